@@ -1,0 +1,173 @@
+#!/usr/bin/env node
+import { Command, InvalidArgumentError } from 'commander';
+import { loadConfig } from '../shared/config.ts';
+import { createDb, createPool } from '../shared/db/connection.ts';
+import { migrateToLatest } from '../shared/db/migrate.ts';
+import { FINAL_STATES } from '../shared/db/schema.ts';
+import { ConfigError } from '../shared/errors.ts';
+import { listFiles } from '../shared/ledger.ts';
+import { encodeS3Key } from '../shared/s3-events.ts';
+import { startPipeline } from './local-pipeline.ts';
+import { type FileReport, renderReports, reportOf } from './report.ts';
+import { planUploads, runFiles } from './run.ts';
+
+const program = new Command('dropload')
+  .description('Load CSV / NDJSON files dropped into S3 into PostgreSQL, validated row by row.')
+  .option('-c, --config <file>', 'config module (default: DROPLOAD_CONFIG, else ./dropload.config.ts)')
+  .option('-v, --verbose', 'log every split and chunk');
+
+const positive = (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive whole number');
+  return n;
+};
+
+function globals() {
+  return program.opts<{ config?: string; verbose?: boolean }>();
+}
+
+function requireDatabaseUrl(command: string): string {
+  const url = process.env.DATABASE_URL;
+  if (!url)
+    throw new ConfigError(`${command} reads the ledger: set DATABASE_URL (\`dropload dev\` prints one)`);
+  return url;
+}
+
+function progressPrinter(): (reports: FileReport[]) => void {
+  let drawn = 0;
+  const started = Date.now();
+  return (reports) => {
+    const seconds = (Date.now() - started) / 1000;
+    const lines = reports.map((r) => {
+      const rate = seconds > 0 ? Math.round(r.rows.read / seconds) : 0;
+      return `  ${r.key}  ${r.state}  chunks ${r.chunks.done}/${r.chunks.total ?? '?'}  rows ${r.rows.read}  ${rate} rows/s`;
+    });
+    process.stderr.write(
+      `${drawn > 0 ? `\x1b[${drawn}A` : ''}${lines.map((l) => `\x1b[2K${l}`).join('\n')}\n`,
+    );
+    drawn = lines.length;
+  };
+}
+
+program
+  .command('run')
+  .description('upload files, run the pipeline until each is finished, print a report')
+  .argument(
+    '<files...>',
+    'files or folders; a file goes to --dataset, else to the dataset its folder is named after',
+  )
+  .option('-d, --dataset <name>', 'dataset for every file')
+  .option('--json', 'print the report as JSON')
+  .option('-w, --workers <n>', 'load workers at once', positive)
+  .option('-t, --timeout <seconds>', 'give up waiting after this long', positive, 600)
+  .action(
+    async (
+      files: string[],
+      opts: { dataset?: string; json?: boolean; workers?: number; timeout: number },
+    ) => {
+      const config = await loadConfig(globals().config);
+      const uploads = await planUploads(files, config, opts.dataset);
+      const pipeline = await startPipeline({
+        config,
+        workers: opts.workers,
+        logLevel: globals().verbose ? 'INFO' : 'WARN',
+      });
+      try {
+        const live = !opts.json && process.stderr.isTTY;
+        const { reports, timedOut } = await runFiles(pipeline, uploads, {
+          timeoutMs: opts.timeout * 1000,
+          rejectsShown: 10,
+          onProgress: live ? progressPrinter() : undefined,
+        });
+        if (opts.json) process.stdout.write(`${JSON.stringify({ files: reports, timedOut }, null, 2)}\n`);
+        else process.stdout.write(`${renderReports(reports)}\n`);
+        if (timedOut) process.stderr.write(`timed out after ${opts.timeout}s waiting for files to finish\n`);
+        const failed = reports.some((r) => r.state !== 'loaded');
+        process.exitCode = timedOut || failed ? 1 : 0;
+      } finally {
+        await pipeline.stop();
+      }
+    },
+  );
+
+program
+  .command('dev')
+  .description('keep the local stack running; files dropped under a dataset prefix load as they arrive')
+  .option('-p, --port <port>', 'emulator port', positive, 4566)
+  .action(async (opts: { port: number }) => {
+    const config = await loadConfig(globals().config);
+    const pipeline = await startPipeline({
+      config,
+      port: opts.port,
+      logLevel: globals().verbose ? 'INFO' : 'WARN',
+    });
+    const { stack } = pipeline;
+    const example = config.datasets[0];
+    const key = `${example?.prefix ?? 'incoming/'}my-file.${example?.format === 'ndjson' ? 'ndjson' : 'csv'}`;
+    process.stdout.write(
+      [
+        `dropload dev: S3/SQS endpoint ${stack.endpoint}${stack.embedded.emulator ? ' (embedded fauxqs)' : ''}`,
+        `  bucket     ${stack.bucket}`,
+        `  datasets   ${config.datasets.map((d) => `${d.name} → s3://${stack.bucket}/${d.prefix}`).join(', ')}`,
+        `  database   ${stack.databaseUrl}${stack.embedded.database ? ' (embedded PGlite, in memory)' : ''}`,
+        '',
+        'Drop a file (any S3 client; credentials are not checked):',
+        `  AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test aws --endpoint-url ${stack.endpoint} s3 cp ./my-file s3://${stack.bucket}/${key}`,
+        'Watch it:',
+        `  DATABASE_URL=${stack.databaseUrl} npx dropload status --watch`,
+        '',
+      ].join('\n'),
+    );
+    const stopWatching = pipeline.watchBucket((ref) =>
+      process.stdout.write(`received s3://${ref.bucket}/${encodeS3Key(ref.key)}\n`),
+    );
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
+    });
+    stopWatching();
+    await pipeline.stop();
+  });
+
+program
+  .command('status')
+  .description('every known file with its state, chunks and row counts')
+  .option('--json', 'print JSON')
+  .option('--watch', 'refresh every second until interrupted')
+  .option('-n, --limit <n>', 'newest files to show', positive, 50)
+  .action(async (opts: { json?: boolean; watch?: boolean; limit: number }) => {
+    const db = createDb(createPool({ connectionString: requireDatabaseUrl('status'), poolMax: 1 }));
+    try {
+      for (;;) {
+        const reports = (await listFiles(db, opts.limit)).map((f) => reportOf(f));
+        if (opts.json) process.stdout.write(`${JSON.stringify({ files: reports }, null, 2)}\n`);
+        else process.stdout.write(`${opts.watch ? '\x1b[2J\x1b[H' : ''}${renderReports(reports, false)}\n`);
+        if (!opts.watch) break;
+        if (reports.every((r) => FINAL_STATES.includes(r.state as never)) && !process.stdout.isTTY) break;
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    } finally {
+      await db.destroy();
+    }
+  });
+
+program
+  .command('migrate')
+  .description("apply the ledger's and the datasets' migrations to DATABASE_URL")
+  .action(async () => {
+    const config = await loadConfig(globals().config);
+    const db = createDb(createPool({ connectionString: requireDatabaseUrl('migrate'), poolMax: 1 }));
+    try {
+      const { applied } = await migrateToLatest(db, config.migrations);
+      process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'already up to date\n');
+    } finally {
+      await db.destroy();
+    }
+  });
+
+program.parseAsync().catch((err: unknown) => {
+  process.stderr.write(
+    `dropload: ${err instanceof ConfigError ? err.message : String((err as Error)?.stack ?? err)}\n`,
+  );
+  process.exitCode = 2;
+});

@@ -1,0 +1,165 @@
+import { randomUUID } from 'node:crypto';
+import {
+  DeleteMessageBatchCommand,
+  type Message,
+  ReceiveMessageCommand,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+
+export type SqsHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse | undefined>;
+
+export interface EventSourceOptions {
+  sqs: SQSClient;
+  queueUrl: string;
+  queueArn: string;
+  functionName: string;
+  handler: SqsHandler;
+  /** Records per invocation, as the mapping's BatchSize. */
+  batchSize: number;
+  /** How long to gather a batch, as MaximumBatchingWindowInSeconds (in ms here). */
+  batchingWindowMs: number;
+  /** Concurrent invocations, as the mapping's MaximumConcurrency. */
+  concurrency: number;
+  /** The function's timeout, reported by context.getRemainingTimeInMillis(). */
+  timeoutMs: number;
+  region?: string;
+  onError?: (err: unknown) => void;
+}
+
+function toRecord(m: Message, arn: string, region: string): SQSRecord {
+  const a = m.Attributes ?? {};
+  return {
+    messageId: m.MessageId as string,
+    receiptHandle: m.ReceiptHandle as string,
+    body: m.Body ?? '',
+    attributes: {
+      ApproximateReceiveCount: a.ApproximateReceiveCount ?? '1',
+      SentTimestamp: a.SentTimestamp ?? String(Date.now()),
+      SenderId: a.SenderId ?? 'local',
+      ApproximateFirstReceiveTimestamp: a.ApproximateFirstReceiveTimestamp ?? String(Date.now()),
+    },
+    messageAttributes: {},
+    md5OfBody: m.MD5OfBody ?? '',
+    eventSource: 'aws:sqs',
+    eventSourceARN: arn,
+    awsRegion: region,
+  };
+}
+
+function lambdaContext(functionName: string, timeoutMs: number, region: string): Context {
+  const deadline = Date.now() + timeoutMs;
+  return {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName,
+    functionVersion: '$LATEST',
+    invokedFunctionArn: `arn:aws:lambda:${region}:000000000000:function:${functionName}`,
+    memoryLimitInMB: '1024',
+    awsRequestId: randomUUID(),
+    logGroupName: `/aws/lambda/${functionName}`,
+    logStreamName: 'local',
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+    done: () => {},
+    fail: () => {},
+    succeed: () => {},
+  };
+}
+
+/**
+ * What Lambda's SQS event source mapping does, in-process: long-poll the queue, gather up to
+ * `batchSize` records within the batching window, invoke the handler, delete what succeeded and
+ * leave `batchItemFailures` (or the whole batch, if the handler throws) to come back after the
+ * visibility timeout — the queue's redrive policy then moves repeat failures to its DLQ.
+ */
+export class EventSource {
+  readonly #o: EventSourceOptions;
+  #running = false;
+  #loops: Promise<void>[] = [];
+  #inFlight = 0;
+
+  constructor(options: EventSourceOptions) {
+    this.#o = options;
+  }
+
+  /** Invocations running now. */
+  get busy(): number {
+    return this.#inFlight;
+  }
+
+  start(): void {
+    if (this.#running) return;
+    this.#running = true;
+    for (let i = 0; i < this.#o.concurrency; i++) this.#loops.push(this.#loop());
+  }
+
+  async stop(): Promise<void> {
+    this.#running = false;
+    await Promise.all(this.#loops);
+    this.#loops = [];
+  }
+
+  async #loop(): Promise<void> {
+    while (this.#running) {
+      try {
+        const batch = await this.#gather();
+        if (batch.length > 0) await this.#invoke(batch);
+      } catch (err) {
+        this.#o.onError?.(err);
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+  }
+
+  async #receive(max: number, waitSeconds: number): Promise<Message[]> {
+    const res = await this.#o.sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: this.#o.queueUrl,
+        MaxNumberOfMessages: Math.min(10, max),
+        WaitTimeSeconds: waitSeconds,
+        MessageSystemAttributeNames: ['All'],
+      }),
+    );
+    return res.Messages ?? [];
+  }
+
+  /** The first record opens the batching window; the batch closes when full or when the window ends. */
+  async #gather(): Promise<Message[]> {
+    const o = this.#o;
+    const batch = await this.#receive(o.batchSize, 1);
+    const windowEnds = Date.now() + o.batchingWindowMs;
+    while (batch.length > 0 && batch.length < o.batchSize && Date.now() < windowEnds && this.#running) {
+      const more = await this.#receive(o.batchSize - batch.length, 0);
+      if (more.length === 0) await new Promise((r) => setTimeout(r, Math.min(50, windowEnds - Date.now())));
+      batch.push(...more);
+    }
+    return batch;
+  }
+
+  async #invoke(batch: Message[]): Promise<void> {
+    const o = this.#o;
+    const region = o.region ?? 'us-east-1';
+    const event: SQSEvent = { Records: batch.map((m) => toRecord(m, o.queueArn, region)) };
+    let failed: Set<string>;
+    this.#inFlight++;
+    try {
+      const response = await o.handler(event, lambdaContext(o.functionName, o.timeoutMs, region));
+      failed = new Set((response?.batchItemFailures ?? []).map((f) => f.itemIdentifier));
+    } catch (err) {
+      o.onError?.(err);
+      failed = new Set(batch.map((m) => m.MessageId as string));
+    } finally {
+      this.#inFlight--;
+    }
+    const done = batch.filter((m) => !failed.has(m.MessageId as string));
+    for (let i = 0; i < done.length; i += 10) {
+      await o.sqs.send(
+        new DeleteMessageBatchCommand({
+          QueueUrl: o.queueUrl,
+          Entries: done
+            .slice(i, i + 10)
+            .map((m, j) => ({ Id: String(j), ReceiptHandle: m.ReceiptHandle as string })),
+        }),
+      );
+    }
+  }
+}

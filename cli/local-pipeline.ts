@@ -1,0 +1,161 @@
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import { createLoadHandler } from '../functions/load.ts';
+import { createSplitHandler } from '../functions/split.ts';
+import type { ResolvedConfig } from '../shared/config.ts';
+import { notificationFor, type ObjectRef, unquoteEtag } from '../shared/s3-events.ts';
+import type { PipelineDeps } from '../shared/services.ts';
+import { EventSource } from './event-source.ts';
+import { type LocalStack, startLocalStack, VISIBILITY_TIMEOUT_SECONDS } from './local-stack.ts';
+
+export interface PipelineOptions {
+  config: ResolvedConfig;
+  port?: number;
+  /** Load workers running at once (the load mapping's maximum concurrency). */
+  workers?: number;
+  logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
+  env?: Record<string, string | undefined>;
+}
+
+export interface LocalPipeline {
+  stack: LocalStack;
+  deps: PipelineDeps;
+  upload(path: string, key: string): Promise<ObjectRef>;
+  /** Sends the ingest queue the event S3 would have sent, where the endpoint does not. */
+  announce(ref: ObjectRef): Promise<void>;
+  /** Announces every new object under the datasets' prefixes, as bucket notifications would. */
+  watchBucket(onNew?: (ref: ObjectRef) => void): () => void;
+  stop(): Promise<void>;
+}
+
+const FUNCTION_TIMEOUT_MS = (VISIBILITY_TIMEOUT_SECONDS / 6) * 1000;
+
+/** The local stack plus the two event source mappings, invoking the real handlers in this process. */
+export async function startPipeline(options: PipelineOptions): Promise<LocalPipeline> {
+  const stack = await startLocalStack({ config: options.config, port: options.port, env: options.env });
+  const logger = new Logger({ serviceName: 'dropload', logLevel: options.logLevel ?? 'WARN' });
+  // EMF lines are for CloudWatch; locally they would only bury the report.
+  process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
+  const metrics = new Metrics({ namespace: 'dropload', serviceName: 'dropload' });
+  metrics.setThrowOnEmptyMetrics(false);
+  const deps: PipelineDeps = {
+    s3: stack.s3,
+    sqs: stack.sqs,
+    db: stack.db,
+    config: options.config,
+    chunkQueueUrl: stack.chunks.url,
+    logger,
+  };
+  const getDeps = async () => deps;
+  const onError = (err: unknown) => logger.error('invocation failed', { error: String(err) });
+  const workers = Math.max(1, Math.min(options.workers ?? stack.poolMax, stack.poolMax));
+  const sources = [
+    new EventSource({
+      sqs: stack.sqs,
+      queueUrl: stack.ingest.url,
+      queueArn: stack.ingest.arn,
+      functionName: 'dropload-split',
+      handler: createSplitHandler(getDeps, logger, metrics),
+      batchSize: 10,
+      batchingWindowMs: 0,
+      concurrency: 1,
+      timeoutMs: FUNCTION_TIMEOUT_MS,
+      onError,
+    }),
+    new EventSource({
+      sqs: stack.sqs,
+      queueUrl: stack.chunks.url,
+      queueArn: stack.chunks.arn,
+      functionName: 'dropload-load',
+      handler: createLoadHandler(getDeps, logger, metrics),
+      batchSize: 1,
+      batchingWindowMs: 0,
+      concurrency: workers,
+      timeoutMs: FUNCTION_TIMEOUT_MS,
+      onError,
+    }),
+  ];
+  for (const s of sources) s.start();
+
+  const announce = async (ref: ObjectRef) => {
+    if (stack.bucketNotifications) return;
+    await stack.sqs.send(
+      new SendMessageCommand({ QueueUrl: stack.ingest.url, MessageBody: notificationFor(ref) }),
+    );
+  };
+
+  const upload = async (path: string, key: string): Promise<ObjectRef> => {
+    const { size } = await stat(path);
+    const res = await stack.s3.send(
+      new PutObjectCommand({
+        Bucket: stack.bucket,
+        Key: key,
+        Body: createReadStream(path),
+        ContentLength: size,
+      }),
+    );
+    const ref = {
+      bucket: stack.bucket,
+      key,
+      etag: unquoteEtag(res.ETag ?? ''),
+      versionId: res.VersionId,
+      size,
+    };
+    await announce(ref);
+    return ref;
+  };
+
+  const watchBucket = (onNew?: (ref: ObjectRef) => void) => {
+    const seen = new Map<string, string>();
+    let stopped = false;
+    const poll = async () => {
+      for (const dataset of options.config.datasets) {
+        let token: string | undefined;
+        do {
+          const page = await stack.s3.send(
+            new ListObjectsV2Command({
+              Bucket: stack.bucket,
+              Prefix: dataset.prefix,
+              ContinuationToken: token,
+            }),
+          );
+          for (const obj of page.Contents ?? []) {
+            const etag = unquoteEtag(obj.ETag ?? '');
+            if (!obj.Key || seen.get(obj.Key) === etag) continue;
+            seen.set(obj.Key, etag);
+            const ref = { bucket: stack.bucket, key: obj.Key, etag, size: obj.Size };
+            await announce(ref);
+            onNew?.(ref);
+          }
+          token = page.NextContinuationToken;
+        } while (token);
+      }
+    };
+    const tick = async () => {
+      while (!stopped) {
+        await poll().catch(onError);
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    };
+    void tick();
+    return () => {
+      stopped = true;
+    };
+  };
+
+  return {
+    stack,
+    deps,
+    upload,
+    announce,
+    watchBucket,
+    stop: async () => {
+      await Promise.all(sources.map((s) => s.stop()));
+      await stack.stop();
+    },
+  };
+}

@@ -1,0 +1,205 @@
+import {
+  BucketAlreadyOwnedByYou,
+  CreateBucketCommand,
+  GetBucketNotificationConfigurationCommand,
+  PutBucketNotificationConfigurationCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { CreateQueueCommand, GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { Kysely } from 'kysely';
+import type pg from 'pg';
+import type { ResolvedConfig } from '../shared/config.ts';
+import { createDb, createPool } from '../shared/db/connection.ts';
+import { migrateToLatest } from '../shared/db/migrate.ts';
+import type { Database } from '../shared/db/schema.ts';
+import { awsClients } from '../shared/environment.ts';
+
+export interface QueuePair {
+  url: string;
+  arn: string;
+  dlqUrl: string;
+  dlqArn: string;
+}
+
+export interface LocalStack {
+  endpoint: string;
+  bucket: string;
+  ingest: QueuePair;
+  chunks: QueuePair;
+  databaseUrl: string;
+  /** Whether the endpoint delivers the bucket's ObjectCreated events itself; if not, the runner forwards them. */
+  bucketNotifications: boolean;
+  embedded: { emulator: boolean; database: boolean };
+  poolMax: number;
+  s3: S3Client;
+  sqs: SQSClient;
+  db: Kysely<Database>;
+  stop(): Promise<void>;
+}
+
+export interface LocalStackOptions {
+  config: ResolvedConfig;
+  /** Port for the embedded emulator; 0 picks a free one. */
+  port?: number;
+  bucket?: string;
+  env?: Record<string, string | undefined>;
+}
+
+/** Retries before a message goes to its dead-letter queue; the same number the CDK stack uses. */
+export const MAX_RECEIVE_COUNT = 5;
+/** Seconds a received message stays hidden: 6× the local handler's time budget (as on AWS). */
+export const VISIBILITY_TIMEOUT_SECONDS = 180;
+/** The embedded database serves one query at a time; more connections only queue. */
+const PGLITE_CONNECTIONS = 4;
+
+type Stopper = () => Promise<void>;
+
+async function startEmulator(port: number): Promise<{ endpoint: string; stop: Stopper }> {
+  const { startFauxqs } = await import('fauxqs');
+  const server = await startFauxqs({ port, logger: false, host: '127.0.0.1' });
+  return { endpoint: server.address, stop: () => server.stop() };
+}
+
+async function startEmbeddedPostgres(): Promise<{ url: string; stop: Stopper }> {
+  const { PGlite } = await import('@electric-sql/pglite');
+  const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
+  const pglite = await PGlite.create();
+  const server = new PGLiteSocketServer({
+    db: pglite,
+    port: 0,
+    host: '127.0.0.1',
+    maxConnections: PGLITE_CONNECTIONS,
+  });
+  await server.start();
+  return {
+    url: `postgres://postgres@${server.getServerConn()}/postgres`,
+    stop: async () => {
+      await server.stop();
+      await pglite.close();
+    },
+  };
+}
+
+async function createQueuePair(sqs: SQSClient, name: string): Promise<QueuePair> {
+  const arnOf = async (url: string) => {
+    const res = await sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }),
+    );
+    return res.Attributes?.QueueArn as string;
+  };
+  const dlq = await sqs.send(
+    new CreateQueueCommand({ QueueName: `${name}-dlq`, Attributes: { MessageRetentionPeriod: '1209600' } }),
+  );
+  const dlqUrl = dlq.QueueUrl as string;
+  const dlqArn = await arnOf(dlqUrl);
+  const queue = await sqs.send(
+    new CreateQueueCommand({
+      QueueName: name,
+      Attributes: {
+        VisibilityTimeout: String(VISIBILITY_TIMEOUT_SECONDS),
+        RedrivePolicy: JSON.stringify({
+          deadLetterTargetArn: dlqArn,
+          maxReceiveCount: String(MAX_RECEIVE_COUNT),
+        }),
+      },
+    }),
+  );
+  const url = queue.QueueUrl as string;
+  return { url, arn: await arnOf(url), dlqUrl, dlqArn };
+}
+
+async function createBucket(s3: S3Client, bucket: string): Promise<void> {
+  try {
+    await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  } catch (err) {
+    if (!(err instanceof BucketAlreadyOwnedByYou) && (err as Error).name !== 'BucketAlreadyExists') throw err;
+  }
+}
+
+/** Points the bucket's ObjectCreated events at the ingest queue where the endpoint can (LocalStack, AWS). */
+async function configureNotifications(
+  s3: S3Client,
+  bucket: string,
+  queueArn: string,
+  config: ResolvedConfig,
+) {
+  try {
+    await s3.send(
+      new PutBucketNotificationConfigurationCommand({
+        Bucket: bucket,
+        NotificationConfiguration: {
+          QueueConfigurations: config.datasets.map((d) => ({
+            Id: `dropload-${d.name}`,
+            QueueArn: queueArn,
+            Events: ['s3:ObjectCreated:*'],
+            Filter: { Key: { FilterRules: [{ Name: 'prefix', Value: d.prefix }] } },
+          })),
+        },
+      }),
+    );
+    // Some emulators accept the call and store nothing; only a configuration that reads back counts.
+    const back = await s3.send(new GetBucketNotificationConfigurationCommand({ Bucket: bucket }));
+    return (back.QueueConfigurations?.length ?? 0) === config.datasets.length;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The whole pipeline's infrastructure on this machine: the S3/SQS endpoint named by AWS_ENDPOINT_URL
+ * (else an embedded fauxqs), the database named by DATABASE_URL (else an embedded PGlite), the bucket,
+ * both queues with their dead-letter queues, and migrated tables.
+ */
+export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
+  const env = options.env ?? process.env;
+  const stoppers: Stopper[] = [];
+  const stopAll = async () => {
+    for (const stop of stoppers.reverse()) await stop().catch(() => {});
+  };
+  try {
+    let endpoint = env.AWS_ENDPOINT_URL;
+    if (!endpoint) {
+      const emulator = await startEmulator(options.port ?? 0);
+      endpoint = emulator.endpoint;
+      stoppers.push(emulator.stop);
+    }
+    let databaseUrl = env.DATABASE_URL;
+    if (!databaseUrl) {
+      const embedded = await startEmbeddedPostgres();
+      databaseUrl = embedded.url;
+      stoppers.push(embedded.stop);
+    }
+    const poolMax = env.DATABASE_URL ? 8 : PGLITE_CONNECTIONS;
+    const pool: pg.Pool = createPool({ connectionString: databaseUrl, poolMax });
+    const db = createDb(pool);
+    stoppers.push(() => db.destroy());
+    await migrateToLatest(db, options.config.migrations);
+
+    const { s3, sqs } = awsClients({ ...env, AWS_ENDPOINT_URL: endpoint });
+    const bucket = options.bucket ?? env.DROPLOAD_BUCKET ?? 'dropload-local';
+    await createBucket(s3, bucket);
+    const ingest = await createQueuePair(sqs, 'dropload-ingest');
+    const chunks = await createQueuePair(sqs, 'dropload-chunks');
+    // The registry's fauxqs has no S3 event notifications: the runner forwards uploads itself.
+    const bucketNotifications =
+      env.AWS_ENDPOINT_URL !== undefined &&
+      (await configureNotifications(s3, bucket, ingest.arn, options.config));
+    return {
+      endpoint,
+      bucket,
+      ingest,
+      chunks,
+      databaseUrl,
+      bucketNotifications,
+      embedded: { emulator: !env.AWS_ENDPOINT_URL, database: !env.DATABASE_URL },
+      poolMax,
+      s3,
+      sqs,
+      db,
+      stop: stopAll,
+    };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}

@@ -1,0 +1,101 @@
+import type { Kysely } from 'kysely';
+import type { Database, FileRow } from '../shared/db/schema.ts';
+import { rejectsOf } from '../shared/ledger.ts';
+
+export interface FileReport {
+  key: string;
+  dataset: string | null;
+  state: FileRow['state'] | 'queued';
+  chunks: { done: number; total: number | null };
+  rows: {
+    read: number;
+    loaded: number;
+    inserted: number;
+    updated: number;
+    unchanged: number;
+    rejected: number;
+  };
+  seconds: number | null;
+  error: string | null;
+  rejects: { line: number; column: string | null; reason: string }[];
+}
+
+export function reportOf(file: FileRow, rejects: FileReport['rejects'] = []): FileReport {
+  const loaded = file.rows_read - file.rows_rejected;
+  const end = file.finished_at ?? new Date();
+  return {
+    key: file.key,
+    dataset: file.dataset,
+    state: file.state,
+    chunks: { done: file.chunks_done, total: file.chunk_count },
+    rows: {
+      read: file.rows_read,
+      loaded,
+      inserted: file.rows_inserted,
+      updated: file.rows_updated,
+      unchanged: loaded - file.rows_inserted - file.rows_updated,
+      rejected: file.rows_rejected,
+    },
+    seconds: Math.round((end.getTime() - file.created_at.getTime()) / 100) / 10,
+    error: file.error,
+    rejects,
+  };
+}
+
+export function queuedReport(key: string): FileReport {
+  return {
+    key,
+    dataset: null,
+    state: 'queued',
+    chunks: { done: 0, total: null },
+    rows: { read: 0, loaded: 0, inserted: 0, updated: 0, unchanged: 0, rejected: 0 },
+    seconds: null,
+    error: null,
+    rejects: [],
+  };
+}
+
+export async function withRejects(db: Kysely<Database>, file: FileRow, limit: number): Promise<FileReport> {
+  const rejects = await rejectsOf(db, file.id, limit);
+  return reportOf(
+    file,
+    rejects.map((r) => ({ line: r.line, column: r.column, reason: r.reason })),
+  );
+}
+
+function pad(text: string, width: number): string {
+  return text.length >= width ? text : text + ' '.repeat(width - text.length);
+}
+
+/** A table a person reads: one line per file, then the first rejects and any file-level error. */
+export function renderReports(reports: FileReport[], detail = true): string {
+  const header = ['file', 'dataset', 'state', 'chunks', 'read', 'loaded', 'rejected', 'seconds'];
+  const rows = reports.map((r) => [
+    r.key,
+    r.dataset ?? '-',
+    r.state,
+    `${r.chunks.done}/${r.chunks.total ?? '?'}`,
+    String(r.rows.read),
+    String(r.rows.loaded),
+    String(r.rows.rejected),
+    r.seconds === null ? '-' : r.seconds.toFixed(1),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
+  const lines = [header, ...rows].map((row) =>
+    row
+      .map((c, i) => pad(c, widths[i] ?? 0))
+      .join('  ')
+      .trimEnd(),
+  );
+  if (detail) {
+    for (const r of reports) {
+      if (r.error) lines.push('', `${r.key}: ${r.state === 'failed' ? 'FAILED' : 'note'}: ${r.error}`);
+      if (r.rejects.length > 0) {
+        lines.push('', `${r.key}: first ${r.rejects.length} of ${r.rows.rejected} rejected rows:`);
+        for (const j of r.rejects)
+          lines.push(`  line ${j.line}${j.column ? `, column "${j.column}"` : ''}: ${j.reason}`);
+      }
+    }
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,68 @@
+import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { ChangeMessageVisibilityCommand } from '@aws-sdk/client-sqs';
+import middy from '@middy/core';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import config from '#dropload-config';
+import { backoffSeconds } from '../shared/backoff.ts';
+import { classifyError } from '../shared/errors.ts';
+import { lazyDeps, logger, metrics } from '../shared/lambda-deps.ts';
+import { loadChunk } from '../shared/load-service.ts';
+import { ChunkMessage } from '../shared/messages.ts';
+import type { PipelineDeps } from '../shared/services.ts';
+
+/** Chunk queue → load: each record is one chunk; a failed chunk is retried alone (partial batch response). */
+export function createLoadHandler(deps: () => Promise<PipelineDeps>, log: Logger, meter: Metrics) {
+  const processor = new BatchProcessor(EventType.SQS);
+  const loadRecord = async (record: SQSRecord) => {
+    const d = await deps();
+    const message = ChunkMessage.parse(JSON.parse(record.body));
+    log.appendKeys({ fileId: message.fileId, key: message.key, chunk: message.index });
+    const started = performance.now();
+    try {
+      const outcome = await loadChunk(d, message);
+      log.info('chunk', { ...outcome, finishedFile: outcome.finishedFile?.state });
+      meter.addMetric('RowsLoaded', MetricUnit.Count, outcome.inserted + outcome.updated);
+      meter.addMetric('RowsRejected', MetricUnit.Count, outcome.rejected);
+      meter.addMetric('ChunkLatencyMs', MetricUnit.Milliseconds, performance.now() - started);
+      if (outcome.finishedFile) meter.addMetric('FilesLoaded', MetricUnit.Count, 1);
+      if (outcome.result === 'file-failed') meter.addMetric('FilesFailed', MetricUnit.Count, 1);
+    } catch (err) {
+      if (classifyError(err) === 'transient') await delayRetry(d, record);
+      throw err;
+    } finally {
+      log.removeKeys(['fileId', 'key', 'chunk']);
+    }
+  };
+  return middy(
+    async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> =>
+      processPartialResponse(event, loadRecord, processor, { context, throwOnFullBatchFailure: false }),
+  )
+    .use(injectLambdaContext(log))
+    .use(logMetrics(meter));
+}
+
+/** A transient failure comes back after an exponential backoff rather than the queue's fixed timeout. */
+async function delayRetry(d: PipelineDeps, record: SQSRecord): Promise<void> {
+  const queueUrl = queueUrlOf(record.eventSourceARN);
+  const receives = Number(record.attributes.ApproximateReceiveCount) || 1;
+  await d.sqs
+    .send(
+      new ChangeMessageVisibilityCommand({
+        QueueUrl: d.chunkQueueUrl || queueUrl,
+        ReceiptHandle: record.receiptHandle,
+        VisibilityTimeout: backoffSeconds(receives),
+      }),
+    )
+    .catch((err: unknown) => d.logger.warn('could not delay the retry', { error: String(err) }));
+}
+
+function queueUrlOf(arn: string): string {
+  const [, , , region, account, name] = arn.split(':');
+  return `https://sqs.${region}.amazonaws.com/${account}/${name}`;
+}
+
+export const handler = createLoadHandler(lazyDeps(config, false), logger, metrics);

@@ -1,0 +1,89 @@
+import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import {
+  BlockPublicAccess,
+  Bucket,
+  BucketEncryption,
+  EventType,
+  type IBucket,
+  ObjectOwnership,
+} from 'aws-cdk-lib/aws-s3';
+import { SqsDestination } from 'aws-cdk-lib/aws-s3-notifications';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+
+export interface IngestBucketProps {
+  /** Dataset key prefixes (already de-overlapped); each gets an ObjectCreated → queue notification. */
+  readonly datasetPrefixes: readonly string[];
+  readonly notificationQueue: IQueue;
+  /** Per-file receipts written by the load function. */
+  readonly reportPrefix: string;
+  /** Rows/files set aside by validation. */
+  readonly rejectedPrefix: string;
+}
+
+/**
+ * Where users drop files. Private, encrypted, TLS-only and versioned: a load pins the object
+ * version it read, so an overwrite mid-load cannot mix two files' rows.
+ */
+export class IngestBucket extends Construct {
+  readonly bucket: Bucket;
+  readonly accessLogs: IBucket;
+
+  constructor(scope: Construct, id: string, props: IngestBucketProps) {
+    super(scope, id);
+
+    const accessLogs = new Bucket(this, 'AccessLogs', {
+      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
+      encryption: BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      lifecycleRules: [{ id: 'expire-access-logs', expiration: Duration.days(365) }],
+      // Audit evidence outlives the stack; `cdk destroy` leaves it (see docs/deploy.md, tear down).
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    Validations.of(accessLogs).acknowledge({
+      id: 'AwsSolutions-S1',
+      reason: 'This is the server access log destination; logging it to itself would recurse.',
+    });
+    this.accessLogs = accessLogs;
+
+    this.bucket = new Bucket(this, 'Bucket', {
+      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
+      encryption: BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      versioned: true,
+      objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      serverAccessLogsBucket: accessLogs,
+      serverAccessLogsPrefix: 'ingest/',
+      lifecycleRules: [
+        { id: 'abort-incomplete-uploads', abortIncompleteMultipartUploadAfter: Duration.days(7) },
+        // Old versions only matter while a load that pinned them can still be retried.
+        { id: 'expire-noncurrent-versions', noncurrentVersionExpiration: Duration.days(30) },
+        { id: 'expire-reports', prefix: props.reportPrefix, expiration: Duration.days(90) },
+        { id: 'expire-rejected', prefix: props.rejectedPrefix, expiration: Duration.days(30) },
+      ],
+      // Users' data: never deleted by a stack operation.
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+
+    // One filter per dataset prefix: uploads elsewhere (reports/, rejected/, scratch) never reach the pipeline.
+    const destination = new SqsDestination(props.notificationQueue);
+    for (const prefix of props.datasetPrefixes) {
+      this.bucket.addEventNotification(EventType.OBJECT_CREATED, destination, { prefix });
+    }
+    acknowledgeNotificationsHandler(this);
+  }
+}
+
+// CDK implements bucket notifications with one stack-wide custom-resource Lambda it owns.
+const NOTIFICATIONS_HANDLER_ID = 'BucketNotificationsHandler050a0587b7544547bf325f094a3db834';
+
+function acknowledgeNotificationsHandler(scope: Construct): void {
+  const handler = Stack.of(scope).node.tryFindChild(NOTIFICATIONS_HANDLER_ID);
+  if (!handler) return;
+  Validations.of(handler).acknowledge({
+    id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+    reason:
+      'CDK-owned bucket-notifications handler (deploy time only); the managed policy only lets it write its logs.',
+  });
+}

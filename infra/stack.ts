@@ -1,0 +1,197 @@
+import { CfnOutput, Duration, Stack, type StackProps, Tags, Validations } from 'aws-cdk-lib';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { CfnBucket } from 'aws-cdk-lib/aws-s3';
+import type { Construct } from 'constructs';
+import type { DeployConfig } from './config.ts';
+import { Database } from './constructs/database.ts';
+import { DroploadFunction } from './constructs/dropload-function.ts';
+import { IngestBucket } from './constructs/ingest-bucket.ts';
+import { Migrations } from './constructs/migrations.ts';
+import { Monitoring } from './constructs/monitoring.ts';
+import { QueueWithDlq } from './constructs/queue-with-dlq.ts';
+import { Replay } from './constructs/replay.ts';
+
+export interface DroploadStackProps extends StackProps {
+  readonly config: DeployConfig;
+  /** Absolute path of the dataset config module bundled as `#dropload-config`. */
+  readonly configModule: string;
+  /** Dataset S3 key prefixes (from the config module), already de-overlapped. */
+  readonly datasetPrefixes: readonly string[];
+}
+
+export const REPORT_PREFIX = 'reports/';
+export const REJECTED_PREFIX = 'rejected/';
+
+// Timeouts drive the queues' visibility timeouts (×6), so they are named once here.
+/** split streams a whole file and fans it out into chunk messages: minutes for large files. */
+const SPLIT_TIMEOUT = Duration.minutes(5);
+/** load COPYs one batch of chunks into Postgres. */
+const LOAD_TIMEOUT = Duration.minutes(3);
+/** Wait up to 5 s to fill a batch of chunks: fewer, larger transactions at a small latency cost. */
+const LOAD_BATCHING_WINDOW = Duration.seconds(5);
+const MIGRATE_TIMEOUT = Duration.minutes(5);
+
+/** S3 → ingest queue → split → chunk queue → load → PostgreSQL, with its database, alarms and replay policy. */
+export class DroploadStack extends Stack {
+  readonly ingest: QueueWithDlq;
+  readonly chunk: QueueWithDlq;
+  readonly bucket: IngestBucket;
+  readonly database: Database;
+  readonly split: DroploadFunction;
+  readonly load: DroploadFunction;
+  readonly migrate: DroploadFunction;
+  readonly monitoring: Monitoring;
+
+  constructor(scope: Construct, id: string, props: DroploadStackProps) {
+    super(scope, id, props);
+    const { config } = props;
+    Tags.of(this).add('project', 'dropload');
+    // RetentionDays' values are the day counts; the config schema only admits valid ones.
+    const logRetention = config.logRetentionDays as RetentionDays;
+
+    this.ingest = new QueueWithDlq(this, 'IngestQueue', {
+      consumerTimeout: SPLIT_TIMEOUT,
+      // 3: split is idempotent (the file ledger), so a retry is safe, but a file failing three
+      // whole attempts is a poison file (bad format, missing dataset), not a transient error.
+      maxReceiveCount: 3,
+    });
+    this.chunk = new QueueWithDlq(this, 'ChunkQueue', {
+      consumerTimeout: LOAD_TIMEOUT,
+      consumerBatchingWindow: LOAD_BATCHING_WINDOW,
+      // 5: load fails chunks on transient database trouble (connection limit, deadlock, failover)
+      // and backs off via ChangeMessageVisibility, so allow a few more attempts before parking one.
+      maxReceiveCount: 5,
+    });
+
+    this.bucket = new IngestBucket(this, 'IngestBucket', {
+      datasetPrefixes: props.datasetPrefixes,
+      notificationQueue: this.ingest.queue,
+      reportPrefix: REPORT_PREFIX,
+      rejectedPrefix: REJECTED_PREFIX,
+    });
+    const bucket = this.bucket.bucket;
+
+    this.database = new Database(this, 'Database', { config, logRetention });
+
+    const shared = {
+      configModule: props.configModule,
+      logLevel: config.logLevel,
+      logRetention,
+      network: this.database.network,
+    };
+    const bucketEnvironment = { DROPLOAD_BUCKET: bucket.bucketName, DROPLOAD_REPORT_PREFIX: REPORT_PREFIX };
+
+    this.split = new DroploadFunction(this, 'Split', {
+      ...shared,
+      name: 'split',
+      description: 'dropload: registers a dropped file and splits it into chunk messages',
+      memorySize: 1024,
+      timeout: SPLIT_TIMEOUT,
+      environment: {
+        ...this.database.environment,
+        ...bucketEnvironment,
+        DROPLOAD_CHUNK_QUEUE_URL: this.chunk.queue.queueUrl,
+      },
+    });
+    this.load = new DroploadFunction(this, 'Load', {
+      ...shared,
+      name: 'load',
+      description: 'dropload: validates chunks and loads their rows into PostgreSQL',
+      memorySize: 1024,
+      timeout: LOAD_TIMEOUT,
+      environment: { ...this.database.environment, ...bucketEnvironment },
+    });
+    this.migrate = new DroploadFunction(this, 'Migrate', {
+      ...shared,
+      name: 'migrate',
+      description: 'dropload: applies database migrations during cdk deploy',
+      memorySize: 512,
+      timeout: MIGRATE_TIMEOUT,
+      environment: this.database.migrationEnvironment,
+    });
+
+    // --- Least-privilege grants: each function gets exactly what its handler calls. ---
+    const datasetObjects = props.datasetPrefixes.map((prefix) => bucket.arnForObjects(`${prefix}*`));
+    for (const fn of [this.split, this.load]) {
+      // Only dataset objects, and only reads (HeadObject is authorised by s3:GetObject).
+      fn.handler.addToRolePolicy(
+        new PolicyStatement({ actions: ['s3:GetObject', 's3:GetObjectVersion'], resources: datasetObjects }),
+      );
+      this.database.grantConnect(fn.handler);
+    }
+    this.database.grantConnect(this.migrate.handler);
+    this.chunk.queue.grantSendMessages(this.split.handler);
+    // Per-file receipts; nothing else in the bucket is writable.
+    this.load.handler.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['s3:PutObject'],
+        resources: [bucket.arnForObjects(`${REPORT_PREFIX}*`)],
+      }),
+    );
+
+    // Object-level S3 permissions are inherently prefix/* patterns: acknowledge exactly those.
+    const objectFinding = (prefix: string) =>
+      `AwsSolutions-IAM5[Resource::<${this.resolve(this.getLogicalId(bucket.node.defaultChild as CfnBucket))}.Arn>/${prefix}*]`;
+    for (const fn of [this.split, this.load]) {
+      for (const prefix of props.datasetPrefixes) {
+        Validations.of(fn.handler).acknowledge({
+          id: objectFinding(prefix),
+          reason: `Reads the objects of the dataset prefix ${prefix} (object ARNs need the trailing wildcard).`,
+        });
+      }
+    }
+    Validations.of(this.load.handler).acknowledge({
+      id: objectFinding(REPORT_PREFIX),
+      reason: 'Writes per-file receipts, and only under the reports/ prefix.',
+    });
+
+    // --- Event sources (they also grant receive/delete/change-visibility on their queue). ---
+    const noEsmDestination = {
+      id: 'Serverless-LambdaEventSourceMappingDestination',
+      reason:
+        "SQS event sources take no on-failure destination; the queue's redrive policy sends failures to its DLQ.",
+    };
+    Validations.of(this.split.handler).acknowledge(noEsmDestination);
+    Validations.of(this.load.handler).acknowledge(noEsmDestination);
+    this.split.handler.addEventSource(
+      new SqsEventSource(this.ingest.queue, {
+        // One file per invocation: a file can take minutes, and one slow file must not hold others hostage.
+        batchSize: 1,
+        reportBatchItemFailures: true,
+        maxConcurrency: config.splitMaxConcurrency,
+      }),
+    );
+    this.load.handler.addEventSource(
+      new SqsEventSource(this.chunk.queue, {
+        batchSize: 10,
+        maxBatchingWindow: LOAD_BATCHING_WINDOW,
+        reportBatchItemFailures: true,
+        // The database guard: at most loadMaxConcurrency instances × dbPoolMax connections each.
+        // Defaults 10 × 2 = 20, plus split's 2 × 2 = 4, stay inside the 40-connection budget a
+        // db.t4g.micro (≈80 max_connections) can give while leaving room for migrations and humans.
+        // readDeployConfig() rejects combinations that exceed dbConnectionBudget.
+        maxConcurrency: config.loadMaxConcurrency,
+      }),
+    );
+
+    new Migrations(this, 'Migrations', { migrate: this.migrate, after: [this.database] });
+
+    this.monitoring = new Monitoring(this, 'Monitoring', {
+      queues: [
+        // split should pick a file up within seconds; a quarter hour means it is stuck or failing.
+        { label: 'ingest', queues: this.ingest, maxAge: Duration.minutes(15) },
+        // A big file fans out into many chunks; half an hour of backlog means load cannot keep up.
+        { label: 'chunk', queues: this.chunk, maxAge: Duration.minutes(30) },
+      ],
+      functions: [this.split, this.load],
+      alarmEmail: config.alarmEmail,
+    });
+
+    new Replay(this, 'Replay', { ingest: this.ingest, chunk: this.chunk, bucket });
+    new CfnOutput(this, 'AlarmTopicArn', { value: this.monitoring.topic.topicArn });
+    new CfnOutput(this, 'DashboardName', { value: this.monitoring.dashboard.dashboardName });
+    new CfnOutput(this, 'DatasetPrefixes', { value: props.datasetPrefixes.join(',') });
+  }
+}

@@ -1,0 +1,60 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import type { Kysely } from 'kysely';
+import { FileMigrationProvider, type Migration, type MigrationResult, Migrator } from 'kysely/migration';
+import * as ledger from './migrations/20261127070000_ledger.ts';
+
+/** dropload's own tables, tracked apart from the user's migrations. */
+const LEDGER_MIGRATIONS: Record<string, Migration> = { '20261127070000_ledger': ledger };
+
+export type MigrationSource = string | Record<string, Migration>;
+
+export interface MigrationOutcome {
+  applied: string[];
+}
+
+export class MigrationError extends Error {
+  override name = 'MigrationError';
+}
+
+async function runMigrator(migrator: Migrator, label: string): Promise<string[]> {
+  const { error, results } = await migrator.migrateToLatest();
+  const failed = results?.find((r: MigrationResult) => r.status === 'Error');
+  if (error || failed) {
+    const which = failed ? ` (${failed.migrationName})` : '';
+    throw new MigrationError(
+      `${label} migration failed${which}: ${String((error as Error)?.message ?? error)}`,
+    );
+  }
+  return (results ?? []).map((r) => r.migrationName);
+}
+
+/** Applies the ledger migrations, then the user's (a folder of timestamped files, or a record of modules). */
+export async function migrateToLatest<DB>(
+  db: Kysely<DB>,
+  userMigrations?: MigrationSource,
+): Promise<MigrationOutcome> {
+  const applied = await runMigrator(
+    new Migrator({
+      db,
+      provider: { getMigrations: async () => LEDGER_MIGRATIONS },
+      migrationTableSchema: 'dropload',
+    }),
+    'dropload ledger',
+  );
+  if (userMigrations) {
+    const provider =
+      typeof userMigrations === 'string'
+        ? new FileMigrationProvider({ fs, path, migrationFolder: path.resolve(userMigrations) })
+        : { getMigrations: async () => userMigrations };
+    const migrator = new Migrator({
+      db,
+      provider,
+      migrationTableSchema: 'dropload',
+      migrationTableName: 'dataset_migration',
+      migrationLockTableName: 'dataset_migration_lock',
+    });
+    applied.push(...(await runMigrator(migrator, 'dataset')));
+  }
+  return { applied };
+}

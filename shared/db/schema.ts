@@ -1,0 +1,77 @@
+import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
+
+/** Where a file is in its life; `loaded` and `failed` are final. */
+export type FileState = 'queued' | 'splitting' | 'loading' | 'loaded' | 'failed' | 'skipped';
+export const FINAL_STATES: readonly FileState[] = ['loaded', 'failed', 'skipped'];
+
+type CreatedAt = ColumnType<Date, never, never>;
+type Timestamp = ColumnType<Date, Date | string, Date | string>;
+
+/** One object version seen by the pipeline: the unit of "load once". */
+export interface FileTable {
+  id: Generated<number>;
+  bucket: string;
+  key: string;
+  /** S3 version id; '' where the bucket is not versioned (the ETag then pins the content). */
+  version_id: string;
+  etag: string;
+  size: number;
+  dataset: string | null;
+  state: FileState;
+  columns: string[] | null;
+  chunk_count: number | null;
+  chunks_done: Generated<number>;
+  rows_expected: number | null;
+  rows_read: Generated<number>;
+  rows_inserted: Generated<number>;
+  rows_updated: Generated<number>;
+  rows_rejected: Generated<number>;
+  error: string | null;
+  created_at: CreatedAt;
+  updated_at: Timestamp;
+  finished_at: Timestamp | null;
+}
+
+/** One byte range of a file; its `loaded` row commits in the same transaction as its data. */
+export interface ChunkTable {
+  file_id: number;
+  idx: number;
+  start_byte: number;
+  end_byte: number;
+  first_line: number;
+  state: 'pending' | 'loaded';
+  oversized: ColumnType<boolean, boolean | undefined, never>;
+  unterminated: ColumnType<boolean, boolean | undefined, never>;
+  rows_read: Generated<number>;
+  rows_inserted: Generated<number>;
+  rows_updated: Generated<number>;
+  rows_rejected: Generated<number>;
+  attempts: Generated<number>;
+  error: string | null;
+  loaded_at: Timestamp | null;
+}
+
+/** A data line that did not load, with what an operator needs to fix it. */
+export interface RejectTable {
+  id: Generated<number>;
+  file_id: number;
+  chunk_idx: number;
+  line: number;
+  column: string | null;
+  reason: string;
+  raw: string;
+  created_at: CreatedAt;
+}
+
+export interface Database {
+  'dropload.file': FileTable;
+  'dropload.chunk': ChunkTable;
+  'dropload.reject': RejectTable;
+}
+
+export type FileRow = Selectable<FileTable>;
+export type NewFile = Insertable<FileTable>;
+export type FileUpdate = Updateable<FileTable>;
+export type ChunkRow = Selectable<ChunkTable>;
+export type NewChunk = Insertable<ChunkTable>;
+export type NewReject = Insertable<RejectTable>;

@@ -1,0 +1,75 @@
+/**
+ * dropload's error taxonomy. Every failure is classified once, by `classifyError`, into what the
+ * pipeline does with it: retry it (transient), reject the rows it names (data), fail the file with a
+ * reason (file), or let the message go on to its dead-letter queue (anything else: a bug or a setup
+ * problem an operator must fix).
+ */
+
+/** Bad configuration: raised at start-up, naming the setting. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** The file itself cannot be loaded (empty, wrong header, no dataset, gone). Recorded on the file; never retried. */
+export class FileRejectedError extends Error {
+  override name = 'FileRejectedError';
+}
+
+/** Worth another try later: connection trouble, serialization failures, throttling. */
+export class TransientError extends Error {
+  override name = 'TransientError';
+}
+
+export type ErrorClass = 'transient' | 'data' | 'file' | 'fatal';
+
+/** SQLSTATEs that say "try again": connection exceptions, serialization/deadlock, resources, shutdown, lock timeouts. */
+const TRANSIENT_SQLSTATE = /^(08...|40001|40P01|53...|57P0[123]|55P03|57014)$/;
+/** SQLSTATE classes 22 (data exception) and 23 (integrity constraint): a row's values are at fault. */
+const DATA_SQLSTATE = /^(22...|23...)$/;
+const TRANSIENT_NODE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+]);
+const TRANSIENT_MESSAGES =
+  /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|socket hang up/i;
+
+interface ErrorFields {
+  code?: unknown;
+  name?: unknown;
+  message?: unknown;
+  $retryable?: unknown;
+  $metadata?: { httpStatusCode?: number };
+}
+
+export function sqlState(err: unknown): string | undefined {
+  const code = (err as ErrorFields | null)?.code;
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
+}
+
+export function classifyError(err: unknown): ErrorClass {
+  if (err instanceof TransientError) return 'transient';
+  if (err instanceof FileRejectedError) return 'file';
+  const e = (err ?? {}) as ErrorFields;
+  const state = sqlState(err);
+  if (state) {
+    if (TRANSIENT_SQLSTATE.test(state)) return 'transient';
+    if (DATA_SQLSTATE.test(state)) return 'data';
+    return 'fatal';
+  }
+  if (typeof e.code === 'string' && TRANSIENT_NODE_CODES.has(e.code)) return 'transient';
+  if (e.$retryable || (e.$metadata?.httpStatusCode ?? 0) >= 500) return 'transient';
+  if (typeof e.name === 'string' && /Throttl|SlowDown|RequestTimeout|TimeoutError/.test(e.name))
+    return 'transient';
+  if (typeof e.message === 'string' && TRANSIENT_MESSAGES.test(e.message)) return 'transient';
+  return 'fatal';
+}
+
+export function errorMessage(err: unknown): string {
+  if (err instanceof Error) return `${err.name}: ${err.message}`;
+  return String(err);
+}

@@ -1,0 +1,29 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { type DroploadConfig, resolveConfig } from './config.ts';
+import { createDb, createPool } from './db/connection.ts';
+import { awsClients, databaseSettings, required } from './environment.ts';
+import type { PipelineDeps } from './services.ts';
+
+export const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'dropload' });
+export const metrics = new Metrics({ namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? 'dropload' });
+
+/**
+ * Builds a Lambda's dependencies once per container, on first use: configuration errors surface on the
+ * first invocation with the setting named, and the database secret is read once, at cold start.
+ */
+export function lazyDeps(config: DroploadConfig, needsChunkQueue: boolean): () => Promise<PipelineDeps> {
+  let deps: Promise<PipelineDeps> | undefined;
+  return () => {
+    deps ??= (async () => {
+      const resolved = resolveConfig(config, 'bundled config');
+      const chunkQueueUrl = needsChunkQueue ? required(process.env, 'DROPLOAD_CHUNK_QUEUE_URL') : '';
+      const db = createDb(createPool(await databaseSettings()));
+      return { ...awsClients(), db, config: resolved, chunkQueueUrl, logger };
+    })();
+    deps.catch(() => {
+      deps = undefined;
+    });
+    return deps;
+  };
+}

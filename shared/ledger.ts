@@ -1,0 +1,254 @@
+import { type Kysely, sql, type Transaction } from 'kysely';
+import type { ChunkPlan } from './chunking.ts';
+import type { ChunkRow, Database, FileRow, FileState } from './db/schema.ts';
+import type { Reject } from './validation.ts';
+
+type Db = Kysely<Database> | Transaction<Database>;
+
+export interface FileIdentity {
+  bucket: string;
+  key: string;
+  versionId: string;
+  etag: string;
+}
+
+export interface NewFileFields extends FileIdentity {
+  size: number;
+  dataset: string | null;
+  state: FileState;
+  error?: string | null;
+}
+
+/** Registers an object version once; a second registration returns the existing row and `created: false`. */
+export async function registerFile(
+  db: Db,
+  file: NewFileFields,
+): Promise<{ file: FileRow; created: boolean }> {
+  const inserted = await db
+    .insertInto('dropload.file')
+    .values({
+      bucket: file.bucket,
+      key: file.key,
+      version_id: file.versionId,
+      etag: file.etag,
+      size: file.size,
+      dataset: file.dataset,
+      state: file.state,
+      error: file.error ?? null,
+      columns: null,
+      chunk_count: null,
+      rows_expected: null,
+      updated_at: sql<Date>`now()`,
+      finished_at: file.state === 'failed' || file.state === 'skipped' ? sql<Date>`now()` : null,
+    })
+    .onConflict((oc) => oc.constraint('file_version_unique').doNothing())
+    .returningAll()
+    .executeTakeFirst();
+  if (inserted) return { file: inserted, created: true };
+  const existing = await db
+    .selectFrom('dropload.file')
+    .selectAll()
+    .where('bucket', '=', file.bucket)
+    .where('key', '=', file.key)
+    .where('version_id', '=', file.versionId)
+    .where('etag', '=', file.etag)
+    .executeTakeFirstOrThrow();
+  return { file: existing, created: false };
+}
+
+export async function getFile(db: Db, id: number): Promise<FileRow | undefined> {
+  return db.selectFrom('dropload.file').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export async function failFile(db: Db, id: number, error: string): Promise<void> {
+  await db
+    .updateTable('dropload.file')
+    .set({ state: 'failed', error, updated_at: sql<Date>`now()`, finished_at: sql<Date>`now()` })
+    .where('id', '=', id)
+    .where('state', 'not in', ['loaded', 'failed'])
+    .execute();
+}
+
+/** Stores the split's chunk plan and moves the file to `loading` (or straight to `loaded` when it has no rows). */
+export async function recordPlan(
+  trx: Transaction<Database>,
+  id: number,
+  chunks: ChunkPlan[],
+  columns: string[] | null,
+  records: number,
+) {
+  if (chunks.length > 0) {
+    await trx
+      .insertInto('dropload.chunk')
+      .values(
+        chunks.map((c) => ({
+          file_id: id,
+          idx: c.index,
+          start_byte: c.start,
+          end_byte: c.end,
+          first_line: c.firstLine,
+          state: 'pending' as const,
+          oversized: c.oversized,
+          unterminated: c.unterminated,
+          error: null,
+          loaded_at: null,
+        })),
+      )
+      .onConflict((oc) => oc.columns(['file_id', 'idx']).doNothing())
+      .execute();
+  }
+  const empty = chunks.length === 0;
+  await trx
+    .updateTable('dropload.file')
+    .set({
+      state: empty ? 'loaded' : 'loading',
+      columns,
+      chunk_count: chunks.length,
+      rows_expected: records,
+      updated_at: sql<Date>`now()`,
+      finished_at: empty ? sql<Date>`now()` : null,
+    })
+    .where('id', '=', id)
+    .where('state', 'in', ['queued', 'splitting'])
+    .execute();
+}
+
+export async function pendingChunks(db: Db, fileId: number): Promise<ChunkRow[]> {
+  return db
+    .selectFrom('dropload.chunk')
+    .selectAll()
+    .where('file_id', '=', fileId)
+    .where('state', '=', 'pending')
+    .orderBy('idx')
+    .execute();
+}
+
+export async function isChunkLoaded(db: Db, fileId: number, idx: number): Promise<boolean> {
+  const row = await db
+    .selectFrom('dropload.chunk')
+    .select('state')
+    .where('file_id', '=', fileId)
+    .where('idx', '=', idx)
+    .executeTakeFirst();
+  return row?.state === 'loaded';
+}
+
+/**
+ * Claims a chunk inside the transaction that writes its rows. A concurrent or later delivery of the
+ * same chunk waits on the row lock, then finds it loaded and claims nothing: exactly once.
+ */
+export async function claimChunk(trx: Transaction<Database>, fileId: number, idx: number): Promise<boolean> {
+  const claimed = await trx
+    .updateTable('dropload.chunk')
+    .set({ state: 'loaded', loaded_at: sql<Date>`now()`, error: null })
+    .where('file_id', '=', fileId)
+    .where('idx', '=', idx)
+    .where('state', '=', 'pending')
+    .executeTakeFirst();
+  return Number(claimed.numUpdatedRows) === 1;
+}
+
+export interface ChunkCounts {
+  read: number;
+  inserted: number;
+  updated: number;
+  rejected: number;
+}
+
+/** Adds a claimed chunk's counts to its file; returns the file, `loaded` when this was its last chunk. */
+export async function completeChunk(
+  trx: Transaction<Database>,
+  fileId: number,
+  idx: number,
+  counts: ChunkCounts,
+): Promise<FileRow> {
+  await trx
+    .updateTable('dropload.chunk')
+    .set({
+      rows_read: counts.read,
+      rows_inserted: counts.inserted,
+      rows_updated: counts.updated,
+      rows_rejected: counts.rejected,
+    })
+    .where('file_id', '=', fileId)
+    .where('idx', '=', idx)
+    .execute();
+  return trx
+    .updateTable('dropload.file')
+    .set((eb) => ({
+      chunks_done: eb('chunks_done', '+', 1),
+      rows_read: eb('rows_read', '+', counts.read),
+      rows_inserted: eb('rows_inserted', '+', counts.inserted),
+      rows_updated: eb('rows_updated', '+', counts.updated),
+      rows_rejected: eb('rows_rejected', '+', counts.rejected),
+      state: sql<FileState>`case when chunks_done + 1 >= chunk_count and state = 'loading' then 'loaded' else state end`,
+      finished_at: sql<Date | null>`case when chunks_done + 1 >= chunk_count then now() else finished_at end`,
+      updated_at: sql<Date>`now()`,
+    }))
+    .where('id', '=', fileId)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+/** Notes a failed attempt on the chunk and its file, where an operator looks (status, report). */
+export async function recordChunkError(db: Db, fileId: number, idx: number, error: string): Promise<void> {
+  await db
+    .updateTable('dropload.chunk')
+    .set((eb) => ({ attempts: eb('attempts', '+', 1), error }))
+    .where('file_id', '=', fileId)
+    .where('idx', '=', idx)
+    .execute();
+  await db
+    .updateTable('dropload.file')
+    .set({ error: `chunk ${idx}: ${error}`, updated_at: sql<Date>`now()` })
+    .where('id', '=', fileId)
+    .execute();
+}
+
+// Postgres text cannot hold NUL; a reject must still be stored, so NUL shows as U+FFFD.
+const withoutNul = (text: string): string => text.replaceAll('\u0000', '\uFFFD');
+
+export async function insertRejects(
+  trx: Transaction<Database>,
+  fileId: number,
+  idx: number,
+  rejects: Reject[],
+) {
+  const BATCH = 1000;
+  for (let i = 0; i < rejects.length; i += BATCH) {
+    await trx
+      .insertInto('dropload.reject')
+      .values(
+        rejects.slice(i, i + BATCH).map((r) => ({
+          file_id: fileId,
+          chunk_idx: idx,
+          line: r.line,
+          column: r.column,
+          reason: withoutNul(r.reason),
+          raw: withoutNul(r.raw),
+        })),
+      )
+      .execute();
+  }
+}
+
+export async function listFiles(db: Db, limit = 100): Promise<FileRow[]> {
+  return db.selectFrom('dropload.file').selectAll().orderBy('id', 'desc').limit(limit).execute();
+}
+
+export async function filesByKey(db: Db, bucket: string, keys: string[]): Promise<FileRow[]> {
+  if (keys.length === 0) return [];
+  return db
+    .selectFrom('dropload.file')
+    .selectAll()
+    .where('bucket', '=', bucket)
+    .where('key', 'in', keys)
+    .orderBy('id')
+    .execute();
+}
+
+export async function rejectsOf(db: Db, fileId: number, limit?: number) {
+  let q = db.selectFrom('dropload.reject').selectAll().where('file_id', '=', fileId).orderBy('line');
+  if (limit !== undefined) q = q.limit(limit);
+  return q.execute();
+}

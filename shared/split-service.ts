@@ -1,0 +1,229 @@
+import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
+import type { Transaction } from 'kysely';
+import { type FilePlan, planChunks } from './chunking.ts';
+import { type Dataset, datasetForKey } from './dataset.ts';
+import type { Database, FileRow } from './db/schema.ts';
+import { FileRejectedError, TransientError } from './errors.ts';
+import { failFile, pendingChunks, recordPlan, registerFile } from './ledger.ts';
+import type { ChunkMessage } from './messages.ts';
+import { headObject, type PinnedObject, streamObject } from './object-store.ts';
+import { parseHeader } from './parsing.ts';
+import type { ObjectRef } from './s3-events.ts';
+import type { PipelineDeps } from './services.ts';
+import { requiredFields } from './validation.ts';
+
+export interface SplitOutcome {
+  fileId: number;
+  key: string;
+  dataset: string | null;
+  /** `split`: chunks sent; `resent`: a redelivery re-sent unfinished chunks; `duplicate`: already done. */
+  result: 'split' | 'resent' | 'duplicate' | 'failed' | 'skipped';
+  chunks: number;
+  reason?: string;
+}
+
+const outcome = (
+  file: FileRow,
+  result: SplitOutcome['result'],
+  chunks = 0,
+  reason?: string,
+): SplitOutcome => ({
+  fileId: file.id,
+  key: file.key,
+  dataset: file.dataset,
+  result,
+  chunks,
+  reason,
+});
+
+/** Splits one object version into chunk messages. Safe to run twice: the ledger remembers each version. */
+export async function splitObject(deps: PipelineDeps, ref: ObjectRef): Promise<SplitOutcome> {
+  const dataset = datasetForKey(deps.config.datasets, ref.key);
+  if (!dataset) {
+    const prefixes = deps.config.datasets.map((d) => d.prefix).join(', ');
+    const reason = `no dataset matches key "${ref.key}" (dataset prefixes: ${prefixes})`;
+    const { file } = await registerFile(deps.db, {
+      ...identity(ref, ref.etag ?? ''),
+      size: ref.size ?? 0,
+      dataset: null,
+      state: 'failed',
+      error: reason,
+    });
+    return outcome(file, 'failed', 0, reason);
+  }
+
+  let head: Awaited<ReturnType<typeof headObject>>;
+  try {
+    head = await headObject(deps.s3, ref.bucket, ref.key, ref.versionId);
+  } catch (err) {
+    if (!(err instanceof FileRejectedError)) throw err;
+    return rejectFile(deps, ref, dataset, ref.etag ?? '', err.message);
+  }
+  if (ref.etag && !ref.versionId && head.etag !== ref.etag) {
+    // Without versioning the announced bytes are gone; the overwrite sent its own event.
+    const reason = `superseded: overwritten before it was split (ETag ${ref.etag} → ${head.etag}); the new version loads on its own`;
+    const { file } = await registerFile(deps.db, {
+      ...identity(ref, ref.etag),
+      size: ref.size ?? 0,
+      dataset: dataset.name,
+      state: 'skipped',
+      error: reason,
+    });
+    return outcome(file, 'skipped', 0, reason);
+  }
+
+  const pinned: PinnedObject = {
+    bucket: ref.bucket,
+    key: ref.key,
+    etag: head.etag,
+    versionId: head.versionId,
+  };
+  const { file, created } = await registerFile(deps.db, {
+    ...identity({ ...ref, versionId: head.versionId }, head.etag),
+    size: head.size,
+    dataset: dataset.name,
+    state: 'splitting',
+  });
+  if (!created && (file.state === 'loaded' || file.state === 'failed' || file.state === 'skipped')) {
+    return outcome(file, 'duplicate');
+  }
+  if (!created && file.state === 'loading') {
+    // A redelivered event after a crash between commit and send: send what has not loaded (loads are idempotent).
+    const resent = await sendChunks(deps, file, dataset, pinned, file.columns ?? undefined);
+    return outcome(file, 'resent', resent);
+  }
+
+  try {
+    const plan = await planChunks(await streamObject(deps.s3, pinned), dataset);
+    const columns = checkFile(dataset, plan, head.size);
+    await deps.db
+      .transaction()
+      .execute((trx: Transaction<Database>) =>
+        recordPlan(trx, file.id, plan.chunks, columns ?? null, plan.records),
+      );
+    const sent = await sendChunks(deps, file, dataset, pinned, columns);
+    deps.logger.info('file split', { fileId: file.id, key: ref.key, chunks: sent, records: plan.records });
+    return outcome(file, 'split', sent);
+  } catch (err) {
+    if (!(err instanceof FileRejectedError)) throw err;
+    await failFile(deps.db, file.id, err.message);
+    return outcome(file, 'failed', 0, err.message);
+  }
+}
+
+function identity(ref: ObjectRef, etag: string) {
+  return { bucket: ref.bucket, key: ref.key, versionId: ref.versionId ?? '', etag };
+}
+
+async function rejectFile(
+  deps: PipelineDeps,
+  ref: ObjectRef,
+  dataset: Dataset,
+  etag: string,
+  reason: string,
+) {
+  const { file } = await registerFile(deps.db, {
+    ...identity(ref, etag),
+    size: ref.size ?? 0,
+    dataset: dataset.name,
+    state: 'failed',
+    error: reason,
+  });
+  return outcome(file, 'failed', 0, reason);
+}
+
+const decoder = new TextDecoder('utf-8', { fatal: true });
+
+/** File-level checks before any row loads; returns the CSV header. Throws FileRejectedError with the reason. */
+export function checkFile(dataset: Dataset, plan: FilePlan, size: number): string[] | undefined {
+  if (size === 0) throw new FileRejectedError('file is empty (0 bytes)');
+  if (dataset.format === 'ndjson') {
+    if (plan.records === 0) throw new FileRejectedError('file has no records (only blank lines)');
+    return undefined;
+  }
+  if (plan.headerOversized) {
+    throw new FileRejectedError(
+      `header line is longer than maxRecordBytes (${dataset.maxRecordBytes} bytes)`,
+    );
+  }
+  if (!plan.header) throw new FileRejectedError('file has no header line (only blank lines)');
+  const head = plan.header;
+  if ((head[0] === 0xff && head[1] === 0xfe) || (head[0] === 0xfe && head[1] === 0xff)) {
+    throw new FileRejectedError('file is UTF-16 encoded; save it as UTF-8');
+  }
+  try {
+    decoder.decode(head);
+  } catch {
+    throw new FileRejectedError(
+      `header (line ${plan.headerLine}) is not valid UTF-8; save the file as UTF-8`,
+    );
+  }
+  const columns = parseHeader(head, dataset.delimiter);
+  const seen = new Map<string, number>();
+  columns.forEach((c, i) => {
+    const first = seen.get(c);
+    if (first !== undefined) {
+      throw new FileRejectedError(`header names column "${c}" twice (columns ${first + 1} and ${i + 1})`);
+    }
+    seen.set(c, i);
+  });
+  const missing = requiredFields(dataset).filter((f) => !seen.has(f));
+  if (missing.length > 0) {
+    throw new FileRejectedError(
+      `header lacks required column(s) ${missing.map((m) => `"${m}"`).join(', ')}; found ${columns.map((c) => `"${c}"`).join(', ')}`,
+    );
+  }
+  return columns;
+}
+
+const SQS_BATCH = 10;
+
+/** Sends a message per pending chunk in SendMessageBatch calls; any failed entry fails the split, which is retried. */
+async function sendChunks(
+  deps: PipelineDeps,
+  file: FileRow,
+  dataset: Dataset,
+  pinned: PinnedObject,
+  columns: string[] | undefined,
+): Promise<number> {
+  const pending = await pendingChunks(deps.db, file.id);
+  const count =
+    (
+      await deps.db
+        .selectFrom('dropload.file')
+        .select('chunk_count')
+        .where('id', '=', file.id)
+        .executeTakeFirstOrThrow()
+    ).chunk_count ?? pending.length;
+  const messages: ChunkMessage[] = pending.map((c) => ({
+    fileId: file.id,
+    dataset: dataset.name,
+    bucket: pinned.bucket,
+    key: pinned.key,
+    ...(pinned.versionId ? { versionId: pinned.versionId } : {}),
+    etag: pinned.etag,
+    index: c.idx,
+    count,
+    start: c.start_byte,
+    end: c.end_byte,
+    firstLine: c.first_line,
+    ...(columns ? { columns } : {}),
+    ...(c.oversized ? { oversized: true } : {}),
+    ...(c.unterminated ? { unterminated: true } : {}),
+  }));
+  for (let i = 0; i < messages.length; i += SQS_BATCH) {
+    const batch = messages.slice(i, i + SQS_BATCH);
+    const res = await deps.sqs.send(
+      new SendMessageBatchCommand({
+        QueueUrl: deps.chunkQueueUrl,
+        Entries: batch.map((m) => ({ Id: String(m.index), MessageBody: JSON.stringify(m) })),
+      }),
+    );
+    if (res.Failed && res.Failed.length > 0) {
+      throw new TransientError(
+        `chunk queue refused ${res.Failed.length} message(s): ${res.Failed[0]?.Message}`,
+      );
+    }
+  }
+  return messages.length;
+}

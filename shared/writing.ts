@@ -1,0 +1,167 @@
+import { type Kysely, type RawBuilder, sql, type Transaction } from 'kysely';
+import type { Dataset } from './dataset.ts';
+import type { Database } from './db/schema.ts';
+import { classifyError } from './errors.ts';
+import type { Reject, ValidRow } from './validation.ts';
+
+export interface WriteCounts {
+  inserted: number;
+  updated: number;
+}
+
+export interface WriteResult extends WriteCounts {
+  rejects: Reject[];
+}
+
+/** Rows per statement: big enough to amortize the round trip, small enough to bisect cheaply. */
+const STATEMENT_ROWS = 5000;
+
+export class TableShapeError extends Error {
+  override name = 'TableShapeError';
+}
+
+/** Column name → SQL type of a table, read from the catalog so the database decides every cast. */
+type TableShape = Map<string, string>;
+const shapes = new WeakMap<object, Map<string, Promise<TableShape>>>();
+
+async function readShape(db: Kysely<Database>, table: string): Promise<TableShape> {
+  const result = await sql<{ name: string; type: string }>`
+    select a.attname as name, format_type(a.atttypid, a.atttypmod) as type
+    from pg_attribute a
+    where a.attrelid = to_regclass(${table}) and a.attnum > 0 and not a.attisdropped`.execute(db);
+  if (result.rows.length === 0)
+    throw new TableShapeError(`table ${table} does not exist (has its migration run?)`);
+  return new Map(result.rows.map((r) => [r.name, r.type]));
+}
+
+export function tableShape(db: Kysely<Database>, table: string): Promise<TableShape> {
+  let perDb = shapes.get(db);
+  if (!perDb) {
+    perDb = new Map();
+    shapes.set(db, perDb);
+  }
+  let shape = perDb.get(table);
+  if (!shape) {
+    shape = readShape(db, table);
+    // A failed read (table not migrated yet) must not be cached.
+    shape.catch(() => perDb.delete(table));
+    perDb.set(table, shape);
+  }
+  return shape;
+}
+
+function toText(value: unknown): string | null {
+  if (value === undefined || value === null) return null;
+  if (value instanceof Date) return value.toISOString();
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean')
+    return String(value);
+  return JSON.stringify(value);
+}
+
+interface Plan {
+  table: string;
+  fields: string[];
+  columns: string[];
+  types: string[];
+  key: string[];
+  upsert: boolean;
+}
+
+async function planFor(trx: Transaction<Database>, dataset: Dataset): Promise<Plan> {
+  const shape = await tableShape(trx, dataset.table);
+  const columns = dataset.fields.map((f) => dataset.columnOf[f] as string);
+  const missing = columns.filter((c) => !shape.has(c));
+  if (missing.length > 0) {
+    throw new TableShapeError(
+      `table ${dataset.table} has no column ${missing.join(', ')} (dataset ${dataset.name})`,
+    );
+  }
+  return {
+    table: dataset.table,
+    fields: dataset.fields,
+    columns,
+    types: columns.map((c) => shape.get(c) as string),
+    key: dataset.key.map((f) => dataset.columnOf[f] as string),
+    upsert: dataset.mode === 'upsert',
+  };
+}
+
+function statement(plan: Plan, rows: ValidRow[]): RawBuilder<WriteCounts> {
+  const arrays = plan.fields.map((f) => rows.map((r) => toText(r.values[f])));
+  const aliases = plan.columns.map((_, i) => sql.id(`v${i}`));
+  const casts = plan.columns.map((_, i) => sql`u.${sql.id(`v${i}`)}::${sql.raw(plan.types[i] as string)}`);
+  const unnest = sql.join(arrays.map((a) => sql`${a}::text[]`));
+  const insert = sql`insert into ${sql.table(plan.table)} (${sql.join(plan.columns.map((c) => sql.id(c)))})
+    select ${sql.join(casts)} from unnest(${unnest}) as u(${sql.join(aliases)})`;
+  if (!plan.upsert) {
+    return sql<WriteCounts>`with w as (${insert} returning 1) select count(*)::int as inserted, 0 as updated from w`;
+  }
+  const rest = plan.columns.filter((c) => !plan.key.includes(c));
+  const target = sql.join(plan.key.map((c) => sql.id(c)));
+  const onConflict =
+    rest.length === 0
+      ? sql`on conflict (${target}) do nothing`
+      : sql`on conflict (${target}) do update set ${sql.join(rest.map((c) => sql`${sql.id(c)} = excluded.${sql.id(c)}`))}
+        where (${sql.join(rest.map((c) => sql`${sql.table(plan.table)}.${sql.id(c)}`))})
+          is distinct from (${sql.join(rest.map((c) => sql`excluded.${sql.id(c)}`))})`;
+  return sql<WriteCounts>`with w as (${insert} ${onConflict} returning (xmax = 0) as fresh)
+    select count(*) filter (where fresh)::int as inserted, count(*) filter (where not fresh)::int as updated from w`;
+}
+
+/** In upsert mode a key may appear once per statement: the file's later line wins. */
+function lastPerKey(plan: Plan, rows: ValidRow[]): ValidRow[] {
+  if (!plan.upsert) return rows;
+  const keyFields = plan.key.map((c) => plan.fields[plan.columns.indexOf(c)] as string);
+  const byKey = new Map<string, ValidRow>();
+  for (const row of rows) byKey.set(JSON.stringify(keyFields.map((f) => toText(row.values[f]))), row);
+  return byKey.size === rows.length ? rows : [...byKey.values()];
+}
+
+function dbReject(row: ValidRow, err: unknown): Reject {
+  const column = (err as { column?: string }).column ?? null;
+  const detail = (err as { detail?: string }).detail;
+  const reason = `database refused the row: ${(err as Error).message}${detail ? ` (${detail})` : ''}`;
+  return { line: row.line, column, reason, raw: row.raw };
+}
+
+/**
+ * Writes rows in statements of STATEMENT_ROWS. A statement the database refuses for a row's values
+ * (SQLSTATE class 22/23) is bisected under savepoints, so one bad row costs O(log n) statements and
+ * becomes a reject while its neighbours load.
+ */
+export async function writeRows(
+  trx: Transaction<Database>,
+  dataset: Dataset,
+  rows: ValidRow[],
+): Promise<WriteResult> {
+  const plan = await planFor(trx, dataset);
+  const result: WriteResult = { inserted: 0, updated: 0, rejects: [] };
+  const unique = lastPerKey(plan, rows);
+  for (let i = 0; i < unique.length; i += STATEMENT_ROWS) {
+    await writeIsolating(trx, plan, unique.slice(i, i + STATEMENT_ROWS), result);
+  }
+  return result;
+}
+
+async function writeIsolating(trx: Transaction<Database>, plan: Plan, rows: ValidRow[], into: WriteResult) {
+  if (rows.length === 0) return;
+  await sql`savepoint dropload_write`.execute(trx);
+  try {
+    const { rows: out } = await statement(plan, rows).execute(trx);
+    await sql`release savepoint dropload_write`.execute(trx);
+    into.inserted += out[0]?.inserted ?? 0;
+    into.updated += out[0]?.updated ?? 0;
+  } catch (err) {
+    if (classifyError(err) !== 'data') throw err;
+    await sql`rollback to savepoint dropload_write`.execute(trx);
+    await sql`release savepoint dropload_write`.execute(trx);
+    if (rows.length === 1) {
+      into.rejects.push(dbReject(rows[0] as ValidRow, err));
+      return;
+    }
+    const half = rows.length >> 1;
+    await writeIsolating(trx, plan, rows.slice(0, half), into);
+    await writeIsolating(trx, plan, rows.slice(half), into);
+  }
+}

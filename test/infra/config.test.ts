@@ -1,0 +1,88 @@
+import { App, Stack } from 'aws-cdk-lib';
+import { Queue } from 'aws-cdk-lib/aws-sqs';
+import { describe, expect, it } from 'vitest';
+import { normalizePrefixes, readDeployConfig } from '../../infra/config.ts';
+import { nagPacks } from '../../infra/nag.ts';
+import { EXISTING_CONTEXT } from './helpers.ts';
+
+const read = (context: Record<string, unknown>) => readDeployConfig(new App({ context }).node);
+
+describe('deploy configuration (CDK context)', () => {
+  it('defaults to a new RDS database with safe settings', () => {
+    expect(read({})).toMatchObject({
+      database: 'rds',
+      rdsProxy: false,
+      dbDeletionProtection: true,
+      dbPoolMax: 2,
+      loadMaxConcurrency: 10,
+      stackName: 'Dropload',
+    });
+  });
+
+  it('accepts command-line strings for typed values', () => {
+    expect(read({ rdsProxy: 'true', dbPoolMax: '3', loadMaxConcurrency: '8' })).toMatchObject({
+      rdsProxy: true,
+      dbPoolMax: 3,
+      loadMaxConcurrency: 8,
+    });
+  });
+
+  it('names every missing key for database=existing', () => {
+    expect(() => read({ database: 'existing' })).toThrow(
+      /"existingDbSecretArn" is missing[\s\S]*"vpcId" is missing[\s\S]*"subnetIds" is missing[\s\S]*"securityGroupId" is missing/,
+    );
+  });
+
+  it('splits comma-separated subnet ids', () => {
+    expect(read(EXISTING_CONTEXT)).toMatchObject({
+      subnetIds: ['subnet-0123456789abcdef0', 'subnet-0123456789abcdef1'],
+    });
+  });
+
+  it('rejects a partial secret ARN with a reason', () => {
+    expect(() =>
+      read({
+        ...EXISTING_CONTEXT,
+        existingDbSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:db',
+      }),
+    ).toThrow(/"existingDbSecretArn" is invalid .*complete secret ARN/);
+  });
+
+  it('requires a postgres URL for database=local', () => {
+    expect(() => read({ database: 'local' })).toThrow(/"databaseUrl" is missing/);
+    expect(() => read({ database: 'local', databaseUrl: 'mysql://x@y/z' })).toThrow(
+      /"databaseUrl" is invalid/,
+    );
+  });
+
+  it('rejects an unknown database mode', () => {
+    expect(() => read({ database: 'aurora' })).toThrow(/"database" is invalid/);
+  });
+
+  it('refuses concurrency that could exceed the database connection budget', () => {
+    expect(() => read({ loadMaxConcurrency: 30 })).toThrow(/exceeds dbConnectionBudget = 40/);
+    expect(read({ loadMaxConcurrency: 30, dbConnectionBudget: 100 }).loadMaxConcurrency).toBe(30);
+  });
+});
+
+describe('dataset prefixes', () => {
+  it('drops prefixes nested in another (S3 rejects overlapping filters)', () => {
+    expect(normalizePrefixes(['incoming/orders/', 'incoming/', 'other/'])).toEqual(['incoming/', 'other/']);
+  });
+
+  it('refuses prefixes that overlap the areas the pipeline writes', () => {
+    expect(() => normalizePrefixes(['reports/x/'])).toThrow(/reserved "reports\/"/);
+    expect(() => normalizePrefixes(['rej'])).toThrow(/reserved "rejected\/"/);
+  });
+});
+
+describe('nag packs', () => {
+  it('do report findings (the clean results elsewhere are not vacuous)', () => {
+    const app = new App();
+    new Queue(new Stack(app, 'Bad'), 'Unencrypted');
+    const rules = nagPacks().flatMap((p) => p.validateScope(app).violations.map((v) => v.ruleName));
+    expect(rules).toEqual(
+      expect.arrayContaining(['AwsSolutions-SQS3', 'AwsSolutions-SQS4', 'Serverless-SQSRedrivePolicy']),
+    );
+  });
+});

@@ -1,0 +1,331 @@
+import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadDatasetPrefixes } from '../../infra/config.ts';
+import { defaultConfigModule } from '../../infra/paths.ts';
+import {
+  describeViolations,
+  functionEnvironments,
+  functionRoleIds,
+  resourcesOfType,
+  type Statement,
+  SYNTH_TIMEOUT_MS,
+  type Synthesized,
+  statementsForRoles,
+  synth,
+  wildcardViolations,
+} from './helpers.ts';
+
+// The default deployment (database=rds), synthesized once with real esbuild bundling.
+let s: Synthesized;
+let template: Template;
+beforeAll(async () => {
+  s = await synth();
+  template = s.template;
+}, SYNTH_TIMEOUT_MS);
+afterAll(() => s?.cleanup());
+
+type Props = Record<string, unknown>;
+const props = (type: string): [string, Props][] =>
+  Object.entries(resourcesOfType(template, type)).map(([id, r]) => [id, (r.Properties ?? {}) as Props]);
+
+describe('queues', () => {
+  const isDlq = (id: string) => /Dlq/.test(id);
+
+  it('every work queue redrives to a DLQ of this stack', () => {
+    const queues = props('AWS::SQS::Queue');
+    const work = queues.filter(([id]) => !isDlq(id));
+    const dlqIds = queues.filter(([id]) => isDlq(id)).map(([id]) => id);
+    expect(work).toHaveLength(2);
+    for (const [id, p] of work) {
+      const redrive = p.RedrivePolicy as {
+        deadLetterTargetArn: { 'Fn::GetAtt': [string, string] };
+        maxReceiveCount: number;
+      };
+      expect(redrive, id).toBeDefined();
+      expect(dlqIds).toContain(redrive.deadLetterTargetArn['Fn::GetAtt'][0]);
+      expect(redrive.maxReceiveCount).toBeGreaterThanOrEqual(2);
+    }
+  });
+
+  it('DLQs keep messages for 14 days', () => {
+    const dlqs = props('AWS::SQS::Queue').filter(([id]) => isDlq(id));
+    expect(dlqs).toHaveLength(2);
+    for (const [, p] of dlqs) expect(p.MessageRetentionPeriod).toBe(1209600);
+  });
+
+  it('all queues are encrypted and deny non-TLS access', () => {
+    for (const [, p] of props('AWS::SQS::Queue')) expect(p.SqsManagedSseEnabled).toBe(true);
+    const policies = props('AWS::SQS::QueuePolicy');
+    expect(policies.length).toBe(4);
+    for (const [, p] of policies) {
+      expect(JSON.stringify(p.PolicyDocument)).toContain('"aws:SecureTransport":"false"');
+    }
+  });
+
+  it('visibility timeout is at least 6 × the consuming function timeout', () => {
+    const fns = Object.fromEntries(props('AWS::Lambda::Function'));
+    const queues = Object.fromEntries(props('AWS::SQS::Queue'));
+    for (const [, m] of props('AWS::Lambda::EventSourceMapping')) {
+      const queueId = (m.EventSourceArn as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+      const fnId = (m.FunctionName as { Ref: string }).Ref;
+      const timeout = fns[fnId]?.Timeout as number;
+      expect(queues[queueId]?.VisibilityTimeout as number).toBeGreaterThanOrEqual(6 * timeout);
+    }
+  });
+});
+
+describe('event sources', () => {
+  it('both mappings report batch item failures and set batch size', () => {
+    const mappings = props('AWS::Lambda::EventSourceMapping');
+    expect(mappings).toHaveLength(2);
+    for (const [, m] of mappings) {
+      expect(m.FunctionResponseTypes).toEqual(['ReportBatchItemFailures']);
+      expect(m.BatchSize).toBeTypeOf('number');
+    }
+  });
+
+  it('the load mapping caps concurrency and batches with a window', () => {
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionName: { Ref: Match.stringLikeRegexp('^LoadHandler') },
+      ScalingConfig: { MaximumConcurrency: 10 },
+      MaximumBatchingWindowInSeconds: 5,
+    });
+  });
+});
+
+describe('functions', () => {
+  it('dropload functions run nodejs24.x on arm64 with explicit memory, timeout, tracing and a log group', () => {
+    const ours = props('AWS::Lambda::Function').filter(([id]) => /^(Split|Load|Migrate)Handler/.test(id));
+    expect(ours).toHaveLength(3);
+    for (const [id, p] of ours) {
+      expect(p.Runtime, id).toBe('nodejs24.x');
+      expect(p.Architectures, id).toEqual(['arm64']);
+      expect(p.MemorySize, id).toBeTypeOf('number');
+      expect(p.Timeout, id).toBeGreaterThan(3);
+      expect(p.TracingConfig, id).toEqual({ Mode: 'Active' });
+      expect(p.LoggingConfig, id).toHaveProperty('LogGroup');
+      expect(p.VpcConfig, id).toBeDefined();
+    }
+  });
+
+  it('every Lambda in the stack (CDK helpers included) uses the newest Node runtime if it is Node', () => {
+    for (const [id, p] of props('AWS::Lambda::Function')) {
+      if (String(p.Runtime).startsWith('nodejs')) expect(p.Runtime, id).toBe('nodejs24.x');
+    }
+  });
+
+  it('log groups have a retention', () => {
+    for (const [id, p] of props('AWS::Logs::LogGroup')) expect(p.RetentionInDays, id).toBe(30);
+  });
+
+  it('handlers get the contract environment', () => {
+    const env = functionEnvironments(template);
+    for (const name of ['split', 'load', 'migrate']) {
+      expect(env[name], name).toMatchObject({
+        DROPLOAD_DB_SECRET_ARN: { Ref: expect.stringMatching(/Secret/) },
+        DROPLOAD_DB_SSL: 'require',
+        DROPLOAD_DB_POOL_MAX: '2',
+        NODE_OPTIONS: '--enable-source-maps',
+        POWERTOOLS_SERVICE_NAME: `dropload-${name}`,
+        POWERTOOLS_METRICS_NAMESPACE: 'dropload',
+        POWERTOOLS_LOG_LEVEL: 'INFO',
+      });
+    }
+    expect(env.split).toHaveProperty('DROPLOAD_CHUNK_QUEUE_URL');
+    expect(env.load).not.toHaveProperty('DROPLOAD_CHUNK_QUEUE_URL');
+    for (const name of ['split', 'load']) {
+      expect(env[name]).toHaveProperty('DROPLOAD_BUCKET');
+      expect(env[name]?.DROPLOAD_REPORT_PREFIX).toBe('reports/');
+    }
+  });
+});
+
+describe('ingest bucket', () => {
+  const ingest = () => {
+    const found = props('AWS::S3::Bucket').find(([id]) => /^IngestBucket(?!AccessLogs)/.test(id));
+    if (!found) throw new Error('ingest bucket not found');
+    return found[1];
+  };
+
+  it('is encrypted, versioned, private, logged and retained', () => {
+    const b = ingest();
+    expect(b.BucketEncryption).toEqual({
+      ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+    });
+    expect(b.VersioningConfiguration).toEqual({ Status: 'Enabled' });
+    expect(b.PublicAccessBlockConfiguration).toEqual({
+      BlockPublicAcls: true,
+      BlockPublicPolicy: true,
+      IgnorePublicAcls: true,
+      RestrictPublicBuckets: true,
+    });
+    expect(b.LoggingConfiguration).toMatchObject({ DestinationBucketName: { Ref: expect.any(String) } });
+    template.hasResource('AWS::S3::Bucket', {
+      DeletionPolicy: 'Retain',
+      Properties: { VersioningConfiguration: {} },
+    });
+  });
+
+  it('has lifecycle rules for reports/ and rejected/', () => {
+    const rules = (ingest().LifecycleConfiguration as { Rules: { Prefix?: string }[] }).Rules;
+    expect(rules.map((r) => r.Prefix)).toEqual(expect.arrayContaining(['reports/', 'rejected/']));
+  });
+
+  it('both buckets deny non-TLS requests', () => {
+    const policies = props('AWS::S3::BucketPolicy');
+    expect(policies).toHaveLength(2);
+    for (const [, p] of policies)
+      expect(JSON.stringify(p.PolicyDocument)).toContain('"aws:SecureTransport":"false"');
+  });
+
+  it('notifies the ingest queue of ObjectCreated under each dataset prefix only', async () => {
+    const [[, n] = ['', {}]] = props('Custom::S3BucketNotifications');
+    const configs = (n.NotificationConfiguration as { QueueConfigurations: Props[] }).QueueConfigurations;
+    const prefixes = configs.map(
+      (c) => (c.Filter as { Key: { FilterRules: { Value: string }[] } }).Key.FilterRules[0]?.Value,
+    );
+    expect(prefixes.sort()).toEqual(await loadDatasetPrefixes(defaultConfigModule));
+    for (const c of configs) {
+      expect(c.Events).toEqual(['s3:ObjectCreated:*']);
+      expect(c.QueueArn).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^IngestQueue(?!Dlq)/), 'Arn'] });
+    }
+    for (const p of prefixes) expect(p).not.toMatch(/^(reports|rejected)\//);
+  });
+});
+
+describe('least privilege', () => {
+  it('no function role statement has a * action or a * resource on data', () => {
+    const roles = functionRoleIds(template);
+    expect(roles).toHaveLength(3);
+    const statements = statementsForRoles(template, roles);
+    expect(statements.length).toBeGreaterThan(0);
+    expect(wildcardViolations(statements)).toEqual([]);
+  });
+
+  it('S3 access is scoped: reads on dataset prefixes, writes only to reports/*', () => {
+    const statements = statementsForRoles(template, functionRoleIds(template));
+    const s3 = statements.filter((st) => [st.Action].flat().some((a) => a.startsWith('s3:')));
+    const writes = s3.filter((st) => [st.Action].flat().includes('s3:PutObject'));
+    expect(writes).toHaveLength(1);
+    expect(JSON.stringify(writes[0]?.Resource)).toContain('/reports/*');
+    for (const st of s3)
+      expect([st.Action].flat().every((a) => a.startsWith('s3:GetObject') || a === 's3:PutObject')).toBe(
+        true,
+      );
+  });
+
+  it('only split may send to the chunk queue', () => {
+    const [splitRole, loadRole, migrateRole] = ['Split', 'Load', 'Migrate'].map((n) =>
+      functionRoleIds(template).find((id) => id.startsWith(`${n}Handler`)),
+    );
+    const sends = (role: string | undefined) =>
+      statementsForRoles(template, role ? [role] : []).filter((st: Statement) =>
+        [st.Action].flat().includes('sqs:SendMessage'),
+      );
+    expect(sends(splitRole)).toHaveLength(1);
+    expect(sends(loadRole)).toHaveLength(0);
+    expect(sends(migrateRole)).toHaveLength(0);
+  });
+
+  it('the replay policy has no wildcards and covers the redrive actions', () => {
+    const [[, policy] = ['', {}]] = props('AWS::IAM::ManagedPolicy');
+    const statements = (policy.PolicyDocument as { Statement: Statement[] }).Statement;
+    expect(wildcardViolations(statements)).toEqual([]);
+    const actions = statements.flatMap((st) => [st.Action].flat());
+    expect(actions).toEqual(
+      expect.arrayContaining([
+        'sqs:StartMessageMoveTask',
+        'sqs:ListMessageMoveTasks',
+        'sqs:CancelMessageMoveTask',
+        'sqs:ReceiveMessage',
+        'sqs:DeleteMessage',
+        'sqs:GetQueueAttributes',
+        'sqs:SendMessage',
+      ]),
+    );
+  });
+});
+
+describe('database (rds)', () => {
+  it('is encrypted, private, and forces TLS', () => {
+    template.hasResourceProperties('AWS::RDS::DBInstance', {
+      Engine: 'postgres',
+      StorageEncrypted: true,
+      PubliclyAccessible: false,
+      DeletionProtection: true,
+    });
+    template.hasResourceProperties('AWS::RDS::DBParameterGroup', { Parameters: { 'rds.force_ssl': '1' } });
+    template.resourceCountIs('AWS::SecretsManager::Secret', 1);
+  });
+
+  it('lives in isolated subnets with endpoints and no NAT', () => {
+    template.resourceCountIs('AWS::EC2::NatGateway', 0);
+    template.resourceCountIs('AWS::EC2::InternetGateway', 0);
+    const services = props('AWS::EC2::VPCEndpoint').map(([, p]) => JSON.stringify(p.ServiceName));
+    for (const svc of ['.s3', '.sqs', '.secretsmanager']) {
+      expect(
+        services.some((n) => n.includes(svc)),
+        svc,
+      ).toBe(true);
+    }
+  });
+
+  it('runs migrations with a Trigger after the database exists', () => {
+    const triggers = resourcesOfType(template, 'Custom::Trigger');
+    const [trigger] = Object.values(triggers);
+    expect(trigger).toBeDefined();
+    expect(JSON.stringify(trigger?.Properties)).toMatch(/MigrateHandler/);
+    const deps = [trigger?.DependsOn ?? []].flat() as string[];
+    expect(deps.some((d) => d.startsWith('DatabaseInstance'))).toBe(true);
+  });
+});
+
+describe('monitoring and outputs', () => {
+  it('alarms on every DLQ, on queue age, and on function errors and throttles, all to SNS', () => {
+    const alarms = props('AWS::CloudWatch::Alarm');
+    const dlqIds = props('AWS::SQS::Queue')
+      .filter(([id]) => /Dlq/.test(id))
+      .map(([id]) => id);
+    for (const dlq of dlqIds) {
+      const found = alarms.some(
+        ([, a]) =>
+          a.MetricName === 'ApproximateNumberOfMessagesVisible' &&
+          a.Threshold === 0 &&
+          JSON.stringify(a.Dimensions).includes(dlq),
+      );
+      expect(found, dlq).toBe(true);
+    }
+    const metrics = alarms.map(([, a]) => a.MetricName);
+    expect(metrics.filter((m) => m === 'ApproximateAgeOfOldestMessage')).toHaveLength(2);
+    expect(metrics.filter((m) => m === 'Errors')).toHaveLength(2);
+    expect(metrics.filter((m) => m === 'Throttles')).toHaveLength(2);
+    for (const [, a] of alarms) expect(JSON.stringify(a.AlarmActions)).toMatch(/Monitoring.*Alarms/);
+  });
+
+  it('has a dashboard with the Powertools metrics', () => {
+    const [[, d] = ['', {}]] = props('AWS::CloudWatch::Dashboard');
+    const body = JSON.stringify(d.DashboardBody);
+    for (const m of ['FilesLoaded', 'RowsLoaded', 'RowsRejected', 'ChunkLatencyMs'])
+      expect(body).toContain(m);
+  });
+
+  it('exports the replay policy, the four queue URLs and the bucket name', () => {
+    const outputs = Object.keys(template.findOutputs('*'));
+    expect(outputs).toEqual(
+      expect.arrayContaining([
+        'RedrivePolicyArn',
+        'IngestQueueUrl',
+        'IngestDlqUrl',
+        'ChunkQueueUrl',
+        'ChunkDlqUrl',
+        'BucketName',
+      ]),
+    );
+  });
+});
+
+describe('cdk-nag', () => {
+  it('AwsSolutions and Serverless report no unacknowledged findings', () => {
+    expect(describeViolations(s.nagViolations)).toEqual([]);
+  });
+});

@@ -1,0 +1,150 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  describeViolations,
+  EXISTING_CONTEXT,
+  functionEnvironments,
+  functionRoleIds,
+  LOCAL_CONTEXT,
+  resourcesOfType,
+  SYNTH_TIMEOUT_MS,
+  type Synthesized,
+  statementsForRoles,
+  synth,
+  wildcardViolations,
+} from './helpers.ts';
+
+// One synthesis per variant; each bundles the handlers once.
+const variants: Record<'local' | 'existing' | 'proxy' | 'altConfig', Synthesized | undefined> = {
+  local: undefined,
+  existing: undefined,
+  proxy: undefined,
+  altConfig: undefined,
+};
+const get = (name: keyof typeof variants): Synthesized => {
+  const v = variants[name];
+  if (!v) throw new Error(`${name} variant was not synthesized`);
+  return v;
+};
+beforeAll(async () => {
+  [variants.local, variants.existing, variants.proxy, variants.altConfig] = await Promise.all([
+    synth(LOCAL_CONTEXT),
+    synth(EXISTING_CONTEXT),
+    synth({ rdsProxy: true, alarmEmail: 'ops@example.com' }),
+    synth({ ...LOCAL_CONTEXT, config: 'test/infra/fixtures/alt.config.ts' }),
+  ]);
+}, SYNTH_TIMEOUT_MS);
+afterAll(() => {
+  for (const v of Object.values(variants)) v?.cleanup();
+});
+
+describe('database=local (LocalStack)', () => {
+  it('has no RDS, no VPC and no VPC-attached functions', () => {
+    const types = Object.values(
+      get('local').template.toJSON().Resources as Record<string, { Type: string }>,
+    ).map((r) => r.Type);
+    expect(types.filter((t) => t.startsWith('AWS::RDS::'))).toEqual([]);
+    expect(types.filter((t) => t.startsWith('AWS::EC2::'))).toEqual([]);
+    expect(types).not.toContain('AWS::SecretsManager::Secret');
+    for (const [id, fn] of Object.entries(resourcesOfType(get('local').template, 'AWS::Lambda::Function'))) {
+      expect((fn.Properties as Record<string, unknown>).VpcConfig, id).toBeUndefined();
+    }
+  });
+
+  it('hands the compose Postgres URL to every handler, without TLS', () => {
+    const env = functionEnvironments(get('local').template);
+    for (const name of ['split', 'load', 'migrate']) {
+      expect(env[name], name).toMatchObject({
+        DATABASE_URL: LOCAL_CONTEXT.databaseUrl,
+        DROPLOAD_DB_SSL: 'off',
+      });
+      expect(env[name], name).not.toHaveProperty('DROPLOAD_DB_SECRET_ARN');
+    }
+  });
+
+  it('still runs migrations on deploy and keeps the queues and event sources', () => {
+    const t = get('local').template;
+    t.resourceCountIs('Custom::Trigger', 1);
+    t.resourceCountIs('AWS::SQS::Queue', 4);
+    t.resourceCountIs('AWS::Lambda::EventSourceMapping', 2);
+  });
+
+  it('is cdk-nag clean', () => {
+    expect(describeViolations(get('local').nagViolations)).toEqual([]);
+  });
+});
+
+describe('database=existing', () => {
+  it('creates no database or VPC and attaches functions to the given subnets and security group', () => {
+    const t = get('existing').template;
+    t.resourceCountIs('AWS::RDS::DBInstance', 0);
+    t.resourceCountIs('AWS::EC2::VPC', 0);
+    const ours = Object.entries(resourcesOfType(t, 'AWS::Lambda::Function')).filter(([id]) =>
+      /^(Split|Load|Migrate)Handler/.test(id),
+    );
+    expect(ours).toHaveLength(3);
+    for (const [id, fn] of ours) {
+      expect((fn.Properties as Record<string, unknown>).VpcConfig, id).toEqual({
+        SubnetIds: EXISTING_CONTEXT.subnetIds.split(','),
+        SecurityGroupIds: [EXISTING_CONTEXT.securityGroupId],
+      });
+    }
+  });
+
+  it('reads exactly the given secret', () => {
+    const t = get('existing').template;
+    const env = functionEnvironments(t);
+    expect(env.load?.DROPLOAD_DB_SECRET_ARN).toBe(EXISTING_CONTEXT.existingDbSecretArn);
+    const statements = statementsForRoles(t, functionRoleIds(t));
+    const secretReads = statements.filter((s) => [s.Action].flat().includes('secretsmanager:GetSecretValue'));
+    expect(secretReads).toHaveLength(3);
+    for (const s of secretReads) expect(s.Resource).toBe(EXISTING_CONTEXT.existingDbSecretArn);
+    expect(wildcardViolations(statements)).toEqual([]);
+  });
+
+  it('is cdk-nag clean', () => {
+    expect(describeViolations(get('existing').nagViolations)).toEqual([]);
+  });
+});
+
+describe('database=rds with rdsProxy=true and an alarm email', () => {
+  it('creates an RDS Proxy that requires TLS and points split/load (not migrate) at it', () => {
+    const t = get('proxy').template;
+    t.hasResourceProperties('AWS::RDS::DBProxy', { RequireTLS: true, EngineFamily: 'POSTGRESQL' });
+    const env = functionEnvironments(t);
+    expect(env.split).toHaveProperty('DROPLOAD_DB_HOST');
+    expect(env.load).toHaveProperty('DROPLOAD_DB_HOST');
+    expect(env.migrate).not.toHaveProperty('DROPLOAD_DB_HOST');
+  });
+
+  it('subscribes the email to the alarm topic', () => {
+    get('proxy').template.hasResourceProperties('AWS::SNS::Subscription', {
+      Protocol: 'email',
+      Endpoint: 'ops@example.com',
+    });
+  });
+
+  it('is cdk-nag clean', () => {
+    expect(describeViolations(get('proxy').nagViolations)).toEqual([]);
+  });
+});
+
+describe('config=<other module>', () => {
+  it("filters notifications on that module's prefixes", () => {
+    const t = get('altConfig').template;
+    const [n] = Object.values(resourcesOfType(t, 'Custom::S3BucketNotifications'));
+    expect(JSON.stringify(n?.Properties)).toContain('"Value":"drop/alias-marker/"');
+    expect(JSON.stringify(n?.Properties)).not.toContain('incoming/');
+  });
+
+  it('bundles that module as #dropload-config (esbuild alias)', () => {
+    const outdir = get('altConfig').app.outdir;
+    const bundles = readdirSync(outdir)
+      .filter((d) => d.startsWith('asset.') && existsSync(join(outdir, d, 'index.mjs')))
+      .map((d) => readFileSync(join(outdir, d, 'index.mjs'), 'utf8'));
+    const handlers = bundles.filter((b) => b.includes('alias_marker_dataset'));
+    expect(handlers.length).toBeGreaterThanOrEqual(2); // split and load read the dataset config
+    for (const b of bundles) expect(b).not.toContain('signed_up'); // a field of the default config's customers
+  });
+});
