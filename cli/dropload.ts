@@ -8,6 +8,7 @@ import { ConfigError } from '../shared/errors.ts';
 import { listFiles } from '../shared/ledger.ts';
 import { encodeS3Key } from '../shared/s3-events.ts';
 import { startPipeline } from './local-pipeline.ts';
+import { registerOpsCommands } from './ops.ts';
 import { type FileReport, renderReports, reportOf } from './report.ts';
 import { planUploads, runFiles } from './run.ts';
 
@@ -164,6 +165,8 @@ program
       await db.destroy();
     }
   });
+
+registerOpsCommands(program, globals);
 
 program.parseAsync().catch((err: unknown) => {
   process.stderr.write(

@@ -1,0 +1,52 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { sql } from 'kysely';
+import { type LocalPipeline, startPipeline } from '../../cli/local-pipeline.ts';
+import { runFiles, type Upload } from '../../cli/run.ts';
+import { type DroploadConfig, type ResolvedConfig, resolveConfig } from '../../shared/config.ts';
+import { createDb, createPool } from '../../shared/db/connection.ts';
+
+/**
+ * Drops everything a previous test left in the shared database: the ledger schema and the given
+ * tables. With DATABASE_URL unset each pipeline gets a fresh embedded PGlite, so there is nothing to drop.
+ */
+export async function resetDatabase(tables: string[]): Promise<void> {
+  const url = process.env.DATABASE_URL;
+  if (!url) return;
+  const db = createDb(createPool({ connectionString: url, poolMax: 1 }));
+  try {
+    await sql`drop schema if exists dropload cascade`.execute(db);
+    for (const t of tables) await sql`drop table if exists ${sql.table(t)} cascade`.execute(db);
+  } finally {
+    await db.destroy();
+  }
+}
+
+export interface TestPipeline extends LocalPipeline {
+  config: ResolvedConfig;
+  /** Writes `content` to a temp file and runs it through the pipeline under `key`; returns the file's report. */
+  load(key: string, content: string | Uint8Array): ReturnType<typeof runFiles>;
+}
+
+/** A whole local pipeline (embedded emulator, the test database, real handlers) on a fresh schema. */
+export async function startTestPipeline(
+  config: DroploadConfig,
+  tables: string[],
+  workers = 2,
+): Promise<TestPipeline> {
+  await resetDatabase(tables);
+  const resolved = resolveConfig(config, 'test config');
+  const env = { ...process.env, AWS_ENDPOINT_URL: undefined };
+  const pipeline = await startPipeline({ config: resolved, workers, env, logLevel: 'ERROR' });
+  const dir = await mkdtemp(path.join(tmpdir(), 'dropload-test-'));
+  let n = 0;
+  const load = async (key: string, content: string | Uint8Array) => {
+    const file = path.join(dir, `f${n++}`);
+    await writeFile(file, content);
+    const dataset = resolved.datasets.find((d) => key.startsWith(d.prefix)) ?? resolved.datasets[0];
+    const upload = { path: file, key, dataset } as Upload;
+    return runFiles(pipeline, [upload], { timeoutMs: 30_000, rejectsShown: 1000 });
+  };
+  return Object.assign(pipeline, { config: resolved, load });
+}
