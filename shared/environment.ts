@@ -51,7 +51,9 @@ export async function databaseSettings(env: Env = process.env): Promise<Connecti
     );
   }
   const s = parsed.data;
-  const url = new URL(`postgres://${s.host}:${s.port}/${s.dbname ?? 'postgres'}`);
+  // Behind RDS Proxy the secret still names the instance; the stack passes the proxy's endpoint.
+  const host = env.DROPLOAD_DB_HOST || s.host;
+  const url = new URL(`postgres://${host}:${s.port}/${s.dbname ?? 'postgres'}`);
   url.username = s.username;
   url.password = s.password;
   return { connectionString: url.toString(), poolMax, ssl: sslSetting !== 'off' };

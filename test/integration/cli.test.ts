@@ -1,0 +1,55 @@
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import type { FileReport } from '../../cli/report.ts';
+import { resetDatabase } from '../support/pipeline.ts';
+
+const run = promisify(execFile);
+const cli = (args: string[], env: Record<string, string | undefined> = {}) =>
+  run(path.resolve('node_modules/.bin/node'), ['cli/dropload.ts', ...args], {
+    env: { ...process.env, AWS_ENDPOINT_URL: undefined, ...env },
+  });
+
+describe('dropload run, end to end on the bundled samples', () => {
+  it('loads every sample file and reports exact counts as JSON', async () => {
+    await resetDatabase(['customers', 'orders', 'events']);
+    const { stdout } = await cli(['run', 'samples/data', '--json']);
+    const { files, timedOut } = JSON.parse(stdout) as { files: FileReport[]; timedOut: boolean };
+    expect(timedOut).toBe(false);
+    const summary = files.map((f) => [
+      f.key,
+      f.dataset,
+      f.state,
+      f.rows.read,
+      f.rows.loaded,
+      f.rows.rejected,
+    ]);
+    expect(summary).toEqual([
+      ['incoming/customers/customers-2026-11-27.csv', 'customers', 'loaded', 7, 5, 2],
+      ['incoming/events/events-2026-11-27.ndjson', 'events', 'loaded', 6, 4, 2],
+      ['incoming/orders/orders-2026-11-27.csv', 'orders', 'loaded', 8, 4, 4],
+    ]);
+    const orders = files[2];
+    expect(orders?.rejects.map((r) => [r.line, r.column])).toEqual([
+      [4, 'amount'],
+      [5, 'currency'],
+      [7, 'ordered_at'],
+      [8, 'amount'],
+    ]);
+  });
+
+  it('exits 1 and names the failure when a file fails, and 2 on bad usage', async () => {
+    await resetDatabase(['customers', 'orders', 'events']);
+    const failed = await cli(['run', 'package.json', '--dataset', 'orders']).catch(
+      (e: { code: number; stdout: string }) => e,
+    );
+    expect('code' in failed && failed.code).toBe(1);
+    expect(failed.stdout).toContain('incoming/orders/package.json: FAILED: header lacks required column(s)');
+    const usage = await cli(['run', 'samples/data', '--dataset', 'nope']).catch(
+      (e: { code: number; stderr: string }) => e,
+    );
+    expect('code' in usage && usage.code).toBe(2);
+    expect(usage.stderr).toBe('dropload: --dataset nope: no such dataset (have customers, orders, events)\n');
+  });
+});
