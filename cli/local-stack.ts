@@ -49,8 +49,12 @@ export interface LocalStackOptions {
 export const MAX_RECEIVE_COUNT = 5;
 /** Seconds a received message stays hidden: 6× the local handler's time budget (as on AWS). */
 export const VISIBILITY_TIMEOUT_SECONDS = 180;
-/** The embedded database serves one query at a time; more connections only queue. */
-const PGLITE_CONNECTIONS = 4;
+/**
+ * The embedded database runs one backend. Its socket server can multiplex clients, but concurrent
+ * extended-protocol traffic from several connections gets interleaved ("bind message supplies 2
+ * parameters, but prepared statement requires 12"), so the pool and the server stay at one connection.
+ */
+const PGLITE_CONNECTIONS = 1;
 
 type Stopper = () => Promise<void>;
 

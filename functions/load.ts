@@ -12,6 +12,7 @@ import { classifyError } from '../shared/errors.ts';
 import { lazyDeps, logger, metrics } from '../shared/lambda-deps.ts';
 import { loadChunk } from '../shared/load-service.ts';
 import { ChunkMessage } from '../shared/messages.ts';
+import { writeReceipt } from '../shared/receipts.ts';
 import type { PipelineDeps } from '../shared/services.ts';
 
 /** Chunk queue → load: each record is one chunk; a failed chunk is retried alone (partial batch response). */
@@ -24,6 +25,7 @@ export function createLoadHandler(deps: () => Promise<PipelineDeps>, log: Logger
     const started = performance.now();
     try {
       const outcome = await loadChunk(d, message);
+      if (outcome.finishedFile) await writeReceipt(d, outcome.finishedFile);
       log.info('chunk', { ...outcome, finishedFile: outcome.finishedFile?.state });
       meter.addMetric('RowsLoaded', MetricUnit.Count, outcome.inserted + outcome.updated);
       meter.addMetric('RowsRejected', MetricUnit.Count, outcome.rejected);

@@ -7,6 +7,8 @@ import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import config from '#dropload-config';
 import { lazyDeps, logger, metrics } from '../shared/lambda-deps.ts';
+import { getFile } from '../shared/ledger.ts';
+import { writeReceipt } from '../shared/receipts.ts';
 import { objectRefsFromBody } from '../shared/s3-events.ts';
 import type { PipelineDeps } from '../shared/services.ts';
 import { splitObject } from '../shared/split-service.ts';
@@ -21,6 +23,9 @@ export function createSplitHandler(deps: () => Promise<PipelineDeps>, log: Logge
       log.info('split', { ...outcome });
       meter.addMetric('FilesSplit', MetricUnit.Count, outcome.result === 'split' ? 1 : 0);
       meter.addMetric('FilesFailed', MetricUnit.Count, outcome.result === 'failed' ? 1 : 0);
+      const final = outcome.result === 'failed' || outcome.result === 'skipped';
+      const file = final ? await getFile(d.db, outcome.fileId) : undefined;
+      if (file) await writeReceipt(d, file);
     }
   };
   return middy(

@@ -123,13 +123,15 @@ export class DroploadStack extends Stack {
     }
     this.database.grantConnect(this.migrate.handler);
     this.chunk.queue.grantSendMessages(this.split.handler);
-    // Per-file receipts; nothing else in the bucket is writable.
-    this.load.handler.addToRolePolicy(
-      new PolicyStatement({
-        actions: ['s3:PutObject'],
-        resources: [bucket.arnForObjects(`${REPORT_PREFIX}*`)],
-      }),
-    );
+    // Per-file receipts (load writes them for finished files, split for files it fails); nothing else is writable.
+    for (const fn of [this.split, this.load]) {
+      fn.handler.addToRolePolicy(
+        new PolicyStatement({
+          actions: ['s3:PutObject'],
+          resources: [bucket.arnForObjects(`${REPORT_PREFIX}*`)],
+        }),
+      );
+    }
 
     // Object-level S3 permissions are inherently prefix/* patterns: acknowledge exactly those.
     const objectFinding = (prefix: string) =>
@@ -142,10 +144,12 @@ export class DroploadStack extends Stack {
         });
       }
     }
-    Validations.of(this.load.handler).acknowledge({
-      id: objectFinding(REPORT_PREFIX),
-      reason: 'Writes per-file receipts, and only under the reports/ prefix.',
-    });
+    for (const fn of [this.split, this.load]) {
+      Validations.of(fn.handler).acknowledge({
+        id: objectFinding(REPORT_PREFIX),
+        reason: 'Writes per-file receipts, and only under the reports/ prefix.',
+      });
+    }
 
     // --- Event sources (they also grant receive/delete/change-visibility on their queue). ---
     const noEsmDestination = {

@@ -41,6 +41,18 @@ const datasetShape = z.object({
   nullValues: z.array(z.string()).optional(),
   maxRecordBytes: z.number().int().positive().optional(),
   delimiter: z.string().length(1).optional(),
+  publish: z.enum(['chunk', 'file']).optional(),
+  onNewVersion: z.enum(['append', 'replace']).optional(),
+  sourceColumn: identifier.optional(),
+  maxRejects: z
+    .union([
+      z.number().int().nonnegative(),
+      z.string().regex(/^\d+(\.\d+)?%$/, 'a count or a percent like "5%"'),
+    ])
+    .optional(),
+  checks: z
+    .object({ minRows: z.number().int().nonnegative().optional(), unique: z.array(z.string()).optional() })
+    .optional(),
 });
 const configShape = z.object({
   datasets: z.array(datasetShape).min(1, 'at least one dataset'),
@@ -54,6 +66,23 @@ function checkDataset(d: Dataset, source: string): void {
   }
   if (d.mode === 'upsert' && d.key.length === 0) throw new ConfigError(`${where}: mode "upsert" needs a key`);
   if (!d.prefix.endsWith('/')) throw new ConfigError(`${where}: prefix "${d.prefix}" must end with "/"`);
+  for (const f of d.checks.unique) {
+    if (!d.fields.includes(f))
+      throw new ConfigError(`${where}: checks.unique field "${f}" is not in its schema`);
+  }
+  // All-or-nothing needs the staging table: without it earlier chunks are already visible.
+  if (d.publish !== 'file') {
+    if (d.maxRejects) throw new ConfigError(`${where}: maxRejects needs publish: "file"`);
+    if (d.checks.minRows > 0 || d.checks.unique.length > 0)
+      throw new ConfigError(`${where}: checks need publish: "file"`);
+    if (d.onNewVersion === 'replace')
+      throw new ConfigError(`${where}: onNewVersion "replace" needs publish: "file"`);
+  }
+  if (d.onNewVersion === 'replace' && !d.sourceColumn) {
+    throw new ConfigError(
+      `${where}: onNewVersion "replace" needs sourceColumn (the column holding each row's file id)`,
+    );
+  }
 }
 
 /** Validates a config object and applies every default; throws ConfigError naming the bad setting. */

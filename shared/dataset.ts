@@ -30,7 +30,23 @@ export interface DatasetDefinition<S extends RowSchema = RowSchema> {
   maxRecordBytes?: number;
   /** CSV field delimiter. Default `,`. */
   delimiter?: string;
+  /**
+   * `chunk` (default): each chunk's rows are visible as soon as it commits. `file`: chunks load into a
+   * staging table and the file's rows become visible together, in the transaction of its last chunk;
+   * a file that fails its checks leaves nothing behind.
+   */
+  publish?: Publish;
+  /** A new version of an already loaded key: `append` its rows, or `replace` the previous version's rows. */
+  onNewVersion?: 'append' | 'replace';
+  /** Target column (bigint) that stores each row's source file id; needed by `replace`. */
+  sourceColumn?: string;
+  /** Data-quality gate: more rejected rows than this (a count, or a percent of the rows read) fails the whole file. */
+  maxRejects?: number | `${number}%`;
+  /** File-level checks, run before the file is published. */
+  checks?: { minRows?: number; unique?: (keyof z.output<S> & string)[] };
 }
+
+export type Publish = 'chunk' | 'file';
 
 /** A dataset with every default applied: what the services work with. */
 export interface Dataset {
@@ -47,6 +63,11 @@ export interface Dataset {
   nullValues: ReadonlySet<string>;
   maxRecordBytes: number;
   delimiter: string;
+  publish: Publish;
+  onNewVersion: 'append' | 'replace';
+  sourceColumn?: string;
+  maxRejects?: { count: number } | { percent: number };
+  checks: { minRows: number; unique: string[] };
 }
 
 export const DEFAULT_CHUNK_BYTES = 8 * 1024 * 1024;
@@ -75,7 +96,18 @@ export function resolveDataset(def: DatasetDefinition): Dataset {
     nullValues: new Set(def.nullValues ?? ['']),
     maxRecordBytes: def.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES,
     delimiter: def.delimiter ?? ',',
+    publish: def.publish ?? 'chunk',
+    onNewVersion: def.onNewVersion ?? 'append',
+    sourceColumn: def.sourceColumn,
+    maxRejects: parseMaxRejects(def.maxRejects),
+    checks: { minRows: def.checks?.minRows ?? 0, unique: def.checks?.unique ?? [] },
   };
+}
+
+function parseMaxRejects(value: DatasetDefinition['maxRejects']): Dataset['maxRejects'] {
+  if (value === undefined) return undefined;
+  if (typeof value === 'number') return { count: value };
+  return { percent: Number(value.slice(0, -1)) };
 }
 
 /** The dataset whose prefix is the longest one the key starts with. */

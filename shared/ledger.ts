@@ -69,6 +69,20 @@ export async function failFile(db: Db, id: number, error: string): Promise<void>
     .execute();
 }
 
+/** Sets a file's final state inside the caller's transaction (used when publishing decides the outcome). */
+export async function finishFile(
+  trx: Transaction<Database>,
+  id: number,
+  state: 'loaded' | 'failed',
+  error: string | null,
+) {
+  await trx
+    .updateTable('dropload.file')
+    .set({ state, error, updated_at: sql<Date>`now()`, finished_at: sql<Date>`now()` })
+    .where('id', '=', id)
+    .execute();
+}
+
 /** Stores the split's chunk plan and moves the file to `loading` (or straight to `loaded` when it has no rows). */
 export async function recordPlan(
   trx: Transaction<Database>,

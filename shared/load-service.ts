@@ -6,6 +6,7 @@ import {
   claimChunk,
   completeChunk,
   failFile,
+  getFile,
   insertRejects,
   isChunkLoaded,
   recordChunkError,
@@ -13,6 +14,7 @@ import {
 import type { ChunkMessage } from './messages.ts';
 import { type PinnedObject, readRange } from './object-store.ts';
 import { parseChunk } from './parsing.ts';
+import { ensureStage, FILE_ID, LINE, publishFile, stagedDataset } from './publish.ts';
 import type { PipelineDeps } from './services.ts';
 import { type Reject, type ValidRow, validateRecords } from './validation.ts';
 import { writeRows } from './writing.ts';
@@ -32,6 +34,17 @@ export interface LoadOutcome {
 }
 
 const PREVIEW_BYTES = 1024;
+const SOURCE = '__dropload_source';
+
+/** With a sourceColumn, every row carries the id of the file it came from (what `replace` deletes by). */
+function withSource(dataset: Dataset): Dataset {
+  if (!dataset.sourceColumn) return dataset;
+  return {
+    ...dataset,
+    fields: [...dataset.fields, SOURCE],
+    columnOf: { ...dataset.columnOf, [SOURCE]: dataset.sourceColumn },
+  };
+}
 
 /** Loads one chunk exactly once: its rows, rejects and ledger entry commit together or not at all. */
 export async function loadChunk(deps: PipelineDeps, message: ChunkMessage): Promise<LoadOutcome> {
@@ -60,14 +73,26 @@ export async function loadChunk(deps: PipelineDeps, message: ChunkMessage): Prom
   } catch (err) {
     if (!(err instanceof FileRejectedError)) throw err;
     await failFile(deps.db, message.fileId, err.message);
-    return { ...base, result: 'file-failed', reason: err.message };
+    return {
+      ...base,
+      result: 'file-failed',
+      reason: err.message,
+      finishedFile: await getFile(deps.db, message.fileId),
+    };
   }
 
   try {
+    const target = withSource(dataset);
+    const stage = dataset.publish === 'file' ? await ensureStage(deps.db, target) : undefined;
+    const writeAs = stage ? stagedDataset(target, stage) : target;
+    const toWrite = rows.map((r) => ({
+      ...r,
+      values: { ...r.values, [SOURCE]: message.fileId, [FILE_ID]: message.fileId, [LINE]: r.line },
+    }));
     return await deps.db.transaction().execute(async (trx: Transaction<Database>) => {
       if (!(await claimChunk(trx, message.fileId, message.index)))
         return { ...base, result: 'duplicate' as const };
-      const written = await writeRows(trx, dataset, rows);
+      const written = await writeRows(trx, writeAs, toWrite);
       const allRejects = [...rejects, ...written.rejects].sort((a, b) => a.line - b.line);
       await insertRejects(trx, message.fileId, message.index, allRejects);
       const counts = {
@@ -76,9 +101,19 @@ export async function loadChunk(deps: PipelineDeps, message: ChunkMessage): Prom
         updated: written.updated,
         rejected: allRejects.length,
       };
-      const file = await completeChunk(trx, message.fileId, message.index, counts);
-      const finished = file.chunks_done === file.chunk_count ? file : undefined;
-      return { ...base, ...counts, result: 'loaded' as const, finishedFile: finished };
+      // Staged rows are not in the target yet: the file's counts come from publishing.
+      let file = await completeChunk(
+        trx,
+        message.fileId,
+        message.index,
+        stage ? { ...counts, inserted: 0 } : counts,
+      );
+      const last = file.chunks_done === file.chunk_count;
+      if (last && stage) {
+        await publishFile(trx, target, stage, file);
+        file = (await getFile(trx, file.id)) ?? file;
+      }
+      return { ...base, ...counts, result: 'loaded' as const, finishedFile: last ? file : undefined };
     });
   } catch (err) {
     if (classifyError(err) !== 'transient') {

@@ -15,4 +15,6 @@ export interface PipelineDeps {
   config: ResolvedConfig;
   chunkQueueUrl: string;
   logger: Log;
+  /** Where per-file receipts go in the bucket; default `reports/`. */
+  reportPrefix?: string;
 }

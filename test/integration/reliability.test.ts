@@ -1,0 +1,273 @@
+import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { CreateQueueCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { type Kysely, sql } from 'kysely';
+import type { Migration } from 'kysely/migration';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { defineDataset } from '../../shared/dataset.ts';
+import type { Database } from '../../shared/db/schema.ts';
+import { loadChunk } from '../../shared/load-service.ts';
+import { ChunkMessage } from '../../shared/messages.ts';
+import type { PipelineDeps } from '../../shared/services.ts';
+import { splitObject } from '../../shared/split-service.ts';
+import { startTestPipeline, type TestPipeline } from '../support/pipeline.ts';
+
+const tables: Migration = {
+  async up(db: Kysely<unknown>) {
+    for (const name of ['rel_items', 'rel_gated', 'rel_snap']) {
+      await db.schema
+        .createTable(name)
+        .addColumn('id', 'integer', (c) => c.primaryKey())
+        .addColumn('label', 'text', (c) => c.notNull())
+        .addColumn('source_file', 'bigint')
+        .execute();
+    }
+  },
+};
+
+const row = z.object({ id: z.coerce.number().int().positive(), label: z.string().min(1) });
+const config = {
+  datasets: [
+    defineDataset({ name: 'items', format: 'csv', table: 'rel_items', schema: row, chunkBytes: 64 * 1024 }),
+    defineDataset({
+      name: 'gated',
+      format: 'csv',
+      table: 'rel_gated',
+      schema: row,
+      chunkBytes: 64 * 1024,
+      publish: 'file',
+      maxRejects: '10%',
+      checks: { minRows: 2, unique: ['label'] },
+    }),
+    defineDataset({
+      name: 'snap',
+      format: 'csv',
+      table: 'rel_snap',
+      schema: row,
+      publish: 'file',
+      onNewVersion: 'replace',
+      sourceColumn: 'source_file',
+    }),
+  ],
+  migrations: { '20260101000000_rel': tables },
+};
+
+let p: TestPipeline;
+let db: Kysely<Database>;
+const count = async (table: string) =>
+  (await sql<{ n: number }>`select count(*)::int as n from ${sql.table(table)}`.execute(db)).rows[0]?.n;
+
+beforeAll(async () => {
+  p = await startTestPipeline(config, ['rel_items', 'rel_gated', 'rel_snap']);
+  db = p.deps.db;
+});
+afterAll(async () => {
+  await p?.stop();
+});
+
+// Long enough that a few thousand rows span several 64 KiB chunks.
+const PAD = 'x'.repeat(32);
+
+function csv(from: number, to: number, bad: number[] = []): string {
+  const lines = ['id,label'];
+  for (let i = from; i <= to; i++) lines.push(bad.includes(i) ? `${i},` : `${i},label ${i} ${PAD}`);
+  return `${lines.join('\n')}\n`;
+}
+
+describe('receipts', () => {
+  it('writes reports/<key>.json with the counts and the first rejects', async () => {
+    await p.load('incoming/items/receipt.csv', csv(1, 5, [3]));
+    const res = await p.stack.s3.send(
+      new GetObjectCommand({ Bucket: p.stack.bucket, Key: 'reports/incoming/items/receipt.csv.json' }),
+    );
+    const receipt = JSON.parse(await (res.Body?.transformToString() ?? Promise.resolve('{}')));
+    expect(receipt).toMatchObject({
+      file: 'incoming/items/receipt.csv',
+      dataset: 'items',
+      state: 'loaded',
+      error: null,
+      rows: { read: 5, inserted: 4, updated: 0, unchanged: 0, rejected: 1 },
+      firstRejects: [{ line: 4, column: 'label', reason: 'a value is required (got "")', raw: '3,' }],
+    });
+  });
+});
+
+describe('per-file atomic publish', () => {
+  it('fails the whole file when rejects pass the gate, leaving nothing visible', async () => {
+    // 4000 rows over several chunks, 500 of them bad: 12.5% > 10%.
+    const bad = Array.from({ length: 500 }, (_, i) => i * 8 + 1);
+    const { reports } = await p.load('incoming/gated/too-many.csv', csv(1, 4000, bad));
+    expect(reports[0]?.chunks.total).toBeGreaterThan(1);
+    expect(reports[0]?.state).toBe('failed');
+    expect(reports[0]?.error).toBe(
+      "500 of 4000 rows rejected, over the dataset's limit of 10% of rows (maxRejects); nothing was published",
+    );
+    expect(await count('rel_gated')).toBe(0);
+    const staged = await sql<{
+      n: number;
+    }>`select count(*)::int as n from pg_tables where schemaname = 'dropload' and tablename like 'stage_gated_%'`.execute(
+      db,
+    );
+    expect(staged.rows[0]?.n).toBe(1);
+  });
+
+  it('publishes every row of a file under the gate at once', async () => {
+    const bad = Array.from({ length: 300 }, (_, i) => i * 10 + 2);
+    const { reports } = await p.load('incoming/gated/fine.csv', csv(1, 4000, bad));
+    expect(reports[0]?.state).toBe('loaded');
+    expect(reports[0]?.rows).toEqual({
+      read: 4000,
+      loaded: 3700,
+      inserted: 3700,
+      updated: 0,
+      unchanged: 0,
+      rejected: 300,
+    });
+    expect(await count('rel_gated')).toBe(3700);
+  });
+
+  it('fails a file whose column must be unique within it, naming the duplicates', async () => {
+    const { reports } = await p.load('incoming/gated/dupes.csv', 'id,label\n10001,a\n10002,b\n10003,a\n');
+    expect(reports[0]?.state).toBe('failed');
+    expect(reports[0]?.error).toBe(
+      'column "label" is not unique within the file ("a" ×2); nothing was published',
+    );
+    expect(await count('rel_gated')).toBe(3700);
+  });
+
+  it('fails a file with fewer valid rows than checks.minRows', async () => {
+    const { reports } = await p.load('incoming/gated/tiny.csv', 'id,label\n20001,only\n');
+    expect(reports[0]?.error).toBe(
+      'file has 1 valid rows, fewer than checks.minRows (2); nothing was published',
+    );
+  });
+});
+
+describe('new versions of a key', () => {
+  it('replace: the new version removes the previous version’s rows in the publishing transaction', async () => {
+    await p.load('incoming/snap/today.csv', csv(1, 3));
+    const first = await sql<{
+      id: number;
+      source_file: number;
+    }>`select id, source_file::int as source_file from rel_snap order by id`.execute(db);
+    expect(first.rows.map((r) => r.id)).toEqual([1, 2, 3]);
+    const { reports } = await p.load('incoming/snap/today.csv', csv(2, 5));
+    expect(reports[0]?.state).toBe('loaded');
+    const second = await sql<{
+      id: number;
+      source_file: number;
+    }>`select id, source_file::int as source_file from rel_snap order by id`.execute(db);
+    expect(second.rows.map((r) => r.id)).toEqual([2, 3, 4, 5]);
+    expect(new Set(second.rows.map((r) => r.source_file)).size).toBe(1);
+    expect(second.rows[0]?.source_file).not.toBe(first.rows[0]?.source_file);
+  });
+
+  it('append: a corrected re-upload of the same key is a new load, not skipped', async () => {
+    const before = await count('rel_items');
+    await p.load('incoming/items/again.csv', csv(100, 101));
+    await p.load('incoming/items/again.csv', csv(102, 104));
+    expect((await count('rel_items')) - (before ?? 0)).toBe(5);
+  });
+});
+
+describe('exactly once, with chunks the test delivers itself', () => {
+  let parked: PipelineDeps;
+
+  beforeAll(async () => {
+    const queue = await p.stack.sqs.send(new CreateQueueCommand({ QueueName: 'dropload-parked' }));
+    parked = { ...p.deps, chunkQueueUrl: queue.QueueUrl as string };
+  });
+
+  async function splitParked(key: string, body: string): Promise<ChunkMessage[]> {
+    const put = await p.stack.s3.send(new PutObjectCommand({ Bucket: p.stack.bucket, Key: key, Body: body }));
+    const outcome = await splitObject(parked, {
+      bucket: p.stack.bucket,
+      key,
+      etag: put.ETag?.replace(/"/g, ''),
+    });
+    const messages: ChunkMessage[] = [];
+    while (messages.length < outcome.chunks) {
+      const res = await p.stack.sqs.send(
+        new ReceiveMessageCommand({
+          QueueUrl: parked.chunkQueueUrl,
+          MaxNumberOfMessages: 10,
+          WaitTimeSeconds: 1,
+        }),
+      );
+      messages.push(...(res.Messages ?? []).map((m) => ChunkMessage.parse(JSON.parse(m.Body ?? '{}'))));
+    }
+    return messages.sort((a, b) => a.index - b.index);
+  }
+
+  it('a chunk delivered twice at once and again later loads once', async () => {
+    const [chunk] = await splitParked('incoming/items/race.csv', csv(500, 549));
+    const results = await Promise.all([
+      loadChunk(parked, chunk as ChunkMessage),
+      loadChunk(parked, chunk as ChunkMessage),
+    ]);
+    const again = await loadChunk(parked, chunk as ChunkMessage);
+    expect(results.map((r) => r.result).sort()).toEqual(['duplicate', 'loaded']);
+    expect(again.result).toBe('duplicate');
+    const n = await sql<{
+      n: number;
+    }>`select count(*)::int as n from rel_items where id between 500 and 549`.execute(db);
+    expect(n.rows[0]?.n).toBe(50);
+    const file = await db
+      .selectFrom('dropload.file')
+      .selectAll()
+      .where('key', '=', 'incoming/items/race.csv')
+      .executeTakeFirstOrThrow();
+    expect([file.state, file.rows_read, file.rows_inserted, file.chunks_done]).toEqual(['loaded', 50, 50, 1]);
+  });
+
+  it('chunks delivered out of order all load and the file finishes once', async () => {
+    const chunks = await splitParked('incoming/items/shuffled.csv', csv(1000, 4999));
+    expect(chunks.length).toBeGreaterThan(2);
+    for (const c of [...chunks].reverse()) await loadChunk(parked, c);
+    const file = await db
+      .selectFrom('dropload.file')
+      .selectAll()
+      .where('key', '=', 'incoming/items/shuffled.csv')
+      .executeTakeFirstOrThrow();
+    expect([file.state, file.rows_read, file.rows_inserted, file.chunks_done]).toEqual([
+      'loaded',
+      4000,
+      4000,
+      chunks.length,
+    ]);
+  });
+
+  it('an object overwritten after the split fails its file with the reason; the load stays pinned', async () => {
+    const [chunk] = await splitParked('incoming/items/overwritten.csv', csv(6000, 6009));
+    await p.stack.s3.send(
+      new PutObjectCommand({
+        Bucket: p.stack.bucket,
+        Key: 'incoming/items/overwritten.csv',
+        Body: csv(7000, 7001),
+      }),
+    );
+    const outcome = await loadChunk(parked, chunk as ChunkMessage);
+    expect(outcome.result).toBe('file-failed');
+    expect(outcome.reason).toMatch(
+      /^s3:\/\/dropload-local\/incoming\/items\/overwritten\.csv was overwritten after it was split/,
+    );
+    expect(
+      await sql<{ n: number }>`select count(*)::int as n from rel_items where id between 6000 and 7001`
+        .execute(db)
+        .then((r) => r.rows[0]?.n),
+    ).toBe(0);
+  });
+
+  it('an object deleted before its chunks run fails its file, once, without retries', async () => {
+    const [chunk] = await splitParked('incoming/items/deleted.csv', csv(8000, 8009));
+    await p.stack.s3.send(
+      new DeleteObjectCommand({ Bucket: p.stack.bucket, Key: 'incoming/items/deleted.csv' }),
+    );
+    const outcome = await loadChunk(parked, chunk as ChunkMessage);
+    expect(outcome.result).toBe('file-failed');
+    expect(outcome.finishedFile?.state).toBe('failed');
+    expect(outcome.finishedFile?.error).toBe(
+      's3://dropload-local/incoming/items/deleted.csv no longer exists (deleted before it was loaded)',
+    );
+  });
+});
