@@ -198,10 +198,21 @@ export async function planChunks(source: AsyncIterable<Uint8Array>, options: Pla
   let scanner: RecordScanner | undefined;
   let dataOffset = 0;
   let collected = 0;
+  // CR and LF bytes before the header's first character: blank lines the header starts after.
+  let lead = 0;
+  let leading = wantHeader;
   const feed = (bytes: Uint8Array) => {
-    // Keep the bytes up to the end of the header, no more than the record limit allows.
-    if (wantHeader && !headerSpan && collected <= options.maxRecordBytes) {
-      headerBytes.push(bytes.subarray(0, options.maxRecordBytes + 2));
+    if (leading) {
+      let i = 0;
+      while (i < bytes.length && (bytes[i] === LF || bytes[i] === CR)) i++;
+      lead += i;
+      leading = i === bytes.length;
+    }
+    // Keep the bytes up to the end of the header, no more than the record limit allows; the limit counts
+    // from where the header starts, or a header after blank lines is cut short.
+    const limit = options.maxRecordBytes + lead;
+    if (wantHeader && !headerSpan && collected <= limit) {
+      headerBytes.push(bytes.subarray(0, limit + 2));
       collected += bytes.length;
     }
     scanner?.push(bytes);

@@ -55,13 +55,14 @@ export function classifyError(err: unknown): ErrorClass {
   if (err instanceof TransientError) return 'transient';
   if (err instanceof FileRejectedError) return 'file';
   const e = (err ?? {}) as ErrorFields;
+  // Before the SQLSTATE test: EPIPE is five capitals too, and would read as an unknown (fatal) SQLSTATE.
+  if (typeof e.code === 'string' && TRANSIENT_NODE_CODES.has(e.code)) return 'transient';
   const state = sqlState(err);
   if (state) {
     if (TRANSIENT_SQLSTATE.test(state)) return 'transient';
     if (DATA_SQLSTATE.test(state)) return 'data';
     return 'fatal';
   }
-  if (typeof e.code === 'string' && TRANSIENT_NODE_CODES.has(e.code)) return 'transient';
   if (e.$retryable || (e.$metadata?.httpStatusCode ?? 0) >= 500) return 'transient';
   if (typeof e.name === 'string' && /Throttl|SlowDown|RequestTimeout|TimeoutError/.test(e.name))
     return 'transient';

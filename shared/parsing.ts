@@ -20,7 +20,9 @@ export interface ParseOptions {
   firstLine: number;
 }
 
-const decoder = new TextDecoder('utf-8');
+// The planner already skips the file's BOM; a U+FEFF that starts a chunk is data (say, files joined with `cat`),
+// and stripping it would make a record's value depend on where the chunk boundaries fall.
+const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
 
 /** Splits a chunk's bytes into records; invalid UTF-8 rejects only the lines that carry it. */
 export function parseChunk(bytes: Uint8Array, options: ParseOptions): ParsedRecord[] {
@@ -77,7 +79,8 @@ function parseCsv(text: string, options: ParseOptions): ParsedRecord[] {
   const out: ParsedRecord[] = [];
   let line = options.firstLine;
   let cursor = 0;
-  Papa.parse<string[]>(text, {
+  // Papa drops a leading U+FEFF, which would shift its cursor off `text` by one; the extra one is what it drops.
+  Papa.parse<string[]>(text.startsWith('\uFEFF') ? `\uFEFF${text}` : text, {
     delimiter: options.delimiter,
     // Fixed rather than guessed: files mix CRLF and LF, and a guess from the first line splits the rest wrongly.
     newline: '\n',
@@ -88,17 +91,37 @@ function parseCsv(text: string, options: ParseOptions): ParsedRecord[] {
       const recordLine = line;
       line += countNewlines(rawWithEol);
       const values = result.data;
-      if (values.length === 1 && (values[0] === '' || values[0] === '\r')) return; // blank line
       const raw = trimEol(rawWithEol);
-      // With LF as the record separator, an unquoted last field keeps the CR of a CRLF ending.
-      if (rawWithEol.endsWith('\r\n') && !rawWithEol.endsWith('"\r\n')) {
-        const last = values.length - 1;
+      // Blank as the scanner sees it (nothing but CRs): a lone `""` is a record with one empty field, not a blank line.
+      if (/^\r*$/.test(raw)) return; // blank line
+      // With LF as the record separator, an unquoted last field keeps the CR of a CRLF ending. Whether it is
+      // unquoted takes a look at the field's start: a closing quote at the end does not tell (`5'10"`).
+      const last = values.length - 1;
+      if (rawWithEol.endsWith('\r\n') && !lastFieldQuoted(raw, options.delimiter)) {
         values[last] = (values[last] ?? '').replace(/\r$/, '');
       }
       out.push(csvRecord(recordLine, raw, values, columns, result.errors));
     },
   });
   return out;
+}
+
+/** Whether a record's last field is quoted: a quote opens a field only at its start, as the scanner reads it. */
+function lastFieldQuoted(raw: string, delimiter: string): boolean {
+  let quoted = false;
+  let open = false;
+  let start = true;
+  for (const ch of raw) {
+    if (start) {
+      start = false;
+      quoted = ch === '"';
+      open = quoted;
+      if (quoted) continue;
+    }
+    if (quoted && ch === '"') open = !open;
+    else if (!open && ch === delimiter) start = true;
+  }
+  return quoted && !start;
 }
 
 function csvRecord(

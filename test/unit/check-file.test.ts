@@ -1,0 +1,163 @@
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import type { FilePlan } from '../../shared/chunking.ts';
+import { type DatasetDefinition, resolveDataset } from '../../shared/dataset.ts';
+import { FileRejectedError } from '../../shared/errors.ts';
+import { checkFile } from '../../shared/split-service.ts';
+import { bytesOf, plan } from './helpers.ts';
+
+const orders = resolveDataset({
+  name: 'orders',
+  format: 'csv',
+  table: 'orders',
+  schema: z.object({
+    id: z.coerce.number(),
+    amount: z.coerce.number(),
+    currency: z.enum(['EUR', 'USD']),
+    note: z.string().optional(),
+    paid: z.stringbool().default(false),
+  }),
+  maxRecordBytes: 64,
+});
+
+const events = resolveDataset({
+  name: 'events',
+  format: 'ndjson',
+  table: 'events',
+  schema: z.object({ id: z.string() }),
+});
+
+async function planFor(bytes: Uint8Array, def = orders) {
+  const p = await plan(bytes, {
+    format: def.format,
+    delimiter: def.delimiter,
+    maxRecordBytes: def.maxRecordBytes,
+  });
+  return p;
+}
+
+/** The FileRejectedError message checkFile throws for a file. */
+async function rejection(input: string | Uint8Array, def = orders): Promise<string> {
+  const bytes = typeof input === 'string' ? bytesOf(input) : input;
+  const p = await planFor(bytes, def);
+  return rejectionOf(def, p, bytes.length);
+}
+
+function rejectionOf(def: typeof orders, p: FilePlan, size: number): string {
+  try {
+    checkFile(def, p, size);
+  } catch (err) {
+    expect(err).toBeInstanceOf(FileRejectedError);
+    return (err as Error).message;
+  }
+  throw new Error('checkFile accepted the file');
+}
+
+describe('checkFile', () => {
+  it('returns the header columns of a good file, trimmed, in file order', async () => {
+    const bytes = bytesOf(' amount ,id,"currency",extra\r\n1,2,EUR,x\r\n');
+    expect(checkFile(orders, await planFor(bytes), bytes.length)).toEqual([
+      'amount',
+      'id',
+      'currency',
+      'extra',
+    ]);
+  });
+
+  it('reads the header of a file with a BOM and blank lines before the header', async () => {
+    const bytes = bytesOf([0xef, 0xbb, 0xbf], '\r\n\nid,amount,currency\n1,2,EUR\n');
+    expect(checkFile(orders, await planFor(bytes), bytes.length)).toEqual(['id', 'amount', 'currency']);
+  });
+
+  it('accepts a header-only file', async () => {
+    const bytes = bytesOf('id,amount,currency');
+    expect(checkFile(orders, await planFor(bytes), bytes.length)).toEqual(['id', 'amount', 'currency']);
+  });
+
+  it('rejects an empty file', async () => {
+    expect(await rejection('')).toBe('file is empty (0 bytes)');
+    expect(await rejection('', events)).toBe('file is empty (0 bytes)');
+  });
+
+  it('rejects a CSV file of blank lines, or only a BOM, as having no header', async () => {
+    expect(await rejection('\n\r\n\n')).toBe('file has no header line (only blank lines)');
+    expect(await rejection(bytesOf([0xef, 0xbb, 0xbf]))).toBe('file has no header line (only blank lines)');
+  });
+
+  it('rejects an NDJSON file of blank lines as having no records', async () => {
+    expect(await rejection('\n\r\n', events)).toBe('file has no records (only blank lines)');
+  });
+
+  it('returns no columns for an NDJSON file with records', async () => {
+    const bytes = bytesOf('{"id":"a"}\n');
+    expect(checkFile(events, await planFor(bytes, events), bytes.length)).toBeUndefined();
+  });
+
+  it('rejects a header over maxRecordBytes, naming the limit', async () => {
+    const header = `${'x'.repeat(70)},id,amount,currency\n`;
+    expect(await rejection(`${header}1,2,3,EUR\n`)).toBe(
+      'header line is longer than maxRecordBytes (64 bytes)',
+    );
+  });
+
+  it('rejects UTF-16 files, little- and big-endian', async () => {
+    const le = bytesOf(
+      [0xff, 0xfe],
+      [...'id,amount\n'].flatMap((c) => [c.charCodeAt(0), 0]),
+    );
+    const be = bytesOf(
+      [0xfe, 0xff],
+      [...'id,amount\n'].flatMap((c) => [0, c.charCodeAt(0)]),
+    );
+    expect(await rejection(le)).toBe('file is UTF-16 encoded; save it as UTF-8');
+    expect(await rejection(be)).toBe('file is UTF-16 encoded; save it as UTF-8');
+  });
+
+  it('rejects a header that is not valid UTF-8, with its line', async () => {
+    // Latin-1 "währung" after two blank lines: the header is on line 3.
+    const bytes = bytesOf('\n\nid,amount,w', [0xe4], 'hrung\n1,2,3\n');
+    expect(await rejection(bytes)).toBe('header (line 3) is not valid UTF-8; save the file as UTF-8');
+  });
+
+  it('rejects a header that names a column twice, with both positions', async () => {
+    expect(await rejection('id,amount,currency,amount\n')).toBe(
+      'header names column "amount" twice (columns 2 and 4)',
+    );
+    // Names are compared trimmed.
+    expect(await rejection('id, id,amount,currency\n')).toBe(
+      'header names column "id" twice (columns 1 and 2)',
+    );
+  });
+
+  it('rejects a header that lacks required columns, listing them and what was found', async () => {
+    expect(await rejection('id,note,Amount\n1,x,2\n')).toBe(
+      'header lacks required column(s) "amount", "currency"; found "id", "note", "Amount"',
+    );
+    expect(await rejection('amount,currency;x\n')).toBe(
+      'header lacks required column(s) "id", "currency"; found "amount", "currency;x"',
+    );
+  });
+
+  it('does not require optional or defaulted columns', async () => {
+    const bytes = bytesOf('currency,amount,id\n');
+    expect(checkFile(orders, await planFor(bytes), bytes.length)).toEqual(['currency', 'amount', 'id']);
+  });
+
+  it('reads the header with the dataset delimiter', async () => {
+    const semi: DatasetDefinition = {
+      name: 'semi',
+      format: 'csv',
+      table: 'semi',
+      schema: z.object({ a: z.string(), b: z.string() }),
+      delimiter: ';',
+    };
+    const d = resolveDataset(semi);
+    const bytes = bytesOf('a;"b"\n1;2\n');
+    const p = await plan(bytes, { delimiter: ';' });
+    expect(checkFile(d, p, bytes.length)).toEqual(['a', 'b']);
+    const comma = bytesOf('a,b\n');
+    expect(rejectionOf(d, await plan(comma, { delimiter: ';' }), comma.length)).toBe(
+      'header lacks required column(s) "a", "b"; found "a,b"',
+    );
+  });
+});
