@@ -1,7 +1,196 @@
-import type { Command } from 'commander';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import { type BackfillItem, backfill } from '../shared/backfill.ts';
+import { loadConfig } from '../shared/config.ts';
+import { awsClients } from '../shared/environment.ts';
+import { ConfigError } from '../shared/errors.ts';
+import { listRejects, type RejectRow, rejectsAsFile } from '../shared/rejects.ts';
+import {
+  type QueueName,
+  type ReplayedMessage,
+  type ReplayResult,
+  replayDeadLetters,
+} from '../shared/replay.ts';
+import { type RetryResult, retryRejects } from '../shared/retry-rejects.ts';
+import { encodeS3Key } from '../shared/s3-events.ts';
+import { resolveBucket, resolveQueues, withLedger } from './ops-resources.ts';
+
+type Globals = () => { config?: string; verbose?: boolean };
+
+const positive = (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive whole number');
+  return n;
+};
+
+const UNITS: Record<string, number> = { m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** `--since`: an ISO date/time, or an age such as 90m, 6h, 7d. */
+export function parseSince(value: string, now = Date.now()): Date {
+  const age = /^(\d+)([mhd])$/.exec(value);
+  const date = age ? new Date(now - Number(age[1]) * (UNITS[age[2] as string] as number)) : new Date(value);
+  if (Number.isNaN(date.getTime())) {
+    throw new InvalidArgumentError(
+      'expected an ISO date/time (2026-11-27, 2026-11-27T08:00Z) or an age (90m, 6h, 7d)',
+    );
+  }
+  return date;
+}
+
+const out = (line: string) => process.stdout.write(`${line}\n`);
+
+const loggerFor = (globals: Globals) =>
+  new Logger({ serviceName: 'dropload', logLevel: globals().verbose ? 'INFO' : 'WARN' });
+
+export function backfillLine(item: BackfillItem): string {
+  const verb = { enqueued: 'enqueued', 'would-enqueue': 'would enqueue', seen: 'skipped (seen)' }[
+    item.action
+  ];
+  const at = item.lastModified ? `  ${item.lastModified.toISOString()}` : '';
+  return `${verb.padEnd(14)}  s3://${item.ref.bucket}/${encodeS3Key(item.ref.key)}  etag ${item.ref.etag}${at}`;
+}
+
+export function replayLines(result: ReplayResult, queue: QueueName): string[] {
+  if (result.mode === 'move-task') {
+    const failure = result.failure ? ` (${result.failure})` : '';
+    return [
+      `${queue}: move task ${result.taskHandle} ${result.status}${failure}: moved ${result.moved} message(s)`,
+    ];
+  }
+  const line = (m: ReplayedMessage) =>
+    [
+      m.queue,
+      m.messageId,
+      m.keys.join(',') || '(unreadable body)',
+      m.chunk === null ? '-' : `chunk ${m.chunk}`,
+      m.moved ? 'moved' : 'would move',
+    ].join('  ');
+  const left = result.messages.length - result.moved;
+  const total = result.dryRun
+    ? `${queue}: would move ${result.selected} message(s); moved none (dry run)`
+    : `${queue}: moved ${result.moved} message(s); left ${left} other(s) it saw in the dead-letter queue`;
+  return [...result.messages.filter((m) => m.selected).map(line), total];
+}
+
+export function rejectLine(r: RejectRow): string {
+  return [`line ${r.line}`, r.column ?? '-', r.reason, JSON.stringify(r.raw)].join('\t');
+}
+
+export function retryLine(r: RetryResult): string {
+  const skipped =
+    r.notRetryable > 0 ? `; ${r.notRetryable} not retryable (stored text is not the original line)` : '';
+  return `${r.key}: retried ${r.retried}, loaded ${r.loaded} (inserted ${r.inserted}, updated ${r.updated}), still rejected ${r.stillRejected}${skipped}`;
+}
+
+function registerBackfill(program: Command, globals: Globals) {
+  program
+    .command('backfill')
+    .description(
+      "enqueue, as S3 would have, every object under the datasets' prefixes the ledger has never seen",
+    )
+    .option('-p, --prefix <prefix>', 'only keys under this prefix')
+    .option('-s, --since <time>', 'only objects modified since: ISO date/time or an age (6h, 7d)', (v) =>
+      parseSince(v),
+    )
+    .option('--dry-run', 'list what would be enqueued; enqueue nothing')
+    .action(async (opts: { prefix?: string; since?: Date; dryRun?: boolean }) => {
+      const config = await loadConfig(globals().config);
+      const { s3, sqs } = awsClients();
+      const { url } = await resolveQueues(sqs, 'ingest');
+      const result = await withLedger('backfill', (db) =>
+        backfill(
+          { s3, sqs, db, logger: loggerFor(globals) },
+          {
+            bucket: resolveBucket(),
+            ingestQueueUrl: url,
+            datasetPrefixes: config.datasets.map((d) => d.prefix),
+            prefix: opts.prefix,
+            since: opts.since,
+            dryRun: opts.dryRun,
+            region: process.env.AWS_REGION,
+          },
+        ),
+      );
+      for (const item of result.items) out(backfillLine(item));
+      out(
+        `${opts.dryRun ? 'would enqueue' : 'enqueued'} ${result.unseen}, skipped ${result.seen} already in the ledger`,
+      );
+    });
+}
+
+function registerReplay(program: Command, globals: Globals) {
+  program
+    .command('replay')
+    .description('move dead-lettered messages back to the queue they failed out of')
+    .addOption(
+      new Option('-q, --queue <queue>', 'which dead-letter queue')
+        .choices(['ingest', 'chunks'])
+        .makeOptionMandatory(),
+    )
+    .option('--dry-run', 'list what would move; move nothing')
+    .option('-f, --file <key>', 'only messages about this S3 key')
+    .option('-n, --max <n>', 'move at most this many', positive)
+    .action(async (opts: { queue: QueueName; dryRun?: boolean; file?: string; max?: number }) => {
+      const { sqs } = awsClients();
+      const queues = await resolveQueues(sqs, opts.queue);
+      const result = await replayDeadLetters(
+        { sqs, logger: loggerFor(globals) },
+        { ...opts, sourceUrl: queues.url, dlqUrl: queues.dlqUrl },
+      );
+      for (const line of replayLines(result, opts.queue)) out(line);
+      if (result.mode === 'move-task' && result.status !== 'COMPLETED') process.exitCode = 1;
+    });
+}
+
+function registerRejects(program: Command, globals: Globals) {
+  program
+    .command('rejects')
+    .description('the rejected rows of the newest file with this key')
+    .argument('<key>', 'S3 key of the file')
+    .option(
+      '--csv',
+      "print them as a file in the dataset's format (CSV: header + original lines) to fix and drop again",
+    )
+    .action(async (key: string, opts: { csv?: boolean }) => {
+      const { file, rejects } = await withLedger('rejects', (db) => listRejects(db, key));
+      if (!opts.csv) {
+        out(
+          `s3://${file.bucket}/${encodeS3Key(file.key)} (file ${file.id}, ${file.dataset}): ${rejects.length} rejected row(s)`,
+        );
+        for (const r of rejects) out(rejectLine(r));
+        return;
+      }
+      // The delimiter is the dataset's, not recorded per file: the config says it.
+      const config = await loadConfig(globals().config);
+      const dataset = config.datasets.find((d) => d.name === file.dataset);
+      if (!dataset)
+        throw new ConfigError(
+          `file "${key}" belongs to dataset "${file.dataset}", which is not in the config`,
+        );
+      process.stdout.write(rejectsAsFile(file, rejects, dataset));
+    });
+}
+
+function registerRetryRejects(program: Command, globals: Globals) {
+  program
+    .command('retry-rejects')
+    .description(
+      "re-validate the newest file's rejected rows against the current schema and load those that pass",
+    )
+    .argument('<key>', 'S3 key of the file')
+    .action(async (key: string) => {
+      const config = await loadConfig(globals().config);
+      const result = await withLedger('retry-rejects', (db) =>
+        retryRejects({ db, config, logger: loggerFor(globals) }, key),
+      );
+      out(retryLine(result));
+    });
+}
 
 /** Operator commands (replay, backfill, rejects, retry-rejects) hang off the main program here. */
-export function registerOpsCommands(
-  _program: Command,
-  _globals: () => { config?: string; verbose?: boolean },
-): void {}
+export function registerOpsCommands(program: Command, globals: Globals): void {
+  registerBackfill(program, globals);
+  registerReplay(program, globals);
+  registerRejects(program, globals);
+  registerRetryRejects(program, globals);
+}

@@ -1,0 +1,46 @@
+import type { Kysely, Transaction } from 'kysely';
+import Papa from 'papaparse';
+import type { Database, FileRow } from './db/schema.ts';
+import { ConfigError } from './errors.ts';
+import { rejectsOf } from './ledger.ts';
+
+type Db = Kysely<Database> | Transaction<Database>;
+
+export type RejectRow = Awaited<ReturnType<typeof rejectsOf>>[number];
+
+/** The latest version of the key the ledger knows: the one an operator means by a key. */
+export async function newestFileByKey(db: Db, key: string): Promise<FileRow> {
+  const file = await db
+    .selectFrom('dropload.file')
+    .selectAll()
+    .where('key', '=', key)
+    .orderBy('id', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  if (!file)
+    throw new ConfigError(`no file with key "${key}" in the ledger (\`dropload status\` lists them)`);
+  return file;
+}
+
+export async function listRejects(db: Db, key: string): Promise<{ file: FileRow; rejects: RejectRow[] }> {
+  const file = await newestFileByKey(db, key);
+  return { file, rejects: await rejectsOf(db, file.id) };
+}
+
+export interface FileFormat {
+  format: 'csv' | 'ndjson';
+  delimiter: string;
+}
+
+/**
+ * The rejected lines as a file of the dataset's own format, to fix and drop again: for CSV the
+ * header (quoted as needed) then each original line unchanged; for NDJSON the original lines.
+ */
+export function rejectsAsFile(file: FileRow, rejects: RejectRow[], format: FileFormat): string {
+  const lines = rejects.map((r) => r.raw);
+  if (format.format === 'csv') {
+    if (!file.columns) throw new ConfigError(`file "${file.key}" has no recorded CSV header`);
+    lines.unshift(Papa.unparse([file.columns], { delimiter: format.delimiter }));
+  }
+  return lines.length > 0 ? `${lines.join('\n')}\n` : '';
+}
