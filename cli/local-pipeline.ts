@@ -9,7 +9,7 @@ import { createSplitHandler } from '../functions/split.ts';
 import type { ResolvedConfig } from '../shared/config.ts';
 import { notificationFor, type ObjectRef, unquoteEtag } from '../shared/s3-events.ts';
 import type { PipelineDeps } from '../shared/services.ts';
-import { EventSource } from './event-source.ts';
+import { EventSource, type SqsHandler } from './event-source.ts';
 import { type LocalStack, startLocalStack, VISIBILITY_TIMEOUT_SECONDS } from './local-stack.ts';
 
 export interface PipelineOptions {
@@ -19,6 +19,9 @@ export interface PipelineOptions {
   workers?: number;
   logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
   env?: Record<string, string | undefined>;
+  visibilityTimeoutSeconds?: number;
+  /** Wraps a handler before its event source invokes it: how fault tests crash a worker at a chosen point. */
+  wrap?: (fn: 'split' | 'load', handler: SqsHandler) => SqsHandler;
 }
 
 export interface LocalPipeline {
@@ -36,7 +39,13 @@ const FUNCTION_TIMEOUT_MS = (VISIBILITY_TIMEOUT_SECONDS / 6) * 1000;
 
 /** The local stack plus the two event source mappings, invoking the real handlers in this process. */
 export async function startPipeline(options: PipelineOptions): Promise<LocalPipeline> {
-  const stack = await startLocalStack({ config: options.config, port: options.port, env: options.env });
+  const stack = await startLocalStack({
+    config: options.config,
+    port: options.port,
+    env: options.env,
+    visibilityTimeoutSeconds: options.visibilityTimeoutSeconds,
+  });
+  const wrap = options.wrap ?? ((_fn, h) => h);
   const logger = new Logger({ serviceName: 'dropload', logLevel: options.logLevel ?? 'WARN' });
   // EMF lines are for CloudWatch; locally they would only bury the report.
   process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
@@ -59,7 +68,7 @@ export async function startPipeline(options: PipelineOptions): Promise<LocalPipe
       queueUrl: stack.ingest.url,
       queueArn: stack.ingest.arn,
       functionName: 'dropload-split',
-      handler: createSplitHandler(getDeps, logger, metrics),
+      handler: wrap('split', createSplitHandler(getDeps, logger, metrics)),
       batchSize: 10,
       batchingWindowMs: 0,
       concurrency: 1,
@@ -71,7 +80,7 @@ export async function startPipeline(options: PipelineOptions): Promise<LocalPipe
       queueUrl: stack.chunks.url,
       queueArn: stack.chunks.arn,
       functionName: 'dropload-load',
-      handler: createLoadHandler(getDeps, logger, metrics),
+      handler: wrap('load', createLoadHandler(getDeps, logger, metrics)),
       batchSize: 1,
       batchingWindowMs: 0,
       concurrency: workers,

@@ -43,6 +43,8 @@ export interface LocalStackOptions {
   port?: number;
   bucket?: string;
   env?: Record<string, string | undefined>;
+  /** Seconds before an unacknowledged message comes back (fault tests shorten it). */
+  visibilityTimeoutSeconds?: number;
 }
 
 /** Retries before a message goes to its dead-letter queue; the same number the CDK stack uses. */
@@ -84,7 +86,7 @@ async function startEmbeddedPostgres(): Promise<{ url: string; stop: Stopper }> 
   };
 }
 
-async function createQueuePair(sqs: SQSClient, name: string): Promise<QueuePair> {
+async function createQueuePair(sqs: SQSClient, name: string, visibilityTimeout: number): Promise<QueuePair> {
   const arnOf = async (url: string) => {
     const res = await sqs.send(
       new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }),
@@ -100,7 +102,7 @@ async function createQueuePair(sqs: SQSClient, name: string): Promise<QueuePair>
     new CreateQueueCommand({
       QueueName: name,
       Attributes: {
-        VisibilityTimeout: String(VISIBILITY_TIMEOUT_SECONDS),
+        VisibilityTimeout: String(visibilityTimeout),
         RedrivePolicy: JSON.stringify({
           deadLetterTargetArn: dlqArn,
           maxReceiveCount: String(MAX_RECEIVE_COUNT),
@@ -173,7 +175,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       databaseUrl = embedded.url;
       stoppers.push(embedded.stop);
     }
-    const poolMax = env.DATABASE_URL ? 8 : PGLITE_CONNECTIONS;
+    const poolMax = env.DATABASE_URL ? Number(env.DROPLOAD_DB_POOL_MAX ?? 8) : PGLITE_CONNECTIONS;
     const pool: pg.Pool = createPool({ connectionString: databaseUrl, poolMax });
     const db = createDb(pool);
     stoppers.push(() => db.destroy());
@@ -182,8 +184,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const { s3, sqs } = awsClients({ ...env, AWS_ENDPOINT_URL: endpoint });
     const bucket = options.bucket ?? env.DROPLOAD_BUCKET ?? 'dropload-local';
     await createBucket(s3, bucket);
-    const ingest = await createQueuePair(sqs, 'dropload-ingest');
-    const chunks = await createQueuePair(sqs, 'dropload-chunks');
+    const visibility = options.visibilityTimeoutSeconds ?? VISIBILITY_TIMEOUT_SECONDS;
+    const ingest = await createQueuePair(sqs, 'dropload-ingest', visibility);
+    const chunks = await createQueuePair(sqs, 'dropload-chunks', visibility);
     // The registry's fauxqs has no S3 event notifications: the runner forwards uploads itself.
     const bucketNotifications =
       env.AWS_ENDPOINT_URL !== undefined &&

@@ -27,8 +27,11 @@ export function createPool(settings: ConnectionSettings): pg.Pool {
     connectionTimeoutMillis: 10_000,
     idleTimeoutMillis: 30_000,
   });
-  // An idle client losing its connection must not crash the process; the next checkout reconnects.
+  // A client losing its connection (a database restart) emits 'error'; with no listener Node would crash
+  // the process. The loss surfaces anyway as the failure of the query or transaction using the client,
+  // which classifyError calls transient; the pool replaces the client on the next checkout.
   pool.on('error', () => {});
+  pool.on('connect', (client) => client.on('error', () => {}));
   return pool;
 }
 

@@ -2,7 +2,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { sql } from 'kysely';
-import { type LocalPipeline, startPipeline } from '../../cli/local-pipeline.ts';
+import { type LocalPipeline, type PipelineOptions, startPipeline } from '../../cli/local-pipeline.ts';
 import { runFiles, type Upload } from '../../cli/run.ts';
 import { type DroploadConfig, type ResolvedConfig, resolveConfig } from '../../shared/config.ts';
 import { createDb, createPool } from '../../shared/db/connection.ts';
@@ -11,9 +11,8 @@ import { createDb, createPool } from '../../shared/db/connection.ts';
  * Drops everything a previous test left in the shared database: the ledger schema and the given
  * tables. With DATABASE_URL unset each pipeline gets a fresh embedded PGlite, so there is nothing to drop.
  */
-export async function resetDatabase(tables: string[]): Promise<void> {
-  const url = process.env.DATABASE_URL;
-  if (!url) return;
+export async function resetDatabase(tables: string[], url = process.env.DATABASE_URL): Promise<void> {
+  if (!url || tables.length === 0) return;
   const db = createDb(createPool({ connectionString: url, poolMax: 1 }));
   try {
     await sql`drop schema if exists dropload cascade`.execute(db);
@@ -33,12 +32,16 @@ export interface TestPipeline extends LocalPipeline {
 export async function startTestPipeline(
   config: DroploadConfig,
   tables: string[],
-  workers = 2,
+  options: Partial<PipelineOptions> = {},
 ): Promise<TestPipeline> {
-  await resetDatabase(tables);
+  const env: Record<string, string | undefined> = {
+    ...process.env,
+    AWS_ENDPOINT_URL: undefined,
+    ...options.env,
+  };
+  await resetDatabase(tables, env.DATABASE_URL);
   const resolved = resolveConfig(config, 'test config');
-  const env = { ...process.env, AWS_ENDPOINT_URL: undefined };
-  const pipeline = await startPipeline({ config: resolved, workers, env, logLevel: 'ERROR' });
+  const pipeline = await startPipeline({ workers: 2, logLevel: 'ERROR', ...options, config: resolved, env });
   const dir = await mkdtemp(path.join(tmpdir(), 'dropload-test-'));
   let n = 0;
   const load = async (key: string, content: string | Uint8Array) => {
