@@ -94,12 +94,13 @@ program
 program
   .command('dev')
   .description('keep the local stack running; files dropped under a dataset prefix load as they arrive')
-  .option('-p, --port <port>', 'emulator port', positive, 4566)
+  .option('-p, --port <port>', 'emulator port; the embedded Postgres listens on the next one', positive, 4566)
   .action(async (opts: { port: number }) => {
     const config = await loadConfig(globals().config);
     const pipeline = await startPipeline({
       config,
       port: opts.port,
+      databasePort: opts.port + 1,
       logLevel: globals().verbose ? 'INFO' : 'WARN',
     });
     const { stack } = pipeline;

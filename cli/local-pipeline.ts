@@ -15,6 +15,7 @@ import { type LocalStack, startLocalStack, VISIBILITY_TIMEOUT_SECONDS } from './
 export interface PipelineOptions {
   config: ResolvedConfig;
   port?: number;
+  databasePort?: number;
   /** Load workers running at once (the load mapping's maximum concurrency). */
   workers?: number;
   logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
@@ -42,6 +43,7 @@ export async function startPipeline(options: PipelineOptions): Promise<LocalPipe
   const stack = await startLocalStack({
     config: options.config,
     port: options.port,
+    databasePort: options.databasePort,
     env: options.env,
     visibilityTimeoutSeconds: options.visibilityTimeoutSeconds,
   });

@@ -41,6 +41,8 @@ export interface LocalStackOptions {
   config: ResolvedConfig;
   /** Port for the embedded emulator; 0 picks a free one. */
   port?: number;
+  /** Port for the embedded Postgres; 0 picks a free one. */
+  databasePort?: number;
   bucket?: string;
   env?: Record<string, string | undefined>;
   /** Seconds before an unacknowledged message comes back (fault tests shorten it). */
@@ -57,6 +59,8 @@ export const VISIBILITY_TIMEOUT_SECONDS = 180;
  * parameters, but prepared statement requires 12"), so the pool and the server stay at one connection.
  */
 const PGLITE_CONNECTIONS = 1;
+/** Room for other processes (`dropload status`, psql) next to the pipeline's own connection. */
+const PGLITE_OUTSIDE_CONNECTIONS = 2;
 
 type Stopper = () => Promise<void>;
 
@@ -66,15 +70,15 @@ async function startEmulator(port: number): Promise<{ endpoint: string; stop: St
   return { endpoint: server.address, stop: () => server.stop() };
 }
 
-async function startEmbeddedPostgres(): Promise<{ url: string; stop: Stopper }> {
+async function startEmbeddedPostgres(port: number): Promise<{ url: string; stop: Stopper }> {
   const { PGlite } = await import('@electric-sql/pglite');
   const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
   const pglite = await PGlite.create();
   const server = new PGLiteSocketServer({
     db: pglite,
-    port: 0,
+    port,
     host: '127.0.0.1',
-    maxConnections: PGLITE_CONNECTIONS,
+    maxConnections: PGLITE_CONNECTIONS + PGLITE_OUTSIDE_CONNECTIONS,
   });
   await server.start();
   return {
@@ -171,7 +175,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     }
     let databaseUrl = env.DATABASE_URL;
     if (!databaseUrl) {
-      const embedded = await startEmbeddedPostgres();
+      const embedded = await startEmbeddedPostgres(options.databasePort ?? 0);
       databaseUrl = embedded.url;
       stoppers.push(embedded.stop);
     }
