@@ -19,7 +19,14 @@ export function lazyDeps(config: DroploadConfig, needsChunkQueue: boolean): () =
       const resolved = resolveConfig(config, 'bundled config');
       const chunkQueueUrl = needsChunkQueue ? required(process.env, 'DROPLOAD_CHUNK_QUEUE_URL') : '';
       const db = createDb(createPool(await databaseSettings()));
-      return { ...awsClients(), db, config: resolved, chunkQueueUrl, logger, reportPrefix: process.env.DROPLOAD_REPORT_PREFIX };
+      return {
+        ...awsClients(),
+        db,
+        config: resolved,
+        chunkQueueUrl,
+        logger,
+        reportPrefix: process.env.DROPLOAD_REPORT_PREFIX,
+      };
     })();
     deps.catch(() => {
       deps = undefined;
