@@ -7,6 +7,6 @@ export default defineConfig({
     fileParallelism: false,
     testTimeout: 60_000,
     hookTimeout: 120_000,
-    globalSetup: [],
+    globalSetup: ['test/support/global-database.ts'],
   },
 });

@@ -90,6 +90,7 @@ export async function recordPlan(
   chunks: ChunkPlan[],
   columns: string[] | null,
   records: number,
+  note: string | null = null,
 ) {
   if (chunks.length > 0) {
     await trx
@@ -119,6 +120,7 @@ export async function recordPlan(
       columns,
       chunk_count: chunks.length,
       rows_expected: records,
+      error: note,
       updated_at: sql<Date>`now()`,
       finished_at: empty ? sql<Date>`now()` : null,
     })

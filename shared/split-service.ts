@@ -99,7 +99,14 @@ export async function splitObject(deps: PipelineDeps, ref: ObjectRef): Promise<S
     await deps.db
       .transaction()
       .execute((trx: Transaction<Database>) =>
-        recordPlan(trx, file.id, plan.chunks, columns ?? null, plan.records),
+        recordPlan(
+          trx,
+          file.id,
+          plan.chunks,
+          columns ?? null,
+          plan.records,
+          plan.records === 0 ? 'file has a header but no data rows' : null,
+        ),
       );
     const sent = await sendChunks(deps, file, dataset, pinned, columns);
     deps.logger.info('file split', { fileId: file.id, key: ref.key, chunks: sent, records: plan.records });

@@ -1,0 +1,170 @@
+import { type Kysely, sql } from 'kysely';
+import type { Migration } from 'kysely/migration';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { defineDataset } from '../../shared/dataset.ts';
+import type { Database } from '../../shared/db/schema.ts';
+import { rejectsOf } from '../../shared/ledger.ts';
+import { startTestPipeline, type TestPipeline } from '../support/pipeline.ts';
+
+/** Each bad input from the reliability issue: a clear error where an operator sees it, nothing lost. */
+
+const migration: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema
+      .createTable('bad_rows')
+      .addColumn('id', 'integer', (c) => c.primaryKey())
+      .addColumn('note', 'text', (c) => c.notNull())
+      .execute();
+  },
+};
+const config = {
+  datasets: [
+    defineDataset({
+      name: 'rows',
+      format: 'csv',
+      table: 'bad_rows',
+      maxRecordBytes: 4096,
+      schema: z.object({ id: z.coerce.number().int(), note: z.string() }),
+    }),
+    defineDataset({
+      name: 'docs',
+      prefix: 'incoming/docs/',
+      format: 'ndjson',
+      table: 'bad_rows',
+      schema: z.object({ id: z.number().int(), note: z.string() }),
+    }),
+  ],
+  migrations: { '20260101000000_bad': migration },
+};
+
+let p: TestPipeline;
+let db: Kysely<Database>;
+beforeAll(async () => {
+  p = await startTestPipeline(config, ['bad_rows']);
+  db = p.deps.db;
+});
+afterAll(async () => {
+  await p?.stop();
+});
+
+async function rejectsFor(key: string) {
+  const file = await db
+    .selectFrom('dropload.file')
+    .selectAll()
+    .where('key', '=', key)
+    .executeTakeFirstOrThrow();
+  return (await rejectsOf(db, file.id)).map((r) => ({
+    line: r.line,
+    column: r.column,
+    reason: r.reason,
+    raw: r.raw,
+  }));
+}
+const notes = async (from: number, to: number) =>
+  (
+    await sql<{
+      id: number;
+      note: string;
+    }>`select id, note from bad_rows where id between ${from} and ${to} order by id`.execute(db)
+  ).rows;
+
+describe('bad input', () => {
+  it('a header-only file loads as a file with no rows, and says so', async () => {
+    const { reports } = await p.load('incoming/rows/header-only.csv', 'id,note\r\n');
+    expect(reports[0]).toMatchObject({ state: 'loaded', chunks: { done: 0, total: 0 } });
+    expect(reports[0]?.rows.read).toBe(0);
+    expect(reports[0]?.error).toBe('file has a header but no data rows');
+  });
+
+  it('an unbalanced quote at the end of the file rejects that record only', async () => {
+    const { reports } = await p.load(
+      'incoming/rows/unbalanced.csv',
+      'id,note\n1,fine\n2,"never closed\n3,tail\n',
+    );
+    expect(reports[0]?.rows).toMatchObject({ read: 2, loaded: 1, rejected: 1 });
+    expect(await rejectsFor('incoming/rows/unbalanced.csv')).toEqual([
+      {
+        line: 3,
+        column: null,
+        reason: 'malformed CSV: Quoted field unterminated',
+        raw: '2,"never closed\n3,tail',
+      },
+    ]);
+  });
+
+  it('bytes that are not UTF-8 reject only their line, with the line number', async () => {
+    const body = Buffer.concat([
+      Buffer.from('id,note\n10,ok\n11,caf'),
+      Buffer.from([0xe9]),
+      Buffer.from('\n12,ok too\n'),
+    ]);
+    const { reports } = await p.load('incoming/rows/latin1.csv', body);
+    expect(reports[0]?.rows).toMatchObject({ read: 3, loaded: 2, rejected: 1 });
+    expect(await rejectsFor('incoming/rows/latin1.csv')).toEqual([
+      {
+        line: 3,
+        column: null,
+        reason: 'bytes are not valid UTF-8 (first bad byte at offset 6 of the line)',
+        raw: '11,caf\uFFFD',
+      },
+    ]);
+    expect(await notes(10, 12)).toEqual([
+      { id: 10, note: 'ok' },
+      { id: 12, note: 'ok too' },
+    ]);
+  });
+
+  it('a line longer than maxRecordBytes is rejected without being read whole', async () => {
+    const long = `21,${'z'.repeat(10_000)}`;
+    const { reports } = await p.load('incoming/rows/long.csv', `id,note\n20,short\n${long}\n22,short\n`);
+    expect(reports[0]?.rows).toMatchObject({ read: 3, loaded: 2, rejected: 1 });
+    const [reject] = await rejectsFor('incoming/rows/long.csv');
+    expect(reject?.line).toBe(3);
+    expect(reject?.reason).toBe('record is 10004 bytes, over the limit of 4096 bytes (maxRecordBytes)');
+    expect(reject?.raw).toBe(`${long.slice(0, 1024)}…`);
+  });
+
+  it('values that look like SQL are stored literally', async () => {
+    const evil = `'); DROP TABLE bad_rows; --`;
+    await p.load(
+      'incoming/rows/sql.csv',
+      `id,note\n30,"${evil}"\n31,"Robert""); DELETE FROM dropload.file; --"\n`,
+    );
+    expect(await notes(30, 31)).toEqual([
+      { id: 30, note: evil },
+      { id: 31, note: 'Robert"); DELETE FROM dropload.file; --' },
+    ]);
+  });
+
+  it('a number the schema accepts but the column cannot hold is rejected by the database, naming the reason', async () => {
+    const { reports } = await p.load(
+      'incoming/rows/range.csv',
+      'id,note\n40,ok\n99999999999,too big\n41,ok\n',
+    );
+    expect(reports[0]?.rows).toMatchObject({ read: 3, loaded: 2, rejected: 1 });
+    const [reject] = await rejectsFor('incoming/rows/range.csv');
+    expect(reject).toMatchObject({ line: 3, raw: '99999999999,too big' });
+    expect(reject?.reason).toMatch(
+      /^database refused the row: value "99999999999" is out of range for type integer/,
+    );
+  });
+
+  it('NDJSON: invalid JSON, a non-object line and a wrong type each reject their line', async () => {
+    const body = [
+      '{"id":50,"note":"a"}',
+      '{"id":51,',
+      '[1,2]',
+      '{"id":"52","note":"b"}',
+      '',
+      '{"id":53,"note":"c"}',
+    ].join('\n');
+    const { reports } = await p.load('incoming/docs/d.ndjson', body);
+    expect(reports[0]?.rows).toMatchObject({ read: 5, loaded: 2, rejected: 3 });
+    expect((await rejectsFor('incoming/docs/d.ndjson')).map((r) => [r.line, r.column, r.reason])).toEqual([
+      [2, null, expect.stringMatching(/^invalid JSON: /)],
+      [3, null, 'line is not a JSON object'],
+      [4, 'id', 'not a valid number (got "52")'],
+    ]);
+  });
+});
