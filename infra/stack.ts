@@ -4,6 +4,7 @@ import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { CfnBucket } from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
+import { EXPANDED_PREFIX, REPORT_PREFIX as RECEIPTS } from '../shared/bucket-layout.ts';
 import type { DeployConfig } from './config.ts';
 import { Database } from './constructs/database.ts';
 import { DroploadFunction } from './constructs/dropload-function.ts';
@@ -21,7 +22,7 @@ export interface DroploadStackProps extends StackProps {
   readonly datasetPrefixes: readonly string[];
 }
 
-export const REPORT_PREFIX = 'reports/';
+export const REPORT_PREFIX = RECEIPTS;
 export const REJECTED_PREFIX = 'rejected/';
 
 // Timeouts drive the queues' visibility timeouts (×6), so they are named once here.
@@ -114,15 +115,26 @@ export class DroploadStack extends Stack {
 
     // --- Least-privilege grants: each function gets exactly what its handler calls. ---
     const datasetObjects = props.datasetPrefixes.map((prefix) => bucket.arnForObjects(`${prefix}*`));
+    // gzip files are expanded by split into .dropload/expanded/, and loaded from there.
+    const expandedObjects = bucket.arnForObjects(`${EXPANDED_PREFIX}*`);
     for (const fn of [this.split, this.load]) {
       // Only dataset objects, and only reads (HeadObject is authorised by s3:GetObject).
       fn.handler.addToRolePolicy(
-        new PolicyStatement({ actions: ['s3:GetObject', 's3:GetObjectVersion'], resources: datasetObjects }),
+        new PolicyStatement({
+          actions: ['s3:GetObject', 's3:GetObjectVersion'],
+          resources: [...datasetObjects, expandedObjects],
+        }),
       );
       this.database.grantConnect(fn.handler);
     }
     this.database.grantConnect(this.migrate.handler);
     this.chunk.queue.grantSendMessages(this.split.handler);
+    this.split.handler.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['s3:PutObject', 's3:AbortMultipartUpload'],
+        resources: [expandedObjects],
+      }),
+    );
     // Per-file receipts (load writes them for finished files, split for files it fails); nothing else is writable.
     for (const fn of [this.split, this.load]) {
       fn.handler.addToRolePolicy(
@@ -145,6 +157,11 @@ export class DroploadStack extends Stack {
       }
     }
     for (const fn of [this.split, this.load]) {
+      Validations.of(fn.handler).acknowledge({
+        id: objectFinding(EXPANDED_PREFIX),
+        reason:
+          'Split writes and load reads the decompressed copies of gzip files, only under .dropload/expanded/.',
+      });
       Validations.of(fn.handler).acknowledge({
         id: objectFinding(REPORT_PREFIX),
         reason: 'Writes per-file receipts, and only under the reports/ prefix.',

@@ -24,12 +24,35 @@ export function defineConfig(config: DroploadConfig): DroploadConfig {
 const identifier = z
   .string()
   .regex(/^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$/, 'a SQL identifier');
+const column = z.string().regex(/^[A-Za-z_][A-Za-z0-9_$]*$/, 'a SQL column name');
+const valuePath = z.string().min(1);
+const referenceShape = z.object({
+  table: identifier,
+  key: z.record(column, valuePath).refine((k) => Object.keys(k).length > 0, 'at least one key column'),
+  column: column.optional(),
+});
+const targetShape = z.object({
+  table: identifier,
+  each: z
+    .string()
+    .regex(
+      /^[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*)*\[\](\.?[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*)*\[\])*$/,
+      'a path of arrays like "lines[]" or "lines[].tags[]"',
+    )
+    .optional(),
+  columns: z.record(column, valuePath).optional(),
+  references: z.record(column, referenceShape).optional(),
+  key: z.array(column).min(1, 'a natural key (the columns of a unique index)'),
+  mode: z.enum(['upsert', 'insert', 'insert-ignore']).optional(),
+});
 const datasetShape = z.object({
   name: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'lower-case letters, digits, _ and -'),
   prefix: z.string().min(1).optional(),
   format: z.enum(['csv', 'ndjson']),
   schema: z.custom<z.ZodObject>((v) => v instanceof z.ZodObject, 'a zod object schema (z.object({...}))'),
-  table: identifier,
+  table: identifier.optional(),
+  targets: z.array(targetShape).min(1, 'at least one target').optional(),
+  orphanWaitSeconds: z.number().int().positive().optional(),
   columns: z.record(z.string(), identifier).optional(),
   key: z.array(z.string()).optional(),
   mode: z.enum(['insert', 'upsert']).optional(),
@@ -41,6 +64,7 @@ const datasetShape = z.object({
   nullValues: z.array(z.string()).optional(),
   maxRecordBytes: z.number().int().positive().optional(),
   delimiter: z.string().length(1).optional(),
+  maxExpandedBytes: z.number().int().positive().optional(),
   publish: z.enum(['chunk', 'file']).optional(),
   onNewVersion: z.enum(['append', 'replace']).optional(),
   sourceColumn: identifier.optional(),
@@ -59,8 +83,55 @@ const configShape = z.object({
   migrations: z.union([z.string(), z.record(z.string(), z.any())]).optional(),
 });
 
-function checkDataset(d: Dataset, source: string): void {
+function checkTargets(d: Dataset, def: DatasetDefinition, where: string): void {
+  if (def.table !== undefined) throw new ConfigError(`${where}: give either table or targets, not both`);
+  for (const setting of ['columns', 'key', 'mode', 'sourceColumn', 'onNewVersion'] as const) {
+    if (def[setting] !== undefined)
+      throw new ConfigError(`${where}: ${setting} belongs to each target when the dataset has targets`);
+  }
+  // Children may wait on another file's parents: a file cannot be all-or-nothing across that wait.
+  if (d.publish === 'file') throw new ConfigError(`${where}: targets need publish: "chunk"`);
+  if (d.targetCycle)
+    throw new ConfigError(`${where}: targets reference each other in a cycle (${d.targetCycle.join(' → ')})`);
+  const tables = new Set<string>();
+  for (const t of d.targets ?? []) {
+    const at = `${where}: target ${t.table}`;
+    if (tables.has(t.table)) throw new ConfigError(`${at}: the table is a target twice`);
+    tables.add(t.table);
+    const all = [...t.columns, ...t.references.map((r) => r.column)];
+    if (new Set(all).size !== all.length) throw new ConfigError(`${at}: a column is given twice`);
+    for (const k of t.key) {
+      if (!all.includes(k)) throw new ConfigError(`${at}: key column "${k}" is not one of its columns`);
+    }
+    if (!t.each) {
+      for (const p of [...t.paths, ...t.references.flatMap((r) => r.keyPaths)]) {
+        const field = p.replace(/^\//, '').split('.')[0] ?? '';
+        if (p !== '.' && !p.startsWith('../') && !d.fields.includes(field))
+          throw new ConfigError(`${at}: path "${p}" names no field of the schema`);
+      }
+    }
+    const selfRefs = t.references.filter((r) => r.self);
+    if (selfRefs.length > 1) throw new ConfigError(`${at}: at most one self-reference`);
+    const self = selfRefs[0];
+    if (self) {
+      const sameKey =
+        self.keyColumns.length === t.key.length &&
+        self.keyColumns.every((c) => t.key.includes(c) && t.columns.includes(c));
+      if (!sameKey) {
+        throw new ConfigError(
+          `${at}: a self-reference must name the parent by the target's own key (${t.key.join(', ')})`,
+        );
+      }
+    }
+  }
+}
+
+function checkDataset(d: Dataset, source: string, def: DatasetDefinition): void {
   const where = `${source}: dataset "${d.name}"`;
+  if (def.targets) checkTargets(d, def, where);
+  else if (def.table === undefined) throw new ConfigError(`${where}: needs a table (or targets)`);
+  if (def.orphanWaitSeconds !== undefined && !def.targets)
+    throw new ConfigError(`${where}: orphanWaitSeconds needs targets`);
   for (const f of d.key) {
     if (!d.fields.includes(f)) throw new ConfigError(`${where}: key field "${f}" is not in its schema`);
   }
@@ -93,8 +164,11 @@ export function resolveConfig(config: unknown, source = 'config'): ResolvedConfi
     const at = issue?.path.join('.') || '(root)';
     throw new ConfigError(`${source}: ${at}: ${issue?.message}`);
   }
-  const datasets = (config as DroploadConfig).datasets.map(resolveDataset);
-  for (const d of datasets) checkDataset(d, source);
+  const definitions = (config as DroploadConfig).datasets;
+  const datasets = definitions.map(resolveDataset);
+  datasets.forEach((d, i) => {
+    checkDataset(d, source, definitions[i] as DatasetDefinition);
+  });
   const names = new Set<string>();
   const prefixes = new Set<string>();
   for (const d of datasets) {

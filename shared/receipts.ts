@@ -1,10 +1,10 @@
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import type { Kysely } from 'kysely';
+import { REPORT_PREFIX } from './bucket-layout.ts';
 import type { Database, FileRow } from './db/schema.ts';
 import { rejectsOf } from './ledger.ts';
 import type { PipelineDeps } from './services.ts';
 
-export const DEFAULT_REPORT_PREFIX = 'reports/';
 /** Enough rejects for whoever dropped the file to see the pattern; the CLI lists them all. */
 const REJECTS_IN_RECEIPT = 20;
 
@@ -57,7 +57,7 @@ export async function receiptFor(db: Kysely<Database>, file: FileRow): Promise<R
  * database access. The ledger stays the record: a receipt that cannot be written is logged, not retried.
  */
 export async function writeReceipt(deps: PipelineDeps, file: FileRow): Promise<void> {
-  const prefix = deps.reportPrefix ?? DEFAULT_REPORT_PREFIX;
+  const prefix = deps.reportPrefix ?? REPORT_PREFIX;
   try {
     const receipt = await receiptFor(deps.db, file);
     await deps.s3.send(

@@ -1,6 +1,7 @@
 import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import type { Transaction } from 'kysely';
 import { type FilePlan, planChunks } from './chunking.ts';
+import { expandAndPlan, expandedObject, isGzip } from './compressed.ts';
 import { type Dataset, datasetForKey } from './dataset.ts';
 import type { Database, FileRow } from './db/schema.ts';
 import { FileRejectedError, TransientError } from './errors.ts';
@@ -89,12 +90,18 @@ export async function splitObject(deps: PipelineDeps, ref: ObjectRef): Promise<S
   }
   if (!created && file.state === 'loading') {
     // A redelivered event after a crash between commit and send: send what has not loaded (loads are idempotent).
-    const resent = await sendChunks(deps, file, dataset, pinned, file.columns ?? undefined);
+    const source = await expandedObject(deps.s3, pinned.bucket, file.id).catch(() => pinned);
+    const resent = await sendChunks(deps, file, dataset, source, file.columns ?? undefined);
     return outcome(file, 'resent', resent);
   }
 
   try {
-    const plan = await planChunks(await streamObject(deps.s3, pinned), dataset);
+    const { source, plan } = (await isGzip(deps.s3, pinned, head.size))
+      ? await expandAndPlan(deps.s3, pinned, file.id, dataset).then((r) => ({
+          source: r.expanded,
+          plan: r.plan,
+        }))
+      : { source: pinned, plan: await planChunks(await streamObject(deps.s3, pinned), dataset) };
     const columns = checkFile(dataset, plan, head.size);
     await deps.db
       .transaction()
@@ -108,7 +115,7 @@ export async function splitObject(deps: PipelineDeps, ref: ObjectRef): Promise<S
           plan.records === 0 ? 'file has a header but no data rows' : null,
         ),
       );
-    const sent = await sendChunks(deps, file, dataset, pinned, columns);
+    const sent = await sendChunks(deps, file, dataset, source, columns);
     deps.logger.info('file split', { fileId: file.id, key: ref.key, chunks: sent, records: plan.records });
     return outcome(file, 'split', sent);
   } catch (err) {

@@ -10,6 +10,7 @@ import {
 import { SqsDestination } from 'aws-cdk-lib/aws-s3-notifications';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { EXPANDED_PREFIX } from '../../shared/bucket-layout.ts';
 
 export interface IngestBucketProps {
   /** Dataset key prefixes (already de-overlapped); each gets an ObjectCreated → queue notification. */
@@ -61,6 +62,8 @@ export class IngestBucket extends Construct {
         { id: 'expire-noncurrent-versions', noncurrentVersionExpiration: Duration.days(30) },
         { id: 'expire-reports', prefix: props.reportPrefix, expiration: Duration.days(90) },
         { id: 'expire-rejected', prefix: props.rejectedPrefix, expiration: Duration.days(30) },
+        // Decompressed copies of gzip files: only needed while their chunks load (and may be replayed).
+        { id: 'expire-expanded', prefix: EXPANDED_PREFIX, expiration: Duration.days(7) },
       ],
       // Users' data: never deleted by a stack operation.
       removalPolicy: RemovalPolicy.RETAIN,

@@ -1,3 +1,4 @@
+import { gzipSync } from 'node:zlib';
 import { type Kysely, sql } from 'kysely';
 import type { Migration } from 'kysely/migration';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -25,6 +26,13 @@ const config = {
       format: 'csv',
       table: 'bad_rows',
       maxRecordBytes: 4096,
+      schema: z.object({ id: z.coerce.number().int(), note: z.string() }),
+    }),
+    defineDataset({
+      name: 'small',
+      format: 'csv',
+      table: 'bad_rows',
+      maxExpandedBytes: 64 * 1024,
       schema: z.object({ id: z.coerce.number().int(), note: z.string() }),
     }),
     defineDataset({
@@ -166,5 +174,37 @@ describe('bad input', () => {
       [3, null, 'line is not a JSON object'],
       [4, 'id', 'not a valid number (got "52")'],
     ]);
+  });
+});
+
+describe('gzip', () => {
+  it('a gzip file loads like the plain one, whatever its name says', async () => {
+    const plain = 'id,note\n60,gz one\n61,gz two\n62,gz three\n';
+    const { reports } = await p.load('incoming/rows/packed.csv.gz', gzipSync(plain));
+    expect(reports[0]?.rows).toMatchObject({ read: 3, loaded: 3, rejected: 0 });
+    const again = await p.load('incoming/rows/packed-no-suffix.csv', gzipSync(plain.replaceAll('6', '7')));
+    expect(again.reports[0]?.rows).toMatchObject({ read: 3, loaded: 3 });
+    expect(await notes(60, 72)).toEqual([
+      { id: 60, note: 'gz one' },
+      { id: 61, note: 'gz two' },
+      { id: 62, note: 'gz three' },
+      { id: 70, note: 'gz one' },
+      { id: 71, note: 'gz two' },
+      { id: 72, note: 'gz three' },
+    ]);
+  });
+
+  it('a truncated gzip file fails with the reason', async () => {
+    const whole = gzipSync('id,note\n80,a\n81,b\n');
+    const { reports } = await p.load('incoming/rows/cut.csv.gz', whole.subarray(0, whole.length - 8));
+    expect(reports[0]?.state).toBe('failed');
+    expect(reports[0]?.error).toBe('gzip data is corrupt or truncated: unexpected end of file');
+  });
+
+  it('a file that expands past maxExpandedBytes fails before it fills the disk', async () => {
+    const bomb = gzipSync(`id,note\n${'90,x\n'.repeat(20_000)}`);
+    const { reports } = await p.load('incoming/small/bomb.csv.gz', bomb);
+    expect(reports[0]?.state).toBe('failed');
+    expect(reports[0]?.error).toBe('file expands past maxExpandedBytes (65536 bytes) when decompressed');
   });
 });
