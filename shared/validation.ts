@@ -48,12 +48,17 @@ function withNulls(
   fields: Record<string, unknown>,
   nullValues: ReadonlySet<string>,
 ): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
+  let out: Record<string, unknown> | undefined;
   for (const name in fields) {
     const v = fields[name];
-    out[name] = v === null || (typeof v === 'string' && nullValues.has(v)) ? undefined : v;
+    if (v === null || (typeof v === 'string' && nullValues.has(v))) {
+      // Copied only when something changes: most rows go to the schema as read, and the original
+      // stays intact for the reject's "got …".
+      out ??= { ...fields };
+      out[name] = undefined;
+    }
   }
-  return out;
+  return out ?? fields;
 }
 
 /** Checks every record against the dataset's schema; each failure becomes a reject naming line and column. */

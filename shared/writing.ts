@@ -1,4 +1,5 @@
 import { type Kysely, type RawBuilder, sql, type Transaction } from 'kysely';
+import { copyIn, copySupported, copyValue } from './copy.ts';
 import type { Dataset } from './dataset.ts';
 import type { Database } from './db/schema.ts';
 import { classifyError } from './errors.ts';
@@ -87,13 +88,14 @@ async function planFor(trx: Transaction<Database>, dataset: Dataset): Promise<Pl
   };
 }
 
-function statement(plan: Plan, rows: ValidRow[]): RawBuilder<WriteCounts> {
-  const arrays = plan.fields.map((f) => rows.map((r) => toText(r.values[f])));
-  const aliases = plan.columns.map((_, i) => sql.id(`v${i}`));
-  const casts = plan.columns.map((_, i) => sql`u.${sql.id(`v${i}`)}::${sql.raw(plan.types[i] as string)}`);
-  const unnest = sql.join(arrays.map((a) => sql`${a}::text[]`));
+/** `insert … select <select> from <source>`, with the dataset's conflict handling and a count of what it did. */
+function insertStatement(
+  plan: Plan,
+  select: RawBuilder<unknown>,
+  source: RawBuilder<unknown>,
+): RawBuilder<WriteCounts> {
   const insert = sql`insert into ${sql.table(plan.table)} (${sql.join(plan.columns.map((c) => sql.id(c)))})
-    select ${sql.join(casts)} from unnest(${unnest}) as u(${sql.join(aliases)})`;
+    select ${select} from ${source}`;
   if (!plan.upsert) {
     return sql<WriteCounts>`with w as (${insert} returning 1) select count(*)::int as inserted, 0 as updated from w`;
   }
@@ -107,6 +109,14 @@ function statement(plan: Plan, rows: ValidRow[]): RawBuilder<WriteCounts> {
           is distinct from (${sql.join(rest.map((c) => sql`excluded.${sql.id(c)}`))})`;
   return sql<WriteCounts>`with w as (${insert} ${onConflict} returning (xmax = 0) as fresh)
     select count(*) filter (where fresh)::int as inserted, count(*) filter (where not fresh)::int as updated from w`;
+}
+
+function statement(plan: Plan, rows: ValidRow[]): RawBuilder<WriteCounts> {
+  const arrays = plan.fields.map((f) => rows.map((r) => toText(r.values[f])));
+  const aliases = plan.columns.map((_, i) => sql.id(`v${i}`));
+  const casts = plan.columns.map((_, i) => sql`u.${sql.id(`v${i}`)}::${sql.raw(plan.types[i] as string)}`);
+  const unnest = sql.join(arrays.map((a) => sql`${a}::text[]`));
+  return insertStatement(plan, sql.join(casts), sql`unnest(${unnest}) as u(${sql.join(aliases)})`);
 }
 
 /** In upsert mode a key may appear once per statement: the file's later line wins. */
@@ -126,7 +136,8 @@ function dbReject(row: ValidRow, err: unknown): Reject {
 }
 
 /**
- * Writes rows in statements of STATEMENT_ROWS. A statement the database refuses for a row's values
+ * Writes rows with one COPY where the database takes it; else, or when the COPY is refused for a row's
+ * values, in statements of STATEMENT_ROWS. A statement the database refuses for a row's values
  * (SQLSTATE class 22/23) is bisected under savepoints, so one bad row costs O(log n) statements and
  * becomes a reject while its neighbours load.
  */
@@ -138,10 +149,72 @@ export async function writeRows(
   const plan = await planFor(trx, dataset);
   const result: WriteResult = { inserted: 0, updated: 0, rejects: [] };
   const unique = lastPerKey(plan, rows);
+  if (unique.length === 0) return result;
+  if ((await copySupported(trx)) && (await writeByCopy(trx, plan, unique, result))) return result;
   for (let i = 0; i < unique.length; i += STATEMENT_ROWS) {
     await writeIsolating(trx, plan, unique.slice(i, i + STATEMENT_ROWS), result);
   }
   return result;
+}
+
+/** Rows per piece of COPY data: the text of one piece is in memory at a time, not the whole chunk's. */
+const COPY_PIECE_ROWS = 2000;
+
+/** COPY text-format lines for `rows`, in the plan's column order. */
+function* copyData(plan: Plan, rows: ValidRow[]): Generator<string> {
+  const fields = plan.fields;
+  let piece = '';
+  for (let i = 0; i < rows.length; i++) {
+    const values = (rows[i] as ValidRow).values;
+    let line = copyValue(toText(values[fields[0] as string]));
+    for (let f = 1; f < fields.length; f++) line += `\t${copyValue(toText(values[fields[f] as string]))}`;
+    piece += `${line}\n`;
+    if ((i + 1) % COPY_PIECE_ROWS === 0) {
+      yield piece;
+      piece = '';
+    }
+  }
+  if (piece !== '') yield piece;
+}
+
+const STAGE = 'dropload_stage';
+
+/**
+ * The fast path: inserts COPY straight into the table; upserts COPY into a temp table of the target's
+ * column types, then `insert … select … on conflict` from it. Returns false, with nothing written,
+ * when the database refuses a row's values: the statement path then finds which row.
+ */
+async function writeByCopy(trx: Transaction<Database>, plan: Plan, rows: ValidRow[], into: WriteResult) {
+  const columns = sql.join(plan.columns.map((c) => sql.id(c)));
+  await sql`savepoint dropload_copy`.execute(trx);
+  try {
+    let counts: WriteCounts;
+    if (plan.upsert) {
+      await sql`create temp table ${sql.id(STAGE)} on commit drop as
+        select ${columns} from ${sql.table(plan.table)} with no data`.execute(trx);
+      await copyIn(
+        trx,
+        sql`copy ${sql.id(STAGE)} (${columns}) from stdin`.compile(trx).sql,
+        copyData(plan, rows),
+      );
+      const source = sql`${sql.id(STAGE)}`;
+      const { rows: out } = await insertStatement(plan, columns, source).execute(trx);
+      await sql`drop table ${sql.id(STAGE)}`.execute(trx);
+      counts = { inserted: out[0]?.inserted ?? 0, updated: out[0]?.updated ?? 0 };
+    } else {
+      const copy = sql`copy ${sql.table(plan.table)} (${columns}) from stdin`.compile(trx).sql;
+      counts = { inserted: await copyIn(trx, copy, copyData(plan, rows)), updated: 0 };
+    }
+    await sql`release savepoint dropload_copy`.execute(trx);
+    into.inserted += counts.inserted;
+    into.updated += counts.updated;
+    return true;
+  } catch (err) {
+    if (classifyError(err) !== 'data') throw err;
+    await sql`rollback to savepoint dropload_copy`.execute(trx);
+    await sql`release savepoint dropload_copy`.execute(trx);
+    return false;
+  }
 }
 
 async function writeIsolating(trx: Transaction<Database>, plan: Plan, rows: ValidRow[], into: WriteResult) {

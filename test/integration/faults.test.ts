@@ -1,3 +1,6 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { type Kysely, sql } from 'kysely';
@@ -68,7 +71,7 @@ let embedded: { url: string; stop: () => Promise<void> } | undefined;
 
 /** The pipeline reaches Postgres through a proxy the test can cut; with no DATABASE_URL the target is a PGlite. */
 async function start(
-  extra: { wrap?: (fn: 'split' | 'load', h: SqsHandler) => SqsHandler } = {},
+  extra: { wrap?: (fn: 'split' | 'load', h: SqsHandler) => SqsHandler; endpoint?: string } = {},
 ): Promise<Started> {
   let target = process.env.DATABASE_URL;
   if (!target) {
@@ -93,10 +96,14 @@ async function start(
   const poolMax = embedded ? '1' : '4';
   // A fresh embedded database needs no reset (and serves one connection at a time).
   const p = await startTestPipeline(config, embedded ? [] : ['fault_rows'], {
-    env: { DATABASE_URL: viaProxy.toString(), DROPLOAD_DB_POOL_MAX: poolMax },
+    env: {
+      DATABASE_URL: viaProxy.toString(),
+      DROPLOAD_DB_POOL_MAX: poolMax,
+      AWS_ENDPOINT_URL: extra.endpoint,
+    },
     visibilityTimeoutSeconds: 2,
     workers: embedded ? 1 : 3,
-    ...extra,
+    wrap: extra.wrap,
   });
   // Through the proxy too when embedded: PGlite serves one connection, and the proxy is up for checks.
   const check = embedded ? p.deps.db : createDb(createPool({ connectionString: target, poolMax: 1 }));
@@ -104,7 +111,7 @@ async function start(
 }
 
 let current: Started | undefined;
-afterEach(async () => {
+async function cleanup() {
   current?.proxy.up();
   await current?.p.stop();
   if (current && current.check !== current.p.deps.db) await current.check.destroy();
@@ -112,7 +119,8 @@ afterEach(async () => {
   await embedded?.stop();
   embedded = undefined;
   current = undefined;
-});
+}
+afterEach(cleanup);
 
 async function drop(s: Started, key: string, body: string): Promise<string> {
   const put = await s.p.stack.s3.send(
@@ -170,7 +178,50 @@ async function accountedFor(s: Started, file: FileRow) {
   expect(chunks.reduce((n, c) => n + c.rows_read, 0)).toBe(file.rows_read);
 }
 
+/** fauxqs with its state in SQLite, so a restart keeps queues, in-flight messages and objects. */
+async function persistentEmulator(dataDir: string, port = 0) {
+  const { startFauxqs } = await import('fauxqs');
+  return startFauxqs({ port, host: '127.0.0.1', logger: false, dataDir });
+}
+
 describe('fault suite', () => {
+  it('the S3/SQS endpoint restarts mid-load: messages and objects survive, the file finishes once', async () => {
+    const dataDir = await mkdtemp(path.join(tmpdir(), 'dropload-fauxqs-'));
+    let emulator = await persistentEmulator(dataDir);
+    const port = emulator.port;
+    try {
+      current = await start({ endpoint: emulator.address });
+      const s = current;
+      await drop(s, 'incoming/rows/emulator.csv', csv(1, 20000, [5]));
+      for (;;) {
+        const f = await s.check
+          .selectFrom('dropload.file')
+          .select(['chunks_done', 'chunk_count'])
+          .where('key', '=', 'incoming/rows/emulator.csv')
+          .executeTakeFirst();
+        if (f && f.chunks_done > 0) break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await emulator.stop();
+      await new Promise((r) => setTimeout(r, 1000));
+      emulator = await persistentEmulator(dataDir, port);
+      const file = await finished(s, 'incoming/rows/emulator.csv');
+      expect([file.state, file.rows_read, file.rows_inserted, file.rows_rejected]).toEqual([
+        'loaded',
+        20000,
+        19999,
+        1,
+      ]);
+      expect(await tableState(s)).toEqual({ n: 19999, sum: expectedSum(1, 20000, [5]) });
+      await accountedFor(s, file);
+      expect(await depth(s, s.p.stack.chunks.dlqUrl)).toBe(0);
+    } finally {
+      await cleanup();
+      await emulator.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
   it('a load worker killed between commit and acknowledge: the redelivered chunks change nothing', async () => {
     let crashes = 0;
     current = await start({
