@@ -4,7 +4,7 @@ import type { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { Kysely, PostgresDialect } from 'kysely';
 import Papa from 'papaparse';
 import pg from 'pg';
-import { startPipeline } from '../cli/local-pipeline.ts';
+import { startPipeline, uploadFile } from '../cli/local-pipeline.ts';
 import { startLocalStack } from '../cli/local-stack.ts';
 import { planUploads, runFiles } from '../cli/run.ts';
 import { resolveConfig } from '../shared/config.ts';
@@ -13,7 +13,6 @@ import type { ChunkMessage } from '../shared/messages.ts';
 import type { PipelineDeps } from '../shared/services.ts';
 import { splitObject } from '../shared/split-service.ts';
 import benchConfig, { BENCH_TABLE } from './bench.config.ts';
-import { uploadMultipart } from './upload.ts';
 
 /** What one measured path reports back: the time of the load itself, not of start-up or set-up. */
 export interface PathResult {
@@ -60,7 +59,7 @@ export async function workerPath(file: string, workers: number): Promise<PathRes
   const stack = await startLocalStack({ config, env: localEnv() });
   try {
     const key = `${dataset?.prefix}${file.split('/').pop()}`;
-    const ref = await uploadMultipart(stack.s3, stack.bucket, key, file);
+    const ref = await uploadFile(stack.s3, stack.bucket, key, file);
     const messages: ChunkMessage[] = [];
     const deps: PipelineDeps = {
       s3: stack.s3,
@@ -89,7 +88,7 @@ export async function endToEndPath(file: string, workers: number): Promise<PathR
     const uploads = await planUploads([file], config, dataset?.name);
     // The runner's own upload is one PutObject, which the embedded emulator refuses above 11 MiB.
     const upload = async (from: string, key: string) => {
-      const ref = await uploadMultipart(pipeline.stack.s3, pipeline.stack.bucket, key, from);
+      const ref = await uploadFile(pipeline.stack.s3, pipeline.stack.bucket, key, from);
       await pipeline.announce(ref);
       return ref;
     };
