@@ -30,7 +30,7 @@ export function countRows(url: string): Promise<number> {
 
 export function serverVersion(url: string): Promise<string> {
   return withClient(url, async (c) => {
-    const { rows } = await c.query<{ v: string }>('show server_version');
+    const { rows } = await c.query<{ v: string }>("select current_setting('server_version') as v");
     return rows[0]?.v ?? '?';
   });
 }
