@@ -54,8 +54,8 @@ export async function headObject(
   }
 }
 
-/** The object's bytes as a stream, pinned to the version that was split (ETag, and version id where the bucket keeps them). */
-export async function streamObject(s3: S3Client, obj: PinnedObject): Promise<AsyncIterable<Uint8Array>> {
+/** A GET pinned to the version that was split (ETag, and version id where the bucket keeps them). */
+async function getPinned(s3: S3Client, obj: PinnedObject, range?: string) {
   try {
     const res = await s3.send(
       new GetObjectCommand({
@@ -63,12 +63,18 @@ export async function streamObject(s3: S3Client, obj: PinnedObject): Promise<Asy
         Key: obj.key,
         VersionId: obj.versionId,
         IfMatch: `"${obj.etag}"`,
+        Range: range,
       }),
     );
-    return res.Body as AsyncIterable<Uint8Array>;
+    return res.Body as AsyncIterable<Uint8Array> & { transformToByteArray(): Promise<Uint8Array> };
   } catch (err) {
     throw asFileError(err, obj);
   }
+}
+
+/** The pinned object's bytes as a stream. */
+export async function streamObject(s3: S3Client, obj: PinnedObject): Promise<AsyncIterable<Uint8Array>> {
+  return getPinned(s3, obj);
 }
 
 /** Bytes [start, end) of the pinned object, in one ranged GET. */
@@ -79,17 +85,9 @@ export async function readRange(
   end: number,
 ): Promise<Uint8Array> {
   if (end <= start) return new Uint8Array(0);
+  const body = await getPinned(s3, obj, `bytes=${start}-${end - 1}`);
   try {
-    const res = await s3.send(
-      new GetObjectCommand({
-        Bucket: obj.bucket,
-        Key: obj.key,
-        VersionId: obj.versionId,
-        IfMatch: `"${obj.etag}"`,
-        Range: `bytes=${start}-${end - 1}`,
-      }),
-    );
-    return await (res.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray();
+    return await body.transformToByteArray();
   } catch (err) {
     throw asFileError(err, obj);
   }
