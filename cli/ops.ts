@@ -93,7 +93,8 @@ function registerBackfill(program: Command, globals: Globals) {
       parseSince(v),
     )
     .option('--dry-run', 'list what would be enqueued; enqueue nothing')
-    .action(async (opts: { prefix?: string; since?: Date; dryRun?: boolean }) => {
+    .option('--resume', 'also re-announce files the ledger never finished (their messages were lost)')
+    .action(async (opts: { prefix?: string; since?: Date; dryRun?: boolean; resume?: boolean }) => {
       const config = await loadConfig(globals().config);
       const { s3, sqs } = awsClients();
       const { url } = await resolveQueues(sqs, 'ingest');
@@ -107,6 +108,7 @@ function registerBackfill(program: Command, globals: Globals) {
             prefix: opts.prefix,
             since: opts.since,
             dryRun: opts.dryRun,
+            resume: opts.resume,
             region: process.env.AWS_REGION,
           },
         ),

@@ -1,7 +1,7 @@
 import { type _Object, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { Kysely } from 'kysely';
-import type { Database } from './db/schema.ts';
+import { type Database, FINAL_STATES } from './db/schema.ts';
 import { ConfigError, TransientError } from './errors.ts';
 import { notificationFor, type ObjectRef, unquoteEtag } from './s3-events.ts';
 import type { Log } from './services.ts';
@@ -23,6 +23,11 @@ export interface BackfillOptions {
   /** Only objects last modified at or after this time. */
   since?: Date;
   dryRun?: boolean;
+  /**
+   * Also announce versions the ledger has but never finished (their messages were lost, say with an
+   * emulator that keeps nothing across a restart): the split step re-sends the chunks not yet loaded.
+   */
+  resume?: boolean;
   /** Region written into the notifications, as S3 would. */
   region?: string;
 }
@@ -72,15 +77,21 @@ async function* listObjects(s3: S3Client, bucket: string, prefix: string): Async
   } while (token);
 }
 
-/** The `key\0etag` pairs of a page the ledger has registered, in any state. */
-async function seenVersions(db: Kysely<Database>, bucket: string, keys: string[]): Promise<Set<string>> {
+/** The `key\0etag` pairs of a page the ledger has registered (only finished ones, when resuming). */
+async function seenVersions(
+  db: Kysely<Database>,
+  bucket: string,
+  keys: string[],
+  finishedOnly: boolean,
+): Promise<Set<string>> {
   if (keys.length === 0) return new Set();
-  const rows = await db
+  let query = db
     .selectFrom('dropload.file')
     .select(['key', 'etag'])
     .where('bucket', '=', bucket)
-    .where('key', 'in', keys)
-    .execute();
+    .where('key', 'in', keys);
+  if (finishedOnly) query = query.where('state', 'in', [...FINAL_STATES]);
+  const rows = await query.execute();
   return new Set(rows.map((r) => `${r.key}\0${r.etag}`));
 }
 
@@ -122,6 +133,7 @@ export async function backfill(deps: BackfillDeps, options: BackfillOptions): Pr
         deps.db,
         options.bucket,
         fresh.map((o) => o.Key as string),
+        Boolean(options.resume),
       );
       const pageItems = fresh.map((o): BackfillItem => {
         const ref = {

@@ -2,12 +2,18 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import {
+  GetQueueAttributesCommand,
+  PurgeQueueCommand,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+} from '@aws-sdk/client-sqs';
 import { type Kysely, sql } from 'kysely';
 import type { Migration } from 'kysely/migration';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import type { SqsHandler } from '../../cli/event-source.ts';
+import { backfill } from '../../shared/backfill.ts';
 import { defineDataset } from '../../shared/dataset.ts';
 import { createDb, createPool } from '../../shared/db/connection.ts';
 import type { Database, FileRow } from '../../shared/db/schema.ts';
@@ -167,6 +173,14 @@ async function depth(s: Started, queueUrl: string): Promise<number> {
   );
 }
 
+const backfillDeps = (s: Started) => ({ ...s.p.stack, db: s.p.deps.db, logger: s.p.deps.logger });
+const backfillOptions = (s: Started, resume: boolean) => ({
+  bucket: s.p.stack.bucket,
+  ingestQueueUrl: s.p.stack.ingest.url,
+  datasetPrefixes: s.p.config.datasets.map((d) => d.prefix),
+  resume,
+});
+
 async function accountedFor(s: Started, file: FileRow) {
   const chunks = await s.check
     .selectFrom('dropload.chunk')
@@ -302,6 +316,39 @@ describe('fault suite', () => {
     expect(await tableState(s)).toEqual({ n: 19999, sum: expectedSum(1, 20000, [777]) });
     await accountedFor(s, file);
     expect(await depth(s, s.p.stack.chunks.dlqUrl)).toBe(0);
+  });
+
+  it('chunk messages lost mid-load (a purged queue): backfill --resume finishes the file, nothing doubled', async () => {
+    current = await start();
+    const s = current;
+    await drop(s, 'incoming/rows/lost.csv', csv(1, 20000));
+    for (;;) {
+      const f = await s.check
+        .selectFrom('dropload.file')
+        .select(['chunks_done'])
+        .where('key', '=', 'incoming/rows/lost.csv')
+        .executeTakeFirst();
+      if (f && f.chunks_done > 0) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await s.p.stack.sqs.send(new PurgeQueueCommand({ QueueUrl: s.p.stack.chunks.url }));
+    await new Promise((r) => setTimeout(r, 3000));
+    const stuck = await s.check
+      .selectFrom('dropload.file')
+      .selectAll()
+      .where('key', '=', 'incoming/rows/lost.csv')
+      .executeTakeFirstOrThrow();
+    expect(stuck.state).toBe('loading');
+    expect(stuck.chunks_done).toBeLessThan(stuck.chunk_count ?? 0);
+
+    const plain = await backfill(backfillDeps(s), backfillOptions(s, false));
+    expect(plain.unseen).toBe(0);
+    const resumed = await backfill(backfillDeps(s), backfillOptions(s, true));
+    expect(resumed.items.map((i) => [i.ref.key, i.action])).toEqual([['incoming/rows/lost.csv', 'enqueued']]);
+    const file = await finished(s, 'incoming/rows/lost.csv');
+    expect([file.state, file.rows_read, file.rows_inserted]).toEqual(['loaded', 20000, 20000]);
+    expect(await tableState(s)).toEqual({ n: 20000, sum: expectedSum(1, 20000) });
+    await accountedFor(s, file);
   });
 
   it('poison messages and unknown errors end in the DLQ after maxReceiveCount, with the error on the file', async () => {
