@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import * as samples from './samples/migrations/20261127080000_samples.ts';
+import * as shop from './samples/migrations/20261201100000_shop.ts';
+import { shopDatasets } from './samples/shop.ts';
 import { defineConfig } from './shared/config.ts';
 import { defineDataset } from './shared/dataset.ts';
 
@@ -55,6 +57,7 @@ const events = defineDataset({
 });
 
 export default defineConfig({
-  datasets: [customers, orders, events],
-  migrations: { '20261127080000_samples': samples },
+  // The shop family (samples/shop.ts): several tables per file, parents named by natural key, any order.
+  datasets: [customers, orders, events, ...shopDatasets],
+  migrations: { '20261127080000_samples': samples, '20261201100000_shop': shop },
 });

@@ -11,7 +11,8 @@ import { backoffSeconds } from '../shared/backoff.ts';
 import { classifyError } from '../shared/errors.ts';
 import { lazyDeps, logger, metrics } from '../shared/lambda-deps.ts';
 import { loadChunk } from '../shared/load-service.ts';
-import { ChunkMessage } from '../shared/messages.ts';
+import { isOrphanMessage, LoadMessage } from '../shared/messages.ts';
+import { retryOrphans } from '../shared/orphans.ts';
 import { writeReceipt } from '../shared/receipts.ts';
 import type { PipelineDeps } from '../shared/services.ts';
 
@@ -20,7 +21,26 @@ export function createLoadHandler(deps: () => Promise<PipelineDeps>, log: Logger
   const processor = new BatchProcessor(EventType.SQS);
   const loadRecord = async (record: SQSRecord) => {
     const d = await deps();
-    const message = ChunkMessage.parse(JSON.parse(record.body));
+    const message = LoadMessage.parse(JSON.parse(record.body));
+    if (isOrphanMessage(message)) {
+      // Rows waiting for their parents: retried (and, past their wait, rejected) in one transaction.
+      try {
+        const outcome = await retryOrphans(d, message);
+        if (outcome.finishedFile) await writeReceipt(d, outcome.finishedFile);
+        log.info('orphans', {
+          ...outcome,
+          attempt: message.attempt,
+          finishedFile: outcome.finishedFile?.state,
+        });
+        meter.addMetric('RowsLoaded', MetricUnit.Count, outcome.resolved);
+        meter.addMetric('RowsRejected', MetricUnit.Count, outcome.rejected);
+        if (outcome.finishedFile) meter.addMetric('FilesLoaded', MetricUnit.Count, 1);
+      } catch (err) {
+        if (classifyError(err) === 'transient') await delayRetry(d, record);
+        throw err;
+      }
+      return;
+    }
     log.appendKeys({ fileId: message.fileId, key: message.key, chunk: message.index });
     const started = performance.now();
     try {
@@ -49,12 +69,11 @@ export function createLoadHandler(deps: () => Promise<PipelineDeps>, log: Logger
 
 /** A transient failure comes back after an exponential backoff rather than the queue's fixed timeout. */
 async function delayRetry(d: PipelineDeps, record: SQSRecord): Promise<void> {
-  const queueUrl = queueUrlOf(record.eventSourceARN);
   const receives = Number(record.attributes.ApproximateReceiveCount) || 1;
   await d.sqs
     .send(
       new ChangeMessageVisibilityCommand({
-        QueueUrl: d.chunkQueueUrl || queueUrl,
+        QueueUrl: d.chunkQueueUrl,
         ReceiptHandle: record.receiptHandle,
         VisibilityTimeout: backoffSeconds(receives),
       }),
@@ -62,9 +81,5 @@ async function delayRetry(d: PipelineDeps, record: SQSRecord): Promise<void> {
     .catch((err: unknown) => d.logger.warn('could not delay the retry', { error: String(err) }));
 }
 
-function queueUrlOf(arn: string): string {
-  const [, , , region, account, name] = arn.split(':');
-  return `https://sqs.${region}.amazonaws.com/${account}/${name}`;
-}
-
-export const handler = createLoadHandler(lazyDeps(config, false), logger, metrics);
+// The chunk queue's URL: retries of rows waiting for their parents are delayed messages on it.
+export const handler = createLoadHandler(lazyDeps(config, true), logger, metrics);

@@ -102,7 +102,12 @@ export class DroploadStack extends Stack {
       description: 'dropload: validates chunks and loads their rows into PostgreSQL',
       memorySize: 1024,
       timeout: LOAD_TIMEOUT,
-      environment: { ...this.database.environment, ...bucketEnvironment },
+      environment: {
+        ...this.database.environment,
+        ...bucketEnvironment,
+        // Retries of rows waiting for their parents are delayed messages on the chunk queue.
+        DROPLOAD_CHUNK_QUEUE_URL: this.chunk.queue.queueUrl,
+      },
     });
     this.migrate = new DroploadFunction(this, 'Migrate', {
       ...shared,
@@ -129,6 +134,7 @@ export class DroploadStack extends Stack {
     }
     this.database.grantConnect(this.migrate.handler);
     this.chunk.queue.grantSendMessages(this.split.handler);
+    this.chunk.queue.grantSendMessages(this.load.handler);
     this.split.handler.addToRolePolicy(
       new PolicyStatement({
         actions: ['s3:PutObject', 's3:AbortMultipartUpload'],

@@ -222,7 +222,7 @@ export async function recordChunkError(db: Db, fileId: number, idx: number, erro
 }
 
 // Postgres text cannot hold NUL; a reject must still be stored, so NUL shows as U+FFFD.
-const withoutNul = (text: string): string => text.replaceAll('\u0000', '\uFFFD');
+export const withoutNul = (text: string): string => text.replaceAll('\u0000', '\uFFFD');
 
 export async function insertRejects(
   trx: Transaction<Database>,

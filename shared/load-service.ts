@@ -1,6 +1,6 @@
 import type { Transaction } from 'kysely';
 import type { Dataset } from './dataset.ts';
-import type { Database, FileRow } from './db/schema.ts';
+import { type Database, FINAL_STATES, type FileRow } from './db/schema.ts';
 import { classifyError, errorMessage, FileRejectedError } from './errors.ts';
 import {
   claimChunk,
@@ -13,8 +13,10 @@ import {
 } from './ledger.ts';
 import type { ChunkMessage } from './messages.ts';
 import { type PinnedObject, readRange } from './object-store.ts';
+import { holdWhileWaiting, insertOrphans, scheduleOrphanRetry, waitingCount } from './orphans.ts';
 import { parseChunk } from './parsing.ts';
 import { ensureStage, FILE_ID, LINE, publishFile, stagedDataset } from './publish.ts';
+import { writeRecords } from './relations.ts';
 import type { PipelineDeps } from './services.ts';
 import { type Reject, type ValidRow, validateRecords } from './validation.ts';
 import { writeRows } from './writing.ts';
@@ -30,6 +32,8 @@ export interface LoadOutcome {
   rejected: number;
   /** The file, when this chunk was its last. */
   finishedFile?: FileRow;
+  /** Multi-table datasets: rows of this chunk parked to wait for their parents. */
+  waiting?: number;
   reason?: string;
 }
 
@@ -58,7 +62,12 @@ export async function loadChunk(deps: PipelineDeps, message: ChunkMessage): Prom
   };
   const dataset = deps.config.datasets.find((d) => d.name === message.dataset);
   if (!dataset) throw new Error(`dataset "${message.dataset}" is not in this deployment's config`);
-  if (await isChunkLoaded(deps.db, message.fileId, message.index)) return { ...base, result: 'duplicate' };
+  if (await isChunkLoaded(deps.db, message.fileId, message.index)) {
+    // A crash after the commit and before the retry was scheduled: schedule it again (retries are idempotent).
+    if (dataset.targets && (await waitingCount(deps.db, message.fileId)) > 0)
+      await scheduleOrphanRetry(deps, message.fileId, 1);
+    return { ...base, result: 'duplicate' };
+  }
 
   const pinned: PinnedObject = {
     bucket: message.bucket,
@@ -81,6 +90,7 @@ export async function loadChunk(deps: PipelineDeps, message: ChunkMessage): Prom
     };
   }
 
+  if (dataset.targets) return loadRelationalChunk(deps, dataset, message, rows, rejects, base);
   try {
     const target = withSource(dataset);
     const stage = dataset.publish === 'file' ? await ensureStage(deps.db, target) : undefined;
@@ -115,6 +125,60 @@ export async function loadChunk(deps: PipelineDeps, message: ChunkMessage): Prom
       }
       return { ...base, ...counts, result: 'loaded' as const, finishedFile: last ? file : undefined };
     });
+  } catch (err) {
+    if (classifyError(err) !== 'transient') {
+      await recordChunkError(deps.db, message.fileId, message.index, errorMessage(err)).catch(() => {});
+    }
+    throw err;
+  }
+}
+
+type Base = Pick<LoadOutcome, 'fileId' | 'index' | 'read' | 'inserted' | 'updated' | 'rejected'>;
+
+/**
+ * A multi-table chunk: claim, write every target parents first, rejects, parked orphans and ledger in
+ * one transaction. Rows whose parent is missing wait in `dropload.orphan`; the file stays `loading`
+ * until they load or their wait runs out. The first retry is scheduled after the commit.
+ */
+async function loadRelationalChunk(
+  deps: PipelineDeps,
+  dataset: Dataset,
+  message: ChunkMessage,
+  rows: ValidRow[],
+  rejects: Reject[],
+  base: Base,
+): Promise<LoadOutcome> {
+  try {
+    const outcome = await deps.db
+      .transaction()
+      .execute(async (trx: Transaction<Database>): Promise<LoadOutcome> => {
+        if (!(await claimChunk(trx, message.fileId, message.index))) return { ...base, result: 'duplicate' };
+        const written = await writeRecords(trx, dataset, rows, message.index);
+        const allRejects = [...rejects, ...written.rejects.map((r) => r.reject)].sort(
+          (a, b) => a.line - b.line,
+        );
+        await insertRejects(trx, message.fileId, message.index, allRejects);
+        await insertOrphans(trx, message.fileId, written.orphans, dataset.orphanWaitSeconds);
+        const counts = {
+          read: rows.length + rejects.length,
+          inserted: written.inserted,
+          updated: written.updated,
+          rejected: allRejects.length,
+        };
+        const file = await holdWhileWaiting(
+          trx,
+          await completeChunk(trx, message.fileId, message.index, counts),
+        );
+        return {
+          ...base,
+          ...counts,
+          result: 'loaded',
+          waiting: written.orphans.length,
+          finishedFile: FINAL_STATES.includes(file.state) ? file : undefined,
+        };
+      });
+    if ((outcome.waiting ?? 0) > 0) await scheduleOrphanRetry(deps, message.fileId, 1);
+    return outcome;
   } catch (err) {
     if (classifyError(err) !== 'transient') {
       await recordChunkError(deps.db, message.fileId, message.index, errorMessage(err)).catch(() => {});

@@ -23,3 +23,23 @@ export const ChunkMessage = z.object({
   unterminated: z.boolean().optional(),
 });
 export type ChunkMessage = z.infer<typeof ChunkMessage>;
+
+/**
+ * Retry the rows of a multi-table file that wait for their parents (sent delayed, with backoff, on the
+ * chunk queue). Safe to deliver twice: the retry claims the waiting rows in the transaction that writes them.
+ */
+export const OrphanMessage = z.object({
+  kind: z.literal('orphans'),
+  fileId: z.number().int(),
+  /** 1-based: the backoff of the next retry grows with it. */
+  attempt: z.number().int().positive(),
+});
+export type OrphanMessage = z.infer<typeof OrphanMessage>;
+
+/** Anything on the chunk queue: a chunk (no `kind`, as split has always sent them) or an orphan retry. */
+export const LoadMessage = z.union([OrphanMessage, ChunkMessage]);
+export type LoadMessage = z.infer<typeof LoadMessage>;
+
+export function isOrphanMessage(message: LoadMessage): message is OrphanMessage {
+  return 'kind' in message && message.kind === 'orphans';
+}

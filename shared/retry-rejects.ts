@@ -5,9 +5,9 @@ import type { Database, FileRow } from './db/schema.ts';
 import { ConfigError } from './errors.ts';
 import { parseText } from './parsing.ts';
 import { newestFileByKey, type RejectRow } from './rejects.ts';
+import { writeDatasetRows } from './relations.ts';
 import type { Log } from './services.ts';
 import { type ValidRow, validateRecords } from './validation.ts';
-import { writeRows } from './writing.ts';
 
 export interface RetryDeps {
   db: Kysely<Database>;
@@ -87,7 +87,7 @@ async function loadChunkRetry(
   fileId: number,
   chunk: ChunkRetry,
 ): Promise<Counts> {
-  const written = await writeRows(trx, dataset, chunk.rows);
+  const written = await writeDatasetRows(trx, dataset, chunk.rows);
   const refused = new Set(written.rejects.map((r) => r.line));
   const loadedIds = [...chunk.candidates.values()].filter((r) => !refused.has(r.line)).map((r) => r.id);
   if (loadedIds.length > 0) await trx.deleteFrom('dropload.reject').where('id', 'in', loadedIds).execute();

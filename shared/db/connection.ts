@@ -1,4 +1,4 @@
-import { Kysely, PostgresDialect } from 'kysely';
+import { Kysely, type KyselyConfig, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import type { Database } from './schema.ts';
 
@@ -35,6 +35,6 @@ export function createPool(settings: ConnectionSettings): pg.Pool {
   return pool;
 }
 
-export function createDb(pool: pg.Pool): Kysely<Database> {
-  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+export function createDb(pool: pg.Pool, log?: KyselyConfig['log']): Kysely<Database> {
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }), log });
 }

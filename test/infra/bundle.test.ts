@@ -11,7 +11,7 @@ import { type LocalStack, startLocalStack } from '../../cli/local-stack.ts';
 import { buildApp } from '../../infra/build.ts';
 import { loadConfig } from '../../shared/config.ts';
 import { notificationFor } from '../../shared/s3-events.ts';
-import { resetDatabase } from '../support/pipeline.ts';
+import { resetDatabase, SAMPLE_TABLES } from '../support/pipeline.ts';
 import { LOCAL_CONTEXT, SYNTH_TIMEOUT_MS } from './helpers.ts';
 
 const run = promisify(execFile);
@@ -95,7 +95,7 @@ describe('the bundled handlers start and work', () => {
 
   beforeAll(async () => {
     files = await bundles(outdir);
-    await resetDatabase(['customers', 'orders', 'events']);
+    await resetDatabase(SAMPLE_TABLES);
     stack = await startLocalStack({
       config: await loadConfig(),
       env: { ...process.env, AWS_ENDPOINT_URL: undefined },

@@ -131,8 +131,10 @@ describe('functions', () => {
         POWERTOOLS_LOG_LEVEL: 'INFO',
       });
     }
+    // split sends chunks; load sends the delayed retries of rows waiting for their parents
     expect(env.split).toHaveProperty('DROPLOAD_CHUNK_QUEUE_URL');
-    expect(env.load).not.toHaveProperty('DROPLOAD_CHUNK_QUEUE_URL');
+    expect(env.load).toHaveProperty('DROPLOAD_CHUNK_QUEUE_URL');
+    expect(env.migrate).not.toHaveProperty('DROPLOAD_CHUNK_QUEUE_URL');
     for (const name of ['split', 'load']) {
       expect(env[name]).toHaveProperty('DROPLOAD_BUCKET');
       expect(env[name]?.DROPLOAD_REPORT_PREFIX).toBe('reports/');
@@ -219,7 +221,7 @@ describe('least privilege', () => {
     for (const st of s3) expect([st.Action].flat().every((a) => allowed.has(a))).toBe(true);
   });
 
-  it('only split may send to the chunk queue', () => {
+  it('only split (chunks) and load (orphan retries) may send to the chunk queue', () => {
     const [splitRole, loadRole, migrateRole] = ['Split', 'Load', 'Migrate'].map((n) =>
       functionRoleIds(template).find((id) => id.startsWith(`${n}Handler`)),
     );
@@ -228,7 +230,7 @@ describe('least privilege', () => {
         [st.Action].flat().includes('sqs:SendMessage'),
       );
     expect(sends(splitRole)).toHaveLength(1);
-    expect(sends(loadRole)).toHaveLength(0);
+    expect(sends(loadRole)).toHaveLength(1);
     expect(sends(migrateRole)).toHaveLength(0);
   });
 

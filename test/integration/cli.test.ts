@@ -3,7 +3,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import type { FileReport } from '../../cli/report.ts';
-import { resetDatabase } from '../support/pipeline.ts';
+import { resetDatabase, SAMPLE_TABLES } from '../support/pipeline.ts';
 
 const run = promisify(execFile);
 const cli = (args: string[], env: Record<string, string | undefined> = {}) =>
@@ -13,7 +13,7 @@ const cli = (args: string[], env: Record<string, string | undefined> = {}) =>
 
 describe('dropload run, end to end on the bundled samples', () => {
   it('loads every sample file and reports exact counts as JSON', async () => {
-    await resetDatabase(['customers', 'orders', 'events']);
+    await resetDatabase(SAMPLE_TABLES);
     const { stdout } = await cli(['run', 'samples/data', '--json']);
     const { files, timedOut } = JSON.parse(stdout) as { files: FileReport[]; timedOut: boolean };
     expect(timedOut).toBe(false);
@@ -29,6 +29,20 @@ describe('dropload run, end to end on the bundled samples', () => {
       ['incoming/customers/customers-2026-11-27.csv', 'customers', 'loaded', 7, 5, 2],
       ['incoming/events/events-2026-11-27.ndjson', 'events', 'loaded', 6, 4, 2],
       ['incoming/orders/orders-2026-11-27.csv', 'orders', 'loaded', 8, 4, 4],
+      ['incoming/shop/categories/categories.csv', 'shop-categories', 'loaded', 6, 6, 0],
+      ['incoming/shop/customers/customers.csv', 'shop-customers', 'loaded', 5, 4, 1],
+      ['incoming/shop/order-docs/order-docs.ndjson', 'shop-order-docs', 'loaded', 4, 4, 0],
+      ['incoming/shop/order-lines/order-lines.csv', 'shop-order-lines', 'loaded', 6, 6, 0],
+      ['incoming/shop/orders/orders.csv', 'shop-orders', 'loaded', 4, 4, 0],
+      [
+        'incoming/shop/product-categories/product-categories.csv',
+        'shop-product-categories',
+        'loaded',
+        6,
+        6,
+        0,
+      ],
+      ['incoming/shop/products/products.csv', 'shop-products', 'loaded', 4, 4, 0],
     ]);
     const orders = files[2];
     expect(orders?.rejects.map((r) => [r.line, r.column])).toEqual([
@@ -40,7 +54,7 @@ describe('dropload run, end to end on the bundled samples', () => {
   });
 
   it('exits 1 and names the failure when a file fails, and 2 on bad usage', async () => {
-    await resetDatabase(['customers', 'orders', 'events']);
+    await resetDatabase(SAMPLE_TABLES);
     const failed = await cli(['run', 'package.json', '--dataset', 'orders']).catch(
       (e: { code: number; stdout: string }) => e,
     );
@@ -50,6 +64,8 @@ describe('dropload run, end to end on the bundled samples', () => {
       (e: { code: number; stderr: string }) => e,
     );
     expect('code' in usage && usage.code).toBe(2);
-    expect(usage.stderr).toBe('dropload: --dataset nope: no such dataset (have customers, orders, events)\n');
+    expect(usage.stderr).toBe(
+      'dropload: --dataset nope: no such dataset (have customers, orders, events, shop-customers, shop-categories, shop-products, shop-product-categories, shop-orders, shop-order-lines, shop-order-docs)\n',
+    );
   });
 });

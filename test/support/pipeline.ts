@@ -4,8 +4,12 @@ import path from 'node:path';
 import { sql } from 'kysely';
 import { type LocalPipeline, type PipelineOptions, startPipeline } from '../../cli/local-pipeline.ts';
 import { runFiles, type Upload } from '../../cli/run.ts';
+import { SHOP_TABLES } from '../../samples/shop.ts';
 import { type DroploadConfig, type ResolvedConfig, resolveConfig } from '../../shared/config.ts';
 import { createDb, createPool } from '../../shared/db/connection.ts';
+
+/** The tables of the bundled sample datasets (dropload.config.ts), children first. */
+export const SAMPLE_TABLES = ['customers', 'orders', 'events', ...SHOP_TABLES];
 
 /**
  * Drops everything a previous test left in the shared database: the ledger schema and the given
