@@ -23,7 +23,6 @@ export class TableShapeError extends Error {
 
 /** Column name → SQL type of a table, read from the catalog so the database decides every cast. */
 type TableShape = Map<string, string>;
-const shapes = new WeakMap<object, Map<string, Promise<TableShape>>>();
 
 async function readShape(db: Kysely<Database>, table: string): Promise<TableShape> {
   const result = await sql<{ name: string; type: string }>`
@@ -35,20 +34,12 @@ async function readShape(db: Kysely<Database>, table: string): Promise<TableShap
   return new Map(result.rows.map((r) => [r.name, r.type]));
 }
 
+/**
+ * Read in the transaction that writes, not cached: one catalog query per chunk is cheap, and a
+ * migration that changes a table (a new column, a new type) is seen by the very next chunk.
+ */
 export function tableShape(db: Kysely<Database>, table: string): Promise<TableShape> {
-  let perDb = shapes.get(db);
-  if (!perDb) {
-    perDb = new Map();
-    shapes.set(db, perDb);
-  }
-  let shape = perDb.get(table);
-  if (!shape) {
-    shape = readShape(db, table);
-    // A failed read (table not migrated yet) must not be cached.
-    shape.catch(() => perDb.delete(table));
-    perDb.set(table, shape);
-  }
-  return shape;
+  return readShape(db, table);
 }
 
 function toText(value: unknown): string | null {
