@@ -34,10 +34,15 @@ function requireDatabaseUrl(command: string): string {
   return url;
 }
 
-function progressPrinter(): (reports: FileReport[]) => void {
+/** Live per-file progress on stderr, redrawn in place; cleared before the report is printed. */
+function progressPrinter() {
   let drawn = 0;
   const started = Date.now();
-  return (reports) => {
+  const clear = () => {
+    if (drawn > 0) process.stderr.write(`\x1b[${drawn}A\x1b[J`);
+    drawn = 0;
+  };
+  const draw = (reports: FileReport[]) => {
     const seconds = (Date.now() - started) / 1000;
     const lines = reports.map((r) => {
       const rate = seconds > 0 ? Math.round(r.rows.read / seconds) : 0;
@@ -48,6 +53,7 @@ function progressPrinter(): (reports: FileReport[]) => void {
     );
     drawn = lines.length;
   };
+  return { draw, clear };
 }
 
 program
@@ -74,12 +80,13 @@ program
         logLevel: globals().verbose ? 'INFO' : 'WARN',
       });
       try {
-        const live = !opts.json && process.stderr.isTTY;
+        const progress = !opts.json && process.stderr.isTTY ? progressPrinter() : undefined;
         const { reports, timedOut } = await runFiles(pipeline, uploads, {
           timeoutMs: opts.timeout * 1000,
           rejectsShown: 10,
-          onProgress: live ? progressPrinter() : undefined,
+          onProgress: progress?.draw,
         });
+        progress?.clear();
         if (opts.json) process.stdout.write(`${JSON.stringify({ files: reports, timedOut }, null, 2)}\n`);
         else process.stdout.write(`${renderReports(reports)}\n`);
         if (timedOut) process.stderr.write(`timed out after ${opts.timeout}s waiting for files to finish\n`);
