@@ -133,6 +133,18 @@ describe('bad input', () => {
     expect(reject?.raw).toBe(`${long.slice(0, 1024)}…`);
   });
 
+  it('a key with spaces, +, unicode and percent signs round-trips through the S3 event and loads', async () => {
+    const key = 'incoming/rows/Q4 report+final ü 100%25 (2).csv';
+    const { reports } = await p.load(key, 'id,note\n35,weird key\n');
+    expect(reports[0]).toMatchObject({ key, state: 'loaded', rows: { read: 1, loaded: 1 } });
+    const file = await db
+      .selectFrom('dropload.file')
+      .select('key')
+      .where('key', '=', key)
+      .executeTakeFirstOrThrow();
+    expect(file.key).toBe(key);
+  });
+
   it('values that look like SQL are stored literally', async () => {
     const evil = `'); DROP TABLE bad_rows; --`;
     await p.load(
