@@ -80,7 +80,11 @@ const datasetShape = z.object({
 });
 const configShape = z.object({
   datasets: z.array(datasetShape).min(1, 'at least one dataset'),
-  migrations: z.union([z.string(), z.record(z.string(), z.any())]).optional(),
+  migrations: z
+    .union([z.string(), z.record(z.string(), z.object({ up: z.function() }).loose())], {
+      error: 'a folder path, or a record of migration modules with an `up` function',
+    })
+    .optional(),
 });
 
 function checkTargets(d: Dataset, def: DatasetDefinition, where: string): void {
