@@ -12,6 +12,8 @@ export interface RecordSpan {
   line: number;
   /** The record ran to end of input inside an open quote. */
   unterminated: boolean;
+  /** Physical lines the record covers: more than one when quoted fields hold newlines. */
+  lines: number;
 }
 
 export interface ScannerOptions {
@@ -39,6 +41,7 @@ export class RecordScanner {
   #fieldStart = true;
   #justClosed = false;
   #blank = true;
+  #lastWasLf = false;
 
   constructor(options: ScannerOptions, onRecord: (span: RecordSpan) => void) {
     this.#csv = options.format === 'csv';
@@ -52,6 +55,11 @@ export class RecordScanner {
 
   get position(): number {
     return this.#pos;
+  }
+
+  /** The physical line the scanner is on (1-based). */
+  get line(): number {
+    return this.#line;
   }
 
   push(bytes: Uint8Array): void {
@@ -90,16 +98,18 @@ export class RecordScanner {
       }
     }
     this.#pos = base + bytes.length;
+    if (bytes.length > 0) this.#lastWasLf = bytes[bytes.length - 1] === LF;
   }
 
   /** Flushes a last record that has no trailing newline. */
   end(): void {
-    this.#endRecord(this.#pos, this.#inQuote);
+    this.#endRecord(this.#pos, this.#inQuote, this.#lastWasLf ? 0 : 1);
   }
 
-  #endRecord(end: number, unterminated: boolean): void {
+  #endRecord(end: number, unterminated: boolean, unfinishedLine = 0): void {
     if (!this.#blank || unterminated) {
-      this.#onRecord({ start: this.#recordStart, end, line: this.#recordLine, unterminated });
+      const lines = this.#line - this.#recordLine + unfinishedLine;
+      this.#onRecord({ start: this.#recordStart, end, line: this.#recordLine, unterminated, lines });
     }
     this.#recordStart = end;
     this.#recordLine = this.#line;
@@ -118,6 +128,8 @@ export interface ChunkPlan {
   records: number;
   /** One record over the size limit, to be rejected without being read. */
   oversized: boolean;
+  /** For an unterminated record: the physical lines it swallowed. */
+  lines?: number;
   unterminated: boolean;
 }
 
@@ -131,6 +143,8 @@ export interface FilePlan {
   chunks: ChunkPlan[];
   records: number;
   bytes: number;
+  /** Physical lines in the file (a last line without a newline counts). */
+  lines: number;
 }
 
 export interface PlanOptions {
@@ -148,7 +162,15 @@ const BOM = [0xef, 0xbb, 0xbf];
  */
 export async function planChunks(source: AsyncIterable<Uint8Array>, options: PlanOptions): Promise<FilePlan> {
   const chunks: ChunkPlan[] = [];
-  const plan: FilePlan = { bom: false, headerLine: 1, headerOversized: false, chunks, records: 0, bytes: 0 };
+  const plan: FilePlan = {
+    bom: false,
+    headerLine: 1,
+    headerOversized: false,
+    chunks,
+    records: 0,
+    bytes: 0,
+    lines: 0,
+  };
   const wantHeader = options.format === 'csv';
   let headerSpan: RecordSpan | undefined;
   const headerBytes: Uint8Array[] = [];
@@ -178,6 +200,7 @@ export async function planChunks(source: AsyncIterable<Uint8Array>, options: Pla
         records: 1,
         oversized,
         unterminated: span.unterminated,
+        ...(span.unterminated ? { lines: span.lines } : {}),
       });
       return;
     }
@@ -238,6 +261,7 @@ export async function planChunks(source: AsyncIterable<Uint8Array>, options: Pla
   done.end();
   close();
   plan.bytes = done.position;
+  plan.lines = done.line;
   if (headerSpan && !plan.headerOversized) {
     const all = concat(...headerBytes);
     plan.header = all.subarray(headerSpan.start - dataOffset, headerSpan.end - dataOffset);

@@ -112,7 +112,7 @@ export async function splitObject(deps: PipelineDeps, ref: ObjectRef): Promise<S
           plan.chunks,
           columns ?? null,
           plan.records,
-          plan.records === 0 ? 'file has a header but no data rows' : null,
+          fileNote(dataset, plan, columns),
         ),
       );
     const sent = await sendChunks(deps, file, dataset, source, columns);
@@ -148,12 +148,29 @@ async function rejectFile(
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
+/** What a person should know about a file that loads anyway: no rows, or columns nothing reads. */
+function fileNote(dataset: Dataset, plan: FilePlan, columns: string[] | undefined): string | null {
+  const notes: string[] = [];
+  if (plan.records === 0) notes.push('file has a header but no data rows');
+  const ignored = (columns ?? []).filter((c) => !dataset.fields.includes(c));
+  if (ignored.length > 0)
+    notes.push(`columns not in the schema were ignored: ${ignored.map((c) => `"${c}"`).join(', ')}`);
+  return notes.length > 0 ? notes.join('; ') : null;
+}
+
 /** File-level checks before any row loads; returns the CSV header. Throws FileRejectedError with the reason. */
 export function checkFile(dataset: Dataset, plan: FilePlan, size: number): string[] | undefined {
   if (size === 0) throw new FileRejectedError('file is empty (0 bytes)');
   if (dataset.format === 'ndjson') {
     if (plan.records === 0) throw new FileRejectedError('file has no records (only blank lines)');
     return undefined;
+  }
+  const open = plan.chunks.find((c) => c.unterminated && (c.lines ?? 1) > 1);
+  if (open) {
+    // Loading the rows before it and rejecting "one record" would silently drop every line after the quote.
+    throw new FileRejectedError(
+      `line ${open.firstLine}: a quoted field opened here is never closed, so the remaining ${open.lines} lines would read as one value; nothing was loaded: close the quote and drop the file again`,
+    );
   }
   if (plan.headerOversized) {
     throw new FileRejectedError(
@@ -172,6 +189,11 @@ export function checkFile(dataset: Dataset, plan: FilePlan, size: number): strin
       `header (line ${plan.headerLine}) is not valid UTF-8; save the file as UTF-8`,
     );
   }
+  if (plan.records === 0 && /\r[^\n]/.test(new TextDecoder().decode(head))) {
+    throw new FileRejectedError(
+      'file uses CR-only line endings (classic Mac); save it with LF or CRLF line endings',
+    );
+  }
   const columns = parseHeader(head, dataset.delimiter);
   const seen = new Map<string, number>();
   columns.forEach((c, i) => {
@@ -182,6 +204,16 @@ export function checkFile(dataset: Dataset, plan: FilePlan, size: number): strin
     seen.set(c, i);
   });
   const missing = requiredFields(dataset).filter((f) => !seen.has(f));
+  const unknown = columns.filter((c) => !dataset.fields.includes(c));
+  // A column that differs from a field only in case or spacing is a typo, not an extra column.
+  for (const field of dataset.fields.filter((f) => !seen.has(f))) {
+    const near = unknown.find((c) => c.toLowerCase() === field.toLowerCase());
+    if (near !== undefined) {
+      throw new FileRejectedError(
+        `header column "${near}" differs from the schema's field "${field}" only in case`,
+      );
+    }
+  }
   if (missing.length > 0) {
     throw new FileRejectedError(
       `header lacks required column(s) ${missing.map((m) => `"${m}"`).join(', ')}; found ${columns.map((c) => `"${c}"`).join(', ')}`,

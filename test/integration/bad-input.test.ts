@@ -85,20 +85,38 @@ describe('bad input', () => {
     expect(reports[0]?.error).toBe('file has a header but no data rows');
   });
 
-  it('an unbalanced quote at the end of the file rejects that record only', async () => {
-    const { reports } = await p.load(
-      'incoming/rows/unbalanced.csv',
-      'id,note\n1,fine\n2,"never closed\n3,tail\n',
-    );
+  it('an unbalanced quote on the last line rejects that record only', async () => {
+    const { reports } = await p.load('incoming/rows/unbalanced.csv', 'id,note\n1,fine\n2,"never closed');
     expect(reports[0]?.rows).toMatchObject({ read: 2, loaded: 1, rejected: 1 });
     expect(await rejectsFor('incoming/rows/unbalanced.csv')).toEqual([
-      {
-        line: 3,
-        column: null,
-        reason: 'malformed CSV: Quoted field unterminated',
-        raw: '2,"never closed\n3,tail',
-      },
+      { line: 3, column: null, reason: 'malformed CSV: Quoted field unterminated', raw: '2,"never closed' },
     ]);
+  });
+
+  it('a quote never closed that would swallow the lines after it fails the file, loading nothing', async () => {
+    const body = 'id,note\n101,fine\n102,"never closed\n103,tail\n104,more\n';
+    const { reports } = await p.load('incoming/rows/swallow.csv', body);
+    expect(reports[0]?.state).toBe('failed');
+    expect(reports[0]?.error).toBe(
+      'line 3: a quoted field opened here is never closed, so the remaining 3 lines would read as one value; nothing was loaded: close the quote and drop the file again',
+    );
+    expect(await notes(101, 104)).toEqual([]);
+  });
+
+  it('CR-only line endings fail the file instead of loading a header with no rows', async () => {
+    const { reports } = await p.load('incoming/rows/mac.csv', 'id,note\r5,a\r6,b\r');
+    expect(reports[0]?.state).toBe('failed');
+    expect(reports[0]?.error).toBe(
+      'file uses CR-only line endings (classic Mac); save it with LF or CRLF line endings',
+    );
+  });
+
+  it('a header column that differs from a field only in case fails with a hint; unknown columns are noted', async () => {
+    const { reports } = await p.load('incoming/rows/case.csv', 'ID,note\n7,x\n');
+    expect(reports[0]?.error).toBe('header column "ID" differs from the schema\'s field "id" only in case');
+    const extra = await p.load('incoming/rows/extra.csv', 'id,note,colour\n8,x,red\n');
+    expect(extra.reports[0]).toMatchObject({ state: 'loaded', rows: { loaded: 1 } });
+    expect(extra.reports[0]?.error).toBe('columns not in the schema were ignored: "colour"');
   });
 
   it('bytes that are not UTF-8 reject only their line, with the line number', async () => {

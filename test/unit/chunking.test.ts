@@ -13,7 +13,9 @@ async function planEveryWay(input: string | Uint8Array, options: Parameters<type
   return first;
 }
 
-function scan(input: string | Uint8Array, format: 'csv' | 'ndjson' = 'csv', split = 0): RecordSpan[] {
+type Span = Omit<RecordSpan, 'lines'>;
+
+function scanWithLines(input: string | Uint8Array, format: 'csv' | 'ndjson' = 'csv', split = 0): RecordSpan[] {
   const bytes = typeof input === 'string' ? utf8(input) : input;
   const out: RecordSpan[] = [];
   const scanner = new RecordScanner({ format, delimiter: ',' }, (s) => out.push(s));
@@ -23,7 +25,11 @@ function scan(input: string | Uint8Array, format: 'csv' | 'ndjson' = 'csv', spli
   return out;
 }
 
-const span = (start: number, end: number, line: number, unterminated = false): RecordSpan => ({
+function scan(input: string | Uint8Array, format: 'csv' | 'ndjson' = 'csv', split = 0): Span[] {
+  return scanWithLines(input, format, split).map(({ lines: _lines, ...rest }) => rest);
+}
+
+const span = (start: number, end: number, line: number, unterminated = false): Span => ({
   start,
   end,
   line,
@@ -31,6 +37,18 @@ const span = (start: number, end: number, line: number, unterminated = false): R
 });
 
 describe('RecordScanner', () => {
+  it('counts the physical lines each record covers, an unclosed quote to the end of input included', () => {
+    expect(scanWithLines('a\n"b\nc"\nd\n').map((r) => r.lines)).toEqual([1, 2, 1]);
+    expect(scanWithLines('a\n"b\nc\nd\n').map((r) => [r.line, r.lines, r.unterminated])).toEqual([
+      [1, 1, false],
+      [2, 3, true],
+    ]);
+    expect(scanWithLines('a\n"b').map((r) => [r.line, r.lines, r.unterminated])).toEqual([
+      [1, 1, false],
+      [2, 1, true],
+    ]);
+  });
+
   it('ends a record at each LF and reports its start line', () => {
     expect(scan('a,b\n1,2\n')).toEqual([span(0, 4, 1), span(4, 8, 2)]);
   });
@@ -88,7 +106,10 @@ describe('RecordScanner', () => {
     scanner.push(utf8('a\nb\n'));
     expect(scanner.position).toBe(7);
     scanner.end();
-    expect(out).toEqual([span(3, 5, 10), span(5, 7, 11)]);
+    expect(out).toEqual([
+      { ...span(3, 5, 10), lines: 1 },
+      { ...span(5, 7, 11), lines: 1 },
+    ]);
   });
 
   it('uses the configured delimiter for field starts', () => {
@@ -97,7 +118,11 @@ describe('RecordScanner', () => {
     // After `;` a quote opens a field; after `,` (not the delimiter here) it does not.
     scanner.push(utf8('a;"x\ny"\nb,"c\nd\n'));
     scanner.end();
-    expect(out).toEqual([span(0, 8, 1), span(8, 13, 3), span(13, 15, 4)]);
+    expect(out).toEqual([
+      { ...span(0, 8, 1), lines: 2 },
+      { ...span(8, 13, 3), lines: 1 },
+      { ...span(13, 15, 4), lines: 1 },
+    ]);
   });
 });
 
@@ -153,6 +178,7 @@ describe('planChunks', () => {
       chunks: [],
       records: 0,
       bytes: 3,
+      lines: 1,
     });
     const empty = await planEveryWay('');
     expect(empty).toEqual({
@@ -162,6 +188,7 @@ describe('planChunks', () => {
       chunks: [],
       records: 0,
       bytes: 0,
+      lines: 1,
     });
   });
 
@@ -245,7 +272,7 @@ describe('planChunks', () => {
   it('isolates a quote left open at end of file as one unterminated record', async () => {
     const input = 'a,b\n1,2\n3,"open\n4,5\n';
     const p = await planEveryWay(input);
-    expect(spans(p)).toEqual([chunk(4, 8, 2, 1), chunk(8, 20, 3, 1, { unterminated: true })]);
+    expect(spans(p)).toEqual([chunk(4, 8, 2, 1), chunk(8, 20, 3, 1, { unterminated: true, lines: 2 })]);
     expect(p.records).toBe(2);
     expect(p.bytes).toBe(20);
   });
@@ -255,7 +282,7 @@ describe('planChunks', () => {
     const p = await planEveryWay(input, { maxRecordBytes: 16 });
     expect(spans(p)).toEqual([
       chunk(2, 4, 2, 1),
-      chunk(4, 36, 3, 1, { oversized: true, unterminated: true }),
+      chunk(4, 36, 3, 1, { oversized: true, unterminated: true, lines: 1 }),
     ]);
   });
 

@@ -61,7 +61,7 @@ export const chunk = (
   end: number,
   firstLine: number,
   records: number,
-  flags: { oversized?: boolean; unterminated?: boolean } = {},
+  flags: { oversized?: boolean; unterminated?: boolean; lines?: number } = {},
 ): Span => ({
   start,
   end,
@@ -69,4 +69,5 @@ export const chunk = (
   records,
   oversized: flags.oversized ?? false,
   unterminated: flags.unterminated ?? false,
+  ...(flags.lines !== undefined ? { lines: flags.lines } : {}),
 });
