@@ -8,6 +8,7 @@ import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import config from '#dropload-config';
 import { backoffSeconds } from '../shared/backoff.ts';
+import { continueInOrder } from '../shared/chunk-queue.ts';
 import { classifyError } from '../shared/errors.ts';
 import { lazyDeps, logger, metrics } from '../shared/lambda-deps.ts';
 import { loadChunk } from '../shared/load-service.ts';
@@ -45,6 +46,7 @@ export function createLoadHandler(deps: () => Promise<PipelineDeps>, log: Logger
     const started = performance.now();
     try {
       const outcome = await loadChunk(d, message);
+      if (outcome.result !== 'file-failed') await continueInOrder(d, message);
       if (outcome.finishedFile) await writeReceipt(d, outcome.finishedFile);
       log.info('chunk', { ...outcome, finishedFile: outcome.finishedFile?.state });
       meter.addMetric('RowsLoaded', MetricUnit.Count, outcome.inserted + outcome.updated);

@@ -1,12 +1,11 @@
-import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import type { Transaction } from 'kysely';
+import { sendPendingChunks } from './chunk-queue.ts';
 import { type FilePlan, planChunks } from './chunking.ts';
 import { expandAndPlan, expandedObject, isGzip } from './compressed.ts';
 import { type Dataset, datasetForKey } from './dataset.ts';
 import type { Database, FileRow } from './db/schema.ts';
-import { FileRejectedError, TransientError } from './errors.ts';
-import { failFile, pendingChunks, recordPlan, registerFile } from './ledger.ts';
-import type { ChunkMessage } from './messages.ts';
+import { FileRejectedError } from './errors.ts';
+import { failFile, recordPlan, registerFile } from './ledger.ts';
 import { headObject, type PinnedObject, streamObject } from './object-store.ts';
 import { parseHeader } from './parsing.ts';
 import type { ObjectRef } from './s3-events.ts';
@@ -222,54 +221,18 @@ export function checkFile(dataset: Dataset, plan: FilePlan, size: number): strin
   return columns;
 }
 
-const SQS_BATCH = 10;
-
-/** Sends a message per pending chunk in SendMessageBatch calls; any failed entry fails the split, which is retried. */
+/** Sends the file's pending chunks (only the first, for datasets that load a file in order). */
 async function sendChunks(
   deps: PipelineDeps,
   file: FileRow,
   dataset: Dataset,
-  pinned: PinnedObject,
+  source: PinnedObject,
   columns: string[] | undefined,
 ): Promise<number> {
-  const pending = await pendingChunks(deps.db, file.id);
-  const count =
-    (
-      await deps.db
-        .selectFrom('dropload.file')
-        .select('chunk_count')
-        .where('id', '=', file.id)
-        .executeTakeFirstOrThrow()
-    ).chunk_count ?? pending.length;
-  const messages: ChunkMessage[] = pending.map((c) => ({
-    fileId: file.id,
-    dataset: dataset.name,
-    bucket: pinned.bucket,
-    key: pinned.key,
-    ...(pinned.versionId ? { versionId: pinned.versionId } : {}),
-    etag: pinned.etag,
-    index: c.idx,
-    count,
-    start: c.start_byte,
-    end: c.end_byte,
-    firstLine: c.first_line,
-    ...(columns ? { columns } : {}),
-    ...(c.oversized ? { oversized: true } : {}),
-    ...(c.unterminated ? { unterminated: true } : {}),
-  }));
-  for (let i = 0; i < messages.length; i += SQS_BATCH) {
-    const batch = messages.slice(i, i + SQS_BATCH);
-    const res = await deps.sqs.send(
-      new SendMessageBatchCommand({
-        QueueUrl: deps.chunkQueueUrl,
-        Entries: batch.map((m) => ({ Id: String(m.index), MessageBody: JSON.stringify(m) })),
-      }),
-    );
-    if (res.Failed && res.Failed.length > 0) {
-      throw new TransientError(
-        `chunk queue refused ${res.Failed.length} message(s): ${res.Failed[0]?.Message}`,
-      );
-    }
-  }
-  return messages.length;
+  const { chunk_count } = await deps.db
+    .selectFrom('dropload.file')
+    .select('chunk_count')
+    .where('id', '=', file.id)
+    .executeTakeFirstOrThrow();
+  return sendPendingChunks(deps, file.id, chunk_count ?? 0, dataset, source, columns);
 }

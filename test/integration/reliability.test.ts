@@ -4,6 +4,7 @@ import { type Kysely, sql } from 'kysely';
 import type { Migration } from 'kysely/migration';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { continueInOrder } from '../../shared/chunk-queue.ts';
 import { defineDataset } from '../../shared/dataset.ts';
 import type { Database } from '../../shared/db/schema.ts';
 import { loadChunk } from '../../shared/load-service.ts';
@@ -14,7 +15,7 @@ import { startTestPipeline, type TestPipeline } from '../support/pipeline.ts';
 
 const tables: Migration = {
   async up(db: Kysely<unknown>) {
-    for (const name of ['rel_items', 'rel_gated', 'rel_snap']) {
+    for (const name of ['rel_items', 'rel_gated', 'rel_snap', 'rel_latest']) {
       await db.schema
         .createTable(name)
         .addColumn('id', 'integer', (c) => c.primaryKey())
@@ -40,6 +41,15 @@ const config = {
       checks: { minRows: 2, unique: ['label'] },
     }),
     defineDataset({
+      name: 'latest',
+      format: 'csv',
+      table: 'rel_latest',
+      mode: 'upsert',
+      key: ['id'],
+      schema: row,
+      chunkBytes: 64 * 1024,
+    }),
+    defineDataset({
       name: 'snap',
       format: 'csv',
       table: 'rel_snap',
@@ -58,7 +68,7 @@ const count = async (table: string) =>
   (await sql<{ n: number }>`select count(*)::int as n from ${sql.table(table)}`.execute(db)).rows[0]?.n;
 
 beforeAll(async () => {
-  p = await startTestPipeline(config, ['rel_items', 'rel_gated', 'rel_snap']);
+  p = await startTestPipeline(config, ['rel_items', 'rel_gated', 'rel_snap', 'rel_latest'], { workers: 4 });
   db = p.deps.db;
 });
 afterAll(async () => {
@@ -143,6 +153,21 @@ describe('per-file atomic publish', () => {
   });
 });
 
+describe('upsert across chunks', () => {
+  it("keeps the file's last line per key, whatever order workers pick chunks up in", async () => {
+    for (const round of [1, 2, 3]) {
+      const lines = ['id,label', `1,FIRST ${round}`];
+      for (let i = 2; i <= 6000; i++) lines.push(`${i},row ${i} ${PAD}`);
+      lines.push(`1,LAST ${round}`);
+      const { reports } = await p.load(`incoming/latest/round-${round}.csv`, `${lines.join('\n')}\n`);
+      expect(reports[0]?.chunks.total).toBeGreaterThan(3);
+      expect(reports[0]?.rows.read).toBe(6001);
+      const { rows } = await sql<{ label: string }>`select label from rel_latest where id = 1`.execute(db);
+      expect(rows).toEqual([{ label: `LAST ${round}` }]);
+    }
+  });
+});
+
 describe('new versions of a key', () => {
   it('replace: the new version removes the previous version’s rows in the publishing transaction', async () => {
     await p.load('incoming/snap/today.csv', csv(1, 3));
@@ -198,6 +223,43 @@ describe('exactly once, with chunks the test delivers itself', () => {
     }
     return messages.sort((a, b) => a.index - b.index);
   }
+
+  it('an upsert file is handed out one chunk at a time: split sends the first, each load the next', async () => {
+    const lines = ['id,label', '1,FIRST'];
+    for (let i = 2; i <= 4000; i++) lines.push(`${i},row ${i} ${PAD}`);
+    lines.push('1,LAST');
+    const key = 'incoming/latest/chained.csv';
+    const put = await p.stack.s3.send(
+      new PutObjectCommand({ Bucket: p.stack.bucket, Key: key, Body: `${lines.join('\n')}\n` }),
+    );
+    const outcome = await splitObject(parked, {
+      bucket: p.stack.bucket,
+      key,
+      etag: put.ETag?.replace(/"/g, ''),
+    });
+    expect(outcome.chunks).toBe(1);
+    const seen: number[] = [];
+    for (;;) {
+      const res = await p.stack.sqs.send(
+        new ReceiveMessageCommand({
+          QueueUrl: parked.chunkQueueUrl,
+          MaxNumberOfMessages: 10,
+          WaitTimeSeconds: 1,
+        }),
+      );
+      const messages = (res.Messages ?? []).map((m) => ChunkMessage.parse(JSON.parse(m.Body ?? '{}')));
+      if (messages.length === 0) break;
+      expect(messages).toHaveLength(1);
+      const [message] = messages as [ChunkMessage];
+      seen.push(message.index);
+      await loadChunk(parked, message);
+      await continueInOrder(parked, message);
+    }
+    expect(seen).toEqual([...Array(seen.length).keys()]);
+    expect(seen.length).toBeGreaterThan(2);
+    const { rows } = await sql<{ label: string }>`select label from rel_latest where id = 1`.execute(db);
+    expect(rows).toEqual([{ label: 'LAST' }]);
+  });
 
   it('a chunk delivered twice at once and again later loads once', async () => {
     const [chunk] = await splitParked('incoming/items/race.csv', csv(500, 549));
