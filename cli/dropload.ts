@@ -6,7 +6,6 @@ import { migrateToLatest } from '../shared/db/migrate.ts';
 import { FINAL_STATES } from '../shared/db/schema.ts';
 import { ConfigError } from '../shared/errors.ts';
 import { listFiles } from '../shared/ledger.ts';
-import { encodeS3Key } from '../shared/s3-events.ts';
 import { startPipeline } from './local-pipeline.ts';
 import { registerOpsCommands } from './ops.ts';
 import { type FileReport, renderReports, reportOf } from './report.ts';
@@ -128,7 +127,7 @@ program
       ].join('\n'),
     );
     const stopWatching = pipeline.watchBucket((ref) =>
-      process.stdout.write(`received s3://${ref.bucket}/${encodeS3Key(ref.key)}\n`),
+      process.stdout.write(`received s3://${ref.bucket}/${ref.key}\n`),
     );
     await new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);

@@ -12,7 +12,6 @@ import {
   replayDeadLetters,
 } from '../shared/replay.ts';
 import { type RetryResult, retryRejects } from '../shared/retry-rejects.ts';
-import { encodeS3Key } from '../shared/s3-events.ts';
 import { resolveBucket, resolveQueues, withLedger } from './ops-resources.ts';
 
 type Globals = () => { config?: string; verbose?: boolean };
@@ -47,7 +46,7 @@ export function backfillLine(item: BackfillItem): string {
     item.action
   ];
   const at = item.lastModified ? `  ${item.lastModified.toISOString()}` : '';
-  return `${verb.padEnd(14)}  s3://${item.ref.bucket}/${encodeS3Key(item.ref.key)}  etag ${item.ref.etag}${at}`;
+  return `${verb.padEnd(14)}  s3://${item.ref.bucket}/${item.ref.key}  etag ${item.ref.etag}${at}`;
 }
 
 export function replayLines(result: ReplayResult, queue: QueueName): string[] {
@@ -157,7 +156,7 @@ function registerRejects(program: Command, globals: Globals) {
       const { file, rejects } = await withLedger('rejects', (db) => listRejects(db, key));
       if (!opts.csv) {
         out(
-          `s3://${file.bucket}/${encodeS3Key(file.key)} (file ${file.id}, ${file.dataset}): ${rejects.length} rejected row(s)`,
+          `s3://${file.bucket}/${file.key} (file ${file.id}, ${file.dataset}): ${rejects.length} rejected row(s)`,
         );
         for (const r of rejects) out(rejectLine(r));
         return;

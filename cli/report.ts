@@ -17,6 +17,8 @@ export interface FileReport {
   };
   seconds: number | null;
   error: string | null;
+  /** Something about this run a person should know (e.g. the upload was a version already loaded). */
+  note?: string;
   rejects: { line: number; column: string | null; reason: string }[];
 }
 
@@ -89,6 +91,7 @@ export function renderReports(reports: FileReport[], detail = true): string {
   );
   if (detail) {
     for (const r of reports) {
+      if (r.note) lines.push('', `${r.key}: note: ${r.note}`);
       if (r.error) lines.push('', `${r.key}: ${r.state === 'failed' ? 'FAILED' : 'note'}: ${r.error}`);
       if (r.rejects.length > 0) {
         lines.push('', `${r.key}: first ${r.rejects.length} of ${r.rows.rejected} rejected rows:`);

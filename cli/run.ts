@@ -15,17 +15,29 @@ export interface Upload {
   dataset: Dataset;
 }
 
-async function expand(paths: string[]): Promise<string[]> {
-  const out: string[] = [];
+interface LocalFile {
+  file: string;
+  /** The folder given on the command line it was found under (its own folder for a file argument). */
+  base: string;
+}
+
+async function expand(paths: string[]): Promise<LocalFile[]> {
+  const out: LocalFile[] = [];
   for (const p of paths) {
     const s = await stat(p).catch(() => undefined);
     if (!s) throw new ConfigError(`no such file: ${p}`);
     if (s.isDirectory()) {
       const entries = (await readdir(p, { recursive: true, withFileTypes: true })).filter((e) => e.isFile());
-      out.push(...entries.map((e) => path.join(e.parentPath, e.name)).sort());
-    } else out.push(p);
+      const files = entries.map((e) => path.join(e.parentPath, e.name)).sort();
+      out.push(...files.map((file) => ({ file, base: p })));
+    } else out.push({ file: p, base: path.dirname(p) });
   }
   return out;
+}
+
+/** The key's tail: the path below the dataset's folder (or the folder given), so `2024/01.csv` and `2025/01.csv` stay apart. */
+function keyTail(file: string, from: string): string {
+  return path.relative(from, file).split(path.sep).join('/');
 }
 
 /** Which dataset a local file goes to: `--dataset`, else the nearest folder named like a dataset. */
@@ -40,17 +52,29 @@ export async function planUploads(
       `--dataset ${datasetName}: no such dataset (have ${config.datasets.map((d) => d.name).join(', ')})`,
     );
   }
-  return (await expand(paths)).map((file) => {
-    const folders = path.resolve(file).split(path.sep).slice(0, -1).reverse();
-    const folder = folders.find((f) => config.datasets.some((d) => d.name === f));
-    const dataset = named ?? config.datasets.find((d) => d.name === folder);
+  const uploads = (await expand(paths)).map(({ file, base }) => {
+    const absolute = path.resolve(file);
+    const parts = absolute.split(path.sep);
+    // The nearest enclosing folder named like a dataset.
+    const at = parts.findLastIndex(
+      (f, i) => i < parts.length - 1 && config.datasets.some((d) => d.name === f),
+    );
+    const dataset = named ?? (at >= 0 ? config.datasets.find((d) => d.name === parts[at]) : undefined);
     if (!dataset) {
       throw new ConfigError(
         `${file}: cannot tell its dataset; pass --dataset or put it in a folder named after one`,
       );
     }
-    return { path: file, key: `${dataset.prefix}${path.basename(file)}`, dataset };
+    const from = !named && at >= 0 ? parts.slice(0, at + 1).join(path.sep) : path.resolve(base);
+    return { path: file, key: `${dataset.prefix}${keyTail(absolute, from)}`, dataset };
   });
+  const seen = new Map<string, string>();
+  for (const u of uploads) {
+    const other = seen.get(u.key);
+    if (other) throw new ConfigError(`${other} and ${u.path} would both upload to ${u.key}`);
+    seen.set(u.key, u.path);
+  }
+  return uploads;
 }
 
 export type Progress = (reports: FileReport[]) => void;
@@ -61,6 +85,8 @@ export async function runFiles(
   uploads: Upload[],
   options: { timeoutMs: number; rejectsShown: number; onProgress?: Progress },
 ): Promise<{ reports: FileReport[]; timedOut: boolean }> {
+  // Registered well before this run started: the same bytes were loaded before, and are not loaded again.
+  const earlier = Date.now() - 2000;
   const refs: ObjectRef[] = [];
   for (const u of uploads) refs.push(await pipeline.upload(u.path, u.key));
   const { db } = pipeline.deps;
@@ -80,6 +106,12 @@ export async function runFiles(
           return f ? withRejects(db, f, options.rejectsShown) : queuedReport(ref.key);
         }),
       );
+      reports.forEach((r, i) => {
+        const f = current[i];
+        if (f && f.created_at.getTime() < earlier) {
+          r.note = `this exact version was already loaded at ${f.created_at.toISOString()}; nothing was loaded again (the counts are that load's)`;
+        }
+      });
       return { reports, timedOut: !done };
     }
     options.onProgress?.(refs.map((ref, i) => (current[i] ? reportOf(current[i]) : queuedReport(ref.key))));
