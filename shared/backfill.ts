@@ -1,7 +1,7 @@
 import { type _Object, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { Kysely } from 'kysely';
-import { type Database, FINAL_STATES } from './db/schema.ts';
+import type { Database } from './db/schema.ts';
 import { ConfigError, TransientError } from './errors.ts';
 import { notificationFor, type ObjectRef, unquoteEtag } from './s3-events.ts';
 import type { Log } from './services.ts';
@@ -90,7 +90,15 @@ async function seenVersions(
     .select(['key', 'etag'])
     .where('bucket', '=', bucket)
     .where('key', 'in', keys);
-  if (finishedOnly) query = query.where('state', 'in', [...FINAL_STATES]);
+  // Resuming re-announces what may still load: unfinished files, and failed ones none of whose rows loaded.
+  if (finishedOnly) {
+    query = query.where((eb) =>
+      eb.or([
+        eb('state', 'in', ['loaded', 'skipped']),
+        eb.and([eb('state', '=', 'failed'), eb('chunks_done', '>', 0)]),
+      ]),
+    );
+  }
   const rows = await query.execute();
   return new Set(rows.map((r) => `${r.key}\0${r.etag}`));
 }

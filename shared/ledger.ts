@@ -56,6 +56,48 @@ export async function registerFile(
   return { file: existing, created: false };
 }
 
+/** A failed file none of whose chunks loaded: announcing it again may load it (nothing of it is in the tables). */
+export function retriable(file: FileRow): boolean {
+  return file.state === 'failed' && file.chunks_done === 0;
+}
+
+/** Resets a retriable failed file for a new split; its chunk plan is made again. */
+export async function retryFile(db: Kysely<Database>, id: number): Promise<FileRow> {
+  return db.transaction().execute(async (trx) => {
+    await trx.deleteFrom('dropload.chunk').where('file_id', '=', id).execute();
+    await trx.deleteFrom('dropload.reject').where('file_id', '=', id).execute();
+    return (
+      trx
+        .updateTable('dropload.file')
+        .set({
+          state: 'splitting',
+          error: null,
+          chunk_count: null,
+          rows_read: 0,
+          rows_inserted: 0,
+          rows_updated: 0,
+          rows_rejected: 0,
+          finished_at: null,
+          updated_at: sql<Date>`now()`,
+        })
+        .where('id', '=', id)
+        .where('state', '=', 'failed')
+        .returningAll()
+        .executeTakeFirst()
+        // Another delivery reset it first: go on with the row as that one left it.
+        .then(
+          async (row) =>
+            row ??
+            (await trx
+              .selectFrom('dropload.file')
+              .selectAll()
+              .where('id', '=', id)
+              .executeTakeFirstOrThrow()),
+        )
+    );
+  });
+}
+
 export async function getFile(db: Db, id: number): Promise<FileRow | undefined> {
   return db.selectFrom('dropload.file').selectAll().where('id', '=', id).executeTakeFirst();
 }

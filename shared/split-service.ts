@@ -5,7 +5,7 @@ import { expandAndPlan, expandedObject, isGzip } from './compressed.ts';
 import { type Dataset, datasetForKey } from './dataset.ts';
 import type { Database, FileRow } from './db/schema.ts';
 import { FileRejectedError } from './errors.ts';
-import { failFile, recordPlan, registerFile } from './ledger.ts';
+import { failFile, recordPlan, registerFile, retriable, retryFile } from './ledger.ts';
 import { headObject, type PinnedObject, streamObject } from './object-store.ts';
 import { parseHeader } from './parsing.ts';
 import type { ObjectRef } from './s3-events.ts';
@@ -78,13 +78,17 @@ export async function splitObject(deps: PipelineDeps, ref: ObjectRef): Promise<S
     etag: head.etag,
     versionId: head.versionId,
   };
-  const { file, created } = await registerFile(deps.db, {
+  const registered = await registerFile(deps.db, {
     ...identity({ ...ref, versionId: head.versionId }, head.etag),
     size: head.size,
     dataset: dataset.name,
     state: 'splitting',
   });
-  if (!created && (file.state === 'loaded' || file.state === 'failed' || file.state === 'skipped')) {
+  const { created } = registered;
+  // A version that failed before any of its rows loaded (a missing table, say) loads again when announced again.
+  const file =
+    !created && retriable(registered.file) ? await retryFile(deps.db, registered.file.id) : registered.file;
+  if (!created && file.state !== 'splitting' && file.state !== 'loading') {
     return outcome(file, 'duplicate');
   }
   if (!created && file.state === 'loading') {

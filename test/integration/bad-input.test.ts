@@ -3,6 +3,7 @@ import { type Kysely, sql } from 'kysely';
 import type { Migration } from 'kysely/migration';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { resolveConfig } from '../../shared/config.ts';
 import { defineDataset } from '../../shared/dataset.ts';
 import type { Database } from '../../shared/db/schema.ts';
 import { rejectsOf } from '../../shared/ledger.ts';
@@ -161,6 +162,47 @@ describe('bad input', () => {
       .where('key', '=', key)
       .executeTakeFirstOrThrow();
     expect(file.key).toBe(key);
+  });
+
+  it('a file that failed before any row loaded loads when announced again after the cause is fixed', async () => {
+    const key = 'incoming/rows/retry-after-fix.csv';
+    const first = await p.load(key, 'id\n120\n121\n');
+    expect(first.reports[0]?.error).toBe('header lacks required column(s) "note"; found "id"');
+    const before = p.deps.config;
+    // The fix: the dataset now gives `note` a default.
+    const fixed = config.datasets.map((d) =>
+      d.name === 'rows'
+        ? { ...d, schema: z.object({ id: z.coerce.number().int(), note: z.string().default('n/a') }) }
+        : d,
+    );
+    p.deps.config = resolveConfig({ ...config, datasets: fixed }, 'fixed');
+    try {
+      const file = await db
+        .selectFrom('dropload.file')
+        .selectAll()
+        .where('key', '=', key)
+        .executeTakeFirstOrThrow();
+      await p.announce({ bucket: file.bucket, key, etag: file.etag, size: file.size });
+      for (let i = 0; i < 100; i++) {
+        const f = await db
+          .selectFrom('dropload.file')
+          .select('state')
+          .where('id', '=', file.id)
+          .executeTakeFirstOrThrow();
+        if (f.state === 'loaded') break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(await notes(120, 121)).toEqual([
+        { id: 120, note: 'n/a' },
+        { id: 121, note: 'n/a' },
+      ]);
+      const again = await db.selectFrom('dropload.file').selectAll().where('key', '=', key).execute();
+      expect(again.map((f) => [f.state, f.error, f.rows_read, f.rows_inserted])).toEqual([
+        ['loaded', null, 2, 2],
+      ]);
+    } finally {
+      p.deps.config = before;
+    }
   });
 
   it('values that look like SQL are stored literally', async () => {
