@@ -149,7 +149,7 @@ program
       for (;;) {
         const reports = (await listFiles(db, opts.limit)).map((f) => reportOf(f));
         if (opts.json) process.stdout.write(`${JSON.stringify({ files: reports }, null, 2)}\n`);
-        else process.stdout.write(`${opts.watch ? '\x1b[2J\x1b[H' : ''}${renderReports(reports, false)}\n`);
+        else process.stdout.write(`${opts.watch ? '\x1b[2J\x1b[H' : ''}${renderReports(reports)}\n`);
         if (!opts.watch) break;
         if (reports.every((r) => FINAL_STATES.includes(r.state as never)) && !process.stdout.isTTY) break;
         await new Promise((r) => setTimeout(r, 1000));

@@ -19,7 +19,7 @@ export interface PipelineOptions {
   databasePort?: number;
   /** Load workers running at once (the load mapping's maximum concurrency). */
   workers?: number;
-  logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
+  logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'SILENT';
   env?: Record<string, string | undefined>;
   visibilityTimeoutSeconds?: number;
   /** Wraps a handler before its event source invokes it: how fault tests crash a worker at a chosen point. */

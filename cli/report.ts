@@ -69,8 +69,15 @@ function pad(text: string, width: number): string {
   return text.length >= width ? text : text + ' '.repeat(width - text.length);
 }
 
+/** On a finished file the text is a remark; on one still loading it is the last failure, being retried. */
+function errorLabel(state: FileReport['state']): string {
+  if (state === 'failed') return 'FAILED';
+  if (state === 'loaded' || state === 'skipped') return 'note';
+  return 'error (retrying; after 5 tries the message goes to the dead-letter queue)';
+}
+
 /** A table a person reads: one line per file, then the first rejects and any file-level error. */
-export function renderReports(reports: FileReport[], detail = true): string {
+export function renderReports(reports: FileReport[]): string {
   const header = ['file', 'dataset', 'state', 'chunks', 'read', 'loaded', 'rejected', 'seconds'];
   const rows = reports.map((r) => [
     r.key,
@@ -89,15 +96,13 @@ export function renderReports(reports: FileReport[], detail = true): string {
       .join('  ')
       .trimEnd(),
   );
-  if (detail) {
-    for (const r of reports) {
-      if (r.note) lines.push('', `${r.key}: note: ${r.note}`);
-      if (r.error) lines.push('', `${r.key}: ${r.state === 'failed' ? 'FAILED' : 'note'}: ${r.error}`);
-      if (r.rejects.length > 0) {
-        lines.push('', `${r.key}: first ${r.rejects.length} of ${r.rows.rejected} rejected rows:`);
-        for (const j of r.rejects)
-          lines.push(`  line ${j.line}${j.column ? `, column "${j.column}"` : ''}: ${j.reason}`);
-      }
+  for (const r of reports) {
+    if (r.note) lines.push('', `${r.key}: note: ${r.note}`);
+    if (r.error) lines.push('', `${r.key}: ${errorLabel(r.state)}: ${r.error}`);
+    if (r.rejects.length > 0) {
+      lines.push('', `${r.key}: first ${r.rejects.length} of ${r.rows.rejected} rejected rows:`);
+      for (const j of r.rejects)
+        lines.push(`  line ${j.line}${j.column ? `, column "${j.column}"` : ''}: ${j.reason}`);
     }
   }
   return lines.join('\n');

@@ -45,7 +45,8 @@ export async function startTestPipeline(
   };
   await resetDatabase(tables, env.DATABASE_URL);
   const resolved = resolveConfig(config, 'test config');
-  const pipeline = await startPipeline({ workers: 2, logLevel: 'ERROR', ...options, config: resolved, env });
+  // Tests assert outcomes; the fault suite's expected failures would only bury the runner's output.
+  const pipeline = await startPipeline({ workers: 2, logLevel: 'SILENT', ...options, config: resolved, env });
   const dir = await mkdtemp(path.join(tmpdir(), 'dropload-test-'));
   let n = 0;
   const load = async (key: string, content: string | Uint8Array) => {
