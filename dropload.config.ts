@@ -4,6 +4,7 @@ import * as shop from './samples/migrations/20261201100000_shop.ts';
 import { shopDatasets } from './samples/shop.ts';
 import { defineConfig } from './shared/config.ts';
 import { defineDataset } from './shared/dataset.ts';
+import { decimal, integer, timestamp } from './shared/fields.ts';
 
 // The datasets dropload loads. Each file dropped under a dataset's prefix (default `incoming/<name>/`)
 // is checked against its schema row by row; rows that fail go to the rejects table with line and reason.
@@ -30,10 +31,10 @@ const orders = defineDataset({
   table: 'orders',
   mode: 'insert',
   schema: z.object({
-    order_id: z.coerce.number().int().positive(),
-    customer_id: z.coerce.number().int().positive(),
-    ordered_at: z.coerce.date(),
-    amount: z.coerce.number().nonnegative().max(9_999_999_999.99),
+    order_id: integer().pipe(z.number().positive()),
+    customer_id: integer().pipe(z.number().positive()),
+    ordered_at: timestamp(),
+    amount: decimal().pipe(z.number().nonnegative().max(9_999_999_999.99)),
     currency: z.enum(['EUR', 'USD', 'GBP']),
     status: z.enum(['placed', 'paid', 'shipped', 'cancelled']),
   }),
