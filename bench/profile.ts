@@ -1,18 +1,24 @@
 import { readFile } from 'node:fs/promises';
 import { sql } from 'kysely';
+import { chunkRows } from '../shared/chunk-rows.ts';
 import { planChunks } from '../shared/chunking.ts';
 import { resolveConfig } from '../shared/config.ts';
 import { createDb, createPool } from '../shared/db/connection.ts';
-import { parseChunk, parseHeader } from '../shared/parsing.ts';
-import { validateRecords } from '../shared/validation.ts';
-import { writeRows } from '../shared/writing.ts';
+import { chunkCursor, parseHeader } from '../shared/parsing.ts';
+import { copyLines, writeRowStream } from '../shared/writing.ts';
 import benchConfig, { BENCH_DDL } from './bench.config.ts';
 
-// Times the load worker's stages (parse, validate, write) on one file, in this process, one chunk at a
-// time: where the time goes, before and after a change. `node bench/profile.ts <file> [--no-write]`
+// Times the load worker's streamed path on one file, in this process, one chunk at a time: where the
+// time goes, before and after a change. Each stage is a full pass over the file that does everything the
+// stage before did and one thing more (parse; + validate; + COPY text), so the differences are the
+// stages' costs; `write` is the real thing (writeRowStream into DATABASE_URL, one transaction a chunk).
+// `node bench/profile.ts <file> [--no-write] [--repeat N]`
 
-const [file, flag] = process.argv.slice(2);
-if (!file) throw new Error('usage: node bench/profile.ts <file> [--no-write]');
+const args = process.argv.slice(2);
+const file = args.find((a) => !a.startsWith('--'));
+if (!file) throw new Error('usage: node bench/profile.ts <file> [--no-write] [--repeat N]');
+const repeatAt = args.indexOf('--repeat');
+const repeat = repeatAt >= 0 ? Number(args[repeatAt + 1]) : 1;
 const dataset = resolveConfig(benchConfig).datasets[0];
 if (!dataset) throw new Error('no bench dataset');
 const bytes = new Uint8Array(await readFile(file));
@@ -25,25 +31,72 @@ const plan = await planChunks(
 const columns = parseHeader(plan.header ?? new Uint8Array(), ',');
 const url = process.env.DATABASE_URL;
 const db =
-  url && flag !== '--no-write' ? createDb(createPool({ connectionString: url, poolMax: 1 })) : undefined;
-if (db) await sql.raw(BENCH_DDL).execute(db);
+  url && !args.includes('--no-write')
+    ? createDb(createPool({ connectionString: url, poolMax: 1 }))
+    : undefined;
+const chunks = plan.chunks.map((c) => ({
+  bytes: bytes.subarray(c.start, c.end),
+  options: { ...dataset, columns, firstLine: c.firstLine },
+}));
 
-const time = { parse: 0, validate: 0, write: 0 };
-let rows = 0;
-for (const c of plan.chunks) {
-  let t = performance.now();
-  const records = parseChunk(bytes.subarray(c.start, c.end), { ...dataset, columns, firstLine: c.firstLine });
-  time.parse += performance.now() - t;
-  t = performance.now();
-  const valid = validateRecords(dataset, records);
-  time.validate += performance.now() - t;
-  rows += records.length;
-  if (!db) continue;
-  t = performance.now();
-  await db.transaction().execute((trx) => writeRows(trx, dataset, valid.rows));
-  time.write += performance.now() - t;
+const stages: Record<string, () => Promise<number> | number> = {
+  parse: () => {
+    let n = 0;
+    for (const c of chunks) {
+      const cursor = chunkCursor(c.bytes, c.options);
+      while (cursor.next()) n++;
+    }
+    return n;
+  },
+  validate: () => {
+    let n = 0;
+    for (const c of chunks) {
+      const pass = chunkRows(dataset, c.bytes, c.options)();
+      while (pass.next()) n++;
+      n += pass.rejects.length;
+    }
+    return n;
+  },
+  format: () => {
+    let n = 0;
+    for (const c of chunks) {
+      const pass = chunkRows(dataset, c.bytes, c.options)();
+      for (const piece of copyLines(dataset.fields.length, pass)) n += piece.length > 0 ? 0 : 1;
+      n += pass.rows + pass.rejects.length;
+    }
+    return n;
+  },
+  ...(db
+    ? {
+        write: async () => {
+          await sql.raw(BENCH_DDL).execute(db);
+          let n = 0;
+          for (const c of chunks) {
+            const rows = chunkRows(dataset, c.bytes, c.options);
+            const written = await db.transaction().execute((trx) => writeRowStream(trx, dataset, rows));
+            n += written.rows + written.invalid.length;
+          }
+          return n;
+        },
+      }
+    : {}),
+};
+
+const best: Record<string, number> = {};
+let records = 0;
+for (let r = 0; r < repeat; r++) {
+  for (const [stage, run] of Object.entries(stages)) {
+    const t = performance.now();
+    records = await run();
+    const ms = performance.now() - t;
+    best[stage] = Math.min(best[stage] ?? Number.POSITIVE_INFINITY, ms);
+  }
 }
 await db?.destroy();
-const perRow = (ms: number) => `${((ms * 1000) / rows).toFixed(2)} µs/row`;
-for (const [stage, ms] of Object.entries(time))
-  console.log(`${stage.padEnd(9)} ${(ms / 1000).toFixed(2)} s  ${perRow(ms)}`);
+let before = 0;
+for (const [stage, ms] of Object.entries(best)) {
+  const perRow = (x: number) => `${((x * 1000) / records).toFixed(2)} µs/row`;
+  const extra = stage === 'write' ? '' : `  (+${perRow(ms - before)})`;
+  console.log(`${stage.padEnd(9)} ${(ms / 1000).toFixed(2)} s  ${perRow(ms)}${extra}`);
+  if (stage !== 'write') before = ms;
+}

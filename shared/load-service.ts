@@ -1,4 +1,5 @@
 import type { Transaction } from 'kysely';
+import { chunkRows, type RowExtra, rejectedRows } from './chunk-rows.ts';
 import type { Dataset } from './dataset.ts';
 import { type Database, FINAL_STATES, type FileRow } from './db/schema.ts';
 import { classifyError, errorMessage, FileRejectedError } from './errors.ts';
@@ -14,12 +15,12 @@ import {
 import type { ChunkMessage } from './messages.ts';
 import { type PinnedObject, readRange } from './object-store.ts';
 import { holdWhileWaiting, insertOrphans, scheduleOrphanRetry, waitingCount } from './orphans.ts';
-import { parseChunk } from './parsing.ts';
-import { ensureStage, FILE_ID, LINE, publishFile, stagedDataset } from './publish.ts';
+import { type ParseOptions, parseChunk } from './parsing.ts';
+import { ensureStage, publishFile, stagedDataset } from './publish.ts';
 import { writeRecords } from './relations.ts';
 import type { PipelineDeps } from './services.ts';
 import { type Reject, type ValidRow, validateRecords } from './validation.ts';
-import { writeRows } from './writing.ts';
+import { writeRowStream } from './writing.ts';
 
 export interface LoadOutcome {
   fileId: number;
@@ -75,10 +76,9 @@ export async function loadChunk(deps: PipelineDeps, message: ChunkMessage): Prom
     etag: message.etag,
     versionId: message.versionId,
   };
-  let rows: ValidRow[];
-  let rejects: Reject[];
+  let chunk: ChunkBytes;
   try {
-    ({ rows, rejects } = await readChunk(deps, dataset, pinned, message));
+    chunk = await readChunk(deps, dataset, pinned, message);
   } catch (err) {
     if (!(err instanceof FileRejectedError)) throw err;
     await failFile(deps.db, message.fileId, err.message);
@@ -90,23 +90,35 @@ export async function loadChunk(deps: PipelineDeps, message: ChunkMessage): Prom
     };
   }
 
-  if (dataset.targets) return loadRelationalChunk(deps, dataset, message, rows, rejects, base);
+  if (dataset.targets) {
+    const { rows, rejects } =
+      'reject' in chunk
+        ? { rows: [], rejects: [chunk.reject] }
+        : validateRecords(dataset, parseChunk(chunk.bytes, parseOptions(dataset, message)));
+    return loadRelationalChunk(deps, dataset, message, rows, rejects, base);
+  }
   try {
     const target = withSource(dataset);
     const stage = dataset.publish === 'file' ? await ensureStage(deps.db, target) : undefined;
     const writeAs = stage ? stagedDataset(target, stage) : target;
-    const toWrite = rows.map((r) => ({
-      ...r,
-      values: { ...r.values, [SOURCE]: message.fileId, [FILE_ID]: message.fileId, [LINE]: r.line },
-    }));
+    // Values the rows carry after the dataset's fields, in writeAs's field order.
+    const extras: RowExtra[] = [
+      ...(dataset.sourceColumn ? [{ value: message.fileId }] : []),
+      ...(stage ? [{ value: message.fileId }, 'line' as const] : []),
+    ];
+    const rows =
+      'reject' in chunk
+        ? rejectedRows([chunk.reject])
+        : chunkRows(dataset, chunk.bytes, parseOptions(dataset, message), extras);
     return await deps.db.transaction().execute(async (trx: Transaction<Database>) => {
       if (!(await claimChunk(trx, message.fileId, message.index)))
         return { ...base, result: 'duplicate' as const };
-      const written = await writeRows(trx, writeAs, toWrite);
-      const allRejects = [...rejects, ...written.rejects].sort((a, b) => a.line - b.line);
+      // The chunk is parsed and validated while it is written: the database copies one piece while the next is read.
+      const written = await writeRowStream(trx, writeAs, rows);
+      const allRejects = [...written.invalid, ...written.rejects].sort((a, b) => a.line - b.line);
       await insertRejects(trx, message.fileId, message.index, allRejects);
       const counts = {
-        read: rows.length + rejects.length,
+        read: written.rows + written.invalid.length,
         inserted: written.inserted,
         updated: written.updated,
         rejected: allRejects.length,
@@ -187,7 +199,24 @@ async function loadRelationalChunk(
   }
 }
 
-async function readChunk(deps: PipelineDeps, dataset: Dataset, pinned: PinnedObject, message: ChunkMessage) {
+/** A chunk's bytes, or the one reject an oversized record makes (its bytes are never read whole). */
+type ChunkBytes = { bytes: Uint8Array } | { reject: Reject };
+
+function parseOptions(dataset: Dataset, message: ChunkMessage): ParseOptions {
+  return {
+    format: dataset.format,
+    delimiter: dataset.delimiter,
+    columns: message.columns,
+    firstLine: message.firstLine,
+  };
+}
+
+async function readChunk(
+  deps: PipelineDeps,
+  dataset: Dataset,
+  pinned: PinnedObject,
+  message: ChunkMessage,
+): Promise<ChunkBytes> {
   if (message.oversized) {
     const preview = await readRange(
       deps.s3,
@@ -200,14 +229,7 @@ async function readChunk(deps: PipelineDeps, dataset: Dataset, pinned: PinnedObj
       ? `a quoted field opened on this line is never closed: the rest of the file (${size} bytes) reads as one record`
       : `record is ${size} bytes, over the limit of ${dataset.maxRecordBytes} bytes (maxRecordBytes)`;
     const raw = `${new TextDecoder().decode(preview)}${size > PREVIEW_BYTES ? '…' : ''}`;
-    return { rows: [], rejects: [{ line: message.firstLine, column: null, reason, raw }] };
+    return { reject: { line: message.firstLine, column: null, reason, raw } };
   }
-  const bytes = await readRange(deps.s3, pinned, message.start, message.end);
-  const records = parseChunk(bytes, {
-    format: dataset.format,
-    delimiter: dataset.delimiter,
-    columns: message.columns,
-    firstLine: message.firstLine,
-  });
-  return validateRecords(dataset, records);
+  return { bytes: await readRange(deps.s3, pinned, message.start, message.end) };
 }

@@ -61,7 +61,79 @@ function firstInvalidByte(bytes: Uint8Array): number {
 }
 
 export function parseText(text: string, options: ParseOptions): ParsedRecord[] {
-  return options.format === 'csv' ? parseCsv(text, options) : parseNdjson(text, options.firstLine);
+  const out: ParsedRecord[] = [];
+  const cursor = textCursor(text, options);
+  const columns = options.columns ?? [];
+  while (cursor.next()) out.push(toParsedRecord(cursor, columns));
+  return out;
+}
+
+/**
+ * One record at a time, pulled: a parse that keeps nothing but the record it is on. CSV records
+ * carry their fields as `values` (header order), NDJSON records as `fields`.
+ */
+export interface RecordCursor {
+  /** Moves to the next record; false when there is none. */
+  next(): boolean;
+  /** Line of the current record. */
+  readonly line: number;
+  /** CSV: the current record's fields, in header order (set when it has no error). */
+  readonly values: string[] | undefined;
+  /** NDJSON (and records read as a whole): the current record's fields by name. */
+  readonly fields: Record<string, unknown> | undefined;
+  readonly error: { column?: string; reason: string } | undefined;
+  /** The current record's original text. */
+  raw(): string;
+}
+
+/** The records of a chunk's bytes, pulled one by one (see `parseChunk`). */
+export function chunkCursor(bytes: Uint8Array, options: ParseOptions): RecordCursor {
+  if (isUtf8(bytes)) return textCursor(decoder.decode(bytes), options);
+  return new ArrayCursor(parseChunk(bytes, options));
+}
+
+export function textCursor(text: string, options: ParseOptions): RecordCursor {
+  return options.format === 'csv'
+    ? new CsvCursor(text, options.delimiter, options.columns ?? [], options.firstLine)
+    : new NdjsonCursor(text, options.firstLine);
+}
+
+function toParsedRecord(cursor: RecordCursor, columns: string[]): ParsedRecord {
+  const { line, values, error } = cursor;
+  const raw = cursor.raw();
+  if (error) return { line, raw, error };
+  if (values) {
+    const fields: Record<string, unknown> = {};
+    for (let i = 0; i < columns.length; i++) fields[columns[i] as string] = values[i];
+    return { line, raw, fields };
+  }
+  return { line, raw, fields: cursor.fields };
+}
+
+class ArrayCursor implements RecordCursor {
+  line = 0;
+  values = undefined;
+  fields: Record<string, unknown> | undefined;
+  error: { column?: string; reason: string } | undefined;
+  #records: ParsedRecord[];
+  #at = -1;
+  #raw = '';
+  constructor(records: ParsedRecord[]) {
+    this.#records = records;
+  }
+  next(): boolean {
+    const record = this.#records[++this.#at];
+    if (!record) return false;
+    this.line = record.line;
+    this.fields = record.fields;
+    this.#raw = record.raw;
+    // A record with neither fields nor an error is unreadable: validation reports it.
+    this.error = record.error ?? (record.fields ? undefined : { reason: 'unreadable record' });
+    return true;
+  }
+  raw(): string {
+    return this.#raw;
+  }
 }
 
 function trimEol(raw: string): string {
@@ -74,36 +146,189 @@ function countNewlines(text: string): number {
   return n;
 }
 
-function parseCsv(text: string, options: ParseOptions): ParsedRecord[] {
-  const columns = options.columns ?? [];
-  const out: ParsedRecord[] = [];
-  let line = options.firstLine;
-  let cursor = 0;
-  // Papa drops a leading U+FEFF, which would shift its cursor off `text` by one; the extra one is what it drops.
-  Papa.parse<string[]>(text.startsWith('\uFEFF') ? `\uFEFF${text}` : text, {
-    delimiter: options.delimiter,
-    // Fixed rather than guessed: files mix CRLF and LF, and a guess from the first line splits the rest wrongly.
-    newline: '\n',
-    step: (result) => {
-      const end = result.meta.cursor;
-      const rawWithEol = text.slice(cursor, end);
-      cursor = end;
-      const recordLine = line;
-      line += countNewlines(rawWithEol);
-      const values = result.data;
-      const raw = trimEol(rawWithEol);
-      // Blank as the scanner sees it (nothing but CRs): a lone `""` is a record with one empty field, not a blank line.
-      if (/^\r*$/.test(raw)) return; // blank line
-      // With LF as the record separator, an unquoted last field keeps the CR of a CRLF ending. Whether it is
-      // unquoted takes a look at the field's start: a closing quote at the end does not tell (`5'10"`).
-      const last = values.length - 1;
-      if (rawWithEol.endsWith('\r\n') && !lastFieldQuoted(raw, options.delimiter)) {
-        values[last] = (values[last] ?? '').replace(/\r$/, '');
+const CR = 13;
+const LF = 10;
+const QUOTE = '"';
+const QUOTE_CODE = 34;
+
+/**
+ * CSV as papaparse reads it with `newline: '\n'`, one record per `next()`. A record whose first line has
+ * no quote is that line split at the delimiter (what papaparse makes of it too); a record with a quote
+ * is read by papaparse itself, from the record's start to the end of the text, so quoted fields,
+ * malformed quotes and a quote left open behave exactly as in a parse of the whole text.
+ */
+class CsvCursor implements RecordCursor {
+  line = 0;
+  values: string[] | undefined;
+  fields = undefined;
+  error: { column?: string; reason: string } | undefined;
+  readonly #text: string;
+  readonly #delimiter: string;
+  /** What papaparse splits at: it reads a delimiter it cannot use as a comma. */
+  readonly #split: string;
+  readonly #columns: string[];
+  readonly #papa: Papa.Parser;
+  #pos = 0;
+  #nextLine: number;
+  /** The first quote at or after `#pos` (or before it, stale), -1 when the text has no more. */
+  #quote: number;
+  #rawStart = 0;
+  #rawEnd = 0;
+  #raw: string | undefined;
+  /** The split delimiter's char code, -1 when it is not one UTF-16 unit. */
+  readonly #delimiterCode: number;
+  /** Where the record `#wellQuoted` read ends. */
+  #end = 0;
+
+  constructor(text: string, delimiter: string, columns: string[], firstLine: number) {
+    this.#text = text;
+    this.#delimiter = delimiter;
+    this.#split = Papa.BAD_DELIMITERS.includes(delimiter) || delimiter === '' ? ',' : delimiter;
+    this.#columns = columns;
+    this.#nextLine = firstLine;
+    this.#quote = text.indexOf(QUOTE);
+    this.#papa = new Papa.Parser({ delimiter, newline: '\n', preview: 1 });
+    this.#delimiterCode = this.#split.length === 1 ? this.#split.charCodeAt(0) : -1;
+  }
+
+  raw(): string {
+    this.#raw ??= this.#text.slice(this.#rawStart, this.#rawEnd);
+    return this.#raw;
+  }
+
+  next(): boolean {
+    const text = this.#text;
+    const length = text.length;
+    while (this.#pos < length) {
+      const pos = this.#pos;
+      const newline = text.indexOf('\n', pos);
+      const end = newline === -1 ? length : newline;
+      if (this.#quote !== -1 && this.#quote < pos) this.#quote = text.indexOf(QUOTE, pos);
+      if (this.#quote === -1 || this.#quote >= end) {
+        const line = this.#nextLine++;
+        this.#pos = newline === -1 ? length : newline + 1;
+        // The CR of a CRLF ending belongs to neither the raw line nor the last field.
+        const rawEnd = newline !== -1 && end > pos && text.charCodeAt(end - 1) === CR ? end - 1 : end;
+        if (onlyCarriageReturns(text, pos, rawEnd)) continue; // blank line
+        this.line = line;
+        this.#rawStart = pos;
+        this.#rawEnd = rawEnd;
+        this.#raw = undefined;
+        this.#settle(text.slice(pos, rawEnd).split(this.#split), undefined);
+        return true;
       }
-      out.push(csvRecord(recordLine, raw, values, columns, result.errors));
-    },
-  });
-  return out;
+      if (this.#quoted(pos)) return true;
+    }
+    return false;
+  }
+
+  /** Reads the record at `pos` with papaparse; false for a blank one. */
+  #quoted(pos: number): boolean {
+    const text = this.#text;
+    let values = this.#wellQuoted(pos);
+    let end = this.#end;
+    let problem: Papa.ParseError | undefined;
+    if (!values) {
+      const result: Papa.ParseResult<string[]> = this.#papa.parse(text.slice(pos), 0, false);
+      end = pos + result.meta.cursor;
+      values = result.data[0] ?? [''];
+      problem = result.errors[0];
+    }
+    const rawWithEol = text.slice(pos, end);
+    this.#pos = end;
+    const line = this.#nextLine;
+    this.#nextLine += countNewlines(rawWithEol);
+    const raw = trimEol(rawWithEol);
+    // Blank as the scanner sees it (nothing but CRs): a lone `""` is a record with one empty field, not a blank line.
+    if (/^\r*$/.test(raw)) return false;
+    // With LF as the record separator, an unquoted last field keeps the CR of a CRLF ending. Whether it is
+    // unquoted takes a look at the field's start: a closing quote at the end does not tell (`5'10"`).
+    const last = values.length - 1;
+    if (rawWithEol.endsWith('\r\n') && !lastFieldQuoted(raw, this.#delimiter)) {
+      values[last] = (values[last] ?? '').replace(/\r$/, '');
+    }
+    this.line = line;
+    this.#raw = raw;
+    this.#settle(values, problem);
+    return true;
+  }
+
+  /**
+   * The fields of the record at `pos` when every quoted field in it is well formed (opens the field,
+   * doubles its inner quotes, closes right before a delimiter, LF or CRLF): what papaparse reads there,
+   * without its set-up per call. Anything else (a quote left open or closing at the very end, text
+   * after a closing quote) is papaparse's to read: undefined. Sets `#end` past the record's newline.
+   */
+  #wellQuoted(pos: number): string[] | undefined {
+    const delimiter = this.#delimiterCode;
+    if (delimiter < 0) return undefined;
+    const text = this.#text;
+    const length = text.length;
+    const values: string[] = [];
+    let i = pos;
+    for (;;) {
+      if (text.charCodeAt(i) === QUOTE_CODE) {
+        let from = i + 1;
+        let doubled = false;
+        let close: number;
+        for (;;) {
+          close = text.indexOf(QUOTE, from);
+          if (close === -1 || close + 1 >= length) return undefined;
+          if (text.charCodeAt(close + 1) !== QUOTE_CODE) break;
+          doubled = true;
+          from = close + 2;
+        }
+        const value = text.slice(i + 1, close);
+        values.push(doubled ? value.replaceAll('""', '"') : value);
+        const after = text.charCodeAt(close + 1);
+        if (after === delimiter) {
+          i = close + 2;
+          continue;
+        }
+        if (after === LF) this.#end = close + 2;
+        else if (after === CR && text.charCodeAt(close + 2) === LF) this.#end = close + 3;
+        else return undefined;
+        return values;
+      }
+      let j = i;
+      let c = -1;
+      for (; j < length; j++) {
+        c = text.charCodeAt(j);
+        if (c === delimiter || c === LF) break;
+      }
+      values.push(text.slice(i, j));
+      if (j < length && c === delimiter) {
+        i = j + 1;
+        continue;
+      }
+      this.#end = j < length ? j + 1 : length;
+      return values;
+    }
+  }
+
+  #settle(values: string[], problem: Papa.ParseError | undefined): void {
+    const columns = this.#columns;
+    if (problem) {
+      this.values = undefined;
+      this.error = { reason: `malformed CSV: ${problem.message}` };
+    } else if (values.length !== columns.length) {
+      const column = values.length < columns.length ? columns[values.length] : undefined;
+      const reason =
+        values.length < columns.length
+          ? `row has ${values.length} fields, the header has ${columns.length}: "${column}" and after are missing`
+          : `row has ${values.length} fields, the header has ${columns.length}`;
+      this.values = undefined;
+      this.error = { column, reason };
+    } else {
+      this.values = values;
+      this.error = undefined;
+    }
+  }
+}
+
+function onlyCarriageReturns(text: string, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) if (text.charCodeAt(i) !== CR) return false;
+  return true;
 }
 
 /** Whether a record's last field is quoted: a quote opens a field only at its start, as the scanner reads it. */
@@ -124,54 +349,54 @@ function lastFieldQuoted(raw: string, delimiter: string): boolean {
   return quoted && !start;
 }
 
-function csvRecord(
-  line: number,
-  raw: string,
-  values: string[],
-  columns: string[],
-  errors: Papa.ParseError[],
-): ParsedRecord {
-  const problem = errors[0];
-  if (problem) return { line, raw, error: { reason: `malformed CSV: ${problem.message}` } };
-  if (values.length !== columns.length) {
-    const column = values.length < columns.length ? columns[values.length] : undefined;
-    const reason =
-      values.length < columns.length
-        ? `row has ${values.length} fields, the header has ${columns.length}: "${column}" and after are missing`
-        : `row has ${values.length} fields, the header has ${columns.length}`;
-    return { line, raw, error: { column, reason } };
+class NdjsonCursor implements RecordCursor {
+  line = 0;
+  values = undefined;
+  fields: Record<string, unknown> | undefined;
+  error: { column?: string; reason: string } | undefined;
+  readonly #text: string;
+  #pos = 0;
+  #nextLine: number;
+  #raw = '';
+  constructor(text: string, firstLine: number) {
+    this.#text = text;
+    this.#nextLine = firstLine;
   }
-  const fields: Record<string, unknown> = {};
-  for (let i = 0; i < columns.length; i++) fields[columns[i] as string] = values[i];
-  return { line, raw, fields };
-}
-
-function parseNdjson(text: string, firstLine: number): ParsedRecord[] {
-  const out: ParsedRecord[] = [];
-  let line = firstLine;
-  let start = 0;
-  while (start < text.length) {
-    let end = text.indexOf('\n', start);
-    if (end === -1) end = text.length;
-    const raw = text.slice(start, end).replace(/\r$/, '');
-    if (raw.trim() !== '') out.push(ndjsonRecord(line, raw));
-    line++;
-    start = end + 1;
+  raw(): string {
+    return this.#raw;
   }
-  return out;
-}
-
-function ndjsonRecord(line: number, raw: string): ParsedRecord {
-  let value: unknown;
-  try {
-    value = JSON.parse(raw);
-  } catch (err) {
-    return { line, raw, error: { reason: `invalid JSON: ${(err as Error).message}` } };
+  next(): boolean {
+    const text = this.#text;
+    while (this.#pos < text.length) {
+      let end = text.indexOf('\n', this.#pos);
+      if (end === -1) end = text.length;
+      const raw = text.slice(this.#pos, end).replace(/\r$/, '');
+      const line = this.#nextLine++;
+      this.#pos = end + 1;
+      if (raw.trim() === '') continue;
+      this.line = line;
+      this.#raw = raw;
+      this.#read(raw);
+      return true;
+    }
+    return false;
   }
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    return { line, raw, error: { reason: 'line is not a JSON object' } };
+  #read(raw: string): void {
+    this.fields = undefined;
+    let value: unknown;
+    try {
+      value = JSON.parse(raw);
+    } catch (err) {
+      this.error = { reason: `invalid JSON: ${(err as Error).message}` };
+      return;
+    }
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+      this.error = { reason: 'line is not a JSON object' };
+      return;
+    }
+    this.error = undefined;
+    this.fields = value as Record<string, unknown>;
   }
-  return { line, raw, fields: value as Record<string, unknown> };
 }
 
 /** Reads a CSV header record into field names. */

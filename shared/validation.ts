@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import type { Dataset } from './dataset.ts';
-import type { ParsedRecord } from './parsing.ts';
+import { isoInstant } from './iso-time.ts';
+import type { ParsedRecord, RecordCursor } from './parsing.ts';
 
 export interface Reject {
   line: number;
@@ -81,6 +82,136 @@ export function validateRecords(dataset: Dataset, records: ParsedRecord[]): Vali
     else rejects.push(rejectFor(record, input, result.error.issues[0] as z.core.$ZodIssue));
   }
   return { rows, rejects };
+}
+
+/**
+ * Checks one record: its values in the dataset's field order (in an array of `width` slots, the rest
+ * left for the caller), or the reject `validateRecords` would make of it. Records with a parse error
+ * are the caller's to report.
+ */
+export type RowCheck = (record: RecordCursor) => unknown[] | Reject;
+
+interface FieldCheck {
+  name: string;
+  /** CSV: the field's column in the header (the last one of that name), -1 when the file lacks it. */
+  index: number;
+  schema: z.core.$ZodType;
+  optin: 'optional' | 'defaulted' | undefined;
+  optout: 'optional' | undefined;
+  /** `z.coerce.date()` (perhaps optional): a canonical ISO string may go in as the Date it names. */
+  coercesDate: boolean;
+}
+
+/** Whether the schema is `z.coerce.date()`, bare or optional: it makes `new Date(input)` of what it gets. */
+function coercesDate(schema: z.core.$ZodType): boolean {
+  let def = schema._zod.def;
+  if (def.type === 'optional') def = (def as z.core.$ZodOptionalDef).innerType._zod.def;
+  return def.type === 'date' && (def as z.core.$ZodDateDef).coerce === true;
+}
+
+/** What zod's own object parse hands its fields (`safeParse` runs with this context). */
+const PARSE_CONTEXT: z.core.ParseContextInternal = { async: false };
+
+/**
+ * The schema's fields, when it is a plain `z.object` (strip mode, no object-level refinements or
+ * transforms): then a record passes exactly when each field passes on its own, and checking field by
+ * field needs no input object. Undefined otherwise.
+ */
+export function plainFields(dataset: Dataset): z.core.$ZodType[] | undefined {
+  const schema: z.core.$ZodType = dataset.schema;
+  const def = schema._zod.def;
+  if (def.type !== 'object' || !('shape' in def)) return undefined;
+  const object = def as z.core.$ZodObjectDef;
+  if (object.catchall !== undefined || (object.checks?.length ?? 0) > 0) return undefined;
+  if (Object.getOwnPropertySymbols(object.shape).length > 0) return undefined;
+  const names = Object.keys(object.shape);
+  // `in` on an input object also sees Object.prototype: such names take the object path.
+  if (names.some((n) => n in {} || n === '__proto__')) return undefined;
+  if (names.length !== dataset.fields.length || names.some((n, i) => n !== dataset.fields[i]))
+    return undefined;
+  return names.map((n) => object.shape[n] as z.core.$ZodType);
+}
+
+/**
+ * The fast path of `validateRecords` for one record at a time, with no object per record: for a plain
+ * schema each field's schema runs on its value as zod's object parse would run it (same values, same
+ * present/absent rules); a record that fails anywhere is re-checked the object way, so its reject reads
+ * exactly as `validateRecords` words it. Other schemas take the object way for every record.
+ */
+export function rowValidator(dataset: Dataset, columns: string[] | undefined, width: number): RowCheck {
+  const names = dataset.fields;
+  const objectWay = (record: RecordCursor): unknown[] | Reject => {
+    let fields = record.fields ?? {};
+    const values = record.values;
+    if (values && columns) {
+      fields = {};
+      for (let i = 0; i < columns.length; i++) fields[columns[i] as string] = values[i];
+    }
+    const input = withNulls(fields, dataset.nullValues);
+    const result = dataset.schema.safeParse(input);
+    if (!result.success) {
+      const parsed = { line: record.line, raw: record.raw(), fields };
+      return rejectFor(parsed, input, result.error.issues[0] as z.core.$ZodIssue);
+    }
+    const data = result.data as Record<string, unknown>;
+    const out = new Array<unknown>(width);
+    for (let i = 0; i < names.length; i++) out[i] = data[names[i] as string];
+    return out;
+  };
+  const schemas = plainFields(dataset);
+  if (!schemas) return objectWay;
+  const checks: FieldCheck[] = schemas.map((schema, i) => {
+    const name = names[i] as string;
+    return {
+      name,
+      index: columns ? columns.lastIndexOf(name) : -1,
+      schema,
+      optin: schema._zod.optin,
+      optout: schema._zod.optout,
+      coercesDate: coercesDate(schema),
+    };
+  });
+  const nulls = dataset.nullValues;
+  const emptyIsTheOnlyNull = nulls.size === 1 && nulls.has('');
+  return (record) => {
+    const values = record.values;
+    const fields = record.fields;
+    if (!values && !fields) return objectWay(record);
+    const out = new Array<unknown>(width);
+    for (let i = 0; i < checks.length; i++) {
+      const check = checks[i] as FieldCheck;
+      let present: boolean;
+      let value: unknown;
+      if (values) {
+        present = check.index >= 0;
+        value = present ? values[check.index] : undefined;
+      } else {
+        present = check.name in (fields as Record<string, unknown>);
+        value = (fields as Record<string, unknown>)[check.name];
+      }
+      if (value === null) value = undefined;
+      else if (typeof value === 'string' && (emptyIsTheOnlyNull ? value === '' : nulls.has(value)))
+        value = undefined;
+      // `new Date(text)` is slow; for a canonical ISO text the instant is fixed by the standard, and
+      // zod's `new Date(date)` of a Date with that instant gives the value `new Date(text)` would.
+      if (check.coercesDate && typeof value === 'string') {
+        const instant = isoInstant(value);
+        if (instant !== undefined) value = new Date(instant);
+      }
+      const result = check.schema._zod.run({ value, issues: [] }, PARSE_CONTEXT);
+      if (result instanceof Promise) return objectWay(record);
+      const optionalBothWays = check.optin !== undefined && check.optout === 'optional';
+      if (result.issues.length > 0) {
+        // zod ignores what an optional field says about a key the input does not have.
+        if (!present && optionalBothWays) continue;
+        return objectWay(record);
+      }
+      if (!present && check.optin === undefined) return objectWay(record);
+      // An absent optional key stays absent, whatever its schema made of `undefined`.
+      out[i] = !present && optionalBothWays && check.optin === 'optional' ? undefined : result.value;
+    }
+    return out;
+  };
 }
 
 /** Which schema fields a file must carry: those that do not accept a missing value. */

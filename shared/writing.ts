@@ -1,5 +1,5 @@
 import { type Kysely, type RawBuilder, sql, type Transaction } from 'kysely';
-import { copyIn, copySupported, copyValue } from './copy.ts';
+import { copyField, copyIn, copySupported } from './copy.ts';
 import type { Dataset } from './dataset.ts';
 import type { Database } from './db/schema.ts';
 import { classifyError } from './errors.ts';
@@ -12,6 +12,30 @@ export interface WriteCounts {
 
 export interface WriteResult extends WriteCounts {
   rejects: Reject[];
+}
+
+/** One pass over rows that are read (parsed, validated) as they are written: see `chunk-rows.ts`. */
+export interface RowPass {
+  /** The next valid row's values, in the written dataset's field order; undefined after the last. */
+  next(): unknown[] | undefined;
+  /** Rows `next` has returned so far. */
+  readonly rows: number;
+  /** Line of the row `next` returned last. */
+  readonly line: number;
+  /** Original text of the row `next` returned last. */
+  raw(): string;
+  /** Records refused before the database saw them (unreadable, invalid), in line order. */
+  readonly rejects: Reject[];
+}
+
+/** Starts a fresh pass over the same rows: every pass reads them from the start. */
+export type RowStream = () => RowPass;
+
+export interface StreamWriteResult extends WriteResult {
+  /** Valid rows read. */
+  rows: number;
+  /** Records refused before the database saw them; `rejects` has those the database refused. */
+  invalid: Reject[];
 }
 
 /** Rows per statement: big enough to amortize the round trip, small enough to bisect cheaply. */
@@ -142,14 +166,88 @@ export async function writeRows(
   const unique = lastPerKey(plan, rows);
   if (unique.length === 0) return result;
   if ((await copySupported(trx)) && (await writeByCopy(trx, plan, unique, result))) return result;
-  for (let i = 0; i < unique.length; i += STATEMENT_ROWS) {
-    await writeIsolating(trx, plan, unique.slice(i, i + STATEMENT_ROWS), result);
-  }
+  await writeStatements(trx, plan, unique, result);
   return result;
 }
 
+/**
+ * Writes the rows of `stream` as they are read. Inserts stream into one COPY while the rows are parsed
+ * and validated, so the database works on a piece while the next one is being made; nothing but the
+ * piece in flight is held. Upserts (one row per key, the later line wins), databases without COPY,
+ * and a COPY refused for a row's values (rolled back to its savepoint) take a second pass that holds
+ * the valid rows, then go the way of `writeRows`: the statement path finds the refused rows.
+ */
+export async function writeRowStream(
+  trx: Transaction<Database>,
+  dataset: Dataset,
+  stream: RowStream,
+): Promise<StreamWriteResult> {
+  const plan = await planFor(trx, dataset);
+  const copy = await copySupported(trx);
+  if (copy && !plan.upsert) {
+    const pass = stream();
+    const inserted = await copyPass(trx, plan, pass);
+    if (inserted !== undefined)
+      return { inserted, updated: 0, rejects: [], rows: pass.rows, invalid: pass.rejects };
+  }
+  const pass = stream();
+  const rows: ValidRow[] = [];
+  for (let values = pass.next(); values !== undefined; values = pass.next()) {
+    const named: Record<string, unknown> = {};
+    for (let f = 0; f < plan.fields.length; f++) named[plan.fields[f] as string] = values[f];
+    rows.push({ line: pass.line, raw: pass.raw(), values: named });
+  }
+  const result: WriteResult = { inserted: 0, updated: 0, rejects: [] };
+  const unique = lastPerKey(plan, rows);
+  // An insert here had its COPY refused already: straight to the statements that isolate the row.
+  if (unique.length > 0 && !(copy && plan.upsert && (await writeByCopy(trx, plan, unique, result)))) {
+    await writeStatements(trx, plan, unique, result);
+  }
+  return { ...result, rows: rows.length, invalid: pass.rejects };
+}
+
+async function writeStatements(trx: Transaction<Database>, plan: Plan, rows: ValidRow[], into: WriteResult) {
+  for (let i = 0; i < rows.length; i += STATEMENT_ROWS) {
+    await writeIsolating(trx, plan, rows.slice(i, i + STATEMENT_ROWS), into);
+  }
+}
+
+/** One pass into `copy … from stdin` under a savepoint: the rows copied, or undefined (nothing written) when the database refused a row's values. */
+async function copyPass(trx: Transaction<Database>, plan: Plan, pass: RowPass): Promise<number | undefined> {
+  const columns = sql.join(plan.columns.map((c) => sql.id(c)));
+  await sql`savepoint dropload_copy`.execute(trx);
+  try {
+    const copy = sql`copy ${sql.table(plan.table)} (${columns}) from stdin`.compile(trx).sql;
+    const copied = await copyIn(trx, copy, copyLines(plan.fields.length, pass));
+    await sql`release savepoint dropload_copy`.execute(trx);
+    return copied;
+  } catch (err) {
+    if (classifyError(err) !== 'data') throw err;
+    await sql`rollback to savepoint dropload_copy`.execute(trx);
+    await sql`release savepoint dropload_copy`.execute(trx);
+    return undefined;
+  }
+}
+
 /** Rows per piece of COPY data: the text of one piece is in memory at a time, not the whole chunk's. */
-const COPY_PIECE_ROWS = 2000;
+const COPY_PIECE_ROWS = 1000;
+
+/** COPY text-format lines of the rows a pass reads (values in the plan's column order), in pieces. */
+export function* copyLines(width: number, pass: RowPass): Generator<string> {
+  let piece = '';
+  let n = 0;
+  for (let values = pass.next(); values !== undefined; values = pass.next()) {
+    let line = copyField(values[0]);
+    for (let f = 1; f < width; f++) line += `\t${copyField(values[f])}`;
+    piece += `${line}\n`;
+    if (++n === COPY_PIECE_ROWS) {
+      yield piece;
+      piece = '';
+      n = 0;
+    }
+  }
+  if (piece !== '') yield piece;
+}
 
 /** COPY text-format lines for `rows`, in the plan's column order. */
 function* copyData(plan: Plan, rows: ValidRow[]): Generator<string> {
@@ -157,8 +255,8 @@ function* copyData(plan: Plan, rows: ValidRow[]): Generator<string> {
   let piece = '';
   for (let i = 0; i < rows.length; i++) {
     const values = (rows[i] as ValidRow).values;
-    let line = copyValue(toText(values[fields[0] as string]));
-    for (let f = 1; f < fields.length; f++) line += `\t${copyValue(toText(values[fields[f] as string]))}`;
+    let line = copyField(values[fields[0] as string]);
+    for (let f = 1; f < fields.length; f++) line += `\t${copyField(values[fields[f] as string])}`;
     piece += `${line}\n`;
     if ((i + 1) % COPY_PIECE_ROWS === 0) {
       yield piece;

@@ -129,9 +129,15 @@ describe('checkFile', () => {
     );
   });
 
+  it('names a header column that differs from a field only in case', async () => {
+    expect(await rejection('id,note,Amount,currency\n1,x,2,EUR\n')).toBe(
+      'header column "Amount" differs from the schema\'s field "amount" only in case',
+    );
+  });
+
   it('rejects a header that lacks required columns, listing them and what was found', async () => {
-    expect(await rejection('id,note,Amount\n1,x,2\n')).toBe(
-      'header lacks required column(s) "amount", "currency"; found "id", "note", "Amount"',
+    expect(await rejection('id,note,Amt\n1,x,2\n')).toBe(
+      'header lacks required column(s) "amount", "currency"; found "id", "note", "Amt"',
     );
     expect(await rejection('amount,currency;x\n')).toBe(
       'header lacks required column(s) "id", "currency"; found "amount", "currency;x"',

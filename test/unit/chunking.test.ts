@@ -15,7 +15,11 @@ async function planEveryWay(input: string | Uint8Array, options: Parameters<type
 
 type Span = Omit<RecordSpan, 'lines'>;
 
-function scanWithLines(input: string | Uint8Array, format: 'csv' | 'ndjson' = 'csv', split = 0): RecordSpan[] {
+function scanWithLines(
+  input: string | Uint8Array,
+  format: 'csv' | 'ndjson' = 'csv',
+  split = 0,
+): RecordSpan[] {
   const bytes = typeof input === 'string' ? utf8(input) : input;
   const out: RecordSpan[] = [];
   const scanner = new RecordScanner({ format, delimiter: ',' }, (s) => out.push(s));

@@ -1,0 +1,67 @@
+/**
+ * The instant of an ISO 8601 UTC timestamp in the strict form `YYYY-MM-DD`, `YYYY-MM-DDTHH:MM:SSZ` or
+ * `YYYY-MM-DDTHH:MM:SS.sssZ` with every part in range (years 0000–9999), in epoch milliseconds: the
+ * value the ECMAScript date-time string format defines for it, so `new Date(text).getTime()` reads the
+ * same. Undefined for anything else (other forms, offsets, 24:00, a 30th of February): leave those to
+ * `new Date`.
+ */
+export function isoInstant(text: string): number | undefined {
+  const length = text.length;
+  if (length !== 10 && length !== 20 && length !== 24) return undefined;
+  const year = digits(text, 0, 4);
+  const month = digits(text, 5, 2);
+  const day = digits(text, 8, 2);
+  if (year < 0 || text.charCodeAt(4) !== DASH || text.charCodeAt(7) !== DASH) return undefined;
+  if (month < 1 || month > 12 || day < 1 || day > daysIn(year, month)) return undefined;
+  const days = daysFromCivil(year, month, day);
+  if (length === 10) return days * DAY_MS;
+  if (text.charCodeAt(10) !== T || text.charCodeAt(13) !== COLON || text.charCodeAt(16) !== COLON)
+    return undefined;
+  if (text.charCodeAt(length - 1) !== Z) return undefined;
+  const hour = digits(text, 11, 2);
+  const minute = digits(text, 14, 2);
+  const second = digits(text, 17, 2);
+  if (hour > 23 || minute > 59 || second > 59) return undefined;
+  let ms = 0;
+  if (length === 24) {
+    if (text.charCodeAt(19) !== DOT) return undefined;
+    ms = digits(text, 20, 3);
+  }
+  if (ms < 0) return undefined;
+  return days * DAY_MS + ((hour * 60 + minute) * 60 + second) * 1000 + ms;
+}
+
+const DAY_MS = 86_400_000;
+
+/** Days from 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's days_from_civil): what Date.UTC counts, without its call. */
+function daysFromCivil(year: number, month: number, day: number): number {
+  const y = month <= 2 ? year - 1 : year;
+  const era = Math.floor(y / 400);
+  const yearOfEra = y - era * 400;
+  const dayOfYear = Math.floor((153 * (month > 2 ? month - 3 : month + 9) + 2) / 5) + day - 1;
+  const dayOfEra = yearOfEra * 365 + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100) + dayOfYear;
+  return era * 146_097 + dayOfEra - 719_468;
+}
+
+const DASH = 45;
+const COLON = 58;
+const DOT = 46;
+const T = 84;
+const Z = 90;
+const ZERO = 48;
+
+/** The decimal number in `count` characters from `at`, or -1 when one is not a digit. */
+function digits(text: string, at: number, count: number): number {
+  let n = 0;
+  for (let i = at; i < at + count; i++) {
+    const d = text.charCodeAt(i) - ZERO;
+    if (d < 0 || d > 9) return -1;
+    n = n * 10 + d;
+  }
+  return n;
+}
+
+function daysIn(year: number, month: number): number {
+  if (month === 2) return year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28;
+  return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
+}

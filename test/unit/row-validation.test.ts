@@ -1,0 +1,317 @@
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { chunkRows } from '../../shared/chunk-rows.ts';
+import { type DatasetDefinition, resolveDataset } from '../../shared/dataset.ts';
+import { bigintText, decimal, integer, timestamp } from '../../shared/fields.ts';
+import { type ParsedRecord, parseChunk, type RecordCursor, textCursor } from '../../shared/parsing.ts';
+import { plainFields, type Reject, rowValidator, validateRecords } from '../../shared/validation.ts';
+import { utf8 } from './helpers.ts';
+
+// The column-wise validator must be indistinguishable from `validateRecords` (zod's object safeParse on a
+// fields object): the same rows pass with the same values, the same rows fail with the same reject.
+
+const schema = z.object({
+  n: z.coerce.number().int().positive(),
+  d: z.coerce.date(),
+  b: z.stringbool(),
+  day: z.iso.date(),
+  status: z.enum(['placed', 'paid']),
+  note: z.string().optional(),
+  vip: z.stringbool().default(false),
+  tag: z.string().min(2).default('none'),
+  score: z.coerce.number().optional(),
+});
+
+const COLUMNS = ['n', 'd', 'b', 'day', 'status', 'note', 'vip', 'tag', 'score'];
+const GOOD = ['42', '2024-01-02T03:04:05Z', 'yes', '2024-02-29', 'paid', 'hi', 'no', 'ab', '1.5'];
+
+function dataset(extra: Partial<DatasetDefinition> = {}) {
+  return resolveDataset({ name: 'orders', format: 'csv', table: 'orders', schema, ...extra });
+}
+
+/** A cursor over prepared records, like the parser's: `values` for CSV, `fields` for NDJSON. */
+function cursorOf(records: { values?: string[]; fields?: Record<string, unknown> }[]): RecordCursor {
+  let at = -1;
+  const cursor = {
+    line: 0,
+    values: undefined as string[] | undefined,
+    fields: undefined as Record<string, unknown> | undefined,
+    error: undefined,
+    next() {
+      const r = records[++at];
+      if (!r) return false;
+      cursor.line = at + 2;
+      cursor.values = r.values;
+      cursor.fields = r.fields;
+      return true;
+    },
+    raw: () => `raw ${cursor.line}`,
+  };
+  return cursor;
+}
+
+/** What `validateRecords` says of each record, in the validator's terms: values by field order, or the reject. */
+function expected(d: ReturnType<typeof dataset>, records: ParsedRecord[]): (unknown[] | Reject)[] {
+  return records.map((r) => {
+    const { rows, rejects } = validateRecords(d, [r]);
+    if (rejects[0]) return rejects[0];
+    const values = rows[0]?.values ?? {};
+    return d.fields.map((f) => values[f]);
+  });
+}
+
+function actual(
+  d: ReturnType<typeof dataset>,
+  cursor: RecordCursor,
+  columns?: string[],
+): (unknown[] | Reject)[] {
+  const check = rowValidator(d, columns, d.fields.length);
+  const out: (unknown[] | Reject)[] = [];
+  while (cursor.next()) {
+    const r = check(cursor);
+    out.push(Array.isArray(r) ? [...r] : r);
+  }
+  return out;
+}
+
+const csvRecords = (rows: string[][], columns = COLUMNS): ParsedRecord[] =>
+  rows.map((values, i) => ({
+    line: i + 2,
+    raw: `raw ${i + 2}`,
+    fields: Object.fromEntries(columns.map((c, j) => [c, values[j]])),
+  }));
+
+const TRICKY: string[][] = [
+  GOOD,
+  ['42', '2024-01-02T03:04:05Z', 'yes', '2024-02-29', 'paid', '', '', '', ''], // nulls: optional, defaults
+  ['', '2024-01-02', 'TRUE', '2024-02-29', 'paid', 'x', 'off', 'abc', '2'], // required missing
+  ['1.5', 'x', 'maybe', '2023-02-29', 'lost', 'x', 'x', 'a', 'z'], // first failing column wins
+  ['7', 'yesterday', 'no', '2024-02-29', 'placed', 'x', 'y', 'ab', '3'],
+  ['7', '2024-01-02', 'maybe', '2024-02-29', 'placed', 'x', 'y', 'ab', '3'],
+  ['7', '2024-01-02', 'no', '29/02/2024', 'placed', 'x', 'y', 'ab', '3'],
+  ['7', '2024-01-02', 'no', '2024-02-29', 'lost', 'x', 'y', 'ab', '3'],
+  ['7', '2024-01-02', 'no', '2024-02-29', 'paid', 'x', 'maybe', 'ab', '3'],
+  ['7', '2024-01-02', 'no', '2024-02-29', 'paid', 'x', 'y', 'a', '3'], // default field with a failing value
+  ['7', '2024-01-02', 'no', '2024-02-29', 'paid', 'x', 'y', 'ab', 'abc'], // optional field with a bad value
+  ['-1', '2024-01-02', 'no', '2024-02-29', 'paid', 'x', 'y', 'ab', '3'],
+  ['0x10', '1e12', 'Enabled', '2024-02-29', 'paid', 'NULL', 'N', 'xx', ' 4 '],
+  ['9007199254740993', '2024-01-02', 'no', '2024-02-29', 'paid', 'x', 'y', 'ab', '3'],
+  ['7', `${'z'.repeat(70)}`, 'no', '2024-02-29', 'paid', 'x', 'y', 'ab', '3'], // long value, shortened in the reason
+];
+
+describe('rowValidator: the same answers as validateRecords', () => {
+  it('takes plain object schemas field by field, others the object way', () => {
+    expect(plainFields(dataset())).toHaveLength(COLUMNS.length);
+    const refined = resolveDataset({
+      name: 'r',
+      format: 'csv',
+      table: 'r',
+      schema: z.object({ lo: z.coerce.number(), hi: z.coerce.number() }).refine((v) => v.lo <= v.hi),
+    });
+    expect(plainFields(refined)).toBeUndefined();
+    const strict = resolveDataset({
+      name: 's',
+      format: 'csv',
+      table: 's',
+      schema: z.strictObject({ a: z.string() }),
+    });
+    expect(plainFields(strict)).toBeUndefined();
+    const loose = resolveDataset({
+      name: 'l',
+      format: 'csv',
+      table: 'l',
+      schema: z.looseObject({ a: z.string() }),
+    });
+    expect(plainFields(loose)).toBeUndefined();
+    const protoName = resolveDataset({
+      name: 'p',
+      format: 'ndjson',
+      table: 'p',
+      schema: z.object({ toString: z.string().optional() }),
+    });
+    expect(plainFields(protoName)).toBeUndefined();
+  });
+
+  it('CSV rows: values, nulls, defaults, optional fields and every reject message', () => {
+    for (const nullValues of [undefined, ['', 'NULL'], ['NULL']]) {
+      const d = dataset(nullValues ? { nullValues } : {});
+      const got = actual(d, cursorOf(TRICKY.map((values) => ({ values }))), COLUMNS);
+      expect(got, JSON.stringify(nullValues)).toEqual(expected(d, csvRecords(TRICKY)));
+    }
+  });
+
+  it('CSV files that lack a column, or name one twice', () => {
+    const d = dataset();
+    for (const columns of [
+      ['n', 'd', 'b', 'day', 'status'], // optional and defaulted columns absent
+      ['n', 'd', 'b', 'status', 'note'], // a required column absent
+      ['n', 'd', 'b', 'day', 'status', 'note', 'note', 'extra'], // a repeat (the last wins) and an unknown one
+    ]) {
+      const rows = [
+        ['5', '2024-01-02', 'no', '2024-02-29', 'paid', 'a', 'b', 'c'],
+        ['5', '2024-01-02', 'no', 'paid', '', '', 'x', 'y'],
+      ].map((r) => r.slice(0, columns.length));
+      const got = actual(d, cursorOf(rows.map((values) => ({ values }))), columns);
+      expect(got, columns.join()).toEqual(expected(d, csvRecords(rows, columns)));
+    }
+  });
+
+  it('NDJSON records: absent keys, JSON nulls, wrong types', () => {
+    const ndjson = resolveDataset({
+      name: 'events',
+      format: 'ndjson',
+      table: 'events',
+      schema: z.object({
+        id: z.number(),
+        user: z.number().optional(),
+        kind: z.enum(['a', 'b']).default('a'),
+        at: z.coerce.date().optional(),
+        meta: z.object({ k: z.string() }).optional(),
+      }),
+    });
+    const objects: Record<string, unknown>[] = [
+      { id: 1, user: null },
+      { id: null },
+      { user: 3 },
+      { id: '7' },
+      { id: 5, extra: 'dropped', kind: 'b', at: '2024-01-01T00:00:00Z' },
+      { id: 6, kind: null, at: 0 },
+      { id: 7, kind: 'c' },
+      { id: 8, meta: { k: 1 } },
+      { id: 9, meta: { k: 'v' }, at: 'never' },
+      { id: 10, user: '' },
+    ];
+    const records = objects.map((fields, i) => ({ line: i + 2, raw: `raw ${i + 2}`, fields }));
+    const got = actual(ndjson, cursorOf(objects.map((fields) => ({ fields }))));
+    expect(got).toEqual(expected(ndjson, records));
+  });
+
+  it('non-plain schemas give the object parse’s values and rejects', () => {
+    const refined = resolveDataset({
+      name: 'pairs',
+      format: 'csv',
+      table: 'pairs',
+      schema: z
+        .object({ lo: z.coerce.number(), hi: z.coerce.number() })
+        .refine((v) => v.lo <= v.hi, 'lo above hi'),
+    });
+    const rows = [
+      ['1', '3'],
+      ['3', '1'],
+      ['x', '1'],
+    ];
+    const got = actual(refined, cursorOf(rows.map((values) => ({ values }))), ['lo', 'hi']);
+    expect(got).toEqual(expected(refined, csvRecords(rows, ['lo', 'hi'])));
+    expect(got[1]).toEqual({ line: 3, column: null, reason: 'lo above hi', raw: 'raw 3' });
+  });
+
+  it('strict field types (transforms over a union) read the same', () => {
+    const strict = resolveDataset({
+      name: 'strict',
+      format: 'csv',
+      table: 'strict',
+      schema: z.object({
+        i: integer(),
+        d: decimal().optional(),
+        b: bigintText(),
+        t: timestamp(),
+      }),
+    });
+    const columns = ['i', 'd', 'b', 't'];
+    const rows = [
+      ['1', '2.5', '9007199254740993', '2024-01-02T03:04:05Z'],
+      [' 7 ', '', '-1', '2024-01-02T03:04:05+02:00'],
+      ['0x10', '1', '1', '2024-01-02T03:04:05Z'],
+      ['1', '1e400', '1', '2024-01-02T03:04:05Z'],
+      ['1', '1', '1.5', '2024-01-02T03:04:05Z'],
+      ['1', '1', '1', '2024-01-02T03:04:05'],
+      ['', '1', '1', '2024-01-02T03:04:05Z'],
+    ];
+    const got = actual(strict, cursorOf(rows.map((values) => ({ values }))), columns);
+    expect(got).toEqual(expected(strict, csvRecords(rows, columns)));
+  });
+
+  it('leaves room for the values a load appends', () => {
+    const d = dataset();
+    const check = rowValidator(d, COLUMNS, d.fields.length + 2);
+    const cursor = cursorOf([{ values: GOOD }]);
+    cursor.next();
+    const out = check(cursor);
+    expect(Array.isArray(out) && out.length).toBe(d.fields.length + 2);
+  });
+});
+
+describe('chunkRows: passes over a chunk', () => {
+  const d = dataset();
+  const text = [
+    '42,2024-01-02T03:04:05Z,yes,2024-02-29,paid,hi,no,ab,1.5',
+    '',
+    'x,2024-01-02,yes,2024-02-29,paid,,,,',
+    '"7",2024-01-02,no,2024-02-29,"placed","a, b",,,',
+    '1,2',
+    '8,2024-01-03,no,2024-03-01,paid,"she said ""hi""",yes,,2',
+  ].join('\r\n');
+  const options = { format: 'csv' as const, delimiter: ',', columns: COLUMNS, firstLine: 10 };
+
+  it('yields valid rows with the extras, and the rejects validateRecords makes, in line order', () => {
+    const stream = chunkRows(d, utf8(text), options, [{ value: 99 }, 'line']);
+    const pass = stream();
+    const rows: unknown[][] = [];
+    const lines: number[] = [];
+    const raws: string[] = [];
+    for (let v = pass.next(); v; v = pass.next()) {
+      rows.push(v);
+      lines.push(pass.line);
+      raws.push(pass.raw());
+    }
+    const reference = validateRecords(d, [...parseAll(text, options)]);
+    expect(rows).toEqual(reference.rows.map((r) => [...d.fields.map((f) => r.values[f]), 99, r.line]));
+    expect(lines).toEqual(reference.rows.map((r) => r.line));
+    expect(raws).toEqual(reference.rows.map((r) => r.raw));
+    expect(pass.rejects).toEqual(reference.rejects);
+    expect(pass.rows).toBe(3);
+    expect(pass.rejects.map((r) => r.line)).toEqual([12, 14]);
+    // A second pass reads the same rows again, from the start.
+    const again = stream();
+    let n = 0;
+    while (again.next()) n++;
+    expect(n).toBe(3);
+    expect(again.rejects).toEqual(pass.rejects);
+  });
+
+  it('reads bytes that are not UTF-8 line by line, like parseChunk', () => {
+    const bad = new Uint8Array([
+      ...utf8('1,2024-01-02,no,2024-02-29,paid,'),
+      0xff,
+      ...utf8(',,,\n5,2024-01-02,no,2024-02-29,paid,,,,\n'),
+    ]);
+    const pass = chunkRows(d, bad, options)();
+    const values = pass.next();
+    expect(values?.[0]).toBe(5);
+    expect(pass.line).toBe(11);
+    expect(pass.next()).toBeUndefined();
+    expect(pass.rejects).toEqual(validateRecords(d, parseChunk(bad, options)).rejects);
+    expect(pass.rejects).toEqual([
+      {
+        line: 10,
+        column: null,
+        reason: 'bytes are not valid UTF-8 (first bad byte at offset 32 of the line)',
+        raw: '1,2024-01-02,no,2024-02-29,paid,\uFFFD,,,',
+      },
+    ]);
+  });
+});
+
+function* parseAll(text: string, options: Parameters<typeof textCursor>[1]): Generator<ParsedRecord> {
+  const cursor = textCursor(text, options);
+  while (cursor.next()) {
+    const raw = cursor.raw();
+    if (cursor.error) yield { line: cursor.line, raw, error: cursor.error };
+    else
+      yield {
+        line: cursor.line,
+        raw,
+        fields: Object.fromEntries((options.columns ?? []).map((c, i) => [c, cursor.values?.[i]])),
+      };
+  }
+}
