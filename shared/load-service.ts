@@ -81,13 +81,7 @@ export async function loadChunk(deps: PipelineDeps, message: ChunkMessage): Prom
     chunk = await readChunk(deps, dataset, pinned, message);
   } catch (err) {
     if (!(err instanceof FileRejectedError)) throw err;
-    await failFile(deps.db, message.fileId, err.message);
-    return {
-      ...base,
-      result: 'file-failed',
-      reason: err.message,
-      finishedFile: await getFile(deps.db, message.fileId),
-    };
+    return failChunkFile(deps, message, base, err);
   }
 
   if (dataset.targets) {
@@ -138,6 +132,7 @@ export async function loadChunk(deps: PipelineDeps, message: ChunkMessage): Prom
       return { ...base, ...counts, result: 'loaded' as const, finishedFile: last ? file : undefined };
     });
   } catch (err) {
+    if (err instanceof FileRejectedError) return failChunkFile(deps, message, base, err);
     if (classifyError(err) !== 'transient') {
       await recordChunkError(deps.db, message.fileId, message.index, errorMessage(err)).catch(() => {});
     }
@@ -146,6 +141,22 @@ export async function loadChunk(deps: PipelineDeps, message: ChunkMessage): Prom
 }
 
 type Base = Pick<LoadOutcome, 'fileId' | 'index' | 'read' | 'inserted' | 'updated' | 'rejected'>;
+
+/** A reason that holds for the whole file (a missing table, say): fail it now instead of retrying into the DLQ. */
+async function failChunkFile(
+  deps: PipelineDeps,
+  message: ChunkMessage,
+  base: Base,
+  err: FileRejectedError,
+): Promise<LoadOutcome> {
+  await failFile(deps.db, message.fileId, err.message);
+  return {
+    ...base,
+    result: 'file-failed',
+    reason: err.message,
+    finishedFile: await getFile(deps.db, message.fileId),
+  };
+}
 
 /**
  * A multi-table chunk: claim, write every target parents first, rejects, parked orphans and ledger in
@@ -192,6 +203,7 @@ async function loadRelationalChunk(
     if ((outcome.waiting ?? 0) > 0) await scheduleOrphanRetry(deps, message.fileId, 1);
     return outcome;
   } catch (err) {
+    if (err instanceof FileRejectedError) return failChunkFile(deps, message, base, err);
     if (classifyError(err) !== 'transient') {
       await recordChunkError(deps.db, message.fileId, message.index, errorMessage(err)).catch(() => {});
     }

@@ -2,7 +2,7 @@ import { type Kysely, type RawBuilder, sql, type Transaction } from 'kysely';
 import { copyField, copyIn, copySupported } from './copy.ts';
 import type { Dataset } from './dataset.ts';
 import type { Database } from './db/schema.ts';
-import { classifyError } from './errors.ts';
+import { classifyError, FileRejectedError } from './errors.ts';
 import type { Reject, ValidRow } from './validation.ts';
 
 export interface WriteCounts {
@@ -41,7 +41,8 @@ export interface StreamWriteResult extends WriteResult {
 /** Rows per statement: big enough to amortize the round trip, small enough to bisect cheaply. */
 const STATEMENT_ROWS = 5000;
 
-export class TableShapeError extends Error {
+/** The table is missing or lacks a column the dataset writes: fails the file (re-announce it once migrated). */
+export class TableShapeError extends FileRejectedError {
   override name = 'TableShapeError';
 }
 

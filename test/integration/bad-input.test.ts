@@ -205,6 +205,44 @@ describe('bad input', () => {
     }
   });
 
+  it('a dataset whose table is missing fails the file at once, naming the table; it loads once migrated and announced again', async () => {
+    const before = p.deps.config;
+    const unmigrated = defineDataset({
+      name: 'later',
+      format: 'csv',
+      table: 'bad_later',
+      schema: z.object({ id: z.coerce.number().int() }),
+    });
+    p.deps.config = resolveConfig({ ...config, datasets: [...config.datasets, unmigrated] }, 'with later');
+    try {
+      const key = 'incoming/later/first.csv';
+      const { reports } = await p.load(key, 'id\n1\n2\n');
+      expect(reports[0]?.state).toBe('failed');
+      expect(reports[0]?.error).toBe('table bad_later does not exist (has its migration run?)');
+      await sql`create table bad_later (id integer primary key)`.execute(db);
+      const file = await db
+        .selectFrom('dropload.file')
+        .selectAll()
+        .where('key', '=', key)
+        .executeTakeFirstOrThrow();
+      await p.announce({ bucket: file.bucket, key, etag: file.etag, size: file.size });
+      for (let i = 0; i < 100; i++) {
+        const f = await db
+          .selectFrom('dropload.file')
+          .select('state')
+          .where('id', '=', file.id)
+          .executeTakeFirstOrThrow();
+        if (f.state === 'loaded') break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const rows = await sql<{ id: number }>`select id from bad_later order by id`.execute(db);
+      expect(rows.rows).toEqual([{ id: 1 }, { id: 2 }]);
+    } finally {
+      p.deps.config = before;
+      await sql`drop table if exists bad_later`.execute(db);
+    }
+  });
+
   it('values that look like SQL are stored literally', async () => {
     const evil = `'); DROP TABLE bad_rows; --`;
     await p.load(

@@ -35,6 +35,13 @@ const migration: Migration = {
       .addColumn('id', 'integer', (c) => c.primaryKey())
       .addColumn('label', 'text', (c) => c.notNull())
       .execute();
+    // A table whose every insert fails with an error dropload cannot classify (SQLSTATE P0001): a "bug".
+    await db.schema.createTable('fault_broken').addColumn('id', 'integer').execute();
+    await sql`create or replace function fault_refuse() returns trigger language plpgsql as $$
+      begin raise exception 'the database refuses this table today'; end $$`.execute(db);
+    await sql`create trigger fault_refuse before insert on fault_broken for each statement execute function fault_refuse()`.execute(
+      db,
+    );
   },
 };
 const config = {
@@ -46,11 +53,11 @@ const config = {
       chunkBytes: 64 * 1024,
       schema: z.object({ id: z.coerce.number().int().positive(), label: z.string().min(1) }),
     }),
-    // A dataset whose table was never migrated: every chunk fails with an unknown (fatal) error.
+    // Every chunk fails with an error nothing classifies: retried, then dead-lettered, with the error on the file.
     defineDataset({
       name: 'broken',
       format: 'csv',
-      table: 'fault_missing_table',
+      table: 'fault_broken',
       schema: z.object({ id: z.coerce.number().int() }),
     }),
   ],
@@ -101,7 +108,7 @@ async function start(
   viaProxy.host = `127.0.0.1:${proxy.port}`;
   const poolMax = embedded ? '1' : '4';
   // A fresh embedded database needs no reset (and serves one connection at a time).
-  const p = await startTestPipeline(config, embedded ? [] : ['fault_rows'], {
+  const p = await startTestPipeline(config, embedded ? [] : ['fault_rows', 'fault_broken'], {
     env: {
       DATABASE_URL: viaProxy.toString(),
       DROPLOAD_DB_POOL_MAX: poolMax,
@@ -382,9 +389,7 @@ describe('fault suite', () => {
       .where('key', '=', 'incoming/broken/b.csv')
       .executeTakeFirstOrThrow();
     expect(broken.state).toBe('loading');
-    expect(broken.error).toBe(
-      'chunk 0: TableShapeError: table fault_missing_table does not exist (has its migration run?)',
-    );
+    expect(broken.error).toBe('chunk 0: error: the database refuses this table today');
     expect(await tableState(s)).toEqual({ n: 100, sum: expectedSum(1, 100) });
     expect(await depth(s, s.p.stack.ingest.dlqUrl)).toBe(0);
   });
