@@ -22,6 +22,8 @@ export function createLoadHandler(deps: () => Promise<PipelineDeps>, log: Logger
   const processor = new BatchProcessor(EventType.SQS);
   const loadRecord = async (record: SQSRecord) => {
     const d = await deps();
+    // Counted before anything can fail, so every invocation publishes at least one metric.
+    meter.addMetric('ChunkMessages', MetricUnit.Count, 1);
     const message = LoadMessage.parse(JSON.parse(record.body));
     if (isOrphanMessage(message)) {
       // Rows waiting for their parents: retried (and, past their wait, rejected) in one transaction.

@@ -18,6 +18,8 @@ export function createSplitHandler(deps: () => Promise<PipelineDeps>, log: Logge
   const processor = new BatchProcessor(EventType.SQS);
   const splitRecord = async (record: SQSRecord) => {
     const d = await deps();
+    // Counted before anything can fail, so every invocation publishes at least one metric.
+    meter.addMetric('IngestMessages', MetricUnit.Count, 1);
     for (const ref of objectRefsFromBody(record.body)) {
       const outcome = await splitObject(d, ref);
       log.info('split', { ...outcome });
