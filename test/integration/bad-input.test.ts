@@ -57,6 +57,20 @@ afterAll(async () => {
   await p?.stop();
 });
 
+/** Announces an already registered version again, then waits (up to 10 s) for it to load. */
+async function reannounced(file: { id: number; bucket: string; key: string; etag: string; size: number }) {
+  await p.announce({ bucket: file.bucket, key: file.key, etag: file.etag, size: file.size });
+  for (let i = 0; i < 100; i++) {
+    const f = await db
+      .selectFrom('dropload.file')
+      .select('state')
+      .where('id', '=', file.id)
+      .executeTakeFirstOrThrow();
+    if (f.state === 'loaded') return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 async function rejectsFor(key: string) {
   const file = await db
     .selectFrom('dropload.file')
@@ -182,16 +196,7 @@ describe('bad input', () => {
         .selectAll()
         .where('key', '=', key)
         .executeTakeFirstOrThrow();
-      await p.announce({ bucket: file.bucket, key, etag: file.etag, size: file.size });
-      for (let i = 0; i < 100; i++) {
-        const f = await db
-          .selectFrom('dropload.file')
-          .select('state')
-          .where('id', '=', file.id)
-          .executeTakeFirstOrThrow();
-        if (f.state === 'loaded') break;
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      await reannounced(file);
       expect(await notes(120, 121)).toEqual([
         { id: 120, note: 'n/a' },
         { id: 121, note: 'n/a' },
@@ -225,16 +230,7 @@ describe('bad input', () => {
         .selectAll()
         .where('key', '=', key)
         .executeTakeFirstOrThrow();
-      await p.announce({ bucket: file.bucket, key, etag: file.etag, size: file.size });
-      for (let i = 0; i < 100; i++) {
-        const f = await db
-          .selectFrom('dropload.file')
-          .select('state')
-          .where('id', '=', file.id)
-          .executeTakeFirstOrThrow();
-        if (f.state === 'loaded') break;
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      await reannounced(file);
       const rows = await sql<{ id: number }>`select id from bad_later order by id`.execute(db);
       expect(rows.rows).toEqual([{ id: 1 }, { id: 2 }]);
     } finally {

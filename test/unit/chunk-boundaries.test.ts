@@ -1,19 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { FilePlan, PlanOptions } from '../../shared/chunking.ts';
 import { type ParsedRecord, parseChunk, parseHeader, parseText } from '../../shared/parsing.ts';
-import { bytesOf, plan, text } from './helpers.ts';
-
-/** mulberry32: a small seeded PRNG, so a failing file can be regenerated from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { bytesOf, plan, prng, text } from './helpers.ts';
 
 interface Rng {
   int(lo: number, hi: number): number;

@@ -1,6 +1,7 @@
 import Papa from 'papaparse';
 import { describe, expect, it } from 'vitest';
 import { type ParsedRecord, parseText } from '../../shared/parsing.ts';
+import { prng } from './helpers.ts';
 
 // The pulled CSV parser splits quote-free lines itself and hands only records with a quote to
 // papaparse: it must read every text exactly as one papaparse parse of the whole text did (the
@@ -66,18 +67,6 @@ function referenceCsv(text: string, delimiter: string, columns: string[], firstL
   return out;
 }
 
-/** mulberry32 */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Texts made of the pieces that matter to a CSV reader, in every order. */
 function randomText(random: () => number, delimiter: string): string {
   const pieces = [
@@ -113,7 +102,7 @@ describe('CSV cursor: reads as one papaparse parse of the whole text', () => {
   it('on generated texts full of quotes, delimiters, CRs and blank lines', () => {
     let records = 0;
     for (let seed = 1; seed <= 3000; seed++) {
-      const random = rng(seed);
+      const random = prng(seed);
       const delimiter = [',', ';', '\t'][seed % 3] as string;
       const columns = ['a', 'b', 'c'].slice(0, 1 + (seed % 3));
       const text = randomText(random, delimiter);
