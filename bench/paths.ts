@@ -24,8 +24,9 @@ export interface PathResult {
 
 const config = resolveConfig(benchConfig, 'bench/bench.config.ts');
 const dataset = config.datasets[0];
-// The embedded emulator, never an AWS endpoint the developer's shell may point at.
-const localEnv = () => ({ ...process.env, AWS_ENDPOINT_URL: undefined });
+// The benchmark's own emulator process (so a path's peak RSS is the loader's, not the stored object's),
+// never an AWS endpoint the developer's shell may point at.
+const localEnv = () => ({ ...process.env, AWS_ENDPOINT_URL: process.env.BENCH_S3_ENDPOINT });
 
 /** Collects the split's chunk messages instead of sending them, so the load can be timed on its own. */
 function capturingSqs(into: ChunkMessage[]): SQSClient {
@@ -49,6 +50,29 @@ async function pool<T, R>(items: T[], limit: number, task: (item: T) => Promise<
   };
   await Promise.all(Array.from({ length: Math.max(1, limit) }, lane));
   return out;
+}
+
+/** The split step alone: one streaming pass over the object that plans its chunks. */
+export async function splitPath(file: string): Promise<PathResult> {
+  const stack = await startLocalStack({ config, env: localEnv() });
+  try {
+    const key = `${dataset?.prefix}${file.split('/').pop()}`;
+    const ref = await uploadFile(stack.s3, stack.bucket, key, file);
+    const messages: ChunkMessage[] = [];
+    const deps: PipelineDeps = {
+      s3: stack.s3,
+      sqs: capturingSqs(messages),
+      db: stack.db,
+      config,
+      chunkQueueUrl: '',
+      logger: new Logger({ logLevel: 'ERROR' }),
+    };
+    const started = performance.now();
+    await splitObject(deps, ref);
+    return { seconds: (performance.now() - started) / 1000, loaded: 0, rejected: 0, chunks: messages.length };
+  } finally {
+    await stack.stop();
+  }
 }
 
 /**
@@ -86,14 +110,8 @@ export async function endToEndPath(file: string, workers: number): Promise<PathR
   const pipeline = await startPipeline({ config, workers, env: localEnv(), logLevel: 'ERROR' });
   try {
     const uploads = await planUploads([file], config, dataset?.name);
-    // The runner's own upload is one PutObject, which the embedded emulator refuses above 11 MiB.
-    const upload = async (from: string, key: string) => {
-      const ref = await uploadFile(pipeline.stack.s3, pipeline.stack.bucket, key, from);
-      await pipeline.announce(ref);
-      return ref;
-    };
     const started = performance.now();
-    const { reports, timedOut } = await runFiles({ ...pipeline, upload }, uploads, {
+    const { reports, timedOut } = await runFiles(pipeline, uploads, {
       timeoutMs: 3_600_000,
       rejectsShown: 0,
     });
@@ -150,6 +168,7 @@ export async function kyselyPath(file: string): Promise<PathResult> {
 }
 
 const PATHS: Record<string, (file: string, workers: number) => Promise<PathResult>> = {
+  split: splitPath,
   worker: workerPath,
   e2e: endToEndPath,
   kysely: kyselyPath,

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, stat, writeFile } from 'node:fs/promises';
+import net from 'node:net';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { BENCH_TABLE } from './bench.config.ts';
@@ -74,6 +75,35 @@ async function psqlCopy(file: string, url: string): Promise<PathResult> {
   return { seconds: (performance.now() - started) / 1000, loaded: 0, rejected: 0 };
 }
 
+/**
+ * fauxqs in a process of its own: it keeps objects in memory, and inside a dropload process it would
+ * count the whole file against that process's peak RSS.
+ */
+async function startEmulator(): Promise<{ endpoint: string; stop: () => void }> {
+  const port = await new Promise<number>((resolve) => {
+    const probe = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+  const cli = path.join(import.meta.dirname, '..', 'node_modules', 'fauxqs', 'dist', 'cli.js');
+  const proc = spawn(process.execPath, [cli], {
+    env: { ...process.env, FAUXQS_PORT: String(port), FAUXQS_HOST: '127.0.0.1', FAUXQS_LOGGER: 'false' },
+    stdio: 'ignore',
+  });
+  const endpoint = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 100; i++) {
+    const up = await fetch(`${endpoint}/health`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (up) return { endpoint, stop: () => proc.kill() };
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  proc.kill();
+  throw new Error('the S3/SQS emulator did not start');
+}
+
 /** Each dropload path runs in its own process, so its peak RSS is its own. */
 async function child(
   name: string,
@@ -125,12 +155,20 @@ async function main(): Promise<void> {
   process.stderr.write(
     `loading ${o.rows.toLocaleString('en-US')} rows (${(size / 1e6).toFixed(1)} MB), ${o.workers} worker(s)\n`,
   );
-  const results: Measured[] = [
-    await measure('psql \\copy', 'psql', o, () => psqlCopy(file, o.url)),
-    await measure('dropload load worker', 'worker', o, () => child('worker', file, o.workers)),
-    await measure('dropload end to end', 'e2e', o, () => child('e2e', file, o.workers)),
-    await measure('kysely VALUES ×1000', 'kysely', o, () => child('kysely', file, o.workers)),
-  ];
+  const emulator = await startEmulator();
+  process.env.BENCH_S3_ENDPOINT = emulator.endpoint;
+  let results: Measured[];
+  try {
+    results = [
+      await measure('psql \\copy', 'psql', o, () => psqlCopy(file, o.url)),
+      await measure('dropload split alone', 'split', o, () => child('split', file, o.workers)),
+      await measure('dropload load worker', 'worker', o, () => child('worker', file, o.workers)),
+      await measure('dropload end to end', 'e2e', o, () => child('e2e', file, o.workers)),
+      await measure('kysely VALUES ×1000', 'kysely', o, () => child('kysely', file, o.workers)),
+    ];
+  } finally {
+    emulator.stop();
+  }
   const base = results[0]?.seconds ?? Number.NaN;
   const summary = {
     rows: o.rows,
