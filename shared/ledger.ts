@@ -193,14 +193,20 @@ export async function isChunkLoaded(db: Db, fileId: number, idx: number): Promis
 
 /**
  * Claims a chunk inside the transaction that writes its rows. A concurrent or later delivery of the
- * same chunk waits on the row lock, then finds it loaded and claims nothing: exactly once.
+ * same chunk waits on the row lock, then finds it loaded and claims nothing: exactly once. The byte
+ * range must match too: a message left from an earlier plan of a re-split file claims nothing.
  */
-export async function claimChunk(trx: Transaction<Database>, fileId: number, idx: number): Promise<boolean> {
+export async function claimChunk(
+  trx: Transaction<Database>,
+  chunk: { fileId: number; index: number; start: number; end: number },
+): Promise<boolean> {
   const claimed = await trx
     .updateTable('dropload.chunk')
     .set({ state: 'loaded', loaded_at: sql<Date>`now()`, error: null })
-    .where('file_id', '=', fileId)
-    .where('idx', '=', idx)
+    .where('file_id', '=', chunk.fileId)
+    .where('idx', '=', chunk.index)
+    .where('start_byte', '=', chunk.start)
+    .where('end_byte', '=', chunk.end)
     .where('state', '=', 'pending')
     .executeTakeFirst();
   return Number(claimed.numUpdatedRows) === 1;

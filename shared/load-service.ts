@@ -105,8 +105,7 @@ export async function loadChunk(deps: PipelineDeps, message: ChunkMessage): Prom
         ? rejectedRows([chunk.reject])
         : chunkRows(dataset, chunk.bytes, parseOptions(dataset, message), extras);
     return await deps.db.transaction().execute(async (trx: Transaction<Database>) => {
-      if (!(await claimChunk(trx, message.fileId, message.index)))
-        return { ...base, result: 'duplicate' as const };
+      if (!(await claimChunk(trx, message))) return { ...base, result: 'duplicate' as const };
       // The chunk is parsed and validated while it is written: the database copies one piece while the next is read.
       const written = await writeRowStream(trx, writeAs, rows);
       const allRejects = [...written.invalid, ...written.rejects].sort((a, b) => a.line - b.line);
@@ -175,7 +174,7 @@ async function loadRelationalChunk(
     const outcome = await deps.db
       .transaction()
       .execute(async (trx: Transaction<Database>): Promise<LoadOutcome> => {
-        if (!(await claimChunk(trx, message.fileId, message.index))) return { ...base, result: 'duplicate' };
+        if (!(await claimChunk(trx, message))) return { ...base, result: 'duplicate' };
         const written = await writeRecords(trx, dataset, rows, message.index);
         const allRejects = [...rejects, ...written.rejects.map((r) => r.reject)].sort(
           (a, b) => a.line - b.line,

@@ -282,6 +282,21 @@ describe('exactly once, with chunks the test delivers itself', () => {
     expect([file.state, file.rows_read, file.rows_inserted, file.chunks_done]).toEqual(['loaded', 50, 50, 1]);
   });
 
+  it('a message from an earlier plan of the file (another byte range) claims nothing; the current one loads', async () => {
+    const [chunk] = await splitParked('incoming/items/replanned.csv', csv(9000, 9009));
+    const current = chunk as ChunkMessage;
+    const loadedIds = async () =>
+      (
+        await sql<{
+          n: number;
+        }>`select count(*)::int as n from rel_items where id between 9000 and 9009`.execute(db)
+      ).rows[0]?.n;
+    expect((await loadChunk(parked, { ...current, end: current.end - 1 })).result).toBe('duplicate');
+    expect(await loadedIds()).toBe(0);
+    expect((await loadChunk(parked, current)).result).toBe('loaded');
+    expect(await loadedIds()).toBe(10);
+  });
+
   it('chunks delivered out of order all load and the file finishes once', async () => {
     const chunks = await splitParked('incoming/items/shuffled.csv', csv(1000, 4999));
     expect(chunks.length).toBeGreaterThan(2);
