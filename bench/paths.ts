@@ -52,21 +52,27 @@ async function pool<T, R>(items: T[], limit: number, task: (item: T) => Promise<
   return out;
 }
 
+/** Uploads the file to a fresh local stack and gives deps whose SQS collects the split's chunk messages. */
+async function stackWithFile(file: string) {
+  const stack = await startLocalStack({ config, env: localEnv() });
+  const key = `${dataset?.prefix}${file.split('/').pop()}`;
+  const ref = await uploadFile(stack.s3, stack.bucket, key, file);
+  const messages: ChunkMessage[] = [];
+  const deps: PipelineDeps = {
+    s3: stack.s3,
+    sqs: capturingSqs(messages),
+    db: stack.db,
+    config,
+    chunkQueueUrl: '',
+    logger: new Logger({ logLevel: 'ERROR' }),
+  };
+  return { stack, ref, messages, deps };
+}
+
 /** The split step alone: one streaming pass over the object that plans its chunks. */
 export async function splitPath(file: string): Promise<PathResult> {
-  const stack = await startLocalStack({ config, env: localEnv() });
+  const { stack, ref, messages, deps } = await stackWithFile(file);
   try {
-    const key = `${dataset?.prefix}${file.split('/').pop()}`;
-    const ref = await uploadFile(stack.s3, stack.bucket, key, file);
-    const messages: ChunkMessage[] = [];
-    const deps: PipelineDeps = {
-      s3: stack.s3,
-      sqs: capturingSqs(messages),
-      db: stack.db,
-      config,
-      chunkQueueUrl: '',
-      logger: new Logger({ logLevel: 'ERROR' }),
-    };
     const started = performance.now();
     await splitObject(deps, ref);
     return { seconds: (performance.now() - started) / 1000, loaded: 0, rejected: 0, chunks: messages.length };
@@ -80,19 +86,8 @@ export async function splitPath(file: string): Promise<PathResult> {
  * GETs included) and DATABASE_URL, with validation, rejects and the ledger. Upload and split are untimed.
  */
 export async function workerPath(file: string, workers: number): Promise<PathResult> {
-  const stack = await startLocalStack({ config, env: localEnv() });
+  const { stack, ref, messages, deps } = await stackWithFile(file);
   try {
-    const key = `${dataset?.prefix}${file.split('/').pop()}`;
-    const ref = await uploadFile(stack.s3, stack.bucket, key, file);
-    const messages: ChunkMessage[] = [];
-    const deps: PipelineDeps = {
-      s3: stack.s3,
-      sqs: capturingSqs(messages),
-      db: stack.db,
-      config,
-      chunkQueueUrl: '',
-      logger: new Logger({ logLevel: 'ERROR' }),
-    };
     await splitObject(deps, ref);
     const started = performance.now();
     const outcomes = await pool(messages, workers, (m) => loadChunk(deps, m));

@@ -1,13 +1,14 @@
 #!/usr/bin/env node
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import { loadConfig } from '../shared/config.ts';
-import { createDb, createPool } from '../shared/db/connection.ts';
 import { migrateToLatest } from '../shared/db/migrate.ts';
 import { FINAL_STATES } from '../shared/db/schema.ts';
 import { ConfigError } from '../shared/errors.ts';
 import { listFiles } from '../shared/ledger.ts';
 import { startPipeline } from './local-pipeline.ts';
 import { registerOpsCommands } from './ops.ts';
+import { withLedger } from './ops-resources.ts';
+import { positive } from './options.ts';
 import { type FileReport, renderReports, reportOf } from './report.ts';
 import { planUploads, runFiles } from './run.ts';
 
@@ -16,21 +17,8 @@ const program = new Command('dropload')
   .option('-c, --config <file>', 'config module (default: DROPLOAD_CONFIG, else ./dropload.config.ts)')
   .option('-v, --verbose', 'log every split and chunk');
 
-const positive = (value: string) => {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive whole number');
-  return n;
-};
-
 function globals() {
   return program.opts<{ config?: string; verbose?: boolean }>();
-}
-
-function requireDatabaseUrl(command: string): string {
-  const url = process.env.DATABASE_URL;
-  if (!url)
-    throw new ConfigError(`${command} reads the ledger: set DATABASE_URL (\`dropload dev\` prints one)`);
-  return url;
 }
 
 /** Live per-file progress on stderr, redrawn in place; cleared before the report is printed. */
@@ -144,8 +132,7 @@ program
   .option('--watch', 'refresh every second until interrupted')
   .option('-n, --limit <n>', 'newest files to show', positive, 50)
   .action(async (opts: { json?: boolean; watch?: boolean; limit: number }) => {
-    const db = createDb(createPool({ connectionString: requireDatabaseUrl('status'), poolMax: 1 }));
-    try {
+    await withLedger('status', async (db) => {
       for (;;) {
         const reports = (await listFiles(db, opts.limit)).map((f) => reportOf(f));
         if (opts.json) process.stdout.write(`${JSON.stringify({ files: reports }, null, 2)}\n`);
@@ -154,9 +141,7 @@ program
         if (reports.every((r) => FINAL_STATES.includes(r.state as never)) && !process.stdout.isTTY) break;
         await new Promise((r) => setTimeout(r, 1000));
       }
-    } finally {
-      await db.destroy();
-    }
+    });
   });
 
 program
@@ -164,13 +149,8 @@ program
   .description("apply the ledger's and the datasets' migrations to DATABASE_URL")
   .action(async () => {
     const config = await loadConfig(globals().config);
-    const db = createDb(createPool({ connectionString: requireDatabaseUrl('migrate'), poolMax: 1 }));
-    try {
-      const { applied } = await migrateToLatest(db, config.migrations);
-      process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'already up to date\n');
-    } finally {
-      await db.destroy();
-    }
+    const { applied } = await withLedger('migrate', (db) => migrateToLatest(db, config.migrations));
+    process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'already up to date\n');
   });
 
 registerOpsCommands(program, globals);

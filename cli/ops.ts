@@ -13,14 +13,9 @@ import {
 } from '../shared/replay.ts';
 import { type RetryResult, retryRejects } from '../shared/retry-rejects.ts';
 import { resolveBucket, resolveQueues, withLedger } from './ops-resources.ts';
+import { positive } from './options.ts';
 
 type Globals = () => { config?: string; verbose?: boolean };
-
-const positive = (value: string) => {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive whole number');
-  return n;
-};
 
 const UNITS: Record<string, number> = { m: 60_000, h: 3_600_000, d: 86_400_000 };
 

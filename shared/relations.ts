@@ -3,7 +3,7 @@ import type { Dataset, Reference, Target } from './dataset.ts';
 import type { Database } from './db/schema.ts';
 import { classifyError } from './errors.ts';
 import type { Reject, ValidRow } from './validation.ts';
-import { TableShapeError, tableShape, type WriteResult, writeRows } from './writing.ts';
+import { TableShapeError, tableShape, toText, type WriteResult, writeRows } from './writing.ts';
 
 /**
  * The multi-table writer: one record (a flat row or a nested document) becomes rows of several
@@ -59,15 +59,6 @@ export interface RelationalResult extends TableCounts {
 /** Units per savepoint-protected attempt, and rows per statement. */
 const UNIT_BATCH = 2000;
 const STATEMENT_ROWS = 5000;
-
-function toText(value: unknown): Text {
-  if (value === undefined || value === null) return null;
-  if (value instanceof Date) return value.toISOString();
-  if (typeof value === 'string') return value;
-  if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean')
-    return String(value);
-  return JSON.stringify(value);
-}
 
 function get(value: unknown, step: string): unknown {
   if (value === null || typeof value !== 'object') return undefined;

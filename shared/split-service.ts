@@ -42,14 +42,7 @@ export async function splitObject(deps: PipelineDeps, ref: ObjectRef): Promise<S
   if (!dataset) {
     const prefixes = deps.config.datasets.map((d) => d.prefix).join(', ');
     const reason = `no dataset matches key "${ref.key}" (dataset prefixes: ${prefixes})`;
-    const { file } = await registerFile(deps.db, {
-      ...identity(ref, ref.etag ?? ''),
-      size: ref.size ?? 0,
-      dataset: null,
-      state: 'failed',
-      error: reason,
-    });
-    return outcome(file, 'failed', 0, reason);
+    return finishUnsplit(deps, ref, null, 'failed', reason);
   }
 
   let head: Awaited<ReturnType<typeof headObject>>;
@@ -57,19 +50,12 @@ export async function splitObject(deps: PipelineDeps, ref: ObjectRef): Promise<S
     head = await headObject(deps.s3, ref.bucket, ref.key, ref.versionId);
   } catch (err) {
     if (!(err instanceof FileRejectedError)) throw err;
-    return rejectFile(deps, ref, dataset, ref.etag ?? '', err.message);
+    return finishUnsplit(deps, ref, dataset.name, 'failed', err.message);
   }
   if (ref.etag && !ref.versionId && head.etag !== ref.etag) {
     // Without versioning the announced bytes are gone; the overwrite sent its own event.
     const reason = `superseded: overwritten before it was split (ETag ${ref.etag} → ${head.etag}); the new version loads on its own`;
-    const { file } = await registerFile(deps.db, {
-      ...identity(ref, ref.etag),
-      size: ref.size ?? 0,
-      dataset: dataset.name,
-      state: 'skipped',
-      error: reason,
-    });
-    return outcome(file, 'skipped', 0, reason);
+    return finishUnsplit(deps, ref, dataset.name, 'skipped', reason);
   }
 
   const pinned: PinnedObject = {
@@ -132,21 +118,22 @@ function identity(ref: ObjectRef, etag: string) {
   return { bucket: ref.bucket, key: ref.key, versionId: ref.versionId ?? '', etag };
 }
 
-async function rejectFile(
+/** Registers the announced version as finished without splitting it: failed or skipped, with the reason. */
+async function finishUnsplit(
   deps: PipelineDeps,
   ref: ObjectRef,
-  dataset: Dataset,
-  etag: string,
+  dataset: string | null,
+  state: 'failed' | 'skipped',
   reason: string,
-) {
+): Promise<SplitOutcome> {
   const { file } = await registerFile(deps.db, {
-    ...identity(ref, etag),
+    ...identity(ref, ref.etag ?? ''),
     size: ref.size ?? 0,
-    dataset: dataset.name,
-    state: 'failed',
+    dataset,
+    state,
     error: reason,
   });
-  return outcome(file, 'failed', 0, reason);
+  return outcome(file, state, 0, reason);
 }
 
 const decoder = new TextDecoder('utf-8', { fatal: true });

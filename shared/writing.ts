@@ -49,7 +49,11 @@ export class TableShapeError extends FileRejectedError {
 /** Column name → SQL type of a table, read from the catalog so the database decides every cast. */
 type TableShape = Map<string, string>;
 
-async function readShape(db: Kysely<Database>, table: string): Promise<TableShape> {
+/**
+ * Column name → SQL type, read in the transaction that writes rather than cached: one catalog query
+ * per chunk is cheap, and a migration that changes a table is seen by the very next chunk.
+ */
+export async function tableShape(db: Kysely<Database>, table: string): Promise<TableShape> {
   const result = await sql<{ name: string; type: string }>`
     select a.attname as name, format_type(a.atttypid, a.atttypmod) as type
     from pg_attribute a
@@ -59,15 +63,8 @@ async function readShape(db: Kysely<Database>, table: string): Promise<TableShap
   return new Map(result.rows.map((r) => [r.name, r.type]));
 }
 
-/**
- * Read in the transaction that writes, not cached: one catalog query per chunk is cheap, and a
- * migration that changes a table (a new column, a new type) is seen by the very next chunk.
- */
-export function tableShape(db: Kysely<Database>, table: string): Promise<TableShape> {
-  return readShape(db, table);
-}
-
-function toText(value: unknown): string | null {
+/** A value as the text Postgres casts from (dates in ISO 8601, objects as JSON); null for no value. */
+export function toText(value: unknown): string | null {
   if (value === undefined || value === null) return null;
   if (value instanceof Date) return value.toISOString();
   if (typeof value === 'string') return value;
