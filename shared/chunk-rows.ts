@@ -20,14 +20,23 @@ export function chunkRows(
   options: ParseOptions,
   extras: readonly RowExtra[] = [],
 ): RowStream {
-  const width = dataset.fields.length + extras.length;
-  const check = rowValidator(dataset, options.format === 'csv' ? (options.columns ?? []) : undefined, width);
   let text: string | undefined;
   const cursor = (): RecordCursor => {
     // Decoded once for every pass (a fallback re-reads the chunk); bytes that are not UTF-8 take the slow way.
     if (text === undefined && isUtf8(bytes)) text = decoder.decode(bytes);
     return text === undefined ? chunkCursor(bytes, options) : textCursor(text, options);
   };
+  return cursorRows(dataset, cursor, options.format === 'csv' ? (options.columns ?? []) : undefined, extras);
+}
+
+/** `chunkRows` for records some other reader pulls (a Parquet chunk's rows): `cursor` starts a fresh pass. */
+export function cursorRows(
+  dataset: Dataset,
+  cursor: () => RecordCursor,
+  columns: string[] | undefined,
+  extras: readonly RowExtra[] = [],
+): RowStream {
+  const check = rowValidator(dataset, columns, dataset.fields.length + extras.length);
   return () => new ChunkPass(cursor(), check, dataset.fields.length, extras);
 }
 

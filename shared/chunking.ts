@@ -138,6 +138,8 @@ export interface FilePlan {
   bom: boolean;
   /** The header record's bytes (CSV), undefined for NDJSON or an empty file. */
   header?: Uint8Array;
+  /** Column names a self-describing file declares (Parquet's schema). */
+  columns?: string[];
   headerLine: number;
   headerOversized: boolean;
   chunks: ChunkPlan[];

@@ -48,7 +48,7 @@ const targetShape = z.object({
 const datasetShape = z.object({
   name: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'lower-case letters, digits, _ and -'),
   prefix: z.string().min(1).optional(),
-  format: z.enum(['csv', 'ndjson']),
+  format: z.enum(['csv', 'ndjson', 'parquet']),
   schema: z.custom<z.ZodObject>((v) => v instanceof z.ZodObject, 'a zod object schema (z.object({...}))'),
   table: identifier.optional(),
   targets: z.array(targetShape).min(1, 'at least one target').optional(),

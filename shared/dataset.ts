@@ -3,7 +3,7 @@ import type { z } from 'zod';
 /** A dataset's row schema: one zod object whose keys are the file's field names. */
 export type RowSchema = z.ZodObject;
 
-export type Format = 'csv' | 'ndjson';
+export type Format = 'csv' | 'ndjson' | 'parquet';
 export type WriteMode = 'insert' | 'upsert';
 
 export interface DatasetDefinition<S extends RowSchema = RowSchema> {

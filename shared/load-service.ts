@@ -1,5 +1,5 @@
 import type { Transaction } from 'kysely';
-import { chunkRows, type RowExtra, rejectedRows } from './chunk-rows.ts';
+import { chunkRows, cursorRows, type RowExtra, rejectedRows } from './chunk-rows.ts';
 import type { Dataset } from './dataset.ts';
 import { type Database, FINAL_STATES, type FileRow } from './db/schema.ts';
 import { classifyError, errorMessage, FileRejectedError } from './errors.ts';
@@ -15,7 +15,8 @@ import {
 import type { ChunkMessage } from './messages.ts';
 import { type PinnedObject, readRange } from './object-store.ts';
 import { holdWhileWaiting, insertOrphans, scheduleOrphanRetry, waitingCount } from './orphans.ts';
-import { type ParseOptions, parseChunk } from './parsing.ts';
+import { ParquetCursor, type ParquetRows, readParquetChunk } from './parquet.ts';
+import { collectRecords, type ParseOptions, parseChunk } from './parsing.ts';
 import { ensureStage, publishFile, stagedDataset } from './publish.ts';
 import { writeRecords } from './relations.ts';
 import type { PipelineDeps } from './services.ts';
@@ -88,7 +89,7 @@ export async function loadChunk(deps: PipelineDeps, message: ChunkMessage): Prom
     const { rows, rejects } =
       'reject' in chunk
         ? { rows: [], rejects: [chunk.reject] }
-        : validateRecords(dataset, parseChunk(chunk.bytes, parseOptions(dataset, message)));
+        : validateRecords(dataset, chunkRecords(chunk, dataset, message));
     return loadRelationalChunk(deps, dataset, message, rows, rejects, base);
   }
   try {
@@ -103,7 +104,9 @@ export async function loadChunk(deps: PipelineDeps, message: ChunkMessage): Prom
     const rows =
       'reject' in chunk
         ? rejectedRows([chunk.reject])
-        : chunkRows(dataset, chunk.bytes, parseOptions(dataset, message), extras);
+        : 'parquet' in chunk
+          ? cursorRows(dataset, () => new ParquetCursor(chunk.parquet), undefined, extras)
+          : chunkRows(dataset, chunk.bytes, parseOptions(dataset, message), extras);
     return await deps.db.transaction().execute(async (trx: Transaction<Database>) => {
       if (!(await claimChunk(trx, message))) return { ...base, result: 'duplicate' as const };
       // The chunk is parsed and validated while it is written: the database copies one piece while the next is read.
@@ -210,8 +213,18 @@ async function loadRelationalChunk(
   }
 }
 
-/** A chunk's bytes, or the one reject an oversized record makes (its bytes are never read whole). */
-type ChunkBytes = { bytes: Uint8Array } | { reject: Reject };
+/** A chunk's bytes, a Parquet chunk's rows, or the one reject an oversized record makes (its bytes are never read whole). */
+type ChunkBytes = { bytes: Uint8Array } | { parquet: ParquetRows } | { reject: Reject };
+
+/** All of a chunk's records at once, for the multi-table path. */
+function chunkRecords(
+  chunk: Exclude<ChunkBytes, { reject: Reject }>,
+  dataset: Dataset,
+  message: ChunkMessage,
+) {
+  if ('parquet' in chunk) return collectRecords(new ParquetCursor(chunk.parquet), []);
+  return parseChunk(chunk.bytes, parseOptions(dataset, message));
+}
 
 function parseOptions(dataset: Dataset, message: ChunkMessage): ParseOptions {
   return {
@@ -242,5 +255,7 @@ async function readChunk(
     const raw = `${new TextDecoder().decode(preview)}${size > PREVIEW_BYTES ? '…' : ''}`;
     return { reject: { line: message.firstLine, column: null, reason, raw } };
   }
+  if (dataset.format === 'parquet')
+    return { parquet: await readParquetChunk(deps.s3, pinned, message, dataset.fields) };
   return { bytes: await readRange(deps.s3, pinned, message.start, message.end) };
 }

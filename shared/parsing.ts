@@ -61,9 +61,12 @@ function firstInvalidByte(bytes: Uint8Array): number {
 }
 
 export function parseText(text: string, options: ParseOptions): ParsedRecord[] {
+  return collectRecords(textCursor(text, options), options.columns ?? []);
+}
+
+/** Every record of a cursor, held: for callers that need them all at once (multi-table writes, retries). */
+export function collectRecords(cursor: RecordCursor, columns: string[]): ParsedRecord[] {
   const out: ParsedRecord[] = [];
-  const cursor = textCursor(text, options);
-  const columns = options.columns ?? [];
   while (cursor.next()) out.push(toParsedRecord(cursor, columns));
   return out;
 }

@@ -1,5 +1,6 @@
 import type { Kysely, Transaction } from 'kysely';
 import Papa from 'papaparse';
+import type { Format } from './dataset.ts';
 import type { Database, FileRow } from './db/schema.ts';
 import { ConfigError } from './errors.ts';
 import { rejectsOf } from './ledger.ts';
@@ -28,13 +29,14 @@ export async function listRejects(db: Db, key: string): Promise<{ file: FileRow;
 }
 
 export interface FileFormat {
-  format: 'csv' | 'ndjson';
+  format: Format;
   delimiter: string;
 }
 
 /**
  * The rejected lines as a file of the dataset's own format, to fix and drop again: for CSV the
- * header (quoted as needed) then each original line unchanged; for NDJSON the original lines.
+ * header (quoted as needed) then each original line unchanged; for NDJSON the original lines; for
+ * Parquet the rows as NDJSON (a reject keeps a Parquet row as JSON).
  */
 export function rejectsAsFile(file: FileRow, rejects: RejectRow[], format: FileFormat): string {
   const lines = rejects.map((r) => r.raw);

@@ -48,7 +48,11 @@ interface ChunkRetry {
   rows: ValidRow[];
 }
 
-/** Re-reads each stored line as the load did (same columns, same line number) and validates it again. */
+/**
+ * Re-reads each stored line as the load did (same columns, same line number) and validates it again.
+ * A Parquet row was stored as JSON, so it is read back as NDJSON: its timestamps are ISO text and its
+ * 64-bit integers numbers, which a schema that coerces (`z.coerce.date()`) takes as the load did.
+ */
 function revalidate(dataset: Dataset, file: FileRow, rejects: RejectRow[]): ChunkRetry[] {
   const byChunk = new Map<number, ChunkRetry>();
   for (const reject of rejects) {

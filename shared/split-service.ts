@@ -7,6 +7,7 @@ import type { Database, FileRow } from './db/schema.ts';
 import { FileRejectedError } from './errors.ts';
 import { failFile, recordPlan, registerFile, retriable, retryFile } from './ledger.ts';
 import { headObject, type PinnedObject, streamObject } from './object-store.ts';
+import { planParquet } from './parquet.ts';
 import { parseHeader } from './parsing.ts';
 import type { ObjectRef } from './s3-events.ts';
 import type { PipelineDeps } from './services.ts';
@@ -85,12 +86,7 @@ export async function splitObject(deps: PipelineDeps, ref: ObjectRef): Promise<S
   }
 
   try {
-    const { source, plan } = (await isGzip(deps.s3, pinned, head.size))
-      ? await expandAndPlan(deps.s3, pinned, file.id, dataset).then((r) => ({
-          source: r.expanded,
-          plan: r.plan,
-        }))
-      : { source: pinned, plan: await planChunks(await streamObject(deps.s3, pinned), dataset) };
+    const { source, plan } = await planFile(deps, dataset, pinned, head.size, file.id);
     const columns = checkFile(dataset, plan, head.size);
     await deps.db
       .transaction()
@@ -112,6 +108,23 @@ export async function splitObject(deps: PipelineDeps, ref: ObjectRef): Promise<S
     await failFile(deps.db, file.id, err.message);
     return outcome(file, 'failed', 0, err.message);
   }
+}
+
+/** The file's chunk plan, and the object the chunks' byte ranges are in (a gzip file's expanded copy). */
+async function planFile(
+  deps: PipelineDeps,
+  dataset: Dataset,
+  pinned: PinnedObject,
+  size: number,
+  fileId: number,
+): Promise<{ source: PinnedObject; plan: FilePlan }> {
+  if (dataset.format === 'parquet')
+    return { source: pinned, plan: await planParquet(deps.s3, pinned, size, dataset) };
+  if (await isGzip(deps.s3, pinned, size)) {
+    const { expanded, plan } = await expandAndPlan(deps.s3, pinned, fileId, dataset);
+    return { source: expanded, plan };
+  }
+  return { source: pinned, plan: await planChunks(await streamObject(deps.s3, pinned), dataset) };
 }
 
 function identity(ref: ObjectRef, etag: string) {
@@ -141,7 +154,8 @@ const decoder = new TextDecoder('utf-8', { fatal: true });
 /** What a person should know about a file that loads anyway: no rows, or columns nothing reads. */
 function fileNote(dataset: Dataset, plan: FilePlan, columns: string[] | undefined): string | null {
   const notes: string[] = [];
-  if (plan.records === 0) notes.push('file has a header but no data rows');
+  if (plan.records === 0)
+    notes.push(dataset.format === 'parquet' ? 'file has no rows' : 'file has a header but no data rows');
   const ignored = (columns ?? []).filter((c) => !dataset.fields.includes(c));
   if (ignored.length > 0)
     notes.push(`columns not in the schema were ignored: ${ignored.map((c) => `"${c}"`).join(', ')}`);
@@ -151,6 +165,7 @@ function fileNote(dataset: Dataset, plan: FilePlan, columns: string[] | undefine
 /** File-level checks before any row loads; returns the CSV header. Throws FileRejectedError with the reason. */
 export function checkFile(dataset: Dataset, plan: FilePlan, size: number): string[] | undefined {
   if (size === 0) throw new FileRejectedError('file is empty (0 bytes)');
+  if (dataset.format === 'parquet') return checkColumns(dataset, plan.columns ?? [], 'Parquet schema');
   if (dataset.format === 'ndjson') {
     if (plan.records === 0) throw new FileRejectedError('file has no records (only blank lines)');
     return undefined;
@@ -184,12 +199,16 @@ export function checkFile(dataset: Dataset, plan: FilePlan, size: number): strin
       'file uses CR-only line endings (classic Mac); save it with LF or CRLF line endings',
     );
   }
-  const columns = parseHeader(head, dataset.delimiter);
+  return checkColumns(dataset, parseHeader(head, dataset.delimiter), 'header');
+}
+
+/** The file's columns (a CSV header, a Parquet schema) against the dataset's fields. */
+function checkColumns(dataset: Dataset, columns: string[], where: 'header' | 'Parquet schema'): string[] {
   const seen = new Map<string, number>();
   columns.forEach((c, i) => {
     const first = seen.get(c);
     if (first !== undefined) {
-      throw new FileRejectedError(`header names column "${c}" twice (columns ${first + 1} and ${i + 1})`);
+      throw new FileRejectedError(`${where} names column "${c}" twice (columns ${first + 1} and ${i + 1})`);
     }
     seen.set(c, i);
   });
@@ -200,13 +219,13 @@ export function checkFile(dataset: Dataset, plan: FilePlan, size: number): strin
     const near = unknown.find((c) => c.toLowerCase() === field.toLowerCase());
     if (near !== undefined) {
       throw new FileRejectedError(
-        `header column "${near}" differs from the schema's field "${field}" only in case`,
+        `${where} column "${near}" differs from the schema's field "${field}" only in case`,
       );
     }
   }
   if (missing.length > 0) {
     throw new FileRejectedError(
-      `header lacks required column(s) ${missing.map((m) => `"${m}"`).join(', ')}; found ${columns.map((c) => `"${c}"`).join(', ')}`,
+      `${where} lacks required column(s) ${missing.map((m) => `"${m}"`).join(', ')}; found ${columns.map((c) => `"${c}"`).join(', ')}`,
     );
   }
   return columns;

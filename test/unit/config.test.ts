@@ -145,7 +145,7 @@ describe('resolveConfig', () => {
       'config: datasets.0.schema: a zod object schema (z.object({...}))',
     );
     expect(configError({ datasets: [{ ...base, format: 'xml' }] })).toBe(
-      'config: datasets.0.format: Invalid option: expected one of "csv"|"ndjson"',
+      'config: datasets.0.format: Invalid option: expected one of "csv"|"ndjson"|"parquet"',
     );
     expect(configError({ datasets: [{ ...base, delimiter: '||' }] })).toBe(
       'config: datasets.0.delimiter: Too big: expected string to have exactly 1 characters',

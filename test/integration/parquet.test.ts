@@ -1,0 +1,174 @@
+import { parquetWriteBuffer } from 'hyparquet-writer';
+import { type Kysely, sql } from 'kysely';
+import type { Migration } from 'kysely/migration';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { defineDataset } from '../../shared/dataset.ts';
+import type { Database } from '../../shared/db/schema.ts';
+import { rejectsOf } from '../../shared/ledger.ts';
+import { startTestPipeline, type TestPipeline } from '../support/pipeline.ts';
+
+const TABLE = 'it_parquet_sales';
+
+const sales: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema
+      .createTable(TABLE)
+      .addColumn('id', 'bigint', (c) => c.primaryKey())
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('amount', 'numeric(12, 2)')
+      .addColumn('sold_at', 'timestamptz', (c) => c.notNull())
+      .addColumn('paid', 'boolean', (c) => c.notNull())
+      .execute();
+  },
+};
+
+// Parquet values arrive typed: INT64 as bigint, TIMESTAMP as Date, BOOLEAN as boolean.
+const schema = z.object({
+  id: z.coerce.number().int().positive(),
+  name: z.string().min(1),
+  amount: z.number().nonnegative().optional(),
+  sold_at: z.date(),
+  paid: z.boolean(),
+});
+
+const config = {
+  datasets: [
+    defineDataset({
+      name: 'sales',
+      prefix: 'incoming/sales/',
+      format: 'parquet',
+      table: TABLE,
+      schema,
+      chunkBytes: 64 * 1024,
+    }),
+  ],
+  migrations: { '20260101000000_sales': sales },
+};
+
+const ROWS = 6000;
+const BASE = Date.UTC(2026, 0, 1);
+
+/** Row i (0-based): every 1000th has an empty name, every 1500th a negative amount; every 7th has no amount. */
+function columns(rows = ROWS) {
+  const ids = Array.from({ length: rows }, (_, i) => BigInt(i + 1));
+  return [
+    { name: 'id', data: ids, type: 'INT64' as const },
+    {
+      name: 'name',
+      data: ids.map((id) => (id % 1000n === 500n ? '' : `customer ${id} ${'x'.repeat(Number(id % 40n))}`)),
+      type: 'STRING' as const,
+    },
+    {
+      name: 'amount',
+      data: ids.map((id) => (id % 7n === 0n ? null : id % 1500n === 0n ? -1 : Number(id % 1000n) + 0.25)),
+      type: 'DOUBLE' as const,
+    },
+    {
+      name: 'sold_at',
+      data: ids.map((id) => new Date(BASE + Number(id) * 60_000)),
+      type: 'TIMESTAMP' as const,
+    },
+    { name: 'paid', data: ids.map((id) => id % 2n === 0n), type: 'BOOLEAN' as const },
+  ];
+}
+
+let p: TestPipeline;
+let db: Kysely<Database>;
+
+beforeAll(async () => {
+  p = await startTestPipeline(config, [TABLE]);
+  db = p.deps.db;
+});
+afterAll(async () => {
+  await p?.stop();
+});
+
+async function fileRejects(key: string) {
+  const file = await db
+    .selectFrom('dropload.file')
+    .selectAll()
+    .where('key', '=', key)
+    .executeTakeFirstOrThrow();
+  return { file, rejects: await rejectsOf(db, file.id) };
+}
+
+describe('a Parquet file', () => {
+  it('loads every valid row, chunked at row groups, and rejects the rest by row number and column', async () => {
+    const bytes = new Uint8Array(parquetWriteBuffer({ columnData: columns(), rowGroupSize: 500 }));
+    const key = 'incoming/sales/sales.parquet';
+    const { reports } = await p.load(key, bytes);
+    const report = reports[0];
+    // 6 empty names (500, 1500, …, 5500) and 4 negative amounts (1500, 3000, 4500, 6000); 1500 and 4500
+    // are both, and make one reject each, for the first field that fails.
+    expect(report?.state).toBe('loaded');
+    expect(report?.rows).toEqual({
+      read: ROWS,
+      loaded: ROWS - 8,
+      inserted: ROWS - 8,
+      updated: 0,
+      unchanged: 0,
+      rejected: 8,
+    });
+    expect(report?.chunks.total).toBeGreaterThan(1);
+
+    const { rows } = await sql<{ n: number; ids: string; nulls: number; first: string; paid: number }>`
+      select count(*)::int as n, sum(id)::text as ids, count(*) filter (where amount is null)::int as nulls,
+        (min(sold_at) at time zone 'UTC')::text as first, count(*) filter (where paid)::int as paid
+      from ${sql.table(TABLE)}`.execute(db);
+    const loaded = Array.from({ length: ROWS }, (_, i) => i + 1).filter(
+      (id) => id % 1000 !== 500 && id % 1500 !== 0,
+    );
+    expect(rows[0]).toEqual({
+      n: ROWS - 8,
+      ids: String(loaded.reduce((a, b) => a + b, 0)),
+      nulls: loaded.filter((id) => id % 7 === 0).length,
+      first: '2026-01-01 00:01:00',
+      paid: loaded.filter((id) => id % 2 === 0).length,
+    });
+
+    const { rejects } = await fileRejects(key);
+    expect(rejects.map((r) => [r.line, r.column])).toEqual([
+      [500, 'name'],
+      [1500, 'name'],
+      [2500, 'name'],
+      [3000, 'amount'],
+      [3500, 'name'],
+      [4500, 'name'],
+      [5500, 'name'],
+      [6000, 'amount'],
+    ]);
+    expect(rejects[0]).toMatchObject({
+      reason: 'a value is required (got "")',
+      raw: '{"id":500,"name":"","amount":500.25,"sold_at":"2026-01-01T08:20:00.000Z","paid":true}',
+    });
+    expect(rejects[3]?.reason).toBe('Too small: expected number to be >=0 (got "-1")');
+  });
+
+  it('fails as a whole, naming the column, when its schema lacks a required field', async () => {
+    const bytes = new Uint8Array(
+      parquetWriteBuffer({ columnData: columns(10).filter((c) => c.name !== 'paid') }),
+    );
+    const key = 'incoming/sales/no-paid.parquet';
+    const { reports } = await p.load(key, bytes);
+    expect(reports[0]?.state).toBe('failed');
+    expect(reports[0]?.error).toBe(
+      'Parquet schema lacks required column(s) "paid"; found "id", "name", "amount", "sold_at"',
+    );
+  });
+
+  it('fails as a whole when the bytes are not Parquet', async () => {
+    const key = 'incoming/sales/actually.csv';
+    const { reports } = await p.load(key, 'id,name\n1,Ada\n');
+    expect(reports[0]?.state).toBe('failed');
+    expect(reports[0]?.error).toMatch(/^not a readable Parquet file: /);
+  });
+
+  it('loads a file with no rows as loaded and empty, with a note', async () => {
+    const bytes = new Uint8Array(parquetWriteBuffer({ columnData: columns(0) }));
+    const { reports } = await p.load('incoming/sales/empty.parquet', bytes);
+    expect(reports[0]?.state).toBe('loaded');
+    expect(reports[0]?.rows.read).toBe(0);
+    expect(reports[0]?.error).toBe('file has no rows');
+  });
+});
