@@ -39,4 +39,25 @@ export const BENCH_DDL = `
     note text
   )`;
 
-export default defineConfig({ datasets: [benchDataset] });
+/**
+ * The same rows as Parquet: values arrive typed (INT64 ids as bigint, TIMESTAMP as Date), so the schema
+ * checks types where the CSV one coerces text, with the same rules.
+ */
+export const benchParquetDataset = defineDataset({
+  name: 'bench-parquet',
+  format: 'parquet',
+  table: BENCH_TABLE,
+  mode: 'insert',
+  schema: z.object({
+    id: z.coerce.number().int().positive(),
+    name: z.string().min(1),
+    email: z.email(),
+    amount: z.number().nonnegative(),
+    created_at: z.date(),
+    active: z.boolean(),
+    score: z.number().int(),
+    note: z.string().optional(),
+  }),
+});
+
+export default defineConfig({ datasets: [benchDataset, benchParquetDataset] });

@@ -1,18 +1,27 @@
 import { createReadStream } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { Kysely, PostgresDialect } from 'kysely';
+import { Kysely, PostgresDialect, sql } from 'kysely';
 import Papa from 'papaparse';
 import pg from 'pg';
-import { startPipeline, uploadFile } from '../cli/local-pipeline.ts';
-import { startLocalStack } from '../cli/local-stack.ts';
+import { startPipeline } from '../cli/local-pipeline.ts';
 import { planUploads, runFiles } from '../cli/run.ts';
 import { resolveConfig } from '../shared/config.ts';
+import { createDb, createPool } from '../shared/db/connection.ts';
+import { awsClients, databaseSettings } from '../shared/environment.ts';
 import { loadChunk } from '../shared/load-service.ts';
 import type { ChunkMessage } from '../shared/messages.ts';
+import type { ObjectRef } from '../shared/s3-events.ts';
 import type { PipelineDeps } from '../shared/services.ts';
 import { splitObject } from '../shared/split-service.ts';
 import benchConfig, { BENCH_TABLE } from './bench.config.ts';
+
+// The dropload side of the benchmark, one measured path per process, run from an esbuild bundle as the
+// Lambdas are (bench/run.ts builds it), so a process's peak RSS is what that step needs: no TypeScript
+// stripper, no emulator, no upload. Split and load workers get their dependencies the way a Lambda
+// does (DATABASE_URL, DROPLOAD_DB_POOL_MAX, AWS_ENDPOINT_URL); the object is already in the bucket.
 
 /** What one measured path reports back: the time of the load itself, not of start-up or set-up. */
 export interface PathResult {
@@ -23,10 +32,6 @@ export interface PathResult {
 }
 
 const config = resolveConfig(benchConfig, 'bench/bench.config.ts');
-const dataset = config.datasets[0];
-// The benchmark's own emulator process (so a path's peak RSS is the loader's, not the stored object's),
-// never an AWS endpoint the developer's shell may point at.
-const localEnv = () => ({ ...process.env, AWS_ENDPOINT_URL: process.env.BENCH_S3_ENDPOINT });
 
 /** Collects the split's chunk messages instead of sending them, so the load can be timed on its own. */
 function capturingSqs(into: ChunkMessage[]): SQSClient {
@@ -38,73 +43,89 @@ function capturingSqs(into: ChunkMessage[]): SQSClient {
   return { send } as unknown as SQSClient;
 }
 
-/** Runs `tasks` with at most `limit` at once, like the load mapping's maximum concurrency. */
-async function pool<T, R>(items: T[], limit: number, task: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = [];
-  let next = 0;
-  const lane = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await task(items[i] as T);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, limit) }, lane));
-  return out;
-}
-
-/** Uploads the file to a fresh local stack and gives deps whose SQS collects the split's chunk messages. */
-async function stackWithFile(file: string) {
-  const stack = await startLocalStack({ config, env: localEnv() });
-  const key = `${dataset?.prefix}${file.split('/').pop()}`;
-  const ref = await uploadFile(stack.s3, stack.bucket, key, file);
-  const messages: ChunkMessage[] = [];
-  const deps: PipelineDeps = {
-    s3: stack.s3,
+/** A Lambda's dependencies, from the environment as `lazyDeps` builds them; SQS collects what is sent. */
+async function lambdaDeps(messages: ChunkMessage[]): Promise<PipelineDeps> {
+  const db = createDb(createPool(await databaseSettings()));
+  await sql`select 1`.execute(db);
+  return {
+    s3: awsClients().s3,
     sqs: capturingSqs(messages),
-    db: stack.db,
+    db,
     config,
     chunkQueueUrl: '',
     logger: new Logger({ logLevel: 'ERROR' }),
   };
-  return { stack, ref, messages, deps };
 }
 
 /** The split step alone: one streaming pass over the object that plans its chunks. */
-export async function splitPath(file: string): Promise<PathResult> {
-  const { stack, ref, messages, deps } = await stackWithFile(file);
+async function splitPath(refJson: string): Promise<PathResult> {
+  const messages: ChunkMessage[] = [];
+  const deps = await lambdaDeps(messages);
   try {
     const started = performance.now();
-    await splitObject(deps, ref);
+    await splitObject(deps, JSON.parse(refJson) as ObjectRef);
     return { seconds: (performance.now() - started) / 1000, loaded: 0, rejected: 0, chunks: messages.length };
   } finally {
-    await stack.stop();
+    await deps.db.destroy();
   }
+}
+
+/** Untimed set-up for the load workers: splits the object and writes its chunk messages to `out`. */
+async function planPath(refJson: string, out: string): Promise<PathResult> {
+  const messages: ChunkMessage[] = [];
+  const deps = await lambdaDeps(messages);
+  try {
+    await splitObject(deps, JSON.parse(refJson) as ObjectRef);
+    await writeFile(out, JSON.stringify(messages));
+    return { seconds: 0, loaded: 0, rejected: 0, chunks: messages.length };
+  } finally {
+    await deps.db.destroy();
+  }
+}
+
+/** Resolves on the first line of stdin: the parent starts every worker's clock at once. */
+function startSignal(): Promise<void> {
+  const lines = createInterface({ input: process.stdin });
+  return new Promise((resolve) =>
+    lines.once('line', () => {
+      lines.close();
+      resolve();
+    }),
+  );
 }
 
 /**
- * (b) The load worker alone: `loadChunk` for every chunk against the embedded S3 emulator (ranged
- * GETs included) and DATABASE_URL, with validation, rejects and the ledger. Upload and split are untimed.
+ * One load worker, as one Lambda instance: `loadChunk` for its share of the chunks (every `of`-th from
+ * `slot`), one at a time, each with a ranged GET, validation, rejects and the ledger. Connects, says
+ * `ready`, and starts on the parent's signal, so start-up is not timed.
  */
-export async function workerPath(file: string, workers: number): Promise<PathResult> {
-  const { stack, ref, messages, deps } = await stackWithFile(file);
+async function workerPath(messagesFile: string, slot = '0', of = '1'): Promise<PathResult> {
+  const all = JSON.parse(await readFile(messagesFile, 'utf8')) as ChunkMessage[];
+  const mine = all.filter((_, i) => i % Number(of) === Number(slot));
+  const deps = await lambdaDeps([]);
   try {
-    await splitObject(deps, ref);
+    const go = startSignal();
+    process.stdout.write('ready\n');
+    await go;
     const started = performance.now();
-    const outcomes = await pool(messages, workers, (m) => loadChunk(deps, m));
-    const seconds = (performance.now() - started) / 1000;
-    const loaded = outcomes.reduce((n, o) => n + o.inserted + o.updated, 0);
-    const rejected = outcomes.reduce((n, o) => n + o.rejected, 0);
-    return { seconds, loaded, rejected, chunks: messages.length };
+    let loaded = 0;
+    let rejected = 0;
+    for (const m of mine) {
+      const o = await loadChunk(deps, m);
+      loaded += o.inserted + o.updated;
+      rejected += o.rejected;
+    }
+    return { seconds: (performance.now() - started) / 1000, loaded, rejected, chunks: mine.length };
   } finally {
-    await stack.stop();
+    await deps.db.destroy();
   }
 }
 
-/** (c) End to end on the local stack: upload, split, chunk queue, load workers, ledger. */
-export async function endToEndPath(file: string, workers: number): Promise<PathResult> {
-  const pipeline = await startPipeline({ config, workers, env: localEnv(), logLevel: 'ERROR' });
+/** End to end on the local stack: upload, split, chunk queue, `workers` load workers, ledger, report. */
+async function endToEndPath(file: string, workers = '2', dataset = 'bench'): Promise<PathResult> {
+  const pipeline = await startPipeline({ config, workers: Number(workers), logLevel: 'ERROR' });
   try {
-    const uploads = await planUploads([file], config, dataset?.name);
+    const uploads = await planUploads([file], config, dataset);
     const started = performance.now();
     const { reports, timedOut } = await runFiles(pipeline, uploads, {
       timeoutMs: 3_600_000,
@@ -135,8 +156,8 @@ interface BenchRow {
   note: string | null;
 }
 
-/** (d) The naive way: papaparse rows into multi-row VALUES inserts of 1,000 through Kysely, no validation. */
-export async function kyselyPath(file: string): Promise<PathResult> {
+/** The naive way: papaparse rows into multi-row VALUES inserts of 1,000 through Kysely, no validation. */
+async function kyselyPath(file: string): Promise<PathResult> {
   const url = process.env.DATABASE_URL as string;
   const db = new Kysely<{ [BENCH_TABLE]: BenchRow }>({
     dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 1 }) }),
@@ -162,30 +183,28 @@ export async function kyselyPath(file: string): Promise<PathResult> {
   }
 }
 
-const PATHS: Record<string, (file: string, workers: number) => Promise<PathResult>> = {
+const PATHS: Record<string, (...args: string[]) => Promise<PathResult>> = {
   split: splitPath,
+  plan: planPath,
   worker: workerPath,
   e2e: endToEndPath,
   kysely: kyselyPath,
 };
 
-/** Child-process entry: `node bench/paths.ts <path> <file> <workers>`; prints one JSON line with peak RSS. */
+/** Child-process entry: `node paths.mjs <path> <args…>`; prints one JSON line, with peak RSS, last. */
 async function main(): Promise<void> {
-  const [name, file, workers] = process.argv.slice(2);
+  const [name, ...args] = process.argv.slice(2);
   const run = name ? PATHS[name] : undefined;
-  if (!run || !file)
-    throw new Error(`usage: node bench/paths.ts <${Object.keys(PATHS).join('|')}> <file> [workers]`);
-  const result = await run(file, Number(workers ?? 2));
+  if (!run) throw new Error(`usage: node paths.mjs <${Object.keys(PATHS).join('|')}> <args…>`);
+  const result = await run(...args);
   const maxRssMB = process.resourceUsage().maxRSS / 1024;
   process.stdout.write(`${JSON.stringify({ ...result, maxRssMB })}\n`);
 }
 
-if (import.meta.main) {
-  main().then(
-    () => process.exit(0),
-    (err: unknown) => {
-      console.error(err);
-      process.exit(1);
-    },
-  );
-}
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

@@ -1,31 +1,63 @@
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createReadStream, createWriteStream, existsSync } from 'node:fs';
 import { mkdir, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
-import { BENCH_TABLE } from './bench.config.ts';
+import { createGzip } from 'node:zlib';
+import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
+import { build } from 'esbuild';
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import { uploadFile } from '../cli/local-pipeline.ts';
+import { LOCAL_ONLY_MODULES } from '../infra/constructs/dropload-function.ts';
+import { resolveConfig } from '../shared/config.ts';
+import { migrateToLatest } from '../shared/db/migrate.ts';
+import { awsClients } from '../shared/environment.ts';
+import type { ObjectRef } from '../shared/s3-events.ts';
+import benchConfig, { BENCH_TABLE } from './bench.config.ts';
 import { countRows, resetDatabase, serverVersion } from './db.ts';
-import { generateCsv, validRows } from './generate.ts';
+import { generateCsv, generateParquet, validRows } from './generate.ts';
 import type { PathResult } from './paths.ts';
 
-// `npm run bench`: one file, four ways into the same Postgres, timed in one run. Absolute numbers
+// `npm run bench`: one file, several ways into the same Postgres, timed in one run. Absolute numbers
 // depend on the machine; the ratio to `psql \copy` measured alongside is what to compare.
 
 const OUT = path.join(import.meta.dirname, 'out');
+const BUNDLE = path.join(OUT, 'paths.mjs');
 const QUICK_ROWS = 50_000;
+/** Average bytes of a generated row: turns `--sizes` (MB) into row counts. */
+const ROW_BYTES = 112.4;
+const BUCKET = 'dropload-bench';
+const config = resolveConfig(benchConfig, 'bench/bench.config.ts');
 
 interface Options {
   rows: number;
   workers: number;
+  sweep: number[];
+  sizes: number[];
   url: string;
 }
 
 interface Measured extends PathResult {
   path: string;
   label: string;
+  rows: number;
   rowsInTable: number;
   maxRssMB?: number;
+  /** Most connections dropload held at once, sampled from pg_stat_activity. */
+  peakConnections?: number;
+  /** Connections the path's pools may hold together. */
+  connectionBudget?: number;
+}
+
+function numbers(text: string, flag: string): number[] {
+  const list = text.split(',').filter(Boolean).map(Number);
+  if (list.some((n) => !Number.isInteger(n) || n < 1))
+    throw new Error(`${flag} takes positive whole numbers, comma-separated (got "${text}")`);
+  return list;
 }
 
 function options(): Options {
@@ -33,6 +65,8 @@ function options(): Options {
     options: {
       rows: { type: 'string' },
       workers: { type: 'string', default: '2' },
+      sweep: { type: 'string' },
+      sizes: { type: 'string', default: '' },
       quick: { type: 'boolean', default: false },
     },
   });
@@ -42,11 +76,16 @@ function options(): Options {
       'DATABASE_URL is not set: the benchmark loads into a real Postgres (e.g. DATABASE_URL=postgres://postgres@127.0.0.1:5432/dropload_bench)',
     );
   }
-  const rows = Number(values.rows ?? (values.quick ? QUICK_ROWS : 1_000_000));
-  const workers = Number(values.workers);
-  if (!Number.isInteger(rows) || rows < 1) throw new Error(`--rows must be a positive whole number`);
-  if (!Number.isInteger(workers) || workers < 1) throw new Error(`--workers must be a positive whole number`);
-  return { rows, workers, url };
+  const [rows] = numbers(values.rows ?? String(values.quick ? QUICK_ROWS : 1_000_000), '--rows');
+  const [workers] = numbers(values.workers, '--workers');
+  const sweep = numbers(values.sweep ?? (values.quick ? '2' : '2,4'), '--sweep');
+  return {
+    rows: rows as number,
+    workers: workers as number,
+    sweep,
+    sizes: numbers(values.sizes, '--sizes'),
+    url,
+  };
 }
 
 function exec(cmd: string, args: string[]): Promise<string> {
@@ -75,10 +114,23 @@ async function psqlCopy(file: string, url: string): Promise<PathResult> {
   return { seconds: (performance.now() - started) / 1000, loaded: 0, rejected: 0 };
 }
 
-/**
- * fauxqs in a process of its own: it keeps objects in memory, and inside a dropload process it would
- * count the whole file against that process's peak RSS.
- */
+/** The dropload side as the Lambdas ship it: one esbuild bundle, so no child pays for TypeScript stripping. */
+async function bundlePaths(): Promise<void> {
+  await build({
+    entryPoints: [path.join(import.meta.dirname, 'paths.ts')],
+    outfile: BUNDLE,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node24',
+    mainFields: ['module', 'main'],
+    external: LOCAL_ONLY_MODULES,
+    banner: { js: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);" },
+    logLevel: 'error',
+  });
+}
+
+/** fauxqs in a process of its own: it keeps objects in memory, which must not count against a dropload process. */
 async function startEmulator(): Promise<{ endpoint: string; stop: () => void }> {
   const port = await new Promise<number>((resolve) => {
     const probe = net.createServer().listen(0, '127.0.0.1', () => {
@@ -104,40 +156,259 @@ async function startEmulator(): Promise<{ endpoint: string; stop: () => void }> 
   throw new Error('the S3/SQS emulator did not start');
 }
 
-/** Each dropload path runs in its own process, so its peak RSS is its own. */
-async function child(
-  name: string,
-  file: string,
-  workers: number,
-): Promise<PathResult & { maxRssMB: number }> {
-  const script = path.join(import.meta.dirname, 'paths.ts');
-  const out = await exec(process.execPath, [script, name, file, String(workers)]);
+type ChildResult = PathResult & { maxRssMB: number };
+
+/** One dropload path in a process of its own, so its peak RSS is its own. */
+async function child(name: string, ...args: string[]): Promise<ChildResult> {
+  const out = await exec(process.execPath, [BUNDLE, name, ...args]);
   return JSON.parse(out.trim().split('\n').pop() ?? '{}');
 }
 
-async function measure(label: string, name: string, o: Options, run: () => Promise<PathResult>) {
-  await resetDatabase(o.url);
-  process.stderr.write(`  ${label} …`);
-  const result = await run();
-  const rowsInTable = await countRows(o.url);
-  process.stderr.write(` ${result.seconds.toFixed(2)} s\n`);
-  return { path: name, label, ...result, rowsInTable } satisfies Measured;
+/** Lines a child prints, in order. */
+function lines(proc: ChildProcess): AsyncIterator<string> {
+  return createInterface({ input: proc.stdout as NodeJS.ReadableStream })[Symbol.asyncIterator]();
 }
 
-function table(results: Measured[], rows: number): string {
-  const base = results.find((r) => r.path === 'psql')?.seconds ?? Number.NaN;
-  const lines = [['path', 'seconds', 'rows/s', 'vs psql \\copy', 'peak RSS MB', 'rows in table']];
+/**
+ * `n` load workers, each a process of its own (as Lambda instances are), sharing the chunks: each sets
+ * up, says ready, and all start on one signal; the time runs until the last one is done.
+ */
+async function loadWorkers(messagesFile: string, n: number): Promise<ChildResult> {
+  const procs = Array.from({ length: n }, (_, slot) =>
+    spawn(process.execPath, [BUNDLE, 'worker', messagesFile, String(slot), String(n)], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    }),
+  );
+  const outs = procs.map(lines);
+  const exited = procs.map(
+    (p) =>
+      new Promise<void>((resolve, reject) =>
+        p.on('close', (c) => (c === 0 ? resolve() : reject(new Error(`load worker exited with ${c}`)))),
+      ),
+  );
+  for (const out of outs)
+    if ((await out.next()).value !== 'ready') throw new Error('a load worker did not start');
+  const started = performance.now();
+  for (const p of procs) p.stdin?.end('go\n');
+  const results = await Promise.all(
+    outs.map(async (out) => JSON.parse((await out.next()).value) as ChildResult),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  await Promise.all(exited);
+  return {
+    seconds,
+    loaded: results.reduce((s, r) => s + r.loaded, 0),
+    rejected: results.reduce((s, r) => s + r.rejected, 0),
+    chunks: results.reduce((s, r) => s + (r.chunks ?? 0), 0),
+    maxRssMB: Math.max(...results.map((r) => r.maxRssMB)),
+  };
+}
+
+/** Samples how many connections dropload's pools hold (they connect as application_name `dropload`). */
+function connectionSampler(url: string): { stop: () => Promise<number> } {
+  const client = new pg.Client({ connectionString: url });
+  let peak = 0;
+  let running = true;
+  const loop = (async () => {
+    await client.connect();
+    while (running) {
+      const { rows } = await client.query<{ n: number }>(
+        "select count(*)::int as n from pg_stat_activity where application_name = 'dropload'",
+      );
+      peak = Math.max(peak, rows[0]?.n ?? 0);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    await client.end();
+  })();
+  return {
+    stop: async () => {
+      running = false;
+      await loop;
+      return peak;
+    },
+  };
+}
+
+interface Bench {
+  o: Options;
+  s3: S3Client;
+  /** The benchmark's own connection (not named `dropload`, so the connection count leaves it out). */
+  db: Kysely<unknown>;
+}
+
+/** A fresh target table and ledger before every path, so none profits from (or pays for) the one before. */
+async function prepare(b: Bench): Promise<void> {
+  await resetDatabase(b.o.url);
+  await migrateToLatest(b.db, config.migrations);
+}
+
+async function measure(
+  b: Bench,
+  label: string,
+  name: string,
+  rows: number,
+  run: () => Promise<PathResult & { maxRssMB?: number }>,
+  connectionBudget?: number,
+): Promise<Measured> {
+  await prepare(b);
+  process.stderr.write(`  ${label} …`);
+  const sampler = connectionSampler(b.o.url);
+  const result = await run();
+  const peakConnections = await sampler.stop();
+  const rowsInTable = await countRows(b.o.url);
+  process.stderr.write(` ${result.seconds.toFixed(2)} s\n`);
+  return {
+    path: name,
+    label,
+    rows,
+    ...result,
+    rowsInTable,
+    // Only dropload's paths have a budget; the others do not connect as `dropload`.
+    ...(connectionBudget === undefined ? {} : { peakConnections, connectionBudget }),
+  };
+}
+
+/** Pool sizes: a Lambda's is DROPLOAD_DB_POOL_MAX (default 2), the local stack's shared one 8. */
+const workerPool = () => Number(process.env.DROPLOAD_DB_POOL_MAX ?? 2);
+const stackPool = () => Number(process.env.DROPLOAD_DB_POOL_MAX ?? 8);
+
+async function dataFile(rows: number): Promise<{ file: string; bytes: number }> {
+  const file = path.join(OUT, `bench-${rows}.csv`);
+  if (!existsSync(file)) {
+    process.stderr.write(`generating ${rows.toLocaleString('en-US')} rows into ${file}\n`);
+    await generateCsv(file, rows);
+  }
+  return { file, bytes: (await stat(file)).size };
+}
+
+async function parquetFile(rows: number): Promise<string> {
+  const file = path.join(OUT, `bench-${rows}.parquet`);
+  if (!existsSync(file)) await generateParquet(file, rows);
+  return file;
+}
+
+async function gzipped(file: string): Promise<string> {
+  const out = `${file}.gz`;
+  if (!existsSync(out)) await pipeline(createReadStream(file), createGzip(), createWriteStream(out));
+  return out;
+}
+
+async function upload(b: Bench, file: string): Promise<string> {
+  const key = `${config.datasets[0]?.prefix}${path.basename(file)}`;
+  const ref: ObjectRef = await uploadFile(b.s3, BUCKET, key, file);
+  return JSON.stringify(ref);
+}
+
+/** Splits (untimed, in its own process) and runs `n` load workers on the chunks. */
+async function workersOn(ref: string, n: number): Promise<ChildResult> {
+  const messages = path.join(OUT, 'chunks.json');
+  await child('plan', ref, messages);
+  return loadWorkers(messages, n);
+}
+
+/** The main table: every path on one file. */
+async function paths(b: Bench): Promise<Measured[]> {
+  const { o } = b;
+  const { file } = await dataFile(o.rows);
+  const ref = await upload(b, file);
+  const gz = await gzipped(file);
+  const parquet = await parquetFile(o.rows);
+  const m = (label: string, name: string, run: () => Promise<PathResult>, budget?: number) =>
+    measure(b, label, name, o.rows, run, budget);
+  const results = [
+    await m('psql \\copy', 'psql', () => psqlCopy(file, o.url)),
+    await m('dropload split alone', 'split', () => child('split', ref), workerPool()),
+    await m('dropload load worker', 'worker', () => workersOn(ref, 1), workerPool()),
+  ];
+  for (const n of o.sweep) {
+    results.push(
+      await m(`dropload load workers ×${n}`, `workers-${n}`, () => workersOn(ref, n), n * workerPool()),
+    );
+  }
+  results.push(
+    await m('dropload end to end', 'e2e', () => child('e2e', file, String(o.workers)), stackPool()),
+    await m(
+      'dropload end to end, .csv.gz',
+      'e2e-gzip',
+      () => child('e2e', gz, String(o.workers)),
+      stackPool(),
+    ),
+    await m(
+      'dropload end to end, .parquet',
+      'e2e-parquet',
+      () => child('e2e', parquet, String(o.workers), 'bench-parquet'),
+      stackPool(),
+    ),
+    await m('kysely VALUES ×1000', 'kysely', () => child('kysely', file)),
+  );
+  return results;
+}
+
+/** The cost curve: psql, one load worker and end to end on files of each size in `--sizes` (MB). */
+async function curve(b: Bench): Promise<Measured[]> {
+  const results: Measured[] = [];
+  for (const mb of b.o.sizes) {
+    const rows = Math.round((mb * 1e6) / ROW_BYTES);
+    const { file, bytes } = await dataFile(rows);
+    process.stderr.write(`${(bytes / 1e6).toFixed(0)} MB, ${rows.toLocaleString('en-US')} rows\n`);
+    const ref = await upload(b, file);
+    const tag = `${mb} MB`;
+    results.push(
+      await measure(b, `psql \\copy, ${tag}`, `psql-${mb}`, rows, () => psqlCopy(file, b.o.url)),
+      await measure(
+        b,
+        `dropload split alone, ${tag}`,
+        `split-${mb}`,
+        rows,
+        () => child('split', ref),
+        workerPool(),
+      ),
+      await measure(
+        b,
+        `dropload load worker, ${tag}`,
+        `worker-${mb}`,
+        rows,
+        () => workersOn(ref, 1),
+        workerPool(),
+      ),
+      await measure(
+        b,
+        `dropload end to end, ${tag}`,
+        `e2e-${mb}`,
+        rows,
+        () => child('e2e', file, String(b.o.workers)),
+        stackPool(),
+      ),
+    );
+  }
+  return results;
+}
+
+function table(results: Measured[]): string {
+  const header = [
+    'path',
+    'seconds',
+    'rows/s',
+    'vs psql \\copy',
+    'peak RSS MB',
+    'conns / budget',
+    'rows in table',
+  ];
+  const lines = [header];
+  let base = Number.NaN;
   for (const r of results) {
+    if (r.path.startsWith('psql')) base = r.seconds;
     lines.push([
       r.label,
       r.seconds.toFixed(2),
-      Math.round(rows / r.seconds).toLocaleString('en-US'),
+      Math.round(r.rows / r.seconds).toLocaleString('en-US'),
       `${(base / r.seconds).toFixed(2)}×`,
       r.maxRssMB === undefined ? '-' : r.maxRssMB.toFixed(0),
+      r.peakConnections === undefined ? '-' : `${r.peakConnections} / ${r.connectionBudget}`,
       r.rowsInTable.toLocaleString('en-US'),
     ]);
   }
-  const widths = lines[0]?.map((_, i) => Math.max(...lines.map((l) => (l[i] ?? '').length))) ?? [];
+  const widths = header.map((_, i) => Math.max(...lines.map((l) => (l[i] ?? '').length)));
   return lines
     .map((l) => l.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  '))
     .join('\n');
@@ -146,42 +417,51 @@ function table(results: Measured[], rows: number): string {
 async function main(): Promise<void> {
   const o = options();
   await mkdir(OUT, { recursive: true });
-  const file = path.join(OUT, `bench-${o.rows}.csv`);
-  if (!existsSync(file)) {
-    process.stderr.write(`generating ${o.rows.toLocaleString('en-US')} rows into ${file}\n`);
-    await generateCsv(file, o.rows);
-  }
-  const { size } = await stat(file);
+  await bundlePaths();
   process.stderr.write(
-    `loading ${o.rows.toLocaleString('en-US')} rows (${(size / 1e6).toFixed(1)} MB), ${o.workers} worker(s)\n`,
+    `${o.rows.toLocaleString('en-US')} rows; end to end with ${o.workers} worker(s); load workers ×${o.sweep.join(', ×')}\n`,
   );
   const emulator = await startEmulator();
-  process.env.BENCH_S3_ENDPOINT = emulator.endpoint;
+  process.env.AWS_ENDPOINT_URL = emulator.endpoint;
+  const { s3 } = awsClients(process.env);
+  await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
+  const db = new Kysely<unknown>({
+    dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: o.url, max: 1 }) }),
+  });
+  const b: Bench = { o, s3, db };
   let results: Measured[];
+  let sizes: Measured[];
   try {
-    results = [
-      await measure('psql \\copy', 'psql', o, () => psqlCopy(file, o.url)),
-      await measure('dropload split alone', 'split', o, () => child('split', file, o.workers)),
-      await measure('dropload load worker', 'worker', o, () => child('worker', file, o.workers)),
-      await measure('dropload end to end', 'e2e', o, () => child('e2e', file, o.workers)),
-      await measure('kysely VALUES ×1000', 'kysely', o, () => child('kysely', file, o.workers)),
-    ];
+    results = await paths(b);
+    sizes = await curve(b);
   } finally {
+    await db.destroy();
     emulator.stop();
   }
-  const base = results[0]?.seconds ?? Number.NaN;
+  const { bytes } = await dataFile(o.rows);
   const summary = {
     rows: o.rows,
     validRows: validRows(o.rows),
-    bytes: size,
+    bytes,
     workers: o.workers,
     node: process.version,
     postgres: await serverVersion(o.url),
     at: new Date().toISOString(),
-    results: results.map((r) => ({ ...r, rowsPerSecond: o.rows / r.seconds, ratioToCopy: base / r.seconds })),
+    results: withRatios(results),
+    curve: withRatios(sizes),
   };
-  console.log(table(results, o.rows));
+  console.log(table(results));
+  if (sizes.length > 0) console.log(`\n${table(sizes)}`);
   await writeFile(path.join(OUT, 'results.json'), `${JSON.stringify(summary, null, 2)}\n`);
+}
+
+/** Each result with rows/s and its ratio to the psql line measured before it on the same file. */
+function withRatios(results: Measured[]) {
+  let base = Number.NaN;
+  return results.map((r) => {
+    if (r.path.startsWith('psql')) base = r.seconds;
+    return { ...r, rowsPerSecond: r.rows / r.seconds, ratioToCopy: base / r.seconds };
+  });
 }
 
 main().catch((err: unknown) => {

@@ -22,6 +22,8 @@ export function createPool(settings: ConnectionSettings): pg.Pool {
   const pool = new pg.Pool({
     connectionString: settings.connectionString,
     max: settings.poolMax,
+    // How operators (and the benchmark's connection count) tell dropload's sessions apart in pg_stat_activity.
+    application_name: 'dropload',
     ssl: settings.ssl ? { rejectUnauthorized: true } : undefined,
     types,
     connectionTimeoutMillis: 10_000,
