@@ -12,7 +12,7 @@ import { build } from 'esbuild';
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { uploadFile } from '../cli/local-pipeline.ts';
-import { LOCAL_ONLY_MODULES } from '../infra/constructs/dropload-function.ts';
+import { HANDLER_NODE_OPTIONS, LOCAL_ONLY_MODULES } from '../infra/constructs/dropload-function.ts';
 import { resolveConfig } from '../shared/config.ts';
 import { migrateToLatest } from '../shared/db/migrate.ts';
 import { awsClients } from '../shared/environment.ts';
@@ -38,6 +38,7 @@ interface Options {
   workers: number;
   sweep: number[];
   sizes: number[];
+  repeat: number;
   url: string;
 }
 
@@ -51,6 +52,8 @@ interface Measured extends PathResult {
   peakConnections?: number;
   /** Connections the path's pools may hold together. */
   connectionBudget?: number;
+  /** Seconds of every run (`--repeat`); `seconds` is their median. */
+  runs?: number[];
 }
 
 function numbers(text: string, flag: string): number[] {
@@ -67,6 +70,7 @@ function options(): Options {
       workers: { type: 'string', default: '2' },
       sweep: { type: 'string' },
       sizes: { type: 'string', default: '' },
+      repeat: { type: 'string', default: '1' },
       quick: { type: 'boolean', default: false },
     },
   });
@@ -79,11 +83,13 @@ function options(): Options {
   const [rows] = numbers(values.rows ?? String(values.quick ? QUICK_ROWS : 1_000_000), '--rows');
   const [workers] = numbers(values.workers, '--workers');
   const sweep = numbers(values.sweep ?? (values.quick ? '2' : '2,4'), '--sweep');
+  const [repeat] = numbers(values.repeat, '--repeat');
   return {
     rows: rows as number,
     workers: workers as number,
     sweep,
     sizes: numbers(values.sizes, '--sizes'),
+    repeat: repeat as number,
     url,
   };
 }
@@ -160,7 +166,9 @@ type ChildResult = PathResult & { maxRssMB: number };
 
 /** One dropload path in a process of its own, so its peak RSS is its own. */
 async function child(name: string, ...args: string[]): Promise<ChildResult> {
-  const out = await exec(process.execPath, [BUNDLE, name, ...args]);
+  // Split and load run as the Lambdas do; `dropload run` (end to end) and the baseline with Node's defaults.
+  const flags = name === 'split' || name === 'plan' ? HANDLER_NODE_OPTIONS : [];
+  const out = await exec(process.execPath, [...flags, BUNDLE, name, ...args]);
   return JSON.parse(out.trim().split('\n').pop() ?? '{}');
 }
 
@@ -175,9 +183,13 @@ function lines(proc: ChildProcess): AsyncIterator<string> {
  */
 async function loadWorkers(messagesFile: string, n: number): Promise<ChildResult> {
   const procs = Array.from({ length: n }, (_, slot) =>
-    spawn(process.execPath, [BUNDLE, 'worker', messagesFile, String(slot), String(n)], {
-      stdio: ['pipe', 'pipe', 'inherit'],
-    }),
+    spawn(
+      process.execPath,
+      [...HANDLER_NODE_OPTIONS, BUNDLE, 'worker', messagesFile, String(slot), String(n)],
+      {
+        stdio: ['pipe', 'pipe', 'inherit'],
+      },
+    ),
   );
   const outs = procs.map(lines);
   const exited = procs.map(
@@ -250,21 +262,38 @@ async function measure(
   run: () => Promise<PathResult & { maxRssMB?: number }>,
   connectionBudget?: number,
 ): Promise<Measured> {
-  await prepare(b);
   process.stderr.write(`  ${label} …`);
-  const sampler = connectionSampler(b.o.url);
-  const result = await run();
-  const peakConnections = await sampler.stop();
-  const rowsInTable = await countRows(b.o.url);
-  process.stderr.write(` ${result.seconds.toFixed(2)} s\n`);
+  const runs: Measured[] = [];
+  for (let i = 0; i < b.o.repeat; i++) {
+    await prepare(b);
+    const sampler = connectionSampler(b.o.url);
+    const result = await run();
+    const peakConnections = await sampler.stop();
+    const rowsInTable = await countRows(b.o.url);
+    process.stderr.write(` ${result.seconds.toFixed(2)} s`);
+    runs.push({
+      path: name,
+      label,
+      rows,
+      ...result,
+      rowsInTable,
+      // Only dropload's paths have a budget; the others do not connect as `dropload`.
+      ...(connectionBudget === undefined ? {} : { peakConnections, connectionBudget }),
+    });
+  }
+  process.stderr.write('\n');
+  // The median run, with the highest peaks any run reached.
+  const sorted = [...runs].sort((x, y) => x.seconds - y.seconds);
+  const median = sorted[Math.floor((sorted.length - 1) / 2)] as Measured;
+  const peak = (pick: (r: Measured) => number | undefined) => {
+    const seen = runs.map(pick).filter((v) => v !== undefined);
+    return seen.length > 0 ? Math.max(...seen) : undefined;
+  };
   return {
-    path: name,
-    label,
-    rows,
-    ...result,
-    rowsInTable,
-    // Only dropload's paths have a budget; the others do not connect as `dropload`.
-    ...(connectionBudget === undefined ? {} : { peakConnections, connectionBudget }),
+    ...median,
+    maxRssMB: peak((r) => r.maxRssMB),
+    peakConnections: peak((r) => r.peakConnections),
+    runs: runs.map((r) => r.seconds),
   };
 }
 
@@ -277,19 +306,27 @@ async function dataFile(rows: number): Promise<{ file: string; bytes: number }> 
   if (!existsSync(file)) {
     process.stderr.write(`generating ${rows.toLocaleString('en-US')} rows into ${file}\n`);
     await generateCsv(file, rows);
+    // The new file's dirty pages would otherwise be written back during the first measurements.
+    await exec('sync', []);
   }
   return { file, bytes: (await stat(file)).size };
 }
 
 async function parquetFile(rows: number): Promise<string> {
   const file = path.join(OUT, `bench-${rows}.parquet`);
-  if (!existsSync(file)) await generateParquet(file, rows);
+  if (!existsSync(file)) {
+    await generateParquet(file, rows);
+    await exec('sync', []);
+  }
   return file;
 }
 
 async function gzipped(file: string): Promise<string> {
   const out = `${file}.gz`;
-  if (!existsSync(out)) await pipeline(createReadStream(file), createGzip(), createWriteStream(out));
+  if (!existsSync(out)) {
+    await pipeline(createReadStream(file), createGzip(), createWriteStream(out));
+    await exec('sync', []);
+  }
   return out;
 }
 
@@ -388,6 +425,7 @@ function table(results: Measured[]): string {
   const header = [
     'path',
     'seconds',
+    'runs, s',
     'rows/s',
     'vs psql \\copy',
     'peak RSS MB',
@@ -401,6 +439,9 @@ function table(results: Measured[]): string {
     lines.push([
       r.label,
       r.seconds.toFixed(2),
+      (r.runs ?? []).length > 1
+        ? `${Math.min(...(r.runs ?? [])).toFixed(2)}–${Math.max(...(r.runs ?? [])).toFixed(2)}`
+        : '-',
       Math.round(r.rows / r.seconds).toLocaleString('en-US'),
       `${(base / r.seconds).toFixed(2)}×`,
       r.maxRssMB === undefined ? '-' : r.maxRssMB.toFixed(0),

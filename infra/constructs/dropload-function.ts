@@ -36,6 +36,13 @@ export const LOCAL_ONLY_MODULES = [
   'fauxqs',
 ];
 
+/**
+ * Node flags every handler runs with. A young generation of 8 MiB semi-spaces (what V8 picks for a
+ * 1 GiB machine, where a roomy one picks up to 64 MiB) keeps a load worker's peak RSS under 256 MiB
+ * on any file at no measured cost in speed; `npm run bench` runs split and load workers with the same flags.
+ */
+export const HANDLER_NODE_OPTIONS = ['--enable-source-maps', '--max-semi-space-size=8'];
+
 /** Namespace of the Powertools (EMF) metrics the handlers publish; the dashboard reads it. */
 export const METRICS_NAMESPACE = 'dropload';
 
@@ -80,7 +87,7 @@ export class DroploadFunction extends Construct {
       depsLockFilePath: lockFile,
       ...(props.network ?? {}),
       environment: {
-        NODE_OPTIONS: '--enable-source-maps',
+        NODE_OPTIONS: HANDLER_NODE_OPTIONS.join(' '),
         POWERTOOLS_SERVICE_NAME: this.serviceName,
         POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
         POWERTOOLS_LOG_LEVEL: props.logLevel,

@@ -125,7 +125,7 @@ describe('functions', () => {
         DROPLOAD_DB_SECRET_ARN: { Ref: expect.stringMatching(/Secret/) },
         DROPLOAD_DB_SSL: 'require',
         DROPLOAD_DB_POOL_MAX: '2',
-        NODE_OPTIONS: '--enable-source-maps',
+        NODE_OPTIONS: '--enable-source-maps --max-semi-space-size=8',
         POWERTOOLS_SERVICE_NAME: `dropload-${name}`,
         POWERTOOLS_METRICS_NAMESPACE: 'dropload',
         POWERTOOLS_LOG_LEVEL: 'INFO',
