@@ -65,7 +65,13 @@ export function createLoadHandler(deps: () => Promise<PipelineDeps>, log: Logger
   };
   return middy(
     async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> =>
-      processPartialResponse(event, loadRecord, processor, { context, throwOnFullBatchFailure: false }),
+      // One chunk at a time (Powertools would run the whole batch at once): an instance's memory is one
+      // chunk's whatever the batch size, and its pool's connections are never waited on by fetched chunks.
+      processPartialResponse(event, loadRecord, processor, {
+        context,
+        throwOnFullBatchFailure: false,
+        processInParallel: false,
+      }),
   )
     .use(injectLambdaContext(log))
     .use(logMetrics(meter));

@@ -127,7 +127,21 @@ describe('a Parquet file', () => {
       paid: loaded.filter((id) => id % 2 === 0).length,
     });
 
-    const { rejects } = await fileRejects(key);
+    const { file, rejects } = await fileRejects(key);
+    // Chunks are runs of whole row groups (500 rows each here), in order, over every row.
+    const chunks = await db
+      .selectFrom('dropload.chunk')
+      .select(['first_line', 'start_byte', 'end_byte'])
+      .where('file_id', '=', file.id)
+      .orderBy('idx')
+      .execute();
+    expect(chunks.length).toBe(report?.chunks.total);
+    expect(chunks[0]?.first_line).toBe(1);
+    for (const [i, c] of chunks.entries()) {
+      expect((c.first_line - 1) % 500, `chunk ${i}`).toBe(0);
+      if (i > 0) expect(c.start_byte).toBeGreaterThanOrEqual(chunks[i - 1]?.end_byte ?? 0);
+      expect(c.end_byte - c.start_byte).toBeLessThanOrEqual(64 * 1024);
+    }
     expect(rejects.map((r) => [r.line, r.column])).toEqual([
       [500, 'name'],
       [1500, 'name'],
