@@ -256,6 +256,6 @@ async function readChunk(
     return { reject: { line: message.firstLine, column: null, reason, raw } };
   }
   if (dataset.format === 'parquet')
-    return { parquet: await readParquetChunk(deps.s3, pinned, message, dataset.fields) };
+    return { parquet: await readParquetChunk(deps.s3, pinned, message, dataset) };
   return { bytes: await readRange(deps.s3, pinned, message.start, message.end) };
 }

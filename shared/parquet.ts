@@ -68,9 +68,68 @@ function columnNames(metadata: FileMetaData): string[] {
   return parquetSchema(metadata).children.map((c) => c.element.name);
 }
 
+/** What chunking needs of a row group: its rows, its decoded size, and where its bytes are. */
+export interface RowGroupInfo {
+  rows: number;
+  /** Uncompressed bytes: what decoding it costs in memory. */
+  bytes: number;
+  start: number;
+  end: number;
+}
+
+function rowGroups(metadata: FileMetaData): RowGroupInfo[] {
+  return metadata.row_groups.map((g) => ({
+    rows: Number(g.num_rows),
+    bytes: Number(g.total_byte_size),
+    ...rowGroupSpan(g),
+  }));
+}
+
+/**
+ * A Parquet file's chunks: runs of whole row groups of at most `chunkBytes` uncompressed; a row group
+ * larger than that (writers default to 64–128 MB) is cut into row ranges of about `chunkBytes` each,
+ * so what a worker decodes stays near `chunkBytes` whatever the writer chose. A chunk's byte range is
+ * its row groups' bytes; `firstLine` is its first row (1-based).
+ */
+export function parquetChunks(groups: readonly RowGroupInfo[], chunkBytes: number): ChunkPlan[] {
+  const chunks: ChunkPlan[] = [];
+  const add = (start: number, end: number, firstLine: number, records: number) => {
+    const chunk = {
+      index: chunks.length,
+      start,
+      end,
+      firstLine,
+      records,
+      oversized: false,
+      unterminated: false,
+    };
+    chunks.push(chunk);
+    return chunk;
+  };
+  let row = 0;
+  let run: { chunk: ChunkPlan; bytes: number } | undefined;
+  for (const g of groups) {
+    if (g.rows === 0) continue;
+    if (g.bytes > chunkBytes) {
+      run = undefined;
+      const parts = Math.ceil(g.bytes / chunkBytes);
+      const per = Math.ceil(g.rows / parts);
+      for (let at = 0; at < g.rows; at += per) add(g.start, g.end, row + at + 1, Math.min(per, g.rows - at));
+    } else if (run && g.start >= run.chunk.end && run.bytes + g.bytes <= chunkBytes) {
+      run.chunk.end = g.end;
+      run.chunk.records += g.rows;
+      run.bytes += g.bytes;
+    } else {
+      run = { chunk: add(g.start, g.end, row + 1, g.rows), bytes: g.bytes };
+    }
+    row += g.rows;
+  }
+  return chunks;
+}
+
 /**
  * The split step for Parquet: the footer, read with ranged GETs (the row data is never read), gives the
- * columns and the row groups; chunks are runs of whole row groups of about `chunkBytes` compressed.
+ * columns and the row groups to cut into chunks.
  */
 export async function planParquet(
   s3: S3Client,
@@ -80,39 +139,17 @@ export async function planParquet(
 ): Promise<FilePlan> {
   if (size === 0) throw new FileRejectedError('file is empty (0 bytes)');
   const metadata = await metadataOf(objectBuffer(s3, object, size));
-  const chunks: ChunkPlan[] = [];
-  let row = 0;
-  let open: ChunkPlan | undefined;
-  for (const group of metadata.row_groups) {
-    const rows = Number(group.num_rows);
-    const span = rowGroupSpan(group);
-    if (rows === 0) continue;
-    if (open && span.start >= open.end && span.end - open.start <= dataset.chunkBytes) {
-      open.end = span.end;
-      open.records += rows;
-    } else {
-      open = {
-        index: chunks.length,
-        start: span.start,
-        end: span.end,
-        firstLine: row + 1,
-        records: rows,
-        oversized: false,
-        unterminated: false,
-      };
-      chunks.push(open);
-    }
-    row += rows;
-  }
+  const chunks = parquetChunks(rowGroups(metadata), dataset.chunkBytes);
+  const records = Number(metadata.num_rows);
   return {
     bom: false,
     headerLine: 0,
     headerOversized: false,
     columns: columnNames(metadata),
     chunks,
-    records: row,
+    records,
     bytes: size,
-    lines: row,
+    lines: records,
   };
 }
 
@@ -124,49 +161,50 @@ export interface ParquetRows {
 
 /**
  * A load worker's read: the footer (ranged GETs), then the chunk's row groups in one ranged GET,
- * decoded to rows of the columns the dataset reads.
+ * decoded to rows of the columns the dataset reads. The chunk's rows come from the same plan the
+ * split step made.
  */
 export async function readParquetChunk(
   s3: S3Client,
   object: PinnedObject,
   chunk: { start: number; end: number; firstLine: number },
-  fields: readonly string[],
+  dataset: Pick<Dataset, 'fields' | 'chunkBytes'>,
 ): Promise<ParquetRows> {
   const { size } = await headObject(s3, object.bucket, object.key, object.versionId);
-  const footer = objectBuffer(s3, object, size);
-  const metadata = await metadataOf(footer);
-  let rowStart = 0;
-  let rowEnd = 0;
-  let row = 0;
-  for (const group of metadata.row_groups) {
-    const span = rowGroupSpan(group);
-    const rows = Number(group.num_rows);
-    if (span.start < chunk.start) rowStart = row + rows;
-    if (span.end <= chunk.end) rowEnd = row + rows;
-    row += rows;
-  }
-  if (rowStart + 1 !== chunk.firstLine) {
+  const metadata = await metadataOf(objectBuffer(s3, object, size));
+  const groups = rowGroups(metadata);
+  const planned = parquetChunks(groups, dataset.chunkBytes).find(
+    (c) => c.start === chunk.start && c.end === chunk.end && c.firstLine === chunk.firstLine,
+  );
+  if (!planned) {
     throw new FileRejectedError(
-      `the Parquet file's row groups do not match the split's plan (rows from ${rowStart + 1}, planned ${chunk.firstLine})`,
+      `no chunk of this Parquet file starts at row ${chunk.firstLine} (bytes ${chunk.start}–${chunk.end}): was chunkBytes changed after the file was split? Announce the file again`,
     );
   }
-  const held = { start: chunk.start, bytes: await readRange(s3, object, chunk.start, chunk.end) };
+  // Whole row groups come in one GET; a slice of a big one reads only the pages it needs, where the
+  // file has an offset index (else hyparquet reads the row group's columns).
+  const slice = groups.some(
+    (g) => g.start === planned.start && g.end === planned.end && g.rows > planned.records,
+  );
+  const held = slice
+    ? undefined
+    : { start: chunk.start, bytes: await readRange(s3, object, chunk.start, chunk.end) };
   const present = new Set(columnNames(metadata));
-  const columns = fields.filter((f) => present.has(f));
   let rows: Record<string, unknown>[] = [];
   await parquetRead({
     file: objectBuffer(s3, object, size, held),
     metadata,
-    columns,
-    rowStart,
-    rowEnd,
+    columns: dataset.fields.filter((f) => present.has(f)),
+    rowStart: planned.firstLine - 1,
+    rowEnd: planned.firstLine - 1 + planned.records,
+    useOffsetIndex: true,
     compressors,
     rowFormat: 'object',
     onComplete: (out) => {
       rows = out;
     },
   });
-  return { rows, firstRow: rowStart + 1 };
+  return { rows, firstRow: planned.firstLine };
 }
 
 /** Nested values (structs, lists, maps) as JSON-able values: what a json/jsonb column and zod objects take. */

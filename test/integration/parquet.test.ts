@@ -159,6 +159,33 @@ describe('a Parquet file', () => {
     expect(rejects[3]?.reason).toBe('Too small: expected number to be >=0 (got "-1")');
   });
 
+  it('cuts a row group bigger than chunkBytes into row ranges, with or without an offset index', async () => {
+    for (const offsetIndex of [true, false]) {
+      await sql`truncate ${sql.table(TABLE)}`.execute(db);
+      const bytes = new Uint8Array(
+        parquetWriteBuffer({ columnData: columns(), rowGroupSize: ROWS, offsetIndex }),
+      );
+      const key = `incoming/sales/one-group-${offsetIndex}.parquet`;
+      const { reports } = await p.load(key, bytes);
+      expect(reports[0]?.state).toBe('loaded');
+      expect(reports[0]?.rows).toMatchObject({ read: ROWS, loaded: ROWS - 8, rejected: 8 });
+      const { file, rejects } = await fileRejects(key);
+      expect(rejects.map((r) => r.line)).toEqual([500, 1500, 2500, 3000, 3500, 4500, 5500, 6000]);
+      const chunks = await db
+        .selectFrom('dropload.chunk')
+        .select(['first_line', 'start_byte', 'end_byte'])
+        .where('file_id', '=', file.id)
+        .orderBy('idx')
+        .execute();
+      expect(chunks.length).toBeGreaterThan(1);
+      // Every chunk spans the one row group's bytes and starts where the one before ended in rows.
+      expect(new Set(chunks.map((c) => `${c.start_byte}-${c.end_byte}`)).size).toBe(1);
+      const { rows } = await sql<{ n: number; distinct: number }>`
+        select count(*)::int as n, count(distinct id)::int as distinct from ${sql.table(TABLE)}`.execute(db);
+      expect(rows[0]).toEqual({ n: ROWS - 8, distinct: ROWS - 8 });
+    }
+  });
+
   it('fails as a whole, naming the column, when its schema lacks a required field', async () => {
     const bytes = new Uint8Array(
       parquetWriteBuffer({ columnData: columns(10).filter((c) => c.name !== 'paid') }),
