@@ -39,6 +39,8 @@ interface Options {
   sweep: number[];
   sizes: number[];
   repeat: number;
+  /** V8 old-space cap (MB) for split and load worker processes, as a small function's memory would set it. */
+  workerHeap?: number;
   url: string;
 }
 
@@ -71,6 +73,7 @@ function options(): Options {
       sweep: { type: 'string' },
       sizes: { type: 'string', default: '' },
       repeat: { type: 'string', default: '1' },
+      'worker-heap': { type: 'string' },
       quick: { type: 'boolean', default: false },
     },
   });
@@ -90,6 +93,7 @@ function options(): Options {
     sweep,
     sizes: numbers(values.sizes, '--sizes'),
     repeat: repeat as number,
+    workerHeap: values['worker-heap'] ? numbers(values['worker-heap'], '--worker-heap')[0] : undefined,
     url,
   };
 }
@@ -165,9 +169,12 @@ async function startEmulator(): Promise<{ endpoint: string; stop: () => void }> 
 type ChildResult = PathResult & { maxRssMB: number };
 
 /** One dropload path in a process of its own, so its peak RSS is its own. */
+/** Node flags of a split or load worker process: the Lambdas' own, and `--worker-heap` when given. */
+let handlerFlags = HANDLER_NODE_OPTIONS;
+
 async function child(name: string, ...args: string[]): Promise<ChildResult> {
   // Split and load run as the Lambdas do; `dropload run` (end to end) and the baseline with Node's defaults.
-  const flags = name === 'split' || name === 'plan' ? HANDLER_NODE_OPTIONS : [];
+  const flags = name === 'split' || name === 'plan' ? handlerFlags : [];
   const out = await exec(process.execPath, [...flags, BUNDLE, name, ...args]);
   return JSON.parse(out.trim().split('\n').pop() ?? '{}');
 }
@@ -183,13 +190,9 @@ function lines(proc: ChildProcess): AsyncIterator<string> {
  */
 async function loadWorkers(messagesFile: string, n: number): Promise<ChildResult> {
   const procs = Array.from({ length: n }, (_, slot) =>
-    spawn(
-      process.execPath,
-      [...HANDLER_NODE_OPTIONS, BUNDLE, 'worker', messagesFile, String(slot), String(n)],
-      {
-        stdio: ['pipe', 'pipe', 'inherit'],
-      },
-    ),
+    spawn(process.execPath, [...handlerFlags, BUNDLE, 'worker', messagesFile, String(slot), String(n)], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    }),
   );
   const outs = procs.map(lines);
   const exited = procs.map(
@@ -330,8 +333,8 @@ async function gzipped(file: string): Promise<string> {
   return out;
 }
 
-async function upload(b: Bench, file: string): Promise<string> {
-  const key = `${config.datasets[0]?.prefix}${path.basename(file)}`;
+async function upload(b: Bench, file: string, dataset = 'bench'): Promise<string> {
+  const key = `${config.datasets.find((d) => d.name === dataset)?.prefix}${path.basename(file)}`;
   const ref: ObjectRef = await uploadFile(b.s3, BUCKET, key, file);
   return JSON.stringify(ref);
 }
@@ -350,6 +353,7 @@ async function paths(b: Bench): Promise<Measured[]> {
   const ref = await upload(b, file);
   const gz = await gzipped(file);
   const parquet = await parquetFile(o.rows);
+  const parquetRef = await upload(b, parquet, 'bench-parquet');
   const m = (label: string, name: string, run: () => Promise<PathResult>, budget?: number) =>
     measure(b, label, name, o.rows, run, budget);
   const results = [
@@ -370,6 +374,7 @@ async function paths(b: Bench): Promise<Measured[]> {
       () => child('e2e', gz, String(o.workers)),
       stackPool(),
     ),
+    await m('dropload load worker, .parquet', 'worker-parquet', () => workersOn(parquetRef, 1), workerPool()),
     await m(
       'dropload end to end, .parquet',
       'e2e-parquet',
@@ -457,10 +462,11 @@ function table(results: Measured[]): string {
 
 async function main(): Promise<void> {
   const o = options();
+  if (o.workerHeap) handlerFlags = [...HANDLER_NODE_OPTIONS, `--max-old-space-size=${o.workerHeap}`];
   await mkdir(OUT, { recursive: true });
   await bundlePaths();
   process.stderr.write(
-    `${o.rows.toLocaleString('en-US')} rows; end to end with ${o.workers} worker(s); load workers ×${o.sweep.join(', ×')}\n`,
+    `${o.rows.toLocaleString('en-US')} rows; end to end with ${o.workers} worker(s); load workers ×${o.sweep.join(', ×')}; split and load workers run with ${handlerFlags.join(' ')}\n`,
   );
   const emulator = await startEmulator();
   process.env.AWS_ENDPOINT_URL = emulator.endpoint;
@@ -485,6 +491,7 @@ async function main(): Promise<void> {
     validRows: validRows(o.rows),
     bytes,
     workers: o.workers,
+    handlerNodeOptions: handlerFlags,
     node: process.version,
     postgres: await serverVersion(o.url),
     at: new Date().toISOString(),

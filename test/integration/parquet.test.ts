@@ -163,7 +163,10 @@ describe('a Parquet file', () => {
     for (const offsetIndex of [true, false]) {
       await sql`truncate ${sql.table(TABLE)}`.execute(db);
       const bytes = new Uint8Array(
-        parquetWriteBuffer({ columnData: columns(), rowGroupSize: ROWS, offsetIndex }),
+        parquetWriteBuffer({
+          columnData: columns().map((c) => ({ ...c, offsetIndex })),
+          rowGroupSize: ROWS,
+        }),
       );
       const key = `incoming/sales/one-group-${offsetIndex}.parquet`;
       const { reports } = await p.load(key, bytes);
