@@ -77,7 +77,7 @@ export async function loadChunk(deps: PipelineDeps, message: ChunkMessage): Prom
     etag: message.etag,
     versionId: message.versionId,
   };
-  let chunk: ChunkBytes;
+  let chunk: ChunkData;
   try {
     chunk = await readChunk(deps, dataset, pinned, message);
   } catch (err) {
@@ -214,11 +214,11 @@ async function loadRelationalChunk(
 }
 
 /** A chunk's bytes, a Parquet chunk's rows, or the one reject an oversized record makes (its bytes are never read whole). */
-type ChunkBytes = { bytes: Uint8Array } | { parquet: ParquetRows } | { reject: Reject };
+type ChunkData = { bytes: Uint8Array } | { parquet: ParquetRows } | { reject: Reject };
 
 /** All of a chunk's records at once, for the multi-table path. */
 function chunkRecords(
-  chunk: Exclude<ChunkBytes, { reject: Reject }>,
+  chunk: Exclude<ChunkData, { reject: Reject }>,
   dataset: Dataset,
   message: ChunkMessage,
 ) {
@@ -240,7 +240,7 @@ async function readChunk(
   dataset: Dataset,
   pinned: PinnedObject,
   message: ChunkMessage,
-): Promise<ChunkBytes> {
+): Promise<ChunkData> {
   if (message.oversized) {
     const preview = await readRange(
       deps.s3,
