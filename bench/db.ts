@@ -11,6 +11,19 @@ async function withClient<T>(url: string, work: (c: pg.Client) => Promise<T>): P
   }
 }
 
+/** Creates the database DATABASE_URL names when it does not exist yet (through the server's `postgres` database). */
+export async function ensureDatabase(url: string): Promise<void> {
+  try {
+    await withClient(url, async () => {});
+  } catch (err) {
+    if ((err as { code?: string }).code !== '3D000') throw err;
+    const target = new URL(url);
+    const name = decodeURIComponent(target.pathname.slice(1));
+    target.pathname = '/postgres';
+    await withClient(target.toString(), (c) => c.query(`create database ${pg.escapeIdentifier(name)}`));
+  }
+}
+
 /** A fresh target table and an empty ledger, so no path profits from (or pays for) the one before. */
 export function resetDatabase(url: string): Promise<void> {
   return withClient(url, async (c) => {

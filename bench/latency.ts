@@ -5,7 +5,7 @@ import { sql } from 'kysely';
 import { startPipeline } from '../cli/local-pipeline.ts';
 import { resolveConfig } from '../shared/config.ts';
 import benchConfig from './bench.config.ts';
-import { resetDatabase } from './db.ts';
+import { ensureDatabase, resetDatabase } from './db.ts';
 import { generateCsv } from './generate.ts';
 
 // `npm run bench:latency`: how long after its upload a 100-row file's rows are visible in Postgres,
@@ -13,6 +13,7 @@ import { generateCsv } from './generate.ts';
 
 const url = process.env.DATABASE_URL;
 if (!url) throw new Error('DATABASE_URL is not set: the latency check loads into a real Postgres');
+await ensureDatabase(url);
 await resetDatabase(url);
 const config = resolveConfig(benchConfig, 'bench config');
 const pipeline = await startPipeline({

@@ -18,7 +18,7 @@ import { migrateToLatest } from '../shared/db/migrate.ts';
 import { awsClients } from '../shared/environment.ts';
 import type { ObjectRef } from '../shared/s3-events.ts';
 import benchConfig, { BENCH_TABLE } from './bench.config.ts';
-import { countRows, resetDatabase, serverVersion } from './db.ts';
+import { countRows, ensureDatabase, resetDatabase, serverVersion } from './db.ts';
 import { generateCsv, generateParquet, validRows } from './generate.ts';
 import type { PathResult } from './paths.ts';
 
@@ -464,6 +464,7 @@ async function main(): Promise<void> {
   const o = options();
   if (o.workerHeap) handlerFlags = [...HANDLER_NODE_OPTIONS, `--max-old-space-size=${o.workerHeap}`];
   await mkdir(OUT, { recursive: true });
+  await ensureDatabase(o.url);
   await bundlePaths();
   process.stderr.write(
     `${o.rows.toLocaleString('en-US')} rows; end to end with ${o.workers} worker(s); load workers ×${o.sweep.join(', ×')}; split and load workers run with ${handlerFlags.join(' ')}\n`,
