@@ -99,7 +99,7 @@ program
     });
     const { stack } = pipeline;
     const example = config.datasets[0];
-    const key = `${example?.prefix ?? 'incoming/'}my-file.${example?.format === 'ndjson' ? 'ndjson' : 'csv'}`;
+    const key = `${example?.prefix ?? 'incoming/'}my-file.${example?.format ?? 'csv'}`;
     process.stdout.write(
       [
         `dropload dev: S3/SQS endpoint ${stack.endpoint}${stack.embedded.emulator ? ' (embedded fauxqs)' : ''}`,
