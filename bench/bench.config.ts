@@ -8,21 +8,23 @@ import { defineDataset } from '../shared/dataset.ts';
 
 export const BENCH_TABLE = 'bench_rows';
 
+const csvSchema = z.object({
+  id: z.coerce.number().int().positive(),
+  name: z.string().min(1),
+  email: z.email(),
+  amount: z.coerce.number().nonnegative(),
+  created_at: z.coerce.date(),
+  active: z.stringbool(),
+  score: z.coerce.number().int(),
+  note: z.string().optional(),
+});
+
 export const benchDataset = defineDataset({
   name: 'bench',
   format: 'csv',
   table: BENCH_TABLE,
   mode: 'insert',
-  schema: z.object({
-    id: z.coerce.number().int().positive(),
-    name: z.string().min(1),
-    email: z.email(),
-    amount: z.coerce.number().nonnegative(),
-    created_at: z.coerce.date(),
-    active: z.stringbool(),
-    score: z.coerce.number().int(),
-    note: z.string().optional(),
-  }),
+  schema: csvSchema,
 });
 
 /** Created fresh before every measured path, so each one writes into an empty table with its index. */
@@ -40,23 +42,19 @@ export const BENCH_DDL = `
   )`;
 
 /**
- * The same rows as Parquet: values arrive typed (INT64 ids as bigint, TIMESTAMP as Date), so the schema
- * checks types where the CSV one coerces text, with the same rules.
+ * The same rows as Parquet: values arrive typed (INT64 ids as bigint, TIMESTAMP as Date), so the fields
+ * the CSV schema coerces from text are checked as types, with the same rules.
  */
 export const benchParquetDataset = defineDataset({
   name: 'bench-parquet',
   format: 'parquet',
   table: BENCH_TABLE,
   mode: 'insert',
-  schema: z.object({
-    id: z.coerce.number().int().positive(),
-    name: z.string().min(1),
-    email: z.email(),
+  schema: csvSchema.extend({
     amount: z.number().nonnegative(),
     created_at: z.date(),
     active: z.boolean(),
     score: z.number().int(),
-    note: z.string().optional(),
   }),
 });
 

@@ -84,6 +84,15 @@ afterAll(async () => {
   await p?.stop();
 });
 
+function chunksOf(fileId: number) {
+  return db
+    .selectFrom('dropload.chunk')
+    .select(['first_line', 'start_byte', 'end_byte'])
+    .where('file_id', '=', fileId)
+    .orderBy('idx')
+    .execute();
+}
+
 async function fileRejects(key: string) {
   const file = await db
     .selectFrom('dropload.file')
@@ -129,12 +138,7 @@ describe('a Parquet file', () => {
 
     const { file, rejects } = await fileRejects(key);
     // Chunks are runs of whole row groups (500 rows each here), in order, over every row.
-    const chunks = await db
-      .selectFrom('dropload.chunk')
-      .select(['first_line', 'start_byte', 'end_byte'])
-      .where('file_id', '=', file.id)
-      .orderBy('idx')
-      .execute();
+    const chunks = await chunksOf(file.id);
     expect(chunks.length).toBe(report?.chunks.total);
     expect(chunks[0]?.first_line).toBe(1);
     for (const [i, c] of chunks.entries()) {
@@ -174,15 +178,13 @@ describe('a Parquet file', () => {
       expect(reports[0]?.rows).toMatchObject({ read: ROWS, loaded: ROWS - 8, rejected: 8 });
       const { file, rejects } = await fileRejects(key);
       expect(rejects.map((r) => r.line)).toEqual([500, 1500, 2500, 3000, 3500, 4500, 5500, 6000]);
-      const chunks = await db
-        .selectFrom('dropload.chunk')
-        .select(['first_line', 'start_byte', 'end_byte'])
-        .where('file_id', '=', file.id)
-        .orderBy('idx')
-        .execute();
+      const chunks = await chunksOf(file.id);
       expect(chunks.length).toBeGreaterThan(1);
-      // Every chunk spans the one row group's bytes and starts where the one before ended in rows.
+      // Every chunk spans the one row group's bytes, and its rows start after the chunk before.
       expect(new Set(chunks.map((c) => `${c.start_byte}-${c.end_byte}`)).size).toBe(1);
+      expect(chunks[0]?.first_line).toBe(1);
+      for (let i = 1; i < chunks.length; i++)
+        expect(chunks[i]?.first_line).toBeGreaterThan(chunks[i - 1]?.first_line ?? 0);
       const { rows } = await sql<{ n: number; distinct: number }>`
         select count(*)::int as n, count(distinct id)::int as distinct from ${sql.table(TABLE)}`.execute(db);
       expect(rows[0]).toEqual({ n: ROWS - 8, distinct: ROWS - 8 });
