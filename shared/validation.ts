@@ -87,7 +87,8 @@ export function validateRecords(dataset: Dataset, records: ParsedRecord[]): Vali
 /**
  * Checks one record: its values in the dataset's field order (in an array of `width` slots, the rest
  * left for the caller), or the reject `validateRecords` would make of it. Records with a parse error
- * are the caller's to report.
+ * are the caller's to report. A `z.coerce.date()` value given as exactly its `toISOString()` text is
+ * that text, not the Date: the database reads the same instant, and writing it costs nothing.
  */
 export type RowCheck = (record: RecordCursor) => unknown[] | Reject;
 
@@ -194,9 +195,14 @@ export function rowValidator(dataset: Dataset, columns: string[] | undefined, wi
         value = undefined;
       // `new Date(text)` is slow; for a canonical ISO text the instant is fixed by the standard, and
       // zod's `new Date(date)` of a Date with that instant gives the value `new Date(text)` would.
+      let canonical: string | undefined;
       if (check.coercesDate && typeof value === 'string') {
         const instant = isoInstant(value);
-        if (instant !== undefined) value = new Date(instant);
+        if (instant !== undefined) {
+          // Already what toISOString writes for it: the row keeps the text (see RowCheck).
+          if (value.length === 24) canonical = value;
+          value = new Date(instant);
+        }
       }
       const result = check.schema._zod.run({ value, issues: [] }, PARSE_CONTEXT);
       if (result instanceof Promise) return objectWay(record);
@@ -208,7 +214,8 @@ export function rowValidator(dataset: Dataset, columns: string[] | undefined, wi
       }
       if (!present && check.optin === undefined) return objectWay(record);
       // An absent optional key stays absent, whatever its schema made of `undefined`.
-      out[i] = !present && optionalBothWays && check.optin === 'optional' ? undefined : result.value;
+      out[i] =
+        !present && optionalBothWays && check.optin === 'optional' ? undefined : (canonical ?? result.value);
     }
     return out;
   };
