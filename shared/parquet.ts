@@ -19,32 +19,57 @@ import type { RecordCursor } from './parsing.ts';
 // (ranged GETs) and cuts chunks at row-group boundaries; a load worker fetches its row groups' bytes in
 // one ranged GET and decodes them with hyparquet. A record's "line" is its row number in the file (1-based).
 
-/** The object as hyparquet reads it: every slice a ranged GET, except those inside `held` (bytes already fetched). */
-function objectBuffer(
-  s3: S3Client,
-  object: PinnedObject,
-  size: number,
-  held?: { start: number; bytes: Uint8Array },
-): AsyncBuffer {
-  return {
-    byteLength: size,
-    async slice(start: number, end = size): Promise<ArrayBuffer> {
-      const bytes =
-        held && start >= held.start && end <= held.start + held.bytes.length
-          ? held.bytes.subarray(start - held.start, end - held.start)
-          : await readRange(s3, object, start, end);
-      return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
-    },
-  };
+/**
+ * The object as hyparquet reads it: every slice a ranged GET, except those inside `held` (bytes already
+ * fetched). It remembers a failed GET, so that a read error is not taken for a format error.
+ */
+class ObjectBuffer implements AsyncBuffer {
+  fetchError: unknown;
+  readonly byteLength: number;
+  readonly #s3: S3Client;
+  readonly #object: PinnedObject;
+  readonly #held: { start: number; bytes: Uint8Array } | undefined;
+
+  constructor(s3: S3Client, object: PinnedObject, size: number, held?: { start: number; bytes: Uint8Array }) {
+    this.#s3 = s3;
+    this.#object = object;
+    this.byteLength = size;
+    this.#held = held;
+  }
+
+  async slice(start: number, end = this.byteLength): Promise<ArrayBuffer> {
+    const held = this.#held;
+    let bytes: Uint8Array;
+    if (held && start >= held.start && end <= held.start + held.bytes.length) {
+      bytes = held.bytes.subarray(start - held.start, end - held.start);
+    } else {
+      try {
+        bytes = await readRange(this.#s3, this.#object, start, end);
+      } catch (err) {
+        this.fetchError = err;
+        throw err;
+      }
+    }
+    return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+  }
 }
 
-async function metadataOf(file: AsyncBuffer): Promise<FileMetaData> {
+/**
+ * Runs a hyparquet read. A failed GET is rethrown as it was (transient or not, as classified
+ * elsewhere); any other failure means the bytes are not readable Parquet, which no retry mends.
+ */
+async function readParquet<T>(file: ObjectBuffer, what: string, read: () => Promise<T>): Promise<T> {
   try {
-    return await parquetMetadataAsync(file);
+    return await read();
   } catch (err) {
+    if (file.fetchError !== undefined) throw file.fetchError;
     if (err instanceof FileRejectedError) throw err;
-    throw new FileRejectedError(`not a readable Parquet file: ${(err as Error).message}`);
+    throw new FileRejectedError(`${what}: ${(err as Error).message}`);
   }
+}
+
+function metadataOf(file: ObjectBuffer): Promise<FileMetaData> {
+  return readParquet(file, 'not a readable Parquet file', () => parquetMetadataAsync(file));
 }
 
 /** Bytes [start, end) a row group's column chunks occupy. */
@@ -138,7 +163,7 @@ export async function planParquet(
   dataset: Dataset,
 ): Promise<FilePlan> {
   if (size === 0) throw new FileRejectedError('file is empty (0 bytes)');
-  const metadata = await metadataOf(objectBuffer(s3, object, size));
+  const metadata = await metadataOf(new ObjectBuffer(s3, object, size));
   const chunks = parquetChunks(rowGroups(metadata), dataset.chunkBytes);
   const records = Number(metadata.num_rows);
   return {
@@ -171,7 +196,7 @@ export async function readParquetChunk(
   dataset: Pick<Dataset, 'fields' | 'chunkBytes'>,
 ): Promise<ParquetRows> {
   const { size } = await headObject(s3, object.bucket, object.key, object.versionId);
-  const metadata = await metadataOf(objectBuffer(s3, object, size));
+  const metadata = await metadataOf(new ObjectBuffer(s3, object, size));
   const groups = rowGroups(metadata);
   const planned = parquetChunks(groups, dataset.chunkBytes).find(
     (c) => c.start === chunk.start && c.end === chunk.end && c.firstLine === chunk.firstLine,
@@ -191,19 +216,24 @@ export async function readParquetChunk(
     : { start: chunk.start, bytes: await readRange(s3, object, chunk.start, chunk.end) };
   const present = new Set(columnNames(metadata));
   let rows: Record<string, unknown>[] = [];
-  await parquetRead({
-    file: objectBuffer(s3, object, size, held),
-    metadata,
-    columns: dataset.fields.filter((f) => present.has(f)),
-    rowStart: planned.firstLine - 1,
-    rowEnd: planned.firstLine - 1 + planned.records,
-    useOffsetIndex: true,
-    compressors,
-    rowFormat: 'object',
-    onComplete: (out) => {
-      rows = out;
-    },
-  });
+  const file = new ObjectBuffer(s3, object, size, held);
+  const rowStart = planned.firstLine - 1;
+  const rowEnd = rowStart + planned.records;
+  await readParquet(file, `rows ${rowStart + 1}–${rowEnd} are not readable Parquet`, () =>
+    parquetRead({
+      file,
+      metadata,
+      columns: dataset.fields.filter((f) => present.has(f)),
+      rowStart,
+      rowEnd,
+      useOffsetIndex: true,
+      compressors,
+      rowFormat: 'object',
+      onComplete: (out) => {
+        rows = out;
+      },
+    }),
+  );
   return { rows, firstRow: planned.firstLine };
 }
 

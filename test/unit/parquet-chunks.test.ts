@@ -1,5 +1,9 @@
+import { S3Client } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
-import { parquetChunks, type RowGroupInfo } from '../../shared/parquet.ts';
+import { z } from 'zod';
+import { resolveDataset } from '../../shared/dataset.ts';
+import { classifyError, FileRejectedError } from '../../shared/errors.ts';
+import { parquetChunks, planParquet, type RowGroupInfo } from '../../shared/parquet.ts';
 
 /** Row groups laid out one after another from byte 4 (after the `PAR1` magic). */
 function layout(groups: { rows: number; bytes: number; compressed?: number }[]): RowGroupInfo[] {
@@ -69,5 +73,29 @@ describe('parquetChunks', () => {
         1000,
       ),
     ).toEqual([[0, 9, 14, 1, 2]]);
+  });
+});
+
+describe('planParquet', () => {
+  it('passes a failed GET on as it is (to be retried), not as a file that is not Parquet', async () => {
+    // A real client against a port nothing listens on: the connection is refused.
+    const s3 = new S3Client({
+      endpoint: 'http://127.0.0.1:9',
+      region: 'us-east-1',
+      forcePathStyle: true,
+      maxAttempts: 1,
+      credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+    });
+    const dataset = resolveDataset({
+      name: 'sales',
+      format: 'parquet',
+      table: 'sales',
+      schema: z.object({ id: z.number() }),
+    });
+    const object = { bucket: 'b', key: 'incoming/sales/x.parquet', etag: 'e' };
+    const failure = await planParquet(s3, object, 1000, dataset).catch((err: unknown) => err);
+    expect(failure).toBeInstanceOf(Error);
+    expect(failure).not.toBeInstanceOf(FileRejectedError);
+    expect(classifyError(failure)).toBe('transient');
   });
 });
