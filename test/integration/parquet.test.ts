@@ -42,6 +42,16 @@ const config = {
       schema,
       chunkBytes: 64 * 1024,
     }),
+    defineDataset({
+      name: 'sales-upsert',
+      prefix: 'incoming/sales-upsert/',
+      format: 'parquet',
+      table: TABLE,
+      schema,
+      mode: 'upsert',
+      key: ['id'],
+      chunkBytes: 64 * 1024,
+    }),
   ],
   migrations: { '20260101000000_sales': sales },
 };
@@ -216,5 +226,39 @@ describe('a Parquet file', () => {
     expect(reports[0]?.state).toBe('loaded');
     expect(reports[0]?.rows.read).toBe(0);
     expect(reports[0]?.error).toBe('file has no rows');
+  });
+
+  it('upserts on the key: changed rows are updated, new ones inserted, the rest left alone', async () => {
+    await sql`truncate ${sql.table(TABLE)}`.execute(db);
+    const first = new Uint8Array(parquetWriteBuffer({ columnData: columns(3000), rowGroupSize: 500 }));
+    const a = await p.load('incoming/sales-upsert/a.parquet', first);
+    // Rejected: empty names at 500, 1500, 2500; a negative amount at 3000.
+    expect(a.reports[0]?.rows).toEqual({
+      read: 3000,
+      loaded: 2996,
+      inserted: 2996,
+      updated: 0,
+      unchanged: 0,
+      rejected: 4,
+    });
+    const changed = columns(3010).map((c) =>
+      c.name === 'amount'
+        ? { ...c, data: c.data.map((v, i) => (i < 100 && typeof v === 'number' ? v + 1 : v)) }
+        : c,
+    );
+    const second = new Uint8Array(parquetWriteBuffer({ columnData: changed, rowGroupSize: 500 }));
+    const b = await p.load('incoming/sales-upsert/b.parquet', second);
+    // Ids 1–100 with an amount (86: every 7th has none) change; 3001–3010 are new.
+    expect(b.reports[0]?.rows).toEqual({
+      read: 3010,
+      loaded: 3006,
+      inserted: 10,
+      updated: 86,
+      unchanged: 2910,
+      rejected: 4,
+    });
+    const { rows } = await sql<{ amount: string }>`
+      select amount::text as amount from ${sql.table(TABLE)} where id = 1`.execute(db);
+    expect(rows[0]?.amount).toBe('2.25');
   });
 });
