@@ -1,6 +1,8 @@
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { parquetWriteFile } from 'hyparquet-writer';
+// The tests' seeded PRNG: the same --rows always makes the same file.
+import { prng as random } from '../test/unit/helpers.ts';
 
 /** Every this many rows one carries an invalid e-mail: psql loads it, dropload rejects it. */
 export const INVALID_EVERY = 10_000;
@@ -9,18 +11,6 @@ const FIRST = ['Ada', 'Grace', 'Alan', 'Edsger', 'Barbara', 'Donald', 'Frances',
 const LAST = ['Lovelace', 'Hopper', 'Turing', 'Dijkstra', 'Liskov', 'Knuth', 'Allen', 'Thompson', 'Perlman'];
 const BASE_MS = Date.UTC(2020, 0, 1);
 const SPAN_MS = 5 * 365 * 24 * 3600 * 1000;
-
-/** mulberry32: tiny, fast and seeded, so the same --rows always makes the same file. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function pick<T>(list: readonly T[], r: number): T {
   return list[Math.floor(r * list.length)] as T;
