@@ -7,6 +7,7 @@ import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { Upload } from '@aws-sdk/lib-storage';
 import { createLoadHandler } from '../functions/load.ts';
 import { createSplitHandler } from '../functions/split.ts';
+import type { RetryPolicy } from '../shared/backoff.ts';
 import type { ResolvedConfig } from '../shared/config.ts';
 import { notificationFor, type ObjectRef, unquoteEtag } from '../shared/s3-events.ts';
 import type { PipelineDeps } from '../shared/services.ts';
@@ -22,6 +23,8 @@ export interface PipelineOptions {
   logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'SILENT';
   env?: Record<string, string | undefined>;
   visibilityTimeoutSeconds?: number;
+  /** How long failures are retried before a message is parked (fault tests shorten it). */
+  retry?: RetryPolicy;
   /** Wraps a handler before its event source invokes it: how fault tests crash a worker at a chosen point. */
   wrap?: (fn: 'split' | 'load', handler: SqsHandler) => SqsHandler;
 }
@@ -67,6 +70,7 @@ export async function startPipeline(options: PipelineOptions): Promise<LocalPipe
     databasePort: options.databasePort,
     env: options.env,
     visibilityTimeoutSeconds: options.visibilityTimeoutSeconds,
+    retry: options.retry,
   });
   const wrap = options.wrap ?? ((_fn, h) => h);
   const logger = new Logger({ serviceName: 'dropload', logLevel: options.logLevel ?? 'WARN' });
@@ -80,7 +84,9 @@ export async function startPipeline(options: PipelineOptions): Promise<LocalPipe
     db: stack.db,
     config: options.config,
     chunkQueueUrl: stack.chunks.url,
+    ingestQueueUrl: stack.ingest.url,
     logger,
+    retry: options.retry,
   };
   const getDeps = async () => deps;
   const onError = (err: unknown) => logger.error('invocation failed', { error: String(err) });

@@ -8,6 +8,7 @@ import {
 import { CreateQueueCommand, GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { Kysely } from 'kysely';
 import type pg from 'pg';
+import { maxReceiveCount, RETRY_POLICY, type RetryPolicy } from '../shared/backoff.ts';
 import type { ResolvedConfig } from '../shared/config.ts';
 import { createDb, createPool } from '../shared/db/connection.ts';
 import { migrateToLatest } from '../shared/db/migrate.ts';
@@ -47,10 +48,10 @@ export interface LocalStackOptions {
   env?: Record<string, string | undefined>;
   /** Seconds before an unacknowledged message comes back (fault tests shorten it). */
   visibilityTimeoutSeconds?: number;
+  /** How long failures are retried before a message is parked (fault tests shorten it). */
+  retry?: RetryPolicy;
 }
 
-/** Retries before a message goes to its dead-letter queue; the same number the CDK stack uses. */
-export const MAX_RECEIVE_COUNT = 5;
 /** Seconds a received message stays hidden: 6× the local handler's time budget (as on AWS). */
 export const VISIBILITY_TIMEOUT_SECONDS = 180;
 /**
@@ -90,7 +91,12 @@ async function startEmbeddedPostgres(port: number): Promise<{ url: string; stop:
   };
 }
 
-async function createQueuePair(sqs: SQSClient, name: string, visibilityTimeout: number): Promise<QueuePair> {
+async function createQueuePair(
+  sqs: SQSClient,
+  name: string,
+  visibilityTimeout: number,
+  retry: RetryPolicy,
+): Promise<QueuePair> {
   const arnOf = async (url: string) => {
     const res = await sqs.send(
       new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }),
@@ -109,7 +115,8 @@ async function createQueuePair(sqs: SQSClient, name: string, visibilityTimeout: 
         VisibilityTimeout: String(visibilityTimeout),
         RedrivePolicy: JSON.stringify({
           deadLetterTargetArn: dlqArn,
-          maxReceiveCount: String(MAX_RECEIVE_COUNT),
+          // Derived from the retry budget, as the CDK stack's queues are.
+          maxReceiveCount: String(maxReceiveCount(retry)),
         }),
       },
     }),
@@ -189,8 +196,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const bucket = options.bucket ?? env.DROPLOAD_BUCKET ?? 'dropload-local';
     await createBucket(s3, bucket);
     const visibility = options.visibilityTimeoutSeconds ?? VISIBILITY_TIMEOUT_SECONDS;
-    const ingest = await createQueuePair(sqs, 'dropload-ingest', visibility);
-    const chunks = await createQueuePair(sqs, 'dropload-chunks', visibility);
+    const retry = options.retry ?? RETRY_POLICY;
+    const ingest = await createQueuePair(sqs, 'dropload-ingest', visibility, retry);
+    const chunks = await createQueuePair(sqs, 'dropload-chunks', visibility, retry);
     // The registry's fauxqs has no S3 event notifications: the runner forwards uploads itself.
     const bucketNotifications =
       env.AWS_ENDPOINT_URL !== undefined &&

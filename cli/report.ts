@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Database, FileRow } from '../shared/db/schema.ts';
 import { rejectsOf } from '../shared/ledger.ts';
+import { replayCommand } from '../shared/replay.ts';
 
 export interface FileReport {
   key: string;
@@ -17,8 +18,10 @@ export interface FileReport {
   };
   seconds: number | null;
   error: string | null;
-  /** Something about this run a person should know (e.g. the upload was a version already loaded). */
+  /** Something about the file or this run a person should know (ignored columns, a version already loaded). */
   note?: string;
+  /** What to run to move a stalled file on, once its cause is fixed. */
+  action?: string;
   rejects: { line: number; column: string | null; reason: string }[];
 }
 
@@ -40,6 +43,8 @@ export function reportOf(file: FileRow, rejects: FileReport['rejects'] = []): Fi
     },
     seconds: Math.round((end.getTime() - file.created_at.getTime()) / 100) / 10,
     error: file.error,
+    ...(file.note ? { note: file.note } : {}),
+    ...(file.state === 'stalled' ? { action: replayCommand(file) } : {}),
     rejects,
   };
 }
@@ -69,11 +74,12 @@ function pad(text: string, width: number): string {
   return text.length >= width ? text : text + ' '.repeat(width - text.length);
 }
 
-/** On a finished file the text is a remark; on one still loading it is the last failure, being retried. */
+/** What the file's error means for it: final, waiting for a person, or being retried. */
 function errorLabel(state: FileReport['state']): string {
   if (state === 'failed') return 'FAILED';
-  if (state === 'loaded' || state === 'skipped') return 'note';
-  return 'error (retrying; after 5 tries the message goes to the dead-letter queue)';
+  if (state === 'stalled') return 'STALLED';
+  if (state === 'skipped') return 'skipped';
+  return 'retrying';
 }
 
 /** A table a person reads: one line per file, then the first rejects and any file-level error. */
@@ -99,6 +105,7 @@ export function renderReports(reports: FileReport[]): string {
   for (const r of reports) {
     if (r.note) lines.push('', `${r.key}: note: ${r.note}`);
     if (r.error) lines.push('', `${r.key}: ${errorLabel(r.state)}: ${r.error}`);
+    if (r.action) lines.push(`${r.key}: once the cause is fixed, run: ${r.action}`);
     if (r.rejects.length > 0) {
       lines.push('', `${r.key}: first ${r.rejects.length} of ${r.rows.rejected} rejected rows:`);
       for (const j of r.rejects)

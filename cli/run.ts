@@ -98,7 +98,8 @@ export async function runFiles(
       refs.map((r) => r.key),
     );
     const current = refs.map((ref) => rows.findLast((f) => f.key === ref.key && f.etag === ref.etag));
-    const done = current.every((f) => f && FINAL_STATES.includes(f.state));
+    // A stalled file waits for a person (its message is dead-lettered): waiting on will not finish it.
+    const done = current.every((f) => f && (FINAL_STATES.includes(f.state) || f.state === 'stalled'));
     if (done || Date.now() > deadline) {
       const reports = await Promise.all(
         refs.map((ref, i) => {
@@ -109,7 +110,8 @@ export async function runFiles(
       reports.forEach((r, i) => {
         const f = current[i];
         if (f && f.created_at.getTime() < earlier) {
-          r.note = `this exact version was already loaded at ${f.created_at.toISOString()}; nothing was loaded again (the counts are that load's)`;
+          const again = `this exact version was already loaded at ${f.created_at.toISOString()}; nothing was loaded again (the counts are that load's)`;
+          r.note = r.note ? `${r.note}; ${again}` : again;
         }
       });
       return { reports, timedOut: !done };

@@ -3,18 +3,17 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import { ChangeMessageVisibilityCommand } from '@aws-sdk/client-sqs';
 import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import config from '#dropload-config';
-import { backoffSeconds } from '../shared/backoff.ts';
 import { continueInOrder } from '../shared/chunk-queue.ts';
-import { classifyError } from '../shared/errors.ts';
 import { lazyDeps, logger, metrics } from '../shared/lambda-deps.ts';
+import { getFile, recordChunkAttempt, recordFileAttempt } from '../shared/ledger.ts';
 import { loadChunk } from '../shared/load-service.ts';
-import { isOrphanMessage, LoadMessage } from '../shared/messages.ts';
+import { type ChunkMessage, isOrphanMessage, LoadMessage, type OrphanMessage } from '../shared/messages.ts';
 import { retryOrphans } from '../shared/orphans.ts';
 import { writeReceipt } from '../shared/receipts.ts';
+import { type FailedDelivery, settleFailure } from '../shared/retries.ts';
 import type { PipelineDeps } from '../shared/services.ts';
 
 /** Chunk queue → load: each record is one chunk; a failed chunk is retried alone (partial batch response). */
@@ -24,26 +23,47 @@ export function createLoadHandler(deps: () => Promise<PipelineDeps>, log: Logger
     const d = await deps();
     // Counted before anything can fail, so every invocation publishes at least one metric.
     meter.addMetric('ChunkMessages', MetricUnit.Count, 1);
-    const message = LoadMessage.parse(JSON.parse(record.body));
-    if (isOrphanMessage(message)) {
-      // Rows waiting for their parents: retried (and, past their wait, rejected) in one transaction.
-      try {
-        const outcome = await retryOrphans(d, message);
-        if (outcome.finishedFile) await writeReceipt(d, outcome.finishedFile);
-        log.info('orphans', {
-          ...outcome,
-          attempt: message.attempt,
-          finishedFile: outcome.finishedFile?.state,
-        });
-        meter.addMetric('RowsLoaded', MetricUnit.Count, outcome.resolved);
-        meter.addMetric('RowsRejected', MetricUnit.Count, outcome.rejected);
-        if (outcome.finishedFile) meter.addMetric('FilesLoaded', MetricUnit.Count, 1);
-      } catch (err) {
-        if (classifyError(err) === 'transient') await delayRetry(d, record);
-        throw err;
-      }
-      return;
+    const parsed = LoadMessage.safeParse(safeJson(record.body));
+    // A body that is no chunk: nothing to note it on; retried, then parked for a person to look at.
+    const message = parsed.success ? parsed.data : undefined;
+    try {
+      if (!parsed.success) throw new Error(`not a dropload message: ${parsed.error.message}`);
+      await (isOrphanMessage(parsed.data) ? retryWaiting(d, parsed.data) : loadOne(d, parsed.data));
+    } catch (err) {
+      const note = async (failure: FailedDelivery) => {
+        if (!message) return;
+        // Waiting rows are the file's, not a chunk's; the file keeps loading while they wait.
+        if (isOrphanMessage(message))
+          return recordFileAttempt(
+            d.db,
+            { id: message.fileId },
+            { text: `retrying its waiting rows: ${failure.text}`, parked: false },
+          );
+        await recordChunkAttempt(d.db, { fileId: message.fileId, index: message.index }, failure);
+        // A stalled file's receipt says so, with the reason, while it waits for a replay.
+        const file = failure.parked ? await getFile(d.db, message.fileId) : undefined;
+        if (file?.state === 'stalled') await writeReceipt(d, file);
+      };
+      if ((await settleFailure(d, d.chunkQueueUrl, record, err, note)) === 'requeued') return;
+      throw err;
     }
+  };
+
+  /** Rows waiting for their parents: retried (and, past their wait, rejected) in one transaction. */
+  const retryWaiting = async (d: PipelineDeps, message: OrphanMessage) => {
+    const outcome = await retryOrphans(d, message);
+    if (outcome.finishedFile) await writeReceipt(d, outcome.finishedFile);
+    log.info('orphans', {
+      ...outcome,
+      attempt: message.attempt,
+      finishedFile: outcome.finishedFile?.state,
+    });
+    meter.addMetric('RowsLoaded', MetricUnit.Count, outcome.resolved);
+    meter.addMetric('RowsRejected', MetricUnit.Count, outcome.rejected);
+    if (outcome.finishedFile) meter.addMetric('FilesLoaded', MetricUnit.Count, 1);
+  };
+
+  const loadOne = async (d: PipelineDeps, message: ChunkMessage) => {
     log.appendKeys({ fileId: message.fileId, key: message.key, chunk: message.index });
     const started = performance.now();
     try {
@@ -56,9 +76,6 @@ export function createLoadHandler(deps: () => Promise<PipelineDeps>, log: Logger
       meter.addMetric('ChunkLatencyMs', MetricUnit.Milliseconds, performance.now() - started);
       if (outcome.finishedFile) meter.addMetric('FilesLoaded', MetricUnit.Count, 1);
       if (outcome.result === 'file-failed') meter.addMetric('FilesFailed', MetricUnit.Count, 1);
-    } catch (err) {
-      if (classifyError(err) === 'transient') await delayRetry(d, record);
-      throw err;
     } finally {
       log.removeKeys(['fileId', 'key', 'chunk']);
     }
@@ -77,19 +94,13 @@ export function createLoadHandler(deps: () => Promise<PipelineDeps>, log: Logger
     .use(logMetrics(meter));
 }
 
-/** A transient failure comes back after an exponential backoff rather than the queue's fixed timeout. */
-async function delayRetry(d: PipelineDeps, record: SQSRecord): Promise<void> {
-  const receives = Number(record.attributes.ApproximateReceiveCount) || 1;
-  await d.sqs
-    .send(
-      new ChangeMessageVisibilityCommand({
-        QueueUrl: d.chunkQueueUrl,
-        ReceiptHandle: record.receiptHandle,
-        VisibilityTimeout: backoffSeconds(receives),
-      }),
-    )
-    .catch((err: unknown) => d.logger.warn('could not delay the retry', { error: String(err) }));
+function safeJson(body: string): unknown {
+  try {
+    return JSON.parse(body);
+  } catch {
+    return undefined;
+  }
 }
 
 // The chunk queue's URL: retries of rows waiting for their parents are delayed messages on it.
-export const handler = createLoadHandler(lazyDeps(config, true), logger, metrics);
+export const handler = createLoadHandler(lazyDeps(config), logger, metrics);

@@ -6,10 +6,12 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import config from '#dropload-config';
+import { ConfigError } from '../shared/errors.ts';
 import { lazyDeps, logger, metrics } from '../shared/lambda-deps.ts';
-import { getFile } from '../shared/ledger.ts';
+import { getFile, recordFileAttempt } from '../shared/ledger.ts';
 import { writeReceipt } from '../shared/receipts.ts';
-import { objectRefsFromBody } from '../shared/s3-events.ts';
+import { settleFailure } from '../shared/retries.ts';
+import { type ObjectRef, objectRefsFromBody } from '../shared/s3-events.ts';
 import type { PipelineDeps } from '../shared/services.ts';
 import { splitObject } from '../shared/split-service.ts';
 
@@ -20,15 +22,29 @@ export function createSplitHandler(deps: () => Promise<PipelineDeps>, log: Logge
     const d = await deps();
     // Counted before anything can fail, so every invocation publishes at least one metric.
     meter.addMetric('IngestMessages', MetricUnit.Count, 1);
-    for (const ref of objectRefsFromBody(record.body)) {
-      const outcome = await splitObject(d, ref);
-      log.info('split', { ...outcome });
-      meter.addMetric('FilesSplit', MetricUnit.Count, outcome.result === 'split' ? 1 : 0);
-      meter.addMetric('FilesFailed', MetricUnit.Count, outcome.result === 'failed' ? 1 : 0);
-      const final = outcome.result === 'failed' || outcome.result === 'skipped';
-      const file = final ? await getFile(d.db, outcome.fileId) : undefined;
-      if (file) await writeReceipt(d, file);
+    let refs: ObjectRef[] = [];
+    try {
+      refs = objectRefsFromBody(record.body);
+      for (const ref of refs) await splitOne(d, ref);
+    } catch (err) {
+      // Noted on each announced file the ledger has (one that never registered has no row to note it on).
+      const note = async (failure: { text: string; parked: boolean }) => {
+        for (const { etag, ...ref } of refs)
+          if (etag)
+            await recordFileAttempt(d.db, { ...ref, etag }, { ...failure, text: `split ${failure.text}` });
+      };
+      if ((await settleFailure(d, ingestQueue(d), record, err, note)) === 'requeued') return;
+      throw err;
     }
+  };
+  const splitOne = async (d: PipelineDeps, ref: ObjectRef) => {
+    const outcome = await splitObject(d, ref);
+    log.info('split', { ...outcome });
+    meter.addMetric('FilesSplit', MetricUnit.Count, outcome.result === 'split' ? 1 : 0);
+    meter.addMetric('FilesFailed', MetricUnit.Count, outcome.result === 'failed' ? 1 : 0);
+    const final = outcome.result === 'failed' || outcome.result === 'skipped';
+    const file = final ? await getFile(d.db, outcome.fileId) : undefined;
+    if (file) await writeReceipt(d, file);
   };
   return middy(
     async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> =>
@@ -38,4 +54,9 @@ export function createSplitHandler(deps: () => Promise<PipelineDeps>, log: Logge
     .use(logMetrics(meter));
 }
 
-export const handler = createSplitHandler(lazyDeps(config, true), logger, metrics);
+function ingestQueue(d: PipelineDeps): string {
+  if (!d.ingestQueueUrl) throw new ConfigError('DROPLOAD_INGEST_QUEUE_URL is not set');
+  return d.ingestQueueUrl;
+}
+
+export const handler = createSplitHandler(lazyDeps(config, { ingestQueue: true }), logger, metrics);

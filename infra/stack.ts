@@ -4,6 +4,7 @@ import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { CfnBucket } from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
+import { maxReceiveCount, RETRY_POLICY } from '../shared/backoff.ts';
 import { EXPANDED_PREFIX, REPORT_PREFIX as RECEIPTS } from '../shared/bucket-layout.ts';
 import type { DeployConfig } from './config.ts';
 import { Database } from './constructs/database.ts';
@@ -52,18 +53,18 @@ export class DroploadStack extends Stack {
     // RetentionDays' values are the day counts; the config schema only admits valid ones.
     const logRetention = config.logRetentionDays as RetentionDays;
 
+    // Both handlers back off a failed message (ChangeMessageVisibility) by RETRY_POLICY, and a file
+    // they can refuse is failed with its reason rather than retried: a message is parked only after
+    // failing for the whole retry budget, so a database outage shorter than it needs no replay.
+    const receives = maxReceiveCount(RETRY_POLICY);
     this.ingest = new QueueWithDlq(this, 'IngestQueue', {
       consumerTimeout: SPLIT_TIMEOUT,
-      // 3: split is idempotent (the file ledger), so a retry is safe, but a file failing three
-      // whole attempts is a poison file (bad format, missing dataset), not a transient error.
-      maxReceiveCount: 3,
+      maxReceiveCount: receives,
     });
     this.chunk = new QueueWithDlq(this, 'ChunkQueue', {
       consumerTimeout: LOAD_TIMEOUT,
       consumerBatchingWindow: LOAD_BATCHING_WINDOW,
-      // 5: load fails chunks on transient database trouble (connection limit, deadlock, failover)
-      // and backs off via ChangeMessageVisibility, so allow a few more attempts before parking one.
-      maxReceiveCount: 5,
+      maxReceiveCount: receives,
     });
 
     this.bucket = new IngestBucket(this, 'IngestBucket', {
@@ -94,6 +95,8 @@ export class DroploadStack extends Stack {
         ...this.database.environment,
         ...bucketEnvironment,
         DROPLOAD_CHUNK_QUEUE_URL: this.chunk.queue.queueUrl,
+        // A message split could not handle while the ledger was unreachable goes back here, delayed.
+        DROPLOAD_INGEST_QUEUE_URL: this.ingest.queue.queueUrl,
       },
     });
     this.load = new DroploadFunction(this, 'Load', {
@@ -135,6 +138,7 @@ export class DroploadStack extends Stack {
     this.database.grantConnect(this.migrate.handler);
     this.chunk.queue.grantSendMessages(this.split.handler);
     this.chunk.queue.grantSendMessages(this.load.handler);
+    this.ingest.queue.grantSendMessages(this.split.handler);
     this.split.handler.addToRolePolicy(
       new PolicyStatement({
         actions: ['s3:PutObject', 's3:AbortMultipartUpload'],

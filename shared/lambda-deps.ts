@@ -12,18 +12,26 @@ export const metrics = new Metrics({ namespace: process.env.POWERTOOLS_METRICS_N
  * Builds a Lambda's dependencies once per container, on first use: configuration errors surface on the
  * first invocation with the setting named, and the database secret is read once, at cold start.
  */
-export function lazyDeps(config: DroploadConfig, needsChunkQueue: boolean): () => Promise<PipelineDeps> {
+export function lazyDeps(
+  config: DroploadConfig,
+  needs: { ingestQueue?: boolean } = {},
+): () => Promise<PipelineDeps> {
   let deps: Promise<PipelineDeps> | undefined;
   return () => {
     deps ??= (async () => {
       const resolved = resolveConfig(config, 'bundled config');
-      const chunkQueueUrl = needsChunkQueue ? required(process.env, 'DROPLOAD_CHUNK_QUEUE_URL') : '';
+      // Both stages send to the chunk queue; split also re-queues its own messages (shared/retries.ts).
+      const chunkQueueUrl = required(process.env, 'DROPLOAD_CHUNK_QUEUE_URL');
+      const ingestQueueUrl = needs.ingestQueue
+        ? required(process.env, 'DROPLOAD_INGEST_QUEUE_URL')
+        : undefined;
       const db = createDb(createPool(await databaseSettings()));
       return {
         ...awsClients(),
         db,
         config: resolved,
         chunkQueueUrl,
+        ingestQueueUrl,
         logger,
         reportPrefix: process.env.DROPLOAD_REPORT_PREFIX,
       };

@@ -72,6 +72,7 @@ export async function retryFile(db: Kysely<Database>, id: number): Promise<FileR
         .set({
           state: 'splitting',
           error: null,
+          note: null,
           chunk_count: null,
           rows_read: 0,
           rows_inserted: 0,
@@ -162,12 +163,14 @@ export async function recordPlan(
       columns,
       chunk_count: chunks.length,
       rows_expected: records,
-      error: note,
+      error: null,
+      note,
       updated_at: sql<Date>`now()`,
       finished_at: empty ? sql<Date>`now()` : null,
     })
     .where('id', '=', id)
-    .where('state', 'in', ['queued', 'splitting'])
+    // A file whose split stalled is split again when replayed.
+    .where('state', 'in', ['queued', 'splitting', 'stalled'])
     .execute();
 }
 
@@ -176,7 +179,7 @@ export async function pendingChunks(db: Db, fileId: number): Promise<ChunkRow[]>
     .selectFrom('dropload.chunk')
     .selectAll()
     .where('file_id', '=', fileId)
-    .where('state', '=', 'pending')
+    .where('state', 'in', ['pending', 'dead'])
     .orderBy('idx')
     .execute();
 }
@@ -207,7 +210,8 @@ export async function claimChunk(
     .where('idx', '=', chunk.index)
     .where('start_byte', '=', chunk.start)
     .where('end_byte', '=', chunk.end)
-    .where('state', '=', 'pending')
+    // A dead chunk's message came back from the dead-letter queue (a replay): it loads like a pending one.
+    .where('state', 'in', ['pending', 'dead'])
     .executeTakeFirst();
   return Number(claimed.numUpdatedRows) === 1;
 }
@@ -245,28 +249,86 @@ export async function completeChunk(
       rows_inserted: eb('rows_inserted', '+', counts.inserted),
       rows_updated: eb('rows_updated', '+', counts.updated),
       rows_rejected: eb('rows_rejected', '+', counts.rejected),
-      state: sql<FileState>`case when chunks_done + 1 >= chunk_count and state = 'loading' then 'loaded' else state end`,
-      finished_at: sql<Date | null>`case when chunks_done + 1 >= chunk_count then now() else finished_at end`,
-      updated_at: sql<Date>`now()`,
+      // A replayed chunk of a stalled file: the file loads on once no chunk of it is dead any more.
+      state: sql<FileState>`case
+        when state not in ('loading', 'stalled') then state
+        when chunks_done + 1 >= chunk_count then 'loaded'
+        when exists (${deadChunks(fileId)}) then 'stalled'
+        else 'loading' end`,
+      error: sql<
+        string | null
+      >`case when state in ('loading', 'stalled') then (${chunkTrouble(fileId)}) else error end`,
+      finished_at: sql<Date | null>`case when chunks_done + 1 >= chunk_count then clock_timestamp() else finished_at end`,
+      updated_at: sql<Date>`clock_timestamp()`,
     }))
     .where('id', '=', fileId)
     .returningAll()
     .executeTakeFirstOrThrow();
 }
 
-/** Notes a failed attempt on the chunk and its file, where an operator looks (status, report). */
-export async function recordChunkError(db: Db, fileId: number, idx: number, error: string): Promise<void> {
+const deadChunks = (fileId: number) =>
+  sql`select 1 from dropload.chunk where file_id = ${fileId} and state = 'dead'`;
+
+/** What the file's chunks say is wrong now: the first chunk in trouble (a dead one first), or null. */
+const chunkTrouble = (fileId: number) =>
+  sql`select 'chunk ' || idx || ': ' || error from dropload.chunk
+    where file_id = ${fileId} and state <> 'loaded' and error is not null
+    order by state = 'dead' desc, idx limit 1`;
+
+/**
+ * Notes a failed delivery of a chunk where an operator looks (status, receipt): retried, or, when its
+ * retry budget is spent (`parked`), the chunk is dead and its file stalled until a replay loads it.
+ */
+export async function recordChunkAttempt(
+  db: Db,
+  chunk: { fileId: number; index: number },
+  failure: { deliveries: number; text: string; parked: boolean },
+): Promise<void> {
   await db
     .updateTable('dropload.chunk')
-    .set((eb) => ({ attempts: eb('attempts', '+', 1), error }))
-    .where('file_id', '=', fileId)
-    .where('idx', '=', idx)
+    .set({
+      attempts: failure.deliveries,
+      error: withoutNul(failure.text),
+      ...(failure.parked ? { state: 'dead' as const } : {}),
+    })
+    .where('file_id', '=', chunk.fileId)
+    .where('idx', '=', chunk.index)
+    .where('state', '<>', 'loaded')
     .execute();
   await db
     .updateTable('dropload.file')
-    .set({ error: `chunk ${idx}: ${error}`, updated_at: sql<Date>`now()` })
-    .where('id', '=', fileId)
+    .set({
+      error: sql<string | null>`(${chunkTrouble(chunk.fileId)})`,
+      state: sql<FileState>`case when state = 'loading' and exists (${deadChunks(chunk.fileId)}) then 'stalled' else state end`,
+      updated_at: sql<Date>`clock_timestamp()`,
+    })
+    .where('id', '=', chunk.fileId)
+    .where('state', 'in', ['loading', 'stalled'])
     .execute();
+}
+
+/** The same for a file whose split failed (or whose waiting rows could not be retried): on the file itself. */
+export async function recordFileAttempt(
+  db: Db,
+  file: { bucket: string; key: string; etag: string; versionId?: string } | { id: number },
+  failure: { text: string; parked: boolean },
+): Promise<void> {
+  let update = db
+    .updateTable('dropload.file')
+    .set({
+      error: withoutNul(failure.text),
+      ...(failure.parked ? { state: 'stalled' as const } : {}),
+      updated_at: sql<Date>`clock_timestamp()`,
+    })
+    .where('state', 'in', ['queued', 'splitting', 'loading', 'stalled']);
+  if ('id' in file) update = update.where('id', '=', file.id);
+  else
+    update = update
+      .where('bucket', '=', file.bucket)
+      .where('key', '=', file.key)
+      .where('etag', '=', file.etag)
+      .$if(file.versionId !== undefined, (q) => q.where('version_id', '=', file.versionId ?? ''));
+  await update.execute();
 }
 
 // Postgres text cannot hold NUL; a reject must still be stored, so NUL shows as U+FFFD.

@@ -2,16 +2,8 @@ import type { Transaction } from 'kysely';
 import { chunkRows, cursorRows, type RowExtra, rejectedRows } from './chunk-rows.ts';
 import type { Dataset } from './dataset.ts';
 import { type Database, FINAL_STATES, type FileRow } from './db/schema.ts';
-import { classifyError, errorMessage, FileRejectedError } from './errors.ts';
-import {
-  claimChunk,
-  completeChunk,
-  failFile,
-  getFile,
-  insertRejects,
-  isChunkLoaded,
-  recordChunkError,
-} from './ledger.ts';
+import { FileRejectedError } from './errors.ts';
+import { claimChunk, completeChunk, failFile, getFile, insertRejects, isChunkLoaded } from './ledger.ts';
 import type { ChunkMessage } from './messages.ts';
 import { type PinnedObject, readRange } from './object-store.ts';
 import { holdWhileWaiting, insertOrphans, scheduleOrphanRetry, waitingCount } from './orphans.ts';
@@ -135,9 +127,7 @@ export async function loadChunk(deps: PipelineDeps, message: ChunkMessage): Prom
     });
   } catch (err) {
     if (err instanceof FileRejectedError) return failChunkFile(deps, message, base, err);
-    if (classifyError(err) !== 'transient') {
-      await recordChunkError(deps.db, message.fileId, message.index, errorMessage(err)).catch(() => {});
-    }
+    // Anything else is retried by the caller, which notes each failed delivery on the chunk.
     throw err;
   }
 }
@@ -206,9 +196,7 @@ async function loadRelationalChunk(
     return outcome;
   } catch (err) {
     if (err instanceof FileRejectedError) return failChunkFile(deps, message, base, err);
-    if (classifyError(err) !== 'transient') {
-      await recordChunkError(deps.db, message.fileId, message.index, errorMessage(err)).catch(() => {});
-    }
+    // Anything else is retried by the caller, which notes each failed delivery on the chunk.
     throw err;
   }
 }

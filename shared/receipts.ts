@@ -3,6 +3,7 @@ import type { Kysely } from 'kysely';
 import { REPORT_PREFIX } from './bucket-layout.ts';
 import type { Database, FileRow } from './db/schema.ts';
 import { rejectsOf } from './ledger.ts';
+import { replayCommand } from './replay.ts';
 import type { PipelineDeps } from './services.ts';
 
 /** Enough rejects for whoever dropped the file to see the pattern; the CLI lists them all. */
@@ -16,6 +17,9 @@ export interface Receipt {
   dataset: string | null;
   state: FileRow['state'];
   error: string | null;
+  note: string | null;
+  /** For a stalled file: the command that replays it once the cause is fixed. */
+  action: string | null;
   rows: { read: number; inserted: number; updated: number; unchanged: number; rejected: number };
   chunks: { done: number; total: number | null };
   firstRejects: { line: number; column: string | null; reason: string; raw: string }[];
@@ -35,6 +39,8 @@ export async function receiptFor(db: Kysely<Database>, file: FileRow): Promise<R
     dataset: file.dataset,
     state: file.state,
     error: file.error,
+    note: file.note,
+    action: file.state === 'stalled' ? replayCommand(file) : null,
     rows: {
       read: file.rows_read,
       inserted: file.rows_inserted,

@@ -2,6 +2,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { Kysely } from 'kysely';
+import type { RetryPolicy } from './backoff.ts';
 import type { ResolvedConfig } from './config.ts';
 import type { Database } from './db/schema.ts';
 
@@ -14,7 +15,11 @@ export interface PipelineDeps {
   db: Kysely<Database>;
   config: ResolvedConfig;
   chunkQueueUrl: string;
+  /** Where split's messages come from; a delayed copy of one goes back there (see retries.ts). */
+  ingestQueueUrl?: string;
   logger: Log;
+  /** How long failures are retried; default RETRY_POLICY (fault tests shorten it). */
+  retry?: RetryPolicy;
   /** Where per-file receipts go in the bucket; default `reports/`. */
   reportPrefix?: string;
 }

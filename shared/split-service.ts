@@ -3,7 +3,7 @@ import { sendPendingChunks } from './chunk-queue.ts';
 import { type FilePlan, planChunks } from './chunking.ts';
 import { expandAndPlan, expandedObject, isGzip } from './compressed.ts';
 import { type Dataset, datasetForKey } from './dataset.ts';
-import type { Database, FileRow } from './db/schema.ts';
+import { type Database, FINAL_STATES, type FileRow } from './db/schema.ts';
 import { FileRejectedError } from './errors.ts';
 import { failFile, recordPlan, registerFile, retriable, retryFile } from './ledger.ts';
 import { headObject, type PinnedObject, streamObject } from './object-store.ts';
@@ -75,10 +75,10 @@ export async function splitObject(deps: PipelineDeps, ref: ObjectRef): Promise<S
   // A version that failed before any of its rows loaded (a missing table, say) loads again when announced again.
   const file =
     !created && retriable(registered.file) ? await retryFile(deps.db, registered.file.id) : registered.file;
-  if (!created && file.state !== 'splitting' && file.state !== 'loading') {
-    return outcome(file, 'duplicate');
-  }
-  if (!created && file.state === 'loading') {
+  if (!created && FINAL_STATES.includes(file.state)) return outcome(file, 'duplicate');
+  // Announced again (a replay, `backfill --resume`, a redelivery) while splitting, loading or stalled:
+  // a file with a plan re-sends the chunks that have not loaded; one without is split (again).
+  if (!created && file.chunk_count !== null) {
     // A redelivered event after a crash between commit and send: send what has not loaded (loads are idempotent).
     const source = await expandedObject(deps.s3, pinned.bucket, file.id).catch(() => pinned);
     const resent = await sendChunks(deps, file, dataset, source, file.columns ?? undefined);

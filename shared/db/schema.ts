@@ -1,7 +1,10 @@
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
 
-/** Where a file is in its life; `loaded` and `failed` are final. */
-export type FileState = 'queued' | 'splitting' | 'loading' | 'loaded' | 'failed' | 'skipped';
+/**
+ * Where a file is in its life; `loaded`, `failed` and `skipped` are final. `stalled`: a chunk (or the
+ * split) failed for its whole retry budget and waits in a dead-letter queue for a replay.
+ */
+export type FileState = 'queued' | 'splitting' | 'loading' | 'stalled' | 'loaded' | 'failed' | 'skipped';
 export const FINAL_STATES: readonly FileState[] = ['loaded', 'failed', 'skipped'];
 
 type CreatedAt = ColumnType<Date, never, never>;
@@ -26,7 +29,10 @@ export interface FileTable {
   rows_inserted: Generated<number>;
   rows_updated: Generated<number>;
   rows_rejected: Generated<number>;
-  error: string | null;
+  /** What is wrong now (a failed attempt being retried, why it stalled or failed); cleared when it is not. */
+  error: Generated<string | null>;
+  /** A remark on a file that loads anyway (no rows, columns nothing reads). */
+  note: Generated<string | null>;
   created_at: CreatedAt;
   updated_at: Timestamp;
   finished_at: Timestamp | null;
@@ -39,7 +45,8 @@ export interface ChunkTable {
   start_byte: number;
   end_byte: number;
   first_line: number;
-  state: 'pending' | 'loaded';
+  /** `dead`: failed for its whole retry budget; its message is in the dead-letter queue. */
+  state: 'pending' | 'loaded' | 'dead';
   oversized: ColumnType<boolean, boolean | undefined, never>;
   unterminated: ColumnType<boolean, boolean | undefined, never>;
   rows_read: Generated<number>;

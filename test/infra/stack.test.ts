@@ -2,6 +2,7 @@ import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadDatasetPrefixes } from '../../infra/config.ts';
 import { defaultConfigModule } from '../../infra/paths.ts';
+import { maxReceiveCount, RETRY_POLICY } from '../../shared/backoff.ts';
 import {
   describeViolations,
   functionEnvironments,
@@ -43,8 +44,10 @@ describe('queues', () => {
       };
       expect(redrive, id).toBeDefined();
       expect(dlqIds).toContain(redrive.deadLetterTargetArn['Fn::GetAtt'][0]);
-      expect(redrive.maxReceiveCount).toBeGreaterThanOrEqual(2);
+      // The retry budget, in deliveries: the same number the local runner's queues get.
+      expect(redrive.maxReceiveCount).toBe(maxReceiveCount(RETRY_POLICY));
     }
+    expect(maxReceiveCount(RETRY_POLICY)).toBe(35);
   });
 
   it('DLQs keep messages for 14 days', () => {
@@ -135,6 +138,9 @@ describe('functions', () => {
     expect(env.split).toHaveProperty('DROPLOAD_CHUNK_QUEUE_URL');
     expect(env.load).toHaveProperty('DROPLOAD_CHUNK_QUEUE_URL');
     expect(env.migrate).not.toHaveProperty('DROPLOAD_CHUNK_QUEUE_URL');
+    // split sends a delayed copy of its message back to its own queue when the ledger is unreachable.
+    expect(env.split).toHaveProperty('DROPLOAD_INGEST_QUEUE_URL');
+    expect(env.load).not.toHaveProperty('DROPLOAD_INGEST_QUEUE_URL');
     for (const name of ['split', 'load']) {
       expect(env[name]).toHaveProperty('DROPLOAD_BUCKET');
       expect(env[name]?.DROPLOAD_REPORT_PREFIX).toBe('reports/');

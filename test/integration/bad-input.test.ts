@@ -97,7 +97,7 @@ describe('bad input', () => {
     const { reports } = await p.load('incoming/rows/header-only.csv', 'id,note\r\n');
     expect(reports[0]).toMatchObject({ state: 'loaded', chunks: { done: 0, total: 0 } });
     expect(reports[0]?.rows.read).toBe(0);
-    expect(reports[0]?.error).toBe('file has a header but no data rows');
+    expect(reports[0]?.note).toBe('file has a header but no data rows');
   });
 
   it('an unbalanced quote on the last line rejects that record only', async () => {
@@ -131,7 +131,7 @@ describe('bad input', () => {
     expect(reports[0]?.error).toBe('header column "ID" differs from the schema\'s field "id" only in case');
     const extra = await p.load('incoming/rows/extra.csv', 'id,note,colour\n8,x,red\n');
     expect(extra.reports[0]).toMatchObject({ state: 'loaded', rows: { loaded: 1 } });
-    expect(extra.reports[0]?.error).toBe('columns not in the schema were ignored: "colour"');
+    expect(extra.reports[0]?.note).toBe('columns not in the schema were ignored: "colour"');
   });
 
   it('bytes that are not UTF-8 reject only their line, with the line number', async () => {

@@ -1,25 +1,23 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { PutObjectCommand } from '@aws-sdk/client-s3';
-import {
-  GetQueueAttributesCommand,
-  PurgeQueueCommand,
-  ReceiveMessageCommand,
-  SendMessageCommand,
-} from '@aws-sdk/client-sqs';
-import { type Kysely, sql } from 'kysely';
-import type { Migration } from 'kysely/migration';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { z } from 'zod';
-import type { SqsHandler } from '../../cli/event-source.ts';
+import { PurgeQueueCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { afterEach, describe, expect, it } from 'vitest';
 import { backfill } from '../../shared/backfill.ts';
-import { defineDataset } from '../../shared/dataset.ts';
-import { createDb, createPool } from '../../shared/db/connection.ts';
-import type { Database, FileRow } from '../../shared/db/schema.ts';
-import { unquoteEtag } from '../../shared/s3-events.ts';
-import { startTestPipeline, type TestPipeline } from '../support/pipeline.ts';
-import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.ts';
+import {
+  accountedFor,
+  backfillDeps,
+  backfillOptions,
+  csv,
+  depth,
+  drop,
+  expectedSum,
+  finished,
+  type Started,
+  type StartOptions,
+  startFaultPipeline,
+  tableState,
+} from '../support/faults.ts';
 
 /**
  * The fault suite: each test breaks something real (a worker dying after commit, the database
@@ -28,176 +26,16 @@ import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.ts';
  * only what they should.
  */
 
-const migration: Migration = {
-  async up(db: Kysely<unknown>) {
-    await db.schema
-      .createTable('fault_rows')
-      .addColumn('id', 'integer', (c) => c.primaryKey())
-      .addColumn('label', 'text', (c) => c.notNull())
-      .execute();
-    // A table whose every insert fails with an error dropload cannot classify (SQLSTATE P0001): a "bug".
-    await db.schema.createTable('fault_broken').addColumn('id', 'integer').execute();
-    await sql`create or replace function fault_refuse() returns trigger language plpgsql as $$
-      begin raise exception 'the database refuses this table today'; end $$`.execute(db);
-    await sql`create trigger fault_refuse before insert on fault_broken for each statement execute function fault_refuse()`.execute(
-      db,
-    );
-  },
-};
-const config = {
-  datasets: [
-    defineDataset({
-      name: 'rows',
-      format: 'csv',
-      table: 'fault_rows',
-      chunkBytes: 64 * 1024,
-      schema: z.object({ id: z.coerce.number().int().positive(), label: z.string().min(1) }),
-    }),
-    // Every chunk fails with an error nothing classifies: retried, then dead-lettered, with the error on the file.
-    defineDataset({
-      name: 'broken',
-      format: 'csv',
-      table: 'fault_broken',
-      schema: z.object({ id: z.coerce.number().int() }),
-    }),
-  ],
-  migrations: { '20260101000000_faults': migration },
-};
-
-const PAD = 'y'.repeat(40);
-function csv(from: number, to: number, bad: number[] = []): string {
-  const lines = ['id,label'];
-  for (let i = from; i <= to; i++) lines.push(bad.includes(i) ? `${i},` : `${i},row ${i} ${PAD}`);
-  return `${lines.join('\n')}\n`;
-}
-const expectedSum = (from: number, to: number, bad: number[] = []) =>
-  ((to * (to + 1)) / 2 - ((from - 1) * from) / 2 - bad.reduce((a, b) => a + b, 0)).toString();
-
-interface Started {
-  p: TestPipeline;
-  /** A connection that bypasses the proxy, for the test's own checks while the pipeline's is cut. */
-  check: Kysely<Database>;
-  proxy: TcpProxy;
-}
-
-let embedded: { url: string; stop: () => Promise<void> } | undefined;
-
-/** The pipeline reaches Postgres through a proxy the test can cut; with no DATABASE_URL the target is a PGlite. */
-async function start(
-  extra: { wrap?: (fn: 'split' | 'load', h: SqsHandler) => SqsHandler; endpoint?: string } = {},
-): Promise<Started> {
-  let target = process.env.DATABASE_URL;
-  if (!target) {
-    const { PGlite } = await import('@electric-sql/pglite');
-    const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
-    const db = await PGlite.create();
-    const server = new PGLiteSocketServer({ db, port: 0, host: '127.0.0.1', maxConnections: 1 });
-    await server.start();
-    embedded = {
-      url: `postgres://postgres@${server.getServerConn()}/postgres`,
-      stop: async () => {
-        await server.stop();
-        await db.close();
-      },
-    };
-    target = embedded.url;
-  }
-  const url = new URL(target);
-  const proxy = await startTcpProxy(url.hostname, Number(url.port || 5432));
-  const viaProxy = new URL(target);
-  viaProxy.host = `127.0.0.1:${proxy.port}`;
-  const poolMax = embedded ? '1' : '4';
-  // A fresh embedded database needs no reset (and serves one connection at a time).
-  const p = await startTestPipeline(config, embedded ? [] : ['fault_rows', 'fault_broken'], {
-    env: {
-      DATABASE_URL: viaProxy.toString(),
-      DROPLOAD_DB_POOL_MAX: poolMax,
-      AWS_ENDPOINT_URL: extra.endpoint,
-    },
-    visibilityTimeoutSeconds: 2,
-    workers: embedded ? 1 : 3,
-    wrap: extra.wrap,
-  });
-  // Through the proxy too when embedded: PGlite serves one connection, and the proxy is up for checks.
-  const check = embedded ? p.deps.db : createDb(createPool({ connectionString: target, poolMax: 1 }));
-  return { p, check, proxy };
-}
-
 let current: Started | undefined;
+async function start(options: StartOptions = {}): Promise<Started> {
+  current = await startFaultPipeline(options);
+  return current;
+}
 async function cleanup() {
-  current?.proxy.up();
-  await current?.p.stop();
-  if (current && current.check !== current.p.deps.db) await current.check.destroy();
-  await current?.proxy.close();
-  await embedded?.stop();
-  embedded = undefined;
+  await current?.stop();
   current = undefined;
 }
 afterEach(cleanup);
-
-async function drop(s: Started, key: string, body: string): Promise<string> {
-  const put = await s.p.stack.s3.send(
-    new PutObjectCommand({ Bucket: s.p.stack.bucket, Key: key, Body: body }),
-  );
-  const etag = unquoteEtag(put.ETag ?? '');
-  await s.p.announce({ bucket: s.p.stack.bucket, key, etag, size: body.length });
-  return etag;
-}
-
-async function finished(s: Started, key: string, timeoutMs = 60_000): Promise<FileRow> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const file = await s.check
-      .selectFrom('dropload.file')
-      .selectAll()
-      .where('key', '=', key)
-      .executeTakeFirst()
-      .catch(() => undefined);
-    if (file && ['loaded', 'failed', 'skipped'].includes(file.state)) return file;
-    if (Date.now() > deadline) throw new Error(`${key} did not finish: ${JSON.stringify(file)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-async function tableState(s: Started) {
-  const r = await sql<{
-    n: number;
-    sum: string | null;
-  }>`select count(*)::int as n, sum(id)::text as sum from fault_rows`.execute(s.check);
-  return r.rows[0];
-}
-
-async function depth(s: Started, queueUrl: string): Promise<number> {
-  const res = await s.p.stack.sqs.send(
-    new GetQueueAttributesCommand({
-      QueueUrl: queueUrl,
-      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
-    }),
-  );
-  return (
-    Number(res.Attributes?.ApproximateNumberOfMessages ?? 0) +
-    Number(res.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0)
-  );
-}
-
-const backfillDeps = (s: Started) => ({ ...s.p.stack, db: s.p.deps.db, logger: s.p.deps.logger });
-const backfillOptions = (s: Started, resume: boolean) => ({
-  bucket: s.p.stack.bucket,
-  ingestQueueUrl: s.p.stack.ingest.url,
-  datasetPrefixes: s.p.config.datasets.map((d) => d.prefix),
-  resume,
-});
-
-async function accountedFor(s: Started, file: FileRow) {
-  const chunks = await s.check
-    .selectFrom('dropload.chunk')
-    .selectAll()
-    .where('file_id', '=', file.id)
-    .execute();
-  expect(chunks.every((c) => c.state === 'loaded')).toBe(true);
-  expect(file.rows_read).toBe(file.rows_inserted + file.rows_updated + file.rows_rejected);
-  expect(chunks.reduce((n, c) => n + c.rows_read, 0)).toBe(file.rows_read);
-}
 
 /** fauxqs with its state in SQLite, so a restart keeps queues, in-flight messages and objects. */
 async function persistentEmulator(dataDir: string, port = 0) {
@@ -358,7 +196,7 @@ describe('fault suite', () => {
     await accountedFor(s, file);
   });
 
-  it('poison messages and unknown errors end in the DLQ after maxReceiveCount, with the error on the file', async () => {
+  it('poison messages and unknown errors end in the DLQ after their retry budget, the file stalled with the error', async () => {
     current = await start();
     const s = current;
     await s.p.stack.sqs.send(
@@ -388,13 +226,11 @@ describe('fault suite', () => {
       .selectAll()
       .where('key', '=', 'incoming/broken/b.csv')
       .executeTakeFirstOrThrow();
-    expect(broken.state).toBe('loading');
-    expect(broken.error).toBe('chunk 0: error: the database refuses this table today');
+    expect(broken.state).toBe('stalled');
+    expect(broken.error).toBe(
+      'chunk 0: failed 5 deliveries over at least 4 s; its message is in the dead-letter queue: error: the database refuses this table today',
+    );
     expect(await tableState(s)).toEqual({ n: 100, sum: expectedSum(1, 100) });
     expect(await depth(s, s.p.stack.ingest.dlqUrl)).toBe(0);
   });
-});
-
-afterAll(async () => {
-  await embedded?.stop();
 });

@@ -225,7 +225,7 @@ describe('a Parquet file', () => {
     const { reports } = await p.load('incoming/sales/empty.parquet', bytes);
     expect(reports[0]?.state).toBe('loaded');
     expect(reports[0]?.rows.read).toBe(0);
-    expect(reports[0]?.error).toBe('file has no rows');
+    expect(reports[0]?.note).toBe('file has no rows');
   });
 
   it('upserts on the key: changed rows are updated, new ones inserted, the rest left alone', async () => {

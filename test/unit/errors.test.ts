@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { backoffSeconds } from '../../shared/backoff.ts';
 import {
   ConfigError,
   classifyError,
@@ -130,37 +129,5 @@ describe('errorMessage', () => {
     expect(errorMessage(new Error('z'))).toBe('Error: z');
     expect(errorMessage('plain')).toBe('plain');
     expect(errorMessage(42)).toBe('42');
-  });
-});
-
-describe('backoffSeconds', () => {
-  const top = () => 1;
-  it('doubles from the base with each receive, up to 15 minutes', () => {
-    expect([1, 2, 3, 4, 5].map((n) => backoffSeconds(n, 2, top))).toEqual([2, 4, 8, 16, 32]);
-    expect(backoffSeconds(9, 2, top)).toBe(512);
-    expect(backoffSeconds(10, 2, top)).toBe(900);
-    expect(backoffSeconds(60, 2, top)).toBe(900);
-    expect(backoffSeconds(3, 5, top)).toBe(20);
-  });
-
-  it('applies full jitter, rounded, and never less than one second', () => {
-    expect(backoffSeconds(4, 2, () => 0.5)).toBe(8);
-    expect(backoffSeconds(4, 2, () => 0.3)).toBe(5);
-    expect(backoffSeconds(4, 2, () => 0)).toBe(1);
-    expect(backoffSeconds(1, 2, () => 0.2)).toBe(1);
-  });
-
-  it('treats a receive count below 1 as the first', () => {
-    expect(backoffSeconds(0, 2, top)).toBe(2);
-    expect(backoffSeconds(-3, 2, top)).toBe(2);
-  });
-
-  it('stays within [1, ceiling] with the real random source', () => {
-    for (let i = 0; i < 200; i++) {
-      const s = backoffSeconds(5);
-      expect(Number.isInteger(s)).toBe(true);
-      expect(s).toBeGreaterThanOrEqual(1);
-      expect(s).toBeLessThanOrEqual(32);
-    }
   });
 });
