@@ -139,12 +139,16 @@ export class DroploadStack extends Stack {
     this.chunk.queue.grantSendMessages(this.split.handler);
     this.chunk.queue.grantSendMessages(this.load.handler);
     this.ingest.queue.grantSendMessages(this.split.handler);
-    this.split.handler.addToRolePolicy(
-      new PolicyStatement({
-        actions: ['s3:PutObject', 's3:AbortMultipartUpload'],
-        resources: [expandedObjects],
-      }),
-    );
+    // Split writes the expanded copies; a load worker re-makes one that went missing; whichever finishes
+    // or fails the file deletes its copy (a delete marker: the prefix's lifecycle rule drops the bytes).
+    for (const fn of [this.split, this.load]) {
+      fn.handler.addToRolePolicy(
+        new PolicyStatement({
+          actions: ['s3:PutObject', 's3:AbortMultipartUpload', 's3:DeleteObject'],
+          resources: [expandedObjects],
+        }),
+      );
+    }
     // Per-file receipts (load writes them for finished files, split for files it fails); nothing else is writable.
     for (const fn of [this.split, this.load]) {
       fn.handler.addToRolePolicy(
@@ -170,7 +174,7 @@ export class DroploadStack extends Stack {
       Validations.of(fn.handler).acknowledge({
         id: objectFinding(EXPANDED_PREFIX),
         reason:
-          'Split writes and load reads the decompressed copies of gzip files, only under .dropload/expanded/.',
+          'Split and load write, read and delete the decompressed copies of gzip files, only under .dropload/expanded/.',
       });
       Validations.of(fn.handler).acknowledge({
         id: objectFinding(REPORT_PREFIX),

@@ -1,9 +1,9 @@
 import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
+import type { ChunkSource } from './compressed.ts';
 import type { Dataset } from './dataset.ts';
 import { TransientError } from './errors.ts';
 import { pendingChunks } from './ledger.ts';
 import type { ChunkMessage } from './messages.ts';
-import type { PinnedObject } from './object-store.ts';
 import type { PipelineDeps } from './services.ts';
 
 /**
@@ -27,7 +27,7 @@ export async function sendPendingChunks(
   fileId: number,
   chunkCount: number,
   dataset: Dataset,
-  source: PinnedObject,
+  source: ChunkSource,
   columns: string[] | undefined,
 ): Promise<number> {
   const pending = await pendingChunks(deps.db, fileId);
@@ -47,6 +47,7 @@ export async function sendPendingChunks(
     ...(columns ? { columns } : {}),
     ...(c.oversized ? { oversized: true } : {}),
     ...(c.unterminated ? { unterminated: true } : {}),
+    ...(source.expandedBytes !== undefined ? { expandedBytes: source.expandedBytes } : {}),
   }));
   for (let i = 0; i < messages.length; i += SQS_BATCH) {
     const batch = messages.slice(i, i + SQS_BATCH);
@@ -77,6 +78,7 @@ export async function continueInOrder(deps: PipelineDeps, message: ChunkMessage)
     key: message.key,
     etag: message.etag,
     versionId: message.versionId,
+    expandedBytes: message.expandedBytes,
   };
   return sendPendingChunks(deps, message.fileId, message.count, dataset, source, message.columns);
 }

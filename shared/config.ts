@@ -65,6 +65,7 @@ const datasetShape = z.object({
   maxRecordBytes: z.number().int().positive().optional(),
   delimiter: z.string().length(1).optional(),
   maxExpandedBytes: z.number().int().positive().optional(),
+  maxExpansionRatio: z.number().min(2).optional(),
   publish: z.enum(['chunk', 'file']).optional(),
   onNewVersion: z.enum(['append', 'replace']).optional(),
   sourceColumn: identifier.optional(),

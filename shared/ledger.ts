@@ -126,7 +126,10 @@ export async function finishFile(
     .execute();
 }
 
-/** Stores the split's chunk plan and moves the file to `loading` (or straight to `loaded` when it has no rows). */
+/**
+ * Stores the split's chunk plan and moves the file to `loading` (or straight to `loaded` when it has no
+ * rows). `expandedBytes`: a gzip file's expanded size, which its chunks' byte ranges are in.
+ */
 export async function recordPlan(
   trx: Transaction<Database>,
   id: number,
@@ -134,6 +137,7 @@ export async function recordPlan(
   columns: string[] | null,
   records: number,
   note: string | null = null,
+  expandedBytes: number | null = null,
 ) {
   if (chunks.length > 0) {
     await trx
@@ -163,6 +167,7 @@ export async function recordPlan(
       columns,
       chunk_count: chunks.length,
       rows_expected: records,
+      expanded_bytes: expandedBytes,
       error: null,
       note,
       updated_at: sql<Date>`now()`,
@@ -171,6 +176,26 @@ export async function recordPlan(
     .where('id', '=', id)
     // A file whose split stalled is split again when replayed.
     .where('state', 'in', ['queued', 'splitting', 'stalled'])
+    .execute();
+}
+
+/** Where the file's last planned chunk ends: the bytes its chunks need. */
+export async function plannedEnd(db: Db, fileId: number): Promise<number> {
+  const row = await db
+    .selectFrom('dropload.chunk')
+    .select((eb) => eb.fn.max('end_byte').as('end'))
+    .where('file_id', '=', fileId)
+    .executeTakeFirst();
+  return Number(row?.end ?? 0);
+}
+
+/** A gzip file split before the expanded size was recorded: record it once it is known. */
+export async function recordExpandedBytes(db: Db, fileId: number, bytes: number): Promise<void> {
+  await db
+    .updateTable('dropload.file')
+    .set({ expanded_bytes: bytes })
+    .where('id', '=', fileId)
+    .where('expanded_bytes', 'is', null)
     .execute();
 }
 

@@ -1,11 +1,12 @@
 import type { Transaction } from 'kysely';
 import { chunkRows, cursorRows, type RowExtra, rejectedRows } from './chunk-rows.ts';
+import { type ChunkSource, deleteExpanded, ensureExpanded, readExpandedRange } from './compressed.ts';
 import type { Dataset } from './dataset.ts';
 import { type Database, FINAL_STATES, type FileRow } from './db/schema.ts';
-import { FileRejectedError } from './errors.ts';
+import { FileRejectedError, TransientError } from './errors.ts';
 import { claimChunk, completeChunk, failFile, getFile, insertRejects, isChunkLoaded } from './ledger.ts';
 import type { ChunkMessage } from './messages.ts';
-import { type PinnedObject, readRange } from './object-store.ts';
+import { readRange } from './object-store.ts';
 import { holdWhileWaiting, insertOrphans, scheduleOrphanRetry, waitingCount } from './orphans.ts';
 import { ParquetCursor, type ParquetRows, readParquetChunk } from './parquet.ts';
 import { collectRecords, type ParseOptions, parseChunk } from './parsing.ts';
@@ -46,6 +47,31 @@ function withSource(dataset: Dataset): Dataset {
 
 /** Loads one chunk exactly once: its rows, rejects and ledger entry commit together or not at all. */
 export async function loadChunk(deps: PipelineDeps, message: ChunkMessage): Promise<LoadOutcome> {
+  const outcome = await loadOnce(deps, message);
+  if (message.expandedBytes !== undefined) await releaseExpanded(deps, message, outcome);
+  return outcome;
+}
+
+/**
+ * A gzip file's expanded copy is read only while chunks are pending: the delivery that leaves none
+ * deletes it. A duplicate delivery checks again (the one that finished the file may have died before
+ * deleting); the bucket's lifecycle rule for the prefix is the last resort.
+ */
+async function releaseExpanded(deps: PipelineDeps, message: ChunkMessage, outcome: LoadOutcome) {
+  if (outcome.result === 'loaded' && !outcome.finishedFile && !outcome.waiting) return;
+  const file = outcome.finishedFile ?? (await getFile(deps.db, message.fileId));
+  if (!file) return;
+  const done = file.chunk_count !== null && file.chunks_done >= file.chunk_count;
+  if (!done && !FINAL_STATES.includes(file.state)) return;
+  await deleteExpanded(deps.s3, message.bucket, message.fileId).catch((err: unknown) =>
+    deps.logger.warn('could not delete the expanded copy (the lifecycle rule will)', {
+      fileId: message.fileId,
+      error: String(err),
+    }),
+  );
+}
+
+async function loadOnce(deps: PipelineDeps, message: ChunkMessage): Promise<LoadOutcome> {
   const base = {
     fileId: message.fileId,
     index: message.index,
@@ -63,19 +89,21 @@ export async function loadChunk(deps: PipelineDeps, message: ChunkMessage): Prom
     return { ...base, result: 'duplicate' };
   }
 
-  const pinned: PinnedObject = {
+  const source: ChunkSource = {
     bucket: message.bucket,
     key: message.key,
     etag: message.etag,
     versionId: message.versionId,
+    expandedBytes: message.expandedBytes,
   };
   let chunk: ChunkData;
   try {
-    chunk = await readChunk(deps, dataset, pinned, message);
+    chunk = await readChunk(deps, dataset, source, message);
   } catch (err) {
     if (!(err instanceof FileRejectedError)) throw err;
     return failChunkFile(deps, message, base, err);
   }
+  if ('loaded' in chunk) return { ...base, result: 'duplicate' };
 
   if (dataset.targets) {
     const { rows, rejects } =
@@ -201,12 +229,15 @@ async function loadRelationalChunk(
   }
 }
 
-/** A chunk's bytes, a Parquet chunk's rows, or the one reject an oversized record makes (its bytes are never read whole). */
-type ChunkData = { bytes: Uint8Array } | { parquet: ParquetRows } | { reject: Reject };
+/**
+ * A chunk's bytes, a Parquet chunk's rows, or the one reject an oversized record makes (its bytes are
+ * never read whole); `loaded`: another delivery loaded it meanwhile (found while re-making a gzip copy).
+ */
+type ChunkData = { bytes: Uint8Array } | { parquet: ParquetRows } | { reject: Reject } | { loaded: true };
 
 /** All of a chunk's records at once, for the multi-table path. */
 function chunkRecords(
-  chunk: Exclude<ChunkData, { reject: Reject }>,
+  chunk: Exclude<ChunkData, { reject: Reject } | { loaded: true }>,
   dataset: Dataset,
   message: ChunkMessage,
 ) {
@@ -226,16 +257,16 @@ function parseOptions(dataset: Dataset, message: ChunkMessage): ParseOptions {
 async function readChunk(
   deps: PipelineDeps,
   dataset: Dataset,
-  pinned: PinnedObject,
+  source: ChunkSource,
   message: ChunkMessage,
 ): Promise<ChunkData> {
+  const read = (start: number, end: number) =>
+    source.expandedBytes === undefined
+      ? readRange(deps.s3, source, start, end)
+      : readExpanded(deps, source, message, start, end);
   if (message.oversized) {
-    const preview = await readRange(
-      deps.s3,
-      pinned,
-      message.start,
-      Math.min(message.end, message.start + PREVIEW_BYTES),
-    );
+    const preview = await read(message.start, Math.min(message.end, message.start + PREVIEW_BYTES));
+    if (!preview) return { loaded: true };
     const size = message.end - message.start;
     const reason = message.unterminated
       ? `a quoted field opened on this line is never closed: the rest of the file (${size} bytes) reads as one record`
@@ -244,6 +275,38 @@ async function readChunk(
     return { reject: { line: message.firstLine, column: null, reason, raw } };
   }
   if (dataset.format === 'parquet')
-    return { parquet: await readParquetChunk(deps.s3, pinned, message, dataset) };
-  return { bytes: await readRange(deps.s3, pinned, message.start, message.end) };
+    return { parquet: await readParquetChunk(deps.s3, source, message, dataset) };
+  const bytes = await read(message.start, message.end);
+  return bytes ? { bytes } : { loaded: true };
+}
+
+/**
+ * A range of a gzip file's expanded bytes, from its expanded copy. A copy that is missing (expired,
+ * deleted, lost with an emulator that keeps nothing) or not the one the chunks were planned on is
+ * re-made from the pinned original first, unless no chunk needs it any more: undefined when this chunk
+ * was loaded by another delivery meanwhile. The compressed original is never read as if it were the copy.
+ */
+async function readExpanded(
+  deps: PipelineDeps,
+  source: ChunkSource,
+  message: ChunkMessage,
+  start: number,
+  end: number,
+): Promise<Uint8Array | undefined> {
+  const bytes = await readExpandedRange(deps.s3, source, message.fileId, start, end);
+  if (bytes) return bytes;
+  if (await isChunkLoaded(deps.db, message.fileId, message.index)) return undefined;
+  const file = await getFile(deps.db, message.fileId);
+  // A failed file's copy was deleted on purpose; its own reason stands.
+  if (file?.state === 'failed') throw new FileRejectedError(file.error ?? 'the file failed');
+  deps.logger.warn('expanded copy missing: re-making it from the original', {
+    fileId: message.fileId,
+    key: message.key,
+  });
+  await ensureExpanded(deps.s3, source, message.fileId);
+  const again = await readExpandedRange(deps.s3, source, message.fileId, start, end);
+  if (again) return again;
+  throw new TransientError(
+    `the expanded copy of s3://${source.bucket}/${source.key} vanished again just after it was re-made`,
+  );
 }

@@ -21,6 +21,11 @@ export const ChunkMessage = z.object({
   oversized: z.boolean().optional(),
   /** The range ends inside a quote that is never closed. */
   unterminated: z.boolean().optional(),
+  /**
+   * A gzip file: the object above is the compressed original, and the range is in its expanded bytes
+   * (this many in all), read from its expanded copy (re-made from the original when it is gone).
+   */
+  expandedBytes: z.number().int().positive().optional(),
 });
 export type ChunkMessage = z.infer<typeof ChunkMessage>;
 

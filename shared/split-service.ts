@@ -1,11 +1,28 @@
 import type { Transaction } from 'kysely';
 import { sendPendingChunks } from './chunk-queue.ts';
 import { type FilePlan, planChunks } from './chunking.ts';
-import { expandAndPlan, expandedObject, isGzip } from './compressed.ts';
+import {
+  adoptExpanded,
+  type ChunkSource,
+  deleteExpanded,
+  ensureExpanded,
+  expandAndPlan,
+  isGzip,
+} from './compressed.ts';
 import { type Dataset, datasetForKey } from './dataset.ts';
 import { type Database, FINAL_STATES, type FileRow } from './db/schema.ts';
 import { FileRejectedError } from './errors.ts';
-import { failFile, recordPlan, registerFile, retriable, retryFile } from './ledger.ts';
+import {
+  failFile,
+  getFile,
+  pendingChunks,
+  plannedEnd,
+  recordExpandedBytes,
+  recordPlan,
+  registerFile,
+  retriable,
+  retryFile,
+} from './ledger.ts';
 import { headObject, type PinnedObject, streamObject } from './object-store.ts';
 import { planParquet } from './parquet.ts';
 import { parseHeader } from './parsing.ts';
@@ -78,15 +95,13 @@ export async function splitObject(deps: PipelineDeps, ref: ObjectRef): Promise<S
   if (!created && FINAL_STATES.includes(file.state)) return outcome(file, 'duplicate');
   // Announced again (a replay, `backfill --resume`, a redelivery) while splitting, loading or stalled:
   // a file with a plan re-sends the chunks that have not loaded; one without is split (again).
-  if (!created && file.chunk_count !== null) {
-    // A redelivered event after a crash between commit and send: send what has not loaded (loads are idempotent).
-    const source = await expandedObject(deps.s3, pinned.bucket, file.id).catch(() => pinned);
-    const resent = await sendChunks(deps, file, dataset, source, file.columns ?? undefined);
-    return outcome(file, 'resent', resent);
-  }
+  if (!created && file.chunk_count !== null) return resend(deps, dataset, file, pinned);
 
+  let source: ChunkSource | undefined;
   try {
-    const { source, plan } = await planFile(deps, dataset, pinned, head.size, file.id);
+    const planned = await planFile(deps, dataset, pinned, head.size, file.id);
+    source = planned.source;
+    const { plan } = planned;
     const columns = checkFile(dataset, plan, head.size);
     await deps.db
       .transaction()
@@ -98,11 +113,43 @@ export async function splitObject(deps: PipelineDeps, ref: ObjectRef): Promise<S
           columns ?? null,
           plan.records,
           fileNote(dataset, plan, columns),
+          source?.expandedBytes ?? null,
         ),
       );
+    // A file with no rows is loaded already: no chunk will read its expanded copy.
+    if (plan.chunks.length === 0) await discardExpanded(deps, source, file.id);
     const sent = await sendChunks(deps, file, dataset, source, columns);
     deps.logger.info('file split', { fileId: file.id, key: ref.key, chunks: sent, records: plan.records });
     return outcome(file, 'split', sent);
+  } catch (err) {
+    if (!(err instanceof FileRejectedError)) throw err;
+    await failFile(deps.db, file.id, err.message);
+    await discardExpanded(deps, source, file.id);
+    return outcome(file, 'failed', 0, err.message);
+  }
+}
+
+/**
+ * A redelivered or re-announced event for a file that is loading (a crash between commit and send,
+ * chunk messages lost with an emulator that keeps nothing): send the chunks that have not loaded
+ * (loads are idempotent). A gzip file's chunks are ranges of its expanded bytes, so its expanded copy
+ * must be there first: re-made from the pinned original if it is gone, never replaced by the original.
+ */
+async function resend(
+  deps: PipelineDeps,
+  dataset: Dataset,
+  file: FileRow,
+  pinned: PinnedObject,
+): Promise<SplitOutcome> {
+  try {
+    const source = await resendSource(deps, dataset, file, pinned);
+    const resent = await sendChunks(deps, file, dataset, source, file.columns ?? undefined);
+    if (source.expandedBytes !== undefined) {
+      // The last chunk may have loaded (and deleted the copy) while this one re-made it.
+      const now = await getFile(deps.db, file.id);
+      if (now && FINAL_STATES.includes(now.state)) await discardExpanded(deps, source, file.id);
+    }
+    return outcome(file, 'resent', resent);
   } catch (err) {
     if (!(err instanceof FileRejectedError)) throw err;
     await failFile(deps.db, file.id, err.message);
@@ -110,14 +157,49 @@ export async function splitObject(deps: PipelineDeps, ref: ObjectRef): Promise<S
   }
 }
 
-/** The file's chunk plan, and the object the chunks' byte ranges are in (a gzip file's expanded copy). */
+/** What a loading file's chunks read: the pinned object, or a gzip file's (re-made if missing) expanded copy. */
+async function resendSource(
+  deps: PipelineDeps,
+  dataset: Dataset,
+  file: FileRow,
+  pinned: PinnedObject,
+): Promise<ChunkSource> {
+  let expandedBytes = file.expanded_bytes;
+  if (expandedBytes === null) {
+    // Split before the ledger kept the expanded size: never read a gzip file's ranges from the original.
+    if (dataset.format === 'parquet' || !(await isGzip(deps.s3, pinned, file.size))) return pinned;
+    const end = await plannedEnd(deps.db, file.id);
+    expandedBytes = await adoptExpanded(deps.s3, pinned, file.id, dataset, end);
+    await recordExpandedBytes(deps.db, file.id, expandedBytes);
+  }
+  const source = { ...pinned, expandedBytes };
+  if ((await pendingChunks(deps.db, file.id)).length > 0) await ensureExpanded(deps.s3, source, file.id);
+  return source;
+}
+
+/** A gzip file's expanded copy is not needed once the file failed or has no chunk left to load. */
+async function discardExpanded(
+  deps: PipelineDeps,
+  source: ChunkSource | undefined,
+  fileId: number,
+): Promise<void> {
+  if (source?.expandedBytes === undefined) return;
+  await deleteExpanded(deps.s3, source.bucket, fileId).catch((err: unknown) =>
+    deps.logger.warn('could not delete the expanded copy (the lifecycle rule will)', {
+      fileId,
+      error: String(err),
+    }),
+  );
+}
+
+/** The file's chunk plan, and what the chunks' byte ranges are in (a gzip file's expanded bytes). */
 async function planFile(
   deps: PipelineDeps,
   dataset: Dataset,
   pinned: PinnedObject,
   size: number,
   fileId: number,
-): Promise<{ source: PinnedObject; plan: FilePlan }> {
+): Promise<{ source: ChunkSource; plan: FilePlan }> {
   if (dataset.format === 'parquet')
     return { source: pinned, plan: await planParquet(deps.s3, pinned, size, dataset) };
   if (await isGzip(deps.s3, pinned, size)) {
@@ -236,7 +318,7 @@ async function sendChunks(
   deps: PipelineDeps,
   file: FileRow,
   dataset: Dataset,
-  source: PinnedObject,
+  source: ChunkSource,
   columns: string[] | undefined,
 ): Promise<number> {
   const { chunk_count } = await deps.db

@@ -62,8 +62,15 @@ export class IngestBucket extends Construct {
         { id: 'expire-noncurrent-versions', noncurrentVersionExpiration: Duration.days(30) },
         { id: 'expire-reports', prefix: props.reportPrefix, expiration: Duration.days(90) },
         { id: 'expire-rejected', prefix: props.rejectedPrefix, expiration: Duration.days(30) },
-        // Decompressed copies of gzip files: only needed while their chunks load (and may be replayed).
-        { id: 'expire-expanded', prefix: EXPANDED_PREFIX, expiration: Duration.days(7) },
+        // Decompressed copies of gzip files: deleted when their file finishes, re-made from the original
+        // if a load still needs one; this rule only sweeps up after a crash. A deleted copy's bytes stay
+        // as a noncurrent version in this versioned bucket: dropped after a day, not 30.
+        {
+          id: 'expire-expanded',
+          prefix: EXPANDED_PREFIX,
+          expiration: Duration.days(7),
+          noncurrentVersionExpiration: Duration.days(1),
+        },
       ],
       // Users' data: never deleted by a stack operation.
       removalPolicy: RemovalPolicy.RETAIN,

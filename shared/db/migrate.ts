@@ -5,12 +5,14 @@ import { FileMigrationProvider, type Migration, type MigrationResult, Migrator }
 import * as ledger from './migrations/20261127070000_ledger.ts';
 import * as orphans from './migrations/20261201090000_orphans.ts';
 import * as stalled from './migrations/20261204090000_stalled.ts';
+import * as expandedBytes from './migrations/20261215090000_expanded_bytes.ts';
 
 /** dropload's own tables, tracked apart from the user's migrations. */
 const LEDGER_MIGRATIONS: Record<string, Migration> = {
   '20261127070000_ledger': ledger,
   '20261201090000_orphans': orphans,
   '20261204090000_stalled': stalled,
+  '20261215090000_expanded_bytes': expandedBytes,
 };
 
 export type MigrationSource = string | Record<string, Migration>;

@@ -25,6 +25,8 @@ export interface FileTable {
   chunk_count: number | null;
   chunks_done: Generated<number>;
   rows_expected: number | null;
+  /** A gzip file: the size of its expanded bytes, which its chunks' byte ranges are in. */
+  expanded_bytes: ColumnType<number | null, number | null | undefined, number | null>;
   rows_read: Generated<number>;
   rows_inserted: Generated<number>;
   rows_updated: Generated<number>;

@@ -214,17 +214,24 @@ describe('least privilege', () => {
     const statements = statementsForRoles(template, functionRoleIds(template));
     const s3 = statements.filter((st) => [st.Action].flat().some((a) => a.startsWith('s3:')));
     const writes = s3.filter((st) => [st.Action].flat().includes('s3:PutObject'));
-    // split and load write receipts; split also writes the decompressed copies of gzip files
+    // split and load write receipts, and the decompressed copies of gzip files (load re-makes a lost one)
     expect(
       writes.map((w) => JSON.stringify(w.Resource).match(/\/(reports|\.dropload\/expanded)\/\*/)?.[1]).sort(),
-    ).toEqual(['.dropload/expanded', 'reports', 'reports']);
+    ).toEqual(['.dropload/expanded', '.dropload/expanded', 'reports', 'reports']);
     const allowed = new Set([
       's3:GetObject',
       's3:GetObjectVersion',
       's3:PutObject',
       's3:AbortMultipartUpload',
+      's3:DeleteObject',
     ]);
     for (const st of s3) expect([st.Action].flat().every((a) => allowed.has(a))).toBe(true);
+    // Deletes only the expanded copies: never a dataset's objects or a receipt.
+    const deletes = s3.filter((st) => [st.Action].flat().includes('s3:DeleteObject'));
+    expect(deletes.map((d) => JSON.stringify(d.Resource).match(/\/\.dropload\/expanded\/\*/)?.[0])).toEqual([
+      '/.dropload/expanded/*',
+      '/.dropload/expanded/*',
+    ]);
   });
 
   it('only split (chunks) and load (orphan retries) may send to the chunk queue', () => {
