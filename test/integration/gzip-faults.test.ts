@@ -279,6 +279,97 @@ describe('gzip files under faults', () => {
     });
   }
 
+  it('a copy of other bytes at the expanded key is not read: the workers re-make the right one', async () => {
+    const loads = pausableLoads();
+    const s = await start(loads.wrap);
+    const rows = 12_000;
+    const key = 'incoming/gz/foreign.csv.gz';
+    await drop(s, key, gzipSync(csv(rows)));
+    const split = await until(
+      'the split',
+      async () => {
+        const f = await fileRow(s, key);
+        return f?.state === 'loading' ? f : undefined;
+      },
+      () => fileRow(s, key),
+    );
+    // Same size, other bytes: what another ledger sharing the bucket (same file id) could have left there.
+    const size = split.expanded_bytes ?? 0;
+    expect(size).toBeGreaterThan(0);
+    await s.stack.s3.send(
+      new PutObjectCommand({
+        Bucket: s.stack.bucket,
+        Key: `${EXPANDED_PREFIX}${split.id}`,
+        Body: Buffer.alloc(size, 'x'),
+      }),
+    );
+    loads.resume();
+    const file = await finished(s, key);
+    await exact(s, file, rows);
+    expect(await table(s, 'gz_rows')).toEqual({ n: rows, sum: sumTo(rows) });
+    expect(await expandedCopies(s)).toEqual([]);
+  });
+
+  it('a file split before the expanded size was recorded, its copy and messages lost: resumes exactly', async () => {
+    const loads = pausableLoads(2);
+    loads.dies = true;
+    const s = await start(loads.wrap);
+    const rows = 20_000;
+    const key = 'incoming/gz/older.csv.gz';
+    await drop(s, key, gzipSync(csv(rows)));
+    const stuck = await until(
+      'two chunks to load',
+      async () => {
+        const f = await fileRow(s, key);
+        return f && f.chunks_done >= 2 ? f : undefined;
+      },
+      () => fileRow(s, key),
+    );
+    // As an older dropload left it: no expanded size in the ledger.
+    await db(s)
+      .updateTable('dropload.file')
+      .set({ expanded_bytes: null })
+      .where('id', '=', stuck.id)
+      .execute();
+    await deleteExpandedCopy(s, stuck.id);
+    await s.stack.sqs.send(new PurgeQueueCommand({ QueueUrl: s.stack.chunks.url }));
+    loads.resume();
+    await new Promise((r) => setTimeout(r, 300));
+    loads.dies = false;
+    await s.announce({ bucket: s.stack.bucket, key, etag: stuck.etag });
+    const file = await finished(s, key);
+    await exact(s, file, rows);
+    expect(file.expanded_bytes).toBe(Buffer.byteLength(csv(rows)));
+    expect(await table(s, 'gz_rows')).toEqual({ n: rows, sum: sumTo(rows) });
+    expect(await expandedCopies(s)).toEqual([]);
+  });
+
+  it('the expanded copy and the original both gone: the file fails with the reason, nothing left behind', async () => {
+    const loads = pausableLoads();
+    const s = await start(loads.wrap);
+    const key = 'incoming/gz/vanished.csv.gz';
+    await drop(s, key, gzipSync(csv(12_000)));
+    const split = await until(
+      'the split',
+      async () => {
+        const f = await fileRow(s, key);
+        return f?.state === 'loading' ? f : undefined;
+      },
+      () => fileRow(s, key),
+    );
+    await deleteExpandedCopy(s, split.id);
+    await s.stack.s3.send(new DeleteObjectCommand({ Bucket: s.stack.bucket, Key: key }));
+    loads.resume();
+    const file = await finished(s, key);
+    expect([file.state, file.error, file.rows_read]).toEqual([
+      'failed',
+      `s3://${s.stack.bucket}/${key} no longer exists (deleted before it was loaded)`,
+      0,
+    ]);
+    expect(await table(s, 'gz_rows')).toEqual({ n: 0, sum: null });
+    expect(await expandedCopies(s)).toEqual([]);
+  });
+
   it('a gzip bomb (1 MiB → 1 GiB) fails early, naming the limit, and leaves no expanded copy', async () => {
     const s = await start();
     // 1,024 gzip members of 1 MiB of one repeated line each: a valid multi-member gzip file.
