@@ -209,10 +209,10 @@ export const DEFAULT_MAX_RECORD_BYTES = 1024 * 1024;
 /**
  * The split step expands a gzip file, plans its chunks and uploads the expanded copy in one streaming
  * pass, and a load worker may have to re-make the copy: both within their Lambda's time (split 5 min,
- * load 3 min, 1 GB of memory, i.e. 0.58 vCPU). One core here does gunzip + chunk planning at
- * 45–90 MB/s (gunzip alone ~140 MB/s); a 1 GB Lambda has about half a core, and the upload shares it:
- * ~40 MB/s, so 4 GiB takes about 100 s, leaving room in both timeouts. Memory does not depend on it:
- * the expansion streams (a few 5 MiB upload parts at a time).
+ * load 3 min, 1 GB of memory, i.e. 0.58 vCPU). One core of the (busy) 2-core machine here does
+ * gunzip + chunk planning at 45–135 MB/s; a 1 GB Lambda has about half a core, and the upload shares
+ * it: ~40 MB/s, so 4 GiB takes about 110 s, leaving room in both timeouts. Memory does not depend on
+ * it: the expansion streams (measured: a 911 MB expansion left the split process's RSS at 184 MB).
  */
 export const DEFAULT_MAX_EXPANDED_BYTES = 4 * 1024 ** 3;
 /**
