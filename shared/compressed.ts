@@ -109,7 +109,8 @@ class ExpansionGuard extends Transform {
 
 /**
  * Streams the original through gunzip into the file's expanded copy, handing the same pieces to `tap`
- * (the chunk planner) when given: memory stays at a few upload parts and one piece, whatever the size.
+ * (the chunk planner; a drain when re-making): memory stays at a few upload parts and one piece,
+ * whatever the size.
  * On any failure the upload is aborted and nothing is left under the copy's key.
  */
 async function writeExpanded<T>(
