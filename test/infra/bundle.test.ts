@@ -105,6 +105,7 @@ describe('the bundled handlers start and work', () => {
       AWS_ENDPOINT_URL: stack.endpoint,
       AWS_REGION: 'us-east-1',
       DROPLOAD_CHUNK_QUEUE_URL: stack.chunks.url,
+      DROPLOAD_INGEST_QUEUE_URL: stack.ingest.url,
       DROPLOAD_DB_SSL: 'off',
     };
   }, SYNTH_TIMEOUT_MS);

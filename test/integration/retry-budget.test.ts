@@ -37,11 +37,17 @@ afterEach(async () => {
   started = [];
 });
 
-async function receipt(s: Started, key: string): Promise<Receipt> {
-  const res = await s.p.stack.s3.send(
-    new GetObjectCommand({ Bucket: s.p.stack.bucket, Key: `reports/${key}.json` }),
-  );
-  return JSON.parse(await (res.Body?.transformToString() ?? '{}')) as Receipt;
+/** The file's receipt once it says `state` (it is written just after the ledger moves). */
+async function receipt(s: Started, key: string, state: string): Promise<Receipt> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const res = await s.p.stack.s3
+      .send(new GetObjectCommand({ Bucket: s.p.stack.bucket, Key: `reports/${key}.json` }))
+      .catch(() => undefined);
+    const body = res ? (JSON.parse(await (res.Body?.transformToString() ?? '{}')) as Receipt) : undefined;
+    if (body?.state === state || Date.now() > deadline) return body as Receipt;
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 describe('retry budget', () => {
@@ -68,7 +74,7 @@ describe('retry budget', () => {
     expect(renderReports([report])).toContain(
       `${key}: STALLED: ${reason}\n${key}: once the cause is fixed, run: ${replay}`,
     );
-    const stalledReceipt = await receipt(s, key);
+    const stalledReceipt = await receipt(s, key, 'stalled');
     expect([stalledReceipt.state, stalledReceipt.error, stalledReceipt.action]).toEqual([
       'stalled',
       reason,
@@ -99,7 +105,7 @@ describe('retry budget', () => {
       3,
       3,
     ]);
-    const done = await receipt(s, key);
+    const done = await receipt(s, key, 'loaded');
     expect([done.state, done.error, done.action]).toEqual(['loaded', null, null]);
     const n = await sql<{ n: number }>`select count(*)::int as n from fault_locked`.execute(s.check);
     expect(n.rows[0]?.n).toBe(3);
