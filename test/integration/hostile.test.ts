@@ -1,3 +1,4 @@
+import { parquetWriteBuffer } from 'hyparquet-writer';
 import { type Kysely, sql } from 'kysely';
 import type { Migration } from 'kysely/migration';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -29,6 +30,10 @@ const migration: Migration = {
       .addColumn('id', 'integer', (c) => c.primaryKey())
       .addColumn('note', 'text')
       .addColumn('payload', 'jsonb')
+      .execute();
+    await db.schema
+      .createTable('hostile_pq')
+      .addColumn('id', 'integer', (c) => c.primaryKey())
       .execute();
     // Each insert statement into it takes SLEEP_SECONDS: a chunk whose work is measurably long.
     await db.schema
@@ -87,6 +92,12 @@ const config = {
       schema: z.object({ id: z.coerce.number().int(), meta }),
     }),
     defineDataset({
+      name: 'pq',
+      format: 'parquet',
+      table: 'hostile_pq',
+      schema: z.object({ id: z.number().int() }),
+    }),
+    defineDataset({
       name: 'slow',
       format: 'csv',
       table: 'hostile_slow',
@@ -99,7 +110,7 @@ const config = {
 let p: TestPipeline;
 let db: Kysely<Database>;
 beforeAll(async () => {
-  p = await startTestPipeline(config, ['hostile_rows', 'hostile_docs', 'hostile_slow']);
+  p = await startTestPipeline(config, ['hostile_rows', 'hostile_docs', 'hostile_pq', 'hostile_slow']);
   db = p.deps.db;
 });
 afterAll(async () => {
@@ -267,6 +278,35 @@ describe('records nested deeper than the limit, and values that cannot be writte
       [201, { s: 'fine' }],
       [204, { s: 'also fine' }],
     ]);
+  });
+});
+
+/** A Parquet file with an `id` column and a column of `depth` groups nested one in the next. */
+function nestedParquet(depth: number): Uint8Array {
+  const schema: NonNullable<Parameters<typeof parquetWriteBuffer>[0]['schema']> = [
+    { name: 'root', num_children: 2 },
+    { name: 'id', type: 'INT32', repetition_type: 'REQUIRED' },
+  ];
+  for (let i = 0; i < depth; i++)
+    schema.push({ name: `g${i}`, repetition_type: 'OPTIONAL', num_children: 1 });
+  schema.push({ name: 'leaf', type: 'INT32', repetition_type: 'OPTIONAL' });
+  const columnData = [
+    { name: 'id', data: [1, 2] },
+    { name: 'g0', data: [null, null] },
+  ];
+  return new Uint8Array(parquetWriteBuffer({ columnData, schema }));
+}
+
+describe('Parquet nested deeper than the limit', () => {
+  it('fails the file naming the depth before anything recurses on its schema; a shallow one loads', async () => {
+    const deep = await p.load('incoming/pq/deep.parquet', nestedParquet(MAX_NESTING_DEPTH));
+    expect(deep.timedOut).toBe(false);
+    expect(deep.reports[0]).toMatchObject({
+      state: 'failed',
+      error: `Parquet schema nests ${MAX_NESTING_DEPTH + 1} levels deep, over the limit of ${MAX_NESTING_DEPTH} levels`,
+    });
+    const shallow = await p.load('incoming/pq/shallow.parquet', nestedParquet(3));
+    expect(shallow.reports[0]).toMatchObject({ state: 'loaded', rows: { read: 2, loaded: 2 } });
   });
 });
 
