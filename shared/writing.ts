@@ -74,7 +74,7 @@ export function toText(value: unknown): string | null {
 }
 
 /** Why a value cannot be written as text: an object JSON cannot hold (a BigInt inside, a cycle), an invalid Date. */
-function unwritableReason(err: unknown): string {
+export function unwritableReason(err: unknown): string {
   return `value cannot be written: ${errorMessage(err)}`;
 }
 

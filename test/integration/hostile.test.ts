@@ -92,6 +92,12 @@ const config = {
       schema: z.object({ id: z.coerce.number().int(), meta }),
     }),
     defineDataset({
+      name: 'meta-tables',
+      format: 'csv',
+      schema: z.object({ id: z.coerce.number().int(), meta }),
+      targets: [{ table: 'hostile_docs', columns: { id: 'id', payload: 'meta' }, key: ['id'] }],
+    }),
+    defineDataset({
       name: 'pq',
       format: 'parquet',
       table: 'hostile_pq',
@@ -296,6 +302,20 @@ function nestedParquet(depth: number): Uint8Array {
   ];
   return new Uint8Array(parquetWriteBuffer({ columnData, schema }));
 }
+
+describe('the same on the multi-table path', () => {
+  it('a value that cannot be written, or a schema that throws, rejects its row, never the chunk', async () => {
+    const body = 'id,meta\n301,fine\n302,bigint\n303,boom\n304,also fine\n';
+    const { reports, timedOut } = await p.load('incoming/meta-tables/values.csv', body);
+    expect(timedOut).toBe(false);
+    expect(reports[0]).toMatchObject({ state: 'loaded', rows: { read: 4, loaded: 2, rejected: 2 } });
+    expect((await rejectsFor('incoming/meta-tables/values.csv')).map((r) => [r.line, r.reason])).toEqual([
+      [3, 'value cannot be written: TypeError: Do not know how to serialize a BigInt'],
+      [4, 'the schema threw while checking the record: Error: the transform blew up'],
+    ]);
+    expect((await docsBetween(301, 304)).map((r) => r.id)).toEqual([301, 304]);
+  });
+});
 
 describe('Parquet nested deeper than the limit', () => {
   it('fails the file naming the depth before anything recurses on its schema; a shallow one loads', async () => {
