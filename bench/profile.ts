@@ -61,7 +61,7 @@ const stages: Record<string, () => Promise<number> | number> = {
     let n = 0;
     for (const c of chunks) {
       const pass = chunkRows(dataset, c.bytes, c.options)();
-      for (const piece of copyLines(dataset.fields.length, pass)) n += piece.length > 0 ? 0 : 1;
+      for (const piece of copyLines(dataset.fields, pass, [])) n += piece.length > 0 ? 0 : 1;
       n += pass.rows + pass.rejects.length;
     }
     return n;

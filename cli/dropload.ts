@@ -85,37 +85,72 @@ program
     },
   );
 
+/** Where `dev` keeps the embedded emulator's and database's state unless --state-dir says otherwise. */
+const DEV_STATE_DIR = '.dropload/dev';
+
+/** A connection URL fit to print: its password, if any, as `****`. */
+function redacted(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password === '') return url;
+    parsed.password = '****';
+    return parsed.toString();
+  } catch {
+    return '(DATABASE_URL, not shown)';
+  }
+}
+
 program
   .command('dev')
   .description('keep the local stack running; files dropped under a dataset prefix load as they arrive')
   .option('-p, --port <port>', 'emulator port; the embedded Postgres listens on the next one', positive, 4566)
-  .action(async (opts: { port: number }) => {
+  .option(
+    '-s, --state-dir <dir>',
+    "folder for the embedded emulator's queues and objects and the embedded database (kept across restarts)",
+    DEV_STATE_DIR,
+  )
+  .action(async (opts: { port: number; stateDir: string }) => {
     const config = await loadConfig(globals().config);
     const pipeline = await startPipeline({
       config,
       port: opts.port,
       databasePort: opts.port + 1,
+      stateDir: opts.stateDir,
       logLevel: globals().verbose ? 'INFO' : 'WARN',
     });
     const { stack } = pipeline;
     const example = config.datasets[0];
     const key = `${example?.prefix ?? 'incoming/'}my-file.${example?.format ?? 'csv'}`;
+    const { emulator, database } = stack.embedded;
     process.stdout.write(
       [
-        `dropload dev: S3/SQS endpoint ${stack.endpoint}${stack.embedded.emulator ? ' (embedded fauxqs)' : ''}`,
+        `dropload dev: S3/SQS endpoint ${stack.endpoint}${emulator ? ' (embedded fauxqs on loopback only; it checks no credentials)' : ''}`,
         `  bucket     ${stack.bucket}`,
         `  datasets   ${config.datasets.map((d) => `${d.name} → s3://${stack.bucket}/${d.prefix}`).join(', ')}`,
-        `  database   ${stack.databaseUrl}${stack.embedded.database ? ' (embedded PGlite, in memory)' : ''}`,
+        database
+          ? `  database   ${stack.databaseUrl} (embedded PGlite on loopback only; it has no password: anyone on this machine can connect)`
+          : `  database   ${redacted(stack.databaseUrl)} (DATABASE_URL)`,
+        ...(stack.stateDir
+          ? [
+              `  state      ${stack.stateDir} (kept across restarts, even kill -9; delete the folder to start empty)`,
+            ]
+          : []),
         '',
         'Drop a file (any S3 client; credentials are not checked):',
         `  AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test aws --endpoint-url ${stack.endpoint} s3 cp ./my-file s3://${stack.bucket}/${key}`,
         'Watch it:',
-        `  DATABASE_URL=${stack.databaseUrl} npx dropload status --watch`,
+        database
+          ? `  DATABASE_URL=${stack.databaseUrl} npx dropload status --watch`
+          : '  npx dropload status --watch   (with your DATABASE_URL)',
         '',
       ].join('\n'),
     );
-    const stopWatching = pipeline.watchBucket((ref) =>
-      process.stdout.write(`received s3://${ref.bucket}/${ref.key}\n`),
+    const stopWatching = pipeline.watchBucket((ref, resumed) =>
+      process.stdout.write(
+        resumed
+          ? `resumed s3://${ref.bucket}/${ref.key} (not finished when the stack last stopped)\n`
+          : `received s3://${ref.bucket}/${ref.key}\n`,
+      ),
     );
     await new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);

@@ -7,6 +7,7 @@ import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { Upload } from '@aws-sdk/lib-storage';
 import { createLoadHandler } from '../functions/load.ts';
 import { createSplitHandler } from '../functions/split.ts';
+import { backfill } from '../shared/backfill.ts';
 import type { RetryPolicy } from '../shared/backoff.ts';
 import type { ResolvedConfig } from '../shared/config.ts';
 import { notificationFor, type ObjectRef, unquoteEtag } from '../shared/s3-events.ts';
@@ -25,6 +26,8 @@ export interface PipelineOptions {
   visibilityTimeoutSeconds?: number;
   /** How long failures are retried before a message is parked (fault tests shorten it). */
   retry?: RetryPolicy;
+  /** Keep the embedded emulator's and database's state in this folder across restarts (see LocalStackOptions). */
+  stateDir?: string;
   /** Wraps a handler before its event source invokes it: how fault tests crash a worker at a chosen point. */
   wrap?: (fn: 'split' | 'load', handler: SqsHandler) => SqsHandler;
 }
@@ -35,8 +38,12 @@ export interface LocalPipeline {
   upload(path: string, key: string): Promise<ObjectRef>;
   /** Sends the ingest queue the event S3 would have sent, where the endpoint does not. */
   announce(ref: ObjectRef): Promise<void>;
-  /** Announces every new object under the datasets' prefixes, as bucket notifications would. */
-  watchBucket(onNew?: (ref: ObjectRef) => void): () => void;
+  /**
+   * Announces every new object under the datasets' prefixes, as bucket notifications would. It starts
+   * with a `backfill --resume`: on kept state (`dev` after a restart, even after kill -9) the files the
+   * ledger has not finished, and objects it never saw, are announced once (`resumed`); finished ones are not.
+   */
+  watchBucket(onNew?: (ref: ObjectRef, resumed: boolean) => void): () => void;
   stop(): Promise<void>;
 }
 
@@ -68,6 +75,7 @@ export async function startPipeline(options: PipelineOptions): Promise<LocalPipe
     config: options.config,
     port: options.port,
     databasePort: options.databasePort,
+    stateDir: options.stateDir,
     env: options.env,
     visibilityTimeoutSeconds: options.visibilityTimeoutSeconds,
     retry: options.retry,
@@ -132,9 +140,24 @@ export async function startPipeline(options: PipelineOptions): Promise<LocalPipe
     return ref;
   };
 
-  const watchBucket = (onNew?: (ref: ObjectRef) => void) => {
+  const watchBucket = (onNew?: (ref: ObjectRef, resumed: boolean) => void) => {
     const seen = new Map<string, string>();
     let stopped = false;
+    const resume = async () => {
+      const { items } = await backfill(
+        { ...stack, logger },
+        {
+          bucket: stack.bucket,
+          ingestQueueUrl: stack.ingest.url,
+          datasetPrefixes: options.config.datasets.map((d) => d.prefix),
+          resume: true,
+        },
+      );
+      for (const { ref, action } of items) {
+        seen.set(ref.key, ref.etag ?? '');
+        if (action === 'enqueued') onNew?.(ref, true);
+      }
+    };
     const poll = async () => {
       for (const dataset of options.config.datasets) {
         let token: string | undefined;
@@ -152,13 +175,15 @@ export async function startPipeline(options: PipelineOptions): Promise<LocalPipe
             seen.set(obj.Key, etag);
             const ref = { bucket: stack.bucket, key: obj.Key, etag, size: obj.Size };
             await announce(ref);
-            onNew?.(ref);
+            onNew?.(ref, false);
           }
           token = page.NextContinuationToken;
         } while (token);
       }
     };
     const tick = async () => {
+      // Where the bucket notifies the queue itself, it did so for whatever arrived while the stack was down.
+      if (!stack.bucketNotifications) await resume().catch(onError);
       while (!stopped) {
         await poll().catch(onError);
         await new Promise((r) => setTimeout(r, 500));

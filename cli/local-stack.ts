@@ -1,3 +1,5 @@
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import {
   BucketAlreadyOwnedByYou,
   CreateBucketCommand,
@@ -14,6 +16,8 @@ import { createDb, createPool } from '../shared/db/connection.ts';
 import { migrateToLatest } from '../shared/db/migrate.ts';
 import type { Database } from '../shared/db/schema.ts';
 import { awsClients } from '../shared/environment.ts';
+import { ConfigError } from '../shared/errors.ts';
+import { LOOPBACK, startEmbeddedEmulator } from './embedded-emulator.ts';
 
 export interface QueuePair {
   url: string;
@@ -31,6 +35,8 @@ export interface LocalStack {
   /** Whether the endpoint delivers the bucket's ObjectCreated events itself; if not, the runner forwards them. */
   bucketNotifications: boolean;
   embedded: { emulator: boolean; database: boolean };
+  /** Where the embedded emulator and database keep their state; undefined: in memory, gone at stop. */
+  stateDir?: string;
   poolMax: number;
   s3: S3Client;
   sqs: SQSClient;
@@ -50,6 +56,11 @@ export interface LocalStackOptions {
   visibilityTimeoutSeconds?: number;
   /** How long failures are retried before a message is parked (fault tests shorten it). */
   retry?: RetryPolicy;
+  /**
+   * A folder for the embedded emulator's queues and objects and the embedded database's data, kept
+   * across restarts (`dev`); unset: they live in memory and end with the stack (`run`, tests).
+   */
+  stateDir?: string;
 }
 
 /** Seconds a received message stays hidden: 6× the local handler's time budget (as on AWS). */
@@ -65,20 +76,23 @@ const PGLITE_OUTSIDE_CONNECTIONS = 2;
 
 type Stopper = () => Promise<void>;
 
-async function startEmulator(port: number): Promise<{ endpoint: string; stop: Stopper }> {
-  const { startFauxqs } = await import('fauxqs');
-  const server = await startFauxqs({ port, logger: false, host: '127.0.0.1' });
-  return { endpoint: server.address, stop: () => server.stop() };
-}
-
-async function startEmbeddedPostgres(port: number): Promise<{ url: string; stop: Stopper }> {
+/**
+ * PGlite behind a Postgres socket on loopback. It has no password check (any user and password are
+ * accepted, as superuser): loopback keeps it off the network, and `dev` says so. With a `stateDir` its
+ * data directory is kept there, so a restart (even after kill -9: each commit is on disk) finds the
+ * ledger and the tables as they were.
+ */
+async function startEmbeddedPostgres(
+  port: number,
+  stateDir?: string,
+): Promise<{ url: string; stop: Stopper }> {
   const { PGlite } = await import('@electric-sql/pglite');
   const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
-  const pglite = await PGlite.create();
+  const pglite = await PGlite.create(stateDir ? path.join(stateDir, 'postgres') : undefined);
   const server = new PGLiteSocketServer({
     db: pglite,
     port,
-    host: '127.0.0.1',
+    host: LOOPBACK,
     maxConnections: PGLITE_CONNECTIONS + PGLITE_OUTSIDE_CONNECTIONS,
   });
   await server.start();
@@ -89,6 +103,33 @@ async function startEmbeddedPostgres(port: number): Promise<{ url: string; stop:
       await pglite.close();
     },
   };
+}
+
+/**
+ * Takes the state folder for this process: two stacks on one PGlite data directory would corrupt it.
+ * A pid file left by a process that is gone (killed with -9, say) is taken over.
+ */
+async function claimStateDir(stateDir: string): Promise<Stopper> {
+  await mkdir(stateDir, { recursive: true });
+  const pidFile = path.join(stateDir, 'dropload.pid');
+  const holder = Number((await readFile(pidFile, 'utf8').catch(() => '')).trim());
+  if (holder > 0 && holder !== process.pid && processAlive(holder)) {
+    throw new ConfigError(
+      `the state folder ${stateDir} is in use by another dropload process (pid ${holder}): stop it, or give another --state-dir`,
+    );
+  }
+  await writeFile(pidFile, `${process.pid}\n`);
+  return () => rm(pidFile, { force: true });
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: it exists, under another user.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 async function createQueuePair(
@@ -174,15 +215,18 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     for (const stop of stoppers.reverse()) await stop().catch(() => {});
   };
   try {
+    const embeds = !env.AWS_ENDPOINT_URL || !env.DATABASE_URL;
+    const stateDir = embeds && options.stateDir ? path.resolve(options.stateDir) : undefined;
+    if (stateDir) stoppers.push(await claimStateDir(stateDir));
     let endpoint = env.AWS_ENDPOINT_URL;
     if (!endpoint) {
-      const emulator = await startEmulator(options.port ?? 0);
+      const emulator = await startEmbeddedEmulator({ port: options.port ?? 0, stateDir });
       endpoint = emulator.endpoint;
       stoppers.push(emulator.stop);
     }
     let databaseUrl = env.DATABASE_URL;
     if (!databaseUrl) {
-      const embedded = await startEmbeddedPostgres(options.databasePort ?? 0);
+      const embedded = await startEmbeddedPostgres(options.databasePort ?? 0, stateDir);
       databaseUrl = embedded.url;
       stoppers.push(embedded.stop);
     }
@@ -211,6 +255,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       databaseUrl,
       bucketNotifications,
       embedded: { emulator: !env.AWS_ENDPOINT_URL, database: !env.DATABASE_URL },
+      stateDir,
       poolMax,
       s3,
       sqs,

@@ -4,7 +4,7 @@ import type { ResolvedConfig } from '../shared/config.ts';
 import type { Dataset } from '../shared/dataset.ts';
 import { FINAL_STATES } from '../shared/db/schema.ts';
 import { ConfigError } from '../shared/errors.ts';
-import { filesByKey } from '../shared/ledger.ts';
+import { filesByKey, withoutNul } from '../shared/ledger.ts';
 import type { ObjectRef } from '../shared/s3-events.ts';
 import type { LocalPipeline } from './local-pipeline.ts';
 import { type FileReport, queuedReport, reportOf, withRejects } from './report.ts';
@@ -97,7 +97,9 @@ export async function runFiles(
       pipeline.stack.bucket,
       refs.map((r) => r.key),
     );
-    const current = refs.map((ref) => rows.findLast((f) => f.key === ref.key && f.etag === ref.etag));
+    const current = refs.map((ref) =>
+      rows.findLast((f) => f.key === withoutNul(ref.key) && f.etag === ref.etag),
+    );
     // A stalled file waits for a person (its message is dead-lettered): waiting on will not finish it.
     const done = current.every((f) => f && (FINAL_STATES.includes(f.state) || f.state === 'stalled'));
     if (done || Date.now() > deadline) {

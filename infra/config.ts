@@ -3,7 +3,9 @@ import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Node } from 'constructs';
 import { z } from 'zod';
+import { reservedPrefixProblem } from '../shared/bucket-layout.ts';
 import { resolveConfig } from '../shared/config.ts';
+import { ConfigError } from '../shared/errors.ts';
 import { defaultConfigModule, projectRoot } from './paths.ts';
 
 /**
@@ -183,17 +185,15 @@ export async function loadDatasetPrefixes(configModule: string): Promise<string[
   return normalizePrefixes(datasets.map((d) => d.prefix));
 }
 
-/** Areas the pipeline itself writes to: notifying on them would loop or make noise. */
-export const RESERVED_PREFIXES = ['reports/', 'rejected/'] as const;
-
 /**
  * S3 rejects notification configurations whose prefix filters overlap for the same event,
  * so keep only the shortest prefix of any nested pair (it already covers the longer one).
+ * A prefix where dropload writes (see RESERVED_PREFIXES) is refused: notifying on it would loop.
  */
 export function normalizePrefixes(prefixes: readonly string[]): string[] {
   for (const p of prefixes) {
-    const clash = RESERVED_PREFIXES.find((r) => p.startsWith(r) || r.startsWith(p));
-    if (clash) throw new Error(`Dataset prefix "${p}" overlaps the reserved "${clash}" area`);
+    const problem = reservedPrefixProblem(p);
+    if (problem) throw new ConfigError(`dataset ${problem}`);
   }
   const sorted = [...new Set(prefixes)].sort((a, b) => a.length - b.length);
   const kept: string[] = [];

@@ -5,7 +5,11 @@ import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { CfnBucket } from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
 import { maxReceiveCount, RETRY_POLICY } from '../shared/backoff.ts';
-import { EXPANDED_PREFIX, REPORT_PREFIX as RECEIPTS } from '../shared/bucket-layout.ts';
+import {
+  EXPANDED_PREFIX,
+  REPORT_PREFIX as RECEIPTS,
+  REJECTED_PREFIX as SET_ASIDE,
+} from '../shared/bucket-layout.ts';
 import type { DeployConfig } from './config.ts';
 import { Database } from './constructs/database.ts';
 import { DroploadFunction } from './constructs/dropload-function.ts';
@@ -24,7 +28,7 @@ export interface DroploadStackProps extends StackProps {
 }
 
 export const REPORT_PREFIX = RECEIPTS;
-export const REJECTED_PREFIX = 'rejected/';
+export const REJECTED_PREFIX = SET_ASIDE;
 
 // Timeouts drive the queues' visibility timeouts (×6), so they are named once here.
 /** split streams a whole file and fans it out into chunk messages: minutes for large files. */

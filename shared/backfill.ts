@@ -3,6 +3,7 @@ import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { Kysely } from 'kysely';
 import type { Database } from './db/schema.ts';
 import { ConfigError, TransientError } from './errors.ts';
+import { withoutNul } from './ledger.ts';
 import { notificationFor, type ObjectRef, unquoteEtag } from './s3-events.ts';
 import type { Log } from './services.ts';
 
@@ -89,7 +90,7 @@ async function seenVersions(
     .selectFrom('dropload.file')
     .select(['key', 'etag'])
     .where('bucket', '=', bucket)
-    .where('key', 'in', keys);
+    .where('key', 'in', keys.map(withoutNul));
   // Resuming re-announces what may still load: unfinished files, and failed ones none of whose rows loaded.
   if (finishedOnly) {
     query = query.where((eb) =>
@@ -150,7 +151,8 @@ export async function backfill(deps: BackfillDeps, options: BackfillOptions): Pr
           etag: unquoteEtag(o.ETag ?? ''),
           size: o.Size,
         };
-        const known = seen.has(`${ref.key}\0${ref.etag}`);
+        // The ledger stores keys as it can (see withoutNul): compare them that way.
+        const known = seen.has(`${withoutNul(ref.key)}\0${ref.etag}`);
         return {
           ref,
           lastModified: o.LastModified,

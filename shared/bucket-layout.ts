@@ -3,5 +3,30 @@
 /** Per-file receipts: `reports/<key>.json`. */
 export const REPORT_PREFIX = 'reports/';
 
+/** dropload's own working area in the bucket. */
+export const DROPLOAD_PREFIX = '.dropload/';
+
 /** Decompressed copies of gzip files, read by the load workers with ranged GETs. */
-export const EXPANDED_PREFIX = '.dropload/expanded/';
+export const EXPANDED_PREFIX = `${DROPLOAD_PREFIX}expanded/`;
+
+/** Set aside for rows and files put aside by validation (the stack gives it a lifecycle rule). */
+export const REJECTED_PREFIX = 'rejected/';
+
+/**
+ * Every prefix dropload writes under (or keeps for itself). A dataset prefix that overlaps one would
+ * load dropload's own output as input: receipts of receipts, in a loop. Refused by the config loader
+ * (CLI, runner, Lambdas) and at synth.
+ */
+export const RESERVED_PREFIXES: readonly string[] = [REPORT_PREFIX, REJECTED_PREFIX, DROPLOAD_PREFIX];
+
+/** The reserved prefix `prefix` is equal to, inside or contains, if any. */
+export function reservedOverlap(prefix: string): string | undefined {
+  return RESERVED_PREFIXES.find((r) => prefix.startsWith(r) || r.startsWith(prefix));
+}
+
+/** Why a dataset prefix is refused, when it overlaps a reserved one. */
+export function reservedPrefixProblem(prefix: string): string | undefined {
+  const reserved = reservedOverlap(prefix);
+  if (reserved === undefined) return undefined;
+  return `prefix "${prefix}" overlaps "${reserved}", where dropload writes (reserved: ${RESERVED_PREFIXES.join(', ')}); choose another prefix`;
+}

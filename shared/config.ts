@@ -3,6 +3,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Migration } from 'kysely/migration';
 import { z } from 'zod';
+import { reservedPrefixProblem } from './bucket-layout.ts';
 import { type Dataset, type DatasetDefinition, resolveDataset } from './dataset.ts';
 import { ConfigError } from './errors.ts';
 
@@ -142,6 +143,8 @@ function checkDataset(d: Dataset, source: string, def: DatasetDefinition): void 
   }
   if (d.mode === 'upsert' && d.key.length === 0) throw new ConfigError(`${where}: mode "upsert" needs a key`);
   if (!d.prefix.endsWith('/')) throw new ConfigError(`${where}: prefix "${d.prefix}" must end with "/"`);
+  const reserved = reservedPrefixProblem(d.prefix);
+  if (reserved) throw new ConfigError(`${where}: ${reserved}`);
   for (const f of d.checks.unique) {
     if (!d.fields.includes(f))
       throw new ConfigError(`${where}: checks.unique field "${f}" is not in its schema`);

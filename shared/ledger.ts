@@ -5,6 +5,25 @@ import type { Reject } from './validation.ts';
 
 type Db = Kysely<Database> | Transaction<Database>;
 
+/**
+ * Text as the ledger can store it. Postgres text cannot hold NUL (SQLSTATE 22021), and what dropload
+ * stores from a file (its key, header columns, reasons, original lines) is whatever the file or its
+ * uploader made it: NUL shows as U+FFFD. Every ledger write and every lookup by key goes through here,
+ * so a lookup finds what was stored. (Lone UTF-16 surrogates need nothing: pg writes them as U+FFFD.)
+ */
+export const withoutNul = (text: string): string =>
+  text.includes('\u0000') ? text.replaceAll('\u0000', '\uFFFD') : text;
+
+/**
+ * The time now, for every ledger timestamp that measures work. `now()` is the transaction's start, so a
+ * chunk whose COPY took a minute would finish the moment it began; the column defaults (`created_at`)
+ * stay `now()`, which is the same instant for the one-statement inserts that set them.
+ */
+const clock = sql<Date>`clock_timestamp()`;
+
+const storableOrNull = (text: string | null | undefined): string | null =>
+  text === null || text === undefined ? null : withoutNul(text);
+
 export interface FileIdentity {
   bucket: string;
   key: string;
@@ -24,22 +43,25 @@ export async function registerFile(
   db: Db,
   file: NewFileFields,
 ): Promise<{ file: FileRow; created: boolean }> {
+  const id = {
+    bucket: withoutNul(file.bucket),
+    key: withoutNul(file.key),
+    version_id: withoutNul(file.versionId),
+    etag: withoutNul(file.etag),
+  };
   const inserted = await db
     .insertInto('dropload.file')
     .values({
-      bucket: file.bucket,
-      key: file.key,
-      version_id: file.versionId,
-      etag: file.etag,
+      ...id,
       size: file.size,
       dataset: file.dataset,
       state: file.state,
-      error: file.error ?? null,
+      error: storableOrNull(file.error),
       columns: null,
       chunk_count: null,
       rows_expected: null,
-      updated_at: sql<Date>`now()`,
-      finished_at: file.state === 'failed' || file.state === 'skipped' ? sql<Date>`now()` : null,
+      updated_at: clock,
+      finished_at: file.state === 'failed' || file.state === 'skipped' ? clock : null,
     })
     .onConflict((oc) => oc.constraint('file_version_unique').doNothing())
     .returningAll()
@@ -48,10 +70,10 @@ export async function registerFile(
   const existing = await db
     .selectFrom('dropload.file')
     .selectAll()
-    .where('bucket', '=', file.bucket)
-    .where('key', '=', file.key)
-    .where('version_id', '=', file.versionId)
-    .where('etag', '=', file.etag)
+    .where('bucket', '=', id.bucket)
+    .where('key', '=', id.key)
+    .where('version_id', '=', id.version_id)
+    .where('etag', '=', id.etag)
     .executeTakeFirstOrThrow();
   return { file: existing, created: false };
 }
@@ -79,7 +101,7 @@ export async function retryFile(db: Kysely<Database>, id: number): Promise<FileR
           rows_updated: 0,
           rows_rejected: 0,
           finished_at: null,
-          updated_at: sql<Date>`now()`,
+          updated_at: clock,
         })
         .where('id', '=', id)
         .where('state', '=', 'failed')
@@ -106,7 +128,7 @@ export async function getFile(db: Db, id: number): Promise<FileRow | undefined> 
 export async function failFile(db: Db, id: number, error: string): Promise<void> {
   await db
     .updateTable('dropload.file')
-    .set({ state: 'failed', error, updated_at: sql<Date>`now()`, finished_at: sql<Date>`now()` })
+    .set({ state: 'failed', error: withoutNul(error), updated_at: clock, finished_at: clock })
     .where('id', '=', id)
     .where('state', 'not in', ['loaded', 'failed'])
     .execute();
@@ -121,7 +143,7 @@ export async function finishFile(
 ) {
   await trx
     .updateTable('dropload.file')
-    .set({ state, error, updated_at: sql<Date>`now()`, finished_at: sql<Date>`now()` })
+    .set({ state, error: storableOrNull(error), updated_at: clock, finished_at: clock })
     .where('id', '=', id)
     .execute();
 }
@@ -164,14 +186,14 @@ export async function recordPlan(
     .updateTable('dropload.file')
     .set({
       state: empty ? 'loaded' : 'loading',
-      columns,
+      columns: columns === null ? null : columns.map(withoutNul),
       chunk_count: chunks.length,
       rows_expected: records,
       expanded_bytes: expandedBytes,
       error: null,
-      note,
-      updated_at: sql<Date>`now()`,
-      finished_at: empty ? sql<Date>`now()` : null,
+      note: storableOrNull(note),
+      updated_at: clock,
+      finished_at: empty ? clock : null,
     })
     .where('id', '=', id)
     // A file whose split stalled is split again when replayed.
@@ -230,7 +252,7 @@ export async function claimChunk(
 ): Promise<boolean> {
   const claimed = await trx
     .updateTable('dropload.chunk')
-    .set({ state: 'loaded', loaded_at: sql<Date>`now()`, error: null })
+    .set({ state: 'loaded', loaded_at: clock, error: null })
     .where('file_id', '=', chunk.fileId)
     .where('idx', '=', chunk.index)
     .where('start_byte', '=', chunk.start)
@@ -262,6 +284,8 @@ export async function completeChunk(
       rows_inserted: counts.inserted,
       rows_updated: counts.updated,
       rows_rejected: counts.rejected,
+      // The claim set it when the work began; the chunk is loaded when its work is done.
+      loaded_at: clock,
     })
     .where('file_id', '=', fileId)
     .where('idx', '=', idx)
@@ -284,7 +308,7 @@ export async function completeChunk(
         string | null
       >`case when state in ('loading', 'stalled') then (${chunkTrouble(fileId)}) else error end`,
       finished_at: sql<Date | null>`case when chunks_done + 1 >= chunk_count then clock_timestamp() else finished_at end`,
-      updated_at: sql<Date>`clock_timestamp()`,
+      updated_at: clock,
     }))
     .where('id', '=', fileId)
     .returningAll()
@@ -325,7 +349,7 @@ export async function recordChunkAttempt(
     .set({
       error: sql<string | null>`(${chunkTrouble(chunk.fileId)})`,
       state: sql<FileState>`case when state = 'loading' and exists (${deadChunks(chunk.fileId)}) then 'stalled' else state end`,
-      updated_at: sql<Date>`clock_timestamp()`,
+      updated_at: clock,
     })
     .where('id', '=', chunk.fileId)
     .where('state', 'in', ['loading', 'stalled'])
@@ -343,21 +367,18 @@ export async function recordFileAttempt(
     .set({
       error: withoutNul(failure.text),
       ...(failure.parked ? { state: 'stalled' as const } : {}),
-      updated_at: sql<Date>`clock_timestamp()`,
+      updated_at: clock,
     })
     .where('state', 'in', ['queued', 'splitting', 'loading', 'stalled']);
   if ('id' in file) update = update.where('id', '=', file.id);
   else
     update = update
-      .where('bucket', '=', file.bucket)
-      .where('key', '=', file.key)
-      .where('etag', '=', file.etag)
-      .$if(file.versionId !== undefined, (q) => q.where('version_id', '=', file.versionId ?? ''));
+      .where('bucket', '=', withoutNul(file.bucket))
+      .where('key', '=', withoutNul(file.key))
+      .where('etag', '=', withoutNul(file.etag))
+      .$if(file.versionId !== undefined, (q) => q.where('version_id', '=', withoutNul(file.versionId ?? '')));
   await update.execute();
 }
-
-// Postgres text cannot hold NUL; a reject must still be stored, so NUL shows as U+FFFD.
-export const withoutNul = (text: string): string => text.replaceAll('\u0000', '\uFFFD');
 
 export async function insertRejects(
   trx: Transaction<Database>,
@@ -374,7 +395,7 @@ export async function insertRejects(
           file_id: fileId,
           chunk_idx: idx,
           line: r.line,
-          column: r.column,
+          column: storableOrNull(r.column),
           reason: withoutNul(r.reason),
           raw: withoutNul(r.raw),
         })),
@@ -393,7 +414,7 @@ export async function filesByKey(db: Db, bucket: string, keys: string[]): Promis
     .selectFrom('dropload.file')
     .selectAll()
     .where('bucket', '=', bucket)
-    .where('key', 'in', keys)
+    .where('key', 'in', keys.map(withoutNul))
     .orderBy('id')
     .execute();
 }

@@ -63,7 +63,7 @@ export async function waitingCount(db: Db, fileId: number): Promise<number> {
 export async function holdWhileWaiting(trx: Transaction<Database>, file: FileRow): Promise<FileRow> {
   if (file.state !== 'loaded') return file;
   const { rows } =
-    await sql<FileRow>`update dropload.file set state = 'loading', finished_at = null, updated_at = now()
+    await sql<FileRow>`update dropload.file set state = 'loading', finished_at = null, updated_at = clock_timestamp()
     where id = ${file.id} and exists (select 1 from dropload.orphan where file_id = ${file.id}) returning *`.execute(
       trx,
     );
@@ -74,7 +74,7 @@ export async function holdWhileWaiting(trx: Transaction<Database>, file: FileRow
 async function finishIfDone(trx: Transaction<Database>, fileId: number): Promise<FileRow | undefined> {
   const { rows } = await sql<{
     id: number;
-  }>`update dropload.file set state = 'loaded', finished_at = now(), updated_at = now()
+  }>`update dropload.file set state = 'loaded', finished_at = clock_timestamp(), updated_at = clock_timestamp()
     where id = ${fileId} and state = 'loading' and chunks_done >= chunk_count
       and not exists (select 1 from dropload.orphan where file_id = ${fileId})
     returning id`.execute(trx);
@@ -237,7 +237,7 @@ async function retryIn(
       rows_inserted: eb('rows_inserted', '+', written.inserted),
       rows_updated: eb('rows_updated', '+', written.updated),
       rows_rejected: eb('rows_rejected', '+', rejected),
-      updated_at: sql<Date>`now()`,
+      updated_at: sql<Date>`clock_timestamp()`,
     }))
     .where('id', '=', fileId)
     .execute();

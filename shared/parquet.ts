@@ -13,7 +13,7 @@ import type { ChunkPlan, FilePlan } from './chunking.ts';
 import type { Dataset } from './dataset.ts';
 import { FileRejectedError } from './errors.ts';
 import { headObject, type PinnedObject, readRange } from './object-store.ts';
-import type { RecordCursor } from './parsing.ts';
+import { MAX_NESTING_DEPTH, type RecordCursor } from './parsing.ts';
 
 // Parquet keeps its schema and row-group index in a footer, so the split step reads only the footer
 // (ranged GETs) and cuts chunks at row-group boundaries; a load worker fetches its row groups' bytes in
@@ -68,8 +68,35 @@ async function readParquet<T>(file: ObjectBuffer, what: string, read: () => Prom
   }
 }
 
-function metadataOf(file: ObjectBuffer): Promise<FileMetaData> {
-  return readParquet(file, 'not a readable Parquet file', () => parquetMetadataAsync(file));
+async function metadataOf(file: ObjectBuffer): Promise<FileMetaData> {
+  const metadata = await readParquet(file, 'not a readable Parquet file', () => parquetMetadataAsync(file));
+  // Reading the schema as a tree, decoding rows and writing them as JSON all recurse per level.
+  const depth = schemaDepth(metadata);
+  if (depth > MAX_NESTING_DEPTH) {
+    throw new FileRejectedError(
+      `Parquet schema nests ${depth} levels deep, over the limit of ${MAX_NESTING_DEPTH} levels`,
+    );
+  }
+  return metadata;
+}
+
+/**
+ * How deep the schema's groups nest (the root with flat columns is 1), from the footer's flat list of
+ * elements in depth-first order, without recursion. A row's values nest at most this deep.
+ */
+function schemaDepth(metadata: FileMetaData): number {
+  const open: number[] = []; // children still to come, per open group
+  let deepest = 0;
+  for (const element of metadata.schema) {
+    while (open.length > 0 && open[open.length - 1] === 0) open.pop();
+    if (open.length > 0) open[open.length - 1] = (open[open.length - 1] as number) - 1;
+    const children = element.num_children ?? 0;
+    if (children > 0) {
+      open.push(children);
+      deepest = Math.max(deepest, open.length);
+    }
+  }
+  return deepest;
 }
 
 /** Bytes [start, end) a row group's column chunks occupy. */

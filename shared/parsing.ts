@@ -397,9 +397,46 @@ class NdjsonCursor implements RecordCursor {
       this.error = { reason: 'line is not a JSON object' };
       return;
     }
+    // Nesting needs two characters a level: a shorter line cannot be too deep, and is not walked.
+    if (raw.length > 2 * MAX_NESTING_DEPTH && nestingDepth(value, MAX_NESTING_DEPTH) > MAX_NESTING_DEPTH) {
+      this.error = { reason: tooDeep(nestingDepth(value)) };
+      return;
+    }
     this.error = undefined;
     this.fields = value as Record<string, unknown>;
   }
+}
+
+/**
+ * How deep objects and arrays may nest in one record. JSON.parse reads any depth, but what comes after
+ * recurses on the value (zod's z.json(), JSON.stringify when it is written, a reject's "got …") and
+ * overflows the stack around 5,000 levels, which would fail the record's whole chunk. A record deeper
+ * than this is rejected as that record; the limit leaves the recursive steps several times the room.
+ */
+export const MAX_NESTING_DEPTH = 512;
+
+const tooDeep = (depth: number) =>
+  `record is nested ${depth} levels deep, over the limit of ${MAX_NESTING_DEPTH} levels`;
+
+/**
+ * The deepest nesting of objects and arrays in `value` (the value itself is level 1), walked without
+ * recursion; with `stopAbove`, it stops at the first level past that and returns it.
+ */
+export function nestingDepth(value: unknown, stopAbove = Number.POSITIVE_INFINITY): number {
+  let deepest = 0;
+  const stack: [unknown, number][] = [[value, 1]];
+  for (let top = stack.pop(); top !== undefined; top = stack.pop()) {
+    const [v, depth] = top;
+    if (v === null || typeof v !== 'object') continue;
+    if (depth > deepest) {
+      deepest = depth;
+      if (deepest > stopAbove) return deepest;
+    }
+    for (const child of Array.isArray(v) ? v : Object.values(v)) {
+      if (child !== null && typeof child === 'object') stack.push([child, depth + 1]);
+    }
+  }
+  return deepest;
 }
 
 /** Reads a CSV header record into field names. */

@@ -3,7 +3,7 @@ import Papa from 'papaparse';
 import type { Format } from './dataset.ts';
 import type { Database, FileRow } from './db/schema.ts';
 import { ConfigError } from './errors.ts';
-import { rejectsOf } from './ledger.ts';
+import { rejectsOf, withoutNul } from './ledger.ts';
 
 type Db = Kysely<Database> | Transaction<Database>;
 
@@ -14,7 +14,7 @@ export async function newestFileByKey(db: Db, key: string): Promise<FileRow> {
   const file = await db
     .selectFrom('dropload.file')
     .selectAll()
-    .where('key', '=', key)
+    .where('key', '=', withoutNul(key))
     .orderBy('id', 'desc')
     .limit(1)
     .executeTakeFirst();

@@ -3,7 +3,14 @@ import type { Dataset, Reference, Target } from './dataset.ts';
 import type { Database } from './db/schema.ts';
 import { classifyError } from './errors.ts';
 import type { Reject, ValidRow } from './validation.ts';
-import { TableShapeError, tableShape, toText, type WriteResult, writeRows } from './writing.ts';
+import {
+  TableShapeError,
+  tableShape,
+  toText,
+  unwritableReason,
+  type WriteResult,
+  writeRows,
+} from './writing.ts';
 
 /**
  * The multi-table writer: one record (a flat row or a nested document) becomes rows of several
@@ -414,18 +421,27 @@ export async function writeUnits(
   return result;
 }
 
-/** Writes a chunk's valid rows of a multi-table dataset. */
-export function writeRecords(
+/** Writes a chunk's valid rows of a multi-table dataset; a row with a value that cannot be written is rejected. */
+export async function writeRecords(
   trx: Transaction<Database>,
   dataset: Dataset,
   rows: ValidRow[],
   chunkIdx: number,
 ): Promise<RelationalResult> {
-  return writeUnits(
-    trx,
-    dataset,
-    rows.map((r) => unitOf(dataset, r, chunkIdx)),
-  );
+  const units: Unit[] = [];
+  const unwritable: RelationalResult['rejects'] = [];
+  for (const row of rows) {
+    try {
+      units.push(unitOf(dataset, row, chunkIdx));
+    } catch (err) {
+      // That row's fault (a BigInt inside a JSON value, say): its neighbours load.
+      const reject = { line: row.line, column: null, reason: unwritableReason(err), raw: row.raw };
+      unwritable.push({ unit: { line: row.line, raw: row.raw, chunkIdx, rows: [] }, reject });
+    }
+  }
+  const result = await writeUnits(trx, dataset, units);
+  result.rejects.push(...unwritable);
+  return result;
 }
 
 export function orphanReason(missing: string): string {

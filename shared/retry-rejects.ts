@@ -147,7 +147,7 @@ export async function retryRejects(deps: RetryDeps, key: string): Promise<RetryR
         rows_inserted: eb('rows_inserted', '+', total.inserted),
         rows_updated: eb('rows_updated', '+', total.updated),
         rows_rejected: eb('rows_rejected', '-', total.loaded),
-        updated_at: sql<Date>`now()`,
+        updated_at: sql<Date>`clock_timestamp()`,
       }))
       .where('id', '=', file.id)
       .execute();

@@ -11,7 +11,7 @@ import {
 } from './compressed.ts';
 import { type Dataset, datasetForKey } from './dataset.ts';
 import { type Database, FINAL_STATES, type FileRow } from './db/schema.ts';
-import { FileRejectedError } from './errors.ts';
+import { classifyError, FileRejectedError, sqlState } from './errors.ts';
 import {
   failFile,
   getFile,
@@ -22,6 +22,7 @@ import {
   registerFile,
   retriable,
   retryFile,
+  withoutNul,
 } from './ledger.ts';
 import { headObject, type PinnedObject, streamObject } from './object-store.ts';
 import { planParquet } from './parquet.ts';
@@ -122,11 +123,23 @@ export async function splitObject(deps: PipelineDeps, ref: ObjectRef): Promise<S
     deps.logger.info('file split', { fileId: file.id, key: ref.key, chunks: sent, records: plan.records });
     return outcome(file, 'split', sent);
   } catch (err) {
-    if (!(err instanceof FileRejectedError)) throw err;
-    await failFile(deps.db, file.id, err.message);
+    const reason = fileFailure(err);
+    if (reason === undefined) throw err;
+    await failFile(deps.db, file.id, reason);
     await discardExpanded(deps, source, file.id);
-    return outcome(file, 'failed', 0, err.message);
+    return outcome(file, 'failed', 0, reason);
   }
+}
+
+/**
+ * Why a file fails for good when `err` ends its split: the file is at fault (FileRejectedError), or
+ * the database refused something read from it (SQLSTATE class 22/23: a byte sequence it cannot store,
+ * say). Either would end every delivery the same way. Undefined for anything else, which is retried.
+ */
+function fileFailure(err: unknown): string | undefined {
+  if (err instanceof FileRejectedError) return err.message;
+  if (classifyError(err) !== 'data') return undefined;
+  return `the database refused what was read from the file (SQLSTATE ${sqlState(err)}): ${(err as Error).message}`;
 }
 
 /**
@@ -286,6 +299,13 @@ export function checkFile(dataset: Dataset, plan: FilePlan, size: number): strin
 
 /** The file's columns (a CSV header, a Parquet schema) against the dataset's fields. */
 function checkColumns(dataset: Dataset, columns: string[], where: 'header' | 'Parquet schema'): string[] {
+  const nul = columns.findIndex((c) => c.includes('\u0000'));
+  if (nul >= 0) {
+    // Postgres text cannot hold NUL: such a name could be neither matched nor stored as the file's columns.
+    throw new FileRejectedError(
+      `${where} column ${nul + 1} ("${withoutNul(columns[nul] as string)}") contains a NUL byte; remove it and drop the file again`,
+    );
+  }
   const seen = new Map<string, number>();
   columns.forEach((c, i) => {
     const first = seen.get(c);

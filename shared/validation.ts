@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import type { Dataset } from './dataset.ts';
+import { errorMessage } from './errors.ts';
 import { isoInstant } from './iso-time.ts';
 import type { ParsedRecord, RecordCursor } from './parsing.ts';
 
@@ -23,8 +24,28 @@ export interface Validated {
 
 function describe(value: unknown): string {
   if (value === undefined) return 'no value';
-  const text = typeof value === 'string' ? value : JSON.stringify(value);
+  let text: string;
+  try {
+    // JSON has no BigInt (a Parquet INT64), and some values it cannot write at all.
+    text =
+      typeof value === 'string' || typeof value === 'bigint'
+        ? String(value)
+        : (JSON.stringify(value, jsonBigint) ?? String(value));
+  } catch {
+    text = Object.prototype.toString.call(value);
+  }
   return JSON.stringify(text.length > 60 ? `${text.slice(0, 57)}...` : text);
+}
+
+const jsonBigint = (_key: string, v: unknown) => (typeof v === 'bigint' ? v.toString() : v);
+
+/**
+ * The reject for a record the schema threw on instead of answering (a transform or refinement that
+ * throws): the error belongs to that record, and must not fail its neighbours' chunk.
+ */
+function thrownReject(record: { line: number; raw: string }, err: unknown): Reject {
+  const reason = `the schema threw while checking the record: ${errorMessage(err)}`;
+  return { line: record.line, column: null, reason, raw: record.raw };
 }
 
 /** zod's wording for coerced values ("expected date, received Date") says little to whoever fixes the file. */
@@ -77,7 +98,13 @@ export function validateRecords(dataset: Dataset, records: ParsedRecord[]): Vali
       continue;
     }
     const input = withNulls(record.fields, dataset.nullValues);
-    const result = dataset.schema.safeParse(input);
+    let result: ReturnType<typeof dataset.schema.safeParse>;
+    try {
+      result = dataset.schema.safeParse(input);
+    } catch (err) {
+      rejects.push(thrownReject(record, err));
+      continue;
+    }
     if (result.success) rows.push({ line: record.line, raw: record.raw, values: result.data });
     else rejects.push(rejectFor(record, input, result.error.issues[0] as z.core.$ZodIssue));
   }
@@ -140,6 +167,17 @@ export function plainFields(dataset: Dataset): z.core.$ZodType[] | undefined {
  * exactly as `validateRecords` words it. Other schemas take the object way for every record.
  */
 export function rowValidator(dataset: Dataset, columns: string[] | undefined, width: number): RowCheck {
+  const check = fieldValidator(dataset, columns, width);
+  return (record) => {
+    try {
+      return check(record);
+    } catch (err) {
+      return thrownReject({ line: record.line, raw: record.raw() }, err);
+    }
+  };
+}
+
+function fieldValidator(dataset: Dataset, columns: string[] | undefined, width: number): RowCheck {
   const names = dataset.fields;
   const objectWay = (record: RecordCursor): unknown[] | Reject => {
     let fields = record.fields ?? {};

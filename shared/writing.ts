@@ -2,7 +2,7 @@ import { type Kysely, type RawBuilder, sql, type Transaction } from 'kysely';
 import { copyField, copyIn, copySupported } from './copy.ts';
 import type { Dataset } from './dataset.ts';
 import type { Database } from './db/schema.ts';
-import { classifyError, FileRejectedError } from './errors.ts';
+import { classifyError, errorMessage, FileRejectedError } from './errors.ts';
 import type { Reject, ValidRow } from './validation.ts';
 
 export interface WriteCounts {
@@ -71,6 +71,34 @@ export function toText(value: unknown): string | null {
   if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean')
     return String(value);
   return JSON.stringify(value);
+}
+
+/** Why a value cannot be written as text: an object JSON cannot hold (a BigInt inside, a cycle), an invalid Date. */
+export function unwritableReason(err: unknown): string {
+  return `value cannot be written: ${errorMessage(err)}`;
+}
+
+/**
+ * Rows whose values can all be written, in order; each other row becomes a reject naming the field.
+ * Only objects can fail (`toText` of a string, number or boolean cannot), so only they are tried.
+ */
+function writable(plan: Plan, rows: ValidRow[], rejects: Reject[]): ValidRow[] {
+  const out: ValidRow[] = [];
+  for (const row of rows) {
+    const bad = plan.fields.find((f) => {
+      const v = row.values[f];
+      if (v === null || typeof v !== 'object') return false;
+      try {
+        toText(v);
+        return false;
+      } catch (err) {
+        rejects.push({ line: row.line, column: f, reason: unwritableReason(err), raw: row.raw });
+        return true;
+      }
+    });
+    if (bad === undefined) out.push(row);
+  }
+  return out;
 }
 
 interface Plan {
@@ -161,7 +189,7 @@ export async function writeRows(
 ): Promise<WriteResult> {
   const plan = await planFor(trx, dataset);
   const result: WriteResult = { inserted: 0, updated: 0, rejects: [] };
-  const unique = lastPerKey(plan, rows);
+  const unique = lastPerKey(plan, writable(plan, rows, result.rejects));
   if (unique.length === 0) return result;
   if ((await copySupported(trx)) && (await writeByCopy(trx, plan, unique, result))) return result;
   await writeStatements(trx, plan, unique, result);
@@ -184,9 +212,12 @@ export async function writeRowStream(
   const copy = await copySupported(trx);
   if (copy && !plan.upsert) {
     const pass = stream();
-    const inserted = await copyPass(trx, plan, pass);
-    if (inserted !== undefined)
-      return { inserted, updated: 0, rejects: [], rows: pass.rows, invalid: pass.rejects };
+    const unwritable: Reject[] = [];
+    const inserted = await copyPass(trx, plan, pass, unwritable);
+    if (inserted !== undefined) {
+      const invalid = mergeByLine(pass.rejects, unwritable);
+      return { inserted, updated: 0, rejects: [], rows: pass.rows - unwritable.length, invalid };
+    }
   }
   const pass = stream();
   const rows: ValidRow[] = [];
@@ -195,13 +226,20 @@ export async function writeRowStream(
     for (let f = 0; f < plan.fields.length; f++) named[plan.fields[f] as string] = values[f];
     rows.push({ line: pass.line, raw: pass.raw(), values: named });
   }
+  const unwritable: Reject[] = [];
   const result: WriteResult = { inserted: 0, updated: 0, rejects: [] };
-  const unique = lastPerKey(plan, rows);
+  const valid = writable(plan, rows, unwritable);
+  const unique = lastPerKey(plan, valid);
   // An insert here had its COPY refused already: straight to the statements that isolate the row.
   if (unique.length > 0 && !(copy && plan.upsert && (await writeByCopy(trx, plan, unique, result)))) {
     await writeStatements(trx, plan, unique, result);
   }
-  return { ...result, rows: rows.length, invalid: pass.rejects };
+  return { ...result, rows: valid.length, invalid: mergeByLine(pass.rejects, unwritable) };
+}
+
+/** Two lists of rejects, each in line order, as one in line order. */
+function mergeByLine(a: Reject[], b: Reject[]): Reject[] {
+  return b.length === 0 ? a : [...a, ...b].sort((x, y) => x.line - y.line);
 }
 
 async function writeStatements(trx: Transaction<Database>, plan: Plan, rows: ValidRow[], into: WriteResult) {
@@ -211,12 +249,17 @@ async function writeStatements(trx: Transaction<Database>, plan: Plan, rows: Val
 }
 
 /** One pass into `copy … from stdin` under a savepoint: the rows copied, or undefined (nothing written) when the database refused a row's values. */
-async function copyPass(trx: Transaction<Database>, plan: Plan, pass: RowPass): Promise<number | undefined> {
+async function copyPass(
+  trx: Transaction<Database>,
+  plan: Plan,
+  pass: RowPass,
+  unwritable: Reject[],
+): Promise<number | undefined> {
   const columns = sql.join(plan.columns.map((c) => sql.id(c)));
   await sql`savepoint dropload_copy`.execute(trx);
   try {
     const copy = sql`copy ${sql.table(plan.table)} (${columns}) from stdin`.compile(trx).sql;
-    const copied = await copyIn(trx, copy, copyLines(plan.fields.length, pass));
+    const copied = await copyIn(trx, copy, copyLines(plan.fields, pass, unwritable));
     await sql`release savepoint dropload_copy`.execute(trx);
     return copied;
   } catch (err) {
@@ -230,13 +273,30 @@ async function copyPass(trx: Transaction<Database>, plan: Plan, pass: RowPass): 
 /** Rows per piece of COPY data: the text of one piece is in memory at a time, not the whole chunk's. */
 const COPY_PIECE_ROWS = 1000;
 
-/** COPY text-format lines of the rows a pass reads (values in the plan's column order), in pieces. */
-export function* copyLines(width: number, pass: RowPass): Generator<string> {
+/**
+ * COPY text-format lines of the rows a pass reads (values in the order of `fields`), in pieces. A row
+ * with a value that cannot be written is left out and added to `unwritable`: it is that row's fault,
+ * and its chunk's other rows load.
+ */
+export function* copyLines(
+  fields: readonly string[],
+  pass: RowPass,
+  unwritable: Reject[],
+): Generator<string> {
+  const width = fields.length;
   let piece = '';
   let n = 0;
   for (let values = pass.next(); values !== undefined; values = pass.next()) {
-    let line = copyField(values[0]);
-    for (let f = 1; f < width; f++) line += `\t${copyField(values[f])}`;
+    let line: string;
+    let f = 0;
+    try {
+      line = copyField(values[0]);
+      for (f = 1; f < width; f++) line += `\t${copyField(values[f])}`;
+    } catch (err) {
+      const reason = unwritableReason(err);
+      unwritable.push({ line: pass.line, column: fields[f] ?? null, reason, raw: pass.raw() });
+      continue;
+    }
     piece += `${line}\n`;
     if (++n === COPY_PIECE_ROWS) {
       yield piece;

@@ -1,9 +1,11 @@
 import { App, Stack } from 'aws-cdk-lib';
 import { Queue } from 'aws-cdk-lib/aws-sqs';
 import { describe, expect, it } from 'vitest';
+import { buildApp } from '../../infra/build.ts';
 import { normalizePrefixes, readDeployConfig } from '../../infra/config.ts';
 import { nagPacks } from '../../infra/nag.ts';
-import { EXISTING_CONTEXT } from './helpers.ts';
+import { ConfigError } from '../../shared/errors.ts';
+import { EXISTING_CONTEXT, LOCAL_CONTEXT } from './helpers.ts';
 
 const read = (context: Record<string, unknown>) => readDeployConfig(new App({ context }).node);
 
@@ -71,8 +73,20 @@ describe('dataset prefixes', () => {
   });
 
   it('refuses prefixes that overlap the areas the pipeline writes', () => {
-    expect(() => normalizePrefixes(['reports/x/'])).toThrow(/reserved "reports\/"/);
-    expect(() => normalizePrefixes(['rej'])).toThrow(/reserved "rejected\/"/);
+    expect(() => normalizePrefixes(['reports/x/'])).toThrow(/overlaps "reports\/"/);
+    expect(() => normalizePrefixes(['rej'])).toThrow(/overlaps "rejected\/"/);
+    expect(() => normalizePrefixes(['.dropload/expanded/'])).toThrow(/overlaps "\.dropload\/"/);
+  });
+
+  it('synth refuses a config module whose dataset prefix is where dropload writes, naming the dataset', async () => {
+    const attempt = buildApp({
+      nag: false,
+      context: { ...LOCAL_CONTEXT, config: 'test/infra/fixtures/reserved-prefix.config.ts' },
+    });
+    await expect(attempt).rejects.toThrow(ConfigError);
+    await expect(attempt).rejects.toThrow(
+      'dataset "inside_dropload": prefix ".dropload/" overlaps ".dropload/", where dropload writes (reserved: reports/, rejected/, .dropload/); choose another prefix',
+    );
   });
 });
 

@@ -74,6 +74,15 @@ describe('checkFile', () => {
     expect(checkFile(orders, await planFor(bytes), bytes.length)).toEqual(['id', 'amount', 'currency']);
   });
 
+  it('rejects a header column with a NUL byte, naming it (Postgres cannot store it)', async () => {
+    expect(await rejection('id,amount,currency,no\u0000te\n1,2,EUR,x\n')).toBe(
+      'header column 4 ("no\uFFFDte") contains a NUL byte; remove it and drop the file again',
+    );
+    expect(await rejection('i\u0000d,amount,currency\n')).toBe(
+      'header column 1 ("i\uFFFDd") contains a NUL byte; remove it and drop the file again',
+    );
+  });
+
   it('rejects an empty file', async () => {
     expect(await rejection('')).toBe('file is empty (0 bytes)');
     expect(await rejection('', events)).toBe('file is empty (0 bytes)');

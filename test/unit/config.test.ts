@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { EXPANDED_PREFIX, REPORT_PREFIX, RESERVED_PREFIXES } from '../../shared/bucket-layout.ts';
 import { resolveConfig } from '../../shared/config.ts';
 import {
   type Dataset,
@@ -110,6 +111,27 @@ describe('resolveConfig', () => {
     ).toBe('config: prefix "in/" is used by two datasets');
     expect(configError({ datasets: [base, { ...base, name: 'b', prefix: 'incoming/orders/' }] })).toBe(
       'config: prefix "incoming/orders/" is used by two datasets',
+    );
+  });
+
+  it('refuses a dataset prefix equal to, inside or containing a prefix dropload writes to', () => {
+    const refused = (prefix: string, reserved: string) =>
+      `config: dataset "orders": prefix "${prefix}" overlaps "${reserved}", where dropload writes (reserved: ${RESERVED_PREFIXES.join(', ')}); choose another prefix`;
+    for (const [prefix, reserved] of [
+      ['reports/', 'reports/'],
+      ['reports/incoming/orders/', 'reports/'],
+      ['.dropload/', '.dropload/'],
+      ['.dropload/expanded/', '.dropload/'],
+      ['rejected/x/', 'rejected/'],
+    ] as const) {
+      expect(configError({ datasets: [{ ...base, prefix }] })).toBe(refused(prefix, reserved));
+    }
+    // Every prefix the code writes under is in the list.
+    for (const written of [REPORT_PREFIX, EXPANDED_PREFIX]) {
+      expect(RESERVED_PREFIXES.some((r) => written.startsWith(r))).toBe(true);
+    }
+    expect(resolveConfig({ datasets: [{ ...base, prefix: 'reportsx/' }] }).datasets[0]?.prefix).toBe(
+      'reportsx/',
     );
   });
 

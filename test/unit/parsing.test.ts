@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { type ParseOptions, parseChunk, parseHeader, parseText } from '../../shared/parsing.ts';
+import {
+  MAX_NESTING_DEPTH,
+  nestingDepth,
+  type ParseOptions,
+  parseChunk,
+  parseHeader,
+  parseText,
+} from '../../shared/parsing.ts';
 import { bytesOf, utf8 } from './helpers.ts';
 
 const csv = (columns: string[], firstLine = 2): ParseOptions => ({
@@ -176,6 +183,35 @@ describe('parseText (NDJSON)', () => {
     expect(parseText('{"a":null}\n', ndjson())).toEqual([
       { line: 1, raw: '{"a":null}', fields: { a: null } },
     ]);
+  });
+
+  it('rejects a record nested deeper than the limit as that record, at any depth, and reads its neighbours', () => {
+    const deep = (n: number) => `{"a":${'['.repeat(n - 1)}${']'.repeat(n - 1)}}`;
+    const lines = ['{"a":1}', deep(MAX_NESTING_DEPTH), deep(MAX_NESTING_DEPTH + 1), deep(100_000), '{"b":2}'];
+    const records = parseText(lines.join('\n'), ndjson());
+    expect(records.map((r) => [r.line, r.error?.reason ?? 'ok'])).toEqual([
+      [1, 'ok'],
+      [2, 'ok'],
+      [
+        3,
+        `record is nested ${MAX_NESTING_DEPTH + 1} levels deep, over the limit of ${MAX_NESTING_DEPTH} levels`,
+      ],
+      [4, `record is nested 100000 levels deep, over the limit of ${MAX_NESTING_DEPTH} levels`],
+      [5, 'ok'],
+    ]);
+  });
+});
+
+describe('nestingDepth', () => {
+  it('counts objects and arrays, the value itself as level 1, without recursion', () => {
+    expect(nestingDepth(1)).toBe(0);
+    expect(nestingDepth({})).toBe(1);
+    expect(nestingDepth({ a: [1, { b: [] }], c: 'x' })).toBe(4);
+    expect(nestingDepth(JSON.parse(`${'['.repeat(1_000_000)}${']'.repeat(1_000_000)}`))).toBe(1_000_000);
+  });
+
+  it('stops at the first level past stopAbove', () => {
+    expect(nestingDepth([[[[[]]]]], 2)).toBe(3);
   });
 });
 

@@ -5,6 +5,7 @@ import { type DatasetDefinition, resolveDataset } from '../../shared/dataset.ts'
 import { bigintText, decimal, integer, timestamp } from '../../shared/fields.ts';
 import { type ParsedRecord, parseChunk, type RecordCursor, textCursor } from '../../shared/parsing.ts';
 import { plainFields, type Reject, rowValidator, validateRecords } from '../../shared/validation.ts';
+import { copyLines } from '../../shared/writing.ts';
 import { utf8 } from './helpers.ts';
 
 // The column-wise validator must be indistinguishable from `validateRecords` (zod's object safeParse on a
@@ -323,3 +324,60 @@ function* parseAll(text: string, options: Parameters<typeof textCursor>[1]): Gen
       };
   }
 }
+
+describe('a record the schema throws on, or whose value cannot be written', () => {
+  const meta = z.string().transform((s) => {
+    if (s === 'boom') throw new Error('the transform blew up');
+    return s === 'bigint' ? { n: 1n } : { s };
+  });
+  const d = resolveDataset({
+    name: 'meta',
+    format: 'csv',
+    table: 'meta',
+    schema: z.object({ id: z.coerce.number(), meta }),
+  });
+  const options = { format: 'csv' as const, delimiter: ',', columns: ['id', 'meta'], firstLine: 2 };
+  const thrown = {
+    line: 3,
+    column: null,
+    reason: 'the schema threw while checking the record: Error: the transform blew up',
+    raw: '2,boom',
+  };
+
+  it('becomes a reject of that record, the same way on both validators', () => {
+    const text = '1,ok\n2,boom\n3,ok\n';
+    const pass = chunkRows(d, utf8(text), options)();
+    const ids: unknown[] = [];
+    for (let v = pass.next(); v; v = pass.next()) ids.push(v[0]);
+    expect(ids).toEqual([1, 3]);
+    expect(pass.rejects).toEqual([thrown]);
+    expect(validateRecords(d, [...parseAll(text, options)]).rejects).toEqual([thrown]);
+  });
+
+  it('COPY formatting leaves out a row it cannot write and rejects it, naming the field', () => {
+    const pass = chunkRows(d, utf8('1,ok\n2,bigint\n3,ok\n'), options)();
+    const unwritable: Reject[] = [];
+    expect([...copyLines(d.fields, pass, unwritable)].join('')).toBe('1\t{"s":"ok"}\n3\t{"s":"ok"}\n');
+    expect(unwritable).toEqual([
+      {
+        line: 3,
+        column: 'meta',
+        reason: 'value cannot be written: TypeError: Do not know how to serialize a BigInt',
+        raw: '2,bigint',
+      },
+    ]);
+  });
+
+  it('a failed value in the "got …" of a reject is described, not thrown (a BigInt, say)', () => {
+    const strict = resolveDataset({
+      name: 'strict',
+      format: 'ndjson',
+      table: 'strict',
+      schema: z.object({ id: z.string() }),
+    });
+    const rejects = validateRecords(strict, [{ line: 1, raw: '{}', fields: { id: 12n } }]).rejects;
+    expect(rejects.map((r) => r.reason)).toEqual([
+      'Invalid input: expected string, received bigint (got "12")',
+    ]);
+  });
+});

@@ -1,0 +1,288 @@
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetQueueAttributesCommand, GetQueueUrlCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { type Kysely, sql } from 'kysely';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startLocalStack } from '../../cli/local-stack.ts';
+import { resolveConfig } from '../../shared/config.ts';
+import { createDb, createPool } from '../../shared/db/connection.ts';
+import type { Database } from '../../shared/db/schema.ts';
+import devConfig, { DEV_ROWS_TABLE } from '../support/dev.config.ts';
+import { resetDatabase } from '../support/pipeline.ts';
+
+/**
+ * `dropload dev` as an operator runs it, in a child process: it listens on loopback only, prints no
+ * secret, and keeps its embedded state on disk, so kill -9 and a restart end with the file loaded
+ * exactly once (issue 10, items 9 and 10). Run on Postgres (DATABASE_URL) and on the embedded PGlite.
+ */
+
+const CONFIG = 'test/support/dev.config.ts';
+const NODE = path.resolve('node_modules/.bin/node');
+const BUCKET = 'dropload-local';
+const postgres = process.env.DATABASE_URL;
+
+/** The environment a child gets: this one, minus the endpoint, with `env` applied (undefined removes). */
+function childEnv(env: Record<string, string | undefined>): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries({ ...process.env, AWS_ENDPOINT_URL: undefined, ...env })) {
+    if (v !== undefined) out[k] = v;
+  }
+  return out;
+}
+
+interface Dev {
+  child: ChildProcess;
+  output(): string;
+  /** Resolves once the output contains `text` (fails after `ms`, or if `dev` exits first). */
+  waitFor(text: string, ms?: number): Promise<void>;
+  exited: Promise<number | null>;
+}
+
+const running: Dev[] = [];
+
+function startDev(args: string[], env: Record<string, string | undefined>): Dev {
+  const child = spawn(NODE, ['cli/dropload.ts', '--config', CONFIG, 'dev', ...args], {
+    env: childEnv(env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let text = '';
+  child.stdout?.on('data', (d: Buffer) => {
+    text += d.toString();
+  });
+  child.stderr?.on('data', (d: Buffer) => {
+    text += d.toString();
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const waitFor = async (wanted: string, ms = 120_000) => {
+    const deadline = Date.now() + ms;
+    while (!text.includes(wanted)) {
+      if (child.exitCode !== null || child.signalCode !== null)
+        throw new Error(`dev exited before printing "${wanted}":\n${text}`);
+      if (Date.now() > deadline) throw new Error(`dev did not print "${wanted}" in ${ms} ms:\n${text}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  const dev = { child, output: () => text, waitFor, exited };
+  running.push(dev);
+  return dev;
+}
+
+async function stopDev(dev: Dev, signal: NodeJS.Signals): Promise<void> {
+  if (dev.child.exitCode === null && dev.child.signalCode === null) dev.child.kill(signal);
+  await dev.exited;
+}
+
+afterEach(async () => {
+  for (const dev of running.splice(0)) await stopDev(dev, 'SIGKILL');
+});
+
+/** A port p with p + 1 free too (`dev` puts its database on the next port). */
+async function freePortPair(): Promise<number> {
+  const tryListen = (port: number) =>
+    new Promise<number | undefined>((resolve) => {
+      const server = net.createServer();
+      server.once('error', () => resolve(undefined));
+      server.listen(port, '127.0.0.1', () => {
+        const bound = (server.address() as net.AddressInfo).port;
+        server.close(() => resolve(bound));
+      });
+    });
+  for (let i = 0; i < 50; i++) {
+    const port = await tryListen(0);
+    if (port !== undefined && port < 65535 && (await tryListen(port + 1)) !== undefined) return port;
+  }
+  throw new Error('no two free ports in a row');
+}
+
+/** The addresses the sockets listening on `port` are bound to, as the kernel lists them. */
+function listeningAddresses(port: number): string[] {
+  const out: string[] = [];
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    const lines = readFileSync(file, 'utf8').trim().split('\n').slice(1);
+    for (const line of lines) {
+      const [, local = '', , state] = line.trim().split(/\s+/);
+      const [address = '', portHex = ''] = local.split(':');
+      if (state !== '0A' || Number.parseInt(portHex, 16) !== port) continue; // 0A: LISTEN
+      out.push(address.length === 8 ? ipv4(address) : `ipv6 ${address}`);
+    }
+  }
+  return out;
+}
+
+/** /proc/net/tcp writes an IPv4 address as one little-endian hex word: 0100007F is 127.0.0.1. */
+const ipv4 = (hex: string) => [6, 4, 2, 0].map((i) => Number.parseInt(hex.slice(i, i + 2), 16)).join('.');
+
+const portOf = (url: string) => Number(new URL(url).port);
+
+describe('dropload dev: loopback only, no secrets printed', () => {
+  it('the embedded S3/SQS emulator and Postgres listen on 127.0.0.1 only', async () => {
+    const stack = await startLocalStack({
+      config: resolveConfig(devConfig, CONFIG),
+      env: { AWS_ENDPOINT_URL: undefined, DATABASE_URL: undefined },
+    });
+    try {
+      expect(stack.embedded).toEqual({ emulator: true, database: true });
+      expect(listeningAddresses(portOf(stack.endpoint))).toEqual(['127.0.0.1']);
+      expect(listeningAddresses(portOf(stack.databaseUrl))).toEqual(['127.0.0.1']);
+    } finally {
+      await stack.stop();
+    }
+  });
+
+  it("prints no password: a DATABASE_URL's is shown as ****", async () => {
+    const secret = 'S3cr3t-pw';
+    let url: URL;
+    let stopEmbedded = async () => {};
+    if (postgres) {
+      await resetDatabase([DEV_ROWS_TABLE]);
+      url = new URL(postgres);
+    } else {
+      // No Postgres here: a PGlite of the test's own stands in for "a database with a password".
+      const { PGlite } = await import('@electric-sql/pglite');
+      const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
+      const db = await PGlite.create();
+      const server = new PGLiteSocketServer({ db, port: 0, host: '127.0.0.1', maxConnections: 2 });
+      await server.start();
+      url = new URL(`postgres://postgres@${server.getServerConn()}/postgres`);
+      stopEmbedded = async () => {
+        await server.stop();
+        await db.close();
+      };
+    }
+    url.password = secret;
+    const stateDir = await mkdtemp(path.join(tmpdir(), 'dropload-dev-'));
+    try {
+      const port = await freePortPair();
+      const dev = startDev(['--port', String(port), '--state-dir', stateDir], {
+        DATABASE_URL: url.toString(),
+        DROPLOAD_DB_POOL_MAX: '1',
+      });
+      await dev.waitFor('status --watch');
+      await stopDev(dev, 'SIGTERM');
+      expect(dev.output()).toContain(`postgres:****@${url.host}`);
+      expect(dev.output()).not.toContain(secret);
+    } finally {
+      await stopEmbedded();
+      await rm(stateDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('dropload dev keeps its state: kill -9 mid-file, restart, the file ends exact', () => {
+  it('resumes the unfinished file on restart; backfill --resume then finds it finished', {
+    timeout: 300_000,
+  }, async () => {
+    if (postgres) await resetDatabase([DEV_ROWS_TABLE]);
+    const stateDir = await mkdtemp(path.join(tmpdir(), 'dropload-dev-'));
+    const port = await freePortPair();
+    const endpoint = `http://127.0.0.1:${port}`;
+    const databaseUrl = postgres ?? `postgres://postgres@127.0.0.1:${port + 1}/postgres`;
+    const env = { DATABASE_URL: postgres };
+    const args = ['--port', String(port), '--state-dir', stateDir];
+    const rows = 40_000;
+    const lines = ['id,label'];
+    for (let i = 1; i <= rows; i++) lines.push(`${i},row ${i} ${'x'.repeat(30)}`);
+    const key = 'incoming/rows/big.csv';
+    let db: Kysely<Database> | undefined;
+    const ledger = () => {
+      db ??= createDb(createPool({ connectionString: databaseUrl, poolMax: 1 }));
+      return db;
+    };
+    const forget = async () => {
+      await db?.destroy().catch(() => {});
+      db = undefined;
+    };
+    const fileRow = () =>
+      ledger()
+        .selectFrom('dropload.file')
+        .select(['state', 'chunks_done', 'chunk_count', 'rows_read', 'rows_inserted', 'rows_rejected'])
+        .where('key', '=', key)
+        .executeTakeFirst();
+    try {
+      const first = startDev(args, env);
+      await first.waitFor('status --watch');
+      const clients = { endpoint, region: 'us-east-1', forcePathStyle: true };
+      const credentials = { accessKeyId: 'test', secretAccessKey: 'test' };
+      const s3 = new S3Client({ ...clients, credentials });
+      await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: `${lines.join('\n')}\n` }));
+      // Stop it the hard way once some chunks, not all, have loaded.
+      let before: Awaited<ReturnType<typeof fileRow>>;
+      for (;;) {
+        before = await fileRow();
+        if (before && before.chunks_done > 0) break;
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      await stopDev(first, 'SIGKILL');
+      await forget();
+      expect(before?.state).toBe('loading');
+      expect(before?.chunks_done).toBeLessThan(before?.chunk_count ?? 0);
+
+      const second = startDev(args, env);
+      await second.waitFor(`resumed s3://${BUCKET}/${key}`);
+      let after: Awaited<ReturnType<typeof fileRow>>;
+      for (let i = 0; ; i++) {
+        after = await fileRow().catch(() => undefined);
+        if (after?.state === 'loaded' || i > 2400) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(after).toEqual({
+        state: 'loaded',
+        chunks_done: before?.chunk_count,
+        chunk_count: before?.chunk_count,
+        rows_read: rows,
+        rows_inserted: rows,
+        rows_rejected: 0,
+      });
+      const table = await sql<{ n: number; sum: string }>`
+          select count(*)::int as n, sum(id)::text as sum from ${sql.table(DEV_ROWS_TABLE)}`.execute(
+        ledger(),
+      );
+      expect(table.rows[0]).toEqual({ n: rows, sum: String((rows * (rows + 1)) / 2) });
+      const chunkStates = await sql<{ state: string; n: number }>`
+        select c.state, count(*)::int as n from dropload.chunk c join dropload.file f on f.id = c.file_id
+        where f.key = ${key} group by c.state`.execute(ledger());
+      expect(chunkStates.rows).toEqual([{ state: 'loaded', n: before?.chunk_count }]);
+      const sqs = new SQSClient({ ...clients, credentials });
+      const dlq = await sqs.send(new GetQueueUrlCommand({ QueueName: 'dropload-chunks-dlq' }));
+      const depth = await sqs.send(
+        new GetQueueAttributesCommand({
+          QueueUrl: dlq.QueueUrl,
+          AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+        }),
+      );
+      expect(depth.Attributes).toEqual({
+        ApproximateNumberOfMessages: '0',
+        ApproximateNumberOfMessagesNotVisible: '0',
+      });
+
+      // The README's recovery command, against the restarted stack: the object and its ledger entry
+      // are both there, and the file is finished, so nothing is enqueued.
+      const backfilled = await promisify(execFile)(
+        NODE,
+        ['cli/dropload.ts', '--config', CONFIG, 'backfill', '--resume'],
+        {
+          env: childEnv({
+            AWS_ENDPOINT_URL: endpoint,
+            AWS_ACCESS_KEY_ID: 'test',
+            AWS_SECRET_ACCESS_KEY: 'test',
+            AWS_REGION: 'us-east-1',
+            DATABASE_URL: databaseUrl,
+          }),
+        },
+      );
+      expect(backfilled.stdout).toMatch(new RegExp(`^skipped \\(seen\\)\\s+s3://${BUCKET}/${key} `, 'm'));
+      await forget();
+      await stopDev(second, 'SIGTERM');
+      expect(await second.exited).toBe(0);
+    } finally {
+      await forget();
+      await rm(stateDir, { recursive: true, force: true });
+    }
+  });
+});
