@@ -47,7 +47,7 @@ export async function insertOrphans(
         now() + make_interval(secs => ${waitSeconds})
       from unnest(${batch.map((o) => String(o.unit.chunkIdx))}::int[], ${batch.map((o) => String(o.unit.line))}::bigint[],
         ${batch.map((o) => o.target.table)}::text[], ${batch.map((o) => JSON.stringify(encodeRow(o.target, o.row)))}::text[],
-        ${batch.map((o) => o.missing)}::text[], ${batch.map((o) => withoutNul(o.unit.raw))}::text[])
+        ${batch.map((o) => withoutNul(o.missing))}::text[], ${batch.map((o) => withoutNul(o.unit.raw))}::text[])
         as u(chunk_idx, line, target, row, missing, raw)`.execute(trx);
   }
 }

@@ -288,11 +288,18 @@ export function* copyLines(
   let n = 0;
   for (let values = pass.next(); values !== undefined; values = pass.next()) {
     let line: string;
-    let f = 0;
     try {
-      line = copyField(values[0]);
-      for (f = 1; f < width; f++) line += `\t${copyField(values[f])}`;
+      line = copyLine(values, width);
     } catch (err) {
+      // Rare: which field it was is found again, off the hot path.
+      const f = values.findIndex((v) => {
+        try {
+          copyField(v);
+          return false;
+        } catch {
+          return true;
+        }
+      });
       const reason = unwritableReason(err);
       unwritable.push({ line: pass.line, column: fields[f] ?? null, reason, raw: pass.raw() });
       continue;
@@ -305,6 +312,13 @@ export function* copyLines(
     }
   }
   if (piece !== '') yield piece;
+}
+
+/** One row's values as a COPY text-format line, without its newline. */
+function copyLine(values: unknown[], width: number): string {
+  let line = copyField(values[0]);
+  for (let f = 1; f < width; f++) line += `\t${copyField(values[f])}`;
+  return line;
 }
 
 /** COPY text-format lines for `rows`, in the plan's column order. */
