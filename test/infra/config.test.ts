@@ -29,7 +29,7 @@ describe('deploy configuration (CDK context)', () => {
 
   it('names every missing key for database=existing', () => {
     expect(() => read({ database: 'existing' })).toThrow(
-      /"existingDbSecretArn" is missing[\s\S]*"vpcId" is missing[\s\S]*"subnetIds" is missing[\s\S]*"securityGroupId" is missing/,
+      /"existingDbSecretArn" is missing[\s\S]*"existingLoaderSecretArn" is missing[\s\S]*"vpcId" is missing[\s\S]*"subnetIds" is missing[\s\S]*"securityGroupId" is missing/,
     );
   });
 
