@@ -55,6 +55,25 @@ describe('deploy configuration (CDK context)', () => {
     );
   });
 
+  it('takes an optional loader URL for database=local, and checks it', () => {
+    const local = { database: 'local', databaseUrl: 'postgres://postgres:pw@postgres:5432/postgres' };
+    expect(read(local)).not.toHaveProperty('loaderDatabaseUrl', expect.anything());
+    expect(read({ ...local, loaderDatabaseUrl: '' })).not.toHaveProperty(
+      'loaderDatabaseUrl',
+      expect.anything(),
+    );
+    expect(() => read({ ...local, loaderDatabaseUrl: 'http://x' })).toThrow(/"loaderDatabaseUrl" is invalid/);
+  });
+
+  it('rejects a partial loader secret ARN for database=existing', () => {
+    expect(() =>
+      read({
+        ...EXISTING_CONTEXT,
+        existingLoaderSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:loader',
+      }),
+    ).toThrow(/"existingLoaderSecretArn" is invalid .*complete secret ARN/);
+  });
+
   it('rejects an unknown database mode', () => {
     expect(() => read({ database: 'aurora' })).toThrow(/"database" is invalid/);
   });
