@@ -206,6 +206,9 @@ export class DroploadStack extends Stack {
     );
 
     const migrations = new Migrations(this, 'Migrations', { migrate: this.migrate, after: [this.database] });
+    // Split and load log in as the loader role, which migrate creates: on a first deploy, and on the update
+    // that moves a stack to its own loader role, they must not start (nor switch) before it exists.
+    for (const fn of [this.split, this.load]) fn.node.addDependency(migrations.trigger);
     if (this.database.rotation) {
       new CredentialRotation(this, 'Rotation', { target: this.database.rotation, after: migrations.trigger });
     }

@@ -314,6 +314,18 @@ describe('database credentials (least privilege)', () => {
     expect(read).toEqual(expect.arrayContaining([{ Ref: master }, { Ref: loader }]));
   });
 
+  it('split and load (and their event sources) wait for the migrate run that creates the loader role', () => {
+    const all = template.toJSON().Resources as Record<string, { DependsOn?: string | string[] }>;
+    const ids = Object.keys(all).filter((id) => /^(Split|Load)Handler/.test(id));
+    expect(ids.length).toBeGreaterThanOrEqual(4);
+    for (const id of ids) {
+      expect(
+        [all[id]?.DependsOn ?? []].flat().some((d) => /^MigrationsRun/.test(d)),
+        id,
+      ).toBe(true);
+    }
+  });
+
   it('the loader secret names user dropload_loader and database dropload, and is attached to the instance', () => {
     const { loader } = databaseSecrets(template);
     const attachment = resourcesOfType(template, 'AWS::SecretsManager::SecretTargetAttachment')[loader];
