@@ -17,7 +17,7 @@ import type { Database } from '../../shared/db/schema.ts';
 import { ConfigError } from '../../shared/errors.ts';
 import { integer } from '../../shared/fields.ts';
 import { ensureStage } from '../../shared/publish.ts';
-import { startTestPipeline, type TestPipeline } from '../support/pipeline.ts';
+import { resetDatabase, startTestPipeline, type TestPipeline } from '../support/pipeline.ts';
 
 // The loader role split and load log in as, on the real server (DATABASE_URL: logins with passwords,
 // a migrator that is no superuser, like RDS's master) or on PGlite (one session: the role is switched
@@ -133,6 +133,9 @@ interface Harness {
 
 async function realServer(base: string): Promise<Harness> {
   const admin = createDb(createPool({ connectionString: base, poolMax: 1 }));
+  // Earlier test files left the ledger behind, owned by the superuser: the migrator must create its own.
+  await resetDatabase(['rt_upserts'], base);
+  await sql`drop schema if exists rt cascade`.execute(admin);
   const migrator = `rt_mig_${suffix}`;
   // Like RDS's master user: owns the database (and so its public schema), may create roles, is no superuser.
   await sql`create role ${sql.id(migrator)} login createrole password ${sql.lit(`mig-${suffix}`)}`.execute(
