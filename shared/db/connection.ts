@@ -64,6 +64,8 @@ export class RenewingPool implements PostgresPool {
   #settings: ConnectionSettings;
   #pool: pg.Pool;
   #renewal: Promise<void> | undefined;
+  /** Replaced pools, ended once no request waits in them (pg-pool never serves the queue of an ended pool). */
+  readonly #retired = new Set<pg.Pool>();
 
   private constructor(source: SettingsSource, settings: ConnectionSettings) {
     this.#source = source;
@@ -89,6 +91,8 @@ export class RenewingPool implements PostgresPool {
     } catch (err) {
       if (!isAuthFailure(err)) throw err;
       await this.#renew(pool);
+    } finally {
+      this.#endRetired();
     }
     try {
       return await this.#pool.connect();
@@ -105,7 +109,9 @@ export class RenewingPool implements PostgresPool {
 
   async end(): Promise<void> {
     await this.#renewal?.catch(() => {});
-    await this.#pool.end();
+    const pools = [...this.#retired, this.#pool];
+    this.#retired.clear();
+    await Promise.all(pools.map((p) => p.end()));
   }
 
   /** One re-read for all the connections that failed on the same pool; a newer pool is simply retried. */
@@ -124,11 +130,22 @@ export class RenewingPool implements PostgresPool {
       settings.ssl === this.#settings.ssl &&
       settings.poolMax === this.#settings.poolMax;
     if (same) return;
-    const old = this.#pool;
+    this.#retired.add(this.#pool);
     this.#settings = settings;
     this.#pool = createPool(settings);
-    // Clients checked out of the old pool finish their transactions; end() closes each as it comes back.
-    old.end().catch(() => {});
+  }
+
+  /**
+   * Ends the replaced pools nothing waits in: clients checked out of them finish their transactions and
+   * are closed as they come back. A request still queued in one gets a connection with the old
+   * credentials, is refused, and comes to the new pool.
+   */
+  #endRetired(): void {
+    for (const pool of this.#retired) {
+      if (pool.waitingCount > 0) continue;
+      this.#retired.delete(pool);
+      pool.end().catch(() => {});
+    }
   }
 }
 

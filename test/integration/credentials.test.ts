@@ -64,8 +64,9 @@ describe.runIf(base)('a pool whose credentials change under it', () => {
       const held = await pool.connect();
       await sql`alter role ${sql.id(before)} rename to ${sql.id(after)}`.execute(admin);
       state.url = urlFor(after);
-      // Two connections refused at once: one read of the secret serves both.
-      expect(await Promise.all([whoAmI(db), whoAmI(db)])).toEqual([after, after]);
+      // Three new connections wanted at once: one gets the free slot and is refused, the others queue in the
+      // old pool behind it. One read of the secret serves all, and none is left waiting in the old pool.
+      expect(await Promise.all([whoAmI(db), whoAmI(db), whoAmI(db)])).toEqual([after, after, after]);
       // The session opened before the change is unaffected (PostgreSQL authenticates only at connect).
       expect((await held.query<{ ok: number }>('select 1 as ok')).rows).toEqual([{ ok: 1 }]);
       held.release();
