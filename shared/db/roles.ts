@@ -1,7 +1,7 @@
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
 import { type Kysely, sql, type Transaction } from 'kysely';
 import type { Dataset } from '../dataset.ts';
-import { ConfigError } from '../errors.ts';
+import { ConfigError, sqlState } from '../errors.ts';
 import { type ConnectionSettings, logsIn } from './connection.ts';
 import { LEDGER_SCHEMA, MIGRATION_TABLES } from './migrate.ts';
 import type { Database } from './schema.ts';
@@ -124,12 +124,21 @@ async function roleExists(db: Kysely<Database>, name: string): Promise<boolean> 
 async function ensureRole(trx: Transaction<Database>, role: LoaderRole, setPassword: boolean): Promise<void> {
   const verifier = sql.lit(scramVerifier(role.password));
   if (!(await roleExists(trx, role.name))) {
-    await sql`create role ${sql.id(role.name)} login nosuperuser nocreatedb nocreaterole noreplication nobypassrls password ${verifier}`.execute(
-      trx,
+    await asAdmin(
+      `create the loader role "${role.name}": give it CREATEROLE, or create that role yourself (LOGIN, with the password of its secret)`,
+      () =>
+        sql`create role ${sql.id(role.name)} login nosuperuser nocreatedb nocreaterole noreplication nobypassrls password ${verifier}`.execute(
+          trx,
+        ),
     );
     return;
   }
-  if (setPassword) await sql`alter role ${sql.id(role.name)} password ${verifier}`.execute(trx);
+  if (setPassword) {
+    await asAdmin(
+      `set the password of the loader role "${role.name}", which does not match its secret: set it yourself, or let the admin manage that role (ADMIN OPTION)`,
+      () => sql`alter role ${sql.id(role.name)} password ${verifier}`.execute(trx),
+    );
+  }
   const { rows } = await sql<Record<(typeof POWERS)[number], boolean>>`
     select ${sql.join(POWERS.map((p) => sql.ref(p)))} from pg_roles where rolname = ${role.name}`.execute(
     trx,
@@ -143,6 +152,18 @@ async function ensureRole(trx: Transaction<Database>, role: LoaderRole, setPassw
   }
 }
 
+/** Runs what the admin user may not be allowed to do, turning "permission denied" into what to do about it. */
+async function asAdmin<T>(what: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (err) {
+    if (sqlState(err) !== '42501') throw err;
+    throw new ConfigError(`the database's admin user may not ${what} (${(err as Error).message})`, {
+      cause: err,
+    });
+  }
+}
+
 /**
  * The ledger: read and write its tables and sequences (also those of later ledger migrations, by default
  * privileges); only read the migrations' bookkeeping. CREATE on the schema because `publish: 'file'`
@@ -153,24 +174,28 @@ async function grantLedger(trx: Transaction<Database>, loader: string): Promise<
   const role = sql.id(loader);
   const schema = sql.id(LEDGER_SCHEMA);
   await sql`grant usage, create on schema ${schema} to ${role}`.execute(trx);
-  await sql`grant select, insert, update, delete on all tables in schema ${schema} to ${role}`.execute(trx);
-  await sql`grant usage, select on all sequences in schema ${schema} to ${role}`.execute(trx);
+  await adoptStageTables(trx, loader);
+  // Table by table, not ON ALL TABLES: the loader's own staging tables are not the admin's to grant on.
+  const { rows } = await sql<{ name: string; kind: string }>`
+    select c.relname as name, c.relkind::text as kind from pg_class c
+    where c.relnamespace = ${LEDGER_SCHEMA}::regnamespace and c.relkind in ('r', 'p', 'S')
+      and c.relowner <> (select oid from pg_roles where rolname = ${loader})
+    order by 1`.execute(trx);
+  const bookkeeping: readonly string[] = MIGRATION_TABLES;
+  for (const { name, kind } of rows) {
+    const object = sql.id(LEDGER_SCHEMA, name);
+    if (kind === 'S') await sql`grant usage, select on sequence ${object} to ${role}`.execute(trx);
+    else if (bookkeeping.includes(name)) {
+      await sql`grant select on ${object} to ${role}`.execute(trx);
+      await sql`revoke insert, update, delete, truncate on ${object} from ${role}`.execute(trx);
+    } else await sql`grant select, insert, update, delete on ${object} to ${role}`.execute(trx);
+  }
   await sql`alter default privileges in schema ${schema} grant select, insert, update, delete on tables to ${role}`.execute(
     trx,
   );
   await sql`alter default privileges in schema ${schema} grant usage, select on sequences to ${role}`.execute(
     trx,
   );
-  for (const table of MIGRATION_TABLES) {
-    const { rows } = await sql<{
-      t: string | null;
-    }>`select to_regclass(${`${LEDGER_SCHEMA}.${table}`})::text as t`.execute(trx);
-    if (rows[0]?.t)
-      await sql`revoke insert, update, delete, truncate on ${sql.id(LEDGER_SCHEMA, table)} from ${role}`.execute(
-        trx,
-      );
-  }
-  await adoptStageTables(trx, loader);
 }
 
 /**

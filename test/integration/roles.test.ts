@@ -16,7 +16,7 @@ import {
 import type { Database } from '../../shared/db/schema.ts';
 import { ConfigError } from '../../shared/errors.ts';
 import { integer } from '../../shared/fields.ts';
-import { ensureStage } from '../../shared/publish.ts';
+import { ensureStage, stageTable } from '../../shared/publish.ts';
 import { resetDatabase, startTestPipeline, type TestPipeline } from '../support/pipeline.ts';
 
 // The loader role split and load log in as, on the real server (DATABASE_URL: logins with passwords,
@@ -44,6 +44,14 @@ const config: DroploadConfig = {
       publish: 'file',
       onNewVersion: 'replace',
       sourceColumn: 'file_id',
+      schema: z.object({ code, qty }),
+    }),
+    // publish: 'file' whose staging table the loader creates itself, at load time.
+    defineDataset({
+      name: 'rt-wholes',
+      format: 'csv',
+      table: 'rt.wholes',
+      publish: 'file',
       schema: z.object({ code, qty }),
     }),
     defineDataset({
@@ -84,6 +92,7 @@ const config: DroploadConfig = {
         await sql`create table rt.notes (parent_id bigint primary key references rt.parents (id), note text not null)`.execute(
           db,
         );
+        await sql`create table rt.wholes (code text not null, qty integer not null)`.execute(db);
         await sql`create table rt.secrets (v text)`.execute(db);
         await sql`insert into rt.secrets values ('not for the loader')`.execute(db);
       },
@@ -95,6 +104,7 @@ const TABLES = [
   'rt.items',
   'public.rt_upserts',
   'rt.versions',
+  'rt.wholes',
   'rt.kinds',
   'rt.parents',
   'rt.notes',
@@ -122,10 +132,14 @@ const canLogIn = async () => verifierMatches(await h.storedVerifier());
 /** Where the test runs: who migrates, how the pipeline connects as the loader. */
 interface Harness {
   real: boolean;
+  /** The role that runs the migrations (no superuser). */
+  migratorRole: string;
   migratorUrl: string;
   loaderUrl: string;
   /** PGlite: the one session becomes the loader (SET ROLE) or the migrator again; real server: nothing. */
   become(role: 'loader' | 'migrator'): Promise<void>;
+  /** Runs `fn` on a connection of a plain user (no CREATEROLE), as a database admin may be. */
+  asPlainUser(fn: (db: Kysely<Database>) => Promise<void>): Promise<void>;
   /** The loader's password as the server stores it (pg_authid.rolpassword). */
   storedVerifier(): Promise<string | undefined>;
   stop(): Promise<void>;
@@ -137,6 +151,7 @@ async function realServer(base: string): Promise<Harness> {
   await resetDatabase(['rt_upserts'], base);
   await sql`drop schema if exists rt cascade`.execute(admin);
   const migrator = `rt_mig_${suffix}`;
+  const plain = `rt_plain_${suffix}`;
   // Like RDS's master user: owns the database (and so its public schema), may create roles, is no superuser.
   await sql`create role ${sql.id(migrator)} login createrole password ${sql.lit(`mig-${suffix}`)}`.execute(
     admin,
@@ -152,9 +167,19 @@ async function realServer(base: string): Promise<Harness> {
   };
   return {
     real: true,
+    migratorRole: migrator,
     migratorUrl: as(migrator, `mig-${suffix}`),
     loaderUrl: as(loaderName, loaderPassword),
     become: async () => {},
+    asPlainUser: async (fn) => {
+      await sql`create role ${sql.id(plain)} login`.execute(admin);
+      const db = createDb(createPool({ connectionString: as(plain, 'x'), poolMax: 1 }));
+      try {
+        await fn(db);
+      } finally {
+        await db.destroy();
+      }
+    },
     storedVerifier: async () => {
       const { rows } = await sql<{
         v: string;
@@ -162,7 +187,7 @@ async function realServer(base: string): Promise<Harness> {
       return rows[0]?.v;
     },
     stop: async () => {
-      for (const role of [loaderName, migrator]) {
+      for (const role of [loaderName, migrator, plain]) {
         const exists = await sql`select 1 from pg_roles where rolname = ${role}`.execute(admin);
         if (exists.rows.length === 0) continue;
         await sql`reassign owned by ${sql.id(role)} to current_user`.execute(admin);
@@ -173,6 +198,9 @@ async function realServer(base: string): Promise<Harness> {
     },
   };
 }
+
+/** PGlite has one session: its plain user runs on the migrator's connection. */
+const migratorDb = () => migrator;
 
 async function embeddedServer(): Promise<Harness> {
   const { PGlite } = await import('@electric-sql/pglite');
@@ -190,8 +218,17 @@ async function embeddedServer(): Promise<Harness> {
   loaderUrl.password = loaderPassword;
   return {
     real: false,
+    migratorRole: 'rt_mig',
     migratorUrl: url,
     loaderUrl: loaderUrl.toString(),
+    asPlainUser: async (fn) => {
+      await pglite.exec('reset role; create role rt_plain nologin; set role rt_plain');
+      try {
+        await fn(migratorDb());
+      } finally {
+        await pglite.exec('set role rt_mig');
+      }
+    },
     become: async (role) => {
       await pglite.exec(`set role ${role === 'loader' ? loaderName : 'rt_mig'}`);
     },
@@ -243,25 +280,36 @@ afterAll(async () => {
   await h?.stop();
 });
 
+const dataset = (name: string) => datasets.find((d) => d.name === name) as (typeof datasets)[number];
+const ownerOf = async (table: string) =>
+  (
+    await sql<{
+      owner: string;
+    }>`select relowner::regrole::text as owner from pg_class where oid = ${table}::regclass`.execute(migrator)
+  ).rows[0]?.owner;
+
 describe('the loader role', () => {
-  let stage: string;
-
   it('is created with exactly the privileges the config needs', async () => {
-    // A staging table left by a deployment from before the loader role (created by the admin user).
-    const versions = datasets.find((d) => d.name === 'rt-versions');
-    stage = await ensureStage(migrator, versions as (typeof datasets)[number]);
-
     const outcome = await apply();
     expect(outcome).toEqual({
       role: loaderName,
       created: true,
       passwordSet: true,
-      tables: ['public.rt_upserts', 'rt.items', 'rt.kinds', 'rt.notes', 'rt.parents', 'rt.versions'],
+      tables: [
+        'public.rt_upserts',
+        'rt.items',
+        'rt.kinds',
+        'rt.notes',
+        'rt.parents',
+        'rt.versions',
+        'rt.wholes',
+      ],
     });
     expect(await privileges()).toEqual({
       'rt.items': ['INSERT', 'SELECT', 'UPDATE'],
       'public.rt_upserts': ['INSERT', 'SELECT', 'UPDATE'],
       'rt.versions': ['DELETE', 'INSERT', 'SELECT', 'UPDATE'],
+      'rt.wholes': ['INSERT', 'SELECT', 'UPDATE'],
       'rt.kinds': ['SELECT'],
       'rt.parents': ['INSERT', 'SELECT', 'UPDATE'],
       'rt.notes': ['INSERT', 'SELECT', 'UPDATE'],
@@ -276,7 +324,6 @@ describe('the loader role', () => {
         has_schema_privilege(${loaderName}, 'rt', 'CREATE') as rt_create,
         has_schema_privilege(${loaderName}, 'public', 'CREATE') as public_create,
         has_sequence_privilege(${loaderName}, 'rt.items_id_seq', 'USAGE') as serial_usage,
-        (select relowner::regrole::text from pg_class where oid = ${stage}::regclass) as stage_owner,
         (select rolsuper or rolcreaterole or rolcreatedb from pg_roles where rolname = ${loaderName}) as powers`.execute(
       migrator,
     );
@@ -289,7 +336,6 @@ describe('the loader role', () => {
       rt_create: false,
       public_create: false,
       serial_usage: true,
-      stage_owner: loaderName,
       powers: false,
     });
   });
@@ -344,7 +390,7 @@ describe('the loader role', () => {
       ]);
     });
 
-    it('publishes a file through its (adopted) staging table and replaces the previous version', async () => {
+    it('publishes a file through a staging table it creates, and replaces the previous version', async () => {
       const first = await p.load('incoming/rt-versions/v.csv', 'code,qty\naa,1\nbb,2\ncc,3\n');
       expect(first.reports[0]).toMatchObject({ state: 'loaded', rows: { inserted: 3 } });
       const second = await p.load('incoming/rt-versions/v.csv', 'code,qty\naa,10\nbb,20\n');
@@ -357,7 +403,15 @@ describe('the loader role', () => {
         { code: 'aa', qty: 10 },
         { code: 'bb', qty: 20 },
       ]);
+      const stage = await stageTable(p.deps.db, dataset('rt-versions'));
       expect(await count(stage)).toBe(0);
+      expect(await ownerOf(stage)).toBe(loaderName);
+    });
+
+    it('publishes another file the same way (a second staging table of its own)', async () => {
+      const { reports } = await p.load('incoming/rt-wholes/w.csv', 'code,qty\naa,1\nbb,2\n');
+      expect(reports[0]).toMatchObject({ state: 'loaded', rows: { inserted: 2 }, error: null });
+      expect(await count('rt.wholes')).toBe(2);
     });
 
     it('writes several targets, reading a lookup table it may not write', async () => {
@@ -403,8 +457,39 @@ describe('the loader role', () => {
     expect(await privileges()).toEqual(before);
   });
 
+  it('takes over a staging table the admin user created before the loader role existed', async () => {
+    const late = resolveConfig(
+      {
+        datasets: [
+          defineDataset({
+            name: 'rt-late',
+            format: 'csv',
+            table: 'rt.wholes',
+            publish: 'file',
+            schema: z.object({ code, qty }),
+          }),
+        ],
+      },
+      'roles test',
+    ).datasets;
+    const stage = await ensureStage(migrator, late[0] as (typeof late)[number]);
+    expect(await ownerOf(stage)).toBe(h.migratorRole);
+    await apply([...datasets, ...late]);
+    expect(await ownerOf(stage)).toBe(loaderName);
+    // As the loader: ensureStage runs CREATE TABLE / CREATE INDEX IF NOT EXISTS, which need ownership.
+    await h.become('loader');
+    const asLoader = h.real ? createDb(createPool({ connectionString: h.loaderUrl, poolMax: 1 })) : migrator;
+    try {
+      expect(await ensureStage(asLoader, late[0] as (typeof late)[number])).toBe(stage);
+    } finally {
+      if (asLoader !== migrator) await asLoader.destroy();
+      await h.become('migrator');
+    }
+    expect(await apply([...datasets, ...late])).toMatchObject({ created: false, passwordSet: false });
+  });
+
   it('follows the config: a dataset removed (or no longer replace) loses its grants', async () => {
-    const fewer = datasets.filter((d) => d.name !== 'rt-versions' && d.name !== 'rt-upserts');
+    const fewer = datasets.filter((d) => !['rt-versions', 'rt-upserts', 'rt-wholes'].includes(d.name));
     const outcome = await apply(fewer);
     expect(outcome.tables).toEqual(['rt.items', 'rt.kinds', 'rt.notes', 'rt.parents']);
     const now = await privileges();
@@ -432,6 +517,22 @@ describe('the loader role', () => {
     expect((err as Error).message).toMatch(
       /table rt\.gone \(named by the config\) does not exist after the migrations/,
     );
+  });
+
+  it('says what to do when the admin user may not create the loader role', async () => {
+    await h.asPlainUser(async (db) => {
+      const err = await applyLoaderRole(
+        db,
+        { name: `${loaderName}_new`, password: 'pw' },
+        datasets,
+        async () => true,
+      ).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ConfigError);
+      expect((err as Error).message).toMatch(
+        /^the database's admin user may not create the loader role "rt_loader_\w+_new": give it CREATEROLE, or create that role yourself/,
+      );
+      expect(((err as Error).cause as { code?: string }).code).toBe('42501');
+    });
   });
 
   it('sets the password again when it no longer matches the secret', async () => {
