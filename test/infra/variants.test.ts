@@ -40,7 +40,8 @@ beforeAll(async () => {
     // Also the local variant with a loader user of its own (one synthesis fewer on a 2-core machine).
     synth({ ...LOCAL_CONTEXT, loaderDatabaseUrl: LOADER_URL, config: 'test/infra/fixtures/alt.config.ts' }),
   ]);
-}, SYNTH_TIMEOUT_MS);
+  // Four syntheses (twelve esbuild bundles) at once: on a shared 2-core machine they took over 60 s.
+}, 2 * SYNTH_TIMEOUT_MS);
 afterAll(() => {
   for (const v of Object.values(variants)) v?.cleanup();
 });
