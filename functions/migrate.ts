@@ -1,12 +1,16 @@
 import config from '#dropload-config';
+import { resolveConfig } from '../shared/config.ts';
 import { createDb, createPool } from '../shared/db/connection.ts';
 import { migrateToLatest } from '../shared/db/migrate.ts';
-import { databaseSettings } from '../shared/environment.ts';
+import { prepareLoaderRole } from '../shared/db/roles.ts';
+import { databaseSettings, loaderSettings } from '../shared/environment.ts';
 import { logger } from '../shared/lambda-deps.ts';
 
 /**
- * Run by the stack's deploy trigger: applies the ledger's and the datasets' migrations. Throwing fails
- * the deployment, so a stack never goes live on a schema it cannot load into.
+ * Run by the stack's deploy trigger, as the database's admin user: applies the ledger's and the datasets'
+ * migrations, then creates the loader role split and load log in as (when the stack gives it one) and
+ * grants it what the datasets need. Throwing fails the deployment, so a stack never goes live on a
+ * schema it cannot load into.
  */
 export async function handler(): Promise<{ applied: string[] }> {
   const pool = createPool({ ...(await databaseSettings()), poolMax: 1 });
@@ -14,6 +18,12 @@ export async function handler(): Promise<{ applied: string[] }> {
   try {
     const outcome = await migrateToLatest(db, config.migrations);
     logger.info('migrated', { applied: outcome.applied });
+    const loader = await loaderSettings();
+    if (loader) {
+      const { datasets } = resolveConfig(config, 'bundled config');
+      // The outcome names the role and the tables, never the password.
+      logger.info('loader role', { ...(await prepareLoaderRole(db, loader, datasets)) });
+    }
     return outcome;
   } finally {
     await db.destroy();

@@ -76,18 +76,25 @@ const rds = z.object({
 
 const existing = z.object({
   database: z.literal('existing'),
+  /** Admin user (owns the schema, may create roles): only the migrate function reads it. */
   existingDbSecretArn: secretArn,
+  /** The loader user split and load log in as; migrate creates it (or updates it) and grants it the datasets' tables. */
+  existingLoaderSecretArn: secretArn,
   vpcId: z.string().regex(/^vpc-([0-9a-f]{8}|[0-9a-f]{17})$/, 'must look like vpc-0123456789abcdef0'),
   subnetIds,
   securityGroupId: z.string().regex(/^sg-([0-9a-f]{8}|[0-9a-f]{17})$/, 'must look like sg-0123456789abcdef0'),
 });
 
+const postgresUrl = z.url({
+  protocol: /^postgres(ql)?$/,
+  error: 'must be a postgres://user:pass@host:port/db URL',
+});
+
 const local = z.object({
   database: z.literal('local'),
-  databaseUrl: z.url({
-    protocol: /^postgres(ql)?$/,
-    error: 'must be a postgres://user:pass@host:port/db URL',
-  }),
+  databaseUrl: postgresUrl,
+  /** Optional: split and load log in as this user, which migrate creates with the datasets' grants. */
+  loaderDatabaseUrl: optional(postgresUrl),
 });
 
 const schema = z
@@ -125,10 +132,12 @@ export const CONTEXT_KEYS = [
   'dbMultiAz',
   'dbDeletionProtection',
   'existingDbSecretArn',
+  'existingLoaderSecretArn',
   'vpcId',
   'subnetIds',
   'securityGroupId',
   'databaseUrl',
+  'loaderDatabaseUrl',
 ] as const;
 
 /** Parse and validate the app's context; the error names each bad or missing key. */

@@ -13,11 +13,13 @@ import {
 import type { DeployConfig } from './config.ts';
 import { Database } from './constructs/database.ts';
 import { DroploadFunction } from './constructs/dropload-function.ts';
+import { scopeEndpoints } from './constructs/endpoint-policies.ts';
 import { IngestBucket } from './constructs/ingest-bucket.ts';
 import { Migrations } from './constructs/migrations.ts';
 import { Monitoring } from './constructs/monitoring.ts';
 import { QueueWithDlq } from './constructs/queue-with-dlq.ts';
 import { Replay } from './constructs/replay.ts';
+import { CredentialRotation } from './constructs/rotation.ts';
 
 export interface DroploadStackProps extends StackProps {
   readonly config: DeployConfig;
@@ -139,7 +141,7 @@ export class DroploadStack extends Stack {
       );
       this.database.grantConnect(fn.handler);
     }
-    this.database.grantConnect(this.migrate.handler);
+    this.database.grantMigrate(this.migrate.handler);
     this.chunk.queue.grantSendMessages(this.split.handler);
     this.chunk.queue.grantSendMessages(this.load.handler);
     this.ingest.queue.grantSendMessages(this.split.handler);
@@ -215,7 +217,20 @@ export class DroploadStack extends Stack {
       }),
     );
 
-    new Migrations(this, 'Migrations', { migrate: this.migrate, after: [this.database] });
+    const migrations = new Migrations(this, 'Migrations', { migrate: this.migrate, after: [this.database] });
+    // Split and load log in as the loader role, which migrate creates: on a first deploy, and on the update
+    // that moves a stack to its own loader role, they must not start (nor switch) before it exists.
+    for (const fn of [this.split, this.load]) fn.node.addDependency(migrations.trigger);
+    if (this.database.rotation) {
+      new CredentialRotation(this, 'Rotation', { target: this.database.rotation, after: migrations.trigger });
+    }
+    if (this.database.endpoints) {
+      scopeEndpoints(this.database.endpoints, {
+        bucket,
+        queues: [this.ingest.queue, this.chunk.queue],
+        secrets: this.database.secrets,
+      });
+    }
 
     this.monitoring = new Monitoring(this, 'Monitoring', {
       queues: [

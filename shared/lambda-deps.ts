@@ -1,8 +1,8 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { type DroploadConfig, resolveConfig } from './config.ts';
-import { createDb, createPool } from './db/connection.ts';
-import { awsClients, databaseSettings, required } from './environment.ts';
+import { createDb, RenewingPool } from './db/connection.ts';
+import { awsClients, databaseSettingsSource, required } from './environment.ts';
 import type { PipelineDeps } from './services.ts';
 
 export const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'dropload' });
@@ -10,7 +10,8 @@ export const metrics = new Metrics({ namespace: process.env.POWERTOOLS_METRICS_N
 
 /**
  * Builds a Lambda's dependencies once per container, on first use: configuration errors surface on the
- * first invocation with the setting named, and the database secret is read once, at cold start.
+ * first invocation with the setting named. The database secret is read at cold start, and again when the
+ * database refuses its credentials (the secret rotates).
  */
 export function lazyDeps(
   config: DroploadConfig,
@@ -25,7 +26,7 @@ export function lazyDeps(
       const ingestQueueUrl = needs.ingestQueue
         ? required(process.env, 'DROPLOAD_INGEST_QUEUE_URL')
         : undefined;
-      const db = createDb(createPool(await databaseSettings()));
+      const db = createDb(await RenewingPool.open(databaseSettingsSource()));
       return {
         ...awsClients(),
         db,

@@ -1,13 +1,17 @@
 import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import {
   BlockPublicAccess,
   Bucket,
   BucketEncryption,
+  type BucketNotificationDestinationConfig,
+  BucketNotificationDestinationType,
   EventType,
   type IBucket,
+  type IBucketNotificationDestination,
+  type IBucketRef,
   ObjectOwnership,
 } from 'aws-cdk-lib/aws-s3';
-import { SqsDestination } from 'aws-cdk-lib/aws-s3-notifications';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { EXPANDED_PREFIX } from '../../shared/bucket-layout.ts';
@@ -77,11 +81,40 @@ export class IngestBucket extends Construct {
     });
 
     // One filter per dataset prefix: uploads elsewhere (reports/, rejected/, scratch) never reach the pipeline.
-    const destination = new SqsDestination(props.notificationQueue);
+    const destination = new AccountQueueDestination(props.notificationQueue);
     for (const prefix of props.datasetPrefixes) {
       this.bucket.addEventNotification(EventType.OBJECT_CREATED, destination, { prefix });
     }
     acknowledgeNotificationsHandler(this);
+  }
+}
+
+/**
+ * aws-s3-notifications' SqsDestination, with `aws:SourceAccount` beside `aws:SourceArn` in the queue
+ * policy: a bucket's name (and so its ARN) can be taken by another account after this one deletes it,
+ * and only the account condition keeps that bucket's notifications out of the queue.
+ */
+class AccountQueueDestination implements IBucketNotificationDestination {
+  readonly queue: IQueue;
+
+  constructor(queue: IQueue) {
+    this.queue = queue;
+  }
+
+  bind(_scope: Construct, bucket: IBucketRef): BucketNotificationDestinationConfig {
+    this.queue.grantSendMessages(
+      new ServicePrincipal('s3.amazonaws.com', {
+        conditions: {
+          ArnLike: { 'aws:SourceArn': bucket.bucketRef.bucketArn },
+          StringEquals: { 'aws:SourceAccount': Stack.of(this.queue).account },
+        },
+      }),
+    );
+    return {
+      arn: this.queue.queueArn,
+      type: BucketNotificationDestinationType.QUEUE,
+      dependencies: [this.queue],
+    };
   }
 }
 

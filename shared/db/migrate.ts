@@ -1,7 +1,14 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Kysely } from 'kysely';
-import { FileMigrationProvider, type Migration, type MigrationResult, Migrator } from 'kysely/migration';
+import {
+  DEFAULT_MIGRATION_LOCK_TABLE,
+  DEFAULT_MIGRATION_TABLE,
+  FileMigrationProvider,
+  type Migration,
+  type MigrationResult,
+  Migrator,
+} from 'kysely/migration';
 import * as ledger from './migrations/20261127070000_ledger.ts';
 import * as orphans from './migrations/20261201090000_orphans.ts';
 import * as stalled from './migrations/20261204090000_stalled.ts';
@@ -14,6 +21,18 @@ const LEDGER_MIGRATIONS: Record<string, Migration> = {
   '20261204090000_stalled': stalled,
   '20261215090000_expanded_bytes': expandedBytes,
 };
+
+/** The schema of dropload's own tables: the ledger, the migrations' bookkeeping, publish staging tables. */
+export const LEDGER_SCHEMA = 'dropload';
+const DATASET_MIGRATION_TABLE = 'dataset_migration';
+const DATASET_MIGRATION_LOCK_TABLE = 'dataset_migration_lock';
+/** The migrators' bookkeeping (in LEDGER_SCHEMA): only migrations may write it. */
+export const MIGRATION_TABLES = [
+  DEFAULT_MIGRATION_TABLE,
+  DEFAULT_MIGRATION_LOCK_TABLE,
+  DATASET_MIGRATION_TABLE,
+  DATASET_MIGRATION_LOCK_TABLE,
+] as const;
 
 export type MigrationSource = string | Record<string, Migration>;
 
@@ -46,7 +65,7 @@ export async function migrateToLatest<DB>(
     new Migrator({
       db,
       provider: { getMigrations: async () => LEDGER_MIGRATIONS },
-      migrationTableSchema: 'dropload',
+      migrationTableSchema: LEDGER_SCHEMA,
     }),
     'dropload ledger',
   );
@@ -58,9 +77,9 @@ export async function migrateToLatest<DB>(
     const migrator = new Migrator({
       db,
       provider,
-      migrationTableSchema: 'dropload',
-      migrationTableName: 'dataset_migration',
-      migrationLockTableName: 'dataset_migration_lock',
+      migrationTableSchema: LEDGER_SCHEMA,
+      migrationTableName: DATASET_MIGRATION_TABLE,
+      migrationLockTableName: DATASET_MIGRATION_LOCK_TABLE,
     });
     applied.push(...(await runMigrator(migrator, 'dataset')));
   }

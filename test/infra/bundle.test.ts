@@ -123,6 +123,28 @@ describe('the bundled handlers start and work', () => {
     expect(await invoke(files['dropload-migrate'] as string, {}, env)).toEqual({ applied: [] });
   });
 
+  it('migrate creates the loader role it is given, with the grants of the bundled config', async () => {
+    const role = `bundle_loader_${process.pid}`;
+    const loaderUrl = new URL(stack.databaseUrl);
+    loaderUrl.username = role;
+    loaderUrl.password = 'bundle-test-password';
+    try {
+      await invoke(
+        files['dropload-migrate'] as string,
+        {},
+        { ...env, DROPLOAD_LOADER_DATABASE_URL: loaderUrl.toString() },
+      );
+      const { rows } = await sql<Record<string, boolean>>`select
+          has_table_privilege(${role}, 'orders', 'INSERT, UPDATE, SELECT') as orders_write,
+          has_table_privilege(${role}, 'orders', 'DELETE') as orders_delete,
+          has_table_privilege(${role}, 'dropload.file', 'INSERT') as ledger_write`.execute(stack.db);
+      expect(rows[0]).toEqual({ orders_write: true, orders_delete: false, ledger_write: true });
+    } finally {
+      await sql`drop owned by ${sql.id(role)}`.execute(stack.db).catch(() => {});
+      await sql`drop role if exists ${sql.id(role)}`.execute(stack.db);
+    }
+  });
+
   it('split turns a real S3 notification into chunk messages, and load commits them', async () => {
     const key = 'incoming/orders/bundle test+1.csv';
     const body =

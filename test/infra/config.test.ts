@@ -31,7 +31,7 @@ describe('deploy configuration (CDK context)', () => {
 
   it('names every missing key for database=existing', () => {
     expect(() => read({ database: 'existing' })).toThrow(
-      /"existingDbSecretArn" is missing[\s\S]*"vpcId" is missing[\s\S]*"subnetIds" is missing[\s\S]*"securityGroupId" is missing/,
+      /"existingDbSecretArn" is missing[\s\S]*"existingLoaderSecretArn" is missing[\s\S]*"vpcId" is missing[\s\S]*"subnetIds" is missing[\s\S]*"securityGroupId" is missing/,
     );
   });
 
@@ -55,6 +55,25 @@ describe('deploy configuration (CDK context)', () => {
     expect(() => read({ database: 'local', databaseUrl: 'mysql://x@y/z' })).toThrow(
       /"databaseUrl" is invalid/,
     );
+  });
+
+  it('takes an optional loader URL for database=local, and checks it', () => {
+    const local = { database: 'local', databaseUrl: 'postgres://postgres:pw@postgres:5432/postgres' };
+    expect(read(local)).not.toHaveProperty('loaderDatabaseUrl', expect.anything());
+    expect(read({ ...local, loaderDatabaseUrl: '' })).not.toHaveProperty(
+      'loaderDatabaseUrl',
+      expect.anything(),
+    );
+    expect(() => read({ ...local, loaderDatabaseUrl: 'http://x' })).toThrow(/"loaderDatabaseUrl" is invalid/);
+  });
+
+  it('rejects a partial loader secret ARN for database=existing', () => {
+    expect(() =>
+      read({
+        ...EXISTING_CONTEXT,
+        existingLoaderSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:loader',
+      }),
+    ).toThrow(/"existingLoaderSecretArn" is invalid .*complete secret ARN/);
   });
 
   it('rejects an unknown database mode', () => {

@@ -47,6 +47,7 @@ export const LOCAL_CONTEXT = {
 export const EXISTING_CONTEXT = {
   database: 'existing',
   existingDbSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:dropload/db-AbC123',
+  existingLoaderSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:dropload/loader-XyZ789',
   vpcId: 'vpc-0123456789abcdef0',
   subnetIds: 'subnet-0123456789abcdef0,subnet-0123456789abcdef1',
   securityGroupId: 'sg-0123456789abcdef0',
@@ -117,4 +118,44 @@ export function functionEnvironments(template: Template): Record<string, Record<
     out[match[1].toLowerCase()] = env?.Variables ?? {};
   }
   return out;
+}
+
+/** The role of one of dropload's functions ('split', 'load', 'migrate'). */
+export function functionRoleId(template: Template, name: 'split' | 'load' | 'migrate'): string {
+  const prefix = `${name[0]?.toUpperCase()}${name.slice(1)}Handler`;
+  const id = functionRoleIds(template).find((r) => r.startsWith(prefix));
+  if (!id) throw new Error(`no role for ${name}`);
+  return id;
+}
+
+/** The Resource of every statement of the given roles that allows secretsmanager:GetSecretValue. */
+export function secretsReadBy(template: Template, roleIds: string[]): unknown[] {
+  return statementsForRoles(template, roleIds)
+    .filter((s) => asArray(s.Action).includes('secretsmanager:GetSecretValue'))
+    .flatMap((s) => asArray(s.Resource));
+}
+
+/**
+ * The logical ids of the database secrets as the functions see them (the target attachment, which
+ * adds host and port): `master` holds the RDS master user, `loader` the user split and load log in as.
+ */
+export function databaseSecrets(template: Template): { master: string; loader: string } {
+  const secrets = resourcesOfType(template, 'AWS::SecretsManager::Secret');
+  const userOf = (secretId: string) => {
+    const props = secrets[secretId]?.Properties as
+      | { GenerateSecretString?: { SecretStringTemplate?: string } }
+      | undefined;
+    const generate = props?.GenerateSecretString;
+    return (JSON.parse(generate?.SecretStringTemplate ?? '{}') as { username?: string }).username;
+  };
+  const out: Record<string, string> = {};
+  for (const [id, a] of Object.entries(
+    resourcesOfType(template, 'AWS::SecretsManager::SecretTargetAttachment'),
+  )) {
+    const secretId = (a.Properties as { SecretId: { Ref: string } }).SecretId.Ref;
+    out[userOf(secretId) === 'dropload_loader' ? 'loader' : 'master'] = id;
+  }
+  if (!out.master || !out.loader)
+    throw new Error(`expected a master and a loader secret, found ${JSON.stringify(out)}`);
+  return { master: out.master, loader: out.loader };
 }

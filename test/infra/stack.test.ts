@@ -4,13 +4,16 @@ import { loadDatasetPrefixes } from '../../infra/config.ts';
 import { defaultConfigModule } from '../../infra/paths.ts';
 import { maxReceiveCount, RETRY_POLICY } from '../../shared/backoff.ts';
 import {
+  databaseSecrets,
   describeViolations,
   functionEnvironments,
+  functionRoleId,
   functionRoleIds,
   resourcesOfType,
   type Statement,
   SYNTH_TIMEOUT_MS,
   type Synthesized,
+  secretsReadBy,
   statementsForRoles,
   synth,
   wildcardViolations,
@@ -275,7 +278,8 @@ describe('database (rds)', () => {
       DeletionProtection: true,
     });
     template.hasResourceProperties('AWS::RDS::DBParameterGroup', { Parameters: { 'rds.force_ssl': '1' } });
-    template.resourceCountIs('AWS::SecretsManager::Secret', 1);
+    // the master's and the loader's
+    template.resourceCountIs('AWS::SecretsManager::Secret', 2);
   });
 
   it('lives in isolated subnets with endpoints and no NAT', () => {
@@ -297,6 +301,191 @@ describe('database (rds)', () => {
     expect(JSON.stringify(trigger?.Properties)).toMatch(/MigrateHandler/);
     const deps = [trigger?.DependsOn ?? []].flat() as string[];
     expect(deps.some((d) => d.startsWith('DatabaseInstance'))).toBe(true);
+  });
+});
+
+const instanceId = () => props('AWS::RDS::DBInstance')[0]?.[0] as string;
+
+describe('database credentials (least privilege)', () => {
+  it('split and load get only the loader secret, in their environment and their IAM', () => {
+    const { master, loader } = databaseSecrets(template);
+    const env = functionEnvironments(template);
+    for (const name of ['split', 'load'] as const) {
+      expect(env[name]?.DROPLOAD_DB_SECRET_ARN, name).toEqual({ Ref: loader });
+      expect(JSON.stringify(env[name]), name).not.toContain(master);
+      expect(secretsReadBy(template, [functionRoleId(template, name)]), name).toEqual([{ Ref: loader }]);
+    }
+  });
+
+  it('migrate runs as the master and reads the loader secret only to manage that role', () => {
+    const { master, loader } = databaseSecrets(template);
+    const env = functionEnvironments(template);
+    expect(env.migrate?.DROPLOAD_DB_SECRET_ARN).toEqual({ Ref: master });
+    expect(env.migrate?.DROPLOAD_LOADER_SECRET_ARN).toEqual({ Ref: loader });
+    const read = secretsReadBy(template, [functionRoleId(template, 'migrate')]);
+    expect(read).toHaveLength(2);
+    expect(read).toEqual(expect.arrayContaining([{ Ref: master }, { Ref: loader }]));
+  });
+
+  it('split and load (and their event sources) wait for the migrate run that creates the loader role', () => {
+    const all = template.toJSON().Resources as Record<string, { DependsOn?: string | string[] }>;
+    const ids = Object.keys(all).filter((id) => /^(Split|Load)Handler/.test(id));
+    expect(ids.length).toBeGreaterThanOrEqual(4);
+    for (const id of ids) {
+      expect(
+        [all[id]?.DependsOn ?? []].flat().some((d) => /^MigrationsRun/.test(d)),
+        id,
+      ).toBe(true);
+    }
+  });
+
+  it('the loader secret names user dropload_loader and database dropload, and is attached to the instance', () => {
+    const { loader } = databaseSecrets(template);
+    const attachment = resourcesOfType(template, 'AWS::SecretsManager::SecretTargetAttachment')[loader];
+    expect(attachment?.Properties).toMatchObject({
+      TargetType: 'AWS::RDS::DBInstance',
+      TargetId: { Ref: expect.stringMatching(/^DatabaseInstance/) },
+    });
+    const secretId = (attachment?.Properties as { SecretId: { Ref: string } } | undefined)?.SecretId.Ref;
+    const secret = resourcesOfType(template, 'AWS::SecretsManager::Secret')[secretId ?? ''];
+    const generate = (
+      secret?.Properties as { GenerateSecretString: { SecretStringTemplate: string } } | undefined
+    )?.GenerateSecretString;
+    expect(JSON.parse(generate?.SecretStringTemplate ?? '{}')).toEqual({
+      username: 'dropload_loader',
+      dbname: 'dropload',
+    });
+  });
+
+  it('both secrets rotate (hosted single-user rotation in the isolated subnets) once migrations have run', () => {
+    const { master, loader } = databaseSecrets(template);
+    const schedules = props('AWS::SecretsManager::RotationSchedule');
+    expect(
+      schedules.map(([, p]) => p.SecretId).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))),
+    ).toEqual(
+      [{ Ref: loader }, { Ref: master }].sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))),
+    );
+    for (const [id, p] of schedules) {
+      expect(p.HostedRotationLambda, id).toMatchObject({
+        RotationType: 'PostgreSQLSingleUser',
+        VpcSubnetIds: expect.anything(),
+        VpcSecurityGroupIds: expect.anything(),
+      });
+      expect(p.RotationRules, id).toMatchObject({ ScheduleExpression: 'rate(30 days)' });
+      // The loader role must exist before its password is rotated: the migrate trigger creates it.
+      const deps = [
+        resourcesOfType(template, 'AWS::SecretsManager::RotationSchedule')[id]?.DependsOn ?? [],
+      ].flat();
+      expect(
+        deps.some((d) => /^MigrationsRun/.test(String(d))),
+        id,
+      ).toBe(true);
+    }
+  });
+
+  it('the rotation functions may reach the database port', () => {
+    const rotationSgs = props('AWS::SecretsManager::RotationSchedule').flatMap(
+      ([, p]) => (p.HostedRotationLambda as { VpcSecurityGroupIds: unknown }).VpcSecurityGroupIds,
+    );
+    expect(rotationSgs).toHaveLength(2);
+    // Into the instance's security group, on the instance's port.
+    const ingress = props('AWS::EC2::SecurityGroupIngress').filter(
+      ([, p]) =>
+        JSON.stringify(p.GroupId).includes('DatabaseInstanceSecurityGroup') &&
+        JSON.stringify(p.FromPort) === JSON.stringify({ 'Fn::GetAtt': [instanceId(), 'Endpoint.Port'] }),
+    );
+    for (const sg of rotationSgs) {
+      expect(ingress.some(([, p]) => JSON.stringify(p.SourceSecurityGroupId) === JSON.stringify(sg))).toBe(
+        true,
+      );
+    }
+  });
+});
+
+describe('vpc endpoints', () => {
+  type EndpointStatement = Statement & {
+    Principal?: unknown;
+    Condition?: Record<string, Record<string, unknown>>;
+  };
+  const endpoint = (service: string) => {
+    const found = props('AWS::EC2::VPCEndpoint').find(([, p]) =>
+      JSON.stringify(p.ServiceName).includes(service),
+    );
+    if (!found) throw new Error(`no ${service} endpoint`);
+    return (found[1].PolicyDocument as { Statement: EndpointStatement[] } | undefined)?.Statement ?? [];
+  };
+  const bucketId = () => {
+    const found = props('AWS::S3::Bucket').find(([id]) => /^IngestBucket(?!AccessLogs)/.test(id));
+    return found?.[0] as string;
+  };
+  const workQueues = () =>
+    props('AWS::SQS::Queue')
+      .filter(([id]) => !/Dlq/.test(id))
+      .map(([id]) => ({ 'Fn::GetAtt': [id, 'Arn'] }));
+
+  it('every endpoint has a policy, and it only allows this account', () => {
+    for (const service of ['.s3', '.sqs', '.secretsmanager']) {
+      const statements = endpoint(service);
+      expect(statements.length, service).toBeGreaterThan(0);
+      for (const st of statements) {
+        expect(st.Effect).toBe('Allow');
+        expect(st.Condition?.StringEquals?.['aws:PrincipalAccount'], service).toEqual({
+          Ref: 'AWS::AccountId',
+        });
+      }
+    }
+  });
+
+  it('the S3 endpoint reaches only the ingest bucket', () => {
+    const resources = endpoint('.s3').flatMap((st) => [st.Resource].flat());
+    expect(resources.length).toBeGreaterThan(0);
+    for (const r of resources) expect(JSON.stringify(r)).toContain(`"${bucketId()}"`);
+    const actions = endpoint('.s3').flatMap((st) => [st.Action].flat());
+    expect(
+      actions.every((a) =>
+        ['s3:GetObject', 's3:GetObjectVersion', 's3:PutObject', 's3:AbortMultipartUpload'].includes(a),
+      ),
+    ).toBe(true);
+  });
+
+  it("the SQS endpoint reaches only the stack's work queues", () => {
+    const resources = endpoint('.sqs').flatMap((st) => [st.Resource].flat());
+    expect(resources).toHaveLength(2);
+    expect(resources).toEqual(expect.arrayContaining(workQueues()));
+  });
+
+  it("the Secrets Manager endpoint reaches only the stack's two secrets (and random passwords for rotation)", () => {
+    const { master, loader } = databaseSecrets(template);
+    const statements = endpoint('.secretsmanager');
+    const scoped = statements.filter((st) => [st.Resource].flat().some((r) => r !== '*'));
+    expect(scoped.flatMap((st) => [st.Resource].flat())).toEqual(
+      expect.arrayContaining([{ Ref: master }, { Ref: loader }]),
+    );
+    expect(scoped.flatMap((st) => [st.Resource].flat())).toHaveLength(2);
+    // GetRandomPassword has no resource: the only action allowed on "*".
+    const unscoped = statements.filter((st) => [st.Resource].flat().includes('*'));
+    expect(unscoped.flatMap((st) => [st.Action].flat())).toEqual(['secretsmanager:GetRandomPassword']);
+  });
+});
+
+describe('ingest queue policy', () => {
+  it('lets S3 send notifications only from the ingest bucket of this account', () => {
+    const statements = props('AWS::SQS::QueuePolicy').flatMap(
+      ([, p]) =>
+        (
+          p.PolicyDocument as {
+            Statement: (Statement & { Principal?: { Service?: string }; Condition?: unknown })[];
+          }
+        ).Statement,
+    );
+    const fromS3 = statements.filter((st) => st.Principal?.Service === 's3.amazonaws.com');
+    expect(fromS3).toHaveLength(1);
+    expect(fromS3[0]?.Condition).toEqual({
+      ArnLike: {
+        'aws:SourceArn': { 'Fn::GetAtt': [expect.stringMatching(/^IngestBucket(?!AccessLogs)/), 'Arn'] },
+      },
+      StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } },
+    });
   });
 });
 

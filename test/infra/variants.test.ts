@@ -2,18 +2,23 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  databaseSecrets,
   describeViolations,
   EXISTING_CONTEXT,
   functionEnvironments,
+  functionRoleId,
   functionRoleIds,
   LOCAL_CONTEXT,
   resourcesOfType,
   SYNTH_TIMEOUT_MS,
   type Synthesized,
+  secretsReadBy,
   statementsForRoles,
   synth,
   wildcardViolations,
 } from './helpers.ts';
+
+const LOADER_URL = 'postgres://dropload_loader:loader-pw@postgres:5432/postgres';
 
 // One synthesis per variant; each bundles the handlers once.
 const variants: Record<'local' | 'existing' | 'proxy' | 'altConfig', Synthesized | undefined> = {
@@ -32,9 +37,11 @@ beforeAll(async () => {
     synth(LOCAL_CONTEXT),
     synth(EXISTING_CONTEXT),
     synth({ rdsProxy: true, alarmEmail: 'ops@example.com' }),
-    synth({ ...LOCAL_CONTEXT, config: 'test/infra/fixtures/alt.config.ts' }),
+    // Also the local variant with a loader user of its own (one synthesis fewer on a 2-core machine).
+    synth({ ...LOCAL_CONTEXT, loaderDatabaseUrl: LOADER_URL, config: 'test/infra/fixtures/alt.config.ts' }),
   ]);
-}, SYNTH_TIMEOUT_MS);
+  // Four syntheses (twelve esbuild bundles) at once: on a shared 2-core machine they took over 60 s.
+}, 2 * SYNTH_TIMEOUT_MS);
 afterAll(() => {
   for (const v of Object.values(variants)) v?.cleanup();
 });
@@ -92,15 +99,24 @@ describe('database=existing', () => {
     }
   });
 
-  it('reads exactly the given secret', () => {
+  it('split and load read only the loader secret; migrate the admin secret and the loader secret', () => {
     const t = get('existing').template;
     const env = functionEnvironments(t);
-    expect(env.load?.DROPLOAD_DB_SECRET_ARN).toBe(EXISTING_CONTEXT.existingDbSecretArn);
-    const statements = statementsForRoles(t, functionRoleIds(t));
-    const secretReads = statements.filter((s) => [s.Action].flat().includes('secretsmanager:GetSecretValue'));
-    expect(secretReads).toHaveLength(3);
-    for (const s of secretReads) expect(s.Resource).toBe(EXISTING_CONTEXT.existingDbSecretArn);
-    expect(wildcardViolations(statements)).toEqual([]);
+    const { existingDbSecretArn: admin, existingLoaderSecretArn: loader } = EXISTING_CONTEXT;
+    for (const name of ['split', 'load'] as const) {
+      expect(env[name]?.DROPLOAD_DB_SECRET_ARN, name).toBe(loader);
+      expect(JSON.stringify(env[name]), name).not.toContain(admin);
+      expect(secretsReadBy(t, [functionRoleId(t, name)]), name).toEqual([loader]);
+    }
+    expect(env.migrate).toMatchObject({ DROPLOAD_DB_SECRET_ARN: admin, DROPLOAD_LOADER_SECRET_ARN: loader });
+    expect(secretsReadBy(t, [functionRoleId(t, 'migrate')]).sort()).toEqual([admin, loader].sort());
+    expect(wildcardViolations(statementsForRoles(t, functionRoleIds(t)))).toEqual([]);
+  });
+
+  it("creates no secret and no rotation: both secrets are the operator's", () => {
+    const t = get('existing').template;
+    t.resourceCountIs('AWS::SecretsManager::Secret', 0);
+    t.resourceCountIs('AWS::SecretsManager::RotationSchedule', 0);
   });
 
   it('is cdk-nag clean', () => {
@@ -109,6 +125,18 @@ describe('database=existing', () => {
 });
 
 describe('database=rds with rdsProxy=true and an alarm email', () => {
+  it('the proxy authenticates the loader only, and may read only its secret', () => {
+    const t = get('proxy').template;
+    const { loader } = databaseSecrets(t);
+    const [[, proxy] = ['', {}]] = Object.entries(resourcesOfType(t, 'AWS::RDS::DBProxy'));
+    const auth = (proxy.Properties as { Auth: { SecretArn: unknown }[] }).Auth;
+    expect(auth.map((a) => a.SecretArn)).toEqual([{ Ref: loader }]);
+    const proxyRole = (proxy.Properties as { RoleArn: { 'Fn::GetAtt': [string, string] } }).RoleArn[
+      'Fn::GetAtt'
+    ][0];
+    expect(secretsReadBy(t, [proxyRole])).toEqual([{ Ref: loader }]);
+  });
+
   it('creates an RDS Proxy that requires TLS and points split/load (not migrate) at it', () => {
     const t = get('proxy').template;
     t.hasResourceProperties('AWS::RDS::DBProxy', { RequireTLS: true, EngineFamily: 'POSTGRESQL' });
@@ -127,6 +155,25 @@ describe('database=rds with rdsProxy=true and an alarm email', () => {
 
   it('is cdk-nag clean', () => {
     expect(describeViolations(get('proxy').nagViolations)).toEqual([]);
+  });
+});
+
+describe('database=local with a loaderDatabaseUrl', () => {
+  it('split and load connect with the loader URL; migrate with the admin URL, and is told the loader URL', () => {
+    const env = functionEnvironments(get('altConfig').template);
+    for (const name of ['split', 'load'] as const) {
+      expect(env[name]?.DATABASE_URL, name).toBe(LOADER_URL);
+      expect(JSON.stringify(env[name]), name).not.toContain(LOCAL_CONTEXT.databaseUrl);
+    }
+    expect(env.migrate).toMatchObject({
+      DATABASE_URL: LOCAL_CONTEXT.databaseUrl,
+      DROPLOAD_LOADER_DATABASE_URL: LOADER_URL,
+    });
+  });
+
+  it('without one, every handler uses databaseUrl and migrate manages no loader role', () => {
+    const env = functionEnvironments(get('local').template);
+    expect(env.migrate).not.toHaveProperty('DROPLOAD_LOADER_DATABASE_URL');
   });
 });
 
