@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PurgeQueueCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterEach, describe, expect, it } from 'vitest';
+import { startEmbeddedEmulator } from '../../cli/embedded-emulator.ts';
 import { backfill } from '../../shared/backfill.ts';
 import {
   accountedFor,
@@ -38,9 +39,9 @@ async function cleanup() {
 afterEach(cleanup);
 
 /** fauxqs with its state in SQLite, so a restart keeps queues, in-flight messages and objects. */
-async function persistentEmulator(dataDir: string, port = 0) {
-  const { startFauxqs } = await import('fauxqs');
-  return startFauxqs({ port, host: '127.0.0.1', logger: false, dataDir });
+async function persistentEmulator(stateDir: string, port = 0) {
+  const emulator = await startEmbeddedEmulator({ port, stateDir });
+  return { ...emulator, address: emulator.endpoint, port: emulator.address.port };
 }
 
 describe('fault suite', () => {
