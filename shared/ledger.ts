@@ -17,6 +17,9 @@ export interface NewFileFields extends FileIdentity {
   dataset: string | null;
   state: FileState;
   error?: string | null;
+  /** Where S3 puts this version among its key's versions (see `newerPublishedVersion`). */
+  lastModified?: Date;
+  sequencer?: string;
 }
 
 /** Registers an object version once; a second registration returns the existing row and `created: false`. */
@@ -40,6 +43,8 @@ export async function registerFile(
       rows_expected: null,
       updated_at: sql<Date>`now()`,
       finished_at: file.state === 'failed' || file.state === 'skipped' ? sql<Date>`now()` : null,
+      last_modified: file.lastModified ?? null,
+      sequencer: file.sequencer ?? null,
     })
     .onConflict((oc) => oc.constraint('file_version_unique').doNothing())
     .returningAll()
@@ -115,7 +120,7 @@ export async function failFile(db: Db, id: number, error: string): Promise<void>
 export async function finishFile(
   trx: Transaction<Database>,
   id: number,
-  state: 'loaded' | 'failed',
+  state: 'loaded' | 'failed' | 'skipped',
   error: string | null,
 ) {
   await trx

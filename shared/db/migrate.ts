@@ -4,11 +4,13 @@ import type { Kysely } from 'kysely';
 import { FileMigrationProvider, type Migration, type MigrationResult, Migrator } from 'kysely/migration';
 import * as ledger from './migrations/20261127070000_ledger.ts';
 import * as orphans from './migrations/20261201090000_orphans.ts';
+import * as versionOrder from './migrations/20261215090000_version_order.ts';
 
 /** dropload's own tables, tracked apart from the user's migrations. */
 const LEDGER_MIGRATIONS: Record<string, Migration> = {
   '20261127070000_ledger': ledger,
   '20261201090000_orphans': orphans,
+  '20261215090000_version_order': versionOrder,
 };
 
 export type MigrationSource = string | Record<string, Migration>;
