@@ -2,8 +2,10 @@ import { createHash } from 'node:crypto';
 import { type Kysely, sql, type Transaction } from 'kysely';
 import type { Dataset } from './dataset.ts';
 import type { Database, FileRow } from './db/schema.ts';
-import { finishFile } from './ledger.ts';
+import { failFile, finishFile, getFile } from './ledger.ts';
 import { tableShape } from './writing.ts';
+
+type Db = Kysely<Database> | Transaction<Database>;
 
 /**
  * Per-file atomic publish: a `publish: "file"` dataset's chunks load into a staging table, and the
@@ -14,18 +16,46 @@ import { tableShape } from './writing.ts';
 export const FILE_ID = '__dropload_file_id';
 export const LINE = '__dropload_line';
 
+const stagePrefix = (datasetName: string) => `stage_${datasetName.replace(/-/g, '_')}_`;
+
 /** Staging tables are named after the target's shape, so a migration that changes it gets a fresh one. */
 export async function stageTable(db: Kysely<Database>, dataset: Dataset): Promise<string> {
   const shape = await tableShape(db, dataset.table);
   const signature = [...shape].map(([c, t]) => `${c}:${t}`).join(',');
   const hash = createHash('sha256').update(`${dataset.table}|${signature}`).digest('hex').slice(0, 10);
-  return `dropload.stage_${dataset.name.replace(/-/g, '_')}_${hash}`;
+  return `dropload.${stagePrefix(dataset.name)}${hash}`;
 }
 
-/** Creates the staging table once; an advisory lock keeps concurrent first chunks from racing on CREATE. */
+/** Staging tables known to exist, per database handle (one per process, as a Lambda instance keeps it). */
+const knownStages = new WeakMap<Kysely<Database>, Set<string>>();
+
+const stageExists = async (db: Kysely<Database>, stage: string) =>
+  (await sql<{ found: boolean }>`select to_regclass(${stage}) is not null as found`.execute(db)).rows[0]
+    ?.found === true;
+
+/**
+ * Creates the staging table once. A file's chunks load into it concurrently, so the common path takes no
+ * lock: the process remembers the tables it has seen, and `to_regclass` looks without locking. (DDL per
+ * chunk serialized them: `CREATE INDEX IF NOT EXISTS` takes a SHARE lock on the table even when the index
+ * exists, and that waits for every open transaction that has inserted into it.)
+ */
 export async function ensureStage(db: Kysely<Database>, dataset: Dataset): Promise<string> {
   const stage = await stageTable(db, dataset);
+  let known = knownStages.get(db);
+  if (!known) {
+    known = new Set();
+    knownStages.set(db, known);
+  }
+  if (known.has(stage)) return stage;
+  if (!(await stageExists(db, stage))) await createStage(db, dataset, stage);
+  known.add(stage);
+  return stage;
+}
+
+async function createStage(db: Kysely<Database>, dataset: Dataset, stage: string): Promise<void> {
   await db.transaction().execute(async (trx) => {
+    // Concurrent first chunks (of any process): one creates the table, the others wait here. `if not
+    // exists` (not a to_regclass check, whose catalog cache may not have seen the creator commit yet).
     await sql`select pg_advisory_xact_lock(hashtext(${stage}))`.execute(trx);
     // NOT NULL and CHECK constraints come along, so a row the target would refuse is rejected per row already.
     await sql`create table if not exists ${sql.table(stage)}
@@ -34,7 +64,57 @@ export async function ensureStage(db: Kysely<Database>, dataset: Dataset): Promi
     await sql`create index if not exists ${sql.id(`${stage.split('.')[1]}_file_idx`)}
       on ${sql.table(stage)} (${sql.id(FILE_ID)})`.execute(trx);
   });
-  return stage;
+}
+
+/** Every staging table of the dataset (one per shape its target has had), from the catalog. */
+async function stageTablesOf(db: Db, datasetName: string): Promise<string[]> {
+  const { rows } = await sql<{ name: string }>`
+    select c.relname as name from pg_class c join pg_namespace n on n.oid = c.relnamespace
+    where n.nspname = 'dropload' and c.relkind = 'r' and c.relname ~ ${`^${stagePrefix(datasetName)}[0-9a-f]{10}$`}`.execute(
+    db,
+  );
+  return rows.map((r) => `dropload.${r.name}`);
+}
+
+/** Removes what a file staged, wherever it is: nothing staged outlives its file. */
+export async function clearStaged(db: Db, datasetName: string, fileId: number): Promise<void> {
+  for (const stage of await stageTablesOf(db, datasetName)) {
+    await sql`delete from ${sql.table(stage)} where ${sql.ref(FILE_ID)} = ${fileId}`.execute(db);
+  }
+}
+
+/** Fails a staged file and removes what its chunks staged, in one transaction. */
+export async function failStagedFile(
+  db: Kysely<Database>,
+  datasetName: string,
+  fileId: number,
+  reason: string,
+): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    await failFile(trx, fileId, reason);
+    await clearStaged(trx, datasetName, fileId);
+  });
+}
+
+/**
+ * The end of a staged chunk's transaction, after `completeChunk` (whose update of the file row waited for
+ * any concurrent change of the file to commit, so `file.state` is current). A chunk whose file ended while
+ * it was loading (failed by another chunk, whose clearing could not see these uncommitted rows) takes its
+ * rows back out; the file's last chunk publishes it.
+ */
+export async function afterStagedChunk(
+  trx: Transaction<Database>,
+  dataset: Dataset,
+  stage: string,
+  file: FileRow,
+): Promise<FileRow> {
+  if (file.state === 'failed' || file.state === 'skipped') {
+    await clearStaged(trx, dataset.name, file.id);
+    return file;
+  }
+  if (file.chunks_done !== file.chunk_count) return file;
+  await publishFile(trx, dataset, stage, file);
+  return (await getFile(trx, file.id)) ?? file;
 }
 
 /** The dataset as the stage sees it: plain inserts into the stage table, with file id and line. */
@@ -111,24 +191,68 @@ export interface PublishOutcome {
   reason?: string;
 }
 
-/** Runs inside the transaction of the file's last chunk: gate, checks, replace, move rows, clear the stage. */
+/**
+ * A key's versions in S3's order, for `replace` (which must keep the newest whatever order the versions
+ * finish loading in; which split or chunk ran first says nothing). Compared in turn:
+ * 1. the version's Last-Modified (the split's HEAD of exactly that version): S3's own time for the write;
+ * 2. within one second (Last-Modified has whole seconds), the `sequencer` of the event S3 sent for it:
+ *    S3 orders one key's events by it, a greater value being later, values of unequal length compared
+ *    after right-padding the shorter with zeros (the S3 event notification docs);
+ * 3. the ledger id, where S3 told neither (files registered before these were kept).
+ */
+function versionOrder(table: 'f' | 'me') {
+  return [
+    sql`coalesce(${sql.ref(`${table}.last_modified`)}, '-infinity'::timestamptz)`,
+    sql`upper(rpad(coalesce(${sql.ref(`${table}.sequencer`)}, ''), 64, '0')) collate "C"`,
+    sql.ref(`${table}.id`),
+  ];
+}
+
+/** The newest published version of the file's key that S3 orders after the file, if any. */
+export async function newerPublishedVersion(db: Db, fileId: number) {
+  const [f, me] = [versionOrder('f'), versionOrder('me')];
+  const { rows } = await sql<Pick<FileRow, 'id' | 'version_id' | 'etag'>>`
+    select f.id, f.version_id, f.etag from dropload.file f
+    join dropload.file me on me.id = ${fileId} and f.bucket = me.bucket and f.key = me.key
+    where f.id <> me.id and f.state = 'loaded' and (${sql.join(f)}) > (${sql.join(me)})
+    order by ${sql.join(f.map((e) => sql`${e} desc`))} limit 1`.execute(db);
+  return rows[0];
+}
+
+function supersededReason(file: FileRow, newer: Pick<FileRow, 'id' | 'version_id' | 'etag'>): string {
+  const version = newer.version_id ? `version ${newer.version_id}` : `ETag ${newer.etag}`;
+  return `superseded: a newer version of s3://${file.bucket}/${file.key} (${version}, file ${newer.id}) was published first; nothing of this version was published`;
+}
+
+/** Runs inside the transaction of the file's last chunk: order, gate, checks, replace, move rows, clear the stage. */
 export async function publishFile(
   trx: Transaction<Database>,
   dataset: Dataset,
   stage: string,
   file: FileRow,
 ): Promise<PublishOutcome> {
-  const clear = () =>
-    sql`delete from ${sql.table(stage)} where ${sql.ref(FILE_ID)} = ${file.id}`.execute(trx);
-  const reason = gateFailure(dataset, file) ?? (await checkFailure(trx, dataset, stage, file));
-  if (reason) {
-    await clear();
-    await finishFile(trx, file.id, 'failed', reason);
+  const unpublished = async (state: 'failed' | 'skipped', reason: string): Promise<PublishOutcome> => {
+    await clearStaged(trx, dataset.name, file.id);
+    await finishFile(trx, file.id, state, reason);
     return { published: false, inserted: 0, updated: 0, replaced: 0, reason };
+  };
+  const replace = dataset.onNewVersion === 'replace' ? dataset.sourceColumn : undefined;
+  if (replace) {
+    // One key's versions publish one at a time (until this transaction ends), each seeing the last one's
+    // outcome: a version finishing after a newer one has published must not bring its older rows back.
+    await sql`select pg_advisory_xact_lock(hashtextextended(${`dropload.publish ${file.bucket}/${file.key}`}, 0))`.execute(
+      trx,
+    );
+    const newer = await newerPublishedVersion(trx, file.id);
+    if (newer) return unpublished('skipped', supersededReason(file, newer));
   }
+  const reason = gateFailure(dataset, file) ?? (await checkFailure(trx, dataset, stage, file));
+  if (reason) return unpublished('failed', reason);
   let replaced = 0;
-  if (dataset.onNewVersion === 'replace' && dataset.sourceColumn) {
-    const gone = await sql`delete from ${sql.table(dataset.table)} where ${sql.ref(dataset.sourceColumn)} in (
+  if (replace) {
+    // Every other version is older by now (a newer published one would have stopped us above), and only
+    // a published version has rows in the target.
+    const gone = await sql`delete from ${sql.table(dataset.table)} where ${sql.ref(replace)} in (
         select id from dropload.file where bucket = ${file.bucket} and key = ${file.key} and id <> ${file.id})`.execute(
       trx,
     );
@@ -136,7 +260,7 @@ export async function publishFile(
   }
   const columns = [...new Set([...dataset.fields.map((f) => dataset.columnOf[f] as string)])];
   const { rows } = await publishStatement(dataset, stage, file.id, columns).execute(trx);
-  await clear();
+  await clearStaged(trx, dataset.name, file.id);
   const counts = { inserted: rows[0]?.inserted ?? 0, updated: rows[0]?.updated ?? 0 };
   await trx
     .updateTable('dropload.file')
