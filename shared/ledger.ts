@@ -1,4 +1,4 @@
-import { type Kysely, sql, type Transaction } from 'kysely';
+import { type Kysely, type RawBuilder, sql, type Transaction } from 'kysely';
 import type { ChunkPlan } from './chunking.ts';
 import type { ChunkRow, Database, FileRow, FileState } from './db/schema.ts';
 import type { Reject } from './validation.ts';
@@ -101,6 +101,24 @@ export async function retryFile(db: Kysely<Database>, id: number): Promise<FileR
         )
     );
   });
+}
+
+/**
+ * The sort keys that order one key's versions as S3 does (never by which split or chunk ran first), for
+ * `replace` and "the newest version of a key". Compared in turn:
+ * 1. the version's Last-Modified (the split's HEAD of exactly that version): S3's own time for the write;
+ * 2. within one second (Last-Modified has whole seconds), the `sequencer` of the event S3 sent for it:
+ *    S3 orders one key's events by it, a greater value being later, values of unequal length compared
+ *    after right-padding the shorter with zeros (the S3 event notification docs);
+ * 3. the ledger id, where S3 told neither (files registered before these were kept).
+ */
+export function versionOrder(table?: string): RawBuilder<unknown>[] {
+  const col = (c: string) => sql.ref(table ? `${table}.${c}` : c);
+  return [
+    sql`coalesce(${col('last_modified')}, '-infinity'::timestamptz)`,
+    sql`upper(rpad(coalesce(${col('sequencer')}, ''), 64, '0')) collate "C"`,
+    col('id'),
+  ];
 }
 
 export async function getFile(db: Db, id: number): Promise<FileRow | undefined> {

@@ -17,7 +17,7 @@ import { type PinnedObject, readRange } from './object-store.ts';
 import { holdWhileWaiting, insertOrphans, scheduleOrphanRetry, waitingCount } from './orphans.ts';
 import { ParquetCursor, type ParquetRows, readParquetChunk } from './parquet.ts';
 import { collectRecords, type ParseOptions, parseChunk } from './parsing.ts';
-import { afterStagedChunk, ensureStage, failStagedFile, stagedDataset } from './publish.ts';
+import { afterStagedChunk, ensureStage, failStagedFile, stagedDataset, withSource } from './publish.ts';
 import { writeRecords } from './relations.ts';
 import type { PipelineDeps } from './services.ts';
 import { type Reject, type ValidRow, validateRecords } from './validation.ts';
@@ -40,18 +40,6 @@ export interface LoadOutcome {
 }
 
 const PREVIEW_BYTES = 1024;
-const SOURCE = '__dropload_source';
-
-/** With a sourceColumn, every row carries the id of the file it came from (what `replace` deletes by). */
-function withSource(dataset: Dataset): Dataset {
-  if (!dataset.sourceColumn) return dataset;
-  return {
-    ...dataset,
-    fields: [...dataset.fields, SOURCE],
-    columnOf: { ...dataset.columnOf, [SOURCE]: dataset.sourceColumn },
-  };
-}
-
 /** Loads one chunk exactly once: its rows, rejects and ledger entry commit together or not at all. */
 export async function loadChunk(deps: PipelineDeps, message: ChunkMessage): Promise<LoadOutcome> {
   const base = {

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { type Kysely, sql, type Transaction } from 'kysely';
 import type { Dataset } from './dataset.ts';
 import type { Database, FileRow } from './db/schema.ts';
-import { failFile, finishFile, getFile } from './ledger.ts';
+import { failFile, finishFile, getFile, versionOrder } from './ledger.ts';
 import { tableShape } from './writing.ts';
 
 type Db = Kysely<Database> | Transaction<Database>;
@@ -15,6 +15,18 @@ type Db = Kysely<Database> | Transaction<Database>;
 
 export const FILE_ID = '__dropload_file_id';
 export const LINE = '__dropload_line';
+/** The field that carries a row's file id into the dataset's `sourceColumn`. */
+export const SOURCE = '__dropload_source';
+
+/** With a sourceColumn, every row carries the id of the file it came from (what `replace` deletes by). */
+export function withSource(dataset: Dataset): Dataset {
+  if (!dataset.sourceColumn) return dataset;
+  return {
+    ...dataset,
+    fields: [...dataset.fields, SOURCE],
+    columnOf: { ...dataset.columnOf, [SOURCE]: dataset.sourceColumn },
+  };
+}
 
 const stagePrefix = (datasetName: string) => `stage_${datasetName.replace(/-/g, '_')}_`;
 
@@ -192,23 +204,9 @@ export interface PublishOutcome {
 }
 
 /**
- * A key's versions in S3's order, for `replace` (which must keep the newest whatever order the versions
- * finish loading in; which split or chunk ran first says nothing). Compared in turn:
- * 1. the version's Last-Modified (the split's HEAD of exactly that version): S3's own time for the write;
- * 2. within one second (Last-Modified has whole seconds), the `sequencer` of the event S3 sent for it:
- *    S3 orders one key's events by it, a greater value being later, values of unequal length compared
- *    after right-padding the shorter with zeros (the S3 event notification docs);
- * 3. the ledger id, where S3 told neither (files registered before these were kept).
+ * The newest published version of the file's key that S3 orders after the file, if any: `replace` keeps
+ * the newest version whatever order the versions finish loading in.
  */
-function versionOrder(table: 'f' | 'me') {
-  return [
-    sql`coalesce(${sql.ref(`${table}.last_modified`)}, '-infinity'::timestamptz)`,
-    sql`upper(rpad(coalesce(${sql.ref(`${table}.sequencer`)}, ''), 64, '0')) collate "C"`,
-    sql.ref(`${table}.id`),
-  ];
-}
-
-/** The newest published version of the file's key that S3 orders after the file, if any. */
 export async function newerPublishedVersion(db: Db, fileId: number) {
   const [f, me] = [versionOrder('f'), versionOrder('me')];
   const { rows } = await sql<Pick<FileRow, 'id' | 'version_id' | 'etag'>>`
@@ -219,9 +217,21 @@ export async function newerPublishedVersion(db: Db, fileId: number) {
   return rows[0];
 }
 
-function supersededReason(file: FileRow, newer: Pick<FileRow, 'id' | 'version_id' | 'etag'>): string {
+/**
+ * `replace`: what writes one key's rows (a publish, a retry of rejects) does so one at a time, until its
+ * transaction ends, each seeing the last one's outcome: a version finishing after a newer one published
+ * must not bring its older rows back, and two must not both keep theirs.
+ */
+export async function lockKey(trx: Transaction<Database>, file: Pick<FileRow, 'bucket' | 'key'>) {
+  await sql`select pg_advisory_xact_lock(hashtextextended(${`dropload.publish ${file.bucket}/${file.key}`}, 0))`.execute(
+    trx,
+  );
+}
+
+/** Names the newer version of the file's key, for the reasons that refuse an older one. */
+export function newerVersionName(file: FileRow, newer: Pick<FileRow, 'id' | 'version_id' | 'etag'>): string {
   const version = newer.version_id ? `version ${newer.version_id}` : `ETag ${newer.etag}`;
-  return `superseded: a newer version of s3://${file.bucket}/${file.key} (${version}, file ${newer.id}) was published first; nothing of this version was published`;
+  return `a newer version of s3://${file.bucket}/${file.key} (${version}, file ${newer.id})`;
 }
 
 /** Runs inside the transaction of the file's last chunk: order, gate, checks, replace, move rows, clear the stage. */
@@ -238,13 +248,12 @@ export async function publishFile(
   };
   const replace = dataset.onNewVersion === 'replace' ? dataset.sourceColumn : undefined;
   if (replace) {
-    // One key's versions publish one at a time (until this transaction ends), each seeing the last one's
-    // outcome: a version finishing after a newer one has published must not bring its older rows back.
-    await sql`select pg_advisory_xact_lock(hashtextextended(${`dropload.publish ${file.bucket}/${file.key}`}, 0))`.execute(
-      trx,
-    );
+    await lockKey(trx, file);
     const newer = await newerPublishedVersion(trx, file.id);
-    if (newer) return unpublished('skipped', supersededReason(file, newer));
+    if (newer) {
+      const reason = `superseded: ${newerVersionName(file, newer)} was published first; nothing of this version was published`;
+      return unpublished('skipped', reason);
+    }
   }
   const reason = gateFailure(dataset, file) ?? (await checkFailure(trx, dataset, stage, file));
   if (reason) return unpublished('failed', reason);

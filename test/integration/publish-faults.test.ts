@@ -6,12 +6,15 @@ import type { Migration } from 'kysely/migration';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { resolveConfig } from '../../shared/config.ts';
 import { defineDataset } from '../../shared/dataset.ts';
 import type { Database, FileRow } from '../../shared/db/schema.ts';
 import { registerFile } from '../../shared/ledger.ts';
 import { type LoadOutcome, loadChunk } from '../../shared/load-service.ts';
 import { ChunkMessage } from '../../shared/messages.ts';
 import { newerPublishedVersion } from '../../shared/publish.ts';
+import { newestFileByKey } from '../../shared/rejects.ts';
+import { retryRejects } from '../../shared/retry-rejects.ts';
 import type { PipelineDeps } from '../../shared/services.ts';
 import { splitObject } from '../../shared/split-service.ts';
 import { startTestPipeline, type TestPipeline } from '../support/pipeline.ts';
@@ -34,6 +37,12 @@ const migration: Migration = {
       .addColumn('source_file', 'bigint')
       .execute();
     await db.schema
+      .createTable('pub_fixable')
+      .addColumn('id', 'integer', (c) => c.primaryKey())
+      .addColumn('label', 'text', (c) => c.notNull())
+      .addColumn('source_file', 'bigint')
+      .execute();
+    await db.schema
       .createTable('pub_gated')
       .addColumn('id', 'integer', (c) => c.primaryKey())
       .addColumn('label', 'text', (c) => c.notNull())
@@ -42,8 +51,20 @@ const migration: Migration = {
 };
 
 const row = z.object({ id: z.coerce.number().int().positive(), label: z.string().min(1) });
+/** A replace dataset whose schema refuses long labels, until a "fix" allows them. */
+const fixable = (maxLabel: number) =>
+  defineDataset({
+    name: 'fixable',
+    format: 'csv',
+    table: 'pub_fixable',
+    schema: row.extend({ label: z.string().min(1).max(maxLabel) }),
+    publish: 'file',
+    onNewVersion: 'replace',
+    sourceColumn: 'source_file',
+  });
 const config = {
   datasets: [
+    fixable(20),
     defineDataset({
       name: 'snap',
       format: 'csv',
@@ -75,7 +96,7 @@ let db: Kysely<Database>;
 let parked: PipelineDeps;
 
 beforeAll(async () => {
-  p = await startTestPipeline(config, ['pub_snap', 'pub_gated'], { workers: 2 });
+  p = await startTestPipeline(config, ['pub_snap', 'pub_fixable', 'pub_gated'], { workers: 2 });
   db = p.deps.db;
   // A queue no worker reads: the test hands each chunk to loadChunk in the order it wants.
   const queue = await p.stack.sqs.send(new CreateQueueCommand({ QueueName: 'dropload-publish-parked' }));
@@ -217,6 +238,27 @@ describe("onNewVersion: 'replace' with versions finishing in either order", () =
     await expectOnlyNewer(v.older.fileId, v.newer.fileId);
     // The newer version's own counts are untouched by the older one finishing.
     expect([newer.state, newer.rows_inserted]).toEqual(['loaded', NEWER.to - NEWER.from + 1]);
+  });
+});
+
+describe('retry-rejects on a replace dataset', () => {
+  it('tags the rows it loads with their file, so the next version replaces them too', async () => {
+    const key = 'incoming/fixable/daily.csv';
+    const long = `label ${'x'.repeat(30)}`;
+    const first = await p.load(key, `id,label\n1,one\n2,${long}\n3,three\n`);
+    expect([first.reports[0]?.state, first.reports[0]?.rows.rejected]).toEqual(['loaded', 1]);
+    const fixed = resolveConfig({ ...config, datasets: [fixable(100)] }, 'fixed');
+    const retried = await retryRejects({ db, config: fixed, logger: p.deps.logger }, key);
+    expect(retried).toMatchObject({ retried: 1, loaded: 1, inserted: 1, stillRejected: 0 });
+    const file = await newestFileByKey(db, key);
+    const tagged = await sql<{ id: number; source: string | null }>`
+      select id, source_file::text as source from pub_fixable order by id`.execute(db);
+    expect(tagged.rows).toEqual([1, 2, 3].map((id) => ({ id, source: String(file.id) })));
+
+    const second = await p.load(key, 'id,label\n10,ten\n11,eleven\n');
+    expect(second.reports[0]?.state).toBe('loaded');
+    const left = await sql<{ id: number }>`select id from pub_fixable order by id`.execute(db);
+    expect(left.rows.map((r) => r.id)).toEqual([10, 11]);
   });
 });
 
