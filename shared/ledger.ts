@@ -17,7 +17,7 @@ export interface NewFileFields extends FileIdentity {
   dataset: string | null;
   state: FileState;
   error?: string | null;
-  /** Where S3 puts this version among its key's versions (see `newerPublishedVersion`). */
+  /** Where S3 puts this version among its key's versions (see `versionOrder`). */
   lastModified?: Date;
   sequencer?: string;
 }
@@ -119,6 +119,17 @@ export function versionOrder(table?: string): RawBuilder<unknown>[] {
     sql`upper(rpad(coalesce(${col('sequencer')}, ''), 64, '0')) collate "C"`,
     col('id'),
   ];
+}
+
+/** The newest version of the file's key that S3 orders after the file, among those in one of `states`. */
+export async function newerVersion(db: Db, fileId: number, states: readonly FileState[]) {
+  const [f, me] = [versionOrder('f'), versionOrder('me')];
+  const { rows } = await sql<Pick<FileRow, 'id' | 'version_id' | 'etag' | 'state'>>`
+    select f.id, f.version_id, f.etag, f.state from dropload.file f
+    join dropload.file me on me.id = ${fileId} and f.bucket = me.bucket and f.key = me.key
+    where f.id <> me.id and f.state in (${sql.join(states)}) and (${sql.join(f)}) > (${sql.join(me)})
+    order by ${sql.join(f.map((e) => sql`${e} desc`))} limit 1`.execute(db);
+  return rows[0];
 }
 
 export async function getFile(db: Db, id: number): Promise<FileRow | undefined> {

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { type Kysely, sql, type Transaction } from 'kysely';
 import type { Dataset } from './dataset.ts';
 import type { Database, FileRow } from './db/schema.ts';
-import { failFile, finishFile, getFile, versionOrder } from './ledger.ts';
+import { failFile, finishFile, getFile, newerVersion } from './ledger.ts';
 import { tableShape } from './writing.ts';
 
 type Db = Kysely<Database> | Transaction<Database>;
@@ -204,20 +204,6 @@ export interface PublishOutcome {
 }
 
 /**
- * The newest published version of the file's key that S3 orders after the file, if any: `replace` keeps
- * the newest version whatever order the versions finish loading in.
- */
-export async function newerPublishedVersion(db: Db, fileId: number) {
-  const [f, me] = [versionOrder('f'), versionOrder('me')];
-  const { rows } = await sql<Pick<FileRow, 'id' | 'version_id' | 'etag'>>`
-    select f.id, f.version_id, f.etag from dropload.file f
-    join dropload.file me on me.id = ${fileId} and f.bucket = me.bucket and f.key = me.key
-    where f.id <> me.id and f.state = 'loaded' and (${sql.join(f)}) > (${sql.join(me)})
-    order by ${sql.join(f.map((e) => sql`${e} desc`))} limit 1`.execute(db);
-  return rows[0];
-}
-
-/**
  * `replace`: what writes one key's rows (a publish, a retry of rejects) does so one at a time, until its
  * transaction ends, each seeing the last one's outcome: a version finishing after a newer one published
  * must not bring its older rows back, and two must not both keep theirs.
@@ -249,7 +235,8 @@ export async function publishFile(
   const replace = dataset.onNewVersion === 'replace' ? dataset.sourceColumn : undefined;
   if (replace) {
     await lockKey(trx, file);
-    const newer = await newerPublishedVersion(trx, file.id);
+    // Only a published version counts: one that failed its checks leaves the older one's rows standing.
+    const newer = await newerVersion(trx, file.id, ['loaded']);
     if (newer) {
       const reason = `superseded: ${newerVersionName(file, newer)} was published first; nothing of this version was published`;
       return unpublished('skipped', reason);

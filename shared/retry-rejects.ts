@@ -3,8 +3,9 @@ import type { ResolvedConfig } from './config.ts';
 import type { Dataset } from './dataset.ts';
 import type { Database, FileRow } from './db/schema.ts';
 import { ConfigError } from './errors.ts';
+import { newerVersion } from './ledger.ts';
 import { parseText } from './parsing.ts';
-import { lockKey, newerPublishedVersion, newerVersionName, SOURCE, withSource } from './publish.ts';
+import { lockKey, newerVersionName, SOURCE, withSource } from './publish.ts';
 import { newestFileByKey, type RejectRow } from './rejects.ts';
 import { writeDatasetRows } from './relations.ts';
 import type { Log } from './services.ts';
@@ -134,7 +135,7 @@ export async function retryRejects(deps: RetryDeps, key: string): Promise<RetryR
     if (dataset.onNewVersion === 'replace') {
       // In turn with the key's publishes: rows of a version a newer one has replaced stay out.
       await lockKey(trx, file);
-      const newer = await newerPublishedVersion(trx, file.id);
+      const newer = await newerVersion(trx, file.id, ['loaded']);
       if (newer) {
         throw new ConfigError(
           `file "${key}" was replaced by ${newerVersionName(file, newer)}: loading its rejects now would bring rows of an older version back`,

@@ -1,5 +1,5 @@
 import { gzipSync } from 'node:zlib';
-import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { CreateQueueCommand, DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { type Kysely, sql } from 'kysely';
 import type { Migration } from 'kysely/migration';
@@ -9,10 +9,10 @@ import { z } from 'zod';
 import { resolveConfig } from '../../shared/config.ts';
 import { defineDataset } from '../../shared/dataset.ts';
 import type { Database, FileRow } from '../../shared/db/schema.ts';
-import { registerFile } from '../../shared/ledger.ts';
+import { newerVersion, registerFile } from '../../shared/ledger.ts';
 import { type LoadOutcome, loadChunk } from '../../shared/load-service.ts';
 import { ChunkMessage } from '../../shared/messages.ts';
-import { newerPublishedVersion } from '../../shared/publish.ts';
+import { writeReceipt } from '../../shared/receipts.ts';
 import { newestFileByKey } from '../../shared/rejects.ts';
 import { retryRejects } from '../../shared/retry-rejects.ts';
 import type { PipelineDeps } from '../../shared/services.ts';
@@ -238,6 +238,19 @@ describe("onNewVersion: 'replace' with versions finishing in either order", () =
     await expectOnlyNewer(v.older.fileId, v.newer.fileId);
     // The newer version's own counts are untouched by the older one finishing.
     expect([newer.state, newer.rows_inserted]).toEqual(['loaded', NEWER.to - NEWER.from + 1]);
+    // Each finished file's receipt is written as it finishes (as the load handler does): the key's one
+    // receipt stays the newer version's.
+    await writeReceipt(parked, newer);
+    await writeReceipt(parked, late.finishedFile as FileRow);
+    const res = await p.stack.s3.send(
+      new GetObjectCommand({ Bucket: p.stack.bucket, Key: `reports/${SNAP_KEY}.json` }),
+    );
+    const receipt = JSON.parse((await res.Body?.transformToString()) ?? '{}');
+    expect([receipt.etag, receipt.state, receipt.rows.inserted]).toEqual([
+      newer.etag,
+      'loaded',
+      NEWER.to - NEWER.from + 1,
+    ]);
   });
 });
 
@@ -282,8 +295,8 @@ describe("a key's versions are ordered as S3 orders them, not as the pipeline re
       ).file.id;
     const newerId = await register('newer', newer);
     const olderId = await register('older', older);
-    expect((await newerPublishedVersion(db, olderId))?.id).toBe(newerId);
-    expect(await newerPublishedVersion(db, newerId)).toBeUndefined();
+    expect((await newerVersion(db, olderId, ['loaded']))?.id).toBe(newerId);
+    expect(await newerVersion(db, newerId, ['loaded'])).toBeUndefined();
   }
 
   it('a later Last-Modified is newer, whichever split registered first', async () => {
