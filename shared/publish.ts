@@ -41,14 +41,23 @@ export async function stageTable(db: Kysely<Database>, dataset: Dataset): Promis
 /** Staging tables known to exist, per database handle (one per process, as a Lambda instance keeps it). */
 const knownStages = new WeakMap<Kysely<Database>, Set<string>>();
 
-const stageExists = async (db: Kysely<Database>, stage: string) =>
-  (await sql<{ found: boolean }>`select to_regclass(${stage}) is not null as found`.execute(db)).rows[0]
-    ?.found === true;
+/**
+ * Reads pg_class with the statement's own snapshot, which takes no lock and, unlike `to_regclass` (the
+ * session's catalog cache), sees a table another session created and committed a moment ago.
+ */
+async function stageExists(db: Db, stage: string): Promise<boolean> {
+  const [schema, name] = stage.split('.');
+  const { rows } = await sql<{ found: boolean }>`select exists (select 1 from pg_class c
+    join pg_namespace n on n.oid = c.relnamespace where n.nspname = ${schema} and c.relname = ${name}) as found`.execute(
+    db,
+  );
+  return rows[0]?.found === true;
+}
 
 /**
  * Creates the staging table once. A file's chunks load into it concurrently, so the common path takes no
- * lock: the process remembers the tables it has seen, and `to_regclass` looks without locking. (DDL per
- * chunk serialized them: `CREATE INDEX IF NOT EXISTS` takes a SHARE lock on the table even when the index
+ * lock: the process remembers the tables it has seen and looks for others in the catalog. (DDL per chunk
+ * serialized them: `CREATE INDEX IF NOT EXISTS` takes a SHARE lock on the table even when the index
  * exists, and that waits for every open transaction that has inserted into it.)
  */
 export async function ensureStage(db: Kysely<Database>, dataset: Dataset): Promise<string> {
@@ -66,9 +75,10 @@ export async function ensureStage(db: Kysely<Database>, dataset: Dataset): Promi
 
 async function createStage(db: Kysely<Database>, dataset: Dataset, stage: string): Promise<void> {
   await db.transaction().execute(async (trx) => {
-    // Concurrent first chunks (of any process): one creates the table, the others wait here. `if not
-    // exists` (not a to_regclass check, whose catalog cache may not have seen the creator commit yet).
+    // Concurrent first chunks (of any process): one creates the table, the others wait here, then find it
+    // and leave without DDL (which would wait for the creator's chunks to commit).
     await sql`select pg_advisory_xact_lock(hashtext(${stage}))`.execute(trx);
+    if (await stageExists(trx, stage)) return;
     // NOT NULL and CHECK constraints come along, so a row the target would refuse is rejected per row already.
     await sql`create table if not exists ${sql.table(stage)}
       (like ${sql.table(dataset.table)} including defaults including constraints,
@@ -93,6 +103,23 @@ export async function clearStaged(db: Db, datasetName: string, fileId: number): 
   for (const stage of await stageTablesOf(db, datasetName)) {
     await sql`delete from ${sql.table(stage)} where ${sql.ref(FILE_ID)} = ${fileId}`.execute(db);
   }
+}
+
+/** Rows of the file staged for an earlier shape of the target (a migration ran while it loaded). */
+async function stagedElsewhere(
+  trx: Transaction<Database>,
+  datasetName: string,
+  stage: string,
+  fileId: number,
+) {
+  let rows = 0;
+  for (const other of await stageTablesOf(trx, datasetName)) {
+    if (other === stage) continue;
+    const { rows: found } = await sql<{ n: number }>`select count(*)::int as n from ${sql.table(other)}
+      where ${sql.ref(FILE_ID)} = ${fileId}`.execute(trx);
+    rows += found[0]?.n ?? 0;
+  }
+  return rows;
 }
 
 /** Fails a staged file and removes what its chunks staged, in one transaction. */
@@ -241,6 +268,12 @@ export async function publishFile(
       const reason = `superseded: ${newerVersionName(file, newer)} was published first; nothing of this version was published`;
       return unpublished('skipped', reason);
     }
+  }
+  const earlier = await stagedElsewhere(trx, dataset.name, stage, file.id);
+  if (earlier > 0) {
+    // All or nothing: those rows cannot be published into the table as it is now, so none are.
+    const reason = `table ${dataset.table} changed shape while the file loaded (a migration ran): ${earlier} of its rows were staged for the earlier shape; nothing was published; drop the file again`;
+    return unpublished('failed', reason);
   }
   const reason = gateFailure(dataset, file) ?? (await checkFailure(trx, dataset, stage, file));
   if (reason) return unpublished('failed', reason);

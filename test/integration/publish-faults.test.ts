@@ -43,6 +43,11 @@ const migration: Migration = {
       .addColumn('source_file', 'bigint')
       .execute();
     await db.schema
+      .createTable('pub_shifting')
+      .addColumn('id', 'integer', (c) => c.primaryKey())
+      .addColumn('label', 'text', (c) => c.notNull())
+      .execute();
+    await db.schema
       .createTable('pub_gated')
       .addColumn('id', 'integer', (c) => c.primaryKey())
       .addColumn('label', 'text', (c) => c.notNull())
@@ -65,6 +70,14 @@ const fixable = (maxLabel: number) =>
 const config = {
   datasets: [
     fixable(20),
+    defineDataset({
+      name: 'shifting',
+      format: 'csv',
+      table: 'pub_shifting',
+      schema: row,
+      chunkBytes: 64 * 1024,
+      publish: 'file',
+    }),
     defineDataset({
       name: 'snap',
       format: 'csv',
@@ -96,7 +109,9 @@ let db: Kysely<Database>;
 let parked: PipelineDeps;
 
 beforeAll(async () => {
-  p = await startTestPipeline(config, ['pub_snap', 'pub_fixable', 'pub_gated'], { workers: 2 });
+  p = await startTestPipeline(config, ['pub_snap', 'pub_fixable', 'pub_shifting', 'pub_gated'], {
+    workers: 2,
+  });
   db = p.deps.db;
   // A queue no worker reads: the test hands each chunk to loadChunk in the order it wants.
   const queue = await p.stack.sqs.send(new CreateQueueCommand({ QueueName: 'dropload-publish-parked' }));
@@ -364,6 +379,23 @@ describe('a failed publish: "file" leaves nothing staged', () => {
     const visible = await sql<{
       n: number;
     }>`select count(*)::int as n from pub_gated where id between 10001 and 14000`.execute(db);
+    expect(visible.rows).toEqual([{ n: 0 }]);
+  });
+
+  it('a migration that changes the table while the file loads fails the file, with nothing staged or published', async () => {
+    const { fileId, chunks } = await splitParked('incoming/shifting/straddles.csv', csv(1, 4000));
+    expect(chunks.length).toBeGreaterThan(2);
+    const first = await load(chunks[0]);
+    expect(first.result).toBe('loaded');
+    await sql`alter table pub_shifting add column note text`.execute(db);
+    let last: LoadOutcome | undefined;
+    for (const c of chunks.slice(1)) last = await load(c);
+    expect(last?.finishedFile?.state).toBe('failed');
+    expect(last?.finishedFile?.error).toBe(
+      `table pub_shifting changed shape while the file loaded (a migration ran): ${first.read} of its rows were staged for the earlier shape; nothing was published; drop the file again`,
+    );
+    expect(await stagedRows('shifting', fileId)).toBe(0);
+    const visible = await sql<{ n: number }>`select count(*)::int as n from pub_shifting`.execute(db);
     expect(visible.rows).toEqual([{ n: 0 }]);
   });
 });
