@@ -1,6 +1,7 @@
 import { type Kysely, type RawBuilder, sql, type Transaction } from 'kysely';
 import type { ChunkPlan } from './chunking.ts';
 import type { ChunkRow, Database, FileRow, FileState } from './db/schema.ts';
+import { clearStaged } from './stage.ts';
 import type { Reject } from './validation.ts';
 
 type Db = Kysely<Database> | Transaction<Database>;
@@ -136,13 +137,19 @@ export async function getFile(db: Db, id: number): Promise<FileRow | undefined> 
   return db.selectFrom('dropload.file').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
+/** Fails a file that has not finished; what it staged (`publish: 'file'`) goes with it, in one transaction. */
 export async function failFile(db: Db, id: number, error: string): Promise<void> {
-  await db
-    .updateTable('dropload.file')
-    .set({ state: 'failed', error, updated_at: sql<Date>`now()`, finished_at: sql<Date>`now()` })
-    .where('id', '=', id)
-    .where('state', 'not in', ['loaded', 'failed'])
-    .execute();
+  const fail = async (trx: Transaction<Database>) => {
+    const file = await trx
+      .updateTable('dropload.file')
+      .set({ state: 'failed', error, updated_at: sql<Date>`now()`, finished_at: sql<Date>`now()` })
+      .where('id', '=', id)
+      .where('state', 'not in', ['loaded', 'failed'])
+      .returning('dataset')
+      .executeTakeFirst();
+    if (file?.dataset) await clearStaged(trx, file.dataset, id);
+  };
+  await (db.isTransaction ? fail(db as Transaction<Database>) : db.transaction().execute(fail));
 }
 
 /** Sets a file's final state inside the caller's transaction (used when publishing decides the outcome). */

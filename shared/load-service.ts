@@ -17,7 +17,7 @@ import { type PinnedObject, readRange } from './object-store.ts';
 import { holdWhileWaiting, insertOrphans, scheduleOrphanRetry, waitingCount } from './orphans.ts';
 import { ParquetCursor, type ParquetRows, readParquetChunk } from './parquet.ts';
 import { collectRecords, type ParseOptions, parseChunk } from './parsing.ts';
-import { afterStagedChunk, ensureStage, failStagedFile, stagedDataset, withSource } from './publish.ts';
+import { afterStagedChunk, ensureStage, stagedDataset, withSource } from './publish.ts';
 import { writeRecords } from './relations.ts';
 import type { PipelineDeps } from './services.ts';
 import { type Reject, type ValidRow, validateRecords } from './validation.ts';
@@ -40,6 +40,7 @@ export interface LoadOutcome {
 }
 
 const PREVIEW_BYTES = 1024;
+
 /** Loads one chunk exactly once: its rows, rejects and ledger entry commit together or not at all. */
 export async function loadChunk(deps: PipelineDeps, message: ChunkMessage): Promise<LoadOutcome> {
   const base = {
@@ -70,7 +71,7 @@ export async function loadChunk(deps: PipelineDeps, message: ChunkMessage): Prom
     chunk = await readChunk(deps, dataset, pinned, message);
   } catch (err) {
     if (!(err instanceof FileRejectedError)) throw err;
-    return failChunkFile(deps, dataset, message, base, err);
+    return failChunkFile(deps, message, base, err);
   }
 
   if (dataset.targets) {
@@ -119,7 +120,7 @@ export async function loadChunk(deps: PipelineDeps, message: ChunkMessage): Prom
       return { ...base, ...counts, result: 'loaded' as const, finishedFile: last ? file : undefined };
     });
   } catch (err) {
-    if (err instanceof FileRejectedError) return failChunkFile(deps, dataset, message, base, err);
+    if (err instanceof FileRejectedError) return failChunkFile(deps, message, base, err);
     if (classifyError(err) !== 'transient') {
       await recordChunkError(deps.db, message.fileId, message.index, errorMessage(err)).catch(() => {});
     }
@@ -132,14 +133,11 @@ type Base = Pick<LoadOutcome, 'fileId' | 'index' | 'read' | 'inserted' | 'update
 /** A reason that holds for the whole file (a missing table, say): fail it now instead of retrying into the DLQ. */
 async function failChunkFile(
   deps: PipelineDeps,
-  dataset: Dataset,
   message: ChunkMessage,
   base: Base,
   err: FileRejectedError,
 ): Promise<LoadOutcome> {
-  // What the file's other chunks staged goes with it.
-  if (dataset.publish === 'file') await failStagedFile(deps.db, dataset.name, message.fileId, err.message);
-  else await failFile(deps.db, message.fileId, err.message);
+  await failFile(deps.db, message.fileId, err.message);
   return {
     ...base,
     result: 'file-failed',
@@ -193,7 +191,7 @@ async function loadRelationalChunk(
     if ((outcome.waiting ?? 0) > 0) await scheduleOrphanRetry(deps, message.fileId, 1);
     return outcome;
   } catch (err) {
-    if (err instanceof FileRejectedError) return failChunkFile(deps, dataset, message, base, err);
+    if (err instanceof FileRejectedError) return failChunkFile(deps, message, base, err);
     if (classifyError(err) !== 'transient') {
       await recordChunkError(deps.db, message.fileId, message.index, errorMessage(err)).catch(() => {});
     }

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { type Kysely, sql, type Transaction } from 'kysely';
 import type { Dataset } from './dataset.ts';
 import type { Database, FileRow } from './db/schema.ts';
-import { failFile, finishFile, getFile, newerVersion } from './ledger.ts';
+import { finishFile, getFile, newerVersion } from './ledger.ts';
+import { clearStaged, FILE_ID, stagePrefix, stageTablesOf } from './stage.ts';
 import { tableShape } from './writing.ts';
 
 type Db = Kysely<Database> | Transaction<Database>;
@@ -13,7 +14,6 @@ type Db = Kysely<Database> | Transaction<Database>;
  * then moves its rows into the target at once — or fails the file and leaves nothing visible.
  */
 
-export const FILE_ID = '__dropload_file_id';
 export const LINE = '__dropload_line';
 /** The field that carries a row's file id into the dataset's `sourceColumn`. */
 export const SOURCE = '__dropload_source';
@@ -27,8 +27,6 @@ export function withSource(dataset: Dataset): Dataset {
     columnOf: { ...dataset.columnOf, [SOURCE]: dataset.sourceColumn },
   };
 }
-
-const stagePrefix = (datasetName: string) => `stage_${datasetName.replace(/-/g, '_')}_`;
 
 /** Staging tables are named after the target's shape, so a migration that changes it gets a fresh one. */
 export async function stageTable(db: Kysely<Database>, dataset: Dataset): Promise<string> {
@@ -88,23 +86,6 @@ async function createStage(db: Kysely<Database>, dataset: Dataset, stage: string
   });
 }
 
-/** Every staging table of the dataset (one per shape its target has had), from the catalog. */
-async function stageTablesOf(db: Db, datasetName: string): Promise<string[]> {
-  const { rows } = await sql<{ name: string }>`
-    select c.relname as name from pg_class c join pg_namespace n on n.oid = c.relnamespace
-    where n.nspname = 'dropload' and c.relkind = 'r' and c.relname ~ ${`^${stagePrefix(datasetName)}[0-9a-f]{10}$`}`.execute(
-    db,
-  );
-  return rows.map((r) => `dropload.${r.name}`);
-}
-
-/** Removes what a file staged, wherever it is: nothing staged outlives its file. */
-export async function clearStaged(db: Db, datasetName: string, fileId: number): Promise<void> {
-  for (const stage of await stageTablesOf(db, datasetName)) {
-    await sql`delete from ${sql.table(stage)} where ${sql.ref(FILE_ID)} = ${fileId}`.execute(db);
-  }
-}
-
 /** Rows of the file staged for an earlier shape of the target (a migration ran while it loaded). */
 async function stagedElsewhere(
   trx: Transaction<Database>,
@@ -120,19 +101,6 @@ async function stagedElsewhere(
     rows += found[0]?.n ?? 0;
   }
   return rows;
-}
-
-/** Fails a staged file and removes what its chunks staged, in one transaction. */
-export async function failStagedFile(
-  db: Kysely<Database>,
-  datasetName: string,
-  fileId: number,
-  reason: string,
-): Promise<void> {
-  await db.transaction().execute(async (trx) => {
-    await failFile(trx, fileId, reason);
-    await clearStaged(trx, datasetName, fileId);
-  });
 }
 
 /**
