@@ -215,6 +215,46 @@ export function newerVersionName(file: FileRow, newer: Pick<FileRow, 'id' | 'ver
   return `a newer version of s3://${file.bucket}/${file.key} (${version}, file ${newer.id})`;
 }
 
+/** Why the file must not publish, if it must not: a newer version published first, a migration, the gate, a check. */
+async function refusal(
+  trx: Transaction<Database>,
+  dataset: Dataset,
+  stage: string,
+  file: FileRow,
+): Promise<{ state: 'failed' | 'skipped'; reason: string } | undefined> {
+  if (dataset.onNewVersion === 'replace') {
+    await lockKey(trx, file);
+    // Only a published version counts: one that failed its checks leaves the older one's rows standing.
+    const newer = await newerVersion(trx, file.id, ['loaded']);
+    if (newer) {
+      const reason = `superseded: ${newerVersionName(file, newer)} was published first; nothing of this version was published`;
+      return { state: 'skipped', reason };
+    }
+  }
+  const earlier = await stagedElsewhere(trx, dataset.name, stage, file.id);
+  if (earlier > 0) {
+    // All or nothing: those rows cannot be published into the table as it is now, so none are.
+    const reason = `table ${dataset.table} changed shape while the file loaded (a migration ran): ${earlier} of its rows were staged for the earlier shape; nothing was published; drop the file again`;
+    return { state: 'failed', reason };
+  }
+  const reason = gateFailure(dataset, file) ?? (await checkFailure(trx, dataset, stage, file));
+  return reason ? { state: 'failed', reason } : undefined;
+}
+
+/** `replace`: removes the rows of the key's other versions (all older by now, and only a published one has rows). */
+async function deleteOtherVersions(
+  trx: Transaction<Database>,
+  table: string,
+  sourceColumn: string,
+  file: FileRow,
+) {
+  const gone = await sql`delete from ${sql.table(table)} where ${sql.ref(sourceColumn)} in (
+      select id from dropload.file where bucket = ${file.bucket} and key = ${file.key} and id <> ${file.id})`.execute(
+    trx,
+  );
+  return Number(gone.numAffectedRows ?? 0);
+}
+
 /** Runs inside the transaction of the file's last chunk: order, gate, checks, replace, move rows, clear the stage. */
 export async function publishFile(
   trx: Transaction<Database>,
@@ -222,39 +262,16 @@ export async function publishFile(
   stage: string,
   file: FileRow,
 ): Promise<PublishOutcome> {
-  const unpublished = async (state: 'failed' | 'skipped', reason: string): Promise<PublishOutcome> => {
+  const refused = await refusal(trx, dataset, stage, file);
+  if (refused) {
     await clearStaged(trx, dataset.name, file.id);
-    await finishFile(trx, file.id, state, reason);
-    return { published: false, inserted: 0, updated: 0, replaced: 0, reason };
-  };
-  const replace = dataset.onNewVersion === 'replace' ? dataset.sourceColumn : undefined;
-  if (replace) {
-    await lockKey(trx, file);
-    // Only a published version counts: one that failed its checks leaves the older one's rows standing.
-    const newer = await newerVersion(trx, file.id, ['loaded']);
-    if (newer) {
-      const reason = `superseded: ${newerVersionName(file, newer)} was published first; nothing of this version was published`;
-      return unpublished('skipped', reason);
-    }
+    await finishFile(trx, file.id, refused.state, refused.reason);
+    return { published: false, inserted: 0, updated: 0, replaced: 0, reason: refused.reason };
   }
-  const earlier = await stagedElsewhere(trx, dataset.name, stage, file.id);
-  if (earlier > 0) {
-    // All or nothing: those rows cannot be published into the table as it is now, so none are.
-    const reason = `table ${dataset.table} changed shape while the file loaded (a migration ran): ${earlier} of its rows were staged for the earlier shape; nothing was published; drop the file again`;
-    return unpublished('failed', reason);
-  }
-  const reason = gateFailure(dataset, file) ?? (await checkFailure(trx, dataset, stage, file));
-  if (reason) return unpublished('failed', reason);
-  let replaced = 0;
-  if (replace) {
-    // Every other version is older by now (a newer published one would have stopped us above), and only
-    // a published version has rows in the target.
-    const gone = await sql`delete from ${sql.table(dataset.table)} where ${sql.ref(replace)} in (
-        select id from dropload.file where bucket = ${file.bucket} and key = ${file.key} and id <> ${file.id})`.execute(
-      trx,
-    );
-    replaced = Number(gone.numAffectedRows ?? 0);
-  }
+  const replaced =
+    dataset.onNewVersion === 'replace' && dataset.sourceColumn
+      ? await deleteOtherVersions(trx, dataset.table, dataset.sourceColumn, file)
+      : 0;
   const columns = [...new Set([...dataset.fields.map((f) => dataset.columnOf[f] as string)])];
   const { rows } = await publishStatement(dataset, stage, file.id, columns).execute(trx);
   await clearStaged(trx, dataset.name, file.id);
