@@ -1,6 +1,7 @@
-import { type Kysely, sql, type Transaction } from 'kysely';
+import { type Kysely, type RawBuilder, sql, type Transaction } from 'kysely';
 import type { ChunkPlan } from './chunking.ts';
 import type { ChunkRow, Database, FileRow, FileState } from './db/schema.ts';
+import { clearStaged } from './stage.ts';
 import type { Reject } from './validation.ts';
 
 type Db = Kysely<Database> | Transaction<Database>;
@@ -36,6 +37,9 @@ export interface NewFileFields extends FileIdentity {
   dataset: string | null;
   state: FileState;
   error?: string | null;
+  /** Where S3 puts this version among its key's versions (see `versionOrder`). */
+  lastModified?: Date;
+  sequencer?: string;
 }
 
 /** Registers an object version once; a second registration returns the existing row and `created: false`. */
@@ -62,6 +66,8 @@ export async function registerFile(
       rows_expected: null,
       updated_at: clock,
       finished_at: file.state === 'failed' || file.state === 'skipped' ? clock : null,
+      last_modified: file.lastModified ?? null,
+      sequencer: file.sequencer ?? null,
     })
     .onConflict((oc) => oc.constraint('file_version_unique').doNothing())
     .returningAll()
@@ -121,24 +127,59 @@ export async function retryFile(db: Kysely<Database>, id: number): Promise<FileR
   });
 }
 
+/**
+ * The sort keys that order one key's versions as S3 does (never by which split or chunk ran first), for
+ * `replace` and "the newest version of a key". Compared in turn:
+ * 1. the version's Last-Modified (the split's HEAD of exactly that version): S3's own time for the write;
+ * 2. within one second (Last-Modified has whole seconds), the `sequencer` of the event S3 sent for it:
+ *    S3 orders one key's events by it, a greater value being later, values of unequal length compared
+ *    after right-padding the shorter with zeros (the S3 event notification docs);
+ * 3. the ledger id, where S3 told neither (files registered before these were kept).
+ */
+export function versionOrder(table?: string): RawBuilder<unknown>[] {
+  const col = (c: string) => sql.ref(table ? `${table}.${c}` : c);
+  return [
+    sql`coalesce(${col('last_modified')}, '-infinity'::timestamptz)`,
+    sql`upper(rpad(coalesce(${col('sequencer')}, ''), 64, '0')) collate "C"`,
+    col('id'),
+  ];
+}
+
+/** The newest version of the file's key that S3 orders after the file, among those in one of `states`. */
+export async function newerVersion(db: Db, fileId: number, states: readonly FileState[]) {
+  const [f, me] = [versionOrder('f'), versionOrder('me')];
+  const { rows } = await sql<Pick<FileRow, 'id' | 'version_id' | 'etag' | 'state'>>`
+    select f.id, f.version_id, f.etag, f.state from dropload.file f
+    join dropload.file me on me.id = ${fileId} and f.bucket = me.bucket and f.key = me.key
+    where f.id <> me.id and f.state in (${sql.join(states)}) and (${sql.join(f)}) > (${sql.join(me)})
+    order by ${sql.join(f.map((e) => sql`${e} desc`))} limit 1`.execute(db);
+  return rows[0];
+}
+
 export async function getFile(db: Db, id: number): Promise<FileRow | undefined> {
   return db.selectFrom('dropload.file').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
+/** Fails a file that has not finished; what it staged (`publish: 'file'`) goes with it, in one transaction. */
 export async function failFile(db: Db, id: number, error: string): Promise<void> {
-  await db
-    .updateTable('dropload.file')
-    .set({ state: 'failed', error: withoutNul(error), updated_at: clock, finished_at: clock })
-    .where('id', '=', id)
-    .where('state', 'not in', ['loaded', 'failed'])
-    .execute();
+  const fail = async (trx: Transaction<Database>) => {
+    const file = await trx
+      .updateTable('dropload.file')
+      .set({ state: 'failed', error: withoutNul(error), updated_at: clock, finished_at: clock })
+      .where('id', '=', id)
+      .where('state', 'not in', ['loaded', 'failed'])
+      .returning('dataset')
+      .executeTakeFirst();
+    if (file?.dataset) await clearStaged(trx, file.dataset, id);
+  };
+  await (db.isTransaction ? fail(db as Transaction<Database>) : db.transaction().execute(fail));
 }
 
 /** Sets a file's final state inside the caller's transaction (used when publishing decides the outcome). */
 export async function finishFile(
   trx: Transaction<Database>,
   id: number,
-  state: 'loaded' | 'failed',
+  state: 'loaded' | 'failed' | 'skipped',
   error: string | null,
 ) {
   await trx

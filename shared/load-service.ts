@@ -10,7 +10,7 @@ import { readRange } from './object-store.ts';
 import { holdWhileWaiting, insertOrphans, scheduleOrphanRetry, waitingCount } from './orphans.ts';
 import { ParquetCursor, type ParquetRows, readParquetChunk } from './parquet.ts';
 import { collectRecords, type ParseOptions, parseChunk } from './parsing.ts';
-import { ensureStage, publishFile, stagedDataset } from './publish.ts';
+import { afterStagedChunk, ensureStage, stagedDataset, withSource } from './publish.ts';
 import { writeRecords } from './relations.ts';
 import type { PipelineDeps } from './services.ts';
 import { type Reject, type ValidRow, validateRecords } from './validation.ts';
@@ -33,17 +33,6 @@ export interface LoadOutcome {
 }
 
 const PREVIEW_BYTES = 1024;
-const SOURCE = '__dropload_source';
-
-/** With a sourceColumn, every row carries the id of the file it came from (what `replace` deletes by). */
-function withSource(dataset: Dataset): Dataset {
-  if (!dataset.sourceColumn) return dataset;
-  return {
-    ...dataset,
-    fields: [...dataset.fields, SOURCE],
-    columnOf: { ...dataset.columnOf, [SOURCE]: dataset.sourceColumn },
-  };
-}
 
 /** Loads one chunk exactly once: its rows, rejects and ledger entry commit together or not at all. */
 export async function loadChunk(deps: PipelineDeps, message: ChunkMessage): Promise<LoadOutcome> {
@@ -147,10 +136,7 @@ async function loadOnce(deps: PipelineDeps, message: ChunkMessage): Promise<Load
         stage ? { ...counts, inserted: 0 } : counts,
       );
       const last = file.chunks_done === file.chunk_count;
-      if (last && stage) {
-        await publishFile(trx, target, stage, file);
-        file = (await getFile(trx, file.id)) ?? file;
-      }
+      if (stage) file = await afterStagedChunk(trx, target, stage, file);
       return { ...base, ...counts, result: 'loaded' as const, finishedFile: last ? file : undefined };
     });
   } catch (err) {

@@ -13,6 +13,8 @@ export interface ObjectHead {
   size: number;
   etag: string;
   versionId?: string;
+  /** S3's Last-Modified of this version (whole seconds). */
+  lastModified?: Date;
 }
 
 function statusOf(err: unknown): number | undefined {
@@ -48,6 +50,7 @@ export async function headObject(
       size: head.ContentLength ?? 0,
       etag: unquoteEtag(head.ETag ?? ''),
       versionId: head.VersionId ?? versionId,
+      lastModified: head.LastModified,
     };
   } catch (err) {
     throw asFileError(err, { bucket, key, etag: '', versionId });

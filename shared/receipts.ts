@@ -1,8 +1,8 @@
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import type { Kysely } from 'kysely';
 import { REPORT_PREFIX } from './bucket-layout.ts';
-import type { Database, FileRow } from './db/schema.ts';
-import { rejectsOf } from './ledger.ts';
+import { type Database, FINAL_STATES, type FileRow } from './db/schema.ts';
+import { newerVersion, rejectsOf } from './ledger.ts';
 import { replayCommand } from './replay.ts';
 import type { PipelineDeps } from './services.ts';
 
@@ -65,6 +65,8 @@ export async function receiptFor(db: Kysely<Database>, file: FileRow): Promise<R
 export async function writeReceipt(deps: PipelineDeps, file: FileRow): Promise<void> {
   const prefix = deps.reportPrefix ?? REPORT_PREFIX;
   try {
+    // One receipt per key: it speaks for the key's newest finished version, which may have finished first.
+    if (await newerVersion(deps.db, file.id, FINAL_STATES)) return;
     const receipt = await receiptFor(deps.db, file);
     await deps.s3.send(
       new PutObjectCommand({

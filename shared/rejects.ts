@@ -3,21 +3,17 @@ import Papa from 'papaparse';
 import type { Format } from './dataset.ts';
 import type { Database, FileRow } from './db/schema.ts';
 import { ConfigError } from './errors.ts';
-import { rejectsOf, withoutNul } from './ledger.ts';
+import { rejectsOf, versionOrder, withoutNul } from './ledger.ts';
 
 type Db = Kysely<Database> | Transaction<Database>;
 
 export type RejectRow = Awaited<ReturnType<typeof rejectsOf>>[number];
 
-/** The latest version of the key the ledger knows: the one an operator means by a key. */
+/** The latest version of the key the ledger knows (in S3's order): the one an operator means by a key. */
 export async function newestFileByKey(db: Db, key: string): Promise<FileRow> {
-  const file = await db
-    .selectFrom('dropload.file')
-    .selectAll()
-    .where('key', '=', withoutNul(key))
-    .orderBy('id', 'desc')
-    .limit(1)
-    .executeTakeFirst();
+  let query = db.selectFrom('dropload.file').selectAll().where('key', '=', withoutNul(key));
+  for (const order of versionOrder()) query = query.orderBy(order, 'desc');
+  const file = await query.limit(1).executeTakeFirst();
   if (!file)
     throw new ConfigError(`no file with key "${key}" in the ledger (\`dropload status\` lists them)`);
   return file;

@@ -3,7 +3,9 @@ import type { ResolvedConfig } from './config.ts';
 import type { Dataset } from './dataset.ts';
 import type { Database, FileRow } from './db/schema.ts';
 import { ConfigError } from './errors.ts';
+import { newerVersion } from './ledger.ts';
 import { parseText } from './parsing.ts';
+import { lockKey, newerVersionName, SOURCE, withSource } from './publish.ts';
 import { newestFileByKey, type RejectRow } from './rejects.ts';
 import { writeDatasetRows } from './relations.ts';
 import type { Log } from './services.ts';
@@ -91,7 +93,11 @@ async function loadChunkRetry(
   fileId: number,
   chunk: ChunkRetry,
 ): Promise<Counts> {
-  const written = await writeDatasetRows(trx, dataset, chunk.rows);
+  // Tagged with their file like the rows the load wrote, so a newer version's `replace` removes them too.
+  const rows = dataset.sourceColumn
+    ? chunk.rows.map((r) => ({ ...r, values: { ...r.values, [SOURCE]: fileId } }))
+    : chunk.rows;
+  const written = await writeDatasetRows(trx, withSource(dataset), rows);
   const refused = new Set(written.rejects.map((r) => r.line));
   const loadedIds = [...chunk.candidates.values()].filter((r) => !refused.has(r.line)).map((r) => r.id);
   if (loadedIds.length > 0) await trx.deleteFrom('dropload.reject').where('id', 'in', loadedIds).execute();
@@ -125,6 +131,16 @@ export async function retryRejects(deps: RetryDeps, key: string): Promise<RetryR
     const dataset = deps.config.datasets.find((d) => d.name === file.dataset);
     if (!dataset) {
       throw new ConfigError(`file "${key}" belongs to dataset "${file.dataset}", which is not in the config`);
+    }
+    if (dataset.onNewVersion === 'replace') {
+      // In turn with the key's publishes: rows of a version a newer one has replaced stay out.
+      await lockKey(trx, file);
+      const newer = await newerVersion(trx, file.id, ['loaded']);
+      if (newer) {
+        throw new ConfigError(
+          `file "${key}" was replaced by ${newerVersionName(file, newer)}: loading its rejects now would bring rows of an older version back`,
+        );
+      }
     }
     const rejects = await trx
       .selectFrom('dropload.reject')

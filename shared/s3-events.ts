@@ -9,6 +9,8 @@ export interface ObjectRef {
   etag?: string;
   versionId?: string;
   size?: number;
+  /** S3's per-key event order (hex); present in S3's own PUT/POST/copy/multipart events. */
+  sequencer?: string;
 }
 
 // Only the parts of Powertools' S3 record that loading depends on: replayed, backfilled and
@@ -47,7 +49,16 @@ export function objectRefsFromBody(body: string): ObjectRef[] {
     etag: r.s3.object.eTag ? unquoteEtag(r.s3.object.eTag) : undefined,
     versionId: r.s3.object.versionId || undefined,
     size: r.s3.object.size,
+    sequencer: r.s3.object.sequencer || undefined,
   }));
+}
+
+let lastSequencer = 0;
+
+/** A made-up event's sequencer, in S3's form (hex): increasing within this process, as S3's are for one key. */
+function madeUpSequencer(): string {
+  lastSequencer = Math.max(Date.now(), lastSequencer + 1);
+  return lastSequencer.toString(16).toUpperCase().padStart(16, '0');
 }
 
 /** An S3 event notification as S3 itself would send it, for emulators without notifications and for backfill. */
@@ -78,7 +89,7 @@ export function notificationFor(
         size: ref.size ?? 0,
         ...(ref.etag ? { eTag: ref.etag } : {}),
         ...(ref.versionId ? { versionId: ref.versionId } : {}),
-        sequencer: Date.now().toString(16).toUpperCase(),
+        sequencer: ref.sequencer ?? madeUpSequencer(),
       },
     },
   };

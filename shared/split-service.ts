@@ -88,6 +88,8 @@ export async function splitObject(deps: PipelineDeps, ref: ObjectRef): Promise<S
     size: head.size,
     dataset: dataset.name,
     state: 'splitting',
+    lastModified: head.lastModified,
+    sequencer: ref.sequencer,
   });
   const { created } = registered;
   // A version that failed before any of its rows loaded (a missing table, say) loads again when announced again.

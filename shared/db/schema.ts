@@ -38,6 +38,10 @@ export interface FileTable {
   created_at: CreatedAt;
   updated_at: Timestamp;
   finished_at: Timestamp | null;
+  /** S3's Last-Modified of this version (HEAD at split); with `sequencer`, orders a key's versions for `replace`. */
+  last_modified: Timestamp | null;
+  /** The announcing S3 event's per-key `sequencer`, when the event had one. */
+  sequencer: string | null;
 }
 
 /** One byte range of a file; its `loaded` row commits in the same transaction as its data. */

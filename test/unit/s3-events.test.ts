@@ -107,6 +107,7 @@ describe('objectRefsFromBody', () => {
         etag: 'd41d8cd98f00b204e9800998ecf8427e',
         versionId: '096fKKXTRTtl3on89fVO.nfljtsv6qko',
         size: 1024,
+        sequencer: '0055AED6DCD90281E5',
       },
     ]);
   });
@@ -120,7 +121,14 @@ describe('objectRefsFromBody', () => {
       sequencer: '01',
     });
     expect(objectRefsFromBody(JSON.stringify({ Records: [rec] }))).toEqual([
-      { bucket: 'amzn-s3-demo-bucket', key: 'k.csv', etag: 'abc-2', versionId: undefined, size: 5 },
+      {
+        bucket: 'amzn-s3-demo-bucket',
+        key: 'k.csv',
+        etag: 'abc-2',
+        versionId: undefined,
+        size: 5,
+        sequencer: '01',
+      },
     ]);
   });
 
@@ -185,6 +193,7 @@ describe('notificationFor', () => {
       etag: 'abc',
       versionId: 'v1',
       size: 12,
+      sequencer: '0055AED6DCD90281E5',
     };
     const body = notificationFor(ref, 'eu-west-1');
     expect(objectRefsFromBody(body)).toEqual([ref]);
@@ -210,7 +219,24 @@ describe('notificationFor', () => {
       objectRefsFromBody(notificationFor({ bucket: 'b', key: 'k' }, 'us-east-1', 'ObjectRemoved:Delete')),
     ).toEqual([]);
     expect(objectRefsFromBody(notificationFor({ bucket: 'b', key: 'k' }))).toEqual([
-      { bucket: 'b', key: 'k', etag: undefined, versionId: undefined, size: 0 },
+      {
+        bucket: 'b',
+        key: 'k',
+        etag: undefined,
+        versionId: undefined,
+        size: 0,
+        sequencer: expect.any(String),
+      },
     ]);
+  });
+
+  it("gives a made-up event a sequencer in S3's form that grows with each event, as S3's do for a key", () => {
+    const sequencers = Array.from(
+      { length: 50 },
+      () => objectRefsFromBody(notificationFor({ bucket: 'b', key: 'k' }))[0]?.sequencer ?? '',
+    );
+    for (const s of sequencers) expect(s).toMatch(/^[0-9A-F]{16}$/);
+    expect(new Set(sequencers).size).toBe(50);
+    expect([...sequencers].sort()).toEqual(sequencers);
   });
 });
