@@ -130,7 +130,8 @@ export async function retryFile(db: Kysely<Database>, id: number): Promise<FileR
 /**
  * The sort keys that order one key's versions as S3 does (never by which split or chunk ran first), for
  * `replace` and "the newest version of a key". Compared in turn:
- * 1. the version's Last-Modified (the split's HEAD of exactly that version): S3's own time for the write;
+ * 1. the version's Last-Modified (the split's HEAD of exactly that version): S3's own time for the write
+ *    (for a multipart upload, when it was started);
  * 2. within one second (Last-Modified has whole seconds), the `sequencer` of the event S3 sent for it:
  *    S3 orders one key's events by it, a greater value being later, values of unequal length compared
  *    after right-padding the shorter with zeros (the S3 event notification docs);
