@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { defineConfig } from '../shared/config.ts';
-import { defineDataset } from '../shared/dataset.ts';
+import { defineConfig } from '../shared/config/config.ts';
+import { defineDataset } from '../shared/config/dataset.ts';
 
 // The benchmark's own dataset: eight columns of the common Postgres types, validated the way a real
 // dataset would be (coerced numbers and dates, an e-mail check, a boolean word), so the load worker

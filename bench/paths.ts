@@ -6,16 +6,16 @@ import type { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import Papa from 'papaparse';
 import pg from 'pg';
-import { startPipeline } from '../cli/local-pipeline.ts';
 import { planUploads, runFiles } from '../cli/run.ts';
-import { resolveConfig } from '../shared/config.ts';
-import { createDb, createPool } from '../shared/db/connection.ts';
-import { awsClients, databaseSettings } from '../shared/environment.ts';
-import { loadChunk } from '../shared/load-service.ts';
-import type { ChunkMessage } from '../shared/messages.ts';
-import type { ObjectRef } from '../shared/s3-events.ts';
-import type { PipelineDeps } from '../shared/services.ts';
-import { splitObject } from '../shared/split-service.ts';
+import { startPipeline } from '../local/local-pipeline.ts';
+import type { ChunkMessage } from '../shared/aws/messages.ts';
+import type { ObjectRef } from '../shared/aws/s3-events.ts';
+import { resolveConfig } from '../shared/config/config.ts';
+import { createDb, createPool } from '../shared/ledger/connection.ts';
+import { loadChunk } from '../shared/load/load-service.ts';
+import type { PipelineDeps } from '../shared/pipeline/services.ts';
+import { awsClients, databaseSettings } from '../shared/runtime/environment.ts';
+import { splitObject } from '../shared/split/split-service.ts';
 import benchConfig, { BENCH_TABLE } from './bench.config.ts';
 
 // The dropload side of the benchmark, one measured path per process, run from an esbuild bundle as the

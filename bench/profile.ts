@@ -1,11 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import { sql } from 'kysely';
-import { chunkRows } from '../shared/chunk-rows.ts';
-import { planChunks } from '../shared/chunking.ts';
-import { resolveConfig } from '../shared/config.ts';
-import { createDb, createPool } from '../shared/db/connection.ts';
-import { chunkCursor, parseHeader } from '../shared/parsing.ts';
-import { copyLines, writeRowStream } from '../shared/writing.ts';
+import { resolveConfig } from '../shared/config/config.ts';
+import { planChunks } from '../shared/formats/chunking.ts';
+import { chunkCursor, parseHeader } from '../shared/formats/parsing.ts';
+import { createDb, createPool } from '../shared/ledger/connection.ts';
+import { chunkRows } from '../shared/load/chunk-rows.ts';
+import { copyLines, writeRowStream } from '../shared/load/write/writing.ts';
 import benchConfig, { BENCH_DDL } from './bench.config.ts';
 
 // Times the load worker's streamed path on one file, in this process, one chunk at a time: where the

@@ -1,11 +1,11 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
-import { loadConfig } from '../shared/config.ts';
-import { migrateToLatest } from '../shared/db/migrate.ts';
-import { FINAL_STATES } from '../shared/db/schema.ts';
-import { ConfigError } from '../shared/errors.ts';
-import { listFiles } from '../shared/ledger.ts';
-import { startPipeline } from './local-pipeline.ts';
+import { startPipeline } from '../local/local-pipeline.ts';
+import { loadConfig } from '../shared/config/config.ts';
+import { ConfigError } from '../shared/core/errors.ts';
+import { listFiles } from '../shared/ledger/ledger.ts';
+import { migrateToLatest } from '../shared/ledger/migrate.ts';
+import { FINAL_STATES } from '../shared/ledger/schema.ts';
 import { registerOpsCommands } from './ops.ts';
 import { withLedger } from './ops-resources.ts';
 import { positive } from './options.ts';

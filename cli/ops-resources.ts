@@ -1,9 +1,9 @@
 import { GetQueueUrlCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { Kysely } from 'kysely';
-import { createDb, createPool } from '../shared/db/connection.ts';
-import type { Database } from '../shared/db/schema.ts';
-import { ConfigError } from '../shared/errors.ts';
-import type { QueueName } from '../shared/replay.ts';
+import { ConfigError } from '../shared/core/errors.ts';
+import { createDb, createPool } from '../shared/ledger/connection.ts';
+import type { Database } from '../shared/ledger/schema.ts';
+import type { QueueName } from '../shared/ops/replay.ts';
 
 type Env = Record<string, string | undefined>;
 
@@ -12,7 +12,7 @@ export interface QueueUrls {
   dlqUrl: string;
 }
 
-/** The env settings the CDK stack outputs, and the names `cli/local-stack.ts` creates. */
+/** The env settings the CDK stack outputs, and the names `local/local-stack.ts` creates. */
 const QUEUES: Record<QueueName, { url: string; dlqUrl: string; name: string }> = {
   ingest: { url: 'DROPLOAD_INGEST_QUEUE_URL', dlqUrl: 'DROPLOAD_INGEST_DLQ_URL', name: 'dropload-ingest' },
   chunks: { url: 'DROPLOAD_CHUNK_QUEUE_URL', dlqUrl: 'DROPLOAD_CHUNK_DLQ_URL', name: 'dropload-chunks' },

@@ -1,17 +1,17 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { type BackfillItem, backfill } from '../shared/backfill.ts';
-import { loadConfig } from '../shared/config.ts';
-import { awsClients } from '../shared/environment.ts';
-import { ConfigError } from '../shared/errors.ts';
-import { listRejects, type RejectRow, rejectsAsFile } from '../shared/rejects.ts';
+import { loadConfig } from '../shared/config/config.ts';
+import { ConfigError } from '../shared/core/errors.ts';
+import { type BackfillItem, backfill } from '../shared/ops/backfill.ts';
+import { listRejects, type RejectRow, rejectsAsFile } from '../shared/ops/rejects.ts';
 import {
   type QueueName,
   type ReplayedMessage,
   type ReplayResult,
   replayDeadLetters,
-} from '../shared/replay.ts';
-import { type RetryResult, retryRejects } from '../shared/retry-rejects.ts';
+} from '../shared/ops/replay.ts';
+import { type RetryResult, retryRejects } from '../shared/ops/retry-rejects.ts';
+import { awsClients } from '../shared/runtime/environment.ts';
 import { resolveBucket, resolveQueues, withLedger } from './ops-resources.ts';
 import { positive } from './options.ts';
 

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
-import type { Database, FileRow } from '../shared/db/schema.ts';
-import { rejectsOf } from '../shared/ledger.ts';
-import { replayCommand } from '../shared/replay.ts';
+import { rejectsOf } from '../shared/ledger/ledger.ts';
+import type { Database, FileRow } from '../shared/ledger/schema.ts';
+import { replayCommand } from '../shared/ops/replay.ts';
 
 export interface FileReport {
   key: string;

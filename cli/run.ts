@@ -1,12 +1,12 @@
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { ResolvedConfig } from '../shared/config.ts';
-import type { Dataset } from '../shared/dataset.ts';
-import { FINAL_STATES } from '../shared/db/schema.ts';
-import { ConfigError } from '../shared/errors.ts';
-import { filesByKey, withoutNul } from '../shared/ledger.ts';
-import type { ObjectRef } from '../shared/s3-events.ts';
-import type { LocalPipeline } from './local-pipeline.ts';
+import type { LocalPipeline } from '../local/local-pipeline.ts';
+import type { ObjectRef } from '../shared/aws/s3-events.ts';
+import type { ResolvedConfig } from '../shared/config/config.ts';
+import type { Dataset } from '../shared/config/dataset.ts';
+import { ConfigError } from '../shared/core/errors.ts';
+import { filesByKey, withoutNul } from '../shared/ledger/ledger.ts';
+import { FINAL_STATES } from '../shared/ledger/schema.ts';
 import { type FileReport, queuedReport, reportOf, withRejects } from './report.ts';
 
 export interface Upload {

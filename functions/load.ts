@@ -6,15 +6,20 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import config from '#dropload-config';
-import { continueInOrder } from '../shared/chunk-queue.ts';
-import { lazyDeps, logger, metrics } from '../shared/lambda-deps.ts';
-import { getFile, recordChunkAttempt, recordFileAttempt } from '../shared/ledger.ts';
-import { loadChunk } from '../shared/load-service.ts';
-import { type ChunkMessage, isOrphanMessage, LoadMessage, type OrphanMessage } from '../shared/messages.ts';
-import { retryOrphans } from '../shared/orphans.ts';
-import { writeReceipt } from '../shared/receipts.ts';
-import { type FailedDelivery, settleFailure } from '../shared/retries.ts';
-import type { PipelineDeps } from '../shared/services.ts';
+import {
+  type ChunkMessage,
+  isOrphanMessage,
+  LoadMessage,
+  type OrphanMessage,
+} from '../shared/aws/messages.ts';
+import { getFile, recordChunkAttempt, recordFileAttempt } from '../shared/ledger/ledger.ts';
+import { loadChunk } from '../shared/load/load-service.ts';
+import { retryOrphans } from '../shared/load/orphans.ts';
+import { continueInOrder } from '../shared/pipeline/chunk-queue.ts';
+import { type FailedDelivery, settleFailure } from '../shared/pipeline/retries.ts';
+import type { PipelineDeps } from '../shared/pipeline/services.ts';
+import { lazyDeps, logger, metrics } from '../shared/runtime/lambda-deps.ts';
+import { writeReceipt } from '../shared/runtime/receipts.ts';
 
 /** Chunk queue → load: each record is one chunk; a failed chunk is retried alone (partial batch response). */
 export function createLoadHandler(deps: () => Promise<PipelineDeps>, log: Logger, meter: Metrics) {

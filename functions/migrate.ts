@@ -1,10 +1,10 @@
 import config from '#dropload-config';
-import { resolveConfig } from '../shared/config.ts';
-import { createDb, createPool } from '../shared/db/connection.ts';
-import { migrateToLatest } from '../shared/db/migrate.ts';
-import { prepareLoaderRole } from '../shared/db/roles.ts';
-import { databaseSettings, loaderSettings } from '../shared/environment.ts';
-import { logger } from '../shared/lambda-deps.ts';
+import { resolveConfig } from '../shared/config/config.ts';
+import { createDb, createPool } from '../shared/ledger/connection.ts';
+import { migrateToLatest } from '../shared/ledger/migrate.ts';
+import { prepareLoaderRole } from '../shared/ledger/roles.ts';
+import { databaseSettings, loaderSettings } from '../shared/runtime/environment.ts';
+import { logger } from '../shared/runtime/lambda-deps.ts';
 
 /**
  * Run by the stack's deploy trigger, as the database's admin user: applies the ledger's and the datasets'

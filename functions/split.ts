@@ -6,14 +6,14 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import config from '#dropload-config';
-import { ConfigError } from '../shared/errors.ts';
-import { lazyDeps, logger, metrics } from '../shared/lambda-deps.ts';
-import { getFile, recordFileAttempt } from '../shared/ledger.ts';
-import { writeReceipt } from '../shared/receipts.ts';
-import { settleFailure } from '../shared/retries.ts';
-import { type ObjectRef, objectRefsFromBody } from '../shared/s3-events.ts';
-import type { PipelineDeps } from '../shared/services.ts';
-import { splitObject } from '../shared/split-service.ts';
+import { type ObjectRef, objectRefsFromBody } from '../shared/aws/s3-events.ts';
+import { ConfigError } from '../shared/core/errors.ts';
+import { getFile, recordFileAttempt } from '../shared/ledger/ledger.ts';
+import { settleFailure } from '../shared/pipeline/retries.ts';
+import type { PipelineDeps } from '../shared/pipeline/services.ts';
+import { lazyDeps, logger, metrics } from '../shared/runtime/lambda-deps.ts';
+import { writeReceipt } from '../shared/runtime/receipts.ts';
+import { splitObject } from '../shared/split/split-service.ts';
 
 /** Ingest queue → split: each record is an S3 event notification; each object in it is split into chunks. */
 export function createSplitHandler(deps: () => Promise<PipelineDeps>, log: Logger, meter: Metrics) {

@@ -3,9 +3,9 @@ import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Node } from 'constructs';
 import { z } from 'zod';
-import { reservedPrefixProblem } from '../shared/bucket-layout.ts';
-import { resolveConfig } from '../shared/config.ts';
-import { ConfigError } from '../shared/errors.ts';
+import { resolveConfig } from '../shared/config/config.ts';
+import { reservedPrefixProblem } from '../shared/core/bucket-layout.ts';
+import { ConfigError } from '../shared/core/errors.ts';
 import { defaultConfigModule, projectRoot } from './paths.ts';
 
 /**

@@ -4,12 +4,12 @@ import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { CfnBucket } from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
-import { maxReceiveCount, RETRY_POLICY } from '../shared/backoff.ts';
+import { maxReceiveCount, RETRY_POLICY } from '../shared/core/backoff.ts';
 import {
   EXPANDED_PREFIX,
   REPORT_PREFIX as RECEIPTS,
   REJECTED_PREFIX as SET_ASIDE,
-} from '../shared/bucket-layout.ts';
+} from '../shared/core/bucket-layout.ts';
 import type { DeployConfig } from './config.ts';
 import { Database } from './constructs/database.ts';
 import { DroploadFunction } from './constructs/dropload-function.ts';

@@ -46,7 +46,7 @@ const RDS_CA_BUNDLE = '/var/runtime/ca-cert.pem';
 
 const POSTGRES_PORT = 5432;
 const DATABASE_NAME = 'dropload';
-/** The role split and load log in as (created by the migrate step, see shared/db/roles.ts). */
+/** The role split and load log in as (created by the migrate step, see shared/ledger/roles.ts). */
 export const LOADER_USER = 'dropload_loader';
 
 /** The VPC endpoints the functions reach AWS through (rds only), for their endpoint policies. */
@@ -67,7 +67,7 @@ export interface RotationTarget {
  * The PostgreSQL the handlers write to, and everything a function needs to reach it: network placement,
  * connection environment and the grants to read credentials. Two users: the admin (RDS master, or the
  * existing database's admin) that only the migrate function logs in as, and the loader that split and
- * load log in as, with only the privileges the datasets need (created by migrate, shared/db/roles.ts).
+ * load log in as, with only the privileges the datasets need (created by migrate, shared/ledger/roles.ts).
  *  - `rds`: a new encrypted, TLS-only RDS instance in a VPC with isolated subnets (no NAT) and VPC
  *    endpoints; both users' secrets are generated (and rotated, see rotation.ts).
  *  - `existing`: a database you already run, given by its two Secrets Manager secrets and network ids.

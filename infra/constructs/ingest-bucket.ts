@@ -14,7 +14,7 @@ import {
 } from 'aws-cdk-lib/aws-s3';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { EXPANDED_PREFIX } from '../../shared/bucket-layout.ts';
+import { EXPANDED_PREFIX } from '../../shared/core/bucket-layout.ts';
 
 export interface IngestBucketProps {
   /** Dataset key prefixes (already de-overlapped); each gets an ObjectCreated → queue notification. */

@@ -23,7 +23,7 @@ export const ROTATION_INTERVAL = Duration.days(30);
  * have to duplicate, and single-user needs no admin secret. Its cost is a moment (between the password
  * change and the new secret version) in which new connections are refused: open sessions are not affected
  * (PostgreSQL authenticates only at connect), and the handlers re-read the secret and retry on an
- * authentication failure (shared/db/connection.ts RenewingPool). The migrate function reads the admin
+ * authentication failure (shared/ledger/connection.ts RenewingPool). The migrate function reads the admin
  * secret afresh on every run.
  */
 export class CredentialRotation extends Construct {

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
-import { defineConfig } from '../../shared/config.ts';
-import { defineDataset } from '../../shared/dataset.ts';
+import { defineConfig } from '../../shared/config/config.ts';
+import { defineDataset } from '../../shared/config/dataset.ts';
 
 // The chaos run's datasets: one per path that must survive kill -9 (plain CSV, gzip, Parquet, staged
 // publish). Tables have no primary key on purpose: a row written twice shows up as a count too high.

@@ -21,8 +21,8 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import { sql } from 'kysely';
 import pg from 'pg';
-import { createDb, createPool } from '../../shared/db/connection.ts';
-import { awsClients } from '../../shared/environment.ts';
+import { createDb, createPool } from '../../shared/ledger/connection.ts';
+import { awsClients } from '../../shared/runtime/environment.ts';
 import { prng } from '../unit/helpers.ts';
 import type { CHAOS_TABLES } from './chaos.config.ts';
 

@@ -7,10 +7,10 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type LocalStack, startLocalStack } from '../../cli/local-stack.ts';
 import { buildApp } from '../../infra/build.ts';
-import { loadConfig } from '../../shared/config.ts';
-import { notificationFor } from '../../shared/s3-events.ts';
+import { type LocalStack, startLocalStack } from '../../local/local-stack.ts';
+import { notificationFor } from '../../shared/aws/s3-events.ts';
+import { loadConfig } from '../../shared/config/config.ts';
 import { resetDatabase, SAMPLE_TABLES } from '../support/pipeline.ts';
 import { LOCAL_CONTEXT, SYNTH_TIMEOUT_MS } from './helpers.ts';
 

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { buildApp } from '../../infra/build.ts';
 import { normalizePrefixes, readDeployConfig } from '../../infra/config.ts';
 import { nagPacks } from '../../infra/nag.ts';
-import { ConfigError } from '../../shared/errors.ts';
+import { ConfigError } from '../../shared/core/errors.ts';
 import { EXISTING_CONTEXT, LOCAL_CONTEXT } from './helpers.ts';
 
 const read = (context: Record<string, unknown>) => readDeployConfig(new App({ context }).node);

@@ -2,7 +2,7 @@ import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadDatasetPrefixes } from '../../infra/config.ts';
 import { defaultConfigModule } from '../../infra/paths.ts';
-import { maxReceiveCount, RETRY_POLICY } from '../../shared/backoff.ts';
+import { maxReceiveCount, RETRY_POLICY } from '../../shared/core/backoff.ts';
 import {
   databaseSecrets,
   describeViolations,

@@ -3,10 +3,10 @@ import { type Kysely, sql } from 'kysely';
 import type { Migration } from 'kysely/migration';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { resolveConfig } from '../../shared/config.ts';
-import { defineDataset } from '../../shared/dataset.ts';
-import type { Database } from '../../shared/db/schema.ts';
-import { rejectsOf } from '../../shared/ledger.ts';
+import { resolveConfig } from '../../shared/config/config.ts';
+import { defineDataset } from '../../shared/config/dataset.ts';
+import { rejectsOf } from '../../shared/ledger/ledger.ts';
+import type { Database } from '../../shared/ledger/schema.ts';
 import { startTestPipeline, type TestPipeline } from '../support/pipeline.ts';
 
 /** Each bad input from the reliability issue: a clear error where an operator sees it, nothing lost. */

@@ -1,15 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { type Kysely, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { classifyError, TransientError } from '../../shared/core/errors.ts';
 import {
   type ConnectionSettings,
   createDb,
   createPool,
   RenewingPool,
   type SettingsSource,
-} from '../../shared/db/connection.ts';
-import type { Database } from '../../shared/db/schema.ts';
-import { classifyError, TransientError } from '../../shared/errors.ts';
+} from '../../shared/ledger/connection.ts';
+import type { Database } from '../../shared/ledger/schema.ts';
 
 // A rotated secret under a live Lambda: sessions already open keep working, a new connection with the
 // old credentials is refused, and the pool must read the secret again rather than fail until a cold

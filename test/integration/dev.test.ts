@@ -9,10 +9,10 @@ import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { GetQueueAttributesCommand, GetQueueUrlCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { type Kysely, sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startLocalStack } from '../../cli/local-stack.ts';
-import { resolveConfig } from '../../shared/config.ts';
-import { createDb, createPool } from '../../shared/db/connection.ts';
-import type { Database } from '../../shared/db/schema.ts';
+import { startLocalStack } from '../../local/local-stack.ts';
+import { resolveConfig } from '../../shared/config/config.ts';
+import { createDb, createPool } from '../../shared/ledger/connection.ts';
+import type { Database } from '../../shared/ledger/schema.ts';
 import devConfig, { DEV_ROWS_TABLE } from '../support/dev.config.ts';
 import { resetDatabase } from '../support/pipeline.ts';
 

@@ -7,14 +7,14 @@ import { z } from 'zod';
 import * as samples from '../../samples/migrations/20261127080000_samples.ts';
 import * as shop from '../../samples/migrations/20261201100000_shop.ts';
 import { shopDatasets } from '../../samples/shop.ts';
-import { defineDataset } from '../../shared/dataset.ts';
-import { createDb, createPool } from '../../shared/db/connection.ts';
-import type { Database } from '../../shared/db/schema.ts';
-import { loadChunk } from '../../shared/load-service.ts';
-import { ChunkMessage } from '../../shared/messages.ts';
-import { retryOrphans } from '../../shared/orphans.ts';
-import type { PipelineDeps } from '../../shared/services.ts';
-import { splitObject } from '../../shared/split-service.ts';
+import { ChunkMessage } from '../../shared/aws/messages.ts';
+import { defineDataset } from '../../shared/config/dataset.ts';
+import { createDb, createPool } from '../../shared/ledger/connection.ts';
+import type { Database } from '../../shared/ledger/schema.ts';
+import { loadChunk } from '../../shared/load/load-service.ts';
+import { retryOrphans } from '../../shared/load/orphans.ts';
+import type { PipelineDeps } from '../../shared/pipeline/services.ts';
+import { splitObject } from '../../shared/split/split-service.ts';
 import { SAMPLE_TABLES, startTestPipeline, type TestPipeline } from '../support/pipeline.ts';
 
 /**

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PurgeQueueCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startEmbeddedEmulator } from '../../cli/embedded-emulator.ts';
-import { backfill } from '../../shared/backfill.ts';
+import { startEmbeddedEmulator } from '../../local/embedded-emulator.ts';
+import { backfill } from '../../shared/ops/backfill.ts';
 import {
   accountedFor,
   backfillDeps,

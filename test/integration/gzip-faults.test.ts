@@ -10,13 +10,13 @@ import { type Kysely, sql } from 'kysely';
 import type { Migration } from 'kysely/migration';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import type { SqsHandler } from '../../cli/event-source.ts';
-import { backfill } from '../../shared/backfill.ts';
-import { EXPANDED_PREFIX } from '../../shared/bucket-layout.ts';
-import { defineDataset } from '../../shared/dataset.ts';
-import type { Database, FileRow } from '../../shared/db/schema.ts';
-import { integer } from '../../shared/fields.ts';
-import { unquoteEtag } from '../../shared/s3-events.ts';
+import type { SqsHandler } from '../../local/event-source.ts';
+import { unquoteEtag } from '../../shared/aws/s3-events.ts';
+import { defineDataset } from '../../shared/config/dataset.ts';
+import { integer } from '../../shared/config/fields.ts';
+import { EXPANDED_PREFIX } from '../../shared/core/bucket-layout.ts';
+import type { Database, FileRow } from '../../shared/ledger/schema.ts';
+import { backfill } from '../../shared/ops/backfill.ts';
 import { startTestPipeline, type TestPipeline } from '../support/pipeline.ts';
 
 /**

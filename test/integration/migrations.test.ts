@@ -2,10 +2,10 @@ import { type Kysely, sql } from 'kysely';
 import type { Migration } from 'kysely/migration';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { resolveConfig } from '../../shared/config.ts';
-import { defineDataset } from '../../shared/dataset.ts';
-import { migrateToLatest } from '../../shared/db/migrate.ts';
-import type { Database } from '../../shared/db/schema.ts';
+import { resolveConfig } from '../../shared/config/config.ts';
+import { defineDataset } from '../../shared/config/dataset.ts';
+import { migrateToLatest } from '../../shared/ledger/migrate.ts';
+import type { Database } from '../../shared/ledger/schema.ts';
 import { startTestPipeline, type TestPipeline } from '../support/pipeline.ts';
 
 /** A migration that changes a table already holding loaded rows, then loads that use the new shape. */

@@ -14,17 +14,17 @@ import { type Kysely, sql } from 'kysely';
 import type { Migration } from 'kysely/migration';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { backfill } from '../../shared/backfill.ts';
-import { resolveConfig } from '../../shared/config.ts';
-import { defineDataset } from '../../shared/dataset.ts';
-import type { Database } from '../../shared/db/schema.ts';
-import { FINAL_STATES } from '../../shared/db/schema.ts';
-import { filesByKey } from '../../shared/ledger.ts';
-import type { ChunkMessage } from '../../shared/messages.ts';
-import { listRejects, rejectsAsFile } from '../../shared/rejects.ts';
-import { replayDeadLetters } from '../../shared/replay.ts';
-import { retryRejects } from '../../shared/retry-rejects.ts';
-import { notificationFor, objectRefsFromBody, unquoteEtag } from '../../shared/s3-events.ts';
+import type { ChunkMessage } from '../../shared/aws/messages.ts';
+import { notificationFor, objectRefsFromBody, unquoteEtag } from '../../shared/aws/s3-events.ts';
+import { resolveConfig } from '../../shared/config/config.ts';
+import { defineDataset } from '../../shared/config/dataset.ts';
+import { filesByKey } from '../../shared/ledger/ledger.ts';
+import type { Database } from '../../shared/ledger/schema.ts';
+import { FINAL_STATES } from '../../shared/ledger/schema.ts';
+import { backfill } from '../../shared/ops/backfill.ts';
+import { listRejects, rejectsAsFile } from '../../shared/ops/rejects.ts';
+import { replayDeadLetters } from '../../shared/ops/replay.ts';
+import { retryRejects } from '../../shared/ops/retry-rejects.ts';
 import { startTestPipeline, type TestPipeline } from '../support/pipeline.ts';
 
 const tables: Migration = {

@@ -6,17 +6,17 @@ import type { Migration } from 'kysely/migration';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { resolveConfig } from '../../shared/config.ts';
-import { defineDataset } from '../../shared/dataset.ts';
-import type { Database, FileRow } from '../../shared/db/schema.ts';
-import { newerVersion, registerFile } from '../../shared/ledger.ts';
-import { type LoadOutcome, loadChunk } from '../../shared/load-service.ts';
-import { ChunkMessage } from '../../shared/messages.ts';
-import { writeReceipt } from '../../shared/receipts.ts';
-import { newestFileByKey } from '../../shared/rejects.ts';
-import { retryRejects } from '../../shared/retry-rejects.ts';
-import type { PipelineDeps } from '../../shared/services.ts';
-import { splitObject } from '../../shared/split-service.ts';
+import { ChunkMessage } from '../../shared/aws/messages.ts';
+import { resolveConfig } from '../../shared/config/config.ts';
+import { defineDataset } from '../../shared/config/dataset.ts';
+import { newerVersion, registerFile } from '../../shared/ledger/ledger.ts';
+import type { Database, FileRow } from '../../shared/ledger/schema.ts';
+import { type LoadOutcome, loadChunk } from '../../shared/load/load-service.ts';
+import { newestFileByKey } from '../../shared/ops/rejects.ts';
+import { retryRejects } from '../../shared/ops/retry-rejects.ts';
+import type { PipelineDeps } from '../../shared/pipeline/services.ts';
+import { writeReceipt } from '../../shared/runtime/receipts.ts';
+import { splitObject } from '../../shared/split/split-service.ts';
 import { startTestPipeline, type TestPipeline } from '../support/pipeline.ts';
 
 /**

@@ -3,10 +3,10 @@ import { type Kysely, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as shop from '../../samples/migrations/20261201100000_shop.ts';
 import { SHOP_TABLES, shopDatasets, shopOrderLines } from '../../samples/shop.ts';
-import { defineDataset } from '../../shared/dataset.ts';
-import { type Database, FINAL_STATES, type FileRow } from '../../shared/db/schema.ts';
-import { filesByKey, rejectsOf } from '../../shared/ledger.ts';
-import { retryRejects } from '../../shared/retry-rejects.ts';
+import { defineDataset } from '../../shared/config/dataset.ts';
+import { filesByKey, rejectsOf } from '../../shared/ledger/ledger.ts';
+import { type Database, FINAL_STATES, type FileRow } from '../../shared/ledger/schema.ts';
+import { retryRejects } from '../../shared/ops/retry-rejects.ts';
 import { startTestPipeline, type TestPipeline } from '../support/pipeline.ts';
 
 // Order lines that give up waiting quickly, for the expiry test.

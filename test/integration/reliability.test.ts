@@ -4,13 +4,13 @@ import { type Kysely, sql } from 'kysely';
 import type { Migration } from 'kysely/migration';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { continueInOrder } from '../../shared/chunk-queue.ts';
-import { defineDataset } from '../../shared/dataset.ts';
-import type { Database } from '../../shared/db/schema.ts';
-import { loadChunk } from '../../shared/load-service.ts';
-import { ChunkMessage } from '../../shared/messages.ts';
-import type { PipelineDeps } from '../../shared/services.ts';
-import { splitObject } from '../../shared/split-service.ts';
+import { ChunkMessage } from '../../shared/aws/messages.ts';
+import { defineDataset } from '../../shared/config/dataset.ts';
+import type { Database } from '../../shared/ledger/schema.ts';
+import { loadChunk } from '../../shared/load/load-service.ts';
+import { continueInOrder } from '../../shared/pipeline/chunk-queue.ts';
+import type { PipelineDeps } from '../../shared/pipeline/services.ts';
+import { splitObject } from '../../shared/split/split-service.ts';
 import { startTestPipeline, type TestPipeline } from '../support/pipeline.ts';
 
 const tables: Migration = {

@@ -3,9 +3,9 @@ import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { renderReports, reportOf } from '../../cli/report.ts';
-import { RETRY_POLICY } from '../../shared/backoff.ts';
-import type { Receipt } from '../../shared/receipts.ts';
-import { replayDeadLetters } from '../../shared/replay.ts';
+import { RETRY_POLICY } from '../../shared/core/backoff.ts';
+import { replayDeadLetters } from '../../shared/ops/replay.ts';
+import type { Receipt } from '../../shared/runtime/receipts.ts';
 import {
   accountedFor,
   csv,

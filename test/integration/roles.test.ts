@@ -2,21 +2,21 @@ import { randomBytes } from 'node:crypto';
 import { type Kysely, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { type DroploadConfig, resolveConfig } from '../../shared/config.ts';
-import { defineDataset } from '../../shared/dataset.ts';
-import { createDb, createPool } from '../../shared/db/connection.ts';
-import { migrateToLatest } from '../../shared/db/migrate.ts';
+import { type DroploadConfig, resolveConfig } from '../../shared/config/config.ts';
+import { defineDataset } from '../../shared/config/dataset.ts';
+import { integer } from '../../shared/config/fields.ts';
+import { ConfigError } from '../../shared/core/errors.ts';
+import { createDb, createPool } from '../../shared/ledger/connection.ts';
+import { migrateToLatest } from '../../shared/ledger/migrate.ts';
 import {
   applyLoaderRole,
   credentialsOf,
   type LoaderRoleOutcome,
   prepareLoaderRole,
   scramVerifier,
-} from '../../shared/db/roles.ts';
-import type { Database } from '../../shared/db/schema.ts';
-import { ConfigError } from '../../shared/errors.ts';
-import { integer } from '../../shared/fields.ts';
-import { ensureStage, stageTable } from '../../shared/publish.ts';
+} from '../../shared/ledger/roles.ts';
+import type { Database } from '../../shared/ledger/schema.ts';
+import { ensureStage, stageTable } from '../../shared/load/write/publish.ts';
 import { resetDatabase, startTestPipeline, type TestPipeline } from '../support/pipeline.ts';
 
 // The loader role split and load log in as, on the real server (DATABASE_URL: logins with passwords,

@@ -2,8 +2,8 @@
 // into a table whose every insert statement takes a moment, so a test can stop `dev` mid-file.
 import { type Kysely, sql } from 'kysely';
 import { z } from 'zod';
-import { defineConfig } from '../../shared/config.ts';
-import { defineDataset } from '../../shared/dataset.ts';
+import { defineConfig } from '../../shared/config/config.ts';
+import { defineDataset } from '../../shared/config/dataset.ts';
 
 export const DEV_ROWS_TABLE = 'dev_rows';
 

@@ -4,12 +4,12 @@ import { type Kysely, sql } from 'kysely';
 import type { Migration } from 'kysely/migration';
 import { expect } from 'vitest';
 import { z } from 'zod';
-import type { SqsHandler } from '../../cli/event-source.ts';
-import type { RetryPolicy } from '../../shared/backoff.ts';
-import { defineDataset } from '../../shared/dataset.ts';
-import { createDb, createPool } from '../../shared/db/connection.ts';
-import type { Database, FileRow } from '../../shared/db/schema.ts';
-import { unquoteEtag } from '../../shared/s3-events.ts';
+import type { SqsHandler } from '../../local/event-source.ts';
+import { unquoteEtag } from '../../shared/aws/s3-events.ts';
+import { defineDataset } from '../../shared/config/dataset.ts';
+import type { RetryPolicy } from '../../shared/core/backoff.ts';
+import { createDb, createPool } from '../../shared/ledger/connection.ts';
+import type { Database, FileRow } from '../../shared/ledger/schema.ts';
 import { startTestPipeline, type TestPipeline } from './pipeline.ts';
 import { startTcpProxy, type TcpProxy } from './tcp-proxy.ts';
 

@@ -2,11 +2,11 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { sql } from 'kysely';
-import { type LocalPipeline, type PipelineOptions, startPipeline } from '../../cli/local-pipeline.ts';
 import { runFiles, type Upload } from '../../cli/run.ts';
+import { type LocalPipeline, type PipelineOptions, startPipeline } from '../../local/local-pipeline.ts';
 import { SHOP_TABLES } from '../../samples/shop.ts';
-import { type DroploadConfig, type ResolvedConfig, resolveConfig } from '../../shared/config.ts';
-import { createDb, createPool } from '../../shared/db/connection.ts';
+import { type DroploadConfig, type ResolvedConfig, resolveConfig } from '../../shared/config/config.ts';
+import { createDb, createPool } from '../../shared/ledger/connection.ts';
 
 /** The tables of the bundled sample datasets (dropload.config.ts), children first. */
 export const SAMPLE_TABLES = ['customers', 'orders', 'events', ...SHOP_TABLES];

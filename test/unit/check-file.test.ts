@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import type { FilePlan } from '../../shared/chunking.ts';
-import { type DatasetDefinition, resolveDataset } from '../../shared/dataset.ts';
-import { FileRejectedError } from '../../shared/errors.ts';
-import { checkFile } from '../../shared/split-service.ts';
+import { type DatasetDefinition, resolveDataset } from '../../shared/config/dataset.ts';
+import { FileRejectedError } from '../../shared/core/errors.ts';
+import type { FilePlan } from '../../shared/formats/chunking.ts';
+import { checkFile } from '../../shared/split/split-service.ts';
 import { bytesOf, plan } from './helpers.ts';
 
 const orders = resolveDataset({

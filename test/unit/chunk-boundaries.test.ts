@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { FilePlan, PlanOptions } from '../../shared/chunking.ts';
-import { type ParsedRecord, parseChunk, parseHeader, parseText } from '../../shared/parsing.ts';
+import type { FilePlan, PlanOptions } from '../../shared/formats/chunking.ts';
+import { type ParsedRecord, parseChunk, parseHeader, parseText } from '../../shared/formats/parsing.ts';
 import { bytesOf, plan, prng, text } from './helpers.ts';
 
 interface Rng {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { RecordScanner, type RecordSpan } from '../../shared/chunking.ts';
+import { RecordScanner, type RecordSpan } from '../../shared/formats/chunking.ts';
 import { bytesOf, chunk, ndjson, plan, spans, text, utf8 } from './helpers.ts';
 
 /** Every way of feeding a file that matters: whole, byte by byte, and a few odd piece sizes. */

@@ -1,15 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { EXPANDED_PREFIX, REPORT_PREFIX, RESERVED_PREFIXES } from '../../shared/bucket-layout.ts';
-import { resolveConfig } from '../../shared/config.ts';
+import { resolveConfig } from '../../shared/config/config.ts';
 import {
   type Dataset,
   DEFAULT_CHUNK_BYTES,
   DEFAULT_MAX_RECORD_BYTES,
   datasetForKey,
   resolveDataset,
-} from '../../shared/dataset.ts';
-import { ConfigError } from '../../shared/errors.ts';
+} from '../../shared/config/dataset.ts';
+import { EXPANDED_PREFIX, REPORT_PREFIX, RESERVED_PREFIXES } from '../../shared/core/bucket-layout.ts';
+import { ConfigError } from '../../shared/core/errors.ts';
 
 const schema = z.object({ id: z.coerce.number(), name: z.string() });
 const base = { name: 'orders', format: 'csv', table: 'orders', schema } as const;

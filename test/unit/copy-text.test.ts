@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { copyField, copyValue, isoString, numberText } from '../../shared/copy.ts';
+import { copyField, copyValue, isoString, numberText } from '../../shared/load/write/copy.ts';
 
 describe('isoString: toISOString, faster', () => {
   it('matches toISOString on dates across the four-digit years and their edges', () => {

@@ -1,6 +1,6 @@
 import Papa from 'papaparse';
 import { describe, expect, it } from 'vitest';
-import { type ParsedRecord, parseText } from '../../shared/parsing.ts';
+import { type ParsedRecord, parseText } from '../../shared/formats/parsing.ts';
 import { prng } from './helpers.ts';
 
 // The pulled CSV parser splits quote-free lines itself and hands only records with a quote to

@@ -6,7 +6,7 @@ import {
   FileRejectedError,
   sqlState,
   TransientError,
-} from '../../shared/errors.ts';
+} from '../../shared/core/errors.ts';
 
 /** A pg-style error: an Error carrying a SQLSTATE in `code`. */
 const pgError = (code: string, message = `error ${code}`) => Object.assign(new Error(message), { code });

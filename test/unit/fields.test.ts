@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { z } from 'zod';
-import { bigintText, decimal, integer, timestamp } from '../../shared/fields.ts';
+import { bigintText, decimal, integer, timestamp } from '../../shared/config/fields.ts';
 
 const issue = (schema: z.ZodType, value: unknown) => {
   const r = schema.safeParse(value);

@@ -1,4 +1,9 @@
-import { type ChunkPlan, type FilePlan, type PlanOptions, planChunks } from '../../shared/chunking.ts';
+import {
+  type ChunkPlan,
+  type FilePlan,
+  type PlanOptions,
+  planChunks,
+} from '../../shared/formats/chunking.ts';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { ignoreBOM: true });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isoInstant } from '../../shared/iso-time.ts';
+import { isoInstant } from '../../shared/formats/iso-time.ts';
 
 describe('isoInstant: the instant new Date(text) reads, for strict ISO UTC texts', () => {
   it('agrees with Date.parse on every form, across years 0000–9999', () => {

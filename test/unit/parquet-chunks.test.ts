@@ -1,9 +1,9 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { resolveDataset } from '../../shared/dataset.ts';
-import { classifyError, FileRejectedError } from '../../shared/errors.ts';
-import { parquetChunks, planParquet, type RowGroupInfo } from '../../shared/parquet.ts';
+import { resolveDataset } from '../../shared/config/dataset.ts';
+import { classifyError, FileRejectedError } from '../../shared/core/errors.ts';
+import { parquetChunks, planParquet, type RowGroupInfo } from '../../shared/formats/parquet.ts';
 
 /** Row groups laid out one after another from byte 4 (after the `PAR1` magic). */
 function layout(groups: { rows: number; bytes: number; compressed?: number }[]): RowGroupInfo[] {

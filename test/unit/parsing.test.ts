@@ -6,7 +6,7 @@ import {
   parseChunk,
   parseHeader,
   parseText,
-} from '../../shared/parsing.ts';
+} from '../../shared/formats/parsing.ts';
 import { bytesOf, utf8 } from './helpers.ts';
 
 const csv = (columns: string[], firstLine = 2): ParseOptions => ({

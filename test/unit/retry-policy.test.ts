@@ -6,7 +6,7 @@ import {
   RETRY_POLICY,
   type RetryPolicy,
   retryDelaySeconds,
-} from '../../shared/backoff.ts';
+} from '../../shared/core/backoff.ts';
 
 const top = () => 0.999999;
 const bottom = () => 0;

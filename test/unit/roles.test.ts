@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { resolveConfig } from '../../shared/config.ts';
-import { credentialsOf, loaderTablePrivileges } from '../../shared/db/roles.ts';
-import { databaseSettingsSource, loaderSettings } from '../../shared/environment.ts';
-import { ConfigError } from '../../shared/errors.ts';
+import { resolveConfig } from '../../shared/config/config.ts';
+import { ConfigError } from '../../shared/core/errors.ts';
+import { credentialsOf, loaderTablePrivileges } from '../../shared/ledger/roles.ts';
+import { databaseSettingsSource, loaderSettings } from '../../shared/runtime/environment.ts';
 
 const schema = z.object({ code: z.string(), kind: z.string() });
 

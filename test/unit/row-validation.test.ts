@@ -1,11 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { chunkRows } from '../../shared/chunk-rows.ts';
-import { type DatasetDefinition, resolveDataset } from '../../shared/dataset.ts';
-import { bigintText, decimal, integer, timestamp } from '../../shared/fields.ts';
-import { type ParsedRecord, parseChunk, type RecordCursor, textCursor } from '../../shared/parsing.ts';
-import { plainFields, type Reject, rowValidator, validateRecords } from '../../shared/validation.ts';
-import { copyLines } from '../../shared/writing.ts';
+import { type DatasetDefinition, resolveDataset } from '../../shared/config/dataset.ts';
+import { bigintText, decimal, integer, timestamp } from '../../shared/config/fields.ts';
+import {
+  type ParsedRecord,
+  parseChunk,
+  type RecordCursor,
+  textCursor,
+} from '../../shared/formats/parsing.ts';
+import type { Reject } from '../../shared/ledger/ledger.ts';
+import { chunkRows } from '../../shared/load/chunk-rows.ts';
+import { plainFields, rowValidator, validateRecords } from '../../shared/load/validation.ts';
+import { copyLines } from '../../shared/load/write/writing.ts';
 import { utf8 } from './helpers.ts';
 
 // The column-wise validator must be indistinguishable from `validateRecords` (zod's object safeParse on a

@@ -5,7 +5,7 @@ import {
   notificationFor,
   objectRefsFromBody,
   unquoteEtag,
-} from '../../shared/s3-events.ts';
+} from '../../shared/aws/s3-events.ts';
 
 /** An S3 event notification record shaped as AWS documents it (event structure, version 2.1). */
 function awsRecord(eventName: string, object: Record<string, unknown>, bucket = 'amzn-s3-demo-bucket') {

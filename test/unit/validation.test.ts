@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { type DatasetDefinition, resolveDataset } from '../../shared/dataset.ts';
-import type { ParsedRecord } from '../../shared/parsing.ts';
-import { requiredFields, validateRecords } from '../../shared/validation.ts';
+import { type DatasetDefinition, requiredFields, resolveDataset } from '../../shared/config/dataset.ts';
+import type { ParsedRecord } from '../../shared/formats/parsing.ts';
+import { validateRecords } from '../../shared/load/validation.ts';
 
 const schema = z.object({
   n: z.coerce.number().int(),

@@ -1,0 +1,209 @@
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import { Upload } from '@aws-sdk/lib-storage';
+import { createLoadHandler } from '../functions/load.ts';
+import { createSplitHandler } from '../functions/split.ts';
+import { notificationFor, type ObjectRef, unquoteEtag } from '../shared/aws/s3-events.ts';
+import type { ResolvedConfig } from '../shared/config/config.ts';
+import type { RetryPolicy } from '../shared/core/backoff.ts';
+import { backfill } from '../shared/ops/backfill.ts';
+import type { PipelineDeps } from '../shared/pipeline/services.ts';
+import { EventSource, type SqsHandler } from './event-source.ts';
+import { type LocalStack, startLocalStack, VISIBILITY_TIMEOUT_SECONDS } from './local-stack.ts';
+
+export interface PipelineOptions {
+  config: ResolvedConfig;
+  port?: number;
+  databasePort?: number;
+  /** Load workers running at once (the load mapping's maximum concurrency). */
+  workers?: number;
+  logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'SILENT';
+  env?: Record<string, string | undefined>;
+  visibilityTimeoutSeconds?: number;
+  /** How long failures are retried before a message is parked (fault tests shorten it). */
+  retry?: RetryPolicy;
+  /** Keep the embedded emulator's and database's state in this folder across restarts (see LocalStackOptions). */
+  stateDir?: string;
+  /** Wraps a handler before its event source invokes it: how fault tests crash a worker at a chosen point. */
+  wrap?: (fn: 'split' | 'load', handler: SqsHandler) => SqsHandler;
+}
+
+export interface LocalPipeline {
+  stack: LocalStack;
+  deps: PipelineDeps;
+  upload(path: string, key: string): Promise<ObjectRef>;
+  /** Sends the ingest queue the event S3 would have sent, where the endpoint does not. */
+  announce(ref: ObjectRef): Promise<void>;
+  /**
+   * Announces every new object under the datasets' prefixes, as bucket notifications would. It starts
+   * with a `backfill --resume`: on kept state (`dev` after a restart, even after kill -9) the files the
+   * ledger has not finished, and objects it never saw, are announced once (`resumed`); finished ones are not.
+   */
+  watchBucket(onNew?: (ref: ObjectRef, resumed: boolean) => void): () => void;
+  stop(): Promise<void>;
+}
+
+/** Parts under the embedded emulator's 11 MiB request limit and over S3's 5 MiB minimum. */
+const PART_BYTES = 8 * 1024 * 1024;
+
+/** Uploads a local file, in parts when it is large (lib-storage decides), and says which version it made. */
+export async function uploadFile(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  path: string,
+): Promise<ObjectRef> {
+  const { size } = await stat(path);
+  const upload = new Upload({
+    client: s3,
+    params: { Bucket: bucket, Key: key, Body: createReadStream(path) },
+    partSize: PART_BYTES,
+  });
+  const res = await upload.done();
+  return { bucket, key, etag: unquoteEtag(res.ETag ?? ''), versionId: res.VersionId, size };
+}
+
+const FUNCTION_TIMEOUT_MS = (VISIBILITY_TIMEOUT_SECONDS / 6) * 1000;
+
+/** The local stack plus the two event source mappings, invoking the real handlers in this process. */
+export async function startPipeline(options: PipelineOptions): Promise<LocalPipeline> {
+  const stack = await startLocalStack({
+    config: options.config,
+    port: options.port,
+    databasePort: options.databasePort,
+    stateDir: options.stateDir,
+    env: options.env,
+    visibilityTimeoutSeconds: options.visibilityTimeoutSeconds,
+    retry: options.retry,
+  });
+  const wrap = options.wrap ?? ((_fn, h) => h);
+  const logger = new Logger({ serviceName: 'dropload', logLevel: options.logLevel ?? 'WARN' });
+  // EMF lines are for CloudWatch; locally they would only bury the report.
+  process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
+  const metrics = new Metrics({ namespace: 'dropload', serviceName: 'dropload' });
+  metrics.setThrowOnEmptyMetrics(false);
+  const deps: PipelineDeps = {
+    s3: stack.s3,
+    sqs: stack.sqs,
+    db: stack.db,
+    config: options.config,
+    chunkQueueUrl: stack.chunks.url,
+    ingestQueueUrl: stack.ingest.url,
+    logger,
+    retry: options.retry,
+  };
+  const getDeps = async () => deps;
+  const onError = (err: unknown) => logger.error('invocation failed', { error: String(err) });
+  const workers = Math.max(1, Math.min(options.workers ?? stack.poolMax, stack.poolMax));
+  const sources = [
+    new EventSource({
+      sqs: stack.sqs,
+      queueUrl: stack.ingest.url,
+      queueArn: stack.ingest.arn,
+      functionName: 'dropload-split',
+      handler: wrap('split', createSplitHandler(getDeps, logger, metrics)),
+      batchSize: 10,
+      batchingWindowMs: 0,
+      concurrency: 1,
+      timeoutMs: FUNCTION_TIMEOUT_MS,
+      onError,
+    }),
+    new EventSource({
+      sqs: stack.sqs,
+      queueUrl: stack.chunks.url,
+      queueArn: stack.chunks.arn,
+      functionName: 'dropload-load',
+      handler: wrap('load', createLoadHandler(getDeps, logger, metrics)),
+      batchSize: 1,
+      batchingWindowMs: 0,
+      concurrency: workers,
+      timeoutMs: FUNCTION_TIMEOUT_MS,
+      onError,
+    }),
+  ];
+  for (const s of sources) s.start();
+
+  const announce = async (ref: ObjectRef) => {
+    if (stack.bucketNotifications) return;
+    await stack.sqs.send(
+      new SendMessageCommand({ QueueUrl: stack.ingest.url, MessageBody: notificationFor(ref) }),
+    );
+  };
+
+  const upload = async (path: string, key: string): Promise<ObjectRef> => {
+    const ref = await uploadFile(stack.s3, stack.bucket, key, path);
+    await announce(ref);
+    return ref;
+  };
+
+  const watchBucket = (onNew?: (ref: ObjectRef, resumed: boolean) => void) => {
+    const seen = new Map<string, string>();
+    let stopped = false;
+    const resume = async () => {
+      const { items } = await backfill(
+        { ...stack, logger },
+        {
+          bucket: stack.bucket,
+          ingestQueueUrl: stack.ingest.url,
+          datasetPrefixes: options.config.datasets.map((d) => d.prefix),
+          resume: true,
+        },
+      );
+      for (const { ref, action } of items) {
+        seen.set(ref.key, ref.etag ?? '');
+        if (action === 'enqueued') onNew?.(ref, true);
+      }
+    };
+    const poll = async () => {
+      for (const dataset of options.config.datasets) {
+        let token: string | undefined;
+        do {
+          const page = await stack.s3.send(
+            new ListObjectsV2Command({
+              Bucket: stack.bucket,
+              Prefix: dataset.prefix,
+              ContinuationToken: token,
+            }),
+          );
+          for (const obj of page.Contents ?? []) {
+            const etag = unquoteEtag(obj.ETag ?? '');
+            if (!obj.Key || seen.get(obj.Key) === etag) continue;
+            seen.set(obj.Key, etag);
+            const ref = { bucket: stack.bucket, key: obj.Key, etag, size: obj.Size };
+            await announce(ref);
+            onNew?.(ref, false);
+          }
+          token = page.NextContinuationToken;
+        } while (token);
+      }
+    };
+    const tick = async () => {
+      // Where the bucket notifies the queue itself, it did so for whatever arrived while the stack was down.
+      if (!stack.bucketNotifications) await resume().catch(onError);
+      while (!stopped) {
+        await poll().catch(onError);
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    };
+    void tick();
+    return () => {
+      stopped = true;
+    };
+  };
+
+  return {
+    stack,
+    deps,
+    upload,
+    announce,
+    watchBucket,
+    stop: async () => {
+      await Promise.all(sources.map((s) => s.stop()));
+      await stack.stop();
+    },
+  };
+}

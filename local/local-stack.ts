@@ -1,0 +1,269 @@
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import {
+  BucketAlreadyOwnedByYou,
+  CreateBucketCommand,
+  GetBucketNotificationConfigurationCommand,
+  PutBucketNotificationConfigurationCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { CreateQueueCommand, GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { Kysely } from 'kysely';
+import type pg from 'pg';
+import type { ResolvedConfig } from '../shared/config/config.ts';
+import { maxReceiveCount, RETRY_POLICY, type RetryPolicy } from '../shared/core/backoff.ts';
+import { ConfigError } from '../shared/core/errors.ts';
+import { createDb, createPool } from '../shared/ledger/connection.ts';
+import { migrateToLatest } from '../shared/ledger/migrate.ts';
+import type { Database } from '../shared/ledger/schema.ts';
+import { awsClients } from '../shared/runtime/environment.ts';
+import { LOOPBACK, startEmbeddedEmulator } from './embedded-emulator.ts';
+
+export interface QueuePair {
+  url: string;
+  arn: string;
+  dlqUrl: string;
+  dlqArn: string;
+}
+
+export interface LocalStack {
+  endpoint: string;
+  bucket: string;
+  ingest: QueuePair;
+  chunks: QueuePair;
+  databaseUrl: string;
+  /** Whether the endpoint delivers the bucket's ObjectCreated events itself; if not, the runner forwards them. */
+  bucketNotifications: boolean;
+  embedded: { emulator: boolean; database: boolean };
+  /** Where the embedded emulator and database keep their state; undefined: in memory, gone at stop. */
+  stateDir?: string;
+  poolMax: number;
+  s3: S3Client;
+  sqs: SQSClient;
+  db: Kysely<Database>;
+  stop(): Promise<void>;
+}
+
+export interface LocalStackOptions {
+  config: ResolvedConfig;
+  /** Port for the embedded emulator; 0 picks a free one. */
+  port?: number;
+  /** Port for the embedded Postgres; 0 picks a free one. */
+  databasePort?: number;
+  bucket?: string;
+  env?: Record<string, string | undefined>;
+  /** Seconds before an unacknowledged message comes back (fault tests shorten it). */
+  visibilityTimeoutSeconds?: number;
+  /** How long failures are retried before a message is parked (fault tests shorten it). */
+  retry?: RetryPolicy;
+  /**
+   * A folder for the embedded emulator's queues and objects and the embedded database's data, kept
+   * across restarts (`dev`); unset: they live in memory and end with the stack (`run`, tests).
+   */
+  stateDir?: string;
+}
+
+/** Seconds a received message stays hidden: 6× the local handler's time budget (as on AWS). */
+export const VISIBILITY_TIMEOUT_SECONDS = 180;
+/**
+ * The embedded database runs one backend. Its socket server can multiplex clients, but concurrent
+ * extended-protocol traffic from several connections gets interleaved ("bind message supplies 2
+ * parameters, but prepared statement requires 12"), so the pool and the server stay at one connection.
+ */
+const PGLITE_CONNECTIONS = 1;
+/** Room for other processes (`dropload status`, psql) next to the pipeline's own connection. */
+const PGLITE_OUTSIDE_CONNECTIONS = 2;
+
+type Stopper = () => Promise<void>;
+
+/**
+ * PGlite behind a Postgres socket on loopback. It has no password check (any user and password are
+ * accepted, as superuser): loopback keeps it off the network, and `dev` says so. With a `stateDir` its
+ * data directory is kept there, so a restart (even after kill -9: each commit is on disk) finds the
+ * ledger and the tables as they were.
+ */
+async function startEmbeddedPostgres(
+  port: number,
+  stateDir?: string,
+): Promise<{ url: string; stop: Stopper }> {
+  const { PGlite } = await import('@electric-sql/pglite');
+  const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
+  const pglite = await PGlite.create(stateDir ? path.join(stateDir, 'postgres') : undefined);
+  const server = new PGLiteSocketServer({
+    db: pglite,
+    port,
+    host: LOOPBACK,
+    maxConnections: PGLITE_CONNECTIONS + PGLITE_OUTSIDE_CONNECTIONS,
+  });
+  await server.start();
+  return {
+    url: `postgres://postgres@${server.getServerConn()}/postgres`,
+    stop: async () => {
+      await server.stop();
+      await pglite.close();
+    },
+  };
+}
+
+/**
+ * Takes the state folder for this process: two stacks on one PGlite data directory would corrupt it.
+ * A pid file left by a process that is gone (killed with -9, say) is taken over.
+ */
+async function claimStateDir(stateDir: string): Promise<Stopper> {
+  await mkdir(stateDir, { recursive: true });
+  const pidFile = path.join(stateDir, 'dropload.pid');
+  const holder = Number((await readFile(pidFile, 'utf8').catch(() => '')).trim());
+  if (holder > 0 && holder !== process.pid && processAlive(holder)) {
+    throw new ConfigError(
+      `the state folder ${stateDir} is in use by another dropload process (pid ${holder}): stop it, or give another --state-dir`,
+    );
+  }
+  await writeFile(pidFile, `${process.pid}\n`);
+  return () => rm(pidFile, { force: true });
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: it exists, under another user.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function createQueuePair(
+  sqs: SQSClient,
+  name: string,
+  visibilityTimeout: number,
+  retry: RetryPolicy,
+): Promise<QueuePair> {
+  const arnOf = async (url: string) => {
+    const res = await sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }),
+    );
+    return res.Attributes?.QueueArn as string;
+  };
+  const dlq = await sqs.send(
+    new CreateQueueCommand({ QueueName: `${name}-dlq`, Attributes: { MessageRetentionPeriod: '1209600' } }),
+  );
+  const dlqUrl = dlq.QueueUrl as string;
+  const dlqArn = await arnOf(dlqUrl);
+  const queue = await sqs.send(
+    new CreateQueueCommand({
+      QueueName: name,
+      Attributes: {
+        VisibilityTimeout: String(visibilityTimeout),
+        RedrivePolicy: JSON.stringify({
+          deadLetterTargetArn: dlqArn,
+          // Derived from the retry budget, as the CDK stack's queues are.
+          maxReceiveCount: String(maxReceiveCount(retry)),
+        }),
+      },
+    }),
+  );
+  const url = queue.QueueUrl as string;
+  return { url, arn: await arnOf(url), dlqUrl, dlqArn };
+}
+
+async function createBucket(s3: S3Client, bucket: string): Promise<void> {
+  try {
+    await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  } catch (err) {
+    if (!(err instanceof BucketAlreadyOwnedByYou) && (err as Error).name !== 'BucketAlreadyExists') throw err;
+  }
+}
+
+/** Points the bucket's ObjectCreated events at the ingest queue where the endpoint can (LocalStack, AWS). */
+async function configureNotifications(
+  s3: S3Client,
+  bucket: string,
+  queueArn: string,
+  config: ResolvedConfig,
+) {
+  try {
+    await s3.send(
+      new PutBucketNotificationConfigurationCommand({
+        Bucket: bucket,
+        NotificationConfiguration: {
+          QueueConfigurations: config.datasets.map((d) => ({
+            Id: `dropload-${d.name}`,
+            QueueArn: queueArn,
+            Events: ['s3:ObjectCreated:*'],
+            Filter: { Key: { FilterRules: [{ Name: 'prefix', Value: d.prefix }] } },
+          })),
+        },
+      }),
+    );
+    // Some emulators accept the call and store nothing; only a configuration that reads back counts.
+    const back = await s3.send(new GetBucketNotificationConfigurationCommand({ Bucket: bucket }));
+    return (back.QueueConfigurations?.length ?? 0) === config.datasets.length;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The whole pipeline's infrastructure on this machine: the S3/SQS endpoint named by AWS_ENDPOINT_URL
+ * (else an embedded fauxqs), the database named by DATABASE_URL (else an embedded PGlite), the bucket,
+ * both queues with their dead-letter queues, and migrated tables.
+ */
+export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
+  const env = options.env ?? process.env;
+  const stoppers: Stopper[] = [];
+  const stopAll = async () => {
+    for (const stop of stoppers.reverse()) await stop().catch(() => {});
+  };
+  try {
+    const embeds = !env.AWS_ENDPOINT_URL || !env.DATABASE_URL;
+    const stateDir = embeds && options.stateDir ? path.resolve(options.stateDir) : undefined;
+    if (stateDir) stoppers.push(await claimStateDir(stateDir));
+    let endpoint = env.AWS_ENDPOINT_URL;
+    if (!endpoint) {
+      const emulator = await startEmbeddedEmulator({ port: options.port ?? 0, stateDir });
+      endpoint = emulator.endpoint;
+      stoppers.push(emulator.stop);
+    }
+    let databaseUrl = env.DATABASE_URL;
+    if (!databaseUrl) {
+      const embedded = await startEmbeddedPostgres(options.databasePort ?? 0, stateDir);
+      databaseUrl = embedded.url;
+      stoppers.push(embedded.stop);
+    }
+    const poolMax = env.DATABASE_URL ? Number(env.DROPLOAD_DB_POOL_MAX ?? 8) : PGLITE_CONNECTIONS;
+    const pool: pg.Pool = createPool({ connectionString: databaseUrl, poolMax });
+    const db = createDb(pool);
+    stoppers.push(() => db.destroy());
+    await migrateToLatest(db, options.config.migrations);
+
+    const { s3, sqs } = awsClients({ ...env, AWS_ENDPOINT_URL: endpoint });
+    const bucket = options.bucket ?? env.DROPLOAD_BUCKET ?? 'dropload-local';
+    await createBucket(s3, bucket);
+    const visibility = options.visibilityTimeoutSeconds ?? VISIBILITY_TIMEOUT_SECONDS;
+    const retry = options.retry ?? RETRY_POLICY;
+    const ingest = await createQueuePair(sqs, 'dropload-ingest', visibility, retry);
+    const chunks = await createQueuePair(sqs, 'dropload-chunks', visibility, retry);
+    // The registry's fauxqs has no S3 event notifications: the runner forwards uploads itself.
+    const bucketNotifications =
+      env.AWS_ENDPOINT_URL !== undefined &&
+      (await configureNotifications(s3, bucket, ingest.arn, options.config));
+    return {
+      endpoint,
+      bucket,
+      ingest,
+      chunks,
+      databaseUrl,
+      bucketNotifications,
+      embedded: { emulator: !env.AWS_ENDPOINT_URL, database: !env.DATABASE_URL },
+      stateDir,
+      poolMax,
+      s3,
+      sqs,
+      db,
+      stop: stopAll,
+    };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}

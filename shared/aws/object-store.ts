@@ -1,0 +1,97 @@
+import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { FileRejectedError } from '../core/errors.ts';
+import { unquoteEtag } from './s3-events.ts';
+
+export interface PinnedObject {
+  bucket: string;
+  key: string;
+  etag: string;
+  versionId?: string;
+}
+
+export interface ObjectHead {
+  size: number;
+  etag: string;
+  versionId?: string;
+  /** S3's Last-Modified of this version (whole seconds). */
+  lastModified?: Date;
+}
+
+function statusOf(err: unknown): number | undefined {
+  return (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+}
+
+/** S3 says the pinned version is gone or changed: a fact about the file, not a reason to retry. */
+function asFileError(err: unknown, obj: PinnedObject): unknown {
+  const status = statusOf(err);
+  const name = (err as Error).name;
+  if (status === 404 || name === 'NoSuchKey' || name === 'NoSuchVersion' || name === 'NotFound') {
+    return new FileRejectedError(
+      `s3://${obj.bucket}/${obj.key} no longer exists (deleted before it was loaded)`,
+    );
+  }
+  if (status === 412 || name === 'PreconditionFailed') {
+    return new FileRejectedError(
+      `s3://${obj.bucket}/${obj.key} was overwritten after it was split (ETag ${obj.etag} is gone); the new version loads as its own file`,
+    );
+  }
+  return err;
+}
+
+export async function headObject(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  versionId?: string,
+): Promise<ObjectHead> {
+  try {
+    const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key, VersionId: versionId }));
+    return {
+      size: head.ContentLength ?? 0,
+      etag: unquoteEtag(head.ETag ?? ''),
+      versionId: head.VersionId ?? versionId,
+      lastModified: head.LastModified,
+    };
+  } catch (err) {
+    throw asFileError(err, { bucket, key, etag: '', versionId });
+  }
+}
+
+/** A GET pinned to the version that was split (ETag, and version id where the bucket keeps them). */
+async function getPinned(s3: S3Client, obj: PinnedObject, range?: string) {
+  try {
+    const res = await s3.send(
+      new GetObjectCommand({
+        Bucket: obj.bucket,
+        Key: obj.key,
+        VersionId: obj.versionId,
+        IfMatch: `"${obj.etag}"`,
+        Range: range,
+      }),
+    );
+    return res.Body as AsyncIterable<Uint8Array> & { transformToByteArray(): Promise<Uint8Array> };
+  } catch (err) {
+    throw asFileError(err, obj);
+  }
+}
+
+/** The pinned object's bytes as a stream. */
+export async function streamObject(s3: S3Client, obj: PinnedObject): Promise<AsyncIterable<Uint8Array>> {
+  return getPinned(s3, obj);
+}
+
+/** Bytes [start, end) of the pinned object, in one ranged GET. */
+export async function readRange(
+  s3: S3Client,
+  obj: PinnedObject,
+  start: number,
+  end: number,
+): Promise<Uint8Array> {
+  if (end <= start) return new Uint8Array(0);
+  const body = await getPinned(s3, obj, `bytes=${start}-${end - 1}`);
+  try {
+    return await body.transformToByteArray();
+  } catch (err) {
+    throw asFileError(err, obj);
+  }
+}

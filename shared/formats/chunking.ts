@@ -1,0 +1,286 @@
+import type { Format } from '../config/dataset.ts';
+
+const LF = 0x0a;
+const CR = 0x0d;
+const QUOTE = 0x22;
+
+export interface RecordSpan {
+  /** Byte offsets [start, end) in the stream, end including the line terminator. */
+  start: number;
+  end: number;
+  /** Physical line (1-based) the record starts on; quoted newlines make a record span several. */
+  line: number;
+  /** The record ran to end of input inside an open quote. */
+  unterminated: boolean;
+  /** Physical lines the record covers: more than one when quoted fields hold newlines. */
+  lines: number;
+}
+
+export interface ScannerOptions {
+  format: Format;
+  delimiter: string;
+  /** Byte offset of the first byte fed (after a BOM, say) and the line it is on. */
+  offset?: number;
+  line?: number;
+}
+
+/**
+ * Finds record boundaries in a byte stream without decoding it: a newline ends a record unless it is
+ * inside a quoted CSV field. A quote opens a field only at the field's start, as RFC 4180 and the
+ * load step's CSV parser read it. Blank lines are not records.
+ */
+export class RecordScanner {
+  readonly #csv: boolean;
+  readonly #delimiter: number;
+  readonly #onRecord: (span: RecordSpan) => void;
+  #pos: number;
+  #line: number;
+  #recordStart: number;
+  #recordLine: number;
+  #inQuote = false;
+  #fieldStart = true;
+  #justClosed = false;
+  #blank = true;
+  #lastWasLf = false;
+
+  constructor(options: ScannerOptions, onRecord: (span: RecordSpan) => void) {
+    this.#csv = options.format === 'csv';
+    this.#delimiter = options.delimiter.charCodeAt(0);
+    this.#onRecord = onRecord;
+    this.#pos = options.offset ?? 0;
+    this.#line = options.line ?? 1;
+    this.#recordStart = this.#pos;
+    this.#recordLine = this.#line;
+  }
+
+  get position(): number {
+    return this.#pos;
+  }
+
+  /** The physical line the scanner is on (1-based). */
+  get line(): number {
+    return this.#line;
+  }
+
+  push(bytes: Uint8Array): void {
+    const base = this.#pos;
+    const csv = this.#csv;
+    const delimiter = this.#delimiter;
+    for (let i = 0; i < bytes.length; i++) {
+      const b = bytes[i];
+      if (this.#inQuote) {
+        if (b === QUOTE) {
+          this.#inQuote = false;
+          this.#justClosed = true;
+        } else if (b === LF) this.#line++;
+        continue;
+      }
+      if (b === LF) {
+        this.#line++;
+        this.#endRecord(base + i + 1, false);
+        continue;
+      }
+      if (csv && b === QUOTE && (this.#fieldStart || this.#justClosed)) {
+        // `""` inside a quoted field closes and reopens: the same as an escaped quote.
+        this.#inQuote = true;
+        this.#blank = false;
+        this.#fieldStart = false;
+        this.#justClosed = false;
+        continue;
+      }
+      this.#justClosed = false;
+      if (b === delimiter) {
+        this.#fieldStart = true;
+        this.#blank = false;
+      } else if (b !== CR) {
+        this.#fieldStart = false;
+        this.#blank = false;
+      }
+    }
+    this.#pos = base + bytes.length;
+    if (bytes.length > 0) this.#lastWasLf = bytes[bytes.length - 1] === LF;
+  }
+
+  /** Flushes a last record that has no trailing newline. */
+  end(): void {
+    this.#endRecord(this.#pos, this.#inQuote, this.#lastWasLf ? 0 : 1);
+  }
+
+  #endRecord(end: number, unterminated: boolean, unfinishedLine = 0): void {
+    if (!this.#blank || unterminated) {
+      const lines = this.#line - this.#recordLine + unfinishedLine;
+      this.#onRecord({ start: this.#recordStart, end, line: this.#recordLine, unterminated, lines });
+    }
+    this.#recordStart = end;
+    this.#recordLine = this.#line;
+    this.#inQuote = false;
+    this.#fieldStart = true;
+    this.#justClosed = false;
+    this.#blank = true;
+  }
+}
+
+export interface ChunkPlan {
+  index: number;
+  start: number;
+  end: number;
+  firstLine: number;
+  records: number;
+  /** One record over the size limit, to be rejected without being read. */
+  oversized: boolean;
+  /** For an unterminated record: the physical lines it swallowed. */
+  lines?: number;
+  unterminated: boolean;
+}
+
+export interface FilePlan {
+  /** UTF-8 byte order mark present (skipped). */
+  bom: boolean;
+  /** The header record's bytes (CSV), undefined for NDJSON or an empty file. */
+  header?: Uint8Array;
+  /** Column names a self-describing file declares (Parquet's schema). */
+  columns?: string[];
+  headerLine: number;
+  headerOversized: boolean;
+  chunks: ChunkPlan[];
+  records: number;
+  bytes: number;
+  /** Physical lines in the file (a last line without a newline counts). */
+  lines: number;
+}
+
+export interface PlanOptions {
+  format: Format;
+  delimiter: string;
+  chunkBytes: number;
+  maxRecordBytes: number;
+}
+
+const BOM = [0xef, 0xbb, 0xbf];
+
+/**
+ * Streams a file once and cuts it into chunks of whole records, each about `chunkBytes` long, so a
+ * load worker can fetch its chunk with one ranged GET. Memory stays bounded by one input buffer.
+ */
+export async function planChunks(source: AsyncIterable<Uint8Array>, options: PlanOptions): Promise<FilePlan> {
+  const chunks: ChunkPlan[] = [];
+  const plan: FilePlan = {
+    bom: false,
+    headerLine: 1,
+    headerOversized: false,
+    chunks,
+    records: 0,
+    bytes: 0,
+    lines: 0,
+  };
+  const wantHeader = options.format === 'csv';
+  let headerSpan: RecordSpan | undefined;
+  const headerBytes: Uint8Array[] = [];
+  let current: ChunkPlan | undefined;
+
+  const close = () => {
+    if (current && current.records > 0) chunks.push(current);
+    current = undefined;
+  };
+  const onRecord = (span: RecordSpan) => {
+    if (wantHeader && !headerSpan) {
+      headerSpan = span;
+      plan.headerLine = span.line;
+      plan.headerOversized = span.end - span.start > options.maxRecordBytes;
+      return;
+    }
+    plan.records++;
+    const oversized = span.end - span.start > options.maxRecordBytes;
+    if (oversized || span.unterminated) {
+      // Isolated in a chunk of its own so that no other record shares its fate.
+      close();
+      chunks.push({
+        index: 0,
+        start: span.start,
+        end: span.end,
+        firstLine: span.line,
+        records: 1,
+        oversized,
+        unterminated: span.unterminated,
+        ...(span.unterminated ? { lines: span.lines } : {}),
+      });
+      return;
+    }
+    current ??= {
+      index: 0,
+      start: span.start,
+      end: span.start,
+      firstLine: span.line,
+      records: 0,
+      oversized: false,
+      unterminated: false,
+    };
+    current.end = span.end;
+    current.records++;
+    if (current.end - current.start >= options.chunkBytes) close();
+  };
+
+  let scanner: RecordScanner | undefined;
+  let dataOffset = 0;
+  let collected = 0;
+  // CR and LF bytes before the header's first character: blank lines the header starts after.
+  let lead = 0;
+  let leading = wantHeader;
+  const feed = (bytes: Uint8Array) => {
+    if (leading) {
+      let i = 0;
+      while (i < bytes.length && (bytes[i] === LF || bytes[i] === CR)) i++;
+      lead += i;
+      leading = i === bytes.length;
+    }
+    // Keep the bytes up to the end of the header, no more than the record limit allows; the limit counts
+    // from where the header starts, or a header after blank lines is cut short.
+    const limit = options.maxRecordBytes + lead;
+    if (wantHeader && !headerSpan && collected <= limit) {
+      headerBytes.push(bytes.subarray(0, limit + 2));
+      collected += bytes.length;
+    }
+    scanner?.push(bytes);
+  };
+  const start = (prelude: Uint8Array): RecordScanner => {
+    plan.bom = prelude.length >= 3 && BOM.every((b, i) => prelude[i] === b);
+    dataOffset = plan.bom ? 3 : 0;
+    scanner = new RecordScanner({ ...options, offset: dataOffset }, onRecord);
+    feed(prelude.subarray(dataOffset));
+    return scanner;
+  };
+  let prelude: Uint8Array = new Uint8Array(0);
+  for await (const piece of source) {
+    if (scanner) {
+      feed(piece);
+      continue;
+    }
+    // The BOM check needs the first three bytes, which may arrive in separate pieces.
+    prelude = concat(prelude, piece);
+    if (prelude.length >= 3) start(prelude);
+  }
+  const done = scanner ?? start(prelude);
+  done.end();
+  close();
+  plan.bytes = done.position;
+  plan.lines = done.line;
+  if (headerSpan && !plan.headerOversized) {
+    const all = concat(...headerBytes);
+    plan.header = all.subarray(headerSpan.start - dataOffset, headerSpan.end - dataOffset);
+  }
+  chunks.forEach((c, i) => {
+    c.index = i;
+  });
+  return plan;
+}
+
+function concat(...parts: Uint8Array[]): Uint8Array {
+  if (parts.length === 1 && parts[0]) return parts[0];
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}

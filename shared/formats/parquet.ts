@@ -1,0 +1,300 @@
+import type { S3Client } from '@aws-sdk/client-s3';
+import {
+  type AsyncBuffer,
+  type FileMetaData,
+  parquetMetadataAsync,
+  parquetRead,
+  parquetSchema,
+  type RowGroup,
+  toJson,
+} from 'hyparquet';
+import { compressors } from 'hyparquet-compressors';
+import { headObject, type PinnedObject, readRange } from '../aws/object-store.ts';
+import type { Dataset } from '../config/dataset.ts';
+import { FileRejectedError } from '../core/errors.ts';
+import type { ChunkPlan, FilePlan } from './chunking.ts';
+import { MAX_NESTING_DEPTH, type RecordCursor } from './parsing.ts';
+
+// Parquet keeps its schema and row-group index in a footer, so the split step reads only the footer
+// (ranged GETs) and cuts chunks at row-group boundaries; a load worker fetches its row groups' bytes in
+// one ranged GET and decodes them with hyparquet. A record's "line" is its row number in the file (1-based).
+
+/**
+ * The object as hyparquet reads it: every slice a ranged GET, except those inside `held` (bytes already
+ * fetched). It remembers a failed GET, so that a read error is not taken for a format error.
+ */
+class ObjectBuffer implements AsyncBuffer {
+  fetchError: unknown;
+  readonly byteLength: number;
+  readonly #s3: S3Client;
+  readonly #object: PinnedObject;
+  readonly #held: { start: number; bytes: Uint8Array } | undefined;
+
+  constructor(s3: S3Client, object: PinnedObject, size: number, held?: { start: number; bytes: Uint8Array }) {
+    this.#s3 = s3;
+    this.#object = object;
+    this.byteLength = size;
+    this.#held = held;
+  }
+
+  async slice(start: number, end = this.byteLength): Promise<ArrayBuffer> {
+    const held = this.#held;
+    let bytes: Uint8Array;
+    if (held && start >= held.start && end <= held.start + held.bytes.length) {
+      bytes = held.bytes.subarray(start - held.start, end - held.start);
+    } else {
+      try {
+        bytes = await readRange(this.#s3, this.#object, start, end);
+      } catch (err) {
+        this.fetchError = err;
+        throw err;
+      }
+    }
+    return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+  }
+}
+
+/**
+ * Runs a hyparquet read. A failed GET is rethrown as it was (transient or not, as classified
+ * elsewhere); any other failure means the bytes are not readable Parquet, which no retry mends.
+ */
+async function readParquet<T>(file: ObjectBuffer, what: string, read: () => Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch (err) {
+    if (file.fetchError !== undefined) throw file.fetchError;
+    if (err instanceof FileRejectedError) throw err;
+    throw new FileRejectedError(`${what}: ${(err as Error).message}`);
+  }
+}
+
+async function metadataOf(file: ObjectBuffer): Promise<FileMetaData> {
+  const metadata = await readParquet(file, 'not a readable Parquet file', () => parquetMetadataAsync(file));
+  // Reading the schema as a tree, decoding rows and writing them as JSON all recurse per level.
+  const depth = schemaDepth(metadata);
+  if (depth > MAX_NESTING_DEPTH) {
+    throw new FileRejectedError(
+      `Parquet schema nests ${depth} levels deep, over the limit of ${MAX_NESTING_DEPTH} levels`,
+    );
+  }
+  return metadata;
+}
+
+/**
+ * How deep the schema's groups nest (the root with flat columns is 1), from the footer's flat list of
+ * elements in depth-first order, without recursion. A row's values nest at most this deep.
+ */
+function schemaDepth(metadata: FileMetaData): number {
+  const open: number[] = []; // children still to come, per open group
+  let deepest = 0;
+  for (const element of metadata.schema) {
+    while (open.length > 0 && open[open.length - 1] === 0) open.pop();
+    if (open.length > 0) open[open.length - 1] = (open[open.length - 1] as number) - 1;
+    const children = element.num_children ?? 0;
+    if (children > 0) {
+      open.push(children);
+      deepest = Math.max(deepest, open.length);
+    }
+  }
+  return deepest;
+}
+
+/** Bytes [start, end) a row group's column chunks occupy. */
+function rowGroupSpan(group: RowGroup): { start: number; end: number } {
+  let start = Number.POSITIVE_INFINITY;
+  let end = 0;
+  for (const column of group.columns) {
+    const meta = column.meta_data;
+    if (!meta) continue;
+    const dictionary = meta.dictionary_page_offset;
+    // Some writers put 0 here for "no dictionary page".
+    const first = Number(dictionary && dictionary > 0n ? dictionary : meta.data_page_offset);
+    start = Math.min(start, first);
+    end = Math.max(end, first + Number(meta.total_compressed_size));
+  }
+  return { start: Number.isFinite(start) ? start : 0, end };
+}
+
+/** Top-level column names, in file order. */
+function columnNames(metadata: FileMetaData): string[] {
+  return parquetSchema(metadata).children.map((c) => c.element.name);
+}
+
+/** What chunking needs of a row group: its rows, its decoded size, and where its bytes are. */
+export interface RowGroupInfo {
+  rows: number;
+  /** Uncompressed bytes: what decoding it costs in memory. */
+  bytes: number;
+  start: number;
+  end: number;
+}
+
+function rowGroups(metadata: FileMetaData): RowGroupInfo[] {
+  return metadata.row_groups.map((g) => ({
+    rows: Number(g.num_rows),
+    bytes: Number(g.total_byte_size),
+    ...rowGroupSpan(g),
+  }));
+}
+
+/**
+ * A Parquet file's chunks: runs of whole row groups of at most `chunkBytes` uncompressed; a row group
+ * larger than that (writers default to 64–128 MB) is cut into row ranges of about `chunkBytes` each,
+ * so what a worker decodes stays near `chunkBytes` whatever the writer chose. A chunk's byte range is
+ * its row groups' bytes; `firstLine` is its first row (1-based).
+ */
+export function parquetChunks(groups: readonly RowGroupInfo[], chunkBytes: number): ChunkPlan[] {
+  const chunks: ChunkPlan[] = [];
+  const add = (start: number, end: number, firstLine: number, records: number) => {
+    const chunk = {
+      index: chunks.length,
+      start,
+      end,
+      firstLine,
+      records,
+      oversized: false,
+      unterminated: false,
+    };
+    chunks.push(chunk);
+    return chunk;
+  };
+  let row = 0;
+  let run: { chunk: ChunkPlan; bytes: number } | undefined;
+  for (const g of groups) {
+    if (g.rows === 0) continue;
+    if (g.bytes > chunkBytes) {
+      run = undefined;
+      const parts = Math.ceil(g.bytes / chunkBytes);
+      const per = Math.ceil(g.rows / parts);
+      for (let at = 0; at < g.rows; at += per) add(g.start, g.end, row + at + 1, Math.min(per, g.rows - at));
+    } else if (run && g.start >= run.chunk.end && run.bytes + g.bytes <= chunkBytes) {
+      run.chunk.end = g.end;
+      run.chunk.records += g.rows;
+      run.bytes += g.bytes;
+    } else {
+      run = { chunk: add(g.start, g.end, row + 1, g.rows), bytes: g.bytes };
+    }
+    row += g.rows;
+  }
+  return chunks;
+}
+
+/**
+ * The split step for Parquet: the footer, read with ranged GETs (the row data is never read), gives the
+ * columns and the row groups to cut into chunks.
+ */
+export async function planParquet(
+  s3: S3Client,
+  object: PinnedObject,
+  size: number,
+  dataset: Dataset,
+): Promise<FilePlan> {
+  if (size === 0) throw new FileRejectedError('file is empty (0 bytes)');
+  const metadata = await metadataOf(new ObjectBuffer(s3, object, size));
+  const chunks = parquetChunks(rowGroups(metadata), dataset.chunkBytes);
+  const records = Number(metadata.num_rows);
+  return {
+    bom: false,
+    headerLine: 0,
+    headerOversized: false,
+    columns: columnNames(metadata),
+    chunks,
+    records,
+    bytes: size,
+    lines: records,
+  };
+}
+
+/** One chunk of a Parquet file: its rows, decoded, numbered from `firstRow` (1-based). */
+export interface ParquetRows {
+  rows: Record<string, unknown>[];
+  firstRow: number;
+}
+
+/**
+ * A load worker's read: the footer (ranged GETs), then the chunk's row groups in one ranged GET,
+ * decoded to rows of the columns the dataset reads. The chunk's rows come from the same plan the
+ * split step made.
+ */
+export async function readParquetChunk(
+  s3: S3Client,
+  object: PinnedObject,
+  chunk: { start: number; end: number; firstLine: number },
+  dataset: Pick<Dataset, 'fields' | 'chunkBytes'>,
+): Promise<ParquetRows> {
+  const { size } = await headObject(s3, object.bucket, object.key, object.versionId);
+  const metadata = await metadataOf(new ObjectBuffer(s3, object, size));
+  const groups = rowGroups(metadata);
+  const planned = parquetChunks(groups, dataset.chunkBytes).find(
+    (c) => c.start === chunk.start && c.end === chunk.end && c.firstLine === chunk.firstLine,
+  );
+  if (!planned) {
+    throw new FileRejectedError(
+      `no chunk of this Parquet file starts at row ${chunk.firstLine} (bytes ${chunk.start}–${chunk.end}): was chunkBytes changed after the file was split? Announce the file again`,
+    );
+  }
+  // Whole row groups come in one GET; a slice of a big one reads only the pages it needs, where the
+  // file has an offset index (else hyparquet reads the row group's columns).
+  const slice = groups.some(
+    (g) => g.start === planned.start && g.end === planned.end && g.rows > planned.records,
+  );
+  const held = slice
+    ? undefined
+    : { start: chunk.start, bytes: await readRange(s3, object, chunk.start, chunk.end) };
+  const present = new Set(columnNames(metadata));
+  let rows: Record<string, unknown>[] = [];
+  const file = new ObjectBuffer(s3, object, size, held);
+  const rowStart = planned.firstLine - 1;
+  const rowEnd = rowStart + planned.records;
+  await readParquet(file, `rows ${rowStart + 1}–${rowEnd} are not readable Parquet`, () =>
+    parquetRead({
+      file,
+      metadata,
+      columns: dataset.fields.filter((f) => present.has(f)),
+      rowStart,
+      rowEnd,
+      useOffsetIndex: true,
+      compressors,
+      rowFormat: 'object',
+      onComplete: (out) => {
+        rows = out;
+      },
+    }),
+  );
+  return { rows, firstRow: planned.firstLine };
+}
+
+/** Nested values (structs, lists, maps) as JSON-able values: what a json/jsonb column and zod objects take. */
+function plain(row: Record<string, unknown>): Record<string, unknown> {
+  for (const name in row) {
+    const v = row[name];
+    if (v !== null && typeof v === 'object' && !(v instanceof Date)) row[name] = toJson(v);
+  }
+  return row;
+}
+
+/** The rows of a Parquet chunk as records: fields by name (JSON nulls read as no value), raw as JSON. */
+export class ParquetCursor implements RecordCursor {
+  line = 0;
+  values = undefined;
+  fields: Record<string, unknown> | undefined;
+  error = undefined;
+  readonly #chunk: ParquetRows;
+  #at = -1;
+
+  constructor(chunk: ParquetRows) {
+    this.#chunk = chunk;
+  }
+
+  next(): boolean {
+    const row = this.#chunk.rows[++this.#at];
+    if (!row) return false;
+    this.line = this.#chunk.firstRow + this.#at;
+    this.fields = plain(row);
+    return true;
+  }
+
+  raw(): string {
+    return JSON.stringify(toJson(this.fields));
+  }
+}

@@ -1,0 +1,447 @@
+import { isUtf8 } from 'node:buffer';
+import Papa from 'papaparse';
+import type { Format } from '../config/dataset.ts';
+import { RecordScanner } from './chunking.ts';
+
+/** One data record of a chunk: where it is, its original text, and its fields by name. */
+export interface ParsedRecord {
+  line: number;
+  raw: string;
+  fields?: Record<string, unknown>;
+  /** Why the record could not be read into fields. */
+  error?: { column?: string; reason: string };
+}
+
+export interface ParseOptions {
+  format: Format;
+  delimiter: string;
+  /** CSV header fields in file order. */
+  columns?: string[];
+  firstLine: number;
+}
+
+// The planner already skips the file's BOM; a U+FEFF that starts a chunk is data (say, files joined with `cat`),
+// and stripping it would make a record's value depend on where the chunk boundaries fall.
+const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
+
+/** Splits a chunk's bytes into records; invalid UTF-8 rejects only the lines that carry it. */
+export function parseChunk(bytes: Uint8Array, options: ParseOptions): ParsedRecord[] {
+  if (isUtf8(bytes)) return parseText(decoder.decode(bytes), options);
+  const out: ParsedRecord[] = [];
+  const scanner = new RecordScanner({ format: options.format, delimiter: options.delimiter }, (span) => {
+    const piece = bytes.subarray(span.start, span.end);
+    const line = options.firstLine + span.line - 1;
+    if (isUtf8(piece)) {
+      out.push(...parseText(decoder.decode(piece), { ...options, firstLine: line }));
+    } else {
+      const at = firstInvalidByte(piece);
+      out.push({
+        line,
+        raw: trimEol(decoder.decode(piece)),
+        error: { reason: `bytes are not valid UTF-8 (first bad byte at offset ${at} of the line)` },
+      });
+    }
+  });
+  scanner.push(bytes);
+  scanner.end();
+  return out;
+}
+
+function firstInvalidByte(bytes: Uint8Array): number {
+  let lo = 0;
+  let hi = bytes.length;
+  // Binary search on the longest valid prefix; a cut inside a valid multi-byte character reads invalid too,
+  // so the result can sit up to 3 bytes early: close enough to point a person at the spot.
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (isUtf8(bytes.subarray(0, mid))) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
+export function parseText(text: string, options: ParseOptions): ParsedRecord[] {
+  return collectRecords(textCursor(text, options), options.columns ?? []);
+}
+
+/** Every record of a cursor, held: for callers that need them all at once (multi-table writes, retries). */
+export function collectRecords(cursor: RecordCursor, columns: string[]): ParsedRecord[] {
+  const out: ParsedRecord[] = [];
+  while (cursor.next()) out.push(toParsedRecord(cursor, columns));
+  return out;
+}
+
+/**
+ * One record at a time, pulled: a parse that keeps nothing but the record it is on. CSV records
+ * carry their fields as `values` (header order), NDJSON records as `fields`.
+ */
+export interface RecordCursor {
+  /** Moves to the next record; false when there is none. */
+  next(): boolean;
+  /** Line of the current record. */
+  readonly line: number;
+  /** CSV: the current record's fields, in header order (set when it has no error). */
+  readonly values: string[] | undefined;
+  /** NDJSON (and records read as a whole): the current record's fields by name. */
+  readonly fields: Record<string, unknown> | undefined;
+  readonly error: { column?: string; reason: string } | undefined;
+  /** The current record's original text. */
+  raw(): string;
+}
+
+/** The records of a chunk's bytes, pulled one by one (see `parseChunk`). */
+export function chunkCursor(bytes: Uint8Array, options: ParseOptions): RecordCursor {
+  if (isUtf8(bytes)) return textCursor(decoder.decode(bytes), options);
+  return new ArrayCursor(parseChunk(bytes, options));
+}
+
+export function textCursor(text: string, options: ParseOptions): RecordCursor {
+  return options.format === 'csv'
+    ? new CsvCursor(text, options.delimiter, options.columns ?? [], options.firstLine)
+    : new NdjsonCursor(text, options.firstLine);
+}
+
+function toParsedRecord(cursor: RecordCursor, columns: string[]): ParsedRecord {
+  const { line, values, error } = cursor;
+  const raw = cursor.raw();
+  if (error) return { line, raw, error };
+  if (values) {
+    const fields: Record<string, unknown> = {};
+    for (let i = 0; i < columns.length; i++) fields[columns[i] as string] = values[i];
+    return { line, raw, fields };
+  }
+  return { line, raw, fields: cursor.fields };
+}
+
+class ArrayCursor implements RecordCursor {
+  line = 0;
+  values = undefined;
+  fields: Record<string, unknown> | undefined;
+  error: { column?: string; reason: string } | undefined;
+  #records: ParsedRecord[];
+  #at = -1;
+  #raw = '';
+  constructor(records: ParsedRecord[]) {
+    this.#records = records;
+  }
+  next(): boolean {
+    const record = this.#records[++this.#at];
+    if (!record) return false;
+    this.line = record.line;
+    this.fields = record.fields;
+    this.#raw = record.raw;
+    // A record with neither fields nor an error is unreadable: validation reports it.
+    this.error = record.error ?? (record.fields ? undefined : { reason: 'unreadable record' });
+    return true;
+  }
+  raw(): string {
+    return this.#raw;
+  }
+}
+
+function trimEol(raw: string): string {
+  return raw.replace(/\r?\n$/, '');
+}
+
+function countNewlines(text: string): number {
+  let n = 0;
+  for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) n++;
+  return n;
+}
+
+const CR = 13;
+const LF = 10;
+const QUOTE = '"';
+const QUOTE_CODE = 34;
+
+/**
+ * CSV as papaparse reads it with `newline: '\n'`, one record per `next()`. A record whose first line has
+ * no quote is that line split at the delimiter (what papaparse makes of it too); a record with a quote
+ * is read by papaparse itself, from the record's start to the end of the text, so quoted fields,
+ * malformed quotes and a quote left open behave exactly as in a parse of the whole text.
+ */
+class CsvCursor implements RecordCursor {
+  line = 0;
+  values: string[] | undefined;
+  fields = undefined;
+  error: { column?: string; reason: string } | undefined;
+  readonly #text: string;
+  readonly #delimiter: string;
+  /** What papaparse splits at: it reads a delimiter it cannot use as a comma. */
+  readonly #split: string;
+  readonly #columns: string[];
+  readonly #papa: Papa.Parser;
+  #pos = 0;
+  #nextLine: number;
+  /** The first quote at or after `#pos` (or before it, stale), -1 when the text has no more. */
+  #quote: number;
+  #rawStart = 0;
+  #rawEnd = 0;
+  #raw: string | undefined;
+  /** The split delimiter's char code, -1 when it is not one UTF-16 unit. */
+  readonly #delimiterCode: number;
+  /** Where the record `#wellQuoted` read ends. */
+  #end = 0;
+
+  constructor(text: string, delimiter: string, columns: string[], firstLine: number) {
+    this.#text = text;
+    this.#delimiter = delimiter;
+    this.#split = Papa.BAD_DELIMITERS.includes(delimiter) || delimiter === '' ? ',' : delimiter;
+    this.#columns = columns;
+    this.#nextLine = firstLine;
+    this.#quote = text.indexOf(QUOTE);
+    this.#papa = new Papa.Parser({ delimiter, newline: '\n', preview: 1 });
+    this.#delimiterCode = this.#split.length === 1 ? this.#split.charCodeAt(0) : -1;
+  }
+
+  raw(): string {
+    this.#raw ??= this.#text.slice(this.#rawStart, this.#rawEnd);
+    return this.#raw;
+  }
+
+  next(): boolean {
+    const text = this.#text;
+    const length = text.length;
+    while (this.#pos < length) {
+      const pos = this.#pos;
+      const newline = text.indexOf('\n', pos);
+      const end = newline === -1 ? length : newline;
+      if (this.#quote !== -1 && this.#quote < pos) this.#quote = text.indexOf(QUOTE, pos);
+      if (this.#quote === -1 || this.#quote >= end) {
+        const line = this.#nextLine++;
+        this.#pos = newline === -1 ? length : newline + 1;
+        // The CR of a CRLF ending belongs to neither the raw line nor the last field.
+        const rawEnd = newline !== -1 && end > pos && text.charCodeAt(end - 1) === CR ? end - 1 : end;
+        if (onlyCarriageReturns(text, pos, rawEnd)) continue; // blank line
+        this.line = line;
+        this.#rawStart = pos;
+        this.#rawEnd = rawEnd;
+        this.#raw = undefined;
+        this.#settle(text.slice(pos, rawEnd).split(this.#split), undefined);
+        return true;
+      }
+      if (this.#quoted(pos)) return true;
+    }
+    return false;
+  }
+
+  /** Reads the record at `pos` with papaparse; false for a blank one. */
+  #quoted(pos: number): boolean {
+    const text = this.#text;
+    let values = this.#wellQuoted(pos);
+    let end = this.#end;
+    let problem: Papa.ParseError | undefined;
+    if (!values) {
+      const result: Papa.ParseResult<string[]> = this.#papa.parse(text.slice(pos), 0, false);
+      end = pos + result.meta.cursor;
+      values = result.data[0] ?? [''];
+      problem = result.errors[0];
+    }
+    const rawWithEol = text.slice(pos, end);
+    this.#pos = end;
+    const line = this.#nextLine;
+    this.#nextLine += countNewlines(rawWithEol);
+    const raw = trimEol(rawWithEol);
+    // Blank as the scanner sees it (nothing but CRs): a lone `""` is a record with one empty field, not a blank line.
+    if (/^\r*$/.test(raw)) return false;
+    // With LF as the record separator, an unquoted last field keeps the CR of a CRLF ending. Whether it is
+    // unquoted takes a look at the field's start: a closing quote at the end does not tell (`5'10"`).
+    const last = values.length - 1;
+    if (rawWithEol.endsWith('\r\n') && !lastFieldQuoted(raw, this.#delimiter)) {
+      values[last] = (values[last] ?? '').replace(/\r$/, '');
+    }
+    this.line = line;
+    this.#raw = raw;
+    this.#settle(values, problem);
+    return true;
+  }
+
+  /**
+   * The fields of the record at `pos` when every quoted field in it is well formed (opens the field,
+   * doubles its inner quotes, closes right before a delimiter, LF or CRLF): what papaparse reads there,
+   * without its set-up per call. Anything else (a quote left open or closing at the very end, text
+   * after a closing quote) is papaparse's to read: undefined. Sets `#end` past the record's newline.
+   */
+  #wellQuoted(pos: number): string[] | undefined {
+    const delimiter = this.#delimiterCode;
+    if (delimiter < 0) return undefined;
+    const text = this.#text;
+    const length = text.length;
+    const values: string[] = [];
+    let i = pos;
+    for (;;) {
+      if (text.charCodeAt(i) === QUOTE_CODE) {
+        let from = i + 1;
+        let doubled = false;
+        let close: number;
+        for (;;) {
+          close = text.indexOf(QUOTE, from);
+          if (close === -1 || close + 1 >= length) return undefined;
+          if (text.charCodeAt(close + 1) !== QUOTE_CODE) break;
+          doubled = true;
+          from = close + 2;
+        }
+        const value = text.slice(i + 1, close);
+        values.push(doubled ? value.replaceAll('""', '"') : value);
+        const after = text.charCodeAt(close + 1);
+        if (after === delimiter) {
+          i = close + 2;
+          continue;
+        }
+        if (after === LF) this.#end = close + 2;
+        else if (after === CR && text.charCodeAt(close + 2) === LF) this.#end = close + 3;
+        else return undefined;
+        return values;
+      }
+      let j = i;
+      let c = -1;
+      for (; j < length; j++) {
+        c = text.charCodeAt(j);
+        if (c === delimiter || c === LF) break;
+      }
+      values.push(text.slice(i, j));
+      if (j < length && c === delimiter) {
+        i = j + 1;
+        continue;
+      }
+      this.#end = j < length ? j + 1 : length;
+      return values;
+    }
+  }
+
+  #settle(values: string[], problem: Papa.ParseError | undefined): void {
+    const columns = this.#columns;
+    if (problem) {
+      this.values = undefined;
+      this.error = { reason: `malformed CSV: ${problem.message}` };
+    } else if (values.length !== columns.length) {
+      const column = values.length < columns.length ? columns[values.length] : undefined;
+      const reason =
+        values.length < columns.length
+          ? `row has ${values.length} fields, the header has ${columns.length}: "${column}" and after are missing`
+          : `row has ${values.length} fields, the header has ${columns.length}`;
+      this.values = undefined;
+      this.error = { column, reason };
+    } else {
+      this.values = values;
+      this.error = undefined;
+    }
+  }
+}
+
+function onlyCarriageReturns(text: string, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) if (text.charCodeAt(i) !== CR) return false;
+  return true;
+}
+
+/** Whether a record's last field is quoted: a quote opens a field only at its start, as the scanner reads it. */
+function lastFieldQuoted(raw: string, delimiter: string): boolean {
+  let quoted = false;
+  let open = false;
+  let start = true;
+  for (const ch of raw) {
+    if (start) {
+      start = false;
+      quoted = ch === '"';
+      open = quoted;
+      if (quoted) continue;
+    }
+    if (quoted && ch === '"') open = !open;
+    else if (!open && ch === delimiter) start = true;
+  }
+  return quoted && !start;
+}
+
+class NdjsonCursor implements RecordCursor {
+  line = 0;
+  values = undefined;
+  fields: Record<string, unknown> | undefined;
+  error: { column?: string; reason: string } | undefined;
+  readonly #text: string;
+  #pos = 0;
+  #nextLine: number;
+  #raw = '';
+  constructor(text: string, firstLine: number) {
+    this.#text = text;
+    this.#nextLine = firstLine;
+  }
+  raw(): string {
+    return this.#raw;
+  }
+  next(): boolean {
+    const text = this.#text;
+    while (this.#pos < text.length) {
+      let end = text.indexOf('\n', this.#pos);
+      if (end === -1) end = text.length;
+      const raw = text.slice(this.#pos, end).replace(/\r$/, '');
+      const line = this.#nextLine++;
+      this.#pos = end + 1;
+      if (raw.trim() === '') continue;
+      this.line = line;
+      this.#raw = raw;
+      this.#read(raw);
+      return true;
+    }
+    return false;
+  }
+  #read(raw: string): void {
+    this.fields = undefined;
+    let value: unknown;
+    try {
+      value = JSON.parse(raw);
+    } catch (err) {
+      this.error = { reason: `invalid JSON: ${(err as Error).message}` };
+      return;
+    }
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+      this.error = { reason: 'line is not a JSON object' };
+      return;
+    }
+    // Nesting needs two characters a level: a shorter line cannot be too deep, and is not walked.
+    if (raw.length > 2 * MAX_NESTING_DEPTH && nestingDepth(value, MAX_NESTING_DEPTH) > MAX_NESTING_DEPTH) {
+      this.error = { reason: tooDeep(nestingDepth(value)) };
+      return;
+    }
+    this.error = undefined;
+    this.fields = value as Record<string, unknown>;
+  }
+}
+
+/**
+ * How deep objects and arrays may nest in one record. JSON.parse reads any depth, but what comes after
+ * recurses on the value (zod's z.json(), JSON.stringify when it is written, a reject's "got …") and
+ * overflows the stack around 5,000 levels, which would fail the record's whole chunk. A record deeper
+ * than this is rejected as that record; the limit leaves the recursive steps several times the room.
+ */
+export const MAX_NESTING_DEPTH = 512;
+
+const tooDeep = (depth: number) =>
+  `record is nested ${depth} levels deep, over the limit of ${MAX_NESTING_DEPTH} levels`;
+
+/**
+ * The deepest nesting of objects and arrays in `value` (the value itself is level 1), walked without
+ * recursion; with `stopAbove`, it stops at the first level past that and returns it.
+ */
+export function nestingDepth(value: unknown, stopAbove = Number.POSITIVE_INFINITY): number {
+  let deepest = 0;
+  const stack: [unknown, number][] = [[value, 1]];
+  for (let top = stack.pop(); top !== undefined; top = stack.pop()) {
+    const [v, depth] = top;
+    if (v === null || typeof v !== 'object') continue;
+    if (depth > deepest) {
+      deepest = depth;
+      if (deepest > stopAbove) return deepest;
+    }
+    for (const child of Array.isArray(v) ? v : Object.values(v)) {
+      if (child !== null && typeof child === 'object') stack.push([child, depth + 1]);
+    }
+  }
+  return deepest;
+}
+
+/** Reads a CSV header record into field names. */
+export function parseHeader(bytes: Uint8Array, delimiter: string): string[] {
+  const text = decoder.decode(bytes).replace(/\r?\n$/, '');
+  const result = Papa.parse<string[]>(text, { delimiter, newline: '\n' });
+  return (result.data[0] ?? []).map((f) => f.trim());
+}

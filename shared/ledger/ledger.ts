@@ -1,0 +1,475 @@
+import { type Kysely, type RawBuilder, sql, type Transaction } from 'kysely';
+import type { ChunkPlan } from '../formats/chunking.ts';
+import type { ChunkRow, Database, FileRow, FileState } from './schema.ts';
+import { clearStaged } from './stage.ts';
+
+type Db = Kysely<Database> | Transaction<Database>;
+
+/**
+ * Text as the ledger can store it. Postgres text cannot hold NUL (SQLSTATE 22021), and what dropload
+ * stores from a file (its key, header columns, reasons, original lines) is whatever the file or its
+ * uploader made it: NUL shows as U+FFFD. Every ledger write and every lookup by key goes through here,
+ * so a lookup finds what was stored. (Lone UTF-16 surrogates need nothing: pg writes them as U+FFFD.)
+ */
+export const withoutNul = (text: string): string =>
+  text.includes('\u0000') ? text.replaceAll('\u0000', '\uFFFD') : text;
+
+/**
+ * The time now, for every ledger timestamp that measures work. `now()` is the transaction's start, so a
+ * chunk whose COPY took a minute would finish the moment it began; the column defaults (`created_at`)
+ * stay `now()`, which is the same instant for the one-statement inserts that set them.
+ */
+const clock = sql<Date>`clock_timestamp()`;
+
+const storableOrNull = (text: string | null | undefined): string | null =>
+  text === null || text === undefined ? null : withoutNul(text);
+
+/** A data line that did not load, as the ledger stores it: where, why, and the line as read. */
+export interface Reject {
+  line: number;
+  column: string | null;
+  reason: string;
+  raw: string;
+}
+
+export interface FileIdentity {
+  bucket: string;
+  key: string;
+  versionId: string;
+  etag: string;
+}
+
+export interface NewFileFields extends FileIdentity {
+  size: number;
+  dataset: string | null;
+  state: FileState;
+  error?: string | null;
+  /** Where S3 puts this version among its key's versions (see `versionOrder`). */
+  lastModified?: Date;
+  sequencer?: string;
+}
+
+/** Registers an object version once; a second registration returns the existing row and `created: false`. */
+export async function registerFile(
+  db: Db,
+  file: NewFileFields,
+): Promise<{ file: FileRow; created: boolean }> {
+  const id = {
+    bucket: withoutNul(file.bucket),
+    key: withoutNul(file.key),
+    version_id: withoutNul(file.versionId),
+    etag: withoutNul(file.etag),
+  };
+  const inserted = await db
+    .insertInto('dropload.file')
+    .values({
+      ...id,
+      size: file.size,
+      dataset: file.dataset,
+      state: file.state,
+      error: storableOrNull(file.error),
+      columns: null,
+      chunk_count: null,
+      rows_expected: null,
+      updated_at: clock,
+      finished_at: file.state === 'failed' || file.state === 'skipped' ? clock : null,
+      last_modified: file.lastModified ?? null,
+      sequencer: file.sequencer ?? null,
+    })
+    .onConflict((oc) => oc.constraint('file_version_unique').doNothing())
+    .returningAll()
+    .executeTakeFirst();
+  if (inserted) return { file: inserted, created: true };
+  const existing = await db
+    .selectFrom('dropload.file')
+    .selectAll()
+    .where('bucket', '=', id.bucket)
+    .where('key', '=', id.key)
+    .where('version_id', '=', id.version_id)
+    .where('etag', '=', id.etag)
+    .executeTakeFirstOrThrow();
+  return { file: existing, created: false };
+}
+
+/** A failed file none of whose chunks loaded: announcing it again may load it (nothing of it is in the tables). */
+export function retriable(file: FileRow): boolean {
+  return file.state === 'failed' && file.chunks_done === 0;
+}
+
+/** Resets a retriable failed file for a new split; its chunk plan is made again. */
+export async function retryFile(db: Kysely<Database>, id: number): Promise<FileRow> {
+  return db.transaction().execute(async (trx) => {
+    await trx.deleteFrom('dropload.chunk').where('file_id', '=', id).execute();
+    await trx.deleteFrom('dropload.reject').where('file_id', '=', id).execute();
+    return (
+      trx
+        .updateTable('dropload.file')
+        .set({
+          state: 'splitting',
+          error: null,
+          note: null,
+          chunk_count: null,
+          rows_read: 0,
+          rows_inserted: 0,
+          rows_updated: 0,
+          rows_rejected: 0,
+          finished_at: null,
+          updated_at: clock,
+        })
+        .where('id', '=', id)
+        .where('state', '=', 'failed')
+        .returningAll()
+        .executeTakeFirst()
+        // Another delivery reset it first: go on with the row as that one left it.
+        .then(
+          async (row) =>
+            row ??
+            (await trx
+              .selectFrom('dropload.file')
+              .selectAll()
+              .where('id', '=', id)
+              .executeTakeFirstOrThrow()),
+        )
+    );
+  });
+}
+
+/**
+ * The sort keys that order one key's versions as S3 does (never by which split or chunk ran first), for
+ * `replace` and "the newest version of a key". Compared in turn:
+ * 1. the version's Last-Modified (the split's HEAD of exactly that version): S3's own time for the write
+ *    (for a multipart upload, when it was started);
+ * 2. within one second (Last-Modified has whole seconds), the `sequencer` of the event S3 sent for it:
+ *    S3 orders one key's events by it, a greater value being later, values of unequal length compared
+ *    after right-padding the shorter with zeros (the S3 event notification docs);
+ * 3. the ledger id, where S3 told neither (files registered before these were kept).
+ */
+export function versionOrder(table?: string): RawBuilder<unknown>[] {
+  const col = (c: string) => sql.ref(table ? `${table}.${c}` : c);
+  return [
+    sql`coalesce(${col('last_modified')}, '-infinity'::timestamptz)`,
+    sql`upper(rpad(coalesce(${col('sequencer')}, ''), 64, '0')) collate "C"`,
+    col('id'),
+  ];
+}
+
+/** The newest version of the file's key that S3 orders after the file, among those in one of `states`. */
+export async function newerVersion(db: Db, fileId: number, states: readonly FileState[]) {
+  const [f, me] = [versionOrder('f'), versionOrder('me')];
+  const { rows } = await sql<Pick<FileRow, 'id' | 'version_id' | 'etag' | 'state'>>`
+    select f.id, f.version_id, f.etag, f.state from dropload.file f
+    join dropload.file me on me.id = ${fileId} and f.bucket = me.bucket and f.key = me.key
+    where f.id <> me.id and f.state in (${sql.join(states)}) and (${sql.join(f)}) > (${sql.join(me)})
+    order by ${sql.join(f.map((e) => sql`${e} desc`))} limit 1`.execute(db);
+  return rows[0];
+}
+
+export async function getFile(db: Db, id: number): Promise<FileRow | undefined> {
+  return db.selectFrom('dropload.file').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+/** Fails a file that has not finished; what it staged (`publish: 'file'`) goes with it, in one transaction. */
+export async function failFile(db: Db, id: number, error: string): Promise<void> {
+  const fail = async (trx: Transaction<Database>) => {
+    const file = await trx
+      .updateTable('dropload.file')
+      .set({ state: 'failed', error: withoutNul(error), updated_at: clock, finished_at: clock })
+      .where('id', '=', id)
+      .where('state', 'not in', ['loaded', 'failed'])
+      .returning('dataset')
+      .executeTakeFirst();
+    if (file?.dataset) await clearStaged(trx, file.dataset, id);
+  };
+  await (db.isTransaction ? fail(db as Transaction<Database>) : db.transaction().execute(fail));
+}
+
+/** Sets a file's final state inside the caller's transaction (used when publishing decides the outcome). */
+export async function finishFile(
+  trx: Transaction<Database>,
+  id: number,
+  state: 'loaded' | 'failed' | 'skipped',
+  error: string | null,
+) {
+  await trx
+    .updateTable('dropload.file')
+    .set({ state, error: storableOrNull(error), updated_at: clock, finished_at: clock })
+    .where('id', '=', id)
+    .execute();
+}
+
+/**
+ * Stores the split's chunk plan and moves the file to `loading` (or straight to `loaded` when it has no
+ * rows). `expandedBytes`: a gzip file's expanded size, which its chunks' byte ranges are in.
+ */
+export async function recordPlan(
+  trx: Transaction<Database>,
+  id: number,
+  chunks: ChunkPlan[],
+  columns: string[] | null,
+  records: number,
+  note: string | null = null,
+  expandedBytes: number | null = null,
+) {
+  if (chunks.length > 0) {
+    await trx
+      .insertInto('dropload.chunk')
+      .values(
+        chunks.map((c) => ({
+          file_id: id,
+          idx: c.index,
+          start_byte: c.start,
+          end_byte: c.end,
+          first_line: c.firstLine,
+          state: 'pending' as const,
+          oversized: c.oversized,
+          unterminated: c.unterminated,
+          error: null,
+          loaded_at: null,
+        })),
+      )
+      .onConflict((oc) => oc.columns(['file_id', 'idx']).doNothing())
+      .execute();
+  }
+  const empty = chunks.length === 0;
+  await trx
+    .updateTable('dropload.file')
+    .set({
+      state: empty ? 'loaded' : 'loading',
+      columns: columns === null ? null : columns.map(withoutNul),
+      chunk_count: chunks.length,
+      rows_expected: records,
+      expanded_bytes: expandedBytes,
+      error: null,
+      note: storableOrNull(note),
+      updated_at: clock,
+      finished_at: empty ? clock : null,
+    })
+    .where('id', '=', id)
+    // A file whose split stalled is split again when replayed.
+    .where('state', 'in', ['queued', 'splitting', 'stalled'])
+    .execute();
+}
+
+/** Where the file's last planned chunk ends: the bytes its chunks need. */
+export async function plannedEnd(db: Db, fileId: number): Promise<number> {
+  const row = await db
+    .selectFrom('dropload.chunk')
+    .select((eb) => eb.fn.max('end_byte').as('end'))
+    .where('file_id', '=', fileId)
+    .executeTakeFirst();
+  return Number(row?.end ?? 0);
+}
+
+/** A gzip file split before the expanded size was recorded: record it once it is known. */
+export async function recordExpandedBytes(db: Db, fileId: number, bytes: number): Promise<void> {
+  await db
+    .updateTable('dropload.file')
+    .set({ expanded_bytes: bytes })
+    .where('id', '=', fileId)
+    .where('expanded_bytes', 'is', null)
+    .execute();
+}
+
+export async function pendingChunks(db: Db, fileId: number): Promise<ChunkRow[]> {
+  return db
+    .selectFrom('dropload.chunk')
+    .selectAll()
+    .where('file_id', '=', fileId)
+    .where('state', 'in', ['pending', 'dead'])
+    .orderBy('idx')
+    .execute();
+}
+
+export async function isChunkLoaded(db: Db, fileId: number, idx: number): Promise<boolean> {
+  const row = await db
+    .selectFrom('dropload.chunk')
+    .select('state')
+    .where('file_id', '=', fileId)
+    .where('idx', '=', idx)
+    .executeTakeFirst();
+  return row?.state === 'loaded';
+}
+
+/**
+ * Claims a chunk inside the transaction that writes its rows. A concurrent or later delivery of the
+ * same chunk waits on the row lock, then finds it loaded and claims nothing: exactly once. The byte
+ * range must match too: a message left from an earlier plan of a re-split file claims nothing.
+ */
+export async function claimChunk(
+  trx: Transaction<Database>,
+  chunk: { fileId: number; index: number; start: number; end: number },
+): Promise<boolean> {
+  const claimed = await trx
+    .updateTable('dropload.chunk')
+    .set({ state: 'loaded', loaded_at: clock, error: null })
+    .where('file_id', '=', chunk.fileId)
+    .where('idx', '=', chunk.index)
+    .where('start_byte', '=', chunk.start)
+    .where('end_byte', '=', chunk.end)
+    // A dead chunk's message came back from the dead-letter queue (a replay): it loads like a pending one.
+    .where('state', 'in', ['pending', 'dead'])
+    .executeTakeFirst();
+  return Number(claimed.numUpdatedRows) === 1;
+}
+
+export interface ChunkCounts {
+  read: number;
+  inserted: number;
+  updated: number;
+  rejected: number;
+}
+
+/** Adds a claimed chunk's counts to its file; returns the file, `loaded` when this was its last chunk. */
+export async function completeChunk(
+  trx: Transaction<Database>,
+  fileId: number,
+  idx: number,
+  counts: ChunkCounts,
+): Promise<FileRow> {
+  await trx
+    .updateTable('dropload.chunk')
+    .set({
+      rows_read: counts.read,
+      rows_inserted: counts.inserted,
+      rows_updated: counts.updated,
+      rows_rejected: counts.rejected,
+      // The claim set it when the work began; the chunk is loaded when its work is done.
+      loaded_at: clock,
+    })
+    .where('file_id', '=', fileId)
+    .where('idx', '=', idx)
+    .execute();
+  return trx
+    .updateTable('dropload.file')
+    .set((eb) => ({
+      chunks_done: eb('chunks_done', '+', 1),
+      rows_read: eb('rows_read', '+', counts.read),
+      rows_inserted: eb('rows_inserted', '+', counts.inserted),
+      rows_updated: eb('rows_updated', '+', counts.updated),
+      rows_rejected: eb('rows_rejected', '+', counts.rejected),
+      // A replayed chunk of a stalled file: the file loads on once no chunk of it is dead any more.
+      state: sql<FileState>`case
+        when state not in ('loading', 'stalled') then state
+        when chunks_done + 1 >= chunk_count then 'loaded'
+        when exists (${deadChunks(fileId)}) then 'stalled'
+        else 'loading' end`,
+      error: sql<
+        string | null
+      >`case when state in ('loading', 'stalled') then (${chunkTrouble(fileId)}) else error end`,
+      finished_at: sql<Date | null>`case when chunks_done + 1 >= chunk_count then clock_timestamp() else finished_at end`,
+      updated_at: clock,
+    }))
+    .where('id', '=', fileId)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+const deadChunks = (fileId: number) =>
+  sql`select 1 from dropload.chunk where file_id = ${fileId} and state = 'dead'`;
+
+/** What the file's chunks say is wrong now: the first chunk in trouble (a dead one first), or null. */
+const chunkTrouble = (fileId: number) =>
+  sql`select 'chunk ' || idx || ': ' || error from dropload.chunk
+    where file_id = ${fileId} and state <> 'loaded' and error is not null
+    order by state = 'dead' desc, idx limit 1`;
+
+/**
+ * Notes a failed delivery of a chunk where an operator looks (status, receipt): retried, or, when its
+ * retry budget is spent (`parked`), the chunk is dead and its file stalled until a replay loads it.
+ */
+export async function recordChunkAttempt(
+  db: Db,
+  chunk: { fileId: number; index: number },
+  failure: { deliveries: number; text: string; parked: boolean },
+): Promise<void> {
+  await db
+    .updateTable('dropload.chunk')
+    .set({
+      attempts: failure.deliveries,
+      error: withoutNul(failure.text),
+      ...(failure.parked ? { state: 'dead' as const } : {}),
+    })
+    .where('file_id', '=', chunk.fileId)
+    .where('idx', '=', chunk.index)
+    .where('state', '<>', 'loaded')
+    .execute();
+  await db
+    .updateTable('dropload.file')
+    .set({
+      error: sql<string | null>`(${chunkTrouble(chunk.fileId)})`,
+      state: sql<FileState>`case when state = 'loading' and exists (${deadChunks(chunk.fileId)}) then 'stalled' else state end`,
+      updated_at: clock,
+    })
+    .where('id', '=', chunk.fileId)
+    .where('state', 'in', ['loading', 'stalled'])
+    .execute();
+}
+
+/** The same for a file whose split failed (or whose waiting rows could not be retried): on the file itself. */
+export async function recordFileAttempt(
+  db: Db,
+  file: { bucket: string; key: string; etag: string; versionId?: string } | { id: number },
+  failure: { text: string; parked: boolean },
+): Promise<void> {
+  let update = db
+    .updateTable('dropload.file')
+    .set({
+      error: withoutNul(failure.text),
+      ...(failure.parked ? { state: 'stalled' as const } : {}),
+      updated_at: clock,
+    })
+    .where('state', 'in', ['queued', 'splitting', 'loading', 'stalled']);
+  if ('id' in file) update = update.where('id', '=', file.id);
+  else
+    update = update
+      .where('bucket', '=', withoutNul(file.bucket))
+      .where('key', '=', withoutNul(file.key))
+      .where('etag', '=', withoutNul(file.etag))
+      .$if(file.versionId !== undefined, (q) => q.where('version_id', '=', withoutNul(file.versionId ?? '')));
+  await update.execute();
+}
+
+export async function insertRejects(
+  trx: Transaction<Database>,
+  fileId: number,
+  idx: number,
+  rejects: Reject[],
+) {
+  const BATCH = 1000;
+  for (let i = 0; i < rejects.length; i += BATCH) {
+    await trx
+      .insertInto('dropload.reject')
+      .values(
+        rejects.slice(i, i + BATCH).map((r) => ({
+          file_id: fileId,
+          chunk_idx: idx,
+          line: r.line,
+          column: storableOrNull(r.column),
+          reason: withoutNul(r.reason),
+          raw: withoutNul(r.raw),
+        })),
+      )
+      .execute();
+  }
+}
+
+export async function listFiles(db: Db, limit = 100): Promise<FileRow[]> {
+  return db.selectFrom('dropload.file').selectAll().orderBy('id', 'desc').limit(limit).execute();
+}
+
+export async function filesByKey(db: Db, bucket: string, keys: string[]): Promise<FileRow[]> {
+  if (keys.length === 0) return [];
+  return db
+    .selectFrom('dropload.file')
+    .selectAll()
+    .where('bucket', '=', bucket)
+    .where('key', 'in', keys.map(withoutNul))
+    .orderBy('id')
+    .execute();
+}
+
+export async function rejectsOf(db: Db, fileId: number, limit?: number) {
+  let q = db.selectFrom('dropload.reject').selectAll().where('file_id', '=', fileId).orderBy('line');
+  if (limit !== undefined) q = q.limit(limit);
+  return q.execute();
+}

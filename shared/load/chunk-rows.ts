@@ -1,0 +1,98 @@
+import { isUtf8 } from 'node:buffer';
+import type { Dataset } from '../config/dataset.ts';
+import { chunkCursor, type ParseOptions, type RecordCursor, textCursor } from '../formats/parsing.ts';
+import type { Reject } from '../ledger/ledger.ts';
+import { type RowCheck, rowValidator } from './validation.ts';
+import type { RowPass, RowStream } from './write/writing.ts';
+
+/** A value the load adds after the dataset's fields: a constant (a file id) or the row's line. */
+export type RowExtra = { value: unknown } | 'line';
+
+const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
+
+/**
+ * A chunk's valid rows, read as they are consumed: each pass parses and validates from the start and
+ * holds only the record it is on, so the chunk's records are never all alive at once. A row's values
+ * come in the dataset's field order, then `extras`.
+ */
+export function chunkRows(
+  dataset: Dataset,
+  bytes: Uint8Array,
+  options: ParseOptions,
+  extras: readonly RowExtra[] = [],
+): RowStream {
+  let text: string | undefined;
+  const cursor = (): RecordCursor => {
+    // Decoded once for every pass (a fallback re-reads the chunk); bytes that are not UTF-8 take the slow way.
+    if (text === undefined && isUtf8(bytes)) text = decoder.decode(bytes);
+    return text === undefined ? chunkCursor(bytes, options) : textCursor(text, options);
+  };
+  return cursorRows(dataset, cursor, options.format === 'csv' ? (options.columns ?? []) : undefined, extras);
+}
+
+/** `chunkRows` for records some other reader pulls (a Parquet chunk's rows): `cursor` starts a fresh pass. */
+export function cursorRows(
+  dataset: Dataset,
+  cursor: () => RecordCursor,
+  columns: string[] | undefined,
+  extras: readonly RowExtra[] = [],
+): RowStream {
+  const check = rowValidator(dataset, columns, dataset.fields.length + extras.length);
+  return () => new ChunkPass(cursor(), check, dataset.fields.length, extras);
+}
+
+/** A stream with no rows: a chunk that is one reject (an oversized record). */
+export function rejectedRows(rejects: Reject[]): RowStream {
+  return () => ({ rows: 0, line: 0, rejects: [...rejects], next: () => undefined, raw: () => '' });
+}
+
+class ChunkPass implements RowPass {
+  rows = 0;
+  line = 0;
+  readonly rejects: Reject[] = [];
+  readonly #cursor: RecordCursor;
+  readonly #check: RowCheck;
+  readonly #fields: number;
+  readonly #extras: readonly RowExtra[];
+
+  constructor(cursor: RecordCursor, check: RowCheck, fields: number, extras: readonly RowExtra[]) {
+    this.#cursor = cursor;
+    this.#check = check;
+    this.#fields = fields;
+    this.#extras = extras;
+  }
+
+  next(): unknown[] | undefined {
+    const cursor = this.#cursor;
+    while (cursor.next()) {
+      const error = cursor.error;
+      if (error) {
+        this.rejects.push({
+          line: cursor.line,
+          column: error.column ?? null,
+          reason: error.reason,
+          raw: cursor.raw(),
+        });
+        continue;
+      }
+      const checked = this.#check(cursor);
+      if (!Array.isArray(checked)) {
+        this.rejects.push(checked);
+        continue;
+      }
+      const extras = this.#extras;
+      for (let i = 0; i < extras.length; i++) {
+        const extra = extras[i] as RowExtra;
+        checked[this.#fields + i] = extra === 'line' ? cursor.line : extra.value;
+      }
+      this.line = cursor.line;
+      this.rows++;
+      return checked;
+    }
+    return undefined;
+  }
+
+  raw(): string {
+    return this.#cursor.raw();
+  }
+}

@@ -1,0 +1,311 @@
+import type { Transaction } from 'kysely';
+import type { ChunkMessage } from '../aws/messages.ts';
+import { readRange } from '../aws/object-store.ts';
+import type { Dataset } from '../config/dataset.ts';
+import { FileRejectedError, TransientError } from '../core/errors.ts';
+import {
+  type ChunkSource,
+  deleteExpanded,
+  ensureExpanded,
+  readExpandedRange,
+} from '../formats/compressed.ts';
+import { ParquetCursor, type ParquetRows, readParquetChunk } from '../formats/parquet.ts';
+import { collectRecords, type ParseOptions, parseChunk } from '../formats/parsing.ts';
+import type { Reject } from '../ledger/ledger.ts';
+import {
+  claimChunk,
+  completeChunk,
+  failFile,
+  getFile,
+  insertRejects,
+  isChunkLoaded,
+} from '../ledger/ledger.ts';
+import { type Database, FINAL_STATES, type FileRow } from '../ledger/schema.ts';
+import type { PipelineDeps } from '../pipeline/services.ts';
+import { chunkRows, cursorRows, type RowExtra, rejectedRows } from './chunk-rows.ts';
+import { holdWhileWaiting, insertOrphans, scheduleOrphanRetry, waitingCount } from './orphans.ts';
+import { type ValidRow, validateRecords } from './validation.ts';
+import { afterStagedChunk, ensureStage, stagedDataset, withSource } from './write/publish.ts';
+import { writeRecords } from './write/relations.ts';
+import { writeRowStream } from './write/writing.ts';
+
+export interface LoadOutcome {
+  fileId: number;
+  index: number;
+  /** `loaded`: this delivery committed the chunk; `duplicate`: an earlier one had; `file-failed`: the object is gone or changed. */
+  result: 'loaded' | 'duplicate' | 'file-failed';
+  read: number;
+  inserted: number;
+  updated: number;
+  rejected: number;
+  /** The file, when this chunk was its last. */
+  finishedFile?: FileRow;
+  /** Multi-table datasets: rows of this chunk parked to wait for their parents. */
+  waiting?: number;
+  reason?: string;
+}
+
+const PREVIEW_BYTES = 1024;
+
+/** Loads one chunk exactly once: its rows, rejects and ledger entry commit together or not at all. */
+export async function loadChunk(deps: PipelineDeps, message: ChunkMessage): Promise<LoadOutcome> {
+  const outcome = await loadOnce(deps, message);
+  if (message.expandedBytes !== undefined) await releaseExpanded(deps, message, outcome);
+  return outcome;
+}
+
+/**
+ * A gzip file's expanded copy is read only while chunks are pending: the delivery that leaves none
+ * deletes it. A duplicate delivery checks again (the one that finished the file may have died before
+ * deleting); the bucket's lifecycle rule for the prefix is the last resort.
+ */
+async function releaseExpanded(deps: PipelineDeps, message: ChunkMessage, outcome: LoadOutcome) {
+  if (outcome.result === 'loaded' && !outcome.finishedFile && !outcome.waiting) return;
+  const file = outcome.finishedFile ?? (await getFile(deps.db, message.fileId));
+  if (!file) return;
+  const done = file.chunk_count !== null && file.chunks_done >= file.chunk_count;
+  if (!done && !FINAL_STATES.includes(file.state)) return;
+  await deleteExpanded(deps.s3, message.bucket, message.fileId).catch((err: unknown) =>
+    deps.logger.warn('could not delete the expanded copy (the lifecycle rule will)', {
+      fileId: message.fileId,
+      error: String(err),
+    }),
+  );
+}
+
+async function loadOnce(deps: PipelineDeps, message: ChunkMessage): Promise<LoadOutcome> {
+  const base = {
+    fileId: message.fileId,
+    index: message.index,
+    read: 0,
+    inserted: 0,
+    updated: 0,
+    rejected: 0,
+  };
+  const dataset = deps.config.datasets.find((d) => d.name === message.dataset);
+  if (!dataset) throw new Error(`dataset "${message.dataset}" is not in this deployment's config`);
+  if (await isChunkLoaded(deps.db, message.fileId, message.index)) {
+    // A crash after the commit and before the retry was scheduled: schedule it again (retries are idempotent).
+    if (dataset.targets && (await waitingCount(deps.db, message.fileId)) > 0)
+      await scheduleOrphanRetry(deps, message.fileId, 1);
+    return { ...base, result: 'duplicate' };
+  }
+
+  const source: ChunkSource = {
+    bucket: message.bucket,
+    key: message.key,
+    etag: message.etag,
+    versionId: message.versionId,
+    expandedBytes: message.expandedBytes,
+  };
+  let chunk: ChunkData;
+  try {
+    chunk = await readChunk(deps, dataset, source, message);
+  } catch (err) {
+    if (!(err instanceof FileRejectedError)) throw err;
+    return failChunkFile(deps, message, base, err);
+  }
+  if ('loaded' in chunk) return { ...base, result: 'duplicate' };
+
+  if (dataset.targets) {
+    const { rows, rejects } =
+      'reject' in chunk
+        ? { rows: [], rejects: [chunk.reject] }
+        : validateRecords(dataset, chunkRecords(chunk, dataset, message));
+    return loadRelationalChunk(deps, dataset, message, rows, rejects, base);
+  }
+  try {
+    const target = withSource(dataset);
+    const stage = dataset.publish === 'file' ? await ensureStage(deps.db, target) : undefined;
+    const writeAs = stage ? stagedDataset(target, stage) : target;
+    // Values the rows carry after the dataset's fields, in writeAs's field order.
+    const extras: RowExtra[] = [
+      ...(dataset.sourceColumn ? [{ value: message.fileId }] : []),
+      ...(stage ? [{ value: message.fileId }, 'line' as const] : []),
+    ];
+    const rows =
+      'reject' in chunk
+        ? rejectedRows([chunk.reject])
+        : 'parquet' in chunk
+          ? cursorRows(dataset, () => new ParquetCursor(chunk.parquet), undefined, extras)
+          : chunkRows(dataset, chunk.bytes, parseOptions(dataset, message), extras);
+    return await deps.db.transaction().execute(async (trx: Transaction<Database>) => {
+      if (!(await claimChunk(trx, message))) return { ...base, result: 'duplicate' as const };
+      // The chunk is parsed and validated while it is written: the database copies one piece while the next is read.
+      const written = await writeRowStream(trx, writeAs, rows);
+      const allRejects = [...written.invalid, ...written.rejects].sort((a, b) => a.line - b.line);
+      await insertRejects(trx, message.fileId, message.index, allRejects);
+      const counts = {
+        read: written.rows + written.invalid.length,
+        inserted: written.inserted,
+        updated: written.updated,
+        rejected: allRejects.length,
+      };
+      // Staged rows are not in the target yet: the file's counts come from publishing.
+      let file = await completeChunk(
+        trx,
+        message.fileId,
+        message.index,
+        stage ? { ...counts, inserted: 0 } : counts,
+      );
+      const last = file.chunks_done === file.chunk_count;
+      if (stage) file = await afterStagedChunk(trx, target, stage, file);
+      return { ...base, ...counts, result: 'loaded' as const, finishedFile: last ? file : undefined };
+    });
+  } catch (err) {
+    if (err instanceof FileRejectedError) return failChunkFile(deps, message, base, err);
+    // Anything else is retried by the caller, which notes each failed delivery on the chunk.
+    throw err;
+  }
+}
+
+type Base = Pick<LoadOutcome, 'fileId' | 'index' | 'read' | 'inserted' | 'updated' | 'rejected'>;
+
+/** A reason that holds for the whole file (a missing table, say): fail it now instead of retrying into the DLQ. */
+async function failChunkFile(
+  deps: PipelineDeps,
+  message: ChunkMessage,
+  base: Base,
+  err: FileRejectedError,
+): Promise<LoadOutcome> {
+  await failFile(deps.db, message.fileId, err.message);
+  return {
+    ...base,
+    result: 'file-failed',
+    reason: err.message,
+    finishedFile: await getFile(deps.db, message.fileId),
+  };
+}
+
+/**
+ * A multi-table chunk: claim, write every target parents first, rejects, parked orphans and ledger in
+ * one transaction. Rows whose parent is missing wait in `dropload.orphan`; the file stays `loading`
+ * until they load or their wait runs out. The first retry is scheduled after the commit.
+ */
+async function loadRelationalChunk(
+  deps: PipelineDeps,
+  dataset: Dataset,
+  message: ChunkMessage,
+  rows: ValidRow[],
+  rejects: Reject[],
+  base: Base,
+): Promise<LoadOutcome> {
+  try {
+    const outcome = await deps.db
+      .transaction()
+      .execute(async (trx: Transaction<Database>): Promise<LoadOutcome> => {
+        if (!(await claimChunk(trx, message))) return { ...base, result: 'duplicate' };
+        const written = await writeRecords(trx, dataset, rows, message.index);
+        const allRejects = [...rejects, ...written.rejects.map((r) => r.reject)].sort(
+          (a, b) => a.line - b.line,
+        );
+        await insertRejects(trx, message.fileId, message.index, allRejects);
+        await insertOrphans(trx, message.fileId, written.orphans, dataset.orphanWaitSeconds);
+        const counts = {
+          read: rows.length + rejects.length,
+          inserted: written.inserted,
+          updated: written.updated,
+          rejected: allRejects.length,
+        };
+        const file = await holdWhileWaiting(
+          trx,
+          await completeChunk(trx, message.fileId, message.index, counts),
+        );
+        return {
+          ...base,
+          ...counts,
+          result: 'loaded',
+          waiting: written.orphans.length,
+          finishedFile: FINAL_STATES.includes(file.state) ? file : undefined,
+        };
+      });
+    if ((outcome.waiting ?? 0) > 0) await scheduleOrphanRetry(deps, message.fileId, 1);
+    return outcome;
+  } catch (err) {
+    if (err instanceof FileRejectedError) return failChunkFile(deps, message, base, err);
+    // Anything else is retried by the caller, which notes each failed delivery on the chunk.
+    throw err;
+  }
+}
+
+/**
+ * A chunk's bytes, a Parquet chunk's rows, or the one reject an oversized record makes (its bytes are
+ * never read whole); `loaded`: another delivery loaded it meanwhile (found while re-making a gzip copy).
+ */
+type ChunkData = { bytes: Uint8Array } | { parquet: ParquetRows } | { reject: Reject } | { loaded: true };
+
+/** All of a chunk's records at once, for the multi-table path. */
+function chunkRecords(
+  chunk: Exclude<ChunkData, { reject: Reject } | { loaded: true }>,
+  dataset: Dataset,
+  message: ChunkMessage,
+) {
+  if ('parquet' in chunk) return collectRecords(new ParquetCursor(chunk.parquet), []);
+  return parseChunk(chunk.bytes, parseOptions(dataset, message));
+}
+
+function parseOptions(dataset: Dataset, message: ChunkMessage): ParseOptions {
+  return {
+    format: dataset.format,
+    delimiter: dataset.delimiter,
+    columns: message.columns,
+    firstLine: message.firstLine,
+  };
+}
+
+async function readChunk(
+  deps: PipelineDeps,
+  dataset: Dataset,
+  source: ChunkSource,
+  message: ChunkMessage,
+): Promise<ChunkData> {
+  const read = (start: number, end: number) =>
+    source.expandedBytes === undefined
+      ? readRange(deps.s3, source, start, end)
+      : readExpanded(deps, source, message, start, end);
+  if (message.oversized) {
+    const preview = await read(message.start, Math.min(message.end, message.start + PREVIEW_BYTES));
+    if (!preview) return { loaded: true };
+    const size = message.end - message.start;
+    const reason = message.unterminated
+      ? `a quoted field opened on this line is never closed: the rest of the file (${size} bytes) reads as one record`
+      : `record is ${size} bytes, over the limit of ${dataset.maxRecordBytes} bytes (maxRecordBytes)`;
+    const raw = `${new TextDecoder().decode(preview)}${size > PREVIEW_BYTES ? '…' : ''}`;
+    return { reject: { line: message.firstLine, column: null, reason, raw } };
+  }
+  if (dataset.format === 'parquet')
+    return { parquet: await readParquetChunk(deps.s3, source, message, dataset) };
+  const bytes = await read(message.start, message.end);
+  return bytes ? { bytes } : { loaded: true };
+}
+
+/**
+ * A range of a gzip file's expanded bytes, from its expanded copy. A copy that is missing (expired,
+ * deleted, lost with an emulator that keeps nothing) or not the one the chunks were planned on is
+ * re-made from the pinned original first, unless no chunk needs it any more: undefined when this chunk
+ * was loaded by another delivery meanwhile. The compressed original is never read as if it were the copy.
+ */
+async function readExpanded(
+  deps: PipelineDeps,
+  source: ChunkSource,
+  message: ChunkMessage,
+  start: number,
+  end: number,
+): Promise<Uint8Array | undefined> {
+  const bytes = await readExpandedRange(deps.s3, source, message.fileId, start, end);
+  if (bytes) return bytes;
+  if (await isChunkLoaded(deps.db, message.fileId, message.index)) return undefined;
+  const file = await getFile(deps.db, message.fileId);
+  // A failed file's copy was deleted on purpose; its own reason stands.
+  if (file?.state === 'failed') throw new FileRejectedError(file.error ?? 'the file failed');
+  deps.logger.warn('expanded copy missing: re-making it from the original', {
+    fileId: message.fileId,
+    key: message.key,
+  });
+  await ensureExpanded(deps.s3, source, message.fileId);
+  const again = await readExpandedRange(deps.s3, source, message.fileId, start, end);
+  if (again) return again;
+  throw new TransientError(
+    `the expanded copy of s3://${source.bucket}/${source.key} vanished again just after it was re-made`,
+  );
+}

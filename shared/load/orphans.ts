@@ -1,0 +1,286 @@
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import { type Kysely, sql, type Transaction } from 'kysely';
+import type { OrphanMessage } from '../aws/messages.ts';
+import type { Dataset } from '../config/dataset.ts';
+import type { Reject } from '../ledger/ledger.ts';
+import { getFile, insertRejects, withoutNul } from '../ledger/ledger.ts';
+import type { Database, FileRow } from '../ledger/schema.ts';
+import type { PipelineDeps } from '../pipeline/services.ts';
+import {
+  decodeRow,
+  encodeRow,
+  type Orphan,
+  orphanReason,
+  type StoredRow,
+  type Unit,
+  writeUnits,
+} from './write/relations.ts';
+
+/**
+ * Rows that wait for their parent. A chunk parks them in `dropload.orphan` in its own transaction and
+ * keeps its file `loading`; a delayed `{ kind: 'orphans' }` message on the chunk queue retries them
+ * with exponential backoff, claiming them `for update skip locked` and deleting the ones it writes
+ * (or, past the dataset's `orphanWaitSeconds`, turns into rejects) in one transaction. The file is
+ * `loaded` once its chunks are done and no row waits.
+ */
+
+type Db = Kysely<Database> | Transaction<Database>;
+
+/** SQS caps DelaySeconds at 15 minutes. */
+const MAX_DELAY_SECONDS = 900;
+
+export function orphanDelaySeconds(attempt: number): number {
+  return Math.min(MAX_DELAY_SECONDS, 2 ** Math.max(0, attempt - 1));
+}
+
+export async function insertOrphans(
+  trx: Transaction<Database>,
+  fileId: number,
+  orphans: Orphan[],
+  waitSeconds: number,
+): Promise<void> {
+  const BATCH = 1000;
+  for (let i = 0; i < orphans.length; i += BATCH) {
+    const batch = orphans.slice(i, i + BATCH);
+    await sql`insert into dropload.orphan (file_id, chunk_idx, line, target, row, missing, raw, expires_at)
+      select ${fileId}, u.chunk_idx, u.line, u.target, u.row::jsonb, u.missing, u.raw,
+        now() + make_interval(secs => ${waitSeconds})
+      from unnest(${batch.map((o) => String(o.unit.chunkIdx))}::int[], ${batch.map((o) => String(o.unit.line))}::bigint[],
+        ${batch.map((o) => o.target.table)}::text[], ${batch.map((o) => JSON.stringify(encodeRow(o.target, o.row)))}::text[],
+        ${batch.map((o) => withoutNul(o.missing))}::text[], ${batch.map((o) => withoutNul(o.unit.raw))}::text[])
+        as u(chunk_idx, line, target, row, missing, raw)`.execute(trx);
+  }
+}
+
+export async function waitingCount(db: Db, fileId: number): Promise<number> {
+  const { rows } = await sql<{
+    n: number;
+  }>`select count(*)::int as n from dropload.orphan where file_id = ${fileId}`.execute(db);
+  return rows[0]?.n ?? 0;
+}
+
+/** After the last chunk: a file with waiting rows stays `loading` (same transaction, so `loaded` is never seen). */
+export async function holdWhileWaiting(trx: Transaction<Database>, file: FileRow): Promise<FileRow> {
+  if (file.state !== 'loaded') return file;
+  const { rows } =
+    await sql<FileRow>`update dropload.file set state = 'loading', finished_at = null, updated_at = clock_timestamp()
+    where id = ${file.id} and exists (select 1 from dropload.orphan where file_id = ${file.id}) returning *`.execute(
+      trx,
+    );
+  return rows[0] ?? file;
+}
+
+/** Finishes a file whose chunks are done and whose rows no longer wait. */
+async function finishIfDone(trx: Transaction<Database>, fileId: number): Promise<FileRow | undefined> {
+  const { rows } = await sql<{
+    id: number;
+  }>`update dropload.file set state = 'loaded', finished_at = clock_timestamp(), updated_at = clock_timestamp()
+    where id = ${fileId} and state = 'loading' and chunks_done >= chunk_count
+      and not exists (select 1 from dropload.orphan where file_id = ${fileId})
+    returning id`.execute(trx);
+  return rows[0] ? getFile(trx, fileId) : undefined;
+}
+
+export async function scheduleOrphanRetry(
+  deps: PipelineDeps,
+  fileId: number,
+  attempt: number,
+  delaySeconds = orphanDelaySeconds(attempt),
+): Promise<void> {
+  const message: OrphanMessage = { kind: 'orphans', fileId, attempt };
+  await deps.sqs.send(
+    new SendMessageCommand({
+      QueueUrl: deps.chunkQueueUrl,
+      MessageBody: JSON.stringify(message),
+      DelaySeconds: Math.max(0, Math.min(MAX_DELAY_SECONDS, Math.ceil(delaySeconds))),
+    }),
+  );
+}
+
+export interface OrphanOutcome {
+  fileId: number;
+  /** `retried`: this delivery claimed waiting rows; `busy`: another retry holds them; `none`: nothing waits. */
+  result: 'retried' | 'busy' | 'none';
+  resolved: number;
+  expired: number;
+  rejected: number;
+  /** Rows of the file still waiting after this retry. */
+  waiting: number;
+  inserted: number;
+  updated: number;
+  finishedFile?: FileRow;
+}
+
+interface Parked {
+  id: number;
+  chunk_idx: number;
+  line: number;
+  target: string;
+  row: StoredRow | string;
+  missing: string;
+  raw: string;
+  expired: boolean;
+  seconds_left: number;
+}
+
+/** Records one reject per line (a record with several waiting rows is one rejected record), and its counts. */
+async function rejectLines(
+  trx: Transaction<Database>,
+  fileId: number,
+  rejects: (Reject & { chunkIdx: number })[],
+) {
+  if (rejects.length === 0) return 0;
+  const { rows: already } = await sql<{ line: number }>`select distinct line::int as line from dropload.reject
+    where file_id = ${fileId} and line = any(${rejects.map((r) => String(r.line))}::bigint[])`.execute(trx);
+  const seen = new Set(already.map((r) => Number(r.line)));
+  const byChunk = new Map<number, Reject[]>();
+  for (const r of rejects) {
+    if (seen.has(r.line)) continue;
+    seen.add(r.line);
+    const list = byChunk.get(r.chunkIdx) ?? [];
+    list.push({ line: r.line, column: r.column, reason: r.reason, raw: r.raw });
+    byChunk.set(r.chunkIdx, list);
+  }
+  let total = 0;
+  for (const [idx, list] of byChunk) {
+    await insertRejects(trx, fileId, idx, list);
+    await trx
+      .updateTable('dropload.chunk')
+      .set((eb) => ({ rows_rejected: eb('rows_rejected', '+', list.length) }))
+      .where('file_id', '=', fileId)
+      .where('idx', '=', idx)
+      .execute();
+    total += list.length;
+  }
+  return total;
+}
+
+async function retryIn(
+  trx: Transaction<Database>,
+  dataset: Dataset,
+  fileId: number,
+): Promise<OrphanOutcome & { nextInSeconds?: number }> {
+  const none = { fileId, resolved: 0, expired: 0, rejected: 0, inserted: 0, updated: 0 };
+  const { rows: parked } =
+    await sql<Parked>`select id::int as id, chunk_idx, line::int as line, target, row, missing, raw,
+      expires_at <= now() as expired, extract(epoch from expires_at - now())::float8 as seconds_left
+    from dropload.orphan where file_id = ${fileId} order by id for update skip locked`.execute(trx);
+  if (parked.length === 0) {
+    const waiting = await waitingCount(trx, fileId);
+    if (waiting > 0) return { ...none, result: 'busy', waiting };
+    return { ...none, result: 'none', waiting: 0, finishedFile: await finishIfDone(trx, fileId) };
+  }
+  const targets = dataset.targets ?? [];
+  const rejects: (Reject & { chunkIdx: number })[] = [];
+  const gone = new Set<number>();
+  const units: Unit[] = [];
+  for (const p of parked) {
+    const ti = targets.findIndex((t) => t.table === p.target);
+    const target = targets[ti];
+    if (!target) {
+      const reason = `orphan: its table ${p.target} is no longer a target of dataset ${dataset.name}`;
+      rejects.push({ line: p.line, column: null, reason, raw: p.raw, chunkIdx: p.chunk_idx });
+      gone.add(p.id);
+      continue;
+    }
+    const stored = typeof p.row === 'string' ? (JSON.parse(p.row) as StoredRow) : p.row;
+    units.push({
+      line: p.line,
+      raw: p.raw,
+      chunkIdx: p.chunk_idx,
+      orphanId: p.id,
+      rows: targets.map((_, i) => (i === ti ? [decodeRow(target, stored)] : [])),
+    });
+  }
+  const written = await writeUnits(trx, dataset, units);
+  const byId = new Map(parked.map((p) => [p.id, p]));
+  for (const { unit, reject } of written.rejects) {
+    rejects.push({ ...reject, chunkIdx: unit.chunkIdx });
+    gone.add(unit.orphanId as number);
+  }
+  const stillWaiting = new Map<number, Orphan>();
+  for (const o of written.orphans) stillWaiting.set(o.unit.orphanId as number, o);
+  let expired = 0;
+  const keep: number[] = [];
+  for (const [id, o] of stillWaiting) {
+    const p = byId.get(id) as Parked;
+    if (p.expired) {
+      expired++;
+      gone.add(id);
+      const reason = `${orphanReason(o.missing)} (waited ${dataset.orphanWaitSeconds}s)`;
+      rejects.push({ line: p.line, column: o.column, reason, raw: p.raw, chunkIdx: p.chunk_idx });
+    } else {
+      keep.push(id);
+      if (o.missing !== p.missing) {
+        await sql`update dropload.orphan set missing = ${o.missing} where id = ${id}`.execute(trx);
+      }
+    }
+  }
+  const resolved = units.filter(
+    (u) => !stillWaiting.has(u.orphanId as number) && !gone.has(u.orphanId as number),
+  );
+  for (const u of resolved) gone.add(u.orphanId as number);
+  if (gone.size > 0) {
+    await sql`delete from dropload.orphan where id = any(${[...gone].map(String)}::bigint[])`.execute(trx);
+  }
+  if (keep.length > 0) {
+    await sql`update dropload.orphan set attempts = attempts + 1 where id = any(${keep.map(String)}::bigint[])`.execute(
+      trx,
+    );
+  }
+  const rejected = await rejectLines(trx, fileId, rejects);
+  // Locks the file: a chunk of the same file committing now either sees these rows gone or is seen done.
+  await sql`select id from dropload.file where id = ${fileId} for update`.execute(trx);
+  await trx
+    .updateTable('dropload.file')
+    .set((eb) => ({
+      rows_inserted: eb('rows_inserted', '+', written.inserted),
+      rows_updated: eb('rows_updated', '+', written.updated),
+      rows_rejected: eb('rows_rejected', '+', rejected),
+      updated_at: sql<Date>`clock_timestamp()`,
+    }))
+    .where('id', '=', fileId)
+    .execute();
+  const waiting = await waitingCount(trx, fileId);
+  const finishedFile = waiting === 0 ? await finishIfDone(trx, fileId) : undefined;
+  const nextIn = keep.map((id) => byId.get(id)?.seconds_left ?? 0);
+  return {
+    fileId,
+    result: 'retried',
+    resolved: resolved.length,
+    expired,
+    rejected,
+    waiting,
+    inserted: written.inserted,
+    updated: written.updated,
+    finishedFile,
+    nextInSeconds: keep.length > 0 ? Math.max(0, Math.min(...nextIn)) : undefined,
+  };
+}
+
+/** Handles `{ kind: 'orphans' }`: one transaction retries the file's waiting rows; then the next retry is scheduled. */
+export async function retryOrphans(deps: PipelineDeps, message: OrphanMessage): Promise<OrphanOutcome> {
+  const file = await getFile(deps.db, message.fileId);
+  const empty = {
+    fileId: message.fileId,
+    resolved: 0,
+    expired: 0,
+    rejected: 0,
+    waiting: 0,
+    inserted: 0,
+    updated: 0,
+  };
+  if (file?.state !== 'loading') return { ...empty, result: 'none' };
+  const dataset = deps.config.datasets.find((d) => d.name === file.dataset);
+  if (!dataset?.targets)
+    throw new Error(`dataset "${file.dataset}" of file ${file.id} has no targets in this config`);
+  const { nextInSeconds, ...outcome } = await deps.db
+    .transaction()
+    .execute((trx) => retryIn(trx, dataset, file.id));
+  if (nextInSeconds !== undefined) {
+    // Back off, but come back when the first waiting row's time is up, to report it.
+    const next = message.attempt + 1;
+    await scheduleOrphanRetry(deps, file.id, next, Math.min(orphanDelaySeconds(next), nextInSeconds + 1));
+  }
+  return outcome;
+}

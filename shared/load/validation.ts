@@ -1,0 +1,254 @@
+import type { z } from 'zod';
+import type { Dataset } from '../config/dataset.ts';
+import { errorMessage } from '../core/errors.ts';
+import { isoInstant } from '../formats/iso-time.ts';
+import type { ParsedRecord, RecordCursor } from '../formats/parsing.ts';
+import type { Reject } from '../ledger/ledger.ts';
+
+export interface ValidRow {
+  line: number;
+  raw: string;
+  values: Record<string, unknown>;
+}
+
+export interface Validated {
+  rows: ValidRow[];
+  rejects: Reject[];
+}
+
+function describe(value: unknown): string {
+  if (value === undefined) return 'no value';
+  let text: string;
+  try {
+    // JSON has no BigInt (a Parquet INT64), and some values it cannot write at all.
+    text =
+      typeof value === 'string' || typeof value === 'bigint'
+        ? String(value)
+        : (JSON.stringify(value, jsonBigint) ?? String(value));
+  } catch {
+    text = Object.prototype.toString.call(value);
+  }
+  return JSON.stringify(text.length > 60 ? `${text.slice(0, 57)}...` : text);
+}
+
+const jsonBigint = (_key: string, v: unknown) => (typeof v === 'bigint' ? v.toString() : v);
+
+/**
+ * The reject for a record the schema threw on instead of answering (a transform or refinement that
+ * throws): the error belongs to that record, and must not fail its neighbours' chunk.
+ */
+function thrownReject(record: { line: number; raw: string }, err: unknown): Reject {
+  const reason = `the schema threw while checking the record: ${errorMessage(err)}`;
+  return { line: record.line, column: null, reason, raw: record.raw };
+}
+
+/** zod's wording for coerced values ("expected date, received Date") says little to whoever fixes the file. */
+function plainMessage(issue: z.core.$ZodIssue, missing: boolean): string {
+  if (missing) return 'a value is required';
+  if (issue.code === 'invalid_type' && (issue.expected === 'date' || issue.expected === 'number')) {
+    return `not a valid ${issue.expected}`;
+  }
+  return issue.message;
+}
+
+function rejectFor(record: ParsedRecord, input: Record<string, unknown>, issue: z.core.$ZodIssue): Reject {
+  const column = issue.path.length > 0 ? String(issue.path[0]) : null;
+  if (column === null) return { line: record.line, column, reason: issue.message, raw: record.raw };
+  const missing = input[column] === undefined;
+  const reason = `${plainMessage(issue, missing)} (got ${describe(record.fields?.[column])})`;
+  return { line: record.line, column, reason, raw: record.raw };
+}
+
+/** Values listed as "no value" (and JSON nulls) reach the schema as undefined, so `.optional()` marks a nullable column. */
+function withNulls(
+  fields: Record<string, unknown>,
+  nullValues: ReadonlySet<string>,
+): Record<string, unknown> {
+  let out: Record<string, unknown> | undefined;
+  for (const name in fields) {
+    const v = fields[name];
+    if (v === null || (typeof v === 'string' && nullValues.has(v))) {
+      // Copied only when something changes: most rows go to the schema as read, and the original
+      // stays intact for the reject's "got …".
+      out ??= { ...fields };
+      out[name] = undefined;
+    }
+  }
+  return out ?? fields;
+}
+
+/** Checks every record against the dataset's schema; each failure becomes a reject naming line and column. */
+export function validateRecords(dataset: Dataset, records: ParsedRecord[]): Validated {
+  const rows: ValidRow[] = [];
+  const rejects: Reject[] = [];
+  for (const record of records) {
+    if (!record.fields || record.error) {
+      rejects.push({
+        line: record.line,
+        column: record.error?.column ?? null,
+        reason: record.error?.reason ?? 'unreadable record',
+        raw: record.raw,
+      });
+      continue;
+    }
+    const input = withNulls(record.fields, dataset.nullValues);
+    let result: ReturnType<typeof dataset.schema.safeParse>;
+    try {
+      result = dataset.schema.safeParse(input);
+    } catch (err) {
+      rejects.push(thrownReject(record, err));
+      continue;
+    }
+    if (result.success) rows.push({ line: record.line, raw: record.raw, values: result.data });
+    else rejects.push(rejectFor(record, input, result.error.issues[0] as z.core.$ZodIssue));
+  }
+  return { rows, rejects };
+}
+
+/**
+ * Checks one record: its values in the dataset's field order (in an array of `width` slots, the rest
+ * left for the caller), or the reject `validateRecords` would make of it. Records with a parse error
+ * are the caller's to report. A `z.coerce.date()` value given as exactly its `toISOString()` text is
+ * that text, not the Date: the database reads the same instant, and writing it costs nothing.
+ */
+export type RowCheck = (record: RecordCursor) => unknown[] | Reject;
+
+interface FieldCheck {
+  name: string;
+  /** CSV: the field's column in the header (the last one of that name), -1 when the file lacks it. */
+  index: number;
+  schema: z.core.$ZodType;
+  optin: 'optional' | 'defaulted' | undefined;
+  optout: 'optional' | undefined;
+  /** `z.coerce.date()` (perhaps optional): a canonical ISO string may go in as the Date it names. */
+  coercesDate: boolean;
+}
+
+/** Whether the schema is `z.coerce.date()`, bare or optional: it makes `new Date(input)` of what it gets. */
+function coercesDate(schema: z.core.$ZodType): boolean {
+  let def = schema._zod.def;
+  if (def.type === 'optional') def = (def as z.core.$ZodOptionalDef).innerType._zod.def;
+  return def.type === 'date' && (def as z.core.$ZodDateDef).coerce === true;
+}
+
+/** What zod's own object parse hands its fields (`safeParse` runs with this context). */
+const PARSE_CONTEXT: z.core.ParseContextInternal = { async: false };
+
+/**
+ * The schema's fields, when it is a plain `z.object` (strip mode, no object-level refinements or
+ * transforms): then a record passes exactly when each field passes on its own, and checking field by
+ * field needs no input object. Undefined otherwise.
+ */
+export function plainFields(dataset: Dataset): z.core.$ZodType[] | undefined {
+  const schema: z.core.$ZodType = dataset.schema;
+  const def = schema._zod.def;
+  if (def.type !== 'object' || !('shape' in def)) return undefined;
+  const object = def as z.core.$ZodObjectDef;
+  if (object.catchall !== undefined || (object.checks?.length ?? 0) > 0) return undefined;
+  if (Object.getOwnPropertySymbols(object.shape).length > 0) return undefined;
+  const names = Object.keys(object.shape);
+  // `in` on an input object also sees Object.prototype: such names take the object path.
+  if (names.some((n) => n in {} || n === '__proto__')) return undefined;
+  if (names.length !== dataset.fields.length || names.some((n, i) => n !== dataset.fields[i]))
+    return undefined;
+  return names.map((n) => object.shape[n] as z.core.$ZodType);
+}
+
+/**
+ * The fast path of `validateRecords` for one record at a time, with no object per record: for a plain
+ * schema each field's schema runs on its value as zod's object parse would run it (same values, same
+ * present/absent rules); a record that fails anywhere is re-checked the object way, so its reject reads
+ * exactly as `validateRecords` words it. Other schemas take the object way for every record.
+ */
+export function rowValidator(dataset: Dataset, columns: string[] | undefined, width: number): RowCheck {
+  const check = fieldValidator(dataset, columns, width);
+  return (record) => {
+    try {
+      return check(record);
+    } catch (err) {
+      return thrownReject({ line: record.line, raw: record.raw() }, err);
+    }
+  };
+}
+
+function fieldValidator(dataset: Dataset, columns: string[] | undefined, width: number): RowCheck {
+  const names = dataset.fields;
+  const objectWay = (record: RecordCursor): unknown[] | Reject => {
+    let fields = record.fields ?? {};
+    const values = record.values;
+    if (values && columns) {
+      fields = {};
+      for (let i = 0; i < columns.length; i++) fields[columns[i] as string] = values[i];
+    }
+    const input = withNulls(fields, dataset.nullValues);
+    const result = dataset.schema.safeParse(input);
+    if (!result.success) {
+      const parsed = { line: record.line, raw: record.raw(), fields };
+      return rejectFor(parsed, input, result.error.issues[0] as z.core.$ZodIssue);
+    }
+    const data = result.data as Record<string, unknown>;
+    const out = new Array<unknown>(width);
+    for (let i = 0; i < names.length; i++) out[i] = data[names[i] as string];
+    return out;
+  };
+  const schemas = plainFields(dataset);
+  if (!schemas) return objectWay;
+  const checks: FieldCheck[] = schemas.map((schema, i) => {
+    const name = names[i] as string;
+    return {
+      name,
+      index: columns ? columns.lastIndexOf(name) : -1,
+      schema,
+      optin: schema._zod.optin,
+      optout: schema._zod.optout,
+      coercesDate: coercesDate(schema),
+    };
+  });
+  const nulls = dataset.nullValues;
+  const emptyIsTheOnlyNull = nulls.size === 1 && nulls.has('');
+  return (record) => {
+    const values = record.values;
+    const fields = record.fields;
+    if (!values && !fields) return objectWay(record);
+    const out = new Array<unknown>(width);
+    for (let i = 0; i < checks.length; i++) {
+      const check = checks[i] as FieldCheck;
+      let present: boolean;
+      let value: unknown;
+      if (values) {
+        present = check.index >= 0;
+        value = present ? values[check.index] : undefined;
+      } else {
+        present = check.name in (fields as Record<string, unknown>);
+        value = (fields as Record<string, unknown>)[check.name];
+      }
+      if (value === null) value = undefined;
+      else if (typeof value === 'string' && (emptyIsTheOnlyNull ? value === '' : nulls.has(value)))
+        value = undefined;
+      // `new Date(text)` is slow; for a canonical ISO text the instant is fixed by the standard, and
+      // zod's `new Date(date)` of a Date with that instant gives the value `new Date(text)` would.
+      let canonical: string | undefined;
+      if (check.coercesDate && typeof value === 'string') {
+        const instant = isoInstant(value);
+        if (instant !== undefined) {
+          // Already what toISOString writes for it: the row keeps the text (see RowCheck).
+          if (value.length === 24) canonical = value;
+          value = new Date(instant);
+        }
+      }
+      const result = check.schema._zod.run({ value, issues: [] }, PARSE_CONTEXT);
+      if (result instanceof Promise) return objectWay(record);
+      const optionalBothWays = check.optin !== undefined && check.optout === 'optional';
+      if (result.issues.length > 0) {
+        // zod ignores what an optional field says about a key the input does not have.
+        if (!present && optionalBothWays) continue;
+        return objectWay(record);
+      }
+      if (!present && check.optin === undefined) return objectWay(record);
+      // An absent optional key stays absent, whatever its schema made of `undefined`.
+      out[i] =
+        !present && optionalBothWays && check.optin === 'optional' ? undefined : (canonical ?? result.value);
+    }
+    return out;
+  };
+}

@@ -1,0 +1,475 @@
+import { type RawBuilder, sql, type Transaction } from 'kysely';
+import type { Dataset, Reference, Target } from '../../config/dataset.ts';
+import { classifyError } from '../../core/errors.ts';
+import type { Reject } from '../../ledger/ledger.ts';
+import type { Database } from '../../ledger/schema.ts';
+import type { ValidRow } from '../validation.ts';
+import {
+  TableShapeError,
+  tableShape,
+  toText,
+  unwritableReason,
+  type WriteResult,
+  writeRows,
+} from './writing.ts';
+
+/**
+ * The multi-table writer: one record (a flat row or a nested document) becomes rows of several
+ * tables, written target by target, parents first, in the caller's transaction. A reference names its
+ * parent by natural key; the surrogate id is looked up set-based inside the insert statement
+ * (`insert … select … from unnest(…) u left join parent p on p.key = u.key`). A row whose parent is
+ * not there yet is not written: it comes back as an orphan, for the caller to park and retry.
+ */
+
+type Text = string | null;
+
+/** One row of one target, as text (the database casts), with its parents' natural keys. */
+export interface TargetRow {
+  /** Per `target.columns`. */
+  values: Text[];
+  /** Per `target.references`, per key column. */
+  refs: Text[][];
+}
+
+/** What bisection splits: a record of the file (its rows for every target) or one waiting row being retried. */
+export interface Unit {
+  line: number;
+  raw: string;
+  chunkIdx: number;
+  /** Per target, in the dataset's write order. */
+  rows: TargetRow[][];
+  /** Set when the unit is a parked orphan being retried. */
+  orphanId?: number;
+}
+
+export interface Orphan {
+  unit: Unit;
+  target: Target;
+  row: TargetRow;
+  /** The referencing column whose parent is missing (the first one, when several are). */
+  column: string;
+  /** `shop.customers row with email = x@y`. */
+  missing: string;
+}
+
+export interface TableCounts {
+  inserted: number;
+  updated: number;
+}
+
+export interface RelationalResult extends TableCounts {
+  /** Per target table. `inserted`/`updated` above are the counted (first declared) table's. */
+  tables: Record<string, TableCounts>;
+  rejects: { unit: Unit; reject: Reject }[];
+  orphans: Orphan[];
+}
+
+/** Units per savepoint-protected attempt, and rows per statement. */
+const UNIT_BATCH = 2000;
+const STATEMENT_ROWS = 5000;
+
+function get(value: unknown, step: string): unknown {
+  if (value === null || typeof value !== 'object') return undefined;
+  return (value as Record<string, unknown>)[step];
+}
+
+/** The value at `path` from a scope (record root, then one element per `each` level). */
+export function valueAt(scope: readonly unknown[], path: string): unknown {
+  let level = scope.length - 1;
+  let rest = path;
+  if (rest.startsWith('/')) {
+    level = 0;
+    rest = rest.slice(1);
+  }
+  while (rest.startsWith('../')) {
+    level = Math.max(0, level - 1);
+    rest = rest.slice(3);
+  }
+  let value = scope[level];
+  if (rest === '.' || rest === '') return value;
+  for (const step of rest.split('.')) value = get(value, step);
+  return value;
+}
+
+/** One scope per row of the target: the record itself, or one per element of the nested arrays. */
+export function scopesOf(record: unknown, each: string | undefined): unknown[][] {
+  let scopes: unknown[][] = [[record]];
+  if (!each) return scopes;
+  for (const piece of each.split('[]').filter((p) => p !== '')) {
+    const path = piece.replace(/^\./, '');
+    const next: unknown[][] = [];
+    for (const scope of scopes) {
+      const list = valueAt(scope, path);
+      if (Array.isArray(list)) for (const element of list) next.push([...scope, element]);
+    }
+    scopes = next;
+  }
+  return scopes;
+}
+
+export function unitOf(dataset: Dataset, row: ValidRow, chunkIdx: number): Unit {
+  const targets = dataset.targets ?? [];
+  return {
+    line: row.line,
+    raw: row.raw,
+    chunkIdx,
+    rows: targets.map((t) =>
+      scopesOf(row.values, t.each).map((scope) => ({
+        values: t.paths.map((p) => toText(valueAt(scope, p))),
+        refs: t.references.map((r) => r.keyPaths.map((p) => toText(valueAt(scope, p)))),
+      })),
+    ),
+  };
+}
+
+/** How a waiting row is stored (by column name, so it survives a reordering of the config). */
+export interface StoredRow {
+  values: Record<string, Text>;
+  refs: Record<string, Record<string, Text>>;
+}
+
+export function encodeRow(t: Target, row: TargetRow): StoredRow {
+  return {
+    values: Object.fromEntries(t.columns.map((c, i) => [c, row.values[i] ?? null])),
+    refs: Object.fromEntries(
+      t.references.map((r, i) => [
+        r.column,
+        Object.fromEntries(r.keyColumns.map((k, j) => [k, row.refs[i]?.[j] ?? null])),
+      ]),
+    ),
+  };
+}
+
+export function decodeRow(t: Target, stored: StoredRow): TargetRow {
+  return {
+    values: t.columns.map((c) => stored.values?.[c] ?? null),
+    refs: t.references.map((r) => r.keyColumns.map((k) => stored.refs?.[r.column]?.[k] ?? null)),
+  };
+}
+
+interface Plan {
+  target: Target;
+  types: string[];
+  /** Per reference, per key column: the parent column's type. */
+  refTypes: string[][];
+}
+
+async function planFor(trx: Transaction<Database>, target: Target): Promise<Plan> {
+  const shape = await tableShape(trx, target.table);
+  const missing = [...target.columns, ...target.references.map((r) => r.column)].filter((c) => !shape.has(c));
+  if (missing.length > 0)
+    throw new TableShapeError(`table ${target.table} has no column ${missing.join(', ')}`);
+  const refTypes: string[][] = [];
+  for (const r of target.references) {
+    const parent = await tableShape(trx, r.table);
+    const absent = [r.surrogate, ...r.keyColumns].filter((c) => !parent.has(c));
+    if (absent.length > 0) throw new TableShapeError(`table ${r.table} has no column ${absent.join(', ')}`);
+    refTypes.push(r.keyColumns.map((c) => parent.get(c) as string));
+  }
+  return { target, types: target.columns.map((c) => shape.get(c) as string), refTypes };
+}
+
+/** The row's natural key as the file names it (referencing key columns by their parents' keys). */
+function sourceKey(t: Target, row: TargetRow): string {
+  return JSON.stringify(
+    t.key.map((k) => {
+      const i = t.columns.indexOf(k);
+      return i >= 0 ? row.values[i] : row.refs[t.references.findIndex((r) => r.column === k)];
+    }),
+  );
+}
+
+/** For a self-reference: the parent's natural key in the same form as `sourceKey`, or undefined for none. */
+function parentKey(t: Target, selfIndex: number, row: TargetRow): string | undefined {
+  const ref = t.references[selfIndex] as Reference;
+  const values = t.key.map((k) => row.refs[selfIndex]?.[ref.keyColumns.indexOf(k)] ?? null);
+  return values.some((v) => v === null) ? undefined : JSON.stringify(values);
+}
+
+interface Entry {
+  unit: Unit;
+  row: TargetRow;
+}
+
+/**
+ * A self-referencing target is written level by level: rows whose parent is in the same batch go in
+ * a statement after their parent's (a statement does not see its own inserts). A cycle stays at
+ * level 0 and waits, as its parent never lands.
+ */
+function levels(t: Target, entries: Entry[]): Entry[][] {
+  const self = t.references.findIndex((r) => r.self);
+  if (self < 0) return [entries];
+  const byKey = new Map(entries.map((e, i) => [sourceKey(t, e.row), i]));
+  const level = new Array<number | undefined>(entries.length);
+  const visiting = new Set<number>();
+  const levelOf = (i: number): number => {
+    const known = level[i];
+    if (known !== undefined) return known;
+    if (visiting.has(i)) return 0;
+    visiting.add(i);
+    const pk = parentKey(t, self, (entries[i] as Entry).row);
+    const parent = pk === undefined ? undefined : byKey.get(pk);
+    const l = parent === undefined || parent === i ? 0 : levelOf(parent) + 1;
+    visiting.delete(i);
+    level[i] = l;
+    return l;
+  };
+  const out: Entry[][] = [];
+  entries.forEach((e, i) => {
+    const l = levelOf(i);
+    out[l] ??= [];
+    out[l].push(e);
+  });
+  return out.filter((l) => l !== undefined);
+}
+
+interface StatementResult {
+  inserted: number;
+  updated: number;
+  waiting: number[];
+  masks: number[];
+}
+
+/**
+ * One set-based statement: unnest the batch, left-join each parent on its natural key (its unique
+ * index), insert the rows whose parents were all found, and report the others by position and by
+ * which references are missing (a bit per reference).
+ */
+export function targetStatement(plan: Plan, rows: TargetRow[]): RawBuilder<StatementResult> {
+  const t = plan.target;
+  const arrays: RawBuilder<unknown>[] = [];
+  const aliases: RawBuilder<unknown>[] = [];
+  t.columns.forEach((_, i) => {
+    arrays.push(sql`${rows.map((r) => r.values[i] ?? null)}::text[]`);
+    aliases.push(sql.id(`c${i}`));
+  });
+  t.references.forEach((r, i) => {
+    r.keyColumns.forEach((_, j) => {
+      arrays.push(sql`${rows.map((row) => row.refs[i]?.[j] ?? null)}::text[]`);
+      aliases.push(sql.id(`r${i}_${j}`));
+    });
+  });
+  arrays.push(sql`${rows.map((_, n) => String(n))}::text[]`);
+  aliases.push(sql.id('n'));
+
+  const selected: RawBuilder<unknown>[] = [sql`u.n::int as n`];
+  t.columns.forEach((_, i) => {
+    selected.push(sql`u.${sql.id(`c${i}`)}::${sql.raw(plan.types[i] as string)} as ${sql.id(`c${i}`)}`);
+  });
+  const joins: RawBuilder<unknown>[] = [];
+  const misses: RawBuilder<unknown>[] = [];
+  t.references.forEach((r, i) => {
+    const p = sql.id(`p${i}`);
+    selected.push(sql`${p}.${sql.id(r.surrogate)} as ${sql.id(`f${i}`)}`);
+    const on = r.keyColumns.map(
+      (k, j) =>
+        sql`${p}.${sql.id(k)} = u.${sql.id(`r${i}_${j}`)}::${sql.raw(plan.refTypes[i]?.[j] as string)}`,
+    );
+    joins.push(sql`left join ${sql.table(r.table)} as ${p} on ${sql.join(on, sql` and `)}`);
+    const named = r.keyColumns.map((_, j) => sql`u.${sql.id(`r${i}_${j}`)} is not null`);
+    misses.push(
+      sql`case when ${sql.join(named, sql` and `)} and ${p}.${sql.id(r.surrogate)} is null then ${sql.lit(2 ** i)} else 0 end`,
+    );
+  });
+  selected.push(misses.length > 0 ? sql`${sql.join(misses, sql` + `)} as miss` : sql`0 as miss`);
+
+  const columns = [...t.columns, ...t.references.map((r) => r.column)];
+  const fromS = [...t.columns.map((_, i) => sql.id(`c${i}`)), ...t.references.map((_, i) => sql.id(`f${i}`))];
+  const rest = columns.filter((c) => !t.key.includes(c));
+  const keys = sql.join(t.key.map((c) => sql.id(c)));
+  let conflict = sql``;
+  if (t.mode === 'insert-ignore' || (t.mode === 'upsert' && rest.length === 0)) {
+    conflict = sql`on conflict (${keys}) do nothing`;
+  } else if (t.mode === 'upsert') {
+    // Updated in place: the surrogate id, and every row referencing it, survive.
+    conflict = sql`on conflict (${keys}) do update set ${sql.join(rest.map((c) => sql`${sql.id(c)} = excluded.${sql.id(c)}`))}
+      where (${sql.join(rest.map((c) => sql`t.${sql.id(c)}`))}) is distinct from (${sql.join(rest.map((c) => sql`excluded.${sql.id(c)}`))})`;
+  }
+  return sql<StatementResult>`with s as (
+      select ${sql.join(selected)}
+      from unnest(${sql.join(arrays)}) as u(${sql.join(aliases)})
+      ${sql.join(joins, sql` `)}
+    ), w as (
+      insert into ${sql.table(t.table)} as t (${sql.join(columns.map((c) => sql.id(c)))})
+      select ${sql.join(fromS)} from s where s.miss = 0 order by s.n
+      ${conflict}
+      returning (xmax = 0) as fresh
+    )
+    select (select count(*) from w where fresh)::int as inserted,
+      (select count(*) from w where not fresh)::int as updated,
+      (select coalesce(array_agg(n order by n), '{}'::int[]) from s where miss <> 0) as waiting,
+      (select coalesce(array_agg(miss order by n), '{}'::int[]) from s where miss <> 0) as masks`;
+}
+
+function describeMissing(t: Target, row: TargetRow, mask: number): { column: string; missing: string } {
+  const parts: string[] = [];
+  let column = '';
+  t.references.forEach((r, i) => {
+    if ((mask & (2 ** i)) === 0) return;
+    column ||= r.column;
+    const key = r.keyColumns.map((k, j) => `${k} = ${row.refs[i]?.[j]}`).join(' and ');
+    parts.push(`${r.table} row with ${key}`);
+  });
+  return { column, missing: parts.join('; ') };
+}
+
+/** Writes every target's rows of the units, parents first. Throws a data error for bisection to isolate. */
+async function writeAttempt(
+  trx: Transaction<Database>,
+  plans: Plan[],
+  units: Unit[],
+): Promise<RelationalResult> {
+  const result: RelationalResult = { inserted: 0, updated: 0, tables: {}, rejects: [], orphans: [] };
+  for (const [ti, plan] of plans.entries()) {
+    const t = plan.target;
+    let entries: Entry[] = units.flatMap((unit) => (unit.rows[ti] ?? []).map((row) => ({ unit, row })));
+    if (entries.length === 0) continue;
+    if (t.mode !== 'insert') {
+      // A key once per statement (the later line wins), in key order so concurrent loads lock alike.
+      const byKey = new Map<string, Entry>();
+      for (const e of entries) byKey.set(sourceKey(t, e.row), e);
+      entries = [...byKey.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, e]) => e);
+    }
+    const counts = result.tables[t.table] ?? { inserted: 0, updated: 0 };
+    result.tables[t.table] = counts;
+    for (const level of levels(t, entries)) {
+      for (let i = 0; i < level.length; i += STATEMENT_ROWS) {
+        const batch = level.slice(i, i + STATEMENT_ROWS);
+        const { rows } = await targetStatement(
+          plan,
+          batch.map((e) => e.row),
+        ).execute(trx);
+        const out = rows[0] as StatementResult;
+        counts.inserted += out.inserted;
+        counts.updated += out.updated;
+        out.waiting.forEach((n, k) => {
+          const e = batch[n] as Entry;
+          result.orphans.push({
+            unit: e.unit,
+            target: t,
+            row: e.row,
+            ...describeMissing(t, e.row, out.masks[k] ?? 0),
+          });
+        });
+      }
+    }
+  }
+  return result;
+}
+
+function dbReject(unit: Unit, err: unknown): Reject {
+  const column = (err as { column?: string }).column ?? null;
+  const detail = (err as { detail?: string }).detail;
+  const reason = `database refused the row: ${(err as Error).message}${detail ? ` (${detail})` : ''}`;
+  return { line: unit.line, column, reason, raw: unit.raw };
+}
+
+function merge(into: RelationalResult, from: RelationalResult): void {
+  for (const [table, c] of Object.entries(from.tables)) {
+    const t = into.tables[table] ?? { inserted: 0, updated: 0 };
+    into.tables[table] = t;
+    t.inserted += c.inserted;
+    t.updated += c.updated;
+  }
+  into.rejects.push(...from.rejects);
+  into.orphans.push(...from.orphans);
+}
+
+/** A data error (SQLSTATE 22/23) rolls the attempt back and halves it: one bad unit costs O(log n) attempts, and it is rejected whole. */
+async function writeIsolating(
+  trx: Transaction<Database>,
+  plans: Plan[],
+  units: Unit[],
+  into: RelationalResult,
+) {
+  if (units.length === 0) return;
+  await sql`savepoint dropload_relations`.execute(trx);
+  try {
+    const attempt = await writeAttempt(trx, plans, units);
+    await sql`release savepoint dropload_relations`.execute(trx);
+    merge(into, attempt);
+  } catch (err) {
+    if (classifyError(err) !== 'data') throw err;
+    await sql`rollback to savepoint dropload_relations`.execute(trx);
+    await sql`release savepoint dropload_relations`.execute(trx);
+    if (units.length === 1) {
+      const unit = units[0] as Unit;
+      into.rejects.push({ unit, reject: dbReject(unit, err) });
+      return;
+    }
+    const half = units.length >> 1;
+    await writeIsolating(trx, plans, units.slice(0, half), into);
+    await writeIsolating(trx, plans, units.slice(half), into);
+  }
+}
+
+/** Writes units (records, or parked orphans) of a multi-table dataset in the caller's transaction. */
+export async function writeUnits(
+  trx: Transaction<Database>,
+  dataset: Dataset,
+  units: Unit[],
+): Promise<RelationalResult> {
+  const targets = dataset.targets ?? [];
+  const plans: Plan[] = [];
+  for (const t of targets) plans.push(await planFor(trx, t));
+  const result: RelationalResult = { inserted: 0, updated: 0, tables: {}, rejects: [], orphans: [] };
+  for (let i = 0; i < units.length; i += UNIT_BATCH) {
+    await writeIsolating(trx, plans, units.slice(i, i + UNIT_BATCH), result);
+  }
+  const counted = result.tables[dataset.countedTable ?? ''];
+  result.inserted = counted?.inserted ?? 0;
+  result.updated = counted?.updated ?? 0;
+  return result;
+}
+
+/** Writes a chunk's valid rows of a multi-table dataset; a row with a value that cannot be written is rejected. */
+export async function writeRecords(
+  trx: Transaction<Database>,
+  dataset: Dataset,
+  rows: ValidRow[],
+  chunkIdx: number,
+): Promise<RelationalResult> {
+  const units: Unit[] = [];
+  const unwritable: RelationalResult['rejects'] = [];
+  for (const row of rows) {
+    try {
+      units.push(unitOf(dataset, row, chunkIdx));
+    } catch (err) {
+      // That row's fault (a BigInt inside a JSON value, say): its neighbours load.
+      const reject = { line: row.line, column: null, reason: unwritableReason(err), raw: row.raw };
+      unwritable.push({ unit: { line: row.line, raw: row.raw, chunkIdx, rows: [] }, reject });
+    }
+  }
+  const result = await writeUnits(trx, dataset, units);
+  result.rejects.push(...unwritable);
+  return result;
+}
+
+export function orphanReason(missing: string): string {
+  return `orphan: no ${missing}`;
+}
+
+/**
+ * `writeRows` for any dataset: single-table ones go to the table writer; multi-table ones to this
+ * one, where a row that still lacks its parent is a reject (used by retry-rejects, which parks nothing).
+ */
+export async function writeDatasetRows(
+  trx: Transaction<Database>,
+  dataset: Dataset,
+  rows: ValidRow[],
+): Promise<WriteResult> {
+  if (!dataset.targets) return writeRows(trx, dataset, rows);
+  const written = await writeRecords(trx, dataset, rows, 0);
+  const rejects = written.rejects.map((r) => r.reject);
+  const seen = new Set(rejects.map((r) => r.line));
+  for (const o of written.orphans) {
+    if (seen.has(o.unit.line)) continue;
+    seen.add(o.unit.line);
+    rejects.push({ line: o.unit.line, column: o.column, reason: orphanReason(o.missing), raw: o.unit.raw });
+  }
+  return {
+    inserted: written.inserted,
+    updated: written.updated,
+    rejects: rejects.sort((a, b) => a.line - b.line),
+  };
+}

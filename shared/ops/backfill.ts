@@ -1,0 +1,171 @@
+import { type _Object, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { Kysely } from 'kysely';
+import { notificationFor, type ObjectRef, unquoteEtag } from '../aws/s3-events.ts';
+import { ConfigError, TransientError } from '../core/errors.ts';
+import { withoutNul } from '../ledger/ledger.ts';
+import type { Database } from '../ledger/schema.ts';
+import type { Log } from '../pipeline/services.ts';
+
+export interface BackfillDeps {
+  s3: S3Client;
+  sqs: SQSClient;
+  db: Kysely<Database>;
+  logger: Log;
+}
+
+export interface BackfillOptions {
+  bucket: string;
+  ingestQueueUrl: string;
+  /** The datasets' prefixes: only objects under them can load. */
+  datasetPrefixes: string[];
+  /** Narrows the listing to keys under this prefix. */
+  prefix?: string;
+  /** Only objects last modified at or after this time. */
+  since?: Date;
+  dryRun?: boolean;
+  /**
+   * Also announce versions the ledger has but never finished (their messages were lost, say with an
+   * emulator that keeps nothing across a restart): the split step re-sends the chunks not yet loaded.
+   */
+  resume?: boolean;
+  /** Region written into the notifications, as S3 would. */
+  region?: string;
+}
+
+export interface BackfillItem {
+  ref: ObjectRef;
+  lastModified?: Date;
+  /** `seen`: the ledger already has this key and ETag. */
+  action: 'enqueued' | 'would-enqueue' | 'seen';
+}
+
+export interface BackfillResult {
+  prefixes: string[];
+  items: BackfillItem[];
+  /** Objects the ledger has never seen: enqueued, or under `dryRun` only listed. */
+  unseen: number;
+  seen: number;
+}
+
+/**
+ * Which prefixes to list: each dataset prefix, narrowed to `--prefix` where it lies inside one, and
+ * without prefixes nested in another listed one (each key is listed once).
+ */
+export function listingPrefixes(datasetPrefixes: string[], narrow?: string): string[] {
+  const candidates = datasetPrefixes.flatMap((d) => {
+    if (!narrow || d.startsWith(narrow)) return [d];
+    return narrow.startsWith(d) ? [narrow] : [];
+  });
+  const unique = [...new Set(candidates)];
+  const outermost = unique.filter((p) => !unique.some((q) => q !== p && p.startsWith(q)));
+  if (outermost.length === 0) {
+    throw new ConfigError(
+      `--prefix ${narrow}: no dataset prefix lies under or above it (dataset prefixes: ${datasetPrefixes.join(', ')})`,
+    );
+  }
+  return outermost.sort();
+}
+
+async function* listObjects(s3: S3Client, bucket: string, prefix: string): AsyncGenerator<_Object[]> {
+  let token: string | undefined;
+  do {
+    const page = await s3.send(
+      new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
+    );
+    yield page.Contents ?? [];
+    token = page.NextContinuationToken;
+  } while (token);
+}
+
+/** The `key\0etag` pairs of a page the ledger has registered (only finished ones, when resuming). */
+async function seenVersions(
+  db: Kysely<Database>,
+  bucket: string,
+  keys: string[],
+  finishedOnly: boolean,
+): Promise<Set<string>> {
+  if (keys.length === 0) return new Set();
+  let query = db
+    .selectFrom('dropload.file')
+    .select(['key', 'etag'])
+    .where('bucket', '=', bucket)
+    .where('key', 'in', keys.map(withoutNul));
+  // Resuming re-announces what may still load: unfinished files, and failed ones none of whose rows loaded.
+  if (finishedOnly) {
+    query = query.where((eb) =>
+      eb.or([
+        eb('state', 'in', ['loaded', 'skipped']),
+        eb.and([eb('state', '=', 'failed'), eb('chunks_done', '>', 0)]),
+      ]),
+    );
+  }
+  const rows = await query.execute();
+  return new Set(rows.map((r) => `${r.key}\0${r.etag}`));
+}
+
+const SQS_BATCH = 10;
+
+async function enqueue(sqs: SQSClient, queueUrl: string, refs: ObjectRef[], region?: string): Promise<void> {
+  for (let i = 0; i < refs.length; i += SQS_BATCH) {
+    const res = await sqs.send(
+      new SendMessageBatchCommand({
+        QueueUrl: queueUrl,
+        Entries: refs
+          .slice(i, i + SQS_BATCH)
+          .map((ref, j) => ({ Id: String(j), MessageBody: notificationFor(ref, region) })),
+      }),
+    );
+    if (res.Failed && res.Failed.length > 0) {
+      throw new TransientError(
+        `ingest queue refused ${res.Failed.length} message(s): ${res.Failed[0]?.Message}`,
+      );
+    }
+  }
+}
+
+/**
+ * Announces the objects the pipeline never saw (uploaded while notifications were off, or before
+ * the stack existed) by sending the ingest queue the event S3 would have sent. Identity is key+ETag:
+ * ListObjectsV2 gives no version ids (and not every endpoint has ListObjectVersions), so the split
+ * pins the current version itself. Sending an object twice is harmless: the ledger splits a version once.
+ */
+export async function backfill(deps: BackfillDeps, options: BackfillOptions): Promise<BackfillResult> {
+  const prefixes = listingPrefixes(options.datasetPrefixes, options.prefix);
+  const items: BackfillItem[] = [];
+  for (const prefix of prefixes) {
+    for await (const page of listObjects(deps.s3, options.bucket, prefix)) {
+      const fresh = page.filter(
+        (o) => o.Key && !o.Key.endsWith('/') && (!options.since || (o.LastModified ?? 0) >= options.since),
+      );
+      const seen = await seenVersions(
+        deps.db,
+        options.bucket,
+        fresh.map((o) => o.Key as string),
+        Boolean(options.resume),
+      );
+      const pageItems = fresh.map((o): BackfillItem => {
+        const ref = {
+          bucket: options.bucket,
+          key: o.Key as string,
+          etag: unquoteEtag(o.ETag ?? ''),
+          size: o.Size,
+        };
+        // The ledger stores keys as it can (see withoutNul): compare them that way.
+        const known = seen.has(`${withoutNul(ref.key)}\0${ref.etag}`);
+        return {
+          ref,
+          lastModified: o.LastModified,
+          action: known ? 'seen' : options.dryRun ? 'would-enqueue' : 'enqueued',
+        };
+      });
+      const unseen = pageItems.filter((i) => i.action === 'enqueued').map((i) => i.ref);
+      await enqueue(deps.sqs, options.ingestQueueUrl, unseen, options.region);
+      items.push(...pageItems);
+    }
+  }
+  const seen = items.filter((i) => i.action === 'seen').length;
+  const unseen = items.length - seen;
+  deps.logger.info('backfill', { prefixes, unseen, seen, dryRun: Boolean(options.dryRun) });
+  return { prefixes, items, unseen, seen };
+}

@@ -1,0 +1,181 @@
+import { type Kysely, sql, type Transaction } from 'kysely';
+import type { ResolvedConfig } from '../config/config.ts';
+import type { Dataset } from '../config/dataset.ts';
+import { ConfigError } from '../core/errors.ts';
+import { parseText } from '../formats/parsing.ts';
+import { newerVersion } from '../ledger/ledger.ts';
+import type { Database, FileRow } from '../ledger/schema.ts';
+import { type ValidRow, validateRecords } from '../load/validation.ts';
+import { lockKey, newerVersionName, SOURCE, withSource } from '../load/write/publish.ts';
+import { writeDatasetRows } from '../load/write/relations.ts';
+import type { Log } from '../pipeline/services.ts';
+import { newestFileByKey, type RejectRow } from './rejects.ts';
+
+export interface RetryDeps {
+  db: Kysely<Database>;
+  config: ResolvedConfig;
+  logger: Log;
+}
+
+export interface RetryResult {
+  fileId: number;
+  key: string;
+  /** Rejects re-validated against the current schema. */
+  retried: number;
+  /** Of those, rows now written; their rejects are gone. */
+  loaded: number;
+  inserted: number;
+  updated: number;
+  stillRejected: number;
+  /** Rejects whose stored text is not the original line (see `isRetryable`): left as they are. */
+  notRetryable: number;
+}
+
+/**
+ * Rejects whose `raw` is not the line as it was in the file cannot be re-read: the preview of an
+ * oversized or unterminated record, and a line whose invalid UTF-8 was replaced on decoding.
+ */
+export function isRetryable(reject: Pick<RejectRow, 'reason'>): boolean {
+  return !(
+    /\(maxRecordBytes\)$/.test(reject.reason) ||
+    reject.reason.startsWith('a quoted field opened on this line is never closed') ||
+    reject.reason.startsWith('bytes are not valid UTF-8')
+  );
+}
+
+interface ChunkRetry {
+  idx: number;
+  /** Rejects whose line now passes the schema, by line. */
+  candidates: Map<number, RejectRow>;
+  rows: ValidRow[];
+}
+
+/**
+ * Re-reads each stored line as the load did (same columns, same line number) and validates it again.
+ * A Parquet row was stored as JSON, so it is read back as NDJSON: its timestamps are ISO text and its
+ * 64-bit integers numbers, which a schema that coerces (`z.coerce.date()`) takes as the load did.
+ */
+function revalidate(dataset: Dataset, file: FileRow, rejects: RejectRow[]): ChunkRetry[] {
+  const byChunk = new Map<number, ChunkRetry>();
+  for (const reject of rejects) {
+    const records = parseText(reject.raw, {
+      format: dataset.format,
+      delimiter: dataset.delimiter,
+      columns: file.columns ?? undefined,
+      firstLine: reject.line,
+    });
+    // A raw line is one record; anything else (a mangled quote) stays rejected.
+    if (records.length !== 1) continue;
+    const { rows } = validateRecords(dataset, records);
+    const row = rows[0];
+    if (!row) continue;
+    let chunk = byChunk.get(reject.chunk_idx);
+    if (!chunk) {
+      chunk = { idx: reject.chunk_idx, candidates: new Map(), rows: [] };
+      byChunk.set(reject.chunk_idx, chunk);
+    }
+    chunk.candidates.set(reject.line, reject);
+    chunk.rows.push(row);
+  }
+  return [...byChunk.values()].sort((a, b) => a.idx - b.idx);
+}
+
+interface Counts {
+  loaded: number;
+  inserted: number;
+  updated: number;
+}
+
+/** Writes one chunk's passing rows, drops the rejects that loaded, and moves their counts over. */
+async function loadChunkRetry(
+  trx: Transaction<Database>,
+  dataset: Dataset,
+  fileId: number,
+  chunk: ChunkRetry,
+): Promise<Counts> {
+  // Tagged with their file like the rows the load wrote, so a newer version's `replace` removes them too.
+  const rows = dataset.sourceColumn
+    ? chunk.rows.map((r) => ({ ...r, values: { ...r.values, [SOURCE]: fileId } }))
+    : chunk.rows;
+  const written = await writeDatasetRows(trx, withSource(dataset), rows);
+  const refused = new Set(written.rejects.map((r) => r.line));
+  const loadedIds = [...chunk.candidates.values()].filter((r) => !refused.has(r.line)).map((r) => r.id);
+  if (loadedIds.length > 0) await trx.deleteFrom('dropload.reject').where('id', 'in', loadedIds).execute();
+  const counts = { loaded: loadedIds.length, inserted: written.inserted, updated: written.updated };
+  await trx
+    .updateTable('dropload.chunk')
+    .set((eb) => ({
+      rows_inserted: eb('rows_inserted', '+', counts.inserted),
+      rows_updated: eb('rows_updated', '+', counts.updated),
+      rows_rejected: eb('rows_rejected', '-', counts.loaded),
+    }))
+    .where('file_id', '=', fileId)
+    .where('idx', '=', chunk.idx)
+    .execute();
+  return counts;
+}
+
+/**
+ * Retries a file's rejected lines against the current config (after a schema fix) and loads the
+ * ones that pass now. One transaction writes the rows, deletes their rejects and moves the counts,
+ * with the rejects locked first: a second or concurrent run finds those rejects gone and loads
+ * nothing twice.
+ */
+export async function retryRejects(deps: RetryDeps, key: string): Promise<RetryResult> {
+  const result = await deps.db.transaction().execute(async (trx) => {
+    const file = await newestFileByKey(trx, key);
+    // A file still loading or failed as a whole (a quality gate, a vanished object) takes no late rows.
+    if (file.state !== 'loaded') {
+      throw new ConfigError(`file "${key}" is ${file.state}: retry-rejects needs a loaded file`);
+    }
+    const dataset = deps.config.datasets.find((d) => d.name === file.dataset);
+    if (!dataset) {
+      throw new ConfigError(`file "${key}" belongs to dataset "${file.dataset}", which is not in the config`);
+    }
+    if (dataset.onNewVersion === 'replace') {
+      // In turn with the key's publishes: rows of a version a newer one has replaced stay out.
+      await lockKey(trx, file);
+      const newer = await newerVersion(trx, file.id, ['loaded']);
+      if (newer) {
+        throw new ConfigError(
+          `file "${key}" was replaced by ${newerVersionName(file, newer)}: loading its rejects now would bring rows of an older version back`,
+        );
+      }
+    }
+    const rejects = await trx
+      .selectFrom('dropload.reject')
+      .selectAll()
+      .where('file_id', '=', file.id)
+      .orderBy('line')
+      .forUpdate()
+      .execute();
+    const retryable = rejects.filter(isRetryable);
+    const total: Counts = { loaded: 0, inserted: 0, updated: 0 };
+    for (const chunk of revalidate(dataset, file, retryable)) {
+      const counts = await loadChunkRetry(trx, dataset, file.id, chunk);
+      total.loaded += counts.loaded;
+      total.inserted += counts.inserted;
+      total.updated += counts.updated;
+    }
+    await trx
+      .updateTable('dropload.file')
+      .set((eb) => ({
+        rows_inserted: eb('rows_inserted', '+', total.inserted),
+        rows_updated: eb('rows_updated', '+', total.updated),
+        rows_rejected: eb('rows_rejected', '-', total.loaded),
+        updated_at: sql<Date>`clock_timestamp()`,
+      }))
+      .where('id', '=', file.id)
+      .execute();
+    return {
+      fileId: file.id,
+      key: file.key,
+      retried: retryable.length,
+      ...total,
+      stillRejected: retryable.length - total.loaded,
+      notRetryable: rejects.length - retryable.length,
+    };
+  });
+  deps.logger.info('rejects retried', { ...result });
+  return result;
+}

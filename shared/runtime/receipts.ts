@@ -1,0 +1,82 @@
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import type { Kysely } from 'kysely';
+import { REPORT_PREFIX } from '../core/bucket-layout.ts';
+import { newerVersion, rejectsOf } from '../ledger/ledger.ts';
+import { type Database, FINAL_STATES, type FileRow } from '../ledger/schema.ts';
+import { replayCommand } from '../ops/replay.ts';
+import type { PipelineDeps } from '../pipeline/services.ts';
+
+/** Enough rejects for whoever dropped the file to see the pattern; the CLI lists them all. */
+const REJECTS_IN_RECEIPT = 20;
+
+export interface Receipt {
+  file: string;
+  bucket: string;
+  versionId: string | null;
+  etag: string;
+  dataset: string | null;
+  state: FileRow['state'];
+  error: string | null;
+  note: string | null;
+  /** For a stalled file: the command that replays it once the cause is fixed. */
+  action: string | null;
+  rows: { read: number; inserted: number; updated: number; unchanged: number; rejected: number };
+  chunks: { done: number; total: number | null };
+  firstRejects: { line: number; column: string | null; reason: string; raw: string }[];
+  receivedAt: string;
+  finishedAt: string | null;
+  seconds: number | null;
+}
+
+export async function receiptFor(db: Kysely<Database>, file: FileRow): Promise<Receipt> {
+  const rejects = file.rows_rejected > 0 ? await rejectsOf(db, file.id, REJECTS_IN_RECEIPT) : [];
+  const loaded = file.rows_read - file.rows_rejected;
+  return {
+    file: file.key,
+    bucket: file.bucket,
+    versionId: file.version_id || null,
+    etag: file.etag,
+    dataset: file.dataset,
+    state: file.state,
+    error: file.error,
+    note: file.note,
+    action: file.state === 'stalled' ? replayCommand(file) : null,
+    rows: {
+      read: file.rows_read,
+      inserted: file.rows_inserted,
+      updated: file.rows_updated,
+      unchanged: file.state === 'loaded' ? loaded - file.rows_inserted - file.rows_updated : 0,
+      rejected: file.rows_rejected,
+    },
+    chunks: { done: file.chunks_done, total: file.chunk_count },
+    firstRejects: rejects.map((r) => ({ line: r.line, column: r.column, reason: r.reason, raw: r.raw })),
+    receivedAt: file.created_at.toISOString(),
+    finishedAt: file.finished_at ? new Date(file.finished_at).toISOString() : null,
+    seconds: file.finished_at
+      ? (new Date(file.finished_at).getTime() - file.created_at.getTime()) / 1000
+      : null,
+  };
+}
+
+/**
+ * Writes `reports/<key>.json` next to the input, so whoever dropped the file sees the outcome without
+ * database access. The ledger stays the record: a receipt that cannot be written is logged, not retried.
+ */
+export async function writeReceipt(deps: PipelineDeps, file: FileRow): Promise<void> {
+  const prefix = deps.reportPrefix ?? REPORT_PREFIX;
+  try {
+    // One receipt per key: it speaks for the key's newest finished version, which may have finished first.
+    if (await newerVersion(deps.db, file.id, FINAL_STATES)) return;
+    const receipt = await receiptFor(deps.db, file);
+    await deps.s3.send(
+      new PutObjectCommand({
+        Bucket: file.bucket,
+        Key: `${prefix}${file.key}.json`,
+        Body: JSON.stringify(receipt, null, 2),
+        ContentType: 'application/json',
+      }),
+    );
+  } catch (err) {
+    deps.logger.warn('could not write the receipt', { key: file.key, error: String(err) });
+  }
+}

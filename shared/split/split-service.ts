@@ -1,0 +1,351 @@
+import type { Transaction } from 'kysely';
+import { headObject, type PinnedObject, streamObject } from '../aws/object-store.ts';
+import type { ObjectRef } from '../aws/s3-events.ts';
+import { type Dataset, datasetForKey, requiredFields } from '../config/dataset.ts';
+import { classifyError, FileRejectedError, sqlState } from '../core/errors.ts';
+import { type FilePlan, planChunks } from '../formats/chunking.ts';
+import {
+  adoptExpanded,
+  type ChunkSource,
+  deleteExpanded,
+  ensureExpanded,
+  expandAndPlan,
+  isGzip,
+} from '../formats/compressed.ts';
+import { planParquet } from '../formats/parquet.ts';
+import { parseHeader } from '../formats/parsing.ts';
+import {
+  failFile,
+  getFile,
+  pendingChunks,
+  plannedEnd,
+  recordExpandedBytes,
+  recordPlan,
+  registerFile,
+  retriable,
+  retryFile,
+  withoutNul,
+} from '../ledger/ledger.ts';
+import { type Database, FINAL_STATES, type FileRow } from '../ledger/schema.ts';
+import { sendPendingChunks } from '../pipeline/chunk-queue.ts';
+import type { PipelineDeps } from '../pipeline/services.ts';
+
+export interface SplitOutcome {
+  fileId: number;
+  key: string;
+  dataset: string | null;
+  /** `split`: chunks sent; `resent`: a redelivery re-sent unfinished chunks; `duplicate`: already done. */
+  result: 'split' | 'resent' | 'duplicate' | 'failed' | 'skipped';
+  chunks: number;
+  reason?: string;
+}
+
+const outcome = (
+  file: FileRow,
+  result: SplitOutcome['result'],
+  chunks = 0,
+  reason?: string,
+): SplitOutcome => ({
+  fileId: file.id,
+  key: file.key,
+  dataset: file.dataset,
+  result,
+  chunks,
+  reason,
+});
+
+/** Splits one object version into chunk messages. Safe to run twice: the ledger remembers each version. */
+export async function splitObject(deps: PipelineDeps, ref: ObjectRef): Promise<SplitOutcome> {
+  const dataset = datasetForKey(deps.config.datasets, ref.key);
+  if (!dataset) {
+    const prefixes = deps.config.datasets.map((d) => d.prefix).join(', ');
+    const reason = `no dataset matches key "${ref.key}" (dataset prefixes: ${prefixes})`;
+    return finishUnsplit(deps, ref, null, 'failed', reason);
+  }
+
+  let head: Awaited<ReturnType<typeof headObject>>;
+  try {
+    head = await headObject(deps.s3, ref.bucket, ref.key, ref.versionId);
+  } catch (err) {
+    if (!(err instanceof FileRejectedError)) throw err;
+    return finishUnsplit(deps, ref, dataset.name, 'failed', err.message);
+  }
+  if (ref.etag && !ref.versionId && head.etag !== ref.etag) {
+    // Without versioning the announced bytes are gone; the overwrite sent its own event.
+    const reason = `superseded: overwritten before it was split (ETag ${ref.etag} → ${head.etag}); the new version loads on its own`;
+    return finishUnsplit(deps, ref, dataset.name, 'skipped', reason);
+  }
+
+  const pinned: PinnedObject = {
+    bucket: ref.bucket,
+    key: ref.key,
+    etag: head.etag,
+    versionId: head.versionId,
+  };
+  const registered = await registerFile(deps.db, {
+    ...identity({ ...ref, versionId: head.versionId }, head.etag),
+    size: head.size,
+    dataset: dataset.name,
+    state: 'splitting',
+    lastModified: head.lastModified,
+    sequencer: ref.sequencer,
+  });
+  const { created } = registered;
+  // A version that failed before any of its rows loaded (a missing table, say) loads again when announced again.
+  const file =
+    !created && retriable(registered.file) ? await retryFile(deps.db, registered.file.id) : registered.file;
+  if (!created && FINAL_STATES.includes(file.state)) return outcome(file, 'duplicate');
+  // Announced again (a replay, `backfill --resume`, a redelivery) while splitting, loading or stalled:
+  // a file with a plan re-sends the chunks that have not loaded; one without is split (again).
+  if (!created && file.chunk_count !== null) return resend(deps, dataset, file, pinned);
+
+  let source: ChunkSource | undefined;
+  try {
+    const planned = await planFile(deps, dataset, pinned, head.size, file.id);
+    source = planned.source;
+    const { plan } = planned;
+    const columns = checkFile(dataset, plan, head.size);
+    await deps.db
+      .transaction()
+      .execute((trx: Transaction<Database>) =>
+        recordPlan(
+          trx,
+          file.id,
+          plan.chunks,
+          columns ?? null,
+          plan.records,
+          fileNote(dataset, plan, columns),
+          source?.expandedBytes ?? null,
+        ),
+      );
+    // A file with no rows is loaded already: no chunk will read its expanded copy.
+    if (plan.chunks.length === 0) await discardExpanded(deps, source, file.id);
+    const sent = await sendChunks(deps, file, dataset, source, columns);
+    deps.logger.info('file split', { fileId: file.id, key: ref.key, chunks: sent, records: plan.records });
+    return outcome(file, 'split', sent);
+  } catch (err) {
+    const reason = fileFailure(err);
+    if (reason === undefined) throw err;
+    await failFile(deps.db, file.id, reason);
+    await discardExpanded(deps, source, file.id);
+    return outcome(file, 'failed', 0, reason);
+  }
+}
+
+/**
+ * Why a file fails for good when `err` ends its split: the file is at fault (FileRejectedError), or
+ * the database refused something read from it (SQLSTATE class 22/23: a byte sequence it cannot store,
+ * say). Either would end every delivery the same way. Undefined for anything else, which is retried.
+ */
+function fileFailure(err: unknown): string | undefined {
+  if (err instanceof FileRejectedError) return err.message;
+  if (classifyError(err) !== 'data') return undefined;
+  return `the database refused what was read from the file (SQLSTATE ${sqlState(err)}): ${(err as Error).message}`;
+}
+
+/**
+ * A redelivered or re-announced event for a file that is loading (a crash between commit and send,
+ * chunk messages lost with an emulator that keeps nothing): send the chunks that have not loaded
+ * (loads are idempotent). A gzip file's chunks are ranges of its expanded bytes, so its expanded copy
+ * must be there first: re-made from the pinned original if it is gone, never replaced by the original.
+ */
+async function resend(
+  deps: PipelineDeps,
+  dataset: Dataset,
+  file: FileRow,
+  pinned: PinnedObject,
+): Promise<SplitOutcome> {
+  try {
+    const source = await resendSource(deps, dataset, file, pinned);
+    const resent = await sendChunks(deps, file, dataset, source, file.columns ?? undefined);
+    if (source.expandedBytes !== undefined) {
+      // The last chunk may have loaded (and deleted the copy) while this one re-made it.
+      const now = await getFile(deps.db, file.id);
+      if (now && FINAL_STATES.includes(now.state)) await discardExpanded(deps, source, file.id);
+    }
+    return outcome(file, 'resent', resent);
+  } catch (err) {
+    if (!(err instanceof FileRejectedError)) throw err;
+    await failFile(deps.db, file.id, err.message);
+    return outcome(file, 'failed', 0, err.message);
+  }
+}
+
+/** What a loading file's chunks read: the pinned object, or a gzip file's (re-made if missing) expanded copy. */
+async function resendSource(
+  deps: PipelineDeps,
+  dataset: Dataset,
+  file: FileRow,
+  pinned: PinnedObject,
+): Promise<ChunkSource> {
+  let expandedBytes = file.expanded_bytes;
+  if (expandedBytes === null) {
+    // Split before the ledger kept the expanded size: never read a gzip file's ranges from the original.
+    if (dataset.format === 'parquet' || !(await isGzip(deps.s3, pinned, file.size))) return pinned;
+    const end = await plannedEnd(deps.db, file.id);
+    expandedBytes = await adoptExpanded(deps.s3, pinned, file.id, dataset, end);
+    await recordExpandedBytes(deps.db, file.id, expandedBytes);
+  }
+  const source = { ...pinned, expandedBytes };
+  if ((await pendingChunks(deps.db, file.id)).length > 0) await ensureExpanded(deps.s3, source, file.id);
+  return source;
+}
+
+/** A gzip file's expanded copy is not needed once the file failed or has no chunk left to load. */
+async function discardExpanded(
+  deps: PipelineDeps,
+  source: ChunkSource | undefined,
+  fileId: number,
+): Promise<void> {
+  if (source?.expandedBytes === undefined) return;
+  await deleteExpanded(deps.s3, source.bucket, fileId).catch((err: unknown) =>
+    deps.logger.warn('could not delete the expanded copy (the lifecycle rule will)', {
+      fileId,
+      error: String(err),
+    }),
+  );
+}
+
+/** The file's chunk plan, and what the chunks' byte ranges are in (a gzip file's expanded bytes). */
+async function planFile(
+  deps: PipelineDeps,
+  dataset: Dataset,
+  pinned: PinnedObject,
+  size: number,
+  fileId: number,
+): Promise<{ source: ChunkSource; plan: FilePlan }> {
+  if (dataset.format === 'parquet')
+    return { source: pinned, plan: await planParquet(deps.s3, pinned, size, dataset) };
+  if (await isGzip(deps.s3, pinned, size)) {
+    const { expanded, plan } = await expandAndPlan(deps.s3, pinned, fileId, dataset);
+    return { source: expanded, plan };
+  }
+  return { source: pinned, plan: await planChunks(await streamObject(deps.s3, pinned), dataset) };
+}
+
+function identity(ref: ObjectRef, etag: string) {
+  return { bucket: ref.bucket, key: ref.key, versionId: ref.versionId ?? '', etag };
+}
+
+/** Registers the announced version as finished without splitting it: failed or skipped, with the reason. */
+async function finishUnsplit(
+  deps: PipelineDeps,
+  ref: ObjectRef,
+  dataset: string | null,
+  state: 'failed' | 'skipped',
+  reason: string,
+): Promise<SplitOutcome> {
+  const { file } = await registerFile(deps.db, {
+    ...identity(ref, ref.etag ?? ''),
+    size: ref.size ?? 0,
+    dataset,
+    state,
+    error: reason,
+  });
+  return outcome(file, state, 0, reason);
+}
+
+const decoder = new TextDecoder('utf-8', { fatal: true });
+
+/** What a person should know about a file that loads anyway: no rows, or columns nothing reads. */
+function fileNote(dataset: Dataset, plan: FilePlan, columns: string[] | undefined): string | null {
+  const notes: string[] = [];
+  if (plan.records === 0)
+    notes.push(dataset.format === 'parquet' ? 'file has no rows' : 'file has a header but no data rows');
+  const ignored = (columns ?? []).filter((c) => !dataset.fields.includes(c));
+  if (ignored.length > 0)
+    notes.push(`columns not in the schema were ignored: ${ignored.map((c) => `"${c}"`).join(', ')}`);
+  return notes.length > 0 ? notes.join('; ') : null;
+}
+
+/** File-level checks before any row loads; returns the CSV header. Throws FileRejectedError with the reason. */
+export function checkFile(dataset: Dataset, plan: FilePlan, size: number): string[] | undefined {
+  if (size === 0) throw new FileRejectedError('file is empty (0 bytes)');
+  if (dataset.format === 'parquet') return checkColumns(dataset, plan.columns ?? [], 'Parquet schema');
+  if (dataset.format === 'ndjson') {
+    if (plan.records === 0) throw new FileRejectedError('file has no records (only blank lines)');
+    return undefined;
+  }
+  const open = plan.chunks.find((c) => c.unterminated && (c.lines ?? 1) > 1);
+  if (open) {
+    // Loading the rows before it and rejecting "one record" would silently drop every line after the quote.
+    throw new FileRejectedError(
+      `line ${open.firstLine}: a quoted field opened here is never closed, so the remaining ${open.lines} lines would read as one value; nothing was loaded: close the quote and drop the file again`,
+    );
+  }
+  if (plan.headerOversized) {
+    throw new FileRejectedError(
+      `header line is longer than maxRecordBytes (${dataset.maxRecordBytes} bytes)`,
+    );
+  }
+  if (!plan.header) throw new FileRejectedError('file has no header line (only blank lines)');
+  const head = plan.header;
+  if ((head[0] === 0xff && head[1] === 0xfe) || (head[0] === 0xfe && head[1] === 0xff)) {
+    throw new FileRejectedError('file is UTF-16 encoded; save it as UTF-8');
+  }
+  try {
+    decoder.decode(head);
+  } catch {
+    throw new FileRejectedError(
+      `header (line ${plan.headerLine}) is not valid UTF-8; save the file as UTF-8`,
+    );
+  }
+  if (plan.records === 0 && /\r[^\n]/.test(new TextDecoder().decode(head))) {
+    throw new FileRejectedError(
+      'file uses CR-only line endings (classic Mac); save it with LF or CRLF line endings',
+    );
+  }
+  return checkColumns(dataset, parseHeader(head, dataset.delimiter), 'header');
+}
+
+/** The file's columns (a CSV header, a Parquet schema) against the dataset's fields. */
+function checkColumns(dataset: Dataset, columns: string[], where: 'header' | 'Parquet schema'): string[] {
+  const nul = columns.findIndex((c) => c.includes('\u0000'));
+  if (nul >= 0) {
+    // Postgres text cannot hold NUL: such a name could be neither matched nor stored as the file's columns.
+    throw new FileRejectedError(
+      `${where} column ${nul + 1} ("${withoutNul(columns[nul] as string)}") contains a NUL byte; remove it and drop the file again`,
+    );
+  }
+  const seen = new Map<string, number>();
+  columns.forEach((c, i) => {
+    const first = seen.get(c);
+    if (first !== undefined) {
+      throw new FileRejectedError(`${where} names column "${c}" twice (columns ${first + 1} and ${i + 1})`);
+    }
+    seen.set(c, i);
+  });
+  const missing = requiredFields(dataset).filter((f) => !seen.has(f));
+  const unknown = columns.filter((c) => !dataset.fields.includes(c));
+  // A column that differs from a field only in case or spacing is a typo, not an extra column.
+  for (const field of dataset.fields.filter((f) => !seen.has(f))) {
+    const near = unknown.find((c) => c.toLowerCase() === field.toLowerCase());
+    if (near !== undefined) {
+      throw new FileRejectedError(
+        `${where} column "${near}" differs from the schema's field "${field}" only in case`,
+      );
+    }
+  }
+  if (missing.length > 0) {
+    throw new FileRejectedError(
+      `${where} lacks required column(s) ${missing.map((m) => `"${m}"`).join(', ')}; found ${columns.map((c) => `"${c}"`).join(', ')}`,
+    );
+  }
+  return columns;
+}
+
+/** Sends the file's pending chunks (only the first, for datasets that load a file in order). */
+async function sendChunks(
+  deps: PipelineDeps,
+  file: FileRow,
+  dataset: Dataset,
+  source: ChunkSource,
+  columns: string[] | undefined,
+): Promise<number> {
+  const { chunk_count } = await deps.db
+    .selectFrom('dropload.file')
+    .select('chunk_count')
+    .where('id', '=', file.id)
+    .executeTakeFirstOrThrow();
+  return sendPendingChunks(deps, file.id, chunk_count ?? 0, dataset, source, columns);
+}
