@@ -5,9 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { resolveConfig } from '../../shared/config/config.ts';
 import { defineDataset } from '../../shared/config/dataset.ts';
-import { rejectsOf } from '../../shared/ledger/ledger.ts';
 import type { Database } from '../../shared/ledger/schema.ts';
-import { startTestPipeline, type TestPipeline } from '../support/pipeline.ts';
+import { rejectsOfKey, startTestPipeline, type TestPipeline } from '../support/pipeline.ts';
 
 /** Each bad input from the reliability issue: a clear error where an operator sees it, nothing lost. */
 
@@ -71,19 +70,7 @@ async function reannounced(file: { id: number; bucket: string; key: string; etag
   }
 }
 
-async function rejectsFor(key: string) {
-  const file = await db
-    .selectFrom('dropload.file')
-    .selectAll()
-    .where('key', '=', key)
-    .executeTakeFirstOrThrow();
-  return (await rejectsOf(db, file.id)).map((r) => ({
-    line: r.line,
-    column: r.column,
-    reason: r.reason,
-    raw: r.raw,
-  }));
-}
+const rejectsFor = (key: string) => rejectsOfKey(db, key);
 const notes = async (from: number, to: number) =>
   (
     await sql<{

@@ -5,9 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { defineDataset } from '../../shared/config/dataset.ts';
 import { MAX_NESTING_DEPTH } from '../../shared/formats/parsing.ts';
-import { rejectsOf } from '../../shared/ledger/ledger.ts';
 import type { Database } from '../../shared/ledger/schema.ts';
-import { startTestPipeline, type TestPipeline } from '../support/pipeline.ts';
+import { rejectsOfKey, startTestPipeline, type TestPipeline } from '../support/pipeline.ts';
 
 /**
  * Hostile files (issue 10, items 5, 6 and 8): text the database refuses, records nested deeper than
@@ -123,19 +122,7 @@ afterAll(async () => {
   await p?.stop();
 });
 
-async function rejectsFor(key: string) {
-  const file = await db
-    .selectFrom('dropload.file')
-    .selectAll()
-    .where('key', '=', key)
-    .executeTakeFirstOrThrow();
-  return (await rejectsOf(db, file.id)).map((r) => ({
-    line: r.line,
-    column: r.column,
-    reason: r.reason,
-    raw: r.raw,
-  }));
-}
+const rejectsFor = (key: string) => rejectsOfKey(db, key);
 
 const rowsBetween = async (from: number, to: number) =>
   (

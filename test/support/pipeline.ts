@@ -1,12 +1,14 @@
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { sql } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { runFiles, type Upload } from '../../cli/run.ts';
 import { type LocalPipeline, type PipelineOptions, startPipeline } from '../../local/local-pipeline.ts';
 import { SHOP_TABLES } from '../../samples/shop.ts';
 import { type DroploadConfig, type ResolvedConfig, resolveConfig } from '../../shared/config/config.ts';
 import { createDb, createPool } from '../../shared/ledger/connection.ts';
+import { rejectsOf } from '../../shared/ledger/ledger.ts';
+import type { Database } from '../../shared/ledger/schema.ts';
 
 /** The tables of the bundled sample datasets (dropload.config.ts), children first. */
 export const SAMPLE_TABLES = ['customers', 'orders', 'events', ...SHOP_TABLES];
@@ -57,4 +59,19 @@ export async function startTestPipeline(
     return runFiles(pipeline, [upload], { timeoutMs: 30_000, rejectsShown: 1000 });
   };
   return Object.assign(pipeline, { config: resolved, load });
+}
+
+/** The rejects of the file with this key (its only version), as a test compares them. */
+export async function rejectsOfKey(db: Kysely<Database>, key: string) {
+  const file = await db
+    .selectFrom('dropload.file')
+    .selectAll()
+    .where('key', '=', key)
+    .executeTakeFirstOrThrow();
+  return (await rejectsOf(db, file.id)).map((r) => ({
+    line: r.line,
+    column: r.column,
+    reason: r.reason,
+    raw: r.raw,
+  }));
 }
