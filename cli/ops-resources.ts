@@ -1,9 +1,9 @@
 import { GetQueueUrlCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { Kysely } from 'kysely';
 import { ConfigError } from '../shared/core/errors.ts';
+import { QUEUES, type QueueName } from '../shared/core/topology.ts';
 import { createDb, createPool } from '../shared/ledger/connection.ts';
 import type { Database } from '../shared/ledger/schema.ts';
-import type { QueueName } from '../shared/ops/replay.ts';
 
 type Env = Record<string, string | undefined>;
 
@@ -11,12 +11,6 @@ export interface QueueUrls {
   url: string;
   dlqUrl: string;
 }
-
-/** The env settings the CDK stack outputs, and the names `local/local-stack.ts` creates. */
-const QUEUES: Record<QueueName, { url: string; dlqUrl: string; name: string }> = {
-  ingest: { url: 'DROPLOAD_INGEST_QUEUE_URL', dlqUrl: 'DROPLOAD_INGEST_DLQ_URL', name: 'dropload-ingest' },
-  chunks: { url: 'DROPLOAD_CHUNK_QUEUE_URL', dlqUrl: 'DROPLOAD_CHUNK_DLQ_URL', name: 'dropload-chunks' },
-};
 
 async function queueUrlByName(sqs: SQSClient, name: string, setting: string, env: Env): Promise<string> {
   try {
@@ -36,8 +30,8 @@ export async function resolveQueues(
 ): Promise<QueueUrls> {
   const q = QUEUES[queue];
   return {
-    url: env[q.url] || (await queueUrlByName(sqs, q.name, q.url, env)),
-    dlqUrl: env[q.dlqUrl] || (await queueUrlByName(sqs, `${q.name}-dlq`, q.dlqUrl, env)),
+    url: env[q.urlEnv] || (await queueUrlByName(sqs, q.name, q.urlEnv, env)),
+    dlqUrl: env[q.dlqUrlEnv] || (await queueUrlByName(sqs, q.dlqName, q.dlqUrlEnv, env)),
   };
 }
 
