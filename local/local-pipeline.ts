@@ -10,7 +10,7 @@ import { createSplitHandler } from '../functions/split.ts';
 import { notificationFor, type ObjectRef, unquoteEtag } from '../shared/aws/s3-events.ts';
 import type { ResolvedConfig } from '../shared/config/config.ts';
 import type { RetryPolicy } from '../shared/core/backoff.ts';
-import { CONSUMERS, LOCAL_FUNCTION_TIMEOUT_SECONDS } from '../shared/core/topology.ts';
+import { LOCAL_BATCH_SIZES, LOCAL_FUNCTION_TIMEOUT_SECONDS } from '../shared/core/topology.ts';
 import { backfill } from '../shared/ops/backfill.ts';
 import type { PipelineDeps } from '../shared/pipeline/services.ts';
 import { EventSource, type SqsHandler } from './event-source.ts';
@@ -107,8 +107,8 @@ export async function startPipeline(options: PipelineOptions): Promise<LocalPipe
       queueArn: stack.ingest.arn,
       functionName: 'dropload-split',
       handler: wrap('split', createSplitHandler(getDeps, logger, metrics)),
-      // The stack's batch sizes; no batching window (see CONSUMERS).
-      batchSize: CONSUMERS.ingest.batchSize,
+      // No batching window locally (see LOCAL_BATCH_SIZES).
+      batchSize: LOCAL_BATCH_SIZES.ingest,
       batchingWindowMs: 0,
       concurrency: 1,
       timeoutMs: FUNCTION_TIMEOUT_MS,
@@ -120,7 +120,7 @@ export async function startPipeline(options: PipelineOptions): Promise<LocalPipe
       queueArn: stack.chunks.arn,
       functionName: 'dropload-load',
       handler: wrap('load', createLoadHandler(getDeps, logger, metrics)),
-      batchSize: CONSUMERS.chunks.batchSize,
+      batchSize: LOCAL_BATCH_SIZES.chunks,
       batchingWindowMs: 0,
       concurrency: workers,
       timeoutMs: FUNCTION_TIMEOUT_MS,
