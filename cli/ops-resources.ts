@@ -18,7 +18,9 @@ async function queueUrlByName(sqs: SQSClient, name: string, setting: string, env
     return res.QueueUrl as string;
   } catch (err) {
     const where = env.AWS_ENDPOINT_URL ?? 'AWS';
-    throw new ConfigError(`no queue named ${name} on ${where} (${(err as Error).name}); set ${setting}`);
+    throw new ConfigError(`no queue named ${name} on ${where} (${(err as Error).name}); set ${setting}`, {
+      cause: err,
+    });
   }
 }
 
