@@ -1,7 +1,7 @@
 import { GetQueueUrlCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { Kysely } from 'kysely';
 import { ConfigError } from '../shared/core/errors.ts';
-import { QUEUES, type QueueName } from '../shared/core/topology.ts';
+import { LOCAL_BUCKET, QUEUES, type QueueName } from '../shared/core/topology.ts';
 import { createDb, createPool } from '../shared/ledger/connection.ts';
 import type { Database } from '../shared/ledger/schema.ts';
 
@@ -38,7 +38,7 @@ export async function resolveQueues(
 }
 
 export function resolveBucket(env: Env = process.env): string {
-  return env.DROPLOAD_BUCKET || 'dropload-local';
+  return env.DROPLOAD_BUCKET || LOCAL_BUCKET;
 }
 
 /** Opens the ledger for one command and closes it afterwards; names DATABASE_URL when it is missing. */

@@ -15,6 +15,7 @@ import { maxReceiveCount, RETRY_POLICY, type RetryPolicy } from '../shared/core/
 import { ConfigError } from '../shared/core/errors.ts';
 import {
   DLQ_RETENTION_SECONDS,
+  LOCAL_BUCKET,
   LOCAL_VISIBILITY_TIMEOUT_SECONDS,
   QUEUES,
   type QueueTopology,
@@ -244,7 +245,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     await migrateToLatest(db, options.config.migrations);
 
     const { s3, sqs } = awsClients({ ...env, AWS_ENDPOINT_URL: endpoint });
-    const bucket = options.bucket ?? env.DROPLOAD_BUCKET ?? 'dropload-local';
+    const bucket = options.bucket ?? env.DROPLOAD_BUCKET ?? LOCAL_BUCKET;
     await createBucket(s3, bucket);
     const visibility = options.visibilityTimeoutSeconds ?? LOCAL_VISIBILITY_TIMEOUT_SECONDS;
     const retry = options.retry ?? RETRY_POLICY;

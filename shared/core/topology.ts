@@ -64,6 +64,9 @@ export const LOCAL_BATCH_SIZES: Readonly<Record<QueueName, number>> = {
   chunks: 1,
 };
 
+/** The bucket the local runner creates, and the CLI's default where DROPLOAD_BUCKET is not set. */
+export const LOCAL_BUCKET = 'dropload-local';
+
 /** The migrate function runs the migrations during a deploy. */
 export const MIGRATE_TIMEOUT_SECONDS = 5 * 60;
 
