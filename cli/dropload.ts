@@ -2,7 +2,7 @@
 import { Command } from 'commander';
 import { startPipeline } from '../local/local-pipeline.ts';
 import { loadConfig } from '../shared/config/config.ts';
-import { ConfigError } from '../shared/core/errors.ts';
+import { ConfigError, UsageError } from '../shared/core/errors.ts';
 import { listFiles } from '../shared/ledger/ledger.ts';
 import { migrateToLatest } from '../shared/ledger/migrate.ts';
 import { FINAL_STATES } from '../shared/ledger/schema.ts';
@@ -190,9 +190,12 @@ program
 
 registerOpsCommands(program, globals);
 
+/** Mistakes the user can fix from the message alone: no stack trace. */
+const explained = (err: unknown) => err instanceof ConfigError || err instanceof UsageError;
+
 program.parseAsync().catch((err: unknown) => {
   process.stderr.write(
-    `dropload: ${err instanceof ConfigError ? err.message : String((err as Error)?.stack ?? err)}\n`,
+    `dropload: ${explained(err) ? (err as Error).message : String((err as Error)?.stack ?? err)}\n`,
   );
   process.exitCode = 2;
 });

@@ -1,9 +1,9 @@
 import { GetQueueUrlCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { Kysely } from 'kysely';
 import { ConfigError } from '../shared/core/errors.ts';
+import { LOCAL_BUCKET, QUEUES, type QueueName } from '../shared/core/topology.ts';
 import { createDb, createPool } from '../shared/ledger/connection.ts';
 import type { Database } from '../shared/ledger/schema.ts';
-import type { QueueName } from '../shared/ops/replay.ts';
 
 type Env = Record<string, string | undefined>;
 
@@ -12,19 +12,15 @@ export interface QueueUrls {
   dlqUrl: string;
 }
 
-/** The env settings the CDK stack outputs, and the names `local/local-stack.ts` creates. */
-const QUEUES: Record<QueueName, { url: string; dlqUrl: string; name: string }> = {
-  ingest: { url: 'DROPLOAD_INGEST_QUEUE_URL', dlqUrl: 'DROPLOAD_INGEST_DLQ_URL', name: 'dropload-ingest' },
-  chunks: { url: 'DROPLOAD_CHUNK_QUEUE_URL', dlqUrl: 'DROPLOAD_CHUNK_DLQ_URL', name: 'dropload-chunks' },
-};
-
 async function queueUrlByName(sqs: SQSClient, name: string, setting: string, env: Env): Promise<string> {
   try {
     const res = await sqs.send(new GetQueueUrlCommand({ QueueName: name }));
     return res.QueueUrl as string;
   } catch (err) {
     const where = env.AWS_ENDPOINT_URL ?? 'AWS';
-    throw new ConfigError(`no queue named ${name} on ${where} (${(err as Error).name}); set ${setting}`);
+    throw new ConfigError(`no queue named ${name} on ${where} (${(err as Error).name}); set ${setting}`, {
+      cause: err,
+    });
   }
 }
 
@@ -36,13 +32,13 @@ export async function resolveQueues(
 ): Promise<QueueUrls> {
   const q = QUEUES[queue];
   return {
-    url: env[q.url] || (await queueUrlByName(sqs, q.name, q.url, env)),
-    dlqUrl: env[q.dlqUrl] || (await queueUrlByName(sqs, `${q.name}-dlq`, q.dlqUrl, env)),
+    url: env[q.urlEnv] || (await queueUrlByName(sqs, q.name, q.urlEnv, env)),
+    dlqUrl: env[q.dlqUrlEnv] || (await queueUrlByName(sqs, q.dlqName, q.dlqUrlEnv, env)),
   };
 }
 
 export function resolveBucket(env: Env = process.env): string {
-  return env.DROPLOAD_BUCKET || 'dropload-local';
+  return env.DROPLOAD_BUCKET || LOCAL_BUCKET;
 }
 
 /** Opens the ledger for one command and closes it afterwards; names DATABASE_URL when it is missing. */

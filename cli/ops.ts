@@ -2,14 +2,10 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { loadConfig } from '../shared/config/config.ts';
 import { ConfigError } from '../shared/core/errors.ts';
+import type { QueueName } from '../shared/core/topology.ts';
 import { type BackfillItem, backfill } from '../shared/ops/backfill.ts';
 import { listRejects, type RejectRow, rejectsAsFile } from '../shared/ops/rejects.ts';
-import {
-  type QueueName,
-  type ReplayedMessage,
-  type ReplayResult,
-  replayDeadLetters,
-} from '../shared/ops/replay.ts';
+import { type ReplayedMessage, type ReplayResult, replayDeadLetters } from '../shared/ops/replay.ts';
 import { type RetryResult, retryRejects } from '../shared/ops/retry-rejects.ts';
 import { awsClients } from '../shared/runtime/environment.ts';
 import { resolveBucket, resolveQueues, withLedger } from './ops-resources.ts';

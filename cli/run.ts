@@ -4,7 +4,7 @@ import type { LocalPipeline } from '../local/local-pipeline.ts';
 import type { ObjectRef } from '../shared/aws/s3-events.ts';
 import type { ResolvedConfig } from '../shared/config/config.ts';
 import type { Dataset } from '../shared/config/dataset.ts';
-import { ConfigError } from '../shared/core/errors.ts';
+import { UsageError } from '../shared/core/errors.ts';
 import { filesByKey, withoutNul } from '../shared/ledger/ledger.ts';
 import { FINAL_STATES } from '../shared/ledger/schema.ts';
 import { type FileReport, queuedReport, reportOf, withRejects } from './report.ts';
@@ -25,7 +25,7 @@ async function expand(paths: string[]): Promise<LocalFile[]> {
   const out: LocalFile[] = [];
   for (const p of paths) {
     const s = await stat(p).catch(() => undefined);
-    if (!s) throw new ConfigError(`no such file: ${p}`);
+    if (!s) throw new UsageError(`no such file: ${p}`);
     if (s.isDirectory()) {
       const entries = (await readdir(p, { recursive: true, withFileTypes: true })).filter((e) => e.isFile());
       const files = entries.map((e) => path.join(e.parentPath, e.name)).sort();
@@ -48,7 +48,7 @@ export async function planUploads(
 ): Promise<Upload[]> {
   const named = datasetName ? config.datasets.find((d) => d.name === datasetName) : undefined;
   if (datasetName && !named) {
-    throw new ConfigError(
+    throw new UsageError(
       `--dataset ${datasetName}: no such dataset (have ${config.datasets.map((d) => d.name).join(', ')})`,
     );
   }
@@ -61,7 +61,7 @@ export async function planUploads(
     );
     const dataset = named ?? (at >= 0 ? config.datasets.find((d) => d.name === parts[at]) : undefined);
     if (!dataset) {
-      throw new ConfigError(
+      throw new UsageError(
         `${file}: cannot tell its dataset; pass --dataset or put it in a folder named after one`,
       );
     }
@@ -71,7 +71,7 @@ export async function planUploads(
   const seen = new Map<string, string>();
   for (const u of uploads) {
     const other = seen.get(u.key);
-    if (other) throw new ConfigError(`${other} and ${u.path} would both upload to ${u.key}`);
+    if (other) throw new UsageError(`${other} and ${u.path} would both upload to ${u.key}`);
     seen.set(u.key, u.path);
   }
   return uploads;

@@ -187,7 +187,7 @@ export async function loadDatasetPrefixes(configModule: string): Promise<string[
   try {
     loaded = ((await import(pathToFileURL(configModule).href)) as { default?: unknown }).default;
   } catch (err) {
-    throw new Error(`Could not import dataset config module ${configModule}: ${String(err)}`);
+    throw new Error(`Could not import dataset config module ${configModule}: ${String(err)}`, { cause: err });
   }
   // The application's own resolver: same validation and the same default prefix (incoming/<name>/) as the handlers.
   const { datasets } = resolveConfig(loaded, configModule);

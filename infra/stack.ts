@@ -5,11 +5,8 @@ import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { CfnBucket } from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
 import { maxReceiveCount, RETRY_POLICY } from '../shared/core/backoff.ts';
-import {
-  EXPANDED_PREFIX,
-  REPORT_PREFIX as RECEIPTS,
-  REJECTED_PREFIX as SET_ASIDE,
-} from '../shared/core/bucket-layout.ts';
+import { EXPANDED_PREFIX, REJECTED_PREFIX, REPORT_PREFIX } from '../shared/core/bucket-layout.ts';
+import { CONSUMERS, MIGRATE_TIMEOUT_SECONDS, QUEUES } from '../shared/core/topology.ts';
 import type { DeployConfig } from './config.ts';
 import { Database } from './constructs/database.ts';
 import { DroploadFunction } from './constructs/dropload-function.ts';
@@ -29,17 +26,9 @@ export interface DroploadStackProps extends StackProps {
   readonly datasetPrefixes: readonly string[];
 }
 
-export const REPORT_PREFIX = RECEIPTS;
-export const REJECTED_PREFIX = SET_ASIDE;
-
-// Timeouts drive the queues' visibility timeouts (×6), so they are named once here.
-/** split streams a whole file and fans it out into chunk messages: minutes for large files. */
-const SPLIT_TIMEOUT = Duration.minutes(5);
-/** load COPYs one batch of chunks into Postgres. */
-const LOAD_TIMEOUT = Duration.minutes(3);
-/** Wait up to 5 s to fill a batch of chunks: fewer, larger transactions at a small latency cost. */
-const LOAD_BATCHING_WINDOW = Duration.seconds(5);
-const MIGRATE_TIMEOUT = Duration.minutes(5);
+// Timeouts, batch sizes and windows (and the queues' visibility timeouts derived from them) are in CONSUMERS.
+const SPLIT = CONSUMERS.ingest;
+const LOAD = CONSUMERS.chunks;
 
 /** S3 → ingest queue → split → chunk queue → load → PostgreSQL, with its database, alarms and replay policy. */
 export class DroploadStack extends Stack {
@@ -64,12 +53,11 @@ export class DroploadStack extends Stack {
     // failing for the whole retry budget, so a database outage shorter than it needs no replay.
     const receives = maxReceiveCount(RETRY_POLICY);
     this.ingest = new QueueWithDlq(this, 'IngestQueue', {
-      consumerTimeout: SPLIT_TIMEOUT,
+      consumer: SPLIT,
       maxReceiveCount: receives,
     });
     this.chunk = new QueueWithDlq(this, 'ChunkQueue', {
-      consumerTimeout: LOAD_TIMEOUT,
-      consumerBatchingWindow: LOAD_BATCHING_WINDOW,
+      consumer: LOAD,
       maxReceiveCount: receives,
     });
 
@@ -96,13 +84,13 @@ export class DroploadStack extends Stack {
       name: 'split',
       description: 'dropload: registers a dropped file and splits it into chunk messages',
       memorySize: 1024,
-      timeout: SPLIT_TIMEOUT,
+      timeout: Duration.seconds(SPLIT.timeoutSeconds),
       environment: {
         ...this.database.environment,
         ...bucketEnvironment,
-        DROPLOAD_CHUNK_QUEUE_URL: this.chunk.queue.queueUrl,
+        [QUEUES.chunks.urlEnv]: this.chunk.queue.queueUrl,
         // A message split could not handle while the ledger was unreachable goes back here, delayed.
-        DROPLOAD_INGEST_QUEUE_URL: this.ingest.queue.queueUrl,
+        [QUEUES.ingest.urlEnv]: this.ingest.queue.queueUrl,
       },
     });
     this.load = new DroploadFunction(this, 'Load', {
@@ -110,12 +98,12 @@ export class DroploadStack extends Stack {
       name: 'load',
       description: 'dropload: validates chunks and loads their rows into PostgreSQL',
       memorySize: 1024,
-      timeout: LOAD_TIMEOUT,
+      timeout: Duration.seconds(LOAD.timeoutSeconds),
       environment: {
         ...this.database.environment,
         ...bucketEnvironment,
         // Retries of rows waiting for their parents are delayed messages on the chunk queue.
-        DROPLOAD_CHUNK_QUEUE_URL: this.chunk.queue.queueUrl,
+        [QUEUES.chunks.urlEnv]: this.chunk.queue.queueUrl,
       },
     });
     this.migrate = new DroploadFunction(this, 'Migrate', {
@@ -123,7 +111,7 @@ export class DroploadStack extends Stack {
       name: 'migrate',
       description: 'dropload: applies database migrations during cdk deploy',
       memorySize: 512,
-      timeout: MIGRATE_TIMEOUT,
+      timeout: Duration.seconds(MIGRATE_TIMEOUT_SECONDS),
       environment: this.database.migrationEnvironment,
     });
 
@@ -198,16 +186,15 @@ export class DroploadStack extends Stack {
     Validations.of(this.load.handler).acknowledge(noEsmDestination);
     this.split.handler.addEventSource(
       new SqsEventSource(this.ingest.queue, {
-        // One file per invocation: a file can take minutes, and one slow file must not hold others hostage.
-        batchSize: 1,
+        batchSize: SPLIT.batchSize,
         reportBatchItemFailures: true,
         maxConcurrency: config.splitMaxConcurrency,
       }),
     );
     this.load.handler.addEventSource(
       new SqsEventSource(this.chunk.queue, {
-        batchSize: 10,
-        maxBatchingWindow: LOAD_BATCHING_WINDOW,
+        batchSize: LOAD.batchSize,
+        maxBatchingWindow: Duration.seconds(LOAD.batchingWindowSeconds),
         reportBatchItemFailures: true,
         // The database guard: at most loadMaxConcurrency instances × dbPoolMax connections each.
         // Defaults 10 × 2 = 20, plus split's 2 × 2 = 4, stay inside the 40-connection budget a

@@ -10,10 +10,11 @@ import { createSplitHandler } from '../functions/split.ts';
 import { notificationFor, type ObjectRef, unquoteEtag } from '../shared/aws/s3-events.ts';
 import type { ResolvedConfig } from '../shared/config/config.ts';
 import type { RetryPolicy } from '../shared/core/backoff.ts';
+import { LOCAL_BATCH_SIZES, LOCAL_FUNCTION_TIMEOUT_SECONDS } from '../shared/core/topology.ts';
 import { backfill } from '../shared/ops/backfill.ts';
 import type { PipelineDeps } from '../shared/pipeline/services.ts';
 import { EventSource, type SqsHandler } from './event-source.ts';
-import { type LocalStack, startLocalStack, VISIBILITY_TIMEOUT_SECONDS } from './local-stack.ts';
+import { type LocalStack, startLocalStack } from './local-stack.ts';
 
 export interface PipelineOptions {
   config: ResolvedConfig;
@@ -67,7 +68,7 @@ export async function uploadFile(
   return { bucket, key, etag: unquoteEtag(res.ETag ?? ''), versionId: res.VersionId, size };
 }
 
-const FUNCTION_TIMEOUT_MS = (VISIBILITY_TIMEOUT_SECONDS / 6) * 1000;
+const FUNCTION_TIMEOUT_MS = LOCAL_FUNCTION_TIMEOUT_SECONDS * 1000;
 
 /** The local stack plus the two event source mappings, invoking the real handlers in this process. */
 export async function startPipeline(options: PipelineOptions): Promise<LocalPipeline> {
@@ -106,7 +107,8 @@ export async function startPipeline(options: PipelineOptions): Promise<LocalPipe
       queueArn: stack.ingest.arn,
       functionName: 'dropload-split',
       handler: wrap('split', createSplitHandler(getDeps, logger, metrics)),
-      batchSize: 10,
+      // No batching window locally (see LOCAL_BATCH_SIZES).
+      batchSize: LOCAL_BATCH_SIZES.ingest,
       batchingWindowMs: 0,
       concurrency: 1,
       timeoutMs: FUNCTION_TIMEOUT_MS,
@@ -118,7 +120,7 @@ export async function startPipeline(options: PipelineOptions): Promise<LocalPipe
       queueArn: stack.chunks.arn,
       functionName: 'dropload-load',
       handler: wrap('load', createLoadHandler(getDeps, logger, metrics)),
-      batchSize: 1,
+      batchSize: LOCAL_BATCH_SIZES.chunks,
       batchingWindowMs: 0,
       concurrency: workers,
       timeoutMs: FUNCTION_TIMEOUT_MS,

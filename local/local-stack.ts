@@ -13,6 +13,13 @@ import type pg from 'pg';
 import type { ResolvedConfig } from '../shared/config/config.ts';
 import { maxReceiveCount, RETRY_POLICY, type RetryPolicy } from '../shared/core/backoff.ts';
 import { ConfigError } from '../shared/core/errors.ts';
+import {
+  DLQ_RETENTION_SECONDS,
+  LOCAL_BUCKET,
+  LOCAL_VISIBILITY_TIMEOUT_SECONDS,
+  QUEUES,
+  type QueueTopology,
+} from '../shared/core/topology.ts';
 import { createDb, createPool } from '../shared/ledger/connection.ts';
 import { migrateToLatest } from '../shared/ledger/migrate.ts';
 import type { Database } from '../shared/ledger/schema.ts';
@@ -63,8 +70,6 @@ export interface LocalStackOptions {
   stateDir?: string;
 }
 
-/** Seconds a received message stays hidden: 6× the local handler's time budget (as on AWS). */
-export const VISIBILITY_TIMEOUT_SECONDS = 180;
 /**
  * The embedded database runs one backend. Its socket server can multiplex clients, but concurrent
  * extended-protocol traffic from several connections gets interleaved ("bind message supplies 2
@@ -134,7 +139,7 @@ function processAlive(pid: number): boolean {
 
 async function createQueuePair(
   sqs: SQSClient,
-  name: string,
+  names: QueueTopology,
   visibilityTimeout: number,
   retry: RetryPolicy,
 ): Promise<QueuePair> {
@@ -145,13 +150,16 @@ async function createQueuePair(
     return res.Attributes?.QueueArn as string;
   };
   const dlq = await sqs.send(
-    new CreateQueueCommand({ QueueName: `${name}-dlq`, Attributes: { MessageRetentionPeriod: '1209600' } }),
+    new CreateQueueCommand({
+      QueueName: names.dlqName,
+      Attributes: { MessageRetentionPeriod: String(DLQ_RETENTION_SECONDS) },
+    }),
   );
   const dlqUrl = dlq.QueueUrl as string;
   const dlqArn = await arnOf(dlqUrl);
   const queue = await sqs.send(
     new CreateQueueCommand({
-      QueueName: name,
+      QueueName: names.name,
       Attributes: {
         VisibilityTimeout: String(visibilityTimeout),
         RedrivePolicy: JSON.stringify({
@@ -237,12 +245,12 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     await migrateToLatest(db, options.config.migrations);
 
     const { s3, sqs } = awsClients({ ...env, AWS_ENDPOINT_URL: endpoint });
-    const bucket = options.bucket ?? env.DROPLOAD_BUCKET ?? 'dropload-local';
+    const bucket = options.bucket ?? env.DROPLOAD_BUCKET ?? LOCAL_BUCKET;
     await createBucket(s3, bucket);
-    const visibility = options.visibilityTimeoutSeconds ?? VISIBILITY_TIMEOUT_SECONDS;
+    const visibility = options.visibilityTimeoutSeconds ?? LOCAL_VISIBILITY_TIMEOUT_SECONDS;
     const retry = options.retry ?? RETRY_POLICY;
-    const ingest = await createQueuePair(sqs, 'dropload-ingest', visibility, retry);
-    const chunks = await createQueuePair(sqs, 'dropload-chunks', visibility, retry);
+    const ingest = await createQueuePair(sqs, QUEUES.ingest, visibility, retry);
+    const chunks = await createQueuePair(sqs, QUEUES.chunks, visibility, retry);
     // The registry's fauxqs has no S3 event notifications: the runner forwards uploads itself.
     const bucketNotifications =
       env.AWS_ENDPOINT_URL !== undefined &&

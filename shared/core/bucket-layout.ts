@@ -9,7 +9,12 @@ export const DROPLOAD_PREFIX = '.dropload/';
 /** Decompressed copies of gzip files, read by the load workers with ranged GETs. */
 export const EXPANDED_PREFIX = `${DROPLOAD_PREFIX}expanded/`;
 
-/** Set aside for rows and files put aside by validation (the stack gives it a lifecycle rule). */
+/**
+ * Reserved, and expired by the stack after 30 days, though dropload writes nothing here (rejected rows
+ * live in the ledger, `dropload.reject`). Kept so that deployed buckets keep their lifecycle rule and a
+ * dataset prefix never starts loading whatever an operator set aside here; dropping it is a visible
+ * change (config, stack, docs), not a tidy-up.
+ */
 export const REJECTED_PREFIX = 'rejected/';
 
 /**

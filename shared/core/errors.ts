@@ -10,9 +10,24 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
+/** A command used wrongly (an unknown dataset, a bad option value): the CLI prints it and exits 2. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+/** A ledger or dataset migration failed: the database is not at the schema the code expects. */
+export class MigrationError extends Error {
+  override name = 'MigrationError';
+}
+
 /** The file itself cannot be loaded (empty, wrong header, no dataset, gone). Recorded on the file; never retried. */
 export class FileRejectedError extends Error {
   override name = 'FileRejectedError';
+}
+
+/** The table is missing or lacks a column the dataset writes: fails the file (re-announce it once migrated). */
+export class TableShapeError extends FileRejectedError {
+  override name = 'TableShapeError';
 }
 
 /** Worth another try later: connection trouble, serialization failures, throttling. */

@@ -64,7 +64,7 @@ async function readParquet<T>(file: ObjectBuffer, what: string, read: () => Prom
   } catch (err) {
     if (file.fetchError !== undefined) throw file.fetchError;
     if (err instanceof FileRejectedError) throw err;
-    throw new FileRejectedError(`${what}: ${(err as Error).message}`);
+    throw new FileRejectedError(`${what}: ${(err as Error).message}`, { cause: err });
   }
 }
 

@@ -9,6 +9,7 @@ import {
   type MigrationResult,
   Migrator,
 } from 'kysely/migration';
+import { MigrationError } from '../core/errors.ts';
 import * as ledger from './migrations/20261127070000_ledger.ts';
 import * as orphans from './migrations/20261201090000_orphans.ts';
 import * as stalled from './migrations/20261204090000_stalled.ts';
@@ -42,10 +43,6 @@ export interface MigrationOutcome {
   applied: string[];
 }
 
-export class MigrationError extends Error {
-  override name = 'MigrationError';
-}
-
 async function runMigrator(migrator: Migrator, label: string): Promise<string[]> {
   const { error, results } = await migrator.migrateToLatest();
   const failed = results?.find((r: MigrationResult) => r.status === 'Error');
@@ -53,6 +50,7 @@ async function runMigrator(migrator: Migrator, label: string): Promise<string[]>
     const which = failed ? ` (${failed.migrationName})` : '';
     throw new MigrationError(
       `${label} migration failed${which}: ${String((error as Error)?.message ?? error)}`,
+      { cause: error },
     );
   }
   return (results ?? []).map((r) => r.migrationName);

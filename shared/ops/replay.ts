@@ -11,9 +11,8 @@ import {
 } from '@aws-sdk/client-sqs';
 import { ChunkMessage } from '../aws/messages.ts';
 import { objectRefsFromBody } from '../aws/s3-events.ts';
+import type { QueueName } from '../core/topology.ts';
 import type { Log } from '../pipeline/services.ts';
-
-export type QueueName = 'ingest' | 'chunks';
 
 export interface ReplayDeps {
   sqs: SQSClient;

@@ -1,6 +1,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { type DroploadConfig, resolveConfig } from '../config/config.ts';
+import { QUEUES } from '../core/topology.ts';
 import { createDb, RenewingPool } from '../ledger/connection.ts';
 import type { PipelineDeps } from '../pipeline/services.ts';
 import { awsClients, databaseSettingsSource, required } from './environment.ts';
@@ -22,10 +23,8 @@ export function lazyDeps(
     deps ??= (async () => {
       const resolved = resolveConfig(config, 'bundled config');
       // Both stages send to the chunk queue; split also re-queues its own messages (shared/pipeline/retries.ts).
-      const chunkQueueUrl = required(process.env, 'DROPLOAD_CHUNK_QUEUE_URL');
-      const ingestQueueUrl = needs.ingestQueue
-        ? required(process.env, 'DROPLOAD_INGEST_QUEUE_URL')
-        : undefined;
+      const chunkQueueUrl = required(process.env, QUEUES.chunks.urlEnv);
+      const ingestQueueUrl = needs.ingestQueue ? required(process.env, QUEUES.ingest.urlEnv) : undefined;
       const db = createDb(await RenewingPool.open(databaseSettingsSource()));
       return {
         ...awsClients(),

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadDatasetPrefixes } from '../../infra/config.ts';
 import { defaultConfigModule } from '../../infra/paths.ts';
 import { maxReceiveCount, RETRY_POLICY } from '../../shared/core/backoff.ts';
+import { CONSUMERS, DLQ_RETENTION_SECONDS, visibilityTimeoutSeconds } from '../../shared/core/topology.ts';
 import {
   databaseSecrets,
   describeViolations,
@@ -77,6 +78,41 @@ describe('queues', () => {
       const timeout = fns[fnId]?.Timeout as number;
       expect(queues[queueId]?.VisibilityTimeout as number).toBeGreaterThanOrEqual(6 * timeout);
     }
+  });
+});
+
+describe('topology (shared/core/topology.ts)', () => {
+  /** Each mapping with its function and queue, named by the consumer in CONSUMERS. */
+  const consumers = () => {
+    const fns = Object.fromEntries(props('AWS::Lambda::Function'));
+    const queues = Object.fromEntries(props('AWS::SQS::Queue'));
+    return props('AWS::Lambda::EventSourceMapping').map(([, m]) => {
+      const fnId = (m.FunctionName as { Ref: string }).Ref;
+      const queueId = (m.EventSourceArn as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+      const topology = /^SplitHandler/.test(fnId) ? CONSUMERS.ingest : CONSUMERS.chunks;
+      return { mapping: m, fn: fns[fnId] ?? {}, queue: queues[queueId] ?? {}, topology };
+    });
+  };
+
+  it("each mapping has its consumer's batch size and window, each function its timeout", () => {
+    const all = consumers();
+    expect(all).toHaveLength(2);
+    for (const { mapping, fn, topology } of all) {
+      expect(mapping.BatchSize).toBe(topology.batchSize);
+      expect(mapping.MaximumBatchingWindowInSeconds ?? 0).toBe(topology.batchingWindowSeconds);
+      expect(fn.Timeout).toBe(topology.timeoutSeconds);
+    }
+    expect([CONSUMERS.ingest.batchSize, CONSUMERS.chunks.batchSize]).toEqual([1, 10]);
+  });
+
+  it("each queue's visibility timeout is the factor × its consumer's timeout + its window", () => {
+    for (const { queue, topology } of consumers()) {
+      expect(queue.VisibilityTimeout).toBe(visibilityTimeoutSeconds(topology));
+      expect(queue.RedrivePolicy).toMatchObject({ maxReceiveCount: maxReceiveCount(RETRY_POLICY) });
+    }
+    expect(visibilityTimeoutSeconds(CONSUMERS.ingest)).toBe(6 * 300);
+    expect(visibilityTimeoutSeconds(CONSUMERS.chunks)).toBe(6 * 180 + 5);
+    expect(DLQ_RETENTION_SECONDS).toBe(1209600);
   });
 });
 

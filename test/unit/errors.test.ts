@@ -4,8 +4,11 @@ import {
   classifyError,
   errorMessage,
   FileRejectedError,
+  MigrationError,
   sqlState,
+  TableShapeError,
   TransientError,
+  UsageError,
 } from '../../shared/core/errors.ts';
 
 /** A pg-style error: an Error carrying a SQLSTATE in `code`. */
@@ -94,6 +97,13 @@ describe('classifyError', () => {
     expect(classifyError(new FileRejectedError('empty'))).toBe('file');
     expect(classifyError(new TransientError('later'))).toBe('transient');
     expect(classifyError(new ConfigError('bad'))).toBe('fatal');
+  });
+
+  it('fails the file on a table shape, and stops on usage and migration errors', () => {
+    expect(classifyError(new TableShapeError('table t has no column c'))).toBe('file');
+    expect(classifyError(new UsageError('--dataset x: no such dataset'))).toBe('fatal');
+    expect(classifyError(new MigrationError('ledger migration failed'))).toBe('fatal');
+    expect(errorMessage(new UsageError('u'))).toBe('UsageError: u');
   });
 
   it('lets everything else through as fatal', () => {

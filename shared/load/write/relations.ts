@@ -1,17 +1,10 @@
 import { type RawBuilder, sql, type Transaction } from 'kysely';
 import type { Dataset, Reference, Target } from '../../config/dataset.ts';
-import { classifyError } from '../../core/errors.ts';
+import { classifyError, TableShapeError } from '../../core/errors.ts';
 import type { Reject } from '../../ledger/ledger.ts';
 import type { Database } from '../../ledger/schema.ts';
 import type { ValidRow } from '../validation.ts';
-import {
-  TableShapeError,
-  tableShape,
-  toText,
-  unwritableReason,
-  type WriteResult,
-  writeRows,
-} from './writing.ts';
+import { tableShape, toText, unwritableReason, type WriteResult, writeRows } from './writing.ts';
 
 /**
  * The multi-table writer: one record (a flat row or a nested document) becomes rows of several

@@ -1,6 +1,6 @@
 import { type Kysely, type RawBuilder, sql, type Transaction } from 'kysely';
 import type { Dataset } from '../../config/dataset.ts';
-import { classifyError, errorMessage, FileRejectedError } from '../../core/errors.ts';
+import { classifyError, errorMessage, TableShapeError } from '../../core/errors.ts';
 import type { Reject } from '../../ledger/ledger.ts';
 import type { Database } from '../../ledger/schema.ts';
 import type { ValidRow } from '../validation.ts';
@@ -41,11 +41,6 @@ export interface StreamWriteResult extends WriteResult {
 
 /** Rows per statement: big enough to amortize the round trip, small enough to bisect cheaply. */
 const STATEMENT_ROWS = 5000;
-
-/** The table is missing or lacks a column the dataset writes: fails the file (re-announce it once migrated). */
-export class TableShapeError extends FileRejectedError {
-  override name = 'TableShapeError';
-}
 
 /** Column name → SQL type of a table, read from the catalog so the database decides every cast. */
 type TableShape = Map<string, string>;
