@@ -1,9 +1,9 @@
 import { GetQueueUrlCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { Kysely } from 'kysely';
+import type { QueueName } from '../shared/aws/messages.ts';
 import { ConfigError } from '../shared/core/errors.ts';
 import { createDb, createPool } from '../shared/ledger/connection.ts';
 import type { Database } from '../shared/ledger/schema.ts';
-import type { QueueName } from '../shared/ops/replay.ts';
 
 type Env = Record<string, string | undefined>;
 

@@ -1,15 +1,11 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { type Command, InvalidArgumentError, Option } from 'commander';
+import type { QueueName } from '../shared/aws/messages.ts';
 import { loadConfig } from '../shared/config/config.ts';
 import { ConfigError } from '../shared/core/errors.ts';
 import { type BackfillItem, backfill } from '../shared/ops/backfill.ts';
 import { listRejects, type RejectRow, rejectsAsFile } from '../shared/ops/rejects.ts';
-import {
-  type QueueName,
-  type ReplayedMessage,
-  type ReplayResult,
-  replayDeadLetters,
-} from '../shared/ops/replay.ts';
+import { type ReplayedMessage, type ReplayResult, replayDeadLetters } from '../shared/ops/replay.ts';
 import { type RetryResult, retryRejects } from '../shared/ops/retry-rejects.ts';
 import { awsClients } from '../shared/runtime/environment.ts';
 import { resolveBucket, resolveQueues, withLedger } from './ops-resources.ts';

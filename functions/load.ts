@@ -16,10 +16,10 @@ import { getFile, recordChunkAttempt, recordFileAttempt } from '../shared/ledger
 import { loadChunk } from '../shared/load/load-service.ts';
 import { retryOrphans } from '../shared/load/orphans.ts';
 import { continueInOrder } from '../shared/pipeline/chunk-queue.ts';
+import { writeReceipt } from '../shared/pipeline/receipts.ts';
 import { type FailedDelivery, settleFailure } from '../shared/pipeline/retries.ts';
 import type { PipelineDeps } from '../shared/pipeline/services.ts';
 import { lazyDeps, logger, metrics } from '../shared/runtime/lambda-deps.ts';
-import { writeReceipt } from '../shared/runtime/receipts.ts';
 
 /** Chunk queue → load: each record is one chunk; a failed chunk is retried alone (partial batch response). */
 export function createLoadHandler(deps: () => Promise<PipelineDeps>, log: Logger, meter: Metrics) {

@@ -9,10 +9,10 @@ import config from '#dropload-config';
 import { type ObjectRef, objectRefsFromBody } from '../shared/aws/s3-events.ts';
 import { ConfigError } from '../shared/core/errors.ts';
 import { getFile, recordFileAttempt } from '../shared/ledger/ledger.ts';
+import { writeReceipt } from '../shared/pipeline/receipts.ts';
 import { settleFailure } from '../shared/pipeline/retries.ts';
 import type { PipelineDeps } from '../shared/pipeline/services.ts';
 import { lazyDeps, logger, metrics } from '../shared/runtime/lambda-deps.ts';
-import { writeReceipt } from '../shared/runtime/receipts.ts';
 import { splitObject } from '../shared/split/split-service.ts';
 
 /** Ingest queue → split: each record is an S3 event notification; each object in it is split into chunks. */

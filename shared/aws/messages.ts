@@ -1,5 +1,8 @@
 import { z } from 'zod';
 
+/** The two queues a message travels on: S3 events to split, chunk messages to load. */
+export type QueueName = 'ingest' | 'chunks';
+
 /** What the split step tells a load worker: one byte range of one pinned object version. */
 export const ChunkMessage = z.object({
   fileId: z.number().int(),

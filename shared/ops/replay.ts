@@ -9,11 +9,9 @@ import {
   type SQSClient,
   StartMessageMoveTaskCommand,
 } from '@aws-sdk/client-sqs';
-import { ChunkMessage } from '../aws/messages.ts';
+import { ChunkMessage, type QueueName } from '../aws/messages.ts';
 import { objectRefsFromBody } from '../aws/s3-events.ts';
 import type { Log } from '../pipeline/services.ts';
-
-export type QueueName = 'ingest' | 'chunks';
 
 export interface ReplayDeps {
   sqs: SQSClient;
@@ -59,12 +57,6 @@ export type ReplayResult =
       moved: number;
       dryRun: boolean;
     };
-
-/** The command that puts a stalled file's dead-lettered messages back: its chunks', or its split's. */
-export function replayCommand(file: { key: string; chunk_count: number | null }): string {
-  const queue: QueueName = file.chunk_count === null ? 'ingest' : 'chunks';
-  return `npx dropload replay --queue ${queue} --file ${JSON.stringify(file.key)}`;
-}
 
 /** What an endpoint without the message-move API answers (fauxqs: InvalidAction). */
 const UNSUPPORTED = new Set([
