@@ -27,7 +27,7 @@ export function parseLoadMessage(body: string): LoadMessage | Error {
 /**
  * The load stage for one delivery, as the load Lambda runs it: a chunk is loaded and the next one sent
  * (for datasets that load in order), or waiting rows are retried; a file this finished gets its receipt.
- * A failure is noted in the ledger and settled (shared/pipeline/retries.ts), then returned rather than thrown.
+ * A failure is noted in the ledger and settled (shared/pipeline/retries.ts), then returned, not thrown.
  */
 export async function handleLoadMessage(
   deps: PipelineDeps,
