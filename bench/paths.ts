@@ -1,21 +1,24 @@
+import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
+import type { SQSRecord } from 'aws-lambda';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import Papa from 'papaparse';
 import pg from 'pg';
 import { planUploads, runFiles } from '../cli/run.ts';
+import { toRecord } from '../local/event-source.ts';
 import { startPipeline } from '../local/local-pipeline.ts';
 import type { ChunkMessage } from '../shared/aws/messages.ts';
-import type { ObjectRef } from '../shared/aws/s3-events.ts';
+import { notificationFor, type ObjectRef } from '../shared/aws/s3-events.ts';
 import { resolveConfig } from '../shared/config/config.ts';
 import { createDb, createPool } from '../shared/ledger/connection.ts';
-import { loadChunk } from '../shared/load/load-service.ts';
+import { handleLoadMessage, parseLoadMessage } from '../shared/load/load-message.ts';
 import type { PipelineDeps } from '../shared/pipeline/services.ts';
 import { awsClients, databaseSettings } from '../shared/runtime/environment.ts';
-import { splitObject } from '../shared/split/split-service.ts';
+import { handleIngestMessage, parseIngestMessage } from '../shared/split/ingest-message.ts';
 import benchConfig, { BENCH_TABLE } from './bench.config.ts';
 
 // The dropload side of the benchmark, one measured path per process, run from an esbuild bundle as the
@@ -54,9 +57,23 @@ async function lambdaDeps(messages: ChunkMessage[]): Promise<PipelineDeps> {
     sqs: capturingSqs(messages),
     db,
     config,
-    chunkQueueUrl: '',
+    // Nothing reads these queues: a failed delivery is settled against them, then fails the path.
+    chunkQueueUrl: 'bench-chunks',
+    ingestQueueUrl: 'bench-ingest',
     logger: new Logger({ logLevel: 'ERROR' }),
   };
+}
+
+/** A message body as the event source mapping delivers it, first try. */
+function delivery(body: string): SQSRecord {
+  return toRecord({ MessageId: randomUUID(), ReceiptHandle: randomUUID(), Body: body }, 'bench', 'us-east-1');
+}
+
+/** The split stage as the split Lambda runs it, for one object's S3 event. */
+async function split(deps: PipelineDeps, refJson: string): Promise<void> {
+  const record = delivery(notificationFor(JSON.parse(refJson) as ObjectRef));
+  const { failed } = await handleIngestMessage(deps, record, parseIngestMessage(record.body));
+  if (failed) throw failed.error;
 }
 
 /** The split step alone: one streaming pass over the object that plans its chunks. */
@@ -65,7 +82,7 @@ async function splitPath(refJson: string): Promise<PathResult> {
   const deps = await lambdaDeps(messages);
   try {
     const started = performance.now();
-    await splitObject(deps, JSON.parse(refJson) as ObjectRef);
+    await split(deps, refJson);
     return { seconds: (performance.now() - started) / 1000, loaded: 0, rejected: 0, chunks: messages.length };
   } finally {
     await deps.db.destroy();
@@ -77,7 +94,7 @@ async function planPath(refJson: string, out: string): Promise<PathResult> {
   const messages: ChunkMessage[] = [];
   const deps = await lambdaDeps(messages);
   try {
-    await splitObject(deps, JSON.parse(refJson) as ObjectRef);
+    await split(deps, refJson);
     await writeFile(out, JSON.stringify(messages));
     return { seconds: 0, loaded: 0, rejected: 0, chunks: messages.length };
   } finally {
@@ -97,8 +114,9 @@ function startSignal(): Promise<void> {
 }
 
 /**
- * One load worker, as one Lambda instance: `loadChunk` for its share of the chunks (every `of`-th from
- * `slot`), one at a time, each with a ranged GET, validation, rejects and the ledger. Connects, says
+ * One load worker, as one Lambda instance: the load stage (`handleLoadMessage`) for its share of the chunks
+ * (every `of`-th from `slot`), one at a time, each with a ranged GET, validation, rejects, the ledger and,
+ * for the last, the receipt. Connects, says
  * `ready`, and starts on the parent's signal, so start-up is not timed.
  */
 async function workerPath(messagesFile: string, slot = '0', of = '1'): Promise<PathResult> {
@@ -113,9 +131,12 @@ async function workerPath(messagesFile: string, slot = '0', of = '1'): Promise<P
     let loaded = 0;
     let rejected = 0;
     for (const m of mine) {
-      const o = await loadChunk(deps, m);
-      loaded += o.inserted + o.updated;
-      rejected += o.rejected;
+      const record = delivery(JSON.stringify(m));
+      const d = await handleLoadMessage(deps, record, parseLoadMessage(record.body));
+      if (d.kind === 'failed') throw d.error;
+      if (d.kind !== 'chunk') continue;
+      loaded += d.outcome.inserted + d.outcome.updated;
+      rejected += d.outcome.rejected;
     }
     return { seconds: (performance.now() - started) / 1000, loaded, rejected, chunks: mine.length };
   } finally {

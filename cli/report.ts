@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import { rejectsOf } from '../shared/ledger/ledger.ts';
 import type { Database, FileRow } from '../shared/ledger/schema.ts';
-import { replayCommand } from '../shared/ops/replay.ts';
+import { replayCommand } from '../shared/pipeline/receipts.ts';
 
 export interface FileReport {
   key: string;

@@ -27,7 +27,8 @@ export interface EventSourceOptions {
   onError?: (err: unknown) => void;
 }
 
-function toRecord(m: Message, arn: string, region: string): SQSRecord {
+/** A received message as Lambda's event source mapping hands it to a function. */
+export function toRecord(m: Message, arn: string, region: string): SQSRecord {
   const a = m.Attributes ?? {};
   return {
     messageId: m.MessageId as string,

@@ -59,12 +59,6 @@ export type ReplayResult =
       dryRun: boolean;
     };
 
-/** The command that puts a stalled file's dead-lettered messages back: its chunks', or its split's. */
-export function replayCommand(file: { key: string; chunk_count: number | null }): string {
-  const queue: QueueName = file.chunk_count === null ? 'ingest' : 'chunks';
-  return `npx dropload replay --queue ${queue} --file ${JSON.stringify(file.key)}`;
-}
-
 /** What an endpoint without the message-move API answers (fauxqs: InvalidAction). */
 const UNSUPPORTED = new Set([
   'InvalidAction',

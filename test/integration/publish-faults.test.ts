@@ -14,8 +14,8 @@ import type { Database, FileRow } from '../../shared/ledger/schema.ts';
 import { type LoadOutcome, loadChunk } from '../../shared/load/load-service.ts';
 import { newestFileByKey } from '../../shared/ops/rejects.ts';
 import { retryRejects } from '../../shared/ops/retry-rejects.ts';
+import { writeReceipt } from '../../shared/pipeline/receipts.ts';
 import type { PipelineDeps } from '../../shared/pipeline/services.ts';
-import { writeReceipt } from '../../shared/runtime/receipts.ts';
 import { splitObject } from '../../shared/split/split-service.ts';
 import { startTestPipeline, type TestPipeline } from '../support/pipeline.ts';
 

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { renderReports, reportOf } from '../../cli/report.ts';
 import { RETRY_POLICY } from '../../shared/core/backoff.ts';
 import { replayDeadLetters } from '../../shared/ops/replay.ts';
-import type { Receipt } from '../../shared/runtime/receipts.ts';
+import type { Receipt } from '../../shared/pipeline/receipts.ts';
 import {
   accountedFor,
   csv,

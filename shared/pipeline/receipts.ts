@@ -1,13 +1,19 @@
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import type { Kysely } from 'kysely';
 import { REPORT_PREFIX } from '../core/bucket-layout.ts';
+import type { QueueName } from '../core/topology.ts';
 import { newerVersion, rejectsOf } from '../ledger/ledger.ts';
 import { type Database, FINAL_STATES, type FileRow } from '../ledger/schema.ts';
-import { replayCommand } from '../ops/replay.ts';
-import type { PipelineDeps } from '../pipeline/services.ts';
+import type { PipelineDeps } from './services.ts';
 
 /** Enough rejects for whoever dropped the file to see the pattern; the CLI lists them all. */
 const REJECTS_IN_RECEIPT = 20;
+
+/** The command that puts a stalled file's dead-lettered messages back: its chunks', or its split's. */
+export function replayCommand(file: { key: string; chunk_count: number | null }): string {
+  const queue: QueueName = file.chunk_count === null ? 'ingest' : 'chunks';
+  return `npx dropload replay --queue ${queue} --file ${JSON.stringify(file.key)}`;
+}
 
 export interface Receipt {
   file: string;
