@@ -4,6 +4,7 @@ import { pathToFileURL } from 'node:url';
 import type { Node } from 'constructs';
 import { z } from 'zod';
 import { resolveConfig } from '../shared/config/config.ts';
+import { resolveDroploadToThisCopy } from '../shared/config/self-reference.ts';
 import { reservedPrefixProblem } from '../shared/core/bucket-layout.ts';
 import { ConfigError } from '../shared/core/errors.ts';
 import { defaultConfigModule, projectRoot } from './paths.ts';
@@ -184,6 +185,7 @@ export async function loadDatasetPrefixes(configModule: string): Promise<string[
     throw new Error(`Dataset config module not found: ${configModule}`);
   }
   let loaded: unknown;
+  resolveDroploadToThisCopy();
   try {
     loaded = ((await import(pathToFileURL(configModule).href)) as { default?: unknown }).default;
   } catch (err) {

@@ -4,6 +4,7 @@ import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { PUBLIC_ENTRY } from '../../shared/config/self-reference.ts';
 import { defaultConfigModule, entries, lockFile, projectRoot } from '../paths.ts';
 
 /** Where a function's ENIs live when the database is private. */
@@ -70,8 +71,13 @@ export class DroploadFunction extends Construct {
     });
 
     // package.json `imports` maps #dropload-config to ./dropload.config.ts; a different module is aliased in.
-    const esbuildArgs: Record<string, string> =
-      props.configModule === defaultConfigModule ? {} : { '--alias:#dropload-config': props.configModule };
+    // The config's `import … from 'dropload'` is this copy's public entry, wherever the config lives.
+    const esbuildArgs: Record<string, string> = {
+      '--alias:dropload': PUBLIC_ENTRY,
+      ...(props.configModule === defaultConfigModule
+        ? {}
+        : { '--alias:#dropload-config': props.configModule }),
+    };
 
     this.handler = new NodejsFunction(this, 'Handler', {
       entry: entries[props.name],
