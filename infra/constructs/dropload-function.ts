@@ -5,7 +5,7 @@ import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { PUBLIC_ENTRY } from '../../shared/config/self-reference.ts';
-import { defaultConfigModule, entries, lockFile, projectRoot } from '../paths.ts';
+import { entries, lockFile, projectRoot } from '../paths.ts';
 
 /** Where a function's ENIs live when the database is private. */
 export interface FunctionNetwork {
@@ -70,13 +70,11 @@ export class DroploadFunction extends Construct {
       removalPolicy: RemovalPolicy.DESTROY,
     });
 
-    // package.json `imports` maps #dropload-config to ./dropload.config.ts; a different module is aliased in.
-    // The config's `import … from 'dropload'` is this copy's public entry, wherever the config lives.
+    // The handlers import the dataset config as `#dropload-config` and the config imports 'dropload':
+    // both are bound here, to the app's config module and to this copy's public entry, wherever they live.
     const esbuildArgs: Record<string, string> = {
+      '--alias:#dropload-config': props.configModule,
       '--alias:dropload': PUBLIC_ENTRY,
-      ...(props.configModule === defaultConfigModule
-        ? {}
-        : { '--alias:#dropload-config': props.configModule }),
     };
 
     this.handler = new NodejsFunction(this, 'Handler', {
