@@ -1,10 +1,8 @@
+import { decimal, defineConfig, defineDataset, integer, timestamp } from 'dropload';
 import { z } from 'zod';
 import * as samples from './samples/migrations/20261127080000_samples.ts';
 import * as shop from './samples/migrations/20261201100000_shop.ts';
 import { shopDatasets } from './samples/shop.ts';
-import { defineConfig } from './shared/config/config.ts';
-import { defineDataset } from './shared/config/dataset.ts';
-import { decimal, integer, timestamp } from './shared/config/fields.ts';
 
 // The datasets dropload loads. Each file dropped under a dataset's prefix (default `incoming/<name>/`)
 // is checked against its schema row by row; rows that fail go to the rejects table with line and reason.

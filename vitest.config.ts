@@ -1,6 +1,8 @@
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
+  // `import … from 'dropload'` (dropload.config.ts, samples/, test configs) means this repository's sources.
+  resolve: { conditions: ['source'] },
   test: {
     include: ['test/**/*.test.ts'],
     // Integration tests share one Postgres database; files run one at a time so their tables don't collide.

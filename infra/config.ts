@@ -4,6 +4,7 @@ import { pathToFileURL } from 'node:url';
 import type { Node } from 'constructs';
 import { z } from 'zod';
 import { resolveConfig } from '../shared/config/config.ts';
+import { resolveDroploadToThisCopy } from '../shared/config/self-reference.ts';
 import { reservedPrefixProblem } from '../shared/core/bucket-layout.ts';
 import { ConfigError } from '../shared/core/errors.ts';
 import { defaultConfigModule, projectRoot } from './paths.ts';
@@ -144,15 +145,25 @@ export const CONTEXT_KEYS = [
 export function readDeployConfig(node: Node): DeployConfig {
   const raw: Record<string, unknown> = {};
   for (const key of CONTEXT_KEYS) raw[key] = node.tryGetContext(key);
-  raw.database ??= 'rds';
+  return parseDeployConfig(raw, 'context');
+}
 
+/** The deploy settings, as CDK context or as an object an app of your own passes (the same keys). */
+export type DeployInput = Partial<Record<(typeof CONTEXT_KEYS)[number], unknown>>;
+
+/** Validates deploy settings and applies their defaults (database defaults to rds); the error names each bad key. */
+export function parseDeployConfig(
+  input: DeployInput,
+  source: 'context' | 'setting' = 'setting',
+): DeployConfig {
+  const raw: Record<string, unknown> = { ...input, database: input.database ?? 'rds' };
   const result = schema.safeParse(raw);
   if (result.success) return result.data;
 
   const lines = result.error.issues.map((issue) => {
     const key = String(issue.path[0] ?? '(root)');
     const what = raw[key] === undefined ? 'is missing' : `is invalid (${JSON.stringify(raw[key])})`;
-    return `  - context "${key}" ${what}: ${issue.message}`;
+    return `  - ${source} "${key}" ${what}: ${issue.message}`;
   });
   throw new Error(
     `Invalid dropload deploy configuration (database=${String(raw.database)}):\n${lines.join('\n')}\n` +
@@ -164,7 +175,7 @@ export function readDeployConfig(node: Node): DeployConfig {
 export function resolveConfigModule(config: DeployConfig): string {
   const chosen = config.config ?? process.env.DROPLOAD_CONFIG;
   if (chosen === undefined || chosen === '') return defaultConfigModule;
-  const abs = isAbsolute(chosen) ? chosen : resolve(projectRoot, chosen);
+  const abs = isAbsolute(chosen) ? chosen : resolve(projectRoot ?? '.', chosen);
   if (!existsSync(abs))
     throw new Error(`Dataset config module "${chosen}" (context "config") not found at ${abs}`);
   return abs;
@@ -184,6 +195,7 @@ export async function loadDatasetPrefixes(configModule: string): Promise<string[
     throw new Error(`Dataset config module not found: ${configModule}`);
   }
   let loaded: unknown;
+  resolveDroploadToThisCopy();
   try {
     loaded = ((await import(pathToFileURL(configModule).href)) as { default?: unknown }).default;
   } catch (err) {

@@ -1,5 +1,5 @@
+import { type DatasetDefinition, defineDataset } from 'dropload';
 import { z } from 'zod';
-import { type DatasetDefinition, defineDataset } from '../shared/config/dataset.ts';
 
 // The "shop" family: flat CSVs, one per table, dropped in any order, and one nested NDJSON document per
 // order that writes five tables at once. Files name parents by natural key (customer email, product

@@ -4,7 +4,8 @@ import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { defaultConfigModule, entries, lockFile, projectRoot } from '../paths.ts';
+import { PUBLIC_ENTRY } from '../../shared/config/self-reference.ts';
+import { entries, lockFile, projectRoot } from '../paths.ts';
 
 /** Where a function's ENIs live when the database is private. */
 export interface FunctionNetwork {
@@ -69,9 +70,12 @@ export class DroploadFunction extends Construct {
       removalPolicy: RemovalPolicy.DESTROY,
     });
 
-    // package.json `imports` maps #dropload-config to ./dropload.config.ts; a different module is aliased in.
-    const esbuildArgs: Record<string, string> =
-      props.configModule === defaultConfigModule ? {} : { '--alias:#dropload-config': props.configModule };
+    // The handlers import the dataset config as `#dropload-config` and the config imports 'dropload':
+    // both are bound here, to the app's config module and to this copy's public entry, wherever they live.
+    const esbuildArgs: Record<string, string> = {
+      '--alias:#dropload-config': props.configModule,
+      '--alias:dropload': PUBLIC_ENTRY,
+    };
 
     this.handler = new NodejsFunction(this, 'Handler', {
       entry: entries[props.name],

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { reservedPrefixProblem } from '../core/bucket-layout.ts';
 import { ConfigError } from '../core/errors.ts';
 import { type Dataset, type DatasetDefinition, resolveDataset } from './dataset.ts';
+import { resolveDroploadToThisCopy } from './self-reference.ts';
 
 export interface DroploadConfig {
   datasets: DatasetDefinition[];
@@ -204,6 +205,7 @@ export async function loadConfig(file?: string): Promise<ResolvedConfig> {
         : 'the default config';
     throw new ConfigError(`${setting}: no config module at ${absolute}`);
   }
+  resolveDroploadToThisCopy();
   const mod = (await import(pathToFileURL(absolute).href)) as { default?: unknown };
   const resolved = resolveConfig(mod.default, chosen);
   if (typeof resolved.migrations === 'string') {

@@ -1,9 +1,8 @@
 // The config `dropload dev` runs with in test/integration/dev.test.ts: one CSV dataset in small chunks,
 // into a table whose every insert statement takes a moment, so a test can stop `dev` mid-file.
+import { defineConfig, defineDataset } from 'dropload';
 import { type Kysely, sql } from 'kysely';
 import { z } from 'zod';
-import { defineConfig } from '../../shared/config/config.ts';
-import { defineDataset } from '../../shared/config/dataset.ts';
 
 export const DEV_ROWS_TABLE = 'dev_rows';
 

@@ -1,0 +1,16 @@
+// The public API (`import { defineConfig, defineDataset, integer, … } from 'dropload'`): everything a
+// config module needs, and nothing else. package.json `exports` "." points here (built: dist/shared/config/index.js).
+export { type DroploadConfig, defineConfig } from './config.ts';
+export {
+  type DatasetDefinition,
+  defineDataset,
+  type Format,
+  type Publish,
+  type ReferenceDefinition,
+  type RowSchema,
+  type TargetDefinition,
+  type TargetMode,
+  type ValuePath,
+  type WriteMode,
+} from './dataset.ts';
+export { bigintText, decimal, integer, timestamp } from './fields.ts';
