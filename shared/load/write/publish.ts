@@ -6,8 +6,6 @@ import type { Database, FileRow } from '../../ledger/schema.ts';
 import { clearStaged, FILE_ID, stagePrefix, stageTablesOf } from '../../ledger/stage.ts';
 import { tableShape } from './writing.ts';
 
-type Db = Kysely<Database> | Transaction<Database>;
-
 /**
  * Per-file atomic publish: a `publish: "file"` dataset's chunks load into a staging table, and the
  * transaction that commits the file's last chunk checks the file (reject gate, file-level checks),
@@ -43,7 +41,7 @@ const knownStages = new WeakMap<Kysely<Database>, Set<string>>();
  * Reads pg_class with the statement's own snapshot, which takes no lock and, unlike `to_regclass` (the
  * session's catalog cache), sees a table another session created and committed a moment ago.
  */
-async function stageExists(db: Db, stage: string): Promise<boolean> {
+async function stageExists(db: Kysely<Database>, stage: string): Promise<boolean> {
   const [schema, name] = stage.split('.');
   const { rows } = await sql<{ found: boolean }>`select exists (select 1 from pg_class c
     join pg_namespace n on n.oid = c.relnamespace where n.nspname = ${schema} and c.relname = ${name}) as found`.execute(
