@@ -3,8 +3,6 @@ import type { ChunkPlan } from '../formats/chunking.ts';
 import type { ChunkRow, Database, FileRow, FileState } from './schema.ts';
 import { clearStaged } from './stage.ts';
 
-type Db = Kysely<Database> | Transaction<Database>;
-
 /**
  * Text as the ledger can store it. Postgres text cannot hold NUL (SQLSTATE 22021), and what dropload
  * stores from a file (its key, header columns, reasons, original lines) is whatever the file or its
@@ -51,7 +49,7 @@ export interface NewFileFields extends FileIdentity {
 
 /** Registers an object version once; a second registration returns the existing row and `created: false`. */
 export async function registerFile(
-  db: Db,
+  db: Kysely<Database>,
   file: NewFileFields,
 ): Promise<{ file: FileRow; created: boolean }> {
   const id = {
@@ -154,7 +152,7 @@ export function versionOrder(table?: string): RawBuilder<unknown>[] {
 }
 
 /** The newest version of the file's key that S3 orders after the file, among those in one of `states`. */
-export async function newerVersion(db: Db, fileId: number, states: readonly FileState[]) {
+export async function newerVersion(db: Kysely<Database>, fileId: number, states: readonly FileState[]) {
   const [f, me] = [versionOrder('f'), versionOrder('me')];
   const { rows } = await sql<Pick<FileRow, 'id' | 'version_id' | 'etag' | 'state'>>`
     select f.id, f.version_id, f.etag, f.state from dropload.file f
@@ -164,12 +162,17 @@ export async function newerVersion(db: Db, fileId: number, states: readonly File
   return rows[0];
 }
 
-export async function getFile(db: Db, id: number): Promise<FileRow | undefined> {
+export async function getFile(db: Kysely<Database>, id: number): Promise<FileRow | undefined> {
   return db.selectFrom('dropload.file').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
+/** Locks the file's row until the transaction ends: what changes it concurrently waits, or is seen. */
+export async function lockFile(trx: Transaction<Database>, id: number): Promise<void> {
+  await trx.selectFrom('dropload.file').select('id').where('id', '=', id).forUpdate().execute();
+}
+
 /** Fails a file that has not finished; what it staged (`publish: 'file'`) goes with it, in one transaction. */
-export async function failFile(db: Db, id: number, error: string): Promise<void> {
+export async function failFile(db: Kysely<Database>, id: number, error: string): Promise<void> {
   const fail = async (trx: Transaction<Database>) => {
     const file = await trx
       .updateTable('dropload.file')
@@ -251,7 +254,7 @@ export async function recordPlan(
 }
 
 /** Where the file's last planned chunk ends: the bytes its chunks need. */
-export async function plannedEnd(db: Db, fileId: number): Promise<number> {
+export async function plannedEnd(db: Kysely<Database>, fileId: number): Promise<number> {
   const row = await db
     .selectFrom('dropload.chunk')
     .select((eb) => eb.fn.max('end_byte').as('end'))
@@ -261,7 +264,11 @@ export async function plannedEnd(db: Db, fileId: number): Promise<number> {
 }
 
 /** A gzip file split before the expanded size was recorded: record it once it is known. */
-export async function recordExpandedBytes(db: Db, fileId: number, bytes: number): Promise<void> {
+export async function recordExpandedBytes(
+  db: Kysely<Database>,
+  fileId: number,
+  bytes: number,
+): Promise<void> {
   await db
     .updateTable('dropload.file')
     .set({ expanded_bytes: bytes })
@@ -270,7 +277,7 @@ export async function recordExpandedBytes(db: Db, fileId: number, bytes: number)
     .execute();
 }
 
-export async function pendingChunks(db: Db, fileId: number): Promise<ChunkRow[]> {
+export async function pendingChunks(db: Kysely<Database>, fileId: number): Promise<ChunkRow[]> {
   return db
     .selectFrom('dropload.chunk')
     .selectAll()
@@ -280,7 +287,7 @@ export async function pendingChunks(db: Db, fileId: number): Promise<ChunkRow[]>
     .execute();
 }
 
-export async function isChunkLoaded(db: Db, fileId: number, idx: number): Promise<boolean> {
+export async function isChunkLoaded(db: Kysely<Database>, fileId: number, idx: number): Promise<boolean> {
   const row = await db
     .selectFrom('dropload.chunk')
     .select('state')
@@ -378,7 +385,7 @@ const chunkTrouble = (fileId: number) =>
  * retry budget is spent (`parked`), the chunk is dead and its file stalled until a replay loads it.
  */
 export async function recordChunkAttempt(
-  db: Db,
+  db: Kysely<Database>,
   chunk: { fileId: number; index: number },
   failure: { deliveries: number; text: string; parked: boolean },
 ): Promise<void> {
@@ -407,7 +414,7 @@ export async function recordChunkAttempt(
 
 /** The same for a file whose split failed (or whose waiting rows could not be retried): on the file itself. */
 export async function recordFileAttempt(
-  db: Db,
+  db: Kysely<Database>,
   file: { bucket: string; key: string; etag: string; versionId?: string } | { id: number },
   failure: { text: string; parked: boolean },
 ): Promise<void> {
@@ -453,11 +460,11 @@ export async function insertRejects(
   }
 }
 
-export async function listFiles(db: Db, limit = 100): Promise<FileRow[]> {
+export async function listFiles(db: Kysely<Database>, limit = 100): Promise<FileRow[]> {
   return db.selectFrom('dropload.file').selectAll().orderBy('id', 'desc').limit(limit).execute();
 }
 
-export async function filesByKey(db: Db, bucket: string, keys: string[]): Promise<FileRow[]> {
+export async function filesByKey(db: Kysely<Database>, bucket: string, keys: string[]): Promise<FileRow[]> {
   if (keys.length === 0) return [];
   return db
     .selectFrom('dropload.file')
@@ -468,7 +475,7 @@ export async function filesByKey(db: Db, bucket: string, keys: string[]): Promis
     .execute();
 }
 
-export async function rejectsOf(db: Db, fileId: number, limit?: number) {
+export async function rejectsOf(db: Kysely<Database>, fileId: number, limit?: number) {
   let q = db.selectFrom('dropload.reject').selectAll().where('file_id', '=', fileId).orderBy('line');
   if (limit !== undefined) q = q.limit(limit);
   return q.execute();
