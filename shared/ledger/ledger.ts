@@ -326,49 +326,75 @@ export interface ChunkCounts {
   rejected: number;
 }
 
-/** Adds a claimed chunk's counts to its file; returns the file, `loaded` when this was its last chunk. */
+/** Amounts the counters move by (negative: rejects that loaded later leave `rejected` for `inserted`/`updated`). */
+export type CountMove = Partial<ChunkCounts>;
+
+/**
+ * The one place the row counters move, so `read = inserted + updated + unchanged + rejected` holds for a
+ * file after every transaction that changes what of it loaded. With `chunkIdx`, that chunk's counters move
+ * by the same amounts; `chunkDone` ends the (claimed) chunk: it counts as done, and its file becomes
+ * `loaded` when it was the last one (`stalled` while a chunk of it is dead). Returns the file as moved.
+ */
+export async function moveCounts(
+  trx: Transaction<Database>,
+  at: { fileId: number; chunkIdx?: number; chunkDone?: boolean },
+  move: CountMove,
+): Promise<FileRow> {
+  const { fileId, chunkIdx, chunkDone = false } = at;
+  const by = { read: 0, inserted: 0, updated: 0, rejected: 0, ...move };
+  if (chunkIdx !== undefined) {
+    await trx
+      .updateTable('dropload.chunk')
+      .set((eb) => ({
+        rows_read: eb('rows_read', '+', by.read),
+        rows_inserted: eb('rows_inserted', '+', by.inserted),
+        rows_updated: eb('rows_updated', '+', by.updated),
+        rows_rejected: eb('rows_rejected', '+', by.rejected),
+        // The claim set it when the work began; the chunk is loaded when its work is done.
+        ...(chunkDone ? { loaded_at: clock } : {}),
+      }))
+      .where('file_id', '=', fileId)
+      .where('idx', '=', chunkIdx)
+      .execute();
+  }
+  return trx
+    .updateTable('dropload.file')
+    .set((eb) => ({
+      rows_read: eb('rows_read', '+', by.read),
+      rows_inserted: eb('rows_inserted', '+', by.inserted),
+      rows_updated: eb('rows_updated', '+', by.updated),
+      rows_rejected: eb('rows_rejected', '+', by.rejected),
+      ...(chunkDone ? chunkDoneSet(fileId) : {}),
+      updated_at: clock,
+    }))
+    .where('id', '=', fileId)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+/** A chunk done: one more of the file's chunks, and the file's state and error as its chunks now say. */
+const chunkDoneSet = (fileId: number) => ({
+  chunks_done: sql<number>`chunks_done + 1`,
+  // A replayed chunk of a stalled file: the file loads on once no chunk of it is dead any more.
+  state: sql<FileState>`case
+        when state not in ('loading', 'stalled') then state
+        when chunks_done + 1 >= chunk_count then 'loaded'
+        when exists (${deadChunks(fileId)}) then 'stalled'
+        else 'loading' end`,
+  error: sql<
+    string | null
+  >`case when state in ('loading', 'stalled') then (${chunkTrouble(fileId)}) else error end`,
+  finished_at: sql<Date | null>`case when chunks_done + 1 >= chunk_count then clock_timestamp() else finished_at end`,
+});
+
+/** Adds a claimed chunk's counts to it and its file; returns the file, `loaded` when this was its last chunk. */
 export async function completeChunk(
   trx: Transaction<Database>,
   fileId: number,
   idx: number,
   counts: ChunkCounts,
 ): Promise<FileRow> {
-  await trx
-    .updateTable('dropload.chunk')
-    .set({
-      rows_read: counts.read,
-      rows_inserted: counts.inserted,
-      rows_updated: counts.updated,
-      rows_rejected: counts.rejected,
-      // The claim set it when the work began; the chunk is loaded when its work is done.
-      loaded_at: clock,
-    })
-    .where('file_id', '=', fileId)
-    .where('idx', '=', idx)
-    .execute();
-  return trx
-    .updateTable('dropload.file')
-    .set((eb) => ({
-      chunks_done: eb('chunks_done', '+', 1),
-      rows_read: eb('rows_read', '+', counts.read),
-      rows_inserted: eb('rows_inserted', '+', counts.inserted),
-      rows_updated: eb('rows_updated', '+', counts.updated),
-      rows_rejected: eb('rows_rejected', '+', counts.rejected),
-      // A replayed chunk of a stalled file: the file loads on once no chunk of it is dead any more.
-      state: sql<FileState>`case
-        when state not in ('loading', 'stalled') then state
-        when chunks_done + 1 >= chunk_count then 'loaded'
-        when exists (${deadChunks(fileId)}) then 'stalled'
-        else 'loading' end`,
-      error: sql<
-        string | null
-      >`case when state in ('loading', 'stalled') then (${chunkTrouble(fileId)}) else error end`,
-      finished_at: sql<Date | null>`case when chunks_done + 1 >= chunk_count then clock_timestamp() else finished_at end`,
-      updated_at: clock,
-    }))
-    .where('id', '=', fileId)
-    .returningAll()
-    .executeTakeFirstOrThrow();
+  return moveCounts(trx, { fileId, chunkIdx: idx, chunkDone: true }, counts);
 }
 
 const deadChunks = (fileId: number) =>

@@ -1,9 +1,9 @@
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
-import { sql, type Transaction } from 'kysely';
+import type { Transaction } from 'kysely';
 import type { OrphanMessage } from '../aws/messages.ts';
 import type { Dataset } from '../config/dataset.ts';
 import type { Reject } from '../ledger/ledger.ts';
-import { getFile, insertRejects, lockFile } from '../ledger/ledger.ts';
+import { getFile, insertRejects, lockFile, moveCounts } from '../ledger/ledger.ts';
 import type { Database, FileRow } from '../ledger/schema.ts';
 import {
   type ClaimedRow,
@@ -115,12 +115,7 @@ async function rejectLines(
   let total = 0;
   for (const [idx, list] of byChunk) {
     await insertRejects(trx, fileId, idx, list);
-    await trx
-      .updateTable('dropload.chunk')
-      .set((eb) => ({ rows_rejected: eb('rows_rejected', '+', list.length) }))
-      .where('file_id', '=', fileId)
-      .where('idx', '=', idx)
-      .execute();
+    await moveCounts(trx, { fileId, chunkIdx: idx }, { rejected: list.length });
     total += list.length;
   }
   return total;
@@ -193,16 +188,8 @@ async function retryIn(
   const rejected = await rejectLines(trx, fileId, rejects);
   // Locks the file: a chunk of the same file committing now either sees these rows gone or is seen done.
   await lockFile(trx, fileId);
-  await trx
-    .updateTable('dropload.file')
-    .set((eb) => ({
-      rows_inserted: eb('rows_inserted', '+', written.inserted),
-      rows_updated: eb('rows_updated', '+', written.updated),
-      rows_rejected: eb('rows_rejected', '+', rejected),
-      updated_at: sql<Date>`clock_timestamp()`,
-    }))
-    .where('id', '=', fileId)
-    .execute();
+  // Rows written late count on the file only: their chunk's counts stay what the chunk wrote itself.
+  await moveCounts(trx, { fileId }, { inserted: written.inserted, updated: written.updated });
   const waiting = await waitingCount(trx, fileId);
   const finishedFile = waiting === 0 ? await finishIfDone(trx, fileId) : undefined;
   const nextIn = keep.map((id) => byId.get(id)?.seconds_left ?? 0);

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { type Kysely, sql, type Transaction } from 'kysely';
 import type { Dataset } from '../../config/dataset.ts';
-import { finishFile, getFile, newerVersion } from '../../ledger/ledger.ts';
+import { finishFile, getFile, moveCounts, newerVersion } from '../../ledger/ledger.ts';
 import type { Database, FileRow } from '../../ledger/schema.ts';
 import { clearStaged, FILE_ID, stagePrefix, stageTablesOf } from '../../ledger/stage.ts';
 import { tableShape } from './writing.ts';
@@ -274,10 +274,12 @@ export async function publishFile(
   const { rows } = await publishStatement(dataset, stage, file.id, columns).execute(trx);
   await clearStaged(trx, dataset.name, file.id);
   const counts = { inserted: rows[0]?.inserted ?? 0, updated: rows[0]?.updated ?? 0 };
-  await trx
-    .updateTable('dropload.file')
-    .set({ rows_inserted: counts.inserted, rows_updated: counts.updated })
-    .where('id', '=', file.id)
-    .execute();
+  // The file's counts become what publishing wrote: `file` is the row `completeChunk` just returned
+  // (and locked), so they move by the difference from what its chunks counted.
+  await moveCounts(
+    trx,
+    { fileId: file.id },
+    { inserted: counts.inserted - file.rows_inserted, updated: counts.updated - file.rows_updated },
+  );
   return { published: true, ...counts, replaced };
 }
