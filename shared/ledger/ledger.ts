@@ -1,4 +1,4 @@
-import { type Kysely, type RawBuilder, sql, type Transaction } from 'kysely';
+import { type ExpressionBuilder, type Kysely, type RawBuilder, sql, type Transaction } from 'kysely';
 import type { ChunkPlan } from '../formats/chunking.ts';
 import type { ChunkRow, Database, FileRow, FileState } from './schema.ts';
 import { clearStaged } from './stage.ts';
@@ -17,7 +17,7 @@ export const withoutNul = (text: string): string =>
  * chunk whose COPY took a minute would finish the moment it began; the column defaults (`created_at`)
  * stay `now()`, which is the same instant for the one-statement inserts that set them.
  */
-const clock = sql<Date>`clock_timestamp()`;
+export const clock = sql<Date>`clock_timestamp()`;
 
 const storableOrNull = (text: string | null | undefined): string | null =>
   text === null || text === undefined ? null : withoutNul(text);
@@ -151,7 +151,11 @@ export function versionOrder(table?: string): RawBuilder<unknown>[] {
   ];
 }
 
-/** The newest version of the file's key that S3 orders after the file, among those in one of `states`. */
+/**
+ * The newest version of the file's key that S3 orders after the file, among those in one of `states`.
+ * Raw SQL: the order is a row comparison of expressions (`(a, b, c) > (d, e, f)`, one with a collation),
+ * which Kysely's builders do not express (their tuples compare columns or values).
+ */
 export async function newerVersion(db: Kysely<Database>, fileId: number, states: readonly FileState[]) {
   const [f, me] = [versionOrder('f'), versionOrder('me')];
   const { rows } = await sql<Pick<FileRow, 'id' | 'version_id' | 'etag' | 'state'>>`
@@ -364,7 +368,7 @@ export async function moveCounts(
       rows_inserted: eb('rows_inserted', '+', by.inserted),
       rows_updated: eb('rows_updated', '+', by.updated),
       rows_rejected: eb('rows_rejected', '+', by.rejected),
-      ...(chunkDone ? chunkDoneSet(fileId) : {}),
+      ...(chunkDone ? chunkDoneSet(eb, fileId) : {}),
       updated_at: clock,
     }))
     .where('id', '=', fileId)
@@ -372,20 +376,33 @@ export async function moveCounts(
     .executeTakeFirstOrThrow();
 }
 
+type FileUpdateBuilder = ExpressionBuilder<Database, 'dropload.file'>;
+
 /** A chunk done: one more of the file's chunks, and the file's state and error as its chunks now say. */
-const chunkDoneSet = (fileId: number) => ({
-  chunks_done: sql<number>`chunks_done + 1`,
-  // A replayed chunk of a stalled file: the file loads on once no chunk of it is dead any more.
-  state: sql<FileState>`case
-        when state not in ('loading', 'stalled') then state
-        when chunks_done + 1 >= chunk_count then 'loaded'
-        when exists (${deadChunks(fileId)}) then 'stalled'
-        else 'loading' end`,
-  error: sql<
-    string | null
-  >`case when state in ('loading', 'stalled') then (${chunkTrouble(fileId)}) else error end`,
-  finished_at: sql<Date | null>`case when chunks_done + 1 >= chunk_count then clock_timestamp() else finished_at end`,
-});
+const chunkDoneSet = (eb: FileUpdateBuilder, fileId: number) => {
+  const last = eb(eb('chunks_done', '+', 1), '>=', eb.ref('chunk_count'));
+  return {
+    chunks_done: eb('chunks_done', '+', 1),
+    // A replayed chunk of a stalled file: the file loads on once no chunk of it is dead any more.
+    state: eb
+      .case()
+      .when('state', 'not in', ['loading', 'stalled'])
+      .then(eb.ref('state'))
+      .when(last)
+      .then(sql.lit<FileState>('loaded'))
+      .when(eb.exists(deadChunks(eb, fileId)))
+      .then(sql.lit<FileState>('stalled'))
+      .else(sql.lit<FileState>('loading'))
+      .end(),
+    error: eb
+      .case()
+      .when('state', 'in', ['loading', 'stalled'])
+      .then(chunkTrouble(eb, fileId))
+      .else(eb.ref('error'))
+      .end(),
+    finished_at: eb.case().when(last).then(clock).else(eb.ref('finished_at')).end(),
+  };
+};
 
 /** Adds a claimed chunk's counts to it and its file; returns the file, `loaded` when this was its last chunk. */
 export async function completeChunk(
@@ -397,14 +414,20 @@ export async function completeChunk(
   return moveCounts(trx, { fileId, chunkIdx: idx, chunkDone: true }, counts);
 }
 
-const deadChunks = (fileId: number) =>
-  sql`select 1 from dropload.chunk where file_id = ${fileId} and state = 'dead'`;
+const deadChunks = (eb: FileUpdateBuilder, fileId: number) =>
+  eb.selectFrom('dropload.chunk').select('idx').where('file_id', '=', fileId).where('state', '=', 'dead');
 
 /** What the file's chunks say is wrong now: the first chunk in trouble (a dead one first), or null. */
-const chunkTrouble = (fileId: number) =>
-  sql`select 'chunk ' || idx || ': ' || error from dropload.chunk
-    where file_id = ${fileId} and state <> 'loaded' and error is not null
-    order by state = 'dead' desc, idx limit 1`;
+const chunkTrouble = (eb: FileUpdateBuilder, fileId: number) =>
+  eb
+    .selectFrom('dropload.chunk')
+    .select(sql<string | null>`'chunk ' || idx || ': ' || error`.as('trouble'))
+    .where('file_id', '=', fileId)
+    .where('state', '<>', 'loaded')
+    .where('error', 'is not', null)
+    .orderBy((c) => c('state', '=', 'dead'), 'desc')
+    .orderBy('idx')
+    .limit(1);
 
 /**
  * Notes a failed delivery of a chunk where an operator looks (status, receipt): retried, or, when its
@@ -428,11 +451,16 @@ export async function recordChunkAttempt(
     .execute();
   await db
     .updateTable('dropload.file')
-    .set({
-      error: sql<string | null>`(${chunkTrouble(chunk.fileId)})`,
-      state: sql<FileState>`case when state = 'loading' and exists (${deadChunks(chunk.fileId)}) then 'stalled' else state end`,
+    .set((eb) => ({
+      error: chunkTrouble(eb, chunk.fileId),
+      state: eb
+        .case()
+        .when(eb.and([eb('state', '=', 'loading'), eb.exists(deadChunks(eb, chunk.fileId))]))
+        .then(sql.lit<FileState>('stalled'))
+        .else(eb.ref('state'))
+        .end(),
       updated_at: clock,
-    })
+    }))
     .where('id', '=', chunk.fileId)
     .where('state', 'in', ['loading', 'stalled'])
     .execute();

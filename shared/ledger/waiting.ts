@@ -1,5 +1,5 @@
 import { type Kysely, sql, type Transaction } from 'kysely';
-import { getFile, withoutNul } from './ledger.ts';
+import { clock, getFile, withoutNul } from './ledger.ts';
 import type { Database, FileRow, OrphanRow } from './schema.ts';
 
 /**
@@ -74,7 +74,7 @@ export async function holdWhileWaiting(trx: Transaction<Database>, file: FileRow
   if (file.state !== 'loaded') return file;
   const held = await trx
     .updateTable('dropload.file')
-    .set({ state: 'loading', finished_at: null, updated_at: sql<Date>`clock_timestamp()` })
+    .set({ state: 'loading', finished_at: null, updated_at: clock })
     .where('id', '=', file.id)
     .where((eb) => eb.exists(waitingOf(trx, file.id)))
     .returningAll()
@@ -88,8 +88,8 @@ export async function finishIfDone(trx: Transaction<Database>, fileId: number): 
     .updateTable('dropload.file')
     .set({
       state: 'loaded',
-      finished_at: sql<Date>`clock_timestamp()`,
-      updated_at: sql<Date>`clock_timestamp()`,
+      finished_at: clock,
+      updated_at: clock,
     })
     .where('id', '=', fileId)
     .where('state', '=', 'loading')

@@ -246,8 +246,14 @@ async function deleteOtherVersions(
   sourceColumn: string,
   file: FileRow,
 ) {
-  const gone = await sql`delete from ${sql.table(table)} where ${sql.ref(sourceColumn)} in (
-      select id from dropload.file where bucket = ${file.bucket} and key = ${file.key} and id <> ${file.id})`.execute(
+  const others = trx
+    .selectFrom('dropload.file')
+    .select('id')
+    .where('bucket', '=', file.bucket)
+    .where('key', '=', file.key)
+    .where('id', '<>', file.id);
+  // Raw SQL for the user's table only: it is named by the config, not in the ledger's `Database` type.
+  const gone = await sql`delete from ${sql.table(table)} where ${sql.ref(sourceColumn)} in ${others}`.execute(
     trx,
   );
   return Number(gone.numAffectedRows ?? 0);
