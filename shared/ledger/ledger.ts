@@ -1,9 +1,7 @@
-import { type Kysely, type RawBuilder, sql, type Transaction } from 'kysely';
+import { type ExpressionBuilder, type Kysely, type RawBuilder, sql, type Transaction } from 'kysely';
 import type { ChunkPlan } from '../formats/chunking.ts';
 import type { ChunkRow, Database, FileRow, FileState } from './schema.ts';
 import { clearStaged } from './stage.ts';
-
-type Db = Kysely<Database> | Transaction<Database>;
 
 /**
  * Text as the ledger can store it. Postgres text cannot hold NUL (SQLSTATE 22021), and what dropload
@@ -19,7 +17,7 @@ export const withoutNul = (text: string): string =>
  * chunk whose COPY took a minute would finish the moment it began; the column defaults (`created_at`)
  * stay `now()`, which is the same instant for the one-statement inserts that set them.
  */
-const clock = sql<Date>`clock_timestamp()`;
+export const clock = sql<Date>`clock_timestamp()`;
 
 const storableOrNull = (text: string | null | undefined): string | null =>
   text === null || text === undefined ? null : withoutNul(text);
@@ -51,7 +49,7 @@ export interface NewFileFields extends FileIdentity {
 
 /** Registers an object version once; a second registration returns the existing row and `created: false`. */
 export async function registerFile(
-  db: Db,
+  db: Kysely<Database>,
   file: NewFileFields,
 ): Promise<{ file: FileRow; created: boolean }> {
   const id = {
@@ -153,8 +151,12 @@ export function versionOrder(table?: string): RawBuilder<unknown>[] {
   ];
 }
 
-/** The newest version of the file's key that S3 orders after the file, among those in one of `states`. */
-export async function newerVersion(db: Db, fileId: number, states: readonly FileState[]) {
+/**
+ * The newest version of the file's key that S3 orders after the file, among those in one of `states`.
+ * Raw SQL: the order is a row comparison of expressions (`(a, b, c) > (d, e, f)`, one with a collation),
+ * which Kysely's builders do not express (their tuples compare columns or values).
+ */
+export async function newerVersion(db: Kysely<Database>, fileId: number, states: readonly FileState[]) {
   const [f, me] = [versionOrder('f'), versionOrder('me')];
   const { rows } = await sql<Pick<FileRow, 'id' | 'version_id' | 'etag' | 'state'>>`
     select f.id, f.version_id, f.etag, f.state from dropload.file f
@@ -164,12 +166,17 @@ export async function newerVersion(db: Db, fileId: number, states: readonly File
   return rows[0];
 }
 
-export async function getFile(db: Db, id: number): Promise<FileRow | undefined> {
+export async function getFile(db: Kysely<Database>, id: number): Promise<FileRow | undefined> {
   return db.selectFrom('dropload.file').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
+/** Locks the file's row until the transaction ends: what changes it concurrently waits, or is seen. */
+export async function lockFile(trx: Transaction<Database>, id: number): Promise<void> {
+  await trx.selectFrom('dropload.file').select('id').where('id', '=', id).forUpdate().execute();
+}
+
 /** Fails a file that has not finished; what it staged (`publish: 'file'`) goes with it, in one transaction. */
-export async function failFile(db: Db, id: number, error: string): Promise<void> {
+export async function failFile(db: Kysely<Database>, id: number, error: string): Promise<void> {
   const fail = async (trx: Transaction<Database>) => {
     const file = await trx
       .updateTable('dropload.file')
@@ -251,7 +258,7 @@ export async function recordPlan(
 }
 
 /** Where the file's last planned chunk ends: the bytes its chunks need. */
-export async function plannedEnd(db: Db, fileId: number): Promise<number> {
+export async function plannedEnd(db: Kysely<Database>, fileId: number): Promise<number> {
   const row = await db
     .selectFrom('dropload.chunk')
     .select((eb) => eb.fn.max('end_byte').as('end'))
@@ -261,7 +268,11 @@ export async function plannedEnd(db: Db, fileId: number): Promise<number> {
 }
 
 /** A gzip file split before the expanded size was recorded: record it once it is known. */
-export async function recordExpandedBytes(db: Db, fileId: number, bytes: number): Promise<void> {
+export async function recordExpandedBytes(
+  db: Kysely<Database>,
+  fileId: number,
+  bytes: number,
+): Promise<void> {
   await db
     .updateTable('dropload.file')
     .set({ expanded_bytes: bytes })
@@ -270,7 +281,7 @@ export async function recordExpandedBytes(db: Db, fileId: number, bytes: number)
     .execute();
 }
 
-export async function pendingChunks(db: Db, fileId: number): Promise<ChunkRow[]> {
+export async function pendingChunks(db: Kysely<Database>, fileId: number): Promise<ChunkRow[]> {
   return db
     .selectFrom('dropload.chunk')
     .selectAll()
@@ -280,7 +291,7 @@ export async function pendingChunks(db: Db, fileId: number): Promise<ChunkRow[]>
     .execute();
 }
 
-export async function isChunkLoaded(db: Db, fileId: number, idx: number): Promise<boolean> {
+export async function isChunkLoaded(db: Kysely<Database>, fileId: number, idx: number): Promise<boolean> {
   const row = await db
     .selectFrom('dropload.chunk')
     .select('state')
@@ -319,44 +330,45 @@ export interface ChunkCounts {
   rejected: number;
 }
 
-/** Adds a claimed chunk's counts to its file; returns the file, `loaded` when this was its last chunk. */
-export async function completeChunk(
+/** Amounts the counters move by (negative: rejects that loaded later leave `rejected` for `inserted`/`updated`). */
+export type CountMove = Partial<ChunkCounts>;
+
+/**
+ * The one place the row counters move, so `read = inserted + updated + unchanged + rejected` holds for a
+ * file after every transaction that changes what of it loaded. With `chunkIdx`, that chunk's counters move
+ * by the same amounts; `chunkDone` ends the (claimed) chunk: it counts as done, and its file becomes
+ * `loaded` when it was the last one (`stalled` while a chunk of it is dead). Returns the file as moved.
+ */
+export async function moveCounts(
   trx: Transaction<Database>,
-  fileId: number,
-  idx: number,
-  counts: ChunkCounts,
+  at: { fileId: number; chunkIdx?: number; chunkDone?: boolean },
+  move: CountMove,
 ): Promise<FileRow> {
-  await trx
-    .updateTable('dropload.chunk')
-    .set({
-      rows_read: counts.read,
-      rows_inserted: counts.inserted,
-      rows_updated: counts.updated,
-      rows_rejected: counts.rejected,
-      // The claim set it when the work began; the chunk is loaded when its work is done.
-      loaded_at: clock,
-    })
-    .where('file_id', '=', fileId)
-    .where('idx', '=', idx)
-    .execute();
+  const { fileId, chunkIdx, chunkDone = false } = at;
+  const by = { read: 0, inserted: 0, updated: 0, rejected: 0, ...move };
+  if (chunkIdx !== undefined) {
+    await trx
+      .updateTable('dropload.chunk')
+      .set((eb) => ({
+        rows_read: eb('rows_read', '+', by.read),
+        rows_inserted: eb('rows_inserted', '+', by.inserted),
+        rows_updated: eb('rows_updated', '+', by.updated),
+        rows_rejected: eb('rows_rejected', '+', by.rejected),
+        // The claim set it when the work began; the chunk is loaded when its work is done.
+        ...(chunkDone ? { loaded_at: clock } : {}),
+      }))
+      .where('file_id', '=', fileId)
+      .where('idx', '=', chunkIdx)
+      .execute();
+  }
   return trx
     .updateTable('dropload.file')
     .set((eb) => ({
-      chunks_done: eb('chunks_done', '+', 1),
-      rows_read: eb('rows_read', '+', counts.read),
-      rows_inserted: eb('rows_inserted', '+', counts.inserted),
-      rows_updated: eb('rows_updated', '+', counts.updated),
-      rows_rejected: eb('rows_rejected', '+', counts.rejected),
-      // A replayed chunk of a stalled file: the file loads on once no chunk of it is dead any more.
-      state: sql<FileState>`case
-        when state not in ('loading', 'stalled') then state
-        when chunks_done + 1 >= chunk_count then 'loaded'
-        when exists (${deadChunks(fileId)}) then 'stalled'
-        else 'loading' end`,
-      error: sql<
-        string | null
-      >`case when state in ('loading', 'stalled') then (${chunkTrouble(fileId)}) else error end`,
-      finished_at: sql<Date | null>`case when chunks_done + 1 >= chunk_count then clock_timestamp() else finished_at end`,
+      rows_read: eb('rows_read', '+', by.read),
+      rows_inserted: eb('rows_inserted', '+', by.inserted),
+      rows_updated: eb('rows_updated', '+', by.updated),
+      rows_rejected: eb('rows_rejected', '+', by.rejected),
+      ...(chunkDone ? chunkDoneSet(eb, fileId) : {}),
       updated_at: clock,
     }))
     .where('id', '=', fileId)
@@ -364,21 +376,65 @@ export async function completeChunk(
     .executeTakeFirstOrThrow();
 }
 
-const deadChunks = (fileId: number) =>
-  sql`select 1 from dropload.chunk where file_id = ${fileId} and state = 'dead'`;
+type FileUpdateBuilder = ExpressionBuilder<Database, 'dropload.file'>;
+
+/** A chunk done: one more of the file's chunks, and the file's state and error as its chunks now say. */
+const chunkDoneSet = (eb: FileUpdateBuilder, fileId: number) => {
+  const last = eb(eb('chunks_done', '+', 1), '>=', eb.ref('chunk_count'));
+  return {
+    chunks_done: eb('chunks_done', '+', 1),
+    // A replayed chunk of a stalled file: the file loads on once no chunk of it is dead any more.
+    state: eb
+      .case()
+      .when('state', 'not in', ['loading', 'stalled'])
+      .then(eb.ref('state'))
+      .when(last)
+      .then(sql.lit<FileState>('loaded'))
+      .when(eb.exists(deadChunks(eb, fileId)))
+      .then(sql.lit<FileState>('stalled'))
+      .else(sql.lit<FileState>('loading'))
+      .end(),
+    error: eb
+      .case()
+      .when('state', 'in', ['loading', 'stalled'])
+      .then(chunkTrouble(eb, fileId))
+      .else(eb.ref('error'))
+      .end(),
+    finished_at: eb.case().when(last).then(clock).else(eb.ref('finished_at')).end(),
+  };
+};
+
+/** Adds a claimed chunk's counts to it and its file; returns the file, `loaded` when this was its last chunk. */
+export async function completeChunk(
+  trx: Transaction<Database>,
+  fileId: number,
+  idx: number,
+  counts: ChunkCounts,
+): Promise<FileRow> {
+  return moveCounts(trx, { fileId, chunkIdx: idx, chunkDone: true }, counts);
+}
+
+const deadChunks = (eb: FileUpdateBuilder, fileId: number) =>
+  eb.selectFrom('dropload.chunk').select('idx').where('file_id', '=', fileId).where('state', '=', 'dead');
 
 /** What the file's chunks say is wrong now: the first chunk in trouble (a dead one first), or null. */
-const chunkTrouble = (fileId: number) =>
-  sql`select 'chunk ' || idx || ': ' || error from dropload.chunk
-    where file_id = ${fileId} and state <> 'loaded' and error is not null
-    order by state = 'dead' desc, idx limit 1`;
+const chunkTrouble = (eb: FileUpdateBuilder, fileId: number) =>
+  eb
+    .selectFrom('dropload.chunk')
+    .select(sql<string | null>`'chunk ' || idx || ': ' || error`.as('trouble'))
+    .where('file_id', '=', fileId)
+    .where('state', '<>', 'loaded')
+    .where('error', 'is not', null)
+    .orderBy((c) => c('state', '=', 'dead'), 'desc')
+    .orderBy('idx')
+    .limit(1);
 
 /**
  * Notes a failed delivery of a chunk where an operator looks (status, receipt): retried, or, when its
  * retry budget is spent (`parked`), the chunk is dead and its file stalled until a replay loads it.
  */
 export async function recordChunkAttempt(
-  db: Db,
+  db: Kysely<Database>,
   chunk: { fileId: number; index: number },
   failure: { deliveries: number; text: string; parked: boolean },
 ): Promise<void> {
@@ -395,11 +451,16 @@ export async function recordChunkAttempt(
     .execute();
   await db
     .updateTable('dropload.file')
-    .set({
-      error: sql<string | null>`(${chunkTrouble(chunk.fileId)})`,
-      state: sql<FileState>`case when state = 'loading' and exists (${deadChunks(chunk.fileId)}) then 'stalled' else state end`,
+    .set((eb) => ({
+      error: chunkTrouble(eb, chunk.fileId),
+      state: eb
+        .case()
+        .when(eb.and([eb('state', '=', 'loading'), eb.exists(deadChunks(eb, chunk.fileId))]))
+        .then(sql.lit<FileState>('stalled'))
+        .else(eb.ref('state'))
+        .end(),
       updated_at: clock,
-    })
+    }))
     .where('id', '=', chunk.fileId)
     .where('state', 'in', ['loading', 'stalled'])
     .execute();
@@ -407,7 +468,7 @@ export async function recordChunkAttempt(
 
 /** The same for a file whose split failed (or whose waiting rows could not be retried): on the file itself. */
 export async function recordFileAttempt(
-  db: Db,
+  db: Kysely<Database>,
   file: { bucket: string; key: string; etag: string; versionId?: string } | { id: number },
   failure: { text: string; parked: boolean },
 ): Promise<void> {
@@ -453,11 +514,11 @@ export async function insertRejects(
   }
 }
 
-export async function listFiles(db: Db, limit = 100): Promise<FileRow[]> {
+export async function listFiles(db: Kysely<Database>, limit = 100): Promise<FileRow[]> {
   return db.selectFrom('dropload.file').selectAll().orderBy('id', 'desc').limit(limit).execute();
 }
 
-export async function filesByKey(db: Db, bucket: string, keys: string[]): Promise<FileRow[]> {
+export async function filesByKey(db: Kysely<Database>, bucket: string, keys: string[]): Promise<FileRow[]> {
   if (keys.length === 0) return [];
   return db
     .selectFrom('dropload.file')
@@ -468,7 +529,7 @@ export async function filesByKey(db: Db, bucket: string, keys: string[]): Promis
     .execute();
 }
 
-export async function rejectsOf(db: Db, fileId: number, limit?: number) {
+export async function rejectsOf(db: Kysely<Database>, fileId: number, limit?: number) {
   let q = db.selectFrom('dropload.reject').selectAll().where('file_id', '=', fileId).orderBy('line');
   if (limit !== undefined) q = q.limit(limit);
   return q.execute();

@@ -76,10 +76,33 @@ export interface RejectTable {
   created_at: CreatedAt;
 }
 
+/**
+ * A row of a multi-table dataset waiting for its parent (by natural key): parked in its chunk's
+ * transaction, claimed `for update skip locked` and deleted by the retry that writes it or turns it into
+ * a reject once `expires_at` has passed.
+ */
+export interface OrphanTable {
+  id: Generated<number>;
+  file_id: number;
+  chunk_idx: number;
+  line: number;
+  /** The target table the row is for. */
+  target: string;
+  /** The row as its writer stores it (jsonb; the shape is the load stage's, see `encodeRow`): written as JSON text. */
+  row: ColumnType<unknown, string, never>;
+  /** What it waits for, as a reject will name it: `shop.customers row with email = x@y`. */
+  missing: string;
+  raw: string;
+  attempts: Generated<number>;
+  created_at: CreatedAt;
+  expires_at: ColumnType<Date, Date | string, never>;
+}
+
 export interface Database {
   'dropload.file': FileTable;
   'dropload.chunk': ChunkTable;
   'dropload.reject': RejectTable;
+  'dropload.orphan': OrphanTable;
 }
 
 export type FileRow = Selectable<FileTable>;
@@ -88,3 +111,4 @@ export type FileUpdate = Updateable<FileTable>;
 export type ChunkRow = Selectable<ChunkTable>;
 export type NewChunk = Insertable<ChunkTable>;
 export type NewReject = Insertable<RejectTable>;
+export type OrphanRow = Selectable<OrphanTable>;

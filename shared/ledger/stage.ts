@@ -1,4 +1,4 @@
-import { type Kysely, sql, type Transaction } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import type { Database } from './schema.ts';
 
 /**
@@ -7,15 +7,13 @@ import type { Database } from './schema.ts';
  * the file: published, or removed when it fails or is superseded.
  */
 
-type Db = Kysely<Database> | Transaction<Database>;
-
 /** The staged row's file id. */
 export const FILE_ID = '__dropload_file_id';
 
 export const stagePrefix = (datasetName: string): string => `stage_${datasetName.replace(/-/g, '_')}_`;
 
 /** Every staging table of the dataset (one per shape its target has had), from the catalog. */
-export async function stageTablesOf(db: Db, datasetName: string): Promise<string[]> {
+export async function stageTablesOf(db: Kysely<Database>, datasetName: string): Promise<string[]> {
   const { rows } = await sql<{ name: string }>`
     select c.relname as name from pg_class c join pg_namespace n on n.oid = c.relnamespace
     where n.nspname = 'dropload' and c.relkind = 'r' and c.relname ~ ${`^${stagePrefix(datasetName)}[0-9a-f]{10}$`}`.execute(
@@ -25,7 +23,7 @@ export async function stageTablesOf(db: Db, datasetName: string): Promise<string
 }
 
 /** Removes what a file staged, wherever it is: nothing staged outlives its file. */
-export async function clearStaged(db: Db, datasetName: string, fileId: number): Promise<void> {
+export async function clearStaged(db: Kysely<Database>, datasetName: string, fileId: number): Promise<void> {
   for (const stage of await stageTablesOf(db, datasetName)) {
     await sql`delete from ${sql.table(stage)} where ${sql.ref(FILE_ID)} = ${fileId}`.execute(db);
   }

@@ -21,9 +21,10 @@ import {
   isChunkLoaded,
 } from '../ledger/ledger.ts';
 import { type Database, FINAL_STATES, type FileRow } from '../ledger/schema.ts';
+import { holdWhileWaiting, waitingCount } from '../ledger/waiting.ts';
 import type { PipelineDeps } from '../pipeline/services.ts';
 import { chunkRows, cursorRows, type RowExtra, rejectedRows } from './chunk-rows.ts';
-import { holdWhileWaiting, insertOrphans, scheduleOrphanRetry, waitingCount } from './orphans.ts';
+import { insertOrphans, scheduleOrphanRetry } from './orphans.ts';
 import { type ValidRow, validateRecords } from './validation.ts';
 import { afterStagedChunk, ensureStage, stagedDataset, withSource } from './write/publish.ts';
 import { writeRecords } from './write/relations.ts';

@@ -1,10 +1,20 @@
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
-import { type Kysely, sql, type Transaction } from 'kysely';
+import type { Transaction } from 'kysely';
 import type { OrphanMessage } from '../aws/messages.ts';
 import type { Dataset } from '../config/dataset.ts';
 import type { Reject } from '../ledger/ledger.ts';
-import { getFile, insertRejects, withoutNul } from '../ledger/ledger.ts';
+import { getFile, insertRejects, lockFile, moveCounts } from '../ledger/ledger.ts';
 import type { Database, FileRow } from '../ledger/schema.ts';
+import {
+  type ClaimedRow,
+  claimWaiting,
+  countAttempt,
+  dropWaiting,
+  finishIfDone,
+  noteMissing,
+  parkRows,
+  waitingCount,
+} from '../ledger/waiting.ts';
 import type { PipelineDeps } from '../pipeline/services.ts';
 import {
   decodeRow,
@@ -21,10 +31,9 @@ import {
  * keeps its file `loading`; a delayed `{ kind: 'orphans' }` message on the chunk queue retries them
  * with exponential backoff, claiming them `for update skip locked` and deleting the ones it writes
  * (or, past the dataset's `orphanWaitSeconds`, turns into rejects) in one transaction. The file is
- * `loaded` once its chunks are done and no row waits.
+ * `loaded` once its chunks are done and no row waits. The table's queries are the ledger's
+ * (`ledger/waiting.ts`); this module decides what happens to the rows.
  */
-
-type Db = Kysely<Database> | Transaction<Database>;
 
 /** SQS caps DelaySeconds at 15 minutes. */
 const MAX_DELAY_SECONDS = 900;
@@ -39,46 +48,15 @@ export async function insertOrphans(
   orphans: Orphan[],
   waitSeconds: number,
 ): Promise<void> {
-  const BATCH = 1000;
-  for (let i = 0; i < orphans.length; i += BATCH) {
-    const batch = orphans.slice(i, i + BATCH);
-    await sql`insert into dropload.orphan (file_id, chunk_idx, line, target, row, missing, raw, expires_at)
-      select ${fileId}, u.chunk_idx, u.line, u.target, u.row::jsonb, u.missing, u.raw,
-        now() + make_interval(secs => ${waitSeconds})
-      from unnest(${batch.map((o) => String(o.unit.chunkIdx))}::int[], ${batch.map((o) => String(o.unit.line))}::bigint[],
-        ${batch.map((o) => o.target.table)}::text[], ${batch.map((o) => JSON.stringify(encodeRow(o.target, o.row)))}::text[],
-        ${batch.map((o) => withoutNul(o.missing))}::text[], ${batch.map((o) => withoutNul(o.unit.raw))}::text[])
-        as u(chunk_idx, line, target, row, missing, raw)`.execute(trx);
-  }
-}
-
-export async function waitingCount(db: Db, fileId: number): Promise<number> {
-  const { rows } = await sql<{
-    n: number;
-  }>`select count(*)::int as n from dropload.orphan where file_id = ${fileId}`.execute(db);
-  return rows[0]?.n ?? 0;
-}
-
-/** After the last chunk: a file with waiting rows stays `loading` (same transaction, so `loaded` is never seen). */
-export async function holdWhileWaiting(trx: Transaction<Database>, file: FileRow): Promise<FileRow> {
-  if (file.state !== 'loaded') return file;
-  const { rows } =
-    await sql<FileRow>`update dropload.file set state = 'loading', finished_at = null, updated_at = clock_timestamp()
-    where id = ${file.id} and exists (select 1 from dropload.orphan where file_id = ${file.id}) returning *`.execute(
-      trx,
-    );
-  return rows[0] ?? file;
-}
-
-/** Finishes a file whose chunks are done and whose rows no longer wait. */
-async function finishIfDone(trx: Transaction<Database>, fileId: number): Promise<FileRow | undefined> {
-  const { rows } = await sql<{
-    id: number;
-  }>`update dropload.file set state = 'loaded', finished_at = clock_timestamp(), updated_at = clock_timestamp()
-    where id = ${fileId} and state = 'loading' and chunks_done >= chunk_count
-      and not exists (select 1 from dropload.orphan where file_id = ${fileId})
-    returning id`.execute(trx);
-  return rows[0] ? getFile(trx, fileId) : undefined;
+  const rows = orphans.map((o) => ({
+    chunkIdx: o.unit.chunkIdx,
+    line: o.unit.line,
+    target: o.target.table,
+    row: encodeRow(o.target, o.row),
+    missing: o.missing,
+    raw: o.unit.raw,
+  }));
+  await parkRows(trx, fileId, rows, waitSeconds);
 }
 
 export async function scheduleOrphanRetry(
@@ -111,18 +89,6 @@ export interface OrphanOutcome {
   finishedFile?: FileRow;
 }
 
-interface Parked {
-  id: number;
-  chunk_idx: number;
-  line: number;
-  target: string;
-  row: StoredRow | string;
-  missing: string;
-  raw: string;
-  expired: boolean;
-  seconds_left: number;
-}
-
 /** Records one reject per line (a record with several waiting rows is one rejected record), and its counts. */
 async function rejectLines(
   trx: Transaction<Database>,
@@ -130,8 +96,13 @@ async function rejectLines(
   rejects: (Reject & { chunkIdx: number })[],
 ) {
   if (rejects.length === 0) return 0;
-  const { rows: already } = await sql<{ line: number }>`select distinct line::int as line from dropload.reject
-    where file_id = ${fileId} and line = any(${rejects.map((r) => String(r.line))}::bigint[])`.execute(trx);
+  const already = await trx
+    .selectFrom('dropload.reject')
+    .select('line')
+    .distinct()
+    .where('file_id', '=', fileId)
+    .where((eb) => eb('line', '=', eb.fn.any(eb.val(rejects.map((r) => r.line)))))
+    .execute();
   const seen = new Set(already.map((r) => Number(r.line)));
   const byChunk = new Map<number, Reject[]>();
   for (const r of rejects) {
@@ -144,12 +115,7 @@ async function rejectLines(
   let total = 0;
   for (const [idx, list] of byChunk) {
     await insertRejects(trx, fileId, idx, list);
-    await trx
-      .updateTable('dropload.chunk')
-      .set((eb) => ({ rows_rejected: eb('rows_rejected', '+', list.length) }))
-      .where('file_id', '=', fileId)
-      .where('idx', '=', idx)
-      .execute();
+    await moveCounts(trx, { fileId, chunkIdx: idx }, { rejected: list.length });
     total += list.length;
   }
   return total;
@@ -161,10 +127,7 @@ async function retryIn(
   fileId: number,
 ): Promise<OrphanOutcome & { nextInSeconds?: number }> {
   const none = { fileId, resolved: 0, expired: 0, rejected: 0, inserted: 0, updated: 0 };
-  const { rows: parked } =
-    await sql<Parked>`select id::int as id, chunk_idx, line::int as line, target, row, missing, raw,
-      expires_at <= now() as expired, extract(epoch from expires_at - now())::float8 as seconds_left
-    from dropload.orphan where file_id = ${fileId} order by id for update skip locked`.execute(trx);
+  const parked = await claimWaiting(trx, fileId);
   if (parked.length === 0) {
     const waiting = await waitingCount(trx, fileId);
     if (waiting > 0) return { ...none, result: 'busy', waiting };
@@ -183,7 +146,7 @@ async function retryIn(
       gone.add(p.id);
       continue;
     }
-    const stored = typeof p.row === 'string' ? (JSON.parse(p.row) as StoredRow) : p.row;
+    const stored = (typeof p.row === 'string' ? JSON.parse(p.row) : p.row) as StoredRow;
     units.push({
       line: p.line,
       raw: p.raw,
@@ -203,7 +166,7 @@ async function retryIn(
   let expired = 0;
   const keep: number[] = [];
   for (const [id, o] of stillWaiting) {
-    const p = byId.get(id) as Parked;
+    const p = byId.get(id) as ClaimedRow;
     if (p.expired) {
       expired++;
       gone.add(id);
@@ -212,7 +175,7 @@ async function retryIn(
     } else {
       keep.push(id);
       if (o.missing !== p.missing) {
-        await sql`update dropload.orphan set missing = ${o.missing} where id = ${id}`.execute(trx);
+        await noteMissing(trx, id, o.missing);
       }
     }
   }
@@ -220,27 +183,13 @@ async function retryIn(
     (u) => !stillWaiting.has(u.orphanId as number) && !gone.has(u.orphanId as number),
   );
   for (const u of resolved) gone.add(u.orphanId as number);
-  if (gone.size > 0) {
-    await sql`delete from dropload.orphan where id = any(${[...gone].map(String)}::bigint[])`.execute(trx);
-  }
-  if (keep.length > 0) {
-    await sql`update dropload.orphan set attempts = attempts + 1 where id = any(${keep.map(String)}::bigint[])`.execute(
-      trx,
-    );
-  }
+  await dropWaiting(trx, [...gone]);
+  await countAttempt(trx, keep);
   const rejected = await rejectLines(trx, fileId, rejects);
   // Locks the file: a chunk of the same file committing now either sees these rows gone or is seen done.
-  await sql`select id from dropload.file where id = ${fileId} for update`.execute(trx);
-  await trx
-    .updateTable('dropload.file')
-    .set((eb) => ({
-      rows_inserted: eb('rows_inserted', '+', written.inserted),
-      rows_updated: eb('rows_updated', '+', written.updated),
-      rows_rejected: eb('rows_rejected', '+', rejected),
-      updated_at: sql<Date>`clock_timestamp()`,
-    }))
-    .where('id', '=', fileId)
-    .execute();
+  await lockFile(trx, fileId);
+  // Rows written late count on the file only: their chunk's counts stay what the chunk wrote itself.
+  await moveCounts(trx, { fileId }, { inserted: written.inserted, updated: written.updated });
   const waiting = await waitingCount(trx, fileId);
   const finishedFile = waiting === 0 ? await finishIfDone(trx, fileId) : undefined;
   const nextIn = keep.map((id) => byId.get(id)?.seconds_left ?? 0);

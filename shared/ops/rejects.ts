@@ -1,16 +1,14 @@
-import type { Kysely, Transaction } from 'kysely';
+import type { Kysely } from 'kysely';
 import Papa from 'papaparse';
 import type { Format } from '../config/dataset.ts';
 import { ConfigError } from '../core/errors.ts';
 import { rejectsOf, versionOrder, withoutNul } from '../ledger/ledger.ts';
 import type { Database, FileRow } from '../ledger/schema.ts';
 
-type Db = Kysely<Database> | Transaction<Database>;
-
 export type RejectRow = Awaited<ReturnType<typeof rejectsOf>>[number];
 
 /** The latest version of the key the ledger knows (in S3's order): the one an operator means by a key. */
-export async function newestFileByKey(db: Db, key: string): Promise<FileRow> {
+export async function newestFileByKey(db: Kysely<Database>, key: string): Promise<FileRow> {
   let query = db.selectFrom('dropload.file').selectAll().where('key', '=', withoutNul(key));
   for (const order of versionOrder()) query = query.orderBy(order, 'desc');
   const file = await query.limit(1).executeTakeFirst();
@@ -19,7 +17,10 @@ export async function newestFileByKey(db: Db, key: string): Promise<FileRow> {
   return file;
 }
 
-export async function listRejects(db: Db, key: string): Promise<{ file: FileRow; rejects: RejectRow[] }> {
+export async function listRejects(
+  db: Kysely<Database>,
+  key: string,
+): Promise<{ file: FileRow; rejects: RejectRow[] }> {
   const file = await newestFileByKey(db, key);
   return { file, rejects: await rejectsOf(db, file.id) };
 }

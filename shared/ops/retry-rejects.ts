@@ -1,9 +1,9 @@
-import { type Kysely, sql, type Transaction } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { ResolvedConfig } from '../config/config.ts';
 import type { Dataset } from '../config/dataset.ts';
 import { ConfigError } from '../core/errors.ts';
 import { parseText } from '../formats/parsing.ts';
-import { newerVersion } from '../ledger/ledger.ts';
+import { moveCounts, newerVersion } from '../ledger/ledger.ts';
 import type { Database, FileRow } from '../ledger/schema.ts';
 import { type ValidRow, validateRecords } from '../load/validation.ts';
 import { lockKey, newerVersionName, SOURCE, withSource } from '../load/write/publish.ts';
@@ -102,16 +102,11 @@ async function loadChunkRetry(
   const loadedIds = [...chunk.candidates.values()].filter((r) => !refused.has(r.line)).map((r) => r.id);
   if (loadedIds.length > 0) await trx.deleteFrom('dropload.reject').where('id', 'in', loadedIds).execute();
   const counts = { loaded: loadedIds.length, inserted: written.inserted, updated: written.updated };
-  await trx
-    .updateTable('dropload.chunk')
-    .set((eb) => ({
-      rows_inserted: eb('rows_inserted', '+', counts.inserted),
-      rows_updated: eb('rows_updated', '+', counts.updated),
-      rows_rejected: eb('rows_rejected', '-', counts.loaded),
-    }))
-    .where('file_id', '=', fileId)
-    .where('idx', '=', chunk.idx)
-    .execute();
+  await moveCounts(
+    trx,
+    { fileId, chunkIdx: chunk.idx },
+    { inserted: counts.inserted, updated: counts.updated, rejected: -counts.loaded },
+  );
   return counts;
 }
 
@@ -157,16 +152,6 @@ export async function retryRejects(deps: RetryDeps, key: string): Promise<RetryR
       total.inserted += counts.inserted;
       total.updated += counts.updated;
     }
-    await trx
-      .updateTable('dropload.file')
-      .set((eb) => ({
-        rows_inserted: eb('rows_inserted', '+', total.inserted),
-        rows_updated: eb('rows_updated', '+', total.updated),
-        rows_rejected: eb('rows_rejected', '-', total.loaded),
-        updated_at: sql<Date>`clock_timestamp()`,
-      }))
-      .where('id', '=', file.id)
-      .execute();
     return {
       fileId: file.id,
       key: file.key,

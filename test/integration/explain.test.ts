@@ -194,7 +194,7 @@ describe('query plans of the per-chunk statements on 100k-row tables', () => {
     // The statements that matter were among those planned:
     expect(joined).toMatch(/left join "shop"\."orders"/i); // natural-key resolution
     expect(joined).toMatch(/insert into "shop"\."order_lines"/i); // the child upsert
-    expect(joined).toMatch(/dropload\.orphan/i); // the orphan check
+    expect(joined).toMatch(/"dropload"\."orphan"/i); // the orphan check
     expect(joined).toMatch(/update "dropload"\."chunk"/i); // the chunk claim
     expect(joined).toMatch(/update "dropload"\."file"/i); // the file's totals
     expect(joined).toMatch(/on conflict \("customer_id"\)/i); // a single-table upsert

@@ -1,12 +1,10 @@
 import { createHash } from 'node:crypto';
 import { type Kysely, sql, type Transaction } from 'kysely';
 import type { Dataset } from '../../config/dataset.ts';
-import { finishFile, getFile, newerVersion } from '../../ledger/ledger.ts';
+import { finishFile, getFile, moveCounts, newerVersion } from '../../ledger/ledger.ts';
 import type { Database, FileRow } from '../../ledger/schema.ts';
 import { clearStaged, FILE_ID, stagePrefix, stageTablesOf } from '../../ledger/stage.ts';
 import { tableShape } from './writing.ts';
-
-type Db = Kysely<Database> | Transaction<Database>;
 
 /**
  * Per-file atomic publish: a `publish: "file"` dataset's chunks load into a staging table, and the
@@ -43,7 +41,7 @@ const knownStages = new WeakMap<Kysely<Database>, Set<string>>();
  * Reads pg_class with the statement's own snapshot, which takes no lock and, unlike `to_regclass` (the
  * session's catalog cache), sees a table another session created and committed a moment ago.
  */
-async function stageExists(db: Db, stage: string): Promise<boolean> {
+async function stageExists(db: Kysely<Database>, stage: string): Promise<boolean> {
   const [schema, name] = stage.split('.');
   const { rows } = await sql<{ found: boolean }>`select exists (select 1 from pg_class c
     join pg_namespace n on n.oid = c.relnamespace where n.nspname = ${schema} and c.relname = ${name}) as found`.execute(
@@ -248,8 +246,14 @@ async function deleteOtherVersions(
   sourceColumn: string,
   file: FileRow,
 ) {
-  const gone = await sql`delete from ${sql.table(table)} where ${sql.ref(sourceColumn)} in (
-      select id from dropload.file where bucket = ${file.bucket} and key = ${file.key} and id <> ${file.id})`.execute(
+  const others = trx
+    .selectFrom('dropload.file')
+    .select('id')
+    .where('bucket', '=', file.bucket)
+    .where('key', '=', file.key)
+    .where('id', '<>', file.id);
+  // Raw SQL for the user's table only: it is named by the config, not in the ledger's `Database` type.
+  const gone = await sql`delete from ${sql.table(table)} where ${sql.ref(sourceColumn)} in ${others}`.execute(
     trx,
   );
   return Number(gone.numAffectedRows ?? 0);
@@ -276,10 +280,12 @@ export async function publishFile(
   const { rows } = await publishStatement(dataset, stage, file.id, columns).execute(trx);
   await clearStaged(trx, dataset.name, file.id);
   const counts = { inserted: rows[0]?.inserted ?? 0, updated: rows[0]?.updated ?? 0 };
-  await trx
-    .updateTable('dropload.file')
-    .set({ rows_inserted: counts.inserted, rows_updated: counts.updated })
-    .where('id', '=', file.id)
-    .execute();
+  // The file's counts become what publishing wrote: `file` is the row `completeChunk` just returned
+  // (and locked), so they move by the difference from what its chunks counted.
+  await moveCounts(
+    trx,
+    { fileId: file.id },
+    { inserted: counts.inserted - file.rows_inserted, updated: counts.updated - file.rows_updated },
+  );
   return { published: true, ...counts, replaced };
 }
