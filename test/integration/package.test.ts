@@ -119,31 +119,35 @@ describe('the packed package, installed in a project of its own', () => {
     expect(entries.filter((e) => /\/(samples|dropload\.config)/.test(e))).toEqual([]);
   });
 
-  it('npx dropload run loads the CSV with exact rows, the config importing from dropload', async () => {
-    await resetDatabase([TABLE]);
-    const { stdout } = await npx(['dropload', 'run', 'data/items', '--dataset', 'items', '--json']);
-    const { files: reports } = JSON.parse(stdout) as {
-      files: { state: string; rows: { read: number; loaded: number; rejected: number } }[];
-    };
-    expect(reports.map((r) => [r.state, r.rows.read, r.rows.loaded, r.rows.rejected])).toEqual([
-      ['loaded', 5, 3, 2],
-    ]);
-    const db = createDb(createPool({ connectionString: process.env.DATABASE_URL ?? '', poolMax: 1 }));
-    try {
-      const { rows } = await sql<{
-        id: number;
-        name: string;
-      }>`select id, name from ${sql.table(TABLE)} order by id`.execute(db);
-      expect(rows).toEqual([
-        { id: 1, name: 'apple' },
-        { id: 2, name: 'pear' },
-        { id: 5, name: 'fig' },
-      ]);
-    } finally {
-      await db.destroy();
+  // It checks the rows from outside the installed project's process, so it needs a server at DATABASE_URL (CI sets it).
+  it.runIf(process.env.DATABASE_URL)(
+    'npx dropload run loads the CSV with exact rows, the config importing from dropload',
+    async () => {
       await resetDatabase([TABLE]);
-    }
-  });
+      const { stdout } = await npx(['dropload', 'run', 'data/items', '--dataset', 'items', '--json']);
+      const { files: reports } = JSON.parse(stdout) as {
+        files: { state: string; rows: { read: number; loaded: number; rejected: number } }[];
+      };
+      expect(reports.map((r) => [r.state, r.rows.read, r.rows.loaded, r.rows.rejected])).toEqual([
+        ['loaded', 5, 3, 2],
+      ]);
+      const db = createDb(createPool({ connectionString: process.env.DATABASE_URL ?? '', poolMax: 1 }));
+      try {
+        const { rows } = await sql<{
+          id: number;
+          name: string;
+        }>`select id, name from ${sql.table(TABLE)} order by id`.execute(db);
+        expect(rows).toEqual([
+          { id: 1, name: 'apple' },
+          { id: 2, name: 'pear' },
+          { id: 5, name: 'fig' },
+        ]);
+      } finally {
+        await db.destroy();
+        await resetDatabase([TABLE]);
+      }
+    },
+  );
 
   it('npx cdk synth builds an app that instantiates Dropload from dropload/cdk', async () => {
     await npx(['cdk', 'synth', '-q', '-o', 'cdk.out']);
