@@ -54,16 +54,17 @@ export type TargetMode = z.infer<typeof targetModeSpec>;
 export type Publish = z.infer<typeof publishSpec>;
 
 /** A foreign key stored as the parent's surrogate id while the file names the parent by its natural key. */
-const referenceSpec = z.object({
+const referenceShape = {
   /** Parent table (optionally schema-qualified); it needs a unique index on the `key` columns. */
   table: identifier,
   /** Parent natural-key column → path of its value. */
   key: z.record(column, valuePath).refine((k) => Object.keys(k).length > 0, 'at least one key column'),
   /** The parent's surrogate key column, stored in the referencing column. Default `id`. */
   column: column.default('id'),
-});
+};
+const referenceSpec = z.object(referenceShape);
 
-const targetSpec = z.object({
+const targetShape = {
   table: identifier,
   /** Nested arrays whose elements become this table's rows: `lines[]`, `lines[].product.categories[]`. Absent: one row per record. */
   each: z
@@ -81,10 +82,17 @@ const targetSpec = z.object({
   key: z.array(column).min(1, 'a natural key (the columns of a unique index)'),
   /** Default `upsert`. */
   mode: targetModeSpec.default('upsert'),
-});
+};
+const targetSpec = z.object(targetShape);
 
-export type ReferenceDefinition = z.input<typeof referenceSpec>;
-export type TargetDefinition = z.input<typeof targetSpec>;
+/**
+ * The input type of an object spec, named through its shape: a declaration file (the package's dist/)
+ * then keeps each option's doc comment, which it drops from a type it writes out inline.
+ */
+type InputOf<Shape extends z.core.$ZodShape> = z.input<z.ZodObject<Shape>>;
+
+export type ReferenceDefinition = InputOf<typeof referenceShape>;
+export type TargetDefinition = InputOf<typeof targetShape>;
 
 const PERCENT = /^\d+(\.\d+)?%$/;
 
@@ -93,7 +101,7 @@ const PERCENT = /^\d+(\.\d+)?%$/;
 // `targets`, `orphanWaitSeconds`) have no zod default: whether they are given says which kind it is and
 // is checked (`targetsProblem`, `datasetProblem`), so their defaults apply where that kind's dataset is
 // built (`tableDataset`, `targetsDataset`).
-const datasetOptions = z.object({
+const datasetShape = {
   /** Unique name; also the default folder under `incoming/`. */
   name: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'lower-case letters, digits, _ and -'),
   /** S3 key prefix that routes a file to this dataset. Default: `incoming/<name>/`. */
@@ -161,7 +169,8 @@ const datasetOptions = z.object({
   checks: z
     .object({ minRows: z.number().int().nonnegative().default(0), unique: z.array(z.string()).default([]) })
     .prefault({}),
-});
+};
+const datasetOptions = z.object(datasetShape);
 
 /** A definition as the spec hands it on: shapes checked, common defaults applied. */
 type DatasetOptions = z.output<typeof datasetOptions>;
@@ -171,7 +180,7 @@ type DatasetOptions = z.output<typeof datasetOptions>;
  * the row schema `S`, so TypeScript refuses a `key`, `columns` or `checks.unique` entry it lacks.
  */
 export type DatasetDefinition<S extends RowSchema = RowSchema> = Omit<
-  z.input<typeof datasetOptions>,
+  InputOf<typeof datasetShape>,
   'schema' | 'columns' | 'key' | 'checks'
 > & {
   /**
@@ -184,7 +193,7 @@ export type DatasetDefinition<S extends RowSchema = RowSchema> = Omit<
   /** Fields forming the natural key; required for `upsert`. */
   key?: (keyof z.output<S> & string)[];
   /** File-level checks, run before the file is published. */
-  checks?: Omit<NonNullable<z.input<typeof datasetOptions>['checks']>, 'unique'> & {
+  checks?: Omit<NonNullable<InputOf<typeof datasetShape>['checks']>, 'unique'> & {
     unique?: (keyof z.output<S> & string)[];
   };
 };
