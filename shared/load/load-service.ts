@@ -1,7 +1,7 @@
 import type { Transaction } from 'kysely';
 import type { ChunkMessage } from '../aws/messages.ts';
 import { readRange } from '../aws/object-store.ts';
-import type { Dataset } from '../config/dataset.ts';
+import type { Dataset, TargetsDataset } from '../config/dataset.ts';
 import { FileRejectedError, TransientError } from '../core/errors.ts';
 import {
   type ChunkSource,
@@ -87,7 +87,7 @@ async function loadOnce(deps: PipelineDeps, message: ChunkMessage): Promise<Load
   if (!dataset) throw new Error(`dataset "${message.dataset}" is not in this deployment's config`);
   if (await isChunkLoaded(deps.db, message.fileId, message.index)) {
     // A crash after the commit and before the retry was scheduled: schedule it again (retries are idempotent).
-    if (dataset.targets && (await waitingCount(deps.db, message.fileId)) > 0)
+    if (dataset.kind === 'targets' && (await waitingCount(deps.db, message.fileId)) > 0)
       await scheduleOrphanRetry(deps, message.fileId, 1);
     return { ...base, result: 'duplicate' };
   }
@@ -108,7 +108,7 @@ async function loadOnce(deps: PipelineDeps, message: ChunkMessage): Promise<Load
   }
   if ('loaded' in chunk) return { ...base, result: 'duplicate' };
 
-  if (dataset.targets) {
+  if (dataset.kind === 'targets') {
     const { rows, rejects } =
       'reject' in chunk
         ? { rows: [], rejects: [chunk.reject] }
@@ -185,7 +185,7 @@ async function failChunkFile(
  */
 async function loadRelationalChunk(
   deps: PipelineDeps,
-  dataset: Dataset,
+  dataset: TargetsDataset,
   message: ChunkMessage,
   rows: ValidRow[],
   rejects: Reject[],

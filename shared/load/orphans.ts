@@ -1,7 +1,7 @@
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { Transaction } from 'kysely';
 import type { OrphanMessage } from '../aws/messages.ts';
-import type { Dataset } from '../config/dataset.ts';
+import type { TargetsDataset } from '../config/dataset.ts';
 import type { Reject } from '../ledger/ledger.ts';
 import { getFile, insertRejects, lockFile, moveCounts } from '../ledger/ledger.ts';
 import type { Database, FileRow } from '../ledger/schema.ts';
@@ -123,7 +123,7 @@ async function rejectLines(
 
 async function retryIn(
   trx: Transaction<Database>,
-  dataset: Dataset,
+  dataset: TargetsDataset,
   fileId: number,
 ): Promise<OrphanOutcome & { nextInSeconds?: number }> {
   const none = { fileId, resolved: 0, expired: 0, rejected: 0, inserted: 0, updated: 0 };
@@ -133,7 +133,7 @@ async function retryIn(
     if (waiting > 0) return { ...none, result: 'busy', waiting };
     return { ...none, result: 'none', waiting: 0, finishedFile: await finishIfDone(trx, fileId) };
   }
-  const targets = dataset.targets ?? [];
+  const targets = dataset.targets;
   const rejects: (Reject & { chunkIdx: number })[] = [];
   const gone = new Set<number>();
   const units: Unit[] = [];
@@ -221,7 +221,7 @@ export async function retryOrphans(deps: PipelineDeps, message: OrphanMessage): 
   };
   if (file?.state !== 'loading') return { ...empty, result: 'none' };
   const dataset = deps.config.datasets.find((d) => d.name === file.dataset);
-  if (!dataset?.targets)
+  if (dataset?.kind !== 'targets')
     throw new Error(`dataset "${file.dataset}" of file ${file.id} has no targets in this config`);
   const { nextInSeconds, ...outcome } = await deps.db
     .transaction()

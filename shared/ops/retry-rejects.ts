@@ -94,10 +94,11 @@ async function loadChunkRetry(
   chunk: ChunkRetry,
 ): Promise<Counts> {
   // Tagged with their file like the rows the load wrote, so a newer version's `replace` removes them too.
-  const rows = dataset.sourceColumn
-    ? chunk.rows.map((r) => ({ ...r, values: { ...r.values, [SOURCE]: fileId } }))
-    : chunk.rows;
-  const written = await writeDatasetRows(trx, withSource(dataset), rows);
+  const rows =
+    dataset.kind === 'table' && dataset.sourceColumn
+      ? chunk.rows.map((r) => ({ ...r, values: { ...r.values, [SOURCE]: fileId } }))
+      : chunk.rows;
+  const written = await writeDatasetRows(trx, dataset.kind === 'table' ? withSource(dataset) : dataset, rows);
   const refused = new Set(written.rejects.map((r) => r.line));
   const loadedIds = [...chunk.candidates.values()].filter((r) => !refused.has(r.line)).map((r) => r.id);
   if (loadedIds.length > 0) await trx.deleteFrom('dropload.reject').where('id', 'in', loadedIds).execute();
@@ -127,7 +128,7 @@ export async function retryRejects(deps: RetryDeps, key: string): Promise<RetryR
     if (!dataset) {
       throw new ConfigError(`file "${key}" belongs to dataset "${file.dataset}", which is not in the config`);
     }
-    if (dataset.onNewVersion === 'replace') {
+    if (dataset.kind === 'table' && dataset.onNewVersion === 'replace') {
       // In turn with the key's publishes: rows of a version a newer one has replaced stay out.
       await lockKey(trx, file);
       const newer = await newerVersion(trx, file.id, ['loaded']);

@@ -1,5 +1,5 @@
 import { type RawBuilder, sql, type Transaction } from 'kysely';
-import type { Dataset, Reference, Target } from '../../config/dataset.ts';
+import type { Dataset, Reference, Target, TargetsDataset } from '../../config/dataset.ts';
 import { classifyError, TableShapeError } from '../../core/errors.ts';
 import type { Reject } from '../../ledger/ledger.ts';
 import type { Database } from '../../ledger/schema.ts';
@@ -100,8 +100,8 @@ export function scopesOf(record: unknown, each: string | undefined): unknown[][]
   return scopes;
 }
 
-export function unitOf(dataset: Dataset, row: ValidRow, chunkIdx: number): Unit {
-  const targets = dataset.targets ?? [];
+export function unitOf(dataset: TargetsDataset, row: ValidRow, chunkIdx: number): Unit {
+  const targets = dataset.targets;
   return {
     line: row.line,
     raw: row.raw,
@@ -399,17 +399,17 @@ async function writeIsolating(
 /** Writes units (records, or parked orphans) of a multi-table dataset in the caller's transaction. */
 export async function writeUnits(
   trx: Transaction<Database>,
-  dataset: Dataset,
+  dataset: TargetsDataset,
   units: Unit[],
 ): Promise<RelationalResult> {
-  const targets = dataset.targets ?? [];
+  const targets = dataset.targets;
   const plans: Plan[] = [];
   for (const t of targets) plans.push(await planFor(trx, t));
   const result: RelationalResult = { inserted: 0, updated: 0, tables: {}, rejects: [], orphans: [] };
   for (let i = 0; i < units.length; i += UNIT_BATCH) {
     await writeIsolating(trx, plans, units.slice(i, i + UNIT_BATCH), result);
   }
-  const counted = result.tables[dataset.countedTable ?? ''];
+  const counted = result.tables[dataset.countedTable];
   result.inserted = counted?.inserted ?? 0;
   result.updated = counted?.updated ?? 0;
   return result;
@@ -418,7 +418,7 @@ export async function writeUnits(
 /** Writes a chunk's valid rows of a multi-table dataset; a row with a value that cannot be written is rejected. */
 export async function writeRecords(
   trx: Transaction<Database>,
-  dataset: Dataset,
+  dataset: TargetsDataset,
   rows: ValidRow[],
   chunkIdx: number,
 ): Promise<RelationalResult> {
@@ -451,7 +451,7 @@ export async function writeDatasetRows(
   dataset: Dataset,
   rows: ValidRow[],
 ): Promise<WriteResult> {
-  if (!dataset.targets) return writeRows(trx, dataset, rows);
+  if (dataset.kind === 'table') return writeRows(trx, dataset, rows);
   const written = await writeRecords(trx, dataset, rows, 0);
   const rejects = written.rejects.map((r) => r.reject);
   const seen = new Set(rejects.map((r) => r.line));

@@ -1,5 +1,5 @@
 import { type Kysely, type RawBuilder, sql, type Transaction } from 'kysely';
-import type { Dataset } from '../../config/dataset.ts';
+import type { TableDataset } from '../../config/dataset.ts';
 import { classifyError, errorMessage, TableShapeError } from '../../core/errors.ts';
 import type { Reject } from '../../ledger/ledger.ts';
 import type { Database } from '../../ledger/schema.ts';
@@ -106,7 +106,7 @@ interface Plan {
   upsert: boolean;
 }
 
-async function planFor(trx: Transaction<Database>, dataset: Dataset): Promise<Plan> {
+async function planFor(trx: Transaction<Database>, dataset: TableDataset): Promise<Plan> {
   const shape = await tableShape(trx, dataset.table);
   const columns = dataset.fields.map((f) => dataset.columnOf[f] as string);
   const missing = columns.filter((c) => !shape.has(c));
@@ -180,7 +180,7 @@ function dbReject(row: ValidRow, err: unknown): Reject {
  */
 export async function writeRows(
   trx: Transaction<Database>,
-  dataset: Dataset,
+  dataset: TableDataset,
   rows: ValidRow[],
 ): Promise<WriteResult> {
   const plan = await planFor(trx, dataset);
@@ -201,7 +201,7 @@ export async function writeRows(
  */
 export async function writeRowStream(
   trx: Transaction<Database>,
-  dataset: Dataset,
+  dataset: TableDataset,
   stream: RowStream,
 ): Promise<StreamWriteResult> {
   const plan = await planFor(trx, dataset);
