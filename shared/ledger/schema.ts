@@ -64,6 +64,29 @@ export interface ChunkTable {
   loaded_at: Timestamp | null;
 }
 
+/**
+ * What kind of reject a line is, stored with it (`dropload.reject.kind`) by the code that rejected it:
+ * - `unreadable`: the record could not be read, and its stored `raw` is not its text as in the file (the
+ *   first KiB of a record over `maxRecordBytes` or of a quote never closed before the end of the file; a
+ *   line whose invalid UTF-8 was replaced on decoding), so it cannot be read again: `retry-rejects` leaves it;
+ * - `malformed`: the line, stored as it is in the file, is not a record (malformed CSV, a field count unlike
+ *   the header's, invalid JSON, not a JSON object, nested too deep);
+ * - `invalid`: the schema refused the record, or threw on it;
+ * - `unwritable`: a value the schema passed cannot be written (a BigInt inside a JSON value);
+ * - `refused`: the database refused the row (a CHECK, NOT NULL or unique constraint, a NUL byte);
+ * - `orphan`: the row waited for a parent that did not come within `orphanWaitSeconds` (or its table is
+ *   no longer a target of the dataset).
+ */
+export const REJECT_KINDS = [
+  'unreadable',
+  'malformed',
+  'invalid',
+  'unwritable',
+  'refused',
+  'orphan',
+] as const;
+export type RejectKind = (typeof REJECT_KINDS)[number];
+
 /** A data line that did not load, with what an operator needs to fix it. */
 export interface RejectTable {
   id: Generated<number>;
@@ -71,6 +94,7 @@ export interface RejectTable {
   chunk_idx: number;
   line: number;
   column: string | null;
+  kind: RejectKind;
   reason: string;
   raw: string;
   created_at: CreatedAt;
