@@ -1,6 +1,6 @@
 import { type ExpressionBuilder, type Kysely, type RawBuilder, sql, type Transaction } from 'kysely';
 import type { ChunkPlan } from '../formats/chunking.ts';
-import type { ChunkRow, Database, FileRow, FileState, RejectKind } from './schema.ts';
+import type { ChunkRow, Database, FileRow, FileState, FinalState, RejectKind } from './schema.ts';
 import { clearStaged } from './stage.ts';
 
 /**
@@ -195,7 +195,7 @@ export async function failFile(db: Kysely<Database>, id: number, error: string):
 export async function finishFile(
   trx: Transaction<Database>,
   id: number,
-  state: 'loaded' | 'failed' | 'skipped',
+  state: FinalState,
   error: string | null,
 ) {
   await trx
