@@ -272,7 +272,8 @@ async function readChunk(
       ? `a quoted field opened on this line is never closed: the rest of the file (${size} bytes) reads as one record`
       : `record is ${size} bytes, over the limit of ${dataset.maxRecordBytes} bytes (maxRecordBytes)`;
     const raw = `${new TextDecoder().decode(preview)}${size > PREVIEW_BYTES ? '…' : ''}`;
-    return { reject: { line: message.firstLine, column: null, reason, raw } };
+    // The preview is not the record: `unreadable`, so retry-rejects leaves it.
+    return { reject: { line: message.firstLine, column: null, kind: 'unreadable', reason, raw } };
   }
   if (dataset.format === 'parquet')
     return { parquet: await readParquetChunk(deps.s3, source, message, dataset) };

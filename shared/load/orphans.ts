@@ -109,7 +109,7 @@ async function rejectLines(
     if (seen.has(r.line)) continue;
     seen.add(r.line);
     const list = byChunk.get(r.chunkIdx) ?? [];
-    list.push({ line: r.line, column: r.column, reason: r.reason, raw: r.raw });
+    list.push({ line: r.line, column: r.column, kind: r.kind, reason: r.reason, raw: r.raw });
     byChunk.set(r.chunkIdx, list);
   }
   let total = 0;
@@ -142,7 +142,7 @@ async function retryIn(
     const target = targets[ti];
     if (!target) {
       const reason = `orphan: its table ${p.target} is no longer a target of dataset ${dataset.name}`;
-      rejects.push({ line: p.line, column: null, reason, raw: p.raw, chunkIdx: p.chunk_idx });
+      rejects.push({ line: p.line, column: null, kind: 'orphan', reason, raw: p.raw, chunkIdx: p.chunk_idx });
       gone.add(p.id);
       continue;
     }
@@ -171,7 +171,14 @@ async function retryIn(
       expired++;
       gone.add(id);
       const reason = `${orphanReason(o.missing)} (waited ${dataset.orphanWaitSeconds}s)`;
-      rejects.push({ line: p.line, column: o.column, reason, raw: p.raw, chunkIdx: p.chunk_idx });
+      rejects.push({
+        line: p.line,
+        column: o.column,
+        kind: 'orphan',
+        reason,
+        raw: p.raw,
+        chunkIdx: p.chunk_idx,
+      });
     } else {
       keep.push(id);
       if (o.missing !== p.missing) {

@@ -27,20 +27,17 @@ export interface RetryResult {
   inserted: number;
   updated: number;
   stillRejected: number;
-  /** Rejects whose stored text is not the original line (see `isRetryable`): left as they are. */
+  /** Rejects whose stored text is not the original line (kind `unreadable`): left as they are. */
   notRetryable: number;
 }
 
 /**
- * Rejects whose `raw` is not the line as it was in the file cannot be re-read: the preview of an
- * oversized or unterminated record, and a line whose invalid UTF-8 was replaced on decoding.
+ * Every reject but an `unreadable` one, whose `raw` is not the line as it was in the file and cannot be
+ * re-read: the preview of an oversized or unterminated record, a line whose invalid UTF-8 was replaced
+ * on decoding. Its kind says so, whatever its reason reads like.
  */
-export function isRetryable(reject: Pick<RejectRow, 'reason'>): boolean {
-  return !(
-    /\(maxRecordBytes\)$/.test(reject.reason) ||
-    reject.reason.startsWith('a quoted field opened on this line is never closed') ||
-    reject.reason.startsWith('bytes are not valid UTF-8')
-  );
+export function isRetryable(reject: Pick<RejectRow, 'kind'>): boolean {
+  return reject.kind !== 'unreadable';
 }
 
 interface ChunkRetry {

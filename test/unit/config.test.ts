@@ -125,7 +125,6 @@ describe('resolveConfig', () => {
       ['reports/incoming/orders/', 'reports/'],
       ['.dropload/', '.dropload/'],
       ['.dropload/expanded/', '.dropload/'],
-      ['rejected/x/', 'rejected/'],
     ] as const) {
       expect(configError({ datasets: [{ ...base, prefix }] })).toBe(refused(prefix, reserved));
     }
@@ -135,6 +134,10 @@ describe('resolveConfig', () => {
     }
     expect(resolveConfig({ datasets: [{ ...base, prefix: 'reportsx/' }] }).datasets[0]?.prefix).toBe(
       'reportsx/',
+    );
+    // dropload writes nothing under rejected/ (rejects are in the ledger): a dataset may have it.
+    expect(resolveConfig({ datasets: [{ ...base, prefix: 'rejected/' }] }).datasets[0]?.prefix).toBe(
+      'rejected/',
     );
   });
 

@@ -354,7 +354,7 @@ function dbReject(unit: Unit, err: unknown): Reject {
   const column = (err as { column?: string }).column ?? null;
   const detail = (err as { detail?: string }).detail;
   const reason = `database refused the row: ${(err as Error).message}${detail ? ` (${detail})` : ''}`;
-  return { line: unit.line, column, reason, raw: unit.raw };
+  return { line: unit.line, column, kind: 'refused', reason, raw: unit.raw };
 }
 
 function merge(into: RelationalResult, from: RelationalResult): void {
@@ -429,7 +429,8 @@ export async function writeRecords(
       units.push(unitOf(dataset, row, chunkIdx));
     } catch (err) {
       // That row's fault (a BigInt inside a JSON value, say): its neighbours load.
-      const reject = { line: row.line, column: null, reason: unwritableReason(err), raw: row.raw };
+      const reason = unwritableReason(err);
+      const reject: Reject = { line: row.line, column: null, kind: 'unwritable', reason, raw: row.raw };
       unwritable.push({ unit: { line: row.line, raw: row.raw, chunkIdx, rows: [] }, reject });
     }
   }
@@ -458,7 +459,8 @@ export async function writeDatasetRows(
   for (const o of written.orphans) {
     if (seen.has(o.unit.line)) continue;
     seen.add(o.unit.line);
-    rejects.push({ line: o.unit.line, column: o.column, reason: orphanReason(o.missing), raw: o.unit.raw });
+    const reason = orphanReason(o.missing);
+    rejects.push({ line: o.unit.line, column: o.column, kind: 'orphan', reason, raw: o.unit.raw });
   }
   return {
     inserted: written.inserted,

@@ -88,7 +88,8 @@ function writable(plan: Plan, rows: ValidRow[], rejects: Reject[]): ValidRow[] {
         toText(v);
         return false;
       } catch (err) {
-        rejects.push({ line: row.line, column: f, reason: unwritableReason(err), raw: row.raw });
+        const reason = unwritableReason(err);
+        rejects.push({ line: row.line, column: f, kind: 'unwritable', reason, raw: row.raw });
         return true;
       }
     });
@@ -169,7 +170,7 @@ function dbReject(row: ValidRow, err: unknown): Reject {
   const column = (err as { column?: string }).column ?? null;
   const detail = (err as { detail?: string }).detail;
   const reason = `database refused the row: ${(err as Error).message}${detail ? ` (${detail})` : ''}`;
-  return { line: row.line, column, reason, raw: row.raw };
+  return { line: row.line, column, kind: 'refused', reason, raw: row.raw };
 }
 
 /**
@@ -297,7 +298,13 @@ export function* copyLines(
         }
       });
       const reason = unwritableReason(err);
-      unwritable.push({ line: pass.line, column: fields[f] ?? null, reason, raw: pass.raw() });
+      unwritable.push({
+        line: pass.line,
+        column: fields[f] ?? null,
+        kind: 'unwritable',
+        reason,
+        raw: pass.raw(),
+      });
       continue;
     }
     piece += `${line}\n`;
