@@ -1,9 +1,10 @@
 import { type RawBuilder, sql, type Transaction } from 'kysely';
 import type { Dataset, Reference, Target, TargetsDataset } from '../../config/dataset.ts';
-import { classifyError, TableShapeError } from '../../core/errors.ts';
+import { TableShapeError } from '../../core/errors.ts';
 import type { Reject } from '../../ledger/ledger.ts';
 import type { Database } from '../../ledger/schema.ts';
 import type { ValidRow } from '../validation.ts';
+import { withSavepoint } from './savepoint.ts';
 import { tableShape, toText, unwritableReason, type WriteResult, writeRows } from './writing.ts';
 
 /**
@@ -376,24 +377,19 @@ async function writeIsolating(
   into: RelationalResult,
 ) {
   if (units.length === 0) return;
-  await sql`savepoint dropload_relations`.execute(trx);
-  try {
-    const attempt = await writeAttempt(trx, plans, units);
-    await sql`release savepoint dropload_relations`.execute(trx);
-    merge(into, attempt);
-  } catch (err) {
-    if (classifyError(err) !== 'data') throw err;
-    await sql`rollback to savepoint dropload_relations`.execute(trx);
-    await sql`release savepoint dropload_relations`.execute(trx);
-    if (units.length === 1) {
-      const unit = units[0] as Unit;
-      into.rejects.push({ unit, reject: dbReject(unit, err) });
-      return;
-    }
-    const half = units.length >> 1;
-    await writeIsolating(trx, plans, units.slice(0, half), into);
-    await writeIsolating(trx, plans, units.slice(half), into);
+  const attempt = await withSavepoint(trx, 'dropload_relations', () => writeAttempt(trx, plans, units));
+  if (attempt.ok) {
+    merge(into, attempt.value);
+    return;
   }
+  if (units.length === 1) {
+    const unit = units[0] as Unit;
+    into.rejects.push({ unit, reject: dbReject(unit, attempt.error) });
+    return;
+  }
+  const half = units.length >> 1;
+  await writeIsolating(trx, plans, units.slice(0, half), into);
+  await writeIsolating(trx, plans, units.slice(half), into);
 }
 
 /** Writes units (records, or parked orphans) of a multi-table dataset in the caller's transaction. */

@@ -1,10 +1,11 @@
 import { type Kysely, type RawBuilder, sql, type Transaction } from 'kysely';
 import type { TableDataset } from '../../config/dataset.ts';
-import { classifyError, errorMessage, TableShapeError } from '../../core/errors.ts';
+import { errorMessage, TableShapeError } from '../../core/errors.ts';
 import type { Reject } from '../../ledger/ledger.ts';
 import type { Database } from '../../ledger/schema.ts';
 import type { ValidRow } from '../validation.ts';
 import { copyField, copyIn, copySupported } from './copy.ts';
+import { withSavepoint } from './savepoint.ts';
 
 export interface WriteCounts {
   inserted: number;
@@ -253,18 +254,11 @@ async function copyPass(
   unwritable: Reject[],
 ): Promise<number | undefined> {
   const columns = sql.join(plan.columns.map((c) => sql.id(c)));
-  await sql`savepoint dropload_copy`.execute(trx);
-  try {
-    const copy = sql`copy ${sql.table(plan.table)} (${columns}) from stdin`.compile(trx).sql;
-    const copied = await copyIn(trx, copy, copyLines(plan.fields, pass, unwritable));
-    await sql`release savepoint dropload_copy`.execute(trx);
-    return copied;
-  } catch (err) {
-    if (classifyError(err) !== 'data') throw err;
-    await sql`rollback to savepoint dropload_copy`.execute(trx);
-    await sql`release savepoint dropload_copy`.execute(trx);
-    return undefined;
-  }
+  const copy = sql`copy ${sql.table(plan.table)} (${columns}) from stdin`.compile(trx).sql;
+  const copied = await withSavepoint(trx, 'dropload_copy', () =>
+    copyIn(trx, copy, copyLines(plan.fields, pass, unwritable)),
+  );
+  return copied.ok ? copied.value : undefined;
 }
 
 /** Rows per piece of COPY data: the text of one piece is in memory at a time, not the whole chunk's. */
@@ -350,55 +344,45 @@ const STAGE = 'dropload_stage';
  */
 async function writeByCopy(trx: Transaction<Database>, plan: Plan, rows: ValidRow[], into: WriteResult) {
   const columns = sql.join(plan.columns.map((c) => sql.id(c)));
-  await sql`savepoint dropload_copy`.execute(trx);
-  try {
-    let counts: WriteCounts;
-    if (plan.upsert) {
-      await sql`create temp table ${sql.id(STAGE)} on commit drop as
-        select ${columns} from ${sql.table(plan.table)} with no data`.execute(trx);
-      await copyIn(
-        trx,
-        sql`copy ${sql.id(STAGE)} (${columns}) from stdin`.compile(trx).sql,
-        copyData(plan, rows),
-      );
-      const source = sql`${sql.id(STAGE)}`;
-      const { rows: out } = await insertStatement(plan, columns, source).execute(trx);
-      await sql`drop table ${sql.id(STAGE)}`.execute(trx);
-      counts = { inserted: out[0]?.inserted ?? 0, updated: out[0]?.updated ?? 0 };
-    } else {
+  const written = await withSavepoint(trx, 'dropload_copy', async (): Promise<WriteCounts> => {
+    if (!plan.upsert) {
       const copy = sql`copy ${sql.table(plan.table)} (${columns}) from stdin`.compile(trx).sql;
-      counts = { inserted: await copyIn(trx, copy, copyData(plan, rows)), updated: 0 };
+      return { inserted: await copyIn(trx, copy, copyData(plan, rows)), updated: 0 };
     }
-    await sql`release savepoint dropload_copy`.execute(trx);
-    into.inserted += counts.inserted;
-    into.updated += counts.updated;
-    return true;
-  } catch (err) {
-    if (classifyError(err) !== 'data') throw err;
-    await sql`rollback to savepoint dropload_copy`.execute(trx);
-    await sql`release savepoint dropload_copy`.execute(trx);
-    return false;
-  }
+    await sql`create temp table ${sql.id(STAGE)} on commit drop as
+      select ${columns} from ${sql.table(plan.table)} with no data`.execute(trx);
+    await copyIn(
+      trx,
+      sql`copy ${sql.id(STAGE)} (${columns}) from stdin`.compile(trx).sql,
+      copyData(plan, rows),
+    );
+    const source = sql`${sql.id(STAGE)}`;
+    const { rows: out } = await insertStatement(plan, columns, source).execute(trx);
+    await sql`drop table ${sql.id(STAGE)}`.execute(trx);
+    return { inserted: out[0]?.inserted ?? 0, updated: out[0]?.updated ?? 0 };
+  });
+  if (!written.ok) return false;
+  into.inserted += written.value.inserted;
+  into.updated += written.value.updated;
+  return true;
 }
 
 async function writeIsolating(trx: Transaction<Database>, plan: Plan, rows: ValidRow[], into: WriteResult) {
   if (rows.length === 0) return;
-  await sql`savepoint dropload_write`.execute(trx);
-  try {
+  const written = await withSavepoint(trx, 'dropload_write', async () => {
     const { rows: out } = await statement(plan, rows).execute(trx);
-    await sql`release savepoint dropload_write`.execute(trx);
-    into.inserted += out[0]?.inserted ?? 0;
-    into.updated += out[0]?.updated ?? 0;
-  } catch (err) {
-    if (classifyError(err) !== 'data') throw err;
-    await sql`rollback to savepoint dropload_write`.execute(trx);
-    await sql`release savepoint dropload_write`.execute(trx);
-    if (rows.length === 1) {
-      into.rejects.push(dbReject(rows[0] as ValidRow, err));
-      return;
-    }
-    const half = rows.length >> 1;
-    await writeIsolating(trx, plan, rows.slice(0, half), into);
-    await writeIsolating(trx, plan, rows.slice(half), into);
+    return out[0];
+  });
+  if (written.ok) {
+    into.inserted += written.value?.inserted ?? 0;
+    into.updated += written.value?.updated ?? 0;
+    return;
   }
+  if (rows.length === 1) {
+    into.rejects.push(dbReject(rows[0] as ValidRow, written.error));
+    return;
+  }
+  const half = rows.length >> 1;
+  await writeIsolating(trx, plan, rows.slice(0, half), into);
+  await writeIsolating(trx, plan, rows.slice(half), into);
 }
