@@ -4,7 +4,7 @@ import { TableShapeError } from '../../core/errors.ts';
 import type { Reject } from '../../ledger/ledger.ts';
 import type { Database } from '../../ledger/schema.ts';
 import type { ValidRow } from '../validation.ts';
-import { withSavepoint } from './savepoint.ts';
+import { bisect, dbReject } from './savepoint.ts';
 import { tableShape, toText, unwritableReason, type WriteResult, writeRows } from './writing.ts';
 
 /**
@@ -351,13 +351,6 @@ async function writeAttempt(
   return result;
 }
 
-function dbReject(unit: Unit, err: unknown): Reject {
-  const column = (err as { column?: string }).column ?? null;
-  const detail = (err as { detail?: string }).detail;
-  const reason = `database refused the row: ${(err as Error).message}${detail ? ` (${detail})` : ''}`;
-  return { line: unit.line, column, kind: 'refused', reason, raw: unit.raw };
-}
-
 function merge(into: RelationalResult, from: RelationalResult): void {
   for (const [table, c] of Object.entries(from.tables)) {
     const t = into.tables[table] ?? { inserted: 0, updated: 0 };
@@ -369,27 +362,21 @@ function merge(into: RelationalResult, from: RelationalResult): void {
   into.orphans.push(...from.orphans);
 }
 
-/** A data error (SQLSTATE 22/23) rolls the attempt back and halves it: one bad unit costs O(log n) attempts, and it is rejected whole. */
+/** Every target's rows of the units; a unit the database refuses is rejected whole (see `bisect`). */
 async function writeIsolating(
   trx: Transaction<Database>,
   plans: Plan[],
   units: Unit[],
   into: RelationalResult,
 ) {
-  if (units.length === 0) return;
-  const attempt = await withSavepoint(trx, 'dropload_relations', () => writeAttempt(trx, plans, units));
-  if (attempt.ok) {
-    merge(into, attempt.value);
-    return;
-  }
-  if (units.length === 1) {
-    const unit = units[0] as Unit;
-    into.rejects.push({ unit, reject: dbReject(unit, attempt.error) });
-    return;
-  }
-  const half = units.length >> 1;
-  await writeIsolating(trx, plans, units.slice(0, half), into);
-  await writeIsolating(trx, plans, units.slice(half), into);
+  const written = await bisect(
+    trx,
+    'dropload_relations',
+    units,
+    (batch) => writeAttempt(trx, plans, batch),
+    (unit, err) => into.rejects.push({ unit, reject: dbReject(unit, err) }),
+  );
+  for (const attempt of written) merge(into, attempt);
 }
 
 /** Writes units (records, or parked orphans) of a multi-table dataset in the caller's transaction. */

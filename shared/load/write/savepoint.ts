@@ -1,5 +1,6 @@
 import { sql, type Transaction } from 'kysely';
 import { classifyError } from '../../core/errors.ts';
+import type { Reject } from '../../ledger/ledger.ts';
 import type { Database } from '../../ledger/schema.ts';
 
 /** What a write under a savepoint came to: its value, or the database's refusal of a row's values. */
@@ -28,4 +29,43 @@ export async function withSavepoint<T>(
     await sql`release savepoint ${savepoint}`.execute(trx);
     return { ok: false, error: err };
   }
+}
+
+/**
+ * Writes `items` with `attempt`, isolating the ones the database refuses: a batch whose attempt is
+ * refused for a row's values is rolled back to its savepoint and halved, so one bad item costs
+ * O(log n) attempts and reaches `onRefused` while its neighbours are written. Returns what each
+ * accepted attempt returned, in order.
+ */
+export async function bisect<T, R>(
+  trx: Transaction<Database>,
+  savepoint: string,
+  items: T[],
+  attempt: (batch: T[]) => Promise<R>,
+  onRefused: (item: T, error: unknown) => void,
+): Promise<R[]> {
+  const accepted: R[] = [];
+  const write = async (batch: T[]): Promise<void> => {
+    if (batch.length === 0) return;
+    const tried = await withSavepoint(trx, savepoint, () => attempt(batch));
+    if (tried.ok) {
+      accepted.push(tried.value);
+    } else if (batch.length === 1) {
+      onRefused(batch[0] as T, tried.error);
+    } else {
+      const half = batch.length >> 1;
+      await write(batch.slice(0, half));
+      await write(batch.slice(half));
+    }
+  };
+  await write(items);
+  return accepted;
+}
+
+/** The reject for a row (or record) the database refused on its own: the server's message and detail, and its column. */
+export function dbReject(row: { line: number; raw: string }, err: unknown): Reject {
+  const column = (err as { column?: string }).column ?? null;
+  const detail = (err as { detail?: string }).detail;
+  const reason = `database refused the row: ${(err as Error).message}${detail ? ` (${detail})` : ''}`;
+  return { line: row.line, column, kind: 'refused', reason, raw: row.raw };
 }

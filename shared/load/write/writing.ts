@@ -5,7 +5,7 @@ import type { Reject } from '../../ledger/ledger.ts';
 import type { Database } from '../../ledger/schema.ts';
 import type { ValidRow } from '../validation.ts';
 import { copyField, copyIn, copySupported } from './copy.ts';
-import { withSavepoint } from './savepoint.ts';
+import { bisect, dbReject, withSavepoint } from './savepoint.ts';
 
 export interface WriteCounts {
   inserted: number;
@@ -165,13 +165,6 @@ function lastPerKey(plan: Plan, rows: ValidRow[]): ValidRow[] {
   const byKey = new Map<string, ValidRow>();
   for (const row of rows) byKey.set(JSON.stringify(keyFields.map((f) => toText(row.values[f]))), row);
   return byKey.size === rows.length ? rows : [...byKey.values()];
-}
-
-function dbReject(row: ValidRow, err: unknown): Reject {
-  const column = (err as { column?: string }).column ?? null;
-  const detail = (err as { detail?: string }).detail;
-  const reason = `database refused the row: ${(err as Error).message}${detail ? ` (${detail})` : ''}`;
-  return { line: row.line, column, kind: 'refused', reason, raw: row.raw };
 }
 
 /**
@@ -367,22 +360,17 @@ async function writeByCopy(trx: Transaction<Database>, plan: Plan, rows: ValidRo
   return true;
 }
 
+/** One statement per batch of rows; a row the database refuses becomes a reject (see `bisect`). */
 async function writeIsolating(trx: Transaction<Database>, plan: Plan, rows: ValidRow[], into: WriteResult) {
-  if (rows.length === 0) return;
-  const written = await withSavepoint(trx, 'dropload_write', async () => {
-    const { rows: out } = await statement(plan, rows).execute(trx);
-    return out[0];
-  });
-  if (written.ok) {
-    into.inserted += written.value?.inserted ?? 0;
-    into.updated += written.value?.updated ?? 0;
-    return;
+  const written = await bisect(
+    trx,
+    'dropload_write',
+    rows,
+    async (batch) => (await statement(plan, batch).execute(trx)).rows[0],
+    (row, err) => into.rejects.push(dbReject(row, err)),
+  );
+  for (const counts of written) {
+    into.inserted += counts?.inserted ?? 0;
+    into.updated += counts?.updated ?? 0;
   }
-  if (rows.length === 1) {
-    into.rejects.push(dbReject(rows[0] as ValidRow, written.error));
-    return;
-  }
-  const half = rows.length >> 1;
-  await writeIsolating(trx, plan, rows.slice(0, half), into);
-  await writeIsolating(trx, plan, rows.slice(half), into);
 }
