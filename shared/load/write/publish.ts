@@ -4,6 +4,7 @@ import type { TableDataset } from '../../config/dataset.ts';
 import { finishFile, getFile, moveCounts, newerVersion } from '../../ledger/ledger.ts';
 import type { Database, FileRow } from '../../ledger/schema.ts';
 import { clearStaged, FILE_ID, stagePrefix, stageTablesOf } from '../../ledger/stage.ts';
+import { counted, onConflict } from './statement.ts';
 import { tableShape } from './writing.ts';
 
 /**
@@ -166,26 +167,21 @@ async function checkFailure(trx: Transaction<Database>, dataset: TableDataset, s
 function publishStatement(dataset: TableDataset, stage: string, fileId: number, columns: string[]) {
   const cols = sql.join(columns.map((c) => sql.id(c)));
   const from = sql`from ${sql.table(stage)} where ${sql.ref(FILE_ID)} = ${fileId}`;
+  const target = sql.table(dataset.table);
   if (dataset.mode !== 'upsert') {
-    return sql<{ inserted: number; updated: number }>`with w as (
-      insert into ${sql.table(dataset.table)} (${cols}) select ${cols} ${from} order by ${sql.ref(LINE)} returning 1)
-      select count(*)::int as inserted, 0 as updated from w`;
+    return counted(
+      sql`insert into ${target} (${cols}) select ${cols} ${from} order by ${sql.ref(LINE)}`,
+      dataset.mode,
+    );
   }
   const key = dataset.key.map((f) => dataset.columnOf[f] as string);
   const keys = sql.join(key.map((c) => sql.id(c)));
-  const rest = columns.filter((c) => !key.includes(c));
-  const target = sql.table(dataset.table);
-  const conflict =
-    rest.length === 0
-      ? sql`do nothing`
-      : sql`do update set ${sql.join(rest.map((c) => sql`${sql.id(c)} = excluded.${sql.id(c)}`))}
-          where (${sql.join(rest.map((c) => sql`${target}.${sql.id(c)}`))}) is distinct from
-                (${sql.join(rest.map((c) => sql`excluded.${sql.id(c)}`))})`;
   // The file's last line per key wins, as it does when chunks publish one by one.
-  return sql<{ inserted: number; updated: number }>`with w as (
-    insert into ${target} (${cols}) select distinct on (${keys}) ${cols} ${from} order by ${keys}, ${sql.ref(LINE)} desc
-    on conflict (${keys}) ${conflict} returning (xmax = 0) as fresh)
-    select count(*) filter (where fresh)::int as inserted, count(*) filter (where not fresh)::int as updated from w`;
+  return counted(
+    sql`insert into ${target} (${cols}) select distinct on (${keys}) ${cols} ${from} order by ${keys}, ${sql.ref(LINE)} desc
+      ${onConflict(target, columns, key, dataset.mode)}`,
+    dataset.mode,
+  );
 }
 
 export interface PublishOutcome {

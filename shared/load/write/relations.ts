@@ -5,6 +5,7 @@ import type { Reject } from '../../ledger/ledger.ts';
 import type { Database } from '../../ledger/schema.ts';
 import type { ValidRow } from '../validation.ts';
 import { bisect, dbReject } from './savepoint.ts';
+import { onConflict, STATEMENT_ROWS, type WriteCounts } from './statement.ts';
 import { tableShape, toText, unwritableReason, type WriteResult, writeRows } from './writing.ts';
 
 /**
@@ -46,21 +47,15 @@ export interface Orphan {
   missing: string;
 }
 
-export interface TableCounts {
-  inserted: number;
-  updated: number;
-}
-
-export interface RelationalResult extends TableCounts {
+export interface RelationalResult extends WriteCounts {
   /** Per target table. `inserted`/`updated` above are the counted (first declared) table's. */
-  tables: Record<string, TableCounts>;
+  tables: Record<string, WriteCounts>;
   rejects: { unit: Unit; reject: Reject }[];
   orphans: Orphan[];
 }
 
-/** Units per savepoint-protected attempt, and rows per statement. */
+/** Units per savepoint-protected attempt. */
 const UNIT_BATCH = 2000;
-const STATEMENT_ROWS = 5000;
 
 function get(value: unknown, step: string): unknown {
   if (value === null || typeof value !== 'object') return undefined;
@@ -217,9 +212,7 @@ function levels(t: Target, entries: Entry[]): Entry[][] {
   return out.filter((l) => l !== undefined);
 }
 
-interface StatementResult {
-  inserted: number;
-  updated: number;
+interface StatementResult extends WriteCounts {
   waiting: number[];
   masks: number[];
 }
@@ -269,16 +262,8 @@ export function targetStatement(plan: Plan, rows: TargetRow[]): RawBuilder<State
 
   const columns = [...t.columns, ...t.references.map((r) => r.column)];
   const fromS = [...t.columns.map((_, i) => sql.id(`c${i}`)), ...t.references.map((_, i) => sql.id(`f${i}`))];
-  const rest = columns.filter((c) => !t.key.includes(c));
-  const keys = sql.join(t.key.map((c) => sql.id(c)));
-  let conflict = sql``;
-  if (t.mode === 'insert-ignore' || (t.mode === 'upsert' && rest.length === 0)) {
-    conflict = sql`on conflict (${keys}) do nothing`;
-  } else if (t.mode === 'upsert') {
-    // Updated in place: the surrogate id, and every row referencing it, survive.
-    conflict = sql`on conflict (${keys}) do update set ${sql.join(rest.map((c) => sql`${sql.id(c)} = excluded.${sql.id(c)}`))}
-      where (${sql.join(rest.map((c) => sql`t.${sql.id(c)}`))}) is distinct from (${sql.join(rest.map((c) => sql`excluded.${sql.id(c)}`))})`;
-  }
+  // An upsert updates in place: the surrogate id, and every row referencing it, survive.
+  const conflict = onConflict(sql`t`, columns, t.key, t.mode);
   return sql<StatementResult>`with s as (
       select ${sql.join(selected)}
       from unnest(${sql.join(arrays)}) as u(${sql.join(aliases)})

@@ -1,16 +1,12 @@
 import { type Kysely, type RawBuilder, sql, type Transaction } from 'kysely';
-import type { TableDataset } from '../../config/dataset.ts';
+import type { TableDataset, WriteMode } from '../../config/dataset.ts';
 import { errorMessage, TableShapeError } from '../../core/errors.ts';
 import type { Reject } from '../../ledger/ledger.ts';
 import type { Database } from '../../ledger/schema.ts';
 import type { ValidRow } from '../validation.ts';
 import { copyField, copyIn, copySupported } from './copy.ts';
 import { bisect, dbReject, withSavepoint } from './savepoint.ts';
-
-export interface WriteCounts {
-  inserted: number;
-  updated: number;
-}
+import { counted, onConflict, STATEMENT_ROWS, type WriteCounts } from './statement.ts';
 
 export interface WriteResult extends WriteCounts {
   rejects: Reject[];
@@ -39,9 +35,6 @@ export interface StreamWriteResult extends WriteResult {
   /** Records refused before the database saw them; `rejects` has those the database refused. */
   invalid: Reject[];
 }
-
-/** Rows per statement: big enough to amortize the round trip, small enough to bisect cheaply. */
-const STATEMENT_ROWS = 5000;
 
 /** Column name → SQL type of a table, read from the catalog so the database decides every cast. */
 type TableShape = Map<string, string>;
@@ -105,7 +98,7 @@ interface Plan {
   columns: string[];
   types: string[];
   key: string[];
-  upsert: boolean;
+  mode: WriteMode;
 }
 
 async function planFor(trx: Transaction<Database>, dataset: TableDataset): Promise<Plan> {
@@ -123,7 +116,7 @@ async function planFor(trx: Transaction<Database>, dataset: TableDataset): Promi
     columns,
     types: columns.map((c) => shape.get(c) as string),
     key: dataset.key.map((f) => dataset.columnOf[f] as string),
-    upsert: dataset.mode === 'upsert',
+    mode: dataset.mode,
   };
 }
 
@@ -133,21 +126,12 @@ function insertStatement(
   select: RawBuilder<unknown>,
   source: RawBuilder<unknown>,
 ): RawBuilder<WriteCounts> {
-  const insert = sql`insert into ${sql.table(plan.table)} (${sql.join(plan.columns.map((c) => sql.id(c)))})
-    select ${select} from ${source}`;
-  if (!plan.upsert) {
-    return sql<WriteCounts>`with w as (${insert} returning 1) select count(*)::int as inserted, 0 as updated from w`;
-  }
-  const rest = plan.columns.filter((c) => !plan.key.includes(c));
-  const target = sql.join(plan.key.map((c) => sql.id(c)));
-  const onConflict =
-    rest.length === 0
-      ? sql`on conflict (${target}) do nothing`
-      : sql`on conflict (${target}) do update set ${sql.join(rest.map((c) => sql`${sql.id(c)} = excluded.${sql.id(c)}`))}
-        where (${sql.join(rest.map((c) => sql`${sql.table(plan.table)}.${sql.id(c)}`))})
-          is distinct from (${sql.join(rest.map((c) => sql`excluded.${sql.id(c)}`))})`;
-  return sql<WriteCounts>`with w as (${insert} ${onConflict} returning (xmax = 0) as fresh)
-    select count(*) filter (where fresh)::int as inserted, count(*) filter (where not fresh)::int as updated from w`;
+  const table = sql.table(plan.table);
+  return counted(
+    sql`insert into ${table} (${sql.join(plan.columns.map((c) => sql.id(c)))})
+      select ${select} from ${source} ${onConflict(table, plan.columns, plan.key, plan.mode)}`,
+    plan.mode,
+  );
 }
 
 function statement(plan: Plan, rows: ValidRow[]): RawBuilder<WriteCounts> {
@@ -160,7 +144,7 @@ function statement(plan: Plan, rows: ValidRow[]): RawBuilder<WriteCounts> {
 
 /** In upsert mode a key may appear once per statement: the file's later line wins. */
 function lastPerKey(plan: Plan, rows: ValidRow[]): ValidRow[] {
-  if (!plan.upsert) return rows;
+  if (plan.mode !== 'upsert') return rows;
   const keyFields = plan.key.map((c) => plan.fields[plan.columns.indexOf(c)] as string);
   const byKey = new Map<string, ValidRow>();
   for (const row of rows) byKey.set(JSON.stringify(keyFields.map((f) => toText(row.values[f]))), row);
@@ -201,7 +185,7 @@ export async function writeRowStream(
 ): Promise<StreamWriteResult> {
   const plan = await planFor(trx, dataset);
   const copy = await copySupported(trx);
-  if (copy && !plan.upsert) {
+  if (copy && plan.mode !== 'upsert') {
     const pass = stream();
     const unwritable: Reject[] = [];
     const inserted = await copyPass(trx, plan, pass, unwritable);
@@ -222,7 +206,10 @@ export async function writeRowStream(
   const valid = writable(plan, rows, unwritable);
   const unique = lastPerKey(plan, valid);
   // An insert here had its COPY refused already: straight to the statements that isolate the row.
-  if (unique.length > 0 && !(copy && plan.upsert && (await writeByCopy(trx, plan, unique, result)))) {
+  if (
+    unique.length > 0 &&
+    !(copy && plan.mode === 'upsert' && (await writeByCopy(trx, plan, unique, result)))
+  ) {
     await writeStatements(trx, plan, unique, result);
   }
   return { ...result, rows: valid.length, invalid: mergeByLine(pass.rejects, unwritable) };
@@ -338,7 +325,7 @@ const STAGE = 'dropload_stage';
 async function writeByCopy(trx: Transaction<Database>, plan: Plan, rows: ValidRow[], into: WriteResult) {
   const columns = sql.join(plan.columns.map((c) => sql.id(c)));
   const written = await withSavepoint(trx, 'dropload_copy', async (): Promise<WriteCounts> => {
-    if (!plan.upsert) {
+    if (plan.mode !== 'upsert') {
       const copy = sql`copy ${sql.table(plan.table)} (${columns}) from stdin`.compile(trx).sql;
       return { inserted: await copyIn(trx, copy, copyData(plan, rows)), updated: 0 };
     }
