@@ -6,6 +6,7 @@ import type { Database } from '../../ledger/schema.ts';
 import type { ValidRow } from '../validation.ts';
 import { bisect, dbReject } from './savepoint.ts';
 import { onConflict, STATEMENT_ROWS, type WriteCounts } from './statement.ts';
+import { writeTarget } from './target.ts';
 import { tableShape, toText, unwritableReason, type WriteResult, writeRows } from './writing.ts';
 
 /**
@@ -412,15 +413,17 @@ export function orphanReason(missing: string): string {
 }
 
 /**
- * `writeRows` for any dataset: single-table ones go to the table writer; multi-table ones to this
- * one, where a row that still lacks its parent is a reject (used by retry-rejects, which parks nothing).
+ * `writeRows` for any dataset's rows of file `fileId`: single-table ones go to the table writer;
+ * multi-table ones to this one, where a row that still lacks its parent is a reject (used by
+ * retry-rejects, which parks nothing).
  */
 export async function writeDatasetRows(
   trx: Transaction<Database>,
   dataset: Dataset,
   rows: ValidRow[],
+  fileId: number,
 ): Promise<WriteResult> {
-  if (dataset.kind === 'table') return writeRows(trx, dataset, rows);
+  if (dataset.kind === 'table') return writeRows(trx, writeTarget(dataset), rows, fileId);
   const written = await writeRecords(trx, dataset, rows, 0);
   const rejects = written.rejects.map((r) => r.reject);
   const seen = new Set(rejects.map((r) => r.line));

@@ -1,5 +1,4 @@
 import { type Kysely, type RawBuilder, sql, type Transaction } from 'kysely';
-import type { TableDataset, WriteMode } from '../../config/dataset.ts';
 import { errorMessage, TableShapeError } from '../../core/errors.ts';
 import type { Reject } from '../../ledger/ledger.ts';
 import type { Database } from '../../ledger/schema.ts';
@@ -7,6 +6,7 @@ import type { ValidRow } from '../validation.ts';
 import { copyField, copyIn, copySupported } from './copy.ts';
 import { bisect, dbReject, withSavepoint } from './savepoint.ts';
 import { counted, onConflict, STATEMENT_ROWS, type WriteCounts } from './statement.ts';
+import type { WriteTarget } from './target.ts';
 
 export interface WriteResult extends WriteCounts {
   rejects: Reject[];
@@ -14,7 +14,7 @@ export interface WriteResult extends WriteCounts {
 
 /** One pass over rows that are read (parsed, validated) as they are written: see `chunk-rows.ts`. */
 export interface RowPass {
-  /** The next valid row's values, in the written dataset's field order; undefined after the last. */
+  /** The next valid row's values, in the write target's column order; undefined after the last. */
   next(): unknown[] | undefined;
   /** Rows `next` has returned so far. */
   readonly rows: number;
@@ -68,56 +68,55 @@ export function unwritableReason(err: unknown): string {
   return `value cannot be written: ${errorMessage(err)}`;
 }
 
+/** A row as the writer holds it: its values in the target's column order, with where it came from. */
+interface Row {
+  line: number;
+  raw: string;
+  values: unknown[];
+}
+
 /**
  * Rows whose values can all be written, in order; each other row becomes a reject naming the field.
  * Only objects can fail (`toText` of a string, number or boolean cannot), so only they are tried.
  */
-function writable(plan: Plan, rows: ValidRow[], rejects: Reject[]): ValidRow[] {
-  const out: ValidRow[] = [];
+function writable(plan: Plan, rows: Row[], rejects: Reject[]): Row[] {
+  const out: Row[] = [];
   for (const row of rows) {
-    const bad = plan.fields.find((f) => {
-      const v = row.values[f];
+    const bad = row.values.findIndex((v, f) => {
       if (v === null || typeof v !== 'object') return false;
       try {
         toText(v);
         return false;
       } catch (err) {
-        const reason = unwritableReason(err);
-        rejects.push({ line: row.line, column: f, kind: 'unwritable', reason, raw: row.raw });
+        rejects.push({
+          line: row.line,
+          column: plan.fields[f] ?? null,
+          kind: 'unwritable',
+          reason: unwritableReason(err),
+          raw: row.raw,
+        });
         return true;
       }
     });
-    if (bad === undefined) out.push(row);
+    if (bad < 0) out.push(row);
   }
   return out;
 }
 
-interface Plan {
-  table: string;
-  fields: string[];
-  columns: string[];
+/** The target with its columns' SQL types, read in the writing transaction. */
+interface Plan extends WriteTarget {
   types: string[];
-  key: string[];
-  mode: WriteMode;
 }
 
-async function planFor(trx: Transaction<Database>, dataset: TableDataset): Promise<Plan> {
-  const shape = await tableShape(trx, dataset.table);
-  const columns = dataset.fields.map((f) => dataset.columnOf[f] as string);
-  const missing = columns.filter((c) => !shape.has(c));
+async function planFor(trx: Transaction<Database>, target: WriteTarget): Promise<Plan> {
+  const shape = await tableShape(trx, target.table);
+  const missing = target.columns.filter((c) => !shape.has(c));
   if (missing.length > 0) {
     throw new TableShapeError(
-      `table ${dataset.table} has no column ${missing.join(', ')} (dataset ${dataset.name})`,
+      `table ${target.table} has no column ${missing.join(', ')} (dataset ${target.dataset})`,
     );
   }
-  return {
-    table: dataset.table,
-    fields: dataset.fields,
-    columns,
-    types: columns.map((c) => shape.get(c) as string),
-    key: dataset.key.map((f) => dataset.columnOf[f] as string),
-    mode: dataset.mode,
-  };
+  return { ...target, types: target.columns.map((c) => shape.get(c) as string) };
 }
 
 /** `insert … select <select> from <source>`, with the dataset's conflict handling and a count of what it did. */
@@ -134,8 +133,8 @@ function insertStatement(
   );
 }
 
-function statement(plan: Plan, rows: ValidRow[]): RawBuilder<WriteCounts> {
-  const arrays = plan.fields.map((f) => rows.map((r) => toText(r.values[f])));
+function statement(plan: Plan, rows: Row[]): RawBuilder<WriteCounts> {
+  const arrays = plan.columns.map((_, i) => rows.map((r) => toText(r.values[i])));
   const aliases = plan.columns.map((_, i) => sql.id(`v${i}`));
   const casts = plan.columns.map((_, i) => sql`u.${sql.id(`v${i}`)}::${sql.raw(plan.types[i] as string)}`);
   const unnest = sql.join(arrays.map((a) => sql`${a}::text[]`));
@@ -143,11 +142,11 @@ function statement(plan: Plan, rows: ValidRow[]): RawBuilder<WriteCounts> {
 }
 
 /** In upsert mode a key may appear once per statement: the file's later line wins. */
-function lastPerKey(plan: Plan, rows: ValidRow[]): ValidRow[] {
+function lastPerKey(plan: Plan, rows: Row[]): Row[] {
   if (plan.mode !== 'upsert') return rows;
-  const keyFields = plan.key.map((c) => plan.fields[plan.columns.indexOf(c)] as string);
-  const byKey = new Map<string, ValidRow>();
-  for (const row of rows) byKey.set(JSON.stringify(keyFields.map((f) => toText(row.values[f]))), row);
+  const keyAt = plan.key.map((c) => plan.columns.indexOf(c));
+  const byKey = new Map<string, Row>();
+  for (const row of rows) byKey.set(JSON.stringify(keyAt.map((i) => toText(row.values[i]))), row);
   return byKey.size === rows.length ? rows : [...byKey.values()];
 }
 
@@ -155,16 +154,25 @@ function lastPerKey(plan: Plan, rows: ValidRow[]): ValidRow[] {
  * Writes rows with one COPY where the database takes it; else, or when the COPY is refused for a row's
  * values, in statements of STATEMENT_ROWS. A statement the database refuses for a row's values
  * (SQLSTATE class 22/23) is bisected under savepoints, so one bad row costs O(log n) statements and
- * becomes a reject while its neighbours load.
+ * becomes a reject while its neighbours load. The rows are of file `fileId`: what the target adds to
+ * them after their fields is that id or their line.
  */
 export async function writeRows(
   trx: Transaction<Database>,
-  dataset: TableDataset,
+  target: WriteTarget,
   rows: ValidRow[],
+  fileId: number,
 ): Promise<WriteResult> {
-  const plan = await planFor(trx, dataset);
+  const plan = await planFor(trx, target);
   const result: WriteResult = { inserted: 0, updated: 0, rejects: [] };
-  const unique = lastPerKey(plan, writable(plan, rows, result.rejects));
+  const named = target.fields.length - target.added.length;
+  const held = rows.map((row): Row => {
+    const values = target.fields.map((f, i) =>
+      i < named ? row.values[f] : target.added[i - named] === 'line' ? row.line : fileId,
+    );
+    return { line: row.line, raw: row.raw, values };
+  });
+  const unique = lastPerKey(plan, writable(plan, held, result.rejects));
   if (unique.length === 0) return result;
   if ((await copySupported(trx)) && (await writeByCopy(trx, plan, unique, result))) return result;
   await writeStatements(trx, plan, unique, result);
@@ -180,10 +188,10 @@ export async function writeRows(
  */
 export async function writeRowStream(
   trx: Transaction<Database>,
-  dataset: TableDataset,
+  target: WriteTarget,
   stream: RowStream,
 ): Promise<StreamWriteResult> {
-  const plan = await planFor(trx, dataset);
+  const plan = await planFor(trx, target);
   const copy = await copySupported(trx);
   if (copy && plan.mode !== 'upsert') {
     const pass = stream();
@@ -195,11 +203,9 @@ export async function writeRowStream(
     }
   }
   const pass = stream();
-  const rows: ValidRow[] = [];
+  const rows: Row[] = [];
   for (let values = pass.next(); values !== undefined; values = pass.next()) {
-    const named: Record<string, unknown> = {};
-    for (let f = 0; f < plan.fields.length; f++) named[plan.fields[f] as string] = values[f];
-    rows.push({ line: pass.line, raw: pass.raw(), values: named });
+    rows.push({ line: pass.line, raw: pass.raw(), values });
   }
   const unwritable: Reject[] = [];
   const result: WriteResult = { inserted: 0, updated: 0, rejects: [] };
@@ -220,7 +226,7 @@ function mergeByLine(a: Reject[], b: Reject[]): Reject[] {
   return b.length === 0 ? a : [...a, ...b].sort((x, y) => x.line - y.line);
 }
 
-async function writeStatements(trx: Transaction<Database>, plan: Plan, rows: ValidRow[], into: WriteResult) {
+async function writeStatements(trx: Transaction<Database>, plan: Plan, rows: Row[], into: WriteResult) {
   for (let i = 0; i < rows.length; i += STATEMENT_ROWS) {
     await writeIsolating(trx, plan, rows.slice(i, i + STATEMENT_ROWS), into);
   }
@@ -299,14 +305,11 @@ function copyLine(values: unknown[], width: number): string {
 }
 
 /** COPY text-format lines for `rows`, in the plan's column order. */
-function* copyData(plan: Plan, rows: ValidRow[]): Generator<string> {
-  const fields = plan.fields;
+function* copyData(plan: Plan, rows: Row[]): Generator<string> {
+  const width = plan.columns.length;
   let piece = '';
   for (let i = 0; i < rows.length; i++) {
-    const values = (rows[i] as ValidRow).values;
-    let line = copyField(values[fields[0] as string]);
-    for (let f = 1; f < fields.length; f++) line += `\t${copyField(values[fields[f] as string])}`;
-    piece += `${line}\n`;
+    piece += `${copyLine((rows[i] as Row).values, width)}\n`;
     if ((i + 1) % COPY_PIECE_ROWS === 0) {
       yield piece;
       piece = '';
@@ -322,7 +325,7 @@ const STAGE = 'dropload_stage';
  * column types, then `insert … select … on conflict` from it. Returns false, with nothing written,
  * when the database refuses a row's values: the statement path then finds which row.
  */
-async function writeByCopy(trx: Transaction<Database>, plan: Plan, rows: ValidRow[], into: WriteResult) {
+async function writeByCopy(trx: Transaction<Database>, plan: Plan, rows: Row[], into: WriteResult) {
   const columns = sql.join(plan.columns.map((c) => sql.id(c)));
   const written = await withSavepoint(trx, 'dropload_copy', async (): Promise<WriteCounts> => {
     if (plan.mode !== 'upsert') {
@@ -348,7 +351,7 @@ async function writeByCopy(trx: Transaction<Database>, plan: Plan, rows: ValidRo
 }
 
 /** One statement per batch of rows; a row the database refuses becomes a reject (see `bisect`). */
-async function writeIsolating(trx: Transaction<Database>, plan: Plan, rows: ValidRow[], into: WriteResult) {
+async function writeIsolating(trx: Transaction<Database>, plan: Plan, rows: Row[], into: WriteResult) {
   const written = await bisect(
     trx,
     'dropload_write',
