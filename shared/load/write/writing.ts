@@ -304,18 +304,20 @@ function copyLine(values: unknown[], width: number): string {
   return line;
 }
 
-/** COPY text-format lines for `rows`, in the plan's column order. */
-function* copyData(plan: Plan, rows: Row[]): Generator<string> {
-  const width = plan.columns.length;
-  let piece = '';
-  for (let i = 0; i < rows.length; i++) {
-    piece += `${copyLine((rows[i] as Row).values, width)}\n`;
-    if ((i + 1) % COPY_PIECE_ROWS === 0) {
-      yield piece;
-      piece = '';
-    }
-  }
-  if (piece !== '') yield piece;
+/** A pass over rows the writer holds, for `copyLines`; they were found writable already. */
+function heldPass(rows: readonly Row[]): RowPass {
+  let at = -1;
+  return {
+    next: () => rows[++at]?.values,
+    get rows() {
+      return Math.min(at + 1, rows.length);
+    },
+    get line() {
+      return rows[at]?.line ?? 0;
+    },
+    raw: () => rows[at]?.raw ?? '',
+    rejects: [],
+  };
 }
 
 const STAGE = 'dropload_stage';
@@ -330,14 +332,14 @@ async function writeByCopy(trx: Transaction<Database>, plan: Plan, rows: Row[], 
   const written = await withSavepoint(trx, 'dropload_copy', async (): Promise<WriteCounts> => {
     if (plan.mode !== 'upsert') {
       const copy = sql`copy ${sql.table(plan.table)} (${columns}) from stdin`.compile(trx).sql;
-      return { inserted: await copyIn(trx, copy, copyData(plan, rows)), updated: 0 };
+      return { inserted: await copyIn(trx, copy, copyLines(plan.fields, heldPass(rows), [])), updated: 0 };
     }
     await sql`create temp table ${sql.id(STAGE)} on commit drop as
       select ${columns} from ${sql.table(plan.table)} with no data`.execute(trx);
     await copyIn(
       trx,
       sql`copy ${sql.id(STAGE)} (${columns}) from stdin`.compile(trx).sql,
-      copyData(plan, rows),
+      copyLines(plan.fields, heldPass(rows), []),
     );
     const source = sql`${sql.id(STAGE)}`;
     const { rows: out } = await insertStatement(plan, columns, source).execute(trx);
