@@ -239,12 +239,21 @@ async function copyPass(
   pass: RowPass,
   unwritable: Reject[],
 ): Promise<number | undefined> {
-  const columns = sql.join(plan.columns.map((c) => sql.id(c)));
-  const copy = sql`copy ${sql.table(plan.table)} (${columns}) from stdin`.compile(trx).sql;
   const copied = await withSavepoint(trx, 'dropload_copy', () =>
-    copyIn(trx, copy, copyLines(plan.fields, pass, unwritable)),
+    copyInto(trx, plan, sql.table(plan.table), copyLines(plan.fields, pass, unwritable)),
   );
   return copied.ok ? copied.value : undefined;
+}
+
+/** `copy <table> (<the plan's columns>) from stdin` of `lines`: the rows copied. */
+function copyInto(
+  trx: Transaction<Database>,
+  plan: Plan,
+  table: RawBuilder<unknown>,
+  lines: Iterable<string>,
+): Promise<number> {
+  const columns = sql.join(plan.columns.map((c) => sql.id(c)));
+  return copyIn(trx, sql`copy ${table} (${columns}) from stdin`.compile(trx).sql, lines);
 }
 
 /** Rows per piece of COPY data: the text of one piece is in memory at a time, not the whole chunk's. */
@@ -330,18 +339,14 @@ const STAGE = 'dropload_stage';
 async function writeByCopy(trx: Transaction<Database>, plan: Plan, rows: Row[], into: WriteResult) {
   const columns = sql.join(plan.columns.map((c) => sql.id(c)));
   const written = await withSavepoint(trx, 'dropload_copy', async (): Promise<WriteCounts> => {
+    const lines = copyLines(plan.fields, heldPass(rows), []);
     if (plan.mode !== 'upsert') {
-      const copy = sql`copy ${sql.table(plan.table)} (${columns}) from stdin`.compile(trx).sql;
-      return { inserted: await copyIn(trx, copy, copyLines(plan.fields, heldPass(rows), [])), updated: 0 };
+      return { inserted: await copyInto(trx, plan, sql.table(plan.table), lines), updated: 0 };
     }
     await sql`create temp table ${sql.id(STAGE)} on commit drop as
       select ${columns} from ${sql.table(plan.table)} with no data`.execute(trx);
-    await copyIn(
-      trx,
-      sql`copy ${sql.id(STAGE)} (${columns}) from stdin`.compile(trx).sql,
-      copyLines(plan.fields, heldPass(rows), []),
-    );
     const source = sql`${sql.id(STAGE)}`;
+    await copyInto(trx, plan, source, lines);
     const { rows: out } = await insertStatement(plan, columns, source).execute(trx);
     await sql`drop table ${sql.id(STAGE)}`.execute(trx);
     return { inserted: out[0]?.inserted ?? 0, updated: out[0]?.updated ?? 0 };
