@@ -5,6 +5,7 @@ import { planChunks } from '../shared/formats/chunking.ts';
 import { chunkCursor, parseHeader } from '../shared/formats/parsing.ts';
 import { createDb, createPool } from '../shared/ledger/connection.ts';
 import { chunkRows } from '../shared/load/chunk-rows.ts';
+import { writeTarget } from '../shared/load/write/target.ts';
 import { copyLines, writeRowStream } from '../shared/load/write/writing.ts';
 import benchConfig, { BENCH_DDL } from './bench.config.ts';
 
@@ -73,7 +74,9 @@ const stages: Record<string, () => Promise<number> | number> = {
           let n = 0;
           for (const c of chunks) {
             const rows = chunkRows(dataset, c.bytes, c.options);
-            const written = await db.transaction().execute((trx) => writeRowStream(trx, dataset, rows));
+            const written = await db
+              .transaction()
+              .execute((trx) => writeRowStream(trx, writeTarget(dataset), rows));
             n += written.rows + written.invalid.length;
           }
           return n;

@@ -26,8 +26,9 @@ import type { PipelineDeps } from '../pipeline/services.ts';
 import { chunkRows, cursorRows, type RowExtra, rejectedRows } from './chunk-rows.ts';
 import { insertOrphans, scheduleOrphanRetry } from './orphans.ts';
 import { type ValidRow, validateRecords } from './validation.ts';
-import { afterStagedChunk, ensureStage, stagedDataset, withSource } from './write/publish.ts';
+import { afterStagedChunk, ensureStage, stagedTarget } from './write/publish.ts';
 import { writeRecords } from './write/relations.ts';
+import { writeTarget } from './write/target.ts';
 import { writeRowStream } from './write/writing.ts';
 
 export interface LoadOutcome {
@@ -116,14 +117,10 @@ async function loadOnce(deps: PipelineDeps, message: ChunkMessage): Promise<Load
     return loadRelationalChunk(deps, dataset, message, rows, rejects, base);
   }
   try {
-    const target = withSource(dataset);
-    const stage = dataset.publish === 'file' ? await ensureStage(deps.db, target) : undefined;
-    const writeAs = stage ? stagedDataset(target, stage) : target;
-    // Values the rows carry after the dataset's fields, in writeAs's field order.
-    const extras: RowExtra[] = [
-      ...(dataset.sourceColumn ? [{ value: message.fileId }] : []),
-      ...(stage ? [{ value: message.fileId }, 'line' as const] : []),
-    ];
+    const stage = dataset.publish === 'file' ? await ensureStage(deps.db, dataset) : undefined;
+    const target = stage ? stagedTarget(writeTarget(dataset), stage) : writeTarget(dataset);
+    // Values the rows carry after the dataset's fields, in the target's column order.
+    const extras = target.added.map((a): RowExtra => (a === 'line' ? 'line' : { value: message.fileId }));
     const rows =
       'reject' in chunk
         ? rejectedRows([chunk.reject])
@@ -133,7 +130,7 @@ async function loadOnce(deps: PipelineDeps, message: ChunkMessage): Promise<Load
     return await deps.db.transaction().execute(async (trx: Transaction<Database>) => {
       if (!(await claimChunk(trx, message))) return { ...base, result: 'duplicate' as const };
       // The chunk is parsed and validated while it is written: the database copies one piece while the next is read.
-      const written = await writeRowStream(trx, writeAs, rows);
+      const written = await writeRowStream(trx, target, rows);
       const allRejects = [...written.invalid, ...written.rejects].sort((a, b) => a.line - b.line);
       await insertRejects(trx, message.fileId, message.index, allRejects);
       const counts = {
@@ -150,7 +147,7 @@ async function loadOnce(deps: PipelineDeps, message: ChunkMessage): Promise<Load
         stage ? { ...counts, inserted: 0 } : counts,
       );
       const last = file.chunks_done === file.chunk_count;
-      if (stage) file = await afterStagedChunk(trx, target, stage, file);
+      if (stage) file = await afterStagedChunk(trx, dataset, stage, file);
       return { ...base, ...counts, result: 'loaded' as const, finishedFile: last ? file : undefined };
     });
   } catch (err) {

@@ -6,7 +6,7 @@ import { parseText } from '../formats/parsing.ts';
 import { moveCounts, newerVersion } from '../ledger/ledger.ts';
 import type { Database, FileRow } from '../ledger/schema.ts';
 import { type ValidRow, validateRecords } from '../load/validation.ts';
-import { lockKey, newerVersionName, SOURCE, withSource } from '../load/write/publish.ts';
+import { lockKey, newerVersionName } from '../load/write/publish.ts';
 import { writeDatasetRows } from '../load/write/relations.ts';
 import type { Log } from '../pipeline/services.ts';
 import { newestFileByKey, type RejectRow } from './rejects.ts';
@@ -91,11 +91,7 @@ async function loadChunkRetry(
   chunk: ChunkRetry,
 ): Promise<Counts> {
   // Tagged with their file like the rows the load wrote, so a newer version's `replace` removes them too.
-  const rows =
-    dataset.kind === 'table' && dataset.sourceColumn
-      ? chunk.rows.map((r) => ({ ...r, values: { ...r.values, [SOURCE]: fileId } }))
-      : chunk.rows;
-  const written = await writeDatasetRows(trx, dataset.kind === 'table' ? withSource(dataset) : dataset, rows);
+  const written = await writeDatasetRows(trx, dataset, chunk.rows, fileId);
   const refused = new Set(written.rejects.map((r) => r.line));
   const loadedIds = [...chunk.candidates.values()].filter((r) => !refused.has(r.line)).map((r) => r.id);
   if (loadedIds.length > 0) await trx.deleteFrom('dropload.reject').where('id', 'in', loadedIds).execute();

@@ -4,6 +4,8 @@ import type { TableDataset } from '../../config/dataset.ts';
 import { finishFile, getFile, moveCounts, newerVersion } from '../../ledger/ledger.ts';
 import type { Database, FileRow } from '../../ledger/schema.ts';
 import { clearStaged, FILE_ID, stagePrefix, stageTablesOf } from '../../ledger/stage.ts';
+import { counted, onConflict } from './statement.ts';
+import { type WriteTarget, withAdded, writeTarget } from './target.ts';
 import { tableShape } from './writing.ts';
 
 /**
@@ -12,19 +14,8 @@ import { tableShape } from './writing.ts';
  * then moves its rows into the target at once — or fails the file and leaves nothing visible.
  */
 
+/** The staging table's column of a row's line in its file: the file's last line per key wins. */
 export const LINE = '__dropload_line';
-/** The field that carries a row's file id into the dataset's `sourceColumn`. */
-export const SOURCE = '__dropload_source';
-
-/** With a sourceColumn, every row carries the id of the file it came from (what `replace` deletes by). */
-export function withSource(dataset: TableDataset): TableDataset {
-  if (!dataset.sourceColumn) return dataset;
-  return {
-    ...dataset,
-    fields: [...dataset.fields, SOURCE],
-    columnOf: { ...dataset.columnOf, [SOURCE]: dataset.sourceColumn },
-  };
-}
 
 /** Staging tables are named after the target's shape, so a migration that changes it gets a fresh one. */
 export async function stageTable(db: Kysely<Database>, dataset: TableDataset): Promise<string> {
@@ -122,15 +113,9 @@ export async function afterStagedChunk(
   return (await getFile(trx, file.id)) ?? file;
 }
 
-/** The dataset as the stage sees it: plain inserts into the stage table, with file id and line. */
-export function stagedDataset(dataset: TableDataset, stage: string): TableDataset {
-  return {
-    ...dataset,
-    table: stage,
-    mode: 'insert',
-    fields: [...dataset.fields, FILE_ID, LINE],
-    columnOf: { ...dataset.columnOf, [FILE_ID]: FILE_ID, [LINE]: LINE },
-  };
+/** The target as the stage sees it: plain inserts into the stage table, with file id and line. */
+export function stagedTarget(target: WriteTarget, stage: string): WriteTarget {
+  return { ...withAdded(withAdded(target, FILE_ID, 'file'), LINE, 'line'), table: stage, mode: 'insert' };
 }
 
 function gateFailure(dataset: TableDataset, file: FileRow): string | undefined {
@@ -163,29 +148,24 @@ async function checkFailure(trx: Transaction<Database>, dataset: TableDataset, s
   return undefined;
 }
 
-function publishStatement(dataset: TableDataset, stage: string, fileId: number, columns: string[]) {
+function publishStatement(target: WriteTarget, stage: string, fileId: number) {
+  const columns = [...new Set(target.columns)];
   const cols = sql.join(columns.map((c) => sql.id(c)));
   const from = sql`from ${sql.table(stage)} where ${sql.ref(FILE_ID)} = ${fileId}`;
-  if (dataset.mode !== 'upsert') {
-    return sql<{ inserted: number; updated: number }>`with w as (
-      insert into ${sql.table(dataset.table)} (${cols}) select ${cols} ${from} order by ${sql.ref(LINE)} returning 1)
-      select count(*)::int as inserted, 0 as updated from w`;
+  const table = sql.table(target.table);
+  if (target.mode !== 'upsert') {
+    return counted(
+      sql`insert into ${table} (${cols}) select ${cols} ${from} order by ${sql.ref(LINE)}`,
+      target.mode,
+    );
   }
-  const key = dataset.key.map((f) => dataset.columnOf[f] as string);
-  const keys = sql.join(key.map((c) => sql.id(c)));
-  const rest = columns.filter((c) => !key.includes(c));
-  const target = sql.table(dataset.table);
-  const conflict =
-    rest.length === 0
-      ? sql`do nothing`
-      : sql`do update set ${sql.join(rest.map((c) => sql`${sql.id(c)} = excluded.${sql.id(c)}`))}
-          where (${sql.join(rest.map((c) => sql`${target}.${sql.id(c)}`))}) is distinct from
-                (${sql.join(rest.map((c) => sql`excluded.${sql.id(c)}`))})`;
+  const keys = sql.join(target.key.map((c) => sql.id(c)));
   // The file's last line per key wins, as it does when chunks publish one by one.
-  return sql<{ inserted: number; updated: number }>`with w as (
-    insert into ${target} (${cols}) select distinct on (${keys}) ${cols} ${from} order by ${keys}, ${sql.ref(LINE)} desc
-    on conflict (${keys}) ${conflict} returning (xmax = 0) as fresh)
-    select count(*) filter (where fresh)::int as inserted, count(*) filter (where not fresh)::int as updated from w`;
+  return counted(
+    sql`insert into ${table} (${cols}) select distinct on (${keys}) ${cols} ${from} order by ${keys}, ${sql.ref(LINE)} desc
+      ${onConflict(table, columns, target.key, target.mode)}`,
+    target.mode,
+  );
 }
 
 export interface PublishOutcome {
@@ -276,8 +256,7 @@ export async function publishFile(
     dataset.onNewVersion === 'replace' && dataset.sourceColumn
       ? await deleteOtherVersions(trx, dataset.table, dataset.sourceColumn, file)
       : 0;
-  const columns = [...new Set([...dataset.fields.map((f) => dataset.columnOf[f] as string)])];
-  const { rows } = await publishStatement(dataset, stage, file.id, columns).execute(trx);
+  const { rows } = await publishStatement(writeTarget(dataset), stage, file.id).execute(trx);
   await clearStaged(trx, dataset.name, file.id);
   const counts = { inserted: rows[0]?.inserted ?? 0, updated: rows[0]?.updated ?? 0 };
   // The file's counts become what publishing wrote: `file` is the row `completeChunk` just returned

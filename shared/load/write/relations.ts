@@ -1,9 +1,12 @@
 import { type RawBuilder, sql, type Transaction } from 'kysely';
 import type { Dataset, Reference, Target, TargetsDataset } from '../../config/dataset.ts';
-import { classifyError, TableShapeError } from '../../core/errors.ts';
+import { TableShapeError } from '../../core/errors.ts';
 import type { Reject } from '../../ledger/ledger.ts';
 import type { Database } from '../../ledger/schema.ts';
 import type { ValidRow } from '../validation.ts';
+import { bisect, dbReject } from './savepoint.ts';
+import { onConflict, STATEMENT_ROWS, type WriteCounts } from './statement.ts';
+import { writeTarget } from './target.ts';
 import { tableShape, toText, unwritableReason, type WriteResult, writeRows } from './writing.ts';
 
 /**
@@ -45,21 +48,15 @@ export interface Orphan {
   missing: string;
 }
 
-export interface TableCounts {
-  inserted: number;
-  updated: number;
-}
-
-export interface RelationalResult extends TableCounts {
+export interface RelationalResult extends WriteCounts {
   /** Per target table. `inserted`/`updated` above are the counted (first declared) table's. */
-  tables: Record<string, TableCounts>;
+  tables: Record<string, WriteCounts>;
   rejects: { unit: Unit; reject: Reject }[];
   orphans: Orphan[];
 }
 
-/** Units per savepoint-protected attempt, and rows per statement. */
+/** Units per savepoint-protected attempt. */
 const UNIT_BATCH = 2000;
-const STATEMENT_ROWS = 5000;
 
 function get(value: unknown, step: string): unknown {
   if (value === null || typeof value !== 'object') return undefined;
@@ -216,9 +213,7 @@ function levels(t: Target, entries: Entry[]): Entry[][] {
   return out.filter((l) => l !== undefined);
 }
 
-interface StatementResult {
-  inserted: number;
-  updated: number;
+interface StatementResult extends WriteCounts {
   waiting: number[];
   masks: number[];
 }
@@ -268,16 +263,8 @@ export function targetStatement(plan: Plan, rows: TargetRow[]): RawBuilder<State
 
   const columns = [...t.columns, ...t.references.map((r) => r.column)];
   const fromS = [...t.columns.map((_, i) => sql.id(`c${i}`)), ...t.references.map((_, i) => sql.id(`f${i}`))];
-  const rest = columns.filter((c) => !t.key.includes(c));
-  const keys = sql.join(t.key.map((c) => sql.id(c)));
-  let conflict = sql``;
-  if (t.mode === 'insert-ignore' || (t.mode === 'upsert' && rest.length === 0)) {
-    conflict = sql`on conflict (${keys}) do nothing`;
-  } else if (t.mode === 'upsert') {
-    // Updated in place: the surrogate id, and every row referencing it, survive.
-    conflict = sql`on conflict (${keys}) do update set ${sql.join(rest.map((c) => sql`${sql.id(c)} = excluded.${sql.id(c)}`))}
-      where (${sql.join(rest.map((c) => sql`t.${sql.id(c)}`))}) is distinct from (${sql.join(rest.map((c) => sql`excluded.${sql.id(c)}`))})`;
-  }
+  // An upsert updates in place: the surrogate id, and every row referencing it, survive.
+  const conflict = onConflict(sql`t`, columns, t.key, t.mode);
   return sql<StatementResult>`with s as (
       select ${sql.join(selected)}
       from unnest(${sql.join(arrays)}) as u(${sql.join(aliases)})
@@ -350,13 +337,6 @@ async function writeAttempt(
   return result;
 }
 
-function dbReject(unit: Unit, err: unknown): Reject {
-  const column = (err as { column?: string }).column ?? null;
-  const detail = (err as { detail?: string }).detail;
-  const reason = `database refused the row: ${(err as Error).message}${detail ? ` (${detail})` : ''}`;
-  return { line: unit.line, column, kind: 'refused', reason, raw: unit.raw };
-}
-
 function merge(into: RelationalResult, from: RelationalResult): void {
   for (const [table, c] of Object.entries(from.tables)) {
     const t = into.tables[table] ?? { inserted: 0, updated: 0 };
@@ -368,32 +348,21 @@ function merge(into: RelationalResult, from: RelationalResult): void {
   into.orphans.push(...from.orphans);
 }
 
-/** A data error (SQLSTATE 22/23) rolls the attempt back and halves it: one bad unit costs O(log n) attempts, and it is rejected whole. */
+/** Every target's rows of the units; a unit the database refuses is rejected whole (see `bisect`). */
 async function writeIsolating(
   trx: Transaction<Database>,
   plans: Plan[],
   units: Unit[],
   into: RelationalResult,
 ) {
-  if (units.length === 0) return;
-  await sql`savepoint dropload_relations`.execute(trx);
-  try {
-    const attempt = await writeAttempt(trx, plans, units);
-    await sql`release savepoint dropload_relations`.execute(trx);
-    merge(into, attempt);
-  } catch (err) {
-    if (classifyError(err) !== 'data') throw err;
-    await sql`rollback to savepoint dropload_relations`.execute(trx);
-    await sql`release savepoint dropload_relations`.execute(trx);
-    if (units.length === 1) {
-      const unit = units[0] as Unit;
-      into.rejects.push({ unit, reject: dbReject(unit, err) });
-      return;
-    }
-    const half = units.length >> 1;
-    await writeIsolating(trx, plans, units.slice(0, half), into);
-    await writeIsolating(trx, plans, units.slice(half), into);
-  }
+  const written = await bisect(
+    trx,
+    'dropload_relations',
+    units,
+    (batch) => writeAttempt(trx, plans, batch),
+    (unit, err) => into.rejects.push({ unit, reject: dbReject(unit, err) }),
+  );
+  for (const attempt of written) merge(into, attempt);
 }
 
 /** Writes units (records, or parked orphans) of a multi-table dataset in the caller's transaction. */
@@ -444,15 +413,17 @@ export function orphanReason(missing: string): string {
 }
 
 /**
- * `writeRows` for any dataset: single-table ones go to the table writer; multi-table ones to this
- * one, where a row that still lacks its parent is a reject (used by retry-rejects, which parks nothing).
+ * `writeRows` for any dataset's rows of file `fileId`: single-table ones go to the table writer;
+ * multi-table ones to this one, where a row that still lacks its parent is a reject (used by
+ * retry-rejects, which parks nothing).
  */
 export async function writeDatasetRows(
   trx: Transaction<Database>,
   dataset: Dataset,
   rows: ValidRow[],
+  fileId: number,
 ): Promise<WriteResult> {
-  if (dataset.kind === 'table') return writeRows(trx, dataset, rows);
+  if (dataset.kind === 'table') return writeRows(trx, writeTarget(dataset), rows, fileId);
   const written = await writeRecords(trx, dataset, rows, 0);
   const rejects = written.rejects.map((r) => r.reject);
   const seen = new Set(rejects.map((r) => r.line));

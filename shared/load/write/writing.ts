@@ -1,15 +1,12 @@
 import { type Kysely, type RawBuilder, sql, type Transaction } from 'kysely';
-import type { TableDataset } from '../../config/dataset.ts';
-import { classifyError, errorMessage, TableShapeError } from '../../core/errors.ts';
+import { errorMessage, TableShapeError } from '../../core/errors.ts';
 import type { Reject } from '../../ledger/ledger.ts';
 import type { Database } from '../../ledger/schema.ts';
 import type { ValidRow } from '../validation.ts';
 import { copyField, copyIn, copySupported } from './copy.ts';
-
-export interface WriteCounts {
-  inserted: number;
-  updated: number;
-}
+import { bisect, dbReject, withSavepoint } from './savepoint.ts';
+import { counted, onConflict, STATEMENT_ROWS, type WriteCounts } from './statement.ts';
+import type { WriteTarget } from './target.ts';
 
 export interface WriteResult extends WriteCounts {
   rejects: Reject[];
@@ -17,7 +14,7 @@ export interface WriteResult extends WriteCounts {
 
 /** One pass over rows that are read (parsed, validated) as they are written: see `chunk-rows.ts`. */
 export interface RowPass {
-  /** The next valid row's values, in the written dataset's field order; undefined after the last. */
+  /** The next valid row's values, in the write target's column order; undefined after the last. */
   next(): unknown[] | undefined;
   /** Rows `next` has returned so far. */
   readonly rows: number;
@@ -38,9 +35,6 @@ export interface StreamWriteResult extends WriteResult {
   /** Records refused before the database saw them; `rejects` has those the database refused. */
   invalid: Reject[];
 }
-
-/** Rows per statement: big enough to amortize the round trip, small enough to bisect cheaply. */
-const STATEMENT_ROWS = 5000;
 
 /** Column name → SQL type of a table, read from the catalog so the database decides every cast. */
 type TableShape = Map<string, string>;
@@ -74,56 +68,55 @@ export function unwritableReason(err: unknown): string {
   return `value cannot be written: ${errorMessage(err)}`;
 }
 
+/** A row as the writer holds it: its values in the target's column order, with where it came from. */
+interface Row {
+  line: number;
+  raw: string;
+  values: unknown[];
+}
+
 /**
  * Rows whose values can all be written, in order; each other row becomes a reject naming the field.
  * Only objects can fail (`toText` of a string, number or boolean cannot), so only they are tried.
  */
-function writable(plan: Plan, rows: ValidRow[], rejects: Reject[]): ValidRow[] {
-  const out: ValidRow[] = [];
+function writable(plan: Plan, rows: Row[], rejects: Reject[]): Row[] {
+  const out: Row[] = [];
   for (const row of rows) {
-    const bad = plan.fields.find((f) => {
-      const v = row.values[f];
+    const bad = row.values.findIndex((v, f) => {
       if (v === null || typeof v !== 'object') return false;
       try {
         toText(v);
         return false;
       } catch (err) {
-        const reason = unwritableReason(err);
-        rejects.push({ line: row.line, column: f, kind: 'unwritable', reason, raw: row.raw });
+        rejects.push({
+          line: row.line,
+          column: plan.fields[f] ?? null,
+          kind: 'unwritable',
+          reason: unwritableReason(err),
+          raw: row.raw,
+        });
         return true;
       }
     });
-    if (bad === undefined) out.push(row);
+    if (bad < 0) out.push(row);
   }
   return out;
 }
 
-interface Plan {
-  table: string;
-  fields: string[];
-  columns: string[];
+/** The target with its columns' SQL types, read in the writing transaction. */
+interface Plan extends WriteTarget {
   types: string[];
-  key: string[];
-  upsert: boolean;
 }
 
-async function planFor(trx: Transaction<Database>, dataset: TableDataset): Promise<Plan> {
-  const shape = await tableShape(trx, dataset.table);
-  const columns = dataset.fields.map((f) => dataset.columnOf[f] as string);
-  const missing = columns.filter((c) => !shape.has(c));
+async function planFor(trx: Transaction<Database>, target: WriteTarget): Promise<Plan> {
+  const shape = await tableShape(trx, target.table);
+  const missing = target.columns.filter((c) => !shape.has(c));
   if (missing.length > 0) {
     throw new TableShapeError(
-      `table ${dataset.table} has no column ${missing.join(', ')} (dataset ${dataset.name})`,
+      `table ${target.table} has no column ${missing.join(', ')} (dataset ${target.dataset})`,
     );
   }
-  return {
-    table: dataset.table,
-    fields: dataset.fields,
-    columns,
-    types: columns.map((c) => shape.get(c) as string),
-    key: dataset.key.map((f) => dataset.columnOf[f] as string),
-    upsert: dataset.mode === 'upsert',
-  };
+  return { ...target, types: target.columns.map((c) => shape.get(c) as string) };
 }
 
 /** `insert … select <select> from <source>`, with the dataset's conflict handling and a count of what it did. */
@@ -132,25 +125,16 @@ function insertStatement(
   select: RawBuilder<unknown>,
   source: RawBuilder<unknown>,
 ): RawBuilder<WriteCounts> {
-  const insert = sql`insert into ${sql.table(plan.table)} (${sql.join(plan.columns.map((c) => sql.id(c)))})
-    select ${select} from ${source}`;
-  if (!plan.upsert) {
-    return sql<WriteCounts>`with w as (${insert} returning 1) select count(*)::int as inserted, 0 as updated from w`;
-  }
-  const rest = plan.columns.filter((c) => !plan.key.includes(c));
-  const target = sql.join(plan.key.map((c) => sql.id(c)));
-  const onConflict =
-    rest.length === 0
-      ? sql`on conflict (${target}) do nothing`
-      : sql`on conflict (${target}) do update set ${sql.join(rest.map((c) => sql`${sql.id(c)} = excluded.${sql.id(c)}`))}
-        where (${sql.join(rest.map((c) => sql`${sql.table(plan.table)}.${sql.id(c)}`))})
-          is distinct from (${sql.join(rest.map((c) => sql`excluded.${sql.id(c)}`))})`;
-  return sql<WriteCounts>`with w as (${insert} ${onConflict} returning (xmax = 0) as fresh)
-    select count(*) filter (where fresh)::int as inserted, count(*) filter (where not fresh)::int as updated from w`;
+  const table = sql.table(plan.table);
+  return counted(
+    sql`insert into ${table} (${sql.join(plan.columns.map((c) => sql.id(c)))})
+      select ${select} from ${source} ${onConflict(table, plan.columns, plan.key, plan.mode)}`,
+    plan.mode,
+  );
 }
 
-function statement(plan: Plan, rows: ValidRow[]): RawBuilder<WriteCounts> {
-  const arrays = plan.fields.map((f) => rows.map((r) => toText(r.values[f])));
+function statement(plan: Plan, rows: Row[]): RawBuilder<WriteCounts> {
+  const arrays = plan.columns.map((_, i) => rows.map((r) => toText(r.values[i])));
   const aliases = plan.columns.map((_, i) => sql.id(`v${i}`));
   const casts = plan.columns.map((_, i) => sql`u.${sql.id(`v${i}`)}::${sql.raw(plan.types[i] as string)}`);
   const unnest = sql.join(arrays.map((a) => sql`${a}::text[]`));
@@ -158,35 +142,37 @@ function statement(plan: Plan, rows: ValidRow[]): RawBuilder<WriteCounts> {
 }
 
 /** In upsert mode a key may appear once per statement: the file's later line wins. */
-function lastPerKey(plan: Plan, rows: ValidRow[]): ValidRow[] {
-  if (!plan.upsert) return rows;
-  const keyFields = plan.key.map((c) => plan.fields[plan.columns.indexOf(c)] as string);
-  const byKey = new Map<string, ValidRow>();
-  for (const row of rows) byKey.set(JSON.stringify(keyFields.map((f) => toText(row.values[f]))), row);
+function lastPerKey(plan: Plan, rows: Row[]): Row[] {
+  if (plan.mode !== 'upsert') return rows;
+  const keyAt = plan.key.map((c) => plan.columns.indexOf(c));
+  const byKey = new Map<string, Row>();
+  for (const row of rows) byKey.set(JSON.stringify(keyAt.map((i) => toText(row.values[i]))), row);
   return byKey.size === rows.length ? rows : [...byKey.values()];
-}
-
-function dbReject(row: ValidRow, err: unknown): Reject {
-  const column = (err as { column?: string }).column ?? null;
-  const detail = (err as { detail?: string }).detail;
-  const reason = `database refused the row: ${(err as Error).message}${detail ? ` (${detail})` : ''}`;
-  return { line: row.line, column, kind: 'refused', reason, raw: row.raw };
 }
 
 /**
  * Writes rows with one COPY where the database takes it; else, or when the COPY is refused for a row's
  * values, in statements of STATEMENT_ROWS. A statement the database refuses for a row's values
  * (SQLSTATE class 22/23) is bisected under savepoints, so one bad row costs O(log n) statements and
- * becomes a reject while its neighbours load.
+ * becomes a reject while its neighbours load. The rows are of file `fileId`: what the target adds to
+ * them after their fields is that id or their line.
  */
 export async function writeRows(
   trx: Transaction<Database>,
-  dataset: TableDataset,
+  target: WriteTarget,
   rows: ValidRow[],
+  fileId: number,
 ): Promise<WriteResult> {
-  const plan = await planFor(trx, dataset);
+  const plan = await planFor(trx, target);
   const result: WriteResult = { inserted: 0, updated: 0, rejects: [] };
-  const unique = lastPerKey(plan, writable(plan, rows, result.rejects));
+  const named = target.fields.length - target.added.length;
+  const held = rows.map((row): Row => {
+    const values = target.fields.map((f, i) =>
+      i < named ? row.values[f] : target.added[i - named] === 'line' ? row.line : fileId,
+    );
+    return { line: row.line, raw: row.raw, values };
+  });
+  const unique = lastPerKey(plan, writable(plan, held, result.rejects));
   if (unique.length === 0) return result;
   if ((await copySupported(trx)) && (await writeByCopy(trx, plan, unique, result))) return result;
   await writeStatements(trx, plan, unique, result);
@@ -202,12 +188,12 @@ export async function writeRows(
  */
 export async function writeRowStream(
   trx: Transaction<Database>,
-  dataset: TableDataset,
+  target: WriteTarget,
   stream: RowStream,
 ): Promise<StreamWriteResult> {
-  const plan = await planFor(trx, dataset);
+  const plan = await planFor(trx, target);
   const copy = await copySupported(trx);
-  if (copy && !plan.upsert) {
+  if (copy && plan.mode !== 'upsert') {
     const pass = stream();
     const unwritable: Reject[] = [];
     const inserted = await copyPass(trx, plan, pass, unwritable);
@@ -217,18 +203,19 @@ export async function writeRowStream(
     }
   }
   const pass = stream();
-  const rows: ValidRow[] = [];
+  const rows: Row[] = [];
   for (let values = pass.next(); values !== undefined; values = pass.next()) {
-    const named: Record<string, unknown> = {};
-    for (let f = 0; f < plan.fields.length; f++) named[plan.fields[f] as string] = values[f];
-    rows.push({ line: pass.line, raw: pass.raw(), values: named });
+    rows.push({ line: pass.line, raw: pass.raw(), values });
   }
   const unwritable: Reject[] = [];
   const result: WriteResult = { inserted: 0, updated: 0, rejects: [] };
   const valid = writable(plan, rows, unwritable);
   const unique = lastPerKey(plan, valid);
   // An insert here had its COPY refused already: straight to the statements that isolate the row.
-  if (unique.length > 0 && !(copy && plan.upsert && (await writeByCopy(trx, plan, unique, result)))) {
+  if (
+    unique.length > 0 &&
+    !(copy && plan.mode === 'upsert' && (await writeByCopy(trx, plan, unique, result)))
+  ) {
     await writeStatements(trx, plan, unique, result);
   }
   return { ...result, rows: valid.length, invalid: mergeByLine(pass.rejects, unwritable) };
@@ -239,7 +226,7 @@ function mergeByLine(a: Reject[], b: Reject[]): Reject[] {
   return b.length === 0 ? a : [...a, ...b].sort((x, y) => x.line - y.line);
 }
 
-async function writeStatements(trx: Transaction<Database>, plan: Plan, rows: ValidRow[], into: WriteResult) {
+async function writeStatements(trx: Transaction<Database>, plan: Plan, rows: Row[], into: WriteResult) {
   for (let i = 0; i < rows.length; i += STATEMENT_ROWS) {
     await writeIsolating(trx, plan, rows.slice(i, i + STATEMENT_ROWS), into);
   }
@@ -252,19 +239,21 @@ async function copyPass(
   pass: RowPass,
   unwritable: Reject[],
 ): Promise<number | undefined> {
+  const copied = await withSavepoint(trx, 'dropload_copy', () =>
+    copyInto(trx, plan, sql.table(plan.table), copyLines(plan.fields, pass, unwritable)),
+  );
+  return copied.ok ? copied.value : undefined;
+}
+
+/** `copy <table> (<the plan's columns>) from stdin` of `lines`: the rows copied. */
+function copyInto(
+  trx: Transaction<Database>,
+  plan: Plan,
+  table: RawBuilder<unknown>,
+  lines: Iterable<string>,
+): Promise<number> {
   const columns = sql.join(plan.columns.map((c) => sql.id(c)));
-  await sql`savepoint dropload_copy`.execute(trx);
-  try {
-    const copy = sql`copy ${sql.table(plan.table)} (${columns}) from stdin`.compile(trx).sql;
-    const copied = await copyIn(trx, copy, copyLines(plan.fields, pass, unwritable));
-    await sql`release savepoint dropload_copy`.execute(trx);
-    return copied;
-  } catch (err) {
-    if (classifyError(err) !== 'data') throw err;
-    await sql`rollback to savepoint dropload_copy`.execute(trx);
-    await sql`release savepoint dropload_copy`.execute(trx);
-    return undefined;
-  }
+  return copyIn(trx, sql`copy ${table} (${columns}) from stdin`.compile(trx).sql, lines);
 }
 
 /** Rows per piece of COPY data: the text of one piece is in memory at a time, not the whole chunk's. */
@@ -324,21 +313,20 @@ function copyLine(values: unknown[], width: number): string {
   return line;
 }
 
-/** COPY text-format lines for `rows`, in the plan's column order. */
-function* copyData(plan: Plan, rows: ValidRow[]): Generator<string> {
-  const fields = plan.fields;
-  let piece = '';
-  for (let i = 0; i < rows.length; i++) {
-    const values = (rows[i] as ValidRow).values;
-    let line = copyField(values[fields[0] as string]);
-    for (let f = 1; f < fields.length; f++) line += `\t${copyField(values[fields[f] as string])}`;
-    piece += `${line}\n`;
-    if ((i + 1) % COPY_PIECE_ROWS === 0) {
-      yield piece;
-      piece = '';
-    }
-  }
-  if (piece !== '') yield piece;
+/** A pass over rows the writer holds, for `copyLines`; they were found writable already. */
+function heldPass(rows: readonly Row[]): RowPass {
+  let at = -1;
+  return {
+    next: () => rows[++at]?.values,
+    get rows() {
+      return Math.min(at + 1, rows.length);
+    },
+    get line() {
+      return rows[at]?.line ?? 0;
+    },
+    raw: () => rows[at]?.raw ?? '',
+    rejects: [],
+  };
 }
 
 const STAGE = 'dropload_stage';
@@ -348,57 +336,38 @@ const STAGE = 'dropload_stage';
  * column types, then `insert … select … on conflict` from it. Returns false, with nothing written,
  * when the database refuses a row's values: the statement path then finds which row.
  */
-async function writeByCopy(trx: Transaction<Database>, plan: Plan, rows: ValidRow[], into: WriteResult) {
+async function writeByCopy(trx: Transaction<Database>, plan: Plan, rows: Row[], into: WriteResult) {
   const columns = sql.join(plan.columns.map((c) => sql.id(c)));
-  await sql`savepoint dropload_copy`.execute(trx);
-  try {
-    let counts: WriteCounts;
-    if (plan.upsert) {
-      await sql`create temp table ${sql.id(STAGE)} on commit drop as
-        select ${columns} from ${sql.table(plan.table)} with no data`.execute(trx);
-      await copyIn(
-        trx,
-        sql`copy ${sql.id(STAGE)} (${columns}) from stdin`.compile(trx).sql,
-        copyData(plan, rows),
-      );
-      const source = sql`${sql.id(STAGE)}`;
-      const { rows: out } = await insertStatement(plan, columns, source).execute(trx);
-      await sql`drop table ${sql.id(STAGE)}`.execute(trx);
-      counts = { inserted: out[0]?.inserted ?? 0, updated: out[0]?.updated ?? 0 };
-    } else {
-      const copy = sql`copy ${sql.table(plan.table)} (${columns}) from stdin`.compile(trx).sql;
-      counts = { inserted: await copyIn(trx, copy, copyData(plan, rows)), updated: 0 };
+  const written = await withSavepoint(trx, 'dropload_copy', async (): Promise<WriteCounts> => {
+    const lines = copyLines(plan.fields, heldPass(rows), []);
+    if (plan.mode !== 'upsert') {
+      return { inserted: await copyInto(trx, plan, sql.table(plan.table), lines), updated: 0 };
     }
-    await sql`release savepoint dropload_copy`.execute(trx);
-    into.inserted += counts.inserted;
-    into.updated += counts.updated;
-    return true;
-  } catch (err) {
-    if (classifyError(err) !== 'data') throw err;
-    await sql`rollback to savepoint dropload_copy`.execute(trx);
-    await sql`release savepoint dropload_copy`.execute(trx);
-    return false;
-  }
+    await sql`create temp table ${sql.id(STAGE)} on commit drop as
+      select ${columns} from ${sql.table(plan.table)} with no data`.execute(trx);
+    const source = sql`${sql.id(STAGE)}`;
+    await copyInto(trx, plan, source, lines);
+    const { rows: out } = await insertStatement(plan, columns, source).execute(trx);
+    await sql`drop table ${sql.id(STAGE)}`.execute(trx);
+    return { inserted: out[0]?.inserted ?? 0, updated: out[0]?.updated ?? 0 };
+  });
+  if (!written.ok) return false;
+  into.inserted += written.value.inserted;
+  into.updated += written.value.updated;
+  return true;
 }
 
-async function writeIsolating(trx: Transaction<Database>, plan: Plan, rows: ValidRow[], into: WriteResult) {
-  if (rows.length === 0) return;
-  await sql`savepoint dropload_write`.execute(trx);
-  try {
-    const { rows: out } = await statement(plan, rows).execute(trx);
-    await sql`release savepoint dropload_write`.execute(trx);
-    into.inserted += out[0]?.inserted ?? 0;
-    into.updated += out[0]?.updated ?? 0;
-  } catch (err) {
-    if (classifyError(err) !== 'data') throw err;
-    await sql`rollback to savepoint dropload_write`.execute(trx);
-    await sql`release savepoint dropload_write`.execute(trx);
-    if (rows.length === 1) {
-      into.rejects.push(dbReject(rows[0] as ValidRow, err));
-      return;
-    }
-    const half = rows.length >> 1;
-    await writeIsolating(trx, plan, rows.slice(0, half), into);
-    await writeIsolating(trx, plan, rows.slice(half), into);
+/** One statement per batch of rows; a row the database refuses becomes a reject (see `bisect`). */
+async function writeIsolating(trx: Transaction<Database>, plan: Plan, rows: Row[], into: WriteResult) {
+  const written = await bisect(
+    trx,
+    'dropload_write',
+    rows,
+    async (batch) => (await statement(plan, batch).execute(trx)).rows[0],
+    (row, err) => into.rejects.push(dbReject(row, err)),
+  );
+  for (const counts of written) {
+    into.inserted += counts?.inserted ?? 0;
+    into.updated += counts?.updated ?? 0;
   }
 }

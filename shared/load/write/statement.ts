@@ -1,0 +1,45 @@
+import { type RawBuilder, sql } from 'kysely';
+import type { TargetMode } from '../../config/dataset.ts';
+
+/** What the write statements share: their size, their conflict handling, how they count what they did. */
+
+/** Rows per statement: big enough to amortize the round trip, small enough to bisect cheaply. */
+export const STATEMENT_ROWS = 5000;
+
+export interface WriteCounts {
+  inserted: number;
+  updated: number;
+}
+
+/**
+ * The `on conflict` clause of an insert into a table by `mode`: none for `insert` (a duplicate key is
+ * the database's refusal), `do nothing` for `insert-ignore` or a key that is every column, else an
+ * update of the other columns where one of them changes (an unchanged row is not rewritten).
+ * `table` is how the statement names the target: its table, or its alias.
+ */
+export function onConflict(
+  table: RawBuilder<unknown>,
+  columns: readonly string[],
+  key: readonly string[],
+  mode: TargetMode,
+): RawBuilder<unknown> {
+  if (mode === 'insert') return sql``;
+  const keys = sql.join(key.map((c) => sql.id(c)));
+  const rest = columns.filter((c) => !key.includes(c));
+  if (mode === 'insert-ignore' || rest.length === 0) return sql`on conflict (${keys}) do nothing`;
+  return sql`on conflict (${keys}) do update set ${sql.join(rest.map((c) => sql`${sql.id(c)} = excluded.${sql.id(c)}`))}
+    where (${sql.join(rest.map((c) => sql`${table}.${sql.id(c)}`))})
+      is distinct from (${sql.join(rest.map((c) => sql`excluded.${sql.id(c)}`))})`;
+}
+
+/**
+ * `insert` (ending in its `on conflict` clause, if any) with the rows it inserted and updated counted:
+ * a row that takes the conflict's update has an `xmax`, a fresh one does not.
+ */
+export function counted(insert: RawBuilder<unknown>, mode: TargetMode): RawBuilder<WriteCounts> {
+  if (mode === 'insert') {
+    return sql<WriteCounts>`with w as (${insert} returning 1) select count(*)::int as inserted, 0 as updated from w`;
+  }
+  return sql<WriteCounts>`with w as (${insert} returning (xmax = 0) as fresh)
+    select count(*) filter (where fresh)::int as inserted, count(*) filter (where not fresh)::int as updated from w`;
+}
