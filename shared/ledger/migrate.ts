@@ -15,6 +15,7 @@ import * as orphans from './migrations/20261201090000_orphans.ts';
 import * as stalled from './migrations/20261204090000_stalled.ts';
 import * as expandedBytes from './migrations/20261215090000_expanded_bytes.ts';
 import * as versionOrder from './migrations/20261215090000_version_order.ts';
+import * as waiting from './migrations/20261221090000_waiting.ts';
 
 /** dropload's own tables, tracked apart from the user's migrations. */
 const LEDGER_MIGRATIONS: Record<string, Migration> = {
@@ -23,6 +24,7 @@ const LEDGER_MIGRATIONS: Record<string, Migration> = {
   '20261204090000_stalled': stalled,
   '20261215090000_expanded_bytes': expandedBytes,
   '20261215090000_version_order': versionOrder,
+  '20261221090000_waiting': waiting,
 };
 
 /** The schema of dropload's own tables: the ledger, the migrations' bookkeeping, publish staging tables. */

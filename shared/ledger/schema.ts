@@ -1,11 +1,23 @@
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
 
 /**
- * Where a file is in its life; `loaded`, `failed` and `skipped` are final. `stalled`: a chunk (or the
- * split) failed for its whole retry budget and waits in a dead-letter queue for a replay.
+ * Where a file is in its life; `loaded`, `failed` and `skipped` are final. `loading`: chunks are not
+ * all done. `waiting`: they are, and rows of it wait for parent rows another file brings (retried
+ * until they load or their wait runs out). `stalled`: a chunk (or the split) failed for its whole retry
+ * budget and waits in a dead-letter queue for a replay.
  */
-export type FileState = 'queued' | 'splitting' | 'loading' | 'stalled' | 'loaded' | 'failed' | 'skipped';
+export type FileState =
+  | 'queued'
+  | 'splitting'
+  | 'loading'
+  | 'waiting'
+  | 'stalled'
+  | 'loaded'
+  | 'failed'
+  | 'skipped';
 export const FINAL_STATES: readonly FileState[] = ['loaded', 'failed', 'skipped'];
+/** The states in which a file's waiting rows are retried. */
+export const WAITING_STATES: readonly FileState[] = ['loading', 'waiting'];
 
 type CreatedAt = ColumnType<Date, never, never>;
 type Timestamp = ColumnType<Date, Date | string, Date | string>;
@@ -42,6 +54,12 @@ export interface FileTable {
   last_modified: Timestamp | null;
   /** The announcing S3 event's per-key `sequencer`, when the event had one. */
   sequencer: string | null;
+  /** The file's current retry chain for its waiting rows: only a message carrying it schedules the next step. */
+  retry_token: Generated<number>;
+  /** When the current chain's pending retry message is due; NULL: none is pending. Long past: it was lost. */
+  retry_due: ColumnType<Date | null, never, Date | string | null>;
+  /** When the current chain's handler took its message; NULL: none is running. */
+  retry_started_at: ColumnType<Date | null, never, Date | string | null>;
 }
 
 /** One byte range of a file; its `loaded` row commits in the same transaction as its data. */
@@ -92,6 +110,10 @@ export interface OrphanTable {
   row: ColumnType<unknown, string, never>;
   /** What it waits for, as a reject will name it: `shop.customers row with email = x@y`. */
   missing: string;
+  /** The (first) parent table it waits for, schema-qualified: what a commit into that table wakes. */
+  parent_table: string;
+  /** That parent's natural-key columns, as a person reads them: `email`, `order_no, line_no`. */
+  parent_key: string;
   raw: string;
   attempts: Generated<number>;
   created_at: CreatedAt;
