@@ -11,8 +11,10 @@ import {
   PurgeQueueCommand,
   ReceiveMessageCommand,
 } from '@aws-sdk/client-sqs';
+import { integer } from 'dropload';
 import { type Kysely, sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import type { FileReport } from '../../cli/report.ts';
 import { renderReports } from '../../cli/report.ts';
 import { EXIT_WAITING, runExitCode, runFiles, type Upload } from '../../cli/run.ts';
@@ -23,10 +25,16 @@ import { filesByKey, rejectsOf } from '../../shared/ledger/ledger.ts';
 import type { Database, FileRow } from '../../shared/ledger/schema.ts';
 import { handleLoadMessage, parseLoadMessage } from '../../shared/load/load-message.ts';
 import { backfill } from '../../shared/ops/backfill.ts';
+import { retryRejects } from '../../shared/ops/retry-rejects.ts';
+import { wakeAfterLateRows } from '../../shared/ops/retry-waiting.ts';
 import type { PipelineDeps } from '../../shared/pipeline/services.ts';
 import { splitObject } from '../../shared/split/split-service.ts';
 import { resetDatabase } from '../support/pipeline.ts';
-import waitingConfig, { NW_TABLES } from '../support/waiting.config.ts';
+import waitingConfig, {
+  NW_TABLES,
+  regions,
+  territories as territoriesDataset,
+} from '../support/waiting.config.ts';
 
 /**
  * Waiting is the ledger's (issue 12): rows whose parent rows have not landed wait in dropload.orphan
@@ -382,6 +390,44 @@ describe('the sweep', () => {
     });
     expect([file.rows_read, file.rows_inserted, file.rows_rejected]).toEqual([53, 53, 0]);
     expect(await territoryRegions(runner.deps.db)).toEqual(expectedTerritories('R'));
+  });
+});
+
+describe('rows loaded late by retry-rejects', () => {
+  it('wake the files whose rows wait on them', async () => {
+    const runner = await startRunner({ fresh: true, stateDir: path.join(dir, 'late'), sweepEveryMs: 0 });
+    const { db } = runner.deps;
+    const key = 'incoming/regions/short.csv';
+    // Region 1's name is too short for the schema: rejected; the territories of region 1 wait for it.
+    const short = regionsCsv().replace('1,Eastern', '1,EA');
+    await runFiles(runner, [await upload('regions', key, short)], { timeoutMs: 60_000, rejectsShown: 0 });
+    const territories = await upload('territories', 'incoming/territories/late.csv', territoriesCsv('L'));
+    const ran = await runFiles(runner, [territories], { timeoutMs: 60_000, rejectsShown: 0 });
+    expect(ran.reports.map(row)).toEqual([['incoming/territories/late.csv', 'waiting', 53, 40, 0, 13]]);
+    // Their retry chain is lost (and no sweep runs): only a wake can load them now.
+    await chainDelayed(runner, 'incoming/territories/late.csv');
+    await purgeChunks(runner);
+
+    // The schema is relaxed; retry-rejects loads region 1, and the territories waiting on it are retried now.
+    const lax = resolveConfig(
+      {
+        ...waitingConfig,
+        datasets: [
+          { ...regions, schema: z.object({ region_id: integer(), name: z.string().min(1) }) },
+          territoriesDataset,
+        ],
+      },
+      'lax config',
+    );
+    const retried = await retryRejects({ db, config: lax, logger: runner.deps.logger }, key);
+    expect([retried.loaded, retried.stillRejected]).toEqual([1, 0]);
+    expect(await wakeAfterLateRows(runner.deps, lax, retried.fileId)).toBe(1);
+    const file = await waitFor('the territories to load', async () => {
+      const f = await fileOf(db, 'incoming/territories/late.csv');
+      return f.state === 'loaded' ? f : undefined;
+    });
+    expect([file.rows_read, file.rows_inserted, file.rows_rejected]).toEqual([53, 53, 0]);
+    expect(await territoryRegions(db)).toEqual(expectedTerritories('L'));
   });
 });
 
