@@ -231,8 +231,13 @@ export interface ChainTimes {
 
 type FileWhere = ExpressionBuilder<Database, 'dropload.file'>;
 
-const secondsAgo = (s: number) => sql<Date>`now() - make_interval(secs => ${s})`;
-const secondsAhead = (s: number) => sql<Date>`now() + make_interval(secs => ${s})`;
+/*
+ * The chain's times are the wall clock, not `now()` (the transaction's start): an update in a
+ * transaction that began earlier, or that waited for a concurrent one's row lock, compares against the
+ * time it actually runs, so two wakes racing for one file send one message, not two.
+ */
+const secondsAgo = (s: number) => sql<Date>`clock_timestamp() - make_interval(secs => ${s})`;
+const secondsAhead = (s: number) => sql<Date>`clock_timestamp() + make_interval(secs => ${s})`;
 
 const hasWaitingRows = (eb: FileWhere) =>
   eb.exists(
@@ -327,7 +332,7 @@ export async function restartChains(db: Kysely<Database>, fileIds?: number[]): P
 export async function takeRetry(db: Kysely<Database>, fileId: number, token: number): Promise<boolean> {
   const taken = await db
     .updateTable('dropload.file')
-    .set({ retry_due: null, retry_started_at: sql<Date>`now()` })
+    .set({ retry_due: null, retry_started_at: clock })
     .where('id', '=', fileId)
     .where('retry_token', '=', token)
     .executeTakeFirst();

@@ -2,7 +2,7 @@ import type { Transaction } from 'kysely';
 import type { OrphanMessage } from '../aws/messages.ts';
 import type { Dataset } from '../config/dataset.ts';
 import type { Reject } from '../ledger/ledger.ts';
-import { getFile, insertRejects, lockFile, moveCounts } from '../ledger/ledger.ts';
+import { getFile, insertRejects, lockFile, moveCounts, recordFileAttempt } from '../ledger/ledger.ts';
 import { type Database, type FileRow, WAITING_STATES } from '../ledger/schema.ts';
 import {
   type ClaimedRow,
@@ -198,8 +198,35 @@ async function retryIn(
  */
 export async function retryOrphans(deps: PipelineDeps, message: OrphanMessage): Promise<OrphanOutcome> {
   const file = await getFile(deps.db, message.fileId);
-  const empty = {
-    fileId: message.fileId,
+  const none: OrphanOutcome = { ...emptyOutcome(message.fileId), result: 'none' };
+  if (!file || !WAITING_STATES.includes(file.state)) return none;
+  const token = message.token;
+  const current = token !== undefined && (await takeRetry(deps.db, file.id, token));
+  const next = message.attempt + 1;
+  const dataset = deps.config.datasets.find((d) => d.name === file.dataset);
+  if (!dataset?.targets) {
+    // Not a failure to retry into the dead-letter queue: the rows wait for a config that has their dataset.
+    const text = `its waiting rows cannot be retried: dataset "${file.dataset}" has no targets in this config`;
+    await recordFileAttempt(deps.db, { id: file.id }, { text, parked: false });
+    if (current) await continueChain(deps, file.id, token, next, orphanDelaySeconds(Number.MAX_SAFE_INTEGER));
+    return { ...none, current };
+  }
+  const { nextInSeconds, ...outcome } = await deps.db
+    .transaction()
+    .execute((trx) => retryIn(trx, dataset, file.id));
+  if (outcome.resolved > 0) await wakeWaiting(deps, tablesOf(dataset), file.id);
+  if (current) {
+    // Back off, but come back when the first waiting row's time is up, to report it.
+    const backoff = orphanDelaySeconds(next);
+    const delay = nextInSeconds === undefined ? backoff : Math.min(backoff, nextInSeconds + 1);
+    await continueChain(deps, file.id, token, next, delay);
+  }
+  return { ...outcome, current };
+}
+
+function emptyOutcome(fileId: number): Omit<OrphanOutcome, 'result'> {
+  return {
+    fileId,
     resolved: 0,
     expired: 0,
     rejected: 0,
@@ -208,24 +235,4 @@ export async function retryOrphans(deps: PipelineDeps, message: OrphanMessage): 
     updated: 0,
     current: false,
   };
-  if (!file || !WAITING_STATES.includes(file.state)) return { ...empty, result: 'none' };
-  const dataset = deps.config.datasets.find((d) => d.name === file.dataset);
-  if (!dataset?.targets)
-    throw new Error(`dataset "${file.dataset}" of file ${file.id} has no targets in this config`);
-  const token = message.token;
-  const current = token !== undefined && (await takeRetry(deps.db, file.id, token));
-  const { nextInSeconds, ...outcome } = await deps.db
-    .transaction()
-    .execute((trx) => retryIn(trx, dataset, file.id));
-  if (outcome.resolved > 0) await wakeWaiting(deps, tablesOf(dataset), file.id);
-  if (current) {
-    const next = message.attempt + 1;
-    // Back off, but come back when the first waiting row's time is up, to report it.
-    const delay =
-      nextInSeconds === undefined
-        ? orphanDelaySeconds(next)
-        : Math.min(orphanDelaySeconds(next), nextInSeconds + 1);
-    await continueChain(deps, file.id, token, next, delay);
-  }
-  return { ...outcome, current };
 }

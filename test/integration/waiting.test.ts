@@ -23,7 +23,9 @@ import { type LocalPipeline, startPipeline } from '../../local/local-pipeline.ts
 import { type ResolvedConfig, resolveConfig } from '../../shared/config/config.ts';
 import { filesByKey, rejectsOf } from '../../shared/ledger/ledger.ts';
 import type { Database, FileRow } from '../../shared/ledger/schema.ts';
+import { retrySoon } from '../../shared/ledger/waiting.ts';
 import { handleLoadMessage, parseLoadMessage } from '../../shared/load/load-message.ts';
+import { wakeWaiting } from '../../shared/load/retry-chain.ts';
 import { backfill } from '../../shared/ops/backfill.ts';
 import { retryRejects } from '../../shared/ops/retry-rejects.ts';
 import { wakeAfterLateRows } from '../../shared/ops/retry-waiting.ts';
@@ -363,6 +365,34 @@ describe('the sweep', () => {
     expect(await count(runner.deps.db, 'nw.territories')).toBe(0);
   });
 
+  it('a waiting file whose dataset left the config: noted on the file, retried every 15 min, nothing dead-lettered', async () => {
+    const runner = await startRunner({ fresh: true, stateDir: path.join(dir, 'gone'), ...QUICK_SWEEP });
+    const { db } = runner.deps;
+    const { rows } = await sql<{ id: number }>`insert into dropload.file
+        (bucket, key, version_id, etag, size, dataset, state, chunk_count, chunks_done, updated_at)
+      values ('dropload-local', 'incoming/gone/x.csv', '', 'e', 1, 'gone', 'waiting', 1, 1, now())
+      returning id::int as id`.execute(db);
+    await sql`insert into dropload.orphan (file_id, chunk_idx, line, target, row, missing, parent_table, parent_key, raw, expires_at)
+      values (${rows[0]?.id}, 0, 2, 'gone.t', '{}', 'nw.regions row with region_id = 9', 'nw.regions', 'region_id',
+        'raw', now() + interval '1 hour')`.execute(db);
+    const file = await waitFor('the retry to note why it cannot run', async () => {
+      const { rows: found } = await sql<{ error: string | null; due_in: number | null; state: string }>`
+        select error, state, extract(epoch from retry_due - now())::int as due_in from dropload.file
+        where key = 'incoming/gone/x.csv' and retry_due > now() + interval '10 minutes'`.execute(db);
+      return found[0];
+    });
+    expect(file.state).toBe('waiting');
+    expect(file.error).toBe(
+      'its waiting rows cannot be retried: dataset "gone" has no targets in this config',
+    );
+    expect(file.due_in).toBeGreaterThan(890);
+    const dlq = await runner.stack.sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl: runner.stack.chunks.dlqUrl, AttributeNames: ['All'] }),
+    );
+    expect(dlq.Attributes?.ApproximateNumberOfMessages).toBe('0');
+    expect(await count(db, 'dropload.orphan')).toBe(1);
+  });
+
   it('`backfill --resume` re-drives waiting rows whose messages were lost', async () => {
     // No sweep here: only the backfill can re-drive.
     const runner = await startRunner({ fresh: true, stateDir: path.join(dir, 'resume'), sweepEveryMs: 0 });
@@ -519,4 +549,53 @@ describe('wakes are bounded', () => {
     ).toEqual([53, 0, 'loaded']);
     expect(await territoryRegions(deps.db)).toEqual(expectedTerritories('B'));
   });
+
+  it('eight commits into the parent table at once wake a waiting file once', async () => {
+    runner = await startRunner({ fresh: true, stateDir: path.join(dir, 'racing'), sweepEveryMs: 0 });
+    const queue = await runner.stack.sqs.send(new CreateQueueCommand({ QueueName: 'dropload-waiting-race' }));
+    deps = { ...runner.deps, chunkQueueUrl: queue.QueueUrl as string };
+    // A file whose rows wait on nw.regions, its chain's next retry a quarter hour away.
+    const { rows } = await sql<{ id: number }>`insert into dropload.file
+        (bucket, key, version_id, etag, size, dataset, state, chunk_count, chunks_done, updated_at)
+      values ('dropload-local', 'incoming/territories/race.csv', '', 'e', 1, 'territories', 'waiting', 1, 1, now())
+      returning id::int as id`.execute(deps.db);
+    const fileId = rows[0]?.id as number;
+    await sql`update dropload.file set retry_token = 5, retry_due = now() + interval '15 minutes'
+      where id = ${fileId}`.execute(deps.db);
+    await sql`insert into dropload.orphan (file_id, chunk_idx, line, target, row, missing, parent_table, parent_key, raw, expires_at)
+      select ${fileId}, 0, g, 'nw.territories', '{}', 'nw.regions row with region_id = 1', 'nw.regions', 'region_id',
+        'raw', now() + interval '1 hour' from generate_series(2, 54) g`.execute(deps.db);
+
+    const woken = await Promise.all(Array.from({ length: 8 }, () => wakeWaiting(deps, ['nw.regions'])));
+    expect(woken.reduce((a, b) => a + b, 0)).toBe(1);
+    const messages = await receive();
+    expect(messages.map((m) => JSON.parse(m.Body ?? ''))).toEqual([
+      { kind: 'orphans', fileId, attempt: 1, token: 6 },
+    ]);
+  });
+
+  it.runIf(postgres)(
+    'a wake whose transaction began before another wake committed sees that one: still one message',
+    async () => {
+      runner = await startRunner({ fresh: true, sweepEveryMs: 0 });
+      const { db } = runner.deps;
+      const { rows } = await sql<{ id: number }>`insert into dropload.file
+          (bucket, key, version_id, etag, size, dataset, state, chunk_count, chunks_done, updated_at)
+        values ('dropload-local', 'incoming/territories/late-wake.csv', '', 'e', 1, 'territories', 'waiting', 1, 1, now())
+        returning id::int as id`.execute(db);
+      await sql`insert into dropload.orphan (file_id, chunk_idx, line, target, row, missing, parent_table, parent_key, raw, expires_at)
+        values (${rows[0]?.id}, 0, 2, 'nw.territories', '{}', 'nw.regions row with region_id = 1', 'nw.regions', 'region_id',
+          'raw', now() + interval '1 hour')`.execute(db);
+      const times = { lostAfterSeconds: 60, runningForSeconds: 180 };
+      const steps = await db.transaction().execute(async (trx) => {
+        // This transaction's start: a wake that went by `now()` would compare against this instant.
+        await sql`select 1`.execute(trx);
+        await new Promise((r) => setTimeout(r, 20));
+        const first = await retrySoon(db, { waitingOn: ['nw.regions'] }, 0, times);
+        const second = await retrySoon(trx, { waitingOn: ['nw.regions'] }, 0, times);
+        return [first, second];
+      });
+      expect(steps.map((s) => s.length)).toEqual([1, 0]);
+    },
+  );
 });
