@@ -17,8 +17,6 @@ export interface FileReport {
     updated: number;
     unchanged: number;
     rejected: number;
-    /** Records with rows that wait for their parents. */
-    waiting: number;
   };
   seconds: number | null;
   error: string | null;
@@ -26,8 +24,11 @@ export interface FileReport {
   note?: string;
   /** What to run to move a stalled file on, once its cause is fixed. */
   action?: string;
-  /** What rows of it wait for: parent tables (with their key columns) other files bring. */
-  waiting?: { rows: number; on: { table: string; key: string; rows: number }[] };
+  /**
+   * Rows of it that wait for their parents: how many (and the records, lines, they belong to: not
+   * counted as loaded) and what for, per parent table (with its key columns).
+   */
+  waiting?: { rows: number; lines: number; on: { table: string; key: string; rows: number }[] };
   rejects: { line: number; column: string | null; reason: string }[];
 }
 
@@ -51,13 +52,12 @@ export function reportOf(
       updated: file.rows_updated,
       unchanged: loaded - file.rows_inserted - file.rows_updated,
       rejected: file.rows_rejected,
-      waiting,
     },
     seconds: Math.round((end.getTime() - file.created_at.getTime()) / 100) / 10,
     error: file.error,
     ...(file.note ? { note: file.note } : {}),
     ...(file.state === 'stalled' ? { action: replayCommand(file) } : {}),
-    ...(waits ? { waiting: { rows: waits.rows, on: waits.on } } : {}),
+    ...(waits ? { waiting: { rows: waits.rows, lines: waits.lines, on: waits.on } } : {}),
     rejects,
   };
 }
@@ -76,7 +76,7 @@ export function queuedReport(key: string): FileReport {
     dataset: null,
     state: 'queued',
     chunks: { done: 0, total: null },
-    rows: { read: 0, loaded: 0, inserted: 0, updated: 0, unchanged: 0, rejected: 0, waiting: 0 },
+    rows: { read: 0, loaded: 0, inserted: 0, updated: 0, unchanged: 0, rejected: 0 },
     seconds: null,
     error: null,
     rejects: [],

@@ -31,7 +31,7 @@ interface RetriedFile {
 const out = (line: string) => process.stdout.write(`${line}\n`);
 
 function toRetried(r: WaitingRetry): RetriedFile {
-  const waiting = r.waiting ? { rows: r.waiting.rows, on: r.waiting.on } : null;
+  const waiting = r.waiting ? { rows: r.waiting.rows, lines: r.waiting.lines, on: r.waiting.on } : null;
   return { key: r.key, fileId: r.fileId, enqueued: r.enqueued, before: { state: r.state, waiting } };
 }
 

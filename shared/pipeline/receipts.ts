@@ -27,8 +27,8 @@ export interface Receipt {
   note: string | null;
   /** For a stalled file: the command that replays it once the cause is fixed. */
   action: string | null;
-  /** For a `waiting` file: how many of its rows wait, for which parent tables (and their key columns). */
-  waiting: { rows: number; on: { table: string; key: string; rows: number }[] } | null;
+  /** For a `waiting` file: how many of its rows (of how many records) wait, for which parent tables and keys. */
+  waiting: { rows: number; lines: number; on: { table: string; key: string; rows: number }[] } | null;
   rows: { read: number; inserted: number; updated: number; unchanged: number; rejected: number };
   chunks: { done: number; total: number | null };
   firstRejects: { line: number; column: string | null; reason: string; raw: string }[];
@@ -51,7 +51,7 @@ export async function receiptFor(db: Kysely<Database>, file: FileRow): Promise<R
     error: file.error,
     note: file.note,
     action: file.state === 'stalled' ? replayCommand(file) : null,
-    waiting: waits ? { rows: waits.rows, on: waits.on } : null,
+    waiting: waits ? { rows: waits.rows, lines: waits.lines, on: waits.on } : null,
     rows: {
       read: file.rows_read,
       inserted: file.rows_inserted,

@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import {
   CreateQueueCommand,
   GetQueueAttributesCommand,
@@ -139,6 +139,13 @@ async function count(db: Kysely<Database>, table: 'dropload.orphan' | 'nw.territ
   return rows[0]?.n;
 }
 
+async function receiptOf(runner: LocalPipeline, key: string): Promise<Record<string, unknown>> {
+  const res = await runner.stack.s3.send(
+    new GetObjectCommand({ Bucket: runner.stack.bucket, Key: `reports/${key}.json` }),
+  );
+  return JSON.parse((await res.Body?.transformToString()) ?? '{}');
+}
+
 /** Territories with their region's natural key, as the file named it. */
 async function territoryRegions(db: Kysely<Database>) {
   const { rows } = await sql<{ territory_id: string; region_id: number }>`select t.territory_id, r.region_id
@@ -158,7 +165,15 @@ async function insertRegionsBehindDroploadsBack(db: Kysely<Database>) {
     await sql`insert into nw.regions (region_id, name) values (${i + 1}, ${name})`.execute(db);
 }
 
-const row = (r: FileReport) => [r.key, r.state, r.rows.read, r.rows.loaded, r.rows.rejected, r.rows.waiting];
+/** key, state, read, loaded, rejected, records waiting */
+const row = (r: FileReport) => [
+  r.key,
+  r.state,
+  r.rows.read,
+  r.rows.loaded,
+  r.rows.rejected,
+  r.waiting?.lines ?? 0,
+];
 
 describe('files in any order, over two runs (the reported case)', () => {
   it('children first: the run ends `waiting` (exit 3) and says what for; the next run loads the parents and them', async () => {
@@ -170,12 +185,18 @@ describe('files in any order, over two runs (the reported case)', () => {
     expect(one.reports.map(row)).toEqual([['incoming/territories/territories.csv', 'waiting', 53, 0, 0, 53]]);
     expect(one.reports[0]?.waiting).toEqual({
       rows: 53,
+      lines: 53,
       on: [{ table: 'nw.regions', key: 'region_id', rows: 53 }],
     });
     expect(runExitCode(one.reports, one.timedOut)).toBe(EXIT_WAITING);
     expect(renderReports(one.reports)).toContain(
       'incoming/territories/territories.csv: waiting: 53 rows wait for nw.regions (region_id)',
     );
+    expect(await receiptOf(first, 'incoming/territories/territories.csv')).toMatchObject({
+      state: 'waiting',
+      finishedAt: null,
+      waiting: { rows: 53, lines: 53, on: [{ table: 'nw.regions', key: 'region_id', rows: 53 }] },
+    });
     // The first runner ends, and its emulator with every message in it.
     await stopRunner(first);
 
@@ -194,6 +215,11 @@ describe('files in any order, over two runs (the reported case)', () => {
     expect(await count(db, 'dropload.orphan')).toBe(0);
     expect(await count(db, 'nw.regions')).toBe(4);
     expect(await territoryRegions(db)).toEqual(expectedTerritories());
+    expect(await receiptOf(second, 'incoming/territories/territories.csv')).toMatchObject({
+      state: 'loaded',
+      waiting: null,
+      rows: { read: 53, inserted: 53, updated: 0, unchanged: 0, rejected: 0 },
+    });
     const file = await fileOf(db, 'incoming/territories/territories.csv');
     expect([file.state, file.rows_read, file.rows_inserted, file.rows_rejected, file.error]).toEqual([
       'loaded',
