@@ -132,7 +132,11 @@ export async function runFiles(
   // Registered well before this run started: the same bytes were loaded before, and are not loaded again.
   const earlier = Date.now() - 2000;
   const { db } = pipeline.deps;
-  const waitingBefore = (await filesWithWaitingRows(db)).map((f) => f.id);
+  // Only files whose chunks are done: one still `loading` from an earlier run lost its chunk messages with
+  // that run's emulator, and loads again only when announced again (`dev`, `backfill --resume`).
+  const waitingBefore = (await filesWithWaitingRows(db))
+    .filter((f) => f.state === 'waiting')
+    .map((f) => f.id);
   const refs: ObjectRef[] = [];
   for (const u of uploads) refs.push(await pipeline.upload(u.path, u.key));
   const deadline = Date.now() + options.timeoutMs;
