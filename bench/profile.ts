@@ -20,7 +20,7 @@ if (!file) throw new Error('usage: node bench/profile.ts <file> [--no-write] [--
 const repeatAt = args.indexOf('--repeat');
 const repeat = repeatAt >= 0 ? Number(args[repeatAt + 1]) : 1;
 const dataset = resolveConfig(benchConfig).datasets[0];
-if (!dataset) throw new Error('no bench dataset');
+if (dataset?.kind !== 'table') throw new Error('no bench dataset (of one table)');
 const bytes = new Uint8Array(await readFile(file));
 const plan = await planChunks(
   (async function* () {

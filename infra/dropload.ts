@@ -7,7 +7,7 @@ import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { CfnBucket } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { maxReceiveCount, RETRY_POLICY } from '../shared/core/backoff.ts';
-import { EXPANDED_PREFIX, REJECTED_PREFIX, REPORT_PREFIX } from '../shared/core/bucket-layout.ts';
+import { EXPANDED_PREFIX, REPORT_PREFIX } from '../shared/core/bucket-layout.ts';
 import {
   CONSUMERS,
   MIGRATE_TIMEOUT_SECONDS,
@@ -80,7 +80,6 @@ export class Dropload extends Construct {
       datasetPrefixes: props.datasetPrefixes,
       notificationQueue: this.ingest.queue,
       reportPrefix: REPORT_PREFIX,
-      rejectedPrefix: REJECTED_PREFIX,
     });
     const bucket = this.bucket.bucket;
 

@@ -217,8 +217,9 @@ function createRds(scope: Construct, config: Rds, logRetention: RetentionDays): 
     ),
   });
   const isolated = { subnetType: SubnetType.PRIVATE_ISOLATED };
-  // split sends chunk messages and load extends visibility (SQS); all three read a secret, and the
-  // rotation functions rotate them (Secrets Manager).
+  // split and load send messages (chunks, delayed retries) and back failed ones off with
+  // ChangeMessageVisibility (SQS); all three read a secret, and the rotation functions rotate them
+  // (Secrets Manager).
   const endpoints: DatabaseEndpoints = {
     s3: vpc.addGatewayEndpoint('S3', { service: GatewayVpcEndpointAwsService.S3 }),
     sqs: vpc.addInterfaceEndpoint('Sqs', { service: InterfaceVpcEndpointAwsService.SQS, subnets: isolated }),

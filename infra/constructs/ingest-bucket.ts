@@ -20,10 +20,8 @@ export interface IngestBucketProps {
   /** Dataset key prefixes (already de-overlapped); each gets an ObjectCreated → queue notification. */
   readonly datasetPrefixes: readonly string[];
   readonly notificationQueue: IQueue;
-  /** Per-file receipts written by the load function. */
+  /** Per-file receipts, written by the split (files it fails) and load (files they finish) functions. */
   readonly reportPrefix: string;
-  /** Rows/files set aside by validation. */
-  readonly rejectedPrefix: string;
 }
 
 /**
@@ -65,7 +63,6 @@ export class IngestBucket extends Construct {
         // Old versions only matter while a load that pinned them can still be retried.
         { id: 'expire-noncurrent-versions', noncurrentVersionExpiration: Duration.days(30) },
         { id: 'expire-reports', prefix: props.reportPrefix, expiration: Duration.days(90) },
-        { id: 'expire-rejected', prefix: props.rejectedPrefix, expiration: Duration.days(30) },
         // Decompressed copies of gzip files: deleted when their file finishes, re-made from the original
         // if a load still needs one; this rule only sweeps up after a crash. A deleted copy's bytes stay
         // as a noncurrent version in this versioned bucket: dropped after a day, not 30.
@@ -80,7 +77,7 @@ export class IngestBucket extends Construct {
       removalPolicy: RemovalPolicy.RETAIN,
     });
 
-    // One filter per dataset prefix: uploads elsewhere (reports/, rejected/, scratch) never reach the pipeline.
+    // One filter per dataset prefix: uploads elsewhere (reports/, .dropload/, scratch) never reach the pipeline.
     const destination = new AccountQueueDestination(props.notificationQueue);
     for (const prefix of props.datasetPrefixes) {
       this.bucket.addEventNotification(EventType.OBJECT_CREATED, destination, { prefix });

@@ -10,19 +10,11 @@ export const DROPLOAD_PREFIX = '.dropload/';
 export const EXPANDED_PREFIX = `${DROPLOAD_PREFIX}expanded/`;
 
 /**
- * Reserved, and expired by the stack after 30 days, though dropload writes nothing here (rejected rows
- * live in the ledger, `dropload.reject`). Kept so that deployed buckets keep their lifecycle rule and a
- * dataset prefix never starts loading whatever an operator set aside here; dropping it is a visible
- * change (config, stack, docs), not a tidy-up.
+ * Every prefix dropload writes under (rejected rows are not among them: they live in the ledger,
+ * `dropload.reject`). A dataset prefix that overlaps one would load dropload's own output as input:
+ * receipts of receipts, in a loop. Refused by the config loader (CLI, runner, Lambdas) and at synth.
  */
-export const REJECTED_PREFIX = 'rejected/';
-
-/**
- * Every prefix dropload writes under (or keeps for itself). A dataset prefix that overlaps one would
- * load dropload's own output as input: receipts of receipts, in a loop. Refused by the config loader
- * (CLI, runner, Lambdas) and at synth.
- */
-export const RESERVED_PREFIXES: readonly string[] = [REPORT_PREFIX, REJECTED_PREFIX, DROPLOAD_PREFIX];
+export const RESERVED_PREFIXES: readonly string[] = [REPORT_PREFIX, DROPLOAD_PREFIX];
 
 /** The reserved prefix `prefix` is equal to, inside or contains, if any. */
 export function reservedOverlap(prefix: string): string | undefined {

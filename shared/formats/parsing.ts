@@ -3,13 +3,20 @@ import Papa from 'papaparse';
 import type { Format } from '../config/dataset.ts';
 import { RecordScanner } from './chunking.ts';
 
+/** Why a record could not be read into fields. */
+export interface RecordError {
+  column?: string;
+  reason: string;
+  /** The record's `raw` is not its text as in the file (its invalid UTF-8 was replaced on decoding). */
+  unreadable?: true;
+}
+
 /** One data record of a chunk: where it is, its original text, and its fields by name. */
 export interface ParsedRecord {
   line: number;
   raw: string;
   fields?: Record<string, unknown>;
-  /** Why the record could not be read into fields. */
-  error?: { column?: string; reason: string };
+  error?: RecordError;
 }
 
 export interface ParseOptions {
@@ -38,7 +45,10 @@ export function parseChunk(bytes: Uint8Array, options: ParseOptions): ParsedReco
       out.push({
         line,
         raw: trimEol(decoder.decode(piece)),
-        error: { reason: `bytes are not valid UTF-8 (first bad byte at offset ${at} of the line)` },
+        error: {
+          reason: `bytes are not valid UTF-8 (first bad byte at offset ${at} of the line)`,
+          unreadable: true,
+        },
       });
     }
   });
@@ -84,7 +94,7 @@ export interface RecordCursor {
   readonly values: string[] | undefined;
   /** NDJSON (and records read as a whole): the current record's fields by name. */
   readonly fields: Record<string, unknown> | undefined;
-  readonly error: { column?: string; reason: string } | undefined;
+  readonly error: RecordError | undefined;
   /** The current record's original text. */
   raw(): string;
 }
@@ -117,7 +127,7 @@ class ArrayCursor implements RecordCursor {
   line = 0;
   values = undefined;
   fields: Record<string, unknown> | undefined;
-  error: { column?: string; reason: string } | undefined;
+  error: RecordError | undefined;
   #records: ParsedRecord[];
   #at = -1;
   #raw = '';
@@ -164,7 +174,7 @@ class CsvCursor implements RecordCursor {
   line = 0;
   values: string[] | undefined;
   fields = undefined;
-  error: { column?: string; reason: string } | undefined;
+  error: RecordError | undefined;
   readonly #text: string;
   readonly #delimiter: string;
   /** What papaparse splits at: it reads a delimiter it cannot use as a comma. */
@@ -356,7 +366,7 @@ class NdjsonCursor implements RecordCursor {
   line = 0;
   values = undefined;
   fields: Record<string, unknown> | undefined;
-  error: { column?: string; reason: string } | undefined;
+  error: RecordError | undefined;
   readonly #text: string;
   #pos = 0;
   #nextLine: number;

@@ -1,6 +1,6 @@
 import { type ExpressionBuilder, type Kysely, type RawBuilder, sql, type Transaction } from 'kysely';
 import type { ChunkPlan } from '../formats/chunking.ts';
-import type { ChunkRow, Database, FileRow, FileState } from './schema.ts';
+import type { ChunkRow, Database, FileRow, FileState, FinalState, RejectKind } from './schema.ts';
 import { clearStaged } from './stage.ts';
 
 /**
@@ -22,10 +22,11 @@ export const clock = sql<Date>`clock_timestamp()`;
 const storableOrNull = (text: string | null | undefined): string | null =>
   text === null || text === undefined ? null : withoutNul(text);
 
-/** A data line that did not load, as the ledger stores it: where, why, and the line as read. */
+/** A data line that did not load, as the ledger stores it: where, its kind and why, and the line as read. */
 export interface Reject {
   line: number;
   column: string | null;
+  kind: RejectKind;
   reason: string;
   raw: string;
 }
@@ -194,7 +195,7 @@ export async function failFile(db: Kysely<Database>, id: number, error: string):
 export async function finishFile(
   trx: Transaction<Database>,
   id: number,
-  state: 'loaded' | 'failed' | 'skipped',
+  state: FinalState,
   error: string | null,
 ) {
   await trx
@@ -506,6 +507,7 @@ export async function insertRejects(
           chunk_idx: idx,
           line: r.line,
           column: storableOrNull(r.column),
+          kind: r.kind,
           reason: withoutNul(r.reason),
           raw: withoutNul(r.raw),
         })),

@@ -15,6 +15,7 @@ import * as orphans from './migrations/20261201090000_orphans.ts';
 import * as stalled from './migrations/20261204090000_stalled.ts';
 import * as expandedBytes from './migrations/20261215090000_expanded_bytes.ts';
 import * as versionOrder from './migrations/20261215090000_version_order.ts';
+import * as rejectKind from './migrations/20261220090000_reject_kind.ts';
 import * as waiting from './migrations/20261221090000_waiting.ts';
 
 /** dropload's own tables, tracked apart from the user's migrations. */
@@ -24,6 +25,7 @@ const LEDGER_MIGRATIONS: Record<string, Migration> = {
   '20261204090000_stalled': stalled,
   '20261215090000_expanded_bytes': expandedBytes,
   '20261215090000_version_order': versionOrder,
+  '20261220090000_reject_kind': rejectKind,
   '20261221090000_waiting': waiting,
 };
 
@@ -58,19 +60,21 @@ async function runMigrator(migrator: Migrator, label: string): Promise<string[]>
   return (results ?? []).map((r) => r.migrationName);
 }
 
+/** The migrator of dropload's own tables, the ledger (`migrateToLatest` runs it first). */
+export function ledgerMigrator<DB>(db: Kysely<DB>): Migrator {
+  return new Migrator({
+    db,
+    provider: { getMigrations: async () => LEDGER_MIGRATIONS },
+    migrationTableSchema: LEDGER_SCHEMA,
+  });
+}
+
 /** Applies the ledger migrations, then the user's (a folder of timestamped files, or a record of modules). */
 export async function migrateToLatest<DB>(
   db: Kysely<DB>,
   userMigrations?: MigrationSource,
 ): Promise<MigrationOutcome> {
-  const applied = await runMigrator(
-    new Migrator({
-      db,
-      provider: { getMigrations: async () => LEDGER_MIGRATIONS },
-      migrationTableSchema: LEDGER_SCHEMA,
-    }),
-    'dropload ledger',
-  );
+  const applied = await runMigrator(ledgerMigrator(db), 'dropload ledger');
   if (userMigrations) {
     const provider =
       typeof userMigrations === 'string'

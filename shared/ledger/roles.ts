@@ -32,9 +32,13 @@ export function loaderTablePrivileges(datasets: readonly Dataset[]): Map<string,
     plan.set(table, set);
   };
   for (const d of datasets) {
-    for (const table of d.targets?.map((t) => t.table) ?? [d.table]) add(table, 'SELECT', 'INSERT', 'UPDATE');
-    if (d.onNewVersion === 'replace') add(d.table, 'DELETE');
-    for (const r of d.targets?.flatMap((t) => t.references) ?? []) add(r.table, 'SELECT');
+    if (d.kind === 'table') {
+      add(d.table, 'SELECT', 'INSERT', 'UPDATE');
+      if (d.onNewVersion === 'replace') add(d.table, 'DELETE');
+      continue;
+    }
+    for (const t of d.targets) add(t.table, 'SELECT', 'INSERT', 'UPDATE');
+    for (const r of d.targets.flatMap((t) => t.references)) add(r.table, 'SELECT');
   }
   return plan;
 }

@@ -1,23 +1,34 @@
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
 
 /**
- * Where a file is in its life; `loaded`, `failed` and `skipped` are final. `loading`: chunks are not
- * all done. `waiting`: they are, and rows of it wait for parent rows another file brings (retried
- * until they load or their wait runs out). `stalled`: a chunk (or the split) failed for its whole retry
- * budget and waits in a dead-letter queue for a replay.
+/**
+ * Where a file is in its life: the values the table's CHECK admits (a test holds the two together).
+ * `loading`: its chunks are not all done. `waiting`: they are, and rows of it wait for parent rows
+ * another file brings (retried until they load or their wait runs out); it is not final. `stalled`: a
+ * chunk (or the split) failed for its whole retry budget and waits in a dead-letter queue for a
+ * replay; it is not final.
  */
-export type FileState =
-  | 'queued'
-  | 'splitting'
-  | 'loading'
-  | 'waiting'
-  | 'stalled'
-  | 'loaded'
-  | 'failed'
-  | 'skipped';
-export const FINAL_STATES: readonly FileState[] = ['loaded', 'failed', 'skipped'];
+export const FILE_STATES = [
+  'queued',
+  'splitting',
+  'loading',
+  'waiting',
+  'stalled',
+  'loaded',
+  'failed',
+  'skipped',
+] as const;
+export type FileState = (typeof FILE_STATES)[number];
+const FINAL = ['loaded', 'failed', 'skipped'] as const satisfies readonly FileState[];
+/** A file in one of these has finished (`finished_at` is set). */
+export type FinalState = (typeof FINAL)[number];
+export const FINAL_STATES: readonly FileState[] = FINAL;
 /** The states in which a file's waiting rows are retried. */
 export const WAITING_STATES: readonly FileState[] = ['loading', 'waiting'];
+
+/** A chunk's states, as the table's CHECK admits them; `dead`: see ChunkTable. */
+export const CHUNK_STATES = ['pending', 'loaded', 'dead'] as const;
+export type ChunkState = (typeof CHUNK_STATES)[number];
 
 type CreatedAt = ColumnType<Date, never, never>;
 type Timestamp = ColumnType<Date, Date | string, Date | string>;
@@ -70,7 +81,7 @@ export interface ChunkTable {
   end_byte: number;
   first_line: number;
   /** `dead`: failed for its whole retry budget; its message is in the dead-letter queue. */
-  state: 'pending' | 'loaded' | 'dead';
+  state: ChunkState;
   oversized: ColumnType<boolean, boolean | undefined, never>;
   unterminated: ColumnType<boolean, boolean | undefined, never>;
   rows_read: Generated<number>;
@@ -82,6 +93,30 @@ export interface ChunkTable {
   loaded_at: Timestamp | null;
 }
 
+/**
+ * What kind of reject a line is, stored with it (`dropload.reject.kind`, whose CHECK admits these) by the
+ * code that rejected it:
+ * - `unreadable`: the record could not be read, and its stored `raw` is not its text as in the file (the
+ *   first KiB of a record over `maxRecordBytes` or of a quote never closed before the end of the file; a
+ *   line whose invalid UTF-8 was replaced on decoding), so it cannot be read again: `retry-rejects` leaves it;
+ * - `malformed`: the line, stored as it is in the file, is not a record (malformed CSV, a field count unlike
+ *   the header's, invalid JSON, not a JSON object, nested too deep);
+ * - `invalid`: the schema refused the record, or threw on it;
+ * - `unwritable`: a value the schema passed cannot be written (a BigInt inside a JSON value);
+ * - `refused`: the database refused the row (a CHECK, NOT NULL or unique constraint, a NUL byte);
+ * - `orphan`: the row waited for a parent that did not come within `orphanWaitSeconds` (or its table is
+ *   no longer a target of the dataset).
+ */
+export const REJECT_KINDS = [
+  'unreadable',
+  'malformed',
+  'invalid',
+  'unwritable',
+  'refused',
+  'orphan',
+] as const;
+export type RejectKind = (typeof REJECT_KINDS)[number];
+
 /** A data line that did not load, with what an operator needs to fix it. */
 export interface RejectTable {
   id: Generated<number>;
@@ -89,6 +124,7 @@ export interface RejectTable {
   chunk_idx: number;
   line: number;
   column: string | null;
+  kind: RejectKind;
   reason: string;
   raw: string;
   created_at: CreatedAt;

@@ -2,7 +2,7 @@ import { isUtf8 } from 'node:buffer';
 import type { Dataset } from '../config/dataset.ts';
 import { chunkCursor, type ParseOptions, type RecordCursor, textCursor } from '../formats/parsing.ts';
 import type { Reject } from '../ledger/ledger.ts';
-import { type RowCheck, rowValidator } from './validation.ts';
+import { type RowCheck, recordErrorReject, rowValidator } from './validation.ts';
 import type { RowPass, RowStream } from './write/writing.ts';
 
 /** A value the load adds after the dataset's fields: a constant (a file id) or the row's line. */
@@ -67,12 +67,7 @@ class ChunkPass implements RowPass {
     while (cursor.next()) {
       const error = cursor.error;
       if (error) {
-        this.rejects.push({
-          line: cursor.line,
-          column: error.column ?? null,
-          reason: error.reason,
-          raw: cursor.raw(),
-        });
+        this.rejects.push(recordErrorReject({ line: cursor.line, raw: cursor.raw() }, error));
         continue;
       }
       const checked = this.#check(cursor);

@@ -70,7 +70,7 @@ function madeRowsVisible(dataset: Dataset, outcome: LoadOutcome): boolean {
   // Staged rows are visible once the file publishes, in its last chunk's transaction.
   if (dataset.publish === 'file') return outcome.finishedFile?.state === 'loaded';
   // A multi-table chunk's counts are its first table's: any of its tables may have got rows.
-  if (dataset.targets) return true;
+  if (dataset.kind === 'targets') return true;
   return outcome.inserted > 0;
 }
 

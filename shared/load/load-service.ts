@@ -1,7 +1,7 @@
 import type { Transaction } from 'kysely';
 import type { ChunkMessage } from '../aws/messages.ts';
 import { readRange } from '../aws/object-store.ts';
-import type { Dataset } from '../config/dataset.ts';
+import type { Dataset, TargetsDataset } from '../config/dataset.ts';
 import { FileRejectedError, TransientError } from '../core/errors.ts';
 import {
   type ChunkSource,
@@ -90,7 +90,7 @@ async function loadOnce(deps: PipelineDeps, message: ChunkMessage): Promise<Load
   if (!dataset) throw new Error(`dataset "${message.dataset}" is not in this deployment's config`);
   if (await isChunkLoaded(deps.db, message.fileId, message.index)) {
     // A crash after the commit and before the retry was scheduled: schedule it (one per file at most).
-    if (dataset.targets && (await waitingCount(deps.db, message.fileId)) > 0)
+    if (dataset.kind === 'targets' && (await waitingCount(deps.db, message.fileId)) > 0)
       await retryParked(deps, message.fileId);
     return { ...base, result: 'duplicate' };
   }
@@ -111,7 +111,7 @@ async function loadOnce(deps: PipelineDeps, message: ChunkMessage): Promise<Load
   }
   if ('loaded' in chunk) return { ...base, result: 'duplicate' };
 
-  if (dataset.targets) {
+  if (dataset.kind === 'targets') {
     const { rows, rejects } =
       'reject' in chunk
         ? { rows: [], rejects: [chunk.reject] }
@@ -188,7 +188,7 @@ async function failChunkFile(
  */
 async function loadRelationalChunk(
   deps: PipelineDeps,
-  dataset: Dataset,
+  dataset: TargetsDataset,
   message: ChunkMessage,
   rows: ValidRow[],
   rejects: Reject[],
@@ -276,7 +276,8 @@ async function readChunk(
       ? `a quoted field opened on this line is never closed: the rest of the file (${size} bytes) reads as one record`
       : `record is ${size} bytes, over the limit of ${dataset.maxRecordBytes} bytes (maxRecordBytes)`;
     const raw = `${new TextDecoder().decode(preview)}${size > PREVIEW_BYTES ? '…' : ''}`;
-    return { reject: { line: message.firstLine, column: null, reason, raw } };
+    // The preview is not the record: `unreadable`, so retry-rejects leaves it.
+    return { reject: { line: message.firstLine, column: null, kind: 'unreadable', reason, raw } };
   }
   if (dataset.format === 'parquet')
     return { parquet: await readParquetChunk(deps.s3, source, message, dataset) };

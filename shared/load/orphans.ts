@@ -1,6 +1,6 @@
 import type { Transaction } from 'kysely';
 import type { OrphanMessage } from '../aws/messages.ts';
-import type { Dataset } from '../config/dataset.ts';
+import type { TargetsDataset } from '../config/dataset.ts';
 import type { Reject } from '../ledger/ledger.ts';
 import { getFile, insertRejects, lockFile, moveCounts, recordFileAttempt } from '../ledger/ledger.ts';
 import { type Database, type FileRow, WAITING_STATES } from '../ledger/schema.ts';
@@ -93,7 +93,7 @@ async function rejectLines(
     if (seen.has(r.line)) continue;
     seen.add(r.line);
     const list = byChunk.get(r.chunkIdx) ?? [];
-    list.push({ line: r.line, column: r.column, reason: r.reason, raw: r.raw });
+    list.push({ line: r.line, column: r.column, kind: r.kind, reason: r.reason, raw: r.raw });
     byChunk.set(r.chunkIdx, list);
   }
   let total = 0;
@@ -107,7 +107,7 @@ async function rejectLines(
 
 async function retryIn(
   trx: Transaction<Database>,
-  dataset: Dataset,
+  dataset: TargetsDataset,
   fileId: number,
 ): Promise<Omit<OrphanOutcome, 'current'> & { nextInSeconds?: number }> {
   const none = { fileId, resolved: 0, expired: 0, rejected: 0, inserted: 0, updated: 0 };
@@ -117,7 +117,7 @@ async function retryIn(
     if (waiting > 0) return { ...none, result: 'busy', waiting };
     return { ...none, result: 'none', waiting: 0, finishedFile: await finishIfDone(trx, fileId) };
   }
-  const targets = dataset.targets ?? [];
+  const targets = dataset.targets;
   const rejects: (Reject & { chunkIdx: number })[] = [];
   const gone = new Set<number>();
   const units: Unit[] = [];
@@ -126,7 +126,7 @@ async function retryIn(
     const target = targets[ti];
     if (!target) {
       const reason = `orphan: its table ${p.target} is no longer a target of dataset ${dataset.name}`;
-      rejects.push({ line: p.line, column: null, reason, raw: p.raw, chunkIdx: p.chunk_idx });
+      rejects.push({ line: p.line, column: null, kind: 'orphan', reason, raw: p.raw, chunkIdx: p.chunk_idx });
       gone.add(p.id);
       continue;
     }
@@ -155,7 +155,14 @@ async function retryIn(
       expired++;
       gone.add(id);
       const reason = `${orphanReason(o.missing)} (waited ${dataset.orphanWaitSeconds}s)`;
-      rejects.push({ line: p.line, column: o.column, reason, raw: p.raw, chunkIdx: p.chunk_idx });
+      rejects.push({
+        line: p.line,
+        column: o.column,
+        kind: 'orphan',
+        reason,
+        raw: p.raw,
+        chunkIdx: p.chunk_idx,
+      });
     } else {
       keep.push(id);
       if (o.missing !== p.missing) {
@@ -204,7 +211,7 @@ export async function retryOrphans(deps: PipelineDeps, message: OrphanMessage): 
   const current = token !== undefined && (await takeRetry(deps.db, file.id, token));
   const next = message.attempt + 1;
   const dataset = deps.config.datasets.find((d) => d.name === file.dataset);
-  if (!dataset?.targets) {
+  if (dataset?.kind !== 'targets') {
     // Not a failure to retry into the dead-letter queue: the rows wait for a config that has their dataset.
     const text = `its waiting rows cannot be retried: dataset "${file.dataset}" has no targets in this config`;
     await recordFileAttempt(deps.db, { id: file.id }, { text, parked: false });

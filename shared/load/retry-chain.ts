@@ -40,7 +40,9 @@ export function qualifiedTable(table: string): string {
 
 /** Every table a dataset writes rows into: a commit of it may be the parent rows others wait for. */
 export function tablesOf(dataset: Dataset): string[] {
-  return (dataset.targets?.map((t) => t.table) ?? [dataset.table]).map(qualifiedTable);
+  return (dataset.kind === 'targets' ? dataset.targets.map((t) => t.table) : [dataset.table]).map(
+    qualifiedTable,
+  );
 }
 
 /** The parent a waiting row waits on, as the ledger records it, from the reference its column names. */

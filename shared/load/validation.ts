@@ -2,7 +2,7 @@ import type { z } from 'zod';
 import type { Dataset } from '../config/dataset.ts';
 import { errorMessage } from '../core/errors.ts';
 import { isoInstant } from '../formats/iso-time.ts';
-import type { ParsedRecord, RecordCursor } from '../formats/parsing.ts';
+import type { ParsedRecord, RecordCursor, RecordError } from '../formats/parsing.ts';
 import type { Reject } from '../ledger/ledger.ts';
 
 export interface ValidRow {
@@ -39,7 +39,24 @@ const jsonBigint = (_key: string, v: unknown) => (typeof v === 'bigint' ? v.toSt
  */
 function thrownReject(record: { line: number; raw: string }, err: unknown): Reject {
   const reason = `the schema threw while checking the record: ${errorMessage(err)}`;
-  return { line: record.line, column: null, reason, raw: record.raw };
+  return { line: record.line, column: null, kind: 'invalid', reason, raw: record.raw };
+}
+
+/**
+ * The reject for a record that could not be read into fields: `malformed` as the file has it, or
+ * `unreadable` when the parser could not keep its text (see RejectKind).
+ */
+export function recordErrorReject(
+  record: { line: number; raw: string },
+  error: RecordError | undefined,
+): Reject {
+  return {
+    line: record.line,
+    column: error?.column ?? null,
+    kind: error?.unreadable ? 'unreadable' : 'malformed',
+    reason: error?.reason ?? 'unreadable record',
+    raw: record.raw,
+  };
 }
 
 /** zod's wording for coerced values ("expected date, received Date") says little to whoever fixes the file. */
@@ -53,10 +70,11 @@ function plainMessage(issue: z.core.$ZodIssue, missing: boolean): string {
 
 function rejectFor(record: ParsedRecord, input: Record<string, unknown>, issue: z.core.$ZodIssue): Reject {
   const column = issue.path.length > 0 ? String(issue.path[0]) : null;
-  if (column === null) return { line: record.line, column, reason: issue.message, raw: record.raw };
+  if (column === null)
+    return { line: record.line, column, kind: 'invalid', reason: issue.message, raw: record.raw };
   const missing = input[column] === undefined;
   const reason = `${plainMessage(issue, missing)} (got ${describe(record.fields?.[column])})`;
-  return { line: record.line, column, reason, raw: record.raw };
+  return { line: record.line, column, kind: 'invalid', reason, raw: record.raw };
 }
 
 /** Values listed as "no value" (and JSON nulls) reach the schema as undefined, so `.optional()` marks a nullable column. */
@@ -83,12 +101,7 @@ export function validateRecords(dataset: Dataset, records: ParsedRecord[]): Vali
   const rejects: Reject[] = [];
   for (const record of records) {
     if (!record.fields || record.error) {
-      rejects.push({
-        line: record.line,
-        column: record.error?.column ?? null,
-        reason: record.error?.reason ?? 'unreadable record',
-        raw: record.raw,
-      });
+      rejects.push(recordErrorReject(record, record.error));
       continue;
     }
     const input = withNulls(record.fields, dataset.nullValues);

@@ -27,20 +27,17 @@ export interface RetryResult {
   inserted: number;
   updated: number;
   stillRejected: number;
-  /** Rejects whose stored text is not the original line (see `isRetryable`): left as they are. */
+  /** Rejects whose stored text is not the original line (kind `unreadable`): left as they are. */
   notRetryable: number;
 }
 
 /**
- * Rejects whose `raw` is not the line as it was in the file cannot be re-read: the preview of an
- * oversized or unterminated record, and a line whose invalid UTF-8 was replaced on decoding.
+ * Every reject but an `unreadable` one, whose `raw` is not the line as it was in the file and cannot be
+ * re-read: the preview of an oversized or unterminated record, a line whose invalid UTF-8 was replaced
+ * on decoding. Its kind says so, whatever its reason reads like.
  */
-export function isRetryable(reject: Pick<RejectRow, 'reason'>): boolean {
-  return !(
-    /\(maxRecordBytes\)$/.test(reject.reason) ||
-    reject.reason.startsWith('a quoted field opened on this line is never closed') ||
-    reject.reason.startsWith('bytes are not valid UTF-8')
-  );
+export function isRetryable(reject: Pick<RejectRow, 'kind'>): boolean {
+  return reject.kind !== 'unreadable';
 }
 
 interface ChunkRetry {
@@ -94,10 +91,11 @@ async function loadChunkRetry(
   chunk: ChunkRetry,
 ): Promise<Counts> {
   // Tagged with their file like the rows the load wrote, so a newer version's `replace` removes them too.
-  const rows = dataset.sourceColumn
-    ? chunk.rows.map((r) => ({ ...r, values: { ...r.values, [SOURCE]: fileId } }))
-    : chunk.rows;
-  const written = await writeDatasetRows(trx, withSource(dataset), rows);
+  const rows =
+    dataset.kind === 'table' && dataset.sourceColumn
+      ? chunk.rows.map((r) => ({ ...r, values: { ...r.values, [SOURCE]: fileId } }))
+      : chunk.rows;
+  const written = await writeDatasetRows(trx, dataset.kind === 'table' ? withSource(dataset) : dataset, rows);
   const refused = new Set(written.rejects.map((r) => r.line));
   const loadedIds = [...chunk.candidates.values()].filter((r) => !refused.has(r.line)).map((r) => r.id);
   if (loadedIds.length > 0) await trx.deleteFrom('dropload.reject').where('id', 'in', loadedIds).execute();
@@ -127,7 +125,7 @@ export async function retryRejects(deps: RetryDeps, key: string): Promise<RetryR
     if (!dataset) {
       throw new ConfigError(`file "${key}" belongs to dataset "${file.dataset}", which is not in the config`);
     }
-    if (dataset.onNewVersion === 'replace') {
+    if (dataset.kind === 'table' && dataset.onNewVersion === 'replace') {
       // In turn with the key's publishes: rows of a version a newer one has replaced stay out.
       await lockKey(trx, file);
       const newer = await newerVersion(trx, file.id, ['loaded']);

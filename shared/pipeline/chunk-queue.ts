@@ -15,7 +15,7 @@ import type { PipelineDeps } from './services.ts';
  */
 export function loadsInOrder(dataset: Dataset): boolean {
   if (dataset.publish === 'file') return false;
-  if (dataset.targets) return dataset.targets.some((t) => t.mode === 'upsert');
+  if (dataset.kind === 'targets') return dataset.targets.some((t) => t.mode === 'upsert');
   return dataset.mode === 'upsert';
 }
 

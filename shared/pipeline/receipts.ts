@@ -2,7 +2,7 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import type { Kysely } from 'kysely';
 import { REPORT_PREFIX } from '../core/bucket-layout.ts';
 import type { QueueName } from '../core/topology.ts';
-import { newerVersion, rejectsOf } from '../ledger/ledger.ts';
+import { newerVersion, type Reject, rejectsOf } from '../ledger/ledger.ts';
 import { type Database, FINAL_STATES, type FileRow } from '../ledger/schema.ts';
 import { waitSummaries } from '../ledger/waiting.ts';
 import type { PipelineDeps } from './services.ts';
@@ -31,7 +31,7 @@ export interface Receipt {
   waiting: { rows: number; lines: number; on: { table: string; key: string; rows: number }[] } | null;
   rows: { read: number; inserted: number; updated: number; unchanged: number; rejected: number };
   chunks: { done: number; total: number | null };
-  firstRejects: { line: number; column: string | null; reason: string; raw: string }[];
+  firstRejects: Reject[];
   receivedAt: string;
   finishedAt: string | null;
   seconds: number | null;
@@ -60,7 +60,13 @@ export async function receiptFor(db: Kysely<Database>, file: FileRow): Promise<R
       rejected: file.rows_rejected,
     },
     chunks: { done: file.chunks_done, total: file.chunk_count },
-    firstRejects: rejects.map((r) => ({ line: r.line, column: r.column, reason: r.reason, raw: r.raw })),
+    firstRejects: rejects.map((r) => ({
+      line: r.line,
+      column: r.column,
+      kind: r.kind,
+      reason: r.reason,
+      raw: r.raw,
+    })),
     receivedAt: file.created_at.toISOString(),
     finishedAt: file.finished_at ? new Date(file.finished_at).toISOString() : null,
     seconds: file.finished_at

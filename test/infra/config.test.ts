@@ -87,13 +87,17 @@ describe('deploy configuration (CDK context)', () => {
 });
 
 describe('dataset prefixes', () => {
+  it('takes rejected/, where dropload writes nothing, as a dataset prefix', () => {
+    expect(normalizePrefixes(['rejected/', 'incoming/'])).toEqual(['incoming/', 'rejected/']);
+  });
+
   it('drops prefixes nested in another (S3 rejects overlapping filters)', () => {
     expect(normalizePrefixes(['incoming/orders/', 'incoming/', 'other/'])).toEqual(['incoming/', 'other/']);
   });
 
   it('refuses prefixes that overlap the areas the pipeline writes', () => {
     expect(() => normalizePrefixes(['reports/x/'])).toThrow(/overlaps "reports\/"/);
-    expect(() => normalizePrefixes(['rej'])).toThrow(/overlaps "rejected\/"/);
+    expect(() => normalizePrefixes(['rep'])).toThrow(/overlaps "reports\/"/);
     expect(() => normalizePrefixes(['.dropload/expanded/'])).toThrow(/overlaps "\.dropload\/"/);
   });
 
@@ -104,7 +108,7 @@ describe('dataset prefixes', () => {
     });
     await expect(attempt).rejects.toThrow(ConfigError);
     await expect(attempt).rejects.toThrow(
-      'dataset "inside_dropload": prefix ".dropload/" overlaps ".dropload/", where dropload writes (reserved: reports/, rejected/, .dropload/); choose another prefix',
+      'dataset "inside_dropload": prefix ".dropload/" overlaps ".dropload/", where dropload writes (reserved: reports/, .dropload/); choose another prefix',
     );
   });
 });

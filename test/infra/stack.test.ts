@@ -219,9 +219,10 @@ describe('ingest bucket', () => {
     });
   });
 
-  it('has lifecycle rules for reports/ and rejected/', () => {
+  it('has a lifecycle rule for reports/, and none for rejected/ (nothing is written there)', () => {
     const rules = (ingest().LifecycleConfiguration as { Rules: { Prefix?: string }[] }).Rules;
-    expect(rules.map((r) => r.Prefix)).toEqual(expect.arrayContaining(['reports/', 'rejected/']));
+    expect(rules.map((r) => r.Prefix)).toEqual(expect.arrayContaining(['reports/']));
+    expect(rules.map((r) => r.Prefix)).not.toContain('rejected/');
   });
 
   it('both buckets deny non-TLS requests', () => {
@@ -242,7 +243,7 @@ describe('ingest bucket', () => {
       expect(c.Events).toEqual(['s3:ObjectCreated:*']);
       expect(c.QueueArn).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^IngestQueue(?!Dlq)/), 'Arn'] });
     }
-    for (const p of prefixes) expect(p).not.toMatch(/^(reports|rejected)\//);
+    for (const p of prefixes) expect(p).not.toMatch(/^(reports|\.dropload)\//);
   });
 });
 

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { resolveConfig } from '../../shared/config/config.ts';
 import { defineDataset } from '../../shared/config/dataset.ts';
 import type { Database } from '../../shared/ledger/schema.ts';
-import { rejectsOfKey, startTestPipeline, type TestPipeline } from '../support/pipeline.ts';
+import { rejectKindsOfKey, rejectsOfKey, startTestPipeline, type TestPipeline } from '../support/pipeline.ts';
 
 /** Each bad input from the reliability issue: a clear error where an operator sees it, nothing lost. */
 
@@ -93,6 +93,8 @@ describe('bad input', () => {
     expect(await rejectsFor('incoming/rows/unbalanced.csv')).toEqual([
       { line: 3, column: null, reason: 'malformed CSV: Quoted field unterminated', raw: '2,"never closed' },
     ]);
+    // Stored as it is in the file: a retry can read it again.
+    expect(await rejectKindsOfKey(db, 'incoming/rows/unbalanced.csv')).toEqual(['malformed']);
   });
 
   it('a quote never closed that would swallow the lines after it fails the file, loading nothing', async () => {
@@ -137,6 +139,7 @@ describe('bad input', () => {
         raw: '11,caf\uFFFD',
       },
     ]);
+    expect(await rejectKindsOfKey(db, 'incoming/rows/latin1.csv')).toEqual(['unreadable']);
     expect(await notes(10, 12)).toEqual([
       { id: 10, note: 'ok' },
       { id: 12, note: 'ok too' },
@@ -151,6 +154,7 @@ describe('bad input', () => {
     expect(reject?.line).toBe(3);
     expect(reject?.reason).toBe('record is 10004 bytes, over the limit of 4096 bytes (maxRecordBytes)');
     expect(reject?.raw).toBe(`${long.slice(0, 1024)}…`);
+    expect(await rejectKindsOfKey(db, 'incoming/rows/long.csv')).toEqual(['unreadable']);
   });
 
   it('a key with spaces, +, unicode and percent signs round-trips through the S3 event and loads', async () => {
@@ -249,6 +253,7 @@ describe('bad input', () => {
     expect(reject?.reason).toMatch(
       /^database refused the row: value "99999999999" is out of range for type integer/,
     );
+    expect(await rejectKindsOfKey(db, 'incoming/rows/range.csv')).toEqual(['refused']);
   });
 
   it('NDJSON: invalid JSON, a non-object line and a wrong type each reject their line', async () => {

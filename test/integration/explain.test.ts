@@ -74,8 +74,8 @@ async function seed(db: Kysely<Database>) {
     select 'seed', 'seed/' || g, g::text, 1, 'loaded' from generate_series(1, ${BIG}) g`.execute(db);
   await sql`insert into dropload.chunk (file_id, idx, start_byte, end_byte, first_line, state)
     select id, 0, 0, 1, 2, 'loaded' from dropload.file where bucket = 'seed'`.execute(db);
-  await sql`insert into dropload.reject (file_id, chunk_idx, line, reason, raw)
-    select id, 0, 2, 'seed', 'seed' from dropload.file where bucket = 'seed'`.execute(db);
+  await sql`insert into dropload.reject (file_id, chunk_idx, line, kind, reason, raw)
+    select id, 0, 2, 'invalid', 'seed', 'seed' from dropload.file where bucket = 'seed'`.execute(db);
   // Rows waiting on a thousand other tables: "who waits on this table" must stay an index probe.
   await sql`insert into dropload.orphan (file_id, chunk_idx, line, target, row, missing, parent_table, parent_key, raw, expires_at)
     select id, 0, 2, 'seed.child', '{}', 'seed', 'seed.parent_' || (id % 1000), 'k', 'seed', now() + interval '1 hour'

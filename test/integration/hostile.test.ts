@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { defineDataset } from '../../shared/config/dataset.ts';
 import { MAX_NESTING_DEPTH } from '../../shared/formats/parsing.ts';
 import type { Database } from '../../shared/ledger/schema.ts';
-import { rejectsOfKey, startTestPipeline, type TestPipeline } from '../support/pipeline.ts';
+import { rejectKindsOfKey, rejectsOfKey, startTestPipeline, type TestPipeline } from '../support/pipeline.ts';
 
 /**
  * Hostile files (issue 10, items 5, 6 and 8): text the database refuses, records nested deeper than
@@ -176,6 +176,7 @@ describe('text the database refuses (NUL bytes, data exceptions) never wedges a 
     expect(reject?.reason).toMatch(
       /^database refused the row: invalid byte sequence for encoding "UTF8": 0x00/,
     );
+    expect(await rejectKindsOfKey(db, 'incoming/rows/nul-value.csv')).toEqual(['refused']);
     expect(await rowsBetween(10, 12)).toEqual([
       { id: 10, note: 'fine' },
       { id: 12, note: 'fine too' },
@@ -245,6 +246,7 @@ describe('records nested deeper than the limit, and values that cannot be writte
     expect(timedOut).toBe(false);
     expect(reports[0]).toMatchObject({ state: 'loaded', rows: { read: 3, loaded: 2, rejected: 1 } });
     expect((await rejectsFor('incoming/json-docs/deep.ndjson')).map((r) => r.line)).toEqual([2]);
+    expect(await rejectKindsOfKey(db, 'incoming/json-docs/deep.ndjson')).toEqual(['malformed']);
     expect((await docsBetween(101, 103)).map((r) => r.id)).toEqual([101, 103]);
   });
 
@@ -267,6 +269,7 @@ describe('records nested deeper than the limit, and values that cannot be writte
         raw: '203,boom',
       },
     ]);
+    expect(await rejectKindsOfKey(db, 'incoming/meta/values.csv')).toEqual(['unwritable', 'invalid']);
     expect((await docsBetween(201, 204)).map((r) => [r.id, r.payload])).toEqual([
       [201, { s: 'fine' }],
       [204, { s: 'also fine' }],
@@ -300,6 +303,7 @@ describe('the same on the multi-table path', () => {
       [3, 'value cannot be written: TypeError: Do not know how to serialize a BigInt'],
       [4, 'the schema threw while checking the record: Error: the transform blew up'],
     ]);
+    expect(await rejectKindsOfKey(db, 'incoming/meta-tables/values.csv')).toEqual(['unwritable', 'invalid']);
     expect((await docsBetween(301, 304)).map((r) => r.id)).toEqual([301, 304]);
   });
 });

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { resolveConfig } from '../../shared/config/config.ts';
 import { defineDataset } from '../../shared/config/dataset.ts';
 import { migrateToLatest } from '../../shared/ledger/migrate.ts';
-import type { Database } from '../../shared/ledger/schema.ts';
+import { CHUNK_STATES, type Database, FILE_STATES, REJECT_KINDS } from '../../shared/ledger/schema.ts';
 import { startTestPipeline, type TestPipeline } from '../support/pipeline.ts';
 
 /** A migration that changes a table already holding loaded rows, then loads that use the new shape. */
@@ -102,5 +102,19 @@ describe('a migration on a loaded table', () => {
       { id: 2, name: 'two', price: '9.50' },
       { id: 4, name: 'four', price: '1.00' },
     ]);
+  });
+});
+
+describe("the ledger's own migrations", () => {
+  it('admit exactly the file states, chunk states and reject kinds the code names', async () => {
+    const admitted = async (constraint: string) => {
+      const { rows } = await sql<{ def: string }>`select pg_get_constraintdef(c.oid) as def
+        from pg_constraint c join pg_namespace n on n.oid = c.connamespace
+        where n.nspname = 'dropload' and c.conname = ${constraint}`.execute(db);
+      return [...(rows[0]?.def ?? '').matchAll(/'([^']*)'/g)].map((m) => m[1]);
+    };
+    expect(await admitted('file_state_check')).toEqual([...FILE_STATES]);
+    expect(await admitted('chunk_state_check')).toEqual([...CHUNK_STATES]);
+    expect(await admitted('reject_kind_check')).toEqual([...REJECT_KINDS]);
   });
 });

@@ -315,6 +315,7 @@ describe('an orphan past its wait', () => {
     expect(rejects.map((r) => [r.line, r.column, r.reason])).toEqual([
       [3, 'order_id', 'orphan: no shop.orders row with order_no = SO-9999 (waited 2s)'],
     ]);
+    expect(rejects.map((r) => r.kind)).toEqual(['orphan']);
     expect(await orphanCount(file?.id)).toBe(0);
 
     // The parent lands after all; the rejected line replays.

@@ -98,7 +98,9 @@ describe('receipts', () => {
       state: 'loaded',
       error: null,
       rows: { read: 5, inserted: 4, updated: 0, unchanged: 0, rejected: 1 },
-      firstRejects: [{ line: 4, column: 'label', reason: 'a value is required (got "")', raw: '3,' }],
+      firstRejects: [
+        { line: 4, column: 'label', kind: 'invalid', reason: 'a value is required (got "")', raw: '3,' },
+      ],
     });
   });
 });

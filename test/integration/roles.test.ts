@@ -3,7 +3,7 @@ import { type Kysely, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { type DroploadConfig, resolveConfig } from '../../shared/config/config.ts';
-import { defineDataset } from '../../shared/config/dataset.ts';
+import { defineDataset, type TableDataset } from '../../shared/config/dataset.ts';
 import { integer } from '../../shared/config/fields.ts';
 import { ConfigError } from '../../shared/core/errors.ts';
 import { createDb, createPool } from '../../shared/ledger/connection.ts';
@@ -280,7 +280,7 @@ afterAll(async () => {
   await h?.stop();
 });
 
-const dataset = (name: string) => datasets.find((d) => d.name === name) as (typeof datasets)[number];
+const dataset = (name: string) => datasets.find((d) => d.name === name) as TableDataset;
 const ownerOf = async (table: string) =>
   (
     await sql<{
@@ -472,7 +472,7 @@ describe('the loader role', () => {
       },
       'roles test',
     ).datasets;
-    const stage = await ensureStage(migrator, late[0] as (typeof late)[number]);
+    const stage = await ensureStage(migrator, late[0] as TableDataset);
     expect(await ownerOf(stage)).toBe(h.migratorRole);
     await apply([...datasets, ...late]);
     expect(await ownerOf(stage)).toBe(loaderName);
@@ -480,7 +480,7 @@ describe('the loader role', () => {
     await h.become('loader');
     const asLoader = h.real ? createDb(createPool({ connectionString: h.loaderUrl, poolMax: 1 })) : migrator;
     try {
-      expect(await ensureStage(asLoader, late[0] as (typeof late)[number])).toBe(stage);
+      expect(await ensureStage(asLoader, late[0] as TableDataset)).toBe(stage);
     } finally {
       if (asLoader !== migrator) await asLoader.destroy();
       await h.become('migrator');

@@ -61,17 +61,27 @@ export async function startTestPipeline(
   return Object.assign(pipeline, { config: resolved, load });
 }
 
-/** The rejects of the file with this key (its only version), as a test compares them. */
-export async function rejectsOfKey(db: Kysely<Database>, key: string) {
+/** The stored rejects of the file with this key (its only version), in line order. */
+async function rejectRowsOfKey(db: Kysely<Database>, key: string) {
   const file = await db
     .selectFrom('dropload.file')
     .selectAll()
     .where('key', '=', key)
     .executeTakeFirstOrThrow();
-  return (await rejectsOf(db, file.id)).map((r) => ({
+  return rejectsOf(db, file.id);
+}
+
+/** The rejects of the file with this key (its only version), as a test compares them. */
+export async function rejectsOfKey(db: Kysely<Database>, key: string) {
+  return (await rejectRowsOfKey(db, key)).map((r) => ({
     line: r.line,
     column: r.column,
     reason: r.reason,
     raw: r.raw,
   }));
+}
+
+/** The kinds of the rejects of the file with this key, in line order. */
+export async function rejectKindsOfKey(db: Kysely<Database>, key: string) {
+  return (await rejectRowsOfKey(db, key)).map((r) => r.kind);
 }

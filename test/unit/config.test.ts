@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { resolveConfig } from '../../shared/config/config.ts';
@@ -6,6 +7,8 @@ import {
   DEFAULT_CHUNK_BYTES,
   DEFAULT_MAX_RECORD_BYTES,
   datasetForKey,
+  datasetSpec,
+  defineDataset,
   resolveDataset,
 } from '../../shared/config/dataset.ts';
 import { EXPANDED_PREFIX, REPORT_PREFIX, RESERVED_PREFIXES } from '../../shared/core/bucket-layout.ts';
@@ -122,7 +125,6 @@ describe('resolveConfig', () => {
       ['reports/incoming/orders/', 'reports/'],
       ['.dropload/', '.dropload/'],
       ['.dropload/expanded/', '.dropload/'],
-      ['rejected/x/', 'rejected/'],
     ] as const) {
       expect(configError({ datasets: [{ ...base, prefix }] })).toBe(refused(prefix, reserved));
     }
@@ -132,6 +134,10 @@ describe('resolveConfig', () => {
     }
     expect(resolveConfig({ datasets: [{ ...base, prefix: 'reportsx/' }] }).datasets[0]?.prefix).toBe(
       'reportsx/',
+    );
+    // dropload writes nothing under rejected/ (rejects are in the ledger): a dataset may have it.
+    expect(resolveConfig({ datasets: [{ ...base, prefix: 'rejected/' }] }).datasets[0]?.prefix).toBe(
+      'rejected/',
     );
   });
 
@@ -212,5 +218,72 @@ describe('datasetForKey', () => {
     expect(datasetForKey(datasets, 'Incoming/orders/a.csv')).toBeUndefined();
     expect(datasetForKey(datasets, 'elsewhere/a.csv')).toBeUndefined();
     expect(datasetForKey([], 'incoming/orders/a.csv')).toBeUndefined();
+  });
+});
+
+describe('defineDataset', () => {
+  it('types key, columns and checks.unique by the schema, and a percent as one (tsc refuses these)', () => {
+    const orders = { name: 'orders', format: 'csv', table: 'orders', schema } as const;
+    // @ts-expect-error: "nope" is no field of the schema
+    const wrongKey = defineDataset({ ...orders, mode: 'upsert', key: ['nope'] });
+    // @ts-expect-error: "nope" is no field of the schema
+    const wrongColumn = defineDataset({ ...orders, columns: { nope: 'x' } });
+    // @ts-expect-error: "nope" is no field of the schema
+    const wrongUnique = defineDataset({ ...orders, publish: 'file', checks: { unique: ['nope'] } });
+    // @ts-expect-error: a percent needs its "%"
+    const wrongPercent = defineDataset({ ...orders, publish: 'file', maxRejects: '5' });
+    // The definition as given (an identity function), which the spec refuses where a rule covers it.
+    expect(wrongColumn.columns).toEqual({ nope: 'x' });
+    expect([wrongKey, wrongUnique, wrongPercent].map((d) => configError({ datasets: [d] }))).toEqual([
+      'config: dataset "orders": key field "nope" is not in its schema',
+      'config: dataset "orders": checks.unique field "nope" is not in its schema',
+      'config: datasets.0.maxRejects: a count or a percent like "5%"',
+    ]);
+  });
+});
+
+describe('the README options table', () => {
+  // The user's reference for the dataset options: it must name each option of the spec, and state
+  // the defaults a definition resolves with.
+  const lines = readFileSync(new URL('../../README.md', import.meta.url), 'utf8').split('\n');
+  const header = lines.findIndex((l) => /^\| option +\| default +\|/.test(l));
+  const rows: { options: string[]; default: string }[] = [];
+  for (const line of lines.slice(header + 2)) {
+    if (!line.startsWith('|')) break;
+    const [names = '', value = ''] = line
+      .split('|')
+      .slice(1, 3)
+      .map((c) => c.trim());
+    rows.push({ options: [...names.matchAll(/`(\w+)`/g)].map((m) => m[1] ?? ''), default: value });
+  }
+
+  it('names every option of the spec, and no other', () => {
+    expect(rows.flatMap((r) => r.options).sort()).toEqual(Object.keys(datasetSpec.in.shape).sort());
+  });
+
+  it("states the default a definition resolves with (of a row's first option)", () => {
+    const table = resolveDataset(base);
+    const targets = resolveDataset({
+      ...base,
+      table: undefined,
+      targets: [{ table: 'orders', columns: { id: 'id' }, key: ['id'] }],
+    });
+    /** The README's text for a default, read as a value: `incoming/<name>/`, `['']`, 8 MiB, 100. */
+    const readmeValue = (text: string): unknown => {
+      const bytes = /^(\d+) ([MG])iB$/.exec(text);
+      if (bytes) return Number(bytes[1]) * 1024 ** (bytes[2] === 'M' ? 2 : 3);
+      if (/^\d+$/.test(text)) return Number(text);
+      const code = /^`(.+)`$/.exec(text)?.[1];
+      if (code === undefined) throw new Error(`unreadable default ${text}`);
+      return code.startsWith('[') ? JSON.parse(code.replaceAll("'", '"')) : code.replace('<name>', base.name);
+    };
+    const stated = rows.filter((r) => r.default !== '—');
+    expect(stated.length).toBeGreaterThan(10);
+    for (const { options, default: text } of stated) {
+      const option = options[0] ?? '';
+      const value = (option in table ? table : targets) as unknown as Record<string, unknown>;
+      const resolved = value[option] instanceof Set ? [...(value[option] as Set<string>)] : value[option];
+      expect(resolved, option).toEqual(readmeValue(text));
+    }
   });
 });

@@ -238,13 +238,19 @@ describe('parseChunk', () => {
       {
         line: 8,
         raw: '2,b\uFFFDd',
-        error: { reason: 'bytes are not valid UTF-8 (first bad byte at offset 3 of the line)' },
+        error: {
+          reason: 'bytes are not valid UTF-8 (first bad byte at offset 3 of the line)',
+          unreadable: true,
+        },
       },
       { line: 9, raw: '3,"x\ny"', fields: { a: '3', b: 'x\ny' } },
       {
         line: 11,
         raw: '4,\uFFFD',
-        error: { reason: 'bytes are not valid UTF-8 (first bad byte at offset 2 of the line)' },
+        error: {
+          reason: 'bytes are not valid UTF-8 (first bad byte at offset 2 of the line)',
+          unreadable: true,
+        },
       },
       { line: 13, raw: '5,last', fields: { a: '5', b: 'last' } },
     ]);
@@ -256,7 +262,10 @@ describe('parseChunk', () => {
       {
         line: 2,
         raw: '1,"a\nb\uFFFD"',
-        error: { reason: 'bytes are not valid UTF-8 (first bad byte at offset 6 of the line)' },
+        error: {
+          reason: 'bytes are not valid UTF-8 (first bad byte at offset 6 of the line)',
+          unreadable: true,
+        },
       },
       { line: 4, raw: '2,c', fields: { a: '2', b: 'c' } },
     ]);
@@ -269,7 +278,10 @@ describe('parseChunk', () => {
       {
         line: 6,
         raw: '{"a":"\uFFFD"}',
-        error: { reason: 'bytes are not valid UTF-8 (first bad byte at offset 6 of the line)' },
+        error: {
+          reason: 'bytes are not valid UTF-8 (first bad byte at offset 6 of the line)',
+          unreadable: true,
+        },
       },
       { line: 8, raw: '{"a":3}', fields: { a: 3 } },
     ]);

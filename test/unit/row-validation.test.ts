@@ -217,7 +217,7 @@ describe('rowValidator: the same answers as validateRecords', () => {
     ];
     const got = actual(refined, cursorOf(rows.map((values) => ({ values }))), ['lo', 'hi']);
     expect(got).toEqual(expected(refined, csvRecords(rows, ['lo', 'hi'])));
-    expect(got[1]).toEqual({ line: 3, column: null, reason: 'lo above hi', raw: 'raw 3' });
+    expect(got[1]).toEqual({ line: 3, column: null, kind: 'invalid', reason: 'lo above hi', raw: 'raw 3' });
   });
 
   it('strict field types (transforms over a union) read the same', () => {
@@ -310,6 +310,7 @@ describe('chunkRows: passes over a chunk', () => {
       {
         line: 10,
         column: null,
+        kind: 'unreadable',
         reason: 'bytes are not valid UTF-8 (first bad byte at offset 32 of the line)',
         raw: '1,2024-01-02,no,2024-02-29,paid,\uFFFD,,,',
       },
@@ -346,6 +347,7 @@ describe('a record the schema throws on, or whose value cannot be written', () =
   const thrown = {
     line: 3,
     column: null,
+    kind: 'invalid',
     reason: 'the schema threw while checking the record: Error: the transform blew up',
     raw: '2,boom',
   };
@@ -368,6 +370,7 @@ describe('a record the schema throws on, or whose value cannot be written', () =
       {
         line: 3,
         column: 'meta',
+        kind: 'unwritable',
         reason: 'value cannot be written: TypeError: Do not know how to serialize a BigInt',
         raw: '2,bigint',
       },

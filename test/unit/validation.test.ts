@@ -78,6 +78,7 @@ describe('validateRecords: coercions', () => {
     expect(rejectOf({ ...GOOD, n: 'abc' })).toEqual({
       line: 2,
       column: 'n',
+      kind: 'invalid',
       reason: 'not a valid number (got "abc")',
       raw: 'raw 2',
     });
@@ -156,6 +157,7 @@ describe('validateRecords: null values', () => {
     expect(rejectOf({ ...GOOD, n: '' })).toEqual({
       line: 2,
       column: 'n',
+      kind: 'invalid',
       reason: 'a value is required (got "")',
       raw: 'raw 2',
     });
@@ -196,9 +198,9 @@ describe('validateRecords: null values', () => {
       { line: 5, raw: 'raw 5', values: { id: 5 } },
     ]);
     expect(rejects).toEqual([
-      { line: 2, column: 'id', reason: 'a value is required (got "null")', raw: 'raw 2' },
-      { line: 3, column: 'id', reason: 'a value is required (got no value)', raw: 'raw 3' },
-      { line: 4, column: 'id', reason: 'not a valid number (got "7")', raw: 'raw 4' },
+      { line: 2, column: 'id', kind: 'invalid', reason: 'a value is required (got "null")', raw: 'raw 2' },
+      { line: 3, column: 'id', kind: 'invalid', reason: 'a value is required (got no value)', raw: 'raw 3' },
+      { line: 4, column: 'id', kind: 'invalid', reason: 'not a valid number (got "7")', raw: 'raw 4' },
     ]);
   });
 });
@@ -212,9 +214,15 @@ describe('validateRecords: records that could not be parsed', () => {
     ]);
     expect(rows).toEqual([]);
     expect(rejects).toEqual([
-      { line: 9, column: 'd', reason: 'row has 1 fields, the header has 7', raw: '1' },
-      { line: 10, column: null, reason: 'malformed CSV: Quoted field unterminated', raw: '"x' },
-      { line: 11, column: null, reason: 'unreadable record', raw: '?' },
+      { line: 9, column: 'd', kind: 'malformed', reason: 'row has 1 fields, the header has 7', raw: '1' },
+      {
+        line: 10,
+        column: null,
+        kind: 'malformed',
+        reason: 'malformed CSV: Quoted field unterminated',
+        raw: '"x',
+      },
+      { line: 11, column: null, kind: 'malformed', reason: 'unreadable record', raw: '?' },
     ]);
   });
 
@@ -241,7 +249,7 @@ describe('validateRecords: records that could not be parsed', () => {
         .refine((v) => v.lo <= v.hi, 'lo above hi'),
     });
     expect(validateRecords(refined, [record({ lo: '3', hi: '1' })]).rejects).toEqual([
-      { line: 2, column: null, reason: 'lo above hi', raw: 'raw 2' },
+      { line: 2, column: null, kind: 'invalid', reason: 'lo above hi', raw: 'raw 2' },
     ]);
   });
 });

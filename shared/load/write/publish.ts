@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { type Kysely, sql, type Transaction } from 'kysely';
-import type { Dataset } from '../../config/dataset.ts';
+import type { TableDataset } from '../../config/dataset.ts';
 import { finishFile, getFile, moveCounts, newerVersion } from '../../ledger/ledger.ts';
 import type { Database, FileRow } from '../../ledger/schema.ts';
 import { clearStaged, FILE_ID, stagePrefix, stageTablesOf } from '../../ledger/stage.ts';
@@ -17,7 +17,7 @@ export const LINE = '__dropload_line';
 export const SOURCE = '__dropload_source';
 
 /** With a sourceColumn, every row carries the id of the file it came from (what `replace` deletes by). */
-export function withSource(dataset: Dataset): Dataset {
+export function withSource(dataset: TableDataset): TableDataset {
   if (!dataset.sourceColumn) return dataset;
   return {
     ...dataset,
@@ -27,7 +27,7 @@ export function withSource(dataset: Dataset): Dataset {
 }
 
 /** Staging tables are named after the target's shape, so a migration that changes it gets a fresh one. */
-export async function stageTable(db: Kysely<Database>, dataset: Dataset): Promise<string> {
+export async function stageTable(db: Kysely<Database>, dataset: TableDataset): Promise<string> {
   const shape = await tableShape(db, dataset.table);
   const signature = [...shape].map(([c, t]) => `${c}:${t}`).join(',');
   const hash = createHash('sha256').update(`${dataset.table}|${signature}`).digest('hex').slice(0, 10);
@@ -56,7 +56,7 @@ async function stageExists(db: Kysely<Database>, stage: string): Promise<boolean
  * serialized them: `CREATE INDEX IF NOT EXISTS` takes a SHARE lock on the table even when the index
  * exists, and that waits for every open transaction that has inserted into it.)
  */
-export async function ensureStage(db: Kysely<Database>, dataset: Dataset): Promise<string> {
+export async function ensureStage(db: Kysely<Database>, dataset: TableDataset): Promise<string> {
   const stage = await stageTable(db, dataset);
   let known = knownStages.get(db);
   if (!known) {
@@ -69,7 +69,7 @@ export async function ensureStage(db: Kysely<Database>, dataset: Dataset): Promi
   return stage;
 }
 
-async function createStage(db: Kysely<Database>, dataset: Dataset, stage: string): Promise<void> {
+async function createStage(db: Kysely<Database>, dataset: TableDataset, stage: string): Promise<void> {
   await db.transaction().execute(async (trx) => {
     // Concurrent first chunks (of any process): one creates the table, the others wait here, then find it
     // and leave without DDL (which would wait for the creator's chunks to commit).
@@ -109,7 +109,7 @@ async function stagedElsewhere(
  */
 export async function afterStagedChunk(
   trx: Transaction<Database>,
-  dataset: Dataset,
+  dataset: TableDataset,
   stage: string,
   file: FileRow,
 ): Promise<FileRow> {
@@ -123,7 +123,7 @@ export async function afterStagedChunk(
 }
 
 /** The dataset as the stage sees it: plain inserts into the stage table, with file id and line. */
-export function stagedDataset(dataset: Dataset, stage: string): Dataset {
+export function stagedDataset(dataset: TableDataset, stage: string): TableDataset {
   return {
     ...dataset,
     table: stage,
@@ -133,7 +133,7 @@ export function stagedDataset(dataset: Dataset, stage: string): Dataset {
   };
 }
 
-function gateFailure(dataset: Dataset, file: FileRow): string | undefined {
+function gateFailure(dataset: TableDataset, file: FileRow): string | undefined {
   const limit = dataset.maxRejects;
   if (!limit) return undefined;
   const rejected = file.rows_rejected;
@@ -143,7 +143,7 @@ function gateFailure(dataset: Dataset, file: FileRow): string | undefined {
   return `${rejected} of ${file.rows_read} rows rejected, over the dataset's limit of ${allowed} (maxRejects); nothing was published`;
 }
 
-async function checkFailure(trx: Transaction<Database>, dataset: Dataset, stage: string, file: FileRow) {
+async function checkFailure(trx: Transaction<Database>, dataset: TableDataset, stage: string, file: FileRow) {
   const valid = file.rows_read - file.rows_rejected;
   if (valid < dataset.checks.minRows) {
     return `file has ${valid} valid rows, fewer than checks.minRows (${dataset.checks.minRows}); nothing was published`;
@@ -163,7 +163,7 @@ async function checkFailure(trx: Transaction<Database>, dataset: Dataset, stage:
   return undefined;
 }
 
-function publishStatement(dataset: Dataset, stage: string, fileId: number, columns: string[]) {
+function publishStatement(dataset: TableDataset, stage: string, fileId: number, columns: string[]) {
   const cols = sql.join(columns.map((c) => sql.id(c)));
   const from = sql`from ${sql.table(stage)} where ${sql.ref(FILE_ID)} = ${fileId}`;
   if (dataset.mode !== 'upsert') {
@@ -216,7 +216,7 @@ export function newerVersionName(file: FileRow, newer: Pick<FileRow, 'id' | 'ver
 /** Why the file must not publish, if it must not: a newer version published first, a migration, the gate, a check. */
 async function refusal(
   trx: Transaction<Database>,
-  dataset: Dataset,
+  dataset: TableDataset,
   stage: string,
   file: FileRow,
 ): Promise<{ state: 'failed' | 'skipped'; reason: string } | undefined> {
@@ -262,7 +262,7 @@ async function deleteOtherVersions(
 /** Runs inside the transaction of the file's last chunk: order, gate, checks, replace, move rows, clear the stage. */
 export async function publishFile(
   trx: Transaction<Database>,
-  dataset: Dataset,
+  dataset: TableDataset,
   stage: string,
   file: FileRow,
 ): Promise<PublishOutcome> {

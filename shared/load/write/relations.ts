@@ -1,5 +1,5 @@
 import { type RawBuilder, sql, type Transaction } from 'kysely';
-import type { Dataset, Reference, Target } from '../../config/dataset.ts';
+import type { Dataset, Reference, Target, TargetsDataset } from '../../config/dataset.ts';
 import { classifyError, TableShapeError } from '../../core/errors.ts';
 import type { Reject } from '../../ledger/ledger.ts';
 import type { Database } from '../../ledger/schema.ts';
@@ -100,8 +100,8 @@ export function scopesOf(record: unknown, each: string | undefined): unknown[][]
   return scopes;
 }
 
-export function unitOf(dataset: Dataset, row: ValidRow, chunkIdx: number): Unit {
-  const targets = dataset.targets ?? [];
+export function unitOf(dataset: TargetsDataset, row: ValidRow, chunkIdx: number): Unit {
+  const targets = dataset.targets;
   return {
     line: row.line,
     raw: row.raw,
@@ -354,7 +354,7 @@ function dbReject(unit: Unit, err: unknown): Reject {
   const column = (err as { column?: string }).column ?? null;
   const detail = (err as { detail?: string }).detail;
   const reason = `database refused the row: ${(err as Error).message}${detail ? ` (${detail})` : ''}`;
-  return { line: unit.line, column, reason, raw: unit.raw };
+  return { line: unit.line, column, kind: 'refused', reason, raw: unit.raw };
 }
 
 function merge(into: RelationalResult, from: RelationalResult): void {
@@ -399,17 +399,17 @@ async function writeIsolating(
 /** Writes units (records, or parked orphans) of a multi-table dataset in the caller's transaction. */
 export async function writeUnits(
   trx: Transaction<Database>,
-  dataset: Dataset,
+  dataset: TargetsDataset,
   units: Unit[],
 ): Promise<RelationalResult> {
-  const targets = dataset.targets ?? [];
+  const targets = dataset.targets;
   const plans: Plan[] = [];
   for (const t of targets) plans.push(await planFor(trx, t));
   const result: RelationalResult = { inserted: 0, updated: 0, tables: {}, rejects: [], orphans: [] };
   for (let i = 0; i < units.length; i += UNIT_BATCH) {
     await writeIsolating(trx, plans, units.slice(i, i + UNIT_BATCH), result);
   }
-  const counted = result.tables[dataset.countedTable ?? ''];
+  const counted = result.tables[dataset.countedTable];
   result.inserted = counted?.inserted ?? 0;
   result.updated = counted?.updated ?? 0;
   return result;
@@ -418,7 +418,7 @@ export async function writeUnits(
 /** Writes a chunk's valid rows of a multi-table dataset; a row with a value that cannot be written is rejected. */
 export async function writeRecords(
   trx: Transaction<Database>,
-  dataset: Dataset,
+  dataset: TargetsDataset,
   rows: ValidRow[],
   chunkIdx: number,
 ): Promise<RelationalResult> {
@@ -429,7 +429,8 @@ export async function writeRecords(
       units.push(unitOf(dataset, row, chunkIdx));
     } catch (err) {
       // That row's fault (a BigInt inside a JSON value, say): its neighbours load.
-      const reject = { line: row.line, column: null, reason: unwritableReason(err), raw: row.raw };
+      const reason = unwritableReason(err);
+      const reject: Reject = { line: row.line, column: null, kind: 'unwritable', reason, raw: row.raw };
       unwritable.push({ unit: { line: row.line, raw: row.raw, chunkIdx, rows: [] }, reject });
     }
   }
@@ -451,14 +452,15 @@ export async function writeDatasetRows(
   dataset: Dataset,
   rows: ValidRow[],
 ): Promise<WriteResult> {
-  if (!dataset.targets) return writeRows(trx, dataset, rows);
+  if (dataset.kind === 'table') return writeRows(trx, dataset, rows);
   const written = await writeRecords(trx, dataset, rows, 0);
   const rejects = written.rejects.map((r) => r.reject);
   const seen = new Set(rejects.map((r) => r.line));
   for (const o of written.orphans) {
     if (seen.has(o.unit.line)) continue;
     seen.add(o.unit.line);
-    rejects.push({ line: o.unit.line, column: o.column, reason: orphanReason(o.missing), raw: o.unit.raw });
+    const reason = orphanReason(o.missing);
+    rejects.push({ line: o.unit.line, column: o.column, kind: 'orphan', reason, raw: o.unit.raw });
   }
   return {
     inserted: written.inserted,

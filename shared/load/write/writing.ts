@@ -1,5 +1,5 @@
 import { type Kysely, type RawBuilder, sql, type Transaction } from 'kysely';
-import type { Dataset } from '../../config/dataset.ts';
+import type { TableDataset } from '../../config/dataset.ts';
 import { classifyError, errorMessage, TableShapeError } from '../../core/errors.ts';
 import type { Reject } from '../../ledger/ledger.ts';
 import type { Database } from '../../ledger/schema.ts';
@@ -88,7 +88,8 @@ function writable(plan: Plan, rows: ValidRow[], rejects: Reject[]): ValidRow[] {
         toText(v);
         return false;
       } catch (err) {
-        rejects.push({ line: row.line, column: f, reason: unwritableReason(err), raw: row.raw });
+        const reason = unwritableReason(err);
+        rejects.push({ line: row.line, column: f, kind: 'unwritable', reason, raw: row.raw });
         return true;
       }
     });
@@ -106,7 +107,7 @@ interface Plan {
   upsert: boolean;
 }
 
-async function planFor(trx: Transaction<Database>, dataset: Dataset): Promise<Plan> {
+async function planFor(trx: Transaction<Database>, dataset: TableDataset): Promise<Plan> {
   const shape = await tableShape(trx, dataset.table);
   const columns = dataset.fields.map((f) => dataset.columnOf[f] as string);
   const missing = columns.filter((c) => !shape.has(c));
@@ -169,7 +170,7 @@ function dbReject(row: ValidRow, err: unknown): Reject {
   const column = (err as { column?: string }).column ?? null;
   const detail = (err as { detail?: string }).detail;
   const reason = `database refused the row: ${(err as Error).message}${detail ? ` (${detail})` : ''}`;
-  return { line: row.line, column, reason, raw: row.raw };
+  return { line: row.line, column, kind: 'refused', reason, raw: row.raw };
 }
 
 /**
@@ -180,7 +181,7 @@ function dbReject(row: ValidRow, err: unknown): Reject {
  */
 export async function writeRows(
   trx: Transaction<Database>,
-  dataset: Dataset,
+  dataset: TableDataset,
   rows: ValidRow[],
 ): Promise<WriteResult> {
   const plan = await planFor(trx, dataset);
@@ -201,7 +202,7 @@ export async function writeRows(
  */
 export async function writeRowStream(
   trx: Transaction<Database>,
-  dataset: Dataset,
+  dataset: TableDataset,
   stream: RowStream,
 ): Promise<StreamWriteResult> {
   const plan = await planFor(trx, dataset);
@@ -297,7 +298,13 @@ export function* copyLines(
         }
       });
       const reason = unwritableReason(err);
-      unwritable.push({ line: pass.line, column: fields[f] ?? null, reason, raw: pass.raw() });
+      unwritable.push({
+        line: pass.line,
+        column: fields[f] ?? null,
+        kind: 'unwritable',
+        reason,
+        raw: pass.raw(),
+      });
       continue;
     }
     piece += `${line}\n`;
