@@ -22,6 +22,7 @@ import { toRecord } from '../../local/event-source.ts';
 import { type LocalPipeline, startPipeline } from '../../local/local-pipeline.ts';
 import { type ResolvedConfig, resolveConfig } from '../../shared/config/config.ts';
 import { filesByKey, rejectsOf } from '../../shared/ledger/ledger.ts';
+import { ledgerMigrator } from '../../shared/ledger/migrate.ts';
 import type { Database, FileRow } from '../../shared/ledger/schema.ts';
 import { retrySoon } from '../../shared/ledger/waiting.ts';
 import { handleLoadMessage, parseLoadMessage } from '../../shared/load/load-message.ts';
@@ -174,6 +175,50 @@ const row = (r: FileReport) => [
   r.rows.rejected,
   r.waiting?.lines ?? 0,
 ];
+
+describe('the migration', () => {
+  it('reads what rows parked before it wait for from their reason, and makes their files `waiting`', async () => {
+    const runner = await startRunner({ fresh: true, stateDir: path.join(dir, 'migration'), sweepEveryMs: 0 });
+    const { db } = runner.deps;
+    const migrator = ledgerMigrator(db);
+    const down = await migrator.migrateTo('20261220090000_reject_kind');
+    expect(down.results?.map((r) => [r.migrationName, r.status])).toEqual([
+      ['20261221090000_waiting', 'Success'],
+    ]);
+    const { rows } = await sql<{ id: number }>`insert into dropload.file
+        (bucket, key, version_id, etag, size, dataset, state, chunk_count, chunks_done, updated_at)
+      values ('dropload-local', 'incoming/territories/old.csv', '', 'e', 1, 'territories', 'loading', 2, 2, now()),
+        ('dropload-local', 'incoming/territories/half.csv', '', 'e', 1, 'territories', 'loading', 2, 1, now())
+      returning id::int as id`.execute(db);
+    const [done, half] = rows.map((r) => r.id);
+    for (const [fileId, missing] of [
+      [done, 'shop.customers row with email = x@y; shop.products row with sku = A-1'],
+      [done, 'customers row with customer_id = 7 and region = 2'],
+      [half, 'nw.regions row with region_id = 3'],
+    ] as const) {
+      await sql`insert into dropload.orphan (file_id, chunk_idx, line, target, row, missing, raw, expires_at)
+        values (${fileId}, 0, 2, 't', '{}', ${missing}, 'raw', now() + interval '1 hour')`.execute(db);
+    }
+    const up = await migrator.migrateToLatest();
+    expect(up.results?.map((r) => [r.migrationName, r.status])).toEqual([
+      ['20261221090000_waiting', 'Success'],
+    ]);
+    const parked = await sql<{ parent_table: string; parent_key: string }>`select parent_table, parent_key
+      from dropload.orphan order by id`.execute(db);
+    expect(parked.rows).toEqual([
+      { parent_table: 'shop.customers', parent_key: 'email' },
+      { parent_table: 'public.customers', parent_key: 'customer_id, region' },
+      { parent_table: 'nw.regions', parent_key: 'region_id' },
+    ]);
+    // Chunks all done with rows waiting: `waiting`; chunks still to load: `loading`.
+    const states = await sql<{ id: number; state: string }>`select id::int as id, state from dropload.file
+      order by id`.execute(db);
+    expect(states.rows).toEqual([
+      { id: done, state: 'waiting' },
+      { id: half, state: 'loading' },
+    ]);
+  });
+});
 
 describe('files in any order, over two runs (the reported case)', () => {
   it('children first: the run ends `waiting` (exit 3) and says what for; the next run loads the parents and them', async () => {
