@@ -118,6 +118,38 @@ export async function reportsOf(db: Kysely<Database>, files: FileRow[], rejectsS
   );
 }
 
+const addNote = (r: FileReport, note: string) => {
+  r.note = r.note ? `${r.note}; ${note}` : note;
+};
+
+/** The run's report: the uploaded files in their order, then the earlier waiting ones that finished in it. */
+async function runReport(
+  db: Kysely<Database>,
+  uploaded: { refs: ObjectRef[]; files: (FileRow | undefined)[]; since: number },
+  before: FileRow[],
+  rejectsShown: number,
+): Promise<FileReport[]> {
+  const found = uploaded.files.filter((f): f is FileRow => f !== undefined);
+  const own = await reportsOf(db, found, rejectsShown);
+  const reports = uploaded.refs.map((ref, i) => {
+    const f = uploaded.files[i];
+    const r = f ? (own[found.indexOf(f)] as FileReport) : queuedReport(ref.key);
+    // Registered well before this run started: the same bytes were loaded before, and are not loaded again.
+    if (f && f.created_at.getTime() < uploaded.since)
+      addNote(
+        r,
+        `this exact version was already loaded at ${f.created_at.toISOString()}; nothing was loaded again (the counts are that load's)`,
+      );
+    return r;
+  });
+  const finished = before.filter((f) => FINAL_STATES.includes(f.state) && !found.some((c) => c.id === f.id));
+  for (const r of await reportsOf(db, finished, rejectsShown)) {
+    addNote(r, 'its rows were waiting before this run; they finished during it');
+    reports.push(r);
+  }
+  return reports;
+}
+
 /**
  * Uploads the files, then waits until the ledger shows each of them finished, or waiting for parent
  * rows no file in flight brings. Files whose rows were waiting before the run (from an earlier one)
@@ -129,8 +161,7 @@ export async function runFiles(
   uploads: Upload[],
   options: { timeoutMs: number; rejectsShown: number; onProgress?: Progress },
 ): Promise<{ reports: FileReport[]; timedOut: boolean }> {
-  // Registered well before this run started: the same bytes were loaded before, and are not loaded again.
-  const earlier = Date.now() - 2000;
+  const since = Date.now() - 2000;
   const { db } = pipeline.deps;
   // Only files whose chunks are done: one still `loading` from an earlier run lost its chunk messages with
   // that run's emulator, and loads again only when announced again (`dev`, `backfill --resume`).
@@ -146,34 +177,16 @@ export async function runFiles(
       pipeline.stack.bucket,
       refs.map((r) => r.key),
     );
-    const current = refs.map((ref) =>
+    const files = refs.map((ref) =>
       rows.findLast((f) => f.key === withoutNul(ref.key) && f.etag === ref.etag),
     );
     const before = await filesById(db, waitingBefore);
-    const done = await quiet(pipeline, [...current, ...before]);
+    const done = await quiet(pipeline, [...files, ...before]);
     if (done || Date.now() > deadline) {
-      const found = current.filter((f): f is FileRow => f !== undefined);
-      const own = await reportsOf(db, found, options.rejectsShown);
-      const reports = refs.map((ref, i) => {
-        const f = current[i];
-        const r = f ? (own[found.indexOf(f)] as FileReport) : queuedReport(ref.key);
-        if (f && f.created_at.getTime() < earlier) {
-          const again = `this exact version was already loaded at ${f.created_at.toISOString()}; nothing was loaded again (the counts are that load's)`;
-          r.note = r.note ? `${r.note}; ${again}` : again;
-        }
-        return r;
-      });
-      const finished = before.filter(
-        (f) => FINAL_STATES.includes(f.state) && !found.some((c) => c.id === f.id),
-      );
-      for (const r of await reportsOf(db, finished, options.rejectsShown)) {
-        const was = 'its rows were waiting before this run; they finished during it';
-        r.note = r.note ? `${r.note}; ${was}` : was;
-        reports.push(r);
-      }
+      const reports = await runReport(db, { refs, files, since }, before, options.rejectsShown);
       return { reports, timedOut: !done };
     }
-    options.onProgress?.(refs.map((ref, i) => (current[i] ? reportOf(current[i]) : queuedReport(ref.key))));
+    options.onProgress?.(refs.map((ref, i) => (files[i] ? reportOf(files[i]) : queuedReport(ref.key))));
     await new Promise((r) => setTimeout(r, 100));
   }
 }

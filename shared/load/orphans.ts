@@ -16,7 +16,14 @@ import {
   waitingCount,
 } from '../ledger/waiting.ts';
 import type { PipelineDeps } from '../pipeline/services.ts';
-import { continueChain, orphanDelaySeconds, parentOf, tablesOf, wakeWaiting } from './retry-chain.ts';
+import {
+  continueChain,
+  MAX_DELAY_SECONDS,
+  orphanDelaySeconds,
+  parentOf,
+  tablesOf,
+  wakeWaiting,
+} from './retry-chain.ts';
 import {
   decodeRow,
   encodeRow,
@@ -215,7 +222,7 @@ export async function retryOrphans(deps: PipelineDeps, message: OrphanMessage): 
     // Not a failure to retry into the dead-letter queue: the rows wait for a config that has their dataset.
     const text = `its waiting rows cannot be retried: dataset "${file.dataset}" has no targets in this config`;
     await recordFileAttempt(deps.db, { id: file.id }, { text, parked: false });
-    if (current) await continueChain(deps, file.id, token, next, orphanDelaySeconds(Number.MAX_SAFE_INTEGER));
+    if (current) await continueChain(deps, file.id, token, next, MAX_DELAY_SECONDS);
     return { ...none, current };
   }
   const { nextInSeconds, ...outcome } = await deps.db

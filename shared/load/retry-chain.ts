@@ -22,8 +22,8 @@ import type { PipelineDeps } from '../pipeline/services.ts';
 
 export type ChainDeps = Pick<PipelineDeps, 'db' | 'sqs' | 'chunkQueueUrl' | 'logger' | 'waitRetry'>;
 
-/** SQS caps DelaySeconds at 15 minutes. */
-const MAX_DELAY_SECONDS = 900;
+/** SQS caps DelaySeconds at 15 minutes: the longest backoff step. */
+export const MAX_DELAY_SECONDS = 900;
 const SQS_BATCH = 10;
 
 /** After a chunk parked rows: a parent that committed while the chunk ran is found by this retry. */
