@@ -5,12 +5,13 @@ import { loadConfig } from '../shared/config/config.ts';
 import { ConfigError, UsageError } from '../shared/core/errors.ts';
 import { listFiles } from '../shared/ledger/ledger.ts';
 import { migrateToLatest } from '../shared/ledger/migrate.ts';
-import { FINAL_STATES } from '../shared/ledger/schema.ts';
+import { FINAL_STATES, WAITING_STATES } from '../shared/ledger/schema.ts';
+import { waitSummaries } from '../shared/ledger/waiting.ts';
 import { registerOpsCommands } from './ops.ts';
 import { withLedger } from './ops-resources.ts';
 import { positive } from './options.ts';
 import { type FileReport, renderReports, reportOf } from './report.ts';
-import { planUploads, runFiles } from './run.ts';
+import { planUploads, runExitCode, runFiles } from './run.ts';
 
 const program = new Command('dropload')
   .description('Load CSV / NDJSON files dropped into S3 into PostgreSQL, validated row by row.')
@@ -77,8 +78,7 @@ program
         if (opts.json) process.stdout.write(`${JSON.stringify({ files: reports, timedOut }, null, 2)}\n`);
         else process.stdout.write(`${renderReports(reports)}\n`);
         if (timedOut) process.stderr.write(`timed out after ${opts.timeout}s waiting for files to finish\n`);
-        const failed = reports.some((r) => r.state !== 'loaded');
-        process.exitCode = timedOut || failed ? 1 : 0;
+        process.exitCode = runExitCode(reports, timedOut);
       } finally {
         await pipeline.stop();
       }
@@ -169,7 +169,18 @@ program
   .action(async (opts: { json?: boolean; watch?: boolean; limit: number }) => {
     await withLedger('status', async (db) => {
       for (;;) {
-        const reports = (await listFiles(db, opts.limit)).map((f) => reportOf(f));
+        const files = await listFiles(db, opts.limit);
+        const waits = await waitSummaries(
+          db,
+          files.filter((f) => WAITING_STATES.includes(f.state)).map((f) => f.id),
+        );
+        const reports = files.map((f) =>
+          reportOf(
+            f,
+            [],
+            waits.find((w) => w.fileId === f.id),
+          ),
+        );
         if (opts.json) process.stdout.write(`${JSON.stringify({ files: reports }, null, 2)}\n`);
         else process.stdout.write(`${opts.watch ? '\x1b[2J\x1b[H' : ''}${renderReports(reports)}\n`);
         if (!opts.watch) break;

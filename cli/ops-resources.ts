@@ -37,6 +37,11 @@ export async function resolveQueues(
   };
 }
 
+/** Whether a queue to send to is named: the stack's outputs, or an endpoint (`dev`'s, LocalStack) with the local names. */
+export function queueConfigured(env: Env = process.env): boolean {
+  return Boolean(env.AWS_ENDPOINT_URL || env[QUEUES.chunks.urlEnv]);
+}
+
 export function resolveBucket(env: Env = process.env): string {
   return env.DROPLOAD_BUCKET || LOCAL_BUCKET;
 }

@@ -7,9 +7,11 @@ import { type BackfillItem, backfill } from '../shared/ops/backfill.ts';
 import { listRejects, type RejectRow, rejectsAsFile } from '../shared/ops/rejects.ts';
 import { type ReplayedMessage, type ReplayResult, replayDeadLetters } from '../shared/ops/replay.ts';
 import { type RetryResult, retryRejects } from '../shared/ops/retry-rejects.ts';
+import { wakeAfterLateRows } from '../shared/ops/retry-waiting.ts';
 import { awsClients } from '../shared/runtime/environment.ts';
-import { resolveBucket, resolveQueues, withLedger } from './ops-resources.ts';
+import { queueConfigured, resolveBucket, resolveQueues, withLedger } from './ops-resources.ts';
 import { positive } from './options.ts';
+import { registerRetryWaiting } from './retry-waiting.ts';
 
 type Globals = () => { config?: string; verbose?: boolean };
 
@@ -88,12 +90,15 @@ function registerBackfill(program: Command, globals: Globals) {
       const config = await loadConfig(globals().config);
       const { s3, sqs } = awsClients();
       const { url } = await resolveQueues(sqs, 'ingest');
+      // Resuming re-drives waiting rows too: their retries go on the chunk queue.
+      const chunkQueueUrl = opts.resume ? (await resolveQueues(sqs, 'chunks')).url : undefined;
       const result = await withLedger('backfill', (db) =>
         backfill(
           { s3, sqs, db, logger: loggerFor(globals) },
           {
             bucket: resolveBucket(),
             ingestQueueUrl: url,
+            chunkQueueUrl,
             datasetPrefixes: config.datasets.map((d) => d.prefix),
             prefix: opts.prefix,
             since: opts.since,
@@ -107,6 +112,13 @@ function registerBackfill(program: Command, globals: Globals) {
       out(
         `${opts.dryRun ? 'would enqueue' : 'enqueued'} ${result.unseen}, skipped ${result.seen} already in the ledger`,
       );
+      if (opts.resume) {
+        for (const f of result.redriven)
+          out(`${opts.dryRun ? 'would retry' : 'retry'} waiting rows  ${f.key}`);
+        out(
+          `${opts.dryRun ? 'would retry' : 'retried'} the waiting rows of ${result.redriven.length} file(s) now`,
+        );
+      }
     });
 }
 
@@ -172,17 +184,29 @@ function registerRetryRejects(program: Command, globals: Globals) {
     .argument('<key>', 'S3 key of the file')
     .action(async (key: string) => {
       const config = await loadConfig(globals().config);
-      const result = await withLedger('retry-rejects', (db) =>
-        retryRejects({ db, config, logger: loggerFor(globals) }, key),
-      );
-      out(retryLine(result));
+      const logger = loggerFor(globals);
+      await withLedger('retry-rejects', async (db) => {
+        const result = await retryRejects({ db, config, logger }, key);
+        out(retryLine(result));
+        if (result.loaded === 0) return;
+        // The rows it loaded may be parents that rows of other files wait for: those are retried now.
+        const sqs = queueConfigured() ? awsClients().sqs : undefined;
+        if (!sqs) return out(WAKE_LATER);
+        const { url } = await resolveQueues(sqs, 'chunks');
+        const woken = await wakeAfterLateRows({ db, sqs, chunkQueueUrl: url, logger }, config, result.fileId);
+        if (woken > 0) out(`retrying now the waiting rows of ${woken} file(s) these rows may be parents of`);
+      });
     });
 }
 
-/** Operator commands (replay, backfill, rejects, retry-rejects) hang off the main program here. */
+const WAKE_LATER =
+  'rows of other files waiting on these are retried by the sweep of the next `dropload run` or `dev` (or `dropload retry-waiting`)';
+
+/** Operator commands (replay, backfill, rejects, retry-rejects, retry-waiting) hang off the main program here. */
 export function registerOpsCommands(program: Command, globals: Globals): void {
   registerBackfill(program, globals);
   registerReplay(program, globals);
   registerRejects(program, globals);
   registerRetryRejects(program, globals);
+  registerRetryWaiting(program, globals);
 }

@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import { rejectsOf } from '../shared/ledger/ledger.ts';
 import type { Database, FileRow } from '../shared/ledger/schema.ts';
+import type { WaitSummary } from '../shared/ledger/waiting.ts';
 import { replayCommand } from '../shared/pipeline/receipts.ts';
 
 export interface FileReport {
@@ -10,6 +11,7 @@ export interface FileReport {
   chunks: { done: number; total: number | null };
   rows: {
     read: number;
+    /** Read, and neither rejected nor waiting. */
     loaded: number;
     inserted: number;
     updated: number;
@@ -22,11 +24,21 @@ export interface FileReport {
   note?: string;
   /** What to run to move a stalled file on, once its cause is fixed. */
   action?: string;
+  /**
+   * Rows of it that wait for their parents: how many (and the records, lines, they belong to: not
+   * counted as loaded) and what for, per parent table (with its key columns).
+   */
+  waiting?: { rows: number; lines: number; on: { table: string; key: string; rows: number }[] };
   rejects: { line: number; column: string | null; reason: string }[];
 }
 
-export function reportOf(file: FileRow, rejects: FileReport['rejects'] = []): FileReport {
-  const loaded = file.rows_read - file.rows_rejected;
+export function reportOf(
+  file: FileRow,
+  rejects: FileReport['rejects'] = [],
+  waits?: WaitSummary,
+): FileReport {
+  const waiting = waits?.lines ?? 0;
+  const loaded = file.rows_read - file.rows_rejected - waiting;
   const end = file.finished_at ?? new Date();
   return {
     key: file.key,
@@ -45,8 +57,17 @@ export function reportOf(file: FileRow, rejects: FileReport['rejects'] = []): Fi
     error: file.error,
     ...(file.note ? { note: file.note } : {}),
     ...(file.state === 'stalled' ? { action: replayCommand(file) } : {}),
+    ...(waits ? { waiting: { rows: waits.rows, lines: waits.lines, on: waits.on } } : {}),
     rejects,
   };
+}
+
+/** `53 rows wait for nw.regions (region_id)`, or `… for nw.regions (region_id), 2 for nw.x (k)` for several parents. */
+export function waitingLine(waiting: NonNullable<FileReport['waiting']>): string {
+  const verb = waiting.rows === 1 ? 'row waits' : 'rows wait';
+  const parents = waiting.on.map((w) => `${w.table} (${w.key})`);
+  if (waiting.on.length === 1) return `${waiting.rows} ${verb} for ${parents[0]}`;
+  return `${waiting.rows} ${verb}: ${waiting.on.map((w, i) => `${w.rows} for ${parents[i]}`).join(', ')}`;
 }
 
 export function queuedReport(key: string): FileReport {
@@ -62,11 +83,17 @@ export function queuedReport(key: string): FileReport {
   };
 }
 
-export async function withRejects(db: Kysely<Database>, file: FileRow, limit: number): Promise<FileReport> {
+export async function withRejects(
+  db: Kysely<Database>,
+  file: FileRow,
+  limit: number,
+  waits?: WaitSummary,
+): Promise<FileReport> {
   const rejects = await rejectsOf(db, file.id, limit);
   return reportOf(
     file,
     rejects.map((r) => ({ line: r.line, column: r.column, reason: r.reason })),
+    waits,
   );
 }
 
@@ -106,6 +133,7 @@ export function renderReports(reports: FileReport[]): string {
     if (r.note) lines.push('', `${r.key}: note: ${r.note}`);
     if (r.error) lines.push('', `${r.key}: ${errorLabel(r.state)}: ${r.error}`);
     if (r.action) lines.push(`${r.key}: once the cause is fixed, run: ${r.action}`);
+    if (r.waiting) lines.push('', `${r.key}: waiting: ${waitingLine(r.waiting)}`);
     if (r.rejects.length > 0) {
       lines.push('', `${r.key}: first ${r.rejects.length} of ${r.rows.rejected} rejected rows:`);
       for (const j of r.rejects)

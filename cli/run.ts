@@ -1,12 +1,16 @@
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
+import type { Kysely } from 'kysely';
 import type { LocalPipeline } from '../local/local-pipeline.ts';
 import type { ObjectRef } from '../shared/aws/s3-events.ts';
 import type { ResolvedConfig } from '../shared/config/config.ts';
 import type { Dataset } from '../shared/config/dataset.ts';
 import { UsageError } from '../shared/core/errors.ts';
-import { filesByKey, withoutNul } from '../shared/ledger/ledger.ts';
-import { FINAL_STATES } from '../shared/ledger/schema.ts';
+import { WAIT_RETRY } from '../shared/core/topology.ts';
+import { filesById, filesByKey, withoutNul } from '../shared/ledger/ledger.ts';
+import { type Database, FINAL_STATES, type FileRow } from '../shared/ledger/schema.ts';
+import { filesWithWaitingRows, retriesInFlight, waitSummaries } from '../shared/ledger/waiting.ts';
+import { PARKED_RETRY_SECONDS } from '../shared/load/retry-chain.ts';
 import { type FileReport, queuedReport, reportOf, withRejects } from './report.ts';
 
 export interface Upload {
@@ -79,17 +83,93 @@ export async function planUploads(
 
 export type Progress = (reports: FileReport[]) => void;
 
-/** Uploads the files, then waits until the ledger shows each of them finished. */
+/** A state `run` stops waiting on: final, waiting for parents another file brings, or stalled (a person's turn). */
+const settledState = (f: FileRow) =>
+  FINAL_STATES.includes(f.state) || ['waiting', 'stalled'].includes(f.state);
+
+/**
+ * Whether `run` may end: every file is settled, no handler is running (its commit's wake or receipt
+ * may be on its way), and no retry of their waiting rows is due within a moment or running. The
+ * handlers are asked first: what one of them did before then is in the ledger read after.
+ */
+export async function quiet(pipeline: LocalPipeline, files: (FileRow | undefined)[]): Promise<boolean> {
+  if (pipeline.busy() > 0 || !files.every((f) => f && settledState(f))) return false;
+  const live = (files as FileRow[]).filter((f) => f.state === 'waiting').map((f) => f.id);
+  const { db, waitRetry } = pipeline.deps;
+  const inFlight = await retriesInFlight(db, live, PARKED_RETRY_SECONDS, waitRetry ?? WAIT_RETRY);
+  return inFlight.size === 0;
+}
+
+/** The files' reports, what their rows wait for included. */
+export async function reportsOf(db: Kysely<Database>, files: FileRow[], rejectsShown: number) {
+  const waits = await waitSummaries(
+    db,
+    files.map((f) => f.id),
+  );
+  return Promise.all(
+    files.map((f) =>
+      withRejects(
+        db,
+        f,
+        rejectsShown,
+        waits.find((w) => w.fileId === f.id),
+      ),
+    ),
+  );
+}
+
+const addNote = (r: FileReport, note: string) => {
+  r.note = r.note ? `${r.note}; ${note}` : note;
+};
+
+/** The run's report: the uploaded files in their order, then the earlier waiting ones that finished in it. */
+async function runReport(
+  db: Kysely<Database>,
+  uploaded: { refs: ObjectRef[]; files: (FileRow | undefined)[]; since: number },
+  before: FileRow[],
+  rejectsShown: number,
+): Promise<FileReport[]> {
+  const found = uploaded.files.filter((f): f is FileRow => f !== undefined);
+  const own = await reportsOf(db, found, rejectsShown);
+  const reports = uploaded.refs.map((ref, i) => {
+    const f = uploaded.files[i];
+    const r = f ? (own[found.indexOf(f)] as FileReport) : queuedReport(ref.key);
+    // Registered well before this run started: the same bytes were loaded before, and are not loaded again.
+    if (f && f.created_at.getTime() < uploaded.since)
+      addNote(
+        r,
+        `this exact version was already loaded at ${f.created_at.toISOString()}; nothing was loaded again (the counts are that load's)`,
+      );
+    return r;
+  });
+  const finished = before.filter((f) => FINAL_STATES.includes(f.state) && !found.some((c) => c.id === f.id));
+  for (const r of await reportsOf(db, finished, rejectsShown)) {
+    addNote(r, 'its rows were waiting before this run; they finished during it');
+    reports.push(r);
+  }
+  return reports;
+}
+
+/**
+ * Uploads the files, then waits until the ledger shows each of them finished, or waiting for parent
+ * rows no file in flight brings. Files whose rows were waiting before the run (from an earlier one)
+ * are watched too: rows this run brings may be their parents; those that finish are reported after
+ * the uploaded ones.
+ */
 export async function runFiles(
   pipeline: LocalPipeline,
   uploads: Upload[],
   options: { timeoutMs: number; rejectsShown: number; onProgress?: Progress },
 ): Promise<{ reports: FileReport[]; timedOut: boolean }> {
-  // Registered well before this run started: the same bytes were loaded before, and are not loaded again.
-  const earlier = Date.now() - 2000;
+  const since = Date.now() - 2000;
+  const { db } = pipeline.deps;
+  // Only files whose chunks are done: one still `loading` from an earlier run lost its chunk messages with
+  // that run's emulator, and loads again only when announced again (`dev`, `backfill --resume`).
+  const waitingBefore = (await filesWithWaitingRows(db))
+    .filter((f) => f.state === 'waiting')
+    .map((f) => f.id);
   const refs: ObjectRef[] = [];
   for (const u of uploads) refs.push(await pipeline.upload(u.path, u.key));
-  const { db } = pipeline.deps;
   const deadline = Date.now() + options.timeoutMs;
   for (;;) {
     const rows = await filesByKey(
@@ -97,28 +177,28 @@ export async function runFiles(
       pipeline.stack.bucket,
       refs.map((r) => r.key),
     );
-    const current = refs.map((ref) =>
+    const files = refs.map((ref) =>
       rows.findLast((f) => f.key === withoutNul(ref.key) && f.etag === ref.etag),
     );
-    // A stalled file waits for a person (its message is dead-lettered): waiting on will not finish it.
-    const done = current.every((f) => f && (FINAL_STATES.includes(f.state) || f.state === 'stalled'));
+    const before = await filesById(db, waitingBefore);
+    const done = await quiet(pipeline, [...files, ...before]);
     if (done || Date.now() > deadline) {
-      const reports = await Promise.all(
-        refs.map((ref, i) => {
-          const f = current[i];
-          return f ? withRejects(db, f, options.rejectsShown) : queuedReport(ref.key);
-        }),
-      );
-      reports.forEach((r, i) => {
-        const f = current[i];
-        if (f && f.created_at.getTime() < earlier) {
-          const again = `this exact version was already loaded at ${f.created_at.toISOString()}; nothing was loaded again (the counts are that load's)`;
-          r.note = r.note ? `${r.note}; ${again}` : again;
-        }
-      });
+      const reports = await runReport(db, { refs, files, since }, before, options.rejectsShown);
       return { reports, timedOut: !done };
     }
-    options.onProgress?.(refs.map((ref, i) => (current[i] ? reportOf(current[i]) : queuedReport(ref.key))));
+    options.onProgress?.(refs.map((ref, i) => (files[i] ? reportOf(files[i]) : queuedReport(ref.key))));
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** `run`'s exit code when a file waits for parents and none failed (README, "Exit codes"). */
+export const EXIT_WAITING = 3;
+
+/**
+ * `run`'s exit code: 0 every file loaded; 1 a file failed or stalled, or the run timed out; 3 none
+ * failed, but rows of a file wait for parent rows no file of this run brought (`waiting`).
+ */
+export function runExitCode(reports: FileReport[], timedOut: boolean): number {
+  if (timedOut || reports.some((r) => r.state !== 'loaded' && r.state !== 'waiting')) return 1;
+  return reports.some((r) => r.state === 'waiting') ? EXIT_WAITING : 0;
 }

@@ -1,4 +1,6 @@
 import { CfnOutput, Duration, Stack, Tags, Validations } from 'aws-cdk-lib';
+import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
+import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
@@ -6,7 +8,13 @@ import type { CfnBucket } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { maxReceiveCount, RETRY_POLICY } from '../shared/core/backoff.ts';
 import { EXPANDED_PREFIX, REPORT_PREFIX } from '../shared/core/bucket-layout.ts';
-import { CONSUMERS, MIGRATE_TIMEOUT_SECONDS, QUEUES } from '../shared/core/topology.ts';
+import {
+  CONSUMERS,
+  MIGRATE_TIMEOUT_SECONDS,
+  QUEUES,
+  SWEEP_EVERY_SECONDS,
+  SWEEP_TIMEOUT_SECONDS,
+} from '../shared/core/topology.ts';
 import type { DeployConfig } from './config.ts';
 import { Database } from './constructs/database.ts';
 import { DroploadFunction } from './constructs/dropload-function.ts';
@@ -43,6 +51,8 @@ export class Dropload extends Construct {
   readonly split: DroploadFunction;
   readonly load: DroploadFunction;
   readonly migrate: DroploadFunction;
+  readonly sweep: DroploadFunction;
+  readonly sweepSchedule: Rule;
   readonly monitoring: Monitoring;
 
   constructor(scope: Construct, id: string, props: DroploadProps) {
@@ -110,6 +120,20 @@ export class Dropload extends Construct {
         [QUEUES.chunks.urlEnv]: this.chunk.queue.queueUrl,
       },
     });
+    this.sweep = new DroploadFunction(this, 'Sweep', {
+      ...shared,
+      name: 'sweep',
+      description: 'dropload: re-drives rows waiting for their parents whose retry message was lost',
+      memorySize: 256,
+      timeout: Duration.seconds(SWEEP_TIMEOUT_SECONDS),
+      environment: {
+        ...this.database.environment,
+        // It sends the retries of waiting rows, on the chunk queue like load's.
+        [QUEUES.chunks.urlEnv]: this.chunk.queue.queueUrl,
+      },
+      noDlqReason:
+        'Invoked by its schedule; a failed run loses nothing: the ledger still says what waits, and the next run a minute later sees it.',
+    });
     this.migrate = new DroploadFunction(this, 'Migrate', {
       ...shared,
       name: 'migrate',
@@ -134,8 +158,11 @@ export class Dropload extends Construct {
       this.database.grantConnect(fn.handler);
     }
     this.database.grantMigrate(this.migrate.handler);
+    // The sweep reads and updates the ledger and sends retries: nothing in the bucket.
+    this.database.grantConnect(this.sweep.handler);
     this.chunk.queue.grantSendMessages(this.split.handler);
     this.chunk.queue.grantSendMessages(this.load.handler);
+    this.chunk.queue.grantSendMessages(this.sweep.handler);
     this.ingest.queue.grantSendMessages(this.split.handler);
     // Split writes the expanded copies; a load worker re-makes one that went missing; whichever finishes
     // or fails the file deletes its copy (a delete marker: the prefix's lifecycle rule drops the bytes).
@@ -208,10 +235,23 @@ export class Dropload extends Construct {
       }),
     );
 
+    // The sweep: once a minute, files whose rows wait with no live retry (its message lost) get one.
+    this.sweepSchedule = new Rule(this, 'SweepSchedule', {
+      description: 'dropload: runs the sweep of rows waiting for their parents',
+      schedule: Schedule.rate(Duration.seconds(SWEEP_EVERY_SECONDS)),
+      // A failed run is not retried: the next one, a minute later, does the same work.
+      targets: [new LambdaFunction(this.sweep.handler, { retryAttempts: 0 })],
+    });
+    Validations.of(this.sweepSchedule).acknowledge({
+      id: 'Serverless-EventBusDLQ',
+      reason:
+        'A missed sweep loses nothing: the ledger still says what waits, and the next run a minute later sees it.',
+    });
+
     const migrations = new Migrations(this, 'Migrations', { migrate: this.migrate, after: [this.database] });
-    // Split and load log in as the loader role, which migrate creates: on a first deploy, and on the update
-    // that moves a stack to its own loader role, they must not start (nor switch) before it exists.
-    for (const fn of [this.split, this.load]) fn.node.addDependency(migrations.trigger);
+    // Split, load and the sweep log in as the loader role, which migrate creates: on a first deploy, and on
+    // the update that moves a stack to its own loader role, they must not start (nor switch) before it exists.
+    for (const fn of [this.split, this.load, this.sweep]) fn.node.addDependency(migrations.trigger);
     if (this.database.rotation) {
       new CredentialRotation(this, 'Rotation', { target: this.database.rotation, after: migrations.trigger });
     }
@@ -230,7 +270,7 @@ export class Dropload extends Construct {
         // A big file fans out into many chunks; half an hour of backlog means load cannot keep up.
         { label: 'chunk', queues: this.chunk, maxAge: Duration.minutes(30) },
       ],
-      functions: [this.split, this.load],
+      functions: [this.split, this.load, this.sweep],
       alarmEmail: config.alarmEmail,
     });
 

@@ -22,6 +22,7 @@ export const entries = {
   split: local(`../functions/split${extension}`),
   load: local(`../functions/load${extension}`),
   migrate: local(`../functions/migrate${extension}`),
+  sweep: local(`../functions/sweep${extension}`),
 } as const;
 
 /** The dataset config module the handlers import as `#dropload-config` unless overridden. */

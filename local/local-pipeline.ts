@@ -10,11 +10,17 @@ import { createSplitHandler } from '../functions/split.ts';
 import { notificationFor, type ObjectRef, unquoteEtag } from '../shared/aws/s3-events.ts';
 import type { ResolvedConfig } from '../shared/config/config.ts';
 import type { RetryPolicy } from '../shared/core/backoff.ts';
-import { LOCAL_BATCH_SIZES, LOCAL_FUNCTION_TIMEOUT_SECONDS } from '../shared/core/topology.ts';
+import {
+  LOCAL_BATCH_SIZES,
+  LOCAL_FUNCTION_TIMEOUT_SECONDS,
+  LOCAL_SWEEP_EVERY_SECONDS,
+  type WaitRetryTimes,
+} from '../shared/core/topology.ts';
 import { backfill } from '../shared/ops/backfill.ts';
 import type { PipelineDeps } from '../shared/pipeline/services.ts';
 import { EventSource, type SqsHandler } from './event-source.ts';
 import { type LocalStack, startLocalStack } from './local-stack.ts';
+import { queueIsEmpty, startSweeper } from './sweeper.ts';
 
 export interface PipelineOptions {
   config: ResolvedConfig;
@@ -31,6 +37,10 @@ export interface PipelineOptions {
   stateDir?: string;
   /** Wraps a handler before its event source invokes it: how fault tests crash a worker at a chosen point. */
   wrap?: (fn: 'split' | 'load', handler: SqsHandler) => SqsHandler;
+  /** When a retry chain of waiting rows counts as broken (tests shorten it); default WAIT_RETRY. */
+  waitRetry?: WaitRetryTimes;
+  /** How often the sweep of waiting rows runs (default LOCAL_SWEEP_EVERY_SECONDS); 0: never. */
+  sweepEveryMs?: number;
 }
 
 export interface LocalPipeline {
@@ -45,6 +55,8 @@ export interface LocalPipeline {
    * ledger has not finished, and objects it never saw, are announced once (`resumed`); finished ones are not.
    */
   watchBucket(onNew?: (ref: ObjectRef, resumed: boolean) => void): () => void;
+  /** Handler invocations running now: a commit's follow-up (a wake, a receipt) may still be on its way. */
+  busy(): number;
   stop(): Promise<void>;
 }
 
@@ -96,6 +108,7 @@ export async function startPipeline(options: PipelineOptions): Promise<LocalPipe
     ingestQueueUrl: stack.ingest.url,
     logger,
     retry: options.retry,
+    waitRetry: options.waitRetry,
   };
   const getDeps = async () => deps;
   const onError = (err: unknown) => logger.error('invocation failed', { error: String(err) });
@@ -128,6 +141,16 @@ export async function startPipeline(options: PipelineOptions): Promise<LocalPipe
     }),
   ];
   for (const s of sources) s.start();
+  const sweepEveryMs = options.sweepEveryMs ?? LOCAL_SWEEP_EVERY_SECONDS * 1000;
+  const sweeper =
+    sweepEveryMs > 0
+      ? startSweeper(deps, {
+          everyMs: sweepEveryMs,
+          // An empty queue (an in-memory emulator, one that lost its state) holds no retry an earlier run sent.
+          firstSweepsEverything: await queueIsEmpty(stack.sqs, stack.chunks.url),
+          onError,
+        })
+      : undefined;
 
   const announce = async (ref: ObjectRef) => {
     if (stack.bucketNotifications) return;
@@ -151,6 +174,7 @@ export async function startPipeline(options: PipelineOptions): Promise<LocalPipe
         {
           bucket: stack.bucket,
           ingestQueueUrl: stack.ingest.url,
+          chunkQueueUrl: stack.chunks.url,
           datasetPrefixes: options.config.datasets.map((d) => d.prefix),
           resume: true,
         },
@@ -203,7 +227,9 @@ export async function startPipeline(options: PipelineOptions): Promise<LocalPipe
     upload,
     announce,
     watchBucket,
+    busy: () => sources.reduce((n, s) => n + s.busy, 0),
     stop: async () => {
+      await sweeper?.stop();
       await Promise.all(sources.map((s) => s.stop()));
       await stack.stop();
     },

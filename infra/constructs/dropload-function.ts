@@ -27,6 +27,11 @@ export interface DroploadFunctionProps {
   readonly logLevel: string;
   readonly logRetention: RetentionDays;
   readonly network?: FunctionNetwork;
+  /**
+   * Why the function needs no dead-letter queue of its own, for cdk-nag. Default: it is never invoked
+   * asynchronously (SQS redrive policies, or the synchronous deploy trigger, own its failures).
+   */
+  readonly noDlqReason?: string;
 }
 
 /** Packages the handlers only load for local runs; esbuild must not follow them into the Lambda bundle. */
@@ -141,6 +146,7 @@ export class DroploadFunction extends Construct {
     Validations.of(this.handler).acknowledge({
       id: 'Serverless-LambdaDLQ',
       reason:
+        props.noDlqReason ??
         'Never invoked asynchronously: SQS redrive policies (or the synchronous deploy trigger) own failures.',
     });
   }

@@ -30,14 +30,20 @@ export const ChunkMessage = z.object({
 export type ChunkMessage = z.infer<typeof ChunkMessage>;
 
 /**
- * Retry the rows of a multi-table file that wait for their parents (sent delayed, with backoff, on the
- * chunk queue). Safe to deliver twice: the retry claims the waiting rows in the transaction that writes them.
+ * Retry the rows of a multi-table file that wait for their parents (on the chunk queue: at once when a
+ * parent lands, else delayed with backoff). Safe to deliver twice: the retry claims the waiting rows in
+ * the transaction that writes them.
  */
 export const OrphanMessage = z.object({
   kind: z.literal('orphans'),
   fileId: z.number().int(),
   /** 1-based: the backoff of the next retry grows with it. */
   attempt: z.number().int().positive(),
+  /**
+   * The file's retry chain this message belongs to (`dropload.file.retry_token`): only a message of the
+   * current chain schedules the next retry. Absent on messages sent before chains had tokens: they retry only.
+   */
+  token: z.number().int().nonnegative().optional(),
 });
 export type OrphanMessage = z.infer<typeof OrphanMessage>;
 

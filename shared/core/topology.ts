@@ -91,3 +91,25 @@ export const LOCAL_VISIBILITY_TIMEOUT_SECONDS = visibilityTimeoutSeconds({
 
 /** How long a dead-letter queue keeps a message: the longest SQS allows, two weeks to inspect and redrive. */
 export const DLQ_RETENTION_SECONDS = 14 * 24 * 60 * 60;
+
+/**
+ * Rows waiting for their parents are retried by one chain of messages per file, which the ledger names
+ * (shared/load/retry-chain.ts). These say when the ledger takes a chain for broken, so that the sweep
+ * starts another: a pending retry this long past its due time was lost (a purged queue, an emulator
+ * that keeps nothing, a dead-lettered message), and a handler that took its message this long ago and
+ * never finished died (the load function's timeout). Being early costs one extra retry, which is idempotent.
+ */
+export interface WaitRetryTimes {
+  readonly lostAfterSeconds: number;
+  readonly runningForSeconds: number;
+}
+export const WAIT_RETRY: WaitRetryTimes = {
+  lostAfterSeconds: 60,
+  runningForSeconds: CONSUMERS.chunks.timeoutSeconds,
+};
+
+/** The sweep of waiting rows: on AWS a scheduled function once a minute; the local runner's timer. */
+export const SWEEP_EVERY_SECONDS = 60;
+export const LOCAL_SWEEP_EVERY_SECONDS = 5;
+/** The sweep function's timeout: it sends at most one message per waiting file. */
+export const SWEEP_TIMEOUT_SECONDS = 60;

@@ -480,7 +480,7 @@ export async function recordFileAttempt(
       ...(failure.parked ? { state: 'stalled' as const } : {}),
       updated_at: clock,
     })
-    .where('state', 'in', ['queued', 'splitting', 'loading', 'stalled']);
+    .where('state', 'in', ['queued', 'splitting', 'loading', 'waiting', 'stalled']);
   if ('id' in file) update = update.where('id', '=', file.id);
   else
     update = update
@@ -529,6 +529,11 @@ export async function filesByKey(db: Kysely<Database>, bucket: string, keys: str
     .where('key', 'in', keys.map(withoutNul))
     .orderBy('id')
     .execute();
+}
+
+export async function filesById(db: Kysely<Database>, ids: number[]): Promise<FileRow[]> {
+  if (ids.length === 0) return [];
+  return db.selectFrom('dropload.file').selectAll().where('id', 'in', ids).orderBy('id').execute();
 }
 
 export async function rejectsOf(db: Kysely<Database>, fileId: number, limit?: number) {

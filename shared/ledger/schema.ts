@@ -1,14 +1,18 @@
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
 
 /**
+/**
  * Where a file is in its life: the values the table's CHECK admits (a test holds the two together).
- * `stalled`: a chunk (or the split) failed for its whole retry budget and waits in a dead-letter queue
- * for a replay; it is not final.
+ * `loading`: its chunks are not all done. `waiting`: they are, and rows of it wait for parent rows
+ * another file brings (retried until they load or their wait runs out); it is not final. `stalled`: a
+ * chunk (or the split) failed for its whole retry budget and waits in a dead-letter queue for a
+ * replay; it is not final.
  */
 export const FILE_STATES = [
   'queued',
   'splitting',
   'loading',
+  'waiting',
   'stalled',
   'loaded',
   'failed',
@@ -19,6 +23,8 @@ const FINAL = ['loaded', 'failed', 'skipped'] as const satisfies readonly FileSt
 /** A file in one of these has finished (`finished_at` is set). */
 export type FinalState = (typeof FINAL)[number];
 export const FINAL_STATES: readonly FileState[] = FINAL;
+/** The states in which a file's waiting rows are retried. */
+export const WAITING_STATES: readonly FileState[] = ['loading', 'waiting'];
 
 /** A chunk's states, as the table's CHECK admits them; `dead`: see ChunkTable. */
 export const CHUNK_STATES = ['pending', 'loaded', 'dead'] as const;
@@ -59,6 +65,12 @@ export interface FileTable {
   last_modified: Timestamp | null;
   /** The announcing S3 event's per-key `sequencer`, when the event had one. */
   sequencer: string | null;
+  /** The file's current retry chain for its waiting rows: only a message carrying it schedules the next step. */
+  retry_token: Generated<number>;
+  /** When the current chain's pending retry message is due; NULL: none is pending. Long past: it was lost. */
+  retry_due: ColumnType<Date | null, never, Date | string | null>;
+  /** When the current chain's handler took its message; NULL: none is running. */
+  retry_started_at: ColumnType<Date | null, never, Date | string | null>;
 }
 
 /** One byte range of a file; its `loaded` row commits in the same transaction as its data. */
@@ -134,6 +146,10 @@ export interface OrphanTable {
   row: ColumnType<unknown, string, never>;
   /** What it waits for, as a reject will name it: `shop.customers row with email = x@y`. */
   missing: string;
+  /** The (first) parent table it waits for, schema-qualified: what a commit into that table wakes. */
+  parent_table: string;
+  /** That parent's natural-key columns, as a person reads them: `email`, `order_no, line_no`. */
+  parent_key: string;
   raw: string;
   attempts: Generated<number>;
   created_at: CreatedAt;

@@ -1,28 +1,43 @@
-import { type Kysely, sql, type Transaction } from 'kysely';
+import {
+  type Expression,
+  type ExpressionBuilder,
+  type Kysely,
+  type SqlBool,
+  sql,
+  type Transaction,
+} from 'kysely';
 import { clock, getFile, withoutNul } from './ledger.ts';
-import type { Database, FileRow, OrphanRow } from './schema.ts';
+import { type Database, type FileRow, type OrphanRow, WAITING_STATES } from './schema.ts';
 
 /**
  * `dropload.orphan`: rows of a multi-table dataset that wait for their parent. A chunk parks them in its
- * own transaction and keeps its file `loading`; a retry claims them `for update skip locked` and deletes
- * the ones it writes (or turns into rejects) in one transaction. The file is `loaded` once its chunks are
- * done and no row waits. What the rows mean and how they are written is the load stage's (`load/orphans.ts`).
+ * own transaction, with the parent table they wait on; its file is `waiting` once its chunks are done
+ * and rows still wait. A retry claims them `for update skip locked` and deletes the ones it writes (or
+ * turns into rejects) in one transaction. The file is `loaded` once its chunks are done and no row
+ * waits. What the rows mean and how they are written is the load stage's (`load/orphans.ts`); the
+ * retry chain's bookkeeping on `dropload.file` is at the end of this module.
  */
 
+/** What a row waits for: as a reject names it, and the parent table (schema-qualified) and its key columns. */
+export interface Wait {
+  missing: string;
+  parentTable: string;
+  parentKey: string;
+}
+
 /** A row to park: where it came from, its target table, the row as the writer stores it, what it waits for. */
-export interface ParkedRow {
+export interface ParkedRow extends Wait {
   chunkIdx: number;
   line: number;
   target: string;
   row: unknown;
-  missing: string;
   raw: string;
 }
 
 /** A claimed waiting row, with whether its wait is over and how many seconds of it are left. */
 export type ClaimedRow = Pick<
   OrphanRow,
-  'id' | 'chunk_idx' | 'line' | 'target' | 'row' | 'missing' | 'raw'
+  'id' | 'chunk_idx' | 'line' | 'target' | 'row' | 'missing' | 'parent_table' | 'raw'
 > & {
   expired: boolean;
   seconds_left: number;
@@ -49,6 +64,8 @@ export async function parkRows(
           target: r.target,
           row: JSON.stringify(r.row),
           missing: withoutNul(r.missing),
+          parent_table: r.parentTable,
+          parent_key: r.parentKey,
           raw: withoutNul(r.raw),
           expires_at: expiresAt,
         })),
@@ -69,12 +86,12 @@ export async function waitingCount(db: Kysely<Database>, fileId: number): Promis
 const waitingOf = (db: Kysely<Database>, fileId: number) =>
   db.selectFrom('dropload.orphan').select('id').where('file_id', '=', fileId);
 
-/** After the last chunk: a file with waiting rows stays `loading` (same transaction, so `loaded` is never seen). */
+/** After the last chunk: a file with waiting rows is `waiting` (same transaction, so `loaded` is never seen). */
 export async function holdWhileWaiting(trx: Transaction<Database>, file: FileRow): Promise<FileRow> {
   if (file.state !== 'loaded') return file;
   const held = await trx
     .updateTable('dropload.file')
-    .set({ state: 'loading', finished_at: null, updated_at: clock })
+    .set({ state: 'waiting', finished_at: null, updated_at: clock })
     .where('id', '=', file.id)
     .where((eb) => eb.exists(waitingOf(trx, file.id)))
     .returningAll()
@@ -88,11 +105,13 @@ export async function finishIfDone(trx: Transaction<Database>, fileId: number): 
     .updateTable('dropload.file')
     .set({
       state: 'loaded',
+      // A failed retry of its waiting rows was noted here; with every row settled, nothing is wrong.
+      error: null,
       finished_at: clock,
       updated_at: clock,
     })
     .where('id', '=', fileId)
-    .where('state', '=', 'loading')
+    .where('state', 'in', WAITING_STATES)
     .where((eb) => eb('chunks_done', '>=', eb.ref('chunk_count')))
     .where((eb) => eb.not(eb.exists(waitingOf(trx, fileId))))
     .returning('id')
@@ -104,7 +123,7 @@ export async function finishIfDone(trx: Transaction<Database>, fileId: number): 
 export async function claimWaiting(trx: Transaction<Database>, fileId: number): Promise<ClaimedRow[]> {
   return trx
     .selectFrom('dropload.orphan')
-    .select(['id', 'chunk_idx', 'line', 'target', 'row', 'missing', 'raw'])
+    .select(['id', 'chunk_idx', 'line', 'target', 'row', 'missing', 'parent_table', 'raw'])
     .select([
       sql<boolean>`expires_at <= now()`.as('expired'),
       sql<number>`extract(epoch from expires_at - now())::float8`.as('seconds_left'),
@@ -117,10 +136,10 @@ export async function claimWaiting(trx: Transaction<Database>, fileId: number): 
 }
 
 /** A claimed row still waits, now perhaps for another parent. */
-export async function noteMissing(trx: Transaction<Database>, id: number, missing: string): Promise<void> {
+export async function noteMissing(trx: Transaction<Database>, id: number, wait: Wait): Promise<void> {
   await trx
     .updateTable('dropload.orphan')
-    .set({ missing: withoutNul(missing) })
+    .set({ missing: withoutNul(wait.missing), parent_table: wait.parentTable, parent_key: wait.parentKey })
     .where('id', '=', id)
     .execute();
 }
@@ -141,5 +160,248 @@ export async function countAttempt(trx: Transaction<Database>, ids: number[]): P
     .updateTable('dropload.orphan')
     .set((eb) => ({ attempts: eb('attempts', '+', 1) }))
     .where((eb) => eb('id', '=', eb.fn.any(eb.val(ids))))
+    .execute();
+}
+
+/** What the rows of a file wait for, per parent table: `53 rows wait for nw.regions (region_id)`. */
+export interface WaitSummary {
+  fileId: number;
+  /** Waiting rows, and the records (lines) they belong to. */
+  rows: number;
+  lines: number;
+  on: { table: string; key: string; rows: number }[];
+}
+
+/** The waiting rows of these files, summed per parent table, most rows first; files with none are left out. */
+export async function waitSummaries(db: Kysely<Database>, fileIds: number[]): Promise<WaitSummary[]> {
+  if (fileIds.length === 0) return [];
+  const groups = await db
+    .selectFrom('dropload.orphan')
+    .select(['file_id', 'parent_table', 'parent_key'])
+    .select((eb) => [eb.fn.countAll<number>().as('rows'), sql<number>`count(distinct line)`.as('lines')])
+    .where('file_id', 'in', fileIds)
+    .groupBy(['file_id', 'parent_table', 'parent_key'])
+    .orderBy('file_id')
+    .orderBy('rows', 'desc')
+    .orderBy('parent_table')
+    .execute();
+  const byFile = new Map<number, WaitSummary>();
+  for (const g of groups) {
+    const fileId = Number(g.file_id);
+    const summary = byFile.get(fileId) ?? { fileId, rows: 0, lines: 0, on: [] };
+    byFile.set(fileId, summary);
+    summary.rows += Number(g.rows);
+    summary.on.push({ table: g.parent_table, key: g.parent_key, rows: Number(g.rows) });
+  }
+  // A record can wait on two tables: its lines are counted once per file.
+  const lines = await db
+    .selectFrom('dropload.orphan')
+    .select(['file_id', sql<number>`count(distinct line)`.as('lines')])
+    .where('file_id', 'in', fileIds)
+    .groupBy('file_id')
+    .execute();
+  for (const l of lines) {
+    const summary = byFile.get(Number(l.file_id));
+    if (summary) summary.lines = Number(l.lines);
+  }
+  return [...byFile.values()];
+}
+
+/*
+ * The retry chain. Each file has at most one live chain of retry messages: `retry_token` names it,
+ * `retry_due` says when its pending message is due, `retry_started_at` that its handler is running.
+ * Every change is one compare-and-swap UPDATE, so concurrent wakes, sweeps and handlers agree on one
+ * chain: a message whose token is no longer current still retries (retries are idempotent) but does
+ * not schedule a follow-up, so chains never multiply. The queries return what to send; the sending
+ * is the load stage's (load/retry-chain.ts).
+ */
+
+/** A retry message to send: the file, the token of its (new) chain, and its delay. */
+export interface RetryStep {
+  fileId: number;
+  token: number;
+  delaySeconds: number;
+}
+
+/** When the ledger takes a chain for broken (see WAIT_RETRY in core/topology.ts). */
+export interface ChainTimes {
+  lostAfterSeconds: number;
+  runningForSeconds: number;
+}
+
+type FileWhere = ExpressionBuilder<Database, 'dropload.file'>;
+
+/*
+ * The chain's times are the wall clock, not `now()` (the transaction's start): an update in a
+ * transaction that began earlier, or that waited for a concurrent one's row lock, compares against the
+ * time it actually runs, so two wakes racing for one file send one message, not two.
+ */
+const secondsAgo = (s: number) => sql<Date>`clock_timestamp() - make_interval(secs => ${s})`;
+const secondsAhead = (s: number) => sql<Date>`clock_timestamp() + make_interval(secs => ${s})`;
+
+const hasWaitingRows = (eb: FileWhere) =>
+  eb.exists(
+    eb
+      .selectFrom('dropload.orphan')
+      .select('dropload.orphan.id')
+      .whereRef('dropload.orphan.file_id', '=', 'dropload.file.id'),
+  );
+
+/** A new chain for the matched files, its message due in `delaySeconds`. */
+async function newChains(
+  db: Kysely<Database>,
+  where: (eb: FileWhere) => Expression<SqlBool>,
+  delaySeconds: number,
+): Promise<RetryStep[]> {
+  const rows = await db
+    .updateTable('dropload.file')
+    .set((eb) => ({
+      retry_token: eb('retry_token', '+', 1),
+      retry_due: secondsAhead(delaySeconds),
+      retry_started_at: null,
+    }))
+    .where('state', 'in', WAITING_STATES)
+    .where(hasWaitingRows)
+    .where(where)
+    .returning(['id', 'retry_token'])
+    .execute();
+  return rows.map((r) => ({ fileId: Number(r.id), token: r.retry_token, delaySeconds }));
+}
+
+/**
+ * A retry within `delaySeconds` for the matched files, unless their chain already has one pending by
+ * then: at most one message is ever due at once, however many commits ask. A pending one long past due
+ * was lost and does not count; a running handler does not either (it may have read before the commit
+ * that asks).
+ */
+export async function retrySoon(
+  db: Kysely<Database>,
+  files: { ids: number[] } | { waitingOn: string[]; except?: number },
+  delaySeconds: number,
+  times: ChainTimes,
+): Promise<RetryStep[]> {
+  const chosen = (eb: FileWhere) => {
+    if ('ids' in files) return eb('id', 'in', files.ids.length > 0 ? files.ids : [-1]);
+    const waiting = eb
+      .selectFrom('dropload.orphan')
+      .select('file_id')
+      .where('parent_table', 'in', files.waitingOn.length > 0 ? files.waitingOn : ['']);
+    return eb.and([eb('id', 'in', waiting), eb('id', '<>', files.except ?? -1)]);
+  };
+  return newChains(
+    db,
+    (eb) =>
+      eb.and([
+        chosen(eb),
+        eb.or([
+          eb('retry_due', 'is', null),
+          eb('retry_due', '>', secondsAhead(delaySeconds)),
+          eb('retry_due', '<', secondsAgo(times.lostAfterSeconds)),
+        ]),
+      ]),
+    delaySeconds,
+  );
+}
+
+/** Files whose rows wait with no live chain (its message lost, its handler dead): a new chain, due now. */
+export async function restartLostChains(db: Kysely<Database>, times: ChainTimes): Promise<RetryStep[]> {
+  return newChains(
+    db,
+    (eb) =>
+      eb.and([
+        eb.or([eb('retry_due', 'is', null), eb('retry_due', '<', secondsAgo(times.lostAfterSeconds))]),
+        eb.or([
+          eb('retry_started_at', 'is', null),
+          eb('retry_started_at', '<', secondsAgo(times.runningForSeconds)),
+        ]),
+      ]),
+    0,
+  );
+}
+
+/** A new chain, due now, for these files (all with waiting rows, when undefined), whatever their chain. */
+export async function restartChains(db: Kysely<Database>, fileIds?: number[]): Promise<RetryStep[]> {
+  return newChains(
+    db,
+    (eb) => (fileIds ? eb('id', 'in', fileIds.length > 0 ? fileIds : [-1]) : sql`true`),
+    0,
+  );
+}
+
+/** A handler takes its message: true when its token is the file's current one (it then runs the chain). */
+export async function takeRetry(db: Kysely<Database>, fileId: number, token: number): Promise<boolean> {
+  const taken = await db
+    .updateTable('dropload.file')
+    .set({ retry_due: null, retry_started_at: clock })
+    .where('id', '=', fileId)
+    .where('retry_token', '=', token)
+    .executeTakeFirst();
+  return Number(taken.numUpdatedRows) === 1;
+}
+
+/**
+ * The current chain's handler is done: the next step, due in `delaySeconds`, if rows of the file still
+ * wait (read now, after the retry committed: rows a chunk parked meanwhile are seen), else none.
+ * Undefined when the chain is no longer current (a wake or the sweep started another).
+ */
+export async function nextStep(
+  db: Kysely<Database>,
+  fileId: number,
+  token: number,
+  delaySeconds: number,
+): Promise<RetryStep | undefined> {
+  const row = await db
+    .updateTable('dropload.file')
+    .set((eb) => ({
+      retry_token: eb('retry_token', '+', 1),
+      retry_started_at: null,
+      retry_due: eb
+        .case()
+        .when(eb.and([eb('state', 'in', WAITING_STATES), hasWaitingRows(eb)]))
+        .then(secondsAhead(delaySeconds))
+        .else(null)
+        .end(),
+    }))
+    .where('id', '=', fileId)
+    .where('retry_token', '=', token)
+    .returning(['retry_token', 'retry_due'])
+    .executeTakeFirst();
+  return row?.retry_due ? { fileId, token: row.retry_token, delaySeconds } : undefined;
+}
+
+/** Of these files, those with a retry due within `soonSeconds` or running now: their state may change any moment. */
+export async function retriesInFlight(
+  db: Kysely<Database>,
+  fileIds: number[],
+  soonSeconds: number,
+  times: ChainTimes,
+): Promise<Set<number>> {
+  if (fileIds.length === 0) return new Set();
+  const rows = await db
+    .selectFrom('dropload.file')
+    .select('id')
+    .where('id', 'in', fileIds)
+    .where('state', 'in', WAITING_STATES)
+    .where((eb) =>
+      eb.or([
+        eb.and([
+          eb('retry_due', '<=', secondsAhead(soonSeconds)),
+          eb('retry_due', '>=', secondsAgo(times.lostAfterSeconds)),
+        ]),
+        eb('retry_started_at', '>=', secondsAgo(times.runningForSeconds)),
+      ]),
+    )
+    .execute();
+  return new Set(rows.map((r) => Number(r.id)));
+}
+
+/** Files whose rows wait now (`waiting`, or still `loading` with rows parked). */
+export async function filesWithWaitingRows(db: Kysely<Database>): Promise<FileRow[]> {
+  return db
+    .selectFrom('dropload.file')
+    .selectAll()
+    .where('state', 'in', WAITING_STATES)
+    .where(hasWaitingRows)
+    .orderBy('id')
     .execute();
 }

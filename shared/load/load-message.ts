@@ -1,5 +1,6 @@
 import type { SQSRecord } from 'aws-lambda';
 import { type ChunkMessage, isOrphanMessage, LoadMessage, type OrphanMessage } from '../aws/messages.ts';
+import type { Dataset } from '../config/dataset.ts';
 import { getFile, recordChunkAttempt, recordFileAttempt } from '../ledger/ledger.ts';
 import { continueInOrder } from '../pipeline/chunk-queue.ts';
 import { writeReceipt } from '../pipeline/receipts.ts';
@@ -7,6 +8,7 @@ import { type FailedDelivery, type Settled, settleFailure } from '../pipeline/re
 import type { PipelineDeps } from '../pipeline/services.ts';
 import { type LoadOutcome, loadChunk } from './load-service.ts';
 import { type OrphanOutcome, retryOrphans } from './orphans.ts';
+import { tablesOf, wakeWaiting } from './retry-chain.ts';
 
 /**
  * What became of one chunk-queue delivery. `failed`: its failure is settled (noted, delayed or parked);
@@ -54,8 +56,22 @@ export async function handleLoadMessage(
 async function loadOne(deps: PipelineDeps, message: ChunkMessage): Promise<LoadOutcome> {
   const outcome = await loadChunk(deps, message);
   if (outcome.result !== 'file-failed') await continueInOrder(deps, message);
-  if (outcome.finishedFile) await writeReceipt(deps, outcome.finishedFile);
+  const dataset = deps.config.datasets.find((d) => d.name === message.dataset);
+  // After the commit, so the retry sees the rows: files waiting on them load now, not at their next backoff.
+  if (dataset && madeRowsVisible(dataset, outcome)) await wakeWaiting(deps, tablesOf(dataset));
+  const file = outcome.finishedFile ?? outcome.waitingFile;
+  if (file) await writeReceipt(deps, file);
   return outcome;
+}
+
+/** Whether this delivery's commit put rows into the dataset's tables that rows waiting elsewhere may need. */
+function madeRowsVisible(dataset: Dataset, outcome: LoadOutcome): boolean {
+  if (outcome.result !== 'loaded') return false;
+  // Staged rows are visible once the file publishes, in its last chunk's transaction.
+  if (dataset.publish === 'file') return outcome.finishedFile?.state === 'loaded';
+  // A multi-table chunk's counts are its first table's: any of its tables may have got rows.
+  if (dataset.kind === 'targets') return true;
+  return outcome.inserted > 0;
 }
 
 /** Rows waiting for their parents: retried (and, past their wait, rejected) in one transaction. */

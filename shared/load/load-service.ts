@@ -24,7 +24,8 @@ import { type Database, FINAL_STATES, type FileRow } from '../ledger/schema.ts';
 import { holdWhileWaiting, waitingCount } from '../ledger/waiting.ts';
 import type { PipelineDeps } from '../pipeline/services.ts';
 import { chunkRows, cursorRows, type RowExtra, rejectedRows } from './chunk-rows.ts';
-import { insertOrphans, scheduleOrphanRetry } from './orphans.ts';
+import { insertOrphans } from './orphans.ts';
+import { retryParked } from './retry-chain.ts';
 import { type ValidRow, validateRecords } from './validation.ts';
 import { afterStagedChunk, ensureStage, stagedTarget } from './write/publish.ts';
 import { writeRecords } from './write/relations.ts';
@@ -40,8 +41,10 @@ export interface LoadOutcome {
   inserted: number;
   updated: number;
   rejected: number;
-  /** The file, when this chunk was its last. */
+  /** The file, when this chunk was its last and it is final. */
   finishedFile?: FileRow;
+  /** The file, when this chunk was its last and rows of it still wait for parents (`waiting`). */
+  waitingFile?: FileRow;
   /** Multi-table datasets: rows of this chunk parked to wait for their parents. */
   waiting?: number;
   reason?: string;
@@ -87,9 +90,9 @@ async function loadOnce(deps: PipelineDeps, message: ChunkMessage): Promise<Load
   const dataset = deps.config.datasets.find((d) => d.name === message.dataset);
   if (!dataset) throw new Error(`dataset "${message.dataset}" is not in this deployment's config`);
   if (await isChunkLoaded(deps.db, message.fileId, message.index)) {
-    // A crash after the commit and before the retry was scheduled: schedule it again (retries are idempotent).
+    // A crash after the commit and before the retry was scheduled: schedule it (one per file at most).
     if (dataset.kind === 'targets' && (await waitingCount(deps.db, message.fileId)) > 0)
-      await scheduleOrphanRetry(deps, message.fileId, 1);
+      await retryParked(deps, message.fileId);
     return { ...base, result: 'duplicate' };
   }
 
@@ -177,8 +180,8 @@ async function failChunkFile(
 
 /**
  * A multi-table chunk: claim, write every target parents first, rejects, parked orphans and ledger in
- * one transaction. Rows whose parent is missing wait in `dropload.orphan`; the file stays `loading`
- * until they load or their wait runs out. The first retry is scheduled after the commit.
+ * one transaction. Rows whose parent is missing wait in `dropload.orphan`; the file is `waiting` (once
+ * its chunks are done) until they load or their wait runs out. Their retry is scheduled after the commit.
  */
 async function loadRelationalChunk(
   deps: PipelineDeps,
@@ -215,9 +218,10 @@ async function loadRelationalChunk(
           result: 'loaded',
           waiting: written.orphans.length,
           finishedFile: FINAL_STATES.includes(file.state) ? file : undefined,
+          waitingFile: file.state === 'waiting' ? file : undefined,
         };
       });
-    if ((outcome.waiting ?? 0) > 0) await scheduleOrphanRetry(deps, message.fileId, 1);
+    if ((outcome.waiting ?? 0) > 0 || outcome.waitingFile) await retryParked(deps, message.fileId);
     return outcome;
   } catch (err) {
     if (err instanceof FileRejectedError) return failChunkFile(deps, message, base, err);

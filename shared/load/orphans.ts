@@ -1,10 +1,9 @@
-import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { Transaction } from 'kysely';
 import type { OrphanMessage } from '../aws/messages.ts';
 import type { TargetsDataset } from '../config/dataset.ts';
 import type { Reject } from '../ledger/ledger.ts';
-import { getFile, insertRejects, lockFile, moveCounts } from '../ledger/ledger.ts';
-import type { Database, FileRow } from '../ledger/schema.ts';
+import { getFile, insertRejects, lockFile, moveCounts, recordFileAttempt } from '../ledger/ledger.ts';
+import { type Database, type FileRow, WAITING_STATES } from '../ledger/schema.ts';
 import {
   type ClaimedRow,
   claimWaiting,
@@ -13,9 +12,18 @@ import {
   finishIfDone,
   noteMissing,
   parkRows,
+  takeRetry,
   waitingCount,
 } from '../ledger/waiting.ts';
 import type { PipelineDeps } from '../pipeline/services.ts';
+import {
+  continueChain,
+  MAX_DELAY_SECONDS,
+  orphanDelaySeconds,
+  parentOf,
+  tablesOf,
+  wakeWaiting,
+} from './retry-chain.ts';
 import {
   decodeRow,
   encodeRow,
@@ -27,20 +35,17 @@ import {
 } from './write/relations.ts';
 
 /**
- * Rows that wait for their parent. A chunk parks them in `dropload.orphan` in its own transaction and
- * keeps its file `loading`; a delayed `{ kind: 'orphans' }` message on the chunk queue retries them
- * with exponential backoff, claiming them `for update skip locked` and deleting the ones it writes
- * (or, past the dataset's `orphanWaitSeconds`, turns into rejects) in one transaction. The file is
- * `loaded` once its chunks are done and no row waits. The table's queries are the ledger's
- * (`ledger/waiting.ts`); this module decides what happens to the rows.
+ * Rows that wait for their parent. A chunk parks them in `dropload.orphan` in its own transaction, with
+ * the parent table they wait on; a `{ kind: 'orphans' }` message on the chunk queue retries them,
+ * claiming them `for update skip locked` and deleting the ones it writes (or, past the dataset's
+ * `orphanWaitSeconds`, turns into rejects) in one transaction. The file is `loaded` once its chunks
+ * are done and no row waits. When those messages are sent (at once when a parent lands, with backoff
+ * otherwise, by the sweep when one was lost) is the retry chain's (`retry-chain.ts`); the table's
+ * queries are the ledger's (`ledger/waiting.ts`); this module decides what happens to the rows.
  */
 
-/** SQS caps DelaySeconds at 15 minutes. */
-const MAX_DELAY_SECONDS = 900;
-
-export function orphanDelaySeconds(attempt: number): number {
-  return Math.min(MAX_DELAY_SECONDS, 2 ** Math.max(0, attempt - 1));
-}
+/** What an orphan waits for, as the ledger records it. */
+const waitOf = (o: Orphan) => ({ missing: o.missing, ...parentOf(o.target.references, o.column) });
 
 export async function insertOrphans(
   trx: Transaction<Database>,
@@ -53,26 +58,10 @@ export async function insertOrphans(
     line: o.unit.line,
     target: o.target.table,
     row: encodeRow(o.target, o.row),
-    missing: o.missing,
     raw: o.unit.raw,
+    ...waitOf(o),
   }));
   await parkRows(trx, fileId, rows, waitSeconds);
-}
-
-export async function scheduleOrphanRetry(
-  deps: PipelineDeps,
-  fileId: number,
-  attempt: number,
-  delaySeconds = orphanDelaySeconds(attempt),
-): Promise<void> {
-  const message: OrphanMessage = { kind: 'orphans', fileId, attempt };
-  await deps.sqs.send(
-    new SendMessageCommand({
-      QueueUrl: deps.chunkQueueUrl,
-      MessageBody: JSON.stringify(message),
-      DelaySeconds: Math.max(0, Math.min(MAX_DELAY_SECONDS, Math.ceil(delaySeconds))),
-    }),
-  );
 }
 
 export interface OrphanOutcome {
@@ -87,6 +76,8 @@ export interface OrphanOutcome {
   inserted: number;
   updated: number;
   finishedFile?: FileRow;
+  /** This message was of the file's current retry chain, which it then continued (if rows still wait). */
+  current: boolean;
 }
 
 /** Records one reject per line (a record with several waiting rows is one rejected record), and its counts. */
@@ -125,7 +116,7 @@ async function retryIn(
   trx: Transaction<Database>,
   dataset: TargetsDataset,
   fileId: number,
-): Promise<OrphanOutcome & { nextInSeconds?: number }> {
+): Promise<Omit<OrphanOutcome, 'current'> & { nextInSeconds?: number }> {
   const none = { fileId, resolved: 0, expired: 0, rejected: 0, inserted: 0, updated: 0 };
   const parked = await claimWaiting(trx, fileId);
   if (parked.length === 0) {
@@ -182,7 +173,7 @@ async function retryIn(
     } else {
       keep.push(id);
       if (o.missing !== p.missing) {
-        await noteMissing(trx, id, o.missing);
+        await noteMissing(trx, id, waitOf(o));
       }
     }
   }
@@ -214,29 +205,48 @@ async function retryIn(
   };
 }
 
-/** Handles `{ kind: 'orphans' }`: one transaction retries the file's waiting rows; then the next retry is scheduled. */
+/**
+ * Handles `{ kind: 'orphans' }`: one transaction retries the file's waiting rows. After it commits,
+ * files waiting on the rows it wrote are woken, and, if the message is of the file's current chain,
+ * the chain's next retry is scheduled (a stale message's retry stops there: chains never multiply).
+ */
 export async function retryOrphans(deps: PipelineDeps, message: OrphanMessage): Promise<OrphanOutcome> {
   const file = await getFile(deps.db, message.fileId);
-  const empty = {
-    fileId: message.fileId,
+  const none: OrphanOutcome = { ...emptyOutcome(message.fileId), result: 'none' };
+  if (!file || !WAITING_STATES.includes(file.state)) return none;
+  const token = message.token;
+  const current = token !== undefined && (await takeRetry(deps.db, file.id, token));
+  const next = message.attempt + 1;
+  const dataset = deps.config.datasets.find((d) => d.name === file.dataset);
+  if (dataset?.kind !== 'targets') {
+    // Not a failure to retry into the dead-letter queue: the rows wait for a config that has their dataset.
+    const text = `its waiting rows cannot be retried: dataset "${file.dataset}" has no targets in this config`;
+    await recordFileAttempt(deps.db, { id: file.id }, { text, parked: false });
+    if (current) await continueChain(deps, file.id, token, next, MAX_DELAY_SECONDS);
+    return { ...none, current };
+  }
+  const { nextInSeconds, ...outcome } = await deps.db
+    .transaction()
+    .execute((trx) => retryIn(trx, dataset, file.id));
+  if (outcome.resolved > 0) await wakeWaiting(deps, tablesOf(dataset), file.id);
+  if (current) {
+    // Back off, but come back when the first waiting row's time is up, to report it.
+    const backoff = orphanDelaySeconds(next);
+    const delay = nextInSeconds === undefined ? backoff : Math.min(backoff, nextInSeconds + 1);
+    await continueChain(deps, file.id, token, next, delay);
+  }
+  return { ...outcome, current };
+}
+
+function emptyOutcome(fileId: number): Omit<OrphanOutcome, 'result'> {
+  return {
+    fileId,
     resolved: 0,
     expired: 0,
     rejected: 0,
     waiting: 0,
     inserted: 0,
     updated: 0,
+    current: false,
   };
-  if (file?.state !== 'loading') return { ...empty, result: 'none' };
-  const dataset = deps.config.datasets.find((d) => d.name === file.dataset);
-  if (dataset?.kind !== 'targets')
-    throw new Error(`dataset "${file.dataset}" of file ${file.id} has no targets in this config`);
-  const { nextInSeconds, ...outcome } = await deps.db
-    .transaction()
-    .execute((trx) => retryIn(trx, dataset, file.id));
-  if (nextInSeconds !== undefined) {
-    // Back off, but come back when the first waiting row's time is up, to report it.
-    const next = message.attempt + 1;
-    await scheduleOrphanRetry(deps, file.id, next, Math.min(orphanDelaySeconds(next), nextInSeconds + 1));
-  }
-  return outcome;
 }

@@ -5,6 +5,8 @@ import { notificationFor, type ObjectRef, unquoteEtag } from '../aws/s3-events.t
 import { ConfigError, TransientError } from '../core/errors.ts';
 import { withoutNul } from '../ledger/ledger.ts';
 import type { Database } from '../ledger/schema.ts';
+import { filesWithWaitingRows } from '../ledger/waiting.ts';
+import { retryNow } from '../load/retry-chain.ts';
 import type { Log } from '../pipeline/services.ts';
 
 export interface BackfillDeps {
@@ -29,6 +31,11 @@ export interface BackfillOptions {
    * emulator that keeps nothing across a restart): the split step re-sends the chunks not yet loaded.
    */
   resume?: boolean;
+  /**
+   * The chunk queue: with `resume`, rows waiting for their parents get a retry there now (their retry
+   * message may have been lost too). Without it, waiting rows are left to the sweep.
+   */
+  chunkQueueUrl?: string;
   /** Region written into the notifications, as S3 would. */
   region?: string;
 }
@@ -46,6 +53,8 @@ export interface BackfillResult {
   /** Objects the ledger has never seen: enqueued, or under `dryRun` only listed. */
   unseen: number;
   seen: number;
+  /** With `resume`: the files whose waiting rows got a retry now (under `dryRun`: would get one). */
+  redriven: { fileId: number; key: string }[];
 }
 
 /**
@@ -166,6 +175,26 @@ export async function backfill(deps: BackfillDeps, options: BackfillOptions): Pr
   }
   const seen = items.filter((i) => i.action === 'seen').length;
   const unseen = items.length - seen;
-  deps.logger.info('backfill', { prefixes, unseen, seen, dryRun: Boolean(options.dryRun) });
-  return { prefixes, items, unseen, seen };
+  const redriven = options.resume ? await redriveWaiting(deps, options) : [];
+  deps.logger.info('backfill', {
+    prefixes,
+    unseen,
+    seen,
+    redriven: redriven.length,
+    dryRun: Boolean(options.dryRun),
+  });
+  return { prefixes, items, unseen, seen, redriven };
+}
+
+/** Resuming: waiting rows get a retry now (a new chain each: their old message may be gone too). */
+async function redriveWaiting(deps: BackfillDeps, options: BackfillOptions) {
+  if (!options.chunkQueueUrl) return [];
+  const files = (await filesWithWaitingRows(deps.db)).filter((f) => f.bucket === options.bucket);
+  if (options.dryRun) return files.map((f) => ({ fileId: f.id, key: f.key }));
+  const steps = await retryNow(
+    { ...deps, chunkQueueUrl: options.chunkQueueUrl },
+    files.map((f) => f.id),
+  );
+  const sent = new Set(steps.map((s) => s.fileId));
+  return files.filter((f) => sent.has(f.id)).map((f) => ({ fileId: f.id, key: f.key }));
 }

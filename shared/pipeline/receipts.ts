@@ -4,6 +4,7 @@ import { REPORT_PREFIX } from '../core/bucket-layout.ts';
 import type { QueueName } from '../core/topology.ts';
 import { newerVersion, type Reject, rejectsOf } from '../ledger/ledger.ts';
 import { type Database, FINAL_STATES, type FileRow } from '../ledger/schema.ts';
+import { waitSummaries } from '../ledger/waiting.ts';
 import type { PipelineDeps } from './services.ts';
 
 /** Enough rejects for whoever dropped the file to see the pattern; the CLI lists them all. */
@@ -26,6 +27,8 @@ export interface Receipt {
   note: string | null;
   /** For a stalled file: the command that replays it once the cause is fixed. */
   action: string | null;
+  /** For a `waiting` file: how many of its rows (of how many records) wait, for which parent tables and keys. */
+  waiting: { rows: number; lines: number; on: { table: string; key: string; rows: number }[] } | null;
   rows: { read: number; inserted: number; updated: number; unchanged: number; rejected: number };
   chunks: { done: number; total: number | null };
   firstRejects: Reject[];
@@ -36,6 +39,7 @@ export interface Receipt {
 
 export async function receiptFor(db: Kysely<Database>, file: FileRow): Promise<Receipt> {
   const rejects = file.rows_rejected > 0 ? await rejectsOf(db, file.id, REJECTS_IN_RECEIPT) : [];
+  const [waits] = file.state === 'waiting' ? await waitSummaries(db, [file.id]) : [];
   const loaded = file.rows_read - file.rows_rejected;
   return {
     file: file.key,
@@ -47,6 +51,7 @@ export async function receiptFor(db: Kysely<Database>, file: FileRow): Promise<R
     error: file.error,
     note: file.note,
     action: file.state === 'stalled' ? replayCommand(file) : null,
+    waiting: waits ? { rows: waits.rows, lines: waits.lines, on: waits.on } : null,
     rows: {
       read: file.rows_read,
       inserted: file.rows_inserted,
@@ -72,7 +77,7 @@ export async function receiptFor(db: Kysely<Database>, file: FileRow): Promise<R
 
 /**
  * Writes `reports/<key>.json` next to the input, so whoever dropped the file sees the outcome without
- * database access. The ledger stays the record: a receipt that cannot be written is logged, not retried.
+ * database access: when it is final, stalled, or waiting for parents (rewritten once it loads). The ledger stays the record: a receipt that cannot be written is logged, not retried.
  */
 export async function writeReceipt(deps: PipelineDeps, file: FileRow): Promise<void> {
   const prefix = deps.reportPrefix ?? REPORT_PREFIX;

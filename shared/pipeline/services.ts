@@ -4,6 +4,7 @@ import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { Kysely } from 'kysely';
 import type { ResolvedConfig } from '../config/config.ts';
 import type { RetryPolicy } from '../core/backoff.ts';
+import type { WaitRetryTimes } from '../core/topology.ts';
 import type { Database } from '../ledger/schema.ts';
 
 export type Log = Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
@@ -22,4 +23,6 @@ export interface PipelineDeps {
   retry?: RetryPolicy;
   /** Where per-file receipts go in the bucket; default `reports/`. */
   reportPrefix?: string;
+  /** When a retry chain of waiting rows counts as broken; default WAIT_RETRY (tests shorten it). */
+  waitRetry?: WaitRetryTimes;
 }

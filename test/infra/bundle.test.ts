@@ -115,8 +115,13 @@ describe('the bundled handlers start and work', () => {
     rmSync(outdir, { recursive: true, force: true });
   });
 
-  it('bundles split, load and migrate', () => {
-    expect(Object.keys(files).sort()).toEqual(['dropload-load', 'dropload-migrate', 'dropload-split']);
+  it('bundles split, load, migrate and sweep', () => {
+    expect(Object.keys(files).sort()).toEqual([
+      'dropload-load',
+      'dropload-migrate',
+      'dropload-split',
+      'dropload-sweep',
+    ]);
   });
 
   it('migrate applies nothing twice', async () => {
@@ -173,5 +178,27 @@ describe('the bundled handlers start and work', () => {
       stack.db,
     );
     expect(rows.rows).toEqual([{ order_id: 9001, amount: '10.50' }]);
+  });
+
+  it('the sweep re-drives a file whose rows wait with no retry pending: one orphan message with its new token', async () => {
+    const { rows } = await sql<{ id: number }>`insert into dropload.file
+        (bucket, key, version_id, etag, size, dataset, state, chunk_count, chunks_done, updated_at)
+      values (${stack.bucket}, 'incoming/shop/orders/bundle-sweep.csv', '', 'sweep-etag', 1, 'shop-orders',
+        'waiting', 1, 1, now()) returning id::int as id`.execute(stack.db);
+    const fileId = rows[0]?.id as number;
+    await sql`insert into dropload.orphan (file_id, chunk_idx, line, target, row, missing, parent_table, parent_key, raw, expires_at)
+      values (${fileId}, 0, 2, 'shop.orders', '{}', 'shop.customers row with email = a@b', 'shop.customers', 'email',
+        'raw', now() + interval '1 hour')`.execute(stack.db);
+
+    const event = { source: 'aws.events', 'detail-type': 'Scheduled Event', detail: {} };
+    expect(await invoke(files['dropload-sweep'] as string, event, env)).toEqual({ redriven: 1 });
+    const received = await stack.sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: stack.chunks.url, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }),
+    );
+    expect(received.Messages?.map((m) => JSON.parse(m.Body ?? ''))).toEqual([
+      { kind: 'orphans', fileId, attempt: 1, token: 1 },
+    ]);
+    // Its retry is pending now: a second sweep sends nothing.
+    expect(await invoke(files['dropload-sweep'] as string, event, env)).toEqual({ redriven: 0 });
   });
 });

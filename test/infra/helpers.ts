@@ -73,11 +73,11 @@ export function resourcesOfType(template: Template, type: string): Record<string
   return template.findResources(type) as Record<string, Json>;
 }
 
-/** Logical ids of the roles of dropload's own functions (split, load, migrate) — not CDK's helper Lambdas. */
+/** Logical ids of the roles of dropload's own functions (split, load, migrate, sweep) — not CDK's helper Lambdas. */
 export function functionRoleIds(template: Template): string[] {
   const fns = resourcesOfType(template, 'AWS::Lambda::Function');
   return Object.entries(fns)
-    .filter(([id]) => /^(Split|Load|Migrate)Handler/.test(id))
+    .filter(([id]) => /^(Split|Load|Migrate|Sweep)Handler/.test(id))
     .map(([, r]) => {
       const role = (r.Properties as { Role: { 'Fn::GetAtt': [string, string] } }).Role;
       return role['Fn::GetAtt'][0];
@@ -112,7 +112,7 @@ export function functionEnvironments(template: Template): Record<string, Record<
   const fns = resourcesOfType(template, 'AWS::Lambda::Function');
   const out: Record<string, Record<string, unknown>> = {};
   for (const [id, r] of Object.entries(fns)) {
-    const match = /^(Split|Load|Migrate)Handler/.exec(id);
+    const match = /^(Split|Load|Migrate|Sweep)Handler/.exec(id);
     if (!match?.[1]) continue;
     const env = (r.Properties as { Environment?: { Variables?: Record<string, unknown> } }).Environment;
     out[match[1].toLowerCase()] = env?.Variables ?? {};
@@ -121,7 +121,7 @@ export function functionEnvironments(template: Template): Record<string, Record<
 }
 
 /** The role of one of dropload's functions ('split', 'load', 'migrate'). */
-export function functionRoleId(template: Template, name: 'split' | 'load' | 'migrate'): string {
+export function functionRoleId(template: Template, name: 'split' | 'load' | 'migrate' | 'sweep'): string {
   const prefix = `${name[0]?.toUpperCase()}${name.slice(1)}Handler`;
   const id = functionRoleIds(template).find((r) => r.startsWith(prefix));
   if (!id) throw new Error(`no role for ${name}`);

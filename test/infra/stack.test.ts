@@ -137,8 +137,10 @@ describe('event sources', () => {
 
 describe('functions', () => {
   it('dropload functions run nodejs24.x on arm64 with explicit memory, timeout, tracing and a log group', () => {
-    const ours = props('AWS::Lambda::Function').filter(([id]) => /^(Split|Load|Migrate)Handler/.test(id));
-    expect(ours).toHaveLength(3);
+    const ours = props('AWS::Lambda::Function').filter(([id]) =>
+      /^(Split|Load|Migrate|Sweep)Handler/.test(id),
+    );
+    expect(ours).toHaveLength(4);
     for (const [id, p] of ours) {
       expect(p.Runtime, id).toBe('nodejs24.x');
       expect(p.Architectures, id).toEqual(['arm64']);
@@ -162,7 +164,7 @@ describe('functions', () => {
 
   it('handlers get the contract environment', () => {
     const env = functionEnvironments(template);
-    for (const name of ['split', 'load', 'migrate']) {
+    for (const name of ['split', 'load', 'migrate', 'sweep']) {
       expect(env[name], name).toMatchObject({
         DROPLOAD_DB_SECRET_ARN: { Ref: expect.stringMatching(/Secret/) },
         DROPLOAD_DB_SSL: 'require',
@@ -173,10 +175,14 @@ describe('functions', () => {
         POWERTOOLS_LOG_LEVEL: 'INFO',
       });
     }
-    // split sends chunks; load sends the delayed retries of rows waiting for their parents
+    // split sends chunks; load and the sweep send the retries of rows waiting for their parents
     expect(env.split).toHaveProperty('DROPLOAD_CHUNK_QUEUE_URL');
     expect(env.load).toHaveProperty('DROPLOAD_CHUNK_QUEUE_URL');
+    expect(env.sweep).toHaveProperty('DROPLOAD_CHUNK_QUEUE_URL');
     expect(env.migrate).not.toHaveProperty('DROPLOAD_CHUNK_QUEUE_URL');
+    // The sweep never touches the bucket.
+    expect(env.sweep).not.toHaveProperty('DROPLOAD_BUCKET');
+    expect(env.sweep).not.toHaveProperty('DROPLOAD_INGEST_QUEUE_URL');
     // split sends a delayed copy of its message back to its own queue when the ledger is unreachable.
     expect(env.split).toHaveProperty('DROPLOAD_INGEST_QUEUE_URL');
     expect(env.load).not.toHaveProperty('DROPLOAD_INGEST_QUEUE_URL');
@@ -244,7 +250,7 @@ describe('ingest bucket', () => {
 describe('least privilege', () => {
   it('no function role statement has a * action or a * resource on data', () => {
     const roles = functionRoleIds(template);
-    expect(roles).toHaveLength(3);
+    expect(roles).toHaveLength(4);
     const statements = statementsForRoles(template, roles);
     expect(statements.length).toBeGreaterThan(0);
     expect(wildcardViolations(statements)).toEqual([]);
@@ -274,8 +280,8 @@ describe('least privilege', () => {
     ]);
   });
 
-  it('only split (chunks) and load (orphan retries) may send to the chunk queue', () => {
-    const [splitRole, loadRole, migrateRole] = ['Split', 'Load', 'Migrate'].map((n) =>
+  it('only split (chunks), load and the sweep (retries of waiting rows) may send to the chunk queue', () => {
+    const [splitRole, loadRole, migrateRole, sweepRole] = ['Split', 'Load', 'Migrate', 'Sweep'].map((n) =>
       functionRoleIds(template).find((id) => id.startsWith(`${n}Handler`)),
     );
     const sends = (role: string | undefined) =>
@@ -284,7 +290,24 @@ describe('least privilege', () => {
       );
     expect(sends(splitRole)).toHaveLength(1);
     expect(sends(loadRole)).toHaveLength(1);
+    expect(sends(sweepRole)).toHaveLength(1);
     expect(sends(migrateRole)).toHaveLength(0);
+  });
+
+  it('the sweep may read the loader secret and send to the chunk queue, and nothing else', () => {
+    const { loader } = databaseSecrets(template);
+    const [chunkQueue] = props('AWS::SQS::Queue')
+      .map(([id]) => id)
+      .filter((id) => /^ChunkQueue(?!Dlq)/.test(id));
+    const statements = statementsForRoles(template, [functionRoleId(template, 'sweep')]);
+    expect(statements.map((st) => [[st.Action].flat().sort(), st.Resource])).toEqual([
+      [['xray:PutTelemetryRecords', 'xray:PutTraceSegments'], '*'],
+      [['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'], { Ref: loader }],
+      [
+        ['sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage'],
+        { 'Fn::GetAtt': [chunkQueue, 'Arn'] },
+      ],
+    ]);
   });
 
   it('the replay policy has no wildcards and covers the redrive actions', () => {
@@ -347,7 +370,7 @@ describe('database credentials (least privilege)', () => {
   it('split and load get only the loader secret, in their environment and their IAM', () => {
     const { master, loader } = databaseSecrets(template);
     const env = functionEnvironments(template);
-    for (const name of ['split', 'load'] as const) {
+    for (const name of ['split', 'load', 'sweep'] as const) {
       expect(env[name]?.DROPLOAD_DB_SECRET_ARN, name).toEqual({ Ref: loader });
       expect(JSON.stringify(env[name]), name).not.toContain(master);
       expect(secretsReadBy(template, [functionRoleId(template, name)]), name).toEqual([{ Ref: loader }]);
@@ -364,10 +387,10 @@ describe('database credentials (least privilege)', () => {
     expect(read).toEqual(expect.arrayContaining([{ Ref: master }, { Ref: loader }]));
   });
 
-  it('split and load (and their event sources) wait for the migrate run that creates the loader role', () => {
+  it('split, load and the sweep (and their event sources) wait for the migrate run that creates the loader role', () => {
     const all = template.toJSON().Resources as Record<string, { DependsOn?: string | string[] }>;
-    const ids = Object.keys(all).filter((id) => /^(Split|Load)Handler/.test(id));
-    expect(ids.length).toBeGreaterThanOrEqual(4);
+    const ids = Object.keys(all).filter((id) => /^(Split|Load|Sweep)Handler/.test(id));
+    expect(ids.length).toBeGreaterThanOrEqual(6);
     for (const id of ids) {
       expect(
         [all[id]?.DependsOn ?? []].flat().some((d) => /^MigrationsRun/.test(d)),
@@ -526,6 +549,32 @@ describe('ingest queue policy', () => {
   });
 });
 
+describe('the sweep of waiting rows', () => {
+  it('runs once a minute on a schedule, which invokes the sweep function and does not retry it', () => {
+    const rules = props('AWS::Events::Rule');
+    expect(rules).toHaveLength(1);
+    const [[, rule] = ['', {}]] = rules;
+    expect(rule.ScheduleExpression).toBe('rate(1 minute)');
+    expect(rule.State).toBe('ENABLED');
+    const targets = rule.Targets as { Arn: { 'Fn::GetAtt': [string, string] }; RetryPolicy: unknown }[];
+    expect(targets).toHaveLength(1);
+    expect(targets[0]?.Arn['Fn::GetAtt'][0]).toMatch(/^SweepHandler/);
+    expect(targets[0]?.RetryPolicy).toEqual({ MaximumRetryAttempts: 0 });
+    template.hasResourceProperties('AWS::Lambda::Permission', {
+      Action: 'lambda:InvokeFunction',
+      Principal: 'events.amazonaws.com',
+      FunctionName: { 'Fn::GetAtt': [Match.stringLikeRegexp('^SweepHandler'), 'Arn'] },
+    });
+  });
+
+  it('is a small function with a short timeout, in the database network', () => {
+    const [[, fn] = ['', {}]] = props('AWS::Lambda::Function').filter(([id]) => /^SweepHandler/.test(id));
+    expect(fn.MemorySize).toBe(256);
+    expect(fn.Timeout).toBe(60);
+    expect(fn.VpcConfig).toBeDefined();
+  });
+});
+
 describe('monitoring and outputs', () => {
   it('alarms on every DLQ, on queue age, and on function errors and throttles, all to SNS', () => {
     const alarms = props('AWS::CloudWatch::Alarm');
@@ -543,8 +592,11 @@ describe('monitoring and outputs', () => {
     }
     const metrics = alarms.map(([, a]) => a.MetricName);
     expect(metrics.filter((m) => m === 'ApproximateAgeOfOldestMessage')).toHaveLength(2);
-    expect(metrics.filter((m) => m === 'Errors')).toHaveLength(2);
-    expect(metrics.filter((m) => m === 'Throttles')).toHaveLength(2);
+    expect(metrics.filter((m) => m === 'Errors')).toHaveLength(3);
+    expect(metrics.filter((m) => m === 'Throttles')).toHaveLength(3);
+    // The sweep has its errors alarm like split and load.
+    const errorAlarms = alarms.filter(([, a]) => a.MetricName === 'Errors');
+    expect(errorAlarms.some(([, a]) => JSON.stringify(a.Dimensions).includes('SweepHandler'))).toBe(true);
     for (const [, a] of alarms) expect(JSON.stringify(a.AlarmActions)).toMatch(/Monitoring.*Alarms/);
   });
 

@@ -88,9 +88,9 @@ describe('database=existing', () => {
     t.resourceCountIs('AWS::RDS::DBInstance', 0);
     t.resourceCountIs('AWS::EC2::VPC', 0);
     const ours = Object.entries(resourcesOfType(t, 'AWS::Lambda::Function')).filter(([id]) =>
-      /^(Split|Load|Migrate)Handler/.test(id),
+      /^(Split|Load|Migrate|Sweep)Handler/.test(id),
     );
-    expect(ours).toHaveLength(3);
+    expect(ours).toHaveLength(4);
     for (const [id, fn] of ours) {
       expect((fn.Properties as Record<string, unknown>).VpcConfig, id).toEqual({
         SubnetIds: EXISTING_CONTEXT.subnetIds.split(','),

@@ -9,10 +9,15 @@ import * as shop from '../../samples/migrations/20261201100000_shop.ts';
 import { shopDatasets } from '../../samples/shop.ts';
 import { ChunkMessage } from '../../shared/aws/messages.ts';
 import { defineDataset } from '../../shared/config/dataset.ts';
+import { WAIT_RETRY } from '../../shared/core/topology.ts';
 import { createDb, createPool } from '../../shared/ledger/connection.ts';
+import { getFile } from '../../shared/ledger/ledger.ts';
 import type { Database } from '../../shared/ledger/schema.ts';
+import { filesWithWaitingRows, retriesInFlight, waitSummaries } from '../../shared/ledger/waiting.ts';
 import { loadChunk } from '../../shared/load/load-service.ts';
 import { retryOrphans } from '../../shared/load/orphans.ts';
+import { wakeWaiting } from '../../shared/load/retry-chain.ts';
+import { sweepWaiting } from '../../shared/load/sweep.ts';
 import type { PipelineDeps } from '../../shared/pipeline/services.ts';
 import { splitObject } from '../../shared/split/split-service.ts';
 import { SAMPLE_TABLES, startTestPipeline, type TestPipeline } from '../support/pipeline.ts';
@@ -71,6 +76,10 @@ async function seed(db: Kysely<Database>) {
     select id, 0, 0, 1, 2, 'loaded' from dropload.file where bucket = 'seed'`.execute(db);
   await sql`insert into dropload.reject (file_id, chunk_idx, line, kind, reason, raw)
     select id, 0, 2, 'invalid', 'seed', 'seed' from dropload.file where bucket = 'seed'`.execute(db);
+  // Rows waiting on a thousand other tables: "who waits on this table" must stay an index probe.
+  await sql`insert into dropload.orphan (file_id, chunk_idx, line, target, row, missing, parent_table, parent_key, raw, expires_at)
+    select id, 0, 2, 'seed.child', '{}', 'seed', 'seed.parent_' || (id % 1000), 'k', 'seed', now() + interval '1 hour'
+    from dropload.file where bucket = 'seed'`.execute(db);
   await sql`analyze`.execute(db);
 }
 
@@ -135,7 +144,14 @@ describe('query plans of the per-chunk statements on 100k-row tables', () => {
     for (let i = 1; i <= 50; i++) lines.push(`SO-${100000 + i},2,P-${i},1,9.99`);
     lines.push('SO-99999999,1,P-1,1,1.00'); // no such order: waits as an orphan
     const fileId = await loadParked('incoming/shop/order-lines/explain.csv', `${lines.join('\n')}\n`);
-    await retryOrphans(parked, { kind: 'orphans', fileId, attempt: 1 });
+    const token = (await getFile(parked.db, fileId))?.retry_token;
+    // The current chain's retry: take, retry, next step; then what a commit, the sweep and `run` ask.
+    await retryOrphans(parked, { kind: 'orphans', fileId, attempt: 1, token });
+    await wakeWaiting(parked, ['shop.orders']);
+    await sweepWaiting(parked);
+    await retriesInFlight(parked.db, [fileId], 1, WAIT_RETRY);
+    await waitSummaries(parked.db, [fileId]);
+    await filesWithWaitingRows(parked.db);
     await loadParked(
       'incoming/plain-customers/explain.csv',
       'customer_id,email,name,country,signed_up\n1,c1@x.io,renamed,DE,2020-01-01\n200001,new@x.io,new,FR,2021-01-01\n',
@@ -153,6 +169,7 @@ describe('query plans of the per-chunk statements on 100k-row tables', () => {
       expect.arrayContaining([
         'dropload.chunk',
         'dropload.file',
+        'dropload.orphan',
         'shop.orders',
         'shop.products',
         'public.customers',
@@ -195,6 +212,9 @@ describe('query plans of the per-chunk statements on 100k-row tables', () => {
     expect(joined).toMatch(/left join "shop"\."orders"/i); // natural-key resolution
     expect(joined).toMatch(/insert into "shop"\."order_lines"/i); // the child upsert
     expect(joined).toMatch(/"dropload"\."orphan"/i); // the orphan check
+    expect(joined).toMatch(/"parent_table" in/i); // who waits on a table that got rows
+    expect(joined).toMatch(/set "retry_due" = \$1, "retry_started_at" = clock_timestamp\(\)/i); // a retry taken
+    expect(joined).toMatch(/set "retry_token" = "retry_token" \+ \$1/i); // a chain started or continued
     expect(joined).toMatch(/update "dropload"\."chunk"/i); // the chunk claim
     expect(joined).toMatch(/update "dropload"\."file"/i); // the file's totals
     expect(joined).toMatch(/on conflict \("customer_id"\)/i); // a single-table upsert

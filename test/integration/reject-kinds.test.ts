@@ -103,10 +103,14 @@ describe('reject kinds', () => {
     const { file } = await listRejects(db, KEY);
     const stored = await kinds();
     const migrator = ledgerMigrator(db);
-    const down = await migrator.migrateDown();
+    // Down to the migration before it (the later ones first).
+    const down = await migrator.migrateTo('20261215090000_version_order');
     expect([down.error, down.results]).toEqual([
       undefined,
-      [{ migrationName: '20261220090000_reject_kind', direction: 'Down', status: 'Success' }],
+      [
+        { migrationName: '20261221090000_waiting', direction: 'Down', status: 'Success' },
+        { migrationName: '20261220090000_reject_kind', direction: 'Down', status: 'Success' },
+      ],
     ]);
     const columns = await sql<{ name: string }>`select column_name as name from information_schema.columns
       where table_schema = 'dropload' and table_name = 'reject'`.execute(db);
@@ -127,7 +131,7 @@ describe('reject kinds', () => {
     }
 
     const up = await migrator.migrateToLatest();
-    expect([up.error, up.results?.map((r) => r.status)]).toEqual([undefined, ['Success']]);
+    expect([up.error, up.results?.map((r) => r.status)]).toEqual([undefined, ['Success', 'Success']]);
     expect(await kinds()).toEqual([...stored, ...older.map(([line, , kind]) => [line, kind])]);
     await db.deleteFrom('dropload.reject').where('line', '>', 100).execute();
   });

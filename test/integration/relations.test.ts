@@ -91,7 +91,7 @@ const finished = (keys: string[]) =>
 const waiting = (key: string) =>
   waitFor(`${key} to wait for its parents`, async () => {
     const f = await fileOf(key);
-    return f && f.state === 'loading' && f.chunks_done === f.chunk_count ? f : undefined;
+    return f && f.state === 'waiting' && f.chunks_done === f.chunk_count ? f : undefined;
   });
 
 /** Every chunk committed (the file loaded, or waiting for parents). */
@@ -206,7 +206,7 @@ describe('the shop family, flat CSVs in any order', () => {
     expect((await rejectsOf(db, customers?.id ?? 0)).map((r) => [r.line, r.column])).toEqual([[6, 'email']]);
   });
 
-  it('children first: children wait (file stays loading), then load when their parents land late', async () => {
+  it('children first: children wait (the file is waiting), then load when their parents land late', async () => {
     await truncateShop();
     const order = [...PARENTS_FIRST].reverse();
     const keys = order.map((n) => keyOf('last', n));
