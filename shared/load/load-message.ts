@@ -2,7 +2,7 @@ import type { SQSRecord } from 'aws-lambda';
 import { type ChunkMessage, isOrphanMessage, LoadMessage, type OrphanMessage } from '../aws/messages.ts';
 import { getFile, recordChunkAttempt, recordFileAttempt } from '../ledger/ledger.ts';
 import { continueInOrder } from '../pipeline/chunk-queue.ts';
-import { writeReceipt } from '../pipeline/receipts.ts';
+import { writeReceipt, writeReceiptsOf } from '../pipeline/receipts.ts';
 import { type FailedDelivery, type Settled, settleFailure } from '../pipeline/retries.ts';
 import type { PipelineDeps } from '../pipeline/services.ts';
 import { type LoadOutcome, loadChunk } from './load-service.ts';
@@ -55,6 +55,8 @@ async function loadOne(deps: PipelineDeps, message: ChunkMessage): Promise<LoadO
   const outcome = await loadChunk(deps, message);
   if (outcome.result !== 'file-failed') await continueInOrder(deps, message);
   if (outcome.finishedFile) await writeReceipt(deps, outcome.finishedFile);
+  // Files whose rejects this chunk resolved: their receipts say so now.
+  await writeReceiptsOf(deps, outcome.resolved?.map((r) => r.fileId) ?? []);
   return outcome;
 }
 
