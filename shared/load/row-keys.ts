@@ -77,7 +77,11 @@ export function cursorKeyReader(
     const at = paths.map((p) => columns.lastIndexOf(p));
     return (cursor) => {
       const values = cursor.values;
-      return values ? keyText(at.map((i) => (i < 0 ? undefined : values[i])) as unknown[], nullValues) : null;
+      if (!values) return null;
+      return keyText(
+        at.map((i) => (i < 0 ? undefined : values[i])),
+        nullValues,
+      );
     };
   }
   return (cursor) => (cursor.fields ? keyOfFields(cursor.fields, paths, nullValues) : null);
