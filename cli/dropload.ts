@@ -3,14 +3,12 @@ import { Command } from 'commander';
 import { startPipeline } from '../local/local-pipeline.ts';
 import { loadConfig } from '../shared/config/config.ts';
 import { ConfigError, UsageError } from '../shared/core/errors.ts';
-import { listFiles } from '../shared/ledger/ledger.ts';
 import { migrateToLatest } from '../shared/ledger/migrate.ts';
-import { FINAL_STATES, WAITING_STATES } from '../shared/ledger/schema.ts';
-import { waitSummaries } from '../shared/ledger/waiting.ts';
+import { FINAL_STATES } from '../shared/ledger/schema.ts';
 import { registerOpsCommands } from './ops.ts';
 import { withLedger } from './ops-resources.ts';
 import { positive } from './options.ts';
-import { type FileReport, renderReports, reportOf } from './report.ts';
+import { type FileReport, renderReports, statusReports } from './report.ts';
 import { planUploads, runExitCode, runFiles } from './run.ts';
 
 const program = new Command('dropload')
@@ -169,18 +167,7 @@ program
   .action(async (opts: { json?: boolean; watch?: boolean; limit: number }) => {
     await withLedger('status', async (db) => {
       for (;;) {
-        const files = await listFiles(db, opts.limit);
-        const waits = await waitSummaries(
-          db,
-          files.filter((f) => WAITING_STATES.includes(f.state)).map((f) => f.id),
-        );
-        const reports = files.map((f) =>
-          reportOf(
-            f,
-            [],
-            waits.find((w) => w.fileId === f.id),
-          ),
-        );
+        const reports = await statusReports(db, opts.limit);
         if (opts.json) process.stdout.write(`${JSON.stringify({ files: reports }, null, 2)}\n`);
         else process.stdout.write(`${opts.watch ? '\x1b[2J\x1b[H' : ''}${renderReports(reports)}\n`);
         if (!opts.watch) break;

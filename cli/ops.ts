@@ -1,10 +1,18 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { loadConfig } from '../shared/config/config.ts';
-import { ConfigError } from '../shared/core/errors.ts';
+import { ConfigError, UsageError } from '../shared/core/errors.ts';
 import type { QueueName } from '../shared/core/topology.ts';
+import type { RejectSummary } from '../shared/ledger/rejects.ts';
+import { REJECT_RESOLUTIONS } from '../shared/ledger/schema.ts';
 import { type BackfillItem, backfill } from '../shared/ops/backfill.ts';
-import { listRejects, type RejectRow, rejectsAsFile } from '../shared/ops/rejects.ts';
+import {
+  listRejects,
+  type OperatorResolution,
+  type RejectRow,
+  rejectsAsFile,
+  resolveByOperator,
+} from '../shared/ops/rejects.ts';
 import { type ReplayedMessage, type ReplayResult, replayDeadLetters } from '../shared/ops/replay.ts';
 import { type RetryResult, retryRejects } from '../shared/ops/retry-rejects.ts';
 import { wakeAfterLateRows } from '../shared/ops/retry-waiting.ts';
@@ -64,8 +72,60 @@ export function replayLines(result: ReplayResult, queue: QueueName): string[] {
   return [...result.messages.filter((m) => m.selected).map(line), total];
 }
 
-export function rejectLine(r: RejectRow): string {
-  return [`line ${r.line}`, r.column ?? '-', r.reason, JSON.stringify(r.raw)].join('\t');
+/** A reject as `dropload rejects` prints it; with `all`, whether it is open or how it was resolved. */
+export function rejectLine(r: RejectRow, all = false): string {
+  const fields = [`line ${r.line}`, r.column ?? '-', r.reason, JSON.stringify(r.raw)];
+  if (all) fields.push(r.resolved_by ? `resolved by ${r.resolved_by}: ${r.resolution ?? '-'}` : 'open');
+  return fields.join('\t');
+}
+
+/** What the listing covers: the open rejects, and how the others were resolved. */
+export function rejectsHeading(
+  file: { bucket: string; key: string; id: number; dataset: string | null },
+  summary: RejectSummary,
+  all: boolean,
+): string {
+  const ways = REJECT_RESOLUTIONS.filter((by) => summary.resolved[by] > 0);
+  const resolved = ways.reduce((n, by) => n + summary.resolved[by], 0);
+  const how =
+    resolved > 0
+      ? `; ${resolved} resolved (${ways.map((by) => `${by} ${summary.resolved[by]}`).join(', ')})`
+      : '';
+  const more = resolved > 0 && !all ? ': --all lists them' : '';
+  return `s3://${file.bucket}/${file.key} (file ${file.id}, ${file.dataset}): ${summary.open} open reject(s)${how}${more}`;
+}
+
+export function resolveLine(r: OperatorResolution): string {
+  const notOpen = r.notOpen.length > 0 ? `; no open reject on line(s) ${r.notOpen.join(', ')}` : '';
+  const lines = r.resolved.length > 0 ? `: lines ${r.resolved.join(', ')}` : '';
+  return `${r.key}: resolved ${r.resolved.length} reject(s)${lines}${notOpen}`;
+}
+
+/** `--lines 3,7-9`: line numbers and inclusive ranges, in order, each once. */
+export function parseLines(value: string): number[] {
+  const lines = new Set<number>();
+  for (const part of value.split(',')) {
+    const range = /^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$/.exec(part);
+    const from = Number(range?.[1]);
+    const to = range?.[2] === undefined ? from : Number(range[2]);
+    if (!range || from < 1 || to < from || to - from >= 1_000_000) {
+      throw new InvalidArgumentError('expected line numbers and ranges, such as 3,7-9');
+    }
+    for (let line = from; line <= to; line++) lines.add(line);
+  }
+  return [...lines].sort((a, b) => a - b);
+}
+
+/** Sorted line numbers as `--lines` takes them: runs as ranges (3,7-9). */
+export function linesOption(lines: number[]): string {
+  const runs: string[] = [];
+  for (let i = 0; i < lines.length; ) {
+    let j = i;
+    while (j + 1 < lines.length && (lines[j + 1] as number) === (lines[j] as number) + 1) j++;
+    runs.push(j === i ? `${lines[i]}` : `${lines[i]}-${lines[j]}`);
+    i = j + 1;
+  }
+  return runs.join(',');
 }
 
 export function retryLine(r: RetryResult): string {
@@ -147,21 +207,21 @@ function registerReplay(program: Command, globals: Globals) {
 }
 
 function registerRejects(program: Command, globals: Globals) {
-  program
+  const rejects = program
     .command('rejects')
-    .description('the rejected rows of the newest file with this key')
+    .description('the open rejected rows of the newest file with this key')
     .argument('<key>', 'S3 key of the file')
     .option(
       '--csv',
       "print them as a file in the dataset's format (CSV: header + original lines) to fix and drop again",
     )
-    .action(async (key: string, opts: { csv?: boolean }) => {
-      const { file, rejects } = await withLedger('rejects', (db) => listRejects(db, key));
+    .option('--all', 'resolved rejects too, with how they were resolved')
+    .action(async (key: string, opts: { csv?: boolean; all?: boolean }) => {
+      const all = opts.all ?? false;
+      const { file, rejects, summary } = await withLedger('rejects', (db) => listRejects(db, key, { all }));
       if (!opts.csv) {
-        out(
-          `s3://${file.bucket}/${file.key} (file ${file.id}, ${file.dataset}): ${rejects.length} rejected row(s)`,
-        );
-        for (const r of rejects) out(rejectLine(r));
+        out(rejectsHeading(file, summary, all));
+        for (const r of rejects) out(rejectLine(r, all));
         return;
       }
       // The delimiter is the dataset's, not recorded per file: the config says it.
@@ -172,6 +232,33 @@ function registerRejects(program: Command, globals: Globals) {
           `file "${key}" belongs to dataset "${file.dataset}", which is not in the config`,
         );
       process.stdout.write(rejectsAsFile(file, rejects, dataset));
+    });
+  registerResolve(rejects);
+}
+
+function registerResolve(rejects: Command) {
+  rejects
+    .command('resolve')
+    .description("mark the newest file's open rejects resolved by hand (they stay listed under --all)")
+    .argument('<key>', 'S3 key of the file')
+    .option(
+      '--lines <lines>',
+      'only the rejects on these lines, e.g. 3,7-9 (default: every open one)',
+      parseLines,
+    )
+    .option('--reason <text>', 'what was done about the rows (required; stored with them)')
+    .action(async (key: string, opts: { lines?: number[]; reason?: string }) => {
+      if (!opts.reason?.trim()) {
+        const lines = opts.lines ? ` --lines ${linesOption(opts.lines)}` : '';
+        throw new UsageError(
+          `rejects resolve needs --reason, what was done about the rows: dropload rejects resolve ${key}${lines} --reason "…"`,
+        );
+      }
+      const reason = opts.reason;
+      const result = await withLedger('rejects resolve', (db) =>
+        resolveByOperator(db, key, { lines: opts.lines, reason }),
+      );
+      out(resolveLine(result));
     });
 }
 

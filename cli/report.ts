@@ -1,7 +1,8 @@
 import type { Kysely } from 'kysely';
-import { rejectsOf } from '../shared/ledger/ledger.ts';
-import type { Database, FileRow } from '../shared/ledger/schema.ts';
-import type { WaitSummary } from '../shared/ledger/waiting.ts';
+import { listFiles, rejectsOf } from '../shared/ledger/ledger.ts';
+import { openCounts } from '../shared/ledger/rejects.ts';
+import { type Database, type FileRow, WAITING_STATES } from '../shared/ledger/schema.ts';
+import { type WaitSummary, waitSummaries } from '../shared/ledger/waiting.ts';
 import { replayCommand } from '../shared/pipeline/receipts.ts';
 
 export interface FileReport {
@@ -17,6 +18,8 @@ export interface FileReport {
     updated: number;
     unchanged: number;
     rejected: number;
+    /** Of the rejected rows, those no retry, newer row or operator has resolved yet. */
+    open: number;
   };
   seconds: number | null;
   error: string | null;
@@ -32,10 +35,14 @@ export interface FileReport {
   rejects: { line: number; column: string | null; reason: string }[];
 }
 
+/**
+ * `waits`: what of the file waits for parents; `open`: its open rejects, counted by the caller (taken as
+ * all of them when not given: progress lines).
+ */
 export function reportOf(
   file: FileRow,
   rejects: FileReport['rejects'] = [],
-  waits?: WaitSummary,
+  { waits, open = file.rows_rejected }: { waits?: WaitSummary; open?: number } = {},
 ): FileReport {
   const waiting = waits?.lines ?? 0;
   const loaded = file.rows_read - file.rows_rejected - waiting;
@@ -52,6 +59,7 @@ export function reportOf(
       updated: file.rows_updated,
       unchanged: loaded - file.rows_inserted - file.rows_updated,
       rejected: file.rows_rejected,
+      open,
     },
     seconds: Math.round((end.getTime() - file.created_at.getTime()) / 100) / 10,
     error: file.error,
@@ -76,7 +84,7 @@ export function queuedReport(key: string): FileReport {
     dataset: null,
     state: 'queued',
     chunks: { done: 0, total: null },
-    rows: { read: 0, loaded: 0, inserted: 0, updated: 0, unchanged: 0, rejected: 0 },
+    rows: { read: 0, loaded: 0, inserted: 0, updated: 0, unchanged: 0, rejected: 0, open: 0 },
     seconds: null,
     error: null,
     rejects: [],
@@ -90,10 +98,27 @@ export async function withRejects(
   waits?: WaitSummary,
 ): Promise<FileReport> {
   const rejects = await rejectsOf(db, file.id, limit);
+  const open = (await openCounts(db, [file.id])).get(file.id) ?? 0;
   return reportOf(
     file,
     rejects.map((r) => ({ line: r.line, column: r.column, reason: r.reason })),
-    waits,
+    { waits, open },
+  );
+}
+
+/** `dropload status`: the newest files, each with its open rejects counted. */
+export async function statusReports(db: Kysely<Database>, limit: number): Promise<FileReport[]> {
+  const files = await listFiles(db, limit);
+  const open = await openCounts(
+    db,
+    files.map((f) => f.id),
+  );
+  const waits = await waitSummaries(
+    db,
+    files.filter((f) => WAITING_STATES.includes(f.state)).map((f) => f.id),
+  );
+  return files.map((f) =>
+    reportOf(f, [], { waits: waits.find((w) => w.fileId === f.id), open: open.get(f.id) ?? 0 }),
   );
 }
 
@@ -111,7 +136,7 @@ function errorLabel(state: FileReport['state']): string {
 
 /** A table a person reads: one line per file, then the first rejects and any file-level error. */
 export function renderReports(reports: FileReport[]): string {
-  const header = ['file', 'dataset', 'state', 'chunks', 'read', 'loaded', 'rejected', 'seconds'];
+  const header = ['file', 'dataset', 'state', 'chunks', 'read', 'loaded', 'rejected', 'open', 'seconds'];
   const rows = reports.map((r) => [
     r.key,
     r.dataset ?? '-',
@@ -120,6 +145,7 @@ export function renderReports(reports: FileReport[]): string {
     String(r.rows.read),
     String(r.rows.loaded),
     String(r.rows.rejected),
+    String(r.rows.open),
     r.seconds === null ? '-' : r.seconds.toFixed(1),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));

@@ -29,6 +29,8 @@ export interface Reject {
   kind: RejectKind;
   reason: string;
   raw: string;
+  /** The record's key as `row_key` stores it, for a keyed dataset when the record could be read (`load/row-keys.ts`). */
+  rowKey?: string;
 }
 
 export interface FileIdentity {
@@ -491,11 +493,13 @@ export async function recordFileAttempt(
   await update.execute();
 }
 
+/** Stores a chunk's rejects; those with a `rowKey` are stored with `dataset`, whose newer rows may resolve them. */
 export async function insertRejects(
   trx: Transaction<Database>,
   fileId: number,
   idx: number,
   rejects: Reject[],
+  dataset: string | null = null,
 ) {
   const BATCH = 1000;
   for (let i = 0; i < rejects.length; i += BATCH) {
@@ -510,6 +514,7 @@ export async function insertRejects(
           kind: r.kind,
           reason: withoutNul(r.reason),
           raw: withoutNul(r.raw),
+          ...(r.rowKey !== undefined && dataset !== null ? { dataset, row_key: withoutNul(r.rowKey) } : {}),
         })),
       )
       .execute();

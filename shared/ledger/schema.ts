@@ -117,7 +117,24 @@ export const REJECT_KINDS = [
 ] as const;
 export type RejectKind = (typeof REJECT_KINDS)[number];
 
-/** A data line that did not load, with what an operator needs to fix it. */
+/**
+ * How an open reject was resolved (`dropload.reject.resolved_by`, whose CHECK admits these):
+ * - `retry`: `retry-rejects` loaded its line (the file's counts moved it from rejected to loaded);
+ * - `newer-row`: a later file of the same keyed dataset loaded a row with its key;
+ * - `operator`: `dropload rejects resolve`, with the operator's reason.
+ */
+export const REJECT_RESOLUTIONS = ['retry', 'newer-row', 'operator'] as const;
+export type RejectResolution = (typeof REJECT_RESOLUTIONS)[number];
+
+/** Set by resolving a reject, never by storing it. */
+type Resolved<T> = ColumnType<T | null, never, T | null>;
+/** Stored with a reject when known, never changed. */
+type StoredOnce<T> = ColumnType<T | null, T | null | undefined, never>;
+
+/**
+ * A data line that did not load, with what an operator needs to fix it. It is open until resolved
+ * (`resolved_at` set), and kept afterwards as history.
+ */
 export interface RejectTable {
   id: Generated<number>;
   file_id: number;
@@ -128,6 +145,16 @@ export interface RejectTable {
   reason: string;
   raw: string;
   created_at: CreatedAt;
+  resolved_at: Resolved<Date>;
+  resolved_by: Resolved<RejectResolution>;
+  /** The operator's reason, or the file and line whose row superseded it (`newer-row`). */
+  resolution: Resolved<string>;
+  /** `newer-row`: the file whose row resolved it. */
+  resolved_file_id: Resolved<number>;
+  /** With `row_key`: the keyed dataset whose newer rows resolve it. */
+  dataset: StoredOnce<string>;
+  /** The record's key fields as read from the file (a JSON array of their texts), when it could be read. */
+  row_key: StoredOnce<string>;
 }
 
 /**
@@ -169,4 +196,5 @@ export type FileUpdate = Updateable<FileTable>;
 export type ChunkRow = Selectable<ChunkTable>;
 export type NewChunk = Insertable<ChunkTable>;
 export type NewReject = Insertable<RejectTable>;
+export type RejectRow = Selectable<RejectTable>;
 export type OrphanRow = Selectable<OrphanTable>;

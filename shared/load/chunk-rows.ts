@@ -2,6 +2,7 @@ import { isUtf8 } from 'node:buffer';
 import type { Dataset } from '../config/dataset.ts';
 import { chunkCursor, type ParseOptions, type RecordCursor, textCursor } from '../formats/parsing.ts';
 import type { Reject } from '../ledger/ledger.ts';
+import type { PassKeys } from './row-keys.ts';
 import { type RowCheck, recordErrorReject, rowValidator } from './validation.ts';
 import type { RowPass, RowStream } from './write/writing.ts';
 
@@ -13,13 +14,14 @@ const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
 /**
  * A chunk's valid rows, read as they are consumed: each pass parses and validates from the start and
  * holds only the record it is on, so the chunk's records are never all alive at once. A row's values
- * come in the dataset's field order, then `extras`.
+ * come in the dataset's field order, then `extras`. `keys`, when given, notes each row's key as it is read.
  */
 export function chunkRows(
   dataset: Dataset,
   bytes: Uint8Array,
   options: ParseOptions,
   extras: readonly RowExtra[] = [],
+  keys?: PassKeys,
 ): RowStream {
   let text: string | undefined;
   const cursor = (): RecordCursor => {
@@ -27,7 +29,8 @@ export function chunkRows(
     if (text === undefined && isUtf8(bytes)) text = decoder.decode(bytes);
     return text === undefined ? chunkCursor(bytes, options) : textCursor(text, options);
   };
-  return cursorRows(dataset, cursor, options.format === 'csv' ? (options.columns ?? []) : undefined, extras);
+  const columns = options.format === 'csv' ? (options.columns ?? []) : undefined;
+  return cursorRows(dataset, cursor, columns, extras, keys);
 }
 
 /** `chunkRows` for records some other reader pulls (a Parquet chunk's rows): `cursor` starts a fresh pass. */
@@ -36,9 +39,10 @@ export function cursorRows(
   cursor: () => RecordCursor,
   columns: string[] | undefined,
   extras: readonly RowExtra[] = [],
+  keys?: PassKeys,
 ): RowStream {
   const check = rowValidator(dataset, columns, dataset.fields.length + extras.length);
-  return () => new ChunkPass(cursor(), check, dataset.fields.length, extras);
+  return () => new ChunkPass(cursor(), check, dataset.fields.length, extras, keys);
 }
 
 /** A stream with no rows: a chunk that is one reject (an oversized record). */
@@ -54,12 +58,21 @@ class ChunkPass implements RowPass {
   readonly #check: RowCheck;
   readonly #fields: number;
   readonly #extras: readonly RowExtra[];
+  readonly #keys: PassKeys | undefined;
 
-  constructor(cursor: RecordCursor, check: RowCheck, fields: number, extras: readonly RowExtra[]) {
+  constructor(
+    cursor: RecordCursor,
+    check: RowCheck,
+    fields: number,
+    extras: readonly RowExtra[],
+    keys: PassKeys | undefined,
+  ) {
     this.#cursor = cursor;
     this.#check = check;
     this.#fields = fields;
     this.#extras = extras;
+    this.#keys = keys;
+    keys?.restart();
   }
 
   next(): unknown[] | undefined {
@@ -82,6 +95,7 @@ class ChunkPass implements RowPass {
       }
       this.line = cursor.line;
       this.rows++;
+      this.#keys?.note(cursor);
       return checked;
     }
     return undefined;

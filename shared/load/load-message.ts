@@ -3,7 +3,7 @@ import { type ChunkMessage, isOrphanMessage, LoadMessage, type OrphanMessage } f
 import type { Dataset } from '../config/dataset.ts';
 import { getFile, recordChunkAttempt, recordFileAttempt } from '../ledger/ledger.ts';
 import { continueInOrder } from '../pipeline/chunk-queue.ts';
-import { writeReceipt } from '../pipeline/receipts.ts';
+import { writeReceipt, writeReceiptsOf } from '../pipeline/receipts.ts';
 import { type FailedDelivery, type Settled, settleFailure } from '../pipeline/retries.ts';
 import type { PipelineDeps } from '../pipeline/services.ts';
 import { type LoadOutcome, loadChunk } from './load-service.ts';
@@ -61,6 +61,8 @@ async function loadOne(deps: PipelineDeps, message: ChunkMessage): Promise<LoadO
   if (dataset && madeRowsVisible(dataset, outcome)) await wakeWaiting(deps, tablesOf(dataset));
   const file = outcome.finishedFile ?? outcome.waitingFile;
   if (file) await writeReceipt(deps, file);
+  // Files whose rejects this chunk resolved: their receipts say so now.
+  await writeReceiptsOf(deps, outcome.resolved?.map((r) => r.fileId) ?? []);
   return outcome;
 }
 

@@ -10,7 +10,7 @@ import {
   readExpandedRange,
 } from '../formats/compressed.ts';
 import { ParquetCursor, type ParquetRows, readParquetChunk } from '../formats/parquet.ts';
-import { collectRecords, type ParseOptions, parseChunk } from '../formats/parsing.ts';
+import { collectRecords, type ParsedRecord, type ParseOptions, parseChunk } from '../formats/parsing.ts';
 import type { Reject } from '../ledger/ledger.ts';
 import {
   claimChunk,
@@ -20,13 +20,15 @@ import {
   insertRejects,
   isChunkLoaded,
 } from '../ledger/ledger.ts';
+import { type ResolvedRejects, resolveByNewerRows } from '../ledger/rejects.ts';
 import { type Database, FINAL_STATES, type FileRow } from '../ledger/schema.ts';
 import { holdWhileWaiting, waitingCount } from '../ledger/waiting.ts';
 import type { PipelineDeps } from '../pipeline/services.ts';
 import { chunkRows, cursorRows, type RowExtra, rejectedRows } from './chunk-rows.ts';
 import { insertOrphans } from './orphans.ts';
 import { retryParked } from './retry-chain.ts';
-import { type ValidRow, validateRecords } from './validation.ts';
+import { type PassKeys, passKeys, recordKeys, resolvesRejects, withRowKeys } from './row-keys.ts';
+import { type Validated, validateRecords } from './validation.ts';
 import { afterStagedChunk, ensureStage, stagedTarget } from './write/publish.ts';
 import { writeRecords } from './write/relations.ts';
 import { writeTarget } from './write/target.ts';
@@ -48,6 +50,8 @@ export interface LoadOutcome {
   /** Multi-table datasets: rows of this chunk parked to wait for their parents. */
   waiting?: number;
   reason?: string;
+  /** Other files whose rejects rows of this chunk resolved (a keyed dataset's newer rows). */
+  resolved?: ResolvedRejects[];
 }
 
 const PREVIEW_BYTES = 1024;
@@ -113,29 +117,29 @@ async function loadOnce(deps: PipelineDeps, message: ChunkMessage): Promise<Load
   if ('loaded' in chunk) return { ...base, result: 'duplicate' };
 
   if (dataset.kind === 'targets') {
-    const { rows, rejects } =
-      'reject' in chunk
-        ? { rows: [], rejects: [chunk.reject] }
-        : validateRecords(dataset, chunkRecords(chunk, dataset, message));
-    return loadRelationalChunk(deps, dataset, message, rows, rejects, base);
+    const records = 'reject' in chunk ? [] : chunkRecords(chunk, dataset, message);
+    const validated =
+      'reject' in chunk ? { rows: [], rejects: [chunk.reject] } : validateRecords(dataset, records);
+    return loadRelationalChunk(deps, dataset, message, { ...validated, records }, base);
   }
   try {
     const stage = dataset.publish === 'file' ? await ensureStage(deps.db, dataset) : undefined;
     const target = stage ? stagedTarget(writeTarget(dataset), stage) : writeTarget(dataset);
     // Values the rows carry after the dataset's fields, in the target's column order.
     const extras = target.added.map((a): RowExtra => (a === 'line' ? 'line' : { value: message.fileId }));
-    const rows =
-      'reject' in chunk
-        ? rejectedRows([chunk.reject])
-        : 'parquet' in chunk
-          ? cursorRows(dataset, () => new ParquetCursor(chunk.parquet), undefined, extras)
-          : chunkRows(dataset, chunk.bytes, parseOptions(dataset, message), extras);
+    const keys = await passKeys(deps.db, dataset, message.columns);
+    const rows = tableRows(dataset, chunk, message, extras, keys);
     return await deps.db.transaction().execute(async (trx: Transaction<Database>) => {
       if (!(await claimChunk(trx, message))) return { ...base, result: 'duplicate' as const };
       // The chunk is parsed and validated while it is written: the database copies one piece while the next is read.
       const written = await writeRowStream(trx, target, rows);
-      const allRejects = [...written.invalid, ...written.rejects].sort((a, b) => a.line - b.line);
-      await insertRejects(trx, message.fileId, message.index, allRejects);
+      const allRejects = withRowKeys(
+        dataset,
+        message.columns,
+        [...written.invalid, ...written.rejects].sort((a, b) => a.line - b.line),
+      );
+      await insertRejects(trx, message.fileId, message.index, allRejects, dataset.name);
+      const resolved = keys ? await resolveByNewerRows(trx, loading(message), keys.loaded(allRejects)) : [];
       const counts = {
         read: written.rows + written.invalid.length,
         inserted: written.inserted,
@@ -151,7 +155,8 @@ async function loadOnce(deps: PipelineDeps, message: ChunkMessage): Promise<Load
       );
       const last = file.chunks_done === file.chunk_count;
       if (stage) file = await afterStagedChunk(trx, dataset, stage, file);
-      return { ...base, ...counts, result: 'loaded' as const, finishedFile: last ? file : undefined };
+      const finishedFile = last ? file : undefined;
+      return { ...base, ...counts, result: 'loaded' as const, finishedFile, resolved };
     });
   } catch (err) {
     if (err instanceof FileRejectedError) return failChunkFile(deps, message, base, err);
@@ -161,6 +166,27 @@ async function loadOnce(deps: PipelineDeps, message: ChunkMessage): Promise<Load
 }
 
 type Base = Pick<LoadOutcome, 'fileId' | 'index' | 'read' | 'inserted' | 'updated' | 'rejected'>;
+
+/** The rows a single-table chunk streams to its writer; `keys` notes their keys as they are read. */
+function tableRows(
+  dataset: Dataset,
+  chunk: Exclude<ChunkData, { loaded: true }>,
+  message: ChunkMessage,
+  extras: RowExtra[],
+  keys: PassKeys | undefined,
+) {
+  if ('reject' in chunk) return rejectedRows([chunk.reject]);
+  if ('parquet' in chunk)
+    return cursorRows(dataset, () => new ParquetCursor(chunk.parquet), undefined, extras, keys);
+  return chunkRows(dataset, chunk.bytes, parseOptions(dataset, message), extras, keys);
+}
+
+/** The file a chunk loads, as a reject its rows resolve names it. */
+const loading = (message: ChunkMessage) => ({
+  dataset: message.dataset,
+  fileId: message.fileId,
+  key: message.key,
+});
 
 /** A reason that holds for the whole file (a missing table, say): fail it now instead of retrying into the DLQ. */
 async function failChunkFile(
@@ -187,21 +213,28 @@ async function loadRelationalChunk(
   deps: PipelineDeps,
   dataset: TargetsDataset,
   message: ChunkMessage,
-  rows: ValidRow[],
-  rejects: Reject[],
+  { rows, rejects, records }: Validated & { records: ParsedRecord[] },
   base: Base,
 ): Promise<LoadOutcome> {
   try {
+    const resolves = await resolvesRejects(deps.db, dataset);
     const outcome = await deps.db
       .transaction()
       .execute(async (trx: Transaction<Database>): Promise<LoadOutcome> => {
         if (!(await claimChunk(trx, message))) return { ...base, result: 'duplicate' };
         const written = await writeRecords(trx, dataset, rows, message.index);
-        const allRejects = [...rejects, ...written.rejects.map((r) => r.reject)].sort(
-          (a, b) => a.line - b.line,
+        const allRejects = withRowKeys(
+          dataset,
+          message.columns,
+          [...rejects, ...written.rejects.map((r) => r.reject)].sort((a, b) => a.line - b.line),
         );
-        await insertRejects(trx, message.fileId, message.index, allRejects);
+        await insertRejects(trx, message.fileId, message.index, allRejects, dataset.name);
         await insertOrphans(trx, message.fileId, written.orphans, dataset.orphanWaitSeconds);
+        // A record with a row still waiting for its parent has not loaded yet.
+        const notLoaded = new Set([...allRejects, ...written.orphans.map((o) => o.unit)].map((r) => r.line));
+        const resolved = resolves
+          ? await resolveByNewerRows(trx, loading(message), recordKeys(dataset, records, notLoaded))
+          : [];
         const counts = {
           read: rows.length + rejects.length,
           inserted: written.inserted,
@@ -219,6 +252,7 @@ async function loadRelationalChunk(
           waiting: written.orphans.length,
           finishedFile: FINAL_STATES.includes(file.state) ? file : undefined,
           waitingFile: file.state === 'waiting' ? file : undefined,
+          resolved,
         };
       });
     if ((outcome.waiting ?? 0) > 0 || outcome.waitingFile) await retryParked(deps, message.fileId);

@@ -2,10 +2,11 @@ import type { Kysely } from 'kysely';
 import Papa from 'papaparse';
 import type { Format } from '../config/dataset.ts';
 import { ConfigError } from '../core/errors.ts';
-import { rejectsOf, versionOrder, withoutNul } from '../ledger/ledger.ts';
-import type { Database, FileRow } from '../ledger/schema.ts';
+import { versionOrder, withoutNul } from '../ledger/ledger.ts';
+import { fileRejects, type RejectSummary, rejectSummary, resolveRejects } from '../ledger/rejects.ts';
+import type { Database, FileRow, RejectRow } from '../ledger/schema.ts';
 
-export type RejectRow = Awaited<ReturnType<typeof rejectsOf>>[number];
+export type { RejectRow };
 
 /** The latest version of the key the ledger knows (in S3's order): the one an operator means by a key. */
 export async function newestFileByKey(db: Kysely<Database>, key: string): Promise<FileRow> {
@@ -17,12 +18,57 @@ export async function newestFileByKey(db: Kysely<Database>, key: string): Promis
   return file;
 }
 
+/** The newest file of the key with its open rejects (with `all`, the resolved ones too) and their counts. */
 export async function listRejects(
   db: Kysely<Database>,
   key: string,
-): Promise<{ file: FileRow; rejects: RejectRow[] }> {
+  options: { all?: boolean } = {},
+): Promise<{ file: FileRow; rejects: RejectRow[]; summary: RejectSummary }> {
   const file = await newestFileByKey(db, key);
-  return { file, rejects: await rejectsOf(db, file.id) };
+  const rejects = await fileRejects(db, file.id, { all: options.all });
+  return { file, rejects, summary: await rejectSummary(db, file.id) };
+}
+
+export interface OperatorResolution {
+  fileId: number;
+  key: string;
+  /** Lines whose open rejects were resolved. */
+  resolved: number[];
+  /** Lines asked for that had no open reject (never rejected, or resolved already). */
+  notOpen: number[];
+}
+
+/**
+ * Resolves the open rejects of the newest file of the key, those on `lines` (all of them without),
+ * as the operator's doing, with their reason. The file's counts stay: the rows did not load from it.
+ */
+export async function resolveByOperator(
+  db: Kysely<Database>,
+  key: string,
+  request: { lines?: number[]; reason: string },
+): Promise<OperatorResolution> {
+  return db.transaction().execute(async (trx) => {
+    const file = await newestFileByKey(trx, key);
+    const open = await trx
+      .selectFrom('dropload.reject')
+      .select(['id', 'line'])
+      .where('file_id', '=', file.id)
+      .where('resolved_at', 'is', null)
+      .$if(request.lines !== undefined, (q) =>
+        q.where((eb) => eb('line', '=', eb.fn.any(eb.val(request.lines ?? [])))),
+      )
+      .orderBy('line')
+      .forUpdate()
+      .execute();
+    await resolveRejects(
+      trx,
+      open.map((r) => r.id),
+      { by: 'operator', resolution: request.reason },
+    );
+    const resolved = [...new Set(open.map((r) => Number(r.line)))];
+    const notOpen = (request.lines ?? []).filter((l) => !resolved.includes(l));
+    return { fileId: file.id, key: file.key, resolved, notOpen };
+  });
 }
 
 export interface FileFormat {

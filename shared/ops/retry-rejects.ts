@@ -4,6 +4,7 @@ import type { Dataset } from '../config/dataset.ts';
 import { ConfigError } from '../core/errors.ts';
 import { parseText } from '../formats/parsing.ts';
 import { moveCounts, newerVersion } from '../ledger/ledger.ts';
+import { resolveRejects } from '../ledger/rejects.ts';
 import type { Database, FileRow } from '../ledger/schema.ts';
 import { type ValidRow, validateRecords } from '../load/validation.ts';
 import { lockKey, newerVersionName } from '../load/write/publish.ts';
@@ -20,9 +21,9 @@ export interface RetryDeps {
 export interface RetryResult {
   fileId: number;
   key: string;
-  /** Rejects re-validated against the current schema. */
+  /** Open rejects re-validated against the current schema. */
   retried: number;
-  /** Of those, rows now written; their rejects are gone. */
+  /** Of those, rows now written; their rejects are resolved (`retry`). */
   loaded: number;
   inserted: number;
   updated: number;
@@ -83,7 +84,11 @@ interface Counts {
   updated: number;
 }
 
-/** Writes one chunk's passing rows, drops the rejects that loaded, and moves their counts over. */
+/**
+ * Writes one chunk's passing rows, resolves the rejects that loaded, and moves their counts over: the
+ * rows now count as this file's inserted or updated ones, so they leave its rejected count (a resolved
+ * reject stays as history; a file's `rows_rejected` is its rejects not resolved by a retry).
+ */
 async function loadChunkRetry(
   trx: Transaction<Database>,
   dataset: Dataset,
@@ -94,7 +99,7 @@ async function loadChunkRetry(
   const written = await writeDatasetRows(trx, dataset, chunk.rows, fileId);
   const refused = new Set(written.rejects.map((r) => r.line));
   const loadedIds = [...chunk.candidates.values()].filter((r) => !refused.has(r.line)).map((r) => r.id);
-  if (loadedIds.length > 0) await trx.deleteFrom('dropload.reject').where('id', 'in', loadedIds).execute();
+  await resolveRejects(trx, loadedIds, { by: 'retry', resolution: null });
   const counts = { loaded: loadedIds.length, inserted: written.inserted, updated: written.updated };
   await moveCounts(
     trx,
@@ -105,10 +110,10 @@ async function loadChunkRetry(
 }
 
 /**
- * Retries a file's rejected lines against the current config (after a schema fix) and loads the
- * ones that pass now. One transaction writes the rows, deletes their rejects and moves the counts,
- * with the rejects locked first: a second or concurrent run finds those rejects gone and loads
- * nothing twice.
+ * Retries a file's open rejected lines against the current config (after a schema fix) and loads the
+ * ones that pass now. One transaction writes the rows, resolves their rejects and moves the counts,
+ * with the open rejects locked first: a second or concurrent run finds those rejects resolved and loads
+ * nothing twice. Rejects resolved otherwise (a newer row, an operator) are not retried.
  */
 export async function retryRejects(deps: RetryDeps, key: string): Promise<RetryResult> {
   const result = await deps.db.transaction().execute(async (trx) => {
@@ -135,6 +140,7 @@ export async function retryRejects(deps: RetryDeps, key: string): Promise<RetryR
       .selectFrom('dropload.reject')
       .selectAll()
       .where('file_id', '=', file.id)
+      .where('resolved_at', 'is', null)
       .orderBy('line')
       .forUpdate()
       .execute();

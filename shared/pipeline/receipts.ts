@@ -2,7 +2,8 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import type { Kysely } from 'kysely';
 import { REPORT_PREFIX } from '../core/bucket-layout.ts';
 import type { QueueName } from '../core/topology.ts';
-import { newerVersion, type Reject, rejectsOf } from '../ledger/ledger.ts';
+import { getFile, newerVersion, type Reject } from '../ledger/ledger.ts';
+import { fileRejects, type RejectSummary, rejectSummary, resolvedByFile } from '../ledger/rejects.ts';
 import { type Database, FINAL_STATES, type FileRow } from '../ledger/schema.ts';
 import { waitSummaries } from '../ledger/waiting.ts';
 import type { PipelineDeps } from './services.ts';
@@ -31,6 +32,11 @@ export interface Receipt {
   waiting: { rows: number; lines: number; on: { table: string; key: string; rows: number }[] } | null;
   rows: { read: number; inserted: number; updated: number; unchanged: number; rejected: number };
   chunks: { done: number; total: number | null };
+  /** Of the rejected rows (and those retry-rejects loaded since), how many are open and how each was resolved. */
+  rejects: RejectSummary;
+  /** Rejects of other files of the dataset that rows of this one resolved (`newer-row`). */
+  resolvedOthers: number;
+  /** The first open rejects. */
   firstRejects: Reject[];
   receivedAt: string;
   finishedAt: string | null;
@@ -38,7 +44,7 @@ export interface Receipt {
 }
 
 export async function receiptFor(db: Kysely<Database>, file: FileRow): Promise<Receipt> {
-  const rejects = file.rows_rejected > 0 ? await rejectsOf(db, file.id, REJECTS_IN_RECEIPT) : [];
+  const rejects = await fileRejects(db, file.id, { limit: REJECTS_IN_RECEIPT });
   const [waits] = file.state === 'waiting' ? await waitSummaries(db, [file.id]) : [];
   const loaded = file.rows_read - file.rows_rejected;
   return {
@@ -60,6 +66,8 @@ export async function receiptFor(db: Kysely<Database>, file: FileRow): Promise<R
       rejected: file.rows_rejected,
     },
     chunks: { done: file.chunks_done, total: file.chunk_count },
+    rejects: await rejectSummary(db, file.id),
+    resolvedOthers: await resolvedByFile(db, file.id),
     firstRejects: rejects.map((r) => ({
       line: r.line,
       column: r.column,
@@ -95,5 +103,20 @@ export async function writeReceipt(deps: PipelineDeps, file: FileRow): Promise<v
     );
   } catch (err) {
     deps.logger.warn('could not write the receipt', { key: file.key, error: String(err) });
+  }
+}
+
+/**
+ * Writes again the receipts of finished files whose rejects were resolved after they finished (a newer
+ * file's rows resolved them), so each says what is still open.
+ */
+export async function writeReceiptsOf(deps: PipelineDeps, fileIds: number[]): Promise<void> {
+  for (const id of fileIds) {
+    // As for any receipt, the ledger stays the record: a file that cannot be read now keeps its old one.
+    const file = await getFile(deps.db, id).catch((err: unknown) => {
+      deps.logger.warn('could not read the file to rewrite its receipt', { fileId: id, error: String(err) });
+      return undefined;
+    });
+    if (file && FINAL_STATES.includes(file.state)) await writeReceipt(deps, file);
   }
 }

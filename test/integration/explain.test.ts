@@ -74,8 +74,10 @@ async function seed(db: Kysely<Database>) {
     select 'seed', 'seed/' || g, g::text, 1, 'loaded' from generate_series(1, ${BIG}) g`.execute(db);
   await sql`insert into dropload.chunk (file_id, idx, start_byte, end_byte, first_line, state)
     select id, 0, 0, 1, 2, 'loaded' from dropload.file where bucket = 'seed'`.execute(db);
-  await sql`insert into dropload.reject (file_id, chunk_idx, line, kind, reason, raw)
-    select id, 0, 2, 'invalid', 'seed', 'seed' from dropload.file where bucket = 'seed'`.execute(db);
+  // Open rejects of the keyed dataset, so its chunks look for the rejects their rows resolve.
+  await sql`insert into dropload.reject (file_id, chunk_idx, line, kind, reason, raw, dataset, row_key)
+    select id, 0, 2, 'invalid', 'seed', 'seed', 'plain-customers', '["' || (id + 500000) || '"]'
+      from dropload.file where bucket = 'seed'`.execute(db);
   // Rows waiting on a thousand other tables: "who waits on this table" must stay an index probe.
   await sql`insert into dropload.orphan (file_id, chunk_idx, line, target, row, missing, parent_table, parent_key, raw, expires_at)
     select id, 0, 2, 'seed.child', '{}', 'seed', 'seed.parent_' || (id % 1000), 'k', 'seed', now() + interval '1 hour'
@@ -218,6 +220,8 @@ describe('query plans of the per-chunk statements on 100k-row tables', () => {
     expect(joined).toMatch(/update "dropload"\."chunk"/i); // the chunk claim
     expect(joined).toMatch(/update "dropload"\."file"/i); // the file's totals
     expect(joined).toMatch(/on conflict \("customer_id"\)/i); // a single-table upsert
+    expect(joined).toMatch(/from "dropload"\."reject" where "dataset" = /i); // any open keyed rejects?
+    expect(joined).toMatch(/update dropload\.reject r\s+set resolved_at/i); // rejects the rows resolve
     expect(explained.length).toBeGreaterThan(15);
   });
 });

@@ -5,7 +5,13 @@ import { z } from 'zod';
 import { resolveConfig } from '../../shared/config/config.ts';
 import { defineDataset } from '../../shared/config/dataset.ts';
 import { migrateToLatest } from '../../shared/ledger/migrate.ts';
-import { CHUNK_STATES, type Database, FILE_STATES, REJECT_KINDS } from '../../shared/ledger/schema.ts';
+import {
+  CHUNK_STATES,
+  type Database,
+  FILE_STATES,
+  REJECT_KINDS,
+  REJECT_RESOLUTIONS,
+} from '../../shared/ledger/schema.ts';
 import { startTestPipeline, type TestPipeline } from '../support/pipeline.ts';
 
 /** A migration that changes a table already holding loaded rows, then loads that use the new shape. */
@@ -106,7 +112,7 @@ describe('a migration on a loaded table', () => {
 });
 
 describe("the ledger's own migrations", () => {
-  it('admit exactly the file states, chunk states and reject kinds the code names', async () => {
+  it('admit exactly the file states, chunk states, reject kinds and resolutions the code names', async () => {
     const admitted = async (constraint: string) => {
       const { rows } = await sql<{ def: string }>`select pg_get_constraintdef(c.oid) as def
         from pg_constraint c join pg_namespace n on n.oid = c.connamespace
@@ -116,5 +122,6 @@ describe("the ledger's own migrations", () => {
     expect(await admitted('file_state_check')).toEqual([...FILE_STATES]);
     expect(await admitted('chunk_state_check')).toEqual([...CHUNK_STATES]);
     expect(await admitted('reject_kind_check')).toEqual([...REJECT_KINDS]);
+    expect(await admitted('reject_resolved_by_check')).toEqual([...REJECT_RESOLUTIONS]);
   });
 });

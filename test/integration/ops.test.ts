@@ -376,7 +376,7 @@ describe('the CLI, end to end', () => {
       DATABASE_URL: p.stack.databaseUrl,
     });
     expect(stdout).toBe(
-      `s3://${p.stack.bucket}/incoming/ops_items/colors.csv (file ${file?.id}, ops_items): 1 rejected row(s)\n` +
+      `s3://${p.stack.bucket}/incoming/ops_items/colors.csv (file ${file?.id}, ops_items): 1 open reject(s); 2 resolved (retry 2): --all lists them\n` +
         'line 4\tid\tnot a valid number (got "x")\t"x,bad id,red,"\n',
     );
     const missing = await cli(['rejects', 'x'], {}).catch((e: { code: number; stderr: string }) => e);

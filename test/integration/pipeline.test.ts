@@ -85,7 +85,15 @@ describe('a CSV file with valid and invalid rows', () => {
     const { reports } = await p.load('incoming/people/people.csv', csv);
     const report = reports[0];
     expect(report?.state).toBe('loaded');
-    expect(report?.rows).toEqual({ read: 7, loaded: 3, inserted: 3, updated: 0, unchanged: 0, rejected: 4 });
+    expect(report?.rows).toEqual({
+      read: 7,
+      loaded: 3,
+      inserted: 3,
+      updated: 0,
+      unchanged: 0,
+      rejected: 4,
+      open: 4,
+    });
     expect(await peopleRows()).toEqual([
       { id: 1, name: 'Ada', born: '1815-12-10', score: '99.50', active: true },
       { id: 2, name: 'Grace', born: null, score: '12.00', active: false },
@@ -137,6 +145,7 @@ describe('a CSV file with valid and invalid rows', () => {
       updated: 1,
       unchanged: 1,
       rejected: 0,
+      open: 0,
     });
     expect((await peopleRows()).map((r) => [r.id, r.name])).toEqual([
       [1, 'Ada Lovelace'],

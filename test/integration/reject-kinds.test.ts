@@ -103,14 +103,11 @@ describe('reject kinds', () => {
     const { file } = await listRejects(db, KEY);
     const stored = await kinds();
     const migrator = ledgerMigrator(db);
-    // Down to the migration before it (the later ones first).
+    // Down to just before the kinds (undoing the ledger migrations after it first).
     const down = await migrator.migrateTo('20261215090000_version_order');
-    expect([down.error, down.results]).toEqual([
+    expect([down.error, down.results?.at(-1)]).toEqual([
       undefined,
-      [
-        { migrationName: '20261221090000_waiting', direction: 'Down', status: 'Success' },
-        { migrationName: '20261220090000_reject_kind', direction: 'Down', status: 'Success' },
-      ],
+      { migrationName: '20261220090000_reject_kind', direction: 'Down', status: 'Success' },
     ]);
     const columns = await sql<{ name: string }>`select column_name as name from information_schema.columns
       where table_schema = 'dropload' and table_name = 'reject'`.execute(db);
@@ -131,7 +128,8 @@ describe('reject kinds', () => {
     }
 
     const up = await migrator.migrateToLatest();
-    expect([up.error, up.results?.map((r) => r.status)]).toEqual([undefined, ['Success', 'Success']]);
+    expect([up.error, up.results?.[0]?.migrationName]).toEqual([undefined, '20261220090000_reject_kind']);
+    expect(up.results?.every((r) => r.status === 'Success')).toBe(true);
     expect(await kinds()).toEqual([...stored, ...older.map(([line, , kind]) => [line, kind])]);
     await db.deleteFrom('dropload.reject').where('line', '>', 100).execute();
   });

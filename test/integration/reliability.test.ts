@@ -135,6 +135,7 @@ describe('per-file atomic publish', () => {
       updated: 0,
       unchanged: 0,
       rejected: 300,
+      open: 300,
     });
     expect(await count('rel_gated')).toBe(3700);
   });
