@@ -7,7 +7,7 @@ import type { ResolvedConfig } from '../shared/config/config.ts';
 import type { Dataset } from '../shared/config/dataset.ts';
 import { UsageError } from '../shared/core/errors.ts';
 import { WAIT_RETRY } from '../shared/core/topology.ts';
-import { filesById, filesByKey, withoutNul } from '../shared/ledger/ledger.ts';
+import { filesById, filesByKey, ledgerNow, withoutNul } from '../shared/ledger/ledger.ts';
 import { type Database, FINAL_STATES, type FileRow } from '../shared/ledger/schema.ts';
 import { filesWithWaitingRows, retriesInFlight, waitSummaries } from '../shared/ledger/waiting.ts';
 import { PARKED_RETRY_SECONDS } from '../shared/load/retry-chain.ts';
@@ -122,6 +122,20 @@ const addNote = (r: FileReport, note: string) => {
   r.note = r.note ? `${r.note}; ${note}` : note;
 };
 
+/**
+ * A file registered well before this run started was uploaded by an earlier one: either that run
+ * finished it (the same bytes are not loaded again) or it ended mid-file (killed, timed out) and this
+ * run resumed it.
+ */
+function earlierRunNote(f: FileRow, since: number): string | undefined {
+  if (f.created_at.getTime() >= since) return undefined;
+  const finished = f.finished_at ? new Date(f.finished_at) : undefined;
+  if (finished && finished.getTime() < since)
+    return `this exact version was already loaded at ${finished.toISOString()}; nothing was loaded again (the counts are that load's)`;
+  const by = `registered by an earlier run at ${f.created_at.toISOString()}, which did not finish it`;
+  return FINAL_STATES.includes(f.state) ? `${by}; this run did` : by;
+}
+
 /** The run's report: the uploaded files in their order, then the earlier waiting ones that finished in it. */
 async function runReport(
   db: Kysely<Database>,
@@ -134,12 +148,8 @@ async function runReport(
   const reports = uploaded.refs.map((ref, i) => {
     const f = uploaded.files[i];
     const r = f ? (own[found.indexOf(f)] as FileReport) : queuedReport(ref.key);
-    // Registered well before this run started: the same bytes were loaded before, and are not loaded again.
-    if (f && f.created_at.getTime() < uploaded.since)
-      addNote(
-        r,
-        `this exact version was already loaded at ${f.created_at.toISOString()}; nothing was loaded again (the counts are that load's)`,
-      );
+    const earlier = f && earlierRunNote(f, uploaded.since);
+    if (earlier) addNote(r, earlier);
     return r;
   });
   const finished = before.filter((f) => FINAL_STATES.includes(f.state) && !found.some((c) => c.id === f.id));
@@ -161,8 +171,9 @@ export async function runFiles(
   uploads: Upload[],
   options: { timeoutMs: number; rejectsShown: number; onProgress?: Progress },
 ): Promise<{ reports: FileReport[]; timedOut: boolean }> {
-  const since = Date.now() - 2000;
   const { db } = pipeline.deps;
+  // On the ledger's clock, as the files' own timestamps: an earlier run's file is one stamped before it.
+  const since = (await ledgerNow(db)).getTime();
   // Only files whose chunks are done: one still `loading` from an earlier run lost its chunk messages with
   // that run's emulator, and loads again only when announced again (`dev`, `backfill --resume`).
   const waitingBefore = (await filesWithWaitingRows(db))

@@ -51,6 +51,12 @@ export interface NewFileFields extends FileIdentity {
 }
 
 /** Registers an object version once; a second registration returns the existing row and `created: false`. */
+/** The database's clock: what the ledger's timestamps are compared with, whatever this machine's clock says. */
+export async function ledgerNow(db: Kysely<Database>): Promise<Date> {
+  const { rows } = await sql<{ now: Date }>`select ${clock} as now`.execute(db);
+  return new Date((rows[0] as { now: Date }).now);
+}
+
 export async function registerFile(
   db: Kysely<Database>,
   file: NewFileFields,

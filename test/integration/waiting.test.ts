@@ -219,6 +219,39 @@ describe('the migration', () => {
   });
 });
 
+describe("run's report on a file an earlier run registered", () => {
+  it('a file an earlier run left loading is resumed, not called already loaded; loaded once, it is', async () => {
+    const stateDir = path.join(dir, 'resumed-run');
+    const first = await startRunner({ fresh: true, stateDir });
+    const regions = await upload('regions', 'incoming/regions/resumed.csv', regionsCsv());
+    await runFiles(first, [regions], { timeoutMs: 60_000, rejectsShown: 0 });
+    // As `kill -9` of a run mid-file leaves it: registered and split, no chunk loaded, its messages gone.
+    const { db } = first.deps;
+    const file = await fileOf(db, regions.key);
+    await sql`delete from nw.regions`.execute(db);
+    await sql`update dropload.chunk set state = 'pending', loaded_at = null where file_id = ${file.id}`.execute(
+      db,
+    );
+    await sql`update dropload.file set state = 'loading', chunks_done = 0, rows_read = 0, rows_inserted = 0,
+      finished_at = null, created_at = created_at - interval '1 minute' where id = ${file.id}`.execute(db);
+    const registered = (await fileOf(db, regions.key)).created_at;
+    await stopRunner(first);
+
+    const second = await startRunner({ stateDir, freshQueues: true });
+    const resumed = await runFiles(second, [regions], { timeoutMs: 60_000, rejectsShown: 0 });
+    expect(resumed.reports.map(row)).toEqual([['incoming/regions/resumed.csv', 'loaded', 4, 4, 0, 0]]);
+    expect(resumed.reports[0]?.note).toBe(
+      `registered by an earlier run at ${registered.toISOString()}, which did not finish it; this run did`,
+    );
+    const again = await runFiles(second, [regions], { timeoutMs: 60_000, rejectsShown: 0 });
+    const loadedAt = (await fileOf(second.deps.db, regions.key)).finished_at as Date;
+    expect(again.reports[0]?.note).toBe(
+      `this exact version was already loaded at ${new Date(loadedAt).toISOString()}; nothing was loaded again (the counts are that load's)`,
+    );
+    expect(await count(second.deps.db, 'nw.regions')).toBe(4);
+  });
+});
+
 describe('files in any order, over two runs (the reported case)', () => {
   it('children first: the run ends `waiting` (exit 3) and says what for; the next run loads the parents and them', async () => {
     const stateDir = path.join(dir, 'two-runs');
