@@ -176,6 +176,7 @@ describe('a corrected file of a keyed dataset', () => {
       inserted: 2,
       updated: 0,
       unchanged: 0,
+      waiting: 0,
       rejected: 4,
       open: 0,
     });

@@ -129,7 +129,8 @@ function gateFailure(dataset: TableDataset, file: FileRow): string | undefined {
 }
 
 async function checkFailure(trx: Transaction<Database>, dataset: TableDataset, stage: string, file: FileRow) {
-  const valid = file.rows_read - file.rows_rejected;
+  // Staged rows count as unchanged until publishing: the valid rows, as the chunks counted them.
+  const valid = file.rows_inserted + file.rows_updated + file.rows_unchanged;
   if (valid < dataset.checks.minRows) {
     return `file has ${valid} valid rows, fewer than checks.minRows (${dataset.checks.minRows}); nothing was published`;
   }
