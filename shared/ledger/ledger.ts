@@ -113,6 +113,8 @@ export async function retryFile(db: Kysely<Database>, id: number): Promise<FileR
           rows_read: 0,
           rows_inserted: 0,
           rows_updated: 0,
+          rows_unchanged: 0,
+          rows_waiting: 0,
           rows_rejected: 0,
           finished_at: null,
           updated_at: clock,
