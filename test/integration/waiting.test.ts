@@ -425,6 +425,8 @@ describe('the sweep', () => {
     expect([file.rows_read, file.rows_inserted, file.rows_rejected]).toEqual([53, 53, 0]);
     expect(await territoryRegions(runner.deps.db)).toEqual(expectedTerritories('P'));
     expect(await count(runner.deps.db, 'dropload.orphan')).toBe(0);
+    expect([file.rows_unchanged, file.rows_waiting]).toEqual([0, 0]);
+    await expectHonestCounts(runner.deps.db);
   });
 
   it('a wait past orphanWaitSeconds with no message in flight becomes rejects naming the missing key', async () => {
@@ -447,6 +449,9 @@ describe('the sweep', () => {
     ]);
     expect(await count(runner.deps.db, 'dropload.orphan')).toBe(0);
     expect(await count(runner.deps.db, 'nw.territories')).toBe(0);
+    // Expired: they leave `waiting` for `rejected`, on the file and its chunk.
+    expect([file.rows_unchanged, file.rows_waiting]).toEqual([0, 0]);
+    await expectHonestCounts(runner.deps.db);
   });
 
   it('a waiting file whose dataset left the config: noted on the file, retried every 15 min, nothing dead-lettered', async () => {
