@@ -131,7 +131,7 @@ export function linesOption(lines: number[]): string {
 export function retryLine(r: RetryResult): string {
   const skipped =
     r.notRetryable > 0 ? `; ${r.notRetryable} not retryable (stored text is not the original line)` : '';
-  return `${r.key}: retried ${r.retried}, loaded ${r.loaded} (inserted ${r.inserted}, updated ${r.updated}), still rejected ${r.stillRejected}${skipped}`;
+  return `${r.key}: retried ${r.retried}, loaded ${r.loaded} (inserted ${r.inserted}, updated ${r.updated}, unchanged ${r.unchanged}), still rejected ${r.stillRejected}${skipped}`;
 }
 
 function registerBackfill(program: Command, globals: Globals) {

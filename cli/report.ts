@@ -11,12 +11,15 @@ export interface FileReport {
   state: FileRow['state'] | 'queued';
   chunks: { done: number; total: number | null };
   rows: {
+    /** read = inserted + updated + unchanged + waiting + rejected, each the ledger's own counter. */
     read: number;
-    /** Read, and neither rejected nor waiting. */
+    /** inserted + updated + unchanged: in the table; a waiting record is not loaded. */
     loaded: number;
     inserted: number;
     updated: number;
     unchanged: number;
+    /** Records (lines) with rows waiting for their parents. */
+    waiting: number;
     rejected: number;
     /** Of the rejected rows, those no retry, newer row or operator has resolved yet. */
     open: number;
@@ -44,8 +47,6 @@ export function reportOf(
   rejects: FileReport['rejects'] = [],
   { waits, open = file.rows_rejected }: { waits?: WaitSummary; open?: number } = {},
 ): FileReport {
-  const waiting = waits?.lines ?? 0;
-  const loaded = file.rows_read - file.rows_rejected - waiting;
   const end = file.finished_at ?? new Date();
   return {
     key: file.key,
@@ -54,10 +55,12 @@ export function reportOf(
     chunks: { done: file.chunks_done, total: file.chunk_count },
     rows: {
       read: file.rows_read,
-      loaded,
+      // Summed from the stored counters, never read less the others: a waiting record is not loaded.
+      loaded: file.rows_inserted + file.rows_updated + file.rows_unchanged,
       inserted: file.rows_inserted,
       updated: file.rows_updated,
-      unchanged: loaded - file.rows_inserted - file.rows_updated,
+      unchanged: file.rows_unchanged,
+      waiting: file.rows_waiting,
       rejected: file.rows_rejected,
       open,
     },
@@ -84,7 +87,7 @@ export function queuedReport(key: string): FileReport {
     dataset: null,
     state: 'queued',
     chunks: { done: 0, total: null },
-    rows: { read: 0, loaded: 0, inserted: 0, updated: 0, unchanged: 0, rejected: 0, open: 0 },
+    rows: { read: 0, loaded: 0, inserted: 0, updated: 0, unchanged: 0, waiting: 0, rejected: 0, open: 0 },
     seconds: null,
     error: null,
     rejects: [],
@@ -136,7 +139,18 @@ function errorLabel(state: FileReport['state']): string {
 
 /** A table a person reads: one line per file, then the first rejects and any file-level error. */
 export function renderReports(reports: FileReport[]): string {
-  const header = ['file', 'dataset', 'state', 'chunks', 'read', 'loaded', 'rejected', 'open', 'seconds'];
+  const header = [
+    'file',
+    'dataset',
+    'state',
+    'chunks',
+    'read',
+    'loaded',
+    'waiting',
+    'rejected',
+    'open',
+    'seconds',
+  ];
   const rows = reports.map((r) => [
     r.key,
     r.dataset ?? '-',
@@ -144,6 +158,7 @@ export function renderReports(reports: FileReport[]): string {
     `${r.chunks.done}/${r.chunks.total ?? '?'}`,
     String(r.rows.read),
     String(r.rows.loaded),
+    String(r.rows.waiting),
     String(r.rows.rejected),
     String(r.rows.open),
     r.seconds === null ? '-' : r.seconds.toFixed(1),

@@ -39,13 +39,16 @@ export function createLoadHandler(deps: () => Promise<PipelineDeps>, log: Logger
     const finishedFile = outcome.finishedFile?.state;
     if (delivery.kind === 'orphans') {
       log.info('orphans', { ...outcome, attempt: delivery.message.attempt, finishedFile });
-      meter.addMetric('RowsLoaded', MetricUnit.Count, delivery.outcome.resolved);
+      // Records that waited and are in the table now (inserted, updated or unchanged), as the file counts them.
+      meter.addMetric('RowsLoaded', MetricUnit.Count, outcome.inserted + outcome.updated + outcome.unchanged);
       meter.addMetric('RowsRejected', MetricUnit.Count, outcome.rejected);
       if (outcome.finishedFile) meter.addMetric('FilesLoaded', MetricUnit.Count, 1);
       return;
     }
     log.info('chunk', { ...outcome, finishedFile });
-    meter.addMetric('RowsLoaded', MetricUnit.Count, delivery.outcome.inserted + delivery.outcome.updated);
+    // The stored counters' sum: a record parked to wait for its parent is not loaded (RowsWaiting).
+    meter.addMetric('RowsLoaded', MetricUnit.Count, outcome.inserted + outcome.updated + outcome.unchanged);
+    meter.addMetric('RowsWaiting', MetricUnit.Count, outcome.waiting ?? 0);
     meter.addMetric('RowsRejected', MetricUnit.Count, outcome.rejected);
     meter.addMetric('ChunkLatencyMs', MetricUnit.Milliseconds, ms);
     if (outcome.finishedFile) meter.addMetric('FilesLoaded', MetricUnit.Count, 1);

@@ -119,6 +119,8 @@ export async function retryFile(db: Kysely<Database>, id: number): Promise<FileR
           rows_read: 0,
           rows_inserted: 0,
           rows_updated: 0,
+          rows_unchanged: 0,
+          rows_waiting: 0,
           rows_rejected: 0,
           finished_at: null,
           updated_at: clock,
@@ -332,19 +334,25 @@ export async function claimChunk(
   return Number(claimed.numUpdatedRows) === 1;
 }
 
+/** read = inserted + updated + unchanged + waiting + rejected: each counted where it happens. */
 export interface ChunkCounts {
   read: number;
   inserted: number;
   updated: number;
+  unchanged: number;
+  waiting: number;
   rejected: number;
 }
 
-/** Amounts the counters move by (negative: rejects that loaded later leave `rejected` for `inserted`/`updated`). */
+/**
+ * Amounts the counters move by; a move keeps read = inserted + updated + unchanged + waiting + rejected
+ * (negative amounts: rows leaving `waiting` or `rejected` for where they went).
+ */
 export type CountMove = Partial<ChunkCounts>;
 
 /**
- * The one place the row counters move, so `read = inserted + updated + unchanged + rejected` holds for a
- * file after every transaction that changes what of it loaded. With `chunkIdx`, that chunk's counters move
+ * The one place the row counters move, so `read = inserted + updated + unchanged + waiting + rejected` holds
+ * for a file and its chunks after every transaction that changes what of it loaded. With `chunkIdx`, that chunk's counters move
  * by the same amounts; `chunkDone` ends the (claimed) chunk: it counts as done, and its file becomes
  * `loaded` when it was the last one (`stalled` while a chunk of it is dead). Returns the file as moved.
  */
@@ -354,7 +362,7 @@ export async function moveCounts(
   move: CountMove,
 ): Promise<FileRow> {
   const { fileId, chunkIdx, chunkDone = false } = at;
-  const by = { read: 0, inserted: 0, updated: 0, rejected: 0, ...move };
+  const by = { read: 0, inserted: 0, updated: 0, unchanged: 0, waiting: 0, rejected: 0, ...move };
   if (chunkIdx !== undefined) {
     await trx
       .updateTable('dropload.chunk')
@@ -363,6 +371,8 @@ export async function moveCounts(
         rows_inserted: eb('rows_inserted', '+', by.inserted),
         rows_updated: eb('rows_updated', '+', by.updated),
         rows_rejected: eb('rows_rejected', '+', by.rejected),
+        rows_unchanged: eb('rows_unchanged', '+', by.unchanged),
+        rows_waiting: eb('rows_waiting', '+', by.waiting),
         // The claim set it when the work began; the chunk is loaded when its work is done.
         ...(chunkDone ? { loaded_at: clock } : {}),
       }))
@@ -377,6 +387,8 @@ export async function moveCounts(
       rows_inserted: eb('rows_inserted', '+', by.inserted),
       rows_updated: eb('rows_updated', '+', by.updated),
       rows_rejected: eb('rows_rejected', '+', by.rejected),
+      rows_unchanged: eb('rows_unchanged', '+', by.unchanged),
+      rows_waiting: eb('rows_waiting', '+', by.waiting),
       ...(chunkDone ? chunkDoneSet(eb, fileId) : {}),
       updated_at: clock,
     }))

@@ -54,6 +54,10 @@ export interface FileTable {
   rows_inserted: Generated<number>;
   rows_updated: Generated<number>;
   rows_rejected: Generated<number>;
+  /** Written and found as they were (an upsert's `is distinct from` skip, `insert-ignore`, a key superseded in its chunk). */
+  rows_unchanged: Generated<number>;
+  /** Records (lines) with a row in `dropload.orphan`, waiting for a parent: not loaded yet. */
+  rows_waiting: Generated<number>;
   /** What is wrong now (a failed attempt being retried, why it stalled or failed); cleared when it is not. */
   error: Generated<string | null>;
   /** A remark on a file that loads anyway (no rows, columns nothing reads). */
@@ -88,6 +92,10 @@ export interface ChunkTable {
   rows_inserted: Generated<number>;
   rows_updated: Generated<number>;
   rows_rejected: Generated<number>;
+  /** Written and found as they were (an upsert's `is distinct from` skip, `insert-ignore`, a key superseded in its chunk). */
+  rows_unchanged: Generated<number>;
+  /** Records (lines) with a row in `dropload.orphan`, waiting for a parent: not loaded yet. */
+  rows_waiting: Generated<number>;
   attempts: Generated<number>;
   error: string | null;
   loaded_at: Timestamp | null;

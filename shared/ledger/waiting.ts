@@ -405,3 +405,41 @@ export async function filesWithWaitingRows(db: Kysely<Database>): Promise<FileRo
     .orderBy('id')
     .execute();
 }
+
+/**
+ * Per chunk of the file among `chunks`: the records it counts as waiting (`rows_waiting`) and those that
+ * wait now (lines with a parked row and no reject: a record one of whose rows was rejected is rejected).
+ */
+export async function waitingLines(
+  trx: Transaction<Database>,
+  fileId: number,
+  chunks: number[],
+): Promise<{ idx: number; counted: number; now: number }[]> {
+  if (chunks.length === 0) return [];
+  const rows = await trx
+    .selectFrom('dropload.chunk as c')
+    .select(['c.idx', 'c.rows_waiting'])
+    .select((eb) =>
+      eb
+        .selectFrom('dropload.orphan as o')
+        .select(sql<number>`count(distinct o.line)::int`.as('n'))
+        .whereRef('o.file_id', '=', 'c.file_id')
+        .whereRef('o.chunk_idx', '=', 'c.idx')
+        .where(({ not, exists, selectFrom }) =>
+          not(
+            exists(
+              selectFrom('dropload.reject as r')
+                .select('r.line')
+                .whereRef('r.file_id', '=', 'o.file_id')
+                .whereRef('r.line', '=', 'o.line'),
+            ),
+          ),
+        )
+        .as('now'),
+    )
+    .where('c.file_id', '=', fileId)
+    .where((eb) => eb('c.idx', '=', eb.fn.any(eb.val(chunks))))
+    .orderBy('c.idx')
+    .execute();
+  return rows.map((r) => ({ idx: r.idx, counted: Number(r.rows_waiting), now: Number(r.now ?? 0) }));
+}

@@ -30,6 +30,7 @@ import { retryParked } from './retry-chain.ts';
 import { type PassKeys, passKeys, recordKeys, resolvesRejects, withRowKeys } from './row-keys.ts';
 import { type Validated, validateRecords } from './validation.ts';
 import { afterStagedChunk, ensureStage, stagedTarget } from './write/publish.ts';
+import { recordCounts } from './write/records.ts';
 import { writeRecords } from './write/relations.ts';
 import { writeTarget } from './write/target.ts';
 import { writeRowStream } from './write/writing.ts';
@@ -39,15 +40,17 @@ export interface LoadOutcome {
   index: number;
   /** `loaded`: this delivery committed the chunk; `duplicate`: an earlier one had; `file-failed`: the object is gone or changed. */
   result: 'loaded' | 'duplicate' | 'file-failed';
+  /** The chunk's counts: read = inserted + updated + unchanged + waiting + rejected (waiting: multi-table only). */
   read: number;
   inserted: number;
   updated: number;
+  unchanged: number;
   rejected: number;
   /** The file, when this chunk was its last and it is final. */
   finishedFile?: FileRow;
   /** The file, when this chunk was its last and rows of it still wait for parents (`waiting`). */
   waitingFile?: FileRow;
-  /** Multi-table datasets: rows of this chunk parked to wait for their parents. */
+  /** Multi-table datasets: records (lines) of this chunk parked to wait for their parents. */
   waiting?: number;
   reason?: string;
   /** Other files whose rejects rows of this chunk resolved (a keyed dataset's newer rows). */
@@ -89,6 +92,7 @@ async function loadOnce(deps: PipelineDeps, message: ChunkMessage): Promise<Load
     read: 0,
     inserted: 0,
     updated: 0,
+    unchanged: 0,
     rejected: 0,
   };
   const dataset = deps.config.datasets.find((d) => d.name === message.dataset);
@@ -144,15 +148,14 @@ async function loadOnce(deps: PipelineDeps, message: ChunkMessage): Promise<Load
         read: written.rows + written.invalid.length,
         inserted: written.inserted,
         updated: written.updated,
+        unchanged: written.unchanged,
+        waiting: 0,
         rejected: allRejects.length,
       };
-      // Staged rows are not in the target yet: the file's counts come from publishing.
-      let file = await completeChunk(
-        trx,
-        message.fileId,
-        message.index,
-        stage ? { ...counts, inserted: 0 } : counts,
-      );
+      // Staged rows are not in the target yet: they count as unchanged until publishing moves them to
+      // what it wrote (a file refused publishing keeps them there: nothing of it changed the table).
+      const staged = { ...counts, inserted: 0, updated: 0, unchanged: counts.inserted + counts.unchanged };
+      let file = await completeChunk(trx, message.fileId, message.index, stage ? staged : counts);
       const last = file.chunks_done === file.chunk_count;
       if (stage) file = await afterStagedChunk(trx, dataset, stage, file);
       const finishedFile = last ? file : undefined;
@@ -165,7 +168,10 @@ async function loadOnce(deps: PipelineDeps, message: ChunkMessage): Promise<Load
   }
 }
 
-type Base = Pick<LoadOutcome, 'fileId' | 'index' | 'read' | 'inserted' | 'updated' | 'rejected'>;
+type Base = Pick<
+  LoadOutcome,
+  'fileId' | 'index' | 'read' | 'inserted' | 'updated' | 'unchanged' | 'rejected'
+>;
 
 /** The rows a single-table chunk streams to its writer; `keys` notes their keys as they are read. */
 function tableRows(
@@ -235,11 +241,14 @@ async function loadRelationalChunk(
         const resolved = resolves
           ? await resolveByNewerRows(trx, loading(message), recordKeys(dataset, records, notLoaded))
           : [];
+        // In records, as `read` counts them: a record with a row parked is waiting, not loaded.
+        const read = rows.length + rejects.length;
         const counts = {
-          read: rows.length + rejects.length,
-          inserted: written.inserted,
-          updated: written.updated,
-          rejected: allRejects.length,
+          read,
+          ...recordCounts(read, written, {
+            rejected: allRejects.map((r) => r.line),
+            waiting: written.orphans.map((o) => o.unit.line),
+          }),
         };
         const file = await holdWhileWaiting(
           trx,
@@ -249,7 +258,6 @@ async function loadRelationalChunk(
           ...base,
           ...counts,
           result: 'loaded',
-          waiting: written.orphans.length,
           finishedFile: FINAL_STATES.includes(file.state) ? file : undefined,
           waitingFile: file.state === 'waiting' ? file : undefined,
           resolved,

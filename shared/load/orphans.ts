@@ -24,6 +24,7 @@ import {
   tablesOf,
   wakeWaiting,
 } from './retry-chain.ts';
+import { settleWaiting } from './waiting-counts.ts';
 import {
   decodeRow,
   encodeRow,
@@ -73,8 +74,10 @@ export interface OrphanOutcome {
   rejected: number;
   /** Rows of the file still waiting after this retry. */
   waiting: number;
+  /** Records that waited and loaded in this retry, as the file counts them. */
   inserted: number;
   updated: number;
+  unchanged: number;
   finishedFile?: FileRow;
   /** This message was of the file's current retry chain, which it then continued (if rows still wait). */
   current: boolean;
@@ -106,7 +109,8 @@ async function rejectLines(
   let total = 0;
   for (const [idx, list] of byChunk) {
     await insertRejects(trx, fileId, idx, list);
-    await moveCounts(trx, { fileId, chunkIdx: idx }, { rejected: list.length });
+    // Each was a waiting record of its chunk (a line already rejected is skipped above, as it was not).
+    await moveCounts(trx, { fileId, chunkIdx: idx }, { rejected: list.length, waiting: -list.length });
     total += list.length;
   }
   return total;
@@ -117,7 +121,7 @@ async function retryIn(
   dataset: TargetsDataset,
   fileId: number,
 ): Promise<Omit<OrphanOutcome, 'current'> & { nextInSeconds?: number }> {
-  const none = { fileId, resolved: 0, expired: 0, rejected: 0, inserted: 0, updated: 0 };
+  const none = { fileId, resolved: 0, expired: 0, rejected: 0, inserted: 0, updated: 0, unchanged: 0 };
   const parked = await claimWaiting(trx, fileId);
   if (parked.length === 0) {
     const waiting = await waitingCount(trx, fileId);
@@ -186,8 +190,9 @@ async function retryIn(
   const rejected = await rejectLines(trx, fileId, rejects);
   // Locks the file: a chunk of the same file committing now either sees these rows gone or is seen done.
   await lockFile(trx, fileId);
-  // Rows written late count on the file only: their chunk's counts stay what the chunk wrote itself.
-  await moveCounts(trx, { fileId }, { inserted: written.inserted, updated: written.updated });
+  // The records that wait no more leave `waiting` for what they became, on their chunks and the file.
+  const chunks = [...new Set(parked.map((p) => p.chunk_idx))];
+  const settled = await settleWaiting(trx, fileId, chunks, written);
   const waiting = await waitingCount(trx, fileId);
   const finishedFile = waiting === 0 ? await finishIfDone(trx, fileId) : undefined;
   const nextIn = keep.map((id) => byId.get(id)?.seconds_left ?? 0);
@@ -198,8 +203,7 @@ async function retryIn(
     expired,
     rejected,
     waiting,
-    inserted: written.inserted,
-    updated: written.updated,
+    ...settled,
     finishedFile,
     nextInSeconds: keep.length > 0 ? Math.max(0, Math.min(...nextIn)) : undefined,
   };
@@ -247,6 +251,7 @@ function emptyOutcome(fileId: number): Omit<OrphanOutcome, 'result'> {
     waiting: 0,
     inserted: 0,
     updated: 0,
+    unchanged: 0,
     current: false,
   };
 }

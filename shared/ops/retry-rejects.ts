@@ -27,6 +27,8 @@ export interface RetryResult {
   loaded: number;
   inserted: number;
   updated: number;
+  /** Loaded rows the table had already as they are (loaded = inserted + updated + unchanged). */
+  unchanged: number;
   stillRejected: number;
   /** Rejects whose stored text is not the original line (kind `unreadable`): left as they are. */
   notRetryable: number;
@@ -82,6 +84,7 @@ interface Counts {
   loaded: number;
   inserted: number;
   updated: number;
+  unchanged: number;
 }
 
 /**
@@ -100,11 +103,22 @@ async function loadChunkRetry(
   const refused = new Set(written.rejects.map((r) => r.line));
   const loadedIds = [...chunk.candidates.values()].filter((r) => !refused.has(r.line)).map((r) => r.id);
   await resolveRejects(trx, loadedIds, { by: 'retry', resolution: null });
-  const counts = { loaded: loadedIds.length, inserted: written.inserted, updated: written.updated };
+  const counts = {
+    loaded: loadedIds.length,
+    inserted: written.inserted,
+    updated: written.updated,
+    unchanged: written.unchanged,
+  };
+  // loaded = inserted + updated + unchanged, as the writer counted them: the identity holds.
   await moveCounts(
     trx,
     { fileId, chunkIdx: chunk.idx },
-    { inserted: counts.inserted, updated: counts.updated, rejected: -counts.loaded },
+    {
+      inserted: counts.inserted,
+      updated: counts.updated,
+      unchanged: counts.unchanged,
+      rejected: -counts.loaded,
+    },
   );
   return counts;
 }
@@ -145,12 +159,13 @@ export async function retryRejects(deps: RetryDeps, key: string): Promise<RetryR
       .forUpdate()
       .execute();
     const retryable = rejects.filter(isRetryable);
-    const total: Counts = { loaded: 0, inserted: 0, updated: 0 };
+    const total: Counts = { loaded: 0, inserted: 0, updated: 0, unchanged: 0 };
     for (const chunk of revalidate(dataset, file, retryable)) {
       const counts = await loadChunkRetry(trx, dataset, file.id, chunk);
       total.loaded += counts.loaded;
       total.inserted += counts.inserted;
       total.updated += counts.updated;
+      total.unchanged += counts.unchanged;
     }
     return {
       fileId: file.id,

@@ -30,7 +30,15 @@ export interface Receipt {
   action: string | null;
   /** For a `waiting` file: how many of its rows (of how many records) wait, for which parent tables and keys. */
   waiting: { rows: number; lines: number; on: { table: string; key: string; rows: number }[] } | null;
-  rows: { read: number; inserted: number; updated: number; unchanged: number; rejected: number };
+  /** The ledger's counters: read = inserted + updated + unchanged + waiting + rejected; a waiting record is not loaded. */
+  rows: {
+    read: number;
+    inserted: number;
+    updated: number;
+    unchanged: number;
+    waiting: number;
+    rejected: number;
+  };
   chunks: { done: number; total: number | null };
   /** Of the rejected rows (and those retry-rejects loaded since), how many are open and how each was resolved. */
   rejects: RejectSummary;
@@ -46,7 +54,6 @@ export interface Receipt {
 export async function receiptFor(db: Kysely<Database>, file: FileRow): Promise<Receipt> {
   const rejects = await fileRejects(db, file.id, { limit: REJECTS_IN_RECEIPT });
   const [waits] = file.state === 'waiting' ? await waitSummaries(db, [file.id]) : [];
-  const loaded = file.rows_read - file.rows_rejected;
   return {
     file: file.key,
     bucket: file.bucket,
@@ -62,7 +69,8 @@ export async function receiptFor(db: Kysely<Database>, file: FileRow): Promise<R
       read: file.rows_read,
       inserted: file.rows_inserted,
       updated: file.rows_updated,
-      unchanged: file.state === 'loaded' ? loaded - file.rows_inserted - file.rows_updated : 0,
+      unchanged: file.rows_unchanged,
+      waiting: file.rows_waiting,
       rejected: file.rows_rejected,
     },
     chunks: { done: file.chunks_done, total: file.chunk_count },

@@ -127,6 +127,7 @@ describe('a Parquet file', () => {
       inserted: ROWS - 8,
       updated: 0,
       unchanged: 0,
+      waiting: 0,
       rejected: 8,
       open: 8,
     });
@@ -240,6 +241,7 @@ describe('a Parquet file', () => {
       inserted: 2996,
       updated: 0,
       unchanged: 0,
+      waiting: 0,
       rejected: 4,
       open: 4,
     });
@@ -257,6 +259,7 @@ describe('a Parquet file', () => {
       inserted: 10,
       updated: 86,
       unchanged: 2910,
+      waiting: 0,
       rejected: 4,
       // Its rows for the keys a.parquet rejected are rejected too: those stay open.
       open: 4,

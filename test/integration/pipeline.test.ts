@@ -91,6 +91,7 @@ describe('a CSV file with valid and invalid rows', () => {
       inserted: 3,
       updated: 0,
       unchanged: 0,
+      waiting: 0,
       rejected: 4,
       open: 4,
     });
@@ -144,6 +145,7 @@ describe('a CSV file with valid and invalid rows', () => {
       inserted: 1,
       updated: 1,
       unchanged: 1,
+      waiting: 0,
       rejected: 0,
       open: 0,
     });

@@ -17,6 +17,7 @@ import { retryRejects } from '../../shared/ops/retry-rejects.ts';
 import { writeReceipt } from '../../shared/pipeline/receipts.ts';
 import type { PipelineDeps } from '../../shared/pipeline/services.ts';
 import { splitObject } from '../../shared/split/split-service.ts';
+import { expectHonestCounts } from '../support/counts.ts';
 import { startTestPipeline, type TestPipeline } from '../support/pipeline.ts';
 
 /**
@@ -277,6 +278,8 @@ describe('retry-rejects on a replace dataset', () => {
     expect([first.reports[0]?.state, first.reports[0]?.rows.rejected]).toEqual(['loaded', 1]);
     const fixed = resolveConfig({ ...config, datasets: [fixable(100)] }, 'fixed');
     const retried = await retryRejects({ db, config: fixed, logger: p.deps.logger }, key);
+    // retry-rejects moves counters too: the identity still holds.
+    await expectHonestCounts(db);
     expect(retried).toMatchObject({ retried: 1, loaded: 1, inserted: 1, stillRejected: 0 });
     const file = await newestFileByKey(db, key);
     const tagged = await sql<{ id: number; source: string | null }>`

@@ -7,6 +7,7 @@ import { defineDataset } from '../../shared/config/dataset.ts';
 import { filesByKey, rejectsOf } from '../../shared/ledger/ledger.ts';
 import { type Database, FINAL_STATES, type FileRow } from '../../shared/ledger/schema.ts';
 import { retryRejects } from '../../shared/ops/retry-rejects.ts';
+import { expectHonestCounts } from '../support/counts.ts';
 import { startTestPipeline, type TestPipeline } from '../support/pipeline.ts';
 
 // Order lines that give up waiting quickly, for the expiry test.
@@ -326,6 +327,8 @@ describe('an orphan past its wait', () => {
     );
     await finished([orders]);
     const retried = await retryRejects({ db, config: p.config, logger: p.deps.logger }, key);
+    // retry-rejects moves counters too: the identity still holds.
+    await expectHonestCounts(db);
     expect([retried.loaded, retried.stillRejected]).toEqual([1, 0]);
     const { rows } = await sql<{ n: number }>`select count(*)::int as n from shop.order_lines l
       join shop.orders o on o.id = l.order_id where o.order_no in ('SO-9999', 'SO-1002')`.execute(db);

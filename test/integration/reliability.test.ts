@@ -97,7 +97,7 @@ describe('receipts', () => {
       dataset: 'items',
       state: 'loaded',
       error: null,
-      rows: { read: 5, inserted: 4, updated: 0, unchanged: 0, rejected: 1 },
+      rows: { read: 5, inserted: 4, updated: 0, unchanged: 0, waiting: 0, rejected: 1 },
       firstRejects: [
         { line: 4, column: 'label', kind: 'invalid', reason: 'a value is required (got "")', raw: '3,' },
       ],
@@ -134,6 +134,7 @@ describe('per-file atomic publish', () => {
       inserted: 3700,
       updated: 0,
       unchanged: 0,
+      waiting: 0,
       rejected: 300,
       open: 300,
     });

@@ -32,6 +32,7 @@ import { retryRejects } from '../../shared/ops/retry-rejects.ts';
 import { wakeAfterLateRows } from '../../shared/ops/retry-waiting.ts';
 import type { PipelineDeps } from '../../shared/pipeline/services.ts';
 import { splitObject } from '../../shared/split/split-service.ts';
+import { expectHonestCounts } from '../support/counts.ts';
 import { resetDatabase } from '../support/pipeline.ts';
 import waitingConfig, {
   NW_TABLES,
@@ -166,15 +167,8 @@ async function insertRegionsBehindDroploadsBack(db: Kysely<Database>) {
     await sql`insert into nw.regions (region_id, name) values (${i + 1}, ${name})`.execute(db);
 }
 
-/** key, state, read, loaded, rejected, records waiting */
-const row = (r: FileReport) => [
-  r.key,
-  r.state,
-  r.rows.read,
-  r.rows.loaded,
-  r.rows.rejected,
-  r.waiting?.lines ?? 0,
-];
+/** key, state, read, loaded, rejected, records waiting (the ledger's counter) */
+const row = (r: FileReport) => [r.key, r.state, r.rows.read, r.rows.loaded, r.rows.rejected, r.rows.waiting];
 
 describe('the migration', () => {
   it('reads what rows parked before it wait for from their reason, and makes their files `waiting`', async () => {
@@ -273,7 +267,10 @@ describe('files in any order, over two runs (the reported case)', () => {
       state: 'waiting',
       finishedAt: null,
       waiting: { rows: 53, lines: 53, on: [{ table: 'nw.regions', key: 'region_id', rows: 53 }] },
+      // Not loaded: waiting, counted apart.
+      rows: { read: 53, inserted: 0, updated: 0, unchanged: 0, waiting: 53, rejected: 0 },
     });
+    await expectHonestCounts(first.deps.db);
     // The first runner ends, and its emulator with every message in it.
     await stopRunner(first);
 
@@ -295,8 +292,9 @@ describe('files in any order, over two runs (the reported case)', () => {
     expect(await receiptOf(second, 'incoming/territories/territories.csv')).toMatchObject({
       state: 'loaded',
       waiting: null,
-      rows: { read: 53, inserted: 53, updated: 0, unchanged: 0, rejected: 0 },
+      rows: { read: 53, inserted: 53, updated: 0, unchanged: 0, waiting: 0, rejected: 0 },
     });
+    await expectHonestCounts(db);
     const file = await fileOf(db, 'incoming/territories/territories.csv');
     expect([file.state, file.rows_read, file.rows_inserted, file.rows_rejected, file.error]).toEqual([
       'loaded',
@@ -332,15 +330,26 @@ describe('the commands (a database that outlives them: DATABASE_URL)', () => {
       expect([one.code, one.stderr]).toEqual([3, '']);
       expect(one.stdout).toContain('waiting: 53 rows wait for nw.regions (region_id)');
       const line = one.stdout.split('\n').find((l) => l.startsWith('incoming/territories/cli.csv '));
-      // file, dataset, state, chunks, read, loaded, rejected (seconds vary)
-      expect(line?.split(/\s+/).slice(0, 7)).toEqual([
+      // file, dataset, state, chunks, read, loaded, waiting, rejected (seconds vary)
+      expect(line?.split(/\s+/).slice(0, 8)).toEqual([
         'incoming/territories/cli.csv',
         'territories',
         'waiting',
         '1/1',
         '53',
         '0',
+        '53',
         '0',
+      ]);
+      // The reported case: `status --json` called waiting rows loaded (and unchanged).
+      const waitingStatus = await cli(['status', '--json']);
+      const waitingFiles = (JSON.parse(waitingStatus.stdout) as { files: FileReport[] }).files;
+      expect(waitingFiles.map((f) => [f.key, f.state, f.rows])).toEqual([
+        [
+          'incoming/territories/cli.csv',
+          'waiting',
+          { read: 53, loaded: 0, inserted: 0, updated: 0, unchanged: 0, waiting: 53, rejected: 0, open: 0 },
+        ],
       ]);
 
       const regions = await upload('regions', 'incoming/regions/cli.csv', regionsCsv());
@@ -444,6 +453,8 @@ describe('the sweep', () => {
     expect([file.rows_read, file.rows_inserted, file.rows_rejected]).toEqual([53, 53, 0]);
     expect(await territoryRegions(runner.deps.db)).toEqual(expectedTerritories('P'));
     expect(await count(runner.deps.db, 'dropload.orphan')).toBe(0);
+    expect([file.rows_unchanged, file.rows_waiting]).toEqual([0, 0]);
+    await expectHonestCounts(runner.deps.db);
   });
 
   it('a wait past orphanWaitSeconds with no message in flight becomes rejects naming the missing key', async () => {
@@ -466,6 +477,9 @@ describe('the sweep', () => {
     ]);
     expect(await count(runner.deps.db, 'dropload.orphan')).toBe(0);
     expect(await count(runner.deps.db, 'nw.territories')).toBe(0);
+    // Expired: they leave `waiting` for `rejected`, on the file and its chunk.
+    expect([file.rows_unchanged, file.rows_waiting]).toEqual([0, 0]);
+    await expectHonestCounts(runner.deps.db);
   });
 
   it('a waiting file whose dataset left the config: noted on the file, retried every 15 min, nothing dead-lettered', async () => {
@@ -553,6 +567,8 @@ describe('rows loaded late by retry-rejects', () => {
       'lax config',
     );
     const retried = await retryRejects({ db, config: lax, logger: runner.deps.logger }, key);
+    // retry-rejects moves counters too: the identity still holds.
+    await expectHonestCounts(db);
     expect([retried.loaded, retried.stillRejected]).toEqual([1, 0]);
     expect(await wakeAfterLateRows(runner.deps, lax, retried.fileId)).toBe(1);
     const file = await waitFor('the territories to load', async () => {

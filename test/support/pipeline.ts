@@ -9,6 +9,7 @@ import { type DroploadConfig, type ResolvedConfig, resolveConfig } from '../../s
 import { createDb, createPool } from '../../shared/ledger/connection.ts';
 import { rejectsOf } from '../../shared/ledger/ledger.ts';
 import type { Database } from '../../shared/ledger/schema.ts';
+import { expectHonestCounts } from './counts.ts';
 
 /** The tables of the bundled sample datasets (dropload.config.ts), children first. */
 export const SAMPLE_TABLES = ['customers', 'orders', 'events', ...SHOP_TABLES];
@@ -56,7 +57,10 @@ export async function startTestPipeline(
     await writeFile(file, content);
     const dataset = resolved.datasets.find((d) => key.startsWith(d.prefix)) ?? resolved.datasets[0];
     const upload = { path: file, key, dataset } as Upload;
-    return runFiles(pipeline, [upload], { timeoutMs: 30_000, rejectsShown: 1000 });
+    const run = await runFiles(pipeline, [upload], { timeoutMs: 30_000, rejectsShown: 1000 });
+    // Every load of every test checks that no counter was derived or lost: the identity holds ledger-wide.
+    await expectHonestCounts(pipeline.deps.db);
+    return run;
   };
   return Object.assign(pipeline, { config: resolved, load });
 }

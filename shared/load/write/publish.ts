@@ -129,7 +129,8 @@ function gateFailure(dataset: TableDataset, file: FileRow): string | undefined {
 }
 
 async function checkFailure(trx: Transaction<Database>, dataset: TableDataset, stage: string, file: FileRow) {
-  const valid = file.rows_read - file.rows_rejected;
+  // Staged rows count as unchanged until publishing: the valid rows, as the chunks counted them.
+  const valid = file.rows_inserted + file.rows_updated + file.rows_unchanged;
   if (valid < dataset.checks.minRows) {
     return `file has ${valid} valid rows, fewer than checks.minRows (${dataset.checks.minRows}); nothing was published`;
   }
@@ -260,11 +261,10 @@ export async function publishFile(
   await clearStaged(trx, dataset.name, file.id);
   const counts = { inserted: rows[0]?.inserted ?? 0, updated: rows[0]?.updated ?? 0 };
   // The file's counts become what publishing wrote: `file` is the row `completeChunk` just returned
-  // (and locked), so they move by the difference from what its chunks counted.
-  await moveCounts(
-    trx,
-    { fileId: file.id },
-    { inserted: counts.inserted - file.rows_inserted, updated: counts.updated - file.rows_updated },
-  );
+  // (and locked), so they move by the difference from what its chunks counted. Its staged rows counted
+  // as unchanged; those publishing inserted or updated leave it, the rest (the table had them) stay.
+  const inserted = counts.inserted - file.rows_inserted;
+  const updated = counts.updated - file.rows_updated;
+  await moveCounts(trx, { fileId: file.id }, { inserted, updated, unchanged: -inserted - updated });
   return { published: true, ...counts, replaced };
 }

@@ -4,6 +4,7 @@ import { TableShapeError } from '../../core/errors.ts';
 import type { Reject } from '../../ledger/ledger.ts';
 import type { Database } from '../../ledger/schema.ts';
 import type { ValidRow } from '../validation.ts';
+import { recordCounts } from './records.ts';
 import { bisect, dbReject } from './savepoint.ts';
 import { onConflict, STATEMENT_ROWS, type WriteCounts } from './statement.ts';
 import { writeTarget } from './target.ts';
@@ -433,9 +434,11 @@ export async function writeDatasetRows(
     const reason = orphanReason(o.missing);
     rejects.push({ line: o.unit.line, column: o.column, kind: 'orphan', reason, raw: o.unit.raw });
   }
+  const counts = recordCounts(rows.length, written, { rejected: seen, waiting: [] });
   return {
-    inserted: written.inserted,
-    updated: written.updated,
+    inserted: counts.inserted,
+    updated: counts.updated,
+    unchanged: counts.unchanged,
     rejects: rejects.sort((a, b) => a.line - b.line),
   };
 }

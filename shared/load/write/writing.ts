@@ -9,7 +9,17 @@ import { counted, onConflict, STATEMENT_ROWS, type WriteCounts } from './stateme
 import type { WriteTarget } from './target.ts';
 
 export interface WriteResult extends WriteCounts {
+  /**
+   * Rows sent to the table that neither inserted nor updated a row: an upsert's unchanged row (its
+   * `is distinct from` skip), an `insert-ignore` conflict, a key a later line of the same chunk superseded.
+   */
+  unchanged: number;
   rejects: Reject[];
+}
+
+/** What the writer sent, less what the database inserted, updated or refused: counted where it is written. */
+function unchangedOf(sent: number, result: WriteResult): number {
+  return sent - result.rejects.length - result.inserted - result.updated;
 }
 
 /** One pass over rows that are read (parsed, validated) as they are written: see `chunk-rows.ts`. */
@@ -164,7 +174,7 @@ export async function writeRows(
   fileId: number,
 ): Promise<WriteResult> {
   const plan = await planFor(trx, target);
-  const result: WriteResult = { inserted: 0, updated: 0, rejects: [] };
+  const result: WriteResult = { inserted: 0, updated: 0, unchanged: 0, rejects: [] };
   const named = target.fields.length - target.added.length;
   const held = rows.map((row): Row => {
     const values = target.fields.map((f, i) =>
@@ -172,11 +182,12 @@ export async function writeRows(
     );
     return { line: row.line, raw: row.raw, values };
   });
-  const unique = lastPerKey(plan, writable(plan, held, result.rejects));
-  if (unique.length === 0) return result;
-  if ((await copySupported(trx)) && (await writeByCopy(trx, plan, unique, result))) return result;
-  await writeStatements(trx, plan, unique, result);
-  return result;
+  const valid = writable(plan, held, result.rejects);
+  const sent = valid.length + result.rejects.length;
+  const unique = lastPerKey(plan, valid);
+  if (unique.length > 0 && !((await copySupported(trx)) && (await writeByCopy(trx, plan, unique, result))))
+    await writeStatements(trx, plan, unique, result);
+  return { ...result, unchanged: unchangedOf(sent, result) };
 }
 
 /**
@@ -199,7 +210,8 @@ export async function writeRowStream(
     const inserted = await copyPass(trx, plan, pass, unwritable);
     if (inserted !== undefined) {
       const invalid = mergeByLine(pass.rejects, unwritable);
-      return { inserted, updated: 0, rejects: [], rows: pass.rows - unwritable.length, invalid };
+      const rows = pass.rows - unwritable.length;
+      return { inserted, updated: 0, unchanged: rows - inserted, rejects: [], rows, invalid };
     }
   }
   const pass = stream();
@@ -208,7 +220,7 @@ export async function writeRowStream(
     rows.push({ line: pass.line, raw: pass.raw(), values });
   }
   const unwritable: Reject[] = [];
-  const result: WriteResult = { inserted: 0, updated: 0, rejects: [] };
+  const result: WriteResult = { inserted: 0, updated: 0, unchanged: 0, rejects: [] };
   const valid = writable(plan, rows, unwritable);
   const unique = lastPerKey(plan, valid);
   // An insert here had its COPY refused already: straight to the statements that isolate the row.
@@ -218,7 +230,8 @@ export async function writeRowStream(
   ) {
     await writeStatements(trx, plan, unique, result);
   }
-  return { ...result, rows: valid.length, invalid: mergeByLine(pass.rejects, unwritable) };
+  const unchanged = unchangedOf(valid.length, result);
+  return { ...result, unchanged, rows: valid.length, invalid: mergeByLine(pass.rejects, unwritable) };
 }
 
 /** Two lists of rejects, each in line order, as one in line order. */
