@@ -25,10 +25,10 @@ import {
   wakeWaiting,
 } from './retry-chain.ts';
 import {
-  decodeRow,
-  encodeRow,
+  decodeUnit,
   type Orphan,
   orphanReason,
+  type StoredRecord,
   type StoredRow,
   type Unit,
   writeUnits,
@@ -57,7 +57,7 @@ export async function insertOrphans(
     chunkIdx: o.unit.chunkIdx,
     line: o.unit.line,
     target: o.target.table,
-    row: encodeRow(o.target, o.row),
+    row: o.record,
     raw: o.unit.raw,
     ...waitOf(o),
   }));
@@ -129,22 +129,16 @@ async function retryIn(
   const gone = new Set<number>();
   const units: Unit[] = [];
   for (const p of parked) {
-    const ti = targets.findIndex((t) => t.table === p.target);
-    const target = targets[ti];
-    if (!target) {
-      const reason = `orphan: its table ${p.target} is no longer a target of dataset ${dataset.name}`;
+    const stored = (typeof p.row === 'string' ? JSON.parse(p.row) : p.row) as StoredRecord | StoredRow;
+    // The whole record, written through `writeUnits` again: all of it or none.
+    const decoded = decodeUnit(targets, p.target, stored);
+    if ('gone' in decoded) {
+      const reason = `orphan: its table ${decoded.gone} is no longer a target of dataset ${dataset.name}`;
       rejects.push({ line: p.line, column: null, kind: 'orphan', reason, raw: p.raw, chunkIdx: p.chunk_idx });
       gone.add(p.id);
       continue;
     }
-    const stored = (typeof p.row === 'string' ? JSON.parse(p.row) : p.row) as StoredRow;
-    units.push({
-      line: p.line,
-      raw: p.raw,
-      chunkIdx: p.chunk_idx,
-      orphanId: p.id,
-      rows: targets.map((_, i) => (i === ti ? [decodeRow(target, stored)] : [])),
-    });
+    units.push({ line: p.line, raw: p.raw, chunkIdx: p.chunk_idx, orphanId: p.id, rows: decoded.rows });
   }
   const written = await writeUnits(trx, dataset, units);
   const byId = new Map(parked.map((p) => [p.id, p]));
