@@ -5,6 +5,7 @@ import { z } from 'zod';
 import type { FileReport } from '../../cli/report.ts';
 import { rejectsOf } from '../../shared/ledger/ledger.ts';
 import type { Database, FileRow } from '../../shared/ledger/schema.ts';
+import { retryRejects } from '../../shared/ops/retry-rejects.ts';
 import { startTestPipeline, type TestPipeline } from '../support/pipeline.ts';
 
 /**
@@ -114,6 +115,14 @@ const managersOrder = JSON.stringify({
   lines: [{ line_no: 1, quantity: 16 }],
 });
 
+/** Order 10261, whose manager no file brings. */
+const nobodysOrder = JSON.stringify({
+  order_no: 10261,
+  customer: 'hanar@example.com',
+  manager: 'Nobody',
+  lines: [{ line_no: 1, quantity: 3 }],
+});
+
 /** Every target table's rows, by natural key. */
 async function tables(db: Kysely<Database>) {
   const q = async (query: ReturnType<typeof sql<Record<string, unknown>>>) => (await query.execute(db)).rows;
@@ -157,8 +166,18 @@ const ONLY_THE_MANAGERS_ORDER = {
 
 describe('a document the database refuses writes none of its rows (item 1)', () => {
   const cases = [
-    { name: 'bad document first, one chunk', lines: () => [badOrder(), managersOrder], badLine: 1, chunks: 1 },
-    { name: 'bad document second, one chunk', lines: () => [managersOrder, badOrder()], badLine: 2, chunks: 1 },
+    {
+      name: 'bad document first, one chunk',
+      lines: () => [badOrder(), managersOrder],
+      badLine: 1,
+      chunks: 1,
+    },
+    {
+      name: 'bad document second, one chunk',
+      lines: () => [managersOrder, badOrder()],
+      badLine: 2,
+      chunks: 1,
+    },
     {
       // The bad document fills chunk 0: it waits for the manager that chunk 1 brings, then is retried.
       name: 'bad document first, its manager in the next chunk',
@@ -206,12 +225,7 @@ describe('a document whose wait expires writes none of its rows (item 2)', () =>
     const { db } = p.deps;
     const key = 'incoming/orders-expiring/orders.ndjson';
     // Order 10261 waits for a manager no file brings; order 10260 loads.
-    const waiting = JSON.stringify({
-      order_no: 10261,
-      customer: 'hanar@example.com',
-      manager: 'Nobody',
-      lines: [{ line_no: 1, quantity: 3 }],
-    });
+    const waiting = nobodysOrder;
     const run = await p.load(key, `${managersOrder}\n${waiting}\n`);
     expect(counts(run.reports[0])).toEqual(['waiting', 2, 1, 1, 0, 0, 0, 1]);
     // Waiting: nothing of order 10261 is written yet.
@@ -224,6 +238,35 @@ describe('a document whose wait expires writes none of its rows (item 2)', () =>
     ]);
     expect(await tables(db)).toEqual(ONLY_THE_MANAGERS_ORDER);
     expect(await waitingRows(db)).toBe(0);
+  });
+
+  it('retry-rejects replays the record whole: nothing while its manager is missing, all of it once there', async () => {
+    p = await startTestPipeline(config, TABLES, {
+      waitRetry: { lostAfterSeconds: 1, runningForSeconds: 30 },
+      sweepEveryMs: 200,
+    });
+    const { db } = p.deps;
+    const key = 'incoming/orders-expiring/replayed.ndjson';
+    await p.load(key, `${managersOrder}\n${nobodysOrder}\n`);
+    await expired(db, key);
+    const deps = { db, config: p.config, logger: p.deps.logger };
+    const still = await retryRejects(deps, key);
+    expect([still.retried, still.loaded, still.inserted, still.stillRejected]).toEqual([1, 0, 0, 1]);
+    expect(await tables(db)).toEqual(ONLY_THE_MANAGERS_ORDER);
+    await sql`insert into rec.staff (name) values ('Nobody')`.execute(db);
+    const loaded = await retryRejects(deps, key);
+    expect([loaded.retried, loaded.loaded, loaded.inserted, loaded.stillRejected]).toEqual([1, 1, 1, 0]);
+    expect(await tables(db)).toEqual({
+      staff: [{ name: 'Buchanan' }, { name: 'Nobody' }],
+      customers: [{ email: 'hanar@example.com' }, { email: 'ottik@example.com' }],
+      orders: [
+        ...ONLY_THE_MANAGERS_ORDER.orders,
+        { order_no: 10261, email: 'hanar@example.com', manager: 'Nobody' },
+      ],
+      lines: [...ONLY_THE_MANAGERS_ORDER.lines, { order_no: 10261, line_no: 1, quantity: 3 }],
+    });
+    const file = await expired(db, key);
+    expect([file.rows_read, file.rows_inserted, file.rows_updated, file.rows_rejected]).toEqual([2, 2, 0, 0]);
   });
 });
 
