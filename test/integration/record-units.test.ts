@@ -230,7 +230,7 @@ describe('a document whose wait expires writes none of its rows (item 2)', () =>
     expect(counts(run.reports[0])).toEqual(['waiting', 2, 1, 1, 0, 0, 0, 1]);
     // Waiting: nothing of order 10261 is written yet.
     expect(await tables(db)).toEqual(ONLY_THE_MANAGERS_ORDER);
-    const file = await expired(db, key);
+    const file = await loadedFile(db, key);
     expect([file.rows_read, file.rows_inserted, file.rows_updated, file.rows_rejected]).toEqual([2, 1, 0, 1]);
     const rejects = await rejectsOf(db, file.id);
     expect(rejects.map((r) => [r.line, r.column, r.kind, r.reason, r.raw])).toEqual([
@@ -248,7 +248,7 @@ describe('a document whose wait expires writes none of its rows (item 2)', () =>
     const { db } = p.deps;
     const key = 'incoming/orders-expiring/replayed.ndjson';
     await p.load(key, `${managersOrder}\n${nobodysOrder}\n`);
-    await expired(db, key);
+    await loadedFile(db, key);
     const deps = { db, config: p.config, logger: p.deps.logger };
     const still = await retryRejects(deps, key);
     expect([still.retried, still.loaded, still.inserted, still.stillRejected]).toEqual([1, 0, 0, 1]);
@@ -265,13 +265,13 @@ describe('a document whose wait expires writes none of its rows (item 2)', () =>
       ],
       lines: [...ONLY_THE_MANAGERS_ORDER.lines, { order_no: 10261, line_no: 1, quantity: 3 }],
     });
-    const file = await expired(db, key);
+    const file = await loadedFile(db, key);
     expect([file.rows_read, file.rows_inserted, file.rows_updated, file.rows_rejected]).toEqual([2, 2, 0, 0]);
   });
 });
 
 /** The file once its wait has expired (the retry chain or the sweep turns it into a reject). */
-async function expired(db: Kysely<Database>, key: string): Promise<FileRow> {
+async function loadedFile(db: Kysely<Database>, key: string): Promise<FileRow> {
   const deadline = Date.now() + 30_000;
   for (;;) {
     const file = await db.selectFrom('dropload.file').selectAll().where('key', '=', key).executeTakeFirst();
@@ -280,3 +280,60 @@ async function expired(db: Kysely<Database>, key: string): Promise<FileRow> {
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+describe('a record left out can leave out another', () => {
+  it('a document needing staff that a waiting document carries waits too; both load when the first one can', async () => {
+    p = await startTestPipeline(config, TABLES);
+    const { db } = p.deps;
+    const key = 'incoming/orders/chained.ndjson';
+    // Order 10263 brings Fuller but waits for Nobody; order 10264 is managed by Fuller.
+    const carrier = JSON.stringify({
+      order_no: 10263,
+      customer: 'carrier@example.com',
+      manager: 'Nobody',
+      staff: [{ name: 'Fuller' }],
+      lines: [{ line_no: 1, quantity: 1 }],
+    });
+    const dependent = JSON.stringify({
+      order_no: 10264,
+      customer: 'dependent@example.com',
+      manager: 'Fuller',
+      lines: [{ line_no: 1, quantity: 2 }],
+    });
+    const run = await p.load(key, `${carrier}\n${dependent}\n`);
+    expect(counts(run.reports[0])).toEqual(['waiting', 2, 0, 0, 0, 0, 0, 2]);
+    expect(await tables(db)).toEqual({ staff: [], customers: [], orders: [], lines: [] });
+    const { rows: parked } = await sql<{ line: number; missing: string }>`select line::int as line, missing
+      from dropload.orphan order by line`.execute(db);
+    expect(parked).toEqual([
+      { line: 1, missing: 'rec.staff row with name = Nobody' },
+      { line: 2, missing: 'rec.staff row with name = Fuller' },
+    ]);
+    // Nobody lands (with an order of its own): both documents load, whole.
+    await p.load(
+      'incoming/orders/nobody.ndjson',
+      `${nobodysOrder.slice(0, -1)},"staff":[{"name":"Nobody"}]}\n`,
+    );
+    const file = await loadedFile(db, key);
+    expect([file.rows_read, file.rows_inserted, file.rows_updated, file.rows_rejected]).toEqual([2, 2, 0, 0]);
+    expect(await tables(db)).toEqual({
+      staff: [{ name: 'Fuller' }, { name: 'Nobody' }],
+      customers: [
+        { email: 'carrier@example.com' },
+        { email: 'dependent@example.com' },
+        { email: 'hanar@example.com' },
+      ],
+      orders: [
+        { order_no: 10261, email: 'hanar@example.com', manager: 'Nobody' },
+        { order_no: 10263, email: 'carrier@example.com', manager: 'Nobody' },
+        { order_no: 10264, email: 'dependent@example.com', manager: 'Fuller' },
+      ],
+      lines: [
+        { order_no: 10261, line_no: 1, quantity: 3 },
+        { order_no: 10263, line_no: 1, quantity: 1 },
+        { order_no: 10264, line_no: 1, quantity: 2 },
+      ],
+    });
+    expect(await waitingRows(db)).toBe(0);
+  });
+});
