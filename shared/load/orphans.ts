@@ -35,11 +35,11 @@ import {
 } from './write/relations.ts';
 
 /**
- * Rows that wait for their parent. A chunk parks them in `dropload.orphan` in its own transaction, with
- * the parent table they wait on; a `{ kind: 'orphans' }` message on the chunk queue retries them,
- * claiming them `for update skip locked` and deleting the ones it writes (or, past the dataset's
- * `orphanWaitSeconds`, turns into rejects) in one transaction. The file is `loaded` once its chunks
- * are done and no row waits. When those messages are sent (at once when a parent lands, with backoff
+ * Records that wait for a parent. A chunk parks each one, all its rows and nothing of it written, as
+ * one row of `dropload.orphan` in its own transaction, with the parent table it waits on; a
+ * `{ kind: 'orphans' }` message on the chunk queue retries them whole, claiming them `for update skip
+ * locked` and deleting the ones it writes (or, past the dataset's `orphanWaitSeconds`, turns into
+ * rejects) in one transaction. The file is `loaded` once its chunks are done and nothing waits. When those messages are sent (at once when a parent lands, with backoff
  * otherwise, by the sweep when one was lost) is the retry chain's (`retry-chain.ts`); the table's
  * queries are the ledger's (`ledger/waiting.ts`); this module decides what happens to the rows.
  */

@@ -13,8 +13,9 @@ import { tableShape, toText, unwritableReason, type WriteResult, writeRows } fro
  * The multi-table writer: one record (a flat row or a nested document) becomes rows of several
  * tables, written target by target, parents first, in the caller's transaction. A reference names its
  * parent by natural key; the surrogate id is looked up set-based inside the insert statement
- * (`insert … select … from unnest(…) u left join parent p on p.key = u.key`). A row whose parent is
- * not there yet is not written: it comes back as an orphan, for the caller to park and retry.
+ * (`insert … select … from unnest(…) u left join parent p on p.key = u.key`). A record is the unit:
+ * all its rows are written or none. A record with a row whose parent is not there yet is not written
+ * at all: it comes back as an orphan, for the caller to park and retry whole.
  */
 
 type Text = string | null;
@@ -27,14 +28,14 @@ export interface TargetRow {
   refs: Text[][];
 }
 
-/** What bisection splits: a record of the file (its rows for every target) or one waiting row being retried. */
+/** What bisection splits and what waits: a record of the file (its rows for every target), first written or retried. */
 export interface Unit {
   line: number;
   raw: string;
   chunkIdx: number;
   /** Per target, in the dataset's write order. */
   rows: TargetRow[][];
-  /** Set when the unit is a parked orphan being retried. */
+  /** Set when the unit is a parked record being retried. */
   orphanId?: number;
 }
 
