@@ -39,9 +39,10 @@ import {
  * one row of `dropload.orphan` in its own transaction, with the parent table it waits on; a
  * `{ kind: 'orphans' }` message on the chunk queue retries them whole, claiming them `for update skip
  * locked` and deleting the ones it writes (or, past the dataset's `orphanWaitSeconds`, turns into
- * rejects) in one transaction. The file is `loaded` once its chunks are done and nothing waits. When those messages are sent (at once when a parent lands, with backoff
- * otherwise, by the sweep when one was lost) is the retry chain's (`retry-chain.ts`); the table's
- * queries are the ledger's (`ledger/waiting.ts`); this module decides what happens to the rows.
+ * rejects) in one transaction. The file is `loaded` once its chunks are done and nothing waits. When
+ * those messages are sent (at once when a parent lands, with backoff otherwise, by the sweep when one
+ * was lost) is the retry chain's (`retry-chain.ts`); the table's queries are the ledger's
+ * (`ledger/waiting.ts`); this module decides what happens to the records.
  */
 
 /** What an orphan waits for, as the ledger records it. */
