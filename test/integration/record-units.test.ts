@@ -337,3 +337,35 @@ describe('a record left out can leave out another', () => {
     expect(await waitingRows(db)).toBe(0);
   });
 });
+
+describe('rows parked one by one, before records were', () => {
+  it('are still retried, each as a record of its one row', async () => {
+    p = await startTestPipeline(config, TABLES);
+    const { db } = p.deps;
+    const key = 'incoming/orders/legacy.ndjson';
+    const run = await p.load(key, `${nobodysOrder}\n`);
+    expect(counts(run.reports[0])).toEqual(['waiting', 1, 0, 0, 0, 0, 0, 1]);
+    // What the writer parked before: the customer written, its order and line parked as two rows.
+    await sql`insert into rec.customers (email) values ('hanar@example.com')`.execute(db);
+    await sql`insert into dropload.orphan (file_id, chunk_idx, line, target, row, missing, parent_table,
+        parent_key, raw, expires_at)
+      select file_id, chunk_idx, line, 'rec.lines',
+        '{"values":{"line_no":"1","quantity":"3"},"refs":{"order_ref":{"order_no":"10261"}}}',
+        'rec.orders row with order_no = 10261', 'rec.orders', 'order_no', raw, expires_at
+      from dropload.orphan`.execute(db);
+    await sql`update dropload.orphan set target = 'rec.orders',
+        row = '{"values":{"order_no":"10261"},"refs":{"customer_ref":{"email":"hanar@example.com"},"manager_ref":{"name":"Nobody"}}}'
+      where target <> 'rec.lines'`.execute(db);
+    // Nobody comes in behind dropload's back: the file's retry chain, backing off, finds it.
+    await sql`insert into rec.staff (name) values ('Nobody')`.execute(db);
+    const file = await loadedFile(db, key);
+    expect([file.rows_read, file.rows_inserted, file.rows_rejected]).toEqual([1, 1, 0]);
+    expect(await tables(db)).toEqual({
+      staff: [{ name: 'Nobody' }],
+      customers: [{ email: 'hanar@example.com' }],
+      orders: [{ order_no: 10261, email: 'hanar@example.com', manager: 'Nobody' }],
+      lines: [{ order_no: 10261, line_no: 1, quantity: 3 }],
+    });
+    expect(await waitingRows(db)).toBe(0);
+  });
+});
