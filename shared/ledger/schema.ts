@@ -175,9 +175,9 @@ export interface OrphanTable {
   file_id: number;
   chunk_idx: number;
   line: number;
-  /** The target table the row is for. */
+  /** The target table of the record's first row that waits (of the one row, for a row parked before records were). */
   target: string;
-  /** The row as its writer stores it (jsonb; the shape is the load stage's, see `encodeRow`): written as JSON text. */
+  /** The record as its writer stores it (jsonb; the shape is the load stage's, see `encodeUnit`): written as JSON text. */
   row: ColumnType<unknown, string, never>;
   /** What it waits for, as a reject will name it: `shop.customers row with email = x@y`. */
   missing: string;

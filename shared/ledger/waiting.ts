@@ -10,7 +10,8 @@ import { clock, getFile, withoutNul } from './ledger.ts';
 import { type Database, type FileRow, type OrphanRow, WAITING_STATES } from './schema.ts';
 
 /**
- * `dropload.orphan`: rows of a multi-table dataset that wait for their parent. A chunk parks them in its
+ * `dropload.orphan`: records of a multi-table dataset that wait for a parent, one row each (holding all
+ * the record's rows; one target row, for rows parked before records were). A chunk parks them in its
  * own transaction, with the parent table they wait on; its file is `waiting` once its chunks are done
  * and rows still wait. A retry claims them `for update skip locked` and deletes the ones it writes (or
  * turns into rejects) in one transaction. The file is `loaded` once its chunks are done and no row

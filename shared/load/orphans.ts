@@ -26,23 +26,24 @@ import {
 } from './retry-chain.ts';
 import { settleWaiting } from './waiting-counts.ts';
 import {
-  decodeRow,
-  encodeRow,
+  decodeUnit,
   type Orphan,
   orphanReason,
+  type StoredRecord,
   type StoredRow,
   type Unit,
   writeUnits,
 } from './write/relations.ts';
 
 /**
- * Rows that wait for their parent. A chunk parks them in `dropload.orphan` in its own transaction, with
- * the parent table they wait on; a `{ kind: 'orphans' }` message on the chunk queue retries them,
- * claiming them `for update skip locked` and deleting the ones it writes (or, past the dataset's
- * `orphanWaitSeconds`, turns into rejects) in one transaction. The file is `loaded` once its chunks
- * are done and no row waits. When those messages are sent (at once when a parent lands, with backoff
- * otherwise, by the sweep when one was lost) is the retry chain's (`retry-chain.ts`); the table's
- * queries are the ledger's (`ledger/waiting.ts`); this module decides what happens to the rows.
+ * Records that wait for a parent. A chunk parks each one, all its rows and nothing of it written, as
+ * one row of `dropload.orphan` in its own transaction, with the parent table it waits on; a
+ * `{ kind: 'orphans' }` message on the chunk queue retries them whole, claiming them `for update skip
+ * locked` and deleting the ones it writes (or, past the dataset's `orphanWaitSeconds`, turns into
+ * rejects) in one transaction. The file is `loaded` once its chunks are done and nothing waits. When
+ * those messages are sent (at once when a parent lands, with backoff otherwise, by the sweep when one
+ * was lost) is the retry chain's (`retry-chain.ts`); the table's queries are the ledger's
+ * (`ledger/waiting.ts`); this module decides what happens to the records.
  */
 
 /** What an orphan waits for, as the ledger records it. */
@@ -58,7 +59,7 @@ export async function insertOrphans(
     chunkIdx: o.unit.chunkIdx,
     line: o.unit.line,
     target: o.target.table,
-    row: encodeRow(o.target, o.row),
+    row: o.record,
     raw: o.unit.raw,
     ...waitOf(o),
   }));
@@ -133,22 +134,16 @@ async function retryIn(
   const gone = new Set<number>();
   const units: Unit[] = [];
   for (const p of parked) {
-    const ti = targets.findIndex((t) => t.table === p.target);
-    const target = targets[ti];
-    if (!target) {
-      const reason = `orphan: its table ${p.target} is no longer a target of dataset ${dataset.name}`;
+    const stored = (typeof p.row === 'string' ? JSON.parse(p.row) : p.row) as StoredRecord | StoredRow;
+    // The whole record, written through `writeUnits` again: all of it or none.
+    const decoded = decodeUnit(targets, p.target, stored);
+    if ('gone' in decoded) {
+      const reason = `orphan: its table ${decoded.gone} is no longer a target of dataset ${dataset.name}`;
       rejects.push({ line: p.line, column: null, kind: 'orphan', reason, raw: p.raw, chunkIdx: p.chunk_idx });
       gone.add(p.id);
       continue;
     }
-    const stored = (typeof p.row === 'string' ? JSON.parse(p.row) : p.row) as StoredRow;
-    units.push({
-      line: p.line,
-      raw: p.raw,
-      chunkIdx: p.chunk_idx,
-      orphanId: p.id,
-      rows: targets.map((_, i) => (i === ti ? [decodeRow(target, stored)] : [])),
-    });
+    units.push({ line: p.line, raw: p.raw, chunkIdx: p.chunk_idx, orphanId: p.id, rows: decoded.rows });
   }
   const written = await writeUnits(trx, dataset, units);
   const byId = new Map(parked.map((p) => [p.id, p]));

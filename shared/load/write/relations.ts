@@ -5,7 +5,7 @@ import type { Reject } from '../../ledger/ledger.ts';
 import type { Database } from '../../ledger/schema.ts';
 import type { ValidRow } from '../validation.ts';
 import { recordCounts } from './records.ts';
-import { bisect, dbReject } from './savepoint.ts';
+import { bisect, dbReject, keepIf } from './savepoint.ts';
 import { onConflict, STATEMENT_ROWS, type WriteCounts } from './statement.ts';
 import { writeTarget } from './target.ts';
 import { tableShape, toText, unwritableReason, type WriteResult, writeRows } from './writing.ts';
@@ -14,8 +14,9 @@ import { tableShape, toText, unwritableReason, type WriteResult, writeRows } fro
  * The multi-table writer: one record (a flat row or a nested document) becomes rows of several
  * tables, written target by target, parents first, in the caller's transaction. A reference names its
  * parent by natural key; the surrogate id is looked up set-based inside the insert statement
- * (`insert … select … from unnest(…) u left join parent p on p.key = u.key`). A row whose parent is
- * not there yet is not written: it comes back as an orphan, for the caller to park and retry.
+ * (`insert … select … from unnest(…) u left join parent p on p.key = u.key`). A record is the unit:
+ * all its rows are written or none. A record with a row whose parent is not there yet is not written
+ * at all: it comes back as an orphan, for the caller to park and retry whole.
  */
 
 type Text = string | null;
@@ -28,18 +29,19 @@ export interface TargetRow {
   refs: Text[][];
 }
 
-/** What bisection splits: a record of the file (its rows for every target) or one waiting row being retried. */
+/** What bisection splits and what waits: a record of the file (its rows for every target), first written or retried. */
 export interface Unit {
   line: number;
   raw: string;
   chunkIdx: number;
   /** Per target, in the dataset's write order. */
   rows: TargetRow[][];
-  /** Set when the unit is a parked orphan being retried. */
+  /** Set when the unit is a parked record being retried. */
   orphanId?: number;
 }
 
-export interface Orphan {
+/** A row of a unit whose parent is missing. */
+export interface MissingRow {
   unit: Unit;
   target: Target;
   row: TargetRow;
@@ -47,6 +49,11 @@ export interface Orphan {
   column: string;
   /** `shop.customers row with email = x@y`. */
   missing: string;
+}
+
+/** A unit that waits, none of it written: its first row whose parent is missing, and all its rows as parked. */
+export interface Orphan extends MissingRow {
+  record: StoredRecord;
 }
 
 export interface RelationalResult extends WriteCounts {
@@ -136,6 +143,35 @@ export function decodeRow(t: Target, stored: StoredRow): TargetRow {
     values: t.columns.map((c) => stored.values?.[c] ?? null),
     refs: t.references.map((r) => r.keyColumns.map((k) => stored.refs?.[r.column]?.[k] ?? null)),
   };
+}
+
+/** How a waiting record is stored: all its rows, per target table. */
+export interface StoredRecord {
+  rows: Record<string, StoredRow[]>;
+}
+
+export function encodeUnit(targets: readonly Target[], unit: Unit): StoredRecord {
+  const rows: Record<string, StoredRow[]> = {};
+  targets.forEach((t, i) => {
+    const list = unit.rows[i] ?? [];
+    if (list.length > 0) rows[t.table] = list.map((r) => encodeRow(t, r));
+  });
+  return { rows };
+}
+
+/**
+ * A parked record's rows per target, or the table of it that is no longer a target. A row parked
+ * before records were (one `StoredRow` of the `target` table) decodes as a record of that one row.
+ */
+export function decodeUnit(
+  targets: readonly Target[],
+  table: string,
+  stored: StoredRecord | StoredRow,
+): { rows: TargetRow[][] } | { gone: string } {
+  const byTable = 'rows' in stored ? stored.rows : { [table]: [stored] };
+  const gone = Object.keys(byTable).find((name) => !targets.some((t) => t.table === name));
+  if (gone !== undefined) return { gone };
+  return { rows: targets.map((t) => (byTable[t.table] ?? []).map((r) => decodeRow(t, r))) };
 }
 
 interface Plan {
@@ -294,13 +330,15 @@ function describeMissing(t: Target, row: TargetRow, mask: number): { column: str
   return { column, missing: parts.join('; ') };
 }
 
+/** What one attempt wrote per table, and its rows whose parents are missing. */
+interface Attempted {
+  tables: Record<string, WriteCounts>;
+  missing: MissingRow[];
+}
+
 /** Writes every target's rows of the units, parents first. Throws a data error for bisection to isolate. */
-async function writeAttempt(
-  trx: Transaction<Database>,
-  plans: Plan[],
-  units: Unit[],
-): Promise<RelationalResult> {
-  const result: RelationalResult = { inserted: 0, updated: 0, tables: {}, rejects: [], orphans: [] };
+async function writeAttempt(trx: Transaction<Database>, plans: Plan[], units: Unit[]): Promise<Attempted> {
+  const result: Attempted = { tables: {}, missing: [] };
   for (const [ti, plan] of plans.entries()) {
     const t = plan.target;
     let entries: Entry[] = units.flatMap((unit) => (unit.rows[ti] ?? []).map((row) => ({ unit, row })));
@@ -325,7 +363,7 @@ async function writeAttempt(
         counts.updated += out.updated;
         out.waiting.forEach((n, k) => {
           const e = batch[n] as Entry;
-          result.orphans.push({
+          result.missing.push({
             unit: e.unit,
             target: t,
             row: e.row,
@@ -349,6 +387,42 @@ function merge(into: RelationalResult, from: RelationalResult): void {
   into.orphans.push(...from.orphans);
 }
 
+/** Each unit's first row whose parent is missing (parents first, in the dataset's write order). */
+function firstMissing(missing: MissingRow[]): Map<Unit, MissingRow> {
+  const first = new Map<Unit, MissingRow>();
+  for (const m of missing) if (!first.has(m.unit)) first.set(m.unit, m);
+  return first;
+}
+
+/**
+ * Writes only whole units: an attempt in which a unit has a row whose parent is missing is undone
+ * (to a savepoint) and made again without that unit, until one has none. Leaving a unit out can
+ * orphan another that needed a row it carried, hence the loop; each round leaves one unit out at
+ * least. The units left out come back as `orphans`, one per unit (its first missing parent), with
+ * nothing of them written; the counts are the last, committed, attempt's.
+ */
+async function writeWhole(
+  trx: Transaction<Database>,
+  plans: Plan[],
+  units: Unit[],
+): Promise<RelationalResult> {
+  const targets = plans.map((p) => p.target);
+  const orphans: Orphan[] = [];
+  let batch = units;
+  for (;;) {
+    const attempt = await keepIf(
+      trx,
+      'dropload_records',
+      () => writeAttempt(trx, plans, batch),
+      (result) => result.missing.length === 0,
+    );
+    if (attempt.kept) return { inserted: 0, updated: 0, tables: attempt.value.tables, rejects: [], orphans };
+    const first = firstMissing(attempt.value.missing);
+    for (const m of first.values()) orphans.push({ ...m, record: encodeUnit(targets, m.unit) });
+    batch = batch.filter((u) => !first.has(u));
+  }
+}
+
 /** Every target's rows of the units; a unit the database refuses is rejected whole (see `bisect`). */
 async function writeIsolating(
   trx: Transaction<Database>,
@@ -360,7 +434,7 @@ async function writeIsolating(
     trx,
     'dropload_relations',
     units,
-    (batch) => writeAttempt(trx, plans, batch),
+    (batch) => writeWhole(trx, plans, batch),
     (unit, err) => into.rejects.push({ unit, reject: dbReject(unit, err) }),
   );
   for (const attempt of written) merge(into, attempt);

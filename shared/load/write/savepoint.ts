@@ -32,6 +32,26 @@ export async function withSavepoint<T>(
 }
 
 /**
+ * Runs `fn` under a savepoint and keeps what it wrote only if `keep` accepts its value; otherwise
+ * undoes it. An error propagates with the savepoint still open: the caller's own savepoint (or
+ * transaction) undoes it, as rolling back to an enclosing savepoint ends the ones inside it.
+ */
+export async function keepIf<T>(
+  trx: Transaction<Database>,
+  name: string,
+  fn: () => Promise<T>,
+  keep: (value: T) => boolean,
+): Promise<{ kept: boolean; value: T }> {
+  const savepoint = sql.id(name);
+  await sql`savepoint ${savepoint}`.execute(trx);
+  const value = await fn();
+  const kept = keep(value);
+  if (!kept) await sql`rollback to savepoint ${savepoint}`.execute(trx);
+  await sql`release savepoint ${savepoint}`.execute(trx);
+  return { kept, value };
+}
+
+/**
  * Writes `items` with `attempt`, isolating the ones the database refuses: a batch whose attempt is
  * refused for a row's values is rolled back to its savepoint and halved, so one bad item costs
  * O(log n) attempts and reaches `onRefused` while its neighbours are written. Returns what each
