@@ -1,5 +1,6 @@
-import { type Kysely, sql } from 'kysely';
+import type { Kysely } from 'kysely';
 import type { Dataset, Reference, TableDataset, Target, TargetsDataset } from '../../config/dataset.ts';
+import { type ForeignKey, foreignKeys, waitsForParents } from '../../ledger/foreign-keys.ts';
 import type { Database } from '../../ledger/schema.ts';
 
 /**
@@ -9,30 +10,6 @@ import type { Database } from '../../ledger/schema.ts';
  * column, looked up by that same column, so a row whose parent is missing is found set-based and
  * parked, and a row whose foreign key has a NULL is written unchecked (SQL's MATCH SIMPLE).
  */
-
-/** One foreign key of a table: its columns, the parent (schema-qualified) and the columns they reference. */
-export interface ForeignKey {
-  columns: string[];
-  parent: string;
-  parentColumns: string[];
-  self: boolean;
-}
-
-export async function foreignKeys(db: Kysely<Database>, table: string): Promise<ForeignKey[]> {
-  const { rows } = await sql<ForeignKey>`
-    select array(select a.attname::text from unnest(c.conkey) with ordinality k(n, i)
-        join pg_attribute a on a.attrelid = c.conrelid and a.attnum = k.n order by k.i) as columns,
-      pn.nspname || '.' || p.relname as parent,
-      array(select a.attname::text from unnest(c.confkey) with ordinality k(n, i)
-        join pg_attribute a on a.attrelid = c.confrelid and a.attnum = k.n order by k.i) as "parentColumns",
-      c.confrelid = c.conrelid as self
-    from pg_constraint c
-      join pg_class p on p.oid = c.confrelid
-      join pg_namespace pn on pn.oid = p.relnamespace
-    where c.contype = 'f' and c.conrelid = to_regclass(${table})
-    order by c.conname`.execute(db);
-  return rows;
-}
 
 /**
  * A foreign key as a reference: its first column stores the parent's first referenced column, found by
@@ -98,7 +75,7 @@ export async function waitingDataset(
   dataset: Dataset,
 ): Promise<TargetsDataset | undefined> {
   if (dataset.kind === 'targets') return dataset;
-  if (!dataset.waitForParents || dataset.publish !== 'chunk' || dataset.sourceColumn) return undefined;
+  if (!waitsForParents(dataset)) return undefined;
   const target = foreignKeyTarget(dataset, await foreignKeys(db, dataset.table));
   return target.references.length > 0 ? asTargets(dataset, target) : undefined;
 }
