@@ -128,6 +128,7 @@ async function loadOnce(deps: PipelineDeps, message: ChunkMessage): Promise<Load
       'reject' in chunk ? { rows: [], rejects: [chunk.reject] } : validateRecords(waiting, records);
     return loadRelationalChunk(deps, waiting, message, { ...validated, records }, base);
   }
+  // Unreachable (every targets dataset waits, above); narrows the dataset to a single-table one.
   if (dataset.kind === 'targets') throw new Error(`dataset "${dataset.name}" has targets`);
   try {
     const stage = dataset.publish === 'file' ? await ensureStage(deps.db, dataset) : undefined;
