@@ -118,10 +118,16 @@ const datasetShape = {
    */
   targets: z.array(targetSpec).min(1, 'at least one target').optional(),
   /**
-   * (with `targets`) How long a row whose parent is not there yet waits for it, retried with backoff,
-   * before it becomes a reject naming the missing key. Default 3600.
+   * How long a row whose parent is not there yet waits for it, retried with backoff, before it becomes
+   * a reject naming the missing key. Default 3600.
    */
   orphanWaitSeconds: z.number().int().positive().optional(),
+  /**
+   * (with `table`) A row whose foreign key (read from the database) names a parent not there yet waits
+   * for it (default true); false: the database refuses it and it is rejected at once. A `targets`
+   * dataset always waits.
+   */
+  waitForParents: z.boolean().optional(),
   /** Field → column name (typed by `DatasetDefinition`). */
   columns: z.record(z.string(), identifier).optional(),
   /** The natural key's fields (typed by `DatasetDefinition`). */
@@ -258,6 +264,9 @@ export interface TableDataset extends DatasetCommon {
   mode: WriteMode;
   onNewVersion: z.infer<typeof newVersionSpec>;
   sourceColumn?: string;
+  /** Rows whose foreign key's parent is missing wait for it (`publish: 'chunk'`, no `sourceColumn`). */
+  waitForParents: boolean;
+  orphanWaitSeconds: number;
 }
 
 /** A dataset whose records write several tables (`targets`). */
@@ -374,7 +383,8 @@ function targetsProblem(def: DatasetOptions, declared: Target[]): string | undef
 /** The first rule between options that a dataset of either kind breaks (after its kind's own rules). */
 function datasetProblem(def: DatasetOptions): string | undefined {
   const fields = Object.keys(def.schema.shape);
-  if (def.orphanWaitSeconds !== undefined && !def.targets) return 'orphanWaitSeconds needs targets';
+  if (def.waitForParents !== undefined && def.targets)
+    return 'waitForParents needs table (targets always wait)';
   for (const f of def.key ?? []) {
     if (!fields.includes(f)) return `key field "${f}" is not in its schema`;
   }
@@ -434,6 +444,8 @@ function tableDataset(def: DatasetOptions, table: string): TableDataset {
     mode: def.mode ?? 'insert',
     onNewVersion: def.onNewVersion ?? 'append',
     sourceColumn: def.sourceColumn,
+    waitForParents: def.waitForParents ?? true,
+    orphanWaitSeconds: def.orphanWaitSeconds ?? DEFAULT_ORPHAN_WAIT_SECONDS,
   };
 }
 

@@ -3,6 +3,7 @@ import { type Kysely, sql, type Transaction } from 'kysely';
 import type { Dataset } from '../config/dataset.ts';
 import { ConfigError, sqlState } from '../core/errors.ts';
 import { type ConnectionSettings, logsIn } from './connection.ts';
+import { foreignKeys, waitsForParents } from './foreign-keys.ts';
 import { LEDGER_SCHEMA, MIGRATION_TABLES } from './migrate.ts';
 import type { Database } from './schema.ts';
 
@@ -41,6 +42,25 @@ export function loaderTablePrivileges(datasets: readonly Dataset[]): Map<string,
     for (const r of d.targets.flatMap((t) => t.references)) add(r.table, 'SELECT');
   }
   return plan;
+}
+
+/**
+ * A single-table dataset that waits for parents reads the parent tables of its table's foreign keys
+ * (to find the rows whose parent is missing): SELECT on them, as the catalog has them after the migrations.
+ */
+async function addWaitedParents(
+  trx: Transaction<Database>,
+  plan: Map<string, Set<TablePrivilege>>,
+  datasets: readonly Dataset[],
+): Promise<void> {
+  for (const d of datasets) {
+    if (d.kind !== 'table' || !waitsForParents(d)) continue;
+    for (const fk of await foreignKeys(trx, d.table)) {
+      const set = plan.get(fk.parent) ?? new Set<TablePrivilege>();
+      set.add('SELECT');
+      plan.set(fk.parent, set);
+    }
+  }
 }
 
 /**
@@ -98,7 +118,9 @@ export async function applyLoaderRole(
     await sql`select pg_advisory_xact_lock(hashtext('dropload loader role'))`.execute(trx);
     await ensureRole(trx, role, setPassword);
     await grantLedger(trx, role.name);
-    return grantDatasets(trx, role.name, loaderTablePrivileges(datasets));
+    const plan = loaderTablePrivileges(datasets);
+    await addWaitedParents(trx, plan, datasets);
+    return grantDatasets(trx, role.name, plan);
   });
   if (!(await canLogIn())) {
     throw new ConfigError(

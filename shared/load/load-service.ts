@@ -29,6 +29,7 @@ import { insertOrphans } from './orphans.ts';
 import { retryParked } from './retry-chain.ts';
 import { type PassKeys, passKeys, recordKeys, resolvesRejects, withRowKeys } from './row-keys.ts';
 import { type Validated, validateRecords } from './validation.ts';
+import { waitingDataset } from './write/foreign-keys.ts';
 import { afterStagedChunk, ensureStage, stagedTarget } from './write/publish.ts';
 import { recordCounts } from './write/records.ts';
 import { writeRecords } from './write/relations.ts';
@@ -40,7 +41,7 @@ export interface LoadOutcome {
   index: number;
   /** `loaded`: this delivery committed the chunk; `duplicate`: an earlier one had; `file-failed`: the object is gone or changed. */
   result: 'loaded' | 'duplicate' | 'file-failed';
-  /** The chunk's counts: read = inserted + updated + unchanged + waiting + rejected (waiting: multi-table only). */
+  /** The chunk's counts: read = inserted + updated + unchanged + waiting + rejected (waiting: rows that wait for parents). */
   read: number;
   inserted: number;
   updated: number;
@@ -50,7 +51,7 @@ export interface LoadOutcome {
   finishedFile?: FileRow;
   /** The file, when this chunk was its last and rows of it still wait for parents (`waiting`). */
   waitingFile?: FileRow;
-  /** Multi-table datasets: records (lines) of this chunk parked to wait for their parents. */
+  /** Records (lines) of this chunk parked to wait for their parents. */
   waiting?: number;
   reason?: string;
   /** Other files whose rejects rows of this chunk resolved (a keyed dataset's newer rows). */
@@ -99,8 +100,7 @@ async function loadOnce(deps: PipelineDeps, message: ChunkMessage): Promise<Load
   if (!dataset) throw new Error(`dataset "${message.dataset}" is not in this deployment's config`);
   if (await isChunkLoaded(deps.db, message.fileId, message.index)) {
     // A crash after the commit and before the retry was scheduled: schedule it (one per file at most).
-    if (dataset.kind === 'targets' && (await waitingCount(deps.db, message.fileId)) > 0)
-      await retryParked(deps, message.fileId);
+    if ((await waitingCount(deps.db, message.fileId)) > 0) await retryParked(deps, message.fileId);
     return { ...base, result: 'duplicate' };
   }
 
@@ -120,12 +120,16 @@ async function loadOnce(deps: PipelineDeps, message: ChunkMessage): Promise<Load
   }
   if ('loaded' in chunk) return { ...base, result: 'duplicate' };
 
-  if (dataset.kind === 'targets') {
-    const records = 'reject' in chunk ? [] : chunkRecords(chunk, dataset, message);
+  // A dataset whose rows may wait for their parents: found set-based and parked, not refused.
+  const waiting = await waitingDataset(deps.db, dataset);
+  if (waiting) {
+    const records = 'reject' in chunk ? [] : chunkRecords(chunk, waiting, message);
     const validated =
-      'reject' in chunk ? { rows: [], rejects: [chunk.reject] } : validateRecords(dataset, records);
-    return loadRelationalChunk(deps, dataset, message, { ...validated, records }, base);
+      'reject' in chunk ? { rows: [], rejects: [chunk.reject] } : validateRecords(waiting, records);
+    return loadRelationalChunk(deps, waiting, message, { ...validated, records }, base);
   }
+  // Unreachable (every targets dataset waits, above); narrows the dataset to a single-table one.
+  if (dataset.kind === 'targets') throw new Error(`dataset "${dataset.name}" has targets`);
   try {
     const stage = dataset.publish === 'file' ? await ensureStage(deps.db, dataset) : undefined;
     const target = stage ? stagedTarget(writeTarget(dataset), stage) : writeTarget(dataset);
@@ -211,7 +215,8 @@ async function failChunkFile(
 }
 
 /**
- * A multi-table chunk: claim, write every target parents first, rejects, parked orphans and ledger in
+ * A chunk whose rows may wait (a multi-table dataset's, or a single-table one's whose table has foreign
+ * keys): claim, write every target parents first, rejects, parked orphans and ledger in
  * one transaction. Rows whose parent is missing wait in `dropload.orphan`; the file is `waiting` (once
  * its chunks are done) until they load or their wait runs out. Their retry is scheduled after the commit.
  */

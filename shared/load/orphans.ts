@@ -25,6 +25,7 @@ import {
   wakeWaiting,
 } from './retry-chain.ts';
 import { settleWaiting } from './waiting-counts.ts';
+import { retryDataset } from './write/foreign-keys.ts';
 import {
   decodeUnit,
   type Orphan,
@@ -217,16 +218,16 @@ export async function retryOrphans(deps: PipelineDeps, message: OrphanMessage): 
   const current = token !== undefined && (await takeRetry(deps.db, file.id, token));
   const next = message.attempt + 1;
   const dataset = deps.config.datasets.find((d) => d.name === file.dataset);
-  if (dataset?.kind !== 'targets') {
+  if (!dataset) {
     // Not a failure to retry into the dead-letter queue: the rows wait for a config that has their dataset.
-    const text = `its waiting rows cannot be retried: dataset "${file.dataset}" has no targets in this config`;
+    const text = `its waiting rows cannot be retried: dataset "${file.dataset}" is not in this config`;
     await recordFileAttempt(deps.db, { id: file.id }, { text, parked: false });
     if (current) await continueChain(deps, file.id, token, next, MAX_DELAY_SECONDS);
     return { ...none, current };
   }
   const { nextInSeconds, ...outcome } = await deps.db
     .transaction()
-    .execute((trx) => retryIn(trx, dataset, file.id));
+    .execute(async (trx) => retryIn(trx, await retryDataset(trx, dataset), file.id));
   if (outcome.resolved > 0) await wakeWaiting(deps, tablesOf(dataset), file.id);
   if (current) {
     // Back off, but come back when the first waiting row's time is up, to report it.

@@ -46,6 +46,13 @@ const config: DroploadConfig = {
       sourceColumn: 'file_id',
       schema: z.object({ code, qty }),
     }),
+    // A foreign key the config does not name: its parent is read (SELECT only) to find missing parents.
+    defineDataset({
+      name: 'rt-paints',
+      format: 'csv',
+      table: 'rt.paints',
+      schema: z.object({ code, color: code }),
+    }),
     // publish: 'file' whose staging table the loader creates itself, at load time.
     defineDataset({
       name: 'rt-wholes',
@@ -93,6 +100,11 @@ const config: DroploadConfig = {
           db,
         );
         await sql`create table rt.wholes (code text not null, qty integer not null)`.execute(db);
+        await sql`create table rt.colors (code text primary key)`.execute(db);
+        await sql`insert into rt.colors values ('red')`.execute(db);
+        await sql`create table rt.paints (code text primary key, color text references rt.colors (code))`.execute(
+          db,
+        );
         await sql`create table rt.secrets (v text)`.execute(db);
         await sql`insert into rt.secrets values ('not for the loader')`.execute(db);
       },
@@ -108,6 +120,8 @@ const TABLES = [
   'rt.kinds',
   'rt.parents',
   'rt.notes',
+  'rt.colors',
+  'rt.paints',
   'rt.secrets',
 ];
 const PRIVILEGES = ['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE'];
@@ -297,9 +311,11 @@ describe('the loader role', () => {
       passwordSet: true,
       tables: [
         'public.rt_upserts',
+        'rt.colors',
         'rt.items',
         'rt.kinds',
         'rt.notes',
+        'rt.paints',
         'rt.parents',
         'rt.versions',
         'rt.wholes',
@@ -313,6 +329,8 @@ describe('the loader role', () => {
       'rt.kinds': ['SELECT'],
       'rt.parents': ['INSERT', 'SELECT', 'UPDATE'],
       'rt.notes': ['INSERT', 'SELECT', 'UPDATE'],
+      'rt.colors': ['SELECT'],
+      'rt.paints': ['INSERT', 'SELECT', 'UPDATE'],
       'rt.secrets': [],
     });
     const { rows } = await sql<Record<string, boolean | string>>`select
@@ -373,6 +391,16 @@ describe('the loader role', () => {
         error: null,
       });
       expect(await count('rt.items')).toBe(2);
+    });
+
+    it('writes a row whose foreign key parent it may only read; one whose parent is missing waits', async () => {
+      const { reports } = await p.load('incoming/rt-paints/p.csv', 'code,color\npa,red\npb,blue\n');
+      expect(reports[0]).toMatchObject({
+        state: 'waiting',
+        rows: { read: 2, inserted: 1, waiting: 1, rejected: 0 },
+        error: null,
+      });
+      expect(await count('rt.paints')).toBe(1);
     });
 
     it('upserts', async () => {
@@ -489,12 +517,16 @@ describe('the loader role', () => {
   });
 
   it('follows the config: a dataset removed (or no longer replace) loses its grants', async () => {
-    const fewer = datasets.filter((d) => !['rt-versions', 'rt-upserts', 'rt-wholes'].includes(d.name));
+    const fewer = datasets.filter(
+      (d) => !['rt-versions', 'rt-upserts', 'rt-wholes', 'rt-paints'].includes(d.name),
+    );
     const outcome = await apply(fewer);
     expect(outcome.tables).toEqual(['rt.items', 'rt.kinds', 'rt.notes', 'rt.parents']);
     const now = await privileges();
     expect(now['rt.versions']).toEqual([]);
     expect(now['public.rt_upserts']).toEqual([]);
+    // The parent read only for a dataset that is gone.
+    expect(now['rt.colors']).toEqual([]);
     expect(now['rt.items']).toEqual(['INSERT', 'SELECT', 'UPDATE']);
     await apply();
     expect((await privileges())['rt.versions']).toEqual(['DELETE', 'INSERT', 'SELECT', 'UPDATE']);

@@ -273,6 +273,7 @@ describe('the README options table', () => {
       const bytes = /^(\d+) ([MG])iB$/.exec(text);
       if (bytes) return Number(bytes[1]) * 1024 ** (bytes[2] === 'M' ? 2 : 3);
       if (/^\d+$/.test(text)) return Number(text);
+      if (text === '`true`' || text === '`false`') return text === '`true`';
       const code = /^`(.+)`$/.exec(text)?.[1];
       if (code === undefined) throw new Error(`unreadable default ${text}`);
       return code.startsWith('[') ? JSON.parse(code.replaceAll("'", '"')) : code.replace('<name>', base.name);

@@ -1,0 +1,90 @@
+import type { Kysely } from 'kysely';
+import type { Dataset, Reference, TableDataset, Target, TargetsDataset } from '../../config/dataset.ts';
+import { type ForeignKey, foreignKeys, waitsForParents } from '../../ledger/foreign-keys.ts';
+import type { Database } from '../../ledger/schema.ts';
+
+/**
+ * A single-table dataset waits for missing parents as a multi-table one does: its table's foreign keys,
+ * read from the catalog (at every chunk and retry, so a migration is seen), become `references` of a
+ * one-target dataset written by the relational writer. A reference stores the parent's referenced
+ * column, looked up by that same column, so a row whose parent is missing is found set-based and
+ * parked, and a row whose foreign key has a NULL is written unchecked (SQL's MATCH SIMPLE).
+ */
+
+/**
+ * A foreign key as a reference: its first column stores the parent's first referenced column, found by
+ * all of them (the other columns of a composite key are written as they are). A key on a column the
+ * dataset does not write, or whose first column another key already stores, is left to the database.
+ */
+function referenceOf(dataset: TableDataset, key: string[], fk: ForeignKey): Reference | undefined {
+  const fieldOf = new Map(dataset.fields.map((f) => [dataset.columnOf[f] as string, f]));
+  if (!fk.columns.every((c) => fieldOf.has(c))) return undefined;
+  // The writer's level-by-level order needs the parent named by the row's own key; otherwise a parent in
+  // the same statement is missed once, and its child waits for the retry its commit wakes.
+  const sameKey = key.length === fk.parentColumns.length && key.every((c) => fk.parentColumns.includes(c));
+  return {
+    column: fk.columns[0] as string,
+    table: fk.parent,
+    surrogate: fk.parentColumns[0] as string,
+    keyColumns: fk.parentColumns,
+    keyPaths: fk.columns.map((c) => fieldOf.get(c) as string),
+    self: fk.self && sameKey,
+  };
+}
+
+/** The dataset's table as a target whose references are its foreign keys. */
+export function foreignKeyTarget(dataset: TableDataset, fks: readonly ForeignKey[]): Target {
+  const key = dataset.key.map((f) => dataset.columnOf[f] as string);
+  const references: Reference[] = [];
+  for (const fk of fks) {
+    const ref = referenceOf(dataset, key, fk);
+    if (ref && !references.some((r) => r.column === ref.column)) references.push(ref);
+  }
+  const stored = new Set(references.map((r) => r.column));
+  const plain = dataset.fields.filter((f) => !stored.has(dataset.columnOf[f] as string));
+  return {
+    table: dataset.table,
+    columns: plain.map((f) => dataset.columnOf[f] as string),
+    paths: plain,
+    references,
+    key,
+    mode: dataset.mode,
+  };
+}
+
+/** The single-table dataset as the one-target dataset the relational writer and the retry work with. */
+export function asTargets(dataset: TableDataset, target: Target): TargetsDataset {
+  // Its common options (name, schema, fields, null values, publish, …) carry over as they are.
+  return {
+    ...dataset,
+    kind: 'targets',
+    targets: [target],
+    countedTable: target.table,
+    orphanWaitSeconds: dataset.orphanWaitSeconds,
+  };
+}
+
+/**
+ * How a chunk of the dataset is written when its rows may wait: the dataset itself (targets), its
+ * table with its foreign keys as references (a single-table dataset with `waitForParents`, published
+ * per chunk, with no `sourceColumn` and a foreign key it writes), or undefined: the table writer
+ * (COPY), where the database refuses a row whose parent is missing.
+ */
+export async function waitingDataset(
+  db: Kysely<Database>,
+  dataset: Dataset,
+): Promise<TargetsDataset | undefined> {
+  if (dataset.kind === 'targets') return dataset;
+  if (!waitsForParents(dataset)) return undefined;
+  const target = foreignKeyTarget(dataset, await foreignKeys(db, dataset.table));
+  return target.references.length > 0 ? asTargets(dataset, target) : undefined;
+}
+
+/**
+ * The dataset whose parked rows a retry writes: the same target as its chunks', whatever
+ * `waitForParents` says now (rows parked before it was turned off still wait, or expire, whole).
+ */
+export async function retryDataset(db: Kysely<Database>, dataset: Dataset): Promise<TargetsDataset> {
+  if (dataset.kind === 'targets') return dataset;
+  return asTargets(dataset, foreignKeyTarget(dataset, await foreignKeys(db, dataset.table)));
+}
