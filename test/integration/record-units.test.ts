@@ -369,3 +369,30 @@ describe('rows parked one by one, before records were', () => {
     expect(await waitingRows(db)).toBe(0);
   });
 });
+
+describe('a reject in a nested document says where (issue 16 item 3)', () => {
+  it('names the element and field, and quotes that value alone', async () => {
+    p = await startTestPipeline(config, TABLES, { workers: 1 });
+    const key = 'incoming/orders/paths.ndjson';
+    const missing = JSON.stringify({
+      order_no: 10270,
+      customer: 'a@example.com',
+      manager: 'Buchanan',
+      lines: [{ line_no: 1, quantity: 1 }, { line_no: 2 }],
+    });
+    const wrong = JSON.stringify({
+      order_no: 10271,
+      customer: 'b@example.com',
+      manager: 'Buchanan',
+      lines: [{ line_no: 1, quantity: 'a dozen' }],
+    });
+    const run = await p.load(key, `${managersOrder}\n${missing}\n${wrong}\n`);
+    expect(run.reports[0]?.state).toBe('loaded');
+    const rejects = await rejectsOf(p.deps.db, (await loadedFile(p.deps.db, key)).id);
+    expect(rejects.map((r) => [r.line, r.column, r.kind, r.reason])).toEqual([
+      [2, 'lines[1].quantity', 'invalid', 'a value is required (expected number) (got no value)'],
+      [3, 'lines[0].quantity', 'invalid', 'not a valid number (got "a dozen")'],
+    ]);
+    expect(await tables(p.deps.db)).toEqual(ONLY_THE_MANAGERS_ORDER);
+  });
+});
