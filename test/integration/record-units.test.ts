@@ -209,7 +209,8 @@ describe('a document the database refuses writes none of its rows (item 1)', () 
         .where('key', '=', key)
         .executeTakeFirstOrThrow()) as FileRow;
       const rejects = await rejectsOf(p.deps.db, file.id);
-      expect(rejects.map((r) => [r.line, r.kind])).toEqual([[c.badLine, 'refused']]);
+      // The table the database refused a row of (a CHECK names no column).
+      expect(rejects.map((r) => [r.line, r.column, r.kind])).toEqual([[c.badLine, 'rec.lines', 'refused']]);
       expect(rejects[0]?.reason).toMatch(CHECK_REFUSED);
       expect(rejects[0]?.raw).toBe(c.lines()[c.badLine - 1]);
     });

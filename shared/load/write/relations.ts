@@ -437,9 +437,21 @@ async function writeIsolating(
     'dropload_relations',
     units,
     (batch) => writeWhole(trx, plans, batch),
-    (unit, err) => into.rejects.push({ unit, reject: dbReject(unit, err) }),
+    (unit, err) => into.rejects.push({ unit, reject: refusedIn(unit, err) }),
   );
   for (const attempt of written) merge(into, attempt);
+}
+
+/**
+ * A record the database refused: its column names the table the refused row was for, as the error
+ * says (`rec.lines.quantity`, or `rec.lines` for a CHECK, which names no column), since a record
+ * writes several tables and a column name alone may belong to any of them.
+ */
+function refusedIn(unit: Unit, err: unknown): Reject {
+  const reject = dbReject(unit, err);
+  const { schema, table } = err as { schema?: string; table?: string };
+  if (table) reject.column = [schema, table, reject.column].filter((p) => p).join('.');
+  return reject;
 }
 
 /** Writes units (records, or parked orphans) of a multi-table dataset in the caller's transaction. */
