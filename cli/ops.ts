@@ -1,5 +1,5 @@
-import { Logger } from '@aws-lambda-powertools/logger';
 import { type Command, InvalidArgumentError, Option } from 'commander';
+import { StderrLogger } from '../local/stderr-logger.ts';
 import { loadConfig } from '../shared/config/config.ts';
 import { ConfigError, UsageError } from '../shared/core/errors.ts';
 import type { QueueName } from '../shared/core/topology.ts';
@@ -40,7 +40,7 @@ export function parseSince(value: string, now = Date.now()): Date {
 const out = (line: string) => process.stdout.write(`${line}\n`);
 
 const loggerFor = (globals: Globals) =>
-  new Logger({ serviceName: 'dropload', logLevel: globals().verbose ? 'INFO' : 'WARN' });
+  new StderrLogger({ serviceName: 'dropload', logLevel: globals().verbose ? 'INFO' : 'WARN' });
 
 export function backfillLine(item: BackfillItem): string {
   const verb = { enqueued: 'enqueued', 'would-enqueue': 'would enqueue', seen: 'skipped (seen)' }[

@@ -1,6 +1,6 @@
-import { Logger } from '@aws-lambda-powertools/logger';
 import type { Command } from 'commander';
 import { type LocalPipeline, startPipeline } from '../local/local-pipeline.ts';
+import { StderrLogger } from '../local/stderr-logger.ts';
 import { loadConfig } from '../shared/config/config.ts';
 import { ConfigError } from '../shared/core/errors.ts';
 import { filesById } from '../shared/ledger/ledger.ts';
@@ -59,7 +59,7 @@ function print(files: RetriedFile[], mode: 'enqueued' | 'performed', json?: bool
 async function enqueue(keys: string[], globals: Globals): Promise<RetriedFile[]> {
   const { sqs } = awsClients();
   const { url } = await resolveQueues(sqs, 'chunks');
-  const logger = new Logger({ serviceName: 'dropload', logLevel: globals().verbose ? 'INFO' : 'WARN' });
+  const logger = new StderrLogger({ serviceName: 'dropload', logLevel: globals().verbose ? 'INFO' : 'WARN' });
   const retried = await withLedger('retry-waiting', (db) =>
     retryWaitingNow({ db, sqs, chunkQueueUrl: url, logger }, keys),
   );

@@ -1,6 +1,5 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
@@ -20,6 +19,7 @@ import { backfill } from '../shared/ops/backfill.ts';
 import type { PipelineDeps } from '../shared/pipeline/services.ts';
 import { EventSource, type SqsHandler } from './event-source.ts';
 import { type LocalStack, startLocalStack } from './local-stack.ts';
+import { StderrLogger } from './stderr-logger.ts';
 import { queueIsEmpty, startSweeper } from './sweeper.ts';
 
 export interface PipelineOptions {
@@ -94,7 +94,7 @@ export async function startPipeline(options: PipelineOptions): Promise<LocalPipe
     retry: options.retry,
   });
   const wrap = options.wrap ?? ((_fn, h) => h);
-  const logger = new Logger({ serviceName: 'dropload', logLevel: options.logLevel ?? 'WARN' });
+  const logger = new StderrLogger({ serviceName: 'dropload', logLevel: options.logLevel ?? 'WARN' });
   // EMF lines are for CloudWatch; locally they would only bury the report.
   process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
   const metrics = new Metrics({ namespace: 'dropload', serviceName: 'dropload' });

@@ -334,6 +334,42 @@ export async function claimChunk(
   return Number(claimed.numUpdatedRows) === 1;
 }
 
+/** Records of a file whose rows of one table repeat a key with different values (see noteDuplicateKeys). */
+export interface DuplicateKeys {
+  records: number;
+  /** The first such record of the chunk: its line, the table and the repeated key. */
+  line: number;
+  table: string;
+  key: string;
+}
+
+const DUPLICATES_NOTE =
+  / ?(\d+) records? had duplicate keys, each written as its last element (\(first: .*\))$/;
+
+/**
+ * Adds a chunk's records with duplicate keys to its file's note, in the chunk's transaction: one clause
+ * at the end of the note, its count summed over the chunks, the first example kept. The file row is
+ * locked first so that chunks committing at once each add to the other's count.
+ */
+export async function noteDuplicateKeys(trx: Transaction<Database>, fileId: number, d: DuplicateKeys) {
+  const { note } = await trx
+    .selectFrom('dropload.file')
+    .select('note')
+    .where('id', '=', fileId)
+    .forUpdate()
+    .executeTakeFirstOrThrow();
+  const before = note?.match(DUPLICATES_NOTE);
+  const records = d.records + Number(before?.[1] ?? 0);
+  const first = before?.[2] ?? `(first: line ${d.line}, table ${d.table}, key ${d.key})`;
+  const clause = `${records} ${records === 1 ? 'record' : 'records'} had duplicate keys, each written as its last element ${first}`;
+  const rest = (before ? (note ?? '').slice(0, before.index) : (note ?? '')).replace(/;$/, '');
+  await trx
+    .updateTable('dropload.file')
+    .set({ note: storableOrNull(rest === '' ? clause : `${rest}; ${clause}`) })
+    .where('id', '=', fileId)
+    .execute();
+}
+
 /** read = inserted + updated + unchanged + waiting + rejected: each counted where it happens. */
 export interface ChunkCounts {
   read: number;

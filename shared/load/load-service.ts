@@ -19,6 +19,7 @@ import {
   getFile,
   insertRejects,
   isChunkLoaded,
+  noteDuplicateKeys,
 } from '../ledger/ledger.ts';
 import { type ResolvedRejects, resolveByNewerRows } from '../ledger/rejects.ts';
 import { type Database, FINAL_STATES, type FileRow } from '../ledger/schema.ts';
@@ -255,6 +256,7 @@ async function loadRelationalChunk(
             waiting: written.orphans.map((o) => o.unit.line),
           }),
         };
+        if (written.duplicates) await noteDuplicateKeys(trx, message.fileId, written.duplicates);
         const file = await holdWhileWaiting(
           trx,
           await completeChunk(trx, message.fileId, message.index, counts),

@@ -68,12 +68,42 @@ function plainMessage(issue: z.core.$ZodIssue, missing: boolean): string {
   return issue.message;
 }
 
+/**
+ * Where in the record an issue is: the field name for a top-level field, else the issue's whole path
+ * (`lines[1].product.productId`), so a reject in a nested document names the element and the field.
+ */
+function issuePath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const part of path) {
+    if (typeof part === 'number') out += `[${part}]`;
+    else out += out === '' ? String(part) : `.${String(part)}`;
+  }
+  return out;
+}
+
+/** The value at `path` in the record as read (not the whole top-level value): what "got …" quotes. */
+function valueAt(fields: Record<string, unknown> | undefined, path: readonly PropertyKey[]): unknown {
+  let value: unknown = fields;
+  for (const part of path) {
+    if (value === null || typeof value !== 'object') return undefined;
+    value = (value as Record<PropertyKey, unknown>)[part];
+  }
+  return value;
+}
+
 function rejectFor(record: ParsedRecord, input: Record<string, unknown>, issue: z.core.$ZodIssue): Reject {
-  const column = issue.path.length > 0 ? String(issue.path[0]) : null;
-  if (column === null)
-    return { line: record.line, column, kind: 'invalid', reason: issue.message, raw: record.raw };
-  const missing = input[column] === undefined;
-  const reason = `${plainMessage(issue, missing)} (got ${describe(record.fields?.[column])})`;
+  if (issue.path.length === 0)
+    return { line: record.line, column: null, kind: 'invalid', reason: issue.message, raw: record.raw };
+  const column = issuePath(issue.path);
+  const nested = issue.path.length > 1;
+  // A top-level field reads as no value when listed in nullValues (see withNulls); nested values are as read.
+  const missing = nested
+    ? valueAt(record.fields, issue.path) === undefined
+    : input[String(issue.path[0])] === undefined;
+  let message = plainMessage(issue, missing);
+  // Deep in a document "a value is required" alone leaves the reader guessing what belongs there.
+  if (missing && nested && issue.code === 'invalid_type') message += ` (expected ${issue.expected})`;
+  const reason = `${message} (got ${describe(valueAt(record.fields, issue.path))})`;
   return { line: record.line, column, kind: 'invalid', reason, raw: record.raw };
 }
 

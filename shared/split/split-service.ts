@@ -121,7 +121,15 @@ export async function splitObject(deps: PipelineDeps, ref: ObjectRef): Promise<S
     // A file with no rows is loaded already: no chunk will read its expanded copy.
     if (plan.chunks.length === 0) await discardExpanded(deps, source, file.id);
     const sent = await sendChunks(deps, file, dataset, source, columns);
-    deps.logger.info('file split', { fileId: file.id, key: ref.key, chunks: sent, records: plan.records });
+    // chunks: the file's; sent: the messages this split sent (only the first chunk, for a dataset
+    // that loads a file in order).
+    deps.logger.info('file split', {
+      fileId: file.id,
+      key: ref.key,
+      chunks: plan.chunks.length,
+      sent,
+      records: plan.records,
+    });
     return outcome(file, 'split', sent);
   } catch (err) {
     const reason = fileFailure(err);

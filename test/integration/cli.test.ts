@@ -1,4 +1,6 @@
 import { execFile } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
@@ -67,5 +69,34 @@ describe('dropload run, end to end on the bundled samples', () => {
     expect(usage.stderr).toBe(
       'dropload: --dataset nope: no such dataset (have customers, orders, events, shop-customers, shop-categories, shop-products, shop-product-categories, shop-orders, shop-order-lines, shop-order-docs)\n',
     );
+  });
+
+  it('run --json --verbose: stdout is the report alone, the logs go to stderr and say what they count (issue 16 item 6)', async () => {
+    await resetDatabase(['dev_rows']);
+    const dir = await mkdtemp(path.join(tmpdir(), 'dropload-cli-'));
+    const file = path.join(dir, 'rows.csv');
+    // About 200 KB: four 64 KiB chunks.
+    const rows = Array.from({ length: 5000 }, (_, i) => `${i + 1},${'label '.repeat(5)}${i}`);
+    await writeFile(file, `id,label\n${rows.join('\n')}\n`);
+    const { stdout, stderr } = await cli([
+      '--config',
+      'test/support/dev.config.ts',
+      '--verbose',
+      'run',
+      file,
+      '--dataset',
+      'rows',
+      '--json',
+    ]);
+    const { files } = JSON.parse(stdout) as { files: FileReport[] };
+    expect(files.map((f) => [f.state, f.rows.loaded, f.chunks])).toEqual([
+      ['loaded', 5000, { done: 4, total: 4 }],
+    ]);
+    const split = stderr
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .find((l) => l.message === 'file split');
+    expect([split?.chunks, split?.sent, split?.records]).toEqual([4, 4, 5000]);
   });
 });

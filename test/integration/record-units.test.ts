@@ -209,7 +209,8 @@ describe('a document the database refuses writes none of its rows (item 1)', () 
         .where('key', '=', key)
         .executeTakeFirstOrThrow()) as FileRow;
       const rejects = await rejectsOf(p.deps.db, file.id);
-      expect(rejects.map((r) => [r.line, r.kind])).toEqual([[c.badLine, 'refused']]);
+      // The table the database refused a row of (a CHECK names no column).
+      expect(rejects.map((r) => [r.line, r.column, r.kind])).toEqual([[c.badLine, 'rec.lines', 'refused']]);
       expect(rejects[0]?.reason).toMatch(CHECK_REFUSED);
       expect(rejects[0]?.raw).toBe(c.lines()[c.badLine - 1]);
     });
@@ -367,5 +368,97 @@ describe('rows parked one by one, before records were', () => {
       lines: [{ order_no: 10261, line_no: 1, quantity: 3 }],
     });
     expect(await waitingRows(db)).toBe(0);
+  });
+});
+
+describe('a reject in a nested document says where (issue 16 item 3)', () => {
+  it('names the element and field, and quotes that value alone', async () => {
+    p = await startTestPipeline(config, TABLES, { workers: 1 });
+    const key = 'incoming/orders/paths.ndjson';
+    const missing = JSON.stringify({
+      order_no: 10270,
+      customer: 'a@example.com',
+      manager: 'Buchanan',
+      lines: [{ line_no: 1, quantity: 1 }, { line_no: 2 }],
+    });
+    const wrong = JSON.stringify({
+      order_no: 10271,
+      customer: 'b@example.com',
+      manager: 'Buchanan',
+      lines: [{ line_no: 1, quantity: 'a dozen' }],
+    });
+    const run = await p.load(key, `${managersOrder}\n${missing}\n${wrong}\n`);
+    expect(run.reports[0]?.state).toBe('loaded');
+    const rejects = await rejectsOf(p.deps.db, (await loadedFile(p.deps.db, key)).id);
+    expect(rejects.map((r) => [r.line, r.column, r.kind, r.reason])).toEqual([
+      [2, 'lines[1].quantity', 'invalid', 'a value is required (expected number) (got no value)'],
+      [3, 'lines[0].quantity', 'invalid', 'not a valid number (got "a dozen")'],
+    ]);
+    expect(await tables(p.deps.db)).toEqual(ONLY_THE_MANAGERS_ORDER);
+  });
+});
+
+describe('duplicate keys within one record (issue 16 item 7)', () => {
+  it('notes them on the file (how many, the first), and writes what it wrote before: the last element', async () => {
+    p = await startTestPipeline(config, TABLES, { workers: 1 });
+    const key = 'incoming/orders/duplicates.ndjson';
+    const twice = (order_no: number, customer: string) =>
+      JSON.stringify({
+        order_no,
+        customer,
+        manager: 'Buchanan',
+        lines: [
+          { line_no: 1, quantity: 4 },
+          { line_no: 2, quantity: 1 },
+          { line_no: 1, quantity: 9 },
+        ],
+      });
+    // Staff named twice with nothing different is not a duplicate that loses anything.
+    const sameStaff = JSON.stringify({
+      order_no: 10282,
+      customer: 'c@example.com',
+      manager: 'Buchanan',
+      staff: [{ name: 'Buchanan' }, { name: 'Buchanan' }],
+      lines: [{ line_no: 1, quantity: 2 }],
+    });
+    const run = await p.load(
+      key,
+      `${managersOrder}\n${twice(10280, 'a@example.com')}\n${sameStaff}\n${twice(10281, 'b@example.com')}\n`,
+    );
+    expect(counts(run.reports[0])).toEqual(['loaded', 4, 4, 4, 0, 0, 0, 0]);
+    expect(run.reports[0]?.note).toBe(
+      '2 records had duplicate keys, each written as its last element (first: line 2, table rec.lines, key order_ref = 10280, line_no = 1)',
+    );
+    expect((await tables(p.deps.db)).lines).toEqual([
+      { order_no: 10260, line_no: 1, quantity: 16 },
+      { order_no: 10280, line_no: 1, quantity: 9 },
+      { order_no: 10280, line_no: 2, quantity: 1 },
+      { order_no: 10281, line_no: 1, quantity: 9 },
+      { order_no: 10281, line_no: 2, quantity: 1 },
+      { order_no: 10282, line_no: 1, quantity: 2 },
+    ]);
+  });
+
+  it('sums the count over the chunks and keeps the first example', async () => {
+    p = await startTestPipeline(config, TABLES, { workers: 2 });
+    const key = 'incoming/orders/duplicates-in-chunks.ndjson';
+    // Each document fills a 64 KiB chunk of its own.
+    const twice = (order_no: number) =>
+      JSON.stringify({
+        order_no,
+        customer: 'a@example.com',
+        manager: 'Buchanan',
+        staff: [{ name: 'Buchanan' }],
+        lines: [
+          { line_no: 1, quantity: 4 },
+          { line_no: 1, quantity: 9 },
+        ],
+        pad: 'x'.repeat(70 * 1024),
+      });
+    const run = await p.load(key, `${twice(10290)}\n${twice(10291)}\n${twice(10292)}\n`);
+    expect(run.reports[0]?.chunks).toEqual({ done: 3, total: 3 });
+    expect(run.reports[0]?.note).toMatch(
+      /^3 records had duplicate keys, each written as its last element \(first: line [123], table rec\.lines, key order_ref = 1029[012], line_no = 1\)$/,
+    );
   });
 });

@@ -276,3 +276,63 @@ describe('requiredFields', () => {
     expect(requiredFields(d)).toEqual(['a']);
   });
 });
+
+describe('validateRecords: nested documents (issue 16 item 3)', () => {
+  const nested = resolveDataset({
+    name: 'orders',
+    format: 'ndjson',
+    table: 'orders',
+    schema: z.object({
+      order_no: z.number().int(),
+      lines: z.array(
+        z.object({
+          product: z.object({ productId: z.number().int(), name: z.string() }),
+          quantity: z.number().int(),
+        }),
+      ),
+    }),
+  });
+  const product = { productId: 7, name: 'Chai' };
+  const one = (fields: Record<string, unknown>) => {
+    const { rows, rejects } = validateRecords(nested, [record(fields)]);
+    expect(rows).toEqual([]);
+    expect(rejects).toHaveLength(1);
+    return rejects[0];
+  };
+
+  it('names the element and field a missing value belongs to, not the whole array', () => {
+    expect(one({ order_no: 1, lines: [{ product, quantity: 1 }, { quantity: 2 }] })).toEqual({
+      line: 2,
+      column: 'lines[1].product',
+      kind: 'invalid',
+      reason: 'a value is required (expected object) (got no value)',
+      raw: 'raw 2',
+    });
+  });
+
+  it('quotes the offending value alone', () => {
+    expect(one({ order_no: 1, lines: [{ product, quantity: 'two dozen' }] })).toMatchObject({
+      column: 'lines[0].quantity',
+      reason: 'not a valid number (got "two dozen")',
+    });
+    expect(
+      one({
+        order_no: 1,
+        lines: [
+          { product, quantity: 1 },
+          { product: { ...product, productId: 'x' }, quantity: 1 },
+        ],
+      }),
+    ).toMatchObject({
+      column: 'lines[1].product.productId',
+      reason: 'not a valid number (got "x")',
+    });
+  });
+
+  it('keeps the field name alone for a top-level field', () => {
+    expect(one({ order_no: 'one', lines: [] })).toMatchObject({
+      column: 'order_no',
+      reason: 'not a valid number (got "one")',
+    });
+  });
+});

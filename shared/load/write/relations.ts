@@ -1,7 +1,7 @@
 import { type RawBuilder, sql, type Transaction } from 'kysely';
 import type { Dataset, Reference, Target, TargetsDataset } from '../../config/dataset.ts';
 import { TableShapeError } from '../../core/errors.ts';
-import type { Reject } from '../../ledger/ledger.ts';
+import type { DuplicateKeys, Reject } from '../../ledger/ledger.ts';
 import type { Database } from '../../ledger/schema.ts';
 import type { ValidRow } from '../validation.ts';
 import { recordCounts } from './records.ts';
@@ -61,6 +61,8 @@ export interface RelationalResult extends WriteCounts {
   tables: Record<string, WriteCounts>;
   rejects: { unit: Unit; reject: Reject }[];
   orphans: Orphan[];
+  /** Records of the chunk with duplicate keys (a record's first write only, not its retries). */
+  duplicates?: DuplicateKeys;
 }
 
 /** Units per savepoint-protected attempt. */
@@ -435,9 +437,21 @@ async function writeIsolating(
     'dropload_relations',
     units,
     (batch) => writeWhole(trx, plans, batch),
-    (unit, err) => into.rejects.push({ unit, reject: dbReject(unit, err) }),
+    (unit, err) => into.rejects.push({ unit, reject: refusedIn(unit, err) }),
   );
   for (const attempt of written) merge(into, attempt);
+}
+
+/**
+ * A record the database refused: its column names the table the refused row was for, as the error
+ * says (`rec.lines.quantity`, or `rec.lines` for a CHECK, which names no column), since a record
+ * writes several tables and a column name alone may belong to any of them.
+ */
+function refusedIn(unit: Unit, err: unknown): Reject {
+  const reject = dbReject(unit, err);
+  const { schema, table } = err as { schema?: string; table?: string };
+  if (table) reject.column = [schema, table, reject.column].filter((p) => p).join('.');
+  return reject;
 }
 
 /** Writes units (records, or parked orphans) of a multi-table dataset in the caller's transaction. */
@@ -480,7 +494,45 @@ export async function writeRecords(
   }
   const result = await writeUnits(trx, dataset, units);
   result.rejects.push(...unwritable);
+  for (const unit of units) {
+    const found = duplicateKey(dataset, unit);
+    if (!found) continue;
+    if (result.duplicates) result.duplicates.records++;
+    else result.duplicates = { records: 1, line: unit.line, ...found };
+  }
   return result;
+}
+
+/**
+ * A key the record gives two rows of one table with different values: the statement writes one row per
+ * key (the last element), so the record said more than was written. The same parent named twice alike
+ * (a category two lines share) loses nothing and is not reported.
+ */
+function duplicateKey(dataset: TargetsDataset, unit: Unit): { table: string; key: string } | undefined {
+  for (let i = 0; i < dataset.targets.length; i++) {
+    const t = dataset.targets[i] as Target;
+    const seen = new Map<string, string>();
+    for (const row of unit.rows[i] ?? []) {
+      const key = sourceKey(t, row);
+      const whole = JSON.stringify([row.values, row.refs]);
+      const before = seen.get(key);
+      if (before !== undefined && before !== whole) return { table: t.table, key: keyText(t, row) };
+      seen.set(key, whole);
+    }
+  }
+  return undefined;
+}
+
+/** `order_ref = 10280, line_no = 1`: a reference by its parent's natural key. */
+function keyText(t: Target, row: TargetRow): string {
+  return t.key
+    .map((k) => {
+      const i = t.columns.indexOf(k);
+      const value =
+        i >= 0 ? row.values[i] : row.refs[t.references.findIndex((r) => r.column === k)]?.join(', ');
+      return `${k} = ${value ?? 'null'}`;
+    })
+    .join(', ');
 }
 
 export function orphanReason(missing: string): string {
