@@ -1,6 +1,9 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FileReport } from '../../cli/report.ts';
 import { insertRejects } from '../../shared/ledger/ledger.ts';
@@ -48,6 +51,71 @@ function cli(args: string[], env: Record<string, string | undefined> = {}): Prom
     );
   });
 }
+
+const regionsWithShortNames = (n: number) =>
+  `region_id,name\n${Array.from({ length: n }, (_, i) => `${i + 1},x`).join('\n')}\n`;
+
+describe('errors end in one line and an exit code by class', () => {
+  it('a reader that closes the pipe early ends the command quietly, exit 0', async () => {
+    const key = 'incoming/regions/many-bad.csv';
+    const report = await p.load(key, regionsWithShortNames(5000));
+    expect(report.reports[0]?.rows.rejected).toBe(5000);
+    const child = spawn(NODE, ['cli/dropload.ts', 'rejects', key], {
+      env: { ...process.env, DATABASE_URL: p.stack.databaseUrl },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    // Like `| head -1`: read the first line, then close the pipe while the command still writes.
+    child.stdout.once('data', () => child.stdout.destroy());
+    const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+    expect([code, stderr]).toEqual([0, '']);
+  });
+
+  it('a database never migrated: one line naming `npx dropload migrate`, exit 1', async () => {
+    // The ledger out of sight, as in a database dropload never migrated.
+    await sql`alter schema dropload rename to dropload_hidden`.execute(db);
+    let ran: Ran;
+    try {
+      ran = await cli(['status']);
+    } finally {
+      await sql`alter schema dropload_hidden rename to dropload`.execute(db);
+    }
+    expect(ran).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: 'dropload: the ledger is not set up in this database: run `npx dropload migrate` first\n',
+    });
+  });
+
+  it('dev on a port that is taken: one line naming --port, exit 1', async () => {
+    const holder = net.createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    const port = (holder.address() as net.AddressInfo).port;
+    const stateDir = await mkdtemp(path.join(tmpdir(), 'dropload-busy-'));
+    try {
+      const ran = await cli(
+        ['--config', 'test/support/dev.config.ts', 'dev', '--port', String(port), '--state-dir', stateDir],
+        { DATABASE_URL: undefined },
+      );
+      expect(ran).toEqual({
+        code: 1,
+        stdout: '',
+        stderr: `dropload: port ${port} is in use: pass \`--port N\` or stop what holds it\n`,
+      });
+    } finally {
+      holder.close();
+      await rm(stateDir, { recursive: true, force: true });
+    }
+  });
+
+  it('bad usage exits 2 with commander’s message', async () => {
+    const ran = await cli(['rejects']);
+    expect(ran).toEqual({ code: 2, stdout: '', stderr: "error: missing required argument 'key'\n" });
+  });
+});
 
 describe('long texts are capped', () => {
   const longKey = `incoming/regions/${'k'.repeat(1003)}.csv`;
