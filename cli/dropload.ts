@@ -10,6 +10,7 @@ import { withLedger } from './ops-resources.ts';
 import { positive } from './options.ts';
 import { type FileReport, renderReports, statusReports } from './report.ts';
 import { planUploads, runExitCode, runFiles } from './run.ts';
+import { registerWait } from './wait.ts';
 
 const program = new Command('dropload')
   .description('Load CSV / NDJSON files dropped into S3 into PostgreSQL, validated row by row.')
@@ -189,6 +190,7 @@ program
   });
 
 registerOpsCommands(program, globals);
+registerWait(program);
 
 /**
  * A reader that stops early (`dropload rejects KEY | head`) closes the pipe: that ends the command

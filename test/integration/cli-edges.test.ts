@@ -114,6 +114,8 @@ describe('errors end in one line and an exit code by class', () => {
   it('bad usage exits 2 with commander’s message', async () => {
     const ran = await cli(['rejects']);
     expect(ran).toEqual({ code: 2, stdout: '', stderr: "error: missing required argument 'key'\n" });
+    const noKeys = await cli(['wait']);
+    expect(noKeys).toEqual({ code: 2, stdout: '', stderr: "error: missing required argument 'keys'\n" });
   });
 });
 
@@ -165,5 +167,53 @@ describe('long texts are capped', () => {
       .where('line', '=', 99)
       .executeTakeFirstOrThrow();
     expect(stored.reason).toBe(`${'r'.repeat(2000)}… (500 more characters)`);
+  });
+});
+
+describe('rejects and wait name the file’s state', () => {
+  const badHeader = 'incoming/regions/bad-header.csv';
+
+  it('`rejects` on a failed file says it failed, and why, before the list', async () => {
+    await p.load(badHeader, 'a,b\n1,2\n');
+    const file = await newestFileByKey(db, badHeader);
+    expect(file.state).toBe('failed');
+    const ran = await cli(['rejects', badHeader]);
+    expect(ran).toEqual({
+      code: 0,
+      stdout: `${badHeader}: FAILED: ${file.error}\ns3://${p.stack.bucket}/${badHeader} (file ${file.id}, regions): 0 open reject(s)\n`,
+      stderr: '',
+    });
+  });
+
+  it('`wait` exits 0 once a file not yet in the ledger has loaded', async () => {
+    const key = 'incoming/regions/later.csv';
+    const waiting = cli(['wait', key, '--json', '--timeout', '120']);
+    await p.load(key, 'region_id,name\n1,Eastern\n2,Western\n');
+    const ran = await waiting;
+    expect([ran.code, ran.stderr]).toEqual([0, '']);
+    const out = JSON.parse(ran.stdout) as { files: FileReport[]; timedOut: boolean };
+    expect(out.timedOut).toBe(false);
+    expect(out.files.map((f) => [f.key, f.state, f.rows.loaded])).toEqual([[key, 'loaded', 2]]);
+  });
+
+  it('`wait` exits 1 on a failed file, and 1 when the timeout passes', async () => {
+    const failed = await cli(['wait', badHeader, 'incoming/regions/later.csv']);
+    expect([failed.code, failed.stderr]).toEqual([1, '']);
+    expect(failed.stdout).toContain(`${badHeader}: FAILED: header lacks required column(s)`);
+
+    const never = await cli(['wait', 'incoming/regions/never.csv', '--timeout', '1']);
+    expect(never).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: 'dropload: timed out after 1s: incoming/regions/never.csv is not in the ledger\n',
+    });
+  });
+
+  it('`wait` exits 3 when rows of a file wait for their parents', async () => {
+    const key = 'incoming/territories/orphans.csv';
+    await p.load(key, 'territory_id,name,region_id\nT1,One,901\nT2,Two,902\n');
+    const ran = await cli(['wait', key]);
+    expect([ran.code, ran.stderr]).toEqual([3, '']);
+    expect(ran.stdout).toContain(`${key}: waiting: 2 rows wait for nw.regions (region_id)`);
   });
 });
