@@ -14,6 +14,9 @@ export interface Outcome {
 interface ErrorFields {
   code?: unknown;
   port?: unknown;
+  address?: unknown;
+  /** An AggregateError's attempts: `localhost` refused on ::1 and on 127.0.0.1. */
+  errors?: unknown;
   message?: unknown;
   cause?: unknown;
 }
@@ -64,6 +67,19 @@ export function outcomeOf(err: unknown): Outcome {
       const port = typeof e.port === 'number' ? `port ${e.port}` : 'a port dropload listens on';
       return {
         message: `${port} is in use: pass \`--port N\` or stop what holds it`,
+        exitCode: 1,
+        unexpected: false,
+      };
+    }
+    if (e.code === 'ECONNREFUSED') {
+      const attempt = (Array.isArray(e.errors) ? e.errors[0] : e) as ErrorFields;
+      const where =
+        typeof attempt.address === 'string'
+          ? `${attempt.address}:${String(attempt.port)}`
+          : 'the database or endpoint';
+      return {
+        // The same refusal comes from Postgres and from S3/SQS: the address says which.
+        message: `nothing answers at ${where} (connection refused): start it, or check DATABASE_URL and AWS_ENDPOINT_URL`,
         exitCode: 1,
         unexpected: false,
       };

@@ -90,6 +90,20 @@ describe('errors end in one line and an exit code by class', () => {
     });
   });
 
+  it('a database nothing answers at: one line naming the address and DATABASE_URL, exit 1', async () => {
+    const closed = net.createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as net.AddressInfo).port;
+    // A port that was free a moment ago: nothing listens there now.
+    await new Promise((resolve) => closed.close(resolve));
+    const ran = await cli(['status'], { DATABASE_URL: `postgres://postgres@127.0.0.1:${port}/x` });
+    expect(ran).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: `dropload: nothing answers at 127.0.0.1:${port} (connection refused): start it, or check DATABASE_URL and AWS_ENDPOINT_URL\n`,
+    });
+  });
+
   it('dev on a port that is taken: one line naming --port, exit 1', async () => {
     const holder = net.createServer();
     await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
