@@ -125,6 +125,40 @@ describe('errors end in one line and an exit code by class', () => {
     }
   });
 
+  it('dev with its database port (the next one) taken: one line naming that port, exit 1', async () => {
+    // A free port whose next one this test holds: the emulator starts, the embedded database cannot.
+    let holder: net.Server | undefined;
+    let port = 0;
+    for (let i = 0; i < 50 && !holder; i++) {
+      const probe = net.createServer();
+      await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+      port = (probe.address() as net.AddressInfo).port;
+      await new Promise((resolve) => probe.close(resolve));
+      const next = net.createServer();
+      const held = await new Promise<boolean>((resolve) => {
+        next.once('error', () => resolve(false));
+        next.listen(port + 1, '127.0.0.1', () => resolve(true));
+      });
+      if (held) holder = next;
+    }
+    if (!holder) throw new Error('no free port with a free next one');
+    const stateDir = await mkdtemp(path.join(tmpdir(), 'dropload-busy-'));
+    try {
+      const ran = await cli(
+        ['--config', 'test/support/dev.config.ts', 'dev', '--port', String(port), '--state-dir', stateDir],
+        { DATABASE_URL: undefined },
+      );
+      expect(ran).toEqual({
+        code: 1,
+        stdout: '',
+        stderr: `dropload: port ${port + 1} is in use: pass \`--port N\` or stop what holds it\n`,
+      });
+    } finally {
+      holder.close();
+      await rm(stateDir, { recursive: true, force: true });
+    }
+  });
+
   it('bad usage exits 2 with commander’s message', async () => {
     const ran = await cli(['rejects']);
     expect(ran).toEqual({ code: 2, stdout: '', stderr: "error: missing required argument 'key'\n" });
