@@ -2,19 +2,22 @@
 import { Command } from 'commander';
 import { startPipeline } from '../local/local-pipeline.ts';
 import { loadConfig } from '../shared/config/config.ts';
-import { ConfigError, UsageError } from '../shared/core/errors.ts';
 import { migrateToLatest } from '../shared/ledger/migrate.ts';
 import { FINAL_STATES } from '../shared/ledger/schema.ts';
+import { errorText, outcomeOf } from './errors.ts';
 import { registerOpsCommands } from './ops.ts';
 import { withLedger } from './ops-resources.ts';
 import { positive } from './options.ts';
 import { type FileReport, renderReports, statusReports } from './report.ts';
 import { planUploads, runExitCode, runFiles } from './run.ts';
+import { registerWait } from './wait.ts';
 
 const program = new Command('dropload')
   .description('Load CSV / NDJSON files dropped into S3 into PostgreSQL, validated row by row.')
   .option('-c, --config <file>', 'config module (default: DROPLOAD_CONFIG, else ./dropload.config.ts)')
-  .option('-v, --verbose', 'log every split and chunk');
+  .option('-v, --verbose', 'log every split and chunk, and print the stack trace of an error')
+  // Usage errors reach the one handler below (exit 2) instead of commander's own exit (1).
+  .exitOverride();
 
 function globals() {
   return program.opts<{ config?: string; verbose?: boolean }>();
@@ -187,13 +190,19 @@ program
   });
 
 registerOpsCommands(program, globals);
+registerWait(program);
 
-/** Mistakes the user can fix from the message alone: no stack trace. */
-const explained = (err: unknown) => err instanceof ConfigError || err instanceof UsageError;
+/**
+ * A reader that stops early (`dropload rejects KEY | head`) closes the pipe: that ends the command
+ * quietly, exit 0, as it does for other Unix tools. Any other stdout error is a failure like the rest.
+ */
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  process.stderr.write(errorText(err, Boolean(globals().verbose)));
+  process.exit(1);
+});
 
 program.parseAsync().catch((err: unknown) => {
-  process.stderr.write(
-    `dropload: ${explained(err) ? (err as Error).message : String((err as Error)?.stack ?? err)}\n`,
-  );
-  process.exitCode = 2;
+  process.stderr.write(errorText(err, Boolean(globals().verbose)));
+  process.exitCode = outcomeOf(err).exitCode;
 });

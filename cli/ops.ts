@@ -4,7 +4,8 @@ import { loadConfig } from '../shared/config/config.ts';
 import { ConfigError, UsageError } from '../shared/core/errors.ts';
 import type { QueueName } from '../shared/core/topology.ts';
 import type { RejectSummary } from '../shared/ledger/rejects.ts';
-import { REJECT_RESOLUTIONS } from '../shared/ledger/schema.ts';
+import { type FileRow, REJECT_RESOLUTIONS } from '../shared/ledger/schema.ts';
+import { type WaitSummary, waitSummaries } from '../shared/ledger/waiting.ts';
 import { type BackfillItem, backfill } from '../shared/ops/backfill.ts';
 import {
   listRejects,
@@ -16,9 +17,11 @@ import {
 import { type ReplayedMessage, type ReplayResult, replayDeadLetters } from '../shared/ops/replay.ts';
 import { type RetryResult, retryRejects } from '../shared/ops/retry-rejects.ts';
 import { wakeAfterLateRows } from '../shared/ops/retry-waiting.ts';
+import { replayCommand } from '../shared/pipeline/receipts.ts';
 import { awsClients } from '../shared/runtime/environment.ts';
 import { queueConfigured, resolveBucket, resolveQueues, withLedger } from './ops-resources.ts';
 import { positive } from './options.ts';
+import { waitingLine } from './report.ts';
 import { registerRetryWaiting } from './retry-waiting.ts';
 
 type Globals = () => { config?: string; verbose?: boolean };
@@ -93,6 +96,28 @@ export function rejectsHeading(
       : '';
   const more = resolved > 0 && !all ? ': --all lists them' : '';
   return `s3://${file.bucket}/${file.key} (file ${file.id}, ${file.dataset}): ${summary.open} open reject(s)${how}${more}`;
+}
+
+/**
+ * `incoming/x.csv: FAILED: <error>` for a file that is not simply loaded: failed, stalled, waiting for
+ * parents, or still on its way (its rejects may grow); nothing for a loaded file.
+ */
+export function fileStateLine(file: FileRow, waits?: WaitSummary): string | undefined {
+  const error = file.error ? `: ${file.error}` : '';
+  switch (file.state) {
+    case 'loaded':
+      return undefined;
+    case 'failed':
+      return `${file.key}: FAILED${error}`;
+    case 'stalled':
+      return `${file.key}: STALLED${error}; once the cause is fixed, run: ${replayCommand(file)}`;
+    case 'skipped':
+      return `${file.key}: skipped${error}`;
+    case 'waiting':
+      return `${file.key}: waiting${waits ? `: ${waitingLine({ rows: waits.rows, lines: waits.lines, on: waits.on })}` : ''}`;
+    default:
+      return `${file.key}: ${file.state} (chunks ${file.chunks_done}/${file.chunk_count ?? '?'}): more rejects may come`;
+  }
 }
 
 export function resolveLine(r: OperatorResolution): string {
@@ -218,8 +243,15 @@ function registerRejects(program: Command, globals: Globals) {
     .option('--all', 'resolved rejects too, with how they were resolved')
     .action(async (key: string, opts: { csv?: boolean; all?: boolean }) => {
       const all = opts.all ?? false;
-      const { file, rejects, summary } = await withLedger('rejects', (db) => listRejects(db, key, { all }));
+      const { file, rejects, summary, waits } = await withLedger('rejects', async (db) => {
+        const listed = await listRejects(db, key, { all });
+        const [waits] = listed.file.state === 'waiting' ? await waitSummaries(db, [listed.file.id]) : [];
+        return { ...listed, waits };
+      });
+      // The list alone would read as "nothing went wrong" for a file that failed or has not finished.
+      const state = fileStateLine(file, waits);
       if (!opts.csv) {
+        if (state) out(state);
         out(rejectsHeading(file, summary, all));
         for (const r of rejects) out(rejectLine(r, all));
         return;
@@ -231,6 +263,8 @@ function registerRejects(program: Command, globals: Globals) {
         throw new ConfigError(
           `file "${key}" belongs to dataset "${file.dataset}", which is not in the config`,
         );
+      // stdout is the file to fix: the state goes to stderr.
+      if (state) process.stderr.write(`${state}\n`);
       process.stdout.write(rejectsAsFile(file, rejects, dataset));
     });
   registerResolve(rejects);

@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { middleEllipsis } from '../shared/core/text.ts';
 import { listFiles, rejectsOf } from '../shared/ledger/ledger.ts';
 import { openCounts } from '../shared/ledger/rejects.ts';
 import { type Database, type FileRow, WAITING_STATES } from '../shared/ledger/schema.ts';
@@ -125,6 +126,13 @@ export async function statusReports(db: Kysely<Database>, limit: number): Promis
   );
 }
 
+/**
+ * The widest a cell of the terminal table gets: the key (whose both ends tell files apart) and the
+ * dataset are cut in the middle, so one 1,024-character key does not pad every other row to its width.
+ * `--json` keeps every value whole.
+ */
+const CELL_MAX = { key: 80, other: 40 };
+
 function pad(text: string, width: number): string {
   return text.length >= width ? text : text + ' '.repeat(width - text.length);
 }
@@ -152,8 +160,8 @@ export function renderReports(reports: FileReport[]): string {
     'seconds',
   ];
   const rows = reports.map((r) => [
-    r.key,
-    r.dataset ?? '-',
+    middleEllipsis(r.key, CELL_MAX.key),
+    middleEllipsis(r.dataset ?? '-', CELL_MAX.other),
     r.state,
     `${r.chunks.done}/${r.chunks.total ?? '?'}`,
     String(r.rows.read),

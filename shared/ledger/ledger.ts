@@ -1,4 +1,5 @@
 import { type ExpressionBuilder, type Kysely, type RawBuilder, sql, type Transaction } from 'kysely';
+import { capped } from '../core/text.ts';
 import type { ChunkPlan } from '../formats/chunking.ts';
 import type { ChunkRow, Database, FileRow, FileState, FinalState, RejectKind } from './schema.ts';
 import { clearStaged } from './stage.ts';
@@ -18,6 +19,17 @@ export const withoutNul = (text: string): string =>
  * stay `now()`, which is the same instant for the one-statement inserts that set them.
  */
 export const clock = sql<Date>`clock_timestamp()`;
+
+/**
+ * A message as the ledger stores it (a file's note or error, a chunk's error, a reject's reason): NUL
+ * replaced and at most LEDGER_TEXT_MAX characters, so one 20,000-column header cannot make every
+ * `status` and receipt hundreds of KB. The whole text is where it came from: the file's header in
+ * `dropload.file.columns`, a reject's original line in `raw` (never capped: `rejects --csv` prints it).
+ */
+export const messageText = (text: string): string => capped(withoutNul(text));
+
+const messageOrNull = (text: string | null | undefined): string | null =>
+  text === null || text === undefined ? null : messageText(text);
 
 const storableOrNull = (text: string | null | undefined): string | null =>
   text === null || text === undefined ? null : withoutNul(text);
@@ -74,7 +86,7 @@ export async function registerFile(
       size: file.size,
       dataset: file.dataset,
       state: file.state,
-      error: storableOrNull(file.error),
+      error: messageOrNull(file.error),
       columns: null,
       chunk_count: null,
       rows_expected: null,
@@ -191,7 +203,7 @@ export async function failFile(db: Kysely<Database>, id: number, error: string):
   const fail = async (trx: Transaction<Database>) => {
     const file = await trx
       .updateTable('dropload.file')
-      .set({ state: 'failed', error: withoutNul(error), updated_at: clock, finished_at: clock })
+      .set({ state: 'failed', error: messageText(error), updated_at: clock, finished_at: clock })
       .where('id', '=', id)
       .where('state', 'not in', ['loaded', 'failed'])
       .returning('dataset')
@@ -210,7 +222,7 @@ export async function finishFile(
 ) {
   await trx
     .updateTable('dropload.file')
-    .set({ state, error: storableOrNull(error), updated_at: clock, finished_at: clock })
+    .set({ state, error: messageOrNull(error), updated_at: clock, finished_at: clock })
     .where('id', '=', id)
     .execute();
 }
@@ -258,7 +270,7 @@ export async function recordPlan(
       rows_expected: records,
       expanded_bytes: expandedBytes,
       error: null,
-      note: storableOrNull(note),
+      note: messageOrNull(note),
       updated_at: clock,
       finished_at: empty ? clock : null,
     })
@@ -499,7 +511,7 @@ export async function recordChunkAttempt(
     .updateTable('dropload.chunk')
     .set({
       attempts: failure.deliveries,
-      error: withoutNul(failure.text),
+      error: messageText(failure.text),
       ...(failure.parked ? { state: 'dead' as const } : {}),
     })
     .where('file_id', '=', chunk.fileId)
@@ -532,7 +544,7 @@ export async function recordFileAttempt(
   let update = db
     .updateTable('dropload.file')
     .set({
-      error: withoutNul(failure.text),
+      error: messageText(failure.text),
       ...(failure.parked ? { state: 'stalled' as const } : {}),
       updated_at: clock,
     })
@@ -566,7 +578,7 @@ export async function insertRejects(
           line: r.line,
           column: storableOrNull(r.column),
           kind: r.kind,
-          reason: withoutNul(r.reason),
+          reason: messageText(r.reason),
           raw: withoutNul(r.raw),
           ...(r.rowKey !== undefined && dataset !== null ? { dataset, row_key: withoutNul(r.rowKey) } : {}),
         })),

@@ -8,11 +8,16 @@ import type { Database, FileRow, RejectRow } from '../ledger/schema.ts';
 
 export type { RejectRow };
 
-/** The latest version of the key the ledger knows (in S3's order): the one an operator means by a key. */
-export async function newestFileByKey(db: Kysely<Database>, key: string): Promise<FileRow> {
+/** The latest version of the key the ledger knows (in S3's order), if any: `dropload wait` waits for one to appear. */
+export async function findNewestFileByKey(db: Kysely<Database>, key: string): Promise<FileRow | undefined> {
   let query = db.selectFrom('dropload.file').selectAll().where('key', '=', withoutNul(key));
   for (const order of versionOrder()) query = query.orderBy(order, 'desc');
-  const file = await query.limit(1).executeTakeFirst();
+  return query.limit(1).executeTakeFirst();
+}
+
+/** The latest version of the key the ledger knows (in S3's order): the one an operator means by a key. */
+export async function newestFileByKey(db: Kysely<Database>, key: string): Promise<FileRow> {
+  const file = await findNewestFileByKey(db, key);
   if (!file)
     throw new ConfigError(`no file with key "${key}" in the ledger (\`dropload status\` lists them)`);
   return file;
