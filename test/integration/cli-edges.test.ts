@@ -185,11 +185,11 @@ describe('long texts are capped', () => {
     const lines = status.stdout.split('\n');
     const shown = `${longKey.slice(0, 40)}…${longKey.slice(-39)}`;
     expect(lines[0]).toBe(
-      `${'file'.padEnd(80)}  dataset  state   chunks  read  loaded  rejected  open  seconds`,
+      `${'file'.padEnd(80)}  dataset  state   chunks  read  loaded  waiting  rejected  open  seconds`,
     );
-    expect(lines[1]?.startsWith(`${shown}  regions  loaded  1/1     1     1       0         0     `)).toBe(
-      true,
-    );
+    expect(
+      lines[1]?.startsWith(`${shown}  regions  loaded  1/1     1     1       0        0         0     `),
+    ).toBe(true);
     expect(lines[2]?.startsWith(`${'incoming/regions/short.csv'.padEnd(80)}  regions  loaded  1/1`)).toBe(
       true,
     );
