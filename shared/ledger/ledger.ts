@@ -398,6 +398,28 @@ export interface ChunkCounts {
  */
 export type CountMove = Partial<ChunkCounts>;
 
+/** The six counters, each moved by its amount: the same columns on `dropload.chunk` and `dropload.file`. */
+function counterMoves(by: ChunkCounts) {
+  const move = (
+    column:
+      | 'rows_read'
+      | 'rows_inserted'
+      | 'rows_updated'
+      | 'rows_rejected'
+      | 'rows_unchanged'
+      | 'rows_waiting',
+    n: number,
+  ) => sql<number>`${sql.ref(column)} + ${n}`;
+  return {
+    rows_read: move('rows_read', by.read),
+    rows_inserted: move('rows_inserted', by.inserted),
+    rows_updated: move('rows_updated', by.updated),
+    rows_rejected: move('rows_rejected', by.rejected),
+    rows_unchanged: move('rows_unchanged', by.unchanged),
+    rows_waiting: move('rows_waiting', by.waiting),
+  };
+}
+
 /**
  * The one place the row counters move, so `read = inserted + updated + unchanged + waiting + rejected` holds
  * for a file and its chunks after every transaction that changes what of it loaded. With `chunkIdx`, that chunk's counters move
@@ -414,13 +436,8 @@ export async function moveCounts(
   if (chunkIdx !== undefined) {
     await trx
       .updateTable('dropload.chunk')
-      .set((eb) => ({
-        rows_read: eb('rows_read', '+', by.read),
-        rows_inserted: eb('rows_inserted', '+', by.inserted),
-        rows_updated: eb('rows_updated', '+', by.updated),
-        rows_rejected: eb('rows_rejected', '+', by.rejected),
-        rows_unchanged: eb('rows_unchanged', '+', by.unchanged),
-        rows_waiting: eb('rows_waiting', '+', by.waiting),
+      .set(() => ({
+        ...counterMoves(by),
         // The claim set it when the work began; the chunk is loaded when its work is done.
         ...(chunkDone ? { loaded_at: clock } : {}),
       }))
@@ -431,12 +448,7 @@ export async function moveCounts(
   return trx
     .updateTable('dropload.file')
     .set((eb) => ({
-      rows_read: eb('rows_read', '+', by.read),
-      rows_inserted: eb('rows_inserted', '+', by.inserted),
-      rows_updated: eb('rows_updated', '+', by.updated),
-      rows_rejected: eb('rows_rejected', '+', by.rejected),
-      rows_unchanged: eb('rows_unchanged', '+', by.unchanged),
-      rows_waiting: eb('rows_waiting', '+', by.waiting),
+      ...counterMoves(by),
       ...(chunkDone ? chunkDoneSet(eb, fileId) : {}),
       updated_at: clock,
     }))

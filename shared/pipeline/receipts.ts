@@ -2,7 +2,7 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import type { Kysely } from 'kysely';
 import { REPORT_PREFIX } from '../core/bucket-layout.ts';
 import type { QueueName } from '../core/topology.ts';
-import { getFile, newerVersion, type Reject } from '../ledger/ledger.ts';
+import { type ChunkCounts, getFile, newerVersion, type Reject } from '../ledger/ledger.ts';
 import { fileRejects, type RejectSummary, rejectSummary, resolvedByFile } from '../ledger/rejects.ts';
 import { type Database, FINAL_STATES, type FileRow } from '../ledger/schema.ts';
 import { waitSummaries } from '../ledger/waiting.ts';
@@ -31,14 +31,7 @@ export interface Receipt {
   /** For a `waiting` file: how many of its rows (of how many records) wait, for which parent tables and keys. */
   waiting: { rows: number; lines: number; on: { table: string; key: string; rows: number }[] } | null;
   /** The ledger's counters: read = inserted + updated + unchanged + waiting + rejected; a waiting record is not loaded. */
-  rows: {
-    read: number;
-    inserted: number;
-    updated: number;
-    unchanged: number;
-    waiting: number;
-    rejected: number;
-  };
+  rows: ChunkCounts;
   chunks: { done: number; total: number | null };
   /** Of the rejected rows (and those retry-rejects loaded since), how many are open and how each was resolved. */
   rejects: RejectSummary;
