@@ -1,6 +1,7 @@
 import { type Kysely, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FileReport } from '../../cli/report.ts';
+import { foreignKeys } from '../../shared/ledger/foreign-keys.ts';
 import type { Database } from '../../shared/ledger/schema.ts';
 import fieldsConfig, { FIELD_TABLES } from '../support/fields.config.ts';
 import { rejectsOfKey, startTestPipeline, type TestPipeline } from '../support/pipeline.ts';
@@ -152,5 +153,47 @@ describe("columnNames: 'snake_case'", () => {
       'column "customerID" is not unique within the file ("HANAR" ×2); nothing was published',
     );
     expect((await nwOrders()).map((r) => r[0])).toEqual([10248, 10249]);
+  });
+});
+
+async function stores() {
+  const { rows } = await sql<Record<string, unknown>>`
+    select store_id, country, zone, to_char(opened_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI"Z"') as at
+    from flds.stores order by store_id`.execute(db);
+  return rows.map((r) => Object.values(r));
+}
+
+async function waitingStores() {
+  const { rows } = await sql<{ n: number }>`select count(*)::int as n from dropload.orphan`.execute(db);
+  return rows[0]?.n;
+}
+
+describe('a composite foreign key to a schema-qualified table, from the catalog', () => {
+  it('is read whole', async () => {
+    expect(await foreignKeys(db, 'flds.stores')).toEqual([
+      { columns: ['country', 'zone'], parent: 'flds.zones', parentColumns: ['country', 'zone'], self: false },
+    ]);
+  });
+
+  it('a store waits for its (country, zone), both columns, and lands in Berlin time', async () => {
+    await p.load('incoming/zones/z1.csv', 'country,zone\nDE,BY\n');
+    const csv =
+      'store_id,country,zone,opened_at\n1,DE,BY,2026-07-01 09:00\n2,FR,BY,2026-07-01 09:00\n3,FR,IDF,2026-01-01 09:00\n';
+    const first = await p.load('incoming/stores/s.csv', csv);
+    // (FR, BY): the country of one zone and the zone of another is no parent.
+    expect(first.reports.map((r) => [r.state, r.rows.read, r.rows.loaded, r.rows.waiting])).toEqual([
+      ['waiting', 3, 1, 2],
+    ]);
+    expect(await stores()).toEqual([[1, 'DE', 'BY', '2026-07-01T07:00Z']]);
+    await p.load('incoming/zones/z2.csv', 'country,zone\nFR,IDF\n');
+    const deadline = Date.now() + 30_000;
+    while ((await waitingStores()) !== 1 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 50));
+    expect(await waitingStores()).toBe(1);
+    // Written by the retry, in a later transaction: still read in Berlin (winter, +01).
+    expect(await stores()).toEqual([
+      [1, 'DE', 'BY', '2026-07-01T07:00Z'],
+      [3, 'FR', 'IDF', '2026-01-01T08:00Z'],
+    ]);
   });
 });

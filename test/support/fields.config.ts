@@ -5,7 +5,13 @@ import { boolean, date, defineConfig, defineDataset, integer, localTimestamp, nu
 import { type Kysely, sql } from 'kysely';
 import { z } from 'zod';
 
-export const FIELD_TABLES = ['flds.payments', 'flds.payments_upserted', 'flds.nw_orders'];
+export const FIELD_TABLES = [
+  'flds.stores',
+  'flds.zones',
+  'flds.payments',
+  'flds.payments_upserted',
+  'flds.nw_orders',
+];
 
 const payment = z.object({
   id: integer(),
@@ -63,6 +69,28 @@ export default defineConfig({
       checks: { unique: ['customerID'] },
       schema: nwOrder,
     }),
+    // A composite foreign key to a schema-qualified table, read from the catalog (no `references`):
+    // a store waits for its (country, zone), and is written in Berlin time when it lands.
+    defineDataset({
+      name: 'zones',
+      format: 'csv',
+      table: 'flds.zones',
+      mode: 'upsert',
+      key: ['country', 'zone'],
+      schema: z.object({ country: z.string(), zone: z.string() }),
+    }),
+    defineDataset({
+      name: 'stores',
+      format: 'csv',
+      table: 'flds.stores',
+      timeZone: 'Europe/Berlin',
+      schema: z.object({
+        store_id: integer(),
+        country: z.string(),
+        zone: z.string(),
+        opened_at: localTimestamp(),
+      }),
+    }),
   ],
   migrations: {
     '20260101000000_fields': {
@@ -76,6 +104,10 @@ export default defineConfig({
         await sql`create table flds.nw_orders (order_id integer primary key, customer_id text not null,
           order_date date not null, ship_via integer not null, http_status integer not null,
           unit_price numeric(10,2) not null, product_name text not null)`.execute(db);
+        await sql`create table flds.zones (country text, zone text, primary key (country, zone))`.execute(db);
+        await sql`create table flds.stores (store_id integer primary key, country text not null,
+          zone text not null, opened_at timestamptz not null,
+          foreign key (country, zone) references flds.zones (country, zone))`.execute(db);
       },
     },
   },
