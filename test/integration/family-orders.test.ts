@@ -1,11 +1,10 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { type Kysely, sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { FileReport } from '../../cli/report.ts';
-import { EXIT_WAITING, runExitCode, runFiles, type Upload } from '../../cli/run.ts';
-import { type LocalPipeline, startPipeline } from '../../local/local-pipeline.ts';
+import { EXIT_WAITING, runExitCode, runFiles } from '../../cli/run.ts';
 import { type ResolvedConfig, resolveConfig } from '../../shared/config/config.ts';
 import { filesByKey, rejectsOf } from '../../shared/ledger/ledger.ts';
 import type { Database } from '../../shared/ledger/schema.ts';
@@ -13,6 +12,7 @@ import { retryRejects } from '../../shared/ops/retry-rejects.ts';
 import { expectHonestCounts } from '../support/counts.ts';
 import familyConfig, { FAMILY_TABLES } from '../support/family.config.ts';
 import { resetDatabase } from '../support/pipeline.ts';
+import { localRunners } from '../support/runners.ts';
 
 /**
  * Files in any order (issue 12): an eight-file family — 1:N, M:N, a self-reference and a three-level
@@ -23,9 +23,8 @@ import { resetDatabase } from '../support/pipeline.ts';
  * on disk, so that each runner finds what the one before left).
  */
 
-const postgres = process.env.DATABASE_URL;
+const _postgres = process.env.DATABASE_URL;
 const config: ResolvedConfig = resolveConfig(familyConfig, 'test/support/family.config.ts');
-const datasetOf = (name: string) => config.datasets.find((d) => d.name === name) as Upload['dataset'];
 
 type Name =
   | 'regions'
@@ -126,64 +125,29 @@ const ORDERS: Record<string, Name[]> = {
 };
 
 let dir: string;
-const runners: LocalPipeline[] = [];
+const runners = localRunners(config, FAMILY_TABLES);
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'dropload-family-'));
 });
 afterEach(async () => {
-  for (const r of runners.splice(0)) await r.stop();
+  await runners.stopAll();
 });
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-/**
- * A runner as `dropload run` starts one: its emulator keeps nothing (its state deleted first); the
- * database (Postgres, or PGlite's data in `stateDir`) is what the earlier ones left.
- */
-async function startRunner(
-  stateDir: string,
-  options: Partial<Parameters<typeof startPipeline>[0]> = {},
-): Promise<LocalPipeline> {
-  await rm(path.join(stateDir, 'queues'), { recursive: true, force: true });
-  await rm(path.join(stateDir, 'objects'), { recursive: true, force: true });
-  const runner = await startPipeline({
-    workers: 2,
-    logLevel: 'SILENT',
-    // The sweep as `dropload run` has it: at start (a fresh emulator: every waiting file re-driven), then every 5 s.
-    ...options,
-    config,
-    env: { ...process.env, AWS_ENDPOINT_URL: undefined },
-    ...(postgres ? {} : { stateDir }),
-  });
-  runners.push(runner);
-  return runner;
-}
-
-async function stopRunner(runner: LocalPipeline) {
-  runners.splice(runners.indexOf(runner), 1);
-  await runner.stop();
-}
-
-async function upload(dataset: string, key: string, content: string): Promise<Upload> {
-  const folder = await mkdtemp(path.join(dir, 'file-'));
-  const file = path.join(folder, path.basename(key));
-  await writeFile(file, content);
-  return { path: file, key, dataset: datasetOf(dataset) };
-}
-
 /** One `dropload run` of one file, in a runner of its own: its reports and exit code. */
 async function runOne(stateDir: string, dataset: string, key: string, content: string, options = {}) {
-  const runner = await startRunner(stateDir, options);
-  const run = await runFiles(runner, [await upload(dataset, key, content)], {
+  const runner = await runners.start({ stateDir, freshQueues: true, ...options });
+  const run = await runFiles(runner, [await runners.upload(dir, dataset, key, content)], {
     timeoutMs: 60_000,
     rejectsShown: 100,
   });
   const states = await fileStates(runner.deps.db);
   const ledger = await ledgerState(runner.deps.db);
   await expectHonestCounts(runner.deps.db);
-  await stopRunner(runner);
+  await runners.stop(runner);
   return {
     reports: run.reports,
     code: runExitCode(run.reports, run.timedOut),
@@ -273,7 +237,7 @@ describe('an eight-file family', () => {
         [[keyOf(name), 'loaded', reports[0]?.rows.read, reports[0]?.rows.read, 0, 0]],
       ]);
     }
-    const runner = await startRunner(stateDir);
+    const runner = await runners.start({ stateDir, freshQueues: true });
     expected = await snapshot(runner.deps.db);
     expect(Object.values(expected).map((rows) => rows.length)).toEqual([12, 6, 5, 4, 7, 5, 6, 3]);
     expect(expected['fam.employees']).toEqual([
@@ -289,7 +253,10 @@ describe('an eight-file family', () => {
     it(`${label}, one run per file: exactly the parents-first database, nothing waiting`, async () => {
       expect(expected).toBeDefined();
       await dropInOrder(label.replace(/\W+/g, '-'), order);
-      const runner = await startRunner(path.join(dir, label.replace(/\W+/g, '-')));
+      const runner = await runners.start({
+        freshQueues: true,
+        stateDir: path.join(dir, label.replace(/\W+/g, '-')),
+      });
       const { db } = runner.deps;
       expect(await snapshot(db)).toEqual(expected);
       expect(await count(db, 'dropload.orphan')).toBe(0);
@@ -308,14 +275,20 @@ describe('an eight-file family', () => {
     }
     // The order lines come before their orders and give up waiting after 2 s.
     const key = 'incoming/order-lines-strict/order-lines.csv';
-    const strict = await startRunner(stateDir, {
+    const strict = await runners.start({
+      stateDir,
+      freshQueues: true,
       waitRetry: { lostAfterSeconds: 1, runningForSeconds: 30 },
       sweepEveryMs: 200,
     });
-    const first = await runFiles(strict, [await upload('order-lines-strict', key, CONTENT['order-lines'])], {
-      timeoutMs: 60_000,
-      rejectsShown: 100,
-    });
+    const first = await runFiles(
+      strict,
+      [await runners.upload(dir, 'order-lines-strict', key, CONTENT['order-lines'])],
+      {
+        timeoutMs: 60_000,
+        rejectsShown: 100,
+      },
+    );
     expect([first.reports.map(row), runExitCode(first.reports, first.timedOut)]).toEqual([
       [[key, 'waiting', 12, 0, 0, 12]],
       EXIT_WAITING,
@@ -341,13 +314,13 @@ describe('an eight-file family', () => {
     ]);
     expect(await count(strict.deps.db, 'dropload.orphan')).toBe(0);
     await expectHonestCounts(strict.deps.db);
-    await stopRunner(strict);
+    await runners.stop(strict);
 
     // The parent arrives: its run loads it and exits 0 (the expired lines wait for nothing).
     const orders = await runOne(stateDir, 'orders', keyOf('orders'), CONTENT.orders);
     expect([orders.code, orders.reports.map(row)]).toEqual([0, [[keyOf('orders'), 'loaded', 6, 6, 0, 0]]]);
 
-    const runner = await startRunner(stateDir);
+    const runner = await runners.start({ stateDir, freshQueues: true });
     const { db } = runner.deps;
     const retried = await retryRejects({ db, config, logger: runner.deps.logger }, key);
     expect([retried.loaded, retried.stillRejected]).toEqual([12, 0]);
