@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { startPipeline } from '../local/local-pipeline.ts';
-import { loadConfig } from '../shared/config/config.ts';
+import type { ObjectRef } from '../shared/aws/s3-events.ts';
+import { loadConfig, type ResolvedConfig } from '../shared/config/config.ts';
+import { datasetForKey, noDatasetReason } from '../shared/config/dataset.ts';
 import { migrateToLatest } from '../shared/ledger/migrate.ts';
 import { FINAL_STATES } from '../shared/ledger/schema.ts';
 import { errorText, outcomeOf } from './errors.ts';
@@ -89,6 +91,15 @@ program
 /** Where `dev` keeps the embedded emulator's and database's state unless --state-dir says otherwise. */
 const DEV_STATE_DIR = '.dropload/dev';
 
+/** What `dev` prints when an object arrives: a key no dataset's prefix matches is skipped, and says why. */
+function arrivalLine(config: ResolvedConfig, ref: ObjectRef, resumed: boolean): string {
+  const url = `s3://${ref.bucket}/${ref.key}`;
+  if (resumed) return `resumed ${url} (not finished when the stack last stopped)`;
+  if (!datasetForKey(config.datasets, ref.key))
+    return `skipped ${url}: ${noDatasetReason(config.datasets, ref.key)}`;
+  return `received ${url}`;
+}
+
 /** A connection URL fit to print: its password, if any, as `****`. */
 function redacted(url: string): string {
   try {
@@ -147,11 +158,7 @@ program
       ].join('\n'),
     );
     const stopWatching = pipeline.watchBucket((ref, resumed) =>
-      process.stdout.write(
-        resumed
-          ? `resumed s3://${ref.bucket}/${ref.key} (not finished when the stack last stopped)\n`
-          : `received s3://${ref.bucket}/${ref.key}\n`,
-      ),
+      process.stdout.write(`${arrivalLine(config, ref, resumed)}\n`),
     );
     await new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);

@@ -77,7 +77,6 @@ export class Dropload extends Construct {
     });
 
     this.bucket = new IngestBucket(this, 'IngestBucket', {
-      datasetPrefixes: props.datasetPrefixes,
       notificationQueue: this.ingest.queue,
       reportPrefix: REPORT_PREFIX,
     });

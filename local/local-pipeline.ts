@@ -9,6 +9,7 @@ import { createSplitHandler } from '../functions/split.ts';
 import { notificationFor, type ObjectRef, unquoteEtag } from '../shared/aws/s3-events.ts';
 import type { ResolvedConfig } from '../shared/config/config.ts';
 import type { RetryPolicy } from '../shared/core/backoff.ts';
+import { isOwnKey } from '../shared/core/bucket-layout.ts';
 import {
   LOCAL_BATCH_SIZES,
   LOCAL_FUNCTION_TIMEOUT_SECONDS,
@@ -50,7 +51,7 @@ export interface LocalPipeline {
   /** Sends the ingest queue the event S3 would have sent, where the endpoint does not. */
   announce(ref: ObjectRef): Promise<void>;
   /**
-   * Announces every new object under the datasets' prefixes, as bucket notifications would. It starts
+   * Announces every new object in the bucket but dropload's own, as its notification would. It starts
    * with a `backfill --resume`: on kept state (`dev` after a restart, even after kill -9) the files the
    * ledger has not finished, and objects it never saw, are announced once (`resumed`); finished ones are not.
    */
@@ -184,28 +185,23 @@ export async function startPipeline(options: PipelineOptions): Promise<LocalPipe
         if (action === 'enqueued') onNew?.(ref, true);
       }
     };
+    // The whole bucket, as its notification covers it (a file outside every prefix is skipped, visibly).
     const poll = async () => {
-      for (const dataset of options.config.datasets) {
-        let token: string | undefined;
-        do {
-          const page = await stack.s3.send(
-            new ListObjectsV2Command({
-              Bucket: stack.bucket,
-              Prefix: dataset.prefix,
-              ContinuationToken: token,
-            }),
-          );
-          for (const obj of page.Contents ?? []) {
-            const etag = unquoteEtag(obj.ETag ?? '');
-            if (!obj.Key || seen.get(obj.Key) === etag) continue;
-            seen.set(obj.Key, etag);
-            const ref = { bucket: stack.bucket, key: obj.Key, etag, size: obj.Size };
-            await announce(ref);
-            onNew?.(ref, false);
-          }
-          token = page.NextContinuationToken;
-        } while (token);
-      }
+      let token: string | undefined;
+      do {
+        const page = await stack.s3.send(
+          new ListObjectsV2Command({ Bucket: stack.bucket, ContinuationToken: token }),
+        );
+        for (const obj of page.Contents ?? []) {
+          const etag = unquoteEtag(obj.ETag ?? '');
+          if (!obj.Key || isOwnKey(obj.Key) || seen.get(obj.Key) === etag) continue;
+          seen.set(obj.Key, etag);
+          const ref = { bucket: stack.bucket, key: obj.Key, etag, size: obj.Size };
+          await announce(ref);
+          onNew?.(ref, false);
+        }
+        token = page.NextContinuationToken;
+      } while (token);
     };
     const tick = async () => {
       // Where the bucket notifies the queue itself, it did so for whatever arrived while the stack was down.

@@ -182,30 +182,23 @@ async function createBucket(s3: S3Client, bucket: string): Promise<void> {
   }
 }
 
-/** Points the bucket's ObjectCreated events at the ingest queue where the endpoint can (LocalStack, AWS). */
-async function configureNotifications(
-  s3: S3Client,
-  bucket: string,
-  queueArn: string,
-  config: ResolvedConfig,
-) {
+/**
+ * Points the bucket's ObjectCreated events at the ingest queue where the endpoint can (LocalStack,
+ * AWS): every key, as the stack does (the split ignores dropload's own and skips those of no dataset).
+ */
+async function configureNotifications(s3: S3Client, bucket: string, queueArn: string) {
   try {
     await s3.send(
       new PutBucketNotificationConfigurationCommand({
         Bucket: bucket,
         NotificationConfiguration: {
-          QueueConfigurations: config.datasets.map((d) => ({
-            Id: `dropload-${d.name}`,
-            QueueArn: queueArn,
-            Events: ['s3:ObjectCreated:*'],
-            Filter: { Key: { FilterRules: [{ Name: 'prefix', Value: d.prefix }] } },
-          })),
+          QueueConfigurations: [{ Id: 'dropload', QueueArn: queueArn, Events: ['s3:ObjectCreated:*'] }],
         },
       }),
     );
     // Some emulators accept the call and store nothing; only a configuration that reads back counts.
     const back = await s3.send(new GetBucketNotificationConfigurationCommand({ Bucket: bucket }));
-    return (back.QueueConfigurations?.length ?? 0) === config.datasets.length;
+    return (back.QueueConfigurations?.length ?? 0) === 1;
   } catch {
     return false;
   }
@@ -253,8 +246,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const chunks = await createQueuePair(sqs, QUEUES.chunks, visibility, retry);
     // The registry's fauxqs has no S3 event notifications: the runner forwards uploads itself.
     const bucketNotifications =
-      env.AWS_ENDPOINT_URL !== undefined &&
-      (await configureNotifications(s3, bucket, ingest.arn, options.config));
+      env.AWS_ENDPOINT_URL !== undefined && (await configureNotifications(s3, bucket, ingest.arn));
     return {
       endpoint,
       bucket,

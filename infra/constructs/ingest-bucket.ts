@@ -17,8 +17,6 @@ import { Construct } from 'constructs';
 import { EXPANDED_PREFIX } from '../../shared/core/bucket-layout.ts';
 
 export interface IngestBucketProps {
-  /** Dataset key prefixes (already de-overlapped); each gets an ObjectCreated → queue notification. */
-  readonly datasetPrefixes: readonly string[];
   readonly notificationQueue: IQueue;
   /** Per-file receipts, written by the split (files it fails) and load (files they finish) functions. */
   readonly reportPrefix: string;
@@ -77,11 +75,13 @@ export class IngestBucket extends Construct {
       removalPolicy: RemovalPolicy.RETAIN,
     });
 
-    // One filter per dataset prefix: uploads elsewhere (reports/, .dropload/, scratch) never reach the pipeline.
-    const destination = new AccountQueueDestination(props.notificationQueue);
-    for (const prefix of props.datasetPrefixes) {
-      this.bucket.addEventNotification(EventType.OBJECT_CREATED, destination, { prefix });
-    }
+    // Every key, so that a file dropped outside every dataset prefix is recorded as skipped rather than
+    // unseen. S3 filters can only include a prefix, not exclude one: dropload's own writes (reports/,
+    // .dropload/) are announced too and the split ignores them (isOwnKey), so a receipt begets nothing.
+    this.bucket.addEventNotification(
+      EventType.OBJECT_CREATED,
+      new AccountQueueDestination(props.notificationQueue),
+    );
     acknowledgeNotificationsHandler(this);
   }
 }

@@ -575,6 +575,11 @@ export function datasetForKey(datasets: readonly Dataset[], key: string): Datase
   return best;
 }
 
+/** Why a key no dataset's prefix matches is skipped: the key and every prefix there is, for the person who dropped it. */
+export function noDatasetReason(datasets: readonly Dataset[], key: string): string {
+  return `no dataset's prefix matches "${key}"; prefixes: ${datasets.map((d) => d.prefix).join(', ')}`;
+}
+
 /** Which schema fields a file must carry: those that do not accept a missing value. */
 export function requiredFields(dataset: Dataset): string[] {
   return dataset.fields.filter((f) => !dataset.schema.shape[f]?.safeParse(undefined).success);

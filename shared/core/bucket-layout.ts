@@ -16,6 +16,15 @@ export const EXPANDED_PREFIX = `${DROPLOAD_PREFIX}expanded/`;
  */
 export const RESERVED_PREFIXES: readonly string[] = [REPORT_PREFIX, DROPLOAD_PREFIX];
 
+/**
+ * Whether dropload wrote this key itself. The bucket announces every object (so that a file outside
+ * every dataset prefix is seen and skipped), its receipts and expanded copies included: those are
+ * ignored, never recorded, so a receipt never begets a receipt.
+ */
+export function isOwnKey(key: string): boolean {
+  return RESERVED_PREFIXES.some((r) => key.startsWith(r));
+}
+
 /** The reserved prefix `prefix` is equal to, inside or contains, if any. */
 export function reservedOverlap(prefix: string): string | undefined {
   return RESERVED_PREFIXES.find((r) => prefix.startsWith(r) || r.startsWith(prefix));

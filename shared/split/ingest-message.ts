@@ -1,5 +1,6 @@
 import type { SQSRecord } from 'aws-lambda';
 import { type ObjectRef, objectRefsFromBody } from '../aws/s3-events.ts';
+import { isOwnKey } from '../core/bucket-layout.ts';
 import { ConfigError } from '../core/errors.ts';
 import { getFile, recordFileAttempt } from '../ledger/ledger.ts';
 import { writeReceipt } from '../pipeline/receipts.ts';
@@ -39,7 +40,7 @@ export async function handleIngestMessage(
   const splits: SplitOutcome[] = [];
   try {
     if (refs instanceof Error) throw refs;
-    for (const ref of refs) splits.push(await splitOne(deps, ref));
+    for (const ref of refs.filter((r) => !isOwnKey(r.key))) splits.push(await splitOne(deps, ref));
     return { splits };
   } catch (error) {
     const note = (failure: FailedDelivery) =>

@@ -1,7 +1,7 @@
 import type { Transaction } from 'kysely';
 import { headObject, type PinnedObject, streamObject } from '../aws/object-store.ts';
 import type { ObjectRef } from '../aws/s3-events.ts';
-import { type Dataset, datasetForKey, requiredFields } from '../config/dataset.ts';
+import { type Dataset, datasetForKey, noDatasetReason, requiredFields } from '../config/dataset.ts';
 import { classifyError, FileRejectedError, sqlState } from '../core/errors.ts';
 import { type FilePlan, planChunks } from '../formats/chunking.ts';
 import {
@@ -57,11 +57,9 @@ const outcome = (
 /** Splits one object version into chunk messages. Safe to run twice: the ledger remembers each version. */
 export async function splitObject(deps: PipelineDeps, ref: ObjectRef): Promise<SplitOutcome> {
   const dataset = datasetForKey(deps.config.datasets, ref.key);
-  if (!dataset) {
-    const prefixes = deps.config.datasets.map((d) => d.prefix).join(', ');
-    const reason = `no dataset matches key "${ref.key}" (dataset prefixes: ${prefixes})`;
-    return finishUnsplit(deps, ref, null, 'failed', reason);
-  }
+  // Recorded from the event alone: the functions may read only under dataset prefixes.
+  if (!dataset)
+    return finishUnsplit(deps, ref, null, 'skipped', noDatasetReason(deps.config.datasets, ref.key));
 
   let head: Awaited<ReturnType<typeof headObject>>;
   try {

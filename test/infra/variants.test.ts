@@ -178,11 +178,11 @@ describe('database=local with a loaderDatabaseUrl', () => {
 });
 
 describe('config=<other module>', () => {
-  it("filters notifications on that module's prefixes", () => {
+  it("reads that module's prefixes: the functions may read objects under them only", () => {
     const t = get('altConfig').template;
-    const [n] = Object.values(resourcesOfType(t, 'Custom::S3BucketNotifications'));
-    expect(JSON.stringify(n?.Properties)).toContain('"Value":"drop/alias-marker/"');
-    expect(JSON.stringify(n?.Properties)).not.toContain('incoming/');
+    const policies = JSON.stringify(Object.values(resourcesOfType(t, 'AWS::IAM::Policy')));
+    expect(policies).toContain('/drop/alias-marker/*');
+    expect(policies).not.toContain('incoming/');
   });
 
   it('bundles that module as #dropload-config (esbuild alias)', () => {

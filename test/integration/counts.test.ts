@@ -1,12 +1,12 @@
 import { type Kysely, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { statusReports } from '../../cli/report.ts';
-import { filesByKey } from '../../shared/ledger/ledger.ts';
 import { ledgerMigrator } from '../../shared/ledger/migrate.ts';
-import type { Database, FileRow } from '../../shared/ledger/schema.ts';
+import type { Database } from '../../shared/ledger/schema.ts';
 import { receiptFor } from '../../shared/pipeline/receipts.ts';
 import { countViolations, expectHonestCounts } from '../support/counts.ts';
 import { startTestPipeline, type TestPipeline } from '../support/pipeline.ts';
+import { fileOf, waitFor } from '../support/runners.ts';
 import waitingConfig, { NW_TABLES } from '../support/waiting.config.ts';
 
 /**
@@ -34,24 +34,8 @@ const territoriesCsv = (name = 'Territory') => {
 const regionsCsv = (rows: [number, string][]) =>
   `${['region_id,name', ...rows.map(([id, name]) => `${id},${name}`)].join('\n')}\n`;
 
-async function fileOf(key: string): Promise<FileRow> {
-  const file = (await filesByKey(db, 'dropload-local', [key])).at(-1);
-  if (!file) throw new Error(`no file ${key}`);
-  return file;
-}
-
 async function statusOf(key: string) {
   return (await statusReports(db, 100)).find((r) => r.key === key)?.rows;
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 const TERRITORIES = 'incoming/territories/first.csv';
@@ -80,7 +64,7 @@ describe('waiting records are not loaded', () => {
     expect(reports[0]?.state).toBe('waiting');
     expect(reports[0]?.rows).toEqual(waiting);
     expect(await statusOf(TERRITORIES)).toEqual(waiting);
-    const receipt = await receiptFor(db, await fileOf(TERRITORIES));
+    const receipt = await receiptFor(db, await fileOf(db, TERRITORIES));
     expect(receipt.rows).toEqual({
       read: 53,
       inserted: 27,
@@ -101,7 +85,7 @@ describe('waiting records are not loaded', () => {
     );
     expect(two.reports[0]?.rows).toMatchObject({ read: 2, inserted: 2, waiting: 0 });
     const loaded = await waitFor('the territories to load', async () => {
-      const file = await fileOf(TERRITORIES);
+      const file = await fileOf(db, TERRITORIES);
       return file.state === 'loaded' ? file : undefined;
     });
     expect([loaded.rows_read, loaded.rows_inserted, loaded.rows_unchanged, loaded.rows_waiting]).toEqual([
@@ -182,7 +166,7 @@ describe('an upsert dropped again', () => {
       rejected: 1,
       open: 1,
     });
-    const file = await fileOf('incoming/regions/changed.csv');
+    const file = await fileOf(db, 'incoming/regions/changed.csv');
     expect((await receiptFor(db, file)).rows).toEqual({
       read: 6,
       inserted: 1,

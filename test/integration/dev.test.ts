@@ -1,19 +1,30 @@
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { GetQueueAttributesCommand, GetQueueUrlCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { type Kysely, sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { FileReport } from '../../cli/report.ts';
 import { startLocalStack } from '../../local/local-stack.ts';
 import { resolveConfig } from '../../shared/config/config.ts';
 import { createDb, createPool } from '../../shared/ledger/connection.ts';
 import type { Database } from '../../shared/ledger/schema.ts';
 import devConfig, { DEV_ROWS_TABLE } from '../support/dev.config.ts';
+import {
+  childEnv,
+  cli,
+  DEV_BUCKET,
+  devS3,
+  dropInto,
+  freePortPair,
+  startDev,
+  stopAllDevs,
+  stopDev,
+} from '../support/dev.ts';
 import { resetDatabase } from '../support/pipeline.ts';
 
 /**
@@ -24,81 +35,10 @@ import { resetDatabase } from '../support/pipeline.ts';
 
 const CONFIG = 'test/support/dev.config.ts';
 const NODE = path.resolve('node_modules/.bin/node');
-const BUCKET = 'dropload-local';
+const BUCKET = DEV_BUCKET;
 const postgres = process.env.DATABASE_URL;
 
-/** The environment a child gets: this one, minus the endpoint, with `env` applied (undefined removes). */
-function childEnv(env: Record<string, string | undefined>): NodeJS.ProcessEnv {
-  const out: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries({ ...process.env, AWS_ENDPOINT_URL: undefined, ...env })) {
-    if (v !== undefined) out[k] = v;
-  }
-  return out;
-}
-
-interface Dev {
-  child: ChildProcess;
-  output(): string;
-  /** Resolves once the output contains `text` (fails after `ms`, or if `dev` exits first). */
-  waitFor(text: string, ms?: number): Promise<void>;
-  exited: Promise<number | null>;
-}
-
-const running: Dev[] = [];
-
-function startDev(args: string[], env: Record<string, string | undefined>): Dev {
-  const child = spawn(NODE, ['cli/dropload.ts', '--config', CONFIG, 'dev', ...args], {
-    env: childEnv(env),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let text = '';
-  child.stdout?.on('data', (d: Buffer) => {
-    text += d.toString();
-  });
-  child.stderr?.on('data', (d: Buffer) => {
-    text += d.toString();
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const waitFor = async (wanted: string, ms = 120_000) => {
-    const deadline = Date.now() + ms;
-    while (!text.includes(wanted)) {
-      if (child.exitCode !== null || child.signalCode !== null)
-        throw new Error(`dev exited before printing "${wanted}":\n${text}`);
-      if (Date.now() > deadline) throw new Error(`dev did not print "${wanted}" in ${ms} ms:\n${text}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  };
-  const dev = { child, output: () => text, waitFor, exited };
-  running.push(dev);
-  return dev;
-}
-
-async function stopDev(dev: Dev, signal: NodeJS.Signals): Promise<void> {
-  if (dev.child.exitCode === null && dev.child.signalCode === null) dev.child.kill(signal);
-  await dev.exited;
-}
-
-afterEach(async () => {
-  for (const dev of running.splice(0)) await stopDev(dev, 'SIGKILL');
-});
-
-/** A port p with p + 1 free too (`dev` puts its database on the next port). */
-async function freePortPair(): Promise<number> {
-  const tryListen = (port: number) =>
-    new Promise<number | undefined>((resolve) => {
-      const server = net.createServer();
-      server.once('error', () => resolve(undefined));
-      server.listen(port, '127.0.0.1', () => {
-        const bound = (server.address() as net.AddressInfo).port;
-        server.close(() => resolve(bound));
-      });
-    });
-  for (let i = 0; i < 50; i++) {
-    const port = await tryListen(0);
-    if (port !== undefined && port < 65535 && (await tryListen(port + 1)) !== undefined) return port;
-  }
-  throw new Error('no two free ports in a row');
-}
+afterEach(stopAllDevs);
 
 /** The addresses the sockets listening on `port` are bound to, as the kernel lists them. */
 function listeningAddresses(port: number): string[] {
@@ -159,7 +99,7 @@ describe('dropload dev: loopback only, no secrets printed', () => {
     const stateDir = await mkdtemp(path.join(tmpdir(), 'dropload-dev-'));
     try {
       const port = await freePortPair();
-      const dev = startDev(['--port', String(port), '--state-dir', stateDir], {
+      const dev = startDev(CONFIG, ['--port', String(port), '--state-dir', stateDir], {
         DATABASE_URL: url.toString(),
         DROPLOAD_DB_POOL_MAX: '1',
       });
@@ -205,7 +145,7 @@ describe('dropload dev keeps its state: kill -9 mid-file, restart, the file ends
         .where('key', '=', key)
         .executeTakeFirst();
     try {
-      const first = startDev(args, env);
+      const first = startDev(CONFIG, args, env);
       await first.waitFor('status --watch');
       const clients = { endpoint, region: 'us-east-1', forcePathStyle: true };
       const credentials = { accessKeyId: 'test', secretAccessKey: 'test' };
@@ -223,7 +163,7 @@ describe('dropload dev keeps its state: kill -9 mid-file, restart, the file ends
       expect(before?.state).toBe('loading');
       expect(before?.chunks_done).toBeLessThan(before?.chunk_count ?? 0);
 
-      const second = startDev(args, env);
+      const second = startDev(CONFIG, args, env);
       await second.waitFor(`resumed s3://${BUCKET}/${key}`);
       let after: Awaited<ReturnType<typeof fileRow>>;
       for (let i = 0; ; i++) {
@@ -282,6 +222,66 @@ describe('dropload dev keeps its state: kill -9 mid-file, restart, the file ends
       expect(await second.exited).toBe(0);
     } finally {
       await forget();
+      await rm(stateDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('dropload dev: a file outside every dataset prefix', () => {
+  it('is printed, recorded skipped with the prefixes that exist, final for `wait` (exit 1), once per version', {
+    timeout: 300_000,
+  }, async () => {
+    if (postgres) await resetDatabase([DEV_ROWS_TABLE]);
+    const stateDir = await mkdtemp(path.join(tmpdir(), 'dropload-dev-'));
+    const port = await freePortPair();
+    const databaseUrl = postgres ?? `postgres://postgres@127.0.0.1:${port + 1}/postgres`;
+    const key = 'scratch/x.csv';
+    const reason = `no dataset's prefix matches "${key}"; prefixes: incoming/rows/`;
+    try {
+      const dev = startDev(CONFIG, ['--port', String(port), '--state-dir', stateDir], {
+        DATABASE_URL: postgres,
+      });
+      await dev.waitFor('status --watch');
+      const s3 = devS3(`http://127.0.0.1:${port}`);
+      await dropInto(s3, key, 'id,label\n1,a\n');
+      await dev.waitFor(`skipped s3://${BUCKET}/${key}: ${reason}\n`);
+
+      const waited = await cli(CONFIG, ['wait', key, '--json', '--timeout', '60'], {
+        DATABASE_URL: databaseUrl,
+      });
+      const files = (JSON.parse(waited.stdout) as { files: FileReport[] }).files;
+      expect([waited.code, files.map((f) => [f.key, f.dataset, f.state, f.error, f.rows.read])]).toEqual([
+        1,
+        [[key, null, 'skipped', reason, 0]],
+      ]);
+      const status = await cli(CONFIG, ['status'], { DATABASE_URL: databaseUrl });
+      expect(status.stdout).toMatch(new RegExp(`^${key} +- +skipped `, 'm'));
+      expect(status.stdout).toContain(`${key}: skipped: ${reason}`);
+      const receipt = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: `reports/${key}.json` }));
+      expect(JSON.parse((await receipt.Body?.transformToString()) ?? '{}')).toMatchObject({
+        file: key,
+        state: 'skipped',
+        error: reason,
+      });
+
+      // The same bytes again are the same version: nothing new. A file after it shows the watch went past.
+      await dropInto(s3, key, 'id,label\n1,a\n');
+      await dropInto(s3, 'incoming/rows/after.csv', 'id,label\n1,a\n');
+      const after = await cli(CONFIG, ['wait', 'incoming/rows/after.csv', '--timeout', '60'], {
+        DATABASE_URL: databaseUrl,
+      });
+      expect(after.code).toBe(0);
+      const { stdout: all } = await cli(CONFIG, ['status', '--json'], { DATABASE_URL: databaseUrl });
+      const keys = (JSON.parse(all) as { files: FileReport[] }).files.map((f) => [f.key, f.state]).sort();
+      // No receipt of a receipt: reports/ is dropload's own, never announced.
+      expect(keys).toEqual([
+        ['incoming/rows/after.csv', 'loaded'],
+        [key, 'skipped'],
+      ]);
+      expect(dev.output().split(`skipped s3://${BUCKET}/${key}`)).toHaveLength(2);
+      await stopDev(dev, 'SIGTERM');
+      expect(await dev.exited).toBe(0);
+    } finally {
       await rm(stateDir, { recursive: true, force: true });
     }
   });

@@ -1,18 +1,29 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { type Kysely, sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { FileReport } from '../../cli/report.ts';
-import { EXIT_WAITING, runExitCode, runFiles, type Upload } from '../../cli/run.ts';
-import { type LocalPipeline, startPipeline } from '../../local/local-pipeline.ts';
+import { EXIT_WAITING, runExitCode, runFiles } from '../../cli/run.ts';
 import { type ResolvedConfig, resolveConfig } from '../../shared/config/config.ts';
+import { createDb, createPool } from '../../shared/ledger/connection.ts';
 import { filesByKey, rejectsOf } from '../../shared/ledger/ledger.ts';
 import type { Database } from '../../shared/ledger/schema.ts';
 import { retryRejects } from '../../shared/ops/retry-rejects.ts';
 import { expectHonestCounts } from '../support/counts.ts';
+import {
+  cli,
+  DEV_BUCKET,
+  devS3,
+  dropInto,
+  freePortPair,
+  startDev,
+  stopAllDevs,
+  stopDev,
+} from '../support/dev.ts';
 import familyConfig, { FAMILY_TABLES } from '../support/family.config.ts';
 import { resetDatabase } from '../support/pipeline.ts';
+import { localRunners } from '../support/runners.ts';
 
 /**
  * Files in any order (issue 12): an eight-file family — 1:N, M:N, a self-reference and a three-level
@@ -25,7 +36,6 @@ import { resetDatabase } from '../support/pipeline.ts';
 
 const postgres = process.env.DATABASE_URL;
 const config: ResolvedConfig = resolveConfig(familyConfig, 'test/support/family.config.ts');
-const datasetOf = (name: string) => config.datasets.find((d) => d.name === name) as Upload['dataset'];
 
 type Name =
   | 'regions'
@@ -126,64 +136,29 @@ const ORDERS: Record<string, Name[]> = {
 };
 
 let dir: string;
-const runners: LocalPipeline[] = [];
+const runners = localRunners(config, FAMILY_TABLES);
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'dropload-family-'));
 });
 afterEach(async () => {
-  for (const r of runners.splice(0)) await r.stop();
+  await runners.stopAll();
 });
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-/**
- * A runner as `dropload run` starts one: its emulator keeps nothing (its state deleted first); the
- * database (Postgres, or PGlite's data in `stateDir`) is what the earlier ones left.
- */
-async function startRunner(
-  stateDir: string,
-  options: Partial<Parameters<typeof startPipeline>[0]> = {},
-): Promise<LocalPipeline> {
-  await rm(path.join(stateDir, 'queues'), { recursive: true, force: true });
-  await rm(path.join(stateDir, 'objects'), { recursive: true, force: true });
-  const runner = await startPipeline({
-    workers: 2,
-    logLevel: 'SILENT',
-    // The sweep as `dropload run` has it: at start (a fresh emulator: every waiting file re-driven), then every 5 s.
-    ...options,
-    config,
-    env: { ...process.env, AWS_ENDPOINT_URL: undefined },
-    ...(postgres ? {} : { stateDir }),
-  });
-  runners.push(runner);
-  return runner;
-}
-
-async function stopRunner(runner: LocalPipeline) {
-  runners.splice(runners.indexOf(runner), 1);
-  await runner.stop();
-}
-
-async function upload(dataset: string, key: string, content: string): Promise<Upload> {
-  const folder = await mkdtemp(path.join(dir, 'file-'));
-  const file = path.join(folder, path.basename(key));
-  await writeFile(file, content);
-  return { path: file, key, dataset: datasetOf(dataset) };
-}
-
 /** One `dropload run` of one file, in a runner of its own: its reports and exit code. */
 async function runOne(stateDir: string, dataset: string, key: string, content: string, options = {}) {
-  const runner = await startRunner(stateDir, options);
-  const run = await runFiles(runner, [await upload(dataset, key, content)], {
+  const runner = await runners.start({ stateDir, freshQueues: true, ...options });
+  const run = await runFiles(runner, [await runners.upload(dir, dataset, key, content)], {
     timeoutMs: 60_000,
     rejectsShown: 100,
   });
   const states = await fileStates(runner.deps.db);
   const ledger = await ledgerState(runner.deps.db);
   await expectHonestCounts(runner.deps.db);
-  await stopRunner(runner);
+  await runners.stop(runner);
   return {
     reports: run.reports,
     code: runExitCode(run.reports, run.timedOut),
@@ -273,7 +248,7 @@ describe('an eight-file family', () => {
         [[keyOf(name), 'loaded', reports[0]?.rows.read, reports[0]?.rows.read, 0, 0]],
       ]);
     }
-    const runner = await startRunner(stateDir);
+    const runner = await runners.start({ stateDir, freshQueues: true });
     expected = await snapshot(runner.deps.db);
     expect(Object.values(expected).map((rows) => rows.length)).toEqual([12, 6, 5, 4, 7, 5, 6, 3]);
     expect(expected['fam.employees']).toEqual([
@@ -289,7 +264,10 @@ describe('an eight-file family', () => {
     it(`${label}, one run per file: exactly the parents-first database, nothing waiting`, async () => {
       expect(expected).toBeDefined();
       await dropInOrder(label.replace(/\W+/g, '-'), order);
-      const runner = await startRunner(path.join(dir, label.replace(/\W+/g, '-')));
+      const runner = await runners.start({
+        freshQueues: true,
+        stateDir: path.join(dir, label.replace(/\W+/g, '-')),
+      });
       const { db } = runner.deps;
       expect(await snapshot(db)).toEqual(expected);
       expect(await count(db, 'dropload.orphan')).toBe(0);
@@ -308,14 +286,20 @@ describe('an eight-file family', () => {
     }
     // The order lines come before their orders and give up waiting after 2 s.
     const key = 'incoming/order-lines-strict/order-lines.csv';
-    const strict = await startRunner(stateDir, {
+    const strict = await runners.start({
+      stateDir,
+      freshQueues: true,
       waitRetry: { lostAfterSeconds: 1, runningForSeconds: 30 },
       sweepEveryMs: 200,
     });
-    const first = await runFiles(strict, [await upload('order-lines-strict', key, CONTENT['order-lines'])], {
-      timeoutMs: 60_000,
-      rejectsShown: 100,
-    });
+    const first = await runFiles(
+      strict,
+      [await runners.upload(dir, 'order-lines-strict', key, CONTENT['order-lines'])],
+      {
+        timeoutMs: 60_000,
+        rejectsShown: 100,
+      },
+    );
     expect([first.reports.map(row), runExitCode(first.reports, first.timedOut)]).toEqual([
       [[key, 'waiting', 12, 0, 0, 12]],
       EXIT_WAITING,
@@ -341,13 +325,13 @@ describe('an eight-file family', () => {
     ]);
     expect(await count(strict.deps.db, 'dropload.orphan')).toBe(0);
     await expectHonestCounts(strict.deps.db);
-    await stopRunner(strict);
+    await runners.stop(strict);
 
     // The parent arrives: its run loads it and exits 0 (the expired lines wait for nothing).
     const orders = await runOne(stateDir, 'orders', keyOf('orders'), CONTENT.orders);
     expect([orders.code, orders.reports.map(row)]).toEqual([0, [[keyOf('orders'), 'loaded', 6, 6, 0, 0]]]);
 
-    const runner = await startRunner(stateDir);
+    const runner = await runners.start({ stateDir, freshQueues: true });
     const { db } = runner.deps;
     const retried = await retryRejects({ db, config, logger: runner.deps.logger }, key);
     expect([retried.loaded, retried.stillRejected]).toEqual([12, 0]);
@@ -355,5 +339,141 @@ describe('an eight-file family', () => {
     expect(await snapshot(db)).toEqual(expected);
     expect(await count(db, 'dropload.orphan')).toBe(0);
     expect(Object.values(await fileStates(db))).toEqual(Array(8).fill('loaded'));
+  }, 300_000);
+});
+
+const FAMILY_CONFIG = 'test/support/family.config.ts';
+
+/**
+ * One `dropload dev` (its own state folder and ports) and what an operator uses beside it: an S3
+ * client to drop files, and the CLI (`wait`, `status`, `retry-rejects`) on dev's database.
+ */
+async function startFamilyDev() {
+  const stateDir = await mkdtemp(path.join(dir, 'dev-'));
+  const port = await freePortPair();
+  const databaseUrl = postgres ?? `postgres://postgres@127.0.0.1:${port + 1}/postgres`;
+  const dev = startDev(FAMILY_CONFIG, ['--port', String(port), '--state-dir', stateDir], {
+    DATABASE_URL: postgres,
+  });
+  await dev.waitFor('status --watch');
+  const s3 = devS3(`http://127.0.0.1:${port}`);
+  const env = { DATABASE_URL: databaseUrl };
+  const run = (...args: string[]) => cli(FAMILY_CONFIG, args, env);
+  /** `dropload wait KEY… --json`: the exit code and each file's key and state. */
+  const wait = async (keys: string[]) => {
+    const { code, stdout, stderr } = await run('wait', ...keys, '--json', '--timeout', '120');
+    if (!stdout) throw new Error(`wait printed nothing (exit ${code}): ${stderr}`);
+    const { files } = JSON.parse(stdout) as { files: FileReport[] };
+    return { code, states: Object.fromEntries(files.map((f) => [f.key, f.state])), files };
+  };
+  const ledger = () => createDb(createPool({ connectionString: databaseUrl, poolMax: 1 }));
+  return { dev, s3, run, wait, ledger };
+}
+
+type FamilyDev = Awaited<ReturnType<typeof startFamilyDev>>;
+
+/**
+ * Drops one file into `dev` and waits as an operator would: `wait` on it (its exit code: 0 loaded, 3
+ * waiting for a parent), then `wait` on every file dropped so far until each is loaded exactly when
+ * every file its rows name a row of came (a parent's commit wakes its children a moment later).
+ */
+async function dropIntoDev(d: FamilyDev, name: Name, dropped: Name[]): Promise<number> {
+  await dropInto(d.s3, keyOf(name), CONTENT[name]);
+  // `received`, or `resumed` when it landed before dev's first look at the bucket (backfill --resume).
+  await d.dev.waitFor(`s3://${DEV_BUCKET}/${keyOf(name)}`);
+  const { code } = await d.wait([keyOf(name)]);
+  const loadable = (n: Name) => ANCESTORS[n].every((a) => dropped.includes(a));
+  const want = Object.fromEntries(
+    [...dropped].sort().map((n) => [keyOf(n), loadable(n) ? 'loaded' : 'waiting']),
+  );
+  let states: Record<string, string> = {};
+  const deadline = Date.now() + 60_000;
+  do {
+    ({ states } = await d.wait(dropped.map(keyOf)));
+    if (JSON.stringify(Object.entries(states).sort()) === JSON.stringify(Object.entries(want))) break;
+    await new Promise((r) => setTimeout(r, 200));
+  } while (Date.now() < deadline);
+  expect({ after: name, states: Object.fromEntries(Object.entries(states).sort()) }).toEqual({
+    after: name,
+    states: want,
+  });
+  return code;
+}
+
+/** The database `dev` ended with is the parents-first one: nothing waits (and, unless some expired, no reject). */
+async function expectParentsFirstDatabase(d: FamilyDev, rejects: 'none' | 'retried') {
+  const db = d.ledger();
+  try {
+    expect(await snapshot(db)).toEqual(expected);
+    expect(await count(db, 'dropload.orphan')).toBe(0);
+    if (rejects === 'none') expect(await count(db, 'dropload.reject')).toBe(0);
+    expect(Object.values(await fileStates(db))).toEqual(Array(8).fill('loaded'));
+    await expectHonestCounts(db);
+  } finally {
+    await db.destroy();
+  }
+}
+
+describe('an eight-file family through `dropload dev`, one process per order, files dropped one by one', () => {
+  afterEach(stopAllDevs);
+
+  for (const [label, order] of Object.entries(ORDERS)) {
+    it(`${label}: each wait exits as documented, exactly the parents-first database, nothing waiting`, async () => {
+      expect(expected).toBeDefined();
+      await resetDatabase(FAMILY_TABLES);
+      const d = await startFamilyDev();
+      const dropped: Name[] = [];
+      const codes: [Name, number][] = [];
+      const expectedCodes: [Name, number][] = [];
+      for (const name of order) {
+        dropped.push(name);
+        codes.push([name, await dropIntoDev(d, name, dropped)]);
+        expectedCodes.push([name, ANCESTORS[name].every((a) => dropped.includes(a)) ? 0 : EXIT_WAITING]);
+      }
+      expect(codes).toEqual(expectedCodes);
+      await expectParentsFirstDatabase(d, 'none');
+      await stopDev(d.dev, 'SIGTERM');
+      expect(await d.dev.exited).toBe(0);
+    }, 300_000);
+  }
+
+  it('a child whose wait expired, its parent after, then retry-rejects: the parents-first database', async () => {
+    expect(expected).toBeDefined();
+    await resetDatabase(FAMILY_TABLES);
+    const d = await startFamilyDev();
+    const dropped: Name[] = [];
+    for (const name of PARENTS_FIRST.filter((n) => n !== 'orders' && n !== 'order-lines')) {
+      dropped.push(name);
+      expect([name, await dropIntoDev(d, name, dropped)]).toEqual([name, 0]);
+    }
+    // The order lines come before their orders and give up waiting after 2 s.
+    const key = 'incoming/order-lines-strict/order-lines.csv';
+    await dropInto(d.s3, key, CONTENT['order-lines']);
+    const first = await d.wait([key]);
+    expect([first.code, first.files.map(row)]).toEqual([EXIT_WAITING, [[key, 'waiting', 12, 0, 0, 12]]]);
+    let expired = first;
+    const deadline = Date.now() + 60_000;
+    while (expired.states[key] !== 'loaded' && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 500));
+      expired = await d.wait([key]);
+    }
+    // Rejected rows are in the report, not a failure: exit 0.
+    expect([expired.code, expired.files.map(row)]).toEqual([0, [[key, 'loaded', 12, 0, 12, 0]]]);
+    expect(expired.files[0]?.rejects.slice(0, 2).map((r) => [r.line, r.reason])).toEqual([
+      [2, 'orphan: no fam.orders row with order_id = 11 (waited 2s)'],
+      [3, 'orphan: no fam.orders row with order_id = 12 (waited 2s)'],
+    ]);
+
+    // The parent arrives: it loads (wait exits 0); the expired lines wait for nothing.
+    dropped.push('orders');
+    expect(await dropIntoDev(d, 'orders', dropped)).toBe(0);
+    const retried = await d.run('retry-rejects', key);
+    expect([retried.code, retried.stdout.split('\n')[0]]).toEqual([
+      0,
+      `${key}: retried 12, loaded 12 (inserted 12, updated 0, unchanged 0), still rejected 0`,
+    ]);
+    await expectParentsFirstDatabase(d, 'retried');
+    await stopDev(d.dev, 'SIGTERM');
+    expect(await d.dev.exited).toBe(0);
   }, 300_000);
 });

@@ -1,10 +1,14 @@
+import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { type Kysely, sql } from 'kysely';
 import type { Migration } from 'kysely/migration';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { statusReports } from '../../cli/report.ts';
+import { runExitCode } from '../../cli/run.ts';
 import { defineDataset } from '../../shared/config/dataset.ts';
 import { rejectsOf } from '../../shared/ledger/ledger.ts';
 import type { Database } from '../../shared/ledger/schema.ts';
+import { handleIngestMessage } from '../../shared/split/ingest-message.ts';
 import { startTestPipeline, type TestPipeline } from '../support/pipeline.ts';
 
 const people: Migration = {
@@ -159,12 +163,61 @@ describe('a CSV file with valid and invalid rows', () => {
 });
 
 describe('file-level failures', () => {
-  it('marks a file under no dataset prefix failed, naming the prefixes', async () => {
-    const { reports } = await p.load('elsewhere/x.csv', 'id,name\n1,a\n');
-    expect(reports[0]?.state).toBe('failed');
-    expect(reports[0]?.error).toBe(
-      'no dataset matches key "elsewhere/x.csv" (dataset prefixes: incoming/people/, incoming/log/)',
+  it('records a file under no dataset prefix as skipped, naming its key and the prefixes; run exits 1', async () => {
+    const key = 'elsewhere/x.csv';
+    const reason =
+      'no dataset\'s prefix matches "elsewhere/x.csv"; prefixes: incoming/people/, incoming/log/';
+    const run = await p.load(key, 'id,name\n1,a\n');
+    expect(run.reports.map((r) => [r.key, r.state, r.rows.read, r.error])).toEqual([
+      [key, 'skipped', 0, reason],
+    ]);
+    expect(runExitCode(run.reports, run.timedOut)).toBe(1);
+    const status = (await statusReports(db, 100)).filter((r) => r.key === key);
+    expect(status.map((r) => [r.state, r.error])).toEqual([['skipped', reason]]);
+    const receipt = await p.stack.s3.send(
+      new GetObjectCommand({ Bucket: p.stack.bucket, Key: `reports/${key}.json` }),
     );
+    expect(JSON.parse((await receipt.Body?.transformToString()) ?? '{}')).toMatchObject({
+      file: key,
+      state: 'skipped',
+      error: reason,
+    });
+    const first = await db
+      .selectFrom('dropload.file')
+      .select(['id', 'state'])
+      .where('key', '=', key)
+      .execute();
+    // Dropped again, the same bytes are the same version: one ledger row, the same answer.
+    const again = await p.load(key, 'id,name\n1,a\n');
+    expect(again.reports.map((r) => [r.key, r.state, r.error])).toEqual([[key, 'skipped', reason]]);
+    const files = await db
+      .selectFrom('dropload.file')
+      .select(['id', 'state'])
+      .where('key', '=', key)
+      .execute();
+    expect([first.length, files]).toEqual([1, first]);
+  });
+
+  it("ignores an announced object under dropload's own prefixes: no ledger row, no receipt (no loop)", async () => {
+    const refs = ['reports/elsewhere/x.csv.json', '.dropload/expanded/1/x.csv'].map((key) => ({
+      bucket: p.stack.bucket,
+      key,
+      etag: 'e',
+      size: 10,
+    }));
+    const record = { body: '', messageId: 'm' } as Parameters<typeof handleIngestMessage>[1];
+    const delivery = await handleIngestMessage(p.deps, record, refs);
+    expect(delivery).toEqual({ splits: [] });
+    const files = await db
+      .selectFrom('dropload.file')
+      .select('key')
+      .where(
+        'key',
+        'in',
+        refs.map((r) => r.key),
+      )
+      .execute();
+    expect(files).toEqual([]);
   });
 
   it('fails a file whose header lacks a required column', async () => {

@@ -9,6 +9,7 @@ import { type Database, FINAL_STATES, type FileRow } from '../../shared/ledger/s
 import { retryRejects } from '../../shared/ops/retry-rejects.ts';
 import { expectHonestCounts } from '../support/counts.ts';
 import { startTestPipeline, type TestPipeline } from '../support/pipeline.ts';
+import { waitFor } from '../support/runners.ts';
 
 // Order lines that give up waiting quickly, for the expiry test.
 const strictLines = defineDataset({
@@ -70,16 +71,6 @@ async function drop(key: string, body: string) {
 
 async function fileOf(key: string): Promise<FileRow | undefined> {
   return (await filesByKey(db, p.stack.bucket, [key])).at(-1);
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 const finished = (keys: string[]) =>

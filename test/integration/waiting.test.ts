@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -17,13 +17,13 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import type { FileReport } from '../../cli/report.ts';
 import { renderReports } from '../../cli/report.ts';
-import { EXIT_WAITING, runExitCode, runFiles, type Upload } from '../../cli/run.ts';
+import { EXIT_WAITING, runExitCode, runFiles } from '../../cli/run.ts';
 import { toRecord } from '../../local/event-source.ts';
-import { type LocalPipeline, startPipeline } from '../../local/local-pipeline.ts';
+import type { LocalPipeline } from '../../local/local-pipeline.ts';
 import { type ResolvedConfig, resolveConfig } from '../../shared/config/config.ts';
-import { filesByKey, rejectsOf } from '../../shared/ledger/ledger.ts';
+import { rejectsOf } from '../../shared/ledger/ledger.ts';
 import { ledgerMigrator } from '../../shared/ledger/migrate.ts';
-import type { Database, FileRow } from '../../shared/ledger/schema.ts';
+import type { Database } from '../../shared/ledger/schema.ts';
 import { retrySoon } from '../../shared/ledger/waiting.ts';
 import { handleLoadMessage, parseLoadMessage } from '../../shared/load/load-message.ts';
 import { wakeWaiting } from '../../shared/load/retry-chain.ts';
@@ -34,6 +34,7 @@ import type { PipelineDeps } from '../../shared/pipeline/services.ts';
 import { splitObject } from '../../shared/split/split-service.ts';
 import { expectHonestCounts } from '../support/counts.ts';
 import { resetDatabase } from '../support/pipeline.ts';
+import { fileOf, localRunners, waitFor } from '../support/runners.ts';
 import waitingConfig, {
   NW_TABLES,
   regions,
@@ -49,7 +50,6 @@ import waitingConfig, {
 
 const postgres = process.env.DATABASE_URL;
 const config: ResolvedConfig = resolveConfig(waitingConfig, 'test/support/waiting.config.ts');
-const datasetOf = (name: string) => config.datasets.find((d) => d.name === name) as Upload['dataset'];
 const REGION_NAMES = ['Eastern', 'Western', 'Northern', 'Southern'];
 
 const territoriesCsv = (prefix = 'T') => {
@@ -67,74 +67,17 @@ const regionsCsv = (extra = 0) => {
 };
 
 let dir: string;
-const runners: LocalPipeline[] = [];
+const runners = localRunners(config, NW_TABLES);
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'dropload-waiting-'));
 });
 afterEach(async () => {
-  for (const r of runners.splice(0)) await r.stop();
+  await runners.stopAll();
 });
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
-
-/**
- * A local runner over the test database. On PGlite its data lives in `stateDir` (so a second runner
- * finds what the first left); the emulator's state there is deleted first when `freshQueues`: a
- * runner whose emulator kept nothing, as `dropload run`'s.
- */
-async function startRunner(
-  options: { stateDir?: string; freshQueues?: boolean; fresh?: boolean } & Partial<
-    Parameters<typeof startPipeline>[0]
-  > = {},
-): Promise<LocalPipeline> {
-  const { stateDir, freshQueues, fresh, ...rest } = options;
-  if (fresh) await resetDatabase(NW_TABLES);
-  if (stateDir && freshQueues) {
-    await rm(path.join(stateDir, 'queues'), { recursive: true, force: true });
-    await rm(path.join(stateDir, 'objects'), { recursive: true, force: true });
-  }
-  const runner = await startPipeline({
-    workers: 2,
-    logLevel: 'SILENT',
-    ...rest,
-    config,
-    env: { ...process.env, AWS_ENDPOINT_URL: undefined },
-    ...(postgres ? {} : { stateDir }),
-  });
-  runners.push(runner);
-  return runner;
-}
-
-async function stopRunner(runner: LocalPipeline) {
-  runners.splice(runners.indexOf(runner), 1);
-  await runner.stop();
-}
-
-/** A local file for the dataset, in a folder of its own, named as the key's last part. */
-async function upload(name: string, key: string, content: string): Promise<Upload> {
-  const folder = await mkdtemp(path.join(dir, 'file-'));
-  const file = path.join(folder, path.basename(key));
-  await writeFile(file, content);
-  return { path: file, key, dataset: datasetOf(name) };
-}
-
-async function fileOf(db: Kysely<Database>, key: string): Promise<FileRow> {
-  const file = (await filesByKey(db, 'dropload-local', [key])).at(-1);
-  if (!file) throw new Error(`no file ${key}`);
-  return file;
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, ms = 60_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 async function count(db: Kysely<Database>, table: 'dropload.orphan' | 'nw.territories' | 'nw.regions') {
   const { rows } = await sql<{ n: number }>`select count(*)::int as n from ${sql.table(table)}`.execute(db);
@@ -172,7 +115,11 @@ const row = (r: FileReport) => [r.key, r.state, r.rows.read, r.rows.loaded, r.ro
 
 describe('the migration', () => {
   it('reads what rows parked before it wait for from their reason, and makes their files `waiting`', async () => {
-    const runner = await startRunner({ fresh: true, stateDir: path.join(dir, 'migration'), sweepEveryMs: 0 });
+    const runner = await runners.start({
+      fresh: true,
+      stateDir: path.join(dir, 'migration'),
+      sweepEveryMs: 0,
+    });
     const { db } = runner.deps;
     const migrator = ledgerMigrator(db);
     const down = await migrator.migrateTo('20261220090000_reject_kind');
@@ -216,8 +163,8 @@ describe('the migration', () => {
 describe("run's report on a file an earlier run registered", () => {
   it('a file an earlier run left loading is resumed, not called already loaded; loaded once, it is', async () => {
     const stateDir = path.join(dir, 'resumed-run');
-    const first = await startRunner({ fresh: true, stateDir });
-    const regions = await upload('regions', 'incoming/regions/resumed.csv', regionsCsv());
+    const first = await runners.start({ fresh: true, stateDir });
+    const regions = await runners.upload(dir, 'regions', 'incoming/regions/resumed.csv', regionsCsv());
     await runFiles(first, [regions], { timeoutMs: 60_000, rejectsShown: 0 });
     // As `kill -9` of a run mid-file leaves it: registered and split, no chunk loaded, its messages gone.
     const { db } = first.deps;
@@ -229,9 +176,9 @@ describe("run's report on a file an earlier run registered", () => {
     await sql`update dropload.file set state = 'loading', chunks_done = 0, rows_read = 0, rows_inserted = 0,
       finished_at = null, created_at = created_at - interval '1 minute' where id = ${file.id}`.execute(db);
     const registered = (await fileOf(db, regions.key)).created_at;
-    await stopRunner(first);
+    await runners.stop(first);
 
-    const second = await startRunner({ stateDir, freshQueues: true });
+    const second = await runners.start({ stateDir, freshQueues: true });
     const resumed = await runFiles(second, [regions], { timeoutMs: 60_000, rejectsShown: 0 });
     expect(resumed.reports.map(row)).toEqual([['incoming/regions/resumed.csv', 'loaded', 4, 4, 0, 0]]);
     expect(resumed.reports[0]?.note).toBe(
@@ -249,8 +196,13 @@ describe("run's report on a file an earlier run registered", () => {
 describe('files in any order, over two runs (the reported case)', () => {
   it('children first: the run ends `waiting` (exit 3) and says what for; the next run loads the parents and them', async () => {
     const stateDir = path.join(dir, 'two-runs');
-    const first = await startRunner({ fresh: true, stateDir });
-    const territories = await upload('territories', 'incoming/territories/territories.csv', territoriesCsv());
+    const first = await runners.start({ fresh: true, stateDir });
+    const territories = await runners.upload(
+      dir,
+      'territories',
+      'incoming/territories/territories.csv',
+      territoriesCsv(),
+    );
     const one = await runFiles(first, [territories], { timeoutMs: 60_000, rejectsShown: 10 });
     expect(one.timedOut).toBe(false);
     expect(one.reports.map(row)).toEqual([['incoming/territories/territories.csv', 'waiting', 53, 0, 0, 53]]);
@@ -272,10 +224,10 @@ describe('files in any order, over two runs (the reported case)', () => {
     });
     await expectHonestCounts(first.deps.db);
     // The first runner ends, and its emulator with every message in it.
-    await stopRunner(first);
+    await runners.stop(first);
 
-    const second = await startRunner({ stateDir, freshQueues: true });
-    const regions = await upload('regions', 'incoming/regions/regions.csv', regionsCsv());
+    const second = await runners.start({ stateDir, freshQueues: true });
+    const regions = await runners.upload(dir, 'regions', 'incoming/regions/regions.csv', regionsCsv());
     const two = await runFiles(second, [regions], { timeoutMs: 60_000, rejectsShown: 10 });
     expect(two.timedOut).toBe(false);
     // The parents, and the children waiting since the first run, which loaded in this one.
@@ -325,7 +277,12 @@ describe('the commands (a database that outlives them: DATABASE_URL)', () => {
     '`run` children first exits 3 with the waiting line; `run` of the parents then loads both',
     async () => {
       await resetDatabase(NW_TABLES);
-      const territories = await upload('territories', 'incoming/territories/cli.csv', territoriesCsv('C'));
+      const territories = await runners.upload(
+        dir,
+        'territories',
+        'incoming/territories/cli.csv',
+        territoriesCsv('C'),
+      );
       const one = await cli(['run', territories.path, '--dataset', 'territories']);
       expect([one.code, one.stderr]).toEqual([3, '']);
       expect(one.stdout).toContain('waiting: 53 rows wait for nw.regions (region_id)');
@@ -352,7 +309,7 @@ describe('the commands (a database that outlives them: DATABASE_URL)', () => {
         ],
       ]);
 
-      const regions = await upload('regions', 'incoming/regions/cli.csv', regionsCsv());
+      const regions = await runners.upload(dir, 'regions', 'incoming/regions/cli.csv', regionsCsv());
       const two = await cli(['run', regions.path, '--dataset', 'regions', '--json']);
       expect(two.code).toBe(0);
       const { files } = JSON.parse(two.stdout) as { files: FileReport[] };
@@ -373,7 +330,12 @@ describe('the commands (a database that outlives them: DATABASE_URL)', () => {
     '`retry-waiting` (no queue named: it runs the retry itself) loads rows whose parents came in by another way',
     async () => {
       await resetDatabase(NW_TABLES);
-      const territories = await upload('territories', 'incoming/territories/now.csv', territoriesCsv('N'));
+      const territories = await runners.upload(
+        dir,
+        'territories',
+        'incoming/territories/now.csv',
+        territoriesCsv('N'),
+      );
       expect((await cli(['run', territories.path, '--dataset', 'territories'])).code).toBe(3);
       const nothing = await cli(['retry-waiting', 'incoming/regions/none.csv']);
       expect([nothing.code, nothing.stderr]).toEqual([
@@ -438,9 +400,9 @@ const QUICK_SWEEP = { waitRetry: { lostAfterSeconds: 1, runningForSeconds: 30 },
 
 describe('the sweep', () => {
   it('every retry message lost mid-wait (a purged queue): the sweep re-drives the wait, which ends exact', async () => {
-    const runner = await startRunner({ fresh: true, stateDir: path.join(dir, 'purge'), ...QUICK_SWEEP });
+    const runner = await runners.start({ fresh: true, stateDir: path.join(dir, 'purge'), ...QUICK_SWEEP });
     const key = 'incoming/territories/purged.csv';
-    const drop = await upload('territories', key, territoriesCsv('P'));
+    const drop = await runners.upload(dir, 'territories', key, territoriesCsv('P'));
     await runner.upload(drop.path, drop.key);
     await chainDelayed(runner, key);
     await purgeChunks(runner);
@@ -458,9 +420,9 @@ describe('the sweep', () => {
   });
 
   it('a wait past orphanWaitSeconds with no message in flight becomes rejects naming the missing key', async () => {
-    const runner = await startRunner({ fresh: true, stateDir: path.join(dir, 'expiry'), ...QUICK_SWEEP });
+    const runner = await runners.start({ fresh: true, stateDir: path.join(dir, 'expiry'), ...QUICK_SWEEP });
     const key = 'incoming/territories-strict/expired.csv';
-    const drop = await upload('territories-strict', key, territoriesCsv('X'));
+    const drop = await runners.upload(dir, 'territories-strict', key, territoriesCsv('X'));
     await runner.upload(drop.path, drop.key);
     await chainDelayed(runner, key);
     await purgeChunks(runner);
@@ -483,7 +445,7 @@ describe('the sweep', () => {
   });
 
   it('a waiting file whose dataset left the config: noted on the file, retried every 15 min, nothing dead-lettered', async () => {
-    const runner = await startRunner({ fresh: true, stateDir: path.join(dir, 'gone'), ...QUICK_SWEEP });
+    const runner = await runners.start({ fresh: true, stateDir: path.join(dir, 'gone'), ...QUICK_SWEEP });
     const { db } = runner.deps;
     const { rows } = await sql<{ id: number }>`insert into dropload.file
         (bucket, key, version_id, etag, size, dataset, state, chunk_count, chunks_done, updated_at)
@@ -510,9 +472,9 @@ describe('the sweep', () => {
 
   it('`backfill --resume` re-drives waiting rows whose messages were lost', async () => {
     // No sweep here: only the backfill can re-drive.
-    const runner = await startRunner({ fresh: true, stateDir: path.join(dir, 'resume'), sweepEveryMs: 0 });
+    const runner = await runners.start({ fresh: true, stateDir: path.join(dir, 'resume'), sweepEveryMs: 0 });
     const key = 'incoming/territories/resumed.csv';
-    const drop = await upload('territories', key, territoriesCsv('R'));
+    const drop = await runners.upload(dir, 'territories', key, territoriesCsv('R'));
     await runner.upload(drop.path, drop.key);
     await chainDelayed(runner, key);
     await purgeChunks(runner);
@@ -540,13 +502,21 @@ describe('the sweep', () => {
 
 describe('rows loaded late by retry-rejects', () => {
   it('wake the files whose rows wait on them', async () => {
-    const runner = await startRunner({ fresh: true, stateDir: path.join(dir, 'late'), sweepEveryMs: 0 });
+    const runner = await runners.start({ fresh: true, stateDir: path.join(dir, 'late'), sweepEveryMs: 0 });
     const { db } = runner.deps;
     const key = 'incoming/regions/short.csv';
     // Region 1's name is too short for the schema: rejected; the territories of region 1 wait for it.
     const short = regionsCsv().replace('1,Eastern', '1,EA');
-    await runFiles(runner, [await upload('regions', key, short)], { timeoutMs: 60_000, rejectsShown: 0 });
-    const territories = await upload('territories', 'incoming/territories/late.csv', territoriesCsv('L'));
+    await runFiles(runner, [await runners.upload(dir, 'regions', key, short)], {
+      timeoutMs: 60_000,
+      rejectsShown: 0,
+    });
+    const territories = await runners.upload(
+      dir,
+      'territories',
+      'incoming/territories/late.csv',
+      territoriesCsv('L'),
+    );
     const ran = await runFiles(runner, [territories], { timeoutMs: 60_000, rejectsShown: 0 });
     expect(ran.reports.map(row)).toEqual([['incoming/territories/late.csv', 'waiting', 53, 40, 0, 13]]);
     // Their retry chain is lost (and no sweep runs): only a wake can load them now.
@@ -604,7 +574,7 @@ describe('wakes are bounded', () => {
     handleLoadMessage(deps, toRecord(m, 'arn:test', 'us-east-1'), parseLoadMessage(m.Body ?? ''));
 
   it('N parent chunks committing while a file waits send it one retry, not N', async () => {
-    runner = await startRunner({ fresh: true, stateDir: path.join(dir, 'bounded'), sweepEveryMs: 0 });
+    runner = await runners.start({ fresh: true, stateDir: path.join(dir, 'bounded'), sweepEveryMs: 0 });
     // The stage functions against a queue nobody consumes: every message they send is counted here.
     const queue = await runner.stack.sqs.send(
       new CreateQueueCommand({ QueueName: 'dropload-waiting-count' }),
@@ -668,7 +638,7 @@ describe('wakes are bounded', () => {
   });
 
   it('eight commits into the parent table at once wake a waiting file once', async () => {
-    runner = await startRunner({ fresh: true, stateDir: path.join(dir, 'racing'), sweepEveryMs: 0 });
+    runner = await runners.start({ fresh: true, stateDir: path.join(dir, 'racing'), sweepEveryMs: 0 });
     const queue = await runner.stack.sqs.send(new CreateQueueCommand({ QueueName: 'dropload-waiting-race' }));
     deps = { ...runner.deps, chunkQueueUrl: queue.QueueUrl as string };
     // A file whose rows wait on nw.regions, its chain's next retry a quarter hour away.
@@ -694,7 +664,7 @@ describe('wakes are bounded', () => {
   it.runIf(postgres)(
     'a wake whose transaction began before another wake committed sees that one: still one message',
     async () => {
-      runner = await startRunner({ fresh: true, sweepEveryMs: 0 });
+      runner = await runners.start({ fresh: true, sweepEveryMs: 0 });
       const { db } = runner.deps;
       const { rows } = await sql<{ id: number }>`insert into dropload.file
           (bucket, key, version_id, etag, size, dataset, state, chunk_count, chunks_done, updated_at)
