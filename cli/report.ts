@@ -112,7 +112,11 @@ export async function withRejects(
 
 /** `dropload status`: the newest files, each with its open rejects counted. */
 export async function statusReports(db: Kysely<Database>, limit: number): Promise<FileReport[]> {
-  const files = await listFiles(db, limit);
+  return reportsOf(db, await listFiles(db, limit));
+}
+
+/** The files as `status` shows them: each with its open rejects counted and what its rows wait for. */
+export async function reportsOf(db: Kysely<Database>, files: FileRow[]): Promise<FileReport[]> {
   const open = await openCounts(
     db,
     files.map((f) => f.id),
