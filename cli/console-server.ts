@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ConfigError, errorMessage, UsageError } from '../shared/core/errors.ts';
+import { ConfigError, errorMessage, RequestRefusedError, UsageError } from '../shared/core/errors.ts';
 import type { QueueName } from '../shared/core/topology.ts';
 import { CONSOLE_QUEUES, type ConsoleDeps, overview, rejectsOfKey, replayQueue } from './console-api.ts';
 
@@ -30,16 +30,6 @@ const HEADERS = {
   'cache-control': 'no-store',
 };
 
-/** An answer the request earned (a bad origin, an unknown key): the status and a message for the page. */
-class HttpError extends Error {
-  readonly status: number;
-  constructor(status: number, message: string) {
-    super(message);
-    this.name = 'HttpError';
-    this.status = status;
-  }
-}
-
 function send(res: ServerResponse, status: number, type: string, body: string | Buffer): void {
   res.writeHead(status, { ...HEADERS, 'content-type': type });
   res.end(body);
@@ -56,7 +46,7 @@ function sendJson(res: ServerResponse, status: number, value: unknown): void {
 function checkHost(req: IncomingMessage, port: number): void {
   const allowed = [`${CONSOLE_HOST}:${port}`, `localhost:${port}`];
   if (!allowed.includes(req.headers.host ?? '')) {
-    throw new HttpError(403, `this console answers only at http://${CONSOLE_HOST}:${port}/`);
+    throw new RequestRefusedError(403, `this console answers only at http://${CONSOLE_HOST}:${port}/`);
   }
 }
 
@@ -67,10 +57,13 @@ function checkHost(req: IncomingMessage, port: number): void {
  */
 function checkSameOrigin(req: IncomingMessage): void {
   if (req.headers.origin !== `http://${req.headers.host}`) {
-    throw new HttpError(403, 'refused: a request that changes something must come from the console page');
+    throw new RequestRefusedError(
+      403,
+      'refused: a request that changes something must come from the console page',
+    );
   }
   if (!(req.headers['content-type'] ?? '').startsWith('application/json')) {
-    throw new HttpError(415, 'expected a JSON body');
+    throw new RequestRefusedError(415, 'expected a JSON body');
   }
 }
 
@@ -80,19 +73,19 @@ async function jsonBody(req: IncomingMessage): Promise<unknown> {
   let text = '';
   for await (const part of req) {
     text += String(part);
-    if (text.length > BODY_MAX) throw new HttpError(413, 'request body too large');
+    if (text.length > BODY_MAX) throw new RequestRefusedError(413, 'request body too large');
   }
   try {
     return JSON.parse(text);
-  } catch {
-    throw new HttpError(400, 'expected a JSON body');
+  } catch (err) {
+    throw new RequestRefusedError(400, 'expected a JSON body', { cause: err });
   }
 }
 
 function queueOf(body: unknown): QueueName {
   const queue = (body as { queue?: unknown } | null)?.queue;
   if (!CONSOLE_QUEUES.includes(queue as QueueName)) {
-    throw new HttpError(400, `queue must be one of ${CONSOLE_QUEUES.join(', ')}`);
+    throw new RequestRefusedError(400, `queue must be one of ${CONSOLE_QUEUES.join(', ')}`);
   }
   return queue as QueueName;
 }
@@ -112,21 +105,21 @@ async function route(deps: ConsoleDeps, options: ConsoleOptions, req: IncomingMe
     if (url.pathname === '/api/overview') return sendJson(res, 200, await overview(deps, options.limit));
     if (url.pathname === '/api/rejects') {
       const key = url.searchParams.get('key');
-      if (!key) throw new HttpError(400, 'key is required');
+      if (!key) throw new RequestRefusedError(400, 'key is required');
       return sendJson(res, 200, await rejectsOfKey(deps, key, url.searchParams.get('all') === '1'));
     }
-    throw new HttpError(404, `no such page: ${url.pathname}`);
+    throw new RequestRefusedError(404, `no such page: ${url.pathname}`);
   }
   if (req.method === 'POST' && url.pathname === '/api/replay') {
     checkSameOrigin(req);
     return sendJson(res, 200, await replayQueue(deps, queueOf(await jsonBody(req))));
   }
-  throw new HttpError(405, `${req.method} is not allowed here`);
+  throw new RequestRefusedError(405, `${req.method} is not allowed here`);
 }
 
 /** A known refusal keeps its status; an unknown key (a ConfigError from the ledger) is a 404; the rest a 500. */
 function statusOf(err: unknown): number {
-  if (err instanceof HttpError) return err.status;
+  if (err instanceof RequestRefusedError) return err.status;
   if (err instanceof ConfigError || err instanceof UsageError) return 404;
   return 500;
 }

@@ -1,6 +1,7 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
+import { request } from 'node:http';
 import { createServer, type Server } from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -192,6 +193,7 @@ beforeAll(async () => {
   });
   page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
   page.setDefaultTimeout(30_000);
+  await page.goto(base);
 });
 
 afterAll(async () => {
@@ -203,7 +205,6 @@ afterAll(async () => {
 
 describe('dropload console in a browser', () => {
   it('loads, and shows a file mid-load with its chunks and rows, then loaded', async () => {
-    await page.goto(base);
     await eventually(() => page.locator('#updated').textContent()).toMatch(/^updated /);
     const lines = ['id,label'];
     for (let i = 1; i <= 3000; i++) lines.push(`${i},item number ${i} ${'x'.repeat(40)}`);
@@ -324,6 +325,70 @@ describe('dropload console in a browser', () => {
     await eventually(() => chunksRow.locator('td').nth(1).textContent()).toBe('0');
     expect(await chunksRow.getByRole('button', { name: 'Replay…' }).isDisabled()).toBe(true);
     await shot('replayed');
+  });
+});
+
+/** A request as any client may send it, Host and Origin included (fetch sets its own Host). */
+async function rawRequest(
+  method: string,
+  pathname: string,
+  headers: Record<string, string>,
+  body?: string,
+): Promise<{ status: number; body: unknown }> {
+  const url = new URL(pathname, base);
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method, headers }, (res) => {
+      let text = '';
+      res.on('data', (d: Buffer) => {
+        text += String(d);
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+describe('what the console refuses', () => {
+  const json = { 'content-type': 'application/json' };
+  const own = () => new URL(base).host;
+
+  it('answers only at its own address: a page under another name (DNS rebinding) reads nothing', async () => {
+    expect(await rawRequest('GET', '/api/overview', { host: `evil.example:${new URL(base).port}` })).toEqual({
+      status: 403,
+      body: { error: `this console answers only at ${base}` },
+    });
+  });
+
+  it('replays only for its own page: no Origin, a foreign one, or a body that is not JSON moves nothing', async () => {
+    const refused = { error: 'refused: a request that changes something must come from the console page' };
+    const body = JSON.stringify({ queue: 'chunks' });
+    expect(await rawRequest('POST', '/api/replay', json, body)).toEqual({ status: 403, body: refused });
+    expect(await rawRequest('POST', '/api/replay', { ...json, origin: `http://evil.example` }, body)).toEqual(
+      { status: 403, body: refused },
+    );
+    expect(
+      await rawRequest(
+        'POST',
+        '/api/replay',
+        { 'content-type': 'text/plain', origin: `http://${own()}` },
+        body,
+      ),
+    ).toEqual({ status: 415, body: { error: 'expected a JSON body' } });
+    expect(
+      await rawRequest('POST', '/api/replay', { ...json, origin: `http://${own()}` }, '{"queue":"x"}'),
+    ).toEqual({ status: 400, body: { error: 'queue must be one of ingest, chunks' } });
+  });
+
+  it('names an unknown file and an unknown page', async () => {
+    expect(await rawRequest('GET', '/api/rejects?key=nope.csv', {})).toEqual({
+      status: 404,
+      body: { error: 'no file with key "nope.csv" in the ledger (`dropload status` lists them)' },
+    });
+    expect(await rawRequest('GET', '/etc/passwd', {})).toEqual({
+      status: 404,
+      body: { error: 'no such page: /etc/passwd' },
+    });
   });
 });
 
