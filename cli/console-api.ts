@@ -12,7 +12,7 @@ import { replayDeadLetters } from '../shared/ops/replay.ts';
 import type { Log } from '../shared/pipeline/services.ts';
 import { fileStateLine, rejectsHeading, replayLines } from './ops.ts';
 import type { QueueUrls } from './ops-resources.ts';
-import { type FileReport, reportsOf } from './report.ts';
+import { type FileReport, fileNotes, reportsOf } from './report.ts';
 
 /**
  * What `dropload console` serves as JSON: the same ledger reads and the same replay as the operator
@@ -36,9 +36,12 @@ export interface DeadLetters {
   error?: string;
 }
 
+/** A file as `status --json` gives it, with the lines `status` prints about it under its table. */
+export type ConsoleFile = FileReport & { notes: string[] };
+
 export interface Overview {
   at: string;
-  files: FileReport[];
+  files: ConsoleFile[];
   /** Rows per second of the files listed, over the last THROUGHPUT_SECONDS. */
   throughput: { seconds: number; points: RowsInSecond[] };
   waiting: ParentWait[];
@@ -71,7 +74,7 @@ export async function overview(deps: ConsoleDeps, limit: number): Promise<Overvi
   const dlqs = await Promise.all(CONSOLE_QUEUES.map((q) => deadLetters(deps, q)));
   return {
     at: new Date().toISOString(),
-    files: reports,
+    files: reports.map((r) => ({ ...r, notes: fileNotes(r).map((n) => n.line) })),
     throughput: { seconds: THROUGHPUT_SECONDS, points },
     waiting,
     deadLetters: dlqs,

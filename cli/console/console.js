@@ -50,23 +50,9 @@ function fileRow(f) {
   return row;
 }
 
-/** What `status` prints under its table: errors, notes, what rows wait for, the replay to run. */
-function fileNotes(f) {
-  const label = { failed: 'FAILED', stalled: 'STALLED', skipped: 'skipped' }[f.state] ?? 'retrying';
-  const notes = [];
-  if (f.note) notes.push(`${f.key}: note: ${f.note}`);
-  if (f.error) notes.push(`${f.key}: ${label}: ${f.error}`);
-  if (f.action) notes.push(`${f.key}: once the cause is fixed, run: ${f.action}`);
-  if (f.waiting) {
-    const on = f.waiting.on.map((w) => `${w.rows} for ${w.table} (${w.key})`).join(', ');
-    notes.push(`${f.key}: waiting: ${f.waiting.rows} row(s) wait: ${on}`);
-  }
-  return notes;
-}
-
 function renderFiles(files) {
   $('files').tBodies[0].replaceChildren(...files.map(fileRow));
-  $('file-notes').replaceChildren(...files.flatMap(fileNotes).map((n) => el('li', {}, n)));
+  $('file-notes').replaceChildren(...files.flatMap((f) => f.notes).map((n) => el('li', {}, n)));
 }
 
 /** Rows/s per second of the window, zero where no chunk committed, drawn as one polyline. */

@@ -16,6 +16,7 @@ import { unquoteEtag } from '../../shared/aws/s3-events.ts';
 import { defineDataset } from '../../shared/config/dataset.ts';
 import { integer } from '../../shared/config/fields.ts';
 import type { Database, FileRow } from '../../shared/ledger/schema.ts';
+import { waitingByParent } from '../../shared/ledger/waiting.ts';
 import { deadLetterDepth } from '../../shared/ops/dead-letters.ts';
 import { listRejects } from '../../shared/ops/rejects.ts';
 import { SHORT_RETRIES } from '../support/faults.ts';
@@ -38,6 +39,10 @@ const tables: Migration = {
     // "Lock not available" (55P03, which reads as transient) while the switch is on: a chunk retried
     // for its whole budget, then dead-lettered, until an operator fixes the cause and replays it.
     await sql`create table console_locked (id integer)`.execute(db);
+    await sql`create table console_parents (id integer primary key)`.execute(db);
+    await sql`create table console_children (id integer primary key, parent_id integer not null references console_parents (id))`.execute(
+      db,
+    );
     await sql`create table console_switch (refuse boolean not null)`.execute(db);
     await sql`insert into console_switch values (true)`.execute(db);
     await sql`create function console_lock() returns trigger language plpgsql as $$
@@ -67,6 +72,22 @@ const config = {
       format: 'csv',
       table: 'console_locked',
       schema: z.object({ id: integer() }),
+    }),
+    defineDataset({
+      name: 'parents',
+      format: 'csv',
+      table: 'console_parents',
+      mode: 'upsert',
+      key: ['id'],
+      schema: z.object({ id: integer() }),
+    }),
+    // console_children.parent_id references console_parents: a child whose parent is missing waits.
+    defineDataset({
+      name: 'children',
+      format: 'csv',
+      table: 'console_children',
+      key: ['id'],
+      schema: z.object({ id: integer(), parent_id: integer() }),
     }),
   ],
   migrations: { '20260101000000_console': tables },
@@ -172,10 +193,14 @@ beforeAll(async () => {
     );
   }
   await mkdir(SHOTS, { recursive: true });
-  p = await startTestPipeline(config, ['console_items', 'console_locked', 'console_switch'], {
-    retry: SHORT_RETRIES,
-    wrap: gate,
-  });
+  p = await startTestPipeline(
+    config,
+    ['console_children', 'console_parents', 'console_items', 'console_locked', 'console_switch'],
+    {
+      retry: SHORT_RETRIES,
+      wrap: gate,
+    },
+  );
   db = p.deps.db;
   base = await startConsole(await freePort());
   browser = await chromium.launch({
@@ -202,6 +227,12 @@ afterAll(async () => {
   consoleProcess?.kill('SIGTERM');
   await p?.stop();
 });
+
+const waitingShown = () =>
+  page
+    .locator('#waiting tbody tr')
+    .all()
+    .then((rows) => Promise.all(rows.map((r) => r.locator('td').allTextContents())));
 
 describe('dropload console in a browser', () => {
   it('loads, and shows a file mid-load with its chunks and rows, then loaded', async () => {
@@ -288,6 +319,9 @@ describe('dropload console in a browser', () => {
     const chunksRow = page.locator('#dead-letters tbody tr').filter({ hasText: 'chunks' });
     await eventually(() => chunksRow.locator('td').nth(1).textContent()).toBe('1');
     await eventually(async () => (await shownCounts(LOCKED_KEY))[0]).toBe('stalled');
+    await eventually(() => page.locator('#file-notes').textContent()).toContain(
+      `${LOCKED_KEY}: once the cause is fixed, run: npx dropload replay --queue chunks --file "${LOCKED_KEY}"`,
+    );
 
     // Another site cannot replay: its Origin is refused, and nothing moves.
     const foreign = await fetch(`${base}api/replay`, {
@@ -325,6 +359,31 @@ describe('dropload console in a browser', () => {
     await eventually(() => chunksRow.locator('td').nth(1).textContent()).toBe('0');
     expect(await chunksRow.getByRole('button', { name: 'Replay…' }).isDisabled()).toBe(true);
     await shot('replayed');
+  });
+
+  it('shows rows waiting for their parents per parent table, until the parents land', async () => {
+    const { reports } = await p.load('incoming/children/c.csv', 'id,parent_id\n1,10\n2,10\n3,11\n');
+    expect(reports[0]?.state).toBe('waiting');
+    expect(await waitingByParent(db)).toEqual([
+      { table: 'public.console_parents', key: 'id', rows: 3, files: 1 },
+    ]);
+    await eventually(waitingShown).toEqual([['public.console_parents', 'id', '3', '1']]);
+    await eventually(() => page.locator('#file-notes').textContent()).toContain(
+      'incoming/children/c.csv: waiting: 3 rows wait for public.console_parents (id)',
+    );
+    await shot('waiting');
+    await p.load('incoming/parents/p.csv', 'id\n10\n11\n');
+    await fileWhen('incoming/children/c.csv', (f) => f.state === 'loaded');
+    await eventually(waitingShown).toEqual([['no rows wait']]);
+    await eventually(() => shownCounts('incoming/children/c.csv')).toEqual([
+      'loaded',
+      '1/1',
+      '3',
+      '3',
+      '0',
+      '0',
+      '0',
+    ]);
   });
 });
 
