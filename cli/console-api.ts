@@ -92,8 +92,16 @@ export interface ConsoleReject {
   resolved: string | null;
 }
 
+/**
+ * The most rejects the page lists for a file: it redraws them every second, and `dropload rejects`
+ * lists them all.
+ */
+export const REJECTS_SHOWN = 500;
+
 export interface FileRejects {
   key: string;
+  /** How many rejects the listing covers (open ones, or with `all` every one); `rejects` holds the first REJECTS_SHOWN. */
+  total: number;
   /** `rejects`' heading and, for a file that is not simply loaded, its state line. */
   heading: string;
   state: string | null;
@@ -102,10 +110,12 @@ export interface FileRejects {
 
 /** `dropload rejects KEY [--all]`, as data. */
 export async function rejectsOfKey(deps: ConsoleDeps, key: string, all: boolean): Promise<FileRejects> {
-  const { file, rejects, summary } = await listRejects(deps.db, key, { all });
+  const { file, rejects, summary } = await listRejects(deps.db, key, { all, limit: REJECTS_SHOWN });
   const [waits] = file.state === 'waiting' ? await waitSummaries(deps.db, [file.id]) : [];
+  const resolved = Object.values(summary.resolved).reduce((a, b) => a + b, 0);
   return {
     key: file.key,
+    total: summary.open + (all ? resolved : 0),
     heading: rejectsHeading(file, summary, all),
     state: fileStateLine(file, waits) ?? null,
     rejects: rejects.map((r) => ({

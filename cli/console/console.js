@@ -158,6 +158,9 @@ async function showRejects() {
     $('rejects-heading').textContent = r.heading;
     $('rejects-heading').className = '';
     $('rejects').tBodies[0].replaceChildren(...r.rejects.map(rejectRow));
+    const more = $('rejects-more');
+    more.hidden = r.rejects.length >= r.total;
+    more.textContent = `the first ${r.rejects.length} of ${r.total} are listed; \`dropload rejects ${key}${all ? ' --all' : ''}\` lists them all`;
   } catch (err) {
     $('rejects-heading').textContent = err.message;
     $('rejects-heading').className = 'error';

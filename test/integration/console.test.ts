@@ -304,6 +304,7 @@ describe('dropload console in a browser', () => {
     for (const tr of await rows.all()) shown.push(await tr.locator('td').allTextContents());
     expect(shown).toEqual(expected);
     expect(await page.locator('#rejects-heading').textContent()).toMatch(/: 3 open reject\(s\)$/);
+    expect(await page.locator('#rejects-more').isVisible()).toBe(false);
     // Shown as text: nothing ran, and no markup came from the key or the lines.
     expect(await page.evaluate('typeof window.pwned')).toBe('undefined');
     expect(await page.locator('script').count()).toBe(1);
@@ -359,6 +360,19 @@ describe('dropload console in a browser', () => {
     await eventually(() => chunksRow.locator('td').nth(1).textContent()).toBe('0');
     expect(await chunksRow.getByRole('button', { name: 'Replay…' }).isDisabled()).toBe(true);
     await shot('replayed');
+  });
+
+  it('lists the first 500 rejects of a file and says how many there are', async () => {
+    const key = 'incoming/items/many-bad.csv';
+    const bad = Array.from({ length: 502 }, (_, i) => `bad${i},x`);
+    await p.load(key, `id,label\n${bad.join('\n')}\n`);
+    await fileRowOnPage(key).click();
+    await eventually(() => page.locator('#rejects-more').textContent()).toBe(
+      `the first 500 of 502 are listed; \`dropload rejects ${key}\` lists them all`,
+    );
+    expect(await page.locator('#rejects tbody tr').count()).toBe(500);
+    expect(await page.locator('#rejects tbody tr').last().locator('td').first().textContent()).toBe('501');
+    expect(await page.locator('#rejects-more').isVisible()).toBe(true);
   });
 
   it('shows rows waiting for their parents per parent table, until the parents land', async () => {
