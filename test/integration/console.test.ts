@@ -469,6 +469,17 @@ describe('dropload console on the command line', () => {
   let holder: Server;
   afterAll(() => holder?.close());
 
+  it('names DATABASE_URL when it is missing, exit 2', async () => {
+    const failed = await run(NODE, ['cli/dropload.ts', 'console'], {
+      env: { ...process.env, DATABASE_URL: undefined },
+    }).catch((e: { code: number; stdout: string; stderr: string }) => e);
+    expect(failed).toMatchObject({
+      code: 2,
+      stdout: '',
+      stderr: 'dropload: console reads the ledger: set DATABASE_URL (`dropload dev` prints one)\n',
+    });
+  });
+
   it('a busy port is one line and exit 1', async () => {
     holder = createServer();
     await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
