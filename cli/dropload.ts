@@ -6,6 +6,7 @@ import { loadConfig, type ResolvedConfig } from '../shared/config/config.ts';
 import { datasetForKey, noDatasetReason } from '../shared/config/dataset.ts';
 import { migrateToLatest } from '../shared/ledger/migrate.ts';
 import { FINAL_STATES } from '../shared/ledger/schema.ts';
+import { registerConsole } from './console.ts';
 import { errorText, outcomeOf } from './errors.ts';
 import { registerOpsCommands } from './ops.ts';
 import { withLedger } from './ops-resources.ts';
@@ -198,6 +199,7 @@ program
 
 registerOpsCommands(program, globals);
 registerWait(program);
+registerConsole(program, globals);
 
 /**
  * A reader that stops early (`dropload rejects KEY | head`) closes the pipe: that ends the command

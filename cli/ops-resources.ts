@@ -46,16 +46,21 @@ export function resolveBucket(env: Env = process.env): string {
   return env.DROPLOAD_BUCKET || LOCAL_BUCKET;
 }
 
-/** Opens the ledger for one command and closes it afterwards; names DATABASE_URL when it is missing. */
+/** The ledger's connection pool for a command; names DATABASE_URL when it is missing. */
+export function openLedger(command: string, env: Env = process.env): Kysely<Database> {
+  const url = env.DATABASE_URL;
+  if (!url)
+    throw new ConfigError(`${command} reads the ledger: set DATABASE_URL (\`dropload dev\` prints one)`);
+  return createDb(createPool({ connectionString: url, poolMax: 1 }));
+}
+
+/** Opens the ledger for one command and closes it afterwards. */
 export async function withLedger<T>(
   command: string,
   use: (db: Kysely<Database>) => Promise<T>,
   env: Env = process.env,
 ): Promise<T> {
-  const url = env.DATABASE_URL;
-  if (!url)
-    throw new ConfigError(`${command} reads the ledger: set DATABASE_URL (\`dropload dev\` prints one)`);
-  const db = createDb(createPool({ connectionString: url, poolMax: 1 }));
+  const db = openLedger(command, env);
   try {
     return await use(db);
   } finally {

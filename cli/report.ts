@@ -112,7 +112,11 @@ export async function withRejects(
 
 /** `dropload status`: the newest files, each with its open rejects counted. */
 export async function statusReports(db: Kysely<Database>, limit: number): Promise<FileReport[]> {
-  const files = await listFiles(db, limit);
+  return reportsOf(db, await listFiles(db, limit));
+}
+
+/** The files as `status` shows them: each with its open rejects counted and what its rows wait for. */
+export async function reportsOf(db: Kysely<Database>, files: FileRow[]): Promise<FileReport[]> {
   const open = await openCounts(
     db,
     files.map((f) => f.id),
@@ -143,6 +147,19 @@ function errorLabel(state: FileReport['state']): string {
   if (state === 'stalled') return 'STALLED';
   if (state === 'skipped') return 'skipped';
   return 'retrying';
+}
+
+/**
+ * What `status` says under its table about a file, line by line: its note, its error, the command that
+ * moves it on, what its rows wait for. `gap`: a blank line goes before it (the command follows its error).
+ */
+export function fileNotes(r: FileReport): { line: string; gap: boolean }[] {
+  const notes: { line: string; gap: boolean }[] = [];
+  if (r.note) notes.push({ line: `${r.key}: note: ${r.note}`, gap: true });
+  if (r.error) notes.push({ line: `${r.key}: ${errorLabel(r.state)}: ${r.error}`, gap: true });
+  if (r.action) notes.push({ line: `${r.key}: once the cause is fixed, run: ${r.action}`, gap: false });
+  if (r.waiting) notes.push({ line: `${r.key}: waiting: ${waitingLine(r.waiting)}`, gap: true });
+  return notes;
 }
 
 /** A table a person reads: one line per file, then the first rejects and any file-level error. */
@@ -179,10 +196,7 @@ export function renderReports(reports: FileReport[]): string {
       .trimEnd(),
   );
   for (const r of reports) {
-    if (r.note) lines.push('', `${r.key}: note: ${r.note}`);
-    if (r.error) lines.push('', `${r.key}: ${errorLabel(r.state)}: ${r.error}`);
-    if (r.action) lines.push(`${r.key}: once the cause is fixed, run: ${r.action}`);
-    if (r.waiting) lines.push('', `${r.key}: waiting: ${waitingLine(r.waiting)}`);
+    for (const n of fileNotes(r)) lines.push(...(n.gap ? ['', n.line] : [n.line]));
     if (r.rejects.length > 0) {
       lines.push('', `${r.key}: first ${r.rejects.length} of ${r.rows.rejected} rejected rows:`);
       for (const j of r.rejects)

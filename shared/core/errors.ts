@@ -30,6 +30,16 @@ export class TableShapeError extends FileRejectedError {
   override name = 'TableShapeError';
 }
 
+/** A request to `dropload console` it will not serve (a foreign origin, a bad body): answered with `status`. */
+export class RequestRefusedError extends Error {
+  override name = 'RequestRefusedError';
+  readonly status: number;
+  constructor(status: number, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.status = status;
+  }
+}
+
 /** Worth another try later: connection trouble, serialization failures, throttling. */
 export class TransientError extends Error {
   override name = 'TransientError';

@@ -444,3 +444,28 @@ export async function waitingLines(
     .execute();
   return rows.map((r) => ({ idx: r.idx, counted: Number(r.rows_waiting), now: Number(r.now ?? 0) }));
 }
+
+/** Waiting rows of every file, per parent table they wait for (the console's view of the whole ledger). */
+export interface ParentWait {
+  table: string;
+  key: string;
+  rows: number;
+  files: number;
+}
+
+export async function waitingByParent(db: Kysely<Database>): Promise<ParentWait[]> {
+  const groups = await db
+    .selectFrom('dropload.orphan')
+    .select(['parent_table', 'parent_key'])
+    .select((eb) => [eb.fn.countAll<number>().as('rows'), sql<number>`count(distinct file_id)`.as('files')])
+    .groupBy(['parent_table', 'parent_key'])
+    .orderBy('rows', 'desc')
+    .orderBy('parent_table')
+    .execute();
+  return groups.map((g) => ({
+    table: g.parent_table,
+    key: g.parent_key,
+    rows: Number(g.rows),
+    files: Number(g.files),
+  }));
+}

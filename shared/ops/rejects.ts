@@ -23,14 +23,17 @@ export async function newestFileByKey(db: Kysely<Database>, key: string): Promis
   return file;
 }
 
-/** The newest file of the key with its open rejects (with `all`, the resolved ones too) and their counts. */
+/**
+ * The newest file of the key with its open rejects (with `all`, the resolved ones too; with `limit`, the
+ * first that many in line order) and their counts.
+ */
 export async function listRejects(
   db: Kysely<Database>,
   key: string,
-  options: { all?: boolean } = {},
+  options: { all?: boolean; limit?: number } = {},
 ): Promise<{ file: FileRow; rejects: RejectRow[]; summary: RejectSummary }> {
   const file = await newestFileByKey(db, key);
-  const rejects = await fileRejects(db, file.id, { all: options.all });
+  const rejects = await fileRejects(db, file.id, options);
   return { file, rejects, summary: await rejectSummary(db, file.id) };
 }
 

@@ -1,6 +1,7 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -81,6 +82,14 @@ async function linkDependencies(modules: string): Promise<void> {
   await symlink('../dropload/cli/bin.js', path.join(modules, '.bin', 'dropload'));
 }
 
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
 beforeAll(async () => {
   project = await mkdtemp(path.join(tmpdir(), 'dropload-package-'));
   const { stdout } = await run('npm', ['pack', '--silent', '--pack-destination', project], { cwd: ROOT });
@@ -113,6 +122,10 @@ describe('the packed package, installed in a project of its own', () => {
         'package/dist/shared/config/index.d.ts',
         'package/dist/infra/index.js',
         'package/dist/cli/dropload.js',
+        // `dropload console`'s page, served as it is (no build step).
+        'package/cli/console/index.html',
+        'package/cli/console/console.js',
+        'package/cli/console/console.css',
       ]),
     );
     expect(entries.filter((e) => e.endsWith('.ts') && !e.endsWith('.d.ts'))).toEqual([]);
@@ -148,6 +161,40 @@ describe('the packed package, installed in a project of its own', () => {
       }
     },
   );
+
+  it("npx dropload console serves its page from the installed package's files", async () => {
+    const port = await freePort();
+    // The page needs no database: one nothing answers at is enough for it to start.
+    const child = spawn('npx', ['dropload', 'console', '--port', String(port)], {
+      cwd: project,
+      env: {
+        ...process.env,
+        DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none',
+        AWS_ENDPOINT_URL: undefined,
+      },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        child.stdout.on('data', (d: Buffer) => {
+          if (String(d).includes(`dropload console: http://127.0.0.1:${port}/`)) resolve();
+        });
+        child.once('exit', (code) => reject(new Error(`console exited with ${code}`)));
+      });
+      const base = `http://127.0.0.1:${port}`;
+      const page = await fetch(`${base}/`);
+      expect([page.status, (await page.text()).includes('<script type="module" src="/console.js">')]).toEqual(
+        [200, true],
+      );
+      const script = await fetch(`${base}/console.js`);
+      expect([script.status, script.headers.get('content-type')]).toEqual([
+        200,
+        'text/javascript; charset=utf-8',
+      ]);
+    } finally {
+      child.kill('SIGTERM');
+    }
+  });
 
   it('npx cdk synth builds an app that instantiates Dropload from dropload/cdk', async () => {
     await npx(['cdk', 'synth', '-q', '-o', 'cdk.out']);
