@@ -191,8 +191,18 @@ export interface OrphanTable {
   expires_at: ColumnType<Date, Date | string, never>;
 }
 
+/** Rows one file wrote into one target table of its multi-table dataset (see migration `table_counts`). */
+export interface TableCountTable {
+  file_id: number;
+  table_name: string;
+  rows_inserted: number;
+  rows_updated: number;
+  rows_unchanged: number;
+}
+
 export interface Database {
   'dropload.file': FileTable;
+  'dropload.table_count': TableCountTable;
   'dropload.chunk': ChunkTable;
   'dropload.reject': RejectTable;
   'dropload.orphan': OrphanTable;
@@ -206,3 +216,4 @@ export type NewChunk = Insertable<ChunkTable>;
 export type NewReject = Insertable<RejectTable>;
 export type RejectRow = Selectable<RejectTable>;
 export type OrphanRow = Selectable<OrphanTable>;
+export type TableCountRow = Selectable<TableCountTable>;

@@ -2,7 +2,14 @@ import type { Transaction } from 'kysely';
 import type { OrphanMessage } from '../aws/messages.ts';
 import type { TargetsDataset } from '../config/dataset.ts';
 import type { Reject } from '../ledger/ledger.ts';
-import { getFile, insertRejects, lockFile, moveCounts, recordFileAttempt } from '../ledger/ledger.ts';
+import {
+  getFile,
+  insertRejects,
+  lockFile,
+  moveCounts,
+  moveTableCounts,
+  recordFileAttempt,
+} from '../ledger/ledger.ts';
 import { type Database, type FileRow, WAITING_STATES } from '../ledger/schema.ts';
 import {
   type ClaimedRow,
@@ -189,6 +196,7 @@ async function retryIn(
   // The records that wait no more leave `waiting` for what they became, on their chunks and the file.
   const chunks = [...new Set(parked.map((p) => p.chunk_idx))];
   const settled = await settleWaiting(trx, fileId, chunks, written);
+  await moveTableCounts(trx, fileId, written.tables);
   const waiting = await waitingCount(trx, fileId);
   const finishedFile = waiting === 0 ? await finishIfDone(trx, fileId) : undefined;
   const nextIn = keep.map((id) => byId.get(id)?.seconds_left ?? 0);
