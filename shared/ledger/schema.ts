@@ -185,6 +185,8 @@ export interface OrphanTable {
   parent_table: string;
   /** That parent's natural-key columns, as a person reads them: `email`, `order_no, line_no`. */
   parent_key: string;
+  /** That parent row, by the key texts the record names it with (see `ParentRow`); null when parked before. */
+  parent_row: ColumnType<ParentRow | null, string | null | undefined, string | null>;
   raw: string;
   attempts: Generated<number>;
   created_at: CreatedAt;
@@ -198,6 +200,12 @@ export interface TableCountTable {
   rows_inserted: number;
   rows_updated: number;
   rows_unchanged: number;
+}
+
+/** A parent row by natural key: its table as the config names it, and its key columns' texts. */
+export interface ParentRow {
+  table: string;
+  key: Record<string, string | null>;
 }
 
 export interface Database {

@@ -17,9 +17,11 @@ import {
   countAttempt,
   dropWaiting,
   finishIfDone,
+  missingRoot,
   noteMissing,
   parkRows,
   takeRetry,
+  type Wait,
   waitingCount,
 } from '../ledger/waiting.ts';
 import type { PipelineDeps } from '../pipeline/services.ts';
@@ -54,8 +56,16 @@ import {
  * (`ledger/waiting.ts`); this module decides what happens to the records.
  */
 
-/** What an orphan waits for, as the ledger records it. */
-const waitOf = (o: Orphan) => ({ missing: o.missing, ...parentOf(o.target.references, o.column) });
+/** What an orphan waits for, as the ledger records it: the parent row by the key its row names. */
+function waitOf(o: Orphan): Wait {
+  const i = o.target.references.findIndex((r) => r.column === o.column);
+  const ref = o.target.references[i];
+  const parentRow = ref && {
+    table: ref.table,
+    key: Object.fromEntries(ref.keyColumns.map((k, j) => [k, o.row.refs[i]?.[j] ?? null])),
+  };
+  return { missing: o.missing, ...parentOf(o.target.references, o.column), parentRow };
+}
 
 export async function insertOrphans(
   trx: Transaction<Database>,
@@ -168,7 +178,8 @@ async function retryIn(
     if (p.expired) {
       expired++;
       gone.add(id);
-      const reason = `${orphanReason(o.missing)} (waited ${dataset.orphanWaitSeconds}s)`;
+      const root = await missingRoot(trx, waitOf(o).parentRow);
+      const reason = `${orphanReason(o.missing, root)} (waited ${dataset.orphanWaitSeconds}s)`;
       rejects.push({
         line: p.line,
         column: o.column,

@@ -612,8 +612,11 @@ function keyText(t: Target, row: TargetRow): string {
     .join(', ');
 }
 
-export function orphanReason(missing: string): string {
-  return `orphan: no ${missing}`;
+/** `orphan: no X`, and when X is itself a waiting record, the missing root its chain of parents lacks. */
+export function orphanReason(missing: string, root?: string): string {
+  return root === undefined
+    ? `orphan: no ${missing}`
+    : `orphan: no ${missing}, which waits in turn for the missing root: ${root}`;
 }
 
 /**
