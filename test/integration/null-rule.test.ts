@@ -1,4 +1,5 @@
 import { defineConfig, defineDataset, type TargetDefinition } from 'dropload';
+import { parquetWriteBuffer } from 'hyparquet-writer';
 import { type Kysely, sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -11,7 +12,7 @@ import { rejectsOfKey, startTestPipeline, type TestPipeline } from '../support/p
  * written whole to a jsonb column keeps its nulls. Runs on Postgres (DATABASE_URL) and on PGlite.
  */
 
-const TABLES = ['nul.employees'];
+const TABLES = ['nul.employees', 'nul.parquet_staff'];
 
 const employee = (reportsTo: z.ZodType) =>
   z.object({
@@ -45,6 +46,18 @@ const config = defineConfig({
       schema: employee(z.number().int()),
       targets,
     }),
+    // A single table: the nested document is a jsonb column, written whole.
+    defineDataset({
+      name: 'staff-parquet',
+      prefix: 'incoming/staff-parquet/',
+      format: 'parquet',
+      table: 'nul.parquet_staff',
+      schema: z.object({
+        id: z.coerce.number().int(),
+        employee: z.object({ name: z.string(), reportsTo: z.number().int().optional() }),
+        note: z.string().optional(),
+      }),
+    }),
   ],
   migrations: {
     '20260301000000_nul': {
@@ -53,6 +66,8 @@ const config = defineConfig({
         await sql`create table nul.employees (id bigint generated always as identity primary key,
           employee_id integer not null unique, name text not null,
           manager_ref bigint references nul.employees (id), doc jsonb not null, extra jsonb)`.execute(db);
+        await sql`create table nul.parquet_staff (id bigint primary key, employee jsonb not null,
+          note text)`.execute(db);
       },
     },
   },
@@ -121,6 +136,29 @@ describe('one null rule at every depth (issue 16 item 4)', () => {
         reason: 'a value is required (expected number) (got "null")',
         raw: LINES[0],
       },
+    ]);
+  });
+
+  it('Parquet: a null in a nested column is no value to the schema, and stays null in the jsonb column', async () => {
+    p = await startTestPipeline(config, TABLES, { workers: 1 });
+    const employees = [
+      { name: 'Ann', reportsTo: null },
+      { name: 'Bob', reportsTo: 1 },
+    ];
+    const file = parquetWriteBuffer({
+      columnData: [
+        { name: 'id', data: [1n, 2n], type: 'INT64' },
+        { name: 'employee', data: employees, type: 'JSON' },
+        { name: 'note', data: [null, 'new'], type: 'STRING' },
+      ],
+    });
+    const run = await p.load('incoming/staff-parquet/staff.parquet', new Uint8Array(file));
+    expect(run.reports[0]?.rows.inserted).toBe(2);
+    const { rows } = await sql<Record<string, unknown>>`select id::int as id, employee::text as employee, note
+      from nul.parquet_staff order by id`.execute(p.deps.db);
+    expect(rows).toEqual([
+      { id: 1, employee: '{"name": "Ann", "reportsTo": null}', note: null },
+      { id: 2, employee: '{"name": "Bob", "reportsTo": 1}', note: 'new' },
     ]);
   });
 });
