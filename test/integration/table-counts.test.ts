@@ -40,6 +40,8 @@ const config = defineConfig({
     // The same dataset twice, its targets declared in both orders.
     defineDataset({ name: 'shippers-first', format: 'csv', schema, targets: [shippers, orders] }),
     defineDataset({ name: 'orders-first', format: 'csv', schema, targets: [orders, shippers] }),
+    // Orders alone: they wait for shippers another file brings.
+    defineDataset({ name: 'late-orders', format: 'csv', schema, targets: [orders] }),
   ],
   migrations: {
     '20260301000000_cnt': {
@@ -144,6 +146,35 @@ describe('counts per target table, and records whatever the target order (issue 
     ]);
     // Each per-record table's rows add up to the records written.
     for (const t of tables) expect(t.inserted + t.updated + t.unchanged).toBe(27);
+  });
+});
+
+describe('records that waited', () => {
+  it('count in their tables when a retry writes them, not before', async () => {
+    await clear();
+    const late = 'incoming/late-orders/late.csv';
+    const first = await p.load(late, ordersCsv(101, 106));
+    expect(first.reports[0]?.state).toBe('waiting');
+    expect(recordCounts(await fileOf(late))).toMatchObject({ read: 6, inserted: 0, waiting: 6 });
+    expect((await receiptFor(db, await fileOf(late))).tables).toEqual([]);
+    // The shippers land with three orders of another file; the waiting orders load after them.
+    await p.load('incoming/shippers-first/brings-shippers.csv', ordersCsv(1, 3));
+    const deadline = Date.now() + 30_000;
+    while ((await fileOf(late)).state !== 'loaded') {
+      if (Date.now() > deadline) throw new Error(`${late} is still ${(await fileOf(late)).state}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(recordCounts(await fileOf(late))).toEqual({
+      read: 6,
+      inserted: 6,
+      updated: 0,
+      unchanged: 0,
+      waiting: 0,
+      rejected: 0,
+    });
+    expect((await receiptFor(db, await fileOf(late))).tables).toEqual([
+      { table: 'cnt.orders', inserted: 6, updated: 0, unchanged: 0 },
+    ]);
   });
 });
 
