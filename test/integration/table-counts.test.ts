@@ -9,9 +9,11 @@ import { ChunkMessage } from '../../shared/aws/messages.ts';
 import { filesByKey } from '../../shared/ledger/ledger.ts';
 import type { Database, FileRow } from '../../shared/ledger/schema.ts';
 import { loadChunk } from '../../shared/load/load-service.ts';
+import { retryRejects } from '../../shared/ops/retry-rejects.ts';
 import { receiptFor } from '../../shared/pipeline/receipts.ts';
 import type { PipelineDeps } from '../../shared/pipeline/services.ts';
 import { splitObject } from '../../shared/split/split-service.ts';
+import { expectHonestCounts } from '../support/counts.ts';
 import { startTestPipeline, type TestPipeline } from '../support/pipeline.ts';
 
 /**
@@ -175,6 +177,33 @@ describe('records that waited', () => {
     expect((await receiptFor(db, await fileOf(late))).tables).toEqual([
       { table: 'cnt.orders', inserted: 6, updated: 0, unchanged: 0 },
     ]);
+  });
+});
+
+describe('retry-rejects', () => {
+  it('moves the record from rejected to inserted, and its rows into their tables', async () => {
+    await clear();
+    await sql`alter table cnt.orders add constraint orders_amount_check check (amount >= 0)`.execute(db);
+    const key = 'incoming/shippers-first/refused.csv';
+    // Order 4's amount the table refuses, so none of its record is written (its shipper, United, came with order 1).
+    await p.load(
+      key,
+      ordersCsv(1, 4, (id) => (id === 4 ? -1 : id)),
+    );
+    expect(recordCounts(await fileOf(key))).toMatchObject({ read: 4, inserted: 3, rejected: 1 });
+    expect((await receiptFor(db, await fileOf(key))).tables).toEqual([
+      { table: 'cnt.orders', inserted: 3, updated: 0, unchanged: 0 },
+      { table: 'cnt.shippers', inserted: 3, updated: 0, unchanged: 0 },
+    ]);
+    await sql`alter table cnt.orders drop constraint orders_amount_check`.execute(db);
+    const retried = await retryRejects({ db, config: p.config, logger: p.deps.logger }, key);
+    expect([retried.loaded, retried.inserted]).toEqual([1, 1]);
+    expect(recordCounts(await fileOf(key))).toMatchObject({ read: 4, inserted: 4, rejected: 0 });
+    expect((await receiptFor(db, await fileOf(key))).tables).toEqual([
+      { table: 'cnt.orders', inserted: 4, updated: 0, unchanged: 0 },
+      { table: 'cnt.shippers', inserted: 3, updated: 0, unchanged: 1 },
+    ]);
+    await expectHonestCounts(db);
   });
 });
 
