@@ -11,7 +11,7 @@ import { rejectsOfKey, startTestPipeline, type TestPipeline } from '../support/p
  * Postgres (DATABASE_URL) and on PGlite.
  */
 
-const TABLES = ['orr.employees'];
+const TABLES = ['orr.employees', 'orr.staff'];
 
 const config = defineConfig({
   datasets: [
@@ -29,6 +29,15 @@ const config = defineConfig({
       ],
       orphanWaitSeconds: 1,
     }),
+    // One table whose foreign key references itself: its rows wait as the targets' do.
+    defineDataset({
+      name: 'staff',
+      format: 'csv',
+      table: 'orr.staff',
+      key: ['employee_id'],
+      schema: z.object({ employee_id: z.string(), name: z.string(), reports_to: z.string().optional() }),
+      orphanWaitSeconds: 1,
+    }),
   ],
   migrations: {
     '20260301000000_orr': {
@@ -37,6 +46,8 @@ const config = defineConfig({
         await sql`create table orr.employees (id bigint generated always as identity primary key,
           employee_id text not null unique, name text not null,
           manager_ref bigint references orr.employees (id))`.execute(db);
+        await sql`create table orr.staff (employee_id text primary key, name text not null,
+          reports_to text references orr.staff (employee_id))`.execute(db);
       },
     },
   },
@@ -91,6 +102,23 @@ describe('an orphan whose parent waits on a missing root (issue 16 item 5)', () 
         reason: 'orphan: no orr.employees row with employee_id = 2 (waited 1s)',
         raw: '3,Carl,2',
       },
+    ]);
+  });
+
+  it('the same for a single table whose foreign key references itself', async () => {
+    p = await startTestPipeline(config, TABLES, {
+      waitRetry: { lostAfterSeconds: 1, runningForSeconds: 30 },
+      sweepEveryMs: 200,
+    });
+    const key = 'incoming/staff/staff.csv';
+    await p.load(key, 'employee_id,name,reports_to\n5,Eve,3\n3,Carl,2\n1,Ann,\n');
+    await settled(p.deps.db, key);
+    expect((await rejectsOfKey(p.deps.db, key)).map((r) => [r.line, r.reason])).toEqual([
+      [
+        2,
+        'orphan: no orr.staff row with employee_id = 3, which waits in turn for the missing root: orr.staff row with employee_id = 2 (waited 1s)',
+      ],
+      [3, 'orphan: no orr.staff row with employee_id = 2 (waited 1s)'],
     ]);
   });
 });
