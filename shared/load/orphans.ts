@@ -39,6 +39,7 @@ import {
   decodeUnit,
   type Orphan,
   orphanReason,
+  parentRowOf,
   type StoredRecord,
   type StoredRow,
   type Unit,
@@ -57,15 +58,11 @@ import {
  */
 
 /** What an orphan waits for, as the ledger records it: the parent row by the key its row names. */
-function waitOf(o: Orphan): Wait {
-  const i = o.target.references.findIndex((r) => r.column === o.column);
-  const ref = o.target.references[i];
-  const parentRow = ref && {
-    table: ref.table,
-    key: Object.fromEntries(ref.keyColumns.map((k, j) => [k, o.row.refs[i]?.[j] ?? null])),
-  };
-  return { missing: o.missing, ...parentOf(o.target.references, o.column), parentRow };
-}
+const waitOf = (o: Orphan): Wait => ({
+  missing: o.missing,
+  ...parentOf(o.target.references, o.column),
+  parentRow: parentRowOf(o),
+});
 
 export async function insertOrphans(
   trx: Transaction<Database>,
@@ -178,7 +175,7 @@ async function retryIn(
     if (p.expired) {
       expired++;
       gone.add(id);
-      const root = await missingRoot(trx, waitOf(o).parentRow);
+      const root = await missingRoot(trx, parentRowOf(o));
       const reason = `${orphanReason(o.missing, root)} (waited ${dataset.orphanWaitSeconds}s)`;
       rejects.push({
         line: p.line,

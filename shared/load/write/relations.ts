@@ -2,7 +2,7 @@ import { type RawBuilder, sql, type Transaction } from 'kysely';
 import type { Dataset, Reference, Target, TargetsDataset } from '../../config/dataset.ts';
 import { TableShapeError } from '../../core/errors.ts';
 import type { DuplicateKeys, Reject, TableCounts } from '../../ledger/ledger.ts';
-import type { Database } from '../../ledger/schema.ts';
+import type { Database, ParentRow } from '../../ledger/schema.ts';
 import type { ValidRow } from '../validation.ts';
 import { recordCounts } from './records.ts';
 import { bisect, dbReject, keepIf } from './savepoint.ts';
@@ -612,6 +612,17 @@ function keyText(t: Target, row: TargetRow): string {
       return `${k} = ${value ?? 'null'}`;
     })
     .join(', ');
+}
+
+/** The parent a row misses, by the natural key the row names it with (see `ParentRow`). */
+export function parentRowOf(m: MissingRow): ParentRow | undefined {
+  const i = m.target.references.findIndex((r) => r.column === m.column);
+  const ref = m.target.references[i];
+  if (!ref) return undefined;
+  return {
+    table: ref.table,
+    key: Object.fromEntries(ref.keyColumns.map((k, j) => [k, m.row.refs[i]?.[j] ?? null])),
+  };
 }
 
 /** `orphan: no X`, and when X is itself a waiting record, the missing root its chain of parents lacks. */
