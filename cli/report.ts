@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import { middleEllipsis } from '../shared/core/text.ts';
-import { listFiles, rejectsOf } from '../shared/ledger/ledger.ts';
+import { listFiles, rejectsOf, type TableCounts, tableCountsOf } from '../shared/ledger/ledger.ts';
 import { openCounts } from '../shared/ledger/rejects.ts';
 import { type Database, type FileRow, WAITING_STATES } from '../shared/ledger/schema.ts';
 import { type WaitSummary, waitSummaries } from '../shared/ledger/waiting.ts';
@@ -36,8 +36,12 @@ export interface FileReport {
    * counted as loaded) and what for, per parent table (with its key columns).
    */
   waiting?: { rows: number; lines: number; on: { table: string; key: string; rows: number }[] };
+  /** A multi-table dataset's file: rows per target table (its `rows` count records). */
+  tables?: TableReport[];
   rejects: { line: number; column: string | null; reason: string }[];
 }
+
+export type TableReport = { table: string } & TableCounts;
 
 /**
  * `waits`: what of the file waits for parents; `open`: its open rejects, counted by the caller (taken as
@@ -46,7 +50,11 @@ export interface FileReport {
 export function reportOf(
   file: FileRow,
   rejects: FileReport['rejects'] = [],
-  { waits, open = file.rows_rejected }: { waits?: WaitSummary; open?: number } = {},
+  {
+    waits,
+    open = file.rows_rejected,
+    tables,
+  }: { waits?: WaitSummary; open?: number; tables?: TableReport[] } = {},
 ): FileReport {
   const end = file.finished_at ?? new Date();
   return {
@@ -70,8 +78,14 @@ export function reportOf(
     ...(file.note ? { note: file.note } : {}),
     ...(file.state === 'stalled' ? { action: replayCommand(file) } : {}),
     ...(waits ? { waiting: { rows: waits.rows, lines: waits.lines, on: waits.on } } : {}),
+    ...(tables && tables.length > 0 ? { tables } : {}),
     rejects,
   };
+}
+
+/** `nw.shippers 3 inserted, 0 updated, 824 unchanged` */
+export function tableLine(t: TableReport): string {
+  return `${t.table} ${t.inserted} inserted, ${t.updated} updated, ${t.unchanged} unchanged`;
 }
 
 /** `53 rows wait for nw.regions (region_id)`, or `… for nw.regions (region_id), 2 for nw.x (k)` for several parents. */
@@ -103,10 +117,11 @@ export async function withRejects(
 ): Promise<FileReport> {
   const rejects = await rejectsOf(db, file.id, limit);
   const open = (await openCounts(db, [file.id])).get(file.id) ?? 0;
+  const tables = (await tableCountsOf(db, [file.id])).get(file.id);
   return reportOf(
     file,
     rejects.map((r) => ({ line: r.line, column: r.column, reason: r.reason })),
-    { waits, open },
+    { waits, open, tables },
   );
 }
 
@@ -125,8 +140,16 @@ export async function reportsOf(db: Kysely<Database>, files: FileRow[]): Promise
     db,
     files.filter((f) => WAITING_STATES.includes(f.state)).map((f) => f.id),
   );
+  const tables = await tableCountsOf(
+    db,
+    files.map((f) => f.id),
+  );
   return files.map((f) =>
-    reportOf(f, [], { waits: waits.find((w) => w.fileId === f.id), open: open.get(f.id) ?? 0 }),
+    reportOf(f, [], {
+      waits: waits.find((w) => w.fileId === f.id),
+      open: open.get(f.id) ?? 0,
+      tables: tables.get(f.id),
+    }),
   );
 }
 
@@ -159,6 +182,8 @@ export function fileNotes(r: FileReport): { line: string; gap: boolean }[] {
   if (r.error) notes.push({ line: `${r.key}: ${errorLabel(r.state)}: ${r.error}`, gap: true });
   if (r.action) notes.push({ line: `${r.key}: once the cause is fixed, run: ${r.action}`, gap: false });
   if (r.waiting) notes.push({ line: `${r.key}: waiting: ${waitingLine(r.waiting)}`, gap: true });
+  if (r.tables)
+    notes.push({ line: `${r.key}: rows per table: ${r.tables.map(tableLine).join('; ')}`, gap: true });
   return notes;
 }
 

@@ -304,7 +304,7 @@ export interface TargetsDataset extends DatasetCommon {
   kind: 'targets';
   /** The targets in write order (parents first). */
   targets: Target[];
-  /** The record's own table (the first declared target): the file's inserted/updated counts are its rows. */
+  /** The record's own table (the first declared target): its key is the record's, which newer rows resolve rejects by. */
   countedTable: string;
   orphanWaitSeconds: number;
 }

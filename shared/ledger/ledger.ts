@@ -457,6 +457,74 @@ export async function moveCounts(
     .executeTakeFirstOrThrow();
 }
 
+/** Rows one table got: inserted, updated, and sent but changing nothing. */
+export interface TableCounts {
+  inserted: number;
+  updated: number;
+  unchanged: number;
+}
+
+/**
+ * Moves a file's per-table row counts, in the transaction that wrote the rows and after `moveCounts`
+ * (whose update of the file row serializes the file's writers; a redelivered chunk claims nothing and
+ * gets here not at all). Tables in name order, so concurrent transactions lock them alike.
+ */
+export async function moveTableCounts(
+  trx: Transaction<Database>,
+  fileId: number,
+  tables: Record<string, TableCounts>,
+): Promise<void> {
+  const rows = Object.entries(tables)
+    .filter(([, c]) => c.inserted !== 0 || c.updated !== 0 || c.unchanged !== 0)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([table_name, c]) => ({
+      file_id: fileId,
+      table_name,
+      rows_inserted: c.inserted,
+      rows_updated: c.updated,
+      rows_unchanged: c.unchanged,
+    }));
+  if (rows.length === 0) return;
+  await trx
+    .insertInto('dropload.table_count')
+    .values(rows)
+    .onConflict((oc) =>
+      oc.columns(['file_id', 'table_name']).doUpdateSet({
+        rows_inserted: sql`dropload.table_count.rows_inserted + excluded.rows_inserted`,
+        rows_updated: sql`dropload.table_count.rows_updated + excluded.rows_updated`,
+        rows_unchanged: sql`dropload.table_count.rows_unchanged + excluded.rows_unchanged`,
+      }),
+    )
+    .execute();
+}
+
+/** The files' per-table row counts, by file id, each file's tables in name order. */
+export async function tableCountsOf(
+  db: Kysely<Database>,
+  fileIds: number[],
+): Promise<Map<number, ({ table: string } & TableCounts)[]>> {
+  const out = new Map<number, ({ table: string } & TableCounts)[]>();
+  if (fileIds.length === 0) return out;
+  const rows = await db
+    .selectFrom('dropload.table_count')
+    .selectAll()
+    .where('file_id', 'in', fileIds)
+    .orderBy('file_id')
+    .orderBy('table_name')
+    .execute();
+  for (const r of rows) {
+    const list = out.get(Number(r.file_id)) ?? [];
+    list.push({
+      table: r.table_name,
+      inserted: Number(r.rows_inserted),
+      updated: Number(r.rows_updated),
+      unchanged: Number(r.rows_unchanged),
+    });
+    out.set(Number(r.file_id), list);
+  }
+  return out;
+}
+
 type FileUpdateBuilder = ExpressionBuilder<Database, 'dropload.file'>;
 
 /** A chunk done: one more of the file's chunks, and the file's state and error as its chunks now say. */

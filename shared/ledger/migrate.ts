@@ -19,6 +19,8 @@ import * as rejectKind from './migrations/20261220090000_reject_kind.ts';
 import * as waiting from './migrations/20261221090000_waiting.ts';
 import * as rejectLifecycle from './migrations/20261222090000_reject_lifecycle.ts';
 import * as counts from './migrations/20261224090000_counts.ts';
+import * as tableCounts from './migrations/20261228090000_table_counts.ts';
+import * as orphanParentRow from './migrations/20261228100000_orphan_parent_row.ts';
 
 /** dropload's own tables, tracked apart from the user's migrations. */
 const LEDGER_MIGRATIONS: Record<string, Migration> = {
@@ -31,6 +33,8 @@ const LEDGER_MIGRATIONS: Record<string, Migration> = {
   '20261221090000_waiting': waiting,
   '20261222090000_reject_lifecycle': rejectLifecycle,
   '20261224090000_counts': counts,
+  '20261228090000_table_counts': tableCounts,
+  '20261228100000_orphan_parent_row': orphanParentRow,
 };
 
 /** The schema of dropload's own tables: the ledger, the migrations' bookkeeping, publish staging tables. */

@@ -185,14 +185,32 @@ export interface OrphanTable {
   parent_table: string;
   /** That parent's natural-key columns, as a person reads them: `email`, `order_no, line_no`. */
   parent_key: string;
+  /** That parent row, by the key texts the record names it with (see `ParentRow`); null when parked before. */
+  parent_row: ColumnType<ParentRow | null, string | null | undefined, string | null>;
   raw: string;
   attempts: Generated<number>;
   created_at: CreatedAt;
   expires_at: ColumnType<Date, Date | string, never>;
 }
 
+/** Rows one file wrote into one target table of its multi-table dataset (see migration `table_counts`). */
+export interface TableCountTable {
+  file_id: number;
+  table_name: string;
+  rows_inserted: number;
+  rows_updated: number;
+  rows_unchanged: number;
+}
+
+/** A parent row by natural key: its table as the config names it, and its key columns' texts. */
+export interface ParentRow {
+  table: string;
+  key: Record<string, string | null>;
+}
+
 export interface Database {
   'dropload.file': FileTable;
+  'dropload.table_count': TableCountTable;
   'dropload.chunk': ChunkTable;
   'dropload.reject': RejectTable;
   'dropload.orphan': OrphanTable;
@@ -206,3 +224,4 @@ export type NewChunk = Insertable<ChunkTable>;
 export type NewReject = Insertable<RejectTable>;
 export type RejectRow = Selectable<RejectTable>;
 export type OrphanRow = Selectable<OrphanTable>;
+export type TableCountRow = Selectable<TableCountTable>;

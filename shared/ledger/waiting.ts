@@ -7,7 +7,7 @@ import {
   type Transaction,
 } from 'kysely';
 import { clock, getFile, withoutNul } from './ledger.ts';
-import { type Database, type FileRow, type OrphanRow, WAITING_STATES } from './schema.ts';
+import { type Database, type FileRow, type OrphanRow, type ParentRow, WAITING_STATES } from './schema.ts';
 
 /**
  * `dropload.orphan`: records of a multi-table dataset that wait for a parent, one row each (holding all
@@ -24,6 +24,8 @@ export interface Wait {
   missing: string;
   parentTable: string;
   parentKey: string;
+  /** The parent row itself, by natural key: what finds it when it waits too (see `missingRoot`). */
+  parentRow?: ParentRow;
 }
 
 /** A row to park: where it came from, its target table, the row as the writer stores it, what it waits for. */
@@ -67,6 +69,7 @@ export async function parkRows(
           missing: withoutNul(r.missing),
           parent_table: r.parentTable,
           parent_key: r.parentKey,
+          parent_row: r.parentRow ? JSON.stringify(r.parentRow) : null,
           raw: withoutNul(r.raw),
           expires_at: expiresAt,
         })),
@@ -136,11 +139,49 @@ export async function claimWaiting(trx: Transaction<Database>, fileId: number): 
     .execute();
 }
 
+/** Parents followed at most, from a record to the root its chain of waiting parents lacks. */
+const CHAIN_DEPTH = 16;
+
+/**
+ * When the parent a record waits for is itself a waiting record (a manager who waits for a manager),
+ * what the last record of that chain waits for: the missing root, as a reject names it. Undefined when
+ * the parent is simply missing. Followed in one statement, by the parent's key in each waiting
+ * record's stored rows (`{rows: {<table>: [{values: {<key column>: <text>}}]}}`, see `encodeUnit`).
+ */
+export async function missingRoot(
+  trx: Transaction<Database>,
+  parent: ParentRow | undefined,
+): Promise<string | undefined> {
+  if (!parent) return undefined;
+  const { rows } = await sql<{ missing: string | null; depth: number }>`
+    with recursive chain(depth, missing, parent, ids) as (
+      select 0, null::text, ${JSON.stringify(parent)}::jsonb, array[]::bigint[]
+      union all
+      select c.depth + 1, o.missing, o.parent_row, c.ids || o.id
+      from chain c cross join lateral (
+        select w.id, w.missing, w.parent_row from dropload.orphan w
+        where w.row -> 'rows' -> (c.parent ->> 'table')
+            @> jsonb_build_array(jsonb_build_object('values', c.parent -> 'key'))
+          and w.id <> all(c.ids)
+        order by w.id limit 1
+      ) o
+      where c.depth < ${CHAIN_DEPTH} and c.parent is not null
+    )
+    select missing, depth from chain order by depth desc limit 1`.execute(trx);
+  const last = rows[0];
+  return last && last.depth > 0 && last.missing !== null ? last.missing : undefined;
+}
+
 /** A claimed row still waits, now perhaps for another parent. */
 export async function noteMissing(trx: Transaction<Database>, id: number, wait: Wait): Promise<void> {
   await trx
     .updateTable('dropload.orphan')
-    .set({ missing: withoutNul(wait.missing), parent_table: wait.parentTable, parent_key: wait.parentKey })
+    .set({
+      missing: withoutNul(wait.missing),
+      parent_table: wait.parentTable,
+      parent_key: wait.parentKey,
+      parent_row: wait.parentRow ? JSON.stringify(wait.parentRow) : null,
+    })
     .where('id', '=', id)
     .execute();
 }

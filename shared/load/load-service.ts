@@ -19,6 +19,7 @@ import {
   getFile,
   insertRejects,
   isChunkLoaded,
+  moveTableCounts,
   noteDuplicateKeys,
 } from '../ledger/ledger.ts';
 import { type ResolvedRejects, resolveByNewerRows } from '../ledger/rejects.ts';
@@ -261,6 +262,7 @@ async function loadRelationalChunk(
           trx,
           await completeChunk(trx, message.fileId, message.index, counts),
         );
+        await moveTableCounts(trx, message.fileId, written.tables);
         return {
           ...base,
           ...counts,

@@ -2,7 +2,14 @@ import type { Transaction } from 'kysely';
 import type { OrphanMessage } from '../aws/messages.ts';
 import type { TargetsDataset } from '../config/dataset.ts';
 import type { Reject } from '../ledger/ledger.ts';
-import { getFile, insertRejects, lockFile, moveCounts, recordFileAttempt } from '../ledger/ledger.ts';
+import {
+  getFile,
+  insertRejects,
+  lockFile,
+  moveCounts,
+  moveTableCounts,
+  recordFileAttempt,
+} from '../ledger/ledger.ts';
 import { type Database, type FileRow, WAITING_STATES } from '../ledger/schema.ts';
 import {
   type ClaimedRow,
@@ -10,9 +17,11 @@ import {
   countAttempt,
   dropWaiting,
   finishIfDone,
+  missingRoot,
   noteMissing,
   parkRows,
   takeRetry,
+  type Wait,
   waitingCount,
 } from '../ledger/waiting.ts';
 import type { PipelineDeps } from '../pipeline/services.ts';
@@ -30,6 +39,7 @@ import {
   decodeUnit,
   type Orphan,
   orphanReason,
+  parentRowOf,
   type StoredRecord,
   type StoredRow,
   type Unit,
@@ -47,8 +57,12 @@ import {
  * (`ledger/waiting.ts`); this module decides what happens to the records.
  */
 
-/** What an orphan waits for, as the ledger records it. */
-const waitOf = (o: Orphan) => ({ missing: o.missing, ...parentOf(o.target.references, o.column) });
+/** What an orphan waits for, as the ledger records it: the parent row by the key its row names. */
+const waitOf = (o: Orphan): Wait => ({
+  missing: o.missing,
+  ...parentOf(o.target.references, o.column),
+  parentRow: parentRowOf(o),
+});
 
 export async function insertOrphans(
   trx: Transaction<Database>,
@@ -161,7 +175,8 @@ async function retryIn(
     if (p.expired) {
       expired++;
       gone.add(id);
-      const reason = `${orphanReason(o.missing)} (waited ${dataset.orphanWaitSeconds}s)`;
+      const root = await missingRoot(trx, parentRowOf(o));
+      const reason = `${orphanReason(o.missing, root)} (waited ${dataset.orphanWaitSeconds}s)`;
       rejects.push({
         line: p.line,
         column: o.column,
@@ -189,6 +204,7 @@ async function retryIn(
   // The records that wait no more leave `waiting` for what they became, on their chunks and the file.
   const chunks = [...new Set(parked.map((p) => p.chunk_idx))];
   const settled = await settleWaiting(trx, fileId, chunks, written);
+  await moveTableCounts(trx, fileId, written.tables);
   const waiting = await waitingCount(trx, fileId);
   const finishedFile = waiting === 0 ? await finishIfDone(trx, fileId) : undefined;
   const nextIn = keep.map((id) => byId.get(id)?.seconds_left ?? 0);

@@ -4,6 +4,7 @@ import { errorMessage } from '../core/errors.ts';
 import { isoInstant } from '../formats/iso-time.ts';
 import type { ParsedRecord, RecordCursor, RecordError } from '../formats/parsing.ts';
 import type { Reject } from '../ledger/ledger.ts';
+import { declaredShape, fieldsView, restoreNulls, schemaView } from './no-value.ts';
 
 export interface ValidRow {
   line: number;
@@ -96,10 +97,8 @@ function rejectFor(record: ParsedRecord, input: Record<string, unknown>, issue: 
     return { line: record.line, column: null, kind: 'invalid', reason: issue.message, raw: record.raw };
   const column = issuePath(issue.path);
   const nested = issue.path.length > 1;
-  // A top-level field reads as no value when listed in nullValues (see withNulls); nested values are as read.
-  const missing = nested
-    ? valueAt(record.fields, issue.path) === undefined
-    : input[String(issue.path[0])] === undefined;
+  // A no-value (see withNulls) is missing to the schema, at any depth; "got …" quotes it as read.
+  const missing = valueAt(input, issue.path) === undefined;
   let message = plainMessage(issue, missing);
   // Deep in a document "a value is required" alone leaves the reader guessing what belongs there.
   if (missing && nested && issue.code === 'invalid_type') message += ` (expected ${issue.expected})`;
@@ -107,22 +106,26 @@ function rejectFor(record: ParsedRecord, input: Record<string, unknown>, issue: 
   return { line: record.line, column, kind: 'invalid', reason, raw: record.raw };
 }
 
-/** Values listed as "no value" (and JSON nulls) reach the schema as undefined, so `.optional()` marks a nullable column. */
-function withNulls(
+/**
+ * The record as the schema sees it (see no-value.ts): every top-level field that is a no-value, and
+ * each one at a declared place inside a document, reads as undefined.
+ */
+function withNulls(dataset: Dataset, fields: Record<string, unknown>): Record<string, unknown> {
+  return fieldsView(declaredShape(dataset.schema), fields, dataset.nullValues);
+}
+
+/** The schema's output for a record, with the JSON nulls its documents had put back (see restoreNulls). */
+function withNullsBack(
+  data: Record<string, unknown>,
+  input: Record<string, unknown>,
   fields: Record<string, unknown>,
-  nullValues: ReadonlySet<string>,
 ): Record<string, unknown> {
-  let out: Record<string, unknown> | undefined;
+  if (input === fields) return data;
   for (const name in fields) {
-    const v = fields[name];
-    if (v === null || (typeof v === 'string' && nullValues.has(v))) {
-      // Copied only when something changes: most rows go to the schema as read, and the original
-      // stays intact for the reject's "got …".
-      out ??= { ...fields };
-      out[name] = undefined;
-    }
+    const read = fields[name];
+    if (input[name] !== read && read !== null && typeof read === 'object') restoreNulls(data[name], read);
   }
-  return out ?? fields;
+  return data;
 }
 
 /** Checks every record against the dataset's schema; each failure becomes a reject naming line and column. */
@@ -134,7 +137,7 @@ export function validateRecords(dataset: Dataset, records: ParsedRecord[]): Vali
       rejects.push(recordErrorReject(record, record.error));
       continue;
     }
-    const input = withNulls(record.fields, dataset.nullValues);
+    const input = withNulls(dataset, record.fields);
     let result: ReturnType<typeof dataset.schema.safeParse>;
     try {
       result = dataset.schema.safeParse(input);
@@ -142,8 +145,10 @@ export function validateRecords(dataset: Dataset, records: ParsedRecord[]): Vali
       rejects.push(thrownReject(record, err));
       continue;
     }
-    if (result.success) rows.push({ line: record.line, raw: record.raw, values: result.data });
-    else rejects.push(rejectFor(record, input, result.error.issues[0] as z.core.$ZodIssue));
+    if (result.success) {
+      const values = withNullsBack(result.data, input, record.fields);
+      rows.push({ line: record.line, raw: record.raw, values });
+    } else rejects.push(rejectFor(record, input, result.error.issues[0] as z.core.$ZodIssue));
   }
   return { rows, rejects };
 }
@@ -223,13 +228,13 @@ function fieldValidator(dataset: Dataset, columns: string[] | undefined, width: 
       fields = {};
       for (let i = 0; i < columns.length; i++) fields[columns[i] as string] = values[i];
     }
-    const input = withNulls(fields, dataset.nullValues);
+    const input = withNulls(dataset, fields);
     const result = dataset.schema.safeParse(input);
     if (!result.success) {
       const parsed = { line: record.line, raw: record.raw(), fields };
       return rejectFor(parsed, input, result.error.issues[0] as z.core.$ZodIssue);
     }
-    const data = result.data as Record<string, unknown>;
+    const data = withNullsBack(result.data as Record<string, unknown>, input, fields);
     const out = new Array<unknown>(width);
     for (let i = 0; i < names.length; i++) out[i] = data[names[i] as string];
     return out;
@@ -265,9 +270,11 @@ function fieldValidator(dataset: Dataset, columns: string[] | undefined, width: 
         present = check.name in (fields as Record<string, unknown>);
         value = (fields as Record<string, unknown>)[check.name];
       }
+      const read = value;
       if (value === null) value = undefined;
-      else if (typeof value === 'string' && (emptyIsTheOnlyNull ? value === '' : nulls.has(value)))
-        value = undefined;
+      else if (typeof value === 'string') {
+        if (emptyIsTheOnlyNull ? value === '' : nulls.has(value)) value = undefined;
+      } else if (typeof value === 'object') value = schemaView(check.schema, value, nulls);
       // `new Date(text)` is slow; for a canonical ISO text the instant is fixed by the standard, and
       // zod's `new Date(date)` of a Date with that instant gives the value `new Date(text)` would.
       let canonical: string | undefined;
@@ -288,6 +295,7 @@ function fieldValidator(dataset: Dataset, columns: string[] | undefined, width: 
         return objectWay(record);
       }
       if (!present && check.optin === undefined) return objectWay(record);
+      if (value !== read && value !== undefined) restoreNulls(result.value, read);
       // An absent optional key stays absent, whatever its schema made of `undefined`.
       out[i] =
         !present && optionalBothWays && check.optin === 'optional' ? undefined : (canonical ?? result.value);

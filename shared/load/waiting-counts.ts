@@ -11,8 +11,8 @@ export interface SettledCounts extends WriteCounts {
 
 /**
  * After a retry of a file's waiting rows (its rejects already counted): the records of `chunks` that wait
- * no more leave `waiting` for `inserted`/`updated` (the counted table's rows the retry wrote, at most one
- * per record) or `unchanged`, on their chunk and the file. Which of a retry's records inserted and which
+ * no more leave `waiting` for `inserted`/`updated` (the retry's records, counted as the writer counts
+ * them: see `recordOutcomes`) or `unchanged`, on their chunk and the file. Which of a retry's records inserted and which
  * updated is not known per chunk: the counts go to the chunks in order, so each chunk's total is its own.
  */
 export async function settleWaiting(

@@ -3,7 +3,7 @@ import type { ResolvedConfig } from '../config/config.ts';
 import type { Dataset } from '../config/dataset.ts';
 import { ConfigError } from '../core/errors.ts';
 import { parseText } from '../formats/parsing.ts';
-import { moveCounts, newerVersion } from '../ledger/ledger.ts';
+import { moveCounts, moveTableCounts, newerVersion } from '../ledger/ledger.ts';
 import { resolveRejects } from '../ledger/rejects.ts';
 import type { Database, FileRow } from '../ledger/schema.ts';
 import { type ValidRow, validateRecords } from '../load/validation.ts';
@@ -120,6 +120,7 @@ async function loadChunkRetry(
       rejected: -counts.loaded,
     },
   );
+  if (written.tables) await moveTableCounts(trx, fileId, written.tables);
   return counts;
 }
 

@@ -2,7 +2,14 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import type { Kysely } from 'kysely';
 import { REPORT_PREFIX } from '../core/bucket-layout.ts';
 import type { QueueName } from '../core/topology.ts';
-import { type ChunkCounts, getFile, newerVersion, type Reject } from '../ledger/ledger.ts';
+import {
+  type ChunkCounts,
+  getFile,
+  newerVersion,
+  type Reject,
+  type TableCounts,
+  tableCountsOf,
+} from '../ledger/ledger.ts';
 import { fileRejects, type RejectSummary, rejectSummary, resolvedByFile } from '../ledger/rejects.ts';
 import { type Database, FINAL_STATES, type FileRow } from '../ledger/schema.ts';
 import { waitSummaries } from '../ledger/waiting.ts';
@@ -32,6 +39,8 @@ export interface Receipt {
   waiting: { rows: number; lines: number; on: { table: string; key: string; rows: number }[] } | null;
   /** The ledger's counters: read = inserted + updated + unchanged + waiting + rejected; a waiting record is not loaded. */
   rows: ChunkCounts;
+  /** A multi-table dataset's file: rows per target table (`rows` counts records); empty otherwise. */
+  tables: ({ table: string } & TableCounts)[];
   chunks: { done: number; total: number | null };
   /** Of the rejected rows (and those retry-rejects loaded since), how many are open and how each was resolved. */
   rejects: RejectSummary;
@@ -66,6 +75,7 @@ export async function receiptFor(db: Kysely<Database>, file: FileRow): Promise<R
       waiting: file.rows_waiting,
       rejected: file.rows_rejected,
     },
+    tables: (await tableCountsOf(db, [file.id])).get(file.id) ?? [],
     chunks: { done: file.chunks_done, total: file.chunk_count },
     rejects: await rejectSummary(db, file.id),
     resolvedOthers: await resolvedByFile(db, file.id),

@@ -183,6 +183,8 @@ describe('the migration', () => {
     const migrator = ledgerMigrator(db);
     const down = await migrator.migrateTo('20261222090000_reject_lifecycle');
     expect(down.results?.map((r) => [r.migrationName, r.status])).toEqual([
+      ['20261228100000_orphan_parent_row', 'Success'],
+      ['20261228090000_table_counts', 'Success'],
       ['20261224090000_counts', 'Success'],
     ]);
     const { rows } = await sql<{ id: number }>`insert into dropload.file
@@ -205,6 +207,8 @@ describe('the migration', () => {
     const up = await migrator.migrateToLatest();
     expect(up.results?.map((r) => [r.migrationName, r.status])).toEqual([
       ['20261224090000_counts', 'Success'],
+      ['20261228090000_table_counts', 'Success'],
+      ['20261228100000_orphan_parent_row', 'Success'],
     ]);
     const file = await sql<{ unchanged: number; waiting: number }>`select rows_unchanged::int as unchanged,
       rows_waiting::int as waiting from dropload.file where id = ${id}

@@ -29,6 +29,28 @@ export async function countViolations(db: Kysely<Database>): Promise<string[]> {
       or least(rows_read, rows_inserted, rows_updated, rows_unchanged, rows_waiting, rows_rejected) < 0
       or rows_waiting <> parked
     order by what`.execute(db);
+  return [...rows.map((r) => `${r.what}: ${r.counts}`), ...(await tableViolations(db))];
+}
+
+/**
+ * A multi-table dataset's file whose per-table counts break what records and rows owe each other: no
+ * counter below zero, and no more records inserted (updated) than rows inserted (updated) in its
+ * tables, since a record counts as inserted only by a row of its own that was (each row one record's).
+ */
+async function tableViolations(db: Kysely<Database>): Promise<string[]> {
+  const { rows } = await sql<{ what: string; counts: string }>`
+    with t as (
+      select file_id, sum(rows_inserted) as inserted, sum(rows_updated) as updated,
+        min(least(rows_inserted, rows_updated, rows_unchanged)) as least,
+        string_agg(concat_ws(' ', table_name, rows_inserted, rows_updated, rows_unchanged), '; '
+          order by table_name) as tables
+      from dropload.table_count group by file_id
+    )
+    select 'tables of file ' || f.key as what, concat_ws(' ', 'records inserted', f.rows_inserted,
+      'updated', f.rows_updated, 'tables:', t.tables) as counts
+    from t join dropload.file f on f.id = t.file_id
+    where t.least < 0 or f.rows_inserted > t.inserted or f.rows_updated > t.updated
+    order by what`.execute(db);
   return rows.map((r) => `${r.what}: ${r.counts}`);
 }
 

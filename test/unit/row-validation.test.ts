@@ -390,3 +390,45 @@ describe('a record the schema throws on, or whose value cannot be written', () =
     ]);
   });
 });
+
+describe('rowValidator: nested no-values as validateRecords reads them (issue 16 item 4)', () => {
+  it('nested nulls and nullValues strings, declared or not, optional or required', () => {
+    const ndjson = resolveDataset({
+      name: 'staff',
+      format: 'ndjson',
+      table: 'staff',
+      schema: z.object({
+        id: z.number(),
+        employee: z.object({ reportsTo: z.number().optional(), name: z.string() }).optional(),
+        tags: z.array(z.string().optional()).optional(),
+        extra: z.json().optional(),
+      }),
+    });
+    const objects: Record<string, unknown>[] = [
+      { id: 1, employee: { reportsTo: null, name: 'Ann' } },
+      { id: 2, employee: { reportsTo: '', name: 'Bob' } },
+      { id: 3, employee: { reportsTo: 1, name: null } },
+      { id: 4, tags: ['a', null, ''] },
+      { id: 5, extra: { a: null, b: [null, ''] } },
+      { id: 6, employee: null },
+    ];
+    const records = objects.map((fields, i) => ({ line: i + 2, raw: `raw ${i + 2}`, fields }));
+    const got = actual(ndjson, cursorOf(objects.map((fields) => ({ fields }))));
+    expect(got).toEqual(expected(ndjson, records));
+    // Written whole, a declared object keeps the nulls it had; a nullValues string inside it is no value.
+    expect(got.map((r) => (Array.isArray(r) ? JSON.stringify(r) : r))).toEqual([
+      '[1,{"reportsTo":null,"name":"Ann"},null,null]',
+      '[2,{"name":"Bob"},null,null]',
+      {
+        line: 4,
+        column: 'employee.name',
+        kind: 'invalid',
+        reason: 'a value is required (expected string) (got "null")',
+        raw: 'raw 4',
+      },
+      '[4,null,["a",null,null],null]',
+      '[5,null,null,{"a":null,"b":[null,""]}]',
+      '[6,null,null,null]',
+    ]);
+  });
+});

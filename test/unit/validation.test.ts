@@ -336,3 +336,72 @@ describe('validateRecords: nested documents (issue 16 item 3)', () => {
     });
   });
 });
+
+describe('validateRecords: one null rule at every depth (issue 16 item 4)', () => {
+  const staff = (reportsTo: z.ZodType) =>
+    resolveDataset({
+      name: 'staff',
+      format: 'ndjson',
+      table: 'staff',
+      schema: z.object({
+        employee: z.object({
+          id: z.number().int(),
+          reportsTo,
+          tags: z.array(z.string().optional()).default([]),
+        }),
+        extra: z.json().optional(),
+        notes: z.record(z.string(), z.unknown()).optional(),
+      }),
+    });
+  const optional = staff(z.number().int().optional());
+  const required = staff(z.number().int());
+
+  it('a nested null or nullValues string is no value: `.optional()` takes it, as at the top', () => {
+    const { rows, rejects } = validateRecords(optional, [
+      record({ employee: { id: 2, reportsTo: null } }, 1),
+      record({ employee: { id: 3, reportsTo: '' } }, 2),
+      record({ employee: { id: 4, reportsTo: 2, tags: ['a', null] } }, 3),
+    ]);
+    expect(rejects).toEqual([]);
+    expect(rows.map((r) => r.values.employee)).toEqual([
+      { id: 2, reportsTo: null, tags: [] },
+      { id: 3, tags: [] },
+      { id: 4, reportsTo: 2, tags: ['a', null] },
+    ]);
+  });
+
+  it('a nested null where a value is required is a reject naming its path', () => {
+    const { rows, rejects } = validateRecords(required, [
+      record({ employee: { id: 2, reportsTo: null } }, 1),
+      record({ employee: { id: 3, reportsTo: '' } }, 2),
+    ]);
+    expect(rows).toEqual([]);
+    expect(rejects).toEqual([
+      {
+        line: 1,
+        column: 'employee.reportsTo',
+        kind: 'invalid',
+        reason: 'a value is required (expected number) (got "null")',
+        raw: 'raw 1',
+      },
+      {
+        line: 2,
+        column: 'employee.reportsTo',
+        kind: 'invalid',
+        reason: 'a value is required (expected number) (got "")',
+        raw: 'raw 2',
+      },
+    ]);
+  });
+
+  it('what the schema does not declare (z.json(), z.record) it gets as read, nulls included', () => {
+    const extra = { a: null, b: [1, null, ''], c: { d: null } };
+    const { rows, rejects } = validateRecords(optional, [
+      record({ employee: { id: 1, reportsTo: null }, extra, notes: { e: null } }, 1),
+    ]);
+    expect(rejects).toEqual([]);
+    expect(rows[0]?.values.extra).toEqual(extra);
+    expect(JSON.stringify(rows[0]?.values.notes)).toBe('{"e":null}');
+    expect(JSON.stringify(rows[0]?.values.employee)).toBe('{"id":1,"reportsTo":null,"tags":[]}');
+  });
+});

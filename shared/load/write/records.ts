@@ -3,10 +3,10 @@ import type { WriteCounts } from './statement.ts';
 /**
  * What became of records (lines) of a multi-table dataset written together, in records, as `read` counts
  * them: rejected, waiting (a row of the record waits for its parent), or written. A written record counts
- * as inserted or updated by its counted (first declared) table's row, else unchanged. The counted
- * table's counts can exceed the written records (its row landed while another row of the same record
- * waits, or a target with `each` writes several rows per record): the excess is not counted again, so
- * read = inserted + updated + unchanged + waiting + rejected holds.
+ * as inserted when one of its rows was inserted, else updated when one was updated, else unchanged
+ * (`counted`: the writer's records, see `recordOutcomes` in relations.ts), whatever the order of the
+ * targets; what each table got is counted apart, in rows. read = inserted + updated + unchanged +
+ * waiting + rejected holds.
  */
 export interface RecordCounts extends WriteCounts {
   unchanged: number;

@@ -1,8 +1,8 @@
 import { type RawBuilder, sql, type Transaction } from 'kysely';
 import type { Dataset, Reference, Target, TargetsDataset } from '../../config/dataset.ts';
 import { TableShapeError } from '../../core/errors.ts';
-import type { DuplicateKeys, Reject } from '../../ledger/ledger.ts';
-import type { Database } from '../../ledger/schema.ts';
+import type { DuplicateKeys, Reject, TableCounts } from '../../ledger/ledger.ts';
+import type { Database, ParentRow } from '../../ledger/schema.ts';
 import type { ValidRow } from '../validation.ts';
 import { recordCounts } from './records.ts';
 import { bisect, dbReject, keepIf } from './savepoint.ts';
@@ -57,9 +57,16 @@ export interface Orphan extends MissingRow {
   record: StoredRecord;
 }
 
+/** What one table got: rows inserted, updated, and sent but changing nothing (see `TableCounts` in the ledger). */
+export type TableWrites = TableCounts;
+
 export interface RelationalResult extends WriteCounts {
-  /** Per target table. `inserted`/`updated` above are the counted (first declared) table's. */
-  tables: Record<string, WriteCounts>;
+  /**
+   * Per target table, in rows. `inserted`/`updated` above are in records, whatever the order of the
+   * targets: a record counts as inserted when one of its rows was inserted, else as updated when one
+   * was updated (see `recordOutcomes`).
+   */
+  tables: Record<string, TableWrites>;
   rejects: { unit: Unit; reject: Reject }[];
   orphans: Orphan[];
   /** Records of the chunk with duplicate keys (a record's first write only, not its retries). */
@@ -256,6 +263,9 @@ function levels(t: Target, entries: Entry[]): Entry[][] {
 interface StatementResult extends WriteCounts {
   waiting: number[];
   masks: number[];
+  /** Positions in the batch of the rows the statement inserted, and of those it updated. */
+  fresh: number[];
+  changed: number[];
 }
 
 /**
@@ -305,6 +315,29 @@ export function targetStatement(plan: Plan, rows: TargetRow[]): RawBuilder<State
   const fromS = [...t.columns.map((_, i) => sql.id(`c${i}`)), ...t.references.map((_, i) => sql.id(`f${i}`))];
   // An upsert updates in place: the surrogate id, and every row referencing it, survive.
   const conflict = onConflict(sql`t`, columns, t.key, t.mode);
+  // Which batch rows were inserted and which updated: a plain insert inserts every row it is given (or
+  // fails); otherwise a returned row is found by its key (one row per key in a statement), and a row
+  // with a NULL in its key never conflicts, so it was inserted.
+  const keyOf = (k: string) => fromS[columns.indexOf(k)] as RawBuilder<unknown>;
+  const returning =
+    t.mode === 'insert'
+      ? sql`(xmax = 0) as fresh`
+      : sql.join([
+          ...t.key.map((k, i) => sql`t.${sql.id(k)} as ${sql.id(`k${i}`)}`),
+          sql`(xmax = 0) as fresh`,
+        ]);
+  const outcomes =
+    t.mode === 'insert'
+      ? sql`select s.n, true as fresh from s where s.miss = 0`
+      : sql`select s.n, w.fresh from w join s on ${sql.join(
+          t.key.map((k, i) => sql`w.${sql.id(`k${i}`)} = s.${keyOf(k)}`),
+          sql` and `,
+        )}
+        union all
+        select s.n, true from s where s.miss = 0 and (${sql.join(
+          t.key.map((k) => sql`s.${keyOf(k)} is null`),
+          sql` or `,
+        )})`;
   return sql<StatementResult>`with s as (
       select ${sql.join(selected)}
       from unnest(${sql.join(arrays)}) as u(${sql.join(aliases)})
@@ -313,10 +346,12 @@ export function targetStatement(plan: Plan, rows: TargetRow[]): RawBuilder<State
       insert into ${sql.table(t.table)} as t (${sql.join(columns.map((c) => sql.id(c)))})
       select ${sql.join(fromS)} from s where s.miss = 0 order by s.n
       ${conflict}
-      returning (xmax = 0) as fresh
-    )
+      returning ${returning}
+    ), o as (${outcomes})
     select (select count(*) from w where fresh)::int as inserted,
       (select count(*) from w where not fresh)::int as updated,
+      (select coalesce(array_agg(n order by n), '{}'::int[]) from o where fresh) as fresh,
+      (select coalesce(array_agg(n order by n), '{}'::int[]) from o where not fresh) as changed,
       (select coalesce(array_agg(n order by n), '{}'::int[]) from s where miss <> 0) as waiting,
       (select coalesce(array_agg(miss order by n), '{}'::int[]) from s where miss <> 0) as masks`;
 }
@@ -333,15 +368,16 @@ function describeMissing(t: Target, row: TargetRow, mask: number): { column: str
   return { column, missing: parts.join('; ') };
 }
 
-/** What one attempt wrote per table, and its rows whose parents are missing. */
+/** What one attempt wrote per table, what each unit's rows did, and its rows whose parents are missing. */
 interface Attempted {
   tables: Record<string, WriteCounts>;
+  outcomes: Map<Unit, 'inserted' | 'updated'>;
   missing: MissingRow[];
 }
 
 /** Writes every target's rows of the units, parents first. Throws a data error for bisection to isolate. */
 async function writeAttempt(trx: Transaction<Database>, plans: Plan[], units: Unit[]): Promise<Attempted> {
-  const result: Attempted = { tables: {}, missing: [] };
+  const result: Attempted = { tables: {}, outcomes: new Map(), missing: [] };
   for (const [ti, plan] of plans.entries()) {
     const t = plan.target;
     let entries: Entry[] = units.flatMap((unit) => (unit.rows[ti] ?? []).map((row) => ({ unit, row })));
@@ -364,6 +400,11 @@ async function writeAttempt(trx: Transaction<Database>, plans: Plan[], units: Un
         const out = rows[0] as StatementResult;
         counts.inserted += out.inserted;
         counts.updated += out.updated;
+        for (const n of out.changed) {
+          const unit = (batch[n] as Entry).unit;
+          if (!result.outcomes.has(unit)) result.outcomes.set(unit, 'updated');
+        }
+        for (const n of out.fresh) result.outcomes.set((batch[n] as Entry).unit, 'inserted');
         out.waiting.forEach((n, k) => {
           const e = batch[n] as Entry;
           result.missing.push({
@@ -381,13 +422,52 @@ async function writeAttempt(trx: Transaction<Database>, plans: Plan[], units: Un
 
 function merge(into: RelationalResult, from: RelationalResult): void {
   for (const [table, c] of Object.entries(from.tables)) {
-    const t = into.tables[table] ?? { inserted: 0, updated: 0 };
+    const t = into.tables[table] ?? { inserted: 0, updated: 0, unchanged: 0 };
     into.tables[table] = t;
     t.inserted += c.inserted;
     t.updated += c.updated;
+    t.unchanged += c.unchanged;
   }
+  into.inserted += from.inserted;
+  into.updated += from.updated;
   into.rejects.push(...from.rejects);
   into.orphans.push(...from.orphans);
+}
+
+/**
+ * What a committed attempt did, per table in rows (a row sent that was neither inserted nor updated is
+ * unchanged: equal to the stored one, or superseded by a later row with its key) and in records: a
+ * record is inserted when one of its rows was inserted, else updated when one was updated, else
+ * unchanged. A row several records share (a shipper) is one record's (the last to name it), so the
+ * count does not depend on which target is declared first.
+ */
+function recordOutcomes(
+  plans: Plan[],
+  units: Unit[],
+  attempt: Attempted,
+): Pick<RelationalResult, 'inserted' | 'updated' | 'tables'> {
+  const rows = new Map<string, number>();
+  plans.forEach((plan, ti) => {
+    const t = plan.target.table;
+    rows.set(t, (rows.get(t) ?? 0) + units.reduce((n, u) => n + (u.rows[ti]?.length ?? 0), 0));
+  });
+  const tables: Record<string, TableWrites> = {};
+  for (const [t, sent] of rows) {
+    const wrote = attempt.tables[t] ?? { inserted: 0, updated: 0 };
+    if (sent === 0 && !attempt.tables[t]) continue;
+    tables[t] = {
+      inserted: wrote.inserted,
+      updated: wrote.updated,
+      unchanged: sent - wrote.inserted - wrote.updated,
+    };
+  }
+  let inserted = 0;
+  let updated = 0;
+  for (const o of attempt.outcomes.values()) {
+    if (o === 'inserted') inserted++;
+    else updated++;
+  }
+  return { inserted, updated, tables };
 }
 
 /** Each unit's first row whose parent is missing (parents first, in the dataset's write order). */
@@ -419,7 +499,7 @@ async function writeWhole(
       () => writeAttempt(trx, plans, batch),
       (result) => result.missing.length === 0,
     );
-    if (attempt.kept) return { inserted: 0, updated: 0, tables: attempt.value.tables, rejects: [], orphans };
+    if (attempt.kept) return { ...recordOutcomes(plans, batch, attempt.value), rejects: [], orphans };
     const first = firstMissing(attempt.value.missing);
     for (const m of first.values()) orphans.push({ ...m, record: encodeUnit(targets, m.unit) });
     batch = batch.filter((u) => !first.has(u));
@@ -469,9 +549,6 @@ export async function writeUnits(
   for (let i = 0; i < units.length; i += UNIT_BATCH) {
     await writeIsolating(trx, plans, units.slice(i, i + UNIT_BATCH), result);
   }
-  const counted = result.tables[dataset.countedTable];
-  result.inserted = counted?.inserted ?? 0;
-  result.updated = counted?.updated ?? 0;
   return result;
 }
 
@@ -537,8 +614,22 @@ function keyText(t: Target, row: TargetRow): string {
     .join(', ');
 }
 
-export function orphanReason(missing: string): string {
-  return `orphan: no ${missing}`;
+/** The parent a row misses, by the natural key the row names it with (see `ParentRow`). */
+export function parentRowOf(m: MissingRow): ParentRow | undefined {
+  const i = m.target.references.findIndex((r) => r.column === m.column);
+  const ref = m.target.references[i];
+  if (!ref) return undefined;
+  return {
+    table: ref.table,
+    key: Object.fromEntries(ref.keyColumns.map((k, j) => [k, m.row.refs[i]?.[j] ?? null])),
+  };
+}
+
+/** `orphan: no X`, and when X is itself a waiting record, the missing root its chain of parents lacks. */
+export function orphanReason(missing: string, root?: string): string {
+  return root === undefined
+    ? `orphan: no ${missing}`
+    : `orphan: no ${missing}, which waits in turn for the missing root: ${root}`;
 }
 
 /**
@@ -568,5 +659,6 @@ export async function writeDatasetRows(
     updated: counts.updated,
     unchanged: counts.unchanged,
     rejects: rejects.sort((a, b) => a.line - b.line),
+    tables: written.tables,
   };
 }

@@ -1,6 +1,6 @@
 import { type Kysely, type RawBuilder, sql, type Transaction } from 'kysely';
 import { errorMessage, TableShapeError } from '../../core/errors.ts';
-import type { Reject } from '../../ledger/ledger.ts';
+import type { Reject, TableCounts } from '../../ledger/ledger.ts';
 import type { Database } from '../../ledger/schema.ts';
 import type { ValidRow } from '../validation.ts';
 import { copyField, copyIn, copySupported } from './copy.ts';
@@ -16,6 +16,8 @@ export interface WriteResult extends WriteCounts {
    */
   unchanged: number;
   rejects: Reject[];
+  /** A multi-table dataset's rows per table (its counts above are in records). */
+  tables?: Record<string, TableCounts>;
 }
 
 /** What the writer sent, less what the database inserted, updated or refused: counted where it is written. */

@@ -1,0 +1,124 @@
+import { defineConfig, defineDataset } from 'dropload';
+import { type Kysely, sql } from 'kysely';
+import { afterEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import type { Database, FileRow } from '../../shared/ledger/schema.ts';
+import { rejectsOfKey, startTestPipeline, type TestPipeline } from '../support/pipeline.ts';
+
+/**
+ * Issue 16, item 5: a record that waits on a parent which itself waits on a missing root says so when
+ * its wait runs out: the reject names the immediate parent and the root no file brought. Runs on
+ * Postgres (DATABASE_URL) and on PGlite.
+ */
+
+const TABLES = ['orr.employees', 'orr.staff'];
+
+const config = defineConfig({
+  datasets: [
+    defineDataset({
+      name: 'employees',
+      format: 'csv',
+      schema: z.object({ employee_id: z.string(), name: z.string(), reports_to: z.string().optional() }),
+      targets: [
+        {
+          table: 'orr.employees',
+          columns: { employee_id: 'employee_id', name: 'name' },
+          references: { manager_ref: { table: 'orr.employees', key: { employee_id: 'reports_to' } } },
+          key: ['employee_id'],
+        },
+      ],
+      orphanWaitSeconds: 1,
+    }),
+    // One table whose foreign key references itself: its rows wait as the targets' do.
+    defineDataset({
+      name: 'staff',
+      format: 'csv',
+      table: 'orr.staff',
+      key: ['employee_id'],
+      schema: z.object({ employee_id: z.string(), name: z.string(), reports_to: z.string().optional() }),
+      orphanWaitSeconds: 1,
+    }),
+  ],
+  migrations: {
+    '20260301000000_orr': {
+      async up(db: Kysely<unknown>) {
+        await sql`create schema if not exists orr`.execute(db);
+        await sql`create table orr.employees (id bigint generated always as identity primary key,
+          employee_id text not null unique, name text not null,
+          manager_ref bigint references orr.employees (id))`.execute(db);
+        await sql`create table orr.staff (employee_id text primary key, name text not null,
+          reports_to text references orr.staff (employee_id))`.execute(db);
+      },
+    },
+  },
+});
+
+let p: TestPipeline | undefined;
+afterEach(async () => {
+  await p?.stop();
+  p = undefined;
+});
+
+async function settled(db: Kysely<Database>, key: string): Promise<FileRow> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const file = await db.selectFrom('dropload.file').selectAll().where('key', '=', key).executeTakeFirst();
+    if (file?.state === 'loaded') return file;
+    if (Date.now() > deadline) throw new Error(`${key} is still ${file?.state}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('an orphan whose parent waits on a missing root (issue 16 item 5)', () => {
+  it('names the root as well as its immediate parent when its wait runs out', async () => {
+    p = await startTestPipeline(config, TABLES, {
+      waitRetry: { lostAfterSeconds: 1, runningForSeconds: 30 },
+      sweepEveryMs: 200,
+    });
+    const key = 'incoming/employees/employees.csv';
+    // Fay reports to Eve, Eve to Carl, Carl to Bob (2), whom no file brings; Ann loads.
+    const lines = ['employee_id,name,reports_to', '6,Fay,5', '5,Eve,3', '3,Carl,2', '1,Ann,'];
+    await p.load(key, `${lines.join('\n')}\n`);
+    const file = await settled(p.deps.db, key);
+    expect([file.rows_read, file.rows_inserted, file.rows_rejected, file.rows_waiting]).toEqual([4, 1, 3, 0]);
+    expect(await rejectsOfKey(p.deps.db, key)).toEqual([
+      {
+        line: 2,
+        column: 'manager_ref',
+        reason:
+          'orphan: no orr.employees row with employee_id = 5, which waits in turn for the missing root: orr.employees row with employee_id = 2 (waited 1s)',
+        raw: '6,Fay,5',
+      },
+      {
+        line: 3,
+        column: 'manager_ref',
+        reason:
+          'orphan: no orr.employees row with employee_id = 3, which waits in turn for the missing root: orr.employees row with employee_id = 2 (waited 1s)',
+        raw: '5,Eve,3',
+      },
+      {
+        line: 4,
+        column: 'manager_ref',
+        reason: 'orphan: no orr.employees row with employee_id = 2 (waited 1s)',
+        raw: '3,Carl,2',
+      },
+    ]);
+  });
+
+  it('the same for a single table whose foreign key references itself', async () => {
+    p = await startTestPipeline(config, TABLES, {
+      waitRetry: { lostAfterSeconds: 1, runningForSeconds: 30 },
+      sweepEveryMs: 200,
+    });
+    const key = 'incoming/staff/staff.csv';
+    await p.load(key, 'employee_id,name,reports_to\n5,Eve,3\n3,Carl,2\n1,Ann,\n');
+    await settled(p.deps.db, key);
+    expect((await rejectsOfKey(p.deps.db, key)).map((r) => [r.line, r.reason])).toEqual([
+      [
+        2,
+        'orphan: no orr.staff row with employee_id = 3, which waits in turn for the missing root: orr.staff row with employee_id = 2 (waited 1s)',
+      ],
+      [3, 'orphan: no orr.staff row with employee_id = 2 (waited 1s)'],
+    ]);
+  });
+});
