@@ -5,6 +5,7 @@ import { loadConfig } from '../shared/config/config.ts';
 import { migrateToLatest } from '../shared/ledger/migrate.ts';
 import { FINAL_STATES } from '../shared/ledger/schema.ts';
 import { errorText, outcomeOf } from './errors.ts';
+import { registerInit } from './init/command.ts';
 import { registerOpsCommands } from './ops.ts';
 import { withLedger } from './ops-resources.ts';
 import { positive } from './options.ts';
@@ -191,6 +192,7 @@ program
 
 registerOpsCommands(program, globals);
 registerWait(program);
+registerInit(program);
 
 /**
  * A reader that stops early (`dropload rejects KEY | head`) closes the pipe: that ends the command

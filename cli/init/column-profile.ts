@@ -1,0 +1,122 @@
+import { isNullToken, type NullToken, type Shape, shapeOfText, shapeOfValue } from './values.ts';
+
+/**
+ * Distinct values kept per column for key and relationship checks. Up to this many the set is exact;
+ * past it the set is dropped (memory stays bounded: a few MB per column) and the column takes no part
+ * in keys or relationships, with that reason in the summary.
+ */
+export const MAX_DISTINCT = 200_000;
+
+/** Everything `init` learns about one column in one pass over the whole file. */
+export class ColumnProfile {
+  values = 0;
+  nulls = 0;
+  readonly nullTokens = new Map<NullToken, number>();
+  readonly kinds = new Map<Shape['kind'], number>();
+  leadingZeros = 0;
+  /** A value that shows the column is text, for the summary's evidence. */
+  textExample?: string;
+  min?: bigint;
+  max?: bigint;
+  intDigits = 0;
+  scale = 0;
+  maxLength = 0;
+  /** Distinct values as text, or undefined once past MAX_DISTINCT. */
+  distinct: Set<string> | undefined = new Set();
+  duplicates = 0;
+
+  readonly name: string;
+  readonly position: number;
+
+  constructor(name: string, position: number) {
+    this.name = name;
+    this.position = position;
+  }
+
+  /** A CSV field: a null token, or a value of some shape. */
+  addText(text: string): void {
+    if (isNullToken(text)) this.addNull(text);
+    else this.add(shapeOfText(text), text);
+  }
+
+  /** A typed value (NDJSON, Parquet); JSON null and a missing field are nulls. */
+  addValue(value: unknown, text: string): void {
+    if (value === null || value === undefined) this.addNull();
+    else if (typeof value === 'string' && isNullToken(value)) this.addNull(value);
+    else this.add(shapeOfValue(value), text);
+  }
+
+  addNull(token?: NullToken): void {
+    this.nulls++;
+    if (token !== undefined) this.nullTokens.set(token, (this.nullTokens.get(token) ?? 0) + 1);
+  }
+
+  private add(shape: Shape, text: string): void {
+    this.values++;
+    this.kinds.set(shape.kind, (this.kinds.get(shape.kind) ?? 0) + 1);
+    if (text.length > this.maxLength) this.maxLength = text.length;
+    if (shape.kind === 'integer') {
+      if (this.min === undefined || shape.value < this.min) this.min = shape.value;
+      if (this.max === undefined || shape.value > this.max) this.max = shape.value;
+      const digits = (shape.value < 0n ? -shape.value : shape.value).toString().length;
+      if (shape.value !== 0n && digits > this.intDigits) this.intDigits = digits;
+    } else if (shape.kind === 'decimal') {
+      if (shape.intDigits > this.intDigits) this.intDigits = shape.intDigits;
+      if (shape.scale > this.scale) this.scale = shape.scale;
+    } else if (shape.kind === 'text') {
+      if (shape.reason === 'leading zero') this.leadingZeros++;
+      this.textExample ??= text;
+    }
+    this.remember(text);
+  }
+
+  private remember(text: string): void {
+    if (!this.distinct) return;
+    if (this.distinct.has(text)) {
+      this.duplicates++;
+      return;
+    }
+    if (this.distinct.size >= MAX_DISTINCT) {
+      this.distinct = undefined;
+      return;
+    }
+    this.distinct.add(text);
+  }
+
+  /** Every non-null value differs from the others (known only while the set is exact). */
+  get unique(): boolean | undefined {
+    return this.distinct ? this.duplicates === 0 : undefined;
+  }
+}
+
+/**
+ * Whether a combination of columns is unique, for the composite key of a link table: only pairs of
+ * id-like columns are followed, with the same bound as single columns.
+ */
+export class PairProfile {
+  seen: Set<string> | undefined = new Set();
+  duplicates = 0;
+  withNull = 0;
+
+  readonly columns: readonly [string, string];
+
+  constructor(columns: readonly [string, string]) {
+    this.columns = columns;
+  }
+
+  add(a: string | undefined, b: string | undefined): void {
+    if (a === undefined || b === undefined) {
+      this.withNull++;
+      return;
+    }
+    if (!this.seen) return;
+    const key = `${a.length}:${a}${b}`;
+    if (this.seen.has(key)) this.duplicates++;
+    else if (this.seen.size >= MAX_DISTINCT) this.seen = undefined;
+    else this.seen.add(key);
+  }
+
+  get unique(): boolean {
+    return this.seen !== undefined && this.duplicates === 0 && this.withNull === 0;
+  }
+}

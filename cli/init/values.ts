@@ -1,0 +1,82 @@
+import { z } from 'zod';
+
+/**
+ * What one value looks like. A column's type is decided by every shape seen in the whole file; these
+ * are the shapes the loader's strict field helpers accept, so an inferred type never refuses the
+ * values it was inferred from.
+ */
+export type Shape =
+  | { kind: 'boolean' }
+  | { kind: 'integer'; value: bigint }
+  | { kind: 'decimal'; intDigits: number; scale: number }
+  | { kind: 'date' }
+  | { kind: 'timestamp' }
+  | { kind: 'timestamptz' }
+  | { kind: 'uuid' }
+  | { kind: 'json' }
+  | { kind: 'text'; reason?: 'leading zero' };
+
+/** The raw values read as "no value" when a file uses them; `nullValues` of a generated dataset lists those seen. */
+export const NULL_TOKENS = ['', 'NULL', 'null', '\\N', 'N/A'] as const;
+export type NullToken = (typeof NULL_TOKENS)[number];
+const NULL_SET: ReadonlySet<string> = new Set(NULL_TOKENS);
+
+export const isNullToken = (text: string): text is NullToken => NULL_SET.has(text);
+
+const INTEGER = /^-?\d+$/;
+const DECIMAL = /^-?(\d+)\.(\d+)$/;
+const DATE = /^\d{4}-\d{2}-\d{2}$/;
+// Zoneless: what a local timestamp field reads (ISO date and time, `T` or a space, optional fraction).
+const LOCAL_TIMESTAMP = /^(\d{4}-\d{2}-\d{2})[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const BOOLEAN = /^(true|false)$/i;
+// With a zone: exactly what `timestamp()` accepts.
+const zonedTimestamp = z.iso.datetime({ offset: true });
+const calendarDate = z.iso.date();
+
+/** Leading zeros (`01581`, `-007`) are part of an identifier: such a value stays text. */
+const leadingZero = (digits: string) => digits.length > 1 && digits.startsWith('0');
+
+/** The shape of one non-null text value (CSV fields, NDJSON strings). */
+export function shapeOfText(text: string): Shape {
+  if (INTEGER.test(text)) {
+    const digits = text.replace('-', '');
+    return leadingZero(digits)
+      ? { kind: 'text', reason: 'leading zero' }
+      : { kind: 'integer', value: BigInt(text) };
+  }
+  const decimal = DECIMAL.exec(text);
+  if (decimal) {
+    const [, whole = '', fraction = ''] = decimal;
+    if (leadingZero(whole)) return { kind: 'text', reason: 'leading zero' };
+    return { kind: 'decimal', intDigits: whole === '0' ? 0 : whole.length, scale: fraction.length };
+  }
+  if (BOOLEAN.test(text)) return { kind: 'boolean' };
+  if (DATE.test(text)) return calendarDate.safeParse(text).success ? { kind: 'date' } : { kind: 'text' };
+  const local = LOCAL_TIMESTAMP.exec(text);
+  if (local) return calendarDate.safeParse(local[1]).success ? { kind: 'timestamp' } : { kind: 'text' };
+  if (zonedTimestamp.safeParse(text).success) return { kind: 'timestamptz' };
+  if (UUID.test(text)) return { kind: 'uuid' };
+  return { kind: 'text' };
+}
+
+/** The shape of a typed value (NDJSON, Parquet): numbers by their digits, objects and arrays as JSON. */
+export function shapeOfValue(value: unknown): Shape {
+  if (typeof value === 'string') return shapeOfText(value);
+  if (typeof value === 'boolean') return { kind: 'boolean' };
+  if (typeof value === 'bigint') return { kind: 'integer', value };
+  if (typeof value === 'number') {
+    if (Number.isInteger(value)) return { kind: 'integer', value: BigInt(value) };
+    return Number.isFinite(value) ? shapeOfText(String(value)) : { kind: 'text' };
+  }
+  if (value instanceof Date) return { kind: 'timestamptz' };
+  return { kind: 'json' };
+}
+
+/** The text a typed value is compared by across files (a CSV `7` and an NDJSON `7` are the same key). */
+export function keyText(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (value instanceof Date) return value.toISOString();
+  if (typeof value === 'object') return JSON.stringify(value);
+  return String(value);
+}
