@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { reservedPrefixProblem } from '../core/bucket-layout.ts';
 import { ConfigError } from '../core/errors.ts';
+import { snakeCase } from './column-names.ts';
 
 /** A dataset's row schema: one zod object whose keys are the file's field names. */
 export type RowSchema = z.ZodObject;
@@ -45,6 +46,18 @@ const formatSpec = z.enum(['csv', 'ndjson', 'parquet']);
 const writeModeSpec = z.enum(['insert', 'upsert']);
 const targetModeSpec = z.enum(['upsert', 'insert', 'insert-ignore']);
 const publishSpec = z.enum(['chunk', 'file']);
+const columnNamesSpec = z.enum(['as-is', 'snake_case']);
+
+/** Whether Intl knows the zone by an IANA name (Intl also takes offsets like `+01:00`, which Postgres reads inverted). */
+function isTimeZoneName(name: string): boolean {
+  if (!/^[A-Za-z][A-Za-z0-9_+\-/]*$/.test(name)) return false;
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: name });
+    return true;
+  } catch {
+    return false;
+  }
+}
 const newVersionSpec = z.enum(['append', 'replace']);
 
 export type Format = z.infer<typeof formatSpec>;
@@ -130,6 +143,19 @@ const datasetShape = {
   waitForParents: z.boolean().optional(),
   /** Field → column name (typed by `DatasetDefinition`). */
   columns: z.record(z.string(), identifier).optional(),
+  /**
+   * (with `table`) The column of a field `columns` does not name: `as-is` (default) its own name,
+   * `snake_case` its name in snake_case (`customerID` → `customer_id`, see `snakeCase`).
+   */
+  columnNames: columnNamesSpec.optional(),
+  /**
+   * The IANA time zone (`Europe/Berlin`) in which `localTimestamp()` values without a zone are read.
+   * Default `UTC`, whatever the machine's zone.
+   */
+  timeZone: z
+    .string()
+    .refine(isTimeZoneName, 'an IANA time zone name like "Europe/Berlin" or "UTC"')
+    .default('UTC'),
   /** The natural key's fields (typed by `DatasetDefinition`). */
   key: z.array(z.string()).optional(),
   /** `insert` (default) appends rows; `upsert` inserts or updates on `key`. */
@@ -190,8 +216,9 @@ export type DatasetDefinition<S extends RowSchema = RowSchema> = Omit<
   'schema' | 'columns' | 'key' | 'checks'
 > & {
   /**
-   * Row schema. CSV values arrive as strings: use the strict `integer()`, `decimal()`, `bigintText()`,
-   * `timestamp()`, `z.iso.date()`, `z.stringbool()`, enums (`z.coerce.number()` reads a blank as 0).
+   * Row schema. CSV values arrive as strings: use the strict `integer()`, `decimal()`, `numeric()`,
+   * `bigintText()`, `date()`, `timestamp()`, `localTimestamp()`, `boolean()`, enums
+   * (`z.coerce.number()` reads a blank as 0).
    */
   schema: S;
   /** Field → column name, where they differ. Unlisted fields keep their name. */
@@ -246,6 +273,7 @@ interface DatasetCommon
     | 'maxExpansionRatio'
     | 'publish'
     | 'checks'
+    | 'timeZone'
   > {
   prefix: string;
   /** The schema's field names, in its order. */
@@ -260,6 +288,8 @@ export interface TableDataset extends DatasetCommon {
   table: string;
   /** Field → column, for every field. */
   columnOf: Record<string, string>;
+  /** How `columnOf` names the columns `columns` does not give. */
+  columnNames: z.infer<typeof columnNamesSpec>;
   key: string[];
   mode: WriteMode;
   onNewVersion: z.infer<typeof newVersionSpec>;
@@ -385,6 +415,8 @@ function datasetProblem(def: DatasetOptions): string | undefined {
   const fields = Object.keys(def.schema.shape);
   if (def.waitForParents !== undefined && def.targets)
     return 'waitForParents needs table (targets always wait)';
+  if (def.columnNames !== undefined && def.targets)
+    return 'columnNames needs table (each target names its columns)';
   for (const f of def.key ?? []) {
     if (!fields.includes(f)) return `key field "${f}" is not in its schema`;
   }
@@ -429,17 +461,37 @@ function common(def: DatasetOptions): DatasetCommon {
     publish: def.publish,
     maxRejects: parseMaxRejects(def.maxRejects),
     checks: def.checks,
+    timeZone: def.timeZone,
   };
 }
 
-function tableDataset(def: DatasetOptions, table: string): TableDataset {
-  const base = common(def);
+/** Field → column for every field: `columns` where it names one, else by `columnNames`. */
+function columnsOf(def: DatasetOptions): Record<string, string> {
   const overrides: Record<string, string | undefined> = def.columns ?? {};
+  const named = def.columnNames === 'snake_case' ? snakeCase : (f: string) => f;
+  return Object.fromEntries(Object.keys(def.schema.shape).map((f) => [f, overrides[f] ?? named(f)]));
+}
+
+/** Two fields written to one column, or a field whose snake_case name is empty (`"!!"`). */
+function columnProblem(columnOf: Record<string, string>): string | undefined {
+  const fieldOf = new Map<string, string>();
+  for (const [field, column] of Object.entries(columnOf)) {
+    if (column === '') return `field "${field}" has no snake_case column name: give it one in columns`;
+    const other = fieldOf.get(column);
+    if (other !== undefined) return `fields "${other}" and "${field}" both write column "${column}"`;
+    fieldOf.set(column, field);
+  }
+  return undefined;
+}
+
+function tableDataset(def: DatasetOptions, table: string, columnOf: Record<string, string>): TableDataset {
+  const base = common(def);
   return {
     kind: 'table',
     ...base,
     table,
-    columnOf: Object.fromEntries(base.fields.map((f) => [f, overrides[f] ?? f])),
+    columnOf,
+    columnNames: def.columnNames ?? 'as-is',
     key: def.key ?? [],
     mode: def.mode ?? 'insert',
     onNewVersion: def.onNewVersion ?? 'append',
@@ -475,8 +527,9 @@ export const datasetSpec = datasetOptions.transform((def, ctx): Dataset => {
     return problem === undefined ? targetsDataset(def, declared) : broken(problem);
   }
   if (def.table === undefined) return broken('needs a table (or targets)');
-  const problem = datasetProblem(def);
-  return problem === undefined ? tableDataset(def, def.table) : broken(problem);
+  const columnOf = columnsOf(def);
+  const problem = datasetProblem(def) ?? columnProblem(columnOf);
+  return problem === undefined ? tableDataset(def, def.table, columnOf) : broken(problem);
 });
 
 /** Where a broken rule applies, in its issue's params (a shape problem has a path instead). */

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ConfigError } from '../core/errors.ts';
 
 /**
  * Strict field types for CSV text (and NDJSON values). `z.coerce.number()` reads `" "` as 0 and `0x10`
@@ -9,14 +10,33 @@ import { z } from 'zod';
 const INTEGER = /^[+-]?\d+$/;
 const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
 
-function parsed<T>(read: (text: string) => T | undefined, expected: string) {
-  return z.union([z.string(), z.number()]).transform((value, ctx): T => {
-    const out = read(typeof value === 'number' ? String(value) : value.trim());
-    if (out === undefined) {
-      ctx.addIssue({ code: 'custom', message: `not ${expected}` });
+/** A value read but refused for a reason of its own (not merely "not <expected>"). */
+class Refused {
+  readonly reason: string;
+  constructor(reason: string) {
+    this.reason = reason;
+  }
+}
+
+/** What a reader answers: the value, undefined for "not <expected>", or a refusal. */
+type Read<T> = T | undefined | Refused;
+
+/** What a field takes: text, and NDJSON numbers as their shortest text (plus what a helper adds). */
+const TEXT_OR_NUMBER = z.union([z.string(), z.number()]);
+
+function parsed<T>(
+  read: (text: string) => Read<T>,
+  expected: string,
+  input: z.ZodType<string | number | bigint | boolean> = TEXT_OR_NUMBER,
+) {
+  return input.transform((value, ctx): T => {
+    const out = read(typeof value === 'string' ? value.trim() : String(value));
+    const refusal = out === undefined ? `not ${expected}` : out instanceof Refused ? out.reason : undefined;
+    if (refusal !== undefined) {
+      ctx.addIssue({ code: 'custom', message: refusal });
       return z.NEVER;
     }
-    return out;
+    return out as T;
   });
 }
 
@@ -27,7 +47,11 @@ export const integer = () =>
     'a whole number',
   );
 
-/** A decimal number (`12`, `-0.5`, `1e3`); no hex, no blanks, no thousands separators. */
+/**
+ * A decimal number (`12`, `-0.5`, `1e3`) as a JavaScript double; no hex, no blanks, no thousands
+ * separators. A double keeps about 15 significant digits: for money and other exact values of
+ * `numeric` columns use `numeric()`, which keeps every digit.
+ */
 export const decimal = () =>
   parsed((t) => (DECIMAL.test(t) && Number.isFinite(Number(t)) ? Number(t) : undefined), 'a decimal number');
 
@@ -41,4 +65,165 @@ export const timestamp = () =>
   parsed(
     (t) => (offsetTimestamp.safeParse(t).success ? new Date(t) : undefined),
     'an ISO timestamp with a time zone (Z or +hh:mm)',
+  );
+
+// ---- exact decimals ----
+
+const PLAIN_OR_EXPONENT = /^([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$/;
+/** Postgres's own limits for an unconstrained `numeric`: digits before and after the point. */
+const MAX_INTEGER_DIGITS = 131_072;
+const MAX_FRACTION_DIGITS = 16_383;
+
+/** A decimal's parts: sign, integer digits without leading zeros, fraction digits as written. */
+interface Decimal {
+  negative: boolean;
+  integer: string;
+  fraction: string;
+}
+
+/** Reads plain or exponent notation exactly (string shifts, no double); undefined for anything else. */
+function readDecimal(text: string): Decimal | undefined {
+  const m = PLAIN_OR_EXPONENT.exec(text);
+  if (!m) return undefined;
+  const [, sign = '', whole = '', fraction = '', exponent] = m;
+  if (whole === '' && fraction === '') return undefined;
+  const shift = exponent === undefined ? 0 : Number(exponent);
+  if (Math.abs(shift) > MAX_INTEGER_DIGITS) return undefined;
+  const digits = whole + fraction;
+  let point = whole.length + shift;
+  let padded = digits;
+  if (point < 0) {
+    padded = '0'.repeat(-point) + digits;
+    point = 0;
+  } else if (point > digits.length) padded = digits + '0'.repeat(point - digits.length);
+  const integer = padded.slice(0, point).replace(/^0+/, '');
+  const rest = padded.slice(point);
+  // An exponent moved the point: zeros it trailed are not digits the file wrote.
+  const out = {
+    negative: sign === '-',
+    integer,
+    fraction: exponent === undefined ? rest : rest.replace(/0+$/, ''),
+  };
+  if (out.integer.length > MAX_INTEGER_DIGITS || out.fraction.length > MAX_FRACTION_DIGITS) return undefined;
+  return out;
+}
+
+function decimalText({ negative, integer, fraction }: Decimal): string {
+  const zero = /^0*$/.test(integer + fraction);
+  return `${negative && !zero ? '-' : ''}${integer || '0'}${fraction ? `.${fraction}` : ''}`;
+}
+
+/** Why a decimal does not fit `numeric(precision, scale)`, or undefined when it does. */
+function misfit(d: Decimal, precision: number, scale: number): string | undefined {
+  const type = `numeric(${precision},${scale})`;
+  const decimals = d.fraction.replace(/0+$/, '').length;
+  if (decimals > scale)
+    return `${decimals} decimal${decimals === 1 ? '' : 's'} where ${type} keeps ${scale} (refused, not rounded)`;
+  const room = precision - scale;
+  if (d.integer.length > room)
+    return `${d.integer.length} digits before the decimal point where ${type} allows ${room}`;
+  return undefined;
+}
+
+export interface NumericOptions {
+  /** Total significant digits of the column's `numeric(precision, scale)`. */
+  precision?: number;
+  /** Digits after the decimal point (default 0 when `precision` is given, as in Postgres). */
+  scale?: number;
+}
+
+function checkedOptions(opts: NumericOptions): { precision: number; scale: number } | undefined {
+  if (opts.precision === undefined) {
+    if (opts.scale !== undefined) throw new ConfigError('numeric(): scale needs a precision');
+    return undefined;
+  }
+  const { precision, scale = 0 } = opts;
+  if (!Number.isInteger(precision) || precision < 1 || precision > 1000)
+    throw new ConfigError(`numeric(): precision must be a whole number from 1 to 1000 (got ${precision})`);
+  if (!Number.isInteger(scale) || scale < 0 || scale > precision)
+    throw new ConfigError(`numeric(): scale must be a whole number from 0 to the precision (got ${scale})`);
+  return { precision, scale };
+}
+
+/**
+ * An exact decimal for a `numeric` column, kept as text: `numeric().parse('12345678901234567.89')` is
+ * `'12345678901234567.89'` (a double would make it `12345678901234568`). Accepts plain notation (`12`,
+ * `-0.5`, `+3`, `.5`, `12.`) and exponent notation (`1e3`, `2.5E-3`), written out in plain digits
+ * (`'1000'`, `'0.0025'`); refuses blanks, hex, thousands separators, NaN and Infinity. With
+ * `{ precision, scale }` a value that does not fit `numeric(precision, scale)` is refused rather than
+ * rounded as Postgres would: more decimals than `scale` (trailing zeros do not count), or more digits
+ * before the point than `precision - scale`. An NDJSON number went through a double in `JSON.parse`
+ * before any schema sees it, so it is taken as the shortest text of that double (`0.1` stays `'0.1'`,
+ * but 12345678901234567.89 written as a JSON number arrives as `'12345678901234568'`): write exact
+ * values as JSON strings.
+ */
+export function numeric(opts: NumericOptions = {}) {
+  const fit = checkedOptions(opts);
+  const read = (t: string): Read<string> => {
+    const d = readDecimal(t);
+    if (!d) return undefined;
+    const problem = fit && misfit(d, fit.precision, fit.scale);
+    return problem ? new Refused(problem) : decimalText(d);
+  };
+  // Parquet hands INT64 values over as bigint: exact already.
+  return parsed(read, 'a decimal number', z.union([z.string(), z.number(), z.bigint()]));
+}
+
+// ---- dates, times, booleans ----
+
+const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
+const LOCAL_TIMESTAMP =
+  /^(\d{4}-\d{2}-\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?(Z|[+-]\d{2}(?::?\d{2})?)?$/i;
+
+function isCalendarDate(text: string): boolean {
+  const m = DATE.exec(text);
+  if (!m) return false;
+  const [year, month, day] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  const d = new Date(0);
+  d.setUTCFullYear(year, month - 1, day);
+  return d.getUTCFullYear() === year && d.getUTCMonth() === month - 1 && d.getUTCDate() === day;
+}
+
+/** A calendar date `YYYY-MM-DD` (no 30th of February), kept as that text for a `date` column. */
+export const date = () => parsed((t) => (isCalendarDate(t) ? t : undefined), 'a date (YYYY-MM-DD)');
+
+/** The timestamp in one form Postgres reads (`YYYY-MM-DDTHH:MM:SS[.f][zone]`), or undefined. */
+function localTimestampText(text: string): string | undefined {
+  const m = LOCAL_TIMESTAMP.exec(text);
+  if (!m) return undefined;
+  const [, day = '', hour = '', minute = '', second = '00', fraction = '', zone = ''] = m;
+  if (!isCalendarDate(day) || Number(hour) > 23 || Number(minute) > 59 || Number(second) > 59)
+    return undefined;
+  const offset = /^[+-]\d{2}(:?\d{2})?$/.test(zone) ? zone : undefined;
+  if (offset && (Number(offset.slice(1, 3)) > 23 || Number(offset.slice(-2)) > 59)) return undefined;
+  return `${day}T${hour}:${minute}:${second}${fraction}${zone.toUpperCase()}`;
+}
+
+/**
+ * A timestamp, with or without a time zone: `1996-07-04 00:00:00.000`, `1996-07-04T00:00`, with up to
+ * nine decimals (Postgres keeps microseconds). One without a zone is a wall-clock time in the dataset's
+ * `timeZone` (default UTC), never the machine's: the loader has Postgres read it in that zone (`set
+ * local time zone` in the transaction that writes it), so a file loads the same on a laptop and in
+ * Lambda. One with `Z` or an offset (`+02:00`, `+0200`, `+02`) is that instant. The output is that
+ * text, normalized (`T`, seconds); into a `timestamp` (without time zone) column Postgres stores a
+ * zoneless value as written and drops an offset, so give such a column zoneless values. Wall-clock times
+ * that a DST change skips or repeats are read as Postgres reads them: a skipped one (02:30 when clocks
+ * jump from 02:00 to 03:00) with the offset before the change (so 03:30 summer time), a repeated one
+ * (02:30 when clocks fall back from 03:00 to 02:00) as standard time, the later of the two instants.
+ */
+export const localTimestamp = () =>
+  parsed(localTimestampText, 'a timestamp (YYYY-MM-DD HH:MM[:SS[.fff]], optionally with Z or an offset)');
+
+const TRUE = new Set(['true', 't', '1', 'yes', 'y']);
+const FALSE = new Set(['false', 'f', '0', 'no', 'n']);
+
+/** A boolean: `true/false`, `t/f`, `1/0`, `yes/no`, `y/n` in any case (and JSON booleans). */
+export const boolean = () =>
+  parsed(
+    (t) => {
+      const lower = t.toLowerCase();
+      return TRUE.has(lower) ? true : FALSE.has(lower) ? false : undefined;
+    },
+    'a boolean (true/false, t/f, 1/0, yes/no, y/n)',
+    z.union([z.string(), z.number(), z.boolean()]),
   );

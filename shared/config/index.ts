@@ -1,5 +1,7 @@
 // The public API (`import { defineConfig, defineDataset, integer, … } from 'dropload'`): everything a
 // config module needs, and nothing else. package.json `exports` "." points here (built: dist/shared/config/index.js).
+
+export { snakeCase } from './column-names.ts';
 export { type DroploadConfig, defineConfig } from './config.ts';
 export {
   type DatasetDefinition,
@@ -13,4 +15,14 @@ export {
   type ValuePath,
   type WriteMode,
 } from './dataset.ts';
-export { bigintText, decimal, integer, timestamp } from './fields.ts';
+export {
+  bigintText,
+  boolean,
+  date,
+  decimal,
+  integer,
+  localTimestamp,
+  type NumericOptions,
+  numeric,
+  timestamp,
+} from './fields.ts';

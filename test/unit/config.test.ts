@@ -183,6 +183,60 @@ describe('resolveConfig', () => {
     );
   });
 
+  it('timeZone: UTC unless an IANA name is given; anything else names the setting', () => {
+    expect(resolveDataset(base).timeZone).toBe('UTC');
+    expect(resolveDataset({ ...base, timeZone: 'Europe/Berlin' }).timeZone).toBe('Europe/Berlin');
+    expect(resolveDataset({ ...base, timeZone: 'America/Argentina/Buenos_Aires' }).timeZone).toBe(
+      'America/Argentina/Buenos_Aires',
+    );
+    // '+01:00' is a zone to Intl, and to Postgres a POSIX one an hour the other way.
+    for (const bad of ['Europe/Berlinn', 'CEST', '+01:00', 'local', '']) {
+      expect(configError({ datasets: [{ ...base, timeZone: bad }] }), bad).toBe(
+        'config: datasets.0.timeZone: an IANA time zone name like "Europe/Berlin" or "UTC"',
+      );
+    }
+  });
+
+  it('columnNames: as-is by default; snake_case names the columns columns does not', () => {
+    const fields = z.object({ customerID: z.string(), OrderDate: z.string(), 'unit price': z.string() });
+    const asIs = resolveDataset({ ...base, schema: fields });
+    expect(asIs).toMatchObject({
+      columnNames: 'as-is',
+      columnOf: { customerID: 'customerID', OrderDate: 'OrderDate', 'unit price': 'unit price' },
+    });
+    const snake = resolveDataset({
+      ...base,
+      schema: fields,
+      columnNames: 'snake_case',
+      columns: { OrderDate: 'ordered_on' },
+      mode: 'upsert',
+      key: ['customerID'],
+    });
+    expect(snake).toMatchObject({
+      columnNames: 'snake_case',
+      columnOf: { customerID: 'customer_id', OrderDate: 'ordered_on', 'unit price': 'unit_price' },
+      key: ['customerID'],
+    });
+  });
+
+  it('names the setting: columnNames that would write one column twice, or none, or with targets', () => {
+    const twice = z.object({ customerID: z.string(), customer_id: z.string() });
+    expect(configError({ datasets: [{ ...base, schema: twice, columnNames: 'snake_case' }] })).toBe(
+      'config: dataset "orders": fields "customerID" and "customer_id" both write column "customer_id"',
+    );
+    const none = z.object({ '!!': z.string() });
+    expect(configError({ datasets: [{ ...base, schema: none, columnNames: 'snake_case' }] })).toBe(
+      'config: dataset "orders": field "!!" has no snake_case column name: give it one in columns',
+    );
+    expect(configError({ datasets: [{ ...base, columnNames: 'camel' }] })).toBe(
+      'config: datasets.0.columnNames: Invalid option: expected one of "as-is"|"snake_case"',
+    );
+    const targets = [{ table: 'orders', columns: { id: 'id' }, key: ['id'] }];
+    expect(
+      configError({ datasets: [{ ...base, table: undefined, targets, columnNames: 'snake_case' }] }),
+    ).toBe('config: dataset "orders": columnNames needs table (each target names its columns)');
+  });
+
   it('names the setting: no datasets, or no config at all', () => {
     expect(configError({ datasets: [] })).toBe('config: datasets: at least one dataset');
     expect(configError(undefined)).toBe('config: (root): Invalid input: expected object, received undefined');

@@ -1,6 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import type { z } from 'zod';
-import { bigintText, decimal, integer, timestamp } from '../../shared/config/fields.ts';
+import {
+  bigintText,
+  boolean,
+  date,
+  decimal,
+  integer,
+  localTimestamp,
+  numeric,
+  snakeCase,
+  timestamp,
+} from '../../shared/config/index.ts';
+import { ConfigError } from '../../shared/core/errors.ts';
 
 const issue = (schema: z.ZodType, value: unknown) => {
   const r = schema.safeParse(value);
@@ -42,5 +53,149 @@ describe('strict field types', () => {
 
   it('optional fields still take "no value"', () => {
     expect(integer().optional().parse(undefined)).toBeUndefined();
+  });
+
+  it('numeric: every digit kept as text, plain or exponent notation written out', () => {
+    expect(numeric().parse('12345678901234567.89')).toBe('12345678901234567.89');
+    const read: [string | number | bigint, string][] = [
+      ['12', '12'],
+      [' -0.5 ', '-0.5'],
+      ['+3', '3'],
+      ['.5', '0.5'],
+      ['12.', '12'],
+      ['007.50', '7.50'],
+      ['-0.00', '0.00'],
+      ['1e3', '1000'],
+      ['2.5E-3', '0.0025'],
+      ['-1.25e+2', '-125'],
+      ['1.50e1', '15'],
+      [0.1, '0.1'],
+      [-42, '-42'],
+      [1e21, '1000000000000000000000'],
+      [9007199254740993n, '9007199254740993'],
+    ];
+    for (const [input, out] of read) expect(numeric().parse(input), String(input)).toBe(out);
+    for (const bad of [
+      '',
+      ' ',
+      '.',
+      '-',
+      '0x10',
+      '1,000',
+      '1 000',
+      'NaN',
+      'Infinity',
+      '1.2.3',
+      '1e',
+      'e3',
+      '1e99999999',
+    ]) {
+      expect(issue(numeric(), bad), bad).toBe('not a decimal number');
+    }
+  });
+
+  it('numeric(p, s): a value that does not fit is refused, not rounded', () => {
+    const money = numeric({ precision: 12, scale: 2 });
+    expect(money.parse('9999999999.99')).toBe('9999999999.99');
+    expect(money.parse('-12.5')).toBe('-12.5');
+    expect(money.parse('12.500')).toBe('12.500');
+    expect(money.parse('0.1e1')).toBe('1');
+    expect(issue(money, '1.005')).toBe('3 decimals where numeric(12,2) keeps 2 (refused, not rounded)');
+    expect(issue(money, '12345678901')).toBe(
+      '11 digits before the decimal point where numeric(12,2) allows 10',
+    );
+    expect(issue(money, 'abc')).toBe('not a decimal number');
+    expect(numeric({ precision: 3 }).parse('999')).toBe('999');
+    expect(issue(numeric({ precision: 3 }), '1.5')).toBe(
+      '1 decimal where numeric(3,0) keeps 0 (refused, not rounded)',
+    );
+    const bad = (opts: Parameters<typeof numeric>[0]) => () => numeric(opts);
+    expect(bad({ scale: 2 })).toThrow(new ConfigError('numeric(): scale needs a precision'));
+    expect(bad({ precision: 0 })).toThrow(
+      new ConfigError('numeric(): precision must be a whole number from 1 to 1000 (got 0)'),
+    );
+    expect(bad({ precision: 4, scale: 5 })).toThrow(
+      new ConfigError('numeric(): scale must be a whole number from 0 to the precision (got 5)'),
+    );
+  });
+
+  it('decimal is still a double: numeric() is what keeps the digits', () => {
+    expect(decimal().parse('12345678901234567.89')).toBe(12345678901234568);
+  });
+
+  it('date: a calendar date as its text', () => {
+    expect(date().parse('2026-02-28')).toBe('2026-02-28');
+    expect(date().parse('2024-02-29')).toBe('2024-02-29');
+    expect(date().parse(' 1996-07-04 ')).toBe('1996-07-04');
+    for (const bad of [
+      '2026-02-29',
+      '2026-13-01',
+      '2026-04-31',
+      '2026-1-01',
+      '20260101',
+      '2026-01-01T00:00',
+      '',
+      20260101,
+    ]) {
+      expect(issue(date(), bad), String(bad)).toBe('not a date (YYYY-MM-DD)');
+    }
+  });
+
+  it('localTimestamp: with or without a zone, normalized to the text Postgres reads', () => {
+    const read: [string, string][] = [
+      ['1996-07-04 00:00:00.000', '1996-07-04T00:00:00.000'],
+      ['1996-07-04T00:00:00', '1996-07-04T00:00:00'],
+      ['1996-07-04 13:45', '1996-07-04T13:45:00'],
+      ['1996-07-04t13:45:01.123456789', '1996-07-04T13:45:01.123456789'],
+      ['1996-07-04T00:00:00Z', '1996-07-04T00:00:00Z'],
+      ['1996-07-04 00:00:00z', '1996-07-04T00:00:00Z'],
+      ['1996-07-04T00:00:00+02:00', '1996-07-04T00:00:00+02:00'],
+      ['1996-07-04T00:00:00-0530', '1996-07-04T00:00:00-0530'],
+      ['1996-07-04T00:00:00+02', '1996-07-04T00:00:00+02'],
+    ];
+    for (const [input, out] of read) expect(localTimestamp().parse(input), input).toBe(out);
+    const message = 'not a timestamp (YYYY-MM-DD HH:MM[:SS[.fff]], optionally with Z or an offset)';
+    for (const bad of [
+      '1996-07-04',
+      '1996-02-30 00:00:00',
+      '1996-07-04 24:00:00',
+      '1996-07-04 12:60',
+      '1996-07-04 12:00:60',
+      '1996-07-04T00:00:00+25:00',
+      '1996-07-04T00:00:00 Europe/Berlin',
+      '04/07/1996 00:00',
+      '',
+      0,
+    ]) {
+      expect(issue(localTimestamp(), bad), String(bad)).toBe(message);
+    }
+  });
+
+  it('boolean: the usual spellings in any case', () => {
+    for (const yes of ['true', 'TRUE', 't', 'T', '1', 'yes', 'Yes', 'y', 'Y', 1, true]) {
+      expect(boolean().parse(yes), String(yes)).toBe(true);
+    }
+    for (const no of ['false', 'False', 'f', '0', 'no', 'NO', 'n', 0, false]) {
+      expect(boolean().parse(no), String(no)).toBe(false);
+    }
+    for (const bad of ['', 'on', 'off', '2', 'truthy', 2]) {
+      expect(issue(boolean(), bad), String(bad)).toBe('not a boolean (true/false, t/f, 1/0, yes/no, y/n)');
+    }
+  });
+
+  it('snakeCase: column names from field names', () => {
+    const cases: [string, string][] = [
+      ['customerID', 'customer_id'],
+      ['OrderDate', 'order_date'],
+      ['shipVia', 'ship_via'],
+      ['HTTPStatus', 'http_status'],
+      ['unit price', 'unit_price'],
+      ['Product-Name', 'product_name'],
+      ['employee_id', 'employee_id'],
+      ['address2', 'address2'],
+      ['line2Total', 'line2_total'],
+      ['ID', 'id'],
+    ];
+    for (const [field, column] of cases) expect(snakeCase(field), field).toBe(column);
   });
 });

@@ -8,6 +8,7 @@ import { recordCounts } from './records.ts';
 import { bisect, dbReject, keepIf } from './savepoint.ts';
 import { onConflict, STATEMENT_ROWS, type WriteCounts } from './statement.ts';
 import { writeTarget } from './target.ts';
+import { useTimeZone } from './time-zone.ts';
 import { tableShape, toText, unwritableReason, type WriteResult, writeRows } from './writing.ts';
 
 /**
@@ -461,6 +462,7 @@ export async function writeUnits(
   units: Unit[],
 ): Promise<RelationalResult> {
   const targets = dataset.targets;
+  await useTimeZone(trx, dataset.timeZone);
   const plans: Plan[] = [];
   for (const t of targets) plans.push(await planFor(trx, t));
   const result: RelationalResult = { inserted: 0, updated: 0, tables: {}, rejects: [], orphans: [] };

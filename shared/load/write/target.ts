@@ -21,6 +21,8 @@ export interface WriteTarget {
   /** Columns of the key an upsert's conflict is on. */
   key: string[];
   mode: WriteMode;
+  /** The zone zoneless timestamps are read in (the dataset's `timeZone`). */
+  timeZone: string;
 }
 
 /**
@@ -37,6 +39,7 @@ export function writeTarget(dataset: TableDataset): WriteTarget {
     added: [],
     key: dataset.key.map((f) => dataset.columnOf[f] as string),
     mode: dataset.mode,
+    timeZone: dataset.timeZone,
   };
   return dataset.sourceColumn ? withAdded(target, dataset.sourceColumn, 'file') : target;
 }

@@ -7,6 +7,7 @@ import { copyField, copyIn, copySupported } from './copy.ts';
 import { bisect, dbReject, withSavepoint } from './savepoint.ts';
 import { counted, onConflict, STATEMENT_ROWS, type WriteCounts } from './statement.ts';
 import type { WriteTarget } from './target.ts';
+import { useTimeZone } from './time-zone.ts';
 
 export interface WriteResult extends WriteCounts {
   /**
@@ -173,6 +174,7 @@ export async function writeRows(
   rows: ValidRow[],
   fileId: number,
 ): Promise<WriteResult> {
+  await useTimeZone(trx, target.timeZone);
   const plan = await planFor(trx, target);
   const result: WriteResult = { inserted: 0, updated: 0, unchanged: 0, rejects: [] };
   const named = target.fields.length - target.added.length;
@@ -202,6 +204,7 @@ export async function writeRowStream(
   target: WriteTarget,
   stream: RowStream,
 ): Promise<StreamWriteResult> {
+  await useTimeZone(trx, target.timeZone);
   const plan = await planFor(trx, target);
   const copy = await copySupported(trx);
   if (copy && plan.mode !== 'upsert') {
