@@ -55,14 +55,13 @@ export function datasetModule(table: InferredTable, schema: string | undefined):
   const typedValues = table.file.format !== 'csv';
   const fields = table.columns.map((c) => field(c, typedValues));
   const helpers = [
-    ...new Set(['defineDataset', ...fields.flatMap((f) => (f.helper ? [f.helper] : []))]),
+    ...new Set(['defineDataset', 'z', ...fields.flatMap((f) => (f.helper ? [f.helper] : []))]),
   ].sort();
   const zoneless = table.columns.filter((c) => c.type.name === 'timestamp').map((c) => c.column);
   const lines = [
     `${HEADER} from ${table.file.base}${table.file.gzip ? ' (gzip)' : ''}: ${table.file.rows} rows read.`,
     '// Field names are as in the file; each goes to its snake_case column (columnNames).',
     `import { ${helpers.join(', ')} } from 'dropload';`,
-    "import { z } from 'zod';",
     '',
     'export default defineDataset({',
     `  name: ${quote(table.name)},`,

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { snakeCase } from '../../shared/config/column-names.ts';
 import { UsageError } from '../../shared/core/errors.ts';
 import {
   configModule,
@@ -13,7 +14,6 @@ import {
 import { ColumnProfile } from './column-profile.ts';
 import { diffTable, type InitState, stored } from './evolution.ts';
 import { profileFile } from './file-profile.ts';
-import { snakeCase } from './names.ts';
 import { dependencyOrder, inferRelationships, type Relationships } from './relationships.ts';
 import { type InitSummary, summarize } from './summary.ts';
 import { type InferredTable, inferTable } from './tables.ts';
