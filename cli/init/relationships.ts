@@ -78,6 +78,9 @@ function nameSupport(
   return { score: 0, how: '' };
 }
 
+const ownKey = (table: InferredTable, column: InferredColumn) =>
+  table.primaryKey.length === 1 && table.primaryKey[0] === column.column;
+
 /** Columns another table's foreign key may point at: the primary key, or a unique never-null id-like column. */
 function parentColumns(table: InferredTable): InferredColumn[] {
   return table.columns.filter(
@@ -122,6 +125,8 @@ export function inferRelationships(tables: InferredTable[]): Relationships {
       const overlapOnly: Rejected[] = [];
       for (const p of parents) {
         if ((p.table === table && p.column === child) || !keyCompatible(child, p.column)) continue;
+        // A table's own key points only at another table's key (1:1), never at a column that merely happens to be unique.
+        if (ownKey(table, child) && !ownKey(p.table, p.column)) continue;
         const base = {
           table: table.name,
           column: child.column,
@@ -129,7 +134,6 @@ export function inferRelationships(tables: InferredTable[]): Relationships {
           parentColumn: p.column.column,
         };
         const { score, how } = nameSupport(child, table.name, p.column, p.table.name);
-        const ownKey = table.primaryKey.length === 1 && table.primaryKey[0] === child.column;
         if (!child.profile.distinct || !p.column.profile.distinct) {
           if (score > 0)
             rejected.push({
@@ -151,7 +155,7 @@ export function inferRelationships(tables: InferredTable[]): Relationships {
         }
         const values = `${childDistinct} distinct values, all among the ${parentDistinct} of ${p.table.name}.${p.column.column}`;
         if (score === 0) {
-          if (!ownKey)
+          if (!ownKey(table, child))
             overlapOnly.push({
               ...base,
               reason: `${values}, but the names are unrelated: value overlap alone is no relationship`,
