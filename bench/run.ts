@@ -359,6 +359,7 @@ async function paths(b: Bench): Promise<Measured[]> {
   const results = [
     await m('psql \\copy', 'psql', () => psqlCopy(file, o.url)),
     await m('dropload split alone', 'split', () => child('split', ref), workerPool()),
+    await m('dropload init (profile + infer + write)', 'init', () => child('init', file)),
     await m('dropload load worker', 'worker', () => workersOn(ref, 1), workerPool()),
   ];
   for (const n of o.sweep) {
@@ -405,6 +406,7 @@ async function curve(b: Bench): Promise<Measured[]> {
         () => child('split', ref),
         workerPool(),
       ),
+      await measure(b, `dropload init, ${tag}`, `init-${mb}`, rows, () => child('init', file)),
       await measure(
         b,
         `dropload load worker, ${tag}`,
@@ -434,13 +436,16 @@ function table(results: Measured[]): string {
     'rows/s',
     'vs psql \\copy',
     'peak RSS MB',
+    'vs split',
     'conns / budget',
     'rows in table',
   ];
   const lines = [header];
   let base = Number.NaN;
+  let split = Number.NaN;
   for (const r of results) {
     if (r.path.startsWith('psql')) base = r.seconds;
+    if (r.path.startsWith('split')) split = r.seconds;
     lines.push([
       r.label,
       r.seconds.toFixed(2),
@@ -450,6 +455,8 @@ function table(results: Measured[]): string {
       Math.round(r.rows / r.seconds).toLocaleString('en-US'),
       `${(base / r.seconds).toFixed(2)}×`,
       r.maxRssMB === undefined ? '-' : r.maxRssMB.toFixed(0),
+      // `init` against the split pass over the same file: the issue's bound is 2×.
+      r.path.startsWith('init') ? `${(r.seconds / split).toFixed(2)}×` : '-',
       r.peakConnections === undefined ? '-' : `${r.peakConnections} / ${r.connectionBudget}`,
       r.rowsInTable.toLocaleString('en-US'),
     ]);
@@ -507,9 +514,16 @@ async function main(): Promise<void> {
 /** Each result with rows/s and its ratio to the psql line measured before it on the same file. */
 function withRatios(results: Measured[]) {
   let base = Number.NaN;
+  let split = Number.NaN;
   return results.map((r) => {
     if (r.path.startsWith('psql')) base = r.seconds;
-    return { ...r, rowsPerSecond: r.rows / r.seconds, ratioToCopy: base / r.seconds };
+    if (r.path.startsWith('split')) split = r.seconds;
+    return {
+      ...r,
+      rowsPerSecond: r.rows / r.seconds,
+      ratioToCopy: base / r.seconds,
+      ...(r.path.startsWith('init') ? { ratioToSplit: r.seconds / split } : {}),
+    };
   });
 }
 
