@@ -6,6 +6,10 @@ import { isNullToken, type NullToken, type Shape, shapeOfText, shapeOfValue } fr
  * in keys or relationships, with that reason in the summary.
  */
 export const MAX_DISTINCT = 200_000;
+/** Longer text values are no identifiers: such a column keeps no distinct set. */
+const MAX_KEY_LENGTH = 64;
+/** Shapes a key can have; a column with any other keeps no distinct set. */
+const KEY_KINDS: ReadonlySet<Shape['kind']> = new Set(['integer', 'text', 'uuid']);
 
 /** Everything `init` learns about one column in one pass over the whole file. */
 export class ColumnProfile {
@@ -16,13 +20,20 @@ export class ColumnProfile {
   leadingZeros = 0;
   /** A value that shows the column is text, for the summary's evidence. */
   textExample?: string;
-  min?: bigint;
-  max?: bigint;
+  min?: number | bigint;
+  max?: number | bigint;
   intDigits = 0;
   scale = 0;
   maxLength = 0;
-  /** Distinct values as text, or undefined once past MAX_DISTINCT. */
-  distinct: Set<string> | undefined = new Set();
+  /**
+   * Distinct values (whole numbers as numbers: cheaper to hash than text), or undefined once past
+   * MAX_DISTINCT or once a value shows the column is no key (see `keyless`).
+   */
+  distinct: Set<string | number> | undefined = new Set();
+  /** Why the column keeps no distinct set. */
+  keyless?: string;
+  /** A value that is plain text was seen: the column is text whatever follows, so values are no longer classified. */
+  #plainText = false;
   duplicates = 0;
 
   readonly name: string;
@@ -36,6 +47,7 @@ export class ColumnProfile {
   /** A CSV field: a null token, or a value of some shape. */
   addText(text: string): void {
     if (isNullToken(text)) this.addNull(text);
+    else if (this.#plainText) this.addPlain(text);
     else this.add(shapeOfText(text), text);
   }
 
@@ -51,36 +63,58 @@ export class ColumnProfile {
     if (token !== undefined) this.nullTokens.set(token, (this.nullTokens.get(token) ?? 0) + 1);
   }
 
+  /** A value of a column already known to be text: counted and remembered, not classified. */
+  private addPlain(text: string): void {
+    this.values++;
+    this.kinds.set('text', (this.kinds.get('text') ?? 0) + 1);
+    if (text.length > this.maxLength) this.maxLength = text.length;
+    if (this.distinct) this.remember(text);
+  }
+
   private add(shape: Shape, text: string): void {
     this.values++;
     this.kinds.set(shape.kind, (this.kinds.get(shape.kind) ?? 0) + 1);
     if (text.length > this.maxLength) this.maxLength = text.length;
     if (shape.kind === 'integer') {
-      if (this.min === undefined || shape.value < this.min) this.min = shape.value;
-      if (this.max === undefined || shape.value > this.max) this.max = shape.value;
-      const digits = (shape.value < 0n ? -shape.value : shape.value).toString().length;
-      if (shape.value !== 0n && digits > this.intDigits) this.intDigits = digits;
-    } else if (shape.kind === 'decimal') {
+      const v = shape.value;
+      if (this.min === undefined || v < this.min) this.min = v;
+      if (this.max === undefined || v > this.max) this.max = v;
+      const digits = (v < 0 ? -v : v).toString().length;
+      if (v !== 0 && v !== 0n && digits > this.intDigits) this.intDigits = digits;
+      if (this.distinct) this.remember(typeof v === 'number' ? v : text);
+      return;
+    }
+    if (shape.kind === 'decimal') {
       if (shape.intDigits > this.intDigits) this.intDigits = shape.intDigits;
       if (shape.scale > this.scale) this.scale = shape.scale;
     } else if (shape.kind === 'text') {
       if (shape.reason === 'leading zero') this.leadingZeros++;
+      else this.#plainText = true;
       this.textExample ??= text;
     }
-    this.remember(text);
+    if (!this.distinct) return;
+    if (!KEY_KINDS.has(shape.kind)) this.dropDistinct(`${shape.kind} values are no keys`);
+    else if (text.length > MAX_KEY_LENGTH)
+      this.dropDistinct(`values longer than ${MAX_KEY_LENGTH} characters are no keys`);
+    else this.remember(text);
   }
 
-  private remember(text: string): void {
-    if (!this.distinct) return;
-    if (this.distinct.has(text)) {
+  private dropDistinct(reason: string): void {
+    this.distinct = undefined;
+    this.keyless = reason;
+  }
+
+  private remember(value: string | number): void {
+    const distinct = this.distinct as Set<string | number>;
+    if (distinct.has(value)) {
       this.duplicates++;
       return;
     }
-    if (this.distinct.size >= MAX_DISTINCT) {
-      this.distinct = undefined;
+    if (distinct.size >= MAX_DISTINCT) {
+      this.dropDistinct(`more than ${MAX_DISTINCT} distinct values`);
       return;
     }
-    this.distinct.add(text);
+    distinct.add(value);
   }
 
   /** Every non-null value differs from the others (known only while the set is exact). */

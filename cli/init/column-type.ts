@@ -35,8 +35,8 @@ const only = (col: ColumnProfile, ...kinds: Shape['kind'][]) =>
   col.kinds.size > 0 && [...col.kinds.keys()].every((k) => kinds.includes(k));
 
 function integerType(col: ColumnProfile): ColumnType {
-  const min = col.min ?? 0n;
-  const max = col.max ?? 0n;
+  const min = BigInt(col.min ?? 0);
+  const max = BigInt(col.max ?? 0);
   const bound = -min > max ? -min - 1n : max;
   if (bound <= SMALLINT) return { name: 'smallint' };
   if (bound <= INTEGER) return { name: 'integer' };

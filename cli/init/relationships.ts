@@ -1,4 +1,3 @@
-import { MAX_DISTINCT } from './column-profile.ts';
 import { wider } from './column-type.ts';
 import { type InferredColumn, type InferredTable, singular } from './tables.ts';
 
@@ -91,11 +90,20 @@ function parentColumns(table: InferredTable): InferredColumn[] {
   );
 }
 
+const CANONICAL_INTEGER = /^-?[1-9]\d{0,14}$|^0$/;
+
+/** Whether a set holds a key, whichever way each side stored it (a whole number as a number, else text). */
+function holds(set: ReadonlySet<string | number>, value: string | number): boolean {
+  if (set.has(value)) return true;
+  if (typeof value === 'number') return set.has(String(value));
+  return CANONICAL_INTEGER.test(value) && set.has(Number(value));
+}
+
 function missingValues(child: InferredColumn, parent: InferredColumn): string[] {
   const out: string[] = [];
-  const parentSet = parent.profile.distinct;
+  const parentSet = parent.profile.distinct ?? new Set();
   for (const v of child.profile.distinct ?? []) {
-    if (!parentSet?.has(v)) out.push(v);
+    if (!holds(parentSet, v)) out.push(String(v));
     if (out.length === 3) break;
   }
   return out;
@@ -134,17 +142,17 @@ export function inferRelationships(tables: InferredTable[]): Relationships {
           parentColumn: p.column.column,
         };
         const { score, how } = nameSupport(child, table.name, p.column, p.table.name);
-        if (!child.profile.distinct || !p.column.profile.distinct) {
+        if (!child.profile.distinct) {
           if (score > 0)
             rejected.push({
               ...base,
-              reason: `more than ${MAX_DISTINCT} distinct values: containment not checked`,
+              reason: `${how}, but ${child.profile.keyless}: containment not checked`,
             });
           continue;
         }
         const missing = missingValues(child, p.column);
         const childDistinct = child.profile.distinct.size;
-        const parentDistinct = p.column.profile.distinct.size;
+        const parentDistinct = p.column.profile.distinct?.size ?? 0;
         if (missing.length > 0) {
           if (score > 0)
             rejected.push({

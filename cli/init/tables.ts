@@ -91,11 +91,15 @@ function primaryKey(
         keyEvidence: `(${a.column}, ${b.column}): ${file.rows - file.misfitCount} rows, every pair distinct, none null`,
       };
   }
-  const overflow = columns.some((c) => c.profile.distinct === undefined);
+  // Key-named columns whose distinct set was given up: their uniqueness is unknown, not refuted.
+  const unchecked = columns
+    .filter((c) => c.notNull && c.profile.distinct === undefined && keyNameScore(c.column, table) > 0)
+    .map((c) => `${c.column}: ${c.profile.keyless}, uniqueness not checked`);
   return {
     primaryKey: [],
-    keyEvidence: overflow
-      ? 'none: some columns have too many distinct values to check uniqueness'
-      : 'none: no id-like column or pair of them is unique and never null',
+    keyEvidence:
+      unchecked.length > 0
+        ? `none: ${unchecked.join('; ')}`
+        : 'none: no id-like column or pair of them is unique and never null',
   };
 }

@@ -7,7 +7,7 @@ import { z } from 'zod';
  */
 export type Shape =
   | { kind: 'boolean' }
-  | { kind: 'integer'; value: bigint }
+  | { kind: 'integer'; value: number | bigint }
   | { kind: 'decimal'; intDigits: number; scale: number }
   | { kind: 'date' }
   | { kind: 'timestamp' }
@@ -21,7 +21,8 @@ export const NULL_TOKENS = ['', 'NULL', 'null', '\\N', 'N/A'] as const;
 export type NullToken = (typeof NULL_TOKENS)[number];
 const NULL_SET: ReadonlySet<string> = new Set(NULL_TOKENS);
 
-export const isNullToken = (text: string): text is NullToken => NULL_SET.has(text);
+// Every token is at most 4 characters: most values are ruled out without hashing them.
+export const isNullToken = (text: string): text is NullToken => text.length <= 4 && NULL_SET.has(text);
 
 const INTEGER = /^-?\d+$/;
 const DECIMAL = /^-?(\d+)\.(\d+)$/;
@@ -30,34 +31,48 @@ const DATE = /^\d{4}-\d{2}-\d{2}$/;
 const LOCAL_TIMESTAMP = /^(\d{4}-\d{2}-\d{2})[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const BOOLEAN = /^(true|false)$/i;
-// With a zone: exactly what `timestamp()` accepts.
+// With a zone: exactly what `timestamp()` accepts (zod is asked only about values shaped like one: a
+// refused parse costs microseconds, and most text is not a timestamp).
 const zonedTimestamp = z.iso.datetime({ offset: true });
+const ZONED_SHAPE = /^\d{4}-\d{2}-\d{2}T.*(Z|[+-]\d{2}:\d{2})$/;
 const calendarDate = z.iso.date();
 
 /** Leading zeros (`01581`, `-007`) are part of an identifier: such a value stays text. */
 const leadingZero = (digits: string) => digits.length > 1 && digits.startsWith('0');
 
+const DIGIT_0 = 48;
+const DIGIT_9 = 57;
+const MINUS = 45;
+
 /** The shape of one non-null text value (CSV fields, NDJSON strings). */
 export function shapeOfText(text: string): Shape {
-  if (INTEGER.test(text)) {
-    const digits = text.replace('-', '');
-    return leadingZero(digits)
-      ? { kind: 'text', reason: 'leading zero' }
-      : { kind: 'integer', value: BigInt(text) };
-  }
-  const decimal = DECIMAL.exec(text);
-  if (decimal) {
-    const [, whole = '', fraction = ''] = decimal;
-    if (leadingZero(whole)) return { kind: 'text', reason: 'leading zero' };
-    return { kind: 'decimal', intDigits: whole === '0' ? 0 : whole.length, scale: fraction.length };
-  }
-  if (BOOLEAN.test(text)) return { kind: 'boolean' };
+  const c = text.charCodeAt(0);
+  // Numbers, dates and timestamps start with a digit or a minus; anything else is a boolean, a UUID or text.
+  if ((c >= DIGIT_0 && c <= DIGIT_9) || c === MINUS) {
+    const numeric = numericShape(text);
+    if (numeric) return numeric;
+  } else if (BOOLEAN.test(text)) return { kind: 'boolean' };
+  if (text.length === 36 && UUID.test(text)) return { kind: 'uuid' };
+  if (c < DIGIT_0 || c > DIGIT_9) return { kind: 'text' };
   if (DATE.test(text)) return calendarDate.safeParse(text).success ? { kind: 'date' } : { kind: 'text' };
   const local = LOCAL_TIMESTAMP.exec(text);
   if (local) return calendarDate.safeParse(local[1]).success ? { kind: 'timestamp' } : { kind: 'text' };
-  if (zonedTimestamp.safeParse(text).success) return { kind: 'timestamptz' };
-  if (UUID.test(text)) return { kind: 'uuid' };
+  if (ZONED_SHAPE.test(text) && zonedTimestamp.safeParse(text).success) return { kind: 'timestamptz' };
   return { kind: 'text' };
+}
+
+function numericShape(text: string): Shape | undefined {
+  if (INTEGER.test(text)) {
+    const digits = text.charCodeAt(0) === MINUS ? text.slice(1) : text;
+    if (leadingZero(digits)) return { kind: 'text', reason: 'leading zero' };
+    // Up to 15 digits a double is exact; BigInt only beyond.
+    return { kind: 'integer', value: digits.length <= 15 ? Number(text) : BigInt(text) };
+  }
+  const decimal = DECIMAL.exec(text);
+  if (!decimal) return undefined;
+  const [, whole = '', fraction = ''] = decimal;
+  if (leadingZero(whole)) return { kind: 'text', reason: 'leading zero' };
+  return { kind: 'decimal', intDigits: whole === '0' ? 0 : whole.length, scale: fraction.length };
 }
 
 /** The shape of a typed value (NDJSON, Parquet): numbers by their digits, objects and arrays as JSON. */
@@ -66,7 +81,7 @@ export function shapeOfValue(value: unknown): Shape {
   if (typeof value === 'boolean') return { kind: 'boolean' };
   if (typeof value === 'bigint') return { kind: 'integer', value };
   if (typeof value === 'number') {
-    if (Number.isInteger(value)) return { kind: 'integer', value: BigInt(value) };
+    if (Number.isSafeInteger(value)) return { kind: 'integer', value };
     return Number.isFinite(value) ? shapeOfText(String(value)) : { kind: 'text' };
   }
   if (value instanceof Date) return { kind: 'timestamptz' };
