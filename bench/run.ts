@@ -41,6 +41,8 @@ interface Options {
   repeat: number;
   /** V8 old-space cap (MB) for split and load worker processes, as a small function's memory would set it. */
   workerHeap?: number;
+  /** Only these paths (`psql`, `split`, `init`, `worker`, `e2e`, …; a size suffix is ignored), else all. */
+  only?: string[];
   url: string;
 }
 
@@ -75,6 +77,7 @@ function options(): Options {
       repeat: { type: 'string', default: '1' },
       'worker-heap': { type: 'string' },
       quick: { type: 'boolean', default: false },
+      only: { type: 'string' },
     },
   });
   const url = process.env.DATABASE_URL;
@@ -94,6 +97,7 @@ function options(): Options {
     sizes: numbers(values.sizes, '--sizes'),
     repeat: repeat as number,
     workerHeap: values['worker-heap'] ? numbers(values['worker-heap'], '--worker-heap')[0] : undefined,
+    only: values.only?.split(',').filter(Boolean),
     url,
   };
 }
@@ -264,7 +268,8 @@ async function measure(
   rows: number,
   run: () => Promise<PathResult & { maxRssMB?: number }>,
   connectionBudget?: number,
-): Promise<Measured> {
+): Promise<Measured | undefined> {
+  if (b.o.only && !b.o.only.includes(name.replace(/-\d+$/, ''))) return undefined;
   process.stderr.write(`  ${label} …`);
   const runs: Measured[] = [];
   for (let i = 0; i < b.o.repeat; i++) {
@@ -347,6 +352,9 @@ async function workersOn(ref: string, n: number): Promise<ChildResult> {
 }
 
 /** The main table: every path on one file. */
+const measured = (results: (Measured | undefined)[]): Measured[] =>
+  results.filter((r): r is Measured => r !== undefined);
+
 async function paths(b: Bench): Promise<Measured[]> {
   const { o } = b;
   const { file } = await dataFile(o.rows);
@@ -384,12 +392,12 @@ async function paths(b: Bench): Promise<Measured[]> {
     ),
     await m('kysely VALUES ×1000', 'kysely', () => child('kysely', file)),
   );
-  return results;
+  return measured(results);
 }
 
 /** The cost curve: psql, one load worker and end to end on files of each size in `--sizes` (MB). */
 async function curve(b: Bench): Promise<Measured[]> {
-  const results: Measured[] = [];
+  const results: (Measured | undefined)[] = [];
   for (const mb of b.o.sizes) {
     const rows = Math.round((mb * 1e6) / ROW_BYTES);
     const { file, bytes } = await dataFile(rows);
@@ -425,7 +433,7 @@ async function curve(b: Bench): Promise<Measured[]> {
       ),
     );
   }
-  return results;
+  return measured(results);
 }
 
 function table(results: Measured[]): string {
