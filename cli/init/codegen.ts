@@ -38,8 +38,16 @@ function fieldOf(type: ColumnType, typedValues: boolean): { code: string; helper
   }
 }
 
+/** Parquet's typed values: INT64 arrives as a bigint, a timestamp as a Date, which the text helpers refuse. */
+function nativeField(c: InferredColumn): { code: string; helper?: string } | undefined {
+  if (c.profile.native.has('bigint'))
+    return { code: c.type.name === 'bigint' ? 'z.bigint()' : 'z.coerce.number().int()' };
+  if (c.profile.native.has('date')) return { code: 'z.date()' };
+  return undefined;
+}
+
 function field(c: InferredColumn, typedValues: boolean): { line: string; helper?: string } {
-  const { code, helper } = fieldOf(c.type, typedValues && c.profile.kinds.size > 1);
+  const { code, helper } = nativeField(c) ?? fieldOf(c.type, typedValues && c.profile.kinds.size > 1);
   return { line: `    ${key(c.field)}: ${code}${c.notNull ? '' : '.optional()'},`, helper };
 }
 

@@ -30,6 +30,8 @@ export class ColumnProfile {
    * MAX_DISTINCT or once a value shows the column is no key (see `keyless`).
    */
   distinct: Set<string | number> | undefined = new Set();
+  /** Values that arrived as JS bigints or Dates (Parquet INT64, timestamps): the field must take those. */
+  readonly native = new Set<'bigint' | 'date'>();
   /** Why the column keeps no distinct set. */
   keyless?: string;
   /** A value that is plain text was seen: the column is text whatever follows, so values are no longer classified. */
@@ -55,7 +57,10 @@ export class ColumnProfile {
   addValue(value: unknown, text: string): void {
     if (value === null || value === undefined) this.addNull();
     else if (typeof value === 'string' && isNullToken(value)) this.addNull(value);
-    else this.add(shapeOfValue(value), text);
+    else if (typeof value === 'bigint' || value instanceof Date) {
+      this.native.add(typeof value === 'bigint' ? 'bigint' : 'date');
+      this.add(shapeOfValue(value), text);
+    } else this.add(shapeOfValue(value), text);
   }
 
   addNull(token?: NullToken): void {

@@ -133,8 +133,6 @@ export function inferRelationships(tables: InferredTable[]): Relationships {
       const overlapOnly: Rejected[] = [];
       for (const p of parents) {
         if ((p.table === table && p.column === child) || !keyCompatible(child, p.column)) continue;
-        // A table's own key points only at another table's key (1:1), never at a column that merely happens to be unique.
-        if (ownKey(table, child) && !ownKey(p.table, p.column)) continue;
         const base = {
           table: table.name,
           column: child.column,
@@ -154,7 +152,8 @@ export function inferRelationships(tables: InferredTable[]): Relationships {
         const childDistinct = child.profile.distinct.size;
         const parentDistinct = p.column.profile.distinct?.size ?? 0;
         if (missing.length > 0) {
-          if (score > 0)
+          // A table's own key against another's unique non-key column is a 1:1 guess; one that fails is not worth a line.
+          if (score > 0 && !(ownKey(table, child) && !ownKey(p.table, p.column)))
             rejected.push({
               ...base,
               reason: `${how}, but values are missing from ${p.table.name}.${p.column.column} (e.g. ${missing.map((m) => JSON.stringify(m)).join(', ')})`,

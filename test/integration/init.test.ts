@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { type Kysely, sql } from 'kysely';
@@ -316,7 +316,7 @@ describe('init on a shop export (11 CSVs, Northwind-like)', () => {
   });
 });
 
-describe('init on an HR export (TSV, gzip NDJSON, NULL literals, leading zeros, an unquoted comma)', () => {
+describe('init on an HR export (TSV, gzip NDJSON, Parquet, NULL literals, leading zeros, an unquoted comma)', () => {
   it('infers uuid, timestamptz, jsonb, a natural key; reports the misfit row; loads children first', {
     timeout: 120_000,
   }, async () => {
@@ -325,6 +325,7 @@ describe('init on an HR export (TSV, gzip NDJSON, NULL literals, leading zeros, 
     expect(text).toContain('does not fit: people.csv line 13: 10 fields, header has 9 (unquoted comma?)');
     expect(summary.tables.map((t) => [t.name, t.nullValues])).toEqual([
       ['assignments', ['']],
+      ['badges', ['']],
       ['departments', ['']],
       ['offices', ['', 'NULL']],
       ['people', ['', 'NULL', '\\N']],
@@ -338,6 +339,10 @@ describe('init on an HR export (TSV, gzip NDJSON, NULL literals, leading zeros, 
       'assignments.hours numeric(3,1)',
       'assignments.started_on date not null',
       'assignments.note text',
+      'badges.badge_no smallint not null',
+      'badges.issued_at timestamp with time zone not null',
+      'badges.access_level smallint not null',
+      'badges.label text',
       'departments.dept_code text not null',
       'departments.name text not null',
       'offices.office_id text not null',
@@ -357,23 +362,27 @@ describe('init on an HR export (TSV, gzip NDJSON, NULL literals, leading zeros, 
     ]);
     expect(await constraints(db, 'hr', 'f')).toEqual([
       'hr.assignments FOREIGN KEY (badge_no) REFERENCES hr.people(badge_no)',
+      'hr.badges FOREIGN KEY (badge_no) REFERENCES hr.people(badge_no)',
       'hr.people FOREIGN KEY (dept_code) REFERENCES hr.departments(dept_code)',
       'hr.people FOREIGN KEY (office_id) REFERENCES hr.offices(office_id)',
     ]);
     expect(await constraints(db, 'hr', 'p')).toEqual([
       'hr.assignments PRIMARY KEY (assignment_id)',
+      'hr.badges PRIMARY KEY (badge_no)',
       'hr.departments PRIMARY KEY (dept_code)',
       'hr.offices PRIMARY KEY (office_id)',
       'hr.people PRIMARY KEY (person_id)',
     ]);
     expect(await indexes(db, 'hr')).toEqual([
       'CREATE INDEX assignments_badge_no_idx ON hr.assignments (badge_no)',
+      'CREATE INDEX badges_badge_no_idx ON hr.badges (badge_no)',
       'CREATE UNIQUE INDEX people_badge_no_key ON hr.people (badge_no)',
       'CREATE INDEX people_dept_code_idx ON hr.people (dept_code)',
       'CREATE INDEX people_office_id_idx ON hr.people (office_id)',
     ]);
-    expect(await counts(db, 'hr', ['assignments', 'departments', 'offices', 'people'])).toEqual({
+    expect(await counts(db, 'hr', ['assignments', 'badges', 'departments', 'offices', 'people'])).toEqual({
       assignments: 60,
+      badges: 8,
       departments: 5,
       offices: 6,
       people: 39,
@@ -383,5 +392,52 @@ describe('init on an HR export (TSV, gzip NDJSON, NULL literals, leading zeros, 
       db,
     );
     expect(rows).toEqual([{ line: 13, reason: 'row has 10 fields, the header has 9' }]);
+
+    // A later export of people: init on it (same --out) writes the changes; the next run applies them.
+    const node = path.resolve('node_modules/.bin/node');
+    const changed = JSON.parse(
+      (await exec(node, ['cli/dropload.ts', 'init', 'test/fixtures/init/hr-changes', '--out', out, '--json']))
+        .stdout,
+    ) as InitSummary;
+    expect(changed.changes).toEqual([
+      'people.badge_no: widened smallint → integer (5 values, range 40001..40005)',
+      'people.salary: now has nulls (2): NOT NULL dropped',
+      'people.nickname: new column, text (nullable: the rows already loaded have none)',
+    ]);
+    for (const done of runners.splice(0)) await done.stop();
+    // This process has the first config's modules loaded already: read the new files from a copy.
+    const fresh = `${out}-changed`;
+    await cp(out, fresh, { recursive: true });
+    const config = await loadConfig(path.join(fresh, 'dropload.config.ts'));
+    const r = await runner(config, path.join(dir, 'hr-state'));
+    const people = config.datasets.find((d) => d.name === 'people');
+    if (!people) throw new Error('no dataset people');
+    const run = await runFiles(
+      r,
+      [
+        {
+          path: 'test/fixtures/init/hr-changes/people.csv',
+          key: 'incoming/people/people-2.csv',
+          dataset: people,
+        },
+      ],
+      { timeoutMs: 60_000, rejectsShown: 10 },
+    );
+    expect(run.reports.map((f) => [f.key, f.state, f.rows.loaded])).toEqual([
+      ['incoming/people/people-2.csv', 'loaded', 5],
+    ]);
+    expect((await columns(r.deps.db, 'hr')).filter((c) => c.startsWith('people.'))).toEqual([
+      'people.person_id uuid not null',
+      'people.badge_no integer not null',
+      'people.full_name text not null',
+      'people.office_id text not null',
+      'people.dept_code text',
+      'people.salary numeric(8,2)',
+      'people.hired_at timestamp with time zone not null',
+      'people.active boolean not null',
+      'people.phone text',
+      'people.nickname text',
+    ]);
+    expect(await counts(r.deps.db, 'hr', ['people'])).toEqual({ people: 44 });
   });
 });

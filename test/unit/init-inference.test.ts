@@ -2,6 +2,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
+import { parquetWriteFile } from 'hyparquet-writer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ColumnProfile, MAX_DISTINCT } from '../../cli/init/column-profile.ts';
 import { columnType, sqlType } from '../../cli/init/column-type.ts';
@@ -107,6 +108,46 @@ describe('profiling whole files', () => {
       ['payload', 'jsonb', true],
       ['note', 'text', false],
     ]);
+  });
+});
+
+describe('Parquet', () => {
+  it('types columns from typed values; the dataset reads INT64 as bigint and timestamps as dates', async () => {
+    const file = path.join(dir, 'badges.parquet');
+    await parquetWriteFile({
+      filename: file,
+      columnData: [
+        { name: 'badgeId', data: [1n, 2n, 3n], type: 'INT64' },
+        { name: 'label', data: ['a', 'b', null], type: 'STRING' },
+        { name: 'weight', data: [1.5, 2.25, 3], type: 'DOUBLE' },
+        { name: 'issuedAt', data: [new Date(0), new Date(1000), new Date(2000)], type: 'TIMESTAMP' },
+        { name: 'active', data: [true, false, true], type: 'BOOLEAN' },
+        { name: 'level', data: [1, 2, 3], type: 'INT32' },
+      ],
+    });
+    const out = path.join(dir, 'parquet-out');
+    const summary = await init([file], { out });
+    expect(
+      summary.tables[0]?.columns.map((c) => `${c.column} ${c.type}${c.notNull ? ' not null' : ''}`),
+    ).toEqual([
+      'badge_id smallint not null',
+      'label text',
+      'weight numeric(3, 2) not null',
+      'issued_at timestamptz not null',
+      'active boolean not null',
+      'level smallint not null',
+    ]);
+    const dataset = await readFile(path.join(out, 'datasets/badges.ts'), 'utf8');
+    expect(dataset).toContain(
+      [
+        '    badgeId: z.coerce.number().int(),',
+        '    label: z.string().optional(),',
+        '    weight: numeric({ precision: 3, scale: 2 }),',
+        '    issuedAt: z.date(),',
+        '    active: boolean(),',
+        '    level: integer(),',
+      ].join('\n'),
+    );
   });
 });
 
