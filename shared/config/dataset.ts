@@ -221,7 +221,7 @@ export type DatasetDefinition<S extends RowSchema = RowSchema> = Omit<
    * (`z.coerce.number()` reads a blank as 0).
    */
   schema: S;
-  /** Field → column name, where they differ. Unlisted fields keep their name. */
+  /** Field → column name, where they differ. Unlisted fields keep their name (in snake_case with `columnNames`). */
   columns?: Partial<Record<keyof z.output<S> & string, string>>;
   /** Fields forming the natural key; required for `upsert`. */
   key?: (keyof z.output<S> & string)[];

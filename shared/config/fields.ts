@@ -179,12 +179,14 @@ function isCalendarDate(text: string): boolean {
   const m = DATE.exec(text);
   if (!m) return false;
   const [year, month, day] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  // Postgres has no year 0 (1 BC comes before 1 AD).
+  if (year < 1) return false;
   const d = new Date(0);
   d.setUTCFullYear(year, month - 1, day);
   return d.getUTCFullYear() === year && d.getUTCMonth() === month - 1 && d.getUTCDate() === day;
 }
 
-/** A calendar date `YYYY-MM-DD` (no 30th of February), kept as that text for a `date` column. */
+/** A calendar date `YYYY-MM-DD` (no 30th of February, no year 0000), kept as that text for a `date` column. */
 export const date = () => parsed((t) => (isCalendarDate(t) ? t : undefined), 'a date (YYYY-MM-DD)');
 
 /** The timestamp in one form Postgres reads (`YYYY-MM-DDTHH:MM:SS[.f][zone]`), or undefined. */

@@ -119,6 +119,12 @@ describe('strict field types', () => {
     );
   });
 
+  it('numeric: an NDJSON number is the shortest text of the double JSON.parse made of it', () => {
+    const record = JSON.parse('{"exact": "12345678901234567.89", "number": 12345678901234567.89}');
+    expect(numeric().parse(record.exact)).toBe('12345678901234567.89');
+    expect(numeric().parse(record.number)).toBe('12345678901234568');
+  });
+
   it('decimal is still a double: numeric() is what keeps the digits', () => {
     expect(decimal().parse('12345678901234567.89')).toBe(12345678901234568);
   });
@@ -131,6 +137,7 @@ describe('strict field types', () => {
       '2026-02-29',
       '2026-13-01',
       '2026-04-31',
+      '0000-01-01',
       '2026-1-01',
       '20260101',
       '2026-01-01T00:00',
