@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { date, localTimestamp, timestamp } from '../../shared/config/fields.ts';
 
 /**
  * What one value looks like. A column's type is decided by every shape seen in the whole file; these
@@ -33,9 +33,11 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const BOOLEAN = /^(true|false)$/i;
 // With a zone: exactly what `timestamp()` accepts (zod is asked only about values shaped like one: a
 // refused parse costs microseconds, and most text is not a timestamp).
-const zonedTimestamp = z.iso.datetime({ offset: true });
+const zonedTimestamp = timestamp();
 const ZONED_SHAPE = /^\d{4}-\d{2}-\d{2}T.*(Z|[+-]\d{2}:\d{2})$/;
-const calendarDate = z.iso.date();
+// The loader's own field types decide: a type is inferred only from values its field accepts.
+const calendarDate = date();
+const wallClock = localTimestamp();
 
 /** Leading zeros (`01581`, `-007`) are part of an identifier: such a value stays text. */
 const leadingZero = (digits: string) => digits.length > 1 && digits.startsWith('0');
@@ -56,7 +58,7 @@ export function shapeOfText(text: string): Shape {
   if (c < DIGIT_0 || c > DIGIT_9) return { kind: 'text' };
   if (DATE.test(text)) return calendarDate.safeParse(text).success ? { kind: 'date' } : { kind: 'text' };
   const local = LOCAL_TIMESTAMP.exec(text);
-  if (local) return calendarDate.safeParse(local[1]).success ? { kind: 'timestamp' } : { kind: 'text' };
+  if (local) return wallClock.safeParse(text).success ? { kind: 'timestamp' } : { kind: 'text' };
   if (ZONED_SHAPE.test(text) && zonedTimestamp.safeParse(text).success) return { kind: 'timestamptz' };
   return { kind: 'text' };
 }

@@ -48,6 +48,8 @@ describe('value shapes and column types', () => {
       ),
     ).toEqual(['text', 'integer', 'integer', 'decimal', 'text', 'boolean', 'date', 'text', 'timestamp']);
     expect(shapeOfText('2026-11-27T10:00:00+02:00').kind).toBe('timestamptz');
+    // date() and localTimestamp() refuse year 0000 (Postgres has none): such a column is text.
+    expect(['0000-01-01', '0000-01-01 10:00:00'].map((v) => shapeOfText(v).kind)).toEqual(['text', 'text']);
     expect(shapeOfText('6f1c1f84-4a57-4b8e-9d7e-2b0f3c1a9e10').kind).toBe('uuid');
   });
 
