@@ -175,20 +175,32 @@ export function migrationModule(
   return { path: `migrations/${name}.ts`, text: lines.join('\n') };
 }
 
+// Words a file may be named (`default.csv`, `2024.csv`) that cannot name an import.
+const RESERVED = new Set(
+  'break case catch class const continue debugger default delete do else enum export extends false finally for function if import in instanceof let new null return static super switch this throw true try typeof var void while with yield await z defineConfig'.split(
+    ' ',
+  ),
+);
+
 /** The config module: every dataset, every migration of the output folder, in name order. */
 export function configModule(datasets: string[], migrations: string[]): GeneratedFile {
   const ds = [...datasets].sort();
   const ms = [...migrations].sort();
-  const ident = (name: string) => name.replace(/[^A-Za-z0-9_$]/g, '_');
+  const plain = (name: string) => name.replace(/[^A-Za-z0-9_$]/g, '_');
+  const ident = (name: string) => {
+    const id = plain(name);
+    if (/^\d/.test(id)) return `_${id}_dataset`;
+    return RESERVED.has(id) ? `${id}_dataset` : id;
+  };
   const lines = [
     `${HEADER}: its datasets and migrations. \`init\` rewrites this file; move what you want to keep by hand elsewhere.`,
     "import { defineConfig } from 'dropload';",
     ...ds.map((d) => `import ${ident(d)} from './datasets/${d}.ts';`),
-    ...ms.map((m) => `import * as migration_${ident(m)} from './migrations/${m}.ts';`),
+    ...ms.map((m) => `import * as migration_${plain(m)} from './migrations/${m}.ts';`),
     '',
     'export default defineConfig({',
     `  datasets: [${ds.map(ident).join(', ')}],`,
-    `  migrations: { ${ms.map((m) => `${quote(m)}: migration_${ident(m)}`).join(', ')} },`,
+    `  migrations: { ${ms.map((m) => `${quote(m)}: migration_${plain(m)}`).join(', ')} },`,
     '});',
     '',
   ];

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { parquetWriteFile } from 'hyparquet-writer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { configModule } from '../../cli/init/codegen.ts';
 import { ColumnProfile, MAX_DISTINCT } from '../../cli/init/column-profile.ts';
 import { columnType, sqlType } from '../../cli/init/column-type.ts';
 import { profileFile } from '../../cli/init/file-profile.ts';
@@ -207,6 +208,16 @@ describe('keys and relationships', () => {
 });
 
 describe('generated files and evolution', () => {
+  it('names each dataset import after its dataset, unless the name cannot be an identifier', () => {
+    expect(
+      configModule(['default', '2024', 'orders'], ['20261128000000_init']).text.split('\n').slice(2, 5),
+    ).toEqual([
+      "import _2024_dataset from './datasets/2024.ts';",
+      "import default_dataset from './datasets/default.ts';",
+      "import orders from './datasets/orders.ts';",
+    ]);
+  });
+
   it('writes an uncertain foreign key commented out, with its evidence', async () => {
     const out = path.join(dir, 'weak');
     await file('shippers.csv', 'shipperID,name\n1,s\n2,t\n3,u\n');
