@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { cp, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { type Kysely, sql } from 'kysely';
@@ -196,6 +196,11 @@ describe('init on a shop export (11 CSVs, Northwind-like)', () => {
     expect(text).toContain(
       '  freight        numeric(6, 2) not null — 120 values, up to 4 integer digits, max 2 decimals',
     );
+    // The generated modules type-check under this repository's strict settings, untouched.
+    const tsconfig = { extends: path.relative(out, path.resolve('tsconfig.json')), include: ['**/*.ts'] };
+    await writeFile(path.join(out, 'tsconfig.json'), JSON.stringify(tsconfig));
+    const tsc = [path.resolve('node_modules/typescript/bin/tsc'), '--noEmit', '-p', out];
+    await exec(path.resolve('node_modules/.bin/node'), tsc);
     const db = await dropAll('shop', out, summary);
     expect(await columns(db, 'shop')).toEqual([
       'categories.category_id smallint not null',

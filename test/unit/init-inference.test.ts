@@ -208,6 +208,19 @@ describe('keys and relationships', () => {
 });
 
 describe('generated files and evolution', () => {
+  it('never overwrites a config it did not write', async () => {
+    const out = path.join(dir, 'hand');
+    await mkdir(out);
+    await writeFile(path.join(out, 'dropload.config.ts'), 'export default { datasets: [] };\n');
+    await file('things.csv', 'id\n1\n');
+    await expect(init([path.join(dir, 'things.csv')], { out })).rejects.toThrow(
+      `${path.join(out, 'dropload.config.ts')} exists and was not written by init: choose another folder with --out (and import its datasets into your config)`,
+    );
+    expect(await readFile(path.join(out, 'dropload.config.ts'), 'utf8')).toBe(
+      'export default { datasets: [] };\n',
+    );
+  });
+
   it('names each dataset import after its dataset, unless the name cannot be an identifier', () => {
     expect(
       configModule(['default', '2024', 'orders'], ['20261128000000_init']).text.split('\n').slice(2, 5),
