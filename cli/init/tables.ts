@@ -1,3 +1,4 @@
+import { UsageError } from '../../shared/core/errors.ts';
 import type { ColumnProfile } from './column-profile.ts';
 import { type ColumnType, columnType } from './column-type.ts';
 import { type FileProfile, ID_LIKE } from './file-profile.ts';
@@ -62,9 +63,23 @@ export function inferTable(file: FileProfile, snake: (name: string) => string): 
       profile,
     };
   });
+  uniqueColumns(file.path, columns);
   const seen = new Set(file.columns.flatMap((c) => [...c.nullTokens.keys()]));
   const nullValues = NULL_TOKENS.filter((t) => t === '' || seen.has(t));
   return { file, name, columns, nullValues, ...primaryKey(name, columns, file) };
+}
+
+/** Two fields named alike (`OrderID`, `order_id`) would be one column: the user renames one. */
+function uniqueColumns(file: string, columns: InferredColumn[]): void {
+  const byColumn = new Map<string, string>();
+  for (const c of columns) {
+    const other = byColumn.get(c.column);
+    if (other !== undefined)
+      throw new UsageError(
+        `${file}: fields ${JSON.stringify(other)} and ${JSON.stringify(c.field)} both become column ${c.column}: rename one in the file`,
+      );
+    byColumn.set(c.column, c.field);
+  }
 }
 
 function primaryKey(

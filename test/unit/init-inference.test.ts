@@ -154,6 +154,15 @@ describe('Parquet', () => {
   });
 });
 
+describe('column names', () => {
+  it('two fields that become the same column are refused, naming both', async () => {
+    const p = await file('dupes.csv', 'OrderID,order_id\n1,2\n');
+    await expect(init([p], { out: path.join(dir, 'dupes-out') })).rejects.toThrow(
+      `${p}: fields "OrderID" and "order_id" both become column order_id: rename one in the file`,
+    );
+  });
+});
+
 describe('keys and relationships', () => {
   it('a link table gets a composite key; quantities are never a foreign key to product ids', async () => {
     const t = await tables({
