@@ -32,6 +32,12 @@ export class ColumnProfile {
   distinct: Set<string | number> | undefined = new Set();
   /** Values that arrived as JS bigints or Dates (Parquet INT64, timestamps): the field must take those. */
   readonly native = new Set<'bigint' | 'date'>();
+  /**
+   * Set when the column's name relates it to no key and no other file: its text values are not kept
+   * (hashing text is most of the pass); whole numbers still are, cheaply, so that a quantity that
+   * overlaps some key's values can be named as a rejected candidate.
+   */
+  nameless?: string;
   /** Why the column keeps no distinct set. */
   keyless?: string;
   /** A value that is plain text was seen: the column is text whatever follows, so values are no longer classified. */
@@ -73,7 +79,9 @@ export class ColumnProfile {
     this.values++;
     this.kinds.set('text', (this.kinds.get('text') ?? 0) + 1);
     if (text.length > this.maxLength) this.maxLength = text.length;
-    if (this.distinct) this.remember(text);
+    if (!this.distinct) return;
+    if (this.nameless) this.dropDistinct(this.nameless);
+    else this.remember(text);
   }
 
   private add(shape: Shape, text: string): void {
@@ -99,12 +107,14 @@ export class ColumnProfile {
     }
     if (!this.distinct) return;
     if (!KEY_KINDS.has(shape.kind)) this.dropDistinct(`${shape.kind} values are no keys`);
+    else if (this.nameless) this.dropDistinct(this.nameless);
     else if (text.length > MAX_KEY_LENGTH)
       this.dropDistinct(`values longer than ${MAX_KEY_LENGTH} characters are no keys`);
     else this.remember(text);
   }
 
-  private dropDistinct(reason: string): void {
+  /** Stops keeping distinct values: the column takes no part in keys or relationships, for this reason. */
+  dropDistinct(reason: string): void {
     this.distinct = undefined;
     this.keyless = reason;
   }

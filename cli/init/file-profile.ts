@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import path from 'node:path';
 import { createGunzip } from 'node:zlib';
-import { asyncBufferFromFile, parquetMetadataAsync, parquetRead, toJson } from 'hyparquet';
+import { asyncBufferFromFile, parquetMetadataAsync, parquetRead, parquetSchema, toJson } from 'hyparquet';
 import { compressors } from 'hyparquet-compressors';
 import Papa from 'papaparse';
 import type { Format } from '../../shared/config/dataset.ts';
@@ -42,6 +42,9 @@ const BOM = [0xef, 0xbb, 0xbf];
 /** Names that say "identifier": the columns whose pairs are followed as a link table's composite key. */
 export const ID_LIKE = /(^id$|_id$|_code$|_key$|_no$)/;
 
+/** The file name without folders and extensions: its dataset's and table's name before snake_case. */
+export const baseName = (file: string): string => formatOf(file).base;
+
 function formatOf(file: string): { format: Format; delimiter: string; gzipName: boolean; base: string } {
   let name = path.basename(file);
   const gzipName = name.endsWith('.gz');
@@ -66,8 +69,46 @@ async function isGzip(file: string): Promise<boolean> {
   }
 }
 
+/**
+ * The file's field names, read before its rows: the CSV header, the first NDJSON record's keys, the
+ * Parquet schema's columns. Reads only the start of the file.
+ */
+export async function fieldNames(file: string): Promise<string[]> {
+  const { format, delimiter } = formatOf(file);
+  if (format === 'parquet') {
+    const metadata = await parquetMetadataAsync(await asyncBufferFromFile(file));
+    return parquetSchema(metadata).children.map((c) => c.element.name);
+  }
+  const source = createReadStream(file);
+  const stream = (await isGzip(file)) ? source.pipe(createGunzip()) : source;
+  const decoder = new TextDecoder('utf-8');
+  let text = '';
+  try {
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      text += decoder.decode(chunk, { stream: true });
+      const first = text.replace(/^\s+/, '');
+      const cursor = textCursor(first, { format, delimiter, firstLine: 1 });
+      // A record is whole once the text runs past its end (a line break after it).
+      if (cursor.next() && first.length > cursor.raw().length) {
+        if (format === 'csv') return Papa.parse<string[]>(cursor.raw(), { delimiter }).data[0] ?? [];
+        return Object.keys(cursor.fields ?? {});
+      }
+    }
+  } finally {
+    source.destroy();
+  }
+  return [];
+}
+
 /** Reads a whole file, streaming, and profiles every column. `snake` names the columns as the tables will. */
-export async function profileFile(file: string, snake: (name: string) => string): Promise<FileProfile> {
+/** Whether a column (by field name and position) may be a key or relate to another file: else it keeps no distinct set. */
+export type KeepValues = (field: string, position: number) => boolean;
+
+export async function profileFile(
+  file: string,
+  snake: (name: string) => string,
+  keep: KeepValues = () => true,
+): Promise<FileProfile> {
   const { format, delimiter, base } = formatOf(file);
   const gzip = await isGzip(file);
   const profile: FileProfile = {
@@ -82,8 +123,9 @@ export async function profileFile(file: string, snake: (name: string) => string)
     misfits: [],
     misfitCount: 0,
   };
-  if (format === 'parquet') await readParquetFile(file, profile, snake);
-  else await readTextFile(file, gzip, profile, snake);
+  const columns = new Columns(profile, snake, keep);
+  if (format === 'parquet') await readParquetFile(file, columns);
+  else await readTextFile(file, gzip, columns);
   return profile;
 }
 
@@ -100,16 +142,19 @@ class Columns {
   #pairsFollowed = false;
   readonly profile: FileProfile;
   readonly snake: (name: string) => string;
+  readonly keep: KeepValues;
 
-  constructor(profile: FileProfile, snake: (name: string) => string) {
+  constructor(profile: FileProfile, snake: (name: string) => string, keep: KeepValues) {
     this.profile = profile;
     this.snake = snake;
+    this.keep = keep;
   }
 
   column(name: string): ColumnProfile {
     let col = this.byName.get(name);
     if (!col) {
       col = new ColumnProfile(name, this.byName.size);
+      if (!this.keep(name, col.position)) col.nameless = 'no name relates it to a key or another file';
       // A field first seen after some records was missing (null) in all of them.
       col.nulls = this.records;
       this.byName.set(name, col);
@@ -134,13 +179,8 @@ class Columns {
   }
 }
 
-async function readTextFile(
-  file: string,
-  gzip: boolean,
-  profile: FileProfile,
-  snake: (name: string) => string,
-): Promise<void> {
-  const columns = new Columns(profile, snake);
+async function readTextFile(file: string, gzip: boolean, columns: Columns): Promise<void> {
+  const { profile } = columns;
   const onHeader = (header: string[]) => {
     for (const name of header) columns.column(name);
     columns.followPairs();
@@ -253,14 +293,10 @@ async function scanBlocks(
   flush(true);
 }
 
-async function readParquetFile(
-  file: string,
-  profile: FileProfile,
-  snake: (name: string) => string,
-): Promise<void> {
+async function readParquetFile(file: string, columns: Columns): Promise<void> {
+  const { profile } = columns;
   const buffer = await asyncBufferFromFile(file);
   const metadata = await parquetMetadataAsync(buffer);
-  const columns = new Columns(profile, snake);
   let rowStart = 0;
   for (const group of metadata.row_groups) {
     const rowEnd = rowStart + Number(group.num_rows);

@@ -13,8 +13,14 @@ import {
 } from './codegen.ts';
 import { ColumnProfile } from './column-profile.ts';
 import { diffTable, type InitState, stored } from './evolution.ts';
-import { profileFile } from './file-profile.ts';
-import { dependencyOrder, inferRelationships, type Relationships } from './relationships.ts';
+import { baseName, fieldNames, type KeepValues, profileFile } from './file-profile.ts';
+import {
+  dependencyOrder,
+  inferRelationships,
+  mayRelate,
+  type Relationships,
+  type TableNames,
+} from './relationships.ts';
 import { type InitSummary, summarize } from './summary.ts';
 import { type InferredTable, inferTable } from './tables.ts';
 
@@ -138,6 +144,23 @@ function evolve(
   return { tables: evolved, migration: { ...migration, text }, changes };
 }
 
+/** Per file, which columns keep distinct values: those whose names may make a key or a relationship. */
+async function keepers(files: string[]): Promise<KeepValues[]> {
+  const names: TableNames[] = [];
+  for (const f of files) {
+    const fields = await fieldNames(f);
+    names.push({ table: snakeCase(baseName(f)), columns: fields.map(snakeCase) });
+  }
+  return names.map((t, i) => {
+    const known = new Set(names[i]?.columns);
+    // A field first seen after the first NDJSON record is kept: its name was not judged.
+    return (field, position) => {
+      const column = snakeCase(field);
+      return !known.has(column) || mayRelate(column, position, t.table, names);
+    };
+  });
+}
+
 /**
  * `dropload init`: profiles every file whole, infers tables, keys and relationships across them, and
  * writes a dataset module per file, one migration and the config. Run again on files of datasets it
@@ -147,7 +170,8 @@ export async function init(paths: string[], options: InitOptions): Promise<InitS
   const files = await dataFiles(paths);
   await checkConfig(options.out);
   const profiles = [];
-  for (const f of files) profiles.push(await profileFile(f, snakeCase));
+  const keep = await keepers(files);
+  for (const [i, f] of files.entries()) profiles.push(await profileFile(f, snakeCase, keep[i]));
   let tables = profiles.map((p) => inferTable(p, snakeCase));
   const names = new Set<string>();
   for (const t of tables) {

@@ -1,4 +1,5 @@
 import { wider } from './column-type.ts';
+import { ID_LIKE } from './file-profile.ts';
 import { type InferredColumn, type InferredTable, singular } from './tables.ts';
 
 /** A foreign key `init` writes: `certain` ones as constraints, the others commented out for the user to confirm. */
@@ -54,27 +55,43 @@ function commonPrefix(a: string, b: string): number {
 
 /** How the names support `child` → `parent` (2: they say it, 1: they hint at it, 0: unrelated), and how. */
 function nameSupport(
-  child: InferredColumn,
+  child: string,
   table: string,
-  parent: InferredColumn,
+  parent: string,
   parentTable: string,
 ): { score: number; how: string } {
   if (table === parentTable)
-    return SELF_REFERENCE.test(child.column)
-      ? { score: 2, how: `'${child.column}' names another row of ${table} (a self-reference)` }
+    return SELF_REFERENCE.test(child)
+      ? { score: 2, how: `'${child}' names another row of ${table} (a self-reference)` }
       : { score: 0, how: '' };
-  if (child.column === parent.column) return { score: 2, how: 'same column name' };
-  const s = stem(child.column);
-  if (s === singular(parentTable) || s === parentTable || child.column.endsWith(`_${parent.column}`))
-    return { score: 2, how: `'${child.column}' names ${parentTable}` };
-  if (MEASURE.test(child.column)) return { score: 0, how: '' };
+  if (child === parent) return { score: 2, how: 'same column name' };
+  const s = stem(child);
+  if (s === singular(parentTable) || s === parentTable || child.endsWith(`_${parent}`))
+    return { score: 2, how: `'${child}' names ${parentTable}` };
+  if (MEASURE.test(child)) return { score: 0, how: '' };
   const shared = commonPrefix(s, singular(parentTable));
   if (shared >= 4)
     return {
       score: 1,
-      how: `'${child.column}' shares '${s.slice(0, shared)}' with ${parentTable}`,
+      how: `'${child}' shares '${s.slice(0, shared)}' with ${parentTable}`,
     };
   return { score: 0, how: '' };
+}
+
+/** A table's columns by name, as the files' headers give them before any row is read. */
+export interface TableNames {
+  table: string;
+  columns: string[];
+}
+
+/**
+ * Whether a column can take part in a key or a relationship, judged from the names alone: a key
+ * candidate (first column, id-like name) or a column whose name some other column or table supports.
+ * The others keep no distinct set: hashing every value of every column is most of the pass.
+ */
+export function mayRelate(column: string, position: number, table: string, all: TableNames[]): boolean {
+  if (position === 0 || ID_LIKE.test(column) || column === `${singular(table)}_id`) return true;
+  return all.some((t) => t.columns.some((c) => nameSupport(column, table, c, t.table).score > 0));
 }
 
 const ownKey = (table: InferredTable, column: InferredColumn) =>
@@ -139,7 +156,7 @@ export function inferRelationships(tables: InferredTable[]): Relationships {
           parentTable: p.table.name,
           parentColumn: p.column.column,
         };
-        const { score, how } = nameSupport(child, table.name, p.column, p.table.name);
+        const { score, how } = nameSupport(child.column, table.name, p.column.column, p.table.name);
         if (!child.profile.distinct) {
           if (score > 0)
             rejected.push({

@@ -102,6 +102,17 @@ describe('profiling whole files', () => {
     ]);
   });
 
+  it('a column no name relates to anything keeps no text values; whole numbers it still keeps', async () => {
+    const p = await file('notes.csv', 'id,note,qty\n1,hello,5\n2,world,6\n');
+    const keep = (field: string) => field === 'id';
+    const profile = await profileFile(p, snakeCase, keep);
+    expect(profile.columns.map((c) => [c.name, c.distinct?.size, c.keyless])).toEqual([
+      ['id', 2, undefined],
+      ['note', undefined, 'no name relates it to a key or another file'],
+      ['qty', 2, undefined],
+    ]);
+  });
+
   it('NDJSON: nested values are jsonb, a field missing from some records is nullable', async () => {
     const [t] = await tables({
       'events.ndjson': '{"eventId":1,"payload":{"a":[1]}}\n{"eventId":2,"payload":{"b":2},"note":"x"}\n',
