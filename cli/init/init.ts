@@ -81,6 +81,16 @@ async function checkConfig(out: string): Promise<void> {
     );
 }
 
+/** The tables of an earlier `init` live in its schema: another `--schema` would split the dataset in two. */
+function checkSchema(state: InitState | undefined, options: InitOptions): void {
+  if (!state || options.schema === undefined || options.schema === state.schema) return;
+  const made = state.schema ? `--schema ${state.schema}` : 'no --schema';
+  const again = state.schema ? `, or with --schema ${state.schema}` : '';
+  throw new UsageError(
+    `${options.out} holds datasets made with ${made}: init on them again without --schema${again}`,
+  );
+}
+
 /** An existing table's columns as the dataset must now read them (none dropped, types merged). */
 function evolvedTable(table: InferredTable, columns: InitState['tables'][string]): InferredTable {
   const byColumn = new Map(table.columns.map((c) => [c.column, c]));
@@ -169,6 +179,8 @@ async function keepers(files: string[]): Promise<KeepValues[]> {
 export async function init(paths: string[], options: InitOptions): Promise<InitSummary> {
   const files = await dataFiles(paths);
   await checkConfig(options.out);
+  const state = await readState(options.out);
+  checkSchema(state, options);
   const profiles = [];
   const keep = await keepers(files);
   for (const [i, f] of files.entries()) profiles.push(await profileFile(f, snakeCase, keep[i]));
@@ -181,7 +193,6 @@ export async function init(paths: string[], options: InitOptions): Promise<InitS
   }
   const relations = inferRelationships(tables);
   const order = dependencyOrder(tables, relations.relationships);
-  const state = await readState(options.out);
   const schema = state ? state.schema : options.schema;
   const name = `${stamp(options.now ?? new Date())}_${state ? 'init_changes' : 'init'}`;
   let migration: GeneratedFile;

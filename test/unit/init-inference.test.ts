@@ -228,6 +228,15 @@ describe('keys and relationships', () => {
 });
 
 describe('generated files and evolution', () => {
+  it('init again with another --schema is refused: the tables live where they were made', async () => {
+    const out = path.join(dir, 'schema-again');
+    const p = await file('gadgets.csv', 'id\n1\n');
+    await init([p], { out, schema: 'first' });
+    await expect(init([p], { out, schema: 'second' })).rejects.toThrow(
+      `${out} holds datasets made with --schema first: init on them again without --schema, or with --schema first`,
+    );
+  });
+
   it('never overwrites a config it did not write', async () => {
     const out = path.join(dir, 'hand');
     await mkdir(out);
