@@ -135,6 +135,8 @@ export function migrationModule(
   relations: Relationships,
   order: string[],
   schema: string | undefined,
+  /** Changes to tables made before (`alter table` statements), after the new tables. */
+  alters: string[] = [],
 ): GeneratedFile {
   const byName = (n: string) => qualified(schema, n);
   const up: string[] = [];
@@ -165,6 +167,7 @@ export function migrationModule(
     '// Types, NOT NULL and keys come from every row of those files; the summary `init` printed gives the evidence.',
     'export async function up(db: Kysely<unknown>): Promise<void> {',
     ...up,
+    ...alters,
     '}',
     '',
     'export async function down(db: Kysely<unknown>): Promise<void> {',

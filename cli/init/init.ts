@@ -145,13 +145,9 @@ function evolve(
     kept,
     order.filter((n) => freshNames.has(n)),
     schema,
+    alters,
   );
-  const at = migration.text.indexOf('export async function down');
-  const text =
-    alters.length === 0
-      ? migration.text
-      : `${migration.text.slice(0, at).replace(/}\n\n$/, `${alters.join('\n')}\n}\n\n`)}${migration.text.slice(at)}`;
-  return { tables: evolved, migration: { ...migration, text }, changes };
+  return { tables: evolved, migration, changes };
 }
 
 /** Per file, which columns keep distinct values: those whose names may make a key or a relationship. */
