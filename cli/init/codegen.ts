@@ -178,6 +178,14 @@ export function migrationModule(
   return { path: `migrations/${name}.ts`, text: lines.join('\n') };
 }
 
+/** A list on one line when it fits (as the formatter writes it), else one item a line. */
+function wrapped(open: string, items: string[], close: string): string[] {
+  const pad = close === '}' ? ' ' : '';
+  const line = `${open}${pad}${items.join(', ')}${pad}${close},`;
+  if (line.length <= 110) return [line];
+  return [open, ...items.map((i) => `    ${i},`), `  ${close},`];
+}
+
 // Words a file may be named (`default.csv`, `2024.csv`) that cannot name an import.
 const RESERVED = new Set(
   'break case catch class const continue debugger default delete do else enum export extends false finally for function if import in instanceof let new null return static super switch this throw true try typeof var void while with yield await z defineConfig'.split(
@@ -202,8 +210,12 @@ export function configModule(datasets: string[], migrations: string[]): Generate
     ...ms.map((m) => `import * as migration_${plain(m)} from './migrations/${m}.ts';`),
     '',
     'export default defineConfig({',
-    `  datasets: [${ds.map(ident).join(', ')}],`,
-    `  migrations: { ${ms.map((m) => `${quote(m)}: migration_${plain(m)}`).join(', ')} },`,
+    ...wrapped('  datasets: [', ds.map(ident), ']'),
+    ...wrapped(
+      '  migrations: {',
+      ms.map((m) => `${quote(m)}: migration_${plain(m)}`),
+      '}',
+    ),
     '});',
     '',
   ];

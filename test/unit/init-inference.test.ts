@@ -303,7 +303,12 @@ describe('generated files and evolution', () => {
     );
     const config = await readFile(path.join(out, 'dropload.config.ts'), 'utf8');
     expect(config).toContain(
-      "migrations: { '20261128000000_init': migration_20261128000000_init, '20261128010000_init_changes': migration_20261128010000_init_changes },",
+      [
+        '  migrations: {',
+        "    '20261128000000_init': migration_20261128000000_init,",
+        "    '20261128010000_init_changes': migration_20261128010000_init_changes,",
+        '  },',
+      ].join('\n'),
     );
   });
 });
