@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
@@ -8,6 +10,7 @@ import type { SQSRecord } from 'aws-lambda';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import Papa from 'papaparse';
 import pg from 'pg';
+import { init } from '../cli/init/init.ts';
 import { planUploads, runFiles } from '../cli/run.ts';
 import { toRecord } from '../local/event-source.ts';
 import { startPipeline } from '../local/local-pipeline.ts';
@@ -217,12 +220,26 @@ async function kyselyPath(file: string): Promise<PathResult> {
   }
 }
 
+/** `dropload init` on the file: one streaming pass that profiles every column, then the generated files. */
+async function initPath(file: string): Promise<PathResult> {
+  const out = await mkdtemp(path.join(tmpdir(), 'dropload-bench-init-'));
+  try {
+    const started = performance.now();
+    const summary = await init([file], { out });
+    const rows = summary.tables.reduce((n, t) => n + t.rows, 0);
+    return { seconds: (performance.now() - started) / 1000, loaded: rows, rejected: 0 };
+  } finally {
+    await rm(out, { recursive: true, force: true });
+  }
+}
+
 const PATHS: Record<string, (...args: string[]) => Promise<PathResult>> = {
   split: splitPath,
   plan: planPath,
   worker: workerPath,
   e2e: endToEndPath,
   kysely: kyselyPath,
+  init: initPath,
 };
 
 /** Child-process entry: `node paths.mjs <path> <args…>`; prints one JSON line, with peak RSS, last. */

@@ -41,6 +41,8 @@ interface Options {
   repeat: number;
   /** V8 old-space cap (MB) for split and load worker processes, as a small function's memory would set it. */
   workerHeap?: number;
+  /** Only these paths (`psql`, `split`, `init`, `worker`, `e2e`, …; a size suffix is ignored), else all. */
+  only?: string[];
   url: string;
 }
 
@@ -75,6 +77,7 @@ function options(): Options {
       repeat: { type: 'string', default: '1' },
       'worker-heap': { type: 'string' },
       quick: { type: 'boolean', default: false },
+      only: { type: 'string' },
     },
   });
   const url = process.env.DATABASE_URL;
@@ -94,6 +97,7 @@ function options(): Options {
     sizes: numbers(values.sizes, '--sizes'),
     repeat: repeat as number,
     workerHeap: values['worker-heap'] ? numbers(values['worker-heap'], '--worker-heap')[0] : undefined,
+    only: values.only?.split(',').filter(Boolean),
     url,
   };
 }
@@ -264,7 +268,8 @@ async function measure(
   rows: number,
   run: () => Promise<PathResult & { maxRssMB?: number }>,
   connectionBudget?: number,
-): Promise<Measured> {
+): Promise<Measured | undefined> {
+  if (b.o.only && !b.o.only.includes(name.replace(/-\d+$/, ''))) return undefined;
   process.stderr.write(`  ${label} …`);
   const runs: Measured[] = [];
   for (let i = 0; i < b.o.repeat; i++) {
@@ -347,6 +352,9 @@ async function workersOn(ref: string, n: number): Promise<ChildResult> {
 }
 
 /** The main table: every path on one file. */
+const measured = (results: (Measured | undefined)[]): Measured[] =>
+  results.filter((r): r is Measured => r !== undefined);
+
 async function paths(b: Bench): Promise<Measured[]> {
   const { o } = b;
   const { file } = await dataFile(o.rows);
@@ -359,6 +367,7 @@ async function paths(b: Bench): Promise<Measured[]> {
   const results = [
     await m('psql \\copy', 'psql', () => psqlCopy(file, o.url)),
     await m('dropload split alone', 'split', () => child('split', ref), workerPool()),
+    await m('dropload init (profile + infer + write)', 'init', () => child('init', file)),
     await m('dropload load worker', 'worker', () => workersOn(ref, 1), workerPool()),
   ];
   for (const n of o.sweep) {
@@ -383,12 +392,12 @@ async function paths(b: Bench): Promise<Measured[]> {
     ),
     await m('kysely VALUES ×1000', 'kysely', () => child('kysely', file)),
   );
-  return results;
+  return measured(results);
 }
 
 /** The cost curve: psql, one load worker and end to end on files of each size in `--sizes` (MB). */
 async function curve(b: Bench): Promise<Measured[]> {
-  const results: Measured[] = [];
+  const results: (Measured | undefined)[] = [];
   for (const mb of b.o.sizes) {
     const rows = Math.round((mb * 1e6) / ROW_BYTES);
     const { file, bytes } = await dataFile(rows);
@@ -405,6 +414,7 @@ async function curve(b: Bench): Promise<Measured[]> {
         () => child('split', ref),
         workerPool(),
       ),
+      await measure(b, `dropload init, ${tag}`, `init-${mb}`, rows, () => child('init', file)),
       await measure(
         b,
         `dropload load worker, ${tag}`,
@@ -423,7 +433,7 @@ async function curve(b: Bench): Promise<Measured[]> {
       ),
     );
   }
-  return results;
+  return measured(results);
 }
 
 function table(results: Measured[]): string {
@@ -434,13 +444,16 @@ function table(results: Measured[]): string {
     'rows/s',
     'vs psql \\copy',
     'peak RSS MB',
+    'vs split',
     'conns / budget',
     'rows in table',
   ];
   const lines = [header];
   let base = Number.NaN;
+  let split = Number.NaN;
   for (const r of results) {
     if (r.path.startsWith('psql')) base = r.seconds;
+    if (r.path.startsWith('split')) split = r.seconds;
     lines.push([
       r.label,
       r.seconds.toFixed(2),
@@ -450,6 +463,8 @@ function table(results: Measured[]): string {
       Math.round(r.rows / r.seconds).toLocaleString('en-US'),
       `${(base / r.seconds).toFixed(2)}×`,
       r.maxRssMB === undefined ? '-' : r.maxRssMB.toFixed(0),
+      // `init` against the split pass over the same file: the issue's bound is 2×.
+      r.path.startsWith('init') ? `${(r.seconds / split).toFixed(2)}×` : '-',
       r.peakConnections === undefined ? '-' : `${r.peakConnections} / ${r.connectionBudget}`,
       r.rowsInTable.toLocaleString('en-US'),
     ]);
@@ -507,9 +522,16 @@ async function main(): Promise<void> {
 /** Each result with rows/s and its ratio to the psql line measured before it on the same file. */
 function withRatios(results: Measured[]) {
   let base = Number.NaN;
+  let split = Number.NaN;
   return results.map((r) => {
     if (r.path.startsWith('psql')) base = r.seconds;
-    return { ...r, rowsPerSecond: r.rows / r.seconds, ratioToCopy: base / r.seconds };
+    if (r.path.startsWith('split')) split = r.seconds;
+    return {
+      ...r,
+      rowsPerSecond: r.rows / r.seconds,
+      ratioToCopy: base / r.seconds,
+      ...(r.path.startsWith('init') ? { ratioToSplit: r.seconds / split } : {}),
+    };
   });
 }
 

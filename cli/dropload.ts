@@ -8,6 +8,7 @@ import { migrateToLatest } from '../shared/ledger/migrate.ts';
 import { FINAL_STATES } from '../shared/ledger/schema.ts';
 import { registerConsole } from './console.ts';
 import { errorText, outcomeOf } from './errors.ts';
+import { registerInit } from './init/command.ts';
 import { registerOpsCommands } from './ops.ts';
 import { withLedger } from './ops-resources.ts';
 import { positive } from './options.ts';
@@ -200,6 +201,7 @@ program
 registerOpsCommands(program, globals);
 registerWait(program);
 registerConsole(program, globals);
+registerInit(program);
 
 /**
  * A reader that stops early (`dropload rejects KEY | head`) closes the pipe: that ends the command

@@ -1,6 +1,9 @@
 // The public API (`import { defineConfig, defineDataset, integer, … } from 'dropload'`): everything a
 // config module needs, and nothing else. package.json `exports` "." points here (built: dist/shared/config/index.js).
 
+// The zod the loader validates with: a config (and every module `dropload init` writes) imports `z`
+// from here, so it needs no zod of its own and its schemas are built by the same copy that runs them.
+export { z } from 'zod';
 export { snakeCase } from './column-names.ts';
 export { type DroploadConfig, defineConfig } from './config.ts';
 export {

@@ -1,0 +1,171 @@
+import { isNullToken, type NullToken, type Shape, shapeOfText, shapeOfValue } from './values.ts';
+
+/**
+ * Distinct values kept per column for key and relationship checks. Up to this many the set is exact;
+ * past it the set is dropped (memory stays bounded: a few MB per column) and the column takes no part
+ * in keys or relationships, with that reason in the summary.
+ */
+export const MAX_DISTINCT = 200_000;
+/** Longer text values are no identifiers: such a column keeps no distinct set. */
+const MAX_KEY_LENGTH = 64;
+/** Shapes a key can have; a column with any other keeps no distinct set. */
+const KEY_KINDS: ReadonlySet<Shape['kind']> = new Set(['integer', 'text', 'uuid']);
+
+/** Everything `init` learns about one column in one pass over the whole file. */
+export class ColumnProfile {
+  values = 0;
+  nulls = 0;
+  readonly nullTokens = new Map<NullToken, number>();
+  readonly kinds = new Map<Shape['kind'], number>();
+  leadingZeros = 0;
+  /** A value that shows the column is text, for the summary's evidence. */
+  textExample?: string;
+  min?: number | bigint;
+  max?: number | bigint;
+  intDigits = 0;
+  scale = 0;
+  maxLength = 0;
+  /**
+   * Distinct values (whole numbers as numbers: cheaper to hash than text), or undefined once past
+   * MAX_DISTINCT or once a value shows the column is no key (see `keyless`).
+   */
+  distinct: Set<string | number> | undefined = new Set();
+  /** Values that arrived as JS bigints or Dates (Parquet INT64, timestamps): the field must take those. */
+  readonly native = new Set<'bigint' | 'date'>();
+  /**
+   * Set when the column's name relates it to no key and no other file: its text values are not kept
+   * (hashing text is most of the pass); whole numbers still are, cheaply, so that a quantity that
+   * overlaps some key's values can be named as a rejected candidate.
+   */
+  nameless?: string;
+  /** Why the column keeps no distinct set. */
+  keyless?: string;
+  /** A value that is plain text was seen: the column is text whatever follows, so values are no longer classified. */
+  #plainText = false;
+  duplicates = 0;
+
+  readonly name: string;
+  readonly position: number;
+
+  constructor(name: string, position: number) {
+    this.name = name;
+    this.position = position;
+  }
+
+  /** A CSV field: a null token, or a value of some shape. */
+  addText(text: string): void {
+    if (isNullToken(text)) this.addNull(text);
+    else if (this.#plainText) this.addPlain(text);
+    else this.add(shapeOfText(text), text);
+  }
+
+  /** A typed value (NDJSON, Parquet); JSON null and a missing field are nulls. */
+  addValue(value: unknown, text: string): void {
+    if (value === null || value === undefined) this.addNull();
+    else if (typeof value === 'string' && isNullToken(value)) this.addNull(value);
+    else if (typeof value === 'bigint' || value instanceof Date) {
+      this.native.add(typeof value === 'bigint' ? 'bigint' : 'date');
+      this.add(shapeOfValue(value), text);
+    } else this.add(shapeOfValue(value), text);
+  }
+
+  addNull(token?: NullToken): void {
+    this.nulls++;
+    if (token !== undefined) this.nullTokens.set(token, (this.nullTokens.get(token) ?? 0) + 1);
+  }
+
+  /** A value of a column already known to be text: counted and remembered, not classified. */
+  private addPlain(text: string): void {
+    this.values++;
+    this.kinds.set('text', (this.kinds.get('text') ?? 0) + 1);
+    if (text.length > this.maxLength) this.maxLength = text.length;
+    if (!this.distinct) return;
+    if (this.nameless) this.dropDistinct(this.nameless);
+    else this.remember(text);
+  }
+
+  private add(shape: Shape, text: string): void {
+    this.values++;
+    this.kinds.set(shape.kind, (this.kinds.get(shape.kind) ?? 0) + 1);
+    if (text.length > this.maxLength) this.maxLength = text.length;
+    if (shape.kind === 'integer') {
+      const v = shape.value;
+      if (this.min === undefined || v < this.min) this.min = v;
+      if (this.max === undefined || v > this.max) this.max = v;
+      const digits = (v < 0 ? -v : v).toString().length;
+      if (v !== 0 && v !== 0n && digits > this.intDigits) this.intDigits = digits;
+      if (this.distinct) this.remember(typeof v === 'number' ? v : text);
+      return;
+    }
+    if (shape.kind === 'decimal') {
+      if (shape.intDigits > this.intDigits) this.intDigits = shape.intDigits;
+      if (shape.scale > this.scale) this.scale = shape.scale;
+    } else if (shape.kind === 'text') {
+      if (shape.reason === 'leading zero') this.leadingZeros++;
+      else this.#plainText = true;
+      this.textExample ??= text;
+    }
+    if (!this.distinct) return;
+    if (!KEY_KINDS.has(shape.kind)) this.dropDistinct(`${shape.kind} values are no keys`);
+    else if (this.nameless) this.dropDistinct(this.nameless);
+    else if (text.length > MAX_KEY_LENGTH)
+      this.dropDistinct(`values longer than ${MAX_KEY_LENGTH} characters are no keys`);
+    else this.remember(text);
+  }
+
+  /** Stops keeping distinct values: the column takes no part in keys or relationships, for this reason. */
+  dropDistinct(reason: string): void {
+    this.distinct = undefined;
+    this.keyless = reason;
+  }
+
+  private remember(value: string | number): void {
+    const distinct = this.distinct as Set<string | number>;
+    if (distinct.has(value)) {
+      this.duplicates++;
+      return;
+    }
+    if (distinct.size >= MAX_DISTINCT) {
+      this.dropDistinct(`more than ${MAX_DISTINCT} distinct values`);
+      return;
+    }
+    distinct.add(value);
+  }
+
+  /** Every non-null value differs from the others (known only while the set is exact). */
+  get unique(): boolean | undefined {
+    return this.distinct ? this.duplicates === 0 : undefined;
+  }
+}
+
+/**
+ * Whether a combination of columns is unique, for the composite key of a link table: only pairs of
+ * id-like columns are followed, with the same bound as single columns.
+ */
+export class PairProfile {
+  seen: Set<string> | undefined = new Set();
+  duplicates = 0;
+  withNull = 0;
+
+  readonly columns: readonly [string, string];
+
+  constructor(columns: readonly [string, string]) {
+    this.columns = columns;
+  }
+
+  add(a: string | undefined, b: string | undefined): void {
+    if (a === undefined || b === undefined) {
+      this.withNull++;
+      return;
+    }
+    if (!this.seen) return;
+    const key = `${a.length}:${a}${b}`;
+    if (this.seen.has(key)) this.duplicates++;
+    else if (this.seen.size >= MAX_DISTINCT) this.seen = undefined;
+    else this.seen.add(key);
+  }
+
+  get unique(): boolean {
+    return this.seen !== undefined && this.duplicates === 0 && this.withNull === 0;
+  }
+}

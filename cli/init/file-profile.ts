@@ -1,0 +1,323 @@
+import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
+import path from 'node:path';
+import { createGunzip } from 'node:zlib';
+import { asyncBufferFromFile, parquetMetadataAsync, parquetRead, parquetSchema, toJson } from 'hyparquet';
+import { compressors } from 'hyparquet-compressors';
+import Papa from 'papaparse';
+import type { Format } from '../../shared/config/dataset.ts';
+import { UsageError } from '../../shared/core/errors.ts';
+import { RecordScanner, type RecordSpan } from '../../shared/formats/chunking.ts';
+import { type RecordCursor, textCursor } from '../../shared/formats/parsing.ts';
+import { ColumnProfile, PairProfile } from './column-profile.ts';
+import { isNullToken, keyText } from './values.ts';
+
+/** A row `init` could not read as a record of the header's fields, as the loader would reject it. */
+export interface Misfit {
+  line: number;
+  reason: string;
+}
+
+/** One file read whole: its format, its columns' profiles, and the rows that do not fit. */
+export interface FileProfile {
+  path: string;
+  /** The file name without folders and extensions (`.csv`, `.gz`, …). */
+  base: string;
+  format: Format;
+  delimiter: string;
+  gzip: boolean;
+  rows: number;
+  columns: ColumnProfile[];
+  pairs: PairProfile[];
+  misfits: Misfit[];
+  misfitCount: number;
+}
+
+/** Misfit rows listed per file; the rest are counted. */
+const MISFITS_SHOWN = 20;
+/** Decoded text handed to the parser at once: whole records, about this many bytes. */
+const BLOCK_BYTES = 4 * 1024 * 1024;
+const GZIP_MAGIC = [0x1f, 0x8b];
+const BOM = [0xef, 0xbb, 0xbf];
+/** Names that say "identifier": the columns whose pairs are followed as a link table's composite key. */
+export const ID_LIKE = /(^id$|_id$|_code$|_key$|_no$)/;
+
+/** The file name without folders and extensions: its dataset's and table's name before snake_case. */
+export const baseName = (file: string): string => formatOf(file).base;
+
+function formatOf(file: string): { format: Format; delimiter: string; gzipName: boolean; base: string } {
+  let name = path.basename(file);
+  const gzipName = name.endsWith('.gz');
+  if (gzipName) name = name.slice(0, -3);
+  const ext = path.extname(name).toLowerCase();
+  const base = name.slice(0, name.length - ext.length);
+  if (ext === '.csv' || ext === '.txt') return { format: 'csv', delimiter: ',', gzipName, base };
+  if (ext === '.tsv' || ext === '.tab') return { format: 'csv', delimiter: '\t', gzipName, base };
+  if (ext === '.ndjson' || ext === '.jsonl') return { format: 'ndjson', delimiter: ',', gzipName, base };
+  if (ext === '.parquet') return { format: 'parquet', delimiter: ',', gzipName, base };
+  throw new UsageError(`${file}: not a CSV/TSV, NDJSON or Parquet file (by its extension)`);
+}
+
+async function isGzip(file: string): Promise<boolean> {
+  const handle = await open(file, 'r');
+  try {
+    const head = new Uint8Array(2);
+    const { bytesRead } = await handle.read(head, 0, 2, 0);
+    return bytesRead === 2 && GZIP_MAGIC.every((b, i) => head[i] === b);
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * The file's field names, read before its rows: the CSV header, the first NDJSON record's keys, the
+ * Parquet schema's columns. Reads only the start of the file.
+ */
+export async function fieldNames(file: string): Promise<string[]> {
+  const { format, delimiter } = formatOf(file);
+  if (format === 'parquet') {
+    const metadata = await parquetMetadataAsync(await asyncBufferFromFile(file));
+    return parquetSchema(metadata).children.map((c) => c.element.name);
+  }
+  const source = createReadStream(file);
+  const stream = (await isGzip(file)) ? source.pipe(createGunzip()) : source;
+  const decoder = new TextDecoder('utf-8');
+  let text = '';
+  try {
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      text += decoder.decode(chunk, { stream: true });
+      const first = text.replace(/^\s+/, '');
+      const cursor = textCursor(first, { format, delimiter, firstLine: 1 });
+      // A record is whole once the text runs past its end (a line break after it).
+      if (cursor.next() && first.length > cursor.raw().length) {
+        if (format === 'csv') return Papa.parse<string[]>(cursor.raw(), { delimiter }).data[0] ?? [];
+        return Object.keys(cursor.fields ?? {});
+      }
+    }
+  } finally {
+    source.destroy();
+  }
+  return [];
+}
+
+/** Reads a whole file, streaming, and profiles every column. `snake` names the columns as the tables will. */
+/** Whether a column (by field name and position) may be a key or relate to another file: else it keeps no distinct set. */
+export type KeepValues = (field: string, position: number) => boolean;
+
+export async function profileFile(
+  file: string,
+  snake: (name: string) => string,
+  keep: KeepValues = () => true,
+): Promise<FileProfile> {
+  const { format, delimiter, base } = formatOf(file);
+  const gzip = await isGzip(file);
+  const profile: FileProfile = {
+    path: file,
+    base,
+    format,
+    delimiter,
+    gzip,
+    rows: 0,
+    columns: [],
+    pairs: [],
+    misfits: [],
+    misfitCount: 0,
+  };
+  const columns = new Columns(profile, snake, keep);
+  if (format === 'parquet') await readParquetFile(file, columns);
+  else await readTextFile(file, gzip, columns);
+  return profile;
+}
+
+function misfit(profile: FileProfile, line: number, reason: string): void {
+  profile.misfitCount++;
+  if (profile.misfits.length < MISFITS_SHOWN) profile.misfits.push({ line, reason });
+}
+
+/** Columns in first-seen order; pairs of id-like columns followed for composite keys. */
+class Columns {
+  readonly byName = new Map<string, ColumnProfile>();
+  /** Records read into the profiles (misfits are not). */
+  records = 0;
+  #pairsFollowed = false;
+  readonly profile: FileProfile;
+  readonly snake: (name: string) => string;
+  readonly keep: KeepValues;
+
+  constructor(profile: FileProfile, snake: (name: string) => string, keep: KeepValues) {
+    this.profile = profile;
+    this.snake = snake;
+    this.keep = keep;
+  }
+
+  column(name: string): ColumnProfile {
+    let col = this.byName.get(name);
+    if (!col) {
+      col = new ColumnProfile(name, this.byName.size);
+      if (!this.keep(name, col.position)) col.nameless = 'no name relates it to a key or another file';
+      // A field first seen after some records was missing (null) in all of them.
+      col.nulls = this.records;
+      this.byName.set(name, col);
+      this.profile.columns.push(col);
+    }
+    return col;
+  }
+
+  /** Fixes the pairs once the header (or the first record) has named the columns. */
+  followPairs(): void {
+    if (this.#pairsFollowed) return;
+    this.#pairsFollowed = true;
+    const ids = this.profile.columns.filter((c) => ID_LIKE.test(this.snake(c.name))).slice(0, 8);
+    for (let i = 0; i < ids.length; i++)
+      for (let j = i + 1; j < ids.length; j++)
+        this.profile.pairs.push(new PairProfile([ids[i]?.name ?? '', ids[j]?.name ?? '']));
+  }
+
+  /** A record's key texts for the pairs (undefined for a null). */
+  addPairs(keyOf: (name: string) => string | undefined): void {
+    for (const pair of this.profile.pairs) pair.add(keyOf(pair.columns[0]), keyOf(pair.columns[1]));
+  }
+}
+
+async function readTextFile(file: string, gzip: boolean, columns: Columns): Promise<void> {
+  const { profile } = columns;
+  const onHeader = (header: string[]) => {
+    for (const name of header) columns.column(name);
+    columns.followPairs();
+  };
+  const onBlock = (cursor: RecordCursor) => {
+    while (cursor.next()) {
+      profile.rows++;
+      if (cursor.error) misfit(profile, cursor.line, misfitReason(cursor.error.reason, profile.delimiter));
+      else if (cursor.values) addCsvRecord(columns, cursor.values);
+      else if (cursor.fields) addJsonRecord(columns, cursor.fields);
+    }
+  };
+  await scanBlocks(file, gzip, profile, onHeader, onBlock);
+}
+
+/** The loader's reason, and for a row with more fields than the header, the usual cause. */
+function misfitReason(reason: string, delimiter: string): string {
+  const more = /^row has (\d+) fields, the header has (\d+)$/.exec(reason);
+  if (!more) return reason;
+  return `${more[1]} fields, header has ${more[2]} (unquoted ${delimiter === ',' ? 'comma' : 'delimiter'}?)`;
+}
+
+function addCsvRecord(columns: Columns, values: string[]): void {
+  columns.records++;
+  const cols = columns.profile.columns;
+  for (let i = 0; i < values.length; i++) cols[i]?.addText(values[i] ?? '');
+  if (columns.profile.pairs.length === 0) return;
+  columns.addPairs((name) => {
+    const col = columns.byName.get(name);
+    const text = col ? values[col.position] : undefined;
+    return text === undefined || isNullToken(text) ? undefined : text;
+  });
+}
+
+function addJsonRecord(columns: Columns, fields: Record<string, unknown>): void {
+  for (const name of Object.keys(fields)) columns.column(name);
+  columns.followPairs();
+  columns.records++;
+  for (const col of columns.profile.columns) {
+    const value = fields[col.name];
+    col.addValue(value, keyText(value));
+  }
+  columns.addPairs((name) => {
+    const value = fields[name];
+    return value === null || value === undefined ? undefined : keyText(value);
+  });
+}
+
+/**
+ * Streams the file's bytes (gunzipped when gzip) through the loader's own record scanner and parser, a
+ * block of whole records at a time, so `init` reads records and misfits exactly as a load would.
+ */
+async function scanBlocks(
+  file: string,
+  gzip: boolean,
+  profile: FileProfile,
+  onHeader: (header: string[]) => void,
+  onBlock: (cursor: RecordCursor) => void,
+): Promise<void> {
+  const spans: RecordSpan[] = [];
+  let scanner: RecordScanner | undefined;
+  let chunks: Uint8Array[] = [];
+  let held = 0;
+  let base = 0;
+  let header: string[] | undefined;
+  const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
+  const flush = (all: boolean) => {
+    const last = spans.at(-1);
+    if (!last || (!all && last.end - base < BLOCK_BYTES)) return;
+    const bytes = Buffer.concat(chunks);
+    let first = 0;
+    if (profile.format === 'csv' && !header) {
+      const span = spans[0] as RecordSpan;
+      const text = decoder.decode(bytes.subarray(span.start - base, span.end - base));
+      header =
+        Papa.parse<string[]>(text.replace(/\r?\n$/, ''), { delimiter: profile.delimiter }).data[0] ?? [];
+      onHeader(header);
+      first = 1;
+    }
+    const from = spans[first];
+    if (from) {
+      const text = decoder.decode(bytes.subarray(from.start - base, last.end - base));
+      const options = { format: profile.format, delimiter: profile.delimiter, columns: header };
+      onBlock(textCursor(text, { ...options, firstLine: from.line }));
+    }
+    chunks = [bytes.subarray(last.end - base)];
+    held = chunks[0]?.length ?? 0;
+    base = last.end;
+    spans.length = 0;
+  };
+  const source = createReadStream(file);
+  const stream = gzip ? source.pipe(createGunzip()) : source;
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    let bytes: Uint8Array = chunk;
+    if (!scanner) {
+      const bom = BOM.every((b, i) => bytes[i] === b) ? BOM.length : 0;
+      bytes = bytes.subarray(bom);
+      base = bom;
+      scanner = new RecordScanner(
+        { format: profile.format, delimiter: profile.delimiter, offset: bom },
+        (span) => spans.push(span),
+      );
+    }
+    chunks.push(bytes);
+    held += bytes.length;
+    scanner.push(bytes);
+    if (held >= BLOCK_BYTES) flush(false);
+  }
+  scanner?.end();
+  flush(true);
+}
+
+async function readParquetFile(file: string, columns: Columns): Promise<void> {
+  const { profile } = columns;
+  const buffer = await asyncBufferFromFile(file);
+  const metadata = await parquetMetadataAsync(buffer);
+  let rowStart = 0;
+  for (const group of metadata.row_groups) {
+    const rowEnd = rowStart + Number(group.num_rows);
+    await parquetRead({
+      file: buffer,
+      metadata,
+      rowStart,
+      rowEnd,
+      compressors,
+      rowFormat: 'object',
+      onComplete: (rows: Record<string, unknown>[]) => {
+        for (const row of rows) {
+          profile.rows++;
+          const fields: Record<string, unknown> = {};
+          for (const [name, value] of Object.entries(row))
+            fields[name] =
+              value !== null && typeof value === 'object' && !(value instanceof Date) ? toJson(value) : value;
+          addJsonRecord(columns, fields);
+        }
+      },
+    });
+    rowStart = rowEnd;
+  }
+}

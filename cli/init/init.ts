@@ -1,0 +1,224 @@
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { snakeCase } from '../../shared/config/column-names.ts';
+import { UsageError } from '../../shared/core/errors.ts';
+import {
+  configModule,
+  datasetModule,
+  GENERATED_MARK,
+  type GeneratedFile,
+  migrationModule,
+  qualified,
+} from './codegen.ts';
+import { ColumnProfile } from './column-profile.ts';
+import { diffTable, type InitState, stored } from './evolution.ts';
+import { baseName, fieldNames, type KeepValues, profileFile } from './file-profile.ts';
+import {
+  dependencyOrder,
+  inferRelationships,
+  mayRelate,
+  type Relationships,
+  type TableNames,
+} from './relationships.ts';
+import { type InitSummary, summarize } from './summary.ts';
+import { type InferredTable, inferTable } from './tables.ts';
+
+export interface InitOptions {
+  /** Output folder: dropload.config.ts, datasets/, migrations/, init-state.json. */
+  out: string;
+  /** Postgres schema of the tables (created by the migration); none: the search path's. */
+  schema?: string;
+  /** The migration's timestamp (tests pin it). */
+  now?: Date;
+}
+
+const DATA_FILE = /\.(csv|tsv|tab|txt|ndjson|jsonl|parquet)(\.gz)?$/i;
+const STATE_FILE = 'init-state.json';
+
+/** The files named: folders read recursively for data files, in name order. */
+export async function dataFiles(paths: string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const p of paths) {
+    const info = await stat(p).catch((err: unknown) => {
+      throw new UsageError(`${p}: no such file or folder`, { cause: err });
+    });
+    if (info.isDirectory()) {
+      const entries = await readdir(p, { recursive: true });
+      out.push(
+        ...entries
+          .filter((e) => DATA_FILE.test(e))
+          .sort()
+          .map((e) => path.join(p, e)),
+      );
+    } else out.push(p);
+  }
+  if (out.length === 0) throw new UsageError(`no CSV/TSV, NDJSON or Parquet files in ${paths.join(', ')}`);
+  return out;
+}
+
+const stamp = (d: Date) => d.toISOString().replace(/[-:T]/g, '').slice(0, 14);
+
+async function readState(out: string): Promise<InitState | undefined> {
+  const file = path.join(out, STATE_FILE);
+  if (!existsSync(file)) return undefined;
+  return JSON.parse(await readFile(file, 'utf8')) as InitState;
+}
+
+async function existingMigrations(out: string): Promise<string[]> {
+  const dir = path.join(out, 'migrations');
+  if (!existsSync(dir)) return [];
+  return (await readdir(dir)).filter((f) => f.endsWith('.ts')).map((f) => f.slice(0, -3));
+}
+
+/** The config is rewritten only when `init` wrote it: a hand-written one is never overwritten. */
+async function checkConfig(out: string): Promise<void> {
+  const file = path.join(out, 'dropload.config.ts');
+  if (!existsSync(file)) return;
+  if (!(await readFile(file, 'utf8')).startsWith(GENERATED_MARK))
+    throw new UsageError(
+      `${file} exists and was not written by init: choose another folder with --out (and import its datasets into your config)`,
+    );
+}
+
+/** The tables of an earlier `init` live in its schema: another `--schema` would split the dataset in two. */
+function checkSchema(state: InitState | undefined, options: InitOptions): void {
+  if (!state || options.schema === undefined || options.schema === state.schema) return;
+  const made = state.schema ? `--schema ${state.schema}` : 'no --schema';
+  const again = state.schema ? `, or with --schema ${state.schema}` : '';
+  throw new UsageError(
+    `${options.out} holds datasets made with ${made}: init on them again without --schema${again}`,
+  );
+}
+
+/** An existing table's columns as the dataset must now read them (none dropped, types merged). */
+function evolvedTable(table: InferredTable, columns: InitState['tables'][string]): InferredTable {
+  const byColumn = new Map(table.columns.map((c) => [c.column, c]));
+  return {
+    ...table,
+    columns: columns.map((s, i) => {
+      const seen = byColumn.get(s.column);
+      const profile = seen?.profile ?? new ColumnProfile(s.field, i);
+      return { ...s, field: seen?.field ?? s.field, evidence: seen?.evidence ?? 'not in the file', profile };
+    }),
+  };
+}
+
+/** The changes for tables `init` generated before, and the migration that makes them. */
+function evolve(
+  tables: InferredTable[],
+  relations: Relationships,
+  state: InitState,
+  order: string[],
+  name: string,
+): { tables: InferredTable[]; migration: GeneratedFile; changes: string[] } {
+  const schema = state.schema;
+  const fresh = tables.filter((t) => !state.tables[t.name]);
+  const freshNames = new Set(fresh.map((t) => t.name));
+  const alters: string[] = [];
+  const changes: string[] = [];
+  const evolved = tables.map((t) => {
+    const old = state.tables[t.name];
+    if (!old) {
+      changes.push(`${t.name}: new table`);
+      return t;
+    }
+    const diff = diffTable(t, old, schema);
+    alters.push(...diff.alters);
+    changes.push(...diff.messages);
+    return evolvedTable(t, diff.columns);
+  });
+  // Foreign keys are added with new tables only: an existing table's constraints are the user's.
+  const kept: Relationships = {
+    ...relations,
+    relationships: relations.relationships.filter((r) => freshNames.has(r.table)),
+    naturalKeys: relations.naturalKeys.filter((k) => freshNames.has(k.table)),
+  };
+  for (const r of relations.relationships.filter((x) => !freshNames.has(x.table)))
+    changes.push(
+      `${r.table}.${r.column} → ${r.parentTable}.${r.parentColumn}: not added to an existing table (add it by hand if wanted)`,
+    );
+  if (changes.length === 0) changes.push('no changes: the files fit the existing tables');
+  const migration = migrationModule(
+    name,
+    fresh,
+    kept,
+    order.filter((n) => freshNames.has(n)),
+    schema,
+    alters,
+  );
+  return { tables: evolved, migration, changes };
+}
+
+/** Per file, which columns keep distinct values: those whose names may make a key or a relationship. */
+async function keepers(files: string[]): Promise<KeepValues[]> {
+  const names: TableNames[] = [];
+  for (const f of files) {
+    const fields = await fieldNames(f);
+    names.push({ table: snakeCase(baseName(f)), columns: fields.map(snakeCase) });
+  }
+  return names.map((t, i) => {
+    const known = new Set(names[i]?.columns);
+    // A field first seen after the first NDJSON record is kept: its name was not judged.
+    return (field, position) => {
+      const column = snakeCase(field);
+      return !known.has(column) || mayRelate(column, position, t.table, names);
+    };
+  });
+}
+
+/**
+ * `dropload init`: profiles every file whole, infers tables, keys and relationships across them, and
+ * writes a dataset module per file, one migration and the config. Run again on files of datasets it
+ * generated, it writes the changes instead (never dropping a column or narrowing a type).
+ */
+export async function init(paths: string[], options: InitOptions): Promise<InitSummary> {
+  const files = await dataFiles(paths);
+  await checkConfig(options.out);
+  const state = await readState(options.out);
+  checkSchema(state, options);
+  const profiles = [];
+  const keep = await keepers(files);
+  for (const [i, f] of files.entries()) profiles.push(await profileFile(f, snakeCase, keep[i]));
+  let tables = profiles.map((p) => inferTable(p, snakeCase));
+  const names = new Set<string>();
+  for (const t of tables) {
+    if (names.has(t.name))
+      throw new UsageError(`two files make the table ${t.name}: name one of them differently`);
+    names.add(t.name);
+  }
+  const relations = inferRelationships(tables);
+  const order = dependencyOrder(tables, relations.relationships);
+  const schema = state ? state.schema : options.schema;
+  const name = `${stamp(options.now ?? new Date())}_${state ? 'init_changes' : 'init'}`;
+  let migration: GeneratedFile;
+  let changes: string[] = [];
+  if (state) ({ tables, migration, changes } = evolve(tables, relations, state, order, name));
+  else migration = migrationModule(name, tables, relations, order, schema);
+  const datasets = tables.map((t) => datasetModule(t, schema));
+  const migrations = [...new Set([...(await existingMigrations(options.out)), name])];
+  const allDatasets = [...new Set([...Object.keys(state?.tables ?? {}), ...tables.map((t) => t.name)])];
+  const nextState: InitState = {
+    ...(schema ? { schema } : {}),
+    tables: { ...state?.tables, ...Object.fromEntries(tables.map((t) => [t.name, t.columns.map(stored)])) },
+  };
+  const written: GeneratedFile[] = [
+    ...datasets,
+    migration,
+    configModule(allDatasets, migrations),
+    { path: STATE_FILE, text: `${JSON.stringify(nextState, null, 2)}\n` },
+  ];
+  for (const f of written) {
+    const target = path.join(options.out, f.path);
+    await mkdir(path.dirname(target), { recursive: true });
+    await writeFile(target, f.text);
+  }
+  const tablesIn = (t: string) => qualified(schema, t);
+  return summarize(
+    tables,
+    relations,
+    order.map(tablesIn),
+    changes,
+    written.map((f) => path.join(options.out, f.path)),
+  );
+}

@@ -1,0 +1,95 @@
+import { sqlType } from './column-type.ts';
+import type { Relationships } from './relationships.ts';
+import type { InferredTable } from './tables.ts';
+
+/** What `init` found and wrote, as `--json` prints it. */
+export interface InitSummary {
+  tables: {
+    name: string;
+    file: string;
+    rows: number;
+    columns: { field: string; column: string; type: string; notNull: boolean; evidence: string }[];
+    primaryKey: string[];
+    keyEvidence: string;
+    nullValues: string[];
+    misfits: { line: number; reason: string }[];
+    misfitCount: number;
+  }[];
+  relationships: Relationships['relationships'];
+  rejected: Relationships['rejected'];
+  naturalKeys: Relationships['naturalKeys'];
+  /** Tables parents first: drop the files in this order, or in any order and let children wait. */
+  loadOrder: string[];
+  changes: string[];
+  written: string[];
+}
+
+export function summarize(
+  tables: InferredTable[],
+  relations: Relationships,
+  loadOrder: string[],
+  changes: string[],
+  written: string[],
+): InitSummary {
+  return {
+    tables: tables.map((t) => ({
+      name: t.name,
+      file: t.file.path,
+      rows: t.file.rows,
+      columns: t.columns.map((c) => ({
+        field: c.field,
+        column: c.column,
+        type: sqlType(c.type),
+        notNull: c.notNull,
+        evidence: c.evidence,
+      })),
+      primaryKey: t.primaryKey,
+      keyEvidence: t.keyEvidence,
+      nullValues: t.nullValues,
+      misfits: t.file.misfits,
+      misfitCount: t.file.misfitCount,
+    })),
+    ...relations,
+    loadOrder,
+    changes,
+    written,
+  };
+}
+
+const pad = (text: string, width: number) => text.padEnd(width);
+
+/** The terminal summary: per table its columns with evidence, key and misfits; relationships; what was written. */
+export function renderSummary(s: InitSummary): string {
+  const out: string[] = [];
+  for (const t of s.tables) {
+    out.push(`${t.name}  (${t.file}, ${t.rows} rows)`);
+    const w = Math.max(...t.columns.map((c) => c.column.length));
+    for (const c of t.columns)
+      out.push(`  ${pad(c.column, w)}  ${c.type}${c.notNull ? ' not null' : ''} — ${c.evidence}`);
+    out.push(`  primary key: ${t.primaryKey.length > 0 ? t.primaryKey.join(', ') : '—'} (${t.keyEvidence})`);
+    if (t.nullValues.length > 1)
+      out.push(`  null values: ${t.nullValues.map((v) => JSON.stringify(v)).join(', ')}`);
+    const base = t.file.split('/').at(-1);
+    for (const m of t.misfits) out.push(`  does not fit: ${base} line ${m.line}: ${m.reason}`);
+    if (t.misfitCount > t.misfits.length)
+      out.push(`  … and ${t.misfitCount - t.misfits.length} more rows that do not fit`);
+    out.push('');
+  }
+  out.push('relationships:');
+  for (const r of s.relationships)
+    out.push(
+      `  ${r.certain ? '' : '? '}${r.table}.${r.column} → ${r.parentTable}.${r.parentColumn}: ${r.evidence}${r.certain ? '' : ' (written commented out)'}`,
+    );
+  if (s.relationships.length === 0) out.push('  none found');
+  if (s.rejected.length > 0) {
+    out.push('rejected candidates:');
+    for (const r of s.rejected)
+      out.push(`  ${r.table}.${r.column} → ${r.parentTable}.${r.parentColumn}: ${r.reason}`);
+  }
+  for (const k of s.naturalKeys)
+    out.push(`unique index on ${k.table}.${k.column} (a natural key other tables point at)`);
+  out.push(`load order (parents first): ${s.loadOrder.join(', ')}`);
+  if (s.changes.length > 0) out.push('changes to the existing datasets:', ...s.changes.map((c) => `  ${c}`));
+  out.push('wrote:', ...s.written.map((w) => `  ${w}`));
+  return out.join('\n');
+}

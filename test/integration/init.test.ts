@@ -1,0 +1,448 @@
+import { execFile } from 'node:child_process';
+import { cp, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { type Kysely, sql } from 'kysely';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { InitSummary } from '../../cli/init/summary.ts';
+import { runFiles } from '../../cli/run.ts';
+import { type LocalPipeline, startPipeline } from '../../local/local-pipeline.ts';
+import { loadConfig, type ResolvedConfig } from '../../shared/config/config.ts';
+import type { Database } from '../../shared/ledger/schema.ts';
+import { expectHonestCounts } from '../support/counts.ts';
+import { resetDatabase } from '../support/pipeline.ts';
+
+/**
+ * `dropload init` end to end (issue 13): on each fixture set, `init` writes datasets, a migration and
+ * the config; with ZERO edits to them, every file is dropped in reverse dependency order, one `run`
+ * (a runner of its own) per file, and the database ends with exactly the inferred tables, types, keys,
+ * foreign keys (none invented) and rows. Postgres (DATABASE_URL) or the embedded PGlite (its data on disk).
+ */
+
+const postgres = process.env.DATABASE_URL;
+const exec = promisify(execFile);
+// Inside the repository, so the generated modules' `import … from 'dropload'` is this copy.
+const ROOT = path.resolve('.dropload/test-init');
+let dir: string;
+const runners: LocalPipeline[] = [];
+
+beforeAll(async () => {
+  await mkdir(ROOT, { recursive: true });
+  dir = await mkdtemp(path.join(ROOT, 'run-'));
+});
+afterEach(async () => {
+  for (const r of runners.splice(0)) await r.stop();
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function init(
+  set: string,
+  schema: string,
+): Promise<{ out: string; summary: InitSummary; text: string }> {
+  const out = path.join(dir, set);
+  const args = ['cli/dropload.ts', 'init', `test/fixtures/init/${set}`, '--schema', schema, '--out', out];
+  const node = path.resolve('node_modules/.bin/node');
+  const text = (await exec(node, args)).stdout;
+  const summary = JSON.parse(
+    (await exec(node, [...args, '--out', path.join(dir, `${set}-json`), '--json'])).stdout,
+  ) as InitSummary;
+  return { out, summary, text };
+}
+
+/** A runner as `dropload run` starts one: a fresh emulator; the database is what the earlier ones left. */
+async function runner(config: ResolvedConfig, stateDir: string): Promise<LocalPipeline> {
+  await rm(path.join(stateDir, 'queues'), { recursive: true, force: true });
+  await rm(path.join(stateDir, 'objects'), { recursive: true, force: true });
+  const r = await startPipeline({
+    workers: 2,
+    logLevel: 'SILENT',
+    config,
+    env: { ...process.env, AWS_ENDPOINT_URL: undefined },
+    ...(postgres ? {} : { stateDir }),
+  });
+  runners.push(r);
+  return r;
+}
+
+async function stop(r: LocalPipeline): Promise<void> {
+  runners.splice(runners.indexOf(r), 1);
+  await r.stop();
+}
+
+/** Every file of the set, one `run` each, children first; then one more runner until nothing waits. */
+async function dropAll(set: string, out: string, summary: InitSummary): Promise<Kysely<Database>> {
+  const config = await loadConfig(path.join(out, 'dropload.config.ts'));
+  const stateDir = path.join(dir, `${set}-state`);
+  const files = await readdir(`test/fixtures/init/${set}`);
+  for (const qualified of [...summary.loadOrder].reverse()) {
+    const table = qualified.split('.').at(-1) as string;
+    const file = files.find((f) => f.split('.')[0] === table) as string;
+    const dataset = config.datasets.find((d) => d.name === table);
+    if (!dataset) throw new Error(`no dataset ${table}`);
+    const r = await runner(config, stateDir);
+    const run = await runFiles(
+      r,
+      [{ path: `test/fixtures/init/${set}/${file}`, key: `incoming/${table}/${file}`, dataset }],
+      { timeoutMs: 60_000, rejectsShown: 10 },
+    );
+    expect(run.timedOut).toBe(false);
+    await stop(r);
+  }
+  // `run` stops once its own file is loaded or waits on parents no file in flight brings; the next
+  // runner re-drives whatever still waits (README, Files in any order).
+  const last = await runner(config, stateDir);
+  for (let i = 0; i < 600; i++) {
+    const { rows } = await sql<{ n: number }>`select count(*)::int as n from dropload.file
+      where state <> 'loaded'`.execute(last.deps.db);
+    if (rows[0]?.n === 0) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  await expectHonestCounts(last.deps.db);
+  return last.deps.db;
+}
+
+async function columns(db: Kysely<Database>, schema: string): Promise<string[]> {
+  const { rows } = await sql<{
+    t: string;
+    c: string;
+    type: string;
+    p: number | null;
+    s: number | null;
+    n: string;
+  }>`
+    select table_name as t, column_name as c, data_type as type, numeric_precision as p,
+      numeric_scale as s, is_nullable as n
+    from information_schema.columns where table_schema = ${schema} order by table_name, ordinal_position`.execute(
+    db,
+  );
+  return rows.map(
+    (r) =>
+      `${r.t}.${r.c} ${r.type}${r.type === 'numeric' ? `(${r.p},${r.s})` : ''}${r.n === 'NO' ? ' not null' : ''}`,
+  );
+}
+
+async function constraints(db: Kysely<Database>, schema: string, type: 'f' | 'p'): Promise<string[]> {
+  const { rows } = await sql<{ def: string; rel: string }>`
+    select conrelid::regclass::text as rel, pg_get_constraintdef(c.oid) as def
+    from pg_constraint c join pg_namespace n on n.oid = c.connamespace
+    where n.nspname = ${schema} and c.contype = ${type} order by 1, 2`.execute(db);
+  return rows.map((r) => `${r.rel} ${r.def}`);
+}
+
+async function counts(
+  db: Kysely<Database>,
+  schema: string,
+  tables: string[],
+): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const t of tables) {
+    const { rows } = await sql<{
+      n: number;
+    }>`select count(*)::int as n from ${sql.table(`${schema}.${t}`)}`.execute(db);
+    out[t] = rows[0]?.n ?? -1;
+  }
+  return out;
+}
+
+async function resetSchema(schema: string): Promise<void> {
+  await resetDatabase([]);
+  if (!postgres) return;
+  const { createDb, createPool } = await import('../../shared/ledger/connection.ts');
+  const db = createDb(createPool({ connectionString: postgres, poolMax: 1 }));
+  try {
+    await sql`drop schema if exists dropload cascade`.execute(db);
+    await sql`drop schema if exists ${sql.id(schema)} cascade`.execute(db);
+  } finally {
+    await db.destroy();
+  }
+}
+
+async function indexes(db: Kysely<Database>, schema: string): Promise<string[]> {
+  const { rows } = await sql<{ name: string; def: string }>`
+    select c.relname as name, pg_get_indexdef(i.indexrelid) as def from pg_index i
+    join pg_class c on c.oid = i.indexrelid join pg_namespace n on n.oid = c.relnamespace
+    where n.nspname = ${schema} and not i.indisprimary order by 1`.execute(db);
+  return rows.map((r) => r.def.replace(/ USING btree/, ''));
+}
+
+describe('init on a shop export (11 CSVs, Northwind-like)', () => {
+  it('infers the tables, types, keys and foreign keys; every file dropped children first loads', {
+    timeout: 240_000,
+  }, async () => {
+    await resetSchema('shop');
+    const { out, summary, text } = await init('shop', 'shop');
+    expect(summary.loadOrder).toEqual([
+      'shop.categories',
+      'shop.customers',
+      'shop.employees',
+      'shop.regions',
+      'shop.territories',
+      'shop.employee_territories',
+      'shop.shippers',
+      'shop.orders',
+      'shop.suppliers',
+      'shop.products',
+      'shop.order_details',
+    ]);
+    // Quantities overlap product ids in value; the names say they are not.
+    expect(
+      summary.rejected.map((r) => `${r.table}.${r.column} → ${r.parentTable}.${r.parentColumn}`),
+    ).toEqual(['order_details.quantity → products.product_id']);
+    expect(text).toContain(
+      'order_details.quantity → products.product_id: 58 distinct values, all among the 77 of products.product_id, but the names are unrelated: value overlap alone is no relationship',
+    );
+    expect(text).toContain(
+      '  freight        numeric(6, 2) not null — 120 values, up to 4 integer digits, max 2 decimals',
+    );
+    // The generated modules type-check under this repository's strict settings, untouched.
+    const tsconfig = { extends: path.relative(out, path.resolve('tsconfig.json')), include: ['**/*.ts'] };
+    await writeFile(path.join(out, 'tsconfig.json'), JSON.stringify(tsconfig));
+    const tsc = [path.resolve('node_modules/typescript/bin/tsc'), '--noEmit', '-p', out];
+    await exec(path.resolve('node_modules/.bin/node'), tsc);
+    const db = await dropAll('shop', out, summary);
+    expect(await columns(db, 'shop')).toEqual([
+      'categories.category_id smallint not null',
+      'categories.category_name text not null',
+      'categories.description text not null',
+      'customers.customer_id text not null',
+      'customers.company_name text not null',
+      'customers.contact_name text not null',
+      'customers.city text not null',
+      'customers.region text',
+      'customers.country text not null',
+      'employee_territories.employee_id smallint not null',
+      'employee_territories.territory_id text not null',
+      'employees.employee_id smallint not null',
+      'employees.last_name text not null',
+      'employees.first_name text not null',
+      'employees.title text not null',
+      'employees.birth_date date not null',
+      'employees.hire_date date not null',
+      'employees.reports_to smallint',
+      'order_details.order_id smallint not null',
+      'order_details.product_id smallint not null',
+      'order_details.unit_price numeric(5,2) not null',
+      'order_details.quantity smallint not null',
+      'order_details.discount numeric(2,2) not null',
+      'orders.order_id smallint not null',
+      'orders.customer_id text not null',
+      'orders.employee_id smallint not null',
+      'orders.order_date timestamp without time zone not null',
+      'orders.required_date timestamp without time zone not null',
+      'orders.shipped_date timestamp without time zone',
+      'orders.ship_via smallint not null',
+      'orders.freight numeric(6,2) not null',
+      'orders.ship_city text not null',
+      'orders.ship_country text not null',
+      'products.product_id smallint not null',
+      'products.product_name text not null',
+      'products.supplier_id smallint not null',
+      'products.category_id smallint not null',
+      'products.quantity_per_unit text not null',
+      'products.unit_price numeric(5,2) not null',
+      'products.units_in_stock smallint not null',
+      'products.discontinued boolean not null',
+      'regions.region_id smallint not null',
+      'regions.region_description text not null',
+      'shippers.shipper_id smallint not null',
+      'shippers.company_name text not null',
+      'shippers.phone text not null',
+      'suppliers.supplier_id smallint not null',
+      'suppliers.company_name text not null',
+      'suppliers.contact_name text not null',
+      'suppliers.city text not null',
+      'suppliers.country text not null',
+      'suppliers.phone text not null',
+      'territories.territory_id text not null',
+      'territories.territory_description text not null',
+      'territories.region_id smallint not null',
+    ]);
+    expect(await constraints(db, 'shop', 'p')).toEqual([
+      'shop.categories PRIMARY KEY (category_id)',
+      'shop.customers PRIMARY KEY (customer_id)',
+      'shop.employee_territories PRIMARY KEY (employee_id, territory_id)',
+      'shop.employees PRIMARY KEY (employee_id)',
+      'shop.order_details PRIMARY KEY (order_id, product_id)',
+      'shop.orders PRIMARY KEY (order_id)',
+      'shop.products PRIMARY KEY (product_id)',
+      'shop.regions PRIMARY KEY (region_id)',
+      'shop.shippers PRIMARY KEY (shipper_id)',
+      'shop.suppliers PRIMARY KEY (supplier_id)',
+      'shop.territories PRIMARY KEY (territory_id)',
+    ]);
+    // Every intended foreign key, none invented (no quantity → products).
+    expect(await constraints(db, 'shop', 'f')).toEqual([
+      'shop.employee_territories FOREIGN KEY (employee_id) REFERENCES shop.employees(employee_id)',
+      'shop.employee_territories FOREIGN KEY (territory_id) REFERENCES shop.territories(territory_id)',
+      'shop.employees FOREIGN KEY (reports_to) REFERENCES shop.employees(employee_id)',
+      'shop.order_details FOREIGN KEY (order_id) REFERENCES shop.orders(order_id)',
+      'shop.order_details FOREIGN KEY (product_id) REFERENCES shop.products(product_id)',
+      'shop.orders FOREIGN KEY (customer_id) REFERENCES shop.customers(customer_id)',
+      'shop.orders FOREIGN KEY (employee_id) REFERENCES shop.employees(employee_id)',
+      'shop.orders FOREIGN KEY (ship_via) REFERENCES shop.shippers(shipper_id)',
+      'shop.products FOREIGN KEY (category_id) REFERENCES shop.categories(category_id)',
+      'shop.products FOREIGN KEY (supplier_id) REFERENCES shop.suppliers(supplier_id)',
+      'shop.territories FOREIGN KEY (region_id) REFERENCES shop.regions(region_id)',
+    ]);
+    expect(await indexes(db, 'shop')).toHaveLength(11);
+    expect(
+      await counts(db, 'shop', [
+        'categories',
+        'customers',
+        'employee_territories',
+        'employees',
+        'order_details',
+        'orders',
+        'products',
+        'regions',
+        'shippers',
+        'suppliers',
+        'territories',
+      ]),
+    ).toEqual({
+      categories: 8,
+      customers: 30,
+      employee_territories: 37,
+      employees: 9,
+      order_details: 282,
+      orders: 120,
+      products: 77,
+      regions: 4,
+      shippers: 3,
+      suppliers: 12,
+      territories: 52,
+    });
+    const { rows } = await sql<{ freight: string; order_date: string; territory_id: string }>`
+      select o.freight::text as freight, o.order_date::text as order_date, min(t.territory_id) as territory_id
+      from shop.orders o, shop.territories t where o.order_id = 10248 group by 1, 2`.execute(db);
+    expect(rows).toEqual([{ freight: '19.20', order_date: '1996-07-04 00:00:00', territory_id: '01581' }]);
+  });
+});
+
+describe('init on an HR export (TSV, gzip NDJSON, Parquet, NULL literals, leading zeros, an unquoted comma)', () => {
+  it('infers uuid, timestamptz, jsonb, a natural key; reports the misfit row; loads children first', {
+    timeout: 120_000,
+  }, async () => {
+    await resetSchema('hr');
+    const { out, summary, text } = await init('hr', 'hr');
+    expect(text).toContain('does not fit: people.csv line 13: 10 fields, header has 9 (unquoted comma?)');
+    expect(summary.tables.map((t) => [t.name, t.nullValues])).toEqual([
+      ['assignments', ['']],
+      ['badges', ['']],
+      ['departments', ['']],
+      ['offices', ['', 'NULL']],
+      ['people', ['', 'NULL', '\\N']],
+    ]);
+    expect(summary.naturalKeys).toEqual([{ table: 'people', column: 'badge_no' }]);
+    const db = await dropAll('hr', out, summary);
+    expect(await columns(db, 'hr')).toEqual([
+      'assignments.assignment_id smallint not null',
+      'assignments.badge_no smallint not null',
+      'assignments.project jsonb not null',
+      'assignments.hours numeric(3,1)',
+      'assignments.started_on date not null',
+      'assignments.note text',
+      'badges.badge_no smallint not null',
+      'badges.issued_at timestamp with time zone not null',
+      'badges.access_level smallint not null',
+      'badges.label text',
+      'departments.dept_code text not null',
+      'departments.name text not null',
+      'offices.office_id text not null',
+      'offices.city text not null',
+      'offices.state text not null',
+      'offices.opened_on date',
+      'offices.desks smallint',
+      'people.person_id uuid not null',
+      'people.badge_no smallint not null',
+      'people.full_name text not null',
+      'people.office_id text not null',
+      'people.dept_code text',
+      'people.salary numeric(8,2) not null',
+      'people.hired_at timestamp with time zone not null',
+      'people.active boolean not null',
+      'people.phone text',
+    ]);
+    expect(await constraints(db, 'hr', 'f')).toEqual([
+      'hr.assignments FOREIGN KEY (badge_no) REFERENCES hr.people(badge_no)',
+      'hr.badges FOREIGN KEY (badge_no) REFERENCES hr.people(badge_no)',
+      'hr.people FOREIGN KEY (dept_code) REFERENCES hr.departments(dept_code)',
+      'hr.people FOREIGN KEY (office_id) REFERENCES hr.offices(office_id)',
+    ]);
+    expect(await constraints(db, 'hr', 'p')).toEqual([
+      'hr.assignments PRIMARY KEY (assignment_id)',
+      'hr.badges PRIMARY KEY (badge_no)',
+      'hr.departments PRIMARY KEY (dept_code)',
+      'hr.offices PRIMARY KEY (office_id)',
+      'hr.people PRIMARY KEY (person_id)',
+    ]);
+    expect(await indexes(db, 'hr')).toEqual([
+      'CREATE INDEX assignments_badge_no_idx ON hr.assignments (badge_no)',
+      'CREATE INDEX badges_badge_no_idx ON hr.badges (badge_no)',
+      'CREATE UNIQUE INDEX people_badge_no_key ON hr.people (badge_no)',
+      'CREATE INDEX people_dept_code_idx ON hr.people (dept_code)',
+      'CREATE INDEX people_office_id_idx ON hr.people (office_id)',
+    ]);
+    expect(await counts(db, 'hr', ['assignments', 'badges', 'departments', 'offices', 'people'])).toEqual({
+      assignments: 60,
+      badges: 8,
+      departments: 5,
+      offices: 6,
+      people: 39,
+    });
+    const { rows } = await sql<{ line: number; reason: string }>`select r.line::int as line, r.reason
+      from dropload.reject r join dropload.file f on f.id = r.file_id where f.key = 'incoming/people/people.csv'`.execute(
+      db,
+    );
+    expect(rows).toEqual([{ line: 13, reason: 'row has 10 fields, the header has 9' }]);
+
+    // A later export of people: init on it (same --out) writes the changes; the next run applies them.
+    const node = path.resolve('node_modules/.bin/node');
+    const changed = JSON.parse(
+      (await exec(node, ['cli/dropload.ts', 'init', 'test/fixtures/init/hr-changes', '--out', out, '--json']))
+        .stdout,
+    ) as InitSummary;
+    expect(changed.changes).toEqual([
+      'people.badge_no: widened smallint → integer (5 values, range 40001..40005)',
+      'people.salary: now has nulls (2): NOT NULL dropped',
+      'people.nickname: new column, text (nullable: the rows already loaded have none)',
+    ]);
+    for (const done of runners.splice(0)) await done.stop();
+    // This process has the first config's modules loaded already: read the new files from a copy.
+    const fresh = `${out}-changed`;
+    await cp(out, fresh, { recursive: true });
+    const config = await loadConfig(path.join(fresh, 'dropload.config.ts'));
+    const r = await runner(config, path.join(dir, 'hr-state'));
+    const people = config.datasets.find((d) => d.name === 'people');
+    if (!people) throw new Error('no dataset people');
+    const run = await runFiles(
+      r,
+      [
+        {
+          path: 'test/fixtures/init/hr-changes/people.csv',
+          key: 'incoming/people/people-2.csv',
+          dataset: people,
+        },
+      ],
+      { timeoutMs: 60_000, rejectsShown: 10 },
+    );
+    expect(run.reports.map((f) => [f.key, f.state, f.rows.loaded])).toEqual([
+      ['incoming/people/people-2.csv', 'loaded', 5],
+    ]);
+    expect((await columns(r.deps.db, 'hr')).filter((c) => c.startsWith('people.'))).toEqual([
+      'people.person_id uuid not null',
+      'people.badge_no integer not null',
+      'people.full_name text not null',
+      'people.office_id text not null',
+      'people.dept_code text',
+      'people.salary numeric(8,2)',
+      'people.hired_at timestamp with time zone not null',
+      'people.active boolean not null',
+      'people.phone text',
+      'people.nickname text',
+    ]);
+    expect(await counts(r.deps.db, 'hr', ['people'])).toEqual({ people: 44 });
+  });
+});

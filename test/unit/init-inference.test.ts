@@ -1,0 +1,314 @@
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { parquetWriteFile } from 'hyparquet-writer';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { configModule } from '../../cli/init/codegen.ts';
+import { ColumnProfile, MAX_DISTINCT } from '../../cli/init/column-profile.ts';
+import { columnType, sqlType } from '../../cli/init/column-type.ts';
+import { profileFile } from '../../cli/init/file-profile.ts';
+import { init } from '../../cli/init/init.ts';
+import { inferRelationships } from '../../cli/init/relationships.ts';
+import { inferTable } from '../../cli/init/tables.ts';
+import { shapeOfText } from '../../cli/init/values.ts';
+import { snakeCase } from '../../shared/config/column-names.ts';
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'dropload-init-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function file(name: string, text: string | Uint8Array): Promise<string> {
+  const p = path.join(dir, name);
+  await writeFile(p, text);
+  return p;
+}
+
+const typeOf = (...values: string[]) => {
+  const col = new ColumnProfile('c', 0);
+  for (const v of values) col.addText(v);
+  return sqlType(columnType(col).type);
+};
+
+async function tables(files: Record<string, string>) {
+  const out = [];
+  for (const [name, text] of Object.entries(files))
+    out.push(inferTable(await profileFile(await file(name, text), snakeCase), snakeCase));
+  return out;
+}
+
+describe('value shapes and column types', () => {
+  it('reads each value by its shape; leading zeros and impossible dates stay text', () => {
+    expect(
+      ['01581', '0', '-7', '0.5', '00.5', 'TRUE', '1996-07-04', '2026-02-30', '1996-07-04 00:00:00.000'].map(
+        (v) => shapeOfText(v).kind,
+      ),
+    ).toEqual(['text', 'integer', 'integer', 'decimal', 'text', 'boolean', 'date', 'text', 'timestamp']);
+    expect(shapeOfText('2026-11-27T10:00:00+02:00').kind).toBe('timestamptz');
+    // date() and localTimestamp() refuse year 0000 (Postgres has none): such a column is text.
+    expect(['0000-01-01', '0000-01-01 10:00:00'].map((v) => shapeOfText(v).kind)).toEqual(['text', 'text']);
+    expect(shapeOfText('6f1c1f84-4a57-4b8e-9d7e-2b0f3c1a9e10').kind).toBe('uuid');
+  });
+
+  it('integers by range, exact numeric from the digits seen, text for mixed shapes', () => {
+    expect(typeOf('1', '-32768', '32767')).toBe('smallint');
+    expect(typeOf('32768')).toBe('integer');
+    expect(typeOf('2147483648')).toBe('bigint');
+    expect(typeOf('9223372036854775808')).toBe('numeric(19, 0)');
+    expect(typeOf('12345678901234567.89', '0.125')).toBe('numeric(20, 3)');
+    expect(typeOf('1', '2.5')).toBe('numeric(2, 1)');
+    expect(typeOf('1', 'x')).toBe('text');
+    expect(typeOf('1996-07-04', '1996-07-04 10:00:00')).toBe('text');
+    expect(typeOf('7', '01581')).toBe('text');
+    expect(typeOf('', 'NULL', '3')).toBe('smallint');
+  });
+
+  it('keeps distinct values up to MAX_DISTINCT, then drops the set: no key is claimed from it', () => {
+    const col = new ColumnProfile('id', 0);
+    for (let i = 0; i <= MAX_DISTINCT; i++) col.addText(String(i));
+    expect(col.unique).toBeUndefined();
+    expect(col.values).toBe(MAX_DISTINCT + 1);
+  });
+});
+
+describe('profiling whole files', () => {
+  it('a rare value far down the file decides the type (no head sample)', async () => {
+    const lines = Array.from({ length: 200_000 }, (_, i) => `${i + 1},${i % 100}`);
+    lines[189_999] = '190000,n/a-ish';
+    const [t] = await tables({ 'rare.csv': `id,score\n${lines.join('\n')}\n` });
+    expect(t?.columns.map((c) => [c.column, sqlType(c.type)])).toEqual([
+      ['id', 'integer'],
+      ['score', 'text'],
+    ]);
+  });
+
+  it('reads gzip, a BOM, CRLF and quoted newlines; reports a row with an unquoted comma by line', async () => {
+    const text = '\uFEFFid,name,city\r\n1,"Ann\r\nSmith",Oslo\r\n2,Bob, Jr.,Bergen\r\n3,Cy,NULL\r\n';
+    const profile = await profileFile(await file('people.csv.gz', gzipSync(text)), snakeCase);
+    expect(profile.gzip).toBe(true);
+    expect(profile.columns.map((c) => c.name)).toEqual(['id', 'name', 'city']);
+    expect(profile.rows).toBe(3);
+    expect(profile.misfits).toEqual([{ line: 4, reason: '4 fields, header has 3 (unquoted comma?)' }]);
+    const table = inferTable(profile, snakeCase);
+    expect(table.nullValues).toEqual(['', 'NULL']);
+    expect(table.columns.map((c) => [c.column, c.notNull])).toEqual([
+      ['id', true],
+      ['name', true],
+      ['city', false],
+    ]);
+  });
+
+  it('a column no name relates to anything keeps no text values; whole numbers it still keeps', async () => {
+    const p = await file('notes.csv', 'id,note,qty\n1,hello,5\n2,world,6\n');
+    const keep = (field: string) => field === 'id';
+    const profile = await profileFile(p, snakeCase, keep);
+    expect(profile.columns.map((c) => [c.name, c.distinct?.size, c.keyless])).toEqual([
+      ['id', 2, undefined],
+      ['note', undefined, 'no name relates it to a key or another file'],
+      ['qty', 2, undefined],
+    ]);
+  });
+
+  it('NDJSON: nested values are jsonb, a field missing from some records is nullable', async () => {
+    const [t] = await tables({
+      'events.ndjson': '{"eventId":1,"payload":{"a":[1]}}\n{"eventId":2,"payload":{"b":2},"note":"x"}\n',
+    });
+    expect(t?.columns.map((c) => [c.column, sqlType(c.type), c.notNull])).toEqual([
+      ['event_id', 'smallint', true],
+      ['payload', 'jsonb', true],
+      ['note', 'text', false],
+    ]);
+  });
+});
+
+describe('Parquet', () => {
+  it('types columns from typed values; the dataset reads INT64 as bigint and timestamps as dates', async () => {
+    const file = path.join(dir, 'badges.parquet');
+    await parquetWriteFile({
+      filename: file,
+      columnData: [
+        { name: 'badgeId', data: [1n, 2n, 3n], type: 'INT64' },
+        { name: 'label', data: ['a', 'b', null], type: 'STRING' },
+        { name: 'weight', data: [1.5, 2.25, 3], type: 'DOUBLE' },
+        { name: 'issuedAt', data: [new Date(0), new Date(1000), new Date(2000)], type: 'TIMESTAMP' },
+        { name: 'active', data: [true, false, true], type: 'BOOLEAN' },
+        { name: 'level', data: [1, 2, 3], type: 'INT32' },
+      ],
+    });
+    const out = path.join(dir, 'parquet-out');
+    const summary = await init([file], { out });
+    expect(
+      summary.tables[0]?.columns.map((c) => `${c.column} ${c.type}${c.notNull ? ' not null' : ''}`),
+    ).toEqual([
+      'badge_id smallint not null',
+      'label text',
+      'weight numeric(3, 2) not null',
+      'issued_at timestamptz not null',
+      'active boolean not null',
+      'level smallint not null',
+    ]);
+    const dataset = await readFile(path.join(out, 'datasets/badges.ts'), 'utf8');
+    expect(dataset).toContain(
+      [
+        '    badgeId: z.coerce.number().int(),',
+        '    label: z.string().optional(),',
+        '    weight: numeric({ precision: 3, scale: 2 }),',
+        '    issuedAt: z.date(),',
+        '    active: boolean(),',
+        '    level: integer(),',
+      ].join('\n'),
+    );
+  });
+});
+
+describe('column names', () => {
+  it('two fields that become the same column are refused, naming both', async () => {
+    const p = await file('dupes.csv', 'OrderID,order_id\n1,2\n');
+    await expect(init([p], { out: path.join(dir, 'dupes-out') })).rejects.toThrow(
+      `${p}: fields "OrderID" and "order_id" both become column order_id: rename one in the file`,
+    );
+  });
+});
+
+describe('keys and relationships', () => {
+  it('a link table gets a composite key; quantities are never a foreign key to product ids', async () => {
+    const t = await tables({
+      'products.csv': 'productID,name\n1,a\n2,b\n3,c\n4,d\n',
+      'orders.csv': 'orderID,customer\n10,x\n11,y\n',
+      'order_lines.csv': 'orderID,productID,quantity\n10,1,2\n10,2,3\n11,1,4\n11,3,1\n',
+    });
+    expect(t.map((x) => [x.name, x.primaryKey])).toEqual([
+      ['products', ['product_id']],
+      ['orders', ['order_id']],
+      ['order_lines', ['order_id', 'product_id']],
+    ]);
+    const r = inferRelationships(t);
+    expect(
+      r.relationships.map((x) => `${x.table}.${x.column} → ${x.parentTable}.${x.parentColumn} ${x.certain}`),
+    ).toEqual([
+      'order_lines.order_id → orders.order_id true',
+      'order_lines.product_id → products.product_id true',
+    ]);
+    expect(r.rejected.map((x) => `${x.table}.${x.column} → ${x.parentTable}.${x.parentColumn}`)).toEqual([
+      'order_lines.quantity → products.product_id',
+    ]);
+  });
+
+  it('a self-reference by a manager name; a weak name match is certain only when every parent key is used', async () => {
+    const t = await tables({
+      'employees.csv': 'employeeID,name,reportsTo\n1,a,\n2,b,1\n3,c,2\n',
+      'shippers.csv': 'shipperID,name\n1,s\n2,t\n3,u\n',
+      'orders.csv': 'orderID,shipVia,shipperRef\n10,1,1\n11,2,1\n12,3,2\n',
+    });
+    const r = inferRelationships(t);
+    expect(
+      r.relationships.map((x) => `${x.table}.${x.column} → ${x.parentTable}.${x.parentColumn} ${x.certain}`),
+    ).toEqual([
+      'employees.reports_to → employees.employee_id true',
+      'orders.ship_via → shippers.shipper_id true',
+      'orders.shipper_ref → shippers.shipper_id false',
+    ]);
+  });
+
+  it('a parent key that is missing values is rejected with examples', async () => {
+    const t = await tables({
+      'customers.csv': 'customerID,name\nA,x\nB,y\n',
+      'orders.csv': 'orderID,customerID\n1,A\n2,C\n',
+    });
+    const r = inferRelationships(t);
+    expect(r.relationships).toEqual([]);
+    expect(r.rejected.map((x) => x.reason)).toEqual([
+      'same column name, but values are missing from customers.customer_id (e.g. "C")',
+    ]);
+  });
+});
+
+describe('generated files and evolution', () => {
+  it('init again with another --schema is refused: the tables live where they were made', async () => {
+    const out = path.join(dir, 'schema-again');
+    const p = await file('gadgets.csv', 'id\n1\n');
+    await init([p], { out, schema: 'first' });
+    await expect(init([p], { out, schema: 'second' })).rejects.toThrow(
+      `${out} holds datasets made with --schema first: init on them again without --schema, or with --schema first`,
+    );
+  });
+
+  it('never overwrites a config it did not write', async () => {
+    const out = path.join(dir, 'hand');
+    await mkdir(out);
+    await writeFile(path.join(out, 'dropload.config.ts'), 'export default { datasets: [] };\n');
+    await file('things.csv', 'id\n1\n');
+    await expect(init([path.join(dir, 'things.csv')], { out })).rejects.toThrow(
+      `${path.join(out, 'dropload.config.ts')} exists and was not written by init: choose another folder with --out (and import its datasets into your config)`,
+    );
+    expect(await readFile(path.join(out, 'dropload.config.ts'), 'utf8')).toBe(
+      'export default { datasets: [] };\n',
+    );
+  });
+
+  it('names each dataset import after its dataset, unless the name cannot be an identifier', () => {
+    expect(
+      configModule(['default', '2024', 'orders'], ['20261128000000_init']).text.split('\n').slice(2, 5),
+    ).toEqual([
+      "import _2024_dataset from './datasets/2024.ts';",
+      "import default_dataset from './datasets/default.ts';",
+      "import orders from './datasets/orders.ts';",
+    ]);
+  });
+
+  it('writes an uncertain foreign key commented out, with its evidence', async () => {
+    const out = path.join(dir, 'weak');
+    await file('shippers.csv', 'shipperID,name\n1,s\n2,t\n3,u\n');
+    await file('orders.csv', 'orderID,shipperRef\n10,1\n11,1\n');
+    await init([path.join(dir, 'shippers.csv'), path.join(dir, 'orders.csv')], {
+      out,
+      now: new Date('2026-11-28T00:00:00Z'),
+    });
+    const migration = await readFile(path.join(out, 'migrations/20261128000000_init.ts'), 'utf8');
+    expect(migration).toContain(
+      "  // To confirm: 'shipper_ref' shares 'shipper' with shippers; 1 distinct values, all among the 3 of shippers.shipper_id; confirm it. Uncomment to keep it.\n  //  await db.schema\n  //    .alterTable('orders')",
+    );
+    expect(migration).not.toContain('orders_shipper_ref_idx');
+  });
+
+  it('init again: new columns, widened types and new nulls become an alter migration; nothing dropped or narrowed', async () => {
+    const out = path.join(dir, 'evolve');
+    const data = path.join(dir, 'evolve-data');
+    await mkdir(data);
+    await writeFile(path.join(data, 'items.csv'), 'itemID,qty,price,label\n1,5,1.5,a\n2,7,2.25,b\n');
+    await init([data], { out, now: new Date('2026-11-28T00:00:00Z') });
+    await writeFile(path.join(data, 'items.csv'), 'itemID,qty,price,colour\n1,70000,1.5,red\n2,,3,blue\n');
+    const summary = await init([data], { out, now: new Date('2026-11-28T01:00:00Z') });
+    // price: 3 fits the existing numeric(3, 2), which stays (never narrowed).
+    expect(summary.changes).toEqual([
+      'items.qty: widened smallint → integer (1 values, range 70000..70000; 1 null (1× ""))',
+      'items.qty: now has nulls (1): NOT NULL dropped',
+      'items.label: not in the file; kept, now nullable (init never drops a column)',
+      'items.colour: new column, text (nullable: the rows already loaded have none)',
+    ]);
+    const migration = await readFile(path.join(out, 'migrations/20261128010000_init_changes.ts'), 'utf8');
+    expect(migration.split('\n').filter((l) => l.includes('alterTable'))).toEqual([
+      "  await db.schema.alterTable('items').alterColumn('qty', (c) => c.setDataType('integer')).execute();",
+      "  await db.schema.alterTable('items').alterColumn('qty', (c) => c.dropNotNull()).execute();",
+      "  await db.schema.alterTable('items').alterColumn('label', (c) => c.dropNotNull()).execute();",
+      "  await db.schema.alterTable('items').addColumn('colour', 'text').execute();",
+    ]);
+    const dataset = await readFile(path.join(out, 'datasets/items.ts'), 'utf8');
+    expect(dataset).toContain(
+      '    itemID: integer(),\n    qty: integer().optional(),\n    price: numeric({ precision: 3, scale: 2 }),\n    label: z.string().optional(),\n    colour: z.string().optional(),\n',
+    );
+    const config = await readFile(path.join(out, 'dropload.config.ts'), 'utf8');
+    expect(config).toContain(
+      [
+        '  migrations: {',
+        "    '20261128000000_init': migration_20261128000000_init,",
+        "    '20261128010000_init_changes': migration_20261128010000_init_changes,",
+        '  },',
+      ].join('\n'),
+    );
+  });
+});
