@@ -4,7 +4,8 @@ import type { Reject } from '../../ledger/ledger.ts';
 import type { Database } from '../../ledger/schema.ts';
 import type { ValidRow } from '../validation.ts';
 import { copyField, copyIn, copySupported } from './copy.ts';
-import { bisect, dbReject, withSavepoint } from './savepoint.ts';
+import { defineRowByRow, dropRowByRow, insertRowByRow, type TypedTarget } from './row-by-row.ts';
+import { dbReject, withSavepoint } from './savepoint.ts';
 import { counted, onConflict, STATEMENT_ROWS, type WriteCounts } from './statement.ts';
 import type { WriteTarget } from './target.ts';
 
@@ -114,9 +115,7 @@ function writable(plan: Plan, rows: Row[], rejects: Reject[]): Row[] {
 }
 
 /** The target with its columns' SQL types, read in the writing transaction. */
-interface Plan extends WriteTarget {
-  types: string[];
-}
+type Plan = TypedTarget;
 
 async function planFor(trx: Transaction<Database>, target: WriteTarget): Promise<Plan> {
   const shape = await tableShape(trx, target.table);
@@ -143,8 +142,13 @@ function insertStatement(
   );
 }
 
+/** The rows' values as text, one array per column: how statements send a batch. */
+function textColumns(plan: Plan, rows: Row[]): (string | null)[][] {
+  return plan.columns.map((_, i) => rows.map((r) => toText(r.values[i])));
+}
+
 function statement(plan: Plan, rows: Row[]): RawBuilder<WriteCounts> {
-  const arrays = plan.columns.map((_, i) => rows.map((r) => toText(r.values[i])));
+  const arrays = textColumns(plan, rows);
   const aliases = plan.columns.map((_, i) => sql.id(`v${i}`));
   const casts = plan.columns.map((_, i) => sql`u.${sql.id(`v${i}`)}::${sql.raw(plan.types[i] as string)}`);
   const unnest = sql.join(arrays.map((a) => sql`${a}::text[]`));
@@ -163,8 +167,8 @@ function lastPerKey(plan: Plan, rows: Row[]): Row[] {
 /**
  * Writes rows with one COPY where the database takes it; else, or when the COPY is refused for a row's
  * values, in statements of STATEMENT_ROWS. A statement the database refuses for a row's values
- * (SQLSTATE class 22/23) is bisected under savepoints, so one bad row costs O(log n) statements and
- * becomes a reject while its neighbours load. The rows are of file `fileId`: what the target adds to
+ * (SQLSTATE class 22/23) is rolled back to its savepoint and its rows go row by row on the server, in
+ * one round trip: each refused row becomes a reject with the database's error while its neighbours load. The rows are of file `fileId`: what the target adds to
  * them after their fields is that id or their line.
  */
 export async function writeRows(
@@ -240,9 +244,16 @@ function mergeByLine(a: Reject[], b: Reject[]): Reject[] {
 }
 
 async function writeStatements(trx: Transaction<Database>, plan: Plan, rows: Row[], into: WriteResult) {
+  // The row-by-row function is defined once, by the first refused statement, and dropped at the end.
+  let defined = false;
+  const define = async () => {
+    if (!defined) await defineRowByRow(trx, plan);
+    defined = true;
+  };
   for (let i = 0; i < rows.length; i += STATEMENT_ROWS) {
-    await writeIsolating(trx, plan, rows.slice(i, i + STATEMENT_ROWS), into);
+    await writeIsolating(trx, plan, rows.slice(i, i + STATEMENT_ROWS), into, define);
   }
+  if (defined) await dropRowByRow(trx, plan);
 }
 
 /** One pass into `copy … from stdin` under a savepoint: the rows copied, or undefined (nothing written) when the database refused a row's values. */
@@ -370,17 +381,30 @@ async function writeByCopy(trx: Transaction<Database>, plan: Plan, rows: Row[], 
   return true;
 }
 
-/** One statement per batch of rows; a row the database refuses becomes a reject (see `bisect`). */
-async function writeIsolating(trx: Transaction<Database>, plan: Plan, rows: Row[], into: WriteResult) {
-  const written = await bisect(
+/**
+ * One statement for the batch; if the database refuses it for a row's values, the batch goes row by
+ * row on the server (see `row-by-row.ts`) and each refused row becomes a reject with its own error.
+ */
+async function writeIsolating(
+  trx: Transaction<Database>,
+  plan: Plan,
+  rows: Row[],
+  into: WriteResult,
+  rowByRow: () => Promise<void>,
+) {
+  const tried = await withSavepoint(
     trx,
     'dropload_write',
-    rows,
-    async (batch) => (await statement(plan, batch).execute(trx)).rows[0],
-    (row, err) => into.rejects.push(dbReject(row, err)),
+    async () => (await statement(plan, rows).execute(trx)).rows[0],
   );
-  for (const counts of written) {
-    into.inserted += counts?.inserted ?? 0;
-    into.updated += counts?.updated ?? 0;
+  if (tried.ok) {
+    into.inserted += tried.value?.inserted ?? 0;
+    into.updated += tried.value?.updated ?? 0;
+    return;
   }
+  await rowByRow();
+  const written = await insertRowByRow(trx, textColumns(plan, rows));
+  into.inserted += written.inserted;
+  into.updated += written.updated;
+  for (const refusal of written.refused) into.rejects.push(dbReject(rows[refusal.index] as Row, refusal));
 }

@@ -1,0 +1,185 @@
+import { type Kysely, type KyselyPlugin, sql } from 'kysely';
+import type { Migration } from 'kysely/migration';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import type { TableDataset, WriteMode } from '../../shared/config/dataset.ts';
+import { defineDataset } from '../../shared/config/dataset.ts';
+import type { Database } from '../../shared/ledger/schema.ts';
+import type { ValidRow } from '../../shared/load/validation.ts';
+import { writeTarget } from '../../shared/load/write/target.ts';
+import { type WriteResult, writeRows } from '../../shared/load/write/writing.ts';
+import { startTestPipeline, type TestPipeline } from '../support/pipeline.ts';
+
+/**
+ * Rows the database refuses are found set-based (issue 14): a chunk of them costs a handful of
+ * statements, not O(log n) statements per row, and each refused row keeps its own reject: the
+ * database's message and detail, its line, its column.
+ */
+
+const tables: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema
+      .createTable('refused_rows')
+      .addColumn('id', 'integer', (c) => c.primaryKey())
+      .addColumn('note', 'text', (c) => c.notNull().check(sql`note <> 'bad'`))
+      .execute();
+  },
+};
+
+const dataset = defineDataset({
+  name: 'refused_rows',
+  format: 'csv',
+  table: 'refused_rows',
+  mode: 'insert',
+  key: ['id'],
+  schema: z.object({ id: z.number(), note: z.string().nullable() }),
+});
+const config = { datasets: [dataset], migrations: { '20260101000000_refused': tables } };
+
+let p: TestPipeline;
+let db: Kysely<Database>;
+let resolved: TableDataset;
+beforeAll(async () => {
+  p = await startTestPipeline(config, ['refused_rows']);
+  db = p.deps.db;
+  resolved = p.config.datasets[0] as TableDataset;
+});
+afterAll(() => p?.stop());
+
+/** The statements a write sends, counted as Kysely compiles them (COPY included). */
+function counting(): { plugin: KyselyPlugin; statements: () => number } {
+  let n = 0;
+  return {
+    plugin: {
+      transformQuery: (args) => {
+        n++;
+        return args.node;
+      },
+      transformResult: async (args) => args.result,
+    },
+    statements: () => n,
+  };
+}
+
+type Note = string | null;
+
+/** Writes rows `[id, note]` (lines from 2) in one transaction, in `mode`; counts its statements. */
+async function write(rows: [number, Note][], mode: WriteMode = 'insert') {
+  const counter = counting();
+  const valid: ValidRow[] = rows.map(([id, note], i) => ({
+    line: i + 2,
+    raw: `${id},${note ?? ''}`,
+    values: { id, note },
+  }));
+  const result: WriteResult = await db
+    .withPlugin(counter.plugin)
+    .transaction()
+    .execute((trx) => writeRows(trx, { ...writeTarget(resolved), mode }, valid, 0));
+  return { result, statements: counter.statements() };
+}
+
+const refused = (line: number, id: number, text: string, detail: string, column: string | null = null) => ({
+  line,
+  column,
+  kind: 'refused',
+  reason: `database refused the row: ${text} (${detail})`,
+  raw: `${id},`,
+});
+const duplicate = (line: number, id: number) =>
+  refused(
+    line,
+    id,
+    'duplicate key value violates unique constraint "refused_rows_pkey"',
+    `Key (id)=(${id}) already exists.`,
+  );
+const check = (line: number, id: number) => ({
+  ...refused(
+    line,
+    id,
+    'new row for relation "refused_rows" violates check constraint "refused_rows_note_check"',
+    `Failing row contains (${id}, bad).`,
+  ),
+  raw: `${id},bad`,
+});
+const notNull = (line: number, id: number) =>
+  refused(
+    line,
+    id,
+    'null value in column "note" of relation "refused_rows" violates not-null constraint',
+    `Failing row contains (${id}, null).`,
+    'note',
+  );
+
+const ids = (from: number, n: number) => Array.from({ length: n }, (_, i) => from + i);
+const rowsIn = async (from: number, to: number) =>
+  Number(
+    (
+      await sql<{ n: string }>`select count(*) as n from refused_rows where id between ${from} and ${to}`.execute(
+        db,
+      )
+    ).rows[0]?.n,
+  );
+
+describe('rows the database refuses', () => {
+  it('a chunk of duplicate keys: every row refused with its key, in a few statements', async () => {
+    await write(ids(1, 2000).map((id) => [id, 'ok']));
+    const { result, statements } = await write(ids(1, 2000).map((id) => [id, 'again']));
+    expect(result).toEqual({
+      inserted: 0,
+      updated: 0,
+      unchanged: 0,
+      rejects: ids(1, 2000).map((id) => ({ ...duplicate(id + 1, id), raw: `${id},again` })),
+    });
+    expect(statements).toBeLessThanOrEqual(15);
+  });
+
+  it('CHECK, NOT NULL and a key repeated in the chunk, among rows that load', async () => {
+    // 3001..5000: odd ids break the CHECK, multiples of 10 have no note, the rest load; then 3002 again.
+    const rows: [number, Note][] = ids(3001, 2000).map((id) => [
+      id,
+      id % 2 ? 'bad' : id % 10 === 0 ? null : 'ok',
+    ]);
+    rows.push([3002, 'ok']);
+    const { result, statements } = await write(rows);
+    const expected = rows.flatMap(([id, note], i) => {
+      if (i === 2000) return [{ ...duplicate(i + 2, id), raw: `${id},ok` }];
+      if (note === 'bad') return [check(i + 2, id)];
+      return note === null ? [notNull(i + 2, id)] : [];
+    });
+    expect(result).toEqual({ inserted: 800, updated: 0, unchanged: 0, rejects: expected });
+    expect(await rowsIn(3001, 5000)).toBe(800);
+    expect(statements).toBeLessThanOrEqual(15);
+  });
+
+  it('upsert: a row whose update breaks the CHECK is refused, the others update or stay', async () => {
+    // 1..2000 hold 'ok': even ids update to 'new', odd ones to 'bad'; 1 and 3 are sent unchanged.
+    const rows: [number, Note][] = ids(1, 2000).map((id) => [id, id % 2 ? 'bad' : 'new']);
+    rows[0] = [1, 'ok'];
+    rows[2] = [3, 'ok'];
+    const { result, statements } = await write(rows, 'upsert');
+    expect(result).toEqual({
+      inserted: 0,
+      updated: 1000,
+      unchanged: 2,
+      rejects: rows.flatMap(([id, note], i) => (note === 'bad' ? [check(i + 2, id)] : [])),
+    });
+    expect(statements).toBeLessThanOrEqual(15);
+  });
+
+  it('insert-ignore: a duplicate key is unchanged, a broken CHECK refused, a new key inserted', async () => {
+    const rows: [number, Note][] = [
+      [2, 'other'],
+      [6001, 'bad'],
+      [6002, 'fresh'],
+      [4, 'bad'],
+    ];
+    const { result } = await write(rows, 'insert-ignore');
+    // A CHECK is checked before the key: row 4's conflict does not hide its bad note.
+    expect(result).toEqual({
+      inserted: 1,
+      updated: 0,
+      unchanged: 1,
+      rejects: [check(3, 6001), check(5, 4)],
+    });
+  });
+});
