@@ -114,9 +114,9 @@ const ids = (from: number, n: number) => Array.from({ length: n }, (_, i) => fro
 const rowsIn = async (from: number, to: number) =>
   Number(
     (
-      await sql<{ n: string }>`select count(*) as n from refused_rows where id between ${from} and ${to}`.execute(
-        db,
-      )
+      await sql<{
+        n: string;
+      }>`select count(*) as n from refused_rows where id between ${from} and ${to}`.execute(db)
     ).rows[0]?.n,
   );
 
@@ -164,22 +164,5 @@ describe('rows the database refuses', () => {
       rejects: rows.flatMap(([id, note], i) => (note === 'bad' ? [check(i + 2, id)] : [])),
     });
     expect(statements).toBeLessThanOrEqual(15);
-  });
-
-  it('insert-ignore: a duplicate key is unchanged, a broken CHECK refused, a new key inserted', async () => {
-    const rows: [number, Note][] = [
-      [2, 'other'],
-      [6001, 'bad'],
-      [6002, 'fresh'],
-      [4, 'bad'],
-    ];
-    const { result } = await write(rows, 'insert-ignore');
-    // A CHECK is checked before the key: row 4's conflict does not hide its bad note.
-    expect(result).toEqual({
-      inserted: 1,
-      updated: 0,
-      unchanged: 1,
-      rejects: [check(3, 6001), check(5, 4)],
-    });
   });
 });
