@@ -384,14 +384,16 @@ async function writeByCopy(trx: Transaction<Database>, plan: Plan, rows: Row[], 
 /**
  * One statement for the batch; if the database refuses it for a row's values, the batch goes row by
  * row on the server (see `row-by-row.ts`) and each refused row becomes a reject with its own error.
+ * A value the server cannot even receive as text (a NUL byte) fails that call whole: the batch is
+ * halved until that row is alone, and it is rejected with the error its statement met.
  */
 async function writeIsolating(
   trx: Transaction<Database>,
   plan: Plan,
   rows: Row[],
   into: WriteResult,
-  rowByRow: () => Promise<void>,
-) {
+  define: () => Promise<void>,
+): Promise<void> {
   const tried = await withSavepoint(
     trx,
     'dropload_write',
@@ -402,9 +404,21 @@ async function writeIsolating(
     into.updated += tried.value?.updated ?? 0;
     return;
   }
-  await rowByRow();
-  const written = await insertRowByRow(trx, textColumns(plan, rows));
-  into.inserted += written.inserted;
-  into.updated += written.updated;
-  for (const refusal of written.refused) into.rejects.push(dbReject(rows[refusal.index] as Row, refusal));
+  await define();
+  const byRow = await withSavepoint(trx, 'dropload_write', () =>
+    insertRowByRow(trx, textColumns(plan, rows)),
+  );
+  if (byRow.ok) {
+    into.inserted += byRow.value.inserted;
+    into.updated += byRow.value.updated;
+    for (const refusal of byRow.value.refused) {
+      into.rejects.push(dbReject(rows[refusal.index] as Row, refusal));
+    }
+  } else if (rows.length === 1) {
+    into.rejects.push(dbReject(rows[0] as Row, tried.error));
+  } else {
+    const half = rows.length >> 1;
+    await writeIsolating(trx, plan, rows.slice(0, half), into, define);
+    await writeIsolating(trx, plan, rows.slice(half), into, define);
+  }
 }
