@@ -171,4 +171,33 @@ describe('rows the database refuses', () => {
     });
     expect(statements).toBeLessThanOrEqual(STATEMENTS);
   });
+
+  it('after a batch of refused rows the next goes row by row, good rows and a NUL byte included', async () => {
+    // A statement's worth of rows breaking the CHECK, then 3,000 that load but one with a NUL byte,
+    // which the server cannot take as text at all.
+    const rows: [number, Note][] = [
+      ...ids(10_001, 5000).map((id): [number, Note] => [id, 'bad']),
+      ...ids(15_001, 3000).map((id): [number, Note] => [id, id === 16_000 ? 'n\u0000ul' : 'ok']),
+    ];
+    const { result } = await write(rows);
+    const nul = rows.findIndex(([id]) => id === 16_000);
+    expect(result).toEqual({
+      inserted: 2999,
+      updated: 0,
+      unchanged: 0,
+      rejects: [
+        ...ids(10_001, 5000).map((id, i) => check(i + 2, id)),
+        {
+          line: nul + 2,
+          column: null,
+          kind: 'refused',
+          reason: expect.stringMatching(
+            /^database refused the row: invalid byte sequence for encoding "UTF8": 0x00/,
+          ),
+          raw: '16000,n\u0000ul',
+        },
+      ],
+    });
+    expect(await rowsIn(15_001, 18_000)).toBe(2999);
+  });
 });

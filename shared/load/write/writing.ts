@@ -147,8 +147,7 @@ function textColumns(plan: Plan, rows: Row[]): (string | null)[][] {
   return plan.columns.map((_, i) => rows.map((r) => toText(r.values[i])));
 }
 
-function statement(plan: Plan, rows: Row[]): RawBuilder<WriteCounts> {
-  const arrays = textColumns(plan, rows);
+function statement(plan: Plan, arrays: (string | null)[][]): RawBuilder<WriteCounts> {
   const aliases = plan.columns.map((_, i) => sql.id(`v${i}`));
   const casts = plan.columns.map((_, i) => sql`u.${sql.id(`v${i}`)}::${sql.raw(plan.types[i] as string)}`);
   const unnest = sql.join(arrays.map((a) => sql`${a}::text[]`));
@@ -244,16 +243,11 @@ function mergeByLine(a: Reject[], b: Reject[]): Reject[] {
 }
 
 async function writeStatements(trx: Transaction<Database>, plan: Plan, rows: Row[], into: WriteResult) {
-  // The row-by-row function is defined once, by the first refused statement, and dropped at the end.
-  let defined = false;
-  const define = async () => {
-    if (!defined) await defineRowByRow(trx, plan);
-    defined = true;
-  };
+  const state: Batches = { defined: false, rowByRow: false };
   for (let i = 0; i < rows.length; i += STATEMENT_ROWS) {
-    await writeIsolating(trx, plan, rows.slice(i, i + STATEMENT_ROWS), into, define);
+    await writeIsolating(trx, plan, rows.slice(i, i + STATEMENT_ROWS), into, state);
   }
-  if (defined) await dropRowByRow(trx, plan);
+  if (state.defined) await dropRowByRow(trx, plan);
 }
 
 /** One pass into `copy … from stdin` under a savepoint: the rows copied, or undefined (nothing written) when the database refused a row's values. */
@@ -381,6 +375,17 @@ async function writeByCopy(trx: Transaction<Database>, plan: Plan, rows: Row[], 
   return true;
 }
 
+/** What the batches of one write share. */
+interface Batches {
+  /** The row-by-row function is defined: by the first batch that needs it; dropped at the end. */
+  defined: boolean;
+  /**
+   * The last batch that went row by row had most of its rows refused: the next one goes row by row
+   * straight away, as a statement for it would most likely be refused too (a re-dropped file).
+   */
+  rowByRow: boolean;
+}
+
 /**
  * One statement for the batch; if the database refuses it for a row's values, the batch goes row by
  * row on the server (see `row-by-row.ts`) and each refused row becomes a reject with its own error.
@@ -392,33 +397,38 @@ async function writeIsolating(
   plan: Plan,
   rows: Row[],
   into: WriteResult,
-  define: () => Promise<void>,
+  state: Batches,
 ): Promise<void> {
-  const tried = await withSavepoint(
-    trx,
-    'dropload_write',
-    async () => (await statement(plan, rows).execute(trx)).rows[0],
-  );
-  if (tried.ok) {
-    into.inserted += tried.value?.inserted ?? 0;
-    into.updated += tried.value?.updated ?? 0;
-    return;
+  const arrays = textColumns(plan, rows);
+  let refused: unknown;
+  if (!state.rowByRow || rows.length === 1) {
+    const tried = await withSavepoint(
+      trx,
+      'dropload_write',
+      async () => (await statement(plan, arrays).execute(trx)).rows[0],
+    );
+    if (tried.ok) {
+      into.inserted += tried.value?.inserted ?? 0;
+      into.updated += tried.value?.updated ?? 0;
+      return;
+    }
+    refused = tried.error;
   }
-  await define();
-  const byRow = await withSavepoint(trx, 'dropload_write', () =>
-    insertRowByRow(trx, textColumns(plan, rows)),
-  );
+  if (!state.defined) await defineRowByRow(trx, plan);
+  state.defined = true;
+  const byRow = await withSavepoint(trx, 'dropload_write', () => insertRowByRow(trx, arrays));
   if (byRow.ok) {
     into.inserted += byRow.value.inserted;
     into.updated += byRow.value.updated;
     for (const refusal of byRow.value.refused) {
       into.rejects.push(dbReject(rows[refusal.index] as Row, refusal));
     }
+    state.rowByRow = 2 * byRow.value.refused.length > rows.length;
   } else if (rows.length === 1) {
-    into.rejects.push(dbReject(rows[0] as Row, tried.error));
+    into.rejects.push(dbReject(rows[0] as Row, refused));
   } else {
     const half = rows.length >> 1;
-    await writeIsolating(trx, plan, rows.slice(0, half), into, define);
-    await writeIsolating(trx, plan, rows.slice(half), into, define);
+    await writeIsolating(trx, plan, rows.slice(0, half), into, state);
+    await writeIsolating(trx, plan, rows.slice(half), into, state);
   }
 }
