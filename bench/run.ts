@@ -540,7 +540,8 @@ async function main(): Promise<void> {
     await db.destroy();
     emulator.stop();
   }
-  const { bytes } = await dataFile(o.rows);
+  // The main file's size; `--refused-only` made none.
+  const bytes = o.refusedOnly ? undefined : (await dataFile(o.rows)).bytes;
   const summary = {
     rows: o.rows,
     validRows: validRows(o.rows),
