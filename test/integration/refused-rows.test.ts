@@ -23,6 +23,14 @@ const tables: Migration = {
       .addColumn('id', 'integer', (c) => c.primaryKey())
       .addColumn('note', 'text', (c) => c.notNull().check(sql`note <> 'bad'`))
       .execute();
+    // Columns named as the row-by-row function's own output columns.
+    await db.schema
+      .createTable('refused_names')
+      .addColumn('ord', 'integer', (c) => c.primaryKey())
+      .addColumn('message', 'text', (c) => c.check(sql`message <> 'bad'`))
+      .addColumn('inserted', 'integer')
+      .addColumn('col', 'text')
+      .execute();
   },
 };
 
@@ -34,13 +42,21 @@ const dataset = defineDataset({
   key: ['id'],
   schema: z.object({ id: z.number(), note: z.string().nullable() }),
 });
-const config = { datasets: [dataset], migrations: { '20260101000000_refused': tables } };
+const names = defineDataset({
+  name: 'refused_names',
+  format: 'csv',
+  table: 'refused_names',
+  mode: 'upsert',
+  key: ['ord'],
+  schema: z.object({ ord: z.number(), message: z.string(), inserted: z.number(), col: z.string() }),
+});
+const config = { datasets: [dataset, names], migrations: { '20260101000000_refused': tables } };
 
 let p: TestPipeline;
 let db: Kysely<Database>;
 let resolved: TableDataset;
 beforeAll(async () => {
-  p = await startTestPipeline(config, ['refused_rows']);
+  p = await startTestPipeline(config, ['refused_rows', 'refused_names']);
   db = p.deps.db;
   resolved = p.config.datasets[0] as TableDataset;
 });
@@ -199,5 +215,41 @@ describe('rows the database refuses', () => {
       ],
     });
     expect(await rowsIn(15_001, 18_000)).toBe(2999);
+  });
+
+  it("a table whose columns are named as the function's own: row by row writes them as the statement does", async () => {
+    const target = writeTarget(p.config.datasets[1] as TableDataset);
+    const row = (line: number, ord: number, message: string): ValidRow => ({
+      line,
+      raw: `${ord},${message}`,
+      values: { ord, message, inserted: ord * 10, col: `c${ord}` },
+    });
+    await db.transaction().execute((trx) => writeRows(trx, target, [row(2, 1, 'first')], 0));
+    const result = await db
+      .transaction()
+      .execute((trx) =>
+        writeRows(trx, target, [row(2, 1, 'second'), row(3, 2, 'bad'), row(4, 3, 'third')], 0),
+      );
+    expect(result).toEqual({
+      inserted: 1,
+      updated: 1,
+      unchanged: 0,
+      rejects: [
+        {
+          line: 3,
+          column: null,
+          kind: 'refused',
+          reason:
+            'database refused the row: new row for relation "refused_names" violates check constraint "refused_names_message_check" (Failing row contains (2, bad, 20, c2).)',
+          raw: '2,bad',
+        },
+      ],
+    });
+    const stored = await sql<{ ord: number; message: string; inserted: number; col: string }>`
+      select ord, message, inserted, col from refused_names order by ord`.execute(db);
+    expect(stored.rows).toEqual([
+      { ord: 1, message: 'second', inserted: 10, col: 'c1' },
+      { ord: 3, message: 'third', inserted: 30, col: 'c3' },
+    ]);
   });
 });
