@@ -66,6 +66,11 @@ export async function copyIn(
   return stream.rowCount;
 }
 
+/**
+ * The pieces, with a turn of the event loop after each. The server refuses a COPY as soon as a row
+ * fails, but its error is only read from the socket when the loop turns: fed synchronously, a refused
+ * COPY would parse, validate and send the whole chunk before noticing.
+ */
 async function* yielding(data: Iterable<string>): AsyncGenerator<string> {
   for (const piece of data) {
     yield piece;

@@ -167,8 +167,9 @@ function lastPerKey(plan: Plan, rows: Row[]): Row[] {
  * Writes rows with one COPY where the database takes it; else, or when the COPY is refused for a row's
  * values, in statements of STATEMENT_ROWS. A statement the database refuses for a row's values
  * (SQLSTATE class 22/23) is rolled back to its savepoint and its rows go row by row on the server, in
- * one round trip: each refused row becomes a reject with the database's error while its neighbours load. The rows are of file `fileId`: what the target adds to
- * them after their fields is that id or their line.
+ * one round trip: each refused row becomes a reject with the database's error while its neighbours
+ * load. The rows are of file `fileId`: what the target adds to them after their fields is that id or
+ * their line.
  */
 export async function writeRows(
   trx: Transaction<Database>,
