@@ -7,7 +7,12 @@ import { defineDataset } from '../../shared/config/dataset.ts';
 import type { Database } from '../../shared/ledger/schema.ts';
 import type { ValidRow } from '../../shared/load/validation.ts';
 import { writeTarget } from '../../shared/load/write/target.ts';
-import { type WriteResult, writeRows } from '../../shared/load/write/writing.ts';
+import {
+  type RowPass,
+  type WriteResult,
+  writeRowStream,
+  writeRows,
+} from '../../shared/load/write/writing.ts';
 import { startTestPipeline, type TestPipeline } from '../support/pipeline.ts';
 
 /**
@@ -51,6 +56,8 @@ const names = defineDataset({
   schema: z.object({ ord: z.number(), message: z.string(), inserted: z.number(), col: z.string() }),
 });
 const config = { datasets: [dataset, names], migrations: { '20260101000000_refused': tables } };
+
+const postgres = process.env.DATABASE_URL;
 
 let p: TestPipeline;
 let db: Kysely<Database>;
@@ -251,5 +258,40 @@ describe('rows the database refuses', () => {
       { ord: 1, message: 'second', inserted: 10, col: 'c1' },
       { ord: 3, message: 'third', inserted: 30, col: 'c3' },
     ]);
+  });
+
+  it.runIf(postgres)('a COPY refused at its first row stops reading the chunk', async () => {
+    // 200,000 rows whose first key is taken: the COPY pass is refused early, then a second pass finds it.
+    await write([[200_000, 'taken']]);
+    const total = 200_000;
+    const read: number[] = [];
+    const stream = (): RowPass => {
+      const pass = read.push(0) - 1;
+      let at = 0;
+      return {
+        next: () => {
+          if (at === total) return undefined;
+          read[pass] = ++at;
+          return [at === 1 ? 200_000 : 300_000 + at, 'ok'];
+        },
+        get rows() {
+          return at;
+        },
+        get line() {
+          return at + 1;
+        },
+        raw: () => `row ${at}`,
+        rejects: [],
+      };
+    };
+    const result = await db
+      .transaction()
+      .execute((trx) => writeRowStream(trx, writeTarget(resolved), stream));
+    expect(result.inserted).toBe(total - 1);
+    expect(result.rejects.map((r) => r.line)).toEqual([2]);
+    // The COPY pass, then the pass that holds the rows for the statements.
+    expect(read).toHaveLength(2);
+    expect(read[0]).toBeLessThan(total / 2);
+    expect(read[1]).toBe(total);
   });
 });
