@@ -34,6 +34,13 @@ export function resetDatabase(url: string): Promise<void> {
   });
 }
 
+/** A CHECK no generated row meets (scores run from -100 to 899): the database refuses every row. */
+export function refuseEveryRow(url: string): Promise<void> {
+  return withClient(url, async (c) => {
+    await c.query(`alter table ${BENCH_TABLE} add constraint bench_refuses_every_row check (score < -1000)`);
+  });
+}
+
 export function countRows(url: string): Promise<number> {
   return withClient(url, async (c) => {
     const { rows } = await c.query<{ n: number }>(`select count(*)::int as n from ${BENCH_TABLE}`);

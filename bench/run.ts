@@ -15,10 +15,11 @@ import { HANDLER_NODE_OPTIONS, LOCAL_ONLY_MODULES } from '../infra/constructs/dr
 import { uploadFile } from '../local/local-pipeline.ts';
 import type { ObjectRef } from '../shared/aws/s3-events.ts';
 import { resolveConfig } from '../shared/config/config.ts';
+import { CONSUMERS } from '../shared/core/topology.ts';
 import { migrateToLatest } from '../shared/ledger/migrate.ts';
 import { awsClients } from '../shared/runtime/environment.ts';
 import benchConfig, { BENCH_TABLE } from './bench.config.ts';
-import { countRows, ensureDatabase, resetDatabase, serverVersion } from './db.ts';
+import { countRows, ensureDatabase, refuseEveryRow, resetDatabase, serverVersion } from './db.ts';
 import { generateCsv, generateParquet, validRows } from './generate.ts';
 import type { PathResult } from './paths.ts';
 
@@ -39,6 +40,8 @@ interface Options {
   sweep: number[];
   sizes: number[];
   repeat: number;
+  /** Only the refused-chunk lines (`--refused-only`): not the main table nor the cost curve. */
+  refusedOnly: boolean;
   /** V8 old-space cap (MB) for split and load worker processes, as a small function's memory would set it. */
   workerHeap?: number;
   /** Only these paths (`psql`, `split`, `init`, `worker`, `e2e`, …; a size suffix is ignored), else all. */
@@ -78,6 +81,7 @@ function options(): Options {
       'worker-heap': { type: 'string' },
       quick: { type: 'boolean', default: false },
       only: { type: 'string' },
+      'refused-only': { type: 'boolean', default: false },
     },
   });
   const url = process.env.DATABASE_URL;
@@ -96,6 +100,7 @@ function options(): Options {
     sweep,
     sizes: numbers(values.sizes, '--sizes'),
     repeat: repeat as number,
+    refusedOnly: values['refused-only'],
     workerHeap: values['worker-heap'] ? numbers(values['worker-heap'], '--worker-heap')[0] : undefined,
     only: values.only?.split(',').filter(Boolean),
     url,
@@ -223,7 +228,10 @@ async function loadWorkers(messagesFile: string, n: number): Promise<ChildResult
   };
 }
 
-/** Samples how many connections dropload's pools hold (they connect as application_name `dropload`). */
+/**
+ * Samples how many connections dropload's pools hold on the benchmark's database (they connect as
+ * application_name `dropload`): another dropload on the same server, on another database, is not counted.
+ */
 function connectionSampler(url: string): { stop: () => Promise<number> } {
   const client = new pg.Client({ connectionString: url });
   let peak = 0;
@@ -232,7 +240,8 @@ function connectionSampler(url: string): { stop: () => Promise<number> } {
     await client.connect();
     while (running) {
       const { rows } = await client.query<{ n: number }>(
-        "select count(*)::int as n from pg_stat_activity where application_name = 'dropload'",
+        `select count(*)::int as n from pg_stat_activity
+         where application_name = 'dropload' and datname = current_database()`,
       );
       peak = Math.max(peak, rows[0]?.n ?? 0);
       await new Promise((r) => setTimeout(r, 25));
@@ -395,6 +404,49 @@ async function paths(b: Bench): Promise<Measured[]> {
   return measured(results);
 }
 
+/**
+ * The worst chunks for the load function's timeout: one chunk of the dataset's `chunkBytes` whose every
+ * row the database refuses, for a key already in the table or for a CHECK, next to `psql \copy` of the
+ * same rows into the empty table. Set-up (loading the keys, adding the CHECK) is not timed.
+ */
+async function refusedChunks(b: Bench): Promise<Measured[]> {
+  const { chunkBytes } = config.datasets.find((d) => d.name === 'bench') ?? {};
+  if (!chunkBytes) throw new Error('bench/bench.config.ts has no dataset "bench"');
+  // Under chunkBytes by a margin, as the row size is an average: the split must make one chunk of it.
+  const rows = Math.floor((chunkBytes * 0.97) / ROW_BYTES);
+  const { file } = await dataFile(rows);
+  const ref = await upload(b, file);
+  const oneChunk = async (): Promise<ChildResult> => {
+    const result = await workersOn(ref, 1);
+    if (result.chunks !== 1) throw new Error(`the refused-rows file made ${result.chunks} chunks, not 1`);
+    return result;
+  };
+  const m = (label: string, name: string, run: () => Promise<PathResult>, budget?: number) =>
+    measure(b, label, name, rows, run, budget);
+  const mib = (chunkBytes / 2 ** 20).toFixed(0);
+  return measured([
+    await m(`psql \\copy, one ${mib} MiB chunk`, 'psql-chunk', () => psqlCopy(file, b.o.url)),
+    await m(
+      'dropload chunk, every key a duplicate',
+      'refused-duplicates',
+      async () => {
+        await psqlCopy(file, b.o.url);
+        return oneChunk();
+      },
+      workerPool(),
+    ),
+    await m(
+      'dropload chunk, every row failing a CHECK',
+      'refused-check',
+      async () => {
+        await refuseEveryRow(b.o.url);
+        return oneChunk();
+      },
+      workerPool(),
+    ),
+  ]);
+}
+
 /** The cost curve: psql, one load worker and end to end on files of each size in `--sizes` (MB). */
 async function curve(b: Bench): Promise<Measured[]> {
   const results: (Measured | undefined)[] = [];
@@ -494,14 +546,17 @@ async function main(): Promise<void> {
   const b: Bench = { o, s3, db };
   let results: Measured[];
   let sizes: Measured[];
+  let refused: Measured[];
   try {
-    results = await paths(b);
-    sizes = await curve(b);
+    results = b.o.refusedOnly ? [] : await paths(b);
+    sizes = b.o.refusedOnly ? [] : await curve(b);
+    refused = await refusedChunks(b);
   } finally {
     await db.destroy();
     emulator.stop();
   }
-  const { bytes } = await dataFile(o.rows);
+  // The main file's size; `--refused-only` made none.
+  const bytes = o.refusedOnly ? undefined : (await dataFile(o.rows)).bytes;
   const summary = {
     rows: o.rows,
     validRows: validRows(o.rows),
@@ -513,10 +568,19 @@ async function main(): Promise<void> {
     at: new Date().toISOString(),
     results: withRatios(results),
     curve: withRatios(sizes),
+    refused: withRatios(refused),
   };
-  console.log(table(results));
+  if (results.length > 0) console.log(table(results));
   if (sizes.length > 0) console.log(`\n${table(sizes)}`);
+  console.log(`\n${table(refused)}\n${worstChunk(refused)}`);
   await writeFile(path.join(OUT, 'results.json'), `${JSON.stringify(summary, null, 2)}\n`);
+}
+
+/** The slowest refused chunk against the timeout of the function that loads chunks on AWS. */
+function worstChunk(refused: Measured[]): string {
+  const worst = Math.max(...refused.filter((r) => r.path.startsWith('refused')).map((r) => r.seconds));
+  const timeout = CONSUMERS.chunks.timeoutSeconds;
+  return `slowest refused chunk: ${worst.toFixed(2)} s, ${((100 * worst) / timeout).toFixed(1)}% of the load function's ${timeout} s timeout`;
 }
 
 /** Each result with rows/s and its ratio to the psql line measured before it on the same file. */

@@ -54,7 +54,7 @@ export async function copyIn(
   const submitted = trx.executeQuery(query);
   try {
     // Both must settle: `submitted` fails if the COPY never reached the server, the pipeline if it refused the data.
-    await Promise.all([submitted, pipeline(Readable.from(data, { objectMode: false }), stream)]);
+    await Promise.all([submitted, pipeline(Readable.from(yielding(data), { objectMode: false }), stream)]);
   } catch (err) {
     stream.destroy();
     throw err;
@@ -64,6 +64,18 @@ export async function copyIn(
     stream.on('error', () => {});
   }
   return stream.rowCount;
+}
+
+/**
+ * The pieces, with a turn of the event loop after each. The server refuses a COPY as soon as a row
+ * fails, but its error is only read from the socket when the loop turns: fed synchronously, a refused
+ * COPY would parse, validate and send the whole chunk before noticing.
+ */
+async function* yielding(data: Iterable<string>): AsyncGenerator<string> {
+  for (const piece of data) {
+    yield piece;
+    await new Promise((r) => setImmediate(r));
+  }
 }
 
 const DAY_MS = 86_400_000;

@@ -3,7 +3,10 @@ import type { TargetMode } from '../../config/dataset.ts';
 
 /** What the write statements share: their size, their conflict handling, how they count what they did. */
 
-/** Rows per statement: big enough to amortize the round trip, small enough to bisect cheaply. */
+/**
+ * Rows per statement: big enough to amortize the round trip, small enough that a refused one costs
+ * little to redo row by row (one table) or to bisect (records of several tables).
+ */
 export const STATEMENT_ROWS = 5000;
 
 export interface WriteCounts {

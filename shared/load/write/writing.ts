@@ -4,7 +4,8 @@ import type { Reject, TableCounts } from '../../ledger/ledger.ts';
 import type { Database } from '../../ledger/schema.ts';
 import type { ValidRow } from '../validation.ts';
 import { copyField, copyIn, copySupported } from './copy.ts';
-import { bisect, dbReject, withSavepoint } from './savepoint.ts';
+import { defineRowByRow, dropRowByRow, insertRowByRow, type TypedTarget } from './row-by-row.ts';
+import { dbReject, withSavepoint } from './savepoint.ts';
 import { counted, onConflict, STATEMENT_ROWS, type WriteCounts } from './statement.ts';
 import type { WriteTarget } from './target.ts';
 import { useTimeZone } from './time-zone.ts';
@@ -117,9 +118,7 @@ function writable(plan: Plan, rows: Row[], rejects: Reject[]): Row[] {
 }
 
 /** The target with its columns' SQL types, read in the writing transaction. */
-interface Plan extends WriteTarget {
-  types: string[];
-}
+type Plan = TypedTarget;
 
 async function planFor(trx: Transaction<Database>, target: WriteTarget): Promise<Plan> {
   const shape = await tableShape(trx, target.table);
@@ -146,8 +145,12 @@ function insertStatement(
   );
 }
 
-function statement(plan: Plan, rows: Row[]): RawBuilder<WriteCounts> {
-  const arrays = plan.columns.map((_, i) => rows.map((r) => toText(r.values[i])));
+/** The rows' values as text, one array per column: how statements send a batch. */
+function textColumns(plan: Plan, rows: Row[]): (string | null)[][] {
+  return plan.columns.map((_, i) => rows.map((r) => toText(r.values[i])));
+}
+
+function statement(plan: Plan, arrays: (string | null)[][]): RawBuilder<WriteCounts> {
   const aliases = plan.columns.map((_, i) => sql.id(`v${i}`));
   const casts = plan.columns.map((_, i) => sql`u.${sql.id(`v${i}`)}::${sql.raw(plan.types[i] as string)}`);
   const unnest = sql.join(arrays.map((a) => sql`${a}::text[]`));
@@ -166,9 +169,10 @@ function lastPerKey(plan: Plan, rows: Row[]): Row[] {
 /**
  * Writes rows with one COPY where the database takes it; else, or when the COPY is refused for a row's
  * values, in statements of STATEMENT_ROWS. A statement the database refuses for a row's values
- * (SQLSTATE class 22/23) is bisected under savepoints, so one bad row costs O(log n) statements and
- * becomes a reject while its neighbours load. The rows are of file `fileId`: what the target adds to
- * them after their fields is that id or their line.
+ * (SQLSTATE class 22/23) is rolled back to its savepoint and its rows go row by row on the server, in
+ * one round trip: each refused row becomes a reject with the database's error while its neighbours
+ * load. The rows are of file `fileId`: what the target adds to them after their fields is that id or
+ * their line.
  */
 export async function writeRows(
   trx: Transaction<Database>,
@@ -245,9 +249,11 @@ function mergeByLine(a: Reject[], b: Reject[]): Reject[] {
 }
 
 async function writeStatements(trx: Transaction<Database>, plan: Plan, rows: Row[], into: WriteResult) {
+  const state: Batches = { defined: false, rowByRow: false };
   for (let i = 0; i < rows.length; i += STATEMENT_ROWS) {
-    await writeIsolating(trx, plan, rows.slice(i, i + STATEMENT_ROWS), into);
+    await writeIsolating(trx, plan, rows.slice(i, i + STATEMENT_ROWS), into, state);
   }
+  if (state.defined) await dropRowByRow(trx, plan);
 }
 
 /** One pass into `copy … from stdin` under a savepoint: the rows copied, or undefined (nothing written) when the database refused a row's values. */
@@ -375,17 +381,60 @@ async function writeByCopy(trx: Transaction<Database>, plan: Plan, rows: Row[], 
   return true;
 }
 
-/** One statement per batch of rows; a row the database refuses becomes a reject (see `bisect`). */
-async function writeIsolating(trx: Transaction<Database>, plan: Plan, rows: Row[], into: WriteResult) {
-  const written = await bisect(
-    trx,
-    'dropload_write',
-    rows,
-    async (batch) => (await statement(plan, batch).execute(trx)).rows[0],
-    (row, err) => into.rejects.push(dbReject(row, err)),
-  );
-  for (const counts of written) {
-    into.inserted += counts?.inserted ?? 0;
-    into.updated += counts?.updated ?? 0;
+/** What the batches of one write share. */
+interface Batches {
+  /** The row-by-row function is defined: by the first batch that needs it; dropped at the end. */
+  defined: boolean;
+  /**
+   * The last batch that went row by row had most of its rows refused: the next one goes row by row
+   * straight away, as a statement for it would most likely be refused too (a re-dropped file).
+   */
+  rowByRow: boolean;
+}
+
+/**
+ * One statement for the batch; if the database refuses it for a row's values, the batch goes row by
+ * row on the server (see `row-by-row.ts`) and each refused row becomes a reject with its own error.
+ * A value the server cannot even receive as text (a NUL byte) fails that call whole: the batch is
+ * halved until that row is alone, and it is rejected with the error its statement met.
+ */
+async function writeIsolating(
+  trx: Transaction<Database>,
+  plan: Plan,
+  rows: Row[],
+  into: WriteResult,
+  state: Batches,
+): Promise<void> {
+  const arrays = textColumns(plan, rows);
+  let refused: unknown;
+  if (!state.rowByRow || rows.length === 1) {
+    const tried = await withSavepoint(
+      trx,
+      'dropload_write',
+      async () => (await statement(plan, arrays).execute(trx)).rows[0],
+    );
+    if (tried.ok) {
+      into.inserted += tried.value?.inserted ?? 0;
+      into.updated += tried.value?.updated ?? 0;
+      return;
+    }
+    refused = tried.error;
+  }
+  if (!state.defined) await defineRowByRow(trx, plan);
+  state.defined = true;
+  const byRow = await withSavepoint(trx, 'dropload_write', () => insertRowByRow(trx, arrays));
+  if (byRow.ok) {
+    into.inserted += byRow.value.inserted;
+    into.updated += byRow.value.updated;
+    for (const refusal of byRow.value.refused) {
+      into.rejects.push(dbReject(rows[refusal.index] as Row, refusal));
+    }
+    state.rowByRow = 2 * byRow.value.refused.length > rows.length;
+  } else if (rows.length === 1) {
+    into.rejects.push(dbReject(rows[0] as Row, refused));
+  } else {
+    const half = rows.length >> 1;
+    await writeIsolating(trx, plan, rows.slice(0, half), into, state);
+    await writeIsolating(trx, plan, rows.slice(half), into, state);
   }
 }
