@@ -98,9 +98,13 @@ function options(): Options {
   };
 }
 
-function exec(cmd: string, args: string[]): Promise<string> {
+function exec(
+  cmd: string,
+  args: string[],
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(cmd, args, { ...opts, stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
@@ -123,6 +127,54 @@ async function psqlCopy(file: string, url: string): Promise<PathResult> {
   ]);
   return { seconds: (performance.now() - started) / 1000, loaded: 0, rejected: 0 };
 }
+
+const ROOT = path.join(import.meta.dirname, '..');
+/** `dropload` as a user types it in this repository, on the benchmark's config. */
+const NPX_DROPLOAD = ['dropload', '--config', path.join('bench', 'bench.config.ts')];
+
+/**
+ * The environment of a `dropload` command: the benchmark's database, and no AWS_ENDPOINT_URL, so `run`
+ * starts its own embedded emulator as it does for a user.
+ */
+function commandEnv(url: string): NodeJS.ProcessEnv {
+  const { AWS_ENDPOINT_URL: _emulator, ...env } = process.env;
+  return { ...env, DATABASE_URL: url };
+}
+
+/** Seconds from spawning `npx dropload …` to its exit, start-up included, and what it printed. */
+async function npxDropload(args: string[], url: string): Promise<{ seconds: number; out: string }> {
+  const started = performance.now();
+  const out = await exec('npx', [...NPX_DROPLOAD, ...args], { cwd: ROOT, env: commandEnv(url) });
+  return { seconds: (performance.now() - started) / 1000, out };
+}
+
+/** `npx dropload run FILE --dataset …` end to end, as a user times it: from the command's start to its report. */
+async function droploadRun(file: string, dataset: string, url: string): Promise<PathResult> {
+  const { seconds, out } = await npxDropload(['run', file, '--dataset', dataset, '--json'], url);
+  const report = (JSON.parse(out) as { files: { rows: { loaded: number; rejected: number } }[] }).files[0];
+  return { seconds, loaded: report?.rows.loaded ?? 0, rejected: report?.rows.rejected ?? 0 };
+}
+
+/** Start-up: seconds of `npx dropload --help` (what a user types) and of the bin run directly (`node cli/bin.js`). */
+async function startup(o: Options): Promise<{ npx: number[]; bin: number[] }> {
+  const npx: number[] = [];
+  const bin: number[] = [];
+  for (let i = 0; i < Math.max(3, o.repeat); i++) {
+    npx.push((await npxDropload(['--help'], o.url)).seconds);
+    const started = performance.now();
+    await exec(process.execPath, [path.join(ROOT, 'cli', 'bin.js'), '--help'], { cwd: ROOT });
+    bin.push((performance.now() - started) / 1000);
+  }
+  return { npx, bin };
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((x, y) => x - y);
+  return sorted[Math.floor((sorted.length - 1) / 2)] as number;
+}
+
+const seconds = (runs: number[]) =>
+  `${median(runs).toFixed(2)} s (${runs.map((r) => r.toFixed(2)).join(', ')})`;
 
 /** The dropload side as the Lambdas ship it: one esbuild bundle, so no child pays for TypeScript stripping. */
 async function bundlePaths(): Promise<void> {
@@ -368,6 +420,7 @@ async function paths(b: Bench): Promise<Measured[]> {
   }
   results.push(
     await m('dropload end to end', 'e2e', () => child('e2e', file, String(o.workers)), stackPool()),
+    await m('npx dropload run FILE', 'run', () => droploadRun(file, 'bench', o.url), stackPool()),
     await m(
       'dropload end to end, .csv.gz',
       'e2e-gzip',
@@ -479,6 +532,7 @@ async function main(): Promise<void> {
   const b: Bench = { o, s3, db };
   let results: Measured[];
   let sizes: Measured[];
+  const started = await startup(o);
   try {
     results = await paths(b);
     sizes = await curve(b);
@@ -496,11 +550,15 @@ async function main(): Promise<void> {
     node: process.version,
     postgres: await serverVersion(o.url),
     at: new Date().toISOString(),
+    startup: started,
     results: withRatios(results),
     curve: withRatios(sizes),
   };
   console.log(table(results));
   if (sizes.length > 0) console.log(`\n${table(sizes)}`);
+  console.log(
+    `\nstart-up: npx dropload --help ${seconds(started.npx)}; node cli/bin.js --help ${seconds(started.bin)}`,
+  );
   await writeFile(path.join(OUT, 'results.json'), `${JSON.stringify(summary, null, 2)}\n`);
 }
 
