@@ -1,16 +1,13 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
-import { startPipeline } from '../local/local-pipeline.ts';
-import { loadConfig } from '../shared/config/config.ts';
-import { migrateToLatest } from '../shared/ledger/migrate.ts';
-import { FINAL_STATES } from '../shared/ledger/schema.ts';
 import { errorText, outcomeOf } from './errors.ts';
 import { registerOpsCommands } from './ops.ts';
-import { withLedger } from './ops-resources.ts';
 import { positive } from './options.ts';
-import { type FileReport, renderReports, statusReports } from './report.ts';
-import { planUploads, runExitCode, runFiles } from './run.ts';
+import type { FileReport } from './report.ts';
 import { registerWait } from './wait.ts';
+
+// A command imports what it runs when it runs (`--help` and `status` load no pipeline, emulator or
+// migrations): start-up is mostly loading modules.
 
 const program = new Command('dropload')
   .description('Load CSV / NDJSON files dropped into S3 into PostgreSQL, validated row by row.')
@@ -61,6 +58,13 @@ program
       files: string[],
       opts: { dataset?: string; json?: boolean; workers?: number; timeout: number },
     ) => {
+      const [{ loadConfig }, { startPipeline }, { planUploads, runExitCode, runFiles }, { renderReports }] =
+        await Promise.all([
+          import('../shared/config/config.ts'),
+          import('../local/local-pipeline.ts'),
+          import('./run.ts'),
+          import('./report.ts'),
+        ]);
       const config = await loadConfig(globals().config);
       const uploads = await planUploads(files, config, opts.dataset);
       const pipeline = await startPipeline({
@@ -111,6 +115,10 @@ program
     DEV_STATE_DIR,
   )
   .action(async (opts: { port: number; stateDir: string }) => {
+    const [{ loadConfig }, { startPipeline }] = await Promise.all([
+      import('../shared/config/config.ts'),
+      import('../local/local-pipeline.ts'),
+    ]);
     const config = await loadConfig(globals().config);
     const pipeline = await startPipeline({
       config,
@@ -168,6 +176,11 @@ program
   .option('--watch', 'refresh every second until interrupted')
   .option('-n, --limit <n>', 'newest files to show', positive, 50)
   .action(async (opts: { json?: boolean; watch?: boolean; limit: number }) => {
+    const [{ withLedger }, { renderReports, statusReports }, { FINAL_STATES }] = await Promise.all([
+      import('./ops-resources.ts'),
+      import('./report.ts'),
+      import('../shared/ledger/schema.ts'),
+    ]);
     await withLedger('status', async (db) => {
       for (;;) {
         const reports = await statusReports(db, opts.limit);
@@ -184,6 +197,11 @@ program
   .command('migrate')
   .description("apply the ledger's and the datasets' migrations to DATABASE_URL")
   .action(async () => {
+    const [{ loadConfig }, { migrateToLatest }, { withLedger }] = await Promise.all([
+      import('../shared/config/config.ts'),
+      import('../shared/ledger/migrate.ts'),
+      import('./ops-resources.ts'),
+    ]);
     const config = await loadConfig(globals().config);
     const { applied } = await withLedger('migrate', (db) => migrateToLatest(db, config.migrations));
     process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'already up to date\n');
