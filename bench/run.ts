@@ -15,9 +15,11 @@ import { HANDLER_NODE_OPTIONS, LOCAL_ONLY_MODULES } from '../infra/constructs/dr
 import { uploadFile } from '../local/local-pipeline.ts';
 import type { ObjectRef } from '../shared/aws/s3-events.ts';
 import { resolveConfig } from '../shared/config/config.ts';
+import { CONSUMERS } from '../shared/core/topology.ts';
 import { migrateToLatest } from '../shared/ledger/migrate.ts';
 import { awsClients } from '../shared/runtime/environment.ts';
 import benchConfig, { BENCH_TABLE } from './bench.config.ts';
+import { costLines, type LoadUse, PRICES, type StepUse } from './cost.ts';
 import { countRows, ensureDatabase, resetDatabase, serverVersion } from './db.ts';
 import { generateCsv, generateParquet, validRows } from './generate.ts';
 import type { PathResult } from './paths.ts';
@@ -237,14 +239,12 @@ function lines(proc: ChildProcess): AsyncIterator<string> {
 }
 
 /**
- * `n` load workers, each a process of its own (as Lambda instances are), sharing the chunks: each sets
- * up, says ready, and all start on one signal; the time runs until the last one is done.
+ * `n` load workers, each a process of its own (as Lambda instances are), pulling chunks from one queue:
+ * each sets up, says ready, and all start on one signal; the time runs until the last one is done.
  */
-async function loadWorkers(messagesFile: string, n: number): Promise<ChildResult> {
-  const procs = Array.from({ length: n }, (_, slot) =>
-    spawn(process.execPath, [...handlerFlags, BUNDLE, 'worker', messagesFile, String(slot), String(n)], {
-      stdio: ['pipe', 'pipe', 'inherit'],
-    }),
+async function loadWorkers(n: number): Promise<ChildResult> {
+  const procs = Array.from({ length: n }, () =>
+    spawn(process.execPath, [...handlerFlags, BUNDLE, 'worker'], { stdio: ['pipe', 'pipe', 'inherit'] }),
   );
   const outs = procs.map(lines);
   const exited = procs.map(
@@ -267,6 +267,8 @@ async function loadWorkers(messagesFile: string, n: number): Promise<ChildResult
     loaded: results.reduce((s, r) => s + r.loaded, 0),
     rejected: results.reduce((s, r) => s + r.rejected, 0),
     chunks: results.reduce((s, r) => s + (r.chunks ?? 0), 0),
+    chunkShares: results.map((r) => r.chunks ?? 0),
+    cpuSeconds: results.reduce((s, r) => s + (r.cpuSeconds ?? 0), 0),
     maxRssMB: Math.max(...results.map((r) => r.maxRssMB)),
   };
 }
@@ -325,7 +327,10 @@ async function measure(
     const result = await run();
     const peakConnections = await sampler.stop();
     const rowsInTable = await countRows(b.o.url);
-    process.stderr.write(` ${result.seconds.toFixed(2)} s`);
+    const shares = result.chunkShares ?? [];
+    process.stderr.write(
+      ` ${result.seconds.toFixed(2)} s${shares.length > 1 ? ` (chunks per worker ${shares.join('/')})` : ''}`,
+    );
     runs.push({
       path: name,
       label,
@@ -391,11 +396,10 @@ async function upload(b: Bench, file: string, dataset = 'bench'): Promise<string
   return JSON.stringify(ref);
 }
 
-/** Splits (untimed, in its own process) and runs `n` load workers on the chunks. */
+/** Splits (untimed, in its own process) onto the chunk queue and runs `n` load workers on it. */
 async function workersOn(ref: string, n: number): Promise<ChildResult> {
-  const messages = path.join(OUT, 'chunks.json');
-  await child('plan', ref, messages);
-  return loadWorkers(messages, n);
+  await child('plan', ref);
+  return loadWorkers(n);
 }
 
 /** The main table: every path on one file. */
@@ -437,6 +441,46 @@ async function paths(b: Bench): Promise<Measured[]> {
     await m('kysely VALUES ×1000', 'kysely', () => child('kysely', file)),
   );
   return results;
+}
+
+/** Files of 100 rows (about 11 KB): what the split and a load worker take for one, as the cost of many small files. */
+const SMALL_ROWS = 100;
+
+/** Split and load on one small file, measured as the main paths are (`--repeat` runs, the median). */
+async function smallFile(b: Bench): Promise<{ split: Measured; load: Measured; bytes: number }> {
+  const { file, bytes } = await dataFile(SMALL_ROWS);
+  const ref = await upload(b, file);
+  return {
+    split: await measure(b, 'small file: split', 'small-split', SMALL_ROWS, () => child('split', ref)),
+    load: await measure(b, 'small file: load worker', 'small-load', SMALL_ROWS, () => workersOn(ref, 1)),
+    bytes,
+  };
+}
+
+/** A measured step as the cost model takes it, scaled by `times` (e.g. to 1 GB), at its function's memory. */
+function step(m: Measured, times: number, memoryMB: number): StepUse {
+  return { wallSeconds: m.seconds * times, cpuSeconds: (m.cpuSeconds ?? m.seconds) * times, memoryMB };
+}
+
+/** The cost of 1 GB (the main file's split and one worker, scaled) and of 1,000 small files. */
+function costs(results: Measured[], bytes: number, small: Awaited<ReturnType<typeof smallFile>>) {
+  const split = results.find((r) => r.path === 'split') as Measured;
+  const worker = results.find((r) => r.path === 'worker') as Measured;
+  const perGb = 1e9 / bytes;
+  const oneGb: LoadUse = {
+    files: 1,
+    chunks: Math.ceil((worker.chunks ?? 1) * perGb),
+    split: step(split, perGb, CONSUMERS.ingest.memoryMB),
+    load: step(worker, perGb, CONSUMERS.chunks.memoryMB),
+  };
+  const files = 1000;
+  const smallFiles: LoadUse = {
+    files,
+    chunks: files,
+    split: step(small.split, files, CONSUMERS.ingest.memoryMB),
+    load: step(small.load, files, CONSUMERS.chunks.memoryMB),
+  };
+  return { oneGb, smallFiles, lines: costLines(oneGb, smallFiles, (small.bytes * files) / 1e9) };
 }
 
 /** The cost curve: psql, one load worker and end to end on files of each size in `--sizes` (MB). */
@@ -532,15 +576,18 @@ async function main(): Promise<void> {
   const b: Bench = { o, s3, db };
   let results: Measured[];
   let sizes: Measured[];
+  let small: Awaited<ReturnType<typeof smallFile>>;
   const started = await startup(o);
   try {
     results = await paths(b);
+    small = await smallFile(b);
     sizes = await curve(b);
   } finally {
     await db.destroy();
     emulator.stop();
   }
   const { bytes } = await dataFile(o.rows);
+  const cost = costs(results, bytes, small);
   const summary = {
     rows: o.rows,
     validRows: validRows(o.rows),
@@ -551,6 +598,7 @@ async function main(): Promise<void> {
     postgres: await serverVersion(o.url),
     at: new Date().toISOString(),
     startup: started,
+    cost: { prices: PRICES, oneGb: cost.oneGb, smallFiles: cost.smallFiles },
     results: withRatios(results),
     curve: withRatios(sizes),
   };
@@ -559,6 +607,7 @@ async function main(): Promise<void> {
   console.log(
     `\nstart-up: npx dropload --help ${seconds(started.npx)}; node cli/bin.js --help ${seconds(started.bin)}`,
   );
+  console.log(`\n${cost.lines.join('\n')}`);
   await writeFile(path.join(OUT, 'results.json'), `${JSON.stringify(summary, null, 2)}\n`);
 }
 
