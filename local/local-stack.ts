@@ -24,7 +24,8 @@ import { createDb, createPool } from '../shared/ledger/connection.ts';
 import { migrateToLatest } from '../shared/ledger/migrate.ts';
 import type { Database } from '../shared/ledger/schema.ts';
 import { awsClients } from '../shared/runtime/environment.ts';
-import { LOOPBACK, startEmbeddedEmulator } from './embedded-emulator.ts';
+import { LOOPBACK } from './embedded-emulator.ts';
+import { startEmulatorThread } from './emulator-thread.ts';
 
 export interface QueuePair {
   url: string;
@@ -228,7 +229,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     if (stateDir) stoppers.push(await claimStateDir(stateDir));
     let endpoint = env.AWS_ENDPOINT_URL;
     if (!endpoint) {
-      const emulator = await startEmbeddedEmulator({ port: options.port ?? 0, stateDir });
+      const emulator = await startEmulatorThread({ port: options.port ?? 0, stateDir });
       endpoint = emulator.endpoint;
       stoppers.push(emulator.stop);
     }
