@@ -227,12 +227,13 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const embeds = !env.AWS_ENDPOINT_URL || !env.DATABASE_URL;
     const stateDir = embeds && options.stateDir ? path.resolve(options.stateDir) : undefined;
     if (stateDir) stoppers.push(await claimStateDir(stateDir));
-    let endpoint = env.AWS_ENDPOINT_URL;
-    if (!endpoint) {
-      const emulator = await startEmulatorThread({ port: options.port ?? 0, stateDir });
-      endpoint = emulator.endpoint;
-      stoppers.push(emulator.stop);
-    }
+    // The emulator's thread starts (loads its modules, listens) while the database is started and migrated.
+    const emulator = env.AWS_ENDPOINT_URL
+      ? undefined
+      : startEmulatorThread({ port: options.port ?? 0, stateDir });
+    // Its failure is awaited below, or by this stopper if the database fails first.
+    emulator?.catch(() => {});
+    if (emulator) stoppers.push(async () => (await emulator).stop());
     let databaseUrl = env.DATABASE_URL;
     if (!databaseUrl) {
       const embedded = await startEmbeddedPostgres(options.databasePort ?? 0, stateDir);
@@ -244,6 +245,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const db = createDb(pool);
     stoppers.push(() => db.destroy());
     await migrateToLatest(db, options.config.migrations);
+    const endpoint = emulator ? (await emulator).endpoint : (env.AWS_ENDPOINT_URL as string);
 
     const { s3, sqs } = awsClients({ ...env, AWS_ENDPOINT_URL: endpoint });
     const bucket = options.bucket ?? env.DROPLOAD_BUCKET ?? LOCAL_BUCKET;
