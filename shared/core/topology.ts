@@ -38,9 +38,9 @@ export interface ConsumerTopology {
   /** How long the event source waits to fill a batch (counts against the visibility timeout). */
   readonly batchingWindowSeconds: number;
   /**
-   * The consuming function's memory. Measured peaks (README, "Performance") are well below it: split
-   * ~135 MB, a CSV load worker under 256 MB, a Parquet one under 384 MB; the rest buys CPU, which Lambda
-   * gives in proportion to memory (a full vCPU at 1,769 MB), and keeps a chunk well inside the timeout.
+   * The consuming function's memory. The measured peaks (README, "Performance") need far less: split
+   * ~135 MB, a CSV load worker 224–266 MB, a Parquet one 386–418 MB on the 1 GB file. The rest buys CPU,
+   * which Lambda gives in proportion to memory (a full vCPU at 1,769 MB): 0.58 of one at 1024 MB.
    */
   readonly memoryMB: number;
 }
