@@ -1,11 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { Logger } from '@aws-lambda-powertools/logger';
-import type { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
+import {
+  CreateQueueCommand,
+  DeleteMessageCommand,
+  GetQueueAttributesCommand,
+  ReceiveMessageCommand,
+  SendMessageBatchCommand,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
 import type { SQSRecord } from 'aws-lambda';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import Papa from 'papaparse';
@@ -35,6 +42,10 @@ export interface PathResult {
   loaded: number;
   rejected: number;
   chunks?: number;
+  /** CPU seconds (user + system) of the timed part: split and load workers, what the cost model bills. */
+  cpuSeconds?: number;
+  /** Load workers: how many chunks each one took from the queue. */
+  chunkShares?: number[];
   /** End to end: the upload before the drop, which `seconds` leaves out. */
   uploadSeconds?: number;
 }
@@ -68,8 +79,12 @@ async function lambdaDeps(messages: ChunkMessage[]): Promise<PipelineDeps> {
 }
 
 /** A message body as the event source mapping delivers it, first try. */
-function delivery(body: string): SQSRecord {
-  return toRecord({ MessageId: randomUUID(), ReceiptHandle: randomUUID(), Body: body }, 'bench', 'us-east-1');
+function delivery(body: string, receiptHandle: string = randomUUID()): SQSRecord {
+  return toRecord(
+    { MessageId: randomUUID(), ReceiptHandle: receiptHandle, Body: body },
+    'bench',
+    'us-east-1',
+  );
 }
 
 /** The split stage as the split Lambda runs it, for one object's S3 event. */
@@ -79,29 +94,68 @@ async function split(deps: PipelineDeps, refJson: string): Promise<void> {
   if (failed) throw failed.error;
 }
 
+/** CPU seconds this process spent since `from` (a `process.cpuUsage()`). */
+function cpuSince(from: NodeJS.CpuUsage): number {
+  const { user, system } = process.cpuUsage(from);
+  return (user + system) / 1e6;
+}
+
 /** The split step alone: one streaming pass over the object that plans its chunks. */
 async function splitPath(refJson: string): Promise<PathResult> {
   const messages: ChunkMessage[] = [];
   const deps = await lambdaDeps(messages);
   try {
     const started = performance.now();
+    const cpu = process.cpuUsage();
     await split(deps, refJson);
-    return { seconds: (performance.now() - started) / 1000, loaded: 0, rejected: 0, chunks: messages.length };
+    const seconds = (performance.now() - started) / 1000;
+    return { seconds, cpuSeconds: cpuSince(cpu), loaded: 0, rejected: 0, chunks: messages.length };
   } finally {
     await deps.db.destroy();
   }
 }
 
-/** Untimed set-up for the load workers: splits the object and writes its chunk messages to `out`. */
-async function planPath(refJson: string, out: string): Promise<PathResult> {
+/** The queue the load workers pull chunks from; no message comes back while a worker holds it. */
+async function chunkQueue(sqs: SQSClient): Promise<string> {
+  const { QueueUrl } = await sqs.send(
+    new CreateQueueCommand({ QueueName: 'bench-chunks', Attributes: { VisibilityTimeout: '3600' } }),
+  );
+  return QueueUrl as string;
+}
+
+/**
+ * Untimed set-up for the load workers: splits the object and puts its chunk messages on the
+ * emulator's chunk queue, where the workers pull them as Lambda's event source mapping does.
+ */
+async function planPath(refJson: string): Promise<PathResult> {
   const messages: ChunkMessage[] = [];
   const deps = await lambdaDeps(messages);
   try {
     await split(deps, refJson);
-    await writeFile(out, JSON.stringify(messages));
+    const sqs = awsClients().sqs;
+    const QueueUrl = await chunkQueue(sqs);
+    for (let i = 0; i < messages.length; i += 10) {
+      const Entries = messages
+        .slice(i, i + 10)
+        .map((m, j) => ({ Id: String(j), MessageBody: JSON.stringify(m) }));
+      await sqs.send(new SendMessageBatchCommand({ QueueUrl, Entries }));
+    }
     return { seconds: 0, loaded: 0, rejected: 0, chunks: messages.length };
   } finally {
     await deps.db.destroy();
+  }
+}
+
+/** The next chunk from the queue, or undefined once it holds none: every chunk was queued before the start. */
+async function nextChunk(sqs: SQSClient, QueueUrl: string): Promise<SQSRecord | undefined> {
+  for (;;) {
+    const { Messages } = await sqs.send(new ReceiveMessageCommand({ QueueUrl, MaxNumberOfMessages: 1 }));
+    const m = Messages?.[0];
+    if (m) return delivery(m.Body ?? '', m.ReceiptHandle);
+    const { Attributes } = await sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['ApproximateNumberOfMessages'] }),
+    );
+    if (Number(Attributes?.ApproximateNumberOfMessages ?? 0) === 0) return undefined;
   }
 }
 
@@ -117,31 +171,36 @@ function startSignal(): Promise<void> {
 }
 
 /**
- * One load worker, as one Lambda instance: the load stage (`handleLoadMessage`) for its share of the chunks
- * (every `of`-th from `slot`), one at a time, each with a ranged GET, validation, rejects, the ledger and,
- * for the last, the receipt. Connects, says
- * `ready`, and starts on the parent's signal, so start-up is not timed.
+ * One load worker, as one Lambda instance: pulls chunk messages from the queue one at a time (the load
+ * handler takes its SQS batch one chunk at a time) and runs the load stage (`handleLoadMessage`) on each,
+ * a ranged GET, validation, rejects, the ledger and, for the last, the receipt, until the queue is empty.
+ * A faster worker takes more chunks, as SQS consumers do. Connects, says `ready`, and starts on the
+ * parent's signal, so start-up is not timed.
  */
-async function workerPath(messagesFile: string, slot = '0', of = '1'): Promise<PathResult> {
-  const all = JSON.parse(await readFile(messagesFile, 'utf8')) as ChunkMessage[];
-  const mine = all.filter((_, i) => i % Number(of) === Number(slot));
+async function workerPath(): Promise<PathResult> {
+  const sqs = awsClients().sqs;
+  const queueUrl = await chunkQueue(sqs);
   const deps = await lambdaDeps([]);
   try {
     const go = startSignal();
     process.stdout.write('ready\n');
     await go;
     const started = performance.now();
+    const cpu = process.cpuUsage();
     let loaded = 0;
     let rejected = 0;
-    for (const m of mine) {
-      const record = delivery(JSON.stringify(m));
+    let chunks = 0;
+    for (let record = await nextChunk(sqs, queueUrl); record; record = await nextChunk(sqs, queueUrl)) {
       const d = await handleLoadMessage(deps, record, parseLoadMessage(record.body));
       if (d.kind === 'failed') throw d.error;
+      await sqs.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: record.receiptHandle }));
+      chunks++;
       if (d.kind !== 'chunk') continue;
       loaded += d.outcome.inserted + d.outcome.updated;
       rejected += d.outcome.rejected;
     }
-    return { seconds: (performance.now() - started) / 1000, loaded, rejected, chunks: mine.length };
+    const seconds = (performance.now() - started) / 1000;
+    return { seconds, cpuSeconds: cpuSince(cpu), loaded, rejected, chunks };
   } finally {
     await deps.db.destroy();
   }

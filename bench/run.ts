@@ -19,6 +19,7 @@ import { CONSUMERS } from '../shared/core/topology.ts';
 import { migrateToLatest } from '../shared/ledger/migrate.ts';
 import { awsClients } from '../shared/runtime/environment.ts';
 import benchConfig, { BENCH_TABLE } from './bench.config.ts';
+import { costLines, type LoadUse, PRICES, type StepUse } from './cost.ts';
 import { countRows, ensureDatabase, refuseEveryRow, resetDatabase, serverVersion } from './db.ts';
 import { generateCsv, generateParquet, validRows } from './generate.ts';
 import type { PathResult } from './paths.ts';
@@ -107,9 +108,13 @@ function options(): Options {
   };
 }
 
-function exec(cmd: string, args: string[]): Promise<string> {
+function exec(
+  cmd: string,
+  args: string[],
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(cmd, args, { ...opts, stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
@@ -132,6 +137,54 @@ async function psqlCopy(file: string, url: string): Promise<PathResult> {
   ]);
   return { seconds: (performance.now() - started) / 1000, loaded: 0, rejected: 0 };
 }
+
+const ROOT = path.join(import.meta.dirname, '..');
+/** `dropload` as a user types it in this repository, on the benchmark's config. */
+const NPX_DROPLOAD = ['dropload', '--config', path.join('bench', 'bench.config.ts')];
+
+/**
+ * The environment of a `dropload` command: the benchmark's database, and no AWS_ENDPOINT_URL, so `run`
+ * starts its own embedded emulator as it does for a user.
+ */
+function commandEnv(url: string): NodeJS.ProcessEnv {
+  const { AWS_ENDPOINT_URL: _emulator, ...env } = process.env;
+  return { ...env, DATABASE_URL: url };
+}
+
+/** Seconds from spawning `npx dropload …` to its exit, start-up included, and what it printed. */
+async function npxDropload(args: string[], url: string): Promise<{ seconds: number; out: string }> {
+  const started = performance.now();
+  const out = await exec('npx', [...NPX_DROPLOAD, ...args], { cwd: ROOT, env: commandEnv(url) });
+  return { seconds: (performance.now() - started) / 1000, out };
+}
+
+/** `npx dropload run FILE --dataset …` end to end, as a user times it: from the command's start to its report. */
+async function droploadRun(file: string, dataset: string, url: string): Promise<PathResult> {
+  const { seconds, out } = await npxDropload(['run', file, '--dataset', dataset, '--json'], url);
+  const report = (JSON.parse(out) as { files: { rows: { loaded: number; rejected: number } }[] }).files[0];
+  return { seconds, loaded: report?.rows.loaded ?? 0, rejected: report?.rows.rejected ?? 0 };
+}
+
+/** Start-up: seconds of `npx dropload --help` (what a user types) and of the bin run directly (`node cli/bin.js`). */
+async function startup(o: Options): Promise<{ npx: number[]; bin: number[] }> {
+  const npx: number[] = [];
+  const bin: number[] = [];
+  for (let i = 0; i < Math.max(3, o.repeat); i++) {
+    npx.push((await npxDropload(['--help'], o.url)).seconds);
+    const started = performance.now();
+    await exec(process.execPath, [path.join(ROOT, 'cli', 'bin.js'), '--help'], { cwd: ROOT });
+    bin.push((performance.now() - started) / 1000);
+  }
+  return { npx, bin };
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((x, y) => x - y);
+  return sorted[Math.floor((sorted.length - 1) / 2)] as number;
+}
+
+const seconds = (runs: number[]) =>
+  `${median(runs).toFixed(2)} s (${runs.map((r) => r.toFixed(2)).join(', ')})`;
 
 /** The dropload side as the Lambdas ship it: one esbuild bundle, so no child pays for TypeScript stripping. */
 async function bundlePaths(): Promise<void> {
@@ -194,14 +247,12 @@ function lines(proc: ChildProcess): AsyncIterator<string> {
 }
 
 /**
- * `n` load workers, each a process of its own (as Lambda instances are), sharing the chunks: each sets
- * up, says ready, and all start on one signal; the time runs until the last one is done.
+ * `n` load workers, each a process of its own (as Lambda instances are), pulling chunks from one queue:
+ * each sets up, says ready, and all start on one signal; the time runs until the last one is done.
  */
-async function loadWorkers(messagesFile: string, n: number): Promise<ChildResult> {
-  const procs = Array.from({ length: n }, (_, slot) =>
-    spawn(process.execPath, [...handlerFlags, BUNDLE, 'worker', messagesFile, String(slot), String(n)], {
-      stdio: ['pipe', 'pipe', 'inherit'],
-    }),
+async function loadWorkers(n: number): Promise<ChildResult> {
+  const procs = Array.from({ length: n }, () =>
+    spawn(process.execPath, [...handlerFlags, BUNDLE, 'worker'], { stdio: ['pipe', 'pipe', 'inherit'] }),
   );
   const outs = procs.map(lines);
   const exited = procs.map(
@@ -224,6 +275,8 @@ async function loadWorkers(messagesFile: string, n: number): Promise<ChildResult
     loaded: results.reduce((s, r) => s + r.loaded, 0),
     rejected: results.reduce((s, r) => s + r.rejected, 0),
     chunks: results.reduce((s, r) => s + (r.chunks ?? 0), 0),
+    chunkShares: results.map((r) => r.chunks ?? 0),
+    cpuSeconds: results.reduce((s, r) => s + (r.cpuSeconds ?? 0), 0),
     maxRssMB: Math.max(...results.map((r) => r.maxRssMB)),
   };
 }
@@ -287,7 +340,10 @@ async function measure(
     const result = await run();
     const peakConnections = await sampler.stop();
     const rowsInTable = await countRows(b.o.url);
-    process.stderr.write(` ${result.seconds.toFixed(2)} s`);
+    const shares = result.chunkShares ?? [];
+    process.stderr.write(
+      ` ${result.seconds.toFixed(2)} s${shares.length > 1 ? ` (chunks per worker ${shares.join('/')})` : ''}`,
+    );
     runs.push({
       path: name,
       label,
@@ -353,11 +409,10 @@ async function upload(b: Bench, file: string, dataset = 'bench'): Promise<string
   return JSON.stringify(ref);
 }
 
-/** Splits (untimed, in its own process) and runs `n` load workers on the chunks. */
+/** Splits (untimed, in its own process) onto the chunk queue and runs `n` load workers on it. */
 async function workersOn(ref: string, n: number): Promise<ChildResult> {
-  const messages = path.join(OUT, 'chunks.json');
-  await child('plan', ref, messages);
-  return loadWorkers(messages, n);
+  await child('plan', ref);
+  return loadWorkers(n);
 }
 
 /** The main table: every path on one file. */
@@ -386,6 +441,7 @@ async function paths(b: Bench): Promise<Measured[]> {
   }
   results.push(
     await m('dropload end to end', 'e2e', () => child('e2e', file, String(o.workers)), stackPool()),
+    await m('npx dropload run FILE', 'run', () => droploadRun(file, 'bench', o.url), stackPool()),
     await m(
       'dropload end to end, .csv.gz',
       'e2e-gzip',
@@ -445,6 +501,54 @@ async function refusedChunks(b: Bench): Promise<Measured[]> {
       workerPool(),
     ),
   ]);
+}
+
+/** Files of 100 rows (about 11 KB): what the split and a load worker take for one, as the cost of many small files. */
+const SMALL_ROWS = 100;
+
+/** Split and load on one small file, measured as the main paths are (`--repeat` runs, the median). */
+interface SmallFile {
+  split?: Measured;
+  load?: Measured;
+  bytes: number;
+}
+
+async function smallFile(b: Bench): Promise<SmallFile> {
+  const { file, bytes } = await dataFile(SMALL_ROWS);
+  const ref = await upload(b, file);
+  return {
+    split: await measure(b, 'small file: split', 'small-split', SMALL_ROWS, () => child('split', ref)),
+    load: await measure(b, 'small file: load worker', 'small-load', SMALL_ROWS, () => workersOn(ref, 1)),
+    bytes,
+  };
+}
+
+/** A measured step as the cost model takes it, scaled by `times` (e.g. to 1 GB), at its function's memory. */
+function step(m: Measured, times: number, memoryMB: number): StepUse {
+  return { wallSeconds: m.seconds * times, cpuSeconds: (m.cpuSeconds ?? m.seconds) * times, memoryMB };
+}
+
+/** The cost of 1 GB (the main file's split and one worker, scaled) and of 1,000 small files. */
+/** Undefined when `--only` left out a path it needs. */
+function costs(results: Measured[], bytes: number, small: SmallFile | undefined) {
+  const split = results.find((r) => r.path === 'split');
+  const worker = results.find((r) => r.path === 'worker');
+  if (!split || !worker || !small?.split || !small.load) return undefined;
+  const perGb = 1e9 / bytes;
+  const oneGb: LoadUse = {
+    files: 1,
+    chunks: Math.ceil((worker.chunks ?? 1) * perGb),
+    split: step(split, perGb, CONSUMERS.ingest.memoryMB),
+    load: step(worker, perGb, CONSUMERS.chunks.memoryMB),
+  };
+  const files = 1000;
+  const smallFiles: LoadUse = {
+    files,
+    chunks: files,
+    split: step(small.split, files, CONSUMERS.ingest.memoryMB),
+    load: step(small.load, files, CONSUMERS.chunks.memoryMB),
+  };
+  return { oneGb, smallFiles, lines: costLines(oneGb, smallFiles, (small.bytes * files) / 1e9) };
 }
 
 /** The cost curve: psql, one load worker and end to end on files of each size in `--sizes` (MB). */
@@ -547,9 +651,12 @@ async function main(): Promise<void> {
   let results: Measured[];
   let sizes: Measured[];
   let refused: Measured[];
+  let small: SmallFile | undefined;
+  const started = o.refusedOnly ? undefined : await startup(o);
   try {
-    results = b.o.refusedOnly ? [] : await paths(b);
-    sizes = b.o.refusedOnly ? [] : await curve(b);
+    results = o.refusedOnly ? [] : await paths(b);
+    small = o.refusedOnly ? undefined : await smallFile(b);
+    sizes = o.refusedOnly ? [] : await curve(b);
     refused = await refusedChunks(b);
   } finally {
     await db.destroy();
@@ -557,6 +664,7 @@ async function main(): Promise<void> {
   }
   // The main file's size; `--refused-only` made none.
   const bytes = o.refusedOnly ? undefined : (await dataFile(o.rows)).bytes;
+  const cost = bytes === undefined ? undefined : costs(results, bytes, small);
   const summary = {
     rows: o.rows,
     validRows: validRows(o.rows),
@@ -566,12 +674,19 @@ async function main(): Promise<void> {
     node: process.version,
     postgres: await serverVersion(o.url),
     at: new Date().toISOString(),
+    startup: started,
+    cost: cost && { prices: PRICES, oneGb: cost.oneGb, smallFiles: cost.smallFiles },
     results: withRatios(results),
     curve: withRatios(sizes),
     refused: withRatios(refused),
   };
   if (results.length > 0) console.log(table(results));
   if (sizes.length > 0) console.log(`\n${table(sizes)}`);
+  if (started)
+    console.log(
+      `\nstart-up: npx dropload --help ${seconds(started.npx)}; node cli/bin.js --help ${seconds(started.bin)}`,
+    );
+  if (cost) console.log(`\n${cost.lines.join('\n')}`);
   console.log(`\n${table(refused)}\n${worstChunk(refused)}`);
   await writeFile(path.join(OUT, 'results.json'), `${JSON.stringify(summary, null, 2)}\n`);
 }

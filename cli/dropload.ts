@@ -1,20 +1,17 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
-import { startPipeline } from '../local/local-pipeline.ts';
 import type { ObjectRef } from '../shared/aws/s3-events.ts';
-import { loadConfig, type ResolvedConfig } from '../shared/config/config.ts';
-import { datasetForKey, noDatasetReason } from '../shared/config/dataset.ts';
-import { migrateToLatest } from '../shared/ledger/migrate.ts';
-import { FINAL_STATES } from '../shared/ledger/schema.ts';
+import type { ResolvedConfig } from '../shared/config/config.ts';
 import { registerConsole } from './console.ts';
 import { errorText, outcomeOf } from './errors.ts';
 import { registerInit } from './init/command.ts';
 import { registerOpsCommands } from './ops.ts';
-import { withLedger } from './ops-resources.ts';
 import { positive } from './options.ts';
-import { type FileReport, renderReports, statusReports } from './report.ts';
-import { planUploads, runExitCode, runFiles } from './run.ts';
+import type { FileReport } from './report.ts';
 import { registerWait } from './wait.ts';
+
+// A command imports what it runs when it runs (`--help` and `status` load no pipeline, emulator or
+// migrations): start-up is mostly loading modules.
 
 const program = new Command('dropload')
   .description('Load CSV / NDJSON files dropped into S3 into PostgreSQL, validated row by row.')
@@ -65,6 +62,13 @@ program
       files: string[],
       opts: { dataset?: string; json?: boolean; workers?: number; timeout: number },
     ) => {
+      const [{ loadConfig }, { startPipeline }, { planUploads, runExitCode, runFiles }, { renderReports }] =
+        await Promise.all([
+          import('../shared/config/config.ts'),
+          import('../local/local-pipeline.ts'),
+          import('./run.ts'),
+          import('./report.ts'),
+        ]);
       const config = await loadConfig(globals().config);
       const uploads = await planUploads(files, config, opts.dataset);
       const pipeline = await startPipeline({
@@ -94,7 +98,12 @@ program
 const DEV_STATE_DIR = '.dropload/dev';
 
 /** What `dev` prints when an object arrives: a key no dataset's prefix matches is skipped, and says why. */
-function arrivalLine(config: ResolvedConfig, ref: ObjectRef, resumed: boolean): string {
+function arrivalLine(
+  config: ResolvedConfig,
+  { datasetForKey, noDatasetReason }: typeof import('../shared/config/dataset.ts'),
+  ref: ObjectRef,
+  resumed: boolean,
+): string {
   const url = `s3://${ref.bucket}/${ref.key}`;
   if (resumed) return `resumed ${url} (not finished when the stack last stopped)`;
   if (!datasetForKey(config.datasets, ref.key))
@@ -124,6 +133,11 @@ program
     DEV_STATE_DIR,
   )
   .action(async (opts: { port: number; stateDir: string }) => {
+    const [{ loadConfig }, { startPipeline }, datasets] = await Promise.all([
+      import('../shared/config/config.ts'),
+      import('../local/local-pipeline.ts'),
+      import('../shared/config/dataset.ts'),
+    ]);
     const config = await loadConfig(globals().config);
     const pipeline = await startPipeline({
       config,
@@ -160,7 +174,7 @@ program
       ].join('\n'),
     );
     const stopWatching = pipeline.watchBucket((ref, resumed) =>
-      process.stdout.write(`${arrivalLine(config, ref, resumed)}\n`),
+      process.stdout.write(`${arrivalLine(config, datasets, ref, resumed)}\n`),
     );
     await new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);
@@ -177,6 +191,11 @@ program
   .option('--watch', 'refresh every second until interrupted')
   .option('-n, --limit <n>', 'newest files to show', positive, 50)
   .action(async (opts: { json?: boolean; watch?: boolean; limit: number }) => {
+    const [{ withLedger }, { renderReports, statusReports }, { FINAL_STATES }] = await Promise.all([
+      import('./ops-resources.ts'),
+      import('./report.ts'),
+      import('../shared/ledger/schema.ts'),
+    ]);
     await withLedger('status', async (db) => {
       for (;;) {
         const reports = await statusReports(db, opts.limit);
@@ -193,6 +212,11 @@ program
   .command('migrate')
   .description("apply the ledger's and the datasets' migrations to DATABASE_URL")
   .action(async () => {
+    const [{ loadConfig }, { migrateToLatest }, { withLedger }] = await Promise.all([
+      import('../shared/config/config.ts'),
+      import('../shared/ledger/migrate.ts'),
+      import('./ops-resources.ts'),
+    ]);
     const config = await loadConfig(globals().config);
     const { applied } = await withLedger('migrate', (db) => migrateToLatest(db, config.migrations));
     process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'already up to date\n');

@@ -96,7 +96,7 @@ export class Dropload extends Construct {
       ...shared,
       name: 'split',
       description: 'dropload: registers a dropped file and splits it into chunk messages',
-      memorySize: 1024,
+      memorySize: SPLIT.memoryMB,
       timeout: Duration.seconds(SPLIT.timeoutSeconds),
       environment: {
         ...this.database.environment,
@@ -110,7 +110,7 @@ export class Dropload extends Construct {
       ...shared,
       name: 'load',
       description: 'dropload: validates chunks and loads their rows into PostgreSQL',
-      memorySize: 1024,
+      memorySize: LOAD.memoryMB,
       timeout: Duration.seconds(LOAD.timeoutSeconds),
       environment: {
         ...this.database.environment,

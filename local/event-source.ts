@@ -23,6 +23,8 @@ export interface EventSourceOptions {
   concurrency: number;
   /** The function's timeout, reported by context.getRemainingTimeInMillis(). */
   timeoutMs: number;
+  /** Seconds a receive waits for a message on an empty queue (long polling); default 1. */
+  pollSeconds?: number;
   region?: string;
   onError?: (err: unknown) => void;
 }
@@ -77,6 +79,8 @@ export class EventSource {
   #running = false;
   #loops: Promise<void>[] = [];
   #inFlight = 0;
+  /** Aborts the receives in progress (see `stop`). */
+  #polls = new AbortController();
 
   constructor(options: EventSourceOptions) {
     this.#o = options;
@@ -90,11 +94,19 @@ export class EventSource {
   start(): void {
     if (this.#running) return;
     this.#running = true;
+    this.#polls = new AbortController();
     for (let i = 0; i < this.#o.concurrency; i++) this.#loops.push(this.#loop());
   }
 
-  async stop(): Promise<void> {
+  /**
+   * Stops receiving and waits for the invocations in progress. A receive in progress is waited out
+   * (up to `pollSeconds`), unless `abandonPolls`: then it is aborted. Only for a queue that ends with
+   * this process (the in-memory emulator): an endpoint may still hand an aborted poll a message sent
+   * later, which then stays invisible for the visibility timeout (fauxqs does).
+   */
+  async stop(options: { abandonPolls?: boolean } = {}): Promise<void> {
     this.#running = false;
+    if (options.abandonPolls) this.#polls.abort();
     await Promise.all(this.#loops);
     this.#loops = [];
   }
@@ -105,6 +117,8 @@ export class EventSource {
         const batch = await this.#gather();
         if (batch.length > 0) await this.#invoke(batch);
       } catch (err) {
+        // A receive aborted by stop is the end of the loop, not a failure.
+        if (!this.#running) break;
         this.#o.onError?.(err);
         await new Promise((r) => setTimeout(r, 500));
       }
@@ -119,6 +133,7 @@ export class EventSource {
         WaitTimeSeconds: waitSeconds,
         MessageSystemAttributeNames: ['All'],
       }),
+      { abortSignal: this.#polls.signal },
     );
     return res.Messages ?? [];
   }
@@ -126,7 +141,7 @@ export class EventSource {
   /** The first record opens the batching window; the batch closes when full or when the window ends. */
   async #gather(): Promise<Message[]> {
     const o = this.#o;
-    const batch = await this.#receive(o.batchSize, 1);
+    const batch = await this.#receive(o.batchSize, o.pollSeconds ?? 1);
     const windowEnds = Date.now() + o.batchingWindowMs;
     while (batch.length > 0 && batch.length < o.batchSize && Date.now() < windowEnds && this.#running) {
       const more = await this.#receive(o.batchSize - batch.length, 0);

@@ -226,7 +226,9 @@ export async function startPipeline(options: PipelineOptions): Promise<LocalPipe
     busy: () => sources.reduce((n, s) => n + s.busy, 0),
     stop: async () => {
       await sweeper?.stop();
-      await Promise.all(sources.map((s) => s.stop()));
+      // An in-memory emulator's queues end with the stack: nothing a poll might take is kept.
+      const abandonPolls = stack.embedded.emulator && !stack.stateDir;
+      await Promise.all(sources.map((s) => s.stop({ abandonPolls })));
       await stack.stop();
     },
   };

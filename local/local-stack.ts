@@ -24,7 +24,8 @@ import { createDb, createPool } from '../shared/ledger/connection.ts';
 import { migrateToLatest } from '../shared/ledger/migrate.ts';
 import type { Database } from '../shared/ledger/schema.ts';
 import { awsClients } from '../shared/runtime/environment.ts';
-import { LOOPBACK, startEmbeddedEmulator } from './embedded-emulator.ts';
+import { LOOPBACK } from './embedded-emulator.ts';
+import { startEmulatorThread } from './emulator-thread.ts';
 
 export interface QueuePair {
   url: string;
@@ -219,12 +220,13 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const embeds = !env.AWS_ENDPOINT_URL || !env.DATABASE_URL;
     const stateDir = embeds && options.stateDir ? path.resolve(options.stateDir) : undefined;
     if (stateDir) stoppers.push(await claimStateDir(stateDir));
-    let endpoint = env.AWS_ENDPOINT_URL;
-    if (!endpoint) {
-      const emulator = await startEmbeddedEmulator({ port: options.port ?? 0, stateDir });
-      endpoint = emulator.endpoint;
-      stoppers.push(emulator.stop);
-    }
+    // The emulator's thread starts (loads its modules, listens) while the database is started and migrated.
+    const emulator = env.AWS_ENDPOINT_URL
+      ? undefined
+      : startEmulatorThread({ port: options.port ?? 0, stateDir });
+    // Its failure is awaited below, or by this stopper if the database fails first.
+    emulator?.catch(() => {});
+    if (emulator) stoppers.push(async () => (await emulator).stop());
     let databaseUrl = env.DATABASE_URL;
     if (!databaseUrl) {
       const embedded = await startEmbeddedPostgres(options.databasePort ?? 0, stateDir);
@@ -236,6 +238,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const db = createDb(pool);
     stoppers.push(() => db.destroy());
     await migrateToLatest(db, options.config.migrations);
+    const endpoint = emulator ? (await emulator).endpoint : (env.AWS_ENDPOINT_URL as string);
 
     const { s3, sqs } = awsClients({ ...env, AWS_ENDPOINT_URL: endpoint });
     const bucket = options.bucket ?? env.DROPLOAD_BUCKET ?? LOCAL_BUCKET;

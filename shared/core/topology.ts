@@ -37,6 +37,12 @@ export interface ConsumerTopology {
   readonly batchSize: number;
   /** How long the event source waits to fill a batch (counts against the visibility timeout). */
   readonly batchingWindowSeconds: number;
+  /**
+   * The consuming function's memory. The measured peaks (README, "Performance") need far less: split
+   * ~135 MB, a CSV load worker 224–266 MB, a Parquet one 386–418 MB on the 1 GB file. The rest buys CPU,
+   * which Lambda gives in proportion to memory (a full vCPU at 1,769 MB): 0.58 of one at 1024 MB.
+   */
+  readonly memoryMB: number;
 }
 
 /**
@@ -46,10 +52,10 @@ export interface ConsumerTopology {
 export const CONSUMERS: Readonly<Record<QueueName, ConsumerTopology>> = {
   // split streams a whole file and fans it out into chunk messages: minutes for large files. One file
   // per invocation: one slow file must not hold others hostage.
-  ingest: { timeoutSeconds: 5 * 60, batchSize: 1, batchingWindowSeconds: 0 },
+  ingest: { timeoutSeconds: 5 * 60, batchSize: 1, batchingWindowSeconds: 0, memoryMB: 1024 },
   // load takes its chunks one at a time (its memory is one chunk's, whatever the batch); a batch of 10,
   // gathered for up to 5 s, means fewer invocations at a small latency cost.
-  chunks: { timeoutSeconds: 3 * 60, batchSize: 10, batchingWindowSeconds: 5 },
+  chunks: { timeoutSeconds: 3 * 60, batchSize: 10, batchingWindowSeconds: 5, memoryMB: 1024 },
 };
 
 /**
