@@ -29,6 +29,7 @@ import {
   continueChain,
   MAX_DELAY_SECONDS,
   orphanDelaySeconds,
+  PARKED_RETRY_SECONDS,
   parentOf,
   tablesOf,
   wakeWaiting,
@@ -136,7 +137,7 @@ async function retryIn(
   trx: Transaction<Database>,
   dataset: TargetsDataset,
   fileId: number,
-): Promise<Omit<OrphanOutcome, 'current'> & { nextInSeconds?: number }> {
+): Promise<Omit<OrphanOutcome, 'current'> & { nextInSeconds?: number; movedOn?: boolean }> {
   const none = { fileId, resolved: 0, expired: 0, rejected: 0, inserted: 0, updated: 0, unchanged: 0 };
   const parked = await claimWaiting(trx, fileId);
   if (parked.length === 0) {
@@ -170,6 +171,7 @@ async function retryIn(
   for (const o of written.orphans) stillWaiting.set(o.unit.orphanId as number, o);
   let expired = 0;
   const keep: number[] = [];
+  let movedOn = false;
   for (const [id, o] of stillWaiting) {
     const p = byId.get(id) as ClaimedRow;
     if (p.expired) {
@@ -188,7 +190,11 @@ async function retryIn(
     } else {
       keep.push(id);
       if (o.missing !== p.missing) {
-        await noteMissing(trx, id, waitOf(o));
+        const wait = waitOf(o);
+        // Waiting on another table now: that table's commit may have come while this retry read it,
+        // and its wake looked for rows waiting on it, which these were not yet (see retryOrphans).
+        movedOn ||= wait.parentTable !== p.parent_table;
+        await noteMissing(trx, id, wait);
       }
     }
   }
@@ -218,6 +224,7 @@ async function retryIn(
     ...settled,
     finishedFile,
     nextInSeconds: keep.length > 0 ? Math.max(0, Math.min(...nextIn)) : undefined,
+    movedOn,
   };
 }
 
@@ -241,13 +248,16 @@ export async function retryOrphans(deps: PipelineDeps, message: OrphanMessage): 
     if (current) await continueChain(deps, file.id, token, next, MAX_DELAY_SECONDS);
     return { ...none, current };
   }
-  const { nextInSeconds, ...outcome } = await deps.db
+  const { nextInSeconds, movedOn, ...outcome } = await deps.db
     .transaction()
     .execute(async (trx) => retryIn(trx, await retryDataset(trx, dataset), file.id));
   if (outcome.resolved > 0) await wakeWaiting(deps, tablesOf(dataset), file.id);
   if (current) {
-    // Back off, but come back when the first waiting row's time is up, to report it.
-    const backoff = orphanDelaySeconds(next);
+    // Back off, but come back when the first waiting row's time is up, to report it; and within a
+    // second when rows now wait on another table, as after a chunk parks rows (PARKED_RETRY_SECONDS).
+    const backoff = movedOn
+      ? Math.min(PARKED_RETRY_SECONDS, orphanDelaySeconds(next))
+      : orphanDelaySeconds(next);
     const delay = nextInSeconds === undefined ? backoff : Math.min(backoff, nextInSeconds + 1);
     await continueChain(deps, file.id, token, next, delay);
   }
