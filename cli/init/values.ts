@@ -71,7 +71,7 @@ const isBoolean = (text: string) =>
 
 /** A text starting with a digit that is no number: a date, a timestamp with or without a zone, or text. */
 function temporalShape(text: string): Shape {
-  if (DATE.test(text)) return isCalendarDate(text) ? DATE_SHAPE : TEXT_SHAPE;
+  if (text.length === 10 && DATE.test(text)) return isCalendarDate(text) ? DATE_SHAPE : TEXT_SHAPE;
   // Ends in `Z` or `±hh:mm`: no zoneless timestamp does, so only `timestamp()`'s check can make it one.
   const zone = text.charCodeAt(text.length - 6);
   if (text.charCodeAt(text.length - 1) === ZONE_Z || zone === PLUS || zone === MINUS)
