@@ -17,19 +17,11 @@ export class ColumnProfile {
   values = 0;
   nulls = 0;
   readonly nullTokens = new Map<NullToken, number>();
-  /** Values per kind, the kinds in first-seen order (counted in place: a Map update per value costs). */
-  readonly #kindCounts: Record<Shape['kind'], number> = {
-    boolean: 0,
-    integer: 0,
-    decimal: 0,
-    date: 0,
-    timestamp: 0,
-    timestamptz: 0,
-    uuid: 0,
-    json: 0,
-    text: 0,
-  };
-  readonly #kindOrder: Shape['kind'][] = [];
+  /** Values per kind, the kinds in first-seen order; the current run's count is added when it ends. */
+  readonly #kindCounts = new Map<Shape['kind'], number>();
+  /** The kind of the latest values and how many in a row: a column mostly holds one kind, counted without a lookup. */
+  #runKind: Shape['kind'] | undefined;
+  #run = 0;
   leadingZeros = 0;
   /** A value that shows the column is text, for the summary's evidence. */
   textExample?: string;
@@ -67,11 +59,21 @@ export class ColumnProfile {
 
   /** Values per kind of shape, in the order the kinds were first seen. */
   get kinds(): ReadonlyMap<Shape['kind'], number> {
-    return new Map(this.#kindOrder.map((kind) => [kind, this.#kindCounts[kind]]));
+    const kinds = new Map(this.#kindCounts);
+    if (this.#runKind !== undefined) kinds.set(this.#runKind, (kinds.get(this.#runKind) ?? 0) + this.#run);
+    return kinds;
   }
 
   #count(kind: Shape['kind']): void {
-    if (this.#kindCounts[kind]++ === 0) this.#kindOrder.push(kind);
+    if (kind === this.#runKind) {
+      this.#run++;
+      return;
+    }
+    const counts = this.#kindCounts;
+    if (this.#runKind !== undefined) counts.set(this.#runKind, (counts.get(this.#runKind) ?? 0) + this.#run);
+    if (!counts.has(kind)) counts.set(kind, 0);
+    this.#runKind = kind;
+    this.#run = 1;
   }
 
   /** A CSV field: a null token, or a value of some shape. */

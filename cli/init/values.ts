@@ -21,8 +21,14 @@ export const NULL_TOKENS = ['', 'NULL', 'null', '\\N', 'N/A'] as const;
 export type NullToken = (typeof NULL_TOKENS)[number];
 const NULL_SET: ReadonlySet<string> = new Set(NULL_TOKENS);
 
+/** The tokens' first characters: a short value that starts otherwise (`12`, `true`) is ruled out unhashed. */
+const NULL_FIRST: readonly number[] = [
+  ...new Set(NULL_TOKENS.filter((t) => t !== '').map((t) => t.charCodeAt(0))),
+];
+
 // Every token is at most 4 characters: most values are ruled out without hashing them.
-export const isNullToken = (text: string): text is NullToken => text.length <= 4 && NULL_SET.has(text);
+export const isNullToken = (text: string): text is NullToken =>
+  text.length === 0 || (text.length <= 4 && NULL_FIRST.includes(text.charCodeAt(0)) && NULL_SET.has(text));
 
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
 // Zoneless: what a local timestamp field reads (ISO date and time, `T` or a space, optional fraction).

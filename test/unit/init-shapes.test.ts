@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { ColumnProfile } from '../../cli/init/column-profile.ts';
 import { columnType } from '../../cli/init/column-type.ts';
-import { shapeOfText } from '../../cli/init/values.ts';
+import { isNullToken, NULL_TOKENS, shapeOfText } from '../../cli/init/values.ts';
 import { date, isOffsetTimestamp, localTimestamp, timestamp } from '../../shared/config/fields.ts';
 
 // `init` classifies every value by char codes and the fields' own checks, without a zod parse per
@@ -80,6 +80,24 @@ describe('init value shapes agree with the field helpers', () => {
     );
   });
 
+  it('reads exactly the null tokens as null', () => {
+    const values = [
+      ...NULL_TOKENS,
+      'Null',
+      'N',
+      'NA',
+      'n/a',
+      '\\n',
+      'NULLS',
+      'nul',
+      ' ',
+      '\\N ',
+      '0',
+      'true',
+    ];
+    expect(values.filter(isNullToken)).toEqual([...NULL_TOKENS]);
+  });
+
   it('isOffsetTimestamp is zod’s own ISO check with an offset', () => {
     const zod = z.iso.datetime({ offset: true });
     const values = ['2000-02-29', '2023-12-31', '0000-02-29', '1900-02-29'].flatMap((d) =>
@@ -100,5 +118,16 @@ describe('init value shapes agree with the field helpers', () => {
       3,
     ]);
     expect(columnType(col).evidence).toBe('7 values, up to 20 integer digits, max 3 decimals');
+  });
+
+  it('counts the kinds of a mixed column in the order first seen', () => {
+    const col = new ColumnProfile('c', 0);
+    for (const v of ['1', '2', '2.5', '1', 'x', '3', 'y']) col.addText(v);
+    expect([...col.kinds]).toEqual([
+      ['integer', 3],
+      ['decimal', 1],
+      ['text', 3],
+    ]);
+    expect(columnType(col).evidence).toBe('7 values, mixed: 3 whole numbers, 1 decimals, 3 text: text');
   });
 });
