@@ -37,8 +37,6 @@ export interface FileProfile {
 const MISFITS_SHOWN = 20;
 /** Decoded text handed to the parser at once: whole records, about this many bytes. */
 const BLOCK_BYTES = 4 * 1024 * 1024;
-/** Bytes handed to the record scanner at once. */
-const SCAN_BYTES = 64 * 1024;
 const GZIP_MAGIC = [0x1f, 0x8b];
 const BOM = [0xef, 0xbb, 0xbf];
 /** Names that say "identifier": the columns whose pairs are followed as a link table's composite key. */
@@ -273,9 +271,7 @@ async function scanBlocks(
     base = last.end;
     spans.length = 0;
   };
-  // A block's worth read ahead: the next block's bytes arrive while this one is profiled (the default
-  // 64 KB left the profile waiting on a read for every 64 KB, about a fifth of the pass).
-  const source = createReadStream(file, { highWaterMark: BLOCK_BYTES });
+  const source = createReadStream(file);
   const stream = gzip ? source.pipe(createGunzip()) : source;
   for await (const chunk of stream as AsyncIterable<Buffer>) {
     let bytes: Uint8Array = chunk;
@@ -290,9 +286,7 @@ async function scanBlocks(
     }
     chunks.push(bytes);
     held += bytes.length;
-    // Fed 64 KB at a time: a call over a whole 4 MB read stays unoptimized for most of it (V8
-    // optimizes a loop that returns), which took the scanner twice as long.
-    for (let at = 0; at < bytes.length; at += SCAN_BYTES) scanner.push(bytes.subarray(at, at + SCAN_BYTES));
+    scanner.push(bytes);
     if (held >= BLOCK_BYTES) flush(false);
   }
   scanner?.end();
