@@ -8,6 +8,7 @@ import { isNullToken, type NullToken, type Shape, shapeOfText, shapeOfValue } fr
 export const MAX_DISTINCT = 200_000;
 /** Longer text values are no identifiers: such a column keeps no distinct set. */
 const MAX_KEY_LENGTH = 64;
+const MINUS = 45;
 /** Shapes a key can have; a column with any other keeps no distinct set. */
 const KEY_KINDS: ReadonlySet<Shape['kind']> = new Set(['integer', 'text', 'uuid']);
 
@@ -16,7 +17,11 @@ export class ColumnProfile {
   values = 0;
   nulls = 0;
   readonly nullTokens = new Map<NullToken, number>();
-  readonly kinds = new Map<Shape['kind'], number>();
+  /** Values per kind, the kinds in first-seen order; the current run's count is added when it ends. */
+  readonly #kindCounts = new Map<Shape['kind'], number>();
+  /** The kind of the latest values and how many in a row: a column mostly holds one kind, counted without a lookup. */
+  #runKind: Shape['kind'] | undefined;
+  #run = 0;
   leadingZeros = 0;
   /** A value that shows the column is text, for the summary's evidence. */
   textExample?: string;
@@ -52,6 +57,25 @@ export class ColumnProfile {
     this.position = position;
   }
 
+  /** Values per kind of shape, in the order the kinds were first seen. */
+  get kinds(): ReadonlyMap<Shape['kind'], number> {
+    const kinds = new Map(this.#kindCounts);
+    if (this.#runKind !== undefined) kinds.set(this.#runKind, (kinds.get(this.#runKind) ?? 0) + this.#run);
+    return kinds;
+  }
+
+  #count(kind: Shape['kind']): void {
+    if (kind === this.#runKind) {
+      this.#run++;
+      return;
+    }
+    const counts = this.#kindCounts;
+    if (this.#runKind !== undefined) counts.set(this.#runKind, (counts.get(this.#runKind) ?? 0) + this.#run);
+    if (!counts.has(kind)) counts.set(kind, 0);
+    this.#runKind = kind;
+    this.#run = 1;
+  }
+
   /** A CSV field: a null token, or a value of some shape. */
   addText(text: string): void {
     if (isNullToken(text)) this.addNull(text);
@@ -77,7 +101,7 @@ export class ColumnProfile {
   /** A value of a column already known to be text: counted and remembered, not classified. */
   private addPlain(text: string): void {
     this.values++;
-    this.kinds.set('text', (this.kinds.get('text') ?? 0) + 1);
+    this.#count('text');
     if (text.length > this.maxLength) this.maxLength = text.length;
     if (!this.distinct) return;
     if (this.nameless) this.dropDistinct(this.nameless);
@@ -86,13 +110,14 @@ export class ColumnProfile {
 
   private add(shape: Shape, text: string): void {
     this.values++;
-    this.kinds.set(shape.kind, (this.kinds.get(shape.kind) ?? 0) + 1);
+    this.#count(shape.kind);
     if (text.length > this.maxLength) this.maxLength = text.length;
     if (shape.kind === 'integer') {
       const v = shape.value;
       if (this.min === undefined || v < this.min) this.min = v;
       if (this.max === undefined || v > this.max) this.max = v;
-      const digits = (v < 0 ? -v : v).toString().length;
+      // The text of a whole number is its digits (no leading zeros), after a minus.
+      const digits = text.length - (text.charCodeAt(0) === MINUS ? 1 : 0);
       if (v !== 0 && v !== 0n && digits > this.intDigits) this.intDigits = digits;
       if (this.distinct) this.remember(typeof v === 'number' ? v : text);
       return;

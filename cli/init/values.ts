@@ -1,4 +1,4 @@
-import { date, localTimestamp, timestamp } from '../../shared/config/fields.ts';
+import { isCalendarDate, isLocalTimestamp, isOffsetTimestamp } from '../../shared/config/fields.ts';
 
 /**
  * What one value looks like. A column's type is decided by every shape seen in the whole file; these
@@ -21,72 +21,104 @@ export const NULL_TOKENS = ['', 'NULL', 'null', '\\N', 'N/A'] as const;
 export type NullToken = (typeof NULL_TOKENS)[number];
 const NULL_SET: ReadonlySet<string> = new Set(NULL_TOKENS);
 
-// Every token is at most 4 characters: most values are ruled out without hashing them.
-export const isNullToken = (text: string): text is NullToken => text.length <= 4 && NULL_SET.has(text);
+/** The tokens' first characters: a short value that starts otherwise (`12`, `true`) is ruled out unhashed. */
+const NULL_FIRST: readonly number[] = [
+  ...new Set(NULL_TOKENS.filter((t) => t !== '').map((t) => t.charCodeAt(0))),
+];
 
-const INTEGER = /^-?\d+$/;
-const DECIMAL = /^-?(\d+)\.(\d+)$/;
+// Every token is at most 4 characters: most values are ruled out without hashing them.
+export const isNullToken = (text: string): text is NullToken =>
+  text.length === 0 || (text.length <= 4 && NULL_FIRST.includes(text.charCodeAt(0)) && NULL_SET.has(text));
+
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
 // Zoneless: what a local timestamp field reads (ISO date and time, `T` or a space, optional fraction).
 const LOCAL_TIMESTAMP = /^(\d{4}-\d{2}-\d{2})[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const BOOLEAN = /^(true|false)$/i;
-// With a zone: exactly what `timestamp()` accepts (zod is asked only about values shaped like one: a
-// refused parse costs microseconds, and most text is not a timestamp).
-const zonedTimestamp = timestamp();
-const ZONED_SHAPE = /^\d{4}-\d{2}-\d{2}T.*(Z|[+-]\d{2}:\d{2})$/;
-// The loader's own field types decide: a type is inferred only from values its field accepts.
-const calendarDate = date();
-const wallClock = localTimestamp();
 
-/** Leading zeros (`01581`, `-007`) are part of an identifier: such a value stays text. */
-const leadingZero = (digits: string) => digits.length > 1 && digits.startsWith('0');
+// The shapes without data, shared: a value of one of them costs no allocation.
+const BOOLEAN_SHAPE: Shape = { kind: 'boolean' };
+const DATE_SHAPE: Shape = { kind: 'date' };
+const TIMESTAMP_SHAPE: Shape = { kind: 'timestamp' };
+const TIMESTAMPTZ_SHAPE: Shape = { kind: 'timestamptz' };
+const UUID_SHAPE: Shape = { kind: 'uuid' };
+const TEXT_SHAPE: Shape = { kind: 'text' };
+/** Leading zeros (`01581`, `-007`, `00.5`) are part of an identifier: such a value stays text. */
+const LEADING_ZERO_SHAPE: Shape = { kind: 'text', reason: 'leading zero' };
 
 const DIGIT_0 = 48;
 const DIGIT_9 = 57;
 const MINUS = 45;
+const PLUS = 43;
+const DOT = 46;
+const ZONE_Z = 90;
 
-/** The shape of one non-null text value (CSV fields, NDJSON strings). */
+const isDigit = (c: number) => c >= DIGIT_0 && c <= DIGIT_9;
+
+/**
+ * The shape of one non-null text value (CSV fields, NDJSON strings). Every value of a file goes
+ * through here, so the common shapes are told apart by char codes, and a date or timestamp is
+ * decided by the loader's own check for its field (`isCalendarDate`, …), value by value.
+ */
 export function shapeOfText(text: string): Shape {
   const c = text.charCodeAt(0);
   // Numbers, dates and timestamps start with a digit or a minus; anything else is a boolean, a UUID or text.
-  if ((c >= DIGIT_0 && c <= DIGIT_9) || c === MINUS) {
+  if (isDigit(c) || c === MINUS) {
     const numeric = numericShape(text);
     if (numeric) return numeric;
-  } else if (BOOLEAN.test(text)) return { kind: 'boolean' };
-  if (text.length === 36 && UUID.test(text)) return { kind: 'uuid' };
-  if (c < DIGIT_0 || c > DIGIT_9) return { kind: 'text' };
-  if (DATE.test(text)) return calendarDate.safeParse(text).success ? { kind: 'date' } : { kind: 'text' };
-  const local = LOCAL_TIMESTAMP.exec(text);
-  if (local) return wallClock.safeParse(text).success ? { kind: 'timestamp' } : { kind: 'text' };
-  if (ZONED_SHAPE.test(text) && zonedTimestamp.safeParse(text).success) return { kind: 'timestamptz' };
-  return { kind: 'text' };
+  } else if (isBoolean(text)) return BOOLEAN_SHAPE;
+  if (text.length === 36 && UUID.test(text)) return UUID_SHAPE;
+  if (!isDigit(c)) return TEXT_SHAPE;
+  return temporalShape(text);
 }
 
+const isBoolean = (text: string) =>
+  text === 'true' || text === 'false' || ((text.length === 4 || text.length === 5) && BOOLEAN.test(text));
+
+/** A text starting with a digit that is no number: a date, a timestamp with or without a zone, or text. */
+function temporalShape(text: string): Shape {
+  if (text.length === 10 && DATE.test(text)) return isCalendarDate(text) ? DATE_SHAPE : TEXT_SHAPE;
+  // Ends in `Z` or `±hh:mm`: no zoneless timestamp does, so only `timestamp()`'s check can make it one.
+  const zone = text.charCodeAt(text.length - 6);
+  if (text.charCodeAt(text.length - 1) === ZONE_Z || zone === PLUS || zone === MINUS)
+    return isOffsetTimestamp(text) ? TIMESTAMPTZ_SHAPE : TEXT_SHAPE;
+  if (LOCAL_TIMESTAMP.test(text)) return isLocalTimestamp(text) ? TIMESTAMP_SHAPE : TEXT_SHAPE;
+  return TEXT_SHAPE;
+}
+
+/** `-?\d+` (an integer) or `-?\d+\.\d+` (a decimal), read by char codes: no regex, no substring. */
 function numericShape(text: string): Shape | undefined {
-  if (INTEGER.test(text)) {
-    const digits = text.charCodeAt(0) === MINUS ? text.slice(1) : text;
-    if (leadingZero(digits)) return { kind: 'text', reason: 'leading zero' };
+  const length = text.length;
+  const start = text.charCodeAt(0) === MINUS ? 1 : 0;
+  let i = start;
+  while (i < length && isDigit(text.charCodeAt(i))) i++;
+  const whole = i - start;
+  if (whole === 0) return undefined;
+  const leadingZero = whole > 1 && text.charCodeAt(start) === DIGIT_0;
+  if (i === length) {
+    if (leadingZero) return LEADING_ZERO_SHAPE;
     // Up to 15 digits a double is exact; BigInt only beyond.
-    return { kind: 'integer', value: digits.length <= 15 ? Number(text) : BigInt(text) };
+    return { kind: 'integer', value: whole <= 15 ? Number(text) : BigInt(text) };
   }
-  const decimal = DECIMAL.exec(text);
-  if (!decimal) return undefined;
-  const [, whole = '', fraction = ''] = decimal;
-  if (leadingZero(whole)) return { kind: 'text', reason: 'leading zero' };
-  return { kind: 'decimal', intDigits: whole === '0' ? 0 : whole.length, scale: fraction.length };
+  if (text.charCodeAt(i) !== DOT) return undefined;
+  const point = i++;
+  while (i < length && isDigit(text.charCodeAt(i))) i++;
+  const scale = i - point - 1;
+  if (i !== length || scale === 0) return undefined;
+  if (leadingZero) return LEADING_ZERO_SHAPE;
+  return { kind: 'decimal', intDigits: whole === 1 && text.charCodeAt(start) === DIGIT_0 ? 0 : whole, scale };
 }
 
 /** The shape of a typed value (NDJSON, Parquet): numbers by their digits, objects and arrays as JSON. */
 export function shapeOfValue(value: unknown): Shape {
   if (typeof value === 'string') return shapeOfText(value);
-  if (typeof value === 'boolean') return { kind: 'boolean' };
+  if (typeof value === 'boolean') return BOOLEAN_SHAPE;
   if (typeof value === 'bigint') return { kind: 'integer', value };
   if (typeof value === 'number') {
     if (Number.isSafeInteger(value)) return { kind: 'integer', value };
-    return Number.isFinite(value) ? shapeOfText(String(value)) : { kind: 'text' };
+    return Number.isFinite(value) ? shapeOfText(String(value)) : TEXT_SHAPE;
   }
-  if (value instanceof Date) return { kind: 'timestamptz' };
+  if (value instanceof Date) return TIMESTAMPTZ_SHAPE;
   return { kind: 'json' };
 }
 
