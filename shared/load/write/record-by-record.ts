@@ -21,7 +21,7 @@ export interface SearchStep {
   columns: string[];
   /** Per record (by its position in the batch), its rows for this statement: text per column. */
   rows: Text[][][];
-  /** The statement writing the rows of `source`; its one result row has `waiting` (an int array). */
+  /** The statement writing the rows of `source`; its one result row has `waiting`: how many rows wait for a parent. */
   statement: (source: RawBuilder<unknown>) => RawBuilder<unknown>;
 }
 
@@ -74,7 +74,7 @@ function definition(trx: Transaction<Database>, steps: SearchStep[], units: numb
   const statements = steps.map((s, k) => {
     const compiled = s.statement(source(k, s)).compile(trx);
     return `${compiled.sql} into dropload_s;
-      dropload_waiting := dropload_waiting + cardinality(dropload_s.waiting);`;
+      dropload_waiting := dropload_waiting + dropload_s.waiting;`;
   });
   const body = `#variable_conflict use_column
 declare

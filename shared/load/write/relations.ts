@@ -297,11 +297,20 @@ export function targetStatement(plan: Plan, rows: TargetRow[]): RawBuilder<State
   const columns = sourceColumns(plan.target);
   const arrays = columns.map((_, i) => sql`${values.map((v) => v[i] ?? null)}::text[]`);
   const aliases = columns.map((c) => sql.id(c));
-  return statementFrom(plan, sql`unnest(${sql.join(arrays)}) as u(${sql.join(aliases)})`);
+  return statementFrom(plan, sql`unnest(${sql.join(arrays)}) as u(${sql.join(aliases)})`, true);
 }
 
-/** The statement of `targetStatement` over `source`: a relation `u` of the text columns of `sourceColumns`. */
-function statementFrom(plan: Plan, source: RawBuilder<unknown>): RawBuilder<StatementResult> {
+/**
+ * The statement of `targetStatement` over `source`, a relation `u` of the text columns of
+ * `sourceColumns`: `reported` (what it did, row by row), or for the search only how many rows wait.
+ */
+function statementFrom(plan: Plan, source: RawBuilder<unknown>, reported: true): RawBuilder<StatementResult>;
+function statementFrom(
+  plan: Plan,
+  source: RawBuilder<unknown>,
+  reported: false,
+): RawBuilder<{ waiting: number }>;
+function statementFrom(plan: Plan, source: RawBuilder<unknown>, reported: boolean): RawBuilder<unknown> {
   const t = plan.target;
   const selected: RawBuilder<unknown>[] = [sql`u.n::int as n`];
   t.columns.forEach((_, i) => {
@@ -351,14 +360,20 @@ function statementFrom(plan: Plan, source: RawBuilder<unknown>): RawBuilder<Stat
           t.key.map((k) => sql`s.${keyOf(k)} is null`),
           sql` or `,
         )})`;
-  return sql<StatementResult>`with s as (
+  const staged = sql`s as (
       select ${sql.join(selected)}
       from ${source}
       ${sql.join(joins, sql` `)}
-    ), w as (
-      insert into ${sql.table(t.table)} as t (${sql.join(columns.map((c) => sql.id(c)))})
+    )`;
+  const insert = sql`insert into ${sql.table(t.table)} as t (${sql.join(columns.map((c) => sql.id(c)))})
       select ${sql.join(fromS)} from s where s.miss = 0 order by s.n
-      ${conflict}
+      ${conflict}`;
+  // The search needs only whether a row waits: the outcomes cost it more than the insert of one record.
+  if (!reported)
+    return sql<{ waiting: number }>`with ${staged}, w as (${insert})
+      select (select count(*) from s where miss <> 0)::int as waiting`;
+  return sql<StatementResult>`with ${staged}, w as (
+      ${insert}
       returning ${returning}
     ), o as (${outcomes})
     select (select count(*) from w where fresh)::int as inserted,
@@ -418,7 +433,7 @@ function searchSteps(plans: Plan[], units: Unit[]): SearchStep[] {
       steps.push({
         columns: sourceColumns(t),
         rows: perUnit.map((l) => (l[level] ?? []).map((e, n) => sourceValues(t, e.row, n))),
-        statement: (source) => statementFrom(plan, source),
+        statement: (source) => statementFrom(plan, source, false),
       });
     }
   });
