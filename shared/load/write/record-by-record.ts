@@ -61,6 +61,7 @@ async function stage(trx: Transaction<Database>, steps: SearchStep[]): Promise<v
   );
   // Each record's rows are read by step and record, once per record: an index keeps that O(1).
   await sql`create index on ${STAGE} (step, unit)`.execute(trx);
+  await sql`analyze ${STAGE}`.execute(trx);
 }
 
 /** Step `k`'s rows of the record the function is at, as the relation `u` its statement reads. */
