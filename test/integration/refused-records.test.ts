@@ -206,6 +206,34 @@ describe('records the database refuses, in a multi-table dataset', () => {
     expect(await count('rr.lines', sql`quantity = 0`)).toBe(0);
     expect(statements).toBeLessThanOrEqual(STATEMENTS);
   });
+  it('a NUL byte, which the search cannot stage either: halving finds it, its neighbours load', async () => {
+    // 8001..8100, order 8050's customer with a NUL byte; orders 1..10 again (duplicates).
+    const records = [...range(8001, 100).map((n) => order(n, 1)), ...range(1, 10).map((n) => order(n, 1))];
+    records[49] = { ...order(8050, 1), customer: 'n\u0000ul@example.com' };
+    const { result } = await write(orders(), records);
+    expect(rejectsOf(result)).toEqual([
+      {
+        line: 51,
+        column: null,
+        kind: 'refused',
+        reason: expect.stringMatching(
+          /^database refused the row: invalid byte sequence for encoding "UTF8": 0x00/,
+        ),
+        raw: JSON.stringify(records[49]),
+      },
+      ...range(1, 10).map((n, i) =>
+        refused(
+          records[100 + i] as Values,
+          102 + i,
+          'rr.orders',
+          'duplicate key value violates unique constraint "orders_order_no_key"',
+          `Key (order_no)=(${n}) already exists.`,
+        ),
+      ),
+    ]);
+    expect([result.inserted, result.updated]).toEqual([99, 0]);
+    expect(await count('rr.orders', sql`order_no between 8001 and 8100`)).toBe(99);
+  });
 });
 
 describe('rows the database refuses, in a single-table dataset whose rows wait for parents', () => {
