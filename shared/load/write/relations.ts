@@ -31,7 +31,7 @@ export interface TargetRow {
   refs: Text[][];
 }
 
-/** What bisection splits and what waits: a record of the file (its rows for every target), first written or retried. */
+/** What is written, refused or waits whole: a record of the file (its rows for every target), first written or retried. */
 export interface Unit {
   line: number;
   raw: string;
@@ -405,8 +405,8 @@ interface Attempted {
 
 /**
  * The units' rows of target `ti` as its statements write them, level by level (see `levels`); none
- * when they have no row of it. Past an `insert`, a key once per statement (the later line wins), in
- * key order so concurrent loads lock alike.
+ * when they have no row of it. Unless the mode is `insert`, a key once per statement (the later line
+ * wins), in key order so concurrent loads lock alike.
  */
 function levelsOf(t: Target, ti: number, units: Unit[]): Entry[][] {
   let entries: Entry[] = units.flatMap((unit) => (unit.rows[ti] ?? []).map((row) => ({ unit, row })));
