@@ -27,9 +27,64 @@ export const benchDataset = defineDataset({
   schema: csvSchema,
 });
 
+/** The same rows with a foreign key (`score`): a single-table dataset whose rows may wait for parents. */
+export const BENCH_FK_TABLE = 'bench_fk_rows';
+/** The same rows as records of two tables: a score (the parent, by natural key) and the row. */
+export const BENCH_RECORD_TABLE = 'bench_record_rows';
+/** Every score the generator makes (-100 to 899), by natural key with a surrogate id. */
+const BENCH_SCORES = 'bench_scores';
+
+export const benchFkDataset = defineDataset({
+  name: 'bench-fk',
+  format: 'csv',
+  table: BENCH_FK_TABLE,
+  mode: 'insert',
+  schema: csvSchema,
+});
+
+export const benchRecordsDataset = defineDataset({
+  name: 'bench-records',
+  format: 'csv',
+  schema: csvSchema,
+  targets: [
+    { table: BENCH_SCORES, columns: { score: 'score' }, key: ['score'] },
+    {
+      table: BENCH_RECORD_TABLE,
+      columns: Object.fromEntries(
+        ['id', 'name', 'email', 'amount', 'created_at', 'active', 'note'].map((c) => [c, c]),
+      ),
+      references: { score_ref: { table: BENCH_SCORES, key: { score: 'score' } } },
+      key: ['id'],
+      mode: 'insert',
+    },
+  ],
+});
+
 /** Created fresh before every measured path, so each one writes into an empty table with its index. */
 export const BENCH_DDL = `
-  drop table if exists ${BENCH_TABLE};
+  drop table if exists ${BENCH_TABLE}, ${BENCH_FK_TABLE}, ${BENCH_RECORD_TABLE}, ${BENCH_SCORES};
+  create table ${BENCH_SCORES} (id integer generated always as identity primary key, score integer not null unique);
+  insert into ${BENCH_SCORES} (score) select generate_series(-100, 899);
+  create table ${BENCH_FK_TABLE} (
+    id bigint primary key,
+    name text not null,
+    email text not null,
+    amount numeric(12, 2),
+    created_at timestamptz,
+    active boolean,
+    score integer references ${BENCH_SCORES} (score),
+    note text
+  );
+  create table ${BENCH_RECORD_TABLE} (
+    id bigint primary key,
+    name text not null,
+    email text not null,
+    amount numeric(12, 2),
+    created_at timestamptz,
+    active boolean,
+    score_ref integer not null references ${BENCH_SCORES} (id),
+    note text
+  );
   create table ${BENCH_TABLE} (
     id bigint primary key,
     name text not null,
@@ -58,4 +113,6 @@ export const benchParquetDataset = defineDataset({
   }),
 });
 
-export default defineConfig({ datasets: [benchDataset, benchParquetDataset] });
+export default defineConfig({
+  datasets: [benchDataset, benchParquetDataset, benchFkDataset, benchRecordsDataset],
+});

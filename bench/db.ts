@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { BENCH_DDL, BENCH_TABLE } from './bench.config.ts';
+import { BENCH_DDL, BENCH_RECORD_TABLE, BENCH_TABLE } from './bench.config.ts';
 
 async function withClient<T>(url: string, work: (c: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: url });
@@ -38,6 +38,15 @@ export function resetDatabase(url: string): Promise<void> {
 export function refuseEveryRow(url: string): Promise<void> {
   return withClient(url, async (c) => {
     await c.query(`alter table ${BENCH_TABLE} add constraint bench_refuses_every_row check (score < -1000)`);
+  });
+}
+
+/** A CHECK every record's row breaks, after its score (the other table) was written: every record is refused. */
+export function refuseEveryRecord(url: string): Promise<void> {
+  return withClient(url, async (c) => {
+    await c.query(
+      `alter table ${BENCH_RECORD_TABLE} add constraint bench_refuses_every_record check (score_ref < 0)`,
+    );
   });
 }
 

@@ -18,9 +18,16 @@ import { resolveConfig } from '../shared/config/config.ts';
 import { CONSUMERS } from '../shared/core/topology.ts';
 import { migrateToLatest } from '../shared/ledger/migrate.ts';
 import { awsClients } from '../shared/runtime/environment.ts';
-import benchConfig, { BENCH_TABLE } from './bench.config.ts';
+import benchConfig, { BENCH_FK_TABLE, BENCH_TABLE } from './bench.config.ts';
 import { costLines, type LoadUse, PRICES, type StepUse } from './cost.ts';
-import { countRows, ensureDatabase, refuseEveryRow, resetDatabase, serverVersion } from './db.ts';
+import {
+  countRows,
+  ensureDatabase,
+  refuseEveryRecord,
+  refuseEveryRow,
+  resetDatabase,
+  serverVersion,
+} from './db.ts';
 import { generateCsv, generateParquet, validRows } from './generate.ts';
 import type { PathResult } from './paths.ts';
 
@@ -126,15 +133,9 @@ function exec(
   });
 }
 
-async function psqlCopy(file: string, url: string): Promise<PathResult> {
+async function psqlCopy(file: string, url: string, table = BENCH_TABLE): Promise<PathResult> {
   const started = performance.now();
-  await exec('psql', [
-    url,
-    '-v',
-    'ON_ERROR_STOP=1',
-    '-qc',
-    `\\copy ${BENCH_TABLE} from '${file}' csv header`,
-  ]);
+  await exec('psql', [url, '-v', 'ON_ERROR_STOP=1', '-qc', `\\copy ${table} from '${file}' csv header`]);
   return { seconds: (performance.now() - started) / 1000, loaded: 0, rejected: 0 };
 }
 
@@ -472,8 +473,10 @@ async function refusedChunks(b: Bench): Promise<Measured[]> {
   const rows = Math.floor((chunkBytes * 0.97) / ROW_BYTES);
   const { file } = await dataFile(rows);
   const ref = await upload(b, file);
-  const oneChunk = async (): Promise<ChildResult> => {
-    const result = await workersOn(ref, 1);
+  const fkRef = await upload(b, file, 'bench-fk');
+  const recordsRef = await upload(b, file, 'bench-records');
+  const oneChunk = async (of = ref): Promise<ChildResult> => {
+    const result = await workersOn(of, 1);
     if (result.chunks !== 1) throw new Error(`the refused-rows file made ${result.chunks} chunks, not 1`);
     return result;
   };
@@ -497,6 +500,25 @@ async function refusedChunks(b: Bench): Promise<Measured[]> {
       async () => {
         await refuseEveryRow(b.o.url);
         return oneChunk();
+      },
+      workerPool(),
+    ),
+    // Rows that may wait for parents (a foreign key) and records of two tables take the multi-table writer.
+    await m(
+      'dropload chunk, foreign key, every key a duplicate',
+      'refused-fk-duplicates',
+      async () => {
+        await psqlCopy(file, b.o.url, BENCH_FK_TABLE);
+        return oneChunk(fkRef);
+      },
+      workerPool(),
+    ),
+    await m(
+      'dropload chunk, two-table records, every one failing a CHECK',
+      'refused-records-check',
+      async () => {
+        await refuseEveryRecord(b.o.url);
+        return oneChunk(recordsRef);
       },
       workerPool(),
     ),

@@ -4,8 +4,9 @@ import { TableShapeError } from '../../core/errors.ts';
 import type { DuplicateKeys, Reject, TableCounts } from '../../ledger/ledger.ts';
 import type { Database, ParentRow } from '../../ledger/schema.ts';
 import type { ValidRow } from '../validation.ts';
+import { type RecordRefusal, refusedRecords, type SearchStep } from './record-by-record.ts';
 import { recordCounts } from './records.ts';
-import { bisect, dbReject, keepIf } from './savepoint.ts';
+import { bisect, dbReject, keepIf, rehearse, withSavepoint } from './savepoint.ts';
 import { onConflict, STATEMENT_ROWS, type WriteCounts } from './statement.ts';
 import { writeTarget } from './target.ts';
 import { useTimeZone } from './time-zone.ts';
@@ -30,7 +31,7 @@ export interface TargetRow {
   refs: Text[][];
 }
 
-/** What bisection splits and what waits: a record of the file (its rows for every target), first written or retried. */
+/** What is written, refused or waits whole: a record of the file (its rows for every target), first written or retried. */
 export interface Unit {
   line: number;
   raw: string;
@@ -268,28 +269,49 @@ interface StatementResult extends WriteCounts {
   changed: number[];
 }
 
+/** The text columns of the relation `u` a target's statement reads: its columns, its references' keys, `n`. */
+function sourceColumns(t: Target): string[] {
+  return [
+    ...t.columns.map((_, i) => `c${i}`),
+    ...t.references.flatMap((r, i) => r.keyColumns.map((_, j) => `r${i}_${j}`)),
+    'n',
+  ];
+}
+
+/** A row as the text values of `sourceColumns`, `n` its position in the statement. */
+function sourceValues(t: Target, row: TargetRow, n: number): Text[] {
+  return [
+    ...t.columns.map((_, i) => row.values[i] ?? null),
+    ...t.references.flatMap((r, i) => r.keyColumns.map((_, j) => row.refs[i]?.[j] ?? null)),
+    String(n),
+  ];
+}
+
 /**
  * One set-based statement: unnest the batch, left-join each parent on its natural key (its unique
  * index), insert the rows whose parents were all found, and report the others by position and by
  * which references are missing (a bit per reference).
  */
 export function targetStatement(plan: Plan, rows: TargetRow[]): RawBuilder<StatementResult> {
-  const t = plan.target;
-  const arrays: RawBuilder<unknown>[] = [];
-  const aliases: RawBuilder<unknown>[] = [];
-  t.columns.forEach((_, i) => {
-    arrays.push(sql`${rows.map((r) => r.values[i] ?? null)}::text[]`);
-    aliases.push(sql.id(`c${i}`));
-  });
-  t.references.forEach((r, i) => {
-    r.keyColumns.forEach((_, j) => {
-      arrays.push(sql`${rows.map((row) => row.refs[i]?.[j] ?? null)}::text[]`);
-      aliases.push(sql.id(`r${i}_${j}`));
-    });
-  });
-  arrays.push(sql`${rows.map((_, n) => String(n))}::text[]`);
-  aliases.push(sql.id('n'));
+  const values = rows.map((row, n) => sourceValues(plan.target, row, n));
+  const columns = sourceColumns(plan.target);
+  const arrays = columns.map((_, i) => sql`${values.map((v) => v[i] ?? null)}::text[]`);
+  const aliases = columns.map((c) => sql.id(c));
+  return statementFrom(plan, sql`unnest(${sql.join(arrays)}) as u(${sql.join(aliases)})`, true);
+}
 
+/**
+ * The statement of `targetStatement` over `source`, a relation `u` of the text columns of
+ * `sourceColumns`: `reported` (what it did, row by row), or for the search only how many rows wait.
+ */
+function statementFrom(plan: Plan, source: RawBuilder<unknown>, reported: true): RawBuilder<StatementResult>;
+function statementFrom(
+  plan: Plan,
+  source: RawBuilder<unknown>,
+  reported: false,
+): RawBuilder<{ waiting: number }>;
+function statementFrom(plan: Plan, source: RawBuilder<unknown>, reported: boolean): RawBuilder<unknown> {
+  const t = plan.target;
   const selected: RawBuilder<unknown>[] = [sql`u.n::int as n`];
   t.columns.forEach((_, i) => {
     selected.push(sql`u.${sql.id(`c${i}`)}::${sql.raw(plan.types[i] as string)} as ${sql.id(`c${i}`)}`);
@@ -338,14 +360,20 @@ export function targetStatement(plan: Plan, rows: TargetRow[]): RawBuilder<State
           t.key.map((k) => sql`s.${keyOf(k)} is null`),
           sql` or `,
         )})`;
-  return sql<StatementResult>`with s as (
+  const staged = sql`s as (
       select ${sql.join(selected)}
-      from unnest(${sql.join(arrays)}) as u(${sql.join(aliases)})
+      from ${source}
       ${sql.join(joins, sql` `)}
-    ), w as (
-      insert into ${sql.table(t.table)} as t (${sql.join(columns.map((c) => sql.id(c)))})
+    )`;
+  const insert = sql`insert into ${sql.table(t.table)} as t (${sql.join(columns.map((c) => sql.id(c)))})
       select ${sql.join(fromS)} from s where s.miss = 0 order by s.n
-      ${conflict}
+      ${conflict}`;
+  // The search needs only whether a row waits: the outcomes cost it more than the insert of one record.
+  if (!reported)
+    return sql<{ waiting: number }>`with ${staged}, w as (${insert})
+      select (select count(*) from s where miss <> 0)::int as waiting`;
+  return sql<StatementResult>`with ${staged}, w as (
+      ${insert}
       returning ${returning}
     ), o as (${outcomes})
     select (select count(*) from w where fresh)::int as inserted,
@@ -375,22 +403,53 @@ interface Attempted {
   missing: MissingRow[];
 }
 
+/**
+ * The units' rows of target `ti` as its statements write them, level by level (see `levels`); none
+ * when they have no row of it. Unless the mode is `insert`, a key once per statement (the later line
+ * wins), in key order so concurrent loads lock alike.
+ */
+function levelsOf(t: Target, ti: number, units: Unit[]): Entry[][] {
+  let entries: Entry[] = units.flatMap((unit) => (unit.rows[ti] ?? []).map((row) => ({ unit, row })));
+  if (entries.length === 0) return [];
+  if (t.mode !== 'insert') {
+    const byKey = new Map<string, Entry>();
+    for (const e of entries) byKey.set(sourceKey(t, e.row), e);
+    entries = [...byKey.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, e]) => e);
+  }
+  return levels(t, entries);
+}
+
+/**
+ * The statements `writeAttempt` runs for one unit, as steps of the record-by-record search: per target,
+ * parents first, per level, each unit's rows as `writeAttempt` would send them were it alone.
+ */
+function searchSteps(plans: Plan[], units: Unit[]): SearchStep[] {
+  const steps: SearchStep[] = [];
+  plans.forEach((plan, ti) => {
+    const t = plan.target;
+    const perUnit = units.map((unit) => levelsOf(t, ti, [unit]));
+    const depth = Math.max(0, ...perUnit.map((l) => l.length));
+    for (let level = 0; level < depth; level++) {
+      steps.push({
+        columns: sourceColumns(t),
+        rows: perUnit.map((l) => (l[level] ?? []).map((e, n) => sourceValues(t, e.row, n))),
+        statement: (source) => statementFrom(plan, source, false),
+      });
+    }
+  });
+  return steps;
+}
+
 /** Writes every target's rows of the units, parents first. Throws a data error for bisection to isolate. */
 async function writeAttempt(trx: Transaction<Database>, plans: Plan[], units: Unit[]): Promise<Attempted> {
   const result: Attempted = { tables: {}, outcomes: new Map(), missing: [] };
   for (const [ti, plan] of plans.entries()) {
     const t = plan.target;
-    let entries: Entry[] = units.flatMap((unit) => (unit.rows[ti] ?? []).map((row) => ({ unit, row })));
-    if (entries.length === 0) continue;
-    if (t.mode !== 'insert') {
-      // A key once per statement (the later line wins), in key order so concurrent loads lock alike.
-      const byKey = new Map<string, Entry>();
-      for (const e of entries) byKey.set(sourceKey(t, e.row), e);
-      entries = [...byKey.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, e]) => e);
-    }
+    const stages = levelsOf(t, ti, units);
+    if (stages.length === 0) continue;
     const counts = result.tables[t.table] ?? { inserted: 0, updated: 0 };
     result.tables[t.table] = counts;
-    for (const level of levels(t, entries)) {
+    for (const level of stages) {
       for (let i = 0; i < level.length; i += STATEMENT_ROWS) {
         const batch = level.slice(i, i + STATEMENT_ROWS);
         const { rows } = await targetStatement(
@@ -506,21 +565,39 @@ async function writeWhole(
   }
 }
 
-/** Every target's rows of the units; a unit the database refuses is rejected whole (see `bisect`). */
+/**
+ * Every target's rows of the units, in one attempt. A unit the database refuses is rejected whole:
+ * when the attempt is refused, the search (`record-by-record.ts`, rehearsed) finds the refused units
+ * in a few round trips, and the others are written without them. Should those be refused still (a
+ * unit refused only beside one the search found waiting), or the search itself be refused (a value the
+ * server cannot take as text), halving them under savepoints isolates the rest (see `bisect`).
+ */
 async function writeIsolating(
   trx: Transaction<Database>,
   plans: Plan[],
   units: Unit[],
   into: RelationalResult,
 ) {
+  const whole = await withSavepoint(trx, 'dropload_relations', () => writeWhole(trx, plans, units));
+  if (whole.ok) return merge(into, whole.value);
+  const rejects: RelationalResult['rejects'] = [];
+  const searched = await rehearse(trx, 'dropload_search', () =>
+    refusedRecords(trx, searchSteps(plans, units), units.length),
+  );
+  const refused = searched.ok ? searched.value : new Map<number, RecordRefusal>();
+  for (const [i, refusal] of refused) {
+    const unit = units[i] as Unit;
+    rejects.push({ unit, reject: refusedIn(unit, refusal) });
+  }
   const written = await bisect(
     trx,
     'dropload_relations',
-    units,
+    units.filter((_, i) => !refused.has(i)),
     (batch) => writeWhole(trx, plans, batch),
-    (unit, err) => into.rejects.push({ unit, reject: refusedIn(unit, err) }),
+    (unit, err) => rejects.push({ unit, reject: refusedIn(unit, err) }),
   );
   for (const attempt of written) merge(into, attempt);
+  into.rejects.push(...rejects.sort((a, b) => a.unit.line - b.unit.line));
 }
 
 /**

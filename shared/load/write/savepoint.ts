@@ -32,6 +32,29 @@ export async function withSavepoint<T>(
 }
 
 /**
+ * Runs `fn` under a savepoint and undoes whatever it wrote, to learn what writing would do: its value,
+ * or the database's refusal of a row's values (the transaction still usable), as `withSavepoint`.
+ */
+export async function rehearse<T>(
+  trx: Transaction<Database>,
+  name: string,
+  fn: () => Promise<T>,
+): Promise<Attempt<T>> {
+  const savepoint = sql.id(name);
+  await sql`savepoint ${savepoint}`.execute(trx);
+  let tried: Attempt<T>;
+  try {
+    tried = { ok: true, value: await fn() };
+  } catch (err) {
+    if (classifyError(err) !== 'data') throw err;
+    tried = { ok: false, error: err };
+  }
+  await sql`rollback to savepoint ${savepoint}`.execute(trx);
+  await sql`release savepoint ${savepoint}`.execute(trx);
+  return tried;
+}
+
+/**
  * Runs `fn` under a savepoint and keeps what it wrote only if `keep` accepts its value; otherwise
  * undoes it. An error propagates with the savepoint still open: the caller's own savepoint (or
  * transaction) undoes it, as rolling back to an enclosing savepoint ends the ones inside it.

@@ -5,7 +5,7 @@ import type { TargetMode } from '../../config/dataset.ts';
 
 /**
  * Rows per statement: big enough to amortize the round trip, small enough that a refused one costs
- * little to redo row by row (one table) or to bisect (records of several tables).
+ * little to redo row by row (one table) or record by record (records of several tables).
  */
 export const STATEMENT_ROWS = 5000;
 
