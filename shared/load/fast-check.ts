@@ -69,7 +69,30 @@ export function fastCheck(schema: z.core.$ZodType): FastCheck | undefined {
     const inner = fastCheck((def as z.core.$ZodOptionalDef).innerType);
     return inner && ((value) => (value === undefined ? UNSURE : inner(value)));
   }
+  if (schema._zod.traits.has('$ZodCodec')) return codecCheck(schema as z.core.$ZodCodec);
   return leafCheck(schema);
+}
+
+/**
+ * A codec (`z.stringbool()`) read forward, as zod does: its input schema, its transform, its output
+ * schema, each of which must say yes. The transform runs again in zod when a later step is unsure.
+ */
+function codecCheck(codec: z.core.$ZodCodec): FastCheck | undefined {
+  const def = codec._zod.def;
+  if ((def.checks?.length ?? 0) > 0) return undefined;
+  const input = fastCheck(def.in);
+  const output = fastCheck(def.out);
+  if (!input || !output) return undefined;
+  const payload: z.core.ParsePayload = { value: undefined, issues: [] };
+  return (value) => {
+    const read = input(value);
+    if (read === UNSURE) return UNSURE;
+    payload.value = read;
+    payload.issues.length = 0;
+    const transformed: unknown = def.transform(read, payload);
+    if (payload.issues.length > 0 || transformed instanceof Promise) return UNSURE;
+    return output(transformed);
+  };
 }
 
 function leafCheck(schema: z.core.$ZodType): FastCheck | undefined {

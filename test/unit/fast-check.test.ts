@@ -37,6 +37,12 @@ describe('fastCheck', () => {
     expect(answers(z.string().regex(/^[A-Z]+$/), ['AB', 'ab'])).toEqual(['AB', UNSURE]);
     expect(answers(z.string().optional(), ['x', undefined])).toEqual(['x', UNSURE]);
     expect(answers(z.boolean(), [true, 'true'])).toEqual([true, UNSURE]);
+    expect(answers(z.stringbool(), ['Yes', 'off', 'maybe', true])).toEqual([true, false, UNSURE, UNSURE]);
+    const short = z.codec(z.string().max(3), z.number().positive(), {
+      decode: (s) => s.length,
+      encode: (n) => 'x'.repeat(n),
+    });
+    expect(answers(short, ['abc', '', 'abcd'])).toEqual([3, UNSURE, UNSURE]);
   });
 
   it('answers the strict helpers with their own readers', () => {
@@ -63,6 +69,8 @@ describe('fastCheck', () => {
       z.coerce.number().transform((n) => n * 2),
       integer().refine((n) => n > 0),
       z.enum(['a', 'b']),
+      z.stringbool().refine((b) => b),
+      z.codec(z.string().trim(), z.number(), { decode: Number, encode: String }),
     ])
       expect(fastCheck(schema), String(schema._zod.def.type)).toBeUndefined();
   });
