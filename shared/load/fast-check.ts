@@ -70,7 +70,21 @@ export function fastCheck(schema: z.core.$ZodType): FastCheck | undefined {
     return inner && ((value) => (value === undefined ? UNSURE : inner(value)));
   }
   if (schema._zod.traits.has('$ZodCodec')) return codecCheck(schema as z.core.$ZodCodec);
+  if (schema._zod.traits.has('$ZodPipe')) return pipeCheck(schema as z.core.$ZodPipe);
   return leafCheck(schema);
+}
+
+/** A pipe (`integer().pipe(z.number().positive())`): what its input makes, then its output of that. */
+function pipeCheck(pipe: z.core.$ZodPipe): FastCheck | undefined {
+  const def = pipe._zod.def;
+  if ((def.checks?.length ?? 0) > 0) return undefined;
+  const input = fastCheck(def.in);
+  const output = fastCheck(def.out);
+  if (!input || !output) return undefined;
+  return (value) => {
+    const read = input(value);
+    return read === UNSURE ? UNSURE : output(read);
+  };
 }
 
 /**

@@ -47,6 +47,7 @@ describe('fastCheck', () => {
 
   it('answers the strict helpers with their own readers', () => {
     expect(answers(integer(), [' 42 ', '4x', '1e3'])).toEqual([42, UNSURE, UNSURE]);
+    expect(answers(integer().pipe(z.number().positive()), ['7', '0', 'x'])).toEqual([7, UNSURE, UNSURE]);
     expect(answers(numeric({ precision: 4, scale: 1 }), ['123.4', '12.34', '1e2'])).toEqual([
       '123.4',
       UNSURE,
@@ -68,6 +69,7 @@ describe('fastCheck', () => {
       z.string().refine((s) => s !== 'x'),
       z.coerce.number().transform((n) => n * 2),
       integer().refine((n) => n > 0),
+      integer().pipe(z.number().transform((n) => n + 1)),
       z.enum(['a', 'b']),
       z.stringbool().refine((b) => b),
       z.codec(z.string().trim(), z.number(), { decode: Number, encode: String }),
