@@ -17,7 +17,9 @@ import benchConfig, { BENCH_DDL } from './bench.config.ts';
 // that stage alone, e.g. under `valgrind --tool=callgrind`, whose instruction count is the same run to run)
 
 const args = process.argv.slice(2);
-const file = args.find((a, i) => !a.startsWith('--') && !args[i - 1]?.startsWith('--'));
+/** Flags followed by a value (not the file). */
+const VALUED = ['--repeat', '--stage'];
+const file = args.find((a, i) => !a.startsWith('--') && !VALUED.includes(args[i - 1] ?? ''));
 if (!file) throw new Error('usage: node bench/profile.ts <file> [--no-write] [--repeat N] [--stage NAME]');
 const repeatAt = args.indexOf('--repeat');
 const repeat = repeatAt >= 0 ? Number(args[repeatAt + 1]) : 1;
