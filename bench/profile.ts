@@ -13,13 +13,18 @@ import benchConfig, { BENCH_DDL } from './bench.config.ts';
 // time goes, before and after a change. Each stage is a full pass over the file that does everything the
 // stage before did and one thing more (parse; + validate; + COPY text), so the differences are the
 // stages' costs; `write` is the real thing (writeRowStream into DATABASE_URL, one transaction a chunk).
-// `node bench/profile.ts <file> [--no-write] [--repeat N]`
+// `node bench/profile.ts <file> [--no-write] [--repeat N] [--stage parse|validate|format|write]` (`--stage`:
+// that stage alone, e.g. under `valgrind --tool=callgrind`, whose instruction count is the same run to run)
 
 const args = process.argv.slice(2);
-const file = args.find((a) => !a.startsWith('--'));
-if (!file) throw new Error('usage: node bench/profile.ts <file> [--no-write] [--repeat N]');
+/** Flags followed by a value (not the file). */
+const VALUED = ['--repeat', '--stage'];
+const file = args.find((a, i) => !a.startsWith('--') && !VALUED.includes(args[i - 1] ?? ''));
+if (!file) throw new Error('usage: node bench/profile.ts <file> [--no-write] [--repeat N] [--stage NAME]');
 const repeatAt = args.indexOf('--repeat');
 const repeat = repeatAt >= 0 ? Number(args[repeatAt + 1]) : 1;
+const stageAt = args.indexOf('--stage');
+const only = stageAt >= 0 ? args[stageAt + 1] : undefined;
 const dataset = resolveConfig(benchConfig).datasets[0];
 if (dataset?.kind !== 'table') throw new Error('no bench dataset (of one table)');
 const bytes = new Uint8Array(await readFile(file));
@@ -89,6 +94,7 @@ const best: Record<string, number> = {};
 let records = 0;
 for (let r = 0; r < repeat; r++) {
   for (const [stage, run] of Object.entries(stages)) {
+    if (only !== undefined && stage !== only) continue;
     const t = performance.now();
     records = await run();
     const ms = performance.now() - t;

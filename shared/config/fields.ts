@@ -24,12 +24,24 @@ type Read<T> = T | undefined | Refused;
 /** What a field takes: text, and NDJSON numbers as their shortest text (plus what a helper adds). */
 const TEXT_OR_NUMBER = z.union([z.string(), z.number()]);
 
+/** Each helper's schema → what it makes of a text, or undefined where its schema refuses the text. */
+const TEXT_READERS = new WeakMap<z.core.$ZodType, (text: string) => unknown>();
+
+/**
+ * The reader a strict helper's schema runs on a text value (trimmed first, as the schema does): its
+ * value, or undefined where the schema refuses the text. Lets the loader skip zod for the text a file
+ * holds and ask zod only for the message of a refusal. Undefined for every other schema.
+ */
+export function textReader(schema: z.core.$ZodType): ((text: string) => unknown) | undefined {
+  return TEXT_READERS.get(schema);
+}
+
 function parsed<T>(
   read: (text: string) => Read<T>,
   expected: string,
   input: z.ZodType<string | number | bigint | boolean> = TEXT_OR_NUMBER,
 ) {
-  return input.transform((value, ctx): T => {
+  const schema = input.transform((value, ctx): T => {
     const out = read(typeof value === 'string' ? value.trim() : String(value));
     const refusal = out === undefined ? `not ${expected}` : out instanceof Refused ? out.reason : undefined;
     if (refusal !== undefined) {
@@ -38,6 +50,11 @@ function parsed<T>(
     }
     return out as T;
   });
+  TEXT_READERS.set(schema, (text) => {
+    const out = read(text.trim());
+    return out instanceof Refused ? undefined : out;
+  });
+  return schema;
 }
 
 /** A whole number in decimal digits, within JavaScript's safe range (use `bigintText` beyond it). */

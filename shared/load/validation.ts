@@ -4,6 +4,7 @@ import { errorMessage } from '../core/errors.ts';
 import { isoInstant } from '../formats/iso-time.ts';
 import type { ParsedRecord, RecordCursor, RecordError } from '../formats/parsing.ts';
 import type { Reject } from '../ledger/ledger.ts';
+import { type FastCheck, fastCheck, UNSURE } from './fast-check.ts';
 import { declaredShape, fieldsView, restoreNulls, schemaView } from './no-value.ts';
 
 export interface ValidRow {
@@ -170,13 +171,19 @@ interface FieldCheck {
   optout: 'optional' | undefined;
   /** `z.coerce.date()` (perhaps optional): a canonical ISO string may go in as the Date it names. */
   coercesDate: boolean;
+  /** `z.coerce.date()` with no checks: it takes every valid instant, so a canonical text needs no zod. */
+  anyDate: boolean;
+  /** Yes-only shortcut past zod for a value that is there (see fast-check.ts); zod runs when it is unsure. */
+  fast: FastCheck | undefined;
 }
 
-/** Whether the schema is `z.coerce.date()`, bare or optional: it makes `new Date(input)` of what it gets. */
-function coercesDate(schema: z.core.$ZodType): boolean {
+/** `z.coerce.date()`'s def when the schema is that, bare or optional: it makes `new Date(input)` of what it gets. */
+function coercedDate(schema: z.core.$ZodType): z.core.$ZodDateDef | undefined {
   let def = schema._zod.def;
   if (def.type === 'optional') def = (def as z.core.$ZodOptionalDef).innerType._zod.def;
-  return def.type === 'date' && (def as z.core.$ZodDateDef).coerce === true;
+  return def.type === 'date' && (def as z.core.$ZodDateDef).coerce === true
+    ? (def as z.core.$ZodDateDef)
+    : undefined;
 }
 
 /** What zod's own object parse hands its fields (`safeParse` runs with this context). */
@@ -243,13 +250,17 @@ function fieldValidator(dataset: Dataset, columns: string[] | undefined, width: 
   if (!schemas) return objectWay;
   const checks: FieldCheck[] = schemas.map((schema, i) => {
     const name = names[i] as string;
+    const date = coercedDate(schema);
     return {
       name,
       index: columns ? columns.lastIndexOf(name) : -1,
       schema,
       optin: schema._zod.optin,
       optout: schema._zod.optout,
-      coercesDate: coercesDate(schema),
+      coercesDate: date !== undefined,
+      anyDate: date !== undefined && (date.checks?.length ?? 0) === 0,
+      // Dates have their own shortcut below: zod's parse of a text is the slow `new Date(text)`.
+      fast: date === undefined ? fastCheck(schema) : undefined,
     };
   });
   const nulls = dataset.nullValues;
@@ -275,6 +286,13 @@ function fieldValidator(dataset: Dataset, columns: string[] | undefined, width: 
       else if (typeof value === 'string') {
         if (emptyIsTheOnlyNull ? value === '' : nulls.has(value)) value = undefined;
       } else if (typeof value === 'object') value = schemaView(check.schema, value, nulls);
+      if (present && check.fast !== undefined && value !== undefined && typeof read !== 'object') {
+        const fast = check.fast(value);
+        if (fast !== UNSURE) {
+          out[i] = fast;
+          continue;
+        }
+      }
       // `new Date(text)` is slow; for a canonical ISO text the instant is fixed by the standard, and
       // zod's `new Date(date)` of a Date with that instant gives the value `new Date(text)` would.
       let canonical: string | undefined;
@@ -283,6 +301,10 @@ function fieldValidator(dataset: Dataset, columns: string[] | undefined, width: 
         if (instant !== undefined) {
           // Already what toISOString writes for it: the row keeps the text (see RowCheck).
           if (value.length === 24) canonical = value;
+          if (canonical !== undefined && present && check.anyDate) {
+            out[i] = canonical;
+            continue;
+          }
           value = new Date(instant);
         }
       }

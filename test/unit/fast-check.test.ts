@@ -1,0 +1,79 @@
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { boolean, date, integer, numeric, timestamp } from '../../shared/config/fields.ts';
+import { fastCheck, UNSURE } from '../../shared/load/fast-check.ts';
+
+// A fast check may only say yes, and only with zod's own value: every value it answers must be the one
+// `schema.parse` makes, and every value zod refuses must come back UNSURE (zod then words the reject).
+
+/** Each input: the fast check's answer, after asserting it agrees with zod. */
+function answers(schema: z.ZodType, inputs: unknown[]): unknown[] {
+  const check = fastCheck(schema);
+  if (!check) throw new Error('no fast check');
+  return inputs.map((input) => {
+    const fast = check(input);
+    const zod = schema.safeParse(input);
+    if (fast !== UNSURE) expect(zod).toEqual({ success: true, data: fast });
+    return fast;
+  });
+}
+
+describe('fastCheck', () => {
+  it('answers what zod accepts, with zod’s value, and is unsure of the rest', () => {
+    expect(
+      answers(z.coerce.number().int().positive(), ['42', '0', '1.5', 'x', '', '9007199254740993']),
+    ).toEqual([42, UNSURE, UNSURE, UNSURE, UNSURE, UNSURE]);
+    expect(answers(z.coerce.number().nonnegative(), ['1.25', '-1', 'Infinity'])).toEqual([
+      1.25,
+      UNSURE,
+      UNSURE,
+    ]);
+    expect(answers(z.string().min(2).max(3), ['ab', 'a', 'abcd', 7])).toEqual(['ab', UNSURE, UNSURE, UNSURE]);
+    expect(answers(z.email(), ['a@example.com', 'a@', 'a@example.com\n'])).toEqual([
+      'a@example.com',
+      UNSURE,
+      UNSURE,
+    ]);
+    expect(answers(z.string().regex(/^[A-Z]+$/), ['AB', 'ab'])).toEqual(['AB', UNSURE]);
+    expect(answers(z.string().optional(), ['x', undefined])).toEqual(['x', UNSURE]);
+    expect(answers(z.boolean(), [true, 'true'])).toEqual([true, UNSURE]);
+    expect(answers(z.stringbool(), ['Yes', 'off', 'maybe', true])).toEqual([true, false, UNSURE, UNSURE]);
+    const short = z.codec(z.string().max(3), z.number().positive(), {
+      decode: (s) => s.length,
+      encode: (n) => 'x'.repeat(n),
+    });
+    expect(answers(short, ['abc', '', 'abcd'])).toEqual([3, UNSURE, UNSURE]);
+  });
+
+  it('answers the strict helpers with their own readers', () => {
+    expect(answers(integer(), [' 42 ', '4x', '1e3'])).toEqual([42, UNSURE, UNSURE]);
+    expect(answers(integer().pipe(z.number().positive()), ['7', '0', 'x'])).toEqual([7, UNSURE, UNSURE]);
+    expect(answers(numeric({ precision: 4, scale: 1 }), ['123.4', '12.34', '1e2'])).toEqual([
+      '123.4',
+      UNSURE,
+      '100',
+    ]);
+    expect(answers(date(), ['2024-02-29', '2023-02-29'])).toEqual(['2024-02-29', UNSURE]);
+    expect(answers(boolean(), ['Yes', 'maybe'])).toEqual([true, UNSURE]);
+    expect(answers(timestamp(), ['2024-01-02T03:04:05Z', '2024-01-02T03:04:05'])).toEqual([
+      new Date('2024-01-02T03:04:05Z'),
+      UNSURE,
+    ]);
+  });
+
+  it('leaves to zod the schemas whose checks change a value or that it does not know', () => {
+    for (const schema of [
+      z.string().trim(),
+      z.string().toLowerCase(),
+      z.url(),
+      z.string().refine((s) => s !== 'x'),
+      z.coerce.number().transform((n) => n * 2),
+      integer().refine((n) => n > 0),
+      integer().pipe(z.number().transform((n) => n + 1)),
+      z.enum(['a', 'b']),
+      z.stringbool().refine((b) => b),
+      z.codec(z.string().trim(), z.number(), { decode: Number, encode: String }),
+    ])
+      expect(fastCheck(schema), String(schema._zod.def.type)).toBeUndefined();
+  });
+});
