@@ -709,7 +709,7 @@ async function main(): Promise<void> {
       `\nstart-up: npx dropload --help ${seconds(started.npx)}; node cli/bin.js --help ${seconds(started.bin)}`,
     );
   if (cost) console.log(`\n${cost.lines.join('\n')}`);
-  console.log(`\n${table(refused)}\n${worstChunk(refused)}`);
+  if (refused.length > 0) console.log(`\n${table(refused)}\n${worstChunk(refused)}`);
   await writeFile(path.join(OUT, 'results.json'), `${JSON.stringify(summary, null, 2)}\n`);
 }
 
