@@ -1,5 +1,5 @@
 import { defineDataset, type TargetDefinition } from 'dropload';
-import { type Kysely, type KyselyPlugin, sql } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import type { Migration } from 'kysely/migration';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -10,6 +10,7 @@ import type { ValidRow } from '../../shared/load/validation.ts';
 import { waitingDataset } from '../../shared/load/write/foreign-keys.ts';
 import { type RelationalResult, writeRecords } from '../../shared/load/write/relations.ts';
 import { startTestPipeline, type TestPipeline } from '../support/pipeline.ts';
+import { counting } from '../support/statements.ts';
 
 /**
  * Records the database refuses are found in a few round trips (issue 14), in a multi-table dataset
@@ -86,21 +87,6 @@ beforeAll(async () => {
   await sql`insert into rr.parents select generate_series(1, 100)`.execute(db);
 });
 afterAll(() => p?.stop());
-
-/** The statements a write sends, counted as Kysely compiles them. */
-function counting(): { plugin: KyselyPlugin; statements: () => number } {
-  let n = 0;
-  return {
-    plugin: {
-      transformQuery: (args) => {
-        n++;
-        return args.node;
-      },
-      transformResult: async (args) => args.result,
-    },
-    statements: () => n,
-  };
-}
 
 /**
  * What a write of 2,000 records may send, however many the database refuses: the writer's set-up, the

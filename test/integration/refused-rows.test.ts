@@ -1,4 +1,4 @@
-import { type Kysely, type KyselyPlugin, sql } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import type { Migration } from 'kysely/migration';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -14,6 +14,7 @@ import {
   writeRows,
 } from '../../shared/load/write/writing.ts';
 import { startTestPipeline, type TestPipeline } from '../support/pipeline.ts';
+import { counting } from '../support/statements.ts';
 
 /**
  * Rows the database refuses are found set-based (issue 14): a chunk of them costs a handful of
@@ -68,21 +69,6 @@ beforeAll(async () => {
   resolved = p.config.datasets[0] as TableDataset;
 });
 afterAll(() => p?.stop());
-
-/** The statements a write sends, counted as Kysely compiles them (COPY included). */
-function counting(): { plugin: KyselyPlugin; statements: () => number } {
-  let n = 0;
-  return {
-    plugin: {
-      transformQuery: (args) => {
-        n++;
-        return args.node;
-      },
-      transformResult: async (args) => args.result,
-    },
-    statements: () => n,
-  };
-}
 
 type Note = string | null;
 

@@ -12,33 +12,32 @@ export type Attempt<T> = { ok: true; value: T } | { ok: false; error: unknown };
  * refusal, the transaction still usable; any other error propagates as it is (the transaction is
  * doomed then anyway, and the caller's retry decides).
  */
-export async function withSavepoint<T>(
+export function withSavepoint<T>(
   trx: Transaction<Database>,
   name: string,
   fn: () => Promise<T>,
 ): Promise<Attempt<T>> {
-  const savepoint = sql.id(name);
-  await sql`savepoint ${savepoint}`.execute(trx);
-  try {
-    const value = await fn();
-    await sql`release savepoint ${savepoint}`.execute(trx);
-    return { ok: true, value };
-  } catch (err) {
-    if (classifyError(err) !== 'data') throw err;
-    await sql`rollback to savepoint ${savepoint}`.execute(trx);
-    await sql`release savepoint ${savepoint}`.execute(trx);
-    return { ok: false, error: err };
-  }
+  return underSavepoint(trx, name, fn, false);
 }
 
 /**
  * Runs `fn` under a savepoint and undoes whatever it wrote, to learn what writing would do: its value,
  * or the database's refusal of a row's values (the transaction still usable), as `withSavepoint`.
  */
-export async function rehearse<T>(
+export function rehearse<T>(
   trx: Transaction<Database>,
   name: string,
   fn: () => Promise<T>,
+): Promise<Attempt<T>> {
+  return underSavepoint(trx, name, fn, true);
+}
+
+/** `fn` under a savepoint: a refusal of a row's values is always undone, its writes too when `undo`. */
+async function underSavepoint<T>(
+  trx: Transaction<Database>,
+  name: string,
+  fn: () => Promise<T>,
+  undo: boolean,
 ): Promise<Attempt<T>> {
   const savepoint = sql.id(name);
   await sql`savepoint ${savepoint}`.execute(trx);
@@ -49,7 +48,7 @@ export async function rehearse<T>(
     if (classifyError(err) !== 'data') throw err;
     tried = { ok: false, error: err };
   }
-  await sql`rollback to savepoint ${savepoint}`.execute(trx);
+  if (undo || !tried.ok) await sql`rollback to savepoint ${savepoint}`.execute(trx);
   await sql`release savepoint ${savepoint}`.execute(trx);
   return tried;
 }
