@@ -1,7 +1,5 @@
 import type { Command } from 'commander';
 import { UsageError } from '../../shared/core/errors.ts';
-import { init } from './init.ts';
-import { renderSummary } from './summary.ts';
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]*$/;
 
@@ -18,6 +16,8 @@ export function registerInit(program: Command): void {
     .action(async (paths: string[], opts: { schema?: string; out: string; json?: boolean }) => {
       if (opts.schema !== undefined && !SCHEMA_NAME.test(opts.schema))
         throw new UsageError(`--schema ${opts.schema}: lower-case letters, digits and _`);
+      // Imported when run: the profiler brings the Parquet reader, which no other command's start-up needs.
+      const [{ init }, { renderSummary }] = await Promise.all([import('./init.ts'), import('./summary.ts')]);
       const summary = await init(paths, { out: opts.out, schema: opts.schema });
       process.stdout.write(
         opts.json ? `${JSON.stringify(summary, null, 2)}\n` : `${renderSummary(summary)}\n`,

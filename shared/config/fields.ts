@@ -224,6 +224,9 @@ function localTimestampText(text: string): string | undefined {
   return `${day}T${hour}:${minute}:${second}${fraction}${zone.toUpperCase()}`;
 }
 
+/** Whether `localTimestamp()` accepts the (trimmed) text. */
+export const isLocalTimestamp = (text: string): boolean => localTimestampText(text) !== undefined;
+
 /**
  * A timestamp, with or without a time zone: `1996-07-04 00:00:00.000`, `1996-07-04T00:00`, with up to
  * nine decimals (Postgres keeps microseconds). One without a zone is a wall-clock time in the dataset's
@@ -236,9 +239,6 @@ function localTimestampText(text: string): string | undefined {
  * jump from 02:00 to 03:00) with the offset before the change (so 03:30 summer time), a repeated one
  * (02:30 when clocks fall back from 03:00 to 02:00) as standard time, the later of the two instants.
  */
-/** Whether `localTimestamp()` accepts the (trimmed) text. */
-export const isLocalTimestamp = (text: string): boolean => localTimestampText(text) !== undefined;
-
 export const localTimestamp = () =>
   parsed(localTimestampText, 'a timestamp (YYYY-MM-DD HH:MM[:SS[.fff]], optionally with Z or an offset)');
 

@@ -62,13 +62,13 @@ export interface NewFileFields extends FileIdentity {
   sequencer?: string;
 }
 
-/** Registers an object version once; a second registration returns the existing row and `created: false`. */
 /** The database's clock: what the ledger's timestamps are compared with, whatever this machine's clock says. */
 export async function ledgerNow(db: Kysely<Database>): Promise<Date> {
   const { rows } = await sql<{ now: Date }>`select ${clock} as now`.execute(db);
   return new Date((rows[0] as { now: Date }).now);
 }
 
+/** Registers an object version once; a second registration returns the existing row and `created: false`. */
 export async function registerFile(
   db: Kysely<Database>,
   file: NewFileFields,

@@ -53,7 +53,7 @@ export function foreignKeyTarget(dataset: TableDataset, fks: readonly ForeignKey
 }
 
 /** The single-table dataset as the one-target dataset the relational writer and the retry work with. */
-export function asTargets(dataset: TableDataset, target: Target): TargetsDataset {
+function asTargets(dataset: TableDataset, target: Target): TargetsDataset {
   // Its common options (name, schema, fields, null values, publish, …) carry over as they are.
   return {
     ...dataset,
