@@ -4,11 +4,10 @@ import path from 'node:path';
 import { createGunzip } from 'node:zlib';
 import { asyncBufferFromFile, parquetMetadataAsync, parquetRead, parquetSchema, toJson } from 'hyparquet';
 import { compressors } from 'hyparquet-compressors';
-import Papa from 'papaparse';
 import type { Format } from '../../shared/config/dataset.ts';
 import { UsageError } from '../../shared/core/errors.ts';
 import { RecordScanner, type RecordSpan } from '../../shared/formats/chunking.ts';
-import { type RecordCursor, textCursor } from '../../shared/formats/parsing.ts';
+import { parseHeader, type RecordCursor, textCursor } from '../../shared/formats/parsing.ts';
 import { ColumnProfile, PairProfile } from './column-profile.ts';
 import { isNullToken, keyText } from './values.ts';
 
@@ -70,8 +69,8 @@ async function isGzip(file: string): Promise<boolean> {
 }
 
 /**
- * The file's field names, read before its rows: the CSV header, the first NDJSON record's keys, the
- * Parquet schema's columns. Reads only the start of the file.
+ * The file's field names, read before its rows: the CSV header (as the loader reads it), the first
+ * NDJSON record's keys, the Parquet schema's columns. Reads only the start of the file.
  */
 export async function fieldNames(file: string): Promise<string[]> {
   const { format, delimiter } = formatOf(file);
@@ -79,26 +78,42 @@ export async function fieldNames(file: string): Promise<string[]> {
     const metadata = await parquetMetadataAsync(await asyncBufferFromFile(file));
     return parquetSchema(metadata).children.map((c) => c.element.name);
   }
+  const first = await firstRecord(file, format, delimiter);
+  if (!first) return [];
+  if (format === 'csv') return parseHeader(first, delimiter);
+  const cursor = textCursor(new TextDecoder().decode(first), { format, delimiter, firstLine: 1 });
+  return cursor.next() ? Object.keys(cursor.fields ?? {}) : [];
+}
+
+/** The bytes of the file's first record (after a BOM, blank lines skipped), as the record scanner cuts it. */
+async function firstRecord(file: string, format: Format, delimiter: string): Promise<Uint8Array | undefined> {
   const source = createReadStream(file);
   const stream = (await isGzip(file)) ? source.pipe(createGunzip()) : source;
-  const decoder = new TextDecoder('utf-8');
-  let text = '';
+  let span: RecordSpan | undefined;
+  let scanner: RecordScanner | undefined;
+  const chunks: Uint8Array[] = [];
   try {
     for await (const chunk of stream as AsyncIterable<Buffer>) {
-      text += decoder.decode(chunk, { stream: true });
-      const first = text.replace(/^\s+/, '');
-      const cursor = textCursor(first, { format, delimiter, firstLine: 1 });
-      // A record is whole once the text runs past its end (a line break after it).
-      if (cursor.next() && first.length > cursor.raw().length) {
-        if (format === 'csv') return Papa.parse<string[]>(cursor.raw(), { delimiter }).data[0] ?? [];
-        return Object.keys(cursor.fields ?? {});
+      let bytes: Uint8Array = chunk;
+      if (!scanner) {
+        bytes = bytes.subarray(bomLength(bytes));
+        scanner = new RecordScanner({ format, delimiter }, (s) => {
+          span ??= s;
+        });
       }
+      chunks.push(bytes);
+      scanner.push(bytes);
+      if (span) break;
     }
+    if (!span) scanner?.end();
   } finally {
     source.destroy();
   }
-  return [];
+  if (!span) return undefined;
+  return Buffer.concat(chunks).subarray(span.start, span.end);
 }
+
+const bomLength = (bytes: Uint8Array): number => (BOM.every((b, i) => bytes[i] === b) ? BOM.length : 0);
 
 /** Reads a whole file, streaming, and profiles every column. `snake` names the columns as the tables will. */
 /** Whether a column (by field name and position) may be a key or relate to another file: else it keeps no distinct set. */
@@ -254,9 +269,7 @@ async function scanBlocks(
     let first = 0;
     if (profile.format === 'csv' && !header) {
       const span = spans[0] as RecordSpan;
-      const text = decoder.decode(bytes.subarray(span.start - base, span.end - base));
-      header =
-        Papa.parse<string[]>(text.replace(/\r?\n$/, ''), { delimiter: profile.delimiter }).data[0] ?? [];
+      header = parseHeader(bytes.subarray(span.start - base, span.end - base), profile.delimiter);
       onHeader(header);
       first = 1;
     }
@@ -276,7 +289,7 @@ async function scanBlocks(
   for await (const chunk of stream as AsyncIterable<Buffer>) {
     let bytes: Uint8Array = chunk;
     if (!scanner) {
-      const bom = BOM.every((b, i) => bytes[i] === b) ? BOM.length : 0;
+      const bom = bomLength(bytes);
       bytes = bytes.subarray(bom);
       base = bom;
       scanner = new RecordScanner(

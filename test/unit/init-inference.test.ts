@@ -102,6 +102,21 @@ describe('profiling whole files', () => {
     ]);
   });
 
+  it('reads the header as a load does: names trimmed after the delimiters, a BOM skipped', async () => {
+    const out = path.join(dir, 'spaced-out');
+    const p = await file('spaced.csv', '\uFEFFid, name ,\tcityCode\n1, Ann,OSL\n2,Bob ,BGO\n');
+    const profile = await profileFile(p, snakeCase);
+    expect(profile.columns.map((c) => c.name)).toEqual(['id', 'name', 'cityCode']);
+    const summary = await init([p], { out });
+    expect(summary.tables[0]?.columns.map((c) => `${c.field} ${c.column} ${c.type}`)).toEqual([
+      'id id smallint',
+      'name name text',
+      'cityCode city_code text',
+    ]);
+    const dataset = await readFile(path.join(out, 'datasets/spaced.ts'), 'utf8');
+    expect(dataset).toContain('    id: integer(),\n    name: z.string(),\n    cityCode: z.string(),\n');
+  });
+
   it('a column no name relates to anything keeps no text values; whole numbers it still keeps', async () => {
     const p = await file('notes.csv', 'id,note,qty\n1,hello,5\n2,world,6\n');
     const keep = (field: string) => field === 'id';
