@@ -6,7 +6,7 @@ import { asyncBufferFromFile, parquetMetadataAsync, parquetRead, parquetSchema, 
 import { compressors } from 'hyparquet-compressors';
 import type { Format } from '../../shared/config/dataset.ts';
 import { UsageError } from '../../shared/core/errors.ts';
-import { RecordScanner, type RecordSpan } from '../../shared/formats/chunking.ts';
+import { lastRecordEnd, RecordScanner, type RecordSpan } from '../../shared/formats/chunking.ts';
 import { parseHeader, type RecordCursor, textCursor } from '../../shared/formats/parsing.ts';
 import { ColumnProfile, PairProfile } from './column-profile.ts';
 import { isNullToken, keyText } from './values.ts';
@@ -36,6 +36,8 @@ export interface FileProfile {
 const MISFITS_SHOWN = 20;
 /** Decoded text handed to the parser at once: whole records, about this many bytes. */
 const BLOCK_BYTES = 4 * 1024 * 1024;
+/** Bytes the record scanner reads at a time while it looks for the header's end. */
+const HEADER_STEP = 64 * 1024;
 const GZIP_MAGIC = [0x1f, 0x8b];
 const BOM = [0xef, 0xbb, 0xbf];
 /** Names that say "identifier": the columns whose pairs are followed as a link table's composite key. */
@@ -115,10 +117,10 @@ async function firstRecord(file: string, format: Format, delimiter: string): Pro
 
 const bomLength = (bytes: Uint8Array): number => (BOM.every((b, i) => bytes[i] === b) ? BOM.length : 0);
 
-/** Reads a whole file, streaming, and profiles every column. `snake` names the columns as the tables will. */
 /** Whether a column (by field name and position) may be a key or relate to another file: else it keeps no distinct set. */
 export type KeepValues = (field: string, position: number) => boolean;
 
+/** Reads a whole file, streaming, and profiles every column. `snake` names the columns as the tables will. */
 export async function profileFile(
   file: string,
   snake: (name: string) => string,
@@ -245,8 +247,9 @@ function addJsonRecord(columns: Columns, fields: Record<string, unknown>): void 
 }
 
 /**
- * Streams the file's bytes (gunzipped when gzip) through the loader's own record scanner and parser, a
- * block of whole records at a time, so `init` reads records and misfits exactly as a load would.
+ * Streams the file's bytes (gunzipped when gzip) through the loader's own parser, a block of whole
+ * records at a time, cut where the record scanner ends a record (`lastRecordEnd`), so `init` reads
+ * records and misfits exactly as a load would.
  */
 async function scanBlocks(
   file: string,
@@ -255,55 +258,65 @@ async function scanBlocks(
   onHeader: (header: string[]) => void,
   onBlock: (cursor: RecordCursor) => void,
 ): Promise<void> {
-  const spans: RecordSpan[] = [];
-  let scanner: RecordScanner | undefined;
-  let chunks: Uint8Array[] = [];
+  const { format, delimiter } = profile;
+  let pending: Uint8Array[] = [];
   let held = 0;
-  let base = 0;
-  let header: string[] | undefined;
+  /** Bytes held before the next cut is tried: doubles while one record outgrows it, so a huge record is searched a few times, not once a read. */
+  let threshold = BLOCK_BYTES;
+  let header: string[] | undefined = format === 'csv' ? undefined : [];
+  let line = 1;
   const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
-  const flush = (all: boolean) => {
-    const last = spans.at(-1);
-    if (!last || (!all && last.end - base < BLOCK_BYTES)) return;
-    const bytes = Buffer.concat(chunks);
-    let first = 0;
-    if (profile.format === 'csv' && !header) {
-      const span = spans[0] as RecordSpan;
-      header = parseHeader(bytes.subarray(span.start - base, span.end - base), profile.delimiter);
+  const flush = (final: boolean) => {
+    let bytes = Buffer.concat(pending);
+    if (!header) {
+      const span = firstSpan(bytes, format, delimiter, final);
+      if (!span) return hold([bytes], final);
+      header = parseHeader(bytes.subarray(span.start, span.end), delimiter);
       onHeader(header);
-      first = 1;
+      line = span.line + span.lines;
+      bytes = bytes.subarray(span.end);
     }
-    const from = spans[first];
-    if (from) {
-      const text = decoder.decode(bytes.subarray(from.start - base, last.end - base));
-      const options = { format: profile.format, delimiter: profile.delimiter, columns: header };
-      onBlock(textCursor(text, { ...options, firstLine: from.line }));
+    const cut = final ? bytes.length : lastRecordEnd(bytes, format, delimiter);
+    if (cut > 0) {
+      const cursor = textCursor(decoder.decode(bytes.subarray(0, cut)), {
+        format,
+        delimiter,
+        columns: header,
+        firstLine: line,
+      });
+      onBlock(cursor);
+      line = cursor.nextLine;
     }
-    chunks = [bytes.subarray(last.end - base)];
-    held = chunks[0]?.length ?? 0;
-    base = last.end;
-    spans.length = 0;
+    hold([bytes.subarray(cut)], final || cut > 0);
+  };
+  const hold = (rest: Uint8Array[], cut: boolean) => {
+    pending = rest;
+    held = rest.reduce((n, b) => n + b.length, 0);
+    threshold = cut ? BLOCK_BYTES : Math.max(BLOCK_BYTES, 2 * held);
   };
   const source = createReadStream(file);
   const stream = gzip ? source.pipe(createGunzip()) : source;
+  let first = true;
   for await (const chunk of stream as AsyncIterable<Buffer>) {
-    let bytes: Uint8Array = chunk;
-    if (!scanner) {
-      const bom = bomLength(bytes);
-      bytes = bytes.subarray(bom);
-      base = bom;
-      scanner = new RecordScanner(
-        { format: profile.format, delimiter: profile.delimiter, offset: bom },
-        (span) => spans.push(span),
-      );
-    }
-    chunks.push(bytes);
+    const bytes = first ? chunk.subarray(bomLength(chunk)) : chunk;
+    first = false;
+    pending.push(bytes);
     held += bytes.length;
-    scanner.push(bytes);
-    if (held >= BLOCK_BYTES) flush(false);
+    if (held >= threshold) flush(false);
   }
-  scanner?.end();
   flush(true);
+}
+
+/** The first record of `bytes` (the CSV header) as the record scanner cuts it; at the end of the file, one without a line break. */
+function firstSpan(bytes: Uint8Array, format: Format, delimiter: string, final: boolean): RecordSpan | undefined {
+  let span: RecordSpan | undefined;
+  const scanner = new RecordScanner({ format, delimiter }, (s) => {
+    span ??= s;
+  });
+  for (let at = 0; at < bytes.length && !span; at += HEADER_STEP)
+    scanner.push(bytes.subarray(at, at + HEADER_STEP));
+  if (!span && final) scanner.end();
+  return span;
 }
 
 async function readParquetFile(file: string, columns: Columns): Promise<void> {

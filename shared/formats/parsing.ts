@@ -105,7 +105,13 @@ export function chunkCursor(bytes: Uint8Array, options: ParseOptions): RecordCur
   return new ArrayCursor(parseChunk(bytes, options));
 }
 
-export function textCursor(text: string, options: ParseOptions): RecordCursor {
+/** A cursor over one text: where the text after it would start, for a reader that parses a stream in blocks. */
+export interface TextCursor extends RecordCursor {
+  /** The line after the lines read so far (once every record is read: the line after the text). */
+  readonly nextLine: number;
+}
+
+export function textCursor(text: string, options: ParseOptions): TextCursor {
   return options.format === 'csv'
     ? new CsvCursor(text, options.delimiter, options.columns ?? [], options.firstLine)
     : new NdjsonCursor(text, options.firstLine);
@@ -170,7 +176,7 @@ const QUOTE_CODE = 34;
  * is read by papaparse itself, from the record's start to the end of the text, so quoted fields,
  * malformed quotes and a quote left open behave exactly as in a parse of the whole text.
  */
-class CsvCursor implements RecordCursor {
+class CsvCursor implements TextCursor {
   line = 0;
   values: string[] | undefined;
   fields = undefined;
@@ -207,6 +213,10 @@ class CsvCursor implements RecordCursor {
   raw(): string {
     this.#raw ??= this.#text.slice(this.#rawStart, this.#rawEnd);
     return this.#raw;
+  }
+
+  get nextLine(): number {
+    return this.#nextLine;
   }
 
   next(): boolean {
@@ -362,7 +372,7 @@ function lastFieldQuoted(raw: string, delimiter: string): boolean {
   return quoted && !start;
 }
 
-class NdjsonCursor implements RecordCursor {
+class NdjsonCursor implements TextCursor {
   line = 0;
   values = undefined;
   fields: Record<string, unknown> | undefined;
@@ -377,6 +387,9 @@ class NdjsonCursor implements RecordCursor {
   }
   raw(): string {
     return this.#raw;
+  }
+  get nextLine(): number {
+    return this.#nextLine;
   }
   next(): boolean {
     const text = this.#text;

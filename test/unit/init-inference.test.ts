@@ -102,6 +102,34 @@ describe('profiling whole files', () => {
     ]);
   });
 
+  it('reads a file of many blocks whole: quoted line breaks across block ends, misfits by their line', async () => {
+    const lines = ['id,note,qty'];
+    const misfitLines: number[] = [];
+    let line = 2;
+    for (let i = 1; i <= 400_000; i++) {
+      if (i % 97_001 === 0) {
+        misfitLines.push(line);
+        lines.push(`${i},a,b,c`);
+        line++;
+      } else {
+        lines.push(`${i},"note ${i}\nwith ""two"" lines",${i % 50}`);
+        line += 2;
+      }
+    }
+    lines.push('400001,,x');
+    const profile = await profileFile(await file('blocks.csv', `${lines.join('\n')}\n`), snakeCase);
+    expect(profile.rows).toBe(400_001);
+    expect(profile.misfits).toEqual(
+      misfitLines.map((l) => ({ line: l, reason: '4 fields, header has 3 (unquoted comma?)' })),
+    );
+    const table = inferTable(profile, snakeCase);
+    expect(table.columns.map((c) => `${c.column} ${sqlType(c.type)} ${c.notNull} ${c.evidence}`)).toEqual([
+      'id integer true 399997 values, range 1..400001',
+      'note text false 399996 values (e.g. "note 1\\nwith \\"two\\" lines"); 1 null (1× "")',
+      'qty text true 399997 values, mixed: 399996 whole numbers, 1 text: text',
+    ]);
+  });
+
   it('reads the header as a load does: names trimmed after the delimiters, a BOM skipped', async () => {
     const out = path.join(dir, 'spaced-out');
     const p = await file('spaced.csv', '\uFEFFid, name ,\tcityCode\n1, Ann,OSL\n2,Bob ,BGO\n');
