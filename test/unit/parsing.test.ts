@@ -141,6 +141,22 @@ describe('parseText (CSV)', () => {
     ]);
   });
 
+  it('cuts a line without quotes at every delimiter, empty fields and multi-character delimiters included', () => {
+    const three = csv(['a', 'b', 'c']);
+    expect(parseText(',,\r\nx||y||\n1||||2|\n', { ...three, delimiter: ',' }).map((r) => r.fields)).toEqual([
+      { a: '', b: '', c: '' },
+      undefined,
+      undefined,
+    ]);
+    expect(
+      parseText('x||y||\n1||||2|\r\n|||||\n', { ...three, delimiter: '||' }).map((r) => r.fields),
+    ).toEqual([
+      { a: 'x', b: 'y', c: '' },
+      { a: '1', b: '', c: '2|' },
+      { a: '', b: '', c: '|' },
+    ]);
+  });
+
   it('returns nothing for empty text', () => {
     expect(parseText('', AB)).toEqual([]);
   });
