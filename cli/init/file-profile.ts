@@ -7,9 +7,9 @@ import { compressors } from 'hyparquet-compressors';
 import type { Format } from '../../shared/config/dataset.ts';
 import { UsageError } from '../../shared/core/errors.ts';
 import { lastRecordEnd, RecordScanner, type RecordSpan } from '../../shared/formats/chunking.ts';
-import { parseHeader, type RecordCursor, textCursor } from '../../shared/formats/parsing.ts';
+import { parseHeader, type RecordCursor, type Skim, textCursor } from '../../shared/formats/parsing.ts';
 import { ColumnProfile, PairProfile } from './column-profile.ts';
-import { isNullToken, keyText } from './values.ts';
+import { isNullToken, keyText, NULL_TOKEN_MAX_LENGTH } from './values.ts';
 
 /** A row `init` could not read as a record of the header's fields, as the loader would reject it. */
 export interface Misfit {
@@ -195,6 +195,18 @@ class Columns {
         this.profile.pairs.push(new PairProfile([ids[i]?.name ?? '', ids[j]?.name ?? '']));
   }
 
+  /**
+   * The columns a block's parse may skim: settled as text, keeping no distinct values, in no pair. Their
+   * values only count as values or nulls, and no null token is longer than the longest kept whole.
+   */
+  skim(): Skim {
+    const paired = new Set(this.profile.pairs.flatMap((p) => p.columns));
+    return {
+      fields: this.profile.columns.map((c) => c.settled && !paired.has(c.name)),
+      upTo: NULL_TOKEN_MAX_LENGTH,
+    };
+  }
+
   /** A record's key texts for the pairs (undefined for a null). */
   addPairs(keyOf: (name: string) => string | undefined): void {
     for (const pair of this.profile.pairs) pair.add(keyOf(pair.columns[0]), keyOf(pair.columns[1]));
@@ -215,7 +227,7 @@ async function readTextFile(file: string, gzip: boolean, columns: Columns): Prom
       else if (cursor.fields) addJsonRecord(columns, cursor.fields);
     }
   };
-  await scanBlocks(file, gzip, profile, onHeader, onBlock);
+  await scanBlocks(file, gzip, profile, onHeader, onBlock, () => columns.skim());
 }
 
 /** The loader's reason, and for a row with more fields than the header, the usual cause. */
@@ -262,6 +274,7 @@ async function scanBlocks(
   profile: FileProfile,
   onHeader: (header: string[]) => void,
   onBlock: (cursor: RecordCursor) => void,
+  skim: () => Skim,
 ): Promise<void> {
   const { format, delimiter } = profile;
   let pending: Uint8Array[] = [];
@@ -288,6 +301,7 @@ async function scanBlocks(
         delimiter,
         columns: header,
         firstLine: line,
+        skim: skim(),
       });
       onBlock(cursor);
       line = cursor.nextLine;
@@ -313,7 +327,12 @@ async function scanBlocks(
 }
 
 /** The first record of `bytes` (the CSV header) as the record scanner cuts it; at the end of the file, one without a line break. */
-function firstSpan(bytes: Uint8Array, format: Format, delimiter: string, final: boolean): RecordSpan | undefined {
+function firstSpan(
+  bytes: Uint8Array,
+  format: Format,
+  delimiter: string,
+  final: boolean,
+): RecordSpan | undefined {
   let span: RecordSpan | undefined;
   const scanner = new RecordScanner({ format, delimiter }, (s) => {
     span ??= s;

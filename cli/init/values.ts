@@ -20,6 +20,8 @@ export type Shape =
 export const NULL_TOKENS = ['', 'NULL', 'null', '\\N', 'N/A'] as const;
 export type NullToken = (typeof NULL_TOKENS)[number];
 const NULL_SET: ReadonlySet<string> = new Set(NULL_TOKENS);
+/** A longer value is no null token: a parse may leave it uncut when only that matters (see `Skim`). */
+export const NULL_TOKEN_MAX_LENGTH = Math.max(...NULL_TOKENS.map((t) => t.length));
 
 /** The tokens' first characters: a short value that starts otherwise (`12`, `true`) is ruled out unhashed. */
 const NULL_FIRST: readonly number[] = [
@@ -28,7 +30,8 @@ const NULL_FIRST: readonly number[] = [
 
 // Every token is at most 4 characters: most values are ruled out without hashing them.
 export const isNullToken = (text: string): text is NullToken =>
-  text.length === 0 || (text.length <= 4 && NULL_FIRST.includes(text.charCodeAt(0)) && NULL_SET.has(text));
+  text.length === 0 ||
+  (text.length <= NULL_TOKEN_MAX_LENGTH && NULL_FIRST.includes(text.charCodeAt(0)) && NULL_SET.has(text));
 
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
 // Zoneless: what a local timestamp field reads (ISO date and time, `T` or a space, optional fraction).

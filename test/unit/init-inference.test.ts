@@ -130,6 +130,21 @@ describe('profiling whole files', () => {
     ]);
   });
 
+  it('a column settled as text early still counts every null by its token, to the last line', async () => {
+    const lines = ['id,note,code'];
+    for (let i = 1; i <= 300_000; i++) lines.push(`${i},some longer note ${i},${i % 1000}`);
+    lines.push('300001,NULL,7', '300002,,8', '300003,N/A,9', '300004,\\N,10', '300005,null,x1');
+    const keep = (field: string) => field === 'id';
+    const profile = await profileFile(await file('settled.csv', `${lines.join('\n')}\n`), snakeCase, keep);
+    const table = inferTable(profile, snakeCase);
+    expect(table.nullValues).toEqual(['', 'NULL', 'null', '\\N', 'N/A']);
+    expect(table.columns.map((c) => `${c.column} ${sqlType(c.type)} ${c.notNull} ${c.evidence}`)).toEqual([
+      'id integer true 300005 values, range 1..300005',
+      'note text false 300000 values (e.g. "some longer note 1"); 5 null (1× "NULL", 1× "", 1× "N/A", 1× "\\\\N", 1× "null")',
+      'code text true 300005 values, mixed: 300004 whole numbers, 1 text: text',
+    ]);
+  });
+
   it('reads the header as a load does: names trimmed after the delimiters, a BOM skipped', async () => {
     const out = path.join(dir, 'spaced-out');
     const p = await file('spaced.csv', '\uFEFFid, name ,\tcityCode\n1, Ann,OSL\n2,Bob ,BGO\n');

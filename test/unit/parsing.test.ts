@@ -6,6 +6,8 @@ import {
   parseChunk,
   parseHeader,
   parseText,
+  SKIMMED,
+  textCursor,
 } from '../../shared/formats/parsing.ts';
 import { bytesOf, utf8 } from './helpers.ts';
 
@@ -155,6 +157,20 @@ describe('parseText (CSV)', () => {
       { a: '1', b: '', c: '2|' },
       { a: '', b: '', c: '|' },
     ]);
+  });
+
+  it('skims: a long value of a skimmed field on a line without quotes is SKIMMED, short ones and quoted lines are read', () => {
+    const three = csv(['a', 'b', 'c']);
+    const skim = { fields: [false, true], upTo: 4 };
+    const cursor = textCursor('longer,longer,longer\nx,NULL,y\n"q",longer,z\n', { ...three, skim });
+    const values: (string[] | undefined)[] = [];
+    while (cursor.next()) values.push(cursor.values);
+    expect(values).toEqual([
+      ['longer', SKIMMED, 'longer'],
+      ['x', 'NULL', 'y'],
+      ['q', 'longer', 'z'],
+    ]);
+    expect(cursor.nextLine).toBe(5);
   });
 
   it('returns nothing for empty text', () => {
