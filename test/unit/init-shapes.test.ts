@@ -107,28 +107,6 @@ describe('init value shapes agree with the field helpers', () => {
     expect(values.filter(isOffsetTimestamp).length).toBeGreaterThan(0);
   });
 
-  it('isOffsetTimestamp reads every day of leap and common years, and the usual layouts, as zod does', () => {
-    const zod = z.iso.datetime({ offset: true });
-    const two = (n: number) => String(n).padStart(2, '0');
-    const dates = ['0000', '0400', '1900', '2000', '2023', '2024', '2100', '9996'].flatMap((y) =>
-      Array.from({ length: 14 }, (_, m) =>
-        Array.from({ length: 33 }, (_, d) => `${y}-${two(m)}-${two(d)}`),
-      ).flat(),
-    );
-    const clocks = ['T00:00:00Z', 'T23:59:59.999Z', 'T24:00:00Z', 'T12:60:00Z', 'T12:00:60Z', 'T12:00:00.Z'];
-    const zones = [
-      'T06:21:03.654+23:59',
-      'T06:21:03-24:00',
-      'T06:21:03+02:60',
-      'T06:21:03+0200',
-      'T06:21:03Zx',
-    ];
-    const values = dates.flatMap((d) => [...clocks, ...zones].map((t) => d + t));
-    expect(values.filter((v) => isOffsetTimestamp(v) !== zod.safeParse(v).success)).toEqual([]);
-    // Leap by the pattern: 0000, 0400, 2000, 2024, 9996 (not 1900, 2100); three valid times each day.
-    expect(values.filter(isOffsetTimestamp).length).toBe((5 * 366 + 3 * 365) * 3);
-  });
-
   it('keeps integer digits, decimals and leading zeros as before', () => {
     const col = new ColumnProfile('c', 0);
     for (const v of ['-0', '0', '-12', '0.125', '123.5', '1234567890123456', '-99999999999999999999'])
