@@ -94,14 +94,17 @@ function numericShape(text: string): Shape | undefined {
   const length = text.length;
   const start = text.charCodeAt(0) === MINUS ? 1 : 0;
   let i = start;
-  while (i < length && isDigit(text.charCodeAt(i))) i++;
+  // The digits' value, read along: exact up to 15 digits (a double's), where BigInt takes over.
+  let value = 0;
+  for (let c = text.charCodeAt(i); i < length && isDigit(c); c = text.charCodeAt(++i))
+    value = value * 10 + c - DIGIT_0;
   const whole = i - start;
   if (whole === 0) return undefined;
   const leadingZero = whole > 1 && text.charCodeAt(start) === DIGIT_0;
   if (i === length) {
     if (leadingZero) return LEADING_ZERO_SHAPE;
-    // Up to 15 digits a double is exact; BigInt only beyond.
-    return { kind: 'integer', value: whole <= 15 ? Number(text) : BigInt(text) };
+    if (whole > 15) return { kind: 'integer', value: BigInt(text) };
+    return { kind: 'integer', value: start === 1 ? -value : value };
   }
   if (text.charCodeAt(i) !== DOT) return undefined;
   const point = i++;
