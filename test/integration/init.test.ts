@@ -4,6 +4,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { type Kysely, sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { columnsOf } from '../../cli/init/relationships.ts';
 import type { InitSummary } from '../../cli/init/summary.ts';
 import { runFiles } from '../../cli/run.ts';
 import { type LocalPipeline, startPipeline } from '../../local/local-pipeline.ts';
@@ -188,7 +189,9 @@ describe('init on a shop export (11 CSVs, Northwind-like)', () => {
     ]);
     // Quantities overlap product ids in value; the names say they are not.
     expect(
-      summary.rejected.map((r) => `${r.table}.${r.column} → ${r.parentTable}.${r.parentColumn}`),
+      summary.rejected.map(
+        (r) => `${columnsOf(r.table, r.columns)} → ${columnsOf(r.parentTable, r.parentColumns)}`,
+      ),
     ).toEqual(['order_details.quantity → products.product_id']);
     expect(text).toContain(
       'order_details.quantity → products.product_id: 58 distinct values, all among the 77 of products.product_id, but the names are unrelated: value overlap alone is no relationship',

@@ -9,7 +9,7 @@ import { ColumnProfile, MAX_DISTINCT } from '../../cli/init/column-profile.ts';
 import { columnType, sqlType } from '../../cli/init/column-type.ts';
 import { profileFile } from '../../cli/init/file-profile.ts';
 import { init } from '../../cli/init/init.ts';
-import { inferRelationships } from '../../cli/init/relationships.ts';
+import { columnsOf, inferRelationships } from '../../cli/init/relationships.ts';
 import { inferTable } from '../../cli/init/tables.ts';
 import { shapeOfText } from '../../cli/init/values.ts';
 import { snakeCase } from '../../shared/config/column-names.ts';
@@ -188,14 +188,18 @@ describe('keys and relationships', () => {
     ]);
     const r = inferRelationships(t);
     expect(
-      r.relationships.map((x) => `${x.table}.${x.column} → ${x.parentTable}.${x.parentColumn} ${x.certain}`),
+      r.relationships.map(
+        (x) => `${columnsOf(x.table, x.columns)} → ${columnsOf(x.parentTable, x.parentColumns)} ${x.certain}`,
+      ),
     ).toEqual([
       'order_lines.order_id → orders.order_id true',
       'order_lines.product_id → products.product_id true',
     ]);
-    expect(r.rejected.map((x) => `${x.table}.${x.column} → ${x.parentTable}.${x.parentColumn}`)).toEqual([
-      'order_lines.quantity → products.product_id',
-    ]);
+    expect(
+      r.rejected.map(
+        (x) => `${columnsOf(x.table, x.columns)} → ${columnsOf(x.parentTable, x.parentColumns)}`,
+      ),
+    ).toEqual(['order_lines.quantity → products.product_id']);
   });
 
   it('a self-reference by a manager name; a weak name match is certain only when every parent key is used', async () => {
@@ -206,7 +210,9 @@ describe('keys and relationships', () => {
     });
     const r = inferRelationships(t);
     expect(
-      r.relationships.map((x) => `${x.table}.${x.column} → ${x.parentTable}.${x.parentColumn} ${x.certain}`),
+      r.relationships.map(
+        (x) => `${columnsOf(x.table, x.columns)} → ${columnsOf(x.parentTable, x.parentColumns)} ${x.certain}`,
+      ),
     ).toEqual([
       'employees.reports_to → employees.employee_id true',
       'orders.ship_via → shippers.shipper_id true',
