@@ -81,7 +81,7 @@ export function chain(indent: number, head: string, calls: Call[]): string[] {
 /** A list on one line when it fits (as the formatter writes it), else one item a line. */
 export function wrapped(indent: number, open: string, items: string[], close: string, end = ','): string[] {
   const pad = spaces(indent);
-  const inner = close === '}' ? ' ' : '';
+  const inner = open.endsWith('{') ? ' ' : '';
   const line = `${pad}${open}${inner}${items.join(', ')}${inner}${close}${end}`;
   if (fits(line)) return [line];
   return broken(indent, `${pad}${open}`, items, `${close}${end}`);

@@ -13,6 +13,7 @@ import { columnsOf, inferRelationships } from '../../cli/init/relationships.ts';
 import { inferTable } from '../../cli/init/tables.ts';
 import { shapeOfText } from '../../cli/init/values.ts';
 import { snakeCase } from '../../shared/config/column-names.ts';
+import { biomeChanged } from '../support/biome.ts';
 
 let dir: string;
 beforeAll(async () => {
@@ -233,7 +234,101 @@ describe('keys and relationships', () => {
   });
 });
 
+/** Orders, products and their lines: the lines' (order_id, product_id) is a composite primary key. */
+const parents = {
+  'orders.csv': 'orderID,customer\n10,x\n11,y\n',
+  'products.csv': 'productID,name\n1,a\n2,b\n3,c\n',
+  'order_lines.csv': 'orderID,productID,quantity\n10,1,2\n10,2,3\n11,1,4\n11,3,1\n',
+};
+
+describe('composite foreign keys', () => {
+  const composite = (r: ReturnType<typeof inferRelationships>) =>
+    r.relationships
+      .filter((x) => x.columns.length === 2)
+      .map(
+        (x) => `${columnsOf(x.table, x.columns)} → ${columnsOf(x.parentTable, x.parentColumns)} ${x.certain}`,
+      );
+
+  it('a pair of columns among a two-column primary key, named alike, in either order; nulls aside', async () => {
+    const t = await tables({
+      ...parents,
+      'returns.csv': 'returnID,productID,orderID\n1,2,10\n2,3,11\n3,,11\n4,1,10\n',
+    });
+    const r = inferRelationships(t);
+    expect(composite(r)).toEqual([
+      'returns.(order_id, product_id) → order_lines.(order_id, product_id) true',
+    ]);
+    expect(r.relationships.at(-1)?.evidence).toBe(
+      'same column name; 3 distinct pairs, all among the 4 of order_lines.(order_id, product_id)',
+    );
+  });
+
+  it('a pair missing from the parent key is rejected with examples', async () => {
+    const t = await tables({ ...parents, 'returns.csv': 'returnID,orderID,productID\n1,10,3\n2,11,3\n' });
+    const r = inferRelationships(t);
+    expect(composite(r)).toEqual([]);
+    expect(r.rejected.map((x) => `${columnsOf(x.table, x.columns)}: ${x.reason}`)).toContain(
+      'returns.(order_id, product_id): same column name, but pairs are missing from order_lines.(order_id, product_id) (e.g. (10, 3))',
+    );
+  });
+
+  it('never from value overlap alone: unrelated names whose pairs happen to be among the key', async () => {
+    const t = await tables({ ...parents, 'bins.csv': 'binID,rackID,slotNo\n1,10,1\n2,10,2\n3,11,3\n' });
+    const r = inferRelationships(t);
+    expect(composite(r)).toEqual([]);
+    expect(
+      r.rejected
+        .filter((x) => x.columns.length === 2)
+        .map((x) => `${columnsOf(x.table, x.columns)}: ${x.reason}`),
+    ).toEqual([
+      'bins.(rack_id, slot_no): 3 distinct pairs, all among the 4 of order_lines.(order_id, product_id), but the names are unrelated: value overlap alone is no relationship',
+    ]);
+  });
+
+  it('keeps at most MAX_DISTINCT pairs: past that, containment is not checked and no key is made', async () => {
+    const lines = Array.from({ length: MAX_DISTINCT + 1 }, (_, i) => `${i},${10 + (i % 2)},${i}`);
+    const t = await tables({
+      ...parents,
+      'returns.csv': `returnID,orderID,productID\n${lines.join('\n')}\n`,
+    });
+    const r = inferRelationships(t);
+    expect(composite(r)).toEqual([]);
+    expect(r.rejected.map((x) => `${columnsOf(x.table, x.columns)}: ${x.reason}`)).toContain(
+      `returns.(order_id, product_id): same column name, but more than ${MAX_DISTINCT} distinct pairs: containment not checked`,
+    );
+  });
+});
+
 describe('generated files and evolution', () => {
+  it('come out as biome check leaves them: long names break as the formatter breaks them, quotes as it picks them', async () => {
+    const data = path.join(dir, 'layout-data');
+    const out = path.join(dir, 'layout-out');
+    await mkdir(data);
+    await writeFile(path.join(data, 'employees.csv'), `employeeID,"it's"\n1,a\n2,b\n`);
+    await writeFile(
+      path.join(data, 'employee_territories.csv'),
+      'employeeID,territoryID\n1,t1\n2,t1\n1,t2\n',
+    );
+    await writeFile(path.join(data, 'order_lines.csv'), parents['order_lines.csv']);
+    await writeFile(
+      path.join(data, 'returned_order_lines_awaiting_inspection.csv'),
+      'returnID,orderID,productID\n1,10,1\n2,11,3\n3,10,2\n',
+    );
+    await init([data], { out, schema: 'north', now: new Date('2026-11-28T00:00:00Z') });
+    const migration = await readFile(path.join(out, 'migrations/20261128000000_init.ts'), 'utf8');
+    // The last argument hugged where the line up to its '[' fits; one argument a line where it does not.
+    expect(migration).toContain(
+      "    .addForeignKeyConstraint('employee_territories_employee_id_fkey', ['employee_id'], 'north.employees', [\n      'employee_id',\n    ])\n",
+    );
+    expect(migration).toContain(
+      "    .addForeignKeyConstraint(\n      'returned_order_lines_awaiting_inspection_order_id_product_id_fkey',\n      ['order_id', 'product_id'],\n",
+    );
+    expect(await readFile(path.join(out, 'datasets/employees.ts'), 'utf8')).toContain(
+      `    "it's": z.string(),\n`,
+    );
+    expect(await biomeChanged(out)).toEqual([]);
+  });
+
   it('init again with another --schema is refused: the tables live where they were made', async () => {
     const out = path.join(dir, 'schema-again');
     const p = await file('gadgets.csv', 'id\n1\n');
@@ -297,10 +392,11 @@ describe('generated files and evolution', () => {
       'items.colour: new column, text (nullable: the rows already loaded have none)',
     ]);
     const migration = await readFile(path.join(out, 'migrations/20261128010000_init_changes.ts'), 'utf8');
-    expect(migration.split('\n').filter((l) => l.includes('alterTable'))).toEqual([
-      "  await db.schema.alterTable('items').alterColumn('qty', (c) => c.setDataType('integer')).execute();",
-      "  await db.schema.alterTable('items').alterColumn('qty', (c) => c.dropNotNull()).execute();",
-      "  await db.schema.alterTable('items').alterColumn('label', (c) => c.dropNotNull()).execute();",
+    const up = migration.slice(migration.indexOf('export async function up'), migration.indexOf('\n}\n'));
+    expect(up.split('\n').filter((l) => l.includes('alterColumn') || l.includes('addColumn'))).toEqual([
+      "    .alterColumn('qty', (c) => c.setDataType('integer'))",
+      "    .alterColumn('qty', (c) => c.dropNotNull())",
+      "    .alterColumn('label', (c) => c.dropNotNull())",
       "  await db.schema.alterTable('items').addColumn('colour', 'text').execute();",
     ]);
     const dataset = await readFile(path.join(out, 'datasets/items.ts'), 'utf8');
