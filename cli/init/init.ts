@@ -12,7 +12,14 @@ import {
   qualified,
 } from './codegen.ts';
 import { ColumnProfile } from './column-profile.ts';
-import { diffTable, type InitState, sameForeignKey, stored, storedForeignKey } from './evolution.ts';
+import {
+  diffTable,
+  type InitState,
+  mergeType,
+  sameForeignKey,
+  stored,
+  storedForeignKey,
+} from './evolution.ts';
 import { baseName, fieldNames, type KeepValues, profileFile } from './file-profile.ts';
 import {
   columnsOf,
@@ -141,6 +148,29 @@ function newForeignKeys(
   return { kept: { ...relations, relationships, naturalKeys }, changes };
 }
 
+/**
+ * A new child column of a foreign key to an existing table takes the parent column's type as the
+ * database has it, merged with what the files show now: the constraint needs comparable types, and
+ * the parent keeps its stored type (a `text` key that only shows numbers today stays `text`).
+ */
+function alignNewChildren(tables: InferredTable[], relations: Relationships, state: InitState): void {
+  const column = (table: string, name: string | undefined) =>
+    tables.find((t) => t.name === table)?.columns.find((c) => c.column === name);
+  for (const r of relations.relationships) {
+    const parentStored = state.tables[r.parentTable];
+    if (!parentStored) continue;
+    for (const [i, name] of r.columns.entries()) {
+      if (state.tables[r.table]?.some((o) => o.column === name)) continue;
+      const parentName = r.parentColumns[i];
+      const stored = parentStored.find((s) => s.column === parentName)?.type;
+      const child = column(r.table, name);
+      if (!stored || !child) continue;
+      const now = column(r.parentTable, parentName)?.type;
+      child.type = now ? mergeType(stored, now) : stored;
+    }
+  }
+}
+
 /** The changes for tables `init` generated before, and the migration that makes them. */
 function evolve(
   tables: InferredTable[],
@@ -154,6 +184,7 @@ function evolve(
   const freshNames = new Set(fresh.map((t) => t.name));
   const alters: string[] = [];
   const changes: string[] = [];
+  alignNewChildren(tables, relations, state);
   const evolved = tables.map((t) => {
     const old = state.tables[t.name];
     if (!old) {

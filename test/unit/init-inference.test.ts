@@ -376,6 +376,49 @@ describe('generated files and evolution', () => {
     expect(migration).not.toContain('orders_shipper_ref_idx');
   });
 
+  it('init again: a new table pointing at an existing one gets the foreign key, its column typed as the stored parent', async () => {
+    const out = path.join(dir, 'evolve-fk');
+    const data = path.join(dir, 'evolve-fk-data');
+    await mkdir(data);
+    await writeFile(path.join(data, 'teams.csv'), 'teamCode,name\nA1,a\nB2,b\n');
+    await init([data], { out, now: new Date('2026-11-28T00:00:00Z') });
+    // Today's teams have numeric codes only; the table's text column stays text, and so is the new child's.
+    await writeFile(path.join(data, 'teams.csv'), 'teamCode,name\n1,c\n2,d\n');
+    await writeFile(path.join(data, 'players.csv'), 'playerID,teamCode\n1,1\n2,2\n3,1\n');
+    const summary = await init([data], { out, now: new Date('2026-11-28T01:00:00Z') });
+    expect(summary.changes).toEqual([
+      'players: new table',
+      'players.team_code → teams.team_code: foreign key added, with its index (same column name; 2 distinct values, all among the 2 of teams.team_code)',
+    ]);
+    const migration = await readFile(path.join(out, 'migrations/20261128010000_init_changes.ts'), 'utf8');
+    expect(migration).toContain("    .addColumn('team_code', 'text', (c) => c.notNull())\n");
+    expect(migration).toContain(
+      "    .addForeignKeyConstraint('players_team_code_fkey', ['team_code'], 'teams', ['team_code'])\n",
+    );
+    expect(migration).toContain(
+      "  await db.schema.createIndex('players_team_code_idx').on('players').column('team_code').execute();\n",
+    );
+    // The foreign keys written are remembered: the same files again change nothing.
+    const again = await init([data], { out, now: new Date('2026-11-28T02:00:00Z') });
+    expect(again.changes).toEqual(['no changes: the files fit the existing tables']);
+  });
+
+  it('init again: a relationship found only now between columns that existed before is reported, not added', async () => {
+    const out = path.join(dir, 'evolve-old-columns');
+    const data = path.join(dir, 'evolve-old-columns-data');
+    await mkdir(data);
+    await writeFile(path.join(data, 'teams.csv'), 'teamCode,name\nA1,a\n');
+    await writeFile(path.join(data, 'players.csv'), 'playerID,teamCode\n1,A1\n2,Z9\n');
+    await init([data], { out, now: new Date('2026-11-28T00:00:00Z') });
+    await writeFile(path.join(data, 'players.csv'), 'playerID,teamCode\n3,A1\n');
+    const summary = await init([data], { out, now: new Date('2026-11-28T01:00:00Z') });
+    expect(summary.changes).toEqual([
+      'players.team_code → teams.team_code: not added, its columns existed before (add it by hand if wanted)',
+    ]);
+    const migration = await readFile(path.join(out, 'migrations/20261128010000_init_changes.ts'), 'utf8');
+    expect(migration).not.toContain('addForeignKeyConstraint');
+  });
+
   it('init again: new columns, widened types and new nulls become an alter migration; nothing dropped or narrowed', async () => {
     const out = path.join(dir, 'evolve');
     const data = path.join(dir, 'evolve-data');
