@@ -39,21 +39,36 @@ function broken(indent: number, open: string, items: readonly string[], close: s
 }
 
 /**
+ * The last argument broken open after the others, when the line up to where it opens fits: a list
+ * after its `[` (unless the argument before it is a list too), an arrow function after its `=>`.
+ */
+function huggedLast(indent: number, call: Call, end: string): string[] | undefined {
+  const pad = spaces(indent);
+  const last = call.args.at(-1);
+  const before = call.args.slice(0, -1).map(flat);
+  const previous = call.args.at(-2);
+  if (last && isList(last) && !(previous && isList(previous))) {
+    const head = `${pad}.${call.name}(${[...before, '['].join(', ')}`;
+    return fits(head) ? broken(indent, head, last, `])${end}`) : undefined;
+  }
+  if (last && typeof last === 'object' && !isList(last)) {
+    const arrow = last.fn.indexOf(' => ');
+    const head = `${pad}.${call.name}(${[...before, last.fn.slice(0, arrow + 3)].join(', ')}`;
+    return fits(head) ? broken(indent, head, [last.fn.slice(arrow + 4)], `)${end}`) : undefined;
+  }
+  return undefined;
+}
+
+/**
  * One call of a broken chain, on its own line(s) at `indent`: its arguments on the line when they fit;
- * else the last one, a list, broken open after the others (when the line up to its `[` fits and the
- * argument before it is no list); else one argument a line.
+ * else the last one hugged (`huggedLast`); else one argument a line.
  */
 function callLines(indent: number, call: Call, end: string): string[] {
   const pad = spaces(indent);
   const one = `${pad}.${call.name}(${call.args.map(flat).join(', ')})${end}`;
   if (fits(one)) return [one];
-  const last = call.args.at(-1);
-  const before = call.args.slice(0, -1);
-  const previous = before.at(-1);
-  if (last && isList(last) && !(previous && isList(previous))) {
-    const head = `${pad}.${call.name}(${[...before.map(flat), '['].join(', ')}`;
-    if (fits(head)) return broken(indent, head, last, `])${end}`);
-  }
+  const hugged = huggedLast(indent, call, end);
+  if (hugged) return hugged;
   const args = call.args.map((a) => {
     const inline = flat(a);
     if (!isList(a) || fits(`${spaces(indent + 2)}${inline},`)) return inline;

@@ -304,7 +304,11 @@ describe('generated files and evolution', () => {
     const data = path.join(dir, 'layout-data');
     const out = path.join(dir, 'layout-out');
     await mkdir(data);
-    await writeFile(path.join(data, 'employees.csv'), `employeeID,"it's"\n1,a\n2,b\n`);
+    const long = 'aColumnWithAnExtraordinarilyLongNameThatNobodyWouldEverType';
+    await writeFile(
+      path.join(data, 'employees.csv'),
+      `employeeID,"it's",${long},${long}ByHandReallyNo\n1,a,1,2\n2,b,3,4\n`,
+    );
     await writeFile(
       path.join(data, 'employee_territories.csv'),
       'employeeID,territoryID\n1,t1\n2,t1\n1,t2\n',
@@ -322,6 +326,13 @@ describe('generated files and evolution', () => {
     );
     expect(migration).toContain(
       "    .addForeignKeyConstraint(\n      'returned_order_lines_awaiting_inspection_order_id_product_id_fkey',\n      ['order_id', 'product_id'],\n",
+    );
+    // An arrow function last: hugged after its '=>' where that fits.
+    expect(migration).toContain(
+      "    .addColumn('a_column_with_an_extraordinarily_long_name_that_nobody_would_ever_type', 'smallint', (c) =>\n      c.notNull(),\n    )\n",
+    );
+    expect(migration).toContain(
+      "    .addColumn(\n      'a_column_with_an_extraordinarily_long_name_that_nobody_would_ever_type_by_hand_really_no',\n",
     );
     expect(await readFile(path.join(out, 'datasets/employees.ts'), 'utf8')).toContain(
       `    "it's": z.string(),\n`,
