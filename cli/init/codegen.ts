@@ -7,7 +7,8 @@ import type { InferredColumn, InferredTable } from './tables.ts';
 export const qualified = (schema: string | undefined, table: string): string =>
   schema ? `${schema}.${table}` : table;
 
-const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
+// Any identifier, as the formatter unquotes a key (`café` too).
+const IDENTIFIER = /^[\p{ID_Start}_$][\p{ID_Continue}$\u200C\u200D]*$/u;
 const key = (field: string) => (IDENTIFIER.test(field) ? field : quote(field));
 
 /** The strict field helper (from `dropload`) that reads a column of this type, and its import. */

@@ -307,7 +307,7 @@ describe('generated files and evolution', () => {
     const long = 'aColumnWithAnExtraordinarilyLongNameThatNobodyWouldEverType';
     await writeFile(
       path.join(data, 'employees.csv'),
-      `employeeID,"it's",${long},${long}ByHandReallyNo\n1,a,1,2\n2,b,3,4\n`,
+      `employeeID,"it's",café,${long},${long}ByHandReallyNo\n1,a,x,1,2\n2,b,y,3,4\n`,
     );
     await writeFile(
       path.join(data, 'employee_territories.csv'),
@@ -335,7 +335,7 @@ describe('generated files and evolution', () => {
       "    .addColumn(\n      'a_column_with_an_extraordinarily_long_name_that_nobody_would_ever_type_by_hand_really_no',\n",
     );
     expect(await readFile(path.join(out, 'datasets/employees.ts'), 'utf8')).toContain(
-      `    "it's": z.string(),\n`,
+      `    "it's": z.string(),\n    café: z.string(),\n`,
     );
     expect(await biomeChanged(out)).toEqual([]);
   });
