@@ -14,7 +14,8 @@ import type { Database } from '../../ledger/schema.ts';
 /**
  * A foreign key as a reference: its first column stores the parent's first referenced column, found by
  * all of them (the other columns of a composite key are written as they are). A key on a column the
- * dataset does not write, or whose first column another key already stores, is left to the database.
+ * dataset does not write, or whose first column a wider key stores, is left to the database (see
+ * `foreignKeyTarget`).
  */
 function referenceOf(dataset: TableDataset, key: string[], fk: ForeignKey): Reference | undefined {
   const fieldOf = new Map(dataset.fields.map((f) => [dataset.columnOf[f] as string, f]));
@@ -38,7 +39,13 @@ export function foreignKeyTarget(dataset: TableDataset, fks: readonly ForeignKey
   const references: Reference[] = [];
   for (const fk of fks) {
     const ref = referenceOf(dataset, key, fk);
-    if (ref && !references.some((r) => r.column === ref.column)) references.push(ref);
+    if (!ref) continue;
+    const i = references.findIndex((r) => r.column === ref.column);
+    if (i < 0) references.push(ref);
+    // Two keys on one first column: the wider one is stored. A composite key's parent (an order's line)
+    // is usually filled after the parent of its first column alone (the order): that is the one a row
+    // waits for; the narrower key is then left to the database.
+    else if (ref.keyColumns.length > (references[i] as Reference).keyColumns.length) references[i] = ref;
   }
   const stored = new Set(references.map((r) => r.column));
   const plain = dataset.fields.filter((f) => !stored.has(dataset.columnOf[f] as string));
