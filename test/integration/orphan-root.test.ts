@@ -1,10 +1,14 @@
+import { CreateQueueCommand } from '@aws-sdk/client-sqs';
 import { defineConfig, defineDataset } from 'dropload';
 import { type Kysely, sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { renderReports } from '../../cli/report.ts';
 import type { Database, FileRow } from '../../shared/ledger/schema.ts';
+import { retryOrphans } from '../../shared/load/orphans.ts';
+import { loadParked } from '../support/parked.ts';
 import { rejectsOfKey, startTestPipeline, type TestPipeline } from '../support/pipeline.ts';
+import { counting } from '../support/statements.ts';
 
 /**
  * Issue 16, item 5: a record that waits on a parent which itself waits on a missing root says so when
@@ -180,5 +184,49 @@ describe('status names the missing roots of chains of waiting rows (review h7 it
     expect(renderReports(run.reports).split('\n')).toContain(
       `${key}: waiting: 12 rows wait for orr.staff (employee_id); waiting parents lead to the missing roots: orr.staff row with employee_id = 2; orr.staff row with employee_id = 9; orr.staff row with employee_id = 19; and others`,
     );
+  });
+});
+
+describe('the expiry of records waiting behind one parent (review h7 item 2)', () => {
+  it("follows that parent's chain once per retry, however many records wait behind it", async () => {
+    p = await startTestPipeline(configOf(600), TABLES, { sweepEveryMs: 0 });
+    const pipeline = p;
+    const queue = await p.stack.sqs.send(new CreateQueueCommand({ QueueName: 'dropload-orphan-root' }));
+    const counter = counting();
+    const parked = {
+      ...p.deps,
+      db: p.deps.db.withPlugin(counter.plugin),
+      chunkQueueUrl: queue.QueueUrl as string,
+    };
+    /** The statements of the retry that expires `behind` records reporting to 5 (who reports to 3, to 2). */
+    const expiryStatements = async (behind: number) => {
+      const ids = Array.from({ length: behind }, (_, i) => 100 * behind + i);
+      const lines = [...ids.map((id) => `${id},E${id},5`), '5,Eve,3', '3,Carl,2'];
+      const key = `incoming/staff/behind-${behind}.csv`;
+      const fileId = await loadParked(
+        pipeline,
+        parked,
+        key,
+        `employee_id,name,reports_to\n${lines.join('\n')}\n`,
+      );
+      await sql`update dropload.orphan set expires_at = now() where file_id = ${fileId}`.execute(
+        pipeline.deps.db,
+      );
+      const before = counter.statements();
+      const outcome = await retryOrphans(parked, { kind: 'orphans', fileId, attempt: 1 });
+      expect([outcome.result, outcome.expired, outcome.rejected, outcome.waiting]).toEqual([
+        'retried',
+        behind + 2,
+        behind + 2,
+        0,
+      ]);
+      const reasons = (await rejectsOfKey(pipeline.deps.db, key)).map((r) => r.reason);
+      expect(reasons[0]).toBe(
+        'orphan: no orr.staff row with employee_id = 5, which waits in turn for the missing root: orr.staff row with employee_id = 2 (waited 600s)',
+      );
+      expect(new Set(reasons.slice(0, behind)).size).toBe(1);
+      return counter.statements() - before;
+    };
+    expect(await expiryStatements(6)).toBe(await expiryStatements(1));
   });
 });
