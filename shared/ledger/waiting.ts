@@ -289,16 +289,23 @@ export async function waitSummaries(db: Kysely<Database>, fileIds: number[]): Pr
  * Per file, the missing roots of the chains its rows wait on, most waiting rows first: one statement
  * following, as `missingRoot` does, the `PARENTS_FOLLOWED` parents most of the file's rows wait for.
  * A parent that does not wait itself is simply missing (the summary's parent table says so): no root.
+ * Only parents of a table some waiting record holds rows of are followed: rows waiting on another
+ * table (territories on regions) cost one look for that table, not one per parent.
  */
 async function waitRoots(db: Kysely<Database>, fileIds: number[]): Promise<Map<number, string[]>> {
   if (fileIds.length === 0) return new Map();
   const { rows } = await sql<{ file_id: number; rows: number; missing: string }>`
-    with recursive parents as (
-      select file_id, parent_row, count(*) as rows, row_number() over () as seed,
-        row_number() over (partition by file_id order by count(*) desc, parent_row::text) as rank
-      from dropload.orphan
+    with recursive waits as (
+      select file_id, parent_row, count(*) as rows from dropload.orphan
       where file_id = any(${fileIds}) and parent_row is not null
       group by file_id, parent_row
+    ), held as (
+      select t.tbl from (select distinct parent_row ->> 'table' as tbl from waits) t
+      where exists (select from dropload.orphan w where w.row -> 'rows' ? t.tbl order by w.id limit 1)
+    ), parents as (
+      select file_id, parent_row, rows, row_number() over () as seed,
+        row_number() over (partition by file_id order by rows desc, parent_row::text) as rank
+      from waits where parent_row ->> 'table' in (select tbl from held)
     ), chain(seed, depth, missing, parent, ids) as (
       select seed, 0, null::text, parent_row, array[]::bigint[]
       from parents where rank <= ${PARENTS_FOLLOWED}
