@@ -114,7 +114,7 @@ export function fileStateLine(file: FileRow, waits?: WaitSummary): string | unde
     case 'skipped':
       return `${file.key}: skipped${error}`;
     case 'waiting':
-      return `${file.key}: waiting${waits ? `: ${waitingLine({ rows: waits.rows, lines: waits.lines, on: waits.on })}` : ''}`;
+      return `${file.key}: waiting${waits ? `: ${waitingLine(waits)}` : ''}`;
     default:
       return `${file.key}: ${file.state} (chunks ${file.chunks_done}/${file.chunk_count ?? '?'}): more rejects may come`;
   }

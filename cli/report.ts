@@ -3,7 +3,7 @@ import { middleEllipsis } from '../shared/core/text.ts';
 import { listFiles, rejectsOf, type TableCounts, tableCountsOf } from '../shared/ledger/ledger.ts';
 import { openCounts } from '../shared/ledger/rejects.ts';
 import { type Database, type FileRow, WAITING_STATES } from '../shared/ledger/schema.ts';
-import { type WaitSummary, waitSummaries } from '../shared/ledger/waiting.ts';
+import { type Waiting, type WaitSummary, waitingPart, waitSummaries } from '../shared/ledger/waiting.ts';
 import { replayCommand } from '../shared/pipeline/receipts.ts';
 
 export interface FileReport {
@@ -35,7 +35,7 @@ export interface FileReport {
    * Rows of it that wait for their parents: how many (and the records, lines, they belong to: not
    * counted as loaded) and what for, per parent table (with its key columns).
    */
-  waiting?: { rows: number; lines: number; on: { table: string; key: string; rows: number }[] };
+  waiting?: Waiting;
   /** A multi-table dataset's file: rows per target table (its `rows` count records). */
   tables?: TableReport[];
   rejects: { line: number; column: string | null; reason: string }[];
@@ -77,7 +77,7 @@ export function reportOf(
     error: file.error,
     ...(file.note ? { note: file.note } : {}),
     ...(file.state === 'stalled' ? { action: replayCommand(file) } : {}),
-    ...(waits ? { waiting: { rows: waits.rows, lines: waits.lines, on: waits.on } } : {}),
+    ...(waits ? { waiting: waitingPart(waits) } : {}),
     ...(tables && tables.length > 0 ? { tables } : {}),
     rejects,
   };
@@ -88,12 +88,25 @@ export function tableLine(t: TableReport): string {
   return `${t.table} ${t.inserted} inserted, ${t.updated} updated, ${t.unchanged} unchanged`;
 }
 
-/** `53 rows wait for nw.regions (region_id)`, or `… for nw.regions (region_id), 2 for nw.x (k)` for several parents. */
-export function waitingLine(waiting: NonNullable<FileReport['waiting']>): string {
+/**
+ * `53 rows wait for nw.regions (region_id)`, or `… for nw.regions (region_id), 2 for nw.x (k)` for
+ * several parents; then the missing roots of chains of waiting parents, if any.
+ */
+export function waitingLine(waiting: Waiting): string {
   const verb = waiting.rows === 1 ? 'row waits' : 'rows wait';
   const parents = waiting.on.map((w) => `${w.table} (${w.key})`);
-  if (waiting.on.length === 1) return `${waiting.rows} ${verb} for ${parents[0]}`;
-  return `${waiting.rows} ${verb}: ${waiting.on.map((w, i) => `${w.rows} for ${parents[i]}`).join(', ')}`;
+  const on =
+    waiting.on.length === 1
+      ? `${waiting.rows} ${verb} for ${parents[0]}`
+      : `${waiting.rows} ${verb}: ${waiting.on.map((w, i) => `${w.rows} for ${parents[i]}`).join(', ')}`;
+  return on + rootsText(waiting);
+}
+
+/** `; waiting parents lead to the missing root: orr.employees row with employee_id = 2` */
+function rootsText({ roots = [], moreRoots }: Waiting): string {
+  if (roots.length === 0) return '';
+  const noun = roots.length === 1 && !moreRoots ? 'root' : 'roots';
+  return `; waiting parents lead to the missing ${noun}: ${roots.join('; ')}${moreRoots ? '; and others' : ''}`;
 }
 
 export function queuedReport(key: string): FileReport {

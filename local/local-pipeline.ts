@@ -53,7 +53,7 @@ export interface LocalPipeline {
   /**
    * Announces every new object in the bucket but dropload's own, as its notification would. It starts
    * with a `backfill --resume`: on kept state (`dev` after a restart, even after kill -9) the files the
-   * ledger has not finished, and objects it never saw, are announced once (`resumed`); finished ones are not.
+   * ledger has not finished (`resumed`), and objects it never saw, are announced once; finished ones are not.
    */
   watchBucket(onNew?: (ref: ObjectRef, resumed: boolean) => void): () => void;
   /** Handler invocations running now: a commit's follow-up (a wake, a receipt) may still be on its way. */
@@ -180,9 +180,10 @@ export async function startPipeline(options: PipelineOptions): Promise<LocalPipe
           resume: true,
         },
       );
-      for (const { ref, action } of items) {
+      for (const { ref, action, unfinished } of items) {
         seen.set(ref.key, ref.etag ?? '');
-        if (action === 'enqueued') onNew?.(ref, true);
+        // An object the ledger never saw is new, not resumed: it arrived while the stack was down.
+        if (action === 'enqueued') onNew?.(ref, unfinished === true);
       }
     };
     // The whole bucket, as its notification covers it (a file outside every prefix is skipped, visibly).

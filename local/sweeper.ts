@@ -1,4 +1,5 @@
-import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { SQSClient } from '@aws-sdk/client-sqs';
+import { queueDepth } from '../shared/aws/queue-depth.ts';
 import { sweepWaiting } from '../shared/load/sweep.ts';
 import type { PipelineDeps } from '../shared/pipeline/services.ts';
 
@@ -46,20 +47,6 @@ export function startSweeper(
 
 /** No message in the queue at all: visible, in flight or delayed. */
 export async function queueIsEmpty(sqs: SQSClient, queueUrl: string): Promise<boolean> {
-  const res = await sqs.send(
-    new GetQueueAttributesCommand({
-      QueueUrl: queueUrl,
-      AttributeNames: [
-        'ApproximateNumberOfMessages',
-        'ApproximateNumberOfMessagesNotVisible',
-        'ApproximateNumberOfMessagesDelayed',
-      ],
-    }),
-  );
-  const a = res.Attributes ?? {};
-  return [
-    a.ApproximateNumberOfMessages,
-    a.ApproximateNumberOfMessagesNotVisible,
-    a.ApproximateNumberOfMessagesDelayed,
-  ].every((n) => Number(n ?? 0) === 0);
+  const { visible, inFlight, delayed } = await queueDepth(sqs, queueUrl);
+  return visible + inFlight + delayed === 0;
 }

@@ -1,4 +1,5 @@
 import { type ColumnType, sqlType } from './column-type.ts';
+import { type Call, chain, quote, wrapped } from './layout.ts';
 import type { Relationship, Relationships } from './relationships.ts';
 import type { InferredColumn, InferredTable } from './tables.ts';
 
@@ -6,8 +7,8 @@ import type { InferredColumn, InferredTable } from './tables.ts';
 export const qualified = (schema: string | undefined, table: string): string =>
   schema ? `${schema}.${table}` : table;
 
-const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
-const quote = (text: string) => `'${text.replaceAll('\\', '\\\\').replaceAll("'", "\\'")}'`;
+// Any identifier, as the formatter unquotes a key (`café` too).
+const IDENTIFIER = /^[\p{ID_Start}_$][\p{ID_Continue}$\u200C\u200D]*$/u;
 const key = (field: string) => (IDENTIFIER.test(field) ? field : quote(field));
 
 /** The strict field helper (from `dropload`) that reads a column of this type, and its import. */
@@ -69,7 +70,7 @@ export function datasetModule(table: InferredTable, schema: string | undefined):
   const lines = [
     `${HEADER} from ${table.file.base}${table.file.gzip ? ' (gzip)' : ''}: ${table.file.rows} rows read.`,
     '// Field names are as in the file; each goes to its snake_case column (columnNames).',
-    `import { ${helpers.join(', ')} } from 'dropload';`,
+    ...wrapped(0, 'import {', helpers, "} from 'dropload'", ';'),
     '',
     'export default defineDataset({',
     `  name: ${quote(table.name)},`,
@@ -95,39 +96,98 @@ export function datasetModule(table: InferredTable, schema: string | undefined):
   return { path: `datasets/${table.name}.ts`, text: lines.join('\n') };
 }
 
+const SCHEMA = 'db.schema';
+
 function createTable(table: InferredTable, schema: string | undefined): string[] {
-  const out = ['  await db.schema', `    .createTable(${quote(qualified(schema, table.name))})`];
-  for (const c of table.columns) {
-    const constraint = c.notNull ? ', (c) => c.notNull()' : '';
-    out.push(`    .addColumn(${quote(c.column)}, ${quote(sqlType(c.type))}${constraint})`);
-  }
+  const calls: Call[] = [{ name: 'createTable', args: [quote(qualified(schema, table.name))] }];
+  for (const c of table.columns)
+    calls.push({
+      name: 'addColumn',
+      args: [quote(c.column), quote(sqlType(c.type)), ...(c.notNull ? [{ fn: '(c) => c.notNull()' }] : [])],
+    });
   if (table.primaryKey.length > 0)
-    out.push(
-      `    .addPrimaryKeyConstraint(${quote(`${table.name}_pkey`)}, [${table.primaryKey.map(quote).join(', ')}])`,
-    );
-  out.push('    .execute();');
-  return out;
+    calls.push({
+      name: 'addPrimaryKeyConstraint',
+      args: [quote(`${table.name}_pkey`), table.primaryKey.map(quote)],
+    });
+  return chain(2, `await ${SCHEMA}`, [...calls, { name: 'execute', args: [] }]);
 }
+
+/** A constraint or index name from its table and columns, as Postgres names them (`orders_customer_id_fkey`). */
+const named = (table: string, columns: string[], suffix: string) => `${table}_${columns.join('_')}_${suffix}`;
 
 function foreignKey(r: Relationship, schema: string | undefined): string[] {
-  return [
-    '  await db.schema',
-    `    .alterTable(${quote(qualified(schema, r.table))})`,
-    `    .addForeignKeyConstraint(${quote(`${r.table}_${r.column}_fkey`)}, [${quote(r.column)}], ${quote(qualified(schema, r.parentTable))}, [${quote(r.parentColumn)}])`,
-    '    .execute();',
-  ];
+  return chain(2, `await ${SCHEMA}`, [
+    { name: 'alterTable', args: [quote(qualified(schema, r.table))] },
+    {
+      name: 'addForeignKeyConstraint',
+      args: [
+        quote(named(r.table, r.columns, 'fkey')),
+        r.columns.map(quote),
+        quote(qualified(schema, r.parentTable)),
+        r.parentColumns.map(quote),
+      ],
+    },
+    { name: 'execute', args: [] },
+  ]);
 }
 
-function createIndex(name: string, table: string, column: string, unique: boolean): string[] {
-  return [
-    `  await db.schema.createIndex(${quote(name)})${unique ? '.unique()' : ''}.on(${quote(table)}).column(${quote(column)}).execute();`,
-  ];
+interface IndexOptions {
+  unique?: boolean;
+  /** On a table made before: an earlier `init` may have made the index already. */
+  ifNotExists?: boolean;
+}
+
+function createIndex(name: string, table: string, columns: string[], options: IndexOptions = {}): string[] {
+  return chain(2, `await ${SCHEMA}`, [
+    { name: 'createIndex', args: [quote(name)] },
+    ...(options.ifNotExists ? [{ name: 'ifNotExists', args: [] }] : []),
+    ...(options.unique ? [{ name: 'unique', args: [] }] : []),
+    { name: 'on', args: [quote(table)] },
+    columns.length === 1
+      ? { name: 'column', args: [quote(columns[0] as string)] }
+      : { name: 'columns', args: [columns.map(quote)] },
+    { name: 'execute', args: [] },
+  ]);
+}
+
+/** What a migration writes besides new tables: changes to tables made before, and natural keys they may have. */
+export interface MigrationChanges {
+  /** `alter table` statements for tables made before, after the new tables and before the keys. */
+  alters: string[];
+  /** Tables made before: a natural key on one is created unless there (an earlier `init` may have made it). */
+  existingTables: ReadonlySet<string>;
+}
+
+const NO_CHANGES: MigrationChanges = { alters: [], existingTables: new Set() };
+
+/** The statements of `up` after the tables: natural keys, foreign keys, an index on each certain one. */
+function keyStatements(
+  relations: Relationships,
+  schema: string | undefined,
+  changes: MigrationChanges,
+): string[] {
+  const byName = (n: string) => qualified(schema, n);
+  const up: string[] = [];
+  for (const k of relations.naturalKeys) {
+    const options = { unique: true, ifNotExists: changes.existingTables.has(k.table) };
+    const index = createIndex(named(k.table, [k.column], 'key'), byName(k.table), [k.column], options);
+    up.push('  // A natural key other tables point at.', ...index);
+  }
+  for (const r of relations.relationships) {
+    const fk = foreignKey(r, schema);
+    if (r.certain) up.push(`  // ${r.evidence}`, ...fk);
+    else up.push(`  // To confirm: ${r.evidence}. Uncomment to keep it.`, ...fk.map((l) => `  //${l}`));
+  }
+  for (const r of relations.relationships.filter((x) => x.certain))
+    up.push(...createIndex(named(r.table, r.columns, 'idx'), byName(r.table), r.columns));
+  return up;
 }
 
 /**
- * One Kysely migration for every table: columns, NOT NULL, primary keys; then unique indexes on the
- * natural keys other tables point at, the foreign keys (uncertain ones commented out, with their
- * evidence), and an index on every foreign-key column.
+ * One Kysely migration for every table: columns, NOT NULL, primary keys; then changes to tables made
+ * before; then unique indexes on the natural keys other tables point at, the foreign keys (uncertain
+ * ones commented out, with their evidence), and an index on every foreign-key column.
  */
 export function migrationModule(
   name: string,
@@ -135,31 +195,30 @@ export function migrationModule(
   relations: Relationships,
   order: string[],
   schema: string | undefined,
-  /** Changes to tables made before (`alter table` statements), after the new tables. */
-  alters: string[] = [],
+  changes: MigrationChanges = NO_CHANGES,
 ): GeneratedFile {
-  const byName = (n: string) => qualified(schema, n);
   const up: string[] = [];
-  if (schema) up.push(`  await db.schema.createSchema(${quote(schema)}).ifNotExists().execute();`);
+  if (schema)
+    up.push(
+      ...chain(2, `await ${SCHEMA}`, [
+        { name: 'createSchema', args: [quote(schema)] },
+        { name: 'ifNotExists', args: [] },
+        { name: 'execute', args: [] },
+      ]),
+    );
   for (const t of order) {
     const table = tables.find((x) => x.name === t);
     if (table) up.push(...createTable(table, schema));
   }
-  for (const k of relations.naturalKeys)
-    up.push(
-      '  // A natural key other tables point at.',
-      ...createIndex(`${k.table}_${k.column}_key`, byName(k.table), k.column, true),
-    );
-  for (const r of relations.relationships) {
-    const fk = foreignKey(r, schema);
-    if (r.certain) up.push(`  // ${r.evidence}`, ...fk);
-    else up.push(`  // To confirm: ${r.evidence}. Uncomment to keep it.`, ...fk.map((l) => `  //${l}`));
-  }
-  for (const r of relations.relationships.filter((x) => x.certain))
-    up.push(...createIndex(`${r.table}_${r.column}_idx`, byName(r.table), r.column, false));
-  const down = [...order]
-    .reverse()
-    .map((t) => `  await db.schema.dropTable(${quote(byName(t))}).ifExists().cascade().execute();`);
+  up.push(...changes.alters, ...keyStatements(relations, schema, changes));
+  const down = [...order].reverse().flatMap((t) =>
+    chain(2, `await ${SCHEMA}`, [
+      { name: 'dropTable', args: [quote(qualified(schema, t))] },
+      { name: 'ifExists', args: [] },
+      { name: 'cascade', args: [] },
+      { name: 'execute', args: [] },
+    ]),
+  );
   const lines = [
     "import type { Kysely } from 'kysely';",
     '',
@@ -167,7 +226,6 @@ export function migrationModule(
     '// Types, NOT NULL and keys come from every row of those files; the summary `init` printed gives the evidence.',
     'export async function up(db: Kysely<unknown>): Promise<void> {',
     ...up,
-    ...alters,
     '}',
     '',
     'export async function down(db: Kysely<unknown>): Promise<void> {',
@@ -176,14 +234,6 @@ export function migrationModule(
     '',
   ];
   return { path: `migrations/${name}.ts`, text: lines.join('\n') };
-}
-
-/** A list on one line when it fits (as the formatter writes it), else one item a line. */
-function wrapped(open: string, items: string[], close: string): string[] {
-  const pad = close === '}' ? ' ' : '';
-  const line = `${open}${pad}${items.join(', ')}${pad}${close},`;
-  if (line.length <= 110) return [line];
-  return [open, ...items.map((i) => `    ${i},`), `  ${close},`];
 }
 
 // Words a file may be named (`default.csv`, `2024.csv`) that cannot name an import.
@@ -210,9 +260,10 @@ export function configModule(datasets: string[], migrations: string[]): Generate
     ...ms.map((m) => `import * as migration_${plain(m)} from './migrations/${m}.ts';`),
     '',
     'export default defineConfig({',
-    ...wrapped('  datasets: [', ds.map(ident), ']'),
+    ...wrapped(2, 'datasets: [', ds.map(ident), ']'),
     ...wrapped(
-      '  migrations: {',
+      2,
+      'migrations: {',
       ms.map((m) => `${quote(m)}: migration_${plain(m)}`),
       '}',
     ),

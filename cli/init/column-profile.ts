@@ -168,6 +168,16 @@ export class ColumnProfile {
   }
 }
 
+/** A pair of key texts as one set entry: the first one's length keeps `1`+`23` apart from `12`+`3`. */
+export const pairKey = (a: string, b: string): string => `${a.length}:${a}${b}`;
+
+/** The two key texts of a `pairKey`. */
+export function pairOfKey(key: string): [string, string] {
+  const colon = key.indexOf(':');
+  const end = colon + 1 + Number(key.slice(0, colon));
+  return [key.slice(colon + 1, end), key.slice(end)];
+}
+
 /**
  * Whether a combination of columns is unique, for the composite key of a link table: only pairs of
  * id-like columns are followed, with the same bound as single columns.
@@ -189,7 +199,7 @@ export class PairProfile {
       return;
     }
     if (!this.seen) return;
-    const key = `${a.length}:${a}${b}`;
+    const key = pairKey(a, b);
     if (this.seen.has(key)) this.duplicates++;
     else if (this.seen.size >= MAX_DISTINCT) this.seen = undefined;
     else this.seen.add(key);

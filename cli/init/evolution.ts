@@ -1,5 +1,7 @@
 import { qualified } from './codegen.ts';
 import { type ColumnType, sqlType } from './column-type.ts';
+import { type Call, chain, quote } from './layout.ts';
+import type { Relationship } from './relationships.ts';
 import type { InferredColumn, InferredTable } from './tables.ts';
 
 /** What `init` wrote last time, per table: the columns the database has (init-state.json in the output folder). */
@@ -9,10 +11,29 @@ export interface StoredColumn {
   type: ColumnType;
   notNull: boolean;
 }
+/** A foreign key `init` wrote (certain, or commented out for the user to confirm). */
+export type StoredForeignKey = Pick<Relationship, 'table' | 'columns' | 'parentTable' | 'parentColumns'>;
+
 export interface InitState {
   schema?: string;
   tables: Record<string, StoredColumn[]>;
+  /** The foreign keys written so far (absent in a state from before they were recorded). */
+  foreignKeys?: StoredForeignKey[];
 }
+
+/** The same foreign key: same child columns, same parent columns. */
+export const sameForeignKey = (a: StoredForeignKey, b: StoredForeignKey): boolean =>
+  a.table === b.table &&
+  a.parentTable === b.parentTable &&
+  a.columns.join() === b.columns.join() &&
+  a.parentColumns.join() === b.parentColumns.join();
+
+export const storedForeignKey = (r: StoredForeignKey): StoredForeignKey => ({
+  table: r.table,
+  columns: r.columns,
+  parentTable: r.parentTable,
+  parentColumns: r.parentColumns,
+});
 
 export const stored = (c: InferredColumn): StoredColumn => ({
   field: c.field,
@@ -64,14 +85,23 @@ export function diffTable(
   const seen = new Map(table.columns.map((c) => [c.column, c]));
   const alters: string[] = [];
   const messages: string[] = [];
-  const alter = (what: string) => alters.push(`  await db.schema.alterTable('${name}')${what}.execute();`);
+  const alter = (call: Call) =>
+    alters.push(
+      ...chain(2, 'await db.schema', [
+        { name: 'alterTable', args: [quote(name)] },
+        call,
+        { name: 'execute', args: [] },
+      ]),
+    );
+  const alterColumn = (column: string, fn: string) =>
+    alter({ name: 'alterColumn', args: [quote(column), { fn }] });
   const columns = old.map((o): StoredColumn => {
     const now = seen.get(o.column);
     if (!now) {
       messages.push(
         `${table.name}.${o.column}: not in the file; kept${o.notNull ? ', now nullable' : ''} (init never drops a column)`,
       );
-      if (o.notNull) alter(`.alterColumn('${o.column}', (c) => c.dropNotNull())`);
+      if (o.notNull) alterColumn(o.column, '(c) => c.dropNotNull()');
       return { ...o, notNull: false };
     }
     const type = mergeType(o.type, now.type);
@@ -79,12 +109,12 @@ export function diffTable(
       messages.push(
         `${table.name}.${o.column}: widened ${sqlType(o.type)} → ${sqlType(type)} (${now.evidence})`,
       );
-      alter(`.alterColumn('${o.column}', (c) => c.setDataType('${sqlType(type)}'))`);
+      alterColumn(o.column, `(c) => c.setDataType(${quote(sqlType(type))})`);
     }
     const notNull = o.notNull && now.notNull;
     if (o.notNull && !notNull) {
       messages.push(`${table.name}.${o.column}: now has nulls (${now.profile.nulls}): NOT NULL dropped`);
-      alter(`.alterColumn('${o.column}', (c) => c.dropNotNull())`);
+      alterColumn(o.column, '(c) => c.dropNotNull()');
     }
     return { ...o, type, notNull };
   });
@@ -93,7 +123,7 @@ export function diffTable(
     messages.push(
       `${table.name}.${c.column}: new column, ${sqlType(c.type)} (nullable: the rows already loaded have none)`,
     );
-    alter(`.addColumn('${c.column}', '${sqlType(c.type)}')`);
+    alter({ name: 'addColumn', args: [quote(c.column), quote(sqlType(c.type))] });
     columns.push({ ...stored(c), notNull: false });
   }
   return { table: table.name, columns, alters, messages };

@@ -12,12 +12,21 @@ import {
   qualified,
 } from './codegen.ts';
 import { ColumnProfile } from './column-profile.ts';
-import { diffTable, type InitState, stored } from './evolution.ts';
+import {
+  diffTable,
+  type InitState,
+  mergeType,
+  sameForeignKey,
+  stored,
+  storedForeignKey,
+} from './evolution.ts';
 import { baseName, fieldNames, type KeepValues, profileFile } from './file-profile.ts';
 import {
+  columnsOf,
   dependencyOrder,
   inferRelationships,
   mayRelate,
+  type Relationship,
   type Relationships,
   type TableNames,
 } from './relationships.ts';
@@ -104,6 +113,64 @@ function evolvedTable(table: InferredTable, columns: InitState['tables'][string]
   };
 }
 
+/** Whether a foreign key's child columns are new: a new table's, or a column an existing table did not have. */
+function newChild(r: Relationship, state: InitState): boolean {
+  const old = state.tables[r.table];
+  return !old || r.columns.some((c) => !old.some((o) => o.column === c));
+}
+
+/**
+ * The foreign keys a change migration writes: those whose child columns are new (a new table, a new
+ * column), with the natural keys they point at. Between columns that existed before, the constraints
+ * are the ones written then (or the user's): a relationship found there only now is reported, not added.
+ */
+function newForeignKeys(
+  relations: Relationships,
+  state: InitState,
+): { kept: Relationships; changes: string[] } {
+  const changes: string[] = [];
+  const known = state.foreignKeys ?? [];
+  const relationships = relations.relationships.filter((r) => newChild(r, state));
+  for (const r of relations.relationships) {
+    const name = `${columnsOf(r.table, r.columns)} → ${columnsOf(r.parentTable, r.parentColumns)}`;
+    if (relationships.includes(r))
+      changes.push(
+        r.certain
+          ? `${name}: foreign key added, with its index (${r.evidence})`
+          : `${name}: foreign key written commented out, to confirm (${r.evidence})`,
+      );
+    else if (!known.some((k) => sameForeignKey(k, r)))
+      changes.push(`${name}: not added, its columns existed before (add it by hand if wanted)`);
+  }
+  const pointedAt = (k: { table: string; column: string }) =>
+    relationships.some((r) => r.certain && r.parentTable === k.table && r.parentColumns.join() === k.column);
+  const naturalKeys = relations.naturalKeys.filter(pointedAt);
+  return { kept: { ...relations, relationships, naturalKeys }, changes };
+}
+
+/**
+ * A new child column of a foreign key to an existing table takes the parent column's type as the
+ * database has it, merged with what the files show now: the constraint needs comparable types, and
+ * the parent keeps its stored type (a `text` key that only shows numbers today stays `text`).
+ */
+function alignNewChildren(tables: InferredTable[], relations: Relationships, state: InitState): void {
+  const column = (table: string, name: string | undefined) =>
+    tables.find((t) => t.name === table)?.columns.find((c) => c.column === name);
+  for (const r of relations.relationships) {
+    const parentStored = state.tables[r.parentTable];
+    if (!parentStored) continue;
+    for (const [i, name] of r.columns.entries()) {
+      if (state.tables[r.table]?.some((o) => o.column === name)) continue;
+      const parentName = r.parentColumns[i];
+      const stored = parentStored.find((s) => s.column === parentName)?.type;
+      const child = column(r.table, name);
+      if (!stored || !child) continue;
+      const now = column(r.parentTable, parentName)?.type;
+      child.type = now ? mergeType(stored, now) : stored;
+    }
+  }
+}
+
 /** The changes for tables `init` generated before, and the migration that makes them. */
 function evolve(
   tables: InferredTable[],
@@ -111,12 +178,13 @@ function evolve(
   state: InitState,
   order: string[],
   name: string,
-): { tables: InferredTable[]; migration: GeneratedFile; changes: string[] } {
+): { tables: InferredTable[]; migration: GeneratedFile; changes: string[]; relations: Relationships } {
   const schema = state.schema;
   const fresh = tables.filter((t) => !state.tables[t.name]);
   const freshNames = new Set(fresh.map((t) => t.name));
   const alters: string[] = [];
   const changes: string[] = [];
+  alignNewChildren(tables, relations, state);
   const evolved = tables.map((t) => {
     const old = state.tables[t.name];
     if (!old) {
@@ -128,16 +196,8 @@ function evolve(
     changes.push(...diff.messages);
     return evolvedTable(t, diff.columns);
   });
-  // Foreign keys are added with new tables only: an existing table's constraints are the user's.
-  const kept: Relationships = {
-    ...relations,
-    relationships: relations.relationships.filter((r) => freshNames.has(r.table)),
-    naturalKeys: relations.naturalKeys.filter((k) => freshNames.has(k.table)),
-  };
-  for (const r of relations.relationships.filter((x) => !freshNames.has(x.table)))
-    changes.push(
-      `${r.table}.${r.column} → ${r.parentTable}.${r.parentColumn}: not added to an existing table (add it by hand if wanted)`,
-    );
+  const { kept, changes: keyChanges } = newForeignKeys(relations, state);
+  changes.push(...keyChanges);
   if (changes.length === 0) changes.push('no changes: the files fit the existing tables');
   const migration = migrationModule(
     name,
@@ -145,9 +205,9 @@ function evolve(
     kept,
     order.filter((n) => freshNames.has(n)),
     schema,
-    alters,
+    { alters, existingTables: new Set(Object.keys(state.tables)) },
   );
-  return { tables: evolved, migration, changes };
+  return { tables: evolved, migration, changes, relations: kept };
 }
 
 /** Per file, which columns keep distinct values: those whose names may make a key or a relationship. */
@@ -193,7 +253,9 @@ export async function init(paths: string[], options: InitOptions): Promise<InitS
   const name = `${stamp(options.now ?? new Date())}_${state ? 'init_changes' : 'init'}`;
   let migration: GeneratedFile;
   let changes: string[] = [];
-  if (state) ({ tables, migration, changes } = evolve(tables, relations, state, order, name));
+  let written = relations;
+  if (state)
+    ({ tables, migration, changes, relations: written } = evolve(tables, relations, state, order, name));
   else migration = migrationModule(name, tables, relations, order, schema);
   const datasets = tables.map((t) => datasetModule(t, schema));
   const migrations = [...new Set([...(await existingMigrations(options.out)), name])];
@@ -201,14 +263,15 @@ export async function init(paths: string[], options: InitOptions): Promise<InitS
   const nextState: InitState = {
     ...(schema ? { schema } : {}),
     tables: { ...state?.tables, ...Object.fromEntries(tables.map((t) => [t.name, t.columns.map(stored)])) },
+    foreignKeys: [...(state?.foreignKeys ?? []), ...written.relationships.map(storedForeignKey)],
   };
-  const written: GeneratedFile[] = [
+  const generated: GeneratedFile[] = [
     ...datasets,
     migration,
     configModule(allDatasets, migrations),
     { path: STATE_FILE, text: `${JSON.stringify(nextState, null, 2)}\n` },
   ];
-  for (const f of written) {
+  for (const f of generated) {
     const target = path.join(options.out, f.path);
     await mkdir(path.dirname(target), { recursive: true });
     await writeFile(target, f.text);
@@ -219,6 +282,6 @@ export async function init(paths: string[], options: InitOptions): Promise<InitS
     relations,
     order.map(tablesIn),
     changes,
-    written.map((f) => path.join(options.out, f.path)),
+    generated.map((f) => path.join(options.out, f.path)),
   );
 }

@@ -1,13 +1,17 @@
+import { MAX_DISTINCT, type PairProfile, pairKey, pairOfKey } from './column-profile.ts';
 import { wider } from './column-type.ts';
 import { ID_LIKE } from './file-profile.ts';
 import { type InferredColumn, type InferredTable, singular } from './tables.ts';
 
-/** A foreign key `init` writes: `certain` ones as constraints, the others commented out for the user to confirm. */
+/**
+ * A foreign key `init` writes: `certain` ones as constraints, the others commented out for the user to
+ * confirm. One column, or two for a composite key (`columns[i]` references `parentColumns[i]`).
+ */
 export interface Relationship {
   table: string;
-  column: string;
+  columns: string[];
   parentTable: string;
-  parentColumn: string;
+  parentColumns: string[];
   certain: boolean;
   evidence: string;
 }
@@ -15,11 +19,15 @@ export interface Relationship {
 /** A candidate that was not made a foreign key, and why. */
 export interface Rejected {
   table: string;
-  column: string;
+  columns: string[];
   parentTable: string;
-  parentColumn: string;
+  parentColumns: string[];
   reason: string;
 }
+
+/** `orders.customer_id`, or `shipments.(order_id, product_id)` for a composite key. */
+export const columnsOf = (table: string, columns: string[]): string =>
+  columns.length === 1 ? `${table}.${columns[0]}` : `${table}.(${columns.join(', ')})`;
 
 export interface Relationships {
   relationships: Relationship[];
@@ -152,9 +160,9 @@ export function inferRelationships(tables: InferredTable[]): Relationships {
         if ((p.table === table && p.column === child) || !keyCompatible(child, p.column)) continue;
         const base = {
           table: table.name,
-          column: child.column,
+          columns: [child.column],
           parentTable: p.table.name,
-          parentColumn: p.column.column,
+          parentColumns: [p.column.column],
         };
         const { score, how } = nameSupport(child.column, table.name, p.column.column, p.table.name);
         if (!child.profile.distinct) {
@@ -207,7 +215,7 @@ export function inferRelationships(tables: InferredTable[]): Relationships {
         if (other !== best)
           rejected.push({
             ...other.rel,
-            reason: `${other.rel.evidence}; ${best.rel.parentTable}.${best.rel.parentColumn} fits better`,
+            reason: `${other.rel.evidence}; ${columnsOf(best.rel.parentTable, best.rel.parentColumns)} fits better`,
           });
       relationships.push(best.rel);
       child.type = wider(child.type, best.parent.type) ?? best.parent.type;
@@ -218,7 +226,160 @@ export function inferRelationships(tables: InferredTable[]): Relationships {
           naturalKeys.push({ table: parentTable.name, column: best.parent.column });
     }
   }
+  compositeKeys(tables, relationships, rejected);
   return { relationships, rejected, naturalKeys };
+}
+
+/** A table's two-column primary key and the distinct pairs of its file, as `pairKey`s in `pair.columns` order. */
+interface CompositeParent {
+  table: InferredTable;
+  pair: PairProfile;
+  seen: ReadonlySet<string>;
+}
+
+function columnOf(table: InferredTable, field: string): InferredColumn | undefined {
+  return table.columns.find((c) => c.field === field);
+}
+
+function compositeParents(tables: InferredTable[]): CompositeParent[] {
+  const out: CompositeParent[] = [];
+  for (const table of tables) {
+    if (table.primaryKey.length !== 2) continue;
+    const key = new Set(table.primaryKey);
+    const pair = table.file.pairs.find((p) =>
+      p.columns.every((f) => key.has(columnOf(table, f)?.column ?? '')),
+    );
+    if (pair?.seen) out.push({ table, pair, seen: pair.seen });
+  }
+  return out;
+}
+
+/** A child pair's columns in the parent key's order, with how the names support each. */
+interface PairMatch {
+  child: [InferredColumn, InferredColumn];
+  parent: [InferredColumn, InferredColumn];
+  /** The child pair's keys are (parent[1], parent[0]): swap them before looking them up. */
+  crossed: boolean;
+  score: number;
+  how: string;
+}
+
+/** The better of the two ways to line a child pair up with a parent key, judged by names and types. */
+function matchPair(table: InferredTable, pair: PairProfile, parent: CompositeParent): PairMatch | undefined {
+  const [c0, c1] = pair.columns.map((f) => columnOf(table, f));
+  const [p0, p1] = parent.pair.columns.map((f) => columnOf(parent.table, f));
+  if (!c0 || !c1 || !p0 || !p1) return undefined;
+  const ways = [
+    { child: [c0, c1] as [InferredColumn, InferredColumn], crossed: false },
+    { child: [c1, c0] as [InferredColumn, InferredColumn], crossed: true },
+  ].map(({ child, crossed }) => {
+    const support = [p0, p1].map((p, i) => {
+      const c = child[i] as InferredColumn;
+      const name = nameSupport(c.column, table.name, p.column, parent.table.name);
+      return keyCompatible(c, p) ? name : { score: -1, how: '' };
+    });
+    const hows = [...new Set(support.map((n) => n.how))];
+    const score = Math.min(...support.map((n) => n.score));
+    return {
+      child,
+      parent: [p0, p1] as [InferredColumn, InferredColumn],
+      crossed,
+      score,
+      how: hows.join(', '),
+    };
+  });
+  const best = ways.sort((a, b) => b.score - a.score)[0];
+  return best && best.score >= 0 ? best : undefined;
+}
+
+/** Up to three child pairs (as text) that the parent key does not hold. */
+function missingPairs(seen: ReadonlySet<string>, match: PairMatch, parent: CompositeParent): string[] {
+  const out: string[] = [];
+  for (const key of seen) {
+    const [a, b] = pairOfKey(key);
+    const inParentOrder = match.crossed ? pairKey(b, a) : key;
+    if (!parent.seen.has(inParentOrder)) out.push(match.crossed ? `(${b}, ${a})` : `(${a}, ${b})`);
+    if (out.length === 3) break;
+  }
+  return out;
+}
+
+interface CompositeCandidate {
+  rel: Relationship;
+  score: number;
+  match: PairMatch;
+}
+
+/** A child pair against one parent key: a candidate, or nothing (a rejection pushed when the names support it or the values alone fit). */
+function judgePair(
+  table: InferredTable,
+  pair: PairProfile,
+  parent: CompositeParent,
+  rejected: Rejected[],
+): CompositeCandidate | undefined {
+  const match = matchPair(table, pair, parent);
+  if (!match) return undefined;
+  const base = {
+    table: table.name,
+    columns: match.child.map((c) => c.column),
+    parentTable: parent.table.name,
+    parentColumns: match.parent.map((c) => c.column),
+  };
+  const parentName = columnsOf(base.parentTable, base.parentColumns);
+  const reject = (reason: string) => {
+    rejected.push({ ...base, reason });
+    return undefined;
+  };
+  if (!pair.seen)
+    return match.score > 0
+      ? reject(`${match.how}, but more than ${MAX_DISTINCT} distinct pairs: containment not checked`)
+      : undefined;
+  const missing = missingPairs(pair.seen, match, parent);
+  if (missing.length > 0)
+    return match.score > 0
+      ? reject(`${match.how}, but pairs are missing from ${parentName} (e.g. ${missing.join(', ')})`)
+      : undefined;
+  const values = `${pair.seen.size} distinct pairs, all among the ${parent.seen.size} of ${parentName}`;
+  if (match.score === 0)
+    return reject(`${values}, but the names are unrelated: value overlap alone is no relationship`);
+  const covers = pair.seen.size === parent.seen.size && parent.seen.size >= 2;
+  const certain = match.score === 2 || covers;
+  const evidence =
+    match.score === 2
+      ? `${match.how}; ${values}`
+      : `${match.how}; ${values}${covers ? ' (every one used)' : '; confirm it'}`;
+  return { rel: { ...base, certain, evidence }, score: match.score, match };
+}
+
+/**
+ * Composite foreign keys: a pair of id-like columns whose distinct pairs (nulls aside) are all among
+ * another table's two-column primary key, where each child column's name supports its parent column
+ * by the same rules as a single column's. The pairs kept are bounded as single columns' values are
+ * (MAX_DISTINCT per pair); a pair past it is not checked. Overlap alone makes none. The child columns
+ * take their parent columns' types.
+ */
+function compositeKeys(tables: InferredTable[], relationships: Relationship[], rejected: Rejected[]): void {
+  const parents = compositeParents(tables);
+  for (const table of tables)
+    for (const pair of table.file.pairs) {
+      const candidates = parents
+        .filter((p) => p.table !== table)
+        .flatMap((p) => judgePair(table, pair, p, rejected) ?? [])
+        .sort((a, b) => b.score - a.score);
+      const [best, ...others] = candidates;
+      if (!best) continue;
+      relationships.push(best.rel);
+      for (const o of others)
+        rejected.push({
+          ...o.rel,
+          reason: `${o.rel.evidence}; ${columnsOf(best.rel.parentTable, best.rel.parentColumns)} fits better`,
+        });
+      for (const [i, c] of best.match.child.entries()) {
+        const p = best.match.parent[i] as InferredColumn;
+        c.type = wider(c.type, p.type) ?? p.type;
+        p.type = wider(p.type, c.type) ?? p.type;
+      }
+    }
 }
 
 /** Tables parents first (certain foreign keys; self-references ignored): the order to load files in. */

@@ -1,5 +1,5 @@
 import { sqlType } from './column-type.ts';
-import type { Relationships } from './relationships.ts';
+import { columnsOf, type Relationships } from './relationships.ts';
 import type { InferredTable } from './tables.ts';
 
 /** What `init` found and wrote, as `--json` prints it. */
@@ -78,13 +78,15 @@ export function renderSummary(s: InitSummary): string {
   out.push('relationships:');
   for (const r of s.relationships)
     out.push(
-      `  ${r.certain ? '' : '? '}${r.table}.${r.column} → ${r.parentTable}.${r.parentColumn}: ${r.evidence}${r.certain ? '' : ' (written commented out)'}`,
+      `  ${r.certain ? '' : '? '}${columnsOf(r.table, r.columns)} → ${columnsOf(r.parentTable, r.parentColumns)}: ${r.evidence}${r.certain ? '' : ' (written commented out)'}`,
     );
   if (s.relationships.length === 0) out.push('  none found');
   if (s.rejected.length > 0) {
     out.push('rejected candidates:');
     for (const r of s.rejected)
-      out.push(`  ${r.table}.${r.column} → ${r.parentTable}.${r.parentColumn}: ${r.reason}`);
+      out.push(
+        `  ${columnsOf(r.table, r.columns)} → ${columnsOf(r.parentTable, r.parentColumns)}: ${r.reason}`,
+      );
   }
   for (const k of s.naturalKeys)
     out.push(`unique index on ${k.table}.${k.column} (a natural key other tables point at)`);

@@ -33,8 +33,20 @@ export type ChunkState = (typeof CHUNK_STATES)[number];
 type CreatedAt = ColumnType<Date, never, never>;
 type Timestamp = ColumnType<Date, Date | string, Date | string>;
 
+/** The row counters a file and each of its chunks keep: read = inserted + updated + unchanged + waiting + rejected. */
+interface RowCounters {
+  rows_read: Generated<number>;
+  rows_inserted: Generated<number>;
+  rows_updated: Generated<number>;
+  rows_rejected: Generated<number>;
+  /** Written and found as they were (an upsert's `is distinct from` skip, `insert-ignore`, a key superseded in its chunk). */
+  rows_unchanged: Generated<number>;
+  /** Records (lines) with a row in `dropload.orphan`, waiting for a parent: not loaded yet. */
+  rows_waiting: Generated<number>;
+}
+
 /** One object version seen by the pipeline: the unit of "load once". */
-export interface FileTable {
+export interface FileTable extends RowCounters {
   id: Generated<number>;
   bucket: string;
   key: string;
@@ -50,14 +62,6 @@ export interface FileTable {
   rows_expected: number | null;
   /** A gzip file: the size of its expanded bytes, which its chunks' byte ranges are in. */
   expanded_bytes: ColumnType<number | null, number | null | undefined, number | null>;
-  rows_read: Generated<number>;
-  rows_inserted: Generated<number>;
-  rows_updated: Generated<number>;
-  rows_rejected: Generated<number>;
-  /** Written and found as they were (an upsert's `is distinct from` skip, `insert-ignore`, a key superseded in its chunk). */
-  rows_unchanged: Generated<number>;
-  /** Records (lines) with a row in `dropload.orphan`, waiting for a parent: not loaded yet. */
-  rows_waiting: Generated<number>;
   /** What is wrong now (a failed attempt being retried, why it stalled or failed); cleared when it is not. */
   error: Generated<string | null>;
   /** A remark on a file that loads anyway (no rows, columns nothing reads). */
@@ -78,7 +82,7 @@ export interface FileTable {
 }
 
 /** One byte range of a file; its `loaded` row commits in the same transaction as its data. */
-export interface ChunkTable {
+export interface ChunkTable extends RowCounters {
   file_id: number;
   idx: number;
   start_byte: number;
@@ -88,14 +92,6 @@ export interface ChunkTable {
   state: ChunkState;
   oversized: ColumnType<boolean, boolean | undefined, never>;
   unterminated: ColumnType<boolean, boolean | undefined, never>;
-  rows_read: Generated<number>;
-  rows_inserted: Generated<number>;
-  rows_updated: Generated<number>;
-  rows_rejected: Generated<number>;
-  /** Written and found as they were (an upsert's `is distinct from` skip, `insert-ignore`, a key superseded in its chunk). */
-  rows_unchanged: Generated<number>;
-  /** Records (lines) with a row in `dropload.orphan`, waiting for a parent: not loaded yet. */
-  rows_waiting: Generated<number>;
   attempts: Generated<number>;
   error: string | null;
   loaded_at: Timestamp | null;

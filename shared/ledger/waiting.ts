@@ -154,23 +154,30 @@ export async function missingRoot(
 ): Promise<string | undefined> {
   if (!parent) return undefined;
   const { rows } = await sql<{ missing: string | null; depth: number }>`
-    with recursive chain(depth, missing, parent, ids) as (
-      select 0, null::text, ${JSON.stringify(parent)}::jsonb, array[]::bigint[]
-      union all
-      select c.depth + 1, o.missing, o.parent_row, c.ids || o.id
-      from chain c cross join lateral (
-        select w.id, w.missing, w.parent_row from dropload.orphan w
-        where w.row -> 'rows' -> (c.parent ->> 'table')
-            @> jsonb_build_array(jsonb_build_object('values', c.parent -> 'key'))
-          and w.id <> all(c.ids)
-        order by w.id limit 1
-      ) o
-      where c.depth < ${CHAIN_DEPTH} and c.parent is not null
+    with recursive chain(seed, depth, missing, parent, ids) as (
+      select 0::bigint, 0, null::text, ${JSON.stringify(parent)}::jsonb, array[]::bigint[]
+      union all ${chainStep}
     )
     select missing, depth from chain order by depth desc limit 1`.execute(trx);
   const last = rows[0];
   return last && last.depth > 0 && last.missing !== null ? last.missing : undefined;
 }
+
+/**
+ * The recursive step of a `chain(seed, depth, missing, parent, ids)`: from a chain's parent to the
+ * (oldest) waiting record holding that parent's row, whose own wait the chain follows next; `ids`
+ * keeps a cycle of records waiting on each other from going round.
+ */
+const chainStep = sql`
+  select c.seed, c.depth + 1, o.missing, o.parent_row, c.ids || o.id
+  from chain c cross join lateral (
+    select w.id, w.missing, w.parent_row from dropload.orphan w
+    where w.row -> 'rows' -> (c.parent ->> 'table')
+        @> jsonb_build_array(jsonb_build_object('values', c.parent -> 'key'))
+      and w.id <> all(c.ids)
+    order by w.id limit 1
+  ) o
+  where c.depth < ${CHAIN_DEPTH} and c.parent is not null`;
 
 /** A claimed row still waits, now perhaps for another parent. */
 export async function noteMissing(trx: Transaction<Database>, id: number, wait: Wait): Promise<void> {
@@ -212,7 +219,30 @@ export interface WaitSummary {
   rows: number;
   lines: number;
   on: { table: string; key: string; rows: number }[];
+  /**
+   * When rows wait on parents that wait in turn (a chain), the missing roots those chains lack, as a
+   * reject names them (see `missingRoot`): at most `ROOTS_NAMED`, most waiting rows first; absent
+   * when no chain. `moreRoots`: other roots were found too.
+   */
+  roots?: string[];
+  moreRoots?: boolean;
 }
+
+/** What of a file waits, as a report or receipt holds it: its summary less the file's id. */
+export type Waiting = Omit<WaitSummary, 'fileId'>;
+
+export function waitingPart({ fileId: _, ...waiting }: WaitSummary): Waiting {
+  return waiting;
+}
+
+/** Roots a summary names: a few a person can act on, not one per row. */
+export const ROOTS_NAMED = 3;
+
+/**
+ * Distinct parents per file whose chains `waitRoots` follows, those most rows wait on first: bounds a
+ * `status` of a file with thousands of waiting rows to one statement of a few chains each.
+ */
+const PARENTS_FOLLOWED = 20;
 
 /** The waiting rows of these files, summed per parent table, most rows first; files with none are left out. */
 export async function waitSummaries(db: Kysely<Database>, fileIds: number[]): Promise<WaitSummary[]> {
@@ -246,7 +276,54 @@ export async function waitSummaries(db: Kysely<Database>, fileIds: number[]): Pr
     const summary = byFile.get(Number(l.file_id));
     if (summary) summary.lines = Number(l.lines);
   }
+  for (const [fileId, roots] of await waitRoots(db, [...byFile.keys()])) {
+    const summary = byFile.get(fileId);
+    if (!summary || roots.length === 0) continue;
+    summary.roots = roots.slice(0, ROOTS_NAMED);
+    if (roots.length > ROOTS_NAMED) summary.moreRoots = true;
+  }
   return [...byFile.values()];
+}
+
+/**
+ * Per file, the missing roots of the chains its rows wait on, most waiting rows first: one statement
+ * following, as `missingRoot` does, the `PARENTS_FOLLOWED` parents most of the file's rows wait for.
+ * A parent that does not wait itself is simply missing (the summary's parent table says so): no root.
+ * Only parents of a table some waiting record holds rows of are followed: rows waiting on another
+ * table (territories on regions) cost one look for that table, not one per parent.
+ */
+async function waitRoots(db: Kysely<Database>, fileIds: number[]): Promise<Map<number, string[]>> {
+  if (fileIds.length === 0) return new Map();
+  const { rows } = await sql<{ file_id: number; rows: number; missing: string }>`
+    with recursive waits as (
+      select file_id, parent_row, count(*) as rows from dropload.orphan
+      where file_id = any(${fileIds}) and parent_row is not null
+      group by file_id, parent_row
+    ), held as (
+      select t.tbl from (select distinct parent_row ->> 'table' as tbl from waits) t
+      where exists (select from dropload.orphan w where w.row -> 'rows' ? t.tbl order by w.id limit 1)
+    ), parents as (
+      select file_id, parent_row, rows, row_number() over () as seed,
+        row_number() over (partition by file_id order by rows desc, parent_row::text) as rank
+      from waits where parent_row ->> 'table' in (select tbl from held)
+    ), chain(seed, depth, missing, parent, ids) as (
+      select seed, 0, null::text, parent_row, array[]::bigint[]
+      from parents where rank <= ${PARENTS_FOLLOWED}
+      union all ${chainStep}
+    ), ends as (
+      select distinct on (seed) seed, depth, missing from chain order by seed, depth desc
+    )
+    select p.file_id, sum(p.rows)::int as rows, e.missing
+    from ends e join parents p using (seed)
+    where e.depth > 0 and e.missing is not null
+    group by p.file_id, e.missing
+    order by p.file_id, rows desc, e.missing`.execute(db);
+  const roots = new Map<number, string[]>();
+  for (const r of rows) {
+    const fileId = Number(r.file_id);
+    roots.set(fileId, [...(roots.get(fileId) ?? []), r.missing]);
+  }
+  return roots;
 }
 
 /*

@@ -10,7 +10,7 @@ import {
   moveTableCounts,
   recordFileAttempt,
 } from '../ledger/ledger.ts';
-import { type Database, type FileRow, WAITING_STATES } from '../ledger/schema.ts';
+import { type Database, type FileRow, type ParentRow, WAITING_STATES } from '../ledger/schema.ts';
 import {
   type ClaimedRow,
   claimWaiting,
@@ -133,6 +133,25 @@ async function rejectLines(
   return total;
 }
 
+/**
+ * `missingRoot`, followed once per parent row in one retry: the records that expire behind one parent
+ * (a manager's many reports) cost one recursive query, not one each. Only within the retry's
+ * transaction, whose claimed rows no other retry changes meanwhile.
+ */
+function rootsOnce(
+  trx: Transaction<Database>,
+): (parent: ParentRow | undefined) => Promise<string | undefined> {
+  const roots = new Map<string, Promise<string | undefined>>();
+  return (parent) => {
+    if (!parent) return Promise.resolve(undefined);
+    // `parentRowOf` builds the key in the order of the reference's columns: one text per parent row.
+    const key = JSON.stringify(parent);
+    const root = roots.get(key) ?? missingRoot(trx, parent);
+    roots.set(key, root);
+    return root;
+  };
+}
+
 async function retryIn(
   trx: Transaction<Database>,
   dataset: TargetsDataset,
@@ -169,6 +188,7 @@ async function retryIn(
   }
   const stillWaiting = new Map<number, Orphan>();
   for (const o of written.orphans) stillWaiting.set(o.unit.orphanId as number, o);
+  const rootOf = rootsOnce(trx);
   let expired = 0;
   const keep: number[] = [];
   let movedOn = false;
@@ -177,7 +197,7 @@ async function retryIn(
     if (p.expired) {
       expired++;
       gone.add(id);
-      const root = await missingRoot(trx, parentRowOf(o));
+      const root = await rootOf(parentRowOf(o));
       const reason = `${orphanReason(o.missing, root)} (waited ${dataset.orphanWaitSeconds}s)`;
       rejects.push({
         line: p.line,

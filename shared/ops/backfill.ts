@@ -45,6 +45,8 @@ export interface BackfillItem {
   lastModified?: Date;
   /** `seen`: the ledger already has this key and ETag. */
   action: 'enqueued' | 'would-enqueue' | 'seen';
+  /** Resuming: the ledger has this version, unfinished (else, when (would be) enqueued, it is new to it). */
+  unfinished?: true;
 }
 
 export interface BackfillResult {
@@ -87,30 +89,32 @@ async function* listObjects(s3: S3Client, bucket: string, prefix: string): Async
   } while (token);
 }
 
-/** The `key\0etag` pairs of a page the ledger has registered (only finished ones, when resuming). */
-async function seenVersions(
+/** The `key\0etag` pairs of a page the ledger has registered, each with whether that version is finished. */
+async function ledgerVersions(
   db: Kysely<Database>,
   bucket: string,
   keys: string[],
-  finishedOnly: boolean,
-): Promise<Set<string>> {
-  if (keys.length === 0) return new Set();
-  let query = db
+): Promise<Map<string, boolean>> {
+  if (keys.length === 0) return new Map();
+  const rows = await db
     .selectFrom('dropload.file')
     .select(['key', 'etag'])
+    // Finished: nothing more of it may load. A failed file some rows of which loaded is; one that loaded
+    // nothing may still (resuming re-announces it).
+    .select((eb) =>
+      eb
+        .or([
+          eb('state', 'in', ['loaded', 'skipped']),
+          eb.and([eb('state', '=', 'failed'), eb('chunks_done', '>', 0)]),
+        ])
+        .as('finished'),
+    )
     .where('bucket', '=', bucket)
-    .where('key', 'in', keys.map(withoutNul));
-  // Resuming re-announces what may still load: unfinished files, and failed ones none of whose rows loaded.
-  if (finishedOnly) {
-    query = query.where((eb) =>
-      eb.or([
-        eb('state', 'in', ['loaded', 'skipped']),
-        eb.and([eb('state', '=', 'failed'), eb('chunks_done', '>', 0)]),
-      ]),
-    );
-  }
-  const rows = await query.execute();
-  return new Set(rows.map((r) => `${r.key}\0${r.etag}`));
+    .where('key', 'in', keys.map(withoutNul))
+    .execute();
+  const versions = new Map<string, boolean>();
+  for (const r of rows) versions.set(`${r.key}\0${r.etag}`, Boolean(r.finished));
+  return versions;
 }
 
 const SQS_BATCH = 10;
@@ -147,11 +151,10 @@ export async function backfill(deps: BackfillDeps, options: BackfillOptions): Pr
       const fresh = page.filter(
         (o) => o.Key && !o.Key.endsWith('/') && (!options.since || (o.LastModified ?? 0) >= options.since),
       );
-      const seen = await seenVersions(
+      const versions = await ledgerVersions(
         deps.db,
         options.bucket,
         fresh.map((o) => o.Key as string),
-        Boolean(options.resume),
       );
       const pageItems = fresh.map((o): BackfillItem => {
         const ref = {
@@ -161,11 +164,14 @@ export async function backfill(deps: BackfillDeps, options: BackfillOptions): Pr
           size: o.Size,
         };
         // The ledger stores keys as it can (see withoutNul): compare them that way.
-        const known = seen.has(`${withoutNul(ref.key)}\0${ref.etag}`);
+        const finished = versions.get(`${withoutNul(ref.key)}\0${ref.etag}`);
+        // Resuming re-announces what may still load: the versions not finished, as well as new ones.
+        const seen = options.resume ? finished === true : finished !== undefined;
         return {
           ref,
           lastModified: o.LastModified,
-          action: known ? 'seen' : options.dryRun ? 'would-enqueue' : 'enqueued',
+          action: seen ? 'seen' : options.dryRun ? 'would-enqueue' : 'enqueued',
+          ...(!seen && finished === false ? { unfinished: true as const } : {}),
         };
       });
       const unseen = pageItems.filter((i) => i.action === 'enqueued').map((i) => i.ref);

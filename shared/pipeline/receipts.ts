@@ -12,7 +12,7 @@ import {
 } from '../ledger/ledger.ts';
 import { fileRejects, type RejectSummary, rejectSummary, resolvedByFile } from '../ledger/rejects.ts';
 import { type Database, FINAL_STATES, type FileRow } from '../ledger/schema.ts';
-import { waitSummaries } from '../ledger/waiting.ts';
+import { type Waiting, waitingPart, waitSummaries } from '../ledger/waiting.ts';
 import type { PipelineDeps } from './services.ts';
 
 /** Enough rejects for whoever dropped the file to see the pattern; the CLI lists them all. */
@@ -36,7 +36,7 @@ export interface Receipt {
   /** For a stalled file: the command that replays it once the cause is fixed. */
   action: string | null;
   /** For a `waiting` file: how many of its rows (of how many records) wait, for which parent tables and keys. */
-  waiting: { rows: number; lines: number; on: { table: string; key: string; rows: number }[] } | null;
+  waiting: Waiting | null;
   /** The ledger's counters: read = inserted + updated + unchanged + waiting + rejected; a waiting record is not loaded. */
   rows: ChunkCounts;
   /** A multi-table dataset's file: rows per target table (`rows` counts records); empty otherwise. */
@@ -66,7 +66,7 @@ export async function receiptFor(db: Kysely<Database>, file: FileRow): Promise<R
     error: file.error,
     note: file.note,
     action: file.state === 'stalled' ? replayCommand(file) : null,
-    waiting: waits ? { rows: waits.rows, lines: waits.lines, on: waits.on } : null,
+    waiting: waits ? waitingPart(waits) : null,
     rows: {
       read: file.rows_read,
       inserted: file.rows_inserted,

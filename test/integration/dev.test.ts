@@ -286,3 +286,39 @@ describe('dropload dev: a file outside every dataset prefix', () => {
     }
   });
 });
+
+describe('dropload dev: a file that arrived while it was down (review h7 item 3)', () => {
+  it('is announced by the start-up scan as received, not resumed: the ledger never saw it', {
+    timeout: 300_000,
+  }, async () => {
+    if (postgres) await resetDatabase([DEV_ROWS_TABLE]);
+    const stateDir = await mkdtemp(path.join(tmpdir(), 'dropload-dev-'));
+    const port = await freePortPair();
+    const databaseUrl = postgres ?? `postgres://postgres@127.0.0.1:${port + 1}/postgres`;
+    const key = 'incoming/rows/while-down.csv';
+    try {
+      // The stack alone, on dev's state: an object lands in its bucket with no watch running.
+      const stack = await startLocalStack({
+        config: resolveConfig(devConfig, CONFIG),
+        port,
+        databasePort: port + 1,
+        stateDir,
+        env: { AWS_ENDPOINT_URL: undefined, DATABASE_URL: postgres },
+      });
+      await stack.s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: 'id,label\n1,a\n' }));
+      await stack.stop();
+
+      const dev = startDev(CONFIG, ['--port', String(port), '--state-dir', stateDir], {
+        DATABASE_URL: postgres,
+      });
+      await dev.waitFor(`received s3://${BUCKET}/${key}\n`);
+      const waited = await cli(CONFIG, ['wait', key, '--timeout', '60'], { DATABASE_URL: databaseUrl });
+      expect(waited.code).toBe(0);
+      expect(dev.output()).not.toContain('resumed');
+      await stopDev(dev, 'SIGTERM');
+      expect(await dev.exited).toBe(0);
+    } finally {
+      await rm(stateDir, { recursive: true, force: true });
+    }
+  });
+});

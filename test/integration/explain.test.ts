@@ -1,5 +1,4 @@
-import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { CreateQueueCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { CreateQueueCommand } from '@aws-sdk/client-sqs';
 import { type CompiledQuery, type Kysely, sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,19 +6,17 @@ import { z } from 'zod';
 import * as samples from '../../samples/migrations/20261127080000_samples.ts';
 import * as shop from '../../samples/migrations/20261201100000_shop.ts';
 import { shopDatasets } from '../../samples/shop.ts';
-import { ChunkMessage } from '../../shared/aws/messages.ts';
 import { defineDataset } from '../../shared/config/dataset.ts';
 import { WAIT_RETRY } from '../../shared/core/topology.ts';
 import { createDb, createPool } from '../../shared/ledger/connection.ts';
 import { getFile } from '../../shared/ledger/ledger.ts';
 import type { Database } from '../../shared/ledger/schema.ts';
 import { filesWithWaitingRows, retriesInFlight, waitSummaries } from '../../shared/ledger/waiting.ts';
-import { loadChunk } from '../../shared/load/load-service.ts';
 import { retryOrphans } from '../../shared/load/orphans.ts';
 import { wakeWaiting } from '../../shared/load/retry-chain.ts';
 import { sweepWaiting } from '../../shared/load/sweep.ts';
 import type { PipelineDeps } from '../../shared/pipeline/services.ts';
-import { splitObject } from '../../shared/split/split-service.ts';
+import { loadParked as loadParkedBy } from '../support/parked.ts';
 import { SAMPLE_TABLES, startTestPipeline, type TestPipeline } from '../support/pipeline.ts';
 
 /**
@@ -101,30 +98,7 @@ afterAll(async () => {
   await p?.stop();
 });
 
-async function loadParked(key: string, body: string) {
-  const put = await p.stack.s3.send(new PutObjectCommand({ Bucket: p.stack.bucket, Key: key, Body: body }));
-  const outcome = await splitObject(parked, {
-    bucket: p.stack.bucket,
-    key,
-    etag: put.ETag?.replace(/"/g, ''),
-  });
-  for (let n = 0; n < outcome.chunks; ) {
-    const res = await p.stack.sqs.send(
-      new ReceiveMessageCommand({
-        QueueUrl: parked.chunkQueueUrl,
-        MaxNumberOfMessages: 10,
-        WaitTimeSeconds: 1,
-      }),
-    );
-    for (const m of res.Messages ?? []) {
-      const body = JSON.parse(m.Body ?? '{}');
-      if (body.kind === 'orphans') continue;
-      await loadChunk(parked, ChunkMessage.parse(body));
-      n++;
-    }
-  }
-  return outcome.fileId;
-}
+const loadParked = (key: string, body: string) => loadParkedBy(p, parked, key, body);
 
 interface PlanNode {
   'Node Type': string;

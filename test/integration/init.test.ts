@@ -4,11 +4,13 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { type Kysely, sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { columnsOf } from '../../cli/init/relationships.ts';
 import type { InitSummary } from '../../cli/init/summary.ts';
 import { runFiles } from '../../cli/run.ts';
 import { type LocalPipeline, startPipeline } from '../../local/local-pipeline.ts';
 import { loadConfig, type ResolvedConfig } from '../../shared/config/config.ts';
 import type { Database } from '../../shared/ledger/schema.ts';
+import { biomeChanged } from '../support/biome.ts';
 import { expectHonestCounts } from '../support/counts.ts';
 import { resetDatabase } from '../support/pipeline.ts';
 
@@ -167,8 +169,8 @@ async function indexes(db: Kysely<Database>, schema: string): Promise<string[]> 
   return rows.map((r) => r.def.replace(/ USING btree/, ''));
 }
 
-describe('init on a shop export (11 CSVs, Northwind-like)', () => {
-  it('infers the tables, types, keys and foreign keys; every file dropped children first loads', {
+describe('init on a shop export (12 CSVs, Northwind-like)', () => {
+  it('infers the tables, types, keys and foreign keys (one composite); every file dropped children first loads', {
     timeout: 240_000,
   }, async () => {
     await resetSchema('shop');
@@ -177,18 +179,21 @@ describe('init on a shop export (11 CSVs, Northwind-like)', () => {
       'shop.categories',
       'shop.customers',
       'shop.employees',
-      'shop.regions',
-      'shop.territories',
-      'shop.employee_territories',
       'shop.shippers',
       'shop.orders',
       'shop.suppliers',
       'shop.products',
       'shop.order_details',
+      'shop.deliveries',
+      'shop.regions',
+      'shop.territories',
+      'shop.employee_territories',
     ]);
     // Quantities overlap product ids in value; the names say they are not.
     expect(
-      summary.rejected.map((r) => `${r.table}.${r.column} → ${r.parentTable}.${r.parentColumn}`),
+      summary.rejected.map(
+        (r) => `${columnsOf(r.table, r.columns)} → ${columnsOf(r.parentTable, r.parentColumns)}`,
+      ),
     ).toEqual(['order_details.quantity → products.product_id']);
     expect(text).toContain(
       'order_details.quantity → products.product_id: 58 distinct values, all among the 77 of products.product_id, but the names are unrelated: value overlap alone is no relationship',
@@ -196,6 +201,11 @@ describe('init on a shop export (11 CSVs, Northwind-like)', () => {
     expect(text).toContain(
       '  freight        numeric(6, 2) not null — 120 values, up to 4 integer digits, max 2 decimals',
     );
+    expect(text).toContain(
+      'deliveries.(order_id, product_id) → order_details.(order_id, product_id): same column name; 38 distinct pairs, all among the 282 of order_details.(order_id, product_id)',
+    );
+    // Already as the repository's formatter and linter (biome check) leave them.
+    expect(await biomeChanged(out)).toEqual([]);
     // The generated modules type-check under this repository's strict settings, untouched.
     const tsconfig = { extends: path.relative(out, path.resolve('tsconfig.json')), include: ['**/*.ts'] };
     await writeFile(path.join(out, 'tsconfig.json'), JSON.stringify(tsconfig));
@@ -212,6 +222,12 @@ describe('init on a shop export (11 CSVs, Northwind-like)', () => {
       'customers.city text not null',
       'customers.region text',
       'customers.country text not null',
+      'deliveries.delivery_id smallint not null',
+      'deliveries.order_id smallint not null',
+      'deliveries.product_id smallint not null',
+      'deliveries.delivered_on date not null',
+      'deliveries.units smallint not null',
+      'deliveries.tracking_no text not null',
       'employee_territories.employee_id smallint not null',
       'employee_territories.territory_id text not null',
       'employees.employee_id smallint not null',
@@ -262,6 +278,7 @@ describe('init on a shop export (11 CSVs, Northwind-like)', () => {
     expect(await constraints(db, 'shop', 'p')).toEqual([
       'shop.categories PRIMARY KEY (category_id)',
       'shop.customers PRIMARY KEY (customer_id)',
+      'shop.deliveries PRIMARY KEY (delivery_id)',
       'shop.employee_territories PRIMARY KEY (employee_id, territory_id)',
       'shop.employees PRIMARY KEY (employee_id)',
       'shop.order_details PRIMARY KEY (order_id, product_id)',
@@ -272,8 +289,11 @@ describe('init on a shop export (11 CSVs, Northwind-like)', () => {
       'shop.suppliers PRIMARY KEY (supplier_id)',
       'shop.territories PRIMARY KEY (territory_id)',
     ]);
-    // Every intended foreign key, none invented (no quantity → products).
+    // Every intended foreign key, none invented (no quantity → products), the composite one included.
     expect(await constraints(db, 'shop', 'f')).toEqual([
+      'shop.deliveries FOREIGN KEY (order_id) REFERENCES shop.orders(order_id)',
+      'shop.deliveries FOREIGN KEY (order_id, product_id) REFERENCES shop.order_details(order_id, product_id)',
+      'shop.deliveries FOREIGN KEY (product_id) REFERENCES shop.products(product_id)',
       'shop.employee_territories FOREIGN KEY (employee_id) REFERENCES shop.employees(employee_id)',
       'shop.employee_territories FOREIGN KEY (territory_id) REFERENCES shop.territories(territory_id)',
       'shop.employees FOREIGN KEY (reports_to) REFERENCES shop.employees(employee_id)',
@@ -286,11 +306,17 @@ describe('init on a shop export (11 CSVs, Northwind-like)', () => {
       'shop.products FOREIGN KEY (supplier_id) REFERENCES shop.suppliers(supplier_id)',
       'shop.territories FOREIGN KEY (region_id) REFERENCES shop.regions(region_id)',
     ]);
-    expect(await indexes(db, 'shop')).toHaveLength(11);
+    expect(await indexes(db, 'shop')).toHaveLength(14);
+    expect((await indexes(db, 'shop')).filter((i) => i.includes('deliveries'))).toEqual([
+      'CREATE INDEX deliveries_order_id_idx ON shop.deliveries (order_id)',
+      'CREATE INDEX deliveries_order_id_product_id_idx ON shop.deliveries (order_id, product_id)',
+      'CREATE INDEX deliveries_product_id_idx ON shop.deliveries (product_id)',
+    ]);
     expect(
       await counts(db, 'shop', [
         'categories',
         'customers',
+        'deliveries',
         'employee_territories',
         'employees',
         'order_details',
@@ -304,6 +330,7 @@ describe('init on a shop export (11 CSVs, Northwind-like)', () => {
     ).toEqual({
       categories: 8,
       customers: 30,
+      deliveries: 40,
       employee_territories: 37,
       employees: 9,
       order_details: 282,
@@ -322,7 +349,7 @@ describe('init on a shop export (11 CSVs, Northwind-like)', () => {
 });
 
 describe('init on an HR export (TSV, gzip NDJSON, Parquet, NULL literals, leading zeros, an unquoted comma)', () => {
-  it('infers uuid, timestamptz, jsonb, a natural key; reports the misfit row; loads children first', {
+  it('infers uuid, timestamptz, jsonb, a natural key; reports the misfit row; loads children first; init again adds foreign keys', {
     timeout: 120_000,
   }, async () => {
     await resetSchema('hr');
@@ -398,7 +425,8 @@ describe('init on an HR export (TSV, gzip NDJSON, Parquet, NULL literals, leadin
     );
     expect(rows).toEqual([{ line: 13, reason: 'row has 10 fields, the header has 9' }]);
 
-    // A later export of people: init on it (same --out) writes the changes; the next run applies them.
+    // A later export of people, with a manager column, and a new file of trainings: init on them (same
+    // --out) writes the changes, foreign keys to the existing table included; the next run applies them.
     const node = path.resolve('node_modules/.bin/node');
     const changed = JSON.parse(
       (await exec(node, ['cli/dropload.ts', 'init', 'test/fixtures/init/hr-changes', '--out', out, '--json']))
@@ -408,28 +436,68 @@ describe('init on an HR export (TSV, gzip NDJSON, Parquet, NULL literals, leadin
       'people.badge_no: widened smallint → integer (5 values, range 40001..40005)',
       'people.salary: now has nulls (2): NOT NULL dropped',
       'people.nickname: new column, text (nullable: the rows already loaded have none)',
+      'people.manager_id: new column, uuid (nullable: the rows already loaded have none)',
+      'trainings: new table',
+      "people.manager_id → people.person_id: foreign key added, with its index ('manager_id' names another row of people (a self-reference); 1 distinct values, all among the 5 of people.person_id)",
+      'trainings.badge_no → people.badge_no: foreign key added, with its index (same column name; 3 distinct values, all among the 5 of people.badge_no)',
     ]);
+    expect(await biomeChanged(out)).toEqual([]);
     for (const done of runners.splice(0)) await done.stop();
     // This process has the first config's modules loaded already: read the new files from a copy.
     const fresh = `${out}-changed`;
     await cp(out, fresh, { recursive: true });
     const config = await loadConfig(path.join(fresh, 'dropload.config.ts'));
     const r = await runner(config, path.join(dir, 'hr-state'));
-    const people = config.datasets.find((d) => d.name === 'people');
-    if (!people) throw new Error('no dataset people');
+    const dataset = (name: string) => {
+      const d = config.datasets.find((x) => x.name === name);
+      if (!d) throw new Error(`no dataset ${name}`);
+      return d;
+    };
     const run = await runFiles(
       r,
       [
         {
+          path: 'test/fixtures/init/hr-changes/trainings.csv',
+          key: 'incoming/trainings/trainings.csv',
+          dataset: dataset('trainings'),
+        },
+        {
           path: 'test/fixtures/init/hr-changes/people.csv',
           key: 'incoming/people/people-2.csv',
-          dataset: people,
+          dataset: dataset('people'),
         },
       ],
       { timeoutMs: 60_000, rejectsShown: 10 },
     );
-    expect(run.reports.map((f) => [f.key, f.state, f.rows.loaded])).toEqual([
+    expect(run.reports.map((f) => [f.key, f.state, f.rows.loaded]).sort()).toEqual([
       ['incoming/people/people-2.csv', 'loaded', 5],
+      ['incoming/trainings/trainings.csv', 'loaded', 4],
+    ]);
+    // The new foreign keys are there, and every earlier one still is.
+    expect(await constraints(r.deps.db, 'hr', 'f')).toEqual([
+      'hr.assignments FOREIGN KEY (badge_no) REFERENCES hr.people(badge_no)',
+      'hr.badges FOREIGN KEY (badge_no) REFERENCES hr.people(badge_no)',
+      'hr.people FOREIGN KEY (dept_code) REFERENCES hr.departments(dept_code)',
+      'hr.people FOREIGN KEY (manager_id) REFERENCES hr.people(person_id)',
+      'hr.people FOREIGN KEY (office_id) REFERENCES hr.offices(office_id)',
+      'hr.trainings FOREIGN KEY (badge_no) REFERENCES hr.people(badge_no)',
+    ]);
+    expect(await constraints(r.deps.db, 'hr', 'p')).toEqual([
+      'hr.assignments PRIMARY KEY (assignment_id)',
+      'hr.badges PRIMARY KEY (badge_no)',
+      'hr.departments PRIMARY KEY (dept_code)',
+      'hr.offices PRIMARY KEY (office_id)',
+      'hr.people PRIMARY KEY (person_id)',
+      'hr.trainings PRIMARY KEY (training_id)',
+    ]);
+    expect(await indexes(r.deps.db, 'hr')).toEqual([
+      'CREATE INDEX assignments_badge_no_idx ON hr.assignments (badge_no)',
+      'CREATE INDEX badges_badge_no_idx ON hr.badges (badge_no)',
+      'CREATE UNIQUE INDEX people_badge_no_key ON hr.people (badge_no)',
+      'CREATE INDEX people_dept_code_idx ON hr.people (dept_code)',
+      'CREATE INDEX people_manager_id_idx ON hr.people (manager_id)',
+      'CREATE INDEX people_office_id_idx ON hr.people (office_id)',
+      'CREATE INDEX trainings_badge_no_idx ON hr.trainings (badge_no)',
     ]);
     expect((await columns(r.deps.db, 'hr')).filter((c) => c.startsWith('people.'))).toEqual([
       'people.person_id uuid not null',
@@ -442,8 +510,9 @@ describe('init on an HR export (TSV, gzip NDJSON, Parquet, NULL literals, leadin
       'people.active boolean not null',
       'people.phone text',
       'people.nickname text',
+      'people.manager_id uuid',
     ]);
-    expect(await counts(r.deps.db, 'hr', ['people'])).toEqual({ people: 44 });
+    expect(await counts(r.deps.db, 'hr', ['people', 'trainings'])).toEqual({ people: 44, trainings: 4 });
   });
 });
 

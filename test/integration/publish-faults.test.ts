@@ -1,12 +1,12 @@
 import { gzipSync } from 'node:zlib';
-import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import { CreateQueueCommand, DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { DeleteObjectCommand, GetObjectCommand } from '@aws-sdk/client-s3';
+import { CreateQueueCommand } from '@aws-sdk/client-sqs';
 import { type Kysely, sql } from 'kysely';
 import type { Migration } from 'kysely/migration';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { ChunkMessage } from '../../shared/aws/messages.ts';
+import type { ChunkMessage } from '../../shared/aws/messages.ts';
 import { resolveConfig } from '../../shared/config/config.ts';
 import { defineDataset } from '../../shared/config/dataset.ts';
 import { newerVersion, registerFile } from '../../shared/ledger/ledger.ts';
@@ -16,8 +16,8 @@ import { newestFileByKey } from '../../shared/ops/rejects.ts';
 import { retryRejects } from '../../shared/ops/retry-rejects.ts';
 import { writeReceipt } from '../../shared/pipeline/receipts.ts';
 import type { PipelineDeps } from '../../shared/pipeline/services.ts';
-import { splitObject } from '../../shared/split/split-service.ts';
 import { expectHonestCounts } from '../support/counts.ts';
+import { splitParked as splitParkedBy } from '../support/parked.ts';
 import { startTestPipeline, type TestPipeline } from '../support/pipeline.ts';
 
 /**
@@ -130,34 +130,7 @@ function csv(from: number, to: number, bad: number[] = []): string {
 }
 const sumOf = (from: number, to: number) => String(((from + to) * (to - from + 1)) / 2);
 
-/** Uploads `body` under `key` and splits that version into the parked queue; returns its file and chunks. */
-async function splitParked(key: string, body: string | Uint8Array) {
-  const put = await p.stack.s3.send(new PutObjectCommand({ Bucket: p.stack.bucket, Key: key, Body: body }));
-  const outcome = await splitObject(parked, {
-    bucket: p.stack.bucket,
-    key,
-    etag: put.ETag?.replace(/"/g, ''),
-  });
-  expect(outcome.result).toBe('split');
-  const chunks: ChunkMessage[] = [];
-  while (chunks.length < outcome.chunks) {
-    const res = await p.stack.sqs.send(
-      new ReceiveMessageCommand({
-        QueueUrl: parked.chunkQueueUrl,
-        MaxNumberOfMessages: 10,
-        WaitTimeSeconds: 1,
-      }),
-    );
-    for (const m of res.Messages ?? []) {
-      await p.stack.sqs.send(
-        new DeleteMessageCommand({ QueueUrl: parked.chunkQueueUrl, ReceiptHandle: m.ReceiptHandle }),
-      );
-      const chunk = ChunkMessage.parse(JSON.parse(m.Body ?? '{}'));
-      if (chunk.fileId === outcome.fileId) chunks.push(chunk);
-    }
-  }
-  return { fileId: outcome.fileId, chunks: chunks.sort((a, b) => a.index - b.index) };
-}
+const splitParked = (key: string, body: string | Uint8Array) => splitParkedBy(p, parked, key, body);
 
 const load = (chunk: ChunkMessage | undefined): Promise<LoadOutcome> =>
   loadChunk(parked, chunk as ChunkMessage);

@@ -12,6 +12,7 @@ import { handleLoadMessage } from '../../shared/load/load-message.ts';
 import { loadChunk } from '../../shared/load/load-service.ts';
 import type { PipelineDeps } from '../../shared/pipeline/services.ts';
 import { splitObject } from '../../shared/split/split-service.ts';
+import { splitParked as splitParkedBy } from '../support/parked.ts';
 import { startTestPipeline, type TestPipeline } from '../support/pipeline.ts';
 
 const tables: Migration = {
@@ -208,26 +209,7 @@ describe('exactly once, with chunks the test delivers itself', () => {
     parked = { ...p.deps, chunkQueueUrl: queue.QueueUrl as string };
   });
 
-  async function splitParked(key: string, body: string): Promise<ChunkMessage[]> {
-    const put = await p.stack.s3.send(new PutObjectCommand({ Bucket: p.stack.bucket, Key: key, Body: body }));
-    const outcome = await splitObject(parked, {
-      bucket: p.stack.bucket,
-      key,
-      etag: put.ETag?.replace(/"/g, ''),
-    });
-    const messages: ChunkMessage[] = [];
-    while (messages.length < outcome.chunks) {
-      const res = await p.stack.sqs.send(
-        new ReceiveMessageCommand({
-          QueueUrl: parked.chunkQueueUrl,
-          MaxNumberOfMessages: 10,
-          WaitTimeSeconds: 1,
-        }),
-      );
-      messages.push(...(res.Messages ?? []).map((m) => ChunkMessage.parse(JSON.parse(m.Body ?? '{}'))));
-    }
-    return messages.sort((a, b) => a.index - b.index);
-  }
+  const splitParked = async (key: string, body: string) => (await splitParkedBy(p, parked, key, body)).chunks;
 
   it('an upsert file is handed out one chunk at a time: split sends the first, each load the next', async () => {
     const lines = ['id,label', '1,FIRST'];

@@ -66,6 +66,17 @@ describe('foreignKeyTarget', () => {
     });
   });
 
+  it('a composite key is stored before a single-column key on its first column, whatever their names', () => {
+    // The catalog lists them by name: `deliveries_order_id_fkey` before `deliveries_order_id_product_id_fkey`.
+    const target = foreignKeyTarget(regions, [
+      fk(['country'], 'geo.countries', ['code']),
+      fk(['country', 'zone'], 'geo.zones', ['country_code', 'zone_code']),
+    ]);
+    expect(target.references.map((r) => [r.column, r.table, r.keyColumns])).toEqual([
+      ['country', 'geo.zones', ['country_code', 'zone_code']],
+    ]);
+  });
+
   it('a self-reference to columns other than the key is no level-by-level one; a column stored once', () => {
     const target = foreignKeyTarget(regions, [
       fk(['parent_code'], 'nw.regions', ['name'], true),

@@ -9,10 +9,11 @@ import { ColumnProfile, MAX_DISTINCT } from '../../cli/init/column-profile.ts';
 import { columnType, sqlType } from '../../cli/init/column-type.ts';
 import { profileFile } from '../../cli/init/file-profile.ts';
 import { init } from '../../cli/init/init.ts';
-import { inferRelationships } from '../../cli/init/relationships.ts';
+import { columnsOf, inferRelationships } from '../../cli/init/relationships.ts';
 import { inferTable } from '../../cli/init/tables.ts';
 import { shapeOfText } from '../../cli/init/values.ts';
 import { snakeCase } from '../../shared/config/column-names.ts';
+import { biomeChanged } from '../support/biome.ts';
 
 let dir: string;
 beforeAll(async () => {
@@ -246,14 +247,18 @@ describe('keys and relationships', () => {
     ]);
     const r = inferRelationships(t);
     expect(
-      r.relationships.map((x) => `${x.table}.${x.column} → ${x.parentTable}.${x.parentColumn} ${x.certain}`),
+      r.relationships.map(
+        (x) => `${columnsOf(x.table, x.columns)} → ${columnsOf(x.parentTable, x.parentColumns)} ${x.certain}`,
+      ),
     ).toEqual([
       'order_lines.order_id → orders.order_id true',
       'order_lines.product_id → products.product_id true',
     ]);
-    expect(r.rejected.map((x) => `${x.table}.${x.column} → ${x.parentTable}.${x.parentColumn}`)).toEqual([
-      'order_lines.quantity → products.product_id',
-    ]);
+    expect(
+      r.rejected.map(
+        (x) => `${columnsOf(x.table, x.columns)} → ${columnsOf(x.parentTable, x.parentColumns)}`,
+      ),
+    ).toEqual(['order_lines.quantity → products.product_id']);
   });
 
   it('a self-reference by a manager name; a weak name match is certain only when every parent key is used', async () => {
@@ -264,7 +269,9 @@ describe('keys and relationships', () => {
     });
     const r = inferRelationships(t);
     expect(
-      r.relationships.map((x) => `${x.table}.${x.column} → ${x.parentTable}.${x.parentColumn} ${x.certain}`),
+      r.relationships.map(
+        (x) => `${columnsOf(x.table, x.columns)} → ${columnsOf(x.parentTable, x.parentColumns)} ${x.certain}`,
+      ),
     ).toEqual([
       'employees.reports_to → employees.employee_id true',
       'orders.ship_via → shippers.shipper_id true',
@@ -285,7 +292,112 @@ describe('keys and relationships', () => {
   });
 });
 
+/** Orders, products and their lines: the lines' (order_id, product_id) is a composite primary key. */
+const parents = {
+  'orders.csv': 'orderID,customer\n10,x\n11,y\n',
+  'products.csv': 'productID,name\n1,a\n2,b\n3,c\n',
+  'order_lines.csv': 'orderID,productID,quantity\n10,1,2\n10,2,3\n11,1,4\n11,3,1\n',
+};
+
+describe('composite foreign keys', () => {
+  const composite = (r: ReturnType<typeof inferRelationships>) =>
+    r.relationships
+      .filter((x) => x.columns.length === 2)
+      .map(
+        (x) => `${columnsOf(x.table, x.columns)} → ${columnsOf(x.parentTable, x.parentColumns)} ${x.certain}`,
+      );
+
+  it('a pair of columns among a two-column primary key, named alike, in either order; nulls aside', async () => {
+    const t = await tables({
+      ...parents,
+      'returns.csv': 'returnID,productID,orderID\n1,2,10\n2,3,11\n3,,11\n4,1,10\n',
+    });
+    const r = inferRelationships(t);
+    expect(composite(r)).toEqual([
+      'returns.(order_id, product_id) → order_lines.(order_id, product_id) true',
+    ]);
+    expect(r.relationships.at(-1)?.evidence).toBe(
+      'same column name; 3 distinct pairs, all among the 4 of order_lines.(order_id, product_id)',
+    );
+  });
+
+  it('a pair missing from the parent key is rejected with examples', async () => {
+    const t = await tables({ ...parents, 'returns.csv': 'returnID,orderID,productID\n1,10,3\n2,11,3\n' });
+    const r = inferRelationships(t);
+    expect(composite(r)).toEqual([]);
+    expect(r.rejected.map((x) => `${columnsOf(x.table, x.columns)}: ${x.reason}`)).toContain(
+      'returns.(order_id, product_id): same column name, but pairs are missing from order_lines.(order_id, product_id) (e.g. (10, 3))',
+    );
+  });
+
+  it('never from value overlap alone: unrelated names whose pairs happen to be among the key', async () => {
+    const t = await tables({ ...parents, 'bins.csv': 'binID,rackID,slotNo\n1,10,1\n2,10,2\n3,11,3\n' });
+    const r = inferRelationships(t);
+    expect(composite(r)).toEqual([]);
+    expect(
+      r.rejected
+        .filter((x) => x.columns.length === 2)
+        .map((x) => `${columnsOf(x.table, x.columns)}: ${x.reason}`),
+    ).toEqual([
+      'bins.(rack_id, slot_no): 3 distinct pairs, all among the 4 of order_lines.(order_id, product_id), but the names are unrelated: value overlap alone is no relationship',
+    ]);
+  });
+
+  it('keeps at most MAX_DISTINCT pairs: past that, containment is not checked and no key is made', async () => {
+    const lines = Array.from({ length: MAX_DISTINCT + 1 }, (_, i) => `${i},${10 + (i % 2)},${i}`);
+    const t = await tables({
+      ...parents,
+      'returns.csv': `returnID,orderID,productID\n${lines.join('\n')}\n`,
+    });
+    const r = inferRelationships(t);
+    expect(composite(r)).toEqual([]);
+    expect(r.rejected.map((x) => `${columnsOf(x.table, x.columns)}: ${x.reason}`)).toContain(
+      `returns.(order_id, product_id): same column name, but more than ${MAX_DISTINCT} distinct pairs: containment not checked`,
+    );
+  });
+});
+
 describe('generated files and evolution', () => {
+  it('come out as biome check leaves them: long names break as the formatter breaks them, quotes as it picks them', async () => {
+    const data = path.join(dir, 'layout-data');
+    const out = path.join(dir, 'layout-out');
+    await mkdir(data);
+    const long = 'aColumnWithAnExtraordinarilyLongNameThatNobodyWouldEverType';
+    await writeFile(
+      path.join(data, 'employees.csv'),
+      `employeeID,"it's",café,${long},${long}ByHandReallyNo\n1,a,x,1,2\n2,b,y,3,4\n`,
+    );
+    await writeFile(
+      path.join(data, 'employee_territories.csv'),
+      'employeeID,territoryID\n1,t1\n2,t1\n1,t2\n',
+    );
+    await writeFile(path.join(data, 'order_lines.csv'), parents['order_lines.csv']);
+    await writeFile(
+      path.join(data, 'returned_order_lines_awaiting_inspection.csv'),
+      'returnID,orderID,productID\n1,10,1\n2,11,3\n3,10,2\n',
+    );
+    await init([data], { out, schema: 'north', now: new Date('2026-11-28T00:00:00Z') });
+    const migration = await readFile(path.join(out, 'migrations/20261128000000_init.ts'), 'utf8');
+    // The last argument hugged where the line up to its '[' fits; one argument a line where it does not.
+    expect(migration).toContain(
+      "    .addForeignKeyConstraint('employee_territories_employee_id_fkey', ['employee_id'], 'north.employees', [\n      'employee_id',\n    ])\n",
+    );
+    expect(migration).toContain(
+      "    .addForeignKeyConstraint(\n      'returned_order_lines_awaiting_inspection_order_id_product_id_fkey',\n      ['order_id', 'product_id'],\n",
+    );
+    // An arrow function last: hugged after its '=>' where that fits.
+    expect(migration).toContain(
+      "    .addColumn('a_column_with_an_extraordinarily_long_name_that_nobody_would_ever_type', 'smallint', (c) =>\n      c.notNull(),\n    )\n",
+    );
+    expect(migration).toContain(
+      "    .addColumn(\n      'a_column_with_an_extraordinarily_long_name_that_nobody_would_ever_type_by_hand_really_no',\n",
+    );
+    expect(await readFile(path.join(out, 'datasets/employees.ts'), 'utf8')).toContain(
+      `    "it's": z.string(),\n    café: z.string(),\n`,
+    );
+    expect(await biomeChanged(out)).toEqual([]);
+  });
+
   it('init again with another --schema is refused: the tables live where they were made', async () => {
     const out = path.join(dir, 'schema-again');
     const p = await file('gadgets.csv', 'id\n1\n');
@@ -333,6 +445,49 @@ describe('generated files and evolution', () => {
     expect(migration).not.toContain('orders_shipper_ref_idx');
   });
 
+  it('init again: a new table pointing at an existing one gets the foreign key, its column typed as the stored parent', async () => {
+    const out = path.join(dir, 'evolve-fk');
+    const data = path.join(dir, 'evolve-fk-data');
+    await mkdir(data);
+    await writeFile(path.join(data, 'teams.csv'), 'teamCode,name\nA1,a\nB2,b\n');
+    await init([data], { out, now: new Date('2026-11-28T00:00:00Z') });
+    // Today's teams have numeric codes only; the table's text column stays text, and so is the new child's.
+    await writeFile(path.join(data, 'teams.csv'), 'teamCode,name\n1,c\n2,d\n');
+    await writeFile(path.join(data, 'players.csv'), 'playerID,teamCode\n1,1\n2,2\n3,1\n');
+    const summary = await init([data], { out, now: new Date('2026-11-28T01:00:00Z') });
+    expect(summary.changes).toEqual([
+      'players: new table',
+      'players.team_code → teams.team_code: foreign key added, with its index (same column name; 2 distinct values, all among the 2 of teams.team_code)',
+    ]);
+    const migration = await readFile(path.join(out, 'migrations/20261128010000_init_changes.ts'), 'utf8');
+    expect(migration).toContain("    .addColumn('team_code', 'text', (c) => c.notNull())\n");
+    expect(migration).toContain(
+      "    .addForeignKeyConstraint('players_team_code_fkey', ['team_code'], 'teams', ['team_code'])\n",
+    );
+    expect(migration).toContain(
+      "  await db.schema.createIndex('players_team_code_idx').on('players').column('team_code').execute();\n",
+    );
+    // The foreign keys written are remembered: the same files again change nothing.
+    const again = await init([data], { out, now: new Date('2026-11-28T02:00:00Z') });
+    expect(again.changes).toEqual(['no changes: the files fit the existing tables']);
+  });
+
+  it('init again: a relationship found only now between columns that existed before is reported, not added', async () => {
+    const out = path.join(dir, 'evolve-old-columns');
+    const data = path.join(dir, 'evolve-old-columns-data');
+    await mkdir(data);
+    await writeFile(path.join(data, 'teams.csv'), 'teamCode,name\nA1,a\n');
+    await writeFile(path.join(data, 'players.csv'), 'playerID,teamCode\n1,A1\n2,Z9\n');
+    await init([data], { out, now: new Date('2026-11-28T00:00:00Z') });
+    await writeFile(path.join(data, 'players.csv'), 'playerID,teamCode\n3,A1\n');
+    const summary = await init([data], { out, now: new Date('2026-11-28T01:00:00Z') });
+    expect(summary.changes).toEqual([
+      'players.team_code → teams.team_code: not added, its columns existed before (add it by hand if wanted)',
+    ]);
+    const migration = await readFile(path.join(out, 'migrations/20261128010000_init_changes.ts'), 'utf8');
+    expect(migration).not.toContain('addForeignKeyConstraint');
+  });
+
   it('init again: new columns, widened types and new nulls become an alter migration; nothing dropped or narrowed', async () => {
     const out = path.join(dir, 'evolve');
     const data = path.join(dir, 'evolve-data');
@@ -349,10 +504,11 @@ describe('generated files and evolution', () => {
       'items.colour: new column, text (nullable: the rows already loaded have none)',
     ]);
     const migration = await readFile(path.join(out, 'migrations/20261128010000_init_changes.ts'), 'utf8');
-    expect(migration.split('\n').filter((l) => l.includes('alterTable'))).toEqual([
-      "  await db.schema.alterTable('items').alterColumn('qty', (c) => c.setDataType('integer')).execute();",
-      "  await db.schema.alterTable('items').alterColumn('qty', (c) => c.dropNotNull()).execute();",
-      "  await db.schema.alterTable('items').alterColumn('label', (c) => c.dropNotNull()).execute();",
+    const up = migration.slice(migration.indexOf('export async function up'), migration.indexOf('\n}\n'));
+    expect(up.split('\n').filter((l) => l.includes('alterColumn') || l.includes('addColumn'))).toEqual([
+      "    .alterColumn('qty', (c) => c.setDataType('integer'))",
+      "    .alterColumn('qty', (c) => c.dropNotNull())",
+      "    .alterColumn('label', (c) => c.dropNotNull())",
       "  await db.schema.alterTable('items').addColumn('colour', 'text').execute();",
     ]);
     const dataset = await readFile(path.join(out, 'datasets/items.ts'), 'utf8');

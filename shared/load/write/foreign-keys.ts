@@ -5,7 +5,8 @@ import type { Database } from '../../ledger/schema.ts';
 
 /**
  * A single-table dataset waits for missing parents as a multi-table one does: its table's foreign keys,
- * read from the catalog (at every chunk and retry, so a migration is seen), become `references` of a
+ * read from the catalog (by a chunk at most once a minute, by a retry every time, so a migration is
+ * seen: see `FOREIGN_KEYS_FOR_MS`), become `references` of a
  * one-target dataset written by the relational writer. A reference stores the parent's referenced
  * column, looked up by that same column, so a row whose parent is missing is found set-based and
  * parked, and a row whose foreign key has a NULL is written unchecked (SQL's MATCH SIMPLE).
@@ -14,7 +15,8 @@ import type { Database } from '../../ledger/schema.ts';
 /**
  * A foreign key as a reference: its first column stores the parent's first referenced column, found by
  * all of them (the other columns of a composite key are written as they are). A key on a column the
- * dataset does not write, or whose first column another key already stores, is left to the database.
+ * dataset does not write, or whose first column a wider key stores, is left to the database (see
+ * `foreignKeyTarget`).
  */
 function referenceOf(dataset: TableDataset, key: string[], fk: ForeignKey): Reference | undefined {
   const fieldOf = new Map(dataset.fields.map((f) => [dataset.columnOf[f] as string, f]));
@@ -38,7 +40,13 @@ export function foreignKeyTarget(dataset: TableDataset, fks: readonly ForeignKey
   const references: Reference[] = [];
   for (const fk of fks) {
     const ref = referenceOf(dataset, key, fk);
-    if (ref && !references.some((r) => r.column === ref.column)) references.push(ref);
+    if (!ref) continue;
+    const i = references.findIndex((r) => r.column === ref.column);
+    if (i < 0) references.push(ref);
+    // Two keys on one first column: the wider one is stored. A composite key's parent (an order's line)
+    // is usually filled after the parent of its first column alone (the order): that is the one a row
+    // waits for; the narrower key is then left to the database.
+    else if (ref.keyColumns.length > (references[i] as Reference).keyColumns.length) references[i] = ref;
   }
   const stored = new Set(references.map((r) => r.column));
   const plain = dataset.fields.filter((f) => !stored.has(dataset.columnOf[f] as string));
@@ -65,6 +73,31 @@ function asTargets(dataset: TableDataset, target: Target): TargetsDataset {
 }
 
 /**
+ * How long a container's chunks trust a table's foreign keys as they read them: a chunk would otherwise
+ * query the catalog each time, and foreign keys change only by a migration. One that adds or drops a
+ * key is seen within this long. Until then a chunk writes as before it: with a key added, by the table
+ * writer, whose database refuses a row with no parent (a reject `retry-rejects` replays); with a key
+ * dropped, looking the old parent up, so a row may wait for it, and its retry, which reads the catalog
+ * every time (`retryDataset`), writes it.
+ */
+const FOREIGN_KEYS_FOR_MS = 60_000;
+
+/** Per database handle (one per container, or per local runner), the foreign keys read per table. */
+const readKeys = new WeakMap<Kysely<Database>, Map<string, { at: number; keys: Promise<ForeignKey[]> }>>();
+
+function chunkForeignKeys(db: Kysely<Database>, table: string): Promise<ForeignKey[]> {
+  const tables = readKeys.get(db) ?? new Map();
+  readKeys.set(db, tables);
+  const read = tables.get(table);
+  if (read && Date.now() - read.at < FOREIGN_KEYS_FOR_MS) return read.keys;
+  const keys = foreignKeys(db, table);
+  tables.set(table, { at: Date.now(), keys });
+  // A failed read is not kept: the next chunk asks again.
+  keys.catch(() => tables.delete(table));
+  return keys;
+}
+
+/**
  * How a chunk of the dataset is written when its rows may wait: the dataset itself (targets), its
  * table with its foreign keys as references (a single-table dataset with `waitForParents`, published
  * per chunk, with no `sourceColumn` and a foreign key it writes), or undefined: the table writer
@@ -76,7 +109,7 @@ export async function waitingDataset(
 ): Promise<TargetsDataset | undefined> {
   if (dataset.kind === 'targets') return dataset;
   if (!waitsForParents(dataset)) return undefined;
-  const target = foreignKeyTarget(dataset, await foreignKeys(db, dataset.table));
+  const target = foreignKeyTarget(dataset, await chunkForeignKeys(db, dataset.table));
   return target.references.length > 0 ? asTargets(dataset, target) : undefined;
 }
 

@@ -8,10 +8,25 @@ import type { WriteCounts } from './statement.ts';
  * targets; what each table got is counted apart, in rows. read = inserted + updated + unchanged +
  * waiting + rejected holds.
  */
-export interface RecordCounts extends WriteCounts {
-  unchanged: number;
+export interface RecordCounts extends WrittenCounts {
   waiting: number;
   rejected: number;
+}
+
+/** Written records: inserted, updated or unchanged. */
+export interface WrittenCounts extends WriteCounts {
+  unchanged: number;
+}
+
+/**
+ * `written` records, as many inserted and then updated as the writer counted (`counted`, at most), the
+ * rest unchanged: how both a chunk (`recordCounts`) and a retry of waiting rows (`settleWaiting`) share
+ * the writer's counts out over records.
+ */
+export function writtenAs(written: number, counted: WriteCounts): WrittenCounts {
+  const inserted = Math.max(0, Math.min(counted.inserted, written));
+  const updated = Math.max(0, Math.min(counted.updated, written - inserted));
+  return { inserted, updated, unchanged: written - inserted - updated };
 }
 
 export function recordCounts(
@@ -22,13 +37,5 @@ export function recordCounts(
   const rejected = new Set(lines.rejected);
   const waiting = new Set([...lines.waiting].filter((line) => !rejected.has(line)));
   const written = Math.max(0, records - rejected.size - waiting.size);
-  const inserted = Math.min(counted.inserted, written);
-  const updated = Math.min(counted.updated, written - inserted);
-  return {
-    inserted,
-    updated,
-    unchanged: written - inserted - updated,
-    waiting: waiting.size,
-    rejected: rejected.size,
-  };
+  return { ...writtenAs(written, counted), waiting: waiting.size, rejected: rejected.size };
 }

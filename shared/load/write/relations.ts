@@ -58,16 +58,13 @@ export interface Orphan extends MissingRow {
   record: StoredRecord;
 }
 
-/** What one table got: rows inserted, updated, and sent but changing nothing (see `TableCounts` in the ledger). */
-export type TableWrites = TableCounts;
-
 export interface RelationalResult extends WriteCounts {
   /**
    * Per target table, in rows. `inserted`/`updated` above are in records, whatever the order of the
    * targets: a record counts as inserted when one of its rows was inserted, else as updated when one
    * was updated (see `recordOutcomes`).
    */
-  tables: Record<string, TableWrites>;
+  tables: Record<string, TableCounts>;
   rejects: { unit: Unit; reject: Reject }[];
   orphans: Orphan[];
   /** Records of the chunk with duplicate keys (a record's first write only, not its retries). */
@@ -510,7 +507,7 @@ function recordOutcomes(
     const t = plan.target.table;
     rows.set(t, (rows.get(t) ?? 0) + units.reduce((n, u) => n + (u.rows[ti]?.length ?? 0), 0));
   });
-  const tables: Record<string, TableWrites> = {};
+  const tables: Record<string, TableCounts> = {};
   for (const [t, sent] of rows) {
     const wrote = attempt.tables[t] ?? { inserted: 0, updated: 0 };
     if (sent === 0 && !attempt.tables[t]) continue;

@@ -93,7 +93,7 @@ interface Row {
  * Rows whose values can all be written, in order; each other row becomes a reject naming the field.
  * Only objects can fail (`toText` of a string, number or boolean cannot), so only they are tried.
  */
-function writable(plan: Plan, rows: Row[], rejects: Reject[]): Row[] {
+function writable(plan: TypedTarget, rows: Row[], rejects: Reject[]): Row[] {
   const out: Row[] = [];
   for (const row of rows) {
     const bad = row.values.findIndex((v, f) => {
@@ -118,9 +118,7 @@ function writable(plan: Plan, rows: Row[], rejects: Reject[]): Row[] {
 }
 
 /** The target with its columns' SQL types, read in the writing transaction. */
-type Plan = TypedTarget;
-
-async function planFor(trx: Transaction<Database>, target: WriteTarget): Promise<Plan> {
+async function planFor(trx: Transaction<Database>, target: WriteTarget): Promise<TypedTarget> {
   const shape = await tableShape(trx, target.table);
   const missing = target.columns.filter((c) => !shape.has(c));
   if (missing.length > 0) {
@@ -133,7 +131,7 @@ async function planFor(trx: Transaction<Database>, target: WriteTarget): Promise
 
 /** `insert … select <select> from <source>`, with the dataset's conflict handling and a count of what it did. */
 function insertStatement(
-  plan: Plan,
+  plan: TypedTarget,
   select: RawBuilder<unknown>,
   source: RawBuilder<unknown>,
 ): RawBuilder<WriteCounts> {
@@ -146,11 +144,11 @@ function insertStatement(
 }
 
 /** The rows' values as text, one array per column: how statements send a batch. */
-function textColumns(plan: Plan, rows: Row[]): (string | null)[][] {
+function textColumns(plan: TypedTarget, rows: Row[]): (string | null)[][] {
   return plan.columns.map((_, i) => rows.map((r) => toText(r.values[i])));
 }
 
-function statement(plan: Plan, arrays: (string | null)[][]): RawBuilder<WriteCounts> {
+function statement(plan: TypedTarget, arrays: (string | null)[][]): RawBuilder<WriteCounts> {
   const aliases = plan.columns.map((_, i) => sql.id(`v${i}`));
   const casts = plan.columns.map((_, i) => sql`u.${sql.id(`v${i}`)}::${sql.raw(plan.types[i] as string)}`);
   const unnest = sql.join(arrays.map((a) => sql`${a}::text[]`));
@@ -158,7 +156,7 @@ function statement(plan: Plan, arrays: (string | null)[][]): RawBuilder<WriteCou
 }
 
 /** In upsert mode a key may appear once per statement: the file's later line wins. */
-function lastPerKey(plan: Plan, rows: Row[]): Row[] {
+function lastPerKey(plan: TypedTarget, rows: Row[]): Row[] {
   if (plan.mode !== 'upsert') return rows;
   const keyAt = plan.key.map((c) => plan.columns.indexOf(c));
   const byKey = new Map<string, Row>();
@@ -248,7 +246,12 @@ function mergeByLine(a: Reject[], b: Reject[]): Reject[] {
   return b.length === 0 ? a : [...a, ...b].sort((x, y) => x.line - y.line);
 }
 
-async function writeStatements(trx: Transaction<Database>, plan: Plan, rows: Row[], into: WriteResult) {
+async function writeStatements(
+  trx: Transaction<Database>,
+  plan: TypedTarget,
+  rows: Row[],
+  into: WriteResult,
+) {
   const state: Batches = { defined: false, rowByRow: false };
   for (let i = 0; i < rows.length; i += STATEMENT_ROWS) {
     await writeIsolating(trx, plan, rows.slice(i, i + STATEMENT_ROWS), into, state);
@@ -259,7 +262,7 @@ async function writeStatements(trx: Transaction<Database>, plan: Plan, rows: Row
 /** One pass into `copy … from stdin` under a savepoint: the rows copied, or undefined (nothing written) when the database refused a row's values. */
 async function copyPass(
   trx: Transaction<Database>,
-  plan: Plan,
+  plan: TypedTarget,
   pass: RowPass,
   unwritable: Reject[],
 ): Promise<number | undefined> {
@@ -272,7 +275,7 @@ async function copyPass(
 /** `copy <table> (<the plan's columns>) from stdin` of `lines`: the rows copied. */
 function copyInto(
   trx: Transaction<Database>,
-  plan: Plan,
+  plan: TypedTarget,
   table: RawBuilder<unknown>,
   lines: Iterable<string>,
 ): Promise<number> {
@@ -360,7 +363,7 @@ const STAGE = 'dropload_stage';
  * column types, then `insert … select … on conflict` from it. Returns false, with nothing written,
  * when the database refuses a row's values: the statement path then finds which row.
  */
-async function writeByCopy(trx: Transaction<Database>, plan: Plan, rows: Row[], into: WriteResult) {
+async function writeByCopy(trx: Transaction<Database>, plan: TypedTarget, rows: Row[], into: WriteResult) {
   const columns = sql.join(plan.columns.map((c) => sql.id(c)));
   const written = await withSavepoint(trx, 'dropload_copy', async (): Promise<WriteCounts> => {
     const lines = copyLines(plan.fields, heldPass(rows), []);
@@ -400,7 +403,7 @@ interface Batches {
  */
 async function writeIsolating(
   trx: Transaction<Database>,
-  plan: Plan,
+  plan: TypedTarget,
   rows: Row[],
   into: WriteResult,
   state: Batches,
