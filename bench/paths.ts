@@ -284,9 +284,11 @@ async function initPath(file: string): Promise<PathResult> {
   const out = await mkdtemp(path.join(tmpdir(), 'dropload-bench-init-'));
   try {
     const started = performance.now();
+    const cpu = process.cpuUsage();
     const summary = await init([file], { out });
     const rows = summary.tables.reduce((n, t) => n + t.rows, 0);
-    return { seconds: (performance.now() - started) / 1000, loaded: rows, rejected: 0 };
+    const seconds = (performance.now() - started) / 1000;
+    return { seconds, cpuSeconds: cpuSince(cpu), loaded: rows, rejected: 0 };
   } finally {
     await rm(out, { recursive: true, force: true });
   }

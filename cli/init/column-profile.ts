@@ -29,7 +29,6 @@ export class ColumnProfile {
   max?: number | bigint;
   intDigits = 0;
   scale = 0;
-  maxLength = 0;
   /**
    * Distinct values (whole numbers as numbers: cheaper to hash than text), or undefined once past
    * MAX_DISTINCT or once a value shows the column is no key (see `keyless`).
@@ -102,7 +101,6 @@ export class ColumnProfile {
   private addPlain(text: string): void {
     this.values++;
     this.#count('text');
-    if (text.length > this.maxLength) this.maxLength = text.length;
     if (!this.distinct) return;
     if (this.nameless) this.dropDistinct(this.nameless);
     else this.remember(text);
@@ -111,7 +109,6 @@ export class ColumnProfile {
   private add(shape: Shape, text: string): void {
     this.values++;
     this.#count(shape.kind);
-    if (text.length > this.maxLength) this.maxLength = text.length;
     if (shape.kind === 'integer') {
       const v = shape.value;
       if (this.min === undefined || v < this.min) this.min = v;
@@ -155,6 +152,14 @@ export class ColumnProfile {
       return;
     }
     distinct.add(value);
+  }
+
+  /**
+   * Text whatever follows, and keeping no distinct values: a value now only counts as a value or a null
+   * (which token), so its whole text is not needed (see `Skim`).
+   */
+  get settled(): boolean {
+    return this.#plainText && this.distinct === undefined;
   }
 
   /** Every non-null value differs from the others (known only while the set is exact). */

@@ -4,13 +4,12 @@ import path from 'node:path';
 import { createGunzip } from 'node:zlib';
 import { asyncBufferFromFile, parquetMetadataAsync, parquetRead, parquetSchema, toJson } from 'hyparquet';
 import { compressors } from 'hyparquet-compressors';
-import Papa from 'papaparse';
 import type { Format } from '../../shared/config/dataset.ts';
 import { UsageError } from '../../shared/core/errors.ts';
-import { RecordScanner, type RecordSpan } from '../../shared/formats/chunking.ts';
-import { type RecordCursor, textCursor } from '../../shared/formats/parsing.ts';
+import { lastRecordEnd, RecordScanner, type RecordSpan } from '../../shared/formats/chunking.ts';
+import { parseHeader, type RecordCursor, type Skim, textCursor } from '../../shared/formats/parsing.ts';
 import { ColumnProfile, PairProfile } from './column-profile.ts';
-import { isNullToken, keyText } from './values.ts';
+import { isNullToken, keyText, NULL_TOKEN_MAX_LENGTH } from './values.ts';
 
 /** A row `init` could not read as a record of the header's fields, as the loader would reject it. */
 export interface Misfit {
@@ -37,6 +36,13 @@ export interface FileProfile {
 const MISFITS_SHOWN = 20;
 /** Decoded text handed to the parser at once: whole records, about this many bytes. */
 const BLOCK_BYTES = 4 * 1024 * 1024;
+/**
+ * Bytes read from the file at a time: 1 MB, not the stream's default 64 KB, so a 1 GB file takes a thousand
+ * trips through the thread pool and event loop instead of sixteen thousand (each one a wait on a busy machine).
+ */
+const READ_BYTES = 1024 * 1024;
+/** Bytes the record scanner reads at a time while it looks for the header's end. */
+const HEADER_STEP = 64 * 1024;
 const GZIP_MAGIC = [0x1f, 0x8b];
 const BOM = [0xef, 0xbb, 0xbf];
 /** Names that say "identifier": the columns whose pairs are followed as a link table's composite key. */
@@ -70,8 +76,8 @@ async function isGzip(file: string): Promise<boolean> {
 }
 
 /**
- * The file's field names, read before its rows: the CSV header, the first NDJSON record's keys, the
- * Parquet schema's columns. Reads only the start of the file.
+ * The file's field names, read before its rows: the CSV header (as the loader reads it), the first
+ * NDJSON record's keys, the Parquet schema's columns. Reads only the start of the file.
  */
 export async function fieldNames(file: string): Promise<string[]> {
   const { format, delimiter } = formatOf(file);
@@ -79,31 +85,47 @@ export async function fieldNames(file: string): Promise<string[]> {
     const metadata = await parquetMetadataAsync(await asyncBufferFromFile(file));
     return parquetSchema(metadata).children.map((c) => c.element.name);
   }
+  const first = await firstRecord(file, format, delimiter);
+  if (!first) return [];
+  if (format === 'csv') return parseHeader(first, delimiter);
+  const cursor = textCursor(new TextDecoder().decode(first), { format, delimiter, firstLine: 1 });
+  return cursor.next() ? Object.keys(cursor.fields ?? {}) : [];
+}
+
+/** The bytes of the file's first record (after a BOM, blank lines skipped), as the record scanner cuts it. */
+async function firstRecord(file: string, format: Format, delimiter: string): Promise<Uint8Array | undefined> {
   const source = createReadStream(file);
   const stream = (await isGzip(file)) ? source.pipe(createGunzip()) : source;
-  const decoder = new TextDecoder('utf-8');
-  let text = '';
+  let span: RecordSpan | undefined;
+  let scanner: RecordScanner | undefined;
+  const chunks: Uint8Array[] = [];
   try {
     for await (const chunk of stream as AsyncIterable<Buffer>) {
-      text += decoder.decode(chunk, { stream: true });
-      const first = text.replace(/^\s+/, '');
-      const cursor = textCursor(first, { format, delimiter, firstLine: 1 });
-      // A record is whole once the text runs past its end (a line break after it).
-      if (cursor.next() && first.length > cursor.raw().length) {
-        if (format === 'csv') return Papa.parse<string[]>(cursor.raw(), { delimiter }).data[0] ?? [];
-        return Object.keys(cursor.fields ?? {});
+      let bytes: Uint8Array = chunk;
+      if (!scanner) {
+        bytes = bytes.subarray(bomLength(bytes));
+        scanner = new RecordScanner({ format, delimiter }, (s) => {
+          span ??= s;
+        });
       }
+      chunks.push(bytes);
+      scanner.push(bytes);
+      if (span) break;
     }
+    if (!span) scanner?.end();
   } finally {
     source.destroy();
   }
-  return [];
+  if (!span) return undefined;
+  return Buffer.concat(chunks).subarray(span.start, span.end);
 }
 
-/** Reads a whole file, streaming, and profiles every column. `snake` names the columns as the tables will. */
+const bomLength = (bytes: Uint8Array): number => (BOM.every((b, i) => bytes[i] === b) ? BOM.length : 0);
+
 /** Whether a column (by field name and position) may be a key or relate to another file: else it keeps no distinct set. */
 export type KeepValues = (field: string, position: number) => boolean;
 
+/** Reads a whole file, streaming, and profiles every column. `snake` names the columns as the tables will. */
 export async function profileFile(
   file: string,
   snake: (name: string) => string,
@@ -173,6 +195,18 @@ class Columns {
         this.profile.pairs.push(new PairProfile([ids[i]?.name ?? '', ids[j]?.name ?? '']));
   }
 
+  /**
+   * The columns a block's parse may skim: settled as text, keeping no distinct values, in no pair. Their
+   * values only count as values or nulls, and no null token is longer than the longest kept whole.
+   */
+  skim(): Skim {
+    const paired = new Set(this.profile.pairs.flatMap((p) => p.columns));
+    return {
+      fields: this.profile.columns.map((c) => c.settled && !paired.has(c.name)),
+      upTo: NULL_TOKEN_MAX_LENGTH,
+    };
+  }
+
   /** A record's key texts for the pairs (undefined for a null). */
   addPairs(keyOf: (name: string) => string | undefined): void {
     for (const pair of this.profile.pairs) pair.add(keyOf(pair.columns[0]), keyOf(pair.columns[1]));
@@ -193,7 +227,7 @@ async function readTextFile(file: string, gzip: boolean, columns: Columns): Prom
       else if (cursor.fields) addJsonRecord(columns, cursor.fields);
     }
   };
-  await scanBlocks(file, gzip, profile, onHeader, onBlock);
+  await scanBlocks(file, gzip, profile, onHeader, onBlock, () => columns.skim());
 }
 
 /** The loader's reason, and for a row with more fields than the header, the usual cause. */
@@ -230,8 +264,9 @@ function addJsonRecord(columns: Columns, fields: Record<string, unknown>): void 
 }
 
 /**
- * Streams the file's bytes (gunzipped when gzip) through the loader's own record scanner and parser, a
- * block of whole records at a time, so `init` reads records and misfits exactly as a load would.
+ * Streams the file's bytes (gunzipped when gzip) through the loader's own parser, a block of whole
+ * records at a time, cut where the record scanner ends a record (`lastRecordEnd`), so `init` reads
+ * records and misfits exactly as a load would.
  */
 async function scanBlocks(
   file: string,
@@ -239,58 +274,73 @@ async function scanBlocks(
   profile: FileProfile,
   onHeader: (header: string[]) => void,
   onBlock: (cursor: RecordCursor) => void,
+  skim: () => Skim,
 ): Promise<void> {
-  const spans: RecordSpan[] = [];
-  let scanner: RecordScanner | undefined;
-  let chunks: Uint8Array[] = [];
+  const { format, delimiter } = profile;
+  let pending: Uint8Array[] = [];
   let held = 0;
-  let base = 0;
-  let header: string[] | undefined;
+  /** Bytes held before the next cut is tried: doubles while one record outgrows it, so a huge record is searched a few times, not once a read. */
+  let threshold = BLOCK_BYTES;
+  let header: string[] | undefined = format === 'csv' ? undefined : [];
+  let line = 1;
   const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
-  const flush = (all: boolean) => {
-    const last = spans.at(-1);
-    if (!last || (!all && last.end - base < BLOCK_BYTES)) return;
-    const bytes = Buffer.concat(chunks);
-    let first = 0;
-    if (profile.format === 'csv' && !header) {
-      const span = spans[0] as RecordSpan;
-      const text = decoder.decode(bytes.subarray(span.start - base, span.end - base));
-      header =
-        Papa.parse<string[]>(text.replace(/\r?\n$/, ''), { delimiter: profile.delimiter }).data[0] ?? [];
+  const flush = (final: boolean) => {
+    let bytes = Buffer.concat(pending);
+    if (!header) {
+      const span = firstSpan(bytes, format, delimiter, final);
+      if (!span) return hold([bytes], final);
+      header = parseHeader(bytes.subarray(span.start, span.end), delimiter);
       onHeader(header);
-      first = 1;
+      line = span.line + span.lines;
+      bytes = bytes.subarray(span.end);
     }
-    const from = spans[first];
-    if (from) {
-      const text = decoder.decode(bytes.subarray(from.start - base, last.end - base));
-      const options = { format: profile.format, delimiter: profile.delimiter, columns: header };
-      onBlock(textCursor(text, { ...options, firstLine: from.line }));
+    const cut = final ? bytes.length : lastRecordEnd(bytes, format, delimiter);
+    if (cut > 0) {
+      const cursor = textCursor(decoder.decode(bytes.subarray(0, cut)), {
+        format,
+        delimiter,
+        columns: header,
+        firstLine: line,
+        skim: skim(),
+      });
+      onBlock(cursor);
+      line = cursor.nextLine;
     }
-    chunks = [bytes.subarray(last.end - base)];
-    held = chunks[0]?.length ?? 0;
-    base = last.end;
-    spans.length = 0;
+    hold([bytes.subarray(cut)], final || cut > 0);
   };
-  const source = createReadStream(file);
+  const hold = (rest: Uint8Array[], cut: boolean) => {
+    pending = rest;
+    held = rest.reduce((n, b) => n + b.length, 0);
+    threshold = cut ? BLOCK_BYTES : Math.max(BLOCK_BYTES, 2 * held);
+  };
+  const source = createReadStream(file, { highWaterMark: READ_BYTES });
   const stream = gzip ? source.pipe(createGunzip()) : source;
+  let first = true;
   for await (const chunk of stream as AsyncIterable<Buffer>) {
-    let bytes: Uint8Array = chunk;
-    if (!scanner) {
-      const bom = BOM.every((b, i) => bytes[i] === b) ? BOM.length : 0;
-      bytes = bytes.subarray(bom);
-      base = bom;
-      scanner = new RecordScanner(
-        { format: profile.format, delimiter: profile.delimiter, offset: bom },
-        (span) => spans.push(span),
-      );
-    }
-    chunks.push(bytes);
+    const bytes = first ? chunk.subarray(bomLength(chunk)) : chunk;
+    first = false;
+    pending.push(bytes);
     held += bytes.length;
-    scanner.push(bytes);
-    if (held >= BLOCK_BYTES) flush(false);
+    if (held >= threshold) flush(false);
   }
-  scanner?.end();
   flush(true);
+}
+
+/** The first record of `bytes` (the CSV header) as the record scanner cuts it; at the end of the file, one without a line break. */
+function firstSpan(
+  bytes: Uint8Array,
+  format: Format,
+  delimiter: string,
+  final: boolean,
+): RecordSpan | undefined {
+  let span: RecordSpan | undefined;
+  const scanner = new RecordScanner({ format, delimiter }, (s) => {
+    span ??= s;
+  });
+  for (let at = 0; at < bytes.length && !span; at += HEADER_STEP)
+    scanner.push(bytes.subarray(at, at + HEADER_STEP));
+  if (!span && final) scanner.end();
+  return span;
 }
 
 async function readParquetFile(file: string, columns: Columns): Promise<void> {

@@ -20,6 +20,8 @@ export type Shape =
 export const NULL_TOKENS = ['', 'NULL', 'null', '\\N', 'N/A'] as const;
 export type NullToken = (typeof NULL_TOKENS)[number];
 const NULL_SET: ReadonlySet<string> = new Set(NULL_TOKENS);
+/** A longer value is no null token: a parse may leave it uncut when only that matters (see `Skim`). */
+export const NULL_TOKEN_MAX_LENGTH = Math.max(...NULL_TOKENS.map((t) => t.length));
 
 /** The tokens' first characters: a short value that starts otherwise (`12`, `true`) is ruled out unhashed. */
 const NULL_FIRST: readonly number[] = [
@@ -28,7 +30,8 @@ const NULL_FIRST: readonly number[] = [
 
 // Every token is at most 4 characters: most values are ruled out without hashing them.
 export const isNullToken = (text: string): text is NullToken =>
-  text.length === 0 || (text.length <= 4 && NULL_FIRST.includes(text.charCodeAt(0)) && NULL_SET.has(text));
+  text.length === 0 ||
+  (text.length <= NULL_TOKEN_MAX_LENGTH && NULL_FIRST.includes(text.charCodeAt(0)) && NULL_SET.has(text));
 
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
 // Zoneless: what a local timestamp field reads (ISO date and time, `T` or a space, optional fraction).
@@ -91,14 +94,17 @@ function numericShape(text: string): Shape | undefined {
   const length = text.length;
   const start = text.charCodeAt(0) === MINUS ? 1 : 0;
   let i = start;
-  while (i < length && isDigit(text.charCodeAt(i))) i++;
+  // The digits' value, read along: exact up to 15 digits (a double's), where BigInt takes over.
+  let value = 0;
+  for (let c = text.charCodeAt(i); i < length && isDigit(c); c = text.charCodeAt(++i))
+    value = value * 10 + c - DIGIT_0;
   const whole = i - start;
   if (whole === 0) return undefined;
   const leadingZero = whole > 1 && text.charCodeAt(start) === DIGIT_0;
   if (i === length) {
     if (leadingZero) return LEADING_ZERO_SHAPE;
-    // Up to 15 digits a double is exact; BigInt only beyond.
-    return { kind: 'integer', value: whole <= 15 ? Number(text) : BigInt(text) };
+    if (whole > 15) return { kind: 'integer', value: BigInt(text) };
+    return { kind: 'integer', value: start === 1 ? -value : value };
   }
   if (text.charCodeAt(i) !== DOT) return undefined;
   const point = i++;

@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import type { Format } from '../config/dataset.ts';
 
 const LF = 0x0a;
@@ -147,6 +148,43 @@ export interface FilePlan {
   bytes: number;
   /** Physical lines in the file (a last line without a newline counts). */
   lines: number;
+}
+
+/**
+ * Where the last whole record of `bytes` ends (past its line break), read as `RecordScanner` reads
+ * them, `bytes` starting at a record's start; 0 when no record ends in them. Jumps from quote to quote
+ * with native searches instead of visiting every byte: what a reader that cuts a stream into blocks of
+ * whole records needs, at a fraction of the scanner's cost.
+ */
+export function lastRecordEnd(bytes: Uint8Array, format: Format, delimiter: string): number {
+  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+  if (format !== 'csv') return b.lastIndexOf(LF) + 1;
+  const delim = delimiter.charCodeAt(0);
+  let last = 0;
+  let pos = 0;
+  /** A quote right after a closing one reopens the field (`""` inside quotes). */
+  let closedAt = -2;
+  for (;;) {
+    const quote = b.indexOf(QUOTE, pos);
+    const stop = quote === -1 ? b.length : quote;
+    // No quote in [pos, stop): every line break there ends a record.
+    const lf = stop > pos ? b.lastIndexOf(LF, stop - 1) : -1;
+    if (lf >= pos) last = lf + 1;
+    if (quote === -1) return last;
+    if (quote === closedAt + 1 || opensField(b, quote, last, delim)) {
+      const close = b.indexOf(QUOTE, quote + 1);
+      if (close === -1) return last; // the quote is still open: its record has not ended
+      closedAt = close;
+      pos = close + 1;
+    } else pos = quote + 1;
+  }
+}
+
+/** A quote outside quotes opens a field at the field's start: after a delimiter or at the record's start (CRs between do not count). */
+function opensField(b: Uint8Array, quote: number, recordStart: number, delimiter: number): boolean {
+  let k = quote - 1;
+  while (k >= recordStart && b[k] === CR) k--;
+  return k < recordStart || b[k] === delimiter;
 }
 
 export interface PlanOptions {

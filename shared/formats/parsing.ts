@@ -25,7 +25,22 @@ export interface ParseOptions {
   /** CSV header fields in file order. */
   columns?: string[];
   firstLine: number;
+  /** CSV: fields the caller needs only short values of (see `Skim`). */
+  skim?: Skim;
 }
+
+/**
+ * Fields (by position, true: skimmed; the caller may change them between cursors) whose long values a
+ * caller does not read: on a line without quotes, such a field longer than `upTo` characters is not
+ * cut out of the text, its value is `SKIMMED`. `dropload init` skims the columns it has settled as text.
+ */
+export interface Skim {
+  fields: readonly boolean[];
+  upTo: number;
+}
+
+/** The value of a skimmed field longer than `Skim.upTo`: stands for "some longer text". */
+export const SKIMMED = '\u0000skimmed\u0000';
 
 // The planner already skips the file's BOM; a U+FEFF that starts a chunk is data (say, files joined with `cat`),
 // and stripping it would make a record's value depend on where the chunk boundaries fall.
@@ -105,9 +120,15 @@ export function chunkCursor(bytes: Uint8Array, options: ParseOptions): RecordCur
   return new ArrayCursor(parseChunk(bytes, options));
 }
 
-export function textCursor(text: string, options: ParseOptions): RecordCursor {
+/** A cursor over one text: where the text after it would start, for a reader that parses a stream in blocks. */
+export interface TextCursor extends RecordCursor {
+  /** The line after the lines read so far (once every record is read: the line after the text). */
+  readonly nextLine: number;
+}
+
+export function textCursor(text: string, options: ParseOptions): TextCursor {
   return options.format === 'csv'
-    ? new CsvCursor(text, options.delimiter, options.columns ?? [], options.firstLine)
+    ? new CsvCursor(text, options.delimiter, options.columns ?? [], options.firstLine, options.skim)
     : new NdjsonCursor(text, options.firstLine);
 }
 
@@ -153,9 +174,10 @@ function trimEol(raw: string): string {
   return raw.replace(/\r?\n$/, '');
 }
 
-function countNewlines(text: string): number {
+/** Line breaks in `text` from `start` up to `end`. */
+function countNewlines(text: string, start: number, end: number): number {
   let n = 0;
-  for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) n++;
+  for (let i = text.indexOf('\n', start); i !== -1 && i < end; i = text.indexOf('\n', i + 1)) n++;
   return n;
 }
 
@@ -170,7 +192,7 @@ const QUOTE_CODE = 34;
  * is read by papaparse itself, from the record's start to the end of the text, so quoted fields,
  * malformed quotes and a quote left open behave exactly as in a parse of the whole text.
  */
-class CsvCursor implements RecordCursor {
+class CsvCursor implements TextCursor {
   line = 0;
   values: string[] | undefined;
   fields = undefined;
@@ -193,8 +215,11 @@ class CsvCursor implements RecordCursor {
   /** Where the record `#wellQuoted` read ends. */
   #end = 0;
 
-  constructor(text: string, delimiter: string, columns: string[], firstLine: number) {
+  readonly #skim: Skim | undefined;
+
+  constructor(text: string, delimiter: string, columns: string[], firstLine: number, skim?: Skim) {
     this.#text = text;
+    this.#skim = skim;
     this.#delimiter = delimiter;
     this.#split = Papa.BAD_DELIMITERS.includes(delimiter) || delimiter === '' ? ',' : delimiter;
     this.#columns = columns;
@@ -207,6 +232,10 @@ class CsvCursor implements RecordCursor {
   raw(): string {
     this.#raw ??= this.#text.slice(this.#rawStart, this.#rawEnd);
     return this.#raw;
+  }
+
+  get nextLine(): number {
+    return this.#nextLine;
   }
 
   next(): boolean {
@@ -227,12 +256,35 @@ class CsvCursor implements RecordCursor {
         this.#rawStart = pos;
         this.#rawEnd = rawEnd;
         this.#raw = undefined;
-        this.#settle(text.slice(pos, rawEnd).split(this.#split), undefined);
+        this.#settle(this.#splitLine(pos, rawEnd), undefined);
         return true;
       }
       if (this.#quoted(pos)) return true;
     }
     return false;
+  }
+
+  /**
+   * The fields of a line without quotes: `text.slice(start, end).split(delimiter)`, cut out of the text
+   * field by field (a quarter faster: no copy of the line, no split of it).
+   */
+  #splitLine(start: number, end: number): string[] {
+    const text = this.#text;
+    const split = this.#split;
+    const skim = this.#skim;
+    // Sized for the header's fields and filled by index: a push per field costs a call to a builtin.
+    const values: string[] = new Array(this.#columns.length);
+    let n = 0;
+    for (let at = start; ; n++) {
+      let next = text.indexOf(split, at);
+      if (next === -1 || next + split.length > end) next = end;
+      const skimmed = skim !== undefined && next - at > skim.upTo && skim.fields[n] === true;
+      values[n] = skimmed ? SKIMMED : text.slice(at, next);
+      if (next === end) break;
+      at = next + split.length;
+    }
+    values.length = n + 1;
+    return values;
   }
 
   /** Reads the record at `pos` with papaparse; false for a blank one. */
@@ -247,21 +299,24 @@ class CsvCursor implements RecordCursor {
       values = result.data[0] ?? [''];
       problem = result.errors[0];
     }
-    const rawWithEol = text.slice(pos, end);
     this.#pos = end;
     const line = this.#nextLine;
-    this.#nextLine += countNewlines(rawWithEol);
-    const raw = trimEol(rawWithEol);
+    this.#nextLine += countNewlines(text, pos, end);
+    // The raw text is cut out only when asked for (`raw()`): it ends before a last LF or CRLF.
+    const crlf = end - pos >= 2 && text.charCodeAt(end - 1) === LF && text.charCodeAt(end - 2) === CR;
+    const rawEnd = crlf ? end - 2 : end > pos && text.charCodeAt(end - 1) === LF ? end - 1 : end;
     // Blank as the scanner sees it (nothing but CRs): a lone `""` is a record with one empty field, not a blank line.
-    if (/^\r*$/.test(raw)) return false;
+    if (onlyCarriageReturns(text, pos, rawEnd)) return false;
     // With LF as the record separator, an unquoted last field keeps the CR of a CRLF ending. Whether it is
     // unquoted takes a look at the field's start: a closing quote at the end does not tell (`5'10"`).
     const last = values.length - 1;
-    if (rawWithEol.endsWith('\r\n') && !lastFieldQuoted(raw, this.#delimiter)) {
+    if (crlf && !lastFieldQuoted(text.slice(pos, rawEnd), this.#delimiter)) {
       values[last] = (values[last] ?? '').replace(/\r$/, '');
     }
     this.line = line;
-    this.#raw = raw;
+    this.#rawStart = pos;
+    this.#rawEnd = rawEnd;
+    this.#raw = undefined;
     this.#settle(values, problem);
     return true;
   }
@@ -362,7 +417,7 @@ function lastFieldQuoted(raw: string, delimiter: string): boolean {
   return quoted && !start;
 }
 
-class NdjsonCursor implements RecordCursor {
+class NdjsonCursor implements TextCursor {
   line = 0;
   values = undefined;
   fields: Record<string, unknown> | undefined;
@@ -377,6 +432,9 @@ class NdjsonCursor implements RecordCursor {
   }
   raw(): string {
     return this.#raw;
+  }
+  get nextLine(): number {
+    return this.#nextLine;
   }
   next(): boolean {
     const text = this.#text;

@@ -515,3 +515,20 @@ describe('init on an HR export (TSV, gzip NDJSON, Parquet, NULL literals, leadin
     expect(await counts(r.deps.db, 'hr', ['people', 'trainings'])).toEqual({ people: 44, trainings: 4 });
   });
 });
+
+describe('init on a file whose header has a BOM, CRLF and spaces around its names', () => {
+  it('names the columns as the load reads the header, and the file loads', { timeout: 60_000 }, async () => {
+    await resetSchema('spaced');
+    const { out, summary } = await init('spaced', 'spaced');
+    expect(summary.tables[0]?.columns.map((c) => c.field)).toEqual(['visit_id', 'visitor', 'visited_on']);
+    const db = await dropAll('spaced', out, summary);
+    expect(await columns(db, 'spaced')).toEqual([
+      'visits.visit_id smallint not null',
+      'visits.visitor text not null',
+      'visits.visited_on date not null',
+    ]);
+    const { rows } = await sql<{ v: string }>`select string_agg(visitor || ' ' || visited_on::text, ', '
+      order by visit_id) as v from spaced.visits`.execute(db);
+    expect(rows).toEqual([{ v: 'Ann 2026-01-02, Bob 2026-01-03, Cy 2026-01-04' }]);
+  });
+});

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { RecordScanner, type RecordSpan } from '../../shared/formats/chunking.ts';
-import { bytesOf, chunk, ndjson, plan, spans, text, utf8 } from './helpers.ts';
+import { lastRecordEnd, RecordScanner, type RecordSpan } from '../../shared/formats/chunking.ts';
+import { bytesOf, chunk, ndjson, plan, prng, spans, text, utf8 } from './helpers.ts';
 
 /** Every way of feeding a file that matters: whole, byte by byte, and a few odd piece sizes. */
 const SPLITS = [[], 1, 2, 3, 5, 7] as const;
@@ -127,6 +127,54 @@ describe('RecordScanner', () => {
       { ...span(8, 13, 3), lines: 1 },
       { ...span(13, 15, 4), lines: 1 },
     ]);
+  });
+});
+
+/**
+ * Where the scanner's last record ending in `bytes` ends, blank lines after it included: the last line
+ * break outside quotes. A line break is outside quotes when a record fed right after it starts there.
+ */
+function scannerLastEnd(bytes: Uint8Array, format: 'csv' | 'ndjson', delimiter: string): number {
+  let last = 0;
+  for (let i = 0; i < bytes.length; i++) {
+    if (bytes[i] !== 0x0a) continue;
+    const starts: number[] = [];
+    const scanner = new RecordScanner({ format, delimiter }, (s) => starts.push(s.start));
+    scanner.push(bytes.subarray(0, i + 1));
+    scanner.push(utf8('x\n'));
+    if (starts.includes(i + 1)) last = i + 1;
+  }
+  return last;
+}
+
+describe('lastRecordEnd', () => {
+  it('ends where the scanner ends its last record, quotes, doubled quotes, CRs and literal quotes included', () => {
+    const random = prng(13);
+    const alphabet = ['a', ',', ';', '"', '"', '\n', '\r', ' '];
+    for (let n = 0; n < 3000; n++) {
+      const length = Math.floor(random() * 24);
+      let s = '';
+      for (let i = 0; i < length; i++) s += alphabet[Math.floor(random() * alphabet.length)];
+      const bytes = utf8(s);
+      for (const [format, delimiter] of [
+        ['csv', ','],
+        ['csv', ';'],
+        ['ndjson', ','],
+      ] as const) {
+        expect([s, format, delimiter, lastRecordEnd(bytes, format, delimiter)]).toEqual([
+          s,
+          format,
+          delimiter,
+          scannerLastEnd(bytes, format, delimiter),
+        ]);
+      }
+    }
+  });
+
+  it('reads a field opened by a quote to its closing quote; a quote mid-field is literal', () => {
+    expect(lastRecordEnd(utf8('a,"b\nc"\nd,"e\n'), 'csv', ',')).toBe(8);
+    expect(lastRecordEnd(utf8('a,5\'10"\nb\n'), 'csv', ',')).toBe(10);
+    expect(lastRecordEnd(utf8('"open'), 'csv', ',')).toBe(0);
   });
 });
 

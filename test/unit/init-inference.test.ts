@@ -103,6 +103,64 @@ describe('profiling whole files', () => {
     ]);
   });
 
+  it('reads a file of many blocks whole: quoted line breaks across block ends, misfits by their line', async () => {
+    const lines = ['id,note,qty'];
+    const misfitLines: number[] = [];
+    let line = 2;
+    for (let i = 1; i <= 400_000; i++) {
+      if (i % 97_001 === 0) {
+        misfitLines.push(line);
+        lines.push(`${i},a,b,c`);
+        line++;
+      } else {
+        lines.push(`${i},"note ${i}\nwith ""two"" lines",${i % 50}`);
+        line += 2;
+      }
+    }
+    lines.push('400001,,x');
+    const profile = await profileFile(await file('blocks.csv', `${lines.join('\n')}\n`), snakeCase);
+    expect(profile.rows).toBe(400_001);
+    expect(profile.misfits).toEqual(
+      misfitLines.map((l) => ({ line: l, reason: '4 fields, header has 3 (unquoted comma?)' })),
+    );
+    const table = inferTable(profile, snakeCase);
+    expect(table.columns.map((c) => `${c.column} ${sqlType(c.type)} ${c.notNull} ${c.evidence}`)).toEqual([
+      'id integer true 399997 values, range 1..400001',
+      'note text false 399996 values (e.g. "note 1\\nwith \\"two\\" lines"); 1 null (1× "")',
+      'qty text true 399997 values, mixed: 399996 whole numbers, 1 text: text',
+    ]);
+  });
+
+  it('a column settled as text early still counts every null by its token, to the last line', async () => {
+    const lines = ['id,note,code'];
+    for (let i = 1; i <= 300_000; i++) lines.push(`${i},some longer note ${i},${i % 1000}`);
+    lines.push('300001,NULL,7', '300002,,8', '300003,N/A,9', '300004,\\N,10', '300005,null,x1');
+    const keep = (field: string) => field === 'id';
+    const profile = await profileFile(await file('settled.csv', `${lines.join('\n')}\n`), snakeCase, keep);
+    const table = inferTable(profile, snakeCase);
+    expect(table.nullValues).toEqual(['', 'NULL', 'null', '\\N', 'N/A']);
+    expect(table.columns.map((c) => `${c.column} ${sqlType(c.type)} ${c.notNull} ${c.evidence}`)).toEqual([
+      'id integer true 300005 values, range 1..300005',
+      'note text false 300000 values (e.g. "some longer note 1"); 5 null (1× "NULL", 1× "", 1× "N/A", 1× "\\\\N", 1× "null")',
+      'code text true 300005 values, mixed: 300004 whole numbers, 1 text: text',
+    ]);
+  });
+
+  it('reads the header as a load does: names trimmed after the delimiters, a BOM skipped', async () => {
+    const out = path.join(dir, 'spaced-out');
+    const p = await file('spaced.csv', '\uFEFFid, name ,\tcityCode\n1, Ann,OSL\n2,Bob ,BGO\n');
+    const profile = await profileFile(p, snakeCase);
+    expect(profile.columns.map((c) => c.name)).toEqual(['id', 'name', 'cityCode']);
+    const summary = await init([p], { out });
+    expect(summary.tables[0]?.columns.map((c) => `${c.field} ${c.column} ${c.type}`)).toEqual([
+      'id id smallint',
+      'name name text',
+      'cityCode city_code text',
+    ]);
+    const dataset = await readFile(path.join(out, 'datasets/spaced.ts'), 'utf8');
+    expect(dataset).toContain('    id: integer(),\n    name: z.string(),\n    cityCode: z.string(),\n');
+  });
+
   it('a column no name relates to anything keeps no text values; whole numbers it still keeps', async () => {
     const p = await file('notes.csv', 'id,note,qty\n1,hello,5\n2,world,6\n');
     const keep = (field: string) => field === 'id';

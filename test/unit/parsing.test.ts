@@ -6,6 +6,8 @@ import {
   parseChunk,
   parseHeader,
   parseText,
+  SKIMMED,
+  textCursor,
 } from '../../shared/formats/parsing.ts';
 import { bytesOf, utf8 } from './helpers.ts';
 
@@ -139,6 +141,36 @@ describe('parseText (CSV)', () => {
     expect(parseText('1\t2,3\n', { ...AB, delimiter: '\t' })).toEqual([
       { line: 2, raw: '1\t2,3', fields: { a: '1', b: '2,3' } },
     ]);
+  });
+
+  it('cuts a line without quotes at every delimiter, empty fields and multi-character delimiters included', () => {
+    const three = csv(['a', 'b', 'c']);
+    expect(parseText(',,\r\nx||y||\n1||||2|\n', { ...three, delimiter: ',' }).map((r) => r.fields)).toEqual([
+      { a: '', b: '', c: '' },
+      undefined,
+      undefined,
+    ]);
+    expect(
+      parseText('x||y||\n1||||2|\r\n|||||\n', { ...three, delimiter: '||' }).map((r) => r.fields),
+    ).toEqual([
+      { a: 'x', b: 'y', c: '' },
+      { a: '1', b: '', c: '2|' },
+      { a: '', b: '', c: '|' },
+    ]);
+  });
+
+  it('skims: a long value of a skimmed field on a line without quotes is SKIMMED, short ones and quoted lines are read', () => {
+    const three = csv(['a', 'b', 'c']);
+    const skim = { fields: [false, true], upTo: 4 };
+    const cursor = textCursor('longer,longer,longer\nx,NULL,y\n"q",longer,z\n', { ...three, skim });
+    const values: (string[] | undefined)[] = [];
+    while (cursor.next()) values.push(cursor.values);
+    expect(values).toEqual([
+      ['longer', SKIMMED, 'longer'],
+      ['x', 'NULL', 'y'],
+      ['q', 'longer', 'z'],
+    ]);
+    expect(cursor.nextLine).toBe(5);
   });
 
   it('returns nothing for empty text', () => {
