@@ -217,8 +217,9 @@ interface ColumnPart {
 /**
  * One chunk of a Parquet file, decoded column by column (values as hyparquet makes them) and never
  * made into row objects all at once: a cursor makes each row as it is read, and the row dies young.
- * Rows of a whole chunk held as objects took about a third more heap than its columns, all of it
- * long-lived (issue 14: the Parquet worker's peak RSS).
+ * hyparquet's row objects for a whole chunk came on top of the columns it builds them from, all of it
+ * long-lived; made here, a row can also turn its dates from numbers as it is read (issue 14: the
+ * Parquet worker's peak RSS).
  */
 export interface ParquetRows {
   /**
