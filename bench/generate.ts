@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
-import { parquetWriteFile } from 'hyparquet-writer';
+import { type ColumnSource, fileWriter, ParquetWriter, schemaFromColumnData } from 'hyparquet-writer';
 // The tests' seeded PRNG: the same --rows always makes the same file.
 import { prng as random } from '../test/unit/helpers.ts';
 
@@ -83,23 +83,42 @@ export function validRows(rows: number): number {
   return rows - Math.floor((rows + INVALID_EVERY / 2) / INVALID_EVERY);
 }
 
-/** The same rows as `generateCsv` makes (same seed), as Parquet with typed columns in row groups of 100,000. */
+/** Rows per Parquet row group, and per batch the generator holds. */
+const ROW_GROUP = 100_000;
+
+/** A batch of rows as the writer's typed columns. */
+function columns(batch: Row[]): ColumnSource[] {
+  const column = <T>(get: (r: Row) => T) => batch.map(get);
+  return [
+    { name: 'id', data: column((r) => BigInt(r.id)), type: 'INT64' },
+    { name: 'name', data: column((r) => r.name), type: 'STRING' },
+    { name: 'email', data: column((r) => r.email), type: 'STRING' },
+    { name: 'amount', data: column((r) => r.amount), type: 'DOUBLE' },
+    { name: 'created_at', data: column((r) => r.created), type: 'TIMESTAMP' },
+    { name: 'active', data: column((r) => r.active), type: 'BOOLEAN' },
+    { name: 'score', data: column((r) => r.score), type: 'INT32' },
+    { name: 'note', data: column((r) => r.note), type: 'STRING' },
+  ];
+}
+
+/**
+ * The same rows as `generateCsv` makes (same seed), as Parquet with typed columns in row groups of
+ * 100,000, written one row group at a time: the 1 GB file's 8.9M rows are never all in memory.
+ */
 export async function generateParquet(file: string, rows: number, seed = 42): Promise<void> {
   const rnd = random(seed);
-  const all = Array.from({ length: rows }, (_, i) => row(i + 1, rnd));
-  const column = <T>(get: (r: Row) => T) => all.map(get);
-  await parquetWriteFile({
-    filename: file,
-    rowGroupSize: 100_000,
-    columnData: [
-      { name: 'id', data: column((r) => BigInt(r.id)), type: 'INT64' },
-      { name: 'name', data: column((r) => r.name), type: 'STRING' },
-      { name: 'email', data: column((r) => r.email), type: 'STRING' },
-      { name: 'amount', data: column((r) => r.amount), type: 'DOUBLE' },
-      { name: 'created_at', data: column((r) => r.created), type: 'TIMESTAMP' },
-      { name: 'active', data: column((r) => r.active), type: 'BOOLEAN' },
-      { name: 'score', data: column((r) => r.score), type: 'INT32' },
-      { name: 'note', data: column((r) => r.note), type: 'STRING' },
-    ],
-  });
+  let writer: ParquetWriter | undefined;
+  for (let start = 1; start <= rows; start += ROW_GROUP) {
+    const batch = Array.from({ length: Math.min(ROW_GROUP, rows + 1 - start) }, (_, i) =>
+      row(start + i, rnd),
+    );
+    const columnData = columns(batch);
+    writer ??= new ParquetWriter({ writer: fileWriter(file), schema: schemaFromColumnData({ columnData }) });
+    // Untyped: the schema, made from the first batch, already holds the types.
+    writer.write({
+      columnData: columnData.map(({ name, data }) => ({ name, data })),
+      rowGroupSize: ROW_GROUP,
+    });
+  }
+  writer?.finish();
 }

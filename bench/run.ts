@@ -324,6 +324,9 @@ async function prepare(b: Bench): Promise<void> {
   await migrateToLatest(b.db, config.migrations);
 }
 
+/** Whether `--only` keeps the path `name` (`worker-1000` is the `worker` path on the 1000 MB file). */
+const selected = (b: Bench, name: string) => !b.o.only || b.o.only.includes(name.replace(/-\d+$/, ''));
+
 async function measure(
   b: Bench,
   label: string,
@@ -332,7 +335,7 @@ async function measure(
   run: () => Promise<PathResult & { maxRssMB?: number }>,
   connectionBudget?: number,
 ): Promise<Measured | undefined> {
-  if (b.o.only && !b.o.only.includes(name.replace(/-\d+$/, ''))) return undefined;
+  if (!selected(b, name)) return undefined;
   process.stderr.write(`  ${label} …`);
   const runs: Measured[] = [];
   for (let i = 0; i < b.o.repeat; i++) {
@@ -601,6 +604,22 @@ async function curve(b: Bench): Promise<Measured[]> {
         () => workersOn(ref, 1),
         workerPool(),
       ),
+    );
+    // The same rows as Parquet: generating it takes minutes, so only when the line is asked for.
+    if (selected(b, `worker-parquet-${mb}`)) {
+      const parquetRef = await upload(b, await parquetFile(rows), 'bench-parquet');
+      results.push(
+        await measure(
+          b,
+          `dropload load worker, .parquet, ${tag}`,
+          `worker-parquet-${mb}`,
+          rows,
+          () => workersOn(parquetRef, 1),
+          workerPool(),
+        ),
+      );
+    }
+    results.push(
       await measure(
         b,
         `dropload end to end, ${tag}`,

@@ -90,8 +90,28 @@ export async function readRange(
   if (end <= start) return new Uint8Array(0);
   const body = await getPinned(s3, obj, `bytes=${start}-${end - 1}`);
   try {
-    return await body.transformToByteArray();
+    return await collectBody(body, end - start);
   } catch (err) {
     throw asFileError(err, obj);
   }
+}
+
+/**
+ * A response body's bytes, copied as they arrive into one buffer of the `expected` length: the SDK's
+ * `transformToByteArray` keeps every piece and then concatenates them, holding a chunk's bytes twice
+ * (8 MiB more at a load worker's peak; issue 14). A body longer than expected still reads whole.
+ */
+export async function collectBody(body: AsyncIterable<Uint8Array>, expected: number): Promise<Uint8Array> {
+  let out = Buffer.allocUnsafeSlow(expected);
+  let length = 0;
+  for await (const piece of body) {
+    if (length + piece.length > out.length) {
+      const grown = Buffer.allocUnsafeSlow(Math.max(out.length * 2, length + piece.length));
+      out.copy(grown, 0, 0, length);
+      out = grown;
+    }
+    out.set(piece, length);
+    length += piece.length;
+  }
+  return length === out.length ? out : out.subarray(0, length);
 }

@@ -38,9 +38,10 @@ export interface ConsumerTopology {
   /** How long the event source waits to fill a batch (counts against the visibility timeout). */
   readonly batchingWindowSeconds: number;
   /**
-   * The consuming function's memory. The measured peaks (README, "Performance") need far less: split
-   * ~135 MB, a CSV load worker 224–266 MB, a Parquet one 386–418 MB on the 1 GB file. The rest buys CPU,
-   * which Lambda gives in proportion to memory (a full vCPU at 1,769 MB): 0.58 of one at 1024 MB.
+   * The consuming function's memory. The measured peaks (README, "Performance", Memory) need far less:
+   * split ~137 MB, a CSV load worker 205–211 MB and a Parquet one ~310 MB on the 1 GB file, so memory
+   * alone would allow 256 MB for split and 512 MB for load. The rest buys CPU, which Lambda gives in
+   * proportion to memory (a full vCPU at 1,769 MB): 0.58 of one at 1024 MB.
    */
   readonly memoryMB: number;
 }

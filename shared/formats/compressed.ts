@@ -3,7 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { type PinnedObject, readRange, streamObject } from '../aws/object-store.ts';
+import { collectBody, type PinnedObject, readRange, streamObject } from '../aws/object-store.ts';
 import type { Dataset } from '../config/dataset.ts';
 import { EXPANDED_PREFIX } from '../core/bucket-layout.ts';
 import { FileRejectedError } from '../core/errors.ts';
@@ -337,7 +337,9 @@ export async function readExpandedRange(
       (res.Body as { destroy?: () => void } | undefined)?.destroy?.();
       return undefined;
     }
-    return (await res.Body?.transformToByteArray()) ?? new Uint8Array(0);
+    return res.Body
+      ? await collectBody(res.Body as AsyncIterable<Uint8Array>, end - start)
+      : new Uint8Array(0);
   } catch (err) {
     if (isMissing(err)) return undefined;
     throw err;

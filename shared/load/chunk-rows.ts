@@ -24,10 +24,15 @@ export function chunkRows(
   keys?: PassKeys,
 ): RowStream {
   let text: string | undefined;
+  let held: Uint8Array | undefined = bytes;
   const cursor = (): RecordCursor => {
     // Decoded once for every pass (a fallback re-reads the chunk); bytes that are not UTF-8 take the slow way.
-    if (text === undefined && isUtf8(bytes)) text = decoder.decode(bytes);
-    return text === undefined ? chunkCursor(bytes, options) : textCursor(text, options);
+    if (held && isUtf8(held)) {
+      text = decoder.decode(held);
+      // Every pass reads the text: the bytes need not stay alive beside it (issue 14: a CSV worker's peak).
+      held = undefined;
+    }
+    return text === undefined ? chunkCursor(held as Uint8Array, options) : textCursor(text, options);
   };
   const columns = options.format === 'csv' ? (options.columns ?? []) : undefined;
   return cursorRows(dataset, cursor, columns, extras, keys);

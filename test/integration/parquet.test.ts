@@ -1,9 +1,13 @@
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { parquetReadObjects, toJson } from 'hyparquet';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import { type Kysely, sql } from 'kysely';
 import type { Migration } from 'kysely/migration';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { defineDataset } from '../../shared/config/dataset.ts';
+import { unquoteEtag } from '../../shared/aws/s3-events.ts';
+import { defineDataset, resolveDataset } from '../../shared/config/dataset.ts';
+import { ParquetCursor, planParquet, readParquetChunk } from '../../shared/formats/parquet.ts';
 import { rejectsOf } from '../../shared/ledger/ledger.ts';
 import type { Database } from '../../shared/ledger/schema.ts';
 import { startTestPipeline, type TestPipeline } from '../support/pipeline.ts';
@@ -268,4 +272,99 @@ describe('a Parquet file', () => {
       select amount::text as amount from ${sql.table(TABLE)} where id = 1`.execute(db);
     expect(rows[0]?.amount).toBe('2.25');
   });
+
+  it('reads chunks column by column into the rows hyparquet makes: timestamps, dates, nulls, pages, structs', async () => {
+    for (const [name, bytes] of [
+      ['flat', typedParquet(false)],
+      ['with a struct', typedParquet(true)],
+    ] as const) {
+      const key = `incoming/typed/${name}.parquet`;
+      const put = await p.stack.s3.send(
+        new PutObjectCommand({ Bucket: p.stack.bucket, Key: key, Body: bytes }),
+      );
+      const object = { bucket: p.stack.bucket, key, etag: unquoteEtag(put.ETag ?? '') };
+      const dataset = resolveDataset({
+        name: 'typed',
+        format: 'parquet',
+        table: 'typed',
+        schema: z.object({ id: z.bigint(), at: z.date(), day: z.date(), score: z.number(), s: z.unknown() }),
+        chunkBytes: 64 * 1024,
+      });
+      const plan = await planParquet(p.stack.s3, object, bytes.length, dataset);
+      // Whole row groups run together, and the big last one is cut into row ranges.
+      expect(plan.chunks.map((c) => [c.firstLine, c.records])).toEqual(
+        name === 'flat'
+          ? [
+              [1, 2100],
+              [2101, 700],
+              [2801, 2100],
+              [4901, 2100],
+            ]
+          : [
+              [1, 1400],
+              [1401, 1400],
+              [2801, 1400],
+              [4201, 1400],
+              [5601, 1400],
+            ],
+      );
+      const read: { line: number; fields: unknown }[] = [];
+      for (const chunk of plan.chunks) {
+        const cursor = new ParquetCursor(await readParquetChunk(p.stack.s3, object, chunk, dataset));
+        while (cursor.next()) read.push({ line: cursor.line, fields: cursor.fields });
+      }
+      // What the cursor read rows from before (hyparquet's row objects, nested values as JSON).
+      const rows = await parquetReadObjects({ file: bytes.buffer as ArrayBuffer });
+      const expected = rows.map((row, i) => ({
+        line: i + 1,
+        fields: Object.fromEntries(Object.entries(row).map(([k, v]) => [k, k === 's' ? toJson(v) : v])),
+      }));
+      expect(read).toEqual(expected);
+      expect(read[5]?.fields).toEqual({
+        id: 6n,
+        at: null,
+        day: new Date(Date.UTC(2026, 0, 6)),
+        score: 3,
+        ...(name === 'flat' ? {} : { s: { at: new Date(BASE + 6 * 60_000).toISOString() } }),
+      });
+    }
+  });
 });
+
+/**
+ * 7,000 rows in row groups of 700 rows and a last one of 4,200 (over chunkBytes), in pages of about
+ * 2 KB: a nullable timestamp (every 5th row null), a DATE, a double (decoded as typed arrays, one per
+ * page), and, when `struct`, a struct holding a timestamp (so the read is not flat).
+ */
+function typedParquet(struct: boolean): Uint8Array {
+  const rows = 7000;
+  const ids = Array.from({ length: rows }, (_, i) => i + 1);
+  const schema: NonNullable<Parameters<typeof parquetWriteBuffer>[0]['schema']> = [
+    { name: 'root', num_children: struct ? 5 : 4 },
+    { name: 'id', type: 'INT64', repetition_type: 'REQUIRED' },
+    {
+      name: 'at',
+      type: 'INT64',
+      repetition_type: 'OPTIONAL',
+      logical_type: { type: 'TIMESTAMP', isAdjustedToUTC: true, unit: 'MICROS' },
+    },
+    { name: 'day', type: 'INT32', repetition_type: 'OPTIONAL', converted_type: 'DATE' },
+    { name: 'score', type: 'DOUBLE', repetition_type: 'REQUIRED' },
+  ];
+  if (struct) {
+    schema.push(
+      { name: 's', repetition_type: 'OPTIONAL', num_children: 1 },
+      { name: 'at', type: 'INT64', repetition_type: 'OPTIONAL', converted_type: 'TIMESTAMP_MILLIS' },
+    );
+  }
+  const columnData = [
+    { name: 'id', data: ids.map(BigInt) },
+    { name: 'at', data: ids.map((i) => (i % 5 === 1 && i > 1 ? null : new Date(BASE + i * 60_000))) },
+    { name: 'day', data: ids.map((i) => new Date(Date.UTC(2026, 0, i))) },
+    { name: 'score', data: ids.map((i) => i / 2) },
+    ...(struct ? [{ name: 's', data: ids.map((i) => ({ at: new Date(BASE + i * 60_000) })) }] : []),
+  ];
+  return new Uint8Array(
+    parquetWriteBuffer({ columnData, schema, rowGroupSize: [700, 700, 700, 700, 4200], pageSize: 2048 }),
+  );
+}
