@@ -1,14 +1,8 @@
+import module from 'node:module';
 import { parentPort, workerData } from 'node:worker_threads';
-import { Metrics } from '@aws-lambda-powertools/metrics';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import { createLoadHandler } from '../functions/load.ts';
-import { loadConfig } from '../shared/config/config.ts';
-import { createDb, createPool } from '../shared/ledger/connection.ts';
 import type { PipelineDeps } from '../shared/pipeline/services.ts';
-import { awsClients } from '../shared/runtime/environment.ts';
-import { lambdaContext } from './event-source.ts';
 import type { LoadThreadSetup } from './load-threads.ts';
-import { StderrLogger } from './stderr-logger.ts';
 
 // A load worker thread (see load-threads.ts): like a Lambda container, it builds its dependencies once
 // (config, clients, its share of the connection budget) and runs the load handler on each invocation.
@@ -28,6 +22,27 @@ export type LoadThreadMessage =
 
 const port = parentPort;
 if (!port) throw new Error('local/load-worker.ts runs as a worker thread (startLoadThreads)');
+
+// The main thread's compile cache (cli/bin.js) is not a worker's: enabled here, before the handler's
+// modules are imported, a thread compiles them in about half the time from the second run on.
+module.enableCompileCache?.();
+const [
+  { Metrics },
+  { createLoadHandler },
+  { loadConfig },
+  { createDb, createPool },
+  { awsClients },
+  { lambdaContext },
+  { StderrLogger },
+] = await Promise.all([
+  import('@aws-lambda-powertools/metrics'),
+  import('../functions/load.ts'),
+  import('../shared/config/config.ts'),
+  import('../shared/ledger/connection.ts'),
+  import('../shared/runtime/environment.ts'),
+  import('./event-source.ts'),
+  import('./stderr-logger.ts'),
+]);
 const setup = workerData as LoadThreadSetup;
 const logger = new StderrLogger({ serviceName: 'dropload', logLevel: setup.logLevel });
 const metrics = new Metrics({ namespace: 'dropload', serviceName: 'dropload' });
