@@ -192,6 +192,22 @@ async function createBucket(s3: S3Client, bucket: string): Promise<void> {
 }
 
 /**
+ * Requests that leave their body out of the signature (`UNSIGNED-PAYLOAD`, which S3 accepts too). Over
+ * plain HTTP the SDK otherwise hashes every uploaded byte with SHA-256 for a signature the embedded
+ * emulator never checks: a sixth of the upload's CPU on the main thread.
+ */
+export function unsignedPayloads(s3: S3Client): void {
+  s3.middlewareStack.add(
+    (next) => async (args) => {
+      const request = args.request as { headers?: Record<string, string> };
+      if (request.headers) request.headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
+      return next(args);
+    },
+    { step: 'build', name: 'droploadUnsignedPayload' },
+  );
+}
+
+/**
  * Points the bucket's ObjectCreated events at the ingest queue where the endpoint can (LocalStack,
  * AWS): every key, as the stack does (the split ignores dropload's own and skips those of no dataset).
  */
@@ -250,6 +266,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const endpoint = emulator ? (await emulator).endpoint : (env.AWS_ENDPOINT_URL as string);
 
     const { s3, sqs } = awsClients({ ...env, AWS_ENDPOINT_URL: endpoint });
+    if (emulator) unsignedPayloads(s3);
     const bucket = options.bucket ?? env.DROPLOAD_BUCKET ?? LOCAL_BUCKET;
     await createBucket(s3, bucket);
     const visibility = options.visibilityTimeoutSeconds ?? LOCAL_VISIBILITY_TIMEOUT_SECONDS;
