@@ -2,6 +2,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type ResourceLimits, Worker } from 'node:worker_threads';
 import type { RetryPolicy } from '../shared/core/backoff.ts';
+import { ConfigError } from '../shared/core/errors.ts';
 import type { WaitRetryTimes } from '../shared/core/topology.ts';
 import type { SqsHandler } from './event-source.ts';
 import type { Invocation, LoadThreadMessage } from './load-worker.ts';
@@ -60,12 +61,27 @@ export interface ThreadPlan {
 }
 
 /**
- * How `workers` concurrent loads spread over threads within a connection budget: a thread per core
- * (more would only share the cores), none when the budget leaves no connection for one (the embedded
- * database has a single one).
+ * Load threads asked for: DROPLOAD_LOAD_THREADS, default 0 (the loads on the main thread). Off by
+ * default because on the 2-core machine it was measured on, busy, threads cost CPU (each isolate loads
+ * and compiles the modules again) and memory and ended no sooner (README, Performance).
  */
-export function threadPlan(workers: number, budget: number, cores: number): ThreadPlan {
-  const threads = Math.max(0, Math.min(workers, cores, budget - MAIN_CONNECTIONS));
+export function loadThreadsWanted(env: Record<string, string | undefined>): number {
+  const raw = env.DROPLOAD_LOAD_THREADS;
+  if (raw === undefined || raw === '') return 0;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) {
+    throw new ConfigError(`DROPLOAD_LOAD_THREADS must be a whole number (0: none), got "${raw}"`);
+  }
+  return n;
+}
+
+/**
+ * How `workers` concurrent loads spread over `wanted` threads within a connection budget: no more
+ * threads than loads at once, none when the budget leaves no connection for one (the embedded database
+ * has a single one).
+ */
+export function threadPlan(workers: number, budget: number, wanted: number): ThreadPlan {
+  const threads = Math.max(0, Math.min(workers, wanted, budget - MAIN_CONNECTIONS));
   if (threads === 0) return { threads: 0, perThread: 0, main: budget };
   const perThread = Math.floor((budget - MAIN_CONNECTIONS) / threads);
   return { threads, perThread, main: budget - threads * perThread };
@@ -129,7 +145,7 @@ class LoadThread {
 
 /**
  * The load function's "containers" locally: `count` worker threads, each with its own dependencies, so
- * loads use the machine's other cores while the main thread runs the event sources, split and runner.
+ * loads can use the machine's other cores while the main thread runs the event sources, split and runner.
  * A thread that crashes (an uncaught error, out of heap) fails what it was running and is replaced.
  */
 export function startLoadThreads(options: LoadThreadsOptions): LoadThreads {

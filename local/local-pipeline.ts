@@ -1,6 +1,5 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { availableParallelism } from 'node:os';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
@@ -20,7 +19,7 @@ import {
 import { backfill } from '../shared/ops/backfill.ts';
 import type { PipelineDeps } from '../shared/pipeline/services.ts';
 import { EventSource, type SqsHandler } from './event-source.ts';
-import { startLoadThreads, threadPlan } from './load-threads.ts';
+import { loadThreadsWanted, startLoadThreads, threadPlan } from './load-threads.ts';
 import { connectionBudget, type LocalStack, startLocalStack } from './local-stack.ts';
 import { StderrLogger } from './stderr-logger.ts';
 import { queueIsEmpty, startSweeper } from './sweeper.ts';
@@ -32,8 +31,8 @@ export interface PipelineOptions {
   /** Load workers running at once (the load mapping's maximum concurrency). */
   workers?: number;
   /**
-   * The module `config` was loaded from. Given (and no `wrap`), the loads run on worker threads that load
-   * it again (see load-threads.ts); otherwise on this thread.
+   * The module `config` was loaded from: needed for load threads, which load it again (see
+   * load-threads.ts). Without it, or with `wrap`, the loads run on this thread.
    */
   configFile?: string;
   logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'SILENT';
@@ -94,13 +93,11 @@ const FUNCTION_TIMEOUT_MS = LOCAL_FUNCTION_TIMEOUT_SECONDS * 1000;
 
 /** The local stack plus the two event source mappings, invoking the real handlers in this process. */
 export async function startPipeline(options: PipelineOptions): Promise<LocalPipeline> {
-  const budget = connectionBudget(options.env ?? process.env);
+  const env = options.env ?? process.env;
+  const budget = connectionBudget(env);
   const workers = Math.max(1, Math.min(options.workers ?? budget, budget));
   // A wrapped handler (fault tests) is a function of this thread: it cannot run on another.
-  const plan =
-    options.configFile && !options.wrap
-      ? threadPlan(workers, budget, availableParallelism())
-      : threadPlan(workers, budget, 0);
+  const plan = threadPlan(workers, budget, options.configFile && !options.wrap ? loadThreadsWanted(env) : 0);
   const stack = await startLocalStack({
     ownConnections: plan.main,
     config: options.config,

@@ -24,9 +24,13 @@ function file(): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** One run of the file: with the config's module (load threads) or without (the main thread). */
+/** One run of the file, two load threads asked for: with the config's module (so on them) or without (the main thread). */
 async function runOnce(configFile?: string) {
-  const p = await startTestPipeline(threadsConfig, [THREAD_ROWS_TABLE], { workers: 2, configFile });
+  const p = await startTestPipeline(threadsConfig, [THREAD_ROWS_TABLE], {
+    workers: 2,
+    configFile,
+    env: { DROPLOAD_LOAD_THREADS: '2' },
+  });
   try {
     const { reports } = await p.load(KEY, file());
     const table = await sql<{ n: number; ids: number; labels: string }>`

@@ -1,21 +1,40 @@
 import type { SQSEvent } from 'aws-lambda';
 import { afterEach, describe, expect, it } from 'vitest';
 import { lambdaContext } from '../../local/event-source.ts';
-import { type LoadThreads, startLoadThreads, threadPlan } from '../../local/load-threads.ts';
+import {
+  type LoadThreads,
+  loadThreadsWanted,
+  startLoadThreads,
+  threadPlan,
+} from '../../local/load-threads.ts';
 
 describe('threadPlan', () => {
-  it('puts a thread on each core, within the connection budget, and keeps two connections for the main thread', () => {
+  it('runs the threads asked for, no more than loads at once, and keeps two connections for the main thread', () => {
     expect(threadPlan(8, 8, 2)).toEqual({ threads: 2, perThread: 3, main: 2 });
     expect(threadPlan(8, 8, 16)).toEqual({ threads: 6, perThread: 1, main: 2 });
     expect(threadPlan(2, 8, 16)).toEqual({ threads: 2, perThread: 3, main: 2 });
-    expect(threadPlan(1, 8, 2)).toEqual({ threads: 1, perThread: 6, main: 2 });
+    expect(threadPlan(8, 8, 1)).toEqual({ threads: 1, perThread: 6, main: 2 });
     expect(threadPlan(4, 9, 4)).toEqual({ threads: 4, perThread: 1, main: 5 });
   });
 
-  it('runs the loads on the main thread when the budget leaves no connection for a thread', () => {
+  it('runs the loads on the main thread when none are asked for or the budget leaves no connection for one', () => {
+    expect(threadPlan(8, 8, 0)).toEqual({ threads: 0, perThread: 0, main: 8 });
     expect(threadPlan(1, 1, 2)).toEqual({ threads: 0, perThread: 0, main: 1 });
     expect(threadPlan(2, 2, 2)).toEqual({ threads: 0, perThread: 0, main: 2 });
-    expect(threadPlan(8, 8, 0)).toEqual({ threads: 0, perThread: 0, main: 8 });
+  });
+});
+
+describe('loadThreadsWanted', () => {
+  it('reads DROPLOAD_LOAD_THREADS, 0 when unset, and names the setting when it is not a count', () => {
+    expect(loadThreadsWanted({})).toBe(0);
+    expect(loadThreadsWanted({ DROPLOAD_LOAD_THREADS: '' })).toBe(0);
+    expect(loadThreadsWanted({ DROPLOAD_LOAD_THREADS: '2' })).toBe(2);
+    expect(() => loadThreadsWanted({ DROPLOAD_LOAD_THREADS: 'two' })).toThrow(
+      'DROPLOAD_LOAD_THREADS must be a whole number (0: none), got "two"',
+    );
+    expect(() => loadThreadsWanted({ DROPLOAD_LOAD_THREADS: '-1' })).toThrow(
+      'DROPLOAD_LOAD_THREADS must be a whole number (0: none), got "-1"',
+    );
   });
 });
 
