@@ -211,7 +211,13 @@ async function workerPath(): Promise<PathResult> {
  * workers, ledger, report. Timed from the drop (the upload complete, the event sent) to the report.
  */
 async function endToEndPath(file: string, workers = '2', dataset = 'bench'): Promise<PathResult> {
-  const pipeline = await startPipeline({ config, workers: Number(workers), logLevel: 'ERROR' });
+  const pipeline = await startPipeline({
+    config,
+    // The loads on worker threads, as `npx dropload run` has them (the bench runs from the repository's root).
+    configFile: path.resolve('bench', 'bench.config.ts'),
+    workers: Number(workers),
+    logLevel: 'ERROR',
+  });
   try {
     const uploads = await planUploads([file], config, dataset);
     const started = performance.now();

@@ -190,8 +190,13 @@ const seconds = (runs: number[]) =>
 /** The dropload side as the Lambdas ship it: one esbuild bundle, so no child pays for TypeScript stripping. */
 async function bundlePaths(): Promise<void> {
   await build({
-    entryPoints: [path.join(import.meta.dirname, 'paths.ts')],
-    outfile: BUNDLE,
+    // The load threads' entry beside the paths, where local/load-threads.ts looks for it.
+    entryPoints: {
+      paths: path.join(import.meta.dirname, 'paths.ts'),
+      'load-worker': path.join(ROOT, 'local', 'load-worker.ts'),
+    },
+    outdir: path.dirname(BUNDLE),
+    outExtension: { '.js': '.mjs' },
     bundle: true,
     platform: 'node',
     format: 'esm',

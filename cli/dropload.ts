@@ -62,17 +62,23 @@ program
       files: string[],
       opts: { dataset?: string; json?: boolean; workers?: number; timeout: number },
     ) => {
-      const [{ loadConfig }, { startPipeline }, { planUploads, runExitCode, runFiles }, { renderReports }] =
-        await Promise.all([
-          import('../shared/config/config.ts'),
-          import('../local/local-pipeline.ts'),
-          import('./run.ts'),
-          import('./report.ts'),
-        ]);
+      const [
+        { configPath, loadConfig },
+        { startPipeline },
+        { planUploads, runExitCode, runFiles },
+        { renderReports },
+      ] = await Promise.all([
+        import('../shared/config/config.ts'),
+        import('../local/local-pipeline.ts'),
+        import('./run.ts'),
+        import('./report.ts'),
+      ]);
       const config = await loadConfig(globals().config);
       const uploads = await planUploads(files, config, opts.dataset);
+
       const pipeline = await startPipeline({
         config,
+        configFile: configPath(globals().config),
         workers: opts.workers,
         logLevel: globals().verbose ? 'INFO' : 'WARN',
       });
@@ -133,7 +139,7 @@ program
     DEV_STATE_DIR,
   )
   .action(async (opts: { port: number; stateDir: string }) => {
-    const [{ loadConfig }, { startPipeline }, datasets] = await Promise.all([
+    const [{ configPath, loadConfig }, { startPipeline }, datasets] = await Promise.all([
       import('../shared/config/config.ts'),
       import('../local/local-pipeline.ts'),
       import('../shared/config/dataset.ts'),
@@ -141,6 +147,7 @@ program
     const config = await loadConfig(globals().config);
     const pipeline = await startPipeline({
       config,
+      configFile: configPath(globals().config),
       port: opts.port,
       databasePort: opts.port + 1,
       stateDir: opts.stateDir,

@@ -1,3 +1,4 @@
+import module from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { type EmbeddedEmulatorOptions, startEmbeddedEmulator } from './embedded-emulator.ts';
@@ -21,6 +22,9 @@ export interface FailedStart {
 const port = parentPort;
 if (!port) throw new Error('local/emulator-worker.ts runs as a worker thread (startEmulatorThread)');
 const post = (m: EmulatorThreadMessage) => port.postMessage(m);
+// As in load-worker.ts: a worker's compile cache is its own to enable, before fauxqs is imported
+// (startEmbeddedEmulator imports it).
+module.enableCompileCache?.();
 try {
   const emulator = await startEmbeddedEmulator(workerData as EmbeddedEmulatorOptions);
   port.once('message', async () => {

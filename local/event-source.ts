@@ -50,7 +50,8 @@ export function toRecord(m: Message, arn: string, region: string): SQSRecord {
   };
 }
 
-function lambdaContext(functionName: string, timeoutMs: number, region: string): Context {
+/** The context Lambda hands a function: its name, and a deadline `timeoutMs` from now. */
+export function lambdaContext(functionName: string, timeoutMs: number, region: string): Context {
   const deadline = Date.now() + timeoutMs;
   return {
     callbackWaitsForEmptyEventLoop: false,

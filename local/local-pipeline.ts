@@ -19,7 +19,8 @@ import {
 import { backfill } from '../shared/ops/backfill.ts';
 import type { PipelineDeps } from '../shared/pipeline/services.ts';
 import { EventSource, type SqsHandler } from './event-source.ts';
-import { type LocalStack, startLocalStack } from './local-stack.ts';
+import { loadThreadsWanted, startLoadThreads, threadPlan } from './load-threads.ts';
+import { connectionBudget, type LocalStack, startLocalStack } from './local-stack.ts';
 import { StderrLogger } from './stderr-logger.ts';
 import { queueIsEmpty, startSweeper } from './sweeper.ts';
 
@@ -29,6 +30,11 @@ export interface PipelineOptions {
   databasePort?: number;
   /** Load workers running at once (the load mapping's maximum concurrency). */
   workers?: number;
+  /**
+   * The module `config` was loaded from: needed for load threads, which load it again (see
+   * load-threads.ts). Without it, or with `wrap`, the loads run on this thread.
+   */
+  configFile?: string;
   logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'SILENT';
   env?: Record<string, string | undefined>;
   visibilityTimeoutSeconds?: number;
@@ -58,6 +64,8 @@ export interface LocalPipeline {
   watchBucket(onNew?: (ref: ObjectRef, resumed: boolean) => void): () => void;
   /** Handler invocations running now: a commit's follow-up (a wake, a receipt) may still be on its way. */
   busy(): number;
+  /** Worker threads the loads run on; 0: on this thread (see PipelineOptions.configFile). */
+  loadThreads: number;
   stop(): Promise<void>;
 }
 
@@ -85,7 +93,13 @@ const FUNCTION_TIMEOUT_MS = LOCAL_FUNCTION_TIMEOUT_SECONDS * 1000;
 
 /** The local stack plus the two event source mappings, invoking the real handlers in this process. */
 export async function startPipeline(options: PipelineOptions): Promise<LocalPipeline> {
+  const env = options.env ?? process.env;
+  const budget = connectionBudget(env);
+  const workers = Math.max(1, Math.min(options.workers ?? budget, budget));
+  // A wrapped handler (fault tests) is a function of this thread: it cannot run on another.
+  const plan = threadPlan(workers, budget, options.configFile && !options.wrap ? loadThreadsWanted(env) : 0);
   const stack = await startLocalStack({
+    ownConnections: plan.main,
     config: options.config,
     port: options.port,
     databasePort: options.databasePort,
@@ -113,7 +127,24 @@ export async function startPipeline(options: PipelineOptions): Promise<LocalPipe
   };
   const getDeps = async () => deps;
   const onError = (err: unknown) => logger.error('invocation failed', { error: String(err) });
-  const workers = Math.max(1, Math.min(options.workers ?? stack.poolMax, stack.poolMax));
+  const loadThreads =
+    plan.threads > 0 && options.configFile
+      ? startLoadThreads({
+          count: plan.threads,
+          setup: {
+            configFile: options.configFile,
+            endpoint: stack.endpoint,
+            databaseUrl: stack.databaseUrl,
+            poolMax: plan.perThread,
+            chunkQueueUrl: stack.chunks.url,
+            ingestQueueUrl: stack.ingest.url,
+            logLevel: options.logLevel ?? 'WARN',
+            env: { ...(options.env ?? process.env) },
+            retry: options.retry,
+            waitRetry: options.waitRetry,
+          },
+        })
+      : undefined;
   const sources = [
     new EventSource({
       sqs: stack.sqs,
@@ -133,7 +164,7 @@ export async function startPipeline(options: PipelineOptions): Promise<LocalPipe
       queueUrl: stack.chunks.url,
       queueArn: stack.chunks.arn,
       functionName: 'dropload-load',
-      handler: wrap('load', createLoadHandler(getDeps, logger, metrics)),
+      handler: loadThreads?.handler ?? wrap('load', createLoadHandler(getDeps, logger, metrics)),
       batchSize: LOCAL_BATCH_SIZES.chunks,
       batchingWindowMs: 0,
       concurrency: workers,
@@ -225,11 +256,13 @@ export async function startPipeline(options: PipelineOptions): Promise<LocalPipe
     announce,
     watchBucket,
     busy: () => sources.reduce((n, s) => n + s.busy, 0),
+    loadThreads: loadThreads ? plan.threads : 0,
     stop: async () => {
       await sweeper?.stop();
       // An in-memory emulator's queues end with the stack: nothing a poll might take is kept.
       const abandonPolls = stack.embedded.emulator && !stack.stateDir;
       await Promise.all(sources.map((s) => s.stop({ abandonPolls })));
+      await loadThreads?.stop();
       await stack.stop();
     },
   };

@@ -45,6 +45,7 @@ export interface LocalStack {
   embedded: { emulator: boolean; database: boolean };
   /** Where the embedded emulator and database keep their state; undefined: in memory, gone at stop. */
   stateDir?: string;
+  /** The whole pipeline's connection budget (see connectionBudget). */
   poolMax: number;
   s3: S3Client;
   sqs: SQSClient;
@@ -69,6 +70,8 @@ export interface LocalStackOptions {
    * across restarts (`dev`); unset: they live in memory and end with the stack (`run`, tests).
    */
   stateDir?: string;
+  /** The stack's own pool's size, when other pools (the load threads') hold the rest of the budget. */
+  ownConnections?: number;
 }
 
 /**
@@ -81,6 +84,11 @@ const PGLITE_CONNECTIONS = 1;
 const PGLITE_OUTSIDE_CONNECTIONS = 2;
 
 type Stopper = () => Promise<void>;
+
+/** Connections the whole local pipeline may hold: DROPLOAD_DB_POOL_MAX (8) against DATABASE_URL, else the embedded one. */
+export function connectionBudget(env: Record<string, string | undefined>): number {
+  return env.DATABASE_URL ? Number(env.DROPLOAD_DB_POOL_MAX ?? 8) : PGLITE_CONNECTIONS;
+}
 
 /**
  * PGlite behind a Postgres socket on loopback. It has no password check (any user and password are
@@ -184,6 +192,22 @@ async function createBucket(s3: S3Client, bucket: string): Promise<void> {
 }
 
 /**
+ * Requests that leave their body out of the signature (`UNSIGNED-PAYLOAD`, which S3 accepts too). Over
+ * plain HTTP the SDK otherwise hashes every uploaded byte with SHA-256 for a signature the embedded
+ * emulator never checks: a sixth of the upload's CPU on the main thread.
+ */
+export function unsignedPayloads(s3: S3Client): void {
+  s3.middlewareStack.add(
+    (next) => async (args) => {
+      const request = args.request as { headers?: Record<string, string> };
+      if (request.headers) request.headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
+      return next(args);
+    },
+    { step: 'build', name: 'droploadUnsignedPayload' },
+  );
+}
+
+/**
  * Points the bucket's ObjectCreated events at the ingest queue where the endpoint can (LocalStack,
  * AWS): every key, as the stack does (the split ignores dropload's own and skips those of no dataset).
  */
@@ -233,14 +257,16 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       databaseUrl = embedded.url;
       stoppers.push(embedded.stop);
     }
-    const poolMax = env.DATABASE_URL ? Number(env.DROPLOAD_DB_POOL_MAX ?? 8) : PGLITE_CONNECTIONS;
-    const pool: pg.Pool = createPool({ connectionString: databaseUrl, poolMax });
+    const poolMax = connectionBudget(env);
+    const own = Math.min(poolMax, options.ownConnections ?? poolMax);
+    const pool: pg.Pool = createPool({ connectionString: databaseUrl, poolMax: own });
     const db = createDb(pool);
     stoppers.push(() => db.destroy());
     await migrateToLatest(db, options.config.migrations);
     const endpoint = emulator ? (await emulator).endpoint : (env.AWS_ENDPOINT_URL as string);
 
     const { s3, sqs } = awsClients({ ...env, AWS_ENDPOINT_URL: endpoint });
+    if (emulator) unsignedPayloads(s3);
     const bucket = options.bucket ?? env.DROPLOAD_BUCKET ?? LOCAL_BUCKET;
     await createBucket(s3, bucket);
     const visibility = options.visibilityTimeoutSeconds ?? LOCAL_VISIBILITY_TIMEOUT_SECONDS;

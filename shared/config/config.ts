@@ -62,10 +62,15 @@ export function resolveConfig(config: unknown, source = 'config'): ResolvedConfi
 
 export const DEFAULT_CONFIG_FILE = 'dropload.config.ts';
 
+/** The config module's absolute path: `--config`, else DROPLOAD_CONFIG, else ./dropload.config.ts. */
+export function configPath(file?: string): string {
+  return path.resolve(file ?? process.env.DROPLOAD_CONFIG ?? DEFAULT_CONFIG_FILE);
+}
+
 /** Loads the config module named by `--config`, else DROPLOAD_CONFIG, else ./dropload.config.ts. */
 export async function loadConfig(file?: string): Promise<ResolvedConfig> {
   const chosen = file ?? process.env.DROPLOAD_CONFIG ?? DEFAULT_CONFIG_FILE;
-  const absolute = path.resolve(chosen);
+  const absolute = configPath(file);
   if (!existsSync(absolute)) {
     const setting = file
       ? '--config'
