@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import { textReader } from '../config/fields.ts';
+import { plainNumber } from '../formats/number-text.ts';
 
 /**
  * Per-field fast checks, built once per dataset. A fast check only ever says yes: it answers the value
@@ -126,8 +127,11 @@ function leafCheck(schema: z.core.$ZodType): FastCheck | undefined {
   const tests = checks.map((c) => c._zod.check as (payload: z.core.ParsePayload) => void);
   const parse = schema._zod.parse;
   const payload: z.core.ParsePayload = { value: undefined, issues: [] };
+  // `z.coerce.number()` starts with `Number(value)`: for plain decimal text, the same double, read
+  // without the runtime call (zod's own `Number` of it then changes nothing).
+  const coerce = schema._zod.def.type === 'number' && (schema._zod.def as z.core.$ZodNumberDef).coerce;
   return (value) => {
-    reset(payload, value);
+    reset(payload, coerce && typeof value === 'string' ? (plainNumber(value) ?? value) : value);
     if (parse(payload, CONTEXT) !== payload || payload.issues.length > 0) return UNSURE;
     for (const test of tests) {
       test(payload);
