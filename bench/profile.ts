@@ -14,7 +14,8 @@ import benchConfig, { BENCH_DDL } from './bench.config.ts';
 // stage before did and one thing more (parse; + validate; + COPY text), so the differences are the
 // stages' costs; `write` is the real thing (writeRowStream into DATABASE_URL, one transaction a chunk).
 // `node bench/profile.ts <file> [--no-write] [--repeat N] [--stage parse|validate|format|write]` (`--stage`:
-// that stage alone, e.g. under `valgrind --tool=callgrind`, whose instruction count is the same run to run)
+// that stage alone, e.g. under `valgrind --tool=callgrind` with V8's `--predictable`: without it V8's
+// heuristics vary, and so did the instruction count of one command, by up to a fifth, run to run)
 
 const args = process.argv.slice(2);
 /** Flags followed by a value (not the file). */
