@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CopyPieces, copyField, copyValue, isoString, numberText } from '../../shared/load/write/copy.ts';
+import { copyField, copyValue, isoString, numberText } from '../../shared/load/write/copy.ts';
 
 describe('isoString: toISOString, faster', () => {
   it('matches toISOString on dates across the four-digit years and their edges', () => {
@@ -114,40 +114,5 @@ describe('numberText: String(n), faster for amounts', () => {
       values.push((random() - 0.5) * scale);
     }
     for (const n of values) expect(numberText(n), String(n)).toBe(String(n));
-  });
-});
-
-describe('CopyPieces: COPY lines as UTF-8 pieces', () => {
-  /** Every piece of `lines` added in order, then the last one. */
-  function pieces(lines: string[]): Uint8Array[] {
-    const into = new CopyPieces();
-    const out: Uint8Array[] = [];
-    for (const line of lines) {
-      const full = into.add(line);
-      if (full) out.push(full);
-    }
-    const last = into.take();
-    if (last) out.push(last);
-    return out;
-  }
-
-  it('holds the lines, each with its newline, as UTF-8, and only whole lines in a piece', () => {
-    // Lines of multi-byte text (é: 2 bytes, 😀: a surrogate pair, 4 bytes, a lone surrogate: 3) that
-    // fill several pieces, one longer than a piece on its own, and an empty one.
-    const lines = Array.from({ length: 20_000 }, (_, i) => `${i}\tété 😀 \ud800 ${'x'.repeat(i % 97)}`);
-    lines.splice(3000, 0, 'y'.repeat(300_000), '');
-    const out = pieces(lines);
-    expect(out.length).toBeGreaterThan(5);
-    const decoded = out.map((p) => Buffer.from(p).toString('utf8'));
-    for (const piece of decoded) expect(piece.endsWith('\n')).toBe(true);
-    expect(decoded.join('')).toBe(lines.map((l) => `${l.replace('\ud800', '\ufffd')}\n`).join(''));
-  });
-
-  it('takes nothing when no line was added, and each piece once', () => {
-    const into = new CopyPieces();
-    expect(into.take()).toBeUndefined();
-    expect(into.add('a')).toBeUndefined();
-    expect(Buffer.from(into.take() ?? []).toString()).toBe('a\n');
-    expect(into.take()).toBeUndefined();
   });
 });

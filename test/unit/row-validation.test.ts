@@ -365,9 +365,7 @@ describe('a record the schema throws on, or whose value cannot be written', () =
   it('COPY formatting leaves out a row it cannot write and rejects it, naming the field', () => {
     const pass = chunkRows(d, utf8('1,ok\n2,bigint\n3,ok\n'), options)();
     const unwritable: Reject[] = [];
-    expect(Buffer.concat([...copyLines(d.fields, pass, unwritable)]).toString()).toBe(
-      '1\t{"s":"ok"}\n3\t{"s":"ok"}\n',
-    );
+    expect([...copyLines(d.fields, pass, unwritable)].join('')).toBe('1\t{"s":"ok"}\n3\t{"s":"ok"}\n');
     expect(unwritable).toEqual([
       {
         line: 3,

@@ -41,13 +41,13 @@ export function copyValue(value: string | null): string {
 }
 
 /**
- * Streams `data` (COPY text-format lines as UTF-8, in pieces) into `statement` on the transaction's connection;
+ * Streams `data` (COPY text-format lines, in pieces) into `statement` on the transaction's connection;
  * resolves to the rows copied. A refused COPY rejects with the server's error (SQLSTATE in `code`).
  */
 export async function copyIn(
   trx: Transaction<Database>,
   statement: string,
-  data: Iterable<Uint8Array>,
+  data: Iterable<string>,
 ): Promise<number> {
   const stream = copyFrom(statement);
   const query = { ...CompiledQuery.raw(statement), sql: stream } as unknown as CompiledQuery;
@@ -71,49 +71,12 @@ export async function copyIn(
  * fails, but its error is only read from the socket when the loop turns: fed synchronously, a refused
  * COPY would parse, validate and send the whole chunk before noticing.
  */
-async function* yielding(data: Iterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+async function* yielding(data: Iterable<string>): AsyncGenerator<string> {
   for (const piece of data) {
     yield piece;
     await new Promise((r) => setImmediate(r));
   }
 }
-
-/** About how many bytes of COPY data go to the server in one piece (one CopyData message). */
-const PIECE_BYTES = 128 * 1024;
-
-/**
- * COPY lines gathered as UTF-8 into byte pieces, each line written into the piece as it comes. A
- * piece held as one JavaScript string would be a rope of every value and tab of its rows until it is
- * sent: objects the young-generation collector copies each time it runs, then a flattening pass and an
- * encoding pass over the whole piece. Here a line is garbage as soon as it is written.
- */
-export class CopyPieces {
-  #piece = Buffer.allocUnsafe(PIECE_BYTES);
-  #used = 0;
-
-  /** Adds a line (its newline is added here); a full piece, when this line did not fit in it. */
-  add(line: string): Uint8Array | undefined {
-    // A UTF-16 unit is at most 3 bytes of UTF-8: a line that might not fit starts a fresh piece.
-    const most = line.length * 3 + 1;
-    const full = this.#used + most > this.#piece.length ? this.take() : undefined;
-    if (most > this.#piece.length) this.#piece = Buffer.allocUnsafe(most);
-    this.#used += this.#piece.write(line, this.#used);
-    this.#piece[this.#used++] = NEWLINE;
-    return full;
-  }
-
-  /** The piece so far (undefined when empty); a fresh one starts. */
-  take(): Uint8Array | undefined {
-    if (this.#used === 0) return undefined;
-    // The socket holds a piece until it is sent: each one is a buffer of its own, never reused.
-    const piece = this.#piece.subarray(0, this.#used);
-    this.#piece = Buffer.allocUnsafe(PIECE_BYTES);
-    this.#used = 0;
-    return piece;
-  }
-}
-
-const NEWLINE = 10;
 
 const DAY_MS = 86_400_000;
 /** 0000-01-01T00:00:00.000Z and 10000-01-01: within, `toISOString` writes a four-digit year. */

@@ -3,7 +3,7 @@ import { errorMessage, TableShapeError } from '../../core/errors.ts';
 import type { Reject, TableCounts } from '../../ledger/ledger.ts';
 import type { Database } from '../../ledger/schema.ts';
 import type { ValidRow } from '../validation.ts';
-import { CopyPieces, copyField, copyIn, copySupported } from './copy.ts';
+import { copyField, copyIn, copySupported } from './copy.ts';
 import { defineRowByRow, dropRowByRow, insertRowByRow, type TypedTarget } from './row-by-row.ts';
 import { dbReject, withSavepoint } from './savepoint.ts';
 import { counted, onConflict, STATEMENT_ROWS, type WriteCounts } from './statement.ts';
@@ -274,15 +274,17 @@ function copyInto(
   trx: Transaction<Database>,
   plan: Plan,
   table: RawBuilder<unknown>,
-  lines: Iterable<Uint8Array>,
+  lines: Iterable<string>,
 ): Promise<number> {
   const columns = sql.join(plan.columns.map((c) => sql.id(c)));
   return copyIn(trx, sql`copy ${table} (${columns}) from stdin`.compile(trx).sql, lines);
 }
 
+/** Rows per piece of COPY data: the text of one piece is in memory at a time, not the whole chunk's. */
+const COPY_PIECE_ROWS = 1000;
+
 /**
- * COPY text-format lines of the rows a pass reads (values in the order of `fields`), as UTF-8 in pieces
- * (see CopyPieces): one piece is in memory at a time, not the whole chunk. A row
+ * COPY text-format lines of the rows a pass reads (values in the order of `fields`), in pieces. A row
  * with a value that cannot be written is left out and added to `unwritable`: it is that row's fault,
  * and its chunk's other rows load.
  */
@@ -290,9 +292,10 @@ export function* copyLines(
   fields: readonly string[],
   pass: RowPass,
   unwritable: Reject[],
-): Generator<Uint8Array> {
+): Generator<string> {
   const width = fields.length;
-  const pieces = new CopyPieces();
+  let piece = '';
+  let n = 0;
   for (let values = pass.next(); values !== undefined; values = pass.next()) {
     let line: string;
     try {
@@ -317,11 +320,14 @@ export function* copyLines(
       });
       continue;
     }
-    const full = pieces.add(line);
-    if (full) yield full;
+    piece += `${line}\n`;
+    if (++n === COPY_PIECE_ROWS) {
+      yield piece;
+      piece = '';
+      n = 0;
+    }
   }
-  const last = pieces.take();
-  if (last) yield last;
+  if (piece !== '') yield piece;
 }
 
 /** One row's values as a COPY text-format line, without its newline. */
