@@ -185,8 +185,6 @@ class CsvCursor implements RecordCursor {
   #nextLine: number;
   /** The first quote at or after `#pos` (or before it, stale), -1 when the text has no more. */
   #quote: number;
-  /** Likewise the first `#split` separator. */
-  #separator: number;
   #rawStart = 0;
   #rawEnd = 0;
   #raw: string | undefined;
@@ -202,7 +200,6 @@ class CsvCursor implements RecordCursor {
     this.#columns = columns;
     this.#nextLine = firstLine;
     this.#quote = text.indexOf(QUOTE);
-    this.#separator = text.indexOf(this.#split);
     this.#papa = new Papa.Parser({ delimiter, newline: '\n', preview: 1 });
     this.#delimiterCode = this.#split.length === 1 ? this.#split.charCodeAt(0) : -1;
   }
@@ -230,35 +227,12 @@ class CsvCursor implements RecordCursor {
         this.#rawStart = pos;
         this.#rawEnd = rawEnd;
         this.#raw = undefined;
-        this.#settle(this.#fields(pos, rawEnd), undefined);
+        this.#settle(text.slice(pos, rawEnd).split(this.#split), undefined);
         return true;
       }
       if (this.#quoted(pos)) return true;
     }
     return false;
-  }
-
-  /**
-   * `text.slice(start, end).split(this.#split)`, with no slice and no call into the runtime (`split`
-   * of a fresh slice costs about twice this). The separator found past a line is kept for the next
-   * one, as `#quote` is: a file with few separators is not searched to its end on every line.
-   */
-  #fields(start: number, end: number): string[] {
-    const text = this.#text;
-    const separator = this.#split;
-    const step = separator.length;
-    let at = this.#separator;
-    if (at !== -1 && at < start) at = text.indexOf(separator, start);
-    const values: string[] = [];
-    let from = start;
-    while (at !== -1 && at + step <= end) {
-      values.push(text.slice(from, at));
-      from = at + step;
-      at = text.indexOf(separator, from);
-    }
-    this.#separator = at;
-    values.push(text.slice(from, end));
-    return values;
   }
 
   /** Reads the record at `pos` with papaparse; false for a blank one. */
