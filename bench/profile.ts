@@ -11,10 +11,11 @@ import benchConfig, { BENCH_DDL } from './bench.config.ts';
 
 // Times the load worker's streamed path on one file, in this process, one chunk at a time: where the
 // time goes, before and after a change. Each stage is a full pass over the file that does everything the
-// stage before did and one thing more (parse; + validate; + COPY text), so the differences are the
-// stages' costs; `write` is the real thing (writeRowStream into DATABASE_URL, one transaction a chunk).
+// stage before did and one thing more (parse; + validate; + COPY text, encoded to the UTF-8 the socket
+// is given), so the differences are the stages' costs; `write` is the real thing (writeRowStream into DATABASE_URL, one transaction a chunk).
 // `node bench/profile.ts <file> [--no-write] [--repeat N] [--stage parse|validate|format|write]` (`--stage`:
-// that stage alone, e.g. under `valgrind --tool=callgrind`, whose instruction count is the same run to run)
+// that stage alone, e.g. under `valgrind --tool=callgrind` with V8's `--predictable`: without it V8's
+// heuristics vary, and so did the instruction count of one command, by up to a fifth, run to run)
 
 const args = process.argv.slice(2);
 /** Flags followed by a value (not the file). */
@@ -67,7 +68,7 @@ const stages: Record<string, () => Promise<number> | number> = {
     let n = 0;
     for (const c of chunks) {
       const pass = chunkRows(dataset, c.bytes, c.options)();
-      for (const piece of copyLines(dataset.fields, pass, [])) n += piece.length > 0 ? 0 : 1;
+      for (const piece of copyLines(dataset.fields, pass, [])) n += Buffer.from(piece).length > 0 ? 0 : 1;
       n += pass.rows + pass.rejects.length;
     }
     return n;

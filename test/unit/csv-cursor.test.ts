@@ -130,4 +130,18 @@ describe('CSV cursor: reads as one papaparse parse of the whole text', () => {
       expect(parseText(text, options), JSON.stringify(text)).toEqual(referenceCsv(text, ',', columns, 5));
     }
   });
+
+  it('with a delimiter of two characters, one of them where a line ends, and with none in the file', () => {
+    const cases: [string, string, string[]][] = [
+      ['a||b|\n|c||d\n||\ne|||f\r\n"g"||h\n', '||', ['x', 'y']],
+      ['one\ntwo\r\n\nthree', ',', ['only']],
+      ['1;2\n3\n4;5;6\n"7";8\n9;10', ';', ['p', 'q']],
+    ];
+    for (const [text, delimiter, columns] of cases) {
+      const options = { format: 'csv' as const, delimiter, columns, firstLine: 2 };
+      const expected = referenceCsv(text, delimiter, columns, 2);
+      expect(parseText(text, options), JSON.stringify(text)).toEqual(expected);
+      expect(expected.length).toBeGreaterThan(2);
+    }
+  });
 });

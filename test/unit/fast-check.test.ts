@@ -28,6 +28,10 @@ describe('fastCheck', () => {
       UNSURE,
       UNSURE,
     ]);
+    // Plain decimal text is read without `Number`, anything else with it: the same doubles either way.
+    expect(
+      answers(z.coerce.number(), ['-0', '007', '0.10', '-12.5', '85246.58', ' 5', '1e3', '0x10', '.5', 7]),
+    ).toEqual([-0, 7, 0.1, -12.5, 85246.58, 5, 1000, 16, 0.5, 7]);
     expect(answers(z.string().min(2).max(3), ['ab', 'a', 'abcd', 7])).toEqual(['ab', UNSURE, UNSURE, UNSURE]);
     expect(answers(z.email(), ['a@example.com', 'a@', 'a@example.com\n'])).toEqual([
       'a@example.com',
