@@ -5,6 +5,7 @@ import type { DuplicateKeys, Reject, TableCounts } from '../../ledger/ledger.ts'
 import type { Database, ParentRow } from '../../ledger/schema.ts';
 import type { ValidRow } from '../validation.ts';
 import { type RecordRefusal, refusedRecords, type SearchStep } from './record-by-record.ts';
+import { type RowStep, refusedRecordRows } from './record-rows.ts';
 import { recordCounts } from './records.ts';
 import { bisect, dbReject, keepIf, rehearse, withSavepoint } from './savepoint.ts';
 import { onConflict, STATEMENT_ROWS, type WriteCounts } from './statement.ts';
@@ -440,6 +441,35 @@ function searchSteps(plans: Plan[], units: Unit[]): SearchStep[] {
   return steps;
 }
 
+/**
+ * The steps of the one-row search (`record-rows.ts`), one per target, when every unit gives each
+ * target one row at most, written in one statement (no parent in the same batch); else undefined.
+ */
+function rowSteps(plans: Plan[], units: Unit[]): RowStep[] | undefined {
+  const steps: RowStep[] = [];
+  for (const [ti, plan] of plans.entries()) {
+    const rows: RowStep['rows'] = [];
+    for (const unit of units) {
+      const levels = levelsOf(plan.target, ti, [unit]);
+      if (levels.length > 1 || (levels[0]?.length ?? 0) > 1) return undefined;
+      rows.push(levels[0]?.[0]?.row);
+    }
+    steps.push({ ...plan, rows });
+  }
+  return steps;
+}
+
+/** The units the database refuses, by position, with their errors: found record by record, written (rehearse it). */
+function searchRefused(
+  trx: Transaction<Database>,
+  plans: Plan[],
+  units: Unit[],
+): Promise<Map<number, RecordRefusal>> {
+  const steps = rowSteps(plans, units);
+  if (steps) return refusedRecordRows(trx, steps, units.length);
+  return refusedRecords(trx, searchSteps(plans, units), units.length);
+}
+
 /** Writes every target's rows of the units, parents first. Throws a data error for bisection to isolate. */
 async function writeAttempt(trx: Transaction<Database>, plans: Plan[], units: Unit[]): Promise<Attempted> {
   const result: Attempted = { tables: {}, outcomes: new Map(), missing: [] };
@@ -567,23 +597,30 @@ async function writeWhole(
 
 /**
  * Every target's rows of the units, in one attempt. A unit the database refuses is rejected whole:
- * when the attempt is refused, the search (`record-by-record.ts`, rehearsed) finds the refused units
- * in a few round trips, and the others are written without them. Should those be refused still (a
- * unit refused only beside one the search found waiting), or the search itself be refused (a value the
- * server cannot take as text), halving them under savepoints isolates the rest (see `bisect`).
+ * when the attempt is refused (or `searchFirst`, skipped), the search (`record-by-record.ts`,
+ * rehearsed) finds the refused units in a few round trips, and the others are written without them.
+ * Should those be refused still (a unit refused only beside one the search found waiting), or the
+ * search itself be refused (a value the server cannot take as text), halving them under savepoints
+ * isolates the rest (see `bisect`). Returns whether the next batch goes to the search first: when most
+ * of this one was refused, as when a file is dropped again, the next is all but sure to be refused too,
+ * and an attempt bound to be refused costs sending the batch and its statements for nothing.
  */
 async function writeIsolating(
   trx: Transaction<Database>,
   plans: Plan[],
   units: Unit[],
   into: RelationalResult,
-) {
-  const whole = await withSavepoint(trx, 'dropload_relations', () => writeWhole(trx, plans, units));
-  if (whole.ok) return merge(into, whole.value);
+  searchFirst: boolean,
+): Promise<boolean> {
+  if (!searchFirst) {
+    const whole = await withSavepoint(trx, 'dropload_relations', () => writeWhole(trx, plans, units));
+    if (whole.ok) {
+      merge(into, whole.value);
+      return false;
+    }
+  }
   const rejects: RelationalResult['rejects'] = [];
-  const searched = await rehearse(trx, 'dropload_search', () =>
-    refusedRecords(trx, searchSteps(plans, units), units.length),
-  );
+  const searched = await rehearse(trx, 'dropload_search', () => searchRefused(trx, plans, units));
   const refused = searched.ok ? searched.value : new Map<number, RecordRefusal>();
   for (const [i, refusal] of refused) {
     const unit = units[i] as Unit;
@@ -598,6 +635,7 @@ async function writeIsolating(
   );
   for (const attempt of written) merge(into, attempt);
   into.rejects.push(...rejects.sort((a, b) => a.unit.line - b.unit.line));
+  return 2 * refused.size > units.length;
 }
 
 /**
@@ -623,8 +661,9 @@ export async function writeUnits(
   const plans: Plan[] = [];
   for (const t of targets) plans.push(await planFor(trx, t));
   const result: RelationalResult = { inserted: 0, updated: 0, tables: {}, rejects: [], orphans: [] };
+  let searchFirst = false;
   for (let i = 0; i < units.length; i += UNIT_BATCH) {
-    await writeIsolating(trx, plans, units.slice(i, i + UNIT_BATCH), result);
+    searchFirst = await writeIsolating(trx, plans, units.slice(i, i + UNIT_BATCH), result, searchFirst);
   }
   return result;
 }
