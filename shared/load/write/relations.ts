@@ -449,7 +449,14 @@ function rowSteps(plans: Plan[], units: Unit[]): RowStep[] | undefined {
   const steps: RowStep[] = [];
   for (const [ti, plan] of plans.entries()) {
     const rows: RowStep['rows'] = [];
+    // A row of its own (no other to dedupe or to be the parent of) is its one statement's.
+    const self = plan.target.references.some((r) => r.self);
     for (const unit of units) {
+      const own = unit.rows[ti] ?? [];
+      if (own.length <= 1 && !self) {
+        rows.push(own[0]);
+        continue;
+      }
       const levels = levelsOf(plan.target, ti, [unit]);
       if (levels.length > 1 || (levels[0]?.length ?? 0) > 1) return undefined;
       rows.push(levels[0]?.[0]?.row);
@@ -706,9 +713,12 @@ export async function writeRecords(
 function duplicateKey(dataset: TargetsDataset, unit: Unit): { table: string; key: string } | undefined {
   for (let i = 0; i < dataset.targets.length; i++) {
     const t = dataset.targets[i] as Target;
+    const rows = unit.rows[i] ?? [];
+    // One row cannot repeat a key: most records give a target one.
+    if (rows.length < 2) continue;
     const seen = new Map<string, TargetRow>();
     const whole = (row: TargetRow) => JSON.stringify([row.values, row.refs]);
-    for (const row of unit.rows[i] ?? []) {
+    for (const row of rows) {
       const key = sourceKey(t, row);
       const before = seen.get(key);
       // Compared whole only when the key repeats: most records repeat none.
