@@ -94,6 +94,15 @@ afterAll(() => p?.stop());
  */
 const STATEMENTS = 40;
 
+/**
+ * What a write of 6,000 records, every one refused, sends: the set-up (6: the time zone, the tables'
+ * shapes), the whole attempt of the first batch of 2,000 (6: two savepoints, two statements refused
+ * at the orders, rollback, release), its search (7: savepoint, stage, its rows, the function, its
+ * call, rollback, release), and one search of the other 4,000 (7). Trying each batch of 2,000 whole
+ * first sent 45.
+ */
+const SEARCHED_BATCHES = 26;
+
 type Values = Record<string, unknown>;
 
 /** Writes records (lines from 2) of `dataset` in one transaction, as the load stage does; counts its statements. */
@@ -192,6 +201,28 @@ describe('records the database refuses, in a multi-table dataset', () => {
     expect(await count('rr.lines', sql`quantity = 0`)).toBe(0);
     expect(statements).toBeLessThanOrEqual(STATEMENTS);
   });
+  it('after a batch mostly refused, the rest goes to the search without the whole attempt, 5,000 at a time', async () => {
+    await write(
+      orders(),
+      range(20_001, 6000).map((n) => order(n, 1)),
+    );
+    const again = range(20_001, 6000).map((n) => order(n, 2));
+    const { result, statements } = await write(orders(), again);
+    expect(rejectsOf(result)).toEqual(
+      again.map((record, i) =>
+        refused(
+          record,
+          i + 2,
+          'rr.orders',
+          'duplicate key value violates unique constraint "orders_order_no_key"',
+          `Key (order_no)=(${20_001 + i}) already exists.`,
+        ),
+      ),
+    );
+    expect([result.inserted, result.updated, result.orphans]).toEqual([0, 0, []]);
+    expect(statements).toBe(SEARCHED_BATCHES);
+  });
+
   it('a NUL byte, which the search cannot stage either: halving finds it, its neighbours load', async () => {
     // 8001..8100, order 8050's customer with a NUL byte; orders 1..10 again (duplicates).
     const records = [...range(8001, 100).map((n) => order(n, 1)), ...range(1, 10).map((n) => order(n, 1))];
@@ -243,6 +274,30 @@ describe('rows the database refuses, in a single-table dataset whose rows wait f
     expect(rejectsOf(result)).toEqual(again.map((record, i) => duplicate(record, i + 2)));
     expect([result.inserted, result.updated, result.orphans]).toEqual([0, 0, []]);
     expect(statements).toBeLessThanOrEqual(STATEMENTS);
+  });
+
+  it('a row whose parent is missing waits, unless one of its values cannot be cast: refused as in the batch', async () => {
+    // 6001: waits; 6002: waits, and its quantity cannot be an integer; 6003: waits, its key taken
+    // already (it is never inserted, so nothing refuses it); 6004: loads.
+    const records = [item(6001, 601, 1), item(6002, 602, 1e10), item(1, 603, 1), item(6004, 4, 1)];
+    const { result, statements } = await write(items(), records);
+    expect(rejectsOf(result)).toEqual([
+      {
+        line: 3,
+        column: null,
+        kind: 'refused',
+        reason: 'database refused the row: value "10000000000" is out of range for type integer',
+        raw: JSON.stringify(records[1]),
+      },
+    ]);
+    expect(result.orphans.map((o) => [o.unit.line, o.missing])).toEqual([
+      [2, 'rr.parents row with id = 601'],
+      [4, 'rr.parents row with id = 603'],
+    ]);
+    expect([result.inserted, result.updated]).toEqual([1, 0]);
+    expect(await count('rr.items', sql`id between 6001 and 6004`)).toBe(1);
+    // The search refused it: had it let the record wait, halving would have found it, in 48.
+    expect(statements).toBe(25);
   });
 
   it('rows that wait, rows refused and rows that load, in one chunk', async () => {

@@ -34,7 +34,7 @@ export interface RecordRefusal extends Omit<Refusal, 'index'> {
 const STAGE = sql`pg_temp.dropload_record_stage`;
 const FUNCTION = sql`pg_temp.dropload_record_by_record`;
 /** Raised (and caught) when a record has a row whose parent is missing: it waits, nothing of it written. */
-const WAITS = 'DLW01';
+export const WAITS = 'DLW01';
 
 /** The stage: a row per step, record and row, with the widest step's columns as text. */
 async function stage(trx: Transaction<Database>, steps: SearchStep[]): Promise<void> {
@@ -73,8 +73,7 @@ function source(k: number, s: SearchStep): RawBuilder<unknown> {
 /** The function: every step for each record in turn, in an exception block that undoes a record refused or waiting. */
 function definition(trx: Transaction<Database>, steps: SearchStep[], units: number): RawBuilder<unknown> {
   const statements = steps.map((s, k) => {
-    const compiled = s.statement(source(k, s)).compile(trx);
-    return `${compiled.sql} into dropload_s;
+    return `${plpgsql(trx, s.statement(source(k, s)))} into dropload_s;
       dropload_waiting := dropload_waiting + dropload_s.waiting;`;
   });
   const body = `#variable_conflict use_column
@@ -90,19 +89,41 @@ begin
       if dropload_waiting > 0 then
         raise sqlstate '${WAITS}';
       end if;
-    exception
-      when sqlstate '${WAITS}' then
-        null;
-      when data_exception or integrity_constraint_violation then
-        dl_unit := dropload_u;
-        get stacked diagnostics dl_message = message_text, dl_detail = pg_exception_detail,
-          dl_column = column_name, dl_table = table_name, dl_schema = schema_name;
-        return next;
+    ${recordHandler('dropload_u')}
     end;
   end loop;
 end`;
-  return sql`create function ${FUNCTION}() returns table (dl_unit int, dl_message text, dl_detail text,
+  return searchFunction(FUNCTION, body);
+}
+
+/**
+ * The text of SQL for a function's body: compiled, not sent, so no plugin takes it for a statement (the
+ * tests' statement counter would). It has no parameters: every value in it is a literal or an identifier.
+ */
+export function plpgsql(trx: Transaction<Database>, fragment: RawBuilder<unknown>): string {
+  return fragment.compile(trx.withoutPlugins()).sql;
+}
+
+/** A search function: `body` returns a row per refused record (`recordHandler`). */
+export function searchFunction(name: RawBuilder<unknown>, body: string): RawBuilder<unknown> {
+  return sql`create function ${name}() returns table (dl_unit int, dl_message text, dl_detail text,
     dl_column text, dl_table text, dl_schema text) language plpgsql as ${sql.lit(body)}`;
+}
+
+/**
+ * The exception clause of a record's block in a search function: a record that waits (`WAITS`) is
+ * passed over, one refused for its values returns its error, with `unit` (a PL/pgSQL expression) its
+ * position in the batch.
+ */
+export function recordHandler(unit: string): string {
+  return `exception
+      when sqlstate '${WAITS}' then
+        null;
+      when data_exception or integrity_constraint_violation then
+        dl_unit := ${unit};
+        get stacked diagnostics dl_message = message_text, dl_detail = pg_exception_detail,
+          dl_column = column_name, dl_table = table_name, dl_schema = schema_name;
+        return next;`;
 }
 
 interface Outcome {
@@ -124,11 +145,19 @@ export async function refusedRecords(
   steps: SearchStep[],
   units: number,
 ): Promise<Map<number, RecordRefusal>> {
-  const refused = new Map<number, RecordRefusal>();
-  if (steps.length === 0 || units === 0) return refused;
+  if (steps.length === 0 || units === 0) return new Map();
   await stage(trx, steps);
   await definition(trx, steps, units).execute(trx);
-  const { rows } = await sql<Outcome>`select * from ${FUNCTION}()`.execute(trx);
+  return refusalsOf(trx, FUNCTION);
+}
+
+/** Runs a search function: the records it found refused, by position, with their errors. */
+export async function refusalsOf(
+  trx: Transaction<Database>,
+  name: RawBuilder<unknown>,
+): Promise<Map<number, RecordRefusal>> {
+  const refused = new Map<number, RecordRefusal>();
+  const { rows } = await sql<Outcome>`select * from ${name}()`.execute(trx);
   for (const row of rows) {
     // GET DIAGNOSTICS gives '' for a field the error did not set; the driver gives none.
     refused.set(row.dl_unit, {

@@ -5,6 +5,7 @@ import type { DuplicateKeys, Reject, TableCounts } from '../../ledger/ledger.ts'
 import type { Database, ParentRow } from '../../ledger/schema.ts';
 import type { ValidRow } from '../validation.ts';
 import { type RecordRefusal, refusedRecords, type SearchStep } from './record-by-record.ts';
+import { type RowStep, refusedRecordRows } from './record-rows.ts';
 import { recordCounts } from './records.ts';
 import { bisect, dbReject, keepIf, rehearse, withSavepoint } from './savepoint.ts';
 import { onConflict, STATEMENT_ROWS, type WriteCounts } from './statement.ts';
@@ -73,6 +74,11 @@ export interface RelationalResult extends WriteCounts {
 
 /** Units per savepoint-protected attempt. */
 const UNIT_BATCH = 2000;
+/**
+ * Units per batch that goes to the search first (see `writeIsolating`): the search's round trips are
+ * the same whatever its size, and on a busy machine each costs more than the work it carries.
+ */
+const SEARCH_BATCH = STATEMENT_ROWS;
 
 function get(value: unknown, step: string): unknown {
   if (value === null || typeof value !== 'object') return undefined;
@@ -437,6 +443,42 @@ function searchSteps(plans: Plan[], units: Unit[]): SearchStep[] {
   return steps;
 }
 
+/**
+ * The steps of the one-row search (`record-rows.ts`), one per target, when every unit gives each
+ * target one row at most, written in one statement (no parent in the same batch); else undefined.
+ */
+function rowSteps(plans: Plan[], units: Unit[]): RowStep[] | undefined {
+  const steps: RowStep[] = [];
+  for (const [ti, plan] of plans.entries()) {
+    const rows: RowStep['rows'] = [];
+    // A row of its own (no other to dedupe or to be the parent of) is its one statement's.
+    const self = plan.target.references.some((r) => r.self);
+    for (const unit of units) {
+      const own = unit.rows[ti] ?? [];
+      if (own.length <= 1 && !self) {
+        rows.push(own[0]);
+        continue;
+      }
+      const levels = levelsOf(plan.target, ti, [unit]);
+      if (levels.length > 1 || (levels[0]?.length ?? 0) > 1) return undefined;
+      rows.push(levels[0]?.[0]?.row);
+    }
+    steps.push({ ...plan, rows });
+  }
+  return steps;
+}
+
+/** The units the database refuses, by position, with their errors: found record by record, written (rehearse it). */
+function searchRefused(
+  trx: Transaction<Database>,
+  plans: Plan[],
+  units: Unit[],
+): Promise<Map<number, RecordRefusal>> {
+  const steps = rowSteps(plans, units);
+  if (steps) return refusedRecordRows(trx, steps, units.length);
+  return refusedRecords(trx, searchSteps(plans, units), units.length);
+}
+
 /** Writes every target's rows of the units, parents first. Throws a data error for bisection to isolate. */
 async function writeAttempt(trx: Transaction<Database>, plans: Plan[], units: Unit[]): Promise<Attempted> {
   const result: Attempted = { tables: {}, outcomes: new Map(), missing: [] };
@@ -564,23 +606,30 @@ async function writeWhole(
 
 /**
  * Every target's rows of the units, in one attempt. A unit the database refuses is rejected whole:
- * when the attempt is refused, the search (`record-by-record.ts`, rehearsed) finds the refused units
- * in a few round trips, and the others are written without them. Should those be refused still (a
- * unit refused only beside one the search found waiting), or the search itself be refused (a value the
- * server cannot take as text), halving them under savepoints isolates the rest (see `bisect`).
+ * when the attempt is refused (or `searchFirst`, skipped), the search (`record-by-record.ts`,
+ * rehearsed) finds the refused units in a few round trips, and the others are written without them.
+ * Should those be refused still (a unit refused only beside one the search found waiting), or the
+ * search itself be refused (a value the server cannot take as text), halving them under savepoints
+ * isolates the rest (see `bisect`). Returns whether the next batch goes to the search first: when most
+ * of this one was refused, as when a file is dropped again, the next is all but sure to be refused too,
+ * and an attempt bound to be refused costs sending the batch and its statements for nothing.
  */
 async function writeIsolating(
   trx: Transaction<Database>,
   plans: Plan[],
   units: Unit[],
   into: RelationalResult,
-) {
-  const whole = await withSavepoint(trx, 'dropload_relations', () => writeWhole(trx, plans, units));
-  if (whole.ok) return merge(into, whole.value);
+  searchFirst: boolean,
+): Promise<boolean> {
+  if (!searchFirst) {
+    const whole = await withSavepoint(trx, 'dropload_relations', () => writeWhole(trx, plans, units));
+    if (whole.ok) {
+      merge(into, whole.value);
+      return false;
+    }
+  }
   const rejects: RelationalResult['rejects'] = [];
-  const searched = await rehearse(trx, 'dropload_search', () =>
-    refusedRecords(trx, searchSteps(plans, units), units.length),
-  );
+  const searched = await rehearse(trx, 'dropload_search', () => searchRefused(trx, plans, units));
   const refused = searched.ok ? searched.value : new Map<number, RecordRefusal>();
   for (const [i, refusal] of refused) {
     const unit = units[i] as Unit;
@@ -595,6 +644,7 @@ async function writeIsolating(
   );
   for (const attempt of written) merge(into, attempt);
   into.rejects.push(...rejects.sort((a, b) => a.unit.line - b.unit.line));
+  return 2 * refused.size > units.length;
 }
 
 /**
@@ -620,8 +670,11 @@ export async function writeUnits(
   const plans: Plan[] = [];
   for (const t of targets) plans.push(await planFor(trx, t));
   const result: RelationalResult = { inserted: 0, updated: 0, tables: {}, rejects: [], orphans: [] };
-  for (let i = 0; i < units.length; i += UNIT_BATCH) {
-    await writeIsolating(trx, plans, units.slice(i, i + UNIT_BATCH), result);
+  let searchFirst = false;
+  for (let i = 0; i < units.length; ) {
+    const batch = units.slice(i, i + (searchFirst ? SEARCH_BATCH : UNIT_BATCH));
+    i += batch.length;
+    searchFirst = await writeIsolating(trx, plans, batch, result, searchFirst);
   }
   return result;
 }
@@ -664,9 +717,12 @@ export async function writeRecords(
 function duplicateKey(dataset: TargetsDataset, unit: Unit): { table: string; key: string } | undefined {
   for (let i = 0; i < dataset.targets.length; i++) {
     const t = dataset.targets[i] as Target;
+    const rows = unit.rows[i] ?? [];
+    // One row cannot repeat a key: most records give a target one.
+    if (rows.length < 2) continue;
     const seen = new Map<string, TargetRow>();
     const whole = (row: TargetRow) => JSON.stringify([row.values, row.refs]);
-    for (const row of unit.rows[i] ?? []) {
+    for (const row of rows) {
       const key = sourceKey(t, row);
       const before = seen.get(key);
       // Compared whole only when the key repeats: most records repeat none.
