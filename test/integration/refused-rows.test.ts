@@ -277,7 +277,9 @@ describe('rows the database refuses', () => {
     expect(result.rejects.map((r) => r.line)).toEqual([2]);
     // The COPY pass, then the pass that holds the rows for the statements.
     expect(read).toHaveLength(2);
-    expect(read[0]).toBeLessThan(total / 2);
+    // Stopped before the end: how far the client got before the server's error reached it depends on
+    // the machine's load (half the rows on a loaded 2-core machine), so only "not all" is certain.
+    expect(read[0]).toBeLessThan(total);
     expect(read[1]).toBe(total);
   });
 });
