@@ -68,6 +68,12 @@ describe('value shapes and column types', () => {
     expect(typeOf('', 'NULL', '3')).toBe('smallint');
   });
 
+  it('counts every value by its shape after the first text value: the mixed evidence tells the truth', () => {
+    const col = new ColumnProfile('c', 0);
+    for (const v of ['1', '2', 'A3', '4', '5', '6', '7', '8', '9', '10']) col.addText(v);
+    expect(columnType(col).evidence).toBe('10 values, mixed: 9 whole numbers, 1 text: text');
+  });
+
   it('keeps distinct values up to MAX_DISTINCT, then drops the set: no key is claimed from it', () => {
     const col = new ColumnProfile('id', 0);
     for (let i = 0; i <= MAX_DISTINCT; i++) col.addText(String(i));
