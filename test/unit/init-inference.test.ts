@@ -9,7 +9,12 @@ import { ColumnProfile, MAX_DISTINCT } from '../../cli/init/column-profile.ts';
 import { columnType, sqlType } from '../../cli/init/column-type.ts';
 import { profileFile } from '../../cli/init/file-profile.ts';
 import { init } from '../../cli/init/init.ts';
-import { columnsOf, inferRelationships } from '../../cli/init/relationships.ts';
+import {
+  columnsOf,
+  dependencyOrder,
+  inferRelationships,
+  type Relationship,
+} from '../../cli/init/relationships.ts';
 import { inferTable } from '../../cli/init/tables.ts';
 import { shapeOfText } from '../../cli/init/values.ts';
 import { snakeCase } from '../../shared/config/column-names.ts';
@@ -34,6 +39,9 @@ const typeOf = (...values: string[]) => {
   for (const v of values) col.addText(v);
   return sqlType(columnType(col).type);
 };
+
+const rel = (x: Relationship) =>
+  `${columnsOf(x.table, x.columns)} → ${columnsOf(x.parentTable, x.parentColumns)} ${x.certain}`;
 
 async function tables(files: Record<string, string>) {
   const out = [];
@@ -283,6 +291,50 @@ describe('keys and relationships', () => {
       'orders.ship_via → shippers.shipper_id true',
       'orders.shipper_ref → shippers.shipper_id false',
     ]);
+  });
+
+  it("a table's own generic key is never a foreign key to another table's key of the same name", async () => {
+    const ids = (n: number, row: (i: number) => string) =>
+      Array.from({ length: n }, (_, i) => row(i + 1)).join('\n');
+    const t = await tables({
+      'authors.csv': `id,name\n${ids(10, (i) => `${i},a${i}`)}\n`,
+      'books.csv': `id,title,author_id\n${ids(30, (i) => `${i},t${i},${(i % 10) + 1}`)}\n`,
+      'warehouses.csv': `id,city\n${ids(5, (i) => `${i},c${i}`)}\n`,
+      'suppliers.csv': `id,company\n${ids(5, (i) => `${i},s${i}`)}\n`,
+      'customers.csv': `customer_id,name\n${ids(8, (i) => `${i},n${i}`)}\n`,
+      'customer_details.csv': `customer_id,note\n${ids(8, (i) => `${i},x${i}`)}\n`,
+    });
+    const r = inferRelationships(t);
+    expect(r.relationships.map(rel)).toEqual([
+      'books.author_id → authors.id true',
+      'customer_details.customer_id → customers.customer_id true',
+    ]);
+    expect(dependencyOrder(t, r.relationships)).toEqual([
+      'authors',
+      'books',
+      'warehouses',
+      'suppliers',
+      'customers',
+      'customer_details',
+    ]);
+  });
+
+  it('a cycle of foreign keys between tables is broken: the nullable one is written commented out, saying why', async () => {
+    const t = await tables({
+      'departments.csv': 'department_id,name,head_employee_id\n1,a,10\n2,b,\n',
+      'employees.csv': 'employee_id,name,department_id\n10,x,1\n11,y,2\n12,z,1\n',
+    });
+    const r = inferRelationships(t);
+    expect(r.relationships.map(rel)).toEqual([
+      'departments.head_employee_id → employees.employee_id false',
+      'employees.department_id → departments.department_id true',
+    ]);
+    expect(r.relationships[0]?.evidence).toBe(
+      "'head_employee_id' names employees; 1 distinct values, all among the 3 of employees.employee_id; " +
+        'not enforced: with employees.department_id → departments.department_id it makes a cycle ' +
+        '(departments → employees → departments), and no load order would exist',
+    );
+    expect(dependencyOrder(t, r.relationships)).toEqual(['departments', 'employees']);
   });
 
   it('a parent key that is missing values is rejected with examples', async () => {
