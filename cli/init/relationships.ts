@@ -36,9 +36,12 @@ export interface Relationships {
   naturalKeys: { table: string; column: string }[];
 }
 
-// Names that say "another row of this table" (a self-reference).
+// Names that say "another row of this table" (a self-reference) whatever the table.
 const SELF_REFERENCE =
   /^(reports_to|parent|parent_id|manager|manager_id|supervisor|supervisor_id|boss_id|head_id)$/;
+// Names that may point at another row: `referred_by`, `successor_of`, `previous_version`, … (to confirm).
+const POINTER =
+  /(_by|_to|_of)$|^(parent|previous|prev|next|original|predecessor|successor|replaced|superseded)_/;
 // Names of measures: values that happen to look like ids but are counts, amounts, ranks.
 const MEASURE =
   /(quantity|qty|count|amount|price|total|discount|units|stock|level|rank|sort|age|year|size|weight)/;
@@ -76,10 +79,7 @@ function nameSupport(
   parentTable: string,
   keys: { child: boolean; parent: boolean } = { child: false, parent: false },
 ): { score: number; how: string } {
-  if (table === parentTable)
-    return SELF_REFERENCE.test(child)
-      ? { score: 2, how: `'${child}' names another row of ${table} (a self-reference)` }
-      : { score: 0, how: '' };
+  if (table === parentTable) return selfSupport(child, table, parent);
   const s = stem(child);
   const generic = GENERIC_KEY.test(parent);
   // Two tables' own keys of one name: only the name of the table pointed at decides which way (1:1).
@@ -95,6 +95,19 @@ function nameSupport(
       score: 1,
       how: `'${child}' shares '${s.slice(0, shared)}' with ${parentTable}`,
     };
+  return { score: 0, how: '' };
+}
+
+/**
+ * How a column's name supports pointing at its own table's key: it says so (`manager_id`, or the
+ * table's row named with a prefix, `parent_member_id`), or it may (`referred_by`). Measures never.
+ */
+function selfSupport(child: string, table: string, parent: string): { score: number; how: string } {
+  const row = singular(table);
+  if (SELF_REFERENCE.test(child) || child.endsWith(`_${parent}`) || child.endsWith(`_${row}_id`))
+    return { score: 2, how: `'${child}' names another row of ${table} (a self-reference)` };
+  if (POINTER.test(child) && !MEASURE.test(child))
+    return { score: 1, how: `'${child}' may point at another row of ${table} (a self-reference)` };
   return { score: 0, how: '' };
 }
 

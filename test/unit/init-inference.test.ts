@@ -337,6 +337,25 @@ describe('keys and relationships', () => {
     expect(dependencyOrder(t, r.relationships)).toEqual(['departments', 'employees']);
   });
 
+  it('a self-reference by any pointer-like name: certain when it names the table, to confirm otherwise; never a measure', async () => {
+    const rows = Array.from({ length: 40 }, (_, i) => {
+      const id = i + 1;
+      const ref = id > 1 && id % 2 === 0 ? String(id - 1) : '';
+      return `${id},m${id},${ref},${id > 1 ? id - 1 : ''},${(id % 20) + 18}`;
+    });
+    const t = await tables({
+      'members.csv': `member_id,name,referred_by,parent_member_id,age\n${rows.join('\n')}\n`,
+    });
+    const r = inferRelationships(t);
+    expect(r.relationships.map((x) => `${rel(x)}: ${x.evidence}`)).toEqual([
+      "members.referred_by → members.member_id false: 'referred_by' may point at another row of members (a self-reference); 20 distinct values, all among the 40 of members.member_id; confirm it",
+      "members.parent_member_id → members.member_id true: 'parent_member_id' names another row of members (a self-reference); 39 distinct values, all among the 40 of members.member_id",
+    ]);
+    expect(r.rejected.map((x) => `${columnsOf(x.table, x.columns)}: ${x.reason}`)).toEqual([
+      'members.age: 20 distinct values, all among the 40 of members.member_id, but the names are unrelated: value overlap alone is no relationship',
+    ]);
+  });
+
   it('a parent key that is missing values is rejected with examples', async () => {
     const t = await tables({
       'customers.csv': 'customerID,name\nA,x\nB,y\n',
