@@ -44,6 +44,25 @@ function integerType(col: ColumnProfile): ColumnType {
   return { name: 'numeric', precision: col.intDigits, scale: 0 };
 }
 
+const EXAMPLE_LENGTH = 60;
+// JSON escapes the C0 controls; DEL and the C1 controls would reach the terminal raw.
+const C1 = /[\u007f-\u009f]/g;
+
+/**
+ * A value as the evidence quotes it: in JSON quotes, control characters escaped (binary garbage must
+ * not reach the terminal raw), cut to 60 characters with `…` (a 10 MB field is no example).
+ */
+export function example(text: string): string {
+  let cut = text.length > EXAMPLE_LENGTH ? text.slice(0, EXAMPLE_LENGTH) : text;
+  // Never half a surrogate pair: JSON would print it as an escape.
+  if (cut.length < text.length && /[\ud800-\udbff]$/.test(cut)) cut = cut.slice(0, -1);
+  const quoted = JSON.stringify(cut).replace(
+    C1,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+  return cut.length < text.length ? `${quoted.slice(0, -1)}…"` : quoted;
+}
+
 /** The narrowest type that holds every non-null value seen; text for leading zeros and mixed shapes. */
 export function columnType(col: ColumnProfile): TypedColumn {
   const n = `${col.values} values`;
@@ -52,7 +71,7 @@ export function columnType(col: ColumnProfile): TypedColumn {
   if (col.leadingZeros > 0)
     return {
       type: { name: 'text' },
-      evidence: `${n}, ${col.leadingZeros} with leading zeros (e.g. ${col.textExample}): kept as text`,
+      evidence: `${n}, ${col.leadingZeros} with leading zeros (e.g. ${example(col.textExample ?? '')}): kept as text`,
     };
   if (only(col, 'integer')) {
     const type = integerType(col);
@@ -69,10 +88,10 @@ export function columnType(col: ColumnProfile): TypedColumn {
     if (only(col, kind)) return { type: { name: kind }, evidence: `${n}, all ${shapeNames[kind]}` };
   }
   const mixed = [...col.kinds].map(([kind, count]) => `${count} ${shapeNames[kind]}`).join(', ');
-  const example = col.textExample === undefined ? '' : ` (e.g. ${JSON.stringify(col.textExample)})`;
+  const shown = col.textExample === undefined ? '' : ` (e.g. ${example(col.textExample)})`;
   return {
     type: { name: 'text' },
-    evidence: col.kinds.size === 1 ? `${n}${example}` : `${n}, mixed: ${mixed}: text`,
+    evidence: col.kinds.size === 1 ? `${n}${shown}` : `${n}, mixed: ${mixed}: text`,
   };
 }
 

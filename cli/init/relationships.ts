@@ -1,5 +1,5 @@
 import { MAX_DISTINCT, type PairProfile, pairKey, pairOfKey } from './column-profile.ts';
-import { wider } from './column-type.ts';
+import { example, wider } from './column-type.ts';
 import { ID_LIKE } from './file-profile.ts';
 import { type InferredColumn, type InferredTable, singular } from './tables.ts';
 
@@ -209,7 +209,7 @@ export function inferRelationships(tables: InferredTable[]): Relationships {
           if (score > 0 && !(ownKey(table, child) && !ownKey(p.table, p.column)))
             rejected.push({
               ...base,
-              reason: `${how}, but values are missing from ${p.table.name}.${p.column.column} (e.g. ${missing.map((m) => JSON.stringify(m)).join(', ')})`,
+              reason: `${how}, but values are missing from ${p.table.name}.${p.column.column} (e.g. ${missing.map(example).join(', ')})`,
             });
           continue;
         }

@@ -82,6 +82,22 @@ describe('value shapes and column types', () => {
     expect(columnType(col).evidence).toBe('10 values, mixed: 9 whole numbers, 1 text: text');
   });
 
+  it('prints an example value cut to 60 characters, control characters escaped', () => {
+    const long = new ColumnProfile('c', 0);
+    long.addText('x'.repeat(10_000_000));
+    expect(columnType(long).evidence).toBe(`1 values (e.g. "${'x'.repeat(60)}…")`);
+    const binary = new ColumnProfile('c', 0);
+    binary.addText('PK\u0003\u0004\u0000\u001b[2J\u007f\u0085ok');
+    expect(columnType(binary).evidence).toBe(
+      '1 values (e.g. "PK\\u0003\\u0004\\u0000\\u001b[2J\\u007f\\u0085ok")',
+    );
+    const zeros = new ColumnProfile('c', 0);
+    zeros.addText(`0${'1'.repeat(100)}`);
+    expect(columnType(zeros).evidence).toBe(
+      `1 values, 1 with leading zeros (e.g. "0${'1'.repeat(59)}…"): kept as text`,
+    );
+  });
+
   it('keeps distinct values up to MAX_DISTINCT, then drops the set: no key is claimed from it', () => {
     const col = new ColumnProfile('id', 0);
     for (let i = 0; i <= MAX_DISTINCT; i++) col.addText(String(i));
