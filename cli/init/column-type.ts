@@ -89,10 +89,39 @@ export function columnType(col: ColumnProfile): TypedColumn {
   }
   const mixed = [...col.kinds].map(([kind, count]) => `${count} ${shapeNames[kind]}`).join(', ');
   const shown = col.textExample === undefined ? '' : ` (e.g. ${example(col.textExample)})`;
+  const dates = col.textExample === undefined ? undefined : localDateHint(col.textExample);
+  const zones = col.kinds.has('timestamp') && col.kinds.has('timestamptz') ? MIXED_ZONES : '';
   return {
     type: { name: 'text' },
-    evidence: col.kinds.size === 1 ? `${n}${shown}` : `${n}, mixed: ${mixed}: text`,
+    evidence:
+      col.kinds.size === 1
+        ? dates
+          ? `${n}, text: ${dates}`
+          : `${n}${shown}`
+        : `${n}, mixed: ${mixed}: text${zones}${dates ? `; ${dates}` : ''}`,
   };
+}
+
+const MIXED_ZONES = '; some values carry a zone and some do not: a column is read one way or the other';
+const LOCAL_DATE = /^(\d{1,2})([/.-])(\d{1,2})\2(\d{4})(?:[ T]\S.*)?$/;
+
+/**
+ * Why a value like `19/02/2024` is text: the loader's date fields read ISO dates only, and a user
+ * seeing "text" for a date column needs to know that. Day and month are told apart when one is > 12.
+ */
+function localDateHint(text: string): string | undefined {
+  const m = LOCAL_DATE.exec(text);
+  if (!m) return undefined;
+  const [a, b, year] = [Number(m[1]), Number(m[3]), m[4]];
+  const iso = (month: number, day: number) =>
+    `${year}-${String(month).padStart(2, '0')}-${String(day).padStart(2, '0')}`;
+  const [order, isoExample] =
+    a > 12 && b <= 12
+      ? ['day/month/year', iso(b, a)]
+      : b > 12 && a <= 12
+        ? ['month/day/year', iso(a, b)]
+        : ['day/month/year or month/day/year', 'YYYY-MM-DD'];
+  return `values look like ${order} dates (${example(text).slice(1, -1)}); the loader reads ISO dates only (${isoExample})`;
 }
 
 const shapeNames: Record<Shape['kind'], string> = {

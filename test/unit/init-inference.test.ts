@@ -98,6 +98,26 @@ describe('value shapes and column types', () => {
     );
   });
 
+  it('says why dates that are not ISO and timestamps mixing zones are text', () => {
+    const evidence = (...values: string[]) => {
+      const col = new ColumnProfile('c', 0);
+      for (const v of values) col.addText(v);
+      return columnType(col).evidence;
+    };
+    expect(evidence('19/02/2024', '20/02/2024')).toBe(
+      '2 values, text: values look like day/month/year dates (19/02/2024); the loader reads ISO dates only (2024-02-19)',
+    );
+    expect(evidence('02/19/2024')).toBe(
+      '1 values, text: values look like month/day/year dates (02/19/2024); the loader reads ISO dates only (2024-02-19)',
+    );
+    expect(evidence('03.02.2024 10:00')).toBe(
+      '1 values, text: values look like day/month/year or month/day/year dates (03.02.2024 10:00); the loader reads ISO dates only (YYYY-MM-DD)',
+    );
+    expect(evidence('2024-02-19 10:00:00', '2024-02-19T10:00:00Z')).toBe(
+      '2 values, mixed: 1 timestamps without a zone, 1 timestamps with a zone: text; some values carry a zone and some do not: a column is read one way or the other',
+    );
+  });
+
   it('keeps distinct values up to MAX_DISTINCT, then drops the set: no key is claimed from it', () => {
     const col = new ColumnProfile('id', 0);
     for (let i = 0; i <= MAX_DISTINCT; i++) col.addText(String(i));
