@@ -25,6 +25,9 @@ export interface Rejected {
   reason: string;
 }
 
+/** The end of a rejection the names gave no support to: the farthest calls, listed last. */
+export const OVERLAP_ONLY = 'value overlap alone is no relationship';
+
 /** `orders.customer_id`, or `shipments.(order_id, product_id)` for a composite key. */
 export const columnsOf = (table: string, columns: string[]): string =>
   columns.length === 1 ? `${table}.${columns[0]}` : `${table}.(${columns.join(', ')})`;
@@ -218,7 +221,7 @@ export function inferRelationships(tables: InferredTable[]): Relationships {
           if (!ownKey(table, child))
             overlapOnly.push({
               ...base,
-              reason: `${values}, but the names are unrelated: value overlap alone is no relationship`,
+              reason: `${values}, but the names are unrelated: ${OVERLAP_ONLY}`,
             });
           continue;
         }
@@ -372,8 +375,7 @@ function judgePair(
       ? reject(`${match.how}, but pairs are missing from ${parentName} (e.g. ${missing.join(', ')})`)
       : undefined;
   const values = `${pair.seen.size} distinct pairs, all among the ${parent.seen.size} of ${parentName}`;
-  if (match.score === 0)
-    return reject(`${values}, but the names are unrelated: value overlap alone is no relationship`);
+  if (match.score === 0) return reject(`${values}, but the names are unrelated: ${OVERLAP_ONLY}`);
   const covers = pair.seen.size === parent.seen.size && parent.seen.size >= 2;
   const certain = match.score === 2 || covers;
   const evidence =

@@ -15,6 +15,7 @@ import {
   inferRelationships,
   type Relationship,
 } from '../../cli/init/relationships.ts';
+import { renderSummary, summarize } from '../../cli/init/summary.ts';
 import { inferTable } from '../../cli/init/tables.ts';
 import { shapeOfText } from '../../cli/init/values.ts';
 import { snakeCase } from '../../shared/config/column-names.ts';
@@ -390,6 +391,29 @@ describe('keys and relationships', () => {
     expect(r.rejected.map((x) => `${columnsOf(x.table, x.columns)}: ${x.reason}`)).toEqual([
       'members.age: 20 distinct values, all among the 40 of members.member_id, but the names are unrelated: value overlap alone is no relationship',
     ]);
+  });
+
+  it('the summary lists at most three rejected candidates per table, closest calls first; --json keeps all', async () => {
+    const n = (k: number, row: (i: number) => string) =>
+      Array.from({ length: k }, (_, i) => row(i + 1)).join('\n');
+    const t = await tables({
+      'visits.csv': `visit_id,place\n${n(20, (i) => `${i},p${i}`)}\n`,
+      'loans.csv': `loan_id,copy_no,shelf,floor,visit_ref\n${n(20, (i) => `${i},${(i % 5) + 1},${(i % 4) + 1},${(i % 3) + 1},${i + 1}`)}\n`,
+    });
+    const relations = inferRelationships(t);
+    const summary = summarize(t, relations, dependencyOrder(t, relations.relationships), [], []);
+    expect(summary.rejected).toHaveLength(7);
+    const text = renderSummary(summary);
+    expect(text.slice(text.indexOf('rejected candidates:'), text.indexOf('load order'))).toBe(
+      [
+        'rejected candidates:',
+        "  loans.visit_ref → visits.visit_id: 'visit_ref' shares 'visit' with visits, but values are missing from visits.visit_id (e.g. \"21\")",
+        '  loans.copy_no → visits.visit_id: 5 distinct values, all among the 20 of visits.visit_id, but the names are unrelated: value overlap alone is no relationship',
+        '  loans.copy_no → loans.loan_id: 5 distinct values, all among the 20 of loans.loan_id, but the names are unrelated: value overlap alone is no relationship',
+        '  … and 4 more from loans (--json lists all)',
+        '',
+      ].join('\n'),
+    );
   });
 
   it('a parent key that is missing values is rejected with examples', async () => {
