@@ -45,8 +45,13 @@ const READ_BYTES = 1024 * 1024;
 const HEADER_STEP = 64 * 1024;
 const GZIP_MAGIC = [0x1f, 0x8b];
 const BOM = [0xef, 0xbb, 0xbf];
-/** Names that say "identifier": the columns whose pairs are followed as a link table's composite key. */
-export const ID_LIKE = /(^id$|_id$|_code$|_key$|_no$)/;
+/**
+ * Names that say "identifier": key candidates, and the columns whose pairs are followed as a link
+ * table's composite key. Natural keys count too (`isbn`, `sku`, `email`): a link table of books and
+ * authors is `(isbn, author_id)`.
+ */
+export const ID_LIKE =
+  /(^id$|_id$|_code$|_key$|_no$|(^|_)(isbn|issn|sku|ean|upc|gtin|email|code|slug|username|login|uuid|guid|iban|vin)$)/;
 
 /** The file name without folders and extensions: its dataset's and table's name before snake_case. */
 export const baseName = (file: string): string => formatOf(file).base;

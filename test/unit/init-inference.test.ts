@@ -416,6 +416,25 @@ describe('keys and relationships', () => {
     );
   });
 
+  it('natural-key names (isbn, sku, email, …) are key candidates: a link table of them gets its pair as key', async () => {
+    const t = await tables({
+      'books.csv': 'isbn,title\n9780000000001,a\n9780000000002,b\n9780000000003,c\n',
+      'authors.csv': 'author_id,name\n1,x\n2,y\n',
+      'book_authors.csv': 'isbn,author_id\n9780000000001,1\n9780000000001,2\n9780000000002,2\n',
+      'users.csv': 'name,email\nann,a@example.com\nann,b@example.com\n',
+    });
+    expect(t.map((x) => [x.name, x.primaryKey, x.keyEvidence])).toEqual([
+      ['books', ['isbn'], 'isbn: 3 values, all distinct, none null'],
+      ['authors', ['author_id'], 'author_id: 2 values, all distinct, none null'],
+      ['book_authors', ['isbn', 'author_id'], '(isbn, author_id): 3 rows, every pair distinct, none null'],
+      ['users', ['email'], 'email: 2 values, all distinct, none null'],
+    ]);
+    expect(inferRelationships(t).relationships.map(rel)).toEqual([
+      'book_authors.isbn → books.isbn true',
+      'book_authors.author_id → authors.author_id true',
+    ]);
+  });
+
   it('a parent key that is missing values is rejected with examples', async () => {
     const t = await tables({
       'customers.csv': 'customerID,name\nA,x\nB,y\n',
