@@ -107,7 +107,8 @@ function nameSupport(
  */
 function selfSupport(child: string, table: string, parent: string): { score: number; how: string } {
   const row = singular(table);
-  if (SELF_REFERENCE.test(child) || child.endsWith(`_${parent}`) || child.endsWith(`_${row}_id`))
+  const namesKey = !GENERIC_KEY.test(parent) && child.endsWith(`_${parent}`);
+  if (SELF_REFERENCE.test(child) || namesKey || child.endsWith(`_${row}_id`))
     return { score: 2, how: `'${child}' names another row of ${table} (a self-reference)` };
   if (POINTER.test(child) && !MEASURE.test(child))
     return { score: 1, how: `'${child}' may point at another row of ${table} (a self-reference)` };

@@ -346,6 +346,12 @@ describe('keys and relationships', () => {
       'books.author_id → authors.id true',
       'customer_details.customer_id → customers.customer_id true',
     ]);
+    // Not `books.author_id → books.id` as a self-reference either: `_id` names no row.
+    expect(
+      r.rejected.map(
+        (x) => `${columnsOf(x.table, x.columns)} → ${columnsOf(x.parentTable, x.parentColumns)}`,
+      ),
+    ).toEqual([]);
     expect(dependencyOrder(t, r.relationships)).toEqual([
       'authors',
       'books',
