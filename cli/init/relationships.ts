@@ -1,6 +1,6 @@
 import { MAX_DISTINCT, type PairProfile, pairKey, pairOfKey } from './column-profile.ts';
 import { example, wider } from './column-type.ts';
-import { ID_LIKE } from './file-profile.ts';
+import { keyLike } from './file-profile.ts';
 import { type InferredColumn, type InferredTable, singular } from './tables.ts';
 
 /**
@@ -127,7 +127,8 @@ export interface TableNames {
  * The others keep no distinct set: hashing every value of every column is most of the pass.
  */
 export function mayRelate(column: string, position: number, table: string, all: TableNames[]): boolean {
-  if (position === 0 || ID_LIKE.test(column) || column === `${singular(table)}_id`) return true;
+  const own = all.find((t) => t.table === table)?.columns ?? [];
+  if (position === 0 || keyLike(column, own) || column === `${singular(table)}_id`) return true;
   return all.some((t) => t.columns.some((c) => nameSupport(column, table, c, t.table).score > 0));
 }
 

@@ -441,6 +441,14 @@ describe('keys and relationships', () => {
     ]);
   });
 
+  it('natural-key names count only in a file with no key of its own: users (id, email) follows no pair', async () => {
+    const pairs = async (name: string, text: string) =>
+      (await profileFile(await file(name, text), snakeCase)).pairs.map((p) => p.columns.join('+'));
+    expect(await pairs('accounts.csv', 'id,email\n1,a@example.com\n')).toEqual([]);
+    expect(await pairs('logins.csv', 'login_id,email\n1,a@example.com\n')).toEqual([]);
+    expect(await pairs('book_authors2.csv', 'isbn,author_id\n9780000000001,1\n')).toEqual(['isbn+author_id']);
+  });
+
   it('a parent key that is missing values is rejected with examples', async () => {
     const t = await tables({
       'customers.csv': 'customerID,name\nA,x\nB,y\n',
