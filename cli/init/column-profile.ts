@@ -1,3 +1,4 @@
+import { SKIMMED } from '../../shared/formats/parsing.ts';
 import { isNullToken, type NullToken, type Shape, shapeOfText, shapeOfValue } from './values.ts';
 
 /**
@@ -97,10 +98,13 @@ export class ColumnProfile {
     if (token !== undefined) this.nullTokens.set(token, (this.nullTokens.get(token) ?? 0) + 1);
   }
 
-  /** A value of a column already known to be text: counted and remembered, not classified. */
+  /**
+   * A value of a column already known to be text: remembered, and counted by its shape only (the
+   * evidence's counts stay true: `mixed: 9 whole numbers, 1 text`), not measured.
+   */
   private addPlain(text: string): void {
     this.values++;
-    this.#count('text');
+    this.#count(text === SKIMMED ? 'text' : shapeOfText(text).kind);
     if (!this.distinct) return;
     if (this.nameless) this.dropDistinct(this.nameless);
     else this.remember(text);
@@ -159,7 +163,15 @@ export class ColumnProfile {
    * (which token), so its whole text is not needed (see `Skim`).
    */
   get settled(): boolean {
-    return this.#plainText && this.distinct === undefined;
+    return this.#plainText && this.distinct === undefined && this.#onlyText();
+  }
+
+  /**
+   * No value but text so far: a mixed column is never skimmed, so that each of its values is counted
+   * by its shape (a skimmed value counts as text unread).
+   */
+  #onlyText(): boolean {
+    return this.#runKind === 'text' && [...this.#kindCounts.keys()].every((k) => k === 'text');
   }
 
   /** Every non-null value differs from the others (known only while the set is exact). */

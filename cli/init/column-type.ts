@@ -44,6 +44,25 @@ function integerType(col: ColumnProfile): ColumnType {
   return { name: 'numeric', precision: col.intDigits, scale: 0 };
 }
 
+const EXAMPLE_LENGTH = 60;
+// JSON escapes the C0 controls; DEL and the C1 controls would reach the terminal raw.
+const C1 = /[\u007f-\u009f]/g;
+
+/**
+ * A value as the evidence quotes it: in JSON quotes, control characters escaped (binary garbage must
+ * not reach the terminal raw), cut to 60 characters with `…` (a 10 MB field is no example).
+ */
+export function example(text: string): string {
+  let cut = text.length > EXAMPLE_LENGTH ? text.slice(0, EXAMPLE_LENGTH) : text;
+  // Never half a surrogate pair: JSON would print it as an escape.
+  if (cut.length < text.length && /[\ud800-\udbff]$/.test(cut)) cut = cut.slice(0, -1);
+  const quoted = JSON.stringify(cut).replace(
+    C1,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+  return cut.length < text.length ? `${quoted.slice(0, -1)}…"` : quoted;
+}
+
 /** The narrowest type that holds every non-null value seen; text for leading zeros and mixed shapes. */
 export function columnType(col: ColumnProfile): TypedColumn {
   const n = `${col.values} values`;
@@ -52,7 +71,7 @@ export function columnType(col: ColumnProfile): TypedColumn {
   if (col.leadingZeros > 0)
     return {
       type: { name: 'text' },
-      evidence: `${n}, ${col.leadingZeros} with leading zeros (e.g. ${col.textExample}): kept as text`,
+      evidence: `${n}, ${col.leadingZeros} with leading zeros (e.g. ${example(col.textExample ?? '')}): kept as text`,
     };
   if (only(col, 'integer')) {
     const type = integerType(col);
@@ -69,11 +88,40 @@ export function columnType(col: ColumnProfile): TypedColumn {
     if (only(col, kind)) return { type: { name: kind }, evidence: `${n}, all ${shapeNames[kind]}` };
   }
   const mixed = [...col.kinds].map(([kind, count]) => `${count} ${shapeNames[kind]}`).join(', ');
-  const example = col.textExample === undefined ? '' : ` (e.g. ${JSON.stringify(col.textExample)})`;
+  const shown = col.textExample === undefined ? '' : ` (e.g. ${example(col.textExample)})`;
+  const dates = col.textExample === undefined ? undefined : localDateHint(col.textExample);
+  const zones = col.kinds.has('timestamp') && col.kinds.has('timestamptz') ? MIXED_ZONES : '';
   return {
     type: { name: 'text' },
-    evidence: col.kinds.size === 1 ? `${n}${example}` : `${n}, mixed: ${mixed}: text`,
+    evidence:
+      col.kinds.size === 1
+        ? dates
+          ? `${n}, text: ${dates}`
+          : `${n}${shown}`
+        : `${n}, mixed: ${mixed}: text${zones}${dates ? `; ${dates}` : ''}`,
   };
+}
+
+const MIXED_ZONES = '; some values carry a zone and some do not: a column is read one way or the other';
+const LOCAL_DATE = /^(\d{1,2})([/.-])(\d{1,2})\2(\d{4})(?:[ T]\S.*)?$/;
+
+/**
+ * Why a value like `19/02/2024` is text: the loader's date fields read ISO dates only, and a user
+ * seeing "text" for a date column needs to know that. Day and month are told apart when one is > 12.
+ */
+function localDateHint(text: string): string | undefined {
+  const m = LOCAL_DATE.exec(text);
+  if (!m) return undefined;
+  const [a, b, year] = [Number(m[1]), Number(m[3]), m[4]];
+  const iso = (month: number, day: number) =>
+    `${year}-${String(month).padStart(2, '0')}-${String(day).padStart(2, '0')}`;
+  const [order, isoExample] =
+    a > 12 && b <= 12
+      ? ['day/month/year', iso(b, a)]
+      : b > 12 && a <= 12
+        ? ['month/day/year', iso(a, b)]
+        : ['day/month/year or month/day/year', 'YYYY-MM-DD'];
+  return `values look like ${order} dates (${example(text).slice(1, -1)}); the loader reads ISO dates only (${isoExample})`;
 }
 
 const shapeNames: Record<Shape['kind'], string> = {

@@ -45,8 +45,22 @@ const READ_BYTES = 1024 * 1024;
 const HEADER_STEP = 64 * 1024;
 const GZIP_MAGIC = [0x1f, 0x8b];
 const BOM = [0xef, 0xbb, 0xbf];
-/** Names that say "identifier": the columns whose pairs are followed as a link table's composite key. */
+/** Names that say "identifier": key candidates, and the columns whose pairs are followed as a link table's composite key. */
 export const ID_LIKE = /(^id$|_id$|_code$|_key$|_no$)/;
+/** Natural keys: `isbn`, `sku`, `email`, … (a link table of books and authors is `(isbn, author_id)`). */
+const NATURAL_KEY = /(^|_)(isbn|issn|sku|ean|upc|gtin|email|code|slug|username|login|uuid|guid|iban|vin)$/;
+
+/**
+ * Whether a column's name makes it a key candidate among its file's columns (snake_case): an id-like
+ * name, or a natural key's in a file with no key of its own (no `id`, no first column `…_id`). A
+ * `users (id, email)` file keeps no set of its emails: hashing them would be most of its pass, for a
+ * key the `id` already is.
+ */
+export function keyLike(column: string, columns: readonly string[]): boolean {
+  if (ID_LIKE.test(column)) return true;
+  if (!NATURAL_KEY.test(column)) return false;
+  return !columns.some((c, i) => c === 'id' || (i === 0 && c.endsWith('_id')));
+}
 
 /** The file name without folders and extensions: its dataset's and table's name before snake_case. */
 export const baseName = (file: string): string => formatOf(file).base;
@@ -189,7 +203,8 @@ class Columns {
   followPairs(): void {
     if (this.#pairsFollowed) return;
     this.#pairsFollowed = true;
-    const ids = this.profile.columns.filter((c) => ID_LIKE.test(this.snake(c.name))).slice(0, 8);
+    const names = this.profile.columns.map((c) => this.snake(c.name));
+    const ids = this.profile.columns.filter((_, i) => keyLike(names[i] ?? '', names)).slice(0, 8);
     for (let i = 0; i < ids.length; i++)
       for (let j = i + 1; j < ids.length; j++)
         this.profile.pairs.push(new PairProfile([ids[i]?.name ?? '', ids[j]?.name ?? '']));

@@ -1,6 +1,6 @@
 import { MAX_DISTINCT, type PairProfile, pairKey, pairOfKey } from './column-profile.ts';
-import { wider } from './column-type.ts';
-import { ID_LIKE } from './file-profile.ts';
+import { example, wider } from './column-type.ts';
+import { keyLike } from './file-profile.ts';
 import { type InferredColumn, type InferredTable, singular } from './tables.ts';
 
 /**
@@ -25,6 +25,9 @@ export interface Rejected {
   reason: string;
 }
 
+/** The end of a rejection the names gave no support to: the farthest calls, listed last. */
+export const OVERLAP_ONLY = 'value overlap alone is no relationship';
+
 /** `orders.customer_id`, or `shipments.(order_id, product_id)` for a composite key. */
 export const columnsOf = (table: string, columns: string[]): string =>
   columns.length === 1 ? `${table}.${columns[0]}` : `${table}.(${columns.join(', ')})`;
@@ -36,9 +39,12 @@ export interface Relationships {
   naturalKeys: { table: string; column: string }[];
 }
 
-// Names that say "another row of this table" (a self-reference).
+// Names that say "another row of this table" (a self-reference) whatever the table.
 const SELF_REFERENCE =
   /^(reports_to|parent|parent_id|manager|manager_id|supervisor|supervisor_id|boss_id|head_id)$/;
+// Names that may point at another row: `referred_by`, `successor_of`, `previous_version`, … (to confirm).
+const POINTER =
+  /(_by|_to|_of)$|^(parent|previous|prev|next|original|predecessor|successor|replaced|superseded)_/;
 // Names of measures: values that happen to look like ids but are counts, amounts, ranks.
 const MEASURE =
   /(quantity|qty|count|amount|price|total|discount|units|stock|level|rank|sort|age|year|size|weight)/;
@@ -61,21 +67,30 @@ function commonPrefix(a: string, b: string): number {
   return i;
 }
 
-/** How the names support `child` → `parent` (2: they say it, 1: they hint at it, 0: unrelated), and how. */
+// Key names that say nothing of which table they belong to: `id` beside `id` is no evidence.
+const GENERIC_KEY = /^(id|key|code|no|number|uuid|guid)$/;
+
+/**
+ * How the names support `child` → `parent` (2: they say it, 1: they hint at it, 0: unrelated), and how.
+ * A table's own key (`keys.child`) points at another table's key only when its name names that table
+ * (`customer_details.customer_id` → `customers`): two tables' keys of one name are no relationship.
+ */
 function nameSupport(
   child: string,
   table: string,
   parent: string,
   parentTable: string,
+  keys: { child: boolean; parent: boolean } = { child: false, parent: false },
 ): { score: number; how: string } {
-  if (table === parentTable)
-    return SELF_REFERENCE.test(child)
-      ? { score: 2, how: `'${child}' names another row of ${table} (a self-reference)` }
-      : { score: 0, how: '' };
-  if (child === parent) return { score: 2, how: 'same column name' };
+  if (table === parentTable) return selfSupport(child, table, parent);
   const s = stem(child);
-  if (s === singular(parentTable) || s === parentTable || child.endsWith(`_${parent}`))
+  const generic = GENERIC_KEY.test(parent);
+  // Two tables' own keys of one name: only the name of the table pointed at decides which way (1:1).
+  const bothKeys = keys.child && keys.parent;
+  if (child === parent && !generic && !bothKeys) return { score: 2, how: 'same column name' };
+  if (s === singular(parentTable) || s === parentTable || (!generic && child.endsWith(`_${parent}`)))
     return { score: 2, how: `'${child}' names ${parentTable}` };
+  if (keys.child) return { score: 0, how: '' };
   if (MEASURE.test(child)) return { score: 0, how: '' };
   const shared = commonPrefix(s, singular(parentTable));
   if (shared >= 4)
@@ -83,6 +98,20 @@ function nameSupport(
       score: 1,
       how: `'${child}' shares '${s.slice(0, shared)}' with ${parentTable}`,
     };
+  return { score: 0, how: '' };
+}
+
+/**
+ * How a column's name supports pointing at its own table's key: it says so (`manager_id`, or the
+ * table's row named with a prefix, `parent_member_id`), or it may (`referred_by`). Measures never.
+ */
+function selfSupport(child: string, table: string, parent: string): { score: number; how: string } {
+  const row = singular(table);
+  const namesKey = !GENERIC_KEY.test(parent) && child.endsWith(`_${parent}`);
+  if (SELF_REFERENCE.test(child) || namesKey || child.endsWith(`_${row}_id`))
+    return { score: 2, how: `'${child}' names another row of ${table} (a self-reference)` };
+  if (POINTER.test(child) && !MEASURE.test(child))
+    return { score: 1, how: `'${child}' may point at another row of ${table} (a self-reference)` };
   return { score: 0, how: '' };
 }
 
@@ -98,7 +127,8 @@ export interface TableNames {
  * The others keep no distinct set: hashing every value of every column is most of the pass.
  */
 export function mayRelate(column: string, position: number, table: string, all: TableNames[]): boolean {
-  if (position === 0 || ID_LIKE.test(column) || column === `${singular(table)}_id`) return true;
+  const own = all.find((t) => t.table === table)?.columns ?? [];
+  if (position === 0 || keyLike(column, own) || column === `${singular(table)}_id`) return true;
   return all.some((t) => t.columns.some((c) => nameSupport(column, table, c, t.table).score > 0));
 }
 
@@ -164,7 +194,10 @@ export function inferRelationships(tables: InferredTable[]): Relationships {
           parentTable: p.table.name,
           parentColumns: [p.column.column],
         };
-        const { score, how } = nameSupport(child.column, table.name, p.column.column, p.table.name);
+        const { score, how } = nameSupport(child.column, table.name, p.column.column, p.table.name, {
+          child: ownKey(table, child),
+          parent: ownKey(p.table, p.column),
+        });
         if (!child.profile.distinct) {
           if (score > 0)
             rejected.push({
@@ -181,7 +214,7 @@ export function inferRelationships(tables: InferredTable[]): Relationships {
           if (score > 0 && !(ownKey(table, child) && !ownKey(p.table, p.column)))
             rejected.push({
               ...base,
-              reason: `${how}, but values are missing from ${p.table.name}.${p.column.column} (e.g. ${missing.map((m) => JSON.stringify(m)).join(', ')})`,
+              reason: `${how}, but values are missing from ${p.table.name}.${p.column.column} (e.g. ${missing.map(example).join(', ')})`,
             });
           continue;
         }
@@ -190,7 +223,7 @@ export function inferRelationships(tables: InferredTable[]): Relationships {
           if (!ownKey(table, child))
             overlapOnly.push({
               ...base,
-              reason: `${values}, but the names are unrelated: value overlap alone is no relationship`,
+              reason: `${values}, but the names are unrelated: ${OVERLAP_ONLY}`,
             });
           continue;
         }
@@ -227,7 +260,11 @@ export function inferRelationships(tables: InferredTable[]): Relationships {
     }
   }
   compositeKeys(tables, relationships, rejected);
-  return { relationships, rejected, naturalKeys };
+  breakCycles(tables, relationships);
+  const used = naturalKeys.filter((k) =>
+    relationships.some((r) => r.certain && r.parentTable === k.table && r.parentColumns.includes(k.column)),
+  );
+  return { relationships, rejected, naturalKeys: used };
 }
 
 /** A table's two-column primary key and the distinct pairs of its file, as `pairKey`s in `pair.columns` order. */
@@ -340,8 +377,7 @@ function judgePair(
       ? reject(`${match.how}, but pairs are missing from ${parentName} (e.g. ${missing.join(', ')})`)
       : undefined;
   const values = `${pair.seen.size} distinct pairs, all among the ${parent.seen.size} of ${parentName}`;
-  if (match.score === 0)
-    return reject(`${values}, but the names are unrelated: value overlap alone is no relationship`);
+  if (match.score === 0) return reject(`${values}, but the names are unrelated: ${OVERLAP_ONLY}`);
   const covers = pair.seen.size === parent.seen.size && parent.seen.size >= 2;
   const certain = match.score === 2 || covers;
   const evidence =
@@ -395,4 +431,63 @@ export function dependencyOrder(tables: InferredTable[], relationships: Relation
   };
   for (const t of tables) visit(t.name);
   return out;
+}
+
+const arrow = (r: Relationship) =>
+  `${columnsOf(r.table, r.columns)} → ${columnsOf(r.parentTable, r.parentColumns)}`;
+
+/** A cycle of certain foreign keys between tables (self-references aside), as its edges in order, if any. */
+function findCycle(relationships: Relationship[]): Relationship[] | undefined {
+  const edges = relationships.filter((r) => r.certain && r.table !== r.parentTable);
+  const done = new Set<string>();
+  const path: Relationship[] = [];
+  const onPath = (name: string) => path.findIndex((r) => r.table === name);
+  const visit = (name: string): Relationship[] | undefined => {
+    for (const r of edges.filter((e) => e.table === name)) {
+      const at = onPath(r.parentTable);
+      if (at !== -1) return [...path.slice(at), r];
+      if (done.has(r.parentTable)) continue;
+      path.push(r);
+      const found = visit(r.parentTable);
+      path.pop();
+      if (found) return found;
+    }
+    done.add(name);
+    return undefined;
+  };
+  for (const r of edges) {
+    const found = r.table === r.parentTable ? undefined : visit(r.table);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+/**
+ * Certain foreign keys that close a cycle between tables are written commented out, saying why: each
+ * file would wait for the other and no row would load. The one given up is a nullable one (the
+ * column a user fills in later), else one to a unique column that is not its table's key, else a
+ * table's own key pointing elsewhere (both guesses), else the last one found.
+ */
+function breakCycles(tables: InferredTable[], relationships: Relationship[]): void {
+  const nullable = (r: Relationship) => {
+    const table = tables.find((t) => t.name === r.table);
+    return r.columns.some((c) => table?.columns.find((x) => x.column === c)?.notNull === false);
+  };
+  const isKey = (table: string, columns: string[]) =>
+    tables.find((t) => t.name === table)?.primaryKey.join() === columns.join();
+  const toNaturalKey = (r: Relationship) => !isKey(r.parentTable, r.parentColumns);
+  const ownKeyEdge = (r: Relationship) => isKey(r.table, r.columns);
+  for (let cycle = findCycle(relationships); cycle; cycle = findCycle(relationships)) {
+    const weakest =
+      cycle.find(nullable) ??
+      cycle.find(toNaturalKey) ??
+      cycle.find(ownKeyEdge) ??
+      (cycle.at(-1) as Relationship);
+    const at = cycle.indexOf(weakest);
+    const around = [...cycle.slice(at), ...cycle.slice(0, at)];
+    const tablesAround = [...around.map((r) => r.table), weakest.table].join(' → ');
+    const others = around.slice(1).map(arrow).join(' and ');
+    weakest.certain = false;
+    weakest.evidence += `; not enforced: with ${others} it makes a cycle (${tablesAround}), and no load order would exist`;
+  }
 }

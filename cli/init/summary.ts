@@ -1,5 +1,5 @@
 import { sqlType } from './column-type.ts';
-import { columnsOf, type Relationships } from './relationships.ts';
+import { columnsOf, OVERLAP_ONLY, type Rejected, type Relationships } from './relationships.ts';
 import type { InferredTable } from './tables.ts';
 
 /** What `init` found and wrote, as `--json` prints it. */
@@ -81,17 +81,36 @@ export function renderSummary(s: InitSummary): string {
       `  ${r.certain ? '' : '? '}${columnsOf(r.table, r.columns)} → ${columnsOf(r.parentTable, r.parentColumns)}: ${r.evidence}${r.certain ? '' : ' (written commented out)'}`,
     );
   if (s.relationships.length === 0) out.push('  none found');
-  if (s.rejected.length > 0) {
-    out.push('rejected candidates:');
-    for (const r of s.rejected)
-      out.push(
-        `  ${columnsOf(r.table, r.columns)} → ${columnsOf(r.parentTable, r.parentColumns)}: ${r.reason}`,
-      );
-  }
+  if (s.rejected.length > 0) out.push('rejected candidates:', ...rejectedLines(s.rejected));
   for (const k of s.naturalKeys)
     out.push(`unique index on ${k.table}.${k.column} (a natural key other tables point at)`);
   out.push(`load order (parents first): ${s.loadOrder.join(', ')}`);
   if (s.changes.length > 0) out.push('changes to the existing datasets:', ...s.changes.map((c) => `  ${c}`));
   out.push('wrote:', ...s.written.map((w) => `  ${w}`));
   return out.join('\n');
+}
+
+/** Rejected candidates the terminal shows per table; `--json` lists every one. */
+const REJECTED_PER_TABLE = 3;
+
+/**
+ * Per table its closest calls (names that supported a candidate the values refuted) before mere
+ * value overlaps, at most REJECTED_PER_TABLE: a dozen overlaps of small numbers bury the summary.
+ */
+function rejectedLines(rejected: Rejected[]): string[] {
+  const out: string[] = [];
+  for (const table of new Set(rejected.map((r) => r.table))) {
+    const own = rejected.filter((r) => r.table === table);
+    const closest = [
+      ...own.filter((r) => !r.reason.endsWith(OVERLAP_ONLY)),
+      ...own.filter((r) => r.reason.endsWith(OVERLAP_ONLY)),
+    ];
+    for (const r of closest.slice(0, REJECTED_PER_TABLE))
+      out.push(
+        `  ${columnsOf(r.table, r.columns)} → ${columnsOf(r.parentTable, r.parentColumns)}: ${r.reason}`,
+      );
+    if (closest.length > REJECTED_PER_TABLE)
+      out.push(`  … and ${closest.length - REJECTED_PER_TABLE} more from ${table} (--json lists all)`);
+  }
+  return out;
 }

@@ -1,7 +1,7 @@
 import { UsageError } from '../../shared/core/errors.ts';
 import type { ColumnProfile } from './column-profile.ts';
 import { type ColumnType, columnType } from './column-type.ts';
-import { type FileProfile, ID_LIKE } from './file-profile.ts';
+import { type FileProfile, keyLike } from './file-profile.ts';
 import { NULL_TOKENS, type NullToken } from './values.ts';
 
 export interface InferredColumn {
@@ -38,9 +38,9 @@ export function singular(name: string): string {
 const KEY_TYPES = new Set(['smallint', 'integer', 'bigint', 'text', 'uuid']);
 
 /** How strongly a column's name says it is its table's key (0: not a key name). */
-function keyNameScore(column: string, table: string): number {
+function keyNameScore(column: string, table: string, columns: readonly string[]): number {
   if (column === 'id' || column === `${singular(table)}_id`) return 3;
-  return ID_LIKE.test(column) ? 2 : 0;
+  return keyLike(column, columns) ? 2 : 0;
 }
 
 function nullEvidence(col: ColumnProfile): string {
@@ -87,9 +87,10 @@ function primaryKey(
   columns: InferredColumn[],
   file: FileProfile,
 ): { primaryKey: string[]; keyEvidence: string } {
+  const names = columns.map((c) => c.column);
   const single = columns
     .filter((c) => c.notNull && c.profile.unique === true && KEY_TYPES.has(c.type.name))
-    .map((c) => ({ c, score: keyNameScore(c.column, table) || (c.profile.position === 0 ? 1 : 0) }))
+    .map((c) => ({ c, score: keyNameScore(c.column, table, names) || (c.profile.position === 0 ? 1 : 0) }))
     .filter((s) => s.score > 0)
     .sort((a, b) => b.score - a.score || a.c.profile.position - b.c.profile.position)[0];
   if (single)
@@ -108,7 +109,7 @@ function primaryKey(
   }
   // Key-named columns whose distinct set was given up: their uniqueness is unknown, not refuted.
   const unchecked = columns
-    .filter((c) => c.notNull && c.profile.distinct === undefined && keyNameScore(c.column, table) > 0)
+    .filter((c) => c.notNull && c.profile.distinct === undefined && keyNameScore(c.column, table, names) > 0)
     .map((c) => `${c.column}: ${c.profile.keyless}, uniqueness not checked`);
   return {
     primaryKey: [],

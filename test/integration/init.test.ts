@@ -532,3 +532,32 @@ describe('init on a file whose header has a BOM, CRLF and spaces around its name
     expect(rows).toEqual([{ v: 'Ann 2026-01-02, Bob 2026-01-03, Cy 2026-01-04' }]);
   });
 });
+
+describe('init on a library export (generic id keys, equal id sets, a self-reference by a pointer name, local dates)', () => {
+  it("makes no foreign key between two tables' own id keys: every file loads, with the one intended foreign key", {
+    timeout: 120_000,
+  }, async () => {
+    await resetSchema('library');
+    const { out, summary, text } = await init('library', 'library');
+    expect(
+      summary.relationships.map(
+        (r) => `${columnsOf(r.table, r.columns)} → ${columnsOf(r.parentTable, r.parentColumns)} ${r.certain}`,
+      ),
+    ).toEqual(['books.author_id → authors.id true', 'members.referred_by → members.member_id false']);
+    expect(summary.rejected).toEqual([]);
+    expect(text).toContain(
+      'joined_on    text not null — 40 values, text: values look like day/month/year or month/day/year dates (02/02/2024); the loader reads ISO dates only (YYYY-MM-DD)',
+    );
+    const db = await dropAll('library', out, summary);
+    expect(await constraints(db, 'library', 'f')).toEqual([
+      'library.books FOREIGN KEY (author_id) REFERENCES library.authors(id)',
+    ]);
+    expect(await counts(db, 'library', ['authors', 'books', 'members', 'suppliers', 'warehouses'])).toEqual({
+      authors: 10,
+      books: 30,
+      members: 40,
+      suppliers: 5,
+      warehouses: 5,
+    });
+  });
+});

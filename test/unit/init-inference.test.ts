@@ -9,7 +9,13 @@ import { ColumnProfile, MAX_DISTINCT } from '../../cli/init/column-profile.ts';
 import { columnType, sqlType } from '../../cli/init/column-type.ts';
 import { profileFile } from '../../cli/init/file-profile.ts';
 import { init } from '../../cli/init/init.ts';
-import { columnsOf, inferRelationships } from '../../cli/init/relationships.ts';
+import {
+  columnsOf,
+  dependencyOrder,
+  inferRelationships,
+  type Relationship,
+} from '../../cli/init/relationships.ts';
+import { renderSummary, summarize } from '../../cli/init/summary.ts';
 import { inferTable } from '../../cli/init/tables.ts';
 import { shapeOfText } from '../../cli/init/values.ts';
 import { snakeCase } from '../../shared/config/column-names.ts';
@@ -34,6 +40,9 @@ const typeOf = (...values: string[]) => {
   for (const v of values) col.addText(v);
   return sqlType(columnType(col).type);
 };
+
+const rel = (x: Relationship) =>
+  `${columnsOf(x.table, x.columns)} → ${columnsOf(x.parentTable, x.parentColumns)} ${x.certain}`;
 
 async function tables(files: Record<string, string>) {
   const out = [];
@@ -66,6 +75,48 @@ describe('value shapes and column types', () => {
     expect(typeOf('1996-07-04', '1996-07-04 10:00:00')).toBe('text');
     expect(typeOf('7', '01581')).toBe('text');
     expect(typeOf('', 'NULL', '3')).toBe('smallint');
+  });
+
+  it('counts every value by its shape after the first text value: the mixed evidence tells the truth', () => {
+    const col = new ColumnProfile('c', 0);
+    for (const v of ['1', '2', 'A3', '4', '5', '6', '7', '8', '9', '10']) col.addText(v);
+    expect(columnType(col).evidence).toBe('10 values, mixed: 9 whole numbers, 1 text: text');
+  });
+
+  it('prints an example value cut to 60 characters, control characters escaped', () => {
+    const long = new ColumnProfile('c', 0);
+    long.addText('x'.repeat(10_000_000));
+    expect(columnType(long).evidence).toBe(`1 values (e.g. "${'x'.repeat(60)}…")`);
+    const binary = new ColumnProfile('c', 0);
+    binary.addText('PK\u0003\u0004\u0000\u001b[2J\u007f\u0085ok');
+    expect(columnType(binary).evidence).toBe(
+      '1 values (e.g. "PK\\u0003\\u0004\\u0000\\u001b[2J\\u007f\\u0085ok")',
+    );
+    const zeros = new ColumnProfile('c', 0);
+    zeros.addText(`0${'1'.repeat(100)}`);
+    expect(columnType(zeros).evidence).toBe(
+      `1 values, 1 with leading zeros (e.g. "0${'1'.repeat(59)}…"): kept as text`,
+    );
+  });
+
+  it('says why dates that are not ISO and timestamps mixing zones are text', () => {
+    const evidence = (...values: string[]) => {
+      const col = new ColumnProfile('c', 0);
+      for (const v of values) col.addText(v);
+      return columnType(col).evidence;
+    };
+    expect(evidence('19/02/2024', '20/02/2024')).toBe(
+      '2 values, text: values look like day/month/year dates (19/02/2024); the loader reads ISO dates only (2024-02-19)',
+    );
+    expect(evidence('02/19/2024')).toBe(
+      '1 values, text: values look like month/day/year dates (02/19/2024); the loader reads ISO dates only (2024-02-19)',
+    );
+    expect(evidence('03.02.2024 10:00')).toBe(
+      '1 values, text: values look like day/month/year or month/day/year dates (03.02.2024 10:00); the loader reads ISO dates only (YYYY-MM-DD)',
+    );
+    expect(evidence('2024-02-19 10:00:00', '2024-02-19T10:00:00Z')).toBe(
+      '2 values, mixed: 1 timestamps without a zone, 1 timestamps with a zone: text; some values carry a zone and some do not: a column is read one way or the other',
+    );
   });
 
   it('keeps distinct values up to MAX_DISTINCT, then drops the set: no key is claimed from it', () => {
@@ -277,6 +328,125 @@ describe('keys and relationships', () => {
       'orders.ship_via → shippers.shipper_id true',
       'orders.shipper_ref → shippers.shipper_id false',
     ]);
+  });
+
+  it("a table's own generic key is never a foreign key to another table's key of the same name", async () => {
+    const ids = (n: number, row: (i: number) => string) =>
+      Array.from({ length: n }, (_, i) => row(i + 1)).join('\n');
+    const t = await tables({
+      'authors.csv': `id,name\n${ids(10, (i) => `${i},a${i}`)}\n`,
+      'books.csv': `id,title,author_id\n${ids(30, (i) => `${i},t${i},${(i % 10) + 1}`)}\n`,
+      'warehouses.csv': `id,city\n${ids(5, (i) => `${i},c${i}`)}\n`,
+      'suppliers.csv': `id,company\n${ids(5, (i) => `${i},s${i}`)}\n`,
+      'customers.csv': `customer_id,name\n${ids(8, (i) => `${i},n${i}`)}\n`,
+      'customer_details.csv': `customer_id,note\n${ids(8, (i) => `${i},x${i}`)}\n`,
+    });
+    const r = inferRelationships(t);
+    expect(r.relationships.map(rel)).toEqual([
+      'books.author_id → authors.id true',
+      'customer_details.customer_id → customers.customer_id true',
+    ]);
+    // Not `books.author_id → books.id` as a self-reference either: `_id` names no row.
+    expect(
+      r.rejected.map(
+        (x) => `${columnsOf(x.table, x.columns)} → ${columnsOf(x.parentTable, x.parentColumns)}`,
+      ),
+    ).toEqual([]);
+    expect(dependencyOrder(t, r.relationships)).toEqual([
+      'authors',
+      'books',
+      'warehouses',
+      'suppliers',
+      'customers',
+      'customer_details',
+    ]);
+  });
+
+  it('a cycle of foreign keys between tables is broken: the nullable one is written commented out, saying why', async () => {
+    const t = await tables({
+      'departments.csv': 'department_id,name,head_employee_id\n1,a,10\n2,b,\n',
+      'employees.csv': 'employee_id,name,department_id\n10,x,1\n11,y,2\n12,z,1\n',
+    });
+    const r = inferRelationships(t);
+    expect(r.relationships.map(rel)).toEqual([
+      'departments.head_employee_id → employees.employee_id false',
+      'employees.department_id → departments.department_id true',
+    ]);
+    expect(r.relationships[0]?.evidence).toBe(
+      "'head_employee_id' names employees; 1 distinct values, all among the 3 of employees.employee_id; " +
+        'not enforced: with employees.department_id → departments.department_id it makes a cycle ' +
+        '(departments → employees → departments), and no load order would exist',
+    );
+    expect(dependencyOrder(t, r.relationships)).toEqual(['departments', 'employees']);
+  });
+
+  it('a self-reference by any pointer-like name: certain when it names the table, to confirm otherwise; never a measure', async () => {
+    const rows = Array.from({ length: 40 }, (_, i) => {
+      const id = i + 1;
+      const ref = id > 1 && id % 2 === 0 ? String(id - 1) : '';
+      return `${id},m${id},${ref},${id > 1 ? id - 1 : ''},${(id % 20) + 18}`;
+    });
+    const t = await tables({
+      'members.csv': `member_id,name,referred_by,parent_member_id,age\n${rows.join('\n')}\n`,
+    });
+    const r = inferRelationships(t);
+    expect(r.relationships.map((x) => `${rel(x)}: ${x.evidence}`)).toEqual([
+      "members.referred_by → members.member_id false: 'referred_by' may point at another row of members (a self-reference); 20 distinct values, all among the 40 of members.member_id; confirm it",
+      "members.parent_member_id → members.member_id true: 'parent_member_id' names another row of members (a self-reference); 39 distinct values, all among the 40 of members.member_id",
+    ]);
+    expect(r.rejected.map((x) => `${columnsOf(x.table, x.columns)}: ${x.reason}`)).toEqual([
+      'members.age: 20 distinct values, all among the 40 of members.member_id, but the names are unrelated: value overlap alone is no relationship',
+    ]);
+  });
+
+  it('the summary lists at most three rejected candidates per table, closest calls first; --json keeps all', async () => {
+    const n = (k: number, row: (i: number) => string) =>
+      Array.from({ length: k }, (_, i) => row(i + 1)).join('\n');
+    const t = await tables({
+      'visits.csv': `visit_id,place\n${n(20, (i) => `${i},p${i}`)}\n`,
+      'loans.csv': `loan_id,copy_no,shelf,floor,visit_ref\n${n(20, (i) => `${i},${(i % 5) + 1},${(i % 4) + 1},${(i % 3) + 1},${i + 1}`)}\n`,
+    });
+    const relations = inferRelationships(t);
+    const summary = summarize(t, relations, dependencyOrder(t, relations.relationships), [], []);
+    expect(summary.rejected).toHaveLength(7);
+    const text = renderSummary(summary);
+    expect(text.slice(text.indexOf('rejected candidates:'), text.indexOf('load order'))).toBe(
+      [
+        'rejected candidates:',
+        "  loans.visit_ref → visits.visit_id: 'visit_ref' shares 'visit' with visits, but values are missing from visits.visit_id (e.g. \"21\")",
+        '  loans.copy_no → visits.visit_id: 5 distinct values, all among the 20 of visits.visit_id, but the names are unrelated: value overlap alone is no relationship',
+        '  loans.copy_no → loans.loan_id: 5 distinct values, all among the 20 of loans.loan_id, but the names are unrelated: value overlap alone is no relationship',
+        '  … and 4 more from loans (--json lists all)',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('natural-key names (isbn, sku, email, …) are key candidates: a link table of them gets its pair as key', async () => {
+    const t = await tables({
+      'books.csv': 'isbn,title\n9780000000001,a\n9780000000002,b\n9780000000003,c\n',
+      'authors.csv': 'author_id,name\n1,x\n2,y\n',
+      'book_authors.csv': 'isbn,author_id\n9780000000001,1\n9780000000001,2\n9780000000002,2\n',
+      'users.csv': 'name,email\nann,a@example.com\nann,b@example.com\n',
+    });
+    expect(t.map((x) => [x.name, x.primaryKey, x.keyEvidence])).toEqual([
+      ['books', ['isbn'], 'isbn: 3 values, all distinct, none null'],
+      ['authors', ['author_id'], 'author_id: 2 values, all distinct, none null'],
+      ['book_authors', ['isbn', 'author_id'], '(isbn, author_id): 3 rows, every pair distinct, none null'],
+      ['users', ['email'], 'email: 2 values, all distinct, none null'],
+    ]);
+    expect(inferRelationships(t).relationships.map(rel)).toEqual([
+      'book_authors.isbn → books.isbn true',
+      'book_authors.author_id → authors.author_id true',
+    ]);
+  });
+
+  it('natural-key names count only in a file with no key of its own: users (id, email) follows no pair', async () => {
+    const pairs = async (name: string, text: string) =>
+      (await profileFile(await file(name, text), snakeCase)).pairs.map((p) => p.columns.join('+'));
+    expect(await pairs('accounts.csv', 'id,email\n1,a@example.com\n')).toEqual([]);
+    expect(await pairs('logins.csv', 'login_id,email\n1,a@example.com\n')).toEqual([]);
+    expect(await pairs('book_authors2.csv', 'isbn,author_id\n9780000000001,1\n')).toEqual(['isbn+author_id']);
   });
 
   it('a parent key that is missing values is rejected with examples', async () => {
