@@ -19,6 +19,7 @@ import {
   sameForeignKey,
   stored,
   storedForeignKey,
+  widenForeignKeys,
 } from './evolution.ts';
 import { baseName, fieldNames, type KeepValues, profileFile } from './file-profile.ts';
 import {
@@ -178,23 +179,36 @@ function evolve(
   state: InitState,
   order: string[],
   name: string,
-): { tables: InferredTable[]; migration: GeneratedFile; changes: string[]; relations: Relationships } {
+): {
+  tables: InferredTable[];
+  stored: InitState['tables'];
+  migration: GeneratedFile;
+  changes: string[];
+  relations: Relationships;
+} {
   const schema = state.schema;
   const fresh = tables.filter((t) => !state.tables[t.name]);
   const freshNames = new Set(fresh.map((t) => t.name));
   const alters: string[] = [];
   const changes: string[] = [];
   alignNewChildren(tables, relations, state);
-  const evolved = tables.map((t) => {
+  const columns: InitState['tables'] = structuredClone(state.tables);
+  for (const t of tables) {
     const old = state.tables[t.name];
     if (!old) {
       changes.push(`${t.name}: new table`);
-      return t;
+      continue;
     }
     const diff = diffTable(t, old, schema);
     alters.push(...diff.alters);
     changes.push(...diff.messages);
-    return evolvedTable(t, diff.columns);
+    columns[t.name] = diff.columns;
+  }
+  const keys = widenForeignKeys(state.foreignKeys ?? [], state.tables, columns, schema);
+  changes.push(...keys.messages);
+  const evolved = tables.map((t) => {
+    const now = state.tables[t.name] ? columns[t.name] : undefined;
+    return now ? evolvedTable(t, now) : t;
   });
   const { kept, changes: keyChanges } = newForeignKeys(relations, state);
   changes.push(...keyChanges);
@@ -205,9 +219,13 @@ function evolve(
     kept,
     order.filter((n) => freshNames.has(n)),
     schema,
-    { alters, existingTables: new Set(Object.keys(state.tables)) },
+    {
+      alters: [...keys.drops, ...alters, ...keys.alters, ...keys.readds],
+      existingTables: new Set(Object.keys(state.tables)),
+      sources: tables.map((t) => path.basename(t.file.path)),
+    },
   );
-  return { tables: evolved, migration, changes, relations: kept };
+  return { tables: evolved, stored: columns, migration, changes, relations: kept };
 }
 
 /** Per file, which columns keep distinct values: those whose names may make a key or a relationship. */
@@ -254,15 +272,22 @@ export async function init(paths: string[], options: InitOptions): Promise<InitS
   let migration: GeneratedFile;
   let changes: string[] = [];
   let written = relations;
+  let storedBefore = state?.tables;
   if (state)
-    ({ tables, migration, changes, relations: written } = evolve(tables, relations, state, order, name));
+    ({
+      tables,
+      stored: storedBefore,
+      migration,
+      changes,
+      relations: written,
+    } = evolve(tables, relations, state, order, name));
   else migration = migrationModule(name, tables, relations, order, schema);
   const datasets = tables.map((t) => datasetModule(t, schema));
   const migrations = [...new Set([...(await existingMigrations(options.out)), name])];
   const allDatasets = [...new Set([...Object.keys(state?.tables ?? {}), ...tables.map((t) => t.name)])];
   const nextState: InitState = {
     ...(schema ? { schema } : {}),
-    tables: { ...state?.tables, ...Object.fromEntries(tables.map((t) => [t.name, t.columns.map(stored)])) },
+    tables: { ...storedBefore, ...Object.fromEntries(tables.map((t) => [t.name, t.columns.map(stored)])) },
     foreignKeys: [...(state?.foreignKeys ?? []), ...written.relationships.map(storedForeignKey)],
   };
   const generated: GeneratedFile[] = [
