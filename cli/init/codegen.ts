@@ -79,6 +79,7 @@ export function datasetModule(table: InferredTable, schema: string | undefined):
     ...(table.file.delimiter !== ',' ? [`  delimiter: ${quote(table.file.delimiter)},`] : []),
     `  table: ${quote(qualified(schema, table.name))},`,
     "  columnNames: 'snake_case',",
+    ...upsertLines(table),
     ...(zoneless.length > 0
       ? [
           `  // The file's timestamps have no zone (${zoneless.join(', ')}): they are read in this one. Change it if the file means another.`,
@@ -95,6 +96,21 @@ export function datasetModule(table: InferredTable, schema: string | undefined):
     '',
   ];
   return { path: `datasets/${table.name}.ts`, text: lines.join('\n') };
+}
+
+/**
+ * A table with a primary key upserts on it: a file dropped again (an updated export) updates its rows
+ * rather than refusing each as a duplicate. Rows waiting for a parent wait the same way under upsert.
+ */
+function upsertLines(table: InferredTable): string[] {
+  if (table.primaryKey.length === 0) return [];
+  const fieldOfColumn = new Map(table.columns.map((c) => [c.column, c.field]));
+  const key = table.primaryKey.map((c) => quote(fieldOfColumn.get(c) ?? c));
+  return [
+    '  // A file dropped again (an updated export) updates its rows by the primary key: use insert to refuse them.',
+    "  mode: 'upsert',",
+    ...wrapped(2, 'key: [', key, ']'),
+  ];
 }
 
 const SCHEMA = 'db.schema';

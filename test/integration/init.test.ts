@@ -582,3 +582,44 @@ describe('init again after a parent key turned to text', () => {
     ]);
   });
 });
+
+describe('an updated export of a table with a primary key, dropped again', () => {
+  it('updates its rows (the dataset upserts on the key) instead of refusing them as duplicates', {
+    timeout: 120_000,
+  }, async () => {
+    await resetSchema('club');
+    const files = path.join(dir, 'club-files');
+    await mkdir(files, { recursive: true });
+    const members = (plan: string) =>
+      `member_id,name,plan\n${Array.from({ length: 40 }, (_, i) => `${i + 1},M${i + 1},${plan}`).join('\n')}\n`;
+    await writeFile(path.join(files, 'members.csv'), members('basic'));
+    const out = path.join(dir, 'club');
+    const node = path.resolve('node_modules/.bin/node');
+    await exec(node, ['cli/dropload.ts', 'init', files, '--schema', 'club', '--out', out]);
+    expect(await readFile(path.join(out, 'datasets/members.ts'), 'utf8')).toContain(
+      "  columnNames: 'snake_case',\n  // A file dropped again (an updated export) updates its rows by the primary key: use insert to refuse them.\n  mode: 'upsert',\n  key: ['member_id'],\n",
+    );
+    expect(await biomeChanged(out)).toEqual([]);
+    const config = await loadConfig(path.join(out, 'dropload.config.ts'));
+    const dataset = config.datasets.find((d) => d.name === 'members');
+    if (!dataset) throw new Error('no dataset members');
+    const r = await runner(config, path.join(dir, 'club-state'));
+    const drop = async (name: string) =>
+      (
+        await runFiles(
+          r,
+          [{ path: path.join(files, 'members.csv'), key: `incoming/members/${name}`, dataset }],
+          {
+            timeoutMs: 60_000,
+            rejectsShown: 10,
+          },
+        )
+      ).reports.map((f) => [f.state, f.rows.read, f.rows.rejected]);
+    expect(await drop('members-1.csv')).toEqual([['loaded', 40, 0]]);
+    await writeFile(path.join(files, 'members.csv'), members('gold'));
+    expect(await drop('members-2.csv')).toEqual([['loaded', 40, 0]]);
+    const { rows } = await sql<{ plan: string; n: number }>`select plan, count(*)::int as n from club.members
+      group by plan`.execute(r.deps.db);
+    expect(rows).toEqual([{ plan: 'gold', n: 40 }]);
+  });
+});
