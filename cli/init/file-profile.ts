@@ -9,6 +9,7 @@ import { UsageError } from '../../shared/core/errors.ts';
 import { lastRecordEnd, RecordScanner, type RecordSpan } from '../../shared/formats/chunking.ts';
 import { parseHeader, type RecordCursor, type Skim, textCursor } from '../../shared/formats/parsing.ts';
 import { ColumnProfile, PairProfile } from './column-profile.ts';
+import { guessDelimiter } from './delimiter.ts';
 import { isNullToken, keyText, NULL_TOKEN_MAX_LENGTH } from './values.ts';
 
 /** A row `init` could not read as a record of the header's fields, as the loader would reject it. */
@@ -51,17 +52,33 @@ export const ID_LIKE = /(^id$|_id$|_code$|_key$|_no$)/;
 /** The file name without folders and extensions: its dataset's and table's name before snake_case. */
 export const baseName = (file: string): string => formatOf(file).base;
 
-function formatOf(file: string): { format: Format; delimiter: string; gzipName: boolean; base: string } {
+interface FileFormat {
+  format: Format;
+  delimiter: string;
+  gzipName: boolean;
+  base: string;
+  /** A `.csv`/`.txt`: its delimiter is guessed from its start (or forced), not known by its name. */
+  guess?: boolean;
+}
+
+function formatOf(file: string): FileFormat {
   let name = path.basename(file);
   const gzipName = name.endsWith('.gz');
   if (gzipName) name = name.slice(0, -3);
   const ext = path.extname(name).toLowerCase();
   const base = name.slice(0, name.length - ext.length);
-  if (ext === '.csv' || ext === '.txt') return { format: 'csv', delimiter: ',', gzipName, base };
+  if (ext === '.csv' || ext === '.txt') return { format: 'csv', delimiter: ',', gzipName, base, guess: true };
   if (ext === '.tsv' || ext === '.tab') return { format: 'csv', delimiter: '\t', gzipName, base };
   if (ext === '.ndjson' || ext === '.jsonl') return { format: 'ndjson', delimiter: ',', gzipName, base };
   if (ext === '.parquet') return { format: 'parquet', delimiter: ',', gzipName, base };
   throw new UsageError(`${file}: not a CSV/TSV, NDJSON or Parquet file (by its extension)`);
+}
+
+/** The file's format, with the delimiter of a `.csv`/`.txt` forced (`--delimiter`) or guessed from its start. */
+async function formatOfFile(file: string, delimiter?: string): Promise<FileFormat> {
+  const format = formatOf(file);
+  if (!format.guess) return format;
+  return { ...format, delimiter: delimiter ?? (await guessDelimiter(file, await isGzip(file))) };
 }
 
 async function isGzip(file: string): Promise<boolean> {
@@ -79,8 +96,8 @@ async function isGzip(file: string): Promise<boolean> {
  * The file's field names, read before its rows: the CSV header (as the loader reads it), the first
  * NDJSON record's keys, the Parquet schema's columns. Reads only the start of the file.
  */
-export async function fieldNames(file: string): Promise<string[]> {
-  const { format, delimiter } = formatOf(file);
+export async function fieldNames(file: string, forced?: string): Promise<string[]> {
+  const { format, delimiter } = await formatOfFile(file, forced);
   if (format === 'parquet') {
     const metadata = await parquetMetadataAsync(await asyncBufferFromFile(file));
     return parquetSchema(metadata).children.map((c) => c.element.name);
@@ -130,8 +147,9 @@ export async function profileFile(
   file: string,
   snake: (name: string) => string,
   keep: KeepValues = () => true,
+  forced?: string,
 ): Promise<FileProfile> {
-  const { format, delimiter, base } = formatOf(file);
+  const { format, delimiter, base } = await formatOfFile(file, forced);
   const gzip = await isGzip(file);
   const profile: FileProfile = {
     path: file,

@@ -41,6 +41,8 @@ export interface InitOptions {
   schema?: string;
   /** The migration's timestamp (tests pin it). */
   now?: Date;
+  /** The delimiter of every `.csv`/`.txt` file; none: guessed per file from its start. */
+  delimiter?: string;
 }
 
 const DATA_FILE = /\.(csv|tsv|tab|txt|ndjson|jsonl|parquet)(\.gz)?$/i;
@@ -229,10 +231,10 @@ function evolve(
 }
 
 /** Per file, which columns keep distinct values: those whose names may make a key or a relationship. */
-async function keepers(files: string[]): Promise<KeepValues[]> {
+async function keepers(files: string[], delimiter?: string): Promise<KeepValues[]> {
   const names: TableNames[] = [];
   for (const f of files) {
-    const fields = await fieldNames(f);
+    const fields = await fieldNames(f, delimiter);
     names.push({ table: snakeCase(baseName(f)), columns: fields.map(snakeCase) });
   }
   return names.map((t, i) => {
@@ -256,8 +258,9 @@ export async function init(paths: string[], options: InitOptions): Promise<InitS
   const state = await readState(options.out);
   checkSchema(state, options);
   const profiles = [];
-  const keep = await keepers(files);
-  for (const [i, f] of files.entries()) profiles.push(await profileFile(f, snakeCase, keep[i]));
+  const keep = await keepers(files, options.delimiter);
+  for (const [i, f] of files.entries())
+    profiles.push(await profileFile(f, snakeCase, keep[i], options.delimiter));
   let tables = profiles.map((p) => inferTable(p, snakeCase));
   const names = new Set<string>();
   for (const t of tables) {

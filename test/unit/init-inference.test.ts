@@ -526,3 +526,37 @@ describe('generated files and evolution', () => {
     );
   });
 });
+
+describe('the delimiter of a .csv file', () => {
+  const books =
+    'isbn;title;price;weight_kg;published\n9780000000011;A book;19,67;0,5;2024-01-02\n9780000000012;B, the book;5,00;1,25;2024-02-03\n';
+
+  it('is guessed from its header and first records, and written into the dataset', async () => {
+    const data = path.join(dir, 'semicolon');
+    await mkdir(data);
+    await writeFile(path.join(data, 'books.csv'), books);
+    const out = path.join(dir, 'semicolon-out');
+    const summary = await init([data], { out });
+    const table = summary.tables[0];
+    expect(table?.columns.map((c) => `${c.column} ${c.type}`)).toEqual([
+      'isbn bigint',
+      'title text',
+      'price text',
+      'weight_kg text',
+      'published date',
+    ]);
+    expect(table?.misfitCount).toBe(0);
+    expect(await readFile(path.join(out, 'datasets/books.ts'), 'utf8')).toContain(
+      "  format: 'csv',\n  delimiter: ';',\n",
+    );
+    expect(await biomeChanged(out)).toEqual([]);
+  });
+
+  it('is the one --delimiter names, when given', async () => {
+    const data = path.join(dir, 'forced');
+    await mkdir(data);
+    await writeFile(path.join(data, 'books.csv'), books);
+    const summary = await init([data], { out: path.join(dir, 'forced-out'), delimiter: '|' });
+    expect(summary.tables[0]?.columns.map((c) => c.column)).toEqual(['isbn_title_price_weight_kg_published']);
+  });
+});
