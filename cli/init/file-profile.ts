@@ -75,13 +75,13 @@ function formatOf(file: string): FileFormat {
 }
 
 /** The file's format, with the delimiter of a `.csv`/`.txt` forced (`--delimiter`) or guessed from its start. */
-async function formatOfFile(file: string, delimiter?: string): Promise<FileFormat> {
+export async function formatOfFile(file: string, delimiter?: string): Promise<FileFormat> {
   const format = formatOf(file);
   if (!format.guess) return format;
   return { ...format, delimiter: delimiter ?? (await guessDelimiter(file, await isGzip(file))) };
 }
 
-async function isGzip(file: string): Promise<boolean> {
+export async function isGzip(file: string): Promise<boolean> {
   const handle = await open(file, 'r');
   try {
     const head = new Uint8Array(2);

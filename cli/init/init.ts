@@ -21,7 +21,8 @@ import {
   storedForeignKey,
   widenForeignKeys,
 } from './evolution.ts';
-import { baseName, fieldNames, type KeepValues, profileFile } from './file-profile.ts';
+import { loadRefusal } from './file-check.ts';
+import { baseName, fieldNames, formatOfFile, isGzip, type KeepValues, profileFile } from './file-profile.ts';
 import {
   columnsOf,
   dependencyOrder,
@@ -31,7 +32,7 @@ import {
   type Relationships,
   type TableNames,
 } from './relationships.ts';
-import { type InitSummary, summarize } from './summary.ts';
+import { type InitSummary, type RefusedFile, summarize } from './summary.ts';
 import { type InferredTable, inferTable } from './tables.ts';
 
 export interface InitOptions {
@@ -248,13 +249,40 @@ async function keepers(files: string[], delimiter?: string): Promise<KeepValues[
 }
 
 /**
+ * The files the loader would refuse whole (by split's own checks), each with its reason: init writes
+ * no dataset for them. None left to write: a usage error listing why.
+ */
+async function loadable(
+  files: string[],
+  delimiter?: string,
+): Promise<{ files: string[]; refused: RefusedFile[] }> {
+  const ok: string[] = [];
+  const refused: RefusedFile[] = [];
+  for (const f of files) {
+    const { format, delimiter: d } = await formatOfFile(f, delimiter).catch(() => ({
+      format: 'csv' as const,
+      delimiter: ',',
+    }));
+    const reason = await loadRefusal({ path: f, format, delimiter: d, gzip: await isGzip(f) });
+    if (reason) refused.push({ file: f, reason });
+    else ok.push(f);
+  }
+  if (ok.length === 0)
+    throw new UsageError(
+      `nothing to write: the loader would refuse every file: ${refused.map((r) => `${path.basename(r.file)}: ${r.reason}`).join('; ')}`,
+    );
+  return { files: ok, refused };
+}
+
+/**
  * `dropload init`: profiles every file whole, infers tables, keys and relationships across them, and
  * writes a dataset module per file, one migration and the config. Run again on files of datasets it
  * generated, it writes the changes instead (never dropping a column or narrowing a type).
  */
 export async function init(paths: string[], options: InitOptions): Promise<InitSummary> {
-  const files = await dataFiles(paths);
+  const named = await dataFiles(paths);
   await checkConfig(options.out);
+  const { files, refused } = await loadable(named, options.delimiter);
   const state = await readState(options.out);
   checkSchema(state, options);
   const profiles = [];
@@ -311,5 +339,6 @@ export async function init(paths: string[], options: InitOptions): Promise<InitS
     order.map(tablesIn),
     changes,
     generated.map((f) => path.join(options.out, f.path)),
+    refused,
   );
 }

@@ -3,6 +3,12 @@ import { columnsOf, type Relationships } from './relationships.ts';
 import type { InferredTable } from './tables.ts';
 
 /** What `init` found and wrote, as `--json` prints it. */
+/** A file the loader would refuse whole: no dataset or table is written for it. */
+export interface RefusedFile {
+  file: string;
+  reason: string;
+}
+
 export interface InitSummary {
   tables: {
     name: string;
@@ -22,6 +28,8 @@ export interface InitSummary {
   loadOrder: string[];
   changes: string[];
   written: string[];
+  /** Files left out: the loader would refuse each whole, for this reason (its own message). */
+  refused: RefusedFile[];
 }
 
 export function summarize(
@@ -30,6 +38,7 @@ export function summarize(
   loadOrder: string[],
   changes: string[],
   written: string[],
+  refused: RefusedFile[] = [],
 ): InitSummary {
   return {
     tables: tables.map((t) => ({
@@ -53,6 +62,7 @@ export function summarize(
     loadOrder,
     changes,
     written,
+    refused,
   };
 }
 
@@ -92,6 +102,11 @@ export function renderSummary(s: InitSummary): string {
     out.push(`unique index on ${k.table}.${k.column} (a natural key other tables point at)`);
   out.push(`load order (parents first): ${s.loadOrder.join(', ')}`);
   if (s.changes.length > 0) out.push('changes to the existing datasets:', ...s.changes.map((c) => `  ${c}`));
+  if (s.refused.length > 0)
+    out.push(
+      'not written (the loader would refuse the whole file):',
+      ...s.refused.map((r) => `  ${r.file.split('/').at(-1)}: ${r.reason}`),
+    );
   out.push('wrote:', ...s.written.map((w) => `  ${w}`));
   return out.join('\n');
 }

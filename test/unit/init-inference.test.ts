@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -10,6 +10,7 @@ import { columnType, sqlType } from '../../cli/init/column-type.ts';
 import { profileFile } from '../../cli/init/file-profile.ts';
 import { init } from '../../cli/init/init.ts';
 import { columnsOf, inferRelationships } from '../../cli/init/relationships.ts';
+import { renderSummary } from '../../cli/init/summary.ts';
 import { inferTable } from '../../cli/init/tables.ts';
 import { shapeOfText } from '../../cli/init/values.ts';
 import { snakeCase } from '../../shared/config/column-names.ts';
@@ -558,5 +559,42 @@ describe('the delimiter of a .csv file', () => {
     await writeFile(path.join(data, 'books.csv'), books);
     const summary = await init([data], { out: path.join(dir, 'forced-out'), delimiter: '|' });
     expect(summary.tables[0]?.columns.map((c) => c.column)).toEqual(['isbn_title_price_weight_kg_published']);
+  });
+});
+
+describe('files the loader would refuse whole', () => {
+  it('get no dataset or table; the summary says why, as the loader says it', async () => {
+    const data = path.join(dir, 'refused');
+    await mkdir(data);
+    await writeFile(path.join(data, 'dup.csv'), 'id,name,name\n1,a,b\n');
+    await writeFile(
+      path.join(data, 'garbage.csv'),
+      Buffer.from([0x61, 0xff, 0x62, 0x2c, 0x63, 0x0a, 0x31, 0x0a]),
+    );
+    await writeFile(path.join(data, 'empty.csv'), '');
+    await writeFile(path.join(data, 'zero.csv.gz'), '');
+    await writeFile(path.join(data, 'blob.csv'), 'x'.repeat(1024 * 1024 + 10));
+    await writeFile(path.join(data, 'good.csv'), 'id,name\n1,a\n');
+    const out = path.join(dir, 'refused-out');
+    const summary = await init([data], { out });
+    expect(summary.tables.map((t) => t.name)).toEqual(['good']);
+    expect(summary.refused.map((r) => `${path.basename(r.file)}: ${r.reason}`)).toEqual([
+      'blob.csv: header line is longer than maxRecordBytes (1048576 bytes)',
+      'dup.csv: header names column "name" twice (columns 2 and 3)',
+      'empty.csv: file is empty (0 bytes)',
+      'garbage.csv: header (line 1) is not valid UTF-8; save the file as UTF-8',
+      'zero.csv.gz: file is empty (0 bytes)',
+    ]);
+    expect(await readdir(path.join(out, 'datasets'))).toEqual(['good.ts']);
+    expect(renderSummary(summary)).toContain(
+      'not written (the loader would refuse the whole file):\n  blob.csv: header line is longer than maxRecordBytes (1048576 bytes)\n',
+    );
+  });
+
+  it('none left to write: init fails, saying why for each', async () => {
+    const p = await file('only-empty.csv', '');
+    await expect(init([p], { out: path.join(dir, 'none-out') })).rejects.toThrow(
+      'nothing to write: the loader would refuse every file: only-empty.csv: file is empty (0 bytes)',
+    );
   });
 });
