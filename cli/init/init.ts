@@ -23,6 +23,7 @@ import {
 } from './evolution.ts';
 import { loadRefusal } from './file-check.ts';
 import { baseName, fieldNames, formatOfFile, isGzip, type KeepValues, profileFile } from './file-profile.ts';
+import { jsonText } from './layout.ts';
 import {
   columnsOf,
   dependencyOrder,
@@ -325,7 +326,7 @@ export async function init(paths: string[], options: InitOptions): Promise<InitS
     ...datasets,
     migration,
     configModule(allDatasets, migrations),
-    { path: STATE_FILE, text: `${JSON.stringify(nextState, null, 2)}\n` },
+    { path: STATE_FILE, text: jsonText(nextState) },
   ];
   for (const f of generated) {
     const target = path.join(options.out, f.path);
