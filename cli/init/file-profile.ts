@@ -165,8 +165,19 @@ export async function profileFile(
   };
   const columns = new Columns(profile, snake, keep);
   if (format === 'parquet') await readParquetFile(file, columns);
-  else await readTextFile(file, gzip, columns);
+  else {
+    await readTextFile(file, gzip, columns);
+    hintDelimiter(profile);
+  }
   return profile;
+}
+
+/** Every row of a CSV misfitting its header says the file is split on the wrong character, not that rows are bad. */
+function hintDelimiter(profile: FileProfile): void {
+  if (profile.format !== 'csv' || profile.rows === 0 || profile.misfitCount < profile.rows) return;
+  const name = profile.delimiter === '\t' ? 'tab' : `"${profile.delimiter}"`;
+  const hint = `; every row misfits: is the delimiter not ${name}? pass --delimiter`;
+  profile.misfits = profile.misfits.map((m) => ({ ...m, reason: `${m.reason}${hint}` }));
 }
 
 function misfit(profile: FileProfile, line: number, reason: string): void {
