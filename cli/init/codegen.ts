@@ -69,7 +69,7 @@ export function datasetModule(table: InferredTable, schema: string | undefined):
   ].sort();
   const zoneless = table.columns.filter((c) => c.type.name === 'timestamp').map((c) => c.column);
   const lines = [
-    `${HEADER} from ${table.file.base}${table.file.gzip ? ' (gzip)' : ''}: ${table.file.rows} rows read.`,
+    `${HEADER} from ${table.file.paths.map((p) => path.basename(p)).join(', ')}: ${table.file.rows} rows read.`,
     '// Field names are as in the file; each goes to its snake_case column (columnNames).',
     ...wrapped(0, 'import {', helpers, "} from 'dropload'", ';'),
     '',
@@ -261,7 +261,7 @@ export function migrationModule(
     if (table) up.push(...createTable(table, schema));
   }
   up.push(...changes.alters, ...keyStatements(relations, schema, changes));
-  const sources = changes.sources ?? tables.map((t) => path.basename(t.file.path));
+  const sources = changes.sources ?? tables.flatMap((t) => t.file.paths.map((p) => path.basename(p)));
   const lines = [
     "import type { Kysely } from 'kysely';",
     '',

@@ -16,11 +16,15 @@ import { isNullToken, keyText, NULL_TOKEN_MAX_LENGTH } from './values.ts';
 export interface Misfit {
   line: number;
   reason: string;
+  /** The file's name, when the dataset is read from several files. */
+  file?: string;
 }
 
 /** One file read whole: its format, its columns' profiles, and the rows that do not fit. */
 export interface FileProfile {
   path: string;
+  /** Every file read into this profile, the first being `path` (monthly exports of one table). */
+  paths: string[];
   /** The file name without folders and extensions (`.csv`, `.gz`, …). */
   base: string;
   format: Format;
@@ -142,18 +146,29 @@ const bomLength = (bytes: Uint8Array): number => (BOM.every((b, i) => bytes[i] =
 /** Whether a column (by field name and position) may be a key or relate to another file: else it keeps no distinct set. */
 export type KeepValues = (field: string, position: number) => boolean;
 
-/** Reads a whole file, streaming, and profiles every column. `snake` names the columns as the tables will. */
+export interface ProfileOptions {
+  /** The delimiter of a `.csv`/`.txt` (`--delimiter`); none: guessed. */
+  delimiter?: string;
+  /** More files of the same table, with the same header: read after the first into the same profile. */
+  more?: string[];
+  /** The dataset's name before snake_case, when not the file's (the common stem of `more`). */
+  base?: string;
+}
+
+/** Reads whole files, streaming, and profiles every column. `snake` names the columns as the tables will. */
 export async function profileFile(
   file: string,
   snake: (name: string) => string,
   keep: KeepValues = () => true,
-  forced?: string,
+  options: ProfileOptions = {},
 ): Promise<FileProfile> {
-  const { format, delimiter, base } = await formatOfFile(file, forced);
+  const { format, delimiter, base } = await formatOfFile(file, options.delimiter);
   const gzip = await isGzip(file);
+  const paths = [file, ...(options.more ?? [])];
   const profile: FileProfile = {
     path: file,
-    base,
+    paths,
+    base: options.base ?? base,
     format,
     delimiter,
     gzip,
@@ -164,11 +179,12 @@ export async function profileFile(
     misfitCount: 0,
   };
   const columns = new Columns(profile, snake, keep);
-  if (format === 'parquet') await readParquetFile(file, columns);
-  else {
-    await readTextFile(file, gzip, columns);
-    hintDelimiter(profile);
+  for (const f of paths) {
+    columns.file = paths.length > 1 ? path.basename(f) : undefined;
+    if (format === 'parquet') await readParquetFile(f, columns);
+    else await readTextFile(f, await isGzip(f), columns);
   }
+  if (format !== 'parquet') hintDelimiter(profile);
   return profile;
 }
 
@@ -180,9 +196,10 @@ function hintDelimiter(profile: FileProfile): void {
   profile.misfits = profile.misfits.map((m) => ({ ...m, reason: `${m.reason}${hint}` }));
 }
 
-function misfit(profile: FileProfile, line: number, reason: string): void {
+function misfit(profile: FileProfile, line: number, reason: string, file?: string): void {
   profile.misfitCount++;
-  if (profile.misfits.length < MISFITS_SHOWN) profile.misfits.push({ line, reason });
+  if (profile.misfits.length < MISFITS_SHOWN)
+    profile.misfits.push({ line, reason, ...(file ? { file } : {}) });
 }
 
 /** Columns in first-seen order; pairs of id-like columns followed for composite keys. */
@@ -191,6 +208,8 @@ class Columns {
   /** Records read into the profiles (misfits are not). */
   records = 0;
   #pairsFollowed = false;
+  /** The file being read, named in its misfits when the profile reads several. */
+  file: string | undefined;
   readonly profile: FileProfile;
   readonly snake: (name: string) => string;
   readonly keep: KeepValues;
@@ -251,7 +270,8 @@ async function readTextFile(file: string, gzip: boolean, columns: Columns): Prom
   const onBlock = (cursor: RecordCursor) => {
     while (cursor.next()) {
       profile.rows++;
-      if (cursor.error) misfit(profile, cursor.line, misfitReason(cursor.error.reason, profile.delimiter));
+      if (cursor.error)
+        misfit(profile, cursor.line, misfitReason(cursor.error.reason, profile.delimiter), columns.file);
       else if (cursor.values) addCsvRecord(columns, cursor.values);
       else if (cursor.fields) addJsonRecord(columns, cursor.fields);
     }

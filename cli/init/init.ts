@@ -226,18 +226,46 @@ function evolve(
     {
       alters: [...keys.drops, ...alters, ...keys.alters, ...keys.readds],
       existingTables: new Set(Object.keys(state.tables)),
-      sources: tables.map((t) => path.basename(t.file.path)),
+      sources: tables.flatMap((t) => t.file.paths.map((p) => path.basename(p))),
     },
   );
   return { tables: evolved, stored: columns, migration, changes, relations: kept };
 }
 
-/** Per file, which columns keep distinct values: those whose names may make a key or a relationship. */
-async function keepers(files: string[], delimiter?: string): Promise<KeepValues[]> {
-  const names: TableNames[] = [];
+/** Files read as one dataset: one file, or exports of one table (`orders-2024-01.csv`, `orders-2024-02.csv`). */
+interface FileGroup {
+  files: string[];
+  /** The dataset's name before snake_case: the file's, or the exports' common stem (`orders`). */
+  base: string;
+}
+
+/** A name without its trailing date or number: `orders-2024-01` → `orders` (empty when all digits). */
+const stemOf = (base: string) => base.replace(/[-_. ]*\d[-_. \d]*$/, '');
+
+/**
+ * Files in one folder whose names differ only in a trailing date or number and whose headers name the
+ * same fields are one dataset, named after the stem: monthly exports of one table, profiled together.
+ */
+async function groupFiles(files: string[], delimiter?: string): Promise<FileGroup[]> {
+  const groups = new Map<string, FileGroup>();
   for (const f of files) {
-    const fields = await fieldNames(f, delimiter);
-    names.push({ table: snakeCase(baseName(f)), columns: fields.map(snakeCase) });
+    const base = baseName(f);
+    const stem = stemOf(base);
+    const fields = (await fieldNames(f, delimiter)).join('\u0000');
+    const key = stem && stem !== base ? [path.dirname(f), stem, path.extname(f), fields].join('\u0001') : f;
+    const group = groups.get(key);
+    if (group) group.files.push(f);
+    else groups.set(key, { files: [f], base });
+  }
+  return [...groups.values()].map((g) => (g.files.length > 1 ? { ...g, base: stemOf(g.base) } : g));
+}
+
+/** Per dataset, which columns keep distinct values: those whose names may make a key or a relationship. */
+async function keepers(groups: FileGroup[], delimiter?: string): Promise<KeepValues[]> {
+  const names: TableNames[] = [];
+  for (const g of groups) {
+    const fields = await fieldNames(g.files[0] as string, delimiter);
+    names.push({ table: snakeCase(g.base), columns: fields.map(snakeCase) });
   }
   return names.map((t, i) => {
     const known = new Set(names[i]?.columns);
@@ -287,9 +315,13 @@ export async function init(paths: string[], options: InitOptions): Promise<InitS
   const state = await readState(options.out);
   checkSchema(state, options);
   const profiles = [];
-  const keep = await keepers(files, options.delimiter);
-  for (const [i, f] of files.entries())
-    profiles.push(await profileFile(f, snakeCase, keep[i], options.delimiter));
+  const groups = await groupFiles(files, options.delimiter);
+  const keep = await keepers(groups, options.delimiter);
+  for (const [i, g] of groups.entries()) {
+    const [first, ...more] = g.files as [string, ...string[]];
+    const profileOptions = { delimiter: options.delimiter, more, base: g.base };
+    profiles.push(await profileFile(first, snakeCase, keep[i], profileOptions));
+  }
   let tables = profiles.map((p) => inferTable(p, snakeCase));
   const names = new Set<string>();
   for (const t of tables) {
@@ -341,5 +373,6 @@ export async function init(paths: string[], options: InitOptions): Promise<InitS
     changes,
     generated.map((f) => path.join(options.out, f.path)),
     refused,
+    path.join(options.out, 'dropload.config.ts'),
   );
 }

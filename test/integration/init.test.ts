@@ -6,7 +6,7 @@ import { type Kysely, sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { columnsOf } from '../../cli/init/relationships.ts';
 import type { InitSummary } from '../../cli/init/summary.ts';
-import { runFiles } from '../../cli/run.ts';
+import { planUploads, runFiles } from '../../cli/run.ts';
 import { type LocalPipeline, startPipeline } from '../../local/local-pipeline.ts';
 import { loadConfig, type ResolvedConfig } from '../../shared/config/config.ts';
 import type { Database } from '../../shared/ledger/schema.ts';
@@ -621,5 +621,48 @@ describe('an updated export of a table with a primary key, dropped again', () =>
     const { rows } = await sql<{ plan: string; n: number }>`select plan, count(*)::int as n from club.members
       group by plan`.execute(r.deps.db);
     expect(rows).toEqual([{ plan: 'gold', n: 40 }]);
+  });
+});
+
+describe('monthly exports of one table in its folder', () => {
+  it('are one dataset named after their stem, and the printed run command loads the folder', {
+    timeout: 120_000,
+  }, async () => {
+    await resetSchema('monthly');
+    const folder = path.join(dir, 'monthly-files', 'orders');
+    await mkdir(folder, { recursive: true });
+    await writeFile(path.join(folder, 'orders-2024-01.csv'), 'order_id,total\n1,10.50\n2,3.25\n');
+    await writeFile(path.join(folder, 'orders-2024-02.csv'), 'order_id,total\n3,1.00\n4,2.00\n');
+    const out = path.join(dir, 'monthly');
+    const node = path.resolve('node_modules/.bin/node');
+    const args = [
+      'cli/dropload.ts',
+      'init',
+      path.dirname(folder),
+      '--schema',
+      'monthly',
+      '--out',
+      out,
+      '--json',
+    ];
+    const summary = JSON.parse((await exec(node, args)).stdout) as InitSummary;
+    expect(summary.tables.map((t) => [t.name, t.rows, t.files.map((f) => path.basename(f))])).toEqual([
+      ['orders', 4, ['orders-2024-01.csv', 'orders-2024-02.csv']],
+    ]);
+    expect(summary.next).toEqual([`npx dropload --config ${out}/dropload.config.ts run ${folder}`]);
+    const config = await loadConfig(path.join(out, 'dropload.config.ts'));
+    // What `run FOLDER` uploads: each file under its dataset's prefix, by the folder's name.
+    const uploads = await planUploads([folder], config);
+    expect(uploads.map((u) => [u.dataset.name, u.key])).toEqual([
+      ['orders', 'incoming/orders/orders-2024-01.csv'],
+      ['orders', 'incoming/orders/orders-2024-02.csv'],
+    ]);
+    const r = await runner(config, path.join(dir, 'monthly-state'));
+    const run = await runFiles(r, uploads, { timeoutMs: 60_000, rejectsShown: 10 });
+    expect(run.reports.map((f) => [f.key, f.state, f.rows.loaded])).toEqual([
+      ['incoming/orders/orders-2024-01.csv', 'loaded', 2],
+      ['incoming/orders/orders-2024-02.csv', 'loaded', 2],
+    ]);
+    expect(await counts(r.deps.db, 'monthly', ['orders'])).toEqual({ orders: 4 });
   });
 });

@@ -603,7 +603,7 @@ describe('a file whose every row misfits', () => {
   it('says the delimiter may be wrong, not only that rows do not fit', async () => {
     // Decimal commas in a semicolon file read (forced) as comma-separated: 3 fields, 1 in the header.
     const p = await file('semi-as-comma.csv', 'price;weight\n1,5;2,5\n4,5;5,5\n');
-    const profile = await profileFile(p, snakeCase, () => true, ',');
+    const profile = await profileFile(p, snakeCase, () => true, { delimiter: ',' });
     expect(profile.misfits).toEqual([
       {
         line: 2,
