@@ -9,4 +9,13 @@ import module from 'node:module';
 module.enableCompileCache?.();
 
 const source = new URL('./dropload.ts', import.meta.url);
+const MIN_MAJOR = 24;
+const major = Number(process.versions.node.split('.')[0]);
+// An older Node cannot read the sources: one line saying so, not its ERR_UNKNOWN_FILE_EXTENSION stack.
+if (existsSync(source) && major < MIN_MAJOR) {
+  process.stderr.write(
+    `dropload: this copy runs from its TypeScript sources, which need Node >= ${MIN_MAJOR} (this is ${process.version}, the repository's \`node\` devDependency is one): run it from ${new URL('..', import.meta.url).pathname} as npx dropload ARGS, or npm run dropload -- ARGS\n`,
+  );
+  process.exit(1);
+}
 await import(existsSync(source) ? source.href : new URL('../dist/cli/dropload.js', import.meta.url).href);

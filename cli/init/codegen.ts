@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { type ColumnType, sqlType } from './column-type.ts';
 import { type Call, chain, quote, wrapped } from './layout.ts';
 import type { Relationship, Relationships } from './relationships.ts';
@@ -68,7 +69,7 @@ export function datasetModule(table: InferredTable, schema: string | undefined):
   ].sort();
   const zoneless = table.columns.filter((c) => c.type.name === 'timestamp').map((c) => c.column);
   const lines = [
-    `${HEADER} from ${table.file.base}${table.file.gzip ? ' (gzip)' : ''}: ${table.file.rows} rows read.`,
+    `${HEADER} from ${table.file.paths.map((p) => path.basename(p)).join(', ')}: ${table.file.rows} rows read.`,
     '// Field names are as in the file; each goes to its snake_case column (columnNames).',
     ...wrapped(0, 'import {', helpers, "} from 'dropload'", ';'),
     '',
@@ -78,6 +79,7 @@ export function datasetModule(table: InferredTable, schema: string | undefined):
     ...(table.file.delimiter !== ',' ? [`  delimiter: ${quote(table.file.delimiter)},`] : []),
     `  table: ${quote(qualified(schema, table.name))},`,
     "  columnNames: 'snake_case',",
+    ...upsertLines(table),
     ...(zoneless.length > 0
       ? [
           `  // The file's timestamps have no zone (${zoneless.join(', ')}): they are read in this one. Change it if the file means another.`,
@@ -94,6 +96,21 @@ export function datasetModule(table: InferredTable, schema: string | undefined):
     '',
   ];
   return { path: `datasets/${table.name}.ts`, text: lines.join('\n') };
+}
+
+/**
+ * A table with a primary key upserts on it: a file dropped again (an updated export) updates its rows
+ * rather than refusing each as a duplicate. Rows waiting for a parent wait the same way under upsert.
+ */
+function upsertLines(table: InferredTable): string[] {
+  if (table.primaryKey.length === 0) return [];
+  const fieldOfColumn = new Map(table.columns.map((c) => [c.column, c.field]));
+  const key = table.primaryKey.map((c) => quote(fieldOfColumn.get(c) ?? c));
+  return [
+    '  // A file dropped again (an updated export) updates its rows by the primary key: use insert to refuse them.',
+    "  mode: 'upsert',",
+    ...wrapped(2, 'key: [', key, ']'),
+  ];
 }
 
 const SCHEMA = 'db.schema';
@@ -157,9 +174,42 @@ export interface MigrationChanges {
   alters: string[];
   /** Tables made before: a natural key on one is created unless there (an earlier `init` may have made it). */
   existingTables: ReadonlySet<string>;
+  /** The files read (the header names them): those of the changed tables too, not only the new ones. */
+  sources?: string[];
 }
 
 const NO_CHANGES: MigrationChanges = { alters: [], existingTables: new Set() };
+
+/**
+ * `down` drops the new tables; changes to tables made before are not undone: a narrowed type or a NOT
+ * NULL back may not fit the rows loaded since, so it says so rather than fail half way.
+ */
+function downModule(name: string, order: string[], schema: string | undefined, altered: boolean): string[] {
+  if (altered)
+    return [
+      'export async function down(): Promise<void> {',
+      // Longer than a line: the formatter puts the message on a line of its own.
+      '  throw new Error(',
+      `    ${quote(`${name} cannot be undone: it altered tables made before (types widened, NOT NULL dropped, columns or keys added), which may hold rows that fit only the new shape; restore them by hand`)},`,
+      '  );',
+      '}',
+    ];
+  if (order.length === 0)
+    return [
+      'export async function down(): Promise<void> {',
+      '  // Nothing to undo: up changed nothing.',
+      '}',
+    ];
+  const drops = [...order].reverse().flatMap((t) =>
+    chain(2, `await ${SCHEMA}`, [
+      { name: 'dropTable', args: [quote(qualified(schema, t))] },
+      { name: 'ifExists', args: [] },
+      { name: 'cascade', args: [] },
+      { name: 'execute', args: [] },
+    ]),
+  );
+  return ['export async function down(db: Kysely<unknown>): Promise<void> {', ...drops, '}'];
+}
 
 /** The statements of `up` after the tables: natural keys, foreign keys, an index on each certain one. */
 function keyStatements(
@@ -211,26 +261,17 @@ export function migrationModule(
     if (table) up.push(...createTable(table, schema));
   }
   up.push(...changes.alters, ...keyStatements(relations, schema, changes));
-  const down = [...order].reverse().flatMap((t) =>
-    chain(2, `await ${SCHEMA}`, [
-      { name: 'dropTable', args: [quote(qualified(schema, t))] },
-      { name: 'ifExists', args: [] },
-      { name: 'cascade', args: [] },
-      { name: 'execute', args: [] },
-    ]),
-  );
+  const sources = changes.sources ?? tables.flatMap((t) => t.file.paths.map((p) => path.basename(p)));
   const lines = [
     "import type { Kysely } from 'kysely';",
     '',
-    `${HEADER} from ${tables.map((t) => t.file.base).join(', ')}.`,
+    `${HEADER} from ${sources.join(', ')}.`,
     '// Types, NOT NULL and keys come from every row of those files; the summary `init` printed gives the evidence.',
     'export async function up(db: Kysely<unknown>): Promise<void> {',
     ...up,
     '}',
     '',
-    'export async function down(db: Kysely<unknown>): Promise<void> {',
-    ...down,
-    '}',
+    ...downModule(name, order, schema, changes.alters.length > 0),
     '',
   ];
   return { path: `migrations/${name}.ts`, text: lines.join('\n') };

@@ -12,7 +12,10 @@ export interface StoredColumn {
   notNull: boolean;
 }
 /** A foreign key `init` wrote (certain, or commented out for the user to confirm). */
-export type StoredForeignKey = Pick<Relationship, 'table' | 'columns' | 'parentTable' | 'parentColumns'>;
+export type StoredForeignKey = Pick<Relationship, 'table' | 'columns' | 'parentTable' | 'parentColumns'> & {
+  /** False when written commented out, for the user to confirm (absent in states from before). */
+  certain?: boolean;
+};
 
 export interface InitState {
   schema?: string;
@@ -28,11 +31,12 @@ export const sameForeignKey = (a: StoredForeignKey, b: StoredForeignKey): boolea
   a.columns.join() === b.columns.join() &&
   a.parentColumns.join() === b.parentColumns.join();
 
-export const storedForeignKey = (r: StoredForeignKey): StoredForeignKey => ({
+export const storedForeignKey = (r: Relationship): StoredForeignKey => ({
   table: r.table,
   columns: r.columns,
   parentTable: r.parentTable,
   parentColumns: r.parentColumns,
+  certain: r.certain,
 });
 
 export const stored = (c: InferredColumn): StoredColumn => ({
@@ -127,4 +131,96 @@ export function diffTable(
     columns.push({ ...stored(c), notNull: false });
   }
   return { table: table.name, columns, alters, messages };
+}
+
+/** The columns of a foreign key's child and parent, pair by pair. */
+const pairs = (fk: StoredForeignKey) =>
+  fk.columns.map((column, i) => ({ column, parentColumn: fk.parentColumns[i] as string }));
+
+export interface KeyWidening {
+  /** Constraints to drop before any column changes type, and to add again after. */
+  drops: string[];
+  readds: string[];
+  /** `alter column … type` of the children, between the two. */
+  alters: string[];
+  messages: string[];
+}
+
+/**
+ * A foreign key's child columns take their parent's new type: Postgres compares smallint with integer,
+ * not text with smallint, and cannot re-check a constraint across such a change. So every constraint
+ * on a column that changes type is dropped first and added again after both sides have changed.
+ * `columns` holds every table's columns after the change, and is updated for the children.
+ */
+export function widenForeignKeys(
+  foreignKeys: StoredForeignKey[],
+  before: Record<string, StoredColumn[]>,
+  columns: Record<string, StoredColumn[]>,
+  schema: string | undefined,
+): KeyWidening {
+  const out: KeyWidening = { drops: [], readds: [], alters: [], messages: [] };
+  const find = (cols: Record<string, StoredColumn[]>, table: string, column: string) =>
+    cols[table]?.find((c) => c.column === column);
+  for (const fk of foreignKeys) {
+    let changed = false;
+    for (const { column, parentColumn } of pairs(fk)) {
+      const parent = find(columns, fk.parentTable, parentColumn);
+      const child = find(columns, fk.table, column);
+      if (!parent || !child) continue;
+      if (sqlType(parent.type) !== sqlType(child.type) && mergeType(child.type, parent.type) !== child.type) {
+        out.messages.push(
+          `${fk.table}.${column}: widened ${sqlType(child.type)} → ${sqlType(parent.type)} with its parent ${fk.parentTable}.${parentColumn} (foreign key)`,
+        );
+        child.type = parent.type;
+        out.alters.push(...alterStatement(qualified(schema, fk.table), column, parent.type));
+      }
+      const was = (t: string, c: string) => find(before, t, c)?.type;
+      const same = (t: string, c: string, now: ColumnType) => {
+        const old = was(t, c);
+        return old === undefined || sqlType(old) === sqlType(now);
+      };
+      if (!same(fk.parentTable, parentColumn, parent.type) || !same(fk.table, column, child.type))
+        changed = true;
+    }
+    if (changed) rebuild(fk, schema, out);
+  }
+  return out;
+}
+
+function alterStatement(table: string, column: string, type: ColumnType): string[] {
+  return constraintStatement(table, {
+    name: 'alterColumn',
+    args: [quote(column), { fn: `(c) => c.setDataType(${quote(sqlType(type))})` }],
+  });
+}
+
+function constraintStatement(table: string, call: Call, ifExists = false): string[] {
+  return chain(2, 'await db.schema', [
+    { name: 'alterTable', args: [quote(table)] },
+    call,
+    ...(ifExists ? [{ name: 'ifExists', args: [] }] : []),
+    { name: 'execute', args: [] },
+  ]);
+}
+
+/** Drops a foreign key (if there: it may be one written commented out) and adds it again, unless unconfirmed. */
+function rebuild(fk: StoredForeignKey, schema: string | undefined, out: KeyWidening): void {
+  const table = qualified(schema, fk.table);
+  const constraint = `${fk.table}_${fk.columns.join('_')}_fkey`;
+  out.drops.push(...constraintStatement(table, { name: 'dropConstraint', args: [quote(constraint)] }, true));
+  const add = constraintStatement(table, {
+    name: 'addForeignKeyConstraint',
+    args: [
+      quote(constraint),
+      fk.columns.map(quote),
+      quote(qualified(schema, fk.parentTable)),
+      fk.parentColumns.map(quote),
+    ],
+  });
+  if (fk.certain === false)
+    out.readds.push(
+      '  // Written to confirm before: uncomment if you kept it.',
+      ...add.map((l) => `  //${l}`),
+    );
+  else out.readds.push(...add);
 }

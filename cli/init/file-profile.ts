@@ -9,17 +9,22 @@ import { UsageError } from '../../shared/core/errors.ts';
 import { lastRecordEnd, RecordScanner, type RecordSpan } from '../../shared/formats/chunking.ts';
 import { parseHeader, type RecordCursor, type Skim, textCursor } from '../../shared/formats/parsing.ts';
 import { ColumnProfile, PairProfile } from './column-profile.ts';
+import { guessDelimiter } from './delimiter.ts';
 import { isNullToken, keyText, NULL_TOKEN_MAX_LENGTH } from './values.ts';
 
 /** A row `init` could not read as a record of the header's fields, as the loader would reject it. */
 export interface Misfit {
   line: number;
   reason: string;
+  /** The file's name, when the dataset is read from several files. */
+  file?: string;
 }
 
 /** One file read whole: its format, its columns' profiles, and the rows that do not fit. */
 export interface FileProfile {
   path: string;
+  /** Every file read into this profile, the first being `path` (monthly exports of one table). */
+  paths: string[];
   /** The file name without folders and extensions (`.csv`, `.gz`, …). */
   base: string;
   format: Format;
@@ -65,20 +70,36 @@ export function keyLike(column: string, columns: readonly string[]): boolean {
 /** The file name without folders and extensions: its dataset's and table's name before snake_case. */
 export const baseName = (file: string): string => formatOf(file).base;
 
-function formatOf(file: string): { format: Format; delimiter: string; gzipName: boolean; base: string } {
+interface FileFormat {
+  format: Format;
+  delimiter: string;
+  gzipName: boolean;
+  base: string;
+  /** A `.csv`/`.txt`: its delimiter is guessed from its start (or forced), not known by its name. */
+  guess?: boolean;
+}
+
+function formatOf(file: string): FileFormat {
   let name = path.basename(file);
   const gzipName = name.endsWith('.gz');
   if (gzipName) name = name.slice(0, -3);
   const ext = path.extname(name).toLowerCase();
   const base = name.slice(0, name.length - ext.length);
-  if (ext === '.csv' || ext === '.txt') return { format: 'csv', delimiter: ',', gzipName, base };
+  if (ext === '.csv' || ext === '.txt') return { format: 'csv', delimiter: ',', gzipName, base, guess: true };
   if (ext === '.tsv' || ext === '.tab') return { format: 'csv', delimiter: '\t', gzipName, base };
   if (ext === '.ndjson' || ext === '.jsonl') return { format: 'ndjson', delimiter: ',', gzipName, base };
   if (ext === '.parquet') return { format: 'parquet', delimiter: ',', gzipName, base };
   throw new UsageError(`${file}: not a CSV/TSV, NDJSON or Parquet file (by its extension)`);
 }
 
-async function isGzip(file: string): Promise<boolean> {
+/** The file's format, with the delimiter of a `.csv`/`.txt` forced (`--delimiter`) or guessed from its start. */
+export async function formatOfFile(file: string, delimiter?: string): Promise<FileFormat> {
+  const format = formatOf(file);
+  if (!format.guess) return format;
+  return { ...format, delimiter: delimiter ?? (await guessDelimiter(file, await isGzip(file))) };
+}
+
+export async function isGzip(file: string): Promise<boolean> {
   const handle = await open(file, 'r');
   try {
     const head = new Uint8Array(2);
@@ -93,8 +114,8 @@ async function isGzip(file: string): Promise<boolean> {
  * The file's field names, read before its rows: the CSV header (as the loader reads it), the first
  * NDJSON record's keys, the Parquet schema's columns. Reads only the start of the file.
  */
-export async function fieldNames(file: string): Promise<string[]> {
-  const { format, delimiter } = formatOf(file);
+export async function fieldNames(file: string, forced?: string): Promise<string[]> {
+  const { format, delimiter } = await formatOfFile(file, forced);
   if (format === 'parquet') {
     const metadata = await parquetMetadataAsync(await asyncBufferFromFile(file));
     return parquetSchema(metadata).children.map((c) => c.element.name);
@@ -139,17 +160,29 @@ const bomLength = (bytes: Uint8Array): number => (BOM.every((b, i) => bytes[i] =
 /** Whether a column (by field name and position) may be a key or relate to another file: else it keeps no distinct set. */
 export type KeepValues = (field: string, position: number) => boolean;
 
-/** Reads a whole file, streaming, and profiles every column. `snake` names the columns as the tables will. */
+export interface ProfileOptions {
+  /** The delimiter of a `.csv`/`.txt` (`--delimiter`); none: guessed. */
+  delimiter?: string;
+  /** More files of the same table, with the same header: read after the first into the same profile. */
+  more?: string[];
+  /** The dataset's name before snake_case, when not the file's (the common stem of `more`). */
+  base?: string;
+}
+
+/** Reads whole files, streaming, and profiles every column. `snake` names the columns as the tables will. */
 export async function profileFile(
   file: string,
   snake: (name: string) => string,
   keep: KeepValues = () => true,
+  options: ProfileOptions = {},
 ): Promise<FileProfile> {
-  const { format, delimiter, base } = formatOf(file);
+  const { format, delimiter, base } = await formatOfFile(file, options.delimiter);
   const gzip = await isGzip(file);
+  const paths = [file, ...(options.more ?? [])];
   const profile: FileProfile = {
     path: file,
-    base,
+    paths,
+    base: options.base ?? base,
     format,
     delimiter,
     gzip,
@@ -160,14 +193,27 @@ export async function profileFile(
     misfitCount: 0,
   };
   const columns = new Columns(profile, snake, keep);
-  if (format === 'parquet') await readParquetFile(file, columns);
-  else await readTextFile(file, gzip, columns);
+  for (const f of paths) {
+    columns.file = paths.length > 1 ? path.basename(f) : undefined;
+    if (format === 'parquet') await readParquetFile(f, columns);
+    else await readTextFile(f, await isGzip(f), columns);
+  }
+  if (format !== 'parquet') hintDelimiter(profile);
   return profile;
 }
 
-function misfit(profile: FileProfile, line: number, reason: string): void {
+/** Every row of a CSV misfitting its header says the file is split on the wrong character, not that rows are bad. */
+function hintDelimiter(profile: FileProfile): void {
+  if (profile.format !== 'csv' || profile.rows === 0 || profile.misfitCount < profile.rows) return;
+  const name = profile.delimiter === '\t' ? 'tab' : `"${profile.delimiter}"`;
+  const hint = `; every row misfits: is the delimiter not ${name}? pass --delimiter`;
+  profile.misfits = profile.misfits.map((m) => ({ ...m, reason: `${m.reason}${hint}` }));
+}
+
+function misfit(profile: FileProfile, line: number, reason: string, file?: string): void {
   profile.misfitCount++;
-  if (profile.misfits.length < MISFITS_SHOWN) profile.misfits.push({ line, reason });
+  if (profile.misfits.length < MISFITS_SHOWN)
+    profile.misfits.push({ line, reason, ...(file ? { file } : {}) });
 }
 
 /** Columns in first-seen order; pairs of id-like columns followed for composite keys. */
@@ -176,6 +222,8 @@ class Columns {
   /** Records read into the profiles (misfits are not). */
   records = 0;
   #pairsFollowed = false;
+  /** The file being read, named in its misfits when the profile reads several. */
+  file: string | undefined;
   readonly profile: FileProfile;
   readonly snake: (name: string) => string;
   readonly keep: KeepValues;
@@ -237,7 +285,8 @@ async function readTextFile(file: string, gzip: boolean, columns: Columns): Prom
   const onBlock = (cursor: RecordCursor) => {
     while (cursor.next()) {
       profile.rows++;
-      if (cursor.error) misfit(profile, cursor.line, misfitReason(cursor.error.reason, profile.delimiter));
+      if (cursor.error)
+        misfit(profile, cursor.line, misfitReason(cursor.error.reason, profile.delimiter), columns.file);
       else if (cursor.values) addCsvRecord(columns, cursor.values);
       else if (cursor.fields) addJsonRecord(columns, cursor.fields);
     }

@@ -19,8 +19,11 @@ import {
   sameForeignKey,
   stored,
   storedForeignKey,
+  widenForeignKeys,
 } from './evolution.ts';
-import { baseName, fieldNames, type KeepValues, profileFile } from './file-profile.ts';
+import { loadRefusal } from './file-check.ts';
+import { baseName, fieldNames, formatOfFile, isGzip, type KeepValues, profileFile } from './file-profile.ts';
+import { jsonText } from './layout.ts';
 import {
   columnsOf,
   dependencyOrder,
@@ -30,7 +33,7 @@ import {
   type Relationships,
   type TableNames,
 } from './relationships.ts';
-import { type InitSummary, summarize } from './summary.ts';
+import { type InitSummary, type RefusedFile, summarize } from './summary.ts';
 import { type InferredTable, inferTable } from './tables.ts';
 
 export interface InitOptions {
@@ -40,6 +43,8 @@ export interface InitOptions {
   schema?: string;
   /** The migration's timestamp (tests pin it). */
   now?: Date;
+  /** The delimiter of every `.csv`/`.txt` file; none: guessed per file from its start. */
+  delimiter?: string;
 }
 
 const DATA_FILE = /\.(csv|tsv|tab|txt|ndjson|jsonl|parquet)(\.gz)?$/i;
@@ -178,23 +183,36 @@ function evolve(
   state: InitState,
   order: string[],
   name: string,
-): { tables: InferredTable[]; migration: GeneratedFile; changes: string[]; relations: Relationships } {
+): {
+  tables: InferredTable[];
+  stored: InitState['tables'];
+  migration: GeneratedFile;
+  changes: string[];
+  relations: Relationships;
+} {
   const schema = state.schema;
   const fresh = tables.filter((t) => !state.tables[t.name]);
   const freshNames = new Set(fresh.map((t) => t.name));
   const alters: string[] = [];
   const changes: string[] = [];
   alignNewChildren(tables, relations, state);
-  const evolved = tables.map((t) => {
+  const columns: InitState['tables'] = structuredClone(state.tables);
+  for (const t of tables) {
     const old = state.tables[t.name];
     if (!old) {
       changes.push(`${t.name}: new table`);
-      return t;
+      continue;
     }
     const diff = diffTable(t, old, schema);
     alters.push(...diff.alters);
     changes.push(...diff.messages);
-    return evolvedTable(t, diff.columns);
+    columns[t.name] = diff.columns;
+  }
+  const keys = widenForeignKeys(state.foreignKeys ?? [], state.tables, columns, schema);
+  changes.push(...keys.messages);
+  const evolved = tables.map((t) => {
+    const now = state.tables[t.name] ? columns[t.name] : undefined;
+    return now ? evolvedTable(t, now) : t;
   });
   const { kept, changes: keyChanges } = newForeignKeys(relations, state);
   changes.push(...keyChanges);
@@ -205,17 +223,49 @@ function evolve(
     kept,
     order.filter((n) => freshNames.has(n)),
     schema,
-    { alters, existingTables: new Set(Object.keys(state.tables)) },
+    {
+      alters: [...keys.drops, ...alters, ...keys.alters, ...keys.readds],
+      existingTables: new Set(Object.keys(state.tables)),
+      sources: tables.flatMap((t) => t.file.paths.map((p) => path.basename(p))),
+    },
   );
-  return { tables: evolved, migration, changes, relations: kept };
+  return { tables: evolved, stored: columns, migration, changes, relations: kept };
 }
 
-/** Per file, which columns keep distinct values: those whose names may make a key or a relationship. */
-async function keepers(files: string[]): Promise<KeepValues[]> {
-  const names: TableNames[] = [];
+/** Files read as one dataset: one file, or exports of one table (`orders-2024-01.csv`, `orders-2024-02.csv`). */
+interface FileGroup {
+  files: string[];
+  /** The dataset's name before snake_case: the file's, or the exports' common stem (`orders`). */
+  base: string;
+}
+
+/** A name without its trailing date or number: `orders-2024-01` → `orders` (empty when all digits). */
+const stemOf = (base: string) => base.replace(/[-_. ]*\d[-_. \d]*$/, '');
+
+/**
+ * Files in one folder whose names differ only in a trailing date or number and whose headers name the
+ * same fields are one dataset, named after the stem: monthly exports of one table, profiled together.
+ */
+async function groupFiles(files: string[], delimiter?: string): Promise<FileGroup[]> {
+  const groups = new Map<string, FileGroup>();
   for (const f of files) {
-    const fields = await fieldNames(f);
-    names.push({ table: snakeCase(baseName(f)), columns: fields.map(snakeCase) });
+    const base = baseName(f);
+    const stem = stemOf(base);
+    const fields = (await fieldNames(f, delimiter)).join('\u0000');
+    const key = stem && stem !== base ? [path.dirname(f), stem, path.extname(f), fields].join('\u0001') : f;
+    const group = groups.get(key);
+    if (group) group.files.push(f);
+    else groups.set(key, { files: [f], base });
+  }
+  return [...groups.values()].map((g) => (g.files.length > 1 ? { ...g, base: stemOf(g.base) } : g));
+}
+
+/** Per dataset, which columns keep distinct values: those whose names may make a key or a relationship. */
+async function keepers(groups: FileGroup[], delimiter?: string): Promise<KeepValues[]> {
+  const names: TableNames[] = [];
+  for (const g of groups) {
+    const fields = await fieldNames(g.files[0] as string, delimiter);
+    names.push({ table: snakeCase(g.base), columns: fields.map(snakeCase) });
   }
   return names.map((t, i) => {
     const known = new Set(names[i]?.columns);
@@ -228,18 +278,50 @@ async function keepers(files: string[]): Promise<KeepValues[]> {
 }
 
 /**
+ * The files the loader would refuse whole (by split's own checks), each with its reason: init writes
+ * no dataset for them. None left to write: a usage error listing why.
+ */
+async function loadable(
+  files: string[],
+  delimiter?: string,
+): Promise<{ files: string[]; refused: RefusedFile[] }> {
+  const ok: string[] = [];
+  const refused: RefusedFile[] = [];
+  for (const f of files) {
+    const { format, delimiter: d } = await formatOfFile(f, delimiter).catch(() => ({
+      format: 'csv' as const,
+      delimiter: ',',
+    }));
+    const reason = await loadRefusal({ path: f, format, delimiter: d, gzip: await isGzip(f) });
+    if (reason) refused.push({ file: f, reason });
+    else ok.push(f);
+  }
+  if (ok.length === 0)
+    throw new UsageError(
+      `nothing to write: the loader would refuse every file: ${refused.map((r) => `${path.basename(r.file)}: ${r.reason}`).join('; ')}`,
+    );
+  return { files: ok, refused };
+}
+
+/**
  * `dropload init`: profiles every file whole, infers tables, keys and relationships across them, and
  * writes a dataset module per file, one migration and the config. Run again on files of datasets it
  * generated, it writes the changes instead (never dropping a column or narrowing a type).
  */
 export async function init(paths: string[], options: InitOptions): Promise<InitSummary> {
-  const files = await dataFiles(paths);
+  const named = await dataFiles(paths);
   await checkConfig(options.out);
+  const { files, refused } = await loadable(named, options.delimiter);
   const state = await readState(options.out);
   checkSchema(state, options);
   const profiles = [];
-  const keep = await keepers(files);
-  for (const [i, f] of files.entries()) profiles.push(await profileFile(f, snakeCase, keep[i]));
+  const groups = await groupFiles(files, options.delimiter);
+  const keep = await keepers(groups, options.delimiter);
+  for (const [i, g] of groups.entries()) {
+    const [first, ...more] = g.files as [string, ...string[]];
+    const profileOptions = { delimiter: options.delimiter, more, base: g.base };
+    profiles.push(await profileFile(first, snakeCase, keep[i], profileOptions));
+  }
   let tables = profiles.map((p) => inferTable(p, snakeCase));
   const names = new Set<string>();
   for (const t of tables) {
@@ -254,22 +336,29 @@ export async function init(paths: string[], options: InitOptions): Promise<InitS
   let migration: GeneratedFile;
   let changes: string[] = [];
   let written = relations;
+  let storedBefore = state?.tables;
   if (state)
-    ({ tables, migration, changes, relations: written } = evolve(tables, relations, state, order, name));
+    ({
+      tables,
+      stored: storedBefore,
+      migration,
+      changes,
+      relations: written,
+    } = evolve(tables, relations, state, order, name));
   else migration = migrationModule(name, tables, relations, order, schema);
   const datasets = tables.map((t) => datasetModule(t, schema));
   const migrations = [...new Set([...(await existingMigrations(options.out)), name])];
   const allDatasets = [...new Set([...Object.keys(state?.tables ?? {}), ...tables.map((t) => t.name)])];
   const nextState: InitState = {
     ...(schema ? { schema } : {}),
-    tables: { ...state?.tables, ...Object.fromEntries(tables.map((t) => [t.name, t.columns.map(stored)])) },
+    tables: { ...storedBefore, ...Object.fromEntries(tables.map((t) => [t.name, t.columns.map(stored)])) },
     foreignKeys: [...(state?.foreignKeys ?? []), ...written.relationships.map(storedForeignKey)],
   };
   const generated: GeneratedFile[] = [
     ...datasets,
     migration,
     configModule(allDatasets, migrations),
-    { path: STATE_FILE, text: `${JSON.stringify(nextState, null, 2)}\n` },
+    { path: STATE_FILE, text: jsonText(nextState) },
   ];
   for (const f of generated) {
     const target = path.join(options.out, f.path);
@@ -283,5 +372,7 @@ export async function init(paths: string[], options: InitOptions): Promise<InitS
     order.map(tablesIn),
     changes,
     generated.map((f) => path.join(options.out, f.path)),
+    refused,
+    path.join(options.out, 'dropload.config.ts'),
   );
 }

@@ -101,3 +101,28 @@ export function wrapped(indent: number, open: string, items: string[], close: st
   if (fits(line)) return [line];
   return broken(indent, `${pad}${open}`, items, `${close}${end}`);
 }
+
+const PRIMITIVE_ITEM = /^\s*("(?:[^"\\]|\\.)*"|-?\d[\d.eE+-]*|true|false|null),?$/;
+
+/**
+ * JSON as Biome formats it (init-state.json): `JSON.stringify`'s two-space layout, with an array of
+ * strings, numbers or booleans on one line where that line fits, as the formatter puts it.
+ */
+export function jsonText(value: unknown): string {
+  const lines = JSON.stringify(value, null, 2).split('\n');
+  const out: string[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i] as string;
+    const items: string[] = [];
+    let j = i + 1;
+    while (line.endsWith('[') && j < lines.length && PRIMITIVE_ITEM.test(lines[j] as string))
+      items.push((lines[j++] as string).trim().replace(/,$/, ''));
+    const close = (lines[j] ?? '').trim();
+    const joined = `${line}${items.join(', ')}${close}`;
+    if (items.length > 0 && close.startsWith(']') && fits(joined)) {
+      out.push(joined);
+      i = j;
+    } else out.push(line);
+  }
+  return `${out.join('\n')}\n`;
+}

@@ -1,8 +1,15 @@
+import path from 'node:path';
 import { sqlType } from './column-type.ts';
 import { columnsOf, OVERLAP_ONLY, type Rejected, type Relationships } from './relationships.ts';
 import type { InferredTable } from './tables.ts';
 
 /** What `init` found and wrote, as `--json` prints it. */
+/** A file the loader would refuse whole: no dataset or table is written for it. */
+export interface RefusedFile {
+  file: string;
+  reason: string;
+}
+
 export interface InitSummary {
   tables: {
     name: string;
@@ -12,7 +19,9 @@ export interface InitSummary {
     primaryKey: string[];
     keyEvidence: string;
     nullValues: string[];
-    misfits: { line: number; reason: string }[];
+    misfits: { line: number; reason: string; file?: string }[];
+    /** Every file read into the table (several: exports of one table). */
+    files: string[];
     misfitCount: number;
   }[];
   relationships: Relationships['relationships'];
@@ -22,6 +31,32 @@ export interface InitSummary {
   loadOrder: string[];
   changes: string[];
   written: string[];
+  /** Files left out: the loader would refuse each whole, for this reason (its own message). */
+  refused: RefusedFile[];
+  /** The commands that load the files read, parents first, as they work with the generated config. */
+  next: string[];
+}
+
+/**
+ * `dropload run` for each table's files, parents first: the folder when it is named after the dataset
+ * (run routes a file by its nearest such folder), else the files with `--dataset`.
+ */
+export function runCommands(
+  tables: { name: string; files: string[] }[],
+  loadOrder: string[],
+  config: string,
+): string[] {
+  const byName = new Map(tables.map((t) => [t.name, t]));
+  const run = `npx dropload --config ${config} run`;
+  return loadOrder.flatMap((qualified) => {
+    const t = byName.get(qualified.split('.').at(-1) as string);
+    if (!t) return [];
+    const folders = new Set(t.files.map((f) => path.dirname(f)));
+    const [folder] = [...folders];
+    if (folders.size === 1 && folder !== undefined && path.basename(folder) === t.name)
+      return [`${run} ${folder}`];
+    return [`${run} ${t.files.join(' ')} --dataset ${t.name}`];
+  });
 }
 
 export function summarize(
@@ -30,11 +65,15 @@ export function summarize(
   loadOrder: string[],
   changes: string[],
   written: string[],
+  refused: RefusedFile[] = [],
+  config = 'dropload.config.ts',
 ): InitSummary {
+  const files = tables.map((t) => ({ name: t.name, files: t.file.paths }));
   return {
     tables: tables.map((t) => ({
       name: t.name,
       file: t.file.path,
+      files: t.file.paths,
       rows: t.file.rows,
       columns: t.columns.map((c) => ({
         field: c.field,
@@ -53,6 +92,8 @@ export function summarize(
     loadOrder,
     changes,
     written,
+    refused,
+    next: runCommands(files, loadOrder, config),
   };
 }
 
@@ -62,7 +103,7 @@ const pad = (text: string, width: number) => text.padEnd(width);
 export function renderSummary(s: InitSummary): string {
   const out: string[] = [];
   for (const t of s.tables) {
-    out.push(`${t.name}  (${t.file}, ${t.rows} rows)`);
+    out.push(`${t.name}  (${t.files.join(', ')}, ${t.rows} rows)`);
     const w = Math.max(...t.columns.map((c) => c.column.length));
     for (const c of t.columns)
       out.push(`  ${pad(c.column, w)}  ${c.type}${c.notNull ? ' not null' : ''} — ${c.evidence}`);
@@ -70,7 +111,7 @@ export function renderSummary(s: InitSummary): string {
     if (t.nullValues.length > 1)
       out.push(`  null values: ${t.nullValues.map((v) => JSON.stringify(v)).join(', ')}`);
     const base = t.file.split('/').at(-1);
-    for (const m of t.misfits) out.push(`  does not fit: ${base} line ${m.line}: ${m.reason}`);
+    for (const m of t.misfits) out.push(`  does not fit: ${m.file ?? base} line ${m.line}: ${m.reason}`);
     if (t.misfitCount > t.misfits.length)
       out.push(`  … and ${t.misfitCount - t.misfits.length} more rows that do not fit`);
     out.push('');
@@ -86,7 +127,17 @@ export function renderSummary(s: InitSummary): string {
     out.push(`unique index on ${k.table}.${k.column} (a natural key other tables point at)`);
   out.push(`load order (parents first): ${s.loadOrder.join(', ')}`);
   if (s.changes.length > 0) out.push('changes to the existing datasets:', ...s.changes.map((c) => `  ${c}`));
+  if (s.refused.length > 0)
+    out.push(
+      'not written (the loader would refuse the whole file):',
+      ...s.refused.map((r) => `  ${r.file.split('/').at(-1)}: ${r.reason}`),
+    );
   out.push('wrote:', ...s.written.map((w) => `  ${w}`));
+  // A folder of several datasets' files: each `run` names one (any order works: children wait for parents).
+  out.push(
+    'next: load the files, parents first (run applies the migrations):',
+    ...s.next.map((c) => `  ${c}`),
+  );
   return out.join('\n');
 }
 

@@ -21,3 +21,12 @@ export function middleEllipsis(text: string, max: number): string {
   const tail = max - 1 - head;
   return `${text.slice(0, head)}…${tail > 0 ? text.slice(text.length - tail) : ''}`;
 }
+
+/**
+ * Text as the ledger can store it. Postgres text cannot hold NUL (SQLSTATE 22021), and what dropload
+ * stores from a file (its key, header columns, reasons, original lines) is whatever the file or its
+ * uploader made it: NUL shows as U+FFFD. Every ledger write and every lookup by key goes through here,
+ * so a lookup finds what was stored. (Lone UTF-16 surrogates need nothing: pg writes them as U+FFFD.)
+ */
+export const withoutNul = (text: string): string =>
+  text.includes('\u0000') ? text.replaceAll('\u0000', '\uFFFD') : text;

@@ -1,17 +1,12 @@
 import { type ExpressionBuilder, type Kysely, type RawBuilder, sql, type Transaction } from 'kysely';
-import { capped } from '../core/text.ts';
+import { capped, withoutNul } from '../core/text.ts';
+
+// Defined with the other text helpers (formats' file checks use it too); every ledger write goes through it.
+export { withoutNul };
+
 import type { ChunkPlan } from '../formats/chunking.ts';
 import type { ChunkRow, Database, FileRow, FileState, FinalState, RejectKind } from './schema.ts';
 import { clearStaged } from './stage.ts';
-
-/**
- * Text as the ledger can store it. Postgres text cannot hold NUL (SQLSTATE 22021), and what dropload
- * stores from a file (its key, header columns, reasons, original lines) is whatever the file or its
- * uploader made it: NUL shows as U+FFFD. Every ledger write and every lookup by key goes through here,
- * so a lookup finds what was stored. (Lone UTF-16 surrogates need nothing: pg writes them as U+FFFD.)
- */
-export const withoutNul = (text: string): string =>
-  text.includes('\u0000') ? text.replaceAll('\u0000', '\uFFFD') : text;
 
 /**
  * The time now, for every ledger timestamp that measures work. `now()` is the transaction's start, so a

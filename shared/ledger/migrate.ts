@@ -55,15 +55,25 @@ export interface MigrationOutcome {
   applied: string[];
 }
 
+/**
+ * Kysely refuses to go on when the database records a migration the config does not have: for the
+ * datasets' migrations that is, nearly always, another config's (another project, another `init --out`)
+ * migrated into this same database.
+ */
+function hint(label: string, message: string): string {
+  if (label !== 'dataset' || !message.includes('corrupted migrations')) return '';
+  return ` (this database records migrations this config does not have: another config migrated it. Use a database of its own for each config, or put every dataset into one config)`;
+}
+
 async function runMigrator(migrator: Migrator, label: string): Promise<string[]> {
   const { error, results } = await migrator.migrateToLatest();
   const failed = results?.find((r: MigrationResult) => r.status === 'Error');
   if (error || failed) {
     const which = failed ? ` (${failed.migrationName})` : '';
-    throw new MigrationError(
-      `${label} migration failed${which}: ${String((error as Error)?.message ?? error)}`,
-      { cause: error },
-    );
+    const message = String((error as Error)?.message ?? error);
+    throw new MigrationError(`${label} migration failed${which}: ${message}${hint(label, message)}`, {
+      cause: error,
+    });
   }
   return (results ?? []).map((r) => r.migrationName);
 }

@@ -111,6 +111,15 @@ describe('a migration on a loaded table', () => {
   });
 });
 
+describe('a second config migrating the same database', () => {
+  it('is refused with what it means and what to do', async () => {
+    const other = { '20260301000000_other_init': create };
+    await expect(migrateToLatest(db, other)).rejects.toThrow(
+      'dataset migration failed: corrupted migrations: previously executed migration 20260101000000_create is missing (this database records migrations this config does not have: another config migrated it. Use a database of its own for each config, or put every dataset into one config)',
+    );
+  });
+});
+
 describe("the ledger's own migrations", () => {
   it('admit exactly the file states, chunk states, reject kinds and resolutions the code names', async () => {
     const admitted = async (constraint: string) => {

@@ -9,9 +9,9 @@ const BIOME = path.resolve('node_modules/.bin/biome');
  * makes of a TypeScript text. Through stdin: the generated files sit in git-ignored folders, which
  * biome skips when they are named.
  */
-function biomeCheck(text: string): Promise<string> {
+function biomeCheck(text: string, name = 'generated.ts'): Promise<string> {
   return new Promise((resolve, reject) => {
-    const args = ['check', '--write', '--stdin-file-path=generated.ts'];
+    const args = ['check', '--write', `--stdin-file-path=${name}`];
     const child = execFile(BIOME, args, (err, stdout, stderr) =>
       err ? reject(new Error(`biome check: ${stderr}`)) : resolve(stdout),
     );
@@ -19,13 +19,13 @@ function biomeCheck(text: string): Promise<string> {
   });
 }
 
-/** The .ts files under `dir` (relative paths, sorted) that `biome check --write` would change. */
+/** The .ts and .json files under `dir` (relative paths, sorted) that `biome check --write` would change. */
 export async function biomeChanged(dir: string): Promise<string[]> {
-  const files = (await readdir(dir, { recursive: true })).filter((f) => f.endsWith('.ts')).sort();
+  const files = (await readdir(dir, { recursive: true })).filter((f) => /\.(ts|json)$/.test(f)).sort();
   const changed: string[] = [];
   for (const f of files) {
     const text = await readFile(path.join(dir, f), 'utf8');
-    if ((await biomeCheck(text)) !== text) changed.push(f);
+    if ((await biomeCheck(text, `generated${path.extname(f)}`)) !== text) changed.push(f);
   }
   return changed;
 }

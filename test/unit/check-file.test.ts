@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { type DatasetDefinition, resolveDataset } from '../../shared/config/dataset.ts';
 import { FileRejectedError } from '../../shared/core/errors.ts';
 import type { FilePlan } from '../../shared/formats/chunking.ts';
-import { checkFile } from '../../shared/split/split-service.ts';
+import { checkFile } from '../../shared/formats/file-check.ts';
 import { bytesOf, plan } from './helpers.ts';
 
 const orders = resolveDataset({

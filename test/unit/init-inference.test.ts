@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -694,5 +694,96 @@ describe('generated files and evolution', () => {
         '  },',
       ].join('\n'),
     );
+  });
+});
+
+describe('the delimiter of a .csv file', () => {
+  const books =
+    'isbn;title;price;weight_kg;published\n9780000000011;A book;19,67;0,5;2024-01-02\n9780000000012;B, the book;5,00;1,25;2024-02-03\n';
+
+  it('is guessed from its header and first records, and written into the dataset', async () => {
+    const data = path.join(dir, 'semicolon');
+    await mkdir(data);
+    await writeFile(path.join(data, 'books.csv'), books);
+    const out = path.join(dir, 'semicolon-out');
+    const summary = await init([data], { out });
+    const table = summary.tables[0];
+    expect(table?.columns.map((c) => `${c.column} ${c.type}`)).toEqual([
+      'isbn bigint',
+      'title text',
+      'price text',
+      'weight_kg text',
+      'published date',
+    ]);
+    expect(table?.misfitCount).toBe(0);
+    expect(await readFile(path.join(out, 'datasets/books.ts'), 'utf8')).toContain(
+      "  format: 'csv',\n  delimiter: ';',\n",
+    );
+    expect(await biomeChanged(out)).toEqual([]);
+  });
+
+  it('is the one --delimiter names, when given', async () => {
+    const data = path.join(dir, 'forced');
+    await mkdir(data);
+    await writeFile(path.join(data, 'books.csv'), books);
+    const summary = await init([data], { out: path.join(dir, 'forced-out'), delimiter: '|' });
+    expect(summary.tables[0]?.columns.map((c) => c.column)).toEqual(['isbn_title_price_weight_kg_published']);
+  });
+});
+
+describe('files the loader would refuse whole', () => {
+  it('get no dataset or table; the summary says why, as the loader says it', async () => {
+    const data = path.join(dir, 'refused');
+    await mkdir(data);
+    await writeFile(path.join(data, 'dup.csv'), 'id,name,name\n1,a,b\n');
+    await writeFile(
+      path.join(data, 'garbage.csv'),
+      Buffer.from([0x61, 0xff, 0x62, 0x2c, 0x63, 0x0a, 0x31, 0x0a]),
+    );
+    await writeFile(path.join(data, 'empty.csv'), '');
+    await writeFile(path.join(data, 'zero.csv.gz'), '');
+    await writeFile(path.join(data, 'blob.csv'), 'x'.repeat(1024 * 1024 + 10));
+    await writeFile(path.join(data, 'good.csv'), 'id,name\n1,a\n');
+    const out = path.join(dir, 'refused-out');
+    const summary = await init([data], { out });
+    expect(summary.tables.map((t) => t.name)).toEqual(['good']);
+    expect(summary.refused.map((r) => `${path.basename(r.file)}: ${r.reason}`)).toEqual([
+      'blob.csv: header line is longer than maxRecordBytes (1048576 bytes)',
+      'dup.csv: header names column "name" twice (columns 2 and 3)',
+      'empty.csv: file is empty (0 bytes)',
+      'garbage.csv: header (line 1) is not valid UTF-8; save the file as UTF-8',
+      'zero.csv.gz: file is empty (0 bytes)',
+    ]);
+    expect(await readdir(path.join(out, 'datasets'))).toEqual(['good.ts']);
+    expect(renderSummary(summary)).toContain(
+      'not written (the loader would refuse the whole file):\n  blob.csv: header line is longer than maxRecordBytes (1048576 bytes)\n',
+    );
+  });
+
+  it('none left to write: init fails, saying why for each', async () => {
+    const p = await file('only-empty.csv', '');
+    await expect(init([p], { out: path.join(dir, 'none-out') })).rejects.toThrow(
+      'nothing to write: the loader would refuse every file: only-empty.csv: file is empty (0 bytes)',
+    );
+  });
+});
+
+describe('a file whose every row misfits', () => {
+  it('says the delimiter may be wrong, not only that rows do not fit', async () => {
+    // Decimal commas in a semicolon file read (forced) as comma-separated: 3 fields, 1 in the header.
+    const p = await file('semi-as-comma.csv', 'price;weight\n1,5;2,5\n4,5;5,5\n');
+    const profile = await profileFile(p, snakeCase, () => true, { delimiter: ',' });
+    expect(profile.misfits).toEqual([
+      {
+        line: 2,
+        reason:
+          '3 fields, header has 1 (unquoted comma?); every row misfits: is the delimiter not ","? pass --delimiter',
+      },
+      {
+        line: 3,
+        reason:
+          '3 fields, header has 1 (unquoted comma?); every row misfits: is the delimiter not ","? pass --delimiter',
+      },
+    ]);
   });
 });

@@ -124,10 +124,10 @@ describe('init value shapes agree with the field helpers', () => {
     const col = new ColumnProfile('c', 0);
     for (const v of ['1', '2', '2.5', '1', 'x', '3', 'y']) col.addText(v);
     expect([...col.kinds]).toEqual([
-      ['integer', 3],
+      ['integer', 4],
       ['decimal', 1],
-      ['text', 3],
+      ['text', 2],
     ]);
-    expect(columnType(col).evidence).toBe('7 values, mixed: 3 whole numbers, 1 decimals, 3 text: text');
+    expect(columnType(col).evidence).toBe('7 values, mixed: 4 whole numbers, 1 decimals, 2 text: text');
   });
 });

@@ -1,0 +1,88 @@
+import { type Dataset, requiredFields } from '../config/dataset.ts';
+import { FileRejectedError } from '../core/errors.ts';
+import { withoutNul } from '../core/text.ts';
+import type { FilePlan } from './chunking.ts';
+import { parseHeader } from './parsing.ts';
+
+/*
+ * The checks that refuse a whole file before any row loads: split runs them on every file, and
+ * `dropload init` on the files it is given, so both say the same thing about one file.
+ */
+
+const decoder = new TextDecoder('utf-8', { fatal: true });
+
+/** File-level checks before any row loads; returns the CSV header. Throws FileRejectedError with the reason. */
+export function checkFile(dataset: Dataset, plan: FilePlan, size: number): string[] | undefined {
+  if (size === 0) throw new FileRejectedError('file is empty (0 bytes)');
+  if (dataset.format === 'parquet') return checkColumns(dataset, plan.columns ?? [], 'Parquet schema');
+  if (dataset.format === 'ndjson') {
+    if (plan.records === 0) throw new FileRejectedError('file has no records (only blank lines)');
+    return undefined;
+  }
+  const open = plan.chunks.find((c) => c.unterminated && (c.lines ?? 1) > 1);
+  if (open) {
+    // Loading the rows before it and rejecting "one record" would silently drop every line after the quote.
+    throw new FileRejectedError(
+      `line ${open.firstLine}: a quoted field opened here is never closed, so the remaining ${open.lines} lines would read as one value; nothing was loaded: close the quote and drop the file again`,
+    );
+  }
+  if (plan.headerOversized) {
+    throw new FileRejectedError(
+      `header line is longer than maxRecordBytes (${dataset.maxRecordBytes} bytes)`,
+    );
+  }
+  if (!plan.header) throw new FileRejectedError('file has no header line (only blank lines)');
+  const head = plan.header;
+  if ((head[0] === 0xff && head[1] === 0xfe) || (head[0] === 0xfe && head[1] === 0xff)) {
+    throw new FileRejectedError('file is UTF-16 encoded; save it as UTF-8');
+  }
+  try {
+    decoder.decode(head);
+  } catch {
+    throw new FileRejectedError(
+      `header (line ${plan.headerLine}) is not valid UTF-8; save the file as UTF-8`,
+    );
+  }
+  if (plan.records === 0 && /\r[^\n]/.test(new TextDecoder().decode(head))) {
+    throw new FileRejectedError(
+      'file uses CR-only line endings (classic Mac); save it with LF or CRLF line endings',
+    );
+  }
+  return checkColumns(dataset, parseHeader(head, dataset.delimiter), 'header');
+}
+
+/** The file's columns (a CSV header, a Parquet schema) against the dataset's fields. */
+function checkColumns(dataset: Dataset, columns: string[], where: 'header' | 'Parquet schema'): string[] {
+  const nul = columns.findIndex((c) => c.includes('\u0000'));
+  if (nul >= 0) {
+    // Postgres text cannot hold NUL: such a name could be neither matched nor stored as the file's columns.
+    throw new FileRejectedError(
+      `${where} column ${nul + 1} ("${withoutNul(columns[nul] as string)}") contains a NUL byte; remove it and drop the file again`,
+    );
+  }
+  const seen = new Map<string, number>();
+  columns.forEach((c, i) => {
+    const first = seen.get(c);
+    if (first !== undefined) {
+      throw new FileRejectedError(`${where} names column "${c}" twice (columns ${first + 1} and ${i + 1})`);
+    }
+    seen.set(c, i);
+  });
+  const missing = requiredFields(dataset).filter((f) => !seen.has(f));
+  const unknown = columns.filter((c) => !dataset.fields.includes(c));
+  // A column that differs from a field only in case or spacing is a typo, not an extra column.
+  for (const field of dataset.fields.filter((f) => !seen.has(f))) {
+    const near = unknown.find((c) => c.toLowerCase() === field.toLowerCase());
+    if (near !== undefined) {
+      throw new FileRejectedError(
+        `${where} column "${near}" differs from the schema's field "${field}" only in case`,
+      );
+    }
+  }
+  if (missing.length > 0) {
+    throw new FileRejectedError(
+      `${where} lacks required column(s) ${missing.map((m) => `"${m}"`).join(', ')}; found ${columns.map((c) => `"${c}"`).join(', ')}`,
+    );
+  }
+  return columns;
+}
