@@ -274,8 +274,11 @@ export async function retryOrphans(deps: PipelineDeps, message: OrphanMessage): 
   if (outcome.resolved > 0) await wakeWaiting(deps, tablesOf(dataset), file.id);
   if (current) {
     // Back off, but come back when the first waiting row's time is up, to report it; and within a
-    // second when rows now wait on another table, as after a chunk parks rows (PARKED_RETRY_SECONDS).
-    const backoff = movedOn
+    // second (PARKED_RETRY_SECONDS, as after a chunk parks rows) when rows now wait on another table,
+    // or when another retry holds them: that one may have read before the commit that sent this one,
+    // and its chain is no longer current, so no later step of it would look again.
+    const soon = movedOn || outcome.result === 'busy';
+    const backoff = soon
       ? Math.min(PARKED_RETRY_SECONDS, orphanDelaySeconds(next))
       : orphanDelaySeconds(next);
     const delay = nextInSeconds === undefined ? backoff : Math.min(backoff, nextInSeconds + 1);

@@ -16,7 +16,8 @@ import type { PipelineDeps } from '../pipeline/services.ts';
  * - a chunk parks rows: a retry within a second, unless one is already due by then;
  * - rows are committed into tables (a chunk, a retry, retry-rejects): the files waiting on those
  *   tables get a retry now, unless one is already due now (many parents at once: one message per file);
- * - the current chain's handler is done: the next step, with backoff (1 s, 2 s, 4 s, … 15 min);
+ * - the current chain's handler is done: the next step, with backoff (1 s, 2 s, 4 s, … 15 min); within
+ *   a second when its rows now wait on another table or another retry held them (load/orphans.ts);
  * - the sweep, `backfill --resume` and `retry-waiting`: a new chain now.
  */
 

@@ -21,7 +21,8 @@ import { EXIT_WAITING, runExitCode, runFiles } from '../../cli/run.ts';
 import { toRecord } from '../../local/event-source.ts';
 import type { LocalPipeline } from '../../local/local-pipeline.ts';
 import { type ResolvedConfig, resolveConfig } from '../../shared/config/config.ts';
-import { rejectsOf } from '../../shared/ledger/ledger.ts';
+import { createDb, createPool } from '../../shared/ledger/connection.ts';
+import { filesByKey, rejectsOf } from '../../shared/ledger/ledger.ts';
 import { ledgerMigrator } from '../../shared/ledger/migrate.ts';
 import type { Database } from '../../shared/ledger/schema.ts';
 import { retrySoon } from '../../shared/ledger/waiting.ts';
@@ -256,6 +257,76 @@ describe('files in any order, over two runs (the reported case)', () => {
       null,
     ]);
   });
+});
+
+/**
+ * Holds the file's waiting rows locked as a retry does (`for update`), in a transaction of its own,
+ * until `release` is called: a retry running at the moment a parent commits, which read before it.
+ */
+async function holdWaitingRows(url: string, fileId: number) {
+  const db = createDb(createPool({ connectionString: url, poolMax: 1 }));
+  let release = () => {};
+  const released = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  let locked = () => {};
+  const held = new Promise<void>((resolve) => {
+    locked = resolve;
+  });
+  const done = db.transaction().execute(async (trx) => {
+    await sql`select id from dropload.orphan where file_id = ${fileId} for update`.execute(trx);
+    locked();
+    await released;
+  });
+  await held;
+  return {
+    release: async () => {
+      release();
+      await done;
+      await db.destroy();
+    },
+  };
+}
+
+describe('a retry holding the waiting rows when their parents commit (issue 12: a later run)', () => {
+  it.runIf(postgres)(
+    'the next run still loads them: a retry that finds the rows held comes back within a second',
+    async () => {
+      const stateDir = path.join(dir, 'held');
+      const first = await runners.start({ fresh: true, stateDir });
+      const key = 'incoming/territories/held.csv';
+      const territories = await runners.upload(dir, 'territories', key, territoriesCsv('H'));
+      const one = await runFiles(first, [territories], { timeoutMs: 60_000, rejectsShown: 10 });
+      expect(one.reports.map(row)).toEqual([[key, 'waiting', 53, 0, 0, 53]]);
+      const waitingFile = await fileOf(first.deps.db, key);
+      await runners.stop(first);
+
+      // Another retry (of a `run` at once, or this run's own that read before the parents) holds the rows.
+      const holder = await holdWaitingRows(postgres as string, waitingFile.id);
+      const second = await runners.start({ stateDir, freshQueues: true });
+      const regions = await runners.upload(dir, 'regions', 'incoming/regions/held.csv', regionsCsv());
+      const running = runFiles(second, [regions], { timeoutMs: 60_000, rejectsShown: 10 });
+      // The parents commit (their wake finds the rows held), then the holder lets go.
+      await waitFor('the regions loaded', async () => {
+        const file = (
+          await filesByKey(second.deps.db, second.stack.bucket, ['incoming/regions/held.csv'])
+        )[0];
+        return file?.state === 'loaded' ? file : undefined;
+      });
+      await new Promise((r) => setTimeout(r, 1500));
+      await holder.release();
+      const two = await running;
+      expect(two.timedOut).toBe(false);
+      expect(two.reports.map(row)).toEqual([
+        ['incoming/regions/held.csv', 'loaded', 4, 4, 0, 0],
+        [key, 'loaded', 53, 53, 0, 0],
+      ]);
+      expect(two.reports[1]?.note).toBe('its rows were waiting before this run; they finished during it');
+      expect(runExitCode(two.reports, two.timedOut)).toBe(0);
+      expect(await count(second.deps.db, 'dropload.orphan')).toBe(0);
+      await expectHonestCounts(second.deps.db);
+    },
+  );
 });
 
 /** `dropload` as a user runs it, in a child process, on the test config. */
