@@ -104,10 +104,11 @@ export class ColumnProfile {
    */
   private addPlain(text: string): void {
     this.values++;
-    this.#count(text === SKIMMED ? 'text' : shapeOfText(text).kind);
+    const shape = text === SKIMMED ? undefined : shapeOfText(text);
+    this.#count(shape?.kind ?? 'text');
     if (!this.distinct) return;
     if (this.nameless) this.dropDistinct(this.nameless);
-    else this.remember(text);
+    else this.remember(shape ? distinctValue(shape, text) : text);
   }
 
   private add(shape: Shape, text: string): void {
@@ -120,7 +121,7 @@ export class ColumnProfile {
       // The text of a whole number is its digits (no leading zeros), after a minus.
       const digits = text.length - (text.charCodeAt(0) === MINUS ? 1 : 0);
       if (v !== 0 && v !== 0n && digits > this.intDigits) this.intDigits = digits;
-      if (this.distinct) this.remember(typeof v === 'number' ? v : text);
+      if (this.distinct) this.remember(distinctValue(shape, text));
       return;
     }
     if (shape.kind === 'decimal') {
@@ -178,6 +179,15 @@ export class ColumnProfile {
   get unique(): boolean | undefined {
     return this.distinct ? this.duplicates === 0 : undefined;
   }
+}
+
+/**
+ * A value as the distinct set holds it: a whole number within a double's exact range as a number
+ * (cheaper to hash), anything else as its text. One form per value, whether the column was text yet or
+ * not: `5` before and after a first text value is one value, so the repeat counts as a duplicate.
+ */
+function distinctValue(shape: Shape, text: string): string | number {
+  return shape.kind === 'integer' && typeof shape.value === 'number' ? shape.value : text;
 }
 
 /** A pair of key texts as one set entry: the first one's length keeps `1`+`23` apart from `12`+`3`. */

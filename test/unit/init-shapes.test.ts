@@ -120,6 +120,14 @@ describe('init value shapes agree with the field helpers', () => {
     expect(columnType(col).evidence).toBe('7 values, up to 20 integer digits, max 3 decimals');
   });
 
+  it('counts a whole number repeated after the first text value as a duplicate (one form per value in the distinct set)', () => {
+    const col = new ColumnProfile('code', 0);
+    for (const v of ['5', 'abc', '5', '7']) col.addText(v);
+    expect(col.duplicates).toBe(1);
+    expect(col.unique).toBe(false);
+    expect([...(col.distinct ?? [])]).toEqual([5, 'abc', 7]);
+  });
+
   it('counts the kinds of a mixed column in the order first seen', () => {
     const col = new ColumnProfile('c', 0);
     for (const v of ['1', '2', '2.5', '1', 'x', '3', 'y']) col.addText(v);
