@@ -114,6 +114,13 @@ describe('value shapes and column types', () => {
     expect(evidence('03.02.2024 10:00')).toBe(
       '1 values, text: values look like day/month/year or month/day/year dates (03.02.2024 10:00); the loader reads ISO dates only (YYYY-MM-DD)',
     );
+    expect(evidence('19,67', '0,6')).toBe(
+      '2 values, text: values look like decimal commas (19,67); the loader reads numbers with a decimal point only',
+    );
+    expect(evidence('5', '1.234,5', '0,6')).toBe(
+      '3 values, mixed: 1 whole numbers, 2 text: text; values look like decimal commas (1.234,5); the loader reads numbers with a decimal point only',
+    );
+    expect(evidence('12,3', '2024-01-01')).toBe('2 values, mixed: 1 text, 1 dates: text');
     expect(evidence('2024-02-19 10:00:00', '2024-02-19T10:00:00Z')).toBe(
       '2 values, mixed: 1 timestamps without a zone, 1 timestamps with a zone: text; some values carry a zone and some do not: a column is read one way or the other',
     );
