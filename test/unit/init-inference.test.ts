@@ -649,6 +649,26 @@ describe('generated files and evolution', () => {
     expect(again.changes).toEqual(['no changes: the files fit the existing tables']);
   });
 
+  it('init again: a new foreign key closing a cycle with one written before is written commented out; the load order exists', async () => {
+    const out = path.join(dir, 'evolve-cycle');
+    const data = path.join(dir, 'evolve-cycle-data');
+    await mkdir(data);
+    await writeFile(path.join(data, 'customers.csv'), 'customerID,name\n1,a\n2,b\n');
+    await writeFile(path.join(data, 'orders.csv'), 'orderID,customerID\n10,1\n11,2\n');
+    await init([data], { out, now: new Date('2026-11-28T00:00:00Z') });
+    // orders.customer_id → customers is in the database; today's orders name a customer not in the file,
+    // so inference does not find it again, and customers.last_order_id → orders would close a cycle.
+    await writeFile(path.join(data, 'customers.csv'), 'customerID,name,lastOrderID\n1,a,10\n2,b,11\n');
+    await writeFile(path.join(data, 'orders.csv'), 'orderID,customerID\n10,1\n11,3\n');
+    const summary = await init([data], { out, now: new Date('2026-11-28T01:00:00Z') });
+    expect(summary.changes).toContain(
+      "customers.last_order_id → orders.order_id: foreign key written commented out, to confirm ('last_order_id' names orders; 2 distinct values, all among the 2 of orders.order_id; not enforced: with orders.customer_id → customers.customer_id it makes a cycle (customers → orders → customers), and no load order would exist)",
+    );
+    expect(summary.loadOrder).toEqual(['customers', 'orders']);
+    const migration = await readFile(path.join(out, 'migrations/20261128010000_init_changes.ts'), 'utf8');
+    expect(migration).not.toMatch(/^ {4}\.addForeignKeyConstraint/m);
+  });
+
   it('init again: a relationship found only now between columns that existed before is reported, not added', async () => {
     const out = path.join(dir, 'evolve-old-columns');
     const data = path.join(dir, 'evolve-old-columns-data');
