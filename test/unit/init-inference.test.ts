@@ -161,6 +161,31 @@ describe('profiling whole files', () => {
     ]);
   });
 
+  it('a record over maxRecordBytes is a misfit with its line, as the load rejects it; its values are not profiled', async () => {
+    // One record of short quoted lines (2 MiB in all), one long line, and normal records around them.
+    const manyLines = `${'x'.repeat(1000)}\n`.repeat(2100);
+    const long = 'y'.repeat(1_100_000);
+    const text = `id,note\n1,a\n2,"${manyLines}"\n3,b\n4,${long}\n5,c\n`;
+    const profile = await profileFile(await file('oversized.csv', text), snakeCase);
+    const size = (record: string) => Buffer.byteLength(`${record}\n`);
+    expect(profile.rows).toBe(5);
+    expect(profile.misfits).toEqual([
+      {
+        line: 3,
+        reason: `record is ${size(`2,"${manyLines}"`)} bytes, over the limit of 1048576 bytes (maxRecordBytes)`,
+      },
+      {
+        line: 2105,
+        reason: `record is ${size(`4,${long}`)} bytes, over the limit of 1048576 bytes (maxRecordBytes)`,
+      },
+    ]);
+    const table = inferTable(profile, snakeCase);
+    expect(table.columns.map((c) => [c.column, sqlType(c.type), c.evidence])).toEqual([
+      ['id', 'smallint', '3 values, range 1..5'],
+      ['note', 'text', '3 values (e.g. "a")'],
+    ]);
+  });
+
   it('reads a file of many blocks whole: quoted line breaks across block ends, misfits by their line', async () => {
     const lines = ['id,note,qty'];
     const misfitLines: number[] = [];
