@@ -261,10 +261,33 @@ export function inferRelationships(tables: InferredTable[]): Relationships {
   }
   compositeKeys(tables, relationships, rejected);
   breakCycles(tables, relationships);
+  hintLinkKeys(tables, relationships);
   const used = naturalKeys.filter((k) =>
     relationships.some((r) => r.certain && r.parentTable === k.table && r.parentColumns.includes(k.column)),
   );
   return { relationships, rejected, naturalKeys: used };
+}
+
+/**
+ * A table with no key whose never-null columns point at two other tables (`book_authors (book,
+ * author)`) is likely a link table, but its pairs were not followed (only id-like names' are, to keep
+ * the scan cheap), so whether the pair is unique is unknown: the key evidence says so, for the user.
+ */
+function hintLinkKeys(tables: InferredTable[], relationships: Relationship[]): void {
+  for (const table of tables) {
+    if (table.primaryKey.length > 0) continue;
+    const notNull = new Set(table.columns.filter((c) => c.notNull).map((c) => c.column));
+    const pointing = relationships
+      .filter((r) => r.table === table.name && r.certain && r.parentTable !== table.name)
+      .filter((r) => r.columns.length === 1 && notNull.has(r.columns[0] as string))
+      .map((r) => r.columns[0] as string);
+    const tracked = new Set(
+      table.file.pairs.flatMap((p) => p.columns.map((f) => columnOf(table, f)?.column)),
+    );
+    const [a, b] = [...new Set(pointing)].filter((c) => !tracked.has(c));
+    if (a === undefined || b === undefined) continue;
+    table.keyEvidence += `; (${a}, ${b}) point at other tables and are never null: a link table? its pairs were not checked (init follows pairs of id-like names only: ${a}_id, ${b}_id): if each pair is unique, make it the primary key by hand`;
+  }
 }
 
 /** A table's two-column primary key and the distinct pairs of its file, as `pairKey`s in `pair.columns` order. */

@@ -473,6 +473,23 @@ describe('keys and relationships', () => {
     ]);
   });
 
+  it('a link table of plain names (book, author) gets no key, and its key evidence says why and what to do', async () => {
+    const t = await tables({
+      'books.csv': 'book_id,title\n1,a\n2,b\n3,c\n',
+      'authors.csv': 'author_id,name\n1,x\n2,y\n',
+      'book_authors.csv': 'book,author\n1,1\n1,2\n2,1\n3,2\n',
+    });
+    expect(inferRelationships(t).relationships.map(rel)).toEqual([
+      'book_authors.book → books.book_id true',
+      'book_authors.author → authors.author_id true',
+    ]);
+    const link = t.find((x) => x.name === 'book_authors');
+    expect([link?.primaryKey, link?.keyEvidence]).toEqual([
+      [],
+      'none: no id-like column or pair of them is unique and never null; (book, author) point at other tables and are never null: a link table? its pairs were not checked (init follows pairs of id-like names only: book_id, author_id): if each pair is unique, make it the primary key by hand',
+    ]);
+  });
+
   it('natural-key names count only in a file with no key of its own: users (id, email) follows no pair', async () => {
     const pairs = async (name: string, text: string) =>
       (await profileFile(await file(name, text), snakeCase)).pairs.map((p) => p.columns.join('+'));
