@@ -10,6 +10,7 @@ import { columnType, sqlType } from '../../cli/init/column-type.ts';
 import { profileFile } from '../../cli/init/file-profile.ts';
 import { init } from '../../cli/init/init.ts';
 import {
+  breakCycles,
   columnsOf,
   dependencyOrder,
   inferRelationships,
@@ -410,6 +411,35 @@ describe('keys and relationships', () => {
         '(departments → employees → departments), and no load order would exist',
     );
     expect(dependencyOrder(t, r.relationships)).toEqual(['departments', 'employees']);
+  });
+
+  it('a cycle is broken at a foreign key not yet in the database; one of those alone is named, not broken', async () => {
+    const t = await tables({
+      'departments.csv': 'department_id,name,head_employee_id\n1,a,10\n2,b,\n',
+      'employees.csv': 'employee_id,name,department_id\n10,x,1\n11,y,2\n12,z,1\n',
+    });
+    const edge = (
+      table: string,
+      column: string,
+      parentTable: string,
+      parentColumn: string,
+    ): Relationship => ({
+      table,
+      columns: [column],
+      parentTable,
+      parentColumns: [parentColumn],
+      certain: true,
+      evidence: 'e',
+    });
+    // The nullable head_employee_id is in the database: the other one is given up.
+    const head = edge('departments', 'head_employee_id', 'employees', 'employee_id');
+    const dept = edge('employees', 'department_id', 'departments', 'department_id');
+    expect(breakCycles(t, [head, dept], (r) => r === head)).toEqual([]);
+    expect([head.certain, dept.certain]).toEqual([true, false]);
+    expect(dependencyOrder(t, [head, dept])).toEqual(['employees', 'departments']);
+    const both = [head, { ...dept, certain: true }];
+    expect(breakCycles(t, both, () => true)).toEqual([['departments', 'employees', 'departments']]);
+    expect(both.map((r) => r.certain)).toEqual([true, true]);
   });
 
   it('a self-reference by any pointer-like name: certain when it names the table, to confirm otherwise; never a measure', async () => {
