@@ -348,7 +348,9 @@ export async function init(paths: string[], options: InitOptions): Promise<InitS
       throw new UsageError(`two files make the table ${t.name}: name one of them differently`);
     names.add(t.name);
   }
-  const relations = inferRelationships(tables);
+  const inDatabase = (r: Relationship) =>
+    state?.foreignKeys?.some((k) => k.certain !== false && sameForeignKey(k, r)) ?? false;
+  const relations = inferRelationships(tables, inDatabase);
   let order = dependencyOrder(tables, relations.relationships);
   const schema = state ? state.schema : options.schema;
   const name = `${stamp(options.now ?? new Date())}_${state ? 'init_changes' : 'init'}`;

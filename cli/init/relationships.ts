@@ -176,7 +176,10 @@ interface Candidate {
  * everywhere); a weak name match becomes a foreign key only when the values cover every parent key,
  * else a commented-out one for the user to confirm. The chosen child column takes its parent's type.
  */
-export function inferRelationships(tables: InferredTable[]): Relationships {
+export function inferRelationships(
+  tables: InferredTable[],
+  inDatabase: (r: Relationship) => boolean = () => false,
+): Relationships {
   const relationships: Relationship[] = [];
   const rejected: Rejected[] = [];
   const naturalKeys: { table: string; column: string }[] = [];
@@ -260,7 +263,8 @@ export function inferRelationships(tables: InferredTable[]): Relationships {
     }
   }
   compositeKeys(tables, relationships, rejected);
-  breakCycles(tables, relationships);
+  // A foreign key `init` wrote before is in the database: a cycle is broken at a new one.
+  breakCycles(tables, relationships, inDatabase);
   hintLinkKeys(tables, relationships);
   const used = naturalKeys.filter((k) =>
     relationships.some((r) => r.certain && r.parentTable === k.table && r.parentColumns.includes(k.column)),

@@ -741,6 +741,24 @@ describe('generated files and evolution', () => {
     expect(migration).not.toMatch(/^ {4}\.addForeignKeyConstraint/m);
   });
 
+  it('init again: inference breaks a cycle at the new foreign key, never at one in the database', async () => {
+    const out = path.join(dir, 'evolve-cycle-inferred');
+    const data = path.join(dir, 'evolve-cycle-inferred-data');
+    await mkdir(data);
+    await writeFile(path.join(data, 'customers.csv'), 'customerID,name\n1,a\n2,b\n');
+    await writeFile(path.join(data, 'orders.csv'), 'orderID,customerID\n10,1\n11,2\n');
+    await init([data], { out, now: new Date('2026-11-28T00:00:00Z') });
+    // Both found again; orders.customer_id is nullable now, which alone would make it the one given up.
+    await writeFile(path.join(data, 'customers.csv'), 'customerID,name,lastOrderID\n1,a,10\n2,b,11\n');
+    await writeFile(path.join(data, 'orders.csv'), 'orderID,customerID\n10,1\n11,\n');
+    const summary = await init([data], { out, now: new Date('2026-11-28T01:00:00Z') });
+    expect(summary.relationships.map((r) => `${rel(r)}: ${r.evidence}`)).toEqual([
+      "customers.last_order_id → orders.order_id false: 'last_order_id' names orders; 2 distinct values, all among the 2 of orders.order_id; not enforced: with orders.customer_id → customers.customer_id it makes a cycle (customers → orders → customers), and no load order would exist",
+      'orders.customer_id → customers.customer_id true: same column name; 1 distinct values, all among the 2 of customers.customer_id',
+    ]);
+    expect(summary.loadOrder).toEqual(['customers', 'orders']);
+  });
+
   it('init again: a relationship found only now between columns that existed before is reported, not added', async () => {
     const out = path.join(dir, 'evolve-old-columns');
     const data = path.join(dir, 'evolve-old-columns-data');
