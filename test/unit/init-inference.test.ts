@@ -180,6 +180,15 @@ describe('profiling whole files', () => {
         reason: `record is ${size(`4,${long}`)} bytes, over the limit of 1048576 bytes (maxRecordBytes)`,
       },
     ]);
+    const big = `{"id":2,"note":"${'z'.repeat(1_048_576)}"}`;
+    const ndjson = await profileFile(
+      await file('oversized.ndjson', `{"id":1,"note":"a"}\n${big}\n{"id":3,"note":"b"}`),
+      snakeCase,
+    );
+    expect([ndjson.rows, ndjson.misfits]).toEqual([
+      3,
+      [{ line: 2, reason: `record is ${size(big)} bytes, over the limit of 1048576 bytes (maxRecordBytes)` }],
+    ]);
     const table = inferTable(profile, snakeCase);
     expect(table.columns.map((c) => [c.column, sqlType(c.type), c.evidence])).toEqual([
       ['id', 'smallint', '3 values, range 1..5'],
