@@ -89,7 +89,7 @@ export function columnType(col: ColumnProfile): TypedColumn {
   }
   const mixed = [...col.kinds].map(([kind, count]) => `${count} ${shapeNames[kind]}`).join(', ');
   const shown = col.textExample === undefined ? '' : ` (e.g. ${example(col.textExample)})`;
-  const dates = col.textExample === undefined ? undefined : localDateHint(col.textExample);
+  const dates = col.textExample === undefined ? undefined : textHint(col, col.textExample);
   const zones = col.kinds.has('timestamp') && col.kinds.has('timestamptz') ? MIXED_ZONES : '';
   return {
     type: { name: 'text' },
@@ -100,6 +100,23 @@ export function columnType(col: ColumnProfile): TypedColumn {
           : `${n}${shown}`
         : `${n}, mixed: ${mixed}: text${zones}${dates ? `; ${dates}` : ''}`,
   };
+}
+
+/** Why a column that looks like dates or numbers is text: the loader reads neither form (see below). */
+function textHint(col: ColumnProfile, text: string): string | undefined {
+  return localDateHint(text) ?? decimalCommaHint(col, text);
+}
+
+const DECIMAL_COMMA = /^-?\d{1,3}(?:\.\d{3})*,\d+$|^-?\d+,\d+$/;
+
+/**
+ * Why `19,67` (a European file, `;`-delimited) is text: the loader's number fields read a decimal
+ * point only. Judged from the first text value and the column's kinds (numbers besides it, `5` being
+ * the same file's whole numbers), counted already: the per-value loop does no extra work for it.
+ */
+function decimalCommaHint(col: ColumnProfile, text: string): string | undefined {
+  if (!DECIMAL_COMMA.test(text) || !only(col, 'text', 'integer', 'decimal')) return undefined;
+  return `values look like decimal commas (${example(text).slice(1, -1)}); the loader reads numbers with a decimal point only`;
 }
 
 const MIXED_ZONES = '; some values carry a zone and some do not: a column is read one way or the other';

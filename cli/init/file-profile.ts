@@ -5,11 +5,19 @@ import { createGunzip } from 'node:zlib';
 import { asyncBufferFromFile, parquetMetadataAsync, parquetRead, parquetSchema, toJson } from 'hyparquet';
 import { compressors } from 'hyparquet-compressors';
 import type { Format } from '../../shared/config/dataset.ts';
+import { DEFAULT_MAX_RECORD_BYTES } from '../../shared/config/dataset.ts';
 import { UsageError } from '../../shared/core/errors.ts';
-import { lastRecordEnd, RecordScanner, type RecordSpan } from '../../shared/formats/chunking.ts';
+import {
+  lastRecordEnd,
+  oversizedReason,
+  RecordScanner,
+  type RecordSpan,
+  type WideStretches,
+} from '../../shared/formats/chunking.ts';
 import { parseHeader, type RecordCursor, type Skim, textCursor } from '../../shared/formats/parsing.ts';
 import { ColumnProfile, PairProfile } from './column-profile.ts';
 import { guessDelimiter } from './delimiter.ts';
+import { oversizedRecords } from './oversized.ts';
 import { isNullToken, keyText, NULL_TOKEN_MAX_LENGTH } from './values.ts';
 
 /** A row `init` could not read as a record of the header's fields, as the loader would reject it. */
@@ -291,7 +299,12 @@ async function readTextFile(file: string, gzip: boolean, columns: Columns): Prom
       else if (cursor.fields) addJsonRecord(columns, cursor.fields);
     }
   };
-  await scanBlocks(file, gzip, profile, onHeader, onBlock, () => columns.skim());
+  // Rejected unread by the load (the dataset's default limit, which the generated datasets keep).
+  const onOversized = (line: number, size: number) => {
+    profile.rows++;
+    misfit(profile, line, oversizedReason(size, DEFAULT_MAX_RECORD_BYTES), columns.file);
+  };
+  await scanBlocks(file, gzip, profile, { onHeader, onBlock, onOversized }, () => columns.skim());
 }
 
 /** The loader's reason, and for a row with more fields than the header, the usual cause. */
@@ -327,6 +340,13 @@ function addJsonRecord(columns: Columns, fields: Record<string, unknown>): void 
   });
 }
 
+interface BlockHandlers {
+  onHeader: (header: string[]) => void;
+  onBlock: (cursor: RecordCursor) => void;
+  /** A record over `maxRecordBytes`, not parsed: its line and size in bytes. */
+  onOversized: (line: number, size: number) => void;
+}
+
 /**
  * Streams the file's bytes (gunzipped when gzip) through the loader's own parser, a block of whole
  * records at a time, cut where the record scanner ends a record (`lastRecordEnd`), so `init` reads
@@ -336,8 +356,7 @@ async function scanBlocks(
   file: string,
   gzip: boolean,
   profile: FileProfile,
-  onHeader: (header: string[]) => void,
-  onBlock: (cursor: RecordCursor) => void,
+  on: BlockHandlers,
   skim: () => Skim,
 ): Promise<void> {
   const { format, delimiter } = profile;
@@ -354,22 +373,36 @@ async function scanBlocks(
       const span = firstSpan(bytes, format, delimiter, final);
       if (!span) return hold([bytes], final);
       header = parseHeader(bytes.subarray(span.start, span.end), delimiter);
-      onHeader(header);
+      on.onHeader(header);
       line = span.line + span.lines;
       bytes = bytes.subarray(span.end);
     }
-    const cut = final ? bytes.length : lastRecordEnd(bytes, format, delimiter);
-    if (cut > 0) {
-      const cursor = textCursor(decoder.decode(bytes.subarray(0, cut)), {
+    const wide: WideStretches = { limit: DEFAULT_MAX_RECORD_BYTES, found: [] };
+    const ended = lastRecordEnd(bytes, format, delimiter, wide);
+    const cut = final ? bytes.length : ended;
+    // The file's last record may end without a line break.
+    if (cut - ended > wide.limit) wide.found.push([ended, cut]);
+    const parse = (records: Uint8Array) => {
+      if (records.length === 0) return;
+      const cursor = textCursor(decoder.decode(records), {
         format,
         delimiter,
         columns: header,
         firstLine: line,
         skim: skim(),
       });
-      onBlock(cursor);
+      on.onBlock(cursor);
       line = cursor.nextLine;
+    };
+    // The records the load would reject unread are cut out of the parse: their values are no evidence.
+    let from = 0;
+    for (const o of oversizedRecords(bytes, wide, format, delimiter)) {
+      parse(bytes.subarray(from, o.start));
+      on.onOversized(line, o.end - o.start);
+      line += o.lines;
+      from = o.end;
     }
+    parse(bytes.subarray(from, cut));
     hold([bytes.subarray(cut)], final || cut > 0);
   };
   const hold = (rest: Uint8Array[], cut: boolean) => {

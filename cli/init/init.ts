@@ -25,8 +25,10 @@ import { loadRefusal } from './file-check.ts';
 import { baseName, fieldNames, formatOfFile, isGzip, type KeepValues, profileFile } from './file-profile.ts';
 import { jsonText } from './layout.ts';
 import {
+  breakCycles,
   columnsOf,
   dependencyOrder,
+  type Edge,
   inferRelationships,
   mayRelate,
   type Relationship,
@@ -128,14 +130,25 @@ function newChild(r: Relationship, state: InitState): boolean {
  * The foreign keys a change migration writes: those whose child columns are new (a new table, a new
  * column), with the natural keys they point at. Between columns that existed before, the constraints
  * are the ones written then (or the user's): a relationship found there only now is reported, not added.
+ * A new one closing a cycle with those in the database is written commented out (see `breakCycles`):
+ * inference saw only the foreign keys it found today. `edges` are all of them, for the load order.
  */
 function newForeignKeys(
+  tables: InferredTable[],
   relations: Relationships,
   state: InitState,
-): { kept: Relationships; changes: string[] } {
+): { kept: Relationships; changes: string[]; edges: Edge[] } {
   const changes: string[] = [];
   const known = state.foreignKeys ?? [];
   const relationships = relations.relationships.filter((r) => newChild(r, state));
+  const inDatabase: Relationship[] = known
+    .filter((k) => k.certain !== false)
+    .map((k) => ({ ...k, certain: true, evidence: 'written before' }));
+  const unbroken = breakCycles(tables, [...inDatabase, ...relationships], (r) => inDatabase.includes(r));
+  for (const cycle of unbroken)
+    changes.push(
+      `${cycle.join(' → ')}: the foreign keys written before make a cycle, no load order exists (drop one of them, or make its column nullable and fill it in later)`,
+    );
   for (const r of relations.relationships) {
     const name = `${columnsOf(r.table, r.columns)} → ${columnsOf(r.parentTable, r.parentColumns)}`;
     if (relationships.includes(r))
@@ -150,7 +163,11 @@ function newForeignKeys(
   const pointedAt = (k: { table: string; column: string }) =>
     relationships.some((r) => r.certain && r.parentTable === k.table && r.parentColumns.join() === k.column);
   const naturalKeys = relations.naturalKeys.filter(pointedAt);
-  return { kept: { ...relations, relationships, naturalKeys }, changes };
+  return {
+    kept: { ...relations, relationships, naturalKeys },
+    changes,
+    edges: [...inDatabase, ...relationships],
+  };
 }
 
 /**
@@ -181,10 +198,11 @@ function evolve(
   tables: InferredTable[],
   relations: Relationships,
   state: InitState,
-  order: string[],
   name: string,
 ): {
   tables: InferredTable[];
+  /** Parents first, by the foreign keys in the database and those added now. */
+  order: string[];
   stored: InitState['tables'];
   migration: GeneratedFile;
   changes: string[];
@@ -214,7 +232,8 @@ function evolve(
     const now = state.tables[t.name] ? columns[t.name] : undefined;
     return now ? evolvedTable(t, now) : t;
   });
-  const { kept, changes: keyChanges } = newForeignKeys(relations, state);
+  const { kept, changes: keyChanges, edges } = newForeignKeys(tables, relations, state);
+  const order = dependencyOrder(tables, edges);
   changes.push(...keyChanges);
   if (changes.length === 0) changes.push('no changes: the files fit the existing tables');
   const migration = migrationModule(
@@ -229,7 +248,7 @@ function evolve(
       sources: tables.flatMap((t) => t.file.paths.map((p) => path.basename(p))),
     },
   );
-  return { tables: evolved, stored: columns, migration, changes, relations: kept };
+  return { tables: evolved, order, stored: columns, migration, changes, relations: kept };
 }
 
 /** Files read as one dataset: one file, or exports of one table (`orders-2024-01.csv`, `orders-2024-02.csv`). */
@@ -329,8 +348,10 @@ export async function init(paths: string[], options: InitOptions): Promise<InitS
       throw new UsageError(`two files make the table ${t.name}: name one of them differently`);
     names.add(t.name);
   }
-  const relations = inferRelationships(tables);
-  const order = dependencyOrder(tables, relations.relationships);
+  const inDatabase = (r: Relationship) =>
+    state?.foreignKeys?.some((k) => k.certain !== false && sameForeignKey(k, r)) ?? false;
+  const relations = inferRelationships(tables, inDatabase);
+  let order = dependencyOrder(tables, relations.relationships);
   const schema = state ? state.schema : options.schema;
   const name = `${stamp(options.now ?? new Date())}_${state ? 'init_changes' : 'init'}`;
   let migration: GeneratedFile;
@@ -340,11 +361,12 @@ export async function init(paths: string[], options: InitOptions): Promise<InitS
   if (state)
     ({
       tables,
+      order,
       stored: storedBefore,
       migration,
       changes,
       relations: written,
-    } = evolve(tables, relations, state, order, name));
+    } = evolve(tables, relations, state, name));
   else migration = migrationModule(name, tables, relations, order, schema);
   const datasets = tables.map((t) => datasetModule(t, schema));
   const migrations = [...new Set([...(await existingMigrations(options.out)), name])];

@@ -176,7 +176,10 @@ interface Candidate {
  * everywhere); a weak name match becomes a foreign key only when the values cover every parent key,
  * else a commented-out one for the user to confirm. The chosen child column takes its parent's type.
  */
-export function inferRelationships(tables: InferredTable[]): Relationships {
+export function inferRelationships(
+  tables: InferredTable[],
+  inDatabase: (r: Relationship) => boolean = () => false,
+): Relationships {
   const relationships: Relationship[] = [];
   const rejected: Rejected[] = [];
   const naturalKeys: { table: string; column: string }[] = [];
@@ -260,11 +263,35 @@ export function inferRelationships(tables: InferredTable[]): Relationships {
     }
   }
   compositeKeys(tables, relationships, rejected);
-  breakCycles(tables, relationships);
+  // A foreign key `init` wrote before is in the database: a cycle is broken at a new one.
+  breakCycles(tables, relationships, inDatabase);
+  hintLinkKeys(tables, relationships);
   const used = naturalKeys.filter((k) =>
     relationships.some((r) => r.certain && r.parentTable === k.table && r.parentColumns.includes(k.column)),
   );
   return { relationships, rejected, naturalKeys: used };
+}
+
+/**
+ * A table with no key whose never-null columns point at two other tables (`book_authors (book,
+ * author)`) is likely a link table, but its pairs were not followed (only id-like names' are, to keep
+ * the scan cheap), so whether the pair is unique is unknown: the key evidence says so, for the user.
+ */
+function hintLinkKeys(tables: InferredTable[], relationships: Relationship[]): void {
+  for (const table of tables) {
+    if (table.primaryKey.length > 0) continue;
+    const notNull = new Set(table.columns.filter((c) => c.notNull).map((c) => c.column));
+    const pointing = relationships
+      .filter((r) => r.table === table.name && r.certain && r.parentTable !== table.name)
+      .filter((r) => r.columns.length === 1 && notNull.has(r.columns[0] as string))
+      .map((r) => r.columns[0] as string);
+    const tracked = new Set(
+      table.file.pairs.flatMap((p) => p.columns.map((f) => columnOf(table, f)?.column)),
+    );
+    const [a, b] = [...new Set(pointing)].filter((c) => !tracked.has(c));
+    if (a === undefined || b === undefined) continue;
+    table.keyEvidence += `; (${a}, ${b}) point at other tables and are never null: a link table? its pairs were not checked (init follows pairs of id-like names only: ${a}_id, ${b}_id): if each pair is unique, make it the primary key by hand`;
+  }
 }
 
 /** A table's two-column primary key and the distinct pairs of its file, as `pairKey`s in `pair.columns` order. */
@@ -418,8 +445,14 @@ function compositeKeys(tables: InferredTable[], relationships: Relationship[], r
     }
 }
 
-/** Tables parents first (certain foreign keys; self-references ignored): the order to load files in. */
-export function dependencyOrder(tables: InferredTable[], relationships: Relationship[]): string[] {
+/** A foreign key as the load order sees it: which table waits for which, if enforced. */
+export type Edge = Pick<Relationship, 'table' | 'parentTable' | 'certain'>;
+
+/**
+ * Tables parents first (certain foreign keys; self-references ignored): the order to load files in.
+ * Run after `breakCycles`, so no cycle is left to skip; `tables` alone are listed, in that order.
+ */
+export function dependencyOrder(tables: { name: string }[], relationships: Edge[]): string[] {
   const out: string[] = [];
   const visiting = new Set<string>();
   const visit = (name: string) => {
@@ -430,7 +463,8 @@ export function dependencyOrder(tables: InferredTable[], relationships: Relation
     out.push(name);
   };
   for (const t of tables) visit(t.name);
-  return out;
+  const listed = new Set(tables.map((t) => t.name));
+  return out.filter((name) => listed.has(name));
 }
 
 const arrow = (r: Relationship) =>
@@ -466,9 +500,14 @@ function findCycle(relationships: Relationship[]): Relationship[] | undefined {
  * Certain foreign keys that close a cycle between tables are written commented out, saying why: each
  * file would wait for the other and no row would load. The one given up is a nullable one (the
  * column a user fills in later), else one to a unique column that is not its table's key, else a
- * table's own key pointing elsewhere (both guesses), else the last one found.
+ * table's own key pointing elsewhere (both guesses), else the last one found. A `fixed` one (in the
+ * database already) is never given up: a cycle of fixed ones only is returned, as its tables in order.
  */
-function breakCycles(tables: InferredTable[], relationships: Relationship[]): void {
+export function breakCycles(
+  tables: InferredTable[],
+  relationships: Relationship[],
+  fixed: (r: Relationship) => boolean = () => false,
+): string[][] {
   const nullable = (r: Relationship) => {
     const table = tables.find((t) => t.name === r.table);
     return r.columns.some((c) => table?.columns.find((x) => x.column === c)?.notNull === false);
@@ -477,12 +516,21 @@ function breakCycles(tables: InferredTable[], relationships: Relationship[]): vo
     tables.find((t) => t.name === table)?.primaryKey.join() === columns.join();
   const toNaturalKey = (r: Relationship) => !isKey(r.parentTable, r.parentColumns);
   const ownKeyEdge = (r: Relationship) => isKey(r.table, r.columns);
-  for (let cycle = findCycle(relationships); cycle; cycle = findCycle(relationships)) {
+  const unbroken: string[][] = [];
+  // A cycle of fixed keys is left out of the search once reported: the loop ends.
+  let edges = relationships;
+  for (let cycle = findCycle(edges); cycle; cycle = findCycle(edges)) {
+    const open = cycle.filter((r) => !fixed(r));
+    if (open.length === 0) {
+      unbroken.push([...cycle.map((r) => r.table), cycle[0]?.table as string]);
+      edges = edges.filter((r) => r !== cycle?.[0]);
+      continue;
+    }
     const weakest =
-      cycle.find(nullable) ??
-      cycle.find(toNaturalKey) ??
-      cycle.find(ownKeyEdge) ??
-      (cycle.at(-1) as Relationship);
+      open.find(nullable) ??
+      open.find(toNaturalKey) ??
+      open.find(ownKeyEdge) ??
+      (open.at(-1) as Relationship);
     const at = cycle.indexOf(weakest);
     const around = [...cycle.slice(at), ...cycle.slice(0, at)];
     const tablesAround = [...around.map((r) => r.table), weakest.table].join(' → ');
@@ -490,4 +538,5 @@ function breakCycles(tables: InferredTable[], relationships: Relationship[]): vo
     weakest.certain = false;
     weakest.evidence += `; not enforced: with ${others} it makes a cycle (${tablesAround}), and no load order would exist`;
   }
+  return unbroken;
 }

@@ -150,17 +150,44 @@ export interface FilePlan {
   lines: number;
 }
 
+/** Why a record over `maxRecordBytes` is rejected unread: the load's reason, and `init`'s for its misfit. */
+export const oversizedReason = (size: number, maxRecordBytes: number): string =>
+  `record is ${size} bytes, over the limit of ${maxRecordBytes} bytes (maxRecordBytes)`;
+
+/**
+ * Stretches of `bytes` between two record ends (or from the start) longer than `limit`, found along the
+ * way by `lastRecordEnd`: only in them can a record be longer than `limit`. Not every record end is
+ * visited (a stretch without quotes counts as one), so a stretch may hold many records.
+ */
+export interface WideStretches {
+  limit: number;
+  found: [start: number, end: number][];
+}
+
 /**
  * Where the last whole record of `bytes` ends (past its line break), read as `RecordScanner` reads
  * them, `bytes` starting at a record's start; 0 when no record ends in them. Jumps from quote to quote
  * with native searches instead of visiting every byte: what a reader that cuts a stream into blocks of
- * whole records needs, at a fraction of the scanner's cost.
+ * whole records needs, at a fraction of the scanner's cost. `wide` collects the stretches where a record
+ * longer than its limit may be, at no extra search.
  */
-export function lastRecordEnd(bytes: Uint8Array, format: Format, delimiter: string): number {
+export function lastRecordEnd(
+  bytes: Uint8Array,
+  format: Format,
+  delimiter: string,
+  wide?: WideStretches,
+): number {
   const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
-  if (format !== 'csv') return b.lastIndexOf(LF) + 1;
-  const delim = delimiter.charCodeAt(0);
   let last = 0;
+  const ended = (end: number) => {
+    if (wide && end - last > wide.limit) wide.found.push([last, end]);
+    last = end;
+  };
+  if (format !== 'csv') {
+    ended(b.lastIndexOf(LF) + 1);
+    return last;
+  }
+  const delim = delimiter.charCodeAt(0);
   let pos = 0;
   /** A quote right after a closing one reopens the field (`""` inside quotes). */
   let closedAt = -2;
@@ -169,7 +196,7 @@ export function lastRecordEnd(bytes: Uint8Array, format: Format, delimiter: stri
     const stop = quote === -1 ? b.length : quote;
     // No quote in [pos, stop): every line break there ends a record.
     const lf = stop > pos ? b.lastIndexOf(LF, stop - 1) : -1;
-    if (lf >= pos) last = lf + 1;
+    if (lf >= pos) ended(lf + 1);
     if (quote === -1) return last;
     if (quote === closedAt + 1 || opensField(b, quote, last, delim)) {
       const close = b.indexOf(QUOTE, quote + 1);

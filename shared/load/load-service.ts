@@ -3,6 +3,7 @@ import type { ChunkMessage } from '../aws/messages.ts';
 import { readRange } from '../aws/object-store.ts';
 import type { Dataset, TargetsDataset } from '../config/dataset.ts';
 import { FileRejectedError, TransientError } from '../core/errors.ts';
+import { oversizedReason } from '../formats/chunking.ts';
 import {
   type ChunkSource,
   deleteExpanded,
@@ -322,7 +323,7 @@ async function readChunk(
     const size = message.end - message.start;
     const reason = message.unterminated
       ? `a quoted field opened on this line is never closed: the rest of the file (${size} bytes) reads as one record`
-      : `record is ${size} bytes, over the limit of ${dataset.maxRecordBytes} bytes (maxRecordBytes)`;
+      : oversizedReason(size, dataset.maxRecordBytes);
     const raw = `${new TextDecoder().decode(preview)}${size > PREVIEW_BYTES ? '…' : ''}`;
     // The preview is not the record: `unreadable`, so retry-rejects leaves it.
     return { reject: { line: message.firstLine, column: null, kind: 'unreadable', reason, raw } };

@@ -10,6 +10,7 @@ import { columnType, sqlType } from '../../cli/init/column-type.ts';
 import { profileFile } from '../../cli/init/file-profile.ts';
 import { init } from '../../cli/init/init.ts';
 import {
+  breakCycles,
   columnsOf,
   dependencyOrder,
   inferRelationships,
@@ -114,6 +115,13 @@ describe('value shapes and column types', () => {
     expect(evidence('03.02.2024 10:00')).toBe(
       '1 values, text: values look like day/month/year or month/day/year dates (03.02.2024 10:00); the loader reads ISO dates only (YYYY-MM-DD)',
     );
+    expect(evidence('19,67', '0,6')).toBe(
+      '2 values, text: values look like decimal commas (19,67); the loader reads numbers with a decimal point only',
+    );
+    expect(evidence('5', '1.234,5', '0,6')).toBe(
+      '3 values, mixed: 1 whole numbers, 2 text: text; values look like decimal commas (1.234,5); the loader reads numbers with a decimal point only',
+    );
+    expect(evidence('12,3', '2024-01-01')).toBe('2 values, mixed: 1 text, 1 dates: text');
     expect(evidence('2024-02-19 10:00:00', '2024-02-19T10:00:00Z')).toBe(
       '2 values, mixed: 1 timestamps without a zone, 1 timestamps with a zone: text; some values carry a zone and some do not: a column is read one way or the other',
     );
@@ -151,6 +159,40 @@ describe('profiling whole files', () => {
       ['id', true],
       ['name', true],
       ['city', false],
+    ]);
+  });
+
+  it('a record over maxRecordBytes is a misfit with its line, as the load rejects it; its values are not profiled', async () => {
+    // One record of short quoted lines (2 MiB in all), one long line, and normal records around them.
+    const manyLines = `${'x'.repeat(1000)}\n`.repeat(2100);
+    const long = 'y'.repeat(1_100_000);
+    const text = `id,note\n1,a\n2,"${manyLines}"\n3,b\n4,${long}\n5,c\n`;
+    const profile = await profileFile(await file('oversized.csv', text), snakeCase);
+    const size = (record: string) => Buffer.byteLength(`${record}\n`);
+    expect(profile.rows).toBe(5);
+    expect(profile.misfits).toEqual([
+      {
+        line: 3,
+        reason: `record is ${size(`2,"${manyLines}"`)} bytes, over the limit of 1048576 bytes (maxRecordBytes)`,
+      },
+      {
+        line: 2105,
+        reason: `record is ${size(`4,${long}`)} bytes, over the limit of 1048576 bytes (maxRecordBytes)`,
+      },
+    ]);
+    const big = `{"id":2,"note":"${'z'.repeat(1_048_576)}"}`;
+    const ndjson = await profileFile(
+      await file('oversized.ndjson', `{"id":1,"note":"a"}\n${big}\n{"id":3,"note":"b"}`),
+      snakeCase,
+    );
+    expect([ndjson.rows, ndjson.misfits]).toEqual([
+      3,
+      [{ line: 2, reason: `record is ${size(big)} bytes, over the limit of 1048576 bytes (maxRecordBytes)` }],
+    ]);
+    const table = inferTable(profile, snakeCase);
+    expect(table.columns.map((c) => [c.column, sqlType(c.type), c.evidence])).toEqual([
+      ['id', 'smallint', '3 values, range 1..5'],
+      ['note', 'text', '3 values (e.g. "a")'],
     ]);
   });
 
@@ -380,6 +422,35 @@ describe('keys and relationships', () => {
     expect(dependencyOrder(t, r.relationships)).toEqual(['departments', 'employees']);
   });
 
+  it('a cycle is broken at a foreign key not yet in the database; one of those alone is named, not broken', async () => {
+    const t = await tables({
+      'departments.csv': 'department_id,name,head_employee_id\n1,a,10\n2,b,\n',
+      'employees.csv': 'employee_id,name,department_id\n10,x,1\n11,y,2\n12,z,1\n',
+    });
+    const edge = (
+      table: string,
+      column: string,
+      parentTable: string,
+      parentColumn: string,
+    ): Relationship => ({
+      table,
+      columns: [column],
+      parentTable,
+      parentColumns: [parentColumn],
+      certain: true,
+      evidence: 'e',
+    });
+    // The nullable head_employee_id is in the database: the other one is given up.
+    const head = edge('departments', 'head_employee_id', 'employees', 'employee_id');
+    const dept = edge('employees', 'department_id', 'departments', 'department_id');
+    expect(breakCycles(t, [head, dept], (r) => r === head)).toEqual([]);
+    expect([head.certain, dept.certain]).toEqual([true, false]);
+    expect(dependencyOrder(t, [head, dept])).toEqual(['employees', 'departments']);
+    const both = [head, { ...dept, certain: true }];
+    expect(breakCycles(t, both, () => true)).toEqual([['departments', 'employees', 'departments']]);
+    expect(both.map((r) => r.certain)).toEqual([true, true]);
+  });
+
   it('a self-reference by any pointer-like name: certain when it names the table, to confirm otherwise; never a measure', async () => {
     const rows = Array.from({ length: 40 }, (_, i) => {
       const id = i + 1;
@@ -438,6 +509,23 @@ describe('keys and relationships', () => {
     expect(inferRelationships(t).relationships.map(rel)).toEqual([
       'book_authors.isbn → books.isbn true',
       'book_authors.author_id → authors.author_id true',
+    ]);
+  });
+
+  it('a link table of plain names (book, author) gets no key, and its key evidence says why and what to do', async () => {
+    const t = await tables({
+      'books.csv': 'book_id,title\n1,a\n2,b\n3,c\n',
+      'authors.csv': 'author_id,name\n1,x\n2,y\n',
+      'book_authors.csv': 'book,author\n1,1\n1,2\n2,1\n3,2\n',
+    });
+    expect(inferRelationships(t).relationships.map(rel)).toEqual([
+      'book_authors.book → books.book_id true',
+      'book_authors.author → authors.author_id true',
+    ]);
+    const link = t.find((x) => x.name === 'book_authors');
+    expect([link?.primaryKey, link?.keyEvidence]).toEqual([
+      [],
+      'none: no id-like column or pair of them is unique and never null; (book, author) point at other tables and are never null: a link table? its pairs were not checked (init follows pairs of id-like names only: book_id, author_id): if each pair is unique, make it the primary key by hand',
     ]);
   });
 
@@ -640,6 +728,44 @@ describe('generated files and evolution', () => {
     // The foreign keys written are remembered: the same files again change nothing.
     const again = await init([data], { out, now: new Date('2026-11-28T02:00:00Z') });
     expect(again.changes).toEqual(['no changes: the files fit the existing tables']);
+  });
+
+  it('init again: a new foreign key closing a cycle with one written before is written commented out; the load order exists', async () => {
+    const out = path.join(dir, 'evolve-cycle');
+    const data = path.join(dir, 'evolve-cycle-data');
+    await mkdir(data);
+    await writeFile(path.join(data, 'customers.csv'), 'customerID,name\n1,a\n2,b\n');
+    await writeFile(path.join(data, 'orders.csv'), 'orderID,customerID\n10,1\n11,2\n');
+    await init([data], { out, now: new Date('2026-11-28T00:00:00Z') });
+    // orders.customer_id → customers is in the database; today's orders name a customer not in the file,
+    // so inference does not find it again, and customers.last_order_id → orders would close a cycle.
+    await writeFile(path.join(data, 'customers.csv'), 'customerID,name,lastOrderID\n1,a,10\n2,b,11\n');
+    await writeFile(path.join(data, 'orders.csv'), 'orderID,customerID\n10,1\n11,3\n');
+    const summary = await init([data], { out, now: new Date('2026-11-28T01:00:00Z') });
+    expect(summary.changes).toContain(
+      "customers.last_order_id → orders.order_id: foreign key written commented out, to confirm ('last_order_id' names orders; 2 distinct values, all among the 2 of orders.order_id; not enforced: with orders.customer_id → customers.customer_id it makes a cycle (customers → orders → customers), and no load order would exist)",
+    );
+    expect(summary.loadOrder).toEqual(['customers', 'orders']);
+    const migration = await readFile(path.join(out, 'migrations/20261128010000_init_changes.ts'), 'utf8');
+    expect(migration).not.toMatch(/^ {4}\.addForeignKeyConstraint/m);
+  });
+
+  it('init again: inference breaks a cycle at the new foreign key, never at one in the database', async () => {
+    const out = path.join(dir, 'evolve-cycle-inferred');
+    const data = path.join(dir, 'evolve-cycle-inferred-data');
+    await mkdir(data);
+    await writeFile(path.join(data, 'customers.csv'), 'customerID,name\n1,a\n2,b\n');
+    await writeFile(path.join(data, 'orders.csv'), 'orderID,customerID\n10,1\n11,2\n');
+    await init([data], { out, now: new Date('2026-11-28T00:00:00Z') });
+    // Both found again; orders.customer_id is nullable now, which alone would make it the one given up.
+    await writeFile(path.join(data, 'customers.csv'), 'customerID,name,lastOrderID\n1,a,10\n2,b,11\n');
+    await writeFile(path.join(data, 'orders.csv'), 'orderID,customerID\n10,1\n11,\n');
+    const summary = await init([data], { out, now: new Date('2026-11-28T01:00:00Z') });
+    expect(summary.relationships.map((r) => `${rel(r)}: ${r.evidence}`)).toEqual([
+      "customers.last_order_id → orders.order_id false: 'last_order_id' names orders; 2 distinct values, all among the 2 of orders.order_id; not enforced: with orders.customer_id → customers.customer_id it makes a cycle (customers → orders → customers), and no load order would exist",
+      'orders.customer_id → customers.customer_id true: same column name; 1 distinct values, all among the 2 of customers.customer_id',
+    ]);
+    expect(summary.loadOrder).toEqual(['customers', 'orders']);
   });
 
   it('init again: a relationship found only now between columns that existed before is reported, not added', async () => {
