@@ -55,7 +55,11 @@ program
   )
   .option('-d, --dataset <name>', 'dataset for every file')
   .option('--json', 'print the report as JSON')
-  .option('-w, --workers <n>', 'load workers at once', positive)
+  .option(
+    '-w, --workers <n>',
+    'load workers at once (default: one per CPU core, at most the connection budget)',
+    positive,
+  )
   .option('-t, --timeout <seconds>', 'give up waiting after this long', positive, 600)
   .action(
     async (

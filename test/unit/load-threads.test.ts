@@ -2,6 +2,7 @@ import type { SQSEvent } from 'aws-lambda';
 import { afterEach, describe, expect, it } from 'vitest';
 import { lambdaContext } from '../../local/event-source.ts';
 import {
+  defaultLoadConcurrency,
   type LoadThreads,
   loadThreadsWanted,
   startLoadThreads,
@@ -21,6 +22,15 @@ describe('threadPlan', () => {
     expect(threadPlan(8, 8, 0)).toEqual({ threads: 0, perThread: 0, main: 8 });
     expect(threadPlan(1, 1, 2)).toEqual({ threads: 0, perThread: 0, main: 1 });
     expect(threadPlan(2, 2, 2)).toEqual({ threads: 0, perThread: 0, main: 2 });
+  });
+});
+
+describe('defaultLoadConcurrency', () => {
+  it('runs one load per core, within the connection budget, and at least one', () => {
+    expect(defaultLoadConcurrency(8, 2)).toBe(2);
+    expect(defaultLoadConcurrency(8, 16)).toBe(8);
+    expect(defaultLoadConcurrency(1, 2)).toBe(1);
+    expect(defaultLoadConcurrency(8, 0)).toBe(1);
   });
 });
 
