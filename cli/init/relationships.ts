@@ -164,6 +164,15 @@ function missingValues(child: InferredColumn, parent: InferredColumn): string[] 
   return out;
 }
 
+/**
+ * Whether a foreign key's column names its parent table (`parent_id` → `parents`): that beats a
+ * self-reference its name also suggests (`parent_id` of `kids`), which is for when no table is named.
+ */
+const namesTable = (r: Relationship): boolean => {
+  const s = stem(r.columns[0] as string);
+  return r.table !== r.parentTable && (s === singular(r.parentTable) || s === r.parentTable);
+};
+
 interface Candidate {
   rel: Relationship;
   score: number;
@@ -238,7 +247,10 @@ export function inferRelationships(tables: InferredTable[]): Relationships {
         candidates.push({ rel: { ...base, certain, evidence }, score, parent: p.column });
       }
       const best = candidates.sort(
-        (a, b) => b.score - a.score || Number(b.rel.certain) - Number(a.rel.certain),
+        (a, b) =>
+          b.score - a.score ||
+          Number(namesTable(b.rel)) - Number(namesTable(a.rel)) ||
+          Number(b.rel.certain) - Number(a.rel.certain),
       )[0];
       if (!best) {
         rejected.push(...overlapOnly);

@@ -380,6 +380,29 @@ describe('keys and relationships', () => {
     expect(dependencyOrder(t, r.relationships)).toEqual(['departments', 'employees']);
   });
 
+  it('a column naming another table goes there, not to a self-reference its name also suggests', async () => {
+    const kids = 'id,parent_id,v\n1,1,x\n2,2,x\n3,3,x\n4,1,x\n';
+    // kids before parents, as a folder lists them: the order of the files decides nothing.
+    const named = inferRelationships(
+      await tables({ 'kids.csv': kids, 'parents.csv': 'id,name\n1,a\n2,b\n3,c\n' }),
+    );
+    expect(named.relationships.map((x) => `${rel(x)}: ${x.evidence}`)).toEqual([
+      "kids.parent_id → parents.id true: 'parent_id' names parents; 3 distinct values, all among the 3 of parents.id",
+    ]);
+    expect(
+      named.rejected.map(
+        (x) => `${columnsOf(x.table, x.columns)} → ${columnsOf(x.parentTable, x.parentColumns)}: ${x.reason}`,
+      ),
+    ).toEqual([
+      "kids.parent_id → kids.id: 'parent_id' names another row of kids (a self-reference); 3 distinct values, all among the 4 of kids.id; parents.id fits better",
+    ]);
+    // Values the named table lacks: the self-reference stands.
+    const alone = inferRelationships(
+      await tables({ 'kids.csv': kids, 'parents.csv': 'id,name\n1,a\n2,b\n' }),
+    );
+    expect(alone.relationships.map(rel)).toEqual(['kids.parent_id → kids.id true']);
+  });
+
   it('a self-reference by any pointer-like name: certain when it names the table, to confirm otherwise; never a measure', async () => {
     const rows = Array.from({ length: 40 }, (_, i) => {
       const id = i + 1;
