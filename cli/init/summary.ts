@@ -132,7 +132,8 @@ export function renderSummary(s: InitSummary): string {
       'not written (the loader would refuse the whole file):',
       ...s.refused.map((r) => `  ${r.file.split('/').at(-1)}: ${r.reason}`),
     );
-  out.push('wrote:', ...s.written.map((w) => `  ${w}`));
+  if (s.written.length === 0) out.push('wrote nothing: the files there already say this');
+  else out.push('wrote:', ...s.written.map((w) => `  ${w}`));
   // A folder of several datasets' files: each `run` names one (any order works: children wait for parents).
   out.push(
     'next: load the files, parents first (run applies the migrations):',

@@ -665,6 +665,22 @@ describe('generated files and evolution', () => {
     expect(again.changes).toEqual(['no changes: the files fit the existing tables']);
   });
 
+  it('init again on unchanged files writes nothing: no empty migration, no file rewritten', async () => {
+    const out = path.join(dir, 'unchanged');
+    const data = path.join(dir, 'unchanged-data');
+    await mkdir(data);
+    await writeFile(path.join(data, 'parents.csv'), 'id,name\n1,a\n2,b\n');
+    await writeFile(path.join(data, 'kids.csv'), 'id,parent_id\n1,1\n2,2\n3,1\n');
+    await init([data], { out, schema: 't_c', now: new Date('2026-11-28T00:00:00Z') });
+    const before = await readFile(path.join(out, 'datasets/kids.ts'), 'utf8');
+    const again = await init([data], { out, now: new Date('2026-11-28T01:00:00Z') });
+    expect(again.changes).toEqual(['no changes: the files fit the existing tables']);
+    expect(again.written).toEqual([]);
+    expect(await readdir(path.join(out, 'migrations'))).toEqual(['20261128000000_init.ts']);
+    expect(await readFile(path.join(out, 'datasets/kids.ts'), 'utf8')).toBe(before);
+    expect(renderSummary(again)).toContain('\nwrote nothing: the files there already say this\n');
+  });
+
   it('init again: a relationship found only now between columns that existed before is reported, not added', async () => {
     const out = path.join(dir, 'evolve-old-columns');
     const data = path.join(dir, 'evolve-old-columns-data');
@@ -677,8 +693,8 @@ describe('generated files and evolution', () => {
     expect(summary.changes).toEqual([
       'players.team_code → teams.team_code: not added, its columns existed before (add it by hand if wanted)',
     ]);
-    const migration = await readFile(path.join(out, 'migrations/20261128010000_init_changes.ts'), 'utf8');
-    expect(migration).not.toContain('addForeignKeyConstraint');
+    // Nothing to add: no migration at all (an empty one would only be noise).
+    expect(await readdir(path.join(out, 'migrations'))).toEqual(['20261128000000_init.ts']);
   });
 
   it('init again: new columns, widened types and new nulls become an alter migration; nothing dropped or narrowed', async () => {
