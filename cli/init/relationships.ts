@@ -1,6 +1,7 @@
 import { MAX_DISTINCT, type PairProfile, pairKey, pairOfKey } from './column-profile.ts';
 import { example, wider } from './column-type.ts';
 import { keyLike } from './file-profile.ts';
+import { count } from './plural.ts';
 import { type InferredColumn, type InferredTable, singular } from './tables.ts';
 
 /**
@@ -227,7 +228,7 @@ export function inferRelationships(tables: InferredTable[]): Relationships {
             });
           continue;
         }
-        const values = `${childDistinct} distinct values, all among the ${parentDistinct} of ${p.table.name}.${p.column.column}`;
+        const values = `${count(childDistinct, 'distinct value')}, all among the ${parentDistinct} of ${p.table.name}.${p.column.column}`;
         if (score === 0) {
           if (!ownKey(table, child))
             overlapOnly.push({
@@ -388,7 +389,7 @@ function judgePair(
     return match.score > 0
       ? reject(`${match.how}, but pairs are missing from ${parentName} (e.g. ${missing.join(', ')})`)
       : undefined;
-  const values = `${pair.seen.size} distinct pairs, all among the ${parent.seen.size} of ${parentName}`;
+  const values = `${count(pair.seen.size, 'distinct pair')}, all among the ${parent.seen.size} of ${parentName}`;
   if (match.score === 0) return reject(`${values}, but the names are unrelated: ${OVERLAP_ONLY}`);
   const covers = pair.seen.size === parent.seen.size && parent.seen.size >= 2;
   const certain = match.score === 2 || covers;

@@ -86,16 +86,16 @@ describe('value shapes and column types', () => {
   it('prints an example value cut to 60 characters, control characters escaped', () => {
     const long = new ColumnProfile('c', 0);
     long.addText('x'.repeat(10_000_000));
-    expect(columnType(long).evidence).toBe(`1 values (e.g. "${'x'.repeat(60)}…")`);
+    expect(columnType(long).evidence).toBe(`1 value (e.g. "${'x'.repeat(60)}…")`);
     const binary = new ColumnProfile('c', 0);
     binary.addText('PK\u0003\u0004\u0000\u001b[2J\u007f\u0085ok');
     expect(columnType(binary).evidence).toBe(
-      '1 values (e.g. "PK\\u0003\\u0004\\u0000\\u001b[2J\\u007f\\u0085ok")',
+      '1 value (e.g. "PK\\u0003\\u0004\\u0000\\u001b[2J\\u007f\\u0085ok")',
     );
     const zeros = new ColumnProfile('c', 0);
     zeros.addText(`0${'1'.repeat(100)}`);
     expect(columnType(zeros).evidence).toBe(
-      `1 values, 1 with leading zeros (e.g. "0${'1'.repeat(59)}…"): kept as text`,
+      `1 value, 1 with leading zeros (e.g. "0${'1'.repeat(59)}…"): kept as text`,
     );
   });
 
@@ -109,10 +109,10 @@ describe('value shapes and column types', () => {
       '2 values, text: values look like day/month/year dates (19/02/2024); the loader reads ISO dates only (2024-02-19)',
     );
     expect(evidence('02/19/2024')).toBe(
-      '1 values, text: values look like month/day/year dates (02/19/2024); the loader reads ISO dates only (2024-02-19)',
+      '1 value, text: values look like month/day/year dates (02/19/2024); the loader reads ISO dates only (2024-02-19)',
     );
     expect(evidence('03.02.2024 10:00')).toBe(
-      '1 values, text: values look like day/month/year or month/day/year dates (03.02.2024 10:00); the loader reads ISO dates only (YYYY-MM-DD)',
+      '1 value, text: values look like day/month/year or month/day/year dates (03.02.2024 10:00); the loader reads ISO dates only (YYYY-MM-DD)',
     );
     expect(evidence('2024-02-19 10:00:00', '2024-02-19T10:00:00Z')).toBe(
       '2 values, mixed: 1 timestamps without a zone, 1 timestamps with a zone: text; some values carry a zone and some do not: a column is read one way or the other',
@@ -192,7 +192,7 @@ describe('profiling whole files', () => {
     expect(table.nullValues).toEqual(['', 'NULL', 'null', '\\N', 'N/A']);
     expect(table.columns.map((c) => `${c.column} ${sqlType(c.type)} ${c.notNull} ${c.evidence}`)).toEqual([
       'id integer true 300005 values, range 1..300005',
-      'note text false 300000 values (e.g. "some longer note 1"); 5 null (1× "NULL", 1× "", 1× "N/A", 1× "\\\\N", 1× "null")',
+      'note text false 300000 values (e.g. "some longer note 1"); 5 nulls (1× "NULL", 1× "", 1× "N/A", 1× "\\\\N", 1× "null")',
       'code text true 300005 values, mixed: 300004 whole numbers, 1 text: text',
     ]);
   });
@@ -373,7 +373,7 @@ describe('keys and relationships', () => {
       'employees.department_id → departments.department_id true',
     ]);
     expect(r.relationships[0]?.evidence).toBe(
-      "'head_employee_id' names employees; 1 distinct values, all among the 3 of employees.employee_id; " +
+      "'head_employee_id' names employees; 1 distinct value, all among the 3 of employees.employee_id; " +
         'not enforced: with employees.department_id → departments.department_id it makes a cycle ' +
         '(departments → employees → departments), and no load order would exist',
     );
@@ -633,7 +633,7 @@ describe('generated files and evolution', () => {
     });
     const migration = await readFile(path.join(out, 'migrations/20261128000000_init.ts'), 'utf8');
     expect(migration).toContain(
-      "  // To confirm: 'shipper_ref' shares 'shipper' with shippers; 1 distinct values, all among the 3 of shippers.shipper_id; confirm it. Uncomment to keep it.\n  //  await db.schema\n  //    .alterTable('orders')",
+      "  // To confirm: 'shipper_ref' shares 'shipper' with shippers; 1 distinct value, all among the 3 of shippers.shipper_id; confirm it. Uncomment to keep it.\n  //  await db.schema\n  //    .alterTable('orders')",
     );
     expect(migration).not.toContain('orders_shipper_ref_idx');
   });
@@ -707,7 +707,7 @@ describe('generated files and evolution', () => {
     const summary = await init([data], { out, now: new Date('2026-11-28T01:00:00Z') });
     // price: 3 fits the existing numeric(3, 2), which stays (never narrowed).
     expect(summary.changes).toEqual([
-      'items.qty: widened smallint → integer (1 values, range 70000..70000; 1 null (1× ""))',
+      'items.qty: widened smallint → integer (1 value, range 70000..70000; 1 null (1× ""))',
       'items.qty: now has nulls (1): NOT NULL dropped',
       'items.label: not in the file; kept, now nullable (init never drops a column)',
       'items.colour: new column, text (nullable: the rows already loaded have none)',
@@ -733,6 +733,23 @@ describe('generated files and evolution', () => {
         '  },',
       ].join('\n'),
     );
+  });
+});
+
+describe('the summary counts', () => {
+  it('says 1 row, 1 value, 1 more row that does not fit: singular for one', async () => {
+    const solo = await file('solo.csv', 'id,name\n1,a\n');
+    const misfits = Array.from({ length: 21 }, (_, i) => `${i + 2},b,extra`);
+    const bad = await file('bad.csv', `id,name\n1,a\n${misfits.join('\n')}\n`);
+    const text = renderSummary(await init([solo, bad], { out: path.join(dir, 'counts') }));
+    expect(text.split('\n').slice(0, 4)).toEqual([
+      `solo  (${solo}, 1 row)`,
+      '  id    smallint not null — 1 value, range 1..1',
+      '  name  text not null — 1 value (e.g. "a")',
+      '  primary key: id (id: 1 value, all distinct, none null)',
+    ]);
+    expect(text).toContain(`bad  (${bad}, 22 rows)`);
+    expect(text).toContain('\n  … and 1 more row that does not fit\n');
   });
 });
 
