@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { type ColumnType, sqlType } from './column-type.ts';
 import { type Call, chain, quote, wrapped } from './layout.ts';
+import { count } from './plural.ts';
 import type { Relationship, Relationships } from './relationships.ts';
 import type { InferredColumn, InferredTable } from './tables.ts';
 
@@ -69,7 +70,7 @@ export function datasetModule(table: InferredTable, schema: string | undefined):
   ].sort();
   const zoneless = table.columns.filter((c) => c.type.name === 'timestamp').map((c) => c.column);
   const lines = [
-    `${HEADER} from ${table.file.paths.map((p) => path.basename(p)).join(', ')}: ${table.file.rows} rows read.`,
+    `${HEADER} from ${table.file.paths.map((p) => path.basename(p)).join(', ')}: ${count(table.file.rows, 'row')} read.`,
     '// Field names are as in the file; each goes to its snake_case column (columnNames).',
     ...wrapped(0, 'import {', helpers, "} from 'dropload'", ';'),
     '',

@@ -1,4 +1,5 @@
 import type { ColumnProfile } from './column-profile.ts';
+import { count } from './plural.ts';
 import type { Shape } from './values.ts';
 
 /** A Postgres column type `init` writes, with what the dataset field needs to read it. */
@@ -65,7 +66,7 @@ export function example(text: string): string {
 
 /** The narrowest type that holds every non-null value seen; text for leading zeros and mixed shapes. */
 export function columnType(col: ColumnProfile): TypedColumn {
-  const n = `${col.values} values`;
+  const n = count(col.values, 'value');
   if (col.values === 0) return { type: { name: 'text' }, evidence: 'no values (every row null): text' };
   if (col.kinds.has('json')) return { type: { name: 'jsonb' }, evidence: `${n}, nested objects/arrays` };
   if (col.leadingZeros > 0)

@@ -204,7 +204,8 @@ function evolve(
   /** Parents first, by the foreign keys in the database and those added now. */
   order: string[];
   stored: InitState['tables'];
-  migration: GeneratedFile;
+  /** None when the tables already are what the files need: an empty migration would only add noise. */
+  migration?: GeneratedFile;
   changes: string[];
   relations: Relationships;
 } {
@@ -236,19 +237,40 @@ function evolve(
   const order = dependencyOrder(tables, edges);
   changes.push(...keyChanges);
   if (changes.length === 0) changes.push('no changes: the files fit the existing tables');
-  const migration = migrationModule(
-    name,
-    fresh,
-    kept,
-    order.filter((n) => freshNames.has(n)),
-    schema,
-    {
-      alters: [...keys.drops, ...alters, ...keys.alters, ...keys.readds],
-      existingTables: new Set(Object.keys(state.tables)),
-      sources: tables.flatMap((t) => t.file.paths.map((p) => path.basename(p))),
-    },
-  );
+  const statements = [...keys.drops, ...alters, ...keys.alters, ...keys.readds];
+  const idle = fresh.length === 0 && statements.length === 0 && kept.relationships.length === 0;
+  const migration = idle
+    ? undefined
+    : migrationModule(
+        name,
+        fresh,
+        kept,
+        order.filter((n) => freshNames.has(n)),
+        schema,
+        {
+          alters: statements,
+          existingTables: new Set(Object.keys(state.tables)),
+          sources: tables.flatMap((t) => t.file.paths.map((p) => path.basename(p))),
+        },
+      );
   return { tables: evolved, order, stored: columns, migration, changes, relations: kept };
+}
+
+/**
+ * Writes the files whose text differs from what the folder holds, and returns their paths: init on
+ * unchanged files leaves every file (and its time stamp) as it was.
+ */
+async function writeChanged(out: string, files: GeneratedFile[]): Promise<string[]> {
+  const written: string[] = [];
+  for (const f of files) {
+    const target = path.join(out, f.path);
+    const before = existsSync(target) ? await readFile(target, 'utf8') : undefined;
+    if (before === f.text) continue;
+    await mkdir(path.dirname(target), { recursive: true });
+    await writeFile(target, f.text);
+    written.push(target);
+  }
+  return written;
 }
 
 /** Files read as one dataset: one file, or exports of one table (`orders-2024-01.csv`, `orders-2024-02.csv`). */
@@ -354,7 +376,7 @@ export async function init(paths: string[], options: InitOptions): Promise<InitS
   let order = dependencyOrder(tables, relations.relationships);
   const schema = state ? state.schema : options.schema;
   const name = `${stamp(options.now ?? new Date())}_${state ? 'init_changes' : 'init'}`;
-  let migration: GeneratedFile;
+  let migration: GeneratedFile | undefined;
   let changes: string[] = [];
   let written = relations;
   let storedBefore = state?.tables;
@@ -369,7 +391,7 @@ export async function init(paths: string[], options: InitOptions): Promise<InitS
     } = evolve(tables, relations, state, name));
   else migration = migrationModule(name, tables, relations, order, schema);
   const datasets = tables.map((t) => datasetModule(t, schema));
-  const migrations = [...new Set([...(await existingMigrations(options.out)), name])];
+  const migrations = [...new Set([...(await existingMigrations(options.out)), ...(migration ? [name] : [])])];
   const allDatasets = [...new Set([...Object.keys(state?.tables ?? {}), ...tables.map((t) => t.name)])];
   const nextState: InitState = {
     ...(schema ? { schema } : {}),
@@ -378,22 +400,18 @@ export async function init(paths: string[], options: InitOptions): Promise<InitS
   };
   const generated: GeneratedFile[] = [
     ...datasets,
-    migration,
+    ...(migration ? [migration] : []),
     configModule(allDatasets, migrations),
     { path: STATE_FILE, text: jsonText(nextState) },
   ];
-  for (const f of generated) {
-    const target = path.join(options.out, f.path);
-    await mkdir(path.dirname(target), { recursive: true });
-    await writeFile(target, f.text);
-  }
+  const wrote = await writeChanged(options.out, generated);
   const tablesIn = (t: string) => qualified(schema, t);
   return summarize(
     tables,
     relations,
     order.map(tablesIn),
     changes,
-    generated.map((f) => path.join(options.out, f.path)),
+    wrote,
     refused,
     path.join(options.out, 'dropload.config.ts'),
   );

@@ -1,6 +1,7 @@
 import { MAX_DISTINCT, type PairProfile, pairKey, pairOfKey } from './column-profile.ts';
 import { example, wider } from './column-type.ts';
 import { keyLike } from './file-profile.ts';
+import { count } from './plural.ts';
 import { type InferredColumn, type InferredTable, singular } from './tables.ts';
 
 /**
@@ -164,6 +165,15 @@ function missingValues(child: InferredColumn, parent: InferredColumn): string[] 
   return out;
 }
 
+/**
+ * Whether a foreign key's column names its parent table (`parent_id` → `parents`): that beats a
+ * self-reference its name also suggests (`parent_id` of `kids`), which is for when no table is named.
+ */
+const namesTable = (r: Relationship): boolean => {
+  const s = stem(r.columns[0] as string);
+  return r.table !== r.parentTable && (s === singular(r.parentTable) || s === r.parentTable);
+};
+
 interface Candidate {
   rel: Relationship;
   score: number;
@@ -221,7 +231,7 @@ export function inferRelationships(
             });
           continue;
         }
-        const values = `${childDistinct} distinct values, all among the ${parentDistinct} of ${p.table.name}.${p.column.column}`;
+        const values = `${count(childDistinct, 'distinct value')}, all among the ${parentDistinct} of ${p.table.name}.${p.column.column}`;
         if (score === 0) {
           if (!ownKey(table, child))
             overlapOnly.push({
@@ -241,7 +251,10 @@ export function inferRelationships(
         candidates.push({ rel: { ...base, certain, evidence }, score, parent: p.column });
       }
       const best = candidates.sort(
-        (a, b) => b.score - a.score || Number(b.rel.certain) - Number(a.rel.certain),
+        (a, b) =>
+          b.score - a.score ||
+          Number(namesTable(b.rel)) - Number(namesTable(a.rel)) ||
+          Number(b.rel.certain) - Number(a.rel.certain),
       )[0];
       if (!best) {
         rejected.push(...overlapOnly);
@@ -403,7 +416,7 @@ function judgePair(
     return match.score > 0
       ? reject(`${match.how}, but pairs are missing from ${parentName} (e.g. ${missing.join(', ')})`)
       : undefined;
-  const values = `${pair.seen.size} distinct pairs, all among the ${parent.seen.size} of ${parentName}`;
+  const values = `${count(pair.seen.size, 'distinct pair')}, all among the ${parent.seen.size} of ${parentName}`;
   if (match.score === 0) return reject(`${values}, but the names are unrelated: ${OVERLAP_ONLY}`);
   const covers = pair.seen.size === parent.seen.size && parent.seen.size >= 2;
   const certain = match.score === 2 || covers;

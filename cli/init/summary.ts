@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { sqlType } from './column-type.ts';
+import { count } from './plural.ts';
 import { columnsOf, OVERLAP_ONLY, type Rejected, type Relationships } from './relationships.ts';
 import type { InferredTable } from './tables.ts';
 
@@ -103,7 +104,7 @@ const pad = (text: string, width: number) => text.padEnd(width);
 export function renderSummary(s: InitSummary): string {
   const out: string[] = [];
   for (const t of s.tables) {
-    out.push(`${t.name}  (${t.files.join(', ')}, ${t.rows} rows)`);
+    out.push(`${t.name}  (${t.files.join(', ')}, ${count(t.rows, 'row')})`);
     const w = Math.max(...t.columns.map((c) => c.column.length));
     for (const c of t.columns)
       out.push(`  ${pad(c.column, w)}  ${c.type}${c.notNull ? ' not null' : ''} — ${c.evidence}`);
@@ -113,7 +114,9 @@ export function renderSummary(s: InitSummary): string {
     const base = t.file.split('/').at(-1);
     for (const m of t.misfits) out.push(`  does not fit: ${m.file ?? base} line ${m.line}: ${m.reason}`);
     if (t.misfitCount > t.misfits.length)
-      out.push(`  … and ${t.misfitCount - t.misfits.length} more rows that do not fit`);
+      out.push(
+        `  … and ${count(t.misfitCount - t.misfits.length, 'more row')} that ${t.misfitCount - t.misfits.length === 1 ? 'does' : 'do'} not fit`,
+      );
     out.push('');
   }
   out.push('relationships:');
@@ -132,7 +135,8 @@ export function renderSummary(s: InitSummary): string {
       'not written (the loader would refuse the whole file):',
       ...s.refused.map((r) => `  ${r.file.split('/').at(-1)}: ${r.reason}`),
     );
-  out.push('wrote:', ...s.written.map((w) => `  ${w}`));
+  if (s.written.length === 0) out.push('wrote nothing: the files there already say this');
+  else out.push('wrote:', ...s.written.map((w) => `  ${w}`));
   // A folder of several datasets' files: each `run` names one (any order works: children wait for parents).
   out.push(
     'next: load the files, parents first (run applies the migrations):',

@@ -2,6 +2,7 @@ import { UsageError } from '../../shared/core/errors.ts';
 import type { ColumnProfile } from './column-profile.ts';
 import { type ColumnType, columnType } from './column-type.ts';
 import { type FileProfile, keyLike } from './file-profile.ts';
+import { count } from './plural.ts';
 import { NULL_TOKENS, type NullToken } from './values.ts';
 
 export interface InferredColumn {
@@ -46,7 +47,7 @@ function keyNameScore(column: string, table: string, columns: readonly string[])
 function nullEvidence(col: ColumnProfile): string {
   if (col.nulls === 0) return '';
   const tokens = [...col.nullTokens].map(([t, n]) => `${n}× ${JSON.stringify(t)}`).join(', ');
-  return `; ${col.nulls} null${tokens ? ` (${tokens})` : ''}`;
+  return `; ${count(col.nulls, 'null')}${tokens ? ` (${tokens})` : ''}`;
 }
 
 /** A table per file: columns typed from every value, NOT NULL where none was missing, a primary key. */
@@ -96,7 +97,7 @@ function primaryKey(
   if (single)
     return {
       primaryKey: [single.c.column],
-      keyEvidence: `${single.c.column}: ${single.c.profile.values} values, all distinct, none null`,
+      keyEvidence: `${single.c.column}: ${count(single.c.profile.values, 'value')}, all distinct, none null`,
     };
   const byField = new Map(columns.map((c) => [c.field, c]));
   for (const pair of file.pairs) {
@@ -104,7 +105,7 @@ function primaryKey(
     if (pair.unique && a?.notNull && b?.notNull)
       return {
         primaryKey: [a.column, b.column],
-        keyEvidence: `(${a.column}, ${b.column}): ${file.rows - file.misfitCount} rows, every pair distinct, none null`,
+        keyEvidence: `(${a.column}, ${b.column}): ${count(file.rows - file.misfitCount, 'row')}, every pair distinct, none null`,
       };
   }
   // Key-named columns whose distinct set was given up: their uniqueness is unknown, not refuted.

@@ -441,7 +441,7 @@ describe('init on an HR export (TSV, gzip NDJSON, Parquet, NULL literals, leadin
       // The children of people.badge_no hold its values: they widen with it.
       'assignments.badge_no: widened smallint → integer with its parent people.badge_no (foreign key)',
       'badges.badge_no: widened smallint → integer with its parent people.badge_no (foreign key)',
-      "people.manager_id → people.person_id: foreign key added, with its index ('manager_id' names another row of people (a self-reference); 1 distinct values, all among the 5 of people.person_id)",
+      "people.manager_id → people.person_id: foreign key added, with its index ('manager_id' names another row of people (a self-reference); 1 distinct value, all among the 5 of people.person_id)",
       'trainings.badge_no → people.badge_no: foreign key added, with its index (same column name; 3 distinct values, all among the 5 of people.badge_no)',
     ]);
     expect(await biomeChanged(out)).toEqual([]);

@@ -87,16 +87,16 @@ describe('value shapes and column types', () => {
   it('prints an example value cut to 60 characters, control characters escaped', () => {
     const long = new ColumnProfile('c', 0);
     long.addText('x'.repeat(10_000_000));
-    expect(columnType(long).evidence).toBe(`1 values (e.g. "${'x'.repeat(60)}…")`);
+    expect(columnType(long).evidence).toBe(`1 value (e.g. "${'x'.repeat(60)}…")`);
     const binary = new ColumnProfile('c', 0);
     binary.addText('PK\u0003\u0004\u0000\u001b[2J\u007f\u0085ok');
     expect(columnType(binary).evidence).toBe(
-      '1 values (e.g. "PK\\u0003\\u0004\\u0000\\u001b[2J\\u007f\\u0085ok")',
+      '1 value (e.g. "PK\\u0003\\u0004\\u0000\\u001b[2J\\u007f\\u0085ok")',
     );
     const zeros = new ColumnProfile('c', 0);
     zeros.addText(`0${'1'.repeat(100)}`);
     expect(columnType(zeros).evidence).toBe(
-      `1 values, 1 with leading zeros (e.g. "0${'1'.repeat(59)}…"): kept as text`,
+      `1 value, 1 with leading zeros (e.g. "0${'1'.repeat(59)}…"): kept as text`,
     );
   });
 
@@ -110,10 +110,10 @@ describe('value shapes and column types', () => {
       '2 values, text: values look like day/month/year dates (19/02/2024); the loader reads ISO dates only (2024-02-19)',
     );
     expect(evidence('02/19/2024')).toBe(
-      '1 values, text: values look like month/day/year dates (02/19/2024); the loader reads ISO dates only (2024-02-19)',
+      '1 value, text: values look like month/day/year dates (02/19/2024); the loader reads ISO dates only (2024-02-19)',
     );
     expect(evidence('03.02.2024 10:00')).toBe(
-      '1 values, text: values look like day/month/year or month/day/year dates (03.02.2024 10:00); the loader reads ISO dates only (YYYY-MM-DD)',
+      '1 value, text: values look like day/month/year or month/day/year dates (03.02.2024 10:00); the loader reads ISO dates only (YYYY-MM-DD)',
     );
     expect(evidence('19,67', '0,6')).toBe(
       '2 values, text: values look like decimal commas (19,67); the loader reads numbers with a decimal point only',
@@ -234,7 +234,7 @@ describe('profiling whole files', () => {
     expect(table.nullValues).toEqual(['', 'NULL', 'null', '\\N', 'N/A']);
     expect(table.columns.map((c) => `${c.column} ${sqlType(c.type)} ${c.notNull} ${c.evidence}`)).toEqual([
       'id integer true 300005 values, range 1..300005',
-      'note text false 300000 values (e.g. "some longer note 1"); 5 null (1× "NULL", 1× "", 1× "N/A", 1× "\\\\N", 1× "null")',
+      'note text false 300000 values (e.g. "some longer note 1"); 5 nulls (1× "NULL", 1× "", 1× "N/A", 1× "\\\\N", 1× "null")',
       'code text true 300005 values, mixed: 300004 whole numbers, 1 text: text',
     ]);
   });
@@ -415,7 +415,7 @@ describe('keys and relationships', () => {
       'employees.department_id → departments.department_id true',
     ]);
     expect(r.relationships[0]?.evidence).toBe(
-      "'head_employee_id' names employees; 1 distinct values, all among the 3 of employees.employee_id; " +
+      "'head_employee_id' names employees; 1 distinct value, all among the 3 of employees.employee_id; " +
         'not enforced: with employees.department_id → departments.department_id it makes a cycle ' +
         '(departments → employees → departments), and no load order would exist',
     );
@@ -449,6 +449,29 @@ describe('keys and relationships', () => {
     const both = [head, { ...dept, certain: true }];
     expect(breakCycles(t, both, () => true)).toEqual([['departments', 'employees', 'departments']]);
     expect(both.map((r) => r.certain)).toEqual([true, true]);
+  });
+
+  it('a column naming another table goes there, not to a self-reference its name also suggests', async () => {
+    const kids = 'id,parent_id,v\n1,1,x\n2,2,x\n3,3,x\n4,1,x\n';
+    // kids before parents, as a folder lists them: the order of the files decides nothing.
+    const named = inferRelationships(
+      await tables({ 'kids.csv': kids, 'parents.csv': 'id,name\n1,a\n2,b\n3,c\n' }),
+    );
+    expect(named.relationships.map((x) => `${rel(x)}: ${x.evidence}`)).toEqual([
+      "kids.parent_id → parents.id true: 'parent_id' names parents; 3 distinct values, all among the 3 of parents.id",
+    ]);
+    expect(
+      named.rejected.map(
+        (x) => `${columnsOf(x.table, x.columns)} → ${columnsOf(x.parentTable, x.parentColumns)}: ${x.reason}`,
+      ),
+    ).toEqual([
+      "kids.parent_id → kids.id: 'parent_id' names another row of kids (a self-reference); 3 distinct values, all among the 4 of kids.id; parents.id fits better",
+    ]);
+    // Values the named table lacks: the self-reference stands.
+    const alone = inferRelationships(
+      await tables({ 'kids.csv': kids, 'parents.csv': 'id,name\n1,a\n2,b\n' }),
+    );
+    expect(alone.relationships.map(rel)).toEqual(['kids.parent_id → kids.id true']);
   });
 
   it('a self-reference by any pointer-like name: certain when it names the table, to confirm otherwise; never a measure', async () => {
@@ -698,7 +721,7 @@ describe('generated files and evolution', () => {
     });
     const migration = await readFile(path.join(out, 'migrations/20261128000000_init.ts'), 'utf8');
     expect(migration).toContain(
-      "  // To confirm: 'shipper_ref' shares 'shipper' with shippers; 1 distinct values, all among the 3 of shippers.shipper_id; confirm it. Uncomment to keep it.\n  //  await db.schema\n  //    .alterTable('orders')",
+      "  // To confirm: 'shipper_ref' shares 'shipper' with shippers; 1 distinct value, all among the 3 of shippers.shipper_id; confirm it. Uncomment to keep it.\n  //  await db.schema\n  //    .alterTable('orders')",
     );
     expect(migration).not.toContain('orders_shipper_ref_idx');
   });
@@ -763,9 +786,25 @@ describe('generated files and evolution', () => {
     const summary = await init([data], { out, now: new Date('2026-11-28T01:00:00Z') });
     expect(summary.relationships.map((r) => `${rel(r)}: ${r.evidence}`)).toEqual([
       "customers.last_order_id → orders.order_id false: 'last_order_id' names orders; 2 distinct values, all among the 2 of orders.order_id; not enforced: with orders.customer_id → customers.customer_id it makes a cycle (customers → orders → customers), and no load order would exist",
-      'orders.customer_id → customers.customer_id true: same column name; 1 distinct values, all among the 2 of customers.customer_id',
+      'orders.customer_id → customers.customer_id true: same column name; 1 distinct value, all among the 2 of customers.customer_id',
     ]);
     expect(summary.loadOrder).toEqual(['customers', 'orders']);
+  });
+
+  it('init again on unchanged files writes nothing: no empty migration, no file rewritten', async () => {
+    const out = path.join(dir, 'unchanged');
+    const data = path.join(dir, 'unchanged-data');
+    await mkdir(data);
+    await writeFile(path.join(data, 'parents.csv'), 'id,name\n1,a\n2,b\n');
+    await writeFile(path.join(data, 'kids.csv'), 'id,parent_id\n1,1\n2,2\n3,1\n');
+    await init([data], { out, schema: 't_c', now: new Date('2026-11-28T00:00:00Z') });
+    const before = await readFile(path.join(out, 'datasets/kids.ts'), 'utf8');
+    const again = await init([data], { out, now: new Date('2026-11-28T01:00:00Z') });
+    expect(again.changes).toEqual(['no changes: the files fit the existing tables']);
+    expect(again.written).toEqual([]);
+    expect(await readdir(path.join(out, 'migrations'))).toEqual(['20261128000000_init.ts']);
+    expect(await readFile(path.join(out, 'datasets/kids.ts'), 'utf8')).toBe(before);
+    expect(renderSummary(again)).toContain('\nwrote nothing: the files there already say this\n');
   });
 
   it('init again: a relationship found only now between columns that existed before is reported, not added', async () => {
@@ -780,8 +819,8 @@ describe('generated files and evolution', () => {
     expect(summary.changes).toEqual([
       'players.team_code → teams.team_code: not added, its columns existed before (add it by hand if wanted)',
     ]);
-    const migration = await readFile(path.join(out, 'migrations/20261128010000_init_changes.ts'), 'utf8');
-    expect(migration).not.toContain('addForeignKeyConstraint');
+    // Nothing to add: no migration at all (an empty one would only be noise).
+    expect(await readdir(path.join(out, 'migrations'))).toEqual(['20261128000000_init.ts']);
   });
 
   it('init again: new columns, widened types and new nulls become an alter migration; nothing dropped or narrowed', async () => {
@@ -794,7 +833,7 @@ describe('generated files and evolution', () => {
     const summary = await init([data], { out, now: new Date('2026-11-28T01:00:00Z') });
     // price: 3 fits the existing numeric(3, 2), which stays (never narrowed).
     expect(summary.changes).toEqual([
-      'items.qty: widened smallint → integer (1 values, range 70000..70000; 1 null (1× ""))',
+      'items.qty: widened smallint → integer (1 value, range 70000..70000; 1 null (1× ""))',
       'items.qty: now has nulls (1): NOT NULL dropped',
       'items.label: not in the file; kept, now nullable (init never drops a column)',
       'items.colour: new column, text (nullable: the rows already loaded have none)',
@@ -820,6 +859,23 @@ describe('generated files and evolution', () => {
         '  },',
       ].join('\n'),
     );
+  });
+});
+
+describe('the summary counts', () => {
+  it('says 1 row, 1 value, 1 more row that does not fit: singular for one', async () => {
+    const solo = await file('solo.csv', 'id,name\n1,a\n');
+    const misfits = Array.from({ length: 21 }, (_, i) => `${i + 2},b,extra`);
+    const bad = await file('bad.csv', `id,name\n1,a\n${misfits.join('\n')}\n`);
+    const text = renderSummary(await init([solo, bad], { out: path.join(dir, 'counts') }));
+    expect(text.split('\n').slice(0, 4)).toEqual([
+      `solo  (${solo}, 1 row)`,
+      '  id    smallint not null — 1 value, range 1..1',
+      '  name  text not null — 1 value (e.g. "a")',
+      '  primary key: id (id: 1 value, all distinct, none null)',
+    ]);
+    expect(text).toContain(`bad  (${bad}, 22 rows)`);
+    expect(text).toContain('\n  … and 1 more row that does not fit\n');
   });
 });
 
