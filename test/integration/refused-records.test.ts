@@ -201,6 +201,22 @@ describe('records the database refuses, in a multi-table dataset', () => {
     expect(await count('rr.lines', sql`quantity = 0`)).toBe(0);
     expect(statements).toBeLessThanOrEqual(STATEMENTS);
   });
+  it('records without a row of a target, in the one-row search: they load, the refused ones are rejected', async () => {
+    // 9001..9100, one row per target at most: odd orders have a line with quantity 0, even ones none.
+    const records = range(9001, 100).map((n) => (n % 2 ? order(n, 0) : order(n)));
+    const { result } = await write(orders(), records);
+    const reason = expect.stringMatching(
+      /^database refused the row: new row for relation "lines" violates check constraint "lines_quantity_check" \(Failing row contains \(\d+, \d+, 1, 0\)\.\)$/,
+    );
+    const expected = records.flatMap((record, i): Reject[] =>
+      (record.order_no as number) % 2 ? [{ ...refused(record, i + 2, 'rr.lines', '', ''), reason }] : [],
+    );
+    expect(rejectsOf(result)).toEqual(expected);
+    expect([result.inserted, result.updated, result.orphans]).toEqual([50, 0, []]);
+    expect(await count('rr.orders', sql`order_no between 9001 and 9100`)).toBe(50);
+    expect(await count('rr.orders', sql`order_no between 9001 and 9100 and order_no % 2 = 1`)).toBe(0);
+  });
+
   it('after a batch mostly refused, the rest goes to the search without the whole attempt, 5,000 at a time', async () => {
     await write(
       orders(),

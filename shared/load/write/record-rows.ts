@@ -37,23 +37,41 @@ export interface RowStep {
 const STAGE = sql`pg_temp.dropload_record_rows`;
 const FUNCTION = sql`pg_temp.dropload_row_search`;
 
-/** The stage's columns of step `k`: whether the record has a row, its values, its references' keys. */
-function stageColumns(k: number, s: RowStep): { has: string; values: string[]; refs: string[][] } {
+/**
+ * Whether the stage needs step `s`'s column saying if a record has a row: not when every record has one
+ * (the usual shape), as long as the step has another column (the stage must have one).
+ */
+function needsHas(s: RowStep): boolean {
+  const columns = s.target.columns.length + s.target.references.length;
+  return columns === 0 || s.rows.some((row) => row === undefined);
+}
+
+/**
+ * The stage's columns of step `k`: whether the record has a row (undefined when every record has one),
+ * its values, its references' keys.
+ */
+function stageColumns(k: number, s: RowStep): { has?: string; values: string[]; refs: string[][] } {
   return {
-    has: `h${k}`,
+    ...(needsHas(s) ? { has: `h${k}` } : {}),
     values: s.target.columns.map((_, i) => `s${k}_c${i}`),
     refs: s.target.references.map((r, i) => r.keyColumns.map((_, j) => `s${k}_r${i}_${j}`)),
   };
 }
 
-/** The stage: a row per record, in order, with every step's row in its own columns (text). */
-async function stage(trx: Transaction<Database>, steps: RowStep[], units: number): Promise<void> {
-  const names: RawBuilder<unknown>[] = [sql`unit int`];
-  const arrays: RawBuilder<unknown>[] = [sql`${Array.from({ length: units }, (_, u) => u)}::int[]`];
+/**
+ * The stage: a row per record, with every step's row in its own columns (text), and last the record's
+ * position from 1 (`with ordinality`). Each array sent costs the driver's escaping of every element, the
+ * larger part of the search's time in the process: none is sent that the server can tell itself.
+ */
+async function stage(trx: Transaction<Database>, steps: RowStep[]): Promise<void> {
+  const names: RawBuilder<unknown>[] = [];
+  const arrays: RawBuilder<unknown>[] = [];
   steps.forEach((s, k) => {
     const c = stageColumns(k, s);
-    names.push(sql`${sql.id(c.has)} boolean`);
-    arrays.push(sql`${s.rows.map((row) => row !== undefined)}::boolean[]`);
+    if (c.has !== undefined) {
+      names.push(sql`${sql.id(c.has)} boolean`);
+      arrays.push(sql`${s.rows.map((row) => row !== undefined)}::boolean[]`);
+    }
     c.values.forEach((name, i) => {
       names.push(sql`${sql.id(name)} text`);
       arrays.push(sql`${s.rows.map((row) => row?.values[i] ?? null)}::text[]`);
@@ -65,8 +83,9 @@ async function stage(trx: Transaction<Database>, steps: RowStep[], units: number
       });
     });
   });
+  names.push(sql`unit bigint`);
   await sql`create temp table ${STAGE} (${sql.join(names)}) on commit drop`.execute(trx);
-  await sql`insert into ${STAGE} select * from unnest(${sql.join(arrays)})`.execute(trx);
+  await sql`insert into ${STAGE} select * from unnest(${sql.join(arrays)}) with ordinality`.execute(trx);
 }
 
 /** `dropload_r.<column>::<type>`: a staged value cast as the batch's statement casts it. */
@@ -121,11 +140,15 @@ function block(trx: Transaction<Database>, k: number, s: RowStep): string {
       else
         ${insert}
       end if;`;
-  const written = sql`if dropload_r.${sql.id(c.has)} then
-      ${lookups.length === 0 ? sql`` : sql.join(lookups, sql`\n      `)}
-      ${write}
-    end if;`;
-  return plpgsql(trx, written);
+  const row = sql`${lookups.length === 0 ? sql`` : sql.join(lookups, sql`\n      `)}
+      ${write}`;
+  if (c.has === undefined) return plpgsql(trx, row);
+  return plpgsql(
+    trx,
+    sql`if dropload_r.${sql.id(c.has)} then
+      ${row}
+    end if;`,
+  );
 }
 
 /** The function: each record in turn, every step, in an exception block that undoes a record refused or waiting. */
@@ -143,7 +166,7 @@ begin
       if dropload_waiting then
         raise sqlstate '${WAITS}';
       end if;
-    ${recordHandler('dropload_r.unit')}
+    ${recordHandler('dropload_r.unit - 1')}
     end;
   end loop;
 end`;
@@ -160,7 +183,7 @@ export async function refusedRecordRows(
   units: number,
 ): Promise<Map<number, RecordRefusal>> {
   if (steps.length === 0 || units === 0) return new Map();
-  await stage(trx, steps, units);
+  await stage(trx, steps);
   await definition(trx, steps).execute(trx);
   return refusalsOf(trx, FUNCTION);
 }

@@ -85,21 +85,41 @@ function get(value: unknown, step: string): unknown {
   return (value as Record<string, unknown>)[step];
 }
 
-/** The value at `path` from a scope (record root, then one element per `each` level). */
-export function valueAt(scope: readonly unknown[], path: string): unknown {
-  let level = scope.length - 1;
+/** A path parsed: from the root scope or the innermost, levels up, then the property steps (none: the scope itself). */
+interface ParsedPath {
+  root: boolean;
+  ups: number;
+  steps: string[];
+}
+
+/**
+ * Paths parsed once: `valueAt` runs for every value of every row (a record's rows are built value by
+ * value), and parsing the path each time (slices, a split) was most of its cost. Paths come from the
+ * configuration, so the map stays as small as it is.
+ */
+const parsedPaths = new Map<string, ParsedPath>();
+
+function parsePath(path: string): ParsedPath {
   let rest = path;
-  if (rest.startsWith('/')) {
-    level = 0;
-    rest = rest.slice(1);
-  }
+  const root = rest.startsWith('/');
+  if (root) rest = rest.slice(1);
+  let ups = 0;
   while (rest.startsWith('../')) {
-    level = Math.max(0, level - 1);
+    ups++;
     rest = rest.slice(3);
   }
-  let value = scope[level];
-  if (rest === '.' || rest === '') return value;
-  for (const step of rest.split('.')) value = get(value, step);
+  return { root, ups, steps: rest === '.' || rest === '' ? [] : rest.split('.') };
+}
+
+/** The value at `path` from a scope (record root, then one element per `each` level). */
+export function valueAt(scope: readonly unknown[], path: string): unknown {
+  let parsed = parsedPaths.get(path);
+  if (parsed === undefined) {
+    parsed = parsePath(path);
+    parsedPaths.set(path, parsed);
+  }
+  let value = scope[parsed.root ? 0 : Math.max(0, scope.length - 1 - parsed.ups)];
+  for (const step of parsed.steps) value = get(value, step);
   return value;
 }
 
