@@ -2,11 +2,12 @@
 // joined by a foreign key the config never mentions (no `references`): territories.region_id
 // references regions.region_id. `territories` waits for its regions; `territories-now` turns waiting
 // off and has its orphans rejected at once. `regions` has a self-reference (a region's parent region).
+// `staff` and `crew` (composite) have one whose top row names itself (`1,Ceo,1`), as exports often do.
 import { defineConfig, defineDataset, integer } from 'dropload';
 import { type Kysely, sql } from 'kysely';
 import { z } from 'zod';
 
-export const FK_TABLES = ['fk.territories', 'fk.regions'];
+export const FK_TABLES = ['fk.territories', 'fk.regions', 'fk.staff', 'fk.crew'];
 
 const territorySchema = z.object({
   territory_id: z.string().min(1),
@@ -41,6 +42,27 @@ export default defineConfig({
       schema: territorySchema,
       waitForParents: false,
     }),
+    defineDataset({
+      name: 'staff',
+      format: 'csv',
+      table: 'fk.staff',
+      mode: 'upsert',
+      key: ['employee_id'],
+      schema: z.object({ employee_id: integer(), name: z.string(), manager_id: integer() }),
+    }),
+    defineDataset({
+      name: 'crew',
+      format: 'csv',
+      table: 'fk.crew',
+      mode: 'upsert',
+      key: ['org_id', 'employee_id'],
+      schema: z.object({
+        org_id: integer(),
+        employee_id: integer(),
+        name: z.string(),
+        manager_id: integer(),
+      }),
+    }),
   ],
   migrations: {
     '20260101000000_fk': {
@@ -50,6 +72,12 @@ export default defineConfig({
           parent_id integer references fk.regions (region_id))`.execute(db);
         await sql`create table fk.territories (territory_id text primary key, name text not null,
           region_id integer references fk.regions (region_id))`.execute(db);
+        await sql`create table fk.staff (employee_id integer primary key,
+          name text not null check (name <> 'Refused'),
+          manager_id integer not null references fk.staff (employee_id))`.execute(db);
+        await sql`create table fk.crew (org_id integer, employee_id integer, name text not null,
+          manager_id integer not null, primary key (org_id, employee_id),
+          foreign key (org_id, manager_id) references fk.crew (org_id, employee_id))`.execute(db);
       },
     },
   },

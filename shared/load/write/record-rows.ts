@@ -1,5 +1,5 @@
 import { type RawBuilder, sql, type Transaction } from 'kysely';
-import type { Target } from '../../config/dataset.ts';
+import type { Reference, Target } from '../../config/dataset.ts';
 import type { Database } from '../../ledger/schema.ts';
 import {
   plpgsql,
@@ -9,6 +9,7 @@ import {
   searchFunction,
   WAITS,
 } from './record-by-record.ts';
+import { type Own, selfMatchOf } from './self-row.ts';
 import { onConflict } from './statement.ts';
 
 /**
@@ -104,6 +105,29 @@ function declarations(trx: Transaction<Database>, k: number, s: RowStep): string
   });
 }
 
+/** The row's own value of a column, cast (see `self-row.ts`). */
+function ownValue(k: number, s: RowStep, own: Own): RawBuilder<unknown> {
+  const c = stageColumns(k, s);
+  return 'column' in own
+    ? cast(c.values[own.column] as string, s.types[own.column] as string)
+    : cast(c.refs[own.reference]?.[0] as string, s.refTypes[own.reference]?.[0] as string);
+}
+
+/** After reference `i`'s lookup found no parent: the row's own id when it names itself (`self-row.ts`). */
+function selfParent(k: number, s: RowStep, i: number): RawBuilder<unknown> {
+  const match = selfMatchOf(s.target, s.target.references[i] as Reference);
+  if (!match) return sql``;
+  const c = stageColumns(k, s);
+  const same = match.keys.map(
+    (own, j) => sql`${ownValue(k, s, own)} = ${cast(c.refs[i]?.[j] as string, s.refTypes[i]?.[j] as string)}`,
+  );
+  const variable = sql.raw(parentVariable(k, i));
+  return sql`
+      if ${variable} is null and ${sql.join(same, sql` and `)} then
+        ${variable} := ${ownValue(k, s, match.surrogate)};
+      end if;`;
+}
+
 /**
  * Step `k` of a record: its row's parents looked up by key, then the row inserted, or, when a parent
  * is missing, its values cast (an invalid one refuses the record, as in the batch) and the record
@@ -116,8 +140,9 @@ function block(trx: Transaction<Database>, k: number, s: RowStep): string {
     const on = r.keyColumns.map(
       (key, j) => sql`p.${sql.id(key)} = ${cast(c.refs[i]?.[j] as string, s.refTypes[i]?.[j] as string)}`,
     );
-    return sql`select p.${sql.id(r.surrogate)} into ${sql.raw(parentVariable(k, i))}
+    const lookup = sql`select p.${sql.id(r.surrogate)} into ${sql.raw(parentVariable(k, i))}
       from ${sql.table(r.table)} as p where ${sql.join(on, sql` and `)};`;
+    return sql`${lookup}${selfParent(k, s, i)}`;
   });
   const missing = t.references.map((_, i) => {
     const named = (c.refs[i] ?? []).map((name) => sql`dropload_r.${sql.id(name)} is not null`);

@@ -8,6 +8,7 @@ import { type RecordRefusal, refusedRecords, type SearchStep } from './record-by
 import { type RowStep, refusedRecordRows } from './record-rows.ts';
 import { recordCounts } from './records.ts';
 import { bisect, dbReject, keepIf, rehearse, withSavepoint } from './savepoint.ts';
+import { type Own, selfMatchOf } from './self-row.ts';
 import { onConflict, STATEMENT_ROWS, type WriteCounts } from './statement.ts';
 import { writeTarget } from './target.ts';
 import { useTimeZone } from './time-zone.ts';
@@ -230,12 +231,19 @@ async function planFor(trx: Transaction<Database>, target: Target): Promise<Plan
   return { target, types: target.columns.map((c) => shape.get(c) as string), refTypes };
 }
 
-/** The row's natural key as the file names it (referencing key columns by their parents' keys). */
+/**
+ * The row's natural key as the file names it: referencing key columns by their parents' keys, or by the
+ * value they store when it is the parent's first key column (a composite foreign key read from the
+ * catalog, whose first column is a key column of its own: the form `parentKey` gives).
+ */
 function sourceKey(t: Target, row: TargetRow): string {
   return JSON.stringify(
     t.key.map((k) => {
       const i = t.columns.indexOf(k);
-      return i >= 0 ? row.values[i] : row.refs[t.references.findIndex((r) => r.column === k)];
+      if (i >= 0) return row.values[i];
+      const r = t.references.findIndex((ref) => ref.column === k);
+      const ref = t.references[r] as Reference;
+      return ref.surrogate === ref.keyColumns[0] ? (row.refs[r]?.[0] ?? null) : row.refs[r];
     }),
   );
 }
@@ -323,6 +331,29 @@ export function targetStatement(plan: Plan, rows: TargetRow[]): RawBuilder<State
   return statementFrom(plan, sql`unnest(${sql.join(arrays)}) as u(${sql.join(aliases)})`, true);
 }
 
+/** `u.r<i>_<j>`, reference `i`'s key column `j` as the row names it, cast to the parent column's type. */
+function refKey(plan: Plan, i: number, j: number): RawBuilder<unknown> {
+  return sql`u.${sql.id(`r${i}_${j}`)}::${sql.raw(plan.refTypes[i]?.[j] as string)}`;
+}
+
+/** The row's own value of a column, typed (see `self-row.ts`). */
+function ownValue(plan: Plan, own: Own): RawBuilder<unknown> {
+  return 'column' in own
+    ? sql`u.${sql.id(`c${own.column}`)}::${sql.raw(plan.types[own.column] as string)}`
+    : refKey(plan, own.reference, 0);
+}
+
+/**
+ * Reference `i`'s parent id: the one `found` by its key, else the row's own when it names itself
+ * (`self-row.ts`), else NULL (its parent is missing, or it names none).
+ */
+function parentIdOf(plan: Plan, i: number, found: RawBuilder<unknown>): RawBuilder<unknown> {
+  const match = selfMatchOf(plan.target, plan.target.references[i] as Reference);
+  if (!match) return found;
+  const same = match.keys.map((own, j) => sql`${ownValue(plan, own)} = ${refKey(plan, i, j)}`);
+  return sql`coalesce(${found}, case when ${sql.join(same, sql` and `)} then ${ownValue(plan, match.surrogate)} end)`;
+}
+
 /**
  * The statement of `targetStatement` over `source`, a relation `u` of the text columns of
  * `sourceColumns`: `reported` (what it did, row by row), or for the search only how many rows wait.
@@ -343,15 +374,13 @@ function statementFrom(plan: Plan, source: RawBuilder<unknown>, reported: boolea
   const misses: RawBuilder<unknown>[] = [];
   t.references.forEach((r, i) => {
     const p = sql.id(`p${i}`);
-    selected.push(sql`${p}.${sql.id(r.surrogate)} as ${sql.id(`f${i}`)}`);
-    const on = r.keyColumns.map(
-      (k, j) =>
-        sql`${p}.${sql.id(k)} = u.${sql.id(`r${i}_${j}`)}::${sql.raw(plan.refTypes[i]?.[j] as string)}`,
-    );
+    const parent = parentIdOf(plan, i, sql`${p}.${sql.id(r.surrogate)}`);
+    selected.push(sql`${parent} as ${sql.id(`f${i}`)}`);
+    const on = r.keyColumns.map((k, j) => sql`${p}.${sql.id(k)} = ${refKey(plan, i, j)}`);
     joins.push(sql`left join ${sql.table(r.table)} as ${p} on ${sql.join(on, sql` and `)}`);
     const named = r.keyColumns.map((_, j) => sql`u.${sql.id(`r${i}_${j}`)} is not null`);
     misses.push(
-      sql`case when ${sql.join(named, sql` and `)} and ${p}.${sql.id(r.surrogate)} is null then ${sql.lit(2 ** i)} else 0 end`,
+      sql`case when ${sql.join(named, sql` and `)} and ${parent} is null then ${sql.lit(2 ** i)} else 0 end`,
     );
   });
   selected.push(misses.length > 0 ? sql`${sql.join(misses, sql` + `)} as miss` : sql`0 as miss`);
