@@ -18,10 +18,11 @@ export function isoInstant(text: string): number | undefined {
   if (text.charCodeAt(10) !== T || text.charCodeAt(13) !== COLON || text.charCodeAt(16) !== COLON)
     return undefined;
   if (text.charCodeAt(length - 1) !== Z) return undefined;
+  // A part that is no number reads as -1: out of range too.
+  if (!inRange(text, 11, 23) || !inRange(text, 14, 59) || !inRange(text, 17, 59)) return undefined;
   const hour = digits(text, 11, 2);
   const minute = digits(text, 14, 2);
   const second = digits(text, 17, 2);
-  if (hour > 23 || minute > 59 || second > 59) return undefined;
   let ms = 0;
   if (length === 24) {
     if (text.charCodeAt(19) !== DOT) return undefined;
@@ -29,6 +30,12 @@ export function isoInstant(text: string): number | undefined {
   }
   if (ms < 0) return undefined;
   return days * DAY_MS + ((hour * 60 + minute) * 60 + second) * 1000 + ms;
+}
+
+/** Whether the two digits at `at` make a number from 0 to `max`. */
+function inRange(text: string, at: number, max: number): boolean {
+  const n = digits(text, at, 2);
+  return n >= 0 && n <= max;
 }
 
 const DAY_MS = 86_400_000;
