@@ -32,6 +32,36 @@ export function isoInstant(text: string): number | undefined {
   return days * DAY_MS + ((hour * 60 + minute) * 60 + second) * 1000 + ms;
 }
 
+/**
+ * Whether `text` is an ISO instant exactly as `toISOString` writes it (`YYYY-MM-DDTHH:MM:SS.sssZ`,
+ * years 0000–9999, every part in range): `isoInstant(text) !== undefined` for a 24-character text,
+ * without working out the instant, for the many values of a column that keeps such texts as they are.
+ */
+export function isCanonicalIso(text: string): boolean {
+  if (text.length !== 24) return false;
+  const year = digits(text, 0, 4);
+  const month = digits(text, 5, 2);
+  const day = digits(text, 8, 2);
+  return (
+    year >= 0 &&
+    month >= 1 &&
+    month <= 12 &&
+    day >= 1 &&
+    day <= daysIn(year, month) &&
+    text.charCodeAt(4) === DASH &&
+    text.charCodeAt(7) === DASH &&
+    text.charCodeAt(10) === T &&
+    text.charCodeAt(13) === COLON &&
+    text.charCodeAt(16) === COLON &&
+    text.charCodeAt(19) === DOT &&
+    text.charCodeAt(23) === Z &&
+    inRange(text, 11, 23) &&
+    inRange(text, 14, 59) &&
+    inRange(text, 17, 59) &&
+    digits(text, 20, 3) >= 0
+  );
+}
+
 /** Whether the two digits at `at` make a number from 0 to `max`. */
 function inRange(text: string, at: number, max: number): boolean {
   const n = digits(text, at, 2);
