@@ -18,10 +18,11 @@ export function isoInstant(text: string): number | undefined {
   if (text.charCodeAt(10) !== T || text.charCodeAt(13) !== COLON || text.charCodeAt(16) !== COLON)
     return undefined;
   if (text.charCodeAt(length - 1) !== Z) return undefined;
+  // A part that is no number reads as -1: out of range too.
+  if (!inRange(text, 11, 23) || !inRange(text, 14, 59) || !inRange(text, 17, 59)) return undefined;
   const hour = digits(text, 11, 2);
   const minute = digits(text, 14, 2);
   const second = digits(text, 17, 2);
-  if (hour > 23 || minute > 59 || second > 59) return undefined;
   let ms = 0;
   if (length === 24) {
     if (text.charCodeAt(19) !== DOT) return undefined;
@@ -29,6 +30,42 @@ export function isoInstant(text: string): number | undefined {
   }
   if (ms < 0) return undefined;
   return days * DAY_MS + ((hour * 60 + minute) * 60 + second) * 1000 + ms;
+}
+
+/**
+ * Whether `text` is an ISO instant exactly as `toISOString` writes it (`YYYY-MM-DDTHH:MM:SS.sssZ`,
+ * years 0000–9999, every part in range): `isoInstant(text) !== undefined` for a 24-character text,
+ * without working out the instant, for the many values of a column that keeps such texts as they are.
+ */
+export function isCanonicalIso(text: string): boolean {
+  if (text.length !== 24) return false;
+  const year = digits(text, 0, 4);
+  const month = digits(text, 5, 2);
+  const day = digits(text, 8, 2);
+  return (
+    year >= 0 &&
+    month >= 1 &&
+    month <= 12 &&
+    day >= 1 &&
+    day <= daysIn(year, month) &&
+    text.charCodeAt(4) === DASH &&
+    text.charCodeAt(7) === DASH &&
+    text.charCodeAt(10) === T &&
+    text.charCodeAt(13) === COLON &&
+    text.charCodeAt(16) === COLON &&
+    text.charCodeAt(19) === DOT &&
+    text.charCodeAt(23) === Z &&
+    inRange(text, 11, 23) &&
+    inRange(text, 14, 59) &&
+    inRange(text, 17, 59) &&
+    digits(text, 20, 3) >= 0
+  );
+}
+
+/** Whether the two digits at `at` make a number from 0 to `max`. */
+function inRange(text: string, at: number, max: number): boolean {
+  const n = digits(text, at, 2);
+  return n >= 0 && n <= max;
 }
 
 const DAY_MS = 86_400_000;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { isoInstant } from '../../shared/formats/iso-time.ts';
+import { isCanonicalIso, isoInstant } from '../../shared/formats/iso-time.ts';
+import { prng } from './helpers.ts';
 
 describe('isoInstant: the instant new Date(text) reads, for strict ISO UTC texts', () => {
   it('agrees with Date.parse on every form, across years 0000–9999', () => {
@@ -47,6 +48,9 @@ describe('isoInstant: the instant new Date(text) reads, for strict ISO UTC texts
       '2024-01-02T24:00:00Z',
       '2024-01-02T23:60:00Z',
       '2024-01-02T23:59:60Z',
+      '2024-01-02T0a:04:05Z',
+      '2024-01-02T03:0+:05.000Z',
+      '2024-01-02T03:04:.5Z',
       '2024-01-02T03:04:05',
       '2024-01-02T03:04:05.000',
       '2024-01-02T03:04:05+00:00',
@@ -64,5 +68,51 @@ describe('isoInstant: the instant new Date(text) reads, for strict ISO UTC texts
       'yesterday',
     ];
     for (const text of others) expect(isoInstant(text), text).toBeUndefined();
+  });
+});
+
+describe('isCanonicalIso: isoInstant says yes, for a text toISOString writes', () => {
+  it('agrees with isoInstant on generated instants and on every one-character change of them', () => {
+    const random = prng(23);
+    const from = -62_167_219_200_000;
+    const until = 253_402_300_799_999;
+    const alphabet = '0123456789-:.TZtz +';
+    let canonical = 0;
+    for (let i = 0; i < 20_000; i++) {
+      const iso = new Date(Math.floor(from + random() * (until - from))).toISOString();
+      const at = Math.floor(random() * 24);
+      const changed = `${iso.slice(0, at)}${alphabet[Math.floor(random() * alphabet.length)]}${iso.slice(at + 1)}`;
+      for (const text of [iso, changed, `${iso.slice(0, 19)}Z`, iso.slice(0, 10), `${iso}Z`]) {
+        const yes = text.length === 24 && isoInstant(text) !== undefined;
+        expect(isCanonicalIso(text), text).toBe(yes);
+        if (yes) canonical++;
+      }
+    }
+    expect(canonical).toBeGreaterThan(20_000);
+  });
+
+  it('agrees at the edges: leap days, the last instant of a month, out-of-range parts', () => {
+    const texts = [
+      '2024-02-29T23:59:59.999Z',
+      '2023-02-29T00:00:00.000Z',
+      '1900-02-29T00:00:00.000Z',
+      '2000-02-29T00:00:00.000Z',
+      '0000-01-01T00:00:00.000Z',
+      '9999-12-31T23:59:59.999Z',
+      '2024-04-31T00:00:00.000Z',
+      '2024-13-01T00:00:00.000Z',
+      '2024-00-01T00:00:00.000Z',
+      '2024-01-00T00:00:00.000Z',
+      '2024-01-02T24:00:00.000Z',
+      '2024-01-02T23:60:00.000Z',
+      '2024-01-02T23:59:60.000Z',
+      '2024-01-02T23:59:59.00aZ',
+      '2024-01-02T23:59:59,000Z',
+      '2024-01-02 23:59:59.000Z',
+      '+02024-01-02T23:59:59.00Z',
+    ];
+    for (const text of texts) {
+      expect(isCanonicalIso(text), text).toBe(text.length === 24 && isoInstant(text) !== undefined);
+    }
   });
 });

@@ -112,6 +112,8 @@ const TRICKY: string[][] = [
   ['7', '2024-01-02T03:04:05.678Z', 'no', '2024-02-29', 'paid', 'x', 'y', 'ab', '3'], // toISOString's own text
   ['7', '2024-01-02T03:04:05+0000', 'no', '2024-02-29', 'paid', 'x', 'y', 'ab', '3'], // 24 characters, another form
   ['7', '2024-02-30T03:04:05.678Z', 'no', '2024-02-29', 'paid', 'x', 'y', 'ab', '3'], // no such day
+  ['7', '2024-01-02T03:0+:05.678Z', 'no', '2024-02-29', 'paid', 'x', 'y', 'ab', '3'], // a minute that is no number
+  ['7', '2024-01-02T0a:04:05Z', 'no', '2024-02-29', 'paid', 'x', 'y', 'ab', '3'], // an hour that is no number
 ];
 
 describe('rowValidator: the same answers as validateRecords', () => {
