@@ -192,7 +192,8 @@ function errorLabel(state: FileReport['state']): string {
 
 /**
  * What `status` says under its table about a file, line by line: its note, its error, the command that
- * moves it on, its resumes after interruptions, what its rows wait for. `gap`: a blank line goes before it (the command follows its error).
+ * moves it on, its resumes after interruptions, what its rows wait for. `gap`: a blank line goes before
+ * it (the command follows its error).
  */
 export function fileNotes(r: FileReport): { line: string; gap: boolean }[] {
   const notes: { line: string; gap: boolean }[] = [];

@@ -5,11 +5,12 @@ import type { Database, FileRow, FileState } from './schema.ts';
 /**
  * An interruption: work on a file that is splitting or loading stopped without leaving an outcome in
  * the ledger (no commit, no recorded failure), because what did it died: a `kill -9` of `dev` or `run`,
- * a load Lambda that crashed or timed out mid-chunk. It is seen when the work starts again, the resume:
+ * a load Lambda that crashed or timed out mid-chunk (or a failure the database could not be told of).
+ * It is seen when the work starts again, the resume:
  * - a chunk that has not loaded is delivered again while its previous delivery recorded no failure
  *   (`lostDelivery`): that delivery's worker died, and its message came back after its visibility timeout;
- * - `backfill --resume` (which `dev` and `run` do as they start) announces again a file that is
- *   splitting or loading: what was doing its work stopped.
+ * - the file is announced again while splitting or loading (`backfill --resume`, which a restarted `dev`
+ *   does; a rerun of `run`; a redelivered split): what was doing its work stopped.
  * The lost work began before the resume that follows it, so a lost delivery that began before the
  * file's last recorded resume was lost in the interruption already counted (the other chunks of a dead
  * worker's batch, the messages a killed `dev` held): each interruption counts once.
