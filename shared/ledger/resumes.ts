@@ -9,13 +9,22 @@ import type { Database, FileRow, FileState } from './schema.ts';
  * It is seen when the work starts again, the resume:
  * - a chunk that has not loaded is delivered again while its previous delivery recorded no failure
  *   (`lostDelivery`): that delivery's worker died, and its message came back after its visibility timeout;
- * - the file is announced again while splitting or loading (`backfill --resume`, which a restarted `dev`
- *   does; a rerun of `run`; a redelivered split): what was doing its work stopped.
+ * - the file is announced again while its work was under way (`interruptedWhenAnnounced`; by
+ *   `backfill --resume`, which a restarted `dev` does, a rerun of `run`, a redelivered split): what was
+ *   doing its work stopped.
  * The lost work began before the resume that follows it, so a lost delivery that began before the
  * file's last recorded resume was lost in the interruption already counted (the other chunks of a dead
  * worker's batch, the messages a killed `dev` held): each interruption counts once.
  */
 export const INTERRUPTIBLE_STATES: readonly FileState[] = ['splitting', 'loading'];
+
+/**
+ * Whether a file announced again was interrupted: loading, or splitting with no failure of its split
+ * recorded (a split that failed and said so is retried, not resumed).
+ */
+export function interruptedWhenAnnounced(file: Pick<FileRow, 'state' | 'error'>): boolean {
+  return file.state === 'loading' || (file.state === 'splitting' && file.error === null);
+}
 
 /** A delivery of a queue message as the event source hands it over (SQS's receive count and first receipt). */
 export interface Delivery {

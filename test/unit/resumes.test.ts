@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { lostDelivery, resumedText } from '../../shared/ledger/resumes.ts';
+import { interruptedWhenAnnounced, lostDelivery, resumedText } from '../../shared/ledger/resumes.ts';
 
 const firstReceivedAt = new Date('2026-11-28T05:31:02.000Z');
 
@@ -14,6 +14,24 @@ describe('what counts as a lost delivery of a chunk', () => {
     expect(lostDelivery({ count: 1, firstReceivedAt }, 0)).toBeUndefined();
     expect(lostDelivery({ count: 3, firstReceivedAt }, 2)).toBeUndefined();
     expect(lostDelivery(undefined, 0)).toBeUndefined();
+  });
+});
+
+describe('what counts as interrupted when a file is announced again', () => {
+  it('loading (whatever its chunks say), or splitting with no failure of its split recorded', () => {
+    expect(interruptedWhenAnnounced({ state: 'loading', error: null })).toBe(true);
+    expect(interruptedWhenAnnounced({ state: 'loading', error: 'chunk 2: delivery 1 of 5 failed' })).toBe(
+      true,
+    );
+    expect(interruptedWhenAnnounced({ state: 'splitting', error: null })).toBe(true);
+  });
+
+  it('a split that failed and said so is retried; a finished, stalled or waiting file is not interrupted', () => {
+    expect(interruptedWhenAnnounced({ state: 'splitting', error: 'split delivery 1 of 5 failed' })).toBe(
+      false,
+    );
+    for (const state of ['loaded', 'failed', 'skipped', 'stalled', 'waiting'] as const)
+      expect(interruptedWhenAnnounced({ state, error: null })).toBe(false);
   });
 });
 
