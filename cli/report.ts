@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import { middleEllipsis } from '../shared/core/text.ts';
 import { listFiles, rejectsOf, type TableCounts, tableCountsOf } from '../shared/ledger/ledger.ts';
 import { openCounts } from '../shared/ledger/rejects.ts';
+import { type Resumed, resumedOf, resumedText } from '../shared/ledger/resumes.ts';
 import { type Database, type FileRow, WAITING_STATES } from '../shared/ledger/schema.ts';
 import { type Waiting, type WaitSummary, waitingPart, waitSummaries } from '../shared/ledger/waiting.ts';
 import { replayCommand } from '../shared/pipeline/receipts.ts';
@@ -31,6 +32,8 @@ export interface FileReport {
   note?: string;
   /** What to run to move a stalled file on, once its cause is fixed. */
   action?: string;
+  /** Its work stopped without an outcome (a crash) and started again: how often, when, the idle time. */
+  resumed?: Resumed;
   /**
    * Rows of it that wait for their parents: how many (and the records, lines, they belong to: not
    * counted as loaded) and what for, per parent table (with its key columns).
@@ -57,6 +60,7 @@ export function reportOf(
   }: { waits?: WaitSummary; open?: number; tables?: TableReport[] } = {},
 ): FileReport {
   const end = file.finished_at ?? new Date();
+  const resumed = resumedOf(file);
   return {
     key: file.key,
     dataset: file.dataset,
@@ -77,6 +81,7 @@ export function reportOf(
     error: file.error,
     ...(file.note ? { note: file.note } : {}),
     ...(file.state === 'stalled' ? { action: replayCommand(file) } : {}),
+    ...(resumed ? { resumed } : {}),
     ...(waits ? { waiting: waitingPart(waits) } : {}),
     ...(tables && tables.length > 0 ? { tables } : {}),
     rejects,
@@ -187,13 +192,16 @@ function errorLabel(state: FileReport['state']): string {
 
 /**
  * What `status` says under its table about a file, line by line: its note, its error, the command that
- * moves it on, what its rows wait for. `gap`: a blank line goes before it (the command follows its error).
+ * moves it on, its resumes after interruptions, what its rows wait for. `gap`: a blank line goes before
+ * it (the command follows its error).
  */
 export function fileNotes(r: FileReport): { line: string; gap: boolean }[] {
   const notes: { line: string; gap: boolean }[] = [];
   if (r.note) notes.push({ line: `${r.key}: note: ${r.note}`, gap: true });
   if (r.error) notes.push({ line: `${r.key}: ${errorLabel(r.state)}: ${r.error}`, gap: true });
   if (r.action) notes.push({ line: `${r.key}: once the cause is fixed, run: ${r.action}`, gap: false });
+  if (r.resumed && r.seconds !== null)
+    notes.push({ line: `${r.key}: ${resumedText(r.resumed, r.seconds)}`, gap: true });
   if (r.waiting) notes.push({ line: `${r.key}: waiting: ${waitingLine(r.waiting)}`, gap: true });
   if (r.tables)
     notes.push({ line: `${r.key}: rows per table: ${r.tables.map(tableLine).join('; ')}`, gap: true });

@@ -26,6 +26,10 @@ async function getJson(url, init) {
 
 let selectedKey = null;
 
+/** A file resumed after an interruption is marked beside its state; its note below says when and the idle time. */
+const resumedMark = (f) =>
+  f.resumed ? [' ', el('span', { class: 'resumed' }, `resumed ${f.resumed.times}×`)] : [];
+
 function fileRow(f) {
   const total = f.chunks.total;
   const progress = el('progress', total === null ? {} : { max: total, value: f.chunks.done });
@@ -35,7 +39,7 @@ function fileRow(f) {
     { 'aria-selected': String(f.key === selectedKey) },
     el('td', { class: 'key' }, f.key),
     el('td', {}, f.dataset ?? '-'),
-    el('td', { class: `state-${f.state}` }, f.state),
+    el('td', { class: `state-${f.state}` }, f.state, ...resumedMark(f)),
     el('td', {}, progress),
     el('td', { class: 'num' }, `${f.chunks.done}/${total ?? '?'}`),
     num(f.rows.read),

@@ -309,14 +309,22 @@ export async function pendingChunks(db: Kysely<Database>, fileId: number): Promi
     .execute();
 }
 
-export async function isChunkLoaded(db: Kysely<Database>, fileId: number, idx: number): Promise<boolean> {
-  const row = await db
+/** A chunk's state and its failed deliveries so far (undefined: no such chunk). */
+export async function chunkStatus(
+  db: Kysely<Database>,
+  fileId: number,
+  idx: number,
+): Promise<Pick<ChunkRow, 'state' | 'attempts'> | undefined> {
+  return db
     .selectFrom('dropload.chunk')
-    .select('state')
+    .select(['state', 'attempts'])
     .where('file_id', '=', fileId)
     .where('idx', '=', idx)
     .executeTakeFirst();
-  return row?.state === 'loaded';
+}
+
+export async function isChunkLoaded(db: Kysely<Database>, fileId: number, idx: number): Promise<boolean> {
+  return (await chunkStatus(db, fileId, idx))?.state === 'loaded';
 }
 
 /**

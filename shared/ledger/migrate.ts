@@ -21,6 +21,7 @@ import * as rejectLifecycle from './migrations/20261222090000_reject_lifecycle.t
 import * as counts from './migrations/20261224090000_counts.ts';
 import * as tableCounts from './migrations/20261228090000_table_counts.ts';
 import * as orphanParentRow from './migrations/20261228100000_orphan_parent_row.ts';
+import * as resumes from './migrations/20261229090000_resumes.ts';
 
 /** dropload's own tables, tracked apart from the user's migrations. */
 const LEDGER_MIGRATIONS: Record<string, Migration> = {
@@ -35,6 +36,7 @@ const LEDGER_MIGRATIONS: Record<string, Migration> = {
   '20261224090000_counts': counts,
   '20261228090000_table_counts': tableCounts,
   '20261228100000_orphan_parent_row': orphanParentRow,
+  '20261229090000_resumes': resumes,
 };
 
 /** The schema of dropload's own tables: the ledger, the migrations' bookkeeping, publish staging tables. */

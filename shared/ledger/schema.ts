@@ -79,6 +79,12 @@ export interface FileTable extends RowCounters {
   retry_due: ColumnType<Date | null, never, Date | string | null>;
   /** When the current chain's handler took its message; NULL: none is running. */
   retry_started_at: ColumnType<Date | null, never, Date | string | null>;
+  /** Times its work stopped without an outcome and started again (see ledger/resumes.ts). */
+  resumes: Generated<number>;
+  /** When the last of those resumes began; NULL: none. */
+  resumed_at: ColumnType<Date | null, never, Date | string | null>;
+  /** Seconds, in all, the file had made no progress before its resumes: its downtime. */
+  idle_seconds: Generated<number>;
 }
 
 /** One byte range of a file; its `loaded` row commits in the same transaction as its data. */

@@ -2,9 +2,10 @@ import type { SQSRecord } from 'aws-lambda';
 import { type ChunkMessage, isOrphanMessage, LoadMessage, type OrphanMessage } from '../aws/messages.ts';
 import type { Dataset } from '../config/dataset.ts';
 import { getFile, recordChunkAttempt, recordFileAttempt } from '../ledger/ledger.ts';
+import type { Delivery } from '../ledger/resumes.ts';
 import { continueInOrder } from '../pipeline/chunk-queue.ts';
 import { writeReceipt, writeReceiptsOf } from '../pipeline/receipts.ts';
-import { type FailedDelivery, type Settled, settleFailure } from '../pipeline/retries.ts';
+import { deliveryOf, type FailedDelivery, type Settled, settleFailure } from '../pipeline/retries.ts';
 import type { PipelineDeps } from '../pipeline/services.ts';
 import { type LoadOutcome, loadChunk } from './load-service.ts';
 import { type OrphanOutcome, retryOrphans } from './orphans.ts';
@@ -40,7 +41,7 @@ export async function handleLoadMessage(
     if (message instanceof Error) throw message;
     if (isOrphanMessage(message))
       return { kind: 'orphans', message, outcome: await retryWaiting(deps, message) };
-    return { kind: 'chunk', message, outcome: await loadOne(deps, message) };
+    return { kind: 'chunk', message, outcome: await loadOne(deps, message, deliveryOf(record)) };
   } catch (error) {
     // A body that is no chunk: nothing to note it on; retried, then parked for a person to look at.
     const note = (failure: FailedDelivery) =>
@@ -53,8 +54,8 @@ export async function handleLoadMessage(
   }
 }
 
-async function loadOne(deps: PipelineDeps, message: ChunkMessage): Promise<LoadOutcome> {
-  const outcome = await loadChunk(deps, message);
+async function loadOne(deps: PipelineDeps, message: ChunkMessage, delivery: Delivery): Promise<LoadOutcome> {
+  const outcome = await loadChunk(deps, message, delivery);
   if (outcome.result !== 'file-failed') await continueInOrder(deps, message);
   const dataset = deps.config.datasets.find((d) => d.name === message.dataset);
   // After the commit, so the retry sees the rows: files waiting on them load now, not at their next backoff.

@@ -14,6 +14,7 @@ import { ParquetCursor, type ParquetRows, readParquetChunk } from '../formats/pa
 import { collectRecords, type ParsedRecord, type ParseOptions, parseChunk } from '../formats/parsing.ts';
 import type { Reject } from '../ledger/ledger.ts';
 import {
+  chunkStatus,
   claimChunk,
   completeChunk,
   failFile,
@@ -24,6 +25,7 @@ import {
   noteDuplicateKeys,
 } from '../ledger/ledger.ts';
 import { type ResolvedRejects, resolveByNewerRows } from '../ledger/rejects.ts';
+import { type Delivery, lostDelivery, recordResume } from '../ledger/resumes.ts';
 import { type Database, FINAL_STATES, type FileRow } from '../ledger/schema.ts';
 import { holdWhileWaiting, waitingCount } from '../ledger/waiting.ts';
 import type { PipelineDeps } from '../pipeline/services.ts';
@@ -63,9 +65,16 @@ export interface LoadOutcome {
 
 const PREVIEW_BYTES = 1024;
 
-/** Loads one chunk exactly once: its rows, rejects and ledger entry commit together or not at all. */
-export async function loadChunk(deps: PipelineDeps, message: ChunkMessage): Promise<LoadOutcome> {
-  const outcome = await loadOnce(deps, message);
+/**
+ * Loads one chunk exactly once: its rows, rejects and ledger entry commit together or not at all.
+ * `delivery`: which delivery of its message this is, to see work an earlier one lost (a resume).
+ */
+export async function loadChunk(
+  deps: PipelineDeps,
+  message: ChunkMessage,
+  delivery?: Delivery,
+): Promise<LoadOutcome> {
+  const outcome = await loadOnce(deps, message, delivery);
   if (message.expandedBytes !== undefined) await releaseExpanded(deps, message, outcome);
   return outcome;
 }
@@ -89,7 +98,11 @@ async function releaseExpanded(deps: PipelineDeps, message: ChunkMessage, outcom
   );
 }
 
-async function loadOnce(deps: PipelineDeps, message: ChunkMessage): Promise<LoadOutcome> {
+async function loadOnce(
+  deps: PipelineDeps,
+  message: ChunkMessage,
+  delivery: Delivery | undefined,
+): Promise<LoadOutcome> {
   const base = {
     fileId: message.fileId,
     index: message.index,
@@ -101,11 +114,14 @@ async function loadOnce(deps: PipelineDeps, message: ChunkMessage): Promise<Load
   };
   const dataset = deps.config.datasets.find((d) => d.name === message.dataset);
   if (!dataset) throw new Error(`dataset "${message.dataset}" is not in this deployment's config`);
-  if (await isChunkLoaded(deps.db, message.fileId, message.index)) {
+  const status = await chunkStatus(deps.db, message.fileId, message.index);
+  if (status?.state === 'loaded') {
     // A crash after the commit and before the retry was scheduled: schedule it (one per file at most).
     if ((await waitingCount(deps.db, message.fileId)) > 0) await retryParked(deps, message.fileId);
     return { ...base, result: 'duplicate' };
   }
+  const lost = lostDelivery(delivery, status?.attempts ?? 0);
+  if (lost) await recordResume(deps.db, message.fileId, lost);
 
   const source: ChunkSource = {
     bucket: message.bucket,

@@ -11,6 +11,7 @@ import {
   tableCountsOf,
 } from '../ledger/ledger.ts';
 import { fileRejects, type RejectSummary, rejectSummary, resolvedByFile } from '../ledger/rejects.ts';
+import { type Resumed, resumedOf } from '../ledger/resumes.ts';
 import { type Database, FINAL_STATES, type FileRow } from '../ledger/schema.ts';
 import { type Waiting, waitingPart, waitSummaries } from '../ledger/waiting.ts';
 import type { PipelineDeps } from './services.ts';
@@ -35,6 +36,8 @@ export interface Receipt {
   note: string | null;
   /** For a stalled file: the command that replays it once the cause is fixed. */
   action: string | null;
+  /** Its work stopped without an outcome (a crash) and started again: how often, when, the idle time. */
+  resumed: Resumed | null;
   /** For a `waiting` file: how many of its rows (of how many records) wait, for which parent tables and keys. */
   waiting: Waiting | null;
   /** The ledger's counters: read = inserted + updated + unchanged + waiting + rejected; a waiting record is not loaded. */
@@ -50,6 +53,7 @@ export interface Receipt {
   firstRejects: Reject[];
   receivedAt: string;
   finishedAt: string | null;
+  /** From received to finished, including the idle seconds before any resume (`resumed.idleSeconds`). */
   seconds: number | null;
 }
 
@@ -66,6 +70,7 @@ export async function receiptFor(db: Kysely<Database>, file: FileRow): Promise<R
     error: file.error,
     note: file.note,
     action: file.state === 'stalled' ? replayCommand(file) : null,
+    resumed: resumedOf(file),
     waiting: waits ? waitingPart(waits) : null,
     rows: {
       read: file.rows_read,

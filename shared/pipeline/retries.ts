@@ -2,7 +2,16 @@ import { ChangeMessageVisibilityCommand, SendMessageCommand } from '@aws-sdk/cli
 import type { SQSRecord } from 'aws-lambda';
 import { budgetText, maxReceiveCount, RETRY_POLICY, retryDelaySeconds } from '../core/backoff.ts';
 import { errorMessage } from '../core/errors.ts';
+import type { Delivery } from '../ledger/resumes.ts';
 import type { PipelineDeps } from './services.ts';
+
+/** Which delivery of its message a record is, as SQS counts them. */
+export function deliveryOf(record: SQSRecord): Delivery {
+  return {
+    count: Number(record.attributes.ApproximateReceiveCount) || 1,
+    firstReceivedAt: new Date(Number(record.attributes.ApproximateFirstReceiveTimestamp) || Date.now()),
+  };
+}
 
 /** What one failed delivery is noted as, where an operator looks; `parked`: its retry budget is spent. */
 export interface FailedDelivery {
@@ -33,7 +42,7 @@ export async function settleFailure(
   note: (failure: FailedDelivery) => Promise<void>,
 ): Promise<Settled> {
   const policy = deps.retry ?? RETRY_POLICY;
-  const deliveries = Number(record.attributes.ApproximateReceiveCount) || 1;
+  const deliveries = deliveryOf(record).count;
   const max = maxReceiveCount(policy);
   const parked = deliveries >= max;
   const delay = parked ? 0 : retryDelaySeconds(policy, deliveries);

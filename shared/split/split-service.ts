@@ -25,6 +25,7 @@ import {
   retriable,
   retryFile,
 } from '../ledger/ledger.ts';
+import { interruptedWhenAnnounced, recordResume } from '../ledger/resumes.ts';
 import { type Database, FINAL_STATES, type FileRow } from '../ledger/schema.ts';
 import { sendPendingChunks } from '../pipeline/chunk-queue.ts';
 import type { PipelineDeps } from '../pipeline/services.ts';
@@ -88,6 +89,9 @@ export async function splitObject(deps: PipelineDeps, ref: ObjectRef): Promise<S
     sequencer: ref.sequencer,
   });
   const { created } = registered;
+  // Announced again while its work was under way (a restart's `backfill --resume`, a redelivery, a rerun):
+  // what did that work stopped. See ledger/resumes.ts.
+  if (!created && interruptedWhenAnnounced(registered.file)) await recordResume(deps.db, registered.file.id);
   // A version that failed before any of its rows loaded (a missing table, say) loads again when announced again.
   const file =
     !created && retriable(registered.file) ? await retryFile(deps.db, registered.file.id) : registered.file;

@@ -5,7 +5,7 @@ import { request } from 'node:http';
 import { createServer, type Server } from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { type Kysely, sql } from 'kysely';
 import type { Migration } from 'kysely/migration';
 import { type Browser, chromium, type Page } from 'playwright-core';
@@ -258,10 +258,36 @@ describe('dropload console in a browser', () => {
     expect([await bar.getAttribute('value'), await bar.getAttribute('max')]).toEqual(['1', String(total)]);
     await shot('progress');
 
+    // Announced again while loading, as a restarted `dev` announces what it had not finished: resumed.
+    const head = await p.stack.s3.send(new HeadObjectCommand({ Bucket: p.stack.bucket, Key: BIG_KEY }));
+    await p.announce({
+      bucket: p.stack.bucket,
+      key: BIG_KEY,
+      etag: unquoteEtag(head.ETag ?? ''),
+      size: head.ContentLength,
+    });
+    const resumed = await fileWhen(BIG_KEY, (f) => f.resumes === 1);
+    await eventually(() => shownCounts(BIG_KEY)).toEqual([
+      'loading resumed 1×',
+      `1/${total}`,
+      String(half.rows_read),
+      String(half.rows_read),
+      '0',
+      '0',
+      '0',
+    ]);
+    const at = new Date(resumed.resumed_at ?? 0).toISOString().slice(11, 19);
+    await eventually(() => page.locator('#file-notes').textContent()).toMatch(
+      new RegExp(
+        `${BIG_KEY}: resumed 1× after an interruption, at ${at} UTC; of its \\d+\\.\\d s, \\d+\\.\\d were idle before it and \\d+\\.\\d active; nothing to do: no row is lost or loaded twice`,
+      ),
+    );
+    await shot('resumed');
+
     release();
     await fileWhen(BIG_KEY, (f) => f.state === 'loaded');
     await eventually(() => shownCounts(BIG_KEY)).toEqual([
-      'loaded',
+      'loaded resumed 1×',
       `${total}/${total}`,
       '3000',
       '3000',

@@ -141,7 +141,15 @@ describe('dropload dev keeps its state: kill -9 mid-file, restart, the file ends
     const fileRow = () =>
       ledger()
         .selectFrom('dropload.file')
-        .select(['state', 'chunks_done', 'chunk_count', 'rows_read', 'rows_inserted', 'rows_rejected'])
+        .select([
+          'state',
+          'chunks_done',
+          'chunk_count',
+          'rows_read',
+          'rows_inserted',
+          'rows_rejected',
+          'resumes',
+        ])
         .where('key', '=', key)
         .executeTakeFirst();
     try {
@@ -178,7 +186,18 @@ describe('dropload dev keeps its state: kill -9 mid-file, restart, the file ends
         rows_read: rows,
         rows_inserted: rows,
         rows_rejected: 0,
+        // The restart's scan found it loading: one interruption, counted once.
+        resumes: 1,
       });
+      // `status` says so, with when and the seconds the file sat idle (the downtime) apart from its work.
+      const status = await cli(CONFIG, ['status'], { DATABASE_URL: databaseUrl });
+      expect(status.stdout.split('\n').filter((l) => l.includes('resumed'))).toEqual([
+        expect.stringMatching(
+          new RegExp(
+            `^${key}: resumed 1× after an interruption, at \\d\\d:\\d\\d:\\d\\d UTC; of its \\d+\\.\\d s, \\d+\\.\\d were idle before it and \\d+\\.\\d active; nothing to do: no row is lost or loaded twice$`,
+          ),
+        ),
+      ]);
       const table = await sql<{ n: number; sum: string }>`
           select count(*)::int as n, sum(id)::text as sum from ${sql.table(DEV_ROWS_TABLE)}`.execute(
         ledger(),

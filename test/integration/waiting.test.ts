@@ -185,11 +185,15 @@ describe("run's report on a file an earlier run registered", () => {
     expect(resumed.reports[0]?.note).toBe(
       `registered by an earlier run at ${registered.toISOString()}, which did not finish it; this run did`,
     );
+    // Announced again while loading: its work had stopped, and this run resumed it.
+    expect(resumed.reports[0]?.resumed?.times).toBe(1);
     const again = await runFiles(second, [regions], { timeoutMs: 60_000, rejectsShown: 0 });
     const loadedAt = (await fileOf(second.deps.db, regions.key)).finished_at as Date;
     expect(again.reports[0]?.note).toBe(
       `this exact version was already loaded at ${new Date(loadedAt).toISOString()}; nothing was loaded again (the counts are that load's)`,
     );
+    // A loaded file announced again is no resume.
+    expect(again.reports[0]?.resumed?.times).toBe(1);
     expect(await count(second.deps.db, 'nw.regions')).toBe(4);
   });
 });
