@@ -118,6 +118,8 @@ class ThreadPool {
     );
     this.#done = this.#workers.map(() => 0);
     this.#results = this.#workers.map((w, i) => this.#listen(w, i));
+    // A thread failing mid-file is reported by `#room` or `end`: not as a rejection nobody awaits yet.
+    for (const r of this.#results) r.catch(() => {});
   }
 
   #listen(worker: Worker, index: number): Promise<ThreadResult> {
