@@ -190,10 +190,12 @@ const seconds = (runs: number[]) =>
 /** The dropload side as the Lambdas ship it: one esbuild bundle, so no child pays for TypeScript stripping. */
 async function bundlePaths(): Promise<void> {
   await build({
-    // The load threads' entry beside the paths, where local/load-threads.ts looks for it.
+    // The load and init threads' entries beside the paths, where local/load-threads.ts and
+    // cli/init/profile-threads.ts look for them.
     entryPoints: {
       paths: path.join(import.meta.dirname, 'paths.ts'),
       'load-worker': path.join(ROOT, 'local', 'load-worker.ts'),
+      'profile-worker': path.join(ROOT, 'cli', 'init', 'profile-worker.ts'),
     },
     outdir: path.dirname(BUNDLE),
     outExtension: { '.js': '.mjs' },

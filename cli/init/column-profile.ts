@@ -13,6 +13,33 @@ const MINUS = 45;
 /** Shapes a key can have; a column with any other keeps no distinct set. */
 const KEY_KINDS: ReadonlySet<Shape['kind']> = new Set(['integer', 'text', 'uuid']);
 
+/**
+ * A column's profile as plain data (Maps and Sets, no class): what crosses from a profiling thread to the
+ * main thread, where `ColumnProfile.restore` rebuilds the same profile.
+ */
+export interface ColumnState {
+  name: string;
+  position: number;
+  values: number;
+  nulls: number;
+  nullTokens: Map<NullToken, number>;
+  kindCounts: Map<Shape['kind'], number>;
+  runKind: Shape['kind'] | undefined;
+  run: number;
+  leadingZeros: number;
+  textExample: string | undefined;
+  min: number | bigint | undefined;
+  max: number | bigint | undefined;
+  intDigits: number;
+  scale: number;
+  distinct: Set<string | number> | undefined;
+  native: Set<'bigint' | 'date'>;
+  nameless: string | undefined;
+  keyless: string | undefined;
+  plainText: boolean;
+  duplicates: number;
+}
+
 /** Everything `init` learns about one column in one pass over the whole file. */
 export class ColumnProfile {
   values = 0;
@@ -55,6 +82,56 @@ export class ColumnProfile {
   constructor(name: string, position: number) {
     this.name = name;
     this.position = position;
+  }
+
+  /** Everything this profile holds, private counts included (see `ColumnState`). */
+  state(): ColumnState {
+    return {
+      name: this.name,
+      position: this.position,
+      values: this.values,
+      nulls: this.nulls,
+      nullTokens: this.nullTokens,
+      kindCounts: this.#kindCounts,
+      runKind: this.#runKind,
+      run: this.#run,
+      leadingZeros: this.leadingZeros,
+      textExample: this.textExample,
+      min: this.min,
+      max: this.max,
+      intDigits: this.intDigits,
+      scale: this.scale,
+      distinct: this.distinct,
+      native: this.native,
+      nameless: this.nameless,
+      keyless: this.keyless,
+      plainText: this.#plainText,
+      duplicates: this.duplicates,
+    };
+  }
+
+  /** The profile a `state()` was taken of. */
+  static restore(s: ColumnState): ColumnProfile {
+    const col = new ColumnProfile(s.name, s.position);
+    for (const [token, n] of s.nullTokens) col.nullTokens.set(token, n);
+    for (const [kind, n] of s.kindCounts) col.#kindCounts.set(kind, n);
+    for (const n of s.native) col.native.add(n);
+    col.#runKind = s.runKind;
+    col.#run = s.run;
+    col.#plainText = s.plainText;
+    col.values = s.values;
+    col.nulls = s.nulls;
+    col.leadingZeros = s.leadingZeros;
+    col.textExample = s.textExample;
+    col.min = s.min;
+    col.max = s.max;
+    col.intDigits = s.intDigits;
+    col.scale = s.scale;
+    col.distinct = s.distinct;
+    col.nameless = s.nameless;
+    col.keyless = s.keyless;
+    col.duplicates = s.duplicates;
+    return col;
   }
 
   /** Values per kind of shape, in the order the kinds were first seen. */
@@ -230,4 +307,24 @@ export class PairProfile {
   get unique(): boolean {
     return this.seen !== undefined && this.duplicates === 0 && this.withNull === 0;
   }
+
+  /** The pair's counts as plain data, to cross threads (see `ColumnState`). */
+  state(): PairState {
+    return { columns: this.columns, seen: this.seen, duplicates: this.duplicates, withNull: this.withNull };
+  }
+
+  static restore(s: PairState): PairProfile {
+    const pair = new PairProfile(s.columns);
+    pair.seen = s.seen;
+    pair.duplicates = s.duplicates;
+    pair.withNull = s.withNull;
+    return pair;
+  }
+}
+
+export interface PairState {
+  columns: readonly [string, string];
+  seen: Set<string> | undefined;
+  duplicates: number;
+  withNull: number;
 }

@@ -1,24 +1,19 @@
 import { createReadStream } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { createGunzip } from 'node:zlib';
 import { asyncBufferFromFile, parquetMetadataAsync, parquetRead, parquetSchema, toJson } from 'hyparquet';
 import { compressors } from 'hyparquet-compressors';
 import type { Format } from '../../shared/config/dataset.ts';
-import { DEFAULT_MAX_RECORD_BYTES } from '../../shared/config/dataset.ts';
 import { UsageError } from '../../shared/core/errors.ts';
-import {
-  lastRecordEnd,
-  oversizedReason,
-  RecordScanner,
-  type RecordSpan,
-  type WideStretches,
-} from '../../shared/formats/chunking.ts';
-import { parseHeader, type RecordCursor, type Skim, textCursor } from '../../shared/formats/parsing.ts';
-import { ColumnProfile, PairProfile } from './column-profile.ts';
+import { RecordScanner, type RecordSpan } from '../../shared/formats/chunking.ts';
+import { parseHeader, textCursor } from '../../shared/formats/parsing.ts';
+import { BlockProfiler } from './block-profiler.ts';
+import type { ColumnProfile, PairProfile } from './column-profile.ts';
+import { Columns, type KeepValues } from './columns.ts';
 import { guessDelimiter } from './delimiter.ts';
-import { oversizedRecords } from './oversized.ts';
-import { isNullToken, keyText, NULL_TOKEN_MAX_LENGTH } from './values.ts';
+import { profileOnThreads, threadsFor } from './profile-threads.ts';
+import { bomLength, textBlocks } from './text-blocks.ts';
 
 /** A row `init` could not read as a record of the header's fields, as the loader would reject it. */
 export interface Misfit {
@@ -45,35 +40,7 @@ export interface FileProfile {
   misfitCount: number;
 }
 
-/** Misfit rows listed per file; the rest are counted. */
-const MISFITS_SHOWN = 20;
-/** Decoded text handed to the parser at once: whole records, about this many bytes. */
-const BLOCK_BYTES = 4 * 1024 * 1024;
-/**
- * Bytes read from the file at a time: 1 MB, not the stream's default 64 KB, so a 1 GB file takes a thousand
- * trips through the thread pool and event loop instead of sixteen thousand (each one a wait on a busy machine).
- */
-const READ_BYTES = 1024 * 1024;
-/** Bytes the record scanner reads at a time while it looks for the header's end. */
-const HEADER_STEP = 64 * 1024;
 const GZIP_MAGIC = [0x1f, 0x8b];
-const BOM = [0xef, 0xbb, 0xbf];
-/** Names that say "identifier": key candidates, and the columns whose pairs are followed as a link table's composite key. */
-export const ID_LIKE = /(^id$|_id$|_code$|_key$|_no$)/;
-/** Natural keys: `isbn`, `sku`, `email`, … (a link table of books and authors is `(isbn, author_id)`). */
-const NATURAL_KEY = /(^|_)(isbn|issn|sku|ean|upc|gtin|email|code|slug|username|login|uuid|guid|iban|vin)$/;
-
-/**
- * Whether a column's name makes it a key candidate among its file's columns (snake_case): an id-like
- * name, or a natural key's in a file with no key of its own (no `id`, no first column `…_id`). A
- * `users (id, email)` file keeps no set of its emails: hashing them would be most of its pass, for a
- * key the `id` already is.
- */
-export function keyLike(column: string, columns: readonly string[]): boolean {
-  if (ID_LIKE.test(column)) return true;
-  if (!NATURAL_KEY.test(column)) return false;
-  return !columns.some((c, i) => c === 'id' || (i === 0 && c.endsWith('_id')));
-}
 
 /** The file name without folders and extensions: its dataset's and table's name before snake_case. */
 export const baseName = (file: string): string => formatOf(file).base;
@@ -163,11 +130,6 @@ async function firstRecord(file: string, format: Format, delimiter: string): Pro
   return Buffer.concat(chunks).subarray(span.start, span.end);
 }
 
-const bomLength = (bytes: Uint8Array): number => (BOM.every((b, i) => bytes[i] === b) ? BOM.length : 0);
-
-/** Whether a column (by field name and position) may be a key or relate to another file: else it keeps no distinct set. */
-export type KeepValues = (field: string, position: number) => boolean;
-
 export interface ProfileOptions {
   /** The delimiter of a `.csv`/`.txt` (`--delimiter`); none: guessed. */
   delimiter?: string;
@@ -175,6 +137,8 @@ export interface ProfileOptions {
   more?: string[];
   /** The dataset's name before snake_case, when not the file's (the common stem of `more`). */
   base?: string;
+  /** Threads to profile a CSV/TSV on (0: none, on the main thread); default by the files' size (`threadsFor`). */
+  threads?: number;
 }
 
 /** Reads whole files, streaming, and profiles every column. `snake` names the columns as the tables will. */
@@ -201,13 +165,34 @@ export async function profileFile(
     misfitCount: 0,
   };
   const columns = new Columns(profile, snake, keep);
-  for (const f of paths) {
-    columns.file = paths.length > 1 ? path.basename(f) : undefined;
-    if (format === 'parquet') await readParquetFile(f, columns);
-    else await readTextFile(f, await isGzip(f), columns);
+  const fileName = (f: string) => (paths.length > 1 ? path.basename(f) : undefined);
+  const threads = format === 'csv' ? (options.threads ?? threadsFor(await totalBytes(paths))) : 0;
+  if (threads > 0)
+    await profileOnThreads(
+      paths.map((f) => ({ path: f, name: fileName(f) })),
+      columns,
+      threads,
+    );
+  else if (format === 'parquet')
+    for (const f of paths) {
+      columns.file = fileName(f);
+      await readParquetFile(f, columns);
+    }
+  else {
+    const profiler = new BlockProfiler(columns);
+    for (const f of paths) {
+      profiler.startFile(fileName(f));
+      for await (const event of textBlocks(f, await isGzip(f), format, delimiter)) profiler.take(event);
+    }
   }
   if (format !== 'parquet') hintDelimiter(profile);
   return profile;
+}
+
+async function totalBytes(paths: string[]): Promise<number> {
+  let n = 0;
+  for (const f of paths) n += (await stat(f)).size;
+  return n;
 }
 
 /** Every row of a CSV misfitting its header says the file is split on the wrong character, not that rows are bad. */
@@ -216,228 +201,6 @@ function hintDelimiter(profile: FileProfile): void {
   const name = profile.delimiter === '\t' ? 'tab' : `"${profile.delimiter}"`;
   const hint = `; every row misfits: is the delimiter not ${name}? pass --delimiter`;
   profile.misfits = profile.misfits.map((m) => ({ ...m, reason: `${m.reason}${hint}` }));
-}
-
-function misfit(profile: FileProfile, line: number, reason: string, file?: string): void {
-  profile.misfitCount++;
-  if (profile.misfits.length < MISFITS_SHOWN)
-    profile.misfits.push({ line, reason, ...(file ? { file } : {}) });
-}
-
-/** Columns in first-seen order; pairs of id-like columns followed for composite keys. */
-class Columns {
-  readonly byName = new Map<string, ColumnProfile>();
-  /** Records read into the profiles (misfits are not). */
-  records = 0;
-  #pairsFollowed = false;
-  /** The file being read, named in its misfits when the profile reads several. */
-  file: string | undefined;
-  readonly profile: FileProfile;
-  readonly snake: (name: string) => string;
-  readonly keep: KeepValues;
-
-  constructor(profile: FileProfile, snake: (name: string) => string, keep: KeepValues) {
-    this.profile = profile;
-    this.snake = snake;
-    this.keep = keep;
-  }
-
-  column(name: string): ColumnProfile {
-    let col = this.byName.get(name);
-    if (!col) {
-      col = new ColumnProfile(name, this.byName.size);
-      if (!this.keep(name, col.position)) col.nameless = 'no name relates it to a key or another file';
-      // A field first seen after some records was missing (null) in all of them.
-      col.nulls = this.records;
-      this.byName.set(name, col);
-      this.profile.columns.push(col);
-    }
-    return col;
-  }
-
-  /** Fixes the pairs once the header (or the first record) has named the columns. */
-  followPairs(): void {
-    if (this.#pairsFollowed) return;
-    this.#pairsFollowed = true;
-    const names = this.profile.columns.map((c) => this.snake(c.name));
-    const ids = this.profile.columns.filter((_, i) => keyLike(names[i] ?? '', names)).slice(0, 8);
-    for (let i = 0; i < ids.length; i++)
-      for (let j = i + 1; j < ids.length; j++)
-        this.profile.pairs.push(new PairProfile([ids[i]?.name ?? '', ids[j]?.name ?? '']));
-  }
-
-  /**
-   * The columns a block's parse may skim: settled as text, keeping no distinct values, in no pair. Their
-   * values only count as values or nulls, and no null token is longer than the longest kept whole.
-   */
-  skim(): Skim {
-    const paired = new Set(this.profile.pairs.flatMap((p) => p.columns));
-    return {
-      fields: this.profile.columns.map((c) => c.settled && !paired.has(c.name)),
-      upTo: NULL_TOKEN_MAX_LENGTH,
-    };
-  }
-
-  /** A record's key texts for the pairs (undefined for a null). */
-  addPairs(keyOf: (name: string) => string | undefined): void {
-    for (const pair of this.profile.pairs) pair.add(keyOf(pair.columns[0]), keyOf(pair.columns[1]));
-  }
-}
-
-async function readTextFile(file: string, gzip: boolean, columns: Columns): Promise<void> {
-  const { profile } = columns;
-  const onHeader = (header: string[]) => {
-    for (const name of header) columns.column(name);
-    columns.followPairs();
-  };
-  const onBlock = (cursor: RecordCursor) => {
-    while (cursor.next()) {
-      profile.rows++;
-      if (cursor.error)
-        misfit(profile, cursor.line, misfitReason(cursor.error.reason, profile.delimiter), columns.file);
-      else if (cursor.values) addCsvRecord(columns, cursor.values);
-      else if (cursor.fields) addJsonRecord(columns, cursor.fields);
-    }
-  };
-  // Rejected unread by the load (the dataset's default limit, which the generated datasets keep).
-  const onOversized = (line: number, size: number) => {
-    profile.rows++;
-    misfit(profile, line, oversizedReason(size, DEFAULT_MAX_RECORD_BYTES), columns.file);
-  };
-  await scanBlocks(file, gzip, profile, { onHeader, onBlock, onOversized }, () => columns.skim());
-}
-
-/** The loader's reason, and for a row with more fields than the header, the usual cause. */
-function misfitReason(reason: string, delimiter: string): string {
-  const more = /^row has (\d+) fields, the header has (\d+)$/.exec(reason);
-  if (!more) return reason;
-  return `${more[1]} fields, header has ${more[2]} (unquoted ${delimiter === ',' ? 'comma' : 'delimiter'}?)`;
-}
-
-function addCsvRecord(columns: Columns, values: string[]): void {
-  columns.records++;
-  const cols = columns.profile.columns;
-  for (let i = 0; i < values.length; i++) cols[i]?.addText(values[i] ?? '');
-  if (columns.profile.pairs.length === 0) return;
-  columns.addPairs((name) => {
-    const col = columns.byName.get(name);
-    const text = col ? values[col.position] : undefined;
-    return text === undefined || isNullToken(text) ? undefined : text;
-  });
-}
-
-function addJsonRecord(columns: Columns, fields: Record<string, unknown>): void {
-  for (const name of Object.keys(fields)) columns.column(name);
-  columns.followPairs();
-  columns.records++;
-  for (const col of columns.profile.columns) {
-    const value = fields[col.name];
-    col.addValue(value, keyText(value));
-  }
-  columns.addPairs((name) => {
-    const value = fields[name];
-    return value === null || value === undefined ? undefined : keyText(value);
-  });
-}
-
-interface BlockHandlers {
-  onHeader: (header: string[]) => void;
-  onBlock: (cursor: RecordCursor) => void;
-  /** A record over `maxRecordBytes`, not parsed: its line and size in bytes. */
-  onOversized: (line: number, size: number) => void;
-}
-
-/**
- * Streams the file's bytes (gunzipped when gzip) through the loader's own parser, a block of whole
- * records at a time, cut where the record scanner ends a record (`lastRecordEnd`), so `init` reads
- * records and misfits exactly as a load would.
- */
-async function scanBlocks(
-  file: string,
-  gzip: boolean,
-  profile: FileProfile,
-  on: BlockHandlers,
-  skim: () => Skim,
-): Promise<void> {
-  const { format, delimiter } = profile;
-  let pending: Uint8Array[] = [];
-  let held = 0;
-  /** Bytes held before the next cut is tried: doubles while one record outgrows it, so a huge record is searched a few times, not once a read. */
-  let threshold = BLOCK_BYTES;
-  let header: string[] | undefined = format === 'csv' ? undefined : [];
-  let line = 1;
-  const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
-  const flush = (final: boolean) => {
-    let bytes = Buffer.concat(pending);
-    if (!header) {
-      const span = firstSpan(bytes, format, delimiter, final);
-      if (!span) return hold([bytes], final);
-      header = parseHeader(bytes.subarray(span.start, span.end), delimiter);
-      on.onHeader(header);
-      line = span.line + span.lines;
-      bytes = bytes.subarray(span.end);
-    }
-    const wide: WideStretches = { limit: DEFAULT_MAX_RECORD_BYTES, found: [] };
-    const ended = lastRecordEnd(bytes, format, delimiter, wide);
-    const cut = final ? bytes.length : ended;
-    // The file's last record may end without a line break.
-    if (cut - ended > wide.limit) wide.found.push([ended, cut]);
-    const parse = (records: Uint8Array) => {
-      if (records.length === 0) return;
-      const cursor = textCursor(decoder.decode(records), {
-        format,
-        delimiter,
-        columns: header,
-        firstLine: line,
-        skim: skim(),
-      });
-      on.onBlock(cursor);
-      line = cursor.nextLine;
-    };
-    // The records the load would reject unread are cut out of the parse: their values are no evidence.
-    let from = 0;
-    for (const o of oversizedRecords(bytes, wide, format, delimiter)) {
-      parse(bytes.subarray(from, o.start));
-      on.onOversized(line, o.end - o.start);
-      line += o.lines;
-      from = o.end;
-    }
-    parse(bytes.subarray(from, cut));
-    hold([bytes.subarray(cut)], final || cut > 0);
-  };
-  const hold = (rest: Uint8Array[], cut: boolean) => {
-    pending = rest;
-    held = rest.reduce((n, b) => n + b.length, 0);
-    threshold = cut ? BLOCK_BYTES : Math.max(BLOCK_BYTES, 2 * held);
-  };
-  const source = createReadStream(file, { highWaterMark: READ_BYTES });
-  const stream = gzip ? source.pipe(createGunzip()) : source;
-  let first = true;
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    const bytes = first ? chunk.subarray(bomLength(chunk)) : chunk;
-    first = false;
-    pending.push(bytes);
-    held += bytes.length;
-    if (held >= threshold) flush(false);
-  }
-  flush(true);
-}
-
-/** The first record of `bytes` (the CSV header) as the record scanner cuts it; at the end of the file, one without a line break. */
-function firstSpan(
-  bytes: Uint8Array,
-  format: Format,
-  delimiter: string,
-  final: boolean,
-): RecordSpan | undefined {
-  let span: RecordSpan | undefined;
-  const scanner = new RecordScanner({ format, delimiter }, (s) => {
-    span ??= s;
-  });
-  for (let at = 0; at < bytes.length && !span; at += HEADER_STEP)
-    scanner.push(bytes.subarray(at, at + HEADER_STEP));
-  if (!span && final) scanner.end();
-  return span;
 }
 
 async function readParquetFile(file: string, columns: Columns): Promise<void> {
@@ -461,7 +224,7 @@ async function readParquetFile(file: string, columns: Columns): Promise<void> {
           for (const [name, value] of Object.entries(row))
             fields[name] =
               value !== null && typeof value === 'object' && !(value instanceof Date) ? toJson(value) : value;
-          addJsonRecord(columns, fields);
+          columns.addJsonRecord(fields);
         }
       },
     });

@@ -12,6 +12,7 @@ import {
   qualified,
 } from './codegen.ts';
 import { ColumnProfile } from './column-profile.ts';
+import type { KeepValues } from './columns.ts';
 import {
   diffTable,
   type InitState,
@@ -22,7 +23,7 @@ import {
   widenForeignKeys,
 } from './evolution.ts';
 import { loadRefusal } from './file-check.ts';
-import { baseName, fieldNames, formatOfFile, isGzip, type KeepValues, profileFile } from './file-profile.ts';
+import { baseName, fieldNames, formatOfFile, isGzip, profileFile } from './file-profile.ts';
 import { jsonText } from './layout.ts';
 import {
   breakCycles,

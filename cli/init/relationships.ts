@@ -1,6 +1,6 @@
 import { MAX_DISTINCT, type PairProfile, pairKey, pairOfKey } from './column-profile.ts';
 import { example, wider } from './column-type.ts';
-import { keyLike } from './file-profile.ts';
+import { keyLike } from './columns.ts';
 import { count } from './plural.ts';
 import { type InferredColumn, type InferredTable, singular } from './tables.ts';
 

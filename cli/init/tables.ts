@@ -1,7 +1,8 @@
 import { UsageError } from '../../shared/core/errors.ts';
 import type { ColumnProfile } from './column-profile.ts';
 import { type ColumnType, columnType } from './column-type.ts';
-import { type FileProfile, keyLike } from './file-profile.ts';
+import { keyLike } from './columns.ts';
+import type { FileProfile } from './file-profile.ts';
 import { count } from './plural.ts';
 import { NULL_TOKENS, type NullToken } from './values.ts';
 

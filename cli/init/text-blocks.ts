@@ -1,0 +1,114 @@
+import { createReadStream } from 'node:fs';
+import { createGunzip } from 'node:zlib';
+import type { Format } from '../../shared/config/dataset.ts';
+import { DEFAULT_MAX_RECORD_BYTES } from '../../shared/config/dataset.ts';
+import {
+  lastRecordEnd,
+  RecordScanner,
+  type RecordSpan,
+  type WideStretches,
+} from '../../shared/formats/chunking.ts';
+import { parseHeader } from '../../shared/formats/parsing.ts';
+import { oversizedRecords } from './oversized.ts';
+
+/**
+ * What a CSV/TSV or NDJSON file is read as, in file order: its header (CSV) with the line after it,
+ * blocks of whole records as bytes, and between them the records over `maxRecordBytes` (the load
+ * rejects those unread, so their values are no evidence) with the lines they cover.
+ */
+export type BlockEvent =
+  | { kind: 'header'; header: string[]; line: number }
+  | { kind: 'records'; bytes: Uint8Array }
+  | { kind: 'oversized'; size: number; lines: number };
+
+/** Decoded text handed to the parser at once: whole records, about this many bytes. */
+export const BLOCK_BYTES = 4 * 1024 * 1024;
+/**
+ * Bytes read from the file at a time: 1 MB, not the stream's default 64 KB, so a 1 GB file takes a thousand
+ * trips through the thread pool and event loop instead of sixteen thousand (each one a wait on a busy machine).
+ */
+const READ_BYTES = 1024 * 1024;
+/** Bytes the record scanner reads at a time while it looks for the header's end. */
+const HEADER_STEP = 64 * 1024;
+const BOM = [0xef, 0xbb, 0xbf];
+
+export const bomLength = (bytes: Uint8Array): number =>
+  BOM.every((b, i) => bytes[i] === b) ? BOM.length : 0;
+
+/**
+ * Streams the file's bytes (gunzipped when gzip) as blocks of whole records, cut where the record
+ * scanner ends a record (`lastRecordEnd`), so `init` reads records and misfits exactly as a load would.
+ */
+export async function* textBlocks(
+  file: string,
+  gzip: boolean,
+  format: Format,
+  delimiter: string,
+): AsyncGenerator<BlockEvent> {
+  let pending: Uint8Array[] = [];
+  let held = 0;
+  /** Bytes held before the next cut is tried: doubles while one record outgrows it, so a huge record is searched a few times, not once a read. */
+  let threshold = BLOCK_BYTES;
+  let headerRead = format !== 'csv';
+  function* flush(final: boolean): Generator<BlockEvent> {
+    let bytes = Buffer.concat(pending);
+    if (!headerRead) {
+      const span = firstSpan(bytes, format, delimiter, final);
+      if (!span) return hold([bytes], final);
+      headerRead = true;
+      const header = parseHeader(bytes.subarray(span.start, span.end), delimiter);
+      yield { kind: 'header', header, line: span.line + span.lines };
+      bytes = bytes.subarray(span.end);
+    }
+    const wide: WideStretches = { limit: DEFAULT_MAX_RECORD_BYTES, found: [] };
+    const ended = lastRecordEnd(bytes, format, delimiter, wide);
+    const cut = final ? bytes.length : ended;
+    // The file's last record may end without a line break.
+    if (cut - ended > wide.limit) wide.found.push([ended, cut]);
+    let from = 0;
+    for (const o of oversizedRecords(bytes, wide, format, delimiter)) {
+      if (o.start > from) yield { kind: 'records', bytes: bytes.subarray(from, o.start) };
+      yield { kind: 'oversized', size: o.end - o.start, lines: o.lines };
+      from = o.end;
+    }
+    if (cut > from) yield { kind: 'records', bytes: bytes.subarray(from, cut) };
+    hold([bytes.subarray(cut)], final || cut > 0);
+  }
+  const hold = (rest: Uint8Array[], cut: boolean) => {
+    pending = rest;
+    held = rest.reduce((n, b) => n + b.length, 0);
+    threshold = cut ? BLOCK_BYTES : Math.max(BLOCK_BYTES, 2 * held);
+  };
+  const source = createReadStream(file, { highWaterMark: READ_BYTES });
+  const stream = gzip ? source.pipe(createGunzip()) : source;
+  let first = true;
+  try {
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      const bytes = first ? chunk.subarray(bomLength(chunk)) : chunk;
+      first = false;
+      pending.push(bytes);
+      held += bytes.length;
+      if (held >= threshold) yield* flush(false);
+    }
+    yield* flush(true);
+  } finally {
+    source.destroy();
+  }
+}
+
+/** The first record of `bytes` (the CSV header) as the record scanner cuts it; at the end of the file, one without a line break. */
+function firstSpan(
+  bytes: Uint8Array,
+  format: Format,
+  delimiter: string,
+  final: boolean,
+): RecordSpan | undefined {
+  let span: RecordSpan | undefined;
+  const scanner = new RecordScanner({ format, delimiter }, (s) => {
+    span ??= s;
+  });
+  for (let at = 0; at < bytes.length && !span; at += HEADER_STEP)
+    scanner.push(bytes.subarray(at, at + HEADER_STEP));
+  if (!span && final) scanner.end();
+  return span;
+}
