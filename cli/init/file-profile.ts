@@ -46,7 +46,7 @@ export interface FileProfile {
 }
 
 /** Misfit rows listed per file; the rest are counted. */
-const MISFITS_SHOWN = 20;
+export const MISFITS_SHOWN = 20;
 /** Decoded text handed to the parser at once: whole records, about this many bytes. */
 const BLOCK_BYTES = 4 * 1024 * 1024;
 /**
