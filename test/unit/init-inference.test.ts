@@ -1005,6 +1005,27 @@ describe('monthly files of one table', () => {
     ]);
   });
 
+  it('a new month given alone joins the table an earlier init made of its stem, and adds its column', async () => {
+    const p = await folder('alone', {
+      'inv_2024_01.csv': 'inv_id,total\n1,1.5\n',
+      'inv_2024_02.csv': 'inv_id,total\n2,2.5\n',
+    });
+    const out = path.join(dir, 'alone-out');
+    await init([p], { out });
+    const month = path.join(p, 'inv_2024_03.csv');
+    await writeFile(month, 'inv_id,total,currency\n3,3.5,EUR\n');
+    const again = await init([month], { out });
+    expect(again.tables.map((t) => [t.name, t.files.map((f) => path.basename(f))])).toEqual([
+      ['inv', ['inv_2024_03.csv']],
+    ]);
+    expect(again.changes).toEqual([
+      'inv.currency: new column, text (nullable: the rows already loaded have none)',
+    ]);
+    const renamed = path.join(p, 'inv_2024_04.csv');
+    await writeFile(renamed, 'invoice,amount\n4,4.5\n');
+    expect((await init([renamed], { out })).changes).toEqual(['inv_2024_04: new table']);
+  });
+
   it('read apart by header, count a key repeated across them as a duplicate and a missing column as nulls', async () => {
     const p = await folder('merged', {
       'm_2024_01.csv': 'id,code,total\n1,A,1.5\n2,B,2\n',
