@@ -279,12 +279,13 @@ async function writeChanged(out: string, files: GeneratedFile[]): Promise<string
 function keepers(groups: FileGroup[]): KeepValues[] {
   const names: TableNames[] = [];
   for (const g of groups) names.push({ table: snakeCase(g.base), columns: g.fields.map(snakeCase) });
-  return names.map((t, i) => {
-    const known = new Set(names[i]?.columns);
-    // A field first seen after the first NDJSON record is kept: its name was not judged.
-    return (field, position) => {
+  return names.map((t) => {
+    // A field first seen after the first NDJSON record is kept: its name was not judged. A field's
+    // position is the table's, whichever of its headers the file being read has.
+    return (field) => {
       const column = snakeCase(field);
-      return !known.has(column) || mayRelate(column, position, t.table, names);
+      const at = t.columns.indexOf(column);
+      return at < 0 || mayRelate(column, at, t.table, names);
     };
   });
 }
