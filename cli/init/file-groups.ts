@@ -40,7 +40,8 @@ const includes = (all: Set<string>, some: Iterable<string>) => [...some].every((
  * columns some files lack: each file's fields are all among the widest file's (a month that added a
  * column, or lacks one). Files whose headers disagree otherwise (a renamed column) stay datasets of
  * their own. `stored` are the fields of the tables an earlier `init` made: a file of a stem naming one
- * joins it when either's fields are all among the other's, so a new month evolves its table.
+ * joins it when either's fields are all among the other's, so a new month evolves its table; a file
+ * naming one itself stays that table's.
  */
 export async function groupFiles(
   files: string[],
@@ -52,7 +53,9 @@ export async function groupFiles(
     const base = baseName(file);
     const stem = stemOf(base);
     const { format, delimiter: d } = await formatOfFile(file, delimiter);
-    const key = stem && stem !== base ? [path.dirname(file), stem, format, d].join('\u0001') : file;
+    // A file that made a table of its own name before (`address2.csv`) stays that table's.
+    const grouped = stem && stem !== base && !stored[snakeCase(base)];
+    const key = grouped ? [path.dirname(file), stem, format, d].join('\u0001') : file;
     const bucket = buckets.get(key) ?? [];
     bucket.push({ file, base, fields: await fieldNames(file, delimiter) });
     buckets.set(key, bucket);
@@ -66,8 +69,9 @@ export async function groupFiles(
  * of its fields, and grows to that file's.
  */
 function clusters(bucket: Candidate[], stored: Record<string, string[]>): Cluster[] {
-  const stem = stemOf((bucket[0] as Candidate).base);
-  const table = stem ? stored[snakeCase(stem)] : undefined;
+  const { base } = bucket[0] as Candidate;
+  const stem = stemOf(base);
+  const table = stem && stem !== base && !stored[snakeCase(base)] ? stored[snakeCase(stem)] : undefined;
   const out: Cluster[] = table ? [{ members: [], fields: new Set(table), stored: true }] : [];
   const widestFirst = [...bucket].sort((a, b) => b.fields.length - a.fields.length);
   for (const c of widestFirst) {

@@ -1024,6 +1024,16 @@ describe('monthly files of one table', () => {
     const renamed = path.join(p, 'inv_2024_04.csv');
     await writeFile(renamed, 'invoice,amount\n4,4.5\n');
     expect((await init([renamed], { out })).changes).toEqual(['inv_2024_04: new table']);
+    // A file that made a table of its own name stays that table's, though its stem names another.
+    const other = await folder('own', { 'address.csv': 'id,city\n1,a\n', 'address2.csv': 'id\n2\n' });
+    const own = path.join(dir, 'own-out');
+    await init([other], { out: own });
+    await writeFile(path.join(other, 'address2.csv'), 'id\n2\n3\n');
+    const third = await init([other], { out: own });
+    expect(third.tables.map((t) => [t.name, t.rows])).toEqual([
+      ['address', 1],
+      ['address2', 2],
+    ]);
   });
 
   it('read apart by header, count a key repeated across them as a duplicate and a missing column as nulls', async () => {
