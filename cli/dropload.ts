@@ -156,6 +156,8 @@ program
       databasePort: opts.port + 1,
       stateDir: opts.stateDir,
       logLevel: globals().verbose ? 'INFO' : 'WARN',
+      // Told beside the arrivals, in words: the file and chunk, and whether and when it is retried.
+      onFailure: (line) => process.stdout.write(`${line}\n`),
     });
     const { stack } = pipeline;
     const example = config.datasets[0];

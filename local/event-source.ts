@@ -9,6 +9,19 @@ import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda'
 
 export type SqsHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse | undefined>;
 
+/** Wait after a failed receive before the next. */
+export const RECEIVE_AGAIN_MS = 500;
+
+/**
+ * What failed, and so what happens next: a receive (no message was taken: the loop receives again), an
+ * invocation that threw (its records' messages come back after the visibility timeout), or deleting the
+ * messages of records the handler finished (they come back too, and are then found done).
+ */
+export type SourceFailure =
+  | { stage: 'receive' }
+  | { stage: 'invoke'; records: SQSRecord[] }
+  | { stage: 'delete'; records: SQSRecord[] };
+
 export interface EventSourceOptions {
   sqs: SQSClient;
   queueUrl: string;
@@ -26,7 +39,7 @@ export interface EventSourceOptions {
   /** Seconds a receive waits for a message on an empty queue (long polling); default 1. */
   pollSeconds?: number;
   region?: string;
-  onError?: (err: unknown) => void;
+  onError?: (err: unknown, failure: SourceFailure) => void;
 }
 
 /** A received message as Lambda's event source mapping hands it to a function. */
@@ -120,8 +133,8 @@ export class EventSource {
       } catch (err) {
         // A receive aborted by stop is the end of the loop, not a failure.
         if (!this.#running) break;
-        this.#o.onError?.(err);
-        await new Promise((r) => setTimeout(r, 500));
+        this.#o.onError?.(err, { stage: 'receive' });
+        await new Promise((r) => setTimeout(r, RECEIVE_AGAIN_MS));
       }
     }
   }
@@ -162,21 +175,22 @@ export class EventSource {
       const response = await o.handler(event, lambdaContext(o.functionName, o.timeoutMs, region));
       failed = new Set((response?.batchItemFailures ?? []).map((f) => f.itemIdentifier));
     } catch (err) {
-      o.onError?.(err);
+      o.onError?.(err, { stage: 'invoke', records: event.Records });
       failed = new Set(batch.map((m) => m.MessageId as string));
     } finally {
       this.#inFlight--;
     }
-    const done = batch.filter((m) => !failed.has(m.MessageId as string));
+    const done = event.Records.filter((r) => !failed.has(r.messageId));
     for (let i = 0; i < done.length; i += 10) {
-      await o.sqs.send(
-        new DeleteMessageBatchCommand({
-          QueueUrl: o.queueUrl,
-          Entries: done
-            .slice(i, i + 10)
-            .map((m, j) => ({ Id: String(j), ReceiptHandle: m.ReceiptHandle as string })),
-        }),
-      );
+      const records = done.slice(i, i + 10);
+      await o.sqs
+        .send(
+          new DeleteMessageBatchCommand({
+            QueueUrl: o.queueUrl,
+            Entries: records.map((r, j) => ({ Id: String(j), ReceiptHandle: r.receiptHandle })),
+          }),
+        )
+        .catch((err: unknown) => o.onError?.(err, { stage: 'delete', records }));
     }
   }
 }

@@ -18,7 +18,8 @@ import {
 } from '../shared/core/topology.ts';
 import { backfill } from '../shared/ops/backfill.ts';
 import type { PipelineDeps } from '../shared/pipeline/services.ts';
-import { EventSource, type SqsHandler } from './event-source.ts';
+import { EventSource, type SourceFailure, type SqsHandler } from './event-source.ts';
+import { errorText, type FailingQueue, sourceFailureText } from './failure-text.ts';
 import { defaultLoadConcurrency, loadThreadsWanted, startLoadThreads, threadPlan } from './load-threads.ts';
 import { connectionBudget, type LocalStack, startLocalStack } from './local-stack.ts';
 import { StderrLogger } from './stderr-logger.ts';
@@ -48,6 +49,11 @@ export interface PipelineOptions {
   waitRetry?: WaitRetryTimes;
   /** How often the sweep of waiting rows runs (default LOCAL_SWEEP_EVERY_SECONDS); 0: never. */
   sweepEveryMs?: number;
+  /**
+   * Where the runner's own failures are told, a line each naming the file and chunk and what happens
+   * next (`dev` prints them); default: the logger, as errors.
+   */
+  onFailure?: (line: string, err: unknown) => void;
 }
 
 export interface LocalPipeline {
@@ -94,6 +100,8 @@ export async function uploadFile(
 }
 
 const FUNCTION_TIMEOUT_MS = LOCAL_FUNCTION_TIMEOUT_SECONDS * 1000;
+/** How often `watchBucket` lists the bucket. */
+const POLL_MS = 500;
 
 /** The local stack plus the two event source mappings, invoking the real handlers in this process. */
 export async function startPipeline(options: PipelineOptions): Promise<LocalPipeline> {
@@ -130,7 +138,12 @@ export async function startPipeline(options: PipelineOptions): Promise<LocalPipe
     waitRetry: options.waitRetry,
   };
   const getDeps = async () => deps;
-  const onError = (err: unknown) => logger.error('invocation failed', { error: String(err) });
+  const tell = options.onFailure ?? ((line, err) => logger.error(line, { error: String(err) }));
+  const sourceError = (name: FailingQueue['name']) => (err: unknown, failure: SourceFailure) => {
+    for (const line of sourceFailureText(err, failure, { ...stack[name], name })) tell(line, err);
+  };
+  const failed = (what: string, next: string) => (err: unknown) =>
+    tell(`${what} (${errorText(err)}): ${next}`, err);
   const loadThreads =
     plan.threads > 0 && options.configFile
       ? startLoadThreads({
@@ -161,7 +174,7 @@ export async function startPipeline(options: PipelineOptions): Promise<LocalPipe
       batchingWindowMs: 0,
       concurrency: 1,
       timeoutMs: FUNCTION_TIMEOUT_MS,
-      onError,
+      onError: sourceError('ingest'),
     }),
     new EventSource({
       sqs: stack.sqs,
@@ -173,7 +186,7 @@ export async function startPipeline(options: PipelineOptions): Promise<LocalPipe
       batchingWindowMs: 0,
       concurrency: workers,
       timeoutMs: FUNCTION_TIMEOUT_MS,
-      onError,
+      onError: sourceError('chunks'),
     }),
   ];
   for (const s of sources) s.start();
@@ -184,7 +197,7 @@ export async function startPipeline(options: PipelineOptions): Promise<LocalPipe
           everyMs: sweepEveryMs,
           // An empty queue (an in-memory emulator, one that lost its state) holds no retry an earlier run sent.
           firstSweepsEverything: await queueIsEmpty(stack.sqs, stack.chunks.url),
-          onError,
+          onError: failed('the sweep of waiting rows failed', `sweeping again in ${sweepEveryMs / 1000} s`),
         })
       : undefined;
 
@@ -241,10 +254,18 @@ export async function startPipeline(options: PipelineOptions): Promise<LocalPipe
     };
     const tick = async () => {
       // Where the bucket notifies the queue itself, it did so for whatever arrived while the stack was down.
-      if (!stack.bucketNotifications) await resume().catch(onError);
+      if (!stack.bucketNotifications)
+        await resume().catch(
+          failed(
+            'could not look for the files the last run left unfinished',
+            'the bucket listing announces each object instead',
+          ),
+        );
       while (!stopped) {
-        await poll().catch(onError);
-        await new Promise((r) => setTimeout(r, 500));
+        await poll().catch(
+          failed(`could not list s3://${stack.bucket} for new files`, `listing again in ${POLL_MS / 1000} s`),
+        );
+        await new Promise((r) => setTimeout(r, POLL_MS));
       }
     };
     void tick();

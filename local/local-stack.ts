@@ -32,6 +32,10 @@ export interface QueuePair {
   arn: string;
   dlqUrl: string;
   dlqArn: string;
+  /** Seconds a message taken and not deleted stays invisible: when a failed one comes back. */
+  visibilityTimeoutSeconds: number;
+  /** Deliveries before a message is parked in the dead-letter queue (its redrive policy). */
+  maxReceiveCount: number;
 }
 
 export interface LocalStack {
@@ -166,21 +170,26 @@ async function createQueuePair(
   );
   const dlqUrl = dlq.QueueUrl as string;
   const dlqArn = await arnOf(dlqUrl);
+  // Derived from the retry budget, as the CDK stack's queues are.
+  const receives = maxReceiveCount(retry);
   const queue = await sqs.send(
     new CreateQueueCommand({
       QueueName: names.name,
       Attributes: {
         VisibilityTimeout: String(visibilityTimeout),
-        RedrivePolicy: JSON.stringify({
-          deadLetterTargetArn: dlqArn,
-          // Derived from the retry budget, as the CDK stack's queues are.
-          maxReceiveCount: String(maxReceiveCount(retry)),
-        }),
+        RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount: String(receives) }),
       },
     }),
   );
   const url = queue.QueueUrl as string;
-  return { url, arn: await arnOf(url), dlqUrl, dlqArn };
+  return {
+    url,
+    arn: await arnOf(url),
+    dlqUrl,
+    dlqArn,
+    visibilityTimeoutSeconds: visibilityTimeout,
+    maxReceiveCount: receives,
+  };
 }
 
 async function createBucket(s3: S3Client, bucket: string): Promise<void> {

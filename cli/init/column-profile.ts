@@ -256,6 +256,43 @@ export class ColumnProfile {
   get unique(): boolean | undefined {
     return this.distinct ? this.duplicates === 0 : undefined;
   }
+
+  /**
+   * Adds the profile of the same column read from other rows (files of another header, read apart):
+   * afterwards this one is what one pass over all of them would have found, but for which of two
+   * reasons to keep no distinct set is named.
+   */
+  absorb(other: ColumnProfile): void {
+    this.values += other.values;
+    this.nulls += other.nulls;
+    for (const [token, n] of other.nullTokens)
+      this.nullTokens.set(token, (this.nullTokens.get(token) ?? 0) + n);
+    const kinds = new Map(this.kinds);
+    for (const [kind, n] of other.kinds) kinds.set(kind, (kinds.get(kind) ?? 0) + n);
+    this.#kindCounts.clear();
+    for (const [kind, n] of kinds) this.#kindCounts.set(kind, n);
+    this.#runKind = undefined;
+    this.#run = 0;
+    this.leadingZeros += other.leadingZeros;
+    this.textExample ??= other.textExample;
+    if (other.min !== undefined && (this.min === undefined || other.min < this.min)) this.min = other.min;
+    if (other.max !== undefined && (this.max === undefined || other.max > this.max)) this.max = other.max;
+    this.intDigits = Math.max(this.intDigits, other.intDigits);
+    this.scale = Math.max(this.scale, other.scale);
+    for (const n of other.native) this.native.add(n);
+    this.nameless ??= other.nameless;
+    this.#plainText ||= other.#plainText;
+    this.duplicates += other.duplicates;
+    if (!other.distinct) {
+      if (this.distinct) this.dropDistinct(other.keyless as string);
+      return;
+    }
+    // `remember` drops the set past MAX_DISTINCT: then the rest need not be added.
+    for (const v of other.distinct) {
+      if (!this.distinct) return;
+      this.remember(v);
+    }
+  }
 }
 
 /**

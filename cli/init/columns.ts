@@ -6,7 +6,7 @@ import type { FileProfile } from './file-profile.ts';
 import { isNullToken, keyText, NULL_TOKEN_MAX_LENGTH } from './values.ts';
 
 /** Misfit rows listed per file; the rest are counted. */
-const MISFITS_SHOWN = 20;
+export const MISFITS_SHOWN = 20;
 /** Names that say "identifier": key candidates, and the columns whose pairs are followed as a link table's composite key. */
 export const ID_LIKE = /(^id$|_id$|_code$|_key$|_no$)/;
 /** Natural keys: `isbn`, `sku`, `email`, … (a link table of books and authors is `(isbn, author_id)`). */

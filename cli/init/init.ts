@@ -23,8 +23,10 @@ import {
   widenForeignKeys,
 } from './evolution.ts';
 import { loadRefusal } from './file-check.ts';
-import { baseName, fieldNames, formatOfFile, isGzip, profileFile } from './file-profile.ts';
+import { type FileGroup, groupFiles } from './file-groups.ts';
+import { formatOfFile, isGzip, profileFile } from './file-profile.ts';
 import { jsonText } from './layout.ts';
+import { mergeProfiles } from './profile-merge.ts';
 import {
   breakCycles,
   columnsOf,
@@ -274,50 +276,26 @@ async function writeChanged(out: string, files: GeneratedFile[]): Promise<string
   return written;
 }
 
-/** Files read as one dataset: one file, or exports of one table (`orders-2024-01.csv`, `orders-2024-02.csv`). */
-interface FileGroup {
-  files: string[];
-  /** The dataset's name before snake_case: the file's, or the exports' common stem (`orders`). */
-  base: string;
-}
-
-/** A name without its trailing date or number: `orders-2024-01` → `orders` (empty when all digits). */
-const stemOf = (base: string) => base.replace(/[-_. ]*\d[-_. \d]*$/, '');
-
-/**
- * Files in one folder whose names differ only in a trailing date or number and whose headers name the
- * same fields are one dataset, named after the stem: monthly exports of one table, profiled together.
- */
-async function groupFiles(files: string[], delimiter?: string): Promise<FileGroup[]> {
-  const groups = new Map<string, FileGroup>();
-  for (const f of files) {
-    const base = baseName(f);
-    const stem = stemOf(base);
-    const fields = (await fieldNames(f, delimiter)).join('\u0000');
-    const key = stem && stem !== base ? [path.dirname(f), stem, path.extname(f), fields].join('\u0001') : f;
-    const group = groups.get(key);
-    if (group) group.files.push(f);
-    else groups.set(key, { files: [f], base });
-  }
-  return [...groups.values()].map((g) => (g.files.length > 1 ? { ...g, base: stemOf(g.base) } : g));
-}
-
 /** Per dataset, which columns keep distinct values: those whose names may make a key or a relationship. */
-async function keepers(groups: FileGroup[], delimiter?: string): Promise<KeepValues[]> {
+function keepers(groups: FileGroup[]): KeepValues[] {
   const names: TableNames[] = [];
-  for (const g of groups) {
-    const fields = await fieldNames(g.files[0] as string, delimiter);
-    names.push({ table: snakeCase(g.base), columns: fields.map(snakeCase) });
-  }
-  return names.map((t, i) => {
-    const known = new Set(names[i]?.columns);
-    // A field first seen after the first NDJSON record is kept: its name was not judged.
-    return (field, position) => {
+  for (const g of groups) names.push({ table: snakeCase(g.base), columns: g.fields.map(snakeCase) });
+  return names.map((t) => {
+    // A field first seen after the first NDJSON record is kept: its name was not judged. A field's
+    // position is the table's, whichever of its headers the file being read has.
+    return (field) => {
       const column = snakeCase(field);
-      return !known.has(column) || mayRelate(column, position, t.table, names);
+      const at = t.columns.indexOf(column);
+      return at < 0 || mayRelate(column, at, t.table, names);
     };
   });
 }
+
+/** The fields of each table an earlier `init` made: a new month of one joins its files. */
+const storedFields = (state: InitState | undefined): Record<string, string[]> =>
+  Object.fromEntries(
+    Object.entries(state?.tables ?? {}).map(([t, columns]) => [t, columns.map((c) => c.field)]),
+  );
 
 /**
  * The files the loader would refuse whole (by split's own checks), each with its reason: init writes
@@ -357,12 +335,16 @@ export async function init(paths: string[], options: InitOptions): Promise<InitS
   const state = await readState(options.out);
   checkSchema(state, options);
   const profiles = [];
-  const groups = await groupFiles(files, options.delimiter);
-  const keep = await keepers(groups, options.delimiter);
+  const groups = await groupFiles(files, options.delimiter, storedFields(state));
+  const keep = keepers(groups);
   for (const [i, g] of groups.entries()) {
-    const [first, ...more] = g.files as [string, ...string[]];
-    const profileOptions = { delimiter: options.delimiter, more, base: g.base };
-    profiles.push(await profileFile(first, snakeCase, keep[i], profileOptions));
+    const parts = [];
+    // Files of one header are read as one; a table's files of other headers apart, then merged by name.
+    for (const [first, ...more] of g.variants as [string, ...string[]][]) {
+      const profileOptions = { delimiter: options.delimiter, more, base: g.base };
+      parts.push(await profileFile(first, snakeCase, keep[i], profileOptions));
+    }
+    profiles.push(mergeProfiles(parts, g.fields, g.files));
   }
   let tables = profiles.map((p) => inferTable(p, snakeCase));
   const names = new Set<string>();

@@ -9,6 +9,7 @@ import { GetQueueAttributesCommand, GetQueueUrlCommand, SQSClient } from '@aws-s
 import { type Kysely, sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { FileReport } from '../../cli/report.ts';
+import { startEmbeddedEmulator } from '../../local/embedded-emulator.ts';
 import { startLocalStack } from '../../local/local-stack.ts';
 import { resolveConfig } from '../../shared/config/config.ts';
 import { createDb, createPool } from '../../shared/ledger/connection.ts';
@@ -337,6 +338,55 @@ describe('dropload dev: a file that arrived while it was down (review h7 item 3)
       await stopDev(dev, 'SIGTERM');
       expect(await dev.exited).toBe(0);
     } finally {
+      await rm(stateDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('dropload dev: its S3/SQS endpoint goes away for a while (new-user trial, h9 item 3)', () => {
+  it('prints in words what failed and what it does next, no JSON log line, and loads once the endpoint is back', {
+    timeout: 300_000,
+  }, async () => {
+    if (postgres) await resetDatabase([DEV_ROWS_TABLE]);
+    const stateDir = await mkdtemp(path.join(tmpdir(), 'dropload-dev-'));
+    const port = await freePortPair();
+    const databaseUrl = postgres ?? `postgres://postgres@127.0.0.1:${port + 1}/postgres`;
+    const emulatorPort = await freePortPair();
+    const emulatorState = path.join(stateDir, 'endpoint');
+    let emulator = await startEmbeddedEmulator({ port: emulatorPort, stateDir: emulatorState });
+    try {
+      const dev = startDev(CONFIG, ['--port', String(port), '--state-dir', stateDir], {
+        DATABASE_URL: postgres,
+        AWS_ENDPOINT_URL: emulator.endpoint,
+        AWS_ACCESS_KEY_ID: 'test',
+        AWS_SECRET_ACCESS_KEY: 'test',
+        AWS_REGION: 'us-east-1',
+      });
+      await dev.waitFor('status --watch');
+      await emulator.stop();
+      await dev.waitFor('could not receive from the chunks queue');
+      await dev.waitFor(`could not list s3://${BUCKET} for new files`);
+      emulator = await startEmbeddedEmulator({ port: emulatorPort, stateDir: emulatorState });
+      const key = 'incoming/rows/after-outage.csv';
+      await dropInto(devS3(emulator.endpoint), key, 'id,label\n1,a\n2,b\n');
+      await dev.waitFor(`received s3://${BUCKET}/${key}\n`);
+      const waited = await cli(CONFIG, ['wait', key, '--timeout', '60'], { DATABASE_URL: databaseUrl });
+      expect(waited.code).toBe(0);
+      const told = dev
+        .output()
+        .split('\n')
+        .filter((l) => l.includes('could not') || l.includes('"level"'));
+      expect(told.length).toBeGreaterThan(0);
+      for (const line of told)
+        expect(line).toMatch(
+          new RegExp(
+            `^(could not receive from the (ingest|chunks) queue \\(\\w+: .+\\): receiving again in 0.5 s; its messages stay queued|could not list s3://${BUCKET} for new files \\(\\w+: .+\\): listing again in 0.5 s|could not look for the files the last run left unfinished \\(\\w+: .+\\): the bucket listing announces each object instead)$`,
+          ),
+        );
+      await stopDev(dev, 'SIGTERM');
+      expect(await dev.exited).toBe(0);
+    } finally {
+      await emulator.stop();
       await rm(stateDir, { recursive: true, force: true });
     }
   });

@@ -119,6 +119,32 @@ describe('fault suite', () => {
     expect(await depth(s, s.p.stack.chunks.dlqUrl)).toBe(0);
   });
 
+  it('a load invocation that throws is told naming its file and chunk, and that its message comes back (h9 item 3)', async () => {
+    const told: string[] = [];
+    let crashes = 0;
+    current = await start({
+      onFailure: (line) => told.push(line),
+      wrap: (fn, handler) =>
+        fn === 'split'
+          ? handler
+          : async (event, context) => {
+              if (crashes++ < 2) throw new Error('worker killed');
+              return handler(event, context);
+            },
+    });
+    const s = current;
+    await drop(s, 'incoming/rows/told.csv', csv(1, 10));
+    const file = await finished(s, 'incoming/rows/told.csv');
+    expect([file.state, file.rows_read, file.rows_inserted]).toEqual(['loaded', 10, 10]);
+    const bucket = s.p.stack.bucket;
+    expect(told).toEqual(
+      [1, 2].map(
+        (n) =>
+          `load of s3://${bucket}/incoming/rows/told.csv chunk 1 of 1 failed (Error: worker killed); retried: its message comes back after the visibility timeout (2 s) (delivery ${n} of 5 before it is parked in the dead-letter queue)`,
+      ),
+    );
+  });
+
   it('the database refuses connections for a while: loads wait, retry with backoff, and finish', async () => {
     current = await start();
     const s = current;

@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { gzipSync } from 'node:zlib';
 import { type Kysely, sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { columnsOf } from '../../cli/init/relationships.ts';
@@ -693,5 +694,134 @@ describe('monthly exports of one table in its folder', () => {
       ['incoming/orders/orders-2024-02.csv', 'loaded', 2],
     ]);
     expect(await counts(r.deps.db, 'monthly', ['orders'])).toEqual({ orders: 4 });
+  });
+});
+
+describe('monthly exports of one table, one of them gzipped', () => {
+  it('are one dataset whatever the compression, and the printed run command loads both', {
+    timeout: 120_000,
+  }, async () => {
+    await resetSchema('mixed');
+    const folder = path.join(dir, 'mixed-files', 'x');
+    await mkdir(folder, { recursive: true });
+    await writeFile(path.join(folder, 'x_2024_01.csv.gz'), gzipSync('x_id,total\n1,10.50\n2,3.25\n'));
+    await writeFile(path.join(folder, 'x_2024_02.csv'), 'x_id,total\n3,1.00\n4,2.00\n');
+    const out = path.join(dir, 'mixed');
+    const node = path.resolve('node_modules/.bin/node');
+    const args = [
+      'cli/dropload.ts',
+      'init',
+      path.dirname(folder),
+      '--schema',
+      'mixed',
+      '--out',
+      out,
+      '--json',
+    ];
+    const summary = JSON.parse((await exec(node, args)).stdout) as InitSummary;
+    expect(summary.tables.map((t) => [t.name, t.rows, t.files.map((f) => path.basename(f))])).toEqual([
+      ['x', 4, ['x_2024_01.csv.gz', 'x_2024_02.csv']],
+    ]);
+    expect(summary.next).toEqual([`npx dropload --config ${out}/dropload.config.ts run ${folder}`]);
+    const config = await loadConfig(path.join(out, 'dropload.config.ts'));
+    const uploads = await planUploads([folder], config);
+    const r = await runner(config, path.join(dir, 'mixed-state'));
+    const run = await runFiles(r, uploads, { timeoutMs: 60_000, rejectsShown: 10 });
+    expect(run.reports.map((f) => [f.key, f.state, f.rows.loaded])).toEqual([
+      ['incoming/x/x_2024_01.csv.gz', 'loaded', 2],
+      ['incoming/x/x_2024_02.csv', 'loaded', 2],
+    ]);
+    const { rows } = await sql<{ x_id: number; total: string }>`select x_id, total from mixed.x
+      order by x_id`.execute(r.deps.db);
+    expect(rows).toEqual([
+      { x_id: 1, total: '10.50' },
+      { x_id: 2, total: '3.25' },
+      { x_id: 3, total: '1.00' },
+      { x_id: 4, total: '2.00' },
+    ]);
+  });
+});
+
+describe('monthly exports whose headers differ by a column, then a month with a new column', () => {
+  it('are one table: the column missing in a month is null there, and init again evolves the table', {
+    timeout: 180_000,
+  }, async () => {
+    await resetSchema('months');
+    const folder = path.join(dir, 'months-files');
+    await mkdir(folder, { recursive: true });
+    await writeFile(
+      path.join(folder, 'invoices_2024_01.csv'),
+      'InvoiceId,CustomerId,Total\n1,4,12.87\n2,23,5.94\n',
+    );
+    await writeFile(
+      path.join(folder, 'invoices_2024_02.csv'),
+      'InvoiceId,CustomerId,Note,Total\n3,1,late,11.88\n4,13,,5.94\n',
+    );
+    const out = path.join(dir, 'months');
+    const node = path.resolve('node_modules/.bin/node');
+    const args = ['cli/dropload.ts', 'init', folder, '--schema', 'months', '--out', out, '--json'];
+    const first = JSON.parse((await exec(node, args)).stdout) as InitSummary;
+    expect(first.tables.map((t) => [t.name, t.rows, t.files.map((f) => path.basename(f))])).toEqual([
+      ['invoices', 4, ['invoices_2024_01.csv', 'invoices_2024_02.csv']],
+    ]);
+    expect(first.tables[0]?.columns.map((c) => [c.column, c.type, c.notNull, c.evidence])).toEqual([
+      ['invoice_id', 'smallint', true, '4 values, range 1..4'],
+      ['customer_id', 'smallint', true, '4 values, range 1..23'],
+      ['note', 'text', false, '1 value (e.g. "late"); 3 nulls (1× "")'],
+      ['total', 'numeric(4, 2)', true, '4 values, up to 2 integer digits, max 2 decimals'],
+    ]);
+    // Each load reads the config from a copy of its own: this process keeps the modules it imported.
+    const load = async (files: string[], copy: string) => {
+      await cp(out, copy, { recursive: true });
+      const config = await loadConfig(path.join(copy, 'dropload.config.ts'));
+      const dataset = config.datasets.find((d) => d.name === 'invoices');
+      if (!dataset) throw new Error('no dataset invoices');
+      const r = await runner(config, path.join(dir, 'months-state'));
+      const uploads = files.map((f) => ({
+        path: path.join(folder, f),
+        key: `incoming/invoices/${f}`,
+        dataset,
+      }));
+      const run = await runFiles(r, uploads, { timeoutMs: 60_000, rejectsShown: 10 });
+      expect(run.reports.map((f) => [f.key, f.state, f.rows.loaded, f.rows.rejected])).toEqual(
+        files.map((f) => [`incoming/invoices/${f}`, 'loaded', f.endsWith('03.csv') ? 3 : 2, 0]),
+      );
+      return r;
+    };
+    await stop(await load(['invoices_2024_01.csv', 'invoices_2024_02.csv'], `${out}-1`));
+    await writeFile(
+      path.join(folder, 'invoices_2024_03.csv'),
+      'InvoiceId,CustomerId,Note,Total,Currency\n5,5,,1234.56,EUR\n6,6,,9.999,USD\n40000,7,,5.94,\n',
+    );
+    const again = JSON.parse(
+      (await exec(node, ['cli/dropload.ts', 'init', folder, '--out', out, '--json'])).stdout,
+    ) as InitSummary;
+    expect(again.tables.map((t) => [t.name, t.rows])).toEqual([['invoices', 7]]);
+    expect(again.changes).toEqual([
+      'invoices.invoice_id: widened smallint → integer (7 values, range 1..40000)',
+      'invoices.total: widened numeric(4, 2) → numeric(7, 3) (7 values, up to 4 integer digits, max 3 decimals)',
+      'invoices.currency: new column, text (nullable: the rows already loaded have none)',
+    ]);
+    const r = await load(['invoices_2024_03.csv'], `${out}-2`);
+    expect(await columns(r.deps.db, 'months')).toEqual([
+      'invoices.invoice_id integer not null',
+      'invoices.customer_id smallint not null',
+      'invoices.note text',
+      'invoices.total numeric(7,3) not null',
+      'invoices.currency text',
+    ]);
+    const { rows } = await sql<{ id: number; note: string | null; total: string; currency: string | null }>`
+      select invoice_id as id, note, total, currency from months.invoices order by invoice_id`.execute(
+      r.deps.db,
+    );
+    expect(rows).toEqual([
+      { id: 1, note: null, total: '12.870', currency: null },
+      { id: 2, note: null, total: '5.940', currency: null },
+      { id: 3, note: 'late', total: '11.880', currency: null },
+      { id: 4, note: null, total: '5.940', currency: null },
+      { id: 5, note: null, total: '1234.560', currency: 'EUR' },
+      { id: 6, note: null, total: '9.999', currency: 'USD' },
+      { id: 40000, note: null, total: '5.940', currency: null },
+    ]);
   });
 });

@@ -105,6 +105,8 @@ export interface StartOptions {
   retry?: RetryPolicy;
   /** Leave the database as it is: a second pipeline beside one that already reset it. */
   keepDatabase?: boolean;
+  /** Where the runner tells its own failures (default: its logger, silent in tests). */
+  onFailure?: (line: string) => void;
 }
 
 async function embeddedPostgres() {
@@ -141,6 +143,7 @@ export async function startFaultPipeline(options: StartOptions = {}): Promise<St
     workers: embedded ? 1 : 3,
     wrap: options.wrap,
     retry: options.retry ?? SHORT_RETRIES,
+    onFailure: options.onFailure,
   });
   // Through the proxy too when embedded: PGlite serves one connection, and the proxy is up for checks.
   const check = embedded ? p.deps.db : createDb(createPool({ connectionString: target, poolMax: 1 }));

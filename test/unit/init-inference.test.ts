@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configModule } from '../../cli/init/codegen.ts';
 import { ColumnProfile, MAX_DISTINCT } from '../../cli/init/column-profile.ts';
 import { columnType, sqlType } from '../../cli/init/column-type.ts';
+import { groupFiles } from '../../cli/init/file-groups.ts';
 import { profileFile } from '../../cli/init/file-profile.ts';
 import { init } from '../../cli/init/init.ts';
 import {
@@ -966,6 +967,95 @@ describe('a file whose every row misfits', () => {
         reason:
           '3 fields, header has 1 (unquoted comma?); every row misfits: is the delimiter not ","? pass --delimiter',
       },
+    ]);
+  });
+});
+
+describe('monthly files of one table', () => {
+  const folder = async (name: string, files: Record<string, string | Uint8Array>) => {
+    const p = path.join(dir, name);
+    await mkdir(p);
+    for (const [f, text] of Object.entries(files)) await writeFile(path.join(p, f), text);
+    return p;
+  };
+  const grouped = async (p: string) =>
+    (await groupFiles((await readdir(p)).sort().map((f) => path.join(p, f)))).map((g) => [
+      g.base,
+      g.files.map((f) => path.basename(f)),
+      g.fields,
+    ]);
+
+  it('group when every header is among the widest, whatever the compression; a renamed column or another format stays apart', async () => {
+    const renamed = await folder('renamed', {
+      's_2024_01.csv': 'a,b,c\n1,2,3\n',
+      's_2024_02.csv': 'a,b,d\n1,2,3\n',
+    });
+    expect(await grouped(renamed)).toEqual([
+      ['s_2024_01', ['s_2024_01.csv'], ['a', 'b', 'c']],
+      ['s_2024_02', ['s_2024_02.csv'], ['a', 'b', 'd']],
+    ]);
+    await writeFile(path.join(renamed, 's_2024_03.csv.gz'), gzipSync('d,a,c,b\n1,2,3,4\n'));
+    expect(await grouped(renamed)).toEqual([
+      ['s', ['s_2024_01.csv', 's_2024_02.csv', 's_2024_03.csv.gz'], ['d', 'a', 'c', 'b']],
+    ]);
+    const formats = await folder('formats', { 't_1.csv': 'a,b\n1,2\n', 't_2.tsv': 'a\tb\n1\t2\n' });
+    expect(await grouped(formats)).toEqual([
+      ['t_1', ['t_1.csv'], ['a', 'b']],
+      ['t_2', ['t_2.tsv'], ['a', 'b']],
+    ]);
+  });
+
+  it('a new month given alone joins the table an earlier init made of its stem, and adds its column', async () => {
+    const p = await folder('alone', {
+      'inv_2024_01.csv': 'inv_id,total\n1,1.5\n',
+      'inv_2024_02.csv': 'inv_id,total\n2,2.5\n',
+    });
+    const out = path.join(dir, 'alone-out');
+    await init([p], { out });
+    const month = path.join(p, 'inv_2024_03.csv');
+    await writeFile(month, 'inv_id,total,currency\n3,3.5,EUR\n');
+    const again = await init([month], { out });
+    expect(again.tables.map((t) => [t.name, t.files.map((f) => path.basename(f))])).toEqual([
+      ['inv', ['inv_2024_03.csv']],
+    ]);
+    expect(again.changes).toEqual([
+      'inv.currency: new column, text (nullable: the rows already loaded have none)',
+    ]);
+    const renamed = path.join(p, 'inv_2024_04.csv');
+    await writeFile(renamed, 'invoice,amount\n4,4.5\n');
+    expect((await init([renamed], { out })).changes).toEqual(['inv_2024_04: new table']);
+    // A file that made a table of its own name stays that table's, though its stem names another.
+    const other = await folder('own', { 'address.csv': 'id,city\n1,a\n', 'address2.csv': 'id\n2\n' });
+    const own = path.join(dir, 'own-out');
+    await init([other], { out: own });
+    await writeFile(path.join(other, 'address2.csv'), 'id\n2\n3\n');
+    const third = await init([other], { out: own });
+    expect(third.tables.map((t) => [t.name, t.rows])).toEqual([
+      ['address', 1],
+      ['address2', 2],
+    ]);
+  });
+
+  it('read apart by header, count a key repeated across them as a duplicate and a missing column as nulls', async () => {
+    const p = await folder('merged', {
+      'm_2024_01.csv': 'id,code,total\n1,A,1.5\n2,B,2\n',
+      'm_2024_02.csv': 'id,extra,code,total\n2,x,C,\n3,,D,4.25\n',
+    });
+    const summary = await init([p], { out: path.join(dir, 'merged-out') });
+    const [t] = summary.tables;
+    expect([t?.name, t?.rows, t?.primaryKey, t?.keyEvidence]).toEqual([
+      'm',
+      4,
+      [],
+      'none: no id-like column or pair of them is unique and never null',
+    ]);
+    expect(
+      t?.columns.map((c) => `${c.column} ${c.type}${c.notNull ? ' not null' : ''} — ${c.evidence}`),
+    ).toEqual([
+      'id smallint not null — 4 values, range 1..3',
+      'extra text — 1 value (e.g. "x"); 3 nulls (1× "")',
+      'code text not null — 4 values (e.g. "A")',
+      'total numeric(3, 2) — 3 values, up to 1 integer digits, max 2 decimals; 1 null (1× "")',
     ]);
   });
 });
