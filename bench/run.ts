@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createReadStream, createWriteStream, existsSync } from 'node:fs';
-import { mkdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -159,9 +159,33 @@ async function npxDropload(args: string[], url: string): Promise<{ seconds: numb
   return { seconds: (performance.now() - started) / 1000, out };
 }
 
+/**
+ * GNU time, where the machine has it: its %M is the peak RSS of the biggest process it waited for, npx's
+ * child included (Node reports no child's rusage), so the `run` line gets the dropload process's peak.
+ */
+const GNU_TIME = '/usr/bin/time';
+
 /** `npx dropload run FILE --dataset …` end to end, as a user times it: from the command's start to its report. */
-async function droploadRun(file: string, dataset: string, url: string): Promise<PathResult> {
-  const { seconds, out } = await npxDropload(['run', file, '--dataset', dataset, '--json'], url);
+async function droploadRun(
+  file: string,
+  dataset: string,
+  url: string,
+): Promise<PathResult & { maxRssMB?: number }> {
+  const args = ['run', file, '--dataset', dataset, '--json'];
+  if (!existsSync(GNU_TIME)) return runResult(await npxDropload(args, url));
+  const rss = path.join(OUT, 'run-rss.txt');
+  const started = performance.now();
+  const out = await exec(GNU_TIME, ['-f', '%M', '-o', rss, 'npx', ...NPX_DROPLOAD, ...args], {
+    cwd: ROOT,
+    env: commandEnv(url),
+  });
+  const seconds = (performance.now() - started) / 1000;
+  const maxRssMB = Number((await readFile(rss, 'utf8')).trim().split('\n').at(-1)) / 1024;
+  await rm(rss, { force: true });
+  return { ...runResult({ seconds, out }), maxRssMB };
+}
+
+function runResult({ seconds, out }: { seconds: number; out: string }): PathResult {
   const report = (JSON.parse(out) as { files: { rows: { loaded: number; rejected: number } }[] }).files[0];
   return { seconds, loaded: report?.rows.loaded ?? 0, rejected: report?.rows.rejected ?? 0 };
 }
@@ -633,6 +657,14 @@ async function curve(b: Bench): Promise<Measured[]> {
         `e2e-${mb}`,
         rows,
         () => child('e2e', file, String(b.o.workers)),
+        stackPool(),
+      ),
+      await measure(
+        b,
+        `npx dropload run FILE, ${tag}`,
+        `run-${mb}`,
+        rows,
+        () => droploadRun(file, 'bench', b.o.url),
         stackPool(),
       ),
     );

@@ -136,6 +136,12 @@ function earlierRunNote(f: FileRow, since: number): string | undefined {
   return FINAL_STATES.includes(f.state) ? `${by}; this run did` : by;
 }
 
+/** A local file's version as the run can tell it cheaply: changed in place, its size or mtime moves. */
+async function versionOf(file: string): Promise<string> {
+  const s = await stat(file).catch(() => undefined);
+  return s ? `${s.size}:${s.mtimeMs}` : 'gone';
+}
+
 /** The run's report: the uploaded files in their order, then the earlier waiting ones that finished in it. */
 async function runReport(
   db: Kysely<Database>,
@@ -180,7 +186,11 @@ export async function runFiles(
     .filter((f) => f.state === 'waiting')
     .map((f) => f.id);
   const refs: ObjectRef[] = [];
-  for (const u of uploads) refs.push(await pipeline.upload(u.path, u.key));
+  const versions: string[] = [];
+  for (const u of uploads) {
+    versions.push(await versionOf(u.path));
+    refs.push(await pipeline.drop(u.path, u.key));
+  }
   const deadline = Date.now() + options.timeoutMs;
   for (;;) {
     const rows = await filesByKey(
@@ -195,6 +205,16 @@ export async function runFiles(
     const done = await quiet(pipeline, [...files, ...before]);
     if (done || Date.now() > deadline) {
       const reports = await runReport(db, { refs, files, since }, before, options.rejectsShown);
+      // A linked file is read where it lies until the end (local/linked-objects.ts): one changed in place
+      // meanwhile fails as an overwritten object would, and its new bytes were never announced.
+      for (const [i, u] of uploads.entries()) {
+        if ((await versionOf(u.path)) !== versions[i]) {
+          addNote(
+            reports[i] as FileReport,
+            `${u.path} changed on disk during this run: run it again to load it as it is now`,
+          );
+        }
+      }
       return { reports, timedOut: !done };
     }
     options.onProgress?.(refs.map((ref, i) => (files[i] ? reportOf(files[i]) : queuedReport(ref.key))));

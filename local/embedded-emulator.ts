@@ -19,6 +19,9 @@ export interface EmbeddedEmulatorOptions {
   stateDir?: string;
 }
 
+/** Answers a request before fauxqs sees it, or says it did not (false): how linked files are served. */
+export type RequestFilter = (req: http.IncomingMessage, res: http.ServerResponse) => boolean;
+
 /**
  * fauxqs with its HTTP server on loopback only. fauxqs 2.4 ignores its `host` option when it listens
  * (`startFauxqs` calls `app.listen({ port, host: "0.0.0.0" })`), which would put an S3/SQS endpoint
@@ -28,15 +31,19 @@ export interface EmbeddedEmulatorOptions {
  * loopback whatever host it is asked for. Nothing else can run in between, so no other server is
  * touched. If a later fauxqs makes its server some other way, the check after the start finds it and
  * the emulator is stopped instead of exposed. (fauxqs' exported `buildApp` cannot replace this: the
- * stores and persistence `startFauxqs` wires into it are not exported.)
+ * stores and persistence `startFauxqs` wires into it are not exported.) The same wrapper puts `filter`
+ * (linked files, linked-objects.ts) in front of fauxqs's request handler.
  */
-export async function startEmbeddedEmulator(options: EmbeddedEmulatorOptions): Promise<EmbeddedEmulator> {
+export async function startEmbeddedEmulator(
+  options: EmbeddedEmulatorOptions,
+  filter?: RequestFilter,
+): Promise<EmbeddedEmulator> {
   const { startFauxqs } = await import('fauxqs');
   const created: http.Server[] = [];
   const factory = http as { createServer: typeof http.createServer };
   const createServer = factory.createServer;
   factory.createServer = ((...args: Parameters<typeof http.createServer>) => {
-    const server = createServer(...args);
+    const server = createServer(...(filter ? filtered(args, filter) : args));
     created.push(server);
     const listen = server.listen.bind(server) as (...a: unknown[]) => http.Server;
     server.listen = ((...a: unknown[]) => listen(...onLoopback(a))) as typeof server.listen;
@@ -78,4 +85,18 @@ function onLoopback(args: unknown[]): unknown[] {
   else if (typeof second === 'string') out[1] = LOOPBACK;
   else if (typeof first === 'number') out.splice(1, 0, LOOPBACK);
   return out;
+}
+
+/** createServer's arguments with its request handler behind the filter. */
+function filtered(args: Parameters<typeof http.createServer>, filter: RequestFilter) {
+  // Without a handler in the arguments the filter would be skipped in silence: linked keys would 404.
+  if (!args.some((a) => typeof a === 'function'))
+    throw new Error('fauxqs made its server without a request handler');
+  return args.map((a) =>
+    typeof a === 'function'
+      ? (req: http.IncomingMessage, res: http.ServerResponse) => {
+          if (!filter(req, res)) (a as http.RequestListener)(req, res);
+        }
+      : a,
+  ) as Parameters<typeof http.createServer>;
 }

@@ -3,11 +3,17 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { EmbeddedEmulator, EmbeddedEmulatorOptions } from './embedded-emulator.ts';
-import type { EmulatorThreadMessage } from './emulator-worker.ts';
+import type { EmulatorThreadMessage, EmulatorThreadRequest } from './emulator-worker.ts';
+import type { LinkedRef } from './linked-objects.ts';
 
 /** The emulator on a thread of its own: which one (a worker thread's id; the main thread's is 0). */
 export interface EmulatorOnThread extends EmbeddedEmulator {
   threadId: number;
+  /**
+   * Makes the local file the object bucket/key without copying it (see linked-objects.ts), and says
+   * which version that is: the ETag and size an upload of the file would have made.
+   */
+  link(bucket: string, key: string, file: string): Promise<LinkedRef>;
 }
 
 /**
@@ -18,26 +24,42 @@ export async function startEmulatorThread(options: EmbeddedEmulatorOptions): Pro
   // The sources (.ts) in this repository, the built package's .js: the entry sits beside this module.
   const ext = path.extname(fileURLToPath(import.meta.url));
   const worker = new Worker(new URL(`./emulator-worker${ext}`, import.meta.url), { workerData: options });
-  const next = async (): Promise<EmulatorThreadMessage> => {
-    const [message] = (await once(worker, 'message')) as [EmulatorThreadMessage];
-    return message;
-  };
-  const first = await next();
+  const [first] = (await once(worker, 'message')) as [EmulatorThreadMessage];
   if (!('started' in first)) {
     await worker.terminate();
     if (!('failed' in first)) throw new Error('the emulator thread did not start');
     const { message, ...fields } = first.failed;
     throw Object.assign(new Error(message), fields);
   }
+  const links = new Map<number, { resolve: (ref: LinkedRef) => void; reject: (err: Error) => void }>();
+  let stopped: (() => void) | undefined;
+  worker.on('message', (message: EmulatorThreadMessage) => {
+    if ('stopped' in message) stopped?.();
+    if (!('linked' in message)) return;
+    const { id, ref, error } = message.linked;
+    const waiting = links.get(id);
+    links.delete(id);
+    if (ref) waiting?.resolve(ref);
+    else waiting?.reject(new Error(error));
+  });
+  const send = (request: EmulatorThreadRequest) => worker.postMessage(request);
+  let nextId = 0;
   const { endpoint, address, threadId } = first.started;
   return {
     endpoint,
     address,
     threadId,
+    link: (bucket, key, file) =>
+      new Promise((resolve, reject) => {
+        const id = nextId++;
+        links.set(id, { resolve, reject });
+        send({ link: { id, bucket, key, path: path.resolve(file) } });
+      }),
     stop: async () => {
-      const stopped = next();
-      worker.postMessage('stop');
-      await stopped;
+      await new Promise<void>((resolve) => {
+        stopped = resolve;
+        send('stop');
+      });
       await worker.terminate();
     },
   };

@@ -2,14 +2,21 @@ import module from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { type EmbeddedEmulatorOptions, startEmbeddedEmulator } from './embedded-emulator.ts';
+import { LinkedObjects, type LinkedRef } from './linked-objects.ts';
 
-// The embedded emulator's thread (see emulator-thread.ts): starts it, says where it listens, and stops
-// it when asked.
+// The embedded emulator's thread (see emulator-thread.ts): starts it, says where it listens, links
+// local files into its bucket (linked-objects.ts) and stops it when asked.
 
 export type EmulatorThreadMessage =
   | { started: { endpoint: string; address: AddressInfo; threadId: number } }
   | { failed: FailedStart }
+  | { linked: { id: number; ref?: LinkedRef; error?: string } }
   | { stopped: true };
+
+/** What the thread is asked: link a file as bucket/key (answered by `linked` with the same id), or stop. */
+export type EmulatorThreadRequest =
+  | { link: { id: number; bucket: string; key: string; path: string } }
+  | 'stop';
 
 /** Why the start failed: the fields the CLI's error messages read (EADDRINUSE and its port). */
 export interface FailedStart {
@@ -26,11 +33,21 @@ const post = (m: EmulatorThreadMessage) => port.postMessage(m);
 // (startEmbeddedEmulator imports it).
 module.enableCompileCache?.();
 try {
-  const emulator = await startEmbeddedEmulator(workerData as EmbeddedEmulatorOptions);
-  port.once('message', async () => {
-    await emulator.stop();
-    post({ stopped: true });
-    port.close();
+  const linked = new LinkedObjects();
+  const emulator = await startEmbeddedEmulator(workerData as EmbeddedEmulatorOptions, linked.serve);
+  port.on('message', async (request: EmulatorThreadRequest) => {
+    if (request === 'stop') {
+      await emulator.stop();
+      await linked.close();
+      post({ stopped: true });
+      port.close();
+      return;
+    }
+    const { id, bucket, key, path } = request.link;
+    await linked.link(bucket, key, path).then(
+      (ref) => post({ linked: { id, ref } }),
+      (err: unknown) => post({ linked: { id, error: (err as Error).message ?? String(err) } }),
+    );
   });
   post({ started: { endpoint: emulator.endpoint, address: emulator.address, threadId } });
 } catch (err) {

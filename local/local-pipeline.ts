@@ -22,6 +22,7 @@ import { EventSource, type SourceFailure, type SqsHandler } from './event-source
 import { errorText, type FailingQueue, sourceFailureText } from './failure-text.ts';
 import { defaultLoadConcurrency, loadThreadsWanted, startLoadThreads, threadPlan } from './load-threads.ts';
 import { connectionBudget, type LocalStack, startLocalStack } from './local-stack.ts';
+import { PART_BYTES } from './object-etag.ts';
 import { StderrLogger } from './stderr-logger.ts';
 import { queueIsEmpty, startSweeper } from './sweeper.ts';
 
@@ -60,6 +61,11 @@ export interface LocalPipeline {
   stack: LocalStack;
   deps: PipelineDeps;
   upload(path: string, key: string): Promise<ObjectRef>;
+  /**
+   * Puts a local file in the bucket as the cheapest way the endpoint has: linked where the stack can
+   * (LocalStack.link: no copy, no upload), else uploaded; then announced, as `upload` does.
+   */
+  drop(path: string, key: string): Promise<ObjectRef>;
   /** Sends the ingest queue the event S3 would have sent, where the endpoint does not. */
   announce(ref: ObjectRef): Promise<void>;
   /**
@@ -74,9 +80,6 @@ export interface LocalPipeline {
   loadThreads: number;
   stop(): Promise<void>;
 }
-
-/** Parts under the embedded emulator's 11 MiB request limit and over S3's 5 MiB minimum. */
-const PART_BYTES = 8 * 1024 * 1024;
 
 /** Uploads a local file, in parts when it is large (lib-storage decides), and says which version it made. */
 export async function uploadFile(
@@ -214,6 +217,14 @@ export async function startPipeline(options: PipelineOptions): Promise<LocalPipe
     return ref;
   };
 
+  const drop = async (path: string, key: string): Promise<ObjectRef> => {
+    if (!stack.link) return upload(path, key);
+    const { etag, size } = await stack.link(key, path);
+    const ref = { bucket: stack.bucket, key, etag, size };
+    await announce(ref);
+    return ref;
+  };
+
   const watchBucket = (onNew?: (ref: ObjectRef, resumed: boolean) => void) => {
     const seen = new Map<string, string>();
     let stopped = false;
@@ -278,6 +289,7 @@ export async function startPipeline(options: PipelineOptions): Promise<LocalPipe
     stack,
     deps,
     upload,
+    drop,
     announce,
     watchBucket,
     busy: () => sources.reduce((n, s) => n + s.busy, 0),

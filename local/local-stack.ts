@@ -26,6 +26,7 @@ import type { Database } from '../shared/ledger/schema.ts';
 import { awsClients } from '../shared/runtime/environment.ts';
 import { LOOPBACK } from './embedded-emulator.ts';
 import { startEmulatorThread } from './emulator-thread.ts';
+import type { LinkedRef } from './linked-objects.ts';
 
 export interface QueuePair {
   url: string;
@@ -51,6 +52,11 @@ export interface LocalStack {
   stateDir?: string;
   /** The whole pipeline's connection budget (see connectionBudget). */
   poolMax: number;
+  /**
+   * Makes a local file the object `key` of the bucket without copying it (see linked-objects.ts): only
+   * in the embedded emulator that keeps nothing (`run`, tests); undefined where files are uploaded.
+   */
+  link?: (key: string, file: string) => Promise<LinkedRef>;
   s3: S3Client;
   sqs: SQSClient;
   db: Kysely<Database>;
@@ -272,7 +278,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const db = createDb(pool);
     stoppers.push(() => db.destroy());
     await migrateToLatest(db, options.config.migrations);
-    const endpoint = emulator ? (await emulator).endpoint : (env.AWS_ENDPOINT_URL as string);
+    const started = await emulator;
+    const endpoint = started ? started.endpoint : (env.AWS_ENDPOINT_URL as string);
 
     const { s3, sqs } = awsClients({ ...env, AWS_ENDPOINT_URL: endpoint });
     if (emulator) unsignedPayloads(s3);
@@ -295,6 +302,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       embedded: { emulator: !env.AWS_ENDPOINT_URL, database: !env.DATABASE_URL },
       stateDir,
       poolMax,
+      // Kept state (`dev`) outlives the file it would point at: there, files are uploaded.
+      link: started && !stateDir ? (key, file) => started.link(bucket, key, file) : undefined,
       s3,
       sqs,
       db,

@@ -31,6 +31,12 @@ function asFileError(err: unknown, obj: PinnedObject): unknown {
     );
   }
   if (status === 412 || name === 'PreconditionFailed') {
+    // S3 fails no unconditional HEAD so; the local emulator does when a file it reads where it lies
+    // (`run`'s, see local/linked-objects.ts) changed in place: the version announced is gone.
+    if (!obj.etag)
+      return new FileRejectedError(
+        `s3://${obj.bucket}/${obj.key} changed while it was being loaded: the version announced is gone`,
+      );
     return new FileRejectedError(
       `s3://${obj.bucket}/${obj.key} was overwritten after it was split (ETag ${obj.etag} is gone); the new version loads as its own file`,
     );
