@@ -363,7 +363,14 @@ export async function init(paths: string[], options: InitOptions): Promise<InitS
     const profileOptions = { delimiter: options.delimiter, more, base: g.base };
     profiles.push(await profileFile(first, snakeCase, keep[i], profileOptions));
   }
-  let tables = profiles.map((p) => inferTable(p, snakeCase));
+  const tableNames = profiles.map((p) => snakeCase(p.base));
+  let tables = profiles.map((p) =>
+    inferTable(
+      p,
+      snakeCase,
+      tableNames.filter((n) => n !== snakeCase(p.base)),
+    ),
+  );
   const names = new Set<string>();
   for (const t of tables) {
     if (names.has(t.name))
