@@ -36,7 +36,7 @@ import {
   type TableNames,
 } from './relationships.ts';
 import { type InitSummary, type RefusedFile, summarize } from './summary.ts';
-import { type InferredTable, inferTable } from './tables.ts';
+import { type InferredTable, inferTable, stemOf } from './tables.ts';
 
 export interface InitOptions {
   /** Output folder: dropload.config.ts, datasets/, migrations/, init-state.json. */
@@ -280,9 +280,6 @@ interface FileGroup {
   base: string;
 }
 
-/** A name without its trailing date or number: `orders-2024-01` → `orders` (empty when all digits). */
-const stemOf = (base: string) => base.replace(/[-_. ]*\d[-_. \d]*$/, '');
-
 /**
  * Files in one folder whose names differ only in a trailing date or number and whose headers name the
  * same fields are one dataset, named after the stem: monthly exports of one table, profiled together.
@@ -379,7 +376,12 @@ export async function init(paths: string[], options: InitOptions): Promise<InitS
   }
   const inDatabase = (r: Relationship) =>
     state?.foreignKeys?.some((k) => k.certain !== false && sameForeignKey(k, r)) ?? false;
-  const relations = inferRelationships(tables, inDatabase);
+  // A natural key a foreign key written before points at has its unique index: few rows today do not unmake it.
+  const knownUnique = (table: string, column: string) =>
+    state?.foreignKeys?.some(
+      (k) => k.certain !== false && k.parentTable === table && k.parentColumns.join() === column,
+    ) ?? false;
+  const relations = inferRelationships(tables, inDatabase, knownUnique);
   let order = dependencyOrder(tables, relations.relationships);
   const schema = state ? state.schema : options.schema;
   const name = `${stamp(options.now ?? new Date())}_${state ? 'init_changes' : 'init'}`;

@@ -168,16 +168,22 @@ export function mayRelate(column: string, position: number, table: string, all: 
 const ownKey = (table: InferredTable, column: InferredColumn) =>
   table.primaryKey.length === 1 && table.primaryKey[0] === column.column;
 
+/** Whether the database holds a column unique already: a natural key a foreign key written before points at. */
+export type KnownUnique = (table: string, column: string) => boolean;
+
 /**
- * Columns another table's foreign key may point at: the primary key, or a unique never-null id-like
- * column unique in as many rows as a key needs (a small table's `postal_code` is unique by chance).
+ * Columns another table's foreign key may point at: the primary key, a column the database holds
+ * unique, or a unique never-null id-like column unique in as many rows as a key needs (a small table's
+ * `postal_code` is unique by chance).
  */
-function parentColumns(table: InferredTable): InferredColumn[] {
+function parentColumns(table: InferredTable, known: KnownUnique): InferredColumn[] {
   return table.columns.filter(
     (c) =>
       c.notNull &&
       c.profile.unique === true &&
-      (ownKey(table, c) || (KEY_SUFFIX.test(c.column) && c.profile.values >= MIN_KEY_ROWS)),
+      (ownKey(table, c) ||
+        known(table.name, c.column) ||
+        (KEY_SUFFIX.test(c.column) && c.profile.values >= MIN_KEY_ROWS)),
   );
 }
 
@@ -248,11 +254,12 @@ function oneToOneGuess(
 export function inferRelationships(
   tables: InferredTable[],
   inDatabase: (r: Relationship) => boolean = () => false,
+  known: KnownUnique = () => false,
 ): Relationships {
   const relationships: Relationship[] = [];
   const rejected: Rejected[] = [];
   const naturalKeys: { table: string; column: string }[] = [];
-  const parents = tables.flatMap((t) => parentColumns(t).map((c) => ({ table: t, column: c })));
+  const parents = tables.flatMap((t) => parentColumns(t, known).map((c) => ({ table: t, column: c })));
   for (const table of tables) {
     for (const child of table.columns) {
       if (child.profile.values === 0 || child.type.name === 'jsonb') continue;

@@ -46,9 +46,12 @@ const KEY_TYPES = new Set(['smallint', 'integer', 'bigint', 'text', 'uuid']);
  */
 export const MIN_KEY_ROWS = 20;
 
+/** A name without its trailing date or number: `orders-2024-01` → `orders` (empty when all digits). */
+export const stemOf = (base: string) => base.replace(/[-_. ]*\d[-_. \d]*$/, '');
+
 /** The names a table's own key is made of: `invoices_2024_03` is also `invoices`, as its rows are. */
 function ownNames(table: string): string[] {
-  const stem = table.replace(/[-_. ]*\d[-_. \d]*$/, '');
+  const stem = stemOf(table);
   return [...new Set([table, singular(table), stem, singular(stem)].filter((n) => n !== ''))];
 }
 
@@ -70,7 +73,7 @@ export function namedTable(column: string, others: readonly string[]): string | 
 function ownKeyName(column: string, table: string, columns: readonly string[], others: readonly string[]) {
   if (column === 'id') return true;
   const own = ownNames(table);
-  if (own.some((n) => new RegExp(`^${n}_(id|code|key|no)$`).test(column))) return true;
+  if (KEY_SUFFIX.test(column) && own.includes(column.replace(KEY_SUFFIX, ''))) return true;
   if (keyLike(column, columns) && !KEY_SUFFIX.test(column))
     return !column.includes('_') || own.some((n) => column.startsWith(`${n}_`));
   return KEY_SUFFIX.test(column) && namedTable(column, others) === undefined;
