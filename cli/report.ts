@@ -195,7 +195,8 @@ export function fileNotes(r: FileReport): { line: string; gap: boolean }[] {
   if (r.error) notes.push({ line: `${r.key}: ${errorLabel(r.state)}: ${r.error}`, gap: true });
   if (r.action) notes.push({ line: `${r.key}: once the cause is fixed, run: ${r.action}`, gap: false });
   if (r.waiting) notes.push({ line: `${r.key}: waiting: ${waitingLine(r.waiting)}`, gap: true });
-  if (r.tables)
+  // One table's counts are the file's own, said on its line already (a dataset with foreign keys counts them too).
+  if (r.tables && r.tables.length > 1)
     notes.push({ line: `${r.key}: rows per table: ${r.tables.map(tableLine).join('; ')}`, gap: true });
   return notes;
 }
