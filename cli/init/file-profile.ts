@@ -267,8 +267,8 @@ class Columns {
     for (let i = 0; i < ids.length; i++)
       for (let j = i + 1; j < ids.length; j++)
         this.profile.pairs.push(new PairProfile([ids[i]?.name ?? '', ids[j]?.name ?? '']));
-    // A parent's id (or the first column) with a row's place in it: `(tconst, ordering)`.
-    const owners = this.profile.columns.filter((c, i) => i === 0 || ids.includes(c)).slice(0, 8);
+    // The parent's id (the first column, or the first id-like one) with a row's place in it: `(tconst, ordering)`.
+    const owners = [...new Set([this.profile.columns[0], ids[0]])].filter((c) => c !== undefined);
     const places = this.profile.columns.filter(
       (c, i) => SEQUENCE_LIKE.test(names[i] ?? '') && !ids.includes(c),
     );

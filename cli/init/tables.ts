@@ -1,5 +1,5 @@
 import { UsageError } from '../../shared/core/errors.ts';
-import type { ColumnProfile } from './column-profile.ts';
+import { type ColumnProfile, MAX_DISTINCT } from './column-profile.ts';
 import { type ColumnType, columnType } from './column-type.ts';
 import { type FileProfile, keyLike, SEQUENCE_LIKE } from './file-profile.ts';
 import { count } from './plural.ts';
@@ -214,11 +214,17 @@ function primaryKey(
       primaryKey: [],
       keyEvidence: `none: ${weak.join('; ')} (a key not named after its table needs ${MIN_KEY_ROWS} rows)`,
     };
-  // Key-named columns whose distinct set was given up: their uniqueness is unknown, not refuted.
+  // Key-named columns and pairs whose distinct set was given up: their uniqueness is unknown, not refuted.
   const names = columns.map((c) => c.column);
   const unchecked = columns
     .filter((c) => c.notNull && c.profile.distinct === undefined && keyNameScore(c.column, table, names) > 0)
     .map((c) => `${c.column}: ${c.profile.keyless}, uniqueness not checked`);
+  const byField = new Map(columns.map((c) => [c.field, c.column]));
+  const pair = file.pairs.find((p) => p.seen === undefined && p.duplicates === 0 && p.withNull === 0);
+  if (pair)
+    unchecked.push(
+      `(${pair.columns.map((f) => byField.get(f)).join(', ')}): more than ${MAX_DISTINCT} distinct pairs, uniqueness not checked`,
+    );
   return {
     primaryKey: [],
     keyEvidence:

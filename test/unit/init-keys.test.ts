@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { datasetModule } from '../../cli/init/codegen.ts';
+import { MAX_DISTINCT } from '../../cli/init/column-profile.ts';
 import { profileFile } from '../../cli/init/file-profile.ts';
 import { columnsOf, inferRelationships, type Relationship } from '../../cli/init/relationships.ts';
 import { inferTable, MIN_KEY_ROWS } from '../../cli/init/tables.ts';
@@ -156,6 +157,21 @@ describe('composite keys of a sequence', () => {
       'stop_times.stop_id → stops.stop_id true',
     ]);
     expect(r.rejected.filter((x) => x.columns.includes('stop_sequence'))).toEqual([]);
+  });
+});
+
+describe('a sequence pair past MAX_DISTINCT', () => {
+  it('is no key, and the key evidence says its uniqueness was not checked', async () => {
+    const stopTimes = csv(
+      'trip_id,stop_sequence,arrival',
+      MAX_DISTINCT + 1,
+      (i) => `t${Math.ceil(i / 40)},${i % 40},x`,
+    );
+    const [t] = await tables({ 'stop_times.csv': stopTimes });
+    expect([t?.primaryKey, t?.keyEvidence]).toEqual([
+      [],
+      `none: (trip_id, stop_sequence): more than ${MAX_DISTINCT} distinct pairs, uniqueness not checked`,
+    ]);
   });
 });
 
