@@ -203,7 +203,8 @@ export function fileNotes(r: FileReport): { line: string; gap: boolean }[] {
   if (r.resumed && r.seconds !== null)
     notes.push({ line: `${r.key}: ${resumedText(r.resumed, r.seconds)}`, gap: true });
   if (r.waiting) notes.push({ line: `${r.key}: waiting: ${waitingLine(r.waiting)}`, gap: true });
-  if (r.tables)
+  // One table's counts are the file's own, said on its line already (a dataset with foreign keys counts them too).
+  if (r.tables && r.tables.length > 1)
     notes.push({ line: `${r.key}: rows per table: ${r.tables.map(tableLine).join('; ')}`, gap: true });
   return notes;
 }

@@ -9,6 +9,9 @@ import { isNullToken, keyText, NULL_TOKEN_MAX_LENGTH } from './values.ts';
 export const MISFITS_SHOWN = 20;
 /** Names that say "identifier": key candidates, and the columns whose pairs are followed as a link table's composite key. */
 export const ID_LIKE = /(^id$|_id$|_code$|_key$|_no$)/;
+/** Names of a row's place among its parent's (`stop_sequence`, `ordering`, `line_no`): a pair's second half. */
+export const SEQUENCE_LIKE =
+  /(^|_)(seq|sequence|sequential|ordering|position|line|line_no|line_number|item|item_no|item_number|number)$/;
 /** Natural keys: `isbn`, `sku`, `email`, … (a link table of books and authors is `(isbn, author_id)`). */
 const NATURAL_KEY = /(^|_)(isbn|issn|sku|ean|upc|gtin|email|code|slug|username|login|uuid|guid|iban|vin)$/;
 
@@ -79,6 +82,14 @@ export class Columns {
     for (let i = 0; i < ids.length; i++)
       for (let j = i + 1; j < ids.length; j++)
         this.profile.pairs.push(new PairProfile([ids[i]?.name ?? '', ids[j]?.name ?? '']));
+    // The parent's id (the first column, or the first id-like one) with a row's place in it: `(tconst, ordering)`.
+    const owners = [...new Set([this.profile.columns[0], ids[0]])].filter((c) => c !== undefined);
+    const places = this.profile.columns.filter(
+      (c, i) => SEQUENCE_LIKE.test(names[i] ?? '') && !ids.includes(c),
+    );
+    for (const place of places.slice(0, 2))
+      for (const owner of owners)
+        if (owner !== place) this.profile.pairs.push(new PairProfile([owner.name, place.name]));
   }
 
   /**

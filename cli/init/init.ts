@@ -346,7 +346,14 @@ export async function init(paths: string[], options: InitOptions): Promise<InitS
     }
     profiles.push(mergeProfiles(parts, g.fields, g.files));
   }
-  let tables = profiles.map((p) => inferTable(p, snakeCase));
+  const tableNames = profiles.map((p) => snakeCase(p.base));
+  let tables = profiles.map((p) =>
+    inferTable(
+      p,
+      snakeCase,
+      tableNames.filter((n) => n !== snakeCase(p.base)),
+    ),
+  );
   const names = new Set<string>();
   for (const t of tables) {
     if (names.has(t.name))
@@ -355,7 +362,12 @@ export async function init(paths: string[], options: InitOptions): Promise<InitS
   }
   const inDatabase = (r: Relationship) =>
     state?.foreignKeys?.some((k) => k.certain !== false && sameForeignKey(k, r)) ?? false;
-  const relations = inferRelationships(tables, inDatabase);
+  // A natural key a foreign key written before points at has its unique index: few rows today do not unmake it.
+  const knownUnique = (table: string, column: string) =>
+    state?.foreignKeys?.some(
+      (k) => k.certain !== false && k.parentTable === table && k.parentColumns.join() === column,
+    ) ?? false;
+  const relations = inferRelationships(tables, inDatabase, knownUnique);
   let order = dependencyOrder(tables, relations.relationships);
   const schema = state ? state.schema : options.schema;
   const name = `${stamp(options.now ?? new Date())}_${state ? 'init_changes' : 'init'}`;

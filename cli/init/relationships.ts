@@ -1,8 +1,8 @@
 import { MAX_DISTINCT, type PairProfile, pairKey, pairOfKey } from './column-profile.ts';
 import { example, wider } from './column-type.ts';
-import { keyLike } from './columns.ts';
+import { ID_LIKE, keyLike, SEQUENCE_LIKE } from './columns.ts';
 import { count } from './plural.ts';
-import { type InferredColumn, type InferredTable, singular } from './tables.ts';
+import { type InferredColumn, type InferredTable, MIN_KEY_ROWS, namedTable, singular } from './tables.ts';
 
 /**
  * A foreign key `init` writes: `certain` ones as constraints, the others commented out for the user to
@@ -24,10 +24,15 @@ export interface Rejected {
   parentTable: string;
   parentColumns: string[];
   reason: string;
+  /** How close a call it was (see `closeness`): they are listed closest first. */
+  closeness: number;
 }
 
-/** The end of a rejection the names gave no support to: the farthest calls, listed last. */
-export const OVERLAP_ONLY = 'value overlap alone is no relationship';
+/** Two values (a flag, a constant) fit inside any key that starts at 0 or 1: no call at all. */
+const MIN_OVERLAP = 3;
+
+/** The end of a rejection the names gave no support to. */
+const OVERLAP_ONLY = 'value overlap alone is no relationship';
 
 /** `orders.customer_id`, or `shipments.(order_id, product_id)` for a composite key. */
 export const columnsOf = (table: string, columns: string[]): string =>
@@ -53,6 +58,35 @@ const KEY_SUFFIX = /_(id|code|key|no)$/;
 
 const stem = (column: string) => column.replace(KEY_SUFFIX, '');
 
+const share = (part: number, whole: number) => (whole > 0 ? part / whole : 0);
+
+/**
+ * How close a rejected candidate came to a foreign key: the share of its values found in the parent
+ * (a half when not checked), weighed by the names' support (0, 1, 2), half a point more for an id-like
+ * child whose name names no table (`support_rep_id`: a pointer, to what it does not say), and a tenth
+ * by the share of the parent's keys it uses. `visit_ref` with 19 of 20 values found comes before
+ * `copy_no` fitting by its values alone, and both before `quantity`.
+ */
+function closeness(found: number, score: number, idLike: boolean, used: number): number {
+  return found * (1 + score) + (idLike && score === 0 ? 0.5 : 0) + 0.1 * used;
+}
+
+/**
+ * The words a column's stem shares with a table's name, when they are the table's name, its last word
+ * shortened or lengthened (`ship_via` → shippers: 'ship'): `translation` shares no word with
+ * `transfers`, nor `order_item` with `order_events`.
+ */
+function sharedWords(columnStem: string, tableName: string): string | undefined {
+  const c = columnStem.split('_');
+  const t = tableName.split('_');
+  const last = t.length - 1;
+  if (t.length > c.length || t.slice(0, last).some((w, i) => w !== c[i])) return undefined;
+  const [a, b] = [c[last] as string, t[last] as string];
+  const word = b.startsWith(a) ? a : a.startsWith(b) ? b : undefined;
+  const shared = word === undefined ? undefined : [...t.slice(0, last), word].join('_');
+  return shared !== undefined && shared.length >= 4 ? shared : undefined;
+}
+
 const INTEGERS = new Set(['smallint', 'integer', 'bigint']);
 /** Whether a child's values could be keys of the parent: whole numbers for whole numbers, text and uuid for text. */
 function keyCompatible(child: InferredColumn, parent: InferredColumn): boolean {
@@ -62,19 +96,16 @@ function keyCompatible(child: InferredColumn, parent: InferredColumn): boolean {
   return p === c || (p === 'text' && INTEGERS.has(c));
 }
 
-function commonPrefix(a: string, b: string): number {
-  let i = 0;
-  while (i < a.length && i < b.length && a[i] === b[i]) i++;
-  return i;
-}
-
 // Key names that say nothing of which table they belong to: `id` beside `id` is no evidence.
 const GENERIC_KEY = /^(id|key|code|no|number|uuid|guid)$/;
 
 /**
  * How the names support `child` → `parent` (2: they say it, 1: they hint at it, 0: unrelated), and how.
  * A table's own key (`keys.child`) points at another table's key only when its name names that table
- * (`customer_details.customer_id` → `customers`): two tables' keys of one name are no relationship.
+ * (`customer_details.customer_id` → `customers`), or when both keys have one name naming neither table
+ * (`title_ratings.tconst` → `title_basics.tconst`, a 1:1 the values decide). A name ending in another
+ * column's name supports it only when that column is its table's key (`parent_tconst`), and a
+ * self-reference points at the key only: `billing_postal_code` names no employee.
  */
 function nameSupport(
   child: string,
@@ -83,24 +114,23 @@ function nameSupport(
   parentTable: string,
   keys: { child: boolean; parent: boolean } = { child: false, parent: false },
 ): { score: number; how: string } {
-  if (table === parentTable) return selfSupport(child, table, parent);
+  if (table === parentTable) return keys.parent ? selfSupport(child, table, parent) : NONE;
   const s = stem(child);
   const generic = GENERIC_KEY.test(parent);
-  // Two tables' own keys of one name: only the name of the table pointed at decides which way (1:1).
+  const namesParent = namedTable(child, [parentTable]) !== undefined;
+  // Two tables' own keys of one name: a name naming either table decides which way (1:1).
   const bothKeys = keys.child && keys.parent;
-  if (child === parent && !generic && !bothKeys) return { score: 2, how: 'same column name' };
-  if (s === singular(parentTable) || s === parentTable || (!generic && child.endsWith(`_${parent}`)))
-    return { score: 2, how: `'${child}' names ${parentTable}` };
-  if (keys.child) return { score: 0, how: '' };
-  if (MEASURE.test(child)) return { score: 0, how: '' };
-  const shared = commonPrefix(s, singular(parentTable));
-  if (shared >= 4)
-    return {
-      score: 1,
-      how: `'${child}' shares '${s.slice(0, shared)}' with ${parentTable}`,
-    };
-  return { score: 0, how: '' };
+  const named = namesParent || namedTable(child, [table]) !== undefined;
+  if (child === parent && !generic && !(bothKeys && named)) return { score: 2, how: 'same column name' };
+  if (namesParent) return { score: 2, how: `'${child}' names ${parentTable}` };
+  if (!generic && keys.parent && child.endsWith(`_${parent}`))
+    return { score: 2, how: `'${child}' ends in '${parent}', the key of ${parentTable}` };
+  if (keys.child || MEASURE.test(child) || SEQUENCE_LIKE.test(child)) return NONE;
+  const shared = sharedWords(s, singular(parentTable));
+  return shared ? { score: 1, how: `'${child}' shares '${shared}' with ${parentTable}` } : NONE;
 }
+
+const NONE = { score: 0, how: '' };
 
 /**
  * How a column's name supports pointing at its own table's key: it says so (`manager_id`, or the
@@ -111,9 +141,9 @@ function selfSupport(child: string, table: string, parent: string): { score: num
   const namesKey = !GENERIC_KEY.test(parent) && child.endsWith(`_${parent}`);
   if (SELF_REFERENCE.test(child) || namesKey || child.endsWith(`_${row}_id`))
     return { score: 2, how: `'${child}' names another row of ${table} (a self-reference)` };
-  if (POINTER.test(child) && !MEASURE.test(child))
+  if (POINTER.test(child) && !MEASURE.test(child) && !SEQUENCE_LIKE.test(child))
     return { score: 1, how: `'${child}' may point at another row of ${table} (a self-reference)` };
-  return { score: 0, how: '' };
+  return NONE;
 }
 
 /** A table's columns by name, as the files' headers give them before any row is read. */
@@ -130,19 +160,30 @@ export interface TableNames {
 export function mayRelate(column: string, position: number, table: string, all: TableNames[]): boolean {
   const own = all.find((t) => t.table === table)?.columns ?? [];
   if (position === 0 || keyLike(column, own) || column === `${singular(table)}_id`) return true;
-  return all.some((t) => t.columns.some((c) => nameSupport(column, table, c, t.table).score > 0));
+  // Any column of another file may turn out its table's key: judged as one.
+  const asKey = { child: false, parent: true };
+  return all.some((t) => t.columns.some((c) => nameSupport(column, table, c, t.table, asKey).score > 0));
 }
 
 const ownKey = (table: InferredTable, column: InferredColumn) =>
   table.primaryKey.length === 1 && table.primaryKey[0] === column.column;
 
-/** Columns another table's foreign key may point at: the primary key, or a unique never-null id-like column. */
-function parentColumns(table: InferredTable): InferredColumn[] {
+/** Whether the database holds a column unique already: a natural key a foreign key written before points at. */
+export type KnownUnique = (table: string, column: string) => boolean;
+
+/**
+ * Columns another table's foreign key may point at: the primary key, a column the database holds
+ * unique, or a unique never-null id-like column unique in as many rows as a key needs (a small table's
+ * `postal_code` is unique by chance).
+ */
+function parentColumns(table: InferredTable, known: KnownUnique): InferredColumn[] {
   return table.columns.filter(
     (c) =>
       c.notNull &&
       c.profile.unique === true &&
-      ((table.primaryKey.length === 1 && table.primaryKey[0] === c.column) || KEY_SUFFIX.test(c.column)),
+      (ownKey(table, c) ||
+        known(table.name, c.column) ||
+        (KEY_SUFFIX.test(c.column) && c.profile.values >= MIN_KEY_ROWS)),
   );
 }
 
@@ -153,6 +194,14 @@ function holds(set: ReadonlySet<string | number>, value: string | number): boole
   if (set.has(value)) return true;
   if (typeof value === 'number') return set.has(String(value));
   return CANONICAL_INTEGER.test(value) && set.has(Number(value));
+}
+
+/** The share of a child's distinct values found among the parent's (for the closeness of a miss). */
+function foundShare(child: InferredColumn, parent: InferredColumn): number {
+  const parentSet = parent.profile.distinct ?? new Set();
+  let found = 0;
+  for (const v of child.profile.distinct ?? []) if (holds(parentSet, v)) found++;
+  return share(found, child.profile.distinct?.size ?? 0);
 }
 
 function missingValues(child: InferredColumn, parent: InferredColumn): string[] {
@@ -178,6 +227,22 @@ interface Candidate {
   rel: Relationship;
   score: number;
   parent: InferredColumn;
+  /** Its closeness, should another candidate fit better. */
+  closeness: number;
+}
+
+/**
+ * A miss not worth a line: a table's own key against another's unique non-key column (a 1:1 guess),
+ * or against another's key of one name whose values are all among its own (the other way round is
+ * the relationship: `title_basics.tconst` misses titles nobody rated).
+ */
+function oneToOneGuess(
+  table: InferredTable,
+  child: InferredColumn,
+  p: { table: InferredTable; column: InferredColumn },
+) {
+  if (!ownKey(table, child)) return false;
+  return !ownKey(p.table, p.column) || missingValues(p.column, child).length === 0;
 }
 
 /**
@@ -189,11 +254,12 @@ interface Candidate {
 export function inferRelationships(
   tables: InferredTable[],
   inDatabase: (r: Relationship) => boolean = () => false,
+  known: KnownUnique = () => false,
 ): Relationships {
   const relationships: Relationship[] = [];
   const rejected: Rejected[] = [];
   const naturalKeys: { table: string; column: string }[] = [];
-  const parents = tables.flatMap((t) => parentColumns(t).map((c) => ({ table: t, column: c })));
+  const parents = tables.flatMap((t) => parentColumns(t, known).map((c) => ({ table: t, column: c })));
   for (const table of tables) {
     for (const child of table.columns) {
       if (child.profile.values === 0 || child.type.name === 'jsonb') continue;
@@ -216,6 +282,7 @@ export function inferRelationships(
             rejected.push({
               ...base,
               reason: `${how}, but ${child.profile.keyless}: containment not checked`,
+              closeness: closeness(0.5, score, false, 0),
             });
           continue;
         }
@@ -223,32 +290,35 @@ export function inferRelationships(
         const childDistinct = child.profile.distinct.size;
         const parentDistinct = p.column.profile.distinct?.size ?? 0;
         if (missing.length > 0) {
-          // A table's own key against another's unique non-key column is a 1:1 guess; one that fails is not worth a line.
-          if (score > 0 && !(ownKey(table, child) && !ownKey(p.table, p.column)))
+          if (score > 0 && !oneToOneGuess(table, child, p))
             rejected.push({
               ...base,
               reason: `${how}, but values are missing from ${p.table.name}.${p.column.column} (e.g. ${missing.map(example).join(', ')})`,
+              closeness: closeness(foundShare(child, p.column), score, false, 0),
             });
           continue;
         }
         const values = `${count(childDistinct, 'distinct value')}, all among the ${parentDistinct} of ${p.table.name}.${p.column.column}`;
         if (score === 0) {
-          if (!ownKey(table, child))
+          if (!ownKey(table, child) && childDistinct >= MIN_OVERLAP)
             overlapOnly.push({
               ...base,
               reason: `${values}, but the names are unrelated: ${OVERLAP_ONLY}`,
+              closeness: closeness(1, 0, ID_LIKE.test(child.column), share(childDistinct, parentDistinct)),
             });
           continue;
         }
         const covers = childDistinct === parentDistinct && parentDistinct >= 2;
         const certain = score === 2 || covers;
+        const oneToOne = ownKey(table, child) ? `; 1:1 (${child.column} is ${table.name}'s key too)` : '';
         const evidence =
           score === 2
-            ? `${how}; ${values}`
+            ? `${how}; ${values}${oneToOne}`
             : covers
               ? `${how}; ${values} (every one used)`
               : `${how}; ${values}; confirm it`;
-        candidates.push({ rel: { ...base, certain, evidence }, score, parent: p.column });
+        const close = closeness(1, score, false, share(childDistinct, parentDistinct));
+        candidates.push({ rel: { ...base, certain, evidence }, score, parent: p.column, closeness: close });
       }
       const best = candidates.sort(
         (a, b) =>
@@ -265,6 +335,7 @@ export function inferRelationships(
           rejected.push({
             ...other.rel,
             reason: `${other.rel.evidence}; ${columnsOf(best.rel.parentTable, best.rel.parentColumns)} fits better`,
+            closeness: other.closeness,
           });
       relationships.push(best.rel);
       child.type = wider(child.type, best.parent.type) ?? best.parent.type;
@@ -282,6 +353,8 @@ export function inferRelationships(
   const used = naturalKeys.filter((k) =>
     relationships.some((r) => r.certain && r.parentTable === k.table && r.parentColumns.includes(k.column)),
   );
+  // The closest calls first, across every table (the sort is stable: ties stay in table order).
+  rejected.sort((a, b) => b.closeness - a.closeness);
   return { relationships, rejected, naturalKeys: used };
 }
 
@@ -298,12 +371,12 @@ function hintLinkKeys(tables: InferredTable[], relationships: Relationship[]): v
       .filter((r) => r.table === table.name && r.certain && r.parentTable !== table.name)
       .filter((r) => r.columns.length === 1 && notNull.has(r.columns[0] as string))
       .map((r) => r.columns[0] as string);
-    const tracked = new Set(
-      table.file.pairs.flatMap((p) => p.columns.map((f) => columnOf(table, f)?.column)),
-    );
-    const [a, b] = [...new Set(pointing)].filter((c) => !tracked.has(c));
+    const [a, b] = [...new Set(pointing)];
     if (a === undefined || b === undefined) continue;
-    table.keyEvidence += `; (${a}, ${b}) point at other tables and are never null: a link table? its pairs were not checked (init follows pairs of id-like names only: ${a}_id, ${b}_id): if each pair is unique, make it the primary key by hand`;
+    const pair = new Set([a, b]);
+    if (table.file.pairs.some((p) => p.columns.every((f) => pair.has(columnOf(table, f)?.column ?? ''))))
+      continue;
+    table.keyEvidence += `; (${a}, ${b}) point at other tables and are never null: a link table? that pair was not checked (init checks pairs of id-like names, …_id, …_code, …_key, …_no, and of the first or an id-like column with a sequence-like one, …_sequence, ordering, line_no, …): if each pair is unique, make it the primary key by hand`;
   }
 }
 
@@ -369,6 +442,16 @@ function matchPair(table: InferredTable, pair: PairProfile, parent: CompositePar
   return best && best.score >= 0 ? best : undefined;
 }
 
+/** The share of a child's distinct pairs the parent key holds. */
+function foundPairs(seen: ReadonlySet<string>, match: PairMatch, parent: CompositeParent): number {
+  let found = 0;
+  for (const key of seen) {
+    const [a, b] = pairOfKey(key);
+    if (parent.seen.has(match.crossed ? pairKey(b, a) : key)) found++;
+  }
+  return share(found, seen.size);
+}
+
 /** Up to three child pairs (as text) that the parent key does not hold. */
 function missingPairs(seen: ReadonlySet<string>, match: PairMatch, parent: CompositeParent): string[] {
   const out: string[] = [];
@@ -385,6 +468,7 @@ interface CompositeCandidate {
   rel: Relationship;
   score: number;
   match: PairMatch;
+  closeness: number;
 }
 
 /** A child pair against one parent key: a candidate, or nothing (a rejection pushed when the names support it or the values alone fit). */
@@ -403,28 +487,43 @@ function judgePair(
     parentColumns: match.parent.map((c) => c.column),
   };
   const parentName = columnsOf(base.parentTable, base.parentColumns);
-  const reject = (reason: string) => {
-    rejected.push({ ...base, reason });
+  const reject = (reason: string, closeness: number) => {
+    rejected.push({ ...base, reason, closeness });
     return undefined;
   };
   if (!pair.seen)
     return match.score > 0
-      ? reject(`${match.how}, but more than ${MAX_DISTINCT} distinct pairs: containment not checked`)
+      ? reject(
+          `${match.how}, but more than ${MAX_DISTINCT} distinct pairs: containment not checked`,
+          closeness(0.5, match.score, false, 0),
+        )
       : undefined;
   const missing = missingPairs(pair.seen, match, parent);
   if (missing.length > 0)
     return match.score > 0
-      ? reject(`${match.how}, but pairs are missing from ${parentName} (e.g. ${missing.join(', ')})`)
+      ? reject(
+          `${match.how}, but pairs are missing from ${parentName} (e.g. ${missing.join(', ')})`,
+          closeness(foundPairs(pair.seen, match, parent), match.score, false, 0),
+        )
       : undefined;
   const values = `${count(pair.seen.size, 'distinct pair')}, all among the ${parent.seen.size} of ${parentName}`;
-  if (match.score === 0) return reject(`${values}, but the names are unrelated: ${OVERLAP_ONLY}`);
+  const used = share(pair.seen.size, parent.seen.size);
+  if (match.score === 0)
+    return pair.seen.size >= MIN_OVERLAP
+      ? reject(`${values}, but the names are unrelated: ${OVERLAP_ONLY}`, closeness(1, 0, true, used))
+      : undefined;
   const covers = pair.seen.size === parent.seen.size && parent.seen.size >= 2;
   const certain = match.score === 2 || covers;
   const evidence =
     match.score === 2
       ? `${match.how}; ${values}`
       : `${match.how}; ${values}${covers ? ' (every one used)' : '; confirm it'}`;
-  return { rel: { ...base, certain, evidence }, score: match.score, match };
+  return {
+    rel: { ...base, certain, evidence },
+    score: match.score,
+    match,
+    closeness: closeness(1, match.score, false, used),
+  };
 }
 
 /**
@@ -438,6 +537,8 @@ function compositeKeys(tables: InferredTable[], relationships: Relationship[], r
   const parents = compositeParents(tables);
   for (const table of tables)
     for (const pair of table.file.pairs) {
+      // A row's place among its parent's (`stop_sequence`) points nowhere.
+      if (pair.columns.some((f) => SEQUENCE_LIKE.test(columnOf(table, f)?.column ?? ''))) continue;
       const candidates = parents
         .filter((p) => p.table !== table)
         .flatMap((p) => judgePair(table, pair, p, rejected) ?? [])
@@ -449,6 +550,7 @@ function compositeKeys(tables: InferredTable[], relationships: Relationship[], r
         rejected.push({
           ...o.rel,
           reason: `${o.rel.evidence}; ${columnsOf(best.rel.parentTable, best.rel.parentColumns)} fits better`,
+          closeness: o.closeness,
         });
       for (const [i, c] of best.match.child.entries()) {
         const p = best.match.parent[i] as InferredColumn;

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { sqlType } from './column-type.ts';
 import { count } from './plural.ts';
-import { columnsOf, OVERLAP_ONLY, type Rejected, type Relationships } from './relationships.ts';
+import { columnsOf, type Rejected, type Relationships } from './relationships.ts';
 import type { InferredTable } from './tables.ts';
 
 /** What `init` found and wrote, as `--json` prints it. */
@@ -145,27 +145,36 @@ export function renderSummary(s: InitSummary): string {
   return out.join('\n');
 }
 
-/** Rejected candidates the terminal shows per table; `--json` lists every one. */
-const REJECTED_PER_TABLE = 3;
+/** Rejected candidates the terminal shows (by child column); `--json` lists every one. */
+const REJECTED_SHOWN = 10;
+/** Other parents named on a child's second line. */
+const ALSO_NAMED = 3;
+
+const arrow = (r: Rejected) =>
+  `${columnsOf(r.table, r.columns)} → ${columnsOf(r.parentTable, r.parentColumns)}`;
 
 /**
- * Per table its closest calls (names that supported a candidate the values refuted) before mere
- * value overlaps, at most REJECTED_PER_TABLE: a dozen overlaps of small numbers bury the summary.
+ * The closest calls across every table (inference ranks them: see `Rejected.closeness`), one line for
+ * each of the first REJECTED_SHOWN child columns, its other parents named after it: a column of small
+ * numbers fits a dozen keys, and a dozen lines of it bury the summary.
  */
 function rejectedLines(rejected: Rejected[]): string[] {
-  const out: string[] = [];
-  for (const table of new Set(rejected.map((r) => r.table))) {
-    const own = rejected.filter((r) => r.table === table);
-    const closest = [
-      ...own.filter((r) => !r.reason.endsWith(OVERLAP_ONLY)),
-      ...own.filter((r) => r.reason.endsWith(OVERLAP_ONLY)),
-    ];
-    for (const r of closest.slice(0, REJECTED_PER_TABLE))
-      out.push(
-        `  ${columnsOf(r.table, r.columns)} → ${columnsOf(r.parentTable, r.parentColumns)}: ${r.reason}`,
-      );
-    if (closest.length > REJECTED_PER_TABLE)
-      out.push(`  … and ${closest.length - REJECTED_PER_TABLE} more from ${table} (--json lists all)`);
+  const byChild = new Map<string, Rejected[]>();
+  for (const r of rejected) {
+    const child = columnsOf(r.table, r.columns);
+    byChild.set(child, [...(byChild.get(child) ?? []), r]);
   }
+  const out: string[] = [];
+  let shown = 0;
+  for (const [child, [first, ...others]] of [...byChild].slice(0, REJECTED_SHOWN)) {
+    if (!first) continue;
+    out.push(`  ${arrow(first)}: ${first.reason}`);
+    shown += 1 + others.length;
+    if (others.length === 0) continue;
+    const named = others.slice(0, ALSO_NAMED).map((r) => columnsOf(r.parentTable, r.parentColumns));
+    const more = others.length > ALSO_NAMED ? ` and ${others.length - ALSO_NAMED} more` : '';
+    out.push(`    also rejected for ${child}: ${named.join(', ')}${more}`);
+  }
+  if (rejected.length > shown) out.push(`  … and ${rejected.length - shown} more (--json lists all)`);
   return out;
 }

@@ -1,7 +1,8 @@
 import { UsageError } from '../../shared/core/errors.ts';
-import type { ColumnProfile } from './column-profile.ts';
+import { type ColumnProfile, MAX_DISTINCT } from './column-profile.ts';
 import { type ColumnType, columnType } from './column-type.ts';
-import { keyLike } from './columns.ts';
+import { keyLike, SEQUENCE_LIKE } from './columns.ts';
+import { stemOf } from './file-groups.ts';
 import type { FileProfile } from './file-profile.ts';
 import { count } from './plural.ts';
 import { NULL_TOKENS, type NullToken } from './values.ts';
@@ -37,7 +38,45 @@ export function singular(name: string): string {
   return name;
 }
 
+const KEY_SUFFIX = /_(id|code|key|no)$/;
 const KEY_TYPES = new Set(['smallint', 'integer', 'bigint', 'text', 'uuid']);
+
+/**
+ * Rows a key needs when its name does not say it is this table's own: `trip_id` unique in 2 rows of
+ * `frequencies` says nothing (a third row may repeat it), and an upsert on it would silently merge the
+ * rows a later file brings.
+ */
+export const MIN_KEY_ROWS = 20;
+
+/** The names a table's own key is made of: `invoices_2024_03` is also `invoices`, as its rows are. */
+function ownNames(table: string): string[] {
+  const stem = stemOf(table);
+  return [...new Set([table, singular(table), stem, singular(stem)].filter((n) => n !== ''))];
+}
+
+/**
+ * The other table a column names, if any (`trip_id`, `from_stop_id` → trips, stops): the column points
+ * there, so its uniqueness alone does not make it this table's key.
+ */
+export function namedTable(column: string, others: readonly string[]): string | undefined {
+  const stem = column.replace(KEY_SUFFIX, '');
+  return others.find((t) => [t, singular(t)].some((n) => stem === n || stem.endsWith(`_${n}`)));
+}
+
+/**
+ * Whether a column's name says it is its own table's key, so that it is one at any size: `id`, the
+ * table's name with `_id`/`_code`/`_key`/`_no`, a natural key bare or with the table's name (`email`,
+ * `user_email` of users, in a file with no key of its own), or an id-like name naming no other table
+ * (`service_id` of a calendar, with no `services` among the files; `dept_code` of departments).
+ */
+function ownKeyName(column: string, table: string, columns: readonly string[], others: readonly string[]) {
+  if (column === 'id') return true;
+  const own = ownNames(table);
+  if (KEY_SUFFIX.test(column) && own.includes(column.replace(KEY_SUFFIX, ''))) return true;
+  if (keyLike(column, columns) && !KEY_SUFFIX.test(column))
+    return !column.includes('_') || own.some((n) => column.startsWith(`${n}_`));
+  return KEY_SUFFIX.test(column) && namedTable(column, others) === undefined;
+}
 
 /** How strongly a column's name says it is its table's key (0: not a key name). */
 function keyNameScore(column: string, table: string, columns: readonly string[]): number {
@@ -51,8 +90,15 @@ function nullEvidence(col: ColumnProfile): string {
   return `; ${count(col.nulls, 'null')}${tokens ? ` (${tokens})` : ''}`;
 }
 
-/** A table per file: columns typed from every value, NOT NULL where none was missing, a primary key. */
-export function inferTable(file: FileProfile, snake: (name: string) => string): InferredTable {
+/**
+ * A table per file: columns typed from every value, NOT NULL where none was missing, a primary key.
+ * `others`: the other files' table names, which a column may name (see `ownKeyName`).
+ */
+export function inferTable(
+  file: FileProfile,
+  snake: (name: string) => string,
+  others: readonly string[] = [],
+): InferredTable {
   const name = snake(file.base);
   const columns = file.columns.map((profile): InferredColumn => {
     const { type, evidence } = columnType(profile);
@@ -68,7 +114,7 @@ export function inferTable(file: FileProfile, snake: (name: string) => string): 
   uniqueColumns(file.path, columns);
   const seen = new Set(file.columns.flatMap((c) => [...c.nullTokens.keys()]));
   const nullValues = NULL_TOKENS.filter((t) => t === '' || seen.has(t));
-  return { file, name, columns, nullValues, ...primaryKey(name, columns, file) };
+  return { file, name, columns, nullValues, ...primaryKey(name, columns, file, others) };
 }
 
 /** Two fields named alike (`OrderID`, `order_id`) would be one column: the user renames one. */
@@ -84,35 +130,100 @@ function uniqueColumns(file: string, columns: InferredColumn[]): void {
   }
 }
 
+interface KeyCandidate {
+  columns: InferredColumn[];
+  /** Rows that show it unique. */
+  rows: number;
+  /** Its name says it is this table's key: it is one at any size. */
+  named: boolean;
+}
+
+const keyText = (k: KeyCandidate) =>
+  k.columns.length === 1
+    ? (k.columns[0] as InferredColumn).column
+    : `(${k.columns.map((c) => c.column).join(', ')})`;
+
+/** Unique never-null single columns with a key-like name (or first), the likeliest first. */
+function singleKeys(table: string, columns: InferredColumn[], others: readonly string[]): KeyCandidate[] {
+  const names = columns.map((c) => c.column);
+  return columns
+    .filter((c) => c.notNull && c.profile.unique === true && KEY_TYPES.has(c.type.name))
+    .map((c) => ({ c, score: keyNameScore(c.column, table, names) || (c.profile.position === 0 ? 1 : 0) }))
+    .filter((s) => s.score > 0)
+    .sort((a, b) => b.score - a.score || a.c.profile.position - b.c.profile.position)
+    .map(({ c }) => ({
+      columns: [c],
+      rows: c.profile.values,
+      named: ownKeyName(c.column, table, names, others),
+    }));
+}
+
+/**
+ * Unique never-null pairs, those of a sequence first (`(trip_id, stop_sequence)`: named as a key of
+ * this table's rows, at any size); a link table of nothing but its pair loses nothing by a merge.
+ */
+function pairKeys(columns: InferredColumn[], file: FileProfile): KeyCandidate[] {
+  const byField = new Map(columns.map((c) => [c.field, c]));
+  const rows = file.rows - file.misfitCount;
+  const out: (KeyCandidate & { sequence: boolean })[] = [];
+  for (const pair of file.pairs) {
+    const [a, b] = pair.columns.map((f) => byField.get(f));
+    if (!pair.unique || !a?.notNull || !b?.notNull) continue;
+    const sequence = SEQUENCE_LIKE.test(a.column) || SEQUENCE_LIKE.test(b.column);
+    out.push({ columns: [a, b], rows, named: sequence || columns.length === 2, sequence });
+  }
+  return out.sort((x, y) => Number(y.sequence) - Number(x.sequence));
+}
+
+/** Why a unique candidate is no key: too few rows for a name that does not say so, and what it names. */
+function tooFew(k: KeyCandidate, others: readonly string[]): string {
+  const named =
+    k.columns.length === 1 ? namedTable((k.columns[0] as InferredColumn).column, others) : undefined;
+  const points = named ? `; it names ${named}, so it is a foreign key` : '';
+  return `${keyText(k)} unique in ${count(k.rows, 'row')} only: too few to tell${points}`;
+}
+
+/**
+ * The primary key: a unique never-null column or pair, when the evidence makes uniqueness mean
+ * something: a name saying it is this table's key, or MIN_KEY_ROWS rows. Else none, saying why.
+ */
 function primaryKey(
   table: string,
   columns: InferredColumn[],
   file: FileProfile,
+  others: readonly string[],
 ): { primaryKey: string[]; keyEvidence: string } {
-  const names = columns.map((c) => c.column);
-  const single = columns
-    .filter((c) => c.notNull && c.profile.unique === true && KEY_TYPES.has(c.type.name))
-    .map((c) => ({ c, score: keyNameScore(c.column, table, names) || (c.profile.position === 0 ? 1 : 0) }))
-    .filter((s) => s.score > 0)
-    .sort((a, b) => b.score - a.score || a.c.profile.position - b.c.profile.position)[0];
-  if (single)
+  const singles = singleKeys(table, columns, others);
+  const pairs = pairKeys(columns, file);
+  const strong = (k: KeyCandidate) => k.named || k.rows >= MIN_KEY_ROWS;
+  const key = singles.find(strong) ?? pairs.find(strong);
+  if (key?.columns.length === 1)
     return {
-      primaryKey: [single.c.column],
-      keyEvidence: `${single.c.column}: ${count(single.c.profile.values, 'value')}, all distinct, none null`,
+      primaryKey: [keyText(key)],
+      keyEvidence: `${keyText(key)}: ${count(key.rows, 'value')}, all distinct, none null`,
     };
-  const byField = new Map(columns.map((c) => [c.field, c]));
-  for (const pair of file.pairs) {
-    const [a, b] = pair.columns.map((f) => byField.get(f));
-    if (pair.unique && a?.notNull && b?.notNull)
-      return {
-        primaryKey: [a.column, b.column],
-        keyEvidence: `(${a.column}, ${b.column}): ${count(file.rows - file.misfitCount, 'row')}, every pair distinct, none null`,
-      };
-  }
-  // Key-named columns whose distinct set was given up: their uniqueness is unknown, not refuted.
+  if (key)
+    return {
+      primaryKey: key.columns.map((c) => c.column),
+      keyEvidence: `${keyText(key)}: ${count(key.rows, 'row')}, every pair distinct, none null`,
+    };
+  const weak = [singles[0], pairs[0]].flatMap((k) => (k ? [tooFew(k, others)] : []));
+  if (weak.length > 0)
+    return {
+      primaryKey: [],
+      keyEvidence: `none: ${weak.join('; ')} (a key not named after its table needs ${MIN_KEY_ROWS} rows)`,
+    };
+  // Key-named columns and pairs whose distinct set was given up: their uniqueness is unknown, not refuted.
+  const names = columns.map((c) => c.column);
   const unchecked = columns
     .filter((c) => c.notNull && c.profile.distinct === undefined && keyNameScore(c.column, table, names) > 0)
     .map((c) => `${c.column}: ${c.profile.keyless}, uniqueness not checked`);
+  const byField = new Map(columns.map((c) => [c.field, c.column]));
+  const pair = file.pairs.find((p) => p.seen === undefined && p.duplicates === 0 && p.withNull === 0);
+  if (pair)
+    unchecked.push(
+      `(${pair.columns.map((f) => byField.get(f)).join(', ')}): more than ${MAX_DISTINCT} distinct pairs, uniqueness not checked`,
+    );
   return {
     primaryKey: [],
     keyEvidence:

@@ -46,12 +46,18 @@ const typeOf = (...values: string[]) => {
 const rel = (x: Relationship) =>
   `${columnsOf(x.table, x.columns)} → ${columnsOf(x.parentTable, x.parentColumns)} ${x.certain}`;
 
+/** The files' tables as `init` infers them: each knowing the others' names. */
 async function tables(files: Record<string, string>) {
-  const out = [];
+  const profiles = [];
   for (const [name, text] of Object.entries(files))
-    out.push(inferTable(await profileFile(await file(name, text), snakeCase), snakeCase));
-  return out;
+    profiles.push(await profileFile(await file(name, text), snakeCase));
+  const names = profiles.map((p) => snakeCase(p.base));
+  return profiles.map((p, i) => inferTable(p, snakeCase, names.toSpliced(i, 1)));
 }
+
+/** CSV rows of `n` numbered lines. */
+const rows = (n: number, row: (i: number) => string) =>
+  Array.from({ length: n }, (_, i) => row(i + 1)).join('\n');
 
 describe('value shapes and column types', () => {
   it('reads each value by its shape; leading zeros and impossible dates stay text', () => {
@@ -331,8 +337,8 @@ describe('keys and relationships', () => {
   it('a link table gets a composite key; quantities are never a foreign key to product ids', async () => {
     const t = await tables({
       'products.csv': 'productID,name\n1,a\n2,b\n3,c\n4,d\n',
-      'orders.csv': 'orderID,customer\n10,x\n11,y\n',
-      'order_lines.csv': 'orderID,productID,quantity\n10,1,2\n10,2,3\n11,1,4\n11,3,1\n',
+      'orders.csv': parents['orders.csv'],
+      'order_lines.csv': `orderID,productID,quantity\n${rows(20, (i) => `${9 + Math.ceil(i / 2)},${(i % 2) + 1},${(i % 4) + 1}`)}\n`,
     });
     expect(t.map((x) => [x.name, x.primaryKey])).toEqual([
       ['products', ['product_id']],
@@ -494,24 +500,32 @@ describe('keys and relationships', () => {
     ]);
   });
 
-  it('the summary lists at most three rejected candidates per table, closest calls first; --json keeps all', async () => {
-    const n = (k: number, row: (i: number) => string) =>
-      Array.from({ length: k }, (_, i) => row(i + 1)).join('\n');
+  it('the summary lists rejected candidates closest first across all tables, one line per child column; --json keeps all', async () => {
     const t = await tables({
-      'visits.csv': `visit_id,place\n${n(20, (i) => `${i},p${i}`)}\n`,
-      'loans.csv': `loan_id,copy_no,shelf,floor,visit_ref\n${n(20, (i) => `${i},${(i % 5) + 1},${(i % 4) + 1},${(i % 3) + 1},${i + 1}`)}\n`,
+      'visits.csv': `visit_id,place\n${rows(20, (i) => `${i},p${i}`)}\n`,
+      'loans.csv': `loan_id,copy_no,shelf,floor,visit_ref\n${rows(20, (i) => `${i},${(i % 5) + 1},${(i % 4) + 1},${(i % 3) + 1},${i + 1}`)}\n`,
+      'staff.csv': `staff_id,name\n${rows(8, (i) => `${i},s${i}`)}\n`,
+      'customers.csv': `customer_id,support_rep_id\n${rows(30, (i) => `${i},${(i % 6) + 3}`)}\n`,
     });
     const relations = inferRelationships(t);
     const summary = summarize(t, relations, dependencyOrder(t, relations.relationships), [], []);
-    expect(summary.rejected).toHaveLength(7);
+    expect(summary.rejected).toHaveLength(18);
     const text = renderSummary(summary);
+    // visit_ref: 19 of 20 values found, its name shares 'visit'; support_rep_id: an id-like name whose
+    // values fit, closest to staff (6 of its 8 keys); copy_no likewise (5); shelf and floor: values alone.
     expect(text.slice(text.indexOf('rejected candidates:'), text.indexOf('load order'))).toBe(
       [
         'rejected candidates:',
         "  loans.visit_ref → visits.visit_id: 'visit_ref' shares 'visit' with visits, but values are missing from visits.visit_id (e.g. \"21\")",
-        '  loans.copy_no → visits.visit_id: 5 distinct values, all among the 20 of visits.visit_id, but the names are unrelated: value overlap alone is no relationship',
-        '  loans.copy_no → loans.loan_id: 5 distinct values, all among the 20 of loans.loan_id, but the names are unrelated: value overlap alone is no relationship',
-        '  … and 4 more from loans (--json lists all)',
+        '    also rejected for loans.visit_ref: customers.customer_id',
+        '  customers.support_rep_id → staff.staff_id: 6 distinct values, all among the 8 of staff.staff_id, but the names are unrelated: value overlap alone is no relationship',
+        '    also rejected for customers.support_rep_id: visits.visit_id, loans.loan_id, customers.customer_id',
+        '  loans.copy_no → staff.staff_id: 5 distinct values, all among the 8 of staff.staff_id, but the names are unrelated: value overlap alone is no relationship',
+        '    also rejected for loans.copy_no: visits.visit_id, loans.loan_id, customers.customer_id',
+        '  loans.shelf → staff.staff_id: 4 distinct values, all among the 8 of staff.staff_id, but the names are unrelated: value overlap alone is no relationship',
+        '    also rejected for loans.shelf: visits.visit_id, loans.loan_id, customers.customer_id',
+        '  loans.floor → staff.staff_id: 3 distinct values, all among the 8 of staff.staff_id, but the names are unrelated: value overlap alone is no relationship',
+        '    also rejected for loans.floor: visits.visit_id, loans.loan_id, customers.customer_id',
         '',
       ].join('\n'),
     );
@@ -549,7 +563,7 @@ describe('keys and relationships', () => {
     const link = t.find((x) => x.name === 'book_authors');
     expect([link?.primaryKey, link?.keyEvidence]).toEqual([
       [],
-      'none: no id-like column or pair of them is unique and never null; (book, author) point at other tables and are never null: a link table? its pairs were not checked (init follows pairs of id-like names only: book_id, author_id): if each pair is unique, make it the primary key by hand',
+      'none: no id-like column or pair of them is unique and never null; (book, author) point at other tables and are never null: a link table? that pair was not checked (init checks pairs of id-like names, …_id, …_code, …_key, …_no, and of the first or an id-like column with a sequence-like one, …_sequence, ordering, line_no, …): if each pair is unique, make it the primary key by hand',
     ]);
   });
 
@@ -574,11 +588,14 @@ describe('keys and relationships', () => {
   });
 });
 
-/** Orders, products and their lines: the lines' (order_id, product_id) is a composite primary key. */
+/**
+ * Orders, products and their lines: the lines' (order_id, product_id) is a composite primary key, unique
+ * in 21 rows (in fewer, a pair of names pointing elsewhere is no key: see MIN_KEY_ROWS).
+ */
 const parents = {
-  'orders.csv': 'orderID,customer\n10,x\n11,y\n',
+  'orders.csv': `orderID,customer\n${rows(10, (i) => `${9 + i},c${i}`)}\n`,
   'products.csv': 'productID,name\n1,a\n2,b\n3,c\n',
-  'order_lines.csv': 'orderID,productID,quantity\n10,1,2\n10,2,3\n11,1,4\n11,3,1\n',
+  'order_lines.csv': `orderID,productID,quantity\n${rows(20, (i) => `${9 + Math.ceil(i / 2)},${(i % 2) + 1},${(i % 4) + 1}`)}\n11,3,1\n`,
 };
 
 describe('composite foreign keys', () => {
@@ -599,7 +616,7 @@ describe('composite foreign keys', () => {
       'returns.(order_id, product_id) → order_lines.(order_id, product_id) true',
     ]);
     expect(r.relationships.at(-1)?.evidence).toBe(
-      'same column name; 3 distinct pairs, all among the 4 of order_lines.(order_id, product_id)',
+      'same column name; 3 distinct pairs, all among the 21 of order_lines.(order_id, product_id)',
     );
   });
 
@@ -621,7 +638,7 @@ describe('composite foreign keys', () => {
         .filter((x) => x.columns.length === 2)
         .map((x) => `${columnsOf(x.table, x.columns)}: ${x.reason}`),
     ).toEqual([
-      'bins.(rack_id, slot_no): 3 distinct pairs, all among the 4 of order_lines.(order_id, product_id), but the names are unrelated: value overlap alone is no relationship',
+      'bins.(rack_id, slot_no): 3 distinct pairs, all among the 21 of order_lines.(order_id, product_id), but the names are unrelated: value overlap alone is no relationship',
     ]);
   });
 
