@@ -6,8 +6,8 @@ import { setFlagsFromString } from 'node:v8';
  * runs against the program (4 whenever the heap limit is at least V8's default for the machine's memory,
  * and the collector keeps up): the same chunks then peak at whatever that moment's machine lets the heap
  * grow to. A Parquet load worker, about 40–55 MB alive mid-chunk, peaked at 274 MB on a busy machine and
- * 419 MB on a quiet one (issue 14). Fixed at 2×, its peak follows what is alive; the collections it adds
- * cost no CPU time measurable on the 1M-row file (README, Performance: Memory).
+ * 419 MB on a quiet one (issue 14). Fixed at 2×, its peak follows what is alive; what the collections it
+ * adds cost in CPU time is not settled yet (README, Performance: "The heap's growing factor").
  */
 export const HEAP_GROWING_PERCENT = 100;
 
