@@ -1,0 +1,21 @@
+import { setFlagsFromString } from 'node:v8';
+
+/**
+ * How far V8 lets the old generation grow past what its last full collection found alive, in percent.
+ * Left to itself V8 picks a factor from 1.1 to 4 after each full collection, from how fast the collector
+ * runs against the program (4 whenever the heap limit is at least V8's default for the machine's memory,
+ * and the collector keeps up): the same chunks then peak at whatever that moment's machine lets the heap
+ * grow to. A Parquet load worker, about 40–55 MB alive mid-chunk, peaked at 274 MB on a busy machine and
+ * 419 MB on a quiet one (issue 14). Fixed at 2×, its peak follows what is alive; what the collections it
+ * adds cost in CPU time is not settled yet (README, Performance: "The heap's growing factor").
+ */
+export const HEAP_GROWING_PERCENT = 100;
+
+/**
+ * Fixes the old generation's growing factor for this process. V8 reads the flag each time it sets the
+ * next collection's limit, so setting it at start-up is enough; it cannot go in NODE_OPTIONS (Node takes
+ * only a few V8 flags there), and the Lambda runtime starts Node with a command line of its own.
+ */
+export function boundHeapGrowth(): void {
+  setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
+}
