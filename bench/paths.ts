@@ -28,7 +28,6 @@ import { createDb, createPool } from '../shared/ledger/connection.ts';
 import { handleLoadMessage, parseLoadMessage } from '../shared/load/load-message.ts';
 import type { PipelineDeps } from '../shared/pipeline/services.ts';
 import { awsClients, databaseSettings } from '../shared/runtime/environment.ts';
-import { boundHeapGrowth } from '../shared/runtime/heap-growth.ts';
 import { handleIngestMessage, parseIngestMessage } from '../shared/split/ingest-message.ts';
 import benchConfig, { BENCH_TABLE } from './bench.config.ts';
 
@@ -65,7 +64,6 @@ function capturingSqs(into: ChunkMessage[]): SQSClient {
 
 /** A Lambda's dependencies, from the environment as `lazyDeps` builds them; SQS collects what is sent. */
 async function lambdaDeps(messages: ChunkMessage[]): Promise<PipelineDeps> {
-  boundHeapGrowth();
   const db = createDb(createPool(await databaseSettings()));
   await sql`select 1`.execute(db);
   return {

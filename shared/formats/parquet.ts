@@ -14,6 +14,7 @@ import { compressors } from 'hyparquet-compressors';
 import { headObject, type PinnedObject, readRange } from '../aws/object-store.ts';
 import type { Dataset } from '../config/dataset.ts';
 import { FileRejectedError } from '../core/errors.ts';
+import { boundHeapGrowth } from '../core/heap-growth.ts';
 import type { ChunkPlan, FilePlan } from './chunking.ts';
 import { MAX_NESTING_DEPTH, type RecordCursor } from './parsing.ts';
 
@@ -262,6 +263,8 @@ export async function readParquetChunk(
   chunk: { start: number; end: number; firstLine: number },
   dataset: Pick<Dataset, 'fields' | 'chunkBytes'>,
 ): Promise<ParquetRows> {
+  // A chunk's decoded columns stay alive while it is written: bound how far the heap grows past them.
+  boundHeapGrowth();
   const { size } = await headObject(s3, object.bucket, object.key, object.versionId);
   const metadata = await metadataOf(new ObjectBuffer(s3, object, size));
   const groups = rowGroups(metadata);

@@ -5,7 +5,6 @@ import { QUEUES } from '../core/topology.ts';
 import { createDb, RenewingPool } from '../ledger/connection.ts';
 import type { PipelineDeps } from '../pipeline/services.ts';
 import { awsClients, databaseSettingsSource, required } from './environment.ts';
-import { boundHeapGrowth } from './heap-growth.ts';
 
 export const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'dropload' });
 export const metrics = new Metrics({ namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? 'dropload' });
@@ -20,7 +19,6 @@ export function lazyDeps(
   needs: { ingestQueue?: boolean } = {},
 ): () => Promise<PipelineDeps> {
   let deps: Promise<PipelineDeps> | undefined;
-  boundHeapGrowth();
   return () => {
     deps ??= (async () => {
       const resolved = resolveConfig(config, 'bundled config');

@@ -7,7 +7,7 @@ const exec = promisify(execFile);
 
 describe('boundHeapGrowth', () => {
   it('fixes the growing factor V8 sets after each full collection at 2, whatever it would pick', async () => {
-    const module = path.resolve('shared/runtime/heap-growth.ts');
+    const module = path.resolve('shared/core/heap-growth.ts');
     const script = `const { boundHeapGrowth } = await import(${JSON.stringify(module)});
       boundHeapGrowth();
       globalThis.gc();

@@ -11,11 +11,18 @@ import { setFlagsFromString } from 'node:v8';
  */
 export const HEAP_GROWING_PERCENT = 100;
 
+let bounded = false;
+
 /**
- * Fixes the old generation's growing factor for this process. V8 reads the flag each time it sets the
- * next collection's limit, so setting it at start-up is enough; it cannot go in NODE_OPTIONS (Node takes
- * only a few V8 flags there), and the Lambda runtime starts Node with a command line of its own.
+ * Fixes the old generation's growing factor for this process, from the first Parquet chunk read on: a
+ * CSV or NDJSON load keeps little alive between collections and keeps V8's own factor (the fixed one
+ * adds full collections, whose CPU time a CSV load worker would pay for nothing). V8 reads the flag
+ * each time it sets the next collection's limit, so setting it once, late, is enough; it cannot go in
+ * NODE_OPTIONS (Node takes only a few V8 flags there), and the Lambda runtime starts Node with a
+ * command line of its own.
  */
 export function boundHeapGrowth(): void {
+  if (bounded) return;
+  bounded = true;
   setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
 }
