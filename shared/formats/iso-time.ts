@@ -38,35 +38,27 @@ export function isoInstant(text: string): number | undefined {
  * without working out the instant, for the many values of a column that keeps such texts as they are.
  */
 export function isCanonicalIso(text: string): boolean {
-  return text.length === 24 && isCanonicalIsoAt(text, 0);
-}
-
-/**
- * `isCanonicalIso` of the 24 characters of `text` from `at` (false when fewer are left): a field
- * checked where it sits in its line's text, whose characters are read directly, not through a slice.
- */
-export function isCanonicalIsoAt(text: string, at: number): boolean {
-  if (at < 0 || at + 24 > text.length) return false;
-  const year = digits(text, at, 4);
-  const month = digits(text, at + 5, 2);
-  const day = digits(text, at + 8, 2);
+  if (text.length !== 24) return false;
+  const year = digits(text, 0, 4);
+  const month = digits(text, 5, 2);
+  const day = digits(text, 8, 2);
   return (
     year >= 0 &&
     month >= 1 &&
     month <= 12 &&
     day >= 1 &&
     day <= daysIn(year, month) &&
-    text.charCodeAt(at + 4) === DASH &&
-    text.charCodeAt(at + 7) === DASH &&
-    text.charCodeAt(at + 10) === T &&
-    text.charCodeAt(at + 13) === COLON &&
-    text.charCodeAt(at + 16) === COLON &&
-    text.charCodeAt(at + 19) === DOT &&
-    text.charCodeAt(at + 23) === Z &&
-    inRange(text, at + 11, 23) &&
-    inRange(text, at + 14, 59) &&
-    inRange(text, at + 17, 59) &&
-    digits(text, at + 20, 3) >= 0
+    text.charCodeAt(4) === DASH &&
+    text.charCodeAt(7) === DASH &&
+    text.charCodeAt(10) === T &&
+    text.charCodeAt(13) === COLON &&
+    text.charCodeAt(16) === COLON &&
+    text.charCodeAt(19) === DOT &&
+    text.charCodeAt(23) === Z &&
+    inRange(text, 11, 23) &&
+    inRange(text, 14, 59) &&
+    inRange(text, 17, 59) &&
+    digits(text, 20, 3) >= 0
   );
 }
 

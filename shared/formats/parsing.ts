@@ -110,22 +110,8 @@ export interface RecordCursor {
   /** NDJSON (and records read as a whole): the current record's fields by name. */
   readonly fields: Record<string, unknown> | undefined;
   readonly error: RecordError | undefined;
-  /**
-   * CSV: where the current record's values sit in the text they were cut from, when they were cut
-   * from it as they are (a line without quotes); undefined otherwise. Changes with `next()`.
-   */
-  readonly cut?: FieldsInText | undefined;
   /** The current record's original text. */
   raw(): string;
-}
-
-/**
- * `values[i]` is `text.slice(starts[i], starts[i] + values[i].length)` (a skimmed value's start is -1):
- * a reader may read a value in place, without the indirection of its slice.
- */
-export interface FieldsInText {
-  readonly text: string;
-  readonly starts: Int32Array;
 }
 
 /** The records of a chunk's bytes, pulled one by one (see `parseChunk`). */
@@ -211,10 +197,7 @@ class CsvCursor implements TextCursor {
   values: string[] | undefined;
   fields = undefined;
   error: RecordError | undefined;
-  cut: FieldsInText | undefined;
   readonly #text: string;
-  /** The text and the starts of the values `#splitLine` cut, refilled line by line. */
-  readonly #cut: FieldsInText;
   readonly #delimiter: string;
   /** What papaparse splits at: it reads a delimiter it cannot use as a comma. */
   readonly #split: string;
@@ -236,7 +219,6 @@ class CsvCursor implements TextCursor {
 
   constructor(text: string, delimiter: string, columns: string[], firstLine: number, skim?: Skim) {
     this.#text = text;
-    this.#cut = { text, starts: new Int32Array(columns.length) };
     this.#skim = skim;
     this.#delimiter = delimiter;
     this.#split = Papa.BAD_DELIMITERS.includes(delimiter) || delimiter === '' ? ',' : delimiter;
@@ -275,7 +257,6 @@ class CsvCursor implements TextCursor {
         this.#rawEnd = rawEnd;
         this.#raw = undefined;
         this.#settle(this.#splitLine(pos, rawEnd), undefined);
-        this.cut = this.#cut;
         return true;
       }
       if (this.#quoted(pos)) return true;
@@ -291,8 +272,6 @@ class CsvCursor implements TextCursor {
     const text = this.#text;
     const split = this.#split;
     const skim = this.#skim;
-    // Past the header's fields the row is refused: those starts are not kept (a typed array drops them).
-    const starts = this.#cut.starts;
     // Sized for the header's fields and filled by index: a push per field costs a call to a builtin.
     const values: string[] = new Array(this.#columns.length);
     let n = 0;
@@ -301,7 +280,6 @@ class CsvCursor implements TextCursor {
       if (next === -1 || next + split.length > end) next = end;
       const skimmed = skim !== undefined && next - at > skim.upTo && skim.fields[n] === true;
       values[n] = skimmed ? SKIMMED : text.slice(at, next);
-      starts[n] = skimmed ? -1 : at;
       if (next === end) break;
       at = next + split.length;
     }
@@ -342,7 +320,6 @@ class CsvCursor implements TextCursor {
     this.#rawEnd = rawEnd;
     this.#raw = undefined;
     this.#settle(values, problem);
-    this.cut = undefined;
     return true;
   }
 

@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import type { Dataset } from '../config/dataset.ts';
 import { errorMessage } from '../core/errors.ts';
-import { isCanonicalIso, isCanonicalIsoAt, isoInstant } from '../formats/iso-time.ts';
+import { isCanonicalIso, isoInstant } from '../formats/iso-time.ts';
 import type { ParsedRecord, RecordCursor, RecordError } from '../formats/parsing.ts';
 import type { Reject } from '../ledger/ledger.ts';
 import { type FastCheck, fastCheck, UNSURE } from './fast-check.ts';
@@ -186,16 +186,6 @@ function coercedDate(schema: z.core.$ZodType): z.core.$ZodDateDef | undefined {
     : undefined;
 }
 
-/**
- * `isCanonicalIso(value)` for a record's value at `index`, read where it sits in the chunk's text when
- * the cursor cut it from there: a slice's characters cost an extra step each to reach.
- */
-function canonicalIso(value: string, record: RecordCursor, index: number): boolean {
-  const cut = record.cut;
-  if (cut === undefined) return isCanonicalIso(value);
-  return value.length === 24 && isCanonicalIsoAt(cut.text, cut.starts[index] as number);
-}
-
 /** What zod's own object parse hands its fields (`safeParse` runs with this context). */
 const PARSE_CONTEXT: z.core.ParseContextInternal = { async: false };
 
@@ -306,7 +296,7 @@ function fieldValidator(dataset: Dataset, columns: string[] | undefined, width: 
       // `new Date(text)` is slow; for a canonical ISO text the instant is fixed by the standard, and
       // zod's `new Date(date)` of a Date with that instant gives the value `new Date(text)` would.
       // The common case, a column of toISOString texts, needs only their check, not their instant.
-      if (present && check.anyDate && typeof value === 'string' && canonicalIso(value, record, check.index)) {
+      if (present && check.anyDate && typeof value === 'string' && isCanonicalIso(value)) {
         out[i] = value;
         continue;
       }
