@@ -13,17 +13,23 @@ import benchConfig, { BENCH_DDL } from './bench.config.ts';
 // time goes, before and after a change. Each stage is a full pass over the file that does everything the
 // stage before did and one thing more (parse; + validate; + COPY text, encoded to the UTF-8 the socket
 // is given), so the differences are the stages' costs; `write` is the real thing (writeRowStream into DATABASE_URL, one transaction a chunk).
-// `node bench/profile.ts <file> [--no-write] [--repeat N] [--stage parse|validate|format|write]` (`--stage`:
+// `node bench/profile.ts <file> [--no-write] [--repeat N] [--stage parse|validate|format|write] [--warm N]` (`--stage`:
 // that stage alone, e.g. under `valgrind --tool=callgrind` with V8's `--predictable`: without it V8's
-// heuristics vary, and so did the instruction count of one command, by up to a fifth, run to run)
+// heuristics vary, and so did the instruction count of one command, by up to a fifth, run to run).
+// `--warm N` runs the stages N times first, untimed, and reads `process.ppid` (one getppid call) before
+// and after the timed passes: `valgrind --tool=callgrind --dump-before=getppid` then counts those passes
+// alone in the dump's second part, without start-up or V8's first compiles.
 
 const args = process.argv.slice(2);
 /** Flags followed by a value (not the file). */
-const VALUED = ['--repeat', '--stage'];
+const VALUED = ['--repeat', '--stage', '--warm'];
 const file = args.find((a, i) => !a.startsWith('--') && !VALUED.includes(args[i - 1] ?? ''));
-if (!file) throw new Error('usage: node bench/profile.ts <file> [--no-write] [--repeat N] [--stage NAME]');
+if (!file)
+  throw new Error('usage: node bench/profile.ts <file> [--no-write] [--repeat N] [--stage NAME] [--warm N]');
 const repeatAt = args.indexOf('--repeat');
 const repeat = repeatAt >= 0 ? Number(args[repeatAt + 1]) : 1;
+const warmAt = args.indexOf('--warm');
+const warm = warmAt >= 0 ? Number(args[warmAt + 1]) : 0;
 const stageAt = args.indexOf('--stage');
 const only = stageAt >= 0 ? args[stageAt + 1] : undefined;
 const dataset = resolveConfig(benchConfig).datasets[0];
@@ -93,6 +99,11 @@ const stages: Record<string, () => Promise<number> | number> = {
 
 const best: Record<string, number> = {};
 let records = 0;
+for (let r = 0; r < warm; r++) {
+  for (const [stage, run] of Object.entries(stages)) if (only === undefined || stage === only) await run();
+}
+// The marks callgrind's --dump-before=getppid cuts at (see above).
+if (warm > 0) process.ppid;
 for (let r = 0; r < repeat; r++) {
   for (const [stage, run] of Object.entries(stages)) {
     if (only !== undefined && stage !== only) continue;
@@ -102,6 +113,7 @@ for (let r = 0; r < repeat; r++) {
     best[stage] = Math.min(best[stage] ?? Number.POSITIVE_INFINITY, ms);
   }
 }
+if (warm > 0) process.ppid;
 await db?.destroy();
 let before = 0;
 for (const [stage, ms] of Object.entries(best)) {

@@ -283,7 +283,9 @@ class CsvCursor implements TextCursor {
       if (next === end) break;
       at = next + split.length;
     }
-    values.length = n + 1;
+    // A row of fewer fields than the header (a reject) is cut to size; setting the length is a call into
+    // the runtime even when it does not change, so a full row skips it.
+    if (n + 1 < values.length) values.length = n + 1;
     return values;
   }
 

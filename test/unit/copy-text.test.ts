@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { copyField, copyValue, isoString, numberText } from '../../shared/load/write/copy.ts';
+import { copyField, copyValue, integerText, isoString, numberText } from '../../shared/load/write/copy.ts';
 
 describe('isoString: toISOString, faster', () => {
   it('matches toISOString on dates across the four-digit years and their edges', () => {
@@ -114,5 +114,32 @@ describe('numberText: String(n), faster for amounts', () => {
       values.push((random() - 0.5) * scale);
     }
     for (const n of values) expect(numberText(n), String(n)).toBe(String(n));
+  });
+});
+
+describe('integerText: String(n) for integers, faster', () => {
+  it('matches String on every integer around the table edges and on random ones of every size', () => {
+    let seed = 11;
+    const random = () => {
+      seed = (seed * 16807) % 2147483647;
+      return seed / 2147483647;
+    };
+    const values: number[] = [
+      -0,
+      Number.MAX_SAFE_INTEGER,
+      Number.MIN_SAFE_INTEGER,
+      2 ** 53,
+      1e21,
+      -1e21,
+      1e300,
+    ];
+    for (const edge of [0, 1000, 1e6, 1e9]) {
+      for (let d = -1100; d <= 1100; d++) values.push(edge + d, -(edge + d));
+    }
+    for (let i = 0; i < 50_000; i++) {
+      const n = Math.floor(random() * 10 ** Math.floor(random() * 17));
+      values.push(n, -n);
+    }
+    for (const n of values) expect(integerText(n), String(n)).toBe(String(n));
   });
 });

@@ -122,9 +122,29 @@ export function numberText(n: number): string {
   const a = k < 0 ? -k : k;
   const cents = a % 100;
   const whole = (a - cents) / 100;
-  if (cents === 0) return `${sign}${whole}`;
-  return cents % 10 === 0 ? `${sign}${whole}.${cents / 10}` : `${sign}${whole}.${TWO_DIGITS_100[cents]}`;
+  const digits = integerText(whole);
+  if (cents === 0) return `${sign}${digits}`;
+  return cents % 10 === 0 ? `${sign}${digits}.${cents / 10}` : `${sign}${digits}.${TWO_DIGITS_100[cents]}`;
 }
+
+/** Integers `integerText` puts together from the digit table (below 10^9 in magnitude). */
+const TABLE_DIGITS_UNTIL = 1e9;
+
+/**
+ * `String(n)` for an integer, faster below 10^9: three digits at a time from a table. `String` of a
+ * number its small cache does not hold (a column of ids) is a call into the runtime.
+ */
+export function integerText(n: number): string {
+  if (n < 0) return n > -TABLE_DIGITS_UNTIL ? `-${integerText(-n)}` : String(n);
+  if (n < 1000) return n >= 0 ? (SMALL_INTEGERS[n] as string) : String(n);
+  if (n >= TABLE_DIGITS_UNTIL) return String(n);
+  const low = THREE_DIGITS[n % 1000] as string;
+  const high = Math.floor(n / 1000);
+  if (high < 1000) return `${SMALL_INTEGERS[high]}${low}`;
+  return `${SMALL_INTEGERS[Math.floor(high / 1000)]}${THREE_DIGITS[high % 1000]}${low}`;
+}
+
+const SMALL_INTEGERS = Array.from({ length: 1000 }, (_, i) => String(i));
 
 const TWO_DIGITS_100 = Array.from({ length: 100 }, (_, i) => String(i).padStart(2, '0'));
 
@@ -132,7 +152,7 @@ const TWO_DIGITS_100 = Array.from({ length: 100 }, (_, i) => String(i).padStart(
 export function copyField(value: unknown): string {
   if (typeof value === 'string') return SPECIAL.test(value) ? copyValue(value) : value;
   if (value === undefined || value === null) return '\\N';
-  if (typeof value === 'number') return Number.isInteger(value) ? String(value) : numberText(value);
+  if (typeof value === 'number') return Number.isInteger(value) ? integerText(value) : numberText(value);
   if (typeof value === 'bigint' || typeof value === 'boolean') return String(value);
   if (value instanceof Date) return isoString(value);
   return copyValue(JSON.stringify(value));
