@@ -36,7 +36,7 @@ async function head(file: FileToCheck, bytes: number): Promise<{ bytes: Uint8Arr
   }
   const all = Buffer.concat(chunks);
   if (whole) return { bytes: all, whole };
-  const end = lastRecordEnd(all, file.format, file.delimiter);
+  const end = lastRecordEnd(all, file);
   // No record ends in it: a record (the header, say) longer than the limit, which the check reports.
   return { bytes: end > 0 ? all.subarray(0, end) : all, whole };
 }

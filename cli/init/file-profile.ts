@@ -4,10 +4,11 @@ import path from 'node:path';
 import { createGunzip } from 'node:zlib';
 import { asyncBufferFromFile, parquetMetadataAsync, parquetRead, parquetSchema, toJson } from 'hyparquet';
 import { compressors } from 'hyparquet-compressors';
-import type { Format } from '../../shared/config/dataset.ts';
+import type { Format, Quote } from '../../shared/config/dataset.ts';
 import { DEFAULT_MAX_RECORD_BYTES } from '../../shared/config/dataset.ts';
 import { UsageError } from '../../shared/core/errors.ts';
 import {
+  firstSpan,
   lastRecordEnd,
   oversizedReason,
   RecordScanner,
@@ -37,6 +38,10 @@ export interface FileProfile {
   base: string;
   format: Format;
   delimiter: string;
+  /** How the file was read: quoted (`"`), or without quoting (see `quoting.ts`). */
+  quote: Quote;
+  /** The first line whose quoted reading failed on its quotes (`RecordError.quote`). */
+  quoteMisfit?: number;
   gzip: boolean;
   rows: number;
   columns: ColumnProfile[];
@@ -54,8 +59,6 @@ const BLOCK_BYTES = 4 * 1024 * 1024;
  * trips through the thread pool and event loop instead of sixteen thousand (each one a wait on a busy machine).
  */
 const READ_BYTES = 1024 * 1024;
-/** Bytes the record scanner reads at a time while it looks for the header's end. */
-const HEADER_STEP = 64 * 1024;
 const GZIP_MAGIC = [0x1f, 0x8b];
 const BOM = [0xef, 0xbb, 0xbf];
 /** Names that say "identifier": key candidates, and the columns whose pairs are followed as a link table's composite key. */
@@ -175,6 +178,8 @@ export interface ProfileOptions {
   more?: string[];
   /** The dataset's name before snake_case, when not the file's (the common stem of `more`). */
   base?: string;
+  /** `false`: read the file without quoting. */
+  quote?: Quote;
 }
 
 /** Reads whole files, streaming, and profiles every column. `snake` names the columns as the tables will. */
@@ -193,6 +198,7 @@ export async function profileFile(
     base: options.base ?? base,
     format,
     delimiter,
+    quote: options.quote ?? '"',
     gzip,
     rows: 0,
     columns: [],
@@ -293,9 +299,10 @@ async function readTextFile(file: string, gzip: boolean, columns: Columns): Prom
   const onBlock = (cursor: RecordCursor) => {
     while (cursor.next()) {
       profile.rows++;
-      if (cursor.error)
+      if (cursor.error) {
         misfit(profile, cursor.line, misfitReason(cursor.error.reason, profile.delimiter), columns.file);
-      else if (cursor.values) addCsvRecord(columns, cursor.values);
+        if (cursor.error.quote) profile.quoteMisfit ??= cursor.line;
+      } else if (cursor.values) addCsvRecord(columns, cursor.values);
       else if (cursor.fields) addJsonRecord(columns, cursor.fields);
     }
   };
@@ -359,7 +366,7 @@ async function scanBlocks(
   on: BlockHandlers,
   skim: () => Skim,
 ): Promise<void> {
-  const { format, delimiter } = profile;
+  const { format, delimiter, quote } = profile;
   let pending: Uint8Array[] = [];
   let held = 0;
   /** Bytes held before the next cut is tried: doubles while one record outgrows it, so a huge record is searched a few times, not once a read. */
@@ -370,15 +377,15 @@ async function scanBlocks(
   const flush = (final: boolean) => {
     let bytes = Buffer.concat(pending);
     if (!header) {
-      const span = firstSpan(bytes, format, delimiter, final);
+      const span = firstSpan(bytes, profile, final);
       if (!span) return hold([bytes], final);
-      header = parseHeader(bytes.subarray(span.start, span.end), delimiter);
+      header = parseHeader(bytes.subarray(span.start, span.end), delimiter, quote);
       on.onHeader(header);
       line = span.line + span.lines;
       bytes = bytes.subarray(span.end);
     }
     const wide: WideStretches = { limit: DEFAULT_MAX_RECORD_BYTES, found: [] };
-    const ended = lastRecordEnd(bytes, format, delimiter, wide);
+    const ended = lastRecordEnd(bytes, profile, wide);
     const cut = final ? bytes.length : ended;
     // The file's last record may end without a line break.
     if (cut - ended > wide.limit) wide.found.push([ended, cut]);
@@ -387,6 +394,7 @@ async function scanBlocks(
       const cursor = textCursor(decoder.decode(records), {
         format,
         delimiter,
+        quote,
         columns: header,
         firstLine: line,
         skim: skim(),
@@ -396,7 +404,7 @@ async function scanBlocks(
     };
     // The records the load would reject unread are cut out of the parse: their values are no evidence.
     let from = 0;
-    for (const o of oversizedRecords(bytes, wide, format, delimiter)) {
+    for (const o of oversizedRecords(bytes, wide, profile)) {
       parse(bytes.subarray(from, o.start));
       on.onOversized(line, o.end - o.start);
       line += o.lines;
@@ -421,23 +429,6 @@ async function scanBlocks(
     if (held >= threshold) flush(false);
   }
   flush(true);
-}
-
-/** The first record of `bytes` (the CSV header) as the record scanner cuts it; at the end of the file, one without a line break. */
-function firstSpan(
-  bytes: Uint8Array,
-  format: Format,
-  delimiter: string,
-  final: boolean,
-): RecordSpan | undefined {
-  let span: RecordSpan | undefined;
-  const scanner = new RecordScanner({ format, delimiter }, (s) => {
-    span ??= s;
-  });
-  for (let at = 0; at < bytes.length && !span; at += HEADER_STEP)
-    scanner.push(bytes.subarray(at, at + HEADER_STEP));
-  if (!span && final) scanner.end();
-  return span;
 }
 
 async function readParquetFile(file: string, columns: Columns): Promise<void> {
