@@ -40,8 +40,10 @@ export interface FileProfile {
   delimiter: string;
   /** How the file was read: quoted (`"`), or without quoting (see `quoting.ts`). */
   quote: Quote;
-  /** The first line whose quoted reading failed on its quotes (`RecordError.quote`). */
-  quoteMisfit?: number;
+  /** The first record whose quoted reading failed on its quotes (`RecordError.quote`). */
+  quoteMisfit?: Misfit;
+  /** Why the file is read without quoting (`quoting.ts`). */
+  quoting?: string;
   gzip: boolean;
   rows: number;
   columns: ColumnProfile[];
@@ -301,7 +303,12 @@ async function readTextFile(file: string, gzip: boolean, columns: Columns): Prom
       profile.rows++;
       if (cursor.error) {
         misfit(profile, cursor.line, misfitReason(cursor.error.reason, profile.delimiter), columns.file);
-        if (cursor.error.quote) profile.quoteMisfit ??= cursor.line;
+        if (cursor.error.quote)
+          profile.quoteMisfit ??= {
+            line: cursor.line,
+            reason: cursor.error.reason,
+            ...(columns.file ? { file: columns.file } : {}),
+          };
       } else if (cursor.values) addCsvRecord(columns, cursor.values);
       else if (cursor.fields) addJsonRecord(columns, cursor.fields);
     }

@@ -22,8 +22,9 @@ import {
   widenForeignKeys,
 } from './evolution.ts';
 import { loadRefusal } from './file-check.ts';
-import { baseName, fieldNames, formatOfFile, isGzip, type KeepValues, profileFile } from './file-profile.ts';
+import { baseName, fieldNames, formatOfFile, isGzip, type KeepValues } from './file-profile.ts';
 import { jsonText } from './layout.ts';
+import { profileQuoting } from './quoting.ts';
 import {
   breakCycles,
   columnsOf,
@@ -361,7 +362,7 @@ export async function init(paths: string[], options: InitOptions): Promise<InitS
   for (const [i, g] of groups.entries()) {
     const [first, ...more] = g.files as [string, ...string[]];
     const profileOptions = { delimiter: options.delimiter, more, base: g.base };
-    profiles.push(await profileFile(first, snakeCase, keep[i], profileOptions));
+    profiles.push(await profileQuoting(first, snakeCase, keep[i], profileOptions));
   }
   let tables = profiles.map((p) => inferTable(p, snakeCase));
   const names = new Set<string>();
