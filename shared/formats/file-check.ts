@@ -11,6 +11,9 @@ import { parseHeader } from './parsing.ts';
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
+/** The record of a plan that opens a quote and never closes it, taking every line after it along. */
+export const openQuote = (plan: FilePlan) => plan.chunks.find((c) => c.unterminated && (c.lines ?? 1) > 1);
+
 /** File-level checks before any row loads; returns the CSV header. Throws FileRejectedError with the reason. */
 export function checkFile(dataset: Dataset, plan: FilePlan, size: number): string[] | undefined {
   if (size === 0) throw new FileRejectedError('file is empty (0 bytes)');
@@ -19,7 +22,7 @@ export function checkFile(dataset: Dataset, plan: FilePlan, size: number): strin
     if (plan.records === 0) throw new FileRejectedError('file has no records (only blank lines)');
     return undefined;
   }
-  const open = plan.chunks.find((c) => c.unterminated && (c.lines ?? 1) > 1);
+  const open = openQuote(plan);
   if (open) {
     // Loading the rows before it and rejecting "one record" would silently drop every line after the quote.
     throw new FileRejectedError(

@@ -154,6 +154,26 @@ describe('profiling whole files', () => {
     expect(profile.columns[1]?.distinct?.has('"Weird" Al')).toBe(true);
   });
 
+  it('writes a small file whose stray quote never closes with quoting off: the loader would refuse it quoted', async () => {
+    const rows = Array.from(
+      { length: 200 },
+      (_, i) => `tt${i + 1}\t${i === 48 ? '"Weird Al' : `Title ${i + 1}`}\t1`,
+    );
+    const data = path.join(dir, 'open-quote');
+    await mkdir(data);
+    await writeFile(path.join(data, 'titles.tsv'), `id\ttitle\tn\n${rows.join('\n')}\n`);
+    const summary = await init([data], { out: path.join(dir, 'open-quote-out') });
+    expect(summary.refused).toEqual([]);
+    expect(summary.tables.map((t) => [t.name, t.rows, t.misfitCount, t.quoting])).toEqual([
+      [
+        'titles',
+        200,
+        0,
+        'quoting off: line 50 opens a quote that never closes properly; read unquoted, all 200 rows have 3 fields',
+      ],
+    ]);
+  });
+
   it('keeps quoting when the file read without it misfits too, listing the quote misfit with what to do', async () => {
     // Line 3 quotes a tab as a field of a quoting file does; line 4 has a stray quote.
     const text = 'id\ttitle\tn\n1\t"a\tb"\t1\n2\t"Weird" Al\t1\n3\tok\t1\n';
