@@ -298,11 +298,11 @@ class CsvCursor implements TextCursor {
     let end = this.#end;
     let problem: Papa.ParseError | undefined;
     if (!values) {
-      const result: Papa.ParseResult<string[]> = this.#papa.parse(text.slice(pos), 0, false);
+      // The record ends where the record scanner (and so the chunk plan) ends it: past a malformed quote
+      // papaparse would read on to the next quote before a delimiter or line break, maybe the chunk's end.
+      end = pos + scannedLength(text, pos, this.#delimiter);
+      const result: Papa.ParseResult<string[]> = this.#papa.parse(text.slice(pos, end), 0, false);
       problem = result.errors[0];
-      // Past a malformed quote papaparse reads on to the next quote before a delimiter or line break, which may
-      // be thousands of lines on: the record ends where the record scanner (and so the chunk plan) ends it.
-      end = problem ? pos + scannedLength(text, pos, this.#delimiter) : pos + result.meta.cursor;
       values = result.data[0] ?? [''];
     }
     this.#pos = end;
@@ -408,8 +408,8 @@ class CsvCursor implements TextCursor {
 }
 
 const encoder = new TextEncoder();
-/** Characters encoded at a time while the record scanner looks for one record's end. */
-const SCAN_CHARS = 16 * 1024;
+/** Characters first encoded while the record scanner looks for one record's end; doubled while it has not ended. */
+const SCAN_CHARS = 256;
 
 /** The length (in characters) of the CSV record at `pos` of `text`, as the record scanner cuts it. */
 function scannedLength(text: string, pos: number, delimiter: string): number {
@@ -418,8 +418,9 @@ function scannedLength(text: string, pos: number, delimiter: string): number {
     end ??= span.end;
   });
   const pieces: Uint8Array[] = [];
-  for (let at = pos; at < text.length && end === undefined; at += SCAN_CHARS) {
-    const piece = encoder.encode(text.slice(at, at + SCAN_CHARS));
+  // A step as long as what was read: a record costs about its own length, however long.
+  for (let at = pos, step = SCAN_CHARS; at < text.length && end === undefined; at += step, step *= 2) {
+    const piece = encoder.encode(text.slice(at, at + step));
     pieces.push(piece);
     scanner.push(piece);
   }
