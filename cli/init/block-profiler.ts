@@ -43,10 +43,11 @@ export class BlockProfiler {
 
   #parse(records: Uint8Array): void {
     const { columns } = this;
-    const { format, delimiter } = columns.profile;
+    const { format, delimiter, quote } = columns.profile;
     const cursor = textCursor(this.#decoder.decode(records), {
       format,
       delimiter,
+      quote,
       columns: this.#header,
       firstLine: this.#line,
       skim: columns.skim(this.share),
@@ -60,8 +61,10 @@ export class BlockProfiler {
     const { profile } = columns;
     while (cursor.next()) {
       profile.rows++;
-      if (cursor.error) columns.misfit(cursor.line, misfitReason(cursor.error.reason, profile.delimiter));
-      else if (cursor.values) columns.addCsvRecord(cursor.values, share);
+      if (cursor.error) {
+        columns.misfit(cursor.line, misfitReason(cursor.error.reason, profile.delimiter));
+        if (cursor.error.quote) columns.quoteMisfit(cursor.line, cursor.error.reason);
+      } else if (cursor.values) columns.addCsvRecord(cursor.values, share);
       else if (cursor.fields) columns.addJsonRecord(cursor.fields);
     }
   }

@@ -78,6 +78,9 @@ export function datasetModule(table: InferredTable, schema: string | undefined):
     `  name: ${quote(table.name)},`,
     `  format: ${quote(table.file.format)},`,
     ...(table.file.delimiter !== ',' ? [`  delimiter: ${quote(table.file.delimiter)},`] : []),
+    ...(table.file.quote === false
+      ? [`  // ${table.file.quoting ?? 'quoting off'}.`, '  quote: false,']
+      : []),
     `  table: ${quote(qualified(schema, table.name))},`,
     "  columnNames: 'snake_case',",
     ...upsertLines(table),

@@ -122,6 +122,12 @@ export class Columns {
       profile.misfits.push({ line, reason, ...(file ? { file } : {}) });
   }
 
+  /** The first record its quotes failed: the file may have no quoting (`quoting.ts`). */
+  quoteMisfit(line: number, reason: string): void {
+    const { profile, file } = this;
+    profile.quoteMisfit ??= { line, reason, ...(file ? { file } : {}) };
+  }
+
   /** A record over `maxRecordBytes`, rejected unread by the load (the dataset's default limit, which the generated datasets keep). */
   oversized(line: number, size: number): void {
     this.profile.rows++;

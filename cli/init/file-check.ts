@@ -2,10 +2,10 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { createGunzip } from 'node:zlib';
 import { z } from 'zod';
-import { type Format, resolveDataset } from '../../shared/config/dataset.ts';
+import { type Format, type Quote, resolveDataset } from '../../shared/config/dataset.ts';
 import { FileRejectedError } from '../../shared/core/errors.ts';
 import { lastRecordEnd, planChunks } from '../../shared/formats/chunking.ts';
-import { checkFile } from '../../shared/formats/file-check.ts';
+import { checkFile, openQuote } from '../../shared/formats/file-check.ts';
 import { parseHeader } from '../../shared/formats/parsing.ts';
 
 export interface FileToCheck {
@@ -36,7 +36,7 @@ async function head(file: FileToCheck, bytes: number): Promise<{ bytes: Uint8Arr
   }
   const all = Buffer.concat(chunks);
   if (whole) return { bytes: all, whole };
-  const end = lastRecordEnd(all, file.format, file.delimiter);
+  const end = lastRecordEnd(all, file);
   // No record ends in it: a record (the header, say) longer than the limit, which the check reports.
   return { bytes: end > 0 ? all.subarray(0, end) : all, whole };
 }
@@ -61,29 +61,35 @@ export async function loadRefusal(file: FileToCheck): Promise<string | undefined
       return undefined;
     }
     const { bytes } = await head(file, limit + 64 * 1024);
-    const options = {
-      format: file.format,
-      delimiter: file.delimiter,
-      chunkBytes: bytes.length + 1,
-      maxRecordBytes: limit,
-    };
-    const plan = await planChunks(
-      (async function* () {
-        yield bytes;
-      })(),
-      options,
-    );
-    const names = plan.header ? parseHeader(plan.header, file.delimiter) : [];
+    const plan = async (quote: Quote) =>
+      planChunks(
+        (async function* () {
+          yield bytes;
+        })(),
+        {
+          format: file.format,
+          delimiter: file.delimiter,
+          quote,
+          chunkBytes: bytes.length + 1,
+          maxRecordBytes: limit,
+        },
+      );
+    const quoted = await plan('"');
+    // A quote never closed may be a stray one in a file without quoting: checked so, and the profile decides.
+    const quote = openQuote(quoted) ? false : '"';
+    const checked = quote === false ? await plan(false) : quoted;
+    const names = checked.header ? parseHeader(checked.header, file.delimiter, quote) : [];
     // The file's own fields: the check is about the file, not about a schema init has yet to write.
     const schema = z.object(Object.fromEntries(names.map((n) => [n, z.string().optional()])));
     const dataset = resolveDataset({
       name: 'check',
       format: file.format,
       delimiter: file.delimiter,
+      quote,
       table: 'check',
       schema,
     });
-    checkFile(dataset, plan, size);
+    checkFile(dataset, checked, size);
     return undefined;
   } catch (err) {
     if (err instanceof FileRejectedError) return err.message;

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { createGunzip } from 'node:zlib';
 import { asyncBufferFromFile, parquetMetadataAsync, parquetRead, parquetSchema, toJson } from 'hyparquet';
 import { compressors } from 'hyparquet-compressors';
-import type { Format } from '../../shared/config/dataset.ts';
+import type { Format, Quote } from '../../shared/config/dataset.ts';
 import { UsageError } from '../../shared/core/errors.ts';
 import { RecordScanner, type RecordSpan } from '../../shared/formats/chunking.ts';
 import { parseHeader, textCursor } from '../../shared/formats/parsing.ts';
@@ -32,6 +32,12 @@ export interface FileProfile {
   base: string;
   format: Format;
   delimiter: string;
+  /** How the file was read: quoted (`"`), or without quoting (see `quoting.ts`). */
+  quote: Quote;
+  /** The first record whose quoted reading failed on its quotes (`RecordError.quote`). */
+  quoteMisfit?: Misfit;
+  /** Why the file is read without quoting (`quoting.ts`). */
+  quoting?: string;
   gzip: boolean;
   rows: number;
   columns: ColumnProfile[];
@@ -139,6 +145,8 @@ export interface ProfileOptions {
   base?: string;
   /** Threads to profile a CSV/TSV on (0: none, on the main thread); default by the files' size (`threadsFor`). */
   threads?: number;
+  /** `false`: read the file without quoting. */
+  quote?: Quote;
 }
 
 /** Reads whole files, streaming, and profiles every column. `snake` names the columns as the tables will. */
@@ -157,6 +165,7 @@ export async function profileFile(
     base: options.base ?? base,
     format,
     delimiter,
+    quote: options.quote ?? '"',
     gzip,
     rows: 0,
     columns: [],
@@ -182,7 +191,7 @@ export async function profileFile(
     const profiler = new BlockProfiler(columns);
     for (const f of paths) {
       profiler.startFile(fileName(f));
-      for await (const event of textBlocks(f, await isGzip(f), format, delimiter)) profiler.take(event);
+      for await (const event of textBlocks(f, await isGzip(f), profile)) profiler.take(event);
     }
   }
   if (format !== 'parquet') hintDelimiter(profile);

@@ -24,9 +24,10 @@ import {
 } from './evolution.ts';
 import { loadRefusal } from './file-check.ts';
 import { type FileGroup, groupFiles } from './file-groups.ts';
-import { formatOfFile, isGzip, profileFile } from './file-profile.ts';
+import { formatOfFile, isGzip } from './file-profile.ts';
 import { jsonText } from './layout.ts';
 import { mergeProfiles } from './profile-merge.ts';
+import { profileQuoting } from './quoting.ts';
 import {
   breakCycles,
   columnsOf,
@@ -342,7 +343,7 @@ export async function init(paths: string[], options: InitOptions): Promise<InitS
     // Files of one header are read as one; a table's files of other headers apart, then merged by name.
     for (const [first, ...more] of g.variants as [string, ...string[]][]) {
       const profileOptions = { delimiter: options.delimiter, more, base: g.base };
-      parts.push(await profileFile(first, snakeCase, keep[i], profileOptions));
+      parts.push(await profileQuoting(first, snakeCase, keep[i], profileOptions));
     }
     profiles.push(mergeProfiles(parts, g.fields, g.files));
   }

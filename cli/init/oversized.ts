@@ -1,8 +1,7 @@
-import type { Format } from '../../shared/config/dataset.ts';
 import {
+  firstSpan,
   lastRecordEnd,
-  RecordScanner,
-  type RecordSpan,
+  type TextFormat,
   type WideStretches,
 } from '../../shared/formats/chunking.ts';
 
@@ -23,8 +22,7 @@ export interface OversizedRecord {
 export function oversizedRecords(
   bytes: Uint8Array,
   stretches: WideStretches,
-  format: Format,
-  delimiter: string,
+  text: TextFormat,
 ): OversizedRecord[] {
   const out: OversizedRecord[] = [];
   const { limit } = stretches;
@@ -32,12 +30,12 @@ export function oversizedRecords(
     let at = start;
     // A rest no longer than the limit holds no record longer than it.
     while (end - at > limit) {
-      const next = lastRecordEnd(bytes.subarray(at, at + limit), format, delimiter);
+      const next = lastRecordEnd(bytes.subarray(at, at + limit), text);
       if (next > 0) {
         at += next;
         continue;
       }
-      const span = firstSpan(bytes.subarray(at, end), format, delimiter);
+      const span = firstSpan(bytes.subarray(at, end), text);
       // A quote never closed: the parser reports it, as the load does (not as a size).
       if (!span || span.unterminated) break;
       out.push({ start: at, end: at + span.end, lines: span.lines });
@@ -45,17 +43,4 @@ export function oversizedRecords(
     }
   }
   return out;
-}
-
-/** Bytes the scanner reads at a time: it stops reading once the first record has ended. */
-const STEP = 64 * 1024;
-
-function firstSpan(bytes: Uint8Array, format: Format, delimiter: string): RecordSpan | undefined {
-  let span: RecordSpan | undefined;
-  const scanner = new RecordScanner({ format, delimiter }, (s) => {
-    span ??= s;
-  });
-  for (let at = 0; at < bytes.length && !span; at += STEP) scanner.push(bytes.subarray(at, at + STEP));
-  if (!span) scanner.end();
-  return span;
 }

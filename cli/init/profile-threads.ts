@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import type { Quote } from '../../shared/config/dataset.ts';
 import { ConfigError } from '../../shared/core/errors.ts';
 import { textCursor } from '../../shared/formats/parsing.ts';
 import { ColumnProfile, type ColumnState, PairProfile, type PairState } from './column-profile.ts';
@@ -41,6 +42,7 @@ export interface ThreadResult {
   rows: number;
   misfits: Misfit[];
   misfitCount: number;
+  quoteMisfit?: Misfit;
   pairs: PairState[];
 }
 
@@ -50,6 +52,7 @@ export interface ThreadSetup {
   index: number;
   format: 'csv';
   delimiter: string;
+  quote: Quote;
 }
 
 /** Files at least this big are profiled on threads: below, starting them costs more than they save (README, Performance). */
@@ -110,11 +113,11 @@ class ThreadPool {
     // The sources (.ts) in this repository, the built package's .js: the entry sits beside this module.
     const ext = path.extname(fileURLToPath(import.meta.url));
     const entry = new URL(`./profile-worker${ext}`, import.meta.url);
-    const { delimiter } = columns.profile;
+    const { delimiter, quote } = columns.profile;
     this.#workers = Array.from(
       { length: count },
       (_, index) =>
-        new Worker(entry, { workerData: { index, format: 'csv', delimiter } satisfies ThreadSetup }),
+        new Worker(entry, { workerData: { index, format: 'csv', delimiter, quote } satisfies ThreadSetup }),
     );
     this.#done = this.#workers.map(() => 0);
     this.#results = this.#workers.map((w, i) => this.#listen(w, i));
@@ -172,11 +175,11 @@ class ThreadPool {
   }
 
   async read(file: TableFile): Promise<void> {
-    const { format, delimiter } = this.#columns.profile;
+    const { profile } = this.#columns;
     this.#post({ kind: 'file', name: file.name });
     // The header is posted with the columns' owners, planned on the records after it.
     let header: Extract<BlockEvent, { kind: 'header' }> | undefined;
-    for await (const event of textBlocks(file.path, await isGzip(file.path), format, delimiter)) {
+    for await (const event of textBlocks(file.path, await isGzip(file.path), profile)) {
       if (event.kind === 'header') {
         header = event;
         continue;
@@ -226,6 +229,7 @@ class ThreadPool {
     profile.rows = first.rows;
     profile.misfits = first.misfits;
     profile.misfitCount = first.misfitCount;
+    if (first.quoteMisfit) profile.quoteMisfit = first.quoteMisfit;
     profile.pairs = first.pairs.map((p) => PairProfile.restore(p));
   }
 
@@ -272,6 +276,7 @@ function sampleCosts(
   const cursor = textCursor(new TextDecoder().decode(sample), {
     format: 'csv',
     delimiter: profile.delimiter,
+    quote: profile.quote,
     columns: header,
     firstLine: 1,
   });

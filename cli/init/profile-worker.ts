@@ -20,6 +20,7 @@ const profile: FileProfile = {
   base: '',
   format: setup.format,
   delimiter: setup.delimiter,
+  quote: setup.quote,
   gzip: false,
   rows: 0,
   columns: [],
@@ -61,6 +62,7 @@ function result() {
     rows: profile.rows,
     misfits: profile.misfits,
     misfitCount: profile.misfitCount,
+    ...(profile.quoteMisfit ? { quoteMisfit: profile.quoteMisfit } : {}),
     pairs: profile.pairs.map((p) => p.state()),
   };
 }

@@ -21,6 +21,8 @@ export interface InitSummary {
     keyEvidence: string;
     nullValues: string[];
     misfits: { line: number; reason: string; file?: string }[];
+    /** Why the file is read without quoting (its dataset says `quote: false`). */
+    quoting?: string;
     /** Every file read into the table (several: exports of one table). */
     files: string[];
     misfitCount: number;
@@ -86,6 +88,7 @@ export function summarize(
       primaryKey: t.primaryKey,
       keyEvidence: t.keyEvidence,
       nullValues: t.nullValues,
+      ...(t.file.quoting ? { quoting: t.file.quoting } : {}),
       misfits: t.file.misfits,
       misfitCount: t.file.misfitCount,
     })),
@@ -111,6 +114,7 @@ export function renderSummary(s: InitSummary): string {
     out.push(`  primary key: ${t.primaryKey.length > 0 ? t.primaryKey.join(', ') : '—'} (${t.keyEvidence})`);
     if (t.nullValues.length > 1)
       out.push(`  null values: ${t.nullValues.map((v) => JSON.stringify(v)).join(', ')}`);
+    if (t.quoting) out.push(`  ${t.quoting}`);
     const base = t.file.split('/').at(-1);
     for (const m of t.misfits) out.push(`  does not fit: ${m.file ?? base} line ${m.line}: ${m.reason}`);
     if (t.misfitCount > t.misfits.length)

@@ -1,11 +1,10 @@
 import { createReadStream } from 'node:fs';
 import { createGunzip } from 'node:zlib';
-import type { Format } from '../../shared/config/dataset.ts';
 import { DEFAULT_MAX_RECORD_BYTES } from '../../shared/config/dataset.ts';
 import {
+  firstSpan,
   lastRecordEnd,
-  RecordScanner,
-  type RecordSpan,
+  type TextFormat,
   type WideStretches,
 } from '../../shared/formats/chunking.ts';
 import { parseHeader } from '../../shared/formats/parsing.ts';
@@ -28,8 +27,6 @@ export const BLOCK_BYTES = 4 * 1024 * 1024;
  * trips through the thread pool and event loop instead of sixteen thousand (each one a wait on a busy machine).
  */
 const READ_BYTES = 1024 * 1024;
-/** Bytes the record scanner reads at a time while it looks for the header's end. */
-const HEADER_STEP = 64 * 1024;
 const BOM = [0xef, 0xbb, 0xbf];
 
 export const bomLength = (bytes: Uint8Array): number =>
@@ -39,12 +36,8 @@ export const bomLength = (bytes: Uint8Array): number =>
  * Streams the file's bytes (gunzipped when gzip) as blocks of whole records, cut where the record
  * scanner ends a record (`lastRecordEnd`), so `init` reads records and misfits exactly as a load would.
  */
-export async function* textBlocks(
-  file: string,
-  gzip: boolean,
-  format: Format,
-  delimiter: string,
-): AsyncGenerator<BlockEvent> {
+export async function* textBlocks(file: string, gzip: boolean, text: TextFormat): AsyncGenerator<BlockEvent> {
+  const { format, delimiter, quote } = text;
   let pending: Uint8Array[] = [];
   let held = 0;
   /** Bytes held before the next cut is tried: doubles while one record outgrows it, so a huge record is searched a few times, not once a read. */
@@ -53,20 +46,20 @@ export async function* textBlocks(
   function* flush(final: boolean): Generator<BlockEvent> {
     let bytes = Buffer.concat(pending);
     if (!headerRead) {
-      const span = firstSpan(bytes, format, delimiter, final);
+      const span = firstSpan(bytes, text, final);
       if (!span) return hold([bytes], final);
       headerRead = true;
-      const header = parseHeader(bytes.subarray(span.start, span.end), delimiter);
+      const header = parseHeader(bytes.subarray(span.start, span.end), delimiter, quote);
       yield { kind: 'header', header, line: span.line + span.lines };
       bytes = bytes.subarray(span.end);
     }
     const wide: WideStretches = { limit: DEFAULT_MAX_RECORD_BYTES, found: [] };
-    const ended = lastRecordEnd(bytes, format, delimiter, wide);
+    const ended = lastRecordEnd(bytes, text, wide);
     const cut = final ? bytes.length : ended;
     // The file's last record may end without a line break.
     if (cut - ended > wide.limit) wide.found.push([ended, cut]);
     let from = 0;
-    for (const o of oversizedRecords(bytes, wide, format, delimiter)) {
+    for (const o of oversizedRecords(bytes, wide, text)) {
       if (o.start > from) yield { kind: 'records', bytes: bytes.subarray(from, o.start) };
       yield { kind: 'oversized', size: o.end - o.start, lines: o.lines };
       from = o.end;
@@ -94,21 +87,4 @@ export async function* textBlocks(
   } finally {
     source.destroy();
   }
-}
-
-/** The first record of `bytes` (the CSV header) as the record scanner cuts it; at the end of the file, one without a line break. */
-function firstSpan(
-  bytes: Uint8Array,
-  format: Format,
-  delimiter: string,
-  final: boolean,
-): RecordSpan | undefined {
-  let span: RecordSpan | undefined;
-  const scanner = new RecordScanner({ format, delimiter }, (s) => {
-    span ??= s;
-  });
-  for (let at = 0; at < bytes.length && !span; at += HEADER_STEP)
-    scanner.push(bytes.subarray(at, at + HEADER_STEP));
-  if (!span && final) scanner.end();
-  return span;
 }

@@ -47,6 +47,8 @@ const writeModeSpec = z.enum(['insert', 'upsert']);
 const targetModeSpec = z.enum(['upsert', 'insert', 'insert-ignore']);
 const publishSpec = z.enum(['chunk', 'file']);
 const columnNamesSpec = z.enum(['as-is', 'snake_case']);
+/** The one quote character dropload reads (RFC 4180's), or none. */
+const quoteSpec = z.union([z.literal('"'), z.literal(false)]);
 
 /** Whether Intl knows the zone by an IANA name (Intl also takes offsets like `+01:00`, which Postgres reads inverted). */
 function isTimeZoneName(name: string): boolean {
@@ -61,6 +63,8 @@ function isTimeZoneName(name: string): boolean {
 const newVersionSpec = z.enum(['append', 'replace']);
 
 export type Format = z.infer<typeof formatSpec>;
+/** A CSV file's quote character, or `false` when it has no quoting. */
+export type Quote = z.infer<typeof quoteSpec>;
 export type WriteMode = z.infer<typeof writeModeSpec>;
 /** `upsert` on the natural key (update in place), `insert` (a duplicate key is a reject), `insert-ignore` (keep the existing row). */
 export type TargetMode = z.infer<typeof targetModeSpec>;
@@ -172,6 +176,11 @@ const datasetShape = {
   maxRecordBytes: z.number().int().positive().default(DEFAULT_MAX_RECORD_BYTES),
   /** CSV field delimiter. */
   delimiter: z.string().length(1).default(','),
+  /**
+   * CSV quote character, or `false`: the file has no quoting (a `"` is text wherever it stands), as in
+   * Postgres's text format and IANA's TSV, and IMDb's files (`"Weird" Al`).
+   */
+  quote: quoteSpec.default('"'),
   /** A gzip file that decompresses to more than this fails (a guard against decompression bombs). */
   maxExpandedBytes: z.number().int().positive().default(DEFAULT_MAX_EXPANDED_BYTES),
   /** A gzip file that expands more than this many times its compressed size fails, as soon as that shows. */
@@ -269,6 +278,7 @@ interface DatasetCommon
     | 'chunkBytes'
     | 'maxRecordBytes'
     | 'delimiter'
+    | 'quote'
     | 'maxExpandedBytes'
     | 'maxExpansionRatio'
     | 'publish'
@@ -456,6 +466,7 @@ function common(def: DatasetOptions): DatasetCommon {
     nullValues: new Set(def.nullValues),
     maxRecordBytes: def.maxRecordBytes,
     delimiter: def.delimiter,
+    quote: def.quote,
     maxExpandedBytes: def.maxExpandedBytes,
     maxExpansionRatio: def.maxExpansionRatio,
     publish: def.publish,

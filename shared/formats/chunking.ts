@@ -1,5 +1,5 @@
 import { Buffer } from 'node:buffer';
-import type { Format } from '../config/dataset.ts';
+import type { Format, Quote } from '../config/dataset.ts';
 
 const LF = 0x0a;
 const CR = 0x0d;
@@ -17,18 +17,32 @@ export interface RecordSpan {
   lines: number;
 }
 
-export interface ScannerOptions {
+/** How a text file's records are read: NDJSON lines, or CSV with its delimiter and quote (`'"'` when not given). */
+export interface TextFormat {
   format: Format;
   delimiter: string;
+  quote?: Quote;
+}
+
+export interface ScannerOptions extends TextFormat {
   /** Byte offset of the first byte fed (after a BOM, say) and the line it is on. */
   offset?: number;
   line?: number;
 }
 
+/** What to do about a quote that opens a field and never closes properly: said wherever one is reported. */
+export const STRAY_QUOTE_HINT =
+  'a stray quote? if the file has no quoting, set `quote: false` in its dataset';
+
+/** Whether quotes group a file's text: a CSV file's, unless it has none (`quote: false`). */
+export const quoted = (text: TextFormat): boolean => text.format === 'csv' && text.quote !== false;
+
 /**
  * Finds record boundaries in a byte stream without decoding it: a newline ends a record unless it is
  * inside a quoted CSV field. A quote opens a field only at the field's start, as RFC 4180 and the
- * load step's CSV parser read it. Blank lines are not records.
+ * load step's CSV parser read it, and the next quote not doubled closes it, whatever follows: a record
+ * is never longer than RFC 4180 allows (`"Weird" Al` is a malformed field, not a field that runs on to the
+ * next well-placed quote). Blank lines are not records.
  */
 export class RecordScanner {
   readonly #csv: boolean;
@@ -45,7 +59,7 @@ export class RecordScanner {
   #lastWasLf = false;
 
   constructor(options: ScannerOptions, onRecord: (span: RecordSpan) => void) {
-    this.#csv = options.format === 'csv';
+    this.#csv = quoted(options);
     this.#delimiter = options.delimiter.charCodeAt(0);
     this.#onRecord = onRecord;
     this.#pos = options.offset ?? 0;
@@ -93,9 +107,10 @@ export class RecordScanner {
       if (b === delimiter) {
         this.#fieldStart = true;
         this.#blank = false;
-      } else if (b !== CR) {
+      } else {
+        // A CR starts no quote after it (`\r"a` is text to the parser too), but a line of CRs alone is blank.
         this.#fieldStart = false;
-        this.#blank = false;
+        if (b !== CR) this.#blank = false;
       }
     }
     this.#pos = base + bytes.length;
@@ -119,6 +134,21 @@ export class RecordScanner {
     this.#justClosed = false;
     this.#blank = true;
   }
+}
+
+/** Bytes the scanner reads at a time while it looks for one record's end: it stops once that record has ended. */
+const SPAN_STEP = 64 * 1024;
+
+/** The first record of `bytes` as the scanner cuts it; at the end of the input (`final`), also one without a line break. */
+export function firstSpan(bytes: Uint8Array, text: TextFormat, final = true): RecordSpan | undefined {
+  let span: RecordSpan | undefined;
+  const scanner = new RecordScanner(text, (s) => {
+    span ??= s;
+  });
+  for (let at = 0; at < bytes.length && !span; at += SPAN_STEP)
+    scanner.push(bytes.subarray(at, at + SPAN_STEP));
+  if (!span && final) scanner.end();
+  return span;
 }
 
 export interface ChunkPlan {
@@ -171,23 +201,18 @@ export interface WideStretches {
  * whole records needs, at a fraction of the scanner's cost. `wide` collects the stretches where a record
  * longer than its limit may be, at no extra search.
  */
-export function lastRecordEnd(
-  bytes: Uint8Array,
-  format: Format,
-  delimiter: string,
-  wide?: WideStretches,
-): number {
+export function lastRecordEnd(bytes: Uint8Array, text: TextFormat, wide?: WideStretches): number {
   const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
   let last = 0;
   const ended = (end: number) => {
     if (wide && end - last > wide.limit) wide.found.push([last, end]);
     last = end;
   };
-  if (format !== 'csv') {
+  if (!quoted(text)) {
     ended(b.lastIndexOf(LF) + 1);
     return last;
   }
-  const delim = delimiter.charCodeAt(0);
+  const delim = text.delimiter.charCodeAt(0);
   let pos = 0;
   /** A quote right after a closing one reopens the field (`""` inside quotes). */
   let closedAt = -2;
@@ -207,16 +232,12 @@ export function lastRecordEnd(
   }
 }
 
-/** A quote outside quotes opens a field at the field's start: after a delimiter or at the record's start (CRs between do not count). */
+/** A quote outside quotes opens a field at the field's start: right after a delimiter or at the record's start. */
 function opensField(b: Uint8Array, quote: number, recordStart: number, delimiter: number): boolean {
-  let k = quote - 1;
-  while (k >= recordStart && b[k] === CR) k--;
-  return k < recordStart || b[k] === delimiter;
+  return quote === recordStart || b[quote - 1] === delimiter;
 }
 
-export interface PlanOptions {
-  format: Format;
-  delimiter: string;
+export interface PlanOptions extends TextFormat {
   chunkBytes: number;
   maxRecordBytes: number;
 }

@@ -1,7 +1,7 @@
 import { type Dataset, requiredFields } from '../config/dataset.ts';
 import { FileRejectedError } from '../core/errors.ts';
 import { withoutNul } from '../core/text.ts';
-import type { FilePlan } from './chunking.ts';
+import { type FilePlan, STRAY_QUOTE_HINT } from './chunking.ts';
 import { parseHeader } from './parsing.ts';
 
 /*
@@ -11,6 +11,9 @@ import { parseHeader } from './parsing.ts';
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
+/** The record of a plan that opens a quote and never closes it, taking every line after it along. */
+export const openQuote = (plan: FilePlan) => plan.chunks.find((c) => c.unterminated && (c.lines ?? 1) > 1);
+
 /** File-level checks before any row loads; returns the CSV header. Throws FileRejectedError with the reason. */
 export function checkFile(dataset: Dataset, plan: FilePlan, size: number): string[] | undefined {
   if (size === 0) throw new FileRejectedError('file is empty (0 bytes)');
@@ -19,11 +22,11 @@ export function checkFile(dataset: Dataset, plan: FilePlan, size: number): strin
     if (plan.records === 0) throw new FileRejectedError('file has no records (only blank lines)');
     return undefined;
   }
-  const open = plan.chunks.find((c) => c.unterminated && (c.lines ?? 1) > 1);
+  const open = openQuote(plan);
   if (open) {
     // Loading the rows before it and rejecting "one record" would silently drop every line after the quote.
     throw new FileRejectedError(
-      `line ${open.firstLine}: a quoted field opened here is never closed, so the remaining ${open.lines} lines would read as one value; nothing was loaded: close the quote and drop the file again`,
+      `line ${open.firstLine}: a quoted field opened here is never closed, so the remaining ${open.lines} lines (${open.end - open.start} bytes) would read as one value; nothing was loaded: close the quote and drop the file again (${STRAY_QUOTE_HINT})`,
     );
   }
   if (plan.headerOversized) {
@@ -48,7 +51,7 @@ export function checkFile(dataset: Dataset, plan: FilePlan, size: number): strin
       'file uses CR-only line endings (classic Mac); save it with LF or CRLF line endings',
     );
   }
-  return checkColumns(dataset, parseHeader(head, dataset.delimiter), 'header');
+  return checkColumns(dataset, parseHeader(head, dataset.delimiter, dataset.quote), 'header');
 }
 
 /** The file's columns (a CSV header, a Parquet schema) against the dataset's fields. */

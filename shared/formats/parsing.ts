@@ -1,7 +1,7 @@
-import { isUtf8 } from 'node:buffer';
+import { Buffer, isUtf8 } from 'node:buffer';
 import Papa from 'papaparse';
-import type { Format } from '../config/dataset.ts';
-import { RecordScanner } from './chunking.ts';
+import type { Format, Quote } from '../config/dataset.ts';
+import { RecordScanner, STRAY_QUOTE_HINT } from './chunking.ts';
 
 /** Why a record could not be read into fields. */
 export interface RecordError {
@@ -9,6 +9,8 @@ export interface RecordError {
   reason: string;
   /** The record's `raw` is not its text as in the file (its invalid UTF-8 was replaced on decoding). */
   unreadable?: true;
+  /** A quoted field closes or ends where no well-formed one does, or runs over several lines: a stray quote, maybe. */
+  quote?: true;
 }
 
 /** One data record of a chunk: where it is, its original text, and its fields by name. */
@@ -22,6 +24,8 @@ export interface ParsedRecord {
 export interface ParseOptions {
   format: Format;
   delimiter: string;
+  /** CSV quote character, or `false` for none (default `"`). */
+  quote?: Quote;
   /** CSV header fields in file order. */
   columns?: string[];
   firstLine: number;
@@ -50,7 +54,7 @@ const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
 export function parseChunk(bytes: Uint8Array, options: ParseOptions): ParsedRecord[] {
   if (isUtf8(bytes)) return parseText(decoder.decode(bytes), options);
   const out: ParsedRecord[] = [];
-  const scanner = new RecordScanner({ format: options.format, delimiter: options.delimiter }, (span) => {
+  const scanner = new RecordScanner(options, (span) => {
     const piece = bytes.subarray(span.start, span.end);
     const line = options.firstLine + span.line - 1;
     if (isUtf8(piece)) {
@@ -127,9 +131,7 @@ export interface TextCursor extends RecordCursor {
 }
 
 export function textCursor(text: string, options: ParseOptions): TextCursor {
-  return options.format === 'csv'
-    ? new CsvCursor(text, options.delimiter, options.columns ?? [], options.firstLine, options.skim)
-    : new NdjsonCursor(text, options.firstLine);
+  return options.format === 'csv' ? new CsvCursor(text, options) : new NdjsonCursor(text, options.firstLine);
 }
 
 function toParsedRecord(cursor: RecordCursor, columns: string[]): ParsedRecord {
@@ -217,14 +219,16 @@ class CsvCursor implements TextCursor {
 
   readonly #skim: Skim | undefined;
 
-  constructor(text: string, delimiter: string, columns: string[], firstLine: number, skim?: Skim) {
+  constructor(text: string, options: ParseOptions) {
+    const { delimiter } = options;
     this.#text = text;
-    this.#skim = skim;
+    this.#skim = options.skim;
     this.#delimiter = delimiter;
     this.#split = Papa.BAD_DELIMITERS.includes(delimiter) || delimiter === '' ? ',' : delimiter;
-    this.#columns = columns;
-    this.#nextLine = firstLine;
-    this.#quote = text.indexOf(QUOTE);
+    this.#columns = options.columns ?? [];
+    this.#nextLine = options.firstLine;
+    // Without quoting every line is split at the delimiter, as papaparse's `fastMode` reads a text without quotes.
+    this.#quote = options.quote === false ? -1 : text.indexOf(QUOTE);
     this.#papa = new Papa.Parser({ delimiter, newline: '\n', preview: 1 });
     this.#delimiterCode = this.#split.length === 1 ? this.#split.charCodeAt(0) : -1;
   }
@@ -296,14 +300,17 @@ class CsvCursor implements TextCursor {
     let end = this.#end;
     let problem: Papa.ParseError | undefined;
     if (!values) {
-      const result: Papa.ParseResult<string[]> = this.#papa.parse(text.slice(pos), 0, false);
-      end = pos + result.meta.cursor;
-      values = result.data[0] ?? [''];
+      // The record ends where the record scanner (and so the chunk plan) ends it: past a malformed quote
+      // papaparse would read on to the next quote before a delimiter or line break, maybe the chunk's end.
+      end = pos + scannedLength(text, pos, this.#delimiter);
+      const result: Papa.ParseResult<string[]> = this.#papa.parse(text.slice(pos, end), 0, false);
       problem = result.errors[0];
+      values = result.data[0] ?? [''];
     }
     this.#pos = end;
     const line = this.#nextLine;
-    this.#nextLine += countNewlines(text, pos, end);
+    const newlines = countNewlines(text, pos, end);
+    this.#nextLine += newlines;
     // The raw text is cut out only when asked for (`raw()`): it ends before a last LF or CRLF.
     const crlf = end - pos >= 2 && text.charCodeAt(end - 1) === LF && text.charCodeAt(end - 2) === CR;
     const rawEnd = crlf ? end - 2 : end > pos && text.charCodeAt(end - 1) === LF ? end - 1 : end;
@@ -320,6 +327,12 @@ class CsvCursor implements TextCursor {
     this.#rawEnd = rawEnd;
     this.#raw = undefined;
     this.#settle(values, problem);
+    // A quoted record that fails over several lines most likely opened at a stray quote.
+    const lines = newlines + (text.charCodeAt(end - 1) === LF ? 0 : 1);
+    if (this.error && (problem || lines > 1)) {
+      const ran = lines > 1 ? `a quoted field runs from line ${line} over ${lines} lines: ` : '';
+      this.error = { ...this.error, reason: `${this.error.reason} (${ran}${STRAY_QUOTE_HINT})`, quote: true };
+    }
     return true;
   }
 
@@ -394,6 +407,29 @@ class CsvCursor implements TextCursor {
       this.error = undefined;
     }
   }
+}
+
+const encoder = new TextEncoder();
+/** Characters first encoded while the record scanner looks for one record's end; doubled while it has not ended. */
+const SCAN_CHARS = 256;
+
+/** The length (in characters) of the CSV record at `pos` of `text`, as the record scanner cuts it. */
+function scannedLength(text: string, pos: number, delimiter: string): number {
+  let end: number | undefined;
+  const scanner = new RecordScanner({ format: 'csv', delimiter }, (span) => {
+    end ??= span.end;
+  });
+  const pieces: Uint8Array[] = [];
+  // A step as long as what was read: a record costs about its own length, however long.
+  for (let at = pos, step = SCAN_CHARS; at < text.length && end === undefined; at += step, step *= 2) {
+    const piece = encoder.encode(text.slice(at, at + step));
+    pieces.push(piece);
+    scanner.push(piece);
+  }
+  // No record end: the record is the rest of the text. One ends after a line break, so its bytes decode whole.
+  return end === undefined
+    ? text.length - pos
+    : decoder.decode(Buffer.concat(pieces).subarray(0, end)).length;
 }
 
 function onlyCarriageReturns(text: string, start: number, end: number): boolean {
@@ -510,8 +546,9 @@ export function nestingDepth(value: unknown, stopAbove = Number.POSITIVE_INFINIT
 }
 
 /** Reads a CSV header record into field names. */
-export function parseHeader(bytes: Uint8Array, delimiter: string): string[] {
+export function parseHeader(bytes: Uint8Array, delimiter: string, quote: Quote = QUOTE): string[] {
   const text = decoder.decode(bytes).replace(/\r?\n$/, '');
-  const result = Papa.parse<string[]>(text, { delimiter, newline: '\n' });
+  // papaparse's `fastMode` splits at delimiters only: what a file without quoting means.
+  const result = Papa.parse<string[]>(text, { delimiter, newline: '\n', fastMode: quote === false });
   return (result.data[0] ?? []).map((f) => f.trim());
 }

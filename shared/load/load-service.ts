@@ -3,7 +3,7 @@ import type { ChunkMessage } from '../aws/messages.ts';
 import { readRange } from '../aws/object-store.ts';
 import type { Dataset, TargetsDataset } from '../config/dataset.ts';
 import { FileRejectedError, TransientError } from '../core/errors.ts';
-import { oversizedReason } from '../formats/chunking.ts';
+import { oversizedReason, STRAY_QUOTE_HINT } from '../formats/chunking.ts';
 import {
   type ChunkSource,
   deleteExpanded,
@@ -318,6 +318,7 @@ function parseOptions(dataset: Dataset, message: ChunkMessage): ParseOptions {
   return {
     format: dataset.format,
     delimiter: dataset.delimiter,
+    quote: dataset.quote,
     columns: message.columns,
     firstLine: message.firstLine,
   };
@@ -338,8 +339,8 @@ async function readChunk(
     if (!preview) return { loaded: true };
     const size = message.end - message.start;
     const reason = message.unterminated
-      ? `a quoted field opened on this line is never closed: the rest of the file (${size} bytes) reads as one record`
-      : oversizedReason(size, dataset.maxRecordBytes);
+      ? `a quoted field opened on this line is never closed: the rest of the file (${size} bytes) reads as one record (${STRAY_QUOTE_HINT})`
+      : oversizedReason(size, dataset.maxRecordBytes) + quotedRun(preview, size);
     const raw = `${new TextDecoder().decode(preview)}${size > PREVIEW_BYTES ? '…' : ''}`;
     // The preview is not the record: `unreadable`, so retry-rejects leaves it.
     return { reject: { line: message.firstLine, column: null, kind: 'unreadable', reason, raw } };
@@ -348,6 +349,15 @@ async function readChunk(
     return { parquet: await readParquetChunk(deps.s3, source, message, dataset) };
   const bytes = await read(message.start, message.end);
   return bytes ? { bytes } : { loaded: true };
+}
+
+/** An oversized record whose first KiB already holds a line break runs over several lines, inside a quote. */
+function quotedRun(preview: Uint8Array, size: number): string {
+  const lf = preview.indexOf(0x0a);
+  // The record's own line break is its last byte.
+  return lf !== -1 && lf < size - 1
+    ? ` (a quoted field runs over several lines from here: ${STRAY_QUOTE_HINT})`
+    : '';
 }
 
 /**

@@ -108,7 +108,7 @@ function rejectFields(
       return undefined;
     }
   }
-  const values = csvFields(reject.raw, dataset.delimiter);
+  const values = csvFields(reject.raw, dataset);
   if (!values || !columns) return undefined;
   const fields: Record<string, unknown> = {};
   for (let i = 0; i < Math.min(columns.length, values.length); i++) fields[columns[i] as string] = values[i];
@@ -116,8 +116,8 @@ function rejectFields(
 }
 
 /** A CSV record's fields, whatever their count; undefined when it is not well formed. */
-function csvFields(raw: string, delimiter: string): string[] | undefined {
-  if (!raw.includes('"')) return raw.split(delimiter);
+function csvFields(raw: string, { delimiter, quote }: Dataset): string[] | undefined {
+  if (quote === false || !raw.includes('"')) return raw.split(delimiter);
   const parsed = Papa.parse<string[]>(raw, { delimiter, newline: '\n' });
   return parsed.errors.length === 0 && parsed.data.length === 1 ? parsed.data[0] : undefined;
 }

@@ -61,6 +61,7 @@ function revalidate(dataset: Dataset, file: FileRow, rejects: RejectRow[]): Chun
     const records = parseText(reject.raw, {
       format: dataset.format,
       delimiter: dataset.delimiter,
+      quote: dataset.quote,
       columns: file.columns ?? undefined,
       firstLine: reject.line,
     });

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { resolveConfig } from '../../shared/config/config.ts';
 import { defineDataset } from '../../shared/config/dataset.ts';
+import { STRAY_QUOTE_HINT } from '../../shared/formats/chunking.ts';
 import type { Database } from '../../shared/ledger/schema.ts';
 import { rejectKindsOfKey, rejectsOfKey, startTestPipeline, type TestPipeline } from '../support/pipeline.ts';
 
@@ -91,7 +92,12 @@ describe('bad input', () => {
     const { reports } = await p.load('incoming/rows/unbalanced.csv', 'id,note\n1,fine\n2,"never closed');
     expect(reports[0]?.rows).toMatchObject({ read: 2, loaded: 1, rejected: 1 });
     expect(await rejectsFor('incoming/rows/unbalanced.csv')).toEqual([
-      { line: 3, column: null, reason: 'malformed CSV: Quoted field unterminated', raw: '2,"never closed' },
+      {
+        line: 3,
+        column: null,
+        reason: `malformed CSV: Quoted field unterminated (${STRAY_QUOTE_HINT})`,
+        raw: '2,"never closed',
+      },
     ]);
     // Stored as it is in the file: a retry can read it again.
     expect(await rejectKindsOfKey(db, 'incoming/rows/unbalanced.csv')).toEqual(['malformed']);
@@ -102,7 +108,7 @@ describe('bad input', () => {
     const { reports } = await p.load('incoming/rows/swallow.csv', body);
     expect(reports[0]?.state).toBe('failed');
     expect(reports[0]?.error).toBe(
-      'line 3: a quoted field opened here is never closed, so the remaining 3 lines would read as one value; nothing was loaded: close the quote and drop the file again',
+      `line 3: a quoted field opened here is never closed, so the remaining 3 lines (36 bytes) would read as one value; nothing was loaded: close the quote and drop the file again (${STRAY_QUOTE_HINT})`,
     );
     expect(await notes(101, 104)).toEqual([]);
   });

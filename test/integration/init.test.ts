@@ -537,6 +537,30 @@ describe('init on a file whose header has a BOM, CRLF and spaces around its name
   });
 });
 
+describe('init on an IMDb-like TSV (no quoting, a title `"Weird" Al Special` on line 50)', () => {
+  it('writes the dataset with quoting off, saying why, and all 200 rows load with the title as written', {
+    timeout: 60_000,
+  }, async () => {
+    await resetSchema('imdb');
+    const { out, summary, text } = await init('imdb', 'imdb');
+    const quoting =
+      'quoting off: line 50 opens a quote that never closes properly; read unquoted, all 200 rows have 9 fields';
+    expect(summary.tables.map((t) => [t.name, t.rows, t.quoting, t.misfitCount])).toEqual([
+      ['titles', 200, quoting, 0],
+    ]);
+    expect(text).toContain(`\n  ${quoting}\n`);
+    expect(await readFile(path.join(out, 'datasets/titles.ts'), 'utf8')).toContain(
+      `  delimiter: '\\t',\n  // ${quoting}.\n  quote: false,\n`,
+    );
+    const db = await dropAll('imdb', out, summary);
+    expect(await counts(db, 'imdb', ['titles'])).toEqual({ titles: 200 });
+    const { rows } = await sql<{ t: string; n: number }>`select
+      (select primary_title from imdb.titles where tconst = 'tt0000049') as t,
+      (select count(*)::int from dropload.reject) as n`.execute(db);
+    expect(rows).toEqual([{ t: '"Weird" Al Special', n: 0 }]);
+  });
+});
+
 describe('init on a library export (generic id keys, equal id sets, a self-reference by a pointer name, local dates)', () => {
   it("makes no foreign key between two tables' own id keys: every file loads, with the one intended foreign key", {
     timeout: 120_000,

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { resolveConfig } from '../../shared/config/config.ts';
 import { defineDataset } from '../../shared/config/dataset.ts';
+import { STRAY_QUOTE_HINT } from '../../shared/formats/chunking.ts';
 import { ledgerMigrator } from '../../shared/ledger/migrate.ts';
 import type { Database } from '../../shared/ledger/schema.ts';
 import { listRejects } from '../../shared/ops/rejects.ts';
@@ -81,7 +82,7 @@ describe('reject kinds', () => {
       'row has 3 fields, the header has 2',
       'record is 5003 bytes, over the limit of 4096 bytes (maxRecordBytes)',
       expect.stringMatching(/^database refused the row: new row for relation "kind_rows" violates check/),
-      'a quoted field opened on this line is never closed: the rest of the file (5003 bytes) reads as one record',
+      `a quoted field opened on this line is never closed: the rest of the file (5003 bytes) reads as one record (${STRAY_QUOTE_HINT})`,
     ]);
   });
 

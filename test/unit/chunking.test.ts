@@ -161,7 +161,7 @@ describe('lastRecordEnd', () => {
         ['csv', ';'],
         ['ndjson', ','],
       ] as const) {
-        expect([s, format, delimiter, lastRecordEnd(bytes, format, delimiter)]).toEqual([
+        expect([s, format, delimiter, lastRecordEnd(bytes, { format, delimiter })]).toEqual([
           s,
           format,
           delimiter,
@@ -172,9 +172,9 @@ describe('lastRecordEnd', () => {
   });
 
   it('reads a field opened by a quote to its closing quote; a quote mid-field is literal', () => {
-    expect(lastRecordEnd(utf8('a,"b\nc"\nd,"e\n'), 'csv', ',')).toBe(8);
-    expect(lastRecordEnd(utf8('a,5\'10"\nb\n'), 'csv', ',')).toBe(10);
-    expect(lastRecordEnd(utf8('"open'), 'csv', ',')).toBe(0);
+    expect(lastRecordEnd(utf8('a,"b\nc"\nd,"e\n'), { format: 'csv', delimiter: ',' })).toBe(8);
+    expect(lastRecordEnd(utf8('a,5\'10"\nb\n'), { format: 'csv', delimiter: ',' })).toBe(10);
+    expect(lastRecordEnd(utf8('"open'), { format: 'csv', delimiter: ',' })).toBe(0);
   });
 });
 

@@ -10,6 +10,7 @@ import { columnType, sqlType } from '../../cli/init/column-type.ts';
 import { groupFiles } from '../../cli/init/file-groups.ts';
 import { profileFile } from '../../cli/init/file-profile.ts';
 import { init } from '../../cli/init/init.ts';
+import { profileQuoting } from '../../cli/init/quoting.ts';
 import {
   breakCycles,
   columnsOf,
@@ -21,6 +22,7 @@ import { renderSummary, summarize } from '../../cli/init/summary.ts';
 import { inferTable } from '../../cli/init/tables.ts';
 import { shapeOfText } from '../../cli/init/values.ts';
 import { snakeCase } from '../../shared/config/column-names.ts';
+import { STRAY_QUOTE_HINT } from '../../shared/formats/chunking.ts';
 import { biomeChanged } from '../support/biome.ts';
 
 let dir: string;
@@ -143,6 +145,55 @@ describe('value shapes and column types', () => {
 });
 
 describe('profiling whole files', () => {
+  it('reads a file whose quotes fail without quoting when every row then fits the header', async () => {
+    const rows = Array.from(
+      { length: 200 },
+      (_, i) => `tt${i + 1}\t${i === 48 ? '"Weird" Al' : `Title ${i + 1}`}\t1`,
+    );
+    const tsv = await file('titles.tsv', `id\ttitle\tn\n${rows.join('\n')}\n`);
+    const profile = await profileQuoting(tsv, snakeCase, undefined, {});
+    expect([profile.quote, profile.rows, profile.misfitCount, profile.quoting]).toEqual([
+      false,
+      200,
+      0,
+      'quoting off: line 50 opens a quote that never closes properly; read unquoted, all 200 rows have 3 fields',
+    ]);
+    expect(profile.columns[1]?.distinct?.has('"Weird" Al')).toBe(true);
+  });
+
+  it('writes a small file whose stray quote never closes with quoting off: the loader would refuse it quoted', async () => {
+    const rows = Array.from(
+      { length: 200 },
+      (_, i) => `tt${i + 1}\t${i === 48 ? '"Weird Al' : `Title ${i + 1}`}\t1`,
+    );
+    const data = path.join(dir, 'open-quote');
+    await mkdir(data);
+    await writeFile(path.join(data, 'titles.tsv'), `id\ttitle\tn\n${rows.join('\n')}\n`);
+    const summary = await init([data], { out: path.join(dir, 'open-quote-out') });
+    expect(summary.refused).toEqual([]);
+    expect(summary.tables.map((t) => [t.name, t.rows, t.misfitCount, t.quoting])).toEqual([
+      [
+        'titles',
+        200,
+        0,
+        'quoting off: line 50 opens a quote that never closes properly; read unquoted, all 200 rows have 3 fields',
+      ],
+    ]);
+  });
+
+  it('keeps quoting when the file read without it misfits too, listing the quote misfit with what to do', async () => {
+    // Line 3 quotes a tab as a field of a quoting file does; line 4 has a stray quote.
+    const text = 'id\ttitle\tn\n1\t"a\tb"\t1\n2\t"Weird" Al\t1\n3\tok\t1\n';
+    const profile = await profileQuoting(await file('mixed.tsv', text), snakeCase, undefined, {});
+    expect([profile.quote, profile.rows, profile.quoting]).toEqual(['"', 3, undefined]);
+    expect(profile.misfits).toEqual([
+      {
+        line: 3,
+        reason: `malformed CSV: Trailing quote on quoted field is malformed (${STRAY_QUOTE_HINT})`,
+      },
+    ]);
+  });
+
   it('a rare value far down the file decides the type (no head sample)', async () => {
     const lines = Array.from({ length: 200_000 }, (_, i) => `${i + 1},${i % 100}`);
     lines[189_999] = '190000,n/a-ish';

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { STRAY_QUOTE_HINT } from '../../shared/formats/chunking.ts';
 import {
   MAX_NESTING_DEPTH,
   nestingDepth,
@@ -119,11 +120,83 @@ describe('parseText (CSV)', () => {
       {
         line: 2,
         raw: '1,"a"x',
-        error: { reason: 'malformed CSV: Trailing quote on quoted field is malformed' },
+        error: {
+          reason: `malformed CSV: Trailing quote on quoted field is malformed (${STRAY_QUOTE_HINT})`,
+          quote: true,
+        },
       },
     ]);
     expect(parseText('1,"open\n', AB)).toEqual([
-      { line: 2, raw: '1,"open', error: { reason: 'malformed CSV: Quoted field unterminated' } },
+      {
+        line: 2,
+        raw: '1,"open',
+        error: { reason: `malformed CSV: Quoted field unterminated (${STRAY_QUOTE_HINT})`, quote: true },
+      },
+    ]);
+  });
+
+  it('ends a record with a malformed quote where the record scanner does: the lines after it are records', () => {
+    // papaparse alone reads on from `"Weird"` to the next quote before a tab or line break: here, the end.
+    const tsv = { format: 'csv' as const, delimiter: '\t', columns: ['id', 'title'], firstLine: 2 };
+    expect(parseText('1\tTitle 1\n2\t"Weird" Al\n3\tTitle 3\n4\t"Quoted" start\n5\tTitle 5\n', tsv)).toEqual([
+      { line: 2, raw: '1\tTitle 1', fields: { id: '1', title: 'Title 1' } },
+      {
+        line: 3,
+        raw: '2\t"Weird" Al',
+        error: {
+          reason: `malformed CSV: Trailing quote on quoted field is malformed (${STRAY_QUOTE_HINT})`,
+          quote: true,
+        },
+      },
+      { line: 4, raw: '3\tTitle 3', fields: { id: '3', title: 'Title 3' } },
+      {
+        line: 5,
+        raw: '4\t"Quoted" start',
+        error: {
+          reason: `malformed CSV: Trailing quote on quoted field is malformed (${STRAY_QUOTE_HINT})`,
+          quote: true,
+        },
+      },
+      { line: 6, raw: '5\tTitle 5', fields: { id: '5', title: 'Title 5' } },
+    ]);
+  });
+
+  it('says where a quoted field ran over several lines and failed', () => {
+    expect(parseText('1,"a\nb\nc",3\n2,x\n', AB)).toEqual([
+      {
+        line: 2,
+        raw: '1,"a\nb\nc",3',
+        error: {
+          column: undefined,
+          reason: `row has 3 fields, the header has 2 (a quoted field runs from line 2 over 3 lines: ${STRAY_QUOTE_HINT})`,
+          quote: true,
+        },
+      },
+      { line: 5, raw: '2,x', fields: { a: '2', b: 'x' } },
+    ]);
+  });
+
+  it('reads every quote as text with `quote: false`', () => {
+    const tsv = {
+      format: 'csv' as const,
+      delimiter: '\t',
+      quote: false as const,
+      columns: ['id', 'title'],
+      firstLine: 2,
+    };
+    expect(parseText('1\t"Weird" Al\n2\t"open\n3\t"a\tb"\n', tsv)).toEqual([
+      { line: 2, raw: '1\t"Weird" Al', fields: { id: '1', title: '"Weird" Al' } },
+      { line: 3, raw: '2\t"open', fields: { id: '2', title: '"open' } },
+      {
+        line: 4,
+        raw: '3\t"a\tb"',
+        error: { column: undefined, reason: 'row has 3 fields, the header has 2' },
+      },
+    ]);
+    expect(parseHeader(new TextEncoder().encode('"id"\t"ti\ttle"\n'), '\t', false)).toEqual([
+      '"id"',
+      '"ti',
+      'tle"',
     ]);
   });
 
