@@ -90,6 +90,14 @@ describe('init profiling on threads (split by columns)', () => {
     expect([profile.rows, profile.misfitCount, profile.pairs.length]).toEqual([6, 4, 1]);
   });
 
+  it('the same for a TSV with a stray quote, read quoted (its first quote misfit kept) and unquoted', async () => {
+    const tsv = path.join(FIXTURES, 'imdb/titles.tsv');
+    const quoted = await expectSameOnThreads(tsv);
+    expect(quoted.quoteMisfit?.line).toBe(50);
+    const plain = await expectSameOnThreads(tsv, () => true, { quote: false });
+    expect([plain.rows, plain.misfitCount, plain.quoteMisfit]).toEqual([200, 0, undefined]);
+  });
+
   it('the same for monthly exports of one table read into one profile, misfits named by file', async () => {
     const jan = await file('orders-2024-01.csv', 'order_id,total,note\n1,10.50,hello\n2,x,\n3,1,2,3\n');
     const feb = await file('orders-2024-02.csv', 'order_id,total,note\n4,1.00,NULL\n4,2,again\n');
