@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configModule } from '../../cli/init/codegen.ts';
 import { ColumnProfile, MAX_DISTINCT } from '../../cli/init/column-profile.ts';
 import { columnType, sqlType } from '../../cli/init/column-type.ts';
+import { mergeType } from '../../cli/init/evolution.ts';
 import { groupFiles } from '../../cli/init/file-groups.ts';
 import { profileFile } from '../../cli/init/file-profile.ts';
 import { init } from '../../cli/init/init.ts';
@@ -189,6 +190,18 @@ describe('value shapes and column types', () => {
     mixed.absorb(profile('20240102', '7'));
     expect(mixed.basicDates).toBe(2);
     expect(columnType(mixed).type).toEqual({ name: 'integer' });
+  });
+
+  it('init again: dates into a timestamp column read as midnight; a date column reads dates as the new files write them', () => {
+    const midnight = { name: 'timestamp', dateOnly: 'midnight' } as const;
+    expect(mergeType({ name: 'timestamp' }, { name: 'date' })).toEqual(midnight);
+    expect(mergeType({ name: 'timestamp' }, midnight)).toEqual(midnight);
+    expect(mergeType(midnight, { name: 'timestamp' })).toEqual(midnight);
+    expect(mergeType({ name: 'date' }, { name: 'date', format: 'YYYYMMDD' })).toEqual({
+      name: 'date',
+      format: 'YYYYMMDD',
+    });
+    expect(mergeType({ name: 'date' }, { name: 'timestamp' })).toEqual({ name: 'text' });
   });
 
   it('keeps distinct values up to MAX_DISTINCT, then drops the set: no key is claimed from it', () => {
