@@ -26,9 +26,11 @@ function fieldOf(type: ColumnType, typedValues: boolean): { code: string; helper
     case 'numeric':
       return { code: `numeric({ precision: ${type.precision}, scale: ${type.scale} })`, helper: 'numeric' };
     case 'date':
-      return { code: 'date()', helper: 'date' };
-    case 'timestamp':
-      return { code: 'localTimestamp()', helper: 'localTimestamp' };
+      return { code: type.format ? `date({ format: ${quote(type.format)} })` : 'date()', helper: 'date' };
+    case 'timestamp': {
+      const options = type.dateOnly ? `{ dateOnly: ${quote(type.dateOnly)} }` : '';
+      return { code: `localTimestamp(${options})`, helper: 'localTimestamp' };
+    }
     case 'timestamptz':
       return { code: 'timestamp()', helper: 'timestamp' };
     case 'uuid':

@@ -1,3 +1,4 @@
+import { isBasicDate } from '../../shared/config/fields.ts';
 import { SKIMMED } from '../../shared/formats/parsing.ts';
 import { isNullToken, type NullToken, type Shape, shapeOfText, shapeOfValue } from './values.ts';
 
@@ -10,6 +11,12 @@ export const MAX_DISTINCT = 200_000;
 /** Longer text values are no identifiers: such a column keeps no distinct set. */
 const MAX_KEY_LENGTH = 64;
 const MINUS = 45;
+/**
+ * Whole numbers from 1900-01-01 to 2100-12-31 written `YYYYMMDD` may be dates: bounds a plausible date
+ * (an 8-digit id or amount seldom keeps inside it) and spares the rest of the whole numbers the check.
+ */
+const BASIC_DATE_MIN = 19_000_101;
+const BASIC_DATE_MAX = 21_001_231;
 /** Shapes a key can have; a column with any other keeps no distinct set. */
 const KEY_KINDS: ReadonlySet<Shape['kind']> = new Set(['integer', 'text', 'uuid']);
 
@@ -27,6 +34,7 @@ export interface ColumnState {
   runKind: Shape['kind'] | undefined;
   run: number;
   leadingZeros: number;
+  basicDates: number;
   textExample: string | undefined;
   min: number | bigint | undefined;
   max: number | bigint | undefined;
@@ -51,6 +59,8 @@ export class ColumnProfile {
   #runKind: Shape['kind'] | undefined;
   #run = 0;
   leadingZeros = 0;
+  /** Whole numbers that `date({ format: 'YYYYMMDD' })` reads as dates from 1900 to 2100 (`20240131`). */
+  basicDates = 0;
   /** A value that shows the column is text, for the summary's evidence. */
   textExample?: string;
   min?: number | bigint;
@@ -96,6 +106,7 @@ export class ColumnProfile {
       runKind: this.#runKind,
       run: this.#run,
       leadingZeros: this.leadingZeros,
+      basicDates: this.basicDates,
       textExample: this.textExample,
       min: this.min,
       max: this.max,
@@ -122,6 +133,7 @@ export class ColumnProfile {
     col.values = s.values;
     col.nulls = s.nulls;
     col.leadingZeros = s.leadingZeros;
+    col.basicDates = s.basicDates;
     col.textExample = s.textExample;
     col.min = s.min;
     col.max = s.max;
@@ -198,6 +210,7 @@ export class ColumnProfile {
       // The text of a whole number is its digits (no leading zeros), after a minus.
       const digits = text.length - (text.charCodeAt(0) === MINUS ? 1 : 0);
       if (v !== 0 && v !== 0n && digits > this.intDigits) this.intDigits = digits;
+      if (v >= BASIC_DATE_MIN && v <= BASIC_DATE_MAX && isBasicDate(text)) this.basicDates++;
       if (this.distinct) this.remember(distinctValue(shape, text));
       return;
     }
@@ -274,6 +287,7 @@ export class ColumnProfile {
     this.#runKind = undefined;
     this.#run = 0;
     this.leadingZeros += other.leadingZeros;
+    this.basicDates += other.basicDates;
     this.textExample ??= other.textExample;
     if (other.min !== undefined && (this.min === undefined || other.min < this.min)) this.min = other.min;
     if (other.max !== undefined && (this.max === undefined || other.max > this.max)) this.max = other.max;

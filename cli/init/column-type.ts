@@ -1,3 +1,5 @@
+import { snakeCase } from '../../shared/config/column-names.ts';
+import type { DateFormat } from '../../shared/config/fields.ts';
 import type { ColumnProfile } from './column-profile.ts';
 import { count } from './plural.ts';
 import type { Shape } from './values.ts';
@@ -5,19 +7,13 @@ import type { Shape } from './values.ts';
 /** A Postgres column type `init` writes, with what the dataset field needs to read it. */
 export type ColumnType =
   | {
-      name:
-        | 'boolean'
-        | 'smallint'
-        | 'integer'
-        | 'bigint'
-        | 'date'
-        | 'timestamp'
-        | 'timestamptz'
-        | 'uuid'
-        | 'jsonb'
-        | 'text';
+      name: 'boolean' | 'smallint' | 'integer' | 'bigint' | 'timestamptz' | 'uuid' | 'jsonb' | 'text';
     }
-  | { name: 'numeric'; precision: number; scale: number };
+  | { name: 'numeric'; precision: number; scale: number }
+  /** `format`: how the file writes its dates, when not `YYYY-MM-DD` (the field's `date({ format })`). */
+  | { name: 'date'; format?: DateFormat }
+  /** `dateOnly`: the file has dates among its timestamps, read as midnight (`localTimestamp({ dateOnly })`). */
+  | { name: 'timestamp'; dateOnly?: 'midnight' };
 
 export interface TypedColumn {
   type: ColumnType;
@@ -74,10 +70,7 @@ export function columnType(col: ColumnProfile): TypedColumn {
       type: { name: 'text' },
       evidence: `${n}, ${col.leadingZeros} with leading zeros (e.g. ${example(col.textExample ?? '')}): kept as text`,
     };
-  if (only(col, 'integer')) {
-    const type = integerType(col);
-    return { type, evidence: `${n}, range ${col.min}..${col.max}` };
-  }
+  if (only(col, 'integer')) return wholeNumbers(col, n);
   if (only(col, 'integer', 'decimal')) {
     const precision = Math.max(col.intDigits + col.scale, 1);
     return {
@@ -89,6 +82,12 @@ export function columnType(col: ColumnProfile): TypedColumn {
     if (only(col, kind)) return { type: { name: kind }, evidence: `${n}, all ${shapeNames[kind]}` };
   }
   const mixed = [...col.kinds].map(([kind, count]) => `${count} ${shapeNames[kind]}`).join(', ');
+  if (only(col, 'date', 'timestamp'))
+    return {
+      type: { name: 'timestamp', dateOnly: 'midnight' },
+      evidence: `${n}, mixed: ${mixed}: ${MIDNIGHT}`,
+    };
+  const dated = only(col, 'date', 'timestamptz') ? DATES_AND_ZONES : '';
   const shown = col.textExample === undefined ? '' : ` (e.g. ${example(col.textExample)})`;
   const dates = col.textExample === undefined ? undefined : textHint(col, col.textExample);
   const zones = col.kinds.has('timestamp') && col.kinds.has('timestamptz') ? MIXED_ZONES : '';
@@ -99,9 +98,38 @@ export function columnType(col: ColumnProfile): TypedColumn {
         ? dates
           ? `${n}, text: ${dates}`
           : `${n}${shown}`
-        : `${n}, mixed: ${mixed}: text${zones}${dates ? `; ${dates}` : ''}`,
+        : `${n}, mixed: ${mixed}: text${zones}${dated}${dates ? `; ${dates}` : ''}`,
   };
 }
+
+/**
+ * Whole numbers by range; all of them dates `YYYYMMDD` from 1900 to 2100 under a name that says date
+ * (`start_date`, `created_on`, `dt`) are a `date`. Without such a name they may be amounts or ids that
+ * happen to fit: they stay numbers, with a hint.
+ */
+function wholeNumbers(col: ColumnProfile, n: string): TypedColumn {
+  const range = `${col.min}..${col.max}`;
+  if (col.basicDates !== col.values) return { type: integerType(col), evidence: `${n}, range ${range}` };
+  if (namesDate(col.name))
+    return { type: { name: 'date', format: 'YYYYMMDD' }, evidence: `${n}, all dates YYYYMMDD, ${range}` };
+  return {
+    type: integerType(col),
+    evidence: `${n}, range ${range}; every value is a date YYYYMMDD: if they are dates, make the column date and its field date({ format: 'YYYYMMDD' })`,
+  };
+}
+
+// Words of a name (snake_case) that say it holds a date: `date`, `feed_start_date`, `birthday`, `dt`.
+const DATE_WORD = /^(?:\w*date|\w*day|dt|ymd|yyyymmdd)$/;
+
+/** Whether a column's name says it holds dates: a date word, or ending in `_on` (`created_on`). */
+function namesDate(name: string): boolean {
+  const words = snakeCase(name).split('_');
+  return words.some((w) => DATE_WORD.test(w)) || (words.length > 1 && words.at(-1) === 'on');
+}
+
+const MIDNIGHT = "timestamp, the dates read as midnight (localTimestamp({ dateOnly: 'midnight' }))";
+const DATES_AND_ZONES =
+  "; the dates have no zone and the timestamps do: for the dates as midnight in one zone, make it timestamptz, its field localTimestamp({ dateOnly: 'midnight' }) and the dataset's timeZone the zone the dates mean";
 
 /** Why a column that looks like dates or numbers is text: the loader reads neither form (see below). */
 function textHint(col: ColumnProfile, text: string): string | undefined {

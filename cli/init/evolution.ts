@@ -51,6 +51,16 @@ const INT_DIGITS: Record<string, number> = { smallint: 5, integer: 10, bigint: 1
 
 /** The type that holds the values of both (never narrower than `old`); text when they have nothing in common. */
 export function mergeType(old: ColumnType, seen: ColumnType): ColumnType {
+  // Dates into a timestamp column: its field must read them, as midnight.
+  if (
+    old.name === 'timestamp' &&
+    !old.dateOnly &&
+    (seen.name === 'date' || (seen.name === 'timestamp' && seen.dateOnly))
+  )
+    return { name: 'timestamp', dateOnly: 'midnight' };
+  if (old.name === 'timestamp' && seen.name === 'date') return old;
+  // The same column: the field reads the dates as the files now given write them.
+  if (old.name === 'date' && seen.name === 'date') return seen;
   if (sqlType(old) === sqlType(seen)) return old;
   const ro = INT_RANK[old.name];
   const rs = INT_RANK[seen.name];
@@ -66,7 +76,6 @@ export function mergeType(old: ColumnType, seen: ColumnType): ColumnType {
     const scale = Math.max(a.scale, b.scale);
     return { name: 'numeric', precision: whole + scale, scale };
   }
-  if (old.name === 'timestamp' && seen.name === 'date') return old;
   if (old.name === 'text' || old.name === 'jsonb') return old;
   return { name: 'text' };
 }

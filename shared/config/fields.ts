@@ -1,5 +1,7 @@
 import { z } from 'zod';
+import { daysIn, digits } from '../core/calendar.ts';
 import { ConfigError } from '../core/errors.ts';
+import { configError } from './dataset.ts';
 
 /**
  * Strict field types for CSV text (and NDJSON values). `z.coerce.number()` reads `" "` as 0 and `0x10`
@@ -209,8 +211,70 @@ export function isCalendarDate(text: string): boolean {
   return d.getUTCFullYear() === year && d.getUTCMonth() === month - 1 && d.getUTCDate() === day;
 }
 
-/** A calendar date `YYYY-MM-DD` (no 30th of February, no year 0000), kept as that text for a `date` column. */
-export const date = () => parsed((t) => (isCalendarDate(t) ? t : undefined), 'a date (YYYY-MM-DD)');
+/**
+ * A helper's options checked by their spec, its defaults applied: the spec is the one statement of
+ * what the helper takes (its options' type is inferred from it), and a wrong one fails the config.
+ */
+function helperOptions<S extends z.ZodType>(helper: string, spec: S, given: unknown): z.output<S> {
+  const out = spec.safeParse(given);
+  if (!out.success) throw configError(out.error, `${helper}()`);
+  return out.data;
+}
+
+const DATE_OPTIONS = z.strictObject({
+  /**
+   * How the file writes a date: `YYYY-MM-DD` (ISO 8601's extended format), or `YYYYMMDD` (its basic
+   * format: GTFS feeds, many exports), which is stored as the same `date`.
+   */
+  format: z.enum(['YYYY-MM-DD', 'YYYYMMDD']).default('YYYY-MM-DD'),
+});
+export type DateOptions = z.input<typeof DATE_OPTIONS>;
+export type DateFormat = z.output<typeof DATE_OPTIONS>['format'];
+
+const pad = (n: number, width: number) => String(n).padStart(width, '0');
+
+/** Why a year, month and day make no calendar date (no 30th of February, no year 0000), or undefined. */
+function calendarProblem(year: number, month: number, day: number): string | undefined {
+  // Postgres has no year 0 (1 BC comes before 1 AD).
+  if (year < 1) return 'there is no year 0000';
+  if (month < 1 || month > 12) return `there is no month ${pad(month, 2)}`;
+  const days = daysIn(year, month);
+  if (day < 1 || day > days)
+    return `${pad(year, 4)}-${pad(month, 2)} has no day ${pad(day, 2)} (it has ${days})`;
+  return undefined;
+}
+
+/** The problem of 8 digits `YYYYMMDD` that make no calendar date, '' for one that does, undefined for other text. */
+function basicDateProblem(text: string): string | undefined {
+  if (text.length !== 8) return undefined;
+  const year = digits(text, 0, 4);
+  const month = digits(text, 4, 2);
+  const day = digits(text, 6, 2);
+  if (year < 0 || month < 0 || day < 0) return undefined;
+  return calendarProblem(year, month, day) ?? '';
+}
+
+/** Whether `date({ format: 'YYYYMMDD' })` accepts the (trimmed) text. */
+export const isBasicDate = (text: string): boolean => basicDateProblem(text) === '';
+
+/** 8 digits `YYYYMMDD` as the date's text `YYYY-MM-DD`; a refusal naming what no calendar has. */
+function basicDate(text: string): Read<string> {
+  const problem = basicDateProblem(text);
+  if (problem === undefined) return undefined;
+  if (problem !== '') return new Refused(`not a calendar date: ${problem}`);
+  return `${text.slice(0, 4)}-${text.slice(4, 6)}-${text.slice(6)}`;
+}
+
+/**
+ * A calendar date (no 30th of February, no year 0000) for a `date` column, kept as its text
+ * `YYYY-MM-DD`. The file writes it `YYYY-MM-DD`, or with `{ format: 'YYYYMMDD' }` as 8 digits
+ * (`20240131`, or that NDJSON number), read by char codes, no regex.
+ */
+export function date(options: DateOptions = {}) {
+  const { format } = helperOptions('date', DATE_OPTIONS, options);
+  if (format === 'YYYYMMDD') return parsed(basicDate, 'a date (YYYYMMDD)');
+  return parsed((t) => (isCalendarDate(t) ? t : undefined), 'a date (YYYY-MM-DD)');
+}
 
 /** The timestamp in one form Postgres reads (`YYYY-MM-DDTHH:MM:SS[.f][zone]`), or undefined. */
 function localTimestampText(text: string): string | undefined {
@@ -227,6 +291,15 @@ function localTimestampText(text: string): string | undefined {
 /** Whether `localTimestamp()` accepts the (trimmed) text. */
 export const isLocalTimestamp = (text: string): boolean => localTimestampText(text) !== undefined;
 
+const LOCAL_TIMESTAMP_OPTIONS = z.strictObject({
+  /**
+   * A date without a time (`1996-07-04`): `refuse`d, or read as that day's `midnight`, a zoneless
+   * wall-clock time like any other (in the dataset's `timeZone`).
+   */
+  dateOnly: z.enum(['refuse', 'midnight']).default('refuse'),
+});
+export type LocalTimestampOptions = z.input<typeof LOCAL_TIMESTAMP_OPTIONS>;
+
 /**
  * A timestamp, with or without a time zone: `1996-07-04 00:00:00.000`, `1996-07-04T00:00`, with up to
  * nine decimals (Postgres keeps microseconds). One without a zone is a wall-clock time in the dataset's
@@ -238,9 +311,16 @@ export const isLocalTimestamp = (text: string): boolean => localTimestampText(te
  * that a DST change skips or repeats are read as Postgres reads them: a skipped one (02:30 when clocks
  * jump from 02:00 to 03:00) with the offset before the change (so 03:30 summer time), a repeated one
  * (02:30 when clocks fall back from 03:00 to 02:00) as standard time, the later of the two instants.
+ * With `{ dateOnly: 'midnight' }` a date alone (`1996-07-04`) is that day's 00:00, zoneless like the rest.
  */
-export const localTimestamp = () =>
-  parsed(localTimestampText, 'a timestamp (YYYY-MM-DD HH:MM[:SS[.fff]], optionally with Z or an offset)');
+export function localTimestamp(options: LocalTimestampOptions = {}) {
+  const { dateOnly } = helperOptions('localTimestamp', LOCAL_TIMESTAMP_OPTIONS, options);
+  const expected = 'a timestamp (YYYY-MM-DD HH:MM[:SS[.fff]], optionally with Z or an offset)';
+  if (dateOnly === 'refuse') return parsed(localTimestampText, expected);
+  // Tried after the timestamp: a column of timestamps pays nothing for its few dates.
+  const read = (t: string) => localTimestampText(t) ?? (isCalendarDate(t) ? `${t}T00:00:00` : undefined);
+  return parsed(read, `${expected} or a date (YYYY-MM-DD)`);
+}
 
 const TRUE = new Set(['true', 't', '1', 'yes', 'y']);
 const FALSE = new Set(['false', 'f', '0', 'no', 'n']);

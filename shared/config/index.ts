@@ -21,9 +21,11 @@ export {
 export {
   bigintText,
   boolean,
+  type DateOptions,
   date,
   decimal,
   integer,
+  type LocalTimestampOptions,
   localTimestamp,
   type NumericOptions,
   numeric,

@@ -1,3 +1,5 @@
+import { daysIn, digits } from '../core/calendar.ts';
+
 /**
  * The instant of an ISO 8601 UTC timestamp in the strict form `YYYY-MM-DD`, `YYYY-MM-DDTHH:MM:SSZ` or
  * `YYYY-MM-DDTHH:MM:SS.sssZ` with every part in range (years 0000–9999), in epoch milliseconds: the
@@ -85,20 +87,3 @@ const COLON = 58;
 const DOT = 46;
 const T = 84;
 const Z = 90;
-const ZERO = 48;
-
-/** The decimal number in `count` characters from `at`, or -1 when one is not a digit. */
-function digits(text: string, at: number, count: number): number {
-  let n = 0;
-  for (let i = at; i < at + count; i++) {
-    const d = text.charCodeAt(i) - ZERO;
-    if (d < 0 || d > 9) return -1;
-    n = n * 10 + d;
-  }
-  return n;
-}
-
-function daysIn(year: number, month: number): number {
-  if (month === 2) return year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28;
-  return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
-}

@@ -849,3 +849,50 @@ describe('monthly exports whose headers differ by a column, then a month with a 
     ]);
   });
 });
+
+describe('init on a GTFS-like feed (dates written YYYYMMDD)', () => {
+  it('makes the date-named 8-digit columns date, and the load stores those dates', {
+    timeout: 120_000,
+  }, async () => {
+    await resetSchema('gtfs');
+    const { out, summary, text } = await init('gtfs', 'gtfs');
+    expect(text).toContain(
+      '  start_date  date not null — 3 values, all dates YYYYMMDD, 20240101..20240229\n',
+    );
+    expect(text).toContain(
+      "  feed_version         integer not null — 1 value, range 20240115..20240115; every value is a date YYYYMMDD: if they are dates, make the column date and its field date({ format: 'YYYYMMDD' })\n",
+    );
+    expect(await readFile(path.join(out, 'datasets/calendar_dates.ts'), 'utf8')).toContain(
+      "    date: date({ format: 'YYYYMMDD' }),\n",
+    );
+    const db = await dropAll('gtfs', out, summary);
+    const { rows } = await sql<{ v: string }>`select string_agg(service_id || ' ' || start_date::text || ' '
+      || end_date::text, ', ' order by service_id) as v from gtfs.calendar`.execute(db);
+    expect(rows).toEqual([
+      { v: 'leap 2024-02-29 2024-02-29, weekdays 2024-01-01 2024-12-31, weekends 2024-01-06 2024-12-29' },
+    ]);
+    const dates = await sql<{ v: string }>`select string_agg(service_id || ' ' || date::text, ', '
+      order by service_id, date) as v from gtfs.calendar_dates`.execute(db);
+    expect(dates.rows).toEqual([
+      { v: 'leap 2024-03-01, weekdays 2024-01-01, weekdays 2024-12-25, weekends 2024-01-01' },
+    ]);
+    expect(await columns(db, 'gtfs')).toContain('calendar_dates.date date not null');
+    expect(await columns(db, 'gtfs')).toContain('feed_info.feed_version integer not null');
+  });
+});
+
+describe('init on a column mixing dates and zoneless timestamps', () => {
+  it('makes it timestamp; the load stores the dates as midnight', { timeout: 60_000 }, async () => {
+    await resetSchema('shipments');
+    const { out, summary } = await init('shipments', 'shipments');
+    expect(await readFile(path.join(out, 'datasets/shipments.ts'), 'utf8')).toContain(
+      "    shipped: localTimestamp({ dateOnly: 'midnight' }),\n",
+    );
+    const db = await dropAll('shipments', out, summary);
+    const { rows } = await sql<{ v: string }>`select string_agg(shipment_id || ' ' || shipped::text, ', '
+      order by shipment_id) as v from shipments.shipments`.execute(db);
+    expect(rows).toEqual([
+      { v: '1 2024-01-05 00:00:00, 2 2024-01-05 10:30:00, 3 2024-03-31 00:00:00, 4 2024-03-31 02:30:00' },
+    ]);
+  });
+});

@@ -148,6 +148,58 @@ describe('strict field types', () => {
     }
   });
 
+  it("date({ format: 'YYYYMMDD' }): ISO 8601's basic format, calendar dates only, as YYYY-MM-DD", () => {
+    const basic = date({ format: 'YYYYMMDD' });
+    expect(basic.parse('20240131')).toBe('2024-01-31');
+    expect(basic.parse('20240229')).toBe('2024-02-29');
+    expect(basic.parse(' 19960704 ')).toBe('1996-07-04');
+    expect(basic.parse(20240131)).toBe('2024-01-31');
+    const refused: [string, string][] = [
+      ['20240230', 'not a calendar date: 2024-02 has no day 30 (it has 29)'],
+      ['20230229', 'not a calendar date: 2023-02 has no day 29 (it has 28)'],
+      ['20240431', 'not a calendar date: 2024-04 has no day 31 (it has 30)'],
+      ['20240100', 'not a calendar date: 2024-01 has no day 00 (it has 31)'],
+      ['20241301', 'not a calendar date: there is no month 13'],
+      ['20240001', 'not a calendar date: there is no month 00'],
+      ['00000101', 'not a calendar date: there is no year 0000'],
+    ];
+    for (const [bad, message] of refused) expect(issue(basic, bad), bad).toBe(message);
+    for (const bad of ['2024-01-31', '2024131', '202401311', '+2024013', '2024013x', '', 2024013]) {
+      expect(issue(basic, bad), String(bad)).toBe('not a date (YYYYMMDD)');
+    }
+    expect(date({ format: 'YYYY-MM-DD' }).parse('2024-01-31')).toBe('2024-01-31');
+    expect(issue(date(), '20240131')).toBe('not a date (YYYY-MM-DD)');
+  });
+
+  it('date and localTimestamp options: their spec refuses what they do not take', () => {
+    const bad = (options: unknown) => () => date(options as Parameters<typeof date>[0]);
+    expect(bad({ format: 'DDMMYYYY' })).toThrow(
+      new ConfigError('date(): format: Invalid option: expected one of "YYYY-MM-DD"|"YYYYMMDD"'),
+    );
+    expect(bad({ fromat: 'YYYYMMDD' })).toThrow(
+      new ConfigError('date(): (root): Unrecognized key: "fromat"'),
+    );
+    const lt = (options: unknown) => () => localTimestamp(options as Parameters<typeof localTimestamp>[0]);
+    expect(lt({ dateOnly: 'noon' })).toThrow(
+      new ConfigError('localTimestamp(): dateOnly: Invalid option: expected one of "refuse"|"midnight"'),
+    );
+  });
+
+  it("localTimestamp({ dateOnly: 'midnight' }): a date alone is that day's 00:00, zoneless", () => {
+    const midnight = localTimestamp({ dateOnly: 'midnight' });
+    expect(midnight.parse('2024-01-05')).toBe('2024-01-05T00:00:00');
+    expect(midnight.parse('2024-01-05 10:00:00')).toBe('2024-01-05T10:00:00');
+    expect(midnight.parse('2024-01-05T10:00:00+02:00')).toBe('2024-01-05T10:00:00+02:00');
+    const message =
+      'not a timestamp (YYYY-MM-DD HH:MM[:SS[.fff]], optionally with Z or an offset) or a date (YYYY-MM-DD)';
+    for (const bad of ['2024-02-30', '0000-01-01', '20240105', '2024-01-05 25:00', '']) {
+      expect(issue(midnight, bad), bad).toBe(message);
+    }
+    expect(issue(localTimestamp({ dateOnly: 'refuse' }), '2024-01-05')).toBe(
+      'not a timestamp (YYYY-MM-DD HH:MM[:SS[.fff]], optionally with Z or an offset)',
+    );
+  });
+
   it('localTimestamp: with or without a zone, normalized to the text Postgres reads', () => {
     const read: [string, string][] = [
       ['1996-07-04 00:00:00.000', '1996-07-04T00:00:00.000'],

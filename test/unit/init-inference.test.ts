@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configModule } from '../../cli/init/codegen.ts';
 import { ColumnProfile, MAX_DISTINCT } from '../../cli/init/column-profile.ts';
 import { columnType, sqlType } from '../../cli/init/column-type.ts';
+import { mergeType } from '../../cli/init/evolution.ts';
 import { groupFiles } from '../../cli/init/file-groups.ts';
 import { profileFile } from '../../cli/init/file-profile.ts';
 import { init } from '../../cli/init/init.ts';
@@ -82,7 +83,7 @@ describe('value shapes and column types', () => {
     expect(typeOf('12345678901234567.89', '0.125')).toBe('numeric(20, 3)');
     expect(typeOf('1', '2.5')).toBe('numeric(2, 1)');
     expect(typeOf('1', 'x')).toBe('text');
-    expect(typeOf('1996-07-04', '1996-07-04 10:00:00')).toBe('text');
+    expect(typeOf('1996-07-04', '1996-07-04T10:00:00Z')).toBe('text');
     expect(typeOf('7', '01581')).toBe('text');
     expect(typeOf('', 'NULL', '3')).toBe('smallint');
   });
@@ -134,6 +135,81 @@ describe('value shapes and column types', () => {
     expect(evidence('2024-02-19 10:00:00', '2024-02-19T10:00:00Z')).toBe(
       '2 values, mixed: 1 timestamps without a zone, 1 timestamps with a zone: text; some values carry a zone and some do not: a column is read one way or the other',
     );
+  });
+
+  it('reads 8-digit dates YYYYMMDD as date under a name that says date, keeps them numbers otherwise', () => {
+    const typed = (name: string, ...values: string[]) => {
+      const col = new ColumnProfile(name, 0);
+      for (const v of values) col.addText(v);
+      const { type, evidence } = columnType(col);
+      return { type, evidence };
+    };
+    expect(typed('start_date', '20240101', '20240615', '20241231')).toEqual({
+      type: { name: 'date', format: 'YYYYMMDD' },
+      evidence: '3 values, all dates YYYYMMDD, 20240101..20241231',
+    });
+    for (const name of ['date', 'feed_end_date', 'startDate', 'created_on', 'dt', 'service_day', 'birthday'])
+      expect(typed(name, '20190301', '').type, name).toEqual({ name: 'date', format: 'YYYYMMDD' });
+    expect(typed('amount', '20240101', '20241231')).toEqual({
+      type: { name: 'integer' },
+      evidence:
+        "2 values, range 20240101..20241231; every value is a date YYYYMMDD: if they are dates, make the column date and its field date({ format: 'YYYYMMDD' })",
+    });
+    // One value that is no date, out of 1900–2100, or written with leading zeros: numbers (or text), no date.
+    expect(typed('start_date', '20240101', '20240230').evidence).toBe('2 values, range 20240101..20240230');
+    expect(typed('start_date', '20240101', '18991231').type).toEqual({ name: 'integer' });
+    expect(typed('start_date', '20240101', '21010101').type).toEqual({ name: 'integer' });
+    expect(typed('start_date', '20240101', '2024').type).toEqual({ name: 'integer' });
+    expect(typed('start_date', '20240101', '-20240101').type).toEqual({ name: 'integer' });
+    expect(typed('start_date', '00240101').type).toEqual({ name: 'text' });
+    expect(typed('service_id', '20240101', '20240102').type).toEqual({ name: 'integer' });
+  });
+
+  it('dates among zoneless timestamps: timestamp, the dates as midnight; among zoned ones: text, saying how', () => {
+    const typed = (...values: string[]) => {
+      const col = new ColumnProfile('shipped', 0);
+      for (const v of values) col.addText(v);
+      return columnType(col);
+    };
+    expect(typed('2024-01-05', '2024-01-05 10:00:00', '2024-01-06')).toEqual({
+      type: { name: 'timestamp', dateOnly: 'midnight' },
+      evidence:
+        "3 values, mixed: 2 dates, 1 timestamps without a zone: timestamp, the dates read as midnight (localTimestamp({ dateOnly: 'midnight' }))",
+    });
+    expect(typed('2024-01-05', '2024-01-05T10:00:00+01:00')).toEqual({
+      type: { name: 'text' },
+      evidence:
+        "2 values, mixed: 1 dates, 1 timestamps with a zone: text; the dates have no zone and the timestamps do: for the dates as midnight in one zone, make it timestamptz, its field localTimestamp({ dateOnly: 'midnight' }) and the dataset's timeZone the zone the dates mean",
+    });
+    expect(typed('2024-01-05', '2024-01-05 10:00:00', '2024-01-05T10:00:00Z').type).toEqual({ name: 'text' });
+  });
+
+  it('keeps the YYYYMMDD count across threads and headers (state, restore, absorb)', () => {
+    const profile = (...values: string[]) => {
+      const col = new ColumnProfile('start_date', 0);
+      for (const v of values) col.addText(v);
+      return ColumnProfile.restore(col.state());
+    };
+    const dates = profile('20240101');
+    dates.absorb(profile('20240102', '20240103'));
+    expect(dates.basicDates).toBe(3);
+    expect(columnType(dates).type).toEqual({ name: 'date', format: 'YYYYMMDD' });
+    const mixed = profile('20240101');
+    mixed.absorb(profile('20240102', '7'));
+    expect(mixed.basicDates).toBe(2);
+    expect(columnType(mixed).type).toEqual({ name: 'integer' });
+  });
+
+  it('init again: dates into a timestamp column read as midnight; a date column reads dates as the new files write them', () => {
+    const midnight = { name: 'timestamp', dateOnly: 'midnight' } as const;
+    expect(mergeType({ name: 'timestamp' }, { name: 'date' })).toEqual(midnight);
+    expect(mergeType({ name: 'timestamp' }, midnight)).toEqual(midnight);
+    expect(mergeType(midnight, { name: 'timestamp' })).toEqual(midnight);
+    expect(mergeType({ name: 'date' }, { name: 'date', format: 'YYYYMMDD' })).toEqual({
+      name: 'date',
+      format: 'YYYYMMDD',
+    });
+    expect(mergeType({ name: 'date' }, { name: 'timestamp' })).toEqual({ name: 'text' });
   });
 
   it('keeps distinct values up to MAX_DISTINCT, then drops the set: no key is claimed from it', () => {
