@@ -1,10 +1,12 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { createGunzip } from 'node:zlib';
+import { asyncBufferFromFile } from 'hyparquet';
 import { z } from 'zod';
 import { type Format, type Quote, resolveDataset } from '../../shared/config/dataset.ts';
 import { lastRecordEnd, planChunks } from '../../shared/formats/chunking.ts';
 import { checkFile, openQuote } from '../../shared/formats/file-check.ts';
+import { parquetColumns } from '../../shared/formats/parquet.ts';
 import { refusalReason } from './file-error.ts';
 
 export interface FileToCheck {
@@ -47,17 +49,30 @@ async function head(file: FileToCheck, bytes: number): Promise<{ bytes: Uint8Arr
  * is refused with the loader's message too.
  */
 export async function loadRefusal(file: FileToCheck): Promise<string | undefined> {
-  const base = resolveDataset({ name: 'check', format: 'csv', table: 'check', schema: z.object({}) });
-  const limit = base.maxRecordBytes;
+  // No fields: the check is about the file (its header's names as they are, an empty one too), not a schema.
+  const base = {
+    name: 'check',
+    format: file.format,
+    delimiter: file.delimiter,
+    table: 'check',
+    schema: z.object({}),
+  };
+  const limit = resolveDataset(base).maxRecordBytes;
   try {
     const size = (await stat(file.path)).size;
-    if (file.format === 'parquet' && size > 0) return undefined;
-    if (size === 0) {
-      checkFile(
-        base,
-        { bom: false, headerLine: 1, headerOversized: false, chunks: [], records: 0, bytes: 0, lines: 0 },
-        0,
-      );
+    if (size === 0 || file.format === 'parquet') {
+      // Only the footer: what split reads of a Parquet file.
+      const columns = size === 0 ? [] : await parquetColumns(await asyncBufferFromFile(file.path));
+      const nothing = {
+        bom: false,
+        headerLine: 1,
+        headerOversized: false,
+        chunks: [],
+        records: 0,
+        bytes: 0,
+        lines: 0,
+      };
+      checkFile(resolveDataset(base), { ...nothing, columns }, size);
       return undefined;
     }
     const { bytes } = await head(file, limit + 64 * 1024);
@@ -78,16 +93,7 @@ export async function loadRefusal(file: FileToCheck): Promise<string | undefined
     // A quote never closed may be a stray one in a file without quoting: checked so, and the profile decides.
     const quote = openQuote(quoted) ? false : '"';
     const checked = quote === false ? await plan(false) : quoted;
-    // No fields: the check is about the file (its header's names as they are, an empty one too), not a schema.
-    const dataset = resolveDataset({
-      name: 'check',
-      format: file.format,
-      delimiter: file.delimiter,
-      quote,
-      table: 'check',
-      schema: z.object({}),
-    });
-    checkFile(dataset, checked, size);
+    checkFile(resolveDataset({ ...base, quote }), checked, size);
     return undefined;
   } catch (err) {
     return refusalReason(err);

@@ -1024,6 +1024,7 @@ describe('files the loader would refuse whole', () => {
     // Cut within the start the check reads, and past it (only profiling the whole file finds that).
     await writeFile(path.join(data, 'trunc-head.csv.gz'), gz.subarray(0, 100));
     await writeFile(path.join(data, 'trunc-tail.csv.gz'), gz.subarray(0, gz.length - 100));
+    await writeFile(path.join(data, 'csv-as.parquet'), 'id,name\n1,a\n');
     const out = path.join(dir, 'hostile-out');
     const summary = await init([data], { out });
     expect(summary.tables.map((t) => [t.name, t.columns.map((c) => c.column)])).toEqual([
@@ -1032,6 +1033,7 @@ describe('files the loader would refuse whole', () => {
     ]);
     expect(summary.refused.map((r) => `${path.basename(r.file)}: ${r.reason}`)).toEqual([
       'cronly.csv: file uses CR-only line endings (classic Mac); save it with LF or CRLF line endings',
+      'csv-as.parquet: not a readable Parquet file: parquet file invalid (footer != PAR1)',
       'trunc-head.csv.gz: gzip data is corrupt or truncated: unexpected end of file',
       'trunc-tail.csv.gz: gzip data is corrupt or truncated: unexpected end of file',
     ]);
