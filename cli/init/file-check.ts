@@ -1,12 +1,13 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { createGunzip } from 'node:zlib';
+import { asyncBufferFromFile } from 'hyparquet';
 import { z } from 'zod';
 import { type Format, type Quote, resolveDataset } from '../../shared/config/dataset.ts';
-import { FileRejectedError } from '../../shared/core/errors.ts';
 import { lastRecordEnd, planChunks } from '../../shared/formats/chunking.ts';
 import { checkFile, openQuote } from '../../shared/formats/file-check.ts';
-import { parseHeader } from '../../shared/formats/parsing.ts';
+import { parquetColumns } from '../../shared/formats/parquet.ts';
+import { refusalReason } from './file-error.ts';
 
 export interface FileToCheck {
   path: string;
@@ -44,20 +45,34 @@ async function head(file: FileToCheck, bytes: number): Promise<{ bytes: Uint8Arr
 /**
  * Why the loader would refuse the whole file, by its own check (split's `checkFile`: empty file,
  * header not UTF-8, a column named twice, an unclosed quote, …), or undefined. Reads only the file's
- * start: the checks are about its header and first record.
+ * start: the checks are about its header and first record. A file it cannot read (gzip data cut short)
+ * is refused with the loader's message too.
  */
 export async function loadRefusal(file: FileToCheck): Promise<string | undefined> {
-  const size = (await stat(file.path)).size;
-  if (file.format === 'parquet' && size > 0) return undefined;
-  const base = resolveDataset({ name: 'check', format: 'csv', table: 'check', schema: z.object({}) });
-  const limit = base.maxRecordBytes;
+  // No fields: the check is about the file (its header's names as they are, an empty one too), not a schema.
+  const base = {
+    name: 'check',
+    format: file.format,
+    delimiter: file.delimiter,
+    table: 'check',
+    schema: z.object({}),
+  };
+  const limit = resolveDataset(base).maxRecordBytes;
   try {
-    if (size === 0) {
-      checkFile(
-        base,
-        { bom: false, headerLine: 1, headerOversized: false, chunks: [], records: 0, bytes: 0, lines: 0 },
-        0,
-      );
+    const size = (await stat(file.path)).size;
+    if (size === 0 || file.format === 'parquet') {
+      // Only the footer: what split reads of a Parquet file.
+      const columns = size === 0 ? [] : await parquetColumns(await asyncBufferFromFile(file.path));
+      const nothing = {
+        bom: false,
+        headerLine: 1,
+        headerOversized: false,
+        chunks: [],
+        records: 0,
+        bytes: 0,
+        lines: 0,
+      };
+      checkFile(resolveDataset(base), { ...nothing, columns }, size);
       return undefined;
     }
     const { bytes } = await head(file, limit + 64 * 1024);
@@ -78,21 +93,9 @@ export async function loadRefusal(file: FileToCheck): Promise<string | undefined
     // A quote never closed may be a stray one in a file without quoting: checked so, and the profile decides.
     const quote = openQuote(quoted) ? false : '"';
     const checked = quote === false ? await plan(false) : quoted;
-    const names = checked.header ? parseHeader(checked.header, file.delimiter, quote) : [];
-    // The file's own fields: the check is about the file, not about a schema init has yet to write.
-    const schema = z.object(Object.fromEntries(names.map((n) => [n, z.string().optional()])));
-    const dataset = resolveDataset({
-      name: 'check',
-      format: file.format,
-      delimiter: file.delimiter,
-      quote,
-      table: 'check',
-      schema,
-    });
-    checkFile(dataset, checked, size);
+    checkFile(resolveDataset({ ...base, quote }), checked, size);
     return undefined;
   } catch (err) {
-    if (err instanceof FileRejectedError) return err.message;
-    throw err;
+    return refusalReason(err);
   }
 }

@@ -23,8 +23,9 @@ import {
   widenForeignKeys,
 } from './evolution.ts';
 import { loadRefusal } from './file-check.ts';
+import { refusalReason } from './file-error.ts';
 import { type FileGroup, groupFiles } from './file-groups.ts';
-import { formatOfFile, isGzip } from './file-profile.ts';
+import { type FileProfile, formatOfFile, isGzip } from './file-profile.ts';
 import { jsonText } from './layout.ts';
 import { mergeProfiles } from './profile-merge.ts';
 import { profileQuoting } from './quoting.ts';
@@ -313,15 +314,50 @@ async function loadable(
       format: 'csv' as const,
       delimiter: ',',
     }));
-    const reason = await loadRefusal({ path: f, format, delimiter: d, gzip: await isGzip(f) });
+    const gzip = await isGzip(f).catch(refusalReason);
+    const reason =
+      typeof gzip === 'string' ? gzip : await loadRefusal({ path: f, format, delimiter: d, gzip });
     if (reason) refused.push({ file: f, reason });
     else ok.push(f);
   }
-  if (ok.length === 0)
-    throw new UsageError(
-      `nothing to write: the loader would refuse every file: ${refused.map((r) => `${path.basename(r.file)}: ${r.reason}`).join('; ')}`,
-    );
+  if (ok.length === 0) nothingToWrite(refused);
   return { files: ok, refused };
+}
+
+/** Every file refused: a usage error listing why. */
+function nothingToWrite(refused: RefusedFile[]): never {
+  throw new UsageError(
+    `nothing to write: the loader would refuse every file: ${refused.map((r) => `${path.basename(r.file)}: ${r.reason}`).join('; ')}`,
+  );
+}
+
+/**
+ * Each group's files profiled (those of one header read as one). A read the file is at fault for (gzip
+ * data cut short past the start the check read) refuses the files read together, not the whole run.
+ */
+async function profileGroups(
+  groups: FileGroup[],
+  keep: KeepValues[],
+  delimiter: string | undefined,
+  refused: RefusedFile[],
+): Promise<FileProfile[]> {
+  const profiles: FileProfile[] = [];
+  for (const [i, g] of groups.entries()) {
+    const parts: FileProfile[] = [];
+    for (const [first, ...more] of g.variants as [string, ...string[]][]) {
+      const profileOptions = { delimiter, more, base: g.base };
+      try {
+        parts.push(await profileQuoting(first, snakeCase, keep[i], profileOptions));
+      } catch (err) {
+        const reason = refusalReason(err);
+        refused.push(...[first, ...more].map((file) => ({ file, reason })));
+      }
+    }
+    const read = g.files.filter((f) => parts.some((p) => p.paths.includes(f)));
+    if (parts.length > 0) profiles.push(mergeProfiles(parts, g.fields, read));
+  }
+  if (profiles.length === 0) nothingToWrite(refused);
+  return profiles;
 }
 
 /**
@@ -335,18 +371,8 @@ export async function init(paths: string[], options: InitOptions): Promise<InitS
   const { files, refused } = await loadable(named, options.delimiter);
   const state = await readState(options.out);
   checkSchema(state, options);
-  const profiles = [];
   const groups = await groupFiles(files, options.delimiter, storedFields(state));
-  const keep = keepers(groups);
-  for (const [i, g] of groups.entries()) {
-    const parts = [];
-    // Files of one header are read as one; a table's files of other headers apart, then merged by name.
-    for (const [first, ...more] of g.variants as [string, ...string[]][]) {
-      const profileOptions = { delimiter: options.delimiter, more, base: g.base };
-      parts.push(await profileQuoting(first, snakeCase, keep[i], profileOptions));
-    }
-    profiles.push(mergeProfiles(parts, g.fields, g.files));
-  }
+  const profiles = await profileGroups(groups, keepers(groups), options.delimiter, refused);
   const tableNames = profiles.map((p) => snakeCase(p.base));
   let tables = profiles.map((p) =>
     inferTable(
@@ -408,7 +434,8 @@ export async function init(paths: string[], options: InitOptions): Promise<InitS
     order.map(tablesIn),
     changes,
     wrote,
-    refused,
+    // In the files' order, whichever step refused each.
+    refused.sort((a, b) => named.indexOf(a.file) - named.indexOf(b.file)),
     path.join(options.out, 'dropload.config.ts'),
   );
 }

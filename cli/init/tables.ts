@@ -100,7 +100,9 @@ export function inferTable(
   others: readonly string[] = [],
 ): InferredTable {
   const name = snake(file.base);
-  const columns = file.columns.map((profile): InferredColumn => {
+  // A header's empty name (a trailing delimiter) is no field: the loader ignores that column, with a note.
+  const named = file.columns.filter((profile) => profile.name !== '');
+  const columns = named.map((profile): InferredColumn => {
     const { type, evidence } = columnType(profile);
     return {
       field: profile.name,

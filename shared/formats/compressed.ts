@@ -8,6 +8,7 @@ import type { Dataset } from '../config/dataset.ts';
 import { EXPANDED_PREFIX } from '../core/bucket-layout.ts';
 import { FileRejectedError } from '../core/errors.ts';
 import { type FilePlan, planChunks } from './chunking.ts';
+import { asGzipError } from './gzip-error.ts';
 
 /**
  * A gzip stream cannot be read from the middle, so a compressed file is expanded once, in the split
@@ -169,15 +170,6 @@ async function writeExpanded<T>(
     if (uploaded) await deleteExpanded(s3, original.bucket, fileId).catch(() => {});
     throw asGzipError(err);
   }
-}
-
-function asGzipError(err: unknown): unknown {
-  if (err instanceof FileRejectedError) return err;
-  const code = (err as { code?: string }).code ?? '';
-  if (code.startsWith('Z_') || /unexpected end of file|incorrect header check|invalid/i.test(String(err))) {
-    return new FileRejectedError(`gzip data is corrupt or truncated: ${(err as Error).message}`);
-  }
-  return err;
 }
 
 /** Decompresses the object into `.dropload/expanded/<fileId>` while planning chunks on the same stream. */

@@ -61,7 +61,11 @@ class ObjectBuffer implements AsyncBuffer {
  * Runs a hyparquet read. A failed GET is rethrown as it was (transient or not, as classified
  * elsewhere); any other failure means the bytes are not readable Parquet, which no retry mends.
  */
-async function readParquet<T>(file: ObjectBuffer, what: string, read: () => Promise<T>): Promise<T> {
+async function readParquet<T>(
+  file: AsyncBuffer & { fetchError?: unknown },
+  what: string,
+  read: () => Promise<T>,
+): Promise<T> {
   try {
     return await read();
   } catch (err) {
@@ -71,7 +75,7 @@ async function readParquet<T>(file: ObjectBuffer, what: string, read: () => Prom
   }
 }
 
-async function metadataOf(file: ObjectBuffer): Promise<FileMetaData> {
+async function metadataOf(file: AsyncBuffer & { fetchError?: unknown }): Promise<FileMetaData> {
   const metadata = await readParquet(file, 'not a readable Parquet file', () => parquetMetadataAsync(file));
   // Reading the schema as a tree, decoding rows and writing them as JSON all recurse per level.
   const depth = schemaDepth(metadata);
@@ -121,6 +125,11 @@ function rowGroupSpan(group: RowGroup): { start: number; end: number } {
 /** Top-level column names, in file order. */
 function columnNames(metadata: FileMetaData): string[] {
   return parquetSchema(metadata).children.map((c) => c.element.name);
+}
+
+/** The columns of a Parquet file's footer, refused as split refuses them (not Parquet, nested too deep). */
+export async function parquetColumns(file: AsyncBuffer): Promise<string[]> {
+  return columnNames(await metadataOf(file));
 }
 
 /** What chunking needs of a row group: its rows, its decoded size, and where its bytes are. */

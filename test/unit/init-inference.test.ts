@@ -1087,6 +1087,35 @@ describe('files the loader would refuse whole', () => {
     );
   });
 
+  it('a file that fails a check, its header read or its profile is refused alone; the others are written', async () => {
+    const data = path.join(dir, 'hostile');
+    await mkdir(data);
+    await writeFile(path.join(data, 'good.csv'), 'id,name\n1,a\n');
+    // Classic Mac line endings: one long header line, with empty names between its commas.
+    await writeFile(path.join(data, 'cronly.csv'), 'id,name,d\r1,a,\r2,b,\r');
+    // A trailing delimiter: an empty last name, which the loader ignores (with a note).
+    await writeFile(path.join(data, 'traildelim.csv'), 'id,name,\n1,a,\n2,b,\n');
+    const rows = Array.from({ length: 100_000 }, (_, i) => `${i},name ${i * 7919}`).join('\n');
+    const gz = gzipSync(`id,name\n${rows}\n`);
+    // Cut within the start the check reads, and past it (only profiling the whole file finds that).
+    await writeFile(path.join(data, 'trunc-head.csv.gz'), gz.subarray(0, 100));
+    await writeFile(path.join(data, 'trunc-tail.csv.gz'), gz.subarray(0, gz.length - 100));
+    await writeFile(path.join(data, 'csv-as.parquet'), 'id,name\n1,a\n');
+    const out = path.join(dir, 'hostile-out');
+    const summary = await init([data], { out });
+    expect(summary.tables.map((t) => [t.name, t.columns.map((c) => c.column)])).toEqual([
+      ['good', ['id', 'name']],
+      ['traildelim', ['id', 'name']],
+    ]);
+    expect(summary.refused.map((r) => `${path.basename(r.file)}: ${r.reason}`)).toEqual([
+      'cronly.csv: file uses CR-only line endings (classic Mac); save it with LF or CRLF line endings',
+      'csv-as.parquet: not a readable Parquet file: parquet file invalid (footer != PAR1)',
+      'trunc-head.csv.gz: gzip data is corrupt or truncated: unexpected end of file',
+      'trunc-tail.csv.gz: gzip data is corrupt or truncated: unexpected end of file',
+    ]);
+    expect(await readdir(path.join(out, 'datasets'))).toEqual(['good.ts', 'traildelim.ts']);
+  });
+
   it('none left to write: init fails, saying why for each', async () => {
     const p = await file('only-empty.csv', '');
     await expect(init([p], { out: path.join(dir, 'none-out') })).rejects.toThrow(
