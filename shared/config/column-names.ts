@@ -9,5 +9,10 @@ import { snakeCase as changeCaseSnake } from 'change-case';
  * generated table and the loader agree.
  */
 export function snakeCase(name: string): string {
-  return changeCaseSnake(name);
+  // Always a SQL identifier the dataset spec accepts (ASCII letters, digits, `_`, not led by a digit), as
+  // dlt's naming makes them: accents dropped (`fünny` → `funny`), any other character a separator, a
+  // leading digit behind `_` (`08-orders` → `_08_orders`).
+  const ascii = name.normalize('NFKD').replace(/[\u0300-\u036f]/g, '');
+  const snake = changeCaseSnake(ascii.replace(/[^A-Za-z0-9]+/g, ' '));
+  return /^[0-9]/.test(snake) ? `_${snake}` : snake;
 }

@@ -254,6 +254,12 @@ describe('strict field types', () => {
       ['address2', 'address2'],
       ['line2Total', 'line2_total'],
       ['ID', 'id'],
+      // Always a SQL identifier the dataset spec accepts, as dlt's snake_case makes them.
+      ['08-traildelim', '_08_traildelim'],
+      ['2024 total', '_2024_total'],
+      ['21 fünny Ñame', '_21_funny_name'],
+      ['Straße', 'stra_e'],
+      ['prix €', 'prix'],
     ];
     for (const [field, column] of cases) expect(snakeCase(field), field).toBe(column);
   });
