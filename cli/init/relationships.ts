@@ -1,6 +1,7 @@
-import { MAX_DISTINCT, type PairProfile, pairKey, pairOfKey } from './column-profile.ts';
+import type { PairProfile } from './column-profile.ts';
 import { example, wider } from './column-type.ts';
 import { keyLike } from './columns.ts';
+import { type DistinctPairs, FULL_PAIRS } from './distinct-pairs.ts';
 import { count } from './plural.ts';
 import { type InferredColumn, type InferredTable, singular } from './tables.ts';
 
@@ -146,23 +147,20 @@ function parentColumns(table: InferredTable): InferredColumn[] {
   );
 }
 
-const CANONICAL_INTEGER = /^-?[1-9]\d{0,14}$|^0$/;
+/** Values shown of those a parent lacks. */
+const SHOWN_MISSING = 3;
 
-/** Whether a set holds a key, whichever way each side stored it (a whole number as a number, else text). */
-function holds(set: ReadonlySet<string | number>, value: string | number): boolean {
-  if (set.has(value)) return true;
-  if (typeof value === 'number') return set.has(String(value));
-  return CANONICAL_INTEGER.test(value) && set.has(Number(value));
-}
-
-function missingValues(child: InferredColumn, parent: InferredColumn): string[] {
-  const out: string[] = [];
-  const parentSet = parent.profile.distinct ?? new Set();
-  for (const v of child.profile.distinct ?? []) {
-    if (!holds(parentSet, v)) out.push(String(v));
-    if (out.length === 3) break;
-  }
-  return out;
+/**
+ * The child's values the parent lacks, as the evidence names them: a few examples, else (all of them past
+ * the values kept as text) how many.
+ */
+function missingValues(child: InferredColumn, parent: InferredColumn): string | undefined {
+  const parentSet = parent.profile.distinct;
+  const childSet = child.profile.distinct;
+  if (!parentSet || !childSet) return undefined;
+  const { count: n, examples } = childSet.missingFrom(parentSet, SHOWN_MISSING);
+  if (n === 0) return undefined;
+  return examples.length > 0 ? `e.g. ${examples.map(example).join(', ')}` : count(n, 'value');
 }
 
 /**
@@ -222,12 +220,12 @@ export function inferRelationships(
         const missing = missingValues(child, p.column);
         const childDistinct = child.profile.distinct.size;
         const parentDistinct = p.column.profile.distinct?.size ?? 0;
-        if (missing.length > 0) {
+        if (missing !== undefined) {
           // A table's own key against another's unique non-key column is a 1:1 guess; one that fails is not worth a line.
           if (score > 0 && !(ownKey(table, child) && !ownKey(p.table, p.column)))
             rejected.push({
               ...base,
-              reason: `${how}, but values are missing from ${p.table.name}.${p.column.column} (e.g. ${missing.map(example).join(', ')})`,
+              reason: `${how}, but values are missing from ${p.table.name}.${p.column.column} (${missing})`,
             });
           continue;
         }
@@ -311,7 +309,7 @@ function hintLinkKeys(tables: InferredTable[], relationships: Relationship[]): v
 interface CompositeParent {
   table: InferredTable;
   pair: PairProfile;
-  seen: ReadonlySet<string>;
+  seen: DistinctPairs;
 }
 
 function columnOf(table: InferredTable, field: string): InferredColumn | undefined {
@@ -369,16 +367,12 @@ function matchPair(table: InferredTable, pair: PairProfile, parent: CompositePar
   return best && best.score >= 0 ? best : undefined;
 }
 
-/** Up to three child pairs (as text) that the parent key does not hold. */
-function missingPairs(seen: ReadonlySet<string>, match: PairMatch, parent: CompositeParent): string[] {
-  const out: string[] = [];
-  for (const key of seen) {
-    const [a, b] = pairOfKey(key);
-    const inParentOrder = match.crossed ? pairKey(b, a) : key;
-    if (!parent.seen.has(inParentOrder)) out.push(match.crossed ? `(${b}, ${a})` : `(${a}, ${b})`);
-    if (out.length === 3) break;
-  }
-  return out;
+/** The child pairs the parent key lacks, as the evidence names them (see `missingValues`), in the parent's column order. */
+function missingPairs(seen: DistinctPairs, match: PairMatch, parent: CompositeParent): string | undefined {
+  const { count: n, examples } = seen.missingFrom(parent.seen, match.crossed, SHOWN_MISSING);
+  if (n === 0) return undefined;
+  const shown = examples.map(([a, b]) => (match.crossed ? `(${b}, ${a})` : `(${a}, ${b})`));
+  return shown.length > 0 ? `e.g. ${shown.join(', ')}` : count(n, 'pair');
 }
 
 interface CompositeCandidate {
@@ -408,13 +402,11 @@ function judgePair(
     return undefined;
   };
   if (!pair.seen)
-    return match.score > 0
-      ? reject(`${match.how}, but more than ${MAX_DISTINCT} distinct pairs: containment not checked`)
-      : undefined;
+    return match.score > 0 ? reject(`${match.how}, but ${FULL_PAIRS}: containment not checked`) : undefined;
   const missing = missingPairs(pair.seen, match, parent);
-  if (missing.length > 0)
+  if (missing !== undefined)
     return match.score > 0
-      ? reject(`${match.how}, but pairs are missing from ${parentName} (e.g. ${missing.join(', ')})`)
+      ? reject(`${match.how}, but pairs are missing from ${parentName} (${missing})`)
       : undefined;
   const values = `${count(pair.seen.size, 'distinct pair')}, all among the ${parent.seen.size} of ${parentName}`;
   if (match.score === 0) return reject(`${values}, but the names are unrelated: ${OVERLAP_ONLY}`);
@@ -431,7 +423,7 @@ function judgePair(
  * Composite foreign keys: a pair of id-like columns whose distinct pairs (nulls aside) are all among
  * another table's two-column primary key, where each child column's name supports its parent column
  * by the same rules as a single column's. The pairs kept are bounded as single columns' values are
- * (MAX_DISTINCT per pair); a pair past it is not checked. Overlap alone makes none. The child columns
+ * (see distinct-pairs.ts); a pair past it is not checked. Overlap alone makes none. The child columns
  * take their parent columns' types.
  */
 function compositeKeys(tables: InferredTable[], relationships: Relationship[], rejected: Rejected[]): void {
