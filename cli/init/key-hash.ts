@@ -38,8 +38,6 @@ const ABOVE = 2;
 const ORDER_SHIFT = 30;
 const HASH_BITS = 0x3fffffff;
 
-const scratch = new Uint32Array(4);
-
 /**
  * A pair of texts' 64-bit key: a 62-bit hash of the two texts' hashes taken in sorted order, and which
  * came first in the top two bits, so that the key of the pair crossed (`b`, `a`) follows from the key
@@ -47,12 +45,11 @@ const scratch = new Uint32Array(4);
  */
 export function hashPair(a: string, b: string, out: Uint32Array): void {
   hashText(a, out);
-  scratch[0] = out[0] as number;
-  scratch[1] = out[1] as number;
+  const a0 = out[0] as number;
+  const a1 = out[1] as number;
   hashText(b, out);
-  scratch[2] = out[0] as number;
-  scratch[3] = out[1] as number;
-  const [a0, a1, b0, b1] = scratch as unknown as [number, number, number, number];
+  const b0 = out[0] as number;
+  const b1 = out[1] as number;
   const order = a0 < b0 || (a0 === b0 && a1 < b1) ? BELOW : a0 === b0 && a1 === b1 ? 0 : ABOVE;
   const [x0, x1, y0, y1] = order === ABOVE ? [b0, b1, a0, a1] : [a0, a1, b0, b1];
   // The second hash goes in after the first is mixed: not a sum or a xor of the two (no cancelling out).

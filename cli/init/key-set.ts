@@ -1,5 +1,6 @@
 // A set of 64-bit keys in one typed array (open addressing, linear probing): 8 bytes a slot, at most
-// half the slots used, so 16–32 bytes a key; a key is two 32-bit halves, (0, 0) marking an empty slot.
+// half the slots used, so 16–32 bytes a key; a key is two 32-bit halves, (0, 0) marking an empty slot
+// (callers' keys carry a tag or an order bit, or are nudged off (0, 0): no key is 0).
 
 const FIRST_SLOTS = 1024;
 
@@ -20,7 +21,7 @@ export class KeySet {
     this.size = state?.size ?? 0;
   }
 
-  /** Keys of 0 (empty) never come: callers' keys carry a tag or order bit, or are nudged off (0, 0). */
+  /** The first slot to probe: the halves mixed, so that ids in sequence spread over the table. */
   static #start(hi: number, lo: number, mask: number): number {
     let h = lo ^ Math.imul(hi, 0x9e3779b1);
     h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
