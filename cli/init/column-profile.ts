@@ -1,13 +1,9 @@
 import { isBasicDate } from '../../shared/config/fields.ts';
 import { SKIMMED } from '../../shared/formats/parsing.ts';
+import { DistinctPairs, type DistinctPairsState } from './distinct-pairs.ts';
+import { type DistinctState, DistinctValues, FULL } from './distinct-values.ts';
 import { isNullToken, type NullToken, type Shape, shapeOfText, shapeOfValue } from './values.ts';
 
-/**
- * Distinct values kept per column for key and relationship checks. Up to this many the set is exact;
- * past it the set is dropped (memory stays bounded: a few MB per column) and the column takes no part
- * in keys or relationships, with that reason in the summary.
- */
-export const MAX_DISTINCT = 200_000;
 /** Longer text values are no identifiers: such a column keeps no distinct set. */
 const MAX_KEY_LENGTH = 64;
 const MINUS = 45;
@@ -21,7 +17,7 @@ const BASIC_DATE_MAX = 21_001_231;
 const KEY_KINDS: ReadonlySet<Shape['kind']> = new Set(['integer', 'text', 'uuid']);
 
 /**
- * A column's profile as plain data (Maps and Sets, no class): what crosses from a profiling thread to the
+ * A column's profile as plain data (Maps, Sets and typed arrays, no class): what crosses from a profiling thread to the
  * main thread, where `ColumnProfile.restore` rebuilds the same profile.
  */
 export interface ColumnState {
@@ -40,7 +36,7 @@ export interface ColumnState {
   max: number | bigint | undefined;
   intDigits: number;
   scale: number;
-  distinct: Set<string | number> | undefined;
+  distinct: DistinctState | undefined;
   native: Set<'bigint' | 'date'>;
   nameless: string | undefined;
   keyless: string | undefined;
@@ -68,10 +64,10 @@ export class ColumnProfile {
   intDigits = 0;
   scale = 0;
   /**
-   * Distinct values (whole numbers as numbers: cheaper to hash than text), or undefined once past
-   * MAX_DISTINCT or once a value shows the column is no key (see `keyless`).
+   * Distinct values (whole numbers as numbers: cheaper to keep than text), or undefined once past their
+   * bound (see distinct-values.ts) or once a value shows the column is no key (see `keyless`).
    */
-  distinct: Set<string | number> | undefined = new Set();
+  distinct: DistinctValues | undefined = new DistinctValues();
   /** Values that arrived as JS bigints or Dates (Parquet INT64, timestamps): the field must take those. */
   readonly native = new Set<'bigint' | 'date'>();
   /**
@@ -112,7 +108,7 @@ export class ColumnProfile {
       max: this.max,
       intDigits: this.intDigits,
       scale: this.scale,
-      distinct: this.distinct,
+      distinct: this.distinct?.state(),
       native: this.native,
       nameless: this.nameless,
       keyless: this.keyless,
@@ -139,7 +135,7 @@ export class ColumnProfile {
     col.max = s.max;
     col.intDigits = s.intDigits;
     col.scale = s.scale;
-    col.distinct = s.distinct;
+    col.distinct = s.distinct && new DistinctValues(s.distinct);
     col.nameless = s.nameless;
     col.keyless = s.keyless;
     col.duplicates = s.duplicates;
@@ -237,16 +233,9 @@ export class ColumnProfile {
   }
 
   private remember(value: string | number): void {
-    const distinct = this.distinct as Set<string | number>;
-    if (distinct.has(value)) {
-      this.duplicates++;
-      return;
-    }
-    if (distinct.size >= MAX_DISTINCT) {
-      this.dropDistinct(`more than ${MAX_DISTINCT} distinct values`);
-      return;
-    }
-    distinct.add(value);
+    const fresh = (this.distinct as DistinctValues).add(value);
+    if (fresh === false) this.duplicates++;
+    else if (fresh === undefined) this.dropDistinct(FULL);
   }
 
   /**
@@ -301,11 +290,10 @@ export class ColumnProfile {
       if (this.distinct) this.dropDistinct(other.keyless as string);
       return;
     }
-    // `remember` drops the set past MAX_DISTINCT: then the rest need not be added.
-    for (const v of other.distinct) {
-      if (!this.distinct) return;
-      this.remember(v);
-    }
+    if (!this.distinct) return;
+    const repeats = this.distinct.absorb(other.distinct);
+    if (repeats === undefined) this.dropDistinct(FULL);
+    else this.duplicates += repeats;
   }
 }
 
@@ -318,22 +306,12 @@ function distinctValue(shape: Shape, text: string): string | number {
   return shape.kind === 'integer' && typeof shape.value === 'number' ? shape.value : text;
 }
 
-/** A pair of key texts as one set entry: the first one's length keeps `1`+`23` apart from `12`+`3`. */
-export const pairKey = (a: string, b: string): string => `${a.length}:${a}${b}`;
-
-/** The two key texts of a `pairKey`. */
-export function pairOfKey(key: string): [string, string] {
-  const colon = key.indexOf(':');
-  const end = colon + 1 + Number(key.slice(0, colon));
-  return [key.slice(colon + 1, end), key.slice(end)];
-}
-
 /**
  * Whether a combination of columns is unique, for the composite key of a link table: only pairs of
  * id-like columns are followed, with the same bound as single columns.
  */
 export class PairProfile {
-  seen: Set<string> | undefined = new Set();
+  seen: DistinctPairs | undefined = new DistinctPairs();
   duplicates = 0;
   withNull = 0;
 
@@ -349,10 +327,9 @@ export class PairProfile {
       return;
     }
     if (!this.seen) return;
-    const key = pairKey(a, b);
-    if (this.seen.has(key)) this.duplicates++;
-    else if (this.seen.size >= MAX_DISTINCT) this.seen = undefined;
-    else this.seen.add(key);
+    const fresh = this.seen.add(a, b);
+    if (fresh === false) this.duplicates++;
+    else if (fresh === undefined) this.seen = undefined;
   }
 
   get unique(): boolean {
@@ -361,12 +338,17 @@ export class PairProfile {
 
   /** The pair's counts as plain data, to cross threads (see `ColumnState`). */
   state(): PairState {
-    return { columns: this.columns, seen: this.seen, duplicates: this.duplicates, withNull: this.withNull };
+    return {
+      columns: this.columns,
+      seen: this.seen?.state(),
+      duplicates: this.duplicates,
+      withNull: this.withNull,
+    };
   }
 
   static restore(s: PairState): PairProfile {
     const pair = new PairProfile(s.columns);
-    pair.seen = s.seen;
+    pair.seen = s.seen && new DistinctPairs(s.seen);
     pair.duplicates = s.duplicates;
     pair.withNull = s.withNull;
     return pair;
@@ -375,7 +357,7 @@ export class PairProfile {
 
 export interface PairState {
   columns: readonly [string, string];
-  seen: Set<string> | undefined;
+  seen: DistinctPairsState | undefined;
   duplicates: number;
   withNull: number;
 }

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { ColumnProfile, PairProfile, pairOfKey } from './column-profile.ts';
+import { ColumnProfile, PairProfile } from './column-profile.ts';
 import { MISFITS_SHOWN } from './columns.ts';
 import type { FileProfile, Misfit } from './file-profile.ts';
 
@@ -64,8 +64,10 @@ function absorbPair(into: PairProfile, pair: PairProfile): void {
   into.duplicates += pair.duplicates;
   if (!pair.seen) into.seen = undefined;
   if (!into.seen || !pair.seen) return;
-  // Added again by their texts, so that `add` counts duplicates across parts and keeps the bound.
-  for (const key of pair.seen) into.add(...pairOfKey(key));
+  // A pair both parts hold is a duplicate across them; past the bound the pairs are given up.
+  const repeats = into.seen.absorb(pair.seen);
+  if (repeats === undefined) into.seen = undefined;
+  else into.duplicates += repeats;
 }
 
 /** The parts' misfits in file order, each naming its file, as many listed as for one profile. */

@@ -47,7 +47,8 @@ port.on('message', (m: ThreadEvent) => {
     profiler.share = { owns: m.owners.map((o) => o === setup.index), pairs: setup.index === 0 };
     profiler.take(m);
   } else if (m.kind === 'end') {
-    post({ result: result() });
+    // The distinct sets' typed arrays are moved to the main thread, not copied (tens of MB on a big file).
+    port.postMessage({ result: result() } satisfies ThreadReply, buffers());
     port.close();
   } else {
     profiler.take(m);
@@ -55,10 +56,18 @@ port.on('message', (m: ThreadEvent) => {
   }
 });
 
+const owned = () => profile.columns.filter((_, i) => profiler.share.owns?.[i] === true);
+
+function buffers(): ArrayBuffer[] {
+  return [
+    ...owned().flatMap((c) => c.distinct?.buffers() ?? []),
+    ...profile.pairs.flatMap((p) => p.seen?.buffers() ?? []),
+  ];
+}
+
 function result() {
-  const owns = profiler.share.owns;
   return {
-    columns: profile.columns.filter((_, i) => owns?.[i] === true).map((c) => c.state()),
+    columns: owned().map((c) => c.state()),
     rows: profile.rows,
     misfits: profile.misfits,
     misfitCount: profile.misfitCount,

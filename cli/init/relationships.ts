@@ -1,6 +1,7 @@
-import { MAX_DISTINCT, type PairProfile, pairKey, pairOfKey } from './column-profile.ts';
+import type { PairProfile } from './column-profile.ts';
 import { example, wider } from './column-type.ts';
 import { ID_LIKE, keyLike, SEQUENCE_LIKE } from './columns.ts';
+import { type DistinctPairs, FULL_PAIRS } from './distinct-pairs.ts';
 import { count } from './plural.ts';
 import { type InferredColumn, type InferredTable, MIN_KEY_ROWS, namedTable, singular } from './tables.ts';
 
@@ -187,31 +188,28 @@ function parentColumns(table: InferredTable, known: KnownUnique): InferredColumn
   );
 }
 
-const CANONICAL_INTEGER = /^-?[1-9]\d{0,14}$|^0$/;
+/** Values shown of those a parent lacks. */
+const SHOWN_MISSING = 3;
 
-/** Whether a set holds a key, whichever way each side stored it (a whole number as a number, else text). */
-function holds(set: ReadonlySet<string | number>, value: string | number): boolean {
-  if (set.has(value)) return true;
-  if (typeof value === 'number') return set.has(String(value));
-  return CANONICAL_INTEGER.test(value) && set.has(Number(value));
+/**
+ * The child's values the parent lacks, as the evidence names them: a few examples, else (all of them past
+ * the values kept as text) how many.
+ */
+function missingValues(child: InferredColumn, parent: InferredColumn): string | undefined {
+  const parentSet = parent.profile.distinct;
+  const childSet = child.profile.distinct;
+  if (!parentSet || !childSet) return undefined;
+  const { count: n, examples } = childSet.missingFrom(parentSet, SHOWN_MISSING);
+  if (n === 0) return undefined;
+  return examples.length > 0 ? `e.g. ${examples.map(example).join(', ')}` : count(n, 'value');
 }
 
 /** The share of a child's distinct values found among the parent's (for the closeness of a miss). */
 function foundShare(child: InferredColumn, parent: InferredColumn): number {
-  const parentSet = parent.profile.distinct ?? new Set();
-  let found = 0;
-  for (const v of child.profile.distinct ?? []) if (holds(parentSet, v)) found++;
-  return share(found, child.profile.distinct?.size ?? 0);
-}
-
-function missingValues(child: InferredColumn, parent: InferredColumn): string[] {
-  const out: string[] = [];
-  const parentSet = parent.profile.distinct ?? new Set();
-  for (const v of child.profile.distinct ?? []) {
-    if (!holds(parentSet, v)) out.push(String(v));
-    if (out.length === 3) break;
-  }
-  return out;
+  const parentSet = parent.profile.distinct;
+  const childSet = child.profile.distinct;
+  if (!parentSet || !childSet) return 0;
+  return share(childSet.size - childSet.missingFrom(parentSet, 0).count, childSet.size);
 }
 
 /**
@@ -242,7 +240,7 @@ function oneToOneGuess(
   p: { table: InferredTable; column: InferredColumn },
 ) {
   if (!ownKey(table, child)) return false;
-  return !ownKey(p.table, p.column) || missingValues(p.column, child).length === 0;
+  return !ownKey(p.table, p.column) || missingValues(p.column, child) === undefined;
 }
 
 /**
@@ -289,11 +287,11 @@ export function inferRelationships(
         const missing = missingValues(child, p.column);
         const childDistinct = child.profile.distinct.size;
         const parentDistinct = p.column.profile.distinct?.size ?? 0;
-        if (missing.length > 0) {
+        if (missing !== undefined) {
           if (score > 0 && !oneToOneGuess(table, child, p))
             rejected.push({
               ...base,
-              reason: `${how}, but values are missing from ${p.table.name}.${p.column.column} (e.g. ${missing.map(example).join(', ')})`,
+              reason: `${how}, but values are missing from ${p.table.name}.${p.column.column} (${missing})`,
               closeness: closeness(foundShare(child, p.column), score, false, 0),
             });
           continue;
@@ -384,7 +382,7 @@ function hintLinkKeys(tables: InferredTable[], relationships: Relationship[]): v
 interface CompositeParent {
   table: InferredTable;
   pair: PairProfile;
-  seen: ReadonlySet<string>;
+  seen: DistinctPairs;
 }
 
 function columnOf(table: InferredTable, field: string): InferredColumn | undefined {
@@ -443,25 +441,16 @@ function matchPair(table: InferredTable, pair: PairProfile, parent: CompositePar
 }
 
 /** The share of a child's distinct pairs the parent key holds. */
-function foundPairs(seen: ReadonlySet<string>, match: PairMatch, parent: CompositeParent): number {
-  let found = 0;
-  for (const key of seen) {
-    const [a, b] = pairOfKey(key);
-    if (parent.seen.has(match.crossed ? pairKey(b, a) : key)) found++;
-  }
-  return share(found, seen.size);
+function foundPairs(seen: DistinctPairs, match: PairMatch, parent: CompositeParent): number {
+  return share(seen.size - seen.missingFrom(parent.seen, match.crossed, 0).count, seen.size);
 }
 
-/** Up to three child pairs (as text) that the parent key does not hold. */
-function missingPairs(seen: ReadonlySet<string>, match: PairMatch, parent: CompositeParent): string[] {
-  const out: string[] = [];
-  for (const key of seen) {
-    const [a, b] = pairOfKey(key);
-    const inParentOrder = match.crossed ? pairKey(b, a) : key;
-    if (!parent.seen.has(inParentOrder)) out.push(match.crossed ? `(${b}, ${a})` : `(${a}, ${b})`);
-    if (out.length === 3) break;
-  }
-  return out;
+/** The child pairs the parent key lacks, as the evidence names them (see `missingValues`), in the parent's column order. */
+function missingPairs(seen: DistinctPairs, match: PairMatch, parent: CompositeParent): string | undefined {
+  const { count: n, examples } = seen.missingFrom(parent.seen, match.crossed, SHOWN_MISSING);
+  if (n === 0) return undefined;
+  const shown = examples.map(([a, b]) => (match.crossed ? `(${b}, ${a})` : `(${a}, ${b})`));
+  return shown.length > 0 ? `e.g. ${shown.join(', ')}` : count(n, 'pair');
 }
 
 interface CompositeCandidate {
@@ -494,15 +483,15 @@ function judgePair(
   if (!pair.seen)
     return match.score > 0
       ? reject(
-          `${match.how}, but more than ${MAX_DISTINCT} distinct pairs: containment not checked`,
+          `${match.how}, but ${FULL_PAIRS}: containment not checked`,
           closeness(0.5, match.score, false, 0),
         )
       : undefined;
   const missing = missingPairs(pair.seen, match, parent);
-  if (missing.length > 0)
+  if (missing !== undefined)
     return match.score > 0
       ? reject(
-          `${match.how}, but pairs are missing from ${parentName} (e.g. ${missing.join(', ')})`,
+          `${match.how}, but pairs are missing from ${parentName} (${missing})`,
           closeness(foundPairs(pair.seen, match, parent), match.score, false, 0),
         )
       : undefined;
@@ -530,7 +519,7 @@ function judgePair(
  * Composite foreign keys: a pair of id-like columns whose distinct pairs (nulls aside) are all among
  * another table's two-column primary key, where each child column's name supports its parent column
  * by the same rules as a single column's. The pairs kept are bounded as single columns' values are
- * (MAX_DISTINCT per pair); a pair past it is not checked. Overlap alone makes none. The child columns
+ * (see distinct-pairs.ts); a pair past it is not checked. Overlap alone makes none. The child columns
  * take their parent columns' types.
  */
 function compositeKeys(tables: InferredTable[], relationships: Relationship[], rejected: Rejected[]): void {

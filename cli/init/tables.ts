@@ -1,7 +1,8 @@
 import { UsageError } from '../../shared/core/errors.ts';
-import { type ColumnProfile, MAX_DISTINCT } from './column-profile.ts';
+import type { ColumnProfile } from './column-profile.ts';
 import { type ColumnType, columnType } from './column-type.ts';
 import { keyLike, SEQUENCE_LIKE } from './columns.ts';
+import { FULL_PAIRS } from './distinct-pairs.ts';
 import { stemOf } from './file-groups.ts';
 import type { FileProfile } from './file-profile.ts';
 import { count } from './plural.ts';
@@ -224,7 +225,7 @@ function primaryKey(
   const pair = file.pairs.find((p) => p.seen === undefined && p.duplicates === 0 && p.withNull === 0);
   if (pair)
     unchecked.push(
-      `(${pair.columns.map((f) => byField.get(f)).join(', ')}): more than ${MAX_DISTINCT} distinct pairs, uniqueness not checked`,
+      `(${pair.columns.map((f) => byField.get(f)).join(', ')}): ${FULL_PAIRS}, uniqueness not checked`,
     );
   return {
     primaryKey: [],

@@ -5,8 +5,9 @@ import { gzipSync } from 'node:zlib';
 import { parquetWriteFile } from 'hyparquet-writer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configModule } from '../../cli/init/codegen.ts';
-import { ColumnProfile, MAX_DISTINCT } from '../../cli/init/column-profile.ts';
+import { ColumnProfile, PairProfile } from '../../cli/init/column-profile.ts';
 import { columnType, sqlType } from '../../cli/init/column-type.ts';
+import { MAX_HASHED } from '../../cli/init/distinct-values.ts';
 import { mergeType } from '../../cli/init/evolution.ts';
 import { groupFiles } from '../../cli/init/file-groups.ts';
 import { profileFile } from '../../cli/init/file-profile.ts';
@@ -212,11 +213,26 @@ describe('value shapes and column types', () => {
     expect(mergeType({ name: 'date' }, { name: 'timestamp' })).toEqual({ name: 'text' });
   });
 
-  it('keeps distinct values up to MAX_DISTINCT, then drops the set: no key is claimed from it', () => {
+  it('keeps up to MAX_HASHED distinct text values, then drops the set: no key is claimed from it', () => {
     const col = new ColumnProfile('id', 0);
-    for (let i = 0; i <= MAX_DISTINCT; i++) col.addText(String(i));
-    expect(col.unique).toBeUndefined();
-    expect(col.values).toBe(MAX_DISTINCT + 1);
+    for (let i = 0; i < MAX_HASHED; i++) col.addText(`k${i}`);
+    expect([col.unique, col.distinct?.size]).toEqual([true, MAX_HASHED]);
+    col.addText('k0');
+    expect([col.unique, col.duplicates]).toEqual([false, 1]);
+    col.addText('one more');
+    expect([col.unique, col.keyless, col.values]).toEqual([
+      undefined,
+      'more than 4000000 distinct values besides whole numbers from 0 to 134217727',
+      MAX_HASHED + 2,
+    ]);
+  });
+
+  it('keeps whole numbers from 0 up in a bitmap, past the bound on other values', () => {
+    const col = new ColumnProfile('id', 0);
+    for (let i = 0; i < MAX_HASHED + 10; i++) col.addText(String(i));
+    expect([col.unique, col.distinct?.size]).toEqual([true, MAX_HASHED + 10]);
+    col.addText('17');
+    expect([col.unique, col.duplicates]).toEqual([false, 1]);
   });
 });
 
@@ -769,17 +785,14 @@ describe('composite foreign keys', () => {
     ]);
   });
 
-  it('keeps at most MAX_DISTINCT pairs: past that, containment is not checked and no key is made', async () => {
-    const lines = Array.from({ length: MAX_DISTINCT + 1 }, (_, i) => `${i},${10 + (i % 2)},${i}`);
-    const t = await tables({
-      ...parents,
-      'returns.csv': `returnID,orderID,productID\n${lines.join('\n')}\n`,
-    });
-    const r = inferRelationships(t);
-    expect(composite(r)).toEqual([]);
-    expect(r.rejected.map((x) => `${columnsOf(x.table, x.columns)}: ${x.reason}`)).toContain(
-      `returns.(order_id, product_id): same column name, but more than ${MAX_DISTINCT} distinct pairs: containment not checked`,
-    );
+  it('keeps at most MAX_HASHED pairs: past that, the pair is given up and no key is made from it', () => {
+    const pair = new PairProfile(['order_id', 'product_id']);
+    for (let i = 0; i < MAX_HASHED; i++) pair.add(String(i), String(i % 7));
+    expect([pair.unique, pair.seen?.size]).toEqual([true, MAX_HASHED]);
+    pair.add('3', '3');
+    expect([pair.unique, pair.duplicates]).toEqual([false, 1]);
+    pair.add('3', '4');
+    expect([pair.seen, pair.unique]).toEqual([undefined, false]);
   });
 });
 

@@ -137,6 +137,42 @@ describe('init profiling on threads (split by columns)', () => {
   }, 120_000);
 });
 
+describe('init profiling on threads past 200,000 distinct values', () => {
+  it('keeps whole-number, big-number and text keys and pairs as the serial pass does, moved from the threads whole', async () => {
+    const lines = ['id,order_code,event_id,customer_id'];
+    for (let i = 1; i <= 250_000; i++)
+      lines.push(`${i},ORD-${i},${5_000_000_000 + i},${i === 240_000 ? 'CUST-7' : `CUST-${i}`}`);
+    const p = await file('keys.csv', `${lines.join('\n')}\n`);
+    const profile = await expectSameOnThreads(p);
+    expect(profile.columns.map((c) => [c.name, c.distinct?.size, c.unique])).toEqual([
+      ['id', 250_000, true],
+      ['order_code', 250_000, true],
+      ['event_id', 250_000, true],
+      ['customer_id', 249_999, false],
+    ]);
+    expect(profile.pairs.map((x) => [x.columns.join('+'), x.seen?.size, x.unique])).toContainEqual([
+      'id+customer_id',
+      250_000,
+      true,
+    ]);
+  }, 120_000);
+
+  it('the same for months merged: a key repeated across months is a duplicate', async () => {
+    const month = (from: number) =>
+      [
+        'order_id,order_code',
+        ...Array.from({ length: 120_000 }, (_, i) => `${from + i},ORD-${from + i}`),
+      ].join('\n');
+    const jan = await file('big-2024-01.csv', `${month(1)}\n`);
+    const feb = await file('big-2024-02.csv', `${month(120_000)}\n`);
+    const profile = await expectSameOnThreads(jan, () => true, { more: [feb], base: 'big' });
+    expect(profile.columns.map((c) => [c.name, c.distinct?.size, c.duplicates])).toEqual([
+      ['order_id', 239_999, 1],
+      ['order_code', 239_999, 1],
+    ]);
+  }, 120_000);
+});
+
 describe('threadsFor', () => {
   it('takes DROPLOAD_INIT_THREADS when set, else none for a small file', () => {
     expect(threadsFor(10 ** 12, { DROPLOAD_INIT_THREADS: '0' })).toBe(0);
