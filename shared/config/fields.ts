@@ -70,7 +70,18 @@ export const integer = () =>
  * `numeric` columns use `numeric()`, which keeps every digit.
  */
 export const decimal = () =>
-  parsed((t) => (DECIMAL.test(t) && Number.isFinite(Number(t)) ? Number(t) : undefined), 'a decimal number');
+  parsed((t) => {
+    if (!DECIMAL.test(t)) return undefined;
+    const n = Number(t);
+    if (!Number.isFinite(n)) return new Refused(`beyond the range of a double (got "${t}"): use numeric()`);
+    // Only a zero is checked further: a nonzero literal that reads as 0 must not load as 0.
+    if (n === 0 && NONZERO_DIGIT.test(t.replace(EXPONENT, '')))
+      return new Refused(`too small for a double, it would be stored as 0 (got "${t}"): use numeric()`);
+    return n;
+  }, 'a decimal number');
+
+const NONZERO_DIGIT = /[1-9]/;
+const EXPONENT = /[eE].*$/;
 
 /** A whole number kept as text, for `bigint` / `numeric` columns beyond 2^53. */
 export const bigintText = () => parsed((t) => (INTEGER.test(t) ? t : undefined), 'a whole number');
@@ -85,9 +96,15 @@ export const isOffsetTimestamp = (text: string): boolean => OFFSET_TIMESTAMP.tes
 /** An ISO 8601 timestamp with `Z` or an offset; one without is refused rather than read in some time zone. */
 export const timestamp = () =>
   parsed(
-    (t) => (isOffsetTimestamp(t) ? new Date(t) : undefined),
+    (t) =>
+      // Postgres has no year 0 (and Date reads one): refused here, naming it, not by the database.
+      isOffsetTimestamp(t) && !(t.charCodeAt(0) === ZERO && t.startsWith('0000'))
+        ? new Date(t)
+        : noSuchDateTime(t),
     'an ISO timestamp with a time zone (Z or +hh:mm)',
   );
+
+const ZERO = 48;
 
 // ---- exact decimals ----
 
@@ -210,7 +227,47 @@ export function isCalendarDate(text: string): boolean {
 }
 
 /** A calendar date `YYYY-MM-DD` (no 30th of February, no year 0000), kept as that text for a `date` column. */
-export const date = () => parsed((t) => (isCalendarDate(t) ? t : undefined), 'a date (YYYY-MM-DD)');
+export const date = () => parsed((t) => (isCalendarDate(t) ? t : noSuchDateTime(t)), 'a date (YYYY-MM-DD)');
+
+const MONTHS = [
+  'January',
+  'February',
+  'March',
+  'April',
+  'May',
+  'June',
+  'July',
+  'August',
+  'September',
+  'October',
+  'November',
+  'December',
+];
+const DATE_TIME_PARTS = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2}))?)?/;
+
+/**
+ * Why a refused text shaped like a date (and time) names none: a part out of range (`no such date:
+ * February 30`, `no such time: hour 24`), so the reason does not blame a zone the text has. Undefined
+ * (the helper's own "not …") for any other text. Runs on refusals only.
+ */
+function noSuchDateTime(text: string): Refused | undefined {
+  const m = DATE_TIME_PARTS.exec(text);
+  if (!m) return undefined;
+  const [year, month, day] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  if (year === 0) return new Refused('no such date: year 0 (the year before 1 is 1 BC)');
+  if (month < 1 || month > 12) return new Refused(`no such date: month ${m[2]}`);
+  if (!isCalendarDate(`${m[1]}-${m[2]}-${m[3]}`))
+    return new Refused(
+      `no such date: ${MONTHS[month - 1]} ${day}${month === 2 && day === 29 ? ` in ${year}` : ''}`,
+    );
+  if (m[4] !== undefined && Number(m[4]) > 23) return new Refused(`no such time: hour ${m[4]}`);
+  if (m[5] !== undefined && Number(m[5]) > 59) return new Refused(`no such time: minute ${m[5]}`);
+  if (m[6] !== undefined && Number(m[6]) > 59)
+    return new Refused(
+      `no such time: second ${m[6]}${m[6] === '60' ? ' (a leap second, which no timestamp type keeps)' : ''}`,
+    );
+  return undefined;
+}
 
 /** The timestamp in one form Postgres reads (`YYYY-MM-DDTHH:MM:SS[.f][zone]`), or undefined. */
 function localTimestampText(text: string): string | undefined {
@@ -240,7 +297,10 @@ export const isLocalTimestamp = (text: string): boolean => localTimestampText(te
  * (02:30 when clocks fall back from 03:00 to 02:00) as standard time, the later of the two instants.
  */
 export const localTimestamp = () =>
-  parsed(localTimestampText, 'a timestamp (YYYY-MM-DD HH:MM[:SS[.fff]], optionally with Z or an offset)');
+  parsed(
+    (t) => localTimestampText(t) ?? noSuchDateTime(t),
+    'a timestamp (YYYY-MM-DD HH:MM[:SS[.fff]], optionally with Z or an offset)',
+  );
 
 const TRUE = new Set(['true', 't', '1', 'yes', 'y']);
 const FALSE = new Set(['false', 'f', '0', 'no', 'n']);
