@@ -5,6 +5,7 @@ import { isCanonicalIso, isoInstant } from '../formats/iso-time.ts';
 import type { ParsedRecord, RecordCursor, RecordError } from '../formats/parsing.ts';
 import type { Reject } from '../ledger/ledger.ts';
 import { type FastCheck, fastCheck, UNSURE } from './fast-check.ts';
+import { joinedFileCheck } from './joined-files.ts';
 import { declaredShape, fieldsView, restoreNulls, schemaView } from './no-value.ts';
 
 export interface ValidRow {
@@ -138,6 +139,18 @@ export function validateRecords(dataset: Dataset, records: ParsedRecord[]): Vali
       rejects.push(recordErrorReject(record, record.error));
       continue;
     }
+    if (dataset.format === 'csv') {
+      // A CSV record's fields are its header's columns in file order (a header naming one twice fails the file).
+      const joined = joinedFileCheck(Object.keys(record.fields));
+      const reject = joined?.(Object.values(record.fields) as string[], {
+        line: record.line,
+        raw: () => record.raw,
+      });
+      if (reject) {
+        rejects.push(reject);
+        continue;
+      }
+    }
     const input = withNulls(dataset, record.fields);
     let result: ReturnType<typeof dataset.schema.safeParse>;
     try {
@@ -217,7 +230,13 @@ export function plainFields(dataset: Dataset): z.core.$ZodType[] | undefined {
  */
 export function rowValidator(dataset: Dataset, columns: string[] | undefined, width: number): RowCheck {
   const check = fieldValidator(dataset, columns, width);
+  const joined = columns && joinedFileCheck(columns);
   return (record) => {
+    const values = record.values;
+    if (joined && values) {
+      const reject = joined(values, record);
+      if (reject) return reject;
+    }
     try {
       return check(record);
     } catch (err) {

@@ -434,3 +434,42 @@ describe('rowValidator: nested no-values as validateRecords reads them (issue 16
     ]);
   });
 });
+
+describe('two CSV exports joined into one file (hostile-files trial)', () => {
+  const d = resolveDataset({
+    name: 't',
+    format: 'csv',
+    table: 't',
+    delimiter: '|',
+    schema: z.object({ code: z.string(), label: z.string().optional() }),
+  });
+  const options = { format: 'csv' as const, delimiter: '|', columns: ['code', 'label'], firstLine: 2 };
+  const text = ['a|one', 'code|label', 'b|two', '\ufeffcode|label', '\ufeffc|three', ' code | label '].join(
+    '\n',
+  );
+
+  it('rejects the repeated header, with or without its BOM, and names a BOM that starts a record', () => {
+    const pass = chunkRows(d, utf8(text), options)();
+    const rows: unknown[][] = [];
+    for (let v = pass.next(); v; v = pass.next()) rows.push(v);
+    expect(rows).toEqual([
+      ['a', 'one'],
+      ['b', 'two'],
+    ]);
+    const header = (line: number) => `the header repeated at line ${line} (two exports concatenated?)`;
+    expect(pass.rejects.map((r) => [r.line, r.column, r.kind, r.reason, r.raw])).toEqual([
+      [3, null, 'malformed', header(3), 'code|label'],
+      [5, null, 'malformed', header(5), '\ufeffcode|label'],
+      [
+        6,
+        'code',
+        'malformed',
+        'a byte-order mark at the start of line 6: an invisible U+FEFF before "c" (two exports concatenated?)',
+        '\ufeffc|three',
+      ],
+      [7, null, 'malformed', header(7), ' code | label '],
+    ]);
+    // The held-records way (multi-table loads, retried rejects) says the same.
+    expect(validateRecords(d, [...parseAll(text, options)]).rejects).toEqual(pass.rejects);
+  });
+});
