@@ -473,3 +473,56 @@ describe('two CSV exports joined into one file (hostile-files trial)', () => {
     expect(validateRecords(d, [...parseAll(text, options)]).rejects).toEqual(pass.rejects);
   });
 });
+
+describe('values Postgres cannot store as read are rejected naming their column (hostile-files trial)', () => {
+  const rowsAndRejects = (d: ReturnType<typeof resolveDataset>, text: string, columns?: string[]) => {
+    const format = d.format === 'csv' ? ('csv' as const) : ('ndjson' as const);
+    const pass = chunkRows(d, utf8(text), { format, delimiter: ',', columns, firstLine: 1 })();
+    const rows: unknown[][] = [];
+    for (let v = pass.next(); v; v = pass.next()) rows.push(v);
+    return { rows, rejects: pass.rejects.map((r) => [r.line, r.column, r.kind, r.reason]) };
+  };
+
+  it('CSV: a NUL byte in a text value', () => {
+    const d = resolveDataset({
+      name: 'h',
+      format: 'csv',
+      table: 'h',
+      schema: z.object({ id: integer(), name: z.string().optional() }),
+    });
+    expect(rowsAndRejects(d, '1,ok\n2,a\0b\n', ['id', 'name'])).toEqual({
+      rows: [[1, 'ok']],
+      rejects: [[2, 'name', 'unwritable', 'a NUL byte (0x00), which Postgres text cannot hold']],
+    });
+  });
+
+  it('NDJSON: a lone surrogate in text, a NUL or an overflowing number inside a document', () => {
+    const d = resolveDataset({
+      name: 'nd',
+      format: 'ndjson',
+      table: 'nd',
+      schema: z.object({ id: integer(), k: z.string().optional(), payload: z.unknown().optional() }),
+    });
+    const text = [
+      '{"id":1,"k":"fine \\ud83d\\ude00","payload":{"x":1e300}}',
+      '{"id":2,"k":"\\ud800"}',
+      '{"id":3,"payload":{"x":1e400}}',
+      '{"id":4,"payload":{"list":["a","b\\u0000"]}}',
+      '{"id":5,"payload":{"x":-1E+400}}',
+    ].join('\n');
+    expect(rowsAndRejects(d, text)).toEqual({
+      rows: [[1, 'fine \u{1f600}', { x: 1e300 }]],
+      rejects: [
+        [
+          2,
+          'k',
+          'unwritable',
+          'a lone UTF-16 surrogate (\\ud800), which UTF-8 cannot hold (it would be stored as U+FFFD)',
+        ],
+        [3, 'payload.x', 'unwritable', 'a number JSON cannot hold (beyond the range of a double)'],
+        [4, 'payload.list[1]', 'unwritable', 'a NUL byte (0x00), which Postgres text cannot hold'],
+        [5, 'payload.x', 'unwritable', 'a number JSON cannot hold (beyond the range of a double)'],
+      ],
+    });
+  });
+});
