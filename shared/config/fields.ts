@@ -22,7 +22,9 @@ class Refused {
 type Read<T> = T | undefined | Refused;
 
 /** What a field takes: text, and NDJSON numbers as their shortest text (plus what a helper adds). */
-const TEXT_OR_NUMBER = z.union([z.string(), z.number()]);
+// Any number, Infinity too (JSON.parse reads 1e400 so): the helper refuses it with its own reason, not zod's "Invalid input".
+const ANY_NUMBER = z.custom<number>((v) => typeof v === 'number');
+const TEXT_OR_NUMBER = z.union([z.string(), ANY_NUMBER]);
 
 /** Each helper's schema → what it makes of a text, or undefined where its schema refuses the text. */
 const TEXT_READERS = new WeakMap<z.core.$ZodType, (text: string) => unknown>();
@@ -205,7 +207,7 @@ export function numeric(opts: NumericOptions = {}) {
     return problem ? new Refused(problem) : decimalText(d);
   };
   // Parquet hands INT64 values over as bigint: exact already.
-  return parsed(read, 'a decimal number', z.union([z.string(), z.number(), z.bigint()]));
+  return parsed(read, 'a decimal number', z.union([z.string(), ANY_NUMBER, z.bigint()]));
 }
 
 // ---- dates, times, booleans ----
@@ -313,5 +315,5 @@ export const boolean = () =>
       return TRUE.has(lower) ? true : FALSE.has(lower) ? false : undefined;
     },
     'a boolean (true/false, t/f, 1/0, yes/no, y/n)',
-    z.union([z.string(), z.number(), z.boolean()]),
+    z.union([z.string(), ANY_NUMBER, z.boolean()]),
   );

@@ -7,6 +7,7 @@ import type { Reject } from '../ledger/ledger.ts';
 import { type FastCheck, fastCheck, UNSURE } from './fast-check.ts';
 import { joinedFileCheck } from './joined-files.ts';
 import { declaredShape, fieldsView, restoreNulls, schemaView } from './no-value.ts';
+import { numberLoss, numberSource } from './number-source.ts';
 
 export interface ValidRow {
   line: number;
@@ -104,7 +105,13 @@ function rejectFor(record: ParsedRecord, input: Record<string, unknown>, issue: 
   let message = plainMessage(issue, missing);
   // Deep in a document "a value is required" alone leaves the reader guessing what belongs there.
   if (missing && nested && issue.code === 'invalid_type') message += ` (expected ${issue.expected})`;
-  const reason = `${message} (got ${describe(valueAt(record.fields, issue.path))})`;
+  const read = valueAt(record.fields, issue.path);
+  // A JSON number that lost digits (or overflowed) in JSON.parse: quote what the file wrote, and why.
+  const source = typeof read === 'number' ? numberSource(record.raw, issue.path) : undefined;
+  const loss = source === undefined ? undefined : numberLoss(source);
+  const reason = loss
+    ? `${message} (got ${JSON.stringify(source)}): ${loss}`
+    : `${message} (got ${describe(read)})`;
   return { line: record.line, column, kind: 'invalid', reason, raw: record.raw };
 }
 

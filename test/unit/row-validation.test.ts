@@ -526,3 +526,42 @@ describe('values Postgres cannot store as read are rejected naming their column 
     });
   });
 });
+
+describe('a JSON number that lost digits is quoted as the file wrote it (hostile-files trial)', () => {
+  it('says why, and keeps the line exact', () => {
+    const d = resolveDataset({
+      name: 'nd',
+      format: 'ndjson',
+      table: 'nd',
+      schema: z.object({ id: integer(), big: integer().optional(), n: z.number().optional() }),
+    });
+    const lines = [
+      '{"id":1,"big":9007199254740993}',
+      '{"id":2,"big":1e400}',
+      '{"id":3,"big":1.50}',
+      '{"id":4,"n":-1E+400}',
+    ];
+    const pass = chunkRows(d, utf8(lines.join('\n')), { format: 'ndjson', delimiter: ',', firstLine: 1 })();
+    while (pass.next()) {}
+    expect(pass.rejects.map((r) => [r.column, r.reason, r.raw])).toEqual([
+      [
+        'big',
+        'not a whole number (got "9007199254740993"): beyond 2^53, JSON numbers lose digits: quote it as a string',
+        lines[0],
+      ],
+      [
+        'big',
+        'not a whole number (got "1e400"): beyond the range of a double, JSON numbers cannot hold it: quote it as a string',
+        lines[1],
+      ],
+      ['big', 'not a whole number (got "1.5")', lines[2]],
+      [
+        'n',
+        expect.stringMatching(
+          / \(got "-1E\+400"\): beyond the range of a double, JSON numbers cannot hold it/,
+        ),
+        lines[3],
+      ],
+    ]);
+  });
+});
