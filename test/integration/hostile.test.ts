@@ -359,6 +359,23 @@ describe('the same on the multi-table path', () => {
   });
 });
 
+describe('a Parquet row rejected', () => {
+  it("keeps a 64-bit integer's exact digits in its stored line", async () => {
+    const schema: NonNullable<Parameters<typeof parquetWriteBuffer>[0]['schema']> = [
+      { name: 'root', num_children: 1 },
+      { name: 'id', type: 'INT64', repetition_type: 'REQUIRED' },
+    ];
+    const body = new Uint8Array(
+      parquetWriteBuffer({ columnData: [{ name: 'id', data: [9007199254740993n] }], schema }),
+    );
+    const { reports, timedOut } = await p.load('incoming/pq/big-int64.parquet', body);
+    expect(timedOut).toBe(false);
+    expect(reports[0]).toMatchObject({ state: 'loaded', rows: { read: 1, loaded: 0, rejected: 1 } });
+    const [reject] = await rejectsFor('incoming/pq/big-int64.parquet');
+    expect(reject).toMatchObject({ line: 1, column: 'id', raw: '{"id":9007199254740993}' });
+  });
+});
+
 describe('Parquet nested deeper than the limit', () => {
   it('fails the file naming the depth before anything recurses on its schema; a shallow one loads', async () => {
     const deep = await p.load('incoming/pq/deep.parquet', nestedParquet(MAX_NESTING_DEPTH));
