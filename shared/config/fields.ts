@@ -92,21 +92,21 @@ export const bigintText = () => parsed((t) => (INTEGER.test(t) ? t : undefined),
 // checks, tested directly: `init` asks it of millions of values, without a parse result for each.
 const OFFSET_TIMESTAMP = z.regexes.datetime({ offset: true });
 
-/** Whether `timestamp()` accepts the (trimmed) text: an ISO 8601 timestamp with `Z` or an offset. */
-export const isOffsetTimestamp = (text: string): boolean => OFFSET_TIMESTAMP.test(text);
+/**
+ * Whether `timestamp()` accepts the (trimmed) text: an ISO 8601 timestamp with `Z` or an offset, from
+ * year 1 (Postgres has no year 0, which zod's pattern and Date take).
+ */
+export const isOffsetTimestamp = (text: string): boolean =>
+  OFFSET_TIMESTAMP.test(text) && !(text.charCodeAt(0) === ZERO && text.startsWith('0000'));
+
+const ZERO = 48;
 
 /** An ISO 8601 timestamp with `Z` or an offset; one without is refused rather than read in some time zone. */
 export const timestamp = () =>
   parsed(
-    (t) =>
-      // Postgres has no year 0 (and Date reads one): refused here, naming it, not by the database.
-      isOffsetTimestamp(t) && !(t.charCodeAt(0) === ZERO && t.startsWith('0000'))
-        ? new Date(t)
-        : noSuchDateTime(t),
+    (t) => (isOffsetTimestamp(t) ? new Date(t) : noSuchDateTime(t)),
     'an ISO timestamp with a time zone (Z or +hh:mm)',
   );
-
-const ZERO = 48;
 
 // ---- exact decimals ----
 
