@@ -24,7 +24,9 @@ class Refused {
 type Read<T> = T | undefined | Refused;
 
 /** What a field takes: text, and NDJSON numbers as their shortest text (plus what a helper adds). */
-const TEXT_OR_NUMBER = z.union([z.string(), z.number()]);
+// Any number, Infinity too (JSON.parse reads 1e400 so): the helper refuses it with its own reason, not zod's "Invalid input".
+const ANY_NUMBER = z.custom<number>((v) => typeof v === 'number');
+const TEXT_OR_NUMBER = z.union([z.string(), ANY_NUMBER]);
 
 /** Each helper's schema → what it makes of a text, or undefined where its schema refuses the text. */
 const TEXT_READERS = new WeakMap<z.core.$ZodType, (text: string) => unknown>();
@@ -72,7 +74,18 @@ export const integer = () =>
  * `numeric` columns use `numeric()`, which keeps every digit.
  */
 export const decimal = () =>
-  parsed((t) => (DECIMAL.test(t) && Number.isFinite(Number(t)) ? Number(t) : undefined), 'a decimal number');
+  parsed((t) => {
+    if (!DECIMAL.test(t)) return undefined;
+    const n = Number(t);
+    if (!Number.isFinite(n)) return new Refused(`beyond the range of a double (got "${t}"): use numeric()`);
+    // Only a zero is checked further: a nonzero literal that reads as 0 must not load as 0.
+    if (n === 0 && NONZERO_DIGIT.test(t.replace(EXPONENT, '')))
+      return new Refused(`too small for a double, it would be stored as 0 (got "${t}"): use numeric()`);
+    return n;
+  }, 'a decimal number');
+
+const NONZERO_DIGIT = /[1-9]/;
+const EXPONENT = /[eE].*$/;
 
 /** A whole number kept as text, for `bigint` / `numeric` columns beyond 2^53. */
 export const bigintText = () => parsed((t) => (INTEGER.test(t) ? t : undefined), 'a whole number');
@@ -81,13 +94,19 @@ export const bigintText = () => parsed((t) => (INTEGER.test(t) ? t : undefined),
 // checks, tested directly: `init` asks it of millions of values, without a parse result for each.
 const OFFSET_TIMESTAMP = z.regexes.datetime({ offset: true });
 
-/** Whether `timestamp()` accepts the (trimmed) text: an ISO 8601 timestamp with `Z` or an offset. */
-export const isOffsetTimestamp = (text: string): boolean => OFFSET_TIMESTAMP.test(text);
+/**
+ * Whether `timestamp()` accepts the (trimmed) text: an ISO 8601 timestamp with `Z` or an offset, from
+ * year 1 (Postgres has no year 0, which zod's pattern and Date take).
+ */
+export const isOffsetTimestamp = (text: string): boolean =>
+  OFFSET_TIMESTAMP.test(text) && !(text.charCodeAt(0) === ZERO && text.startsWith('0000'));
+
+const ZERO = 48;
 
 /** An ISO 8601 timestamp with `Z` or an offset; one without is refused rather than read in some time zone. */
 export const timestamp = () =>
   parsed(
-    (t) => (isOffsetTimestamp(t) ? new Date(t) : undefined),
+    (t) => (isOffsetTimestamp(t) ? new Date(t) : noSuchDateTime(t)),
     'an ISO timestamp with a time zone (Z or +hh:mm)',
   );
 
@@ -190,7 +209,7 @@ export function numeric(opts: NumericOptions = {}) {
     return problem ? new Refused(problem) : decimalText(d);
   };
   // Parquet hands INT64 values over as bigint: exact already.
-  return parsed(read, 'a decimal number', z.union([z.string(), z.number(), z.bigint()]));
+  return parsed(read, 'a decimal number', z.union([z.string(), ANY_NUMBER, z.bigint()]));
 }
 
 // ---- dates, times, booleans ----
@@ -273,7 +292,47 @@ function basicDate(text: string): Read<string> {
 export function date(options: DateOptions = {}) {
   const { format } = helperOptions('date', DATE_OPTIONS, options);
   if (format === 'YYYYMMDD') return parsed(basicDate, 'a date (YYYYMMDD)');
-  return parsed((t) => (isCalendarDate(t) ? t : undefined), 'a date (YYYY-MM-DD)');
+  return parsed((t) => (isCalendarDate(t) ? t : noSuchDateTime(t)), 'a date (YYYY-MM-DD)');
+}
+
+const MONTHS = [
+  'January',
+  'February',
+  'March',
+  'April',
+  'May',
+  'June',
+  'July',
+  'August',
+  'September',
+  'October',
+  'November',
+  'December',
+];
+const DATE_TIME_PARTS = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2}))?)?/;
+
+/**
+ * Why a refused text shaped like a date (and time) names none: a part out of range (`no such date:
+ * February 30`, `no such time: hour 24`), so the reason does not blame a zone the text has. Undefined
+ * (the helper's own "not …") for any other text. Runs on refusals only.
+ */
+function noSuchDateTime(text: string): Refused | undefined {
+  const m = DATE_TIME_PARTS.exec(text);
+  if (!m) return undefined;
+  const [year, month, day] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  if (year === 0) return new Refused('no such date: year 0 (the year before 1 is 1 BC)');
+  if (month < 1 || month > 12) return new Refused(`no such date: month ${m[2]}`);
+  if (!isCalendarDate(`${m[1]}-${m[2]}-${m[3]}`))
+    return new Refused(
+      `no such date: ${MONTHS[month - 1]} ${day}${month === 2 && day === 29 ? ` in ${year}` : ''}`,
+    );
+  if (m[4] !== undefined && Number(m[4]) > 23) return new Refused(`no such time: hour ${m[4]}`);
+  if (m[5] !== undefined && Number(m[5]) > 59) return new Refused(`no such time: minute ${m[5]}`);
+  if (m[6] !== undefined && Number(m[6]) > 59)
+    return new Refused(
+      `no such time: second ${m[6]}${m[6] === '60' ? ' (a leap second, which no timestamp type keeps)' : ''}`,
+    );
+  return undefined;
 }
 
 /** The timestamp in one form Postgres reads (`YYYY-MM-DDTHH:MM:SS[.f][zone]`), or undefined. */
@@ -316,9 +375,10 @@ export type LocalTimestampOptions = z.input<typeof LOCAL_TIMESTAMP_OPTIONS>;
 export function localTimestamp(options: LocalTimestampOptions = {}) {
   const { dateOnly } = helperOptions('localTimestamp', LOCAL_TIMESTAMP_OPTIONS, options);
   const expected = 'a timestamp (YYYY-MM-DD HH:MM[:SS[.fff]], optionally with Z or an offset)';
-  if (dateOnly === 'refuse') return parsed(localTimestampText, expected);
+  if (dateOnly === 'refuse') return parsed((t) => localTimestampText(t) ?? noSuchDateTime(t), expected);
   // Tried after the timestamp: a column of timestamps pays nothing for its few dates.
-  const read = (t: string) => localTimestampText(t) ?? (isCalendarDate(t) ? `${t}T00:00:00` : undefined);
+  const read = (t: string) =>
+    localTimestampText(t) ?? (isCalendarDate(t) ? `${t}T00:00:00` : noSuchDateTime(t));
   return parsed(read, `${expected} or a date (YYYY-MM-DD)`);
 }
 
@@ -333,5 +393,5 @@ export const boolean = () =>
       return TRUE.has(lower) ? true : FALSE.has(lower) ? false : undefined;
     },
     'a boolean (true/false, t/f, 1/0, yes/no, y/n)',
-    z.union([z.string(), z.number(), z.boolean()]),
+    z.union([z.string(), ANY_NUMBER, z.boolean()]),
   );

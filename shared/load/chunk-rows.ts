@@ -3,7 +3,8 @@ import type { Dataset } from '../config/dataset.ts';
 import { chunkCursor, type ParseOptions, type RecordCursor, textCursor } from '../formats/parsing.ts';
 import type { Reject } from '../ledger/ledger.ts';
 import type { PassKeys } from './row-keys.ts';
-import { type RowCheck, recordErrorReject, rowValidator } from './validation.ts';
+import { chunkScan, unstorableReject } from './unstorable.ts';
+import { plainFields, type RowCheck, recordErrorReject, rowValidator } from './validation.ts';
 import type { RowPass, RowStream } from './write/writing.ts';
 
 /** A value the load adds after the dataset's fields: a constant (a file id) or the row's line. */
@@ -35,7 +36,10 @@ export function chunkRows(
     return text === undefined ? chunkCursor(held as Uint8Array, options) : textCursor(text, options);
   };
   const columns = options.format === 'csv' ? (options.columns ?? []) : undefined;
-  return cursorRows(dataset, cursor, columns, extras, keys);
+  const scan = chunkScan(options.format, plainFields(dataset));
+  // Text that is not UTF-8 takes the slow way: its values are all checked.
+  const suspect = () => text === undefined || scan(text);
+  return cursorRows(dataset, cursor, columns, extras, keys, suspect);
 }
 
 /** `chunkRows` for records some other reader pulls (a Parquet chunk's rows): `cursor` starts a fresh pass. */
@@ -45,9 +49,15 @@ export function cursorRows(
   columns: string[] | undefined,
   extras: readonly RowExtra[] = [],
   keys?: PassKeys,
+  suspect: () => boolean = () => false,
 ): RowStream {
   const check = rowValidator(dataset, columns, dataset.fields.length + extras.length);
-  return () => new ChunkPass(cursor(), check, dataset.fields.length, extras, keys);
+  return () => {
+    const pass = cursor();
+    // After `cursor()`, which decodes the chunk's text: a chunk that could hold no unstorable value skips the check.
+    const names = suspect() ? dataset.fields : undefined;
+    return new ChunkPass(pass, check, names, dataset.fields.length, extras, keys);
+  };
 }
 
 /** A stream with no rows: a chunk that is one reject (an oversized record). */
@@ -61,6 +71,8 @@ class ChunkPass implements RowPass {
   readonly rejects: Reject[] = [];
   readonly #cursor: RecordCursor;
   readonly #check: RowCheck;
+  /** The fields' names when the chunk may hold a value Postgres cannot store (see unstorable.ts). */
+  readonly #names: readonly string[] | undefined;
   readonly #fields: number;
   readonly #extras: readonly RowExtra[];
   readonly #keys: PassKeys | undefined;
@@ -68,12 +80,14 @@ class ChunkPass implements RowPass {
   constructor(
     cursor: RecordCursor,
     check: RowCheck,
+    names: readonly string[] | undefined,
     fields: number,
     extras: readonly RowExtra[],
     keys: PassKeys | undefined,
   ) {
     this.#cursor = cursor;
     this.#check = check;
+    this.#names = names;
     this.#fields = fields;
     this.#extras = extras;
     this.#keys = keys;
@@ -91,6 +105,11 @@ class ChunkPass implements RowPass {
       const checked = this.#check(cursor);
       if (!Array.isArray(checked)) {
         this.rejects.push(checked);
+        continue;
+      }
+      const unstorable = this.#names && unstorableReject(this.#names, checked, cursor);
+      if (unstorable) {
+        this.rejects.push(unstorable);
         continue;
       }
       const extras = this.#extras;

@@ -5,7 +5,9 @@ import { isCanonicalIso, isoInstant } from '../formats/iso-time.ts';
 import type { ParsedRecord, RecordCursor, RecordError } from '../formats/parsing.ts';
 import type { Reject } from '../ledger/ledger.ts';
 import { type FastCheck, fastCheck, UNSURE } from './fast-check.ts';
+import { joinedFileCheck } from './joined-files.ts';
 import { declaredShape, fieldsView, restoreNulls, schemaView } from './no-value.ts';
+import { numberLoss, numberSource } from './number-source.ts';
 
 export interface ValidRow {
   line: number;
@@ -103,7 +105,13 @@ function rejectFor(record: ParsedRecord, input: Record<string, unknown>, issue: 
   let message = plainMessage(issue, missing);
   // Deep in a document "a value is required" alone leaves the reader guessing what belongs there.
   if (missing && nested && issue.code === 'invalid_type') message += ` (expected ${issue.expected})`;
-  const reason = `${message} (got ${describe(valueAt(record.fields, issue.path))})`;
+  const read = valueAt(record.fields, issue.path);
+  // A JSON number that lost digits (or overflowed) in JSON.parse: quote what the file wrote, and why.
+  const source = typeof read === 'number' ? numberSource(record.raw, issue.path) : undefined;
+  const loss = source === undefined ? undefined : numberLoss(source);
+  const reason = loss
+    ? `${message} (got ${JSON.stringify(source)}): ${loss}`
+    : `${message} (got ${describe(read)})`;
   return { line: record.line, column, kind: 'invalid', reason, raw: record.raw };
 }
 
@@ -137,6 +145,18 @@ export function validateRecords(dataset: Dataset, records: ParsedRecord[]): Vali
     if (!record.fields || record.error) {
       rejects.push(recordErrorReject(record, record.error));
       continue;
+    }
+    if (dataset.format === 'csv') {
+      // A CSV record's fields are its header's columns in file order (a header naming one twice fails the file).
+      const joined = joinedFileCheck(Object.keys(record.fields));
+      const reject = joined?.(Object.values(record.fields) as string[], {
+        line: record.line,
+        raw: () => record.raw,
+      });
+      if (reject) {
+        rejects.push(reject);
+        continue;
+      }
     }
     const input = withNulls(dataset, record.fields);
     let result: ReturnType<typeof dataset.schema.safeParse>;
@@ -217,7 +237,13 @@ export function plainFields(dataset: Dataset): z.core.$ZodType[] | undefined {
  */
 export function rowValidator(dataset: Dataset, columns: string[] | undefined, width: number): RowCheck {
   const check = fieldValidator(dataset, columns, width);
+  const joined = columns && joinedFileCheck(columns);
   return (record) => {
+    const values = record.values;
+    if (joined && values) {
+      const reject = joined(values, record);
+      if (reject) return reject;
+    }
     try {
       return check(record);
     } catch (err) {

@@ -164,7 +164,7 @@ describe('text the database refuses (NUL bytes, data exceptions) never wedges a 
     expect(await rowsBetween(2, 2)).toEqual([]);
   });
 
-  it('a NUL byte in a value rejects that row only; the reject stores it as U+FFFD', async () => {
+  it('a NUL byte in a value rejects that row only, naming its column; the reject stores it as U+FFFD', async () => {
     const { reports, timedOut } = await p.load(
       'incoming/rows/nul-value.csv',
       'id,note\n10,fine\n11,bad\u0000value\n12,fine too\n',
@@ -172,14 +172,65 @@ describe('text the database refuses (NUL bytes, data exceptions) never wedges a 
     expect(timedOut).toBe(false);
     expect(reports[0]).toMatchObject({ state: 'loaded', rows: { read: 3, loaded: 2, rejected: 1 } });
     const [reject] = await rejectsFor('incoming/rows/nul-value.csv');
-    expect(reject).toMatchObject({ line: 3, raw: '11,bad\uFFFDvalue' });
-    expect(reject?.reason).toMatch(
-      /^database refused the row: invalid byte sequence for encoding "UTF8": 0x00/,
-    );
-    expect(await rejectKindsOfKey(db, 'incoming/rows/nul-value.csv')).toEqual(['refused']);
+    expect(reject).toMatchObject({
+      line: 3,
+      column: 'note',
+      reason: 'a NUL byte (0x00), which Postgres text cannot hold',
+      raw: '11,bad\uFFFDvalue',
+    });
+    expect(await rejectKindsOfKey(db, 'incoming/rows/nul-value.csv')).toEqual(['unwritable']);
     expect(await rowsBetween(10, 12)).toEqual([
       { id: 10, note: 'fine' },
       { id: 12, note: 'fine too' },
+    ]);
+  });
+
+  it('two exports joined: the repeated header (after its BOM too) is rejected as that, a BOM before a value named', async () => {
+    const key = 'incoming/rows/joined.csv';
+    const { reports, timedOut } = await p.load(
+      key,
+      'id,note\n130,a\nid,note\n131,b\n\ufeffid,note\n\ufeff132,c\n',
+    );
+    expect(timedOut).toBe(false);
+    expect(reports[0]).toMatchObject({ state: 'loaded', rows: { read: 5, loaded: 2, rejected: 3 } });
+    expect((await rejectsFor(key)).map((r) => [r.line, r.column, r.reason])).toEqual([
+      [3, null, 'the header repeated at line 3 (two exports concatenated?)'],
+      [5, null, 'the header repeated at line 5 (two exports concatenated?)'],
+      [
+        6,
+        'id',
+        'a byte-order mark at the start of line 6: an invisible U+FEFF before "132" (two exports concatenated?)',
+      ],
+    ]);
+  });
+
+  it('NDJSON values that would be stored changed are rejected naming their column', async () => {
+    const key = 'incoming/docs/changed.ndjson';
+    const lines = [
+      '{"id":40,"note":"kept","payload":{"x":1}}',
+      '{"id":41,"note":"\\ud800"}',
+      '{"id":42,"note":"n","payload":{"x":1e400}}',
+      '{"id":9007199254740993,"note":"n"}',
+    ];
+    const { reports, timedOut } = await p.load(key, `${lines.join('\n')}\n`);
+    expect(timedOut).toBe(false);
+    expect(reports[0]).toMatchObject({ state: 'loaded', rows: { read: 4, loaded: 1, rejected: 3 } });
+    expect((await rejectsFor(key)).map((r) => [r.line, r.column, r.reason, r.raw])).toEqual([
+      [
+        2,
+        'note',
+        'a lone UTF-16 surrogate (\\ud800), which UTF-8 cannot hold (it would be stored as U+FFFD)',
+        lines[1],
+      ],
+      [3, 'payload.x', 'a number JSON cannot hold (beyond the range of a double)', lines[2]],
+      [
+        4,
+        'id',
+        expect.stringMatching(
+          /\(got "9007199254740993"\): beyond 2\^53, JSON numbers lose digits: quote it as a string$/,
+        ),
+        lines[3],
+      ],
     ]);
   });
 
@@ -305,6 +356,23 @@ describe('the same on the multi-table path', () => {
     ]);
     expect(await rejectKindsOfKey(db, 'incoming/meta-tables/values.csv')).toEqual(['unwritable', 'invalid']);
     expect((await docsBetween(301, 304)).map((r) => r.id)).toEqual([301, 304]);
+  });
+});
+
+describe('a Parquet row rejected', () => {
+  it("keeps a 64-bit integer's exact digits in its stored line", async () => {
+    const schema: NonNullable<Parameters<typeof parquetWriteBuffer>[0]['schema']> = [
+      { name: 'root', num_children: 1 },
+      { name: 'id', type: 'INT64', repetition_type: 'REQUIRED' },
+    ];
+    const body = new Uint8Array(
+      parquetWriteBuffer({ columnData: [{ name: 'id', data: [9007199254740993n] }], schema }),
+    );
+    const { reports, timedOut } = await p.load('incoming/pq/big-int64.parquet', body);
+    expect(timedOut).toBe(false);
+    expect(reports[0]).toMatchObject({ state: 'loaded', rows: { read: 1, loaded: 0, rejected: 1 } });
+    const [reject] = await rejectsFor('incoming/pq/big-int64.parquet');
+    expect(reject).toMatchObject({ line: 1, column: 'id', raw: '{"id":9007199254740993}' });
   });
 });
 

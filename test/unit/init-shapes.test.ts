@@ -98,12 +98,14 @@ describe('init value shapes agree with the field helpers', () => {
     expect(values.filter(isNullToken)).toEqual([...NULL_TOKENS]);
   });
 
-  it('isOffsetTimestamp is zod’s own ISO check with an offset', () => {
+  it('isOffsetTimestamp is zod’s own ISO check with an offset, without year 0 (Postgres has none)', () => {
     const zod = z.iso.datetime({ offset: true });
     const values = ['2000-02-29', '2023-12-31', '0000-02-29', '1900-02-29'].flatMap((d) =>
       times.map((t) => d + t),
     );
-    expect(values.filter((v) => isOffsetTimestamp(v) !== zod.safeParse(v).success)).toEqual([]);
+    expect(
+      values.filter((v) => isOffsetTimestamp(v) !== (zod.safeParse(v).success && !v.startsWith('0000'))),
+    ).toEqual([]);
     expect(values.filter(isOffsetTimestamp).length).toBeGreaterThan(0);
   });
 

@@ -434,3 +434,134 @@ describe('rowValidator: nested no-values as validateRecords reads them (issue 16
     ]);
   });
 });
+
+describe('two CSV exports joined into one file (hostile-files trial)', () => {
+  const d = resolveDataset({
+    name: 't',
+    format: 'csv',
+    table: 't',
+    delimiter: '|',
+    schema: z.object({ code: z.string(), label: z.string().optional() }),
+  });
+  const options = { format: 'csv' as const, delimiter: '|', columns: ['code', 'label'], firstLine: 2 };
+  const text = ['a|one', 'code|label', 'b|two', '\ufeffcode|label', '\ufeffc|three', ' code | label '].join(
+    '\n',
+  );
+
+  it('rejects the repeated header, with or without its BOM, and names a BOM that starts a record', () => {
+    const pass = chunkRows(d, utf8(text), options)();
+    const rows: unknown[][] = [];
+    for (let v = pass.next(); v; v = pass.next()) rows.push(v);
+    expect(rows).toEqual([
+      ['a', 'one'],
+      ['b', 'two'],
+    ]);
+    const header = (line: number) => `the header repeated at line ${line} (two exports concatenated?)`;
+    expect(pass.rejects.map((r) => [r.line, r.column, r.kind, r.reason, r.raw])).toEqual([
+      [3, null, 'malformed', header(3), 'code|label'],
+      [5, null, 'malformed', header(5), '\ufeffcode|label'],
+      [
+        6,
+        'code',
+        'malformed',
+        'a byte-order mark at the start of line 6: an invisible U+FEFF before "c" (two exports concatenated?)',
+        '\ufeffc|three',
+      ],
+      [7, null, 'malformed', header(7), ' code | label '],
+    ]);
+    // The held-records way (multi-table loads, retried rejects) says the same.
+    expect(validateRecords(d, [...parseAll(text, options)]).rejects).toEqual(pass.rejects);
+  });
+});
+
+describe('values Postgres cannot store as read are rejected naming their column (hostile-files trial)', () => {
+  const rowsAndRejects = (d: ReturnType<typeof resolveDataset>, text: string, columns?: string[]) => {
+    const format = d.format === 'csv' ? ('csv' as const) : ('ndjson' as const);
+    const pass = chunkRows(d, utf8(text), { format, delimiter: ',', columns, firstLine: 1 })();
+    const rows: unknown[][] = [];
+    for (let v = pass.next(); v; v = pass.next()) rows.push(v);
+    return { rows, rejects: pass.rejects.map((r) => [r.line, r.column, r.kind, r.reason]) };
+  };
+
+  it('CSV: a NUL byte in a text value', () => {
+    const d = resolveDataset({
+      name: 'h',
+      format: 'csv',
+      table: 'h',
+      schema: z.object({ id: integer(), name: z.string().optional() }),
+    });
+    expect(rowsAndRejects(d, '1,ok\n2,a\0b\n', ['id', 'name'])).toEqual({
+      rows: [[1, 'ok']],
+      rejects: [[2, 'name', 'unwritable', 'a NUL byte (0x00), which Postgres text cannot hold']],
+    });
+  });
+
+  it('NDJSON: a lone surrogate in text, a NUL or an overflowing number inside a document', () => {
+    const d = resolveDataset({
+      name: 'nd',
+      format: 'ndjson',
+      table: 'nd',
+      schema: z.object({ id: integer(), k: z.string().optional(), payload: z.unknown().optional() }),
+    });
+    const text = [
+      '{"id":1,"k":"fine \\ud83d\\ude00","payload":{"x":1e300}}',
+      '{"id":2,"k":"\\ud800"}',
+      '{"id":3,"payload":{"x":1e400}}',
+      '{"id":4,"payload":{"list":["a","b\\u0000"]}}',
+      '{"id":5,"payload":{"x":-1E+400}}',
+    ].join('\n');
+    expect(rowsAndRejects(d, text)).toEqual({
+      rows: [[1, 'fine \u{1f600}', { x: 1e300 }]],
+      rejects: [
+        [
+          2,
+          'k',
+          'unwritable',
+          'a lone UTF-16 surrogate (\\ud800), which UTF-8 cannot hold (it would be stored as U+FFFD)',
+        ],
+        [3, 'payload.x', 'unwritable', 'a number JSON cannot hold (beyond the range of a double)'],
+        [4, 'payload.list[1]', 'unwritable', 'a NUL byte (0x00), which Postgres text cannot hold'],
+        [5, 'payload.x', 'unwritable', 'a number JSON cannot hold (beyond the range of a double)'],
+      ],
+    });
+  });
+});
+
+describe('a JSON number that lost digits is quoted as the file wrote it (hostile-files trial)', () => {
+  it('says why, and keeps the line exact', () => {
+    const d = resolveDataset({
+      name: 'nd',
+      format: 'ndjson',
+      table: 'nd',
+      schema: z.object({ id: integer(), big: integer().optional(), n: z.number().optional() }),
+    });
+    const lines = [
+      '{"id":1,"big":9007199254740993}',
+      '{"id":2,"big":1e400}',
+      '{"id":3,"big":1.50}',
+      '{"id":4,"n":-1E+400}',
+    ];
+    const pass = chunkRows(d, utf8(lines.join('\n')), { format: 'ndjson', delimiter: ',', firstLine: 1 })();
+    while (pass.next()) {}
+    expect(pass.rejects.map((r) => [r.column, r.reason, r.raw])).toEqual([
+      [
+        'big',
+        'not a whole number (got "9007199254740993"): beyond 2^53, JSON numbers lose digits: quote it as a string',
+        lines[0],
+      ],
+      [
+        'big',
+        'not a whole number (got "1e400"): beyond the range of a double, JSON numbers cannot hold it: quote it as a string',
+        lines[1],
+      ],
+      ['big', 'not a whole number (got "1.5")', lines[2]],
+      [
+        'n',
+        expect.stringMatching(
+          / \(got "-1E\+400"\): beyond the range of a double, JSON numbers cannot hold it/,
+        ),
+        lines[3],
+      ],
+    ]);
+  });
+});

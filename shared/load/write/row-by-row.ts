@@ -63,6 +63,7 @@ function definition(trx: Transaction<Database>, target: TypedTarget): RawBuilder
     values (${values}) ${onConflict(table, target.columns, target.key, target.mode)}
     returning (xmax = 0) into dropload_fresh`.compile(trx);
   const args = Array.from({ length: n }, (_, i) => `$${i + 1}`).join(', ');
+  const blame = castBlame(target);
   const body = `#variable_conflict use_column
 declare
   dropload_r record;
@@ -80,6 +81,7 @@ begin
     exception when data_exception or integrity_constraint_violation then
       ord := dropload_r.dropload_n;
       get stacked diagnostics message = message_text, detail = pg_exception_detail, col = column_name;
+      ${blame}
       return next;
     end;
   end loop;
@@ -95,6 +97,28 @@ end`;
     returns table (ord bigint, inserted int, updated int, message text, detail text, col text)
     language plpgsql as ${sql.lit(body)}`;
 }
+
+/**
+ * A value the cast refused (`99999999999` for an integer, a year 0 date) raises an error that names no
+ * column: for a refused row whose error names none, each value is cast again on its own, in column order,
+ * and the first one refused is the column. Runs for refused rows only.
+ */
+function castBlame(target: TypedTarget): string {
+  const tries = target.types.map(
+    (type, i) => `if col = '' then
+        begin
+          perform dropload_r.v${i}::${type};
+        exception when data_exception then
+          col := ${quoteLiteral(target.columns[i] as string)};
+        end;
+      end if;`,
+  );
+  return `if sqlstate like '22%' then
+      ${tries.join('\n      ')}
+      end if;`;
+}
+
+const quoteLiteral = (text: string) => `'${text.replaceAll("'", "''")}'`;
 
 /** Creates the function for `target` in the transaction's session; `insertRowByRow` then calls it. */
 export async function defineRowByRow(trx: Transaction<Database>, target: TypedTarget): Promise<void> {

@@ -1,0 +1,107 @@
+import type { z } from 'zod';
+import type { Reject } from '../ledger/ledger.ts';
+
+/**
+ * Values a schema lets through that Postgres cannot keep as read: a NUL in text (refused with no column
+ * named), a lone UTF-16 surrogate (`"\ud800"` in JSON; text would store U+FFFD, jsonb refuses it) and,
+ * inside a JSON document, a number beyond a double (`1e400` reads as Infinity, which JSON writes as
+ * null). A chunk is searched once for what could make one (a NUL, a `\u` escape, a three-digit exponent);
+ * only a chunk that has it has its rows' values checked, so the common chunk pays one scan of its text.
+ */
+
+/** Types of a field's schema whose value may be a JSON document (objects, arrays, anything). */
+const DOCUMENT_TYPES = new Set([
+  'unknown',
+  'any',
+  'object',
+  'record',
+  'array',
+  'tuple',
+  'union',
+  'lazy',
+  'map',
+]);
+const WRAPPERS = new Set(['optional', 'nullable', 'default', 'prefault', 'catch', 'readonly', 'nonoptional']);
+
+function mayHoldDocument(schema: z.core.$ZodType): boolean {
+  let def = schema._zod.def as z.core.$ZodTypeDef & { innerType?: z.core.$ZodType; out?: z.core.$ZodType };
+  while (WRAPPERS.has(def.type) && def.innerType) def = def.innerType._zod.def;
+  if (def.type === 'pipe' && def.out) return mayHoldDocument(def.out);
+  return DOCUMENT_TYPES.has(def.type);
+}
+
+/** A number's exponent of three digits (or a run of 309 digits): the only way JSON text overflows a double. */
+const HUGE_NUMBER = /\d[eE]\+?\d{3}|\d{309}/;
+
+/**
+ * Whether a chunk's text could hold an unstorable value for this dataset: the once-per-chunk scan. The
+ * exponent scan (a regex, about 8% of `JSON.parse`'s time) runs only for NDJSON datasets with a document field.
+ */
+export function chunkScan(format: string, schemas: z.core.$ZodType[] | undefined): (text: string) => boolean {
+  if (format !== 'ndjson') return (text) => text.includes('\0');
+  // A schema other than a plain object may hold a document anywhere.
+  const documents = schemas === undefined || schemas.some(mayHoldDocument);
+  // JSON text holds no raw NUL or lone surrogate: they arrive as escapes.
+  return (text) => text.includes('\\u') || (documents && HUGE_NUMBER.test(text));
+}
+
+/** A high surrogate with no low one after it, or a low one with no high one before (code units, no `u` flag). */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** Why a string cannot be stored, or undefined. */
+function badText(text: string): string | undefined {
+  if (text.includes('\0')) return 'a NUL byte (0x00), which Postgres text cannot hold';
+  const lone = LONE_SURROGATE.exec(text);
+  if (lone) {
+    const code = lone[0].charCodeAt(0).toString(16);
+    return `a lone UTF-16 surrogate (\\u${code}), which UTF-8 cannot hold (it would be stored as U+FFFD)`;
+  }
+  return undefined;
+}
+
+/** The first unstorable value in `value` (a string, or a document walked in order): its path below it and reason. */
+function unstorable(value: unknown, path: string): { path: string; reason: string } | undefined {
+  if (typeof value === 'string') {
+    const reason = badText(value);
+    return reason ? { path, reason } : undefined;
+  }
+  if (typeof value === 'number')
+    return Number.isFinite(value)
+      ? undefined
+      : { path, reason: 'a number JSON cannot hold (beyond the range of a double)' };
+  if (value === null || typeof value !== 'object' || value instanceof Date) return undefined;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const found = unstorable(value[i], `${path}[${i}]`);
+      if (found) return found;
+    }
+    return undefined;
+  }
+  for (const [key, child] of Object.entries(value)) {
+    const keyReason = badText(key);
+    if (keyReason) return { path: `${path}.${key}`, reason: `in a key: ${keyReason}` };
+    const found = unstorable(child, `${path}.${key}`);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+/** The reject for a row whose values (in `names` order) hold an unstorable value, or undefined. */
+export function unstorableReject(
+  names: readonly string[],
+  values: readonly unknown[],
+  record: { line: number; raw(): string },
+): Reject | undefined {
+  for (let i = 0; i < names.length; i++) {
+    const found = unstorable(values[i], names[i] as string);
+    if (found)
+      return {
+        line: record.line,
+        column: found.path,
+        kind: 'unwritable',
+        reason: found.reason,
+        raw: record.raw(),
+      };
+  }
+  return undefined;
+}
