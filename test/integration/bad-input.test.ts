@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { resolveConfig } from '../../shared/config/config.ts';
 import { defineDataset } from '../../shared/config/dataset.ts';
+import { DROP_AGAIN } from '../../shared/core/errors.ts';
 import { STRAY_QUOTE_HINT } from '../../shared/formats/chunking.ts';
 import type { Database } from '../../shared/ledger/schema.ts';
 import { rejectKindsOfKey, rejectsOfKey, startTestPipeline, type TestPipeline } from '../support/pipeline.ts';
@@ -119,7 +120,7 @@ describe('bad input', () => {
     for (const [key, body, error] of cases) {
       const { reports } = await p.load(key, body);
       expect(reports.map((r) => [r.state, r.error])).toEqual([['failed', error]]);
-      expect(await receiptOf(key)).toMatchObject({ state: 'failed', error });
+      expect(await receiptOf(key)).toMatchObject({ state: 'failed', error, action: DROP_AGAIN });
     }
   });
 
@@ -256,6 +257,11 @@ describe('bad input', () => {
       const { reports } = await p.load(key, 'id\n1\n2\n');
       expect(reports[0]?.state).toBe('failed');
       expect(reports[0]?.error).toBe('table bad_later does not exist (has its migration run?)');
+      expect(await receiptOf(key)).toMatchObject({
+        state: 'failed',
+        action:
+          'nothing of it was loaded: create or migrate the table (`npx dropload migrate`), then drop the file again',
+      });
       await sql`create table bad_later (id integer primary key)`.execute(db);
       const file = await db
         .selectFrom('dropload.file')
