@@ -173,7 +173,7 @@ export interface FilePlan {
   columns?: string[];
   headerLine: number;
   headerOversized: boolean;
-  /** The content's first bytes (after any gunzip, up to 4): another format's magic number shows in them. */
+  /** The content's first bytes (after any gunzip, up to 5): another format's magic number shows in them. */
   leading?: Uint8Array;
   chunks: ChunkPlan[];
   records: number;
@@ -246,8 +246,8 @@ export interface PlanOptions extends TextFormat {
 
 const BOM = [0xef, 0xbb, 0xbf];
 
-/** The longest magic number looked for (zip's, Parquet's). */
-const MAGIC_BYTES = 4;
+/** The longest magic number looked for (Parquet's, with the byte after it). */
+const MAGIC_BYTES = 5;
 
 /**
  * Streams a file once and cuts it into chunks of whole records, each about `chunkBytes` long, so a

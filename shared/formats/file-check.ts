@@ -64,7 +64,8 @@ const CONTAINERS: { magic: number[]; what: (dataset: Dataset) => string }[] = [
       'a zip archive: dropload reads CSV/NDJSON/Parquet, optionally gzipped; unzip it and drop the files',
   },
   {
-    magic: [0x50, 0x41, 0x52, 0x31],
+    // "PAR1" and the first page header's first byte (Thrift: field 1, an i32): a CSV header may start "PAR1".
+    magic: [0x50, 0x41, 0x52, 0x31, 0x15],
     what: (d) =>
       `a Parquet file, but dataset "${d.name}" reads ${d.format === 'csv' ? 'CSV' : 'NDJSON'}: drop it under a Parquet dataset's prefix`,
   },

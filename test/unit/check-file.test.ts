@@ -115,6 +115,16 @@ describe('checkFile', () => {
     );
   });
 
+  it('reads a CSV header that starts "PAR1" as a header', async () => {
+    const bytes = bytesOf('PAR1,id,amount,currency\n');
+    expect(checkFile(orders, await planFor(bytes), bytes.length)).toEqual([
+      'PAR1',
+      'id',
+      'amount',
+      'currency',
+    ]);
+  });
+
   it('rejects an empty gzip (an object whose content has no bytes) as that, not as blank lines', async () => {
     const empty = gzipSync('');
     const p = await planFor(new Uint8Array(0));
