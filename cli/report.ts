@@ -5,7 +5,7 @@ import { openCounts } from '../shared/ledger/rejects.ts';
 import { type Resumed, resumedOf, resumedText } from '../shared/ledger/resumes.ts';
 import { type Database, type FileRow, WAITING_STATES } from '../shared/ledger/schema.ts';
 import { type Waiting, type WaitSummary, waitingPart, waitSummaries } from '../shared/ledger/waiting.ts';
-import { replayCommand } from '../shared/pipeline/receipts.ts';
+import { fileAction } from '../shared/pipeline/receipts.ts';
 
 export interface FileReport {
   key: string;
@@ -30,7 +30,7 @@ export interface FileReport {
   error: string | null;
   /** Something about the file or this run a person should know (ignored columns, a version already loaded). */
   note?: string;
-  /** What to run to move a stalled file on, once its cause is fixed. */
+  /** What to run to move a stalled file on, once its cause is fixed; what to do about a failed one. */
   action?: string;
   /** Its work stopped without an outcome (a crash) and started again: how often, when, the idle time. */
   resumed?: Resumed;
@@ -61,6 +61,7 @@ export function reportOf(
 ): FileReport {
   const end = file.finished_at ?? new Date();
   const resumed = resumedOf(file);
+  const action = fileAction(file);
   return {
     key: file.key,
     dataset: file.dataset,
@@ -80,7 +81,7 @@ export function reportOf(
     seconds: Math.round((end.getTime() - file.created_at.getTime()) / 100) / 10,
     error: file.error,
     ...(file.note ? { note: file.note } : {}),
-    ...(file.state === 'stalled' ? { action: replayCommand(file) } : {}),
+    ...(action ? { action } : {}),
     ...(resumed ? { resumed } : {}),
     ...(waits ? { waiting: waitingPart(waits) } : {}),
     ...(tables && tables.length > 0 ? { tables } : {}),
@@ -199,7 +200,10 @@ export function fileNotes(r: FileReport): { line: string; gap: boolean }[] {
   const notes: { line: string; gap: boolean }[] = [];
   if (r.note) notes.push({ line: `${r.key}: note: ${r.note}`, gap: true });
   if (r.error) notes.push({ line: `${r.key}: ${errorLabel(r.state)}: ${r.error}`, gap: true });
-  if (r.action) notes.push({ line: `${r.key}: once the cause is fixed, run: ${r.action}`, gap: false });
+  if (r.action) {
+    const line = r.state === 'stalled' ? `once the cause is fixed, run: ${r.action}` : `to do: ${r.action}`;
+    notes.push({ line: `${r.key}: ${line}`, gap: false });
+  }
   if (r.resumed && r.seconds !== null)
     notes.push({ line: `${r.key}: ${resumedText(r.resumed, r.seconds)}`, gap: true });
   if (r.waiting) notes.push({ line: `${r.key}: waiting: ${waitingLine(r.waiting)}`, gap: true });

@@ -27,7 +27,7 @@ function asFileError(err: unknown, obj: PinnedObject): unknown {
   const name = (err as Error).name;
   if (status === 404 || name === 'NoSuchKey' || name === 'NoSuchVersion' || name === 'NotFound') {
     return new FileRejectedError(
-      `s3://${obj.bucket}/${obj.key} no longer exists (deleted before it was loaded)`,
+      `s3://${obj.bucket}/${obj.key} no longer exists (deleted or renamed before it was read)`,
     );
   }
   if (status === 412 || name === 'PreconditionFailed') {

@@ -20,14 +20,32 @@ export class MigrationError extends Error {
   override name = 'MigrationError';
 }
 
-/** The file itself cannot be loaded (empty, wrong header, no dataset, gone). Recorded on the file; never retried. */
+/** What to do about a failed file none of whose rows loaded: a new drop of it loads from scratch. */
+export const DROP_AGAIN = 'nothing of it was loaded: fix what the error says and drop the file again';
+
+/**
+ * The file itself cannot be loaded (empty, wrong header, no dataset, gone). Recorded on the file with
+ * its `action`, what whoever dropped it should do (each class has its own); never retried.
+ */
 export class FileRejectedError extends Error {
   override name = 'FileRejectedError';
+  readonly action: string;
+  constructor(message: string, options?: ErrorOptions & { action?: string }) {
+    super(message, options);
+    this.action = options?.action ?? DROP_AGAIN;
+  }
 }
 
-/** The table is missing or lacks a column the dataset writes: fails the file (re-announce it once migrated). */
+/** The table is missing or lacks a column the dataset writes: fails the file (drop it again once migrated). */
 export class TableShapeError extends FileRejectedError {
   override name = 'TableShapeError';
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, {
+      ...options,
+      action:
+        'nothing of it was loaded: create or migrate the table (`npx dropload migrate`), then drop the file again',
+    });
+  }
 }
 
 /** A request to `dropload console` it will not serve (a foreign origin, a bad body): answered with `status`. */

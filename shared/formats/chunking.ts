@@ -173,6 +173,8 @@ export interface FilePlan {
   columns?: string[];
   headerLine: number;
   headerOversized: boolean;
+  /** The content's first bytes (after any gunzip, up to 5): another format's magic number shows in them. */
+  leading?: Uint8Array;
   chunks: ChunkPlan[];
   records: number;
   bytes: number;
@@ -243,6 +245,9 @@ export interface PlanOptions extends TextFormat {
 }
 
 const BOM = [0xef, 0xbb, 0xbf];
+
+/** The longest magic number looked for (Parquet's, with the byte after it). */
+const MAGIC_BYTES = 5;
 
 /**
  * Streams a file once and cuts it into chunks of whole records, each about `chunkBytes` long, so a
@@ -330,6 +335,7 @@ export async function planChunks(source: AsyncIterable<Uint8Array>, options: Pla
   };
   const start = (prelude: Uint8Array): RecordScanner => {
     plan.bom = prelude.length >= 3 && BOM.every((b, i) => prelude[i] === b);
+    plan.leading = prelude.slice(0, MAGIC_BYTES);
     dataOffset = plan.bom ? 3 : 0;
     scanner = new RecordScanner({ ...options, offset: dataOffset }, onRecord);
     feed(prelude.subarray(dataOffset));
@@ -341,9 +347,9 @@ export async function planChunks(source: AsyncIterable<Uint8Array>, options: Pla
       feed(piece);
       continue;
     }
-    // The BOM check needs the first three bytes, which may arrive in separate pieces.
+    // The BOM and magic-number checks need the first bytes, which may arrive in separate pieces.
     prelude = concat(prelude, piece);
-    if (prelude.length >= 3) start(prelude);
+    if (prelude.length >= MAGIC_BYTES) start(prelude);
   }
   const done = scanner ?? start(prelude);
   done.end();

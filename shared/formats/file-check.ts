@@ -18,6 +18,7 @@ export const openQuote = (plan: FilePlan) => plan.chunks.find((c) => c.untermina
 export function checkFile(dataset: Dataset, plan: FilePlan, size: number): string[] | undefined {
   if (size === 0) throw new FileRejectedError('file is empty (0 bytes)');
   if (dataset.format === 'parquet') return checkColumns(dataset, plan.columns ?? [], 'Parquet schema');
+  checkContainer(dataset, plan, size);
   if (dataset.format === 'ndjson') {
     if (plan.records === 0) throw new FileRejectedError('file has no records (only blank lines)');
     return undefined;
@@ -52,6 +53,34 @@ export function checkFile(dataset: Dataset, plan: FilePlan, size: number): strin
     );
   }
   return checkColumns(dataset, parseHeader(head, dataset.delimiter, dataset.quote), 'header');
+}
+
+/** Magic numbers of what is often dropped by mistake as text, each with what to do about it. */
+const CONTAINERS: { magic: number[]; what: (dataset: Dataset) => string }[] = [
+  { magic: [0x1f, 0x8b], what: () => 'a gzip inside a gzip: gunzip it once before dropping' },
+  {
+    magic: [0x50, 0x4b, 0x03, 0x04],
+    what: () =>
+      'a zip archive: dropload reads CSV/NDJSON/Parquet, optionally gzipped; unzip it and drop the files',
+  },
+  {
+    // "PAR1" and the first page header's first byte (Thrift: field 1, an i32): a CSV header may start "PAR1".
+    magic: [0x50, 0x41, 0x52, 0x31, 0x15],
+    what: (d) =>
+      `a Parquet file, but dataset "${d.name}" reads ${d.format === 'csv' ? 'CSV' : 'NDJSON'}: drop it under a Parquet dataset's prefix`,
+  },
+];
+
+/**
+ * A CSV or NDJSON dataset's file whose content is no text at all (checked after any gunzip): said as
+ * what it is, rather than as the header's encoding or blank lines it would otherwise fail on.
+ */
+function checkContainer(dataset: Dataset, plan: FilePlan, size: number): void {
+  // Bytes in the object, none in its content: only a gzip expands to nothing.
+  if (plan.bytes === 0 && size > 0) throw new FileRejectedError('file is an empty gzip (no bytes inside)');
+  const leading = plan.leading ?? new Uint8Array(0);
+  const found = CONTAINERS.find(({ magic }) => magic.every((b, i) => leading[i] === b));
+  if (found) throw new FileRejectedError(`file is ${found.what(dataset)}`);
 }
 
 /** The file's columns (a CSV header, a Parquet schema) against the dataset's fields. */

@@ -52,6 +52,8 @@ export interface NewFileFields extends FileIdentity {
   dataset: string | null;
   state: FileState;
   error?: string | null;
+  /** A failed file's: what to do about it. */
+  action?: string | null;
   /** Where S3 puts this version among its key's versions (see `versionOrder`). */
   lastModified?: Date;
   sequencer?: string;
@@ -82,6 +84,7 @@ export async function registerFile(
       dataset: file.dataset,
       state: file.state,
       error: messageOrNull(file.error),
+      action: file.action ?? null,
       columns: null,
       chunk_count: null,
       rows_expected: null,
@@ -121,6 +124,7 @@ export async function retryFile(db: Kysely<Database>, id: number): Promise<FileR
         .set({
           state: 'splitting',
           error: null,
+          action: null,
           note: null,
           chunk_count: null,
           rows_read: 0,
@@ -193,12 +197,28 @@ export async function lockFile(trx: Transaction<Database>, id: number): Promise<
   await trx.selectFrom('dropload.file').select('id').where('id', '=', id).forUpdate().execute();
 }
 
-/** Fails a file that has not finished; what it staged (`publish: 'file'`) goes with it, in one transaction. */
-export async function failFile(db: Kysely<Database>, id: number, error: string): Promise<void> {
+/** How a failure is told of a file some of whose rows were committed already (see pipeline/partial-failure.ts). */
+export type PartlyLoaded = (
+  file: FileRow,
+  chunks: { idx: number; first_line: number; state: string }[],
+) => { error: string; action: string };
+
+/**
+ * Fails a file that has not finished; what it staged (`publish: 'file'`) goes with it, in one
+ * transaction. A file with rows in its table already is told by `partly`, from its row as it fails.
+ */
+export async function failFile(
+  db: Kysely<Database>,
+  id: number,
+  error: string,
+  action: string,
+  partly?: PartlyLoaded,
+): Promise<void> {
   const fail = async (trx: Transaction<Database>) => {
+    if (partly) ({ error, action } = await partlyTold(trx, id, { error, action }, partly));
     const file = await trx
       .updateTable('dropload.file')
-      .set({ state: 'failed', error: messageText(error), updated_at: clock, finished_at: clock })
+      .set({ state: 'failed', error: messageText(error), action, updated_at: clock, finished_at: clock })
       .where('id', '=', id)
       .where('state', 'not in', ['loaded', 'failed'])
       .returning('dataset')
@@ -208,16 +228,40 @@ export async function failFile(db: Kysely<Database>, id: number, error: string):
   await (db.isTransaction ? fail(db as Transaction<Database>) : db.transaction().execute(fail));
 }
 
+async function partlyTold(
+  trx: Transaction<Database>,
+  id: number,
+  told: { error: string; action: string },
+  partly: PartlyLoaded,
+): Promise<{ error: string; action: string }> {
+  // Locked: a chunk committing meanwhile would make the counts told here stale.
+  const file = await trx
+    .selectFrom('dropload.file')
+    .selectAll()
+    .where('id', '=', id)
+    .forUpdate()
+    .executeTakeFirst();
+  if (!file || file.rows_inserted + file.rows_updated === 0) return told;
+  const chunks = await trx
+    .selectFrom('dropload.chunk')
+    .select(['idx', 'first_line', 'state'])
+    .where('file_id', '=', id)
+    .orderBy('idx')
+    .execute();
+  return partly(file, chunks);
+}
+
 /** Sets a file's final state inside the caller's transaction (used when publishing decides the outcome). */
 export async function finishFile(
   trx: Transaction<Database>,
   id: number,
   state: FinalState,
   error: string | null,
+  action: string | null = null,
 ) {
   await trx
     .updateTable('dropload.file')
-    .set({ state, error: messageOrNull(error), updated_at: clock, finished_at: clock })
+    .set({ state, error: messageOrNull(error), action, updated_at: clock, finished_at: clock })
     .where('id', '=', id)
     .execute();
 }

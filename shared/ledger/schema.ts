@@ -66,6 +66,8 @@ export interface FileTable extends RowCounters {
   error: Generated<string | null>;
   /** A remark on a file that loads anyway (no rows, columns nothing reads). */
   note: Generated<string | null>;
+  /** A failed file: what to do about it, set with the failure by the error that ended it. */
+  action: Generated<string | null>;
   created_at: CreatedAt;
   updated_at: Timestamp;
   finished_at: Timestamp | null;

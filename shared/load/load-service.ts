@@ -28,6 +28,7 @@ import { type ResolvedRejects, resolveByNewerRows } from '../ledger/rejects.ts';
 import { type Delivery, lostDelivery, recordResume } from '../ledger/resumes.ts';
 import { type Database, FINAL_STATES, type FileRow } from '../ledger/schema.ts';
 import { holdWhileWaiting, waitingCount } from '../ledger/waiting.ts';
+import { partialFailure } from '../pipeline/partial-failure.ts';
 import type { PipelineDeps } from '../pipeline/services.ts';
 import { chunkRows, cursorRows, type RowExtra, rejectedRows } from './chunk-rows.ts';
 import { insertOrphans } from './orphans.ts';
@@ -224,7 +225,10 @@ async function failChunkFile(
   base: Base,
   err: FileRejectedError,
 ): Promise<LoadOutcome> {
-  await failFile(deps.db, message.fileId, err.message);
+  const dataset = deps.config.datasets.find((d) => d.name === message.dataset);
+  await failFile(deps.db, message.fileId, err.message, err.action, (file, chunks) =>
+    partialFailure(dataset, file, chunks, err.message),
+  );
   return {
     ...base,
     result: 'file-failed',

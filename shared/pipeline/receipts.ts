@@ -25,6 +25,12 @@ export function replayCommand(file: { key: string; chunk_count: number | null })
   return `npx dropload replay --queue ${queue} --file ${JSON.stringify(file.key)}`;
 }
 
+/** What to do about a file: a stalled one's replay, a failed one's action as its failure set it; else none. */
+export function fileAction(file: Pick<FileRow, 'state' | 'key' | 'chunk_count' | 'action'>): string | null {
+  if (file.state === 'stalled') return replayCommand(file);
+  return file.state === 'failed' ? file.action : null;
+}
+
 export interface Receipt {
   file: string;
   bucket: string;
@@ -34,7 +40,7 @@ export interface Receipt {
   state: FileRow['state'];
   error: string | null;
   note: string | null;
-  /** For a stalled file: the command that replays it once the cause is fixed. */
+  /** For a stalled file: the command that replays it once the cause is fixed; for a failed one, what to do. */
   action: string | null;
   /** Its work stopped without an outcome (a crash) and started again: how often, when, the idle time. */
   resumed: Resumed | null;
@@ -69,7 +75,7 @@ export async function receiptFor(db: Kysely<Database>, file: FileRow): Promise<R
     state: file.state,
     error: file.error,
     note: file.note,
-    action: file.state === 'stalled' ? replayCommand(file) : null,
+    action: fileAction(file),
     resumed: resumedOf(file),
     waiting: waits ? waitingPart(waits) : null,
     rows: {

@@ -3,6 +3,7 @@ import { type ObjectRef, objectRefsFromBody } from '../aws/s3-events.ts';
 import { isOwnKey } from '../core/bucket-layout.ts';
 import { ConfigError } from '../core/errors.ts';
 import { getFile, recordFileAttempt } from '../ledger/ledger.ts';
+import { FINAL_STATES } from '../ledger/schema.ts';
 import { writeReceipt } from '../pipeline/receipts.ts';
 import { type FailedDelivery, type Settled, settleFailure } from '../pipeline/retries.ts';
 import type { PipelineDeps } from '../pipeline/services.ts';
@@ -29,7 +30,7 @@ export function parseIngestMessage(body: string): ObjectRef[] | Error {
 
 /**
  * The split stage for one delivery, as the split Lambda runs it: each announced object is split into
- * chunks, and one that is finished already (failed, or skipped) gets its receipt. A failure is noted in
+ * chunks, and one that is finished already (failed, skipped, or with no rows) gets its receipt. A failure is noted in
  * the ledger and settled (shared/pipeline/retries.ts), then returned rather than thrown.
  */
 export async function handleIngestMessage(
@@ -52,11 +53,18 @@ export async function handleIngestMessage(
   }
 }
 
+/**
+ * A file that finished in the split step gets its receipt here: failed, skipped, or loaded with no
+ * chunk (a header and no rows), which no load step will ever see. A duplicate's was written already.
+ */
 async function splitOne(deps: PipelineDeps, ref: ObjectRef): Promise<SplitOutcome> {
   const outcome = await splitObject(deps, ref);
-  const final = outcome.result === 'failed' || outcome.result === 'skipped';
+  const final =
+    outcome.result === 'failed' ||
+    outcome.result === 'skipped' ||
+    (outcome.result === 'split' && outcome.chunks === 0);
   const file = final ? await getFile(deps.db, outcome.fileId) : undefined;
-  if (file) await writeReceipt(deps, file);
+  if (file && FINAL_STATES.includes(file.state)) await writeReceipt(deps, file);
   return outcome;
 }
 

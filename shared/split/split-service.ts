@@ -2,7 +2,7 @@ import type { Transaction } from 'kysely';
 import { headObject, type PinnedObject, streamObject } from '../aws/object-store.ts';
 import type { ObjectRef } from '../aws/s3-events.ts';
 import { type Dataset, datasetForKey, noDatasetReason } from '../config/dataset.ts';
-import { classifyError, FileRejectedError, sqlState } from '../core/errors.ts';
+import { classifyError, DROP_AGAIN, FileRejectedError, sqlState } from '../core/errors.ts';
 import { type FilePlan, planChunks } from '../formats/chunking.ts';
 import {
   adoptExpanded,
@@ -28,6 +28,7 @@ import {
 import { interruptedWhenAnnounced, recordResume } from '../ledger/resumes.ts';
 import { type Database, FINAL_STATES, type FileRow } from '../ledger/schema.ts';
 import { sendPendingChunks } from '../pipeline/chunk-queue.ts';
+import { partialFailure } from '../pipeline/partial-failure.ts';
 import type { PipelineDeps } from '../pipeline/services.ts';
 
 export interface SplitOutcome {
@@ -66,7 +67,7 @@ export async function splitObject(deps: PipelineDeps, ref: ObjectRef): Promise<S
     head = await headObject(deps.s3, ref.bucket, ref.key, ref.versionId);
   } catch (err) {
     if (!(err instanceof FileRejectedError)) throw err;
-    return finishUnsplit(deps, ref, dataset.name, 'failed', err.message);
+    return finishUnsplit(deps, ref, dataset.name, 'failed', err.message, err.action);
   }
   if (ref.etag && !ref.versionId && head.etag !== ref.etag) {
     // Without versioning the announced bytes are gone; the overwrite sent its own event.
@@ -135,7 +136,7 @@ export async function splitObject(deps: PipelineDeps, ref: ObjectRef): Promise<S
   } catch (err) {
     const reason = fileFailure(err);
     if (reason === undefined) throw err;
-    await failFile(deps.db, file.id, reason);
+    await failFile(deps.db, file.id, reason, err instanceof FileRejectedError ? err.action : DROP_AGAIN);
     await discardExpanded(deps, source, file.id);
     return outcome(file, 'failed', 0, reason);
   }
@@ -175,7 +176,9 @@ async function resend(
     return outcome(file, 'resent', resent);
   } catch (err) {
     if (!(err instanceof FileRejectedError)) throw err;
-    await failFile(deps.db, file.id, err.message);
+    await failFile(deps.db, file.id, err.message, err.action, (now, chunks) =>
+      partialFailure(dataset, now, chunks, err.message),
+    );
     return outcome(file, 'failed', 0, err.message);
   }
 }
@@ -243,6 +246,7 @@ async function finishUnsplit(
   dataset: string | null,
   state: 'failed' | 'skipped',
   reason: string,
+  action?: string,
 ): Promise<SplitOutcome> {
   const { file } = await registerFile(deps.db, {
     ...identity(ref, ref.etag ?? ''),
@@ -250,6 +254,7 @@ async function finishUnsplit(
     dataset,
     state,
     error: reason,
+    action,
   });
   return outcome(file, state, 0, reason);
 }

@@ -1,10 +1,12 @@
 import { gzipSync } from 'node:zlib';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { type Kysely, sql } from 'kysely';
 import type { Migration } from 'kysely/migration';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { resolveConfig } from '../../shared/config/config.ts';
 import { defineDataset } from '../../shared/config/dataset.ts';
+import { DROP_AGAIN } from '../../shared/core/errors.ts';
 import { STRAY_QUOTE_HINT } from '../../shared/formats/chunking.ts';
 import type { Database } from '../../shared/ledger/schema.ts';
 import { rejectKindsOfKey, rejectsOfKey, startTestPipeline, type TestPipeline } from '../support/pipeline.ts';
@@ -72,6 +74,13 @@ async function reannounced(file: { id: number; bucket: string; key: string; etag
 }
 
 const rejectsFor = (key: string) => rejectsOfKey(db, key);
+/** The receipt written next to the input, as whoever dropped it reads it. */
+async function receiptOf(key: string): Promise<Record<string, unknown>> {
+  const out = await p.stack.s3.send(
+    new GetObjectCommand({ Bucket: p.stack.bucket, Key: `reports/${key}.json` }),
+  );
+  return JSON.parse((await out.Body?.transformToString()) ?? '{}');
+}
 const notes = async (from: number, to: number) =>
   (
     await sql<{
@@ -86,6 +95,33 @@ describe('bad input', () => {
     expect(reports[0]).toMatchObject({ state: 'loaded', chunks: { done: 0, total: 0 } });
     expect(reports[0]?.rows.read).toBe(0);
     expect(reports[0]?.note).toBe('file has a header but no data rows');
+    // Finished in the split step (no chunk to load): the receipt is written there.
+    expect(await receiptOf('incoming/rows/header-only.csv')).toMatchObject({
+      state: 'loaded',
+      note: 'file has a header but no data rows',
+      chunks: { done: 0, total: 0 },
+    });
+  });
+
+  it('a gzip of a gzip, a zip named .csv and an empty gzip fail saying what they are, each with a receipt', async () => {
+    const cases: [string, Uint8Array, string][] = [
+      [
+        'incoming/rows/twice.csv.gz',
+        gzipSync(gzipSync('id,note\n1,a\n')),
+        'file is a gzip inside a gzip: gunzip it once before dropping',
+      ],
+      [
+        'incoming/rows/archive.csv',
+        Buffer.concat([Buffer.from([0x50, 0x4b, 0x03, 0x04]), Buffer.from('\u0000\u0000id,note\n')]),
+        'file is a zip archive: dropload reads CSV/NDJSON/Parquet, optionally gzipped; unzip it and drop the files',
+      ],
+      ['incoming/rows/nothing.csv.gz', gzipSync(''), 'file is an empty gzip (no bytes inside)'],
+    ];
+    for (const [key, body, error] of cases) {
+      const { reports } = await p.load(key, body);
+      expect(reports.map((r) => [r.state, r.error])).toEqual([['failed', error]]);
+      expect(await receiptOf(key)).toMatchObject({ state: 'failed', error, action: DROP_AGAIN });
+    }
   });
 
   it('an unbalanced quote on the last line rejects that record only', async () => {
@@ -221,6 +257,11 @@ describe('bad input', () => {
       const { reports } = await p.load(key, 'id\n1\n2\n');
       expect(reports[0]?.state).toBe('failed');
       expect(reports[0]?.error).toBe('table bad_later does not exist (has its migration run?)');
+      expect(await receiptOf(key)).toMatchObject({
+        state: 'failed',
+        action:
+          'nothing of it was loaded: create or migrate the table (`npx dropload migrate`), then drop the file again',
+      });
       await sql`create table bad_later (id integer primary key)`.execute(db);
       const file = await db
         .selectFrom('dropload.file')

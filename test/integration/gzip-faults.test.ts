@@ -363,7 +363,7 @@ describe('gzip files under faults', () => {
     const file = await finished(s, key);
     expect([file.state, file.error, file.rows_read]).toEqual([
       'failed',
-      `s3://${s.stack.bucket}/${key} no longer exists (deleted before it was loaded)`,
+      `s3://${s.stack.bucket}/${key} no longer exists (deleted or renamed before it was read)`,
       0,
     ]);
     expect(await table(s, 'gz_rows')).toEqual({ n: 0, sum: null });

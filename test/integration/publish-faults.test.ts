@@ -349,7 +349,7 @@ describe('a failed publish: "file" leaves nothing staged', () => {
     expect(failed.result).toBe('file-failed');
     expect(failed.finishedFile?.state).toBe('failed');
     expect(failed.finishedFile?.error).toBe(
-      `s3://${p.stack.bucket}/${key} no longer exists (deleted before it was loaded)`,
+      `s3://${p.stack.bucket}/${key} no longer exists (deleted or renamed before it was read)`,
     );
     expect(await stagedRows('gated', fileId)).toBe(0);
     const visible = await sql<{
@@ -468,7 +468,7 @@ describe.runIf(POSTGRES)('concurrent transactions (Postgres)', () => {
     const file = await fileRow(fileId);
     expect([file.state, file.error]).toEqual([
       'failed',
-      `s3://${p.stack.bucket}/${key} no longer exists (deleted before it was loaded)`,
+      `s3://${p.stack.bucket}/${key} no longer exists (deleted or renamed before it was read)`,
     ]);
     expect(await stagedRows('gated', fileId)).toBe(0);
   });

@@ -7,9 +7,11 @@ import { z } from 'zod';
 import { toRecord } from '../../local/event-source.ts';
 import { ChunkMessage } from '../../shared/aws/messages.ts';
 import { defineDataset } from '../../shared/config/dataset.ts';
-import type { Database } from '../../shared/ledger/schema.ts';
+import { DROP_AGAIN } from '../../shared/core/errors.ts';
+import type { Database, FileRow } from '../../shared/ledger/schema.ts';
 import { handleLoadMessage } from '../../shared/load/load-message.ts';
 import { loadChunk } from '../../shared/load/load-service.ts';
+import { receiptFor } from '../../shared/pipeline/receipts.ts';
 import type { PipelineDeps } from '../../shared/pipeline/services.ts';
 import { splitObject } from '../../shared/split/split-service.ts';
 import { splitParked as splitParkedBy } from '../support/parked.ts';
@@ -332,7 +334,40 @@ describe('exactly once, with chunks the test delivers itself', () => {
     expect(outcome.result).toBe('file-failed');
     expect(outcome.finishedFile?.state).toBe('failed');
     expect(outcome.finishedFile?.error).toBe(
-      's3://dropload-local/incoming/items/deleted.csv no longer exists (deleted before it was loaded)',
+      's3://dropload-local/incoming/items/deleted.csv no longer exists (deleted or renamed before it was read)',
     );
+    expect(outcome.finishedFile?.action).toBe(DROP_AGAIN);
+  });
+
+  it('a file renamed while it loads fails saying which chunks loaded, how many of its rows are in the table, and what to do', async () => {
+    const key = 'incoming/items/renamed.csv';
+    const chunks = await splitParked(key, csv(20000, 23999));
+    expect(chunks.length).toBeGreaterThan(2);
+    for (const c of chunks.slice(0, 2))
+      expect((await loadChunk(parked, c as ChunkMessage)).result).toBe('loaded');
+    // `aws s3 mv` deletes the old key (its copy under the new key is announced as a file of its own).
+    await p.stack.s3.send(new DeleteObjectCommand({ Bucket: p.stack.bucket, Key: key }));
+    const outcome = await loadChunk(parked, chunks[2] as ChunkMessage);
+    expect(outcome.result).toBe('file-failed');
+    const file = outcome.finishedFile as FileRow;
+    const inTable = await sql<{
+      n: number;
+    }>`select count(*)::int as n from rel_items where id between 20000 and 23999`
+      .execute(db)
+      .then((r) => r.rows[0]?.n);
+    expect([file.state, file.chunks_done, file.rows_inserted]).toEqual(['failed', 2, inTable]);
+    const lines = await db
+      .selectFrom('dropload.chunk')
+      .select('first_line')
+      .where('file_id', '=', file.id)
+      .orderBy('idx')
+      .execute();
+    const rest = chunks.length - 2;
+    expect(file.error).toBe(
+      `s3://dropload-local/${key} no longer exists (deleted or renamed before it was read); chunk(s) 1, 2 of ${chunks.length} had loaded before that: ${inTable} rows of this file are in table rel_items (${inTable} inserted, 0 updated), the other ${rest} chunk(s) were not loaded`,
+    );
+    const action = `${inTable} rows of it stay in table rel_items: if it was renamed or replaced, the new key loads in full, so remove them (delete its rows from lines 2–${(lines[2]?.first_line ?? 0) - 1} of the file by their keys (the rows carry no file id: no sourceColumn)); otherwise remove them and drop the file again`;
+    expect(file.action).toBe(action);
+    expect(await receiptFor(db, file)).toMatchObject({ state: 'failed', error: file.error, action });
   });
 });

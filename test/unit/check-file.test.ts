@@ -1,3 +1,4 @@
+import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { type DatasetDefinition, resolveDataset } from '../../shared/config/dataset.ts';
@@ -91,6 +92,46 @@ describe('checkFile', () => {
   it('rejects a CSV file of blank lines, or only a BOM, as having no header', async () => {
     expect(await rejection('\n\r\n\n')).toBe('file has no header line (only blank lines)');
     expect(await rejection(bytesOf([0xef, 0xbb, 0xbf]))).toBe('file has no header line (only blank lines)');
+  });
+
+  it('says what a file is when its content is another container, CSV or NDJSON', async () => {
+    // The content as split sees it, after one gunzip: a gzip inside a gzip shows gzip's magic number.
+    const inner = new Uint8Array(gzipSync('id,amount,currency\n1,2,EUR\n'));
+    const zip = bytesOf('PK', [0x03, 0x04], '\n\u0000id,amount\n');
+    const parquet = bytesOf('PAR1', [0x15, 0x04], '\nid\n');
+    for (const def of [orders, events]) {
+      expect(await rejection(inner, def)).toBe(
+        'file is a gzip inside a gzip: gunzip it once before dropping',
+      );
+      expect(await rejection(zip, def)).toBe(
+        'file is a zip archive: dropload reads CSV/NDJSON/Parquet, optionally gzipped; unzip it and drop the files',
+      );
+    }
+    expect(await rejection(parquet)).toBe(
+      'file is a Parquet file, but dataset "orders" reads CSV: drop it under a Parquet dataset\'s prefix',
+    );
+    expect(await rejection(parquet, events)).toBe(
+      'file is a Parquet file, but dataset "events" reads NDJSON: drop it under a Parquet dataset\'s prefix',
+    );
+  });
+
+  it('reads a CSV header that starts "PAR1" as a header', async () => {
+    const bytes = bytesOf('PAR1,id,amount,currency\n');
+    expect(checkFile(orders, await planFor(bytes), bytes.length)).toEqual([
+      'PAR1',
+      'id',
+      'amount',
+      'currency',
+    ]);
+  });
+
+  it('rejects an empty gzip (an object whose content has no bytes) as that, not as blank lines', async () => {
+    const empty = gzipSync('');
+    const p = await planFor(new Uint8Array(0));
+    expect(rejectionOf(orders, p, empty.length)).toBe('file is an empty gzip (no bytes inside)');
+    expect(rejectionOf(events, await planFor(new Uint8Array(0), events), empty.length)).toBe(
+      'file is an empty gzip (no bytes inside)',
+    );
   });
 
   it('rejects an NDJSON file of blank lines as having no records', async () => {

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { type Kysely, sql, type Transaction } from 'kysely';
 import type { TableDataset } from '../../config/dataset.ts';
+import { DROP_AGAIN } from '../../core/errors.ts';
 import { finishFile, getFile, moveCounts, newerVersion } from '../../ledger/ledger.ts';
 import type { Database, FileRow } from '../../ledger/schema.ts';
 import { clearStaged, FILE_ID, stagePrefix, stageTablesOf } from '../../ledger/stage.ts';
@@ -250,7 +251,13 @@ export async function publishFile(
   const refused = await refusal(trx, dataset, stage, file);
   if (refused) {
     await clearStaged(trx, dataset.name, file.id);
-    await finishFile(trx, file.id, refused.state, refused.reason);
+    await finishFile(
+      trx,
+      file.id,
+      refused.state,
+      refused.reason,
+      refused.state === 'failed' ? DROP_AGAIN : null,
+    );
     return { published: false, inserted: 0, updated: 0, replaced: 0, reason: refused.reason };
   }
   const replaced =
