@@ -217,7 +217,11 @@ describe('strict field types', () => {
     expect(midnight.parse('2024-01-05T10:00:00+02:00')).toBe('2024-01-05T10:00:00+02:00');
     const message =
       'not a timestamp (YYYY-MM-DD HH:MM[:SS[.fff]], optionally with Z or an offset) or a date (YYYY-MM-DD)';
-    for (const bad of ['2024-02-30', '0000-01-01', '20240105', '2024-01-05 25:00', '']) {
+    // A text shaped like a date that names none says what no calendar has (as every date field does).
+    expect(issue(midnight, '2024-02-30')).toBe('no such date: February 30');
+    expect(issue(midnight, '0000-01-01')).toBe('no such date: year 0 (the year before 1 is 1 BC)');
+    expect(issue(midnight, '2024-01-05 25:00')).toBe('no such time: hour 25');
+    for (const bad of ['20240105', '']) {
       expect(issue(midnight, bad), bad).toBe(message);
     }
     expect(issue(localTimestamp({ dateOnly: 'refuse' }), '2024-01-05')).toBe(
