@@ -51,7 +51,7 @@ program
   .description('upload files, run the pipeline until each is finished, print a report')
   .argument(
     '<files...>',
-    'files or folders; a file goes to --dataset, else to the dataset its folder is named after',
+    'files or folders; a file goes to --dataset, else to the dataset its nearest folder is named after, else to the one named after the file (order_details.csv → order_details; orders-2024-01.csv.gz → orders, without a trailing date or number)',
   )
   .option('-d, --dataset <name>', 'dataset for every file')
   .option('--json', 'print the report as JSON')
