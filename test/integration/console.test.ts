@@ -189,7 +189,7 @@ const shot = (name: string) => page.screenshot({ path: path.join(SHOTS, `${name}
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) {
     throw new Error(
-      `no Chromium at ${CHROMIUM}: install it with \`apt-get install -y chromium\` (.ci/run does)`,
+      `no Chromium at ${CHROMIUM}: install it with \`apt-get update && apt-get install -y chromium\` (.ci/run does; README, Quick start)`,
     );
   }
   await mkdir(SHOTS, { recursive: true });
