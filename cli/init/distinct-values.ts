@@ -112,20 +112,15 @@ export class DistinctValues {
   absorb(other: DistinctValues): number | undefined {
     const examples = other.examples.filter((e) => !this.has(e));
     let repeats = 0;
-    let full = false;
     const bits = other.#bits;
     for (let word = 0; word < bits.length; word++) {
       const w = bits[word] as number;
       if (w === 0) continue;
       for (let b = 0; b < 32; b++) if ((w & (1 << b)) !== 0 && !this.#setBit(word * 32 + b)) repeats++;
     }
-    other.#keys.forEach((hi, lo) => {
-      if (full) return;
-      if (this.#keys.has(hi, lo)) repeats++;
-      else if (this.#keys.size >= MAX_HASHED) full = true;
-      else this.#keys.add(hi, lo);
-    });
-    if (full) return undefined;
+    const keyRepeats = this.#keys.absorbBounded(other.#keys, MAX_HASHED);
+    if (keyRepeats === undefined) return undefined;
+    repeats += keyRepeats;
     this.size += other.size - repeats;
     for (const e of examples) if (this.examples.length < EXAMPLES) this.examples.push(e);
     return repeats;
