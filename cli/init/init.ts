@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { snakeCase } from '../../shared/config/column-names.ts';
+import { snakeIdentifier } from '../../shared/config/column-names.ts';
 import { UsageError } from '../../shared/core/errors.ts';
 import {
   configModule,
@@ -281,12 +281,13 @@ async function writeChanged(out: string, files: GeneratedFile[]): Promise<string
 /** Per dataset, which columns keep distinct values: those whose names may make a key or a relationship. */
 function keepers(groups: FileGroup[]): KeepValues[] {
   const names: TableNames[] = [];
-  for (const g of groups) names.push({ table: snakeCase(g.base), columns: g.fields.map(snakeCase) });
+  for (const g of groups)
+    names.push({ table: snakeIdentifier(g.base), columns: g.fields.map(snakeIdentifier) });
   return names.map((t) => {
     // A field first seen after the first NDJSON record is kept: its name was not judged. A field's
     // position is the table's, whichever of its headers the file being read has.
     return (field) => {
-      const column = snakeCase(field);
+      const column = snakeIdentifier(field);
       const at = t.columns.indexOf(column);
       return at < 0 || mayRelate(column, at, t.table, names);
     };
@@ -347,7 +348,7 @@ async function profileGroups(
     for (const [first, ...more] of g.variants as [string, ...string[]][]) {
       const profileOptions = { delimiter, more, base: g.base };
       try {
-        parts.push(await profileQuoting(first, snakeCase, keep[i], profileOptions));
+        parts.push(await profileQuoting(first, snakeIdentifier, keep[i], profileOptions));
       } catch (err) {
         const reason = refusalReason(err);
         refused.push(...[first, ...more].map((file) => ({ file, reason })));
@@ -373,12 +374,12 @@ export async function init(paths: string[], options: InitOptions): Promise<InitS
   checkSchema(state, options);
   const groups = await groupFiles(files, options.delimiter, storedFields(state));
   const profiles = await profileGroups(groups, keepers(groups), options.delimiter, refused);
-  const tableNames = profiles.map((p) => snakeCase(p.base));
+  const tableNames = profiles.map((p) => snakeIdentifier(p.base));
   let tables = profiles.map((p) =>
     inferTable(
       p,
-      snakeCase,
-      tableNames.filter((n) => n !== snakeCase(p.base)),
+      snakeIdentifier,
+      tableNames.filter((n) => n !== snakeIdentifier(p.base)),
     ),
   );
   const names = new Set<string>();

@@ -23,7 +23,7 @@ import {
 import { renderSummary, summarize } from '../../cli/init/summary.ts';
 import { inferTable } from '../../cli/init/tables.ts';
 import { shapeOfText } from '../../cli/init/values.ts';
-import { snakeCase } from '../../shared/config/column-names.ts';
+import { snakeIdentifier } from '../../shared/config/column-names.ts';
 import { STRAY_QUOTE_HINT } from '../../shared/formats/chunking.ts';
 import { biomeChanged } from '../support/biome.ts';
 
@@ -54,9 +54,9 @@ const rel = (x: Relationship) =>
 async function tables(files: Record<string, string>) {
   const profiles = [];
   for (const [name, text] of Object.entries(files))
-    profiles.push(await profileFile(await file(name, text), snakeCase));
-  const names = profiles.map((p) => snakeCase(p.base));
-  return profiles.map((p, i) => inferTable(p, snakeCase, names.toSpliced(i, 1)));
+    profiles.push(await profileFile(await file(name, text), snakeIdentifier));
+  const names = profiles.map((p) => snakeIdentifier(p.base));
+  return profiles.map((p, i) => inferTable(p, snakeIdentifier, names.toSpliced(i, 1)));
 }
 
 /** CSV rows of `n` numbered lines. */
@@ -243,7 +243,7 @@ describe('profiling whole files', () => {
       (_, i) => `tt${i + 1}\t${i === 48 ? '"Weird" Al' : `Title ${i + 1}`}\t1`,
     );
     const tsv = await file('titles.tsv', `id\ttitle\tn\n${rows.join('\n')}\n`);
-    const profile = await profileQuoting(tsv, snakeCase, undefined, {});
+    const profile = await profileQuoting(tsv, snakeIdentifier, undefined, {});
     expect([profile.quote, profile.rows, profile.misfitCount, profile.quoting]).toEqual([
       false,
       200,
@@ -276,7 +276,7 @@ describe('profiling whole files', () => {
   it('keeps quoting when the file read without it misfits too, listing the quote misfit with what to do', async () => {
     // Line 3 quotes a tab as a field of a quoting file does; line 4 has a stray quote.
     const text = 'id\ttitle\tn\n1\t"a\tb"\t1\n2\t"Weird" Al\t1\n3\tok\t1\n';
-    const profile = await profileQuoting(await file('mixed.tsv', text), snakeCase, undefined, {});
+    const profile = await profileQuoting(await file('mixed.tsv', text), snakeIdentifier, undefined, {});
     expect([profile.quote, profile.rows, profile.quoting]).toEqual(['"', 3, undefined]);
     expect(profile.misfits).toEqual([
       {
@@ -298,12 +298,12 @@ describe('profiling whole files', () => {
 
   it('reads gzip, a BOM, CRLF and quoted newlines; reports a row with an unquoted comma by line', async () => {
     const text = '\uFEFFid,name,city\r\n1,"Ann\r\nSmith",Oslo\r\n2,Bob, Jr.,Bergen\r\n3,Cy,NULL\r\n';
-    const profile = await profileFile(await file('people.csv.gz', gzipSync(text)), snakeCase);
+    const profile = await profileFile(await file('people.csv.gz', gzipSync(text)), snakeIdentifier);
     expect(profile.gzip).toBe(true);
     expect(profile.columns.map((c) => c.name)).toEqual(['id', 'name', 'city']);
     expect(profile.rows).toBe(3);
     expect(profile.misfits).toEqual([{ line: 4, reason: '4 fields, header has 3 (unquoted comma?)' }]);
-    const table = inferTable(profile, snakeCase);
+    const table = inferTable(profile, snakeIdentifier);
     expect(table.nullValues).toEqual(['', 'NULL']);
     expect(table.columns.map((c) => [c.column, c.notNull])).toEqual([
       ['id', true],
@@ -317,7 +317,7 @@ describe('profiling whole files', () => {
     const manyLines = `${'x'.repeat(1000)}\n`.repeat(2100);
     const long = 'y'.repeat(1_100_000);
     const text = `id,note\n1,a\n2,"${manyLines}"\n3,b\n4,${long}\n5,c\n`;
-    const profile = await profileFile(await file('oversized.csv', text), snakeCase);
+    const profile = await profileFile(await file('oversized.csv', text), snakeIdentifier);
     const size = (record: string) => Buffer.byteLength(`${record}\n`);
     expect(profile.rows).toBe(5);
     expect(profile.misfits).toEqual([
@@ -333,13 +333,13 @@ describe('profiling whole files', () => {
     const big = `{"id":2,"note":"${'z'.repeat(1_048_576)}"}`;
     const ndjson = await profileFile(
       await file('oversized.ndjson', `{"id":1,"note":"a"}\n${big}\n{"id":3,"note":"b"}`),
-      snakeCase,
+      snakeIdentifier,
     );
     expect([ndjson.rows, ndjson.misfits]).toEqual([
       3,
       [{ line: 2, reason: `record is ${size(big)} bytes, over the limit of 1048576 bytes (maxRecordBytes)` }],
     ]);
-    const table = inferTable(profile, snakeCase);
+    const table = inferTable(profile, snakeIdentifier);
     expect(table.columns.map((c) => [c.column, sqlType(c.type), c.evidence])).toEqual([
       ['id', 'smallint', '3 values, range 1..5'],
       ['note', 'text', '3 values (e.g. "a")'],
@@ -361,12 +361,12 @@ describe('profiling whole files', () => {
       }
     }
     lines.push('400001,,x');
-    const profile = await profileFile(await file('blocks.csv', `${lines.join('\n')}\n`), snakeCase);
+    const profile = await profileFile(await file('blocks.csv', `${lines.join('\n')}\n`), snakeIdentifier);
     expect(profile.rows).toBe(400_001);
     expect(profile.misfits).toEqual(
       misfitLines.map((l) => ({ line: l, reason: '4 fields, header has 3 (unquoted comma?)' })),
     );
-    const table = inferTable(profile, snakeCase);
+    const table = inferTable(profile, snakeIdentifier);
     expect(table.columns.map((c) => `${c.column} ${sqlType(c.type)} ${c.notNull} ${c.evidence}`)).toEqual([
       'id integer true 399997 values, range 1..400001',
       'note text false 399996 values (e.g. "note 1\\nwith \\"two\\" lines"); 1 null (1× "")',
@@ -379,8 +379,12 @@ describe('profiling whole files', () => {
     for (let i = 1; i <= 300_000; i++) lines.push(`${i},some longer note ${i},${i % 1000}`);
     lines.push('300001,NULL,7', '300002,,8', '300003,N/A,9', '300004,\\N,10', '300005,null,x1');
     const keep = (field: string) => field === 'id';
-    const profile = await profileFile(await file('settled.csv', `${lines.join('\n')}\n`), snakeCase, keep);
-    const table = inferTable(profile, snakeCase);
+    const profile = await profileFile(
+      await file('settled.csv', `${lines.join('\n')}\n`),
+      snakeIdentifier,
+      keep,
+    );
+    const table = inferTable(profile, snakeIdentifier);
     expect(table.nullValues).toEqual(['', 'NULL', 'null', '\\N', 'N/A']);
     expect(table.columns.map((c) => `${c.column} ${sqlType(c.type)} ${c.notNull} ${c.evidence}`)).toEqual([
       'id integer true 300005 values, range 1..300005',
@@ -392,7 +396,7 @@ describe('profiling whole files', () => {
   it('reads the header as a load does: names trimmed after the delimiters, a BOM skipped', async () => {
     const out = path.join(dir, 'spaced-out');
     const p = await file('spaced.csv', '\uFEFFid, name ,\tcityCode\n1, Ann,OSL\n2,Bob ,BGO\n');
-    const profile = await profileFile(p, snakeCase);
+    const profile = await profileFile(p, snakeIdentifier);
     expect(profile.columns.map((c) => c.name)).toEqual(['id', 'name', 'cityCode']);
     const summary = await init([p], { out });
     expect(summary.tables[0]?.columns.map((c) => `${c.field} ${c.column} ${c.type}`)).toEqual([
@@ -407,7 +411,7 @@ describe('profiling whole files', () => {
   it('a column no name relates to anything keeps no text values; whole numbers it still keeps', async () => {
     const p = await file('notes.csv', 'id,note,qty\n1,hello,5\n2,world,6\n');
     const keep = (field: string) => field === 'id';
-    const profile = await profileFile(p, snakeCase, keep);
+    const profile = await profileFile(p, snakeIdentifier, keep);
     expect(profile.columns.map((c) => [c.name, c.distinct?.size, c.keyless])).toEqual([
       ['id', 2, undefined],
       ['note', undefined, 'no name relates it to a key or another file'],
@@ -712,7 +716,7 @@ describe('keys and relationships', () => {
 
   it('natural-key names count only in a file with no key of its own: users (id, email) follows no pair', async () => {
     const pairs = async (name: string, text: string) =>
-      (await profileFile(await file(name, text), snakeCase)).pairs.map((p) => p.columns.join('+'));
+      (await profileFile(await file(name, text), snakeIdentifier)).pairs.map((p) => p.columns.join('+'));
     expect(await pairs('accounts.csv', 'id,email\n1,a@example.com\n')).toEqual([]);
     expect(await pairs('logins.csv', 'login_id,email\n1,a@example.com\n')).toEqual([]);
     expect(await pairs('book_authors2.csv', 'isbn,author_id\n9780000000001,1\n')).toEqual(['isbn+author_id']);
@@ -1141,7 +1145,7 @@ describe('a file whose every row misfits', () => {
   it('says the delimiter may be wrong, not only that rows do not fit', async () => {
     // Decimal commas in a semicolon file read (forced) as comma-separated: 3 fields, 1 in the header.
     const p = await file('semi-as-comma.csv', 'price;weight\n1,5;2,5\n4,5;5,5\n');
-    const profile = await profileFile(p, snakeCase, () => true, { delimiter: ',' });
+    const profile = await profileFile(p, snakeIdentifier, () => true, { delimiter: ',' });
     expect(profile.misfits).toEqual([
       {
         line: 2,

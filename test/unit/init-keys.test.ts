@@ -7,7 +7,7 @@ import { FULL_PAIRS } from '../../cli/init/distinct-pairs.ts';
 import { profileFile } from '../../cli/init/file-profile.ts';
 import { columnsOf, inferRelationships, type Relationship } from '../../cli/init/relationships.ts';
 import { inferTable, MIN_KEY_ROWS } from '../../cli/init/tables.ts';
-import { snakeCase } from '../../shared/config/column-names.ts';
+import { snakeIdentifier } from '../../shared/config/column-names.ts';
 
 /**
  * Keys and relationships as a new user's GTFS, IMDb, Olist and Chinook exports showed them wrong: keys
@@ -29,10 +29,10 @@ async function tables(files: Record<string, string>) {
   for (const [name, text] of Object.entries(files)) {
     const p = path.join(dir, name);
     await writeFile(p, text);
-    profiles.push(await profileFile(p, snakeCase));
+    profiles.push(await profileFile(p, snakeIdentifier));
   }
-  const names = profiles.map((p) => snakeCase(p.base));
-  return profiles.map((p, i) => inferTable(p, snakeCase, names.toSpliced(i, 1)));
+  const names = profiles.map((p) => snakeIdentifier(p.base));
+  return profiles.map((p, i) => inferTable(p, snakeIdentifier, names.toSpliced(i, 1)));
 }
 
 /** A CSV: its header, then `n` numbered rows. */
@@ -167,10 +167,10 @@ describe('a sequence pair past the bound of distinct pairs', () => {
       p,
       csv('trip_id,stop_sequence,arrival', 400, (i) => `t${Math.ceil(i / 40)},${i % 40},x`),
     );
-    const profile = await profileFile(p, snakeCase);
+    const profile = await profileFile(p, snakeIdentifier);
     // Past MAX_HASHED pairs (4,000,000: too many for a unit test to write) the profile drops its pairs' set.
     for (const pair of profile.pairs) pair.seen = undefined;
-    const t = inferTable(profile, snakeCase, []);
+    const t = inferTable(profile, snakeIdentifier, []);
     expect([t.primaryKey, t.keyEvidence]).toEqual([
       [],
       `none: (trip_id, stop_sequence): ${FULL_PAIRS}, uniqueness not checked`,

@@ -7,7 +7,7 @@ import { ColumnProfile, PairProfile } from '../../cli/init/column-profile.ts';
 import type { KeepValues } from '../../cli/init/columns.ts';
 import { type FileProfile, type ProfileOptions, profileFile } from '../../cli/init/file-profile.ts';
 import { threadsFor } from '../../cli/init/profile-threads.ts';
-import { snakeCase } from '../../shared/config/column-names.ts';
+import { snakeIdentifier } from '../../shared/config/column-names.ts';
 
 let dir: string;
 beforeAll(async () => {
@@ -53,9 +53,9 @@ async function expectSameOnThreads(
   options: ProfileOptions = {},
   counts = [2, 3],
 ): Promise<FileProfile> {
-  const serial = await profileFile(first, snakeCase, keep, { ...options, threads: 0 });
+  const serial = await profileFile(first, snakeIdentifier, keep, { ...options, threads: 0 });
   for (const threads of counts) {
-    const threaded = await profileFile(first, snakeCase, keep, { ...options, threads });
+    const threaded = await profileFile(first, snakeIdentifier, keep, { ...options, threads });
     expect(view(threaded)).toEqual(view(serial));
   }
   return serial;
