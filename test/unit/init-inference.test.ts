@@ -1,9 +1,8 @@
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { parquetWriteFile } from 'hyparquet-writer';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { configModule } from '../../cli/init/codegen.ts';
 import { ColumnProfile, PairProfile } from '../../cli/init/column-profile.ts';
 import { columnType, sqlType } from '../../cli/init/column-type.ts';
@@ -26,20 +25,11 @@ import { shapeOfText } from '../../cli/init/values.ts';
 import { snakeIdentifier } from '../../shared/config/column-names.ts';
 import { STRAY_QUOTE_HINT } from '../../shared/formats/chunking.ts';
 import { biomeChanged } from '../support/biome.ts';
+import { inferredTables } from '../support/init-tables.ts';
+import { tempFolder } from '../support/temp-folder.ts';
 
-let dir: string;
-beforeAll(async () => {
-  dir = await mkdtemp(path.join(tmpdir(), 'dropload-init-'));
-});
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
-
-async function file(name: string, text: string | Uint8Array): Promise<string> {
-  const p = path.join(dir, name);
-  await writeFile(p, text);
-  return p;
-}
+const temp = tempFolder('dropload-init-');
+const file = temp.file;
 
 const typeOf = (...values: string[]) => {
   const col = new ColumnProfile('c', 0);
@@ -50,14 +40,7 @@ const typeOf = (...values: string[]) => {
 const rel = (x: Relationship) =>
   `${columnsOf(x.table, x.columns)} → ${columnsOf(x.parentTable, x.parentColumns)} ${x.certain}`;
 
-/** The files' tables as `init` infers them: each knowing the others' names. */
-async function tables(files: Record<string, string>) {
-  const profiles = [];
-  for (const [name, text] of Object.entries(files))
-    profiles.push(await profileFile(await file(name, text), snakeIdentifier));
-  const names = profiles.map((p) => snakeIdentifier(p.base));
-  return profiles.map((p, i) => inferTable(p, snakeIdentifier, names.toSpliced(i, 1)));
-}
+const tables = (files: Record<string, string>) => inferredTables(temp, files);
 
 /** CSV rows of `n` numbered lines. */
 const rows = (n: number, row: (i: number) => string) =>
@@ -258,10 +241,10 @@ describe('profiling whole files', () => {
       { length: 200 },
       (_, i) => `tt${i + 1}\t${i === 48 ? '"Weird Al' : `Title ${i + 1}`}\t1`,
     );
-    const data = path.join(dir, 'open-quote');
+    const data = path.join(temp.dir, 'open-quote');
     await mkdir(data);
     await writeFile(path.join(data, 'titles.tsv'), `id\ttitle\tn\n${rows.join('\n')}\n`);
-    const summary = await init([data], { out: path.join(dir, 'open-quote-out') });
+    const summary = await init([data], { out: path.join(temp.dir, 'open-quote-out') });
     expect(summary.refused).toEqual([]);
     expect(summary.tables.map((t) => [t.name, t.rows, t.misfitCount, t.quoting])).toEqual([
       [
@@ -394,7 +377,7 @@ describe('profiling whole files', () => {
   });
 
   it('reads the header as a load does: names trimmed after the delimiters, a BOM skipped', async () => {
-    const out = path.join(dir, 'spaced-out');
+    const out = path.join(temp.dir, 'spaced-out');
     const p = await file('spaced.csv', '\uFEFFid, name ,\tcityCode\n1, Ann,OSL\n2,Bob ,BGO\n');
     const profile = await profileFile(p, snakeIdentifier);
     expect(profile.columns.map((c) => c.name)).toEqual(['id', 'name', 'cityCode']);
@@ -433,7 +416,7 @@ describe('profiling whole files', () => {
 
 describe('Parquet', () => {
   it('types columns from typed values; the dataset reads INT64 as bigint and timestamps as dates', async () => {
-    const file = path.join(dir, 'badges.parquet');
+    const file = path.join(temp.dir, 'badges.parquet');
     await parquetWriteFile({
       filename: file,
       columnData: [
@@ -445,7 +428,7 @@ describe('Parquet', () => {
         { name: 'level', data: [1, 2, 3], type: 'INT32' },
       ],
     });
-    const out = path.join(dir, 'parquet-out');
+    const out = path.join(temp.dir, 'parquet-out');
     const summary = await init([file], { out });
     expect(
       summary.tables[0]?.columns.map((c) => `${c.column} ${c.type}${c.notNull ? ' not null' : ''}`),
@@ -474,7 +457,7 @@ describe('Parquet', () => {
 describe('column names', () => {
   it('two fields that become the same column are refused, naming both', async () => {
     const p = await file('dupes.csv', 'OrderID,order_id\n1,2\n');
-    await expect(init([p], { out: path.join(dir, 'dupes-out') })).rejects.toThrow(
+    await expect(init([p], { out: path.join(temp.dir, 'dupes-out') })).rejects.toThrow(
       `${p}: fields "OrderID" and "order_id" both become column order_id: rename one in the file`,
     );
   });
@@ -802,8 +785,8 @@ describe('composite foreign keys', () => {
 
 describe('generated files and evolution', () => {
   it('come out as biome check leaves them: long names break as the formatter breaks them, quotes as it picks them', async () => {
-    const data = path.join(dir, 'layout-data');
-    const out = path.join(dir, 'layout-out');
+    const data = path.join(temp.dir, 'layout-data');
+    const out = path.join(temp.dir, 'layout-out');
     await mkdir(data);
     const long = 'aColumnWithAnExtraordinarilyLongNameThatNobodyWouldEverType';
     await writeFile(
@@ -842,7 +825,7 @@ describe('generated files and evolution', () => {
   });
 
   it('init again with another --schema is refused: the tables live where they were made', async () => {
-    const out = path.join(dir, 'schema-again');
+    const out = path.join(temp.dir, 'schema-again');
     const p = await file('gadgets.csv', 'id\n1\n');
     await init([p], { out, schema: 'first' });
     await expect(init([p], { out, schema: 'second' })).rejects.toThrow(
@@ -851,11 +834,11 @@ describe('generated files and evolution', () => {
   });
 
   it('never overwrites a config it did not write', async () => {
-    const out = path.join(dir, 'hand');
+    const out = path.join(temp.dir, 'hand');
     await mkdir(out);
     await writeFile(path.join(out, 'dropload.config.ts'), 'export default { datasets: [] };\n');
     await file('things.csv', 'id\n1\n');
-    await expect(init([path.join(dir, 'things.csv')], { out })).rejects.toThrow(
+    await expect(init([path.join(temp.dir, 'things.csv')], { out })).rejects.toThrow(
       `${path.join(out, 'dropload.config.ts')} exists and was not written by init: choose another folder with --out (and import its datasets into your config)`,
     );
     expect(await readFile(path.join(out, 'dropload.config.ts'), 'utf8')).toBe(
@@ -874,10 +857,10 @@ describe('generated files and evolution', () => {
   });
 
   it('writes an uncertain foreign key commented out, with its evidence', async () => {
-    const out = path.join(dir, 'weak');
+    const out = path.join(temp.dir, 'weak');
     await file('shippers.csv', 'shipperID,name\n1,s\n2,t\n3,u\n');
     await file('orders.csv', 'orderID,shipperRef\n10,1\n11,1\n');
-    await init([path.join(dir, 'shippers.csv'), path.join(dir, 'orders.csv')], {
+    await init([path.join(temp.dir, 'shippers.csv'), path.join(temp.dir, 'orders.csv')], {
       out,
       now: new Date('2026-11-28T00:00:00Z'),
     });
@@ -889,8 +872,8 @@ describe('generated files and evolution', () => {
   });
 
   it('init again: a new table pointing at an existing one gets the foreign key, its column typed as the stored parent', async () => {
-    const out = path.join(dir, 'evolve-fk');
-    const data = path.join(dir, 'evolve-fk-data');
+    const out = path.join(temp.dir, 'evolve-fk');
+    const data = path.join(temp.dir, 'evolve-fk-data');
     await mkdir(data);
     await writeFile(path.join(data, 'teams.csv'), 'teamCode,name\nA1,a\nB2,b\n');
     await init([data], { out, now: new Date('2026-11-28T00:00:00Z') });
@@ -916,8 +899,8 @@ describe('generated files and evolution', () => {
   });
 
   it('init again: a new foreign key closing a cycle with one written before is written commented out; the load order exists', async () => {
-    const out = path.join(dir, 'evolve-cycle');
-    const data = path.join(dir, 'evolve-cycle-data');
+    const out = path.join(temp.dir, 'evolve-cycle');
+    const data = path.join(temp.dir, 'evolve-cycle-data');
     await mkdir(data);
     await writeFile(path.join(data, 'customers.csv'), 'customerID,name\n1,a\n2,b\n');
     await writeFile(path.join(data, 'orders.csv'), 'orderID,customerID\n10,1\n11,2\n');
@@ -936,8 +919,8 @@ describe('generated files and evolution', () => {
   });
 
   it('init again: inference breaks a cycle at the new foreign key, never at one in the database', async () => {
-    const out = path.join(dir, 'evolve-cycle-inferred');
-    const data = path.join(dir, 'evolve-cycle-inferred-data');
+    const out = path.join(temp.dir, 'evolve-cycle-inferred');
+    const data = path.join(temp.dir, 'evolve-cycle-inferred-data');
     await mkdir(data);
     await writeFile(path.join(data, 'customers.csv'), 'customerID,name\n1,a\n2,b\n');
     await writeFile(path.join(data, 'orders.csv'), 'orderID,customerID\n10,1\n11,2\n');
@@ -954,8 +937,8 @@ describe('generated files and evolution', () => {
   });
 
   it('init again on unchanged files writes nothing: no empty migration, no file rewritten', async () => {
-    const out = path.join(dir, 'unchanged');
-    const data = path.join(dir, 'unchanged-data');
+    const out = path.join(temp.dir, 'unchanged');
+    const data = path.join(temp.dir, 'unchanged-data');
     await mkdir(data);
     await writeFile(path.join(data, 'parents.csv'), 'id,name\n1,a\n2,b\n');
     await writeFile(path.join(data, 'kids.csv'), 'id,parent_id\n1,1\n2,2\n3,1\n');
@@ -970,8 +953,8 @@ describe('generated files and evolution', () => {
   });
 
   it('init again: a relationship found only now between columns that existed before is reported, not added', async () => {
-    const out = path.join(dir, 'evolve-old-columns');
-    const data = path.join(dir, 'evolve-old-columns-data');
+    const out = path.join(temp.dir, 'evolve-old-columns');
+    const data = path.join(temp.dir, 'evolve-old-columns-data');
     await mkdir(data);
     await writeFile(path.join(data, 'teams.csv'), 'teamCode,name\nA1,a\n');
     await writeFile(path.join(data, 'players.csv'), 'playerID,teamCode\n1,A1\n2,Z9\n');
@@ -986,8 +969,8 @@ describe('generated files and evolution', () => {
   });
 
   it('init again: new columns, widened types and new nulls become an alter migration; nothing dropped or narrowed', async () => {
-    const out = path.join(dir, 'evolve');
-    const data = path.join(dir, 'evolve-data');
+    const out = path.join(temp.dir, 'evolve');
+    const data = path.join(temp.dir, 'evolve-data');
     await mkdir(data);
     await writeFile(path.join(data, 'items.csv'), 'itemID,qty,price,label\n1,5,1.5,a\n2,7,2.25,b\n');
     await init([data], { out, now: new Date('2026-11-28T00:00:00Z') });
@@ -1029,7 +1012,7 @@ describe('the summary counts', () => {
     const solo = await file('solo.csv', 'id,name\n1,a\n');
     const misfits = Array.from({ length: 21 }, (_, i) => `${i + 2},b,extra`);
     const bad = await file('bad.csv', `id,name\n1,a\n${misfits.join('\n')}\n`);
-    const text = renderSummary(await init([solo, bad], { out: path.join(dir, 'counts') }));
+    const text = renderSummary(await init([solo, bad], { out: path.join(temp.dir, 'counts') }));
     expect(text.split('\n').slice(0, 4)).toEqual([
       `solo  (${solo}, 1 row)`,
       '  id    smallint not null — 1 value, range 1..1',
@@ -1046,10 +1029,10 @@ describe('the delimiter of a .csv file', () => {
     'isbn;title;price;weight_kg;published\n9780000000011;A book;19,67;0,5;2024-01-02\n9780000000012;B, the book;5,00;1,25;2024-02-03\n';
 
   it('is guessed from its header and first records, and written into the dataset', async () => {
-    const data = path.join(dir, 'semicolon');
+    const data = path.join(temp.dir, 'semicolon');
     await mkdir(data);
     await writeFile(path.join(data, 'books.csv'), books);
-    const out = path.join(dir, 'semicolon-out');
+    const out = path.join(temp.dir, 'semicolon-out');
     const summary = await init([data], { out });
     const table = summary.tables[0];
     expect(table?.columns.map((c) => `${c.column} ${c.type}`)).toEqual([
@@ -1067,17 +1050,17 @@ describe('the delimiter of a .csv file', () => {
   });
 
   it('is the one --delimiter names, when given', async () => {
-    const data = path.join(dir, 'forced');
+    const data = path.join(temp.dir, 'forced');
     await mkdir(data);
     await writeFile(path.join(data, 'books.csv'), books);
-    const summary = await init([data], { out: path.join(dir, 'forced-out'), delimiter: '|' });
+    const summary = await init([data], { out: path.join(temp.dir, 'forced-out'), delimiter: '|' });
     expect(summary.tables[0]?.columns.map((c) => c.column)).toEqual(['isbn_title_price_weight_kg_published']);
   });
 });
 
 describe('files the loader would refuse whole', () => {
   it('get no dataset or table; the summary says why, as the loader says it', async () => {
-    const data = path.join(dir, 'refused');
+    const data = path.join(temp.dir, 'refused');
     await mkdir(data);
     await writeFile(path.join(data, 'dup.csv'), 'id,name,name\n1,a,b\n');
     await writeFile(
@@ -1088,7 +1071,7 @@ describe('files the loader would refuse whole', () => {
     await writeFile(path.join(data, 'zero.csv.gz'), '');
     await writeFile(path.join(data, 'blob.csv'), 'x'.repeat(1024 * 1024 + 10));
     await writeFile(path.join(data, 'good.csv'), 'id,name\n1,a\n');
-    const out = path.join(dir, 'refused-out');
+    const out = path.join(temp.dir, 'refused-out');
     const summary = await init([data], { out });
     expect(summary.tables.map((t) => t.name)).toEqual(['good']);
     expect(summary.refused.map((r) => `${path.basename(r.file)}: ${r.reason}`)).toEqual([
@@ -1105,7 +1088,7 @@ describe('files the loader would refuse whole', () => {
   });
 
   it('a file that fails a check, its header read or its profile is refused alone; the others are written', async () => {
-    const data = path.join(dir, 'hostile');
+    const data = path.join(temp.dir, 'hostile');
     await mkdir(data);
     await writeFile(path.join(data, 'good.csv'), 'id,name\n1,a\n');
     // Classic Mac line endings: one long header line, with empty names between its commas.
@@ -1118,7 +1101,7 @@ describe('files the loader would refuse whole', () => {
     await writeFile(path.join(data, 'trunc-head.csv.gz'), gz.subarray(0, 100));
     await writeFile(path.join(data, 'trunc-tail.csv.gz'), gz.subarray(0, gz.length - 100));
     await writeFile(path.join(data, 'csv-as.parquet'), 'id,name\n1,a\n');
-    const out = path.join(dir, 'hostile-out');
+    const out = path.join(temp.dir, 'hostile-out');
     const summary = await init([data], { out });
     expect(summary.tables.map((t) => [t.name, t.columns.map((c) => c.column)])).toEqual([
       ['good', ['id', 'name']],
@@ -1135,7 +1118,7 @@ describe('files the loader would refuse whole', () => {
 
   it('none left to write: init fails, saying why for each', async () => {
     const p = await file('only-empty.csv', '');
-    await expect(init([p], { out: path.join(dir, 'none-out') })).rejects.toThrow(
+    await expect(init([p], { out: path.join(temp.dir, 'none-out') })).rejects.toThrow(
       'nothing to write: the loader would refuse every file: only-empty.csv: file is empty (0 bytes)',
     );
   });
@@ -1163,7 +1146,7 @@ describe('a file whose every row misfits', () => {
 
 describe('monthly files of one table', () => {
   const folder = async (name: string, files: Record<string, string | Uint8Array>) => {
-    const p = path.join(dir, name);
+    const p = path.join(temp.dir, name);
     await mkdir(p);
     for (const [f, text] of Object.entries(files)) await writeFile(path.join(p, f), text);
     return p;
@@ -1200,7 +1183,7 @@ describe('monthly files of one table', () => {
       'inv_2024_01.csv': 'inv_id,total\n1,1.5\n',
       'inv_2024_02.csv': 'inv_id,total\n2,2.5\n',
     });
-    const out = path.join(dir, 'alone-out');
+    const out = path.join(temp.dir, 'alone-out');
     await init([p], { out });
     const month = path.join(p, 'inv_2024_03.csv');
     await writeFile(month, 'inv_id,total,currency\n3,3.5,EUR\n');
@@ -1216,7 +1199,7 @@ describe('monthly files of one table', () => {
     expect((await init([renamed], { out })).changes).toEqual(['inv_2024_04: new table']);
     // A file that made a table of its own name stays that table's, though its stem names another.
     const other = await folder('own', { 'address.csv': 'id,city\n1,a\n', 'address2.csv': 'id\n2\n' });
-    const own = path.join(dir, 'own-out');
+    const own = path.join(temp.dir, 'own-out');
     await init([other], { out: own });
     await writeFile(path.join(other, 'address2.csv'), 'id\n2\n3\n');
     const third = await init([other], { out: own });
@@ -1231,7 +1214,7 @@ describe('monthly files of one table', () => {
       'm_2024_01.csv': 'id,code,total\n1,A,1.5\n2,B,2\n',
       'm_2024_02.csv': 'id,extra,code,total\n2,x,C,\n3,,D,4.25\n',
     });
-    const summary = await init([p], { out: path.join(dir, 'merged-out') });
+    const summary = await init([p], { out: path.join(temp.dir, 'merged-out') });
     const [t] = summary.tables;
     expect([t?.name, t?.rows, t?.primaryKey, t?.keyEvidence]).toEqual([
       'm',
