@@ -551,6 +551,38 @@ describe('init on a file whose header has a BOM, CRLF and spaces around its name
   });
 });
 
+describe('init on headers whose snake_case is no plain SQL identifier (an accent, ß, a leading digit)', () => {
+  it('names their columns in the dataset (columnNames keeps the letters), and the folder loads', {
+    timeout: 60_000,
+  }, async () => {
+    await resetSchema('names');
+    const folder = path.join(dir, 'names-files', 'people');
+    await mkdir(folder, { recursive: true });
+    await writeFile(path.join(folder, 'people.csv'), 'id,Müller,Straße,2024 total\n1,a,b,10\n2,c,d,20\n');
+    const out = path.join(dir, 'names');
+    await initJson(path.dirname(folder), out, 'names');
+    expect(await readFile(path.join(out, 'datasets/people.ts'), 'utf8')).toContain(
+      "  columnNames: 'snake_case',\n  // These fields' snake_case is no plain SQL identifier: their columns are named here.\n  columns: { Müller: 'muller', Straße: 'stra_e', '2024 total': '_2024_total' },\n",
+    );
+    expect(await biomeChanged(out)).toEqual([]);
+    const { r, run } = await runFolder(out, folder, 'names-state');
+    expect(run.reports.map((f) => [f.key, f.state, f.rows.loaded])).toEqual([
+      ['incoming/people/people.csv', 'loaded', 2],
+    ]);
+    expect(await columns(r.deps.db, 'names')).toEqual([
+      'people.id smallint not null',
+      'people.muller text not null',
+      'people.stra_e text not null',
+      'people._2024_total smallint not null',
+    ]);
+    const { rows } = await sql<{
+      v: string;
+    }>`select string_agg(muller || stra_e || _2024_total, ', ' order by id)
+      as v from names.people`.execute(r.deps.db);
+    expect(rows).toEqual([{ v: 'ab10, cd20' }]);
+  });
+});
+
 describe('init on an IMDb-like TSV (no quoting, a title `"Weird" Al Special` on line 50)', () => {
   it('writes the dataset with quoting off, saying why, and all 200 rows load with the title as written', {
     timeout: 60_000,
