@@ -783,6 +783,22 @@ describe('composite foreign keys', () => {
   });
 });
 
+/**
+ * A folder of files (`NAME-data`) and init's output beside it (`NAME`), for `init` run again as files
+ * change: `write` (re)writes a file, `initAt(hour)` runs init on the folder as at that hour of 2026-11-28.
+ */
+async function evolving(name: string) {
+  const out = path.join(temp.dir, name);
+  const data = path.join(temp.dir, `${name}-data`);
+  await mkdir(data);
+  return {
+    out,
+    write: (file: string, text: string) => writeFile(path.join(data, file), text),
+    initAt: (hour: number, options: { schema?: string } = {}) =>
+      init([data], { out, ...options, now: new Date(Date.UTC(2026, 10, 28, hour)) }),
+  };
+}
+
 describe('generated files and evolution', () => {
   it('come out as biome check leaves them: long names break as the formatter breaks them, quotes as it picks them', async () => {
     const data = path.join(temp.dir, 'layout-data');
@@ -872,15 +888,13 @@ describe('generated files and evolution', () => {
   });
 
   it('init again: a new table pointing at an existing one gets the foreign key, its column typed as the stored parent', async () => {
-    const out = path.join(temp.dir, 'evolve-fk');
-    const data = path.join(temp.dir, 'evolve-fk-data');
-    await mkdir(data);
-    await writeFile(path.join(data, 'teams.csv'), 'teamCode,name\nA1,a\nB2,b\n');
-    await init([data], { out, now: new Date('2026-11-28T00:00:00Z') });
+    const { out, write, initAt } = await evolving('evolve-fk');
+    await write('teams.csv', 'teamCode,name\nA1,a\nB2,b\n');
+    await initAt(0);
     // Today's teams have numeric codes only; the table's text column stays text, and so is the new child's.
-    await writeFile(path.join(data, 'teams.csv'), 'teamCode,name\n1,c\n2,d\n');
-    await writeFile(path.join(data, 'players.csv'), 'playerID,teamCode\n1,1\n2,2\n3,1\n');
-    const summary = await init([data], { out, now: new Date('2026-11-28T01:00:00Z') });
+    await write('teams.csv', 'teamCode,name\n1,c\n2,d\n');
+    await write('players.csv', 'playerID,teamCode\n1,1\n2,2\n3,1\n');
+    const summary = await initAt(1);
     expect(summary.changes).toEqual([
       'players: new table',
       'players.team_code → teams.team_code: foreign key added, with its index (same column name; 2 distinct values, all among the 2 of teams.team_code)',
@@ -894,22 +908,20 @@ describe('generated files and evolution', () => {
       "  await db.schema.createIndex('players_team_code_idx').on('players').column('team_code').execute();\n",
     );
     // The foreign keys written are remembered: the same files again change nothing.
-    const again = await init([data], { out, now: new Date('2026-11-28T02:00:00Z') });
+    const again = await initAt(2);
     expect(again.changes).toEqual(['no changes: the files fit the existing tables']);
   });
 
   it('init again: a new foreign key closing a cycle with one written before is written commented out; the load order exists', async () => {
-    const out = path.join(temp.dir, 'evolve-cycle');
-    const data = path.join(temp.dir, 'evolve-cycle-data');
-    await mkdir(data);
-    await writeFile(path.join(data, 'customers.csv'), 'customerID,name\n1,a\n2,b\n');
-    await writeFile(path.join(data, 'orders.csv'), 'orderID,customerID\n10,1\n11,2\n');
-    await init([data], { out, now: new Date('2026-11-28T00:00:00Z') });
+    const { out, write, initAt } = await evolving('evolve-cycle');
+    await write('customers.csv', 'customerID,name\n1,a\n2,b\n');
+    await write('orders.csv', 'orderID,customerID\n10,1\n11,2\n');
+    await initAt(0);
     // orders.customer_id → customers is in the database; today's orders name a customer not in the file,
     // so inference does not find it again, and customers.last_order_id → orders would close a cycle.
-    await writeFile(path.join(data, 'customers.csv'), 'customerID,name,lastOrderID\n1,a,10\n2,b,11\n');
-    await writeFile(path.join(data, 'orders.csv'), 'orderID,customerID\n10,1\n11,3\n');
-    const summary = await init([data], { out, now: new Date('2026-11-28T01:00:00Z') });
+    await write('customers.csv', 'customerID,name,lastOrderID\n1,a,10\n2,b,11\n');
+    await write('orders.csv', 'orderID,customerID\n10,1\n11,3\n');
+    const summary = await initAt(1);
     expect(summary.changes).toContain(
       "customers.last_order_id → orders.order_id: foreign key written commented out, to confirm ('last_order_id' names orders; 2 distinct values, all among the 2 of orders.order_id; not enforced: with orders.customer_id → customers.customer_id it makes a cycle (customers → orders → customers), and no load order would exist)",
     );
@@ -919,16 +931,14 @@ describe('generated files and evolution', () => {
   });
 
   it('init again: inference breaks a cycle at the new foreign key, never at one in the database', async () => {
-    const out = path.join(temp.dir, 'evolve-cycle-inferred');
-    const data = path.join(temp.dir, 'evolve-cycle-inferred-data');
-    await mkdir(data);
-    await writeFile(path.join(data, 'customers.csv'), 'customerID,name\n1,a\n2,b\n');
-    await writeFile(path.join(data, 'orders.csv'), 'orderID,customerID\n10,1\n11,2\n');
-    await init([data], { out, now: new Date('2026-11-28T00:00:00Z') });
+    const { write, initAt } = await evolving('evolve-cycle-inferred');
+    await write('customers.csv', 'customerID,name\n1,a\n2,b\n');
+    await write('orders.csv', 'orderID,customerID\n10,1\n11,2\n');
+    await initAt(0);
     // Both found again; orders.customer_id is nullable now, which alone would make it the one given up.
-    await writeFile(path.join(data, 'customers.csv'), 'customerID,name,lastOrderID\n1,a,10\n2,b,11\n');
-    await writeFile(path.join(data, 'orders.csv'), 'orderID,customerID\n10,1\n11,\n');
-    const summary = await init([data], { out, now: new Date('2026-11-28T01:00:00Z') });
+    await write('customers.csv', 'customerID,name,lastOrderID\n1,a,10\n2,b,11\n');
+    await write('orders.csv', 'orderID,customerID\n10,1\n11,\n');
+    const summary = await initAt(1);
     expect(summary.relationships.map((r) => `${rel(r)}: ${r.evidence}`)).toEqual([
       "customers.last_order_id → orders.order_id false: 'last_order_id' names orders; 2 distinct values, all among the 2 of orders.order_id; not enforced: with orders.customer_id → customers.customer_id it makes a cycle (customers → orders → customers), and no load order would exist",
       'orders.customer_id → customers.customer_id true: same column name; 1 distinct value, all among the 2 of customers.customer_id',
@@ -937,14 +947,12 @@ describe('generated files and evolution', () => {
   });
 
   it('init again on unchanged files writes nothing: no empty migration, no file rewritten', async () => {
-    const out = path.join(temp.dir, 'unchanged');
-    const data = path.join(temp.dir, 'unchanged-data');
-    await mkdir(data);
-    await writeFile(path.join(data, 'parents.csv'), 'id,name\n1,a\n2,b\n');
-    await writeFile(path.join(data, 'kids.csv'), 'id,parent_id\n1,1\n2,2\n3,1\n');
-    await init([data], { out, schema: 't_c', now: new Date('2026-11-28T00:00:00Z') });
+    const { out, write, initAt } = await evolving('unchanged');
+    await write('parents.csv', 'id,name\n1,a\n2,b\n');
+    await write('kids.csv', 'id,parent_id\n1,1\n2,2\n3,1\n');
+    await initAt(0, { schema: 't_c' });
     const before = await readFile(path.join(out, 'datasets/kids.ts'), 'utf8');
-    const again = await init([data], { out, now: new Date('2026-11-28T01:00:00Z') });
+    const again = await initAt(1);
     expect(again.changes).toEqual(['no changes: the files fit the existing tables']);
     expect(again.written).toEqual([]);
     expect(await readdir(path.join(out, 'migrations'))).toEqual(['20261128000000_init.ts']);
@@ -953,14 +961,12 @@ describe('generated files and evolution', () => {
   });
 
   it('init again: a relationship found only now between columns that existed before is reported, not added', async () => {
-    const out = path.join(temp.dir, 'evolve-old-columns');
-    const data = path.join(temp.dir, 'evolve-old-columns-data');
-    await mkdir(data);
-    await writeFile(path.join(data, 'teams.csv'), 'teamCode,name\nA1,a\n');
-    await writeFile(path.join(data, 'players.csv'), 'playerID,teamCode\n1,A1\n2,Z9\n');
-    await init([data], { out, now: new Date('2026-11-28T00:00:00Z') });
-    await writeFile(path.join(data, 'players.csv'), 'playerID,teamCode\n3,A1\n');
-    const summary = await init([data], { out, now: new Date('2026-11-28T01:00:00Z') });
+    const { out, write, initAt } = await evolving('evolve-old-columns');
+    await write('teams.csv', 'teamCode,name\nA1,a\n');
+    await write('players.csv', 'playerID,teamCode\n1,A1\n2,Z9\n');
+    await initAt(0);
+    await write('players.csv', 'playerID,teamCode\n3,A1\n');
+    const summary = await initAt(1);
     expect(summary.changes).toEqual([
       'players.team_code → teams.team_code: not added, its columns existed before (add it by hand if wanted)',
     ]);
@@ -969,13 +975,11 @@ describe('generated files and evolution', () => {
   });
 
   it('init again: new columns, widened types and new nulls become an alter migration; nothing dropped or narrowed', async () => {
-    const out = path.join(temp.dir, 'evolve');
-    const data = path.join(temp.dir, 'evolve-data');
-    await mkdir(data);
-    await writeFile(path.join(data, 'items.csv'), 'itemID,qty,price,label\n1,5,1.5,a\n2,7,2.25,b\n');
-    await init([data], { out, now: new Date('2026-11-28T00:00:00Z') });
-    await writeFile(path.join(data, 'items.csv'), 'itemID,qty,price,colour\n1,70000,1.5,red\n2,,3,blue\n');
-    const summary = await init([data], { out, now: new Date('2026-11-28T01:00:00Z') });
+    const { out, write, initAt } = await evolving('evolve');
+    await write('items.csv', 'itemID,qty,price,label\n1,5,1.5,a\n2,7,2.25,b\n');
+    await initAt(0);
+    await write('items.csv', 'itemID,qty,price,colour\n1,70000,1.5,red\n2,,3,blue\n');
+    const summary = await initAt(1);
     // price: 3 fits the existing numeric(3, 2), which stays (never narrowed).
     expect(summary.changes).toEqual([
       'items.qty: widened smallint → integer (1 value, range 70000..70000; 1 null (1× ""))',
