@@ -575,10 +575,8 @@ describe('init on headers whose snake_case is no plain SQL identifier (an accent
       'people.stra_e text not null',
       'people._2024_total smallint not null',
     ]);
-    const { rows } = await sql<{
-      v: string;
-    }>`select string_agg(muller || stra_e || _2024_total, ', ' order by id)
-      as v from names.people`.execute(r.deps.db);
+    const { rows } = await sql<{ v: string }>`select string_agg(muller || stra_e || _2024_total, ', '
+      order by id) as v from names.people`.execute(r.deps.db);
     expect(rows).toEqual([{ v: 'ab10, cd20' }]);
   });
 });
