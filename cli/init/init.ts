@@ -294,6 +294,15 @@ function keepers(groups: FileGroup[]): KeepValues[] {
   });
 }
 
+/**
+ * A field's column: the one an earlier `init` gave it, as its table has it (`müller` from before init's
+ * names were plain identifiers), else a plain identifier.
+ */
+const storedColumnOr =
+  (state: InitState | undefined, table: string) =>
+  (field: string): string =>
+    state?.tables[table]?.find((c) => c.field === field)?.column ?? snakeIdentifier(field);
+
 /** The fields of each table an earlier `init` made: a new month of one joins its files. */
 const storedFields = (state: InitState | undefined): Record<string, string[]> =>
   Object.fromEntries(
@@ -375,13 +384,11 @@ export async function init(paths: string[], options: InitOptions): Promise<InitS
   const groups = await groupFiles(files, options.delimiter, storedFields(state));
   const profiles = await profileGroups(groups, keepers(groups), options.delimiter, refused);
   const tableNames = profiles.map((p) => snakeIdentifier(p.base));
-  let tables = profiles.map((p) =>
-    inferTable(
-      p,
-      snakeIdentifier,
-      tableNames.filter((n) => n !== snakeIdentifier(p.base)),
-    ),
-  );
+  let tables = profiles.map((p) => {
+    const table = snakeIdentifier(p.base);
+    const others = tableNames.filter((n) => n !== table);
+    return inferTable(p, snakeIdentifier, others, storedColumnOr(state, table));
+  });
   const names = new Set<string>();
   for (const t of tables) {
     if (names.has(t.name))

@@ -946,6 +946,24 @@ describe('generated files and evolution', () => {
     expect(summary.loadOrder).toEqual(['customers', 'orders']);
   });
 
+  it('init again on a table an earlier init named with letters (müller, 2024_total) keeps its columns', async () => {
+    const { out, write, initAt } = await evolving('evolve-letters');
+    await write('people.csv', 'id,Müller,2024 total\n1,a,10\n2,b,20\n');
+    await initAt(0);
+    // init-state.json as init wrote it before its names were plain identifiers (2026-11-28).
+    const stateFile = path.join(out, 'init-state.json');
+    const state = await readFile(stateFile, 'utf8');
+    await writeFile(
+      stateFile,
+      state.replace('"muller"', '"müller"').replace('"_2024_total"', '"2024_total"'),
+    );
+    const again = await initAt(1);
+    expect(again.changes).toEqual(['no changes: the files fit the existing tables']);
+    expect(again.tables[0]?.columns.map((c) => c.column)).toEqual(['id', 'müller', '2024_total']);
+    // columnNames maps Müller to müller and 2024 total to 2024_total: no column named in the dataset.
+    expect(await readFile(path.join(out, 'datasets/people.ts'), 'utf8')).not.toContain('columns:');
+  });
+
   it('init again on unchanged files writes nothing: no empty migration, no file rewritten', async () => {
     const { out, write, initAt } = await evolving('unchanged');
     await write('parents.csv', 'id,name\n1,a\n2,b\n');
