@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { snakeIdentifier } from '../../shared/config/column-names.ts';
+import { snakeCase, snakeIdentifier } from '../../shared/config/column-names.ts';
 import { UsageError } from '../../shared/core/errors.ts';
 import {
   configModule,
@@ -296,12 +296,14 @@ function keepers(groups: FileGroup[]): KeepValues[] {
 
 /**
  * A field's column: the one an earlier `init` gave it, as its table has it (`müller` from before init's
- * names were plain identifiers), else a plain identifier.
+ * names were plain identifiers), else a plain identifier; a name with no ASCII letter or digit keeps its
+ * own letters (`Имя` → `имя`, a PostgreSQL identifier and what `columnNames` maps it to), not none.
  */
 const storedColumnOr =
   (state: InitState | undefined, table: string) =>
   (field: string): string =>
-    state?.tables[table]?.find((c) => c.field === field)?.column ?? snakeIdentifier(field);
+    state?.tables[table]?.find((c) => c.field === field)?.column ??
+    (snakeIdentifier(field) || snakeCase(field));
 
 /** The fields of each table an earlier `init` made: a new month of one joins its files. */
 const storedFields = (state: InitState | undefined): Record<string, string[]> =>

@@ -461,6 +461,14 @@ describe('column names', () => {
       `${p}: fields "OrderID" and "order_id" both become column order_id: rename one in the file`,
     );
   });
+
+  it('a name with no ASCII letter keeps its own (Имя → имя), as columnNames maps it: no empty column', async () => {
+    const p = await file('cyrillic.csv', 'id,Имя,Город\n1,a,b\n');
+    const out = path.join(temp.dir, 'cyrillic-out');
+    const summary = await init([p], { out });
+    expect(summary.tables[0]?.columns.map((c) => c.column)).toEqual(['id', 'имя', 'город']);
+    expect(await readFile(path.join(out, 'datasets/cyrillic.ts'), 'utf8')).not.toContain('columns:');
+  });
 });
 
 describe('keys and relationships', () => {
