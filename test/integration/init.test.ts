@@ -63,6 +63,14 @@ async function initJson(input: string, out: string, schema?: string): Promise<In
 const tablesRead = (summary: InitSummary) =>
   summary.tables.map((t) => [t.name, t.rows, t.files.map((f) => path.basename(f))]);
 
+/** The files (name → content) written into `<set>-files/<folder>`, a folder named after their dataset: its path. */
+async function datasetFolder(set: string, folder: string, files: Record<string, string | Uint8Array>) {
+  const at = path.join(dir, `${set}-files`, folder);
+  await mkdir(at, { recursive: true });
+  for (const [name, content] of Object.entries(files)) await writeFile(path.join(at, name), content);
+  return at;
+}
+
 /** What `run FOLDER` does with the config in `out`: each file under its dataset's prefix, by the folder's name. */
 async function runFolder(out: string, folder: string, state: string) {
   const config = await loadConfig(path.join(out, 'dropload.config.ts'));
@@ -556,9 +564,9 @@ describe('init on headers whose snake_case is no plain SQL identifier (an accent
     timeout: 60_000,
   }, async () => {
     await resetSchema('names');
-    const folder = path.join(dir, 'names-files', 'people');
-    await mkdir(folder, { recursive: true });
-    await writeFile(path.join(folder, 'people.csv'), 'id,Müller,Straße,2024 total\n1,a,b,10\n2,c,d,20\n');
+    const folder = await datasetFolder('names', 'people', {
+      'people.csv': 'id,Müller,Straße,2024 total\n1,a,b,10\n2,c,d,20\n',
+    });
     const out = path.join(dir, 'names');
     await initJson(path.dirname(folder), out, 'names');
     expect(await readFile(path.join(out, 'datasets/people.ts'), 'utf8')).toContain(
@@ -723,10 +731,10 @@ describe('monthly exports of one table in its folder', () => {
     timeout: 120_000,
   }, async () => {
     await resetSchema('monthly');
-    const folder = path.join(dir, 'monthly-files', 'orders');
-    await mkdir(folder, { recursive: true });
-    await writeFile(path.join(folder, 'orders-2024-01.csv'), 'order_id,total\n1,10.50\n2,3.25\n');
-    await writeFile(path.join(folder, 'orders-2024-02.csv'), 'order_id,total\n3,1.00\n4,2.00\n');
+    const folder = await datasetFolder('monthly', 'orders', {
+      'orders-2024-01.csv': 'order_id,total\n1,10.50\n2,3.25\n',
+      'orders-2024-02.csv': 'order_id,total\n3,1.00\n4,2.00\n',
+    });
     const out = path.join(dir, 'monthly');
     const summary = await initJson(path.dirname(folder), out, 'monthly');
     expect(tablesRead(summary)).toEqual([['orders', 4, ['orders-2024-01.csv', 'orders-2024-02.csv']]]);
@@ -749,10 +757,10 @@ describe('monthly exports of one table, one of them gzipped', () => {
     timeout: 120_000,
   }, async () => {
     await resetSchema('mixed');
-    const folder = path.join(dir, 'mixed-files', 'x');
-    await mkdir(folder, { recursive: true });
-    await writeFile(path.join(folder, 'x_2024_01.csv.gz'), gzipSync('x_id,total\n1,10.50\n2,3.25\n'));
-    await writeFile(path.join(folder, 'x_2024_02.csv'), 'x_id,total\n3,1.00\n4,2.00\n');
+    const folder = await datasetFolder('mixed', 'x', {
+      'x_2024_01.csv.gz': gzipSync('x_id,total\n1,10.50\n2,3.25\n'),
+      'x_2024_02.csv': 'x_id,total\n3,1.00\n4,2.00\n',
+    });
     const out = path.join(dir, 'mixed');
     const summary = await initJson(path.dirname(folder), out, 'mixed');
     expect(tablesRead(summary)).toEqual([['x', 4, ['x_2024_01.csv.gz', 'x_2024_02.csv']]]);
