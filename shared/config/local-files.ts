@@ -1,7 +1,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { UsageError } from '../core/errors.ts';
-import { snakeCase } from './column-names.ts';
+import { snakeCase, snakeIdentifier } from './column-names.ts';
 import { fileBase, stemOf } from './file-names.ts';
 
 // Which dataset a local file given to `run` goes to, and under which key. `init` asks the same of the
@@ -46,7 +46,9 @@ const keyTail = (file: string, from: string) => path.relative(from, file).split(
 function namedAfterFile(file: string, datasets: readonly string[]): string | undefined {
   const base = fileBase(file);
   const stem = stemOf(base);
-  return [snakeCase(base), ...(stem ? [snakeCase(stem)] : [])].find((n) => datasets.includes(n));
+  // init's names (plain identifiers: `Müller.csv` → `muller`), then the loader's (`müller`).
+  const names = (n: string) => [snakeIdentifier(n), snakeCase(n)];
+  return [...names(base), ...(stem ? names(stem) : [])].find((n) => datasets.includes(n));
 }
 
 /**

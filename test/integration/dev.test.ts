@@ -41,6 +41,24 @@ const postgres = process.env.DATABASE_URL;
 
 afterEach(stopAllDevs);
 
+/**
+ * What each restartable `dev` test starts from: its table empty (on Postgres), a state folder and a free
+ * port pair of its own, `dev`'s arguments for them, and the database the CLI beside it reaches (`dev`'s
+ * embedded one, on the port after, without Postgres).
+ */
+async function freshDev() {
+  if (postgres) await resetDatabase([DEV_ROWS_TABLE]);
+  const stateDir = await mkdtemp(path.join(tmpdir(), 'dropload-dev-'));
+  const port = await freePortPair();
+  const args = ['--port', String(port), '--state-dir', stateDir];
+  return {
+    stateDir,
+    port,
+    args,
+    databaseUrl: postgres ?? `postgres://postgres@127.0.0.1:${port + 1}/postgres`,
+  };
+}
+
 /** The addresses the sockets listening on `port` are bound to, as the kernel lists them. */
 function listeningAddresses(port: number): string[] {
   const out: string[] = [];
@@ -119,13 +137,9 @@ describe('dropload dev keeps its state: kill -9 mid-file, restart, the file ends
   it('resumes the unfinished file on restart; backfill --resume then finds it finished', {
     timeout: 300_000,
   }, async () => {
-    if (postgres) await resetDatabase([DEV_ROWS_TABLE]);
-    const stateDir = await mkdtemp(path.join(tmpdir(), 'dropload-dev-'));
-    const port = await freePortPair();
+    const { stateDir, port, args, databaseUrl } = await freshDev();
     const endpoint = `http://127.0.0.1:${port}`;
-    const databaseUrl = postgres ?? `postgres://postgres@127.0.0.1:${port + 1}/postgres`;
     const env = { DATABASE_URL: postgres };
-    const args = ['--port', String(port), '--state-dir', stateDir];
     const rows = 40_000;
     const lines = ['id,label'];
     for (let i = 1; i <= rows; i++) lines.push(`${i},row ${i} ${'x'.repeat(30)}`);
@@ -307,14 +321,11 @@ describe('dropload dev: a file outside every dataset prefix', () => {
   it('is printed, recorded skipped with the prefixes that exist, final for `wait` (exit 1), once per version', {
     timeout: 300_000,
   }, async () => {
-    if (postgres) await resetDatabase([DEV_ROWS_TABLE]);
-    const stateDir = await mkdtemp(path.join(tmpdir(), 'dropload-dev-'));
-    const port = await freePortPair();
-    const databaseUrl = postgres ?? `postgres://postgres@127.0.0.1:${port + 1}/postgres`;
+    const { stateDir, port, args, databaseUrl } = await freshDev();
     const key = 'scratch/x.csv';
     const reason = `no dataset's prefix matches "${key}"; prefixes: incoming/rows/`;
     try {
-      const dev = startDev(CONFIG, ['--port', String(port), '--state-dir', stateDir], {
+      const dev = startDev(CONFIG, args, {
         DATABASE_URL: postgres,
       });
       await dev.waitFor('status --watch');
@@ -367,10 +378,7 @@ describe('dropload dev: a file that arrived while it was down (review h7 item 3)
   it('is announced by the start-up scan as received, not resumed: the ledger never saw it', {
     timeout: 300_000,
   }, async () => {
-    if (postgres) await resetDatabase([DEV_ROWS_TABLE]);
-    const stateDir = await mkdtemp(path.join(tmpdir(), 'dropload-dev-'));
-    const port = await freePortPair();
-    const databaseUrl = postgres ?? `postgres://postgres@127.0.0.1:${port + 1}/postgres`;
+    const { stateDir, port, args, databaseUrl } = await freshDev();
     const key = 'incoming/rows/while-down.csv';
     try {
       // The stack alone, on dev's state: an object lands in its bucket with no watch running.
@@ -384,7 +392,7 @@ describe('dropload dev: a file that arrived while it was down (review h7 item 3)
       await stack.s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: 'id,label\n1,a\n' }));
       await stack.stop();
 
-      const dev = startDev(CONFIG, ['--port', String(port), '--state-dir', stateDir], {
+      const dev = startDev(CONFIG, args, {
         DATABASE_URL: postgres,
       });
       await dev.waitFor(`received s3://${BUCKET}/${key}\n`);
@@ -403,15 +411,12 @@ describe('dropload dev: its S3/SQS endpoint goes away for a while (new-user tria
   it('prints in words what failed and what it does next, no JSON log line, and loads once the endpoint is back', {
     timeout: 300_000,
   }, async () => {
-    if (postgres) await resetDatabase([DEV_ROWS_TABLE]);
-    const stateDir = await mkdtemp(path.join(tmpdir(), 'dropload-dev-'));
-    const port = await freePortPair();
-    const databaseUrl = postgres ?? `postgres://postgres@127.0.0.1:${port + 1}/postgres`;
+    const { stateDir, args, databaseUrl } = await freshDev();
     const emulatorPort = await freePortPair();
     const emulatorState = path.join(stateDir, 'endpoint');
     let emulator = await startEmbeddedEmulator({ port: emulatorPort, stateDir: emulatorState });
     try {
-      const dev = startDev(CONFIG, ['--port', String(port), '--state-dir', stateDir], {
+      const dev = startDev(CONFIG, args, {
         DATABASE_URL: postgres,
         AWS_ENDPOINT_URL: emulator.endpoint,
         AWS_ACCESS_KEY_ID: 'test',

@@ -38,6 +38,11 @@ describe('placeFile', () => {
     });
   });
 
+  it("sends a file to the dataset init named after it (a plain identifier) or the loader's snake_case of it", () => {
+    expect(place('/data/exports/Müller.csv', ['muller'])).toEqual({ dataset: 'muller', tail: 'Müller.csv' });
+    expect(place('/data/exports/Müller.csv', ['müller'])).toEqual({ dataset: 'müller', tail: 'Müller.csv' });
+  });
+
   it("sends a month's export to the dataset of its stem, unless one is named after the whole name", () => {
     expect(place('/data/exports/orders-2024-01.csv.gz', ['orders'])).toEqual({
       dataset: 'orders',

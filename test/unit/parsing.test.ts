@@ -14,6 +14,13 @@ import {
 } from '../../shared/formats/parsing.ts';
 import { bytesOf, utf8 } from './helpers.ts';
 
+/** The record papaparse's quote error makes of a line, with the hint on stray quotes. */
+const strayQuote = (line: number, raw: string, what = 'Trailing quote on quoted field is malformed') => ({
+  line,
+  raw,
+  error: { reason: `malformed CSV: ${what} (${STRAY_QUOTE_HINT})`, quote: true },
+});
+
 const csv = (columns: string[], firstLine = 2): ParseOptions => ({
   format: 'csv',
   delimiter: ',',
@@ -118,23 +125,8 @@ describe('parseText (CSV)', () => {
   });
 
   it('turns malformed quotes into an error record', () => {
-    expect(parseText('1,"a"x\n', AB)).toEqual([
-      {
-        line: 2,
-        raw: '1,"a"x',
-        error: {
-          reason: `malformed CSV: Trailing quote on quoted field is malformed (${STRAY_QUOTE_HINT})`,
-          quote: true,
-        },
-      },
-    ]);
-    expect(parseText('1,"open\n', AB)).toEqual([
-      {
-        line: 2,
-        raw: '1,"open',
-        error: { reason: `malformed CSV: Quoted field unterminated (${STRAY_QUOTE_HINT})`, quote: true },
-      },
-    ]);
+    expect(parseText('1,"a"x\n', AB)).toEqual([strayQuote(2, '1,"a"x')]);
+    expect(parseText('1,"open\n', AB)).toEqual([strayQuote(2, '1,"open', 'Quoted field unterminated')]);
   });
 
   it('ends a record with a malformed quote where the record scanner does: the lines after it are records', () => {
@@ -142,23 +134,9 @@ describe('parseText (CSV)', () => {
     const tsv = { format: 'csv' as const, delimiter: '\t', columns: ['id', 'title'], firstLine: 2 };
     expect(parseText('1\tTitle 1\n2\t"Weird" Al\n3\tTitle 3\n4\t"Quoted" start\n5\tTitle 5\n', tsv)).toEqual([
       { line: 2, raw: '1\tTitle 1', fields: { id: '1', title: 'Title 1' } },
-      {
-        line: 3,
-        raw: '2\t"Weird" Al',
-        error: {
-          reason: `malformed CSV: Trailing quote on quoted field is malformed (${STRAY_QUOTE_HINT})`,
-          quote: true,
-        },
-      },
+      strayQuote(3, '2\t"Weird" Al'),
       { line: 4, raw: '3\tTitle 3', fields: { id: '3', title: 'Title 3' } },
-      {
-        line: 5,
-        raw: '4\t"Quoted" start',
-        error: {
-          reason: `malformed CSV: Trailing quote on quoted field is malformed (${STRAY_QUOTE_HINT})`,
-          quote: true,
-        },
-      },
+      strayQuote(5, '4\t"Quoted" start'),
       { line: 6, raw: '5\tTitle 5', fields: { id: '5', title: 'Title 5' } },
     ]);
   });
