@@ -2,6 +2,7 @@ import { Buffer, isUtf8 } from 'node:buffer';
 import Papa from 'papaparse';
 import type { Format, Quote } from '../config/dataset.ts';
 import { RecordScanner, STRAY_QUOTE_HINT } from './chunking.ts';
+import { type InexactNumber, inexactNumbers, type LineScan, mayHoldInexact, scanLine } from './json-text.ts';
 
 /** Why a record could not be read into fields. */
 export interface RecordError {
@@ -19,6 +20,8 @@ export interface ParsedRecord {
   raw: string;
   fields?: Record<string, unknown>;
   error?: RecordError;
+  /** NDJSON: the record's numbers that JSON.parse did not read as written (see json-text.ts). */
+  numbers?: InexactNumber[];
 }
 
 export interface ParseOptions {
@@ -114,6 +117,8 @@ export interface RecordCursor {
   /** NDJSON (and records read as a whole): the current record's fields by name. */
   readonly fields: Record<string, unknown> | undefined;
   readonly error: RecordError | undefined;
+  /** NDJSON: the current record's numbers that JSON.parse did not read as written, undefined when none. */
+  readonly numbers?: InexactNumber[] | undefined;
   /** The current record's original text. */
   raw(): string;
 }
@@ -143,7 +148,8 @@ function toParsedRecord(cursor: RecordCursor, columns: string[]): ParsedRecord {
     for (let i = 0; i < columns.length; i++) fields[columns[i] as string] = values[i];
     return { line, raw, fields };
   }
-  return { line, raw, fields: cursor.fields };
+  const numbers = cursor.numbers;
+  return numbers ? { line, raw, fields: cursor.fields, numbers } : { line, raw, fields: cursor.fields };
 }
 
 class ArrayCursor implements RecordCursor {
@@ -151,6 +157,7 @@ class ArrayCursor implements RecordCursor {
   values = undefined;
   fields: Record<string, unknown> | undefined;
   error: RecordError | undefined;
+  numbers: InexactNumber[] | undefined;
   #records: ParsedRecord[];
   #at = -1;
   #raw = '';
@@ -162,6 +169,7 @@ class ArrayCursor implements RecordCursor {
     if (!record) return false;
     this.line = record.line;
     this.fields = record.fields;
+    this.numbers = record.numbers;
     this.#raw = record.raw;
     // A record with neither fields nor an error is unreadable: validation reports it.
     this.error = record.error ?? (record.fields ? undefined : { reason: 'unreadable record' });
@@ -460,7 +468,9 @@ class NdjsonCursor implements TextCursor {
   values = undefined;
   fields: Record<string, unknown> | undefined;
   error: RecordError | undefined;
+  numbers: InexactNumber[] | undefined;
   readonly #text: string;
+  readonly #scan: LineScan = { keys: 0, longNumber: false };
   #pos = 0;
   #nextLine: number;
   #raw = '';
@@ -492,6 +502,7 @@ class NdjsonCursor implements TextCursor {
   }
   #read(raw: string): void {
     this.fields = undefined;
+    this.numbers = undefined;
     let value: unknown;
     try {
       value = JSON.parse(raw);
@@ -510,6 +521,11 @@ class NdjsonCursor implements TextCursor {
     }
     this.error = undefined;
     this.fields = value as Record<string, unknown>;
+    // One pass over the line; only a line with a long number not its double's text is parsed again.
+    if (scanLine(raw, this.#scan).longNumber && mayHoldInexact(raw)) {
+      const numbers = inexactNumbers(raw);
+      if (numbers.length > 0) this.numbers = numbers;
+    }
   }
 }
 

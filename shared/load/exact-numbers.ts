@@ -1,0 +1,81 @@
+import type { z } from 'zod';
+import type { Dataset } from '../config/dataset.ts';
+import { textReader } from '../config/fields.ts';
+import type { InexactNumber } from '../formats/json-text.ts';
+import type { Reject } from '../ledger/ledger.ts';
+
+/**
+ * NDJSON numbers JSON.parse did not read as written (see formats/json-text.ts) reach Postgres as
+ * written, or reject their row. A top-level field whose schema is a strict helper (`numeric()`,
+ * `bigintText()`, …) reads the number's text, as it reads a CSV value: `numeric()` keeps every digit.
+ * Any other field that keeps the number (a document, `z.number()`) would store the double's digits,
+ * so its row is rejected naming the path. Numbers in fields the schema does not declare are dropped.
+ */
+export interface ExactNumbers {
+  /** Puts the file's text in place of each number a text-reading field gets; returns the others. */
+  readAsText(fields: Record<string, unknown>, numbers: InexactNumber[]): InexactNumber[];
+  /** The reject for a record that passed its schema with a number still read inexactly, or undefined. */
+  reject(numbers: InexactNumber[], record: { line: number; raw: string }): Reject | undefined;
+}
+
+const WRAPPERS = new Set(['optional', 'nullable', 'default', 'prefault', 'catch', 'readonly', 'nonoptional']);
+
+type TextReader = (text: string) => unknown;
+
+/** The text reader of a field's schema that is a strict helper (under optional, nullable, …), if it is one. */
+function readerOf(schema: z.core.$ZodType): TextReader | undefined {
+  let at = schema;
+  for (;;) {
+    const reader = textReader(at);
+    if (reader) return reader;
+    const def = at._zod.def as z.core.$ZodTypeDef & { innerType?: z.core.$ZodType };
+    if (!WRAPPERS.has(def.type) || !def.innerType) return undefined;
+    at = def.innerType;
+  }
+}
+
+export function exactNumbers(dataset: Dataset): ExactNumbers {
+  const shape = dataset.schema.shape as Record<string, z.core.$ZodType>;
+  const declared = new Set(dataset.fields);
+  const readers = new Map<string, TextReader>();
+  for (const f of dataset.fields) {
+    const reader = shape[f] && readerOf(shape[f]);
+    if (reader) readers.set(f, reader);
+  }
+  return {
+    readAsText(fields, numbers) {
+      const rest: InexactNumber[] = [];
+      for (const n of numbers) {
+        const name = n.path[0];
+        const reader = n.path.length === 1 && typeof name === 'string' ? readers.get(name) : undefined;
+        // A text the helper refuses stays the double: its reject then quotes the file's text and says why.
+        if (reader && reader(n.source) !== undefined) fields[name as string] = n.source;
+        else rest.push(n);
+      }
+      return rest;
+    },
+    reject(numbers, record) {
+      const kept = numbers.find((n) => typeof n.path[0] === 'string' && declared.has(n.path[0]));
+      if (!kept) return undefined;
+      return {
+        line: record.line,
+        column: pathText(kept.path),
+        kind: 'unwritable',
+        reason: inexactReason(kept),
+        raw: record.raw,
+      };
+    },
+  };
+}
+
+function inexactReason(n: InexactNumber): string {
+  if (!Number.isFinite(n.value)) return 'a number JSON cannot hold (beyond the range of a double)';
+  return `a number a double does not hold as written (got ${n.source}, it would be stored as ${String(n.value)}): write it as a string`;
+}
+
+/** `doc.v`, `lines[1].price`: a path as rejects name columns. */
+function pathText(path: (string | number)[]): string {
+  let out = '';
+  for (const part of path) out += typeof part === 'number' ? `[${part}]` : out === '' ? part : `.${part}`;
+  return out;
+}

@@ -1,0 +1,147 @@
+import { type Kysely, sql } from 'kysely';
+import type { Migration } from 'kysely/migration';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { defineDataset } from '../../shared/config/dataset.ts';
+import { bigintText, integer, numeric } from '../../shared/config/fields.ts';
+import type { Database } from '../../shared/ledger/schema.ts';
+import { rejectKindsOfKey, rejectsOfKey, startTestPipeline, type TestPipeline } from '../support/pipeline.ts';
+
+/**
+ * Every row lands as the file wrote it or is rejected saying why: values that used to change on the way
+ * in without a word (NDJSON numbers a double does not hold).
+ */
+
+const migration: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema
+      .createTable('aw_docs')
+      .addColumn('id', 'integer', (c) => c.primaryKey())
+      .addColumn('doc', 'jsonb')
+      .execute();
+    await db.schema
+      .createTable('aw_amounts')
+      .addColumn('id', 'integer', (c) => c.primaryKey())
+      .addColumn('amount', 'numeric')
+      .addColumn('big', sql`numeric(30)`)
+      .addColumn('ratio', 'numeric')
+      .execute();
+  },
+};
+
+const config = {
+  datasets: [
+    defineDataset({
+      name: 'docs',
+      format: 'ndjson',
+      table: 'aw_docs',
+      schema: z.object({ id: z.number().int(), doc: z.unknown().optional() }),
+    }),
+    defineDataset({
+      name: 'amounts',
+      format: 'ndjson',
+      table: 'aw_amounts',
+      schema: z.object({
+        id: integer(),
+        amount: numeric(),
+        big: bigintText().optional(),
+        ratio: z.number().optional(),
+      }),
+    }),
+  ],
+  migrations: { '20260101000000_as_written': migration },
+};
+
+const TABLES = ['aw_docs', 'aw_amounts'];
+
+let p: TestPipeline;
+let db: Kysely<Database>;
+beforeAll(async () => {
+  p = await startTestPipeline(config, TABLES);
+  db = p.deps.db;
+});
+afterAll(async () => {
+  await p?.stop();
+});
+
+const rejectsFor = async (key: string) =>
+  (await rejectsOfKey(db, key)).map((r) => [r.line, r.column, r.reason]);
+
+describe('NDJSON numbers a double does not hold', () => {
+  it('inside a document: rejected naming the path, with the number as written and what it would be', async () => {
+    const key = 'incoming/docs/numbers.ndjson';
+    const lines = [
+      '{"id":1,"doc":{"v":1e-400}}',
+      '{"id":2,"doc":{"big":12345678901234567890}}',
+      '{"id":3,"doc":{"v":1e400}}',
+      '{"id":4,"doc":{"v":0.1,"w":9007199254740992,"x":1.5e300,"y":[1,2.50,-0],"s":"12345678901234567890"}}',
+      '{"id":5,"doc":{"list":[1,{"v":0.1000000000000000055}]}}',
+      '{"id":6,"doc":{"v":1e-320},"extra":12345678901234567890}',
+    ];
+    const { reports, timedOut } = await p.load(key, `${lines.join('\n')}\n`);
+    expect(timedOut).toBe(false);
+    expect(reports[0]).toMatchObject({ state: 'loaded', rows: { read: 6, loaded: 2, rejected: 4 } });
+    expect(await rejectsFor(key)).toEqual([
+      [
+        1,
+        'doc.v',
+        'a number a double does not hold as written (got 1e-400, it would be stored as 0): write it as a string',
+      ],
+      [
+        2,
+        'doc.big',
+        'a number a double does not hold as written (got 12345678901234567890, it would be stored as 12345678901234567000): write it as a string',
+      ],
+      [3, 'doc.v', 'a number JSON cannot hold (beyond the range of a double)'],
+      [
+        5,
+        'doc.list[1].v',
+        'a number a double does not hold as written (got 0.1000000000000000055, it would be stored as 0.1): write it as a string',
+      ],
+    ]);
+    expect(await rejectKindsOfKey(db, key)).toEqual(['unwritable', 'unwritable', 'unwritable', 'unwritable']);
+    // jsonb compares numbers as numeric: each stored document is the file's, digit for digit.
+    const stored = await sql<{ id: number; same: boolean }>`
+      select id, doc = (${lines[3]}::jsonb -> 'doc') or doc = (${lines[5]}::jsonb -> 'doc') as same
+      from aw_docs order by id`.execute(db);
+    expect(stored.rows).toEqual([
+      { id: 4, same: true },
+      { id: 6, same: true },
+    ]);
+  });
+
+  it('top-level fields: numeric() and bigintText() keep every digit written; z.number() into numeric is rejected', async () => {
+    const key = 'incoming/amounts/numbers.ndjson';
+    const lines = [
+      '{"id":1,"amount":0.1000000000000000055,"big":12345678901234567890}',
+      '{"id":2,"amount":12345678901234567.89}',
+      '{"id":3,"amount":1,"ratio":0.1000000000000000055}',
+      '{"id":4,"amount":1e-400}',
+      '{"id":5,"amount":2.50,"ratio":0.25}',
+      '{"id":9007199254740993,"amount":1}',
+    ];
+    const { reports, timedOut } = await p.load(key, `${lines.join('\n')}\n`);
+    expect(timedOut).toBe(false);
+    expect(reports[0]).toMatchObject({ state: 'loaded', rows: { read: 6, loaded: 4, rejected: 2 } });
+    expect(await rejectsFor(key)).toEqual([
+      [
+        3,
+        'ratio',
+        'a number a double does not hold as written (got 0.1000000000000000055, it would be stored as 0.1): write it as a string',
+      ],
+      [
+        6,
+        'id',
+        'not a whole number (got "9007199254740993"): beyond 2^53, JSON numbers lose digits: quote it as a string',
+      ],
+    ]);
+    const stored = await sql<{ id: number; amount: string; big: string | null; ratio: string | null }>`
+      select id, amount::text, big::text, ratio::text from aw_amounts order by id`.execute(db);
+    expect(stored.rows).toEqual([
+      { id: 1, amount: '0.1000000000000000055', big: '12345678901234567890', ratio: null },
+      { id: 2, amount: '12345678901234567.89', big: null, ratio: null },
+      { id: 4, amount: `0.${'0'.repeat(399)}1`, big: null, ratio: null },
+      { id: 5, amount: '2.5', big: null, ratio: '0.25' },
+    ]);
+  });
+});
