@@ -1,3 +1,5 @@
+import * as momoa from '@humanwhocodes/momoa';
+
 /**
  * What JSON.parse does not keep of a record's text, found in one pass over the line (`scanLine`).
  * Numbers it does not read as the file wrote them: a double keeps about 15
@@ -31,25 +33,30 @@ const UPPER_E = 69;
 export interface LineScan {
   /** Keys the text writes (a string followed by a colon): more than the parsed record has means one repeats. */
   keys: number;
-  /** A number of 16 or more digits or with a three-digit exponent: one a double may not hold as written. */
-  longNumber: boolean;
+  /** A number JSON.parse does not read as written (its double is another number). */
+  inexact: boolean;
 }
 
 /**
  * One pass over a JSON line, character by character: inside strings only quotes and backslashes
- * matter, outside them digits, exponents and colons are counted. A regex for long digit runs costs
- * about half of JSON.parse itself; `indexOf` from string to string costs a call into the runtime each.
+ * matter, outside them colons are counted and numbers measured. A number of 16 or more digits or with
+ * a three-digit exponent is read alone (`Number`) and compared with its double; a shorter one has at
+ * most 15 significant digits within a double's normal range, which a double reads back as written.
+ * (A regex for long digit runs costs about half of JSON.parse itself; `indexOf` from string to string
+ * costs a call into the runtime each.)
  */
 export function scanLine(line: string, out: LineScan): LineScan {
   let keys = 0;
-  let long = false;
+  let inexact = false;
   let digits = 0;
   /** Digits of the exponent, -1 before an `e`. */
   let exponent = -1;
+  /** Characters of the token so far (digits, point, signs, `e`). */
+  let token = 0;
   const length = line.length;
   const escapes = line.includes('\\');
-  for (let i = 0; i < length; i++) {
-    const c = line.charCodeAt(i);
+  for (let i = 0; i <= length; i++) {
+    const c = i < length ? line.charCodeAt(i) : -1;
     if (c === QUOTE_CODE) {
       // A string: on to its closing quote, over escaped characters (a line without backslashes has none).
       if (!escapes) {
@@ -67,48 +74,35 @@ export function scanLine(line: string, out: LineScan): LineScan {
     if (c >= ZERO && c <= NINE) {
       if (exponent >= 0) exponent++;
       else digits++;
-    } else if (c === LOWER_E || c === UPPER_E) exponent = 0;
-    else if (c !== DOT && c !== PLUS && c !== MINUS) {
+      token++;
+    } else if (c === LOWER_E || c === UPPER_E) {
+      exponent = 0;
+      token++;
+    } else if (c === DOT || c === PLUS || c === MINUS) token++;
+    else {
       // A token ends: `true` and `false` pass through `e` above with no digits after it.
-      if (digits >= 16 || exponent >= 3) long = true;
+      if ((digits >= 16 || exponent >= 3) && !inexact) inexact = !exactText(line.slice(i - token, i));
       digits = 0;
       exponent = -1;
+      token = 0;
       if (c === COLON) keys++;
     }
   }
   out.keys = keys;
-  out.longNumber = long || digits >= 16 || exponent >= 3;
+  out.inexact = inexact;
   return out;
 }
 
-/**
- * Numbers that may not be read as written: 16 or more digits (a run of digits and points that starts
- * with a digit: `1.234567890123456`), or a three-digit exponent. Anything shorter has at most 15
- * significant digits within a double's normal range, which a double always reads back as written.
- */
-const LONG_NUMBER = /\d[\d.]{15,}(?:[eE][+-]?\d+)?|\d[eE][+-]?\d{3,}/g;
-
-/**
- * Whether a line `scanLine` found a long number in holds one JSON.parse does not read as written: a long one (see LONG_NUMBER)
- * whose double is another number. Such a number is read alone (`Number`), not the line again: data
- * written by a program holds many 17-digit doubles (`0.14285714285714285`), each exactly its text.
- * A match inside a string, or not a number at all, answers yes: `inexactNumbers` then looks properly.
- */
-export function mayHoldInexact(line: string): boolean {
-  LONG_NUMBER.lastIndex = 0;
-  for (let m = LONG_NUMBER.exec(line); m !== null; m = LONG_NUMBER.exec(line)) {
-    const text = m[0];
-    const value = Number(text);
-    // The common case first: a double's shortest text, as JSON.stringify and most writers make it.
-    if (String(value) !== text && !sameNumber(text, value)) return true;
-  }
-  return false;
+/** Whether a JSON number's text is the number its double is: data written by a program holds many 17-digit doubles (`0.14285714285714285`), each its shortest text. */
+function exactText(text: string): boolean {
+  const value = Number(text);
+  return String(value) === text || sameNumber(text, value);
 }
 
 /**
  * The numbers of one JSON text (an NDJSON record) that JSON.parse reads as another number, in the
  * order JSON.parse reads them. Parses the text again with each number's source text (ES2025 JSON.parse
- * source access, Node 22 and later): run it only on a line `mayHoldInexact` picked.
+ * source access, Node 22 and later): run it only on a line `scanLine` found one in.
  */
 export function inexactNumbers(text: string): InexactNumber[] {
   const found: InexactNumber[] = [];
@@ -164,4 +158,59 @@ function decimalKey(text: string): string {
   exponent += digits.length - trimmed.length;
   digits = trimmed;
   return `${text.startsWith('-') ? '-' : ''}${digits}e${exponent}`;
+}
+
+/**
+ * Keys the parsed record has, at every depth: fewer than `scanLine` counted in its text means a key
+ * repeats in one object (JSON.parse keeps the last value without a word).
+ */
+export function keyCount(value: unknown): number {
+  if (value === null || typeof value !== 'object') return 0;
+  let n = 0;
+  if (Array.isArray(value)) {
+    for (const element of value) n += keyCount(element);
+    return n;
+  }
+  const object = value as Record<string, unknown>;
+  for (const key in object) {
+    n++;
+    const child = object[key];
+    if (child !== null && typeof child === 'object') n += keyCount(child);
+  }
+  return n;
+}
+
+/** A key an object of a JSON record names twice: where it is, and where (character, from 1) the second one starts. */
+export interface DuplicateKey {
+  path: (string | number)[];
+  key: string;
+  character: number;
+}
+
+/** The first key repeated in one object of a JSON text (outer objects first), read with its places. */
+export function duplicateKey(text: string): DuplicateKey | undefined {
+  return firstDuplicate(momoa.parse(text).body, []);
+}
+
+function firstDuplicate(node: momoa.ValueNode, path: (string | number)[]): DuplicateKey | undefined {
+  if (node.type === 'Array') {
+    for (const [i, element] of node.elements.entries()) {
+      const found = firstDuplicate(element.value, [...path, i]);
+      if (found) return found;
+    }
+    return undefined;
+  }
+  if (node.type !== 'Object') return undefined;
+  const seen = new Set<string>();
+  for (const member of node.members) {
+    const key = member.name.type === 'String' ? member.name.value : member.name.name;
+    if (seen.has(key)) return { path: [...path, key], key, character: member.name.loc.start.offset + 1 };
+    seen.add(key);
+  }
+  for (const member of node.members) {
+    const key = member.name.type === 'String' ? member.name.value : member.name.name;
+    const found = firstDuplicate(member.value, [...path, key]);
+    if (found) return found;
+  }
+  return undefined;
 }

@@ -2,7 +2,14 @@ import { Buffer, isUtf8 } from 'node:buffer';
 import Papa from 'papaparse';
 import type { Format, Quote } from '../config/dataset.ts';
 import { RecordScanner, STRAY_QUOTE_HINT } from './chunking.ts';
-import { type InexactNumber, inexactNumbers, type LineScan, mayHoldInexact, scanLine } from './json-text.ts';
+import {
+  duplicateKey,
+  type InexactNumber,
+  inexactNumbers,
+  keyCount,
+  type LineScan,
+  scanLine,
+} from './json-text.ts';
 
 /** Why a record could not be read into fields. */
 export interface RecordError {
@@ -470,7 +477,7 @@ class NdjsonCursor implements TextCursor {
   error: RecordError | undefined;
   numbers: InexactNumber[] | undefined;
   readonly #text: string;
-  readonly #scan: LineScan = { keys: 0, longNumber: false };
+  readonly #scan: LineScan = { keys: 0, inexact: false };
   #pos = 0;
   #nextLine: number;
   #raw = '';
@@ -519,14 +526,31 @@ class NdjsonCursor implements TextCursor {
       this.error = { reason: tooDeep(nestingDepth(value)) };
       return;
     }
+    // One pass over the line: a key the text writes twice, a long number (see json-text.ts).
+    const scan = scanLine(raw, this.#scan);
+    if (scan.keys !== keyCount(value)) {
+      this.error = duplicateKeyError(raw);
+      return;
+    }
     this.error = undefined;
     this.fields = value as Record<string, unknown>;
-    // One pass over the line; only a line with a long number not its double's text is parsed again.
-    if (scanLine(raw, this.#scan).longNumber && mayHoldInexact(raw)) {
+    // Only a line with a number that is not its double's text is parsed again.
+    if (scan.inexact) {
       const numbers = inexactNumbers(raw);
       if (numbers.length > 0) this.numbers = numbers;
     }
   }
+}
+
+/** The reject of a record that names a key twice in one object: JSON.parse would keep the last value. */
+function duplicateKeyError(raw: string): RecordError {
+  const found = duplicateKey(raw);
+  if (!found) return { reason: 'a key repeats in one object (JSON.parse would keep the last)' };
+  let column = '';
+  for (const part of found.path)
+    column += typeof part === 'number' ? `[${part}]` : column === '' ? part : `.${part}`;
+  const reason = `duplicate key ${JSON.stringify(found.key)} (again at character ${found.character} of the line; JSON.parse would keep the last)`;
+  return { column, reason };
 }
 
 /**

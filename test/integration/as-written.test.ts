@@ -145,3 +145,33 @@ describe('NDJSON numbers a double does not hold', () => {
     ]);
   });
 });
+
+describe('an NDJSON object that names a key twice', () => {
+  it('is rejected naming the key, its path and where the second one is; keys alike in other objects are not', async () => {
+    const key = 'incoming/docs/duplicates.ndjson';
+    const lines = [
+      '{"id":10,"doc":{"a":1},"id":11}',
+      '{"id":12,"doc":{"a":1,"b":{"c":2},"a":2}}',
+      '{"id":13,"doc":{"note":"a:b","at":"10:00","q":"\\":"}}',
+      '{"id":14,"doc":[{"k":1},{"k":2}]}',
+      '{"id":15,"doc":{"x\\":y":1,"x\\":y":2}}',
+    ];
+    const { reports, timedOut } = await p.load(key, `${lines.join('\n')}\n`);
+    expect(timedOut).toBe(false);
+    expect(reports[0]).toMatchObject({ state: 'loaded', rows: { read: 5, loaded: 2, rejected: 3 } });
+    expect(await rejectsFor(key)).toEqual([
+      [1, 'id', 'duplicate key "id" (again at character 24 of the line; JSON.parse would keep the last)'],
+      [2, 'doc.a', 'duplicate key "a" (again at character 35 of the line; JSON.parse would keep the last)'],
+      [
+        5,
+        'doc.x":y',
+        'duplicate key "x\\":y" (again at character 27 of the line; JSON.parse would keep the last)',
+      ],
+    ]);
+    expect(await rejectKindsOfKey(db, key)).toEqual(['malformed', 'malformed', 'malformed']);
+    const stored = await sql<{
+      id: number;
+    }>`select id from aw_docs where id between 10 and 15 order by id`.execute(db);
+    expect(stored.rows).toEqual([{ id: 13 }, { id: 14 }]);
+  });
+});
