@@ -1,3 +1,4 @@
+import { Buffer, isUtf8 } from 'node:buffer';
 import type { Reject } from '../ledger/ledger.ts';
 
 /**
@@ -78,4 +79,27 @@ export function unstorableReject(
       };
   }
   return undefined;
+}
+
+/**
+ * `chunkScan` on a chunk's bytes, for the paths that parse a chunk whole (multi-table datasets): bytes
+ * that are not UTF-8 are read line by line, and have their values checked too.
+ */
+export function bytesMayHoldUnstorable(format: string, bytes: Uint8Array): boolean {
+  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (!isUtf8(buffer)) return true;
+  return format === 'ndjson' ? buffer.includes('\\u') : buffer.includes(0);
+}
+
+/** The reject for a validated record (multi-table datasets, Parquet rows) holding an unstorable value, or undefined. */
+export function recordUnstorableReject(
+  values: Record<string, unknown>,
+  record: { line: number; raw: string },
+): Reject | undefined {
+  const names = Object.keys(values);
+  return unstorableReject(
+    names,
+    names.map((n) => values[n]),
+    { line: record.line, raw: () => record.raw },
+  );
 }

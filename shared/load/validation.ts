@@ -9,6 +9,7 @@ import { type FastCheck, fastCheck, UNSURE } from './fast-check.ts';
 import { joinedFileCheck } from './joined-files.ts';
 import { declaredShape, fieldsView, restoreNulls, schemaView } from './no-value.ts';
 import { numberLoss, numberSource } from './number-source.ts';
+import { recordUnstorableReject } from './unstorable.ts';
 
 export interface ValidRow {
   line: number;
@@ -138,8 +139,12 @@ function withNullsBack(
   return data;
 }
 
-/** Checks every record against the dataset's schema; each failure becomes a reject naming line and column. */
-export function validateRecords(dataset: Dataset, records: ParsedRecord[]): Validated {
+/**
+ * Checks every record against the dataset's schema; each failure becomes a reject naming line and column.
+ * With `checkValues`, a valid record holding a value Postgres cannot store (see unstorable.ts) is rejected
+ * too; a caller that knows its chunk holds none (its text was scanned) skips that walk.
+ */
+export function validateRecords(dataset: Dataset, records: ParsedRecord[], checkValues = true): Validated {
   const rows: ValidRow[] = [];
   const rejects: Reject[] = [];
   const exact = exactNumbers(dataset);
@@ -174,7 +179,9 @@ export function validateRecords(dataset: Dataset, records: ParsedRecord[]): Vali
     if (inexact) rejects.push(inexact);
     else if (result.success) {
       const values = withNullsBack(result.data, input, record.fields);
-      rows.push({ line: record.line, raw: record.raw, values });
+      const unstorable = checkValues && recordUnstorableReject(values, record);
+      if (unstorable) rejects.push(unstorable);
+      else rows.push({ line: record.line, raw: record.raw, values });
     } else rejects.push(rejectFor(record, input, result.error.issues[0] as z.core.$ZodIssue));
   }
   return { rows, rejects };

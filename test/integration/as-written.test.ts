@@ -1,3 +1,4 @@
+import { parquetWriteBuffer } from 'hyparquet-writer';
 import { type Kysely, sql } from 'kysely';
 import type { Migration } from 'kysely/migration';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -26,8 +27,17 @@ const migration: Migration = {
       .addColumn('big', sql`numeric(30)`)
       .addColumn('ratio', 'numeric')
       .execute();
+    await db.schema
+      .createTable('aw_people')
+      .addColumn('id', 'integer', (c) => c.primaryKey())
+      .addColumn('name', 'text')
+      .addColumn('score', 'numeric')
+      .execute();
   },
 };
+
+const person = z.object({ id: z.coerce.number().int(), name: z.string(), score: z.number().optional() });
+const personTarget = { table: 'aw_people', columns: { id: 'id', name: 'name', score: 'score' }, key: ['id'] };
 
 const config = {
   datasets: [
@@ -48,11 +58,15 @@ const config = {
         ratio: z.number().optional(),
       }),
     }),
+    defineDataset({ name: 'people-csv', format: 'csv', schema: person, targets: [personTarget] }),
+    defineDataset({ name: 'people-json', format: 'ndjson', schema: person, targets: [personTarget] }),
+    defineDataset({ name: 'people-pq', format: 'parquet', schema: person, table: 'aw_people' }),
+    defineDataset({ name: 'people-pq-tables', format: 'parquet', schema: person, targets: [personTarget] }),
   ],
   migrations: { '20260101000000_as_written': migration },
 };
 
-const TABLES = ['aw_docs', 'aw_amounts'];
+const TABLES = ['aw_docs', 'aw_amounts', 'aw_people'];
 
 let p: TestPipeline;
 let db: Kysely<Database>;
@@ -173,5 +187,85 @@ describe('an NDJSON object that names a key twice', () => {
       id: number;
     }>`select id from aw_docs where id between 10 and 15 order by id`.execute(db);
     expect(stored.rows).toEqual([{ id: 13 }, { id: 14 }]);
+  });
+});
+
+const NUL = 'a NUL byte (0x00), which Postgres text cannot hold';
+
+/** A Parquet file of people: ids and names. */
+const peopleParquet = (ids: number[], names: string[]) =>
+  new Uint8Array(
+    parquetWriteBuffer({
+      columnData: [
+        { name: 'id', data: ids, type: 'INT32' },
+        { name: 'name', data: names, type: 'STRING' },
+      ],
+    }),
+  );
+
+const peopleBetween = async (from: number, to: number) =>
+  (
+    await sql<{
+      id: number;
+      name: string;
+    }>`select id, name from aw_people where id between ${from} and ${to} order by id`.execute(db)
+  ).rows;
+
+describe('values Postgres cannot store, in multi-table datasets and Parquet, as in a single-table CSV', () => {
+  it('a multi-table CSV: a NUL rejects its record as unwritable, naming the column; the others load', async () => {
+    const key = 'incoming/people-csv/nul.csv';
+    const { reports, timedOut } = await p.load(key, 'id,name\n1,ok\n2,bad\u0000name\n3,fine\n');
+    expect(timedOut).toBe(false);
+    expect(reports[0]).toMatchObject({ state: 'loaded', rows: { read: 3, loaded: 2, rejected: 1 } });
+    expect(await rejectsFor(key)).toEqual([[3, 'name', NUL]]);
+    expect(await rejectKindsOfKey(db, key)).toEqual(['unwritable']);
+    expect(await peopleBetween(1, 3)).toEqual([
+      { id: 1, name: 'ok' },
+      { id: 3, name: 'fine' },
+    ]);
+  });
+
+  it('a multi-table NDJSON: a NUL, a lone surrogate and an inexact number each reject their record', async () => {
+    const key = 'incoming/people-json/values.ndjson';
+    const lines = [
+      '{"id":11,"name":"a\\u0000b"}',
+      '{"id":12,"name":"\\ud800"}',
+      '{"id":13,"name":"big","score":0.1000000000000000055}',
+      '{"id":14,"name":"ok","score":0.25}',
+    ];
+    const { reports, timedOut } = await p.load(key, `${lines.join('\n')}\n`);
+    expect(timedOut).toBe(false);
+    expect(reports[0]).toMatchObject({ state: 'loaded', rows: { read: 4, loaded: 1, rejected: 3 } });
+    expect(await rejectsFor(key)).toEqual([
+      [1, 'name', NUL],
+      [
+        2,
+        'name',
+        'a lone UTF-16 surrogate (\\ud800), which UTF-8 cannot hold (it would be stored as U+FFFD)',
+      ],
+      [
+        3,
+        'score',
+        'a number a double does not hold as written (got 0.1000000000000000055, it would be stored as 0.1): write it as a string',
+      ],
+    ]);
+    expect(await rejectKindsOfKey(db, key)).toEqual(['unwritable', 'unwritable', 'unwritable']);
+    expect(await peopleBetween(11, 14)).toEqual([{ id: 14, name: 'ok' }]);
+  });
+
+  it('Parquet, one table or several: a NUL in a string rejects its row as unwritable, naming the column', async () => {
+    for (const [dataset, first] of [
+      ['people-pq', 21],
+      ['people-pq-tables', 31],
+    ] as const) {
+      const key = `incoming/${dataset}/nul.parquet`;
+      const ids = [first, first + 1, first + 2];
+      const { reports, timedOut } = await p.load(key, peopleParquet(ids, ['ok', 'a\u0000b', 'fine']));
+      expect(timedOut).toBe(false);
+      expect(reports[0]).toMatchObject({ state: 'loaded', rows: { read: 3, loaded: 2, rejected: 1 } });
+      expect(await rejectsFor(key)).toEqual([[2, 'name', NUL]]);
+      expect(await rejectKindsOfKey(db, key)).toEqual(['unwritable']);
+      expect((await peopleBetween(first, first + 2)).map((r) => r.id)).toEqual([first, first + 2]);
+    }
   });
 });
