@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { snakeCase } from '../../shared/config/column-names.ts';
+import { stemOf } from '../../shared/config/file-names.ts';
 import { baseName, fieldNames, formatOfFile } from './file-profile.ts';
 
 /** Files read as one dataset: one file, or exports of one table (`orders-2024-01.csv`, `orders-2024-02.csv`). */
@@ -13,9 +14,6 @@ export interface FileGroup {
   /** The files by header, each list sharing one header (read together), in name order. */
   variants: string[][];
 }
-
-/** A name without its trailing date or number: `orders-2024-01` → `orders` (empty when all digits). */
-export const stemOf = (base: string) => base.replace(/[-_. ]*\d[-_. \d]*$/, '');
 
 interface Candidate {
   file: string;

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { snakeCase } from '../../shared/config/column-names.ts';
+import { localFiles } from '../../shared/config/local-files.ts';
 import { UsageError } from '../../shared/core/errors.ts';
 import {
   configModule,
@@ -52,6 +53,8 @@ export interface InitOptions {
   now?: Date;
   /** The delimiter of every `.csv`/`.txt` file; none: guessed per file from its start. */
   delimiter?: string;
+  /** Whether DATABASE_URL is set: the printed `run` loads there (else into an embedded database). */
+  databaseUrl?: boolean;
 }
 
 const DATA_FILE = /\.(csv|tsv|tab|txt|ndjson|jsonl|parquet)(\.gz)?$/i;
@@ -436,6 +439,12 @@ export async function init(paths: string[], options: InitOptions): Promise<InitS
     wrote,
     // In the files' order, whichever step refused each.
     refused.sort((a, b) => named.indexOf(a.file) - named.indexOf(b.file)),
-    path.join(options.out, 'dropload.config.ts'),
+    {
+      config: path.join(options.out, 'dropload.config.ts'),
+      paths,
+      found: await localFiles(paths),
+      datasets: allDatasets,
+      databaseUrl: options.databaseUrl ?? false,
+    },
   );
 }

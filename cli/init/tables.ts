@@ -1,9 +1,9 @@
+import { stemOf } from '../../shared/config/file-names.ts';
 import { UsageError } from '../../shared/core/errors.ts';
 import type { ColumnProfile } from './column-profile.ts';
 import { type ColumnType, columnType } from './column-type.ts';
 import { keyLike, SEQUENCE_LIKE } from './columns.ts';
 import { FULL_PAIRS } from './distinct-pairs.ts';
-import { stemOf } from './file-groups.ts';
 import type { FileProfile } from './file-profile.ts';
 import { count } from './plural.ts';
 import { NULL_TOKENS, type NullToken } from './values.ts';

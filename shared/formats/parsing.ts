@@ -62,24 +62,25 @@ const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
 
 /** Splits a chunk's bytes into records; invalid UTF-8 rejects only the lines that carry it. */
 export function parseChunk(bytes: Uint8Array, options: ParseOptions): ParsedRecord[] {
-  if (isUtf8(bytes)) return parseText(decoder.decode(bytes), options);
-  const out: ParsedRecord[] = [];
+  return collectRecords(chunkCursor(bytes, options), options.columns ?? []);
+}
+
+/** A stretch of a chunk's bytes: records that are all valid UTF-8, or one record that is not. */
+interface Stretch {
+  start: number;
+  end: number;
+  line: number;
+  utf8: boolean;
+}
+
+/** The chunk cut at its records that are not UTF-8, each one a stretch of its own. */
+function utf8Stretches(bytes: Uint8Array, options: ParseOptions): Stretch[] {
+  const out: Stretch[] = [];
   const scanner = new RecordScanner(options, (span) => {
-    const piece = bytes.subarray(span.start, span.end);
-    const line = options.firstLine + span.line - 1;
-    if (isUtf8(piece)) {
-      out.push(...parseText(decoder.decode(piece), { ...options, firstLine: line }));
-    } else {
-      const at = firstInvalidByte(piece);
-      out.push({
-        line,
-        raw: trimEol(decoder.decode(piece)),
-        error: {
-          reason: `bytes are not valid UTF-8 (first bad byte at offset ${at} of the line)`,
-          unreadable: true,
-        },
-      });
-    }
+    const utf8 = isUtf8(bytes.subarray(span.start, span.end));
+    const last = out.at(-1);
+    if (utf8 && last?.utf8) last.end = span.end;
+    else out.push({ start: span.start, end: span.end, line: options.firstLine + span.line - 1, utf8 });
   });
   scanner.push(bytes);
   scanner.end();
@@ -133,7 +134,7 @@ export interface RecordCursor {
 /** The records of a chunk's bytes, pulled one by one (see `parseChunk`). */
 export function chunkCursor(bytes: Uint8Array, options: ParseOptions): RecordCursor {
   if (isUtf8(bytes)) return textCursor(decoder.decode(bytes), options);
-  return new ArrayCursor(parseChunk(bytes, options));
+  return new StretchCursor(bytes, options);
 }
 
 /** A cursor over one text: where the text after it would start, for a reader that parses a stream in blocks. */
@@ -159,31 +160,65 @@ function toParsedRecord(cursor: RecordCursor, columns: string[]): ParsedRecord {
   return numbers ? { line, raw, fields: cursor.fields, numbers } : { line, raw, fields: cursor.fields };
 }
 
-class ArrayCursor implements RecordCursor {
+/**
+ * The records of a chunk that is not all UTF-8: each stretch of valid records read by `textCursor`, so a
+ * record has the very shape (CSV `values`, NDJSON `fields`) and text it has in a valid chunk, and every
+ * check of a record applies whichever way its chunk was decoded; a record that is not UTF-8 is `unreadable`.
+ */
+class StretchCursor implements RecordCursor {
   line = 0;
-  values = undefined;
+  values: string[] | undefined;
   fields: Record<string, unknown> | undefined;
   error: RecordError | undefined;
   numbers: InexactNumber[] | undefined;
-  #records: ParsedRecord[];
-  #at = -1;
+  readonly #bytes: Uint8Array;
+  readonly #options: ParseOptions;
+  readonly #stretches: Stretch[];
+  #at = 0;
+  /** The cursor over the current valid stretch; undefined on an unreadable record. */
+  #text: RecordCursor | undefined;
   #raw = '';
-  constructor(records: ParsedRecord[]) {
-    this.#records = records;
+
+  constructor(bytes: Uint8Array, options: ParseOptions) {
+    this.#bytes = bytes;
+    this.#options = options;
+    this.#stretches = utf8Stretches(bytes, options);
   }
+
   next(): boolean {
-    const record = this.#records[++this.#at];
-    if (!record) return false;
-    this.line = record.line;
-    this.fields = record.fields;
-    this.numbers = record.numbers;
-    this.#raw = record.raw;
-    // A record with neither fields nor an error is unreadable: validation reports it.
-    this.error = record.error ?? (record.fields ? undefined : { reason: 'unreadable record' });
-    return true;
+    for (;;) {
+      const text = this.#text;
+      if (text?.next()) {
+        this.line = text.line;
+        this.values = text.values;
+        this.fields = text.fields;
+        this.numbers = text.numbers;
+        this.error = text.error;
+        return true;
+      }
+      const stretch = this.#stretches[this.#at++];
+      if (!stretch) return false;
+      const piece = this.#bytes.subarray(stretch.start, stretch.end);
+      if (stretch.utf8) {
+        this.#text = textCursor(decoder.decode(piece), { ...this.#options, firstLine: stretch.line });
+        continue;
+      }
+      this.#text = undefined;
+      this.line = stretch.line;
+      this.values = undefined;
+      this.fields = undefined;
+      this.numbers = undefined;
+      this.#raw = trimEol(decoder.decode(piece));
+      this.error = {
+        reason: `bytes are not valid UTF-8 (first bad byte at offset ${firstInvalidByte(piece)} of the line)`,
+        unreadable: true,
+      };
+      return true;
+    }
   }
+
   raw(): string {
-    return this.#raw;
+    return this.#text ? this.#text.raw() : this.#raw;
   }
 }
 

@@ -376,14 +376,21 @@ export async function isChunkLoaded(db: Kysely<Database>, fileId: number, idx: n
  * Claims a chunk inside the transaction that writes its rows. A concurrent or later delivery of the
  * same chunk waits on the row lock, then finds it loaded and claims nothing: exactly once. The byte
  * range must match too: a message left from an earlier plan of a re-split file claims nothing.
+ * `began`: when the worker took the chunk (its clock; never later than the claim, whatever the skew).
  */
 export async function claimChunk(
   trx: Transaction<Database>,
   chunk: { fileId: number; index: number; start: number; end: number },
+  began: Date,
 ): Promise<boolean> {
   const claimed = await trx
     .updateTable('dropload.chunk')
-    .set({ state: 'loaded', loaded_at: clock, error: null })
+    .set({
+      state: 'loaded',
+      started_at: sql<Date>`least(${began}::timestamptz, ${clock})`,
+      loaded_at: clock,
+      error: null,
+    })
     .where('file_id', '=', chunk.fileId)
     .where('idx', '=', chunk.index)
     .where('start_byte', '=', chunk.start)

@@ -105,6 +105,8 @@ async function loadOnce(
   message: ChunkMessage,
   delivery: Delivery | undefined,
 ): Promise<LoadOutcome> {
+  // The chunk's rows took from here to its commit: the console's rows/s spreads them over that time.
+  const began = new Date();
   const base = {
     fileId: message.fileId,
     index: message.index,
@@ -152,7 +154,7 @@ async function loadOnce(
       'reject' in chunk
         ? { rows: [], rejects: [chunk.reject] }
         : validateRecords(waiting, records, checkValues);
-    return loadRelationalChunk(deps, waiting, message, { ...validated, records }, base);
+    return loadRelationalChunk(deps, waiting, message, { ...validated, records }, base, began);
   }
   // Unreachable (every targets dataset waits, above); narrows the dataset to a single-table one.
   if (dataset.kind === 'targets') throw new Error(`dataset "${dataset.name}" has targets`);
@@ -164,7 +166,7 @@ async function loadOnce(
     const keys = await passKeys(deps.db, dataset, message.columns);
     const rows = tableRows(dataset, chunk, message, extras, keys);
     return await deps.db.transaction().execute(async (trx: Transaction<Database>) => {
-      if (!(await claimChunk(trx, message))) return { ...base, result: 'duplicate' as const };
+      if (!(await claimChunk(trx, message, began))) return { ...base, result: 'duplicate' as const };
       // The chunk is parsed and validated while it is written: the database copies one piece while the next is read.
       const written = await writeRowStream(trx, target, rows);
       const allRejects = withRowKeys(
@@ -263,13 +265,14 @@ async function loadRelationalChunk(
   message: ChunkMessage,
   { rows, rejects, records }: Validated & { records: ParsedRecord[] },
   base: Base,
+  began: Date,
 ): Promise<LoadOutcome> {
   try {
     const resolves = await resolvesRejects(deps.db, dataset);
     const outcome = await deps.db
       .transaction()
       .execute(async (trx: Transaction<Database>): Promise<LoadOutcome> => {
-        if (!(await claimChunk(trx, message))) return { ...base, result: 'duplicate' };
+        if (!(await claimChunk(trx, message, began))) return { ...base, result: 'duplicate' };
         const written = await writeRecords(trx, dataset, rows, message.index);
         const allRejects = withRowKeys(
           dataset,

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -243,6 +243,62 @@ describe('dropload dev keeps its state: kill -9 mid-file, restart, the file ends
     } finally {
       await forget();
       await rm(stateDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('dropload dev started in the background with npx, then kill -9 (new-user trial, F3)', () => {
+  it("$! is npm's pid, which leaves dev running; the pid dev prints, also in its state folder, is the one to kill", {
+    timeout: 180_000,
+  }, async () => {
+    const stateDir = await mkdtemp(path.join(tmpdir(), 'dropload-dev-'));
+    const log = `${stateDir}.log`;
+    const port = await freePortPair();
+    const gone = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    };
+    let devPid = 0;
+    try {
+      // As README's State paragraph shows it, in a shell: `npx dropload dev &`, then `$!`.
+      const started = await promisify(execFile)(
+        'sh',
+        [
+          '-c',
+          `npx dropload --config ${CONFIG} dev --port ${port} --state-dir ${stateDir} > ${log} 2>&1 & echo $!`,
+        ],
+        { env: childEnv({ DATABASE_URL: postgres, DROPLOAD_DB_POOL_MAX: '1' }) },
+      );
+      const npmPid = Number(started.stdout.trim());
+      let banner = '';
+      for (let i = 0; !banner.includes('status --watch'); i++) {
+        if (i > 2400) throw new Error(`dev printed no banner:\n${banner}`);
+        await new Promise((r) => setTimeout(r, 50));
+        banner = await readFile(log, 'utf8').catch(() => '');
+      }
+      devPid = Number(/^ {2}pid {8}(\d+) /m.exec(banner)?.[1]);
+      expect(banner).toContain(
+        `  pid        ${devPid} (this process, the one to stop or kill; also in ${path.join(stateDir, 'dropload.pid')})`,
+      );
+      expect(Number((await readFile(path.join(stateDir, 'dropload.pid'), 'utf8')).trim())).toBe(devPid);
+      expect(devPid).not.toBe(npmPid);
+      // The trial's kill -9 $!: npm dies, dev (its grandchild) keeps the emulator's port.
+      process.kill(npmPid, 'SIGKILL');
+      await new Promise((r) => setTimeout(r, 1000));
+      expect([gone(devPid), listeningAddresses(port)]).toEqual([false, ['127.0.0.1']]);
+      // README's: kill -9 $(cat STATE_DIR/dropload.pid) stops dev itself, and frees its ports.
+      process.kill(devPid, 'SIGKILL');
+      for (let i = 0; i < 200 && !(gone(devPid) && listeningAddresses(port).length === 0); i++)
+        await new Promise((r) => setTimeout(r, 50));
+      expect([gone(devPid), listeningAddresses(port), listeningAddresses(port + 1)]).toEqual([true, [], []]);
+    } finally {
+      if (devPid > 0 && !gone(devPid)) process.kill(devPid, 'SIGKILL');
+      await rm(stateDir, { recursive: true, force: true });
+      await rm(log, { force: true });
     }
   });
 });

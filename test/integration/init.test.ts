@@ -703,10 +703,12 @@ describe('monthly exports of one table in its folder', () => {
     expect(summary.tables.map((t) => [t.name, t.rows, t.files.map((f) => path.basename(f))])).toEqual([
       ['orders', 4, ['orders-2024-01.csv', 'orders-2024-02.csv']],
     ]);
-    expect(summary.next).toEqual([`npx dropload --config ${out}/dropload.config.ts run ${folder}`]);
+    expect(summary.next).toEqual([
+      `npx dropload --config ${out}/dropload.config.ts run ${path.dirname(folder)}`,
+    ]);
     const config = await loadConfig(path.join(out, 'dropload.config.ts'));
-    // What `run FOLDER` uploads: each file under its dataset's prefix, by the folder's name.
-    const uploads = await planUploads([folder], config);
+    // What the printed `run` uploads: each file under its dataset's prefix, by its folder's name.
+    const uploads = await planUploads([path.dirname(folder)], config);
     expect(uploads.map((u) => [u.dataset.name, u.key])).toEqual([
       ['orders', 'incoming/orders/orders-2024-01.csv'],
       ['orders', 'incoming/orders/orders-2024-02.csv'],
@@ -746,9 +748,11 @@ describe('monthly exports of one table, one of them gzipped', () => {
     expect(summary.tables.map((t) => [t.name, t.rows, t.files.map((f) => path.basename(f))])).toEqual([
       ['x', 4, ['x_2024_01.csv.gz', 'x_2024_02.csv']],
     ]);
-    expect(summary.next).toEqual([`npx dropload --config ${out}/dropload.config.ts run ${folder}`]);
+    expect(summary.next).toEqual([
+      `npx dropload --config ${out}/dropload.config.ts run ${path.dirname(folder)}`,
+    ]);
     const config = await loadConfig(path.join(out, 'dropload.config.ts'));
-    const uploads = await planUploads([folder], config);
+    const uploads = await planUploads([path.dirname(folder)], config);
     const r = await runner(config, path.join(dir, 'mixed-state'));
     const run = await runFiles(r, uploads, { timeoutMs: 60_000, rejectsShown: 10 });
     expect(run.reports.map((f) => [f.key, f.state, f.rows.loaded])).toEqual([

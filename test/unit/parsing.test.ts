@@ -1,12 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { STRAY_QUOTE_HINT } from '../../shared/formats/chunking.ts';
 import {
+  chunkCursor,
   MAX_NESTING_DEPTH,
   nestingDepth,
   type ParseOptions,
   parseChunk,
   parseHeader,
   parseText,
+  type RecordCursor,
   SKIMMED,
   textCursor,
 } from '../../shared/formats/parsing.ts';
@@ -389,6 +391,43 @@ describe('parseChunk', () => {
         },
       },
       { line: 8, raw: '{"a":3}', fields: { a: 3 } },
+    ]);
+  });
+});
+
+describe('chunkCursor', () => {
+  /** Each record as [line, values, fields, error reason, raw]. */
+  const pulled = (cursor: RecordCursor) => {
+    const out: unknown[][] = [];
+    while (cursor.next())
+      out.push([cursor.line, cursor.values, cursor.fields, cursor.error?.reason, cursor.raw()]);
+    return out;
+  };
+  const NOT_UTF8 = 'bytes are not valid UTF-8 (first bad byte at offset 3 of the line)';
+
+  it('gives a CSV chunk with invalid UTF-8 its records as a valid chunk has them: values in header order', () => {
+    const bytes = bytesOf('1,"x\ny"\n\n2,b', [0xff], '\n\uFEFFa,b\n3,c,d\n4,last');
+    expect(pulled(chunkCursor(bytes, csv(['a', 'b'], 7)))).toEqual([
+      [7, ['1', 'x\ny'], undefined, undefined, '1,"x\ny"'],
+      [10, undefined, undefined, NOT_UTF8, '2,b\uFFFD'],
+      [11, ['\uFEFFa', 'b'], undefined, undefined, '\uFEFFa,b'],
+      [12, undefined, undefined, 'row has 3 fields, the header has 2', '3,c,d'],
+      [13, ['4', 'last'], undefined, undefined, '4,last'],
+    ]);
+  });
+
+  it('gives an NDJSON chunk with invalid UTF-8 its records as fields', () => {
+    const bytes = bytesOf('{"a":1}\n{"a":', [0x80], '}\n{"a":"\\ud800"}\n');
+    expect(pulled(chunkCursor(bytes, ndjson(1)))).toEqual([
+      [1, undefined, { a: 1 }, undefined, '{"a":1}'],
+      [
+        2,
+        undefined,
+        undefined,
+        'bytes are not valid UTF-8 (first bad byte at offset 5 of the line)',
+        '{"a":\uFFFD}',
+      ],
+      [3, undefined, { a: '\ud800' }, undefined, '{"a":"\\ud800"}'],
     ]);
   });
 });
