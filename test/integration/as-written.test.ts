@@ -48,6 +48,12 @@ const config = {
       schema: z.object({ id: z.number().int(), doc: z.unknown().optional() }),
     }),
     defineDataset({
+      name: 'docs-tables',
+      format: 'ndjson',
+      schema: z.object({ id: z.number().int(), doc: z.unknown().optional() }),
+      targets: [{ table: 'aw_docs', columns: { id: 'id', doc: 'doc' }, key: ['id'] }],
+    }),
+    defineDataset({
       name: 'json-docs',
       format: 'ndjson',
       table: 'aw_docs',
@@ -117,6 +123,24 @@ describe('NDJSON numbers a double does not hold', () => {
       db,
     );
     expect(differs.rows[0]?.n).toBe(2);
+  });
+
+  it('the same documents in a multi-table dataset: stored as written', async () => {
+    const key = 'incoming/docs-tables/numbers.ndjson';
+    const lines = [
+      '{"id":31,"doc":{"big":12345678901234567890,"v":[1e-400,1e400]}}',
+      '{"id":32,"doc":{"v":0.1000000000000000055}}',
+    ];
+    const { reports, timedOut } = await p.load(key, `${lines.join('\n')}\n`);
+    expect(timedOut).toBe(false);
+    expect(reports[0]).toMatchObject({ state: 'loaded', rows: { read: 2, loaded: 2, rejected: 0 } });
+    const stored = await sql<{ id: number; same: boolean }>`
+      select id, doc = case id when 31 then ${lines[0]}::jsonb -> 'doc' else ${lines[1]}::jsonb -> 'doc' end as same
+      from aw_docs where id between 31 and 32 order by id`.execute(db);
+    expect(stored.rows).toEqual([
+      { id: 31, same: true },
+      { id: 32, same: true },
+    ]);
   });
 
   it('inside a document a schema reads (z.json(), z.object): rejected naming the path, with the number as written and what it would be', async () => {
