@@ -28,6 +28,16 @@ const migration: Migration = {
       .addColumn('ratio', 'numeric')
       .execute();
     await db.schema
+      .createTable('aw_parent')
+      .addColumn('id', 'integer', (c) => c.primaryKey())
+      .execute();
+    await db.schema
+      .createTable('aw_child')
+      .addColumn('id', 'integer', (c) => c.primaryKey())
+      .addColumn('parent_id', 'integer', (c) => c.references('aw_parent.id'))
+      .addColumn('doc', 'jsonb')
+      .execute();
+    await db.schema
       .createTable('aw_people')
       .addColumn('id', 'integer', (c) => c.primaryKey())
       .addColumn('name', 'text')
@@ -54,6 +64,18 @@ const config = {
       targets: [{ table: 'aw_docs', columns: { id: 'id', doc: 'doc' }, key: ['id'] }],
     }),
     defineDataset({
+      name: 'parents',
+      format: 'csv',
+      table: 'aw_parent',
+      schema: z.object({ id: z.coerce.number().int() }),
+    }),
+    defineDataset({
+      name: 'children',
+      format: 'ndjson',
+      table: 'aw_child',
+      schema: z.object({ id: z.number().int(), parent_id: z.number().int(), doc: z.unknown().optional() }),
+    }),
+    defineDataset({
       name: 'json-docs',
       format: 'ndjson',
       table: 'aw_docs',
@@ -78,7 +100,7 @@ const config = {
   migrations: { '20260101000000_as_written': migration },
 };
 
-const TABLES = ['aw_docs', 'aw_amounts', 'aw_people'];
+const TABLES = ['aw_docs', 'aw_amounts', 'aw_people', 'aw_child', 'aw_parent'];
 
 let p: TestPipeline;
 let db: Kysely<Database>;
@@ -141,6 +163,21 @@ describe('NDJSON numbers a double does not hold', () => {
       { id: 31, same: true },
       { id: 32, same: true },
     ]);
+  });
+
+  it('a row that waits for its parent keeps its document as written when it loads later', async () => {
+    const line =
+      '{"id":1,"parent_id":7,"doc":{"big":12345678901234567890,"v":[1e-400,0.1000000000000000055]}}';
+    const child = await p.load('incoming/children/c.ndjson', `${line}\n`);
+    expect(child.reports[0]).toMatchObject({ state: 'waiting', rows: { read: 1, waiting: 1 } });
+    await p.load('incoming/parents/p.csv', 'id\n7\n');
+    const deadline = Date.now() + 30_000;
+    const waiting = async () =>
+      (await sql<{ n: number }>`select count(*)::int as n from dropload.orphan`.execute(db)).rows[0]?.n;
+    while ((await waiting()) !== 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const stored = await sql<{ same: boolean }>`
+      select doc = (${line}::jsonb -> 'doc') as same from aw_child where id = 1`.execute(db);
+    expect(stored.rows).toEqual([{ same: true }]);
   });
 
   it('inside a document a schema reads (z.json(), z.object): rejected naming the path, with the number as written and what it would be', async () => {
