@@ -2,6 +2,14 @@ import { Buffer, isUtf8 } from 'node:buffer';
 import Papa from 'papaparse';
 import type { Format, Quote } from '../config/dataset.ts';
 import { RecordScanner, STRAY_QUOTE_HINT } from './chunking.ts';
+import {
+  duplicateKey,
+  type InexactNumber,
+  inexactNumbers,
+  keyCount,
+  type LineScan,
+  scanLine,
+} from './json-text.ts';
 
 /** Why a record could not be read into fields. */
 export interface RecordError {
@@ -19,6 +27,8 @@ export interface ParsedRecord {
   raw: string;
   fields?: Record<string, unknown>;
   error?: RecordError;
+  /** NDJSON: the record's numbers that JSON.parse did not read as written (see json-text.ts). */
+  numbers?: InexactNumber[];
 }
 
 export interface ParseOptions {
@@ -115,6 +125,8 @@ export interface RecordCursor {
   /** NDJSON (and records read as a whole): the current record's fields by name. */
   readonly fields: Record<string, unknown> | undefined;
   readonly error: RecordError | undefined;
+  /** NDJSON: the current record's numbers that JSON.parse did not read as written, undefined when none. */
+  readonly numbers?: InexactNumber[] | undefined;
   /** The current record's original text. */
   raw(): string;
 }
@@ -144,7 +156,8 @@ function toParsedRecord(cursor: RecordCursor, columns: string[]): ParsedRecord {
     for (let i = 0; i < columns.length; i++) fields[columns[i] as string] = values[i];
     return { line, raw, fields };
   }
-  return { line, raw, fields: cursor.fields };
+  const numbers = cursor.numbers;
+  return numbers ? { line, raw, fields: cursor.fields, numbers } : { line, raw, fields: cursor.fields };
 }
 
 /**
@@ -157,6 +170,7 @@ class StretchCursor implements RecordCursor {
   values: string[] | undefined;
   fields: Record<string, unknown> | undefined;
   error: RecordError | undefined;
+  numbers: InexactNumber[] | undefined;
   readonly #bytes: Uint8Array;
   readonly #options: ParseOptions;
   readonly #stretches: Stretch[];
@@ -178,6 +192,7 @@ class StretchCursor implements RecordCursor {
         this.line = text.line;
         this.values = text.values;
         this.fields = text.fields;
+        this.numbers = text.numbers;
         this.error = text.error;
         return true;
       }
@@ -192,6 +207,7 @@ class StretchCursor implements RecordCursor {
       this.line = stretch.line;
       this.values = undefined;
       this.fields = undefined;
+      this.numbers = undefined;
       this.#raw = trimEol(decoder.decode(piece));
       this.error = {
         reason: `bytes are not valid UTF-8 (first bad byte at offset ${firstInvalidByte(piece)} of the line)`,
@@ -494,7 +510,9 @@ class NdjsonCursor implements TextCursor {
   values = undefined;
   fields: Record<string, unknown> | undefined;
   error: RecordError | undefined;
+  numbers: InexactNumber[] | undefined;
   readonly #text: string;
+  readonly #scan: LineScan = { keys: 0, inexact: false };
   #pos = 0;
   #nextLine: number;
   #raw = '';
@@ -526,6 +544,7 @@ class NdjsonCursor implements TextCursor {
   }
   #read(raw: string): void {
     this.fields = undefined;
+    this.numbers = undefined;
     let value: unknown;
     try {
       value = JSON.parse(raw);
@@ -542,9 +561,31 @@ class NdjsonCursor implements TextCursor {
       this.error = { reason: tooDeep(nestingDepth(value)) };
       return;
     }
+    // One pass over the line: a key the text writes twice, a long number (see json-text.ts).
+    const scan = scanLine(raw, this.#scan);
+    if (scan.keys !== keyCount(value)) {
+      this.error = duplicateKeyError(raw);
+      return;
+    }
     this.error = undefined;
     this.fields = value as Record<string, unknown>;
+    // Only a line with a number that is not its double's text is parsed again.
+    if (scan.inexact) {
+      const numbers = inexactNumbers(raw);
+      if (numbers.length > 0) this.numbers = numbers;
+    }
   }
+}
+
+/** The reject of a record that names a key twice in one object: JSON.parse would keep the last value. */
+function duplicateKeyError(raw: string): RecordError {
+  const found = duplicateKey(raw);
+  if (!found) return { reason: 'a key repeats in one object (JSON.parse would keep the last)' };
+  let column = '';
+  for (const part of found.path)
+    column += typeof part === 'number' ? `[${part}]` : column === '' ? part : `.${part}`;
+  const reason = `duplicate key ${JSON.stringify(found.key)} (again at character ${found.character} of the line; JSON.parse would keep the last)`;
+  return { column, reason };
 }
 
 /**

@@ -1,4 +1,5 @@
 import { type ExpressionBuilder, type Kysely, type RawBuilder, sql, type Transaction } from 'kysely';
+import { FileRejectedError } from '../core/errors.ts';
 import { capped, withoutNul } from '../core/text.ts';
 
 // Defined with the other text helpers (formats' file checks use it too); every ledger write goes through it.
@@ -614,7 +615,13 @@ export async function completeChunk(
   idx: number,
   counts: ChunkCounts,
 ): Promise<FileRow> {
-  return moveCounts(trx, { fileId, chunkIdx: idx, chunkDone: true }, counts);
+  const file = await moveCounts(trx, { fileId, chunkIdx: idx, chunkDone: true }, counts);
+  // The file failed while this chunk was written (its object deleted under a chunk that had read its
+  // bytes): its failure told which chunks loaded and how many rows, so this one loads nothing, and the
+  // update above waited for that failure's lock. Throwing undoes the chunk's whole transaction.
+  if (file.state === 'failed')
+    throw new FileRejectedError(file.error ?? 'the file failed', { action: file.action ?? undefined });
+  return file;
 }
 
 const deadChunks = (eb: FileUpdateBuilder, fileId: number) =>

@@ -2,9 +2,10 @@ import { isUtf8 } from 'node:buffer';
 import type { Dataset } from '../config/dataset.ts';
 import { chunkCursor, type ParseOptions, type RecordCursor, textCursor } from '../formats/parsing.ts';
 import type { Reject } from '../ledger/ledger.ts';
+import { type ExactNumbers, exactNumbers } from './exact-numbers.ts';
 import type { PassKeys } from './row-keys.ts';
 import { chunkScan, unstorableReject } from './unstorable.ts';
-import { plainFields, type RowCheck, recordErrorReject, rowValidator } from './validation.ts';
+import { type RowCheck, recordErrorReject, rowValidator } from './validation.ts';
 import type { RowPass, RowStream } from './write/writing.ts';
 
 /** A value the load adds after the dataset's fields: a constant (a file id) or the row's line. */
@@ -36,7 +37,7 @@ export function chunkRows(
     return text === undefined ? chunkCursor(held as Uint8Array, options) : textCursor(text, options);
   };
   const columns = options.format === 'csv' ? (options.columns ?? []) : undefined;
-  const scan = chunkScan(options.format, plainFields(dataset));
+  const scan = chunkScan(options.format);
   // Text that is not UTF-8 takes the slow way: its values are all checked.
   const suspect = () => text === undefined || scan(text);
   return cursorRows(dataset, cursor, columns, extras, keys, suspect);
@@ -52,11 +53,12 @@ export function cursorRows(
   suspect: () => boolean = () => false,
 ): RowStream {
   const check = rowValidator(dataset, columns, dataset.fields.length + extras.length);
+  const exact = exactNumbers(dataset);
   return () => {
     const pass = cursor();
     // After `cursor()`, which decodes the chunk's text: a chunk that could hold no unstorable value skips the check.
     const names = suspect() ? dataset.fields : undefined;
-    return new ChunkPass(pass, check, names, dataset.fields.length, extras, keys);
+    return new ChunkPass(pass, check, exact, names, dataset.fields.length, extras, keys);
   };
 }
 
@@ -71,6 +73,7 @@ class ChunkPass implements RowPass {
   readonly rejects: Reject[] = [];
   readonly #cursor: RecordCursor;
   readonly #check: RowCheck;
+  readonly #exact: ExactNumbers;
   /** The fields' names when the chunk may hold a value Postgres cannot store (see unstorable.ts). */
   readonly #names: readonly string[] | undefined;
   readonly #fields: number;
@@ -80,6 +83,7 @@ class ChunkPass implements RowPass {
   constructor(
     cursor: RecordCursor,
     check: RowCheck,
+    exact: ExactNumbers,
     names: readonly string[] | undefined,
     fields: number,
     extras: readonly RowExtra[],
@@ -87,6 +91,7 @@ class ChunkPass implements RowPass {
   ) {
     this.#cursor = cursor;
     this.#check = check;
+    this.#exact = exact;
     this.#names = names;
     this.#fields = fields;
     this.#extras = extras;
@@ -102,9 +107,17 @@ class ChunkPass implements RowPass {
         this.rejects.push(recordErrorReject({ line: cursor.line, raw: cursor.raw() }, error));
         continue;
       }
+      // Numbers JSON.parse did not read as written: text for the fields that read text, the rest rejected.
+      const numbers =
+        cursor.numbers && this.#exact.readAsText(cursor.fields as Record<string, unknown>, cursor.numbers);
       const checked = this.#check(cursor);
       if (!Array.isArray(checked)) {
         this.rejects.push(checked);
+        continue;
+      }
+      const inexact = numbers && this.#exact.reject(numbers, { line: cursor.line, raw: cursor.raw() });
+      if (inexact) {
+        this.rejects.push(inexact);
         continue;
       }
       const unstorable = this.#names && unstorableReject(this.#names, checked, cursor);

@@ -34,6 +34,7 @@ import { chunkRows, cursorRows, type RowExtra, rejectedRows } from './chunk-rows
 import { insertOrphans } from './orphans.ts';
 import { retryParked } from './retry-chain.ts';
 import { type PassKeys, passKeys, recordKeys, resolvesRejects, withRowKeys } from './row-keys.ts';
+import { bytesMayHoldUnstorable } from './unstorable.ts';
 import { type Validated, validateRecords } from './validation.ts';
 import { waitingDataset } from './write/foreign-keys.ts';
 import { afterStagedChunk, ensureStage, stagedTarget } from './write/publish.ts';
@@ -146,8 +147,13 @@ async function loadOnce(
   const waiting = await waitingDataset(deps.db, dataset);
   if (waiting) {
     const records = 'reject' in chunk ? [] : chunkRecords(chunk, waiting, message);
+    // Values Postgres cannot store are rejected as on the single-table path: Parquet rows always checked.
+    const checkValues =
+      'parquet' in chunk || ('bytes' in chunk && bytesMayHoldUnstorable(dataset.format, chunk.bytes));
     const validated =
-      'reject' in chunk ? { rows: [], rejects: [chunk.reject] } : validateRecords(waiting, records);
+      'reject' in chunk
+        ? { rows: [], rejects: [chunk.reject] }
+        : validateRecords(waiting, records, checkValues);
     return loadRelationalChunk(deps, waiting, message, { ...validated, records }, base, began);
   }
   // Unreachable (every targets dataset waits, above); narrows the dataset to a single-table one.
@@ -209,7 +215,15 @@ function tableRows(
 ) {
   if ('reject' in chunk) return rejectedRows([chunk.reject]);
   if ('parquet' in chunk)
-    return cursorRows(dataset, () => new ParquetCursor(chunk.parquet), undefined, extras, keys);
+    // Parquet has no text to scan first: every row's values are checked for what Postgres cannot store.
+    return cursorRows(
+      dataset,
+      () => new ParquetCursor(chunk.parquet),
+      undefined,
+      extras,
+      keys,
+      () => true,
+    );
   return chunkRows(dataset, chunk.bytes, parseOptions(dataset, message), extras, keys);
 }
 
