@@ -46,6 +46,17 @@ function progressPrinter() {
   return { draw, clear };
 }
 
+/** Rethrows a failure of `run`'s start after stopping its emulator thread, which would keep the process alive. */
+const stopping =
+  (emulator: Promise<{ stop(): Promise<void> }> | undefined) =>
+  async (err: unknown): Promise<never> => {
+    await emulator?.then(
+      (e) => e.stop(),
+      () => {},
+    );
+    throw err;
+  };
+
 program
   .command('run')
   .description('upload files, run the pipeline until each is finished, print a report')
@@ -66,6 +77,12 @@ program
       files: string[],
       opts: { dataset?: string; json?: boolean; workers?: number; timeout: number },
     ) => {
+      // The embedded emulator's thread boots on another core while this one loads the pipeline's
+      // modules (start-up is mostly loading them); the pipeline then owns it.
+      const emulator = process.env.AWS_ENDPOINT_URL
+        ? undefined
+        : (await import('../local/emulator-thread.ts')).startEmulatorThread({ port: 0 });
+      emulator?.catch(() => {});
       const [
         { configPath, loadConfig },
         { startPipeline },
@@ -76,16 +93,17 @@ program
         import('../local/local-pipeline.ts'),
         import('./run.ts'),
         import('./report.ts'),
-      ]);
-      const config = await loadConfig(globals().config);
-      const uploads = await planUploads(files, config, opts.dataset);
+      ]).catch(stopping(emulator));
+      const config = await loadConfig(globals().config).catch(stopping(emulator));
+      const uploads = await planUploads(files, config, opts.dataset).catch(stopping(emulator));
 
       const pipeline = await startPipeline({
         config,
         configFile: configPath(globals().config),
         workers: opts.workers,
         logLevel: globals().verbose ? 'INFO' : 'WARN',
-      });
+        emulator,
+      }).catch(stopping(emulator));
       try {
         const progress = !opts.json && process.stderr.isTTY ? progressPrinter() : undefined;
         const { reports, timedOut } = await runFiles(pipeline, uploads, {

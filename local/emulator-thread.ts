@@ -45,6 +45,7 @@ export async function startEmulatorThread(options: EmbeddedEmulatorOptions): Pro
   const send = (request: EmulatorThreadRequest) => worker.postMessage(request);
   let nextId = 0;
   const { endpoint, address, threadId } = first.started;
+  let stopping: Promise<void> | undefined;
   return {
     endpoint,
     address,
@@ -55,12 +56,15 @@ export async function startEmulatorThread(options: EmbeddedEmulatorOptions): Pro
         links.set(id, { resolve, reject });
         send({ link: { id, bucket, key, path: path.resolve(file) } });
       }),
-    stop: async () => {
-      await new Promise<void>((resolve) => {
+    // Once: a second stop would wait for an answer from a thread that has ended.
+    stop: () => {
+      stopping ??= new Promise<void>((resolve) => {
         stopped = resolve;
         send('stop');
+      }).then(async () => {
+        await worker.terminate();
       });
-      await worker.terminate();
+      return stopping;
     },
   };
 }

@@ -1,11 +1,8 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { Metrics } from '@aws-lambda-powertools/metrics';
 import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { Upload } from '@aws-sdk/lib-storage';
-import { createLoadHandler } from '../functions/load.ts';
-import { createSplitHandler } from '../functions/split.ts';
 import { notificationFor, type ObjectRef, unquoteEtag } from '../shared/aws/s3-events.ts';
 import type { ResolvedConfig } from '../shared/config/config.ts';
 import type { RetryPolicy } from '../shared/core/backoff.ts';
@@ -18,6 +15,7 @@ import {
 } from '../shared/core/topology.ts';
 import { backfill } from '../shared/ops/backfill.ts';
 import type { PipelineDeps } from '../shared/pipeline/services.ts';
+import type { EmulatorOnThread } from './emulator-thread.ts';
 import { EventSource, type SourceFailure, type SqsHandler } from './event-source.ts';
 import { errorText, type FailingQueue, sourceFailureText } from './failure-text.ts';
 import { defaultLoadConcurrency, loadThreadsWanted, startLoadThreads, threadPlan } from './load-threads.ts';
@@ -44,6 +42,8 @@ export interface PipelineOptions {
   retry?: RetryPolicy;
   /** Keep the embedded emulator's and database's state in this folder across restarts (see LocalStackOptions). */
   stateDir?: string;
+  /** The embedded emulator's thread, already starting (see LocalStackOptions.emulator). */
+  emulator?: Promise<EmulatorOnThread>;
   /** Wraps a handler before its event source invokes it: how fault tests crash a worker at a chosen point. */
   wrap?: (fn: 'split' | 'load', handler: SqsHandler) => SqsHandler;
   /** When a retry chain of waiting rows counts as broken (tests shorten it); default WAIT_RETRY. */
@@ -102,6 +102,19 @@ export async function uploadFile(
   return { bucket, key, etag: unquoteEtag(res.ETag ?? ''), versionId: res.VersionId, size };
 }
 
+/**
+ * The handlers' modules (with the AWS SDK's and Powertools' parts only they use), loaded while the stack
+ * starts: meanwhile this thread mostly waits for the migrations and the emulator's thread, and start-up
+ * is mostly loading modules.
+ */
+function handlerModules() {
+  return Promise.all([
+    import('../functions/split.ts'),
+    import('../functions/load.ts'),
+    import('@aws-lambda-powertools/metrics'),
+  ]);
+}
+
 const FUNCTION_TIMEOUT_MS = LOCAL_FUNCTION_TIMEOUT_SECONDS * 1000;
 /** How often `watchBucket` lists the bucket. */
 const POLL_MS = 500;
@@ -113,6 +126,9 @@ export async function startPipeline(options: PipelineOptions): Promise<LocalPipe
   const workers = Math.max(1, Math.min(options.workers ?? defaultLoadConcurrency(budget), budget));
   // A wrapped handler (fault tests) is a function of this thread: it cannot run on another.
   const plan = threadPlan(workers, budget, options.configFile && !options.wrap ? loadThreadsWanted(env) : 0);
+  const loading = handlerModules();
+  // Awaited below, once the stack is up; a stack that fails to start is the error to tell.
+  loading.catch(() => {});
   const stack = await startLocalStack({
     ownConnections: plan.main,
     config: options.config,
@@ -122,6 +138,11 @@ export async function startPipeline(options: PipelineOptions): Promise<LocalPipe
     env: options.env,
     visibilityTimeoutSeconds: options.visibilityTimeoutSeconds,
     retry: options.retry,
+    emulator: options.emulator,
+  });
+  const [{ createSplitHandler }, { createLoadHandler }, { Metrics }] = await loading.catch(async (err) => {
+    await stack.stop();
+    throw err;
   });
   const wrap = options.wrap ?? ((_fn, h) => h);
   const logger = new StderrLogger({ serviceName: 'dropload', logLevel: options.logLevel ?? 'WARN' });

@@ -25,7 +25,7 @@ import { migrateToLatest } from '../shared/ledger/migrate.ts';
 import type { Database } from '../shared/ledger/schema.ts';
 import { awsClients } from '../shared/runtime/environment.ts';
 import { LOOPBACK } from './embedded-emulator.ts';
-import { startEmulatorThread } from './emulator-thread.ts';
+import { type EmulatorOnThread, startEmulatorThread } from './emulator-thread.ts';
 import type { LinkedRef } from './linked-objects.ts';
 
 export interface QueuePair {
@@ -82,6 +82,11 @@ export interface LocalStackOptions {
   stateDir?: string;
   /** The stack's own pool's size, when other pools (the load threads') hold the rest of the budget. */
   ownConnections?: number;
+  /**
+   * The embedded emulator's thread, started by the caller before it loaded its modules (`run`: the
+   * thread boots meanwhile); the stack then stops it, as its own. Only without AWS_ENDPOINT_URL.
+   */
+  emulator?: Promise<EmulatorOnThread>;
 }
 
 /**
@@ -255,17 +260,21 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   const stopAll = async () => {
     for (const stop of stoppers.reverse()) await stop().catch(() => {});
   };
+  // A thread the caller started is the stack's to stop from here on, whatever fails first.
+  const given = options.emulator;
+  given?.catch(() => {});
+  if (given) stoppers.push(async () => (await given).stop());
   try {
     const embeds = !env.AWS_ENDPOINT_URL || !env.DATABASE_URL;
     const stateDir = embeds && options.stateDir ? path.resolve(options.stateDir) : undefined;
     if (stateDir) stoppers.push(await claimStateDir(stateDir));
     // The emulator's thread starts (loads its modules, listens) while the database is started and migrated.
-    const emulator = env.AWS_ENDPOINT_URL
-      ? undefined
-      : startEmulatorThread({ port: options.port ?? 0, stateDir });
+    const starting =
+      env.AWS_ENDPOINT_URL || given ? undefined : startEmulatorThread({ port: options.port ?? 0, stateDir });
     // Its failure is awaited below, or by this stopper if the database fails first.
-    emulator?.catch(() => {});
-    if (emulator) stoppers.push(async () => (await emulator).stop());
+    starting?.catch(() => {});
+    if (starting) stoppers.push(async () => (await starting).stop());
+    const emulator = env.AWS_ENDPOINT_URL ? undefined : (given ?? starting);
     let databaseUrl = env.DATABASE_URL;
     if (!databaseUrl) {
       const embedded = await startEmbeddedPostgres(options.databasePort ?? 0, stateDir);
