@@ -46,7 +46,7 @@ function progressPrinter() {
   return { draw, clear };
 }
 
-/** Rethrows a failure of `run`'s start after stopping its emulator thread, which would keep the process alive. */
+/** Rethrows a failure of `run`'s start after stopping its emulator, whose server would keep the process alive. */
 const stopping =
   (emulator: Promise<{ stop(): Promise<void> }> | undefined) =>
   async (err: unknown): Promise<never> => {
@@ -77,11 +77,12 @@ program
       files: string[],
       opts: { dataset?: string; json?: boolean; workers?: number; timeout: number },
     ) => {
-      // The embedded emulator's thread boots on another core while this one loads the pipeline's
-      // modules (start-up is mostly loading them); the pipeline then owns it.
+      // The embedded emulator on this thread (run links its files: the emulator only serves reads and
+      // queue calls, and a thread of its own cost a second isolate), started while the pipeline's
+      // modules load; the pipeline then owns it.
       const emulator = process.env.AWS_ENDPOINT_URL
         ? undefined
-        : (await import('../local/emulator-thread.ts')).startEmulatorThread({ port: 0 });
+        : (await import('../local/linking-emulator.ts')).startLinkingEmulator({ port: 0 });
       emulator?.catch(() => {});
       const [
         { configPath, loadConfig },

@@ -2,19 +2,13 @@ import { once } from 'node:events';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { EmbeddedEmulator, EmbeddedEmulatorOptions } from './embedded-emulator.ts';
+import type { EmbeddedEmulatorOptions } from './embedded-emulator.ts';
 import type { EmulatorThreadMessage, EmulatorThreadRequest } from './emulator-worker.ts';
 import type { LinkedRef } from './linked-objects.ts';
+import type { LinkingEmulator } from './linking-emulator.ts';
 
-/** The emulator on a thread of its own: which one (a worker thread's id; the main thread's is 0). */
-export interface EmulatorOnThread extends EmbeddedEmulator {
-  threadId: number;
-  /**
-   * Makes the local file the object bucket/key without copying it (see linked-objects.ts), and says
-   * which version that is: the ETag and size an upload of the file would have made.
-   */
-  link(bucket: string, key: string, file: string): Promise<LinkedRef>;
-}
+/** The emulator on a thread of its own (its `threadId`). */
+export type EmulatorOnThread = LinkingEmulator;
 
 /**
  * The embedded emulator (startEmbeddedEmulator) on a worker thread: serving uploads and ranged GETs

@@ -15,9 +15,9 @@ import {
 } from '../shared/core/topology.ts';
 import { backfill } from '../shared/ops/backfill.ts';
 import type { PipelineDeps } from '../shared/pipeline/services.ts';
-import type { EmulatorOnThread } from './emulator-thread.ts';
 import { EventSource, type SourceFailure, type SqsHandler } from './event-source.ts';
 import { errorText, type FailingQueue, sourceFailureText } from './failure-text.ts';
+import type { LinkingEmulator } from './linking-emulator.ts';
 import { defaultLoadConcurrency, loadThreadsWanted, startLoadThreads, threadPlan } from './load-threads.ts';
 import { connectionBudget, type LocalStack, startLocalStack } from './local-stack.ts';
 import { PART_BYTES } from './object-etag.ts';
@@ -42,8 +42,8 @@ export interface PipelineOptions {
   retry?: RetryPolicy;
   /** Keep the embedded emulator's and database's state in this folder across restarts (see LocalStackOptions). */
   stateDir?: string;
-  /** The embedded emulator's thread, already starting (see LocalStackOptions.emulator). */
-  emulator?: Promise<EmulatorOnThread>;
+  /** The embedded emulator, already starting (see LocalStackOptions.emulator). */
+  emulator?: Promise<LinkingEmulator>;
   /** Wraps a handler before its event source invokes it: how fault tests crash a worker at a chosen point. */
   wrap?: (fn: 'split' | 'load', handler: SqsHandler) => SqsHandler;
   /** When a retry chain of waiting rows counts as broken (tests shorten it); default WAIT_RETRY. */

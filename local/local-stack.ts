@@ -25,8 +25,9 @@ import { migrateToLatest } from '../shared/ledger/migrate.ts';
 import type { Database } from '../shared/ledger/schema.ts';
 import { awsClients } from '../shared/runtime/environment.ts';
 import { LOOPBACK } from './embedded-emulator.ts';
-import { type EmulatorOnThread, startEmulatorThread } from './emulator-thread.ts';
+import { startEmulatorThread } from './emulator-thread.ts';
 import type { LinkedRef } from './linked-objects.ts';
+import type { LinkingEmulator } from './linking-emulator.ts';
 
 export interface QueuePair {
   url: string;
@@ -83,10 +84,11 @@ export interface LocalStackOptions {
   /** The stack's own pool's size, when other pools (the load threads') hold the rest of the budget. */
   ownConnections?: number;
   /**
-   * The embedded emulator's thread, started by the caller before it loaded its modules (`run`: the
-   * thread boots meanwhile); the stack then stops it, as its own. Only without AWS_ENDPOINT_URL.
+   * The embedded emulator, started by the caller (`run`: on its own thread, before it loaded its
+   * modules) instead of on a thread of the stack's; the stack then stops it, as its own. Only without
+   * AWS_ENDPOINT_URL.
    */
-  emulator?: Promise<EmulatorOnThread>;
+  emulator?: Promise<LinkingEmulator>;
 }
 
 /**
@@ -260,7 +262,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   const stopAll = async () => {
     for (const stop of stoppers.reverse()) await stop().catch(() => {});
   };
-  // A thread the caller started is the stack's to stop from here on, whatever fails first.
+  // An emulator the caller started is the stack's to stop from here on, whatever fails first.
   const given = options.emulator;
   given?.catch(() => {});
   if (given) stoppers.push(async () => (await given).stop());

@@ -1,10 +1,14 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { threadId } from 'node:worker_threads';
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { LOOPBACK } from '../../local/embedded-emulator.ts';
 import { startEmulatorThread } from '../../local/emulator-thread.ts';
+import { startLinkingEmulator } from '../../local/linking-emulator.ts';
 import { startLocalStack } from '../../local/local-stack.ts';
 import { resolveConfig } from '../../shared/config/config.ts';
 import { defineDataset } from '../../shared/config/dataset.ts';
@@ -98,5 +102,34 @@ describe('the embedded emulator on its own thread', () => {
     };
     await expect(startLocalStack({ config, emulator, env })).rejects.toThrow(/ECONNREFUSED/);
     await expect(fetch(`${(await emulator).endpoint}/health`)).rejects.toThrow();
+  });
+});
+
+/** `run` hosts the emulator on its main thread: its files are linked, so it serves only reads and queues. */
+describe('the embedded emulator on the calling thread', () => {
+  it('serves a linked file from this thread, is handed to the stack like a thread, and stops once', async () => {
+    const file = path.join(await mkdtemp(path.join(tmpdir(), 'dropload-here-')), 'a.csv');
+    await writeFile(file, 'id\n1\n2\n');
+    const emulator = startLinkingEmulator({ port: 0 });
+    const stack = await startLocalStack({
+      config,
+      emulator,
+      env: { ...process.env, AWS_ENDPOINT_URL: undefined },
+    });
+    const started = await emulator;
+    try {
+      expect(started.threadId).toBe(0);
+      expect(stack.endpoint).toBe(started.endpoint);
+      expect(started.address.address).toBe(LOOPBACK);
+      await stack.link?.('incoming/a.csv', file);
+      const got = await stack.s3.send(
+        new GetObjectCommand({ Bucket: stack.bucket, Key: 'incoming/a.csv', Range: 'bytes=3-4' }),
+      );
+      expect(await got.Body?.transformToString()).toBe('1\n');
+    } finally {
+      await stack.stop();
+    }
+    await started.stop();
+    await expect(fetch(`${started.endpoint}/health`)).rejects.toThrow();
   });
 });
