@@ -83,6 +83,9 @@ export async function planUploads(
 
 export type Progress = (reports: FileReport[]) => void;
 
+/** How often `run` reads the ledger while no handler ends: progress, and waits no invocation ends (retries). */
+const POLL_MS = 100;
+
 /** A state `run` stops waiting on: final, waiting for parents another file brings, or stalled (a person's turn). */
 const settledState = (f: FileRow) =>
   FINAL_STATES.includes(f.state) || ['waiting', 'stalled'].includes(f.state);
@@ -218,7 +221,8 @@ export async function runFiles(
       return { reports, timedOut: !done };
     }
     options.onProgress?.(refs.map((ref, i) => (files[i] ? reportOf(files[i]) : queuedReport(ref.key))));
-    await new Promise((r) => setTimeout(r, 100));
+    // The ledger is read again when a split or load ends (its commit is then in), not up to a poll later.
+    await Promise.race([new Promise((r) => setTimeout(r, POLL_MS)), pipeline.invocationEnded()]);
   }
 }
 

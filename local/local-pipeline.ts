@@ -76,6 +76,8 @@ export interface LocalPipeline {
   watchBucket(onNew?: (ref: ObjectRef, resumed: boolean) => void): () => void;
   /** Handler invocations running now: a commit's follow-up (a wake, a receipt) may still be on its way. */
   busy(): number;
+  /** Resolves when a handler invocation (a split or a load) next ends. */
+  invocationEnded(): Promise<void>;
   /** Worker threads the loads run on; 0: on this thread (see PipelineOptions.configFile). */
   loadThreads: number;
   stop(): Promise<void>;
@@ -314,6 +316,7 @@ export async function startPipeline(options: PipelineOptions): Promise<LocalPipe
     announce,
     watchBucket,
     busy: () => sources.reduce((n, s) => n + s.busy, 0),
+    invocationEnded: () => Promise.race(sources.map((s) => s.ended())),
     loadThreads: loadThreads ? plan.threads : 0,
     stop: async () => {
       await sweeper?.stop();
