@@ -97,6 +97,11 @@ program
       ]).catch(stopping(emulator));
       const config = await loadConfig(globals().config).catch(stopping(emulator));
       const uploads = await planUploads(files, config, opts.dataset).catch(stopping(emulator));
+      // Linked files' ETags are worked out on another core while the pipeline starts; the thread ends
+      // once they are, before any chunk is loaded.
+      const etags = emulator ? (await import('../local/etag-thread.ts')).startEtagThread() : undefined;
+      const hashed = new Map(uploads.map((u) => [u.path, etags?.etagOf(u.path)]));
+      void Promise.all(hashed.values()).then(() => etags?.stop());
 
       const pipeline = await startPipeline({
         config,
@@ -111,6 +116,7 @@ program
           timeoutMs: opts.timeout * 1000,
           rejectsShown: 10,
           onProgress: progress?.draw,
+          etagOf: async (path) => hashed.get(path),
         });
         progress?.clear();
         if (opts.json) process.stdout.write(`${JSON.stringify({ files: reports, timedOut }, null, 2)}\n`);

@@ -2,6 +2,7 @@ import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Kysely } from 'kysely';
 import type { LocalPipeline } from '../local/local-pipeline.ts';
+import type { FileEtag } from '../local/object-etag.ts';
 import type { ObjectRef } from '../shared/aws/s3-events.ts';
 import type { ResolvedConfig } from '../shared/config/config.ts';
 import type { Dataset } from '../shared/config/dataset.ts';
@@ -178,7 +179,13 @@ async function runReport(
 export async function runFiles(
   pipeline: LocalPipeline,
   uploads: Upload[],
-  options: { timeoutMs: number; rejectsShown: number; onProgress?: Progress },
+  options: {
+    timeoutMs: number;
+    rejectsShown: number;
+    onProgress?: Progress;
+    /** A file's ETag worked out beforehand (local/etag-thread.ts), if any: linking it then skips the hash. */
+    etagOf?: (path: string) => Promise<FileEtag | undefined>;
+  },
 ): Promise<{ reports: FileReport[]; timedOut: boolean }> {
   const { db } = pipeline.deps;
   // On the ledger's clock, as the files' own timestamps: an earlier run's file is one stamped before it.
@@ -192,7 +199,7 @@ export async function runFiles(
   const versions: string[] = [];
   for (const u of uploads) {
     versions.push(await versionOf(u.path));
-    refs.push(await pipeline.drop(u.path, u.key));
+    refs.push(await pipeline.drop(u.path, u.key, await options.etagOf?.(u.path)));
   }
   const deadline = Date.now() + options.timeoutMs;
   for (;;) {

@@ -44,11 +44,11 @@ export async function startEmulatorThread(options: EmbeddedEmulatorOptions): Pro
     endpoint,
     address,
     threadId,
-    link: (bucket, key, file) =>
+    link: (bucket, key, file, known) =>
       new Promise((resolve, reject) => {
         const id = nextId++;
         links.set(id, { resolve, reject });
-        send({ link: { id, bucket, key, path: path.resolve(file) } });
+        send({ link: { id, bucket, key, path: path.resolve(file), known } });
       }),
     // Once: a second stop would wait for an answer from a thread that has ended.
     stop: () => {

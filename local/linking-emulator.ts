@@ -4,6 +4,7 @@ import {
   startEmbeddedEmulator,
 } from './embedded-emulator.ts';
 import { LinkedObjects, type LinkedRef } from './linked-objects.ts';
+import type { FileEtag } from './object-etag.ts';
 
 /** The embedded emulator with local files linked into its buckets (see linked-objects.ts). */
 export interface LinkingEmulator extends EmbeddedEmulator {
@@ -11,9 +12,10 @@ export interface LinkingEmulator extends EmbeddedEmulator {
   threadId: number;
   /**
    * Makes the local file the object bucket/key without copying it (see linked-objects.ts), and says
-   * which version that is: the ETag and size an upload of the file would have made.
+   * which version that is: the ETag and size an upload of the file would have made (`known`, if it
+   * is still this file's: see LinkedObjects.link).
    */
-  link(bucket: string, key: string, file: string): Promise<LinkedRef>;
+  link(bucket: string, key: string, file: string, known?: FileEtag): Promise<LinkedRef>;
 }
 
 /**
@@ -32,7 +34,7 @@ export async function startLinkingEmulator(
   return {
     ...emulator,
     threadId,
-    link: (bucket, key, file) => linked.link(bucket, key, file),
+    link: (bucket, key, file, known) => linked.link(bucket, key, file, known),
     stop: () => {
       stopping ??= emulator.stop().then(() => linked.close());
       return stopping;

@@ -20,7 +20,7 @@ import { errorText, type FailingQueue, sourceFailureText } from './failure-text.
 import type { LinkingEmulator } from './linking-emulator.ts';
 import { defaultLoadConcurrency, loadThreadsWanted, startLoadThreads, threadPlan } from './load-threads.ts';
 import { connectionBudget, type LocalStack, startLocalStack } from './local-stack.ts';
-import { PART_BYTES } from './object-etag.ts';
+import { type FileEtag, PART_BYTES } from './object-etag.ts';
 import { StderrLogger } from './stderr-logger.ts';
 import { queueIsEmpty, startSweeper } from './sweeper.ts';
 
@@ -63,9 +63,10 @@ export interface LocalPipeline {
   upload(path: string, key: string): Promise<ObjectRef>;
   /**
    * Puts a local file in the bucket as the cheapest way the endpoint has: linked where the stack can
-   * (LocalStack.link: no copy, no upload), else uploaded; then announced, as `upload` does.
+   * (LocalStack.link: no copy, no upload; with its ETag when `known`, see LinkedObjects.link), else
+   * uploaded; then announced, as `upload` does.
    */
-  drop(path: string, key: string): Promise<ObjectRef>;
+  drop(path: string, key: string, known?: FileEtag): Promise<ObjectRef>;
   /** Sends the ingest queue the event S3 would have sent, where the endpoint does not. */
   announce(ref: ObjectRef): Promise<void>;
   /**
@@ -240,9 +241,9 @@ export async function startPipeline(options: PipelineOptions): Promise<LocalPipe
     return ref;
   };
 
-  const drop = async (path: string, key: string): Promise<ObjectRef> => {
+  const drop = async (path: string, key: string, known?: FileEtag): Promise<ObjectRef> => {
     if (!stack.link) return upload(path, key);
-    const { etag, size } = await stack.link(key, path);
+    const { etag, size } = await stack.link(key, path, known);
     const ref = { bucket: stack.bucket, key, etag, size };
     await announce(ref);
     return ref;

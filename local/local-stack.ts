@@ -28,6 +28,7 @@ import { LOOPBACK } from './embedded-emulator.ts';
 import { startEmulatorThread } from './emulator-thread.ts';
 import type { LinkedRef } from './linked-objects.ts';
 import type { LinkingEmulator } from './linking-emulator.ts';
+import type { FileEtag } from './object-etag.ts';
 
 export interface QueuePair {
   url: string;
@@ -57,7 +58,7 @@ export interface LocalStack {
    * Makes a local file the object `key` of the bucket without copying it (see linked-objects.ts): only
    * in the embedded emulator that keeps nothing (`run`, tests); undefined where files are uploaded.
    */
-  link?: (key: string, file: string) => Promise<LinkedRef>;
+  link?: (key: string, file: string, known?: FileEtag) => Promise<LinkedRef>;
   s3: S3Client;
   sqs: SQSClient;
   db: Kysely<Database>;
@@ -314,7 +315,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       stateDir,
       poolMax,
       // Kept state (`dev`) outlives the file it would point at: there, files are uploaded.
-      link: started && !stateDir ? (key, file) => started.link(bucket, key, file) : undefined,
+      link: started && !stateDir ? (key, file, known) => started.link(bucket, key, file, known) : undefined,
       s3,
       sqs,
       db,
