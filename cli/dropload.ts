@@ -47,6 +47,17 @@ function progressPrinter() {
   return { draw, clear };
 }
 
+/** Rethrows a failure of `run`'s start after stopping its emulator, whose server would keep the process alive. */
+const stopping =
+  (emulator: Promise<{ stop(): Promise<void> }> | undefined) =>
+  async (err: unknown): Promise<never> => {
+    await emulator?.then(
+      (e) => e.stop(),
+      () => {},
+    );
+    throw err;
+  };
+
 program
   .command('run')
   .description('upload files, run the pipeline until each is finished, print a report')
@@ -67,6 +78,13 @@ program
       files: string[],
       opts: { dataset?: string; json?: boolean; workers?: number; timeout: number },
     ) => {
+      // The embedded emulator on this thread (run links its files: the emulator only serves reads and
+      // queue calls, and a thread of its own cost a second isolate), started while the pipeline's
+      // modules load; the pipeline then owns it.
+      const emulator = process.env.AWS_ENDPOINT_URL
+        ? undefined
+        : (await import('../local/linking-emulator.ts')).startLinkingEmulator({ port: 0 });
+      emulator?.catch(() => {});
       const [
         { configPath, loadConfig },
         { startPipeline },
@@ -77,22 +95,29 @@ program
         import('../local/local-pipeline.ts'),
         import('./run.ts'),
         import('./report.ts'),
-      ]);
-      const config = await loadConfig(globals().config);
-      const uploads = await planUploads(files, config, opts.dataset);
+      ]).catch(stopping(emulator));
+      const config = await loadConfig(globals().config).catch(stopping(emulator));
+      const uploads = await planUploads(files, config, opts.dataset).catch(stopping(emulator));
+      // Linked files' ETags are worked out on another core while the pipeline starts; the thread ends
+      // once they are, before any chunk is loaded.
+      const etags = emulator ? (await import('../local/etag-thread.ts')).startEtagThread() : undefined;
+      const hashed = new Map(uploads.map((u) => [u.path, etags?.etagOf(u.path)]));
+      void Promise.all(hashed.values()).then(() => etags?.stop());
 
       const pipeline = await startPipeline({
         config,
         configFile: configPath(globals().config),
         workers: opts.workers,
         logLevel: globals().verbose ? 'INFO' : 'WARN',
-      });
+        emulator,
+      }).catch(stopping(emulator));
       try {
         const progress = !opts.json && process.stderr.isTTY ? progressPrinter() : undefined;
         const { reports, timedOut } = await runFiles(pipeline, uploads, {
           timeoutMs: opts.timeout * 1000,
           rejectsShown: 10,
           onProgress: progress?.draw,
+          etagOf: async (path) => hashed.get(path),
         });
         progress?.clear();
         if (opts.json) process.stdout.write(`${JSON.stringify({ files: reports, timedOut }, null, 2)}\n`);

@@ -1,6 +1,7 @@
 import { stat } from 'node:fs/promises';
 import type { Kysely } from 'kysely';
 import type { LocalPipeline } from '../local/local-pipeline.ts';
+import type { FileEtag } from '../local/object-etag.ts';
 import type { ObjectRef } from '../shared/aws/s3-events.ts';
 import type { ResolvedConfig } from '../shared/config/config.ts';
 import type { Dataset } from '../shared/config/dataset.ts';
@@ -55,6 +56,9 @@ export async function planUploads(
 }
 
 export type Progress = (reports: FileReport[]) => void;
+
+/** How often `run` reads the ledger while no handler ends: progress, and waits no invocation ends (retries). */
+const POLL_MS = 100;
 
 /** A state `run` stops waiting on: final, waiting for parents another file brings, or stalled (a person's turn). */
 const settledState = (f: FileRow) =>
@@ -148,7 +152,13 @@ async function runReport(
 export async function runFiles(
   pipeline: LocalPipeline,
   uploads: Upload[],
-  options: { timeoutMs: number; rejectsShown: number; onProgress?: Progress },
+  options: {
+    timeoutMs: number;
+    rejectsShown: number;
+    onProgress?: Progress;
+    /** A file's ETag worked out beforehand (local/etag-thread.ts), if any: linking it then skips the hash. */
+    etagOf?: (path: string) => Promise<FileEtag | undefined>;
+  },
 ): Promise<{ reports: FileReport[]; timedOut: boolean }> {
   const { db } = pipeline.deps;
   // On the ledger's clock, as the files' own timestamps: an earlier run's file is one stamped before it.
@@ -162,7 +172,7 @@ export async function runFiles(
   const versions: string[] = [];
   for (const u of uploads) {
     versions.push(await versionOf(u.path));
-    refs.push(await pipeline.drop(u.path, u.key));
+    refs.push(await pipeline.drop(u.path, u.key, await options.etagOf?.(u.path)));
   }
   const deadline = Date.now() + options.timeoutMs;
   for (;;) {
@@ -191,7 +201,8 @@ export async function runFiles(
       return { reports, timedOut: !done };
     }
     options.onProgress?.(refs.map((ref, i) => (files[i] ? reportOf(files[i]) : queuedReport(ref.key))));
-    await new Promise((r) => setTimeout(r, 100));
+    // The ledger is read again when a split or load ends (its commit is then in), not up to a poll later.
+    await Promise.race([new Promise((r) => setTimeout(r, POLL_MS)), pipeline.invocationEnded()]);
   }
 }
 

@@ -2,19 +2,13 @@ import { once } from 'node:events';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { EmbeddedEmulator, EmbeddedEmulatorOptions } from './embedded-emulator.ts';
+import type { EmbeddedEmulatorOptions } from './embedded-emulator.ts';
 import type { EmulatorThreadMessage, EmulatorThreadRequest } from './emulator-worker.ts';
 import type { LinkedRef } from './linked-objects.ts';
+import type { LinkingEmulator } from './linking-emulator.ts';
 
-/** The emulator on a thread of its own: which one (a worker thread's id; the main thread's is 0). */
-export interface EmulatorOnThread extends EmbeddedEmulator {
-  threadId: number;
-  /**
-   * Makes the local file the object bucket/key without copying it (see linked-objects.ts), and says
-   * which version that is: the ETag and size an upload of the file would have made.
-   */
-  link(bucket: string, key: string, file: string): Promise<LinkedRef>;
-}
+/** The emulator on a thread of its own (its `threadId`). */
+export type EmulatorOnThread = LinkingEmulator;
 
 /**
  * The embedded emulator (startEmbeddedEmulator) on a worker thread: serving uploads and ranged GETs
@@ -45,22 +39,26 @@ export async function startEmulatorThread(options: EmbeddedEmulatorOptions): Pro
   const send = (request: EmulatorThreadRequest) => worker.postMessage(request);
   let nextId = 0;
   const { endpoint, address, threadId } = first.started;
+  let stopping: Promise<void> | undefined;
   return {
     endpoint,
     address,
     threadId,
-    link: (bucket, key, file) =>
+    link: (bucket, key, file, known) =>
       new Promise((resolve, reject) => {
         const id = nextId++;
         links.set(id, { resolve, reject });
-        send({ link: { id, bucket, key, path: path.resolve(file) } });
+        send({ link: { id, bucket, key, path: path.resolve(file), known } });
       }),
-    stop: async () => {
-      await new Promise<void>((resolve) => {
+    // Once: a second stop would wait for an answer from a thread that has ended.
+    stop: () => {
+      stopping ??= new Promise<void>((resolve) => {
         stopped = resolve;
         send('stop');
+      }).then(async () => {
+        await worker.terminate();
       });
-      await worker.terminate();
+      return stopping;
     },
   };
 }

@@ -1,8 +1,10 @@
 import module from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { parentPort, threadId, workerData } from 'node:worker_threads';
-import { type EmbeddedEmulatorOptions, startEmbeddedEmulator } from './embedded-emulator.ts';
-import { LinkedObjects, type LinkedRef } from './linked-objects.ts';
+import type { EmbeddedEmulatorOptions } from './embedded-emulator.ts';
+import type { LinkedRef } from './linked-objects.ts';
+import { startLinkingEmulator } from './linking-emulator.ts';
+import type { FileEtag } from './object-etag.ts';
 
 // The embedded emulator's thread (see emulator-thread.ts): starts it, says where it listens, links
 // local files into its bucket (linked-objects.ts) and stops it when asked.
@@ -15,7 +17,7 @@ export type EmulatorThreadMessage =
 
 /** What the thread is asked: link a file as bucket/key (answered by `linked` with the same id), or stop. */
 export type EmulatorThreadRequest =
-  | { link: { id: number; bucket: string; key: string; path: string } }
+  | { link: { id: number; bucket: string; key: string; path: string; known?: FileEtag } }
   | 'stop';
 
 /** Why the start failed: the fields the CLI's error messages read (EADDRINUSE and its port). */
@@ -33,18 +35,16 @@ const post = (m: EmulatorThreadMessage) => port.postMessage(m);
 // (startEmbeddedEmulator imports it).
 module.enableCompileCache?.();
 try {
-  const linked = new LinkedObjects();
-  const emulator = await startEmbeddedEmulator(workerData as EmbeddedEmulatorOptions, linked.serve);
+  const emulator = await startLinkingEmulator(workerData as EmbeddedEmulatorOptions, threadId);
   port.on('message', async (request: EmulatorThreadRequest) => {
     if (request === 'stop') {
       await emulator.stop();
-      await linked.close();
       post({ stopped: true });
       port.close();
       return;
     }
-    const { id, bucket, key, path } = request.link;
-    await linked.link(bucket, key, path).then(
+    const { id, bucket, key, path, known } = request.link;
+    await emulator.link(bucket, key, path, known).then(
       (ref) => post({ linked: { id, ref } }),
       (err: unknown) => post({ linked: { id, error: (err as Error).message ?? String(err) } }),
     );

@@ -95,6 +95,8 @@ export class EventSource {
   #inFlight = 0;
   /** Aborts the receives in progress (see `stop`). */
   #polls = new AbortController();
+  /** What `ended()` handed out, and how to settle it when an invocation next ends. */
+  #ended?: { promise: Promise<void>; resolve: () => void };
 
   constructor(options: EventSourceOptions) {
     this.#o = options;
@@ -103,6 +105,21 @@ export class EventSource {
   /** Invocations running now. */
   get busy(): number {
     return this.#inFlight;
+  }
+
+  /**
+   * Resolves when an invocation next ends (its handler returned or threw; `busy` counts it no more):
+   * what it committed is then in the ledger, so a runner waiting on it need not poll into a gap.
+   */
+  ended(): Promise<void> {
+    if (!this.#ended) {
+      let resolve = () => {};
+      const promise = new Promise<void>((r) => {
+        resolve = r;
+      });
+      this.#ended = { promise, resolve };
+    }
+    return this.#ended.promise;
   }
 
   start(): void {
@@ -179,6 +196,8 @@ export class EventSource {
       failed = new Set(batch.map((m) => m.MessageId as string));
     } finally {
       this.#inFlight--;
+      this.#ended?.resolve();
+      this.#ended = undefined;
     }
     const done = event.Records.filter((r) => !failed.has(r.messageId));
     for (let i = 0; i < done.length; i += 10) {

@@ -3,7 +3,7 @@ import { type FileHandle, open } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { parse as parseRange } from 'range-parser';
-import { uploadEtag } from './object-etag.ts';
+import { type FileEtag, sameFile, uploadEtag } from './object-etag.ts';
 
 /** What linking a file made: the object's ETag and size, as an upload of it would have. */
 export interface LinkedRef {
@@ -35,12 +35,15 @@ const sameVersion = (a: Stats, b: Linked) => a.size === b.size && a.mtimeMs === 
 export class LinkedObjects {
   private readonly linked = new Map<string, Linked>();
 
-  /** Links `path` as bucket/key, with the ETag an upload would give it. */
-  async link(bucket: string, key: string, path: string): Promise<LinkedRef> {
+  /**
+   * Links `path` as bucket/key, with the ETag an upload would give it: `known`, when it was worked out
+   * beforehand (etag-thread.ts) from this very file, unchanged since; else hashed here.
+   */
+  async link(bucket: string, key: string, path: string, known?: FileEtag): Promise<LinkedRef> {
     const file = await open(path, 'r');
     try {
       const before = await file.stat();
-      const etag = await uploadEtag(file, before.size);
+      const etag = known && sameFile(known, before) ? known.etag : await uploadEtag(file, before.size);
       const after = await file.stat();
       if (after.size !== before.size || after.mtimeMs !== before.mtimeMs) {
         throw new Error(`${path} changed while it was read: run it again once it is written`);

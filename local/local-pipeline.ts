@@ -1,11 +1,8 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { Metrics } from '@aws-lambda-powertools/metrics';
 import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { Upload } from '@aws-sdk/lib-storage';
-import { createLoadHandler } from '../functions/load.ts';
-import { createSplitHandler } from '../functions/split.ts';
 import { notificationFor, type ObjectRef, unquoteEtag } from '../shared/aws/s3-events.ts';
 import type { ResolvedConfig } from '../shared/config/config.ts';
 import type { RetryPolicy } from '../shared/core/backoff.ts';
@@ -20,9 +17,10 @@ import { backfill } from '../shared/ops/backfill.ts';
 import type { PipelineDeps } from '../shared/pipeline/services.ts';
 import { EventSource, type SourceFailure, type SqsHandler } from './event-source.ts';
 import { errorText, type FailingQueue, sourceFailureText } from './failure-text.ts';
+import type { LinkingEmulator } from './linking-emulator.ts';
 import { defaultLoadConcurrency, loadThreadsWanted, startLoadThreads, threadPlan } from './load-threads.ts';
 import { connectionBudget, type LocalStack, startLocalStack } from './local-stack.ts';
-import { PART_BYTES } from './object-etag.ts';
+import { type FileEtag, PART_BYTES } from './object-etag.ts';
 import { StderrLogger } from './stderr-logger.ts';
 import { queueIsEmpty, startSweeper } from './sweeper.ts';
 
@@ -44,6 +42,8 @@ export interface PipelineOptions {
   retry?: RetryPolicy;
   /** Keep the embedded emulator's and database's state in this folder across restarts (see LocalStackOptions). */
   stateDir?: string;
+  /** The embedded emulator, already starting (see LocalStackOptions.emulator). */
+  emulator?: Promise<LinkingEmulator>;
   /** Wraps a handler before its event source invokes it: how fault tests crash a worker at a chosen point. */
   wrap?: (fn: 'split' | 'load', handler: SqsHandler) => SqsHandler;
   /** When a retry chain of waiting rows counts as broken (tests shorten it); default WAIT_RETRY. */
@@ -63,9 +63,10 @@ export interface LocalPipeline {
   upload(path: string, key: string): Promise<ObjectRef>;
   /**
    * Puts a local file in the bucket as the cheapest way the endpoint has: linked where the stack can
-   * (LocalStack.link: no copy, no upload), else uploaded; then announced, as `upload` does.
+   * (LocalStack.link: no copy, no upload; with its ETag when `known`, see LinkedObjects.link), else
+   * uploaded; then announced, as `upload` does.
    */
-  drop(path: string, key: string): Promise<ObjectRef>;
+  drop(path: string, key: string, known?: FileEtag): Promise<ObjectRef>;
   /** Sends the ingest queue the event S3 would have sent, where the endpoint does not. */
   announce(ref: ObjectRef): Promise<void>;
   /**
@@ -76,6 +77,8 @@ export interface LocalPipeline {
   watchBucket(onNew?: (ref: ObjectRef, resumed: boolean) => void): () => void;
   /** Handler invocations running now: a commit's follow-up (a wake, a receipt) may still be on its way. */
   busy(): number;
+  /** Resolves when a handler invocation (a split or a load) next ends. */
+  invocationEnded(): Promise<void>;
   /** Worker threads the loads run on; 0: on this thread (see PipelineOptions.configFile). */
   loadThreads: number;
   stop(): Promise<void>;
@@ -102,6 +105,19 @@ export async function uploadFile(
   return { bucket, key, etag: unquoteEtag(res.ETag ?? ''), versionId: res.VersionId, size };
 }
 
+/**
+ * The handlers' modules (with the AWS SDK's and Powertools' parts only they use), loaded while the stack
+ * starts: meanwhile this thread mostly waits for the migrations and the emulator's thread, and start-up
+ * is mostly loading modules.
+ */
+function handlerModules() {
+  return Promise.all([
+    import('../functions/split.ts'),
+    import('../functions/load.ts'),
+    import('@aws-lambda-powertools/metrics'),
+  ]);
+}
+
 const FUNCTION_TIMEOUT_MS = LOCAL_FUNCTION_TIMEOUT_SECONDS * 1000;
 /** How often `watchBucket` lists the bucket. */
 const POLL_MS = 500;
@@ -113,6 +129,9 @@ export async function startPipeline(options: PipelineOptions): Promise<LocalPipe
   const workers = Math.max(1, Math.min(options.workers ?? defaultLoadConcurrency(budget), budget));
   // A wrapped handler (fault tests) is a function of this thread: it cannot run on another.
   const plan = threadPlan(workers, budget, options.configFile && !options.wrap ? loadThreadsWanted(env) : 0);
+  const loading = handlerModules();
+  // Awaited below, once the stack is up; a stack that fails to start is the error to tell.
+  loading.catch(() => {});
   const stack = await startLocalStack({
     ownConnections: plan.main,
     config: options.config,
@@ -122,6 +141,11 @@ export async function startPipeline(options: PipelineOptions): Promise<LocalPipe
     env: options.env,
     visibilityTimeoutSeconds: options.visibilityTimeoutSeconds,
     retry: options.retry,
+    emulator: options.emulator,
+  });
+  const [{ createSplitHandler }, { createLoadHandler }, { Metrics }] = await loading.catch(async (err) => {
+    await stack.stop();
+    throw err;
   });
   const wrap = options.wrap ?? ((_fn, h) => h);
   const logger = new StderrLogger({ serviceName: 'dropload', logLevel: options.logLevel ?? 'WARN' });
@@ -217,9 +241,9 @@ export async function startPipeline(options: PipelineOptions): Promise<LocalPipe
     return ref;
   };
 
-  const drop = async (path: string, key: string): Promise<ObjectRef> => {
+  const drop = async (path: string, key: string, known?: FileEtag): Promise<ObjectRef> => {
     if (!stack.link) return upload(path, key);
-    const { etag, size } = await stack.link(key, path);
+    const { etag, size } = await stack.link(key, path, known);
     const ref = { bucket: stack.bucket, key, etag, size };
     await announce(ref);
     return ref;
@@ -293,6 +317,7 @@ export async function startPipeline(options: PipelineOptions): Promise<LocalPipe
     announce,
     watchBucket,
     busy: () => sources.reduce((n, s) => n + s.busy, 0),
+    invocationEnded: () => Promise.race(sources.map((s) => s.ended())),
     loadThreads: loadThreads ? plan.threads : 0,
     stop: async () => {
       await sweeper?.stop();

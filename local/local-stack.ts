@@ -27,6 +27,8 @@ import { awsClients } from '../shared/runtime/environment.ts';
 import { LOOPBACK } from './embedded-emulator.ts';
 import { startEmulatorThread } from './emulator-thread.ts';
 import type { LinkedRef } from './linked-objects.ts';
+import type { LinkingEmulator } from './linking-emulator.ts';
+import type { FileEtag } from './object-etag.ts';
 
 export interface QueuePair {
   url: string;
@@ -56,7 +58,7 @@ export interface LocalStack {
    * Makes a local file the object `key` of the bucket without copying it (see linked-objects.ts): only
    * in the embedded emulator that keeps nothing (`run`, tests); undefined where files are uploaded.
    */
-  link?: (key: string, file: string) => Promise<LinkedRef>;
+  link?: (key: string, file: string, known?: FileEtag) => Promise<LinkedRef>;
   s3: S3Client;
   sqs: SQSClient;
   db: Kysely<Database>;
@@ -82,6 +84,12 @@ export interface LocalStackOptions {
   stateDir?: string;
   /** The stack's own pool's size, when other pools (the load threads') hold the rest of the budget. */
   ownConnections?: number;
+  /**
+   * The embedded emulator, started by the caller (`run`: on its own thread, before it loaded its
+   * modules) instead of on a thread of the stack's; the stack then stops it, as its own. Only without
+   * AWS_ENDPOINT_URL.
+   */
+  emulator?: Promise<LinkingEmulator>;
 }
 
 /**
@@ -258,17 +266,21 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   const stopAll = async () => {
     for (const stop of stoppers.reverse()) await stop().catch(() => {});
   };
+  // An emulator the caller started is the stack's to stop from here on, whatever fails first.
+  const given = options.emulator;
+  given?.catch(() => {});
+  if (given) stoppers.push(async () => (await given).stop());
   try {
     const embeds = !env.AWS_ENDPOINT_URL || !env.DATABASE_URL;
     const stateDir = embeds && options.stateDir ? path.resolve(options.stateDir) : undefined;
     if (stateDir) stoppers.push(await claimStateDir(stateDir));
     // The emulator's thread starts (loads its modules, listens) while the database is started and migrated.
-    const emulator = env.AWS_ENDPOINT_URL
-      ? undefined
-      : startEmulatorThread({ port: options.port ?? 0, stateDir });
+    const starting =
+      env.AWS_ENDPOINT_URL || given ? undefined : startEmulatorThread({ port: options.port ?? 0, stateDir });
     // Its failure is awaited below, or by this stopper if the database fails first.
-    emulator?.catch(() => {});
-    if (emulator) stoppers.push(async () => (await emulator).stop());
+    starting?.catch(() => {});
+    if (starting) stoppers.push(async () => (await starting).stop());
+    const emulator = env.AWS_ENDPOINT_URL ? undefined : (given ?? starting);
     let databaseUrl = env.DATABASE_URL;
     if (!databaseUrl) {
       const embedded = await startEmbeddedPostgres(options.databasePort ?? 0, stateDir);
@@ -306,7 +318,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       stateDir,
       poolMax,
       // Kept state (`dev`) outlives the file it would point at: there, files are uploaded.
-      link: started && !stateDir ? (key, file) => started.link(bucket, key, file) : undefined,
+      link: started && !stateDir ? (key, file, known) => started.link(bucket, key, file, known) : undefined,
       s3,
       sqs,
       db,

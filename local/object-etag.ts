@@ -1,4 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
+import type { Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 
 /** Parts under the embedded emulator's 11 MiB request limit and over S3's 5 MiB minimum. */
@@ -30,3 +31,15 @@ async function md5Of(file: FileHandle, start: number, end: number): Promise<Hash
   }
   return hash;
 }
+
+/** A file's upload ETag with the identity it was hashed at: reused only while the file is that one, unchanged. */
+export interface FileEtag {
+  etag: string;
+  size: number;
+  mtimeMs: number;
+  ino: number;
+}
+
+/** Whether `stats` describe the file, unchanged, that `hashed` was computed from. */
+export const sameFile = (hashed: FileEtag, stats: Stats): boolean =>
+  hashed.size === stats.size && hashed.mtimeMs === stats.mtimeMs && hashed.ino === stats.ino;

@@ -60,4 +60,26 @@ describe('EventSource.stop', () => {
     expect(got.Messages?.map((m) => m.Body)).toEqual(['after stop']);
     expect(invoked).toBe(0);
   });
+
+  // `run` reads the ledger again when a split or load ends, not up to a poll later (cli/run.ts).
+  it('ended() resolves once an invocation has ended, and again for the next one', async () => {
+    const url = await queue('ended');
+    const s = source('ended', url, 1);
+    s.start();
+    try {
+      const before = invoked;
+      const first = s.ended();
+      expect(s.ended()).toBe(first);
+      await sqs().send(new SendMessageCommand({ QueueUrl: url, MessageBody: 'one' }));
+      await first;
+      expect([invoked - before, s.busy]).toEqual([1, 0]);
+      const second = s.ended();
+      expect(second).not.toBe(first);
+      await sqs().send(new SendMessageCommand({ QueueUrl: url, MessageBody: 'two' }));
+      await second;
+      expect([invoked - before, s.busy]).toEqual([2, 0]);
+    } finally {
+      await s.stop({ abandonPolls: true });
+    }
+  });
 });

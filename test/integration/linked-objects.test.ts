@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { appendFile, mkdtemp, rename, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, open, rename, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import {
@@ -11,8 +11,10 @@ import {
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EmulatorOnThread, startEmulatorThread } from '../../local/emulator-thread.ts';
+import { startEtagThread } from '../../local/etag-thread.ts';
+import { LinkedObjects } from '../../local/linked-objects.ts';
 import { uploadFile } from '../../local/local-pipeline.ts';
-import { PART_BYTES } from '../../local/object-etag.ts';
+import { PART_BYTES, uploadEtag } from '../../local/object-etag.ts';
 import { awsClients } from '../../shared/runtime/environment.ts';
 
 /**
@@ -104,5 +106,58 @@ describe('a local file linked into the embedded emulator', () => {
     await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'in/put.csv', Body: 'id\n7\n' }));
     expect((await get('in/put.csv')).bytes.toString()).toBe('id\n7\n');
     await expect(emulator.link(BUCKET, 'in/none.csv', path.join(dir, 'none.csv'))).rejects.toThrow(/ENOENT/);
+  });
+});
+
+/** `run` works its files' ETags out on a thread of its own while it starts (local/etag-thread.ts). */
+describe('ETags worked out beforehand', () => {
+  const etagHere = async (file: string) => {
+    const handle = await open(file, 'r');
+    try {
+      return await uploadEtag(handle, (await handle.stat()).size);
+    } finally {
+      await handle.close();
+    }
+  };
+
+  it('the thread gives the ETag linking would, with the file it hashed; undefined for a missing file', async () => {
+    const small = await fileOf('ahead-small.bin', randomBytes(1000));
+    const parts = await fileOf('ahead-parts.bin', randomBytes(PART_BYTES + 17));
+    const thread = startEtagThread();
+    try {
+      const [a, b, missing] = await Promise.all([
+        thread.etagOf(small),
+        thread.etagOf(parts),
+        thread.etagOf(path.join(dir, 'no-such-file')),
+      ]);
+      const s = await stat(parts);
+      expect(a?.etag).toBe(await etagHere(small));
+      expect(b).toEqual({ etag: await etagHere(parts), size: s.size, mtimeMs: s.mtimeMs, ino: s.ino });
+      expect(b?.etag).toMatch(/-2$/);
+      expect(missing).toBeUndefined();
+    } finally {
+      await thread.stop();
+    }
+  });
+
+  it('linking takes a known ETag only while the file is the one it was worked out from', async () => {
+    const file = await fileOf('ahead-known.bin', randomBytes(1000));
+    const s = await stat(file);
+    const known = { etag: 'worked-out-ahead', size: s.size, mtimeMs: s.mtimeMs, ino: s.ino };
+    const linked = new LinkedObjects();
+    try {
+      expect(await linked.link(BUCKET, 'known.bin', file, known)).toEqual({
+        etag: 'worked-out-ahead',
+        size: 1000,
+      });
+      // Another file (a rename over it), or the same one changed since: hashed again.
+      const real = await etagHere(file);
+      expect((await linked.link(BUCKET, 'known.bin', file, { ...known, ino: s.ino + 1 })).etag).toBe(real);
+      expect((await linked.link(BUCKET, 'known.bin', file, { ...known, mtimeMs: s.mtimeMs - 1 })).etag).toBe(
+        real,
+      );
+    } finally {
+      await linked.close();
+    }
   });
 });

@@ -1,0 +1,24 @@
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+
+const exec = promisify(execFile);
+
+/**
+ * `npx dropload` runs cli/bin.js by its shebang, which starts Node with the Lambdas' young generation
+ * (`--max-semi-space-size=8`, HANDLER_NODE_OPTIONS): V8 takes that flag only at start-up, and with its
+ * default young generation `run` held 64–128 MB of it on the 1,000,000-row file (README, Performance).
+ */
+describe('cli/bin.js run as a program', () => {
+  it('starts Node with the Lambdas young generation', async () => {
+    const bin = path.resolve('cli/bin.js');
+    // A preload that prints the Node flags the shebang gave, before the CLI prints its help.
+    const preload = 'data:text/javascript,console.error(JSON.stringify(process.execArgv))';
+    const { stderr, stdout } = await exec(bin, ['--help'], {
+      env: { ...process.env, NODE_OPTIONS: `--import=${preload}` },
+    });
+    expect(stderr).toBe('["--max-semi-space-size=8"]\n');
+    expect(stdout).toContain('Usage: dropload');
+  });
+});
