@@ -49,15 +49,18 @@ describe('plain rows: COPY text without a look at each string', () => {
       '4,Edsger,x made,x',
       '5,Barbara,"quoted, comma","d"',
       '6,Émile,日本,😀',
+      '7,nul\0here,n,t',
+      '9007199254740993,1e400,"",t',
       '',
     ].join('\n');
     const { copied, want, plain } = copyOf(text);
     expect(copied).toBe(want);
     expect(copied).toBe(
       '1\tAda\tplain\ta\n2\tGrace "G" H\t\\N\tb\n3\tAlan\ttwo\\nlines\tc\n4\tEdsger\tx made\t\\t\n' +
-        '5\tBarbara\tquoted, comma\td\n6\tÉmile\t日本\t😀\n',
+        '5\tBarbara\tquoted, comma\td\n6\tÉmile\t日本\t😀\n9007199254740992\t1e400\t\\N\tt\n',
     );
-    expect(plain).toEqual([true, true, false, false, true, true]);
+    // The row with a NUL is refused before COPY (Postgres text cannot hold it), as without plain rows.
+    expect(plain).toEqual([true, true, false, false, true, true, true]);
   });
 
   it('are none in a chunk with a backslash, tab or carriage return anywhere', () => {
