@@ -685,7 +685,8 @@ function table(results: Measured[]): string {
     'rows in table',
   ];
   const lines = [header];
-  let base = Number.NaN;
+  // No psql line (`--only` left it out): nothing to compare with.
+  let base: number | undefined;
   let split: Measured | undefined;
   for (const r of results) {
     if (r.path.startsWith('psql')) base = r.seconds;
@@ -697,7 +698,7 @@ function table(results: Measured[]): string {
         ? `${Math.min(...(r.runs ?? [])).toFixed(2)}–${Math.max(...(r.runs ?? [])).toFixed(2)}`
         : '-',
       Math.round(r.rows / r.seconds).toLocaleString('en-US'),
-      `${(base / r.seconds).toFixed(2)}×`,
+      base === undefined ? '-' : `${(base / r.seconds).toFixed(2)}×`,
       r.maxRssMB === undefined ? '-' : r.maxRssMB.toFixed(0),
       // `init` against the split pass over the same file (the issue's bound is 2×), and the same in CPU
       // seconds: on a machine others keep busy, wall time mostly measures the wait for a core.
@@ -781,7 +782,7 @@ function worstChunk(refused: Measured[]): string {
 
 /** Each result with rows/s and its ratio to the psql line measured before it on the same file. */
 function withRatios(results: Measured[]) {
-  let base = Number.NaN;
+  let base: number | undefined;
   let split: Measured | undefined;
   return results.map((r) => {
     if (r.path.startsWith('psql')) base = r.seconds;
@@ -790,7 +791,7 @@ function withRatios(results: Measured[]) {
     return {
       ...r,
       rowsPerSecond: r.rows / r.seconds,
-      ratioToCopy: base / r.seconds,
+      ratioToCopy: base === undefined ? null : base / r.seconds,
       ...(r.path.startsWith('init') && split
         ? { ratioToSplit: r.seconds / split.seconds, ...(cpu === undefined ? {} : { cpuRatioToSplit: cpu }) }
         : {}),

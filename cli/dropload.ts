@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import path from 'node:path';
 import { Command } from 'commander';
 import type { ObjectRef } from '../shared/aws/s3-events.ts';
 import type { ResolvedConfig } from '../shared/config/config.ts';
@@ -51,7 +52,7 @@ program
   .description('upload files, run the pipeline until each is finished, print a report')
   .argument(
     '<files...>',
-    'files or folders; a file goes to --dataset, else to the dataset its folder is named after',
+    'files or folders; a file goes to --dataset, else to the dataset its nearest folder is named after, else to the one named after the file (order_details.csv → order_details; orders-2024-01.csv.gz → orders, without a trailing date or number)',
   )
   .option('-d, --dataset <name>', 'dataset for every file')
   .option('--json', 'print the report as JSON')
@@ -143,10 +144,11 @@ program
     DEV_STATE_DIR,
   )
   .action(async (opts: { port: number; stateDir: string }) => {
-    const [{ configPath, loadConfig }, { startPipeline }, datasets] = await Promise.all([
+    const [{ configPath, loadConfig }, { startPipeline }, datasets, { PID_FILE }] = await Promise.all([
       import('../shared/config/config.ts'),
       import('../local/local-pipeline.ts'),
       import('../shared/config/dataset.ts'),
+      import('../local/local-stack.ts'),
     ]);
     const config = await loadConfig(globals().config);
     const pipeline = await startPipeline({
@@ -176,6 +178,8 @@ program
               `  state      ${stack.stateDir} (kept across restarts, even kill -9; delete the folder to start empty)`,
             ]
           : []),
+        // `npx dropload dev &` makes $! npm's pid: npm runs sh, which runs this node, and a kill -9 of npm leaves it running.
+        `  pid        ${process.pid} (this process, the one to stop or kill${stack.stateDir ? `; also in ${path.join(stack.stateDir, PID_FILE)}` : ''})`,
         '',
         'Drop a file (any S3 client; credentials are not checked):',
         `  AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test aws --endpoint-url ${stack.endpoint} s3 cp ./my-file s3://${stack.bucket}/${key}`,

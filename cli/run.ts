@@ -1,10 +1,10 @@
-import { readdir, stat } from 'node:fs/promises';
-import path from 'node:path';
+import { stat } from 'node:fs/promises';
 import type { Kysely } from 'kysely';
 import type { LocalPipeline } from '../local/local-pipeline.ts';
 import type { ObjectRef } from '../shared/aws/s3-events.ts';
 import type { ResolvedConfig } from '../shared/config/config.ts';
 import type { Dataset } from '../shared/config/dataset.ts';
+import { localFiles, placeFile } from '../shared/config/local-files.ts';
 import { UsageError } from '../shared/core/errors.ts';
 import { WAIT_RETRY } from '../shared/core/topology.ts';
 import { filesById, filesByKey, ledgerNow, withoutNul } from '../shared/ledger/ledger.ts';
@@ -19,32 +19,10 @@ export interface Upload {
   dataset: Dataset;
 }
 
-interface LocalFile {
-  file: string;
-  /** The folder given on the command line it was found under (its own folder for a file argument). */
-  base: string;
-}
-
-async function expand(paths: string[]): Promise<LocalFile[]> {
-  const out: LocalFile[] = [];
-  for (const p of paths) {
-    const s = await stat(p).catch(() => undefined);
-    if (!s) throw new UsageError(`no such file: ${p}`);
-    if (s.isDirectory()) {
-      const entries = (await readdir(p, { recursive: true, withFileTypes: true })).filter((e) => e.isFile());
-      const files = entries.map((e) => path.join(e.parentPath, e.name)).sort();
-      out.push(...files.map((file) => ({ file, base: p })));
-    } else out.push({ file: p, base: path.dirname(p) });
-  }
-  return out;
-}
-
-/** The key's tail: the path below the dataset's folder (or the folder given), so `2024/01.csv` and `2025/01.csv` stay apart. */
-function keyTail(file: string, from: string): string {
-  return path.relative(from, file).split(path.sep).join('/');
-}
-
-/** Which dataset a local file goes to: `--dataset`, else the nearest folder named like a dataset. */
+/**
+ * Which dataset each local file goes to (`placeFile`: `--dataset`, else the nearest folder named like
+ * a dataset, else the dataset named after the file), and its key under that dataset's prefix.
+ */
 export async function planUploads(
   paths: string[],
   config: ResolvedConfig,
@@ -56,21 +34,16 @@ export async function planUploads(
       `--dataset ${datasetName}: no such dataset (have ${config.datasets.map((d) => d.name).join(', ')})`,
     );
   }
-  const uploads = (await expand(paths)).map(({ file, base }) => {
-    const absolute = path.resolve(file);
-    const parts = absolute.split(path.sep);
-    // The nearest enclosing folder named like a dataset.
-    const at = parts.findLastIndex(
-      (f, i) => i < parts.length - 1 && config.datasets.some((d) => d.name === f),
-    );
-    const dataset = named ?? (at >= 0 ? config.datasets.find((d) => d.name === parts[at]) : undefined);
-    if (!dataset) {
+  const names = config.datasets.map((d) => d.name);
+  const uploads = (await localFiles(paths)).map((local) => {
+    const placed = placeFile(local, names, named?.name);
+    const dataset = config.datasets.find((d) => d.name === placed?.dataset);
+    if (!placed || !dataset) {
       throw new UsageError(
-        `${file}: cannot tell its dataset; pass --dataset or put it in a folder named after one`,
+        `${local.file}: cannot tell its dataset; pass --dataset, put it in a folder named after one, or name it after one`,
       );
     }
-    const from = !named && at >= 0 ? parts.slice(0, at + 1).join(path.sep) : path.resolve(base);
-    return { path: file, key: `${dataset.prefix}${keyTail(absolute, from)}`, dataset };
+    return { path: local.file, key: `${dataset.prefix}${placed.tail}`, dataset };
   });
   const seen = new Map<string, string>();
   for (const u of uploads) {

@@ -129,13 +129,16 @@ async function startEmbeddedPostgres(
   };
 }
 
+/** The state folder's file naming the process that holds it (`dev` tells users to kill that one). */
+export const PID_FILE = 'dropload.pid';
+
 /**
  * Takes the state folder for this process: two stacks on one PGlite data directory would corrupt it.
  * A pid file left by a process that is gone (killed with -9, say) is taken over.
  */
 async function claimStateDir(stateDir: string): Promise<Stopper> {
   await mkdir(stateDir, { recursive: true });
-  const pidFile = path.join(stateDir, 'dropload.pid');
+  const pidFile = path.join(stateDir, PID_FILE);
   const holder = Number((await readFile(pidFile, 'utf8').catch(() => '')).trim());
   if (holder > 0 && holder !== process.pid && processAlive(holder)) {
     throw new ConfigError(

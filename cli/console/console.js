@@ -59,20 +59,25 @@ function renderFiles(files) {
   $('file-notes').replaceChildren(...files.flatMap((f) => f.notes).map((n) => el('li', {}, n)));
 }
 
-/** Rows/s per second of the window, zero where no chunk committed, drawn as one polyline. */
+/**
+ * Rows/s per second of the window (each chunk's rows spread over the time it took, see throughput.ts),
+ * zero where no chunk was loading, drawn as one polyline.
+ */
 function renderRate({ seconds, points }, at) {
   const end = Math.floor(Date.parse(at) / 1000);
   const start = end - seconds;
   const perSecond = new Array(seconds + 1).fill(0);
   for (const p of points) if (p.second >= start && p.second <= end) perSecond[p.second - start] += p.rows;
-  const peak = Math.max(1, ...perSecond);
-  const recent = perSecond.slice(-10).reduce((a, b) => a + b, 0) / 10;
+  const sum = (values) => values.reduce((a, b) => a + b, 0);
+  const peak = Math.max(...perSecond);
+  const scale = Math.max(1, peak);
   const line = document.createElementNS(SVG, 'polyline');
-  const coords = perSecond.map((v, i) => `${(i / seconds) * 600},${120 - (v / peak) * 110}`);
+  const coords = perSecond.map((v, i) => `${(i / seconds) * 600},${120 - (v / scale) * 110}`);
   line.setAttribute('points', coords.join(' '));
   $('rate-chart').replaceChildren(line);
   $('rate-summary').textContent =
-    `last 10 s: ${Math.round(recent)} rows/s; peak ${peak === 1 && points.length === 0 ? 0 : peak} rows/s over the last ${seconds / 60} min`;
+    `last 10 s: ${Math.round(sum(perSecond.slice(-10)) / 10)} rows/s; peak ${Math.round(peak)} rows/s; ` +
+    `${Math.round(sum(perSecond))} rows over the last ${seconds / 60} min`;
 }
 
 /** One row per queue, made once and updated in place so a click never lands on a replaced button. */

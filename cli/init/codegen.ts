@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { snakeCase } from '../../shared/config/column-names.ts';
 import { type ColumnType, sqlType } from './column-type.ts';
 import { type Call, chain, quote, wrapped } from './layout.ts';
 import { count } from './plural.ts';
@@ -85,6 +86,7 @@ export function datasetModule(table: InferredTable, schema: string | undefined):
       : []),
     `  table: ${quote(qualified(schema, table.name))},`,
     "  columnNames: 'snake_case',",
+    ...columnsLines(table),
     ...upsertLines(table),
     ...(zoneless.length > 0
       ? [
@@ -102,6 +104,24 @@ export function datasetModule(table: InferredTable, schema: string | undefined):
     '',
   ];
   return { path: `datasets/${table.name}.ts`, text: lines.join('\n') };
+}
+
+/**
+ * The columns init named otherwise than `columnNames: 'snake_case'` would (an accent, a leading digit:
+ * init's names are plain identifiers, the loader's keep the letters that tables made earlier have).
+ */
+function columnsLines(table: InferredTable): string[] {
+  const renamed = table.columns.filter((c) => snakeCase(c.field) !== c.column);
+  if (renamed.length === 0) return [];
+  return [
+    "  // These fields' snake_case is no plain SQL identifier: their columns are named here.",
+    ...wrapped(
+      2,
+      'columns: {',
+      renamed.map((c) => `${key(c.field)}: ${quote(c.column)}`),
+      '}',
+    ),
+  ];
 }
 
 /**

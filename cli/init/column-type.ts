@@ -1,4 +1,4 @@
-import { snakeCase } from '../../shared/config/column-names.ts';
+import { snakeIdentifier } from '../../shared/config/column-names.ts';
 import type { DateFormat } from '../../shared/config/fields.ts';
 import type { ColumnProfile } from './column-profile.ts';
 import { count } from './plural.ts';
@@ -123,7 +123,7 @@ const DATE_WORD = /^(?:\w*date|\w*day|dt|ymd|yyyymmdd)$/;
 
 /** Whether a column's name says it holds dates: a date word, or ending in `_on` (`created_on`). */
 function namesDate(name: string): boolean {
-  const words = snakeCase(name).split('_');
+  const words = snakeIdentifier(name).split('_');
   return words.some((w) => DATE_WORD.test(w)) || (words.length > 1 && words.at(-1) === 'on');
 }
 

@@ -30,7 +30,12 @@ export function registerInit(program: Command): void {
           import('./init.ts'),
           import('./summary.ts'),
         ]);
-        const summary = await init(paths, { out: opts.out, schema: opts.schema, delimiter });
+        const summary = await init(paths, {
+          out: opts.out,
+          schema: opts.schema,
+          delimiter,
+          databaseUrl: Boolean(process.env.DATABASE_URL),
+        });
         process.stdout.write(
           opts.json ? `${JSON.stringify(summary, null, 2)}\n` : `${renderSummary(summary)}\n`,
         );

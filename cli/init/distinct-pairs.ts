@@ -61,15 +61,8 @@ export class DistinctPairs {
   /** Adds another set's pairs (the same columns' in other files): how many it held already, or undefined once full. */
   absorb(other: DistinctPairs): number | undefined {
     const examples = other.examples.filter(([a, b]) => !this.has(a, b));
-    let repeats = 0;
-    let full = false;
-    other.#keys.forEach((hi, lo) => {
-      if (full) return;
-      if (this.#keys.has(hi, lo)) repeats++;
-      else if (this.#keys.size >= MAX_HASHED) full = true;
-      else this.#keys.add(hi, lo);
-    });
-    if (full) return undefined;
+    const repeats = this.#keys.absorbBounded(other.#keys, MAX_HASHED);
+    if (repeats === undefined) return undefined;
     for (const e of examples) if (this.examples.length < EXAMPLES) this.examples.push(e);
     return repeats;
   }

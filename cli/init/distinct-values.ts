@@ -112,20 +112,18 @@ export class DistinctValues {
   absorb(other: DistinctValues): number | undefined {
     const examples = other.examples.filter((e) => !this.has(e));
     let repeats = 0;
-    let full = false;
     const bits = other.#bits;
     for (let word = 0; word < bits.length; word++) {
       const w = bits[word] as number;
       if (w === 0) continue;
-      for (let b = 0; b < 32; b++) if ((w & (1 << b)) !== 0 && !this.#setBit(word * 32 + b)) repeats++;
+      if (word >= this.#bits.length) this.#growBits(word);
+      const was = this.#bits[word] as number;
+      repeats += bitCount(w & was);
+      this.#bits[word] = was | w;
     }
-    other.#keys.forEach((hi, lo) => {
-      if (full) return;
-      if (this.#keys.has(hi, lo)) repeats++;
-      else if (this.#keys.size >= MAX_HASHED) full = true;
-      else this.#keys.add(hi, lo);
-    });
-    if (full) return undefined;
+    const keyRepeats = this.#keys.absorbBounded(other.#keys, MAX_HASHED);
+    if (keyRepeats === undefined) return undefined;
+    repeats += keyRepeats;
     this.size += other.size - repeats;
     for (const e of examples) if (this.examples.length < EXAMPLES) this.examples.push(e);
     return repeats;
@@ -138,17 +136,22 @@ export class DistinctValues {
   missingFrom(parent: DistinctValues, shown: number): { count: number; examples: string[] } {
     let count = 0;
     const bits = this.#bits;
-    for (let word = 0; word < bits.length; word++) {
-      const w = bits[word] as number;
-      if (w === 0) continue;
-      for (let b = 0; b < 32; b++) if ((w & (1 << b)) !== 0 && !parent.#hasBit(word * 32 + b)) count++;
-    }
+    const theirs = parent.#bits;
+    for (let word = 0; word < bits.length; word++)
+      count += bitCount((bits[word] as number) & ~(theirs[word] ?? 0));
     this.#keys.forEach((hi, lo) => {
       if (!parent.#keys.has(hi, lo)) count++;
     });
     const examples = count === 0 ? [] : this.examples.filter((e) => !parent.has(e)).slice(0, shown);
     return { count, examples };
   }
+}
+
+/** How many bits of the 32-bit word are set (the usual SWAR count: JavaScript has no popcount). */
+function bitCount(word: number): number {
+  let v = word - ((word >>> 1) & 0x55555555);
+  v = (v & 0x33333333) + ((v >>> 2) & 0x33333333);
+  return Math.imul((v + (v >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24;
 }
 
 /** The value as a whole number within a double's exact range, if it is one. */

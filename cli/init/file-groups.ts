@@ -1,5 +1,6 @@
 import path from 'node:path';
-import { snakeCase } from '../../shared/config/column-names.ts';
+import { snakeIdentifier } from '../../shared/config/column-names.ts';
+import { stemOf } from '../../shared/config/file-names.ts';
 import { baseName, fieldNames, formatOfFile } from './file-profile.ts';
 
 /** Files read as one dataset: one file, or exports of one table (`orders-2024-01.csv`, `orders-2024-02.csv`). */
@@ -13,9 +14,6 @@ export interface FileGroup {
   /** The files by header, each list sharing one header (read together), in name order. */
   variants: string[][];
 }
-
-/** A name without its trailing date or number: `orders-2024-01` → `orders` (empty when all digits). */
-export const stemOf = (base: string) => base.replace(/[-_. ]*\d[-_. \d]*$/, '');
 
 interface Candidate {
   file: string;
@@ -54,7 +52,7 @@ export async function groupFiles(
     const stem = stemOf(base);
     const { format, delimiter: d } = await formatOfFile(file, delimiter);
     // A file that made a table of its own name before (`address2.csv`) stays that table's.
-    const grouped = stem && stem !== base && !stored[snakeCase(base)];
+    const grouped = stem && stem !== base && !stored[snakeIdentifier(base)];
     const key = grouped ? [path.dirname(file), stem, format, d].join('\u0001') : file;
     const bucket = buckets.get(key) ?? [];
     bucket.push({ file, base, fields: await fieldNames(file, delimiter) });
@@ -71,7 +69,8 @@ export async function groupFiles(
 function clusters(bucket: Candidate[], stored: Record<string, string[]>): Cluster[] {
   const { base } = bucket[0] as Candidate;
   const stem = stemOf(base);
-  const table = stem && stem !== base && !stored[snakeCase(base)] ? stored[snakeCase(stem)] : undefined;
+  const table =
+    stem && stem !== base && !stored[snakeIdentifier(base)] ? stored[snakeIdentifier(stem)] : undefined;
   const out: Cluster[] = table ? [{ members: [], fields: new Set(table), stored: true }] : [];
   const widestFirst = [...bucket].sort((a, b) => b.fields.length - a.fields.length);
   for (const c of widestFirst) {

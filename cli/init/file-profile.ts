@@ -5,6 +5,7 @@ import { createGunzip } from 'node:zlib';
 import { asyncBufferFromFile, parquetMetadataAsync, parquetRead, parquetSchema, toJson } from 'hyparquet';
 import { compressors } from 'hyparquet-compressors';
 import type { Format, Quote } from '../../shared/config/dataset.ts';
+import { fileBase } from '../../shared/config/file-names.ts';
 import { UsageError } from '../../shared/core/errors.ts';
 import { RecordScanner, type RecordSpan } from '../../shared/formats/chunking.ts';
 import { parseHeader, textCursor } from '../../shared/formats/parsing.ts';
@@ -61,11 +62,9 @@ interface FileFormat {
 }
 
 function formatOf(file: string): FileFormat {
-  let name = path.basename(file);
-  const gzipName = name.endsWith('.gz');
-  if (gzipName) name = name.slice(0, -3);
-  const ext = path.extname(name).toLowerCase();
-  const base = name.slice(0, name.length - ext.length);
+  const gzipName = file.endsWith('.gz');
+  const ext = path.extname(gzipName ? file.slice(0, -3) : file).toLowerCase();
+  const base = fileBase(file);
   if (ext === '.csv' || ext === '.txt') return { format: 'csv', delimiter: ',', gzipName, base, guess: true };
   if (ext === '.tsv' || ext === '.tab') return { format: 'csv', delimiter: '\t', gzipName, base };
   if (ext === '.ndjson' || ext === '.jsonl') return { format: 'ndjson', delimiter: ',', gzipName, base };

@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { snakeCase } from '../../shared/config/column-names.ts';
+import { snakeCase, snakeIdentifier } from '../../shared/config/column-names.ts';
+import { localFiles } from '../../shared/config/local-files.ts';
 import { UsageError } from '../../shared/core/errors.ts';
 import {
   configModule,
@@ -52,6 +53,8 @@ export interface InitOptions {
   now?: Date;
   /** The delimiter of every `.csv`/`.txt` file; none: guessed per file from its start. */
   delimiter?: string;
+  /** Whether DATABASE_URL is set: the printed `run` loads there (else into an embedded database). */
+  databaseUrl?: boolean;
 }
 
 const DATA_FILE = /\.(csv|tsv|tab|txt|ndjson|jsonl|parquet)(\.gz)?$/i;
@@ -281,17 +284,29 @@ async function writeChanged(out: string, files: GeneratedFile[]): Promise<string
 /** Per dataset, which columns keep distinct values: those whose names may make a key or a relationship. */
 function keepers(groups: FileGroup[]): KeepValues[] {
   const names: TableNames[] = [];
-  for (const g of groups) names.push({ table: snakeCase(g.base), columns: g.fields.map(snakeCase) });
+  for (const g of groups)
+    names.push({ table: snakeIdentifier(g.base), columns: g.fields.map(snakeIdentifier) });
   return names.map((t) => {
     // A field first seen after the first NDJSON record is kept: its name was not judged. A field's
     // position is the table's, whichever of its headers the file being read has.
     return (field) => {
-      const column = snakeCase(field);
+      const column = snakeIdentifier(field);
       const at = t.columns.indexOf(column);
       return at < 0 || mayRelate(column, at, t.table, names);
     };
   });
 }
+
+/**
+ * A field's column: the one an earlier `init` gave it, as its table has it (`müller` from before init's
+ * names were plain identifiers), else a plain identifier; a name with no ASCII letter or digit keeps its
+ * own letters (`Имя` → `имя`, a PostgreSQL identifier and what `columnNames` maps it to), not none.
+ */
+const storedColumnOr =
+  (state: InitState | undefined, table: string) =>
+  (field: string): string =>
+    state?.tables[table]?.find((c) => c.field === field)?.column ??
+    (snakeIdentifier(field) || snakeCase(field));
 
 /** The fields of each table an earlier `init` made: a new month of one joins its files. */
 const storedFields = (state: InitState | undefined): Record<string, string[]> =>
@@ -347,7 +362,7 @@ async function profileGroups(
     for (const [first, ...more] of g.variants as [string, ...string[]][]) {
       const profileOptions = { delimiter, more, base: g.base };
       try {
-        parts.push(await profileQuoting(first, snakeCase, keep[i], profileOptions));
+        parts.push(await profileQuoting(first, snakeIdentifier, keep[i], profileOptions));
       } catch (err) {
         const reason = refusalReason(err);
         refused.push(...[first, ...more].map((file) => ({ file, reason })));
@@ -373,14 +388,12 @@ export async function init(paths: string[], options: InitOptions): Promise<InitS
   checkSchema(state, options);
   const groups = await groupFiles(files, options.delimiter, storedFields(state));
   const profiles = await profileGroups(groups, keepers(groups), options.delimiter, refused);
-  const tableNames = profiles.map((p) => snakeCase(p.base));
-  let tables = profiles.map((p) =>
-    inferTable(
-      p,
-      snakeCase,
-      tableNames.filter((n) => n !== snakeCase(p.base)),
-    ),
-  );
+  const tableNames = profiles.map((p) => snakeIdentifier(p.base));
+  let tables = profiles.map((p) => {
+    const table = snakeIdentifier(p.base);
+    const others = tableNames.filter((n) => n !== table);
+    return inferTable(p, snakeIdentifier, others, storedColumnOr(state, table));
+  });
   const names = new Set<string>();
   for (const t of tables) {
     if (names.has(t.name))
@@ -436,6 +449,12 @@ export async function init(paths: string[], options: InitOptions): Promise<InitS
     wrote,
     // In the files' order, whichever step refused each.
     refused.sort((a, b) => named.indexOf(a.file) - named.indexOf(b.file)),
-    path.join(options.out, 'dropload.config.ts'),
+    {
+      config: path.join(options.out, 'dropload.config.ts'),
+      paths,
+      found: await localFiles(paths),
+      datasets: allDatasets,
+      databaseUrl: options.databaseUrl ?? false,
+    },
   );
 }

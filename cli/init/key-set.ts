@@ -58,6 +58,23 @@ export class KeySet {
     return true;
   }
 
+  /**
+   * Adds `other`'s keys while this set holds fewer than `max`: how many of them it held already, or
+   * undefined once a new key finds it full (the distinct sets then give themselves up, so the keys
+   * added before are left as they are).
+   */
+  absorbBounded(other: KeySet, max: number): number | undefined {
+    let repeats = 0;
+    let full = false;
+    other.forEach((hi, lo) => {
+      if (full) return;
+      if (this.has(hi, lo)) repeats++;
+      else if (this.size >= max) full = true;
+      else this.add(hi, lo);
+    });
+    return full ? undefined : repeats;
+  }
+
   #grow(): void {
     const old = this.#slots;
     this.#slots = new Uint32Array(old.length * 2);

@@ -1,5 +1,5 @@
-import path from 'node:path';
 import { sqlType } from './column-type.ts';
+import { type NextStep, nextHeader, type RunInputs, runCommands } from './next-step.ts';
 import { count } from './plural.ts';
 import { columnsOf, type Rejected, type Relationships } from './relationships.ts';
 import type { InferredTable } from './tables.ts';
@@ -36,30 +36,10 @@ export interface InitSummary {
   written: string[];
   /** Files left out: the loader would refuse each whole, for this reason (its own message). */
   refused: RefusedFile[];
-  /** The commands that load the files read, parents first, as they work with the generated config. */
+  /** The command that loads the files read (or one per table, parents first) with the generated config. */
   next: string[];
-}
-
-/**
- * `dropload run` for each table's files, parents first: the folder when it is named after the dataset
- * (run routes a file by its nearest such folder), else the files with `--dataset`.
- */
-export function runCommands(
-  tables: { name: string; files: string[] }[],
-  loadOrder: string[],
-  config: string,
-): string[] {
-  const byName = new Map(tables.map((t) => [t.name, t]));
-  const run = `npx dropload --config ${config} run`;
-  return loadOrder.flatMap((qualified) => {
-    const t = byName.get(qualified.split('.').at(-1) as string);
-    if (!t) return [];
-    const folders = new Set(t.files.map((f) => path.dirname(f)));
-    const [folder] = [...folders];
-    if (folders.size === 1 && folder !== undefined && path.basename(folder) === t.name)
-      return [`${run} ${folder}`];
-    return [`${run} ${t.files.join(' ')} --dataset ${t.name}`];
-  });
+  /** Where they load: the database at DATABASE_URL, or an embedded one gone when `run` exits. */
+  loadsInto: NextStep['into'];
 }
 
 export function summarize(
@@ -69,7 +49,13 @@ export function summarize(
   changes: string[],
   written: string[],
   refused: RefusedFile[] = [],
-  config = 'dropload.config.ts',
+  run: RunInputs = {
+    config: 'dropload.config.ts',
+    paths: [],
+    found: [],
+    datasets: tables.map((t) => t.name),
+    databaseUrl: false,
+  },
 ): InitSummary {
   const files = tables.map((t) => ({ name: t.name, files: t.file.paths }));
   return {
@@ -97,7 +83,8 @@ export function summarize(
     changes,
     written,
     refused,
-    next: runCommands(files, loadOrder, config),
+    next: runCommands(files, loadOrder, run),
+    loadsInto: run.databaseUrl ? 'DATABASE_URL' : 'embedded',
   };
 }
 
@@ -141,11 +128,7 @@ export function renderSummary(s: InitSummary): string {
     );
   if (s.written.length === 0) out.push('wrote nothing: the files there already say this');
   else out.push('wrote:', ...s.written.map((w) => `  ${w}`));
-  // A folder of several datasets' files: each `run` names one (any order works: children wait for parents).
-  out.push(
-    'next: load the files, parents first (run applies the migrations):',
-    ...s.next.map((c) => `  ${c}`),
-  );
+  out.push(nextHeader({ commands: s.next, into: s.loadsInto }), ...s.next.map((c) => `  ${c}`));
   return out.join('\n');
 }
 

@@ -1,9 +1,9 @@
+import { stemOf } from '../../shared/config/file-names.ts';
 import { UsageError } from '../../shared/core/errors.ts';
 import type { ColumnProfile } from './column-profile.ts';
 import { type ColumnType, columnType } from './column-type.ts';
 import { keyLike, SEQUENCE_LIKE } from './columns.ts';
 import { FULL_PAIRS } from './distinct-pairs.ts';
-import { stemOf } from './file-groups.ts';
 import type { FileProfile } from './file-profile.ts';
 import { count } from './plural.ts';
 import { NULL_TOKENS, type NullToken } from './values.ts';
@@ -93,12 +93,14 @@ function nullEvidence(col: ColumnProfile): string {
 
 /**
  * A table per file: columns typed from every value, NOT NULL where none was missing, a primary key.
- * `others`: the other files' table names, which a column may name (see `ownKeyName`).
+ * `others`: the other files' table names, which a column may name (see `ownKeyName`); `columnOf` names a
+ * field's column (by default `snake`).
  */
 export function inferTable(
   file: FileProfile,
   snake: (name: string) => string,
   others: readonly string[] = [],
+  columnOf: (field: string) => string = snake,
 ): InferredTable {
   const name = snake(file.base);
   // A header's empty name (a trailing delimiter) is no field: the loader ignores that column, with a note.
@@ -107,7 +109,7 @@ export function inferTable(
     const { type, evidence } = columnType(profile);
     return {
       field: profile.name,
-      column: snake(profile.name),
+      column: columnOf(profile.name),
       type,
       notNull: profile.nulls === 0 && profile.values > 0,
       evidence: `${evidence}${nullEvidence(profile)}`,

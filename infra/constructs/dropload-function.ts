@@ -49,6 +49,19 @@ export const LOCAL_ONLY_MODULES = [
  */
 export const HANDLER_NODE_OPTIONS = ['--enable-source-maps', '--max-semi-space-size=8'];
 
+/**
+ * A function's NODE_OPTIONS: the handlers' flags and the old generation's limit Lambda's runtime would
+ * have set. The nodejs24.x runtime's bootstrap sets `--max-semi-space-size` (memory / 20) and
+ * `--max-old-space-size` (memory − memory / 10) on its own command line only when NODE_OPTIONS names
+ * neither; naming one, as HANDLER_NODE_OPTIONS does, leaves the other at V8's default for the memory
+ * Node sees (half of it up to 2 GB, not 90%). So both are given: the semi-spaces ours, the old
+ * generation the runtime's.
+ */
+export function handlerNodeOptions(memoryMB: number): string {
+  const oldSpaceMB = memoryMB - Math.floor(memoryMB / 10);
+  return [...HANDLER_NODE_OPTIONS, `--max-old-space-size=${oldSpaceMB}`].join(' ');
+}
+
 /** Namespace of the Powertools (EMF) metrics the handlers publish; the dashboard reads it. */
 export const METRICS_NAMESPACE = 'dropload';
 
@@ -96,7 +109,7 @@ export class DroploadFunction extends Construct {
       depsLockFilePath: lockFile,
       ...(props.network ?? {}),
       environment: {
-        NODE_OPTIONS: HANDLER_NODE_OPTIONS.join(' '),
+        NODE_OPTIONS: handlerNodeOptions(props.memorySize),
         POWERTOOLS_SERVICE_NAME: this.serviceName,
         POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
         POWERTOOLS_LOG_LEVEL: props.logLevel,

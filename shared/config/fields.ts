@@ -195,10 +195,9 @@ function checkedOptions(opts: NumericOptions): { precision: number; scale: numbe
  * (`'1000'`, `'0.0025'`); refuses blanks, hex, thousands separators, NaN and Infinity. With
  * `{ precision, scale }` a value that does not fit `numeric(precision, scale)` is refused rather than
  * rounded as Postgres would: more decimals than `scale` (trailing zeros do not count), or more digits
- * before the point than `precision - scale`. An NDJSON number went through a double in `JSON.parse`
- * before any schema sees it, so it is taken as the shortest text of that double (`0.1` stays `'0.1'`,
- * but 12345678901234567.89 written as a JSON number arrives as `'12345678901234568'`): write exact
- * values as JSON strings.
+ * before the point than `precision - scale`. An NDJSON number a double does not hold as written
+ * (12345678901234567.89) reaches it as the file's text (see load/exact-numbers.ts); any other as the
+ * shortest text of its double (`2.50` as `'2.5'`).
  */
 export function numeric(opts: NumericOptions = {}) {
   const fit = checkedOptions(opts);

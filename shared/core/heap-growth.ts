@@ -18,8 +18,7 @@ let bounded = false;
  * CSV or NDJSON load keeps little alive between collections and keeps V8's own factor (the fixed one
  * adds full collections, whose CPU time a CSV load worker would pay for nothing). V8 reads the flag
  * each time it sets the next collection's limit, so setting it once, late, is enough; it cannot go in
- * NODE_OPTIONS (Node takes only a few V8 flags there), and the Lambda runtime starts Node with a
- * command line of its own.
+ * NODE_OPTIONS (Node takes only a few V8 flags there).
  */
 export function boundHeapGrowth(): void {
   if (bounded) return;

@@ -2,6 +2,14 @@ import { Buffer, isUtf8 } from 'node:buffer';
 import Papa from 'papaparse';
 import type { Format, Quote } from '../config/dataset.ts';
 import { RecordScanner, STRAY_QUOTE_HINT } from './chunking.ts';
+import {
+  duplicateKey,
+  type InexactNumber,
+  inexactNumbers,
+  keyCount,
+  type LineScan,
+  scanLine,
+} from './json-text.ts';
 
 /** Why a record could not be read into fields. */
 export interface RecordError {
@@ -19,6 +27,8 @@ export interface ParsedRecord {
   raw: string;
   fields?: Record<string, unknown>;
   error?: RecordError;
+  /** NDJSON: the record's numbers that JSON.parse did not read as written (see json-text.ts). */
+  numbers?: InexactNumber[];
 }
 
 export interface ParseOptions {
@@ -52,24 +62,25 @@ const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
 
 /** Splits a chunk's bytes into records; invalid UTF-8 rejects only the lines that carry it. */
 export function parseChunk(bytes: Uint8Array, options: ParseOptions): ParsedRecord[] {
-  if (isUtf8(bytes)) return parseText(decoder.decode(bytes), options);
-  const out: ParsedRecord[] = [];
+  return collectRecords(chunkCursor(bytes, options), options.columns ?? []);
+}
+
+/** A stretch of a chunk's bytes: records that are all valid UTF-8, or one record that is not. */
+interface Stretch {
+  start: number;
+  end: number;
+  line: number;
+  utf8: boolean;
+}
+
+/** The chunk cut at its records that are not UTF-8, each one a stretch of its own. */
+function utf8Stretches(bytes: Uint8Array, options: ParseOptions): Stretch[] {
+  const out: Stretch[] = [];
   const scanner = new RecordScanner(options, (span) => {
-    const piece = bytes.subarray(span.start, span.end);
-    const line = options.firstLine + span.line - 1;
-    if (isUtf8(piece)) {
-      out.push(...parseText(decoder.decode(piece), { ...options, firstLine: line }));
-    } else {
-      const at = firstInvalidByte(piece);
-      out.push({
-        line,
-        raw: trimEol(decoder.decode(piece)),
-        error: {
-          reason: `bytes are not valid UTF-8 (first bad byte at offset ${at} of the line)`,
-          unreadable: true,
-        },
-      });
-    }
+    const utf8 = isUtf8(bytes.subarray(span.start, span.end));
+    const last = out.at(-1);
+    if (utf8 && last?.utf8) last.end = span.end;
+    else out.push({ start: span.start, end: span.end, line: options.firstLine + span.line - 1, utf8 });
   });
   scanner.push(bytes);
   scanner.end();
@@ -114,6 +125,8 @@ export interface RecordCursor {
   /** NDJSON (and records read as a whole): the current record's fields by name. */
   readonly fields: Record<string, unknown> | undefined;
   readonly error: RecordError | undefined;
+  /** NDJSON: the current record's numbers that JSON.parse did not read as written, undefined when none. */
+  readonly numbers?: InexactNumber[] | undefined;
   /** The current record's original text. */
   raw(): string;
 }
@@ -121,7 +134,7 @@ export interface RecordCursor {
 /** The records of a chunk's bytes, pulled one by one (see `parseChunk`). */
 export function chunkCursor(bytes: Uint8Array, options: ParseOptions): RecordCursor {
   if (isUtf8(bytes)) return textCursor(decoder.decode(bytes), options);
-  return new ArrayCursor(parseChunk(bytes, options));
+  return new StretchCursor(bytes, options);
 }
 
 /** A cursor over one text: where the text after it would start, for a reader that parses a stream in blocks. */
@@ -143,32 +156,69 @@ function toParsedRecord(cursor: RecordCursor, columns: string[]): ParsedRecord {
     for (let i = 0; i < columns.length; i++) fields[columns[i] as string] = values[i];
     return { line, raw, fields };
   }
-  return { line, raw, fields: cursor.fields };
+  const numbers = cursor.numbers;
+  return numbers ? { line, raw, fields: cursor.fields, numbers } : { line, raw, fields: cursor.fields };
 }
 
-class ArrayCursor implements RecordCursor {
+/**
+ * The records of a chunk that is not all UTF-8: each stretch of valid records read by `textCursor`, so a
+ * record has the very shape (CSV `values`, NDJSON `fields`) and text it has in a valid chunk, and every
+ * check of a record applies whichever way its chunk was decoded; a record that is not UTF-8 is `unreadable`.
+ */
+class StretchCursor implements RecordCursor {
   line = 0;
-  values = undefined;
+  values: string[] | undefined;
   fields: Record<string, unknown> | undefined;
   error: RecordError | undefined;
-  #records: ParsedRecord[];
-  #at = -1;
+  numbers: InexactNumber[] | undefined;
+  readonly #bytes: Uint8Array;
+  readonly #options: ParseOptions;
+  readonly #stretches: Stretch[];
+  #at = 0;
+  /** The cursor over the current valid stretch; undefined on an unreadable record. */
+  #text: RecordCursor | undefined;
   #raw = '';
-  constructor(records: ParsedRecord[]) {
-    this.#records = records;
+
+  constructor(bytes: Uint8Array, options: ParseOptions) {
+    this.#bytes = bytes;
+    this.#options = options;
+    this.#stretches = utf8Stretches(bytes, options);
   }
+
   next(): boolean {
-    const record = this.#records[++this.#at];
-    if (!record) return false;
-    this.line = record.line;
-    this.fields = record.fields;
-    this.#raw = record.raw;
-    // A record with neither fields nor an error is unreadable: validation reports it.
-    this.error = record.error ?? (record.fields ? undefined : { reason: 'unreadable record' });
-    return true;
+    for (;;) {
+      const text = this.#text;
+      if (text?.next()) {
+        this.line = text.line;
+        this.values = text.values;
+        this.fields = text.fields;
+        this.numbers = text.numbers;
+        this.error = text.error;
+        return true;
+      }
+      const stretch = this.#stretches[this.#at++];
+      if (!stretch) return false;
+      const piece = this.#bytes.subarray(stretch.start, stretch.end);
+      if (stretch.utf8) {
+        this.#text = textCursor(decoder.decode(piece), { ...this.#options, firstLine: stretch.line });
+        continue;
+      }
+      this.#text = undefined;
+      this.line = stretch.line;
+      this.values = undefined;
+      this.fields = undefined;
+      this.numbers = undefined;
+      this.#raw = trimEol(decoder.decode(piece));
+      this.error = {
+        reason: `bytes are not valid UTF-8 (first bad byte at offset ${firstInvalidByte(piece)} of the line)`,
+        unreadable: true,
+      };
+      return true;
+    }
   }
+
   raw(): string {
-    return this.#raw;
+    return this.#text ? this.#text.raw() : this.#raw;
   }
 }
 
@@ -460,7 +510,9 @@ class NdjsonCursor implements TextCursor {
   values = undefined;
   fields: Record<string, unknown> | undefined;
   error: RecordError | undefined;
+  numbers: InexactNumber[] | undefined;
   readonly #text: string;
+  readonly #scan: LineScan = { keys: 0, inexact: false };
   #pos = 0;
   #nextLine: number;
   #raw = '';
@@ -492,6 +544,7 @@ class NdjsonCursor implements TextCursor {
   }
   #read(raw: string): void {
     this.fields = undefined;
+    this.numbers = undefined;
     let value: unknown;
     try {
       value = JSON.parse(raw);
@@ -508,9 +561,31 @@ class NdjsonCursor implements TextCursor {
       this.error = { reason: tooDeep(nestingDepth(value)) };
       return;
     }
+    // One pass over the line: a key the text writes twice, a long number (see json-text.ts).
+    const scan = scanLine(raw, this.#scan);
+    if (scan.keys !== keyCount(value)) {
+      this.error = duplicateKeyError(raw);
+      return;
+    }
     this.error = undefined;
     this.fields = value as Record<string, unknown>;
+    // Only a line with a number that is not its double's text is parsed again.
+    if (scan.inexact) {
+      const numbers = inexactNumbers(raw);
+      if (numbers.length > 0) this.numbers = numbers;
+    }
   }
+}
+
+/** The reject of a record that names a key twice in one object: JSON.parse would keep the last value. */
+function duplicateKeyError(raw: string): RecordError {
+  const found = duplicateKey(raw);
+  if (!found) return { reason: 'a key repeats in one object (JSON.parse would keep the last)' };
+  let column = '';
+  for (const part of found.path)
+    column += typeof part === 'number' ? `[${part}]` : column === '' ? part : `.${part}`;
+  const reason = `duplicate key ${JSON.stringify(found.key)} (again at character ${found.character} of the line; JSON.parse would keep the last)`;
+  return { column, reason };
 }
 
 /**

@@ -1,4 +1,5 @@
 import { type ExpressionBuilder, type Kysely, type RawBuilder, sql, type Transaction } from 'kysely';
+import { FileRejectedError } from '../core/errors.ts';
 import { capped, withoutNul } from '../core/text.ts';
 
 // Defined with the other text helpers (formats' file checks use it too); every ledger write goes through it.
@@ -375,14 +376,21 @@ export async function isChunkLoaded(db: Kysely<Database>, fileId: number, idx: n
  * Claims a chunk inside the transaction that writes its rows. A concurrent or later delivery of the
  * same chunk waits on the row lock, then finds it loaded and claims nothing: exactly once. The byte
  * range must match too: a message left from an earlier plan of a re-split file claims nothing.
+ * `began`: when the worker took the chunk (its clock; never later than the claim, whatever the skew).
  */
 export async function claimChunk(
   trx: Transaction<Database>,
   chunk: { fileId: number; index: number; start: number; end: number },
+  began: Date,
 ): Promise<boolean> {
   const claimed = await trx
     .updateTable('dropload.chunk')
-    .set({ state: 'loaded', loaded_at: clock, error: null })
+    .set({
+      state: 'loaded',
+      started_at: sql<Date>`least(${began}::timestamptz, ${clock})`,
+      loaded_at: clock,
+      error: null,
+    })
     .where('file_id', '=', chunk.fileId)
     .where('idx', '=', chunk.index)
     .where('start_byte', '=', chunk.start)
@@ -607,7 +615,13 @@ export async function completeChunk(
   idx: number,
   counts: ChunkCounts,
 ): Promise<FileRow> {
-  return moveCounts(trx, { fileId, chunkIdx: idx, chunkDone: true }, counts);
+  const file = await moveCounts(trx, { fileId, chunkIdx: idx, chunkDone: true }, counts);
+  // The file failed while this chunk was written (its object deleted under a chunk that had read its
+  // bytes): its failure told which chunks loaded and how many rows, so this one loads nothing, and the
+  // update above waited for that failure's lock. Throwing undoes the chunk's whole transaction.
+  if (file.state === 'failed')
+    throw new FileRejectedError(file.error ?? 'the file failed', { action: file.action ?? undefined });
+  return file;
 }
 
 const deadChunks = (eb: FileUpdateBuilder, fileId: number) =>

@@ -23,6 +23,7 @@ import * as tableCounts from './migrations/20261228090000_table_counts.ts';
 import * as orphanParentRow from './migrations/20261228100000_orphan_parent_row.ts';
 import * as resumes from './migrations/20261229090000_resumes.ts';
 import * as fileAction from './migrations/20261230090000_file_action.ts';
+import * as chunkStarted from './migrations/20261231090000_chunk_started.ts';
 
 /** dropload's own tables, tracked apart from the user's migrations. */
 const LEDGER_MIGRATIONS: Record<string, Migration> = {
@@ -39,6 +40,7 @@ const LEDGER_MIGRATIONS: Record<string, Migration> = {
   '20261228100000_orphan_parent_row': orphanParentRow,
   '20261229090000_resumes': resumes,
   '20261230090000_file_action': fileAction,
+  '20261231090000_chunk_started': chunkStarted,
 };
 
 /** The schema of dropload's own tables: the ledger, the migrations' bookkeeping, publish staging tables. */

@@ -102,6 +102,8 @@ export interface ChunkTable extends RowCounters {
   unterminated: ColumnType<boolean, boolean | undefined, never>;
   attempts: Generated<number>;
   error: string | null;
+  /** When its loading began (its worker took it); null for chunks loaded before the column existed. */
+  started_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
   loaded_at: Timestamp | null;
 }
 

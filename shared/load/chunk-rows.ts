@@ -8,9 +8,10 @@ import {
   textCursor,
 } from '../formats/parsing.ts';
 import type { Reject } from '../ledger/ledger.ts';
+import { type ExactNumbers, exactNumbers } from './exact-numbers.ts';
 import type { PassKeys } from './row-keys.ts';
 import { chunkScan, unstorableReject } from './unstorable.ts';
-import { type AsRead, plainFields, type RowCheck, recordErrorReject, rowValidator } from './validation.ts';
+import { type AsRead, type RowCheck, recordErrorReject, rowValidator } from './validation.ts';
 import type { RowPass, RowStream } from './write/writing.ts';
 
 /** A value the load adds after the dataset's fields: a constant (a file id) or the row's line. */
@@ -42,7 +43,7 @@ export function chunkRows(
     return text === undefined ? chunkCursor(held as Uint8Array, options) : textCursor(text, options);
   };
   const columns = options.format === 'csv' ? (options.columns ?? []) : undefined;
-  const scan = chunkScan(options.format, plainFields(dataset));
+  const scan = chunkScan(options.format);
   // Text that is not UTF-8 takes the slow way: its values are all checked.
   const suspect = () => text === undefined || scan(text);
   let plain: boolean | undefined;
@@ -71,6 +72,7 @@ export function cursorRows(
 ): RowStream {
   const asRead: AsRead = { strings: false };
   const check = rowValidator(dataset, columns, dataset.fields.length + extras.length, asRead);
+  const exact = exactNumbers(dataset);
   // A string an extra adds is not the record's: its rows are never plain.
   const plainExtras = extras.every((e) => e === 'line' || typeof e.value !== 'string');
   return () => {
@@ -78,7 +80,7 @@ export function cursorRows(
     // After `cursor()`, which decodes the chunk's text: a chunk that could hold no unstorable value skips the check.
     const names = suspect() ? dataset.fields : undefined;
     const plain = plainExtras && plainText() ? { asRead, cursor: pass as TextCursor } : undefined;
-    return new ChunkPass(pass, check, names, dataset.fields.length, extras, keys, plain);
+    return new ChunkPass(pass, check, exact, names, dataset.fields.length, extras, keys, plain);
   };
 }
 
@@ -100,6 +102,7 @@ class ChunkPass implements RowPass {
   readonly rejects: Reject[] = [];
   readonly #cursor: RecordCursor;
   readonly #check: RowCheck;
+  readonly #exact: ExactNumbers;
   /** The fields' names when the chunk may hold a value Postgres cannot store (see unstorable.ts). */
   readonly #names: readonly string[] | undefined;
   readonly #fields: number;
@@ -110,6 +113,7 @@ class ChunkPass implements RowPass {
   constructor(
     cursor: RecordCursor,
     check: RowCheck,
+    exact: ExactNumbers,
     names: readonly string[] | undefined,
     fields: number,
     extras: readonly RowExtra[],
@@ -119,6 +123,7 @@ class ChunkPass implements RowPass {
     this.#plain = plain;
     this.#cursor = cursor;
     this.#check = check;
+    this.#exact = exact;
     this.#names = names;
     this.#fields = fields;
     this.#extras = extras;
@@ -134,9 +139,17 @@ class ChunkPass implements RowPass {
         this.rejects.push(recordErrorReject({ line: cursor.line, raw: cursor.raw() }, error));
         continue;
       }
+      // Numbers JSON.parse did not read as written: text for the fields that read text, the rest rejected.
+      const numbers =
+        cursor.numbers && this.#exact.readAsText(cursor.fields as Record<string, unknown>, cursor.numbers);
       const checked = this.#check(cursor);
       if (!Array.isArray(checked)) {
         this.rejects.push(checked);
+        continue;
+      }
+      const inexact = numbers && this.#exact.reject(numbers, { line: cursor.line, raw: cursor.raw() });
+      if (inexact) {
+        this.rejects.push(inexact);
         continue;
       }
       const unstorable = this.#names && unstorableReject(this.#names, checked, cursor);

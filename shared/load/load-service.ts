@@ -34,6 +34,7 @@ import { chunkRows, cursorRows, type RowExtra, rejectedRows } from './chunk-rows
 import { insertOrphans } from './orphans.ts';
 import { retryParked } from './retry-chain.ts';
 import { type PassKeys, passKeys, recordKeys, resolvesRejects, withRowKeys } from './row-keys.ts';
+import { bytesMayHoldUnstorable } from './unstorable.ts';
 import { type Validated, validateRecords } from './validation.ts';
 import { waitingDataset } from './write/foreign-keys.ts';
 import { afterStagedChunk, ensureStage, stagedTarget } from './write/publish.ts';
@@ -104,6 +105,8 @@ async function loadOnce(
   message: ChunkMessage,
   delivery: Delivery | undefined,
 ): Promise<LoadOutcome> {
+  // The chunk's rows took from here to its commit: the console's rows/s spreads them over that time.
+  const began = new Date();
   const base = {
     fileId: message.fileId,
     index: message.index,
@@ -144,9 +147,14 @@ async function loadOnce(
   const waiting = await waitingDataset(deps.db, dataset);
   if (waiting) {
     const records = 'reject' in chunk ? [] : chunkRecords(chunk, waiting, message);
+    // Values Postgres cannot store are rejected as on the single-table path: Parquet rows always checked.
+    const checkValues =
+      'parquet' in chunk || ('bytes' in chunk && bytesMayHoldUnstorable(dataset.format, chunk.bytes));
     const validated =
-      'reject' in chunk ? { rows: [], rejects: [chunk.reject] } : validateRecords(waiting, records);
-    return loadRelationalChunk(deps, waiting, message, { ...validated, records }, base);
+      'reject' in chunk
+        ? { rows: [], rejects: [chunk.reject] }
+        : validateRecords(waiting, records, checkValues);
+    return loadRelationalChunk(deps, waiting, message, { ...validated, records }, base, began);
   }
   // Unreachable (every targets dataset waits, above); narrows the dataset to a single-table one.
   if (dataset.kind === 'targets') throw new Error(`dataset "${dataset.name}" has targets`);
@@ -158,7 +166,7 @@ async function loadOnce(
     const keys = await passKeys(deps.db, dataset, message.columns);
     const rows = tableRows(dataset, chunk, message, extras, keys);
     return await deps.db.transaction().execute(async (trx: Transaction<Database>) => {
-      if (!(await claimChunk(trx, message))) return { ...base, result: 'duplicate' as const };
+      if (!(await claimChunk(trx, message, began))) return { ...base, result: 'duplicate' as const };
       // The chunk is parsed and validated while it is written: the database copies one piece while the next is read.
       const written = await writeRowStream(trx, target, rows);
       const allRejects = withRowKeys(
@@ -207,7 +215,15 @@ function tableRows(
 ) {
   if ('reject' in chunk) return rejectedRows([chunk.reject]);
   if ('parquet' in chunk)
-    return cursorRows(dataset, () => new ParquetCursor(chunk.parquet), undefined, extras, keys);
+    // Parquet has no text to scan first: every row's values are checked for what Postgres cannot store.
+    return cursorRows(
+      dataset,
+      () => new ParquetCursor(chunk.parquet),
+      undefined,
+      extras,
+      keys,
+      () => true,
+    );
   return chunkRows(dataset, chunk.bytes, parseOptions(dataset, message), extras, keys);
 }
 
@@ -249,13 +265,14 @@ async function loadRelationalChunk(
   message: ChunkMessage,
   { rows, rejects, records }: Validated & { records: ParsedRecord[] },
   base: Base,
+  began: Date,
 ): Promise<LoadOutcome> {
   try {
     const resolves = await resolvesRejects(deps.db, dataset);
     const outcome = await deps.db
       .transaction()
       .execute(async (trx: Transaction<Database>): Promise<LoadOutcome> => {
-        if (!(await claimChunk(trx, message))) return { ...base, result: 'duplicate' };
+        if (!(await claimChunk(trx, message, began))) return { ...base, result: 'duplicate' };
         const written = await writeRecords(trx, dataset, rows, message.index);
         const allRejects = withRowKeys(
           dataset,

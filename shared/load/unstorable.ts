@@ -1,48 +1,23 @@
-import type { z } from 'zod';
+import { Buffer, isUtf8 } from 'node:buffer';
 import type { Reject } from '../ledger/ledger.ts';
 
 /**
  * Values a schema lets through that Postgres cannot keep as read: a NUL in text (refused with no column
  * named), a lone UTF-16 surrogate (`"\ud800"` in JSON; text would store U+FFFD, jsonb refuses it) and,
  * inside a JSON document, a number beyond a double (`1e400` reads as Infinity, which JSON writes as
- * null). A chunk is searched once for what could make one (a NUL, a `\u` escape, a three-digit exponent);
+ * null; the NDJSON reader finds it in the text). A chunk is searched once for what could make one (a NUL, a `\u` escape);
  * only a chunk that has it has its rows' values checked, so the common chunk pays one scan of its text.
  */
 
-/** Types of a field's schema whose value may be a JSON document (objects, arrays, anything). */
-const DOCUMENT_TYPES = new Set([
-  'unknown',
-  'any',
-  'object',
-  'record',
-  'array',
-  'tuple',
-  'union',
-  'lazy',
-  'map',
-]);
-const WRAPPERS = new Set(['optional', 'nullable', 'default', 'prefault', 'catch', 'readonly', 'nonoptional']);
-
-function mayHoldDocument(schema: z.core.$ZodType): boolean {
-  let def = schema._zod.def as z.core.$ZodTypeDef & { innerType?: z.core.$ZodType; out?: z.core.$ZodType };
-  while (WRAPPERS.has(def.type) && def.innerType) def = def.innerType._zod.def;
-  if (def.type === 'pipe' && def.out) return mayHoldDocument(def.out);
-  return DOCUMENT_TYPES.has(def.type);
-}
-
-/** A number's exponent of three digits (or a run of 309 digits): the only way JSON text overflows a double. */
-const HUGE_NUMBER = /\d[eE]\+?\d{3}|\d{309}/;
-
 /**
- * Whether a chunk's text could hold an unstorable value for this dataset: the once-per-chunk scan. The
- * exponent scan (a regex, about 8% of `JSON.parse`'s time) runs only for NDJSON datasets with a document field.
+ * Whether a chunk's text could hold an unstorable value for this dataset: the once-per-chunk scan. A
+ * JSON number beyond a double (`1e400`) is found by the NDJSON reader, with every number it does not
+ * read as written (see formats/json-text.ts).
  */
-export function chunkScan(format: string, schemas: z.core.$ZodType[] | undefined): (text: string) => boolean {
+export function chunkScan(format: string): (text: string) => boolean {
   if (format !== 'ndjson') return (text) => text.includes('\0');
-  // A schema other than a plain object may hold a document anywhere.
-  const documents = schemas === undefined || schemas.some(mayHoldDocument);
   // JSON text holds no raw NUL or lone surrogate: they arrive as escapes.
-  return (text) => text.includes('\\u') || (documents && HUGE_NUMBER.test(text));
+  return (text) => text.includes('\\u');
 }
 
 /** A high surrogate with no low one after it, or a low one with no high one before (code units, no `u` flag). */
@@ -104,4 +79,27 @@ export function unstorableReject(
       };
   }
   return undefined;
+}
+
+/**
+ * `chunkScan` on a chunk's bytes, for the paths that parse a chunk whole (multi-table datasets): bytes
+ * that are not UTF-8 are read line by line, and have their values checked too.
+ */
+export function bytesMayHoldUnstorable(format: string, bytes: Uint8Array): boolean {
+  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (!isUtf8(buffer)) return true;
+  return format === 'ndjson' ? buffer.includes('\\u') : buffer.includes(0);
+}
+
+/** The reject for a validated record (multi-table datasets, Parquet rows) holding an unstorable value, or undefined. */
+export function recordUnstorableReject(
+  values: Record<string, unknown>,
+  record: { line: number; raw: string },
+): Reject | undefined {
+  const names = Object.keys(values);
+  return unstorableReject(
+    names,
+    names.map((n) => values[n]),
+    { line: record.line, raw: () => record.raw },
+  );
 }

@@ -4,10 +4,12 @@ import { errorMessage } from '../core/errors.ts';
 import { isCanonicalIso, isoInstant } from '../formats/iso-time.ts';
 import type { ParsedRecord, RecordCursor, RecordError } from '../formats/parsing.ts';
 import type { Reject } from '../ledger/ledger.ts';
+import { exactNumbers } from './exact-numbers.ts';
 import { type FastCheck, fastCheck, UNSURE } from './fast-check.ts';
 import { joinedFileCheck } from './joined-files.ts';
 import { declaredShape, fieldsView, restoreNulls, schemaView } from './no-value.ts';
 import { numberLoss, numberSource } from './number-source.ts';
+import { recordUnstorableReject } from './unstorable.ts';
 
 export interface ValidRow {
   line: number;
@@ -137,15 +139,22 @@ function withNullsBack(
   return data;
 }
 
-/** Checks every record against the dataset's schema; each failure becomes a reject naming line and column. */
-export function validateRecords(dataset: Dataset, records: ParsedRecord[]): Validated {
+/**
+ * Checks every record against the dataset's schema; each failure becomes a reject naming line and column.
+ * With `checkValues`, a valid record holding a value Postgres cannot store (see unstorable.ts) is rejected
+ * too; a caller that knows its chunk holds none (its text was scanned) skips that walk.
+ */
+export function validateRecords(dataset: Dataset, records: ParsedRecord[], checkValues = true): Validated {
   const rows: ValidRow[] = [];
   const rejects: Reject[] = [];
+  const exact = exactNumbers(dataset);
   for (const record of records) {
     if (!record.fields || record.error) {
       rejects.push(recordErrorReject(record, record.error));
       continue;
     }
+    // Numbers JSON.parse did not read as written: text for the fields that read text, the rest rejected.
+    const numbers = record.numbers && exact.readAsText(record.fields, record.numbers);
     if (dataset.format === 'csv') {
       // A CSV record's fields are its header's columns in file order (a header naming one twice fails the file).
       const joined = joinedFileCheck(Object.keys(record.fields));
@@ -166,9 +175,13 @@ export function validateRecords(dataset: Dataset, records: ParsedRecord[]): Vali
       rejects.push(thrownReject(record, err));
       continue;
     }
-    if (result.success) {
+    const inexact = result.success && numbers && exact.reject(numbers, record);
+    if (inexact) rejects.push(inexact);
+    else if (result.success) {
       const values = withNullsBack(result.data, input, record.fields);
-      rows.push({ line: record.line, raw: record.raw, values });
+      const unstorable = checkValues && recordUnstorableReject(values, record);
+      if (unstorable) rejects.push(unstorable);
+      else rows.push({ line: record.line, raw: record.raw, values });
     } else rejects.push(rejectFor(record, input, result.error.issues[0] as z.core.$ZodIssue));
   }
   return { rows, rejects };

@@ -167,12 +167,24 @@ describe('functions', () => {
         DROPLOAD_DB_SECRET_ARN: { Ref: expect.stringMatching(/Secret/) },
         DROPLOAD_DB_SSL: 'require',
         DROPLOAD_DB_POOL_MAX: '2',
-        NODE_OPTIONS: '--enable-source-maps --max-semi-space-size=8',
         POWERTOOLS_SERVICE_NAME: `dropload-${name}`,
         POWERTOOLS_METRICS_NAMESPACE: 'dropload',
         POWERTOOLS_LOG_LEVEL: 'INFO',
       });
     }
+    // Lambda's runtime sets neither heap flag once NODE_OPTIONS names one: both follow each function's memory.
+    expect(env.split?.NODE_OPTIONS).toBe(
+      '--enable-source-maps --max-semi-space-size=8 --max-old-space-size=922',
+    );
+    expect(env.load?.NODE_OPTIONS).toBe(
+      '--enable-source-maps --max-semi-space-size=8 --max-old-space-size=922',
+    );
+    expect(env.sweep?.NODE_OPTIONS).toBe(
+      '--enable-source-maps --max-semi-space-size=8 --max-old-space-size=231',
+    );
+    expect(env.migrate?.NODE_OPTIONS).toBe(
+      '--enable-source-maps --max-semi-space-size=8 --max-old-space-size=461',
+    );
     // split sends chunks; load and the sweep send the retries of rows waiting for their parents
     expect(env.split).toHaveProperty('DROPLOAD_CHUNK_QUEUE_URL');
     expect(env.load).toHaveProperty('DROPLOAD_CHUNK_QUEUE_URL');

@@ -183,6 +183,7 @@ describe('the migration', () => {
     const migrator = ledgerMigrator(db);
     const down = await migrator.migrateTo('20261222090000_reject_lifecycle');
     expect(down.results?.map((r) => [r.migrationName, r.status])).toEqual([
+      ['20261231090000_chunk_started', 'Success'],
       ['20261230090000_file_action', 'Success'],
       ['20261229090000_resumes', 'Success'],
       ['20261228100000_orphan_parent_row', 'Success'],
@@ -213,6 +214,7 @@ describe('the migration', () => {
       ['20261228100000_orphan_parent_row', 'Success'],
       ['20261229090000_resumes', 'Success'],
       ['20261230090000_file_action', 'Success'],
+      ['20261231090000_chunk_started', 'Success'],
     ]);
     const file = await sql<{ unchanged: number; waiting: number }>`select rows_unchanged::int as unchanged,
       rows_waiting::int as waiting from dropload.file where id = ${id}

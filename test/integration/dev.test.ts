@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -40,6 +40,24 @@ const BUCKET = DEV_BUCKET;
 const postgres = process.env.DATABASE_URL;
 
 afterEach(stopAllDevs);
+
+/**
+ * What each restartable `dev` test starts from: its table empty (on Postgres), a state folder and a free
+ * port pair of its own, `dev`'s arguments for them, and the database the CLI beside it reaches (`dev`'s
+ * embedded one, on the port after, without Postgres).
+ */
+async function freshDev() {
+  if (postgres) await resetDatabase([DEV_ROWS_TABLE]);
+  const stateDir = await mkdtemp(path.join(tmpdir(), 'dropload-dev-'));
+  const port = await freePortPair();
+  const args = ['--port', String(port), '--state-dir', stateDir];
+  return {
+    stateDir,
+    port,
+    args,
+    databaseUrl: postgres ?? `postgres://postgres@127.0.0.1:${port + 1}/postgres`,
+  };
+}
 
 /** The addresses the sockets listening on `port` are bound to, as the kernel lists them. */
 function listeningAddresses(port: number): string[] {
@@ -119,13 +137,9 @@ describe('dropload dev keeps its state: kill -9 mid-file, restart, the file ends
   it('resumes the unfinished file on restart; backfill --resume then finds it finished', {
     timeout: 300_000,
   }, async () => {
-    if (postgres) await resetDatabase([DEV_ROWS_TABLE]);
-    const stateDir = await mkdtemp(path.join(tmpdir(), 'dropload-dev-'));
-    const port = await freePortPair();
+    const { stateDir, port, args, databaseUrl } = await freshDev();
     const endpoint = `http://127.0.0.1:${port}`;
-    const databaseUrl = postgres ?? `postgres://postgres@127.0.0.1:${port + 1}/postgres`;
     const env = { DATABASE_URL: postgres };
-    const args = ['--port', String(port), '--state-dir', stateDir];
     const rows = 40_000;
     const lines = ['id,label'];
     for (let i = 1; i <= rows; i++) lines.push(`${i},row ${i} ${'x'.repeat(30)}`);
@@ -247,18 +261,71 @@ describe('dropload dev keeps its state: kill -9 mid-file, restart, the file ends
   });
 });
 
+describe('dropload dev started in the background with npx, then kill -9 (new-user trial, F3)', () => {
+  it("$! is npm's pid, which leaves dev running; the pid dev prints, also in its state folder, is the one to kill", {
+    timeout: 180_000,
+  }, async () => {
+    const stateDir = await mkdtemp(path.join(tmpdir(), 'dropload-dev-'));
+    const log = `${stateDir}.log`;
+    const port = await freePortPair();
+    const gone = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    };
+    let devPid = 0;
+    try {
+      // As README's State paragraph shows it, in a shell: `npx dropload dev &`, then `$!`.
+      const started = await promisify(execFile)(
+        'sh',
+        [
+          '-c',
+          `npx dropload --config ${CONFIG} dev --port ${port} --state-dir ${stateDir} > ${log} 2>&1 & echo $!`,
+        ],
+        { env: childEnv({ DATABASE_URL: postgres, DROPLOAD_DB_POOL_MAX: '1' }) },
+      );
+      const npmPid = Number(started.stdout.trim());
+      let banner = '';
+      for (let i = 0; !banner.includes('status --watch'); i++) {
+        if (i > 2400) throw new Error(`dev printed no banner:\n${banner}`);
+        await new Promise((r) => setTimeout(r, 50));
+        banner = await readFile(log, 'utf8').catch(() => '');
+      }
+      devPid = Number(/^ {2}pid {8}(\d+) /m.exec(banner)?.[1]);
+      expect(banner).toContain(
+        `  pid        ${devPid} (this process, the one to stop or kill; also in ${path.join(stateDir, 'dropload.pid')})`,
+      );
+      expect(Number((await readFile(path.join(stateDir, 'dropload.pid'), 'utf8')).trim())).toBe(devPid);
+      expect(devPid).not.toBe(npmPid);
+      // The trial's kill -9 $!: npm dies, dev (its grandchild) keeps the emulator's port.
+      process.kill(npmPid, 'SIGKILL');
+      await new Promise((r) => setTimeout(r, 1000));
+      expect([gone(devPid), listeningAddresses(port)]).toEqual([false, ['127.0.0.1']]);
+      // README's: kill -9 $(cat STATE_DIR/dropload.pid) stops dev itself, and frees its ports.
+      process.kill(devPid, 'SIGKILL');
+      for (let i = 0; i < 200 && !(gone(devPid) && listeningAddresses(port).length === 0); i++)
+        await new Promise((r) => setTimeout(r, 50));
+      expect([gone(devPid), listeningAddresses(port), listeningAddresses(port + 1)]).toEqual([true, [], []]);
+    } finally {
+      if (devPid > 0 && !gone(devPid)) process.kill(devPid, 'SIGKILL');
+      await rm(stateDir, { recursive: true, force: true });
+      await rm(log, { force: true });
+    }
+  });
+});
+
 describe('dropload dev: a file outside every dataset prefix', () => {
   it('is printed, recorded skipped with the prefixes that exist, final for `wait` (exit 1), once per version', {
     timeout: 300_000,
   }, async () => {
-    if (postgres) await resetDatabase([DEV_ROWS_TABLE]);
-    const stateDir = await mkdtemp(path.join(tmpdir(), 'dropload-dev-'));
-    const port = await freePortPair();
-    const databaseUrl = postgres ?? `postgres://postgres@127.0.0.1:${port + 1}/postgres`;
+    const { stateDir, port, args, databaseUrl } = await freshDev();
     const key = 'scratch/x.csv';
     const reason = `no dataset's prefix matches "${key}"; prefixes: incoming/rows/`;
     try {
-      const dev = startDev(CONFIG, ['--port', String(port), '--state-dir', stateDir], {
+      const dev = startDev(CONFIG, args, {
         DATABASE_URL: postgres,
       });
       await dev.waitFor('status --watch');
@@ -311,10 +378,7 @@ describe('dropload dev: a file that arrived while it was down (review h7 item 3)
   it('is announced by the start-up scan as received, not resumed: the ledger never saw it', {
     timeout: 300_000,
   }, async () => {
-    if (postgres) await resetDatabase([DEV_ROWS_TABLE]);
-    const stateDir = await mkdtemp(path.join(tmpdir(), 'dropload-dev-'));
-    const port = await freePortPair();
-    const databaseUrl = postgres ?? `postgres://postgres@127.0.0.1:${port + 1}/postgres`;
+    const { stateDir, port, args, databaseUrl } = await freshDev();
     const key = 'incoming/rows/while-down.csv';
     try {
       // The stack alone, on dev's state: an object lands in its bucket with no watch running.
@@ -328,7 +392,7 @@ describe('dropload dev: a file that arrived while it was down (review h7 item 3)
       await stack.s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: 'id,label\n1,a\n' }));
       await stack.stop();
 
-      const dev = startDev(CONFIG, ['--port', String(port), '--state-dir', stateDir], {
+      const dev = startDev(CONFIG, args, {
         DATABASE_URL: postgres,
       });
       await dev.waitFor(`received s3://${BUCKET}/${key}\n`);
@@ -347,15 +411,12 @@ describe('dropload dev: its S3/SQS endpoint goes away for a while (new-user tria
   it('prints in words what failed and what it does next, no JSON log line, and loads once the endpoint is back', {
     timeout: 300_000,
   }, async () => {
-    if (postgres) await resetDatabase([DEV_ROWS_TABLE]);
-    const stateDir = await mkdtemp(path.join(tmpdir(), 'dropload-dev-'));
-    const port = await freePortPair();
-    const databaseUrl = postgres ?? `postgres://postgres@127.0.0.1:${port + 1}/postgres`;
+    const { stateDir, args, databaseUrl } = await freshDev();
     const emulatorPort = await freePortPair();
     const emulatorState = path.join(stateDir, 'endpoint');
     let emulator = await startEmbeddedEmulator({ port: emulatorPort, stateDir: emulatorState });
     try {
-      const dev = startDev(CONFIG, ['--port', String(port), '--state-dir', stateDir], {
+      const dev = startDev(CONFIG, args, {
         DATABASE_URL: postgres,
         AWS_ENDPOINT_URL: emulator.endpoint,
         AWS_ACCESS_KEY_ID: 'test',

@@ -24,6 +24,7 @@ import { resetDatabase } from '../support/pipeline.ts';
 
 const postgres = process.env.DATABASE_URL;
 const exec = promisify(execFile);
+const NODE = path.resolve('node_modules/.bin/node');
 // Inside the repository, so the generated modules' `import … from 'dropload'` is this copy.
 const ROOT = path.resolve('.dropload/test-init');
 let dir: string;
@@ -45,13 +46,38 @@ async function init(
   schema: string,
 ): Promise<{ out: string; summary: InitSummary; text: string }> {
   const out = path.join(dir, set);
-  const args = ['cli/dropload.ts', 'init', `test/fixtures/init/${set}`, '--schema', schema, '--out', out];
-  const node = path.resolve('node_modules/.bin/node');
-  const text = (await exec(node, args)).stdout;
-  const summary = JSON.parse(
-    (await exec(node, [...args, '--out', path.join(dir, `${set}-json`), '--json'])).stdout,
-  ) as InitSummary;
+  const input = `test/fixtures/init/${set}`;
+  const text = (await exec(NODE, ['cli/dropload.ts', 'init', input, '--schema', schema, '--out', out]))
+    .stdout;
+  const summary = await initJson(input, path.join(dir, `${set}-json`), schema);
   return { out, summary, text };
+}
+
+/** `dropload init --json` on `input` into `out` (`--schema` when given): the summary it prints. */
+async function initJson(input: string, out: string, schema?: string): Promise<InitSummary> {
+  const args = ['cli/dropload.ts', 'init', input, ...(schema ? ['--schema', schema] : []), '--out', out];
+  return JSON.parse((await exec(NODE, [...args, '--json'])).stdout) as InitSummary;
+}
+
+/** Each table's name, rows and files (base names), as the summary lists them. */
+const tablesRead = (summary: InitSummary) =>
+  summary.tables.map((t) => [t.name, t.rows, t.files.map((f) => path.basename(f))]);
+
+/** The files (name → content) written into `<set>-files/<folder>`, a folder named after their dataset: its path. */
+async function datasetFolder(set: string, folder: string, files: Record<string, string | Uint8Array>) {
+  const at = path.join(dir, `${set}-files`, folder);
+  await mkdir(at, { recursive: true });
+  for (const [name, content] of Object.entries(files)) await writeFile(path.join(at, name), content);
+  return at;
+}
+
+/** What `run FOLDER` does with the config in `out`: each file under its dataset's prefix, by the folder's name. */
+async function runFolder(out: string, folder: string, state: string) {
+  const config = await loadConfig(path.join(out, 'dropload.config.ts'));
+  const uploads = await planUploads([folder], config);
+  const r = await runner(config, path.join(dir, state));
+  const run = await runFiles(r, uploads, { timeoutMs: 60_000, rejectsShown: 10 });
+  return { uploads, r, run };
 }
 
 /** A runner as `dropload run` starts one: a fresh emulator; the database is what the earlier ones left. */
@@ -428,11 +454,7 @@ describe('init on an HR export (TSV, gzip NDJSON, Parquet, NULL literals, leadin
 
     // A later export of people, with a manager column, and a new file of trainings: init on them (same
     // --out) writes the changes, foreign keys to the existing table included; the next run applies them.
-    const node = path.resolve('node_modules/.bin/node');
-    const changed = JSON.parse(
-      (await exec(node, ['cli/dropload.ts', 'init', 'test/fixtures/init/hr-changes', '--out', out, '--json']))
-        .stdout,
-    ) as InitSummary;
+    const changed = await initJson('test/fixtures/init/hr-changes', out);
     expect(changed.changes).toEqual([
       'people.badge_no: widened smallint → integer (5 values, range 40001..40005)',
       'people.salary: now has nulls (2): NOT NULL dropped',
@@ -537,6 +559,36 @@ describe('init on a file whose header has a BOM, CRLF and spaces around its name
   });
 });
 
+describe('init on headers whose snake_case is no plain SQL identifier (an accent, ß, a leading digit)', () => {
+  it('names their columns in the dataset (columnNames keeps the letters), and the folder loads', {
+    timeout: 60_000,
+  }, async () => {
+    await resetSchema('names');
+    const folder = await datasetFolder('names', 'people', {
+      'people.csv': 'id,Müller,Straße,2024 total\n1,a,b,10\n2,c,d,20\n',
+    });
+    const out = path.join(dir, 'names');
+    await initJson(path.dirname(folder), out, 'names');
+    expect(await readFile(path.join(out, 'datasets/people.ts'), 'utf8')).toContain(
+      "  columnNames: 'snake_case',\n  // These fields' snake_case is no plain SQL identifier: their columns are named here.\n  columns: { Müller: 'muller', Straße: 'stra_e', '2024 total': '_2024_total' },\n",
+    );
+    expect(await biomeChanged(out)).toEqual([]);
+    const { r, run } = await runFolder(out, folder, 'names-state');
+    expect(run.reports.map((f) => [f.key, f.state, f.rows.loaded])).toEqual([
+      ['incoming/people/people.csv', 'loaded', 2],
+    ]);
+    expect(await columns(r.deps.db, 'names')).toEqual([
+      'people.id smallint not null',
+      'people.muller text not null',
+      'people.stra_e text not null',
+      'people._2024_total smallint not null',
+    ]);
+    const { rows } = await sql<{ v: string }>`select string_agg(muller || stra_e || _2024_total, ', '
+      order by id) as v from names.people`.execute(r.deps.db);
+    expect(rows).toEqual([{ v: 'ab10, cd20' }]);
+  });
+});
+
 describe('init on an IMDb-like TSV (no quoting, a title `"Weird" Al Special` on line 50)', () => {
   it('writes the dataset with quoting off, saying why, and all 200 rows load with the title as written', {
     timeout: 60_000,
@@ -606,12 +658,9 @@ describe('init again after a parent key turned to text', () => {
       'isbn,author_id\n9780000000011,1\n9780000000012,3\n',
     );
     const out = path.join(dir, 'lib');
-    const node = path.resolve('node_modules/.bin/node');
-    const initArgs = ['cli/dropload.ts', 'init', files, '--schema', 'lib', '--out', out];
-    await exec(node, initArgs);
+    await exec(NODE, ['cli/dropload.ts', 'init', files, '--schema', 'lib', '--out', out]);
     await writeFile(path.join(files, 'authors.csv'), authors(ids.map((id) => (id === '3' ? 'A3' : id))));
-    const again = ['cli/dropload.ts', 'init', files, '--out', out, '--json'];
-    const summary = JSON.parse((await exec(node, again)).stdout) as InitSummary;
+    const summary = await initJson(files, out);
     expect(summary.changes).toEqual([
       'authors.author_id: widened smallint → text (10 values, mixed: 9 whole numbers, 1 text: text)',
       'book_authors.author_id: widened smallint → text with its parent authors.author_id (foreign key)',
@@ -648,8 +697,7 @@ describe('an updated export of a table with a primary key, dropped again', () =>
       `member_id,name,plan\n${Array.from({ length: 40 }, (_, i) => `${i + 1},M${i + 1},${plan}`).join('\n')}\n`;
     await writeFile(path.join(files, 'members.csv'), members('basic'));
     const out = path.join(dir, 'club');
-    const node = path.resolve('node_modules/.bin/node');
-    await exec(node, ['cli/dropload.ts', 'init', files, '--schema', 'club', '--out', out]);
+    await exec(NODE, ['cli/dropload.ts', 'init', files, '--schema', 'club', '--out', out]);
     expect(await readFile(path.join(out, 'datasets/members.ts'), 'utf8')).toContain(
       "  columnNames: 'snake_case',\n  // A file dropped again (an updated export) updates its rows by the primary key: use insert to refuse them.\n  mode: 'upsert',\n  key: ['member_id'],\n",
     );
@@ -683,36 +731,21 @@ describe('monthly exports of one table in its folder', () => {
     timeout: 120_000,
   }, async () => {
     await resetSchema('monthly');
-    const folder = path.join(dir, 'monthly-files', 'orders');
-    await mkdir(folder, { recursive: true });
-    await writeFile(path.join(folder, 'orders-2024-01.csv'), 'order_id,total\n1,10.50\n2,3.25\n');
-    await writeFile(path.join(folder, 'orders-2024-02.csv'), 'order_id,total\n3,1.00\n4,2.00\n');
+    const folder = await datasetFolder('monthly', 'orders', {
+      'orders-2024-01.csv': 'order_id,total\n1,10.50\n2,3.25\n',
+      'orders-2024-02.csv': 'order_id,total\n3,1.00\n4,2.00\n',
+    });
     const out = path.join(dir, 'monthly');
-    const node = path.resolve('node_modules/.bin/node');
-    const args = [
-      'cli/dropload.ts',
-      'init',
-      path.dirname(folder),
-      '--schema',
-      'monthly',
-      '--out',
-      out,
-      '--json',
-    ];
-    const summary = JSON.parse((await exec(node, args)).stdout) as InitSummary;
-    expect(summary.tables.map((t) => [t.name, t.rows, t.files.map((f) => path.basename(f))])).toEqual([
-      ['orders', 4, ['orders-2024-01.csv', 'orders-2024-02.csv']],
+    const summary = await initJson(path.dirname(folder), out, 'monthly');
+    expect(tablesRead(summary)).toEqual([['orders', 4, ['orders-2024-01.csv', 'orders-2024-02.csv']]]);
+    expect(summary.next).toEqual([
+      `npx dropload --config ${out}/dropload.config.ts run ${path.dirname(folder)}`,
     ]);
-    expect(summary.next).toEqual([`npx dropload --config ${out}/dropload.config.ts run ${folder}`]);
-    const config = await loadConfig(path.join(out, 'dropload.config.ts'));
-    // What `run FOLDER` uploads: each file under its dataset's prefix, by the folder's name.
-    const uploads = await planUploads([folder], config);
+    const { uploads, r, run } = await runFolder(out, path.dirname(folder), 'monthly-state');
     expect(uploads.map((u) => [u.dataset.name, u.key])).toEqual([
       ['orders', 'incoming/orders/orders-2024-01.csv'],
       ['orders', 'incoming/orders/orders-2024-02.csv'],
     ]);
-    const r = await runner(config, path.join(dir, 'monthly-state'));
-    const run = await runFiles(r, uploads, { timeoutMs: 60_000, rejectsShown: 10 });
     expect(run.reports.map((f) => [f.key, f.state, f.rows.loaded])).toEqual([
       ['incoming/orders/orders-2024-01.csv', 'loaded', 2],
       ['incoming/orders/orders-2024-02.csv', 'loaded', 2],
@@ -726,31 +759,17 @@ describe('monthly exports of one table, one of them gzipped', () => {
     timeout: 120_000,
   }, async () => {
     await resetSchema('mixed');
-    const folder = path.join(dir, 'mixed-files', 'x');
-    await mkdir(folder, { recursive: true });
-    await writeFile(path.join(folder, 'x_2024_01.csv.gz'), gzipSync('x_id,total\n1,10.50\n2,3.25\n'));
-    await writeFile(path.join(folder, 'x_2024_02.csv'), 'x_id,total\n3,1.00\n4,2.00\n');
+    const folder = await datasetFolder('mixed', 'x', {
+      'x_2024_01.csv.gz': gzipSync('x_id,total\n1,10.50\n2,3.25\n'),
+      'x_2024_02.csv': 'x_id,total\n3,1.00\n4,2.00\n',
+    });
     const out = path.join(dir, 'mixed');
-    const node = path.resolve('node_modules/.bin/node');
-    const args = [
-      'cli/dropload.ts',
-      'init',
-      path.dirname(folder),
-      '--schema',
-      'mixed',
-      '--out',
-      out,
-      '--json',
-    ];
-    const summary = JSON.parse((await exec(node, args)).stdout) as InitSummary;
-    expect(summary.tables.map((t) => [t.name, t.rows, t.files.map((f) => path.basename(f))])).toEqual([
-      ['x', 4, ['x_2024_01.csv.gz', 'x_2024_02.csv']],
+    const summary = await initJson(path.dirname(folder), out, 'mixed');
+    expect(tablesRead(summary)).toEqual([['x', 4, ['x_2024_01.csv.gz', 'x_2024_02.csv']]]);
+    expect(summary.next).toEqual([
+      `npx dropload --config ${out}/dropload.config.ts run ${path.dirname(folder)}`,
     ]);
-    expect(summary.next).toEqual([`npx dropload --config ${out}/dropload.config.ts run ${folder}`]);
-    const config = await loadConfig(path.join(out, 'dropload.config.ts'));
-    const uploads = await planUploads([folder], config);
-    const r = await runner(config, path.join(dir, 'mixed-state'));
-    const run = await runFiles(r, uploads, { timeoutMs: 60_000, rejectsShown: 10 });
+    const { r, run } = await runFolder(out, path.dirname(folder), 'mixed-state');
     expect(run.reports.map((f) => [f.key, f.state, f.rows.loaded])).toEqual([
       ['incoming/x/x_2024_01.csv.gz', 'loaded', 2],
       ['incoming/x/x_2024_02.csv', 'loaded', 2],
@@ -782,12 +801,8 @@ describe('monthly exports whose headers differ by a column, then a month with a 
       'InvoiceId,CustomerId,Note,Total\n3,1,late,11.88\n4,13,,5.94\n',
     );
     const out = path.join(dir, 'months');
-    const node = path.resolve('node_modules/.bin/node');
-    const args = ['cli/dropload.ts', 'init', folder, '--schema', 'months', '--out', out, '--json'];
-    const first = JSON.parse((await exec(node, args)).stdout) as InitSummary;
-    expect(first.tables.map((t) => [t.name, t.rows, t.files.map((f) => path.basename(f))])).toEqual([
-      ['invoices', 4, ['invoices_2024_01.csv', 'invoices_2024_02.csv']],
-    ]);
+    const first = await initJson(folder, out, 'months');
+    expect(tablesRead(first)).toEqual([['invoices', 4, ['invoices_2024_01.csv', 'invoices_2024_02.csv']]]);
     expect(first.tables[0]?.columns.map((c) => [c.column, c.type, c.notNull, c.evidence])).toEqual([
       ['invoice_id', 'smallint', true, '4 values, range 1..4'],
       ['customer_id', 'smallint', true, '4 values, range 1..23'],
@@ -817,9 +832,7 @@ describe('monthly exports whose headers differ by a column, then a month with a 
       path.join(folder, 'invoices_2024_03.csv'),
       'InvoiceId,CustomerId,Note,Total,Currency\n5,5,,1234.56,EUR\n6,6,,9.999,USD\n40000,7,,5.94,\n',
     );
-    const again = JSON.parse(
-      (await exec(node, ['cli/dropload.ts', 'init', folder, '--out', out, '--json'])).stdout,
-    ) as InitSummary;
+    const again = await initJson(folder, out);
     expect(again.tables.map((t) => [t.name, t.rows])).toEqual([['invoices', 7]]);
     expect(again.changes).toEqual([
       'invoices.invoice_id: widened smallint → integer (7 values, range 1..40000)',

@@ -221,6 +221,20 @@ describe('a corrected file of a keyed dataset', () => {
       6,
     ]);
   });
+
+  it('resolves them by the rows of a chunk that has a line that is not UTF-8', async () => {
+    const key = 'incoming/life_orders/e.csv';
+    await p.load(key, csv(ORDERS, ['50,fifty,x,red']));
+    expect(await openLines(key)).toEqual([2]);
+    const latin1 = Buffer.concat([
+      Buffer.from(`${ORDERS}\n51,caf`),
+      Buffer.from([0xe9]),
+      Buffer.from(',1.00,red\n50,fifty,50.00,red\n'),
+    ]);
+    const f = await p.load('incoming/life_orders/f.csv', latin1);
+    expect(f.reports[0]?.rows).toMatchObject({ read: 2, inserted: 1, rejected: 1, open: 1 });
+    expect(await lifecycle(key)).toEqual([[2, 'invalid', 'newer-row', 'incoming/life_orders/f.csv line 3']]);
+  });
 });
 
 describe('an unkeyed dataset', () => {

@@ -8,6 +8,7 @@ import { toRecord } from '../../local/event-source.ts';
 import { ChunkMessage } from '../../shared/aws/messages.ts';
 import { defineDataset } from '../../shared/config/dataset.ts';
 import { DROP_AGAIN } from '../../shared/core/errors.ts';
+import { createDb, createPool } from '../../shared/ledger/connection.ts';
 import type { Database, FileRow } from '../../shared/ledger/schema.ts';
 import { handleLoadMessage } from '../../shared/load/load-message.ts';
 import { loadChunk } from '../../shared/load/load-service.ts';
@@ -369,5 +370,63 @@ describe('exactly once, with chunks the test delivers itself', () => {
     const action = `${inTable} rows of it stay in table rel_items: if it was renamed or replaced, the new key loads in full, so remove them (delete its rows from lines 2–${(lines[2]?.first_line ?? 0) - 1} of the file by their keys (the rows carry no file id: no sourceColumn)); otherwise remove them and drop the file again`;
     expect(file.action).toBe(action);
     expect(await receiptFor(db, file)).toMatchObject({ state: 'failed', error: file.error, action });
+  });
+
+  it('a chunk that reads its bytes before its file fails and commits after loads nothing: what the failure says stays true', async () => {
+    const key = 'incoming/items/late.csv';
+    const chunks = await splitParked(key, csv(30000, 33999));
+    expect(chunks.length).toBeGreaterThan(2);
+    expect((await loadChunk(parked, chunks[0] as ChunkMessage)).result).toBe('loaded');
+    // Another session holds the table: chunk 2 reads its bytes, claims itself, and waits to write.
+    const holder = createDb(createPool({ connectionString: p.stack.databaseUrl, poolMax: 1 }));
+    try {
+      let release: () => void = () => {};
+      const released = new Promise<void>((r) => {
+        release = r;
+      });
+      let locked: () => void = () => {};
+      const isLocked = new Promise<void>((r) => {
+        locked = r;
+      });
+      const holding = holder.transaction().execute(async (trx) => {
+        await sql`lock table rel_items in exclusive mode`.execute(trx);
+        locked();
+        await released;
+      });
+      await isLocked;
+      const late = loadChunk(parked, chunks[1] as ChunkMessage);
+      // Until chunk 2 waits on the lock: its bytes are read and its rows on their way.
+      for (let waiting = 0; waiting === 0; ) {
+        await new Promise((r) => setTimeout(r, 50));
+        waiting = (
+          await sql<{
+            n: number;
+          }>`select count(*)::int as n from pg_locks l join pg_class c on c.oid = l.relation
+            where c.relname = 'rel_items' and not l.granted`.execute(db)
+        ).rows[0]?.n as number;
+      }
+      await p.stack.s3.send(new DeleteObjectCommand({ Bucket: p.stack.bucket, Key: key }));
+      const failing = await loadChunk(parked, chunks[2] as ChunkMessage);
+      expect(failing.result).toBe('file-failed');
+      release();
+      await holding;
+      expect((await late).result).toBe('file-failed');
+    } finally {
+      await holder.destroy();
+    }
+    const file = await db
+      .selectFrom('dropload.file')
+      .selectAll()
+      .where('key', '=', key)
+      .executeTakeFirstOrThrow();
+    const inTable = await sql<{
+      n: number;
+    }>`select count(*)::int as n from rel_items where id between 30000 and 33999`
+      .execute(db)
+      .then((r) => r.rows[0]?.n);
+    expect([file.state, file.chunks_done, file.rows_inserted]).toEqual(['failed', 1, inTable]);
+    expect(file.error).toBe(
+      `s3://dropload-local/${key} no longer exists (deleted or renamed before it was read); chunk(s) 1 of ${chunks.length} had loaded before that: ${inTable} rows of this file are in table rel_items (${inTable} inserted, 0 updated), the other ${chunks.length - 1} chunk(s) were not loaded`,
+    );
   });
 });

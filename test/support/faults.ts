@@ -202,6 +202,30 @@ export async function tableState(s: Started, from = 1, to = 2 ** 31 - 1) {
   return r.rows[0];
 }
 
+/**
+ * What a fault test ends with on a file of ids `from`..`to` whose `bad` ones are refused (as `csv` writes
+ * them), alone in the table: loaded, each good row in the table once, every line accounted for. Its row.
+ */
+export async function expectLoadedOnce(
+  s: Started,
+  key: string,
+  from: number,
+  to: number,
+  bad: number[] = [],
+): Promise<FileRow> {
+  const file = await finished(s, key);
+  const good = to - from + 1 - bad.length;
+  expect([file.state, file.rows_read, file.rows_inserted, file.rows_rejected]).toEqual([
+    'loaded',
+    to - from + 1,
+    good,
+    bad.length,
+  ]);
+  expect(await tableState(s)).toEqual({ n: good, sum: expectedSum(from, to, bad) });
+  await accountedFor(s, file);
+  return file;
+}
+
 export async function depth(s: Started, queueUrl: string): Promise<number> {
   const res = await s.p.stack.sqs.send(
     new GetQueueAttributesCommand({

@@ -219,6 +219,19 @@ describe('resolveConfig', () => {
     });
   });
 
+  it('snake_case keeps mapping a header to the column it mapped to before (tables made then must load)', () => {
+    // init before 2026-11-28 made these columns (müller, straße, 2024_total, café) and loaded them.
+    const fields = z.object({
+      Müller: z.string(),
+      Straße: z.string(),
+      '2024 total': z.string(),
+      café: z.string(),
+    });
+    expect(resolveDataset({ ...base, schema: fields, columnNames: 'snake_case' })).toMatchObject({
+      columnOf: { Müller: 'müller', Straße: 'straße', '2024 total': '2024_total', café: 'café' },
+    });
+  });
+
   it('names the setting: columnNames that would write one column twice, or none, or with targets', () => {
     const twice = z.object({ customerID: z.string(), customer_id: z.string() });
     expect(configError({ datasets: [{ ...base, schema: twice, columnNames: 'snake_case' }] })).toBe(

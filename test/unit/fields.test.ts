@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { z } from 'zod';
+import { snakeIdentifier } from '../../shared/config/column-names.ts';
 import {
   bigintText,
   boolean,
@@ -283,13 +284,28 @@ describe('strict field types', () => {
       ['address2', 'address2'],
       ['line2Total', 'line2_total'],
       ['ID', 'id'],
-      // Always a SQL identifier the dataset spec accepts, as dlt's snake_case makes them.
+      // Letters and a leading digit kept, as tables made with these names have them.
+      ['Müller', 'müller'],
+      ['Straße', 'straße'],
+      ['2024 total', '2024_total'],
+      ['prix €', 'prix'],
+    ];
+    for (const [field, column] of cases) {
+      expect(snakeCase(field), field).toBe(column);
+      if (/^[a-z_][a-z0-9_]*$/.test(column)) expect(snakeIdentifier(field), field).toBe(column);
+    }
+  });
+
+  it("snakeIdentifier: init's names, always a SQL identifier the dataset spec accepts", () => {
+    // As dlt's snake_case makes them.
+    const cases: [string, string][] = [
+      ['customerID', 'customer_id'],
       ['08-traildelim', '_08_traildelim'],
       ['2024 total', '_2024_total'],
       ['21 fünny Ñame', '_21_funny_name'],
       ['Straße', 'stra_e'],
       ['prix €', 'prix'],
     ];
-    for (const [field, column] of cases) expect(snakeCase(field), field).toBe(column);
+    for (const [field, column] of cases) expect(snakeIdentifier(field), field).toBe(column);
   });
 });

@@ -1,31 +1,25 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { init } from '../../cli/init/init.ts';
 import { renderSummary } from '../../cli/init/summary.ts';
+import { tempFolder } from '../support/temp-folder.ts';
 
 // Exports bigger than the 200,000 distinct values `init` once kept per column: keys and foreign keys are
 // still checked on every value (see cli/init/distinct-values.ts). The files are generated here.
 
-let dir: string;
-beforeAll(async () => {
-  dir = await mkdtemp(path.join(tmpdir(), 'dropload-init-big-'));
-});
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+const temp = tempFolder('dropload-init-big-');
 
 const ORDERS = 300_000;
 const LINES = 450_000;
 
 /** Writes the files into a folder of their own and runs `init` on it (serially: no threads below 64 MB). */
 async function summaryOf(name: string, files: Record<string, string[]>): Promise<string[]> {
-  const data = path.join(dir, name);
+  const data = path.join(temp.dir, name);
   await mkdir(data);
   for (const [file, lines] of Object.entries(files))
     await writeFile(path.join(data, file), `${lines.join('\n')}\n`);
-  const text = renderSummary(await init([data], { out: path.join(dir, `${name}-out`) }));
+  const text = renderSummary(await init([data], { out: path.join(temp.dir, `${name}-out`) }));
   return text.split('\n');
 }
 

@@ -1,9 +1,8 @@
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { parquetWriteFile } from 'hyparquet-writer';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { configModule } from '../../cli/init/codegen.ts';
 import { ColumnProfile, PairProfile } from '../../cli/init/column-profile.ts';
 import { columnType, sqlType } from '../../cli/init/column-type.ts';
@@ -23,23 +22,14 @@ import {
 import { renderSummary, summarize } from '../../cli/init/summary.ts';
 import { inferTable } from '../../cli/init/tables.ts';
 import { shapeOfText } from '../../cli/init/values.ts';
-import { snakeCase } from '../../shared/config/column-names.ts';
+import { snakeIdentifier } from '../../shared/config/column-names.ts';
 import { STRAY_QUOTE_HINT } from '../../shared/formats/chunking.ts';
 import { biomeChanged } from '../support/biome.ts';
+import { inferredTables } from '../support/init-tables.ts';
+import { tempFolder } from '../support/temp-folder.ts';
 
-let dir: string;
-beforeAll(async () => {
-  dir = await mkdtemp(path.join(tmpdir(), 'dropload-init-'));
-});
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
-
-async function file(name: string, text: string | Uint8Array): Promise<string> {
-  const p = path.join(dir, name);
-  await writeFile(p, text);
-  return p;
-}
+const temp = tempFolder('dropload-init-');
+const file = temp.file;
 
 const typeOf = (...values: string[]) => {
   const col = new ColumnProfile('c', 0);
@@ -50,14 +40,7 @@ const typeOf = (...values: string[]) => {
 const rel = (x: Relationship) =>
   `${columnsOf(x.table, x.columns)} → ${columnsOf(x.parentTable, x.parentColumns)} ${x.certain}`;
 
-/** The files' tables as `init` infers them: each knowing the others' names. */
-async function tables(files: Record<string, string>) {
-  const profiles = [];
-  for (const [name, text] of Object.entries(files))
-    profiles.push(await profileFile(await file(name, text), snakeCase));
-  const names = profiles.map((p) => snakeCase(p.base));
-  return profiles.map((p, i) => inferTable(p, snakeCase, names.toSpliced(i, 1)));
-}
+const tables = (files: Record<string, string>) => inferredTables(temp, files);
 
 /** CSV rows of `n` numbered lines. */
 const rows = (n: number, row: (i: number) => string) =>
@@ -243,7 +226,7 @@ describe('profiling whole files', () => {
       (_, i) => `tt${i + 1}\t${i === 48 ? '"Weird" Al' : `Title ${i + 1}`}\t1`,
     );
     const tsv = await file('titles.tsv', `id\ttitle\tn\n${rows.join('\n')}\n`);
-    const profile = await profileQuoting(tsv, snakeCase, undefined, {});
+    const profile = await profileQuoting(tsv, snakeIdentifier, undefined, {});
     expect([profile.quote, profile.rows, profile.misfitCount, profile.quoting]).toEqual([
       false,
       200,
@@ -258,10 +241,10 @@ describe('profiling whole files', () => {
       { length: 200 },
       (_, i) => `tt${i + 1}\t${i === 48 ? '"Weird Al' : `Title ${i + 1}`}\t1`,
     );
-    const data = path.join(dir, 'open-quote');
+    const data = path.join(temp.dir, 'open-quote');
     await mkdir(data);
     await writeFile(path.join(data, 'titles.tsv'), `id\ttitle\tn\n${rows.join('\n')}\n`);
-    const summary = await init([data], { out: path.join(dir, 'open-quote-out') });
+    const summary = await init([data], { out: path.join(temp.dir, 'open-quote-out') });
     expect(summary.refused).toEqual([]);
     expect(summary.tables.map((t) => [t.name, t.rows, t.misfitCount, t.quoting])).toEqual([
       [
@@ -276,7 +259,7 @@ describe('profiling whole files', () => {
   it('keeps quoting when the file read without it misfits too, listing the quote misfit with what to do', async () => {
     // Line 3 quotes a tab as a field of a quoting file does; line 4 has a stray quote.
     const text = 'id\ttitle\tn\n1\t"a\tb"\t1\n2\t"Weird" Al\t1\n3\tok\t1\n';
-    const profile = await profileQuoting(await file('mixed.tsv', text), snakeCase, undefined, {});
+    const profile = await profileQuoting(await file('mixed.tsv', text), snakeIdentifier, undefined, {});
     expect([profile.quote, profile.rows, profile.quoting]).toEqual(['"', 3, undefined]);
     expect(profile.misfits).toEqual([
       {
@@ -298,12 +281,12 @@ describe('profiling whole files', () => {
 
   it('reads gzip, a BOM, CRLF and quoted newlines; reports a row with an unquoted comma by line', async () => {
     const text = '\uFEFFid,name,city\r\n1,"Ann\r\nSmith",Oslo\r\n2,Bob, Jr.,Bergen\r\n3,Cy,NULL\r\n';
-    const profile = await profileFile(await file('people.csv.gz', gzipSync(text)), snakeCase);
+    const profile = await profileFile(await file('people.csv.gz', gzipSync(text)), snakeIdentifier);
     expect(profile.gzip).toBe(true);
     expect(profile.columns.map((c) => c.name)).toEqual(['id', 'name', 'city']);
     expect(profile.rows).toBe(3);
     expect(profile.misfits).toEqual([{ line: 4, reason: '4 fields, header has 3 (unquoted comma?)' }]);
-    const table = inferTable(profile, snakeCase);
+    const table = inferTable(profile, snakeIdentifier);
     expect(table.nullValues).toEqual(['', 'NULL']);
     expect(table.columns.map((c) => [c.column, c.notNull])).toEqual([
       ['id', true],
@@ -317,7 +300,7 @@ describe('profiling whole files', () => {
     const manyLines = `${'x'.repeat(1000)}\n`.repeat(2100);
     const long = 'y'.repeat(1_100_000);
     const text = `id,note\n1,a\n2,"${manyLines}"\n3,b\n4,${long}\n5,c\n`;
-    const profile = await profileFile(await file('oversized.csv', text), snakeCase);
+    const profile = await profileFile(await file('oversized.csv', text), snakeIdentifier);
     const size = (record: string) => Buffer.byteLength(`${record}\n`);
     expect(profile.rows).toBe(5);
     expect(profile.misfits).toEqual([
@@ -333,13 +316,13 @@ describe('profiling whole files', () => {
     const big = `{"id":2,"note":"${'z'.repeat(1_048_576)}"}`;
     const ndjson = await profileFile(
       await file('oversized.ndjson', `{"id":1,"note":"a"}\n${big}\n{"id":3,"note":"b"}`),
-      snakeCase,
+      snakeIdentifier,
     );
     expect([ndjson.rows, ndjson.misfits]).toEqual([
       3,
       [{ line: 2, reason: `record is ${size(big)} bytes, over the limit of 1048576 bytes (maxRecordBytes)` }],
     ]);
-    const table = inferTable(profile, snakeCase);
+    const table = inferTable(profile, snakeIdentifier);
     expect(table.columns.map((c) => [c.column, sqlType(c.type), c.evidence])).toEqual([
       ['id', 'smallint', '3 values, range 1..5'],
       ['note', 'text', '3 values (e.g. "a")'],
@@ -361,12 +344,12 @@ describe('profiling whole files', () => {
       }
     }
     lines.push('400001,,x');
-    const profile = await profileFile(await file('blocks.csv', `${lines.join('\n')}\n`), snakeCase);
+    const profile = await profileFile(await file('blocks.csv', `${lines.join('\n')}\n`), snakeIdentifier);
     expect(profile.rows).toBe(400_001);
     expect(profile.misfits).toEqual(
       misfitLines.map((l) => ({ line: l, reason: '4 fields, header has 3 (unquoted comma?)' })),
     );
-    const table = inferTable(profile, snakeCase);
+    const table = inferTable(profile, snakeIdentifier);
     expect(table.columns.map((c) => `${c.column} ${sqlType(c.type)} ${c.notNull} ${c.evidence}`)).toEqual([
       'id integer true 399997 values, range 1..400001',
       'note text false 399996 values (e.g. "note 1\\nwith \\"two\\" lines"); 1 null (1× "")',
@@ -379,8 +362,12 @@ describe('profiling whole files', () => {
     for (let i = 1; i <= 300_000; i++) lines.push(`${i},some longer note ${i},${i % 1000}`);
     lines.push('300001,NULL,7', '300002,,8', '300003,N/A,9', '300004,\\N,10', '300005,null,x1');
     const keep = (field: string) => field === 'id';
-    const profile = await profileFile(await file('settled.csv', `${lines.join('\n')}\n`), snakeCase, keep);
-    const table = inferTable(profile, snakeCase);
+    const profile = await profileFile(
+      await file('settled.csv', `${lines.join('\n')}\n`),
+      snakeIdentifier,
+      keep,
+    );
+    const table = inferTable(profile, snakeIdentifier);
     expect(table.nullValues).toEqual(['', 'NULL', 'null', '\\N', 'N/A']);
     expect(table.columns.map((c) => `${c.column} ${sqlType(c.type)} ${c.notNull} ${c.evidence}`)).toEqual([
       'id integer true 300005 values, range 1..300005',
@@ -390,9 +377,9 @@ describe('profiling whole files', () => {
   });
 
   it('reads the header as a load does: names trimmed after the delimiters, a BOM skipped', async () => {
-    const out = path.join(dir, 'spaced-out');
+    const out = path.join(temp.dir, 'spaced-out');
     const p = await file('spaced.csv', '\uFEFFid, name ,\tcityCode\n1, Ann,OSL\n2,Bob ,BGO\n');
-    const profile = await profileFile(p, snakeCase);
+    const profile = await profileFile(p, snakeIdentifier);
     expect(profile.columns.map((c) => c.name)).toEqual(['id', 'name', 'cityCode']);
     const summary = await init([p], { out });
     expect(summary.tables[0]?.columns.map((c) => `${c.field} ${c.column} ${c.type}`)).toEqual([
@@ -407,7 +394,7 @@ describe('profiling whole files', () => {
   it('a column no name relates to anything keeps no text values; whole numbers it still keeps', async () => {
     const p = await file('notes.csv', 'id,note,qty\n1,hello,5\n2,world,6\n');
     const keep = (field: string) => field === 'id';
-    const profile = await profileFile(p, snakeCase, keep);
+    const profile = await profileFile(p, snakeIdentifier, keep);
     expect(profile.columns.map((c) => [c.name, c.distinct?.size, c.keyless])).toEqual([
       ['id', 2, undefined],
       ['note', undefined, 'no name relates it to a key or another file'],
@@ -429,7 +416,7 @@ describe('profiling whole files', () => {
 
 describe('Parquet', () => {
   it('types columns from typed values; the dataset reads INT64 as bigint and timestamps as dates', async () => {
-    const file = path.join(dir, 'badges.parquet');
+    const file = path.join(temp.dir, 'badges.parquet');
     await parquetWriteFile({
       filename: file,
       columnData: [
@@ -441,7 +428,7 @@ describe('Parquet', () => {
         { name: 'level', data: [1, 2, 3], type: 'INT32' },
       ],
     });
-    const out = path.join(dir, 'parquet-out');
+    const out = path.join(temp.dir, 'parquet-out');
     const summary = await init([file], { out });
     expect(
       summary.tables[0]?.columns.map((c) => `${c.column} ${c.type}${c.notNull ? ' not null' : ''}`),
@@ -470,9 +457,17 @@ describe('Parquet', () => {
 describe('column names', () => {
   it('two fields that become the same column are refused, naming both', async () => {
     const p = await file('dupes.csv', 'OrderID,order_id\n1,2\n');
-    await expect(init([p], { out: path.join(dir, 'dupes-out') })).rejects.toThrow(
+    await expect(init([p], { out: path.join(temp.dir, 'dupes-out') })).rejects.toThrow(
       `${p}: fields "OrderID" and "order_id" both become column order_id: rename one in the file`,
     );
+  });
+
+  it('a name with no ASCII letter keeps its own (Имя → имя), as columnNames maps it: no empty column', async () => {
+    const p = await file('cyrillic.csv', 'id,Имя,Город\n1,a,b\n');
+    const out = path.join(temp.dir, 'cyrillic-out');
+    const summary = await init([p], { out });
+    expect(summary.tables[0]?.columns.map((c) => c.column)).toEqual(['id', 'имя', 'город']);
+    expect(await readFile(path.join(out, 'datasets/cyrillic.ts'), 'utf8')).not.toContain('columns:');
   });
 });
 
@@ -712,7 +707,7 @@ describe('keys and relationships', () => {
 
   it('natural-key names count only in a file with no key of its own: users (id, email) follows no pair', async () => {
     const pairs = async (name: string, text: string) =>
-      (await profileFile(await file(name, text), snakeCase)).pairs.map((p) => p.columns.join('+'));
+      (await profileFile(await file(name, text), snakeIdentifier)).pairs.map((p) => p.columns.join('+'));
     expect(await pairs('accounts.csv', 'id,email\n1,a@example.com\n')).toEqual([]);
     expect(await pairs('logins.csv', 'login_id,email\n1,a@example.com\n')).toEqual([]);
     expect(await pairs('book_authors2.csv', 'isbn,author_id\n9780000000001,1\n')).toEqual(['isbn+author_id']);
@@ -796,10 +791,26 @@ describe('composite foreign keys', () => {
   });
 });
 
+/**
+ * A folder of files (`NAME-data`) and init's output beside it (`NAME`), for `init` run again as files
+ * change: `write` (re)writes a file, `initAt(hour)` runs init on the folder as at that hour of 2026-11-28.
+ */
+async function evolving(name: string) {
+  const out = path.join(temp.dir, name);
+  const data = path.join(temp.dir, `${name}-data`);
+  await mkdir(data);
+  return {
+    out,
+    write: (file: string, text: string) => writeFile(path.join(data, file), text),
+    initAt: (hour: number, options: { schema?: string } = {}) =>
+      init([data], { out, ...options, now: new Date(Date.UTC(2026, 10, 28, hour)) }),
+  };
+}
+
 describe('generated files and evolution', () => {
   it('come out as biome check leaves them: long names break as the formatter breaks them, quotes as it picks them', async () => {
-    const data = path.join(dir, 'layout-data');
-    const out = path.join(dir, 'layout-out');
+    const data = path.join(temp.dir, 'layout-data');
+    const out = path.join(temp.dir, 'layout-out');
     await mkdir(data);
     const long = 'aColumnWithAnExtraordinarilyLongNameThatNobodyWouldEverType';
     await writeFile(
@@ -838,7 +849,7 @@ describe('generated files and evolution', () => {
   });
 
   it('init again with another --schema is refused: the tables live where they were made', async () => {
-    const out = path.join(dir, 'schema-again');
+    const out = path.join(temp.dir, 'schema-again');
     const p = await file('gadgets.csv', 'id\n1\n');
     await init([p], { out, schema: 'first' });
     await expect(init([p], { out, schema: 'second' })).rejects.toThrow(
@@ -847,11 +858,11 @@ describe('generated files and evolution', () => {
   });
 
   it('never overwrites a config it did not write', async () => {
-    const out = path.join(dir, 'hand');
+    const out = path.join(temp.dir, 'hand');
     await mkdir(out);
     await writeFile(path.join(out, 'dropload.config.ts'), 'export default { datasets: [] };\n');
     await file('things.csv', 'id\n1\n');
-    await expect(init([path.join(dir, 'things.csv')], { out })).rejects.toThrow(
+    await expect(init([path.join(temp.dir, 'things.csv')], { out })).rejects.toThrow(
       `${path.join(out, 'dropload.config.ts')} exists and was not written by init: choose another folder with --out (and import its datasets into your config)`,
     );
     expect(await readFile(path.join(out, 'dropload.config.ts'), 'utf8')).toBe(
@@ -870,10 +881,10 @@ describe('generated files and evolution', () => {
   });
 
   it('writes an uncertain foreign key commented out, with its evidence', async () => {
-    const out = path.join(dir, 'weak');
+    const out = path.join(temp.dir, 'weak');
     await file('shippers.csv', 'shipperID,name\n1,s\n2,t\n3,u\n');
     await file('orders.csv', 'orderID,shipperRef\n10,1\n11,1\n');
-    await init([path.join(dir, 'shippers.csv'), path.join(dir, 'orders.csv')], {
+    await init([path.join(temp.dir, 'shippers.csv'), path.join(temp.dir, 'orders.csv')], {
       out,
       now: new Date('2026-11-28T00:00:00Z'),
     });
@@ -885,15 +896,13 @@ describe('generated files and evolution', () => {
   });
 
   it('init again: a new table pointing at an existing one gets the foreign key, its column typed as the stored parent', async () => {
-    const out = path.join(dir, 'evolve-fk');
-    const data = path.join(dir, 'evolve-fk-data');
-    await mkdir(data);
-    await writeFile(path.join(data, 'teams.csv'), 'teamCode,name\nA1,a\nB2,b\n');
-    await init([data], { out, now: new Date('2026-11-28T00:00:00Z') });
+    const { out, write, initAt } = await evolving('evolve-fk');
+    await write('teams.csv', 'teamCode,name\nA1,a\nB2,b\n');
+    await initAt(0);
     // Today's teams have numeric codes only; the table's text column stays text, and so is the new child's.
-    await writeFile(path.join(data, 'teams.csv'), 'teamCode,name\n1,c\n2,d\n');
-    await writeFile(path.join(data, 'players.csv'), 'playerID,teamCode\n1,1\n2,2\n3,1\n');
-    const summary = await init([data], { out, now: new Date('2026-11-28T01:00:00Z') });
+    await write('teams.csv', 'teamCode,name\n1,c\n2,d\n');
+    await write('players.csv', 'playerID,teamCode\n1,1\n2,2\n3,1\n');
+    const summary = await initAt(1);
     expect(summary.changes).toEqual([
       'players: new table',
       'players.team_code → teams.team_code: foreign key added, with its index (same column name; 2 distinct values, all among the 2 of teams.team_code)',
@@ -907,22 +916,20 @@ describe('generated files and evolution', () => {
       "  await db.schema.createIndex('players_team_code_idx').on('players').column('team_code').execute();\n",
     );
     // The foreign keys written are remembered: the same files again change nothing.
-    const again = await init([data], { out, now: new Date('2026-11-28T02:00:00Z') });
+    const again = await initAt(2);
     expect(again.changes).toEqual(['no changes: the files fit the existing tables']);
   });
 
   it('init again: a new foreign key closing a cycle with one written before is written commented out; the load order exists', async () => {
-    const out = path.join(dir, 'evolve-cycle');
-    const data = path.join(dir, 'evolve-cycle-data');
-    await mkdir(data);
-    await writeFile(path.join(data, 'customers.csv'), 'customerID,name\n1,a\n2,b\n');
-    await writeFile(path.join(data, 'orders.csv'), 'orderID,customerID\n10,1\n11,2\n');
-    await init([data], { out, now: new Date('2026-11-28T00:00:00Z') });
+    const { out, write, initAt } = await evolving('evolve-cycle');
+    await write('customers.csv', 'customerID,name\n1,a\n2,b\n');
+    await write('orders.csv', 'orderID,customerID\n10,1\n11,2\n');
+    await initAt(0);
     // orders.customer_id → customers is in the database; today's orders name a customer not in the file,
     // so inference does not find it again, and customers.last_order_id → orders would close a cycle.
-    await writeFile(path.join(data, 'customers.csv'), 'customerID,name,lastOrderID\n1,a,10\n2,b,11\n');
-    await writeFile(path.join(data, 'orders.csv'), 'orderID,customerID\n10,1\n11,3\n');
-    const summary = await init([data], { out, now: new Date('2026-11-28T01:00:00Z') });
+    await write('customers.csv', 'customerID,name,lastOrderID\n1,a,10\n2,b,11\n');
+    await write('orders.csv', 'orderID,customerID\n10,1\n11,3\n');
+    const summary = await initAt(1);
     expect(summary.changes).toContain(
       "customers.last_order_id → orders.order_id: foreign key written commented out, to confirm ('last_order_id' names orders; 2 distinct values, all among the 2 of orders.order_id; not enforced: with orders.customer_id → customers.customer_id it makes a cycle (customers → orders → customers), and no load order would exist)",
     );
@@ -932,16 +939,14 @@ describe('generated files and evolution', () => {
   });
 
   it('init again: inference breaks a cycle at the new foreign key, never at one in the database', async () => {
-    const out = path.join(dir, 'evolve-cycle-inferred');
-    const data = path.join(dir, 'evolve-cycle-inferred-data');
-    await mkdir(data);
-    await writeFile(path.join(data, 'customers.csv'), 'customerID,name\n1,a\n2,b\n');
-    await writeFile(path.join(data, 'orders.csv'), 'orderID,customerID\n10,1\n11,2\n');
-    await init([data], { out, now: new Date('2026-11-28T00:00:00Z') });
+    const { write, initAt } = await evolving('evolve-cycle-inferred');
+    await write('customers.csv', 'customerID,name\n1,a\n2,b\n');
+    await write('orders.csv', 'orderID,customerID\n10,1\n11,2\n');
+    await initAt(0);
     // Both found again; orders.customer_id is nullable now, which alone would make it the one given up.
-    await writeFile(path.join(data, 'customers.csv'), 'customerID,name,lastOrderID\n1,a,10\n2,b,11\n');
-    await writeFile(path.join(data, 'orders.csv'), 'orderID,customerID\n10,1\n11,\n');
-    const summary = await init([data], { out, now: new Date('2026-11-28T01:00:00Z') });
+    await write('customers.csv', 'customerID,name,lastOrderID\n1,a,10\n2,b,11\n');
+    await write('orders.csv', 'orderID,customerID\n10,1\n11,\n');
+    const summary = await initAt(1);
     expect(summary.relationships.map((r) => `${rel(r)}: ${r.evidence}`)).toEqual([
       "customers.last_order_id → orders.order_id false: 'last_order_id' names orders; 2 distinct values, all among the 2 of orders.order_id; not enforced: with orders.customer_id → customers.customer_id it makes a cycle (customers → orders → customers), and no load order would exist",
       'orders.customer_id → customers.customer_id true: same column name; 1 distinct value, all among the 2 of customers.customer_id',
@@ -949,15 +954,31 @@ describe('generated files and evolution', () => {
     expect(summary.loadOrder).toEqual(['customers', 'orders']);
   });
 
+  it('init again on a table an earlier init named with letters (müller, 2024_total) keeps its columns', async () => {
+    const { out, write, initAt } = await evolving('evolve-letters');
+    await write('people.csv', 'id,Müller,2024 total\n1,a,10\n2,b,20\n');
+    await initAt(0);
+    // init-state.json as init wrote it before its names were plain identifiers (2026-11-28).
+    const stateFile = path.join(out, 'init-state.json');
+    const state = await readFile(stateFile, 'utf8');
+    await writeFile(
+      stateFile,
+      state.replace('"muller"', '"müller"').replace('"_2024_total"', '"2024_total"'),
+    );
+    const again = await initAt(1);
+    expect(again.changes).toEqual(['no changes: the files fit the existing tables']);
+    expect(again.tables[0]?.columns.map((c) => c.column)).toEqual(['id', 'müller', '2024_total']);
+    // columnNames maps Müller to müller and 2024 total to 2024_total: no column named in the dataset.
+    expect(await readFile(path.join(out, 'datasets/people.ts'), 'utf8')).not.toContain('columns:');
+  });
+
   it('init again on unchanged files writes nothing: no empty migration, no file rewritten', async () => {
-    const out = path.join(dir, 'unchanged');
-    const data = path.join(dir, 'unchanged-data');
-    await mkdir(data);
-    await writeFile(path.join(data, 'parents.csv'), 'id,name\n1,a\n2,b\n');
-    await writeFile(path.join(data, 'kids.csv'), 'id,parent_id\n1,1\n2,2\n3,1\n');
-    await init([data], { out, schema: 't_c', now: new Date('2026-11-28T00:00:00Z') });
+    const { out, write, initAt } = await evolving('unchanged');
+    await write('parents.csv', 'id,name\n1,a\n2,b\n');
+    await write('kids.csv', 'id,parent_id\n1,1\n2,2\n3,1\n');
+    await initAt(0, { schema: 't_c' });
     const before = await readFile(path.join(out, 'datasets/kids.ts'), 'utf8');
-    const again = await init([data], { out, now: new Date('2026-11-28T01:00:00Z') });
+    const again = await initAt(1);
     expect(again.changes).toEqual(['no changes: the files fit the existing tables']);
     expect(again.written).toEqual([]);
     expect(await readdir(path.join(out, 'migrations'))).toEqual(['20261128000000_init.ts']);
@@ -966,14 +987,12 @@ describe('generated files and evolution', () => {
   });
 
   it('init again: a relationship found only now between columns that existed before is reported, not added', async () => {
-    const out = path.join(dir, 'evolve-old-columns');
-    const data = path.join(dir, 'evolve-old-columns-data');
-    await mkdir(data);
-    await writeFile(path.join(data, 'teams.csv'), 'teamCode,name\nA1,a\n');
-    await writeFile(path.join(data, 'players.csv'), 'playerID,teamCode\n1,A1\n2,Z9\n');
-    await init([data], { out, now: new Date('2026-11-28T00:00:00Z') });
-    await writeFile(path.join(data, 'players.csv'), 'playerID,teamCode\n3,A1\n');
-    const summary = await init([data], { out, now: new Date('2026-11-28T01:00:00Z') });
+    const { out, write, initAt } = await evolving('evolve-old-columns');
+    await write('teams.csv', 'teamCode,name\nA1,a\n');
+    await write('players.csv', 'playerID,teamCode\n1,A1\n2,Z9\n');
+    await initAt(0);
+    await write('players.csv', 'playerID,teamCode\n3,A1\n');
+    const summary = await initAt(1);
     expect(summary.changes).toEqual([
       'players.team_code → teams.team_code: not added, its columns existed before (add it by hand if wanted)',
     ]);
@@ -982,13 +1001,11 @@ describe('generated files and evolution', () => {
   });
 
   it('init again: new columns, widened types and new nulls become an alter migration; nothing dropped or narrowed', async () => {
-    const out = path.join(dir, 'evolve');
-    const data = path.join(dir, 'evolve-data');
-    await mkdir(data);
-    await writeFile(path.join(data, 'items.csv'), 'itemID,qty,price,label\n1,5,1.5,a\n2,7,2.25,b\n');
-    await init([data], { out, now: new Date('2026-11-28T00:00:00Z') });
-    await writeFile(path.join(data, 'items.csv'), 'itemID,qty,price,colour\n1,70000,1.5,red\n2,,3,blue\n');
-    const summary = await init([data], { out, now: new Date('2026-11-28T01:00:00Z') });
+    const { out, write, initAt } = await evolving('evolve');
+    await write('items.csv', 'itemID,qty,price,label\n1,5,1.5,a\n2,7,2.25,b\n');
+    await initAt(0);
+    await write('items.csv', 'itemID,qty,price,colour\n1,70000,1.5,red\n2,,3,blue\n');
+    const summary = await initAt(1);
     // price: 3 fits the existing numeric(3, 2), which stays (never narrowed).
     expect(summary.changes).toEqual([
       'items.qty: widened smallint → integer (1 value, range 70000..70000; 1 null (1× ""))',
@@ -1025,7 +1042,7 @@ describe('the summary counts', () => {
     const solo = await file('solo.csv', 'id,name\n1,a\n');
     const misfits = Array.from({ length: 21 }, (_, i) => `${i + 2},b,extra`);
     const bad = await file('bad.csv', `id,name\n1,a\n${misfits.join('\n')}\n`);
-    const text = renderSummary(await init([solo, bad], { out: path.join(dir, 'counts') }));
+    const text = renderSummary(await init([solo, bad], { out: path.join(temp.dir, 'counts') }));
     expect(text.split('\n').slice(0, 4)).toEqual([
       `solo  (${solo}, 1 row)`,
       '  id    smallint not null — 1 value, range 1..1',
@@ -1042,10 +1059,10 @@ describe('the delimiter of a .csv file', () => {
     'isbn;title;price;weight_kg;published\n9780000000011;A book;19,67;0,5;2024-01-02\n9780000000012;B, the book;5,00;1,25;2024-02-03\n';
 
   it('is guessed from its header and first records, and written into the dataset', async () => {
-    const data = path.join(dir, 'semicolon');
+    const data = path.join(temp.dir, 'semicolon');
     await mkdir(data);
     await writeFile(path.join(data, 'books.csv'), books);
-    const out = path.join(dir, 'semicolon-out');
+    const out = path.join(temp.dir, 'semicolon-out');
     const summary = await init([data], { out });
     const table = summary.tables[0];
     expect(table?.columns.map((c) => `${c.column} ${c.type}`)).toEqual([
@@ -1063,17 +1080,17 @@ describe('the delimiter of a .csv file', () => {
   });
 
   it('is the one --delimiter names, when given', async () => {
-    const data = path.join(dir, 'forced');
+    const data = path.join(temp.dir, 'forced');
     await mkdir(data);
     await writeFile(path.join(data, 'books.csv'), books);
-    const summary = await init([data], { out: path.join(dir, 'forced-out'), delimiter: '|' });
+    const summary = await init([data], { out: path.join(temp.dir, 'forced-out'), delimiter: '|' });
     expect(summary.tables[0]?.columns.map((c) => c.column)).toEqual(['isbn_title_price_weight_kg_published']);
   });
 });
 
 describe('files the loader would refuse whole', () => {
   it('get no dataset or table; the summary says why, as the loader says it', async () => {
-    const data = path.join(dir, 'refused');
+    const data = path.join(temp.dir, 'refused');
     await mkdir(data);
     await writeFile(path.join(data, 'dup.csv'), 'id,name,name\n1,a,b\n');
     await writeFile(
@@ -1084,7 +1101,7 @@ describe('files the loader would refuse whole', () => {
     await writeFile(path.join(data, 'zero.csv.gz'), '');
     await writeFile(path.join(data, 'blob.csv'), 'x'.repeat(1024 * 1024 + 10));
     await writeFile(path.join(data, 'good.csv'), 'id,name\n1,a\n');
-    const out = path.join(dir, 'refused-out');
+    const out = path.join(temp.dir, 'refused-out');
     const summary = await init([data], { out });
     expect(summary.tables.map((t) => t.name)).toEqual(['good']);
     expect(summary.refused.map((r) => `${path.basename(r.file)}: ${r.reason}`)).toEqual([
@@ -1101,7 +1118,7 @@ describe('files the loader would refuse whole', () => {
   });
 
   it('a file that fails a check, its header read or its profile is refused alone; the others are written', async () => {
-    const data = path.join(dir, 'hostile');
+    const data = path.join(temp.dir, 'hostile');
     await mkdir(data);
     await writeFile(path.join(data, 'good.csv'), 'id,name\n1,a\n');
     // Classic Mac line endings: one long header line, with empty names between its commas.
@@ -1114,7 +1131,7 @@ describe('files the loader would refuse whole', () => {
     await writeFile(path.join(data, 'trunc-head.csv.gz'), gz.subarray(0, 100));
     await writeFile(path.join(data, 'trunc-tail.csv.gz'), gz.subarray(0, gz.length - 100));
     await writeFile(path.join(data, 'csv-as.parquet'), 'id,name\n1,a\n');
-    const out = path.join(dir, 'hostile-out');
+    const out = path.join(temp.dir, 'hostile-out');
     const summary = await init([data], { out });
     expect(summary.tables.map((t) => [t.name, t.columns.map((c) => c.column)])).toEqual([
       ['good', ['id', 'name']],
@@ -1131,7 +1148,7 @@ describe('files the loader would refuse whole', () => {
 
   it('none left to write: init fails, saying why for each', async () => {
     const p = await file('only-empty.csv', '');
-    await expect(init([p], { out: path.join(dir, 'none-out') })).rejects.toThrow(
+    await expect(init([p], { out: path.join(temp.dir, 'none-out') })).rejects.toThrow(
       'nothing to write: the loader would refuse every file: only-empty.csv: file is empty (0 bytes)',
     );
   });
@@ -1141,7 +1158,7 @@ describe('a file whose every row misfits', () => {
   it('says the delimiter may be wrong, not only that rows do not fit', async () => {
     // Decimal commas in a semicolon file read (forced) as comma-separated: 3 fields, 1 in the header.
     const p = await file('semi-as-comma.csv', 'price;weight\n1,5;2,5\n4,5;5,5\n');
-    const profile = await profileFile(p, snakeCase, () => true, { delimiter: ',' });
+    const profile = await profileFile(p, snakeIdentifier, () => true, { delimiter: ',' });
     expect(profile.misfits).toEqual([
       {
         line: 2,
@@ -1159,7 +1176,7 @@ describe('a file whose every row misfits', () => {
 
 describe('monthly files of one table', () => {
   const folder = async (name: string, files: Record<string, string | Uint8Array>) => {
-    const p = path.join(dir, name);
+    const p = path.join(temp.dir, name);
     await mkdir(p);
     for (const [f, text] of Object.entries(files)) await writeFile(path.join(p, f), text);
     return p;
@@ -1196,7 +1213,7 @@ describe('monthly files of one table', () => {
       'inv_2024_01.csv': 'inv_id,total\n1,1.5\n',
       'inv_2024_02.csv': 'inv_id,total\n2,2.5\n',
     });
-    const out = path.join(dir, 'alone-out');
+    const out = path.join(temp.dir, 'alone-out');
     await init([p], { out });
     const month = path.join(p, 'inv_2024_03.csv');
     await writeFile(month, 'inv_id,total,currency\n3,3.5,EUR\n');
@@ -1212,7 +1229,7 @@ describe('monthly files of one table', () => {
     expect((await init([renamed], { out })).changes).toEqual(['inv_2024_04: new table']);
     // A file that made a table of its own name stays that table's, though its stem names another.
     const other = await folder('own', { 'address.csv': 'id,city\n1,a\n', 'address2.csv': 'id\n2\n' });
-    const own = path.join(dir, 'own-out');
+    const own = path.join(temp.dir, 'own-out');
     await init([other], { out: own });
     await writeFile(path.join(other, 'address2.csv'), 'id\n2\n3\n');
     const third = await init([other], { out: own });
@@ -1227,7 +1244,7 @@ describe('monthly files of one table', () => {
       'm_2024_01.csv': 'id,code,total\n1,A,1.5\n2,B,2\n',
       'm_2024_02.csv': 'id,extra,code,total\n2,x,C,\n3,,D,4.25\n',
     });
-    const summary = await init([p], { out: path.join(dir, 'merged-out') });
+    const summary = await init([p], { out: path.join(temp.dir, 'merged-out') });
     const [t] = summary.tables;
     expect([t?.name, t?.rows, t?.primaryKey, t?.keyEvidence]).toEqual([
       'm',

@@ -1,13 +1,12 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { datasetModule } from '../../cli/init/codegen.ts';
 import { FULL_PAIRS } from '../../cli/init/distinct-pairs.ts';
 import { profileFile } from '../../cli/init/file-profile.ts';
 import { columnsOf, inferRelationships, type Relationship } from '../../cli/init/relationships.ts';
 import { inferTable, MIN_KEY_ROWS } from '../../cli/init/tables.ts';
-import { snakeCase } from '../../shared/config/column-names.ts';
+import { snakeIdentifier } from '../../shared/config/column-names.ts';
+import { inferredTables } from '../support/init-tables.ts';
+import { tempFolder } from '../support/temp-folder.ts';
 
 /**
  * Keys and relationships as a new user's GTFS, IMDb, Olist and Chinook exports showed them wrong: keys
@@ -15,25 +14,8 @@ import { snakeCase } from '../../shared/config/column-names.ts';
  * not found, evidence that said what the names do not.
  */
 
-let dir: string;
-beforeAll(async () => {
-  dir = await mkdtemp(path.join(tmpdir(), 'dropload-init-keys-'));
-});
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
-
-/** The files' tables as `init` infers them: each knowing the others' names. */
-async function tables(files: Record<string, string>) {
-  const profiles = [];
-  for (const [name, text] of Object.entries(files)) {
-    const p = path.join(dir, name);
-    await writeFile(p, text);
-    profiles.push(await profileFile(p, snakeCase));
-  }
-  const names = profiles.map((p) => snakeCase(p.base));
-  return profiles.map((p, i) => inferTable(p, snakeCase, names.toSpliced(i, 1)));
-}
+const temp = tempFolder('dropload-init-keys-');
+const tables = (files: Record<string, string>) => inferredTables(temp, files);
 
 /** A CSV: its header, then `n` numbered rows. */
 const csv = (header: string, n: number, row: (i: number) => string) =>
@@ -162,15 +144,14 @@ describe('composite keys of a sequence', () => {
 
 describe('a sequence pair past the bound of distinct pairs', () => {
   it('is no key, and the key evidence says its uniqueness was not checked', async () => {
-    const p = path.join(dir, 'stop_times.csv');
-    await writeFile(
-      p,
+    const p = await temp.file(
+      'stop_times.csv',
       csv('trip_id,stop_sequence,arrival', 400, (i) => `t${Math.ceil(i / 40)},${i % 40},x`),
     );
-    const profile = await profileFile(p, snakeCase);
+    const profile = await profileFile(p, snakeIdentifier);
     // Past MAX_HASHED pairs (4,000,000: too many for a unit test to write) the profile drops its pairs' set.
     for (const pair of profile.pairs) pair.seen = undefined;
-    const t = inferTable(profile, snakeCase, []);
+    const t = inferTable(profile, snakeIdentifier, []);
     expect([t.primaryKey, t.keyEvidence]).toEqual([
       [],
       `none: (trip_id, stop_sequence): ${FULL_PAIRS}, uniqueness not checked`,

@@ -1,27 +1,15 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ColumnProfile, PairProfile } from '../../cli/init/column-profile.ts';
 import type { KeepValues } from '../../cli/init/columns.ts';
 import { type FileProfile, type ProfileOptions, profileFile } from '../../cli/init/file-profile.ts';
 import { threadsFor } from '../../cli/init/profile-threads.ts';
-import { snakeCase } from '../../shared/config/column-names.ts';
+import { snakeIdentifier } from '../../shared/config/column-names.ts';
+import { tempFolder } from '../support/temp-folder.ts';
 
-let dir: string;
-beforeAll(async () => {
-  dir = await mkdtemp(path.join(tmpdir(), 'dropload-init-threads-'));
-});
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
-
-async function file(name: string, text: string | Uint8Array): Promise<string> {
-  const p = path.join(dir, name);
-  await writeFile(p, text);
-  return p;
-}
+const temp = tempFolder('dropload-init-threads-');
+const file = temp.file;
 
 /** Maps and Sets as entry lists: their order (kinds first seen, distinct values) is part of the profile. */
 const listed = (value: unknown): unknown =>
@@ -53,9 +41,9 @@ async function expectSameOnThreads(
   options: ProfileOptions = {},
   counts = [2, 3],
 ): Promise<FileProfile> {
-  const serial = await profileFile(first, snakeCase, keep, { ...options, threads: 0 });
+  const serial = await profileFile(first, snakeIdentifier, keep, { ...options, threads: 0 });
   for (const threads of counts) {
-    const threaded = await profileFile(first, snakeCase, keep, { ...options, threads });
+    const threaded = await profileFile(first, snakeIdentifier, keep, { ...options, threads });
     expect(view(threaded)).toEqual(view(serial));
   }
   return serial;

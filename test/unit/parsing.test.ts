@@ -1,16 +1,25 @@
 import { describe, expect, it } from 'vitest';
 import { STRAY_QUOTE_HINT } from '../../shared/formats/chunking.ts';
 import {
+  chunkCursor,
   MAX_NESTING_DEPTH,
   nestingDepth,
   type ParseOptions,
   parseChunk,
   parseHeader,
   parseText,
+  type RecordCursor,
   SKIMMED,
   textCursor,
 } from '../../shared/formats/parsing.ts';
 import { bytesOf, utf8 } from './helpers.ts';
+
+/** The record papaparse's quote error makes of a line, with the hint on stray quotes. */
+const strayQuote = (line: number, raw: string, what = 'Trailing quote on quoted field is malformed') => ({
+  line,
+  raw,
+  error: { reason: `malformed CSV: ${what} (${STRAY_QUOTE_HINT})`, quote: true },
+});
 
 const csv = (columns: string[], firstLine = 2): ParseOptions => ({
   format: 'csv',
@@ -116,23 +125,8 @@ describe('parseText (CSV)', () => {
   });
 
   it('turns malformed quotes into an error record', () => {
-    expect(parseText('1,"a"x\n', AB)).toEqual([
-      {
-        line: 2,
-        raw: '1,"a"x',
-        error: {
-          reason: `malformed CSV: Trailing quote on quoted field is malformed (${STRAY_QUOTE_HINT})`,
-          quote: true,
-        },
-      },
-    ]);
-    expect(parseText('1,"open\n', AB)).toEqual([
-      {
-        line: 2,
-        raw: '1,"open',
-        error: { reason: `malformed CSV: Quoted field unterminated (${STRAY_QUOTE_HINT})`, quote: true },
-      },
-    ]);
+    expect(parseText('1,"a"x\n', AB)).toEqual([strayQuote(2, '1,"a"x')]);
+    expect(parseText('1,"open\n', AB)).toEqual([strayQuote(2, '1,"open', 'Quoted field unterminated')]);
   });
 
   it('ends a record with a malformed quote where the record scanner does: the lines after it are records', () => {
@@ -140,23 +134,9 @@ describe('parseText (CSV)', () => {
     const tsv = { format: 'csv' as const, delimiter: '\t', columns: ['id', 'title'], firstLine: 2 };
     expect(parseText('1\tTitle 1\n2\t"Weird" Al\n3\tTitle 3\n4\t"Quoted" start\n5\tTitle 5\n', tsv)).toEqual([
       { line: 2, raw: '1\tTitle 1', fields: { id: '1', title: 'Title 1' } },
-      {
-        line: 3,
-        raw: '2\t"Weird" Al',
-        error: {
-          reason: `malformed CSV: Trailing quote on quoted field is malformed (${STRAY_QUOTE_HINT})`,
-          quote: true,
-        },
-      },
+      strayQuote(3, '2\t"Weird" Al'),
       { line: 4, raw: '3\tTitle 3', fields: { id: '3', title: 'Title 3' } },
-      {
-        line: 5,
-        raw: '4\t"Quoted" start',
-        error: {
-          reason: `malformed CSV: Trailing quote on quoted field is malformed (${STRAY_QUOTE_HINT})`,
-          quote: true,
-        },
-      },
+      strayQuote(5, '4\t"Quoted" start'),
       { line: 6, raw: '5\tTitle 5', fields: { id: '5', title: 'Title 5' } },
     ]);
   });
@@ -389,6 +369,43 @@ describe('parseChunk', () => {
         },
       },
       { line: 8, raw: '{"a":3}', fields: { a: 3 } },
+    ]);
+  });
+});
+
+describe('chunkCursor', () => {
+  /** Each record as [line, values, fields, error reason, raw]. */
+  const pulled = (cursor: RecordCursor) => {
+    const out: unknown[][] = [];
+    while (cursor.next())
+      out.push([cursor.line, cursor.values, cursor.fields, cursor.error?.reason, cursor.raw()]);
+    return out;
+  };
+  const NOT_UTF8 = 'bytes are not valid UTF-8 (first bad byte at offset 3 of the line)';
+
+  it('gives a CSV chunk with invalid UTF-8 its records as a valid chunk has them: values in header order', () => {
+    const bytes = bytesOf('1,"x\ny"\n\n2,b', [0xff], '\n\uFEFFa,b\n3,c,d\n4,last');
+    expect(pulled(chunkCursor(bytes, csv(['a', 'b'], 7)))).toEqual([
+      [7, ['1', 'x\ny'], undefined, undefined, '1,"x\ny"'],
+      [10, undefined, undefined, NOT_UTF8, '2,b\uFFFD'],
+      [11, ['\uFEFFa', 'b'], undefined, undefined, '\uFEFFa,b'],
+      [12, undefined, undefined, 'row has 3 fields, the header has 2', '3,c,d'],
+      [13, ['4', 'last'], undefined, undefined, '4,last'],
+    ]);
+  });
+
+  it('gives an NDJSON chunk with invalid UTF-8 its records as fields', () => {
+    const bytes = bytesOf('{"a":1}\n{"a":', [0x80], '}\n{"a":"\\ud800"}\n');
+    expect(pulled(chunkCursor(bytes, ndjson(1)))).toEqual([
+      [1, undefined, { a: 1 }, undefined, '{"a":1}'],
+      [
+        2,
+        undefined,
+        undefined,
+        'bytes are not valid UTF-8 (first bad byte at offset 5 of the line)',
+        '{"a":\uFFFD}',
+      ],
+      [3, undefined, { a: '\ud800' }, undefined, '{"a":"\\ud800"}'],
     ]);
   });
 });
