@@ -1,11 +1,17 @@
 import { isUtf8 } from 'node:buffer';
 import type { Dataset } from '../config/dataset.ts';
-import { chunkCursor, type ParseOptions, type RecordCursor, textCursor } from '../formats/parsing.ts';
+import {
+  chunkCursor,
+  type ParseOptions,
+  type RecordCursor,
+  type TextCursor,
+  textCursor,
+} from '../formats/parsing.ts';
 import type { Reject } from '../ledger/ledger.ts';
 import { type ExactNumbers, exactNumbers } from './exact-numbers.ts';
 import type { PassKeys } from './row-keys.ts';
 import { chunkScan, unstorableReject } from './unstorable.ts';
-import { type RowCheck, recordErrorReject, rowValidator } from './validation.ts';
+import { type AsRead, type RowCheck, recordErrorReject, rowValidator } from './validation.ts';
 import type { RowPass, RowStream } from './write/writing.ts';
 
 /** A value the load adds after the dataset's fields: a constant (a file id) or the row's line. */
@@ -40,7 +46,18 @@ export function chunkRows(
   const scan = chunkScan(options.format);
   // Text that is not UTF-8 takes the slow way: its values are all checked.
   const suspect = () => text === undefined || scan(text);
-  return cursorRows(dataset, cursor, columns, extras, keys, suspect);
+  let plain: boolean | undefined;
+  // A CSV chunk whose text has none of COPY's escaped characters but line breaks: read once, after `cursor()` decoded it.
+  const plainText = () => {
+    plain ??= columns !== undefined && text !== undefined && !hasEscapedCharacter(text);
+    return plain;
+  };
+  return cursorRows(dataset, cursor, columns, extras, keys, suspect, plainText);
+}
+
+/** A backslash, tab or carriage return: what COPY escapes, besides the line breaks between records. */
+function hasEscapedCharacter(text: string): boolean {
+  return text.includes('\\') || text.includes('\t') || text.includes('\r');
 }
 
 /** `chunkRows` for records some other reader pulls (a Parquet chunk's rows): `cursor` starts a fresh pass. */
@@ -51,15 +68,26 @@ export function cursorRows(
   extras: readonly RowExtra[] = [],
   keys?: PassKeys,
   suspect: () => boolean = () => false,
+  plainText: () => boolean = () => false,
 ): RowStream {
-  const check = rowValidator(dataset, columns, dataset.fields.length + extras.length);
+  const asRead: AsRead = { strings: false };
+  const check = rowValidator(dataset, columns, dataset.fields.length + extras.length, asRead);
   const exact = exactNumbers(dataset);
+  // A string an extra adds is not the record's: its rows are never plain.
+  const plainExtras = extras.every((e) => e === 'line' || typeof e.value !== 'string');
   return () => {
     const pass = cursor();
     // After `cursor()`, which decodes the chunk's text: a chunk that could hold no unstorable value skips the check.
     const names = suspect() ? dataset.fields : undefined;
-    return new ChunkPass(pass, check, exact, names, dataset.fields.length, extras, keys);
+    const plain = plainExtras && plainText() ? { asRead, cursor: pass as TextCursor } : undefined;
+    return new ChunkPass(pass, check, exact, names, dataset.fields.length, extras, keys, plain);
   };
+}
+
+/** What tells a row of a plain chunk (see `RowPass.plain`): its strings as read, from one line of the text. */
+interface PlainRows {
+  asRead: AsRead;
+  cursor: TextCursor;
 }
 
 /** A stream with no rows: a chunk that is one reject (an oversized record). */
@@ -70,6 +98,7 @@ export function rejectedRows(rejects: Reject[]): RowStream {
 class ChunkPass implements RowPass {
   rows = 0;
   line = 0;
+  plain = false;
   readonly rejects: Reject[] = [];
   readonly #cursor: RecordCursor;
   readonly #check: RowCheck;
@@ -79,6 +108,7 @@ class ChunkPass implements RowPass {
   readonly #fields: number;
   readonly #extras: readonly RowExtra[];
   readonly #keys: PassKeys | undefined;
+  readonly #plain: PlainRows | undefined;
 
   constructor(
     cursor: RecordCursor,
@@ -88,7 +118,9 @@ class ChunkPass implements RowPass {
     fields: number,
     extras: readonly RowExtra[],
     keys: PassKeys | undefined,
+    plain: PlainRows | undefined,
   ) {
+    this.#plain = plain;
     this.#cursor = cursor;
     this.#check = check;
     this.#exact = exact;
@@ -131,6 +163,9 @@ class ChunkPass implements RowPass {
         checked[this.#fields + i] = extra === 'line' ? cursor.line : extra.value;
       }
       this.line = cursor.line;
+      const plain = this.#plain;
+      // One line: a quoted field that runs over a line break holds that break.
+      this.plain = plain?.asRead.strings === true && plain.cursor.nextLine - cursor.line <= 1;
       this.rows++;
       this.#keys?.note(cursor);
       return checked;

@@ -248,8 +248,13 @@ export function plainFields(dataset: Dataset): z.core.$ZodType[] | undefined {
  * present/absent rules); a record that fails anywhere is re-checked the object way, so its reject reads
  * exactly as `validateRecords` words it. Other schemas take the object way for every record.
  */
-export function rowValidator(dataset: Dataset, columns: string[] | undefined, width: number): RowCheck {
-  const check = fieldValidator(dataset, columns, width);
+export function rowValidator(
+  dataset: Dataset,
+  columns: string[] | undefined,
+  width: number,
+  asRead: AsRead = { strings: false },
+): RowCheck {
+  const check = fieldValidator(dataset, columns, width, asRead);
   const joined = columns && joinedFileCheck(columns);
   return (record) => {
     const values = record.values;
@@ -257,6 +262,7 @@ export function rowValidator(dataset: Dataset, columns: string[] | undefined, wi
       const reject = joined(values, record);
       if (reject) return reject;
     }
+    asRead.strings = false;
     try {
       return check(record);
     } catch (err) {
@@ -265,7 +271,20 @@ export function rowValidator(dataset: Dataset, columns: string[] | undefined, wi
   };
 }
 
-function fieldValidator(dataset: Dataset, columns: string[] | undefined, width: number): RowCheck {
+/**
+ * What a row's check found besides its values: whether every string among them is one of the CSV
+ * record's texts as read (not one a schema made), so it holds only what the record's text holds.
+ */
+export interface AsRead {
+  strings: boolean;
+}
+
+function fieldValidator(
+  dataset: Dataset,
+  columns: string[] | undefined,
+  width: number,
+  asRead: AsRead,
+): RowCheck {
   const names = dataset.fields;
   const objectWay = (record: RecordCursor): unknown[] | Reject => {
     let fields = record.fields ?? {};
@@ -309,6 +328,8 @@ function fieldValidator(dataset: Dataset, columns: string[] | undefined, width: 
     const fields = record.fields;
     if (!values && !fields) return objectWay(record);
     const out = new Array<unknown>(width);
+    // Strings that are the record's texts: its values as read (NDJSON's fields were decoded from escapes).
+    let strings = values !== undefined;
     for (let i = 0; i < checks.length; i++) {
       const check = checks[i] as FieldCheck;
       let present: boolean;
@@ -329,6 +350,7 @@ function fieldValidator(dataset: Dataset, columns: string[] | undefined, width: 
         const fast = check.fast(value);
         if (fast !== UNSURE) {
           out[i] = fast;
+          if (typeof fast === 'string' && fast !== read) strings = false;
           continue;
         }
       }
@@ -363,9 +385,12 @@ function fieldValidator(dataset: Dataset, columns: string[] | undefined, width: 
       if (!present && check.optin === undefined) return objectWay(record);
       if (value !== read && value !== undefined) restoreNulls(result.value, read);
       // An absent optional key stays absent, whatever its schema made of `undefined`.
-      out[i] =
+      const made =
         !present && optionalBothWays && check.optin === 'optional' ? undefined : (canonical ?? result.value);
+      if (typeof made === 'string' && made !== read) strings = false;
+      out[i] = made;
     }
+    asRead.strings = strings;
     return out;
   };
 }

@@ -110,6 +110,22 @@ describe('isCanonicalIso: isoInstant says yes, for a text toISOString writes', (
       '2024-01-02T23:59:59,000Z',
       '2024-01-02 23:59:59.000Z',
       '+02024-01-02T23:59:59.00Z',
+      // What the pattern's classes could let through: non-ASCII digits, a NUL, line ends, 29–31 of February.
+      '2024-01-0\uff12T00:00:00.000Z',
+      '2024-01-02T00:00:00.\u0661\u0662\u0663Z',
+      '2024-01-02T00:00:00.000Z\n',
+      '2024-01-02T00:00:00.00\u0000Z',
+      '\n2024-01-02T00:00:00.000Z'.slice(1),
+      '2024-01-02T00:00:00.000z',
+      '2100-02-29T00:00:00.000Z',
+      '2400-02-29T00:00:00.000Z',
+      '2024-02-30T00:00:00.000Z',
+      '2024-06-31T00:00:00.000Z',
+      '2024-07-31T00:00:00.000Z',
+      '2024-02-28T00:00:00.000Z',
+      '2024-01-02T19:00:00.000Z',
+      '2024-01-02T20:00:00.000Z',
+      '2024-01-02T03:0+:05.678Z',
     ];
     for (const text of texts) {
       expect(isCanonicalIso(text), text).toBe(text.length === 24 && isoInstant(text) !== undefined);

@@ -38,6 +38,11 @@ export interface RowPass {
   raw(): string;
   /** Records refused before the database saw them (unreadable, invalid), in line order. */
   readonly rejects: Reject[];
+  /**
+   * The row `next` returned last has no string with a character COPY escapes (a backslash, tab, line
+   * break or carriage return): its strings are written as they are, without a look at each.
+   */
+  readonly plain?: boolean;
 }
 
 /** Starts a fresh pass over the same rows: every pass reads them from the start. */
@@ -302,7 +307,7 @@ export function* copyLines(
   for (let values = pass.next(); values !== undefined; values = pass.next()) {
     let line: string;
     try {
-      line = copyLine(values, width);
+      line = pass.plain === true ? plainLine(values, width) : copyLine(values, width);
     } catch (err) {
       // Rare: which field it was is found again, off the hot path.
       const f = values.findIndex((v) => {
@@ -338,6 +343,17 @@ function copyLine(values: unknown[], width: number): string {
   let line = copyField(values[0]);
   for (let f = 1; f < width; f++) line += `\t${copyField(values[f])}`;
   return line;
+}
+
+/** `copyLine` of a plain row (see `RowPass.plain`): its strings need no escapes. */
+function plainLine(values: unknown[], width: number): string {
+  let line = plainField(values[0]);
+  for (let f = 1; f < width; f++) line += `\t${plainField(values[f])}`;
+  return line;
+}
+
+function plainField(value: unknown): string {
+  return typeof value === 'string' ? value : copyField(value);
 }
 
 /** A pass over rows the writer holds, for `copyLines`; they were found writable already. */
