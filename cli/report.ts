@@ -205,7 +205,7 @@ export function fileNotes(r: FileReport): { line: string; gap: boolean }[] {
     notes.push({ line: `${r.key}: ${line}`, gap: false });
   }
   if (r.resumed && r.seconds !== null)
-    notes.push({ line: `${r.key}: ${resumedText(r.resumed, r.seconds)}`, gap: true });
+    notes.push({ line: `${r.key}: ${resumedText(r.resumed, r.seconds, r.state)}`, gap: true });
   if (r.waiting) notes.push({ line: `${r.key}: waiting: ${waitingLine(r.waiting)}`, gap: true });
   // One table's counts are the file's own, said on its line already (a dataset with foreign keys counts them too).
   if (r.tables && r.tables.length > 1)

@@ -4,15 +4,19 @@ import { type Kysely, sql } from 'kysely';
 import type { Migration } from 'kysely/migration';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { renderReports, reportsOf } from '../../cli/report.ts';
 import { toRecord } from '../../local/event-source.ts';
 import { ChunkMessage } from '../../shared/aws/messages.ts';
+import { notificationFor } from '../../shared/aws/s3-events.ts';
 import { defineDataset } from '../../shared/config/dataset.ts';
+import { maxReceiveCount, RETRY_POLICY } from '../../shared/core/backoff.ts';
 import { DROP_AGAIN } from '../../shared/core/errors.ts';
 import type { Database, FileRow } from '../../shared/ledger/schema.ts';
 import { handleLoadMessage } from '../../shared/load/load-message.ts';
 import { loadChunk } from '../../shared/load/load-service.ts';
 import { receiptFor } from '../../shared/pipeline/receipts.ts';
 import type { PipelineDeps } from '../../shared/pipeline/services.ts';
+import { handleIngestMessage } from '../../shared/split/ingest-message.ts';
 import { splitObject } from '../../shared/split/split-service.ts';
 import { splitParked as splitParkedBy } from '../support/parked.ts';
 import { startTestPipeline, type TestPipeline } from '../support/pipeline.ts';
@@ -212,6 +216,60 @@ describe('exactly once, with chunks the test delivers itself', () => {
   });
 
   const splitParked = async (key: string, body: string) => (await splitParkedBy(p, parked, key, body)).chunks;
+
+  it('a split whose chunk messages the queue refuses is retried, not resumed: no resume counted, stalled when its budget is spent', async () => {
+    const key = 'incoming/items/refused.csv';
+    const put = await p.stack.s3.send(
+      new PutObjectCommand({ Bucket: p.stack.bucket, Key: key, Body: csv(30000, 30099) }),
+    );
+    const ref = { bucket: p.stack.bucket, key, etag: put.ETag?.replace(/"/g, ''), size: 1 };
+    // The fault: a chunk queue that does not exist refuses every message, after the split recorded its plan.
+    const refusing = {
+      ...parked,
+      chunkQueueUrl: parked.chunkQueueUrl.replace(/dropload-parked$/, 'dropload-nowhere'),
+    };
+    const max = maxReceiveCount(p.deps.retry ?? RETRY_POLICY);
+    const deliver = (deps: PipelineDeps, count: number) =>
+      handleIngestMessage(
+        deps,
+        toRecord(
+          {
+            MessageId: 'm',
+            ReceiptHandle: 'r',
+            Body: notificationFor(ref),
+            Attributes: { ApproximateReceiveCount: String(count) },
+          },
+          'arn:aws:sqs:us-east-1:000000000000:ingest',
+          'us-east-1',
+        ),
+        [ref],
+      );
+    const state = () =>
+      db
+        .selectFrom('dropload.file')
+        .select(['state', 'resumes', 'error'])
+        .where('key', '=', key)
+        .executeTakeFirstOrThrow();
+    for (let count = 1; count < max; count++)
+      expect((await deliver(refusing, count)).failed?.settled).toBe('retry');
+    const retried = await state();
+    expect([retried.state, retried.resumes]).toEqual(['loading', 0]);
+    expect(retried.error).toMatch(
+      new RegExp(`^split delivery ${max - 1} of ${max} failed; next try within \\d+ s: `),
+    );
+
+    // Its last delivery spends the budget: stalled, still no resume, and nothing says "nothing to do".
+    await deliver(refusing, max);
+    const stalled = await state();
+    expect([stalled.state, stalled.resumes]).toEqual(['stalled', 0]);
+    const file = await db
+      .selectFrom('dropload.file')
+      .selectAll()
+      .where('key', '=', key)
+      .executeTakeFirstOrThrow();
+    const lines = renderReports(await reportsOf(db, [file])).split('\n');
+    expect(lines.filter((l) => l.includes('resumed') || l.includes('nothing to do'))).toEqual([]);
+  });
 
   it('an upsert file is handed out one chunk at a time: split sends the first, each load the next', async () => {
     const lines = ['id,label', '1,FIRST'];
