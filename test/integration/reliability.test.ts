@@ -383,6 +383,124 @@ describe('exactly once, with chunks the test delivers itself', () => {
     ).toBe(0);
   });
 
+  it('an upsert file overwritten mid-load: its advice deletes none of the rows the newer version took over', async () => {
+    const key = 'incoming/latest/prod.csv';
+    const version = (price: string) => {
+      const lines = ['id,label'];
+      for (let i = 50000; i <= 53999; i++) lines.push(`${i},${price} ${PAD}`);
+      return `${lines.join('\n')}\n`;
+    };
+    // Chained (upsert): each load sends the next chunk; `next` runs the one waiting, as the load Lambda would.
+    const next = async () => {
+      const res = await p.stack.sqs.send(
+        new ReceiveMessageCommand({
+          QueueUrl: parked.chunkQueueUrl,
+          MaxNumberOfMessages: 1,
+          WaitTimeSeconds: 1,
+        }),
+      );
+      const m = res.Messages?.[0];
+      if (!m) return undefined;
+      return handleLoadMessage(
+        parked,
+        toRecord(m, 'dropload-parked', 'us-east-1'),
+        ChunkMessage.parse(JSON.parse(m.Body ?? '{}')),
+      );
+    };
+    const split = async (body: string) => {
+      const put = await p.stack.s3.send(
+        new PutObjectCommand({ Bucket: p.stack.bucket, Key: key, Body: body }),
+      );
+      return splitObject(parked, { bucket: p.stack.bucket, key, etag: put.ETag?.replace(/"/g, '') });
+    };
+    const v1 = await split(version('1.00'));
+    await next();
+    await next();
+    // v2 uploaded over it before its third chunk ran.
+    await p.stack.s3.send(new PutObjectCommand({ Bucket: p.stack.bucket, Key: key, Body: version('2.00') }));
+    await next();
+    const failed = await db
+      .selectFrom('dropload.file')
+      .selectAll()
+      .where('id', '=', v1.fileId)
+      .executeTakeFirstOrThrow();
+    const third = await db
+      .selectFrom('dropload.chunk')
+      .select('first_line')
+      .where('file_id', '=', v1.fileId)
+      .where('idx', '=', 2)
+      .executeTakeFirstOrThrow();
+    const loaded = failed.rows_inserted;
+    expect([failed.state, failed.chunks_done, loaded]).toEqual(['failed', 2, third.first_line - 2]);
+    const v2 = await split(version('2.00'));
+    while (await next());
+    const newer = await db
+      .selectFrom('dropload.file')
+      .selectAll()
+      .where('id', '=', v2.fileId)
+      .executeTakeFirstOrThrow();
+    expect([newer.state, newer.rows_inserted, newer.rows_updated]).toEqual(['loaded', 4000 - loaded, loaded]);
+    // None of v1's values remain: every row is v2's.
+    const { rows } = await sql<{ n: number; v2: number }>`
+      select count(*)::int as n, count(*) filter (where label like '2.00 %')::int as v2 from rel_latest
+      where id between 50000 and 53999`.execute(db);
+    expect(rows).toEqual([{ n: 4000, v2: 4000 }]);
+
+    const etag = (
+      await db
+        .selectFrom('dropload.file')
+        .select('etag')
+        .where('id', '=', v1.fileId)
+        .executeTakeFirstOrThrow()
+    ).etag;
+    expect(failed.error).toBe(
+      `s3://dropload-local/${key} was overwritten after it was split (ETag ${etag} is gone); the new version loads as its own file; ` +
+        `chunk(s) 1, 2 of ${failed.chunk_count} had loaded before that: ${loaded} rows of this version went into table rel_latest (${loaded} inserted, 0 updated), ` +
+        `the other ${(failed.chunk_count ?? 0) - 2} chunk(s) were not loaded; the newer version upserts on the same key: each of those rows whose key it also has takes its values when it loads`,
+    );
+    expect(failed.action).toBe(
+      `do not delete this version's ${loaded} rows by key: the rows of the keys the newer version also has are its rows now. ` +
+        `Once it has loaded, remove only what remains of this one, if anything: delete, by their keys, only the rows of lines 2–${third.first_line - 1} ` +
+        'of this version whose keys the newer version does not have (the rows carry no file id: no sourceColumn)',
+    );
+  });
+
+  it("a file of a dataset with no key overwritten mid-load: its rows stay beside the newer version's, to remove", async () => {
+    const key = 'incoming/items/twice.csv';
+    const chunks = await splitParked(key, csv(60000, 63999));
+    for (const c of chunks.slice(0, 2)) expect((await loadChunk(parked, c)).result).toBe('loaded');
+    await p.stack.s3.send(
+      new PutObjectCommand({ Bucket: p.stack.bucket, Key: key, Body: csv(60000, 60009) }),
+    );
+    const outcome = await loadChunk(parked, chunks[2] as ChunkMessage);
+    const file = outcome.finishedFile as FileRow;
+    expect([outcome.result, file.chunks_done]).toEqual(['file-failed', 2]);
+    const rows = file.rows_inserted;
+    expect(file.action).toBe(
+      `${rows} rows of it stay in table rel_items: they stay beside the newer version's rows (the dataset has no key); ` +
+        `remove them (delete its rows from lines 2–${(chunks[2]?.firstLine ?? 0) - 1} of the file by their values (the dataset has no key) (the rows carry no file id: no sourceColumn))`,
+    );
+  });
+
+  it('a publish: "file" file overwritten mid-load: nothing of it was published, and its failure claims no rows', async () => {
+    const key = 'incoming/gated/twice.csv';
+    const chunks = await splitParked(key, csv(70000, 73999));
+    for (const c of chunks.slice(0, 2)) expect((await loadChunk(parked, c)).result).toBe('loaded');
+    await p.stack.s3.send(
+      new PutObjectCommand({ Bucket: p.stack.bucket, Key: key, Body: csv(70000, 70009) }),
+    );
+    const outcome = await loadChunk(parked, chunks[2] as ChunkMessage);
+    const file = outcome.finishedFile as FileRow;
+    expect([outcome.result, file.chunks_done, file.action]).toEqual(['file-failed', 2, DROP_AGAIN]);
+    expect(file.error).toBe(
+      `s3://dropload-local/${key} was overwritten after it was split (ETag ${file.etag} is gone); the new version loads as its own file`,
+    );
+    const { rows } = await sql<{
+      n: number;
+    }>`select count(*)::int as n from rel_gated where id between 70000 and 73999`.execute(db);
+    expect(rows).toEqual([{ n: 0 }]);
+  });
+
   it('an object deleted before its chunks run fails its file, once, without retries', async () => {
     const [chunk] = await splitParked('incoming/items/deleted.csv', csv(8000, 8009));
     await p.stack.s3.send(
@@ -424,7 +542,7 @@ describe('exactly once, with chunks the test delivers itself', () => {
     expect(file.error).toBe(
       `s3://dropload-local/${key} no longer exists (deleted or renamed before it was read); chunk(s) 1, 2 of ${chunks.length} had loaded before that: ${inTable} rows of this file are in table rel_items (${inTable} inserted, 0 updated), the other ${rest} chunk(s) were not loaded`,
     );
-    const action = `${inTable} rows of it stay in table rel_items: if it was renamed or replaced, the new key loads in full, so remove them (delete its rows from lines 2–${(lines[2]?.first_line ?? 0) - 1} of the file by their keys (the rows carry no file id: no sourceColumn)); otherwise remove them and drop the file again`;
+    const action = `${inTable} rows of it stay in table rel_items: if it was renamed or replaced, the new key loads in full, so remove them (delete its rows from lines 2–${(lines[2]?.first_line ?? 0) - 1} of the file by their values (the dataset has no key) (the rows carry no file id: no sourceColumn)); otherwise remove them and drop the file again`;
     expect(file.action).toBe(action);
     expect(await receiptFor(db, file)).toMatchObject({ state: 'failed', error: file.error, action });
   });
