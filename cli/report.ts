@@ -1,9 +1,10 @@
 import type { Kysely } from 'kysely';
 import { middleEllipsis } from '../shared/core/text.ts';
-import { listFiles, rejectsOf, type TableCounts, tableCountsOf } from '../shared/ledger/ledger.ts';
+import { getFile, listFiles, rejectsOf, type TableCounts, tableCountsOf } from '../shared/ledger/ledger.ts';
 import { openCounts } from '../shared/ledger/rejects.ts';
 import { type Resumed, resumedOf, resumedText } from '../shared/ledger/resumes.ts';
 import { type Database, type FileRow, WAITING_STATES } from '../shared/ledger/schema.ts';
+import { readSnapshot } from '../shared/ledger/snapshot.ts';
 import { type Waiting, type WaitSummary, waitingPart, waitSummaries } from '../shared/ledger/waiting.ts';
 import { fileAction } from '../shared/pipeline/receipts.ts';
 
@@ -128,28 +129,35 @@ export function queuedReport(key: string): FileReport {
   };
 }
 
+/** A file's report with its first `limit` rejects: its row read again, with its counts, in one snapshot. */
 export async function withRejects(
   db: Kysely<Database>,
   file: FileRow,
   limit: number,
   waits?: WaitSummary,
 ): Promise<FileReport> {
-  const rejects = await rejectsOf(db, file.id, limit);
-  const open = (await openCounts(db, [file.id])).get(file.id) ?? 0;
-  const tables = (await tableCountsOf(db, [file.id])).get(file.id);
-  return reportOf(
-    file,
-    rejects.map((r) => ({ line: r.line, column: r.column, reason: r.reason })),
-    { waits, open, tables },
-  );
+  return readSnapshot(db, async (snap) => {
+    const now = (await getFile(snap, file.id)) ?? file;
+    const rejects = await rejectsOf(snap, now.id, limit);
+    const open = (await openCounts(snap, [now.id])).get(now.id) ?? 0;
+    const tables = (await tableCountsOf(snap, [now.id])).get(now.id);
+    return reportOf(
+      now,
+      rejects.map((r) => ({ line: r.line, column: r.column, reason: r.reason })),
+      { waits, open, tables },
+    );
+  });
 }
 
-/** `dropload status`: the newest files, each with its open rejects counted. */
+/** `dropload status`: the newest files, each with its open rejects counted, all of one snapshot. */
 export async function statusReports(db: Kysely<Database>, limit: number): Promise<FileReport[]> {
-  return reportsOf(db, await listFiles(db, limit));
+  return readSnapshot(db, async (snap) => reportsOf(snap, await listFiles(snap, limit)));
 }
 
-/** The files as `status` shows them: each with its open rejects counted and what its rows wait for. */
+/**
+ * The files as `status` shows them: each with its open rejects counted and what its rows wait for. Read
+ * in the snapshot the files were (`readSnapshot`), or the counts may be newer than the rows.
+ */
 export async function reportsOf(db: Kysely<Database>, files: FileRow[]): Promise<FileReport[]> {
   const open = await openCounts(
     db,

@@ -4,7 +4,7 @@ import { type Kysely, sql } from 'kysely';
 import type { Migration } from 'kysely/migration';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { renderReports, reportsOf } from '../../cli/report.ts';
+import { renderReports, reportsOf, statusReports } from '../../cli/report.ts';
 import { toRecord } from '../../local/event-source.ts';
 import { ChunkMessage } from '../../shared/aws/messages.ts';
 import { notificationFor } from '../../shared/aws/s3-events.ts';
@@ -204,6 +204,47 @@ describe('new versions of a key', () => {
     await p.load('incoming/items/again.csv', csv(100, 101));
     await p.load('incoming/items/again.csv', csv(102, 104));
     expect(((await count('rel_items')) ?? 0) - (before ?? 0)).toBe(5);
+  });
+});
+
+describe('status reads one snapshot', () => {
+  it("a file's row and its open rejects agree, though a chunk commits between the two reads", async () => {
+    const key = 'incoming/items/snapshot.csv';
+    await p.load(key, csv(90000, 90009, [90003]));
+    const file = await db
+      .selectFrom('dropload.file')
+      .selectAll()
+      .where('key', '=', key)
+      .executeTakeFirstOrThrow();
+    expect([file.state, file.rows_rejected]).toEqual(['loaded', 1]);
+    const waitingForLock = async () => {
+      for (;;) {
+        const { rows } = await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity
+          where datname = current_database() and wait_event_type = 'Lock' and query ilike '%dropload%reject%'`.execute(
+          db,
+        );
+        if (rows[0]?.n) return;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    const report = await db.connection().execute(async (chunk) => {
+      // Holds the rejects while status reads: it reads the files, then waits for the rejects here.
+      await sql`begin`.execute(chunk);
+      await sql`lock table dropload.reject in access exclusive mode`.execute(chunk);
+      const reading = statusReports(db, 500);
+      await waitingForLock();
+      // What a chunk's commit does meanwhile: one more reject, counted on its file in the same transaction.
+      await sql`insert into dropload.reject (file_id, chunk_idx, line, kind, reason, raw)
+        select file_id, chunk_idx, 99, kind, reason, raw from dropload.reject where file_id = ${file.id}`.execute(
+        chunk,
+      );
+      await sql`update dropload.file set rows_rejected = rows_rejected + 1, rows_inserted = rows_inserted - 1
+        where id = ${file.id}`.execute(chunk);
+      await sql`commit`.execute(chunk);
+      return (await reading).find((r) => r.key === key);
+    });
+    // Both as they were when status began (1 and 1), never the row's 1 with the commit's 2 open.
+    expect([report?.rows.rejected, report?.rows.open]).toEqual([1, 1]);
   });
 });
 
