@@ -10,21 +10,32 @@ export interface ChunkPart {
 }
 
 /**
- * What a newer version of the same key does to the rows this one committed, by how the dataset writes:
- * `overwritten`: it upserts on the key, so each row whose key it also has takes its values;
+ * What a newer version of the same key does to the rows this one committed in a table, by how it writes
+ * there: `overwritten`: it upserts on the key, so each row whose key it also has takes its values;
  * `kept`: a key it inserts (or inserts-ignoring) does not replace a row that has it: these rows stay;
  * `beside`: no key, its rows are appended beside these.
  */
 type NewerVersion = 'overwritten' | 'kept' | 'beside';
 
-function newerVersionEffect(dataset: Dataset | undefined): NewerVersion {
-  if (!dataset) return 'beside';
-  const { key, mode } =
-    dataset.kind === 'table'
-      ? dataset
-      : (dataset.targets.find((t) => t.table === dataset.countedTable) ?? { key: [], mode: 'insert' });
-  if (key.length === 0) return 'beside';
-  return mode === 'upsert' ? 'overwritten' : 'kept';
+const effectOf = (t: { key: string[]; mode: string }): NewerVersion =>
+  t.key.length === 0 ? 'beside' : t.mode === 'upsert' ? 'overwritten' : 'kept';
+
+/** The dataset's tables by what a newer version does to this one's rows there. */
+function newerVersionEffects(dataset: Dataset | undefined): Map<NewerVersion, string[]> {
+  const tables: [string, NewerVersion][] = !dataset
+    ? []
+    : dataset.kind === 'table'
+      ? [[dataset.table, effectOf(dataset)]]
+      : dataset.targets.map((t) => [t.table, effectOf(t)]);
+  const effects = new Map<NewerVersion, string[]>();
+  for (const [table, effect] of tables) effects.set(effect, [...(effects.get(effect) ?? []), table]);
+  return effects;
+}
+
+/** No table of the dataset has a key: its rows are told apart by their values. */
+function noKey(dataset: Dataset | undefined): boolean {
+  const effects = newerVersionEffects(dataset);
+  return effects.size === 1 && effects.has('beside');
 }
 
 /** What the failure is told with: the failing file's loaded chunks, its rows in the tables, and how to remove them. */
@@ -57,8 +68,11 @@ export function partialFailure(
 ): { error: string; action: string } {
   const told = loadedPart(dataset, file, chunks, err.message);
   if (!(err instanceof OverwrittenError)) return renamed(told);
-  const effect = newerVersionEffect(dataset);
-  return effect === 'overwritten' ? upsertedOver(told) : stayingBeside(told, effect);
+  const effects = newerVersionEffects(dataset);
+  const over = effects.get('overwritten') ?? [];
+  if (over.length === 0) return stayingBeside(told, effects.has('beside') ? 'beside' : 'kept');
+  const others = [...(effects.get('kept') ?? []), ...(effects.get('beside') ?? [])];
+  return others.length === 0 ? upsertedOver(told) : partlyUpsertedOver(told, over, others);
 }
 
 function loadedPart(
@@ -76,8 +90,7 @@ function loadedPart(
     counts: `(${file.rows_inserted} inserted, ${file.rows_updated} updated)`,
     rest: `the other ${total - loaded.length} chunk(s) were not loaded`,
     lines: lineRanges(loaded, chunks),
-    match:
-      newerVersionEffect(dataset) === 'beside' ? 'by their values (the dataset has no key)' : 'by their keys',
+    match: noKey(dataset) ? 'by their values (the dataset has no key)' : 'by their keys',
     byId:
       dataset?.kind === 'table' && dataset.sourceColumn
         ? `delete from ${dataset.table} where ${dataset.sourceColumn} = ${file.id}`
@@ -113,6 +126,17 @@ function upsertedOver(t: Loaded): { error: string; action: string } {
   return {
     error: `${t.head}${t.rows} rows of this version went into ${t.tables} ${t.counts}, ${t.rest}; the newer version upserts on the same key: each of those rows whose key it also has takes its values when it loads`,
     action: `do not delete this version's ${t.rows} rows by key: the rows of the keys the newer version also has are its rows now. Once it has loaded, remove only what remains of this one, if anything: ${remove}`,
+  };
+}
+
+/**
+ * Overwritten on a multi-table dataset that upserts some of its tables and not others: in the first the
+ * newer version takes over the rows whose keys it has; in the others this version's rows stay.
+ */
+function partlyUpsertedOver(t: Loaded, over: string[], others: string[]): { error: string; action: string } {
+  return {
+    error: `${t.head}${t.rows} rows of this version went into ${t.tables} ${t.counts}, ${t.rest}; the newer version upserts on the same key in ${over.join(', ')}: each of those rows whose key it also has takes its values when it loads`,
+    action: `in ${over.join(', ')} do not delete this version's rows by key: the rows of the keys the newer version also has are its rows now. In ${others.join(', ')} this version's rows stay: remove those (${removeAll(t)}), then drop the newer version again`,
   };
 }
 
