@@ -4,7 +4,7 @@ import { type Kysely, sql } from 'kysely';
 import type { Migration } from 'kysely/migration';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { renderReports, reportsOf, statusReports } from '../../cli/report.ts';
+import { type FileReport, fileNotes, renderReports, reportsOf, statusReports } from '../../cli/report.ts';
 import { toRecord } from '../../local/event-source.ts';
 import { ChunkMessage } from '../../shared/aws/messages.ts';
 import { notificationFor } from '../../shared/aws/s3-events.ts';
@@ -504,6 +504,19 @@ describe('exactly once, with chunks the test delivers itself', () => {
         `Once it has loaded, remove only what remains of this one, if anything: delete, by their keys, only the rows of lines 2–${third.first_line - 1} ` +
         'of this version whose keys the newer version does not have (the rows carry no file id: no sourceColumn)',
     );
+    // status tells what the newer version wrote since: it updated exactly the keys v1 had loaded.
+    const [report] = await reportsOf(db, [failed]);
+    expect(report?.newer).toEqual({
+      fileId: v2.fileId,
+      inserted: 4000 - loaded,
+      updated: loaded,
+      unchanged: 0,
+    });
+    expect(fileNotes(report as FileReport).map((n) => n.line)).toEqual([
+      `${key}: FAILED: ${failed.error}`,
+      `${key}: to do: ${failed.action}`,
+      `${key}: a newer version of its key has loaded since (file ${v2.fileId}: ${4000 - loaded} inserted, ${loaded} updated, 0 unchanged)`,
+    ]);
   });
 
   it("a file of a dataset with no key overwritten mid-load: its rows stay beside the newer version's, to remove", async () => {
