@@ -58,7 +58,7 @@ interface Loaded {
  * deleted or overwritten while it loaded): its message alone ("… no longer exists") would read as if
  * nothing loaded. Says which chunks loaded, how many of its rows went into the table, that the rest were
  * not, and how to remove those rows. Overwritten (`OverwrittenError`), a newer version of the key loads on
- * its own, and what it does to these rows depends on how the dataset writes (see `newerVersionEffect`).
+ * its own, and what it does to these rows depends on how the dataset writes (see `newerVersionEffects`).
  */
 export function partialFailure(
   dataset: Dataset | undefined,
