@@ -4,6 +4,7 @@ import { errorMessage } from '../shared/core/errors.ts';
 import type { QueueName } from '../shared/core/topology.ts';
 import { listFiles } from '../shared/ledger/ledger.ts';
 import type { Database } from '../shared/ledger/schema.ts';
+import { readSnapshot } from '../shared/ledger/snapshot.ts';
 import { type RowsInSecond, rowsPerSecond } from '../shared/ledger/throughput.ts';
 import { type ParentWait, waitingByParent, waitSummaries } from '../shared/ledger/waiting.ts';
 import { deadLetterDepth } from '../shared/ops/dead-letters.ts';
@@ -66,13 +67,17 @@ export async function overview(deps: ConsoleDeps, limit: number): Promise<Overvi
   // The queues answer over the network while the ledger is read: one round trip's wait, not two in a row
   // (`deadLetters` never rejects, so a failing ledger read leaves nothing unhandled).
   const dlqs = Promise.all(CONSOLE_QUEUES.map((q) => deadLetters(deps, q)));
-  const files = await listFiles(deps.db, limit);
-  const reports = await reportsOf(deps.db, files);
-  const points = await rowsPerSecond(
-    deps.db,
-    files.map((f) => f.id),
-    THROUGHPUT_SECONDS,
-  );
+  // One snapshot: a file's row and its counts agree though chunks commit while they are read.
+  const { reports, points } = await readSnapshot(deps.db, async (snap) => {
+    const files = await listFiles(snap, limit);
+    const reports = await reportsOf(snap, files);
+    const points = await rowsPerSecond(
+      snap,
+      files.map((f) => f.id),
+      THROUGHPUT_SECONDS,
+    );
+    return { reports, points };
+  });
   const waiting = await waitingByParent(deps.db);
   return {
     at: new Date().toISOString(),

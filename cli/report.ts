@@ -1,9 +1,17 @@
 import type { Kysely } from 'kysely';
 import { middleEllipsis } from '../shared/core/text.ts';
-import { listFiles, rejectsOf, type TableCounts, tableCountsOf } from '../shared/ledger/ledger.ts';
+import {
+  getFile,
+  listFiles,
+  newerVersion,
+  rejectsOf,
+  type TableCounts,
+  tableCountsOf,
+} from '../shared/ledger/ledger.ts';
 import { openCounts } from '../shared/ledger/rejects.ts';
 import { type Resumed, resumedOf, resumedText } from '../shared/ledger/resumes.ts';
 import { type Database, type FileRow, WAITING_STATES } from '../shared/ledger/schema.ts';
+import { readSnapshot } from '../shared/ledger/snapshot.ts';
 import { type Waiting, type WaitSummary, waitingPart, waitSummaries } from '../shared/ledger/waiting.ts';
 import { fileAction } from '../shared/pipeline/receipts.ts';
 
@@ -35,6 +43,11 @@ export interface FileReport {
   /** Its work stopped without an outcome (a crash) and started again: how often, when, the idle time. */
   resumed?: Resumed;
   /**
+   * A failed file some rows of which loaded: the newer version of its key that has loaded since, and what
+   * it wrote (its `updated`: rows whose keys were in the table, this version's among them on an upsert).
+   */
+  newer?: Newer;
+  /**
    * Rows of it that wait for their parents: how many (and the records, lines, they belong to: not
    * counted as loaded) and what for, per parent table (with its key columns).
    */
@@ -45,6 +58,13 @@ export interface FileReport {
 }
 
 export type TableReport = { table: string } & TableCounts;
+
+export interface Newer {
+  fileId: number;
+  inserted: number;
+  updated: number;
+  unchanged: number;
+}
 
 /**
  * `waits`: what of the file waits for parents; `open`: its open rejects, counted by the caller (taken as
@@ -57,7 +77,8 @@ export function reportOf(
     waits,
     open = file.rows_rejected,
     tables,
-  }: { waits?: WaitSummary; open?: number; tables?: TableReport[] } = {},
+    newer,
+  }: { waits?: WaitSummary; open?: number; tables?: TableReport[]; newer?: Newer } = {},
 ): FileReport {
   const end = file.finished_at ?? new Date();
   const resumed = resumedOf(file);
@@ -83,6 +104,7 @@ export function reportOf(
     ...(file.note ? { note: file.note } : {}),
     ...(action ? { action } : {}),
     ...(resumed ? { resumed } : {}),
+    ...(newer ? { newer } : {}),
     ...(waits ? { waiting: waitingPart(waits) } : {}),
     ...(tables && tables.length > 0 ? { tables } : {}),
     rejects,
@@ -128,28 +150,36 @@ export function queuedReport(key: string): FileReport {
   };
 }
 
+/** A file's report with its first `limit` rejects: its row read again, with its counts, in one snapshot. */
 export async function withRejects(
   db: Kysely<Database>,
   file: FileRow,
   limit: number,
   waits?: WaitSummary,
 ): Promise<FileReport> {
-  const rejects = await rejectsOf(db, file.id, limit);
-  const open = (await openCounts(db, [file.id])).get(file.id) ?? 0;
-  const tables = (await tableCountsOf(db, [file.id])).get(file.id);
-  return reportOf(
-    file,
-    rejects.map((r) => ({ line: r.line, column: r.column, reason: r.reason })),
-    { waits, open, tables },
-  );
+  return readSnapshot(db, async (snap) => {
+    const now = (await getFile(snap, file.id)) ?? file;
+    const rejects = await rejectsOf(snap, now.id, limit);
+    const open = (await openCounts(snap, [now.id])).get(now.id) ?? 0;
+    const tables = (await tableCountsOf(snap, [now.id])).get(now.id);
+    const newer = (await newerLoaded(snap, [now])).get(now.id);
+    return reportOf(
+      now,
+      rejects.map((r) => ({ line: r.line, column: r.column, reason: r.reason })),
+      { waits, open, tables, newer },
+    );
+  });
 }
 
-/** `dropload status`: the newest files, each with its open rejects counted. */
+/** `dropload status`: the newest files, each with its open rejects counted, all of one snapshot. */
 export async function statusReports(db: Kysely<Database>, limit: number): Promise<FileReport[]> {
-  return reportsOf(db, await listFiles(db, limit));
+  return readSnapshot(db, async (snap) => reportsOf(snap, await listFiles(snap, limit)));
 }
 
-/** The files as `status` shows them: each with its open rejects counted and what its rows wait for. */
+/**
+ * The files as `status` shows them: each with its open rejects counted and what its rows wait for. Read
+ * in the snapshot the files were (`readSnapshot`), or the counts may be newer than the rows.
+ */
 export async function reportsOf(db: Kysely<Database>, files: FileRow[]): Promise<FileReport[]> {
   const open = await openCounts(
     db,
@@ -163,13 +193,35 @@ export async function reportsOf(db: Kysely<Database>, files: FileRow[]): Promise
     db,
     files.map((f) => f.id),
   );
+  const newer = await newerLoaded(db, files);
   return files.map((f) =>
     reportOf(f, [], {
       waits: waits.find((w) => w.fileId === f.id),
       open: open.get(f.id) ?? 0,
       tables: tables.get(f.id),
+      newer: newer.get(f.id),
     }),
   );
+}
+
+/**
+ * For each failed file some rows of which loaded, the newer version of its key that has loaded since:
+ * what it wrote over the same keys decides which of the failed file's rows remain (its to-do says how).
+ */
+async function newerLoaded(db: Kysely<Database>, files: FileRow[]): Promise<Map<number, Newer>> {
+  const found = new Map<number, Newer>();
+  for (const f of files.filter((f) => f.state === 'failed' && f.rows_inserted + f.rows_updated > 0)) {
+    const version = await newerVersion(db, f.id, ['loaded']);
+    const row = version && (await getFile(db, version.id));
+    if (row)
+      found.set(f.id, {
+        fileId: row.id,
+        inserted: row.rows_inserted,
+        updated: row.rows_updated,
+        unchanged: row.rows_unchanged,
+      });
+  }
+  return found;
 }
 
 /**
@@ -204,8 +256,16 @@ export function fileNotes(r: FileReport): { line: string; gap: boolean }[] {
     const line = r.state === 'stalled' ? `once the cause is fixed, run: ${r.action}` : `to do: ${r.action}`;
     notes.push({ line: `${r.key}: ${line}`, gap: false });
   }
+  if (r.newer) {
+    const n = r.newer;
+    const wrote = `${n.inserted} inserted, ${n.updated} updated, ${n.unchanged} unchanged`;
+    notes.push({
+      line: `${r.key}: a newer version of its key has loaded since (file ${n.fileId}: ${wrote})`,
+      gap: false,
+    });
+  }
   if (r.resumed && r.seconds !== null)
-    notes.push({ line: `${r.key}: ${resumedText(r.resumed, r.seconds)}`, gap: true });
+    notes.push({ line: `${r.key}: ${resumedText(r.resumed, r.seconds, r.state)}`, gap: true });
   if (r.waiting) notes.push({ line: `${r.key}: waiting: ${waitingLine(r.waiting)}`, gap: true });
   // One table's counts are the file's own, said on its line already (a dataset with foreign keys counts them too).
   if (r.tables && r.tables.length > 1)

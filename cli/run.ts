@@ -10,6 +10,7 @@ import { UsageError } from '../shared/core/errors.ts';
 import { WAIT_RETRY } from '../shared/core/topology.ts';
 import { filesById, filesByKey, ledgerNow, withoutNul } from '../shared/ledger/ledger.ts';
 import { type Database, FINAL_STATES, type FileRow } from '../shared/ledger/schema.ts';
+import { readSnapshot } from '../shared/ledger/snapshot.ts';
 import { filesWithWaitingRows, retriesInFlight, waitSummaries } from '../shared/ledger/waiting.ts';
 import { PARKED_RETRY_SECONDS } from '../shared/load/retry-chain.ts';
 import { type FileReport, queuedReport, reportOf, withRejects } from './report.ts';
@@ -79,20 +80,22 @@ export async function quiet(pipeline: LocalPipeline, files: (FileRow | undefined
 
 /** The files' reports, what their rows wait for included. */
 export async function reportsOf(db: Kysely<Database>, files: FileRow[], rejectsShown: number) {
-  const waits = await waitSummaries(
-    db,
-    files.map((f) => f.id),
-  );
-  return Promise.all(
-    files.map((f) =>
-      withRejects(
-        db,
-        f,
-        rejectsShown,
-        waits.find((w) => w.fileId === f.id),
+  return readSnapshot(db, async (snap) => {
+    const waits = await waitSummaries(
+      snap,
+      files.map((f) => f.id),
+    );
+    return Promise.all(
+      files.map((f) =>
+        withRejects(
+          snap,
+          f,
+          rejectsShown,
+          waits.find((w) => w.fileId === f.id),
+        ),
       ),
-    ),
-  );
+    );
+  });
 }
 
 const addNote = (r: FileReport, note: string) => {

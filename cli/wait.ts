@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import type { Kysely } from 'kysely';
 import { type Database, FINAL_STATES, type FileRow } from '../shared/ledger/schema.ts';
+import { readSnapshot } from '../shared/ledger/snapshot.ts';
 import { waitSummaries } from '../shared/ledger/waiting.ts';
 import { findNewestFileByKey } from '../shared/ops/rejects.ts';
 import { withLedger } from './ops-resources.ts';
@@ -41,20 +42,23 @@ export async function waitForFiles(
     const timedOut = !settled && Date.now() >= deadline;
     if (settled || timedOut) {
       const present = files.filter((f): f is FileRow => f !== undefined);
-      const waits = await waitSummaries(
-        db,
-        present.filter((f) => f.state === 'waiting').map((f) => f.id),
-      );
-      const reports = await Promise.all(
-        present.map((f) =>
-          withRejects(
-            db,
-            f,
-            10,
-            waits.find((w) => w.fileId === f.id),
+      // One snapshot: what rows wait for agrees with the file rows and counts (see readSnapshot).
+      const reports = await readSnapshot(db, async (snap) => {
+        const waits = await waitSummaries(
+          snap,
+          present.filter((f) => f.state === 'waiting').map((f) => f.id),
+        );
+        return Promise.all(
+          present.map((f) =>
+            withRejects(
+              snap,
+              f,
+              10,
+              waits.find((w) => w.fileId === f.id),
+            ),
           ),
-        ),
-      );
+        );
+      });
       return { reports, timedOut, missing: keys.filter((_, i) => files[i] === undefined) };
     }
     await new Promise((r) => setTimeout(r, POLL_MS));

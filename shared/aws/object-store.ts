@@ -1,5 +1,5 @@
 import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { FileRejectedError } from '../core/errors.ts';
+import { FileRejectedError, OverwrittenError } from '../core/errors.ts';
 import { unquoteEtag } from './s3-events.ts';
 
 export interface PinnedObject {
@@ -37,7 +37,7 @@ function asFileError(err: unknown, obj: PinnedObject): unknown {
       return new FileRejectedError(
         `s3://${obj.bucket}/${obj.key} changed while it was being loaded: the version announced is gone`,
       );
-    return new FileRejectedError(
+    return new OverwrittenError(
       `s3://${obj.bucket}/${obj.key} was overwritten after it was split (ETag ${obj.etag} is gone); the new version loads as its own file`,
     );
   }

@@ -36,6 +36,15 @@ export class FileRejectedError extends Error {
   }
 }
 
+/**
+ * The object was overwritten after its split: the version announced is gone and a newer version of its
+ * key loads on its own. What that newer version does to rows this one committed depends on the dataset
+ * (shared/pipeline/partial-failure.ts).
+ */
+export class OverwrittenError extends FileRejectedError {
+  override name = 'OverwrittenError';
+}
+
 /** The table is missing or lacks a column the dataset writes: fails the file (drop it again once migrated). */
 export class TableShapeError extends FileRejectedError {
   override name = 'TableShapeError';

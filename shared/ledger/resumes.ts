@@ -19,10 +19,18 @@ import type { Database, FileRow, FileState } from './schema.ts';
 export const INTERRUPTIBLE_STATES: readonly FileState[] = ['splitting', 'loading'];
 
 /**
- * Whether a file announced again was interrupted: loading, or splitting with no failure of its split
- * recorded (a split that failed and said so is retried, not resumed).
+ * The note a failed delivery of a split leaves on its file. The split may fail after it recorded its plan
+ * (its chunk messages refused), the file `loading` by then: the note tells that retry from an interruption.
+ */
+export const splitFailureText = (text: string): string => `split ${text}`;
+
+/**
+ * Whether a file announced again was interrupted: splitting or loading, with no failure of its split
+ * recorded (a split that failed and said so is retried, not resumed; a chunk's failure does not vouch
+ * for the work on the other chunks).
  */
 export function interruptedWhenAnnounced(file: Pick<FileRow, 'state' | 'error'>): boolean {
+  if (file.error?.startsWith(splitFailureText(''))) return false;
   return file.state === 'loading' || (file.state === 'splitting' && file.error === null);
 }
 
@@ -88,9 +96,10 @@ export function resumedOf(file: FileRow): Resumed | null {
 
 /**
  * `resumed 1× after an interruption, at 05:31:40 UTC; of its 52.3 s, 38.0 were idle before it and 14.3
- * active; nothing to do: no row is lost or loaded twice`. `seconds`: the file's, so far.
+ * active; nothing to do: no row is lost or loaded twice`. `seconds`: the file's, so far. A stalled or
+ * failed file does not finish by itself: its resumes lost nothing, but there is something to do (its error).
  */
-export function resumedText(r: Resumed, seconds: number): string {
+export function resumedText(r: Resumed, seconds: number, state: FileState | 'queued'): string {
   const at = `${r.lastAt.slice(11, 19)} UTC`;
   const [what, it] =
     r.times === 1
@@ -98,5 +107,7 @@ export function resumedText(r: Resumed, seconds: number): string {
       : [`resumed ${r.times}× after interruptions, the last at ${at}`, 'them'];
   const active = Math.max(0, seconds - r.idleSeconds);
   const split = `of its ${seconds.toFixed(1)} s, ${r.idleSeconds.toFixed(1)} were idle before ${it} and ${active.toFixed(1)} active`;
+  if (state === 'stalled' || state === 'failed')
+    return `${what}; ${split}; no row is lost or loaded twice by ${it}, but the file is ${state}: see its error`;
   return `${what}; ${split}; nothing to do: no row is lost or loaded twice`;
 }

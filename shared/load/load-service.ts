@@ -243,7 +243,7 @@ async function failChunkFile(
 ): Promise<LoadOutcome> {
   const dataset = deps.config.datasets.find((d) => d.name === message.dataset);
   await failFile(deps.db, message.fileId, err.message, err.action, (file, chunks) =>
-    partialFailure(dataset, file, chunks, err.message),
+    partialFailure(dataset, file, chunks, err),
   );
   return {
     ...base,

@@ -4,7 +4,7 @@ import type { Kysely } from 'kysely';
 import { notificationFor, type ObjectRef, unquoteEtag } from '../aws/s3-events.ts';
 import { ConfigError, TransientError } from '../core/errors.ts';
 import { withoutNul } from '../ledger/ledger.ts';
-import type { Database } from '../ledger/schema.ts';
+import { type Database, FINAL_STATES } from '../ledger/schema.ts';
 import { filesWithWaitingRows } from '../ledger/waiting.ts';
 import { retryNow } from '../load/retry-chain.ts';
 import type { Log } from '../pipeline/services.ts';
@@ -99,16 +99,10 @@ async function ledgerVersions(
   const rows = await db
     .selectFrom('dropload.file')
     .select(['key', 'etag'])
-    // Finished: nothing more of it may load. A failed file some rows of which loaded is; one that loaded
-    // nothing may still (resuming re-announces it).
-    .select((eb) =>
-      eb
-        .or([
-          eb('state', 'in', ['loaded', 'skipped']),
-          eb.and([eb('state', '=', 'failed'), eb('chunks_done', '>', 0)]),
-        ])
-        .as('finished'),
-    )
+    // Finished: its outcome is final. A failed file is, whether or not rows of it loaded: resuming it
+    // would only fail it again (an empty or truncated file) and rewrite its receipt. A changed object is
+    // another ETag, new to the ledger, and loads as its own file.
+    .select((eb) => eb('state', 'in', FINAL_STATES).as('finished'))
     .where('bucket', '=', bucket)
     .where('key', 'in', keys.map(withoutNul))
     .execute();

@@ -3,6 +3,7 @@ import { type ObjectRef, objectRefsFromBody } from '../aws/s3-events.ts';
 import { isOwnKey } from '../core/bucket-layout.ts';
 import { ConfigError } from '../core/errors.ts';
 import { getFile, recordFileAttempt } from '../ledger/ledger.ts';
+import { splitFailureText } from '../ledger/resumes.ts';
 import { FINAL_STATES } from '../ledger/schema.ts';
 import { writeReceipt } from '../pipeline/receipts.ts';
 import { type FailedDelivery, type Settled, settleFailure } from '../pipeline/retries.ts';
@@ -72,7 +73,11 @@ async function splitOne(deps: PipelineDeps, ref: ObjectRef): Promise<SplitOutcom
 async function noteFailure(deps: PipelineDeps, refs: ObjectRef[], failure: FailedDelivery): Promise<void> {
   for (const { etag, ...ref } of refs)
     if (etag)
-      await recordFileAttempt(deps.db, { ...ref, etag }, { ...failure, text: `split ${failure.text}` });
+      await recordFileAttempt(
+        deps.db,
+        { ...ref, etag },
+        { ...failure, text: splitFailureText(failure.text) },
+      );
 }
 
 function ingestQueue(deps: PipelineDeps): string {

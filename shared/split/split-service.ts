@@ -177,7 +177,7 @@ async function resend(
   } catch (err) {
     if (!(err instanceof FileRejectedError)) throw err;
     await failFile(deps.db, file.id, err.message, err.action, (now, chunks) =>
-      partialFailure(dataset, now, chunks, err.message),
+      partialFailure(dataset, now, chunks, err),
     );
     return outcome(file, 'failed', 0, err.message);
   }

@@ -4,9 +4,12 @@ import { type Kysely, sql } from 'kysely';
 import type { Migration } from 'kysely/migration';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { type FileReport, fileNotes, renderReports, reportsOf, statusReports } from '../../cli/report.ts';
 import { toRecord } from '../../local/event-source.ts';
 import { ChunkMessage } from '../../shared/aws/messages.ts';
+import { notificationFor } from '../../shared/aws/s3-events.ts';
 import { defineDataset } from '../../shared/config/dataset.ts';
+import { maxReceiveCount, RETRY_POLICY } from '../../shared/core/backoff.ts';
 import { DROP_AGAIN } from '../../shared/core/errors.ts';
 import { createDb, createPool } from '../../shared/ledger/connection.ts';
 import type { Database, FileRow } from '../../shared/ledger/schema.ts';
@@ -14,6 +17,7 @@ import { handleLoadMessage } from '../../shared/load/load-message.ts';
 import { loadChunk } from '../../shared/load/load-service.ts';
 import { receiptFor } from '../../shared/pipeline/receipts.ts';
 import type { PipelineDeps } from '../../shared/pipeline/services.ts';
+import { handleIngestMessage } from '../../shared/split/ingest-message.ts';
 import { splitObject } from '../../shared/split/split-service.ts';
 import { splitParked as splitParkedBy } from '../support/parked.ts';
 import { startTestPipeline, type TestPipeline } from '../support/pipeline.ts';
@@ -204,6 +208,47 @@ describe('new versions of a key', () => {
   });
 });
 
+describe('status reads one snapshot', () => {
+  it("a file's row and its open rejects agree, though a chunk commits between the two reads", async () => {
+    const key = 'incoming/items/snapshot.csv';
+    await p.load(key, csv(90000, 90009, [90003]));
+    const file = await db
+      .selectFrom('dropload.file')
+      .selectAll()
+      .where('key', '=', key)
+      .executeTakeFirstOrThrow();
+    expect([file.state, file.rows_rejected]).toEqual(['loaded', 1]);
+    const waitingForLock = async () => {
+      for (;;) {
+        const { rows } = await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity
+          where datname = current_database() and wait_event_type = 'Lock' and query ilike '%dropload%reject%'`.execute(
+          db,
+        );
+        if (rows[0]?.n) return;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    const report = await db.connection().execute(async (chunk) => {
+      // Holds the rejects while status reads: it reads the files, then waits for the rejects here.
+      await sql`begin`.execute(chunk);
+      await sql`lock table dropload.reject in access exclusive mode`.execute(chunk);
+      const reading = statusReports(db, 500);
+      await waitingForLock();
+      // What a chunk's commit does meanwhile: one more reject, counted on its file in the same transaction.
+      await sql`insert into dropload.reject (file_id, chunk_idx, line, kind, reason, raw)
+        select file_id, chunk_idx, 99, kind, reason, raw from dropload.reject where file_id = ${file.id}`.execute(
+        chunk,
+      );
+      await sql`update dropload.file set rows_rejected = rows_rejected + 1, rows_inserted = rows_inserted - 1
+        where id = ${file.id}`.execute(chunk);
+      await sql`commit`.execute(chunk);
+      return (await reading).find((r) => r.key === key);
+    });
+    // Both as they were when status began (1 and 1), never the row's 1 with the commit's 2 open.
+    expect([report?.rows.rejected, report?.rows.open]).toEqual([1, 1]);
+  });
+});
+
 describe('exactly once, with chunks the test delivers itself', () => {
   let parked: PipelineDeps;
 
@@ -213,6 +258,60 @@ describe('exactly once, with chunks the test delivers itself', () => {
   });
 
   const splitParked = async (key: string, body: string) => (await splitParkedBy(p, parked, key, body)).chunks;
+
+  it('a split whose chunk messages the queue refuses is retried, not resumed: no resume counted, stalled when its budget is spent', async () => {
+    const key = 'incoming/items/refused.csv';
+    const put = await p.stack.s3.send(
+      new PutObjectCommand({ Bucket: p.stack.bucket, Key: key, Body: csv(30000, 30099) }),
+    );
+    const ref = { bucket: p.stack.bucket, key, etag: put.ETag?.replace(/"/g, ''), size: 1 };
+    // The fault: a chunk queue that does not exist refuses every message, after the split recorded its plan.
+    const refusing = {
+      ...parked,
+      chunkQueueUrl: parked.chunkQueueUrl.replace(/dropload-parked$/, 'dropload-nowhere'),
+    };
+    const max = maxReceiveCount(p.deps.retry ?? RETRY_POLICY);
+    const deliver = (deps: PipelineDeps, count: number) =>
+      handleIngestMessage(
+        deps,
+        toRecord(
+          {
+            MessageId: 'm',
+            ReceiptHandle: 'r',
+            Body: notificationFor(ref),
+            Attributes: { ApproximateReceiveCount: String(count) },
+          },
+          'arn:aws:sqs:us-east-1:000000000000:ingest',
+          'us-east-1',
+        ),
+        [ref],
+      );
+    const state = () =>
+      db
+        .selectFrom('dropload.file')
+        .select(['state', 'resumes', 'error'])
+        .where('key', '=', key)
+        .executeTakeFirstOrThrow();
+    for (let count = 1; count < max; count++)
+      expect((await deliver(refusing, count)).failed?.settled).toBe('retry');
+    const retried = await state();
+    expect([retried.state, retried.resumes]).toEqual(['loading', 0]);
+    expect(retried.error).toMatch(
+      new RegExp(`^split delivery ${max - 1} of ${max} failed; next try within \\d+ s: `),
+    );
+
+    // Its last delivery spends the budget: stalled, still no resume, and nothing says "nothing to do".
+    await deliver(refusing, max);
+    const stalled = await state();
+    expect([stalled.state, stalled.resumes]).toEqual(['stalled', 0]);
+    const file = await db
+      .selectFrom('dropload.file')
+      .selectAll()
+      .where('key', '=', key)
+      .executeTakeFirstOrThrow();
+    const lines = renderReports(await reportsOf(db, [file])).split('\n');
+    expect(lines.filter((l) => l.includes('resumed') || l.includes('nothing to do'))).toEqual([]);
+  });
 
   it('an upsert file is handed out one chunk at a time: split sends the first, each load the next', async () => {
     const lines = ['id,label', '1,FIRST'];
@@ -326,6 +425,137 @@ describe('exactly once, with chunks the test delivers itself', () => {
     ).toBe(0);
   });
 
+  it('an upsert file overwritten mid-load: its advice deletes none of the rows the newer version took over', async () => {
+    const key = 'incoming/latest/prod.csv';
+    const version = (price: string) => {
+      const lines = ['id,label'];
+      for (let i = 50000; i <= 53999; i++) lines.push(`${i},${price} ${PAD}`);
+      return `${lines.join('\n')}\n`;
+    };
+    // Chained (upsert): each load sends the next chunk; `next` runs the one waiting, as the load Lambda would.
+    const next = async () => {
+      const res = await p.stack.sqs.send(
+        new ReceiveMessageCommand({
+          QueueUrl: parked.chunkQueueUrl,
+          MaxNumberOfMessages: 1,
+          WaitTimeSeconds: 1,
+        }),
+      );
+      const m = res.Messages?.[0];
+      if (!m) return undefined;
+      return handleLoadMessage(
+        parked,
+        toRecord(m, 'dropload-parked', 'us-east-1'),
+        ChunkMessage.parse(JSON.parse(m.Body ?? '{}')),
+      );
+    };
+    const split = async (body: string) => {
+      const put = await p.stack.s3.send(
+        new PutObjectCommand({ Bucket: p.stack.bucket, Key: key, Body: body }),
+      );
+      return splitObject(parked, { bucket: p.stack.bucket, key, etag: put.ETag?.replace(/"/g, '') });
+    };
+    const v1 = await split(version('1.00'));
+    await next();
+    await next();
+    // v2 uploaded over it before its third chunk ran.
+    await p.stack.s3.send(new PutObjectCommand({ Bucket: p.stack.bucket, Key: key, Body: version('2.00') }));
+    await next();
+    const failed = await db
+      .selectFrom('dropload.file')
+      .selectAll()
+      .where('id', '=', v1.fileId)
+      .executeTakeFirstOrThrow();
+    const third = await db
+      .selectFrom('dropload.chunk')
+      .select('first_line')
+      .where('file_id', '=', v1.fileId)
+      .where('idx', '=', 2)
+      .executeTakeFirstOrThrow();
+    const loaded = failed.rows_inserted;
+    expect([failed.state, failed.chunks_done, loaded]).toEqual(['failed', 2, third.first_line - 2]);
+    const v2 = await split(version('2.00'));
+    while (await next());
+    const newer = await db
+      .selectFrom('dropload.file')
+      .selectAll()
+      .where('id', '=', v2.fileId)
+      .executeTakeFirstOrThrow();
+    expect([newer.state, newer.rows_inserted, newer.rows_updated]).toEqual(['loaded', 4000 - loaded, loaded]);
+    // None of v1's values remain: every row is v2's.
+    const { rows } = await sql<{ n: number; v2: number }>`
+      select count(*)::int as n, count(*) filter (where label like '2.00 %')::int as v2 from rel_latest
+      where id between 50000 and 53999`.execute(db);
+    expect(rows).toEqual([{ n: 4000, v2: 4000 }]);
+
+    const etag = (
+      await db
+        .selectFrom('dropload.file')
+        .select('etag')
+        .where('id', '=', v1.fileId)
+        .executeTakeFirstOrThrow()
+    ).etag;
+    expect(failed.error).toBe(
+      `s3://dropload-local/${key} was overwritten after it was split (ETag ${etag} is gone); the new version loads as its own file; ` +
+        `chunk(s) 1, 2 of ${failed.chunk_count} had loaded before that: ${loaded} rows of this version went into table rel_latest (${loaded} inserted, 0 updated), ` +
+        `the other ${(failed.chunk_count ?? 0) - 2} chunk(s) were not loaded; the newer version upserts on the same key: each of those rows whose key it also has takes its values when it loads`,
+    );
+    expect(failed.action).toBe(
+      `do not delete this version's ${loaded} rows by key: the rows of the keys the newer version also has are its rows now. ` +
+        `Once it has loaded, remove only what remains of this one, if anything: delete, by their keys, only the rows of lines 2–${third.first_line - 1} ` +
+        'of this version whose keys the newer version does not have (the rows carry no file id: no sourceColumn)',
+    );
+    // status tells what the newer version wrote since: it updated exactly the keys v1 had loaded.
+    const [report] = await reportsOf(db, [failed]);
+    expect(report?.newer).toEqual({
+      fileId: v2.fileId,
+      inserted: 4000 - loaded,
+      updated: loaded,
+      unchanged: 0,
+    });
+    expect(fileNotes(report as FileReport).map((n) => n.line)).toEqual([
+      `${key}: FAILED: ${failed.error}`,
+      `${key}: to do: ${failed.action}`,
+      `${key}: a newer version of its key has loaded since (file ${v2.fileId}: ${4000 - loaded} inserted, ${loaded} updated, 0 unchanged)`,
+    ]);
+  });
+
+  it("a file of a dataset with no key overwritten mid-load: its rows stay beside the newer version's, to remove", async () => {
+    const key = 'incoming/items/twice.csv';
+    const chunks = await splitParked(key, csv(60000, 63999));
+    for (const c of chunks.slice(0, 2)) expect((await loadChunk(parked, c)).result).toBe('loaded');
+    await p.stack.s3.send(
+      new PutObjectCommand({ Bucket: p.stack.bucket, Key: key, Body: csv(60000, 60009) }),
+    );
+    const outcome = await loadChunk(parked, chunks[2] as ChunkMessage);
+    const file = outcome.finishedFile as FileRow;
+    expect([outcome.result, file.chunks_done]).toEqual(['file-failed', 2]);
+    const rows = file.rows_inserted;
+    expect(file.action).toBe(
+      `${rows} rows of it stay in table rel_items: they stay beside the newer version's rows (the dataset has no key); ` +
+        `remove them (delete its rows from lines 2–${(chunks[2]?.firstLine ?? 0) - 1} of the file by their values (the dataset has no key) (the rows carry no file id: no sourceColumn))`,
+    );
+  });
+
+  it('a publish: "file" file overwritten mid-load: nothing of it was published, and its failure claims no rows', async () => {
+    const key = 'incoming/gated/twice.csv';
+    const chunks = await splitParked(key, csv(70000, 73999));
+    for (const c of chunks.slice(0, 2)) expect((await loadChunk(parked, c)).result).toBe('loaded');
+    await p.stack.s3.send(
+      new PutObjectCommand({ Bucket: p.stack.bucket, Key: key, Body: csv(70000, 70009) }),
+    );
+    const outcome = await loadChunk(parked, chunks[2] as ChunkMessage);
+    const file = outcome.finishedFile as FileRow;
+    expect([outcome.result, file.chunks_done, file.action]).toEqual(['file-failed', 2, DROP_AGAIN]);
+    expect(file.error).toBe(
+      `s3://dropload-local/${key} was overwritten after it was split (ETag ${file.etag} is gone); the new version loads as its own file`,
+    );
+    const { rows } = await sql<{
+      n: number;
+    }>`select count(*)::int as n from rel_gated where id between 70000 and 73999`.execute(db);
+    expect(rows).toEqual([{ n: 0 }]);
+  });
+
   it('an object deleted before its chunks run fails its file, once, without retries', async () => {
     const [chunk] = await splitParked('incoming/items/deleted.csv', csv(8000, 8009));
     await p.stack.s3.send(
@@ -367,7 +597,7 @@ describe('exactly once, with chunks the test delivers itself', () => {
     expect(file.error).toBe(
       `s3://dropload-local/${key} no longer exists (deleted or renamed before it was read); chunk(s) 1, 2 of ${chunks.length} had loaded before that: ${inTable} rows of this file are in table rel_items (${inTable} inserted, 0 updated), the other ${rest} chunk(s) were not loaded`,
     );
-    const action = `${inTable} rows of it stay in table rel_items: if it was renamed or replaced, the new key loads in full, so remove them (delete its rows from lines 2–${(lines[2]?.first_line ?? 0) - 1} of the file by their keys (the rows carry no file id: no sourceColumn)); otherwise remove them and drop the file again`;
+    const action = `${inTable} rows of it stay in table rel_items: if it was renamed or replaced, the new key loads in full, so remove them (delete its rows from lines 2–${(lines[2]?.first_line ?? 0) - 1} of the file by their values (the dataset has no key) (the rows carry no file id: no sourceColumn)); otherwise remove them and drop the file again`;
     expect(file.action).toBe(action);
     expect(await receiptFor(db, file)).toMatchObject({ state: 'failed', error: file.error, action });
   });

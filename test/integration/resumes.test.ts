@@ -1,8 +1,10 @@
-import { GetObjectCommand, NoSuchKey, type S3Client } from '@aws-sdk/client-s3';
+import { gzipSync } from 'node:zlib';
+import { GetObjectCommand, NoSuchKey, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { PurgeQueueCommand } from '@aws-sdk/client-sqs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { overview } from '../../cli/console-api.ts';
 import { renderReports, statusReports } from '../../cli/report.ts';
+import { unquoteEtag } from '../../shared/aws/s3-events.ts';
 import type { FileRow } from '../../shared/ledger/schema.ts';
 import { backfill } from '../../shared/ops/backfill.ts';
 import type { Receipt } from '../../shared/pipeline/receipts.ts';
@@ -168,5 +170,60 @@ describe('a file resumed after an interruption says so', () => {
     await drop(s, key, csv(1, 6000));
     await new Promise((r) => setTimeout(r, 1000));
     expect((await fileRow(s, key))?.resumes).toBe(1);
+  });
+
+  it('a failed file is final: `backfill --resume` (a restarted `dev`) does not announce it again; a changed object loads', async () => {
+    current = await startFaultPipeline();
+    const s = current;
+    const put = async (key: string, body: Uint8Array | string) => {
+      const res = await s.p.stack.s3.send(
+        new PutObjectCommand({ Bucket: s.p.stack.bucket, Key: key, Body: body }),
+      );
+      await s.p.announce({
+        bucket: s.p.stack.bucket,
+        key,
+        etag: unquoteEtag(res.ETag ?? ''),
+        size: body.length,
+      });
+    };
+    const gz = gzipSync(Buffer.from(csv(1, 2000)));
+    await put('incoming/rows/empty.csv', '');
+    await put('incoming/rows/cut.csv.gz', gz.subarray(0, gz.length >> 1));
+    const before = await Promise.all(
+      ['incoming/rows/empty.csv', 'incoming/rows/cut.csv.gz'].map((key) => finished(s, key)),
+    );
+    expect(before.map((f) => [f.key, f.state, f.chunks_done])).toEqual([
+      ['incoming/rows/empty.csv', 'failed', 0],
+      ['incoming/rows/cut.csv.gz', 'failed', 0],
+    ]);
+
+    const resumed = await backfill(backfillDeps(s), backfillOptions(s, true));
+    expect(resumed.items.map((i) => [i.ref.key, i.action])).toEqual([
+      ['incoming/rows/cut.csv.gz', 'seen'],
+      ['incoming/rows/empty.csv', 'seen'],
+    ]);
+    await new Promise((r) => setTimeout(r, 1000));
+    const after = await Promise.all(before.map((f) => fileRow(s, f.key)));
+    // Not split again: the same row, the same finish, no resume.
+    expect(after.map((f) => [f?.id, f?.state, f?.finished_at, f?.resumes])).toEqual(
+      before.map((f) => [f.id, 'failed', f.finished_at, 0]),
+    );
+
+    // The object fixed in place is another version: announced (new to the ledger), and it loads.
+    await s.p.stack.s3.send(
+      new PutObjectCommand({ Bucket: s.p.stack.bucket, Key: 'incoming/rows/empty.csv', Body: csv(1, 10) }),
+    );
+    const fixed = await backfill(backfillDeps(s), backfillOptions(s, true));
+    expect(fixed.items.map((i) => [i.ref.key, i.action, i.unfinished])).toEqual([
+      ['incoming/rows/cut.csv.gz', 'seen', undefined],
+      ['incoming/rows/empty.csv', 'enqueued', undefined],
+    ]);
+    const loaded = await finished(
+      s,
+      'incoming/rows/empty.csv',
+      60_000,
+      (f) => f.id !== before[0]?.id && f.state === 'loaded',
+    );
+    expect([loaded.rows_inserted, loaded.resumes]).toEqual([10, 0]);
   });
 });
