@@ -1,0 +1,104 @@
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { SetQueueAttributesCommand } from '@aws-sdk/client-sqs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { fileStateLine } from '../../cli/ops.ts';
+import { reportOf } from '../../cli/report.ts';
+import { replayDeadLetters } from '../../shared/ops/replay.ts';
+import { fileAction, type Receipt } from '../../shared/pipeline/receipts.ts';
+import { depth, drop, finished, type Started, startFaultPipeline, tableState } from '../support/faults.ts';
+
+/**
+ * What the operator trial of h11 found in the split's failure paths: a key the emulator's queue
+ * refused in a message body, and a split that kept failing parked where its replay command did not look.
+ */
+
+let current: Started | undefined;
+afterEach(async () => {
+  await current?.stop();
+  current = undefined;
+});
+
+/** The file's receipt once it says `state` (it is written just after the ledger moves). */
+async function receiptOf(s: Started, key: string, state: string): Promise<Receipt | undefined> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const res = await s.p.stack.s3
+      .send(new GetObjectCommand({ Bucket: s.p.stack.bucket, Key: `reports/${key}.json` }))
+      .catch(() => undefined);
+    const body = res ? (JSON.parse(await (res.Body?.transformToString() ?? '{}')) as Receipt) : undefined;
+    if (body?.state === state || Date.now() > deadline) return body;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** The chunk queue's largest body, as SQS lets it be set (1 KiB at the least): a refusal the test controls. */
+async function chunkBodyLimit(s: Started, bytes: number): Promise<void> {
+  await s.p.stack.sqs.send(
+    new SetQueueAttributesCommand({
+      QueueUrl: s.p.stack.chunks.url,
+      Attributes: { MaximumMessageSize: String(bytes) },
+    }),
+  );
+}
+
+describe('split failure paths (h11)', () => {
+  it('a key with a character past U+FFFF (an emoji) loads: its chunk message is escaped ASCII, its ledger row, receipt and status keep the key', async () => {
+    current = await startFaultPipeline();
+    const s = current;
+    const key = 'incoming/rows/a😀b é.csv';
+    await drop(s, key, 'id,label\n1,a😀\n2,b\n');
+    const file = await finished(s, key, 30_000);
+    expect([file.key, file.state, file.error, file.rows_read, file.rows_inserted]).toEqual([
+      key,
+      'loaded',
+      null,
+      2,
+      2,
+    ]);
+    expect(await tableState(s)).toEqual({ n: 2, sum: '3' });
+    const receipt = await receiptOf(s, key, 'loaded');
+    expect([receipt?.file, receipt?.state]).toEqual([key, 'loaded']);
+    expect(fileStateLine(file)).toBeUndefined();
+    expect(await depth(s, s.p.stack.ingest.dlqUrl)).toBe(0);
+    expect(await depth(s, s.p.stack.chunks.dlqUrl)).toBe(0);
+  });
+
+  it('a split that keeps failing parks its message in the ingest DLQ, and status and the receipt name `replay --queue ingest`, which loads it', async () => {
+    current = await startFaultPipeline();
+    const s = current;
+    await chunkBodyLimit(s, 1024);
+    const key = 'incoming/rows/wide.csv';
+    // Its header travels in every chunk message: past 1 KiB, the chunk queue refuses them all.
+    await drop(s, key, `id,label,${'x'.repeat(1100)}\n1,a,\n2,b,\n`);
+    const stalled = await finished(s, key, 30_000, (f) => f.state === 'stalled');
+    const deadline = Date.now() + 10_000;
+    while ((await depth(s, s.p.stack.ingest.dlqUrl)) < 1 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 100));
+    expect(await depth(s, s.p.stack.ingest.dlqUrl)).toBe(1);
+    expect(await depth(s, s.p.stack.ingest.url)).toBe(0);
+    expect(await depth(s, s.p.stack.chunks.dlqUrl)).toBe(0);
+
+    const replay = `npx dropload replay --queue ingest --file "${key}"`;
+    expect(stalled.error).toMatch(
+      /^split failed 5 deliveries over at least 4 s; its message is in the dead-letter queue: .*chunk queue refused 1 message\(s\)/,
+    );
+    expect(fileStateLine(stalled)).toBe(
+      `${key}: STALLED: ${stalled.error}; once the cause is fixed, run: ${replay}`,
+    );
+    expect(reportOf(stalled).action).toBe(replay);
+    const receipt = await receiptOf(s, key, 'stalled');
+    expect([receipt?.state, receipt?.error, receipt?.action]).toEqual(['stalled', stalled.error, replay]);
+
+    // The cause fixed, the command it names loads the file.
+    await chunkBodyLimit(s, 262144);
+    const replayed = await replayDeadLetters(
+      { sqs: s.p.stack.sqs, logger: s.p.deps.logger },
+      { queue: 'ingest', sourceUrl: s.p.stack.ingest.url, dlqUrl: s.p.stack.ingest.dlqUrl, file: key },
+    );
+    expect(replayed.mode === 'messages' && replayed.moved).toBe(1);
+    const loaded = await finished(s, key, 30_000);
+    expect([loaded.state, loaded.error, loaded.rows_inserted]).toEqual(['loaded', null, 2]);
+    expect(fileAction(loaded)).toBeNull();
+    expect(await depth(s, s.p.stack.ingest.dlqUrl)).toBe(0);
+  });
+});
