@@ -8,7 +8,7 @@ import { createLoadHandler } from '../functions/load.ts';
 import { createSplitHandler } from '../functions/split.ts';
 import { notificationFor, type ObjectRef, unquoteEtag } from '../shared/aws/s3-events.ts';
 import type { ResolvedConfig } from '../shared/config/config.ts';
-import type { RetryPolicy } from '../shared/core/backoff.ts';
+import { RETRY_POLICY, type RetryPolicy } from '../shared/core/backoff.ts';
 import { isOwnKey } from '../shared/core/bucket-layout.ts';
 import {
   LOCAL_BATCH_SIZES,
@@ -18,6 +18,7 @@ import {
 } from '../shared/core/topology.ts';
 import { backfill } from '../shared/ops/backfill.ts';
 import type { PipelineDeps } from '../shared/pipeline/services.ts';
+import { watchDatabase } from './database-watch.ts';
 import { EventSource, type SourceFailure, type SqsHandler } from './event-source.ts';
 import { errorText, type FailingQueue, sourceFailureText } from './failure-text.ts';
 import { defaultLoadConcurrency, loadThreadsWanted, startLoadThreads, threadPlan } from './load-threads.ts';
@@ -142,11 +143,15 @@ export async function startPipeline(options: PipelineOptions): Promise<LocalPipe
   };
   const getDeps = async () => deps;
   const tell = options.onFailure ?? ((line, err) => logger.error(line, { error: String(err) }));
+  const database = watchDatabase(tell, options.retry ?? RETRY_POLICY);
   const sourceError = (name: FailingQueue['name']) => (err: unknown, failure: SourceFailure) => {
+    // A handler that threw because the database is away: said once for all of them (database-watch.ts).
+    if (failure.stage === 'invoke' && database.failed(err)) return;
     for (const line of sourceFailureText(err, failure, { ...stack[name], name })) tell(line, err);
   };
-  const failed = (what: string, next: string) => (err: unknown) =>
+  const failed = (what: string, next: string) => (err: unknown) => {
     tell(`${what} (${errorText(err)}): ${next}`, err);
+  };
   const loadThreads =
     plan.threads > 0 && options.configFile
       ? startLoadThreads({
@@ -200,7 +205,10 @@ export async function startPipeline(options: PipelineOptions): Promise<LocalPipe
           everyMs: sweepEveryMs,
           // An empty queue (an in-memory emulator, one that lost its state) holds no retry an earlier run sent.
           firstSweepsEverything: await queueIsEmpty(stack.sqs, stack.chunks.url),
-          onError: failed('the sweep of waiting rows failed', `sweeping again in ${sweepEveryMs / 1000} s`),
+          onError: (err) =>
+            database.failed(err) ||
+            failed('the sweep of waiting rows failed', `sweeping again in ${sweepEveryMs / 1000} s`)(err),
+          onSuccess: () => database.succeeded(),
         })
       : undefined;
 

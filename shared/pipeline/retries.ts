@@ -59,7 +59,16 @@ export async function settleFailure(
   try {
     await note({ deliveries, text, parked });
   } catch (noteErr) {
-    deps.logger.warn('could not note the failure in the ledger', { error: errorMessage(noteErr) });
+    deps.logger.warn('could not note the failure in the ledger', {
+      error: errorMessage(noteErr),
+      reason,
+      delivery: deliveries,
+      maxDeliveries: max,
+      // What becomes of the message: a parked one is not parked unnoted (below).
+      next: parked
+        ? `budget spent: a delayed copy goes back on the queue, tried again in ${policy.capSeconds} s`
+        : `tried again within ${delay} s`,
+    });
     if (parked) {
       const again = policy.capSeconds;
       await deps.sqs.send(
