@@ -103,7 +103,6 @@ export async function uploadFile(
   return { bucket, key, etag: unquoteEtag(res.ETag ?? ''), versionId: res.VersionId, size };
 }
 
-const FUNCTION_TIMEOUT_MS = LOCAL_FUNCTION_TIMEOUT_SECONDS * 1000;
 /** How often `watchBucket` lists the bucket. */
 const POLL_MS = 500;
 
@@ -181,7 +180,7 @@ export async function startPipeline(options: PipelineOptions): Promise<LocalPipe
       batchSize: LOCAL_BATCH_SIZES.ingest,
       batchingWindowMs: 0,
       concurrency: 1,
-      timeoutMs: FUNCTION_TIMEOUT_MS,
+      timeoutMs: LOCAL_FUNCTION_TIMEOUT_SECONDS.ingest * 1000,
       onError: sourceError('ingest'),
     }),
     new EventSource({
@@ -193,7 +192,7 @@ export async function startPipeline(options: PipelineOptions): Promise<LocalPipe
       batchSize: LOCAL_BATCH_SIZES.chunks,
       batchingWindowMs: 0,
       concurrency: workers,
-      timeoutMs: FUNCTION_TIMEOUT_MS,
+      timeoutMs: LOCAL_FUNCTION_TIMEOUT_SECONDS.chunks * 1000,
       onError: sourceError('chunks'),
     }),
   ];

@@ -2,14 +2,30 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
-import { SetQueueAttributesCommand } from '@aws-sdk/client-sqs';
+import {
+  CreateQueueCommand,
+  GetQueueAttributesCommand,
+  SetQueueAttributesCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fileStateLine } from '../../cli/ops.ts';
 import { reportOf } from '../../cli/report.ts';
 import { type EmbeddedEmulator, startEmbeddedEmulator } from '../../local/embedded-emulator.ts';
+import { QUEUES } from '../../shared/core/topology.ts';
 import { replayDeadLetters } from '../../shared/ops/replay.ts';
 import { fileAction, type Receipt } from '../../shared/pipeline/receipts.ts';
-import { depth, drop, finished, type Started, startFaultPipeline, tableState } from '../support/faults.ts';
+import {
+  depth,
+  drop,
+  FAULT_TABLES,
+  faultConfig,
+  finished,
+  type Started,
+  startFaultPipeline,
+  tableState,
+} from '../support/faults.ts';
+import { startTestPipeline } from '../support/pipeline.ts';
 
 /**
  * What the operator trial of h11 found in the split's failure paths: a key the emulator's queue
@@ -122,5 +138,53 @@ describe('split failure paths (h11)', () => {
     expect([loaded.state, loaded.error, loaded.rows_inserted]).toEqual(['loaded', null, 2]);
     expect(fileAction(loaded)).toBeNull();
     expect(await depth(s, s.p.stack.ingest.dlqUrl)).toBe(0);
+  });
+});
+
+describe("the local split has the deployed split function's time (h11 item 3c)", () => {
+  it('its context says 300 s, and its queue keeps a message that long, even in a state folder made with 180 s', async () => {
+    emulator = await startEmbeddedEmulator({
+      port: 0,
+      stateDir: await mkdtemp(path.join(tmpdir(), 'dropload-h11-')),
+    });
+    // The ingest queue as an earlier release left it in a `dev` state folder.
+    const sqs = new SQSClient({
+      endpoint: emulator.endpoint,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+    });
+    await sqs.send(
+      new CreateQueueCommand({ QueueName: QUEUES.ingest.name, Attributes: { VisibilityTimeout: '180' } }),
+    );
+    const remaining: number[] = [];
+    const p = await startTestPipeline(faultConfig, FAULT_TABLES, {
+      env: { AWS_ENDPOINT_URL: emulator.endpoint },
+      wrap: (fn, h) =>
+        fn === 'split'
+          ? (event, context) => {
+              remaining.push(context.getRemainingTimeInMillis());
+              return h(event, context);
+            }
+          : h,
+    });
+    try {
+      const visibility = async (url: string) =>
+        (
+          await p.stack.sqs.send(
+            new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['VisibilityTimeout'] }),
+          )
+        ).Attributes?.VisibilityTimeout;
+      expect([await visibility(p.stack.ingest.url), await visibility(p.stack.chunks.url)]).toEqual([
+        '300',
+        '180',
+      ]);
+      const run = await p.load('incoming/rows/t.csv', 'id,label\n1,a\n');
+      expect(run.reports.map((r) => r.state)).toEqual(['loaded']);
+      expect(remaining).toHaveLength(1);
+      expect(remaining[0]).toBeGreaterThan(295_000);
+      expect(remaining[0]).toBeLessThanOrEqual(300_000);
+    } finally {
+      await p.stop();
+    }
   });
 });
