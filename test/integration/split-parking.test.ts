@@ -10,7 +10,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fileStateLine } from '../../cli/ops.ts';
-import { reportOf } from '../../cli/report.ts';
+import { fileNotes, reportOf } from '../../cli/report.ts';
 import { type EmbeddedEmulator, startEmbeddedEmulator } from '../../local/embedded-emulator.ts';
 import { QUEUES } from '../../shared/core/topology.ts';
 import { replayDeadLetters } from '../../shared/ops/replay.ts';
@@ -100,6 +100,18 @@ describe('split failure paths (h11)', () => {
     // three times (as restarts of `dev` re-announce an unfinished file): three copies, each parked.
     const body = `id,label,${'x'.repeat(1100)}\n1,a,\n2,b,\n`;
     for (let i = 0; i < 3; i++) await drop(s, key, body);
+    // While it is retried, status says so, with the delivery, the budget and the reason, as for a load.
+    const retrying = await finished(s, key, 30_000, (f) => f.error !== null);
+    expect([retrying.state, retrying.chunk_count]).toEqual(['loading', 1]);
+    // (Its other lines: the ignored column, and, announced three times while splitting, its resume.)
+    const notes = fileNotes(reportOf(retrying)).map((n) => n.line);
+    expect(notes.filter((l) => l.includes(': retrying: '))).toEqual([
+      expect.stringMatching(
+        new RegExp(
+          `^${key.replace(/\./g, '\\.')}: retrying: split delivery [1-4] of 5 failed; next try within 1 s: TransientError: chunk queue refused 1 message\\(s\\): .*Message must be shorter than 1024 bytes\\.$`,
+        ),
+      ),
+    ]);
     const stalled = await finished(s, key, 30_000, (f) => f.state === 'stalled');
     const deadline = Date.now() + 15_000;
     while ((await depth(s, s.p.stack.ingest.dlqUrl)) < 3 && Date.now() < deadline)
