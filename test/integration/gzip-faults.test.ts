@@ -1,4 +1,4 @@
-import { mkdtemp, readdir } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -413,7 +413,13 @@ describe('gzip files under faults', () => {
     await drop(s, 'incoming/capped/parts.csv.gz', gzipSync(csv(250_000)));
     const file = await finished(s, 'incoming/capped/parts.csv.gz');
     expect(file.state).toBe('failed');
-    expect(await readdir(path.join(state, 'objects', '_multipart'))).toEqual([]);
+    try {
+      expect(await readdir(path.join(state, 'objects', '_multipart'))).toEqual([]);
+    } finally {
+      await s.stop();
+      p = undefined;
+      await rm(state, { recursive: true, force: true });
+    }
   });
 
   it('a finished gzip file leaves no expanded copy, loaded or failed', async () => {

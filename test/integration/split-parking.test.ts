@@ -1,4 +1,4 @@
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
@@ -39,7 +39,16 @@ afterEach(async () => {
   current = undefined;
   await emulator?.stop();
   emulator = undefined;
+  for (const dir of stateDirs.splice(0)) await rm(dir, { recursive: true, force: true });
 });
+
+const stateDirs: string[] = [];
+/** A state folder for an emulator that keeps its state, as `dev`'s; removed after the test. */
+async function stateDir(): Promise<string> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'dropload-h11-'));
+  stateDirs.push(dir);
+  return dir;
+}
 
 /** The file's receipt once it says `state` (it is written just after the ledger moves). */
 async function receiptOf(s: Started, key: string, state: string): Promise<Receipt | undefined> {
@@ -90,7 +99,7 @@ describe('split failure paths (h11)', () => {
     // fauxqs with its state on disk loses a message whose visibility is set to 0: parked, and released by a dry run.
     emulator = await startEmbeddedEmulator({
       port: 0,
-      stateDir: await mkdtemp(path.join(tmpdir(), 'dropload-h11-')),
+      stateDir: await stateDir(),
     });
     current = await startFaultPipeline({ endpoint: emulator.endpoint });
     const s = current;
@@ -157,7 +166,7 @@ describe("the local split has the deployed split function's time (h11 item 3c)",
   it('its context says 300 s, and its queue keeps a message that long, even in a state folder made with 180 s', async () => {
     emulator = await startEmbeddedEmulator({
       port: 0,
-      stateDir: await mkdtemp(path.join(tmpdir(), 'dropload-h11-')),
+      stateDir: await stateDir(),
     });
     // The ingest queue as an earlier release left it in a `dev` state folder.
     const sqs = new SQSClient({
