@@ -17,7 +17,7 @@ import {
 import { type ReplayedMessage, type ReplayResult, replayDeadLetters } from '../shared/ops/replay.ts';
 import { type RetryResult, retryRejects } from '../shared/ops/retry-rejects.ts';
 import { wakeAfterLateRows } from '../shared/ops/retry-waiting.ts';
-import { replayCommand } from '../shared/pipeline/receipts.ts';
+import { fileAction } from '../shared/pipeline/receipts.ts';
 import { awsClients } from '../shared/runtime/environment.ts';
 import { queueConfigured, resolveBucket, resolveQueues, withLedger } from './ops-resources.ts';
 import { positive } from './options.ts';
@@ -110,7 +110,7 @@ export function fileStateLine(file: FileRow, waits?: WaitSummary): string | unde
     case 'failed':
       return `${file.key}: FAILED${error}`;
     case 'stalled':
-      return `${file.key}: STALLED${error}; once the cause is fixed, run: ${replayCommand(file)}`;
+      return `${file.key}: STALLED${error}; once the cause is fixed, run: ${fileAction(file)}`;
     case 'skipped':
       return `${file.key}: skipped${error}`;
     case 'waiting':

@@ -5,7 +5,7 @@ import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { Upload } from '@aws-sdk/lib-storage';
 import { notificationFor, type ObjectRef, unquoteEtag } from '../shared/aws/s3-events.ts';
 import type { ResolvedConfig } from '../shared/config/config.ts';
-import type { RetryPolicy } from '../shared/core/backoff.ts';
+import { RETRY_POLICY, type RetryPolicy } from '../shared/core/backoff.ts';
 import { isOwnKey } from '../shared/core/bucket-layout.ts';
 import {
   LOCAL_BATCH_SIZES,
@@ -15,6 +15,7 @@ import {
 } from '../shared/core/topology.ts';
 import { backfill } from '../shared/ops/backfill.ts';
 import type { PipelineDeps } from '../shared/pipeline/services.ts';
+import { watchDatabase } from './database-watch.ts';
 import { EventSource, type SourceFailure, type SqsHandler } from './event-source.ts';
 import { errorText, type FailingQueue, sourceFailureText } from './failure-text.ts';
 import type { LinkingEmulator } from './linking-emulator.ts';
@@ -117,8 +118,6 @@ function handlerModules() {
     import('@aws-lambda-powertools/metrics'),
   ]);
 }
-
-const FUNCTION_TIMEOUT_MS = LOCAL_FUNCTION_TIMEOUT_SECONDS * 1000;
 /** How often `watchBucket` lists the bucket. */
 const POLL_MS = 500;
 
@@ -166,11 +165,15 @@ export async function startPipeline(options: PipelineOptions): Promise<LocalPipe
   };
   const getDeps = async () => deps;
   const tell = options.onFailure ?? ((line, err) => logger.error(line, { error: String(err) }));
+  const database = watchDatabase(tell, options.retry ?? RETRY_POLICY);
   const sourceError = (name: FailingQueue['name']) => (err: unknown, failure: SourceFailure) => {
+    // A handler that threw because the database is away: said once for all of them (database-watch.ts).
+    if (failure.stage === 'invoke' && database.failed(err)) return;
     for (const line of sourceFailureText(err, failure, { ...stack[name], name })) tell(line, err);
   };
-  const failed = (what: string, next: string) => (err: unknown) =>
+  const failed = (what: string, next: string) => (err: unknown) => {
     tell(`${what} (${errorText(err)}): ${next}`, err);
+  };
   const loadThreads =
     plan.threads > 0 && options.configFile
       ? startLoadThreads({
@@ -200,7 +203,7 @@ export async function startPipeline(options: PipelineOptions): Promise<LocalPipe
       batchSize: LOCAL_BATCH_SIZES.ingest,
       batchingWindowMs: 0,
       concurrency: 1,
-      timeoutMs: FUNCTION_TIMEOUT_MS,
+      timeoutMs: LOCAL_FUNCTION_TIMEOUT_SECONDS.ingest * 1000,
       onError: sourceError('ingest'),
     }),
     new EventSource({
@@ -212,7 +215,7 @@ export async function startPipeline(options: PipelineOptions): Promise<LocalPipe
       batchSize: LOCAL_BATCH_SIZES.chunks,
       batchingWindowMs: 0,
       concurrency: workers,
-      timeoutMs: FUNCTION_TIMEOUT_MS,
+      timeoutMs: LOCAL_FUNCTION_TIMEOUT_SECONDS.chunks * 1000,
       onError: sourceError('chunks'),
     }),
   ];
@@ -224,7 +227,10 @@ export async function startPipeline(options: PipelineOptions): Promise<LocalPipe
           everyMs: sweepEveryMs,
           // An empty queue (an in-memory emulator, one that lost its state) holds no retry an earlier run sent.
           firstSweepsEverything: await queueIsEmpty(stack.sqs, stack.chunks.url),
-          onError: failed('the sweep of waiting rows failed', `sweeping again in ${sweepEveryMs / 1000} s`),
+          onError: (err) =>
+            database.failed(err) ||
+            failed('the sweep of waiting rows failed', `sweeping again in ${sweepEveryMs / 1000} s`)(err),
+          onSuccess: () => database.succeeded(),
         })
       : undefined;
 

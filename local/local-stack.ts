@@ -7,7 +7,13 @@ import {
   PutBucketNotificationConfigurationCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { CreateQueueCommand, GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import {
+  CreateQueueCommand,
+  GetQueueAttributesCommand,
+  GetQueueUrlCommand,
+  SetQueueAttributesCommand,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
 import type { Kysely } from 'kysely';
 import type pg from 'pg';
 import type { ResolvedConfig } from '../shared/config/config.ts';
@@ -18,6 +24,7 @@ import {
   LOCAL_BUCKET,
   LOCAL_VISIBILITY_TIMEOUT_SECONDS,
   QUEUES,
+  type QueueName,
   type QueueTopology,
 } from '../shared/core/topology.ts';
 import { createDb, createPool } from '../shared/ledger/connection.ts';
@@ -189,16 +196,10 @@ async function createQueuePair(
   const dlqArn = await arnOf(dlqUrl);
   // Derived from the retry budget, as the CDK stack's queues are.
   const receives = maxReceiveCount(retry);
-  const queue = await sqs.send(
-    new CreateQueueCommand({
-      QueueName: names.name,
-      Attributes: {
-        VisibilityTimeout: String(visibilityTimeout),
-        RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount: String(receives) }),
-      },
-    }),
-  );
-  const url = queue.QueueUrl as string;
+  const url = await createOrUpdateQueue(sqs, names.name, {
+    VisibilityTimeout: String(visibilityTimeout),
+    RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount: String(receives) }),
+  });
   return {
     url,
     arn: await arnOf(url),
@@ -207,6 +208,27 @@ async function createQueuePair(
     visibilityTimeoutSeconds: visibilityTimeout,
     maxReceiveCount: receives,
   };
+}
+
+/**
+ * Creates the queue, or gives a kept one (a `dev` state folder) these attributes: SQS refuses to create
+ * a queue again with other values (QueueNameExists), as after a release that changed its visibility.
+ */
+async function createOrUpdateQueue(
+  sqs: SQSClient,
+  name: string,
+  attributes: Record<string, string>,
+): Promise<string> {
+  try {
+    const created = await sqs.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes }));
+    return created.QueueUrl as string;
+  } catch (err) {
+    // SQS says `QueueNameExists`; fauxqs, with the JSON protocol's prefix, `AWS.SimpleQueueService.QueueNameExists`.
+    if (!(err as Error).name.endsWith('QueueNameExists')) throw err;
+    const { QueueUrl } = await sqs.send(new GetQueueUrlCommand({ QueueName: name }));
+    await sqs.send(new SetQueueAttributesCommand({ QueueUrl, Attributes: attributes }));
+    return QueueUrl as string;
+  }
 }
 
 async function createBucket(s3: S3Client, bucket: string): Promise<void> {
@@ -300,10 +322,11 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     if (emulator) unsignedPayloads(s3);
     const bucket = options.bucket ?? env.DROPLOAD_BUCKET ?? LOCAL_BUCKET;
     await createBucket(s3, bucket);
-    const visibility = options.visibilityTimeoutSeconds ?? LOCAL_VISIBILITY_TIMEOUT_SECONDS;
+    const visibility = (q: QueueName) =>
+      options.visibilityTimeoutSeconds ?? LOCAL_VISIBILITY_TIMEOUT_SECONDS[q];
     const retry = options.retry ?? RETRY_POLICY;
-    const ingest = await createQueuePair(sqs, QUEUES.ingest, visibility, retry);
-    const chunks = await createQueuePair(sqs, QUEUES.chunks, visibility, retry);
+    const ingest = await createQueuePair(sqs, QUEUES.ingest, visibility('ingest'), retry);
+    const chunks = await createQueuePair(sqs, QUEUES.chunks, visibility('chunks'), retry);
     // The registry's fauxqs has no S3 event notifications: the runner forwards uploads itself.
     const bucketNotifications =
       env.AWS_ENDPOINT_URL !== undefined && (await configureNotifications(s3, bucket, ingest.arn));

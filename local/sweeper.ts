@@ -16,7 +16,13 @@ export interface Sweeper {
  */
 export function startSweeper(
   deps: PipelineDeps,
-  options: { everyMs: number; firstSweepsEverything: boolean; onError: (err: unknown) => void },
+  options: {
+    everyMs: number;
+    firstSweepsEverything: boolean;
+    onError: (err: unknown) => void;
+    /** After each sweep that worked: the database answered. */
+    onSuccess?: () => void;
+  },
 ): Sweeper {
   let stopped = false;
   let wake: (() => void) | undefined;
@@ -25,6 +31,7 @@ export function startSweeper(
     while (!stopped) {
       await sweepWaiting(deps, { everything }).then(() => {
         everything = false;
+        options.onSuccess?.();
       }, options.onError);
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, options.everyMs);

@@ -54,3 +54,19 @@ export type LoadMessage = z.infer<typeof LoadMessage>;
 export function isOrphanMessage(message: LoadMessage): message is OrphanMessage {
   return 'kind' in message && message.kind === 'orphans';
 }
+
+/** Every UTF-16 code unit outside printable ASCII that JSON.stringify leaves as it is. */
+const NOT_ASCII = /[\u007f-\uffff]/g;
+
+/**
+ * The body of every SQS message dropload sends: JSON in which every character outside ASCII is a `\u`
+ * escape (an emoji as its surrogate pair). SQS refuses some characters in a body, and emulators refuse
+ * more than SQS does (fauxqs, anything past U+FFFF); an ASCII body is valid for every one of them, and
+ * JSON.parse reads it back unchanged. Outside strings JSON is ASCII already, so only string contents change.
+ */
+export function messageBody(message: unknown): string {
+  return JSON.stringify(message).replace(
+    NOT_ASCII,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+}

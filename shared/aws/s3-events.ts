@@ -1,5 +1,6 @@
 import { S3Schema } from '@aws-lambda-powertools/parser/schemas/s3';
 import { z } from 'zod';
+import { messageBody } from './messages.ts';
 
 /** One object version the split step is asked to load. */
 export interface ObjectRef {
@@ -93,5 +94,5 @@ export function notificationFor(
       },
     },
   };
-  return JSON.stringify({ Records: [record] });
+  return messageBody({ Records: [record] });
 }

@@ -22,6 +22,14 @@ export const RETRY_POLICY: RetryPolicy = { baseSeconds: 2, capSeconds: 60, budge
 /** SQS caps a visibility change or a message delay at these; the policy stays below them. */
 export const MAX_SQS_DELAY_SECONDS = 900;
 
+/**
+ * The shortest visibility dropload asks for when it hands a received message back ("again soon"), never
+ * 0: fauxqs keeping its state on disk (`dev`) loses a message whose visibility is changed to 0 (its
+ * SQLite row refuses the NULL receive count it writes, after the message left the in-flight list and
+ * before it is queued again). One second changes nothing that matters on SQS.
+ */
+export const MIN_VISIBILITY_SECONDS = 1;
+
 const ceiling = (policy: RetryPolicy, receiveCount: number): number =>
   Math.min(policy.capSeconds, policy.baseSeconds * 2 ** Math.max(0, receiveCount - 1));
 

@@ -122,6 +122,21 @@ export function classifyError(err: unknown): ErrorClass {
   return 'fatal';
 }
 
+/** SQLSTATE classes 08 (connection exception) and 57P01–03 (the server shutting down or starting). */
+const UNREACHABLE_SQLSTATE = /^(08...|57P0[123])$/;
+
+/**
+ * The database (or the network to it) is not there, rather than refusing one statement: a connection
+ * refused, reset or timed out. What an outage looks like from any query, whatever it was for.
+ */
+export function isConnectionLoss(err: unknown): boolean {
+  const e = (err ?? {}) as ErrorFields;
+  if (typeof e.code === 'string' && TRANSIENT_NODE_CODES.has(e.code)) return true;
+  const state = sqlState(err);
+  if (state) return UNREACHABLE_SQLSTATE.test(state);
+  return typeof e.message === 'string' && TRANSIENT_MESSAGES.test(e.message);
+}
+
 export function errorMessage(err: unknown): string {
   if (err instanceof Error) return `${err.name}: ${err.message}`;
   return String(err);

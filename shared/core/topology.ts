@@ -87,14 +87,21 @@ export const visibilityTimeoutSeconds = (c: {
 }): number => VISIBILITY_FACTOR * c.timeoutSeconds + c.batchingWindowSeconds;
 
 /**
- * The local runner's time budget per invocation, shorter than on AWS: a message a crashed local handler
- * held comes back after minutes, not half an hour. Its queues' visibility follows by the same rule.
+ * The local runner's time budget per invocation: the deployed function's, so that a local run does not
+ * give up on work the deployed function would finish (a large gzip file's split on a busy machine takes
+ * minutes; a budget of 30 s once brought its message back mid-split, to start again from zero).
  */
-export const LOCAL_FUNCTION_TIMEOUT_SECONDS = 30;
-export const LOCAL_VISIBILITY_TIMEOUT_SECONDS = visibilityTimeoutSeconds({
-  timeoutSeconds: LOCAL_FUNCTION_TIMEOUT_SECONDS,
-  batchingWindowSeconds: 0,
-});
+export const LOCAL_FUNCTION_TIMEOUT_SECONDS: Readonly<Record<QueueName, number>> = {
+  ingest: CONSUMERS.ingest.timeoutSeconds,
+  chunks: CONSUMERS.chunks.timeoutSeconds,
+};
+/**
+ * The local queues' visibility: the function's timeout, without Lambda's factor (which covers retries
+ * after throttles, which the in-process runner has none of), so a message a crashed local handler held
+ * comes back after minutes, not half an hour, and never while its handler may still be running.
+ */
+export const LOCAL_VISIBILITY_TIMEOUT_SECONDS: Readonly<Record<QueueName, number>> =
+  LOCAL_FUNCTION_TIMEOUT_SECONDS;
 
 /** How long a dead-letter queue keeps a message: the longest SQS allows, two weeks to inspect and redrive. */
 export const DLQ_RETENTION_SECONDS = 14 * 24 * 60 * 60;

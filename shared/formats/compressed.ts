@@ -1,7 +1,13 @@
 import { PassThrough, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
-import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import {
+  AbortMultipartUploadCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { collectBody, type PinnedObject, readRange, streamObject } from '../aws/object-store.ts';
 import type { Dataset } from '../config/dataset.ts';
@@ -165,11 +171,25 @@ async function writeExpanded<T>(
     return { bytes: guard.bytes, tapped };
   } catch (err) {
     await upload.abort().catch(() => {});
+    await abortParts(s3, upload, original.bucket, key);
     toTap.destroy();
     toUpload.destroy();
     if (uploaded) await deleteExpanded(s3, original.bucket, fileId).catch(() => {});
     throw asGzipError(err);
   }
+}
+
+/**
+ * Deletes the parts an aborted upload stored, before the split reports its failure. lib-storage's
+ * `abort()` only signals: its own AbortMultipartUpload goes out once the part in flight ends, after
+ * this split may have moved on or its process ended, leaving the parts (a `dev` state folder's
+ * `objects/_multipart`, a bucket's until its lifecycle rule). A part still in flight then finds no upload.
+ */
+async function abortParts(s3: S3Client, upload: Upload, bucket: string, key: string): Promise<void> {
+  if (!upload.uploadId) return;
+  await s3
+    .send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: upload.uploadId }))
+    .catch(() => {});
 }
 
 /** Decompresses the object into `.dropload/expanded/<fileId>` while planning chunks on the same stream. */

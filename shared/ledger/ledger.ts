@@ -663,6 +663,8 @@ export async function recordChunkAttempt(
     .updateTable('dropload.file')
     .set((eb) => ({
       error: chunkTrouble(eb, chunk.fileId),
+      // A dead chunk's replay is its own queue's (receipts.ts fileAction), whatever stalled the file before.
+      ...(failure.parked ? { action: null } : {}),
       state: eb
         .case()
         .when(eb.and([eb('state', '=', 'loading'), eb.exists(deadChunks(eb, chunk.fileId))]))
@@ -676,17 +678,21 @@ export async function recordChunkAttempt(
     .execute();
 }
 
-/** The same for a file whose split failed (or whose waiting rows could not be retried): on the file itself. */
+/**
+ * The same for a file whose split failed (or whose waiting rows could not be retried): on the file itself.
+ * Parked, the file is stalled, and `replay` is the command that puts its parked message back. Returns
+ * the file as noted (none when it has no row, or is final already).
+ */
 export async function recordFileAttempt(
   db: Kysely<Database>,
   file: { bucket: string; key: string; etag: string; versionId?: string } | { id: number },
-  failure: { text: string; parked: boolean },
-): Promise<void> {
+  failure: { text: string; parked: boolean; replay?: string },
+): Promise<FileRow | undefined> {
   let update = db
     .updateTable('dropload.file')
     .set({
       error: messageText(failure.text),
-      ...(failure.parked ? { state: 'stalled' as const } : {}),
+      ...(failure.parked ? { state: 'stalled' as const, action: failure.replay ?? null } : {}),
       updated_at: clock,
     })
     .where('state', 'in', ['queued', 'splitting', 'loading', 'waiting', 'stalled']);
@@ -697,7 +703,7 @@ export async function recordFileAttempt(
       .where('key', '=', withoutNul(file.key))
       .where('etag', '=', withoutNul(file.etag))
       .$if(file.versionId !== undefined, (q) => q.where('version_id', '=', withoutNul(file.versionId ?? '')));
-  await update.execute();
+  return update.returningAll().executeTakeFirst();
 }
 
 /** Stores a chunk's rejects; those with a `rowKey` are stored with `dataset`, whose newer rows may resolve them. */

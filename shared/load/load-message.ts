@@ -86,12 +86,14 @@ async function retryWaiting(deps: PipelineDeps, message: OrphanMessage): Promise
 
 async function noteFailure(deps: PipelineDeps, message: LoadMessage, failure: FailedDelivery): Promise<void> {
   // Waiting rows are the file's, not a chunk's; the file keeps loading while they wait.
-  if (isOrphanMessage(message))
-    return recordFileAttempt(
+  if (isOrphanMessage(message)) {
+    await recordFileAttempt(
       deps.db,
       { id: message.fileId },
       { text: `retrying its waiting rows: ${failure.text}`, parked: false },
     );
+    return;
+  }
   await recordChunkAttempt(deps.db, { fileId: message.fileId, index: message.index }, failure);
   // A stalled file's receipt says so, with the reason, while it waits for a replay.
   const file = failure.parked ? await getFile(deps.db, message.fileId) : undefined;

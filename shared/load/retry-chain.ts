@@ -1,5 +1,5 @@
 import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
-import type { OrphanMessage } from '../aws/messages.ts';
+import { messageBody, type OrphanMessage } from '../aws/messages.ts';
 import type { Dataset, Reference } from '../config/dataset.ts';
 import { TransientError } from '../core/errors.ts';
 import { WAIT_RETRY } from '../core/topology.ts';
@@ -62,7 +62,7 @@ export async function sendSteps(deps: ChainDeps, steps: RetryStep[], attempt = 1
         Entries: batch.map((s, j) => {
           const message: OrphanMessage = { kind: 'orphans', fileId: s.fileId, attempt, token: s.token };
           const delay = Math.max(0, Math.min(MAX_DELAY_SECONDS, Math.ceil(s.delaySeconds)));
-          return { Id: String(j), MessageBody: JSON.stringify(message), DelaySeconds: delay };
+          return { Id: String(j), MessageBody: messageBody(message), DelaySeconds: delay };
         }),
       }),
     );

@@ -11,6 +11,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import { ChunkMessage } from '../aws/messages.ts';
 import { objectRefsFromBody } from '../aws/s3-events.ts';
+import { MIN_VISIBILITY_SECONDS } from '../core/backoff.ts';
 import type { QueueName } from '../core/topology.ts';
 import type { Log } from '../pipeline/services.ts';
 
@@ -159,7 +160,7 @@ async function moveMessage(sqs: SQSClient, options: ReplayOptions, m: Message): 
 
 /**
  * Receive → send → delete, one message at a time. Messages not moved stay hidden until the end, so
- * every receive sees new ones, then become visible again at once.
+ * every receive sees new ones, then become visible again within a second (MIN_VISIBILITY_SECONDS).
  */
 async function moveOneByOne(deps: ReplayDeps, options: ReplayOptions): Promise<ReplayResult> {
   const { sqs } = deps;
@@ -223,7 +224,7 @@ async function release(sqs: SQSClient, queueUrl: string, held: Map<string, strin
       new ChangeMessageVisibilityCommand({
         QueueUrl: queueUrl,
         ReceiptHandle: receiptHandle,
-        VisibilityTimeout: 0,
+        VisibilityTimeout: MIN_VISIBILITY_SECONDS,
       }),
     );
   }

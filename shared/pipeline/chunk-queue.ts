@@ -1,5 +1,5 @@
 import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
-import type { ChunkMessage } from '../aws/messages.ts';
+import { type ChunkMessage, messageBody } from '../aws/messages.ts';
 import type { Dataset } from '../config/dataset.ts';
 import { TransientError } from '../core/errors.ts';
 import type { ChunkSource } from '../formats/compressed.ts';
@@ -54,7 +54,7 @@ export async function sendPendingChunks(
     const res = await deps.sqs.send(
       new SendMessageBatchCommand({
         QueueUrl: deps.chunkQueueUrl,
-        Entries: batch.map((m) => ({ Id: String(m.index), MessageBody: JSON.stringify(m) })),
+        Entries: batch.map((m) => ({ Id: String(m.index), MessageBody: messageBody(m) })),
       }),
     );
     if (res.Failed && res.Failed.length > 0) {

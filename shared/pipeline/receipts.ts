@@ -19,15 +19,19 @@ import type { PipelineDeps } from './services.ts';
 /** Enough rejects for whoever dropped the file to see the pattern; the CLI lists them all. */
 const REJECTS_IN_RECEIPT = 20;
 
-/** The command that puts a stalled file's dead-lettered messages back: its chunks', or its split's. */
-export function replayCommand(file: { key: string; chunk_count: number | null }): string {
-  const queue: QueueName = file.chunk_count === null ? 'ingest' : 'chunks';
-  return `npx dropload replay --queue ${queue} --file ${JSON.stringify(file.key)}`;
+/** The command that puts a file's messages parked in `queue`'s dead-letter queue back. */
+export function replayCommand(key: string, queue: QueueName): string {
+  return `npx dropload replay --queue ${queue} --file ${JSON.stringify(key)}`;
 }
 
-/** What to do about a file: a stalled one's replay, a failed one's action as its failure set it; else none. */
+/**
+ * What to do about a file: a failed one's action as its failure set it; a stalled one's replay, as the
+ * step that parked it set it (a split parks in the ingest DLQ even after it planned chunks), else, for
+ * files stalled before the ledger kept it, its chunks' (or, unplanned, its split's); else none.
+ */
 export function fileAction(file: Pick<FileRow, 'state' | 'key' | 'chunk_count' | 'action'>): string | null {
-  if (file.state === 'stalled') return replayCommand(file);
+  if (file.state === 'stalled')
+    return file.action ?? replayCommand(file.key, file.chunk_count === null ? 'ingest' : 'chunks');
   return file.state === 'failed' ? file.action : null;
 }
 

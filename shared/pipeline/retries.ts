@@ -1,6 +1,12 @@
 import { ChangeMessageVisibilityCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { SQSRecord } from 'aws-lambda';
-import { budgetText, maxReceiveCount, RETRY_POLICY, retryDelaySeconds } from '../core/backoff.ts';
+import {
+  budgetText,
+  MIN_VISIBILITY_SECONDS,
+  maxReceiveCount,
+  RETRY_POLICY,
+  retryDelaySeconds,
+} from '../core/backoff.ts';
 import { errorMessage } from '../core/errors.ts';
 import type { Delivery } from '../ledger/resumes.ts';
 import type { PipelineDeps } from './services.ts';
@@ -45,7 +51,7 @@ export async function settleFailure(
   const deliveries = deliveryOf(record).count;
   const max = maxReceiveCount(policy);
   const parked = deliveries >= max;
-  const delay = parked ? 0 : retryDelaySeconds(policy, deliveries);
+  const delay = parked ? MIN_VISIBILITY_SECONDS : retryDelaySeconds(policy, deliveries);
   const reason = errorMessage(err);
   const text = parked
     ? `failed ${deliveries} deliveries over at least ${budgetText(policy)}; its message is in the dead-letter queue: ${reason}`
@@ -53,7 +59,16 @@ export async function settleFailure(
   try {
     await note({ deliveries, text, parked });
   } catch (noteErr) {
-    deps.logger.warn('could not note the failure in the ledger', { error: errorMessage(noteErr) });
+    deps.logger.warn('could not note the failure in the ledger', {
+      error: errorMessage(noteErr),
+      reason,
+      delivery: deliveries,
+      maxDeliveries: max,
+      // What becomes of the message: a parked one is not parked unnoted (below).
+      next: parked
+        ? `budget spent: a delayed copy goes back on the queue, tried again in ${policy.capSeconds} s`
+        : `tried again within ${delay} s`,
+    });
     if (parked) {
       const again = policy.capSeconds;
       await deps.sqs.send(
@@ -67,7 +82,7 @@ export async function settleFailure(
       return 'requeued';
     }
   }
-  // Parked: visible again at once, so the queue's redrive moves it on now rather than after its timeout.
+  // Parked: visible again almost at once, so the queue's redrive moves it on now rather than after its timeout.
   await deps.sqs
     .send(
       new ChangeMessageVisibilityCommand({

@@ -5,7 +5,7 @@ import { ConfigError } from '../core/errors.ts';
 import { getFile, recordFileAttempt } from '../ledger/ledger.ts';
 import { splitFailureText } from '../ledger/resumes.ts';
 import { FINAL_STATES } from '../ledger/schema.ts';
-import { writeReceipt } from '../pipeline/receipts.ts';
+import { replayCommand, writeReceipt } from '../pipeline/receipts.ts';
 import { type FailedDelivery, type Settled, settleFailure } from '../pipeline/retries.ts';
 import type { PipelineDeps } from '../pipeline/services.ts';
 import { type SplitOutcome, splitObject } from './split-service.ts';
@@ -69,15 +69,19 @@ async function splitOne(deps: PipelineDeps, ref: ObjectRef): Promise<SplitOutcom
   return outcome;
 }
 
-/** Noted on each announced file the ledger has (one that never registered has no row to note it on). */
+/**
+ * Noted on each announced file the ledger has (one that never registered has no row to note it on).
+ * Parked, the message is in the ingest queue's DLQ, even when the split had planned chunks; the stalled
+ * file's receipt says so.
+ */
 async function noteFailure(deps: PipelineDeps, refs: ObjectRef[], failure: FailedDelivery): Promise<void> {
-  for (const { etag, ...ref } of refs)
-    if (etag)
-      await recordFileAttempt(
-        deps.db,
-        { ...ref, etag },
-        { ...failure, text: splitFailureText(failure.text) },
-      );
+  for (const { etag, ...ref } of refs) {
+    if (!etag) continue;
+    const replay = replayCommand(ref.key, 'ingest');
+    const text = splitFailureText(failure.text);
+    const file = await recordFileAttempt(deps.db, { ...ref, etag }, { ...failure, text, replay });
+    if (failure.parked && file?.state === 'stalled') await writeReceipt(deps, file);
+  }
 }
 
 function ingestQueue(deps: PipelineDeps): string {

@@ -235,6 +235,17 @@ describe('ingest bucket', () => {
     expect(rules.map((r) => r.Prefix)).not.toContain('rejected/');
   });
 
+  it('aborts incomplete multipart uploads after 7 days, bucket-wide (a split killed mid-expansion leaves its parts)', () => {
+    const rules = (ingest().LifecycleConfiguration as { Rules: Record<string, unknown>[] }).Rules;
+    expect(rules.filter((r) => r.AbortIncompleteMultipartUpload)).toEqual([
+      {
+        Id: 'abort-incomplete-uploads',
+        Status: 'Enabled',
+        AbortIncompleteMultipartUpload: { DaysAfterInitiation: 7 },
+      },
+    ]);
+  });
+
   it('both buckets deny non-TLS requests', () => {
     const policies = props('AWS::S3::BucketPolicy');
     expect(policies).toHaveLength(2);

@@ -150,6 +150,27 @@ describe('fault suite', () => {
     expect(await depth(s, s.p.stack.chunks.dlqUrl)).toBe(0);
   });
 
+  it('a database outage is told once when it starts and once when it ends, not per sweep or message (h11 item 4)', async () => {
+    const told: string[] = [];
+    current = await start({ onFailure: (line) => told.push(line) });
+    const s = current;
+    s.proxy.down();
+    await drop(s, 'incoming/rows/during.csv', csv(1, 3000));
+    // Longer than two sweeps (every 5 s): each of them fails, as the loads do.
+    await new Promise((r) => setTimeout(r, 12_000));
+    s.proxy.up();
+    await expectLoadedOnce(s, 'incoming/rows/during.csv', 1, 3000);
+    const deadline = Date.now() + 10_000;
+    while (told.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(told).toHaveLength(2);
+    expect(told[0]).toMatch(
+      /^the database is unreachable \(\w+: .+\): loads and the sweep of waiting rows are retrying, each message for at least 4 s \(5 deliveries, backoff 1 s doubling to 1 s\); a message is parked only once the database can record it$/,
+    );
+    expect(told[1]).toMatch(
+      /^the database is reachable again \(unreachable for (1[0-9]|2[0-9]) s\): loads go on$/,
+    );
+  });
+
   it('the database drops every connection mid-load (as in a restart): nothing half-written, nothing lost', async () => {
     current = await start();
     const s = current;

@@ -1,3 +1,6 @@
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import {
   DeleteObjectCommand,
@@ -81,12 +84,13 @@ afterEach(async () => {
   p = undefined;
 });
 
-async function start(wrap?: Wrap): Promise<TestPipeline> {
+async function start(wrap?: Wrap, stateDir?: string): Promise<TestPipeline> {
   // A fresh embedded database (no DATABASE_URL) needs no reset.
   p = await startTestPipeline(config, ['gz_rows', 'gz_keyed'], {
     // Long enough that a message held by a paused worker is not redelivered while the test works.
     visibilityTimeoutSeconds: 10,
     wrap,
+    stateDir,
   });
   return p;
 }
@@ -400,6 +404,22 @@ describe('gzip files under faults', () => {
       'file expands past maxExpandedBytes (8388608 bytes) when decompressed',
     ]);
     expect(await expandedCopies(s)).toEqual([]);
+  });
+
+  it('a split that fails mid-expansion aborts its multipart upload: no parts left in the state folder (h11)', async () => {
+    const state = await mkdtemp(path.join(tmpdir(), 'dropload-gz-'));
+    const s = await start(undefined, state);
+    // As above: more than one 5 MiB part is uploaded before the limit stops the expansion.
+    await drop(s, 'incoming/capped/parts.csv.gz', gzipSync(csv(250_000)));
+    const file = await finished(s, 'incoming/capped/parts.csv.gz');
+    expect(file.state).toBe('failed');
+    try {
+      expect(await readdir(path.join(state, 'objects', '_multipart'))).toEqual([]);
+    } finally {
+      await s.stop();
+      p = undefined;
+      await rm(state, { recursive: true, force: true });
+    }
   });
 
   it('a finished gzip file leaves no expanded copy, loaded or failed', async () => {

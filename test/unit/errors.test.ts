@@ -4,6 +4,7 @@ import {
   classifyError,
   errorMessage,
   FileRejectedError,
+  isConnectionLoss,
   MigrationError,
   sqlState,
   TableShapeError,
@@ -139,5 +140,23 @@ describe('errorMessage', () => {
     expect(errorMessage(new Error('z'))).toBe('Error: z');
     expect(errorMessage('plain')).toBe('plain');
     expect(errorMessage(42)).toBe('42');
+  });
+});
+
+describe('isConnectionLoss', () => {
+  it('is the database being away, not one statement refused', () => {
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+    expect(
+      [
+        refused,
+        pgError('08006'),
+        pgError('57P01'),
+        new Error('Connection terminated unexpectedly'),
+        pgError('55P03'),
+        pgError('40001'),
+        pgError('23505'),
+        new TransientError('chunk queue refused 1 message(s)'),
+      ].map(isConnectionLoss),
+    ).toEqual([true, true, true, true, false, false, false, false]);
   });
 });
