@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { quote } from 'shell-quote';
 import { type LocalFile, placeFile } from '../../shared/config/local-files.ts';
 
 // What `init` prints after `next:`: the `run` that loads the files it profiled into the tables it wrote.
@@ -49,15 +50,16 @@ function loadsExactly(files: LocalFile[], tables: TableFiles[], datasets: string
  * first, the files with `--dataset`: those need DATABASE_URL, to keep the tables between the runs.
  */
 export function runCommands(tables: TableFiles[], loadOrder: string[], inputs: RunInputs): string[] {
-  const run = `npx dropload --config ${inputs.config} run`;
+  // Quoted for a POSIX shell: a path with spaces or quotes is printed as one argument, as it was given.
+  const run = (args: string[]) => `npx dropload --config ${quote([inputs.config])} run ${quote(args)}`;
   if (inputs.found.length > 0 && loadsExactly(inputs.found, tables, inputs.datasets))
-    return [`${run} ${inputs.paths.join(' ')}`];
+    return [run(inputs.paths)];
   const listed = tables.flatMap((t) => t.files.map((file) => ({ file, base: path.dirname(file) })));
-  if (loadsExactly(listed, tables, inputs.datasets)) return [`${run} ${listed.map((f) => f.file).join(' ')}`];
+  if (loadsExactly(listed, tables, inputs.datasets)) return [run(listed.map((f) => f.file))];
   const byName = new Map(tables.map((t) => [t.name, t]));
   return loadOrder.flatMap((qualified) => {
     const t = byName.get(qualified.split('.').at(-1) as string);
-    return t ? [`${run} ${t.files.join(' ')} --dataset ${t.name}`] : [];
+    return t ? [run([...t.files, '--dataset', t.name])] : [];
   });
 }
 

@@ -30,6 +30,15 @@ describe('runCommands', () => {
     ).toEqual(['npx dropload --config out/dropload.config.ts run /x/exports']);
   });
 
+  it('quotes a path with spaces or quotes as one shell argument', () => {
+    const spaced = [{ name: 'orders', files: ["/x/my exports/Bob's orders.csv"] }];
+    const config = { ...inputs([], [], '/x', ['orders']), config: 'my out/dropload.config.ts' };
+    const [command] = runCommands(spaced, ['s.orders'], config);
+    expect(command).toBe(
+      `npx dropload --config 'my out/dropload.config.ts' run "/x/my exports/Bob's orders.csv" --dataset orders`,
+    );
+  });
+
   it('lists the files when the folder holds another (one init refused, a README)', () => {
     const found = [
       '/x/exports/README.md',
