@@ -233,6 +233,16 @@ describe('text the database refuses (NUL bytes, data exceptions) never wedges a 
     const latin1 = (...parts: (string | number[])[]) =>
       Buffer.concat(parts.map((part) => (typeof part === 'string' ? Buffer.from(part) : Buffer.from(part))));
     const NOT_UTF8 = 'bytes are not valid UTF-8 (first bad byte at offset 6 of the line)';
+    /** What `id,…\n<id>,caf<0xe9>\nid,…\n<BOM><id+1>,…` is rejected for: the Latin-1 line, the header again, the BOM line. */
+    const joinedLatin1Rejects = (bomId: number) => [
+      [2, null, 'bytes are not valid UTF-8 (first bad byte at offset 7 of the line)'],
+      [3, null, 'the header repeated at line 3 (two exports concatenated?)'],
+      [
+        4,
+        'id',
+        `a byte-order mark at the start of line 4: an invisible U+FEFF before "${bomId}" (two exports concatenated?)`,
+      ],
+    ];
 
     it('text columns: the repeated header and a BOM line are rejected, not loaded', async () => {
       const key = 'incoming/words/joined-latin1.csv';
@@ -275,15 +285,9 @@ describe('text the database refuses (NUL bytes, data exceptions) never wedges a 
       const { reports, timedOut } = await p.load(key, body);
       expect(timedOut).toBe(false);
       expect(reports[0]).toMatchObject({ state: 'loaded', rows: { read: 4, loaded: 1, rejected: 3 } });
-      expect((await rejectsFor(key)).map((r) => [r.line, r.column, r.reason])).toEqual([
-        [2, null, 'bytes are not valid UTF-8 (first bad byte at offset 7 of the line)'],
-        [3, null, 'the header repeated at line 3 (two exports concatenated?)'],
-        [
-          4,
-          'id',
-          'a byte-order mark at the start of line 4: an invisible U+FEFF before "151" (two exports concatenated?)',
-        ],
-      ]);
+      expect((await rejectsFor(key)).map((r) => [r.line, r.column, r.reason])).toEqual(
+        joinedLatin1Rejects(151),
+      );
       expect(await rowsBetween(150, 153)).toEqual([{ id: 152, note: 'c' }]);
     });
 
@@ -293,15 +297,9 @@ describe('text the database refuses (NUL bytes, data exceptions) never wedges a 
       const { reports, timedOut } = await p.load(key, body);
       expect(timedOut).toBe(false);
       expect(reports[0]).toMatchObject({ state: 'loaded', rows: { read: 4, loaded: 1, rejected: 3 } });
-      expect((await rejectsFor(key)).map((r) => [r.line, r.column, r.reason])).toEqual([
-        [2, null, 'bytes are not valid UTF-8 (first bad byte at offset 7 of the line)'],
-        [3, null, 'the header repeated at line 3 (two exports concatenated?)'],
-        [
-          4,
-          'id',
-          'a byte-order mark at the start of line 4: an invisible U+FEFF before "171" (two exports concatenated?)',
-        ],
-      ]);
+      expect((await rejectsFor(key)).map((r) => [r.line, r.column, r.reason])).toEqual(
+        joinedLatin1Rejects(171),
+      );
       expect(await docsBetween(170, 173)).toEqual([{ id: 172, note: null, payload: { s: 'c' } }]);
     });
 

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SHOP_ROWS } from '../support/init-tables.ts';
 
 /**
  * `init`'s printed next step, run exactly as printed, in a shell: the user of README's init section
@@ -117,20 +118,7 @@ const SETS = [
   {
     // 12 CSVs in one folder, each named after its table, 3 levels of parents.
     set: 'shop',
-    rows: {
-      categories: 8,
-      customers: 30,
-      deliveries: 40,
-      employee_territories: 37,
-      employees: 9,
-      order_details: 282,
-      orders: 120,
-      products: 77,
-      regions: 4,
-      shippers: 3,
-      suppliers: 12,
-      territories: 52,
-    },
+    rows: SHOP_ROWS,
   },
   {
     // A TSV parent, monthly exports (one gzipped) of its child, and a folder named after a grandchild.

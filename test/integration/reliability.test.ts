@@ -258,6 +258,14 @@ describe('exactly once, with chunks the test delivers itself', () => {
   });
 
   const splitParked = async (key: string, body: string) => (await splitParkedBy(p, parked, key, body)).chunks;
+  /** A file split, its first two chunks loaded, its key overwritten by `newer`, then its third chunk run. */
+  const overwrittenAtThirdChunk = async (key: string, body: string, newer: string) => {
+    const chunks = await splitParked(key, body);
+    for (const c of chunks.slice(0, 2)) expect((await loadChunk(parked, c)).result).toBe('loaded');
+    await p.stack.s3.send(new PutObjectCommand({ Bucket: p.stack.bucket, Key: key, Body: newer }));
+    const outcome = await loadChunk(parked, chunks[2] as ChunkMessage);
+    return { chunks, outcome, file: outcome.finishedFile as FileRow };
+  };
 
   it('a split whose chunk messages the queue refuses is retried, not resumed: no resume counted, stalled when its budget is spent', async () => {
     const key = 'incoming/items/refused.csv';
@@ -522,13 +530,11 @@ describe('exactly once, with chunks the test delivers itself', () => {
 
   it("a file of a dataset with no key overwritten mid-load: its rows stay beside the newer version's, to remove", async () => {
     const key = 'incoming/items/twice.csv';
-    const chunks = await splitParked(key, csv(60000, 63999));
-    for (const c of chunks.slice(0, 2)) expect((await loadChunk(parked, c)).result).toBe('loaded');
-    await p.stack.s3.send(
-      new PutObjectCommand({ Bucket: p.stack.bucket, Key: key, Body: csv(60000, 60009) }),
+    const { chunks, outcome, file } = await overwrittenAtThirdChunk(
+      key,
+      csv(60000, 63999),
+      csv(60000, 60009),
     );
-    const outcome = await loadChunk(parked, chunks[2] as ChunkMessage);
-    const file = outcome.finishedFile as FileRow;
     expect([outcome.result, file.chunks_done]).toEqual(['file-failed', 2]);
     const rows = file.rows_inserted;
     expect(file.action).toBe(
@@ -539,13 +545,7 @@ describe('exactly once, with chunks the test delivers itself', () => {
 
   it('a publish: "file" file overwritten mid-load: nothing of it was published, and its failure claims no rows', async () => {
     const key = 'incoming/gated/twice.csv';
-    const chunks = await splitParked(key, csv(70000, 73999));
-    for (const c of chunks.slice(0, 2)) expect((await loadChunk(parked, c)).result).toBe('loaded');
-    await p.stack.s3.send(
-      new PutObjectCommand({ Bucket: p.stack.bucket, Key: key, Body: csv(70000, 70009) }),
-    );
-    const outcome = await loadChunk(parked, chunks[2] as ChunkMessage);
-    const file = outcome.finishedFile as FileRow;
+    const { outcome, file } = await overwrittenAtThirdChunk(key, csv(70000, 73999), csv(70000, 70009));
     expect([outcome.result, file.chunks_done, file.action]).toEqual(['file-failed', 2, DROP_AGAIN]);
     expect(file.error).toBe(
       `s3://dropload-local/${key} was overwritten after it was split (ETag ${file.etag} is gone); the new version loads as its own file`,

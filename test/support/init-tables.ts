@@ -14,3 +14,19 @@ export async function inferredTables(
   const names = profiles.map((p) => snakeIdentifier(p.base));
   return profiles.map((p, i) => inferTable(p, snakeIdentifier, names.toSpliced(i, 1)));
 }
+
+/** Rows per table of `test/fixtures/init/shop`, as its files hold them. */
+export const SHOP_ROWS = {
+  categories: 8,
+  customers: 30,
+  deliveries: 40,
+  employee_territories: 37,
+  employees: 9,
+  order_details: 282,
+  orders: 120,
+  products: 77,
+  regions: 4,
+  shippers: 3,
+  suppliers: 12,
+  territories: 52,
+};
