@@ -1,3 +1,4 @@
+import { parquetWriteBuffer } from 'hyparquet-writer';
 import { type Kysely, sql } from 'kysely';
 import type { Migration } from 'kysely/migration';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -76,6 +77,12 @@ const config = {
       format: 'csv',
       table: 'js_docs',
       schema: z.object({ id: z.coerce.number().int(), doc: z.string(), j: z.string() }),
+    }),
+    defineDataset({
+      name: 'docs-parquet',
+      format: 'parquet',
+      table: 'js_docs',
+      schema: z.object({ id: z.number().int(), doc: z.string() }),
     }),
     defineDataset({
       name: 'parents',
@@ -197,6 +204,24 @@ describe('an NDJSON string written whole to a json/jsonb column', () => {
       [500, '[1,2]'],
       [501, '42'],
       [502, '"ok"'],
+    ]);
+  });
+});
+
+describe('a Parquet string cell for a jsonb column', () => {
+  it('is JSON text, as a CSV cell is', async () => {
+    const file = parquetWriteBuffer({
+      columnData: [
+        { name: 'id', data: [600, 601, 602], type: 'INT32' },
+        { name: 'doc', data: ['[1,2]', '42', '"ok"'], type: 'STRING' },
+      ],
+    });
+    const { reports } = await p.load('incoming/docs-parquet/cells.parquet', new Uint8Array(file));
+    expect(reports[0]).toMatchObject({ state: 'loaded', rows: { read: 3, loaded: 3, rejected: 0 } });
+    expect(await storedDocs('js_docs', 600, 610)).toEqual([
+      [600, '[1, 2]'],
+      [601, '42'],
+      [602, '"ok"'],
     ]);
   });
 });
