@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { defineDataset } from '../../shared/config/dataset.ts';
 import type { Database } from '../../shared/ledger/schema.ts';
+import { retryRejects } from '../../shared/ops/retry-rejects.ts';
 import { rejectsOfKey, startTestPipeline, type TestPipeline } from '../support/pipeline.ts';
 
 /**
@@ -269,5 +270,20 @@ describe('the records path: an NDJSON string stays a JSON string', () => {
     const { reports } = await p.load(key, ndjson(rows));
     expect(reports[0]).toMatchObject({ state: 'loaded', rows: { read: 5, loaded: 5, rejected: 0 } });
     expect(await storedDocs('js_item', 20, 30)).toEqual(STORED.map((s, i) => [20 + i, s]));
+  });
+});
+
+describe('retry-rejects: a row loaded late is stored as its JSON string', () => {
+  it('of a single table and of a multi-table dataset', async () => {
+    await sql`alter table js_docs drop constraint js_docs_id_check`.execute(db);
+    await sql`alter table js_item drop constraint js_item_id_check`.execute(db);
+    const deps = { db, config: p.config, logger: p.deps.logger };
+    const single = await retryRejects(deps, 'incoming/docs-unknown/refused.ndjson');
+    expect(single).toMatchObject({ retried: 1, loaded: 1, stillRejected: 0 });
+    const records = await retryRejects(deps, 'incoming/items/i.ndjson');
+    expect(records).toMatchObject({ retried: 1, loaded: 1, stillRejected: 0 });
+    expect(await storedDocs('js_docs', 1001, 1002)).toEqual([[1001, '"ok"']]);
+    expect(await storedDocs('js_item', 1001, 1002)).toEqual([[1001, '"ok"']]);
+    expect(await storedDocs('js_group', 9, 10, 'label')).toEqual([[9, '"x"']]);
   });
 });
