@@ -315,7 +315,7 @@ export function* copyLines(
   for (let values = pass.next(); values !== undefined; values = pass.next()) {
     let line: string;
     try {
-      // A JSON string has quotes, maybe backslashes: no row of such columns is plain.
+      // Only NDJSON marks columns, and its rows are not plain (`RowPass.plain` is CSV's): no shortcut lost.
       if (jsonStrings) line = jsonLine(values, width, jsonStrings);
       else line = pass.plain === true ? plainLine(values, width) : copyLine(values, width);
     } catch (err) {
