@@ -14,6 +14,8 @@ import type { WriteTarget } from './target.ts';
 /** A target with its columns' SQL types (the writing transaction's catalog). */
 export interface TypedTarget extends WriteTarget {
   types: string[];
+  /** Per column, whether a string goes as a JSON string (`jsonStringColumns`); absent when none does. */
+  jsonStrings?: readonly boolean[];
 }
 
 /** A row the database refused: its position in the batch, and the fields of the error it raised. */

@@ -4,6 +4,7 @@ import type { Reject, TableCounts } from '../../ledger/ledger.ts';
 import type { Database } from '../../ledger/schema.ts';
 import type { ValidRow } from '../validation.ts';
 import { copyField, copyIn, copySupported } from './copy.ts';
+import { asJsonString, jsonStringColumns } from './json-strings.ts';
 import { defineRowByRow, dropRowByRow, insertRowByRow, type TypedTarget } from './row-by-row.ts';
 import { dbReject, withSavepoint } from './savepoint.ts';
 import { counted, onConflict, STATEMENT_ROWS, type WriteCounts } from './statement.ts';
@@ -82,6 +83,11 @@ export function toText(value: unknown): string | null {
   return JSON.stringify(value);
 }
 
+/** `toText` of a value for its column: a string as a JSON string where `jsonString` says so (see `json-strings.ts`). */
+export function columnText(value: unknown, jsonString: boolean | undefined): string | null {
+  return toText(jsonString === true ? asJsonString(value) : value);
+}
+
 /** Why a value cannot be written as text: an object JSON cannot hold (a BigInt inside, a cycle), an invalid Date. */
 export function unwritableReason(err: unknown): string {
   return `value cannot be written: ${errorMessage(err)}`;
@@ -131,7 +137,8 @@ async function planFor(trx: Transaction<Database>, target: WriteTarget): Promise
       `table ${target.table} has no column ${missing.join(', ')} (dataset ${target.dataset})`,
     );
   }
-  return { ...target, types: target.columns.map((c) => shape.get(c) as string) };
+  const types = target.columns.map((c) => shape.get(c) as string);
+  return { ...target, types, jsonStrings: jsonStringColumns(target.format, types) };
 }
 
 /** `insert … select <select> from <source>`, with the dataset's conflict handling and a count of what it did. */
@@ -150,7 +157,7 @@ function insertStatement(
 
 /** The rows' values as text, one array per column: how statements send a batch. */
 function textColumns(plan: TypedTarget, rows: Row[]): (string | null)[][] {
-  return plan.columns.map((_, i) => rows.map((r) => toText(r.values[i])));
+  return plan.columns.map((_, i) => rows.map((r) => columnText(r.values[i], plan.jsonStrings?.[i])));
 }
 
 function statement(plan: TypedTarget, arrays: (string | null)[][]): RawBuilder<WriteCounts> {
@@ -272,7 +279,7 @@ async function copyPass(
   unwritable: Reject[],
 ): Promise<number | undefined> {
   const copied = await withSavepoint(trx, 'dropload_copy', () =>
-    copyInto(trx, plan, sql.table(plan.table), copyLines(plan.fields, pass, unwritable)),
+    copyInto(trx, plan, sql.table(plan.table), copyLines(plan.fields, pass, unwritable, plan.jsonStrings)),
   );
   return copied.ok ? copied.value : undefined;
 }
@@ -294,12 +301,13 @@ const COPY_PIECE_ROWS = 1000;
 /**
  * COPY text-format lines of the rows a pass reads (values in the order of `fields`), in pieces. A row
  * with a value that cannot be written is left out and added to `unwritable`: it is that row's fault,
- * and its chunk's other rows load.
+ * and its chunk's other rows load. The strings of the columns `jsonStrings` marks go as JSON strings.
  */
 export function* copyLines(
   fields: readonly string[],
   pass: RowPass,
   unwritable: Reject[],
+  jsonStrings?: readonly boolean[],
 ): Generator<string> {
   const width = fields.length;
   let piece = '';
@@ -307,7 +315,9 @@ export function* copyLines(
   for (let values = pass.next(); values !== undefined; values = pass.next()) {
     let line: string;
     try {
-      line = pass.plain === true ? plainLine(values, width) : copyLine(values, width);
+      // Only NDJSON marks columns, and its rows are not plain (`RowPass.plain` is CSV's): no shortcut lost.
+      if (jsonStrings) line = jsonLine(values, width, jsonStrings);
+      else line = pass.plain === true ? plainLine(values, width) : copyLine(values, width);
     } catch (err) {
       // Rare: which field it was is found again, off the hot path.
       const f = values.findIndex((v) => {
@@ -342,6 +352,14 @@ export function* copyLines(
 function copyLine(values: unknown[], width: number): string {
   let line = copyField(values[0]);
   for (let f = 1; f < width; f++) line += `\t${copyField(values[f])}`;
+  return line;
+}
+
+/** `copyLine` with the strings of the columns `json` marks as JSON strings. */
+function jsonLine(values: unknown[], width: number, json: readonly boolean[]): string {
+  const field = (f: number) => copyField(json[f] === true ? asJsonString(values[f]) : values[f]);
+  let line = field(0);
+  for (let f = 1; f < width; f++) line += `\t${field(f)}`;
   return line;
 }
 
@@ -382,7 +400,7 @@ const STAGE = 'dropload_stage';
 async function writeByCopy(trx: Transaction<Database>, plan: TypedTarget, rows: Row[], into: WriteResult) {
   const columns = sql.join(plan.columns.map((c) => sql.id(c)));
   const written = await withSavepoint(trx, 'dropload_copy', async (): Promise<WriteCounts> => {
-    const lines = copyLines(plan.fields, heldPass(rows), []);
+    const lines = copyLines(plan.fields, heldPass(rows), [], plan.jsonStrings);
     if (plan.mode !== 'upsert') {
       return { inserted: await copyInto(trx, plan, sql.table(plan.table), lines), updated: 0 };
     }
