@@ -4,6 +4,7 @@ import type { Reject, TableCounts } from '../../ledger/ledger.ts';
 import type { Database } from '../../ledger/schema.ts';
 import type { ValidRow } from '../validation.ts';
 import { copyField, copyIn, copySupported } from './copy.ts';
+import { hasEquality } from './equality.ts';
 import { asJsonString, jsonStringColumns } from './json-strings.ts';
 import { defineRowByRow, dropRowByRow, insertRowByRow, type TypedTarget } from './row-by-row.ts';
 import { dbReject, withSavepoint } from './savepoint.ts';
@@ -56,21 +57,28 @@ export interface StreamWriteResult extends WriteResult {
   invalid: Reject[];
 }
 
-/** Column name → SQL type of a table, read from the catalog so the database decides every cast. */
-type TableShape = Map<string, string>;
+/**
+ * Column name → SQL type of a table, read from the catalog so the database decides every cast; and the
+ * columns an upsert compares as text, their type having no equality (`equality.ts`).
+ */
+export interface TableShape extends ReadonlyMap<string, string> {
+  readonly textCompared: ReadonlySet<string>;
+}
 
 /**
  * Column name → SQL type, read in the transaction that writes rather than cached: one catalog query
  * per chunk is cheap, and a migration that changes a table is seen by the very next chunk.
  */
 export async function tableShape(db: Kysely<Database>, table: string): Promise<TableShape> {
-  const result = await sql<{ name: string; type: string }>`
-    select a.attname as name, format_type(a.atttypid, a.atttypmod) as type
+  const result = await sql<{ name: string; type: string; equality: boolean }>`
+    select a.attname as name, format_type(a.atttypid, a.atttypmod) as type,
+      ${hasEquality(sql`a.atttypid`)} as equality
     from pg_attribute a
     where a.attrelid = to_regclass(${table}) and a.attnum > 0 and not a.attisdropped`.execute(db);
   if (result.rows.length === 0)
     throw new TableShapeError(`table ${table} does not exist (has its migration run?)`);
-  return new Map(result.rows.map((r) => [r.name, r.type]));
+  const textCompared = new Set(result.rows.filter((r) => !r.equality).map((r) => r.name));
+  return Object.assign(new Map(result.rows.map((r) => [r.name, r.type])), { textCompared });
 }
 
 /** A value as the text Postgres casts from (dates in ISO 8601, objects as JSON); null for no value. */
@@ -138,7 +146,12 @@ async function planFor(trx: Transaction<Database>, target: WriteTarget): Promise
     );
   }
   const types = target.columns.map((c) => shape.get(c) as string);
-  return { ...target, types, jsonStrings: jsonStringColumns(target.format, types) };
+  return {
+    ...target,
+    types,
+    jsonStrings: jsonStringColumns(target.format, types),
+    textCompared: shape.textCompared,
+  };
 }
 
 /** `insert … select <select> from <source>`, with the dataset's conflict handling and a count of what it did. */
@@ -150,7 +163,7 @@ function insertStatement(
   const table = sql.table(plan.table);
   return counted(
     sql`insert into ${table} (${sql.join(plan.columns.map((c) => sql.id(c)))})
-      select ${select} from ${source} ${onConflict(table, plan.columns, plan.key, plan.mode)}`,
+      select ${select} from ${source} ${onConflict(table, plan.columns, plan.key, plan.mode, plan.textCompared)}`,
     plan.mode,
   );
 }
