@@ -23,6 +23,7 @@ const migration: Migration = {
     await sql`create table ue_docs (
       id integer primary key check (id < 1000), name varchar(20), doc json, jd ue_json, arr json[],
       loc point, b box)`.execute(db);
+    await sql`create table ue_boxes (id integer primary key, b box)`.execute(db);
     await sql`create table ue_group (id integer primary key, label json)`.execute(db);
     await sql`create table ue_item (
       id integer primary key check (id < 1000), group_id integer references ue_group (id), doc json)`.execute(
@@ -82,6 +83,14 @@ const config = {
       schema: docsSchema(true),
     }),
     defineDataset({
+      name: 'boxes',
+      format: 'csv',
+      table: 'ue_boxes',
+      mode: 'upsert',
+      key: ['id'],
+      schema: z.object({ id: z.coerce.number().int(), b: z.string() }),
+    }),
+    defineDataset({
       name: 'items-ndjson',
       format: 'ndjson',
       schema: z.object({ id: z.number().int(), group: z.number().int(), label: z.json(), doc: z.json() }),
@@ -108,7 +117,7 @@ const config = {
   migrations: { '20260101000000_upsert_equality': migration },
 };
 
-const TABLES = ['ue_item', 'ue_group', 'ue_docs', 'ue_types'];
+const TABLES = ['ue_item', 'ue_group', 'ue_docs', 'ue_boxes', 'ue_types'];
 
 let p: TestPipeline;
 let db: Kysely<Database>;
@@ -232,6 +241,16 @@ describe('a single-table upsert into a table with json, a json domain, json[], p
     expect(await rowsOf('ue_docs', 300, 301)).toEqual([
       '(300,one,"{""a"":3}","{""x"": [1]}","{1,2}","(1,2)","(1,1),(0,0)")',
     ]);
+  });
+});
+
+describe('a box column alone (its `=` compares areas)', () => {
+  it('a box changed to another of the same area counts updated and is written', async () => {
+    const first = await p.load('incoming/boxes/a.csv', 'id,b\n1,"(2,2),(0,0)"\n2,"(1,1),(0,0)"\n');
+    expect(first.reports[0]).toMatchObject({ state: 'loaded', rows: counts(2, 2, 0, 0) });
+    const second = await p.load('incoming/boxes/b.csv', 'id,b\n1,"(4,1),(0,0)"\n2,"(1,1),(0,0)"\n');
+    expect(second.reports[0]).toMatchObject({ state: 'loaded', rows: counts(2, 0, 1, 1) });
+    expect(await rowsOf('ue_boxes', 0, 10)).toEqual(['(1,"(4,1),(0,0)")', '(2,"(1,1),(0,0)")']);
   });
 });
 
