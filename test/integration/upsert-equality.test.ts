@@ -314,13 +314,14 @@ describe('a multi-table dataset (upserts) with json columns', () => {
 
 describe('tableShape', () => {
   it('names the columns compared as text: those whose type has no default btree or hash equality', async () => {
-    const shape = await tableShape(db, 'ue_types');
+    const shape = await tableShape(db, 'ue_types', 'upsert');
     expect([...shape.textCompared].sort()).toEqual(['b', 'c', 'j', 'ja', 'jd', 'jda', 'p', 'x']);
     expect(shape.get('jda')).toBe('ue_json[]');
   });
 
-  it('names none for a table whose every type has equality', async () => {
-    expect([...(await tableShape(db, 'ue_group')).textCompared]).toEqual(['label']);
-    expect([...(await tableShape(db, 'dropload.file')).textCompared]).toEqual([]);
+  it('names none for a table whose every type has equality, nor for a mode other than upsert', async () => {
+    expect([...(await tableShape(db, 'ue_group', 'upsert')).textCompared]).toEqual(['label']);
+    expect([...(await tableShape(db, 'ue_boxes', 'insert')).textCompared]).toEqual([]);
+    expect([...(await tableShape(db, 'dropload.file', 'upsert')).textCompared]).toEqual([]);
   });
 });

@@ -270,7 +270,7 @@ export async function publishFile(
     dataset.onNewVersion === 'replace' && dataset.sourceColumn
       ? await deleteOtherVersions(trx, dataset.table, dataset.sourceColumn, file)
       : 0;
-  const { textCompared } = await tableShape(trx, dataset.table);
+  const { textCompared } = await tableShape(trx, dataset.table, dataset.mode);
   const { rows } = await publishStatement(writeTarget(dataset), stage, file.id, textCompared).execute(trx);
   await clearStaged(trx, dataset.name, file.id);
   const counts = { inserted: rows[0]?.inserted ?? 0, updated: rows[0]?.updated ?? 0 };

@@ -231,7 +231,7 @@ interface Plan {
 }
 
 async function planFor(trx: Transaction<Database>, target: Target, format: Format): Promise<Plan> {
-  const shape = await tableShape(trx, target.table);
+  const shape = await tableShape(trx, target.table, target.mode);
   const missing = [...target.columns, ...target.references.map((r) => r.column)].filter((c) => !shape.has(c));
   if (missing.length > 0)
     throw new TableShapeError(`table ${target.table} has no column ${missing.join(', ')}`);

@@ -1,4 +1,5 @@
 import { type Kysely, type RawBuilder, sql, type Transaction } from 'kysely';
+import type { TargetMode } from '../../config/dataset.ts';
 import { errorMessage, TableShapeError } from '../../core/errors.ts';
 import type { Reject, TableCounts } from '../../ledger/ledger.ts';
 import type { Database } from '../../ledger/schema.ts';
@@ -57,22 +58,28 @@ export interface StreamWriteResult extends WriteResult {
   invalid: Reject[];
 }
 
-/**
- * Column name → SQL type of a table, read from the catalog so the database decides every cast; and the
- * columns an upsert compares as text, their type having no equality (`equality.ts`).
- */
+/** Column name → SQL type of a table, read from the catalog so the database decides every cast. */
 export interface TableShape extends ReadonlyMap<string, string> {
+  /**
+   * The columns an upsert compares as text, their type having no equality (`equality.ts`). Read for an
+   * upsert only (the one statement that compares): empty for any other mode.
+   */
   readonly textCompared: ReadonlySet<string>;
 }
 
 /**
  * Column name → SQL type, read in the transaction that writes rather than cached: one catalog query
- * per chunk is cheap, and a migration that changes a table is seen by the very next chunk.
+ * per chunk is cheap, and a migration that changes a table is seen by the very next chunk. The test
+ * for equality costs the query several times over (planning it, mostly), so only an upsert asks it.
  */
-export async function tableShape(db: Kysely<Database>, table: string): Promise<TableShape> {
+export async function tableShape(
+  db: Kysely<Database>,
+  table: string,
+  mode?: TargetMode,
+): Promise<TableShape> {
+  const equality = mode === 'upsert' ? hasEquality(sql`a.atttypid`) : sql<boolean>`true`;
   const result = await sql<{ name: string; type: string; equality: boolean }>`
-    select a.attname as name, format_type(a.atttypid, a.atttypmod) as type,
-      ${hasEquality(sql`a.atttypid`)} as equality
+    select a.attname as name, format_type(a.atttypid, a.atttypmod) as type, ${equality} as equality
     from pg_attribute a
     where a.attrelid = to_regclass(${table}) and a.attnum > 0 and not a.attisdropped`.execute(db);
   if (result.rows.length === 0)
@@ -138,7 +145,7 @@ function writable(plan: TypedTarget, rows: Row[], rejects: Reject[]): Row[] {
 
 /** The target with its columns' SQL types, read in the writing transaction. */
 async function planFor(trx: Transaction<Database>, target: WriteTarget): Promise<TypedTarget> {
-  const shape = await tableShape(trx, target.table);
+  const shape = await tableShape(trx, target.table, target.mode);
   const missing = target.columns.filter((c) => !shape.has(c));
   if (missing.length > 0) {
     throw new TableShapeError(
