@@ -29,6 +29,10 @@ const migration: Migration = {
       id integer primary key check (id < 1000), group_id integer references ue_group (id), doc json)`.execute(
       db,
     );
+    await sql`create table ue_line (
+      id integer primary key check (id < 1000), group_id integer references ue_group (id), doc json)`.execute(
+      db,
+    );
     await sql`create table ue_types (
       id integer primary key, n numeric, v varchar(5), t text, jb jsonb, j json, jd ue_json, ja json[],
       jda ue_json[], ia int[], p point, b box, x xml, m ue_mood, r int4range, c ue_pair, cp ue_plain,
@@ -100,6 +104,24 @@ const config = {
       ],
     }),
     defineDataset({
+      name: 'lines-ndjson',
+      format: 'ndjson',
+      schema: z.object({
+        group: z.number().int(),
+        label: z.json(),
+        lines: z.array(z.object({ id: z.number().int(), doc: z.json() })),
+      }),
+      targets: [
+        { table: 'ue_group', columns: { id: 'group', label: 'label' }, key: ['id'] },
+        {
+          table: 'ue_line',
+          each: 'lines[]',
+          columns: { id: 'id', group_id: '/group', doc: 'doc' },
+          key: ['id'],
+        },
+      ],
+    }),
+    defineDataset({
       name: 'items-csv',
       format: 'csv',
       schema: z.object({
@@ -117,7 +139,7 @@ const config = {
   migrations: { '20260101000000_upsert_equality': migration },
 };
 
-const TABLES = ['ue_item', 'ue_group', 'ue_docs', 'ue_boxes', 'ue_types'];
+const TABLES = ['ue_item', 'ue_line', 'ue_group', 'ue_docs', 'ue_boxes', 'ue_types'];
 
 let p: TestPipeline;
 let db: Kysely<Database>;
@@ -309,6 +331,40 @@ describe('a multi-table dataset (upserts) with json columns', () => {
       '(11,"{""l"": 1}")',
       '(12,"{""l"":1}")',
     ]);
+  });
+});
+
+describe('records of several rows of a table (record by record) with json columns', () => {
+  const ndjson = (doc: (id: number) => unknown) =>
+    `${[40, 41, 42, 43]
+      .map((g) => {
+        const ids = g === 43 ? [1001, 1002] : [2 * g, 2 * g + 1];
+        return JSON.stringify({ group: g, label: [g], lines: ids.map((id) => ({ id, doc: doc(id) })) });
+      })
+      .join('\n')}\n`;
+
+  it('beside a record a CHECK refuses: the same records unchanged and not rewritten, a changed line updated', async () => {
+    const first = await p.load(
+      'incoming/lines-ndjson/a.ndjson',
+      ndjson((id) => ({ id })),
+    );
+    expect(first.reports[0]).toMatchObject({ state: 'loaded', rows: counts(4, 3, 0, 0, 1) });
+    const before = [await stored('ue_group', 40, 50), await stored('ue_line', 80, 90)];
+    expect(before[1]?.map((r) => r.row)).toEqual(
+      [80, 81, 82, 83, 84, 85].map((id) => `(${id},${Math.floor(id / 2)},"{""id"":${id}}")`),
+    );
+    const again = await p.load(
+      'incoming/lines-ndjson/b.ndjson',
+      ndjson((id) => ({ id })),
+    );
+    expect(again.reports[0]).toMatchObject({ state: 'loaded', rows: counts(4, 0, 0, 3, 1) });
+    expect([await stored('ue_group', 40, 50), await stored('ue_line', 80, 90)]).toEqual(before);
+    const third = await p.load(
+      'incoming/lines-ndjson/c.ndjson',
+      ndjson((id) => ({ id: id === 83 ? 0 : id })),
+    );
+    expect(third.reports[0]).toMatchObject({ state: 'loaded', rows: counts(4, 0, 1, 2, 1) });
+    expect(await rowsOf('ue_line', 82, 84)).toEqual(['(82,41,"{""id"":82}")', '(83,41,"{""id"":0}")']);
   });
 });
 
