@@ -63,8 +63,7 @@ const config = {
     docsOf('docs-unknown', z.unknown()),
     docsOf('docs-json', z.json()),
     docsOf('docs-string', z.string()),
-    // Upserts COPY into a staging table first. Not into js_docs: an upsert compares a json column
-    // (`is distinct from`), and json has no equality operator.
+    // Upserts COPY into a staging table first (upserts into json columns: upsert-equality.test.ts).
     defineDataset({
       name: 'docs-upsert',
       format: 'ndjson',

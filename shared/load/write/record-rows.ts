@@ -31,6 +31,8 @@ export interface RowStep {
   types: string[];
   /** Per reference, per key column: the parent column's type. */
   refTypes: string[][];
+  /** Columns an upsert compares as text (`TableShape`). */
+  textCompared: ReadonlySet<string>;
   /** Per record (by its position in the batch), its row of this target, if any. */
   rows: ({ values: Text[]; refs: Text[][] } | undefined)[];
 }
@@ -155,7 +157,7 @@ function block(trx: Transaction<Database>, k: number, s: RowStep): string {
   const columns = [...t.columns, ...t.references.map((r) => r.column)];
   const insert = sql`insert into ${sql.table(t.table)} as t (${sql.join(columns.map((col) => sql.id(col)))})
       values (${sql.join([...values, ...t.references.map((_, i) => sql.raw(parentVariable(k, i)))])})
-      ${onConflict(sql`t`, columns, t.key, t.mode)};`;
+      ${onConflict(sql`t`, columns, t.key, t.mode, s.textCompared)};`;
   const write =
     missing.length === 0
       ? insert

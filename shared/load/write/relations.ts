@@ -226,10 +226,12 @@ interface Plan {
   jsonStrings?: boolean[];
   /** Per reference, per key column: the parent column's type. */
   refTypes: string[][];
+  /** Columns an upsert compares as text (`TableShape`). */
+  textCompared: ReadonlySet<string>;
 }
 
 async function planFor(trx: Transaction<Database>, target: Target, format: Format): Promise<Plan> {
-  const shape = await tableShape(trx, target.table);
+  const shape = await tableShape(trx, target.table, target.mode);
   const missing = [...target.columns, ...target.references.map((r) => r.column)].filter((c) => !shape.has(c));
   if (missing.length > 0)
     throw new TableShapeError(`table ${target.table} has no column ${missing.join(', ')}`);
@@ -241,7 +243,8 @@ async function planFor(trx: Transaction<Database>, target: Target, format: Forma
     refTypes.push(r.keyColumns.map((c) => parent.get(c) as string));
   }
   const types = target.columns.map((c) => shape.get(c) as string);
-  return { target, types, refTypes, jsonStrings: jsonStringColumns(format, types) };
+  const jsonStrings = jsonStringColumns(format, types);
+  return { target, types, refTypes, jsonStrings, textCompared: shape.textCompared };
 }
 
 /**
@@ -401,7 +404,7 @@ function statementFrom(plan: Plan, source: RawBuilder<unknown>, reported: boolea
   const columns = [...t.columns, ...t.references.map((r) => r.column)];
   const fromS = [...t.columns.map((_, i) => sql.id(`c${i}`)), ...t.references.map((_, i) => sql.id(`f${i}`))];
   // An upsert updates in place: the surrogate id, and every row referencing it, survive.
-  const conflict = onConflict(sql`t`, columns, t.key, t.mode);
+  const conflict = onConflict(sql`t`, columns, t.key, t.mode, plan.textCompared);
   // Which batch rows were inserted and which updated: a plain insert inserts every row it is given (or
   // fails); otherwise a returned row is found by its key (one row per key in a statement), and a row
   // with a NULL in its key never conflicts, so it was inserted.

@@ -1,9 +1,11 @@
 import { type Kysely, type RawBuilder, sql, type Transaction } from 'kysely';
+import type { TargetMode } from '../../config/dataset.ts';
 import { errorMessage, TableShapeError } from '../../core/errors.ts';
 import type { Reject, TableCounts } from '../../ledger/ledger.ts';
 import type { Database } from '../../ledger/schema.ts';
 import type { ValidRow } from '../validation.ts';
 import { copyField, copyIn, copySupported } from './copy.ts';
+import { hasEquality } from './equality.ts';
 import { asJsonString, jsonStringColumns } from './json-strings.ts';
 import { defineRowByRow, dropRowByRow, insertRowByRow, type TypedTarget } from './row-by-row.ts';
 import { dbReject, withSavepoint } from './savepoint.ts';
@@ -57,20 +59,33 @@ export interface StreamWriteResult extends WriteResult {
 }
 
 /** Column name → SQL type of a table, read from the catalog so the database decides every cast. */
-type TableShape = Map<string, string>;
+export interface TableShape extends ReadonlyMap<string, string> {
+  /**
+   * The columns an upsert compares as text, their type having no equality (`equality.ts`). Read for an
+   * upsert only (the one statement that compares): empty for any other mode.
+   */
+  readonly textCompared: ReadonlySet<string>;
+}
 
 /**
  * Column name → SQL type, read in the transaction that writes rather than cached: one catalog query
- * per chunk is cheap, and a migration that changes a table is seen by the very next chunk.
+ * per chunk is cheap, and a migration that changes a table is seen by the very next chunk. The test
+ * for equality costs the query several times over (planning it, mostly), so only an upsert asks it.
  */
-export async function tableShape(db: Kysely<Database>, table: string): Promise<TableShape> {
-  const result = await sql<{ name: string; type: string }>`
-    select a.attname as name, format_type(a.atttypid, a.atttypmod) as type
+export async function tableShape(
+  db: Kysely<Database>,
+  table: string,
+  mode?: TargetMode,
+): Promise<TableShape> {
+  const equality = mode === 'upsert' ? hasEquality(sql`a.atttypid`) : sql<boolean>`true`;
+  const result = await sql<{ name: string; type: string; equality: boolean }>`
+    select a.attname as name, format_type(a.atttypid, a.atttypmod) as type, ${equality} as equality
     from pg_attribute a
     where a.attrelid = to_regclass(${table}) and a.attnum > 0 and not a.attisdropped`.execute(db);
   if (result.rows.length === 0)
     throw new TableShapeError(`table ${table} does not exist (has its migration run?)`);
-  return new Map(result.rows.map((r) => [r.name, r.type]));
+  const textCompared = new Set(result.rows.filter((r) => !r.equality).map((r) => r.name));
+  return Object.assign(new Map(result.rows.map((r) => [r.name, r.type])), { textCompared });
 }
 
 /** A value as the text Postgres casts from (dates in ISO 8601, objects as JSON); null for no value. */
@@ -130,7 +145,7 @@ function writable(plan: TypedTarget, rows: Row[], rejects: Reject[]): Row[] {
 
 /** The target with its columns' SQL types, read in the writing transaction. */
 async function planFor(trx: Transaction<Database>, target: WriteTarget): Promise<TypedTarget> {
-  const shape = await tableShape(trx, target.table);
+  const shape = await tableShape(trx, target.table, target.mode);
   const missing = target.columns.filter((c) => !shape.has(c));
   if (missing.length > 0) {
     throw new TableShapeError(
@@ -138,7 +153,12 @@ async function planFor(trx: Transaction<Database>, target: WriteTarget): Promise
     );
   }
   const types = target.columns.map((c) => shape.get(c) as string);
-  return { ...target, types, jsonStrings: jsonStringColumns(target.format, types) };
+  return {
+    ...target,
+    types,
+    jsonStrings: jsonStringColumns(target.format, types),
+    textCompared: shape.textCompared,
+  };
 }
 
 /** `insert … select <select> from <source>`, with the dataset's conflict handling and a count of what it did. */
@@ -150,7 +170,7 @@ function insertStatement(
   const table = sql.table(plan.table);
   return counted(
     sql`insert into ${table} (${sql.join(plan.columns.map((c) => sql.id(c)))})
-      select ${select} from ${source} ${onConflict(table, plan.columns, plan.key, plan.mode)}`,
+      select ${select} from ${source} ${onConflict(table, plan.columns, plan.key, plan.mode, plan.textCompared)}`,
     plan.mode,
   );
 }
