@@ -256,6 +256,48 @@ describe('records the database refuses, in a multi-table dataset', () => {
     expect(statements).toBe(SEARCHED_BATCHES);
   });
 
+  it('parents already there, as they are, are not written again by the search: their identity is not drawn', async () => {
+    await write(
+      orders(),
+      range(40_001, 2000).map((n) => order(n, 1)),
+    );
+    const drawn = async () =>
+      Number(
+        (
+          await sql<{ n: string }>`select last_value as n from pg_sequences
+            where schemaname = 'rr' and sequencename = 'customers_id_seq'`.execute(db)
+        ).rows[0]?.n,
+      );
+    const before = await drawn();
+    const again = range(40_001, 2000).map((n) => order(n, 2));
+    const { result } = await write(orders(), again);
+    expect(result.rejects).toHaveLength(2000);
+    // The whole attempt draws one id per customer; the search, which inserted each again, no more.
+    expect((await drawn()) - before).toBe(2000);
+  });
+
+  it('a parent already there that a CHECK (NOT VALID) refuses is still refused, the search writing it', async () => {
+    // Customers c50001..c50100 are there; new orders of theirs, with a line refused too.
+    await write(
+      orders(),
+      range(50_001, 100).map((n) => order(n, 1)),
+    );
+    await sql`alter table rr.customers add constraint customers_email_check
+      check (email like '%@example.org') not valid`.execute(db);
+    try {
+      const records = range(50_001, 100).map((n) => ({ ...order(n, 0), order_no: n + 10_000 }));
+      const { result } = await write(orders(), records);
+      const reason = expect.stringMatching(
+        /^database refused the row: new row for relation "customers" violates check constraint "customers_email_check" \(Failing row contains \(\d+, c\d+@example\.com\)\.\)$/,
+      );
+      expect(rejectsOf(result)).toEqual(
+        records.map((record, i) => ({ ...refused(record, i + 2, 'rr.customers', '', ''), reason })),
+      );
+    } finally {
+      await sql`alter table rr.customers drop constraint customers_email_check`.execute(db);
+    }
+  });
+
   it('a NUL byte, which the search cannot stage either: halving finds it, its neighbours load', async () => {
     // 8001..8100, order 8050's customer with a NUL byte; orders 1..10 again (duplicates).
     const records = [...range(8001, 100).map((n) => order(n, 1)), ...range(1, 10).map((n) => order(n, 1))];

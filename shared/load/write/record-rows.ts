@@ -1,6 +1,7 @@
 import { type RawBuilder, sql, type Transaction } from 'kysely';
 import type { Reference, Target } from '../../config/dataset.ts';
 import type { Database } from '../../ledger/schema.ts';
+import { noOpCheck, skippable } from './no-op-steps.ts';
 import {
   plpgsql,
   type RecordRefusal,
@@ -176,18 +177,42 @@ function block(trx: Transaction<Database>, k: number, s: RowStep): string {
   );
 }
 
+/** The variable saying step `k` is skipped: every row of it already in its table (`no-op-steps.ts`). */
+const skipVariable = (k: number) => `dropload_skip${k}`;
+
+/** Step `k` of a record, unless the check before the loop found it changes nothing for any record. */
+function stepOf(trx: Transaction<Database>, k: number, s: RowStep, targets: Target[]): string {
+  if (!skippable(targets, k)) return block(trx, k, s);
+  return `if not ${skipVariable(k)} then
+      ${block(trx, k, s)}
+    end if;`;
+}
+
+/** The checks, before the loop, of the steps that may be skipped. */
+function noOpChecks(trx: Transaction<Database>, steps: RowStep[], targets: Target[]): string[] {
+  return steps.flatMap((s, k) => {
+    if (!skippable(targets, k)) return [];
+    const c = stageColumns(k, s);
+    const values = c.values.map((name, i) => cast(name, s.types[i] as string));
+    return [noOpCheck(trx, s.target, STAGE, { ...(c.has ? { has: c.has } : {}), values }, skipVariable(k))];
+  });
+}
+
 /** The function: each record in turn, every step, in an exception block that undoes a record refused or waiting. */
 function definition(trx: Transaction<Database>, steps: RowStep[]): RawBuilder<unknown> {
+  const targets = steps.map((s) => s.target);
+  const skips = steps.flatMap((_, k) => (skippable(targets, k) ? [`${skipVariable(k)} boolean;`] : []));
   const body = `#variable_conflict use_column
 declare
   dropload_r record;
   dropload_waiting boolean;
-  ${steps.flatMap((s, k) => declarations(trx, k, s)).join('\n  ')}
+  ${[...steps.flatMap((s, k) => declarations(trx, k, s)), ...skips].join('\n  ')}
 begin
+  ${noOpChecks(trx, steps, targets).join('\n  ')}
   for dropload_r in select * from ${plpgsql(trx, STAGE)} order by unit loop
     begin
       dropload_waiting := false;
-      ${steps.map((s, k) => block(trx, k, s)).join('\n      ')}
+      ${steps.map((s, k) => stepOf(trx, k, s, targets)).join('\n      ')}
       if dropload_waiting then
         raise sqlstate '${WAITS}';
       end if;
