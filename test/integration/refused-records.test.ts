@@ -375,6 +375,35 @@ describe('rows the database refuses, in a single-table dataset whose rows wait f
     expect(statements).toBe(25);
   });
 
+  it('a parent key that cannot be cast: its row refused for it, the others for their own values, in one search', async () => {
+    // 7001..7100: parents there (1..100), every quantity 0; 7050's parent is no integer.
+    const records = range(7001, 100).map((id) => item(id, (id % 100) + 1, 0));
+    records[49] = item(7050, 1e10, 0);
+    const { result, statements } = await write(items(), records);
+    expect(rejectsOf(result)).toEqual(
+      records.map((record, i) =>
+        record.parent === 1e10
+          ? {
+              line: i + 2,
+              column: null,
+              kind: 'refused',
+              reason: 'database refused the row: value "10000000000" is out of range for type integer',
+              raw: JSON.stringify(record),
+            }
+          : refused(
+              record,
+              i + 2,
+              'rr.items',
+              'new row for relation "items" violates check constraint "items_quantity_check"',
+              `Failing row contains (${record.id}, ${record.parent}, 0).`,
+            ),
+      ),
+    );
+    // The parents looked up before the records could not be, for that key: each record looked its own
+    // up, in the same search (had that failed the search, halving would have sent about 1,000).
+    expect(statements).toBe(16);
+  });
+
   it('rows that wait, rows refused and rows that load, in one chunk', async () => {
     // 3001..5000: parent 500 + id for multiples of 7 (missing: they wait), quantity 0 for odd ids,
     // a repeated key 1 for multiples of 10; the rest load.
