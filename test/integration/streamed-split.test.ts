@@ -14,6 +14,7 @@ import { renderReports, reportsOf } from '../../cli/report.ts';
 import { ChunkMessage } from '../../shared/aws/messages.ts';
 import { defineDataset } from '../../shared/config/dataset.ts';
 import { STRAY_QUOTE_HINT } from '../../shared/formats/chunking.ts';
+import { recordChunkAttempt } from '../../shared/ledger/ledger.ts';
 import type { Database, FileRow } from '../../shared/ledger/schema.ts';
 import { loadChunk } from '../../shared/load/load-service.ts';
 import type { PipelineDeps } from '../../shared/pipeline/services.ts';
@@ -223,6 +224,39 @@ describe('a split that sends chunks while it cuts', () => {
     expect(await rowsIn('stream_items')).toEqual({ n: ROWS, ids: ROWS });
     expect(done.rows_rejected).toBe(0);
     await expectHonestCounts(db);
+  });
+
+  it('a chunk sent while the split cuts that dies stalls the file; the count recorded keeps it stalled, and its replay finishes it', async () => {
+    await sql`truncate stream_items`.execute(db);
+    const key = 'incoming/items/dead-chunk.csv';
+    const dying = withBatches(async (messages) => {
+      const first = messages.find((m) => m.index === 0);
+      if (first)
+        await recordChunkAttempt(
+          db,
+          { fileId: first.fileId, index: 0 },
+          { deliveries: 5, text: 'boom', parked: true },
+        );
+    });
+    await splitObject(dying, await put(key, csv()));
+    const split = await fileOf(key);
+    expect([split.state, split.error, split.chunk_count === null]).toEqual([
+      'stalled',
+      'chunk 0: boom',
+      false,
+    ]);
+    // Every other chunk loads; the dead one's replay comes last and finishes the file.
+    const sent = await drain();
+    for (const m of sent.filter((m) => m.index !== 0)) await loadChunk(parked, m);
+    expect((await fileOf(key)).state).toBe('stalled');
+    await loadChunk(parked, sent.find((m) => m.index === 0) as ChunkMessage);
+    const done = await fileOf(key);
+    expect([done.state, done.error, done.chunks_done, done.rows_inserted]).toEqual([
+      'loaded',
+      null,
+      split.chunk_count,
+      ROWS,
+    ]);
   });
 
   it('a quote left open at the end of a file whose chunks loaded fails it saying which loaded; none loads after', async () => {
