@@ -13,8 +13,9 @@ import { z } from 'zod';
 import { renderReports, reportsOf } from '../../cli/report.ts';
 import { ChunkMessage } from '../../shared/aws/messages.ts';
 import { defineDataset } from '../../shared/config/dataset.ts';
+import { DROP_AGAIN } from '../../shared/core/errors.ts';
 import { STRAY_QUOTE_HINT } from '../../shared/formats/chunking.ts';
-import { recordChunkAttempt } from '../../shared/ledger/ledger.ts';
+import { failFile, recordChunkAttempt } from '../../shared/ledger/ledger.ts';
 import type { Database, FileRow } from '../../shared/ledger/schema.ts';
 import { loadChunk } from '../../shared/load/load-service.ts';
 import type { PipelineDeps } from '../../shared/pipeline/services.ts';
@@ -257,6 +258,19 @@ describe('a split that sends chunks while it cuts', () => {
       split.chunk_count,
       ROWS,
     ]);
+  });
+
+  it('a file failed by a chunk while the split still cuts it is sent no more chunks', async () => {
+    const key = 'incoming/items/failed-meanwhile.csv';
+    const failing = withBatches(async (messages) => {
+      const first = messages.find((m) => m.index === 0);
+      // What a chunk that found the object gone does (load-service's failChunkFile).
+      if (first) await failFile(db, first.fileId, 'gone', DROP_AGAIN);
+    });
+    await splitObject(failing, await put(key, csv()));
+    expect((await drain()).map((m) => m.index)).toEqual([0]);
+    const file = await fileOf(key);
+    expect([file.state, file.error, file.chunk_count]).toEqual(['failed', 'gone', null]);
   });
 
   it('a quote left open at the end of a file whose chunks loaded fails it saying which loaded; none loads after', async () => {
