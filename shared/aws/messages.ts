@@ -9,7 +9,8 @@ export const ChunkMessage = z.object({
   versionId: z.string().optional(),
   etag: z.string(),
   index: z.number().int().nonnegative(),
-  count: z.number().int().positive(),
+  /** The file's chunk count; absent from the chunks a split sends while it still cuts the file. */
+  count: z.number().int().positive().optional(),
   /** Byte range [start, end) of whole records. */
   start: z.number().int().nonnegative(),
   end: z.number().int().nonnegative(),

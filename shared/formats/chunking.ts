@@ -242,6 +242,12 @@ function opensField(b: Uint8Array, quote: number, recordStart: number, delimiter
 export interface PlanOptions extends TextFormat {
   chunkBytes: number;
   maxRecordBytes: number;
+  /**
+   * Called (and awaited: reading waits for it) after a piece of input that cut one or more chunks, with
+   * the plan so far: its chunks cut, numbered, and its header, `bytes` and `lines` as far as read. What
+   * only the whole file tells (an open quote at its end, no records at all) shows only in the result.
+   */
+  onChunks?: (plan: FilePlan) => Promise<void>;
 }
 
 const BOM = [0xef, 0xbb, 0xbf];
@@ -269,8 +275,13 @@ export async function planChunks(source: AsyncIterable<Uint8Array>, options: Pla
   const headerBytes: Uint8Array[] = [];
   let current: ChunkPlan | undefined;
 
+  // Numbered as they are cut: `onChunks` sees them so.
+  const cut = (chunk: ChunkPlan) => {
+    chunk.index = chunks.length;
+    chunks.push(chunk);
+  };
   const close = () => {
-    if (current && current.records > 0) chunks.push(current);
+    if (current && current.records > 0) cut(current);
     current = undefined;
   };
   const onRecord = (span: RecordSpan) => {
@@ -285,7 +296,7 @@ export async function planChunks(source: AsyncIterable<Uint8Array>, options: Pla
     if (oversized || span.unterminated) {
       // Isolated in a chunk of its own so that no other record shares its fate.
       close();
-      chunks.push({
+      cut({
         index: 0,
         start: span.start,
         end: span.end,
@@ -341,28 +352,34 @@ export async function planChunks(source: AsyncIterable<Uint8Array>, options: Pla
     feed(prelude.subarray(dataOffset));
     return scanner;
   };
+  /** The plan as far as `read` has read: its header once the header has ended. */
+  const sofar = (read: RecordScanner) => {
+    plan.bytes = read.position;
+    plan.lines = read.line;
+    if (headerSpan && !plan.headerOversized && !plan.header) {
+      const all = concat(...headerBytes);
+      plan.header = all.subarray(headerSpan.start - dataOffset, headerSpan.end - dataOffset);
+    }
+  };
+  let reported = 0;
   let prelude: Uint8Array = new Uint8Array(0);
   for await (const piece of source) {
-    if (scanner) {
-      feed(piece);
-      continue;
+    if (scanner) feed(piece);
+    else {
+      // The BOM and magic-number checks need the first bytes, which may arrive in separate pieces.
+      prelude = concat(prelude, piece);
+      if (prelude.length >= MAGIC_BYTES) start(prelude);
     }
-    // The BOM and magic-number checks need the first bytes, which may arrive in separate pieces.
-    prelude = concat(prelude, piece);
-    if (prelude.length >= MAGIC_BYTES) start(prelude);
+    if (scanner && options.onChunks && chunks.length > reported) {
+      reported = chunks.length;
+      sofar(scanner);
+      await options.onChunks(plan);
+    }
   }
   const done = scanner ?? start(prelude);
   done.end();
   close();
-  plan.bytes = done.position;
-  plan.lines = done.line;
-  if (headerSpan && !plan.headerOversized) {
-    const all = concat(...headerBytes);
-    plan.header = all.subarray(headerSpan.start - dataOffset, headerSpan.end - dataOffset);
-  }
-  chunks.forEach((c, i) => {
-    c.index = i;
-  });
+  sofar(done);
   return plan;
 }
 

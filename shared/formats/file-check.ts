@@ -14,8 +14,17 @@ const decoder = new TextDecoder('utf-8', { fatal: true });
 /** The record of a plan that opens a quote and never closes it, taking every line after it along. */
 export const openQuote = (plan: FilePlan) => plan.chunks.find((c) => c.unterminated && (c.lines ?? 1) > 1);
 
-/** File-level checks before any row loads; returns the CSV header. Throws FileRejectedError with the reason. */
-export function checkFile(dataset: Dataset, plan: FilePlan, size: number): string[] | undefined {
+/**
+ * File-level checks before any row loads; returns the CSV header. Throws FileRejectedError with the reason.
+ * `sentBefore`: chunks of the file were sent to load before its end was read (the split sends a plain
+ * text file's while it cuts it), so a reason only its end tells cannot say that nothing was loaded.
+ */
+export function checkFile(
+  dataset: Dataset,
+  plan: FilePlan,
+  size: number,
+  sentBefore = false,
+): string[] | undefined {
   if (size === 0) throw new FileRejectedError('file is empty (0 bytes)');
   if (dataset.format === 'parquet') return checkColumns(dataset, plan.columns ?? [], 'Parquet schema');
   checkContainer(dataset, plan, size);
@@ -26,8 +35,11 @@ export function checkFile(dataset: Dataset, plan: FilePlan, size: number): strin
   const open = openQuote(plan);
   if (open) {
     // Loading the rows before it and rejecting "one record" would silently drop every line after the quote.
+    const loaded = sentBefore
+      ? 'they were not loaded: close the quote'
+      : 'nothing was loaded: close the quote and drop the file again';
     throw new FileRejectedError(
-      `line ${open.firstLine}: a quoted field opened here is never closed, so the remaining ${open.lines} lines (${open.end - open.start} bytes) would read as one value; nothing was loaded: close the quote and drop the file again (${STRAY_QUOTE_HINT})`,
+      `line ${open.firstLine}: a quoted field opened here is never closed, so the remaining ${open.lines} lines (${open.end - open.start} bytes) would read as one value; ${loaded} (${STRAY_QUOTE_HINT})`,
     );
   }
   if (plan.headerOversized) {

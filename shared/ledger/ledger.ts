@@ -267,57 +267,116 @@ export async function finishFile(
     .execute();
 }
 
+/** The states a file is split in: its closing step (`recordPlan`) moves it on from them. */
+const SPLITTING: readonly FileState[] = ['queued', 'splitting', 'loading', 'stalled'];
+
+/** Stores chunks of the split's plan; a chunk stored already (by an earlier split of the same bytes) stays as it is. */
+async function insertChunks(trx: Transaction<Database>, id: number, chunks: ChunkPlan[]) {
+  if (chunks.length === 0) return;
+  await trx
+    .insertInto('dropload.chunk')
+    .values(
+      chunks.map((c) => ({
+        file_id: id,
+        idx: c.index,
+        start_byte: c.start,
+        end_byte: c.end,
+        first_line: c.firstLine,
+        state: 'pending' as const,
+        oversized: c.oversized,
+        unterminated: c.unterminated,
+        error: null,
+        loaded_at: null,
+      })),
+    )
+    .onConflict((oc) => oc.columns(['file_id', 'idx']).doNothing())
+    .execute();
+}
+
 /**
- * Stores the split's chunk plan and moves the file to `loading` (or straight to `loaded` when it has no
- * rows). `expandedBytes`: a gzip file's expanded size, which its chunks' byte ranges are in.
+ * Stores chunks the split has cut before it knows how many the file has, and moves the file to
+ * `loading`. `chunk_count` stays null, so no chunk's load can finish the file: `recordPlan` sets it.
+ * False when the file is no longer being split (it failed meanwhile): its chunks are then not to be sent.
+ * The chunk rows are written before the file row, in the order a chunk's load locks them.
  */
-export async function recordPlan(
-  trx: Transaction<Database>,
+export async function recordChunks(
+  db: Kysely<Database>,
   id: number,
   chunks: ChunkPlan[],
   columns: string[] | null,
-  records: number,
-  note: string | null = null,
-  expandedBytes: number | null = null,
-) {
-  if (chunks.length > 0) {
-    await trx
-      .insertInto('dropload.chunk')
-      .values(
-        chunks.map((c) => ({
-          file_id: id,
-          idx: c.index,
-          start_byte: c.start,
-          end_byte: c.end,
-          first_line: c.firstLine,
-          state: 'pending' as const,
-          oversized: c.oversized,
-          unterminated: c.unterminated,
-          error: null,
-          loaded_at: null,
-        })),
-      )
-      .onConflict((oc) => oc.columns(['file_id', 'idx']).doNothing())
-      .execute();
-  }
-  const empty = chunks.length === 0;
-  await trx
+): Promise<boolean> {
+  return db.transaction().execute(async (trx) => {
+    await insertChunks(trx, id, chunks);
+    const open = await trx
+      .updateTable('dropload.file')
+      .set((eb) => ({
+        state: eb
+          .case()
+          .when('state', 'in', ['queued', 'splitting'])
+          .then(sql.lit<FileState>('loading'))
+          .else(eb.ref('state'))
+          .end(),
+        columns: columns === null ? null : columns.map(withoutNul),
+        updated_at: clock,
+      }))
+      .where('id', '=', id)
+      .where('chunk_count', 'is', null)
+      .where('state', 'in', SPLITTING)
+      .returning('id')
+      .executeTakeFirst();
+    return open !== undefined;
+  });
+}
+
+/** The split's whole plan: the chunks not stored yet, how many the file has, and what it tells of the file. */
+export interface PlanRecord {
+  /** Chunks to store now (those `recordChunks` stored already are left out). */
+  chunks: ChunkPlan[];
+  count: number;
+  columns: string[] | null;
+  records: number;
+  note?: string | null;
+  /** A gzip file's expanded size, which its chunks' byte ranges are in. */
+  expandedBytes?: number | null;
+}
+
+/**
+ * Stores the end of the split's chunk plan and the file's chunk count, and moves the file to `loading`
+ * (`stalled` while a chunk sent before is dead; straight to `loaded` when it has no rows). At least one
+ * of its chunks (the last one cut) is stored here, unsent: no chunk can have found the file complete
+ * before, and the load that completes it finishes it. False when the file was split already or ended.
+ */
+export async function recordPlan(trx: Transaction<Database>, id: number, plan: PlanRecord): Promise<boolean> {
+  await insertChunks(trx, id, plan.chunks);
+  const empty = plan.count === 0;
+  const recorded = await trx
     .updateTable('dropload.file')
-    .set({
-      state: empty ? 'loaded' : 'loading',
-      columns: columns === null ? null : columns.map(withoutNul),
-      chunk_count: chunks.length,
-      rows_expected: records,
-      expanded_bytes: expandedBytes,
-      error: null,
-      note: messageOrNull(note),
+    .set((eb) => ({
+      state: empty
+        ? sql.lit<FileState>('loaded')
+        : eb
+            .case()
+            .when(eb.exists(deadChunks(eb, id)))
+            .then(sql.lit<FileState>('stalled'))
+            .else(sql.lit<FileState>('loading'))
+            .end(),
+      columns: plan.columns === null ? null : plan.columns.map(withoutNul),
+      chunk_count: plan.count,
+      rows_expected: plan.records,
+      expanded_bytes: plan.expandedBytes ?? null,
+      // What a chunk sent before found wrong stays told; an earlier failed split's error goes.
+      error: chunkTrouble(eb, id),
+      note: messageOrNull(plan.note),
       updated_at: clock,
       finished_at: empty ? clock : null,
-    })
+    }))
     .where('id', '=', id)
+    .where('chunk_count', 'is', null)
     // A file whose split stalled is split again when replayed.
-    .where('state', 'in', ['queued', 'splitting', 'stalled'])
-    .execute();
+    .where('state', 'in', SPLITTING)
+    .returning('id')
+    .executeTakeFirst();
+  return recorded !== undefined;
 }
 
 /** Where the file's last planned chunk ends: the bytes its chunks need. */
@@ -344,12 +403,18 @@ export async function recordExpandedBytes(
     .execute();
 }
 
-export async function pendingChunks(db: Kysely<Database>, fileId: number): Promise<ChunkRow[]> {
+/** The file's chunks not loaded yet; with `from`/`to`, only those with an index in [from, to). */
+export async function pendingChunks(
+  db: Kysely<Database>,
+  fileId: number,
+  range?: { from: number; to: number },
+): Promise<ChunkRow[]> {
   return db
     .selectFrom('dropload.chunk')
     .selectAll()
     .where('file_id', '=', fileId)
     .where('state', 'in', ['pending', 'dead'])
+    .$if(range !== undefined, (q) => q.where('idx', '>=', range?.from ?? 0).where('idx', '<', range?.to ?? 0))
     .orderBy('idx')
     .execute();
 }

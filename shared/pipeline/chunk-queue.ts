@@ -4,6 +4,7 @@ import type { Dataset } from '../config/dataset.ts';
 import { TransientError } from '../core/errors.ts';
 import type { ChunkSource } from '../formats/compressed.ts';
 import { pendingChunks } from '../ledger/ledger.ts';
+import type { ChunkRow } from '../ledger/schema.ts';
 import type { PipelineDeps } from './services.ts';
 
 /**
@@ -21,18 +22,38 @@ export function loadsInOrder(dataset: Dataset): boolean {
 
 const SQS_BATCH = 10;
 
+/** Where a file's chunks are read from, and what each of its chunk messages carries besides its range. */
+export interface ChunkTarget {
+  fileId: number;
+  /** The file's chunk count; undefined while the split still cuts it. */
+  chunkCount: number | undefined;
+  dataset: Dataset;
+  source: ChunkSource;
+  columns: string[] | undefined;
+}
+
 /** Sends a message for each pending chunk of the file (only the first one, for in-order datasets). */
 export async function sendPendingChunks(
   deps: PipelineDeps,
   fileId: number,
-  chunkCount: number,
+  chunkCount: number | undefined,
   dataset: Dataset,
   source: ChunkSource,
   columns: string[] | undefined,
 ): Promise<number> {
   const pending = await pendingChunks(deps.db, fileId);
   const due = loadsInOrder(dataset) ? pending.slice(0, 1) : pending;
-  const messages: ChunkMessage[] = due.map((c) => ({
+  return sendChunkMessages(deps, { fileId, chunkCount, dataset, source, columns }, due);
+}
+
+/** Sends one message for each of `chunks`, of the file `to` tells. */
+export async function sendChunkMessages(
+  deps: PipelineDeps,
+  to: ChunkTarget,
+  chunks: ChunkRow[],
+): Promise<number> {
+  const { fileId, dataset, source, columns } = to;
+  const messages: ChunkMessage[] = chunks.map((c) => ({
     fileId,
     dataset: dataset.name,
     bucket: source.bucket,
@@ -40,7 +61,7 @@ export async function sendPendingChunks(
     ...(source.versionId ? { versionId: source.versionId } : {}),
     etag: source.etag,
     index: c.idx,
-    count: chunkCount,
+    ...(to.chunkCount !== undefined ? { count: to.chunkCount } : {}),
     start: c.start_byte,
     end: c.end_byte,
     firstLine: c.first_line,

@@ -27,9 +27,10 @@ import {
 } from '../ledger/ledger.ts';
 import { interruptedWhenAnnounced, recordResume } from '../ledger/resumes.ts';
 import { type Database, FINAL_STATES, type FileRow } from '../ledger/schema.ts';
-import { sendPendingChunks } from '../pipeline/chunk-queue.ts';
+import { loadsInOrder, sendChunkMessages, sendPendingChunks } from '../pipeline/chunk-queue.ts';
 import { partialFailure } from '../pipeline/partial-failure.ts';
 import type { PipelineDeps } from '../pipeline/services.ts';
+import { StreamedChunks } from './streamed-chunks.ts';
 
 export interface SplitOutcome {
   fileId: number;
@@ -102,27 +103,27 @@ export async function splitObject(deps: PipelineDeps, ref: ObjectRef): Promise<S
   if (!created && file.chunk_count !== null) return resend(deps, dataset, file, pinned);
 
   let source: ChunkSource | undefined;
+  const streamed = loadsInOrder(dataset)
+    ? undefined
+    : new StreamedChunks(deps, file.id, dataset, pinned, head.size);
   try {
-    const planned = await planFile(deps, dataset, pinned, head.size, file.id);
+    const planned = await planFile(deps, dataset, pinned, head.size, file.id, streamed);
     source = planned.source;
     const { plan } = planned;
-    const columns = checkFile(dataset, plan, head.size);
-    await deps.db
-      .transaction()
-      .execute((trx: Transaction<Database>) =>
-        recordPlan(
-          trx,
-          file.id,
-          plan.chunks,
-          columns ?? null,
-          plan.records,
-          fileNote(dataset, plan, columns),
-          source?.expandedBytes ?? null,
-        ),
-      );
+    const columns = await checkWholeFile(dataset, plan, head.size, streamed);
+    await deps.db.transaction().execute((trx: Transaction<Database>) =>
+      recordPlan(trx, file.id, {
+        chunks: streamed ? streamed.rest(plan) : plan.chunks,
+        count: plan.chunks.length,
+        columns: columns ?? null,
+        records: plan.records,
+        note: fileNote(dataset, plan, columns),
+        expandedBytes: source?.expandedBytes ?? null,
+      }),
+    );
     // A file with no rows is loaded already: no chunk will read its expanded copy.
     if (plan.chunks.length === 0) await discardExpanded(deps, source, file.id);
-    const sent = await sendChunks(deps, file, dataset, source, columns);
+    const sent = (streamed?.sent ?? 0) + (await sendChunks(deps, file, dataset, source, columns, streamed));
     // chunks: the file's; sent: the messages this split sent (only the first chunk, for a dataset
     // that loads a file in order).
     deps.logger.info('file split', {
@@ -136,9 +137,34 @@ export async function splitObject(deps: PipelineDeps, ref: ObjectRef): Promise<S
   } catch (err) {
     const reason = fileFailure(err);
     if (reason === undefined) throw err;
-    await failFile(deps.db, file.id, reason, err instanceof FileRejectedError ? err.action : DROP_AGAIN);
+    const action = err instanceof FileRejectedError ? err.action : DROP_AGAIN;
+    // Chunks sent before may have loaded: the failure then tells which, as a file failing mid-load does.
+    const refused = err instanceof FileRejectedError ? err : new FileRejectedError(reason);
+    await failFile(deps.db, file.id, reason, action, (now, chunks) =>
+      partialFailure(dataset, now, chunks, refused),
+    );
     await discardExpanded(deps, source, file.id);
     return outcome(file, 'failed', 0, reason);
+  }
+}
+
+/**
+ * The file's checks on its whole plan. Those a split that sent chunks while it cut ran before its
+ * first send pass again; what only the end of the file tells may refuse it now, with chunks of it
+ * loaded: the rest of its plan is stored first, so that its failure tells every chunk.
+ */
+async function checkWholeFile(
+  dataset: Dataset,
+  plan: FilePlan,
+  size: number,
+  streamed: StreamedChunks | undefined,
+): Promise<string[] | undefined> {
+  const sentBefore = (streamed?.sent ?? 0) > 0;
+  try {
+    return checkFile(dataset, plan, size, sentBefore);
+  } catch (err) {
+    if (sentBefore && err instanceof FileRejectedError) await streamed?.storeRest(plan);
+    throw err;
   }
 }
 
@@ -225,6 +251,7 @@ async function planFile(
   pinned: PinnedObject,
   size: number,
   fileId: number,
+  streamed?: StreamedChunks,
 ): Promise<{ source: ChunkSource; plan: FilePlan }> {
   if (dataset.format === 'parquet')
     return { source: pinned, plan: await planParquet(deps.s3, pinned, size, dataset) };
@@ -232,7 +259,9 @@ async function planFile(
     const { expanded, plan } = await expandAndPlan(deps.s3, pinned, fileId, dataset);
     return { source: expanded, plan };
   }
-  return { source: pinned, plan: await planChunks(await streamObject(deps.s3, pinned), dataset) };
+  // A plain text file's chunks are sent while it is cut; a gzip or Parquet file's once it is planned.
+  const options = { ...dataset, onChunks: streamed?.onChunks };
+  return { source: pinned, plan: await planChunks(await streamObject(deps.s3, pinned), options) };
 }
 
 function identity(ref: ObjectRef, etag: string) {
@@ -270,18 +299,25 @@ function fileNote(dataset: Dataset, plan: FilePlan, columns: string[] | undefine
   return notes.length > 0 ? notes.join('; ') : null;
 }
 
-/** Sends the file's pending chunks (only the first, for datasets that load a file in order). */
+/**
+ * Sends the file's pending chunks (only the first, for datasets that load a file in order); of a file
+ * whose chunks were sent while it was cut, those stored at its end.
+ */
 async function sendChunks(
   deps: PipelineDeps,
   file: FileRow,
   dataset: Dataset,
   source: ChunkSource,
   columns: string[] | undefined,
+  streamed?: StreamedChunks,
 ): Promise<number> {
   const { chunk_count } = await deps.db
     .selectFrom('dropload.file')
     .select('chunk_count')
     .where('id', '=', file.id)
     .executeTakeFirstOrThrow();
-  return sendPendingChunks(deps, file.id, chunk_count ?? 0, dataset, source, columns);
+  const count = chunk_count ?? 0;
+  if (!streamed) return sendPendingChunks(deps, file.id, count, dataset, source, columns);
+  const rest = await pendingChunks(deps.db, file.id, { from: streamed.stored, to: count });
+  return sendChunkMessages(deps, { fileId: file.id, chunkCount: count, dataset, source, columns }, rest);
 }

@@ -363,3 +363,45 @@ describe('planChunks', () => {
     expect(spans(p)).toEqual([chunk(4, 13, 2, 1), chunk(13, 17, 4, 1)]);
   });
 });
+
+describe('planChunks onChunks: the plan so far, while the file is read', () => {
+  // 20 records of 10 bytes after a 6-byte header, cut every 30 bytes, fed 25 bytes at a time.
+  const input = `id,val\n${Array.from({ length: 20 }, (_, i) => `${String(i).padStart(3, '0')},abcde\n`).join('')}`;
+
+  it('reports each piece that cut chunks, numbered, with the header; the whole plan is the same as without it', async () => {
+    const seen: { chunks: number[]; header: string; bytes: number }[] = [];
+    const whole = await plan(
+      input,
+      {
+        chunkBytes: 30,
+        onChunks: async (p) => {
+          seen.push({
+            chunks: p.chunks.map((c) => c.index),
+            header: new TextDecoder().decode(p.header),
+            bytes: p.bytes,
+          });
+        },
+      },
+      25,
+    );
+    expect(seen).toEqual([
+      { chunks: [0], header: 'id,val\n', bytes: 50 },
+      { chunks: [0, 1], header: 'id,val\n', bytes: 75 },
+      { chunks: [0, 1, 2], header: 'id,val\n', bytes: 100 },
+      // The piece of bytes 100–125 cuts none.
+      { chunks: [0, 1, 2, 3], header: 'id,val\n', bytes: 150 },
+      { chunks: [0, 1, 2, 3, 4], header: 'id,val\n', bytes: 175 },
+      { chunks: [0, 1, 2, 3, 4, 5], header: 'id,val\n', bytes: 200 },
+    ]);
+    expect(whole).toEqual(await plan(input, { chunkBytes: 30 }, 25));
+    expect(whole.chunks.map((c) => [c.index, c.start, c.end])).toEqual([
+      [0, 7, 37],
+      [1, 37, 67],
+      [2, 67, 97],
+      [3, 97, 127],
+      [4, 127, 157],
+      [5, 157, 187],
+      [6, 187, 207],
+    ]);
+  });
+});
