@@ -313,7 +313,7 @@ class CsvCursor implements TextCursor {
         this.#settle(this.#splitLine(pos, rawEnd), undefined);
         return true;
       }
-      if (this.#quoted(pos)) return true;
+      if (this.#quoted(pos, newline === -1 ? length : newline)) return true;
     }
     return false;
   }
@@ -343,10 +343,10 @@ class CsvCursor implements TextCursor {
     return values;
   }
 
-  /** Reads the record at `pos` with papaparse; false for a blank one. */
-  #quoted(pos: number): boolean {
+  /** Reads the record at `pos` (its first line ends at `lineEnd`) with papaparse; false for a blank one. */
+  #quoted(pos: number, lineEnd: number): boolean {
     const text = this.#text;
-    let values = this.#wellQuoted(pos);
+    let values = this.#wellQuoted(pos, lineEnd);
     let end = this.#end;
     let problem: Papa.ParseError | undefined;
     if (!values) {
@@ -391,14 +391,16 @@ class CsvCursor implements TextCursor {
    * doubles its inner quotes, closes right before a delimiter, LF or CRLF): what papaparse reads there,
    * without its set-up per call. Anything else (a quote left open or closing at the very end, text
    * after a closing quote) is papaparse's to read: undefined. Sets `#end` past the record's newline.
+   * `lineEnd` is where the line at `pos` ends (its LF, or the text's end).
    */
-  #wellQuoted(pos: number): string[] | undefined {
+  #wellQuoted(pos: number, lineEnd: number): string[] | undefined {
     const delimiter = this.#delimiterCode;
     if (delimiter < 0) return undefined;
     const text = this.#text;
     const length = text.length;
     const values: string[] = [];
     let i = pos;
+    let lf = lineEnd;
     for (;;) {
       if (text.charCodeAt(i) === QUOTE_CODE) {
         let from = i + 1;
@@ -423,14 +425,16 @@ class CsvCursor implements TextCursor {
         else return undefined;
         return values;
       }
-      let j = i;
-      let c = -1;
-      for (; j < length; j++) {
-        c = text.charCodeAt(j);
-        if (c === delimiter || c === LF) break;
+      // An unquoted field ends at the next delimiter or LF (a quoted field may have run past `lf`):
+      // two searches, not a look at every character.
+      if (lf < i) {
+        lf = text.indexOf('\n', i);
+        if (lf === -1) lf = length;
       }
+      let j = text.indexOf(this.#split, i);
+      if (j === -1 || j > lf) j = lf;
       values.push(text.slice(i, j));
-      if (j < length && c === delimiter) {
+      if (j < lf) {
         i = j + 1;
         continue;
       }
