@@ -239,6 +239,66 @@ const QUOTE = '"';
 const QUOTE_CODE = 34;
 
 /**
+ * The fields of the CSV record at `pos` of `text`, pushed onto `values`, when every quoted field in it is
+ * well formed (opens the field, doubles its inner quotes, closes right before a delimiter, LF or CRLF):
+ * what papaparse reads there, without its set-up per call. Returns where the record ends, past its
+ * newline; -1 for anything else (a quote left open or closing at the very end, text after a closing
+ * quote, a delimiter of several characters: `delimiter` is its code, or -1), which is papaparse's to read.
+ * `lineEnd`, when the caller knows it, is where the line at `pos` ends (its LF, or the text's end).
+ */
+export function wellQuotedRecord(
+  text: string,
+  pos: number,
+  delimiter: number,
+  values: string[],
+  lineEnd = -1,
+): number {
+  if (delimiter < 0) return -1;
+  const length = text.length;
+  const split = String.fromCharCode(delimiter);
+  let i = pos;
+  let lf = lineEnd;
+  for (;;) {
+    if (text.charCodeAt(i) === QUOTE_CODE) {
+      let from = i + 1;
+      let doubled = false;
+      let close: number;
+      for (;;) {
+        close = text.indexOf(QUOTE, from);
+        if (close === -1 || close + 1 >= length) return -1;
+        if (text.charCodeAt(close + 1) !== QUOTE_CODE) break;
+        doubled = true;
+        from = close + 2;
+      }
+      const value = text.slice(i + 1, close);
+      values.push(doubled ? value.replaceAll('""', '"') : value);
+      const after = text.charCodeAt(close + 1);
+      if (after === delimiter) {
+        i = close + 2;
+        continue;
+      }
+      if (after === LF) return close + 2;
+      if (after === CR && text.charCodeAt(close + 2) === LF) return close + 3;
+      return -1;
+    }
+    // An unquoted field ends at the next delimiter or LF (a quoted field may have run past `lf`):
+    // two searches, not a look at every character.
+    if (lf < i) {
+      lf = text.indexOf('\n', i);
+      if (lf === -1) lf = length;
+    }
+    let j = text.indexOf(split, i);
+    if (j === -1 || j > lf) j = lf;
+    values.push(text.slice(i, j));
+    if (j < lf) {
+      i = j + 1;
+      continue;
+    }
+    return j < length ? j + 1 : length;
+  }
+}
+
+/**
  * CSV as papaparse reads it with `newline: '\n'`, one record per `next()`. A record whose first line has
  * no quote is that line split at the delimiter (what papaparse makes of it too); a record with a quote
  * is read by papaparse itself, from the record's start to the end of the text, so quoted fields,
@@ -386,61 +446,13 @@ class CsvCursor implements TextCursor {
     return true;
   }
 
-  /**
-   * The fields of the record at `pos` when every quoted field in it is well formed (opens the field,
-   * doubles its inner quotes, closes right before a delimiter, LF or CRLF): what papaparse reads there,
-   * without its set-up per call. Anything else (a quote left open or closing at the very end, text
-   * after a closing quote) is papaparse's to read: undefined. Sets `#end` past the record's newline.
-   * `lineEnd` is where the line at `pos` ends (its LF, or the text's end).
-   */
+  /** `wellQuotedRecord` at `pos` (its first line ends at `lineEnd`), setting `#end` past the record's newline. */
   #wellQuoted(pos: number, lineEnd: number): string[] | undefined {
-    const delimiter = this.#delimiterCode;
-    if (delimiter < 0) return undefined;
-    const text = this.#text;
-    const length = text.length;
     const values: string[] = [];
-    let i = pos;
-    let lf = lineEnd;
-    for (;;) {
-      if (text.charCodeAt(i) === QUOTE_CODE) {
-        let from = i + 1;
-        let doubled = false;
-        let close: number;
-        for (;;) {
-          close = text.indexOf(QUOTE, from);
-          if (close === -1 || close + 1 >= length) return undefined;
-          if (text.charCodeAt(close + 1) !== QUOTE_CODE) break;
-          doubled = true;
-          from = close + 2;
-        }
-        const value = text.slice(i + 1, close);
-        values.push(doubled ? value.replaceAll('""', '"') : value);
-        const after = text.charCodeAt(close + 1);
-        if (after === delimiter) {
-          i = close + 2;
-          continue;
-        }
-        if (after === LF) this.#end = close + 2;
-        else if (after === CR && text.charCodeAt(close + 2) === LF) this.#end = close + 3;
-        else return undefined;
-        return values;
-      }
-      // An unquoted field ends at the next delimiter or LF (a quoted field may have run past `lf`):
-      // two searches, not a look at every character.
-      if (lf < i) {
-        lf = text.indexOf('\n', i);
-        if (lf === -1) lf = length;
-      }
-      let j = text.indexOf(this.#split, i);
-      if (j === -1 || j > lf) j = lf;
-      values.push(text.slice(i, j));
-      if (j < lf) {
-        i = j + 1;
-        continue;
-      }
-      this.#end = j < length ? j + 1 : length;
-      return values;
-    }
+    const end = wellQuotedRecord(this.#text, pos, this.#delimiterCode, values, lineEnd);
+    if (end < 0) return undefined;
+    this.#end = end;
+    return values;
   }
 
   #settle(values: string[], problem: Papa.ParseError | undefined): void {

@@ -99,8 +99,26 @@ export function exactNumbers(dataset: Dataset): ExactNumbers {
   };
 }
 
+/** Why a number beyond a double's range is not written (JSON.parse reads it as Infinity). */
+export const BEYOND_DOUBLE = 'a number JSON cannot hold (beyond the range of a double)';
+
+/**
+ * The path, inside `value`, of its first number beyond a double (an Infinity JSON.parse made), or
+ * undefined. A schema that reads a document (`z.json()`) refuses the Infinity at the document, where
+ * zod's "got …" would show it as the JSON null it stringifies to: runs on such refusals only.
+ */
+export function beyondDoubleIn(value: unknown): (string | number)[] | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) || Number.isNaN(value) ? undefined : [];
+  if (value === null || typeof value !== 'object') return undefined;
+  for (const [key, inner] of Object.entries(value)) {
+    const path = beyondDoubleIn(inner);
+    if (path) return [Array.isArray(value) ? Number(key) : key, ...path];
+  }
+  return undefined;
+}
+
 function inexactReason(n: InexactNumber): string {
-  if (!Number.isFinite(n.value)) return 'a number JSON cannot hold (beyond the range of a double)';
+  if (!Number.isFinite(n.value)) return BEYOND_DOUBLE;
   return `a number a double does not hold as written (got ${n.source}, it would be stored as ${String(n.value)}): write it as a string`;
 }
 

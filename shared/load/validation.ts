@@ -4,7 +4,7 @@ import { errorMessage } from '../core/errors.ts';
 import { isCanonicalIso, isoInstant } from '../formats/iso-time.ts';
 import type { ParsedRecord, RecordCursor, RecordError } from '../formats/parsing.ts';
 import type { Reject } from '../ledger/ledger.ts';
-import { exactNumbers } from './exact-numbers.ts';
+import { BEYOND_DOUBLE, beyondDoubleIn, exactNumbers } from './exact-numbers.ts';
 import { type FastCheck, fastCheck, UNSURE } from './fast-check.ts';
 import { joinedFileCheck } from './joined-files.ts';
 import { declaredShape, fieldsView, restoreNulls, schemaView } from './no-value.ts';
@@ -100,6 +100,14 @@ function valueAt(fields: Record<string, unknown> | undefined, path: readonly Pro
 function rejectFor(record: ParsedRecord, input: Record<string, unknown>, issue: z.core.$ZodIssue): Reject {
   if (issue.path.length === 0)
     return { line: record.line, column: null, kind: 'invalid', reason: issue.message, raw: record.raw };
+  const read = valueAt(record.fields, issue.path);
+  // A number beyond a double inside the refused value: the reason, where a document schema (z.json())
+  // refused the whole document and "got …" would show the number as null.
+  const beyond = typeof read === 'object' ? beyondDoubleIn(read) : undefined;
+  if (beyond) {
+    const column = issuePath([...issue.path, ...beyond]);
+    return { line: record.line, column, kind: 'unwritable', reason: BEYOND_DOUBLE, raw: record.raw };
+  }
   const column = issuePath(issue.path);
   const nested = issue.path.length > 1;
   // A no-value (see withNulls) is missing to the schema, at any depth; "got …" quotes it as read.
@@ -107,7 +115,6 @@ function rejectFor(record: ParsedRecord, input: Record<string, unknown>, issue: 
   let message = plainMessage(issue, missing);
   // Deep in a document "a value is required" alone leaves the reader guessing what belongs there.
   if (missing && nested && issue.code === 'invalid_type') message += ` (expected ${issue.expected})`;
-  const read = valueAt(record.fields, issue.path);
   // A JSON number that lost digits (or overflowed) in JSON.parse: quote what the file wrote, and why.
   const source = typeof read === 'number' ? numberSource(record.raw, issue.path) : undefined;
   const loss = source === undefined ? undefined : numberLoss(source);

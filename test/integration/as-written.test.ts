@@ -217,6 +217,24 @@ describe('NDJSON numbers a double does not hold', () => {
     expect(stored.rows).toEqual([{ id: 24, same: true }]);
   });
 
+  it('beyond a double inside a z.json() document: rejected naming the path, not as the JSON null zod shows', async () => {
+    const key = 'incoming/json-docs/beyond.ndjson';
+    const lines = [
+      '{"id":26,"doc":{"x":1e400}}',
+      '{"id":27,"doc":{"list":[1,{"v":-1e400}]}}',
+      '{"id":28,"doc":{"x":1}}',
+    ];
+    const { reports, timedOut } = await p.load(key, `${lines.join('\n')}\n`);
+    expect(timedOut).toBe(false);
+    expect(reports[0]).toMatchObject({ state: 'loaded', rows: { read: 3, loaded: 1, rejected: 2 } });
+    const reason = 'a number JSON cannot hold (beyond the range of a double)';
+    expect(await rejectsFor(key)).toEqual([
+      [1, 'doc.x', reason],
+      [2, 'doc.list[1].v', reason],
+    ]);
+    expect(await rejectKindsOfKey(db, key)).toEqual(['unwritable', 'unwritable']);
+  });
+
   it('top-level fields: numeric() and bigintText() keep every digit written; z.number() into numeric is rejected', async () => {
     const key = 'incoming/amounts/numbers.ndjson';
     const lines = [

@@ -256,6 +256,48 @@ describe('records the database refuses, in a multi-table dataset', () => {
     expect(statements).toBe(SEARCHED_BATCHES);
   });
 
+  it('parents already there, as they are, are not written again by the search: their identity is not drawn', async () => {
+    await write(
+      orders(),
+      range(40_001, 2000).map((n) => order(n, 1)),
+    );
+    const drawn = async () =>
+      Number(
+        (
+          await sql<{ n: string }>`select last_value as n from pg_sequences
+            where schemaname = 'rr' and sequencename = 'customers_id_seq'`.execute(db)
+        ).rows[0]?.n,
+      );
+    const before = await drawn();
+    const again = range(40_001, 2000).map((n) => order(n, 2));
+    const { result } = await write(orders(), again);
+    expect(result.rejects).toHaveLength(2000);
+    // The whole attempt draws one id per customer; the search, which inserted each again, no more.
+    expect((await drawn()) - before).toBe(2000);
+  });
+
+  it('a parent already there that a CHECK (NOT VALID) refuses is still refused, the search writing it', async () => {
+    // Customers c50001..c50100 are there; new orders of theirs, with a line refused too.
+    await write(
+      orders(),
+      range(50_001, 100).map((n) => order(n, 1)),
+    );
+    await sql`alter table rr.customers add constraint customers_email_check
+      check (email like '%@example.org') not valid`.execute(db);
+    try {
+      const records = range(50_001, 100).map((n) => ({ ...order(n, 0), order_no: n + 10_000 }));
+      const { result } = await write(orders(), records);
+      const reason = expect.stringMatching(
+        /^database refused the row: new row for relation "customers" violates check constraint "customers_email_check" \(Failing row contains \(\d+, c\d+@example\.com\)\.\)$/,
+      );
+      expect(rejectsOf(result)).toEqual(
+        records.map((record, i) => ({ ...refused(record, i + 2, 'rr.customers', '', ''), reason })),
+      );
+    } finally {
+      await sql`alter table rr.customers drop constraint customers_email_check`.execute(db);
+    }
+  });
+
   it('a NUL byte, which the search cannot stage either: halving finds it, its neighbours load', async () => {
     // 8001..8100, order 8050's customer with a NUL byte; orders 1..10 again (duplicates).
     const records = [...range(8001, 100).map((n) => order(n, 1)), ...range(1, 10).map((n) => order(n, 1))];
@@ -331,6 +373,35 @@ describe('rows the database refuses, in a single-table dataset whose rows wait f
     expect(await count('rr.items', sql`id between 6001 and 6004`)).toBe(1);
     // The search refused it: had it let the record wait, halving would have found it, in 48.
     expect(statements).toBe(25);
+  });
+
+  it('a parent key that cannot be cast: its row refused for it, the others for their own values, in one search', async () => {
+    // 7001..7100: parents there (1..100), every quantity 0; 7050's parent is no integer.
+    const records = range(7001, 100).map((id) => item(id, (id % 100) + 1, 0));
+    records[49] = item(7050, 1e10, 0);
+    const { result, statements } = await write(items(), records);
+    expect(rejectsOf(result)).toEqual(
+      records.map((record, i) =>
+        record.parent === 1e10
+          ? {
+              line: i + 2,
+              column: null,
+              kind: 'refused',
+              reason: 'database refused the row: value "10000000000" is out of range for type integer',
+              raw: JSON.stringify(record),
+            }
+          : refused(
+              record,
+              i + 2,
+              'rr.items',
+              'new row for relation "items" violates check constraint "items_quantity_check"',
+              `Failing row contains (${record.id}, ${record.parent}, 0).`,
+            ),
+      ),
+    );
+    // The parents looked up before the records could not be, for that key: each record looked its own
+    // up, in the same search (had that failed the search, halving would have sent about 1,000).
+    expect(statements).toBe(16);
   });
 
   it('rows that wait, rows refused and rows that load, in one chunk', async () => {

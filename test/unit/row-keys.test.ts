@@ -50,6 +50,23 @@ describe('a reject’s key', () => {
     ]);
   });
 
+  it('reads quoted fields as papaparse does: doubled quotes, a delimiter or a line break inside, a quote closing the line', () => {
+    const keyed = withRowKeys(orders(), COLUMNS, [
+      reject('"e""u",12,"a ""b"", c"'),
+      reject('eu,"1\n3","x"'),
+      reject('"eu" ,14,x'), // text after the closing quote: papaparse's to read
+      reject('eu,15,"x'), // a quote left open
+      reject('eu,1"6,x'), // a quote inside an unquoted field is text
+    ]);
+    expect(keyed.map((r) => r.rowKey)).toEqual([
+      '["e\\"u","12"]',
+      '["eu","1\\n3"]',
+      '["eu","14"]',
+      undefined,
+      '["eu","1\\"6"]',
+    ]);
+  });
+
   it('reads JSON values of an NDJSON line as text, and none from a line that is no object', () => {
     const dataset = orders({ format: 'ndjson' });
     const keyed = withRowKeys(dataset, undefined, [

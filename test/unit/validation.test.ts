@@ -405,3 +405,28 @@ describe('validateRecords: one null rule at every depth (issue 16 item 4)', () =
     expect(JSON.stringify(rows[0]?.values.employee)).toBe('{"id":1,"reportsTo":null,"tags":[]}');
   });
 });
+
+describe('validateRecords: a number beyond a double inside a document', () => {
+  it('a document schema (z.json()) refusing it: unwritable, naming the number, not the null zod shows', () => {
+    const docs = resolveDataset({
+      name: 'docs',
+      format: 'ndjson',
+      table: 'docs',
+      schema: z.object({ id: z.number(), doc: z.json() }),
+    });
+    const { rows, rejects } = validateRecords(docs, [
+      record({ id: 1, doc: { list: [1, { v: -Infinity }] } }, 1, 'line 1'),
+      record({ id: 2, doc: { v: 1 } }, 2, 'line 2'),
+    ]);
+    expect(rows.map((r) => r.line)).toEqual([2]);
+    expect(rejects).toEqual([
+      {
+        line: 1,
+        column: 'doc.list[1].v',
+        kind: 'unwritable',
+        reason: 'a number JSON cannot hold (beyond the range of a double)',
+        raw: 'line 1',
+      },
+    ]);
+  });
+});

@@ -150,7 +150,13 @@ async function checkFailure(trx: Transaction<Database>, dataset: TableDataset, s
   return undefined;
 }
 
-function publishStatement(target: WriteTarget, stage: string, fileId: number) {
+/** The statement that moves a file's staged rows into the target; `textCompared` as `TableShape` has it. */
+function publishStatement(
+  target: WriteTarget,
+  stage: string,
+  fileId: number,
+  textCompared: ReadonlySet<string>,
+) {
   const columns = [...new Set(target.columns)];
   const cols = sql.join(columns.map((c) => sql.id(c)));
   const from = sql`from ${sql.table(stage)} where ${sql.ref(FILE_ID)} = ${fileId}`;
@@ -165,7 +171,7 @@ function publishStatement(target: WriteTarget, stage: string, fileId: number) {
   // The file's last line per key wins, as it does when chunks publish one by one.
   return counted(
     sql`insert into ${table} (${cols}) select distinct on (${keys}) ${cols} ${from} order by ${keys}, ${sql.ref(LINE)} desc
-      ${onConflict(table, columns, target.key, target.mode)}`,
+      ${onConflict(table, columns, target.key, target.mode, textCompared)}`,
     target.mode,
   );
 }
@@ -264,7 +270,8 @@ export async function publishFile(
     dataset.onNewVersion === 'replace' && dataset.sourceColumn
       ? await deleteOtherVersions(trx, dataset.table, dataset.sourceColumn, file)
       : 0;
-  const { rows } = await publishStatement(writeTarget(dataset), stage, file.id).execute(trx);
+  const { textCompared } = await tableShape(trx, dataset.table, dataset.mode);
+  const { rows } = await publishStatement(writeTarget(dataset), stage, file.id, textCompared).execute(trx);
   await clearStaged(trx, dataset.name, file.id);
   const counts = { inserted: rows[0]?.inserted ?? 0, updated: rows[0]?.updated ?? 0 };
   // The file's counts become what publishing wrote: `file` is the row `completeChunk` just returned

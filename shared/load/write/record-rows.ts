@@ -1,6 +1,8 @@
 import { type RawBuilder, sql, type Transaction } from 'kysely';
 import type { Reference, Target } from '../../config/dataset.ts';
 import type { Database } from '../../ledger/schema.ts';
+import { lookedUpFirst, lookUpFirst } from './known-parents.ts';
+import { noOpCheck, skippable } from './no-op-steps.ts';
 import {
   plpgsql,
   type RecordRefusal,
@@ -31,6 +33,8 @@ export interface RowStep {
   types: string[];
   /** Per reference, per key column: the parent column's type. */
   refTypes: string[][];
+  /** Columns an upsert compares as text (`TableShape`). */
+  textCompared: ReadonlySet<string>;
   /** Per record (by its position in the batch), its row of this target, if any. */
   rows: ({ values: Text[]; refs: Text[][] } | undefined)[];
 }
@@ -85,6 +89,13 @@ async function stage(trx: Transaction<Database>, steps: RowStep[]): Promise<void
     });
   });
   names.push(sql`unit bigint`);
+  // Last, so the insert below leaves them empty: filled before the records (`known-parents.ts`).
+  const targets = steps.map((s) => s.target);
+  steps.forEach((s, k) => {
+    s.target.references.forEach((_, i) => {
+      if (lookedUpFirst(targets, k, i)) names.push(sql`${sql.id(knownColumn(k, i))} text`);
+    });
+  });
   await sql`create temp table ${STAGE} (${sql.join(names)}) on commit drop`.execute(trx);
   await sql`insert into ${STAGE} select * from unnest(${sql.join(arrays)}) with ordinality`.execute(trx);
 }
@@ -93,6 +104,9 @@ async function stage(trx: Transaction<Database>, steps: RowStep[]): Promise<void
 function cast(column: string, type: string): RawBuilder<unknown> {
   return sql`dropload_r.${sql.id(column)}::${sql.raw(type)}`;
 }
+
+/** The stage's column of reference `i` of step `k`'s parent id when the table had it before the records. */
+const knownColumn = (k: number, i: number) => `s${k}_k${i}`;
 
 /** The variable a reference's parent id is looked up into. */
 const parentVariable = (k: number, i: number) => `dropload_p${k}_${i}`;
@@ -103,6 +117,11 @@ function declarations(trx: Transaction<Database>, k: number, s: RowStep): string
     const type = plpgsql(trx, sql`${sql.table(r.table)}.${sql.id(r.surrogate)}%type`);
     return `${parentVariable(k, i)} ${type};`;
   });
+}
+
+/** Reference `i`'s key column `j` as step `k`'s staged row names it, cast to the parent column's type. */
+function refKey(k: number, s: RowStep, i: number, j: number): RawBuilder<unknown> {
+  return cast(stageColumns(k, s).refs[i]?.[j] as string, s.refTypes[i]?.[j] as string);
 }
 
 /** The row's own value of a column, cast (see `self-row.ts`). */
@@ -133,16 +152,21 @@ function selfParent(k: number, s: RowStep, i: number): RawBuilder<unknown> {
  * is missing, its values cast (an invalid one refuses the record, as in the batch) and the record
  * marked waiting.
  */
-function block(trx: Transaction<Database>, k: number, s: RowStep): string {
+function block(trx: Transaction<Database>, k: number, s: RowStep, targets: Target[]): string {
   const t = s.target;
   const c = stageColumns(k, s);
   const lookups = t.references.map((r, i) => {
-    const on = r.keyColumns.map(
-      (key, j) => sql`p.${sql.id(key)} = ${cast(c.refs[i]?.[j] as string, s.refTypes[i]?.[j] as string)}`,
-    );
-    const lookup = sql`select p.${sql.id(r.surrogate)} into ${sql.raw(parentVariable(k, i))}
+    const on = r.keyColumns.map((key, j) => sql`p.${sql.id(key)} = ${refKey(k, s, i, j)}`);
+    const variable = sql.raw(parentVariable(k, i));
+    const lookup = sql`select p.${sql.id(r.surrogate)} into ${variable}
       from ${sql.table(r.table)} as p where ${sql.join(on, sql` and `)};`;
-    return sql`${lookup}${selfParent(k, s, i)}`;
+    if (!lookedUpFirst(targets, k, i)) return sql`${lookup}${selfParent(k, s, i)}`;
+    const known = sql`dropload_r.${sql.id(knownColumn(k, i))}`;
+    return sql`if ${known} is not null then
+        ${variable} := ${known};
+      else
+        ${lookup}
+      end if;${selfParent(k, s, i)}`;
   });
   const missing = t.references.map((_, i) => {
     const named = (c.refs[i] ?? []).map((name) => sql`dropload_r.${sql.id(name)} is not null`);
@@ -155,7 +179,7 @@ function block(trx: Transaction<Database>, k: number, s: RowStep): string {
   const columns = [...t.columns, ...t.references.map((r) => r.column)];
   const insert = sql`insert into ${sql.table(t.table)} as t (${sql.join(columns.map((col) => sql.id(col)))})
       values (${sql.join([...values, ...t.references.map((_, i) => sql.raw(parentVariable(k, i)))])})
-      ${onConflict(sql`t`, columns, t.key, t.mode)};`;
+      ${onConflict(sql`t`, columns, t.key, t.mode, s.textCompared)};`;
   const write =
     missing.length === 0
       ? insert
@@ -176,18 +200,53 @@ function block(trx: Transaction<Database>, k: number, s: RowStep): string {
   );
 }
 
+/** The variable saying step `k` is skipped: every row of it already in its table (`no-op-steps.ts`). */
+const skipVariable = (k: number) => `dropload_skip${k}`;
+
+/** Step `k` of a record, unless the check before the loop found it changes nothing for any record. */
+function stepOf(trx: Transaction<Database>, k: number, s: RowStep, targets: Target[]): string {
+  if (!skippable(targets, k)) return block(trx, k, s, targets);
+  return `if not ${skipVariable(k)} then
+      ${block(trx, k, s, targets)}
+    end if;`;
+}
+
+/** The parents looked up before the loop, set-based (`known-parents.ts`). */
+function knownParents(trx: Transaction<Database>, steps: RowStep[], targets: Target[]): string[] {
+  return steps.flatMap((s, k) =>
+    s.target.references.flatMap((r, i) => {
+      if (!lookedUpFirst(targets, k, i)) return [];
+      const keys = r.keyColumns.map((_, j) => refKey(k, s, i, j));
+      return [lookUpFirst(trx, r, STAGE, knownColumn(k, i), keys)];
+    }),
+  );
+}
+
+/** The checks, before the loop, of the steps that may be skipped. */
+function noOpChecks(trx: Transaction<Database>, steps: RowStep[], targets: Target[]): string[] {
+  return steps.flatMap((s, k) => {
+    if (!skippable(targets, k)) return [];
+    const c = stageColumns(k, s);
+    const values = c.values.map((name, i) => cast(name, s.types[i] as string));
+    return [noOpCheck(trx, s.target, STAGE, { ...(c.has ? { has: c.has } : {}), values }, skipVariable(k))];
+  });
+}
+
 /** The function: each record in turn, every step, in an exception block that undoes a record refused or waiting. */
 function definition(trx: Transaction<Database>, steps: RowStep[]): RawBuilder<unknown> {
+  const targets = steps.map((s) => s.target);
+  const skips = steps.flatMap((_, k) => (skippable(targets, k) ? [`${skipVariable(k)} boolean;`] : []));
   const body = `#variable_conflict use_column
 declare
   dropload_r record;
   dropload_waiting boolean;
-  ${steps.flatMap((s, k) => declarations(trx, k, s)).join('\n  ')}
+  ${[...steps.flatMap((s, k) => declarations(trx, k, s)), ...skips].join('\n  ')}
 begin
+  ${[...noOpChecks(trx, steps, targets), ...knownParents(trx, steps, targets)].join('\n  ')}
   for dropload_r in select * from ${plpgsql(trx, STAGE)} order by unit loop
     begin
       dropload_waiting := false;
-      ${steps.map((s, k) => block(trx, k, s)).join('\n      ')}
+      ${steps.map((s, k) => stepOf(trx, k, s, targets)).join('\n      ')}
       if dropload_waiting then
         raise sqlstate '${WAITS}';
       end if;

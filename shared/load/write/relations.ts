@@ -1,9 +1,10 @@
 import { type RawBuilder, sql, type Transaction } from 'kysely';
-import type { Dataset, Reference, Target, TargetsDataset } from '../../config/dataset.ts';
+import type { Dataset, Format, Reference, Target, TargetsDataset } from '../../config/dataset.ts';
 import { TableShapeError } from '../../core/errors.ts';
 import type { DuplicateKeys, Reject, TableCounts } from '../../ledger/ledger.ts';
 import type { Database, ParentRow } from '../../ledger/schema.ts';
 import type { ValidRow } from '../validation.ts';
+import { jsonStringColumns } from './json-strings.ts';
 import { type RecordRefusal, refusedRecords, type SearchStep } from './record-by-record.ts';
 import { type RowStep, refusedRecordRows } from './record-rows.ts';
 import { recordCounts } from './records.ts';
@@ -12,7 +13,7 @@ import { type Own, selfMatchOf } from './self-row.ts';
 import { onConflict, STATEMENT_ROWS, type WriteCounts } from './statement.ts';
 import { writeTarget } from './target.ts';
 import { useTimeZone } from './time-zone.ts';
-import { tableShape, toText, unwritableReason, type WriteResult, writeRows } from './writing.ts';
+import { columnText, tableShape, toText, unwritableReason, type WriteResult, writeRows } from './writing.ts';
 
 /**
  * The multi-table writer: one record (a flat row or a nested document) becomes rows of several
@@ -140,15 +141,24 @@ export function scopesOf(record: unknown, each: string | undefined): unknown[][]
   return scopes;
 }
 
-export function unitOf(dataset: TargetsDataset, row: ValidRow, chunkIdx: number): Unit {
+/**
+ * A record's rows as text. `jsonStrings` is, per target, its columns whose strings go as JSON strings
+ * (the plans' `jsonStrings`): encoded here, once, so a row that waits is stored as it is written.
+ */
+export function unitOf(
+  dataset: TargetsDataset,
+  row: ValidRow,
+  chunkIdx: number,
+  jsonStrings: readonly (readonly boolean[] | undefined)[] = [],
+): Unit {
   const targets = dataset.targets;
   return {
     line: row.line,
     raw: row.raw,
     chunkIdx,
-    rows: targets.map((t) =>
+    rows: targets.map((t, ti) =>
       scopesOf(row.values, t.each).map((scope) => ({
-        values: t.paths.map((p) => toText(valueAt(scope, p))),
+        values: t.paths.map((p, i) => columnText(valueAt(scope, p), jsonStrings[ti]?.[i])),
         refs: t.references.map((r) => r.keyPaths.map((p) => toText(valueAt(scope, p)))),
       })),
     ),
@@ -212,12 +222,16 @@ export function decodeUnit(
 interface Plan {
   target: Target;
   types: string[];
+  /** Per column, whether a string goes as a JSON string (`jsonStringColumns`); absent when none does. */
+  jsonStrings?: boolean[];
   /** Per reference, per key column: the parent column's type. */
   refTypes: string[][];
+  /** Columns an upsert compares as text (`TableShape`). */
+  textCompared: ReadonlySet<string>;
 }
 
-async function planFor(trx: Transaction<Database>, target: Target): Promise<Plan> {
-  const shape = await tableShape(trx, target.table);
+async function planFor(trx: Transaction<Database>, target: Target, format: Format): Promise<Plan> {
+  const shape = await tableShape(trx, target.table, target.mode);
   const missing = [...target.columns, ...target.references.map((r) => r.column)].filter((c) => !shape.has(c));
   if (missing.length > 0)
     throw new TableShapeError(`table ${target.table} has no column ${missing.join(', ')}`);
@@ -228,7 +242,9 @@ async function planFor(trx: Transaction<Database>, target: Target): Promise<Plan
     if (absent.length > 0) throw new TableShapeError(`table ${r.table} has no column ${absent.join(', ')}`);
     refTypes.push(r.keyColumns.map((c) => parent.get(c) as string));
   }
-  return { target, types: target.columns.map((c) => shape.get(c) as string), refTypes };
+  const types = target.columns.map((c) => shape.get(c) as string);
+  const jsonStrings = jsonStringColumns(format, types);
+  return { target, types, refTypes, jsonStrings, textCompared: shape.textCompared };
 }
 
 /**
@@ -388,7 +404,7 @@ function statementFrom(plan: Plan, source: RawBuilder<unknown>, reported: boolea
   const columns = [...t.columns, ...t.references.map((r) => r.column)];
   const fromS = [...t.columns.map((_, i) => sql.id(`c${i}`)), ...t.references.map((_, i) => sql.id(`f${i}`))];
   // An upsert updates in place: the surrogate id, and every row referencing it, survive.
-  const conflict = onConflict(sql`t`, columns, t.key, t.mode);
+  const conflict = onConflict(sql`t`, columns, t.key, t.mode, plan.textCompared);
   // Which batch rows were inserted and which updated: a plain insert inserts every row it is given (or
   // fails); otherwise a returned row is found by its key (one row per key in a statement), and a row
   // with a NULL in its key never conflicts, so it was inserted.
@@ -714,10 +730,22 @@ export async function writeUnits(
   dataset: TargetsDataset,
   units: Unit[],
 ): Promise<RelationalResult> {
-  const targets = dataset.targets;
+  return writePlanned(trx, await plansOf(trx, dataset), units);
+}
+
+/** The dataset's targets with their columns' types, in the transaction that writes (its time zone set). */
+async function plansOf(trx: Transaction<Database>, dataset: TargetsDataset): Promise<Plan[]> {
   await useTimeZone(trx, dataset.timeZone);
   const plans: Plan[] = [];
-  for (const t of targets) plans.push(await planFor(trx, t));
+  for (const t of dataset.targets) plans.push(await planFor(trx, t, dataset.format));
+  return plans;
+}
+
+async function writePlanned(
+  trx: Transaction<Database>,
+  plans: Plan[],
+  units: Unit[],
+): Promise<RelationalResult> {
   const result: RelationalResult = { inserted: 0, updated: 0, tables: {}, rejects: [], orphans: [] };
   let searchFirst = false;
   for (let i = 0; i < units.length; ) {
@@ -735,11 +763,14 @@ export async function writeRecords(
   rows: ValidRow[],
   chunkIdx: number,
 ): Promise<RelationalResult> {
+  // Planned first: a row's text depends on its columns' types (`unitOf`).
+  const plans = await plansOf(trx, dataset);
+  const jsonStrings = plans.map((p) => p.jsonStrings);
   const units: Unit[] = [];
   const unwritable: RelationalResult['rejects'] = [];
   for (const row of rows) {
     try {
-      units.push(unitOf(dataset, row, chunkIdx));
+      units.push(unitOf(dataset, row, chunkIdx, jsonStrings));
     } catch (err) {
       // That row's fault (a BigInt inside a JSON value, say): its neighbours load.
       const reason = unwritableReason(err);
@@ -747,7 +778,7 @@ export async function writeRecords(
       unwritable.push({ unit: { line: row.line, raw: row.raw, chunkIdx, rows: [] }, reject });
     }
   }
-  const result = await writeUnits(trx, dataset, units);
+  const result = await writePlanned(trx, plans, units);
   result.rejects.push(...unwritable);
   for (const unit of units) {
     const found = duplicateKey(dataset, unit);

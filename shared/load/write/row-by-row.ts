@@ -14,6 +14,10 @@ import type { WriteTarget } from './target.ts';
 /** A target with its columns' SQL types (the writing transaction's catalog). */
 export interface TypedTarget extends WriteTarget {
   types: string[];
+  /** Per column, whether a string goes as a JSON string (`jsonStringColumns`); absent when none does. */
+  jsonStrings?: readonly boolean[];
+  /** Columns an upsert compares as text (`TableShape`). */
+  textCompared: ReadonlySet<string>;
 }
 
 /** A row the database refused: its position in the batch, and the fields of the error it raised. */
@@ -60,7 +64,7 @@ function definition(trx: Transaction<Database>, target: TypedTarget): RawBuilder
     target.types.map((type, i) => sql`dropload_r.${sql.id(`v${i}`)}::${sql.raw(type)}`),
   );
   const insert = sql`insert into ${table} (${sql.join(target.columns.map((c) => sql.id(c)))})
-    values (${values}) ${onConflict(table, target.columns, target.key, target.mode)}
+    values (${values}) ${onConflict(table, target.columns, target.key, target.mode, target.textCompared)}
     returning (xmax = 0) into dropload_fresh`.compile(trx);
   const args = Array.from({ length: n }, (_, i) => `$${i + 1}`).join(', ');
   const blame = castBlame(target);

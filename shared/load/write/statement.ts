@@ -18,21 +18,30 @@ export interface WriteCounts {
  * The `on conflict` clause of an insert into a table by `mode`: none for `insert` (a duplicate key is
  * the database's refusal), `do nothing` for `insert-ignore` or a key that is every column, else an
  * update of the other columns where one of them changes (an unchanged row is not rewritten).
- * `table` is how the statement names the target: its table, or its alias.
+ * `table` is how the statement names the target: its table, or its alias. The columns of
+ * `textCompared` (`TableShape`) are compared as their text: their type has no equality.
  */
 export function onConflict(
   table: RawBuilder<unknown>,
   columns: readonly string[],
   key: readonly string[],
   mode: TargetMode,
+  textCompared: ReadonlySet<string>,
 ): RawBuilder<unknown> {
   if (mode === 'insert') return sql``;
   const keys = sql.join(key.map((c) => sql.id(c)));
   const rest = columns.filter((c) => !key.includes(c));
   if (mode === 'insert-ignore' || rest.length === 0) return sql`on conflict (${keys}) do nothing`;
+  const compared = (row: RawBuilder<unknown>) =>
+    sql.join(rest.map((c) => comparable(sql`${row}.${sql.id(c)}`, textCompared.has(c))));
   return sql`on conflict (${keys}) do update set ${sql.join(rest.map((c) => sql`${sql.id(c)} = excluded.${sql.id(c)}`))}
-    where (${sql.join(rest.map((c) => sql`${table}.${sql.id(c)}`))})
-      is distinct from (${sql.join(rest.map((c) => sql`excluded.${sql.id(c)}`))})`;
+    where (${compared(table)})
+      is distinct from (${compared(sql`excluded`)})`;
+}
+
+/** A column as the "unchanged" test compares it: itself, or its text (json's is exactly what it stores). */
+function comparable(column: RawBuilder<unknown>, asText: boolean): RawBuilder<unknown> {
+  return asText ? sql`${column}::text` : column;
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { TableDataset, WriteMode } from '../../config/dataset.ts';
+import type { Format, TableDataset, WriteMode } from '../../config/dataset.ts';
 
 /** A value the load adds to a row after its fields: the id of the file it came from, or its line. */
 export type Added = 'file' | 'line';
@@ -23,6 +23,8 @@ export interface WriteTarget {
   mode: WriteMode;
   /** The zone zoneless timestamps are read in (the dataset's `timeZone`). */
   timeZone: string;
+  /** The files' format: an NDJSON string for a json/jsonb column is a JSON string (see `json-strings.ts`). */
+  format: Format;
 }
 
 /**
@@ -40,6 +42,7 @@ export function writeTarget(dataset: TableDataset): WriteTarget {
     key: dataset.key.map((f) => dataset.columnOf[f] as string),
     mode: dataset.mode,
     timeZone: dataset.timeZone,
+    format: dataset.format,
   };
   return dataset.sourceColumn ? withAdded(target, dataset.sourceColumn, 'file') : target;
 }

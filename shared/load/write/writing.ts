@@ -1,9 +1,12 @@
 import { type Kysely, type RawBuilder, sql, type Transaction } from 'kysely';
+import type { TargetMode } from '../../config/dataset.ts';
 import { errorMessage, TableShapeError } from '../../core/errors.ts';
 import type { Reject, TableCounts } from '../../ledger/ledger.ts';
 import type { Database } from '../../ledger/schema.ts';
 import type { ValidRow } from '../validation.ts';
 import { copyField, copyIn, copySupported } from './copy.ts';
+import { hasEquality } from './equality.ts';
+import { asJsonString, jsonStringColumns } from './json-strings.ts';
 import { defineRowByRow, dropRowByRow, insertRowByRow, type TypedTarget } from './row-by-row.ts';
 import { dbReject, withSavepoint } from './savepoint.ts';
 import { counted, onConflict, STATEMENT_ROWS, type WriteCounts } from './statement.ts';
@@ -56,20 +59,33 @@ export interface StreamWriteResult extends WriteResult {
 }
 
 /** Column name → SQL type of a table, read from the catalog so the database decides every cast. */
-type TableShape = Map<string, string>;
+export interface TableShape extends ReadonlyMap<string, string> {
+  /**
+   * The columns an upsert compares as text, their type having no equality (`equality.ts`). Read for an
+   * upsert only (the one statement that compares): empty for any other mode.
+   */
+  readonly textCompared: ReadonlySet<string>;
+}
 
 /**
  * Column name → SQL type, read in the transaction that writes rather than cached: one catalog query
- * per chunk is cheap, and a migration that changes a table is seen by the very next chunk.
+ * per chunk is cheap, and a migration that changes a table is seen by the very next chunk. The test
+ * for equality costs the query several times over (planning it, mostly), so only an upsert asks it.
  */
-export async function tableShape(db: Kysely<Database>, table: string): Promise<TableShape> {
-  const result = await sql<{ name: string; type: string }>`
-    select a.attname as name, format_type(a.atttypid, a.atttypmod) as type
+export async function tableShape(
+  db: Kysely<Database>,
+  table: string,
+  mode?: TargetMode,
+): Promise<TableShape> {
+  const equality = mode === 'upsert' ? hasEquality(sql`a.atttypid`) : sql<boolean>`true`;
+  const result = await sql<{ name: string; type: string; equality: boolean }>`
+    select a.attname as name, format_type(a.atttypid, a.atttypmod) as type, ${equality} as equality
     from pg_attribute a
     where a.attrelid = to_regclass(${table}) and a.attnum > 0 and not a.attisdropped`.execute(db);
   if (result.rows.length === 0)
     throw new TableShapeError(`table ${table} does not exist (has its migration run?)`);
-  return new Map(result.rows.map((r) => [r.name, r.type]));
+  const textCompared = new Set(result.rows.filter((r) => !r.equality).map((r) => r.name));
+  return Object.assign(new Map(result.rows.map((r) => [r.name, r.type])), { textCompared });
 }
 
 /** A value as the text Postgres casts from (dates in ISO 8601, objects as JSON); null for no value. */
@@ -80,6 +96,11 @@ export function toText(value: unknown): string | null {
   if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean')
     return String(value);
   return JSON.stringify(value);
+}
+
+/** `toText` of a value for its column: a string as a JSON string where `jsonString` says so (see `json-strings.ts`). */
+export function columnText(value: unknown, jsonString: boolean | undefined): string | null {
+  return toText(jsonString === true ? asJsonString(value) : value);
 }
 
 /** Why a value cannot be written as text: an object JSON cannot hold (a BigInt inside, a cycle), an invalid Date. */
@@ -124,14 +145,20 @@ function writable(plan: TypedTarget, rows: Row[], rejects: Reject[]): Row[] {
 
 /** The target with its columns' SQL types, read in the writing transaction. */
 async function planFor(trx: Transaction<Database>, target: WriteTarget): Promise<TypedTarget> {
-  const shape = await tableShape(trx, target.table);
+  const shape = await tableShape(trx, target.table, target.mode);
   const missing = target.columns.filter((c) => !shape.has(c));
   if (missing.length > 0) {
     throw new TableShapeError(
       `table ${target.table} has no column ${missing.join(', ')} (dataset ${target.dataset})`,
     );
   }
-  return { ...target, types: target.columns.map((c) => shape.get(c) as string) };
+  const types = target.columns.map((c) => shape.get(c) as string);
+  return {
+    ...target,
+    types,
+    jsonStrings: jsonStringColumns(target.format, types),
+    textCompared: shape.textCompared,
+  };
 }
 
 /** `insert … select <select> from <source>`, with the dataset's conflict handling and a count of what it did. */
@@ -143,14 +170,14 @@ function insertStatement(
   const table = sql.table(plan.table);
   return counted(
     sql`insert into ${table} (${sql.join(plan.columns.map((c) => sql.id(c)))})
-      select ${select} from ${source} ${onConflict(table, plan.columns, plan.key, plan.mode)}`,
+      select ${select} from ${source} ${onConflict(table, plan.columns, plan.key, plan.mode, plan.textCompared)}`,
     plan.mode,
   );
 }
 
 /** The rows' values as text, one array per column: how statements send a batch. */
 function textColumns(plan: TypedTarget, rows: Row[]): (string | null)[][] {
-  return plan.columns.map((_, i) => rows.map((r) => toText(r.values[i])));
+  return plan.columns.map((_, i) => rows.map((r) => columnText(r.values[i], plan.jsonStrings?.[i])));
 }
 
 function statement(plan: TypedTarget, arrays: (string | null)[][]): RawBuilder<WriteCounts> {
@@ -272,7 +299,7 @@ async function copyPass(
   unwritable: Reject[],
 ): Promise<number | undefined> {
   const copied = await withSavepoint(trx, 'dropload_copy', () =>
-    copyInto(trx, plan, sql.table(plan.table), copyLines(plan.fields, pass, unwritable)),
+    copyInto(trx, plan, sql.table(plan.table), copyLines(plan.fields, pass, unwritable, plan.jsonStrings)),
   );
   return copied.ok ? copied.value : undefined;
 }
@@ -294,12 +321,13 @@ const COPY_PIECE_ROWS = 1000;
 /**
  * COPY text-format lines of the rows a pass reads (values in the order of `fields`), in pieces. A row
  * with a value that cannot be written is left out and added to `unwritable`: it is that row's fault,
- * and its chunk's other rows load.
+ * and its chunk's other rows load. The strings of the columns `jsonStrings` marks go as JSON strings.
  */
 export function* copyLines(
   fields: readonly string[],
   pass: RowPass,
   unwritable: Reject[],
+  jsonStrings?: readonly boolean[],
 ): Generator<string> {
   const width = fields.length;
   let piece = '';
@@ -307,7 +335,9 @@ export function* copyLines(
   for (let values = pass.next(); values !== undefined; values = pass.next()) {
     let line: string;
     try {
-      line = pass.plain === true ? plainLine(values, width) : copyLine(values, width);
+      // Only NDJSON marks columns, and its rows are not plain (`RowPass.plain` is CSV's): no shortcut lost.
+      if (jsonStrings) line = jsonLine(values, width, jsonStrings);
+      else line = pass.plain === true ? plainLine(values, width) : copyLine(values, width);
     } catch (err) {
       // Rare: which field it was is found again, off the hot path.
       const f = values.findIndex((v) => {
@@ -342,6 +372,14 @@ export function* copyLines(
 function copyLine(values: unknown[], width: number): string {
   let line = copyField(values[0]);
   for (let f = 1; f < width; f++) line += `\t${copyField(values[f])}`;
+  return line;
+}
+
+/** `copyLine` with the strings of the columns `json` marks as JSON strings. */
+function jsonLine(values: unknown[], width: number, json: readonly boolean[]): string {
+  const field = (f: number) => copyField(json[f] === true ? asJsonString(values[f]) : values[f]);
+  let line = field(0);
+  for (let f = 1; f < width; f++) line += `\t${field(f)}`;
   return line;
 }
 
@@ -382,7 +420,7 @@ const STAGE = 'dropload_stage';
 async function writeByCopy(trx: Transaction<Database>, plan: TypedTarget, rows: Row[], into: WriteResult) {
   const columns = sql.join(plan.columns.map((c) => sql.id(c)));
   const written = await withSavepoint(trx, 'dropload_copy', async (): Promise<WriteCounts> => {
-    const lines = copyLines(plan.fields, heldPass(rows), []);
+    const lines = copyLines(plan.fields, heldPass(rows), [], plan.jsonStrings);
     if (plan.mode !== 'upsert') {
       return { inserted: await copyInto(trx, plan, sql.table(plan.table), lines), updated: 0 };
     }
