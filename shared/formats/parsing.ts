@@ -244,11 +244,20 @@ const QUOTE_CODE = 34;
  * what papaparse reads there, without its set-up per call. Returns where the record ends, past its
  * newline; -1 for anything else (a quote left open or closing at the very end, text after a closing
  * quote, a delimiter of several characters: `delimiter` is its code, or -1), which is papaparse's to read.
+ * `lineEnd`, when the caller knows it, is where the line at `pos` ends (its LF, or the text's end).
  */
-export function wellQuotedRecord(text: string, pos: number, delimiter: number, values: string[]): number {
+export function wellQuotedRecord(
+  text: string,
+  pos: number,
+  delimiter: number,
+  values: string[],
+  lineEnd = -1,
+): number {
   if (delimiter < 0) return -1;
   const length = text.length;
+  const split = String.fromCharCode(delimiter);
   let i = pos;
+  let lf = lineEnd;
   for (;;) {
     if (text.charCodeAt(i) === QUOTE_CODE) {
       let from = i + 1;
@@ -272,14 +281,16 @@ export function wellQuotedRecord(text: string, pos: number, delimiter: number, v
       if (after === CR && text.charCodeAt(close + 2) === LF) return close + 3;
       return -1;
     }
-    let j = i;
-    let c = -1;
-    for (; j < length; j++) {
-      c = text.charCodeAt(j);
-      if (c === delimiter || c === LF) break;
+    // An unquoted field ends at the next delimiter or LF (a quoted field may have run past `lf`):
+    // two searches, not a look at every character.
+    if (lf < i) {
+      lf = text.indexOf('\n', i);
+      if (lf === -1) lf = length;
     }
+    let j = text.indexOf(split, i);
+    if (j === -1 || j > lf) j = lf;
     values.push(text.slice(i, j));
-    if (j < length && c === delimiter) {
+    if (j < lf) {
       i = j + 1;
       continue;
     }
@@ -362,7 +373,7 @@ class CsvCursor implements TextCursor {
         this.#settle(this.#splitLine(pos, rawEnd), undefined);
         return true;
       }
-      if (this.#quoted(pos)) return true;
+      if (this.#quoted(pos, newline === -1 ? length : newline)) return true;
     }
     return false;
   }
@@ -392,10 +403,10 @@ class CsvCursor implements TextCursor {
     return values;
   }
 
-  /** Reads the record at `pos` with papaparse; false for a blank one. */
-  #quoted(pos: number): boolean {
+  /** Reads the record at `pos` (its first line ends at `lineEnd`) with papaparse; false for a blank one. */
+  #quoted(pos: number, lineEnd: number): boolean {
     const text = this.#text;
-    let values = this.#wellQuoted(pos);
+    let values = this.#wellQuoted(pos, lineEnd);
     let end = this.#end;
     let problem: Papa.ParseError | undefined;
     if (!values) {
@@ -435,10 +446,10 @@ class CsvCursor implements TextCursor {
     return true;
   }
 
-  /** `wellQuotedRecord` at `pos`, setting `#end` past the record's newline. */
-  #wellQuoted(pos: number): string[] | undefined {
+  /** `wellQuotedRecord` at `pos` (its first line ends at `lineEnd`), setting `#end` past the record's newline. */
+  #wellQuoted(pos: number, lineEnd: number): string[] | undefined {
     const values: string[] = [];
-    const end = wellQuotedRecord(this.#text, pos, this.#delimiterCode, values);
+    const end = wellQuotedRecord(this.#text, pos, this.#delimiterCode, values, lineEnd);
     if (end < 0) return undefined;
     this.#end = end;
     return values;

@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import { z } from 'zod';
 import { textReader } from '../config/fields.ts';
 import { plainNumber } from '../formats/number-text.ts';
 import { fasterPattern } from './email-pattern.ts';
@@ -131,6 +131,12 @@ function leafCheck(schema: z.core.$ZodType): FastCheck | undefined {
   const own = schema._zod.traits.has('$ZodCheck') ? [schema as unknown as z.core.$ZodCheck] : [];
   const checks = [...own, ...(schema._zod.def.checks ?? [])];
   if (!checks.every(isPredicate)) return undefined;
+  const general = zodLeafCheck(schema, checks);
+  return plainLeafCheck(schema._zod.def, checks, general) ?? general;
+}
+
+/** A leaf's fast check with zod's own parse and check functions, on one reused payload. */
+function zodLeafCheck(schema: z.core.$ZodType, checks: z.core.$ZodCheck[]): FastCheck {
   // zod's e-mail pattern is tested as its faster equal, here: no call of zod's check around it.
   const pattern = checks.map(fasterOf).find((p) => p !== undefined);
   const tests = checks
@@ -150,5 +156,148 @@ function leafCheck(schema: z.core.$ZodType): FastCheck | undefined {
       if (payload.issues.length > 0) return UNSURE;
     }
     return payload.value;
+  };
+}
+
+/**
+ * The common leaves (strings with lengths and a pattern, numbers with bounds and an integer format,
+ * booleans) as one plain function: zod's parse and checks written out in JavaScript, no zod call and no
+ * payload. It says yes only where zod's functions surely do; anything else goes to `general`, which
+ * answers as zod does. Undefined for a leaf with a check it does not know.
+ */
+function plainLeafCheck(
+  def: z.core.$ZodTypeDef,
+  checks: z.core.$ZodCheck[],
+  general: FastCheck,
+): FastCheck | undefined {
+  if (def.type === 'string') return plainStringCheck(checks, general);
+  if (def.type === 'number')
+    return plainNumberCheck((def as z.core.$ZodNumberDef).coerce === true, checks, general);
+  if (def.type === 'boolean' && checks.length === 0)
+    return (value) => (typeof value === 'boolean' ? value : general(value));
+  return undefined;
+}
+
+/** What a string's checks ask of it, in UTF-16 units and one pattern: enough for a sure yes. */
+interface StringBounds {
+  /** At least this many units: zod counts code points, of which two units can be one. */
+  minUnits: number;
+  maxUnits: number;
+  pattern: RegExp | undefined;
+}
+
+function stringBounds(checks: z.core.$ZodCheck[]): StringBounds | undefined {
+  const bounds: StringBounds = { minUnits: 0, maxUnits: Number.POSITIVE_INFINITY, pattern: undefined };
+  for (const check of checks) {
+    const def = check._zod.def as z.core.$ZodCheckDef & {
+      minimum?: number;
+      maximum?: number;
+      format?: string;
+      pattern?: RegExp;
+    };
+    // A string of at least 2 × min units has at least min code points; one of at most max units at most max.
+    if (def.check === 'min_length') bounds.minUnits = Math.max(bounds.minUnits, 2 * (def.minimum as number));
+    else if (def.check === 'max_length') bounds.maxUnits = Math.min(bounds.maxUnits, def.maximum as number);
+    else if (!patternCheck(def) || bounds.pattern !== undefined) return undefined;
+    else bounds.pattern = fasterPattern(def.pattern as RegExp) ?? def.pattern;
+  }
+  return bounds;
+}
+
+/**
+ * A check that is zod's `pattern.test` alone (an e-mail or regex format) of a pattern with no state
+ * between tests (zod resets `lastIndex` of a global or sticky one; this leaves those to zod).
+ */
+function patternCheck(def: z.core.$ZodCheckDef & { format?: string; pattern?: RegExp }): boolean {
+  if (def.check !== 'string_format' || (def.format !== 'email' && def.format !== 'regex')) return false;
+  return def.pattern !== undefined && !def.pattern.global && !def.pattern.sticky;
+}
+
+function plainStringCheck(checks: z.core.$ZodCheck[], general: FastCheck): FastCheck | undefined {
+  const bounds = stringBounds(checks);
+  if (!bounds) return undefined;
+  const { minUnits, maxUnits, pattern } = bounds;
+  // A string is what zod's parse, coercing or not, gives back as it is.
+  return (value) =>
+    typeof value === 'string' &&
+    value.length >= minUnits &&
+    value.length <= maxUnits &&
+    (pattern === undefined || pattern.test(value))
+      ? value
+      : general(value);
+}
+
+/** A number's checks as an interval and whether it must be an integer. */
+interface NumberBounds {
+  min: number;
+  minIncluded: boolean;
+  max: number;
+  maxIncluded: boolean;
+  integer: boolean;
+}
+
+function numberBounds(checks: z.core.$ZodCheck[]): NumberBounds | undefined {
+  const bounds: NumberBounds = {
+    min: Number.NEGATIVE_INFINITY,
+    minIncluded: true,
+    max: Number.POSITIVE_INFINITY,
+    maxIncluded: true,
+    integer: false,
+  };
+  for (const check of checks) {
+    const def = check._zod.def as z.core.$ZodCheckDef & {
+      value?: unknown;
+      inclusive?: boolean;
+      format?: string;
+    };
+    if (def.check === 'number_format') {
+      const range = z.core.util.NUMBER_FORMAT_RANGES[def.format as z.core.$ZodNumberFormats];
+      if (!range) return undefined;
+      bounds.integer ||= (def.format as string).includes('int');
+      above(bounds, range[0], true);
+      below(bounds, range[1], true);
+    } else if (typeof def.value !== 'number') return undefined;
+    else if (def.check === 'greater_than') above(bounds, def.value, def.inclusive === true);
+    else if (def.check === 'less_than') below(bounds, def.value, def.inclusive === true);
+    else return undefined;
+  }
+  return bounds;
+}
+
+function above(bounds: NumberBounds, min: number, included: boolean): void {
+  if (min > bounds.min || (min === bounds.min && !included)) {
+    bounds.min = min;
+    bounds.minIncluded = included;
+  }
+}
+
+function below(bounds: NumberBounds, max: number, included: boolean): void {
+  if (max < bounds.max || (max === bounds.max && !included)) {
+    bounds.max = max;
+    bounds.maxIncluded = included;
+  }
+}
+
+function plainNumberCheck(
+  coerce: boolean,
+  checks: z.core.$ZodCheck[],
+  general: FastCheck,
+): FastCheck | undefined {
+  const bounds = numberBounds(checks);
+  if (!bounds) return undefined;
+  const { min, minIncluded, max, maxIncluded, integer } = bounds;
+  return (value) => {
+    // zod's parse: `Number` of the text when it coerces (plain decimal text is read as `Number` reads
+    // it), then a finite number.
+    const n = coerce ? (typeof value === 'string' ? plainNumber(value) : undefined) : value;
+    if (
+      typeof n === 'number' &&
+      Number.isFinite(n) &&
+      (n > min || (minIncluded && n === min)) &&
+      (n < max || (maxIncluded && n === max)) &&
+      (!integer || Number.isInteger(n))
+    )
+      return n;
+    return general(value);
   };
 }

@@ -49,6 +49,104 @@ describe('fastCheck', () => {
     expect(answers(short, ['abc', '', 'abcd'])).toEqual([3, UNSURE, UNSURE]);
   });
 
+  it('answers the common leaves as zod does, on edge values, without zod’s parse for the plain ones', () => {
+    const texts = [
+      '',
+      ' ',
+      '0',
+      '-0',
+      '1',
+      '-1',
+      '007',
+      '1.5',
+      '0.10',
+      '85246.58',
+      ' 5',
+      '5 ',
+      '1e3',
+      '0x10',
+      '.5',
+      '5.',
+      'Infinity',
+      'NaN',
+      '9007199254740991',
+      '9007199254740993',
+      '999999999999999',
+      '1'.repeat(16),
+      '2147483647',
+      '2147483648',
+      '-2147483648',
+      '-2147483649',
+      '4294967295',
+      '4294967296',
+      'é',
+      'ab',
+      'abc',
+      'abcd',
+      '😀',
+      '😀😀',
+      '\ud800',
+      'a\u0000b',
+      'a\tb',
+      'x\r\n',
+      '"q"',
+      'a@example.com',
+      'A@B.CO',
+      'a@',
+      'a@example.com\n',
+      "o'neil@example.com",
+      'ü@example.com',
+    ];
+    const others = [7, -0, 1.5, Number.NaN, Number.POSITIVE_INFINITY, true, false, null, undefined, 2n, {}];
+    const schemas: z.ZodType[] = [
+      z.coerce.number().int().positive(),
+      z.coerce.number().nonnegative(),
+      z.coerce.number().int(),
+      z.coerce.number().gt(1).lte(100),
+      z.coerce.number().gte(-1).lt(1),
+      z.coerce.number().min(5).min(2).max(9).max(12),
+      z.coerce.number().pipe(z.int32()),
+      z.coerce.number().pipe(z.uint32()),
+      z.coerce.number().pipe(z.float32()),
+      z.number().positive(),
+      z.number(),
+      z.string(),
+      z.string().min(1),
+      z.string().min(2).max(3),
+      z.string().max(1),
+      z.coerce.string().min(1),
+      z.email(),
+      z.email().max(20),
+      z.string().regex(/^[a-z]+$/),
+      z.string().regex(/^[a-z]+$/g),
+      z.string().length(2),
+      z.string().startsWith('a'),
+      z.boolean(),
+      z.coerce.boolean(),
+      z.stringbool(),
+    ];
+    for (const schema of schemas) answers(schema, [...texts, ...others]);
+    // The bench's leaves are answered without zod's parse on the values zod accepts.
+    for (const [schema, inputs] of [
+      [z.coerce.number().int().positive(), ['42', '1000000']],
+      [z.coerce.number().nonnegative(), ['0', '85246.58']],
+      [z.string().min(1), ['Ada Knuth', 'ab']],
+      [z.email(), ['ada.knuth4@example.com']],
+      [z.boolean(), [true, false]],
+    ] as const) {
+      let parses = 0;
+      const parse = schema._zod.parse;
+      schema._zod.parse = (payload, ctx) => {
+        parses++;
+        return parse(payload, ctx);
+      };
+      const check = fastCheck(schema);
+      const answered = inputs.map((input) => check?.(input));
+      expect(parses, String(schema._zod.def.type)).toBe(0);
+      expect(answered).toEqual(inputs.map((input) => schema.parse(input)));
+    }
+  });
+
   it('answers the strict helpers with their own readers', () => {
     expect(answers(integer(), [' 42 ', '4x', '1e3'])).toEqual([42, UNSURE, UNSURE]);
     expect(answers(integer().pipe(z.number().positive()), ['7', '0', 'x'])).toEqual([7, UNSURE, UNSURE]);
