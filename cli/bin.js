@@ -7,7 +7,7 @@
 // at start-up: blocks of 1 MiB and more (a chunk's bytes and text, 8 MiB each) are mapped on their own
 // and go back to the system when freed. Left to itself malloc raises the threshold to the largest block
 // freed, so chunks came from its heap, whose freed middle it keeps: `run` on the 1 GB file peaked 26 MB
-// higher (README, Performance). Other C libraries ignore the variable. `env -S` splits the line
+// higher in a pair of runs (README, Performance). Other C libraries ignore the variable. `env -S` splits the line
 // (coreutils >= 8.30, macOS; npm's Windows shims read it too).
 import { existsSync } from 'node:fs';
 import module from 'node:module';
