@@ -20,24 +20,45 @@ export type RowExtra = { value: unknown } | 'line';
 const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
 
 /**
+ * Bytes given to `chunkRows` for good (a chunk read for this load alone): their memory is freed as soon as
+ * they are decoded, and they read as empty from then on.
+ */
+export interface HandedOver {
+  handedOver: Uint8Array;
+}
+
+/**
+ * Frees bytes that are a whole buffer of their own now, not when a full collection finds them dead: V8
+ * starts one for memory outside its heap only after 64 MB more of it, so `run`'s loads kept several old
+ * chunks' 8 MiB alive beside the next ones (issue 14). A view of part of a buffer (a pooled Buffer's, say)
+ * is left alone: the rest of that buffer is someone else's.
+ */
+function release(bytes: Uint8Array): void {
+  const buffer = bytes.buffer;
+  if (buffer instanceof ArrayBuffer && bytes.byteOffset === 0 && bytes.byteLength === buffer.byteLength)
+    buffer.transfer(0);
+}
+
+/**
  * A chunk's valid rows, read as they are consumed: each pass parses and validates from the start and
  * holds only the record it is on, so the chunk's records are never all alive at once. A row's values
  * come in the dataset's field order, then `extras`. `keys`, when given, notes each row's key as it is read.
  */
 export function chunkRows(
   dataset: Dataset,
-  bytes: Uint8Array,
+  bytes: Uint8Array | HandedOver,
   options: ParseOptions,
   extras: readonly RowExtra[] = [],
   keys?: PassKeys,
 ): RowStream {
   let text: string | undefined;
-  let held: Uint8Array | undefined = bytes;
+  let held: Uint8Array | undefined = 'handedOver' in bytes ? bytes.handedOver : bytes;
   const cursor = (): RecordCursor => {
     // Decoded once for every pass (a fallback re-reads the chunk); bytes that are not UTF-8 take the slow way.
     if (held && isUtf8(held)) {
       text = decoder.decode(held);
       // Every pass reads the text: the bytes need not stay alive beside it (issue 14: a CSV worker's peak).
+      if ('handedOver' in bytes) release(held);
       held = undefined;
     }
     return text === undefined ? chunkCursor(held as Uint8Array, options) : textCursor(text, options);

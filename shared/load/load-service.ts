@@ -224,7 +224,8 @@ function tableRows(
       keys,
       () => true,
     );
-  return chunkRows(dataset, chunk.bytes, parseOptions(dataset, message), extras, keys);
+  // Read for this load alone: freed once decoded (see HandedOver).
+  return chunkRows(dataset, { handedOver: chunk.bytes }, parseOptions(dataset, message), extras, keys);
 }
 
 /** The file a chunk loads, as a reject its rows resolve names it. */
