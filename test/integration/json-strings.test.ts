@@ -47,6 +47,11 @@ const migration: Migration = {
       .addColumn('group_id', 'integer', (c) => c.references('js_group.id'))
       .addColumn('doc', 'jsonb')
       .execute();
+    // A domain over jsonb (over a domain): its column shows the domain's name, its text is still read as JSON.
+    await sql`create domain rv_doc as jsonb`.execute(db);
+    await sql`create domain rv_doc_deep as rv_doc`.execute(db);
+    await sql`create table rv_docs (id int primary key, doc rv_doc, deep rv_doc_deep)`.execute(db);
+    await sql`create table rv_group (id int primary key, label rv_doc)`.execute(db);
   },
 };
 
@@ -105,11 +110,35 @@ const config = {
         { table: 'js_item', columns: { id: 'id', group_id: 'group', doc: 'doc' }, key: ['id'] },
       ],
     }),
+    defineDataset({
+      name: 'domain-docs',
+      format: 'ndjson',
+      table: 'rv_docs',
+      schema: z.object({ id: z.number().int(), doc: z.unknown(), deep: z.unknown() }),
+    }),
+    defineDataset({
+      name: 'domain-items',
+      format: 'ndjson',
+      schema: z.object({ id: z.number().int(), label: z.string(), doc: z.json() }),
+      targets: [
+        { table: 'rv_group', columns: { id: 'id', label: 'label' }, key: ['id'] },
+        { table: 'rv_docs', columns: { id: 'id', doc: 'doc' }, key: ['id'] },
+      ],
+    }),
   ],
   migrations: { '20260101000000_json_strings': migration },
 };
 
-const TABLES = ['js_item', 'js_group', 'js_child', 'js_parent', 'js_upserted', 'js_docs'];
+const TABLES = [
+  'rv_docs',
+  'rv_group',
+  'js_item',
+  'js_group',
+  'js_child',
+  'js_parent',
+  'js_upserted',
+  'js_docs',
+];
 
 let p: TestPipeline;
 let db: Kysely<Database>;
@@ -269,6 +298,24 @@ describe('the records path: an NDJSON string stays a JSON string', () => {
     const { reports } = await p.load(key, ndjson(rows));
     expect(reports[0]).toMatchObject({ state: 'loaded', rows: { read: 5, loaded: 5, rejected: 0 } });
     expect(await storedDocs('js_item', 20, 30)).toEqual(STORED.map((s, i) => [20 + i, s]));
+  });
+});
+
+describe('a column of a domain over json/jsonb', () => {
+  it('single table: an NDJSON string is stored as the JSON string, through a domain over a domain too', async () => {
+    const rows = STRINGS.map((s, i) => ({ id: i, doc: s, deep: s }));
+    const { reports } = await p.load('incoming/domain-docs/d.ndjson', ndjson(rows));
+    expect(reports[0]).toMatchObject({ state: 'loaded', rows: { read: 5, loaded: 5, rejected: 0 } });
+    expect(await storedDocs('rv_docs', 0, 10)).toEqual(STORED.map((s, i) => [i, s]));
+    expect(await storedDocs('rv_docs', 0, 10, 'deep')).toEqual(STORED.map((s, i) => [i, s]));
+  });
+
+  it('multi-table: an NDJSON string is stored as the JSON string in each table', async () => {
+    const rows = STRINGS.map((s, i) => ({ id: 100 + i, label: s, doc: s }));
+    const { reports } = await p.load('incoming/domain-items/i.ndjson', ndjson(rows));
+    expect(reports[0]).toMatchObject({ state: 'loaded', rows: { read: 5, loaded: 5, rejected: 0 } });
+    expect(await storedDocs('rv_docs', 100, 110)).toEqual(STORED.map((s, i) => [100 + i, s]));
+    expect(await storedDocs('rv_group', 100, 110, 'label')).toEqual(STORED.map((s, i) => [100 + i, s]));
   });
 });
 

@@ -231,7 +231,7 @@ interface Plan {
 }
 
 async function planFor(trx: Transaction<Database>, target: Target, format: Format): Promise<Plan> {
-  const shape = await tableShape(trx, target.table, target.mode);
+  const shape = await tableShape(trx, target.table, target.mode, format);
   const missing = [...target.columns, ...target.references.map((r) => r.column)].filter((c) => !shape.has(c));
   if (missing.length > 0)
     throw new TableShapeError(`table ${target.table} has no column ${missing.join(', ')}`);
@@ -243,7 +243,7 @@ async function planFor(trx: Transaction<Database>, target: Target, format: Forma
     refTypes.push(r.keyColumns.map((c) => parent.get(c) as string));
   }
   const types = target.columns.map((c) => shape.get(c) as string);
-  const jsonStrings = jsonStringColumns(format, types);
+  const jsonStrings = jsonStringColumns(target.columns, shape.jsonTyped);
   return { target, types, refTypes, jsonStrings, textCompared: shape.textCompared };
 }
 
