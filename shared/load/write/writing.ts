@@ -187,7 +187,12 @@ function insertStatement(
 
 /** The rows' values as text, one array per column: how statements send a batch. */
 function textColumns(plan: TypedTarget, rows: Row[]): (string | null)[][] {
-  return plan.columns.map((_, i) => rows.map((r) => columnText(r.values[i], plan.jsonStrings?.[i])));
+  return plan.columns.map((_, i) =>
+    // The flag read once per column: a CSV statement's values go straight to `toText`.
+    plan.jsonStrings?.[i] === true
+      ? rows.map((r) => toText(asJsonString(r.values[i])))
+      : rows.map((r) => toText(r.values[i])),
+  );
 }
 
 function statement(plan: TypedTarget, arrays: (string | null)[][]): RawBuilder<WriteCounts> {
@@ -346,8 +351,8 @@ export function* copyLines(
     let line: string;
     try {
       // Only NDJSON marks columns, and its rows are not plain (`RowPass.plain` is CSV's): no shortcut lost.
-      if (jsonStrings) line = jsonLine(values, width, jsonStrings);
-      else line = pass.plain === true ? plainLine(values, width) : copyLine(values, width);
+      const plain = jsonStrings === undefined && pass.plain === true;
+      line = plain ? plainLine(values, width) : copyLine(values, width, jsonStrings);
     } catch (err) {
       // Rare: which field it was is found again, off the hot path.
       const f = values.findIndex((v) => {
@@ -378,18 +383,15 @@ export function* copyLines(
   if (piece !== '') yield piece;
 }
 
-/** One row's values as a COPY text-format line, without its newline. */
-function copyLine(values: unknown[], width: number): string {
-  let line = copyField(values[0]);
-  for (let f = 1; f < width; f++) line += `\t${copyField(values[f])}`;
-  return line;
-}
-
-/** `copyLine` with the strings of the columns `json` marks as JSON strings. */
-function jsonLine(values: unknown[], width: number, json: readonly boolean[]): string {
-  const field = (f: number) => copyField(json[f] === true ? asJsonString(values[f]) : values[f]);
-  let line = field(0);
-  for (let f = 1; f < width; f++) line += `\t${field(f)}`;
+/**
+ * One row's values as a COPY text-format line, without its newline; the strings of the columns `json`
+ * marks (`jsonStringColumns`) as JSON strings. Without `json` (every CSV row) one test per row.
+ */
+function copyLine(values: unknown[], width: number, json?: readonly boolean[]): string {
+  // A copy, not the row's own values: a pass may be read again (a savepoint retried).
+  const row = json === undefined ? values : values.map((v, f) => (json[f] === true ? asJsonString(v) : v));
+  let line = copyField(row[0]);
+  for (let f = 1; f < width; f++) line += `\t${copyField(row[f])}`;
   return line;
 }
 
