@@ -279,6 +279,40 @@ describe('the records path: an NDJSON string stays a JSON string', () => {
     expect(await storedDocs('js_child', 10, 11)).toEqual([[10, '"[1,2]"']]);
   });
 
+  it('a row parked before JSON strings (its string stored as read) is stored as the JSON string once its parent loads', async () => {
+    const key = 'incoming/children/parked-before.ndjson';
+    const rows = [
+      { id: 20, parent_id: 3, doc: '[1,2]' },
+      { id: 21, parent_id: 3, doc: 'ok' },
+      { id: 22, parent_id: 3, doc: { a: 1 } },
+    ];
+    const child = await p.load(key, ndjson(rows));
+    expect(child.reports[0]).toMatchObject({ state: 'waiting', rows: { read: 3, waiting: 3 } });
+    // What older code parked: each value's text as read (a string as it is), no version marker.
+    const parked = await sql<{ id: number; row: Record<string, unknown> }>`
+      select id, row from dropload.orphan where raw like '%"parent_id":3%'`.execute(db);
+    expect(parked.rows.length).toBe(3);
+    for (const { id, row } of parked.rows) {
+      const { v: _, ...old } = row;
+      const stored = old.rows as Record<string, { values: Record<string, string | null> }[]>;
+      for (const r of Object.values(stored).flat()) {
+        const doc = r.values.doc as string;
+        if (typeof JSON.parse(doc) === 'string') r.values.doc = JSON.parse(doc);
+      }
+      await sql`update dropload.orphan set row = ${JSON.stringify(old)}::jsonb where id = ${id}`.execute(db);
+    }
+    await p.load('incoming/parents/p3.csv', 'id\n3\n');
+    const deadline = Date.now() + 30_000;
+    const waiting = async () =>
+      (await sql<{ n: number }>`select count(*)::int as n from dropload.orphan`.execute(db)).rows[0]?.n;
+    while ((await waiting()) !== 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(await storedDocs('js_child', 20, 30)).toEqual([
+      [20, '"[1,2]"'],
+      [21, '"ok"'],
+      [22, '{"a": 1}'],
+    ]);
+  });
+
   it('a multi-table dataset, beside a record a CHECK refuses', async () => {
     const key = 'incoming/items/i.ndjson';
     const rows = [

@@ -190,8 +190,15 @@ export function decodeRow(t: Target, stored: StoredRow): TargetRow {
   };
 }
 
+/**
+ * The stored record's format. 2: an NDJSON string for a json/jsonb column is held as its JSON string
+ * (`unitOf`). A record without `v` was parked by older code, such a string as read (see `parkedBefore`).
+ */
+export const RECORD_VERSION = 2;
+
 /** How a waiting record is stored: all its rows, per target table. */
 export interface StoredRecord {
+  v?: number;
   rows: Record<string, StoredRow[]>;
 }
 
@@ -201,7 +208,12 @@ export function encodeUnit(targets: readonly Target[], unit: Unit): StoredRecord
     const list = unit.rows[i] ?? [];
     if (list.length > 0) rows[t.table] = list.map((r) => encodeRow(t, r));
   });
-  return { rows };
+  return { v: RECORD_VERSION, rows };
+}
+
+/** Whether a parked record was stored by code older than `RECORD_VERSION` (a lone row is older still). */
+export function parkedBefore(stored: StoredRecord | StoredRow): boolean {
+  return !('rows' in stored) || (stored.v ?? 0) < RECORD_VERSION;
 }
 
 /**
@@ -731,6 +743,14 @@ export async function writeUnits(
   units: Unit[],
 ): Promise<RelationalResult> {
   return writePlanned(trx, await plansOf(trx, dataset), units);
+}
+
+/** Per target, its columns whose strings go as JSON strings (`Plan.jsonStrings`), read as `writeUnits` reads them. */
+export async function jsonStringsOf(
+  trx: Transaction<Database>,
+  dataset: TargetsDataset,
+): Promise<(boolean[] | undefined)[]> {
+  return (await plansOf(trx, dataset)).map((p) => p.jsonStrings);
 }
 
 /** The dataset's targets with their columns' types, in the transaction that writes (its time zone set). */
