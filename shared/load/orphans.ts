@@ -39,7 +39,8 @@ import { settleWaiting } from './waiting-counts.ts';
 import { retryDataset } from './write/foreign-keys.ts';
 import {
   decodeUnit,
-  jsonStringsOf,
+  type JsonMarks,
+  jsonMarksOf,
   type Orphan,
   orphanReason,
   parentRowOf,
@@ -172,7 +173,7 @@ async function retryIn(
   const gone = new Set<number>();
   const units: Unit[] = [];
   // Read once, and only when an NDJSON dataset has a record parked by older code.
-  let jsonStrings: (boolean[] | undefined)[] | undefined;
+  let marks: JsonMarks[] | undefined;
   for (const p of parked) {
     const stored = (typeof p.row === 'string' ? JSON.parse(p.row) : p.row) as StoredRecord | StoredRow;
     // The whole record, written through `writeUnits` again: all of it or none.
@@ -185,8 +186,9 @@ async function retryIn(
     }
     let rows = decoded.rows;
     if (dataset.format === 'ndjson' && parkedBefore(stored)) {
-      jsonStrings ??= await jsonStringsOf(trx, dataset);
-      if (jsonStrings.some((j) => j !== undefined)) rows = rowsReadAgain(dataset, jsonStrings, p) ?? rows;
+      marks ??= await jsonMarksOf(trx, dataset);
+      if (marks.some((m) => m.jsonStrings || m.refJsonStrings))
+        rows = rowsReadAgain(dataset, marks, p) ?? rows;
     }
     units.push({ line: p.line, raw: p.raw, chunkIdx: p.chunk_idx, orphanId: p.id, rows });
   }

@@ -1,7 +1,7 @@
 import type { TargetsDataset } from '../config/dataset.ts';
 import { parseText } from '../formats/parsing.ts';
 import { validateRecords } from './validation.ts';
-import { type TargetRow, unitOf } from './write/relations.ts';
+import { type JsonMarks, type TargetRow, unitOf } from './write/relations.ts';
 
 /** A parked record as `claimWaiting` gives it: its line as read, where it was. */
 interface ParkedLine {
@@ -18,7 +18,7 @@ interface ParkedLine {
  */
 export function rowsReadAgain(
   dataset: TargetsDataset,
-  jsonStrings: readonly (readonly boolean[] | undefined)[],
+  marks: readonly JsonMarks[],
   parked: ParkedLine,
 ): TargetRow[][] | undefined {
   const options = { format: dataset.format, delimiter: dataset.delimiter, quote: dataset.quote };
@@ -27,7 +27,7 @@ export function rowsReadAgain(
   const row = validateRecords(dataset, records).rows[0];
   if (!row) return undefined;
   try {
-    return unitOf(dataset, row, parked.chunk_idx, jsonStrings).rows;
+    return unitOf(dataset, row, parked.chunk_idx, marks).rows;
   } catch {
     // A value that cannot be written: the stored rows go, and are refused, as they would have been.
     return undefined;

@@ -52,6 +52,12 @@ const migration: Migration = {
     await sql`create domain rv_doc_deep as rv_doc`.execute(db);
     await sql`create table rv_docs (id int primary key, doc rv_doc, deep rv_doc_deep)`.execute(db);
     await sql`create table rv_group (id int primary key, label rv_doc)`.execute(db);
+    await sql`create table js_tag (id bigint generated always as identity primary key, name jsonb unique)`.execute(
+      db,
+    );
+    await sql`create table js_tagged (id int primary key, tag_ref bigint not null references js_tag (id))`.execute(
+      db,
+    );
   },
 };
 
@@ -123,6 +129,20 @@ const config = {
       targets: [
         { table: 'rv_group', columns: { id: 'id', label: 'label' }, key: ['id'] },
         { table: 'rv_docs', columns: { id: 'id', doc: 'doc' }, key: ['id'] },
+      ],
+    }),
+    defineDataset({
+      name: 'tagged',
+      format: 'ndjson',
+      schema: z.object({ id: z.number().int(), tag: z.unknown() }),
+      targets: [
+        { table: 'js_tag', columns: { name: 'tag' }, key: ['name'] },
+        {
+          table: 'js_tagged',
+          columns: { id: 'id' },
+          references: { tag_ref: { table: 'js_tag', key: { name: 'tag' } } },
+          key: ['id'],
+        },
       ],
     }),
   ],
@@ -350,6 +370,30 @@ describe('a column of a domain over json/jsonb', () => {
     expect(reports[0]).toMatchObject({ state: 'loaded', rows: { read: 5, loaded: 5, rejected: 0 } });
     expect(await storedDocs('rv_docs', 100, 110)).toEqual(STORED.map((s, i) => [100 + i, s]));
     expect(await storedDocs('rv_group', 100, 110, 'label')).toEqual(STORED.map((s, i) => [100 + i, s]));
+  });
+});
+
+describe('a reference keyed by a jsonb column', () => {
+  it('an NDJSON string as the key finds the parent row its record wrote, as its JSON string', async () => {
+    const rows = [
+      { id: 1, tag: 'ok' },
+      { id: 2, tag: '[1,2]' },
+      { id: 3, tag: { a: 1 } },
+    ];
+    const { reports } = await p.load('incoming/tagged/t.ndjson', ndjson(rows));
+    expect(reports[0]).toMatchObject({
+      state: 'loaded',
+      rows: { read: 3, loaded: 3, waiting: 0, rejected: 0 },
+    });
+    const joined = await sql<{ id: number; name: string }>`
+      select d.id, t.name::text as name from js_tagged d join js_tag t on t.id = d.tag_ref order by d.id`.execute(
+      db,
+    );
+    expect(joined.rows.map((r) => [r.id, r.name])).toEqual([
+      [1, '"ok"'],
+      [2, '"[1,2]"'],
+      [3, '{"a": 1}'],
+    ]);
   });
 });
 
