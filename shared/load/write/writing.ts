@@ -385,13 +385,12 @@ export function* copyLines(
 
 /**
  * One row's values as a COPY text-format line, without its newline; the strings of the columns `json`
- * marks (`jsonStringColumns`) as JSON strings. Without `json` (every CSV row) one test per row.
+ * marks (`jsonStringColumns`) as JSON strings. Without `json` (every CSV row) a test per value, no more.
  */
 function copyLine(values: unknown[], width: number, json?: readonly boolean[]): string {
-  // A copy, not the row's own values: a pass may be read again (a savepoint retried).
-  const row = json === undefined ? values : values.map((v, f) => (json[f] === true ? asJsonString(v) : v));
-  let line = copyField(row[0]);
-  for (let f = 1; f < width; f++) line += `\t${copyField(row[f])}`;
+  let line = copyField(json?.[0] === true ? asJsonString(values[0]) : values[0]);
+  for (let f = 1; f < width; f++)
+    line += `\t${copyField(json?.[f] === true ? asJsonString(values[f]) : values[f])}`;
   return line;
 }
 
