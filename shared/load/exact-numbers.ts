@@ -117,6 +117,14 @@ export function beyondDoubleIn(value: unknown): (string | number)[] | undefined 
   return undefined;
 }
 
+/** `value` with each number beyond a double (an Infinity) as 0, copied where it holds one: to ask a schema whether it refuses anything else. */
+export function finiteCopy(value: unknown): unknown {
+  if (typeof value === 'number') return Number.isFinite(value) || Number.isNaN(value) ? value : 0;
+  if (value === null || typeof value !== 'object' || beyondDoubleIn(value) === undefined) return value;
+  if (Array.isArray(value)) return value.map(finiteCopy);
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, finiteCopy(v)]));
+}
+
 function inexactReason(n: InexactNumber): string {
   if (!Number.isFinite(n.value)) return BEYOND_DOUBLE;
   return `a number a double does not hold as written (got ${n.source}, it would be stored as ${String(n.value)}): write it as a string`;

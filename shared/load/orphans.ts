@@ -25,6 +25,7 @@ import {
   waitingCount,
 } from '../ledger/waiting.ts';
 import type { PipelineDeps } from '../pipeline/services.ts';
+import { rowsReadAgain } from './parked-before.ts';
 import {
   continueChain,
   MAX_DELAY_SECONDS,
@@ -38,9 +39,12 @@ import { settleWaiting } from './waiting-counts.ts';
 import { retryDataset } from './write/foreign-keys.ts';
 import {
   decodeUnit,
+  type JsonMarks,
+  jsonMarksOf,
   type Orphan,
   orphanReason,
   parentRowOf,
+  parkedBefore,
   type StoredRecord,
   type StoredRow,
   type Unit,
@@ -168,6 +172,8 @@ async function retryIn(
   const rejects: (Reject & { chunkIdx: number })[] = [];
   const gone = new Set<number>();
   const units: Unit[] = [];
+  // Read once, and only when an NDJSON dataset has a record parked by older code.
+  let marks: JsonMarks[] | undefined;
   for (const p of parked) {
     const stored = (typeof p.row === 'string' ? JSON.parse(p.row) : p.row) as StoredRecord | StoredRow;
     // The whole record, written through `writeUnits` again: all of it or none.
@@ -178,7 +184,13 @@ async function retryIn(
       gone.add(p.id);
       continue;
     }
-    units.push({ line: p.line, raw: p.raw, chunkIdx: p.chunk_idx, orphanId: p.id, rows: decoded.rows });
+    let rows = decoded.rows;
+    if (dataset.format === 'ndjson' && parkedBefore(stored)) {
+      marks ??= await jsonMarksOf(trx, dataset);
+      if (marks.some((m) => m.jsonStrings || m.refJsonStrings))
+        rows = rowsReadAgain(dataset, marks, p) ?? rows;
+    }
+    units.push({ line: p.line, raw: p.raw, chunkIdx: p.chunk_idx, orphanId: p.id, rows });
   }
   const written = await writeUnits(trx, dataset, units);
   const byId = new Map(parked.map((p) => [p.id, p]));

@@ -4,7 +4,7 @@ import { errorMessage } from '../core/errors.ts';
 import { isCanonicalIso, isoInstant } from '../formats/iso-time.ts';
 import type { ParsedRecord, RecordCursor, RecordError } from '../formats/parsing.ts';
 import type { Reject } from '../ledger/ledger.ts';
-import { BEYOND_DOUBLE, beyondDoubleIn, exactNumbers } from './exact-numbers.ts';
+import { BEYOND_DOUBLE, beyondDoubleIn, exactNumbers, finiteCopy } from './exact-numbers.ts';
 import { type FastCheck, fastCheck, UNSURE } from './fast-check.ts';
 import { joinedFileCheck } from './joined-files.ts';
 import { declaredShape, fieldsView, restoreNulls, schemaView } from './no-value.ts';
@@ -97,14 +97,20 @@ function valueAt(fields: Record<string, unknown> | undefined, path: readonly Pro
   return value;
 }
 
-function rejectFor(record: ParsedRecord, input: Record<string, unknown>, issue: z.core.$ZodIssue): Reject {
+function rejectFor(
+  schema: z.ZodType,
+  record: ParsedRecord,
+  input: Record<string, unknown>,
+  issue: z.core.$ZodIssue,
+): Reject {
   if (issue.path.length === 0)
     return { line: record.line, column: null, kind: 'invalid', reason: issue.message, raw: record.raw };
   const read = valueAt(record.fields, issue.path);
   // A number beyond a double inside the refused value: the reason, where a document schema (z.json())
-  // refused the whole document and "got …" would show the number as null.
+  // refused the whole document and "got …" would show the number as null. Only if the value is refused
+  // for it alone: a value refused for another reason (a missing key) keeps that reason.
   const beyond = typeof read === 'object' ? beyondDoubleIn(read) : undefined;
-  if (beyond) {
+  if (beyond && refusedForInfinityOnly(schema, input, issue.path)) {
     const column = issuePath([...issue.path, ...beyond]);
     return { line: record.line, column, kind: 'unwritable', reason: BEYOND_DOUBLE, raw: record.raw };
   }
@@ -122,6 +128,29 @@ function rejectFor(record: ParsedRecord, input: Record<string, unknown>, issue: 
     ? `${message} (got ${JSON.stringify(source)}): ${loss}`
     : `${message} (got ${describe(read)})`;
   return { line: record.line, column, kind: 'invalid', reason, raw: record.raw };
+}
+
+/** Whether the schema takes the record once the numbers beyond a double at `path` are finite: rare, off the hot path. */
+function refusedForInfinityOnly(
+  schema: z.ZodType,
+  input: Record<string, unknown>,
+  path: readonly PropertyKey[],
+): boolean {
+  const result = schema.safeParse(withValueAt(input, path, finiteCopy(valueAt(input, path))));
+  return result.success || !result.error.issues.some((i) => samePath(i.path, path));
+}
+
+/** `value` with `at` at `path`, copied along the path (the rest shared). */
+function withValueAt(value: unknown, path: readonly PropertyKey[], at: unknown): unknown {
+  if (path.length === 0) return at;
+  const copy = (Array.isArray(value) ? [...value] : { ...(value as object) }) as Record<PropertyKey, unknown>;
+  const [head, ...rest] = path as [PropertyKey, ...PropertyKey[]];
+  copy[head] = withValueAt(copy[head], rest, at);
+  return copy;
+}
+
+function samePath(a: readonly PropertyKey[], b: readonly PropertyKey[]): boolean {
+  return a.length === b.length && a.every((p, i) => p === b[i]);
 }
 
 /**
@@ -189,7 +218,7 @@ export function validateRecords(dataset: Dataset, records: ParsedRecord[], check
       const unstorable = checkValues && recordUnstorableReject(values, record);
       if (unstorable) rejects.push(unstorable);
       else rows.push({ line: record.line, raw: record.raw, values });
-    } else rejects.push(rejectFor(record, input, result.error.issues[0] as z.core.$ZodIssue));
+    } else rejects.push(rejectFor(dataset.schema, record, input, result.error.issues[0] as z.core.$ZodIssue));
   }
   return { rows, rejects };
 }
@@ -304,7 +333,7 @@ function fieldValidator(
     const result = dataset.schema.safeParse(input);
     if (!result.success) {
       const parsed = { line: record.line, raw: record.raw(), fields };
-      return rejectFor(parsed, input, result.error.issues[0] as z.core.$ZodIssue);
+      return rejectFor(dataset.schema, parsed, input, result.error.issues[0] as z.core.$ZodIssue);
     }
     const data = withNullsBack(result.data as Record<string, unknown>, input, fields);
     const out = new Array<unknown>(width);

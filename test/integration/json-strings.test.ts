@@ -47,6 +47,17 @@ const migration: Migration = {
       .addColumn('group_id', 'integer', (c) => c.references('js_group.id'))
       .addColumn('doc', 'jsonb')
       .execute();
+    // A domain over jsonb (over a domain): its column shows the domain's name, its text is still read as JSON.
+    await sql`create domain rv_doc as jsonb`.execute(db);
+    await sql`create domain rv_doc_deep as rv_doc`.execute(db);
+    await sql`create table rv_docs (id int primary key, doc rv_doc, deep rv_doc_deep)`.execute(db);
+    await sql`create table rv_group (id int primary key, label rv_doc)`.execute(db);
+    await sql`create table js_tag (id bigint generated always as identity primary key, name jsonb unique)`.execute(
+      db,
+    );
+    await sql`create table js_tagged (id int primary key, tag_ref bigint not null references js_tag (id))`.execute(
+      db,
+    );
   },
 };
 
@@ -105,11 +116,49 @@ const config = {
         { table: 'js_item', columns: { id: 'id', group_id: 'group', doc: 'doc' }, key: ['id'] },
       ],
     }),
+    defineDataset({
+      name: 'domain-docs',
+      format: 'ndjson',
+      table: 'rv_docs',
+      schema: z.object({ id: z.number().int(), doc: z.unknown(), deep: z.unknown() }),
+    }),
+    defineDataset({
+      name: 'domain-items',
+      format: 'ndjson',
+      schema: z.object({ id: z.number().int(), label: z.string(), doc: z.json() }),
+      targets: [
+        { table: 'rv_group', columns: { id: 'id', label: 'label' }, key: ['id'] },
+        { table: 'rv_docs', columns: { id: 'id', doc: 'doc' }, key: ['id'] },
+      ],
+    }),
+    defineDataset({
+      name: 'tagged',
+      format: 'ndjson',
+      schema: z.object({ id: z.number().int(), tag: z.unknown() }),
+      targets: [
+        { table: 'js_tag', columns: { name: 'tag' }, key: ['name'] },
+        {
+          table: 'js_tagged',
+          columns: { id: 'id' },
+          references: { tag_ref: { table: 'js_tag', key: { name: 'tag' } } },
+          key: ['id'],
+        },
+      ],
+    }),
   ],
   migrations: { '20260101000000_json_strings': migration },
 };
 
-const TABLES = ['js_item', 'js_group', 'js_child', 'js_parent', 'js_upserted', 'js_docs'];
+const TABLES = [
+  'rv_docs',
+  'rv_group',
+  'js_item',
+  'js_group',
+  'js_child',
+  'js_parent',
+  'js_upserted',
+  'js_docs',
+];
 
 let p: TestPipeline;
 let db: Kysely<Database>;
@@ -250,6 +299,40 @@ describe('the records path: an NDJSON string stays a JSON string', () => {
     expect(await storedDocs('js_child', 10, 11)).toEqual([[10, '"[1,2]"']]);
   });
 
+  it('a row parked before JSON strings (its string stored as read) is stored as the JSON string once its parent loads', async () => {
+    const key = 'incoming/children/parked-before.ndjson';
+    const rows = [
+      { id: 20, parent_id: 3, doc: '[1,2]' },
+      { id: 21, parent_id: 3, doc: 'ok' },
+      { id: 22, parent_id: 3, doc: { a: 1 } },
+    ];
+    const child = await p.load(key, ndjson(rows));
+    expect(child.reports[0]).toMatchObject({ state: 'waiting', rows: { read: 3, waiting: 3 } });
+    // What older code parked: each value's text as read (a string as it is), no version marker.
+    const parked = await sql<{ id: number; row: Record<string, unknown> }>`
+      select id, row from dropload.orphan where raw like '%"parent_id":3%'`.execute(db);
+    expect(parked.rows.length).toBe(3);
+    for (const { id, row } of parked.rows) {
+      const { v: _, ...old } = row;
+      const stored = old.rows as Record<string, { values: Record<string, string | null> }[]>;
+      for (const r of Object.values(stored).flat()) {
+        const doc = r.values.doc as string;
+        if (typeof JSON.parse(doc) === 'string') r.values.doc = JSON.parse(doc);
+      }
+      await sql`update dropload.orphan set row = ${JSON.stringify(old)}::jsonb where id = ${id}`.execute(db);
+    }
+    await p.load('incoming/parents/p3.csv', 'id\n3\n');
+    const deadline = Date.now() + 30_000;
+    const waiting = async () =>
+      (await sql<{ n: number }>`select count(*)::int as n from dropload.orphan`.execute(db)).rows[0]?.n;
+    while ((await waiting()) !== 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(await storedDocs('js_child', 20, 30)).toEqual([
+      [20, '"[1,2]"'],
+      [21, '"ok"'],
+      [22, '{"a": 1}'],
+    ]);
+  });
+
   it('a multi-table dataset, beside a record a CHECK refuses', async () => {
     const key = 'incoming/items/i.ndjson';
     const rows = [
@@ -269,6 +352,48 @@ describe('the records path: an NDJSON string stays a JSON string', () => {
     const { reports } = await p.load(key, ndjson(rows));
     expect(reports[0]).toMatchObject({ state: 'loaded', rows: { read: 5, loaded: 5, rejected: 0 } });
     expect(await storedDocs('js_item', 20, 30)).toEqual(STORED.map((s, i) => [20 + i, s]));
+  });
+});
+
+describe('a column of a domain over json/jsonb', () => {
+  it('single table: an NDJSON string is stored as the JSON string, through a domain over a domain too', async () => {
+    const rows = STRINGS.map((s, i) => ({ id: i, doc: s, deep: s }));
+    const { reports } = await p.load('incoming/domain-docs/d.ndjson', ndjson(rows));
+    expect(reports[0]).toMatchObject({ state: 'loaded', rows: { read: 5, loaded: 5, rejected: 0 } });
+    expect(await storedDocs('rv_docs', 0, 10)).toEqual(STORED.map((s, i) => [i, s]));
+    expect(await storedDocs('rv_docs', 0, 10, 'deep')).toEqual(STORED.map((s, i) => [i, s]));
+  });
+
+  it('multi-table: an NDJSON string is stored as the JSON string in each table', async () => {
+    const rows = STRINGS.map((s, i) => ({ id: 100 + i, label: s, doc: s }));
+    const { reports } = await p.load('incoming/domain-items/i.ndjson', ndjson(rows));
+    expect(reports[0]).toMatchObject({ state: 'loaded', rows: { read: 5, loaded: 5, rejected: 0 } });
+    expect(await storedDocs('rv_docs', 100, 110)).toEqual(STORED.map((s, i) => [100 + i, s]));
+    expect(await storedDocs('rv_group', 100, 110, 'label')).toEqual(STORED.map((s, i) => [100 + i, s]));
+  });
+});
+
+describe('a reference keyed by a jsonb column', () => {
+  it('an NDJSON string as the key finds the parent row its record wrote, as its JSON string', async () => {
+    const rows = [
+      { id: 1, tag: 'ok' },
+      { id: 2, tag: '[1,2]' },
+      { id: 3, tag: { a: 1 } },
+    ];
+    const { reports } = await p.load('incoming/tagged/t.ndjson', ndjson(rows));
+    expect(reports[0]).toMatchObject({
+      state: 'loaded',
+      rows: { read: 3, loaded: 3, waiting: 0, rejected: 0 },
+    });
+    const joined = await sql<{ id: number; name: string }>`
+      select d.id, t.name::text as name from js_tagged d join js_tag t on t.id = d.tag_ref order by d.id`.execute(
+      db,
+    );
+    expect(joined.rows.map((r) => [r.id, r.name])).toEqual([
+      [1, '"ok"'],
+      [2, '"[1,2]"'],
+      [3, '{"a": 1}'],
+    ]);
   });
 });
 

@@ -378,6 +378,12 @@ describe('tableShape', () => {
   it('names none for a table whose every type has equality, nor for a mode other than upsert', async () => {
     expect([...(await tableShape(db, 'ue_group', 'upsert')).textCompared]).toEqual(['label']);
     expect([...(await tableShape(db, 'ue_boxes', 'insert')).textCompared]).toEqual([]);
+  });
+
+  it('names the json-typed columns (json, jsonb, a domain over one; not json[]) for an NDJSON dataset only', async () => {
+    expect([...(await tableShape(db, 'ue_types', 'insert', 'ndjson')).jsonTyped]).toEqual(['jb', 'j', 'jd']);
+    expect([...(await tableShape(db, 'ue_types', 'upsert', 'csv')).jsonTyped]).toEqual([]);
+    expect([...(await tableShape(db, 'ue_types')).jsonTyped]).toEqual([]);
     expect([...(await tableShape(db, 'dropload.file', 'upsert')).textCompared]).toEqual([]);
   });
 });

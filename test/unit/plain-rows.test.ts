@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { resolveDataset } from '../../shared/config/dataset.ts';
 import { chunkRows, type RowExtra } from '../../shared/load/chunk-rows.ts';
 import { copyField } from '../../shared/load/write/copy.ts';
-import { copyLines } from '../../shared/load/write/writing.ts';
+import { copyLines, type RowPass } from '../../shared/load/write/writing.ts';
 import { utf8 } from './helpers.ts';
 
 // A plain row's strings go into COPY without a look for characters to escape: the COPY text must be
@@ -85,5 +85,50 @@ describe('plain rows: COPY text without a look at each string', () => {
       plain: [false, false],
     });
     expect(copyOf(text, ['line', { value: 7 }]).plain).toEqual([true, true]);
+  });
+});
+
+/** A pass over `rows` as given, each row plain or not as `plain` says. */
+function passOf(rows: unknown[][], plain?: boolean): RowPass {
+  let at = -1;
+  return {
+    next: () => rows[++at],
+    rows: 0,
+    line: 0,
+    raw: () => '',
+    rejects: [],
+    ...(plain === undefined ? {} : { plain }),
+  };
+}
+
+describe('COPY text of the columns jsonStringColumns marks (an NDJSON string into json/jsonb)', () => {
+  const rows = [
+    [1, '[1,2]', 'a "q" \\ b\tc', { k: 'v\t' }],
+    [2, 'ok', null, [1, 'x']],
+    [3, { n: 1 }, 'plain', 'null'],
+  ];
+  const json = [false, true, false, true];
+
+  it('a marked column’s string as its JSON text, escaped for COPY; every other value as copyField makes it', () => {
+    const want = rows
+      .map((r) =>
+        r.map((v, f) => copyField(json[f] && typeof v === 'string' ? JSON.stringify(v) : v)).join('\t'),
+      )
+      .join('\n');
+    expect([...copyLines(['id', 'doc', 'note', 'j'], passOf(rows), [], json)].join('')).toBe(`${want}\n`);
+    expect(want).toBe(
+      '1\t"[1,2]"\ta "q" \\\\ b\\tc\t{"k":"v\\\\t"}\n2\t"ok"\t\\N\t[1,"x"]\n3\t{"n":1}\tplain\t"null"',
+    );
+  });
+
+  it('without marks, the same rows as copyField makes every value; the rows themselves unchanged', () => {
+    const want = rows.map((r) => r.map((v) => copyField(v)).join('\t')).join('\n');
+    expect([...copyLines(['id', 'doc', 'note', 'j'], passOf(rows), [])].join('')).toBe(`${want}\n`);
+    expect(rows[1]).toEqual([2, 'ok', null, [1, 'x']]);
+  });
+
+  it('a row marked plain still has its marked strings as JSON text', () => {
+    const lines = [...copyLines(['id', 'doc'], passOf([[1, 'ok']], true), [], [false, true])].join('');
+    expect(lines).toBe('1\t"ok"\n');
   });
 });

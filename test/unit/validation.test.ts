@@ -429,4 +429,31 @@ describe('validateRecords: a number beyond a double inside a document', () => {
       },
     ]);
   });
+  it('a document refused for another reason keeps its real reason, a number beyond a double in it or not', () => {
+    const shaped = resolveDataset({
+      name: 'shaped',
+      format: 'ndjson',
+      table: 'docs',
+      schema: z.object({
+        id: z.number(),
+        doc: z.object({ name: z.string(), v: z.unknown() }),
+        either: z.union([z.object({ a: z.string() }), z.object({ b: z.string() })]).optional(),
+        one: z.object({ name: z.string() }).optional(),
+      }),
+    });
+    const { rows, rejects } = validateRecords(shaped, [
+      record({ id: 1, doc: { v: Infinity } }, 1, 'line 1'),
+      record({ id: 2, doc: { name: 'x', v: 1 }, either: { c: Infinity } }, 2, 'line 2'),
+      record({ id: 3, doc: { name: 'x', v: 1 }, one: [Infinity] }, 3, 'line 3'),
+    ]);
+    expect(rows).toEqual([]);
+    expect(rejects.map((r) => [r.line, r.column, r.kind])).toEqual([
+      [1, 'doc.name', 'invalid'],
+      [2, 'either', 'invalid'],
+      [3, 'one', 'invalid'],
+    ]);
+    expect(rejects[0]?.reason).toBe('a value is required (expected string) (got no value)');
+    expect(rejects[1]?.reason).toMatch(/^Invalid input \(got /);
+    expect(rejects[2]?.reason).toMatch(/^Invalid input: expected object, received array \(got /);
+  });
 });

@@ -2,6 +2,7 @@ import { type RawBuilder, sql, type Transaction } from 'kysely';
 import type { Target } from '../../config/dataset.ts';
 import type { Database } from '../../ledger/schema.ts';
 import { plpgsql } from './record-by-record.ts';
+import { comparedRow } from './statement.ts';
 
 /**
  * A step of the one-row search (`record-rows.ts`) whose every row is already in its table, as it is:
@@ -53,20 +54,21 @@ export interface StagedRow {
 
 /**
  * The PL/pgSQL block, run once before the records, that sets `variable` to whether every staged row of
- * the step has its key in the table with every written column equal (`is not distinct from`, as the
- * upsert's own test of a change): so each insert would take the conflict and change nothing.
+ * the step has its key in the table with every written column equal (`is not distinct from` of
+ * `comparedRow`, the upsert's own test of a change: a column without equality as its text): so each insert would take the conflict and change nothing.
  */
 export function noOpCheck(
   trx: Transaction<Database>,
   target: Target,
+  textCompared: ReadonlySet<string>,
   stage: RawBuilder<unknown>,
   row: StagedRow,
   variable: string,
 ): string {
   const column = (c: string) => row.values[target.columns.indexOf(c)] as RawBuilder<unknown>;
   const keys = target.key.map((k) => sql`t.${sql.id(k)} = ${column(k)}`);
-  const existing = sql.join(target.columns.map((c) => sql`t.${sql.id(c)}`));
-  const staged = sql.join(target.columns.map((c) => column(c)));
+  const existing = comparedRow(target.columns, textCompared, (c) => sql`t.${sql.id(c)}`);
+  const staged = comparedRow(target.columns, textCompared, column);
   const has = row.has === undefined ? sql`` : sql`dropload_r.${sql.id(row.has)} and `;
   const check = sql`select ${plainTable(target.table, target.columns)} and not exists (
       select 1 from ${stage} as dropload_r where ${has}not exists (
@@ -75,7 +77,8 @@ export function noOpCheck(
   return `begin
     ${plpgsql(trx, check)} into ${variable};
   exception when others then
-    -- A value that does not cast, a type without equality (json): the step runs, as it did.
+    -- A value that does not cast, or a column without equality an upsert's textCompared does not
+    -- name (an insert-ignore's json: the catalog is asked for upserts only): the step runs, as it did.
     ${variable} := false;
   end;`;
 }

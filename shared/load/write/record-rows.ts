@@ -228,7 +228,16 @@ function noOpChecks(trx: Transaction<Database>, steps: RowStep[], targets: Targe
     if (!skippable(targets, k)) return [];
     const c = stageColumns(k, s);
     const values = c.values.map((name, i) => cast(name, s.types[i] as string));
-    return [noOpCheck(trx, s.target, STAGE, { ...(c.has ? { has: c.has } : {}), values }, skipVariable(k))];
+    return [
+      noOpCheck(
+        trx,
+        s.target,
+        s.textCompared,
+        STAGE,
+        { ...(c.has ? { has: c.has } : {}), values },
+        skipVariable(k),
+      ),
+    ];
   });
 }
 

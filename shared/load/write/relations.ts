@@ -13,7 +13,7 @@ import { type Own, selfMatchOf } from './self-row.ts';
 import { onConflict, STATEMENT_ROWS, type WriteCounts } from './statement.ts';
 import { writeTarget } from './target.ts';
 import { useTimeZone } from './time-zone.ts';
-import { columnText, tableShape, toText, unwritableReason, type WriteResult, writeRows } from './writing.ts';
+import { columnText, tableShape, unwritableReason, type WriteResult, writeRows } from './writing.ts';
 
 /**
  * The multi-table writer: one record (a flat row or a nested document) becomes rows of several
@@ -141,15 +141,22 @@ export function scopesOf(record: unknown, each: string | undefined): unknown[][]
   return scopes;
 }
 
+/** Per target, its columns' and its references' key columns' strings that go as JSON strings (`jsonStringColumns`). */
+export interface JsonMarks {
+  readonly jsonStrings?: readonly boolean[];
+  /** Per reference, per key column: the parent column's mark. */
+  readonly refJsonStrings?: readonly (readonly boolean[] | undefined)[];
+}
+
 /**
- * A record's rows as text. `jsonStrings` is, per target, its columns whose strings go as JSON strings
- * (the plans' `jsonStrings`): encoded here, once, so a row that waits is stored as it is written.
+ * A record's rows as text. `marks` is, per target, its columns (and reference keys) whose strings go
+ * as JSON strings (the plans'): encoded here, once, so a row that waits is stored as it is written.
  */
 export function unitOf(
   dataset: TargetsDataset,
   row: ValidRow,
   chunkIdx: number,
-  jsonStrings: readonly (readonly boolean[] | undefined)[] = [],
+  marks: readonly JsonMarks[] = [],
 ): Unit {
   const targets = dataset.targets;
   return {
@@ -158,8 +165,11 @@ export function unitOf(
     chunkIdx,
     rows: targets.map((t, ti) =>
       scopesOf(row.values, t.each).map((scope) => ({
-        values: t.paths.map((p, i) => columnText(valueAt(scope, p), jsonStrings[ti]?.[i])),
-        refs: t.references.map((r) => r.keyPaths.map((p) => toText(valueAt(scope, p)))),
+        values: t.paths.map((p, i) => columnText(valueAt(scope, p), marks[ti]?.jsonStrings?.[i])),
+        // A key as its parent column's value is written, so a jsonb key finds the row it names.
+        refs: t.references.map((r, ri) =>
+          r.keyPaths.map((p, j) => columnText(valueAt(scope, p), marks[ti]?.refJsonStrings?.[ri]?.[j])),
+        ),
       })),
     ),
   };
@@ -190,8 +200,15 @@ export function decodeRow(t: Target, stored: StoredRow): TargetRow {
   };
 }
 
+/**
+ * The stored record's format. 2: an NDJSON string for a json/jsonb column is held as its JSON string
+ * (`unitOf`). A record without `v` was parked by older code, such a string as read (see `parkedBefore`).
+ */
+export const RECORD_VERSION = 2;
+
 /** How a waiting record is stored: all its rows, per target table. */
 export interface StoredRecord {
+  v?: number;
   rows: Record<string, StoredRow[]>;
 }
 
@@ -201,7 +218,12 @@ export function encodeUnit(targets: readonly Target[], unit: Unit): StoredRecord
     const list = unit.rows[i] ?? [];
     if (list.length > 0) rows[t.table] = list.map((r) => encodeRow(t, r));
   });
-  return { rows };
+  return { v: RECORD_VERSION, rows };
+}
+
+/** Whether a parked record was stored by code older than `RECORD_VERSION` (a lone row is older still). */
+export function parkedBefore(stored: StoredRecord | StoredRow): boolean {
+  return !('rows' in stored) || (stored.v ?? 0) < RECORD_VERSION;
 }
 
 /**
@@ -219,11 +241,13 @@ export function decodeUnit(
   return { rows: targets.map((t) => (byTable[t.table] ?? []).map((r) => decodeRow(t, r))) };
 }
 
-interface Plan {
+interface Plan extends JsonMarks {
   target: Target;
   types: string[];
   /** Per column, whether a string goes as a JSON string (`jsonStringColumns`); absent when none does. */
   jsonStrings?: boolean[];
+  /** Per reference, per key column, the same of the parent's column; absent when none does. */
+  refJsonStrings?: (boolean[] | undefined)[];
   /** Per reference, per key column: the parent column's type. */
   refTypes: string[][];
   /** Columns an upsert compares as text (`TableShape`). */
@@ -231,20 +255,23 @@ interface Plan {
 }
 
 async function planFor(trx: Transaction<Database>, target: Target, format: Format): Promise<Plan> {
-  const shape = await tableShape(trx, target.table, target.mode);
+  const shape = await tableShape(trx, target.table, target.mode, format);
   const missing = [...target.columns, ...target.references.map((r) => r.column)].filter((c) => !shape.has(c));
   if (missing.length > 0)
     throw new TableShapeError(`table ${target.table} has no column ${missing.join(', ')}`);
   const refTypes: string[][] = [];
+  const refJson: (boolean[] | undefined)[] = [];
   for (const r of target.references) {
-    const parent = await tableShape(trx, r.table);
+    const parent = await tableShape(trx, r.table, undefined, format);
     const absent = [r.surrogate, ...r.keyColumns].filter((c) => !parent.has(c));
     if (absent.length > 0) throw new TableShapeError(`table ${r.table} has no column ${absent.join(', ')}`);
     refTypes.push(r.keyColumns.map((c) => parent.get(c) as string));
+    refJson.push(jsonStringColumns(r.keyColumns, parent.jsonTyped));
   }
   const types = target.columns.map((c) => shape.get(c) as string);
-  const jsonStrings = jsonStringColumns(format, types);
-  return { target, types, refTypes, jsonStrings, textCompared: shape.textCompared };
+  const jsonStrings = jsonStringColumns(target.columns, shape.jsonTyped);
+  const refJsonStrings = refJson.some((j) => j) ? refJson : undefined;
+  return { target, types, refTypes, jsonStrings, refJsonStrings, textCompared: shape.textCompared };
 }
 
 /**
@@ -733,6 +760,11 @@ export async function writeUnits(
   return writePlanned(trx, await plansOf(trx, dataset), units);
 }
 
+/** Per target, its columns (and reference keys) whose strings go as JSON strings, read as `writeUnits` reads them. */
+export function jsonMarksOf(trx: Transaction<Database>, dataset: TargetsDataset): Promise<JsonMarks[]> {
+  return plansOf(trx, dataset);
+}
+
 /** The dataset's targets with their columns' types, in the transaction that writes (its time zone set). */
 async function plansOf(trx: Transaction<Database>, dataset: TargetsDataset): Promise<Plan[]> {
   await useTimeZone(trx, dataset.timeZone);
@@ -765,12 +797,11 @@ export async function writeRecords(
 ): Promise<RelationalResult> {
   // Planned first: a row's text depends on its columns' types (`unitOf`).
   const plans = await plansOf(trx, dataset);
-  const jsonStrings = plans.map((p) => p.jsonStrings);
   const units: Unit[] = [];
   const unwritable: RelationalResult['rejects'] = [];
   for (const row of rows) {
     try {
-      units.push(unitOf(dataset, row, chunkIdx, jsonStrings));
+      units.push(unitOf(dataset, row, chunkIdx, plans));
     } catch (err) {
       // That row's fault (a BigInt inside a JSON value, say): its neighbours load.
       const reason = unwritableReason(err);

@@ -33,15 +33,24 @@ export function onConflict(
   const rest = columns.filter((c) => !key.includes(c));
   if (mode === 'insert-ignore' || rest.length === 0) return sql`on conflict (${keys}) do nothing`;
   const compared = (row: RawBuilder<unknown>) =>
-    sql.join(rest.map((c) => comparable(sql`${row}.${sql.id(c)}`, textCompared.has(c))));
+    comparedRow(rest, textCompared, (c) => sql`${row}.${sql.id(c)}`);
   return sql`on conflict (${keys}) do update set ${sql.join(rest.map((c) => sql`${sql.id(c)} = excluded.${sql.id(c)}`))}
     where (${compared(table)})
       is distinct from (${compared(sql`excluded`)})`;
 }
 
-/** A column as the "unchanged" test compares it: itself, or its text (json's is exactly what it stores). */
-function comparable(column: RawBuilder<unknown>, asText: boolean): RawBuilder<unknown> {
-  return asText ? sql`${column}::text` : column;
+/**
+ * Columns as an "unchanged" test compares them (`is distinct from`), joined for a row: each `column(c)`
+ * itself, or its text where `textCompared` (`TableShape`) has it, its type having no equality (json's
+ * text is exactly what it stores; box's `=` compares areas). The upsert's test and the search's no-op
+ * check (`no-op-steps.ts`) both compare so.
+ */
+export function comparedRow(
+  columns: readonly string[],
+  textCompared: ReadonlySet<string>,
+  column: (c: string) => RawBuilder<unknown>,
+): RawBuilder<unknown> {
+  return sql.join(columns.map((c) => (textCompared.has(c) ? sql`${column(c)}::text` : column(c))));
 }
 
 /**

@@ -1,12 +1,12 @@
 import { type Kysely, type RawBuilder, sql, type Transaction } from 'kysely';
-import type { TargetMode } from '../../config/dataset.ts';
+import type { Format, TargetMode } from '../../config/dataset.ts';
 import { errorMessage, TableShapeError } from '../../core/errors.ts';
 import type { Reject, TableCounts } from '../../ledger/ledger.ts';
 import type { Database } from '../../ledger/schema.ts';
 import type { ValidRow } from '../validation.ts';
 import { copyField, copyIn, copySupported } from './copy.ts';
 import { hasEquality } from './equality.ts';
-import { asJsonString, jsonStringColumns } from './json-strings.ts';
+import { asJsonString, jsonBased, jsonStringColumns } from './json-strings.ts';
 import { defineRowByRow, dropRowByRow, insertRowByRow, type TypedTarget } from './row-by-row.ts';
 import { dbReject, withSavepoint } from './savepoint.ts';
 import { counted, onConflict, STATEMENT_ROWS, type WriteCounts } from './statement.ts';
@@ -65,27 +65,37 @@ export interface TableShape extends ReadonlyMap<string, string> {
    * upsert only (the one statement that compares): empty for any other mode.
    */
   readonly textCompared: ReadonlySet<string>;
+  /**
+   * The columns whose type is json or jsonb, directly or as a domain over one (`json-strings.ts`). Read
+   * for an NDJSON dataset only (the one format whose strings go as JSON strings): empty for any other.
+   */
+  readonly jsonTyped: ReadonlySet<string>;
 }
 
 /**
  * Column name → SQL type, read in the transaction that writes rather than cached: one catalog query
  * per chunk is cheap, and a migration that changes a table is seen by the very next chunk. The test
- * for equality costs the query several times over (planning it, mostly), so only an upsert asks it.
+ * for equality costs the query several times over (planning it, mostly), so only an upsert asks it;
+ * whether a column is json-typed, only an NDJSON dataset.
  */
 export async function tableShape(
   db: Kysely<Database>,
   table: string,
   mode?: TargetMode,
+  format?: Format,
 ): Promise<TableShape> {
   const equality = mode === 'upsert' ? hasEquality(sql`a.atttypid`) : sql<boolean>`true`;
-  const result = await sql<{ name: string; type: string; equality: boolean }>`
-    select a.attname as name, format_type(a.atttypid, a.atttypmod) as type, ${equality} as equality
+  const json = format === 'ndjson' ? jsonBased(sql`a.atttypid`) : sql<boolean>`false`;
+  const result = await sql<{ name: string; type: string; equality: boolean; json: boolean }>`
+    select a.attname as name, format_type(a.atttypid, a.atttypmod) as type, ${equality} as equality,
+      ${json} as json
     from pg_attribute a
     where a.attrelid = to_regclass(${table}) and a.attnum > 0 and not a.attisdropped`.execute(db);
   if (result.rows.length === 0)
     throw new TableShapeError(`table ${table} does not exist (has its migration run?)`);
   const textCompared = new Set(result.rows.filter((r) => !r.equality).map((r) => r.name));
-  return Object.assign(new Map(result.rows.map((r) => [r.name, r.type])), { textCompared });
+  const jsonTyped = new Set(result.rows.filter((r) => r.json).map((r) => r.name));
+  return Object.assign(new Map(result.rows.map((r) => [r.name, r.type])), { textCompared, jsonTyped });
 }
 
 /** A value as the text Postgres casts from (dates in ISO 8601, objects as JSON); null for no value. */
@@ -145,7 +155,7 @@ function writable(plan: TypedTarget, rows: Row[], rejects: Reject[]): Row[] {
 
 /** The target with its columns' SQL types, read in the writing transaction. */
 async function planFor(trx: Transaction<Database>, target: WriteTarget): Promise<TypedTarget> {
-  const shape = await tableShape(trx, target.table, target.mode);
+  const shape = await tableShape(trx, target.table, target.mode, target.format);
   const missing = target.columns.filter((c) => !shape.has(c));
   if (missing.length > 0) {
     throw new TableShapeError(
@@ -156,7 +166,7 @@ async function planFor(trx: Transaction<Database>, target: WriteTarget): Promise
   return {
     ...target,
     types,
-    jsonStrings: jsonStringColumns(target.format, types),
+    jsonStrings: jsonStringColumns(target.columns, shape.jsonTyped),
     textCompared: shape.textCompared,
   };
 }
@@ -177,7 +187,12 @@ function insertStatement(
 
 /** The rows' values as text, one array per column: how statements send a batch. */
 function textColumns(plan: TypedTarget, rows: Row[]): (string | null)[][] {
-  return plan.columns.map((_, i) => rows.map((r) => columnText(r.values[i], plan.jsonStrings?.[i])));
+  return plan.columns.map((_, i) =>
+    // The flag read once per column: a CSV statement's values go straight to `toText`.
+    plan.jsonStrings?.[i] === true
+      ? rows.map((r) => toText(asJsonString(r.values[i])))
+      : rows.map((r) => toText(r.values[i])),
+  );
 }
 
 function statement(plan: TypedTarget, arrays: (string | null)[][]): RawBuilder<WriteCounts> {
@@ -336,8 +351,8 @@ export function* copyLines(
     let line: string;
     try {
       // Only NDJSON marks columns, and its rows are not plain (`RowPass.plain` is CSV's): no shortcut lost.
-      if (jsonStrings) line = jsonLine(values, width, jsonStrings);
-      else line = pass.plain === true ? plainLine(values, width) : copyLine(values, width);
+      const plain = jsonStrings === undefined && pass.plain === true;
+      line = plain ? plainLine(values, width) : copyLine(values, width, jsonStrings);
     } catch (err) {
       // Rare: which field it was is found again, off the hot path.
       const f = values.findIndex((v) => {
@@ -368,18 +383,14 @@ export function* copyLines(
   if (piece !== '') yield piece;
 }
 
-/** One row's values as a COPY text-format line, without its newline. */
-function copyLine(values: unknown[], width: number): string {
-  let line = copyField(values[0]);
-  for (let f = 1; f < width; f++) line += `\t${copyField(values[f])}`;
-  return line;
-}
-
-/** `copyLine` with the strings of the columns `json` marks as JSON strings. */
-function jsonLine(values: unknown[], width: number, json: readonly boolean[]): string {
-  const field = (f: number) => copyField(json[f] === true ? asJsonString(values[f]) : values[f]);
-  let line = field(0);
-  for (let f = 1; f < width; f++) line += `\t${field(f)}`;
+/**
+ * One row's values as a COPY text-format line, without its newline; the strings of the columns `json`
+ * marks (`jsonStringColumns`) as JSON strings. Without `json` (every CSV row) a test per value, no more.
+ */
+function copyLine(values: unknown[], width: number, json?: readonly boolean[]): string {
+  let line = copyField(json?.[0] === true ? asJsonString(values[0]) : values[0]);
+  for (let f = 1; f < width; f++)
+    line += `\t${copyField(json?.[f] === true ? asJsonString(values[f]) : values[f])}`;
   return line;
 }
 
