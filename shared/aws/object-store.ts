@@ -38,7 +38,7 @@ function asFileError(err: unknown, obj: PinnedObject): unknown {
         `s3://${obj.bucket}/${obj.key} changed while it was being loaded: the version announced is gone`,
       );
     return new OverwrittenError(
-      `s3://${obj.bucket}/${obj.key} was overwritten after it was split (ETag ${obj.etag} is gone); the new version loads as its own file`,
+      `s3://${obj.bucket}/${obj.key} was overwritten before all of it was read (ETag ${obj.etag} is gone); the new version loads as its own file`,
     );
   }
   return err;

@@ -13,7 +13,8 @@ export interface ChunkPart {
  * What a newer version of the same key does to the rows this one committed in a table, by how it writes
  * there: `overwritten`: it upserts on the key, so each row whose key it also has takes its values;
  * `kept`: a key it inserts (or inserts-ignoring) does not replace a row that has it: these rows stay;
- * `beside`: no key, its rows are appended beside these.
+ * `beside`: no key, its rows are appended beside these (or refused as duplicates by a unique key the
+ * table has and the dataset does not name).
  */
 type NewerVersion = 'overwritten' | 'kept' | 'beside';
 
@@ -51,6 +52,8 @@ interface Loaded {
   match: string;
   /** Deleting its rows by the file id they carry (`sourceColumn`), when they carry one. */
   byId: string | undefined;
+  /** Once its rows are removed, what loads the newer version's rows they kept out (`reloadNewer`). */
+  reload: string;
 }
 
 /**
@@ -82,15 +85,21 @@ function loadedPart(
   reason: string,
 ): Loaded {
   const loaded = chunks.filter((c) => c.state === 'loaded');
+  // A split that sends chunks while it cuts (split/streamed-chunks.ts) may end before it counted them all.
   const total = file.chunk_count ?? chunks.length;
+  const of = file.chunk_count === null ? `of the ${total} cut so far` : `of ${total}`;
   return {
-    head: `${reason}; chunk(s) ${loaded.map((c) => c.idx + 1).join(', ')} of ${total} had loaded before that: `,
+    head: `${reason}; chunk(s) ${loaded.map((c) => c.idx + 1).join(', ')} ${of} had loaded before that: `,
     rows: file.rows_inserted + file.rows_updated,
     tables: dataset?.kind === 'table' ? `table ${dataset.table}` : 'its tables',
     counts: `(${file.rows_inserted} inserted, ${file.rows_updated} updated)`,
-    rest: `the other ${total - loaded.length} chunk(s) were not loaded`,
+    rest:
+      file.chunk_count === null
+        ? 'the rest of the file was not loaded'
+        : `the other ${total - loaded.length} chunk(s) were not loaded`,
     lines: lineRanges(loaded, chunks),
     match: noKey(dataset) ? 'by their values (the dataset has no key)' : 'by their keys',
+    reload: reloadNewer(dataset, file.key),
     byId:
       dataset?.kind === 'table' && dataset.sourceColumn
         ? `delete from ${dataset.table} where ${dataset.sourceColumn} = ${file.id}`
@@ -99,6 +108,23 @@ function loadedPart(
 }
 
 const NO_ID = '(the rows carry no file id: no sourceColumn)';
+
+/**
+ * What brings the newer version's rows in once this one's are removed: those a key refused as duplicates
+ * are its rejects (`retry-rejects` loads them); those an insert-ignore skipped are in no ledger, so only
+ * loading it again does, and the same bytes under the same key count as loaded already.
+ */
+function reloadNewer(dataset: Dataset | undefined, key: string): string {
+  const modes = !dataset
+    ? []
+    : dataset.kind === 'table'
+      ? [dataset.mode]
+      : dataset.targets.map((t) => t.mode);
+  const retry = `, then \`npx dropload retry-rejects ${key}\` loads the newer version's rows refused meanwhile as duplicate keys`;
+  return modes.includes('insert-ignore')
+    ? `${retry}; the rows an insert-ignore skipped load only with the newer version dropped again under a new name (the same bytes under the same key count as loaded)`
+    : retry;
+}
 
 /** How to remove all of its rows. */
 const removeAll = (t: Loaded) =>
@@ -136,7 +162,7 @@ function upsertedOver(t: Loaded): { error: string; action: string } {
 function partlyUpsertedOver(t: Loaded, over: string[], others: string[]): { error: string; action: string } {
   return {
     error: `${t.head}${t.rows} rows of this version went into ${t.tables} ${t.counts}, ${t.rest}; the newer version upserts on the same key in ${over.join(', ')}: each of those rows whose key it also has takes its values when it loads`,
-    action: `in ${over.join(', ')} do not delete this version's rows by key: the rows of the keys the newer version also has are its rows now. In ${others.join(', ')} this version's rows stay: remove those (${removeAll(t)}), then drop the newer version again`,
+    action: `in ${over.join(', ')} do not delete this version's rows by key: the rows of the keys the newer version also has are its rows now. In ${others.join(', ')} this version's rows stay: remove those (${removeAll(t)})${t.reload}`,
   };
 }
 
@@ -146,9 +172,12 @@ function stayingBeside(t: Loaded, effect: 'kept' | 'beside'): { error: string; a
     effect === 'kept'
       ? [
           "the newer version does not replace a row whose key is there already (its rows of those keys are rejected or ignored), so these keep this version's values",
-          ', then drop the newer version again',
+          t.reload,
         ]
-      : ["they stay beside the newer version's rows (the dataset has no key)", ''];
+      : [
+          "they stay beside the newer version's rows (the dataset has no key; where the table has a unique key, the newer version's rows of the same keys are refused instead)",
+          t.reload,
+        ];
   return {
     error: `${t.head}${t.rows} rows of this file are in ${t.tables} ${t.counts}, ${t.rest}`,
     action: `${t.rows} rows of it stay in ${t.tables}: ${stay}; remove them (${removeAll(t)})${then}`,

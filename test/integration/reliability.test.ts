@@ -15,6 +15,7 @@ import { createDb, createPool } from '../../shared/ledger/connection.ts';
 import type { Database, FileRow } from '../../shared/ledger/schema.ts';
 import { handleLoadMessage } from '../../shared/load/load-message.ts';
 import { loadChunk } from '../../shared/load/load-service.ts';
+import { retryRejects } from '../../shared/ops/retry-rejects.ts';
 import { receiptFor } from '../../shared/pipeline/receipts.ts';
 import type { PipelineDeps } from '../../shared/pipeline/services.ts';
 import { handleIngestMessage } from '../../shared/split/ingest-message.ts';
@@ -424,7 +425,7 @@ describe('exactly once, with chunks the test delivers itself', () => {
     const outcome = await loadChunk(parked, chunk as ChunkMessage);
     expect(outcome.result).toBe('file-failed');
     expect(outcome.reason).toMatch(
-      /^s3:\/\/dropload-local\/incoming\/items\/overwritten\.csv was overwritten after it was split/,
+      /^s3:\/\/dropload-local\/incoming\/items\/overwritten\.csv was overwritten before all of it was read/,
     );
     expect(
       await sql<{ n: number }>`select count(*)::int as n from rel_items where id between 6000 and 7001`
@@ -504,7 +505,7 @@ describe('exactly once, with chunks the test delivers itself', () => {
         .executeTakeFirstOrThrow()
     ).etag;
     expect(failed.error).toBe(
-      `s3://dropload-local/${key} was overwritten after it was split (ETag ${etag} is gone); the new version loads as its own file; ` +
+      `s3://dropload-local/${key} was overwritten before all of it was read (ETag ${etag} is gone); the new version loads as its own file; ` +
         `chunk(s) 1, 2 of ${failed.chunk_count} had loaded before that: ${loaded} rows of this version went into table rel_latest (${loaded} inserted, 0 updated), ` +
         `the other ${(failed.chunk_count ?? 0) - 2} chunk(s) were not loaded; the newer version upserts on the same key: each of those rows whose key it also has takes its values when it loads`,
     );
@@ -538,9 +539,35 @@ describe('exactly once, with chunks the test delivers itself', () => {
     expect([outcome.result, file.chunks_done]).toEqual(['file-failed', 2]);
     const rows = file.rows_inserted;
     expect(file.action).toBe(
-      `${rows} rows of it stay in table rel_items: they stay beside the newer version's rows (the dataset has no key); ` +
-        `remove them (delete its rows from lines 2–${(chunks[2]?.firstLine ?? 0) - 1} of the file by their values (the dataset has no key) (the rows carry no file id: no sourceColumn))`,
+      `${rows} rows of it stay in table rel_items: they stay beside the newer version's rows (the dataset has no key; ` +
+        "where the table has a unique key, the newer version's rows of the same keys are refused instead); " +
+        `remove them (delete its rows from lines 2–${(chunks[2]?.firstLine ?? 0) - 1} of the file by their values (the dataset has no key) (the rows carry no file id: no sourceColumn)), ` +
+        `then \`npx dropload retry-rejects ${key}\` loads the newer version's rows refused meanwhile as duplicate keys`,
     );
+  });
+
+  it("a dataset with no key over a table with one, overwritten mid-load: following its advice leaves exactly the newer version's rows", async () => {
+    // The trial's case: the dataset names no key, the table has a primary key, so the newer version's
+    // rows of keys this one loaded are refused as duplicates, not appended beside them.
+    const key = 'incoming/items/twice-keyed.csv';
+    const newer = csv(64000, 64009).replaceAll('label ', 'newer ');
+    const { chunks, file } = await overwrittenAtThirdChunk(key, csv(64000, 67999), newer);
+    const lastLine = (chunks[2]?.firstLine ?? 0) - 1;
+    expect(file.action).toBe(
+      `${file.rows_inserted} rows of it stay in table rel_items: they stay beside the newer version's rows (the dataset has no key; ` +
+        "where the table has a unique key, the newer version's rows of the same keys are refused instead); " +
+        `remove them (delete its rows from lines 2–${lastLine} of the file by their values (the dataset has no key) (the rows carry no file id: no sourceColumn)), ` +
+        `then \`npx dropload retry-rejects ${key}\` loads the newer version's rows refused meanwhile as duplicate keys`,
+    );
+    for (const c of await splitParked(key, newer)) expect((await loadChunk(parked, c)).result).toBe('loaded');
+    // The advice, step by step: this version's rows by their lines' values, then the newer one's rejects.
+    await sql`delete from rel_items where id between 64000 and ${64000 + lastLine - 2}`.execute(db);
+    const retried = await retryRejects({ db, config: p.deps.config, logger: p.deps.logger }, key);
+    expect([retried.loaded, retried.stillRejected]).toEqual([10, 0]);
+    const { rows } = await sql<{ n: number; newer: number }>`
+      select count(*)::int as n, count(*) filter (where label like 'newer %')::int as newer from rel_items
+      where id between 64000 and 67999`.execute(db);
+    expect(rows).toEqual([{ n: 10, newer: 10 }]);
   });
 
   it('a publish: "file" file overwritten mid-load: nothing of it was published, and its failure claims no rows', async () => {
@@ -548,7 +575,7 @@ describe('exactly once, with chunks the test delivers itself', () => {
     const { outcome, file } = await overwrittenAtThirdChunk(key, csv(70000, 73999), csv(70000, 70009));
     expect([outcome.result, file.chunks_done, file.action]).toEqual(['file-failed', 2, DROP_AGAIN]);
     expect(file.error).toBe(
-      `s3://dropload-local/${key} was overwritten after it was split (ETag ${file.etag} is gone); the new version loads as its own file`,
+      `s3://dropload-local/${key} was overwritten before all of it was read (ETag ${file.etag} is gone); the new version loads as its own file`,
     );
     const { rows } = await sql<{
       n: number;

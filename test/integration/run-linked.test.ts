@@ -121,7 +121,7 @@ describe('run reads a local file where it lies', () => {
     const [report] = reports;
     expect(report?.state).toBe('failed');
     expect(report?.error).toMatch(
-      stage === 'split' ? /changed while it was being loaded/ : /was overwritten after it was split/,
+      stage === 'split' ? /changed while it was being loaded/ : /was overwritten before all of it was read/,
     );
     expect(report?.note).toBe(
       `${file} changed on disk during this run: run it again to load it as it is now`,
