@@ -303,7 +303,7 @@ describe('a split that sends chunks while it cuts', () => {
     expect([file.state, file.chunks_done, file.rows_inserted]).toEqual(['failed', loaded.length, inTable]);
     const nextLine = chunks[loaded.length]?.first_line as number;
     expect(file.error).toBe(
-      `line ${open}: a quoted field opened here is never closed, so the remaining 3 lines (28 bytes) would read as one value; they were not loaded: close the quote (${STRAY_QUOTE_HINT}); chunk(s) ${loaded.map((i) => i + 1).join(', ')} of ${chunks.length} had loaded before that: ${inTable} rows of this file are in table stream_items (${inTable} inserted, 0 updated), the other ${chunks.length - loaded.length} chunk(s) were not loaded`,
+      `line ${open}: a quoted field opened here is never closed, so the remaining 3 lines (28 bytes) would read as one value; they were not loaded: close the quote (${STRAY_QUOTE_HINT}); chunk(s) ${loaded.map((i) => i + 1).join(', ')} of the ${chunks.length} cut so far had loaded before that: ${inTable} rows of this file are in table stream_items (${inTable} inserted, 0 updated), the rest of the file was not loaded`,
     );
     expect(file.action).toContain(`delete its rows from lines 2–${nextLine - 1} of the file`);
     await expectHonestCounts(db);

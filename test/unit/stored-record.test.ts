@@ -38,6 +38,7 @@ describe('a parked record', () => {
   it('holds every row of the record, per table by column name, and reads back as the same rows', () => {
     const stored = encodeUnit(orders.targets, unit);
     expect(stored).toEqual({
+      v: 2,
       rows: {
         'rec.customers': [{ values: { email: 'a@x' }, refs: {} }],
         'rec.orders': [{ values: { order_no: '7' }, refs: { customer_ref: { email: 'a@x' } } }],
